@@ -1,0 +1,35 @@
+# HeliosProxy. `make demo` runs the demo, `make test` runs every test.
+GO ?= go
+BIN := bin/heliosproxy
+
+.PHONY: all build demo test deps vet fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/heliosproxy
+
+# Installs what the tests and the demo need when it is missing
+# (PostgreSQL server binaries via apt-get when root).
+deps:
+	./scripts/ensure-deps.sh
+
+demo: deps
+	$(GO) run ./cmd/heliosproxy demo
+
+vet:
+	test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+test: deps vet
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Short fuzzing run of the front end's message handling.
+fuzz:
+	$(GO) test ./proxy -run '^$$' -fuzz FuzzFrontend -fuzztime 60s
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./breaker ./proxy
+
+clean:
+	rm -rf bin

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/proxy"
+)
+
+// demoPassword is the password of the demo clusters' superuser.
+const demoPassword = "helios-demo"
+
+var demoNames = []string{"primary-1", "replica-1", "replica-2"}
+
+func runDemo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:6432", "address of the proxy")
+	load := fs.Bool("load", false, "drive a small workload through the proxy")
+	clients := fs.Int("clients", 8, "concurrent clients of --load")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := newLogger(stderr, "info")
+
+	fmt.Fprintln(stdout, "starting three PostgreSQL clusters …")
+	clusters := make(map[string]*pgtest.Cluster)
+	defer func() {
+		for name, c := range clusters {
+			if err := c.Destroy(); err != nil {
+				fmt.Fprintf(stderr, "remove cluster %s: %v\n", name, err)
+			}
+		}
+	}()
+	cfg := config.Default()
+	cfg.Proxy.ListenAddress = *listen
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: 5 * time.Second}
+	cfg.CircuitBreaker.RecoveryRampUpDuration = config.Duration{Duration: 20 * time.Second}
+	cfg.HealthChecks.Password = demoPassword
+	for i, name := range demoNames {
+		c, err := pgtest.Start(ctx, pgtest.Options{Name: name, Auth: "scram-sha-256", Password: demoPassword})
+		if err != nil {
+			fmt.Fprintln(stderr, "heliosproxy demo:", err)
+			return 1
+		}
+		clusters[name] = c
+		b := config.DefaultBackend()
+		b.Name, b.Host, b.Port = name, c.Host, c.Port
+		b.Priority = 100
+		if i == 0 {
+			b.Weight = 2
+		}
+		cfg.Backends.Instances = append(cfg.Backends.Instances, b)
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintln(stderr, "heliosproxy demo:", err)
+		return 1
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ready := make(chan *proxy.Server, 1)
+	errc := make(chan error, 1)
+	wg.Go(func() {
+		errc <- serve(ctx, cfg, log, func(s *proxy.Server, addr net.Addr) { ready <- s })
+	})
+	var srv *proxy.Server
+	select {
+	case srv = <-ready:
+	case err := <-errc:
+		fmt.Fprintln(stderr, "heliosproxy demo:", err)
+		return 1
+	}
+	dsn := fmt.Sprintf("postgres://postgres:%s@%s/postgres?sslmode=disable", demoPassword, *listen)
+	host, port, _ := net.SplitHostPort(*listen)
+	fmt.Fprintf(stdout, `
+HeliosProxy is running on %s in front of %s.
+
+  connect:  PGPASSWORD=%s psql -h %s -p %s -U postgres
+  see where a session lands:  SELECT inet_server_port();
+
+Type a command and Enter (the clusters are yours to break):
+  status           circuit state of every backend
+  kill NAME        crash a backend (SIGKILL): its circuit opens at once
+  hang NAME        freeze a backend (SIGSTOP): its circuit opens on latency
+  resume NAME      unfreeze a hung backend
+  restart NAME     start a killed backend again: HALF_OPEN, then CLOSED
+  quit             stop everything (or Ctrl-C)
+
+`, *listen, strings.Join(demoNames, ", "), demoPassword, host, port)
+
+	wg.Go(func() { printEvents(ctx, srv, stdout) })
+	if *load {
+		wg.Go(func() { driveLoad(ctx, dsn, *clients, srv, stdout) })
+	}
+	lines := make(chan string)
+	// The stdin reader cannot be interrupted; it ends with the process.
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(stdout, "\nstopping …")
+			cancel()
+			return 0
+		case err := <-errc:
+			if err != nil {
+				fmt.Fprintln(stderr, "heliosproxy demo:", err)
+				return 1
+			}
+			return 0
+		case line := <-lines:
+			if demoCommand(ctx, line, clusters, srv, stdout) {
+				cancel()
+				return 0
+			}
+		}
+	}
+}
+
+// demoCommand runs one control command; it reports whether to quit.
+func demoCommand(ctx context.Context, line string, clusters map[string]*pgtest.Cluster, srv *proxy.Server, w io.Writer) bool {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return false
+	}
+	if f[0] == "quit" || f[0] == "exit" {
+		return true
+	}
+	if f[0] == "status" {
+		printStatus(srv, w)
+		return false
+	}
+	if len(f) != 2 {
+		fmt.Fprintln(w, "commands: status | kill NAME | hang NAME | resume NAME | restart NAME | quit")
+		return false
+	}
+	c, ok := clusters[f[1]]
+	if !ok {
+		fmt.Fprintf(w, "no backend %q; backends: %s\n", f[1], strings.Join(demoNames, ", "))
+		return false
+	}
+	var err error
+	switch f[0] {
+	case "kill":
+		err = c.Kill()
+	case "hang":
+		err = c.Pause()
+	case "resume":
+		err = c.Resume()
+	case "restart":
+		err = c.Restart(ctx)
+	default:
+		fmt.Fprintln(w, "commands: status | kill NAME | hang NAME | resume NAME | restart NAME | quit")
+		return false
+	}
+	if err != nil {
+		fmt.Fprintf(w, "%s %s: %v\n", f[0], f[1], err)
+	} else {
+		fmt.Fprintf(w, "%s %s: done at %s\n", f[0], f[1], time.Now().Format("15:04:05.000"))
+	}
+	return false
+}
+
+func printStatus(srv *proxy.Server, w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BACKEND\tSTATE\tP95 MS\tERROR RATE\tSESSIONS\tREASON")
+	for _, b := range srv.Snapshot().Backends {
+		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.3f\t%d\t%s\n", b.Name, b.CircuitState, b.LatencyP95Ms, b.ErrorRate, b.ActiveConnections, b.OpenReason)
+	}
+	_ = tw.Flush()
+}
+
+func printEvents(ctx context.Context, srv *proxy.Server, w io.Writer) {
+	for ev := range srv.Subscribe(ctx) {
+		if ev.Backend == "" {
+			fmt.Fprintf(w, "%s  %s %v\n", ev.Time.Format("15:04:05.000"), ev.Type, ev.Backends)
+			continue
+		}
+		fmt.Fprintf(w, "%s  %-17s %-10s %s → %s  %s %s\n", ev.Time.Format("15:04:05.000"), ev.Type, ev.Backend, ev.From, ev.To, ev.Reason, ev.Detail)
+	}
+}
+
+// driveLoad runs clients that query through the proxy, reconnecting after
+// errors, and prints the throughput every few seconds.
+func driveLoad(ctx context.Context, dsn string, clients int, srv *proxy.Server, w io.Writer) {
+	var queries, errs atomic.Int64
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for range clients {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				conn, err := pgx.Connect(ctx, dsn)
+				if err != nil {
+					errs.Add(1)
+					pause(ctx, 200*time.Millisecond)
+					continue
+				}
+				for ctx.Err() == nil {
+					var n int
+					if err := conn.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil {
+						errs.Add(1)
+						break
+					}
+					queries.Add(1)
+				}
+				conn.Close(context.Background())
+			}
+		})
+	}
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			q, e := queries.Swap(0), errs.Swap(0)
+			var shares []string
+			for _, b := range srv.Snapshot().Backends {
+				shares = append(shares, fmt.Sprintf("%s=%d", b.Name, b.ActiveConnections))
+			}
+			fmt.Fprintf(w, "load: %.0f queries/s, %d errors; sessions %s\n", float64(q)/now.Sub(last).Seconds(), e, strings.Join(shares, " "))
+			last = now
+		}
+	}
+}
+
+// pause waits for d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

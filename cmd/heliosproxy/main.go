@@ -1,0 +1,174 @@
+// Command heliosproxy is the HeliosProxy PostgreSQL proxy.
+//
+//	heliosproxy run --config FILE     the service (also: heliosproxy --config FILE)
+//	heliosproxy demo [--load]         three local PostgreSQL clusters behind the proxy
+//	heliosproxy check-config FILE     validate and print the effective config, secrets redacted
+//	heliosproxy version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  heliosproxy run --config FILE     run the proxy (also: heliosproxy --config FILE)
+  heliosproxy demo [--load]         start three local PostgreSQL clusters behind the proxy
+  heliosproxy check-config FILE     validate FILE and print the effective config (secrets redacted)
+  heliosproxy version
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	if cmd == "--config" || cmd == "-config" || cmd == "-c" {
+		cmd, rest = "run", args
+	}
+	switch cmd {
+	case "run":
+		return runService(rest, stderr)
+	case "demo":
+		return runDemo(rest, stdout, stderr)
+	case "check-config":
+		return checkConfig(rest, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "heliosproxy", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "heliosproxy: unknown command %q\n%s", cmd, usage)
+	return 2
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprint(stderr, "usage: heliosproxy check-config FILE\n")
+		return 2
+	}
+	cfg, warnings, err := config.Load(args[0])
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	out, err := cfg.Redacted().Encode()
+	if err != nil {
+		fmt.Fprintln(stderr, "heliosproxy:", err)
+		return 1
+	}
+	_, _ = stdout.Write(out)
+	return 0
+}
+
+// printErrors prints each of a joined error's parts on its own line.
+func printErrors(w io.Writer, err error) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			printErrors(w, e)
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
+}
+
+func runService(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (TOML)")
+	fs.StringVar(path, "c", "", "shorthand for --config")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprint(stderr, "heliosproxy run: --config FILE is required\n")
+		return 2
+	}
+	cfg, warnings, err := config.Load(*path)
+	if err != nil {
+		printErrors(stderr, err)
+		return 1
+	}
+	log := newLogger(stderr, cfg.Observability.LogLevel)
+	for _, w := range warnings {
+		log.Warn("config: "+w.Message, "key", w.Key, "at", fmt.Sprintf("%s:%d", w.File, w.Line))
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // after stop: the SIGHUP goroutine ends with ctx
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// Config reload (SIGHUP) arrives with the management API; until then a
+	// SIGHUP must not kill the service.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				log.Warn("SIGHUP received: config reload is not available in this version; restart to apply changes")
+			}
+		}
+	})
+	if err := serve(ctx, cfg, log, nil); err != nil {
+		log.Error("heliosproxy stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs the proxy for cfg until ctx ends; ready, when not nil, is
+// called with the server and its listen address once it accepts clients.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(*proxy.Server, net.Addr)) error {
+	srv, err := proxy.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Proxy.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("proxy.listen_address: %w", err)
+	}
+	if ready != nil {
+		ready(srv, ln.Addr())
+	}
+	err = srv.Run(ctx, ln)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

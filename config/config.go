@@ -1,0 +1,431 @@
+// Package config is HeliosProxy's configuration file: the TOML schema, its
+// defaults, ${VAR} expansion from the environment, and validation.
+//
+// Load and Parse start from Default, decode the file over it (unknown keys
+// are errors, each with its line), expand ${VAR} in string values, and call
+// Validate, which reports every problem at once. Keys that are accepted but
+// not implemented yet are reported as Warnings (see NotImplemented).
+package config
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Duration is a time.Duration written in TOML as a string with a unit, such
+// as "30s", "500ms" or "2m". A bare number is an error: "30" and 30 are
+// rejected because the unit would be a guess.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string ("1m30s", "500ms").
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as time.Duration.String does ("1m30s").
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(d.Duration.String()), nil
+}
+
+// Config is the whole configuration file. Build one with Default, Load or
+// Parse: a zero Config does not validate.
+//
+// A Config returned by Load or Parse remembers where each key was in the file
+// (so that Validate can say file:line) and which values came from ${VAR}
+// expansion (so that Redacted hides them); copies share that memory. Compare
+// sections, not whole Configs, when looking for changes between two files.
+type Config struct {
+	Proxy          Proxy          `toml:"proxy"`
+	CircuitBreaker CircuitBreaker `toml:"circuit_breaker"`
+	Backends       Backends       `toml:"backends"`
+	HealthChecks   HealthChecks   `toml:"health_checks"`
+	Observability  Observability  `toml:"observability"`
+	Alerts         Alerts         `toml:"alerts"`
+	API            API            `toml:"api"`
+	State          State          `toml:"state"`
+	Pool           Pool           `toml:"pool"`
+	Users          []User         `toml:"users,omitempty"`
+	Helios         Helios         `toml:"helios,omitempty"`
+	// Edge holds the [edge] table of the HeliosDB edge variant's files. The
+	// keys are parsed, so such a file loads, and each one is warned about: they
+	// have no meaning for a proxy. Nil when the file has no [edge] table.
+	Edge map[string]any `toml:"edge,omitempty"`
+
+	origin *origin // nil unless the Config came from Load or Parse
+}
+
+// Proxy is the [proxy] table: the client-facing PostgreSQL listener.
+type Proxy struct {
+	// ListenAddress is host:port for PostgreSQL clients; default
+	// "127.0.0.1:6432". Port 0 picks a free port.
+	ListenAddress string `toml:"listen_address"`
+	// Protocol must be "postgresql" (the default).
+	Protocol string `toml:"protocol"`
+	// CircuitBreakerEnabled false turns circuit breaking off together with
+	// circuit_breaker.enabled: breakers run only when both are true
+	// (the default).
+	CircuitBreakerEnabled bool `toml:"circuit_breaker_enabled"`
+	// TLSCertFile and TLSKeyFile are PEM files for TLS to clients; give both
+	// or neither. Empty (the default) means clients cannot use TLS.
+	TLSCertFile string `toml:"tls_cert_file"`
+	TLSKeyFile  string `toml:"tls_key_file"`
+	// StartupTimeout bounds a client's startup and authentication; default
+	// 10s. Must be positive.
+	StartupTimeout Duration `toml:"startup_timeout"`
+	// MaxMessageSize is the largest protocol message accepted from a client or
+	// a backend, in bytes; default 64 MiB. Must be at least 8 KiB.
+	MaxMessageSize int `toml:"max_message_size"`
+	// ConnectTimeout bounds one connection attempt to a backend, including
+	// TLS and authentication; default 2s. Must be positive.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+}
+
+// CircuitBreaker is the [circuit_breaker] table: the thresholds shared by
+// every backend's breaker. Backend can override two of them.
+type CircuitBreaker struct {
+	// Enabled false turns circuit breaking off (see
+	// Proxy.CircuitBreakerEnabled); default true.
+	Enabled bool `toml:"enabled"`
+	// Mode must be "adaptive" (the default), the only mode there is.
+	Mode string `toml:"mode"`
+	// FailureThresholdPercentage opens a circuit when the error rate in the
+	// window exceeds it, 0..100; default 5. Zero disables the rule.
+	FailureThresholdPercentage float64 `toml:"failure_threshold_percentage"`
+	// LatencyThresholdP95Ms and LatencyThresholdP99Ms open a circuit when the
+	// window's P95 or P99 exceeds them, in milliseconds; defaults 500 and
+	// 2000. Zero disables the rule.
+	LatencyThresholdP95Ms int `toml:"latency_threshold_p95_ms"`
+	LatencyThresholdP99Ms int `toml:"latency_threshold_p99_ms"`
+	// ConnectionSaturationThreshold opens a circuit when the share of the
+	// backend's connections in use exceeds it, 0..1; default 0.95. Zero
+	// disables the rule.
+	ConnectionSaturationThreshold float64 `toml:"connection_saturation_threshold"`
+	// MetricsWindowSize is the sliding window the rules read (default 10s),
+	// made of MetricsBucketSize buckets (default 1s). The window must be a
+	// positive multiple of the bucket.
+	MetricsWindowSize Duration `toml:"metrics_window_size"`
+	MetricsBucketSize Duration `toml:"metrics_bucket_size"`
+	// MinimumRequests is the volume the window needs before the rate,
+	// latency and saturation rules apply; default 20, at least 1.
+	MinimumRequests int `toml:"minimum_requests"`
+	// OpenDuration is the base wait in OPEN before probing; default 30s.
+	// Each failed recovery adds it again, up to MaxOpenDuration.
+	OpenDuration Duration `toml:"open_duration"`
+	// MaxOpenDuration caps the backed-off wait in OPEN; default 5m, at least
+	// OpenDuration.
+	MaxOpenDuration Duration `toml:"max_open_duration"`
+	// HalfOpenMaxConcurrent is the number of probes admitted at once in
+	// HALF_OPEN; default 10, at least 1.
+	HalfOpenMaxConcurrent int `toml:"half_open_max_concurrent"`
+	// HalfOpenSuccessThreshold is the share of successful probes, in percent,
+	// that closes the circuit; default 80, in (0, 100].
+	HalfOpenSuccessThreshold float64 `toml:"half_open_success_threshold"`
+	// HalfOpenProbeInterval is how long a probe permit may stay unreported
+	// before it is reclaimed; default 5s. Must be positive.
+	HalfOpenProbeInterval Duration `toml:"half_open_probe_interval"`
+	// GradualRecoveryEnabled ramps traffic back after closing instead of
+	// restoring it at once; default true.
+	GradualRecoveryEnabled bool `toml:"gradual_recovery_enabled"`
+	// RecoveryRampUpDuration is the length of the ramp (default 120s), in
+	// steps of RecoveryStepPercentage percent (default 10, in (0, 100]).
+	// A zero duration restores traffic at once.
+	RecoveryRampUpDuration Duration `toml:"recovery_ramp_up_duration"`
+	RecoveryStepPercentage float64  `toml:"recovery_step_percentage"`
+	// ConnectionFailureThreshold is the number of consecutive failed connects
+	// or health checks that opens a circuit whatever the volume; default 3,
+	// at least 1.
+	ConnectionFailureThreshold int `toml:"connection_failure_threshold"`
+	// RecoveryProbeTimeout bounds one recovery probe; default 5s. Not
+	// implemented yet.
+	RecoveryProbeTimeout Duration `toml:"recovery_probe_timeout"`
+	// MaxEjectionPercent is the largest share of backends, in percent, that
+	// latency or saturation trips may hold open at once (hard failures always
+	// trip); default 50, 0..100. Zero means latency and saturation never open
+	// a circuit.
+	MaxEjectionPercent float64 `toml:"max_ejection_percent"`
+
+	// The settings below are accepted but not implemented yet: each one
+	// present in a file is warned about. Their defaults say what the proxy
+	// does today (the features are off).
+
+	QueryLevelBreakersEnabled bool `toml:"query_level_breakers_enabled"`
+	// SlowQueryThresholdMs is in milliseconds; default 5000.
+	SlowQueryThresholdMs     int  `toml:"slow_query_threshold_ms"`
+	QueryPatternDetection    bool `toml:"query_pattern_detection"`
+	UserLevelBreakersEnabled bool `toml:"user_level_breakers_enabled"`
+	// PerUserRateLimit is in requests per second; default 1000; zero means
+	// no limit.
+	PerUserRateLimit     int  `toml:"per_user_rate_limit"`
+	UserIsolationOnAbuse bool `toml:"user_isolation_on_abuse"`
+}
+
+// Backends is the [backends] table.
+type Backends struct {
+	// Instances are the [[backends.instances]], in file order; at least one.
+	Instances []Backend `toml:"instances"`
+}
+
+// Backend is one [[backends.instances]] entry: a PostgreSQL server.
+type Backend struct {
+	// Name identifies the backend in logs, metrics, the API and SQL; unique,
+	// made of letters, digits, '_', '.' and '-'.
+	Name string `toml:"name"`
+	// Host is a host name or IP address; required.
+	Host string `toml:"host"`
+	// Port is 1..65535; a file that leaves it out gets 5432.
+	Port int `toml:"port"`
+	// Priority: the router prefers the highest priority tier that has a
+	// routable backend; default 0, not negative.
+	Priority int `toml:"priority"`
+	// Weight is the share of its tier's traffic, relative to the other
+	// backends of the tier; must be positive. A file that leaves it out gets
+	// 1.0.
+	Weight float64 `toml:"weight"`
+	// CircuitBreakerLatencyThresholdP95Ms overrides
+	// circuit_breaker.latency_threshold_p95_ms for this backend; zero means
+	// no override.
+	CircuitBreakerLatencyThresholdP95Ms int `toml:"circuit_breaker_latency_threshold_p95_ms"`
+	// CircuitBreakerFailureThreshold overrides
+	// circuit_breaker.failure_threshold_percentage (percent, 0..100) for this
+	// backend; zero means no override.
+	CircuitBreakerFailureThreshold float64 `toml:"circuit_breaker_failure_threshold"`
+	// AllowedQueryTypes limits what the backend receives. Empty (the
+	// default) or containing "ALL" means everything; ["SELECT"] makes the
+	// backend read-only (see ReadOnly). Known values, in any case: SELECT,
+	// INSERT, UPDATE, DELETE, DDL, ALL. The router only tells read-only
+	// backends from the others, so other subsets are warned about.
+	AllowedQueryTypes []string `toml:"allowed_query_types,omitempty"`
+}
+
+// Address is the backend's host:port, suitable for net.Dial.
+func (b Backend) Address() string {
+	return net.JoinHostPort(b.Host, strconv.Itoa(b.Port))
+}
+
+// ReadOnly reports whether the backend may only receive reads: its
+// AllowedQueryTypes is non-empty and lists nothing but SELECT (in any case).
+func (b Backend) ReadOnly() bool {
+	if len(b.AllowedQueryTypes) == 0 {
+		return false
+	}
+	for _, t := range b.AllowedQueryTypes {
+		if !strings.EqualFold(strings.TrimSpace(t), "SELECT") {
+			return false
+		}
+	}
+	return true
+}
+
+// HealthChecks is the [health_checks] table: active checks of every backend.
+type HealthChecks struct {
+	// Enabled false stops active checks; breakers then see traffic only.
+	// Default true.
+	Enabled bool `toml:"enabled"`
+	// Interval between two checks of one backend (default 1s) and Timeout of
+	// one check (default 500ms): both positive, Timeout at most Interval.
+	Interval Duration `toml:"interval"`
+	Timeout  Duration `toml:"timeout"`
+	// CheckQuery is sent by each check; default "SELECT 1"; required when
+	// checks are enabled.
+	CheckQuery string `toml:"check_query"`
+	// User, Password and Database are the monitor's credentials; defaults
+	// "postgres", "" (no password: trust or a .pgpass file) and "postgres".
+	User     string `toml:"user"`
+	Password string `toml:"password"`
+	Database string `toml:"database"`
+	// CollectLatencyPercentiles cannot be turned off: the breakers need the
+	// percentiles. Default true; false is warned about.
+	CollectLatencyPercentiles bool `toml:"collect_latency_percentiles"`
+	// CollectConnectionMetrics and CollectReplicationLag add the backend's
+	// connection counts and replication lag to its status; default true.
+	CollectConnectionMetrics bool `toml:"collect_connection_metrics"`
+	CollectReplicationLag    bool `toml:"collect_replication_lag"`
+	// CollectQueryQueueDepth is not implemented yet; default false.
+	CollectQueryQueueDepth bool `toml:"collect_query_queue_depth"`
+}
+
+// Observability is the [observability] table.
+type Observability struct {
+	// MetricsEnabled serves Prometheus metrics on MetricsPort (0..65535,
+	// 0 picks a free port); defaults true and 9090.
+	MetricsEnabled bool `toml:"metrics_enabled"`
+	MetricsPort    int  `toml:"metrics_port"`
+	// LogCircuitStateChanges logs every circuit transition at Info; default
+	// true.
+	LogCircuitStateChanges bool `toml:"log_circuit_state_changes"`
+	// LogLevel is "debug", "info" (the default), "warn" or "error".
+	LogLevel string `toml:"log_level"`
+}
+
+// Alerts is the [alerts] table. An empty URL or key turns that channel off.
+type Alerts struct {
+	// SlackWebhookURL is a Slack incoming-webhook URL (a secret); empty, the
+	// default, means no Slack messages.
+	SlackWebhookURL string `toml:"slack_webhook_url"`
+	// PagerdutyIntegrationKey is a PagerDuty Events v2 routing key (a
+	// secret); empty, the default, means no pages.
+	PagerdutyIntegrationKey string `toml:"pagerduty_integration_key"`
+	// AlertOnCircuitOpen, AlertOnMultipleCircuitsOpen (a cascade) and
+	// AlertOnRecoveryFailure choose the events that alert; default true.
+	AlertOnCircuitOpen          bool `toml:"alert_on_circuit_open"`
+	AlertOnMultipleCircuitsOpen bool `toml:"alert_on_multiple_circuits_open"`
+	AlertOnRecoveryFailure      bool `toml:"alert_on_recovery_failure"`
+	// PagerdutyEventsURL is the Events v2 endpoint; empty (the default) means
+	// PagerDuty's public one. Set it for EU accounts and tests.
+	PagerdutyEventsURL string `toml:"pagerduty_events_url"`
+	// DashboardURL, when set, is linked from alerts; empty by default.
+	DashboardURL string `toml:"dashboard_url"`
+}
+
+// API is the [api] table: the REST API and dashboard.
+type API struct {
+	// ListenAddress is host:port; default "127.0.0.1:8080". Port 0 picks a
+	// free port. A non-loopback address requires AdminToken.
+	ListenAddress string `toml:"listen_address"`
+	// AdminToken is the bearer token of mutating endpoints (a secret). Empty
+	// (the default) means mutating endpoints refuse every request.
+	AdminToken string `toml:"admin_token"`
+}
+
+// State is the [state] table.
+type State struct {
+	// Dir holds state that survives restarts (operator overrides). Empty, the
+	// default, means such state is kept in memory only.
+	Dir string `toml:"dir"`
+}
+
+// Pool is the [pool] table: server connections to each backend.
+type Pool struct {
+	// Mode is "session" (the default: a client keeps one server connection
+	// until it disconnects) or "transaction" (not implemented yet).
+	Mode string `toml:"mode"`
+	// DefaultPoolSize is the most server connections per backend; default
+	// 20, at least 1.
+	DefaultPoolSize int `toml:"default_pool_size"`
+	// MinPoolSize is the idle connections kept open per backend; default 0,
+	// at most DefaultPoolSize.
+	MinPoolSize int `toml:"min_pool_size"`
+	// MaxClientConn is the most client connections; zero means no limit;
+	// default 1000.
+	MaxClientConn int `toml:"max_client_conn"`
+	// ServerIdleTimeout closes server connections idle that long (default
+	// 10m), ServerLifetime closes them after that long (default 1h), and a
+	// client waiting that long for a connection gets an error (default 2m).
+	// Zero means never.
+	ServerIdleTimeout Duration `toml:"server_idle_timeout"`
+	ServerLifetime    Duration `toml:"server_lifetime"`
+	QueryWaitTimeout  Duration `toml:"query_wait_timeout"`
+	// ServerResetQuery runs when a server connection goes back to the pool;
+	// default "DISCARD ALL"; empty means none.
+	ServerResetQuery string `toml:"server_reset_query"`
+}
+
+// User is one [[users]] entry: per-user pool settings. Not implemented yet.
+type User struct {
+	// Name is the PostgreSQL role; required, unique.
+	Name string `toml:"name"`
+	// Password is the role's password (a secret).
+	Password string `toml:"password"`
+	// PoolMode overrides pool.mode; empty means no override.
+	PoolMode string `toml:"pool_mode"`
+	// PoolSize overrides pool.default_pool_size; zero means no override.
+	PoolSize int `toml:"pool_size"`
+}
+
+// Helios is the [helios] table of the HeliosDB edge variant's files. Its keys
+// are parsed, so such a file loads, and each one present is warned about:
+// they have no meaning for a proxy.
+type Helios struct {
+	Mode              string   `toml:"mode,omitempty"`
+	DataDir           string   `toml:"data_dir,omitempty"`
+	CloudEndpoint     string   `toml:"cloud_endpoint,omitempty"`
+	CloudAPIKey       string   `toml:"cloud_api_key,omitempty"` // a secret
+	CloudSyncInterval Duration `toml:"cloud_sync_interval,omitempty"`
+}
+
+// Redaction replaces secret values in Redacted.
+const Redaction = "[redacted]"
+
+// DefaultBackend is a backend with the defaults a file gets for the keys it
+// leaves out (port 5432, weight 1.0); Name and Host are still to be set.
+func DefaultBackend() Backend {
+	return Backend{Port: 5432, Weight: 1.0}
+}
+
+// Default is the configuration of an empty file, except that a file must
+// also name at least one backend.
+func Default() Config {
+	return Config{
+		Proxy: Proxy{
+			ListenAddress:         "127.0.0.1:6432",
+			Protocol:              "postgresql",
+			CircuitBreakerEnabled: true,
+			StartupTimeout:        Duration{10 * time.Second},
+			MaxMessageSize:        64 << 20,
+			ConnectTimeout:        Duration{2 * time.Second},
+		},
+		CircuitBreaker: CircuitBreaker{
+			Enabled:                       true,
+			Mode:                          "adaptive",
+			FailureThresholdPercentage:    5,
+			LatencyThresholdP95Ms:         500,
+			LatencyThresholdP99Ms:         2000,
+			ConnectionSaturationThreshold: 0.95,
+			MetricsWindowSize:             Duration{10 * time.Second},
+			MetricsBucketSize:             Duration{time.Second},
+			MinimumRequests:               20,
+			OpenDuration:                  Duration{30 * time.Second},
+			MaxOpenDuration:               Duration{5 * time.Minute},
+			HalfOpenMaxConcurrent:         10,
+			HalfOpenSuccessThreshold:      80,
+			HalfOpenProbeInterval:         Duration{5 * time.Second},
+			GradualRecoveryEnabled:        true,
+			RecoveryRampUpDuration:        Duration{120 * time.Second},
+			RecoveryStepPercentage:        10,
+			ConnectionFailureThreshold:    3,
+			RecoveryProbeTimeout:          Duration{5 * time.Second},
+			MaxEjectionPercent:            50,
+			SlowQueryThresholdMs:          5000,
+			PerUserRateLimit:              1000,
+		},
+		HealthChecks: HealthChecks{
+			Enabled:                   true,
+			Interval:                  Duration{time.Second},
+			Timeout:                   Duration{500 * time.Millisecond},
+			CheckQuery:                "SELECT 1",
+			User:                      "postgres",
+			Database:                  "postgres",
+			CollectLatencyPercentiles: true,
+			CollectConnectionMetrics:  true,
+			CollectReplicationLag:     true,
+		},
+		Observability: Observability{
+			MetricsEnabled:         true,
+			MetricsPort:            9090,
+			LogCircuitStateChanges: true,
+			LogLevel:               "info",
+		},
+		Alerts: Alerts{
+			AlertOnCircuitOpen:          true,
+			AlertOnMultipleCircuitsOpen: true,
+			AlertOnRecoveryFailure:      true,
+		},
+		API: API{ListenAddress: "127.0.0.1:8080"},
+		Pool: Pool{
+			Mode:              "session",
+			DefaultPoolSize:   20,
+			MaxClientConn:     1000,
+			ServerIdleTimeout: Duration{10 * time.Minute},
+			ServerLifetime:    Duration{time.Hour},
+			QueryWaitTimeout:  Duration{2 * time.Minute},
+			ServerResetQuery:  "DISCARD ALL",
+		},
+	}
+}

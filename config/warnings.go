@@ -1,0 +1,117 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Warning is a key of the file that is accepted but has no effect, or whose
+// effect differs from what it says. Start-up logs each one.
+type Warning struct {
+	Key     string // as the file spells it, e.g. "users[0].name"
+	Line    int    // 1-based; 0 when unknown
+	Message string
+	File    string // as given to Load or Parse
+}
+
+// String reads "file:line: key: message".
+func (w Warning) String() string {
+	var b strings.Builder
+	switch {
+	case w.File != "" && w.Line > 0:
+		fmt.Fprintf(&b, "%s:%d: ", w.File, w.Line)
+	case w.File != "":
+		fmt.Fprintf(&b, "%s: ", w.File)
+	case w.Line > 0:
+		fmt.Fprintf(&b, "line %d: ", w.Line)
+	}
+	if w.Key != "" {
+		b.WriteString(w.Key + ": ")
+	}
+	b.WriteString(w.Message)
+	return b.String()
+}
+
+const (
+	notYet    = "accepted but not implemented yet"
+	noMeaning = "has no meaning for a proxy (a HeliosDB edge setting): ignored"
+)
+
+// NotImplemented maps keys that are accepted but have no effect yet to the
+// warning given for each one present in a file. A key names a setting
+// ("circuit_breaker.recovery_probe_timeout") or a whole table ("alerts"),
+// without array indices ("users" covers every users[i].name). The most
+// specific entry wins. Implementing a setting means deleting its entry.
+var NotImplemented = map[string]string{
+	"circuit_breaker.query_level_breakers_enabled": notYet,
+	"circuit_breaker.slow_query_threshold_ms":      notYet,
+	"circuit_breaker.query_pattern_detection":      notYet,
+	"circuit_breaker.user_level_breakers_enabled":  notYet,
+	"circuit_breaker.per_user_rate_limit":          notYet,
+	"circuit_breaker.user_isolation_on_abuse":      notYet,
+	"circuit_breaker.recovery_probe_timeout":       notYet,
+	"health_checks.collect_latency_percentiles":    "cannot be turned off: the circuit breakers need latency percentiles",
+	"health_checks.collect_query_queue_depth":      notYet,
+	"observability.metrics_enabled":                notYet,
+	"observability.metrics_port":                   notYet,
+	"alerts":                                       notYet + ": no alert is sent",
+	"api":                                          notYet,
+	"state":                                        notYet,
+	"pool":                                         notYet,
+	"pool.mode":                                    "transaction pooling is not implemented yet: session pooling is used",
+	"users":                                        notYet,
+	"helios":                                       noMeaning,
+	"edge":                                         noMeaning,
+}
+
+// implementedWhen lists NotImplemented keys that do work with some values:
+// a key is not warned about when its function returns true.
+var implementedWhen = map[string]func(Config) bool{
+	"pool.mode": func(c Config) bool { return c.Pool.Mode == "session" },
+	"health_checks.collect_latency_percentiles": func(c Config) bool { return c.HealthChecks.CollectLatencyPercentiles },
+}
+
+// notImplemented returns the NotImplemented entry that covers key.
+func notImplemented(key string) (entry, msg string, ok bool) {
+	for k := normKey(key); k != ""; k = parentKey(k) {
+		if msg, ok := NotImplemented[k]; ok {
+			return k, msg, true
+		}
+	}
+	return "", "", false
+}
+
+// warnings lists the keys of the file that NotImplemented covers, and other
+// settings that do not do what they say.
+func (c Config) warnings() []Warning {
+	o := c.origin
+	if o == nil {
+		return nil
+	}
+	var ws []Warning
+	for _, l := range o.leaves {
+		entry, msg, ok := notImplemented(l.key)
+		if !ok {
+			continue
+		}
+		if f := implementedWhen[entry]; f != nil && f(c) {
+			continue
+		}
+		ws = append(ws, Warning{File: o.name, Line: l.line, Key: l.key, Message: msg})
+	}
+	for i, b := range c.Backends.Instances {
+		if len(b.AllowedQueryTypes) == 0 || b.ReadOnly() {
+			continue
+		}
+		all := false
+		for _, t := range b.AllowedQueryTypes {
+			all = all || strings.EqualFold(strings.TrimSpace(t), "ALL")
+		}
+		if !all {
+			key := fmt.Sprintf("backends.instances[%d].allowed_query_types", i)
+			ws = append(ws, o.warning(key, fmt.Sprintf(
+				`%q: only ["SELECT"] (read-only) is enforced; this backend receives every statement`, b.AllowedQueryTypes)))
+		}
+	}
+	return ws
+}

@@ -1,0 +1,301 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/config"
+)
+
+// backend is one configured PostgreSQL server with its circuit breaker and
+// the live sessions relayed to it.
+type backend struct {
+	cfg  config.Backend
+	addr string
+	br   *breaker.Breaker
+
+	active atomic.Int64  // client sessions relayed to it now
+	factor atomic.Uint64 // routing factor (weight × ramp × health) as float64 bits, refreshed by the ticker
+
+	draining atomic.Bool // removed from the config: no new sessions
+
+	checkStart atomic.Int64  // unix nanos when the running health check started, 0 if none
+	backendCon atomic.Int64  // client backends seen in pg_stat_activity
+	maxConns   atomic.Int64  // usable max_connections, 0 if unknown
+	lagMs      atomic.Uint64 // replication lag in ms as float64 bits
+
+	openedAt atomic.Int64 // unix nanos of the last CLOSED → OPEN, 0 if never
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+}
+
+func newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
+	b := &backend{cfg: cfg, addr: cfg.Address(), br: br, sessions: make(map[*session]struct{})}
+	b.factor.Store(math.Float64bits(cfg.Weight))
+	return b
+}
+
+func (b *backend) routingFactor() float64 { return math.Float64frombits(b.factor.Load()) }
+
+func (b *backend) attach(ss *session) {
+	b.mu.Lock()
+	b.sessions[ss] = struct{}{}
+	b.mu.Unlock()
+}
+
+func (b *backend) detach(ss *session) {
+	b.mu.Lock()
+	delete(b.sessions, ss)
+	b.mu.Unlock()
+	b.active.Add(-1)
+}
+
+// inflight measures the requests running on this backend now.
+func (b *backend) inflight(now time.Time, p95, p99 time.Duration) breaker.Inflight {
+	var in breaker.Inflight
+	nowNs := now.UnixNano()
+	b.mu.Lock()
+	for ss := range b.sessions {
+		start := ss.pending.oldest()
+		if start == 0 {
+			continue
+		}
+		age := time.Duration(nowNs - start)
+		in.Count++
+		if p95 > 0 && age > p95 {
+			in.OverP95++
+		}
+		if p99 > 0 && age > p99 {
+			in.OverP99++
+		}
+		in.Oldest = max(in.Oldest, age)
+	}
+	b.mu.Unlock()
+	if cs := b.checkStart.Load(); cs != 0 && p95 > 0 && time.Duration(nowNs-cs) > p95 {
+		in.CheckOver = true
+	}
+	return in
+}
+
+// refreshFactor recomputes the routing factor from the ramp and the
+// window's health: a backend drifting towards its thresholds gets less of
+// the new traffic before its circuit has to open.
+func (b *backend) refreshFactor(now time.Time, st breaker.Stats, cfg breaker.Config) {
+	health := 1.0
+	if cfg.FailureRatePercent > 0 {
+		health = min(health, 1-0.5*min(1, st.ErrorRate*100/cfg.FailureRatePercent))
+	}
+	if cfg.LatencyP95 > 0 && st.Requests >= cfg.MinimumRequests {
+		health = min(health, 1-0.5*min(1, float64(st.P95)/float64(cfg.LatencyP95)))
+	}
+	f := b.cfg.Weight * b.br.Weight(now) * health
+	b.factor.Store(math.Float64bits(f))
+}
+
+// pendingRing holds the start times of a session's requests that await
+// their ReadyForQuery. One goroutine pushes (client to server), one pops
+// (server to client); the monitor reads the oldest start.
+type pendingRing struct {
+	slots      [32]pendingSlot
+	head, tail atomic.Uint32
+	lost       atomic.Int32 // requests pushed while the ring was full
+}
+
+type pendingSlot struct {
+	start  atomic.Int64 // unix nanos
+	ticket breaker.Ticket
+}
+
+func (r *pendingRing) push(start int64, t breaker.Ticket) {
+	tail := r.tail.Load()
+	if tail-r.head.Load() == uint32(len(r.slots)) {
+		r.lost.Add(1)
+		return
+	}
+	s := &r.slots[tail%uint32(len(r.slots))]
+	s.ticket = t
+	s.start.Store(start)
+	r.tail.Store(tail + 1)
+}
+
+// pop returns the oldest request; ok is false when none is recorded (the
+// ring overflowed, or a ReadyForQuery came without a request).
+func (r *pendingRing) pop() (start int64, t breaker.Ticket, ok bool) {
+	head := r.head.Load()
+	if head == r.tail.Load() {
+		if r.lost.Load() > 0 {
+			r.lost.Add(-1)
+		}
+		return 0, t, false
+	}
+	s := &r.slots[head%uint32(len(r.slots))]
+	start, t = s.start.Load(), s.ticket
+	r.head.Store(head + 1)
+	return start, t, true
+}
+
+// oldest returns the start of the oldest pending request, 0 if none.
+func (r *pendingRing) oldest() int64 {
+	head := r.head.Load()
+	if head == r.tail.Load() {
+		return 0
+	}
+	return r.slots[head%uint32(len(r.slots))].start.Load()
+}
+
+// healthChecker actively checks one backend with its own connection.
+type healthChecker struct {
+	s   *Server
+	b   *backend
+	hc  config.HealthChecks
+	pc  *pgconn.PgConn
+	cfg *pgconn.Config
+	// configProblem remembers the last reported configuration error so that
+	// it is logged once, not every interval.
+	configProblem string
+}
+
+// metricsQuery reads connection use and replication lag in one round trip.
+const metricsQuery = `SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+ current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int,
+ CASE WHEN pg_is_in_recovery() THEN COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000, 0) ELSE 0 END`
+
+func (h *healthChecker) run(ctx context.Context) {
+	defer h.close()
+	t := time.NewTicker(h.hc.Interval.Duration)
+	defer t.Stop()
+	for {
+		h.checkOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (h *healthChecker) close() {
+	if h.pc != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		_ = h.pc.Close(ctx)
+		cancel()
+		h.pc = nil
+	}
+}
+
+func (h *healthChecker) checkOnce(ctx context.Context) {
+	start := h.s.clock.Now()
+	h.b.checkStart.Store(start.UnixNano())
+	defer h.b.checkStart.Store(0)
+	cctx, cancel := context.WithTimeout(ctx, h.hc.Timeout.Duration)
+	defer cancel()
+	outcome, err := h.query(cctx)
+	if ctx.Err() != nil {
+		return // shutting down: not an observation of the backend
+	}
+	now := h.s.clock.Now()
+	if err != nil {
+		h.close()
+		if outcome == breaker.ConfigError {
+			if msg := err.Error(); msg != h.configProblem {
+				h.configProblem = msg
+				h.s.log.Error("health check cannot run: fix the [health_checks] credentials or database", "backend", h.b.cfg.Name, "err", err)
+			}
+		} else {
+			h.s.log.Debug("health check failed", "backend", h.b.cfg.Name, "err", err)
+		}
+	} else {
+		h.configProblem = ""
+	}
+	h.s.observe(h.b, func() (breaker.Transition, bool) {
+		return h.b.br.RecordCheck(breaker.Result{Kind: breaker.HealthCheck, Outcome: outcome, Latency: now.Sub(start)}, now)
+	})
+}
+
+func (h *healthChecker) query(ctx context.Context) (breaker.Outcome, error) {
+	if h.pc == nil {
+		pc, err := pgconn.ConnectConfig(ctx, h.cfg.Copy())
+		if err != nil {
+			return checkOutcome(err), err
+		}
+		h.pc = pc
+	}
+	if _, err := h.pc.Exec(ctx, h.hc.CheckQuery).ReadAll(); err != nil {
+		return checkOutcome(err), err
+	}
+	if !h.hc.CollectConnectionMetrics && !h.hc.CollectReplicationLag {
+		return breaker.Success, nil
+	}
+	res := h.pc.ExecParams(ctx, metricsQuery, nil, nil, nil, nil).Read()
+	if res.Err != nil {
+		return checkOutcome(res.Err), res.Err
+	}
+	if len(res.Rows) == 1 && len(res.Rows[0]) == 3 {
+		row := res.Rows[0]
+		used, _ := strconv.ParseInt(string(row[0]), 10, 64)
+		maxc, _ := strconv.ParseInt(string(row[1]), 10, 64)
+		lag, _ := strconv.ParseFloat(string(row[2]), 64)
+		h.b.backendCon.Store(used)
+		h.b.maxConns.Store(maxc)
+		h.b.lagMs.Store(math.Float64bits(lag))
+		if h.hc.CollectConnectionMetrics && maxc > 0 {
+			h.b.br.SetSaturation(min(1, float64(used)/float64(maxc)))
+		}
+	}
+	return breaker.Success, nil
+}
+
+// checkOutcome classifies a health-check error: SQL errors by SQLSTATE,
+// everything else (refused, reset, timeout, TLS) as a hard failure.
+func checkOutcome(err error) breaker.Outcome {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "28000", "28P01", "3D000":
+			return breaker.ConfigError
+		}
+		if o := breaker.Classify(pgErr.Code, false); o == breaker.Failure || o == breaker.Overload || o == breaker.Slow {
+			return breaker.Failure
+		}
+		// The check query itself is wrong (42601 …): a configuration problem.
+		return breaker.ConfigError
+	}
+	return breaker.Failure
+}
+
+// checkConfig builds the monitor's connection config for a backend.
+func checkConfig(b config.Backend, hc config.HealthChecks) (*pgconn.Config, error) {
+	dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable application_name=heliosproxy-health connect_timeout=%d",
+		quoteDSN(b.Host), b.Port, quoteDSN(hc.User), quoteDSN(hc.Database), max(1, int(math.Ceil(hc.Timeout.Seconds()))))
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("health check settings for backend %s: %w", b.Name, err)
+	}
+	cfg.Password = hc.Password
+	cfg.DialFunc = (&net.Dialer{Timeout: hc.Timeout.Duration, KeepAlive: 15 * time.Second}).DialContext
+	return cfg, nil
+}
+
+// quoteDSN quotes a keyword/value connection string value.
+func quoteDSN(v string) string {
+	out := make([]byte, 0, len(v)+2)
+	out = append(out, '\'')
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\'' || v[i] == '\\' {
+			out = append(out, '\\')
+		}
+		out = append(out, v[i])
+	}
+	return string(append(out, '\''))
+}

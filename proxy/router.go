@@ -1,0 +1,91 @@
+package proxy
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/heliosdb/heliosproxy/breaker"
+)
+
+// route picks the backend for a new session (DESIGN.md § Routing): skip
+// OPEN circuits, admit HALF_OPEN ones only with a probe permit, prefer the
+// highest priority tier that can serve, and within it the least loaded
+// backend relative to weight × ramp × health. Read-write sessions never
+// go to read-only backends. exclude lists backends already tried. The
+// chosen backend's active count includes the new session: the caller
+// undoes it if the session does not start.
+func (s *Server) route(readOnly bool, exclude []*backend) (*backend, breaker.Ticket, error) {
+	now := s.clock.Now()
+	cands := make([]*backend, 0, len(s.backends))
+	for _, b := range s.backends {
+		if b.draining.Load() || slices.Contains(exclude, b) || (b.cfg.ReadOnly() && !readOnly) {
+			continue
+		}
+		if b.br.State() == breaker.Open {
+			continue
+		}
+		cands = append(cands, b)
+	}
+	// Highest priority first; within a tier, lowest load per unit of factor.
+	score := func(b *backend) float64 {
+		f := b.routingFactor()
+		if f <= 0 {
+			f = 1e-9
+		}
+		return float64(b.active.Load()+1) / f
+	}
+	slices.SortStableFunc(cands, func(x, y *backend) int {
+		if c := cmp.Compare(y.cfg.Priority, x.cfg.Priority); c != 0 {
+			return c
+		}
+		return cmp.Compare(score(x), score(y))
+	})
+	for _, b := range cands {
+		t, err := b.br.Allow(now)
+		if err == nil {
+			// Count the session now, not once it is authenticated, so that
+			// clients connecting together spread out.
+			b.active.Add(1)
+			return b, t, nil
+		}
+	}
+	return nil, breaker.Ticket{}, s.unavailable(now, readOnly)
+}
+
+// unavailable builds the 57P03 error a client gets when no backend can
+// take its session: every circuit's state in DETAIL and when to retry.
+func (s *Server) unavailable(now time.Time, readOnly bool) *Error {
+	var detail strings.Builder
+	retry := time.Duration(0)
+	for i, b := range s.backends {
+		st := b.br.Stats(now)
+		if i > 0 {
+			detail.WriteString("; ")
+		}
+		fmt.Fprintf(&detail, "%s: %s", b.cfg.Name, st.State)
+		switch {
+		case b.draining.Load():
+			detail.WriteString(" (draining)")
+		case b.cfg.ReadOnly() && !readOnly:
+			detail.WriteString(" (read-only)")
+		case st.State != breaker.Closed:
+			fmt.Fprintf(&detail, " (%s for %s", st.Reason, now.Sub(st.Since).Round(time.Millisecond))
+			if st.State == breaker.Open && st.ReopenAt.After(now) {
+				wait := st.ReopenAt.Sub(now)
+				fmt.Fprintf(&detail, ", probing again in %s", wait.Round(time.Second))
+				if retry == 0 || wait < retry {
+					retry = wait
+				}
+			}
+			detail.WriteString(")")
+		}
+	}
+	hint := "Retry shortly; HeliosProxy routes new sessions as soon as a backend recovers."
+	if retry > 0 {
+		hint = fmt.Sprintf("Retry in %s or later; HeliosProxy probes the failed backends and routes new sessions as soon as one recovers.", max(retry.Round(time.Second), time.Second))
+	}
+	return &Error{Code: codeCannotConnectNow, Message: "no healthy backend available", Detail: detail.String(), Hint: hint}
+}

@@ -1,0 +1,536 @@
+package proxy
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/heliosdb/heliosproxy/breaker"
+)
+
+// Buffer sizes: one buffer per direction of every session.
+const (
+	clientBufSize  = 8 << 10
+	backendBufSize = 8 << 10
+	// backendMaxBody bounds a single message from a backend during the
+	// authentication phase, where whole messages are read.
+	backendMaxBody = 1 << 20
+)
+
+// session is one client connection relayed to one backend.
+type session struct {
+	s      *Server
+	client net.Conn
+	cs     *stream // client side
+	params map[string]string
+	raw    []byte // the StartupMessage as received, re-sent to the backend
+
+	pid    uint32 // BackendKeyData the client sees
+	secret [4]byte
+
+	b         *backend
+	ticket    breaker.Ticket
+	server    net.Conn
+	ss        *stream // server side
+	serverPID uint32
+	serverKey []byte
+
+	pending    pendingRing
+	cancelAt   atomic.Int64 // unix nanos of the last cancel forwarded for this session
+	terminated atomic.Bool  // the client sent Terminate
+	clientErr  error        // protocol violation by the client during the relay
+}
+
+func (s *Server) serve(ctx context.Context, conn net.Conn) {
+	defer conn.Close()
+	ss := &session{s: s, client: conn, cs: newStream(conn, clientBufSize, s.maxBody)}
+	log := s.log.With("client_addr", conn.RemoteAddr().String())
+	_ = conn.SetDeadline(s.clock.Now().Add(s.startupTimeout))
+	if err := ss.startup(ctx); err != nil {
+		if ss.client != nil {
+			ss.fail(err)
+		}
+		if !errors.Is(err, io.EOF) {
+			log.Debug("session not started", "err", err)
+		}
+		return
+	}
+	if ss.params == nil {
+		return // a cancel request, answered
+	}
+	defer s.dropKey(ss)
+	if err := ss.connect(ctx); err != nil {
+		if !errors.Is(err, errRefused) {
+			ss.fail(err)
+		}
+		log.Info("session refused", "user", ss.params["user"], "err", err)
+		return
+	}
+	defer ss.b.detach(ss)
+	defer ss.server.Close()
+	_ = ss.client.SetDeadline(time.Time{})
+	_ = ss.server.SetDeadline(time.Time{})
+	log.Debug("session started", "backend", ss.b.cfg.Name, "session_id", ss.pid)
+	ss.relay(ctx)
+}
+
+// fail sends err to the client as an ErrorResponse.
+func (ss *session) fail(err error) {
+	ce := toClient(err)
+	if errors.Is(err, errProtocol) {
+		ce = &Error{Code: codeProtocolViolation, Message: err.Error(), Err: err}
+	}
+	_ = ss.client.SetWriteDeadline(ss.s.clock.Now().Add(time.Second))
+	_, _ = ss.client.Write(ce.errorResponse(nil))
+}
+
+// startup handles the untyped packets up to the StartupMessage.
+func (ss *session) startup(ctx context.Context) error {
+	for {
+		p, err := ss.cs.startupPacket()
+		if err != nil {
+			return err
+		}
+		msg, err := decodeStartup(p)
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.SSLRequest:
+			if err := ss.startTLS(); err != nil {
+				return err
+			}
+		case *pgproto3.GSSEncRequest:
+			if _, err := ss.client.Write([]byte{'N'}); err != nil {
+				return err
+			}
+		case *pgproto3.CancelRequest:
+			ss.s.forwardCancel(ctx, m)
+			return nil
+		case *pgproto3.StartupMessage:
+			ss.params = m.Parameters
+			ss.raw = append([]byte(nil), p...)
+			return ss.s.issueKey(ss)
+		}
+	}
+}
+
+func (ss *session) startTLS() error {
+	if len(ss.cs.buffered()) > 0 {
+		// Bytes sent after SSLRequest but before the handshake would be
+		// processed as if they had come over TLS (CVE-2021-23222).
+		return protocolErrorf("data received after SSLRequest before the TLS handshake")
+	}
+	if _, isTLS := ss.client.(*tls.Conn); isTLS || ss.s.tlsConfig == nil {
+		_, err := ss.client.Write([]byte{'N'})
+		return err
+	}
+	if _, err := ss.client.Write([]byte{'S'}); err != nil {
+		return err
+	}
+	tc := tls.Server(ss.client, ss.s.tlsConfig)
+	if err := tc.Handshake(); err != nil {
+		ss.client = nil // nothing can be sent on a failed handshake
+		return err
+	}
+	ss.client = tc
+	ss.cs = newStream(tc, clientBufSize, ss.s.maxBody)
+	return nil
+}
+
+// forwardCancel sends a client's CancelRequest to the backend that runs
+// the session it names; unknown keys are ignored, as PostgreSQL does.
+func (s *Server) forwardCancel(ctx context.Context, m *pgproto3.CancelRequest) {
+	ss := s.sessionByKey(m.ProcessID)
+	if ss == nil || subtle.ConstantTimeCompare(ss.secret[:], m.SecretKey) != 1 {
+		s.log.Debug("cancel request for an unknown session ignored", "session_id", m.ProcessID)
+		return
+	}
+	b, pid, key := ss.cancelTarget()
+	if b == nil {
+		return
+	}
+	ss.cancelAt.Store(s.clock.Now().UnixNano())
+	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", b.addr)
+	if err != nil {
+		s.log.Warn("cancel request not forwarded", "backend", b.cfg.Name, "session_id", ss.pid, "err", err)
+		return
+	}
+	defer conn.Close()
+	req, _ := (&pgproto3.CancelRequest{ProcessID: pid, SecretKey: key}).Encode(nil)
+	_ = conn.SetDeadline(s.clock.Now().Add(s.connectTimeout))
+	if _, err := conn.Write(req); err != nil {
+		s.log.Warn("cancel request not forwarded", "backend", b.cfg.Name, "session_id", ss.pid, "err", err)
+		return
+	}
+	// PostgreSQL closes the connection once it has handled the request.
+	_, _ = conn.Read(make([]byte, 1))
+}
+
+// cancelTarget returns where a cancel for this session must go, once the
+// session is attached.
+func (ss *session) cancelTarget() (*backend, uint32, []byte) {
+	ss.s.keysMu.Lock()
+	defer ss.s.keysMu.Unlock()
+	return ss.b, ss.serverPID, ss.serverKey
+}
+
+// readOnly reports whether the client asked for a read-only session, the
+// only kind a backend with allowed_query_types = ["SELECT"] accepts.
+func (ss *session) readOnly() bool {
+	on := func(v string) bool {
+		v = strings.ToLower(strings.TrimSpace(v))
+		return v == "on" || v == "true" || v == "1" || v == "yes"
+	}
+	if on(ss.params["default_transaction_read_only"]) {
+		return true
+	}
+	for _, opt := range strings.Fields(ss.params["options"]) {
+		opt = strings.TrimPrefix(strings.TrimPrefix(opt, "-c"), "--")
+		if k, v, ok := strings.Cut(opt, "="); ok && strings.ReplaceAll(k, "-", "_") == "default_transaction_read_only" {
+			return on(v)
+		}
+	}
+	return false
+}
+
+// errRetry marks a backend failure that happened before the client saw any
+// of it, so that another backend may be tried.
+type errRetry struct{ err error }
+
+func (e errRetry) Error() string { return e.err.Error() }
+func (e errRetry) Unwrap() error { return e.err }
+
+// connect routes the session and authenticates the client against the
+// chosen backend, trying others while nothing has reached the client.
+func (ss *session) connect(ctx context.Context) error {
+	var tried []*backend
+	readOnly := ss.readOnly()
+	for {
+		b, t, err := ss.s.route(readOnly, tried)
+		if err != nil {
+			return err
+		}
+		tried = append(tried, b)
+		err = ss.attach(ctx, b, t)
+		if err == nil {
+			return nil
+		}
+		b.active.Add(-1)
+		var retry errRetry
+		if !errors.As(err, &retry) {
+			return err
+		}
+		ss.s.log.Info("backend failed before the session started; trying another", "backend", b.cfg.Name, "session_id", ss.pid, "err", retry.err)
+	}
+}
+
+// attach opens a connection to b and relays the authentication exchange.
+func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) error {
+	s := ss.s
+	start := s.clock.Now()
+	record := func(o breaker.Outcome) {
+		now := s.clock.Now()
+		s.observe(b, func() (breaker.Transition, bool) {
+			return b.br.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: now.Sub(start)}, now)
+		})
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
+	conn, err := (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext(dctx, "tcp", b.addr)
+	cancel()
+	if err != nil {
+		record(breaker.Failure)
+		return errRetry{err}
+	}
+	bs := newStream(conn, backendBufSize, backendMaxBody)
+	forwarded, err := ss.authenticate(b, conn, bs)
+	if err != nil {
+		conn.Close()
+		var be *backendError
+		switch {
+		case errors.As(err, &be):
+			o := breaker.Classify(be.code, false)
+			if o == breaker.ConfigError {
+				o = breaker.Excluded // the client's credentials or database, not the backend's health
+			}
+			record(o)
+			if !forwarded && (o == breaker.Failure || o == breaker.Overload) {
+				return errRetry{err}
+			}
+			return errRefused // the client already has the backend's ErrorResponse
+		case ctx.Err() != nil:
+			b.br.Release(t)
+			return &Error{Code: codeAdminShutdown, Message: "the proxy is shutting down", Err: err}
+		case errors.Is(err, errClient):
+			b.br.Release(t)
+			return err
+		}
+		record(breaker.Failure)
+		if !forwarded {
+			return errRetry{err}
+		}
+		return &Error{Code: codeConnectionFailure, Message: "backend connection failed during authentication", Err: err}
+	}
+	record(breaker.Success)
+	ss.s.keysMu.Lock()
+	ss.b, ss.ticket, ss.server, ss.ss = b, t, conn, bs
+	ss.s.keysMu.Unlock()
+	b.attach(ss)
+	return nil
+}
+
+// backendError is an ErrorResponse a backend sent during authentication.
+type backendError struct{ code string }
+
+func (e *backendError) Error() string { return "backend refused the session: sqlstate " + e.code }
+
+// errRefused means the backend refused the session and the client has
+// been told why.
+var errRefused = errors.New("backend refused the session")
+
+// errClient marks a failure on the client's side of the authentication.
+var errClient = errors.New("client connection failed during authentication")
+
+// authenticate sends the client's StartupMessage to the backend and relays
+// the authentication exchange until the backend is ready for queries.
+// forwarded reports whether any backend message reached the client.
+func (ss *session) authenticate(b *backend, conn net.Conn, bs *stream) (forwarded bool, err error) {
+	s := ss.s
+	backendDeadline := func() { _ = conn.SetReadDeadline(s.clock.Now().Add(s.connectTimeout)) }
+	_ = conn.SetWriteDeadline(s.clock.Now().Add(s.connectTimeout))
+	if _, err := conn.Write(ss.raw); err != nil {
+		return false, err
+	}
+	var out []byte // messages for the client, flushed before waiting on it
+	flush := func() error {
+		if len(out) == 0 {
+			return nil
+		}
+		forwarded = true
+		_, err := ss.client.Write(out)
+		out = out[:0]
+		if err != nil {
+			return errors.Join(errClient, err)
+		}
+		return nil
+	}
+	for {
+		backendDeadline()
+		typ, m, err := bs.message()
+		if err != nil {
+			return forwarded, err
+		}
+		switch typ {
+		case 'R':
+			if len(m) < 9 {
+				return forwarded, protocolErrorf("short authentication message from backend")
+			}
+			out = append(out, m...)
+			switch binary.BigEndian.Uint32(m[5:9]) {
+			case 0, 12: // AuthenticationOk, SASLFinal: nothing to answer
+				continue
+			}
+			if err := flush(); err != nil {
+				return forwarded, err
+			}
+			_, reply, err := ss.cs.message()
+			if err != nil {
+				return forwarded, errors.Join(errClient, err)
+			}
+			if reply[0] != 'p' {
+				return forwarded, errors.Join(errClient, protocolErrorf("expected a password message, got type %q", reply[0]))
+			}
+			_ = conn.SetWriteDeadline(s.clock.Now().Add(s.connectTimeout))
+			if _, err := conn.Write(reply); err != nil {
+				return forwarded, err
+			}
+		case 'K':
+			if len(m) < 13 {
+				return forwarded, protocolErrorf("short BackendKeyData from backend")
+			}
+			ss.serverPID = binary.BigEndian.Uint32(m[5:9])
+			ss.serverKey = append([]byte(nil), m[9:]...)
+			out, _ = (&pgproto3.BackendKeyData{ProcessID: ss.pid, SecretKey: ss.secret[:]}).Encode(out)
+		case 'S', 'N', 'v':
+			out = append(out, m...)
+		case 'E':
+			_, code := errorFields(m[5:])
+			o := breaker.Classify(code, false)
+			if forwarded || (o != breaker.Failure && o != breaker.Overload) {
+				out = append(out, m...)
+				_ = flush()
+			}
+			return forwarded, &backendError{code: code}
+		case 'Z':
+			out = append(out, m...)
+			return forwarded, flush()
+		default:
+			return forwarded, protocolErrorf("unexpected message type %q from backend during authentication", typ)
+		}
+	}
+}
+
+// relay copies the session both ways until either side ends it.
+func (ss *session) relay(ctx context.Context) {
+	errc := make(chan error, 2)
+	stop := func() {
+		past := time.Unix(1, 0)
+		_ = ss.client.SetReadDeadline(past)
+		_ = ss.server.SetReadDeadline(past)
+	}
+	defer context.AfterFunc(ctx, stop)()
+	go func() { errc <- ss.clientToServer() }()
+	b2c := &serverHandler{ss: ss}
+	go func() { errc <- ss.serverToClient(b2c) }()
+	<-errc
+	stop()
+	<-errc
+	now := ss.s.clock.Now()
+	atBoundary := b2c.sc.left == 0 && b2c.sc.hdrN == 0
+	switch {
+	case ss.clientErr != nil:
+		if atBoundary {
+			ss.fail(ss.clientErr)
+		}
+		ss.s.log.Info("client protocol violation; session closed", "session_id", ss.pid, "err", ss.clientErr)
+	case ctx.Err() != nil:
+		if atBoundary {
+			ss.fail(&Error{Code: codeAdminShutdown, Message: "terminating connection: the proxy is shutting down"})
+		}
+	case b2c.lost && !ss.terminated.Load() && (b2c.fatal == "" || breaker.Classify(b2c.fatal, false) == breaker.Failure):
+		ss.s.observe(ss.b, func() (breaker.Transition, bool) { return ss.b.br.RecordConnLoss(ss.b.br.Current(), now) })
+		if atBoundary && b2c.fatal == "" {
+			ss.fail(&Error{Code: codeConnectionFailure, Message: "server closed the connection unexpectedly", Detail: "The backend " + ss.b.cfg.Name + " failed; reconnect to be routed to a healthy backend."})
+		}
+	}
+}
+
+// clientToServer relays client messages to the backend, noting when each
+// request (Query or Sync) starts.
+func (ss *session) clientToServer() error {
+	h := &clientHandler{ss: ss}
+	sc := scanner{h: h, maxBody: ss.s.maxBody}
+	p := ss.cs.buffered() // sent right after authentication: process before reading again
+	for {
+		if len(p) == 0 {
+			n, err := ss.client.Read(ss.cs.buf)
+			if n == 0 && err != nil {
+				return err
+			}
+			p = ss.cs.buf[:n]
+		}
+		h.now = 0
+		k, perr := sc.feed(p)
+		if k > 0 {
+			if _, err := ss.server.Write(p[:k]); err != nil {
+				return err
+			}
+		}
+		if perr != nil {
+			ss.clientErr = perr
+			return perr
+		}
+		p = nil
+	}
+}
+
+type clientHandler struct {
+	ss  *session
+	now int64 // time of the current read, taken once per read
+}
+
+func (h *clientHandler) want(byte) int { return 0 }
+
+func (h *clientHandler) message(typ byte, _ []byte) {
+	switch typ {
+	case 'Q', 'S':
+		if h.now == 0 {
+			h.now = h.ss.s.clock.Now().UnixNano()
+		}
+		h.ss.pending.push(h.now, h.ss.b.br.Current())
+	case 'X':
+		h.ss.terminated.Store(true)
+	}
+}
+
+// serverToClient relays backend messages to the client, recording each
+// request's latency and outcome at its ReadyForQuery.
+func (ss *session) serverToClient(h *serverHandler) error {
+	h.sc = scanner{h: h, maxBody: 1<<31 - 1}
+	p := ss.ss.buffered() // sent right after ReadyForQuery: relay before reading again
+	for {
+		if len(p) == 0 {
+			n, err := ss.server.Read(ss.ss.buf)
+			if n == 0 && err != nil {
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					h.lost = true
+				}
+				return err
+			}
+			p = ss.ss.buf[:n]
+		}
+		if _, err := h.sc.feed(p); err != nil {
+			h.lost = true
+			return err
+		}
+		if _, err := ss.client.Write(p); err != nil {
+			return err
+		}
+		p = nil
+	}
+}
+
+type serverHandler struct {
+	ss    *session
+	sc    scanner
+	code  string // SQLSTATE of an ErrorResponse in the current request
+	fatal string // SQLSTATE of a FATAL error: the backend is closing the session
+	lost  bool   // the backend connection broke
+}
+
+func (h *serverHandler) want(typ byte) int {
+	if typ == 'E' {
+		return 128
+	}
+	return 0
+}
+
+func (h *serverHandler) message(typ byte, head []byte) {
+	switch typ {
+	case 'E':
+		sev, code := errorFields(head)
+		if h.code == "" {
+			h.code = code
+		}
+		if sev == "FATAL" || sev == "PANIC" {
+			h.fatal = code
+		}
+	case 'Z':
+		ss := h.ss
+		start, t, ok := ss.pending.pop()
+		now := ss.s.clock.Now()
+		o := breaker.Success
+		if h.code != "" {
+			o = breaker.Classify(h.code, ss.cancelAt.Load() >= start && start != 0)
+			h.code = ""
+		}
+		if !ok {
+			return
+		}
+		ss.s.observe(ss.b, func() (breaker.Transition, bool) {
+			return ss.b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: time.Duration(now.UnixNano() - start)}, now)
+		})
+	}
+}

@@ -1,0 +1,262 @@
+package proxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Request codes of the untyped startup-phase packets.
+const (
+	sslRequestCode    = 80877103
+	gssEncRequestCode = 80877104
+	cancelRequestCode = 80877102
+	// maxStartupPacket is PostgreSQL's MAX_STARTUP_PACKET_LENGTH.
+	maxStartupPacket = 10000
+	minStartupPacket = 8
+)
+
+// errProtocol marks a malformed message from a peer.
+var errProtocol = errors.New("protocol violation")
+
+func protocolErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errProtocol}, args...)...)
+}
+
+// stream is one buffered direction of a connection. It reads whole
+// messages during startup and authentication, then hands its buffered
+// bytes to the relay so that nothing read ahead is lost.
+type stream struct {
+	conn    net.Conn
+	buf     []byte
+	r, w    int // unread bytes are buf[r:w]
+	maxBody int // largest message body accepted
+}
+
+func newStream(conn net.Conn, size, maxBody int) *stream {
+	return &stream{conn: conn, buf: make([]byte, size), maxBody: maxBody}
+}
+
+// fill makes at least n unread bytes available, growing the buffer when a
+// single message needs more room than it has.
+func (s *stream) fill(n int) error {
+	if s.w-s.r >= n {
+		return nil
+	}
+	if n > len(s.buf) {
+		nb := make([]byte, n)
+		s.w = copy(nb, s.buf[s.r:s.w])
+		s.r = 0
+		s.buf = nb
+	} else if s.r+n > len(s.buf) {
+		s.w = copy(s.buf, s.buf[s.r:s.w])
+		s.r = 0
+	}
+	for s.w-s.r < n {
+		m, err := s.conn.Read(s.buf[s.w:])
+		s.w += m
+		if err != nil {
+			if s.w-s.r >= n {
+				return nil
+			}
+			if errors.Is(err, io.EOF) && s.w-s.r > 0 {
+				return io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// startupPacket reads one untyped startup-phase packet: its 4-byte length,
+// then the rest. The returned slice (length included) is valid until the
+// next read.
+func (s *stream) startupPacket() ([]byte, error) {
+	if err := s.fill(4); err != nil {
+		return nil, err
+	}
+	n := int(int32(binary.BigEndian.Uint32(s.buf[s.r:])))
+	if n < minStartupPacket || n > maxStartupPacket {
+		return nil, protocolErrorf("invalid startup packet length %d", n)
+	}
+	if err := s.fill(n); err != nil {
+		return nil, err
+	}
+	p := s.buf[s.r : s.r+n]
+	s.r += n
+	return p, nil
+}
+
+// message reads one typed message. The returned slice holds the whole
+// message (type and length included) and is valid until the next read.
+func (s *stream) message() (byte, []byte, error) {
+	if err := s.fill(5); err != nil {
+		return 0, nil, err
+	}
+	typ := s.buf[s.r]
+	n := int(int32(binary.BigEndian.Uint32(s.buf[s.r+1:])))
+	if n < 4 || n-4 > s.maxBody {
+		return 0, nil, protocolErrorf("invalid length %d of message type %q", n, typ)
+	}
+	if err := s.fill(1 + n); err != nil {
+		return 0, nil, err
+	}
+	p := s.buf[s.r : s.r+1+n]
+	s.r += 1 + n
+	return typ, p, nil
+}
+
+// buffered returns the unread bytes and marks them read.
+func (s *stream) buffered() []byte {
+	p := s.buf[s.r:s.w]
+	s.r, s.w = 0, 0
+	return p
+}
+
+// decodeStartup classifies a startup packet (length included).
+func decodeStartup(p []byte) (pgproto3.FrontendMessage, error) {
+	code := binary.BigEndian.Uint32(p[4:])
+	switch code {
+	case sslRequestCode:
+		if len(p) != 8 {
+			return nil, protocolErrorf("invalid SSLRequest length %d", len(p))
+		}
+		return &pgproto3.SSLRequest{}, nil
+	case gssEncRequestCode:
+		if len(p) != 8 {
+			return nil, protocolErrorf("invalid GSSENCRequest length %d", len(p))
+		}
+		return &pgproto3.GSSEncRequest{}, nil
+	case cancelRequestCode:
+		m := &pgproto3.CancelRequest{}
+		if err := m.Decode(p[4:]); err != nil {
+			return nil, protocolErrorf("%v", err)
+		}
+		return m, nil
+	}
+	if code>>16 != 3 {
+		return nil, protocolErrorf("unsupported frontend protocol %d.%d", code>>16, code&0xffff)
+	}
+	m := &pgproto3.StartupMessage{}
+	if err := m.Decode(p[4:]); err != nil {
+		return nil, protocolErrorf("%v", err)
+	}
+	if _, ok := m.Parameters["user"]; !ok {
+		return nil, protocolErrorf("no PostgreSQL user name specified in startup packet")
+	}
+	return m, nil
+}
+
+// msgHandler observes the messages that flow through a relay direction.
+type msgHandler interface {
+	// want returns how many leading body bytes of a message of type typ
+	// the handler needs (0: none, only the type).
+	want(typ byte) int
+	// message is called once per message with up to want(typ) leading
+	// body bytes; head is only valid during the call.
+	message(typ byte, head []byte)
+}
+
+// scanner follows message boundaries in a byte stream without copying
+// it: only message headers and the few leading body bytes a handler wants
+// are looked at.
+type scanner struct {
+	h       msgHandler
+	maxBody int
+	hdr     [5]byte
+	hdrN    int
+	typ     byte
+	left    int // body bytes of the current message still to come
+	acc     [128]byte
+	accN    int
+	accWant int
+}
+
+// feed scans p. It returns the number of bytes that belong to well-formed
+// messages (all of p unless a malformed header was found) and the error.
+func (sc *scanner) feed(p []byte) (int, error) {
+	i := 0
+	for i < len(p) {
+		if sc.left > 0 {
+			n := min(sc.left, len(p)-i)
+			if sc.accN < sc.accWant {
+				k := copy(sc.acc[sc.accN:sc.accWant], p[i:i+n])
+				sc.accN += k
+				if sc.accN == sc.accWant {
+					sc.h.message(sc.typ, sc.acc[:sc.accN])
+				}
+			}
+			sc.left -= n
+			i += n
+			continue
+		}
+		// At a header boundary: fast path when the whole header is here.
+		if sc.hdrN == 0 && len(p)-i >= 5 {
+			if err := sc.header(p[i], p[i+1:i+5]); err != nil {
+				return i, err
+			}
+			i += 5
+			continue
+		}
+		k := copy(sc.hdr[sc.hdrN:], p[i:])
+		sc.hdrN += k
+		i += k
+		if sc.hdrN == 5 {
+			sc.hdrN = 0
+			if err := sc.header(sc.hdr[0], sc.hdr[1:5]); err != nil {
+				return i - k, err
+			}
+		}
+	}
+	return i, nil
+}
+
+func (sc *scanner) header(typ byte, length []byte) error {
+	n := int(int32(binary.BigEndian.Uint32(length)))
+	if n < 4 || n-4 > sc.maxBody {
+		return protocolErrorf("invalid length %d of message type %q", n, typ)
+	}
+	sc.typ = typ
+	sc.left = n - 4
+	sc.accN = 0
+	sc.accWant = min(sc.h.want(typ), sc.left, len(sc.acc))
+	if sc.accWant == 0 {
+		sc.h.message(typ, nil)
+	}
+	return nil
+}
+
+// errorFields extracts severity and SQLSTATE from the leading bytes of an
+// ErrorResponse body; fields cut off by the end of head are left empty.
+func errorFields(head []byte) (severity, code string) {
+	for len(head) > 0 && head[0] != 0 {
+		k := head[0]
+		end := -1
+		for j := 1; j < len(head); j++ {
+			if head[j] == 0 {
+				end = j
+				break
+			}
+		}
+		if end < 0 {
+			return
+		}
+		v := head[1:end]
+		switch k {
+		case 'V':
+			severity = string(v)
+		case 'S':
+			if severity == "" {
+				severity = string(v)
+			}
+		case 'C':
+			code = string(v)
+		}
+		head = head[end+1:]
+	}
+	return
+}
