@@ -24,7 +24,7 @@ func (s *Server) route(readOnly bool, exclude []*backend) (*backend, breaker.Tic
 		if b.draining.Load() || slices.Contains(exclude, b) || (b.cfg.ReadOnly() && !readOnly) {
 			continue
 		}
-		if b.br.State() == breaker.Open {
+		if s.breakersOn && b.br.State() == breaker.Open {
 			continue
 		}
 		cands = append(cands, b)
@@ -43,6 +43,19 @@ func (s *Server) route(readOnly bool, exclude []*backend) (*backend, breaker.Tic
 		}
 		return cmp.Compare(score(x), score(y))
 	})
+	if !s.breakersOn && len(cands) > 0 {
+		// Circuit breaking is off: observe, never refuse.
+		cands[0].active.Add(1)
+		return cands[0], cands[0].br.Current(), nil
+	}
+	if len(cands) == 0 {
+		// Count the refusal on every circuit that kept this session out.
+		for _, b := range s.backends {
+			if !b.draining.Load() && !slices.Contains(exclude, b) && (readOnly || !b.cfg.ReadOnly()) {
+				_, _ = b.br.Allow(now)
+			}
+		}
+	}
 	for _, b := range cands {
 		t, err := b.br.Allow(now)
 		if err == nil {

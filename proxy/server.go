@@ -40,9 +40,12 @@ type Server struct {
 	cfg       config.Config
 	tlsConfig *tls.Config // nil: clients are told 'N' on SSLRequest
 
-	group    *breaker.Group
-	backends []*backend // configuration order; fixed for the life of the Server
-	events   *eventBus
+	// breakersOn is false when the file turns circuit breaking off: the
+	// breakers still observe and report, but routing ignores them.
+	breakersOn bool
+	group      *breaker.Group
+	backends   []*backend // configuration order; fixed for the life of the Server
+	events     *eventBus
 
 	startupTimeout time.Duration
 	connectTimeout time.Duration
@@ -64,6 +67,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		startupTimeout: cfg.Proxy.StartupTimeout.Duration,
 		connectTimeout: cfg.Proxy.ConnectTimeout.Duration,
 		maxBody:        cfg.Proxy.MaxMessageSize,
+		breakersOn:     cfg.Proxy.CircuitBreakerEnabled && cfg.CircuitBreaker.Enabled,
 		keys:           make(map[uint32]*session),
 	}
 	var pid [4]byte

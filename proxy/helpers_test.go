@@ -1,0 +1,100 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// testConfig is a valid configuration in front of clusters, with settings
+// that make tests fast: short open duration and health-check interval.
+func testConfig(t testing.TB, clusters ...*pgtest.Cluster) config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Proxy.ListenAddress = "127.0.0.1:0"
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Second}
+	cfg.CircuitBreaker.RecoveryRampUpDuration = config.Duration{Duration: 2 * time.Second}
+	cfg.HealthChecks.Interval = config.Duration{Duration: 200 * time.Millisecond}
+	cfg.HealthChecks.Timeout = config.Duration{Duration: 200 * time.Millisecond}
+	for i, c := range clusters {
+		b := config.DefaultBackend()
+		b.Name = []string{"pg-a", "pg-b", "pg-c", "pg-d"}[i]
+		b.Host, b.Port = c.Host, c.Port
+		cfg.Backends.Instances = append(cfg.Backends.Instances, b)
+		cfg.HealthChecks.Password = c.Password
+	}
+	return cfg
+}
+
+// runningProxy is a Server serving on a loopback port for one test.
+type runningProxy struct {
+	*Server
+	Addr string
+}
+
+// startProxy runs a Server for cfg until the test ends.
+func startProxy(t testing.TB, cfg config.Config) *runningProxy {
+	t.Helper()
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	srv, err := New(cfg, log)
+	if err != nil {
+		t.Fatalf("proxy.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Proxy.ListenAddress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return &runningProxy{Server: srv, Addr: ln.Addr().String()}
+}
+
+// dsn is a connection string to the proxy.
+func (p *runningProxy) dsn(user, password string) string {
+	host, port, _ := net.SplitHostPort(p.Addr)
+	return "host=" + host + " port=" + port + " user=" + user + " password=" + password + " dbname=postgres sslmode=disable"
+}
+
+// waitEvent waits for the first event that matches, failing the test when
+// ctx ends first.
+func waitEvent(t testing.TB, ctx context.Context, events <-chan status.Event, match func(status.Event) bool) status.Event {
+	t.Helper()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				t.Fatal("event stream closed")
+			}
+			if match(ev) {
+				return ev
+			}
+		case <-ctx.Done():
+			t.Fatalf("no matching event: %v", ctx.Err())
+		}
+	}
+}
+
+func isEvent(typ status.EventType, backend string) func(status.Event) bool {
+	return func(ev status.Event) bool { return ev.Type == typ && ev.Backend == backend }
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# ensure-deps.sh installs what the tests need, with apt-get, if it is missing:
+# the PostgreSQL server binaries that internal/pgtest starts clusters from,
+# and psql and pgbench. As root it installs them; otherwise it prints the
+# command to run and fails. To add a dependency, add a `need` line to
+# requirements.
+set -euo pipefail
+
+# requirements lists each dependency as: need "DEBIAN PACKAGES" CHECK...,
+# where CHECK is a command that succeeds when the dependency is present.
+requirements() {
+	need "postgresql postgresql-contrib" pg_server
+	need postgresql-client command -v psql
+	need postgresql-client command -v pgbench
+}
+
+missing=()
+
+need() {
+	local pkgs=$1
+	shift
+	if ! "$@" >/dev/null 2>&1; then
+		read -ra pkgs <<<"$pkgs"
+		missing+=("${pkgs[@]}")
+	fi
+}
+
+# pg_server succeeds if it finds initdb and postgres the way pgtest.BinDir
+# does: in $PG_BINDIR, next to the initdb on PATH, or in
+# /usr/lib/postgresql/*/bin.
+pg_server() {
+	local dir initdb
+	if [[ -n ${PG_BINDIR:-} ]]; then
+		[[ -x $PG_BINDIR/initdb && -x $PG_BINDIR/postgres ]]
+		return
+	fi
+	if initdb=$(command -v initdb); then
+		dir=$(dirname "$(readlink -f "$initdb")")
+		if [[ -x $dir/postgres ]]; then
+			return 0
+		fi
+	fi
+	for dir in /usr/lib/postgresql/*/bin; do
+		if [[ -x $dir/initdb && -x $dir/postgres ]]; then
+			return 0
+		fi
+	done
+	return 1
+}
+
+# missing_packages prints the missing packages once each, in order.
+missing_packages() {
+	local -A seen=()
+	local pkg out=()
+	for pkg in "${missing[@]}"; do
+		if [[ -z ${seen[$pkg]:-} ]]; then
+			seen[$pkg]=1
+			out+=("$pkg")
+		fi
+	done
+	echo "${out[*]}"
+}
+
+main() {
+	if [[ -n ${PG_BINDIR:-} ]] && ! pg_server; then
+		echo "ensure-deps: PG_BINDIR=$PG_BINDIR has no initdb and postgres; fix or unset it" >&2
+		exit 1
+	fi
+	requirements
+	if ((${#missing[@]} == 0)); then
+		return 0
+	fi
+	local pkgs
+	pkgs=$(missing_packages)
+	if ((EUID != 0)); then
+		echo "ensure-deps: missing $pkgs; install with: sudo apt-get install $pkgs" >&2
+		exit 1
+	fi
+	echo "ensure-deps: installing $pkgs" >&2
+	apt-get update
+	# shellcheck disable=SC2086 # pkgs is a list of package names
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs
+	missing=()
+	requirements
+	if ((${#missing[@]} > 0)); then
+		echo "ensure-deps: still missing after apt-get install: $(missing_packages)" >&2
+		exit 1
+	fi
+}
+
+main "$@"
