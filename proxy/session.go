@@ -6,9 +6,11 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -53,8 +55,14 @@ type session struct {
 
 func (s *Server) serve(ctx context.Context, conn net.Conn) {
 	defer conn.Close()
-	ss := &session{s: s, client: conn, cs: newStream(conn, clientBufSize, s.maxBody)}
 	log := s.log.With("client_addr", conn.RemoteAddr().String())
+	// A bug must cost one session, never the process.
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("session failed on an internal error; connection closed", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	ss := &session{s: s, client: conn, cs: newStream(conn, clientBufSize, s.maxBody)}
 	_ = conn.SetDeadline(s.clock.Now().Add(s.startupTimeout))
 	if err := ss.startup(ctx); err != nil {
 		if ss.client != nil {
@@ -391,9 +399,9 @@ func (ss *session) relay(ctx context.Context) {
 		_ = ss.server.SetReadDeadline(past)
 	}
 	defer context.AfterFunc(ctx, stop)()
-	go func() { errc <- ss.clientToServer() }()
+	go func() { errc <- ss.recovered(ss.clientToServer) }()
 	b2c := &serverHandler{ss: ss}
-	go func() { errc <- ss.serverToClient(b2c) }()
+	go func() { errc <- ss.recovered(func() error { return ss.serverToClient(b2c) }) }()
 	<-errc
 	stop()
 	<-errc
@@ -415,6 +423,18 @@ func (ss *session) relay(ctx context.Context) {
 			ss.fail(&Error{Code: codeConnectionFailure, Message: "server closed the connection unexpectedly", Detail: "The backend " + ss.b.cfg.Name + " failed; reconnect to be routed to a healthy backend."})
 		}
 	}
+}
+
+// recovered runs fn, turning a panic into an error so that a bug in one
+// relay direction ends its session only.
+func (ss *session) recovered(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ss.s.log.Error("relay failed on an internal error; session closed", "session_id", ss.pid, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error: %v", r)
+		}
+	}()
+	return fn()
 }
 
 // clientToServer relays client messages to the backend, noting when each
