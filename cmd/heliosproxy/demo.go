@@ -28,7 +28,7 @@ const demoPassword = "helios-demo"
 
 var demoNames = []string{"primary-1", "replica-1", "replica-2"}
 
-func runDemo(args []string, stdout, stderr io.Writer) int {
+func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:6432", "address of the proxy")
@@ -79,14 +79,19 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ready := make(chan *proxy.Server, 1)
+	type started struct {
+		srv  *proxy.Server
+		addr string
+	}
+	ready := make(chan started, 1)
 	errc := make(chan error, 1)
 	wg.Go(func() {
-		errc <- serve(ctx, cfg, log, func(s *proxy.Server, addr net.Addr) { ready <- s })
+		errc <- serve(ctx, cfg, log, func(s *proxy.Server, addr net.Addr) { ready <- started{s, addr.String()} })
 	})
 	var srv *proxy.Server
 	select {
-	case srv = <-ready:
+	case st := <-ready:
+		srv, *listen = st.srv, st.addr
 	case err := <-errc:
 		fmt.Fprintln(stderr, "heliosproxy demo:", err)
 		return 1
@@ -114,11 +119,16 @@ Type a command and Enter (the clusters are yours to break):
 		wg.Go(func() { driveLoad(ctx, dsn, *clients, srv, stdout) })
 	}
 	lines := make(chan string)
-	// The stdin reader cannot be interrupted; it ends with the process.
+	// A read from a terminal cannot be interrupted: this reader ends with
+	// the process (or when stdin ends).
 	go func() {
-		sc := bufio.NewScanner(os.Stdin)
+		sc := bufio.NewScanner(stdin)
 		for sc.Scan() {
-			lines <- sc.Text()
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	for {

@@ -27,7 +27,7 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 const usage = `usage:
@@ -37,7 +37,7 @@ const usage = `usage:
   heliosproxy version
 `
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -50,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return runService(rest, stderr)
 	case "demo":
-		return runDemo(rest, stdout, stderr)
+		return runDemo(rest, stdin, stdout, stderr)
 	case "check-config":
 		return checkConfig(rest, stdout, stderr)
 	case "version", "--version":
