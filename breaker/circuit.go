@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,9 +24,9 @@ type Breaker struct {
 	d   derived // cfg normalized
 
 	state  State
-	since  time.Time // start of the current state; set by the first call that passes now
-	gen    uint64    // bumped on every transition; tickets of older generations are stale
-	forced bool      // an override holds state (Open or Closed)
+	since  time.Time     // start of the current state; set by the first call that passes now
+	gen    atomic.Uint64 // bumped on every transition (under mu); tickets of older generations are stale. Atomic so that Current needs no lock.
+	forced bool          // an override holds state (Open or Closed)
 
 	reason Reason // why it is open, or was last opened
 	detail string
@@ -99,7 +100,8 @@ func derive(c Config) derived {
 }
 
 func newBreaker(name string, cfg Config, g *Group) *Breaker {
-	b := &Breaker{name: name, g: g, cfg: cfg, d: derive(cfg), gen: 1}
+	b := &Breaker{name: name, g: g, cfg: cfg, d: derive(cfg)}
+	b.gen.Store(1)
 	b.win = newWindow(b.d.width, b.d.buckets)
 	b.permits = make([]permit, 0, b.d.maxConc)
 	return b
@@ -172,13 +174,13 @@ func (b *Breaker) Allow(now time.Time) (Ticket, error) {
 	b.touch(now)
 	switch b.state {
 	case Closed:
-		return Ticket{gen: b.gen}, nil
+		return Ticket{gen: b.gen.Load()}, nil
 	case HalfOpen:
 		b.reclaim(now)
 		if len(b.permits) < b.d.maxConc && b.probeOK+b.probeKO+len(b.permits) < b.d.probes {
 			b.nextID++
 			b.permits = append(b.permits, permit{id: b.nextID, at: now})
-			return Ticket{gen: b.gen, probe: true, id: b.nextID}, nil
+			return Ticket{gen: b.gen.Load(), probe: true, id: b.nextID}, nil
 		}
 	}
 	b.rejectedTotal++
@@ -194,7 +196,7 @@ func (b *Breaker) Release(t Ticket) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if t.gen == b.gen {
+	if t.gen == b.gen.Load() {
 		b.freePermit(t.id)
 	}
 }
@@ -257,7 +259,7 @@ func (b *Breaker) Record(t Ticket, r Result, now time.Time) (Transition, bool) {
 	defer b.mu.Unlock()
 	b.touch(now)
 	if r.Kind == HealthCheck {
-		if t.gen != b.gen {
+		if t.gen != b.gen.Load() {
 			return Transition{}, false
 		}
 		if t.probe {
@@ -276,7 +278,7 @@ func (b *Breaker) Record(t Ticket, r Result, now time.Time) (Transition, bool) {
 	if r.Outcome != Failure {
 		b.noteCompletion(now)
 	}
-	if t.gen != b.gen {
+	if t.gen != b.gen.Load() {
 		return Transition{}, false
 	}
 	if t.probe {
@@ -378,7 +380,7 @@ func (b *Breaker) RecordConnLoss(t Ticket, now time.Time) (Transition, bool) {
 	b.requestsTotal++
 	b.failuresTotal++
 	b.noteFailure(now)
-	if t.gen != b.gen {
+	if t.gen != b.gen.Load() {
 		return Transition{}, false
 	}
 	if t.probe {
@@ -811,7 +813,7 @@ func (b *Breaker) moveTo(from, to State, reason Reason, detail string, now time.
 
 	b.state = to
 	b.since = now
-	b.gen++
+	b.gen.Add(1)
 	b.transitionsTotal++
 	b.permits = b.permits[:0]
 	b.probeOK, b.probeKO = 0, 0

@@ -218,9 +218,9 @@ func (h *healthChecker) checkOnce(ctx context.Context) {
 	} else {
 		h.configProblem = ""
 	}
-	h.s.observe(h.b, func() (breaker.Transition, bool) {
-		return h.b.br.RecordCheck(breaker.Result{Kind: breaker.HealthCheck, Outcome: outcome, Latency: now.Sub(start)}, now)
-	})
+	if tr, ok := h.b.br.RecordCheck(breaker.Result{Kind: breaker.HealthCheck, Outcome: outcome, Latency: now.Sub(start)}, now); ok {
+		h.s.publish(h.b, tr)
+	}
 }
 
 func (h *healthChecker) query(ctx context.Context) (breaker.Outcome, error) {

@@ -173,19 +173,15 @@ func (s *Server) tick(ctx context.Context) {
 		for _, b := range s.backends {
 			cfg := b.br.Config()
 			in := b.inflight(now, cfg.LatencyP95, cfg.LatencyP99)
-			s.observe(b, func() (breaker.Transition, bool) { return b.br.Tick(now, in) })
+			if tr, ok := b.br.Tick(now, in); ok {
+				s.publish(b, tr)
+			}
 			b.refreshFactor(now, b.br.Stats(now), cfg)
 		}
 	}
 }
 
-// observe runs one breaker call and publishes the transition it returns.
-func (s *Server) observe(b *backend, call func() (breaker.Transition, bool)) {
-	if tr, ok := call(); ok {
-		s.publish(b, tr)
-	}
-}
-
+// publish turns a breaker transition into events for logs and subscribers.
 func (s *Server) publish(b *backend, tr breaker.Transition) {
 	var openedAt time.Time
 	if tr.To == breaker.Open && tr.From == breaker.Closed {

@@ -251,9 +251,9 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	start := s.clock.Now()
 	record := func(o breaker.Outcome) {
 		now := s.clock.Now()
-		s.observe(b, func() (breaker.Transition, bool) {
-			return b.br.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: now.Sub(start)}, now)
-		})
+		if tr, ok := b.br.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: now.Sub(start)}, now); ok {
+			s.publish(b, tr)
+		}
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	conn, err := (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext(dctx, "tcp", b.addr)
@@ -418,7 +418,9 @@ func (ss *session) relay(ctx context.Context) {
 			ss.fail(&Error{Code: codeAdminShutdown, Message: "terminating connection: the proxy is shutting down"})
 		}
 	case b2c.lost && !ss.terminated.Load() && (b2c.fatal == "" || breaker.Classify(b2c.fatal, false) == breaker.Failure):
-		ss.s.observe(ss.b, func() (breaker.Transition, bool) { return ss.b.br.RecordConnLoss(ss.b.br.Current(), now) })
+		if tr, ok := ss.b.br.RecordConnLoss(ss.b.br.Current(), now); ok {
+			ss.s.publish(ss.b, tr)
+		}
 		if atBoundary && b2c.fatal == "" {
 			ss.fail(&Error{Code: codeConnectionFailure, Message: "server closed the connection unexpectedly", Detail: "The backend " + ss.b.cfg.Name + " failed; reconnect to be routed to a healthy backend."})
 		}
@@ -549,8 +551,8 @@ func (h *serverHandler) message(typ byte, head []byte) {
 		if !ok {
 			return
 		}
-		ss.s.observe(ss.b, func() (breaker.Transition, bool) {
-			return ss.b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: time.Duration(now.UnixNano() - start)}, now)
-		})
+		if tr, ok := ss.b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: time.Duration(now.UnixNano() - start)}, now); ok {
+			ss.s.publish(ss.b, tr)
+		}
 	}
 }

@@ -1,0 +1,117 @@
+package proxy
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/config"
+)
+
+// benchSession is a session attached to a backend with a real breaker but
+// no connections: enough to drive both relay handlers.
+func benchSession(tb testing.TB) *session {
+	tb.Helper()
+	cfg := config.Default()
+	b := config.DefaultBackend()
+	b.Name, b.Host = "bench", "127.0.0.1"
+	cfg.Backends.Instances = []config.Backend{b}
+	srv, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	be := srv.backends[0]
+	t, err := be.br.Allow(time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &session{s: srv, b: be, ticket: t}
+}
+
+// encode concatenates wire messages.
+func encode(tb testing.TB, msgs ...pgproto3.Message) []byte {
+	tb.Helper()
+	var out []byte
+	for _, m := range msgs {
+		var err error
+		if out, err = m.Encode(out); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return out
+}
+
+// BenchmarkRelayQuery measures the relay's own work for one simple query:
+// scanning the client's Query (request start, generation ticket) and the
+// backend's RowDescription, DataRow, CommandComplete and ReadyForQuery
+// (latency and outcome recorded in the breaker). Syscalls are not included.
+func BenchmarkRelayQuery(b *testing.B) {
+	ss := benchSession(b)
+	query := encode(b, &pgproto3.Query{String: "SELECT abalance FROM pgbench_accounts WHERE aid = 4711;"})
+	reply := encode(b,
+		&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("abalance"), DataTypeOID: 23, DataTypeSize: 4, TypeModifier: -1}}},
+		&pgproto3.DataRow{Values: [][]byte{[]byte("0")}},
+		&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")},
+		&pgproto3.ReadyForQuery{TxStatus: 'I'},
+	)
+	ch := &clientHandler{ss: ss}
+	c2b := scanner{h: ch, maxBody: 1 << 20}
+	sh := &serverHandler{ss: ss}
+	sh.sc = scanner{h: sh, maxBody: 1 << 20}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(query) + len(reply)))
+	for b.Loop() {
+		ch.now = 0
+		if _, err := c2b.feed(query); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sh.sc.feed(reply); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if st := ss.b.br.Stats(time.Now()); st.RequestsTotal == 0 {
+		b.Fatal("no request recorded")
+	}
+}
+
+// TestRelayQueryRecordsLatencyAndOutcome checks what the benchmark drives:
+// a ReadyForQuery records one request per Query, failures by SQLSTATE.
+func TestRelayQueryRecordsLatencyAndOutcome(t *testing.T) {
+	ss := benchSession(t)
+	ch := &clientHandler{ss: ss}
+	c2b := scanner{h: ch, maxBody: 1 << 20}
+	sh := &serverHandler{ss: ss}
+	sh.sc = scanner{h: sh, maxBody: 1 << 20}
+	feed := func(sc *scanner, p []byte) {
+		if _, err := sc.feed(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := encode(t, &pgproto3.Query{String: "SELECT 1"})
+	ok := encode(t, &pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")}, &pgproto3.ReadyForQuery{TxStatus: 'I'})
+	app := encode(t, &pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: "42P01", Message: "no such table"}, &pgproto3.ReadyForQuery{TxStatus: 'I'})
+	disk := encode(t, &pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: "53100", Message: "disk full"}, &pgproto3.ReadyForQuery{TxStatus: 'I'})
+	for _, reply := range [][]byte{ok, app, disk} {
+		ch.now = 0
+		feed(&c2b, q)
+		if ss.pending.oldest() == 0 {
+			t.Fatal("Query did not start a pending request")
+		}
+		feed(&sh.sc, reply)
+		if ss.pending.oldest() != 0 {
+			t.Fatal("ReadyForQuery did not end the pending request")
+		}
+	}
+	st := ss.b.br.Stats(time.Now())
+	// The application's 42P01 is excluded; the success and the disk-full failure count.
+	if st.RequestsTotal < 2 || st.SuccessesTotal != 1 || st.FailuresTotal != 1 {
+		t.Errorf("totals: requests %d, successes %d, failures %d; want ≥2, 1, 1", st.RequestsTotal, st.SuccessesTotal, st.FailuresTotal)
+	}
+	if st.State != breaker.Closed {
+		t.Errorf("state = %s, want CLOSED", st.State)
+	}
+}
