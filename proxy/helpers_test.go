@@ -15,15 +15,16 @@ import (
 )
 
 // testConfig is a valid configuration in front of clusters, with settings
-// that make tests fast: short open duration and health-check interval.
+// that make tests fast: short open duration and ramp. Health checks keep a
+// generous timeout: test machines are shared and slow at times.
 func testConfig(t testing.TB, clusters ...*pgtest.Cluster) config.Config {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Proxy.ListenAddress = "127.0.0.1:0"
 	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Second}
 	cfg.CircuitBreaker.RecoveryRampUpDuration = config.Duration{Duration: 2 * time.Second}
-	cfg.HealthChecks.Interval = config.Duration{Duration: 200 * time.Millisecond}
-	cfg.HealthChecks.Timeout = config.Duration{Duration: 200 * time.Millisecond}
+	cfg.HealthChecks.Interval = config.Duration{Duration: 500 * time.Millisecond}
+	cfg.HealthChecks.Timeout = config.Duration{Duration: 500 * time.Millisecond}
 	for i, c := range clusters {
 		b := config.DefaultBackend()
 		b.Name = []string{"pg-a", "pg-b", "pg-c", "pg-d"}[i]

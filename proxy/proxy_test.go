@@ -60,7 +60,10 @@ func TestAuthPassThrough(t *testing.T) {
 			if err := c.CreateUser(ctx, "app", "app-secret"); err != nil {
 				t.Fatal(err)
 			}
-			p := startProxy(t, testConfig(t, c))
+			cfg := testConfig(t, c)
+			// Only the clients' own traffic may feed the breaker here.
+			cfg.HealthChecks.Enabled = false
+			p := startProxy(t, cfg)
 
 			conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
 			if err != nil {
@@ -99,7 +102,9 @@ func TestAuthPassThrough(t *testing.T) {
 
 func TestCancelRequestThroughProxy(t *testing.T) {
 	c := pgtest.New(t, pgtest.Options{Name: "cancel"})
-	p := startProxy(t, testConfig(t, c))
+	cfg := testConfig(t, c)
+	cfg.HealthChecks.Enabled = false // only the session's traffic feeds the breaker
+	p := startProxy(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, p.dsn("postgres", ""))
