@@ -65,7 +65,9 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 	ss := &session{s: s, client: conn, cs: newStream(conn, clientBufSize, s.maxBody)}
 	_ = conn.SetDeadline(s.clock.Now().Add(s.startupTimeout))
 	if err := ss.startup(ctx); err != nil {
-		if ss.client != nil {
+		// Only a malformed packet gets an answer; a client that went away
+		// or went quiet is closed silently, as PostgreSQL does.
+		if ss.client != nil && errors.Is(err, errProtocol) {
 			ss.fail(err)
 		}
 		if !errors.Is(err, io.EOF) {
@@ -78,7 +80,7 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 	}
 	defer s.dropKey(ss)
 	if err := ss.connect(ctx); err != nil {
-		if !errors.Is(err, errRefused) {
+		if !errors.Is(err, errRefused) && (!errors.Is(err, errClient) || errors.Is(err, errProtocol)) {
 			ss.fail(err)
 		}
 		log.Info("session refused", "user", ss.params["user"], "err", err)
@@ -104,6 +106,7 @@ func (ss *session) fail(err error) {
 
 // startup handles the untyped packets up to the StartupMessage.
 func (ss *session) startup(ctx context.Context) error {
+	var sslAsked, gssAsked bool
 	for {
 		p, err := ss.cs.startupPacket()
 		if err != nil {
@@ -115,10 +118,18 @@ func (ss *session) startup(ctx context.Context) error {
 		}
 		switch m := msg.(type) {
 		case *pgproto3.SSLRequest:
+			if sslAsked {
+				return protocolErrorf("SSLRequest sent twice")
+			}
+			sslAsked = true
 			if err := ss.startTLS(); err != nil {
 				return err
 			}
 		case *pgproto3.GSSEncRequest:
+			if gssAsked {
+				return protocolErrorf("GSSENCRequest sent twice")
+			}
+			gssAsked = true
 			if _, err := ss.client.Write([]byte{'N'}); err != nil {
 				return err
 			}
@@ -393,10 +404,12 @@ func (ss *session) authenticate(b *backend, conn net.Conn, bs *stream) (forwarde
 // relay copies the session both ways until either side ends it.
 func (ss *session) relay(ctx context.Context) {
 	errc := make(chan error, 2)
+	// Both deadlines: a direction may be blocked writing to a peer that
+	// stopped reading.
 	stop := func() {
 		past := time.Unix(1, 0)
-		_ = ss.client.SetReadDeadline(past)
-		_ = ss.server.SetReadDeadline(past)
+		_ = ss.client.SetDeadline(past)
+		_ = ss.server.SetDeadline(past)
 	}
 	defer context.AfterFunc(ctx, stop)()
 	go func() { errc <- ss.recovered(ss.clientToServer) }()
@@ -406,7 +419,8 @@ func (ss *session) relay(ctx context.Context) {
 	stop()
 	<-errc
 	now := ss.s.clock.Now()
-	atBoundary := b2c.sc.left == 0 && b2c.sc.hdrN == 0
+	// An ErrorResponse may follow only whole messages.
+	atBoundary := b2c.sc.left == 0 && b2c.sc.hdrN == 0 && !b2c.cut
 	switch {
 	case ss.clientErr != nil:
 		if atBoundary {
@@ -508,6 +522,7 @@ func (ss *session) serverToClient(h *serverHandler) error {
 			return err
 		}
 		if _, err := ss.client.Write(p); err != nil {
+			h.cut = true
 			return err
 		}
 		p = nil
@@ -520,6 +535,7 @@ type serverHandler struct {
 	code  string // SQLSTATE of an ErrorResponse in the current request
 	fatal string // SQLSTATE of a FATAL error: the backend is closing the session
 	lost  bool   // the backend connection broke
+	cut   bool   // a write to the client failed: it may hold part of a message
 }
 
 func (h *serverHandler) want(typ byte) int {

@@ -145,7 +145,7 @@ func decodeStartup(p []byte) (pgproto3.FrontendMessage, error) {
 	if err := m.Decode(p[4:]); err != nil {
 		return nil, protocolErrorf("%v", err)
 	}
-	if _, ok := m.Parameters["user"]; !ok {
+	if m.Parameters["user"] == "" {
 		return nil, protocolErrorf("no PostgreSQL user name specified in startup packet")
 	}
 	return m, nil
@@ -176,8 +176,9 @@ type scanner struct {
 	accWant int
 }
 
-// feed scans p. It returns the number of bytes that belong to well-formed
-// messages (all of p unless a malformed header was found) and the error.
+// feed scans p. It returns the number of bytes that may be relayed (all of
+// p unless a malformed header was found: then the bytes before that header,
+// or before its part in p when it began in an earlier feed) and the error.
 func (sc *scanner) feed(p []byte) (int, error) {
 	i := 0
 	for i < len(p) {

@@ -1,0 +1,219 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/heliosdb/heliosproxy/config"
+)
+
+// fuzzSeeds are FuzzFrontend's seed inputs: what clients send first.
+func fuzzSeeds(t testing.TB) [][]byte {
+	startup := wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "postgres", "database": "postgres"}})
+	startup32 := wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion32, Parameters: map[string]string{"user": "postgres", "application_name": "fuzz"}})
+	ssl := wireStartup(t, &pgproto3.SSLRequest{})
+	gss := wireStartup(t, &pgproto3.GSSEncRequest{})
+	query, err := (&pgproto3.Query{String: "SELECT 1"}).Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return [][]byte{
+		startup,
+		startup32,
+		ssl,
+		slices.Concat(ssl, startup), // refused: data after SSLRequest
+		gss,
+		slices.Concat(gss, startup),
+		wireStartup(t, &pgproto3.CancelRequest{ProcessID: 1, SecretKey: []byte{1, 2, 3, 4}}),
+		[]byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+		{0, 0, 0, 0},
+		{0x80, 0, 0, 0},
+		{},
+		slices.Concat(startup, query),
+		query,
+	}
+}
+
+// fuzzServer is a Server whose only backend refuses connections, so that a
+// session never gets past connect. It logs to log.
+func fuzzServer(t testing.TB, log slog.Handler) *Server {
+	cfg := config.Default()
+	b := config.DefaultBackend()
+	b.Name, b.Host, b.Port = "refusing", "127.0.0.1", 1
+	cfg.Backends.Instances = []config.Backend{b}
+	cfg.HealthChecks.Enabled = false
+	cfg.Proxy.MaxMessageSize = 8 << 10
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	srv, err := New(cfg, slog.New(log))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return srv
+}
+
+// fuzzLog keeps the messages logged at Error level: serve logs a panic it
+// recovered from there, so a fuzz input that makes it panic shows up.
+type fuzzLog struct {
+	mu     sync.Mutex
+	errors []string
+}
+
+func (l *fuzzLog) Enabled(_ context.Context, level slog.Level) bool { return level >= slog.LevelError }
+
+func (l *fuzzLog) Handle(_ context.Context, r slog.Record) error {
+	msg := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		msg += " " + a.String()
+		return true
+	})
+	l.mu.Lock()
+	l.errors = append(l.errors, msg)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *fuzzLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *fuzzLog) WithGroup(string) slog.Handler      { return l }
+
+func (l *fuzzLog) logged() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.errors)
+}
+
+// fuzzCheckReplies checks what serve sent a client: the 'N' answers to
+// SSLRequest and GSSENCRequest, then at most one ErrorResponse, then
+// nothing.
+func fuzzCheckReplies(out []byte) error {
+	out = bytes.TrimLeft(out, "N")
+	if len(out) == 0 {
+		return nil
+	}
+	fe := pgproto3.NewFrontend(bytes.NewReader(out), io.Discard)
+	msg, err := fe.Receive()
+	if err != nil {
+		return err
+	}
+	e, ok := msg.(*pgproto3.ErrorResponse)
+	if !ok {
+		return errors.New("reply is not an ErrorResponse")
+	}
+	switch e.Code {
+	case codeProtocolViolation, codeCannotConnectNow, codeConnectionFailure:
+	default:
+		return errors.New("unexpected SQLSTATE " + e.Code)
+	}
+	if e.Severity != "FATAL" {
+		return errors.New("ErrorResponse severity " + e.Severity + ", want FATAL")
+	}
+	if _, err := fe.Receive(); !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return errors.New("more after the ErrorResponse")
+	}
+	return nil
+}
+
+// FuzzFrontend feeds arbitrary client bytes to a session's front end (no
+// backend: its only one refuses connections) and to a scanner. serve must
+// return without panicking and answer with 'N's and at most one
+// ErrorResponse; the scanner must scan the same messages however its input
+// is split.
+func FuzzFrontend(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		// Reads of a data-derived size exercise the partial-read paths.
+		chunk := 0
+		if len(in) > 0 {
+			chunk = int(in[len(in)-1] % 16) // 0: everything at once
+		}
+		conn := &scriptConn{in: in, chunk: chunk}
+		log := &fuzzLog{}
+		srv := fuzzServer(t, log)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			srv.serve(context.Background(), conn)
+		}()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second): // a safety net: serve has nothing to wait for
+			t.Fatalf("serve(%q) did not return", in)
+		}
+		for _, msg := range log.logged() {
+			t.Errorf("serve(%q) logged an error: %s", in, msg)
+		}
+		if !conn.closed {
+			t.Errorf("serve(%q) returned without closing the client connection", in)
+		}
+		if err := fuzzCheckReplies(conn.out.Bytes()); err != nil {
+			t.Errorf("serve(%q) replied %q: %v", in, conn.out.Bytes(), err)
+		}
+		if n := len(srv.keys); n != 0 {
+			t.Errorf("serve(%q) left %d cancel keys behind", in, n)
+		}
+		for _, b := range srv.backends {
+			if n := b.active.Load(); n != 0 {
+				t.Errorf("serve(%q) left backend %s with %d active sessions", in, b.cfg.Name, n)
+			}
+		}
+
+		fuzzScanner(t, in)
+	})
+}
+
+// fuzzScanner feeds in to a scanner whole and in two chunks split at a
+// data-derived point: the callbacks and the outcome must be the same.
+func fuzzScanner(t *testing.T, in []byte) {
+	const maxBody = 4096
+	whole := &wireRecorder{wants: map[byte]int{'E': 128, 'D': 3, 'Q': 1}}
+	sc := scanner{h: whole, maxBody: maxBody}
+	n, werr := sc.feed(in)
+	if n < 0 || n > len(in) {
+		t.Fatalf("feed(%q) = %d, want 0..%d", in, n, len(in))
+	}
+	if (werr == nil) != (n == len(in)) {
+		t.Errorf("feed(%q) = %d, %v: an error must come with fewer bytes, and only then", in, n, werr)
+	}
+	if werr != nil && !errors.Is(werr, errProtocol) {
+		t.Errorf("feed(%q) error %v does not wrap errProtocol", in, werr)
+	}
+
+	split := 0
+	if len(in) > 0 {
+		split = int(in[0]) * len(in) / 256
+	}
+	parts := &wireRecorder{wants: whole.wants}
+	sc = scanner{h: parts, maxBody: maxBody}
+	n1, err := sc.feed(in[:split])
+	total := n1
+	if err == nil {
+		var n2 int
+		n2, err = sc.feed(in[split:])
+		total += n2
+		if n2 < 0 || n2 > len(in)-split {
+			t.Fatalf("feed(%q) after a split at %d = %d, want 0..%d", in[split:], split, n2, len(in)-split)
+		}
+	}
+	if (err == nil) != (werr == nil) {
+		t.Errorf("split at %d: error %v, whole: %v", split, err, werr)
+	}
+	if total < n || total > n+4 || (werr == nil && total != n) {
+		t.Errorf("split at %d: %d bytes accepted, whole: %d", split, total, n)
+	}
+	if !reflect.DeepEqual(parts.calls, whole.calls) {
+		t.Errorf("split at %d: callbacks %v, whole: %v", split, parts.calls, whole.calls)
+	}
+}
