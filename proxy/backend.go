@@ -30,6 +30,7 @@ type backend struct {
 	draining atomic.Bool // removed from the config: no new sessions
 
 	checkStart atomic.Int64  // unix nanos when the running health check started, 0 if none
+	checkSlow  atomic.Bool   // the last health check timed out
 	backendCon atomic.Int64  // client backends seen in pg_stat_activity
 	maxConns   atomic.Int64  // usable max_connections, 0 if unknown
 	lagMs      atomic.Uint64 // replication lag in ms as float64 bits
@@ -48,17 +49,18 @@ func newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
 
 func (b *backend) routingFactor() float64 { return math.Float64frombits(b.factor.Load()) }
 
-func (b *backend) attach(ss *session) {
+// track makes the session's pending requests (its connection attempt,
+// then its queries) visible to the stall detector.
+func (b *backend) track(ss *session) {
 	b.mu.Lock()
 	b.sessions[ss] = struct{}{}
 	b.mu.Unlock()
 }
 
-func (b *backend) detach(ss *session) {
+func (b *backend) untrack(ss *session) {
 	b.mu.Lock()
 	delete(b.sessions, ss)
 	b.mu.Unlock()
-	b.active.Add(-1)
 }
 
 // inflight measures the requests running on this backend now.
@@ -82,7 +84,7 @@ func (b *backend) inflight(now time.Time, p95, p99 time.Duration) breaker.Inflig
 		in.Oldest = max(in.Oldest, age)
 	}
 	b.mu.Unlock()
-	if cs := b.checkStart.Load(); cs != 0 && p95 > 0 && time.Duration(nowNs-cs) > p95 {
+	if cs := b.checkStart.Load(); b.checkSlow.Load() || cs != 0 && p95 > 0 && time.Duration(nowNs-cs) > p95 {
 		in.CheckOver = true
 	}
 	return in
@@ -205,6 +207,7 @@ func (h *healthChecker) checkOnce(ctx context.Context) {
 		return // shutting down: not an observation of the backend
 	}
 	now := h.s.clock.Now()
+	h.b.checkSlow.Store(errors.Is(err, context.DeadlineExceeded) || cctx.Err() != nil)
 	if err != nil {
 		h.close()
 		if outcome == breaker.ConfigError {

@@ -86,7 +86,8 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 		log.Info("session refused", "user", ss.params["user"], "err", err)
 		return
 	}
-	defer ss.b.detach(ss)
+	defer ss.b.active.Add(-1)
+	defer ss.b.untrack(ss)
 	defer ss.server.Close()
 	_ = ss.client.SetDeadline(time.Time{})
 	_ = ss.server.SetDeadline(time.Time{})
@@ -260,6 +261,11 @@ func (ss *session) connect(ctx context.Context) error {
 func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) error {
 	s := ss.s
 	start := s.clock.Now()
+	// The connection attempt is a pending request until the backend is
+	// ready: a backend that hangs in startup is a stall too.
+	ss.pending.push(start.UnixNano(), t)
+	b.track(ss)
+	defer ss.pending.pop()
 	record := func(o breaker.Outcome) {
 		now := s.clock.Now()
 		if tr, ok := b.br.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: now.Sub(start)}, now); ok {
@@ -270,12 +276,14 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	conn, err := (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext(dctx, "tcp", b.addr)
 	cancel()
 	if err != nil {
+		b.untrack(ss)
 		record(breaker.Failure)
 		return errRetry{err}
 	}
 	bs := newStream(conn, backendBufSize, backendMaxBody)
 	forwarded, err := ss.authenticate(b, conn, bs)
 	if err != nil {
+		b.untrack(ss)
 		conn.Close()
 		var be *backendError
 		switch {
@@ -306,7 +314,6 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	ss.s.keysMu.Lock()
 	ss.b, ss.ticket, ss.server, ss.ss = b, t, conn, bs
 	ss.s.keysMu.Unlock()
-	b.attach(ss)
 	return nil
 }
 
@@ -415,9 +422,15 @@ func (ss *session) relay(ctx context.Context) {
 	go func() { errc <- ss.recovered(ss.clientToServer) }()
 	b2c := &serverHandler{ss: ss}
 	go func() { errc <- ss.recovered(func() error { return ss.serverToClient(b2c) }) }()
-	<-errc
-	stop()
-	<-errc
+	if err := <-errc; errors.Is(err, errTerminated) {
+		// Relay what the backend still answers until it closes, but never
+		// wait on a hung backend longer than a connection attempt.
+		_ = ss.server.SetReadDeadline(ss.s.clock.Now().Add(ss.s.connectTimeout))
+		<-errc
+	} else {
+		stop()
+		<-errc
+	}
 	now := ss.s.clock.Now()
 	// An ErrorResponse may follow only whole messages.
 	atBoundary := b2c.sc.left == 0 && b2c.sc.hdrN == 0 && !b2c.cut
@@ -478,9 +491,17 @@ func (ss *session) clientToServer() error {
 			ss.clientErr = perr
 			return perr
 		}
+		if ss.terminated.Load() {
+			// The backend closes after Terminate; the client need not wait
+			// for that (a hung backend never would).
+			return errTerminated
+		}
 		p = nil
 	}
 }
+
+// errTerminated ends a relay after the client's Terminate.
+var errTerminated = errors.New("client sent Terminate")
 
 type clientHandler struct {
 	ss  *session
