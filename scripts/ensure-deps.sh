@@ -12,6 +12,9 @@ requirements() {
 	need "postgresql postgresql-contrib" pg_server
 	need postgresql-client command -v psql
 	need postgresql-client command -v pgbench
+	# The SQL status schema is tested with Debian's psycopg2 under the
+	# system interpreter (the python3 first on PATH may be another one).
+	need python3-psycopg2 /usr/bin/python3 -c 'import psycopg2'
 }
 
 missing=()
