@@ -282,6 +282,16 @@ type Alerts struct {
 	PagerdutyEventsURL string `toml:"pagerduty_events_url"`
 	// DashboardURL, when set, is linked from alerts; empty by default.
 	DashboardURL string `toml:"dashboard_url"`
+	// ClusterName names this proxy cluster in alerts and PagerDuty dedup
+	// keys, so that the proxies of one cluster share incidents; empty (the
+	// default) means the host name.
+	ClusterName string `toml:"cluster_name"`
+	// FlapWindow is how long a circuit must stay closed before its page is
+	// resolved: reopenings within it continue the same incident; default
+	// 2m; 0 resolves at once. CascadeDelay is how long an opening is held
+	// to be folded into a cascade page; default 5s; 0 pages at once.
+	FlapWindow   Duration `toml:"flap_window"`
+	CascadeDelay Duration `toml:"cascade_delay"`
 }
 
 // API is the [api] table: the REST API and dashboard.
@@ -413,6 +423,8 @@ func Default() Config {
 			LogLevel:               "info",
 		},
 		Alerts: Alerts{
+			FlapWindow:                  Duration{2 * time.Minute},
+			CascadeDelay:                Duration{5 * time.Second},
 			AlertOnCircuitOpen:          true,
 			AlertOnMultipleCircuitsOpen: true,
 			AlertOnRecoveryFailure:      true,

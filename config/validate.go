@@ -137,6 +137,8 @@ func (c Config) Validate() error {
 	v.url("alerts.slack_webhook_url", al.SlackWebhookURL, true)
 	v.url("alerts.pagerduty_events_url", al.PagerdutyEventsURL, false)
 	v.url("alerts.dashboard_url", al.DashboardURL, false)
+	v.nonNegative("alerts.flap_window", al.FlapWindow)
+	v.nonNegative("alerts.cascade_delay", al.CascadeDelay)
 
 	if v.listenAddress("api.listen_address", c.API.ListenAddress) && c.API.AdminToken == "" && !loopback(c.API.ListenAddress) {
 		v.add("api.admin_token", "required when api.listen_address (%q) is not a loopback address", c.API.ListenAddress)

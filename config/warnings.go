@@ -54,7 +54,6 @@ var NotImplemented = map[string]string{
 	"health_checks.collect_query_queue_depth":      notYet,
 	"observability.metrics_enabled":                notYet,
 	"observability.metrics_port":                   notYet,
-	"alerts":                                       notYet + ": no alert is sent",
 	"api":                                          notYet,
 	"state":                                        notYet,
 	"pool":                                         notYet,

@@ -18,7 +18,9 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
+	"github.com/heliosdb/heliosproxy/alerts"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/proxy"
 )
@@ -155,6 +157,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return fmt.Errorf("proxy.listen_address: %w", err)
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // after the proxy stopped: pending alerts get their grace period
+	if acfg := alertsConfig(cfg.Alerts); len(acfg.Channels()) > 0 {
+		disp := alerts.New(acfg, log, acfg.Channels()...)
+		events := srv.Subscribe(ctx) // before Run, so that no event is missed
+		wg.Go(func() { _ = disp.Run(ctx, events) })
+	}
 	if ready != nil {
 		ready(srv, ln.Addr())
 	}
@@ -163,6 +172,32 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return nil
 	}
 	return err
+}
+
+// alertsConfig maps the [alerts] table onto the dispatcher's settings.
+func alertsConfig(a config.Alerts) alerts.Config {
+	return alerts.Config{
+		Cluster:                     a.ClusterName,
+		DashboardURL:                a.DashboardURL,
+		AlertOnCircuitOpen:          a.AlertOnCircuitOpen,
+		AlertOnMultipleCircuitsOpen: a.AlertOnMultipleCircuitsOpen,
+		AlertOnRecoveryFailure:      a.AlertOnRecoveryFailure,
+		SlackWebhookURL:             a.SlackWebhookURL,
+		PagerDutyRoutingKey:         a.PagerdutyIntegrationKey,
+		PagerDutyEventsURL:          a.PagerdutyEventsURL,
+		FlapWindow:                  explicitZero(a.FlapWindow.Duration),
+		CascadeDelay:                explicitZero(a.CascadeDelay.Duration),
+	}
+}
+
+// explicitZero maps a duration the file set to 0 ("no delay") onto the
+// alerts package's spelling of that, a negative value (its zero means
+// "default").
+func explicitZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {

@@ -1,0 +1,358 @@
+package alerts
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// Circuit states as status.Event spells them.
+const (
+	stateClosed = "CLOSED"
+	stateOpen   = "OPEN"
+)
+
+// reasonOverride is the Reason of every transition an operator override
+// causes (breaker.ReasonOverride).
+const reasonOverride = "override"
+
+// policy decides which alerts events mean. It is pure logic: no
+// goroutines, no I/O, and the caller passes now. The package comment
+// describes the rules.
+type policy struct {
+	cfg      Config // withDefaults applied
+	backends map[string]*backendState
+	cascade  *cascadeState // nil when no cascade incident is open
+}
+
+// backendState is what the policy remembers about one backend.
+type backendState struct {
+	name  string
+	state string // the circuit state after the last event, "" if unknown
+
+	// pendingOpen is an opening held for CascadeDelay, due at openDue.
+	pendingOpen *status.Event
+	openDue     time.Time
+	// pendingClose is a close whose resolve is held for FlapWindow, due at
+	// closeDue.
+	pendingClose *status.Event
+	closeDue     time.Time
+
+	opening status.Event // the last automatic opening
+
+	incident bool // the backend's own incident is open
+	member   bool // the backend keeps the cascade incident open
+	flaps    int  // reopenings during the current incident
+
+	failures   *rate.Limiter // announced recovery failures; nil until the first
+	suppressed int           // recovery failures not announced since the last one
+}
+
+// cascadeState is the open cascade incident.
+type cascadeState struct {
+	backends []string       // every backend ever added, in order
+	members  []status.Event // their opening events, where known
+}
+
+func newPolicy(cfg Config) *policy {
+	return &policy{cfg: cfg, backends: make(map[string]*backendState)}
+}
+
+func (p *policy) backend(name string) *backendState {
+	b := p.backends[name]
+	if b == nil {
+		b = &backendState{name: name}
+		p.backends[name] = b
+	}
+	return b
+}
+
+func (p *policy) key(name string) string { return "heliosproxy/" + p.cfg.Cluster + "/" + name }
+func (p *policy) cascadeKey() string     { return p.key("cascade") }
+
+// alert returns an Alert with the fields every alert shares filled in.
+func (p *policy) alert(k Kind, a Action, key string, sev Severity, backend string, ev status.Event, now time.Time) Alert {
+	return Alert{Kind: k, Action: a, DedupKey: key, Severity: sev, Source: p.cfg.Cluster, Backend: backend,
+		Event: ev, DashboardURL: p.cfg.DashboardURL, Time: now}
+}
+
+// isOverride reports whether ev was caused by an operator override. The
+// proxy publishes Force and Unforce as ordinary transitions with Reason
+// "override"; dedicated event types, should status gain them, are
+// recognised by their "Override" prefix.
+func isOverride(ev status.Event) bool {
+	return ev.Reason == reasonOverride || strings.HasPrefix(string(ev.Type), "Override")
+}
+
+// handle returns the alerts ev means now; held decisions come out of due.
+func (p *policy) handle(ev status.Event, now time.Time) []Alert {
+	if ev.Type == status.CascadeDetected {
+		return p.cascadeDetected(ev, now)
+	}
+	if ev.Backend == "" {
+		return nil
+	}
+	b := p.backend(ev.Backend)
+	if ev.To != "" {
+		b.state = ev.To
+	}
+	if isOverride(ev) {
+		return p.override(b, ev, now)
+	}
+	switch ev.Type {
+	case status.CircuitOpened:
+		return p.opened(b, ev, now)
+	case status.RecoveryFailed:
+		return p.recoveryFailed(b, ev, now)
+	case status.CircuitClosed:
+		return p.closed(b, ev, now)
+	}
+	return nil
+}
+
+func (p *policy) opened(b *backendState, ev status.Event, now time.Time) []Alert {
+	b.opening = ev
+	if b.pendingClose != nil {
+		// Reopened within FlapWindow: the incident goes on, nobody is told.
+		b.pendingClose = nil
+		b.flaps++
+		return nil
+	}
+	if b.incident || b.member || b.pendingOpen != nil {
+		return nil // already announced (or about to be)
+	}
+	if p.cfg.AlertOnMultipleCircuitsOpen && p.cfg.CascadeDelay > 0 {
+		b.pendingOpen, b.openDue = &ev, now.Add(p.cfg.CascadeDelay)
+		return nil
+	}
+	return p.page(b, ev, now)
+}
+
+// page announces an opening: it joins the open cascade incident if there
+// is one, else opens the backend's own incident.
+func (p *policy) page(b *backendState, ev status.Event, now time.Time) []Alert {
+	b.pendingOpen = nil
+	if p.cascade != nil && p.cfg.AlertOnMultipleCircuitsOpen {
+		p.join(b, ev)
+		return []Alert{p.cascadeAlert(b.name, ev, now)}
+	}
+	if !p.cfg.AlertOnCircuitOpen {
+		return nil
+	}
+	p.startIncident(b)
+	return []Alert{p.alert(KindOpened, ActionTrigger, p.key(b.name), SeverityError, b.name, ev, now)}
+}
+
+func (p *policy) startIncident(b *backendState) {
+	b.incident, b.flaps, b.suppressed, b.failures = true, 0, 0, nil
+}
+
+// join adds b to the open cascade incident.
+func (p *policy) join(b *backendState, ev status.Event) {
+	if !slices.Contains(p.cascade.backends, b.name) {
+		p.cascade.backends = append(p.cascade.backends, b.name)
+	}
+	if ev.Type != "" && !slices.ContainsFunc(p.cascade.members, func(m status.Event) bool { return m.Backend == b.name }) {
+		p.cascade.members = append(p.cascade.members, ev)
+	}
+	// A backend that is closed by now (its close is not held) must not keep
+	// the cascade open.
+	if b.state != stateClosed || b.pendingClose != nil {
+		if !b.member && !b.incident {
+			b.flaps, b.suppressed, b.failures = 0, 0, nil
+		}
+		b.member = true
+	}
+}
+
+func (p *policy) cascadeAlert(backend string, ev status.Event, now time.Time) Alert {
+	a := p.alert(KindCascade, ActionTrigger, p.cascadeKey(), SeverityCritical, backend, ev, now)
+	a.Backends = slices.Clone(p.cascade.backends)
+	a.Members = slices.Clone(p.cascade.members)
+	return a
+}
+
+func (p *policy) cascadeDetected(ev status.Event, now time.Time) []Alert {
+	if !p.cfg.AlertOnMultipleCircuitsOpen || len(ev.Backends) == 0 {
+		return nil
+	}
+	if p.cascade == nil {
+		p.cascade = &cascadeState{}
+	}
+	for _, name := range ev.Backends {
+		b := p.backend(name)
+		// A held opening is folded in here and never paged on its own.
+		b.pendingOpen = nil
+		p.join(b, b.opening)
+	}
+	return []Alert{p.cascadeAlert("", ev, now)}
+}
+
+func (p *policy) recoveryFailed(b *backendState, ev status.Event, now time.Time) []Alert {
+	var out []Alert
+	if b.pendingOpen != nil {
+		out = p.page(b, *b.pendingOpen, now)
+	}
+	if !p.cfg.AlertOnRecoveryFailure {
+		return out
+	}
+	var key string
+	sev := SeverityError
+	switch {
+	case b.incident:
+		key = p.key(b.name)
+	case b.member && p.cascade != nil:
+		key, sev = p.cascadeKey(), SeverityCritical
+	default:
+		// Nothing announced this outage yet: the failure opens the incident.
+		p.startIncident(b)
+		key = p.key(b.name)
+	}
+	if b.failures == nil {
+		every := rate.Inf
+		if p.cfg.RecoveryUpdateInterval > 0 {
+			every = rate.Every(p.cfg.RecoveryUpdateInterval)
+		}
+		b.failures = rate.NewLimiter(every, 1)
+	}
+	if !b.failures.AllowN(now, 1) {
+		b.suppressed++
+		return out
+	}
+	a := p.alert(KindRecoveryFailed, ActionTrigger, key, sev, b.name, ev, now)
+	a.Suppressed, b.suppressed = b.suppressed, 0
+	if key == p.cascadeKey() {
+		a.Backends = slices.Clone(p.cascade.backends)
+	}
+	return append(out, a)
+}
+
+func (p *policy) closed(b *backendState, ev status.Event, now time.Time) []Alert {
+	var out []Alert
+	if b.pendingOpen != nil {
+		// Closed before its opening was announced: announce it now, so the
+		// resolve below has an incident to resolve.
+		out = p.page(b, *b.pendingOpen, now)
+	}
+	if !b.incident && !b.member {
+		return out
+	}
+	if p.cfg.FlapWindow > 0 {
+		b.pendingClose, b.closeDue = &ev, now.Add(p.cfg.FlapWindow)
+		return out
+	}
+	return append(out, p.recovered(b, ev, now)...)
+}
+
+// recovered resolves b's incident and, when b was the last open member of
+// the cascade incident, the cascade too.
+func (p *policy) recovered(b *backendState, ev status.Event, now time.Time) []Alert {
+	b.pendingClose = nil
+	a := p.alert(KindClosed, ActionNone, "", SeverityInfo, b.name, ev, now)
+	if b.incident {
+		a.Action, a.DedupKey = ActionResolve, p.key(b.name)
+	}
+	a.Flaps = b.flaps
+	out := []Alert{a}
+	wasMember := b.member
+	b.incident, b.member, b.flaps, b.suppressed, b.failures = false, false, 0, 0, nil
+	if wasMember && p.cascade != nil && !p.anyMember() {
+		r := p.alert(KindCascadeResolved, ActionResolve, p.cascadeKey(), SeverityInfo, "", ev, now)
+		r.Backends = slices.Clone(p.cascade.backends)
+		out = append(out, r)
+		p.cascade = nil
+	}
+	return out
+}
+
+func (p *policy) anyMember() bool {
+	for _, b := range p.backends {
+		if b.member {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *policy) override(b *backendState, ev status.Event, now time.Time) []Alert {
+	if b.pendingOpen != nil && ev.To == stateClosed {
+		// An operator closed the circuit before its opening was announced:
+		// there is nothing left to page about.
+		b.pendingOpen = nil
+	}
+	if ev.To == stateClosed && (b.incident || b.member) {
+		// The circuit is closed by an operator: resolve now, no damping.
+		return p.recovered(b, ev, now)
+	}
+	out := []Alert{p.alert(KindOverride, ActionNone, "", SeverityInfo, b.name, ev, now)}
+	if b.pendingClose != nil {
+		// Forced open while its resolve was held: the automatic problem
+		// had recovered; the operator's action is announced on its own.
+		out = append(out, p.recovered(b, *b.pendingClose, now)...)
+	}
+	return out
+}
+
+// next returns when the earliest held decision is due.
+func (p *policy) next() (time.Time, bool) {
+	var t time.Time
+	for _, b := range p.backends {
+		for _, d := range []struct {
+			held bool
+			at   time.Time
+		}{{b.pendingOpen != nil, b.openDue}, {b.pendingClose != nil, b.closeDue}} {
+			if d.held && (t.IsZero() || d.at.Before(t)) {
+				t = d.at
+			}
+		}
+	}
+	return t, !t.IsZero()
+}
+
+// due returns the alerts of held decisions due at or before now, oldest
+// first.
+func (p *policy) due(now time.Time) []Alert {
+	return p.release(func(at time.Time) bool { return !at.After(now) }, now)
+}
+
+// flush returns the alerts of every held decision, for shutdown: held
+// openings are paged and held resolves sent, so no incident is left open
+// by a proxy that is going away.
+func (p *policy) flush(now time.Time) []Alert {
+	return p.release(func(time.Time) bool { return true }, now)
+}
+
+func (p *policy) release(ready func(time.Time) bool, now time.Time) []Alert {
+	type held struct {
+		at    time.Time
+		b     *backendState
+		close bool
+	}
+	var hs []held
+	for _, b := range p.backends {
+		if b.pendingOpen != nil && ready(b.openDue) {
+			hs = append(hs, held{b.openDue, b, false})
+		}
+		if b.pendingClose != nil && ready(b.closeDue) {
+			hs = append(hs, held{b.closeDue, b, true})
+		}
+	}
+	slices.SortFunc(hs, func(x, y held) int {
+		return cmp.Or(x.at.Compare(y.at), strings.Compare(x.b.name, y.b.name))
+	})
+	var out []Alert
+	for _, h := range hs {
+		switch {
+		case h.close && h.b.pendingClose != nil:
+			out = append(out, p.recovered(h.b, *h.b.pendingClose, now)...)
+		case !h.close && h.b.pendingOpen != nil:
+			out = append(out, p.page(h.b, *h.b.pendingOpen, now)...)
+		}
+	}
+	return out
+}
