@@ -147,6 +147,9 @@ func (r *pendingRing) pop() (start int64, t breaker.Ticket, ok bool) {
 	return start, t, true
 }
 
+// empty reports whether every pushed request has been popped.
+func (r *pendingRing) empty() bool { return r.head.Load() == r.tail.Load() }
+
 // oldest returns the start of the oldest pending request, 0 if none.
 func (r *pendingRing) oldest() int64 {
 	head := r.head.Load()

@@ -15,6 +15,7 @@ type Error struct {
 	Message  string // shown to the client: no hostnames, no credentials
 	Detail   string
 	Hint     string
+	Position int   // 1-based character position in the statement, 0 for none
 	Err      error // cause; goes to logs only
 }
 
@@ -57,6 +58,7 @@ func (e *Error) errorResponse(dst []byte) []byte {
 		Message:             e.Message,
 		Detail:              e.Detail,
 		Hint:                e.Hint,
+		Position:            int32(e.Position),
 	}
 	out, err := msg.Encode(dst)
 	if err != nil { // only fails on absurd lengths, which our own messages never have

@@ -74,7 +74,7 @@ func startProxy(t testing.TB, cfg config.Config) *runningProxy {
 // dsn is a connection string to the proxy.
 func (p *runningProxy) dsn(user, password string) string {
 	host, port, _ := net.SplitHostPort(p.Addr)
-	return "host=" + host + " port=" + port + " user=" + user + " password=" + password + " dbname=postgres sslmode=disable"
+	return "host=" + host + " port=" + port + " user=" + user + " password='" + password + "' dbname=postgres sslmode=disable"
 }
 
 // waitEvent waits for the first event that matches, failing the test when

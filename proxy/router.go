@@ -56,6 +56,12 @@ func (s *Server) route(readOnly bool, exclude []*backend) (*backend, breaker.Tic
 			}
 		}
 	}
+	// Rotate among equally good backends of the best tier, so that
+	// sessions that come one after another spread out too.
+	if n := ties(cands, score); n > 1 {
+		k := int(s.rotor.Add(1) % uint64(n))
+		cands[0], cands[k] = cands[k], cands[0]
+	}
 	for _, b := range cands {
 		t, err := b.br.Allow(now)
 		if err == nil {
@@ -66,6 +72,16 @@ func (s *Server) route(readOnly bool, exclude []*backend) (*backend, breaker.Tic
 		}
 	}
 	return nil, breaker.Ticket{}, s.unavailable(now, readOnly)
+}
+
+// ties counts the leading candidates (sorted by route) that are as good as
+// the first: same priority, same score.
+func ties(cands []*backend, score func(*backend) float64) int {
+	n := 1
+	for n < len(cands) && cands[n].cfg.Priority == cands[0].cfg.Priority && score(cands[n]) == score(cands[0]) {
+		n++
+	}
+	return n
 }
 
 // unavailable builds the 57P03 error a client gets when no backend can

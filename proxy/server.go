@@ -20,6 +20,7 @@ import (
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/status"
+	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
 // Clock tells the time; tests may substitute their own.
@@ -46,12 +47,14 @@ type Server struct {
 	group      *breaker.Group
 	backends   []*backend // configuration order; fixed for the life of the Server
 	events     *eventBus
+	statusDB   *statusdb.DB // answers helios_proxy.* statements
 
 	startupTimeout time.Duration
 	connectTimeout time.Duration
 	maxBody        int
 
 	nextPID atomic.Uint32
+	rotor   atomic.Uint64 // breaks routing ties
 	keysMu  sync.Mutex
 	keys    map[uint32]*session // by the process ID the proxy issued
 }
@@ -64,6 +67,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		clock:          realClock{},
 		cfg:            cfg,
 		events:         newEventBus(log),
+		statusDB:       statusdb.New(),
 		startupTimeout: cfg.Proxy.StartupTimeout.Duration,
 		connectTimeout: cfg.Proxy.ConnectTimeout.Duration,
 		maxBody:        cfg.Proxy.MaxMessageSize,

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
@@ -12,12 +13,14 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
 // Buffer sizes: one buffer per direction of every session.
@@ -48,9 +51,15 @@ type session struct {
 	serverKey []byte
 
 	pending    pendingRing
-	cancelAt   atomic.Int64 // unix nanos of the last cancel forwarded for this session
-	terminated atomic.Bool  // the client sent Terminate
-	clientErr  error        // protocol violation by the client during the relay
+	local      localState    // statements the proxy answers itself
+	wmu        sync.Mutex    // serializes writes to the client during the relay
+	txStatus   atomic.Uint32 // transaction status of the last ReadyForQuery
+	timeZone   atomic.Value  // string: the session's TimeZone as the backend reported it
+	cancelAt   atomic.Int64  // unix nanos of the last cancel forwarded for this session
+	terminated atomic.Bool   // the client sent Terminate
+	clientErr  error         // protocol violation by the client during the relay
+	stopped    chan struct{} // closed when the relay stops
+	stopOnce   sync.Once
 }
 
 func (s *Server) serve(ctx context.Context, conn net.Conn) {
@@ -62,7 +71,8 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 			log.Error("session failed on an internal error; connection closed", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	ss := &session{s: s, client: conn, cs: newStream(conn, clientBufSize, s.maxBody)}
+	ss := &session{s: s, client: conn, cs: newStream(conn, clientBufSize, s.maxBody), stopped: make(chan struct{})}
+	ss.local.init(ss)
 	_ = conn.SetDeadline(s.clock.Now().Add(s.startupTimeout))
 	if err := ss.startup(ctx); err != nil {
 		// Only a malformed packet gets an answer; a client that went away
@@ -79,6 +89,16 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 		return // a cancel request, answered
 	}
 	defer s.dropKey(ss)
+	if ss.params["database"] == statusDatabase {
+		if err := ss.serveLocal(ctx); err != nil {
+			var pe *Error
+			if errors.As(err, &pe) || errors.Is(err, errProtocol) {
+				ss.fail(err)
+			}
+			log.Debug("status database session ended", "err", err)
+		}
+		return
+	}
 	if err := ss.connect(ctx); err != nil {
 		if !errors.Is(err, errRefused) && (!errors.Is(err, errClient) || errors.Is(err, errProtocol)) {
 			ss.fail(err)
@@ -389,7 +409,10 @@ func (ss *session) authenticate(b *backend, conn net.Conn, bs *stream) (forwarde
 			ss.serverPID = binary.BigEndian.Uint32(m[5:9])
 			ss.serverKey = append([]byte(nil), m[9:]...)
 			out, _ = (&pgproto3.BackendKeyData{ProcessID: ss.pid, SecretKey: ss.secret[:]}).Encode(out)
-		case 'S', 'N', 'v':
+		case 'S':
+			ss.parameterStatus(m[5:])
+			out = append(out, m...)
+		case 'N', 'v':
 			out = append(out, m...)
 		case 'E':
 			_, code := errorFields(m[5:])
@@ -400,6 +423,9 @@ func (ss *session) authenticate(b *backend, conn net.Conn, bs *stream) (forwarde
 			}
 			return forwarded, &backendError{code: code}
 		case 'Z':
+			if len(m) == 6 {
+				ss.txStatus.Store(uint32(m[5]))
+			}
 			out = append(out, m...)
 			return forwarded, flush()
 		default:
@@ -417,6 +443,7 @@ func (ss *session) relay(ctx context.Context) {
 		past := time.Unix(1, 0)
 		_ = ss.client.SetDeadline(past)
 		_ = ss.server.SetDeadline(past)
+		ss.stopOnce.Do(func() { close(ss.stopped) })
 	}
 	defer context.AfterFunc(ctx, stop)()
 	go func() { errc <- ss.recovered(ss.clientToServer) }()
@@ -467,36 +494,51 @@ func (ss *session) recovered(fn func() error) (err error) {
 }
 
 // clientToServer relays client messages to the backend, noting when each
-// request (Query or Sync) starts.
+// request (Query or Sync) starts, and answers helios_proxy statements
+// itself.
 func (ss *session) clientToServer() error {
 	h := &clientHandler{ss: ss}
-	sc := scanner{h: h, maxBody: ss.s.maxBody}
-	p := ss.cs.buffered() // sent right after authentication: process before reading again
+	sc := scanner{h: h, maxBody: ss.s.maxBody, hold: true}
+	cs := ss.cs // bytes sent right after authentication are already in it
 	for {
-		if len(p) == 0 {
-			n, err := ss.client.Read(ss.cs.buf)
+		if cs.r == cs.w {
+			cs.r, cs.w = 0, 0
+			n, err := ss.client.Read(cs.buf)
 			if n == 0 && err != nil {
 				return err
 			}
-			p = ss.cs.buf[:n]
+			cs.w = n
 		}
 		h.now = 0
-		k, perr := sc.feed(p)
+		k, err := sc.feed(cs.buf[cs.r:cs.w])
 		if k > 0 {
-			if _, err := ss.server.Write(p[:k]); err != nil {
-				return err
+			if _, werr := ss.server.Write(cs.buf[cs.r : cs.r+k]); werr != nil {
+				return werr
 			}
 		}
-		if perr != nil {
-			ss.clientErr = perr
-			return perr
+		cs.r += k
+		switch {
+		case err == nil:
+			cs.r = cs.w
+		case errors.Is(err, errHold):
+			if err := cs.fill(sc.need); err != nil {
+				return err
+			}
+		case errors.Is(err, errTaken):
+			msg := cs.buf[cs.r : cs.r+sc.taken]
+			cs.r += sc.taken
+			if err := ss.local.handle(msg); err != nil {
+				return err
+			}
+		default:
+			ss.clientErr = err
+			return err
 		}
 		if ss.terminated.Load() {
 			// The backend closes after Terminate; the client need not wait
 			// for that (a hung backend never would).
 			return errTerminated
 		}
-		p = nil
 	}
 }
 
@@ -508,18 +550,57 @@ type clientHandler struct {
 	now int64 // time of the current read, taken once per read
 }
 
-func (h *clientHandler) want(byte) int { return 0 }
+// holdLimit is the largest message held whole to decide whether the proxy
+// answers it: larger statements are relayed as they stream by.
+const holdLimit = 64 << 10
 
-func (h *clientHandler) message(typ byte, _ []byte) {
-	switch typ {
-	case 'Q', 'S':
-		if h.now == 0 {
-			h.now = h.ss.s.clock.Now().UnixNano()
-		}
-		h.ss.pending.push(h.now, h.ss.b.br.Current())
-	case 'X':
-		h.ss.terminated.Store(true)
+func (h *clientHandler) want(typ byte, n int) int {
+	if n > holdLimit {
+		return 0
 	}
+	switch typ {
+	case 'Q', 'P':
+		return wantWhole
+	case 'B', 'D', 'E', 'C':
+		if h.ss.local.active() {
+			return wantWhole
+		}
+	case 'S', 'H':
+		if h.ss.local.batch {
+			return wantWhole
+		}
+	}
+	return 0
+}
+
+func (h *clientHandler) message(typ byte, body []byte) bool {
+	ss := h.ss
+	switch typ {
+	case 'Q':
+		if statusdb.Mentions(body) {
+			return true
+		}
+		h.start()
+	case 'S':
+		if ss.local.batch {
+			return true
+		}
+		ss.local.remote = false // a relayed batch ends here
+		h.start()
+	case 'X':
+		ss.terminated.Store(true)
+	case 'P', 'B', 'D', 'E', 'C', 'H':
+		return ss.local.takes(typ, body)
+	}
+	return false
+}
+
+// start notes that a relayed request begins now.
+func (h *clientHandler) start() {
+	if h.now == 0 {
+		h.now = h.ss.s.clock.Now().UnixNano()
+	}
+	h.ss.pending.push(h.now, h.ss.b.br.Current())
 }
 
 // serverToClient relays backend messages to the client, recording each
@@ -527,6 +608,12 @@ func (h *clientHandler) message(typ byte, _ []byte) {
 func (ss *session) serverToClient(h *serverHandler) error {
 	h.sc = scanner{h: h, maxBody: 1<<31 - 1}
 	p := ss.ss.buffered() // sent right after ReadyForQuery: relay before reading again
+	locked := false
+	defer func() {
+		if locked {
+			ss.wmu.Unlock()
+		}
+	}()
 	for {
 		if len(p) == 0 {
 			n, err := ss.server.Read(ss.ss.buf)
@@ -542,31 +629,49 @@ func (ss *session) serverToClient(h *serverHandler) error {
 			h.lost = true
 			return err
 		}
+		// Hold the client's write lock until a message boundary, so that
+		// answers of the proxy itself never land inside a message.
+		if !locked {
+			ss.wmu.Lock()
+			locked = true
+		}
 		if _, err := ss.client.Write(p); err != nil {
 			h.cut = true
 			return err
+		}
+		if h.sc.left == 0 && h.sc.hdrN == 0 {
+			ss.wmu.Unlock()
+			locked = false
+			if h.answered {
+				h.answered = false
+				ss.local.backendIdle()
+			}
 		}
 		p = nil
 	}
 }
 
 type serverHandler struct {
-	ss    *session
-	sc    scanner
-	code  string // SQLSTATE of an ErrorResponse in the current request
-	fatal string // SQLSTATE of a FATAL error: the backend is closing the session
-	lost  bool   // the backend connection broke
-	cut   bool   // a write to the client failed: it may hold part of a message
+	ss       *session
+	sc       scanner
+	code     string // SQLSTATE of an ErrorResponse in the current request
+	fatal    string // SQLSTATE of a FATAL error: the backend is closing the session
+	lost     bool   // the backend connection broke
+	cut      bool   // a write to the client failed: it may hold part of a message
+	answered bool   // a ReadyForQuery was scanned and not yet written
 }
 
-func (h *serverHandler) want(typ byte) int {
-	if typ == 'E' {
+func (h *serverHandler) want(typ byte, _ int) int {
+	switch typ {
+	case 'E', 'S':
 		return 128
+	case 'Z':
+		return 1
 	}
 	return 0
 }
 
-func (h *serverHandler) message(typ byte, head []byte) {
+func (h *serverHandler) message(typ byte, head []byte) bool {
 	switch typ {
 	case 'E':
 		sev, code := errorFields(head)
@@ -576,8 +681,14 @@ func (h *serverHandler) message(typ byte, head []byte) {
 		if sev == "FATAL" || sev == "PANIC" {
 			h.fatal = code
 		}
+	case 'S':
+		h.ss.parameterStatus(head)
 	case 'Z':
 		ss := h.ss
+		if len(head) == 1 {
+			ss.txStatus.Store(uint32(head[0]))
+		}
+		h.answered = true
 		start, t, ok := ss.pending.pop()
 		now := ss.s.clock.Now()
 		o := breaker.Success
@@ -586,10 +697,23 @@ func (h *serverHandler) message(typ byte, head []byte) {
 			h.code = ""
 		}
 		if !ok {
-			return
+			return false
 		}
 		if tr, ok := ss.b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: time.Duration(now.UnixNano() - start)}, now); ok {
 			ss.s.publish(ss.b, tr)
 		}
+	}
+	return false
+}
+
+// parameterStatus notes the session parameters the proxy's own answers
+// depend on, from a ParameterStatus body (possibly cut short).
+func (ss *session) parameterStatus(body []byte) {
+	name, rest, ok := bytes.Cut(body, []byte{0})
+	if !ok || string(name) != "TimeZone" {
+		return
+	}
+	if value, _, ok := bytes.Cut(rest, []byte{0}); ok {
+		ss.timeZone.Store(string(value))
 	}
 }

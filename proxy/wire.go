@@ -154,19 +154,40 @@ func decodeStartup(p []byte) (pgproto3.FrontendMessage, error) {
 // msgHandler observes the messages that flow through a relay direction.
 type msgHandler interface {
 	// want returns how many leading body bytes of a message of type typ
-	// the handler needs (0: none, only the type).
-	want(typ byte) int
-	// message is called once per message with up to want(typ) leading
-	// body bytes; head is only valid during the call.
-	message(typ byte, head []byte)
+	// and body length bodyLen the handler needs: 0 for none (only the
+	// type), or wantWhole (holding scanners only) for the whole message,
+	// which the handler may then take out of the stream. It must not have
+	// side effects: a held message is asked about again.
+	want(typ byte, bodyLen int) int
+	// message is called once per message with up to want leading body
+	// bytes, or the whole body; head is only valid during the call. It
+	// returns true to take a whole message out of the stream.
+	message(typ byte, head []byte) bool
 }
+
+// wantWhole asks a holding scanner for a message's whole body.
+const wantWhole = -1
+
+// Results of a holding scanner's feed besides protocol errors.
+var (
+	// errHold: the bytes from the returned offset start a message that must
+	// be whole before it can be judged; feed them again with sc.need bytes.
+	errHold = errors.New("message incomplete")
+	// errTaken: the handler took the sc.taken bytes at the returned offset.
+	errTaken = errors.New("message taken")
+)
 
 // scanner follows message boundaries in a byte stream without copying
 // it: only message headers and the few leading body bytes a handler wants
-// are looked at.
+// are looked at. A holding scanner can also hand whole messages to its
+// handler and let it take them out of the stream; it never lets part of a
+// header through.
 type scanner struct {
 	h       msgHandler
 	maxBody int
+	hold    bool
+	need    int // after errHold: bytes needed from the returned offset
+	taken   int // after errTaken: length of the taken message
 	hdr     [5]byte
 	hdrN    int
 	typ     byte
@@ -176,9 +197,11 @@ type scanner struct {
 	accWant int
 }
 
-// feed scans p. It returns the number of bytes that may be relayed (all of
-// p unless a malformed header was found: then the bytes before that header,
-// or before its part in p when it began in an earlier feed) and the error.
+// feed scans p. It returns the number of bytes that may be relayed and the
+// error: nil when that is all of p; errHold or errTaken for a holding
+// scanner; a protocol error for a malformed header (the count then stops
+// before that header, or before its part in p when it began in an earlier
+// feed).
 func (sc *scanner) feed(p []byte) (int, error) {
 	i := 0
 	for i < len(p) {
@@ -193,6 +216,14 @@ func (sc *scanner) feed(p []byte) (int, error) {
 			}
 			sc.left -= n
 			i += n
+			continue
+		}
+		if sc.hold {
+			k, err := sc.holding(p[i:])
+			if err != nil {
+				return i, err
+			}
+			i += k
 			continue
 		}
 		// At a header boundary: fast path when the whole header is here.
@@ -216,6 +247,34 @@ func (sc *scanner) feed(p []byte) (int, error) {
 	return i, nil
 }
 
+// holding handles a message start at p[0] for a holding scanner: it
+// returns how many bytes it consumed, or errHold/errTaken/a protocol error.
+func (sc *scanner) holding(p []byte) (int, error) {
+	if len(p) < 5 {
+		sc.need = 5
+		return 0, errHold
+	}
+	n := int(int32(binary.BigEndian.Uint32(p[1:5])))
+	if n < 4 || n-4 > sc.maxBody {
+		return 0, protocolErrorf("invalid length %d of message type %q", n, p[0])
+	}
+	if sc.h.want(p[0], n-4) != wantWhole {
+		if err := sc.header(p[0], p[1:5]); err != nil {
+			return 0, err
+		}
+		return 5, nil
+	}
+	if len(p) < 1+n {
+		sc.need = 1 + n
+		return 0, errHold
+	}
+	if sc.h.message(p[0], p[5:1+n]) {
+		sc.taken = 1 + n
+		return 0, errTaken
+	}
+	return 1 + n, nil
+}
+
 func (sc *scanner) header(typ byte, length []byte) error {
 	n := int(int32(binary.BigEndian.Uint32(length)))
 	if n < 4 || n-4 > sc.maxBody {
@@ -224,7 +283,7 @@ func (sc *scanner) header(typ byte, length []byte) error {
 	sc.typ = typ
 	sc.left = n - 4
 	sc.accN = 0
-	sc.accWant = min(sc.h.want(typ), sc.left, len(sc.acc))
+	sc.accWant = min(max(sc.h.want(typ, sc.left), 0), sc.left, len(sc.acc))
 	if sc.accWant == 0 {
 		sc.h.message(typ, nil)
 	}

@@ -32,10 +32,11 @@ type wireRecorder struct {
 	calls []wireCall
 }
 
-func (r *wireRecorder) want(typ byte) int { return r.wants[typ] }
+func (r *wireRecorder) want(typ byte, _ int) int { return r.wants[typ] }
 
-func (r *wireRecorder) message(typ byte, head []byte) {
+func (r *wireRecorder) message(typ byte, head []byte) bool {
 	r.calls = append(r.calls, wireCall{typ, string(head)})
+	return false
 }
 
 // wireMsg is a typed message as it appears on the wire.
@@ -550,17 +551,18 @@ func TestStreamBuffered(t *testing.T) {
 // heads and counts ReadyForQuery.
 type wireBenchHandler struct{ ready int }
 
-func (h *wireBenchHandler) want(typ byte) int {
+func (h *wireBenchHandler) want(typ byte, _ int) int {
 	if typ == 'E' {
 		return 128
 	}
 	return 0
 }
 
-func (h *wireBenchHandler) message(typ byte, head []byte) {
+func (h *wireBenchHandler) message(typ byte, head []byte) bool {
 	if typ == 'Z' {
 		h.ready++
 	}
+	return false
 }
 
 func BenchmarkScannerFeed(b *testing.B) {

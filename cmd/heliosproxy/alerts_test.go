@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/proxy"
+)
+
+// receiver stands in for Slack or PagerDuty: it records every request body.
+type receiver struct {
+	*httptest.Server
+	bodies chan map[string]any
+}
+
+func newReceiver(t *testing.T, status int, reply string) *receiver {
+	r := &receiver{bodies: make(chan map[string]any, 100)}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var body map[string]any
+		b, _ := io.ReadAll(req.Body)
+		if err := json.Unmarshal(b, &body); err != nil {
+			t.Errorf("receiver got non-JSON %q", b)
+		}
+		r.bodies <- body
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, reply)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+// next returns the next request body, failing the test if none comes.
+func (r *receiver) next(t *testing.T, ctx context.Context, what string) map[string]any {
+	t.Helper()
+	select {
+	case b := <-r.bodies:
+		return b
+	case <-ctx.Done():
+		t.Fatalf("no %s", what)
+		return nil
+	}
+}
+
+// TestAlertsForAKilledBackend is issue 5's end-to-end proof: a real backend
+// killed behind the proxy pages once and posts once to Slack; once it is
+// back and its circuit closed, the page resolves with the same key.
+func TestAlertsForAKilledBackend(t *testing.T) {
+	slack := newReceiver(t, http.StatusOK, "ok")
+	pd := newReceiver(t, http.StatusAccepted, `{"status":"success","message":"Event processed"}`)
+	a := pgtest.New(t, pgtest.Options{Name: "alert-a"})
+	b := pgtest.New(t, pgtest.Options{Name: "alert-b"})
+
+	cfg := config.Default()
+	cfg.Proxy.ListenAddress = "127.0.0.1:0"
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Second}
+	cfg.HealthChecks.Interval = config.Duration{Duration: 500 * time.Millisecond}
+	cfg.HealthChecks.Timeout = config.Duration{Duration: 500 * time.Millisecond}
+	cfg.HealthChecks.Password = a.Password
+	for name, c := range map[string]*pgtest.Cluster{"pg-a": a, "pg-b": b} {
+		be := config.DefaultBackend()
+		be.Name, be.Host, be.Port = name, c.Host, c.Port
+		cfg.Backends.Instances = append(cfg.Backends.Instances, be)
+	}
+	cfg.Alerts.SlackWebhookURL = slack.URL + "/services/T000/B000/secret"
+	cfg.Alerts.PagerdutyIntegrationKey = "routing-key-for-test"
+	cfg.Alerts.PagerdutyEventsURL = pd.URL
+	cfg.Alerts.ClusterName = "test-cluster"
+	cfg.Alerts.FlapWindow = config.Duration{Duration: 300 * time.Millisecond}
+	cfg.Alerts.CascadeDelay = config.Duration{}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	started := make(chan *proxy.Server, 1)
+	go func() {
+		done <- serve(runCtx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), func(s *proxy.Server, _ net.Addr) { started <- s })
+	}()
+	t.Cleanup(func() { stop(); <-done })
+	<-started
+
+	if err := b.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	trigger := pd.next(t, ctx, "PagerDuty trigger")
+	if trigger["event_action"] != "trigger" || trigger["dedup_key"] != "heliosproxy/test-cluster/pg-b" || trigger["routing_key"] != "routing-key-for-test" {
+		t.Errorf("PagerDuty event = %v, want a trigger with dedup_key heliosproxy/test-cluster/pg-b", trigger)
+	}
+	if payload, _ := trigger["payload"].(map[string]any); payload["severity"] != "error" || !strings.Contains(payload["summary"].(string), "pg-b") {
+		t.Errorf("trigger payload = %v, want severity error and a summary naming pg-b", payload)
+	}
+	opened := slack.next(t, ctx, "Slack message")
+	if text, _ := opened["text"].(string); !strings.Contains(text, "pg-b") || !strings.Contains(text, "OPEN") {
+		t.Errorf("Slack message text = %q, want it to name pg-b and OPEN", text)
+	}
+
+	if err := b.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resolve := pd.next(t, ctx, "PagerDuty resolve")
+	if resolve["event_action"] != "resolve" || resolve["dedup_key"] != trigger["dedup_key"] {
+		t.Errorf("PagerDuty event after recovery = %v, want a resolve with dedup_key %v", resolve, trigger["dedup_key"])
+	}
+	recovered := slack.next(t, ctx, "Slack recovery message")
+	if text, _ := recovered["text"].(string); !strings.Contains(text, "pg-b") {
+		t.Errorf("Slack recovery text = %q, want it to name pg-b", text)
+	}
+	// Exactly one of each: nothing else arrived for this one failure.
+	select {
+	case extra := <-pd.bodies:
+		t.Errorf("extra PagerDuty event: %v", extra)
+	case extra := <-slack.bodies:
+		t.Errorf("extra Slack message: %v", extra)
+	default:
+	}
+}

@@ -1,0 +1,479 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/heliosdb/heliosproxy/statusdb"
+)
+
+// localState answers the statements on the helios_proxy schema for one
+// session, in the simple and the extended protocol. Only the session's
+// client-to-server goroutine uses it, except idle, which the other
+// direction signals.
+type localState struct {
+	ss      *session
+	stmts   map[string]*statusdb.Stmt // prepared here, by name ("" is the unnamed one)
+	portals map[string]*localPortal
+	// batch is true while an extended-protocol batch (up to Sync) is
+	// answered here; remote while one is relayed.
+	batch, remote bool
+	failed        bool   // an error in the local batch: skip messages until Sync
+	out           []byte // answers not yet written
+	idle          chan struct{}
+	tzName        string
+	tz            *time.Location
+}
+
+type localPortal struct {
+	stmt          *statusdb.Stmt
+	params        [][]byte
+	paramFormats  []int16
+	resultFormats []int16
+}
+
+func (l *localState) init(ss *session) {
+	l.ss = ss
+	l.idle = make(chan struct{}, 1)
+}
+
+// active reports whether any statement or portal lives here, so that
+// Bind, Describe, Execute and Close must be looked at.
+func (l *localState) active() bool {
+	return len(l.stmts) > 0 || len(l.portals) > 0 || l.batch
+}
+
+// backendIdle is called by the server-to-client direction after it wrote
+// a ReadyForQuery.
+func (l *localState) backendIdle() {
+	select {
+	case l.idle <- struct{}{}:
+	default:
+	}
+}
+
+// takes decides whether an extended-protocol message is answered here.
+func (l *localState) takes(typ byte, body []byte) bool {
+	switch typ {
+	case 'P':
+		name, rest := cstring(body)
+		query, _ := cstring(rest)
+		if statusdb.Mentions(query) || l.batch {
+			return true
+		}
+		delete(l.stmts, string(name))
+	case 'B':
+		portal, rest := cstring(body)
+		stmt, _ := cstring(rest)
+		if _, ok := l.stmts[string(stmt)]; ok || l.batch {
+			return true
+		}
+		delete(l.portals, string(portal))
+	case 'D', 'C':
+		if len(body) == 0 {
+			return false // malformed: the backend answers it
+		}
+		name, _ := cstring(body[1:])
+		if l.batch || l.has(body[0], name) {
+			return true
+		}
+	case 'E':
+		portal, _ := cstring(body)
+		if _, ok := l.portals[string(portal)]; ok || l.batch {
+			return true
+		}
+	case 'H':
+		return l.batch
+	}
+	l.remote = true
+	return false
+}
+
+func (l *localState) has(kind byte, name []byte) bool {
+	if kind == 'S' {
+		_, ok := l.stmts[string(name)]
+		return ok
+	}
+	_, ok := l.portals[string(name)]
+	return ok
+}
+
+// errMixed ends a session whose pipeline mixes statements the proxy answers
+// with statements for the backend: their answers could not be put in order.
+var errMixed = &Error{Code: "0A000", Message: "a pipeline may not mix helios_proxy statements with backend statements",
+	Hint: "Send a Sync between them, or use a separate connection for helios_proxy queries."}
+
+// handle answers one message taken out of the client's stream. msg is
+// only valid during the call.
+func (l *localState) handle(msg []byte) error {
+	typ, body := msg[0], msg[5:]
+	if typ == 'Q' {
+		return l.query(msg, body)
+	}
+	if l.remote && typ != 'S' {
+		l.ss.clientErr = errMixed
+		return errMixed
+	}
+	if typ == 'P' && !l.batch {
+		// Mentions is a cheap filter: the parser decides.
+		name, rest := cstring(body)
+		query, _ := cstring(rest)
+		st, err := l.ss.s.statusDB.Prepare(string(query))
+		if errors.Is(err, statusdb.ErrNotStatusQuery) && l.ss.server != nil {
+			delete(l.stmts, string(name))
+			l.remote = true
+			_, werr := l.ss.server.Write(msg)
+			return werr
+		}
+		l.batch = true
+		if err == nil {
+			l.setStmt(string(name), st)
+			l.out = append(l.out, '1', 0, 0, 0, 4) // ParseComplete
+			return nil
+		}
+		l.fail(err)
+		return nil
+	}
+	l.batch = true
+	if typ == 'S' {
+		return l.sync()
+	}
+	if l.failed {
+		return nil // discarded until Sync, as PostgreSQL does
+	}
+	var err error
+	switch typ {
+	case 'P':
+		name, rest := cstring(body)
+		query, _ := cstring(rest)
+		var st *statusdb.Stmt
+		if st, err = l.ss.s.statusDB.Prepare(string(query)); err == nil {
+			l.setStmt(string(name), st)
+			l.out = append(l.out, '1', 0, 0, 0, 4)
+		} else if errors.Is(err, statusdb.ErrNotStatusQuery) {
+			err = errMixed
+			if l.ss.server == nil {
+				err = errStatusOnly
+			}
+		}
+	case 'B':
+		err = l.bind(body)
+	case 'D':
+		err = l.describe(body)
+	case 'E':
+		err = l.execute(body)
+	case 'C':
+		name, _ := cstring(body[1:])
+		if body[0] == 'S' {
+			delete(l.stmts, string(name))
+		} else {
+			delete(l.portals, string(name))
+		}
+		l.out = append(l.out, '3', 0, 0, 0, 4) // CloseComplete
+	case 'H':
+		return l.flush()
+	}
+	if err != nil {
+		if err == errMixed {
+			l.ss.clientErr = errMixed
+			return errMixed
+		}
+		l.fail(err)
+	}
+	return nil
+}
+
+func (l *localState) setStmt(name string, st *statusdb.Stmt) {
+	if l.stmts == nil {
+		l.stmts = make(map[string]*statusdb.Stmt)
+	}
+	l.stmts[name] = st
+}
+
+// fail appends an ErrorResponse and skips the batch's rest until Sync.
+func (l *localState) fail(err error) {
+	l.out = sqlError(err).errorResponse(l.out)
+	l.failed = true
+}
+
+func (l *localState) sync() error {
+	l.batch, l.failed = false, false
+	l.out = l.readyForQuery(l.out)
+	return l.flush()
+}
+
+func (l *localState) readyForQuery(dst []byte) []byte {
+	st := byte(l.ss.txStatus.Load())
+	if st == 0 {
+		st = 'I'
+	}
+	return append(dst, 'Z', 0, 0, 0, 5, st)
+}
+
+// flush writes the pending answers once the backend has answered every
+// request relayed before them, so that the client sees answers in order.
+func (l *localState) flush() error {
+	for !l.ss.pending.empty() {
+		select {
+		case <-l.idle:
+		case <-l.ss.stopped:
+			return errStopped
+		}
+	}
+	l.ss.wmu.Lock()
+	_, err := l.ss.client.Write(l.out)
+	l.ss.wmu.Unlock()
+	l.out = l.out[:0]
+	return err
+}
+
+// errStopped ends the client side when the relay stops while it waits.
+var errStopped = errors.New("relay stopped")
+
+// query answers a simple-protocol Query whose text mentions helios_proxy.
+func (l *localState) query(msg, body []byte) error {
+	if l.batch || l.remote {
+		l.ss.clientErr = errMixed
+		return errMixed
+	}
+	sql, _ := cstring(body)
+	db := l.ss.s.statusDB
+	texts, err := db.Split(string(sql))
+	stmts := make([]*statusdb.Stmt, len(texts))
+	errs := make([]error, len(texts))
+	relayed := 0
+	for i, text := range texts {
+		stmts[i], errs[i] = db.Prepare(text)
+		if errors.Is(errs[i], statusdb.ErrNotStatusQuery) {
+			relayed++
+		}
+	}
+	if err == nil && len(texts) > 0 && relayed == len(texts) && l.ss.server == nil {
+		return l.statusDatabaseOnly(texts)
+	}
+	if err == nil && len(texts) > 0 && relayed == len(texts) {
+		// Not ours after all (the name appeared in a string, say).
+		l.ss.pending.push(l.ss.s.clock.Now().UnixNano(), l.ss.b.br.Current())
+		_, werr := l.ss.server.Write(msg)
+		return werr
+	}
+	switch {
+	case err != nil:
+		l.out = sqlError(err).errorResponse(l.out)
+	case relayed > 0:
+		l.out = (&Error{Severity: "ERROR", Code: "0A000", Message: "helios_proxy statements cannot be combined with backend statements in one query string",
+			Hint: "Send the helios_proxy statements in a query of their own."}).errorResponse(l.out)
+	case byte(l.ss.txStatus.Load()) == 'E':
+		l.out = (&Error{Severity: "ERROR", Code: "25P02", Message: "current transaction is aborted, commands ignored until end of transaction block"}).errorResponse(l.out)
+	case len(texts) == 0:
+		l.out = append(l.out, 'I', 0, 0, 0, 4) // EmptyQueryResponse
+	default:
+		in := l.input()
+		for i, st := range stmts {
+			err := errs[i]
+			if err == nil {
+				err = l.result(st, in, nil, nil, nil, true)
+			}
+			if err != nil {
+				// As in PostgreSQL, an error ends the query string.
+				l.out = sqlError(err).errorResponse(l.out)
+				break
+			}
+		}
+	}
+	l.out = l.readyForQuery(l.out)
+	return l.flush()
+}
+
+// errStatusOnly answers other statements on the status database.
+var errStatusOnly = &Error{Severity: "ERROR", Code: "0A000", Message: "the helios_proxy database answers only queries on the helios_proxy schema",
+	Hint: "Connect to another database to reach a backend."}
+
+// statusDatabaseOnly answers a Query without helios_proxy statements on the
+// status database: transaction control is acknowledged, anything else is
+// refused.
+func (l *localState) statusDatabaseOnly(texts []string) error {
+	tx := byte(l.ss.txStatus.Load())
+	for _, text := range texts {
+		tag, after, ok := transactionControl(text, tx)
+		if !ok {
+			l.out = errStatusOnly.errorResponse(l.out)
+			break
+		}
+		tx = after
+		l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(tag)}).Encode(l.out)
+	}
+	l.ss.txStatus.Store(uint32(tx))
+	l.out = l.readyForQuery(l.out)
+	return l.flush()
+}
+
+// input is the state the proxy's answers are computed from.
+func (l *localState) input() statusdb.Input {
+	s := l.ss.s
+	name, _ := l.ss.timeZone.Load().(string)
+	if name != l.tzName || l.tz == nil {
+		tz, err := time.LoadLocation(name)
+		if err != nil || name == "" {
+			tz = time.UTC
+		}
+		l.tzName, l.tz = name, tz
+	}
+	return statusdb.Input{Snapshot: s.Snapshot(), Events: s.Events(0), Now: s.clock.Now(), TimeZone: l.tz}
+}
+
+// result appends a statement's rows: RowDescription first when
+// describe, then DataRows and CommandComplete.
+func (l *localState) result(st *statusdb.Stmt, in statusdb.Input, params [][]byte, paramFormats, resultFormats []int16, describe bool) error {
+	res, err := st.Execute(in, params, paramFormats)
+	if err != nil {
+		return err
+	}
+	formats := columnFormats(len(res.Columns), resultFormats)
+	if describe {
+		l.out = rowDescription(l.out, res.Columns, formats)
+	}
+	for row := range res.Rows {
+		start := len(l.out)
+		l.out = append(l.out, 'D', 0, 0, 0, 0)
+		l.out = binary.BigEndian.AppendUint16(l.out, uint16(len(res.Columns)))
+		for col := range res.Columns {
+			at := len(l.out)
+			l.out = append(l.out, 0, 0, 0, 0)
+			var notNull bool
+			l.out, notNull, err = res.AppendValue(l.out, row, col, formats[col])
+			if err != nil {
+				l.out = l.out[:start]
+				return err
+			}
+			n := int32(-1)
+			if notNull {
+				n = int32(len(l.out) - at - 4)
+			}
+			binary.BigEndian.PutUint32(l.out[at:], uint32(n))
+		}
+		binary.BigEndian.PutUint32(l.out[start+1:], uint32(len(l.out)-start-1))
+	}
+	l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(st.Tag() + " " + strconv.Itoa(len(res.Rows)))}).Encode(l.out)
+	return nil
+}
+
+func (l *localState) bind(body []byte) error {
+	var m pgproto3.Bind
+	if err := m.Decode(body); err != nil {
+		return &Error{Severity: "ERROR", Code: codeProtocolViolation, Message: "invalid Bind message"}
+	}
+	st, ok := l.stmts[m.PreparedStatement]
+	if !ok {
+		return &Error{Severity: "ERROR", Code: "26000", Message: "prepared statement \"" + m.PreparedStatement + "\" does not exist"}
+	}
+	p := &localPortal{stmt: st, paramFormats: append([]int16(nil), m.ParameterFormatCodes...), resultFormats: append([]int16(nil), m.ResultFormatCodes...)}
+	for _, v := range m.Parameters {
+		if v == nil {
+			p.params = append(p.params, nil)
+		} else {
+			p.params = append(p.params, bytes.Clone(v))
+		}
+	}
+	if l.portals == nil {
+		l.portals = make(map[string]*localPortal)
+	}
+	l.portals[m.DestinationPortal] = p
+	l.out = append(l.out, '2', 0, 0, 0, 4) // BindComplete
+	return nil
+}
+
+func (l *localState) describe(body []byte) error {
+	name, _ := cstring(body[1:])
+	if body[0] == 'S' {
+		st, ok := l.stmts[string(name)]
+		if !ok {
+			return &Error{Severity: "ERROR", Code: "26000", Message: "prepared statement \"" + string(name) + "\" does not exist"}
+		}
+		l.out, _ = (&pgproto3.ParameterDescription{ParameterOIDs: st.ParamOIDs()}).Encode(l.out)
+		l.out = rowDescription(l.out, st.Columns(), columnFormats(len(st.Columns()), nil))
+		return nil
+	}
+	p, ok := l.portals[string(name)]
+	if !ok {
+		return &Error{Severity: "ERROR", Code: "34000", Message: "portal \"" + string(name) + "\" does not exist"}
+	}
+	l.out = rowDescription(l.out, p.stmt.Columns(), columnFormats(len(p.stmt.Columns()), p.resultFormats))
+	return nil
+}
+
+func (l *localState) execute(body []byte) error {
+	name, _ := cstring(body)
+	p, ok := l.portals[string(name)]
+	if !ok {
+		return &Error{Severity: "ERROR", Code: "34000", Message: "portal \"" + string(name) + "\" does not exist"}
+	}
+	return l.result(p.stmt, l.input(), p.params, p.paramFormats, p.resultFormats, false)
+}
+
+// columnFormats expands a Bind's result format codes to one per column.
+func columnFormats(n int, codes []int16) []int16 {
+	out := make([]int16, n)
+	if len(codes) == 1 {
+		for i := range out {
+			out[i] = codes[0]
+		}
+	} else if len(codes) == n {
+		copy(out, codes)
+	}
+	return out
+}
+
+func rowDescription(dst []byte, cols []statusdb.Column, formats []int16) []byte {
+	if len(cols) == 0 {
+		return append(dst, 'n', 0, 0, 0, 4) // NoData
+	}
+	rd := pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(cols))}
+	for i, c := range cols {
+		rd.Fields[i] = pgproto3.FieldDescription{Name: []byte(c.Name), DataTypeOID: c.OID, DataTypeSize: typeSize(c.OID), TypeModifier: -1, Format: formats[i]}
+	}
+	out, _ := rd.Encode(dst)
+	return out
+}
+
+// typeSize is pg_type.typlen of the types the status schema uses.
+func typeSize(oid uint32) int16 {
+	switch oid {
+	case 16: // bool
+		return 1
+	case 21: // int2
+		return 2
+	case 23: // int4
+		return 4
+	case 20, 701, 1184: // int8, float8, timestamptz
+		return 8
+	}
+	return -1
+}
+
+// sqlError is the ERROR-severity response for an error of the status schema.
+func sqlError(err error) *Error {
+	var se *statusdb.Error
+	if errors.As(err, &se) {
+		return &Error{Severity: "ERROR", Code: se.Code, Message: se.Message, Detail: se.Detail, Hint: se.Hint, Position: se.Position}
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &Error{Severity: "ERROR", Code: "XX000", Message: "internal error answering a helios_proxy query", Err: err}
+}
+
+// cstring splits a NUL-terminated string off the front of b.
+func cstring(b []byte) (s, rest []byte) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return b, nil
+	}
+	return b[:i], b[i+1:]
+}

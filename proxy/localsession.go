@@ -1,0 +1,141 @@
+package proxy
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// statusDatabase is the database name that makes a session local: the
+// proxy answers it itself, without any backend, so that the status schema
+// stays readable when every backend is down.
+const statusDatabase = "helios_proxy"
+
+// serveLocal runs a session on the status database: authentication by the
+// proxy, then helios_proxy statements (and transaction control, which
+// drivers send on their own) answered here.
+func (ss *session) serveLocal(ctx context.Context) error {
+	defer context.AfterFunc(ctx, func() { _ = ss.client.SetDeadline(time.Unix(1, 0)) })()
+	if err := ss.authenticateLocal(); err != nil {
+		return err
+	}
+	out := make([]byte, 0, 512)
+	out, _ = (&pgproto3.AuthenticationOk{}).Encode(out)
+	for _, p := range [][2]string{
+		{"server_version", "15.0 (HeliosProxy)"},
+		{"server_encoding", "UTF8"},
+		{"client_encoding", "UTF8"},
+		{"DateStyle", "ISO, MDY"},
+		{"TimeZone", "UTC"},
+		{"integer_datetimes", "on"},
+		{"standard_conforming_strings", "on"},
+		{"IntervalStyle", "postgres"},
+		{"is_superuser", "off"},
+		{"application_name", ss.params["application_name"]},
+	} {
+		out, _ = (&pgproto3.ParameterStatus{Name: p[0], Value: p[1]}).Encode(out)
+	}
+	ss.timeZone.Store("UTC")
+	out, _ = (&pgproto3.BackendKeyData{ProcessID: ss.pid, SecretKey: ss.secret[:]}).Encode(out)
+	out = append(out, 'Z', 0, 0, 0, 5, 'I')
+	if _, err := ss.client.Write(out); err != nil {
+		return err
+	}
+	_ = ss.client.SetDeadline(time.Time{})
+	l := &ss.local
+	for {
+		typ, msg, err := ss.cs.message()
+		if err != nil {
+			return err
+		}
+		switch typ {
+		case 'X':
+			return nil
+		case 'Q', 'P', 'B', 'D', 'E', 'C', 'S', 'H':
+			if typ != 'Q' {
+				l.batch = true
+			}
+			if err := l.handle(msg); err != nil {
+				return err
+			}
+		default:
+			return protocolErrorf("unexpected message type %q", typ)
+		}
+	}
+}
+
+// authenticateLocal admits loopback clients as they are and others with
+// [api] admin_token as their password (MD5 challenge, so that the token
+// never crosses the network in clear).
+func (ss *session) authenticateLocal() error {
+	token := ss.s.cfg.API.AdminToken
+	if host, _, err := net.SplitHostPort(ss.client.RemoteAddr().String()); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			return nil
+		}
+	}
+	if token == "" {
+		return &Error{Code: "28000", Message: "the helios_proxy status database accepts only local connections",
+			Hint: "Connect from the proxy's host, or set [api] admin_token and use it as the password."}
+	}
+	var salt [4]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		return err
+	}
+	req, _ := (&pgproto3.AuthenticationMD5Password{Salt: salt}).Encode(nil)
+	if _, err := ss.client.Write(req); err != nil {
+		return err
+	}
+	typ, msg, err := ss.cs.message()
+	if err != nil {
+		return errors.Join(errClient, err)
+	}
+	if typ != 'p' {
+		return protocolErrorf("expected a password message, got type %q", typ)
+	}
+	got, _ := cstring(msg[5:])
+	if subtle.ConstantTimeCompare(got, []byte(md5Password(token, ss.params["user"], salt))) != 1 {
+		return &Error{Code: "28P01", Message: "password authentication failed for user \"" + ss.params["user"] + "\""}
+	}
+	return nil
+}
+
+// md5Password is what a client answers to an MD5 challenge:
+// "md5" + md5(md5(password + user) + salt), in hex.
+func md5Password(password, user string, salt [4]byte) string {
+	inner := md5.Sum([]byte(password + user))
+	h := md5.New()
+	h.Write([]byte(hex.EncodeToString(inner[:])))
+	h.Write(salt[:])
+	return "md5" + hex.EncodeToString(h.Sum(nil))
+}
+
+// transactionControl answers the statements drivers send on their own in
+// a status-database session (psycopg2 opens a transaction before its first
+// query): it returns the command tag and the transaction status after it,
+// or ok = false.
+func transactionControl(sql string, tx byte) (tag string, after byte, ok bool) {
+	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(sql), ";")))
+	if len(f) == 0 {
+		return "", tx, false
+	}
+	switch f[0] {
+	case "BEGIN", "START":
+		return "BEGIN", 'T', true
+	case "COMMIT", "END":
+		return "COMMIT", 'I', true
+	case "ROLLBACK", "ABORT":
+		return "ROLLBACK", 'I', true
+	case "SET", "RESET", "DISCARD", "DEALLOCATE":
+		return f[0], tx, true
+	}
+	return "", tx, false
+}

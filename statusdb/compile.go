@@ -1,0 +1,858 @@
+package statusdb
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// evalFn computes an expression for the current row or group of an
+// evalCtx. Run-time errors (division by zero, a bad cast) panic with
+// evalError, which Execute recovers: it keeps every evalFn a plain function
+// of one argument, and errors are rare.
+type evalFn func(x *evalCtx) value
+
+// evalCtx is the state of one execution.
+type evalCtx struct {
+	in     *Input
+	row    int
+	grp    *group
+	params []value
+	loc    *time.Location
+	now    int64 // µs since the Unix epoch
+}
+
+type evalError struct{ err *Error }
+
+func fail(code, msg string) { panic(evalError{&Error{Code: code, Message: msg}}) }
+
+func failErr(err *Error) { panic(evalError{err}) }
+
+// plan is an analyzed SELECT, before compilation.
+type plan struct {
+	tbl           *table
+	distinct      bool
+	outs          []*expr
+	where, having *expr
+	group         []*expr
+	sort          []sortSpec
+	aggs          []*expr
+	limit, offset *expr
+}
+
+type sortSpec struct {
+	e          *expr
+	out        int // output column, or -1
+	desc       bool
+	nullsFirst bool
+}
+
+// compiler turns expressions into evalFns. In a grouped query the
+// select list, HAVING and ORDER BY are compiled with grouped set: a
+// subexpression equal to a GROUP BY expression reads the group's key, an
+// aggregate reads its result, and any other column reference is an error.
+type compiler struct {
+	sql       string
+	tbl       *table
+	ref       string
+	grouped   bool
+	groupKeys []string
+}
+
+func (p *plan) compile(sql, ref string, st *Stmt) *Error {
+	rc := &compiler{sql: sql, tbl: p.tbl, ref: ref}
+	st.tbl = p.tbl
+	st.distinct = p.distinct
+	var err *Error
+	if p.where != nil {
+		if st.where, err = rc.compile(p.where); err != nil {
+			return err
+		}
+	}
+	oc := rc // compiles what is evaluated per output row or group
+	st.grouped = len(p.group) > 0 || len(p.aggs) > 0 || p.having != nil
+	if st.grouped {
+		gc := &compiler{sql: sql, tbl: p.tbl, ref: ref, grouped: true}
+		for _, g := range p.group {
+			f, err := rc.compile(g)
+			if err != nil {
+				return err
+			}
+			st.groupKeys = append(st.groupKeys, f)
+			st.groupTypes = append(st.groupTypes, g.typ)
+			gc.groupKeys = append(gc.groupKeys, g.key())
+		}
+		for _, a := range p.aggs {
+			ap := aggPlan{op: a.op, star: a.star, distinct: a.distinct, typ: a.typ}
+			if !a.star {
+				ap.argTyp = a.args[0].typ
+				if ap.arg, err = rc.compile(a.args[0]); err != nil {
+					return err
+				}
+			}
+			if a.filter != nil {
+				if ap.filter, err = rc.compile(a.filter); err != nil {
+					return err
+				}
+			}
+			st.aggs = append(st.aggs, ap)
+		}
+		oc = gc
+	}
+	for _, o := range p.outs {
+		f, err := oc.compile(o)
+		if err != nil {
+			return err
+		}
+		st.outs = append(st.outs, f)
+		st.outTypes = append(st.outTypes, o.typ)
+	}
+	if p.having != nil {
+		if st.having, err = oc.compile(p.having); err != nil {
+			return err
+		}
+	}
+	for _, s := range p.sort {
+		k := sortKey{out: s.out, typ: s.e.typ, desc: s.desc, nullsFirst: s.nullsFirst}
+		if !st.distinct {
+			k.out = -1 // sort before projecting
+			if k.eval, err = oc.compile(s.e); err != nil {
+				return err
+			}
+		}
+		st.sort = append(st.sort, k)
+	}
+	if p.limit != nil {
+		if st.limit, err = rc.compile(p.limit); err != nil {
+			return err
+		}
+	}
+	if p.offset != nil {
+		if st.offset, err = rc.compile(p.offset); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *compiler) compile(e *expr) (evalFn, *Error) {
+	if c.grouped {
+		if e.kind == eAgg {
+			i := e.idx
+			return func(x *evalCtx) value { return x.grp.aggs[i] }, nil
+		}
+		if e.kind != eConst && e.kind != eParam {
+			if i := slices.Index(c.groupKeys, e.key()); i >= 0 {
+				return func(x *evalCtx) value { return x.grp.keys[i] }, nil
+			}
+		}
+		if e.kind == eColumn {
+			return nil, errorf(codeGrouping, "column \"%s.%s\" must appear in the GROUP BY clause or be used in an aggregate function",
+				c.ref, c.tbl.cols[e.idx].name).at(c.sql, e.loc)
+		}
+	}
+	args := make([]evalFn, len(e.args))
+	for i, a := range e.args {
+		f, err := c.compile(a)
+		if err != nil {
+			return nil, err
+		}
+		args[i] = f
+	}
+	switch e.kind {
+	case eConst:
+		v := e.val
+		return func(*evalCtx) value { return v }, nil
+	case eTSConst:
+		ts := e.ts
+		return func(x *evalCtx) value { return value{n: ts.resolve(x.loc, x.now)} }, nil
+	case eParam:
+		i := e.idx
+		return func(x *evalCtx) value { return x.params[i] }, nil
+	case eColumn:
+		get := c.tbl.cols[e.idx].get
+		return func(x *evalCtx) value { return get(x.in, x.row) }, nil
+	case eNow:
+		return func(x *evalCtx) value { return value{n: x.now} }, nil
+	case eCast:
+		conv := castFn(e.args[0], e)
+		f := args[0]
+		return func(x *evalCtx) value {
+			v := f(x)
+			if v.null {
+				return v
+			}
+			return conv(x, v)
+		}, nil
+	case eNeg:
+		return negFn(e.typ, args[0]), nil
+	case eArith:
+		return arithFn(e, args[0], args[1]), nil
+	case eCompare:
+		return compareFn(e.op, e.cmp, args[0], args[1]), nil
+	case eConcat:
+		l, r, lt, rt := args[0], args[1], e.args[0].typ, e.args[1].typ
+		return func(x *evalCtx) value {
+			a, b := l(x), r(x)
+			if a.null || b.null {
+				return null
+			}
+			return value{s: textOf(lt, a, x.loc) + textOf(rt, b, x.loc)}
+		}, nil
+	case eAnd, eOr:
+		stop := int64(0) // AND stops at false, OR at true
+		if e.kind == eOr {
+			stop = 1
+		}
+		return func(x *evalCtx) value {
+			sawNull := false
+			for _, f := range args {
+				v := f(x)
+				if v.null {
+					sawNull = true
+				} else if v.n == stop {
+					return value{n: stop}
+				}
+			}
+			if sawNull {
+				return null
+			}
+			return value{n: 1 - stop}
+		}, nil
+	case eNot:
+		f := args[0]
+		return func(x *evalCtx) value {
+			v := f(x)
+			if v.null {
+				return v
+			}
+			return value{n: 1 - v.n}
+		}, nil
+	case eIsNull:
+		f, neg := args[0], e.neg
+		return func(x *evalCtx) value { return boolValue(f(x).null != neg) }, nil
+	case eBoolTest:
+		f, op, neg := args[0], e.op, e.neg
+		return func(x *evalCtx) value {
+			v := f(x)
+			var r bool
+			switch op {
+			case "true":
+				r = !v.null && v.n != 0
+			case "false":
+				r = !v.null && v.n == 0
+			default:
+				r = v.null
+			}
+			return boolValue(r != neg)
+		}, nil
+	case eLike:
+		return likeFn(e, args), nil
+	case eDistinct:
+		l, r, t, neg := args[0], args[1], e.cmp, e.neg
+		return func(x *evalCtx) value {
+			a, b := l(x), r(x)
+			var distinct bool
+			switch {
+			case a.null || b.null:
+				distinct = a.null != b.null
+			default:
+				distinct = compareValues(t, a, b) != 0
+			}
+			return boolValue(distinct != neg)
+		}, nil
+	case eNullIf:
+		l, r, t := args[0], args[1], e.cmp
+		return func(x *evalCtx) value {
+			a, b := l(x), r(x)
+			if !a.null && !b.null && compareValues(t, a, b) == 0 {
+				return null
+			}
+			return a
+		}, nil
+	case eCase:
+		hasElse := e.hasElse
+		return func(x *evalCtx) value {
+			n := len(args)
+			if hasElse {
+				n--
+			}
+			for i := 0; i < n; i += 2 {
+				if v := args[i](x); !v.null && v.n != 0 {
+					return args[i+1](x)
+				}
+			}
+			if hasElse {
+				return args[n](x)
+			}
+			return null
+		}, nil
+	case eCoalesce:
+		return func(x *evalCtx) value {
+			for _, f := range args {
+				if v := f(x); !v.null {
+					return v
+				}
+			}
+			return null
+		}, nil
+	case eGreatest, eLeast:
+		t, want := e.typ, 1
+		if e.kind == eLeast {
+			want = -1
+		}
+		return func(x *evalCtx) value {
+			best := null
+			for _, f := range args {
+				v := f(x)
+				if !v.null && (best.null || compareValues(t, v, best) == want) {
+					best = v
+				}
+			}
+			return best
+		}, nil
+	case eFunc:
+		return funcFn(e, args), nil
+	}
+	return nil, unsupported("this expression")
+}
+
+func outOfRange(t typ) {
+	if t == tInt4 {
+		fail(codeOutOfRange, "integer out of range")
+	}
+	fail(codeOutOfRange, "bigint out of range")
+}
+
+func checkInt(t typ, n int64) int64 {
+	if t == tInt4 && (n < math.MinInt32 || n > math.MaxInt32) {
+		outOfRange(t)
+	}
+	return n
+}
+
+// checkFloat raises PostgreSQL's float overflow and underflow errors.
+func checkFloat(r float64, infOK, zeroOK bool) float64 {
+	if math.IsInf(r, 0) && !infOK {
+		fail(codeOutOfRange, "value out of range: overflow")
+	}
+	if r == 0 && !zeroOK {
+		fail(codeOutOfRange, "value out of range: underflow")
+	}
+	return r
+}
+
+func negFn(t typ, f evalFn) evalFn {
+	return func(x *evalCtx) value {
+		v := f(x)
+		if v.null {
+			return v
+		}
+		switch t {
+		case tFloat8:
+			v.f = -v.f
+		case tInterval:
+			if v.n == math.MinInt64 || v.d == math.MinInt32 || v.m == math.MinInt32 {
+				fail(codeDatetimeOverflow, "interval out of range")
+			}
+			v.n, v.d, v.m = -v.n, -v.d, -v.m
+		default:
+			if v.n == math.MinInt64 {
+				outOfRange(t)
+			}
+			v.n = checkInt(t, -v.n)
+		}
+		return v
+	}
+}
+
+func arithFn(e *expr, l, r evalFn) evalFn {
+	lt, rt, t, op := e.args[0].typ, e.args[1].typ, e.typ, e.op
+	var f func(x *evalCtx, a, b value) value
+	switch {
+	case t == tFloat8:
+		f = func(_ *evalCtx, a, b value) value {
+			x, y := a.f, b.f
+			inf := math.IsInf(x, 0) || math.IsInf(y, 0)
+			switch op {
+			case "+":
+				return value{f: checkFloat(x+y, inf, true)}
+			case "-":
+				return value{f: checkFloat(x-y, inf, true)}
+			case "*":
+				return value{f: checkFloat(x*y, inf, x == 0 || y == 0)}
+			default:
+				if y == 0 && !math.IsNaN(x) {
+					fail(codeDivisionByZero, "division by zero")
+				}
+				return value{f: checkFloat(x/y, math.IsInf(x, 0), x == 0 || math.IsInf(y, 0))}
+			}
+		}
+	case t == tInt4 || t == tInt8:
+		f = func(_ *evalCtx, a, b value) value { return value{n: intArith(op, t, a.n, b.n)} }
+	case t == tTimestamptz:
+		sign := int32(1)
+		if op == "-" {
+			sign = -1
+		}
+		tsFirst := lt == tTimestamptz
+		f = func(x *evalCtx, a, b value) value {
+			if !tsFirst {
+				a, b = b, a
+			}
+			return value{n: addInterval(a.n, b, sign, x.loc)}
+		}
+	case lt == tTimestamptz: // ts - ts
+		f = func(_ *evalCtx, a, b value) value {
+			d := a.n - b.n
+			if (a.n > 0 && b.n < 0 && d < 0) || (a.n < 0 && b.n > 0 && d > 0) {
+				fail(codeDatetimeOverflow, "interval out of range")
+			}
+			days := d / usPerDay // truncating: days and time get the same sign
+			return value{d: int32(days), n: d - days*usPerDay}
+		}
+	default: // interval ± interval
+		f = func(_ *evalCtx, a, b value) value {
+			if op == "-" {
+				b.n, b.d, b.m = -b.n, -b.d, -b.m
+			}
+			m, d, n := int64(a.m)+int64(b.m), int64(a.d)+int64(b.d), a.n+b.n
+			if m != int64(int32(m)) || d != int64(int32(d)) || ((a.n^n)&(b.n^n)) < 0 {
+				fail(codeDatetimeOverflow, "interval out of range")
+			}
+			return value{m: int32(m), d: int32(d), n: n}
+		}
+	}
+	_ = rt
+	return func(x *evalCtx) value {
+		a := l(x)
+		if a.null {
+			return a
+		}
+		b := r(x)
+		if b.null {
+			return b
+		}
+		return f(x, a, b)
+	}
+}
+
+// intArith is int4 or int8 arithmetic with PostgreSQL's overflow and
+// division errors; / truncates toward zero.
+func intArith(op string, t typ, a, b int64) int64 {
+	switch op {
+	case "+":
+		r := a + b
+		if ((a ^ r) & (b ^ r)) < 0 {
+			outOfRange(t)
+		}
+		return checkInt(t, r)
+	case "-":
+		r := a - b
+		if ((a ^ b) & (a ^ r)) < 0 {
+			outOfRange(t)
+		}
+		return checkInt(t, r)
+	case "*":
+		r := a * b
+		if a != 0 && (r/a != b || (a == -1 && b == math.MinInt64) || (b == -1 && a == math.MinInt64)) {
+			outOfRange(t)
+		}
+		return checkInt(t, r)
+	case "/":
+		if b == 0 {
+			fail(codeDivisionByZero, "division by zero")
+		}
+		if b == -1 {
+			if a == math.MinInt64 {
+				outOfRange(t)
+			}
+			return checkInt(t, -a)
+		}
+		return a / b
+	default:
+		if b == 0 {
+			fail(codeDivisionByZero, "division by zero")
+		}
+		if b == -1 {
+			return 0
+		}
+		return a % b
+	}
+}
+
+func compareFn(op string, t typ, l, r evalFn) evalFn {
+	var test func(c int) bool
+	switch op {
+	case "=":
+		test = func(c int) bool { return c == 0 }
+	case "<>":
+		test = func(c int) bool { return c != 0 }
+	case "<":
+		test = func(c int) bool { return c < 0 }
+	case ">":
+		test = func(c int) bool { return c > 0 }
+	case "<=":
+		test = func(c int) bool { return c <= 0 }
+	default:
+		test = func(c int) bool { return c >= 0 }
+	}
+	return func(x *evalCtx) value {
+		a := l(x)
+		if a.null {
+			return null
+		}
+		b := r(x)
+		if b.null {
+			return null
+		}
+		return boolValue(test(compareValues(t, a, b)))
+	}
+}
+
+// castFn converts a non-NULL value of arg's type to e's type.
+func castFn(arg, e *expr) func(x *evalCtx, v value) value {
+	from, to := arg.typ, e.typ
+	var conv func(x *evalCtx, v value) value
+	switch {
+	case to == tText:
+		conv = func(x *evalCtx, v value) value { return value{s: textOf(from, v, x.loc)} }
+	case from == tText:
+		conv = func(x *evalCtx, v value) value {
+			var r value
+			var err *Error
+			switch to {
+			case tInt4, tInt8:
+				r, err = parseInt(to, v.s)
+			case tFloat8:
+				r, err = parseFloat8(v.s)
+			case tBool:
+				r, err = parseBool(v.s)
+			case tInterval:
+				r, err = parseInterval(v.s)
+			case tTimestamptz:
+				var ts tsInput
+				if ts, err = parseTimestamptz(v.s); err == nil {
+					r = value{n: ts.resolve(x.loc, x.now)}
+				}
+			}
+			if err != nil {
+				failErr(err)
+			}
+			return r
+		}
+	case from == to:
+		conv = func(_ *evalCtx, v value) value { return v }
+	case to == tFloat8 && (from == tInt4 || from == tInt8):
+		conv = func(_ *evalCtx, v value) value { return value{f: float64(v.n)} }
+	case to == tInt8 && from == tInt4, to == tInt4 && from == tBool:
+		conv = func(_ *evalCtx, v value) value { return v }
+	case to == tInt4 && from == tInt8:
+		conv = func(_ *evalCtx, v value) value { return value{n: checkInt(tInt4, v.n)} }
+	case to == tBool && from == tInt4:
+		conv = func(_ *evalCtx, v value) value { return boolValue(v.n != 0) }
+	case from == tFloat8 && (to == tInt4 || to == tInt8):
+		conv = func(_ *evalCtx, v value) value {
+			// rint, then a range check, as float8 → int4/int8 in PostgreSQL;
+			// a numeric rounds half away from zero instead.
+			f := math.RoundToEven(v.f)
+			if arg.numeric {
+				f = math.Round(v.f)
+			}
+			if math.IsNaN(f) || f < math.MinInt64 || f >= math.MaxInt64 {
+				outOfRange(to)
+			}
+			return value{n: checkInt(to, int64(f))}
+		}
+	default:
+		conv = func(_ *evalCtx, v value) value { return v }
+	}
+	if !e.numeric || to != tFloat8 {
+		return conv
+	}
+	// A cast to numeric: float8 → numeric keeps 15 significant digits
+	// (DBL_DIG), and numeric(p, s) rounds to s decimals.
+	fromFloat := from == tFloat8 && !arg.numeric || from == tText
+	prec, scale := e.prec, e.scale
+	return func(x *evalCtx, v value) value {
+		v = conv(x, v)
+		f := v.f
+		if fromFloat {
+			f = roundSignificant(f, 15)
+		}
+		if scale >= 0 {
+			if math.IsInf(f, 0) {
+				failErr(&Error{Code: codeOutOfRange, Message: "numeric field overflow",
+					Detail: "A field with precision " + strconv.Itoa(prec) + ", scale " + strconv.Itoa(scale) + " cannot hold an infinite value."})
+			}
+			f = roundDecimal(f, scale)
+			if digits := prec - scale; math.Abs(f) >= math.Pow10(digits) {
+				limit := "1"
+				if digits > 0 {
+					limit = "10^" + strconv.Itoa(digits)
+				}
+				failErr(&Error{Code: codeOutOfRange, Message: "numeric field overflow",
+					Detail: "A field with precision " + strconv.Itoa(prec) + ", scale " + strconv.Itoa(scale) + " must round to an absolute value less than " + limit + "."})
+			}
+		}
+		return value{f: f}
+	}
+}
+
+// roundSignificant rounds f to n significant decimal digits, as
+// PostgreSQL's float8 → numeric conversion does with n = 15.
+func roundSignificant(f float64, n int) float64 {
+	if f == 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+		return f
+	}
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'e', n-1, 64), 64)
+	return r
+}
+
+// roundDecimal rounds f to scale decimal places (scale may be negative),
+// half away from zero, working on f's 15-significant-digit decimal form
+// as numeric's round() does on the converted value; so 1.005 → 1.01.
+func roundDecimal(f float64, scale int) float64 {
+	if f == 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+		return f
+	}
+	s := strconv.FormatFloat(math.Abs(f), 'e', 14, 64) // d.dddddddddddddde±XX
+	digits := []byte(s[:1] + s[2:16])
+	exp, _ := strconv.Atoi(s[17:])
+	keep := exp + 1 + scale // digits kept
+	switch {
+	case keep >= len(digits):
+		return roundSignificant(f, 15)
+	case keep < 0:
+		return 0
+	}
+	up := digits[keep] >= '5'
+	digits = digits[:keep]
+	if up {
+		i := keep - 1
+		for i >= 0 && digits[i] == '9' {
+			digits[i] = '0'
+			i--
+		}
+		if i < 0 {
+			digits = append([]byte{'1'}, digits...)
+			exp++
+		} else {
+			digits[i]++
+		}
+	}
+	r, _ := strconv.ParseFloat("0."+string(digits)+"e"+strconv.Itoa(exp+1), 64)
+	if r == 0 || len(digits) == 0 {
+		return 0 // numeric has no negative zero
+	}
+	return math.Copysign(r, f)
+}
+
+func likeFn(e *expr, args []evalFn) evalFn {
+	neg, ci := e.neg, e.ci
+	return func(x *evalCtx) value {
+		s, p := args[0](x), args[1](x)
+		if s.null || p.null {
+			return null
+		}
+		esc := '\\'
+		if len(args) == 3 {
+			ev := args[2](x)
+			if ev.null {
+				return null
+			}
+			switch utf8.RuneCountInString(ev.s) {
+			case 0:
+				esc = -1
+			case 1:
+				esc, _ = utf8.DecodeRuneInString(ev.s)
+			default:
+				failErr(&Error{Code: codeInvalidEscape, Message: "invalid escape string", Hint: "Escape string must be empty or one character."})
+			}
+		}
+		text, pat := s.s, p.s
+		if ci {
+			text, pat = asciiLower(text), asciiLower(pat)
+		}
+		return boolValue((matchLike(text, pat, esc) == likeTrue) != neg)
+	}
+}
+
+const (
+	likeFalse = iota
+	likeTrue
+	likeAbort // no match, and none possible with less text: stop trying
+)
+
+// matchLike is PostgreSQL's MatchText: % matches any run of characters, _
+// one character, esc quotes the next pattern character.
+func matchLike(t, p string, esc rune) int {
+	for len(t) > 0 && len(p) > 0 {
+		pc, pw := utf8.DecodeRuneInString(p)
+		switch {
+		case pc == esc:
+			p = p[pw:]
+			if len(p) == 0 {
+				fail(codeInvalidEscape, "LIKE pattern must not end with escape character")
+			}
+			pc, pw = utf8.DecodeRuneInString(p)
+			tc, tw := utf8.DecodeRuneInString(t)
+			if pc != tc {
+				return likeFalse
+			}
+			t, p = t[tw:], p[pw:]
+		case pc == '%':
+			p = p[pw:]
+			for len(p) > 0 {
+				c, w := utf8.DecodeRuneInString(p)
+				if c == '%' {
+					p = p[w:]
+				} else if c == '_' {
+					if len(t) == 0 {
+						return likeAbort
+					}
+					_, tw := utf8.DecodeRuneInString(t)
+					t, p = t[tw:], p[w:]
+				} else {
+					break
+				}
+			}
+			if len(p) == 0 {
+				return likeTrue
+			}
+			first, _ := utf8.DecodeRuneInString(p)
+			if first == esc {
+				rest := p[utf8.RuneLen(esc):]
+				if len(rest) == 0 {
+					fail(codeInvalidEscape, "LIKE pattern must not end with escape character")
+				}
+				first, _ = utf8.DecodeRuneInString(rest)
+			}
+			for len(t) > 0 {
+				tc, tw := utf8.DecodeRuneInString(t)
+				if tc == first {
+					if r := matchLike(t, p, esc); r != likeFalse {
+						return r
+					}
+				}
+				t = t[tw:]
+			}
+			return likeAbort
+		case pc == '_':
+			_, tw := utf8.DecodeRuneInString(t)
+			t, p = t[tw:], p[pw:]
+		default:
+			tc, tw := utf8.DecodeRuneInString(t)
+			if pc != tc {
+				return likeFalse
+			}
+			t, p = t[tw:], p[pw:]
+		}
+	}
+	if len(t) > 0 {
+		return likeFalse
+	}
+	p = strings.TrimLeft(p, "%")
+	if len(p) == 0 {
+		return likeTrue
+	}
+	return likeAbort
+}
+
+// asciiLower and asciiUpper change only ASCII letters, as lower(), upper()
+// and ILIKE do under the C collation the schema uses.
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+func asciiUpper(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'a' && c <= 'z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'a' && b[j] <= 'z' {
+					b[j] -= 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+func funcFn(e *expr, args []evalFn) evalFn {
+	arg := args[0]
+	var f func(v value) value
+	switch e.op {
+	case "lower":
+		f = func(v value) value { return value{s: asciiLower(v.s)} }
+	case "upper":
+		f = func(v value) value { return value{s: asciiUpper(v.s)} }
+	case "length":
+		f = func(v value) value { return value{n: int64(utf8.RuneCountInString(v.s))} }
+	case "abs":
+		t := e.typ
+		f = func(v value) value {
+			if t == tFloat8 {
+				return value{f: math.Abs(v.f)}
+			}
+			if v.n < 0 {
+				if v.n == math.MinInt64 {
+					outOfRange(t)
+				}
+				v.n = checkInt(t, -v.n)
+			}
+			return v
+		}
+	case "ceil":
+		f = func(v value) value { return value{f: math.Ceil(v.f)} }
+	case "floor":
+		f = func(v value) value { return value{f: math.Floor(v.f)} }
+	case "trunc", "round":
+		numeric, op := e.args[0].numeric, e.op
+		if len(args) == 2 {
+			places := args[1]
+			return func(x *evalCtx) value {
+				v, n := arg(x), places(x)
+				if v.null || n.null {
+					return null
+				}
+				if op == "trunc" {
+					p := math.Pow10(int(n.n))
+					return value{f: math.Trunc(roundSignificant(v.f, 15)*p) / p}
+				}
+				return value{f: roundDecimal(v.f, int(n.n))}
+			}
+		}
+		f = func(v value) value {
+			switch {
+			case op == "trunc":
+				return value{f: math.Trunc(v.f)}
+			case numeric:
+				return value{f: math.Round(v.f)}
+			}
+			return value{f: math.RoundToEven(v.f)}
+		}
+	}
+	return func(x *evalCtx) value {
+		v := arg(x)
+		if v.null {
+			return v
+		}
+		return f(v)
+	}
+}

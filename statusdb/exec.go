@@ -1,0 +1,609 @@
+package statusdb
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heliosdb/heliosproxy/status"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Input is the state a statement is evaluated over. Execute reads it and
+// never modifies or retains it.
+type Input struct {
+	Snapshot status.Snapshot
+	// Events are the rows of helios_proxy.circuit_events, in the order
+	// they are returned without ORDER BY (normally oldest first).
+	Events []status.Event
+	// Now is what now() and current_timestamp return. Zero means
+	// Snapshot.Taken.
+	Now time.Time
+	// TimeZone is the session's TimeZone setting: timestamptz values are
+	// shown in it and literals without an offset are read in it. Nil
+	// means UTC.
+	TimeZone *time.Location
+}
+
+// Result is the outcome of Execute. Columns is shared with the Stmt and
+// must not be modified.
+type Result struct {
+	Columns []Column
+	// Rows holds one slice per row, one Go value per column: string
+	// (text), int64 (int4 and int8), float64 (float8), bool,
+	// time.Time (timestamptz, in the session's time zone),
+	// pgtype.Interval (interval), or nil for NULL.
+	Rows [][]any
+}
+
+// stmt execution state for one group of a grouped query.
+type group struct {
+	rep  int     // a row of the group
+	keys []value // GROUP BY values
+	acc  []aggState
+	aggs []value // final aggregate values
+}
+
+type aggPlan struct {
+	op             string
+	star, distinct bool
+	arg            evalFn // nil for count(*)
+	argTyp, typ    typ
+	filter         evalFn
+}
+
+type aggState struct {
+	n    int64   // rows aggregated
+	i    int64   // integer sum
+	f    float64 // float sum, or the integer sum once it overflowed int64
+	over bool
+	v    value // min or max so far
+	set  bool
+	seen map[string]struct{} // DISTINCT
+}
+
+type sortKey struct {
+	eval       evalFn // nil when out is used
+	out        int    // output column to sort by (DISTINCT), or -1
+	typ        typ
+	desc       bool
+	nullsFirst bool
+}
+
+// Execute evaluates the statement over in. params are the parameter values
+// as they arrive in a Bind message (nil for NULL), in the formats given by
+// paramFormats with Bind's rules (none: all text; one: for all; else one
+// per parameter); they are decoded according to ParamOIDs. Errors are
+// *Error values. Execute is safe to call concurrently.
+func (s *Stmt) Execute(in Input, params [][]byte, paramFormats []int16) (res *Result, err error) {
+	x := &evalCtx{in: &in, loc: in.TimeZone}
+	if x.loc == nil {
+		x.loc = time.UTC
+	}
+	now := in.Now
+	if now.IsZero() {
+		now = in.Snapshot.Taken
+	}
+	x.now = now.UnixMicro()
+	if x.params, err = s.decodeParams(params, paramFormats, x); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			ee, ok := r.(evalError)
+			if !ok {
+				panic(r)
+			}
+			res, err = nil, ee.err
+		}
+	}()
+	return s.run(x), nil
+}
+
+func isTrue(v value) bool { return !v.null && v.n != 0 }
+
+func (s *Stmt) run(x *evalCtx) *Result {
+	n := s.tbl.rows(x.in)
+	rows := make([]int32, 0, n)
+	for i := range n {
+		x.row = i
+		if s.where == nil || isTrue(s.where(x)) {
+			rows = append(rows, int32(i))
+		}
+	}
+	offset, limit := s.bound(x, s.offset, 0), s.bound(x, s.limit, -1)
+
+	// The units of output: rows, or groups of a grouped query.
+	units := len(rows)
+	set := func(i int32) { x.row = int(rows[i]) }
+	if s.grouped {
+		groups := s.groups(x, rows)
+		if s.having != nil {
+			kept := groups[:0]
+			for _, g := range groups {
+				x.grp, x.row = g, g.rep
+				if isTrue(s.having(x)) {
+					kept = append(kept, g)
+				}
+			}
+			groups = kept
+		}
+		units = len(groups)
+		set = func(i int32) { x.grp = groups[i]; x.row = groups[i].rep }
+	}
+	order := make([]int32, units)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	ncol := len(s.outs)
+	var projected []value // DISTINCT: every unit's output, projected before sorting
+	if s.distinct {
+		projected = make([]value, units*ncol)
+		seen := make(map[string]struct{}, units)
+		var buf []byte
+		kept := order[:0]
+		for _, u := range order {
+			set(u)
+			out := projected[int(u)*ncol : int(u+1)*ncol]
+			for c, f := range s.outs {
+				out[c] = f(x)
+			}
+			buf = appendKey(buf[:0], s.outTypes, out)
+			if _, dup := seen[string(buf)]; !dup {
+				seen[string(buf)] = struct{}{}
+				kept = append(kept, u)
+			}
+		}
+		order = kept
+	}
+	if len(s.sort) > 0 {
+		nk := len(s.sort)
+		keys := make([]value, units*nk)
+		for _, u := range order {
+			set(u)
+			for k, sk := range s.sort {
+				if sk.eval != nil {
+					keys[int(u)*nk+k] = sk.eval(x)
+				} else {
+					keys[int(u)*nk+k] = projected[int(u)*ncol+sk.out]
+				}
+			}
+		}
+		slices.SortStableFunc(order, func(a, b int32) int {
+			for k := range s.sort {
+				if c := s.sort[k].compare(keys[int(a)*nk+k], keys[int(b)*nk+k]); c != 0 {
+					return c
+				}
+			}
+			return 0
+		})
+	}
+	order = order[min(offset, len(order)):]
+	if limit >= 0 && limit < len(order) {
+		order = order[:limit]
+	}
+
+	res := &Result{Columns: s.cols, Rows: make([][]any, len(order))}
+	cells := make([]any, len(order)*ncol)
+	for r, u := range order {
+		row := cells[r*ncol : (r+1)*ncol : (r+1)*ncol]
+		if projected != nil {
+			for c := range s.outs {
+				row[c] = box(s.outTypes[c], projected[int(u)*ncol+c], x.loc)
+			}
+		} else {
+			set(u)
+			for c, f := range s.outs {
+				row[c] = box(s.outTypes[c], f(x), x.loc)
+			}
+		}
+		res.Rows[r] = row
+	}
+	return res
+}
+
+func (k *sortKey) compare(a, b value) int {
+	switch {
+	case a.null && b.null:
+		return 0
+	case a.null:
+		if k.nullsFirst {
+			return -1
+		}
+		return 1
+	case b.null:
+		if k.nullsFirst {
+			return 1
+		}
+		return -1
+	}
+	c := compareValues(k.typ, a, b)
+	if k.desc {
+		c = -c
+	}
+	return c
+}
+
+// bound evaluates LIMIT or OFFSET; NULL means none (def).
+func (s *Stmt) bound(x *evalCtx, f evalFn, def int) int {
+	if f == nil {
+		return def
+	}
+	v := f(x)
+	switch {
+	case v.null:
+		return def
+	case v.n < 0 && def < 0:
+		fail(codeNegativeLimit, "LIMIT must not be negative")
+	case v.n < 0:
+		fail(codeNegativeOffset, "OFFSET must not be negative")
+	}
+	return int(min(v.n, math.MaxInt32))
+}
+
+// groups forms the groups of a grouped query, in order of first
+// appearance, and computes their aggregates.
+func (s *Stmt) groups(x *evalCtx, rows []int32) []*group {
+	newGroup := func(rep int, keys []value) *group {
+		return &group{rep: rep, keys: keys, acc: make([]aggState, len(s.aggs)), aggs: make([]value, len(s.aggs))}
+	}
+	var groups []*group
+	if len(s.groupKeys) == 0 {
+		groups = []*group{newGroup(0, nil)} // one group, even over no rows
+		for _, r := range rows {
+			x.row = int(r)
+			s.accumulate(x, groups[0])
+		}
+	} else {
+		index := make(map[string]int)
+		var buf []byte
+		keys := make([]value, len(s.groupKeys))
+		for _, r := range rows {
+			x.row = int(r)
+			for i, f := range s.groupKeys {
+				keys[i] = f(x)
+			}
+			buf = appendKey(buf[:0], s.groupTypes, keys)
+			gi, ok := index[string(buf)]
+			if !ok {
+				gi = len(groups)
+				index[string(buf)] = gi
+				groups = append(groups, newGroup(int(r), slices.Clone(keys)))
+			}
+			s.accumulate(x, groups[gi])
+		}
+	}
+	for _, g := range groups {
+		for i := range s.aggs {
+			g.aggs[i] = s.aggs[i].final(&g.acc[i])
+		}
+	}
+	return groups
+}
+
+func (s *Stmt) accumulate(x *evalCtx, g *group) {
+	for i := range s.aggs {
+		a, st := &s.aggs[i], &g.acc[i]
+		if a.filter != nil && !isTrue(a.filter(x)) {
+			continue
+		}
+		if a.star {
+			st.n++
+			continue
+		}
+		v := a.arg(x)
+		if v.null {
+			continue
+		}
+		if a.distinct {
+			k := string(appendKey(nil, []typ{a.argTyp}, []value{v}))
+			if _, dup := st.seen[k]; dup {
+				continue
+			}
+			if st.seen == nil {
+				st.seen = make(map[string]struct{})
+			}
+			st.seen[k] = struct{}{}
+		}
+		st.n++
+		switch a.op {
+		case "sum", "avg":
+			switch {
+			case a.argTyp == tFloat8:
+				sum := st.f + v.f
+				if math.IsInf(sum, 0) && !math.IsInf(st.f, 0) && !math.IsInf(v.f, 0) {
+					fail(codeOutOfRange, "value out of range: overflow")
+				}
+				st.f = sum
+			case st.over:
+				st.f += float64(v.n)
+			default:
+				sum := st.i + v.n
+				if ((st.i ^ sum) & (v.n ^ sum)) < 0 {
+					if a.typ == tInt8 {
+						outOfRange(tInt8)
+					}
+					st.over, st.f = true, float64(st.i)+float64(v.n)
+				}
+				st.i = sum
+			}
+		case "min", "max":
+			c := 0
+			if st.set {
+				c = compareValues(a.argTyp, v, st.v)
+			}
+			if !st.set || (a.op == "min" && c < 0) || (a.op == "max" && c > 0) {
+				st.v, st.set = v, true
+			}
+		}
+	}
+}
+
+func (a *aggPlan) final(st *aggState) value {
+	if a.op == "count" {
+		return value{n: st.n}
+	}
+	if st.n == 0 {
+		return null
+	}
+	switch a.op {
+	case "min", "max":
+		return st.v
+	}
+	sum := st.f
+	if a.argTyp != tFloat8 && !st.over {
+		sum = float64(st.i)
+	}
+	switch {
+	case a.op == "avg":
+		return value{f: sum / float64(st.n)}
+	case a.typ == tInt8:
+		return value{n: st.i}
+	}
+	return value{f: sum}
+}
+
+// appendKey encodes values so that equal encodings mean equal values for
+// grouping and DISTINCT: NULLs equal, -0 = 0, NaN = NaN, '1 day' = '24
+// hours'.
+func appendKey(dst []byte, types []typ, vals []value) []byte {
+	for i, v := range vals {
+		if v.null {
+			dst = append(dst, 0)
+			continue
+		}
+		dst = append(dst, 1)
+		switch types[i] {
+		case tText, tUnknown:
+			dst = binary.AppendUvarint(dst, uint64(len(v.s)))
+			dst = append(dst, v.s...)
+		case tFloat8:
+			f := v.f
+			switch {
+			case f == 0:
+				f = 0
+			case math.IsNaN(f):
+				f = math.NaN()
+			}
+			dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(f))
+		case tInterval:
+			d, us := intervalSpan(v)
+			dst = binary.BigEndian.AppendUint64(dst, uint64(d))
+			dst = binary.BigEndian.AppendUint64(dst, uint64(us))
+		default:
+			dst = binary.BigEndian.AppendUint64(dst, uint64(v.n))
+		}
+	}
+	return dst
+}
+
+func box(t typ, v value, loc *time.Location) any {
+	if v.null {
+		return nil
+	}
+	switch t {
+	case tBool:
+		return v.n != 0
+	case tInt4, tInt8:
+		return v.n
+	case tFloat8:
+		return v.f
+	case tTimestamptz:
+		return time.UnixMicro(v.n).In(loc)
+	case tInterval:
+		return pgtype.Interval{Microseconds: v.n, Days: v.d, Months: v.m, Valid: true}
+	}
+	return v.s
+}
+
+func (s *Stmt) decodeParams(raw [][]byte, formats []int16, x *evalCtx) ([]value, error) {
+	if len(raw) != len(s.paramTypes) {
+		return nil, errorf(codeProtocolViolation, "bind message supplies %d parameters, but prepared statement requires %d", len(raw), len(s.paramTypes))
+	}
+	if len(formats) > 1 && len(formats) != len(raw) {
+		return nil, errorf(codeProtocolViolation, "bind message has %d parameter formats but %d parameters", len(formats), len(raw))
+	}
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	vals := make([]value, len(raw))
+	for i, b := range raw {
+		if b == nil {
+			vals[i] = null
+			continue
+		}
+		var format int16
+		if len(formats) == 1 {
+			format = formats[0]
+		} else if len(formats) > 1 {
+			format = formats[i]
+		}
+		t := s.paramTypes[i]
+		var err *Error
+		switch format {
+		case 0:
+			vals[i], err = decodeText(t, b, x)
+		case 1:
+			vals[i], err = decodeBinary(t, b)
+			if err != nil {
+				err.Message += " in bind parameter " + strconv.Itoa(i+1)
+			}
+		default:
+			err = errorf(codeProtocolViolation, "unsupported format code: %d", format)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return vals, nil
+}
+
+func invalidUTF8(b []byte) *Error {
+	return errorf("22021", "invalid byte sequence for encoding \"UTF8\": 0x%02x", b[0])
+}
+
+func checkUTF8(b []byte) *Error {
+	if !utf8.Valid(b) {
+		for i := 0; i < len(b); {
+			r, w := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && w <= 1 {
+				return invalidUTF8(b[i:])
+			}
+			i += w
+		}
+	}
+	return nil
+}
+
+func decodeText(t typ, b []byte, x *evalCtx) (value, *Error) {
+	if err := checkUTF8(b); err != nil {
+		return value{}, err
+	}
+	s := string(b)
+	switch t {
+	case tInt4, tInt8:
+		return parseInt(t, s)
+	case tFloat8:
+		return parseFloat8(s)
+	case tBool:
+		return parseBool(s)
+	case tInterval:
+		return parseInterval(s)
+	case tTimestamptz:
+		ts, err := parseTimestamptz(s)
+		if err != nil {
+			return value{}, err
+		}
+		return value{n: ts.resolve(x.loc, x.now)}, nil
+	}
+	return value{s: s}, nil
+}
+
+func decodeBinary(t typ, b []byte) (value, *Error) {
+	bad := func() (value, *Error) {
+		return value{}, errorf(codeInvalidBinary, "incorrect binary data format")
+	}
+	switch t {
+	case tInt4:
+		if len(b) != 4 {
+			return bad()
+		}
+		return value{n: int64(int32(binary.BigEndian.Uint32(b)))}, nil
+	case tInt8:
+		if len(b) != 8 {
+			return bad()
+		}
+		return value{n: int64(binary.BigEndian.Uint64(b))}, nil
+	case tFloat8:
+		if len(b) != 8 {
+			return bad()
+		}
+		return value{f: math.Float64frombits(binary.BigEndian.Uint64(b))}, nil
+	case tBool:
+		if len(b) != 1 {
+			return bad()
+		}
+		return boolValue(b[0] != 0), nil
+	case tTimestamptz:
+		if len(b) != 8 {
+			return bad()
+		}
+		us := int64(binary.BigEndian.Uint64(b))
+		if us == math.MaxInt64 || us == math.MinInt64 || us > math.MaxInt64-pgEpochUnixMicro {
+			return value{}, errorf(codeDatetimeOverflow, "timestamp out of range")
+		}
+		return value{n: us + pgEpochUnixMicro}, nil
+	case tInterval:
+		if len(b) != 16 {
+			return bad()
+		}
+		return value{n: int64(binary.BigEndian.Uint64(b)), d: int32(binary.BigEndian.Uint32(b[8:])), m: int32(binary.BigEndian.Uint32(b[12:]))}, nil
+	}
+	if err := checkUTF8(b); err != nil {
+		return value{}, err
+	}
+	return value{s: string(b)}, nil
+}
+
+// AppendValue appends the wire encoding of the value in row, col to dst in
+// the given format (0 text, 1 binary), for a DataRow. It returns false for
+// NULL, which has no bytes. The text format is PostgreSQL's own output
+// (DateStyle ISO, the session's TimeZone, extra_float_digits 1); the
+// binary format is PostgreSQL's send function for the column's type.
+func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bool, error) {
+	v := r.Rows[row][col]
+	if v == nil {
+		return dst, false, nil
+	}
+	oid := r.Columns[col].OID
+	switch format {
+	case 0:
+		switch v := v.(type) {
+		case string:
+			return append(dst, v...), true, nil
+		case int64:
+			return strconv.AppendInt(dst, v, 10), true, nil
+		case float64:
+			return appendFloat8(dst, v), true, nil
+		case bool:
+			if v {
+				return append(dst, 't'), true, nil
+			}
+			return append(dst, 'f'), true, nil
+		case time.Time:
+			return appendTimestamptz(dst, v.UnixMicro(), v.Location()), true, nil
+		case pgtype.Interval:
+			return appendInterval(dst, value{n: v.Microseconds, d: v.Days, m: v.Months}), true, nil
+		}
+	case 1:
+		switch v := v.(type) {
+		case string:
+			return append(dst, v...), true, nil
+		case int64:
+			if oid == pgtype.Int4OID {
+				return binary.BigEndian.AppendUint32(dst, uint32(int32(v))), true, nil
+			}
+			return binary.BigEndian.AppendUint64(dst, uint64(v)), true, nil
+		case float64:
+			return binary.BigEndian.AppendUint64(dst, math.Float64bits(v)), true, nil
+		case bool:
+			if v {
+				return append(dst, 1), true, nil
+			}
+			return append(dst, 0), true, nil
+		case time.Time:
+			return binary.BigEndian.AppendUint64(dst, uint64(v.UnixMicro()-pgEpochUnixMicro)), true, nil
+		case pgtype.Interval:
+			dst = binary.BigEndian.AppendUint64(dst, uint64(v.Microseconds))
+			dst = binary.BigEndian.AppendUint32(dst, uint32(v.Days))
+			return binary.BigEndian.AppendUint32(dst, uint32(v.Months)), true, nil
+		}
+	default:
+		return dst, false, errorf(codeProtocolViolation, "unsupported format code: %d", format)
+	}
+	return dst, false, fmt.Errorf("statusdb: value of type %T in column %d (OID %d)", v, col, oid)
+}

@@ -1,0 +1,154 @@
+package statusdb
+
+import (
+	"strconv"
+	"strings"
+)
+
+// exprKind says what an analyzed expression computes.
+type exprKind uint8
+
+const (
+	eConst    exprKind = iota // val, of type typ; an unknown literal keeps its text in lit
+	eTSConst                  // a timestamptz literal resolved at execution (ts)
+	eParam                    // $idx+1
+	eColumn                   // column idx of the table
+	eNow                      // now(), current_timestamp
+	eCast                     // args[0] converted to typ; scale/prec for numeric(p,s)
+	eNeg                      // -args[0]
+	eArith                    // args[0] op args[1], op one of + - * / %
+	eCompare                  // args[0] op args[1] compared as type cmp
+	eConcat                   // args[0] || args[1]
+	eAnd                      // args...
+	eOr                       // args...
+	eNot                      // NOT args[0]
+	eIsNull                   // args[0] IS [NOT] NULL (neg)
+	eBoolTest                 // args[0] IS [NOT] TRUE/FALSE/UNKNOWN: op "true", "false", "unknown"
+	eLike                     // args[0] [NOT] [I]LIKE args[1] [ESCAPE args[2]]
+	eDistinct                 // args[0] IS [NOT] DISTINCT FROM args[1], compared as cmp
+	eNullIf                   // NULLIF(args[0], args[1]), compared as cmp
+	eCase                     // args: cond, result, cond, result, ..., [else]; hasElse
+	eCoalesce                 // args...
+	eGreatest                 // args...
+	eLeast                    // args...
+	eFunc                     // op(args...): lower, upper, length, abs, round, ceil, floor
+	eAgg                      // aggregate op (count, sum, avg, min, max) number idx
+)
+
+// expr is an analyzed, typed expression: the parse tree with names
+// resolved, literals parsed and implicit casts made explicit.
+type expr struct {
+	kind    exprKind
+	typ     typ
+	cmp     typ // eCompare, eDistinct, eNullIf: the type both sides were converted to
+	loc     int32
+	op      string
+	val     value
+	lit     string // eConst of unknown type: the literal's text; "" with val.null for NULL
+	ts      tsInput
+	idx     int
+	args    []*expr
+	neg     bool
+	ci      bool // eLike: ILIKE
+	hasElse bool
+	// numeric marks a float8 that stands for a PostgreSQL numeric (a
+	// decimal literal, a ::numeric cast), so round() rounds half away from
+	// zero as numeric does rather than half to even as float8 does.
+	numeric bool
+	// eAgg
+	star, distinct bool
+	filter         *expr
+	// eCast to numeric(prec, scale); scale < 0 when there is no typmod.
+	prec, scale int
+}
+
+// key identifies an expression structurally, to match select-list, HAVING
+// and ORDER BY expressions against GROUP BY and DISTINCT ones.
+func (e *expr) key() string {
+	var b strings.Builder
+	e.writeKey(&b)
+	return b.String()
+}
+
+func (e *expr) writeKey(b *strings.Builder) {
+	b.WriteString(strconv.Itoa(int(e.kind)))
+	b.WriteByte('/')
+	b.WriteString(strconv.Itoa(int(e.typ)))
+	b.WriteByte('/')
+	b.WriteString(strconv.Itoa(int(e.cmp)))
+	b.WriteByte('/')
+	b.WriteString(e.op)
+	b.WriteByte('/')
+	b.WriteString(strconv.Itoa(e.idx))
+	b.WriteByte('/')
+	switch {
+	case e.kind == eConst && e.val.null:
+		b.WriteString("null")
+	case e.kind == eConst:
+		b.WriteString(strconv.Quote(e.lit + "|" + e.val.s))
+		b.WriteString(strconv.FormatInt(e.val.n, 10) + "|" + strconv.FormatFloat(e.val.f, 'g', -1, 64) + "|" + strconv.Itoa(int(e.val.d)) + "|" + strconv.Itoa(int(e.val.m)))
+	case e.kind == eTSConst:
+		b.WriteString(strconv.Quote(strconv.Itoa(e.ts.y) + "-" + strconv.Itoa(e.ts.mo) + "-" + strconv.Itoa(e.ts.d) + " " +
+			strconv.Itoa(e.ts.h) + ":" + strconv.Itoa(e.ts.mi) + ":" + strconv.Itoa(e.ts.s) + "." + strconv.Itoa(e.ts.usec) +
+			"@" + strconv.FormatBool(e.ts.zoned) + strconv.Itoa(e.ts.off) + strconv.FormatBool(e.ts.now)))
+	}
+	for _, f := range []bool{e.neg, e.ci, e.hasElse, e.star, e.distinct, e.numeric} {
+		if f {
+			b.WriteByte('1')
+		} else {
+			b.WriteByte('0')
+		}
+	}
+	b.WriteString(strconv.Itoa(e.prec) + "," + strconv.Itoa(e.scale))
+	b.WriteByte('(')
+	for _, a := range e.args {
+		a.writeKey(b)
+		b.WriteByte(',')
+	}
+	if e.filter != nil {
+		b.WriteString("filter:")
+		e.filter.writeKey(b)
+	}
+	b.WriteByte(')')
+}
+
+// hasColumn reports whether e refers to a column outside aggregates.
+func (e *expr) hasColumn() (bool, int32) {
+	if e.kind == eColumn {
+		return true, e.loc
+	}
+	if e.kind == eAgg {
+		return false, 0
+	}
+	for _, a := range e.args {
+		if ok, loc := a.hasColumn(); ok {
+			return true, loc
+		}
+	}
+	return false, 0
+}
+
+// hasAgg reports whether e contains an aggregate call.
+func (e *expr) hasAgg() (bool, int32) {
+	if e.kind == eAgg {
+		return true, e.loc
+	}
+	for _, a := range e.args {
+		if ok, loc := a.hasAgg(); ok {
+			return true, loc
+		}
+	}
+	return false, 0
+}
+
+// leftmost returns the smallest known location, as PostgreSQL's
+// exprLocation reports the leftmost token of an operator expression.
+func leftmost(locs ...int32) int32 {
+	best := int32(-1)
+	for _, l := range locs {
+		if l >= 0 && (best < 0 || l < best) {
+			best = l
+		}
+	}
+	return best
+}

@@ -1,0 +1,436 @@
+package statusdb
+
+import (
+	"errors"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+	"github.com/pganalyze/pg_query_go/v6/parser"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+const schemaName = "helios_proxy"
+
+// prepare parses and plans one statement; it is what DB.Prepare caches.
+func prepare(sql string) (*Stmt, error) {
+	tree, err := pg.Parse(sql)
+	if err != nil {
+		return nil, parseError(err)
+	}
+	var refs relRefs
+	for _, raw := range tree.Stmts {
+		refs.scan(raw.Stmt.ProtoReflect())
+	}
+	if len(refs.helios) == 0 {
+		return nil, ErrNotStatusQuery
+	}
+	if len(tree.Stmts) > 1 {
+		return nil, errorf(codeSyntax, "cannot insert multiple commands into a prepared statement")
+	}
+	switch n := tree.Stmts[0].Stmt.Node.(type) {
+	case *pg.Node_SelectStmt:
+		if n.SelectStmt.WithClause != nil {
+			return nil, unsupported("WITH").at(sql, n.SelectStmt.WithClause.Location)
+		}
+		if refs.other != nil {
+			return nil, mixed(sql, refs.other)
+		}
+		st, err := analyzeSelect(sql, n.SelectStmt)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	case *pg.Node_InsertStmt:
+		return nil, write(sql, "INSERT", n.InsertStmt.Relation, refs)
+	case *pg.Node_UpdateStmt:
+		return nil, write(sql, "UPDATE", n.UpdateStmt.Relation, refs)
+	case *pg.Node_DeleteStmt:
+		return nil, write(sql, "DELETE", n.DeleteStmt.Relation, refs)
+	case *pg.Node_MergeStmt:
+		return nil, write(sql, "MERGE", n.MergeStmt.Relation, refs)
+	case *pg.Node_TruncateStmt:
+		return nil, write(sql, "TRUNCATE", refs.helios[0], refs)
+	case *pg.Node_CopyStmt:
+		if n.CopyStmt.IsFrom {
+			return nil, write(sql, "COPY FROM", refs.helios[0], refs)
+		}
+		return nil, unsupported("COPY")
+	}
+	return nil, &Error{Code: codeFeature, Message: "only SELECT is supported on helios_proxy tables",
+		Hint: "The helios_proxy schema is answered by HeliosProxy itself; see the statusdb package documentation."}
+}
+
+// parseError converts the parser's error: positions are already 1-based
+// characters.
+func parseError(err error) *Error {
+	var pe *parser.Error
+	if errors.As(err, &pe) {
+		return &Error{Code: codeSyntax, Message: pe.Message, Position: pe.Cursorpos}
+	}
+	return &Error{Code: codeSyntax, Message: err.Error()}
+}
+
+func mixed(sql string, loc *int32) *Error {
+	e := &Error{Code: codeFeature, Message: "helios_proxy tables cannot be combined with backend tables",
+		Detail: "The helios_proxy schema is answered by HeliosProxy from its own state, not by a backend database.",
+		Hint:   "Query the helios_proxy tables on their own."}
+	return e.at(sql, *loc)
+}
+
+// write refuses a statement that would change a helios_proxy table.
+func write(sql, verb string, target *pg.RangeVar, refs relRefs) *Error {
+	if target == nil || target.Schemaname != schemaName {
+		return mixed(sql, &refs.helios[0].Location)
+	}
+	return (&Error{Code: codeInsufficientPriv, Message: "cannot " + verb + " helios_proxy." + target.Relname + ": the helios_proxy schema is read-only",
+		Hint: "Change circuits through the HeliosProxy REST API (PUT /circuit-breaker/backends/{backend}/override)."}).at(sql, target.Location)
+}
+
+// relRefs is what a statement reads from: helios_proxy relations and
+// anything else (a backend's table, view or set-returning function).
+type relRefs struct {
+	helios []*pg.RangeVar
+	other  *int32 // location of the first other relation, nil if none
+}
+
+func (r *relRefs) scan(m protoreflect.Message) {
+	switch v := m.Interface().(type) {
+	case *pg.RangeVar:
+		if v.Schemaname == schemaName {
+			r.helios = append(r.helios, v)
+		} else if r.other == nil {
+			r.other = &v.Location
+		}
+		return
+	case *pg.RangeFunction, *pg.RangeTableFunc:
+		if r.other == nil {
+			loc := int32(-1)
+			r.other = &loc
+		}
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Message() == nil:
+		case fd.IsList():
+			l := v.List()
+			for i := range l.Len() {
+				r.scan(l.Get(i).Message())
+			}
+		case !fd.IsMap():
+			r.scan(v.Message())
+		}
+		return true
+	})
+}
+
+func analyzeSelect(sql string, s *pg.SelectStmt) (*Stmt, *Error) {
+	switch {
+	case s.Op != pg.SetOperation_SETOP_NONE:
+		return nil, unsupported("UNION, INTERSECT and EXCEPT")
+	case s.IntoClause != nil:
+		return nil, unsupported("SELECT INTO")
+	case len(s.LockingClause) > 0:
+		return nil, unsupported("SELECT FOR UPDATE/SHARE")
+	case len(s.WindowClause) > 0:
+		return nil, unsupported("WINDOW")
+	case s.GroupDistinct:
+		return nil, unsupported("GROUP BY DISTINCT")
+	case s.LimitOption == pg.LimitOption_LIMIT_OPTION_WITH_TIES:
+		return nil, unsupported("FETCH FIRST WITH TIES")
+	}
+	distinct := false
+	if len(s.DistinctClause) > 0 {
+		if len(s.DistinctClause) > 1 || s.DistinctClause[0].Node != nil {
+			return nil, unsupported("DISTINCT ON")
+		}
+		distinct = true
+	}
+	if len(s.FromClause) != 1 {
+		if len(s.FromClause) == 0 {
+			return nil, unsupported("a subquery")
+		}
+		return nil, unsupported("a join")
+	}
+	var rv *pg.RangeVar
+	switch n := s.FromClause[0].Node.(type) {
+	case *pg.Node_RangeVar:
+		rv = n.RangeVar
+	case *pg.Node_JoinExpr:
+		return nil, unsupported("a join")
+	default:
+		return nil, unsupported("a subquery in FROM")
+	}
+	if rv.Catalogname != "" {
+		return nil, errorf(codeFeature, "cross-database references are not implemented: %s.%s.%s", rv.Catalogname, rv.Schemaname, rv.Relname).at(sql, rv.Location)
+	}
+	tbl := tables[rv.Relname]
+	if tbl == nil {
+		return nil, errorf(codeUndefinedTable, "relation %q does not exist", rv.Schemaname+"."+rv.Relname).at(sql, rv.Location)
+	}
+	a := &analyzer{sql: sql, tbl: tbl, ref: tbl.name}
+	if rv.Alias != nil {
+		if len(rv.Alias.Colnames) > 0 {
+			return nil, unsupported("column aliases in FROM")
+		}
+		a.ref, a.alias = rv.Alias.Aliasname, true
+	}
+
+	// The select list.
+	var outs []*expr
+	var cols []Column
+	for _, n := range s.TargetList {
+		rt := n.GetResTarget()
+		if rt == nil || len(rt.Indirection) > 0 {
+			return nil, unsupported("this select-list item")
+		}
+		if cr := rt.Val.GetColumnRef(); cr != nil && cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
+			var q []string
+			for _, f := range cr.Fields[:len(cr.Fields)-1] {
+				q = append(q, f.GetString_().GetSval())
+			}
+			if err := a.qualifier(q, cr.Location); err != nil {
+				return nil, err
+			}
+			for i, c := range tbl.cols {
+				outs = append(outs, &expr{kind: eColumn, typ: c.typ, idx: i, loc: cr.Location})
+				cols = append(cols, Column{Name: c.name, OID: c.typ.oid()})
+			}
+			continue
+		}
+		e, err := a.expr(rt.Val)
+		if err != nil {
+			return nil, err
+		}
+		name := rt.Name
+		if name == "" {
+			name, _ = figureColname(rt.Val)
+		}
+		outs = append(outs, e)
+		cols = append(cols, Column{Name: name})
+	}
+
+	p := &plan{tbl: tbl, distinct: distinct}
+	if s.WhereClause != nil {
+		a.clause = "WHERE"
+		e, err := a.expr(s.WhereClause)
+		if err != nil {
+			return nil, err
+		}
+		if p.where, err = a.boolArg(e, "WHERE"); err != nil {
+			return nil, err
+		}
+	}
+	if s.HavingClause != nil {
+		a.clause = ""
+		e, err := a.expr(s.HavingClause)
+		if err != nil {
+			return nil, err
+		}
+		if p.having, err = a.boolArg(e, "HAVING"); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range s.SortClause {
+		sb := n.GetSortBy()
+		if sb == nil || sb.SortbyDir == pg.SortByDir_SORTBY_USING {
+			return nil, unsupported("ORDER BY USING")
+		}
+		a.clause = ""
+		e, out, err := a.targetEntry(sb.Node, outs, cols, "ORDER BY")
+		if err != nil {
+			return nil, err
+		}
+		k := sortSpec{e: e, out: out, desc: sb.SortbyDir == pg.SortByDir_SORTBY_DESC}
+		k.nullsFirst = k.desc
+		switch sb.SortbyNulls {
+		case pg.SortByNulls_SORTBY_NULLS_FIRST:
+			k.nullsFirst = true
+		case pg.SortByNulls_SORTBY_NULLS_LAST:
+			k.nullsFirst = false
+		}
+		p.sort = append(p.sort, k)
+	}
+	for _, n := range s.GroupClause {
+		switch n.Node.(type) {
+		case *pg.Node_GroupingSet:
+			return nil, unsupported("GROUPING SETS, ROLLUP and CUBE")
+		}
+		a.clause = "GROUP BY"
+		e, _, err := a.targetEntry(n, outs, cols, "GROUP BY")
+		if err != nil {
+			return nil, err
+		}
+		if ok, loc := e.hasAgg(); ok {
+			return nil, a.errAt(errorf(codeGrouping, "aggregate functions are not allowed in GROUP BY"), loc)
+		}
+		p.group = append(p.group, e)
+	}
+	var err *Error
+	if p.offset, err = a.limit(s.LimitOffset, "OFFSET"); err != nil {
+		return nil, err
+	}
+	if p.limit, err = a.limit(s.LimitCount, "LIMIT"); err != nil {
+		return nil, err
+	}
+
+	// Output types, now that parameters used elsewhere are typed.
+	for i, e := range outs {
+		if e.typ == tUnknown && e.kind == eParam && a.params[e.idx] != tUnknown {
+			r := *e
+			r.typ = a.params[e.idx]
+			e = &r
+		}
+		outs[i] = a.unknownToText(e)
+		cols[i].OID = outs[i].typ.oid()
+	}
+	p.outs = outs
+	p.aggs = a.aggs
+	if p.distinct {
+		for i := range p.sort {
+			if p.sort[i].out < 0 {
+				key := p.sort[i].e.key()
+				for j, o := range outs {
+					if o.key() == key {
+						p.sort[i].out = j
+						break
+					}
+				}
+			}
+			if p.sort[i].out < 0 {
+				return nil, a.errAt(errorf(codeInvalidColumnRef, "for SELECT DISTINCT, ORDER BY expressions must appear in select list"), p.sort[i].e.loc)
+			}
+		}
+	}
+
+	st := &Stmt{sql: sql, cols: cols, paramTypes: make([]typ, len(a.params))}
+	for i, t := range a.params {
+		if t == tUnknown {
+			t = tText
+		}
+		st.paramTypes[i] = t
+		st.paramOIDs = append(st.paramOIDs, t.oid())
+	}
+	if err := p.compile(sql, a.ref, st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// targetEntry resolves an ORDER BY or GROUP BY item as PostgreSQL's
+// findTargetlistEntrySQL92 does: a bare name matching an output column
+// (in GROUP BY only when no input column has that name), an output column
+// ordinal, or else an expression over the input columns. out is the
+// output column used, or -1.
+func (a *analyzer) targetEntry(n *pg.Node, outs []*expr, cols []Column, what string) (*expr, int, *Error) {
+	if cr := n.GetColumnRef(); cr != nil && len(cr.Fields) == 1 && cr.Fields[0].GetString_() != nil {
+		name := cr.Fields[0].GetString_().Sval
+		if what != "GROUP BY" || a.tbl.column(name) < 0 {
+			found := -1
+			for i, c := range cols {
+				if c.Name != name {
+					continue
+				}
+				if found >= 0 && outs[found].key() != outs[i].key() {
+					return nil, 0, a.errAt(errorf(codeAmbiguousColumn, "%s %q is ambiguous", what, name), cr.Location)
+				}
+				if found < 0 {
+					found = i
+				}
+			}
+			if found >= 0 {
+				return outs[found], found, nil
+			}
+		}
+	}
+	if c := n.GetAConst(); c != nil {
+		iv, ok := c.Val.(*pg.A_Const_Ival)
+		if !ok || c.Isnull {
+			return nil, 0, a.errAt(errorf(codeSyntax, "non-integer constant in %s", what), c.Location)
+		}
+		pos := int(iv.Ival.Ival)
+		if pos < 1 || pos > len(outs) {
+			return nil, 0, a.errAt(errorf(codeInvalidColumnRef, "%s position %d is not in select list", what, pos), c.Location)
+		}
+		return outs[pos-1], pos - 1, nil
+	}
+	e, err := a.expr(n)
+	if err != nil {
+		return nil, 0, err
+	}
+	return a.unknownToText(e), -1, nil
+}
+
+func (a *analyzer) limit(n *pg.Node, what string) (*expr, *Error) {
+	if n == nil {
+		return nil, nil
+	}
+	a.clause = what
+	e, err := a.expr(n)
+	if err != nil {
+		return nil, err
+	}
+	if ok, loc := e.hasColumn(); ok {
+		return nil, a.errAt(errorf(codeInvalidColumnRef, "argument of %s must not contain variables", what), loc)
+	}
+	switch {
+	case e.typ == tUnknown, e.typ == tInt4, e.typ == tInt8:
+		r, err := a.coerce(e, tInt8)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	case e.typ == tFloat8:
+		return &expr{kind: eCast, typ: tInt8, args: []*expr{e}, loc: e.loc, scale: -1}, nil
+	}
+	return nil, a.errAt(errorf(codeDatatypeMismatch, "argument of %s must be type bigint, not type %s", what, e.typ), e.loc)
+}
+
+// figureColname names a select-list item as PostgreSQL's
+// FigureColnameInternal does: the column or function name, the type of a
+// cast of something nameless, "case", or "?column?".
+func figureColname(n *pg.Node) (string, int) {
+	if n == nil {
+		return "?column?", 0
+	}
+	switch v := n.Node.(type) {
+	case *pg.Node_ColumnRef:
+		if s := v.ColumnRef.Fields[len(v.ColumnRef.Fields)-1].GetString_(); s != nil {
+			return s.Sval, 2
+		}
+	case *pg.Node_FuncCall:
+		if s := v.FuncCall.Funcname[len(v.FuncCall.Funcname)-1].GetString_(); s != nil {
+			return s.Sval, 2
+		}
+	case *pg.Node_AExpr:
+		if v.AExpr.Kind == pg.A_Expr_Kind_AEXPR_NULLIF {
+			return "nullif", 2
+		}
+	case *pg.Node_TypeCast:
+		name, strength := figureColname(v.TypeCast.Arg)
+		if strength <= 1 && v.TypeCast.TypeName != nil && len(v.TypeCast.TypeName.Names) > 0 {
+			if s := v.TypeCast.TypeName.Names[len(v.TypeCast.TypeName.Names)-1].GetString_(); s != nil {
+				return s.Sval, 1
+			}
+		}
+		return name, strength
+	case *pg.Node_CaseExpr:
+		name, strength := figureColname(v.CaseExpr.Defresult)
+		if strength <= 1 {
+			return "case", 1
+		}
+		return name, strength
+	case *pg.Node_CoalesceExpr:
+		return "coalesce", 2
+	case *pg.Node_MinMaxExpr:
+		if v.MinMaxExpr.Op == pg.MinMaxOp_IS_LEAST {
+			return "least", 2
+		}
+		return "greatest", 2
+	case *pg.Node_CollateClause:
+		return figureColname(v.CollateClause.Arg)
+	case *pg.Node_SqlvalueFunction:
+		if v.SqlvalueFunction.Op == pg.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP || v.SqlvalueFunction.Op == pg.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP_N {
+			return "current_timestamp", 2
+		}
+	}
+	return "?column?", 0
+}

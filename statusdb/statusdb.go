@@ -1,0 +1,158 @@
+package statusdb
+
+import (
+	"container/list"
+	"slices"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	pg "github.com/pganalyze/pg_query_go/v6"
+)
+
+// Column describes a result column: its name as PostgreSQL would name it
+// (the alias, the column or function name, "?column?") and its type OID.
+type Column struct {
+	Name string
+	OID  uint32
+}
+
+// TypeSize returns the column type's size for RowDescription: 8, 4 or 1
+// bytes, or -1 for the variable-length text.
+func (c Column) TypeSize() int16 {
+	switch c.OID {
+	case pgtype.Int8OID, pgtype.Float8OID, pgtype.TimestamptzOID:
+		return 8
+	case pgtype.Int4OID:
+		return 4
+	case pgtype.BoolOID:
+		return 1
+	case pgtype.IntervalOID:
+		return 16
+	}
+	return -1
+}
+
+// Stmt is a parsed and planned statement. It is immutable and safe for
+// concurrent use; DB hands the same *Stmt to every caller of the same SQL.
+type Stmt struct {
+	sql        string
+	cols       []Column
+	paramTypes []typ
+	paramOIDs  []uint32
+
+	tbl        *table
+	where      evalFn
+	grouped    bool
+	groupKeys  []evalFn
+	groupTypes []typ
+	aggs       []aggPlan
+	having     evalFn
+	outs       []evalFn
+	outTypes   []typ
+	sort       []sortKey
+	distinct   bool
+	limit      evalFn
+	offset     evalFn
+}
+
+// Columns returns the result columns, known before execution (for
+// Describe).
+func (s *Stmt) Columns() []Column { return slices.Clone(s.cols) }
+
+// ParamOIDs returns the types of $1..$n as inferred from their use, for
+// ParameterDescription and for decoding Bind values; a parameter whose
+// type nothing determines is text.
+func (s *Stmt) ParamOIDs() []uint32 { return slices.Clone(s.paramOIDs) }
+
+// Tag returns the command tag's verb; CommandComplete is Tag() + " " +
+// the row count.
+func (s *Stmt) Tag() string { return "SELECT" }
+
+// SQL returns the statement's text.
+func (s *Stmt) SQL() string { return s.sql }
+
+// cacheSize is how many distinct statement texts DB remembers.
+const cacheSize = 256
+
+// maxCachedSQL is the longest statement text DB caches; longer ones are
+// planned every time rather than kept in memory.
+const maxCachedSQL = 64 << 10
+
+// DB answers queries on the helios_proxy schema. It caches plans (and
+// planning errors) by statement text in an LRU of 256 entries. The zero
+// value is not usable; call New. A DB is safe for concurrent use.
+type DB struct {
+	mu      sync.Mutex
+	entries map[string]*list.Element
+	lru     list.List // of *cacheEntry, most recent first
+}
+
+type cacheEntry struct {
+	sql  string
+	stmt *Stmt
+	err  error
+}
+
+// New returns a DB with an empty cache.
+func New() *DB {
+	return &DB{entries: make(map[string]*list.Element)}
+}
+
+// Prepare parses and plans one statement, for Parse/Describe in the
+// extended protocol and for each statement of a simple Query. A statement
+// that refers to no helios_proxy relation returns ErrNotStatusQuery (the
+// proxy relays it to a backend); every other error is an *Error with a
+// SQLSTATE and, where it helps, a Position in sql. Repeated calls with the
+// same text return the same *Stmt from the cache.
+func (db *DB) Prepare(sql string) (*Stmt, error) {
+	db.mu.Lock()
+	if el, ok := db.entries[sql]; ok {
+		db.lru.MoveToFront(el)
+		e := el.Value.(*cacheEntry)
+		db.mu.Unlock()
+		return e.stmt, e.err
+	}
+	db.mu.Unlock()
+
+	// Plan without the lock: parsing takes tens of microseconds. Two
+	// callers may plan the same text at once; the first one stored wins.
+	st, err := prepare(sql)
+	if len(sql) > maxCachedSQL {
+		return st, err
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if el, ok := db.entries[sql]; ok {
+		db.lru.MoveToFront(el)
+		e := el.Value.(*cacheEntry)
+		return e.stmt, e.err
+	}
+	db.entries[sql] = db.lru.PushFront(&cacheEntry{sql: sql, stmt: st, err: err})
+	if db.lru.Len() > cacheSize {
+		old := db.lru.Back()
+		db.lru.Remove(old)
+		delete(db.entries, old.Value.(*cacheEntry).sql)
+	}
+	return st, err
+}
+
+// Split splits the text of a simple-protocol Query message into its
+// statements with PostgreSQL's grammar (so semicolons in strings,
+// comments and dollar quotes are handled), without surrounding
+// whitespace. Empty statements are dropped. Each returned string is a
+// substring of sql, in order, so a caller can find its offset with
+// strings.Index. A syntax error anywhere is an *Error (42601) with a
+// Position in sql, as PostgreSQL reports before running any of them.
+func (db *DB) Split(sql string) ([]string, error) {
+	stmts, err := pg.SplitWithParser(sql, true)
+	if err != nil {
+		return nil, parseError(err)
+	}
+	out := stmts[:0]
+	for _, s := range stmts {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,392 @@
+package statusdb
+
+import (
+	"cmp"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// typ is a SQL type known to the evaluator.
+type typ uint8
+
+const (
+	tUnknown     typ = iota // an untyped literal, NULL or parameter, before resolution
+	tText                   // text
+	tBool                   // boolean
+	tInt4                   // integer
+	tInt8                   // bigint
+	tFloat8                 // double precision; also what numeric is mapped to
+	tTimestamptz            // timestamp with time zone
+	tInterval               // interval
+)
+
+// oid returns the type's PostgreSQL OID; unknown resolves to text, as
+// PostgreSQL does for output columns and parameters.
+func (t typ) oid() uint32 {
+	switch t {
+	case tBool:
+		return pgtype.BoolOID
+	case tInt4:
+		return pgtype.Int4OID
+	case tInt8:
+		return pgtype.Int8OID
+	case tFloat8:
+		return pgtype.Float8OID
+	case tTimestamptz:
+		return pgtype.TimestamptzOID
+	case tInterval:
+		return pgtype.IntervalOID
+	default:
+		return pgtype.TextOID
+	}
+}
+
+// String returns the type's name as PostgreSQL's format_type prints it in
+// error messages.
+func (t typ) String() string {
+	switch t {
+	case tText:
+		return "text"
+	case tBool:
+		return "boolean"
+	case tInt4:
+		return "integer"
+	case tInt8:
+		return "bigint"
+	case tFloat8:
+		return "double precision"
+	case tTimestamptz:
+		return "timestamp with time zone"
+	case tInterval:
+		return "interval"
+	default:
+		return "unknown"
+	}
+}
+
+func (t typ) numeric() bool { return t == tInt4 || t == tInt8 || t == tFloat8 }
+
+// value is one SQL value, unboxed so that filtering and sorting allocate
+// nothing. Which fields are used depends on the type:
+//
+//	text         s
+//	bool         n (0 or 1)
+//	int4, int8   n
+//	float8       f
+//	timestamptz  n, microseconds since the Unix epoch
+//	interval     n microseconds, d days, m months
+type value struct {
+	s    string
+	n    int64
+	f    float64
+	d, m int32
+	null bool
+}
+
+var null = value{null: true}
+
+func boolValue(b bool) value {
+	if b {
+		return value{n: 1}
+	}
+	return value{}
+}
+
+// compareValues orders two non-NULL values of type t as PostgreSQL's btree
+// operators do: text in byte order (COLLATE "C"), NaN above every other
+// float and equal to itself, -0 equal to 0, intervals by their span with 30
+// days to a month.
+func compareValues(t typ, a, b value) int {
+	switch t {
+	case tText, tUnknown:
+		return strings.Compare(a.s, b.s)
+	case tFloat8:
+		return compareFloat(a.f, b.f)
+	case tInterval:
+		ad, au := intervalSpan(a)
+		bd, bu := intervalSpan(b)
+		if c := cmp.Compare(ad, bd); c != 0 {
+			return c
+		}
+		return cmp.Compare(au, bu)
+	default:
+		return cmp.Compare(a.n, b.n)
+	}
+}
+
+func compareFloat(a, b float64) int {
+	switch {
+	case math.IsNaN(a):
+		if math.IsNaN(b) {
+			return 0
+		}
+		return 1
+	case math.IsNaN(b):
+		return -1
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+const usPerDay = 86_400_000_000
+
+// intervalSpan normalizes an interval to whole days and 0 <= µs < one day.
+func intervalSpan(v value) (days, us int64) {
+	days = int64(v.m)*30 + int64(v.d)
+	q := v.n / usPerDay
+	r := v.n % usPerDay
+	if r < 0 {
+		q--
+		r += usPerDay
+	}
+	return days + q, r
+}
+
+// appendText appends v's PostgreSQL text output (the typoutput function,
+// DateStyle ISO, IntervalStyle postgres) in the time zone loc.
+func appendText(dst []byte, t typ, v value, loc *time.Location) []byte {
+	switch t {
+	case tBool:
+		if v.n != 0 {
+			return append(dst, 't')
+		}
+		return append(dst, 'f')
+	case tInt4, tInt8:
+		return strconv.AppendInt(dst, v.n, 10)
+	case tFloat8:
+		return appendFloat8(dst, v.f)
+	case tTimestamptz:
+		return appendTimestamptz(dst, v.n, loc)
+	case tInterval:
+		return appendInterval(dst, v)
+	default:
+		return append(dst, v.s...)
+	}
+}
+
+// textOf returns the text output of v, as the cast to text and || use it:
+// like appendText except that booleans are "true" and "false".
+func textOf(t typ, v value, loc *time.Location) string {
+	switch t {
+	case tText, tUnknown:
+		return v.s
+	case tBool:
+		if v.n != 0 {
+			return "true"
+		}
+		return "false"
+	}
+	var buf [64]byte
+	return string(appendText(buf[:0], t, v, loc))
+}
+
+// appendFloat8 formats like PostgreSQL 12+ float8out with the default
+// extra_float_digits: the shortest string that reads back exactly,
+// fixed-point when the decimal exponent is in [-4, 15), otherwise
+// exponential like printf's %e ("1e+15", "1.5e-05").
+func appendFloat8(dst []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, "NaN"...)
+	case math.IsInf(f, 1):
+		return append(dst, "Infinity"...)
+	case math.IsInf(f, -1):
+		return append(dst, "-Infinity"...)
+	case f == 0:
+		if math.Signbit(f) {
+			return append(dst, "-0"...)
+		}
+		return append(dst, '0')
+	}
+	var buf [32]byte
+	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64)
+	i := len(e) - 1
+	for e[i] != 'e' {
+		i--
+	}
+	exp, _ := strconv.Atoi(string(e[i+1:])) // Go's own output: always valid
+	if exp >= -4 && exp < 15 {
+		return strconv.AppendFloat(dst, f, 'f', -1, 64)
+	}
+	return append(dst, e...)
+}
+
+// appendTimestamptz formats µs since the Unix epoch like PostgreSQL's
+// timestamptz_out with DateStyle ISO: "2026-11-22 10:00:00.123456+01",
+// fraction without trailing zeros, offset minutes and seconds only when
+// non-zero, " BC" for years before 1.
+func appendTimestamptz(dst []byte, us int64, loc *time.Location) []byte {
+	t := time.UnixMicro(us).In(loc)
+	year, month, day := t.Date()
+	bc := year <= 0
+	if bc {
+		year = 1 - year
+	}
+	dst = appendPadded(dst, int64(year), 4)
+	dst = append(dst, '-')
+	dst = appendPadded(dst, int64(month), 2)
+	dst = append(dst, '-')
+	dst = appendPadded(dst, int64(day), 2)
+	dst = append(dst, ' ')
+	dst = appendClock(dst, int64(t.Hour()), int64(t.Minute()), int64(t.Second()), int64(t.Nanosecond()/1000))
+	_, off := t.Zone()
+	if off < 0 {
+		dst = append(dst, '-')
+		off = -off
+	} else {
+		dst = append(dst, '+')
+	}
+	dst = appendPadded(dst, int64(off/3600), 2)
+	if off%3600 != 0 {
+		dst = append(dst, ':')
+		dst = appendPadded(dst, int64(off%3600/60), 2)
+		if off%60 != 0 {
+			dst = append(dst, ':')
+			dst = appendPadded(dst, int64(off%60), 2)
+		}
+	}
+	if bc {
+		dst = append(dst, " BC"...)
+	}
+	return dst
+}
+
+// appendClock appends hh:mm:ss[.ffffff] with trailing zeros of the fraction
+// removed; h may exceed 24 (intervals).
+func appendClock(dst []byte, h, m, s, us int64) []byte {
+	dst = appendPadded(dst, h, 2)
+	dst = append(dst, ':')
+	dst = appendPadded(dst, m, 2)
+	dst = append(dst, ':')
+	dst = appendPadded(dst, s, 2)
+	if us != 0 {
+		var frac [6]byte
+		for i := 5; i >= 0; i-- {
+			frac[i] = byte('0' + us%10)
+			us /= 10
+		}
+		n := 6
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, '.')
+		dst = append(dst, frac[:n]...)
+	}
+	return dst
+}
+
+func appendPadded(dst []byte, n int64, width int) []byte {
+	var buf [20]byte
+	b := strconv.AppendInt(buf[:0], n, 10)
+	for i := len(b); i < width; i++ {
+		dst = append(dst, '0')
+	}
+	return append(dst, b...)
+}
+
+// appendInterval formats like PostgreSQL's interval_out with IntervalStyle
+// postgres: "1 year 2 mons 3 days 04:05:06.5", "-1 days +02:00:00", "00:00:00".
+func appendInterval(dst []byte, v value) []byte {
+	zero, before := true, false
+	part := func(n int64, unit string) {
+		if n == 0 {
+			return
+		}
+		if !zero {
+			dst = append(dst, ' ')
+		}
+		if before && n > 0 {
+			dst = append(dst, '+')
+		}
+		dst = strconv.AppendInt(dst, n, 10)
+		dst = append(dst, ' ')
+		dst = append(dst, unit...)
+		if n != 1 {
+			dst = append(dst, 's')
+		}
+		before = n < 0
+		zero = false
+	}
+	part(int64(v.m/12), "year")
+	part(int64(v.m%12), "mon")
+	part(int64(v.d), "day")
+	us := v.n
+	if zero || us != 0 {
+		if !zero {
+			dst = append(dst, ' ')
+		}
+		switch {
+		case us < 0:
+			dst = append(dst, '-')
+			us = -us
+		case before:
+			dst = append(dst, '+')
+		}
+		sec := us / 1_000_000
+		dst = appendClock(dst, sec/3600, sec/60%60, sec%60, us%1_000_000)
+	}
+	return dst
+}
+
+// Input functions. They follow PostgreSQL's typinput functions for the
+// forms people write; the errors carry PostgreSQL's SQLSTATEs and messages.
+
+func invalidInput(t typ, s string) *Error {
+	return errorf(codeInvalidText, "invalid input syntax for type %s: %q", t, s)
+}
+
+func parseInt(t typ, s string) (value, *Error) {
+	trimmed := strings.TrimSpace(s)
+	bits := 32
+	if t == tInt8 {
+		bits = 64
+	}
+	n, err := strconv.ParseInt(trimmed, 10, bits)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return value{}, errorf(codeOutOfRange, "value %q is out of range for type %s", s, t)
+		}
+		return value{}, invalidInput(t, s)
+	}
+	return value{n: n}, nil
+}
+
+func parseFloat8(s string) (value, *Error) {
+	trimmed := strings.TrimSpace(s)
+	if strings.ContainsAny(trimmed, "xX_pP") { // Go accepts hex floats and underscores; PostgreSQL does not
+		return value{}, invalidInput(tFloat8, s)
+	}
+	f, err := strconv.ParseFloat(trimmed, 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return value{}, errorf(codeOutOfRange, "%q is out of range for type double precision", s)
+		}
+		return value{}, invalidInput(tFloat8, s)
+	}
+	return value{f: f}, nil
+}
+
+// parseBool follows PostgreSQL's parse_bool: t, true, y, yes, on, 1 and
+// their negatives, case-insensitive, any unique prefix.
+func parseBool(s string) (value, *Error) {
+	v := strings.ToLower(strings.TrimSpace(s))
+	if v != "" {
+		prefixOf := func(word string, min int) bool {
+			return len(v) >= min && len(v) <= len(word) && word[:len(v)] == v
+		}
+		switch {
+		case prefixOf("true", 1), prefixOf("yes", 1), prefixOf("on", 2), v == "1":
+			return value{n: 1}, nil
+		case prefixOf("false", 1), prefixOf("no", 1), prefixOf("off", 2), v == "0":
+			return value{}, nil
+		}
+	}
+	return value{}, invalidInput(tBool, s)
+}
