@@ -5,6 +5,7 @@
 package status
 
 import (
+	"errors"
 	"time"
 )
 
@@ -37,6 +38,9 @@ type Backend struct {
 	StateSince           time.Time
 	OpenReason           string // empty when CLOSED
 	Override             string // "", "OPEN" or "CLOSED"
+	OverrideReason       string
+	OverrideAuthor       string
+	OverrideExpires      time.Time // zero: no expiry (or no override)
 	RampFactor           float64
 	RequestsTotal        uint64
 	FailuresTotal        uint64
@@ -75,9 +79,43 @@ type Event struct {
 	// InPrevious is the time spent in the previous state.
 	InPrevious time.Duration
 	Backends   []string // CascadeDetected: the backends that opened together
+	Author     string   // OverrideSet/OverrideCleared: who acted
 	// Metrics at the time of the event.
 	LatencyP95Ms         float64
 	LatencyP99Ms         float64
 	ErrorRate            float64
 	ConnectionSaturation float64
 }
+
+// Event types of operator actions.
+const (
+	OverrideSet     EventType = "OverrideSet"
+	OverrideCleared EventType = "OverrideCleared"
+	ConfigReloaded  EventType = "ConfigReloaded"
+)
+
+// Override is an operator's forced circuit state for one backend. It wins
+// over automatic decisions until it is cleared or expires, and survives
+// config reloads and restarts.
+type Override struct {
+	Backend string
+	State   string    // "OPEN" or "CLOSED"
+	Reason  string    // why, as the operator wrote it
+	Author  string    // who set it (from the API request)
+	Created time.Time // when it was set
+	Expires time.Time // zero: until cleared
+}
+
+// ReloadResult says what a successful config reload changed.
+type ReloadResult struct {
+	Added   []string // backends added (health-checked from now on)
+	Removed []string // backends removed (draining: live sessions finish, no new ones)
+	Changed []string // settings changed, as the file spells them
+	// RestartRequired lists changed settings that only take effect after a
+	// restart (listen addresses, TLS files).
+	RestartRequired []string
+}
+
+// ErrUnknownBackend is returned (wrapped) for a backend name that is not
+// configured.
+var ErrUnknownBackend = errors.New("unknown backend")
