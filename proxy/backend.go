@@ -20,7 +20,8 @@ import (
 // backend is one configured PostgreSQL server with its circuit breaker and
 // the live sessions relayed to it.
 type backend struct {
-	cfg  config.Backend
+	cfg  config.Backend                 // as first configured: Name, Host and Port never change
+	live atomic.Pointer[config.Backend] // the current settings (weight, priority, …), replaced on reload
 	addr string
 	br   *breaker.Breaker
 
@@ -43,9 +44,13 @@ type backend struct {
 
 func newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
 	b := &backend{cfg: cfg, addr: cfg.Address(), br: br, sessions: make(map[*session]struct{})}
+	b.live.Store(&cfg)
 	b.factor.Store(math.Float64bits(cfg.Weight))
 	return b
 }
+
+// conf returns the backend's current settings.
+func (b *backend) conf() *config.Backend { return b.live.Load() }
 
 func (b *backend) routingFactor() float64 { return math.Float64frombits(b.factor.Load()) }
 
@@ -101,7 +106,7 @@ func (b *backend) refreshFactor(now time.Time, st breaker.Stats, cfg breaker.Con
 	if cfg.LatencyP95 > 0 && st.Requests >= cfg.MinimumRequests {
 		health = min(health, 1-0.5*min(1, float64(st.P95)/float64(cfg.LatencyP95)))
 	}
-	f := b.cfg.Weight * b.br.Weight(now) * health
+	f := b.conf().Weight * b.br.Weight(now) * health
 	b.factor.Store(math.Float64bits(f))
 }
 

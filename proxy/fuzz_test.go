@@ -164,7 +164,7 @@ func FuzzFrontend(f *testing.F) {
 		if n := len(srv.keys); n != 0 {
 			t.Errorf("serve(%q) left %d cancel keys behind", in, n)
 		}
-		for _, b := range srv.backends {
+		for _, b := range srv.list() {
 			if n := b.active.Load(); n != 0 {
 				t.Errorf("serve(%q) left backend %s with %d active sessions", in, b.cfg.Name, n)
 			}

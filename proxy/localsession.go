@@ -76,7 +76,7 @@ func (ss *session) serveLocal(ctx context.Context) error {
 // [api] admin_token as their password (MD5 challenge, so that the token
 // never crosses the network in clear).
 func (ss *session) authenticateLocal() error {
-	token := ss.s.cfg.API.AdminToken
+	token := ss.s.config().API.AdminToken
 	if host, _, err := net.SplitHostPort(ss.client.RemoteAddr().String()); err == nil {
 		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 			return nil

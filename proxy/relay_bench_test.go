@@ -24,7 +24,7 @@ func benchSession(tb testing.TB) *session {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	be := srv.backends[0]
+	be := srv.list()[0]
 	t, err := be.br.Allow(time.Now())
 	if err != nil {
 		tb.Fatal(err)

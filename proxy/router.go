@@ -19,12 +19,12 @@ import (
 // undoes it if the session does not start.
 func (s *Server) route(readOnly bool, exclude []*backend) (*backend, breaker.Ticket, error) {
 	now := s.clock.Now()
-	cands := make([]*backend, 0, len(s.backends))
-	for _, b := range s.backends {
-		if b.draining.Load() || slices.Contains(exclude, b) || (b.cfg.ReadOnly() && !readOnly) {
+	cands := make([]*backend, 0, len(s.list()))
+	for _, b := range s.list() {
+		if b.draining.Load() || slices.Contains(exclude, b) || (b.conf().ReadOnly() && !readOnly) {
 			continue
 		}
-		if s.breakersOn && b.br.State() == breaker.Open {
+		if s.breakersOn.Load() && b.br.State() == breaker.Open {
 			continue
 		}
 		cands = append(cands, b)
@@ -38,20 +38,20 @@ func (s *Server) route(readOnly bool, exclude []*backend) (*backend, breaker.Tic
 		return float64(b.active.Load()+1) / f
 	}
 	slices.SortStableFunc(cands, func(x, y *backend) int {
-		if c := cmp.Compare(y.cfg.Priority, x.cfg.Priority); c != 0 {
+		if c := cmp.Compare(y.conf().Priority, x.conf().Priority); c != 0 {
 			return c
 		}
 		return cmp.Compare(score(x), score(y))
 	})
-	if !s.breakersOn && len(cands) > 0 {
+	if !s.breakersOn.Load() && len(cands) > 0 {
 		// Circuit breaking is off: observe, never refuse.
 		cands[0].active.Add(1)
 		return cands[0], cands[0].br.Current(), nil
 	}
 	if len(cands) == 0 {
 		// Count the refusal on every circuit that kept this session out.
-		for _, b := range s.backends {
-			if !b.draining.Load() && !slices.Contains(exclude, b) && (readOnly || !b.cfg.ReadOnly()) {
+		for _, b := range s.list() {
+			if !b.draining.Load() && !slices.Contains(exclude, b) && (readOnly || !b.conf().ReadOnly()) {
 				_, _ = b.br.Allow(now)
 			}
 		}
@@ -78,7 +78,7 @@ func (s *Server) route(readOnly bool, exclude []*backend) (*backend, breaker.Tic
 // the first: same priority, same score.
 func ties(cands []*backend, score func(*backend) float64) int {
 	n := 1
-	for n < len(cands) && cands[n].cfg.Priority == cands[0].cfg.Priority && score(cands[n]) == score(cands[0]) {
+	for n < len(cands) && cands[n].conf().Priority == cands[0].conf().Priority && score(cands[n]) == score(cands[0]) {
 		n++
 	}
 	return n
@@ -89,7 +89,7 @@ func ties(cands []*backend, score func(*backend) float64) int {
 func (s *Server) unavailable(now time.Time, readOnly bool) *Error {
 	var detail strings.Builder
 	retry := time.Duration(0)
-	for i, b := range s.backends {
+	for i, b := range s.list() {
 		st := b.br.Stats(now)
 		if i > 0 {
 			detail.WriteString("; ")
@@ -98,7 +98,7 @@ func (s *Server) unavailable(now time.Time, readOnly bool) *Error {
 		switch {
 		case b.draining.Load():
 			detail.WriteString(" (draining)")
-		case b.cfg.ReadOnly() && !readOnly:
+		case b.conf().ReadOnly() && !readOnly:
 			detail.WriteString(" (read-only)")
 		case st.State != breaker.Closed:
 			fmt.Fprintf(&detail, " (%s for %s", st.Reason, now.Sub(st.Since).Round(time.Millisecond))

@@ -38,14 +38,14 @@ type Server struct {
 	log   *slog.Logger
 	clock Clock
 
-	cfg       config.Config
-	tlsConfig *tls.Config // nil: clients are told 'N' on SSLRequest
+	cfg       atomic.Pointer[config.Config] // the running configuration, replaced by Reload
+	tlsConfig *tls.Config                   // nil: clients are told 'N' on SSLRequest
 
 	// breakersOn is false when the file turns circuit breaking off: the
 	// breakers still observe and report, but routing ignores them.
-	breakersOn bool
+	breakersOn atomic.Bool
 	group      *breaker.Group
-	backends   []*backend // configuration order; fixed for the life of the Server
+	backends   atomic.Pointer[[]*backend] // serving backends in configuration order; replaced by Reload
 	events     *eventBus
 	statusDB   *statusdb.DB // answers helios_proxy.* statements
 
@@ -57,6 +57,16 @@ type Server struct {
 	rotor   atomic.Uint64 // breaks routing ties
 	keysMu  sync.Mutex
 	keys    map[uint32]*session // by the process ID the proxy issued
+
+	overrides *overrideStore
+
+	// Set by Run, for what Reload starts: health checkers are goroutines
+	// of Run.
+	runMu    sync.Mutex
+	runCtx   context.Context
+	runWG    *sync.WaitGroup
+	checkers map[*backend]context.CancelFunc
+	source   func() (config.Config, []config.Warning, error)
 }
 
 // New builds a Server from a validated configuration.
@@ -65,13 +75,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{
 		log:            log,
 		clock:          realClock{},
-		cfg:            cfg,
 		events:         newEventBus(log),
 		statusDB:       statusdb.New(),
 		startupTimeout: cfg.Proxy.StartupTimeout.Duration,
 		connectTimeout: cfg.Proxy.ConnectTimeout.Duration,
 		maxBody:        cfg.Proxy.MaxMessageSize,
-		breakersOn:     cfg.Proxy.CircuitBreakerEnabled && cfg.CircuitBreaker.Enabled,
 		keys:           make(map[uint32]*session),
 	}
 	var pid [4]byte
@@ -86,11 +94,54 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	s.cfg.Store(&cfg)
+	s.breakersOnSet(cfg)
 	s.group = breaker.NewGroup(breaker.GroupConfig{MaxEjectionPercent: cfg.CircuitBreaker.MaxEjectionPercent})
+	var list []*backend
 	for _, bc := range cfg.Backends.Instances {
-		s.backends = append(s.backends, newBackend(bc, s.group.Add(bc.Name, breakerConfig(cfg, bc))))
+		list = append(list, newBackend(bc, s.group.Add(bc.Name, breakerConfig(cfg, bc))))
+	}
+	s.backends.Store(&list)
+	s.overrides = newOverrideStore(cfg.State.Dir)
+	if err := s.overrides.load(); err != nil {
+		// A torn or corrupt file must not keep the proxy from starting.
+		log.Error("persisted overrides not loaded; starting without them", "err", err)
+	}
+	now := s.clock.Now()
+	for _, o := range s.overrides.all() {
+		if b := s.backend(o.Backend); b != nil {
+			b.br.Force(breakerState(o.State), now)
+		}
 	}
 	return s, nil
+}
+
+func (s *Server) breakersOnSet(cfg config.Config) {
+	s.breakersOn.Store(cfg.Proxy.CircuitBreakerEnabled && cfg.CircuitBreaker.Enabled)
+}
+
+// list returns the serving backends.
+func (s *Server) list() []*backend { return *s.backends.Load() }
+
+// config returns the running configuration.
+func (s *Server) config() *config.Config { return s.cfg.Load() }
+
+// backend returns the serving backend with that name, or nil.
+func (s *Server) backend(name string) *backend {
+	for _, b := range s.list() {
+		if b.cfg.Name == name {
+			return b
+		}
+	}
+	return nil
+}
+
+// SetConfigSource gives Reload the function that reads the configuration
+// file anew.
+func (s *Server) SetConfigSource(load func() (config.Config, []config.Warning, error)) {
+	s.runMu.Lock()
+	s.source = load
+	s.runMu.Unlock()
 }
 
 // breakerConfig maps the file's settings for one backend onto its breaker.
@@ -138,18 +189,17 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	defer context.AfterFunc(ctx, func() { ln.Close() })()
 
-	if s.cfg.HealthChecks.Enabled {
-		for _, b := range s.backends {
-			pc, err := checkConfig(b.cfg, s.cfg.HealthChecks)
-			if err != nil {
-				return err
-			}
-			h := &healthChecker{s: s, b: b, hc: s.cfg.HealthChecks, cfg: pc}
-			wg.Go(func() { h.run(ctx) })
+	s.runMu.Lock()
+	s.runCtx, s.runWG, s.checkers = ctx, &wg, make(map[*backend]context.CancelFunc)
+	for _, b := range s.list() {
+		if err := s.startChecker(b, s.config().HealthChecks); err != nil {
+			s.runMu.Unlock()
+			return err
 		}
 	}
+	s.runMu.Unlock()
 	wg.Go(func() { s.tick(ctx) })
-	s.log.Info("proxy listening", "addr", ln.Addr().String(), "backends", len(s.backends), "tls", s.tlsConfig != nil)
+	s.log.Info("proxy listening", "addr", ln.Addr().String(), "backends", len(s.list()), "tls", s.tlsConfig != nil)
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -174,7 +224,8 @@ func (s *Server) tick(ctx context.Context) {
 		case <-t.C:
 		}
 		now := s.clock.Now()
-		for _, b := range s.backends {
+		s.expireOverrides(now)
+		for _, b := range s.list() {
 			cfg := b.br.Config()
 			in := b.inflight(now, cfg.LatencyP95, cfg.LatencyP99)
 			if tr, ok := b.br.Tick(now, in); ok {
@@ -194,7 +245,7 @@ func (s *Server) publish(b *backend, tr breaker.Transition) {
 		openedAt = time.Unix(0, ns)
 	}
 	for _, ev := range transitionEvents(tr, openedAt) {
-		if s.cfg.Observability.LogCircuitStateChanges {
+		if s.config().Observability.LogCircuitStateChanges {
 			s.logEvent(ev)
 		}
 		s.events.publish(ev)
@@ -227,21 +278,21 @@ func (s *Server) Events(limit int) []status.Event { return s.events.history(limi
 // Snapshot returns a copy of every backend's state.
 func (s *Server) Snapshot() status.Snapshot {
 	now := s.clock.Now()
-	snap := status.Snapshot{Taken: now, Backends: make([]status.Backend, 0, len(s.backends))}
+	snap := status.Snapshot{Taken: now, Backends: make([]status.Backend, 0, len(s.list()))}
 	var total int64
-	for _, b := range s.backends {
+	for _, b := range s.list() {
 		total += b.active.Load()
 	}
-	for _, b := range s.backends {
+	for _, b := range s.list() {
 		st := b.br.Stats(now)
 		active := b.active.Load()
 		sb := status.Backend{
 			Name:                 b.cfg.Name,
 			Host:                 b.cfg.Host,
 			Port:                 b.cfg.Port,
-			Priority:             b.cfg.Priority,
-			Weight:               b.cfg.Weight,
-			ReadOnly:             b.cfg.ReadOnly(),
+			Priority:             b.conf().Priority,
+			Weight:               b.conf().Weight,
+			ReadOnly:             b.conf().ReadOnly(),
 			CircuitState:         st.State.String(),
 			LatencyP50Ms:         ms(st.P50),
 			LatencyP95Ms:         ms(st.P95),
@@ -266,8 +317,8 @@ func (s *Server) Snapshot() status.Snapshot {
 		if st.State != breaker.Closed {
 			sb.OpenReason = st.Reason.String()
 		}
-		if st.Forced {
-			sb.Override = st.State.String()
+		if o, ok := s.overrides.get(b.cfg.Name); ok {
+			sb.Override, sb.OverrideReason, sb.OverrideAuthor, sb.OverrideExpires = o.State, o.Reason, o.Author, o.Expires
 		}
 		snap.Backends = append(snap.Backends, sb)
 	}
