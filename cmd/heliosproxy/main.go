@@ -124,26 +124,35 @@ func runService(args []string, stderr io.Writer) int {
 	defer wg.Wait() // after stop: the SIGHUP goroutine ends with ctx
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// Config reload (SIGHUP) arrives with the management API; until then a
-	// SIGHUP must not kill the service.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	wg.Go(func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				log.Warn("SIGHUP received: config reload is not available in this version; restart to apply changes")
-			}
-		}
-	})
-	if err := serve(ctx, cfg, log, nil); err != nil {
+	ready := func(srv *proxy.Server, _ net.Addr) {
+		srv.SetConfigSource(func() (config.Config, []config.Warning, error) { return config.Load(*path) })
+		wg.Go(func() { reloadOnHangup(ctx, srv, hup, log) })
+	}
+	if err := serve(ctx, cfg, log, ready); err != nil {
 		log.Error("heliosproxy stopped", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// reloadOnHangup reloads the configuration on every SIGHUP until ctx ends.
+func reloadOnHangup(ctx context.Context, srv *proxy.Server, hup <-chan os.Signal, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			res, err := srv.Reload(ctx)
+			if err != nil {
+				log.Error("config reload failed; the running configuration stays", "err", err)
+				continue
+			}
+			log.Info("config reloaded", "added", res.Added, "removed", res.Removed, "changed", res.Changed, "restart_required", res.RestartRequired)
+		}
+	}
 }
 
 // serve runs the proxy for cfg until ctx ends; ready, when not nil, is
