@@ -59,6 +59,7 @@ type Server struct {
 	keys    map[uint32]*session // by the process ID the proxy issued
 
 	overrides *overrideStore
+	onQuery   func(backend string, d time.Duration, o breaker.Outcome) // nil: none
 
 	// Set by Run, for what Reload starts: health checkers are goroutines
 	// of Run.
@@ -135,6 +136,10 @@ func (s *Server) backend(name string) *backend {
 	}
 	return nil
 }
+
+// OnQuery sets a function called with every relayed request's backend,
+// latency and outcome (for metrics). Call it before Run; it must be fast.
+func (s *Server) OnQuery(fn func(backend string, d time.Duration, o breaker.Outcome)) { s.onQuery = fn }
 
 // SetConfigSource gives Reload the function that reads the configuration
 // file anew.

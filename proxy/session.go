@@ -699,8 +699,12 @@ func (h *serverHandler) message(typ byte, head []byte) bool {
 		if !ok {
 			return false
 		}
-		if tr, ok := ss.b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: time.Duration(now.UnixNano() - start)}, now); ok {
+		d := time.Duration(now.UnixNano() - start)
+		if tr, ok := ss.b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: d}, now); ok {
 			ss.s.publish(ss.b, tr)
+		}
+		if ss.s.onQuery != nil {
+			ss.s.onQuery(ss.b.cfg.Name, d, o)
 		}
 	}
 	return false

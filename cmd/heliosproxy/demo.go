@@ -32,6 +32,7 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:6432", "address of the proxy")
+	metricsPort := fs.Int("metrics-port", 9090, "port of the Prometheus metrics (on the proxy's host; 0 picks a free one)")
 	load := fs.Bool("load", false, "drive a small workload through the proxy")
 	clients := fs.Int("clients", 8, "concurrent clients of --load")
 	if err := fs.Parse(args); err != nil {
@@ -52,6 +53,7 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}()
 	cfg := config.Default()
 	cfg.Proxy.ListenAddress = *listen
+	cfg.Observability.MetricsPort = *metricsPort
 	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: 5 * time.Second}
 	cfg.CircuitBreaker.RecoveryRampUpDuration = config.Duration{Duration: 20 * time.Second}
 	cfg.HealthChecks.Password = demoPassword

@@ -21,7 +21,9 @@ import (
 	"time"
 
 	"github.com/heliosdb/heliosproxy/alerts"
+	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/metrics"
 	"github.com/heliosdb/heliosproxy/proxy"
 )
 
@@ -168,10 +170,17 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait() // after the proxy stopped: pending alerts get their grace period
+	var disp *alerts.Dispatcher
 	if acfg := alertsConfig(cfg.Alerts); len(acfg.Channels()) > 0 {
-		disp := alerts.New(acfg, log, acfg.Channels()...)
+		disp = alerts.New(acfg, log, acfg.Channels()...)
 		events := srv.Subscribe(ctx) // before Run, so that no event is missed
 		wg.Go(func() { _ = disp.Run(ctx, events) })
+	}
+	if cfg.Observability.MetricsEnabled {
+		if err := serveMetrics(ctx, &wg, srv, disp, cfg, log); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	if ready != nil {
 		ready(srv, ln.Addr())
@@ -181,6 +190,46 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return nil
 	}
 	return err
+}
+
+// serveMetrics starts the Prometheus endpoint on the host of the proxy's
+// listen address and [observability] metrics_port.
+func serveMetrics(ctx context.Context, wg *sync.WaitGroup, srv *proxy.Server, disp *alerts.Dispatcher, cfg config.Config, log *slog.Logger) error {
+	addr, err := metrics.Addr(cfg.Proxy.ListenAddress, cfg.Observability.MetricsPort)
+	if err != nil {
+		return err
+	}
+	mln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("observability.metrics_port: %w", err)
+	}
+	opts := metrics.Options{Version: version, Logger: log}
+	if disp != nil {
+		opts.Alerts = func() metrics.AlertStats { return alertStats(disp.Stats()) }
+	}
+	m := metrics.New(srv, opts)
+	srv.OnQuery(func(backend string, d time.Duration, o breaker.Outcome) { m.ObserveQuery(backend, d, o.String()) })
+	events := srv.Subscribe(ctx) // before Run; closed when ctx ends
+	wg.Go(func() {
+		for ev := range events {
+			m.ObserveEvent(ev)
+		}
+	})
+	wg.Go(func() {
+		if err := m.Serve(ctx, mln); err != nil {
+			log.Error("metrics endpoint stopped", "err", err)
+		}
+	})
+	log.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	return nil
+}
+
+func alertStats(s alerts.Stats) metrics.AlertStats {
+	a := metrics.AlertStats{EventsQueued: s.EventsQueued, EventsDropped: s.EventsDropped}
+	for _, c := range s.Channels {
+		a.Channels = append(a.Channels, metrics.ChannelStats{Channel: c.Channel, Sent: c.Sent, Failed: c.Failed, Dropped: c.Dropped, Retries: c.Retries, Queued: c.Queued})
+	}
+	return a
 }
 
 // alertsConfig maps the [alerts] table onto the dispatcher's settings.

@@ -1,0 +1,219 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+// The metrics built at scrape time. Names are DESIGN.md's; the latency and
+// replication lag gauges keep milliseconds to match the SQL columns
+// (latency_p95_ms, replication_lag_ms), against Prometheus' base-unit advice.
+var (
+	descState = desc("helios_circuit_breaker_state",
+		"Circuit state of the backend: 0 closed, 1 open, 2 half-open.", "backend")
+	descFailures = desc("helios_circuit_breaker_failures_total",
+		"Requests, connects and health checks of the backend that counted as failures.", "backend")
+	descSuccesses = desc("helios_circuit_breaker_successes_total",
+		"Requests of the backend that counted as successes.", "backend")
+	descRejected = desc("helios_circuit_breaker_rejected_total",
+		"Requests not sent to the backend because its circuit did not admit them.", "backend")
+	descRequests = desc("helios_circuit_breaker_requests_total",
+		"Requests admitted to the backend.", "backend")
+	descTransitions = desc("helios_circuit_breaker_state_transitions_total",
+		"Circuit state transitions of the backend since the proxy started.", "backend", "from", "to")
+	descOverride = desc("helios_circuit_breaker_override",
+		"1 while an operator override forces the backend's circuit to state (OPEN or CLOSED); absent without an override.", "backend", "state")
+	descStateSince = desc("helios_circuit_breaker_state_since_timestamp_seconds",
+		"Unix time at which the backend's circuit entered its current state.", "backend")
+	descP50 = desc("helios_backend_latency_p50_milliseconds",
+		"Median query latency of the backend over the health window, in milliseconds; 0 without data.", "backend")
+	descP95 = desc("helios_backend_latency_p95_milliseconds",
+		"95th percentile query latency of the backend over the health window, in milliseconds; 0 without data.", "backend")
+	descP99 = desc("helios_backend_latency_p99_milliseconds",
+		"99th percentile query latency of the backend over the health window, in milliseconds; 0 without data.", "backend")
+	descErrorRate = desc("helios_backend_error_rate",
+		"Share of the backend's requests in the health window that failed, 0..1.", "backend")
+	descSaturation = desc("helios_backend_connection_saturation",
+		"Share of the backend's connection capacity in use, 0..1.", "backend")
+	descActive = desc("helios_backend_active_connections",
+		"Connections to the backend in use by client sessions.", "backend")
+	descMax = desc("helios_backend_max_connections",
+		"The backend's max_connections setting; 0 if unknown.", "backend")
+	descQueue = desc("helios_backend_queue_depth",
+		"Requests waiting for a connection to the backend.", "backend")
+	descShare = desc("helios_backend_traffic_share",
+		"The backend's share of active client sessions, 0..1.", "backend")
+	descLag = desc("helios_backend_replication_lag_milliseconds",
+		"Replication lag of the backend, in milliseconds; 0 for a primary or when unknown.", "backend")
+	descRamp = desc("helios_backend_ramp_factor",
+		"Share of its normal traffic the backend receives while ramping up after recovery, 0..1; 1 when fully recovered.", "backend")
+	descClients = desc("helios_client_connections",
+		"Client sessions connected to backends through the proxy (sum of the backends' active connections).")
+	descAlertsSent = desc("helios_alerts_sent_total",
+		"Alerts by channel and result: sent (delivered), failed (given up) or dropped (queue full or shutdown).", "channel", "result")
+	descAlertRetries = desc("helios_alerts_retries_total",
+		"Failed alert delivery attempts that were retried.", "channel")
+	descAlertQueue = desc("helios_alerts_queue_depth",
+		"Alerts waiting to be sent on the channel.", "channel")
+	descEventsQueued = desc("helios_alerts_events_queued",
+		"Circuit events waiting to be turned into alerts.")
+	descEventsDropped = desc("helios_alerts_events_dropped_total",
+		"Circuit events not alerted on because the alert queue was full.")
+	descBuildInfo = desc("helios_build_info",
+		"Always 1; the version label names the running HeliosProxy build.", "version")
+)
+
+var snapshotDescs = []*prometheus.Desc{
+	descState, descFailures, descSuccesses, descRejected, descRequests, descTransitions,
+	descOverride, descStateSince, descP50, descP95, descP99, descErrorRate, descSaturation,
+	descActive, descMax, descQueue, descShare, descLag, descRamp, descClients,
+	descAlertsSent, descAlertRetries, descAlertQueue, descEventsQueued, descEventsDropped,
+	descBuildInfo,
+}
+
+// Describe sends the descriptors of every helios_* metric.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range snapshotDescs {
+		ch <- d
+	}
+	m.queryVec.Describe(ch)
+	m.trip.Describe(ch)
+}
+
+// stateValue maps a circuit state to the gauge's value.
+func stateValue(s string) (float64, bool) {
+	switch s {
+	case "CLOSED":
+		return 0, true
+	case "OPEN":
+		return 1, true
+	case "HALF_OPEN":
+		return 2, true
+	}
+	return 0, false
+}
+
+// Collect takes one snapshot (and one copy of the alert stats) and sends
+// the metrics it implies, then the event- and query-driven metrics of the
+// backends in that snapshot.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	snap := m.src.Snapshot()
+	send := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+		// Not MustNewConstMetric: a backend name that is not valid UTF-8
+		// must fail its series, not panic the process.
+		mt, err := prometheus.NewConstMetric(d, t, v, labels...)
+		if err != nil {
+			mt = prometheus.NewInvalidMetric(d, err)
+		}
+		ch <- mt
+	}
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+
+	clients := 0
+	for i := range snap.Backends {
+		b := &snap.Backends[i]
+		n := b.Name
+		if v, ok := stateValue(b.CircuitState); ok {
+			send(descState, gauge, v, n)
+		}
+		send(descFailures, counter, float64(b.FailuresTotal), n)
+		send(descSuccesses, counter, float64(b.SuccessesTotal), n)
+		send(descRejected, counter, float64(b.RejectedTotal), n)
+		send(descRequests, counter, float64(b.RequestsTotal), n)
+		if b.Override != "" {
+			send(descOverride, gauge, 1, n, b.Override)
+		}
+		if !b.StateSince.IsZero() {
+			send(descStateSince, gauge, float64(b.StateSince.UnixNano())/1e9, n)
+		}
+		send(descP50, gauge, b.LatencyP50Ms, n)
+		send(descP95, gauge, b.LatencyP95Ms, n)
+		send(descP99, gauge, b.LatencyP99Ms, n)
+		send(descErrorRate, gauge, b.ErrorRate, n)
+		send(descSaturation, gauge, b.ConnectionSaturation, n)
+		send(descActive, gauge, float64(b.ActiveConnections), n)
+		send(descMax, gauge, float64(b.MaxConnections), n)
+		send(descQueue, gauge, float64(b.QueueDepth), n)
+		send(descShare, gauge, b.TrafficShare, n)
+		send(descLag, gauge, b.ReplicationLagMs, n)
+		send(descRamp, gauge, b.RampFactor, n)
+		clients += b.ActiveConnections
+	}
+	send(descClients, gauge, float64(clients))
+	if m.version != "" {
+		send(descBuildInfo, gauge, 1, m.version)
+	}
+
+	m.collectTransitions(snap.Backends, send)
+
+	queries := *m.queries.Load()
+	for i := range snap.Backends {
+		bq := queries[snap.Backends[i].Name]
+		if bq == nil {
+			continue
+		}
+		for j := range bq.obs {
+			if h := bq.obs[j].Load(); h != nil {
+				ch <- h.Histogram
+			}
+		}
+	}
+	ch <- m.trip
+
+	if m.alerts != nil {
+		a := m.alerts()
+		for _, c := range a.Channels {
+			send(descAlertsSent, counter, float64(c.Sent), c.Channel, "sent")
+			send(descAlertsSent, counter, float64(c.Failed), c.Channel, "failed")
+			send(descAlertsSent, counter, float64(c.Dropped), c.Channel, "dropped")
+			send(descAlertRetries, counter, float64(c.Retries), c.Channel)
+			send(descAlertQueue, gauge, float64(c.Queued), c.Channel)
+		}
+		send(descEventsQueued, gauge, float64(a.EventsQueued))
+		send(descEventsDropped, counter, float64(a.EventsDropped))
+	}
+}
+
+// collectTransitions sends the transition counters of the backends in bs:
+// the standard transitions (0 until they happen) and any other observed.
+func (m *Metrics) collectTransitions(bs []status.Backend, send func(*prometheus.Desc, prometheus.ValueType, float64, ...string)) {
+	type row struct {
+		backend string
+		ft      fromTo
+		n       uint64
+	}
+	// Copy under the lock and send after it, so that a slow scrape never
+	// holds up ObserveEvent.
+	rows := make([]row, 0, len(bs)*len(standardTransitions))
+	m.tmu.Lock()
+	for i := range bs {
+		name := bs[i].Name
+		t := m.transitions[name]
+		for _, ft := range standardTransitions {
+			rows = append(rows, row{name, ft, t[ft]})
+		}
+		for ft, n := range t {
+			if !isStandard(ft) {
+				rows = append(rows, row{name, ft, n})
+			}
+		}
+	}
+	m.tmu.Unlock()
+	for _, r := range rows {
+		send(descTransitions, prometheus.CounterValue, float64(r.n), r.backend, r.ft.from, r.ft.to)
+	}
+}
+
+func isStandard(ft fromTo) bool {
+	for _, s := range standardTransitions {
+		if s == ft {
+			return true
+		}
+	}
+	return false
+}
