@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -38,6 +39,7 @@ const usage = `usage:
   heliosproxy run --config FILE     run the proxy (also: heliosproxy --config FILE)
   heliosproxy demo [--load]         start three local PostgreSQL clusters behind the proxy
   heliosproxy check-config FILE     validate FILE and print the effective config (secrets redacted)
+  heliosproxy health [URL]          exit 0 if URL (default http://127.0.0.1:8080/health) answers 200
   heliosproxy version
 `
 
@@ -57,6 +59,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return runDemo(rest, stdin, stdout, stderr)
 	case "check-config":
 		return checkConfig(rest, stdout, stderr)
+	case "health":
+		return health(rest, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "heliosproxy", version)
 		return 0
@@ -66,6 +70,26 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "heliosproxy: unknown command %q\n%s", cmd, usage)
 	return 2
+}
+
+// health is the container HEALTHCHECK: the runtime image has no curl.
+func health(args []string, stderr io.Writer) int {
+	url := "http://127.0.0.1:8080/health"
+	if len(args) > 0 {
+		url = args[0]
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		fmt.Fprintln(stderr, "heliosproxy health:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(stderr, "heliosproxy health:", resp.Status)
+		return 1
+	}
+	return 0
 }
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
