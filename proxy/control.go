@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pelletier/go-toml/v2"
+
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/status"
@@ -228,10 +230,18 @@ func (s *Server) Ready() bool {
 	return false
 }
 
-// EffectiveConfig returns the running configuration as JSON, secrets
-// redacted.
+// EffectiveConfig returns the running configuration as JSON with the
+// file's key names, secrets redacted.
 func (s *Server) EffectiveConfig() ([]byte, error) {
-	return json.Marshal(s.config().Redacted())
+	data, err := s.config().Redacted().Encode()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := toml.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
 }
 
 // startChecker starts the health checker of b as a goroutine of Run.

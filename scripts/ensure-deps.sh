@@ -15,6 +15,8 @@ requirements() {
 	# The SQL status schema is tested with Debian's psycopg2 under the
 	# system interpreter (the python3 first on PATH may be another one).
 	need python3-psycopg2 /usr/bin/python3 -c 'import psycopg2'
+	# The dashboard's browser tests (web) drive headless Chromium.
+	need chromium command -v chromium
 }
 
 missing=()

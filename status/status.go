@@ -110,7 +110,7 @@ type Override struct {
 type ReloadResult struct {
 	Added   []string // backends added (health-checked from now on)
 	Removed []string // backends removed (draining: live sessions finish, no new ones)
-	Changed []string // settings changed, as the file spells them
+	Changed []string // sections ("circuit_breaker") and backends ("backends.instances.pg-a") whose settings changed
 	// RestartRequired lists changed settings that only take effect after a
 	// restart (listen addresses, TLS files).
 	RestartRequired []string

@@ -160,7 +160,11 @@ func (a *analyzer) constant(c *pg.A_Const) (*expr, *Error) {
 		// An integer too big for int4 is int8; anything else is numeric,
 		// which we evaluate as float8.
 		if n, err := strconv.ParseInt(v.Fval.Fval, 10, 64); err == nil {
-			return &expr{kind: eConst, typ: tInt8, val: value{n: n}, loc: c.Location}, nil
+			t := tInt8
+			if n == int64(int32(n)) { // -2147483648 arrives here
+				t = tInt4
+			}
+			return &expr{kind: eConst, typ: t, val: value{n: n}, loc: c.Location}, nil
 		}
 		f, err := strconv.ParseFloat(v.Fval.Fval, 64)
 		if err != nil {
@@ -364,6 +368,9 @@ cast:
 		return nil, a.errAt(errorf(codeCannotCoerce, "cannot cast type %s to %s", arg.typ, t), tc.Location)
 	}
 	if arg.typ == t && !numeric {
+		if arg.numeric { // numeric::float8: from now on a true float8
+			return &expr{kind: eCast, typ: t, args: []*expr{arg}, loc: loc, scale: -1}, nil
+		}
 		return arg, nil
 	}
 	return &expr{kind: eCast, typ: t, args: []*expr{arg}, loc: loc, numeric: numeric, prec: prec, scale: scale}, nil
@@ -687,22 +694,6 @@ func (a *analyzer) unary(op string, e *expr, loc int32) (*expr, *Error) {
 	case e.typ == tUnknown:
 		return nil, a.errAt(notUnique(op, prefixOp, e.typ), loc)
 	case op == "-" && (e.typ.numeric() || e.typ == tInterval):
-		if e.kind == eConst && e.typ != tInterval {
-			// Fold, as the grammar folds negative literals.
-			r := *e
-			if r.typ == tFloat8 {
-				r.val.f = -r.val.f
-			} else if r.val.n == math.MinInt64 || (r.typ == tInt4 && -r.val.n > math.MaxInt32) {
-				r.typ, r.val = tInt8, value{n: -r.val.n} // -(-2147483648)
-			} else {
-				r.val.n = -r.val.n
-			}
-			r.loc = leftmost(loc, e.loc)
-			if r.val.n == math.MinInt64 && r.typ == tInt8 {
-				return nil, a.errAt(errorf(codeOutOfRange, "bigint out of range"), loc)
-			}
-			return &r, nil
-		}
 		return &expr{kind: eNeg, typ: e.typ, args: []*expr{e}, loc: leftmost(loc, e.loc), numeric: e.numeric}, nil
 	case op == "+" && e.typ.numeric():
 		return e, nil
@@ -989,9 +980,8 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 				return nil, a.errAt(noFunction(name, args), f.Location)
 			}
 			args[1] = n
-			x.numeric = true
 		}
-		out.typ, out.numeric = tFloat8, x.numeric
+		out.typ, out.numeric = tFloat8, x.numeric || len(args) == 2
 		return out, nil
 	}
 	return nil, a.errAt(unsupported("function "+name+"()"), f.Location)

@@ -117,6 +117,7 @@ func (p *plan) compile(sql, ref string, st *Stmt) *Error {
 	}
 	for _, s := range p.sort {
 		k := sortKey{out: s.out, typ: s.e.typ, desc: s.desc, nullsFirst: s.nullsFirst}
+		k.cmp = k.comparator()
 		if !st.distinct {
 			k.out = -1 // sort before projecting
 			if k.eval, err = oc.compile(s.e); err != nil {
@@ -173,8 +174,7 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 		i := e.idx
 		return func(x *evalCtx) value { return x.params[i] }, nil
 	case eColumn:
-		get := c.tbl.cols[e.idx].get
-		return func(x *evalCtx) value { return get(x.in, x.row) }, nil
+		return c.tbl.cols[e.idx].get, nil
 	case eNow:
 		return func(x *evalCtx) value { return value{n: x.now} }, nil
 	case eCast:
@@ -370,7 +370,7 @@ func negFn(t typ, f evalFn) evalFn {
 }
 
 func arithFn(e *expr, l, r evalFn) evalFn {
-	lt, rt, t, op := e.args[0].typ, e.args[1].typ, e.typ, e.op
+	lt, t, op := e.args[0].typ, e.typ, e.op
 	var f func(x *evalCtx, a, b value) value
 	switch {
 	case t == tFloat8:
@@ -426,7 +426,6 @@ func arithFn(e *expr, l, r evalFn) evalFn {
 			return value{m: int32(m), d: int32(d), n: n}
 		}
 	}
-	_ = rt
 	return func(x *evalCtx) value {
 		a := l(x)
 		if a.null {

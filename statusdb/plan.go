@@ -3,6 +3,7 @@ package statusdb
 import (
 	"errors"
 
+	"github.com/jackc/pgx/v5/pgtype"
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"github.com/pganalyze/pg_query_go/v6/parser"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -10,8 +11,33 @@ import (
 
 const schemaName = "helios_proxy"
 
+// declaredType maps a parameter type OID a client declares in Parse to
+// the type the evaluator uses; 0 means "infer it".
+func declaredType(oid uint32) (typ, bool) {
+	switch oid {
+	case 0, pgtype.UnknownOID:
+		return tUnknown, true
+	case pgtype.TextOID, pgtype.VarcharOID, pgtype.BPCharOID, pgtype.NameOID, pgtype.QCharOID:
+		return tText, true
+	case pgtype.Int2OID, pgtype.Int4OID:
+		return tInt4, true
+	case pgtype.Int8OID:
+		return tInt8, true
+	case pgtype.Float4OID, pgtype.Float8OID, pgtype.NumericOID:
+		return tFloat8, true
+	case pgtype.BoolOID:
+		return tBool, true
+	case pgtype.TimestamptzOID, pgtype.TimestampOID:
+		return tTimestamptz, true
+	case pgtype.IntervalOID:
+		return tInterval, true
+	}
+	return 0, false
+}
+
 // prepare parses and plans one statement; it is what DB.Prepare caches.
-func prepare(sql string) (*Stmt, error) {
+// declared are the parameter types given by the client (0: infer).
+func prepare(sql string, declared []uint32) (*Stmt, error) {
 	tree, err := pg.Parse(sql)
 	if err != nil {
 		return nil, parseError(err)
@@ -34,7 +60,7 @@ func prepare(sql string) (*Stmt, error) {
 		if refs.other != nil {
 			return nil, mixed(sql, refs.other)
 		}
-		st, err := analyzeSelect(sql, n.SelectStmt)
+		st, err := analyzeSelect(sql, n.SelectStmt, declared)
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +148,7 @@ func (r *relRefs) scan(m protoreflect.Message) {
 	})
 }
 
-func analyzeSelect(sql string, s *pg.SelectStmt) (*Stmt, *Error) {
+func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Error) {
 	switch {
 	case s.Op != pg.SetOperation_SETOP_NONE:
 		return nil, unsupported("UNION, INTERSECT and EXCEPT")
@@ -167,6 +193,13 @@ func analyzeSelect(sql string, s *pg.SelectStmt) (*Stmt, *Error) {
 		return nil, errorf(codeUndefinedTable, "relation %q does not exist", rv.Schemaname+"."+rv.Relname).at(sql, rv.Location)
 	}
 	a := &analyzer{sql: sql, tbl: tbl, ref: tbl.name}
+	for i, oid := range declared {
+		t, ok := declaredType(oid)
+		if !ok {
+			return nil, errorf(codeFeature, "parameter $%d of type OID %d is not supported on helios_proxy tables", i+1, oid)
+		}
+		a.params = append(a.params, t)
+	}
 	if rv.Alias != nil {
 		if len(rv.Alias.Colnames) > 0 {
 			return nil, unsupported("column aliases in FROM")
@@ -307,7 +340,11 @@ func analyzeSelect(sql string, s *pg.SelectStmt) (*Stmt, *Error) {
 			t = tText
 		}
 		st.paramTypes[i] = t
-		st.paramOIDs = append(st.paramOIDs, t.oid())
+		oid := t.oid()
+		if i < len(declared) && declared[i] != 0 && declared[i] != pgtype.UnknownOID {
+			oid = declared[i] // as PostgreSQL, describe the type the client declared
+		}
+		st.paramOIDs = append(st.paramOIDs, oid)
 	}
 	if err := p.compile(sql, a.ref, st); err != nil {
 		return nil, err

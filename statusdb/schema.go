@@ -15,11 +15,11 @@ type table struct {
 	rows func(in *Input) int
 }
 
-// column reads one column of row i of its table from the Input.
+// column reads one column of the current row (x.row of x.in).
 type column struct {
 	name string
 	typ  typ
-	get  func(in *Input, i int) value
+	get  evalFn
 }
 
 func (t *table) column(name string) int {
@@ -32,121 +32,95 @@ func (t *table) column(name string) int {
 }
 
 // tables is the helios_proxy schema. Column order is part of the contract
-// (SELECT * and DESIGN.md § SQL status schema): only append.
+// (SELECT * and DESIGN.md § SQL status schema): only append. Each getter
+// reads one field directly: a column reference costs one call per row.
 var tables = map[string]*table{
 	"circuit_breaker_status": {
 		name: "circuit_breaker_status",
 		rows: func(in *Input) int { return len(in.Snapshot.Backends) },
 		cols: []column{
-			backendText("backend_name", func(b *status.Backend) string { return b.Name }),
-			backendText("circuit_state", func(b *status.Backend) string { return b.CircuitState }),
-			backendFloat("latency_p50_ms", func(b *status.Backend) float64 { return b.LatencyP50Ms }),
-			backendFloat("latency_p95_ms", func(b *status.Backend) float64 { return b.LatencyP95Ms }),
-			backendFloat("latency_p99_ms", func(b *status.Backend) float64 { return b.LatencyP99Ms }),
-			backendFloat("error_rate", func(b *status.Backend) float64 { return b.ErrorRate }),
-			backendFloat("connection_saturation", func(b *status.Backend) float64 { return b.ConnectionSaturation }),
-			backendTime("last_failure_time", func(b *status.Backend) time.Time { return b.LastFailureTime }),
-			backendText("host", func(b *status.Backend) string { return b.Host }),
-			backendInt4("port", func(b *status.Backend) int { return b.Port }),
-			backendInt4("priority", func(b *status.Backend) int { return b.Priority }),
-			backendFloat("weight", func(b *status.Backend) float64 { return b.Weight }),
-			backendFloat("traffic_share", func(b *status.Backend) float64 { return b.TrafficShare }),
-			backendInt8("active_connections", func(b *status.Backend) uint64 { return uint64(max(b.ActiveConnections, 0)) }),
-			backendInt8("max_connections", func(b *status.Backend) uint64 { return uint64(max(b.MaxConnections, 0)) }),
-			backendInt8("queue_depth", func(b *status.Backend) uint64 { return uint64(max(b.QueueDepth, 0)) }),
-			backendTime("state_since", func(b *status.Backend) time.Time { return b.StateSince }),
-			backendNullableText("open_reason", func(b *status.Backend) string { return b.OpenReason }),
-			backendNullableText("override", func(b *status.Backend) string { return b.Override }),
-			backendInt8("requests_total", func(b *status.Backend) uint64 { return b.RequestsTotal }),
-			backendInt8("failures_total", func(b *status.Backend) uint64 { return b.FailuresTotal }),
-			backendInt8("rejected_total", func(b *status.Backend) uint64 { return b.RejectedTotal }),
-			backendInt8("transitions_total", func(b *status.Backend) uint64 { return b.TransitionsTotal }),
-			backendFloat("replication_lag_ms", func(b *status.Backend) float64 { return b.ReplicationLagMs }),
-			backendFloat("ramp_factor", func(b *status.Backend) float64 { return b.RampFactor }),
-			backendBool("read_only", func(b *status.Backend) bool { return b.ReadOnly }),
+			{"backend_name", tText, func(x *evalCtx) value { return value{s: backend(x).Name} }},
+			{"circuit_state", tText, func(x *evalCtx) value { return value{s: backend(x).CircuitState} }},
+			{"latency_p50_ms", tFloat8, func(x *evalCtx) value { return value{f: backend(x).LatencyP50Ms} }},
+			{"latency_p95_ms", tFloat8, func(x *evalCtx) value { return value{f: backend(x).LatencyP95Ms} }},
+			{"latency_p99_ms", tFloat8, func(x *evalCtx) value { return value{f: backend(x).LatencyP99Ms} }},
+			{"error_rate", tFloat8, func(x *evalCtx) value { return value{f: backend(x).ErrorRate} }},
+			{"connection_saturation", tFloat8, func(x *evalCtx) value { return value{f: backend(x).ConnectionSaturation} }},
+			{"last_failure_time", tTimestamptz, func(x *evalCtx) value { return timeValue(backend(x).LastFailureTime) }},
+			{"host", tText, func(x *evalCtx) value { return value{s: backend(x).Host} }},
+			{"port", tInt4, func(x *evalCtx) value { return value{n: clampInt4(backend(x).Port)} }},
+			{"priority", tInt4, func(x *evalCtx) value { return value{n: clampInt4(backend(x).Priority)} }},
+			{"weight", tFloat8, func(x *evalCtx) value { return value{f: backend(x).Weight} }},
+			{"traffic_share", tFloat8, func(x *evalCtx) value { return value{f: backend(x).TrafficShare} }},
+			{"active_connections", tInt8, func(x *evalCtx) value { return value{n: int64(backend(x).ActiveConnections)} }},
+			{"max_connections", tInt8, func(x *evalCtx) value { return value{n: int64(backend(x).MaxConnections)} }},
+			{"queue_depth", tInt8, func(x *evalCtx) value { return value{n: int64(backend(x).QueueDepth)} }},
+			{"state_since", tTimestamptz, func(x *evalCtx) value { return timeValue(backend(x).StateSince) }},
+			{"open_reason", tText, func(x *evalCtx) value { return nullableText(backend(x).OpenReason) }},
+			{"override", tText, func(x *evalCtx) value { return nullableText(backend(x).Override) }},
+			{"requests_total", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).RequestsTotal)} }},
+			{"failures_total", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).FailuresTotal)} }},
+			{"rejected_total", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).RejectedTotal)} }},
+			{"transitions_total", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).TransitionsTotal)} }},
+			{"replication_lag_ms", tFloat8, func(x *evalCtx) value { return value{f: backend(x).ReplicationLagMs} }},
+			{"ramp_factor", tFloat8, func(x *evalCtx) value { return value{f: backend(x).RampFactor} }},
+			{"read_only", tBool, func(x *evalCtx) value { return boolValue(backend(x).ReadOnly) }},
 		},
 	},
 	"circuit_events": {
 		name: "circuit_events",
 		rows: func(in *Input) int { return len(in.Events) },
 		cols: []column{
-			{"id", tInt8, func(in *Input, i int) value { return value{n: clampInt64(in.Events[i].ID)} }},
-			{"event_time", tTimestamptz, func(in *Input, i int) value { return timeValue(in.Events[i].Time) }},
-			{"event_type", tText, func(in *Input, i int) value { return value{s: string(in.Events[i].Type)} }},
-			{"backend_name", tText, func(in *Input, i int) value { return nullableText(in.Events[i].Backend) }},
-			{"from_state", tText, func(in *Input, i int) value { return nullableText(in.Events[i].From) }},
-			{"to_state", tText, func(in *Input, i int) value { return nullableText(in.Events[i].To) }},
-			{"reason", tText, func(in *Input, i int) value { return nullableText(in.Events[i].Reason) }},
-			{"detail", tText, func(in *Input, i int) value { return nullableText(in.Events[i].Detail) }},
-			{"attempt", tInt4, func(in *Input, i int) value {
-				if in.Events[i].Attempt == 0 {
-					return null
+			{"id", tInt8, func(x *evalCtx) value { return value{n: clampInt64(event(x).ID)} }},
+			{"event_time", tTimestamptz, func(x *evalCtx) value { return timeValue(event(x).Time) }},
+			{"event_type", tText, func(x *evalCtx) value { return value{s: string(event(x).Type)} }},
+			{"backend_name", tText, func(x *evalCtx) value { return nullableText(event(x).Backend) }},
+			{"from_state", tText, func(x *evalCtx) value { return nullableText(event(x).From) }},
+			{"to_state", tText, func(x *evalCtx) value { return nullableText(event(x).To) }},
+			{"reason", tText, func(x *evalCtx) value { return nullableText(event(x).Reason) }},
+			{"detail", tText, func(x *evalCtx) value { return nullableText(event(x).Detail) }},
+			{"attempt", tInt4, func(x *evalCtx) value {
+				if n := event(x).Attempt; n != 0 {
+					return value{n: clampInt4(n)}
 				}
-				return value{n: clampInt4(in.Events[i].Attempt)}
+				return null
 			}},
-			{"recovery_duration_ms", tFloat8, func(in *Input, i int) value {
-				if e := &in.Events[i]; e.Type == status.CircuitClosed || e.RecoveryDuration != 0 {
+			{"recovery_duration_ms", tFloat8, func(x *evalCtx) value {
+				if e := event(x); e.Type == status.CircuitClosed || e.RecoveryDuration != 0 {
 					return value{f: millis(e.RecoveryDuration)}
 				}
 				return null
 			}},
-			{"in_previous_state_ms", tFloat8, func(in *Input, i int) value {
-				if e := &in.Events[i]; e.From != "" || e.InPrevious != 0 {
+			{"in_previous_state_ms", tFloat8, func(x *evalCtx) value {
+				if e := event(x); e.From != "" || e.InPrevious != 0 {
 					return value{f: millis(e.InPrevious)}
 				}
 				return null
 			}},
-			{"backends", tText, func(in *Input, i int) value { return nullableText(strings.Join(in.Events[i].Backends, ",")) }},
-			{"latency_p95_ms", tFloat8, func(in *Input, i int) value { return value{f: in.Events[i].LatencyP95Ms} }},
-			{"latency_p99_ms", tFloat8, func(in *Input, i int) value { return value{f: in.Events[i].LatencyP99Ms} }},
-			{"error_rate", tFloat8, func(in *Input, i int) value { return value{f: in.Events[i].ErrorRate} }},
-			{"connection_saturation", tFloat8, func(in *Input, i int) value { return value{f: in.Events[i].ConnectionSaturation} }},
+			{"backends", tText, func(x *evalCtx) value { return nullableText(strings.Join(event(x).Backends, ",")) }},
+			{"latency_p95_ms", tFloat8, func(x *evalCtx) value { return value{f: event(x).LatencyP95Ms} }},
+			{"latency_p99_ms", tFloat8, func(x *evalCtx) value { return value{f: event(x).LatencyP99Ms} }},
+			{"error_rate", tFloat8, func(x *evalCtx) value { return value{f: event(x).ErrorRate} }},
+			{"connection_saturation", tFloat8, func(x *evalCtx) value { return value{f: event(x).ConnectionSaturation} }},
 		},
 	},
 	"backends": {
 		name: "backends",
 		rows: func(in *Input) int { return len(in.Snapshot.Backends) },
 		cols: []column{
-			backendText("backend_name", func(b *status.Backend) string { return b.Name }),
-			backendText("host", func(b *status.Backend) string { return b.Host }),
-			backendInt4("port", func(b *status.Backend) int { return b.Port }),
-			backendInt4("priority", func(b *status.Backend) int { return b.Priority }),
-			backendFloat("weight", func(b *status.Backend) float64 { return b.Weight }),
-			backendBool("read_only", func(b *status.Backend) bool { return b.ReadOnly }),
+			{"backend_name", tText, func(x *evalCtx) value { return value{s: backend(x).Name} }},
+			{"host", tText, func(x *evalCtx) value { return value{s: backend(x).Host} }},
+			{"port", tInt4, func(x *evalCtx) value { return value{n: clampInt4(backend(x).Port)} }},
+			{"priority", tInt4, func(x *evalCtx) value { return value{n: clampInt4(backend(x).Priority)} }},
+			{"weight", tFloat8, func(x *evalCtx) value { return value{f: backend(x).Weight} }},
+			{"read_only", tBool, func(x *evalCtx) value { return boolValue(backend(x).ReadOnly) }},
 		},
 	},
 }
 
-func backendText(name string, f func(*status.Backend) string) column {
-	return column{name, tText, func(in *Input, i int) value { return value{s: f(&in.Snapshot.Backends[i])} }}
-}
+func backend(x *evalCtx) *status.Backend { return &x.in.Snapshot.Backends[x.row] }
 
-// backendNullableText is a text column that is NULL when empty ("not
-// applicable"), such as open_reason of a closed circuit.
-func backendNullableText(name string, f func(*status.Backend) string) column {
-	return column{name, tText, func(in *Input, i int) value { return nullableText(f(&in.Snapshot.Backends[i])) }}
-}
-
-func backendFloat(name string, f func(*status.Backend) float64) column {
-	return column{name, tFloat8, func(in *Input, i int) value { return value{f: f(&in.Snapshot.Backends[i])} }}
-}
-
-func backendInt4(name string, f func(*status.Backend) int) column {
-	return column{name, tInt4, func(in *Input, i int) value { return value{n: clampInt4(f(&in.Snapshot.Backends[i]))} }}
-}
-
-func backendInt8(name string, f func(*status.Backend) uint64) column {
-	return column{name, tInt8, func(in *Input, i int) value { return value{n: clampInt64(f(&in.Snapshot.Backends[i]))} }}
-}
-
-func backendBool(name string, f func(*status.Backend) bool) column {
-	return column{name, tBool, func(in *Input, i int) value { return boolValue(f(&in.Snapshot.Backends[i])) }}
-}
-
-// backendTime is a timestamptz column that is NULL when the time is zero.
-func backendTime(name string, f func(*status.Backend) time.Time) column {
-	return column{name, tTimestamptz, func(in *Input, i int) value { return timeValue(f(&in.Snapshot.Backends[i])) }}
-}
+func event(x *evalCtx) *status.Event { return &x.in.Events[x.row] }
 
 func nullableText(s string) value {
 	if s == "" {

@@ -3,6 +3,8 @@ package statusdb
 import (
 	"container/list"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -37,8 +39,8 @@ func (c Column) TypeSize() int16 {
 type Stmt struct {
 	sql        string
 	cols       []Column
-	paramTypes []typ
-	paramOIDs  []uint32
+	paramTypes []typ    // what the evaluator sees
+	paramOIDs  []uint32 // what ParameterDescription says, and how Bind values are encoded
 
 	tbl        *table
 	where      evalFn
@@ -88,7 +90,7 @@ type DB struct {
 }
 
 type cacheEntry struct {
-	sql  string
+	key  string // the SQL text, and declared parameter types if any
 	stmt *Stmt
 	err  error
 }
@@ -105,8 +107,29 @@ func New() *DB {
 // SQLSTATE and, where it helps, a Position in sql. Repeated calls with the
 // same text return the same *Stmt from the cache.
 func (db *DB) Prepare(sql string) (*Stmt, error) {
+	return db.PrepareTyped(sql, nil)
+}
+
+// PrepareTyped is Prepare with the parameter types a client declared in
+// its Parse message (0 for "unspecified"), which PostgreSQL honours: a
+// declared type fixes the parameter's type in the analysis, is echoed by
+// ParamOIDs, and says how Execute decodes binary values (int2, float4,
+// numeric, timestamp and varchar are accepted besides our own types).
+// Clients such as JDBC and psycopg 3 declare types; pgx and libpq mostly
+// do not.
+func (db *DB) PrepareTyped(sql string, paramOIDs []uint32) (*Stmt, error) {
+	key := sql
+	if len(paramOIDs) > 0 {
+		var b strings.Builder
+		b.WriteString(sql)
+		for _, oid := range paramOIDs {
+			b.WriteByte(0)
+			b.WriteString(strconv.FormatUint(uint64(oid), 10))
+		}
+		key = b.String()
+	}
 	db.mu.Lock()
-	if el, ok := db.entries[sql]; ok {
+	if el, ok := db.entries[key]; ok {
 		db.lru.MoveToFront(el)
 		e := el.Value.(*cacheEntry)
 		db.mu.Unlock()
@@ -116,22 +139,22 @@ func (db *DB) Prepare(sql string) (*Stmt, error) {
 
 	// Plan without the lock: parsing takes tens of microseconds. Two
 	// callers may plan the same text at once; the first one stored wins.
-	st, err := prepare(sql)
+	st, err := prepare(sql, paramOIDs)
 	if len(sql) > maxCachedSQL {
 		return st, err
 	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	if el, ok := db.entries[sql]; ok {
+	if el, ok := db.entries[key]; ok {
 		db.lru.MoveToFront(el)
 		e := el.Value.(*cacheEntry)
 		return e.stmt, e.err
 	}
-	db.entries[sql] = db.lru.PushFront(&cacheEntry{sql: sql, stmt: st, err: err})
+	db.entries[key] = db.lru.PushFront(&cacheEntry{key: key, stmt: st, err: err})
 	if db.lru.Len() > cacheSize {
 		old := db.lru.Back()
 		db.lru.Remove(old)
-		delete(db.entries, old.Value.(*cacheEntry).sql)
+		delete(db.entries, old.Value.(*cacheEntry).key)
 	}
 	return st, err
 }

@@ -199,23 +199,59 @@ func appendFloat8(dst []byte, f float64) []byte {
 		return append(dst, "Infinity"...)
 	case math.IsInf(f, -1):
 		return append(dst, "-Infinity"...)
-	case f == 0:
-		if math.Signbit(f) {
-			return append(dst, "-0"...)
-		}
-		return append(dst, '0')
 	}
+	// One shortest-digits conversion in %e form, d.ddde±XX, rewritten in
+	// place as fixed-point when the exponent calls for it.
 	var buf [32]byte
 	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64)
+	neg := e[0] == '-'
+	if neg {
+		e = e[1:]
+	}
 	i := len(e) - 1
 	for e[i] != 'e' {
 		i--
 	}
-	exp, _ := strconv.Atoi(string(e[i+1:])) // Go's own output: always valid
-	if exp >= -4 && exp < 15 {
-		return strconv.AppendFloat(dst, f, 'f', -1, 64)
+	exp := 0
+	for _, c := range e[i+2:] {
+		exp = exp*10 + int(c-'0')
 	}
-	return append(dst, e...)
+	if e[i+1] == '-' {
+		exp = -exp
+	}
+	if exp < -4 || exp >= 15 {
+		if neg {
+			dst = append(dst, '-')
+		}
+		return append(dst, e...)
+	}
+	digits := e[:i] // d or d.ddd
+	if len(digits) > 1 {
+		var d [20]byte
+		n := copy(d[:], digits[:1])
+		n += copy(d[n:], digits[2:])
+		digits = d[:n]
+	}
+	if neg {
+		dst = append(dst, '-')
+	}
+	if exp < 0 {
+		dst = append(dst, "0."...)
+		for range -exp - 1 {
+			dst = append(dst, '0')
+		}
+		return append(dst, digits...)
+	}
+	if len(digits) <= exp+1 {
+		dst = append(dst, digits...)
+		for range exp + 1 - len(digits) {
+			dst = append(dst, '0')
+		}
+		return dst
+	}
+	dst = append(dst, digits[:exp+1]...)
+	dst = append(dst, '.')
+	return append(dst, digits[exp+1:]...)
 }
 
 // appendTimestamptz formats µs since the Unix epoch like PostgreSQL's
@@ -223,20 +259,33 @@ func appendFloat8(dst []byte, f float64) []byte {
 // fraction without trailing zeros, offset minutes and seconds only when
 // non-zero, " BC" for years before 1.
 func appendTimestamptz(dst []byte, us int64, loc *time.Location) []byte {
-	t := time.UnixMicro(us).In(loc)
-	year, month, day := t.Date()
+	t := time.UnixMicro(us)
+	off := 0
+	if loc != time.UTC {
+		_, off = t.In(loc).Zone()
+	}
+	// Local wall-clock fields from µs + offset with civil-date arithmetic:
+	// cheaper than time.Time's Date, Clock and Zone, which each redo it.
+	local := us + int64(off)*1_000_000
+	days := local / usPerDay
+	rem := local % usPerDay
+	if rem < 0 {
+		days--
+		rem += usPerDay
+	}
+	year, month, day := civil(days)
 	bc := year <= 0
 	if bc {
 		year = 1 - year
 	}
-	dst = appendPadded(dst, int64(year), 4)
+	dst = appendPadded(dst, year, 4)
 	dst = append(dst, '-')
-	dst = appendPadded(dst, int64(month), 2)
+	dst = appendPadded(dst, month, 2)
 	dst = append(dst, '-')
-	dst = appendPadded(dst, int64(day), 2)
+	dst = appendPadded(dst, day, 2)
 	dst = append(dst, ' ')
-	dst = appendClock(dst, int64(t.Hour()), int64(t.Minute()), int64(t.Second()), int64(t.Nanosecond()/1000))
-	_, off := t.Zone()
+	sec := rem / 1_000_000
+	dst = appendClock(dst, sec/3600, sec/60%60, sec%60, rem%1_000_000)
 	if off < 0 {
 		dst = append(dst, '-')
 		off = -off
@@ -256,6 +305,30 @@ func appendTimestamptz(dst []byte, us int64, loc *time.Location) []byte {
 		dst = append(dst, " BC"...)
 	}
 	return dst
+}
+
+// civil converts days since 1970-01-01 to a proleptic Gregorian date
+// (Howard Hinnant's civil_from_days).
+func civil(days int64) (year, month, day int64) {
+	z := days + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day = doy - (153*mp+2)/5 + 1
+	month = mp + 3
+	if month > 12 {
+		month -= 12
+	}
+	year = yoe + era*400
+	if month <= 2 {
+		year++
+	}
+	return year, month, day
 }
 
 // appendClock appends hh:mm:ss[.ffffff] with trailing zeros of the fraction
@@ -283,6 +356,9 @@ func appendClock(dst []byte, h, m, s, us int64) []byte {
 }
 
 func appendPadded(dst []byte, n int64, width int) []byte {
+	if n >= 0 && n < 100 && width == 2 {
+		return append(dst, byte('0'+n/10), byte('0'+n%10))
+	}
 	var buf [20]byte
 	b := strconv.AppendInt(buf[:0], n, 10)
 	for i := len(b); i < width; i++ {

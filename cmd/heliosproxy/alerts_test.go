@@ -63,6 +63,7 @@ func TestAlertsForAKilledBackend(t *testing.T) {
 	cfg := config.Default()
 	cfg.Proxy.ListenAddress = "127.0.0.1:0"
 	cfg.Observability.MetricsPort = 0 // a free port
+	cfg.API.ListenAddress = "127.0.0.1:0"
 	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Second}
 	cfg.HealthChecks.Interval = config.Duration{Duration: 500 * time.Millisecond}
 	cfg.HealthChecks.Timeout = config.Duration{Duration: 500 * time.Millisecond}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,8 +24,12 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy"
 )
 
-// demoPassword is the password of the demo clusters' superuser.
-const demoPassword = "helios-demo"
+// demoPassword is the password of the demo clusters' superuser; demoToken
+// is the admin token of the demo's API (the dashboard asks for it).
+const (
+	demoPassword = "helios-demo"
+	demoToken    = "helios-demo-token"
+)
 
 var demoNames = []string{"primary-1", "replica-1", "replica-2"}
 
@@ -33,6 +38,7 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:6432", "address of the proxy")
 	metricsPort := fs.Int("metrics-port", 9090, "port of the Prometheus metrics (on the proxy's host; 0 picks a free one)")
+	apiAddr := fs.String("api", "127.0.0.1:8080", "address of the REST API and dashboard")
 	load := fs.Bool("load", false, "drive a small workload through the proxy")
 	clients := fs.Int("clients", 8, "concurrent clients of --load")
 	if err := fs.Parse(args); err != nil {
@@ -54,6 +60,9 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg := config.Default()
 	cfg.Proxy.ListenAddress = *listen
 	cfg.Observability.MetricsPort = *metricsPort
+	cfg.API.ListenAddress = *apiAddr
+	cfg.API.AdminToken = demoToken
+	cfg.State.Dir = filepath.Join(os.TempDir(), "heliosproxy-demo-state")
 	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: 5 * time.Second}
 	cfg.CircuitBreaker.RecoveryRampUpDuration = config.Duration{Duration: 20 * time.Second}
 	cfg.HealthChecks.Password = demoPassword
@@ -103,8 +112,12 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, `
 HeliosProxy is running on %s in front of %s.
 
-  connect:  PGPASSWORD=%s psql -h %s -p %s -U postgres
-  see where a session lands:  SELECT inet_server_port();
+  connect:    PGPASSWORD=%s psql -h %s -p %s -U postgres
+  where a session lands:  SELECT inet_server_port();
+  circuits:   psql -h %s -p %s -d helios_proxy -c 'SELECT * FROM helios_proxy.circuit_breaker_status'
+  dashboard:  http://%s/  (admin token: %s)
+  REST API:   curl http://%s/circuit-breaker/status
+  metrics:    curl http://%s:%d/metrics
 
 Type a command and Enter (the clusters are yours to break):
   status           circuit state of every backend
@@ -114,7 +127,7 @@ Type a command and Enter (the clusters are yours to break):
   restart NAME     start a killed backend again: HALF_OPEN, then CLOSED
   quit             stop everything (or Ctrl-C)
 
-`, *listen, strings.Join(demoNames, ", "), demoPassword, host, port)
+`, *listen, strings.Join(demoNames, ", "), demoPassword, host, port, host, port, *apiAddr, demoToken, *apiAddr, host, *metricsPort)
 
 	wg.Go(func() { printEvents(ctx, srv, stdout) })
 	if *load {

@@ -22,10 +22,12 @@ import (
 	"time"
 
 	"github.com/heliosdb/heliosproxy/alerts"
+	"github.com/heliosdb/heliosproxy/api"
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/metrics"
 	"github.com/heliosdb/heliosproxy/proxy"
+	"github.com/heliosdb/heliosproxy/web"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -206,6 +208,12 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 			return err
 		}
 	}
+	if cfg.API.ListenAddress != "" {
+		if err := serveAPI(ctx, &wg, srv, disp, cfg, log); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	if ready != nil {
 		ready(srv, ln.Addr())
 	}
@@ -214,6 +222,46 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return nil
 	}
 	return err
+}
+
+// serveAPI starts the REST API and the dashboard on [api] listen_address.
+func serveAPI(ctx context.Context, wg *sync.WaitGroup, srv *proxy.Server, disp *alerts.Dispatcher, cfg config.Config, log *slog.Logger) error {
+	opts := api.Options{AdminToken: cfg.API.AdminToken, ListenAddress: cfg.API.ListenAddress, Web: web.Handler()}
+	if disp != nil {
+		opts.AlertTest = func(ctx context.Context) any { return disp.Test(ctx) }
+	}
+	h, err := api.New(srv, log, opts)
+	if err != nil {
+		return err
+	}
+	aln, err := net.Listen("tcp", cfg.API.ListenAddress)
+	if err != nil {
+		return fmt.Errorf("api.listen_address: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           h,
+		BaseContext:       func(net.Listener) context.Context { return ctx }, // event streams end at shutdown
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		// No WriteTimeout: the api sets per-request write deadlines, none on /events.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	wg.Go(func() {
+		if err := hs.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("API stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx) // event streams end with their request contexts
+		hs.Close()
+	})
+	log.Info("serving the REST API and dashboard", "url", "http://"+aln.Addr().String()+"/")
+	return nil
 }
 
 // serveMetrics starts the Prometheus endpoint on the host of the proxy's

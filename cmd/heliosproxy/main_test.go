@@ -136,7 +136,9 @@ func TestDemo(t *testing.T) {
 	stdin, commands := io.Pipe()
 	out := newLines()
 	exit := make(chan int, 1)
-	go func() { exit <- run([]string{"demo", "--listen", "127.0.0.1:0", "--metrics-port", "0"}, stdin, out, out) }()
+	go func() {
+		exit <- run([]string{"demo", "--listen", "127.0.0.1:0", "--metrics-port", "0", "--api", "127.0.0.1:0"}, stdin, out, out)
+	}()
 	t.Cleanup(func() { commands.Close() })
 
 	line, next := out.wait(t, ctx, 0, "HeliosProxy is running on ")

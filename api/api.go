@@ -1,0 +1,251 @@
+// Package api is HeliosProxy's REST API: circuit status, event history and
+// a live event stream (server-sent events), operator overrides, config
+// reload and the effective config, served with chi. The contract is
+// openapi.yaml at the repository root; tests check every response against
+// it.
+//
+// Reads are open. Mutating requests (PUT, DELETE, POST) need
+// "Authorization: Bearer <admin token>", are rate limited per client IP
+// and must send JSON. Authentication is by header only, never by cookie,
+// so a page on another origin cannot act with a user's credentials.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/httprate"
+
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// Controller is what the API needs from the running proxy.
+type Controller interface {
+	// Snapshot returns the current state of every backend.
+	Snapshot() status.Snapshot
+	// Events returns up to limit recent events, oldest first; limit <= 0
+	// returns all the proxy keeps.
+	Events(limit int) []status.Event
+	// Subscribe returns the events published from now on; the channel is
+	// closed when ctx ends.
+	Subscribe(ctx context.Context) <-chan status.Event
+	// SetOverride forces a backend's circuit state. An error that
+	// errors.Is status.ErrUnknownBackend means no such backend (404).
+	SetOverride(ctx context.Context, o status.Override) error
+	// ClearOverride removes a backend's override; clearing when none is set
+	// is not an error. Unknown backends as for SetOverride.
+	ClearOverride(ctx context.Context, backend, author string) error
+	// Reload re-reads the config file and applies it atomically. When the
+	// file is invalid nothing changes and the error unwraps (Unwrap()
+	// []error) into one error per problem, each "file:line: message".
+	Reload(ctx context.Context) (status.ReloadResult, error)
+	// EffectiveConfig returns the JSON of the effective config with
+	// secrets already redacted.
+	EffectiveConfig() ([]byte, error)
+	// Ready reports whether some backend can take a session.
+	Ready() bool
+}
+
+// Options configure the API.
+type Options struct {
+	// AdminToken is the bearer token of the mutating endpoints (a secret).
+	// Empty: mutating endpoints answer 403, and New refuses a non-loopback
+	// ListenAddress.
+	AdminToken string
+	// ListenAddress is where the caller serves the handler; New uses it
+	// only to refuse a non-loopback address without an AdminToken. An empty
+	// host (":8080") means every interface, which is not loopback.
+	ListenAddress string
+	// AlertTest, when set, serves POST /alerts/test: it sends a test alert
+	// to every channel and returns per-channel results, which are
+	// JSON-encoded as they are. Nil: the endpoint answers 501.
+	AlertTest func(ctx context.Context) any
+	// Web, when set, is the dashboard: it serves GET / and every GET path
+	// that is not an API path (its assets). Its 404s are turned into the
+	// API's JSON 404.
+	Web http.Handler
+	// Clock tells the time of new overrides and of responses; nil means
+	// time.Now.
+	Clock func() time.Time
+}
+
+// Limits of the API (documented in openapi.yaml).
+const (
+	// maxBodyBytes caps request bodies; larger ones get 413.
+	maxBodyBytes = 64 << 10
+	// requestTimeout bounds every request except the event stream: the
+	// context passed to the Controller ends then, and the response must be
+	// written by requestTimeout + writeGrace.
+	requestTimeout = 30 * time.Second
+	writeGrace     = 5 * time.Second
+	// mutationsPerMinute is how many PUT/DELETE/POST requests one client IP
+	// may make per minute (sliding window); more get 429.
+	mutationsPerMinute = 30
+	// maxReasonLen is the longest override reason, in characters.
+	maxReasonLen = 500
+	// maxAuthorLen is the longest X-Helios-Author value, in characters.
+	maxAuthorLen = 100
+	// maxTTL is the longest override expiry.
+	maxTTL = 365 * 24 * time.Hour
+	// maxEventsLimit is the largest ?limit= of GET /circuit-breaker/events.
+	maxEventsLimit = 10000
+)
+
+// AuthorHeader names the person acting on an override; without it the
+// author is "api@" + the client's IP address.
+const AuthorHeader = "X-Helios-Author"
+
+// server holds the handlers' shared state.
+type server struct {
+	c         Controller
+	log       *slog.Logger
+	now       func() time.Time
+	tokenHash *[sha256.Size]byte // nil: no admin token, mutations refused
+	alertTest func(ctx context.Context) any
+	web       http.Handler
+	mux       *chi.Mux
+	// heartbeat is how often the event stream writes a comment so that
+	// proxies and browsers keep an idle stream open.
+	heartbeat time.Duration
+	timeout   time.Duration // requestTimeout; tests shorten it
+	perMinute int           // mutationsPerMinute, read by routes
+}
+
+// New returns the API's handler. It fails when o has no AdminToken and
+// o.ListenAddress is not a loopback address: an unauthenticated admin
+// surface must not be reachable from other machines. The handler starts no
+// goroutines of its own; each request's work ends with its request (the
+// event stream when the request context ends, so serve it with an
+// http.Server whose BaseContext ends at shutdown).
+func New(c Controller, log *slog.Logger, o Options) (http.Handler, error) {
+	s, err := newServer(c, log, o)
+	if err != nil {
+		return nil, err
+	}
+	return s.mux, nil
+}
+
+func newServer(c Controller, log *slog.Logger, o Options) (*server, error) {
+	if c == nil {
+		return nil, errors.New("api: nil Controller")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.AdminToken == "" && !loopback(o.ListenAddress) {
+		return nil, fmt.Errorf("api: listen address %q is not a loopback address: set [api] admin_token to serve the API on it", o.ListenAddress)
+	}
+	s := &server{
+		c:         c,
+		log:       log.With("component", "api"),
+		now:       o.Clock,
+		alertTest: o.AlertTest,
+		web:       o.Web,
+		heartbeat: 15 * time.Second,
+		timeout:   requestTimeout,
+		perMinute: mutationsPerMinute,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if o.AdminToken != "" {
+		// Comparing fixed-size hashes keeps the comparison constant-time
+		// in the token's length too.
+		h := sha256.Sum256([]byte(o.AdminToken))
+		s.tokenHash = &h
+		if len(o.AdminToken) < 16 {
+			s.log.Warn("api admin token is short; use at least 16 random characters")
+		}
+	} else {
+		s.log.Info("no api admin token configured: mutating endpoints are disabled")
+	}
+	s.mux = s.routes()
+	return s, nil
+}
+
+// routes builds the router. Every route here is documented in openapi.yaml
+// (a test walks both).
+func (s *server) routes() *chi.Mux {
+	r := chi.NewRouter()
+	r.Use(s.securityHeaders, s.logRequests, s.recoverPanics)
+	r.NotFound(s.notFound)
+	r.MethodNotAllowed(s.methodNotAllowed)
+
+	// The event stream lives as long as the client: no request deadline.
+	r.Get("/events", s.eventStream)
+
+	r.Group(func(r chi.Router) {
+		r.Use(s.deadline)
+		r.Get("/", s.dashboard)
+		r.Get("/health", s.health)
+		r.Get("/ready", s.ready)
+		r.Get("/circuit-breaker/status", s.statusAll)
+		r.Get("/circuit-breaker/status/{backend}", s.statusOne)
+		r.Get("/circuit-breaker/events", s.eventHistory)
+		r.Get("/config", s.effectiveConfig)
+
+		r.Group(func(r chi.Router) {
+			// Rate limit first, so that guessing tokens is limited too.
+			r.Use(httprate.LimitBy(s.perMinute, time.Minute, clientKey,
+				httprate.WithLimitHandler(s.rateLimited),
+				httprate.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+					s.internalError(w, r, "rate limiter failed", err)
+				})))
+			r.Use(s.requireAdmin, s.jsonBody)
+			r.Put("/circuit-breaker/backends/{backend}/override", s.setOverride)
+			r.Delete("/circuit-breaker/backends/{backend}/override", s.clearOverride)
+			r.Post("/config/reload", s.reload)
+			r.Post("/alerts/test", s.testAlerts)
+		})
+	})
+	return r
+}
+
+// apiPrefixes are the paths that never fall through to the dashboard.
+var apiPrefixes = []string{"/circuit-breaker", "/config", "/alerts", "/events", "/health", "/ready"}
+
+func isAPIPath(p string) bool {
+	for _, pre := range apiPrefixes {
+		if p == pre || strings.HasPrefix(p, pre+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP is the host part of the request's remote address. Forwarding
+// headers are not trusted: they are the client's to forge.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// clientKey keys the rate limit by client IP (IPv6 by /64).
+func clientKey(r *http.Request) (string, error) {
+	return httprate.CanonicalizeIP(clientIP(r)), nil
+}
+
+// loopback reports whether addr ("host:port") is a loopback address, by
+// the same rule as config validation.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

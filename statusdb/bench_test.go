@@ -1,0 +1,146 @@
+package statusdb
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// pgbenchQuery is the statement pgbench's TPC-B-like script sends most.
+var pgbenchQuery = []byte("UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;")
+
+// longQuery is a 4 KiB statement of the kind ORMs produce, with many
+// underscores and no mention of the schema.
+var longQuery = func() []byte {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i := 0; b.Len() < 4000; i++ {
+		fmt.Fprintf(&b, "t_user_account.column_name_%d AS user_account_column_name_%d, ", i, i)
+	}
+	b.WriteString("1 FROM t_user_account WHERE t_user_account.id = $1")
+	return []byte(b.String())
+}()
+
+func BenchmarkMentions(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		sql  []byte
+	}{
+		{"pgbench", pgbenchQuery},
+		{"4KiB", longQuery},
+		{"status", []byte("SELECT * FROM helios_proxy.circuit_breaker_status")},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.sql)))
+			for b.Loop() {
+				Mentions(bc.sql)
+			}
+		})
+	}
+}
+
+// manyBackends returns an Input with n backends in varied states.
+func manyBackends(n int) Input {
+	in := testInput()
+	base := in.Snapshot.Backends
+	in.Snapshot.Backends = make([]status.Backend, n)
+	for i := range in.Snapshot.Backends {
+		b := base[i%len(base)]
+		b.Name = fmt.Sprintf("backend-%04d", (i*7919)%n) // not in name order
+		b.LatencyP95Ms += float64(i) / 7
+		b.LastFailureTime = b.LastFailureTime.Add(time.Duration(i) * time.Millisecond)
+		in.Snapshot.Backends[i] = b
+	}
+	return in
+}
+
+// BenchmarkStatusQuery measures Prepare (a cache hit) plus Execute plus
+// the encoding of every value as the proxy would do it (pgx asks for
+// binary float8, int8 and timestamptz, text otherwise).
+func BenchmarkStatusQuery(b *testing.B) {
+	queries := []struct{ name, sql string }{
+		{"select*", "SELECT * FROM helios_proxy.circuit_breaker_status"},
+		{"issue", "SELECT backend_name, circuit_state, latency_p95_ms, error_rate, connection_saturation, last_failure_time FROM helios_proxy.circuit_breaker_status ORDER BY backend_name"},
+		{"filter", "SELECT backend_name, latency_p95_ms FROM helios_proxy.circuit_breaker_status WHERE circuit_state <> 'CLOSED' AND error_rate >= 0.1 ORDER BY error_rate DESC, backend_name LIMIT 10"},
+		{"group", "SELECT circuit_state, count(*), avg(latency_p95_ms) FROM helios_proxy.circuit_breaker_status GROUP BY circuit_state ORDER BY 1"},
+	}
+	for _, n := range []int{3, 1000} {
+		in := manyBackends(n)
+		for _, q := range queries {
+			b.Run(fmt.Sprintf("%s/%d", q.name, n), func(b *testing.B) {
+				db := New()
+				if _, err := db.Prepare(q.sql); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				var buf []byte
+				defer reportCPU(b)()
+				for b.Loop() {
+					st, err := db.Prepare(q.sql)
+					if err != nil {
+						b.Fatal(err)
+					}
+					res, err := st.Execute(in, nil, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for r := range res.Rows {
+						for c, col := range res.Columns {
+							format := int16(1)
+							if col.OID == 25 {
+								format = 0
+							}
+							buf, _, _ = res.AppendValue(buf[:0], r, c, format)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkPrepare is the cost of a cache miss: parsing and planning.
+func BenchmarkPrepare(b *testing.B) {
+	sql := "SELECT backend_name, circuit_state, latency_p95_ms, error_rate, connection_saturation, last_failure_time FROM helios_proxy.circuit_breaker_status ORDER BY backend_name"
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := prepare(sql, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// reportCPU adds the metric cpu-ns/op: the process's user and system CPU
+// time per operation. On a shared, loaded machine it is steadier than
+// ns/op, which counts the time other processes hold the CPUs.
+func reportCPU(b *testing.B) func() {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			b.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	start := cpu()
+	return func() {
+		b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// BenchmarkSplit is what the simple protocol pays before the plan cache:
+// splitting the Query string with the parser (no parse tree is built).
+func BenchmarkSplit(b *testing.B) {
+	db := New()
+	sql := "SELECT backend_name, circuit_state, latency_p95_ms, error_rate, connection_saturation, last_failure_time FROM helios_proxy.circuit_breaker_status ORDER BY backend_name"
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := db.Split(sql); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package statusdb
+
+import (
+	"time"
+
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// t0 is the fixed "now" of the tests.
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 123456000, time.UTC)
+
+// testInput is a literal snapshot: four backends in every circuit state
+// and a few events, with values chosen to exercise formatting (NULLs,
+// fractions, tiny and huge floats, microseconds).
+func testInput() Input {
+	return Input{
+		Now: t0,
+		Snapshot: status.Snapshot{
+			Taken: t0,
+			Backends: []status.Backend{
+				{
+					Name: "primary-1", Host: "10.0.0.1", Port: 5432, Priority: 1, Weight: 1, CircuitState: "CLOSED",
+					LatencyP50Ms: 1.5, LatencyP95Ms: 12.25, LatencyP99Ms: 40, ErrorRate: 0.001, ConnectionSaturation: 0.25,
+					TrafficShare: 0.5, ActiveConnections: 10, MaxConnections: 100, StateSince: t0.Add(-time.Hour),
+					RampFactor: 1, RequestsTotal: 1000, FailuresTotal: 1, SuccessesTotal: 999, TransitionsTotal: 2,
+				},
+				{
+					Name: "replica-1", Host: "10.0.0.2", Port: 5433, Priority: 2, Weight: 0.5, ReadOnly: true, CircuitState: "OPEN",
+					LatencyP50Ms: 200, LatencyP95Ms: 2500.5, LatencyP99Ms: 1e15, ErrorRate: 0.5, ConnectionSaturation: 1,
+					LastFailureTime: t0.Add(-30 * time.Second), TrafficShare: 0, ActiveConnections: 0, MaxConnections: 0,
+					QueueDepth: 3, StateSince: t0.Add(-30 * time.Second), OpenReason: "hard_failure", RampFactor: 0,
+					RequestsTotal: 500, FailuresTotal: 250, RejectedTotal: 40, TransitionsTotal: 3, ReplicationLagMs: 0.00001,
+				},
+				{
+					Name: "replica-2", Host: "10.0.0.3", Port: 5434, Priority: 2, Weight: 0.5, ReadOnly: true, CircuitState: "HALF_OPEN",
+					LatencyP50Ms: 3, LatencyP95Ms: 30.125, LatencyP99Ms: 90, ErrorRate: 0.1 + 0.2, ConnectionSaturation: 0.5,
+					LastFailureTime: t0.Add(-20*time.Second + 7*time.Microsecond), TrafficShare: 0.125, ActiveConnections: 2,
+					MaxConnections: 50, StateSince: t0.Add(-10 * time.Second), Override: "OPEN", RampFactor: 0.3,
+					RequestsTotal: 80, FailuresTotal: 8, RejectedTotal: 2, TransitionsTotal: 4, ReplicationLagMs: 1500,
+				},
+				{
+					Name: "Standby", Host: "standby.internal", Port: 6432, Priority: 3, Weight: 2.25, CircuitState: "CLOSED",
+					LatencyP50Ms: 0.75, LatencyP95Ms: 1000000, LatencyP99Ms: 1e-5, ErrorRate: 0, ConnectionSaturation: 0,
+					LastFailureTime: t0.Add(-48 * time.Hour), TrafficShare: 0.375, ActiveConnections: 7, MaxConnections: 200,
+					StateSince: t0.Add(-47 * time.Hour), RampFactor: 1, RequestsTotal: 1 << 40, TransitionsTotal: 0,
+					Override: "CLOSED", ReplicationLagMs: 12.5,
+				},
+				{
+					Name: "réplica-ñ", Host: "10.0.0.5", Port: 5435, Priority: 3, Weight: 0, CircuitState: "CLOSED",
+					LatencyP50Ms: 2, LatencyP95Ms: 4, LatencyP99Ms: 8, StateSince: t0.Add(-2 * time.Minute), RampFactor: 0.1,
+					RequestsTotal: 3,
+				},
+			},
+		},
+		Events: []status.Event{
+			{ID: 1, Type: status.CircuitOpened, Time: t0.Add(-30 * time.Second), Backend: "replica-1", From: "CLOSED", To: "OPEN",
+				Reason: "hard_failure", Detail: "3 consecutive connection failures", InPrevious: 2 * time.Hour,
+				LatencyP95Ms: 2500.5, LatencyP99Ms: 4000, ErrorRate: 0.5, ConnectionSaturation: 1},
+			{ID: 2, Type: status.CascadeDetected, Time: t0.Add(-25 * time.Second), Reason: "multiple_open",
+				Detail: "2 circuits opened within 10s", Backends: []string{"replica-1", "replica-2"}},
+			{ID: 3, Type: status.RecoveryFailed, Time: t0.Add(-20 * time.Second), Backend: "replica-2", From: "HALF_OPEN", To: "OPEN",
+				Reason: "probe_failed", Attempt: 2, InPrevious: 1500 * time.Millisecond, ErrorRate: 0.25},
+			{ID: 4, Type: status.CircuitHalfOpened, Time: t0.Add(-10 * time.Second), Backend: "replica-2", From: "OPEN", To: "HALF_OPEN",
+				Reason: "open_duration_elapsed", InPrevious: 30 * time.Second},
+			{ID: 5, Type: status.CircuitClosed, Time: t0.Add(-5 * time.Second), Backend: "primary-1", From: "HALF_OPEN", To: "CLOSED",
+				Reason: "probes_succeeded", RecoveryDuration: 95500 * time.Millisecond, InPrevious: 12 * time.Second, LatencyP95Ms: 11},
+		},
+	}
+}

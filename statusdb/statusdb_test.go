@@ -1,0 +1,849 @@
+package statusdb
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// run prepares and executes sql over in with text parameters (nil entries
+// are NULL) and returns the rows in text format, "NULL" for NULL.
+func run(t *testing.T, db *DB, in Input, sql string, params ...any) (*Result, [][]string) {
+	t.Helper()
+	st, err := db.Prepare(sql)
+	if err != nil {
+		t.Fatalf("Prepare(%q): %v", sql, err)
+	}
+	var raw [][]byte
+	for _, p := range params {
+		if p == nil {
+			raw = append(raw, nil)
+		} else {
+			raw = append(raw, []byte(fmt.Sprint(p)))
+		}
+	}
+	res, err := st.Execute(in, raw, nil)
+	if err != nil {
+		t.Fatalf("Execute(%q): %v", sql, err)
+	}
+	return res, textRows(t, res)
+}
+
+func textRows(t *testing.T, res *Result) [][]string {
+	t.Helper()
+	var rows [][]string
+	for r := range res.Rows {
+		var row []string
+		for c := range res.Columns {
+			b, ok, err := res.AppendValue(nil, r, c, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				row = append(row, "NULL")
+			} else {
+				row = append(row, string(b))
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func flat(rows [][]string) string {
+	var lines []string
+	for _, r := range rows {
+		lines = append(lines, strings.Join(r, "|"))
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestMentions(t *testing.T) {
+	tests := []struct {
+		sql  string
+		want bool
+	}{
+		{"SELECT * FROM helios_proxy.circuit_breaker_status", true},
+		{"select * from HELIOS_PROXY.circuit_events", true},
+		{`SELECT * FROM "helios_proxy"."backends"`, true},
+		{"SELECT 1 FROM Helios_Proxy.x", true},
+		{"helios_proxy", true},
+		{"xhelios_proxyx", true},                 // a false positive is fine: Prepare decides
+		{"SELECT 'helios_proxy is great'", true}, // likewise
+		{"SELECT 1", false},
+		{"", false},
+		{"helios_prox", false},
+		{"helios-proxy", false},
+		{"helios_proxz", false},
+		{"heliosXproxy", false},
+		{"HELIOS?PROXY", false}, // '?' | 0x20 is '?', not '_'; the underscore must be exact
+		{"hElIoS_pRoXy", true},
+		{string(pgbenchQuery), false},
+		{string(longQuery), false},
+		{string(longQuery) + " helios_proxy", true},
+		{"helios_proxy" + string(longQuery), true},
+		{strings.Repeat("x", 100) + "helios_proxy", true},
+		{strings.Repeat("helios_prox", 50) + "y", true},
+		{"hel\xffios_proxy", false},
+	}
+	for _, tt := range tests {
+		if got := Mentions([]byte(tt.sql)); got != tt.want {
+			t.Errorf("Mentions(%.40q) = %v, want %v", tt.sql, got, tt.want)
+		}
+	}
+	// Every alignment of the name in a buffer, for the 8-byte scan.
+	for n := 0; n < 24; n++ {
+		for _, name := range []string{"helios_proxy", "HELIOS_PROXY", "helios_proxY"} {
+			sql := strings.Repeat(" ", n) + name + strings.Repeat(" ", 24-n)
+			if !Mentions([]byte(sql)) {
+				t.Errorf("Mentions(%q) = false", sql)
+			}
+			if Mentions([]byte(sql[:n+len(name)-1])) {
+				t.Errorf("Mentions(%q) = true", sql[:n+len(name)-1])
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { Mentions(longQuery) }); n != 0 {
+		t.Errorf("Mentions allocates %v times", n)
+	}
+}
+
+func TestPrepareErrors(t *testing.T) {
+	tests := []struct {
+		sql  string
+		code string
+		at   string // the position must be where this first occurs in sql; "" for none or any
+		msg  string // a substring of the message
+	}{
+		// Not ours: the proxy relays these.
+		{"SELECT 1", CodeNotStatusQuery, "", ""},
+		{"SELECT 'helios_proxy.circuit_breaker_status'", CodeNotStatusQuery, "", ""},
+		{"SELECT * FROM circuit_breaker_status", CodeNotStatusQuery, "", ""},
+		{"SET search_path = helios_proxy", CodeNotStatusQuery, "", ""},
+		{"-- helios_proxy\nSELECT 1", CodeNotStatusQuery, "", ""},
+		{"", CodeNotStatusQuery, "", ""},
+		{"SELECT * FROM pg_namespace WHERE nspname = 'helios_proxy'", CodeNotStatusQuery, "", ""},
+		// Mixed with backend relations.
+		{"SELECT * FROM helios_proxy.circuit_breaker_status, pg_class", "0A000", "pg_class", "cannot be combined with backend tables"},
+		{"SELECT * FROM helios_proxy.backends WHERE backend_name IN (SELECT relname FROM pg_class)", "0A000", "pg_class", "cannot be combined"},
+		{"SELECT * FROM helios_proxy.backends UNION SELECT * FROM backends_copy", "0A000", "backends_copy", "cannot be combined"},
+		{"SELECT * FROM helios_proxy.backends JOIN generate_series(1, 2) g ON true", "0A000", "", "cannot be combined"},
+		{"INSERT INTO audit SELECT * FROM helios_proxy.circuit_events", "0A000", "helios_proxy", "cannot be combined"},
+		// Writes.
+		{"UPDATE helios_proxy.circuit_breaker_status SET circuit_state = 'OPEN'", "42501", "helios_proxy", "read-only"},
+		{"DELETE FROM helios_proxy.circuit_events", "42501", "helios_proxy", "cannot DELETE helios_proxy.circuit_events"},
+		{"INSERT INTO helios_proxy.backends VALUES (1)", "42501", "helios_proxy", "read-only"},
+		{"TRUNCATE helios_proxy.circuit_events", "42501", "helios_proxy", "read-only"},
+		{"COPY helios_proxy.backends FROM STDIN", "42501", "helios_proxy", "read-only"},
+		// Unsupported SQL.
+		{"WITH x AS (SELECT 1) SELECT * FROM helios_proxy.backends", "0A000", "WITH", "WITH"},
+		{"SELECT * FROM helios_proxy.backends UNION SELECT * FROM helios_proxy.backends", "0A000", "", "UNION"},
+		{"SELECT * FROM helios_proxy.backends b JOIN helios_proxy.circuit_breaker_status s USING (backend_name)", "0A000", "", "join"},
+		{"SELECT * FROM helios_proxy.backends, helios_proxy.circuit_events", "0A000", "", "join"},
+		{"SELECT * FROM helios_proxy.backends WHERE port > (SELECT min(port) FROM helios_proxy.backends)", "0A000", "(SELECT", "subquery"},
+		{"SELECT * FROM (SELECT * FROM helios_proxy.backends) b", "0A000", "", "subquery"},
+		{"SELECT (SELECT count(*) FROM helios_proxy.backends)", "0A000", "", "subquery"},
+		{"SELECT rank() OVER (ORDER BY port) FROM helios_proxy.backends", "0A000", "rank", "window function"},
+		{"SELECT DISTINCT ON (priority) * FROM helios_proxy.backends", "0A000", "", "DISTINCT ON"},
+		{"SELECT * FROM helios_proxy.backends FOR UPDATE", "0A000", "", "FOR UPDATE"},
+		{"EXPLAIN SELECT * FROM helios_proxy.backends", "0A000", "", "only SELECT"},
+		{"COPY helios_proxy.backends TO STDOUT", "0A000", "", "COPY"},
+		{"DECLARE c CURSOR FOR SELECT * FROM helios_proxy.backends", "0A000", "", "only SELECT"},
+		{"SELECT * FROM helios_proxy.backends WHERE backend_name ~ '^p'", "0A000", "~", "operator ~"},
+		{"SELECT * FROM helios_proxy.backends WHERE backend_name SIMILAR TO 'p%'", "0A000", "SIMILAR", "SIMILAR TO"},
+		{"SELECT * FROM helios_proxy.backends WHERE port = ANY('{1,2}')", "0A000", "= ANY", "ANY/ALL"},
+		{"SELECT date_trunc('hour', now()) FROM helios_proxy.backends", "0A000", "date_trunc", "function date_trunc()"},
+		{"SELECT now()::date FROM helios_proxy.backends", "0A000", "date", `type "date"`},
+		{"SELECT current_date FROM helios_proxy.backends", "0A000", "current_date", "CURRENT_DATE"},
+		{"SELECT count(*) FROM helios_proxy.backends GROUP BY ROLLUP (priority)", "0A000", "", "ROLLUP"},
+		{"SELECT * FROM helios_proxy.backends WHERE (port, priority) = (5432, 1)", "0A000", "(port", "row constructor"},
+		{"SELECT * FROM helios_proxy.backends ORDER BY backend_name COLLATE \"en_US\"", "0A000", "COLLATE", "COLLATE"},
+		{"SELECT sum(now() - state_since) FROM helios_proxy.circuit_breaker_status", "0A000", "sum", "sum(interval)"},
+		{"SELECT string_agg(backend_name, ',') FROM helios_proxy.backends", "0A000", "string_agg", "string_agg"},
+		{"SELECT * FROM other_db.helios_proxy.backends", "0A000", "other_db", "cross-database"},
+		{"SELECT * FROM helios_proxy.backends b(x)", "0A000", "", "column aliases"},
+		{"SELECT * FROM helios_proxy.backends ORDER BY port FETCH FIRST 1 ROW WITH TIES", "0A000", "", "WITH TIES"},
+		// Names, types and syntax.
+		{"SELECT * FROM helios_proxy.nope", "42P01", "helios_proxy", `relation "helios_proxy.nope" does not exist`},
+		{"SELECT nope FROM helios_proxy.backends", "42703", "nope", `column "nope" does not exist`},
+		{"SELECT backends FROM helios_proxy.backends", "0A000", "backends", "whole-row"},
+		{"SELECT * FROM helios_proxy.backends WHER port = 1", "42601", "port", `syntax error at or near "port"`},
+		{"SELECT * FROM helios_proxy.backends; SELECT 1", "42601", "", "cannot insert multiple commands"},
+		{"SELECT 'unterminated FROM helios_proxy.backends", "42601", "'unterminated", "unterminated quoted string"},
+		{"SELECT * FROM helios_proxy.backends WHERE $1 = $2 AND $1 = port", "42883", "= port", "operator does not exist: text = integer"},
+		{"SELECT * FROM helios_proxy.backends WHERE port = $1 AND backend_name=$1", "42883", "=$1", "operator does not exist: text = integer"},
+		{"SELECT 1 FROM helios_proxy.backends WHERE $1 = ($1 + 1)::text", "42P08", "$1", "inconsistent types deduced for parameter $1"},
+		{"SELECT count(count(*)) FROM helios_proxy.backends", "42803", "count(*)", "cannot be nested"},
+		{"SELECT * FROM helios_proxy.backends LIMIT count(*)", "42803", "count", "not allowed in LIMIT"},
+		{"SELECT port FROM helios_proxy.backends ORDER BY backend_name || 1 || 'x' COLLATE \"C\"", "", "", ""},
+		{"SELECT -'1' FROM helios_proxy.backends", "42725", "-", "operator is not unique: - unknown"},
+		{"SELECT min('a') FROM helios_proxy.backends", "42725", "min", "function min(unknown) is not unique"},
+		{"SELECT round(backend_name) FROM helios_proxy.backends", "42883", "round", "function round(text) does not exist"},
+		{"SELECT lower(backend_name, 'x') FROM helios_proxy.backends", "42883", "lower", "function lower(text, unknown) does not exist"},
+		{"SELECT sum(*) FROM helios_proxy.backends", "42809", "sum", "sum(*)"},
+		{"SELECT lower(*) FROM helios_proxy.backends", "42809", "lower", "lower is not an aggregate function"},
+		{"SELECT port::numeric(3, 5) FROM helios_proxy.backends", "22023", "numeric", "NUMERIC precision"},
+		{"SELECT port FROM helios_proxy.backends WHERE port = '1.5'", "22P02", "'1.5'", `invalid input syntax for type integer: "1.5"`},
+		{"SELECT port FROM helios_proxy.backends WHERE port = '99999999999'", "22003", "'9", "out of range for type integer"},
+		{"SELECT interval '5 lightyears' FROM helios_proxy.backends", "22007", "'5", "invalid input syntax for type interval"},
+		{"SELECT '2026-02-30'::timestamptz FROM helios_proxy.backends", "22008", "'2026", "date/time field value out of range"},
+		{"SELECT * FROM helios_proxy.backends ORDER BY backend_name, port, zz", "42703", "zz", `column "zz" does not exist`},
+		{"SELECT port AS a, weight AS a FROM helios_proxy.backends ORDER BY a", "42702", "a\x00", `ORDER BY "a" is ambiguous`},
+	}
+	db := New()
+	for _, tt := range tests {
+		_, err := db.Prepare(tt.sql)
+		if tt.code == "" {
+			if err != nil {
+				t.Errorf("Prepare(%q) = %v, want success", tt.sql, err)
+			}
+			continue
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Errorf("Prepare(%q) = %v, want *Error %s", tt.sql, err, tt.code)
+			continue
+		}
+		pos := 0
+		if tt.at != "" {
+			if i := strings.Index(tt.sql+"\x00", tt.at); i >= 0 {
+				pos = utf8.RuneCountInString(tt.sql[:i]) + 1
+			}
+		}
+		if e.Code != tt.code || e.Position != pos && tt.at != "" || !strings.Contains(e.Message, tt.msg) {
+			t.Errorf("Prepare(%q) = %s %q at %d, want %s %q at %d", tt.sql, e.Code, e.Message, e.Position, tt.code, tt.msg, pos)
+		}
+		if tt.code == CodeNotStatusQuery && !errors.Is(err, ErrNotStatusQuery) {
+			t.Errorf("Prepare(%q): errors.Is(err, ErrNotStatusQuery) = false", tt.sql)
+		}
+		if tt.code != CodeNotStatusQuery && errors.Is(err, ErrNotStatusQuery) {
+			t.Errorf("Prepare(%q): errors.Is(err, ErrNotStatusQuery) = true for %s", tt.sql, e.Code)
+		}
+	}
+}
+
+func TestColumnsAndParams(t *testing.T) {
+	const cbs = " FROM helios_proxy.circuit_breaker_status"
+	tests := []struct {
+		sql    string
+		cols   string // name:OID, ...
+		params []uint32
+	}{
+		{"SELECT backend_name, error_rate, port, active_connections, read_only, last_failure_time" + cbs,
+			"backend_name:25 error_rate:701 port:23 active_connections:20 read_only:16 last_failure_time:1184", nil},
+		{"SELECT count(*), now(), current_timestamp" + cbs, "count:20 now:1184 current_timestamp:1184", nil},
+		{"SELECT 1, 'a', NULL, 2.5, 3000000000, true, port::text, 'x'::text, CAST(1 AS float8), 1::int, 1::bigint, 1::double precision, 1::numeric, 1::varchar, -port AS minus" + cbs,
+			"?column?:23 ?column?:25 ?column?:25 ?column?:701 ?column?:20 ?column?:16 port:25 text:25 float8:701 int4:23 int8:20 float8:701 numeric:701 varchar:25 minus:23", nil},
+		{"SELECT CASE WHEN read_only THEN 1 END, coalesce(override, open_reason), greatest(1, 2.5), nullif(port, 1), lower(host), interval '1 day', now() - state_since AS age, sum(port), sum(requests_total), avg(port), min(host), max(last_failure_time)" + cbs + " GROUP BY read_only, override, open_reason, port, host, state_since",
+			"case:23 coalesce:25 greatest:701 nullif:23 lower:25 interval:1186 age:1186 sum:20 sum:701 avg:701 min:25 max:1184", nil},
+		{"SELECT circuit_state" + cbs + " WHERE backend_name = $1", "circuit_state:25", []uint32{25}},
+		{"SELECT 1" + cbs + " WHERE error_rate > $1 AND port = $2 AND active_connections < $3 AND read_only = $4 AND last_failure_time > $5 AND now() - state_since > $6 LIMIT $7 OFFSET $8",
+			"?column?:23", []uint32{701, 23, 20, 16, 1184, 1186, 20, 20}},
+		{"SELECT $1, $2 IS NULL" + cbs + " WHERE $4 = $3", "?column?:25 ?column?:16", []uint32{25, 25, 25, 25}},
+		{"SELECT 1" + cbs + " WHERE port = $2", "?column?:23", []uint32{25, 23}},
+		{"SELECT $1" + cbs + " WHERE port = $1", "?column?:23", []uint32{23}},
+		{"SELECT 1" + cbs + " WHERE state_since + $1 > now()", "?column?:23", []uint32{1186}},
+		{"SELECT 1" + cbs + " WHERE $1 AND NOT $2", "?column?:23", []uint32{16, 16}},
+		{"SELECT * FROM helios_proxy.backends", "backend_name:25 host:25 port:23 priority:23 weight:701 read_only:16", nil},
+		{"SELECT b.*, 1 FROM helios_proxy.backends b", "backend_name:25 host:25 port:23 priority:23 weight:701 read_only:16 ?column?:23", nil},
+	}
+	db := New()
+	for _, tt := range tests {
+		st, err := db.Prepare(tt.sql)
+		if err != nil {
+			t.Errorf("Prepare(%q): %v", tt.sql, err)
+			continue
+		}
+		var cols []string
+		for _, c := range st.Columns() {
+			cols = append(cols, fmt.Sprintf("%s:%d", c.Name, c.OID))
+		}
+		if got := strings.Join(cols, " "); got != tt.cols {
+			t.Errorf("Columns(%q) =\n  %s\nwant\n  %s", tt.sql, got, tt.cols)
+		}
+		if got := st.ParamOIDs(); !slices.Equal(got, tt.params) {
+			t.Errorf("ParamOIDs(%q) = %v, want %v", tt.sql, got, tt.params)
+		}
+		if st.Tag() != "SELECT" {
+			t.Errorf("Tag() = %q", st.Tag())
+		}
+	}
+}
+
+// TestSchema pins the column lists, their order and types: the contract of
+// DESIGN.md § SQL status schema.
+func TestSchema(t *testing.T) {
+	want := map[string]string{
+		"circuit_breaker_status": "backend_name text, circuit_state text, latency_p50_ms double precision, latency_p95_ms double precision, " +
+			"latency_p99_ms double precision, error_rate double precision, connection_saturation double precision, " +
+			"last_failure_time timestamp with time zone, host text, port integer, priority integer, weight double precision, " +
+			"traffic_share double precision, active_connections bigint, max_connections bigint, queue_depth bigint, " +
+			"state_since timestamp with time zone, open_reason text, override text, requests_total bigint, failures_total bigint, " +
+			"rejected_total bigint, transitions_total bigint, replication_lag_ms double precision, ramp_factor double precision, read_only boolean",
+		"circuit_events": "id bigint, event_time timestamp with time zone, event_type text, backend_name text, from_state text, to_state text, " +
+			"reason text, detail text, attempt integer, recovery_duration_ms double precision, in_previous_state_ms double precision, " +
+			"backends text, latency_p95_ms double precision, latency_p99_ms double precision, error_rate double precision, connection_saturation double precision",
+		"backends": "backend_name text, host text, port integer, priority integer, weight double precision, read_only boolean",
+	}
+	if len(tables) != len(want) {
+		t.Errorf("%d tables, want %d", len(tables), len(want))
+	}
+	for name, cols := range want {
+		var got []string
+		for _, c := range tables[name].cols {
+			got = append(got, c.name+" "+c.typ.String())
+		}
+		if g := strings.Join(got, ", "); g != cols {
+			t.Errorf("helios_proxy.%s:\n  %s\nwant\n  %s", name, g, cols)
+		}
+	}
+}
+
+func TestExecute(t *testing.T) {
+	in := testInput()
+	const cbs = " FROM helios_proxy.circuit_breaker_status"
+	tests := []struct {
+		sql    string
+		params []any
+		want   string
+	}{
+		{"SELECT backend_name, circuit_state, open_reason, override, last_failure_time" + cbs + " WHERE circuit_state <> 'CLOSED' ORDER BY 1",
+			nil, "replica-1|OPEN|hard_failure|NULL|2026-11-22 09:59:30.123456+00\nreplica-2|HALF_OPEN|NULL|OPEN|2026-11-22 09:59:40.123463+00"},
+		{"SELECT now(), current_timestamp, 'now'::timestamptz = now()" + cbs + " LIMIT 1", nil, "2026-11-22 10:00:00.123456+00|2026-11-22 10:00:00.123456+00|t"},
+		{"SELECT id, event_type, now() - event_time FROM helios_proxy.circuit_events WHERE event_time > now() - interval '15 seconds'",
+			nil, "4|CircuitHalfOpened|00:00:10\n5|CircuitClosed|00:00:05"},
+		{"SELECT id, backend_name, backends, attempt, recovery_duration_ms, in_previous_state_ms FROM helios_proxy.circuit_events ORDER BY id",
+			nil, "1|replica-1|NULL|NULL|NULL|7200000\n2|NULL|replica-1,replica-2|NULL|NULL|NULL\n3|replica-2|NULL|2|NULL|1500\n4|replica-2|NULL|NULL|NULL|30000\n5|primary-1|NULL|NULL|95500|12000"},
+		{"SELECT backend_name" + cbs + " WHERE backend_name = $1 OR port = $2 ORDER BY 1", []any{"Standby", "5432"}, "Standby\nprimary-1"},
+		{"SELECT backend_name" + cbs + " WHERE backend_name = $1", []any{nil}, ""},
+		{"SELECT count(*)" + cbs + " WHERE backend_name <> $1", []any{nil}, "0"},
+		{"SELECT backend_name" + cbs + " ORDER BY 1 LIMIT $1 OFFSET $2", []any{"2", nil}, "Standby\nprimary-1"},
+		{"SELECT backend_name" + cbs + " ORDER BY 1 LIMIT $1", []any{nil}, "Standby\nprimary-1\nreplica-1\nreplica-2\nréplica-ñ"},
+		// Documented deviations: numeric is float8.
+		{"SELECT round(2.5), round(2.5::float8), 1.50, avg(port), sum(requests_total), 0.1 + 0.2, (0.1::float8 + 0.2::float8)::numeric" + cbs,
+			nil, "3|2|1.5|5633.2|1099511629359|0.30000000000000004|0.3"},
+		{"SELECT round(1.005, 2), round(-1.005, 2), round(1234.5, -2), round(0.5, 0), round(0.004, 2), 2.675::numeric(10,2)" + cbs + " LIMIT 1",
+			nil, "1.01|-1.01|1200|1|0|2.68"},
+		{"SELECT sum(port), sum(latency_p50_ms), avg(error_rate), count(DISTINCT circuit_state), count(DISTINCT read_only)" + cbs,
+			nil, "28166|207.25|0.16019999999999998|3|2"},
+		{"SELECT latency_p99_ms" + cbs + " ORDER BY latency_p99_ms DESC", nil, "1e+15\n90\n40\n8\n1e-05"},
+		{"SELECT round(latency_p50_ms, 1), count(*)" + cbs + " GROUP BY latency_p50_ms ORDER BY 1", nil, "0.8|1\n1.5|1\n2|1\n3|1\n200|1"},
+		{"SELECT x FROM (VALUES (1)) v(x) WHERE x IN (SELECT port FROM helios_proxy.backends)", nil, ""},
+	}
+	db := New()
+	for _, tt := range tests {
+		st, err := db.Prepare(tt.sql)
+		if err != nil {
+			if tt.want == "" && strings.Contains(err.Error(), "0A000") {
+				continue // the last case: refused, as it should be
+			}
+			t.Errorf("Prepare(%q): %v", tt.sql, err)
+			continue
+		}
+		var raw [][]byte
+		for _, p := range tt.params {
+			if p == nil {
+				raw = append(raw, nil)
+			} else {
+				raw = append(raw, []byte(p.(string)))
+			}
+		}
+		res, err := st.Execute(in, raw, nil)
+		if err != nil {
+			t.Errorf("Execute(%q): %v", tt.sql, err)
+			continue
+		}
+		if got := flat(textRows(t, res)); got != tt.want {
+			t.Errorf("%s:\n%s\nwant\n%s", tt.sql, got, tt.want)
+		}
+	}
+}
+
+func TestExecuteErrors(t *testing.T) {
+	in := testInput()
+	tests := []struct {
+		sql     string
+		params  [][]byte
+		formats []int16
+		code    string
+		msg     string
+	}{
+		{"SELECT port / 0 FROM helios_proxy.backends", nil, nil, "22012", "division by zero"},
+		{"SELECT backend_name::int FROM helios_proxy.backends", nil, nil, "22P02", `invalid input syntax for type integer: "primary-1"`},
+		{"SELECT backend_name FROM helios_proxy.backends WHERE backend_name LIKE '%\\'", nil, nil, "22025", "must not end with escape character"},
+		{"SELECT backend_name FROM helios_proxy.backends WHERE backend_name LIKE 'x' ESCAPE 'ab'", nil, nil, "22025", "invalid escape string"},
+		{"SELECT 1 FROM helios_proxy.backends OFFSET -1", nil, nil, "2201X", "OFFSET must not be negative"},
+		{"SELECT 1 FROM helios_proxy.backends LIMIT $1", [][]byte{[]byte("-2")}, nil, "2201W", "LIMIT must not be negative"},
+		{"SELECT (port * 1000000)::int8 FROM helios_proxy.backends", nil, nil, "22003", "integer out of range"},
+		{"SELECT requests_total * requests_total FROM helios_proxy.circuit_breaker_status", nil, nil, "22003", "bigint out of range"},
+		{"SELECT 1e300::float8 * latency_p99_ms FROM helios_proxy.circuit_breaker_status", nil, nil, "22003", "value out of range: overflow"},
+		{"SELECT latency_p95_ms::numeric(3,1) FROM helios_proxy.circuit_breaker_status", nil, nil, "22003", "numeric field overflow"},
+		{"SELECT 1 FROM helios_proxy.backends WHERE port = $1", nil, nil, "08P01", "bind message supplies 0 parameters, but prepared statement requires 1"},
+		{"SELECT 1 FROM helios_proxy.backends WHERE port = $1 AND host = $2", [][]byte{nil, nil}, []int16{0, 1, 0}, "08P01", "3 parameter formats but 2 parameters"},
+		{"SELECT 1 FROM helios_proxy.backends WHERE port = $1", [][]byte{{0, 1}}, []int16{1}, "22P03", "incorrect binary data format in bind parameter 1"},
+		{"SELECT 1 FROM helios_proxy.backends WHERE port = $1", [][]byte{[]byte("1")}, []int16{2}, "08P01", "unsupported format code: 2"},
+		{"SELECT 1 FROM helios_proxy.backends WHERE host = $1", [][]byte{{'a', 0xff}}, nil, "22021", "invalid byte sequence"},
+		{"SELECT 1 FROM helios_proxy.backends WHERE port = $1", [][]byte{[]byte("x")}, nil, "22P02", `invalid input syntax for type integer: "x"`},
+		{"SELECT 1 FROM helios_proxy.backends WHERE read_only = $1", [][]byte{[]byte("maybe")}, nil, "22P02", `invalid input syntax for type boolean: "maybe"`},
+		{"SELECT 1 FROM helios_proxy.circuit_breaker_status WHERE state_since > $1", [][]byte{[]byte("soon")}, nil, "22007", "timestamp with time zone"},
+	}
+	db := New()
+	for _, tt := range tests {
+		st, err := db.Prepare(tt.sql)
+		if err != nil {
+			t.Errorf("Prepare(%q): %v", tt.sql, err)
+			continue
+		}
+		_, err = st.Execute(in, tt.params, tt.formats)
+		var e *Error
+		if !errors.As(err, &e) || e.Code != tt.code || !strings.Contains(e.Message, tt.msg) {
+			t.Errorf("Execute(%q) = %v, want %s %q", tt.sql, err, tt.code, tt.msg)
+		}
+	}
+}
+
+func TestBinaryParams(t *testing.T) {
+	m := pgtype.NewMap()
+	enc := func(oid uint32, v any) []byte {
+		b, err := m.Encode(oid, pgtype.BinaryFormatCode, v, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	st, err := New().Prepare("SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE port = $1 AND active_connections = $2 AND error_rate = $3 AND read_only = $4 AND last_failure_time = $5 AND backend_name = $6 AND state_since - last_failure_time = $7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testInput().Snapshot.Backends[1]
+	params := [][]byte{
+		enc(pgtype.Int4OID, int32(b.Port)), enc(pgtype.Int8OID, int64(b.ActiveConnections)), enc(pgtype.Float8OID, b.ErrorRate),
+		enc(pgtype.BoolOID, b.ReadOnly), enc(pgtype.TimestamptzOID, b.LastFailureTime), enc(pgtype.TextOID, b.Name),
+		enc(pgtype.IntervalOID, pgtype.Interval{Valid: true}),
+	}
+	res, err := st.Execute(testInput(), params, []int16{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 1 || res.Rows[0][0] != "replica-1" {
+		t.Errorf("rows = %v, want [[replica-1]]", res.Rows)
+	}
+}
+
+// TestBinaryResults decodes every binary value with pgtype and compares it
+// with the Go value in Rows, and checks the Go types Rows promises.
+func TestBinaryResults(t *testing.T) {
+	loc, _ := time.LoadLocation("Europe/Paris")
+	in := testInput()
+	in.TimeZone = loc
+	res, _ := run(t, New(), in, "SELECT *, now() - state_since AS age, 'NaN'::float8 AS nan FROM helios_proxy.circuit_breaker_status")
+	m := pgtype.NewMap()
+	for r, row := range res.Rows {
+		for c, v := range row {
+			col := res.Columns[c]
+			b, ok, err := res.AppendValue(nil, r, c, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				if v != nil {
+					t.Errorf("row %d %s: NULL for %v", r, col.Name, v)
+				}
+				continue
+			}
+			var got any
+			switch col.OID {
+			case pgtype.Int4OID:
+				var n int32
+				err = m.Scan(col.OID, 1, b, &n)
+				got = int64(n)
+			case pgtype.TextOID:
+				var s string
+				err = m.Scan(col.OID, 1, b, &s)
+				got = s
+			case pgtype.Int8OID:
+				var n int64
+				err = m.Scan(col.OID, 1, b, &n)
+				got = n
+			case pgtype.Float8OID:
+				var f float64
+				err = m.Scan(col.OID, 1, b, &f)
+				got = f
+			case pgtype.BoolOID:
+				var x bool
+				err = m.Scan(col.OID, 1, b, &x)
+				got = x
+			case pgtype.TimestamptzOID:
+				var x time.Time
+				err = m.Scan(col.OID, 1, b, &x)
+				if tv, ok := v.(time.Time); !ok || !x.Equal(tv) || tv.Location() != loc {
+					t.Errorf("row %d %s = %v, binary %v", r, col.Name, v, x)
+				}
+				continue
+			case pgtype.IntervalOID:
+				var x pgtype.Interval
+				err = m.Scan(col.OID, 1, b, &x)
+				got = x
+			default:
+				t.Fatalf("column %s has OID %d", col.Name, col.OID)
+			}
+			if err != nil {
+				t.Fatalf("row %d %s: %v", r, col.Name, err)
+			}
+			if f, ok := got.(float64); ok && math.IsNaN(f) {
+				if g, ok := v.(float64); !ok || !math.IsNaN(g) {
+					t.Errorf("row %d %s = %v, binary NaN", r, col.Name, v)
+				}
+				continue
+			}
+			if got != v {
+				t.Errorf("row %d %s = %#v, binary decodes to %#v", r, col.Name, v, got)
+			}
+		}
+	}
+	if _, _, err := res.AppendValue(nil, 0, 0, 7); err == nil {
+		t.Error("AppendValue(format 7) succeeded")
+	}
+}
+
+func TestTimeZones(t *testing.T) {
+	tests := []struct {
+		tz   string
+		want string
+	}{
+		{"", "2026-11-22 09:59:30.123456+00|2026-07-01 12:00:00+00|2026-11-22 10:00:00+00"},
+		{"UTC", "2026-11-22 09:59:30.123456+00|2026-07-01 12:00:00+00|2026-11-22 10:00:00+00"},
+		{"Europe/Paris", "2026-11-22 10:59:30.123456+01|2026-07-01 14:00:00+02|2026-11-22 09:00:00+00"},
+		{"Asia/Kolkata", "2026-11-22 15:29:30.123456+05:30|2026-07-01 17:30:00+05:30|2026-11-22 04:30:00+00"},
+		{"America/St_Johns", "2026-11-22 06:29:30.123456-03:30|2026-07-01 09:30:00-02:30|2026-11-22 13:30:00+00"},
+	}
+	for _, tt := range tests {
+		in := testInput()
+		if tt.tz != "" {
+			loc, err := time.LoadLocation(tt.tz)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in.TimeZone = loc
+		}
+		// The literal without an offset is read in the session's zone
+		// (and shown here in UTC through ::text of a UTC-offset cast).
+		_, rows := run(t, New(), in, "SELECT last_failure_time, '2026-07-01 12:00:00+00'::timestamptz, '2026-11-22 10:00:00'::timestamptz FROM helios_proxy.circuit_breaker_status WHERE backend_name = 'replica-1'")
+		got := flat(rows)
+		// Show the third value in UTC to check how it was read.
+		parts := strings.Split(got, "|")
+		res, _ := run(t, New(), in, "SELECT '2026-11-22 10:00:00'::timestamptz FROM helios_proxy.backends LIMIT 1")
+		parts[2] = string(appendTimestamptz(nil, res.Rows[0][0].(time.Time).UnixMicro(), time.UTC))
+		if got := strings.Join(parts, "|"); got != tt.want {
+			t.Errorf("TimeZone %q: %s, want %s", tt.tz, got, tt.want)
+		}
+	}
+}
+
+func TestFloat8Text(t *testing.T) {
+	tests := []struct {
+		f    float64
+		want string
+	}{
+		{0, "0"}, {math.Copysign(0, -1), "-0"}, {1, "1"}, {-1.5, "-1.5"}, {0.1, "0.1"}, {math.Nextafter(0.3, 1), "0.30000000000000004"},
+		{1e6, "1000000"}, {1e14, "100000000000000"}, {1e15, "1e+15"}, {123456789012345678, "1.2345678901234568e+17"},
+		{0.0001, "0.0001"}, {0.00001, "1e-05"}, {1.5e-7, "1.5e-07"}, {1e100, "1e+100"}, {5e-324, "5e-324"},
+		{math.MaxFloat64, "1.7976931348623157e+308"}, {math.NaN(), "NaN"}, {math.Inf(1), "Infinity"}, {math.Inf(-1), "-Infinity"},
+		{2500.5, "2500.5"}, {123456789012345.6, "123456789012345.6"},
+	}
+	for _, tt := range tests {
+		if got := string(appendFloat8(nil, tt.f)); got != tt.want {
+			t.Errorf("float8out(%v) = %s, want %s", tt.f, got, tt.want)
+		}
+	}
+}
+
+func TestIntervals(t *testing.T) {
+	tests := []struct {
+		in, want string
+	}{
+		{"5 minutes", "00:05:00"}, {"1 hour 30 min", "01:30:00"}, {"1.5 days", "1 day 12:00:00"}, {"2 days 03:00:00", "2 days 03:00:00"},
+		{"-00:00:10", "-00:00:10"}, {"10", "00:00:10"}, {"3 days ago", "-3 days"}, {"1 year 2 months 3 days 04:05:06.5", "1 year 2 mons 3 days 04:05:06.5"},
+		{"1 mon -2 days", "1 mon -2 days"}, {"-1 day +2 hours", "-1 days +02:00:00"}, {"0", "00:00:00"}, {"250ms", "00:00:00.25"},
+		{"2 weeks", "14 days"}, {"1.5 months", "1 mon 15 days"}, {"100 hours", "100:00:00"}, {"1 us", "00:00:00.000001"},
+	}
+	for _, tt := range tests {
+		v, err := parseInterval(tt.in)
+		if err != nil {
+			t.Errorf("parseInterval(%q): %v", tt.in, err)
+			continue
+		}
+		if got := string(appendInterval(nil, v)); got != tt.want {
+			t.Errorf("interval %q = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "five minutes", "5 parsecs", "1:2:3:4", "10:61"} {
+		if _, err := parseInterval(bad); err == nil {
+			t.Errorf("parseInterval(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestSplit(t *testing.T) {
+	tests := []struct {
+		sql  string
+		want []string
+	}{
+		{"SELECT 1 FROM helios_proxy.circuit_breaker_status; SELECT count(*) FROM helios_proxy.circuit_events",
+			[]string{"SELECT 1 FROM helios_proxy.circuit_breaker_status", "SELECT count(*) FROM helios_proxy.circuit_events"}},
+		{"SELECT ';' FROM helios_proxy.backends;;  SELECT $$;$$ ; -- ; comment\n SELECT /* ; */ 2;",
+			[]string{"SELECT ';' FROM helios_proxy.backends", "SELECT $$;$$", "-- ; comment\n SELECT /* ; */ 2"}},
+		{"SELECT 1", []string{"SELECT 1"}},
+		{"  ", nil},
+		{";", nil},
+		{"BEGIN; SELECT * FROM helios_proxy.backends; COMMIT;", []string{"BEGIN", "SELECT * FROM helios_proxy.backends", "COMMIT"}},
+	}
+	db := New()
+	for _, tt := range tests {
+		got, err := db.Split(tt.sql)
+		if err != nil {
+			t.Errorf("Split(%q): %v", tt.sql, err)
+			continue
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("Split(%q) = %q, want %q", tt.sql, got, tt.want)
+		}
+		for _, s := range got {
+			if !strings.Contains(tt.sql, s) {
+				t.Errorf("Split(%q): %q is not a substring", tt.sql, s)
+			}
+		}
+	}
+	_, err := db.Split("SELECT 1; SELECT 2 FROM")
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "42601" || e.Position != 24 {
+		t.Errorf("Split(syntax error) = %#v, want 42601 at 24", err)
+	}
+}
+
+func TestPrepareTyped(t *testing.T) {
+	db := New()
+	const sql = "SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE port = $1"
+	untyped, err := db.Prepare(sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed, err := db.PrepareTyped(sql, []uint32{pgtype.Int8OID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if typed == untyped {
+		t.Error("PrepareTyped returned the untyped statement")
+	}
+	if got := typed.ParamOIDs(); !slices.Equal(got, []uint32{pgtype.Int8OID}) {
+		t.Errorf("ParamOIDs = %v, want [20]", got)
+	}
+	res, err := typed.Execute(testInput(), [][]byte{{0, 0, 0, 0, 0, 0, 0x15, 0x38}}, []int16{1})
+	if err != nil || len(res.Rows) != 1 || res.Rows[0][0] != "primary-1" {
+		t.Errorf("Execute(int8 5432) = %v, %v", res, err)
+	}
+	if again, _ := db.PrepareTyped(sql, []uint32{pgtype.Int8OID}); again != typed {
+		t.Error("PrepareTyped is not cached")
+	}
+	_, err = db.PrepareTyped(sql, []uint32{114}) // json
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "0A000" {
+		t.Errorf("PrepareTyped(json) = %v, want 0A000", err)
+	}
+	for _, tt := range []struct {
+		b    []byte
+		want float64
+	}{
+		{[]byte{0, 1, 0, 0, 0, 0, 0, 0, 0, 42}, 42},
+		{[]byte{0, 2, 0, 0, 0x40, 0, 0, 2, 0, 12, 0x13, 0x88}, -12.5},
+		{[]byte{0, 1, 0xff, 0xff, 0, 0, 0, 4, 0x04, 0xd2}, 0.1234},
+		{[]byte{0, 0, 0, 0, 0, 0, 0, 0}, 0},
+	} {
+		if got, ok := numericRecv(tt.b); !ok || got != tt.want {
+			t.Errorf("numericRecv(%x) = %v, %v, want %v", tt.b, got, ok, tt.want)
+		}
+	}
+	if _, ok := numericRecv([]byte{0, 2, 0, 0, 0, 0, 0, 0, 0, 1}); ok {
+		t.Error("numericRecv accepted a short value")
+	}
+}
+
+func TestCache(t *testing.T) {
+	db := New()
+	const sql = "SELECT backend_name FROM helios_proxy.circuit_breaker_status ORDER BY 1"
+	a, err := db.Prepare(sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := db.Prepare(sql); b != a {
+		t.Error("second Prepare returned another *Stmt")
+	}
+	_, e1 := db.Prepare("SELECT nope FROM helios_proxy.backends")
+	_, e2 := db.Prepare("SELECT nope FROM helios_proxy.backends")
+	if e1 == nil || e1 != e2 {
+		t.Errorf("errors not cached: %v, %v", e1, e2)
+	}
+	for i := range cacheSize {
+		if _, err := db.Prepare(fmt.Sprintf("SELECT %d FROM helios_proxy.backends", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if db.lru.Len() != cacheSize || len(db.entries) != cacheSize {
+		t.Errorf("cache holds %d/%d entries, want %d", db.lru.Len(), len(db.entries), cacheSize)
+	}
+	if c, _ := db.Prepare(sql); c == a {
+		t.Error("the least recently used statement was not evicted")
+	}
+	long := "SELECT backend_name FROM helios_proxy.backends WHERE host <> '" + strings.Repeat("x", maxCachedSQL) + "'"
+	if _, err := db.Prepare(long); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := db.entries[long]; ok {
+		t.Error("a statement longer than maxCachedSQL was cached")
+	}
+}
+
+// TestConcurrent runs statements from many goroutines on one DB and one
+// Input; run it with -race.
+func TestConcurrent(t *testing.T) {
+	db := New()
+	in := manyBackends(50)
+	queries := []string{
+		"SELECT * FROM helios_proxy.circuit_breaker_status ORDER BY backend_name",
+		"SELECT circuit_state, count(*), avg(latency_p95_ms) FROM helios_proxy.circuit_breaker_status GROUP BY 1 ORDER BY 1",
+		"SELECT DISTINCT priority FROM helios_proxy.circuit_breaker_status ORDER BY 1",
+		"SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE backend_name LIKE $1 ORDER BY 1",
+		"SELECT * FROM helios_proxy.circuit_events WHERE event_time > now() - interval '1 minute'",
+	}
+	want := make([]string, len(queries))
+	for i, q := range queries {
+		st, err := New().Prepare(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var params [][]byte
+		if len(st.ParamOIDs()) == 1 {
+			params = [][]byte{[]byte("backend-00%")}
+		}
+		res, err := st.Execute(in, params, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = flat(textRows(t, res))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				q := (g + i) % len(queries)
+				st, err := db.Prepare(queries[q])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var params [][]byte
+				if len(st.ParamOIDs()) == 1 {
+					params = [][]byte{[]byte("backend-00%")}
+				}
+				res, err := st.Execute(in, params, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got := flat(textRows(t, res)); got != want[q] {
+					t.Errorf("concurrent %q differs", queries[q])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestInputDefaults(t *testing.T) {
+	in := testInput()
+	in.Now = time.Time{} // now() falls back to Snapshot.Taken
+	in.TimeZone = nil    // UTC
+	_, rows := run(t, New(), in, "SELECT now() FROM helios_proxy.backends LIMIT 1")
+	if got := flat(rows); got != "2026-11-22 10:00:00.123456+00" {
+		t.Errorf("now() = %s", got)
+	}
+	_, rows = run(t, New(), Input{}, "SELECT count(*), max(port) FROM helios_proxy.circuit_breaker_status")
+	if got := flat(rows); got != "0|NULL" {
+		t.Errorf("over an empty Input: %s", got)
+	}
+}
+
+func TestErrorValue(t *testing.T) {
+	e := &Error{Code: "42703", Message: `column "x" does not exist`}
+	if e.Error() != `sqlstate 42703: column "x" does not exist` || e.SQLState() != "42703" {
+		t.Errorf("Error() = %q, SQLState() = %q", e.Error(), e.SQLState())
+	}
+	wrapped := fmt.Errorf("prepare: %w", ErrNotStatusQuery)
+	if !errors.Is(wrapped, ErrNotStatusQuery) {
+		t.Error("errors.Is through wrapping failed")
+	}
+}
+
+// TestFormatAgainstTime checks the hand-written formatting against the
+// standard library over many instants and zones.
+func TestFormatAgainstTime(t *testing.T) {
+	var locs []*time.Location
+	for _, name := range []string{"UTC", "Europe/Paris", "Asia/Kolkata", "America/St_Johns", "Pacific/Chatham", "Africa/Monrovia", "America/Los_Angeles"} {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		locs = append(locs, loc)
+	}
+	us := int64(-62135596800000000) // 0001-01-01
+	for i := 0; us < 253402300799000000; i++ {
+		loc := locs[i%len(locs)]
+		tm := time.UnixMicro(us).In(loc)
+		want := tm.Format("2006-01-02 15:04:05.999999")
+		_, off := tm.Zone()
+		sign := "+"
+		if off < 0 {
+			sign, off = "-", -off
+		}
+		want += fmt.Sprintf("%s%02d", sign, off/3600)
+		if off%3600 != 0 {
+			want += fmt.Sprintf(":%02d", off%3600/60)
+			if off%60 != 0 {
+				want += fmt.Sprintf(":%02d", off%60)
+			}
+		}
+		if got := string(appendTimestamptz(nil, us, loc)); got != want {
+			t.Fatalf("appendTimestamptz(%d, %s) = %s, want %s", us, loc, got, want)
+		}
+		us += 987654321987 + int64(i)*7919
+	}
+	for i := range 200000 {
+		f := math.Float64frombits(uint64(i) * 0x9E3779B97F4A7C15)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			continue
+		}
+		got := string(appendFloat8(nil, f))
+		if back, err := strconv.ParseFloat(got, 64); err != nil || back != f {
+			t.Fatalf("appendFloat8(%v) = %s, which reads back as %v", f, got, back)
+		}
+		// The straightforward two-pass version of the rule.
+		want := strconv.FormatFloat(f, 'e', -1, 64)
+		exp, _ := strconv.Atoi(want[strings.IndexByte(want, 'e')+1:])
+		if exp >= -4 && exp < 15 {
+			want = strconv.FormatFloat(f, 'f', -1, 64)
+		}
+		if got != want {
+			t.Fatalf("appendFloat8(%v) = %s, want %s", f, got, want)
+		}
+	}
+}
