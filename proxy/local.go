@@ -121,9 +121,7 @@ func (l *localState) handle(msg []byte) error {
 	}
 	if typ == 'P' && !l.batch {
 		// Mentions is a cheap filter: the parser decides.
-		name, rest := cstring(body)
-		query, _ := cstring(rest)
-		st, err := l.ss.s.statusDB.Prepare(string(query))
+		name, st, err := l.parse(body)
 		if errors.Is(err, statusdb.ErrNotStatusQuery) && l.ss.server != nil {
 			delete(l.stmts, string(name))
 			l.remote = true
@@ -149,10 +147,9 @@ func (l *localState) handle(msg []byte) error {
 	var err error
 	switch typ {
 	case 'P':
-		name, rest := cstring(body)
-		query, _ := cstring(rest)
+		var name []byte
 		var st *statusdb.Stmt
-		if st, err = l.ss.s.statusDB.Prepare(string(query)); err == nil {
+		if name, st, err = l.parse(body); err == nil {
 			l.setStmt(string(name), st)
 			l.out = append(l.out, '1', 0, 0, 0, 4)
 		} else if errors.Is(err, statusdb.ErrNotStatusQuery) {
@@ -186,6 +183,24 @@ func (l *localState) handle(msg []byte) error {
 		l.fail(err)
 	}
 	return nil
+}
+
+// parse prepares a Parse message's statement with the parameter types the
+// client declared.
+func (l *localState) parse(body []byte) (name []byte, st *statusdb.Stmt, err error) {
+	name, rest := cstring(body)
+	query, rest := cstring(rest)
+	var oids []uint32
+	if len(rest) >= 2 {
+		n := int(binary.BigEndian.Uint16(rest))
+		rest = rest[2:]
+		for i := 0; i < n && len(rest) >= 4; i++ {
+			oids = append(oids, binary.BigEndian.Uint32(rest))
+			rest = rest[4:]
+		}
+	}
+	st, err = l.ss.s.statusDB.PrepareTyped(string(query), oids)
+	return name, st, err
 }
 
 func (l *localState) setStmt(name string, st *statusdb.Stmt) {
@@ -435,25 +450,10 @@ func rowDescription(dst []byte, cols []statusdb.Column, formats []int16) []byte 
 	}
 	rd := pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(cols))}
 	for i, c := range cols {
-		rd.Fields[i] = pgproto3.FieldDescription{Name: []byte(c.Name), DataTypeOID: c.OID, DataTypeSize: typeSize(c.OID), TypeModifier: -1, Format: formats[i]}
+		rd.Fields[i] = pgproto3.FieldDescription{Name: []byte(c.Name), DataTypeOID: c.OID, DataTypeSize: c.TypeSize(), TypeModifier: -1, Format: formats[i]}
 	}
 	out, _ := rd.Encode(dst)
 	return out
-}
-
-// typeSize is pg_type.typlen of the types the status schema uses.
-func typeSize(oid uint32) int16 {
-	switch oid {
-	case 16: // bool
-		return 1
-	case 21: // int2
-		return 2
-	case 23: // int4
-		return 4
-	case 20, 701, 1184: // int8, float8, timestamptz
-		return 8
-	}
-	return -1
 }
 
 // sqlError is the ERROR-severity response for an error of the status schema.

@@ -112,6 +112,26 @@ func TestStatusQueryClients(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	statusClients(t, ctx, p, c, p.dsn("postgres", ""), true)
+
+	// The killed backend: OPEN with a failure time and a reason, and the
+	// transition in the event table.
+	conn, err := pgx.Connect(ctx, p.dsn("postgres", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var state, reason string
+	var lastFailure pgtype.Timestamptz
+	if err := conn.QueryRow(ctx, "SELECT circuit_state, open_reason, last_failure_time FROM helios_proxy.circuit_breaker_status WHERE backend_name = 'pg-b'").Scan(&state, &reason, &lastFailure); err != nil {
+		t.Fatal(err)
+	}
+	if state != "OPEN" || reason == "" || !lastFailure.Valid {
+		t.Errorf("killed pg-b: state %q, open_reason %q, last_failure_time valid %v; want OPEN, a reason, a time", state, reason, lastFailure.Valid)
+	}
+	var events int64
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM helios_proxy.circuit_events WHERE backend_name = 'pg-b' AND event_type = 'CircuitOpened' AND to_state = 'OPEN'").Scan(&events); err != nil || events != 1 {
+		t.Errorf("circuit_events rows for pg-b's opening = %d, %v; want 1", events, err)
+	}
 }
 
 // TestStatusDatabaseWithEveryBackendStopped reads the status schema
@@ -388,6 +408,21 @@ func TestStatusQueryErrorsKeepSessionUsable(t *testing.T) {
 		}
 		conn.Close(ctx)
 	}
+	// A wrong parameter count is the client's error; the session goes on.
+	conn0, err := pgx.Connect(ctx, p.dsn("postgres", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res0 := conn0.PgConn().ExecParams(ctx, paramQuery, nil, nil, nil, nil).Read()
+	if pgCode(res0.Err) != "08P01" {
+		t.Errorf("status query with 0 of 1 parameters: err = %v, want SQLSTATE 08P01", res0.Err)
+	}
+	var n0 int64
+	if err := conn0.QueryRow(ctx, "SELECT count(*) FROM helios_proxy.circuit_breaker_status").Scan(&n0); err != nil || n0 != 1 {
+		t.Errorf("status query after a wrong parameter count: %d, %v", n0, err)
+	}
+	conn0.Close(ctx)
+
 	// Several statements in one Query message.
 	conn, err := pgx.Connect(ctx, p.dsn("postgres", ""))
 	if err != nil {
