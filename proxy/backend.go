@@ -38,6 +38,10 @@ type backend struct {
 
 	openedAt atomic.Int64 // unix nanos of the last CLOSED → OPEN, 0 if never
 
+	// stats is the breaker's Stats as of the last tick, so that snapshots of
+	// many backends are copies, not computations.
+	stats atomic.Pointer[tickStats]
+
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 }
@@ -47,6 +51,21 @@ func newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
 	b.live.Store(&cfg)
 	b.factor.Store(math.Float64bits(cfg.Weight))
 	return b
+}
+
+// currentStats returns the breaker's statistics at most one tick old, and
+// fresh whenever the state changed since the tick.
+func (b *backend) currentStats(now time.Time) breaker.Stats {
+	if c := b.stats.Load(); c != nil && c.State == b.br.State() && now.Sub(c.at) < 2*tickInterval {
+		return c.Stats
+	}
+	return b.br.Stats(now)
+}
+
+// tickStats is a breaker's Stats and when the tick took them.
+type tickStats struct {
+	at time.Time
+	breaker.Stats
 }
 
 // conf returns the backend's current settings.

@@ -236,7 +236,9 @@ func (s *Server) tick(ctx context.Context) {
 			if tr, ok := b.br.Tick(now, in); ok {
 				s.publish(b, tr)
 			}
-			b.refreshFactor(now, b.br.Stats(now), cfg)
+			st := b.br.Stats(now)
+			b.stats.Store(&tickStats{at: now, Stats: st})
+			b.refreshFactor(now, st, cfg)
 		}
 	}
 }
@@ -289,7 +291,7 @@ func (s *Server) Snapshot() status.Snapshot {
 		total += b.active.Load()
 	}
 	for _, b := range s.list() {
-		st := b.br.Stats(now)
+		st := b.currentStats(now)
 		active := b.active.Load()
 		sb := status.Backend{
 			Name:                 b.cfg.Name,
