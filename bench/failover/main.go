@@ -47,6 +47,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/heliosdb/heliosproxy/bench/internal/machine"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
 	"github.com/heliosdb/heliosproxy/proxy"
@@ -625,7 +626,7 @@ func report(o options, cfg config.Config, results map[string][]trial, elapsed ti
 		timeout = o.queryTimeout.String()
 	}
 	fmt.Printf("\nMachine: %s, %d CPUs (%s), %s; load average %s at the start, %s at the end; %s in all.\n\n",
-		host, runtime.NumCPU(), cpuModel(), runtime.Version(), loadStart, loadEnd, elapsed.Round(time.Second))
+		host, runtime.NumCPU(), machine.CPUModel(), runtime.Version(), loadStart, loadEnd, elapsed.Round(time.Second))
 	fmt.Printf("Command: `go run ./bench/failover%s`\n\n", strings.TrimRight(" "+strings.Join(os.Args[1:], " "), " "))
 	fmt.Printf("Setup: 3 PostgreSQL clusters (pgtest, trust), proxy in-process, pool.mode %s. Changed from the defaults: "+
 		"circuit_breaker.open_duration %v, recovery_ramp_up_duration %v. Defaults: health_checks.interval %v, timeout %v; "+
@@ -781,17 +782,4 @@ func loadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }

@@ -28,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/heliosdb/heliosproxy/bench/internal/machine"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
 	"github.com/heliosdb/heliosproxy/proxy"
@@ -141,7 +142,7 @@ func run(ctx context.Context, rounds int, duration time.Duration) error {
 		}
 	}
 	host, _ := os.Hostname()
-	fmt.Printf("\nMachine: %s, %d CPUs (%s), %s; %d rounds of %s per cell, medians.\n\n", host, runtime.NumCPU(), cpuModel(), runtime.Version(), rounds, duration)
+	fmt.Printf("\nMachine: %s, %d CPUs (%s), %s; %d rounds of %s per cell, medians.\n\n", host, runtime.NumCPU(), machine.CPUModel(), runtime.Version(), rounds, duration)
 	fmt.Println("| pgbench | direct TPS | HeliosProxy TPS | proxy/direct | direct latency ms | proxy latency ms | added ms |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, sc := range scenarios {
@@ -174,17 +175,4 @@ func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }
