@@ -52,8 +52,6 @@ var NotImplemented = map[string]string{
 	"circuit_breaker.recovery_probe_timeout":       notYet,
 	"health_checks.collect_latency_percentiles":    "cannot be turned off: the circuit breakers need latency percentiles",
 	"health_checks.collect_query_queue_depth":      notYet,
-	"api":       notYet,
-	"state":     notYet,
 	"pool":      notYet,
 	"pool.mode": "transaction pooling is not implemented yet: session pooling is used",
 	"users":     notYet,
