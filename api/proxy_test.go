@@ -285,7 +285,7 @@ func TestAgainstProxy(t *testing.T) {
 			t.Errorf("problem %q is not file:line: message", d)
 		}
 	}
-	resp, b = h.do(req{method: "GET", path: "/circuit-breaker/status"})
+	_, b = h.do(req{method: "GET", path: "/circuit-breaker/status"})
 	var kept struct{ Backends []map[string]any }
 	if err := json.Unmarshal(b, &kept); err != nil || len(kept.Backends) != 3 {
 		t.Errorf("after a rejected reload: %d backends, want 3 (kept): %v %s", len(kept.Backends), err, b)

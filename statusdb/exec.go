@@ -764,7 +764,6 @@ func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bo
 			return binary.BigEndian.AppendUint64(dst, uint64(v)), true, nil
 		case float64:
 			if math.IsNaN(v) {
-				v = math.NaN()
 				return binary.BigEndian.AppendUint64(dst, 0x7ff8000000000000), true, nil // PostgreSQL's NaN
 			}
 			return binary.BigEndian.AppendUint64(dst, math.Float64bits(v)), true, nil

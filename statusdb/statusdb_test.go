@@ -484,7 +484,9 @@ func TestBinaryResults(t *testing.T) {
 				got = x
 			case pgtype.TimestamptzOID:
 				var x time.Time
-				err = m.Scan(col.OID, 1, b, &x)
+				if err := m.Scan(col.OID, 1, b, &x); err != nil {
+					t.Errorf("row %d %s: binary timestamptz: %v", r, col.Name, err)
+				}
 				if tv, ok := v.(time.Time); !ok || !x.Equal(tv) || tv.Location() != loc {
 					t.Errorf("row %d %s = %v, binary %v", r, col.Name, v, x)
 				}
