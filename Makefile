@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/heliosproxy
 
-.PHONY: all build demo test deps vet fuzz bench clean
+.PHONY: all build demo test deps vet fuzz bench bench-go clean
 
 all: build
 
@@ -28,7 +28,14 @@ test: deps vet
 fuzz:
 	$(GO) test ./proxy -run '^$$' -fuzz FuzzFrontend -fuzztime 60s
 
-bench: deps
+# pgbench straight to PostgreSQL, through HeliosProxy and through PgBouncer
+# (installed when missing), written into docs/benchmarks.md: about 15
+# minutes, QUICK=1 for about 3.
+bench:
+	GO=$(GO) ./scripts/bench.sh
+
+# The Go micro-benchmarks; compare runs with benchstat.
+bench-go: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./breaker ./proxy
 
 clean:

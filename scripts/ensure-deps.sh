@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # ensure-deps.sh installs what the tests need, with apt-get, if it is missing:
 # the PostgreSQL server binaries that internal/pgtest starts clusters from,
-# and psql and pgbench. As root it installs them; otherwise it prints the
+# and psql and pgbench. With --bench it also installs what `make bench`
+# needs (PgBouncer). As root it installs them; otherwise it prints the
 # command to run and fails. To add a dependency, add a `need` line to
-# requirements.
+# requirements, or to bench_requirements if only the benchmarks use it.
 set -euo pipefail
 
 # requirements lists each dependency as: need "DEBIAN PACKAGES" CHECK...,
@@ -17,7 +18,23 @@ requirements() {
 	need python3-psycopg2 /usr/bin/python3 -c 'import psycopg2'
 	# The dashboard's browser tests (web) drive headless Chromium.
 	need chromium command -v chromium
+	if ((bench)); then
+		bench_requirements
+	fi
 }
+
+# bench_requirements lists what only `make bench` needs (--bench).
+bench_requirements() {
+	# bench/pgbench runs PgBouncer side by side with HeliosProxy; Debian
+	# installs it in /usr/sbin, which is not on every PATH.
+	need pgbouncer pgbouncer_bin
+}
+
+pgbouncer_bin() {
+	command -v pgbouncer || [[ -x /usr/sbin/pgbouncer ]]
+}
+
+bench=0
 
 missing=()
 
@@ -67,6 +84,16 @@ missing_packages() {
 }
 
 main() {
+	local arg
+	for arg in "$@"; do
+		case $arg in
+		--bench) bench=1 ;;
+		*)
+			echo "ensure-deps: unknown argument $arg; usage: ensure-deps.sh [--bench]" >&2
+			exit 2
+			;;
+		esac
+	done
 	if [[ -n ${PG_BINDIR:-} ]] && ! pg_server; then
 		echo "ensure-deps: PG_BINDIR=$PG_BINDIR has no initdb and postgres; fix or unset it" >&2
 		exit 1

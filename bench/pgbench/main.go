@@ -1,11 +1,15 @@
-// Command pgbench compares pgbench through HeliosProxy with pgbench
-// straight to PostgreSQL, rounds interleaved so that machine noise hits
-// both alike, and prints the medians as a Markdown table.
+// Command pgbench compares pgbench through HeliosProxy and through PgBouncer
+// with pgbench straight to PostgreSQL, rounds interleaved so that machine
+// noise hits all three alike, and prints the medians as Markdown tables.
 //
-//	go run ./bench/pgbench [-rounds 5] [-duration 10s]
+//	go run ./bench/pgbench [-rounds 5] [-duration 10s] [-only '-S -c 8']
 //
-// It starts a throwaway PostgreSQL cluster and the proxy in-process
-// (session mode, one backend) and removes everything on exit.
+// It starts a throwaway PostgreSQL cluster, the proxy in-process and
+// PgBouncer (as the user pgtest runs servers as, when root), all in session
+// mode with the same pool size in front of the one cluster, and stops and
+// removes everything on exit, Ctrl-C included. scripts/ensure-deps.sh --bench
+// installs PgBouncer; scripts/bench.sh (make bench) runs this command and
+// writes its output into docs/benchmarks.md.
 package main
 
 import (
@@ -39,12 +43,30 @@ type scenario struct {
 	args []string
 }
 
+// scenarios are the pgbench runs, all on the simple query protocol unless
+// their name says otherwise.
 var scenarios = []scenario{
 	{"-S -c 1", []string{"-S", "-c", "1", "-j", "1"}},
 	{"-S -c 8", []string{"-S", "-c", "8", "-j", "2"}},
 	{"-S -c 32", []string{"-S", "-c", "32", "-j", "2"}},
 	{"tpcb -c 8", []string{"-c", "8", "-j", "2"}},
+	{"-S -C -c 8", []string{"-S", "-C", "-c", "8", "-j", "2"}},
+	{"-S -c 8 -M extended", []string{"-S", "-M", "extended", "-c", "8", "-j", "2"}},
+	{"-S -c 8 -M prepared", []string{"-S", "-M", "prepared", "-c", "8", "-j", "2"}},
 }
+
+// Both proxies get the same pool: enough server connections for every
+// client of the largest scenario, so that no client waits for one.
+const (
+	poolSize   = 64
+	maxClients = 200
+)
+
+// healthTimeout is HeliosProxy's health check interval and timeout here
+// (defaults 1s and 500ms).
+const healthTimeout = 2 * time.Second
+
+type target struct{ name, port string }
 
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds per scenario and target")
@@ -77,6 +99,8 @@ func main() {
 }
 
 func run(ctx context.Context, rounds int, duration time.Duration) error {
+	start := time.Now()
+	load0 := loadAvg()
 	c, err := pgtest.Start(ctx, pgtest.Options{Name: "bench", Settings: map[string]string{"max_connections": "200"}})
 	if err != nil {
 		return err
@@ -95,6 +119,14 @@ func run(ctx context.Context, rounds int, duration time.Duration) error {
 	b.Name, b.Host, b.Port = "bench", c.Host, c.Port
 	cfg.Backends.Instances = []config.Backend{b}
 	cfg.HealthChecks.Password = c.Password
+	cfg.Pool.DefaultPoolSize = poolSize
+	cfg.Pool.MaxClientConn = maxClients
+	// With pgbench saturating both cores a new backend connection takes
+	// 200 ms or more, and the default 500 ms health check then opened the
+	// circuit in the middle of a run (a full `make bench` failed that way).
+	// This measures the relay, so give the checks room.
+	cfg.HealthChecks.Interval = config.Duration{Duration: healthTimeout}
+	cfg.HealthChecks.Timeout = config.Duration{Duration: healthTimeout}
 	srv, err := proxy.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return err
@@ -108,8 +140,18 @@ func run(ctx context.Context, rounds int, duration time.Duration) error {
 	go func() { done <- srv.Run(pctx, ln) }()
 	defer func() { cancel(); <-done }()
 
+	bouncer, err := startPgBouncer(ctx, c, poolSize, maxClients)
+	if err != nil {
+		return err
+	}
+	defer bouncer.Stop()
+
 	_, proxyPort, _ := net.SplitHostPort(ln.Addr().String())
-	targets := []struct{ name, port string }{{"direct", strconv.Itoa(c.Port)}, {"heliosproxy", proxyPort}}
+	targets := []target{
+		{"direct", strconv.Itoa(c.Port)},
+		{"heliosproxy", proxyPort},
+		{"pgbouncer", strconv.Itoa(bouncer.Port)},
+	}
 	env := append(os.Environ(), "PGPASSWORD="+c.Password)
 	base := []string{"-h", "127.0.0.1", "-U", "postgres", "postgres"}
 	init := exec.CommandContext(ctx, pgbench, append([]string{"-i", "-s", "10", "-q", "-p", targets[0].port}, base...)...)
@@ -120,41 +162,120 @@ func run(ctx context.Context, rounds int, duration time.Duration) error {
 
 	tps := map[string][]float64{}
 	lat := map[string][]float64{}
+	var failed []string
 	for r := range rounds {
 		for _, sc := range scenarios {
-			for _, tg := range targets {
+			// Rotate which target goes first, so that none always runs
+			// right after the table was warmed (or the machine disturbed)
+			// by another.
+			for i := range targets {
+				tg := targets[(i+r)%len(targets)]
 				args := append([]string{"-n", "-T", strconv.Itoa(int(duration.Seconds())), "-p", tg.port}, sc.args...)
 				cmd := exec.CommandContext(ctx, pgbench, append(args, base...)...)
 				cmd.Env = env
 				out, err := cmd.CombinedOutput()
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				key := sc.name + "|" + tg.name
 				if err != nil {
-					return fmt.Errorf("pgbench %s via %s: %v\n%s", sc.name, tg.name, err, out)
+					// One failed cell should not cost the whole run; the
+					// report lists it.
+					fmt.Fprintf(os.Stderr, "round %d %-20s %-12s FAILED: %v\n%s", r+1, sc.name, tg.name, err, out)
+					failed = append(failed, fmt.Sprintf("round %d `%s` via %s: %s", r+1, sc.name, tg.name, firstError(string(out))))
+					continue
 				}
 				t, l, err := parse(string(out))
 				if err != nil {
 					return err
 				}
-				key := sc.name + "|" + tg.name
 				tps[key] = append(tps[key], t)
 				lat[key] = append(lat[key], l)
-				fmt.Fprintf(os.Stderr, "round %d %-10s %-12s %9.0f tps  %.3f ms\n", r+1, sc.name, tg.name, t, l)
+				fmt.Fprintf(os.Stderr, "round %d %-20s %-12s %9.0f tps  %.3f ms\n", r+1, sc.name, tg.name, t, l)
 			}
 		}
 	}
-	host, _ := os.Hostname()
-	fmt.Printf("\nMachine: %s, %d CPUs (%s), %s; %d rounds of %s per cell, medians.\n\n", host, runtime.NumCPU(), machine.CPUModel(), runtime.Version(), rounds, duration)
-	fmt.Println("| pgbench | direct TPS | HeliosProxy TPS | proxy/direct | direct latency ms | proxy latency ms | added ms |")
-	fmt.Println("|---|---|---|---|---|---|---|")
-	for _, sc := range scenarios {
-		dt, pt := median(tps[sc.name+"|direct"]), median(tps[sc.name+"|heliosproxy"])
-		dl, pl := median(lat[sc.name+"|direct"]), median(lat[sc.name+"|heliosproxy"])
-		fmt.Printf("| `%s` | %.0f | %.0f | %.2f | %.3f | %.3f | %.3f |\n", sc.name, dt, pt, pt/dt, dl, pl, pl-dl)
-	}
+	report(reportInfo{
+		rounds: rounds, duration: duration, pgVersion: serverVersion(ctx, pgbench), bouncer: bouncer.Version,
+		load0: load0, load1: loadAvg(), elapsed: time.Since(start), failed: failed,
+	}, tps, lat)
 	return nil
 }
 
+type reportInfo struct {
+	rounds       int
+	duration     time.Duration
+	pgVersion    string
+	bouncer      string
+	load0, load1 string
+	elapsed      time.Duration
+	failed       []string // pgbench runs that failed, left out of the medians
+}
+
+// report prints the Markdown: the machine, then TPS and latency tables of
+// the medians per scenario and target.
+func report(in reportInfo, tps, lat map[string][]float64) {
+	host, _ := os.Hostname()
+	fmt.Printf("Machine: %s, %d CPUs (%s), %s; load average %s at the start, %s at the end; %s in all.\n\n",
+		host, runtime.NumCPU(), machine.CPUModel(), runtime.Version(), in.load0, in.load1, in.elapsed.Round(time.Second))
+	fmt.Printf("Setup: %s (pgtest, trust, scale 10); HeliosProxy in-process and %s, both session mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
+		"HeliosProxy's health checks every %s with a %s timeout (defaults 1s and 500ms), other settings default. "+
+		"%d rounds of %s per cell, targets interleaved within each round (the first one rotating); medians.\n\n",
+		in.pgVersion, in.bouncer, poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
+	if len(in.failed) > 0 {
+		fmt.Printf("Failed runs, left out of the medians: %s.\n\n", strings.Join(in.failed, "; "))
+	}
+	med := func(m map[string][]float64, sc, tg string) float64 { return median(m[sc+"|"+tg]) }
+
+	fmt.Println("| pgbench | direct TPS | HeliosProxy TPS | PgBouncer TPS | HeliosProxy/PgBouncer | HeliosProxy/direct | PgBouncer/direct |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, sc := range scenarios {
+		d, h, b := med(tps, sc.name, "direct"), med(tps, sc.name, "heliosproxy"), med(tps, sc.name, "pgbouncer")
+		fmt.Printf("| `%s` | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f |\n", sc.name, d, h, b, h/b, h/d, b/d)
+	}
+	fmt.Println()
+	fmt.Println("| pgbench | direct latency ms | HeliosProxy latency ms | PgBouncer latency ms | HeliosProxy added ms | PgBouncer added ms |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, sc := range scenarios {
+		d, h, b := med(lat, sc.name, "direct"), med(lat, sc.name, "heliosproxy"), med(lat, sc.name, "pgbouncer")
+		fmt.Printf("| `%s` | %.3f | %.3f | %.3f | %.3f | %.3f |\n", sc.name, d, h, b, h-d, b-d)
+	}
+	for _, sc := range scenarios {
+		if sc.name != "-S -c 1" {
+			continue
+		}
+		d, h, b := med(lat, sc.name, "direct"), med(lat, sc.name, "heliosproxy"), med(lat, sc.name, "pgbouncer")
+		fmt.Printf("\nAdded latency per query at `-S -c 1` (one SELECT per transaction): HeliosProxy %.0f µs, PgBouncer %.0f µs.\n",
+			1000*(h-d), 1000*(b-d))
+	}
+}
+
+// serverVersion returns "PostgreSQL N.M" from pgbench --version; the pgbench
+// next to the server binaries has the server's version.
+func serverVersion(ctx context.Context, pgbench string) string {
+	out, err := exec.CommandContext(ctx, pgbench, "--version").Output()
+	if err != nil {
+		return "PostgreSQL"
+	}
+	if m := regexp.MustCompile(`\(PostgreSQL\) (\S+)`).FindSubmatch(out); m != nil {
+		return "PostgreSQL " + string(m[1])
+	}
+	return "PostgreSQL"
+}
+
+// loadAvg returns the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
 var (
-	tpsRe = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+	// With -C pgbench says "(including reconnection times)" instead.
+	tpsRe = regexp.MustCompile(`tps = ([0-9.]+) \((?:without initial connection time|including reconnection times)\)`)
 	latRe = regexp.MustCompile(`latency average = ([0-9.]+) ms`)
 )
 
@@ -166,6 +287,16 @@ func parse(out string) (tps, latency float64, err error) {
 	tps, _ = strconv.ParseFloat(m1[1], 64)
 	latency, _ = strconv.ParseFloat(m2[1], 64)
 	return tps, latency, nil
+}
+
+// firstError returns pgbench's first error line, for the report.
+func firstError(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "FATAL") || strings.Contains(line, "error") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return "no error message"
 }
 
 func median(xs []float64) float64 {

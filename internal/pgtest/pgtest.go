@@ -222,6 +222,14 @@ func withDefaults(o Options) (Options, error) {
 	return o, nil
 }
 
+// Credential returns the credential that pgtest runs servers with: nil when
+// the caller is not root, else that of the postgres user, or nobody if there
+// is none. Other servers that refuse to run as root, such as PgBouncer, can be
+// started with it in exec.Cmd.SysProcAttr.
+func Credential() (*syscall.Credential, error) {
+	return runAs()
+}
+
 // runAs returns the credential to run the server with: nil, or the postgres
 // (else nobody) user when we are root.
 func runAs() (*syscall.Credential, error) {
