@@ -47,6 +47,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/heliosdb/heliosproxy/bench/internal/inproc"
 	"github.com/heliosdb/heliosproxy/bench/internal/machine"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
@@ -194,26 +195,18 @@ func run(ctx context.Context, o options) (err error) {
 	if o.verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	srv, err := proxy.New(cfg, log)
+	srv, addr, stop, err := inproc.Start(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Proxy.ListenAddress)
-	if err != nil {
-		return err
-	}
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(pctx, ln) }()
 	defer func() {
-		cancel()
-		if rerr := <-done; rerr != nil && err == nil {
+		if rerr := stop(); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()
-	events := srv.Subscribe(pctx)
+	events := srv.Subscribe(ctx)
 
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	host, port, _ := net.SplitHostPort(addr)
 	l := &load{
 		dsn:       "host=" + host + " port=" + port + " user=postgres dbname=postgres sslmode=disable",
 		timeout:   o.queryTimeout,

@@ -32,10 +32,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/heliosdb/heliosproxy/bench/internal/inproc"
 	"github.com/heliosdb/heliosproxy/bench/internal/machine"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
-	"github.com/heliosdb/heliosproxy/proxy"
 )
 
 type scenario struct {
@@ -127,18 +127,11 @@ func run(ctx context.Context, rounds int, duration time.Duration) error {
 	// This measures the relay, so give the checks room.
 	cfg.HealthChecks.Interval = config.Duration{Duration: healthTimeout}
 	cfg.HealthChecks.Timeout = config.Duration{Duration: healthTimeout}
-	srv, err := proxy.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	_, addr, stop, err := inproc.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Proxy.ListenAddress)
-	if err != nil {
-		return err
-	}
-	pctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(pctx, ln) }()
-	defer func() { cancel(); <-done }()
+	defer stop()
 
 	bouncer, err := startPgBouncer(ctx, c, poolSize, maxClients)
 	if err != nil {
@@ -146,7 +139,7 @@ func run(ctx context.Context, rounds int, duration time.Duration) error {
 	}
 	defer bouncer.Stop()
 
-	_, proxyPort, _ := net.SplitHostPort(ln.Addr().String())
+	_, proxyPort, _ := net.SplitHostPort(addr)
 	targets := []target{
 		{"direct", strconv.Itoa(c.Port)},
 		{"heliosproxy", proxyPort},
