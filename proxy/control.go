@@ -200,12 +200,23 @@ func (s *Server) clearOverride(b *backend, author, why string) error {
 	return nil
 }
 
+// expired returns the overrides whose time is up; nil (no allocation)
+// when there are none, which is nearly every tick.
+func (st *overrideStore) expired(now time.Time) []status.Override {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []status.Override
+	for _, o := range st.m {
+		if !o.Expires.IsZero() && !now.Before(o.Expires) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // expireOverrides clears the overrides whose time is up.
 func (s *Server) expireOverrides(now time.Time) {
-	for _, o := range s.overrides.all() {
-		if o.Expires.IsZero() || now.Before(o.Expires) {
-			continue
-		}
+	for _, o := range s.overrides.expired(now) {
 		if b := s.backend(o.Backend); b != nil {
 			if err := s.clearOverride(b, "expiry", "expired"); err != nil {
 				s.log.Error("expired override not cleared", "backend", o.Backend, "err", err)
