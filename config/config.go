@@ -313,11 +313,16 @@ type State struct {
 
 // Pool is the [pool] table: server connections to each backend.
 type Pool struct {
-	// Mode is "session" (the default: a client keeps one server connection
-	// until it disconnects) or "transaction" (not implemented yet).
+	// Mode is how the sessions of [[users]] use server connections:
+	// "session" (the default: a client keeps one server connection until it
+	// disconnects, and is moved to another backend when its backend's
+	// circuit opens between transactions) or "transaction" (a server
+	// connection is attached per transaction). Users not listed in
+	// [[users]] are relayed in session mode with pass-through
+	// authentication whatever the mode.
 	Mode string `toml:"mode"`
-	// DefaultPoolSize is the most server connections per backend; default
-	// 20, at least 1.
+	// DefaultPoolSize is the most server connections per backend, user and
+	// database; default 20, at least 1.
 	DefaultPoolSize int `toml:"default_pool_size"`
 	// MinPoolSize is the idle connections kept open per backend; default 0,
 	// at most DefaultPoolSize.
@@ -337,12 +342,22 @@ type Pool struct {
 	ServerResetQuery string `toml:"server_reset_query"`
 }
 
-// User is one [[users]] entry: per-user pool settings. Not implemented yet.
+// User is one [[users]] entry: a role the proxy authenticates itself and
+// whose server connections it pools.
 type User struct {
 	// Name is the PostgreSQL role; required, unique.
 	Name string `toml:"name"`
-	// Password is the role's password (a secret).
+	// Password is the role's password (a secret): plain, a PostgreSQL
+	// SCRAM-SHA-256 verifier ("SCRAM-SHA-256$4096:…", as in pg_authid), or
+	// an md5 secret ("md5" and 32 hex digits). With a verifier, backends
+	// must store the same verifier: the proxy logs in to them with the key
+	// it learns from the client's proof. Required unless AuthMethod is
+	// "trust".
 	Password string `toml:"password"`
+	// AuthMethod is how clients prove they are the user:
+	// "scram-sha-256" (the default), "md5" (needs a plain password or an md5
+	// secret) or "trust".
+	AuthMethod string `toml:"auth_method"`
 	// PoolMode overrides pool.mode; empty means no override.
 	PoolMode string `toml:"pool_mode"`
 	// PoolSize overrides pool.default_pool_size; zero means no override.

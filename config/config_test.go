@@ -494,18 +494,12 @@ func TestWarningsDependOnValues(t *testing.T) {
 		want []string
 	}{
 		{"session pooling works", "[pool]\nmode = \"session\"\n", nil},
-		{"transaction pooling does not", "[pool]\nmode = \"transaction\"\ndefault_pool_size = 5\n", []string{
-			"f.toml:5: pool.mode: transaction pooling is not implemented yet: session pooling is used",
-			"f.toml:6: pool.default_pool_size: accepted but not implemented yet",
-		}},
+		{"transaction pooling too", "[pool]\nmode = \"transaction\"\ndefault_pool_size = 5\n", nil},
 		{"percentiles on", "[health_checks]\ncollect_latency_percentiles = true\n", nil},
 		{"percentiles off", "[health_checks]\ncollect_latency_percentiles = false\n", []string{
 			"f.toml:5: health_checks.collect_latency_percentiles: cannot be turned off: the circuit breakers need latency percentiles",
 		}},
-		{"users are not implemented, api and state are", "[[users]]\nname = \"app\"\npassword = \"pw\"\n[api]\nadmin_token = \"t\"\n[state]\ndir = \"/tmp/x\"\n", []string{
-			"f.toml:5: users[0].name: accepted but not implemented yet",
-			"f.toml:6: users[0].password: accepted but not implemented yet",
-		}},
+		{"users, api and state are implemented", "[[users]]\nname = \"app\"\npassword = \"pw\"\n[api]\nadmin_token = \"t\"\n[state]\ndir = \"/tmp/x\"\n", nil},
 		{"nested edge keys", "[edge.sync]\npeers = [\"a\", \"b\"]\n", []string{
 			"f.toml:5: edge.sync.peers: has no meaning for a proxy (a HeliosDB edge setting): ignored",
 		}},

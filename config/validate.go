@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/heliosdb/heliosproxy/internal/scram"
 )
 
 // QueryTypes are the values allowed in allowed_query_types (in any case).
@@ -172,6 +174,7 @@ func (c Config) Validate() error {
 			v.add(k+".pool_mode", `unsupported mode %q; supported: "session", "transaction", or empty for pool.mode`, u.PoolMode)
 		}
 		v.atLeast(k+".pool_size", u.PoolSize, 0)
+		v.credentials(k, u)
 	}
 
 	// In file order; problems with keys a file cannot place come last.
@@ -278,4 +281,26 @@ func knownQueryType(t string) bool {
 		}
 	}
 	return false
+}
+
+// credentials checks a user's password against its authentication method.
+func (v *validator) credentials(k string, u User) {
+	switch u.AuthMethod {
+	case "", "scram-sha-256", "md5", "trust":
+	default:
+		v.add(k+".auth_method", `unsupported method %q; supported: "scram-sha-256", "md5", "trust"`, u.AuthMethod)
+		return
+	}
+	switch {
+	case u.Password == "" && u.AuthMethod != "trust":
+		v.add(k+".password", "required unless auth_method is \"trust\"")
+	case scram.IsVerifier(u.Password):
+		if _, err := scram.ParseVerifier(u.Password); err != nil {
+			v.add(k+".password", "not a valid SCRAM-SHA-256 verifier: %v", err)
+		} else if u.AuthMethod == "md5" {
+			v.add(k+".password", "a SCRAM-SHA-256 verifier cannot check md5 logins: give the plain password or an md5 secret")
+		}
+	case scram.IsMD5Secret(u.Password) && (u.AuthMethod == "" || u.AuthMethod == "scram-sha-256"):
+		v.add(k+".password", "an md5 secret cannot check SCRAM logins: give the plain password or a SCRAM-SHA-256 verifier, or set auth_method = \"md5\"")
+	}
 }

@@ -52,17 +52,13 @@ var NotImplemented = map[string]string{
 	"circuit_breaker.recovery_probe_timeout":       notYet,
 	"health_checks.collect_latency_percentiles":    "cannot be turned off: the circuit breakers need latency percentiles",
 	"health_checks.collect_query_queue_depth":      notYet,
-	"pool":      notYet,
-	"pool.mode": "transaction pooling is not implemented yet: session pooling is used",
-	"users":     notYet,
-	"helios":    noMeaning,
-	"edge":      noMeaning,
+	"helios": noMeaning,
+	"edge":   noMeaning,
 }
 
 // implementedWhen lists NotImplemented keys that do work with some values:
 // a key is not warned about when its function returns true.
 var implementedWhen = map[string]func(Config) bool{
-	"pool.mode": func(c Config) bool { return c.Pool.Mode == "session" },
 	"health_checks.collect_latency_percentiles": func(c Config) bool { return c.HealthChecks.CollectLatencyPercentiles },
 }
 

@@ -44,10 +44,11 @@ type backend struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	pools    map[poolKey]*pool
 }
 
 func newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
-	b := &backend{cfg: cfg, addr: cfg.Address(), br: br, sessions: make(map[*session]struct{})}
+	b := &backend{cfg: cfg, addr: cfg.Address(), br: br, sessions: make(map[*session]struct{}), pools: make(map[poolKey]*pool)}
 	b.live.Store(&cfg)
 	b.factor.Store(math.Float64bits(cfg.Weight))
 	return b

@@ -350,6 +350,9 @@ func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
 	}
 	slices.Sort(res.Removed)
 	s.backends.Store(&list)
+	if err := s.setUsers(next); err != nil {
+		return res, err
+	}
 	s.cfg.Store(&next)
 	s.breakersOnSet(next)
 	s.announce(status.Event{Type: status.ConfigReloaded, Time: s.clock.Now(), Reason: "reload",

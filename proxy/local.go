@@ -122,11 +122,10 @@ func (l *localState) handle(msg []byte) error {
 	if typ == 'P' && !l.batch {
 		// Mentions is a cheap filter: the parser decides.
 		name, st, err := l.parse(body)
-		if errors.Is(err, statusdb.ErrNotStatusQuery) && l.ss.server != nil {
+		if errors.Is(err, statusdb.ErrNotStatusQuery) && l.ss.hasBackend() {
 			delete(l.stmts, string(name))
 			l.remote = true
-			_, werr := l.ss.server.Write(msg)
-			return werr
+			return l.ss.relayMessage(msg)
 		}
 		l.batch = true
 		if err == nil {
@@ -154,7 +153,7 @@ func (l *localState) handle(msg []byte) error {
 			l.out = append(l.out, '1', 0, 0, 0, 4)
 		} else if errors.Is(err, statusdb.ErrNotStatusQuery) {
 			err = errMixed
-			if l.ss.server == nil {
+			if !l.ss.hasBackend() {
 				err = errStatusOnly
 			}
 		}
@@ -268,14 +267,12 @@ func (l *localState) query(msg, body []byte) error {
 			relayed++
 		}
 	}
-	if err == nil && len(texts) > 0 && relayed == len(texts) && l.ss.server == nil {
+	if err == nil && len(texts) > 0 && relayed == len(texts) && !l.ss.hasBackend() {
 		return l.statusDatabaseOnly(texts)
 	}
 	if err == nil && len(texts) > 0 && relayed == len(texts) {
 		// Not ours after all (the name appeared in a string, say).
-		l.ss.pending.push(l.ss.s.clock.Now().UnixNano(), l.ss.b.br.Current())
-		_, werr := l.ss.server.Write(msg)
-		return werr
+		return l.ss.relayMessage(msg)
 	}
 	switch {
 	case err != nil:
@@ -476,4 +473,24 @@ func cstring(b []byte) (s, rest []byte) {
 		return b, nil
 	}
 	return b[:i], b[i+1:]
+}
+
+// hasBackend reports whether the session relays statements to a backend
+// (the status database's sessions do not).
+func (ss *session) hasBackend() bool { return ss.server != nil || ss.pl != nil }
+
+// relayMessage sends a message the proxy looked at and found not to be its
+// own to the backend.
+func (ss *session) relayMessage(msg []byte) error {
+	if ss.pl != nil {
+		if err := ss.remote(msg[0], msg); err != nil {
+			return err
+		}
+		return ss.flushServer()
+	}
+	if msg[0] == 'Q' {
+		ss.pending.push(ss.s.clock.Now().UnixNano(), ss.b.br.Current())
+	}
+	_, err := ss.server.Write(msg)
+	return err
 }

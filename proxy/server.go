@@ -5,6 +5,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -58,6 +59,10 @@ type Server struct {
 	keysMu  sync.Mutex
 	keys    map[uint32]*session // by the process ID the proxy issued
 
+	usersMu sync.Mutex
+	users   map[string]*poolUser // [[users]] by name
+	stmts   stmtRegistry         // server-side names of pooled sessions' prepared statements
+
 	overrides *overrideStore
 	onQuery   func(backend string, d time.Duration, o breaker.Outcome) // nil: none
 
@@ -97,6 +102,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.cfg.Store(&cfg)
 	s.breakersOnSet(cfg)
+	if err := s.setUsers(cfg); err != nil {
+		return nil, err
+	}
 	s.group = breaker.NewGroup(breaker.GroupConfig{MaxEjectionPercent: cfg.CircuitBreaker.MaxEjectionPercent})
 	var list []*backend
 	for _, bc := range cfg.Backends.Instances {
@@ -119,6 +127,39 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 
 func (s *Server) breakersOnSet(cfg config.Config) {
 	s.breakersOn.Store(cfg.Proxy.CircuitBreakerEnabled && cfg.CircuitBreaker.Enabled)
+}
+
+// setUsers builds the [[users]] table; entries that did not change keep
+// their salt and what the proxy learned from clients' logins.
+func (s *Server) setUsers(cfg config.Config) error {
+	s.usersMu.Lock()
+	defer s.usersMu.Unlock()
+	users := make(map[string]*poolUser, len(cfg.Users))
+	for _, u := range cfg.Users {
+		mode := cfg.Pool.Mode
+		if old := s.users[u.Name]; old != nil && old.cfg == u && old.txMode == (cmp.Or(u.PoolMode, mode) == "transaction") {
+			users[u.Name] = old
+			continue
+		}
+		salt := make([]byte, 16)
+		if _, err := rand.Read(salt); err != nil {
+			return err
+		}
+		pu, err := newPoolUser(u, mode, salt)
+		if err != nil {
+			return err
+		}
+		users[u.Name] = pu
+	}
+	s.users = users
+	return nil
+}
+
+// user returns the [[users]] entry of name, or nil.
+func (s *Server) user(name string) *poolUser {
+	s.usersMu.Lock()
+	defer s.usersMu.Unlock()
+	return s.users[name]
 }
 
 // list returns the serving backends.
@@ -222,6 +263,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 func (s *Server) tick(ctx context.Context) {
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
+	var maintained time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -229,6 +271,14 @@ func (s *Server) tick(ctx context.Context) {
 		case <-t.C:
 		}
 		now := s.clock.Now()
+		if now.Sub(maintained) >= time.Second {
+			maintained = now
+			for _, b := range s.list() {
+				for _, p := range b.allPools() {
+					go p.maintain(ctx, now)
+				}
+			}
+		}
 		s.expireOverrides(now)
 		for _, b := range s.list() {
 			cfg := b.br.Config()
@@ -250,6 +300,10 @@ func (s *Server) publish(b *backend, tr breaker.Transition) {
 		b.openedAt.Store(tr.At.UnixNano())
 	} else if ns := b.openedAt.Load(); ns != 0 {
 		openedAt = time.Unix(0, ns)
+	}
+	if tr.To == breaker.Open {
+		// Pooled connections and idle pooled sessions leave it now.
+		go s.isolate(b)
 	}
 	for _, ev := range transitionEvents(tr, openedAt) {
 		if s.config().Observability.LogCircuitStateChanges {

@@ -60,6 +60,9 @@ type session struct {
 	clientErr  error         // protocol violation by the client during the relay
 	stopped    chan struct{} // closed when the relay stops
 	stopOnce   sync.Once
+
+	pl        *pooled               // non-nil for [[users]] sessions
+	lostBatch atomic.Pointer[Error] // a pooled connection was lost mid-batch: answer the client's batch with this
 }
 
 func (s *Server) serve(ctx context.Context, conn net.Conn) {
@@ -97,6 +100,10 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 			}
 			log.Debug("status database session ended", "err", err)
 		}
+		return
+	}
+	if u := s.user(ss.params["user"]); u != nil {
+		ss.servePooled(ctx, u)
 		return
 	}
 	if err := ss.connect(ctx); err != nil {
@@ -338,7 +345,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 }
 
 // backendError is an ErrorResponse a backend sent during authentication.
-type backendError struct{ code string }
+type backendError struct{ code, msg string }
 
 func (e *backendError) Error() string { return "backend refused the session: sqlstate " + e.code }
 

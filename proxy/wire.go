@@ -110,6 +110,15 @@ func (s *stream) message() (byte, []byte, error) {
 	return typ, p, nil
 }
 
+// complete reports whether a whole message is buffered.
+func (s *stream) complete() bool {
+	if s.w-s.r < 5 {
+		return false
+	}
+	n := int(int32(binary.BigEndian.Uint32(s.buf[s.r+1:])))
+	return n >= 4 && s.w-s.r >= 1+n
+}
+
 // buffered returns the unread bytes and marks them read.
 func (s *stream) buffered() []byte {
 	p := s.buf[s.r:s.w]

@@ -1,0 +1,115 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/heliosdb/heliosproxy/internal/scram"
+)
+
+// authenticateClient checks the client's password for a [[users]] role as
+// PostgreSQL would (SCRAM-SHA-256, md5 or trust) and sends
+// AuthenticationOk. A wrong password gets PostgreSQL's own message and
+// SQLSTATE, with no delay added.
+func (ss *session) authenticateClient(u *poolUser) error {
+	var err error
+	switch u.cfg.AuthMethod {
+	case "trust":
+	case "md5":
+		err = ss.md5Login(u)
+	default:
+		err = ss.scramLogin(u)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = ss.client.Write([]byte{'R', 0, 0, 0, 8, 0, 0, 0, 0})
+	return err
+}
+
+func authFailed(user string) *Error {
+	return &Error{Code: "28P01", Message: fmt.Sprintf("password authentication failed for user %q", user)}
+}
+
+// password reads the client's next message, which must be a
+// PasswordMessage (or SASL response), and returns its body.
+func (ss *session) password() ([]byte, error) {
+	typ, m, err := ss.cs.message()
+	if err != nil {
+		return nil, errors.Join(errClient, err)
+	}
+	if typ != 'p' {
+		return nil, protocolErrorf("expected a password message, got type %q", typ)
+	}
+	return m[5:], nil
+}
+
+func (ss *session) md5Login(u *poolUser) error {
+	var salt [4]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		return err
+	}
+	if _, err := ss.client.Write(append([]byte{'R', 0, 0, 0, 12, 0, 0, 0, 5}, salt[:]...)); err != nil {
+		return errors.Join(errClient, err)
+	}
+	body, err := ss.password()
+	if err != nil {
+		return err
+	}
+	got, _ := cstring(body)
+	want := scram.MD5Response(u.md5, salt)
+	if subtle.ConstantTimeCompare(got, []byte(want)) != 1 {
+		return authFailed(u.cfg.Name)
+	}
+	return nil
+}
+
+func (ss *session) scramLogin(u *poolUser) error {
+	req, _ := (&pgproto3.AuthenticationSASL{AuthMechanisms: []string{"SCRAM-SHA-256"}}).Encode(nil)
+	if _, err := ss.client.Write(req); err != nil {
+		return errors.Join(errClient, err)
+	}
+	body, err := ss.password()
+	if err != nil {
+		return err
+	}
+	mech, rest := cstring(body)
+	if string(mech) != "SCRAM-SHA-256" {
+		return &Error{Code: "28000", Message: "client selected an invalid SASL authentication mechanism"}
+	}
+	if len(rest) < 4 || int(int32(binary.BigEndian.Uint32(rest))) != len(rest)-4 {
+		return protocolErrorf("malformed SASLInitialResponse")
+	}
+	srv := scram.NewServer(u.verifier, rand.Reader)
+	first, err := srv.First(rest[4:])
+	if err != nil {
+		return &Error{Code: codeProtocolViolation, Message: "malformed SCRAM message", Err: err}
+	}
+	cont, _ := (&pgproto3.AuthenticationSASLContinue{Data: first}).Encode(nil)
+	if _, err := ss.client.Write(cont); err != nil {
+		return errors.Join(errClient, err)
+	}
+	if body, err = ss.password(); err != nil {
+		return err
+	}
+	final, key, err := srv.Final(body)
+	if errors.Is(err, scram.ErrAuthFailed) {
+		return authFailed(u.cfg.Name)
+	}
+	if err != nil {
+		return &Error{Code: codeProtocolViolation, Message: "malformed SCRAM message", Err: err}
+	}
+	if scram.IsVerifier(u.cfg.Password) {
+		u.learn(key)
+	}
+	fin, _ := (&pgproto3.AuthenticationSASLFinal{Data: final}).Encode(nil)
+	if _, err := ss.client.Write(fin); err != nil {
+		return errors.Join(errClient, err)
+	}
+	return nil
+}

@@ -1,0 +1,628 @@
+package proxy
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/statusdb"
+)
+
+// pooled is the state of a session whose client the proxy authenticated
+// itself ([[users]]): its server connections come from pools, per
+// transaction in transaction mode, and it survives the loss of a backend.
+type pooled struct {
+	ctx      context.Context
+	user     *poolUser
+	database string
+	startup  map[string]string // session parameters from the StartupMessage
+
+	mu     sync.Mutex
+	sc     *serverConn // attached connection, nil between transactions in transaction mode
+	b      *backend    // sc's backend
+	ticket breaker.Ticket
+	fresh  bool // ticket not used yet: the attachment's first request takes it
+	busy   bool // messages of a batch without its Sync went to sc
+	// lost is the error the client's next request gets: its transaction
+	// was lost with its server connection while it was idle in it.
+	lost   *Error
+	wanted map[string]string   // session parameters carried to every server connection
+	stmts  map[string]*stmtRef // the client's prepared statements by name
+
+	// Only the client goroutine uses these.
+	skip bool   // an error was answered mid-batch: drop messages until Sync
+	out  []byte // messages for sc not written yet
+}
+
+// carried are the parameters PostgreSQL reports that a session may change
+// and the proxy carries from one server connection to the next (besides
+// every parameter of the client's StartupMessage).
+var carried = []string{"application_name", "client_encoding", "DateStyle", "IntervalStyle", "TimeZone",
+	"standard_conforming_strings", "default_transaction_read_only"}
+
+var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
+
+// stmtRef is a prepared statement as the proxy names it on servers: one
+// name per distinct statement text and parameter types, shared by every
+// client that prepares it.
+type stmtRef struct {
+	id    uint64
+	name  string
+	parse []byte // the Parse message under that name
+}
+
+// stmtRegistry names statements for servers.
+type stmtRegistry struct {
+	mu   sync.Mutex
+	refs map[string]*stmtRef
+}
+
+// ref returns the statement for a Parse body after its name.
+func (r *stmtRegistry) ref(def []byte) *stmtRef {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ref := r.refs[string(def)]; ref != nil {
+		return ref
+	}
+	if r.refs == nil {
+		r.refs = make(map[string]*stmtRef)
+	}
+	id := uint64(len(r.refs) + 1)
+	ref := &stmtRef{id: id, name: fmt.Sprintf("helios_%d", id)}
+	ref.parse = appendMessage(nil, 'P', []byte(ref.name), []byte{0}, def)
+	r.refs[string(def)] = ref
+	return ref
+}
+
+// appendMessage appends a message of type typ whose body is parts.
+func appendMessage(dst []byte, typ byte, parts ...[]byte) []byte {
+	n := 4
+	for _, p := range parts {
+		n += len(p)
+	}
+	dst = append(dst, typ, 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(dst[len(dst)-4:], uint32(n))
+	for _, p := range parts {
+		dst = append(dst, p...)
+	}
+	return dst
+}
+
+// closedStmt is a statement name no server has: closing it is a no-op
+// that PostgreSQL still answers with CloseComplete.
+var closedStmt = []byte("helios_closed\x00")
+
+// servePooled runs a [[users]] session: the proxy authenticates the
+// client, answers its startup from a pooled connection, and relays.
+func (ss *session) servePooled(ctx context.Context, u *poolUser) {
+	pl := &pooled{ctx: ctx, user: u, database: ss.params["database"], startup: make(map[string]string), stmts: make(map[string]*stmtRef)}
+	if pl.database == "" {
+		pl.database = u.cfg.Name
+	}
+	for k, v := range ss.params {
+		switch k {
+		case "user", "database", "replication", "options":
+		default:
+			if paramName.MatchString(k) {
+				pl.startup[k] = v
+			}
+		}
+	}
+	ss.pl = pl
+	defer ss.endPooled()
+	if err := ss.authenticateClient(u); err != nil {
+		ss.refuse(err)
+		return
+	}
+	if err := ss.pooledStartup(); err != nil {
+		ss.refuse(err)
+		return
+	}
+	_ = ss.client.SetDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { _ = ss.client.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	err := ss.recovered(ss.pooledClient)
+	ss.stopOnce.Do(func() { close(ss.stopped) })
+	switch {
+	case ss.clientErr != nil:
+		ss.fail(ss.clientErr)
+		ss.s.log.Info("client protocol violation; session closed", "session_id", ss.pid, "err", ss.clientErr)
+	case ctx.Err() != nil:
+		ss.fail(&Error{Code: codeAdminShutdown, Message: "terminating connection: the proxy is shutting down"})
+	case err != nil && !errors.Is(err, errTerminated):
+		ss.s.log.Debug("pooled session ended", "session_id", ss.pid, "err", err)
+	}
+}
+
+// refuse ends a session that could not start with err, if the client can
+// still be told.
+func (ss *session) refuse(err error) {
+	if !errors.Is(err, errClient) || errors.Is(err, errProtocol) {
+		ss.fail(err)
+	}
+	ss.s.log.Info("session refused", "user", ss.params["user"], "err", err)
+}
+
+// pooledStartup attaches a server connection, carries the client's
+// session parameters to it, and answers the client's startup with them.
+func (ss *session) pooledStartup() error {
+	pl := ss.pl
+	done := make(chan string, 1)
+	if err := ss.attachPooled(done); err != nil {
+		return err
+	}
+	if err := ss.flushServer(); err != nil {
+		return err
+	}
+	select {
+	case msg := <-done:
+		if msg != "" {
+			return &Error{Code: "22023", Message: msg}
+		}
+	case <-time.After(ss.s.connectTimeout):
+		return &Error{Code: codeConnectionFailure, Message: "backend did not accept the session parameters in time"}
+	}
+	var out []byte
+	pl.mu.Lock()
+	for name, v := range pl.sc.params {
+		if !pl.sc.custom(name) {
+			out, _ = (&pgproto3.ParameterStatus{Name: name, Value: v}).Encode(out)
+		}
+	}
+	pl.busy = false
+	if pl.user.txMode {
+		ss.detachLocked(true)
+	}
+	pl.mu.Unlock()
+	out, _ = (&pgproto3.BackendKeyData{ProcessID: ss.pid, SecretKey: ss.secret[:]}).Encode(out)
+	out = append(out, 'Z', 0, 0, 0, 5, 'I')
+	ss.txStatus.Store('I')
+	_, err := ss.client.Write(out)
+	return err
+}
+
+// pooledClient reads whole client messages and relays them, writing to
+// the server once per batch of messages that arrived together.
+func (ss *session) pooledClient() error {
+	for {
+		typ, msg, err := ss.cs.message()
+		if err != nil {
+			if errors.Is(err, errProtocol) {
+				ss.clientErr = err
+			}
+			return err
+		}
+		if err := ss.pooledMessage(typ, msg); err != nil {
+			return err
+		}
+		if !ss.cs.complete() {
+			if err := ss.flushServer(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (ss *session) pooledMessage(typ byte, msg []byte) error {
+	body := msg[5:]
+	switch typ {
+	case 'X':
+		ss.terminated.Store(true)
+		return errTerminated
+	case 'Q':
+		if statusdb.Mentions(body) {
+			return ss.localMessage(msg)
+		}
+	case 'S':
+		if ss.local.batch {
+			return ss.localMessage(msg)
+		}
+		ss.local.remote = false
+	case 'P', 'B', 'D', 'C', 'E', 'H':
+		if ss.local.takes(typ, body) {
+			return ss.localMessage(msg)
+		}
+	}
+	return ss.remote(typ, msg)
+}
+
+func (ss *session) localMessage(msg []byte) error {
+	if err := ss.flushServer(); err != nil {
+		return err
+	}
+	return ss.local.handle(msg)
+}
+
+// remote queues a client message for the attached server connection,
+// attaching one first, and renames prepared statements.
+func (ss *session) remote(typ byte, msg []byte) error {
+	pl := ss.pl
+	if e := ss.lostBatch.Swap(nil); e != nil {
+		pl.skip = true
+		if err := ss.writeClient(e.errorResponse(nil)); err != nil {
+			return err
+		}
+	}
+	if pl.skip {
+		if typ == 'S' {
+			pl.skip = false
+			return ss.writeClient([]byte{'Z', 0, 0, 0, 5, byte(ss.txStatus.Load())})
+		}
+		return nil
+	}
+	if err := ss.attachPooled(nil); err != nil {
+		var ce *Error
+		if !errors.As(err, &ce) {
+			return err
+		}
+		return ss.answerError(typ, ce)
+	}
+	body := msg[5:]
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	sc := pl.sc
+	switch typ {
+	case 'Q', 'S', 'F':
+		sc.q.push(respEntry{kind: kSync})
+		ss.pendingPush()
+		pl.busy = false
+		pl.out = append(pl.out, msg...)
+		return nil
+	case 'P':
+		name, def := cstring(body)
+		if len(name) == 0 {
+			sc.q.push(respEntry{kind: kParse})
+			pl.out = append(pl.out, msg...)
+			break
+		}
+		ref := ss.s.stmts.ref(def)
+		pl.stmts[string(name)] = ref
+		if _, has := sc.stmts[ref.id]; has {
+			// Re-created so that the client gets the answers it expects.
+			pl.out = appendMessage(pl.out, 'C', []byte{'S'}, ref.parse[5:len(ref.name)+6])
+			sc.q.push(respEntry{kind: kCloseOurs})
+		}
+		pl.out = append(pl.out, ref.parse...)
+		sc.q.push(respEntry{kind: kParse, id: ref.id})
+		sc.stmts[ref.id] = struct{}{}
+	case 'B':
+		portal, rest := cstring(body)
+		stmt, rest := cstring(rest)
+		if ref := pl.stmts[string(stmt)]; len(stmt) > 0 && ref != nil {
+			ss.ensurePrepared(sc, ref)
+			pl.out = appendMessage(pl.out, 'B', portal, []byte{0}, ref.parse[5:len(ref.name)+6], rest)
+			break
+		}
+		pl.out = append(pl.out, msg...)
+	case 'D':
+		if len(body) > 1 && body[0] == 'S' {
+			if ref := pl.stmts[string(body[1:len(body)-1])]; ref != nil {
+				ss.ensurePrepared(sc, ref)
+				pl.out = appendMessage(pl.out, 'D', []byte{'S'}, ref.parse[5:len(ref.name)+6])
+				break
+			}
+		}
+		pl.out = append(pl.out, msg...)
+	case 'C':
+		sc.q.push(respEntry{kind: kClose})
+		if len(body) > 1 && body[0] == 'S' {
+			name := string(body[1 : len(body)-1])
+			if _, ok := pl.stmts[name]; ok {
+				// Other clients may use the server's statement: leave it.
+				delete(pl.stmts, name)
+				pl.out = appendMessage(pl.out, 'C', []byte{'S'}, closedStmt)
+				break
+			}
+		}
+		pl.out = append(pl.out, msg...)
+	default:
+		pl.out = append(pl.out, msg...)
+	}
+	pl.busy = true
+	return nil
+}
+
+// ensurePrepared prepares ref on sc first if sc lacks it; pl.mu is held.
+func (ss *session) ensurePrepared(sc *serverConn, ref *stmtRef) {
+	if _, ok := sc.stmts[ref.id]; ok {
+		return
+	}
+	ss.pl.out = append(ss.pl.out, ref.parse...)
+	sc.q.push(respEntry{kind: kParseOurs, id: ref.id})
+	sc.stmts[ref.id] = struct{}{}
+}
+
+// pendingPush notes that a relayed request starts now; pl.mu is held.
+func (ss *session) pendingPush() {
+	pl := ss.pl
+	t := pl.b.br.Current()
+	if pl.fresh {
+		t, pl.fresh = pl.ticket, false
+	}
+	ss.pending.push(ss.s.clock.Now().UnixNano(), t)
+}
+
+// answerError answers a request that could not reach any backend: the
+// rest of its batch is skipped up to Sync, as after a backend error.
+func (ss *session) answerError(typ byte, e *Error) error {
+	if e.Severity == "" {
+		e = &Error{Severity: "ERROR", Code: e.Code, Message: e.Message, Detail: e.Detail, Hint: e.Hint, Err: e.Err}
+	}
+	out := e.errorResponse(nil)
+	switch typ {
+	case 'Q', 'S', 'F':
+		out = append(out, 'Z', 0, 0, 0, 5, byte(ss.txStatus.Load()))
+	default:
+		ss.pl.skip = true
+	}
+	return ss.writeClient(out)
+}
+
+// writeClient writes p to the client between the relay's messages.
+func (ss *session) writeClient(p []byte) error {
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	_, err := ss.client.Write(p)
+	return err
+}
+
+// flushServer writes the queued messages to the attached connection.
+func (ss *session) flushServer() error {
+	pl := ss.pl
+	if len(pl.out) == 0 {
+		return nil
+	}
+	pl.mu.Lock()
+	sc := pl.sc
+	pl.mu.Unlock()
+	out := pl.out
+	pl.out = pl.out[:0]
+	if sc == nil {
+		return nil // lost meanwhile: the client has been told
+	}
+	if _, err := sc.conn.Write(out); err != nil {
+		// The reader sees the broken connection too and tells the client.
+		_ = sc.conn.Close()
+	}
+	return nil
+}
+
+// attachPooled gives the session a server connection if it has none: the router
+// picks a backend, its pool a connection, and the session's parameters
+// are queued for it. Failures before anything was sent try another
+// backend. done, if not nil, gets the outcome of setting the parameters.
+func (ss *session) attachPooled(done chan<- string) error {
+	pl := ss.pl
+	pl.mu.Lock()
+	if sc := pl.sc; sc != nil {
+		if !sc.doomed.Load() || pl.busy || !sc.q.empty() {
+			pl.mu.Unlock()
+			return nil
+		}
+		// Its backend was isolated while the session was idle in a
+		// transaction: the transaction is lost, the session goes on.
+		inTx := byte(ss.txStatus.Load()) != 'I'
+		name := pl.b.cfg.Name
+		ss.detachLocked(false)
+		pl.mu.Unlock()
+		if inTx {
+			ss.txStatus.Store('I')
+			return isolatedError(name)
+		}
+	} else {
+		lost := pl.lost
+		pl.lost = nil
+		pl.mu.Unlock()
+		if lost != nil {
+			return lost
+		}
+	}
+	var tried []*backend
+	for {
+		b, t, err := ss.s.route(ss.readOnly(), tried)
+		if err != nil {
+			return err
+		}
+		tried = append(tried, b)
+		p := b.pool(ss.s, poolKey{pl.user.cfg.Name, pl.database})
+		sc, err := p.get(pl.ctx, ss)
+		if err != nil {
+			b.active.Add(-1)
+			b.br.Release(t)
+			var retry errRetry
+			switch {
+			case errors.As(err, &retry) || errors.Is(err, errPoolIsolated):
+				ss.s.log.Info("backend failed before the transaction started; trying another", "backend", b.cfg.Name, "session_id", ss.pid, "err", err)
+				continue
+			case errors.Is(err, errQueueTimeout):
+				return &Error{Code: codeTooManyConns, Message: "no server connection available: every connection of the pool is busy",
+					Detail: fmt.Sprintf("Waited %s (pool.query_wait_timeout) for a connection to %s.", ss.s.config().Pool.QueryWaitTimeout.Duration, b.cfg.Name),
+					Hint:   "Retry later, or raise pool.default_pool_size if the backend can take more connections."}
+			case pl.ctx.Err() != nil:
+				return pl.ctx.Err()
+			}
+			var ce *Error
+			if errors.As(err, &ce) {
+				return ce
+			}
+			return toClient(err)
+		}
+		check := ss.s.clock.Now().Sub(sc.idleSince) > serverCheckDelay && !sc.idleSince.IsZero()
+		pl.mu.Lock()
+		sc.owner.Store(ss)
+		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy = sc, b, t, true, true
+		ss.s.keysMu.Lock()
+		ss.b, ss.serverPID, ss.serverKey = b, sc.pid, sc.key
+		ss.s.keysMu.Unlock()
+		b.track(ss)
+		var checked chan string
+		if check {
+			checked = make(chan string, 1)
+			ss.queueOurs(";", checked, nil)
+		}
+		ss.syncParams(done)
+		pl.mu.Unlock()
+		if check && !ss.checkAttached(checked) {
+			continue
+		}
+		return nil
+	}
+}
+
+// checkAttached waits for the empty query that checks a connection that
+// was idle long; a failed check detaches it.
+func (ss *session) checkAttached(checked <-chan string) bool {
+	pl := ss.pl
+	if err := ss.flushServer(); err == nil {
+		select {
+		case msg := <-checked:
+			if msg == "" {
+				return true
+			}
+		case <-time.After(ss.s.config().HealthChecks.Timeout.Duration):
+		}
+	}
+	pl.mu.Lock()
+	if pl.sc != nil {
+		ss.detachLocked(false)
+	}
+	pl.mu.Unlock()
+	return false
+}
+
+func isolatedError(backend string) *Error {
+	return &Error{Severity: "ERROR", Code: codeConnectionFailure, Message: "the transaction was aborted: backend " + backend + " was isolated (its circuit opened)",
+		Detail: "The statements of this transaction since it began are lost; nothing was committed.",
+		Hint:   "Retry the transaction: HeliosProxy routes it to a healthy backend."}
+}
+
+// queueOurs queues a Query of the proxy's own on the attached connection;
+// pl.mu is held.
+func (ss *session) queueOurs(sql string, done chan<- string, then func()) {
+	pl := ss.pl
+	pl.sc.q.push(respEntry{kind: kSyncOurs, done: done, then: then})
+	pl.sc.ours.Add(1)
+	pl.out = appendMessage(pl.out, 'Q', []byte(sql), []byte{0})
+}
+
+// syncParams queues the SETs that give the attached connection the
+// session's parameters; pl.mu is held.
+func (ss *session) syncParams(done chan<- string) {
+	pl := ss.pl
+	sc := pl.sc
+	if pl.wanted == nil {
+		pl.wanted = make(map[string]string)
+		for _, name := range carried {
+			if v, ok := sc.params[name]; ok {
+				pl.wanted[name] = v
+			}
+		}
+		for k, v := range pl.startup {
+			pl.wanted[k] = v
+		}
+	}
+	var q strings.Builder
+	for name, v := range pl.wanted {
+		if cur, ok := sc.params[name]; !ok || cur != v {
+			fmt.Fprintf(&q, "SET %s TO %s;", name, quoteLiteral(v))
+			if _, reported := sc.reported[name]; !reported {
+				sc.params[name] = v
+			}
+		}
+	}
+	for name := range sc.params {
+		if _, want := pl.wanted[name]; !want && sc.custom(name) {
+			fmt.Fprintf(&q, "RESET %s;", name)
+			delete(sc.params, name)
+		}
+	}
+	if q.Len() == 0 {
+		if done != nil {
+			done <- ""
+		}
+		return
+	}
+	ss.queueOurs(q.String(), done, nil)
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// detachLocked gives the attached connection back: to its pool when clean,
+// else closed. pl.mu is held.
+func (ss *session) detachLocked(clean bool) {
+	pl := ss.pl
+	sc, b := pl.sc, pl.b
+	pl.sc, pl.b = nil, nil
+	sc.owner.Store(nil)
+	if pl.fresh {
+		b.br.Release(pl.ticket)
+		pl.fresh = false
+	}
+	b.active.Add(-1)
+	b.untrack(ss)
+	ss.s.keysMu.Lock()
+	ss.b, ss.serverPID, ss.serverKey = nil, 0, nil
+	ss.s.keysMu.Unlock()
+	sc.p.put(sc, clean && !sc.doomed.Load())
+}
+
+// endPooled returns the session's connection when the client leaves: a
+// clean one after server_reset_query in session mode, a dirty one closed.
+func (ss *session) endPooled() {
+	pl := ss.pl
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	sc := pl.sc
+	if sc == nil {
+		return
+	}
+	clean := sc.q.empty() && !pl.busy && byte(ss.txStatus.Load()) == 'I' && !sc.doomed.Load()
+	reset := ss.s.config().Pool.ServerResetQuery
+	if !clean || pl.user.txMode || reset == "" {
+		ss.detachLocked(clean)
+		return
+	}
+	pl.out = pl.out[:0]
+	ss.queueOurs(reset, nil, func() { ss.detachLocked(true) })
+	if _, err := sc.conn.Write(pl.out); err != nil {
+		ss.detachLocked(false)
+	}
+}
+
+// isolate acts on a backend whose circuit opened: its pools are emptied,
+// and pooled sessions idle on it are detached so that their next request
+// goes to a healthy backend; sessions inside a transaction get an error
+// at their next request.
+func (s *Server) isolate(b *backend) {
+	for _, p := range b.allPools() {
+		p.isolate()
+	}
+	b.mu.Lock()
+	sessions := make([]*session, 0, len(b.sessions))
+	for ss := range b.sessions {
+		if ss.pl != nil {
+			sessions = append(sessions, ss)
+		}
+	}
+	b.mu.Unlock()
+	for _, ss := range sessions {
+		pl := ss.pl
+		pl.mu.Lock()
+		if sc := pl.sc; sc != nil && pl.b == b {
+			sc.doomed.Store(true)
+			if sc.q.empty() && !pl.busy && byte(ss.txStatus.Load()) == 'I' {
+				ss.detachLocked(false)
+				s.log.Info("idle session moved off an isolated backend", "backend", b.cfg.Name, "session_id", ss.pid)
+			}
+		}
+		pl.mu.Unlock()
+	}
+}

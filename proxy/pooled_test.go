@@ -1,0 +1,371 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// pooledSetup starts n SCRAM clusters with the role app (password
+// app-secret) and a proxy that pools app's connections in mode.
+func pooledSetup(t *testing.T, n int, mode string, edit func(*config.Config)) ([]*pgtest.Cluster, *runningProxy) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var clusters []*pgtest.Cluster
+	for i := range n {
+		c := pgtest.New(t, pgtest.Options{Name: fmt.Sprintf("pooled-%d", i), Auth: "scram-sha-256", Password: "pg-secret"})
+		if err := c.CreateUser(ctx, "app", "app-secret"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Exec(ctx, "GRANT ALL ON SCHEMA public TO app"); err != nil {
+			t.Fatal(err)
+		}
+		clusters = append(clusters, c)
+	}
+	cfg := testConfig(t, clusters...)
+	cfg.Pool.Mode = mode
+	cfg.Users = []config.User{{Name: "app", Password: "app-secret"}}
+	if edit != nil {
+		edit(&cfg)
+	}
+	return clusters, startProxy(t, cfg)
+}
+
+// backendPort returns the port of the backend that runs conn's next
+// statement.
+func backendPort(t *testing.T, ctx context.Context, conn *pgx.Conn) int {
+	t.Helper()
+	var port int
+	if err := conn.QueryRow(ctx, "select inet_server_port()").Scan(&port); err != nil {
+		t.Fatalf("inet_server_port: %v", err)
+	}
+	return port
+}
+
+// serverConnections counts app's connections on c.
+func serverConnections(t *testing.T, ctx context.Context, c *pgtest.Cluster) int {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, c.DSN("postgres", c.Password, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "select count(*) from pg_stat_activity where usename = 'app'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestPooledAuthentication(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	clusters, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) {})
+	c := clusters[0]
+	for _, role := range []string{"app_md5", "app_verifier", "other"} {
+		if err := c.CreateUser(ctx, role, role+"-secret"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	admin, err := pgx.Connect(ctx, c.DSN("postgres", c.Password, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var verifier string
+	if err := admin.QueryRow(ctx, "select rolpassword from pg_authid where rolname = 'app_verifier'").Scan(&verifier); err != nil {
+		t.Fatal(err)
+	}
+	admin.Close(ctx)
+	// A second proxy knows the three roles: plain SCRAM, md5, and a verifier
+	// copied from the backend (no plain password in the file).
+	cfg := *p.config()
+	cfg.Users = []config.User{
+		{Name: "app", Password: "app-secret"},
+		{Name: "app_md5", Password: "app_md5-secret", AuthMethod: "md5"},
+		{Name: "app_verifier", Password: verifier},
+	}
+	p = startProxy(t, cfg)
+
+	cases := []struct{ user, password string }{
+		{"app", "app-secret"}, {"app_md5", "app_md5-secret"}, {"app_verifier", "app_verifier-secret"},
+		{"other", "other-secret"}, // not in [[users]]: pass-through in session mode
+	}
+	for _, tc := range cases {
+		t.Run(tc.user, func(t *testing.T) {
+			conn, err := pgx.Connect(ctx, p.dsn(tc.user, tc.password))
+			if err != nil {
+				t.Fatalf("pgx: %v", err)
+			}
+			var user string
+			if err := conn.QueryRow(ctx, "select current_user").Scan(&user); err != nil || user != tc.user {
+				t.Fatalf("current_user = %q, %v; want %q", user, err, tc.user)
+			}
+			conn.Close(ctx)
+			out, err := psql(t, c, p.dsn(tc.user, tc.password), tc.password, "select current_user")
+			if err != nil || out != tc.user {
+				t.Fatalf("psql: %q, %v; want %q", out, err, tc.user)
+			}
+			// A wrong password: PostgreSQL's SQLSTATE and message, for a
+			// listed role as for a role the backend checks itself.
+			_, err = pgx.Connect(ctx, p.dsn(tc.user, "wrong"))
+			want := fmt.Sprintf("password authentication failed for user %q", tc.user)
+			if pgCode(err) != "28P01" || !strings.Contains(err.Error(), want) {
+				t.Fatalf("pgx with a wrong password: %v; want 28P01 %s", err, want)
+			}
+			out, err = psql(t, c, p.dsn(tc.user, "wrong"), "wrong", "select 1")
+			if err == nil || !strings.Contains(out, want) {
+				t.Fatalf("psql with a wrong password: %q, %v; want %s", out, err, want)
+			}
+		})
+	}
+}
+
+func TestTransactionModeSharesConnections(t *testing.T) {
+	clusters, p := pooledSetup(t, 2, "transaction", func(cfg *config.Config) { cfg.Pool.DefaultPoolSize = 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const clients, txs = 16, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := range clients {
+		wg.Go(func() {
+			conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret")+fmt.Sprintf(" application_name=client-%d", i))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer conn.Close(ctx)
+			if _, err := conn.Exec(ctx, fmt.Sprintf("set timezone = 'Etc/GMT-%d'", i%12)); err != nil {
+				errs <- err
+				return
+			}
+			for n := range txs {
+				tx, err := conn.Begin(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var app, tz string
+				var sum int
+				if err := tx.QueryRow(ctx, "select current_setting('application_name'), current_setting('TimeZone'), $1::int + $2::int", i, n).Scan(&app, &tz, &sum); err != nil {
+					errs <- err
+					return
+				}
+				if app != fmt.Sprintf("client-%d", i) || tz != fmt.Sprintf("Etc/GMT-%d", i%12) || sum != i+n {
+					errs <- fmt.Errorf("client %d tx %d: application_name %q, TimeZone %q, sum %d", i, n, app, tz, sum)
+					return
+				}
+				if err := tx.Commit(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// 16 clients shared at most 2 server connections per backend.
+	for _, c := range clusters {
+		if n := serverConnections(t, ctx, c); n > 2 {
+			t.Errorf("%s has %d connections of app; pool size is 2", c.Name, n)
+		}
+	}
+}
+
+func TestPreparedStatementsAcrossBackendSwitches(t *testing.T) {
+	clusters, p := pooledSetup(t, 2, "transaction", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret")) // default mode: cached prepared statements
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	events := p.Subscribe(ctx)
+	names := []string{"pg-a", "pg-b"}
+	ports := map[int]int{}
+	for i := range 300 {
+		if i%50 == 25 {
+			// Force one backend open and the other closed: the next
+			// transactions run on the other one.
+			open, closed := names[(i/50)%2], names[1-(i/50)%2]
+			if err := p.ClearOverride(ctx, closed, "test"); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.SetOverride(ctx, status.Override{Backend: open, State: "OPEN", Reason: "switch", Author: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			waitEvent(t, ctx, events, isEvent(status.CircuitOpened, open))
+		}
+		var got int
+		var port int
+		if err := conn.QueryRow(ctx, "select $1::int * 2, inet_server_port()", i).Scan(&got, &port); err != nil {
+			t.Fatalf("query %d: %v", i, err)
+		}
+		if got != 2*i {
+			t.Fatalf("query %d returned %d", i, got)
+		}
+		ports[port]++
+		var s string
+		if err := conn.QueryRow(ctx, "select $1::text || 'x'", fmt.Sprint(i)).Scan(&s); err != nil || s != fmt.Sprint(i)+"x" {
+			t.Fatalf("second statement %d: %q, %v", i, s, err)
+		}
+	}
+	for _, c := range clusters {
+		if ports[c.Port] == 0 {
+			t.Errorf("no transaction ran on %s: %v", c.Name, ports)
+		}
+	}
+	t.Logf("transactions per backend port: %v", ports)
+}
+
+func TestSessionMigratesWhenItsBackendIsIsolated(t *testing.T) {
+	_, p := pooledSetup(t, 2, "session", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Like psql: the simple protocol, session state set with SET.
+	cfg, err := pgconn.ParseConfig(p.dsn("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(ctx)
+	query := func(sql string) []string {
+		t.Helper()
+		res, err := pc.Exec(ctx, sql).ReadAll()
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		var out []string
+		for _, r := range res {
+			for _, row := range r.Rows {
+				for _, v := range row {
+					out = append(out, string(v))
+				}
+			}
+		}
+		return out
+	}
+	query("set application_name = 'migrating'")
+	query("prepare twice(int) as select $1 * 2") // SQL-level: not carried (documented)
+	_, err = pc.Prepare(ctx, "triple", "select $1::int * 3", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := query("select inet_server_port()")[0]
+	var from string
+	for _, b := range p.Snapshot().Backends {
+		if fmt.Sprint(b.Port) == before {
+			from = b.Name
+		}
+	}
+	events := p.Subscribe(ctx)
+	if err := p.SetOverride(ctx, status.Override{Backend: from, State: "OPEN", Reason: "migrate", Author: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, events, isEvent(status.CircuitOpened, from))
+	got := query("select inet_server_port(), current_setting('application_name'), 6 * 7")
+	if got[0] == before || got[1] != "migrating" || got[2] != "42" {
+		t.Fatalf("after migration: %v; want another port than %s, application_name migrating, 42", got, before)
+	}
+	// The protocol-level prepared statement follows the session.
+	rr := pc.ExecPrepared(ctx, "triple", [][]byte{[]byte("5")}, nil, nil).Read()
+	if rr.Err != nil || len(rr.Rows) != 1 || string(rr.Rows[0][0]) != "15" {
+		t.Fatalf("prepared statement after migration: %v %v", rr.Rows, rr.Err)
+	}
+}
+
+func TestSessionInTransactionFailsWhenIsolated(t *testing.T) {
+	_, p := pooledSetup(t, 2, "session", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := backendPort(t, ctx, tx.Conn())
+	var from string
+	for _, b := range p.Snapshot().Backends {
+		if b.Port == port {
+			from = b.Name
+		}
+	}
+	events := p.Subscribe(ctx)
+	if err := p.SetOverride(ctx, status.Override{Backend: from, State: "OPEN", Reason: "isolate", Author: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, events, isEvent(status.CircuitOpened, from))
+	_, err = tx.Exec(ctx, "select 1")
+	if pgCode(err) != "08006" || !strings.Contains(err.Error(), "isolated") {
+		t.Fatalf("statement in a transaction on an isolated backend: %v; want 08006", err)
+	}
+	_ = tx.Rollback(ctx)
+	if got := backendPort(t, ctx, conn); got == port {
+		t.Fatalf("next transaction ran on the isolated backend (port %d)", got)
+	}
+}
+
+func TestQueryWaitTimeout(t *testing.T) {
+	_, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) {
+		cfg.Pool.DefaultPoolSize = 1
+		cfg.Pool.QueryWaitTimeout = config.Duration{Duration: 300 * time.Millisecond}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	holder, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "select 1"); err != nil {
+		t.Fatal(err)
+	}
+	waiter, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+	if pgCode(err) != codeTooManyConns {
+		if err == nil {
+			_, err = waiter.Exec(ctx, "select 1")
+			waiter.Close(ctx)
+		}
+		if pgCode(err) != codeTooManyConns {
+			t.Fatalf("client waiting for the only connection: %v; want 53300", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Once the connection is free, the next client gets it.
+	again, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close(ctx)
+	if _, err := again.Exec(ctx, "select 1"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,345 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"time"
+
+	"github.com/heliosdb/heliosproxy/breaker"
+)
+
+// poolReader relays what a pooled server connection sends to the session
+// attached to it. It drops the answers to the proxy's own requests, notes
+// session parameters and prepared statements, records each request's
+// outcome, and gives the connection back to its pool at the end of a
+// transaction in transaction mode.
+type poolReader struct {
+	sc    *serverConn
+	scan  scanner
+	out   []byte // for the client, written at the end of each read or before a hand-over
+	code  string // SQLSTATE of the first error of the current request
+	fatal *Error // a FATAL error: the backend is ending the connection
+}
+
+// clientFlushSize bounds what the reader gathers before writing it.
+const clientFlushSize = 64 << 10
+
+func (h *poolReader) want(typ byte, n int) int {
+	if n > holdLimit {
+		return 0
+	}
+	if h.sc.ours.Load() > 0 {
+		return wantWhole
+	}
+	switch typ {
+	case '1', '3', 'Z', 'S', 'E':
+		return wantWhole
+	case 'C':
+		return 16
+	}
+	return 0
+}
+
+func (h *poolReader) message(typ byte, head []byte) bool {
+	if h.sc.ours.Load() > 0 {
+		return true
+	}
+	switch typ {
+	case '1', '3', 'Z', 'S', 'E':
+		return true
+	case 'C':
+		h.commandTag(head)
+	}
+	return false
+}
+
+// commandTag notes statements that change what the server holds; the
+// owner's lock need not be held by the caller.
+func (h *poolReader) commandTag(tag []byte) {
+	ss := h.sc.owner.Load()
+	if ss == nil {
+		return
+	}
+	ss.pl.mu.Lock()
+	h.noteTag(tag)
+	ss.pl.mu.Unlock()
+}
+
+// noteTag: DISCARD ALL and DEALLOCATE ALL drop every prepared statement;
+// DISCARD ALL and RESET also undo the parameters the proxy set.
+func (h *poolReader) noteTag(tag []byte) {
+	sc := h.sc
+	switch {
+	case bytes.HasPrefix(tag, []byte("DISCARD ALL\x00")):
+		clear(sc.stmts)
+		sc.forgetCustom()
+	case bytes.HasPrefix(tag, []byte("DEALLOCATE ALL\x00")):
+		clear(sc.stmts)
+	case bytes.HasPrefix(tag, []byte("RESET\x00")):
+		sc.forgetCustom()
+	}
+}
+
+// readLoop reads the connection until it closes.
+func (sc *serverConn) readLoop() {
+	h, st := &sc.r, sc.st
+	for {
+		if st.r == st.w {
+			h.flush()
+			st.r, st.w = 0, 0
+			n, err := sc.conn.Read(st.buf)
+			if n == 0 && err != nil {
+				sc.readFailed(err)
+				return
+			}
+			st.w = n
+		}
+		ss := sc.owner.Load()
+		if ss == nil {
+			// A connection idle in the pool has nothing to say, except
+			// that it is going away.
+			sc.dead.Store(true)
+			sc.p.discard(sc)
+			_ = sc.conn.Close()
+			return
+		}
+		k, err := h.scan.feed(st.buf[st.r:st.w])
+		h.out = append(h.out, st.buf[st.r:st.r+k]...)
+		st.r += k
+		switch {
+		case err == nil:
+			st.r = st.w
+		case errors.Is(err, errHold):
+			if err := st.fill(h.scan.need); err != nil {
+				sc.readFailed(err)
+				return
+			}
+		case errors.Is(err, errTaken):
+			msg := st.buf[st.r : st.r+h.scan.taken]
+			st.r += h.scan.taken
+			h.taken(ss, msg)
+		default:
+			_ = sc.conn.Close()
+			sc.readFailed(err)
+			return
+		}
+		if len(h.out) >= clientFlushSize {
+			h.flush()
+		}
+	}
+}
+
+// flush writes what was gathered to the attached client. A client that
+// cannot be written to is gone: the connection, dirty now, is closed and
+// the session's end gives it back.
+func (h *poolReader) flush() {
+	if len(h.out) == 0 {
+		return
+	}
+	ss := h.sc.owner.Load()
+	if ss != nil && ss.writeClient(h.out) != nil {
+		_ = ss.client.Close()
+	}
+	h.out = h.out[:0]
+}
+
+// taken handles a whole message the scanner took out of the stream.
+func (h *poolReader) taken(ss *session, msg []byte) {
+	sc, pl := h.sc, ss.pl
+	typ, body := msg[0], msg[5:]
+	pl.mu.Lock()
+	if sc.ours.Load() > 0 {
+		h.ours(ss, typ, body)
+		pl.mu.Unlock()
+		return
+	}
+	switch typ {
+	case '1', '3':
+		if !sc.q.answer(typ) {
+			h.out = append(h.out, msg...)
+		}
+	case 'S':
+		h.parameter(ss, body)
+		h.out = append(h.out, msg...)
+	case 'E':
+		sev, code := errorFields(body)
+		if h.code == "" {
+			h.code = code
+		}
+		sc.q.failed(func(id uint64) { delete(sc.stmts, id) })
+		if sev == "FATAL" || sev == "PANIC" {
+			// The connection ends; the client keeps its session and is
+			// told when the loss is noticed.
+			f := errorFieldMap(body)
+			h.fatal = &Error{Severity: "ERROR", Code: f['C'], Message: f['M'], Detail: "The backend " + pl.b.cfg.Name + " ended the server connection; the transaction was rolled back."}
+			break
+		}
+		h.out = append(h.out, msg...)
+	case 'Z':
+		h.ready(ss, msg)
+		return // unlocked by ready
+	}
+	pl.mu.Unlock()
+}
+
+// ours handles an answer to the proxy's own query; pl.mu is held.
+func (h *poolReader) ours(ss *session, typ byte, body []byte) {
+	sc := h.sc
+	e := sc.q.front()
+	switch typ {
+	case 'E':
+		if e != nil && e.err == "" {
+			e.err = errorFieldMap(body)['M']
+			if e.err == "" {
+				e.err = "error"
+			}
+		}
+	case 'S':
+		h.parameter(ss, body)
+	case 'C':
+		h.noteTag(body)
+	case 'Z':
+		e, _ := sc.q.synced()
+		sc.ours.Add(-1)
+		if e.done != nil {
+			e.done <- e.err
+		}
+		if e.then != nil {
+			e.then()
+		}
+	}
+}
+
+// parameter notes a ParameterStatus: the server's value, and the session's
+// when the proxy carries it; pl.mu is held.
+func (h *poolReader) parameter(ss *session, body []byte) {
+	name, rest := cstring(body)
+	value, _ := cstring(rest)
+	sc, pl := h.sc, ss.pl
+	sc.params[string(name)] = string(value)
+	if sc.reported == nil {
+		sc.reported = make(map[string]struct{})
+	}
+	sc.reported[string(name)] = struct{}{}
+	if _, ok := pl.wanted[string(name)]; ok {
+		pl.wanted[string(name)] = string(value)
+	}
+	ss.parameterStatus(body)
+}
+
+// ready handles a client request's ReadyForQuery: it is relayed, the
+// request's outcome recorded, and in transaction mode an idle connection
+// goes back to its pool. pl.mu is held and released here.
+func (h *poolReader) ready(ss *session, msg []byte) {
+	sc, pl := h.sc, ss.pl
+	status := byte('I')
+	if len(msg) == 6 {
+		status = msg[5]
+	}
+	ss.txStatus.Store(uint32(status))
+	sc.q.synced()
+	b := pl.b
+	code := h.code
+	h.code = ""
+	pl.mu.Unlock()
+	h.out = append(h.out, msg...)
+	h.flush()
+	start, t, ok := ss.pending.pop()
+	now := ss.s.clock.Now()
+	o := breaker.Success
+	if code != "" {
+		o = breaker.Classify(code, ss.cancelAt.Load() >= start && start != 0)
+	}
+	if ok && b != nil {
+		d := time.Duration(now.UnixNano() - start)
+		if tr, ok := b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: d}, now); ok {
+			ss.s.publish(b, tr)
+		}
+		if ss.s.onQuery != nil {
+			ss.s.onQuery(b.cfg.Name, d, o)
+		}
+	}
+	ss.local.backendIdle()
+	if !pl.user.txMode || status != 'I' {
+		return
+	}
+	pl.mu.Lock()
+	if pl.sc == sc && sc.q.empty() && !pl.busy {
+		ss.detachLocked(true)
+	}
+	pl.mu.Unlock()
+}
+
+// readFailed handles the end of the connection: expected when the proxy
+// closed it, a backend failure otherwise, which the attached session's
+// client is told about without losing its session.
+func (sc *serverConn) readFailed(err error) {
+	sc.dead.Store(true)
+	if sc.closing.Load() {
+		return
+	}
+	b := sc.p.b
+	s := sc.p.s
+	now := s.clock.Now()
+	if tr, ok := b.br.RecordConnLoss(b.br.Current(), now); ok {
+		s.publish(b, tr)
+	}
+	ss := sc.owner.Load()
+	if ss == nil {
+		sc.p.discard(sc)
+		_ = sc.conn.Close()
+		return
+	}
+	ss.pooledLost(sc, err)
+}
+
+// pooledLost tells the client that its server connection was lost: each
+// request it awaits gets an error and ReadyForQuery (idle), a batch it is
+// sending is answered at its Sync, and a transaction it is idle in fails
+// at its next request. The session goes on; the next transaction is routed
+// afresh.
+func (ss *session) pooledLost(sc *serverConn, cause error) {
+	pl := ss.pl
+	h := &sc.r
+	pl.mu.Lock()
+	if pl.sc != sc {
+		pl.mu.Unlock()
+		return
+	}
+	name := pl.b.cfg.Name
+	e := h.fatal
+	if e == nil {
+		e = &Error{Severity: "ERROR", Code: codeConnectionFailure, Message: "server connection lost: backend " + name + " failed",
+			Detail: "The transaction was rolled back with the connection.", Hint: "Retry the transaction: HeliosProxy routes it to a healthy backend."}
+	}
+	syncs, busy, inTx := sc.q.clientSyncs(), pl.busy, byte(ss.txStatus.Load()) != 'I'
+	mid := h.scan.left > 0 || h.scan.hdrN > 0
+	ss.detachLocked(false)
+	pl.busy = false
+	if syncs == 0 && !busy && inTx {
+		pl.lost = e
+	}
+	pl.mu.Unlock()
+	ss.s.log.Info("server connection lost", "backend", name, "session_id", ss.pid, "err", cause)
+	h.flush()
+	if mid {
+		// Part of a message reached the client: it cannot be told more.
+		_ = ss.client.Close()
+		return
+	}
+	var out []byte
+	for range syncs {
+		ss.pending.pop()
+		out = e.errorResponse(out)
+		out = append(out, 'Z', 0, 0, 0, 5, 'I')
+	}
+	ss.txStatus.Store('I')
+	if busy {
+		// The client goroutine answers the batch at its Sync.
+		ss.lostBatch.Store(e)
+	}
+	if len(out) > 0 {
+		_ = ss.writeClient(out)
+	}
+	ss.local.backendIdle()
+}
