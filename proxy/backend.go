@@ -38,6 +38,13 @@ type backend struct {
 
 	openedAt atomic.Int64 // unix nanos of the last CLOSED → OPEN, 0 if never
 
+	// queued is the clients waiting for a pooled connection, refreshed by
+	// the ticker. A full pool means demand beyond pool.default_pool_size,
+	// not an unhealthy backend: it steers routing and is reported, but
+	// does not count as saturation (that would open the circuit and turn
+	// queueing into refusals for everyone).
+	queued atomic.Int64
+
 	// stats is the breaker's Stats as of the last tick, so that snapshots of
 	// many backends are copies, not computations.
 	stats atomic.Pointer[tickStats]
@@ -67,6 +74,16 @@ func (b *backend) currentStats(now time.Time) breaker.Stats {
 type tickStats struct {
 	at time.Time
 	breaker.Stats
+}
+
+// measurePools refreshes the queue depth.
+func (b *backend) measurePools() {
+	var queued int64
+	for _, p := range b.allPools() {
+		_, _, waiting := p.counts()
+		queued += int64(waiting)
+	}
+	b.queued.Store(queued)
 }
 
 // conf returns the backend's current settings.

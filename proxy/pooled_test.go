@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -330,7 +331,7 @@ func TestSessionInTransactionFailsWhenIsolated(t *testing.T) {
 func TestQueryWaitTimeout(t *testing.T) {
 	_, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) {
 		cfg.Pool.DefaultPoolSize = 1
-		cfg.Pool.QueryWaitTimeout = config.Duration{Duration: 300 * time.Millisecond}
+		cfg.Pool.QueryWaitTimeout = config.Duration{Duration: time.Second}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -346,15 +347,29 @@ func TestQueryWaitTimeout(t *testing.T) {
 	if _, err := tx.Exec(ctx, "select 1"); err != nil {
 		t.Fatal(err)
 	}
-	waiter, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
-	if pgCode(err) != codeTooManyConns {
+	// A second client needs the only connection to start: it queues, the
+	// queue shows in the status, and it is shed after query_wait_timeout.
+	waited := make(chan error, 1)
+	go func() {
+		conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
 		if err == nil {
-			_, err = waiter.Exec(ctx, "select 1")
-			waiter.Close(ctx)
+			conn.Close(ctx)
 		}
-		if pgCode(err) != codeTooManyConns {
-			t.Fatalf("client waiting for the only connection: %v; want 53300", err)
+		waited <- err
+	}()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for p.Snapshot().Backends[0].QueueDepth != 1 {
+		select {
+		case <-tick.C:
+		case err := <-waited:
+			t.Fatalf("waiting client ended before its wait showed as queue_depth 1: %v", err)
 		}
+	}
+	err = <-waited
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != codeTooManyConns || !strings.Contains(pe.Hint, "default_pool_size") {
+		t.Fatalf("client waiting for the only connection: %v; want 53300 with a hint", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,8 @@ import (
 // route picks the backend for a new session (DESIGN.md § Routing): skip
 // OPEN circuits, admit HALF_OPEN ones only with a probe permit, prefer the
 // highest priority tier that can serve, and within it the least loaded
-// backend relative to weight × ramp × health. Read-write sessions never
+// backend (sessions or attached transactions, plus clients queued for its
+// pools) relative to weight × ramp × health. Read-write sessions never
 // go to read-only backends. exclude lists backends already tried. The
 // chosen backend's active count includes the new session: the caller
 // undoes it if the session does not start.
@@ -35,7 +36,7 @@ func (s *Server) route(readOnly bool, exclude []*backend) (*backend, breaker.Tic
 		if f <= 0 {
 			f = 1e-9
 		}
-		return float64(b.active.Load()+1) / f
+		return float64(b.active.Load()+b.queued.Load()+1) / f
 	}
 	slices.SortStableFunc(cands, func(x, y *backend) int {
 		if c := cmp.Compare(y.conf().Priority, x.conf().Priority); c != 0 {

@@ -263,7 +263,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 func (s *Server) tick(ctx context.Context) {
 	t := time.NewTicker(tickInterval)
 	defer t.Stop()
-	var maintained time.Time
+	var maintained, measured time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -277,6 +277,12 @@ func (s *Server) tick(ctx context.Context) {
 				for _, p := range b.allPools() {
 					go p.maintain(ctx, now)
 				}
+			}
+		}
+		if now.Sub(measured) >= 100*time.Millisecond {
+			measured = now
+			for _, b := range s.list() {
+				b.measurePools()
 			}
 		}
 		s.expireOverrides(now)
@@ -362,6 +368,7 @@ func (s *Server) Snapshot() status.Snapshot {
 			ConnectionSaturation: st.Saturation,
 			LastFailureTime:      st.LastFailure,
 			ActiveConnections:    int(active),
+			QueueDepth:           int(b.queued.Load()),
 			MaxConnections:       int(b.maxConns.Load()),
 			StateSince:           st.Since,
 			RampFactor:           st.Ramp,

@@ -2,11 +2,12 @@
 // with pgbench straight to PostgreSQL, rounds interleaved so that machine
 // noise hits all three alike, and prints the medians as Markdown tables.
 //
-//	go run ./bench/pgbench [-rounds 5] [-duration 10s] [-only '-S -c 8']
+//	go run ./bench/pgbench [-mode session|transaction] [-rounds 5] [-duration 10s] [-only '-S -c 8']
 //
 // It starts a throwaway PostgreSQL cluster, the proxy in-process and
-// PgBouncer (as the user pgtest runs servers as, when root), all in session
-// mode with the same pool size in front of the one cluster, and stops and
+// PgBouncer (as the user pgtest runs servers as, when root), both in the
+// same pool mode with the same pool size in front of the one cluster, and
+// stops and
 // removes everything on exit, Ctrl-C included. scripts/ensure-deps.sh --bench
 // installs PgBouncer; scripts/bench.sh (make bench) runs this command and
 // writes its output into docs/benchmarks.md.
@@ -55,11 +56,21 @@ var scenarios = []scenario{
 	{"-S -c 8 -M prepared", []string{"-S", "-M", "prepared", "-c", "8", "-j", "2"}},
 }
 
-// Both proxies get the same pool: enough server connections for every
-// client of the largest scenario, so that no client waits for one.
+// txScenarios are the runs in transaction mode.
+var txScenarios = []scenario{
+	{"-S -c 8", []string{"-S", "-c", "8", "-j", "2"}},
+	{"-S -c 32", []string{"-S", "-c", "32", "-j", "2"}},
+	{"tpcb -c 8", []string{"-c", "8", "-j", "2"}},
+	{"-S -C -c 8", []string{"-S", "-C", "-c", "8", "-j", "2"}},
+}
+
+// In session mode both proxies get enough server connections for every
+// client of the largest scenario, so that no client waits for one; in
+// transaction mode they share the default pool of 20.
 const (
-	poolSize   = 64
-	maxClients = 200
+	sessionPoolSize = 64
+	txPoolSize      = 20
+	maxClients      = 200
 )
 
 // healthTimeout is HeliosProxy's health check interval and timeout here
@@ -72,8 +83,18 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds per scenario and target")
 	duration := flag.Duration("duration", 10*time.Second, "length of one pgbench run")
 	only := flag.String("only", "", "run only the scenarios whose name contains this")
+	mode := flag.String("mode", "session", "pool mode of both proxies: session or transaction")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (the proxy is in-process) to this file")
 	flag.Parse()
+	poolSize := sessionPoolSize
+	switch *mode {
+	case "session":
+	case "transaction":
+		scenarios, poolSize = txScenarios, txPoolSize
+	default:
+		fmt.Fprintf(os.Stderr, "pgbench: -mode must be session or transaction, got %q\n", *mode)
+		os.Exit(2)
+	}
 	if *only != "" {
 		scenarios = slices.DeleteFunc(scenarios, func(sc scenario) bool { return !strings.Contains(sc.name, *only) })
 	}
@@ -91,14 +112,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *rounds, *duration); err != nil {
+	if err := run(ctx, *mode, poolSize, *rounds, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "pgbench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, rounds int, duration time.Duration) error {
+func run(ctx context.Context, mode string, poolSize, rounds int, duration time.Duration) error {
 	start := time.Now()
 	load0 := loadAvg()
 	c, err := pgtest.Start(ctx, pgtest.Options{Name: "bench", Settings: map[string]string{"max_connections": "200"}})
@@ -121,6 +142,12 @@ func run(ctx context.Context, rounds int, duration time.Duration) error {
 	cfg.HealthChecks.Password = c.Password
 	cfg.Pool.DefaultPoolSize = poolSize
 	cfg.Pool.MaxClientConn = maxClients
+	if mode == "transaction" {
+		// Pooling needs the proxy to authenticate the user itself; the
+		// cluster trusts it, as PgBouncer's auth_type = trust does.
+		cfg.Pool.Mode = mode
+		cfg.Users = []config.User{{Name: c.User, AuthMethod: "trust"}}
+	}
 	// With pgbench saturating both cores a new backend connection takes
 	// 200 ms or more, and the default 500 ms health check then opened the
 	// circuit in the middle of a run (a full `make bench` failed that way).
@@ -133,7 +160,7 @@ func run(ctx context.Context, rounds int, duration time.Duration) error {
 	}
 	defer stop()
 
-	bouncer, err := startPgBouncer(ctx, c, poolSize, maxClients)
+	bouncer, err := startPgBouncer(ctx, c, mode, poolSize, maxClients)
 	if err != nil {
 		return err
 	}
@@ -189,13 +216,15 @@ func run(ctx context.Context, rounds int, duration time.Duration) error {
 		}
 	}
 	report(reportInfo{
-		rounds: rounds, duration: duration, pgVersion: serverVersion(ctx, pgbench), bouncer: bouncer.Version,
+		mode: mode, poolSize: poolSize, rounds: rounds, duration: duration, pgVersion: serverVersion(ctx, pgbench), bouncer: bouncer.Version,
 		load0: load0, load1: loadAvg(), elapsed: time.Since(start), failed: failed,
 	}, tps, lat)
 	return nil
 }
 
 type reportInfo struct {
+	mode         string
+	poolSize     int
 	rounds       int
 	duration     time.Duration
 	pgVersion    string
@@ -211,10 +240,10 @@ func report(in reportInfo, tps, lat map[string][]float64) {
 	host, _ := os.Hostname()
 	fmt.Printf("Machine: %s, %d CPUs (%s), %s; load average %s at the start, %s at the end; %s in all.\n\n",
 		host, runtime.NumCPU(), machine.CPUModel(), runtime.Version(), in.load0, in.load1, in.elapsed.Round(time.Second))
-	fmt.Printf("Setup: %s (pgtest, trust, scale 10); HeliosProxy in-process and %s, both session mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
+	fmt.Printf("Setup: %s (pgtest, trust, scale 10); HeliosProxy in-process and %s, both %s mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
 		"HeliosProxy's health checks every %s with a %s timeout (defaults 1s and 500ms), other settings default. "+
 		"%d rounds of %s per cell, targets interleaved within each round (the first one rotating); medians.\n\n",
-		in.pgVersion, in.bouncer, poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
+		in.pgVersion, in.bouncer, in.mode, in.poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
 	if len(in.failed) > 0 {
 		fmt.Printf("Failed runs, left out of the medians: %s.\n\n", strings.Join(in.failed, "; "))
 	}

@@ -43,7 +43,7 @@ func pgBouncerBinary() (string, error) {
 // servers as when we are root: PgBouncer refuses to run as root. It returns
 // once PgBouncer accepts connections. The caller must call Stop before
 // destroying c.
-func startPgBouncer(ctx context.Context, c *pgtest.Cluster, poolSize, maxClients int) (*pgBouncer, error) {
+func startPgBouncer(ctx context.Context, c *pgtest.Cluster, mode string, poolSize, maxClients int) (*pgBouncer, error) {
 	bin, err := pgBouncerBinary()
 	if err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func startPgBouncer(ctx context.Context, c *pgtest.Cluster, poolSize, maxClients
 		if err != nil {
 			return nil, err
 		}
-		b, err := tryPgBouncer(ctx, bin, dir, userlist, c, port, poolSize, maxClients, cred)
+		b, err := tryPgBouncer(ctx, bin, dir, userlist, c, port, mode, poolSize, maxClients, cred)
 		if err == nil {
 			b.Version = version
 			return b, nil
@@ -83,7 +83,7 @@ func startPgBouncer(ctx context.Context, c *pgtest.Cluster, poolSize, maxClients
 	}
 }
 
-func tryPgBouncer(ctx context.Context, bin, dir, userlist string, c *pgtest.Cluster, port, poolSize, maxClients int, cred *syscall.Credential) (*pgBouncer, error) {
+func tryPgBouncer(ctx context.Context, bin, dir, userlist string, c *pgtest.Cluster, port int, mode string, poolSize, maxClients int, cred *syscall.Credential) (*pgBouncer, error) {
 	ini := filepath.Join(dir, "pgbouncer.ini")
 	conf := fmt.Sprintf(`[databases]
 postgres = host=%s port=%d dbname=postgres
@@ -94,14 +94,14 @@ listen_port = %d
 unix_socket_dir =
 auth_type = trust
 auth_file = %s
-pool_mode = session
+pool_mode = %s
 max_client_conn = %d
 default_pool_size = %d
 server_reset_query = DISCARD ALL
 ignore_startup_parameters = extra_float_digits
 log_connections = 0
 log_disconnections = 0
-`, c.Host, c.Port, port, userlist, maxClients, poolSize)
+`, c.Host, c.Port, port, userlist, mode, maxClients, poolSize)
 	if err := os.WriteFile(ini, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
