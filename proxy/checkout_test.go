@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -49,7 +50,9 @@ const (
 func checkoutProduct(w, n int) int { return (w*7+n)%checkoutProducts + 1 }
 
 // checkoutPy runs workers psycopg2 clients, one thread and one connection
-// each, and prints one JSON line per attempt and one when a worker ends.
+// each. It prints a JSON line when they are connected, waits for a line on
+// stdin to start, and prints one line per attempt and one when a worker
+// ends.
 const checkoutPy = `
 import json, sys, threading, time
 try:
@@ -70,14 +73,20 @@ def emit(rec):
 def product(w, n):
     return (w * 7 + n) % 20 + 1
 
+connected = threading.Barrier(workers + 1)
+go = threading.Event()
+
 def worker(w):
     reconnects = 0
     try:
         conn = psycopg2.connect(dsn)
     except Exception as e:
         emit({"kind": "fatal", "worker": w, "error": "connect: %s" % e})
+        connected.wait()
         return
     conn.autocommit = False
+    connected.wait()
+    go.wait()
     for n in range(per):
         if conn.closed != 0:
             reconnects += 1
@@ -117,6 +126,10 @@ def worker(w):
 threads = [threading.Thread(target=worker, args=(w,)) for w in range(first, first + workers)]
 for t in threads:
     t.start()
+connected.wait()
+emit({"kind": "ready"})
+sys.stdin.readline()
+go.set()
 for t in threads:
     t.join()
 `
@@ -235,38 +248,41 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 	defer loadCancel()
 
 	var (
-		pgxReconnects       atomic.Int64
-		pyReconnects        atomic.Int64
-		pyFatal             []string
-		pyStderr            bytes.Buffer
-		pyErr               error
-		victim              = -1
-		killStart, killEnd  time.Time
-		killErr             error
-		loadDone            = make(chan struct{})
-		loadStart           = time.Now()
-		loadEnd             time.Time
-		workersWG, killerWG sync.WaitGroup
+		pgxReconnects      atomic.Int64
+		pyReconnects       atomic.Int64
+		pyFatal            []string
+		pyStderr           bytes.Buffer
+		pyErr              error
+		victim             = -1
+		killStart, killEnd time.Time
+		killErr            error
+		loadDone           = make(chan struct{})
+		loadStart, loadEnd time.Time
+		// connected counts down as the clients connect: the load starts,
+		// at start, once all have.
+		connected                     sync.WaitGroup
+		start                         = make(chan struct{})
+		workersWG, readerWG, killerWG sync.WaitGroup
 	)
-	for w := range pgxWorkers {
-		workersWG.Go(func() {
-			pgxReconnects.Add(int64(runPgxCheckouts(loadCtx, dsn, w, perWorker, results.add)))
-		})
+	cmd := exec.CommandContext(loadCtx, python, script, dsn, fmt.Sprint(pgxWorkers), fmt.Sprint(pyWorkers), fmt.Sprint(perWorker))
+	cmd.Stderr = &pyStderr
+	cmd.WaitDelay = 5 * time.Second
+	pyIn, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	workersWG.Go(func() {
-		cmd := exec.CommandContext(loadCtx, python, script, dsn, fmt.Sprint(pgxWorkers), fmt.Sprint(pyWorkers), fmt.Sprint(perWorker))
-		cmd.Stderr = &pyStderr
-		cmd.WaitDelay = 5 * time.Second
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			pyErr = err
-			return
-		}
-		if err := cmd.Start(); err != nil {
-			pyErr = err
-			return
-		}
-		sc := bufio.NewScanner(stdout)
+	pyOut, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", python, err)
+	}
+	connected.Add(pgxWorkers + 1)
+	readerWG.Go(func() {
+		var once sync.Once
+		defer once.Do(connected.Done) // if the script ends before it is ready
+		sc := bufio.NewScanner(pyOut)
 		for sc.Scan() {
 			var l struct {
 				Kind, SQLState, Error string
@@ -280,6 +296,8 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 				continue
 			}
 			switch l.Kind {
+			case "ready":
+				once.Do(connected.Done)
 			case "attempt":
 				results.add(checkoutAttempt{Group: "psycopg2", Worker: l.Worker, N: l.N, Start: pyTime(l.Start), End: pyTime(l.End),
 					OK: l.OK, SQLState: l.SQLState, Err: l.Error, Port: l.Port, Closed: l.Closed})
@@ -291,6 +309,18 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 		}
 		pyErr = errors.Join(sc.Err(), cmd.Wait())
 	})
+	for w := range pgxWorkers {
+		workersWG.Go(func() {
+			pgxReconnects.Add(int64(runPgxCheckouts(loadCtx, dsn, w, perWorker, connected.Done, start, results.add)))
+		})
+	}
+	connected.Wait()
+	loadStart = time.Now()
+	close(start)
+	_, err = io.WriteString(pyIn, "go\n")
+	if err := errors.Join(err, pyIn.Close()); err != nil {
+		t.Errorf("start the psycopg2 workers: %v", err)
+	}
 	killerWG.Go(func() {
 		select {
 		case <-results.due:
@@ -314,6 +344,7 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 		killEnd = time.Now()
 	})
 	workersWG.Wait()
+	readerWG.Wait()
 	loadEnd = time.Now()
 	close(loadDone)
 	killerWG.Wait()
@@ -391,12 +422,23 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 		t.Logf("event %s %s %s→%s (%s) at kill%+v", ev.Type, ev.Backend, ev.From, ev.To, ev.Reason, ev.Time.Sub(killStart).Round(time.Millisecond))
 	}
 	codes := make(map[string]int)
-	for _, a := range failed {
+	for i, a := range failed {
 		codes[a.SQLState]++
+		if i == 60 {
+			t.Logf("… and %d more failed attempts", len(failed)-i)
+		}
+		if i >= 60 {
+			continue
+		}
 		t.Logf("failed: %s w%d-n%d sqlstate %q port %d started at kill%+v, ended at kill%+v: %s", a.Group, a.Worker, a.N, a.SQLState, a.Port,
 			a.Start.Sub(killStart).Round(time.Millisecond), a.End.Sub(killStart).Round(time.Millisecond), a.Err)
 	}
 	t.Logf("failure codes: %v", codes)
+
+	// Per-attempt problems are reported up to a point: a broken run
+	// should not print thousands of lines.
+	errs := &errorCap{t: t, max: 25}
+	defer errs.done()
 
 	// 1. Every worker made all its attempts on the connection it opened.
 	perW := make(map[int][]int)
@@ -415,7 +457,7 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 	}
 	for _, a := range attempts {
 		if a.Closed {
-			t.Errorf("%s %s: the client connection was closed: %s", a.Group, a.key(), a.Err)
+			errs.Errorf("%s %s: the client connection was closed: %s", a.Group, a.key(), a.Err)
 		}
 	}
 
@@ -438,7 +480,7 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 			why = append(why, fmt.Sprintf("SQLSTATE %q, want class 08 or 57P01/57P02/57P03", a.SQLState))
 		}
 		if len(why) > 0 {
-			t.Errorf("%s %s failed but was not in flight on %s: %s (error: %s)", a.Group, a.key(), victimName, strings.Join(why, "; "), a.Err)
+			errs.Errorf("%s %s failed but was not in flight on %s: %s (error: %s)", a.Group, a.key(), victimName, strings.Join(why, "; "), a.Err)
 		}
 	}
 
@@ -450,22 +492,22 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 	}
 	for key, copies := range stored {
 		if len(copies) > 1 {
-			t.Errorf("order %s is stored %d times (backends %v)", key, len(copies), copies)
+			errs.Errorf("order %s is stored %d times (backends %v)", key, len(copies), copies)
 		}
 		if _, ok := attempted[key]; !ok {
-			t.Errorf("order %s is stored on %s but no client attempted it", key, names[copies[0].backend])
+			errs.Errorf("order %s is stored on %s but no client attempted it", key, names[copies[0].backend])
 		}
 	}
 	for _, a := range ok {
 		copies := stored[a.key()]
 		switch {
 		case len(copies) == 0:
-			t.Errorf("%s %s was committed on port %d but is stored nowhere", a.Group, a.key(), a.Port)
+			errs.Errorf("%s %s was committed on port %d but is stored nowhere", a.Group, a.key(), a.Port)
 		case clusters[copies[0].backend].Port != a.Port || copies[0].port != a.Port:
-			t.Errorf("%s %s was committed on port %d but is stored on %s (port %d) with backend_port %d",
+			errs.Errorf("%s %s was committed on port %d but is stored on %s (port %d) with backend_port %d",
 				a.Group, a.key(), a.Port, names[copies[0].backend], clusters[copies[0].backend].Port, copies[0].port)
 		case copies[0].items != 2:
-			t.Errorf("%s %s is stored with %d items, want 2", a.Group, a.key(), copies[0].items)
+			errs.Errorf("%s %s is stored with %d items, want 2", a.Group, a.key(), copies[0].items)
 		}
 	}
 	lostAcks := 0
@@ -476,7 +518,7 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 		}
 		lostAcks++
 		if copies[0].backend != victim {
-			t.Errorf("%s %s failed (%s) but is stored on %s, which was not killed", a.Group, a.key(), a.SQLState, names[copies[0].backend])
+			errs.Errorf("%s %s failed (%s) but is stored on %s, which was not killed", a.Group, a.key(), a.SQLState, names[copies[0].backend])
 		}
 	}
 	perBackend := make([]int, len(clusters))
@@ -492,31 +534,61 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 	t.Logf("stored orders per backend %v: %v; failed attempts stored anyway (acknowledgement lost): %d", names, perBackend, lostAcks)
 }
 
+// errorCap reports the first max errors and counts the rest.
+type errorCap struct {
+	t   *testing.T
+	max int
+	n   int
+}
+
+func (c *errorCap) Errorf(format string, args ...any) {
+	c.t.Helper()
+	c.n++
+	if c.n <= c.max {
+		c.t.Errorf(format, args...)
+	}
+}
+
+// done reports how many errors were left out.
+func (c *errorCap) done() {
+	c.t.Helper()
+	if c.n > c.max {
+		c.t.Errorf("… and %d more errors like the above", c.n-c.max)
+	}
+}
+
 // runPgxCheckouts runs one pgx worker's attempts on one connection in
-// pgx's default mode, reconnecting only when the connection is closed.
-// It returns the number of reconnections.
-func runPgxCheckouts(ctx context.Context, dsn string, w, per int, add func(checkoutAttempt)) int {
-	reconnects := 0
-	var conn *pgx.Conn
+// pgx's default mode, reconnecting only when the connection is closed. It
+// calls connected once it tried to connect and starts when start is
+// closed. It returns the number of reconnections.
+func runPgxCheckouts(ctx context.Context, dsn string, w, per int, connected func(), start <-chan struct{}, add func(checkoutAttempt)) int {
+	conn, connErr := pgx.Connect(ctx, dsn)
+	connected()
 	defer func() {
 		if conn != nil {
 			_ = conn.Close(context.Background())
 		}
 	}()
+	select {
+	case <-start:
+	case <-ctx.Done():
+	}
+	reconnects := 0
 	for n := range per {
 		a := checkoutAttempt{Group: "pgx", Worker: w, N: n, Start: time.Now()}
 		if conn == nil || conn.IsClosed() {
 			if conn != nil {
 				reconnects++
 			}
-			var err error
-			if conn, err = pgx.Connect(ctx, dsn); err != nil {
+			if conn, connErr = pgx.Connect(ctx, dsn); connErr != nil {
 				conn = nil
-				a.Err = "connect: " + err.Error()
-				a.End, a.Closed = time.Now(), true
-				add(a)
-				continue
 			}
+		}
+		if conn == nil {
+			a.Err = "connect: " + connErr.Error()
+			a.End, a.Closed = time.Now(), true
+			add(a)
+			continue
 		}
 		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := pgxCheckout(actx, conn, &a)

@@ -159,6 +159,7 @@ func (ss *session) pooledStartup() error {
 	if err := ss.attachPooled(done); err != nil {
 		return err
 	}
+	pl.mu.Unlock()
 	if err := ss.flushServer(); err != nil {
 		return err
 	}
@@ -266,8 +267,7 @@ func (ss *session) remote(typ byte, msg []byte) error {
 		return ss.answerError(typ, ce)
 	}
 	body := msg[5:]
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
+	defer pl.mu.Unlock() // attachPooled returns holding it
 	sc := pl.sc
 	switch typ {
 	case 'Q', 'S', 'F':
@@ -399,12 +399,13 @@ func (ss *session) flushServer() error {
 // picks a backend, its pool a connection, and the session's parameters
 // are queued for it. Failures before anything was sent try another
 // backend. done, if not nil, gets the outcome of setting the parameters.
+// On success it returns holding pl.mu, so that the connection cannot be
+// given back before the caller queued its request.
 func (ss *session) attachPooled(done chan<- string) error {
 	pl := ss.pl
 	pl.mu.Lock()
 	if sc := pl.sc; sc != nil {
 		if !sc.doomed.Load() || pl.busy || !sc.q.empty() {
-			pl.mu.Unlock()
 			return nil
 		}
 		// Its backend was isolated while the session was idle in a
@@ -469,11 +470,18 @@ func (ss *session) attachPooled(done chan<- string) error {
 			ss.queueOurs(";", checked, nil)
 		}
 		ss.syncParams(done)
+		if !check {
+			return nil
+		}
 		pl.mu.Unlock()
-		if check && !ss.checkAttached(checked) {
+		if !ss.checkAttached(checked) {
 			continue
 		}
-		return nil
+		pl.mu.Lock()
+		if pl.sc == sc {
+			return nil
+		}
+		pl.mu.Unlock() // lost meanwhile: attach another
 	}
 }
 

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -382,5 +386,56 @@ func TestQueryWaitTimeout(t *testing.T) {
 	defer again.Close(ctx)
 	if _, err := again.Exec(ctx, "select 1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTransactionModePgbench runs pgbench's clients through transaction
+// mode concurrently in the three query modes, 8 clients on a pool of 4;
+// -M prepared re-prepares each client's named statements on whichever
+// server connection it lands on.
+func TestTransactionModePgbench(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "pgbench-tx"})
+	cfg := testConfig(t, c)
+	cfg.Pool.Mode = "transaction"
+	cfg.Pool.DefaultPoolSize = 4
+	cfg.Users = []config.User{{Name: c.User, AuthMethod: "trust"}}
+	p := startProxy(t, cfg)
+	_, port, _ := net.SplitHostPort(p.Addr)
+	pgbench := filepath.Join(c.BinDir, "pgbench")
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(pgbench, append(args, "-h", "127.0.0.1", "-p", port, "-U", c.User, "postgres")...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("pgbench %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	run("-i", "-s", "1", "-q")
+	for _, mode := range []string{"simple", "extended", "prepared"} {
+		for _, script := range [][]string{{"-S"}, {}} {
+			// A thread per client: pgbench prepares synchronously, so a
+			// thread waiting for a pooled connection would stall the other
+			// clients of its thread, which hold the connections.
+			out := run(append([]string{"-n", "-M", mode, "-c", "8", "-j", "8", "-T", "2"}, script...)...)
+			m := regexp.MustCompile(`number of transactions actually processed: (\d+)`).FindStringSubmatch(out)
+			if m == nil || m[1] == "0" || !strings.Contains(out, "number of failed transactions: 0 ") {
+				t.Fatalf("pgbench -M %s %v through transaction mode:\n%s", mode, script, out)
+			}
+			t.Logf("-M %s %v: %s transactions", mode, script, m[1])
+		}
+	}
+	// 8 clients shared at most 4 server connections.
+	conn, err := pgx.Connect(context.Background(), c.DSN(c.User, c.Password, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), "select count(*) from pg_stat_activity where backend_type = 'client backend' and application_name <> 'heliosproxy-health' and pid <> pg_backend_pid()").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n > 4 {
+		t.Errorf("%d server connections for 8 clients; pool size is 4", n)
 	}
 }
