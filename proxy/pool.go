@@ -138,13 +138,7 @@ func (p *pool) size() int {
 // get checks out a connection, opening one when the pool has room, or
 // waits up to pool.query_wait_timeout for one to be returned.
 func (p *pool) get(ctx context.Context, ss *session) (*serverConn, error) {
-	wait := p.s.config().Pool.QueryWaitTimeout.Duration
-	var deadline <-chan time.Time
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		deadline = t.C
-	}
+	var deadline <-chan time.Time // set when the first wait begins
 	for {
 		p.mu.Lock()
 		now := p.s.clock.Now()
@@ -179,6 +173,11 @@ func (p *pool) get(ctx context.Context, ss *session) (*serverConn, error) {
 		ch := make(chan poolGrant, 1)
 		p.waiters = append(p.waiters, ch)
 		p.mu.Unlock()
+		if wait := p.s.config().Pool.QueryWaitTimeout.Duration; deadline == nil && wait > 0 {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			deadline = t.C
+		}
 		select {
 		case g := <-ch:
 			if g.sc != nil || g.err != nil {

@@ -439,3 +439,28 @@ func TestTransactionModePgbench(t *testing.T) {
 		t.Errorf("%d server connections for 8 clients; pool size is 4", n)
 	}
 }
+
+func TestMaxClientConn(t *testing.T) {
+	_, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) { cfg.Pool.MaxClientConn = 2 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range 2 {
+		conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+	}
+	_, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != codeTooManyConns || !strings.Contains(pe.Detail, "max_client_conn") {
+		t.Fatalf("third client with max_client_conn = 2: %v; want 53300 naming pool.max_client_conn", err)
+	}
+	// The status database stays reachable.
+	host, port, _ := net.SplitHostPort(p.Addr)
+	st, err := pgx.Connect(ctx, "host="+host+" port="+port+" user=app dbname=helios_proxy sslmode=disable")
+	if err != nil {
+		t.Fatalf("status database with max_client_conn reached: %v", err)
+	}
+	st.Close(ctx)
+}

@@ -54,6 +54,8 @@ type Server struct {
 	connectTimeout time.Duration
 	maxBody        int
 
+	clients atomic.Int64 // client sessions, the status database's aside
+
 	nextPID atomic.Uint32
 	rotor   atomic.Uint64 // breaks routing ties
 	keysMu  sync.Mutex

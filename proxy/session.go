@@ -92,6 +92,17 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 		return // a cancel request, answered
 	}
 	defer s.dropKey(ss)
+	if ss.params["database"] != statusDatabase {
+		// The status database stays reachable for operators when full.
+		n := s.clients.Add(1)
+		defer s.clients.Add(-1)
+		if limit := s.config().Pool.MaxClientConn; limit > 0 && n > int64(limit) {
+			ss.fail(&Error{Code: codeTooManyConns, Message: "sorry, too many clients already",
+				Detail: fmt.Sprintf("HeliosProxy serves at most %d client connections (pool.max_client_conn).", limit)})
+			log.Warn("client refused: pool.max_client_conn reached", "limit", limit)
+			return
+		}
+	}
 	if ss.params["database"] == statusDatabase {
 		if err := ss.serveLocal(ctx); err != nil {
 			var pe *Error
