@@ -323,6 +323,11 @@ func (ss *session) remote(typ byte, msg []byte) error {
 			}
 		}
 		pl.out = append(pl.out, msg...)
+	case 'd', 'c', 'f':
+		// COPY data belongs to the request that started the COPY: it
+		// opens no batch of its own.
+		pl.out = append(pl.out, msg...)
+		return nil
 	default:
 		pl.out = append(pl.out, msg...)
 	}

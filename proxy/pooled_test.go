@@ -464,3 +464,45 @@ func TestMaxClientConn(t *testing.T) {
 	}
 	st.Close(ctx)
 }
+
+// TestTransactionModeCopy runs COPY in both directions through transaction
+// mode; the connection goes back to the pool after each, so a pool of one
+// serves the next client.
+func TestTransactionModeCopy(t *testing.T) {
+	_, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) {
+		cfg.Pool.DefaultPoolSize = 1
+		cfg.Pool.QueryWaitTimeout = config.Duration{Duration: 5 * time.Second}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "create table copied (n int, s text)"); err != nil {
+		t.Fatal(err)
+	}
+	rows := [][]any{{1, "one"}, {2, "two"}, {3, "three"}}
+	n, err := conn.CopyFrom(ctx, pgx.Identifier{"copied"}, []string{"n", "s"}, pgx.CopyFromRows(rows))
+	if err != nil || n != 3 {
+		t.Fatalf("COPY FROM: %d rows, %v", n, err)
+	}
+	var out strings.Builder
+	if _, err := conn.PgConn().CopyTo(ctx, &out, "copy copied to stdout"); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "1\tone\n2\ttwo\n3\tthree\n" {
+		t.Fatalf("COPY TO returned %q", out.String())
+	}
+	// The only server connection is free again for another client.
+	other, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	var count int
+	if err := other.QueryRow(ctx, "select count(*) from copied").Scan(&count); err != nil || count != 3 {
+		t.Fatalf("another client after COPY: %d rows, %v", count, err)
+	}
+}
