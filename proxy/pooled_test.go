@@ -488,21 +488,21 @@ func TestTransactionModeCopy(t *testing.T) {
 	if err != nil || n != 3 {
 		t.Fatalf("COPY FROM: %d rows, %v", n, err)
 	}
+	// The only server connection is free again for another client.
+	other, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+	if err != nil {
+		t.Fatalf("another client after COPY FROM: %v", err)
+	}
+	defer other.Close(ctx)
 	var out strings.Builder
-	if _, err := conn.PgConn().CopyTo(ctx, &out, "copy copied to stdout"); err != nil {
+	if _, err := other.PgConn().CopyTo(ctx, &out, "copy copied to stdout"); err != nil {
 		t.Fatal(err)
 	}
 	if out.String() != "1\tone\n2\ttwo\n3\tthree\n" {
 		t.Fatalf("COPY TO returned %q", out.String())
 	}
-	// The only server connection is free again for another client.
-	other, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(ctx)
 	var count int
-	if err := other.QueryRow(ctx, "select count(*) from copied").Scan(&count); err != nil || count != 3 {
-		t.Fatalf("another client after COPY: %d rows, %v", count, err)
+	if err := conn.QueryRow(ctx, "select count(*) from copied").Scan(&count); err != nil || count != 3 {
+		t.Fatalf("first client after COPY TO: %d rows, %v", count, err)
 	}
 }
