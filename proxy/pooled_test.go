@@ -506,3 +506,27 @@ func TestTransactionModeCopy(t *testing.T) {
 		t.Fatalf("first client after COPY TO: %d rows, %v", count, err)
 	}
 }
+
+// TestTransactionModeSpreadsAtLightLoad: one client's transactions, one at
+// a time, spread over equal backends although nothing is ever attached
+// when the router chooses.
+func TestTransactionModeSpreadsAtLightLoad(t *testing.T) {
+	clusters, p := pooledSetup(t, 3, "transaction", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	ports := map[int]int{}
+	const n = 600
+	for range n {
+		ports[backendPort(t, ctx, conn)]++
+	}
+	for _, c := range clusters {
+		if share := float64(ports[c.Port]) / n; share < 0.2 {
+			t.Errorf("%s ran %.0f%% of the transactions; want about a third each: %v", c.Name, 100*share, ports)
+		}
+	}
+}

@@ -2,7 +2,7 @@
 // rotation under load and brings it back, over repeated trials, and prints
 // p50 / p95 / max as Markdown tables.
 //
-//	go run ./bench/failover [-trials 20] [-clients 12] [-scenarios kill,hang]
+//	go run ./bench/failover [-trials 20] [-clients 12] [-scenarios kill,hang] [-mode session|transaction] [-rate N]
 //
 // Detection is fault → the victim's CircuitOpened event; isolation is
 // CircuitOpened → no client session left on the victim; recovery is the
@@ -14,12 +14,20 @@
 // 500ms timeout), so that detection comes from the traffic path. The kill
 // scenario SIGKILLs the victim's postmaster and backends, then restarts it;
 // hang SIGSTOPs them and continues them once the victim is isolated. The
-// victim rotates among the three backends. Everything is removed on exit,
-// Ctrl-C included.
+// victim rotates among the three backends (in transaction mode, see
+// waitReady). Everything is removed on exit, Ctrl-C included.
 //
 // In session mode the proxy leaves the sessions on an OPEN backend to their
 // clients, so isolation from a hung backend is bounded by how the clients
 // give up: -query-timeout, and -hard-close instead of pgx's graceful close.
+//
+// With -mode transaction the load's role is a [[users]] entry in
+// transaction pooling: each client keeps one connection for the whole run
+// and goes on with it after an error, and each query, SELECT
+// inet_server_port(), is a transaction that says which backend ran it. Per
+// trial the report then compares the client errors with the transactions
+// in flight on the victim when the fault began. -rate paces the load to N
+// queries (transactions) per second over all clients.
 package main
 
 import (
@@ -41,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -66,6 +75,9 @@ const (
 	pollInterval   = 5 * time.Millisecond   // of the victim while waiting for it to accept connections
 	readyTimeout   = 60 * time.Second       // for the load to spread over all backends
 	errorWindow    = time.Second            // client errors count from the fault to OPEN + errorWindow
+	maxLag         = 50 * time.Millisecond  // a paced client skips the query slots older than this, so that a stall is not followed by a burst
+	settleCap      = 30 * time.Second       // the longest wait for the transactions begun before CLOSED to end
+	keepRecords    = 2 * time.Second        // transactions that ended this long before a trial's fault are forgotten
 )
 
 var backendNames = []string{"pg-a", "pg-b", "pg-c"}
@@ -103,6 +115,8 @@ func main() {
 	queryTimeout := flag.Duration("query-timeout", 2*time.Second, "load clients' timeout per query; 0 means none")
 	hardClose := flag.Bool("hard-close", false, "on a query error, close the client's socket at once instead of pgx's graceful close\n(cancel request, Terminate, then up to 15s waiting for the server to close)")
 	verbose := flag.Bool("v", false, "log the proxy's state changes to stderr")
+	mode := flag.String("mode", "session", "pool mode of the load's role: session (relayed, pass-through authentication) or transaction ([[users]] entry)")
+	rate := flag.Float64("rate", 0, "queries (transactions) per second over all clients; 0 means as fast as they go")
 	flag.Parse()
 	var chosen []scenario
 	for name := range strings.SplitSeq(*names, ",") {
@@ -113,13 +127,22 @@ func main() {
 		}
 		chosen = append(chosen, scenarios[i])
 	}
-	if *trials < 1 || *clients < 1 || *queryTimeout < 0 {
-		fmt.Fprintf(os.Stderr, "failover: -trials and -clients must be positive and -query-timeout not negative, got %d, %d, %v\n", *trials, *clients, *queryTimeout)
+	if *trials < 1 || *clients < 1 || *queryTimeout < 0 || *rate < 0 {
+		fmt.Fprintf(os.Stderr, "failover: -trials and -clients must be positive and -query-timeout and -rate not negative, got %d, %d, %v, %g\n", *trials, *clients, *queryTimeout, *rate)
+		os.Exit(2)
+	}
+	if *mode != "session" && *mode != "transaction" {
+		fmt.Fprintf(os.Stderr, "failover: -mode must be session or transaction, got %q\n", *mode)
+		os.Exit(2)
+	}
+	if *mode == "transaction" && *hardClose {
+		fmt.Fprintln(os.Stderr, "failover: -hard-close is for session mode: in transaction mode the clients keep their connections")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	o := options{trials: *trials, clients: *clients, scenarios: chosen, queryTimeout: *queryTimeout, hardClose: *hardClose, verbose: *verbose}
+	o := options{trials: *trials, clients: *clients, scenarios: chosen, queryTimeout: *queryTimeout, hardClose: *hardClose, verbose: *verbose,
+		txMode: *mode == "transaction", rate: *rate}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "failover:", err)
 		os.Exit(1)
@@ -133,6 +156,17 @@ type options struct {
 	queryTimeout time.Duration
 	hardClose    bool
 	verbose      bool
+	txMode       bool
+	rate         float64 // queries/s over all clients; 0: unpaced
+}
+
+// victimRate is the query rate the victim must serve before a fault:
+// minVictimRate, or under a -rate too low for that, half its share.
+func (o options) victimRate() float64 {
+	if o.rate > 0 {
+		return min(minVictimRate, o.rate/float64(len(backendNames))/2)
+	}
+	return minVictimRate
 }
 
 // trial is what one fault measured.
@@ -140,6 +174,7 @@ type trial struct {
 	n         int
 	victim    string
 	rate      float64       // victim's queries/s before the fault
+	share     float64       // victim's share of all requests then
 	sessions  int           // sessions on the victim at the fault
 	inject    time.Duration // how long Kill or Pause took to return
 	detection time.Duration
@@ -156,7 +191,31 @@ type trial struct {
 	kinds     map[string]int // errsAll by kind
 	failed    int            // RecoveryFailed events of the victim
 	others    []string       // events of other backends during the trial
+	tx        txStats        // transaction mode only
 }
+
+// txStats is what transaction mode's records tell about one fault, by
+// when the client began each transaction: before the fault, between the
+// fault and CircuitOpened, or between that and CircuitClosed.
+type txStats struct {
+	inFlight   int            // on the victim at the fault: begun before, ended at or after it, and ran there or failed
+	inFlightOK int            // of those, the ones that succeeded: the victim's backend answered before it was killed
+	errBefore  int            // failed, begun before the fault (in flight at it)
+	errDuring  int            // failed, begun from the fault to OPEN: sent to the victim while it was being killed, before the proxy knew
+	errKilled  int            // of those, begun after the fault call returned: every process of the victim was gone
+	errAfter   int            // failed, begun from OPEN to CLOSED: the proxy knew
+	kinds      map[string]int // of those errors
+	victimOK   int            // succeeded on the victim, begun from the fault to OPEN
+	reconnects int            // connections found closed, from the fault to CLOSED
+	longest    time.Duration  // the longest transaction begun from the fault to CLOSED
+	longestAt  time.Duration  // when it began, after the fault
+	longestOn  string         // the port that ran it, or its error
+	rate       float64        // transactions begun per second in the second before the fault
+	unfinished int            // transactions begun before CLOSED still running settleCap after it
+	victimPort int            // the port of the victim's cluster, which inet_server_port() returns there
+}
+
+func (x txStats) errs() int { return x.errBefore + x.errDuring + x.errAfter }
 
 func run(ctx context.Context, o options) (err error) {
 	loadStart := loadAvg()
@@ -188,6 +247,14 @@ func run(ctx context.Context, o options) (err error) {
 		cfg.Backends.Instances = append(cfg.Backends.Instances, b)
 		cfg.HealthChecks.Password = c.Password
 	}
+	if o.txMode {
+		// The proxy authenticates the load's role itself; the clusters
+		// trust it. Each client holds at most one server connection at a
+		// time, so no client waits for one.
+		cfg.Pool.Mode = "transaction"
+		cfg.Users = []config.User{{Name: clusters[0].User, AuthMethod: "trust"}}
+		cfg.Pool.DefaultPoolSize = max(cfg.Pool.DefaultPoolSize, o.clients)
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
@@ -211,14 +278,30 @@ func run(ctx context.Context, o options) (err error) {
 		dsn:       "host=" + host + " port=" + port + " user=postgres dbname=postgres sslmode=disable",
 		timeout:   o.queryTimeout,
 		hardClose: o.hardClose,
+		busy:      make([]atomic.Int64, o.clients),
+	}
+	if o.rate > 0 {
+		l.pace = &pacer{start: time.Now(), rate: o.rate}
 	}
 	lctx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for range o.clients {
-		wg.Go(func() { l.client(lctx) })
+	loadFrom := time.Now()
+	for k := range o.clients {
+		if o.txMode {
+			wg.Go(func() { l.txClient(lctx, k) })
+		} else {
+			wg.Go(func() { l.client(lctx) })
+		}
 	}
 	defer wg.Wait()
 	defer stopLoad()
+	if o.txMode {
+		// So that the first trial's rate before the fault is not the
+		// clients' connecting.
+		if err := sleep(ctx, time.Second); err != nil {
+			return err
+		}
+	}
 
 	results := make(map[string][]trial)
 	var runErr error
@@ -226,21 +309,21 @@ func run(ctx context.Context, o options) (err error) {
 scenarios:
 	for _, sc := range o.scenarios {
 		for n := range o.trials {
-			i := n % len(clusters)
-			t, err := runTrial(ctx, srv, events, l, sc, clusters[i], i)
+			t, err := runTrial(ctx, o, srv, events, l, sc, clusters, n%len(clusters))
 			if err != nil {
-				runErr = fmt.Errorf("%s trial %d (victim %s): %w", sc.name, n+1, backendNames[i], err)
+				runErr = fmt.Errorf("%s trial %d (victim %s): %w", sc.name, n+1, cmp.Or(t.victim, "not chosen"), err)
 				break scenarios
 			}
 			t.n = n + 1
 			results[sc.name] = append(results[sc.name], t)
-			progress(sc, o.trials, t)
+			progress(sc, o.trials, t, o.txMode)
 		}
 	}
 	elapsed := time.Since(started)
 	stopLoad()
 	wg.Wait()
-	report(o, cfg, results, elapsed, loadStart, loadAvg())
+	l.ran = time.Since(loadFrom)
+	report(o, cfg, l, results, elapsed, loadStart, loadAvg())
 	if runErr != nil {
 		fmt.Printf("\n**Stopped early:** %v\n", runErr)
 	}
@@ -249,13 +332,15 @@ scenarios:
 
 // runTrial waits for the load to reach the victim, injects the fault,
 // and measures detection, isolation and recovery.
-func runTrial(ctx context.Context, srv *proxy.Server, events <-chan status.Event, l *load, sc scenario, victim *pgtest.Cluster, i int) (trial, error) {
-	name := backendNames[i]
-	t := trial{victim: name}
+func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan status.Event, l *load, sc scenario, clusters []*pgtest.Cluster, i int) (trial, error) {
+	var t trial
 	var err error
-	if t.rate, err = waitReady(ctx, srv, i); err != nil {
+	if i, t.rate, t.share, err = waitReady(ctx, srv, i, o.victimRate(), o.txMode); err != nil {
 		return t, err
 	}
+	name, victim := backendNames[i], clusters[i]
+	t.victim = name
+	l.forget(time.Now().Add(-keepRecords))
 	drain(events)
 	var halfOpenAt time.Time
 	seen := func(ev status.Event) {
@@ -344,33 +429,61 @@ func runTrial(ctx context.Context, srv *proxy.Server, events <-chan status.Event
 	if at := l.firstErrorAfter(faultAt); !at.IsZero() {
 		t.firstErr = at.Sub(faultAt)
 	}
+	if o.txMode {
+		unfinished, err := l.settle(ctx, closed.Time)
+		if err != nil {
+			return t, err
+		}
+		t.tx = l.around(faultAt, faultAt.Add(t.inject), opened.Time, closed.Time, victim.Port)
+		t.tx.unfinished = unfinished
+	}
 	return t, nil
 }
 
-// waitReady waits until every circuit is CLOSED, every backend has
-// sessions, and backend i serves at least minVictimRate queries/s, which it
-// returns.
-func waitReady(ctx context.Context, srv *proxy.Server, i int) (float64, error) {
+// waitReady waits until every circuit is CLOSED and, in session mode,
+// every backend has sessions and backend i serves at least need
+// queries/s. In transaction mode the proxy routes each transaction on its
+// own, and at a low concurrency it sends most of them to one backend: i
+// is ignored and the victim is the backend that serves the most, at least
+// need transactions/s. It returns the victim, its rate, and its share of
+// all the requests.
+func waitReady(ctx context.Context, srv *proxy.Server, i int, need float64, txMode bool) (victim int, rate, share float64, err error) {
 	deadline := time.Now().Add(readyTimeout)
 	for {
 		s0 := srv.Snapshot()
 		if err := sleep(ctx, rateInterval); err != nil {
-			return 0, err
+			return 0, 0, 0, err
 		}
 		s1 := srv.Snapshot()
-		rate := float64(s1.Backends[i].RequestsTotal-s0.Backends[i].RequestsTotal) / s1.Taken.Sub(s0.Taken).Seconds()
-		ok := rate >= minVictimRate
+		served := make([]float64, len(s1.Backends))
+		for j, b := range s1.Backends {
+			served[j] = float64(b.RequestsTotal - s0.Backends[j].RequestsTotal)
+		}
+		if txMode {
+			i = slices.Index(served, slices.Max(served))
+		}
+		rate = served[i] / s1.Taken.Sub(s0.Taken).Seconds()
+		ok := rate >= need
 		var state []string
 		for j, b := range s1.Backends {
-			ok = ok && b.CircuitState == "CLOSED" && b.ActiveConnections > 0 && s0.Backends[j].ActiveConnections > 0
+			ok = ok && b.CircuitState == "CLOSED"
+			if txMode {
+				state = append(state, fmt.Sprintf("%s %s with %.0f requests", b.Name, b.CircuitState, served[j]))
+				continue
+			}
+			ok = ok && b.ActiveConnections > 0 && s0.Backends[j].ActiveConnections > 0
 			state = append(state, fmt.Sprintf("%s %s with %d sessions", b.Name, b.CircuitState, b.ActiveConnections))
 		}
 		if ok {
-			return rate, nil
+			total := 0.0
+			for _, n := range served {
+				total += n
+			}
+			return i, rate, served[i] / total, nil
 		}
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("load not ready after %v: %s at %.0f queries/s (want %.0f); %s",
-				readyTimeout, s1.Backends[i].Name, rate, minVictimRate, strings.Join(state, ", "))
+			return 0, 0, 0, fmt.Errorf("load not ready after %v: %s at %.0f queries/s (want %.0f); %s",
+				readyTimeout, s1.Backends[i].Name, rate, need, strings.Join(state, ", "))
 		}
 	}
 }
@@ -494,21 +607,57 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// load is the client side: each client loops SELECT 1 through the proxy,
-// reconnecting every reconnectEvery queries and after any error. Every
-// error a client sees is kept with its time.
+// load is the client side. In session mode each client loops SELECT 1
+// through the proxy, reconnecting every reconnectEvery queries and after
+// any error. In transaction mode each client keeps one connection and
+// loops SELECT inet_server_port(), recording every transaction; it
+// reconnects only when it finds its connection closed. Every error a
+// client sees is kept with its time.
 type load struct {
 	dsn       string
-	timeout   time.Duration // per query; 0 means none
-	hardClose bool          // close the socket on a query error, without pgx's cancel and Terminate
+	timeout   time.Duration  // per query; 0 means none
+	hardClose bool           // close the socket on a query error, without pgx's cancel and Terminate
+	pace      *pacer         // nil: unpaced
+	busy      []atomic.Int64 // per client: when its current transaction began (Unix ns), 0 between them
+	done      atomic.Int64   // queries that succeeded or failed
+	ran       time.Duration  // how long the load ran, set once it stopped
 
-	mu   sync.Mutex
-	errs []clientError
+	mu         sync.Mutex
+	errs       []clientError
+	txs        []txRecord  // transaction mode: since the last forget
+	reconnects []time.Time // transaction mode: when a client found its connection closed
 }
 
 type clientError struct {
 	at   time.Time
 	kind string
+}
+
+// txRecord is one transaction of transaction mode's load.
+type txRecord struct {
+	start, end time.Time
+	port       int    // the port of the backend that ran it; 0 if it failed
+	kind       string // the error's kind; "" if it succeeded
+}
+
+// pacer spaces the queries of all clients rate per second: slot k is due
+// at start + k/rate. A client that draws a slot more than maxLag overdue
+// skips it, so that the load does not catch up in a burst after a stall.
+type pacer struct {
+	start time.Time
+	rate  float64
+	next  atomic.Int64
+}
+
+// wait returns when the caller's next slot is due.
+func (p *pacer) wait(ctx context.Context) error {
+	for {
+		k := p.next.Add(1) - 1
+		due := p.start.Add(time.Duration(float64(k) / p.rate * float64(time.Second)))
+		if late := time.Since(due); late <= maxLag {
+			return sleep(ctx, -late)
+		}
+	}
 }
 
 func (l *load) client(ctx context.Context) {
@@ -524,7 +673,12 @@ func (l *load) client(ctx context.Context) {
 			continue
 		}
 		for range reconnectEvery {
-			if err := l.query(ctx, conn); err != nil {
+			if l.pace != nil && l.pace.wait(ctx) != nil {
+				break
+			}
+			err := l.query(ctx, conn)
+			l.done.Add(1)
+			if err != nil {
 				if ctx.Err() == nil {
 					l.fail("query", err)
 				}
@@ -550,7 +704,75 @@ func (l *load) query(ctx context.Context, conn *pgx.Conn) error {
 	return err
 }
 
-func (l *load) fail(op string, err error) {
+// txClient is client number k of transaction mode. After a failed query
+// it goes on with the same connection: the proxy keeps the client's
+// connection when a backend fails, and this measures that it does.
+func (l *load) txClient(ctx context.Context, k int) {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = conn.Close(cctx)
+			cancel()
+		}
+	}()
+	for ctx.Err() == nil {
+		if conn != nil && conn.IsClosed() {
+			l.mu.Lock()
+			l.reconnects = append(l.reconnects, time.Now())
+			l.mu.Unlock()
+			conn = nil
+		}
+		if conn == nil {
+			cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+			c, err := pgx.Connect(cctx, l.dsn)
+			cancel()
+			if err != nil {
+				if ctx.Err() == nil {
+					l.fail("connect", err)
+					_ = sleep(ctx, 20*time.Millisecond) // pace reconnects; this is load shaping
+				}
+				continue
+			}
+			conn = c
+		}
+		if l.pace != nil && l.pace.wait(ctx) != nil {
+			return
+		}
+		start := time.Now()
+		l.busy[k].Store(start.UnixNano())
+		port, err := l.txQuery(ctx, conn)
+		end := time.Now()
+		l.busy[k].Store(0)
+		if err != nil && ctx.Err() != nil {
+			return // stopped
+		}
+		l.done.Add(1)
+		r := txRecord{start: start, end: end, port: port}
+		if err != nil {
+			r.kind = l.fail("query", err)
+		}
+		l.mu.Lock()
+		l.txs = append(l.txs, r)
+		l.mu.Unlock()
+	}
+}
+
+// txQuery runs one transaction, which returns the port of the backend
+// that ran it.
+func (l *load) txQuery(ctx context.Context, conn *pgx.Conn) (int, error) {
+	if l.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.timeout)
+		defer cancel()
+	}
+	var port int
+	err := conn.QueryRow(ctx, "SELECT inet_server_port()", pgx.QueryExecModeSimpleProtocol).Scan(&port)
+	return port, err
+}
+
+// fail records a client error and returns its kind.
+func (l *load) fail(op string, err error) string {
 	kind := op + " I/O error"
 	var pe *pgconn.PgError
 	switch {
@@ -562,6 +784,92 @@ func (l *load) fail(op string, err error) {
 	l.mu.Lock()
 	l.errs = append(l.errs, clientError{time.Now(), kind})
 	l.mu.Unlock()
+	return kind
+}
+
+// forget drops the transactions that ended before t.
+func (l *load) forget(t time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.txs = slices.DeleteFunc(l.txs, func(r txRecord) bool { return r.end.Before(t) })
+}
+
+// settle waits until no client is in a transaction it began before t,
+// and returns how many still were after settleCap.
+func (l *load) settle(ctx context.Context, t time.Time) (int, error) {
+	deadline := time.Now().Add(settleCap)
+	for {
+		n := 0
+		for k := range l.busy {
+			if b := l.busy[k].Load(); b != 0 && b < t.UnixNano() {
+				n++
+			}
+		}
+		if n == 0 || time.Now().After(deadline) {
+			return n, nil
+		}
+		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			return n, err
+		}
+	}
+}
+
+// around sorts the transactions of one fault by when they began; port is
+// the victim's, and injected when the fault call returned.
+func (l *load) around(fault, injected, opened, closed time.Time, port int) txStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	x := txStats{kinds: make(map[string]int), victimPort: port}
+	before := 0
+	for _, r := range l.txs {
+		if !r.start.Before(fault.Add(-time.Second)) && r.start.Before(fault) {
+			before++
+		}
+		if r.start.Before(fault) && r.end.Before(fault) || r.start.After(closed) {
+			continue
+		}
+		if d := r.end.Sub(r.start); !r.start.Before(fault) && d > x.longest {
+			x.longest, x.longestAt = d, r.start.Sub(fault)
+			x.longestOn = cmp.Or(r.kind, "port "+strconv.Itoa(r.port))
+		}
+		failed := r.kind != ""
+		switch {
+		case r.start.Before(fault) && failed:
+			x.inFlight++
+			x.errBefore++
+		case r.start.Before(fault) && r.port == port:
+			x.inFlight++
+			x.inFlightOK++
+		case r.start.Before(fault):
+		case r.start.Before(opened) && failed:
+			x.errDuring++
+			if !r.start.Before(injected) {
+				x.errKilled++
+			}
+		case r.start.Before(opened) && r.port == port:
+			x.victimOK++
+		case failed:
+			x.errAfter++
+		}
+		if failed {
+			x.kinds[strings.TrimPrefix(r.kind, "query ")]++
+		}
+	}
+	x.rate = float64(before)
+	for _, at := range l.reconnects {
+		if !at.Before(fault) && !at.After(closed) {
+			x.reconnects++
+		}
+	}
+	return x
+}
+
+// totals returns the transaction mode's client errors and reconnects over
+// the whole run.
+func (l *load) totals() (errs, reconnects int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.errs), len(l.reconnects)
 }
 
 // firstErrorAfter returns the time of the first client error at or after
@@ -591,7 +899,7 @@ func (l *load) errorsBetween(from, to time.Time) (int, map[string]int) {
 	return n, kinds
 }
 
-func progress(sc scenario, trials int, t trial) {
+func progress(sc scenario, trials int, t trial, txMode bool) {
 	iso := ms(t.isolation)
 	if !t.isolated {
 		iso = "not within " + isolationCap.String()
@@ -608,10 +916,18 @@ func progress(sc scenario, trials int, t trial) {
 	if len(t.others) > 0 {
 		fmt.Fprintf(os.Stderr, "; other backends: %s", strings.Join(t.others, ", "))
 	}
+	if txMode {
+		x := t.tx
+		fmt.Fprintf(os.Stderr, "; transactions: %.0f/s before the fault, %d in flight on the victim at it (%d of them succeeded), errors begun before the fault %d, fault→OPEN %d (%d after the fault call returned), OPEN→CLOSED %d (%s), victim served %d begun fault→OPEN, longest %s (begun %s after the fault, %s; victim port %d), reconnects %d",
+			x.rate, x.inFlight, x.inFlightOK, x.errBefore, x.errDuring, x.errKilled, x.errAfter, cmp.Or(tally(x.kinds), "none"), x.victimOK, ms(x.longest), ms(x.longestAt), x.longestOn, x.victimPort, x.reconnects)
+		if x.unfinished > 0 {
+			fmt.Fprintf(os.Stderr, ", %d still running %v after CLOSED", x.unfinished, settleCap)
+		}
+	}
 	fmt.Fprintln(os.Stderr)
 }
 
-func report(o options, cfg config.Config, results map[string][]trial, elapsed time.Duration, loadStart, loadEnd string) {
+func report(o options, cfg config.Config, l *load, results map[string][]trial, elapsed time.Duration, loadStart, loadEnd string) {
 	host, _ := os.Hostname()
 	cb, hc := cfg.CircuitBreaker, cfg.HealthChecks
 	timeout := "none"
@@ -621,12 +937,17 @@ func report(o options, cfg config.Config, results map[string][]trial, elapsed ti
 	fmt.Printf("\nMachine: %s, %d CPUs (%s), %s; load average %s at the start, %s at the end; %s in all.\n\n",
 		host, runtime.NumCPU(), machine.CPUModel(), runtime.Version(), loadStart, loadEnd, elapsed.Round(time.Second))
 	fmt.Printf("Command: `go run ./bench/failover%s`\n\n", strings.TrimRight(" "+strings.Join(os.Args[1:], " "), " "))
+	mode := cfg.Pool.Mode
+	if o.txMode {
+		mode = fmt.Sprintf("%s for the load's role ([[users]] %s, auth_method trust), pool.default_pool_size %d (at least -clients)",
+			cfg.Pool.Mode, cfg.Users[0].Name, cfg.Pool.DefaultPoolSize)
+	}
 	fmt.Printf("Setup: 3 PostgreSQL clusters (pgtest, trust), proxy in-process, pool.mode %s. Changed from the defaults: "+
 		"circuit_breaker.open_duration %v, recovery_ramp_up_duration %v. Defaults: health_checks.interval %v, timeout %v; "+
 		"connection_failure_threshold %d, latency_threshold_p95_ms %d, p99 %d, failure_threshold_percentage %g, minimum_requests %d, "+
 		"metrics_window_size %v, half_open_max_concurrent %d, half_open_success_threshold %g, recovery_step_percentage %g, "+
 		"max_ejection_percent %g, proxy.connect_timeout %v.\n\n",
-		cfg.Pool.Mode, cb.OpenDuration.Duration, cb.RecoveryRampUpDuration.Duration, hc.Interval.Duration, hc.Timeout.Duration,
+		mode, cb.OpenDuration.Duration, cb.RecoveryRampUpDuration.Duration, hc.Interval.Duration, hc.Timeout.Duration,
 		cb.ConnectionFailureThreshold, cb.LatencyThresholdP95Ms, cb.LatencyThresholdP99Ms, cb.FailureThresholdPercentage, cb.MinimumRequests,
 		cb.MetricsWindowSize.Duration, cb.HalfOpenMaxConcurrent, cb.HalfOpenSuccessThreshold, cb.RecoveryStepPercentage,
 		cb.MaxEjectionPercent, cfg.Proxy.ConnectTimeout.Duration)
@@ -634,13 +955,38 @@ func report(o options, cfg config.Config, results map[string][]trial, elapsed ti
 	if o.hardClose {
 		closing = "the socket closed at once after a failed query"
 	}
-	fmt.Printf("Load: %d clients, each looping `SELECT 1` (pgx %s, simple protocol) with a %s timeout per query, "+
-		"reconnecting after every %d queries and after any error, %s; at least %.0f queries/s on the victim before each fault. "+
-		"The victim rotates over %s.\n",
-		o.clients, pgxVersion(), timeout, reconnectEvery, closing, minVictimRate, strings.Join(backendNames, ", "))
-	fmt.Println("\nDetection: fault → CircuitOpened. Isolation: CircuitOpened → the victim has no client session (sampled every 2 ms; 0 if it had none left at the opening). " +
-		"Recovery: the victim accepts connections again (first successful direct connection, polled every 5 ms) → CircuitClosed. " +
-		"Errors: what the load clients saw from the fault to OPEN+1s, and to CLOSED.")
+	achieved := float64(l.done.Load()) / l.ran.Seconds()
+	paced := ""
+	if o.rate > 0 {
+		paced = fmt.Sprintf(", paced to %.0f queries/s over all clients (achieved %.0f/s over the run)", o.rate, achieved)
+	}
+	if o.txMode {
+		errs, reconnects := l.totals()
+		fmt.Printf("Load: %d clients, each keeping one connection for the whole run and looping `SELECT inet_server_port()` "+
+			"(pgx %s, simple protocol; each query is a transaction and names the backend that ran it) with a %s timeout per query%s; "+
+			"after an error a client goes on with the same connection, and reconnects only if it finds it closed (reconnects over the run: %d; "+
+			"client errors over the run: %d). The victim is the backend serving the most transactions before each fault "+
+			"(the proxy routes each transaction, and does not spread a light load evenly), at least %.0f transactions/s.\n",
+			o.clients, pgxVersion(), timeout, cmp.Or(paced, fmt.Sprintf(", unpaced (%.0f/s over the run)", achieved)), reconnects, errs,
+			o.victimRate())
+	} else {
+		fmt.Printf("Load: %d clients, each looping `SELECT 1` (pgx %s, simple protocol) with a %s timeout per query%s, "+
+			"reconnecting after every %d queries and after any error, %s; at least %.0f queries/s on the victim before each fault. "+
+			"The victim rotates over %s.\n",
+			o.clients, pgxVersion(), timeout, paced, reconnectEvery, closing, o.victimRate(), strings.Join(backendNames, ", "))
+	}
+	holder := cond(o.txMode, "transaction attached", "client session")
+	fmt.Printf("\nDetection: fault → CircuitOpened. Isolation: CircuitOpened → the victim has no %s (sampled every 2 ms; 0 if it had none left at the opening). "+
+		"Recovery: the victim accepts connections again (first successful direct connection, polled every 5 ms) → CircuitClosed. "+
+		"Errors: what the load clients saw from the fault to OPEN+1s, and to CLOSED.\n", holder)
+	if o.txMode {
+		fmt.Println("\nTransactions (by when the client began each one; the fault is the start of the Kill or Pause call): " +
+			"in flight on the victim = begun before the fault, ended at or after it, and either answered by the victim's port or failed " +
+			"(a failed transaction's backend is unknown); errors begun before the fault, from the fault to CircuitOpened " +
+			"(routed to the victim before the proxy knew; also counted: those begun after the fault call returned, when all its processes were dead), " +
+			"and from CircuitOpened to CircuitClosed (should be none); " +
+			"victim's successes begun fault → OPEN (its backends are killed one by one during the call); reconnects = connections found closed.")
+	}
 	for _, sc := range o.scenarios {
 		ts := results[sc.name]
 		if len(ts) == 0 {
@@ -695,6 +1041,13 @@ func report(o options, cfg config.Config, results map[string][]trial, elapsed ti
 		slowest := slices.MaxFunc(ts, func(a, b trial) int { return cmp.Compare(a.detection, b.detection) })
 		fmt.Printf("\nOpen reasons: %s. Victims: %s. Victim load before the fault: at least %.0f queries/s.\n",
 			tally(reasons), tally(victims), minRate)
+		if o.txMode {
+			var shares []float64
+			for _, t := range ts {
+				shares = append(shares, 100*t.share)
+			}
+			fmt.Printf("Victim's share of the proxy's requests before the fault: p50 %.0f%%, min %.0f%%.\n", pct(shares, 50), pct(shares, 0))
+		}
 		fmt.Printf("Client errors by kind (fault → CLOSED): %s.\n", cmp.Or(tally(kinds), "none"))
 		var inject, restore, sessions, firstErr []float64
 		for _, t := range ts {
@@ -705,8 +1058,8 @@ func report(o options, cfg config.Config, results map[string][]trial, elapsed ti
 				firstErr = append(firstErr, float64(t.firstErr))
 			}
 		}
-		fmt.Printf("Sessions on the victim at the fault: %.0f to %.0f. First client error after the fault: p50 %s, max %s (%d trials had one).\n",
-			pct(sessions, 0), pct(sessions, 100), ms(time.Duration(pct(firstErr, 50))), ms(time.Duration(pct(firstErr, 100))), len(firstErr))
+		fmt.Printf("%s on the victim at the fault: %.0f to %.0f. First client error after the fault: p50 %s, max %s (%d trials had one).\n",
+			cond(o.txMode, "Transactions attached", "Sessions"), pct(sessions, 0), pct(sessions, 100), ms(time.Duration(pct(firstErr, 50))), ms(time.Duration(pct(firstErr, 100))), len(firstErr))
 		fmt.Printf("pgtest %s returned after p50 %s, max %s (detection counts from before the call); the restore call to the victim accepting connections took p50 %s, max %s.\n",
 			sc.call, ms(time.Duration(pct(inject, 50))), ms(time.Duration(pct(inject, 100))), ms(time.Duration(pct(restore, 50))), ms(time.Duration(pct(restore, 100))))
 		fmt.Printf("Slowest detection: trial %d (%s) %s: %s.\n", slowest.n, slowest.victim, ms(slowest.detection), slowest.detail)
@@ -719,7 +1072,67 @@ func report(o options, cfg config.Config, results map[string][]trial, elapsed ti
 		if len(others) > 0 {
 			fmt.Printf("Events of other backends during trials: %s.\n", strings.Join(others, "; "))
 		}
+		if o.txMode {
+			txReport(ts)
+		}
 	}
+}
+
+// txReport prints transaction mode's table for one scenario's trials.
+func txReport(ts []trial) {
+	fmt.Println("\n| per trial (transaction mode) | p50 | p95 | max | total |")
+	fmt.Println("|---|---|---|---|---|")
+	count := func(what string, f func(txStats) int) {
+		var xs []float64
+		total := 0
+		for _, t := range ts {
+			xs = append(xs, float64(f(t.tx)))
+			total += f(t.tx)
+		}
+		fmt.Printf("| %s | %.0f | %.0f | %.0f | %d |\n", what, pct(xs, 50), pct(xs, 95), pct(xs, 100), total)
+	}
+	count("in flight on the victim at the fault", func(x txStats) int { return x.inFlight })
+	count("↳ of which succeeded", func(x txStats) int { return x.inFlightOK })
+	count("client errors, all", txStats.errs)
+	count("↳ begun before the fault (in flight)", func(x txStats) int { return x.errBefore })
+	count("↳ begun fault → OPEN", func(x txStats) int { return x.errDuring })
+	count("↳ ↳ of which after the fault call returned", func(x txStats) int { return x.errKilled })
+	count("↳ begun OPEN → CLOSED", func(x txStats) int { return x.errAfter })
+	count("victim's successes begun fault → OPEN", func(x txStats) int { return x.victimOK })
+	count("reconnects, fault → CLOSED", func(x txStats) int { return x.reconnects })
+	var longest, rate []float64
+	kinds := map[string]int{}
+	excess, unfinished, openFirst := 0, 0, 0
+	for _, t := range ts {
+		if t.detection < t.inject {
+			openFirst++
+		}
+		longest = append(longest, float64(t.tx.longest))
+		rate = append(rate, t.tx.rate)
+		for k, n := range t.tx.kinds {
+			kinds[k] += n
+		}
+		if t.tx.errs() > t.tx.inFlight {
+			excess++
+		}
+		unfinished += t.tx.unfinished
+	}
+	fmt.Printf("| longest transaction begun fault → CLOSED | %s | %s | %s | |\n",
+		ms(time.Duration(pct(longest, 50))), ms(time.Duration(pct(longest, 95))), ms(time.Duration(pct(longest, 100))))
+	fmt.Printf("| transactions/s in the second before the fault | %.0f | %.0f | %.0f | |\n", pct(rate, 50), pct(rate, 95), pct(rate, 100))
+	fmt.Printf("\nSQLSTATEs of these errors: %s. Trials with more errors than transactions in flight on the victim at the fault: %d of %d. "+
+		"CircuitOpened came before the fault call returned in %d of %d trials. Transactions/s before the fault: at least %.0f.\n",
+		cmp.Or(tally(kinds), "none"), excess, len(ts), openFirst, len(ts), pct(rate, 0))
+	if unfinished > 0 {
+		fmt.Printf("Transactions begun before CLOSED and still running %v after it (not counted): %d.\n", settleCap, unfinished)
+	}
+}
+
+func cond(c bool, yes, no string) string {
+	if c {
+		return yes
+	}
+	return no
 }
 
 // pct is the p-th percentile of xs by nearest rank.
