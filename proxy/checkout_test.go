@@ -27,15 +27,21 @@ import (
 	"github.com/heliosdb/heliosproxy/status"
 )
 
-// checkoutSchema is the shop each backend holds. The role app commits
+// checkoutSchema is the shop each backend holds, with the initial stock
+// and the number of products to fill in. The txid columns record the
+// server transaction that wrote each row, so that the test sees whether
+// the statements of a client's transaction ran in one server transaction
+// (the checkout's SELECT returns it too). The role app commits
 // synchronously: pgtest clusters run with synchronous_commit off, where a
 // commit is acknowledged before its WAL leaves shared memory and a SIGKILL
 // may lose it; the test needs every acknowledged commit to be durable.
 const checkoutSchema = `
 CREATE TABLE products (id int PRIMARY KEY, stock int NOT NULL);
-CREATE TABLE orders (order_key text PRIMARY KEY, worker int NOT NULL, n int NOT NULL, backend_port int NOT NULL, created timestamptz NOT NULL DEFAULT now());
-CREATE TABLE order_items (order_key text NOT NULL REFERENCES orders, product_id int NOT NULL, qty int NOT NULL);
-INSERT INTO products SELECT g, 1000000 FROM generate_series(1, 20) g;
+CREATE TABLE orders (order_key text PRIMARY KEY, worker int NOT NULL, n int NOT NULL, backend_port int NOT NULL, created timestamptz NOT NULL DEFAULT now(),
+	txid bigint NOT NULL DEFAULT txid_current());
+CREATE TABLE order_items (order_key text NOT NULL REFERENCES orders, product_id int NOT NULL, qty int NOT NULL,
+	txid bigint NOT NULL DEFAULT txid_current());
+INSERT INTO products SELECT g, %d FROM generate_series(1, %d) g;
 GRANT ALL ON products, orders, order_items TO app;
 ALTER ROLE app SET synchronous_commit = on;
 `
@@ -77,16 +83,25 @@ connected = threading.Barrier(workers + 1)
 go = threading.Event()
 
 def worker(w):
-    reconnects = 0
+    conn = None
     try:
         conn = psycopg2.connect(dsn)
+        conn.autocommit = False
     except Exception as e:
         emit({"kind": "fatal", "worker": w, "error": "connect: %s" % e})
+        conn = None
+    finally:
         connected.wait()
+    if conn is None:
         return
-    conn.autocommit = False
-    connected.wait()
     go.wait()
+    try:
+        checkouts(w, conn)
+    except Exception as e:
+        emit({"kind": "fatal", "worker": w, "error": "%s: %s" % (type(e).__name__, e)})
+
+def checkouts(w, conn):
+    reconnects = 0
     for n in range(per):
         if conn.closed != 0:
             reconnects += 1
@@ -98,17 +113,23 @@ def worker(w):
                 return
         key = "w%d-n%d" % (w, n)
         p = product(w, n)
-        rec = {"kind": "attempt", "worker": w, "n": n, "ok": False, "sqlstate": "", "port": 0, "error": "", "start": time.time()}
+        rec = {"kind": "attempt", "worker": w, "n": n, "ok": False, "sqlstate": "", "port": 0, "txid": 0, "error": "", "start": time.time()}
         try:
             cur = conn.cursor()
-            cur.execute("SELECT stock, inet_server_port() FROM products WHERE id = %s FOR UPDATE", (p,))
+            rec["step"] = "select"
+            cur.execute("SELECT stock, inet_server_port(), txid_current() FROM products WHERE id = %s FOR UPDATE", (p,))
             row = cur.fetchone()
-            rec["port"] = row[1]
+            rec["port"], rec["txid"] = row[1], row[2]
+            rec["step"] = "insert order"
             cur.execute("INSERT INTO orders(order_key, worker, n, backend_port) VALUES (%s, %s, %s, inet_server_port())", (key, w, n))
+            rec["step"] = "insert items"
             cur.execute("INSERT INTO order_items(order_key, product_id, qty) VALUES (%s, %s, 1), (%s, %s, 2)", (key, p, key, p % 20 + 1))
+            rec["step"] = "update"
             cur.execute("UPDATE products SET stock = stock - 1 WHERE id = %s", (p,))
+            rec["step"] = "commit"
             conn.commit()
             rec["ok"] = True
+            rec["step"] = ""
         except Exception as e:
             rec["sqlstate"] = getattr(e, "pgcode", None) or ""
             rec["error"] = str(e).strip()
@@ -142,8 +163,10 @@ type checkoutAttempt struct {
 	OK         bool
 	SQLState   string // of the failure, "" if none or not a server error
 	Err        string
-	Port       int  // the backend port the SELECT returned, 0 if it did not get that far
-	Closed     bool // the client connection was closed after the attempt
+	Port       int    // the backend port the SELECT returned, 0 if it did not get that far
+	Step       string // the statement that failed
+	TxID       int64  // the server transaction the SELECT ran in, 0 if it did not get that far
+	Closed     bool   // the client connection was closed after the attempt
 }
 
 func (a checkoutAttempt) key() string { return fmt.Sprintf("w%d-n%d", a.Worker, a.N) }
@@ -199,7 +222,8 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 		perWorker  = 100
 		total      = workers * perWorker
 		killAfter  = total / 3
-		// openSlack allows for the clocks of the event and of the clients.
+		// openSlack allows for the time between the breaker's transition
+		// and the router acting on it, and for Python's clock readings.
 		openSlack = 50 * time.Millisecond
 	)
 	python := "/usr/bin/python3"
@@ -211,13 +235,22 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	clusters, p := pooledSetup(t, 3, "transaction", func(c *config.Config) { c.Pool.DefaultPoolSize = 10 })
+	clusters, p := pooledSetup(t, 3, "transaction", func(c *config.Config) {
+		c.Pool.DefaultPoolSize = 10
+		// Under test is the reaction to a killed backend. 50 workers, three
+		// clusters and Python share two cores here: the latency rule and
+		// the connect timeout are set so that the machine's own slowness
+		// does not open circuits (it did, at load start, with 500 ms and 2 s).
+		c.CircuitBreaker.LatencyThresholdP95Ms = 10000
+		c.CircuitBreaker.LatencyThresholdP99Ms = 20000
+		c.Proxy.ConnectTimeout = config.Duration{Duration: 10 * time.Second}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	names := make([]string, len(clusters))
 	byPort := make(map[int]int) // cluster index by port
 	for i, c := range clusters {
-		if err := c.Exec(ctx, checkoutSchema); err != nil {
+		if err := c.Exec(ctx, fmt.Sprintf(checkoutSchema, checkoutInitialStock, checkoutProducts)); err != nil {
 			t.Fatalf("schema on %s: %v", c.Name, err)
 		}
 		names[i] = p.Snapshot().Backends[i].Name
@@ -285,11 +318,12 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 		sc := bufio.NewScanner(pyOut)
 		for sc.Scan() {
 			var l struct {
-				Kind, SQLState, Error string
-				Worker, N, Port       int
-				Start, End            float64
-				OK, Closed            bool
-				Reconnects            int
+				Kind, SQLState, Error, Step string
+				Worker, N, Port             int
+				Start, End                  float64
+				OK, Closed                  bool
+				Reconnects                  int
+				TxID                        int64
 			}
 			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 				pyFatal = append(pyFatal, fmt.Sprintf("bad line %q: %v", sc.Text(), err))
@@ -300,7 +334,7 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 				once.Do(connected.Done)
 			case "attempt":
 				results.add(checkoutAttempt{Group: "psycopg2", Worker: l.Worker, N: l.N, Start: pyTime(l.Start), End: pyTime(l.End),
-					OK: l.OK, SQLState: l.SQLState, Err: l.Error, Port: l.Port, Closed: l.Closed})
+					OK: l.OK, SQLState: l.SQLState, Err: l.Error, Port: l.Port, Step: l.Step, TxID: l.TxID, Closed: l.Closed})
 			case "done":
 				pyReconnects.Add(int64(l.Reconnects))
 			default:
@@ -384,14 +418,20 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 	}
 
 	// The report.
-	var ok, failed []checkoutAttempt
+	// Failures with unexpected codes come first, so that a capped report
+	// shows them.
+	var ok, failed, lost []checkoutAttempt
 	for _, a := range attempts {
-		if a.OK {
+		switch {
+		case a.OK:
 			ok = append(ok, a)
-		} else {
+		case lossCode(a.SQLState):
+			lost = append(lost, a)
+		default:
 			failed = append(failed, a)
 		}
 	}
+	failed = append(failed, lost...)
 	elapsed := loadEnd.Sub(loadStart)
 	t.Logf("load: %d attempts in %v (%.0f tx/s): %d committed, %d failed", len(attempts), elapsed.Round(time.Millisecond),
 		float64(len(attempts))/elapsed.Seconds(), len(ok), len(failed))
@@ -430,15 +470,20 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 		if i >= 60 {
 			continue
 		}
-		t.Logf("failed: %s w%d-n%d sqlstate %q port %d started at kill%+v, ended at kill%+v: %s", a.Group, a.Worker, a.N, a.SQLState, a.Port,
+		t.Logf("failed: %s w%d-n%d at %s, sqlstate %q port %d started at kill%+v, ended at kill%+v: %s", a.Group, a.Worker, a.N, a.Step, a.SQLState, a.Port,
 			a.Start.Sub(killStart).Round(time.Millisecond), a.End.Sub(killStart).Round(time.Millisecond), a.Err)
 	}
 	t.Logf("failure codes: %v", codes)
 
-	// Per-attempt problems are reported up to a point: a broken run
-	// should not print thousands of lines.
-	errs := &errorCap{t: t, max: 25}
-	defer errs.done()
+	// Per-attempt problems are reported up to a point, per kind: a broken
+	// run should not print thousands of lines, nor hide one kind behind
+	// another.
+	closedErrs := &errorCap{t: t, max: 10, what: "closed client connections"}
+	flightErrs := &errorCap{t: t, max: 25, what: "failures not in flight on the killed backend"}
+	storeErrs := &errorCap{t: t, max: 25, what: "problems with stored orders"}
+	defer closedErrs.done()
+	defer flightErrs.done()
+	defer storeErrs.done()
 
 	// 1. Every worker made all its attempts on the connection it opened.
 	perW := make(map[int][]int)
@@ -457,7 +502,7 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 	}
 	for _, a := range attempts {
 		if a.Closed {
-			errs.Errorf("%s %s: the client connection was closed: %s", a.Group, a.key(), a.Err)
+			closedErrs.Errorf("%s %s: the client connection was closed: %s", a.Group, a.key(), a.Err)
 		}
 	}
 
@@ -480,7 +525,7 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 			why = append(why, fmt.Sprintf("SQLSTATE %q, want class 08 or 57P01/57P02/57P03", a.SQLState))
 		}
 		if len(why) > 0 {
-			errs.Errorf("%s %s failed but was not in flight on %s: %s (error: %s)", a.Group, a.key(), victimName, strings.Join(why, "; "), a.Err)
+			flightErrs.Errorf("%s %s failed but was not in flight on %s: %s (error: %s)", a.Group, a.key(), victimName, strings.Join(why, "; "), a.Err)
 		}
 	}
 
@@ -492,22 +537,29 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 	}
 	for key, copies := range stored {
 		if len(copies) > 1 {
-			errs.Errorf("order %s is stored %d times (backends %v)", key, len(copies), copies)
+			storeErrs.Errorf("order %s is stored %d times (backends %v)", key, len(copies), copies)
 		}
 		if _, ok := attempted[key]; !ok {
-			errs.Errorf("order %s is stored on %s but no client attempted it", key, names[copies[0].backend])
+			storeErrs.Errorf("order %s is stored on %s but no client attempted it", key, names[copies[0].backend])
+		}
+		for _, o := range copies {
+			if o.items != 2 || o.itemsSameTx != 2 {
+				storeErrs.Errorf("order %s on %s has %d items, %d of them written by its transaction; want 2: a client transaction was split (the client saw %s)",
+					key, names[o.backend], o.items, o.itemsSameTx, okText(attempted[key].OK))
+			}
 		}
 	}
 	for _, a := range ok {
 		copies := stored[a.key()]
 		switch {
 		case len(copies) == 0:
-			errs.Errorf("%s %s was committed on port %d but is stored nowhere", a.Group, a.key(), a.Port)
+			storeErrs.Errorf("%s %s was committed on port %d but is stored nowhere", a.Group, a.key(), a.Port)
 		case clusters[copies[0].backend].Port != a.Port || copies[0].port != a.Port:
-			errs.Errorf("%s %s was committed on port %d but is stored on %s (port %d) with backend_port %d",
+			storeErrs.Errorf("%s %s was committed on port %d but is stored on %s (port %d) with backend_port %d",
 				a.Group, a.key(), a.Port, names[copies[0].backend], clusters[copies[0].backend].Port, copies[0].port)
-		case copies[0].items != 2:
-			errs.Errorf("%s %s is stored with %d items, want 2", a.Group, a.key(), copies[0].items)
+		case copies[0].txid != a.TxID:
+			storeErrs.Errorf("%s %s was committed, but its SELECT ran in server transaction %d and its INSERT in %d: the transaction was split",
+				a.Group, a.key(), a.TxID, copies[0].txid)
 		}
 	}
 	lostAcks := 0
@@ -518,7 +570,7 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 		}
 		lostAcks++
 		if copies[0].backend != victim {
-			errs.Errorf("%s %s failed (%s) but is stored on %s, which was not killed", a.Group, a.key(), a.SQLState, names[copies[0].backend])
+			storeErrs.Errorf("%s %s failed (%s) but is stored on %s, which was not killed", a.Group, a.key(), a.SQLState, names[copies[0].backend])
 		}
 	}
 	perBackend := make([]int, len(clusters))
@@ -536,9 +588,10 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 
 // errorCap reports the first max errors and counts the rest.
 type errorCap struct {
-	t   *testing.T
-	max int
-	n   int
+	t    *testing.T
+	max  int
+	what string
+	n    int
 }
 
 func (c *errorCap) Errorf(format string, args ...any) {
@@ -553,7 +606,7 @@ func (c *errorCap) Errorf(format string, args ...any) {
 func (c *errorCap) done() {
 	c.t.Helper()
 	if c.n > c.max {
-		c.t.Errorf("… and %d more errors like the above", c.n-c.max)
+		c.t.Errorf("… and %d more %s", c.n-c.max, c.what)
 	}
 }
 
@@ -612,26 +665,35 @@ func runPgxCheckouts(ctx context.Context, dsn string, w, per int, connected func
 // it saw.
 func pgxCheckout(ctx context.Context, conn *pgx.Conn, a *checkoutAttempt) error {
 	key, p := a.key(), checkoutProduct(a.Worker, a.N)
+	a.Step = "begin"
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
 	err = func() error {
 		var stock int
-		if err := tx.QueryRow(ctx, "SELECT stock, inet_server_port() FROM products WHERE id = $1 FOR UPDATE", p).Scan(&stock, &a.Port); err != nil {
+		a.Step = "select"
+		if err := tx.QueryRow(ctx, "SELECT stock, inet_server_port(), txid_current() FROM products WHERE id = $1 FOR UPDATE", p).Scan(&stock, &a.Port, &a.TxID); err != nil {
 			return err
 		}
+		a.Step = "insert order"
 		if _, err := tx.Exec(ctx, "INSERT INTO orders(order_key, worker, n, backend_port) VALUES ($1, $2, $3, inet_server_port())", key, a.Worker, a.N); err != nil {
 			return err
 		}
+		a.Step = "insert items"
 		if _, err := tx.Exec(ctx, "INSERT INTO order_items(order_key, product_id, qty) VALUES ($1, $2, 1), ($1, $3, 2)", key, p, p%checkoutProducts+1); err != nil {
 			return err
 		}
+		a.Step = "update"
 		if _, err := tx.Exec(ctx, "UPDATE products SET stock = stock - 1 WHERE id = $1", p); err != nil {
 			return err
 		}
+		a.Step = "commit"
 		return tx.Commit(ctx)
 	}()
+	if err == nil {
+		a.Step = ""
+	}
 	if err != nil {
 		// After a failed Commit the transaction is closed already.
 		if rb := tx.Rollback(ctx); rb != nil && !errors.Is(rb, pgx.ErrTxClosed) {
@@ -657,10 +719,12 @@ func checkSyncCommit(t *testing.T, ctx context.Context, c *pgtest.Cluster) {
 
 // storedOrder is an order as a backend stores it.
 type storedOrder struct {
-	key     string
-	port    int // backend_port column
-	items   int
-	backend int // index of the cluster it is stored on
+	key         string
+	port        int   // backend_port column
+	txid        int64 // the server transaction that inserted it
+	items       int
+	itemsSameTx int // items inserted by that transaction
+	backend     int // index of the cluster it is stored on
 }
 
 func readOrders(t *testing.T, ctx context.Context, c *pgtest.Cluster) []storedOrder {
@@ -670,14 +734,17 @@ func readOrders(t *testing.T, ctx context.Context, c *pgtest.Cluster) []storedOr
 		t.Fatalf("connect to %s: %v", c.Name, err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT o.order_key, o.backend_port, (SELECT count(*) FROM order_items i WHERE i.order_key = o.order_key) FROM orders o")
+	rows, err := conn.Query(ctx, `SELECT o.order_key, o.backend_port, o.txid,
+		(SELECT count(*) FROM order_items i WHERE i.order_key = o.order_key),
+		(SELECT count(*) FROM order_items i WHERE i.order_key = o.order_key AND i.txid = o.txid)
+		FROM orders o`)
 	if err != nil {
 		t.Fatalf("read orders of %s: %v", c.Name, err)
 	}
 	var out []storedOrder
 	for rows.Next() {
 		var o storedOrder
-		if err := rows.Scan(&o.key, &o.port, &o.items); err != nil {
+		if err := rows.Scan(&o.key, &o.port, &o.txid, &o.items, &o.itemsSameTx); err != nil {
 			t.Fatalf("read orders of %s: %v", c.Name, err)
 		}
 		out = append(out, o)
@@ -702,6 +769,14 @@ func readSold(t *testing.T, ctx context.Context, c *pgtest.Cluster) int {
 		t.Fatalf("read stock of %s: %v", c.Name, err)
 	}
 	return sold
+}
+
+// okText says how the client saw an attempt end.
+func okText(ok bool) string {
+	if ok {
+		return "a commit"
+	}
+	return "a failure"
 }
 
 // lossCode reports whether code says the server connection or the

@@ -259,6 +259,11 @@ func (ss *session) remote(typ byte, msg []byte) error {
 		}
 		return nil
 	}
+	if typ == 'Q' {
+		if done, err := ss.endOutsideTransaction(msg[5:]); done || err != nil {
+			return err
+		}
+	}
 	if err := ss.attachPooled(nil); err != nil {
 		var ce *Error
 		if !errors.As(err, &ce) {
@@ -333,6 +338,54 @@ func (ss *session) remote(typ byte, msg []byte) error {
 	}
 	pl.busy = true
 	return nil
+}
+
+// endOutsideTransaction answers COMMIT or ROLLBACK sent while no
+// transaction is open and no connection attached, as PostgreSQL would
+// (WARNING 25P01), without a backend: a client cleaning up after an error
+// must not get another one because no backend is available. A ROLLBACK
+// after the client's transaction was lost with its connection succeeds
+// quietly: that transaction is rolled back.
+func (ss *session) endOutsideTransaction(body []byte) (bool, error) {
+	pl := ss.pl
+	pl.mu.Lock()
+	if pl.sc != nil || byte(ss.txStatus.Load()) != 'I' {
+		pl.mu.Unlock()
+		return false, nil
+	}
+	tag, ok := transactionEnd(body)
+	lost := pl.lost != nil
+	if !ok || lost && tag != "ROLLBACK" {
+		pl.mu.Unlock()
+		return false, nil
+	}
+	pl.lost = nil
+	pl.mu.Unlock()
+	var out []byte
+	if !lost {
+		out, _ = (&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "25P01", Message: "there is no transaction in progress"}).Encode(out)
+	}
+	out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(tag)}).Encode(out)
+	out = append(out, 'Z', 0, 0, 0, 5, 'I')
+	return true, ss.writeClient(out)
+}
+
+// transactionEnd recognizes a Query that is only COMMIT, END, ROLLBACK or
+// ABORT (with WORK or TRANSACTION, without AND CHAIN) and returns its
+// command tag.
+func transactionEnd(body []byte) (string, bool) {
+	sql, _ := cstring(body)
+	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(string(sql)), "; \t\n")))
+	if len(f) == 0 || len(f) > 2 || len(f) == 2 && f[1] != "WORK" && f[1] != "TRANSACTION" {
+		return "", false
+	}
+	switch f[0] {
+	case "COMMIT", "END":
+		return "COMMIT", true
+	case "ROLLBACK", "ABORT":
+		return "ROLLBACK", true
+	}
+	return "", false
 }
 
 // ensurePrepared prepares ref on sc first if sc lacks it; pl.mu is held.
@@ -410,12 +463,16 @@ func (ss *session) attachPooled(done chan<- string) error {
 	pl := ss.pl
 	pl.mu.Lock()
 	if sc := pl.sc; sc != nil {
-		if !sc.doomed.Load() || pl.busy || !sc.q.empty() {
+		inTx := byte(ss.txStatus.Load()) != 'I'
+		if !sc.doomed.Load() || pl.busy || !sc.q.empty() || inTx && pl.user.txMode {
+			// In transaction mode a transaction under way finishes where
+			// it began (a backend that really failed fails it); its
+			// connection is closed when given back.
 			return nil
 		}
-		// Its backend was isolated while the session was idle in a
-		// transaction: the transaction is lost, the session goes on.
-		inTx := byte(ss.txStatus.Load()) != 'I'
+		// In session mode, its backend was isolated while the session
+		// was idle in a transaction: the transaction is aborted, the
+		// session goes on elsewhere.
 		name := pl.b.cfg.Name
 		ss.detachLocked(false)
 		pl.mu.Unlock()
@@ -462,8 +519,14 @@ func (ss *session) attachPooled(done chan<- string) error {
 			return toClient(err)
 		}
 		check := ss.s.clock.Now().Sub(sc.idleSince) > serverCheckDelay && !sc.idleSince.IsZero()
+		if !sc.owner.CompareAndSwap(nil, ss) {
+			// It died in the pool as it was handed out: nothing was sent.
+			b.active.Add(-1)
+			b.br.Release(t)
+			sc.p.put(sc, false)
+			continue
+		}
 		pl.mu.Lock()
-		sc.owner.Store(ss)
 		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy = sc, b, t, true, true
 		ss.s.keysMu.Lock()
 		ss.b, ss.serverPID, ss.serverKey = b, sc.pid, sc.key

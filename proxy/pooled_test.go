@@ -530,3 +530,69 @@ func TestTransactionModeSpreadsAtLightLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestTransactionModeIsolationLetsTransactionsFinish: in transaction mode
+// a transaction under way when its backend is isolated finishes there; the
+// next one runs elsewhere. With every backend isolated, a client cleaning
+// up with ROLLBACK or COMMIT outside a transaction still gets PostgreSQL's
+// answer, not an error.
+func TestTransactionModeIsolationLetsTransactionsFinish(t *testing.T) {
+	_, p := pooledSetup(t, 2, "transaction", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var notices []string
+	cfg, err := pgx.ParseConfig(p.dsn("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { notices = append(notices, n.Severity+" "+n.Code+" "+n.Message) }
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := backendPort(t, ctx, tx.Conn())
+	names := map[int]string{}
+	for _, b := range p.Snapshot().Backends {
+		names[b.Port] = b.Name
+	}
+	events := p.Subscribe(ctx)
+	if err := p.SetOverride(ctx, status.Override{Backend: names[port], State: "OPEN", Reason: "isolate", Author: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, events, isEvent(status.CircuitOpened, names[port]))
+	if got := backendPort(t, ctx, tx.Conn()); got != port {
+		t.Fatalf("the transaction moved from port %d to %d", port, got)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatalf("commit on the isolated backend: %v", err)
+	}
+	if got := backendPort(t, ctx, conn); got == port {
+		t.Fatalf("the next transaction ran on the isolated backend (port %d)", got)
+	}
+	for _, b := range p.Snapshot().Backends {
+		if b.Port != port {
+			if err := p.SetOverride(ctx, status.Override{Backend: b.Name, State: "OPEN", Reason: "all down", Author: "test"}); err != nil {
+				t.Fatal(err)
+			}
+			waitEvent(t, ctx, events, isEvent(status.CircuitOpened, b.Name))
+		}
+	}
+	for _, sql := range []string{"rollback", "commit"} {
+		res, err := conn.PgConn().Exec(ctx, sql).ReadAll()
+		if err != nil || len(res) != 1 || res[0].CommandTag.String() != strings.ToUpper(sql) {
+			t.Fatalf("%s outside a transaction with every backend isolated: %v %v", sql, res, err)
+		}
+	}
+	want := "WARNING 25P01 there is no transaction in progress"
+	if len(notices) != 2 || notices[0] != want || notices[1] != want {
+		t.Fatalf("notices %q; want %q twice, as PostgreSQL gives", notices, want)
+	}
+	if _, err := conn.Exec(ctx, "select 1"); pgCode(err) != codeCannotConnectNow {
+		t.Fatalf("a statement with every backend isolated: %v; want 57P03", err)
+	}
+}

@@ -95,13 +95,16 @@ func (sc *serverConn) readLoop() {
 			st.w = n
 		}
 		ss := sc.owner.Load()
-		if ss == nil {
+		if ss == nil && sc.owner.CompareAndSwap(nil, tombstone) {
 			// A connection idle in the pool has nothing to say, except
 			// that it is going away.
 			sc.dead.Store(true)
 			sc.p.discard(sc)
 			_ = sc.conn.Close()
 			return
+		}
+		if ss == nil {
+			ss = sc.owner.Load() // attached meanwhile: the data is its
 		}
 		k, err := h.scan.feed(st.buf[st.r:st.w])
 		h.out = append(h.out, st.buf[st.r:st.r+k]...)
@@ -284,14 +287,17 @@ func (sc *serverConn) readFailed(err error) {
 	if tr, ok := b.br.RecordConnLoss(b.br.Current(), now); ok {
 		s.publish(b, tr)
 	}
-	ss := sc.owner.Load()
-	if ss == nil {
+	if sc.owner.CompareAndSwap(nil, tombstone) {
 		sc.p.discard(sc)
 		_ = sc.conn.Close()
 		return
 	}
-	ss.pooledLost(sc, err)
+	sc.owner.Load().pooledLost(sc, err)
 }
+
+// tombstone owns a pooled connection that died while idle, so that no
+// session can attach it any more (attaching swaps nil for the session).
+var tombstone = &session{}
 
 // pooledLost tells the client that its server connection was lost: each
 // request it awaits gets an error and ReadyForQuery (idle), a batch it is
