@@ -82,6 +82,11 @@ type Proxy struct {
 	// MaxMessageSize is the largest protocol message accepted from a client or
 	// a backend, in bytes; default 64 MiB. Must be at least 8 KiB.
 	MaxMessageSize int `toml:"max_message_size"`
+	// Workers is how many threads run the proxy's Go code at once
+	// (GOMAXPROCS); 0, the default, means one per CPU. On a small host
+	// shared with PostgreSQL, 1 is faster: it spares the scheduler's
+	// cross-thread wake-ups (see docs/benchmarks.md). Needs a restart.
+	Workers int `toml:"workers"`
 	// ConnectTimeout bounds one connection attempt to a backend, including
 	// TLS and authentication; default 2s. Must be positive.
 	ConnectTimeout Duration `toml:"connect_timeout"`

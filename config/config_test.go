@@ -430,6 +430,21 @@ log_level = "verbose"
 listen_address = "0.0.0.0:8080"
 [pool]
 mode = "statement"
+[[users]]
+name = "u"
+password = "SCRAM-SHA-256$4096:c2FsdA==$bm9$"
+[[users]]
+name = "v"
+auth_method = "kerberos"
+[[users]]
+name = "w"
+[[users]]
+name = "x"
+password = "md5a3556571e93b0d20722ba62be61e8c2d"
+[[users]]
+name = "y"
+password = "SCRAM-SHA-256$4096:c2FsdHNhbHRzYWx0$WxJ7EBs2Nw5yEtVQ8UMZhdM0SoIFz2gYzvUSFWpQYHc=:1iPhDPKa1e0yJDKzRHrb2YB/Dg9hr9uvoRIv+ZgJtok="
+auth_method = "md5"
 `
 	_, _, err := Parse("helios.toml", []byte(doc))
 	want := []string{
@@ -456,6 +471,11 @@ mode = "statement"
 		`helios.toml:32: observability.log_level: unsupported level "verbose"; supported: "debug", "info", "warn", "error"`,
 		`helios.toml:33: api.admin_token: required when api.listen_address ("0.0.0.0:8080") is not a loopback address`,
 		`helios.toml:36: pool.mode: unsupported mode "statement"; supported: "session", "transaction"`,
+		`helios.toml:39: users[0].password: not a valid SCRAM-SHA-256 verifier: scram: verifier is not <iterations>:<salt>$<StoredKey>:<ServerKey>`,
+		`helios.toml:42: users[1].auth_method: unsupported method "kerberos"; supported: "scram-sha-256", "md5", "trust"`,
+		`helios.toml:43: users[2].password: required unless auth_method is "trust"`,
+		`helios.toml:47: users[3].password: an md5 secret cannot check SCRAM logins: give the plain password or a SCRAM-SHA-256 verifier, or set auth_method = "md5"`,
+		`helios.toml:50: users[4].password: a SCRAM-SHA-256 verifier cannot check md5 logins: give the plain password or an md5 secret`,
 	}
 	sameStrings(t, "errors", messages(err), want)
 }
@@ -473,7 +493,9 @@ func TestValidateInCode(t *testing.T) {
 	}
 	c.CircuitBreaker.MaxOpenDuration = sec(10)
 	c.HealthChecks.CheckQuery = ""
+	c.Proxy.Workers = -1
 	sameStrings(t, "Validate()", messages(c.Validate()), []string{
+		"proxy.workers: must be at least 0, got -1",
 		"circuit_breaker.max_open_duration: must be at least circuit_breaker.open_duration (30s), got 10s",
 		"health_checks.check_query: required when health checks are enabled",
 	})

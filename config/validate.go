@@ -42,6 +42,7 @@ func (c Config) Validate() error {
 		v.add("proxy.max_message_size", "must be at least 8192 bytes, got %d", p.MaxMessageSize)
 	}
 	v.positive("proxy.connect_timeout", p.ConnectTimeout)
+	v.atLeast("proxy.workers", p.Workers, 0)
 
 	cb := c.CircuitBreaker
 	if cb.Mode != "adaptive" {

@@ -407,6 +407,9 @@ func configChanges(old, next *config.Config) (changed, restart []string) {
 	if p.StartupTimeout != q.StartupTimeout || p.ConnectTimeout != q.ConnectTimeout || p.MaxMessageSize != q.MaxMessageSize {
 		restart = append(restart, "proxy.startup_timeout/connect_timeout/max_message_size")
 	}
+	if p.Workers != q.Workers {
+		restart = append(restart, "proxy.workers")
+	}
 	if old.API.ListenAddress != next.API.ListenAddress {
 		restart = append(restart, "api.listen_address")
 	}

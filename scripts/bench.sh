@@ -57,8 +57,10 @@ One throwaway PostgreSQL cluster; HeliosProxy (in-process) and PgBouncer in
 front of it with the same pool settings, both in $mode mode; pgbench scale
 10, simple query protocol unless the row says \`-M\`. \`-C\` opens a
 connection per transaction. Latency is pgbench's average per transaction
-(one SELECT for \`-S\`); "added" is the difference from direct. To profile
-the proxy, add \`-only '-S -c 32' -cpuprofile cpu.out\` to the command.
+(one SELECT for \`-S\`); "added" is the difference from direct. HeliosProxy
+runs with \`proxy.workers = 1\` (one thread running Go code, as PgBouncer
+runs one); \`-workers 0\` gives it one per CPU. To profile the proxy, add
+\`-only '-S -c 32' -cpuprofile cpu.out\` to the command.
 
 SECTION
 		cat "$tmp/out.md"

@@ -84,8 +84,14 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "length of one pgbench run")
 	only := flag.String("only", "", "run only the scenarios whose name contains this")
 	mode := flag.String("mode", "session", "pool mode of both proxies: session or transaction")
+	workers := flag.Int("workers", 1, "HeliosProxy's proxy.workers (threads running Go code, GOMAXPROCS); 1 matches PgBouncer's single thread, 0 means one per CPU")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (the proxy is in-process) to this file")
 	flag.Parse()
+	if *workers > 0 {
+		// The proxy runs in this process, as `heliosproxy run` applies
+		// proxy.workers.
+		runtime.GOMAXPROCS(*workers)
+	}
 	poolSize := sessionPoolSize
 	switch *mode {
 	case "session":
@@ -216,7 +222,7 @@ func run(ctx context.Context, mode string, poolSize, rounds int, duration time.D
 		}
 	}
 	report(reportInfo{
-		mode: mode, poolSize: poolSize, rounds: rounds, duration: duration, pgVersion: serverVersion(ctx, pgbench), bouncer: bouncer.Version,
+		mode: mode, poolSize: poolSize, workers: runtime.GOMAXPROCS(0), rounds: rounds, duration: duration, pgVersion: serverVersion(ctx, pgbench), bouncer: bouncer.Version,
 		load0: load0, load1: loadAvg(), elapsed: time.Since(start), failed: failed,
 	}, tps, lat)
 	return nil
@@ -224,6 +230,7 @@ func run(ctx context.Context, mode string, poolSize, rounds int, duration time.D
 
 type reportInfo struct {
 	mode         string
+	workers      int // GOMAXPROCS of the in-process proxy
 	poolSize     int
 	rounds       int
 	duration     time.Duration
@@ -240,10 +247,10 @@ func report(in reportInfo, tps, lat map[string][]float64) {
 	host, _ := os.Hostname()
 	fmt.Printf("Machine: %s, %d CPUs (%s), %s; load average %s at the start, %s at the end; %s in all.\n\n",
 		host, runtime.NumCPU(), machine.CPUModel(), runtime.Version(), in.load0, in.load1, in.elapsed.Round(time.Second))
-	fmt.Printf("Setup: %s (pgtest, trust, scale 10); HeliosProxy in-process and %s, both %s mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
+	fmt.Printf("Setup: %s (pgtest, trust, scale 10); HeliosProxy in-process with proxy.workers = %d (GOMAXPROCS) and %s (one thread), both %s mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
 		"HeliosProxy's health checks every %s with a %s timeout (defaults 1s and 500ms), other settings default. "+
 		"%d rounds of %s per cell, targets interleaved within each round (the first one rotating); medians.\n\n",
-		in.pgVersion, in.bouncer, in.mode, in.poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
+		in.pgVersion, in.workers, in.bouncer, in.mode, in.poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
 	if len(in.failed) > 0 {
 		fmt.Printf("Failed runs, left out of the medians: %s.\n\n", strings.Join(in.failed, "; "))
 	}

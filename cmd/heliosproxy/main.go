@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -186,6 +187,9 @@ func reloadOnHangup(ctx context.Context, srv *proxy.Server, hup <-chan os.Signal
 // serve runs the proxy for cfg until ctx ends; ready, when not nil, is
 // called with the server and its listen address once it accepts clients.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(*proxy.Server, net.Addr)) error {
+	if cfg.Proxy.Workers > 0 {
+		runtime.GOMAXPROCS(cfg.Proxy.Workers)
+	}
 	srv, err := proxy.New(cfg, log)
 	if err != nil {
 		return err
