@@ -59,7 +59,11 @@ front of it with the same pool settings, both in $mode mode; pgbench scale
 connection per transaction. Latency is pgbench's average per transaction
 (one SELECT for \`-S\`); "added" is the difference from direct. HeliosProxy
 runs with \`proxy.workers = 1\` (one thread running Go code, as PgBouncer
-runs one); \`-workers 0\` gives it one per CPU. To profile the proxy, add
+runs one); \`-workers 0\` gives it one per CPU. pgbench's user is in
+\`[[users]]\`, so that HeliosProxy authenticates it and pools its server
+connections as PgBouncer does; in session mode \`-pooled=false\` measures
+the pass-through relay instead (a backend connection per client
+connection, as for roles not in \`[[users]]\`). To profile the proxy, add
 \`-only '-S -c 32' -cpuprofile cpu.out\` to the command.
 
 SECTION

@@ -79,6 +79,12 @@ const healthTimeout = 2 * time.Second
 
 type target struct{ name, port string }
 
+// pooled lists pgbench's user in [[users]], so that HeliosProxy
+// authenticates it and pools its server connections as PgBouncer does;
+// without it, session mode is HeliosProxy's pass-through relay, which opens
+// a backend connection per client connection.
+var pooled = flag.Bool("pooled", true, "session mode: pool the user's server connections ([[users]]) as PgBouncer does; false measures the pass-through relay")
+
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds per scenario and target")
 	duration := flag.Duration("duration", 10*time.Second, "length of one pgbench run")
@@ -148,7 +154,7 @@ func run(ctx context.Context, mode string, poolSize, rounds int, duration time.D
 	cfg.HealthChecks.Password = c.Password
 	cfg.Pool.DefaultPoolSize = poolSize
 	cfg.Pool.MaxClientConn = maxClients
-	if mode == "transaction" {
+	if *pooled || mode == "transaction" {
 		// Pooling needs the proxy to authenticate the user itself; the
 		// cluster trusts it, as PgBouncer's auth_type = trust does.
 		cfg.Pool.Mode = mode
@@ -247,10 +253,14 @@ func report(in reportInfo, tps, lat map[string][]float64) {
 	host, _ := os.Hostname()
 	fmt.Printf("Machine: %s, %d CPUs (%s), %s; load average %s at the start, %s at the end; %s in all.\n\n",
 		host, runtime.NumCPU(), machine.CPUModel(), runtime.Version(), in.load0, in.load1, in.elapsed.Round(time.Second))
-	fmt.Printf("Setup: %s (pgtest, trust, scale 10); HeliosProxy in-process with proxy.workers = %d (GOMAXPROCS) and %s (one thread), both %s mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
+	relay := "pooled ([[users]])"
+	if !*pooled && in.mode == "session" {
+		relay = "pass-through relay (no [[users]])"
+	}
+	fmt.Printf("Setup: %s (pgtest, trust, scale 10); HeliosProxy in-process, %s, with proxy.workers = %d (GOMAXPROCS) and %s (one thread), both %s mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
 		"HeliosProxy's health checks every %s with a %s timeout (defaults 1s and 500ms), other settings default. "+
 		"%d rounds of %s per cell, targets interleaved within each round (the first one rotating); medians.\n\n",
-		in.pgVersion, in.workers, in.bouncer, in.mode, in.poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
+		in.pgVersion, relay, in.workers, in.bouncer, in.mode, in.poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
 	if len(in.failed) > 0 {
 		fmt.Printf("Failed runs, left out of the medians: %s.\n\n", strings.Join(in.failed, "; "))
 	}
