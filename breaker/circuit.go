@@ -36,7 +36,7 @@ type Breaker struct {
 	win        window
 	saturation float64
 
-	lastCompletion time.Time // last answer from the backend (anything but a Failure)
+	lastCompletion time.Time // last relayed query answered (anything but a Failure)
 	lastFailure    time.Time
 	consec         int    // consecutive hard failures
 	lastHard       string // what the last hard failure was, for Detail
@@ -275,7 +275,7 @@ func (b *Breaker) Record(t Ticket, r Result, now time.Time) (Transition, bool) {
 		b.failuresTotal++
 		b.noteFailure(now)
 	}
-	if r.Outcome != Failure {
+	if r.Outcome != Failure && r.Kind == Query {
 		b.noteCompletion(now)
 	}
 	if t.gen != b.gen.Load() {
@@ -336,14 +336,11 @@ func (b *Breaker) check(r Result, now time.Time) (Transition, bool) {
 	switch r.Outcome {
 	case Success:
 		b.consec = 0
-		b.noteCompletion(now)
 	case Failure:
 		b.consec++
 		b.lastHard = "health check failed"
 		b.failuresTotal++
 		b.noteFailure(now)
-	default:
-		b.noteCompletion(now)
 	}
 	if b.forced || r.Outcome == ConfigError {
 		return Transition{}, false

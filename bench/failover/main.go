@@ -2,7 +2,7 @@
 // rotation under load and brings it back, over repeated trials, and prints
 // p50 / p95 / max as Markdown tables.
 //
-//	go run ./bench/failover [-trials 20] [-clients 12] [-scenarios kill,hang] [-mode session|transaction] [-rate N]
+//	go run ./bench/failover [-trials 20] [-clients 12] [-scenarios kill,hang,slow] [-mode session|transaction] [-rate N] [-slow-delay D]
 //
 // Detection is fault → the victim's CircuitOpened event; isolation is
 // CircuitOpened → no client session left on the victim; recovery is the
@@ -16,6 +16,15 @@
 // hang SIGSTOPs them and continues them once the victim is isolated. The
 // victim rotates among the three backends (in transaction mode, see
 // waitReady). Everything is removed on exit, Ctrl-C included.
+//
+// The slow scenario degrades latency inside PostgreSQL: each cluster gets
+// a table helios_bench_delay(ms) and a function helios_bench_work() that
+// sleeps that many milliseconds, which the load calls instead of SELECT 1.
+// The fault sets ms to -slow-delay (default 3 × latency_threshold_p95_ms)
+// on the victim over a superuser connection opened before it; the victim
+// goes on accepting connections and answering, only slowly. ms goes back
+// to 0 once the victim is isolated or its circuit leaves OPEN, whichever
+// comes first, and recovery counts from that UPDATE's commit.
 //
 // In session mode the proxy leaves the sessions on an OPEN backend to their
 // clients, so isolation from a hung backend is bounded by how the clients
@@ -78,51 +87,110 @@ const (
 	maxLag         = 50 * time.Millisecond  // a paced client skips the query slots older than this, so that a stall is not followed by a burst
 	settleCap      = 30 * time.Second       // the longest wait for the transactions begun before CLOSED to end
 	keepRecords    = 2 * time.Second        // transactions that ended this long before a trial's fault are forgotten
+	reopenMargin   = 500 * time.Millisecond // slow: after the restore plus the delay, for the queries begun before the restore to end
 )
 
 var backendNames = []string{"pg-a", "pg-b", "pg-c"}
 
 // scenario is one way of failing a backend and bringing it back.
 type scenario struct {
-	name    string
-	call    string // the pgtest method that injects the fault
-	fault   string // for the report
-	inject  func(c *pgtest.Cluster) error
-	restore func(ctx context.Context, c *pgtest.Cluster) error
+	name  string
+	call  string // what injects the fault: a pgtest method, or UPDATE
+	fault string // for the report
+	// slow is set for the latency scenario: the load calls
+	// helios_bench_work(), inject and restore use victim.conn, the victim
+	// never stops accepting connections, and the restore comes once the
+	// victim is isolated or its circuit leaves OPEN.
+	slow    bool
+	delay   time.Duration // slow: the added latency
+	inject  func(ctx context.Context, v victim) error
+	restore func(ctx context.Context, v victim) error
 }
 
-var scenarios = []scenario{
-	{
-		name:    "kill",
-		call:    "Kill",
-		fault:   "SIGKILL of the postmaster and all its processes (pgtest Kill); Restart once the victim is isolated",
-		inject:  (*pgtest.Cluster).Kill,
-		restore: func(ctx context.Context, c *pgtest.Cluster) error { return c.Restart(ctx) },
-	},
-	{
-		name:    "hang",
-		call:    "Pause",
-		fault:   "SIGSTOP of the postmaster and all its processes (pgtest Pause); Resume once the victim is isolated",
-		inject:  (*pgtest.Cluster).Pause,
-		restore: func(_ context.Context, c *pgtest.Cluster) error { return c.Resume() },
-	},
+// victim is the backend a trial fails.
+type victim struct {
+	c    *pgtest.Cluster
+	conn *pgconn.PgConn // a superuser connection opened before the fault; nil unless the scenario is slow
+}
+
+// The slow scenario's delay lives in each cluster, so that the load's
+// queries are slow in PostgreSQL itself. The load's role is the
+// superuser, which needs no grant; the grant is for any other role.
+const (
+	delaySetup = `CREATE TABLE helios_bench_delay (ms int NOT NULL);
+INSERT INTO helios_bench_delay VALUES (0);
+CREATE FUNCTION helios_bench_work() RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_sleep((SELECT ms FROM helios_bench_delay) / 1000.0);
+	RETURN 1;
+END
+$$;
+GRANT SELECT ON helios_bench_delay TO PUBLIC;`
+	workQuery   = "SELECT helios_bench_work()"                         // session mode's query in the slow scenario
+	workTxQuery = "SELECT inet_server_port() FROM helios_bench_work()" // transaction mode's
+)
+
+// newScenarios returns every scenario; slow sets helios_bench_delay.ms to
+// delay.
+func newScenarios(delay time.Duration) []scenario {
+	setDelay := func(ms int64) func(ctx context.Context, v victim) error {
+		return func(ctx context.Context, v victim) error {
+			_, err := v.conn.Exec(ctx, "UPDATE helios_bench_delay SET ms = "+strconv.FormatInt(ms, 10)).ReadAll()
+			return err
+		}
+	}
+	return []scenario{
+		{
+			name:    "kill",
+			call:    "pgtest Kill",
+			fault:   "SIGKILL of the postmaster and all its processes (pgtest Kill); Restart once the victim is isolated",
+			inject:  func(_ context.Context, v victim) error { return v.c.Kill() },
+			restore: func(ctx context.Context, v victim) error { return v.c.Restart(ctx) },
+		},
+		{
+			name:    "hang",
+			call:    "pgtest Pause",
+			fault:   "SIGSTOP of the postmaster and all its processes (pgtest Pause); Resume once the victim is isolated",
+			inject:  func(_ context.Context, v victim) error { return v.c.Pause() },
+			restore: func(_ context.Context, v victim) error { return v.c.Resume() },
+		},
+		{
+			name: "slow",
+			call: "UPDATE",
+			fault: fmt.Sprintf("every query on the victim takes %v more (helios_bench_delay.ms = %d); ms = 0 once the victim is isolated or its circuit leaves OPEN",
+				delay, delay.Milliseconds()),
+			slow:    true,
+			delay:   delay,
+			inject:  setDelay(delay.Milliseconds()),
+			restore: setDelay(0),
+		},
+	}
 }
 
 func main() {
 	trials := flag.Int("trials", 20, "trials per scenario")
 	clients := flag.Int("clients", 12, "concurrent load clients")
-	names := flag.String("scenarios", "kill,hang", "comma-separated scenarios to run: kill, hang")
+	names := flag.String("scenarios", "kill,hang", "comma-separated scenarios to run: kill, hang, slow")
+	slowDelay := flag.Duration("slow-delay", 0, "the slow scenario's added latency per query; 0 means 3 × circuit_breaker.latency_threshold_p95_ms")
 	queryTimeout := flag.Duration("query-timeout", 2*time.Second, "load clients' timeout per query; 0 means none")
 	hardClose := flag.Bool("hard-close", false, "on a query error, close the client's socket at once instead of pgx's graceful close\n(cancel request, Terminate, then up to 15s waiting for the server to close)")
 	verbose := flag.Bool("v", false, "log the proxy's state changes to stderr")
 	mode := flag.String("mode", "session", "pool mode of the load's role: session (relayed, pass-through authentication) or transaction ([[users]] entry)")
 	rate := flag.Float64("rate", 0, "queries (transactions) per second over all clients; 0 means as fast as they go")
 	flag.Parse()
+	if *slowDelay < 0 || *slowDelay%time.Millisecond != 0 {
+		fmt.Fprintf(os.Stderr, "failover: -slow-delay must be whole milliseconds, not negative, got %v\n", *slowDelay)
+		os.Exit(2)
+	}
+	if *slowDelay == 0 {
+		*slowDelay = 3 * time.Duration(config.Default().CircuitBreaker.LatencyThresholdP95Ms) * time.Millisecond
+	}
+	scenarios := newScenarios(*slowDelay)
 	var chosen []scenario
 	for name := range strings.SplitSeq(*names, ",") {
 		i := slices.IndexFunc(scenarios, func(s scenario) bool { return s.name == strings.TrimSpace(name) })
 		if i < 0 {
-			fmt.Fprintf(os.Stderr, "failover: -scenarios: unknown scenario %q (want kill, hang)\n", name)
+			fmt.Fprintf(os.Stderr, "failover: -scenarios: unknown scenario %q (want kill, hang, slow)\n", name)
 			os.Exit(2)
 		}
 		chosen = append(chosen, scenarios[i])
@@ -176,11 +244,12 @@ type trial struct {
 	rate      float64       // victim's queries/s before the fault
 	share     float64       // victim's share of all requests then
 	sessions  int           // sessions on the victim at the fault
-	inject    time.Duration // how long Kill or Pause took to return
+	inject    time.Duration // how long Kill, Pause or the UPDATE took to return
 	detection time.Duration
 	isolation time.Duration
-	isolated  bool          // false: the victim still had sessions isolationCap after OPEN
-	restore   time.Duration // restore call → the victim accepts connections (Restart includes crash recovery)
+	isolated  bool          // false: the victim still had sessions when the wait ended (isolationCap after OPEN; slow: when the circuit left OPEN)
+	left      int           // sessions on the victim when the wait for isolation ended
+	restore   time.Duration // restore call → the victim accepts connections (Restart includes crash recovery; slow: the UPDATE's commit)
 	recovery  time.Duration // the victim accepts connections → CLOSED
 	halfOpen  time.Duration // the victim accepts connections → the last HALF_OPEN before CLOSED
 	reason    string
@@ -190,6 +259,10 @@ type trial struct {
 	firstErr  time.Duration  // fault → the first client error; negative if none
 	kinds     map[string]int // errsAll by kind
 	failed    int            // RecoveryFailed events of the victim
+	reopened  time.Duration  // slow: CLOSED → the victim's next CircuitOpened while queries begun before the restore could still run; negative if none
+	reopenBy  string         // its rule (see tripRule) and detail
+	reopens   int            // slow: such openings in all
+	settled   time.Duration  // slow: the victim is back → the CLOSED not followed by such an opening
 	others    []string       // events of other backends during the trial
 	tx        txStats        // transaction mode only
 }
@@ -233,6 +306,13 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 		clusters = append(clusters, c)
+	}
+	if slices.ContainsFunc(o.scenarios, func(sc scenario) bool { return sc.slow }) {
+		for _, c := range clusters {
+			if err := c.Exec(ctx, delaySetup); err != nil {
+				return fmt.Errorf("create helios_bench_work on %s: %w", c.Name, err)
+			}
+		}
 	}
 
 	cfg := config.Default()
@@ -283,6 +363,7 @@ func run(ctx context.Context, o options) (err error) {
 	if o.rate > 0 {
 		l.pace = &pacer{start: time.Now(), rate: o.rate}
 	}
+	l.work.Store(o.scenarios[0].slow)
 	lctx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	loadFrom := time.Now()
@@ -308,6 +389,7 @@ func run(ctx context.Context, o options) (err error) {
 	started := time.Now()
 scenarios:
 	for _, sc := range o.scenarios {
+		l.work.Store(sc.slow)
 		for n := range o.trials {
 			t, err := runTrial(ctx, o, srv, events, l, sc, clusters, n%len(clusters))
 			if err != nil {
@@ -338,8 +420,20 @@ func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan s
 	if i, t.rate, t.share, err = waitReady(ctx, srv, i, o.victimRate(), o.txMode); err != nil {
 		return t, err
 	}
-	name, victim := backendNames[i], clusters[i]
+	name, v := backendNames[i], victim{c: clusters[i]}
 	t.victim = name
+	if sc.slow {
+		// Opened now, so that the fault is one UPDATE on a connection
+		// that is ready.
+		if v.conn, err = pgconn.Connect(ctx, v.c.DSN(v.c.User, v.c.Password, "postgres")); err != nil {
+			return t, fmt.Errorf("connect to %s: %w", v.c.Name, err)
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = v.conn.Close(cctx) // only the bench used it
+			cancel()
+		}()
+	}
 	l.forget(time.Now().Add(-keepRecords))
 	drain(events)
 	var halfOpenAt time.Time
@@ -358,7 +452,7 @@ func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan s
 
 	stopSampling := sampleSessions(ctx, srv, i)
 	faultAt := time.Now()
-	if err := sc.inject(victim); err != nil {
+	if err := sc.inject(ctx, v); err != nil {
 		stopSampling()
 		return t, err
 	}
@@ -373,13 +467,17 @@ func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan s
 
 	// Isolation: wait until the victim has no session, then read the
 	// samples taken since the fault, with this last look, for when that
-	// happened.
+	// happened. A slowed victim keeps its sessions in session mode: their
+	// queries still succeed, and the proxy leaves relayed sessions to
+	// their clients. Its delay is removed when the circuit leaves OPEN,
+	// not after isolationCap, so that the half-open probes do not keep
+	// the circuit flapping and drawing new sessions to a slow backend.
 	deadline := opened.Time.Add(isolationCap)
 	var last sample
 	for {
 		snap := srv.Snapshot()
 		last = sample{snap.Taken, snap.Backends[i].ActiveConnections}
-		if last.active == 0 || time.Now().After(deadline) {
+		if last.active == 0 || time.Now().After(deadline) || sc.slow && snap.Backends[i].CircuitState != "OPEN" {
 			break
 		}
 		if err := sleep(ctx, 10*time.Millisecond); err != nil {
@@ -389,27 +487,13 @@ func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan s
 	}
 	ss := append(stopSampling(), last)
 	slices.SortStableFunc(ss, func(a, b sample) int { return a.at.Compare(b.at) })
-	t.sessions = ss[0].active
+	t.sessions, t.left = ss[0].active, last.active
 	t.isolation, t.isolated = isolation(ss, opened.Time)
 
-	// The victim is back when the restore call returns or, if earlier, when
-	// a connection to it first succeeds: Restart polls only every 200 ms.
 	restoreAt := time.Now()
-	pctx, stopPolling := context.WithCancel(ctx)
-	accepting := acceptingAt(pctx, victim)
-	err = sc.restore(ctx, victim)
-	back := time.Now()
+	back, err := restore(ctx, sc, v)
 	if err != nil {
-		stopPolling()
-		<-accepting
 		return t, err
-	}
-	at, ok := <-accepting
-	stopPolling()
-	for range accepting { // closed once the poller has hung up
-	}
-	if ok && at.Before(back) {
-		back = at
 	}
 	t.restore = back.Sub(restoreAt)
 	closed, err := waitEvent(ctx, events, status.CircuitClosed, name, opened.Time, seen)
@@ -429,15 +513,66 @@ func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan s
 	if at := l.firstErrorAfter(faultAt); !at.IsZero() {
 		t.firstErr = at.Sub(faultAt)
 	}
+	t.reopened, t.settled = -1, t.recovery
+	// Queries begun before the UPDATE that removed the delay still sleep,
+	// and CLOSED starts a fresh window in which they are slow samples.
+	from := closed.Time
+	for sc.slow {
+		ev, ok, err := nextEvent(ctx, events, status.CircuitOpened, name, from, back.Add(sc.delay+reopenMargin), seen)
+		if err != nil {
+			return t, err
+		}
+		if !ok {
+			break
+		}
+		if t.reopens++; t.reopens == 1 {
+			t.reopened, t.reopenBy = ev.Time.Sub(closed.Time), tripRule(ev.Reason, ev.Detail)+": "+ev.Detail
+		}
+		again, err := waitEvent(ctx, events, status.CircuitClosed, name, ev.Time, seen)
+		if err != nil {
+			return t, err
+		}
+		from = again.Time
+		t.settled = again.Time.Sub(back)
+	}
 	if o.txMode {
 		unfinished, err := l.settle(ctx, closed.Time)
 		if err != nil {
 			return t, err
 		}
-		t.tx = l.around(faultAt, faultAt.Add(t.inject), opened.Time, closed.Time, victim.Port)
+		t.tx = l.around(faultAt, faultAt.Add(t.inject), opened.Time, closed.Time, v.c.Port)
 		t.tx.unfinished = unfinished
 	}
 	return t, nil
+}
+
+// restore brings the victim back and returns when it was: when the
+// restore call returns or, if earlier, when a connection to it first
+// succeeds (Restart polls only every 200 ms). A slowed victim never stopped
+// accepting connections; it is back when the UPDATE that removes the delay
+// has committed.
+func restore(ctx context.Context, sc scenario, v victim) (time.Time, error) {
+	if sc.slow {
+		err := sc.restore(ctx, v)
+		return time.Now(), err
+	}
+	pctx, stopPolling := context.WithCancel(ctx)
+	accepting := acceptingAt(pctx, v.c)
+	err := sc.restore(ctx, v)
+	back := time.Now()
+	if err != nil {
+		stopPolling()
+		<-accepting
+		return back, err
+	}
+	at, ok := <-accepting
+	stopPolling()
+	for range accepting { // closed once the poller has hung up
+	}
+	if ok && at.Before(back) {
+		back = at
+	}
+	return back, nil
 }
 
 // waitReady waits until every circuit is CLOSED and, in session mode,
@@ -525,6 +660,33 @@ func waitEvent(ctx context.Context, events <-chan status.Event, typ status.Event
 	}
 }
 
+// nextEvent returns the first event of typ for backend at or after since,
+// or false if none comes before until; the other events it reads go to
+// seen.
+func nextEvent(ctx context.Context, events <-chan status.Event, typ status.EventType, backend string, since, until time.Time, seen func(status.Event)) (status.Event, bool, error) {
+	timer := time.NewTimer(time.Until(until))
+	defer timer.Stop()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return ev, false, cmp.Or(ctx.Err(), errors.New("event stream closed"))
+			}
+			if ev.Time.Before(since) {
+				continue
+			}
+			if ev.Type == typ && ev.Backend == backend {
+				return ev, true, nil
+			}
+			seen(ev)
+		case <-timer.C:
+			return status.Event{}, false, nil
+		case <-ctx.Done():
+			return status.Event{}, false, ctx.Err()
+		}
+	}
+}
+
 // acceptingAt connects to c over TCP every pollInterval until a connection
 // succeeds, and sends the time it did; the channel closes without a value
 // when ctx ends or eventTimeout passes first.
@@ -581,7 +743,8 @@ func sampleSessions(ctx context.Context, srv *proxy.Server, i int) func() []samp
 
 // isolation returns how long after opened the backend still had sessions:
 // the first sample at or after opened with none, or zero when the sample
-// before that, taken before opened, had none already.
+// before that, taken before opened, had none already. If every sample had
+// sessions, it returns false and the time from opened to the last one.
 func isolation(ss []sample, opened time.Time) (time.Duration, bool) {
 	for k, s := range ss {
 		if s.at.Before(opened) || s.active > 0 {
@@ -592,7 +755,7 @@ func isolation(ss []sample, opened time.Time) (time.Duration, bool) {
 		}
 		return s.at.Sub(opened), true
 	}
-	return isolationCap, false
+	return ss[len(ss)-1].at.Sub(opened), false
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -611,13 +774,15 @@ func sleep(ctx context.Context, d time.Duration) error {
 // through the proxy, reconnecting every reconnectEvery queries and after
 // any error. In transaction mode each client keeps one connection and
 // loops SELECT inet_server_port(), recording every transaction; it
-// reconnects only when it finds its connection closed. Every error a
-// client sees is kept with its time.
+// reconnects only when it finds its connection closed. While work is set
+// (the slow scenario) the queries call helios_bench_work() as well. Every
+// error a client sees is kept with its time.
 type load struct {
 	dsn       string
 	timeout   time.Duration  // per query; 0 means none
 	hardClose bool           // close the socket on a query error, without pgx's cancel and Terminate
 	pace      *pacer         // nil: unpaced
+	work      atomic.Bool    // the queries call helios_bench_work()
 	busy      []atomic.Int64 // per client: when its current transaction began (Unix ns), 0 between them
 	done      atomic.Int64   // queries that succeeded or failed
 	ran       time.Duration  // how long the load ran, set once it stopped
@@ -700,7 +865,11 @@ func (l *load) query(ctx context.Context, conn *pgx.Conn) error {
 		ctx, cancel = context.WithTimeout(ctx, l.timeout)
 		defer cancel()
 	}
-	_, err := conn.Exec(ctx, "SELECT 1")
+	sql := "SELECT 1"
+	if l.work.Load() {
+		sql = workQuery
+	}
+	_, err := conn.Exec(ctx, sql)
 	return err
 }
 
@@ -766,8 +935,12 @@ func (l *load) txQuery(ctx context.Context, conn *pgx.Conn) (int, error) {
 		ctx, cancel = context.WithTimeout(ctx, l.timeout)
 		defer cancel()
 	}
+	sql := "SELECT inet_server_port()"
+	if l.work.Load() {
+		sql = workTxQuery
+	}
 	var port int
-	err := conn.QueryRow(ctx, "SELECT inet_server_port()", pgx.QueryExecModeSimpleProtocol).Scan(&port)
+	err := conn.QueryRow(ctx, sql, pgx.QueryExecModeSimpleProtocol).Scan(&port)
 	return port, err
 }
 
@@ -902,7 +1075,7 @@ func (l *load) errorsBetween(from, to time.Time) (int, map[string]int) {
 func progress(sc scenario, trials int, t trial, txMode bool) {
 	iso := ms(t.isolation)
 	if !t.isolated {
-		iso = "not within " + isolationCap.String()
+		iso = fmt.Sprintf("not within %s (%d left)", iso, t.left)
 	}
 	first := "none"
 	if t.firstErr >= 0 {
@@ -912,6 +1085,10 @@ func progress(sc scenario, trials int, t trial, txMode bool) {
 		sc.name, t.n, trials, t.victim, t.rate, t.sessions, ms(t.detection), t.reason, sc.call, ms(t.inject), iso, ms(t.restore), ms(t.recovery), ms(t.halfOpen), t.errsEarly, t.errsAll, first)
 	if t.failed > 0 {
 		fmt.Fprintf(os.Stderr, ", %d failed recoveries", t.failed)
+	}
+	fmt.Fprintf(os.Stderr, "; CircuitOpened: %s", t.detail)
+	if t.reopened >= 0 {
+		fmt.Fprintf(os.Stderr, "; opened again %s after CLOSED (%d times in all, CLOSED for good %s after the restore): %s", ms(t.reopened), t.reopens, ms(t.settled), t.reopenBy)
 	}
 	if len(t.others) > 0 {
 		fmt.Fprintf(os.Stderr, "; other backends: %s", strings.Join(t.others, ", "))
@@ -960,27 +1137,32 @@ func report(o options, cfg config.Config, l *load, results map[string][]trial, e
 	if o.rate > 0 {
 		paced = fmt.Sprintf(", paced to %.0f queries/s over all clients (achieved %.0f/s over the run)", o.rate, achieved)
 	}
+	work := ""
+	if slices.ContainsFunc(o.scenarios, func(sc scenario) bool { return sc.slow }) {
+		work = fmt.Sprintf(" (in the slow scenario `%s`, a PL/pgSQL function that runs `pg_sleep` for helios_bench_delay.ms, 0 but during the fault)",
+			cond(o.txMode, workTxQuery, workQuery))
+	}
 	if o.txMode {
 		errs, reconnects := l.totals()
-		fmt.Printf("Load: %d clients, each keeping one connection for the whole run and looping `SELECT inet_server_port()` "+
+		fmt.Printf("Load: %d clients, each keeping one connection for the whole run and looping `SELECT inet_server_port()`%s "+
 			"(pgx %s, simple protocol; each query is a transaction and names the backend that ran it) with a %s timeout per query%s; "+
 			"after an error a client goes on with the same connection, and reconnects only if it finds it closed (reconnects over the run: %d; "+
 			"client errors over the run: %d). The victim is the backend serving the most transactions before each fault "+
 			"(the proxy routes each transaction, and does not spread a light load evenly), at least %.0f transactions/s.\n",
-			o.clients, pgxVersion(), timeout, cmp.Or(paced, fmt.Sprintf(", unpaced (%.0f/s over the run)", achieved)), reconnects, errs,
+			o.clients, work, pgxVersion(), timeout, cmp.Or(paced, fmt.Sprintf(", unpaced (%.0f/s over the run)", achieved)), reconnects, errs,
 			o.victimRate())
 	} else {
-		fmt.Printf("Load: %d clients, each looping `SELECT 1` (pgx %s, simple protocol) with a %s timeout per query%s, "+
+		fmt.Printf("Load: %d clients, each looping `SELECT 1`%s (pgx %s, simple protocol) with a %s timeout per query%s, "+
 			"reconnecting after every %d queries and after any error, %s; at least %.0f queries/s on the victim before each fault. "+
 			"The victim rotates over %s.\n",
-			o.clients, pgxVersion(), timeout, paced, reconnectEvery, closing, o.victimRate(), strings.Join(backendNames, ", "))
+			o.clients, work, pgxVersion(), timeout, paced, reconnectEvery, closing, o.victimRate(), strings.Join(backendNames, ", "))
 	}
 	holder := cond(o.txMode, "transaction attached", "client session")
 	fmt.Printf("\nDetection: fault → CircuitOpened. Isolation: CircuitOpened → the victim has no %s (sampled every 2 ms; 0 if it had none left at the opening). "+
 		"Recovery: the victim accepts connections again (first successful direct connection, polled every 5 ms) → CircuitClosed. "+
 		"Errors: what the load clients saw from the fault to OPEN+1s, and to CLOSED.\n", holder)
 	if o.txMode {
-		fmt.Println("\nTransactions (by when the client began each one; the fault is the start of the Kill or Pause call): " +
+		fmt.Println("\nTransactions (by when the client began each one; the fault is the start of the call that injects it): " +
 			"in flight on the victim = begun before the fault, ended at or after it, and either answered by the victim's port or failed " +
 			"(a failed transaction's backend is unknown); errors begun before the fault, from the fault to CircuitOpened " +
 			"(routed to the victim before the proxy knew; also counted: those begun after the fault call returned, when all its processes were dead), " +
@@ -1012,19 +1194,33 @@ func report(o options, cfg config.Config, l *load, results map[string][]trial, e
 			fmt.Printf("| %s | %.0f | %.0f | %.0f | %d |\n", what, pct(xs, 50), pct(xs, 95), pct(xs, 100), total)
 		}
 		row("detection", func(t trial) time.Duration { return t.detection })
-		row("isolation", func(t trial) time.Duration { return t.isolation })
+		if sc.slow {
+			row("↳ from the UPDATE's return", func(t trial) time.Duration { return t.detection - t.inject })
+		}
+		iso := "isolation"
+		if n := howMany(ts, func(t trial) bool { return !t.isolated }); n > 0 {
+			iso = fmt.Sprintf("isolation (%d of %d trials not isolated: OPEN → the end of the wait)", n, len(ts))
+		}
+		row(iso, func(t trial) time.Duration { return t.isolation })
 		row("recovery", func(t trial) time.Duration { return t.recovery })
 		row("↳ back → HALF_OPEN", func(t trial) time.Duration { return t.halfOpen })
 		row("↳ HALF_OPEN → CLOSED", func(t trial) time.Duration { return t.recovery - t.halfOpen })
+		if sc.slow {
+			row("recovery to a CLOSED that stays (see below)", func(t trial) time.Duration { return t.settled })
+		}
 		count("client errors, fault → OPEN+1s", func(t trial) int { return t.errsEarly })
 		count("client errors, fault → CLOSED", func(t trial) int { return t.errsAll })
 
-		reasons, kinds, victims := map[string]int{}, map[string]int{}, map[string]int{}
+		reasons, rules, kinds, victims := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 		var failed, notIsolated int
+		var left []float64
 		var others []string
 		minRate := math.Inf(1)
 		for _, t := range ts {
 			reasons[t.reason]++
+			if t.reason == "latency_p95" || t.reason == "latency_p99" {
+				rules[tripRule(t.reason, t.detail)]++
+			}
 			victims[t.victim]++
 			for k, n := range t.kinds {
 				kinds[k] += n
@@ -1032,6 +1228,7 @@ func report(o options, cfg config.Config, l *load, results map[string][]trial, e
 			failed += t.failed
 			if !t.isolated {
 				notIsolated++
+				left = append(left, float64(t.left))
 			}
 			for _, e := range t.others {
 				others = append(others, fmt.Sprintf("trial %d: %s", t.n, e))
@@ -1041,6 +1238,9 @@ func report(o options, cfg config.Config, l *load, results map[string][]trial, e
 		slowest := slices.MaxFunc(ts, func(a, b trial) int { return cmp.Compare(a.detection, b.detection) })
 		fmt.Printf("\nOpen reasons: %s. Victims: %s. Victim load before the fault: at least %.0f queries/s.\n",
 			tally(reasons), tally(victims), minRate)
+		if len(rules) > 0 {
+			fmt.Printf("Latency rules that opened the circuit: %s.\n", tally(rules))
+		}
 		if o.txMode {
 			var shares []float64
 			for _, t := range ts {
@@ -1058,16 +1258,54 @@ func report(o options, cfg config.Config, l *load, results map[string][]trial, e
 				firstErr = append(firstErr, float64(t.firstErr))
 			}
 		}
-		fmt.Printf("%s on the victim at the fault: %.0f to %.0f. First client error after the fault: p50 %s, max %s (%d trials had one).\n",
-			cond(o.txMode, "Transactions attached", "Sessions"), pct(sessions, 0), pct(sessions, 100), ms(time.Duration(pct(firstErr, 50))), ms(time.Duration(pct(firstErr, 100))), len(firstErr))
-		fmt.Printf("pgtest %s returned after p50 %s, max %s (detection counts from before the call); the restore call to the victim accepting connections took p50 %s, max %s.\n",
-			sc.call, ms(time.Duration(pct(inject, 50))), ms(time.Duration(pct(inject, 100))), ms(time.Duration(pct(restore, 50))), ms(time.Duration(pct(restore, 100))))
+		first := "none in any trial"
+		if len(firstErr) > 0 {
+			first = fmt.Sprintf("p50 %s, max %s (%d trials had one)", ms(time.Duration(pct(firstErr, 50))), ms(time.Duration(pct(firstErr, 100))), len(firstErr))
+		}
+		fmt.Printf("%s on the victim at the fault: %.0f to %.0f. First client error after the fault: %s.\n",
+			cond(o.txMode, "Transactions attached", "Sessions"), pct(sessions, 0), pct(sessions, 100), first)
+		if sc.slow {
+			fmt.Printf("The UPDATE that sets the delay returned after p50 %s, max %s (detection counts from before it was sent), the one that removes it after p50 %s, max %s; "+
+				"recovery counts from that commit (the victim never stopped accepting connections; queries begun before it still sleep).\n",
+				ms(time.Duration(pct(inject, 50))), ms(time.Duration(pct(inject, 100))), ms(time.Duration(pct(restore, 50))), ms(time.Duration(pct(restore, 100))))
+		} else {
+			fmt.Printf("%s returned after p50 %s, max %s (detection counts from before the call); the restore call to the victim accepting connections took p50 %s, max %s.\n",
+				sc.call, ms(time.Duration(pct(inject, 50))), ms(time.Duration(pct(inject, 100))), ms(time.Duration(pct(restore, 50))), ms(time.Duration(pct(restore, 100))))
+		}
 		fmt.Printf("Slowest detection: trial %d (%s) %s: %s.\n", slowest.n, slowest.victim, ms(slowest.detection), slowest.detail)
 		if failed > 0 {
 			fmt.Printf("Failed recoveries (RecoveryFailed): %d.\n", failed)
 		}
+		if sc.slow {
+			var again []float64
+			by := map[string]int{}
+			for _, t := range ts {
+				if t.reopened >= 0 {
+					again = append(again, float64(t.reopened))
+					rule, _, _ := strings.Cut(t.reopenBy, ": ")
+					by[rule]++
+				}
+			}
+			reopens := 0
+			for _, t := range ts {
+				reopens += t.reopens
+			}
+			fmt.Printf("Opened again after CLOSED, before the queries begun under the delay could all end (restore + %v + %v): %d of %d trials",
+				sc.delay, reopenMargin, len(again), len(ts))
+			if len(again) > 0 {
+				fmt.Printf(", the first time p50 %s, max %s after CLOSED (%s), %d times in all; "+
+					"recovery to a CLOSED that stays counts to the CLOSED after the last of these",
+					ms(time.Duration(pct(again, 50))), ms(time.Duration(pct(again, 100))), tally(by), reopens)
+			}
+			fmt.Println(".")
+		}
 		if notIsolated > 0 {
-			fmt.Printf("Not isolated within %v (counted as %v): %d trials.\n", isolationCap, isolationCap, notIsolated)
+			until := fmt.Sprintf("within %v", isolationCap)
+			if sc.slow {
+				until = fmt.Sprintf("while the circuit was OPEN (the wait ends there, or after %v)", isolationCap)
+			}
+			fmt.Printf("Not isolated %s, counted as OPEN → the end of the wait: %d trials, with %.0f to %.0f %s left on the victim then.\n",
+				until, notIsolated, pct(left, 0), pct(left, 100), cond(o.txMode, "transactions attached", "sessions"))
 		}
 		if len(others) > 0 {
 			fmt.Printf("Events of other backends during trials: %s.\n", strings.Join(others, "; "))
@@ -1126,6 +1364,31 @@ func txReport(ts []trial) {
 	if unfinished > 0 {
 		fmt.Printf("Transactions begun before CLOSED and still running %v after it (not counted): %d.\n", settleCap, unfinished)
 	}
+}
+
+// tripRule names the rule behind a CircuitOpened: for a latency reason,
+// the stall rule (requests in flight beyond the p95 threshold and nothing
+// completed for as long) or the window's percentile; otherwise the
+// reason. The event carries only the reason and the detail text.
+func tripRule(reason, detail string) string {
+	switch {
+	case reason != "latency_p95" && reason != "latency_p99":
+		return reason
+	case strings.HasPrefix(detail, "stall:"):
+		return "stall"
+	}
+	return reason + " window"
+}
+
+// howMany returns how many of xs satisfy f.
+func howMany[T any](xs []T, f func(T) bool) int {
+	n := 0
+	for _, x := range xs {
+		if f(x) {
+			n++
+		}
+	}
+	return n
 }
 
 func cond(c bool, yes, no string) string {
