@@ -342,36 +342,18 @@ func (l *localState) input() statusdb.Input {
 // result appends a statement's rows: RowDescription first when
 // describe, then DataRows and CommandComplete.
 func (l *localState) result(st *statusdb.Stmt, in statusdb.Input, params [][]byte, paramFormats, resultFormats []int16, describe bool) error {
-	res, err := st.Execute(in, params, paramFormats)
+	cols := st.Columns()
+	formats := columnFormats(len(cols), resultFormats)
+	start := len(l.out)
+	if describe {
+		l.out = rowDescription(l.out, cols, formats)
+	}
+	out, rows, err := st.AppendDataRows(l.out, in, params, paramFormats, formats)
 	if err != nil {
+		l.out = l.out[:start]
 		return err
 	}
-	formats := columnFormats(len(res.Columns), resultFormats)
-	if describe {
-		l.out = rowDescription(l.out, res.Columns, formats)
-	}
-	for row := range res.Rows {
-		start := len(l.out)
-		l.out = append(l.out, 'D', 0, 0, 0, 0)
-		l.out = binary.BigEndian.AppendUint16(l.out, uint16(len(res.Columns)))
-		for col := range res.Columns {
-			at := len(l.out)
-			l.out = append(l.out, 0, 0, 0, 0)
-			var notNull bool
-			l.out, notNull, err = res.AppendValue(l.out, row, col, formats[col])
-			if err != nil {
-				l.out = l.out[:start]
-				return err
-			}
-			n := int32(-1)
-			if notNull {
-				n = int32(len(l.out) - at - 4)
-			}
-			binary.BigEndian.PutUint32(l.out[at:], uint32(n))
-		}
-		binary.BigEndian.PutUint32(l.out[start+1:], uint32(len(l.out)-start-1))
-	}
-	l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(st.Tag() + " " + strconv.Itoa(len(res.Rows)))}).Encode(l.out)
+	l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(st.Tag() + " " + strconv.Itoa(rows))}).Encode(out)
 	return nil
 }
 

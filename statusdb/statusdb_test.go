@@ -1,6 +1,8 @@
 package statusdb
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -847,5 +849,66 @@ func TestFormatAgainstTime(t *testing.T) {
 		if got != want {
 			t.Fatalf("appendFloat8(%v) = %s, want %s", f, got, want)
 		}
+	}
+}
+
+// TestAppendDataRowsMatchesResult: the streaming encoder the proxy uses
+// writes exactly the DataRows that Execute's Result encodes, in both
+// formats, and leaves dst alone on an evaluation error.
+func TestAppendDataRowsMatchesResult(t *testing.T) {
+	db := New()
+	in := testInput()
+	queries := []string{
+		"SELECT * FROM helios_proxy.circuit_breaker_status",
+		"SELECT * FROM helios_proxy.circuit_events ORDER BY event_time DESC",
+		"SELECT * FROM helios_proxy.backends",
+		"SELECT backend_name, latency_p95_ms FROM helios_proxy.circuit_breaker_status WHERE error_rate >= 0 ORDER BY latency_p95_ms DESC LIMIT 2 OFFSET 1",
+		"SELECT circuit_state, count(*), avg(latency_p95_ms) FROM helios_proxy.circuit_breaker_status GROUP BY circuit_state ORDER BY 1",
+		"SELECT DISTINCT circuit_state FROM helios_proxy.circuit_breaker_status ORDER BY 1",
+		"SELECT now() - state_since, NULL, true FROM helios_proxy.circuit_breaker_status",
+	}
+	for _, sql := range queries {
+		st, err := db.Prepare(sql)
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		for _, format := range []int16{0, 1} {
+			res, err := st.Execute(in, nil, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+			formats := make([]int16, len(res.Columns))
+			var want []byte
+			for r := range res.Rows {
+				at := len(want)
+				want = append(want, 'D', 0, 0, 0, 0, byte(len(res.Columns)>>8), byte(len(res.Columns)))
+				for c := range res.Columns {
+					formats[c] = format
+					lenAt := len(want)
+					want = append(want, 0, 0, 0, 0)
+					var notNull bool
+					want, notNull, _ = res.AppendValue(want, r, c, format)
+					n := int32(-1)
+					if notNull {
+						n = int32(len(want) - lenAt - 4)
+					}
+					binary.BigEndian.PutUint32(want[lenAt:], uint32(n))
+				}
+				binary.BigEndian.PutUint32(want[at+1:], uint32(len(want)-at-1))
+			}
+			got, rows, err := st.AppendDataRows([]byte("prefix"), in, nil, nil, formats)
+			if err != nil || rows != len(res.Rows) || !bytes.Equal(got, append([]byte("prefix"), want...)) {
+				t.Errorf("%s, format %d: AppendDataRows = %d rows, %v; differs from Execute's result: %t", sql, format, rows, err, !bytes.Equal(got[min(6, len(got)):], want))
+			}
+		}
+	}
+	st, err := db.Prepare("SELECT port / 0 FROM helios_proxy.backends")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, rows, err := st.AppendDataRows([]byte("prefix"), in, nil, nil, []int16{0})
+	var se *Error
+	if !errors.As(err, &se) || se.Code != "22012" || rows != 0 || string(got) != "prefix" {
+		t.Errorf("division by zero: %q, %d rows, %v; want dst unchanged and 22012", got, rows, err)
 	}
 }
