@@ -80,8 +80,7 @@ type tickStats struct {
 func (b *backend) measurePools() {
 	var queued int64
 	for _, p := range b.allPools() {
-		_, _, waiting := p.counts()
-		queued += int64(waiting)
+		queued += int64(p.waiting())
 	}
 	b.queued.Store(queued)
 }

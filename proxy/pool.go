@@ -80,16 +80,15 @@ type poolKey struct{ user, database string }
 // pool holds the server connections to one backend for one user and
 // database.
 type pool struct {
-	s        *Server
-	b        *backend
-	key      poolKey
-	mu       sync.Mutex
-	idle     []*serverConn // most recently used last
-	open     int           // connections open or being opened
-	inUse    int
-	epoch    uint64 // bumped when the backend's circuit opens: older connections are closed, not reused
-	waiters  []chan poolGrant
-	lastUsed time.Time
+	s       *Server
+	b       *backend
+	key     poolKey
+	mu      sync.Mutex
+	idle    []*serverConn // most recently used last
+	open    int           // connections open or being opened
+	inUse   int
+	epoch   uint64 // bumped when the backend's circuit opens: older connections are closed, not reused
+	waiters []chan poolGrant
 
 	maintaining atomic.Bool
 }
@@ -141,8 +140,6 @@ func (p *pool) get(ctx context.Context, ss *session) (*serverConn, error) {
 	var deadline <-chan time.Time // set when the first wait begins
 	for {
 		p.mu.Lock()
-		now := p.s.clock.Now()
-		p.lastUsed = now
 		for len(p.idle) > 0 {
 			sc := p.idle[len(p.idle)-1]
 			p.idle = p.idle[:len(p.idle)-1]
@@ -320,9 +317,9 @@ func (p *pool) maintain(ctx context.Context, now time.Time) {
 	}
 }
 
-// counts returns the connections in use and the clients waiting.
-func (p *pool) counts() (inUse, idle, waiting int) {
+// waiting returns the clients waiting for a connection.
+func (p *pool) waiting() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.inUse, len(p.idle), len(p.waiters)
+	return len(p.waiters)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -102,7 +103,7 @@ var closedStmt = []byte("helios_closed\x00")
 
 // servePooled runs a [[users]] session: the proxy authenticates the
 // client, answers its startup from a pooled connection, and relays.
-func (ss *session) servePooled(ctx context.Context, u *poolUser) {
+func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *poolUser) {
 	pl := &pooled{ctx: ctx, user: u, database: ss.params["database"], startup: make(map[string]string), stmts: make(map[string]*stmtRef)}
 	if pl.database == "" {
 		pl.database = u.cfg.Name
@@ -119,11 +120,11 @@ func (ss *session) servePooled(ctx context.Context, u *poolUser) {
 	ss.pl = pl
 	defer ss.endPooled()
 	if err := ss.authenticateClient(u); err != nil {
-		ss.refuse(err)
+		ss.refuse(log, err)
 		return
 	}
 	if err := ss.pooledStartup(); err != nil {
-		ss.refuse(err)
+		ss.refuse(log, err)
 		return
 	}
 	_ = ss.client.SetDeadline(time.Time{})
@@ -134,21 +135,21 @@ func (ss *session) servePooled(ctx context.Context, u *poolUser) {
 	switch {
 	case ss.clientErr != nil:
 		ss.fail(ss.clientErr)
-		ss.s.log.Info("client protocol violation; session closed", "session_id", ss.pid, "err", ss.clientErr)
+		log.Info("client protocol violation; session closed", "session_id", ss.pid, "err", ss.clientErr)
 	case ctx.Err() != nil:
 		ss.fail(&Error{Code: codeAdminShutdown, Message: "terminating connection: the proxy is shutting down"})
 	case err != nil && !errors.Is(err, errTerminated):
-		ss.s.log.Debug("pooled session ended", "session_id", ss.pid, "err", err)
+		log.Debug("pooled session ended", "session_id", ss.pid, "err", err)
 	}
 }
 
-// refuse ends a session that could not start with err, if the client can
-// still be told.
-func (ss *session) refuse(err error) {
-	if !errors.Is(err, errClient) || errors.Is(err, errProtocol) {
+// refuse ends a session that could not start with err: the client is told
+// unless it already was (the backend's own refusal) or cannot be.
+func (ss *session) refuse(log *slog.Logger, err error) {
+	if !errors.Is(err, errRefused) && (!errors.Is(err, errClient) || errors.Is(err, errProtocol)) {
 		ss.fail(err)
 	}
-	ss.s.log.Info("session refused", "user", ss.params["user"], "err", err)
+	log.Info("session refused", "user", ss.params["user"], "err", err)
 }
 
 // pooledStartup attaches a server connection, carries the client's

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +57,31 @@ func backendPort(t *testing.T, ctx context.Context, conn *pgx.Conn) int {
 		t.Fatalf("inet_server_port: %v", err)
 	}
 	return port
+}
+
+// forceOpen forces the circuit of the backend named name open and waits
+// for its CircuitOpened event.
+func forceOpen(t *testing.T, ctx context.Context, p *runningProxy, name string) {
+	t.Helper()
+	sub, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := p.Subscribe(sub)
+	if err := p.SetOverride(ctx, status.Override{Backend: name, State: "OPEN", Reason: "test", Author: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, events, isEvent(status.CircuitOpened, name))
+}
+
+// backendOn returns the name of the backend listening on port.
+func backendOn(t *testing.T, p *runningProxy, port int) string {
+	t.Helper()
+	for _, b := range p.Snapshot().Backends {
+		if b.Port == port {
+			return b.Name
+		}
+	}
+	t.Fatalf("no backend on port %d", port)
+	return ""
 }
 
 // serverConnections counts app's connections on c.
@@ -200,7 +226,6 @@ func TestPreparedStatementsAcrossBackendSwitches(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	events := p.Subscribe(ctx)
 	names := []string{"pg-a", "pg-b"}
 	ports := map[int]int{}
 	for i := range 300 {
@@ -211,10 +236,7 @@ func TestPreparedStatementsAcrossBackendSwitches(t *testing.T) {
 			if err := p.ClearOverride(ctx, closed, "test"); err != nil {
 				t.Fatal(err)
 			}
-			if err := p.SetOverride(ctx, status.Override{Backend: open, State: "OPEN", Reason: "switch", Author: "test"}); err != nil {
-				t.Fatal(err)
-			}
-			waitEvent(t, ctx, events, isEvent(status.CircuitOpened, open))
+			forceOpen(t, ctx, p, open)
 		}
 		var got int
 		var port int
@@ -275,17 +297,11 @@ func TestSessionMigratesWhenItsBackendIsIsolated(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := query("select inet_server_port()")[0]
-	var from string
-	for _, b := range p.Snapshot().Backends {
-		if fmt.Sprint(b.Port) == before {
-			from = b.Name
-		}
-	}
-	events := p.Subscribe(ctx)
-	if err := p.SetOverride(ctx, status.Override{Backend: from, State: "OPEN", Reason: "migrate", Author: "test"}); err != nil {
+	port, err := strconv.Atoi(before)
+	if err != nil {
 		t.Fatal(err)
 	}
-	waitEvent(t, ctx, events, isEvent(status.CircuitOpened, from))
+	forceOpen(t, ctx, p, backendOn(t, p, port))
 	got := query("select inet_server_port(), current_setting('application_name'), 6 * 7")
 	if got[0] == before || got[1] != "migrating" || got[2] != "42" {
 		t.Fatalf("after migration: %v; want another port than %s, application_name migrating, 42", got, before)
@@ -311,17 +327,7 @@ func TestSessionInTransactionFailsWhenIsolated(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := backendPort(t, ctx, tx.Conn())
-	var from string
-	for _, b := range p.Snapshot().Backends {
-		if b.Port == port {
-			from = b.Name
-		}
-	}
-	events := p.Subscribe(ctx)
-	if err := p.SetOverride(ctx, status.Override{Backend: from, State: "OPEN", Reason: "isolate", Author: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	waitEvent(t, ctx, events, isEvent(status.CircuitOpened, from))
+	forceOpen(t, ctx, p, backendOn(t, p, port))
 	_, err = tx.Exec(ctx, "select 1")
 	if pgCode(err) != "08006" || !strings.Contains(err.Error(), "isolated") {
 		t.Fatalf("statement in a transaction on an isolated backend: %v; want 08006", err)
@@ -558,15 +564,7 @@ func TestTransactionModeIsolationLetsTransactionsFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := backendPort(t, ctx, tx.Conn())
-	names := map[int]string{}
-	for _, b := range p.Snapshot().Backends {
-		names[b.Port] = b.Name
-	}
-	events := p.Subscribe(ctx)
-	if err := p.SetOverride(ctx, status.Override{Backend: names[port], State: "OPEN", Reason: "isolate", Author: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	waitEvent(t, ctx, events, isEvent(status.CircuitOpened, names[port]))
+	forceOpen(t, ctx, p, backendOn(t, p, port))
 	if got := backendPort(t, ctx, tx.Conn()); got != port {
 		t.Fatalf("the transaction moved from port %d to %d", port, got)
 	}
@@ -578,10 +576,7 @@ func TestTransactionModeIsolationLetsTransactionsFinish(t *testing.T) {
 	}
 	for _, b := range p.Snapshot().Backends {
 		if b.Port != port {
-			if err := p.SetOverride(ctx, status.Override{Backend: b.Name, State: "OPEN", Reason: "all down", Author: "test"}); err != nil {
-				t.Fatal(err)
-			}
-			waitEvent(t, ctx, events, isEvent(status.CircuitOpened, b.Name))
+			forceOpen(t, ctx, p, b.Name)
 		}
 	}
 	for _, sql := range []string{"rollback", "commit"} {

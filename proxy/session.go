@@ -114,14 +114,11 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 		return
 	}
 	if u := s.user(ss.params["user"]); u != nil {
-		ss.servePooled(ctx, u)
+		ss.servePooled(ctx, log, u)
 		return
 	}
 	if err := ss.connect(ctx); err != nil {
-		if !errors.Is(err, errRefused) && (!errors.Is(err, errClient) || errors.Is(err, errProtocol)) {
-			ss.fail(err)
-		}
-		log.Info("session refused", "user", ss.params["user"], "err", err)
+		ss.refuse(log, err)
 		return
 	}
 	defer ss.b.active.Add(-1)

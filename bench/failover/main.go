@@ -53,7 +53,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -291,7 +290,7 @@ type txStats struct {
 func (x txStats) errs() int { return x.errBefore + x.errDuring + x.errAfter }
 
 func run(ctx context.Context, o options) (err error) {
-	loadStart := loadAvg()
+	loadStart := machine.LoadAvg()
 	var clusters []*pgtest.Cluster
 	defer func() {
 		for _, c := range clusters {
@@ -405,7 +404,7 @@ scenarios:
 	stopLoad()
 	wg.Wait()
 	l.ran = time.Since(loadFrom)
-	report(o, cfg, l, results, elapsed, loadStart, loadAvg())
+	report(o, cfg, l, results, elapsed, loadStart, machine.LoadAvg())
 	if runErr != nil {
 		fmt.Printf("\n**Stopped early:** %v\n", runErr)
 	}
@@ -1149,13 +1148,13 @@ func report(o options, cfg config.Config, l *load, results map[string][]trial, e
 			"after an error a client goes on with the same connection, and reconnects only if it finds it closed (reconnects over the run: %d; "+
 			"client errors over the run: %d). The victim is the backend serving the most transactions before each fault "+
 			"(the proxy routes each transaction, and does not spread a light load evenly), at least %.0f transactions/s.\n",
-			o.clients, work, pgxVersion(), timeout, cmp.Or(paced, fmt.Sprintf(", unpaced (%.0f/s over the run)", achieved)), reconnects, errs,
+			o.clients, work, machine.PGXVersion(), timeout, cmp.Or(paced, fmt.Sprintf(", unpaced (%.0f/s over the run)", achieved)), reconnects, errs,
 			o.victimRate())
 	} else {
 		fmt.Printf("Load: %d clients, each looping `SELECT 1`%s (pgx %s, simple protocol) with a %s timeout per query%s, "+
 			"reconnecting after every %d queries and after any error, %s; at least %.0f queries/s on the victim before each fault. "+
 			"The victim rotates over %s.\n",
-			o.clients, work, pgxVersion(), timeout, paced, reconnectEvery, closing, o.victimRate(), strings.Join(backendNames, ", "))
+			o.clients, work, machine.PGXVersion(), timeout, paced, reconnectEvery, closing, o.victimRate(), strings.Join(backendNames, ", "))
 	}
 	holder := cond(o.txMode, "transaction attached", "client session")
 	fmt.Printf("\nDetection: fault → CircuitOpened. Isolation: CircuitOpened → the victim has no %s (sampled every 2 ms; 0 if it had none left at the opening). "+
@@ -1427,28 +1426,4 @@ func tally(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s ×%d", cmp.Or(k, "(none)"), m[k]))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// pgxVersion is the pgx module version this binary was built with.
-func pgxVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, m := range bi.Deps {
-			if m.Path == "github.com/jackc/pgx/v5" {
-				return m.Version
-			}
-		}
-	}
-	return "v5"
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -133,7 +133,7 @@ func main() {
 
 func run(ctx context.Context, mode string, poolSize, rounds int, duration time.Duration) error {
 	start := time.Now()
-	load0 := loadAvg()
+	load0 := machine.LoadAvg()
 	c, err := pgtest.Start(ctx, pgtest.Options{Name: "bench", Settings: map[string]string{"max_connections": "200"}})
 	if err != nil {
 		return err
@@ -229,7 +229,7 @@ func run(ctx context.Context, mode string, poolSize, rounds int, duration time.D
 	}
 	report(reportInfo{
 		mode: mode, poolSize: poolSize, workers: runtime.GOMAXPROCS(0), rounds: rounds, duration: duration, pgVersion: serverVersion(ctx, pgbench), bouncer: bouncer.Version,
-		load0: load0, load1: loadAvg(), elapsed: time.Since(start), failed: failed,
+		load0: load0, load1: machine.LoadAvg(), elapsed: time.Since(start), failed: failed,
 	}, tps, lat)
 	return nil
 }
@@ -300,16 +300,6 @@ func serverVersion(ctx context.Context, pgbench string) string {
 		return "PostgreSQL " + string(m[1])
 	}
 	return "PostgreSQL"
-}
-
-// loadAvg returns the first three fields of /proc/loadavg.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 var (

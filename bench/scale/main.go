@@ -137,7 +137,7 @@ func main() {
 
 func run(ctx context.Context, o options) error {
 	start := time.Now()
-	load0 := loadAvg()
+	load0 := machine.LoadAvg()
 	c, err := pgtest.Start(ctx, pgtest.Options{Name: "scale", Settings: map[string]string{"max_connections": fmt.Sprint(maxConnections)}})
 	if err != nil {
 		return err
@@ -164,7 +164,7 @@ func run(ctx context.Context, o options) error {
 
 	host, _ := os.Hostname()
 	fmt.Printf("Machine: %s, %d CPUs (%s), %s; load average %s at the start, %s at the end; %s in all.\n\n",
-		host, runtime.NumCPU(), machine.CPUModel(), runtime.Version(), load0, loadAvg(), time.Since(start).Round(time.Second))
+		host, runtime.NumCPU(), machine.CPUModel(), runtime.Version(), load0, machine.LoadAvg(), time.Since(start).Round(time.Second))
 	fmt.Printf("Setup: %s (pgtest, trust, max_connections %d), one cluster behind every configured backend; HeliosProxy in-process, "+
 		"other settings default unless a table says otherwise. CPU figures are the proxy process's own CPU time (getrusage), "+
 		"which other load on the machine changes much less than wall-clock time (the kernel samples the split between user and system time; the sum is exact); "+
@@ -233,16 +233,6 @@ func cpuTime() (user, sys time.Duration) {
 		panic(err) // cannot fail with RUSAGE_SELF and a valid pointer
 	}
 	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
-}
-
-// loadAvg returns the first three fields of /proc/loadavg.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 // verdict compares a figure with its target, which it must not exceed.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/heliosdb/heliosproxy/bench/internal/inproc"
+	"github.com/heliosdb/heliosproxy/bench/internal/machine"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
 )
 
@@ -62,7 +62,7 @@ func statusFigure(ctx context.Context, c *pgtest.Cluster, o options, out *string
 		"pgx %s over one connection, simple protocol, every row read; %d queries after %d warm-up. "+
 		"Latencies are wall-clock and grow with the machine's other load; CPU per query is the process's CPU time over the measured queries divided by their number, "+
 		"proxy and pgx client together (same process).\n\n",
-		statusQuery, pgxVersion(), o.statusQueries, statusWarmUp)
+		statusQuery, machine.PGXVersion(), o.statusQueries, statusWarmUp)
 	fmt.Fprintln(out, "| backends | health checks | p50 µs | p95 µs | p99 µs | max µs | CPU µs / query | target p99 ≤ 1 ms at 1,000 backends |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
@@ -80,18 +80,6 @@ func statusFigure(ctx context.Context, c *pgtest.Cluster, o options, out *string
 	}
 	fmt.Fprintln(out)
 	return nil
-}
-
-// pgxVersion returns the version of pgx built in, for the report.
-func pgxVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, m := range bi.Deps {
-			if m.Path == "github.com/jackc/pgx/v5" {
-				return m.Version
-			}
-		}
-	}
-	return "v5"
 }
 
 // timeStatus runs the status query through the proxy on addr and returns

@@ -4,6 +4,7 @@ package machine
 
 import (
 	"os"
+	"runtime/debug"
 	"strings"
 )
 
@@ -19,4 +20,29 @@ func CPUModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// LoadAvg returns the first three fields of /proc/loadavg.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// PGXVersion is the version of pgx the bench command was built with.
+func PGXVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range bi.Deps {
+			if m.Path == "github.com/jackc/pgx/v5" {
+				return m.Version
+			}
+		}
+	}
+	return "v5"
 }
