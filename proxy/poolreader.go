@@ -25,32 +25,36 @@ type poolReader struct {
 const clientFlushSize = 64 << 10
 
 func (h *poolReader) want(typ byte, n int) int {
-	if n > holdLimit {
+	switch {
+	case n > holdLimit:
 		return 0
-	}
-	if h.sc.ours.Load() > 0 {
+	case h.takes(typ):
 		return wantWhole
-	}
-	switch typ {
-	case '1', '3', 'Z', 'S', 'E':
-		return wantWhole
-	case 'C':
+	case typ == 'C':
 		return 16
 	}
 	return 0
 }
 
 func (h *poolReader) message(typ byte, head []byte) bool {
-	if h.sc.ours.Load() > 0 {
+	if h.takes(typ) {
 		return true
 	}
-	switch typ {
-	case '1', '3', 'Z', 'S', 'E':
-		return true
-	case 'C':
+	if typ == 'C' {
 		h.commandTag(head)
 	}
 	return false
+}
+
+// takes reports whether a message is taken out of the stream whole, for
+// taken: every answer to the proxy's own query, and the types the reader
+// must see or may drop.
+func (h *poolReader) takes(typ byte) bool {
+	switch typ {
+	case '1', '3', 'Z', 'S', 'E':
+		return true
+	}
+	return h.sc.ours.Load() > 0
 }
 
 // commandTag notes statements that change what the server holds; the
