@@ -28,6 +28,11 @@ type Breaker struct {
 	gen    atomic.Uint64 // bumped on every transition (under mu); tickets of older generations are stale. Atomic so that Current needs no lock.
 	forced bool          // an override holds state (Open or Closed)
 
+	// changes is bumped (under mu) by every call that may change what
+	// Stats reports, other than time passing. Atomic so that Changes
+	// needs no lock.
+	changes atomic.Uint64
+
 	reason Reason // why it is open, or was last opened
 	detail string
 	held   verdict      // a guarded trip the max-ejection guard is refusing right now
@@ -129,7 +134,7 @@ func (b *Breaker) Config() Config {
 // keeps its outcomes and outstanding permits and is judged by the new
 // thresholds at the next outcome or Tick.
 func (b *Breaker) SetConfig(cfg Config) {
-	b.mu.Lock()
+	b.lockChange()
 	defer b.mu.Unlock()
 	b.cfg = cfg
 	old := b.d
@@ -143,6 +148,19 @@ func (b *Breaker) SetConfig(cfg Config) {
 		b.permits = p
 	}
 }
+
+// lockChange takes the mutex for a call that may change what Stats
+// reports.
+func (b *Breaker) lockChange() {
+	b.mu.Lock()
+	b.changes.Add(1)
+}
+
+// Changes returns a counter that every call which may change what Stats
+// reports (other than time passing) increases: equal counts around a
+// Stats call mean a copy taken then is still current but for time. It
+// takes no lock.
+func (b *Breaker) Changes() uint64 { return b.changes.Load() }
 
 // State returns the current state.
 func (b *Breaker) State() State {
@@ -169,7 +187,7 @@ func (b *Breaker) touch(now time.Time) {
 // transition its results are ignored, so a caller that keeps a session
 // across transitions should Allow again (per transaction) to be counted.
 func (b *Breaker) Allow(now time.Time) (Ticket, error) {
-	b.mu.Lock()
+	b.lockChange()
 	defer b.mu.Unlock()
 	b.touch(now)
 	switch b.state {
@@ -194,7 +212,7 @@ func (b *Breaker) Release(t Ticket) {
 	if !t.probe {
 		return
 	}
-	b.mu.Lock()
+	b.lockChange()
 	defer b.mu.Unlock()
 	if t.gen == b.gen.Load() {
 		b.freePermit(t.id)
@@ -255,7 +273,7 @@ func (b *Breaker) reclaim(now time.Time) {
 //
 // Record is O(1) and does not allocate unless it causes a transition.
 func (b *Breaker) Record(t Ticket, r Result, now time.Time) (Transition, bool) {
-	b.mu.Lock()
+	b.lockChange()
 	defer b.mu.Unlock()
 	b.touch(now)
 	if r.Kind == HealthCheck {
@@ -326,7 +344,7 @@ func (b *Breaker) Record(t Ticket, r Result, now time.Time) (Transition, bool) {
 // request's. Slow, Overload, Excluded and ConfigError checks touch neither
 // the hard-failure count nor (in CLOSED) the circuit.
 func (b *Breaker) RecordCheck(r Result, now time.Time) (Transition, bool) {
-	b.mu.Lock()
+	b.lockChange()
 	defer b.mu.Unlock()
 	b.touch(now)
 	return b.check(r, now)
@@ -371,7 +389,7 @@ func (b *Breaker) check(r Result, now time.Time) (Transition, bool) {
 // request. Stale tickets count in the totals only. In HALF_OPEN it is a
 // probe failure.
 func (b *Breaker) RecordConnLoss(t Ticket, now time.Time) (Transition, bool) {
-	b.mu.Lock()
+	b.lockChange()
 	defer b.mu.Unlock()
 	b.touch(now)
 	b.requestsTotal++
@@ -409,7 +427,7 @@ func (b *Breaker) SetSaturation(v float64) {
 		v = 0
 	}
 	v = max(0, min(v, 1))
-	b.mu.Lock()
+	b.lockChange()
 	b.saturation = v
 	b.mu.Unlock()
 }
@@ -422,7 +440,7 @@ func (b *Breaker) SetSaturation(v float64) {
 // the recovery count are computed from now wherever they are read, so
 // they need no Tick.
 func (b *Breaker) Tick(now time.Time, in Inflight) (Transition, bool) {
-	b.mu.Lock()
+	b.lockChange()
 	defer b.mu.Unlock()
 	b.touch(now)
 	b.win.advance(now)
@@ -453,7 +471,7 @@ func (b *Breaker) Force(s State, now time.Time) (Transition, bool) {
 	if s != Open && s != Closed {
 		return Transition{}, false
 	}
-	b.mu.Lock()
+	b.lockChange()
 	defer b.mu.Unlock()
 	b.touch(now)
 	b.forced = true
@@ -473,7 +491,7 @@ func (b *Breaker) Force(s State, now time.Time) (Transition, bool) {
 // recovery when GradualRecovery is set (Reason Override); a forced CLOSED
 // stays CLOSED and the next Record or Tick judges it.
 func (b *Breaker) Unforce(now time.Time) (Transition, bool) {
-	b.mu.Lock()
+	b.lockChange()
 	defer b.mu.Unlock()
 	b.touch(now)
 	if !b.forced {

@@ -24,3 +24,38 @@ func TestCurrentTicketFollowsGeneration(t *testing.T) {
 		t.Error("Current() after a transition returned the old generation")
 	}
 }
+
+func TestChangesCountsWhatStatsReports(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	g := NewGroup(GroupConfig{})
+	b := g.Add("a", Config{Window: 10 * time.Second, Bucket: time.Second, MinimumRequests: 100})
+	steps := []struct {
+		what string
+		do   func()
+	}{
+		{"Allow", func() { _, _ = b.Allow(t0) }},
+		{"Record", func() { b.Record(b.Current(), Result{Kind: Query, Outcome: Success, Latency: time.Millisecond}, t0) }},
+		{"RecordCheck", func() { b.RecordCheck(Result{Kind: HealthCheck, Outcome: Success}, t0) }},
+		{"RecordConnLoss", func() { b.RecordConnLoss(b.Current(), t0) }},
+		{"SetSaturation", func() { b.SetSaturation(0.5) }},
+		{"Tick", func() { b.Tick(t0, Inflight{}) }},
+		{"Force", func() { b.Force(Open, t0) }},
+		{"Unforce", func() { b.Unforce(t0) }},
+		{"SetConfig", func() { b.SetConfig(Config{Window: 5 * time.Second, Bucket: time.Second}) }},
+	}
+	for _, s := range steps {
+		before := b.Changes()
+		s.do()
+		if b.Changes() == before {
+			t.Errorf("%s left Changes at %d", s.what, before)
+		}
+	}
+	// Reading changes nothing.
+	before := b.Changes()
+	b.Stats(t0.Add(time.Minute))
+	b.State()
+	b.Weight(t0)
+	if got := b.Changes(); got != before {
+		t.Errorf("Stats, State and Weight moved Changes from %d to %d", before, got)
+	}
+}

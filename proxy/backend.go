@@ -61,18 +61,22 @@ func newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
 	return b
 }
 
-// currentStats returns the breaker's statistics at most one tick old, and
-// fresh whenever the state changed since the tick.
+// currentStats returns the breaker's statistics: the copy the last tick
+// took while nothing was recorded since (what depends on time alone may be
+// up to two ticks old), and fresh ones otherwise, so that a client sees
+// its own queries counted in the status it reads next.
 func (b *backend) currentStats(now time.Time) breaker.Stats {
-	if c := b.stats.Load(); c != nil && c.State == b.br.State() && now.Sub(c.at) < 2*tickInterval {
+	if c := b.stats.Load(); c != nil && c.changes == b.br.Changes() && now.Sub(c.at) < 2*tickInterval {
 		return c.Stats
 	}
 	return b.br.Stats(now)
 }
 
-// tickStats is a breaker's Stats and when the tick took them.
+// tickStats is a breaker's Stats, when the tick took them, and the
+// breaker's change count read just before.
 type tickStats struct {
-	at time.Time
+	at      time.Time
+	changes uint64
 	breaker.Stats
 }
 

@@ -294,8 +294,9 @@ func (s *Server) tick(ctx context.Context) {
 			if tr, ok := b.br.Tick(now, in); ok {
 				s.publish(b, tr)
 			}
+			changes := b.br.Changes()
 			st := b.br.Stats(now)
-			b.stats.Store(&tickStats{at: now, Stats: st})
+			b.stats.Store(&tickStats{at: now, changes: changes, Stats: st})
 			b.refreshFactor(now, st, cfg)
 		}
 	}

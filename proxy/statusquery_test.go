@@ -77,6 +77,8 @@ func sameRows(t *testing.T, client string, got, want []statusRow) {
 // statusFixture is a proxy over three backends of which one has failed and
 // is OPEN, frozen so that every client must see exactly the same state:
 // no health checks, a window and open duration far longer than the test.
+// A client's own connection and relayed queries are counted before it
+// reads the status, so its rows equal the Go API's view taken after it.
 func statusFixture(t *testing.T) (*runningProxy, []*pgtest.Cluster) {
 	t.Helper()
 	var cs []*pgtest.Cluster
@@ -128,6 +130,26 @@ func TestStatusQueryClients(t *testing.T) {
 	if state != "OPEN" || reason == "" || !lastFailure.Valid {
 		t.Errorf("killed pg-b: state %q, open_reason %q, last_failure_time valid %v; want OPEN, a reason, a time", state, reason, lastFailure.Valid)
 	}
+
+	// The session's own relayed queries count in the status it reads next.
+	var port int
+	if err := conn.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
+		t.Fatal(err)
+	}
+	const totalQ = "SELECT requests_total FROM helios_proxy.circuit_breaker_status WHERE port = $1"
+	var before, after int64
+	if err := conn.QueryRow(ctx, totalQ, port).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := conn.QueryRow(ctx, totalQ, port).Scan(&after); err != nil || after != before+3 {
+		t.Errorf("requests_total of the session's backend after 3 queries: %d, %v; want %d", after, err, before+3)
+	}
+
 	var events int64
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM helios_proxy.circuit_events WHERE backend_name = 'pg-b' AND event_type = 'CircuitOpened' AND to_state = 'OPEN'").Scan(&events); err != nil || events != 1 {
 		t.Errorf("circuit_events rows for pg-b's opening = %d, %v; want 1", events, err)
@@ -249,11 +271,15 @@ func statusClients(t *testing.T, ctx context.Context, p *runningProxy, c *pgtest
 import json, sys, psycopg2
 conn = psycopg2.connect(sys.argv[1])
 cur = conn.cursor()
+cur.execute("SELECT circuit_state FROM helios_proxy.circuit_breaker_status WHERE backend_name = %s", ("pg-b",))
+state = cur.fetchone()[0]
+conn.commit()
+# The rows are compared with the proxy's state after this script: no
+# relayed BEGIN or COMMIT after them.
+conn.autocommit = True
 cur.execute(sys.argv[2])
 out = [[r[0], r[1], r[2], r[3], r[4], r[5].isoformat() if r[5] is not None else None] for r in cur.fetchall()]
-cur.execute("SELECT circuit_state FROM helios_proxy.circuit_breaker_status WHERE backend_name = %s", ("pg-b",))
-out.append([cur.fetchone()[0]])
-conn.commit()
+out.append([state])
 print(json.dumps(out))
 `
 		out, err := exec.CommandContext(ctx, "/usr/bin/python3", "-c", script, dsn, issueQuery).CombinedOutput()
