@@ -256,6 +256,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
 		}
+		conn = newFastConn(conn)
 		wg.Go(func() { s.serve(ctx, conn) })
 	}
 }

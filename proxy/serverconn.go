@@ -67,6 +67,7 @@ func (p *pool) dial(ctx context.Context, ss *session, epoch uint64) (*serverConn
 		record(breaker.Failure)
 		return nil, errRetry{err}
 	}
+	conn = newFastConn(conn)
 	sc := &serverConn{p: p, conn: conn, st: newStream(conn, backendBufSize, backendMaxBody), born: start, epoch: epoch,
 		params: make(map[string]string), reported: make(map[string]struct{}), stmts: make(map[uint64]struct{})}
 	if d, ok := dctx.Deadline(); ok {

@@ -315,6 +315,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 		record(breaker.Failure)
 		return errRetry{err}
 	}
+	conn = newFastConn(conn)
 	bs := newStream(conn, backendBufSize, backendMaxBody)
 	forwarded, err := ss.authenticate(b, conn, bs)
 	if err != nil {
