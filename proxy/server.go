@@ -20,6 +20,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/internal/fastconn"
 	"github.com/heliosdb/heliosproxy/status"
 	"github.com/heliosdb/heliosproxy/statusdb"
 )
@@ -256,7 +257,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 			}
 			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
 		}
-		conn = newFastConn(conn)
+		conn = fastconn.Wrap(conn)
 		wg.Go(func() { s.serve(ctx, conn) })
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/internal/fastconn"
 	"github.com/heliosdb/heliosproxy/internal/scram"
 )
 
@@ -67,7 +68,7 @@ func (p *pool) dial(ctx context.Context, ss *session, epoch uint64) (*serverConn
 		record(breaker.Failure)
 		return nil, errRetry{err}
 	}
-	conn = newFastConn(conn)
+	conn = fastconn.Wrap(conn)
 	sc := &serverConn{p: p, conn: conn, st: newStream(conn, backendBufSize, backendMaxBody), born: start, epoch: epoch,
 		params: make(map[string]string), reported: make(map[string]struct{}), stmts: make(map[uint64]struct{})}
 	if d, ok := dctx.Deadline(); ok {

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/internal/fastconn"
 	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
@@ -315,7 +316,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 		record(breaker.Failure)
 		return errRetry{err}
 	}
-	conn = newFastConn(conn)
+	conn = fastconn.Wrap(conn)
 	bs := newStream(conn, backendBufSize, backendMaxBody)
 	forwarded, err := ss.authenticate(b, conn, bs)
 	if err != nil {

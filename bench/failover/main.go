@@ -20,8 +20,8 @@
 // The slow scenario degrades latency inside PostgreSQL: each cluster gets
 // a table helios_bench_delay(ms) and a function helios_bench_work() that
 // sleeps that many milliseconds, which the load calls instead of SELECT 1.
-// The fault sets ms to -slow-delay (default 3 × latency_threshold_p95_ms)
-// on the victim over a superuser connection opened before it; the victim
+// The fault sets ms to -slow-delay (default 3 × latency_threshold_p95_ms,
+// which -latency-p95 sets: no query is slow before it) on the victim over a superuser connection opened before it; the victim
 // goes on accepting connections and answering, only slowly. ms goes back
 // to 0 once the victim is isolated or its circuit leaves OPEN, whichever
 // comes first, and recovery counts from that UPDATE's commit.
@@ -176,13 +176,21 @@ func main() {
 	verbose := flag.Bool("v", false, "log the proxy's state changes to stderr")
 	mode := flag.String("mode", "session", "pool mode of the load's role: session (relayed, pass-through authentication) or transaction ([[users]] entry)")
 	rate := flag.Float64("rate", 0, "queries (transactions) per second over all clients; 0 means as fast as they go")
+	latencyP95 := flag.Duration("latency-p95", 0, "circuit_breaker.latency_threshold_p95_ms; 0 means the default, 500ms. Latency degradation cannot be detected sooner than this")
 	flag.Parse()
+	if *latencyP95 < 0 || *latencyP95%time.Millisecond != 0 {
+		fmt.Fprintf(os.Stderr, "failover: -latency-p95 must be whole milliseconds, not negative, got %v\n", *latencyP95)
+		os.Exit(2)
+	}
+	if *latencyP95 == 0 {
+		*latencyP95 = time.Duration(config.Default().CircuitBreaker.LatencyThresholdP95Ms) * time.Millisecond
+	}
 	if *slowDelay < 0 || *slowDelay%time.Millisecond != 0 {
 		fmt.Fprintf(os.Stderr, "failover: -slow-delay must be whole milliseconds, not negative, got %v\n", *slowDelay)
 		os.Exit(2)
 	}
 	if *slowDelay == 0 {
-		*slowDelay = 3 * time.Duration(config.Default().CircuitBreaker.LatencyThresholdP95Ms) * time.Millisecond
+		*slowDelay = 3 * *latencyP95
 	}
 	scenarios := newScenarios(*slowDelay)
 	var chosen []scenario
@@ -209,7 +217,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	o := options{trials: *trials, clients: *clients, scenarios: chosen, queryTimeout: *queryTimeout, hardClose: *hardClose, verbose: *verbose,
-		txMode: *mode == "transaction", rate: *rate}
+		txMode: *mode == "transaction", rate: *rate, latencyP95: *latencyP95}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "failover:", err)
 		os.Exit(1)
@@ -225,6 +233,7 @@ type options struct {
 	verbose      bool
 	txMode       bool
 	rate         float64 // queries/s over all clients; 0: unpaced
+	latencyP95   time.Duration
 }
 
 // victimRate is the query rate the victim must serve before a fault:
@@ -320,6 +329,7 @@ func run(ctx context.Context, o options) (err error) {
 	// checks keep their defaults, so that detection comes from traffic.
 	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Second}
 	cfg.CircuitBreaker.RecoveryRampUpDuration = config.Duration{Duration: 2 * time.Second}
+	cfg.CircuitBreaker.LatencyThresholdP95Ms = int(o.latencyP95 / time.Millisecond)
 	for i, c := range clusters {
 		b := config.DefaultBackend()
 		b.Name, b.Host, b.Port = backendNames[i], c.Host, c.Port

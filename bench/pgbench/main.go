@@ -91,6 +91,7 @@ func main() {
 	only := flag.String("only", "", "run only the scenarios whose name contains this")
 	mode := flag.String("mode", "session", "pool mode of both proxies: session or transaction")
 	workers := flag.Int("workers", 1, "HeliosProxy's proxy.workers (threads running Go code, GOMAXPROCS); 1 matches PgBouncer's single thread, 0 means one per CPU")
+	floor := flag.Bool("floor", false, "also measure two minimal Go relays (bench/pgbench/floor.go) as the floor of a Go relay on this machine")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (the proxy is in-process) to this file")
 	flag.Parse()
 	if *workers > 0 {
@@ -124,14 +125,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *mode, poolSize, *rounds, *duration); err != nil {
+	if err := run(ctx, *mode, poolSize, *rounds, *duration, *floor); err != nil {
 		fmt.Fprintln(os.Stderr, "pgbench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, mode string, poolSize, rounds int, duration time.Duration) error {
+func run(ctx context.Context, mode string, poolSize, rounds int, duration time.Duration, floor bool) error {
 	start := time.Now()
 	load0 := machine.LoadAvg()
 	c, err := pgtest.Start(ctx, pgtest.Options{Name: "bench", Settings: map[string]string{"max_connections": "200"}})
@@ -184,6 +185,14 @@ func run(ctx context.Context, mode string, poolSize, rounds int, duration time.D
 		{"heliosproxy", proxyPort},
 		{"pgbouncer", strconv.Itoa(bouncer.Port)},
 	}
+	if floor {
+		ft, stopFloor, err := startFloor(net.JoinHostPort(c.Host, strconv.Itoa(c.Port)))
+		if err != nil {
+			return err
+		}
+		defer stopFloor()
+		targets = append(targets, ft...)
+	}
 	env := append(os.Environ(), "PGPASSWORD="+c.Password)
 	base := []string{"-h", "127.0.0.1", "-U", "postgres", "postgres"}
 	init := exec.CommandContext(ctx, pgbench, append([]string{"-i", "-s", "10", "-q", "-p", targets[0].port}, base...)...)
@@ -231,6 +240,15 @@ func run(ctx context.Context, mode string, poolSize, rounds int, duration time.D
 		mode: mode, poolSize: poolSize, workers: runtime.GOMAXPROCS(0), rounds: rounds, duration: duration, pgVersion: serverVersion(ctx, pgbench), bouncer: bouncer.Version,
 		load0: load0, load1: machine.LoadAvg(), elapsed: time.Since(start), failed: failed,
 	}, tps, lat)
+	if floor {
+		fmt.Println()
+		fmt.Println("| pgbench | go-copy TPS | go-raw TPS | go-copy/PgBouncer | go-raw/PgBouncer | HeliosProxy/go-raw |")
+		fmt.Println("|---|---|---|---|---|---|")
+		for _, sc := range scenarios {
+			m := func(tg string) float64 { return median(tps[sc.name+"|"+tg]) }
+			fmt.Printf("| `%s` | %.0f | %.0f | %.2f | %.2f | %.2f |\n", sc.name, m("go-copy"), m("go-raw"), m("go-copy")/m("pgbouncer"), m("go-raw")/m("pgbouncer"), m("heliosproxy")/m("go-raw"))
+		}
+	}
 	return nil
 }
 

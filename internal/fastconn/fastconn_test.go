@@ -1,4 +1,4 @@
-package proxy
+package fastconn
 
 import (
 	"bytes"
@@ -12,8 +12,8 @@ import (
 )
 
 // tcpPair returns both ends of a loopback TCP connection, the first one
-// wrapped in a fastConn.
-func tcpPair(t testing.TB) (*fastConn, net.Conn) {
+// wrapped in a Conn.
+func tcpPair(t testing.TB) (*Conn, net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,15 +33,15 @@ func tcpPair(t testing.TB) (*fastConn, net.Conn) {
 	if peer == nil {
 		t.Fatal("accept failed")
 	}
-	fc, ok := newFastConn(c).(*fastConn)
+	fc, ok := Wrap(c).(*Conn)
 	if !ok {
-		t.Fatal("newFastConn did not wrap a *net.TCPConn")
+		t.Fatal("Wrap did not wrap a *net.TCPConn")
 	}
 	t.Cleanup(func() { fc.Close(); peer.Close() })
 	return fc, peer
 }
 
-func TestFastConnCarriesBytesBothWays(t *testing.T) {
+func TestCarriesBytesBothWays(t *testing.T) {
 	fc, peer := tcpPair(t)
 	// 8 MiB is far more than the socket buffers: writes stop on EAGAIN and
 	// wait in the poller, reads come in pieces.
@@ -49,34 +49,26 @@ func TestFastConnCarriesBytesBothWays(t *testing.T) {
 	for i := range want {
 		want[i] = byte(i * 7)
 	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := fc.Write(want)
-		errc <- err
-	}()
-	got := make([]byte, len(want))
-	if _, err := io.ReadFull(peer, got); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatalf("Write: %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("the peer read other bytes than fastConn wrote")
-	}
-
-	go func() {
-		_, err := peer.Write(want)
-		errc <- err
-	}()
-	if _, err := io.ReadFull(fc, got); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatalf("peer Write: %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("fastConn read other bytes than the peer wrote")
+	for _, dir := range []struct {
+		what string
+		w    io.Writer
+		r    io.Reader
+	}{{"Conn to peer", fc, peer}, {"peer to Conn", peer, fc}} {
+		errc := make(chan error, 1)
+		go func() {
+			_, err := dir.w.Write(want)
+			errc <- err
+		}()
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(dir.r, got); err != nil {
+			t.Fatalf("%s: read: %v", dir.what, err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatalf("%s: write: %v", dir.what, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: other bytes arrived than were written", dir.what)
+		}
 	}
 
 	if n, err := fc.Read(nil); n != 0 || err != nil {
@@ -87,7 +79,7 @@ func TestFastConnCarriesBytesBothWays(t *testing.T) {
 	}
 }
 
-func TestFastConnEndsLikeNetConn(t *testing.T) {
+func TestEndsLikeNetConn(t *testing.T) {
 	t.Run("EOF", func(t *testing.T) {
 		fc, peer := tcpPair(t)
 		peer.Close()
@@ -138,11 +130,11 @@ func TestFastConnEndsLikeNetConn(t *testing.T) {
 	})
 }
 
-func TestNewFastConnLeavesOtherConnsAlone(t *testing.T) {
+func TestWrapLeavesOtherConnsAlone(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if got := newFastConn(a); got != a {
-		t.Errorf("newFastConn(net.Pipe end) = %T, want the same connection", got)
+	if got := Wrap(a); got != a {
+		t.Errorf("Wrap(net.Pipe end) = %T, want the same connection", got)
 	}
 }
