@@ -78,7 +78,15 @@ type Ticket struct {
 // Probe reports whether the ticket holds a half-open probe permit.
 func (t Ticket) Probe() bool { return t.probe }
 
-// Inflight describes requests that are running now, as the caller sees them.
+// Generation identifies the state the ticket was admitted in; see
+// Breaker.Generation.
+func (t Ticket) Generation() uint64 { return t.gen }
+
+// Inflight describes requests that are running now, as the caller sees them:
+// only those admitted in the current state (Ticket.Generation equal to
+// Breaker.Generation), as for results. A request begun under an earlier
+// state, such as a query still sleeping on a backend that has recovered
+// since, says nothing about the state the circuit is in now.
 type Inflight struct {
 	Count     int           // requests in flight
 	OverP95   int           // of which older than Config.LatencyP95

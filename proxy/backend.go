@@ -113,9 +113,10 @@ func (b *backend) inflight(now time.Time, p95, p99 time.Duration) breaker.Inflig
 	var in breaker.Inflight
 	nowNs := now.UnixNano()
 	b.mu.Lock()
+	gen := b.br.Generation()
 	for ss := range b.sessions {
-		start := ss.pending.oldest()
-		if start == 0 {
+		start, g := ss.pending.oldest()
+		if start == 0 || g != gen {
 			continue
 		}
 		age := time.Duration(nowNs - start)
@@ -161,6 +162,7 @@ type pendingRing struct {
 
 type pendingSlot struct {
 	start  atomic.Int64 // unix nanos
+	gen    atomic.Uint64
 	ticket breaker.Ticket
 }
 
@@ -172,6 +174,7 @@ func (r *pendingRing) push(start int64, t breaker.Ticket) {
 	}
 	s := &r.slots[tail%uint32(len(r.slots))]
 	s.ticket = t
+	s.gen.Store(t.Generation())
 	s.start.Store(start)
 	r.tail.Store(tail + 1)
 }
@@ -195,13 +198,15 @@ func (r *pendingRing) pop() (start int64, t breaker.Ticket, ok bool) {
 // empty reports whether every pushed request has been popped.
 func (r *pendingRing) empty() bool { return r.head.Load() == r.tail.Load() }
 
-// oldest returns the start of the oldest pending request, 0 if none.
-func (r *pendingRing) oldest() int64 {
+// oldest returns the start of the oldest pending request, 0 if none, and
+// the generation of its ticket.
+func (r *pendingRing) oldest() (start int64, gen uint64) {
 	head := r.head.Load()
 	if head == r.tail.Load() {
-		return 0
+		return 0, 0
 	}
-	return r.slots[head%uint32(len(r.slots))].start.Load()
+	s := &r.slots[head%uint32(len(r.slots))]
+	return s.start.Load(), s.gen.Load()
 }
 
 // healthChecker actively checks one backend with its own connection.

@@ -98,11 +98,11 @@ func TestRelayQueryRecordsLatencyAndOutcome(t *testing.T) {
 	for _, reply := range [][]byte{ok, app, disk} {
 		ch.now = 0
 		feed(&c2b, q)
-		if ss.pending.oldest() == 0 {
+		if start, _ := ss.pending.oldest(); start == 0 {
 			t.Fatal("Query did not start a pending request")
 		}
 		feed(&sh.sc, reply)
-		if ss.pending.oldest() != 0 {
+		if start, _ := ss.pending.oldest(); start != 0 {
 			t.Fatal("ReadyForQuery did not end the pending request")
 		}
 	}
@@ -113,5 +113,34 @@ func TestRelayQueryRecordsLatencyAndOutcome(t *testing.T) {
 	}
 	if st.State != breaker.Closed {
 		t.Errorf("state = %s, want CLOSED", st.State)
+	}
+}
+
+// TestInflightCountsOnlyTheCurrentState: a request begun before the last
+// transition (a query still sleeping on a backend that recovered since)
+// is not in flight for the state the circuit is in now.
+func TestInflightCountsOnlyTheCurrentState(t *testing.T) {
+	ss := benchSession(t)
+	b := ss.b
+	b.track(ss)
+	defer b.untrack(ss)
+	start := time.Now().Add(-time.Minute)
+	ss.pending.push(start.UnixNano(), b.br.Current())
+	if in := b.inflight(time.Now(), time.Second, 0); in.Count != 1 || in.OverP95 != 1 {
+		t.Fatalf("before any transition: %+v; want 1 in flight, 1 over p95", in)
+	}
+	for _, s := range []breaker.State{breaker.Open, breaker.Closed} {
+		if _, ok := b.br.Force(s, time.Now()); !ok {
+			t.Fatalf("Force(%s) made no transition", s)
+		}
+	}
+	if in := b.inflight(time.Now(), time.Second, 0); in.Count != 0 || in.OverP95 != 0 {
+		t.Errorf("after OPEN and CLOSED: %+v; want nothing in flight", in)
+	}
+	// The request admitted after the transitions counts again.
+	ss.pending.pop()
+	ss.pending.push(start.UnixNano(), b.br.Current())
+	if in := b.inflight(time.Now(), time.Second, 0); in.Count != 1 || in.OverP95 != 1 {
+		t.Errorf("a request of the current state: %+v; want 1 in flight, 1 over p95", in)
 	}
 }
