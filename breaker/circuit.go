@@ -29,8 +29,8 @@ type Breaker struct {
 	forced bool          // an override holds state (Open or Closed)
 
 	// changes is bumped (under mu) by every call that may change what
-	// Stats reports, other than time passing. Atomic so that Changes
-	// needs no lock.
+	// Stats reports, other than time passing (a Tick only when it did more
+	// than advance the window). Atomic so that Changes needs no lock.
 	changes atomic.Uint64
 
 	reason Reason // why it is open, or was last opened
@@ -440,8 +440,16 @@ func (b *Breaker) SetSaturation(v float64) {
 // the recovery count are computed from now wherever they are read, so
 // they need no Tick.
 func (b *Breaker) Tick(now time.Time, in Inflight) (Transition, bool) {
-	b.lockChange()
+	b.mu.Lock()
 	defer b.mu.Unlock()
+	// A tick that only lets time pass leaves Changes alone, so that the
+	// copies callers keep of idle breakers' Stats stay valid.
+	before := b.tickMark()
+	defer func() {
+		if b.tickMark() != before {
+			b.changes.Add(1)
+		}
+	}()
 	b.touch(now)
 	b.win.advance(now)
 	if b.forced {
@@ -459,6 +467,18 @@ func (b *Breaker) Tick(now time.Time, in Inflight) (Transition, bool) {
 		return b.resolveRound(now)
 	}
 	return Transition{}, false
+}
+
+// tickMark is what a Tick can change besides the passage of time.
+type tickMark struct {
+	gen              uint64
+	held             verdict
+	heldBy           guardRefusal
+	permits, ok, bad int
+}
+
+func (b *Breaker) tickMark() tickMark {
+	return tickMark{b.gen.Load(), b.held, b.heldBy, len(b.permits), b.probeOK, b.probeKO}
 }
 
 // Force sets an operator override: s (Open or Closed; anything else is

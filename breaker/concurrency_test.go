@@ -43,6 +43,9 @@ func TestConcurrentUse(t *testing.T) {
 	for _, n := range names {
 		tallies[n] = &tally{}
 	}
+	// moved is closed once every circuit has made three transitions.
+	moved := make(chan struct{})
+	var movedCount atomic.Int32
 	publish := func(tr breaker.Transition, ok bool) {
 		if !ok {
 			return
@@ -50,7 +53,11 @@ func TestConcurrentUse(t *testing.T) {
 		tl := tallies[tr.Backend]
 		tl.mu.Lock()
 		tl.transitions = append(tl.transitions, tr)
+		third := len(tl.transitions) == 3
 		tl.mu.Unlock()
+		if third && movedCount.Add(1) == int32(len(names)) {
+			close(moved)
+		}
 	}
 	check := func(st breaker.Stats, name string) {
 		if st.ProbesInFlight > cfg.HalfOpenMaxConcurrent {
@@ -158,6 +165,12 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	// The tickers (checks, ticks, overrides) go on until every circuit has
+	// moved a few times: how far the workers got depends on scheduling.
+	select {
+	case <-moved:
+	case <-time.After(30 * time.Second):
+	}
 	close(stop)
 	tickers.Wait()
 

@@ -38,7 +38,6 @@ func TestChangesCountsWhatStatsReports(t *testing.T) {
 		{"RecordCheck", func() { b.RecordCheck(Result{Kind: HealthCheck, Outcome: Success}, t0) }},
 		{"RecordConnLoss", func() { b.RecordConnLoss(b.Current(), t0) }},
 		{"SetSaturation", func() { b.SetSaturation(0.5) }},
-		{"Tick", func() { b.Tick(t0, Inflight{}) }},
 		{"Force", func() { b.Force(Open, t0) }},
 		{"Unforce", func() { b.Unforce(t0) }},
 		{"SetConfig", func() { b.SetConfig(Config{Window: 5 * time.Second, Bucket: time.Second}) }},
@@ -50,8 +49,25 @@ func TestChangesCountsWhatStatsReports(t *testing.T) {
 			t.Errorf("%s left Changes at %d", s.what, before)
 		}
 	}
-	// Reading changes nothing.
+	// Time passing is not a change: a Tick that only advances the window
+	// leaves the count; one that makes a transition moves it.
 	before := b.Changes()
+	b.Tick(t0.Add(time.Second), Inflight{})
+	if got := b.Changes(); got != before {
+		t.Errorf("an idle Tick moved Changes from %d to %d", before, got)
+	}
+	b.SetConfig(Config{Window: 5 * time.Second, Bucket: time.Second, MinimumRequests: 1, ConnectionFailureThreshold: 1, OpenDuration: time.Second})
+	b.RecordConnLoss(b.Current(), t0.Add(time.Second))
+	if b.State() != Open {
+		t.Fatalf("state after a hard failure with threshold 1: %s, want OPEN", b.State())
+	}
+	before = b.Changes()
+	if _, ok := b.Tick(t0.Add(3*time.Second), Inflight{}); !ok || b.Changes() == before {
+		t.Errorf("the Tick that ends OPEN: transition %v, Changes %d → %d; want a transition and a new count", ok, before, b.Changes())
+	}
+
+	// Reading changes nothing.
+	before = b.Changes()
 	b.Stats(t0.Add(time.Minute))
 	b.State()
 	b.Weight(t0)

@@ -61,12 +61,12 @@ func newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
 	return b
 }
 
-// currentStats returns the breaker's statistics: the copy the last tick
-// took while nothing was recorded since (what depends on time alone may be
-// up to two ticks old), and fresh ones otherwise, so that a client sees
-// its own queries counted in the status it reads next.
+// currentStats returns the breaker's statistics: the copy a tick took
+// while nothing was recorded since (what depends on time alone may be up to
+// statsRefresh plus a tick old), and fresh ones otherwise, so that a
+// client sees its own queries counted in the status it reads next.
 func (b *backend) currentStats(now time.Time) breaker.Stats {
-	if c := b.stats.Load(); c != nil && c.changes == b.br.Changes() && now.Sub(c.at) < 2*tickInterval {
+	if c := b.stats.Load(); c != nil && c.changes == b.br.Changes() && now.Sub(c.at) < statsRefresh+tickInterval {
 		return c.Stats
 	}
 	return b.br.Stats(now)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -71,6 +72,17 @@ func (st *overrideStore) get(name string) (status.Override, bool) {
 	defer st.mu.Unlock()
 	o, ok := st.m[name]
 	return o, ok
+}
+
+// byName returns a copy of the overrides by backend name, nil when there
+// are none: one lock for a whole snapshot.
+func (st *overrideStore) byName() map[string]status.Override {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.m) == 0 {
+		return nil
+	}
+	return maps.Clone(st.m)
 }
 
 func (st *overrideStore) all() []status.Override {

@@ -5,10 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/heliosdb/heliosproxy/status"
 	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
@@ -285,7 +287,12 @@ func (l *localState) query(msg, body []byte) error {
 	case len(texts) == 0:
 		l.out = append(l.out, 'I', 0, 0, 0, 4) // EmptyQueryResponse
 	default:
-		in := l.input()
+		events := false
+		for _, st := range stmts {
+			events = events || st != nil && st.ReadsEvents()
+		}
+		in, release := l.input(events)
+		defer release()
 		for i, st := range stmts {
 			err := errs[i]
 			if err == nil {
@@ -325,8 +332,14 @@ func (l *localState) statusDatabaseOnly(texts []string) error {
 	return l.flush()
 }
 
-// input is the state the proxy's answers are computed from.
-func (l *localState) input() statusdb.Input {
+// snapshotBufs holds *[]status.Backend for the snapshots of status
+// queries.
+var snapshotBufs sync.Pool
+
+// input is the state the proxy's answers are computed from, with the
+// event history when events; release gives its memory back once the
+// answer is encoded.
+func (l *localState) input(events bool) (in statusdb.Input, release func()) {
 	s := l.ss.s
 	name, _ := l.ss.timeZone.Load().(string)
 	if name != l.tzName || l.tz == nil {
@@ -336,7 +349,18 @@ func (l *localState) input() statusdb.Input {
 		}
 		l.tzName, l.tz = name, tz
 	}
-	return statusdb.Input{Snapshot: s.Snapshot(), Events: s.Events(0), Now: s.clock.Now(), TimeZone: l.tz}
+	buf, _ := snapshotBufs.Get().(*[]status.Backend)
+	if buf == nil {
+		buf = new([]status.Backend)
+	}
+	in = statusdb.Input{Snapshot: s.snapshotInto(*buf), Now: s.clock.Now(), TimeZone: l.tz}
+	if events {
+		in.Events = s.Events(0)
+	}
+	return in, func() {
+		*buf = in.Snapshot.Backends
+		snapshotBufs.Put(buf)
+	}
 }
 
 // result appends a statement's rows: RowDescription first when
@@ -407,7 +431,9 @@ func (l *localState) execute(body []byte) error {
 	if !ok {
 		return &Error{Severity: "ERROR", Code: "34000", Message: "portal \"" + string(name) + "\" does not exist"}
 	}
-	return l.result(p.stmt, l.input(), p.params, p.paramFormats, p.resultFormats, false)
+	in, release := l.input(p.stmt.ReadsEvents())
+	defer release()
+	return l.result(p.stmt, in, p.params, p.paramFormats, p.resultFormats, false)
 }
 
 // columnFormats expands a Bind's result format codes to one per column.

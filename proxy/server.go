@@ -35,6 +35,12 @@ func (realClock) Now() time.Time { return time.Now() }
 // tickInterval is how often every breaker is evaluated on a timer.
 const tickInterval = 10 * time.Millisecond
 
+// statsRefresh is how often the tick copies the Stats of a breaker that
+// recorded nothing since: what only time changes (window buckets expiring,
+// a recovery ramp's steps) may be this old in the status. Copying every
+// tick cost 1,000 idle backends 30 MB/s of garbage.
+const statsRefresh = 100 * time.Millisecond
+
 // Server is the proxy. Create it with New and start it with Run.
 type Server struct {
 	log   *slog.Logger
@@ -297,9 +303,12 @@ func (s *Server) tick(ctx context.Context) {
 				s.publish(b, tr)
 			}
 			changes := b.br.Changes()
-			st := b.br.Stats(now)
-			b.stats.Store(&tickStats{at: now, changes: changes, Stats: st})
-			b.refreshFactor(now, st, cfg)
+			c := b.stats.Load()
+			if c == nil || c.changes != changes || now.Sub(c.at) >= statsRefresh {
+				c = &tickStats{at: now, changes: changes, Stats: b.br.Stats(now)}
+				b.stats.Store(c)
+			}
+			b.refreshFactor(now, c.Stats, cfg)
 		}
 	}
 }
@@ -348,9 +357,18 @@ func (s *Server) Subscribe(ctx context.Context) <-chan status.Event { return s.e
 func (s *Server) Events(limit int) []status.Event { return s.events.history(limit) }
 
 // Snapshot returns a copy of every backend's state.
-func (s *Server) Snapshot() status.Snapshot {
+func (s *Server) Snapshot() status.Snapshot { return s.snapshotInto(nil) }
+
+// snapshotInto is Snapshot appending the backends to dst[:0], so that a
+// caller can reuse the memory (the proxy's own status queries at 1,000
+// backends would allocate 400 KB each).
+func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 	now := s.clock.Now()
-	snap := status.Snapshot{Taken: now, Backends: make([]status.Backend, 0, len(s.list()))}
+	if dst == nil {
+		dst = make([]status.Backend, 0, len(s.list()))
+	}
+	snap := status.Snapshot{Taken: now, Backends: dst[:0]}
+	overrides := s.overrides.byName()
 	var total int64
 	for _, b := range s.list() {
 		total += b.active.Load()
@@ -390,7 +408,7 @@ func (s *Server) Snapshot() status.Snapshot {
 		if st.State != breaker.Closed {
 			sb.OpenReason = st.Reason.String()
 		}
-		if o, ok := s.overrides.get(b.cfg.Name); ok {
+		if o, ok := overrides[b.cfg.Name]; ok {
 			sb.Override, sb.OverrideReason, sb.OverrideAuthor, sb.OverrideExpires = o.State, o.Reason, o.Author, o.Expires
 		}
 		snap.Backends = append(snap.Backends, sb)

@@ -66,6 +66,10 @@ func (s *Stmt) Columns() []Column { return slices.Clone(s.cols) }
 // type nothing determines is text.
 func (s *Stmt) ParamOIDs() []uint32 { return slices.Clone(s.paramOIDs) }
 
+// ReadsEvents reports whether the statement reads
+// helios_proxy.circuit_events, so that callers fill Input.Events only then.
+func (s *Stmt) ReadsEvents() bool { return s.tbl.name == "circuit_events" }
+
 // Tag returns the command tag's verb; CommandComplete is Tag() + " " +
 // the row count.
 func (s *Stmt) Tag() string { return "SELECT" }

@@ -199,6 +199,10 @@ func appendFloat8(dst []byte, f float64) []byte {
 		return append(dst, "Infinity"...)
 	case math.IsInf(f, -1):
 		return append(dst, "-Infinity"...)
+	case f == math.Trunc(f) && math.Abs(f) < 1e15 && (f != 0 || !math.Signbit(f)):
+		// Whole numbers below 1e15 (weights, counts, 0 and 1 rates) print
+		// as integers; about ten times faster than the conversion below.
+		return strconv.AppendInt(dst, int64(f), 10)
 	}
 	// One shortest-digits conversion in %e form, d.ddde±XX, rewritten in
 	// place as fixed-point when the exponent calls for it.
