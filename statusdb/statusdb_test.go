@@ -563,7 +563,7 @@ func TestFloat8Text(t *testing.T) {
 		{0.0001, "0.0001"}, {0.00001, "1e-05"}, {1.5e-7, "1.5e-07"}, {1e100, "1e+100"}, {5e-324, "5e-324"},
 		{math.MaxFloat64, "1.7976931348623157e+308"}, {math.NaN(), "NaN"}, {math.Inf(1), "Infinity"}, {math.Inf(-1), "-Infinity"},
 		{2500.5, "2500.5"}, {123456789012345.6, "123456789012345.6"},
-		{-7, "-7"}, {999999999999999, "999999999999999"}, {-999999999999999, "-999999999999999"}, {-1e15, "-1e+15"},
+		{-7, "-7"}, {-0.5, "-0.5"}, {0.000123, "0.000123"}, {29.525068, "29.525068"}, {999999999.999999, "999999999.999999"}, {999999999999999, "999999999999999"}, {-999999999999999, "-999999999999999"}, {-1e15, "-1e+15"},
 	}
 	for _, tt := range tests {
 		if got := string(appendFloat8(nil, tt.f)); got != tt.want {
@@ -832,8 +832,18 @@ func TestFormatAgainstTime(t *testing.T) {
 		}
 		us += 987654321987 + int64(i)*7919
 	}
+	floats := make([]float64, 0, 400000)
 	for i := range 200000 {
-		f := math.Float64frombits(uint64(i) * 0x9E3779B97F4A7C15)
+		floats = append(floats, math.Float64frombits(uint64(i)*0x9E3779B97F4A7C15))
+		// Milliseconds from durations, as the proxy's latencies are,
+		// over the range of the six-decimal shortcut and past it.
+		d := time.Duration(uint64(i) * 0x9E3779B97F4A7C15 >> (4 + i%60))
+		if i%2 == 1 {
+			d = -d
+		}
+		floats = append(floats, float64(d)/float64(time.Millisecond))
+	}
+	for _, f := range floats {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			continue
 		}

@@ -187,6 +187,28 @@ func textOf(t typ, v value, loc *time.Location) string {
 	return string(appendText(buf[:0], t, v, loc))
 }
 
+// appendMicros appends n/1e6 in fixed point without trailing zeros; n is
+// not a multiple of 1e6.
+func appendMicros(dst []byte, n int64) []byte {
+	if n < 0 {
+		dst = append(dst, '-')
+		n = -n
+	}
+	dst = strconv.AppendInt(dst, n/1_000_000, 10)
+	frac := n % 1_000_000
+	var d [7]byte
+	d[0] = '.'
+	for i := 6; i > 0; i-- {
+		d[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	end := 7
+	for d[end-1] == '0' {
+		end--
+	}
+	return append(dst, d[:end]...)
+}
+
 // appendFloat8 formats like PostgreSQL 12+ float8out with the default
 // extra_float_digits: the shortest string that reads back exactly,
 // fixed-point when the decimal exponent is in [-4, 15), otherwise
@@ -203,6 +225,16 @@ func appendFloat8(dst []byte, f float64) []byte {
 		// Whole numbers below 1e15 (weights, counts, 0 and 1 rates) print
 		// as integers; about ten times faster than the conversion below.
 		return strconv.AppendInt(dst, int64(f), 10)
+	}
+	if a := math.Abs(f); a >= 1e-4 && a < 1e9 {
+		// Milliseconds from a time.Duration (latencies) have at most six
+		// decimals. Below 1e9 two different six-decimal numbers are
+		// different float64s, and every shorter decimal is one of them, so
+		// when f is the float64 nearest to n/1e6 that decimal, without its
+		// trailing zeros, is the shortest that reads back as f.
+		if n := math.Round(f * 1e6); n/1e6 == f {
+			return appendMicros(dst, int64(n))
+		}
 	}
 	// One shortest-digits conversion in %e form, d.ddde±XX, rewritten in
 	// place as fixed-point when the exponent calls for it.
