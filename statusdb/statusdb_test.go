@@ -913,13 +913,53 @@ func TestAppendDataRowsMatchesResult(t *testing.T) {
 			}
 		}
 	}
-	st, err := db.Prepare("SELECT port / 0 FROM helios_proxy.backends")
+	// Many rows, and expressions besides columns, match Execute too.
+	many := manyBackends(35)
+	st, err := db.Prepare("SELECT *, latency_p95_ms * 2, upper(backend_name) FROM helios_proxy.circuit_breaker_status")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, rows, err := st.AppendDataRows([]byte("prefix"), in, nil, nil, []int16{0})
-	var se *Error
-	if !errors.As(err, &se) || se.Code != "22012" || rows != 0 || string(got) != "prefix" {
-		t.Errorf("division by zero: %q, %d rows, %v; want dst unchanged and 22012", got, rows, err)
+	res, err := st.Execute(many, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, rows, err := st.AppendDataRows(nil, many, nil, nil, make([]int16, len(res.Columns)))
+	if err != nil || rows != len(many.Snapshot.Backends) {
+		t.Fatalf("%d backends: AppendDataRows = %d rows, %v", len(many.Snapshot.Backends), rows, err)
+	}
+	for r := range res.Rows {
+		var want []byte
+		for c := range res.Columns {
+			v, notNull, _ := res.AppendValue(nil, r, c, 0)
+			n := int32(-1)
+			if notNull {
+				n = int32(len(v))
+			}
+			want = binary.BigEndian.AppendUint32(want, uint32(n))
+			want = append(want, v...)
+		}
+		n := int(binary.BigEndian.Uint32(got[1:]))
+		if !bytes.Equal(got[7:1+n], want) {
+			t.Fatalf("%d backends, row %d differs from Execute's", len(many.Snapshot.Backends), r)
+		}
+		got = got[1+n:]
+	}
+
+	// Errors are those of row-by-row evaluation, as in PostgreSQL: the
+	// first row's second column fails before the second row's first.
+	for _, tc := range []struct{ sql, code string }{
+		{"SELECT port / 0 FROM helios_proxy.backends", "22012"},
+		{"SELECT CASE WHEN backend_name = 'primary-1' THEN 0 ELSE backend_name::int END, CASE WHEN backend_name = 'primary-1' THEN port / 0 ELSE 0 END FROM helios_proxy.circuit_breaker_status", "22012"},
+		{"SELECT CASE WHEN backend_name = 'primary-1' THEN 0 ELSE backend_name::int END FROM helios_proxy.circuit_breaker_status", "22P02"},
+	} {
+		st, err := db.Prepare(tc.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, rows, err := st.AppendDataRows([]byte("prefix"), in, nil, nil, make([]int16, len(st.Columns())))
+		var se *Error
+		if !errors.As(err, &se) || se.Code != tc.code || rows != 0 || string(got) != "prefix" {
+			t.Errorf("%s: %q, %d rows, %v; want dst unchanged and %s", tc.sql, got, rows, err, tc.code)
+		}
 	}
 }
