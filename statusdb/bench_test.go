@@ -2,6 +2,7 @@ package statusdb
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -96,8 +97,10 @@ func BenchmarkStatusQuery(b *testing.B) {
 					}
 					b.ReportAllocs()
 					var buf []byte
+					var times []time.Duration
 					defer reportCPU(b)()
 					for b.Loop() {
+						start := time.Now()
 						st, err := db.Prepare(q.sql)
 						if err != nil {
 							b.Fatal(err)
@@ -105,7 +108,11 @@ func BenchmarkStatusQuery(b *testing.B) {
 						if buf, _, err = st.AppendDataRows(buf[:0], in, nil, nil, formats); err != nil {
 							b.Fatal(err)
 						}
+						times = append(times, time.Since(start))
 					}
+					slices.Sort(times)
+					b.ReportMetric(float64(times[len(times)/2].Microseconds()), "p50-µs")
+					b.ReportMetric(float64(times[len(times)*99/100].Microseconds()), "p99-µs")
 				})
 			}
 		}
