@@ -78,13 +78,14 @@ type Ticket struct {
 // Probe reports whether the ticket holds a half-open probe permit.
 func (t Ticket) Probe() bool { return t.probe }
 
-// Generation identifies the state the ticket was admitted in; see
-// Breaker.Generation.
+// Generation identifies the state the ticket was admitted in: it changes
+// at every transition, so Breaker.Current().Generation() is the current
+// state's.
 func (t Ticket) Generation() uint64 { return t.gen }
 
 // Inflight describes requests that are running now, as the caller sees them:
-// only those admitted in the current state (Ticket.Generation equal to
-// Breaker.Generation), as for results. A request begun under an earlier
+// only those admitted in the current state (their Ticket.Generation equal
+// to Breaker.Current's), as for results. A request begun under an earlier
 // state, such as a query still sleeping on a backend that has recovered
 // since, says nothing about the state the circuit is in now.
 type Inflight struct {

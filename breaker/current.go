@@ -7,7 +7,3 @@ package breaker
 func (b *Breaker) Current() Ticket {
 	return Ticket{gen: b.gen.Load()}
 }
-
-// Generation returns the generation of the current state: it changes at
-// every transition. It takes no lock.
-func (b *Breaker) Generation() uint64 { return b.gen.Load() }

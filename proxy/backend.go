@@ -113,7 +113,7 @@ func (b *backend) inflight(now time.Time, p95, p99 time.Duration) breaker.Inflig
 	var in breaker.Inflight
 	nowNs := now.UnixNano()
 	b.mu.Lock()
-	gen := b.br.Generation()
+	gen := b.br.Current().Generation()
 	for ss := range b.sessions {
 		start, g := ss.pending.oldest()
 		if start == 0 || g != gen {
@@ -161,8 +161,8 @@ type pendingRing struct {
 }
 
 type pendingSlot struct {
-	start  atomic.Int64 // unix nanos
-	gen    atomic.Uint64
+	start  atomic.Int64  // unix nanos
+	gen    atomic.Uint64 // ticket's generation, for the monitor, which must not read ticket
 	ticket breaker.Ticket
 }
 

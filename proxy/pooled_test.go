@@ -73,6 +73,32 @@ func forceOpen(t *testing.T, ctx context.Context, p *runningProxy, name string) 
 }
 
 // backendOn returns the name of the backend listening on port.
+// appConn connects as the pooled role app; the connection is closed when
+// the test ends.
+func appConn(t *testing.T, ctx context.Context, p *runningProxy) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// isolateInTransaction begins a transaction on conn and forces the circuit
+// of the backend it runs on open; it returns the transaction and that
+// backend's port.
+func isolateInTransaction(t *testing.T, ctx context.Context, p *runningProxy, conn *pgx.Conn) (pgx.Tx, int) {
+	t.Helper()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := backendPort(t, ctx, tx.Conn())
+	forceOpen(t, ctx, p, backendOn(t, p, port))
+	return tx, port
+}
+
 func backendOn(t *testing.T, p *runningProxy, port int) string {
 	t.Helper()
 	for _, b := range p.Snapshot().Backends {
@@ -317,18 +343,9 @@ func TestSessionInTransactionFailsWhenIsolated(t *testing.T) {
 	_, p := pooledSetup(t, 2, "session", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := backendPort(t, ctx, tx.Conn())
-	forceOpen(t, ctx, p, backendOn(t, p, port))
-	_, err = tx.Exec(ctx, "select 1")
+	conn := appConn(t, ctx, p)
+	tx, port := isolateInTransaction(t, ctx, p, conn)
+	_, err := tx.Exec(ctx, "select 1")
 	if pgCode(err) != "08006" || !strings.Contains(err.Error(), "isolated") {
 		t.Fatalf("statement in a transaction on an isolated backend: %v; want 08006", err)
 	}
@@ -481,11 +498,7 @@ func TestTransactionModeCopy(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := appConn(t, ctx, p)
 	if _, err := conn.Exec(ctx, "create table copied (n int, s text)"); err != nil {
 		t.Fatal(err)
 	}
@@ -520,11 +533,7 @@ func TestTransactionModeSpreadsAtLightLoad(t *testing.T) {
 	clusters, p := pooledSetup(t, 3, "transaction", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := appConn(t, ctx, p)
 	ports := map[int]int{}
 	const n = 600
 	for range n {
@@ -559,12 +568,7 @@ func TestTransactionModeIsolationLetsTransactionsFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := backendPort(t, ctx, tx.Conn())
-	forceOpen(t, ctx, p, backendOn(t, p, port))
+	tx, port := isolateInTransaction(t, ctx, p, conn)
 	if got := backendPort(t, ctx, tx.Conn()); got != port {
 		t.Fatalf("the transaction moved from port %d to %d", port, got)
 	}

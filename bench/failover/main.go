@@ -834,16 +834,26 @@ func (p *pacer) wait(ctx context.Context) error {
 	}
 }
 
+// connect opens a load connection. On failure it records the error,
+// paces the next attempt and returns nil.
+func (l *load) connect(ctx context.Context) *pgx.Conn {
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	conn, err := pgx.Connect(cctx, l.dsn)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			l.fail("connect", err)
+			_ = sleep(ctx, 20*time.Millisecond) // pace reconnects; this is load shaping
+		}
+		return nil
+	}
+	return conn
+}
+
 func (l *load) client(ctx context.Context) {
 	for ctx.Err() == nil {
-		cctx, cancel := context.WithTimeout(ctx, connectTimeout)
-		conn, err := pgx.Connect(cctx, l.dsn)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil {
-				l.fail("connect", err)
-				_ = sleep(ctx, 20*time.Millisecond) // pace reconnects; this is load shaping
-			}
+		conn := l.connect(ctx)
+		if conn == nil {
 			continue
 		}
 		for range reconnectEvery {
@@ -862,18 +872,23 @@ func (l *load) client(ctx context.Context) {
 				break
 			}
 		}
-		cctx, cancel = context.WithTimeout(context.Background(), time.Second)
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = conn.Close(cctx) // a broken connection has nothing left to say
 		cancel()
 	}
 }
 
-func (l *load) query(ctx context.Context, conn *pgx.Conn) error {
+// queryContext bounds one query by -query-timeout, if any.
+func (l *load) queryContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if l.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, l.timeout)
-		defer cancel()
+		return context.WithTimeout(ctx, l.timeout)
 	}
+	return ctx, func() {}
+}
+
+func (l *load) query(ctx context.Context, conn *pgx.Conn) error {
+	ctx, cancel := l.queryContext(ctx)
+	defer cancel()
 	sql := "SELECT 1"
 	if l.work.Load() {
 		sql = workQuery
@@ -902,17 +917,9 @@ func (l *load) txClient(ctx context.Context, k int) {
 			conn = nil
 		}
 		if conn == nil {
-			cctx, cancel := context.WithTimeout(ctx, connectTimeout)
-			c, err := pgx.Connect(cctx, l.dsn)
-			cancel()
-			if err != nil {
-				if ctx.Err() == nil {
-					l.fail("connect", err)
-					_ = sleep(ctx, 20*time.Millisecond) // pace reconnects; this is load shaping
-				}
+			if conn = l.connect(ctx); conn == nil {
 				continue
 			}
-			conn = c
 		}
 		if l.pace != nil && l.pace.wait(ctx) != nil {
 			return
@@ -939,11 +946,8 @@ func (l *load) txClient(ctx context.Context, k int) {
 // txQuery runs one transaction, which returns the port of the backend
 // that ran it.
 func (l *load) txQuery(ctx context.Context, conn *pgx.Conn) (int, error) {
-	if l.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, l.timeout)
-		defer cancel()
-	}
+	ctx, cancel := l.queryContext(ctx)
+	defer cancel()
 	sql := "SELECT inet_server_port()"
 	if l.work.Load() {
 		sql = workTxQuery
