@@ -96,6 +96,19 @@ func (l *localState) takes(typ byte, body []byte) bool {
 	return false
 }
 
+// validTarget reports whether a Describe or Close body names a statement
+// or portal: 'S' or 'P', then a NUL-terminated name, and nothing more.
+func validTarget(body []byte) bool {
+	return len(body) >= 2 && (body[0] == 'S' || body[0] == 'P') && bytes.IndexByte(body[1:], 0) == len(body)-2
+}
+
+func messageName(typ byte) string {
+	if typ == 'D' {
+		return "Describe"
+	}
+	return "Close"
+}
+
 func (l *localState) has(kind byte, name []byte) bool {
 	if kind == 'S' {
 		_, ok := l.stmts[string(name)]
@@ -130,6 +143,9 @@ func (l *localState) handle(msg []byte) error {
 			return l.ss.relayMessage(msg)
 		}
 		l.batch = true
+		if err == nil && byte(l.ss.txStatus.Load()) == 'E' {
+			err = errAborted
+		}
 		if err == nil {
 			l.setStmt(string(name), st)
 			l.out = append(l.out, '1', 0, 0, 0, 4) // ParseComplete
@@ -146,6 +162,16 @@ func (l *localState) handle(msg []byte) error {
 		return nil // discarded until Sync, as PostgreSQL does
 	}
 	var err error
+	switch {
+	case (typ == 'D' || typ == 'C') && !validTarget(body):
+		l.fail(&Error{Severity: "ERROR", Code: codeProtocolViolation, Message: "invalid " + messageName(typ) + " message"})
+		return nil
+	case byte(l.ss.txStatus.Load()) == 'E' && typ != 'C' && typ != 'H':
+		// Parse, Bind, Describe and Execute fail in an aborted
+		// transaction block; only what ends it runs (on the backend).
+		l.fail(errAborted)
+		return nil
+	}
 	switch typ {
 	case 'P':
 		var name []byte
@@ -218,9 +244,9 @@ func (l *localState) fail(err error) {
 }
 
 func (l *localState) sync() error {
+	failed := l.failed
 	l.batch, l.failed = false, false
-	l.out = l.readyForQuery(l.out)
-	return l.flush()
+	return l.ready(failed)
 }
 
 func (l *localState) readyForQuery(dst []byte) []byte {
@@ -234,6 +260,19 @@ func (l *localState) readyForQuery(dst []byte) []byte {
 // flush writes the pending answers once the backend has answered every
 // request relayed before them, so that the client sees answers in order.
 func (l *localState) flush() error {
+	if err := l.waitIdle(); err != nil {
+		return err
+	}
+	l.ss.wmu.Lock()
+	_, err := l.ss.client.Write(l.out)
+	l.ss.wmu.Unlock()
+	l.out = l.out[:0]
+	return err
+}
+
+// waitIdle waits until the backend has answered every request relayed so
+// far.
+func (l *localState) waitIdle() error {
 	for !l.ss.pending.empty() {
 		select {
 		case <-l.idle:
@@ -241,11 +280,7 @@ func (l *localState) flush() error {
 			return errStopped
 		}
 	}
-	l.ss.wmu.Lock()
-	_, err := l.ss.client.Write(l.out)
-	l.ss.wmu.Unlock()
-	l.out = l.out[:0]
-	return err
+	return nil
 }
 
 // errStopped ends the client side when the relay stops while it waits.
@@ -276,6 +311,7 @@ func (l *localState) query(msg, body []byte) error {
 		// Not ours after all (the name appeared in a string, say).
 		return l.ss.relayMessage(msg)
 	}
+	failed := true
 	switch {
 	case err != nil:
 		l.out = sqlError(err).errorResponse(l.out)
@@ -283,10 +319,12 @@ func (l *localState) query(msg, body []byte) error {
 		l.out = (&Error{Severity: "ERROR", Code: "0A000", Message: "helios_proxy statements cannot be combined with backend statements in one query string",
 			Hint: "Send the helios_proxy statements in a query of their own."}).errorResponse(l.out)
 	case byte(l.ss.txStatus.Load()) == 'E':
-		l.out = (&Error{Severity: "ERROR", Code: "25P02", Message: "current transaction is aborted, commands ignored until end of transaction block"}).errorResponse(l.out)
+		l.out = errAborted.errorResponse(l.out)
 	case len(texts) == 0:
+		failed = false
 		l.out = append(l.out, 'I', 0, 0, 0, 4) // EmptyQueryResponse
 	default:
+		failed = false
 		events := false
 		for _, st := range stmts {
 			events = events || st != nil && st.ReadsEvents()
@@ -301,8 +339,24 @@ func (l *localState) query(msg, body []byte) error {
 			if err != nil {
 				// As in PostgreSQL, an error ends the query string.
 				l.out = sqlError(err).errorResponse(l.out)
+				failed = true
 				break
 			}
+		}
+	}
+	return l.ready(failed)
+}
+
+// errAborted answers statements in a failed transaction block.
+var errAborted = &Error{Severity: "ERROR", Code: "25P02", Message: "current transaction is aborted, commands ignored until end of transaction block"}
+
+// ready ends a request answered here with ReadyForQuery; after an error,
+// a transaction block is aborted first, the backend's part included, as
+// PostgreSQL aborts it.
+func (l *localState) ready(failed bool) error {
+	if failed {
+		if err := l.ss.abortTransaction(); err != nil {
+			return err
 		}
 	}
 	l.out = l.readyForQuery(l.out)
@@ -318,18 +372,31 @@ var errStatusOnly = &Error{Severity: "ERROR", Code: "0A000", Message: "the helio
 // refused.
 func (l *localState) statusDatabaseOnly(texts []string) error {
 	tx := byte(l.ss.txStatus.Load())
+	failed := false
 	for _, text := range texts {
-		tag, after, ok := transactionControl(text, tx)
+		tc, ok := transactionControl(text, tx)
 		if !ok {
-			l.out = errStatusOnly.errorResponse(l.out)
+			failed = true
+			if tx == 'E' {
+				l.out = errAborted.errorResponse(l.out)
+			} else {
+				l.out = errStatusOnly.errorResponse(l.out)
+			}
 			break
 		}
-		tx = after
-		l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(tag)}).Encode(l.out)
+		if tc.err != nil {
+			failed = true
+			l.out = tc.err.errorResponse(l.out)
+			break
+		}
+		if tc.warning != nil {
+			l.out, _ = tc.warning.Encode(l.out)
+		}
+		tx = tc.after
+		l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(tc.tag)}).Encode(l.out)
 	}
 	l.ss.txStatus.Store(uint32(tx))
-	l.out = l.readyForQuery(l.out)
-	return l.flush()
+	return l.ready(failed)
 }
 
 // snapshotBufs holds *[]status.Backend for the snapshots of status

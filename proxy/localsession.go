@@ -118,24 +118,59 @@ func md5Password(password, user string, salt [4]byte) string {
 	return "md5" + hex.EncodeToString(h.Sum(nil))
 }
 
+// txControl is the answer to a transaction-control statement on the
+// status database.
+type txControl struct {
+	tag     string
+	after   byte                     // transaction status after it
+	warning *pgproto3.NoticeResponse // PostgreSQL's WARNING, if any
+	err     *Error                   // the statement fails
+}
+
 // transactionControl answers the statements drivers send on their own in
 // a status-database session (psycopg2 opens a transaction before its first
-// query): it returns the command tag and the transaction status after it,
-// or ok = false.
-func transactionControl(sql string, tx byte) (tag string, after byte, ok bool) {
-	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(sql), ";")))
+// query) as PostgreSQL does in transaction status tx, or returns ok =
+// false for any other statement.
+func transactionControl(sql string, tx byte) (tc txControl, ok bool) {
+	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(sql), "; \t\n")))
 	if len(f) == 0 {
-		return "", tx, false
+		return tc, false
+	}
+	tc.after = tx
+	warn := func(code, msg string) *pgproto3.NoticeResponse {
+		return &pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: code, Message: msg}
 	}
 	switch f[0] {
 	case "BEGIN", "START":
-		return "BEGIN", 'T', true
+		tc.tag, tc.after = "BEGIN", 'T'
+		if tx == 'T' {
+			tc.warning = warn("25001", "there is already a transaction in progress")
+		}
 	case "COMMIT", "END":
-		return "COMMIT", 'I', true
+		tc.tag, tc.after = "COMMIT", 'I'
+		if tx == 'E' {
+			tc.tag = "ROLLBACK"
+		}
 	case "ROLLBACK", "ABORT":
-		return "ROLLBACK", 'I', true
-	case "SET", "RESET", "DISCARD", "DEALLOCATE":
-		return f[0], tx, true
+		tc.tag, tc.after = "ROLLBACK", 'I'
+	case "SET", "RESET", "DEALLOCATE":
+		tc.tag = f[0]
+		if f[0] == "DEALLOCATE" && len(f) > 1 && f[len(f)-1] == "ALL" {
+			tc.tag = "DEALLOCATE ALL"
+		}
+	case "DISCARD":
+		tc.tag = "DISCARD " + strings.Join(f[1:], " ")
+		if tx != 'I' && len(f) > 1 && f[1] == "ALL" {
+			tc.err = &Error{Severity: "ERROR", Code: "25001", Message: "DISCARD ALL cannot run inside a transaction block"}
+		}
+	default:
+		return tc, false
 	}
-	return "", tx, false
+	switch {
+	case tx == 'E' && tc.tag != "ROLLBACK":
+		return tc, false // 25P02
+	case tx == 'I' && (f[0] == "COMMIT" || f[0] == "END" || f[0] == "ROLLBACK" || f[0] == "ABORT"):
+		tc.warning = warn("25P01", "there is no transaction in progress")
+	}
+	return tc, true
 }

@@ -42,10 +42,13 @@ func rawDial(addr string) (net.Conn, error) {
 // rawStartup logs in as user with a protocol 3.0 StartupMessage (trust
 // authentication) and reads up to the first ReadyForQuery. The session's
 // application_name is malformed_test.
-func rawStartup(conn net.Conn, user string) error {
+func rawStartup(conn net.Conn, user string) error { return rawStartupDB(conn, user, "postgres") }
+
+// rawStartupDB is rawStartup to the database db.
+func rawStartupDB(conn net.Conn, user, db string) error {
 	p, err := (&pgproto3.StartupMessage{
 		ProtocolVersion: pgproto3.ProtocolVersion30,
-		Parameters:      map[string]string{"user": user, "database": "postgres", "application_name": "malformed_test"},
+		Parameters:      map[string]string{"user": user, "database": db, "application_name": "malformed_test"},
 	}).Encode(nil)
 	if err != nil {
 		return err

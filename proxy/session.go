@@ -58,6 +58,7 @@ type session struct {
 	timeZone   atomic.Value  // string: the session's TimeZone as the backend reported it
 	cancelAt   atomic.Int64  // unix nanos of the last cancel forwarded for this session
 	terminated atomic.Bool   // the client sent Terminate
+	discard    atomic.Bool   // drop the backend's answers up to its next ReadyForQuery (abortQuery's)
 	clientErr  error         // protocol violation by the client during the relay
 	stopped    chan struct{} // closed when the relay stops
 	stopOnce   sync.Once
@@ -645,6 +646,17 @@ func (ss *session) serverToClient(h *serverHandler) error {
 		if _, err := h.sc.feed(p); err != nil {
 			h.lost = true
 			return err
+		}
+		if ss.discard.Load() {
+			// The answer to the proxy's own abortQuery: the client sent
+			// nothing since, so these bytes hold nothing else.
+			if h.answered && h.sc.left == 0 && h.sc.hdrN == 0 {
+				h.answered = false
+				ss.discard.Store(false)
+				ss.local.backendIdle()
+			}
+			p = nil
+			continue
 		}
 		// Hold the client's write lock until a message boundary, so that
 		// answers of the proxy itself never land inside a message.
