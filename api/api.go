@@ -5,9 +5,12 @@
 // it.
 //
 // Reads are open. Mutating requests (PUT, DELETE, POST) need
-// "Authorization: Bearer <admin token>", are rate limited per client IP
-// and must send JSON. Authentication is by header only, never by cookie,
-// so a page on another origin cannot act with a user's credentials.
+// "Authorization: Bearer <admin token>" and must send JSON; failed
+// authentications and authenticated changes are rate limited per client
+// IP, each on its own budget. Authentication is by header only, never by
+// cookie, so a page on another origin cannot act with a user's
+// credentials. Every request must name an allowed host (see hostPolicy),
+// so that a page cannot read the API through DNS rebinding either.
 package api
 
 import (
@@ -60,10 +63,18 @@ type Options struct {
 	// Empty: mutating endpoints answer 403, and New refuses a non-loopback
 	// ListenAddress.
 	AdminToken string
-	// ListenAddress is where the caller serves the handler; New uses it
-	// only to refuse a non-loopback address without an AdminToken. An empty
-	// host (":8080") means every interface, which is not loopback.
+	// ListenAddress is where the caller serves the handler; New refuses a
+	// non-loopback address without an AdminToken, and allows its host in
+	// the Host header when it is a name. An empty host (":8080") means every
+	// interface, which is not loopback.
 	ListenAddress string
+	// AllowedHosts are the names, besides IP addresses, "localhost", names
+	// under ".localhost" and the host of ListenAddress, that requests may
+	// give in their Host header; others answer 421. An entry ".example.com"
+	// allows example.com and every name under it; "*" allows any host
+	// (turning off the protection against DNS rebinding). Empty: only the
+	// defaults.
+	AllowedHosts []string
 	// AlertTest, when set, serves POST /alerts/test: it sends a test alert
 	// to every channel and returns per-channel results, which are
 	// JSON-encoded as they are. Nil: the endpoint answers 501.
@@ -86,8 +97,10 @@ const (
 	// written by requestTimeout + writeGrace.
 	requestTimeout = 30 * time.Second
 	writeGrace     = 5 * time.Second
-	// mutationsPerMinute is how many PUT/DELETE/POST requests one client IP
-	// may make per minute (sliding window); more get 429.
+	// mutationsPerMinute is how many authenticated PUT/DELETE/POST
+	// requests one client IP may make per minute (sliding window), and
+	// separately how many it may make without the right token; more get
+	// 429.
 	mutationsPerMinute = 30
 	// maxReasonLen is the longest override reason, in characters.
 	maxReasonLen = 500
@@ -111,6 +124,8 @@ type server struct {
 	tokenHash *[sha256.Size]byte // nil: no admin token, mutations refused
 	alertTest func(ctx context.Context) any
 	web       http.Handler
+	hosts     hostPolicy
+	origins   *http.CrossOriginProtection
 	mux       *chi.Mux
 	// heartbeat is how often the event stream writes a comment so that
 	// proxies and browsers keep an idle stream open.
@@ -149,6 +164,8 @@ func newServer(c Controller, log *slog.Logger, o Options) (*server, error) {
 		now:       o.Clock,
 		alertTest: o.AlertTest,
 		web:       o.Web,
+		hosts:     newHostPolicy(o.AllowedHosts, o.ListenAddress),
+		origins:   http.NewCrossOriginProtection(),
 		heartbeat: 15 * time.Second,
 		timeout:   requestTimeout,
 		perMinute: mutationsPerMinute,
@@ -175,7 +192,7 @@ func newServer(c Controller, log *slog.Logger, o Options) (*server, error) {
 // (a test walks both).
 func (s *server) routes() *chi.Mux {
 	r := chi.NewRouter()
-	r.Use(s.securityHeaders, s.logRequests, s.recoverPanics)
+	r.Use(s.securityHeaders, s.logRequests, s.recoverPanics, s.checkHost)
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed)
 
@@ -193,13 +210,16 @@ func (s *server) routes() *chi.Mux {
 		r.Get("/config", s.effectiveConfig)
 
 		r.Group(func(r chi.Router) {
-			// Rate limit first, so that guessing tokens is limited too.
+			// requireAdmin limits failed authentications itself; the
+			// right token then has its own budget, so that a runaway
+			// script cannot flood the proxy and its alerts with changes.
+			r.Use(s.sameOrigin, s.requireAdmin())
 			r.Use(httprate.LimitBy(s.perMinute, time.Minute, clientKey,
 				httprate.WithLimitHandler(s.rateLimited),
 				httprate.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 					s.internalError(w, r, "rate limiter failed", err)
 				})))
-			r.Use(s.requireAdmin, s.jsonBody)
+			r.Use(s.jsonBody)
 			r.Put("/circuit-breaker/backends/{backend}/override", s.setOverride)
 			r.Delete("/circuit-breaker/backends/{backend}/override", s.clearOverride)
 			r.Post("/config/reload", s.reload)

@@ -408,15 +408,58 @@ func TestRateLimit(t *testing.T) {
 			t.Errorf("%s %s over the limit = %d %s, want 429 with Retry-After", m.method, m.path, resp.StatusCode, b)
 		}
 	}
-	// Wrong tokens count too: guessing is limited.
+	// Wrong tokens have their own budget, untouched by the right token.
 	r := mutations[0]
 	r.header = map[string]string{"Authorization": "Bearer guess"}
-	if resp, _ := h.do(r); resp.StatusCode != 429 {
-		t.Errorf("guess over the limit = %d, want 429", resp.StatusCode)
+	if resp, b := h.do(r); resp.StatusCode != 401 {
+		t.Errorf("guess after %d changes = %d %s, want 401", mutationsPerMinute, resp.StatusCode, b)
 	}
 	// Reads are not limited.
 	if resp, _ := h.do(req{method: "GET", path: "/circuit-breaker/status"}); resp.StatusCode != 200 {
 		t.Errorf("GET over the mutation limit = %d", resp.StatusCode)
+	}
+}
+
+// TestGuessingDoesNotLockOutTheToken plays an attacker sharing the
+// operator's address (same machine, same NAT) who guesses tokens: the
+// guesses are throttled, the operator's right token keeps working.
+func TestGuessingDoesNotLockOutTheToken(t *testing.T) {
+	f := newFakeProxy()
+	h := newHarness(t, f, Options{AdminToken: testToken})
+	guess := mutations[0]
+	guess.header = map[string]string{"Authorization": "Bearer guess-" + testToken[:4]}
+	for i := range 40 {
+		resp, b := h.do(guess)
+		want := http.StatusUnauthorized
+		if i >= mutationsPerMinute {
+			want = http.StatusTooManyRequests
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("guess %d = %d %s, want %d", i+1, resp.StatusCode, b, want)
+		}
+		if want == http.StatusTooManyRequests && (resp.Header.Get("Retry-After") == "" || !strings.Contains(errorBody(t, b).Error, "bearer token")) {
+			t.Errorf("guess %d: 429 without Retry-After or a reason: %v %s", i+1, resp.Header, b)
+		}
+	}
+	if f.lastSet.Backend != "" {
+		t.Fatalf("a guess reached the proxy: %+v", f.lastSet)
+	}
+	// The right token from the same address, on every mutating endpoint.
+	for _, m := range mutations {
+		if resp, b := h.do(m); resp.StatusCode >= 400 && resp.StatusCode != http.StatusNotImplemented {
+			t.Errorf("%s %s with the right token after 40 guesses = %d %s, want success", m.method, m.path, resp.StatusCode, b)
+		}
+	}
+	if f.lastSet.Backend != "pg-a" {
+		t.Errorf("the override with the right token did not reach the proxy")
+	}
+	// The guesser is still throttled, with or without a token.
+	noAuth := mutations[2]
+	noAuth.noAuth = true
+	for _, r := range []req{guess, noAuth} {
+		if resp, b := h.do(r); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s %s after the right token = %d %s, want 429 with Retry-After", r.method, r.path, resp.StatusCode, b)
+		}
 	}
 }
 

@@ -73,9 +73,7 @@ func openStream(t *testing.T, ctx context.Context, h *harness, header map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range header {
-		hr.Header.Set(k, v)
-	}
+	setHeaders(hr, header)
 	resp, err := h.http.Client().Do(hr)
 	if err != nil {
 		t.Fatal(err)

@@ -223,9 +223,7 @@ func (h *harness) do(r req) (*http.Response, []byte) {
 	if !r.noAuth {
 		hr.Header.Set("Authorization", "Bearer "+testToken)
 	}
-	for k, v := range r.header {
-		hr.Header.Set(k, v)
-	}
+	setHeaders(hr, r.header)
 	resp, err := h.http.Client().Do(hr)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", r.method, r.path, err)
@@ -237,6 +235,18 @@ func (h *harness) do(r req) (*http.Response, []byte) {
 	}
 	h.check(hr, resp, b)
 	return resp, b
+}
+
+// setHeaders sets header on hr; "Host" becomes hr.Host, which is what the
+// client sends (it ignores a Host in hr.Header).
+func setHeaders(hr *http.Request, header map[string]string) {
+	for k, v := range header {
+		if k == "Host" {
+			hr.Host = v
+			continue
+		}
+		hr.Header.Set(k, v)
+	}
 }
 
 // check validates one response.

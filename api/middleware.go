@@ -16,6 +16,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/httprate"
 )
 
 // writeJSON writes v as the response.
@@ -141,26 +142,67 @@ func (s *server) deadline(next http.Handler) http.Handler {
 	})
 }
 
-// requireAdmin lets through requests with the admin bearer token.
-func (s *server) requireAdmin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.tokenHash == nil {
-			s.writeError(w, r, http.StatusForbidden,
-				"mutating endpoints are disabled: no [api] admin_token is configured")
-			return
-		}
-		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			s.log.Info("admin request without a bearer token", "method", r.Method, "path", r.URL.Path, "client_addr", r.RemoteAddr)
-			w.Header().Set("WWW-Authenticate", `Bearer realm="heliosproxy"`)
-			s.writeError(w, r, http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <admin token>")
-			return
-		}
-		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		if subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) != 1 {
+// requireAdmin lets through requests with the admin bearer token. Failed
+// attempts (no token, another scheme, a wrong token) are counted per client
+// address, and once s.perMinute of them fall within a minute further ones
+// answer 429 until the window slides on. A request with the right token is
+// never held back by that count: someone guessing tokens from the
+// operator's address (a shared NAT, a page in the operator's browser)
+// stays throttled without locking the operator out.
+func (s *server) requireAdmin() func(http.Handler) http.Handler {
+	failures := httprate.NewRateLimiter(s.perMinute, time.Minute)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.tokenHash == nil {
+				s.writeError(w, r, http.StatusForbidden,
+					"mutating endpoints are disabled: no [api] admin_token is configured")
+				return
+			}
+			scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+			token = strings.TrimSpace(token)
+			bearer := ok && strings.EqualFold(scheme, "Bearer") && token != ""
+			if bearer {
+				sum := sha256.Sum256([]byte(token))
+				if subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1 {
+					next.ServeHTTP(w, r)
+					return
+				}
+			}
+			// The local counter never fails (httprate documents it).
+			key, _ := clientKey(r)
+			if failures.OnLimit(w, r, key) {
+				s.log.Warn("admin request rate limited after failed authentications", "method", r.Method, "path", r.URL.Path, "client_addr", r.RemoteAddr)
+				s.writeError(w, r, http.StatusTooManyRequests,
+					fmt.Sprintf("too many requests without the right bearer token: at most %d a minute per client address", s.perMinute))
+				return
+			}
+			if !bearer {
+				s.log.Info("admin request without a bearer token", "method", r.Method, "path", r.URL.Path, "client_addr", r.RemoteAddr)
+				w.Header().Set("WWW-Authenticate", `Bearer realm="heliosproxy"`)
+				s.writeError(w, r, http.StatusUnauthorized, "missing bearer token: send Authorization: Bearer <admin token>")
+				return
+			}
 			s.log.Warn("admin request with a wrong bearer token", "method", r.Method, "path", r.URL.Path, "client_addr", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="heliosproxy", error="invalid_token"`)
 			s.writeError(w, r, http.StatusUnauthorized, "invalid bearer token")
+		})
+	}
+}
+
+// sameOrigin refuses mutating requests that a browser sends for a page of
+// another origin (Sec-Fetch-Site, or else Origin against Host, as net/http's
+// CrossOriginProtection decides). The bearer token alone already keeps
+// such pages out, since they cannot send Authorization without a CORS
+// preflight, which the API never grants; this check keeps that true should
+// the token ever reach the browser by other means. Clients other than
+// browsers send neither header and pass.
+func (s *server) sameOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.origins.Check(r); err != nil {
+			s.log.Warn("cross-origin admin request refused", "method", r.Method, "path", r.URL.Path,
+				"client_addr", r.RemoteAddr, "err", err)
+			s.writeError(w, r, http.StatusForbidden, "cross-origin request refused",
+				"the API accepts changes only from its own dashboard or from clients other than browsers")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -197,6 +239,7 @@ func (s *server) tooLarge(w http.ResponseWriter, r *http.Request) {
 		fmt.Sprintf("request body too large: at most %d bytes", maxBodyBytes))
 }
 
+// rateLimited answers an authenticated change over its budget.
 func (s *server) rateLimited(w http.ResponseWriter, r *http.Request) {
 	s.log.Warn("admin request rate limited", "method", r.Method, "path", r.URL.Path, "client_addr", r.RemoteAddr)
 	s.writeError(w, r, http.StatusTooManyRequests,

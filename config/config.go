@@ -307,6 +307,14 @@ type API struct {
 	// AdminToken is the bearer token of mutating endpoints (a secret). Empty
 	// (the default) means mutating endpoints refuse every request.
 	AdminToken string `toml:"admin_token"`
+	// AllowedHosts are the host names the API and dashboard answer for in
+	// the Host header, besides those always allowed: IP addresses,
+	// "localhost", names under ".localhost" and the host of ListenAddress.
+	// Other names answer 421, so that a web page cannot read the API by
+	// pointing its own name at the API's address (DNS rebinding). An entry
+	// ".example.com" allows example.com and every name under it; "*" allows
+	// any host. Empty (the default) allows only those always allowed.
+	AllowedHosts []string `toml:"allowed_hosts,omitempty"`
 }
 
 // State is the [state] table.

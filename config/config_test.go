@@ -791,3 +791,26 @@ func TestInlineBackends(t *testing.T) {
 	_, _, err = Parse("i.toml", []byte("[backends]\ninstances = [\n  {name = \"a\", host = \"h1\"},\n  {name = \"b\", host = \"h2\", prot = 1},\n]\n"))
 	sameStrings(t, "errors", messages(err), []string{"i.toml:4: unknown key backends.instances[1].prot"})
 }
+
+func TestAPIAllowedHosts(t *testing.T) {
+	doc := oneBackend + "[api]\nallowed_hosts = [\"proxy.example.com\", \".corp.example\", \"*\"]\n"
+	c, _, err := Parse("a.toml", []byte(doc))
+	if err != nil {
+		t.Fatalf("Parse = %v", err)
+	}
+	if want := []string{"proxy.example.com", ".corp.example", "*"}; !reflect.DeepEqual(c.API.AllowedHosts, want) {
+		t.Errorf("api.allowed_hosts = %q, want %q", c.API.AllowedHosts, want)
+	}
+	if d := Default(); d.API.AllowedHosts != nil {
+		t.Errorf("Default api.allowed_hosts = %q, want none", d.API.AllowedHosts)
+	}
+	doc = oneBackend + "[api]\nallowed_hosts = [\n  \"proxy.example.com:8080\",\n  \"https://proxy.example.com\",\n  \"\",\n  \"*.example.com\",\n]\n"
+	_, _, err = Parse("a.toml", []byte(doc))
+	const want = `want a host name without scheme or port (".example.com" for a domain and the names under it, "*" for any), got `
+	sameStrings(t, "errors", messages(err), []string{
+		`a.toml:5: api.allowed_hosts[0]: ` + want + `"proxy.example.com:8080"`,
+		`a.toml:5: api.allowed_hosts[1]: ` + want + `"https://proxy.example.com"`,
+		`a.toml:5: api.allowed_hosts[2]: ` + want + `""`,
+		`a.toml:5: api.allowed_hosts[3]: ` + want + `"*.example.com"`,
+	})
+}

@@ -18,6 +18,10 @@ var QueryTypes = []string{"SELECT", "INSERT", "UPDATE", "DELETE", "DDL", "ALL"}
 
 var backendName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
+// allowedHost is an entry of api.allowed_hosts other than "*": a host
+// name, with a leading dot for a domain and the names under it.
+var allowedHost = regexp.MustCompile(`^\.?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$`)
+
 // Validate reports every problem of c at once, joined with errors.Join; each
 // is an *Error that names the key as a file spells it and shows the bad
 // value (never a secret). For a Config from Load or Parse, each also says
@@ -145,6 +149,13 @@ func (c Config) Validate() error {
 
 	if v.listenAddress("api.listen_address", c.API.ListenAddress) && c.API.AdminToken == "" && !loopback(c.API.ListenAddress) {
 		v.add("api.admin_token", "required when api.listen_address (%q) is not a loopback address", c.API.ListenAddress)
+	}
+
+	for i, h := range c.API.AllowedHosts {
+		if h != "*" && !allowedHost.MatchString(h) {
+			v.add(fmt.Sprintf("api.allowed_hosts[%d]", i),
+				`want a host name without scheme or port (".example.com" for a domain and the names under it, "*" for any), got %q`, h)
+		}
 	}
 
 	po := c.Pool

@@ -230,7 +230,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 
 // serveAPI starts the REST API and the dashboard on [api] listen_address.
 func serveAPI(ctx context.Context, wg *sync.WaitGroup, srv *proxy.Server, disp *alerts.Dispatcher, cfg config.Config, log *slog.Logger) error {
-	opts := api.Options{AdminToken: cfg.API.AdminToken, ListenAddress: cfg.API.ListenAddress, Web: web.Handler()}
+	opts := api.Options{AdminToken: cfg.API.AdminToken, ListenAddress: cfg.API.ListenAddress,
+		AllowedHosts: cfg.API.AllowedHosts, Web: web.Handler()}
 	if disp != nil {
 		opts.AlertTest = func(ctx context.Context) any { return disp.Test(ctx) }
 	}
