@@ -26,6 +26,7 @@ import (
 	"github.com/heliosdb/heliosproxy/api"
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/internal/logthrottle"
 	"github.com/heliosdb/heliosproxy/metrics"
 	"github.com/heliosdb/heliosproxy/proxy"
 	"github.com/heliosdb/heliosproxy/web"
@@ -146,6 +147,7 @@ func runService(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log := newLogger(stderr, cfg.Observability.LogLevel)
+	defer flushLog(log)
 	for _, w := range warnings {
 		log.Warn("config: "+w.Message, "key", w.Key, "at", fmt.Sprintf("%s:%d", w.File, w.Line))
 	}
@@ -340,5 +342,15 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	// A flood (thousands of refused clients a second) must not flood the
+	// log too: repeated messages are throttled, with counts of what was left out.
+	return slog.New(logthrottle.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}), logthrottle.Options{}))
+}
+
+// flushLog writes the counts of log records the throttle has left out and
+// not yet reported.
+func flushLog(log *slog.Logger) {
+	if h, ok := log.Handler().(*logthrottle.Handler); ok {
+		_ = h.Flush(context.Background())
+	}
 }

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// childEnv makes the test binary run as heliosproxy: a test starts it as
+// a child process to read its log as an operator would, or to kill it.
+const childEnv = "HELIOSPROXY_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// child is heliosproxy running as a child process of the test.
+type child struct {
+	cmd  *exec.Cmd
+	out  *lines // its stdout and stderr
+	done chan struct{}
+	err  error // how it exited, once done is closed
+}
+
+// startChild runs heliosproxy with args until the test ends (SIGTERM at
+// cleanup when it still runs).
+func startChild(t *testing.T, args ...string) *child {
+	t.Helper()
+	c := &child{cmd: exec.Command(os.Args[0], args...), out: newLines(), done: make(chan struct{})}
+	c.cmd.Env = append(os.Environ(), childEnv+"=1")
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.err = c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() {
+		if err := c.stop(syscall.SIGTERM); err != nil {
+			t.Errorf("heliosproxy (pid %d) after SIGTERM: %v", c.cmd.Process.Pid, err)
+		}
+	})
+	return c
+}
+
+// stop sends sig to the child, by its PID, and waits for it to exit;
+// after 30s it kills it.
+func (c *child) stop(sig syscall.Signal) error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+	}
+	_ = c.cmd.Process.Signal(sig)
+	select {
+	case <-c.done:
+		return c.err
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		return context.DeadlineExceeded
+	}
+}
+
+// field returns the value of key=value in a log line, or "".
+func field(line, key string) string {
+	_, v, ok := strings.Cut(line, " "+key+"=")
+	if !ok {
+		return ""
+	}
+	v, _, _ = strings.Cut(v, " ")
+	return v
+}
