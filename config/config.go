@@ -90,6 +90,23 @@ type Proxy struct {
 	// ConnectTimeout bounds one connection attempt to a backend, including
 	// TLS and authentication; default 2s. Must be positive.
 	ConnectTimeout Duration `toml:"connect_timeout"`
+	// MaxBufferMemory bounds the memory every client together may hold in
+	// messages being received beyond the small buffer each has, in bytes;
+	// default 256 MiB. A message that would exceed it is refused with
+	// SQLSTATE 53200. Must be at least 1 MiB.
+	MaxBufferMemory int64 `toml:"max_buffer_memory"`
+	// MaxLoginsPerBackend bounds the pass-through logins in progress to one
+	// backend (each holds one of its connections while the client answers
+	// the password challenge); default 32. A login beyond it waits up to
+	// connect_timeout for a slot, then gets SQLSTATE 53300. Must be at
+	// least 1.
+	MaxLoginsPerBackend int `toml:"max_logins_per_backend"`
+	// ClientWriteTimeout is how long data sent to a client may stay
+	// unacknowledged (a client that vanished, or stopped reading) before
+	// the proxy drops it and frees its backend session (TCP_USER_TIMEOUT;
+	// idle clients are probed with TCP keepalives within the same time);
+	// default 60s. Must be positive.
+	ClientWriteTimeout Duration `toml:"client_write_timeout"`
 }
 
 // CircuitBreaker is the [circuit_breaker] table: the thresholds shared by
@@ -408,6 +425,9 @@ func Default() Config {
 			StartupTimeout:        Duration{10 * time.Second},
 			MaxMessageSize:        64 << 20,
 			ConnectTimeout:        Duration{2 * time.Second},
+			MaxBufferMemory:       256 << 20,
+			MaxLoginsPerBackend:   32,
+			ClientWriteTimeout:    Duration{60 * time.Second},
 		},
 		CircuitBreaker: CircuitBreaker{
 			Enabled:                       true,

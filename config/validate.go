@@ -46,6 +46,11 @@ func (c Config) Validate() error {
 		v.add("proxy.max_message_size", "must be at least 8192 bytes, got %d", p.MaxMessageSize)
 	}
 	v.positive("proxy.connect_timeout", p.ConnectTimeout)
+	if p.MaxBufferMemory < 1<<20 {
+		v.add("proxy.max_buffer_memory", "must be at least 1048576 bytes, got %d", p.MaxBufferMemory)
+	}
+	v.atLeast("proxy.max_logins_per_backend", p.MaxLoginsPerBackend, 1)
+	v.positive("proxy.client_write_timeout", p.ClientWriteTimeout)
 	v.atLeast("proxy.workers", p.Workers, 0)
 
 	cb := c.CircuitBreaker

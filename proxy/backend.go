@@ -49,6 +49,8 @@ type backend struct {
 	// many backends are copies, not computations.
 	stats atomic.Pointer[tickStats]
 
+	logins loginSlots // pass-through logins in progress
+
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	pools    map[poolKey]*pool

@@ -367,6 +367,7 @@ func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
 	}
 	s.cfg.Store(&next)
 	s.breakersOnSet(next)
+	s.buffers.limit.Store(next.Proxy.MaxBufferMemory)
 	s.announce(status.Event{Type: status.ConfigReloaded, Time: s.clock.Now(), Reason: "reload",
 		Detail: fmt.Sprintf("added %v, removed %v, changed %v, restart required for %v", res.Added, res.Removed, res.Changed, res.RestartRequired)})
 	return res, nil

@@ -2,12 +2,24 @@ package proxy
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
 	"io"
+	"net"
+	"os"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
 )
 
@@ -70,4 +82,357 @@ func TestStatusSessionMalformedDescribeClose(t *testing.T) {
 		}
 	}
 	malformedBackendHealthy(t, p)
+}
+
+// rssBytes is this process's resident memory, from /proc.
+func rssBytes(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}
+
+// sendStartup sends a StartupMessage for user and database.
+func sendStartup(t *testing.T, conn net.Conn, user, db string) {
+	t.Helper()
+	p, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
+		Parameters: map[string]string{"user": user, "database": db}}).Encode(nil)
+	if _, err := conn.Write(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readAuthRequest reads up to the first authentication request that
+// needs an answer.
+func readAuthRequest(t *testing.T, conn net.Conn) {
+	t.Helper()
+	fe := pgproto3.NewFrontend(conn, io.Discard)
+	msg, err := fe.Receive()
+	if err != nil {
+		t.Fatalf("waiting for the password challenge: %v", err)
+	}
+	switch msg.(type) {
+	case *pgproto3.AuthenticationSASL, *pgproto3.AuthenticationMD5Password, *pgproto3.AuthenticationCleartextPassword:
+	default:
+		t.Fatalf("want a password challenge, got %T", msg)
+	}
+}
+
+// scramPooledProxy starts a SCRAM cluster (superuser password pg-secret)
+// with the role app (app-secret) pooled by a proxy with malformedConfig.
+func scramPooledProxy(t *testing.T, name string, edit func(*config.Config)) *runningProxy {
+	t.Helper()
+	c := pgtest.New(t, pgtest.Options{Name: name, Auth: "scram-sha-256", Password: "pg-secret"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.CreateUser(ctx, "app", "app-secret"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := malformedConfig(t, c)
+	cfg.Users = []config.User{{Name: "app", Password: "app-secret"}}
+	if edit != nil {
+		edit(&cfg)
+	}
+	return startProxy(t, cfg)
+}
+
+// TestPasswordMessageMemory: clients that declare huge password (and
+// status-database) messages and never send them cost the proxy no memory,
+// get PostgreSQL's limit, and everyone else is served.
+func TestPasswordMessageMemory(t *testing.T) {
+	p := scramPooledProxy(t, "hard-mem", nil)
+	runtime.GC()
+	before := rssBytes(t)
+	const clients = 64
+	header := []byte{'p', 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(header[1:], 64<<20)
+	var conns []net.Conn
+	for i := range clients {
+		conn, err := rawDial(p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, conn)
+		switch i % 3 {
+		case 0: // pass-through login: the backend's challenge
+			sendStartup(t, conn, "postgres", "postgres")
+			readAuthRequest(t, conn)
+		case 1: // [[users]] login: the proxy's own challenge
+			sendStartup(t, conn, "app", "postgres")
+			readAuthRequest(t, conn)
+		case 2: // status database: an authenticated local session
+			if err := rawStartupDB(conn, "postgres", statusDatabase); err != nil {
+				t.Fatal(err)
+			}
+			header[0] = 'Q'
+		}
+		if _, err := conn.Write(append(header, make([]byte, 4096)...)); err != nil {
+			t.Fatal(err)
+		}
+		header[0] = 'p'
+	}
+	for i, conn := range conns {
+		b, err := readUntilClosed(conn)
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+		msgs, err := rawReplies(b)
+		if err != nil || len(msgs) == 0 || msgs[len(msgs)-1] != "E 08P01" {
+			t.Errorf("client %d: got %v (%v), want a 08P01 ErrorResponse", i, msgs, err)
+		}
+		conn.Close()
+	}
+	if grown := rssBytes(t) - before; grown > 100<<20 {
+		t.Errorf("RSS grew by %d MiB for %d clients declaring 64 MiB each", grown>>20, clients)
+	}
+	malformedGoodClient(t, p.dsn("postgres", "pg-secret"), 3)
+	malformedBackendHealthy(t, p)
+}
+
+// TestBufferBudget: messages within max_message_size grow a client's
+// buffer only as their bytes arrive, and all clients together stay within
+// max_buffer_memory: the one that would exceed it gets 53200.
+func TestBufferBudget(t *testing.T) {
+	p := scramPooledProxy(t, "hard-budget", func(cfg *config.Config) { cfg.Proxy.MaxMessageSize = 64 << 20 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Pooled sessions read whole messages: two send 1.5 MiB of a 3 MiB
+	// Query each and wait.
+	var conns []*pgconn.PgConn
+	defer func() {
+		for _, pc := range conns {
+			pc.Close(context.Background())
+		}
+	}()
+	query := func(sent int) net.Conn {
+		pc, err := pgconn.Connect(ctx, p.dsn("app", "app-secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, pc)
+		msg := []byte{'Q', 0, 0, 0, 0}
+		binary.BigEndian.PutUint32(msg[1:], 3<<20)
+		if _, err := pc.Conn().Write(append(msg, make([]byte, sent-len(msg))...)); err != nil {
+			t.Fatal(err)
+		}
+		return pc.Conn()
+	}
+	for i := range 2 {
+		query(3 << 19)
+		// The proxy holds the bytes once it has read them: its budget shows them.
+		waitFor(t, func() bool { return p.buffers.used.Load() >= int64(i+1)*(3<<19) })
+	}
+	held := p.buffers.used.Load()
+	if held > 2*(2<<20) {
+		t.Errorf("two clients' 1.5 MiB hold %d bytes of buffers, want at most 2 MiB each", held)
+	}
+	// The budget now leaves less room than the third client's next
+	// growth: it sends exactly its first buffer's worth (so that nothing
+	// is left unread when the proxy closes) and is refused.
+	p.buffers.limit.Store(held + 4096)
+	conn := query(clientBufSize)
+	_ = conn.SetReadDeadline(time.Now().Add(rawSafetyNet))
+	b, err := io.ReadAll(conn)
+	if msgs, _ := rawReplies(b); !slices.Equal(msgs, []string{"E 53200"}) {
+		t.Errorf("client over the budget got %v (%v), want E 53200", msgs, err)
+	}
+	if used := p.buffers.used.Load(); used > held+4096 {
+		t.Errorf("buffers hold %d bytes, budget %d", used, held+4096)
+	}
+	malformedGoodClient(t, p.dsn("postgres", "pg-secret"), 3)
+}
+
+// waitFor polls cond until it holds, failing the test after rawSafetyNet.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(rawSafetyNet)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestStatusDatabaseCountsAgainstMaxClientConn: helios_proxy sessions are
+// within pool.max_client_conn, with a small reserve of their own.
+func TestStatusDatabaseCountsAgainstMaxClientConn(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-maxconn"})
+	cfg := malformedConfig(t, c)
+	cfg.Pool.MaxClientConn = 4
+	p := startProxy(t, cfg)
+	host, port, _ := net.SplitHostPort(p.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var conns []*pgconn.PgConn
+	defer func() {
+		for _, pc := range conns {
+			pc.Close(context.Background())
+		}
+	}()
+	connect := func(db string) error {
+		pc, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%s user=postgres dbname=%s sslmode=disable", host, port, db))
+		if err == nil {
+			conns = append(conns, pc)
+		}
+		return err
+	}
+	for i := range 4 + statusReserved {
+		if err := connect(statusDatabase); err != nil {
+			t.Fatalf("status session %d of %d allowed: %v", i+1, 4+statusReserved, err)
+		}
+	}
+	if err := connect(statusDatabase); pgCode(err) != "53300" {
+		t.Errorf("status session beyond max_client_conn and its reserve: err = %v, want 53300", err)
+	}
+	if err := connect("postgres"); pgCode(err) != "53300" {
+		t.Errorf("backend session while status sessions fill max_client_conn: err = %v, want 53300", err)
+	}
+}
+
+// slowAuthConn delays every password message the client sends.
+type slowAuthConn struct {
+	net.Conn
+	delay time.Duration
+}
+
+func (c slowAuthConn) Write(p []byte) (int, error) {
+	if len(p) > 0 && p[0] == 'p' {
+		time.Sleep(c.delay) // the client's think time the test is about, not synchronisation
+	}
+	return c.Conn.Write(p)
+}
+
+// TestSilentLoginsLeaveCircuitsAlone: clients slow to answer the password
+// challenge, or silent, are not the backend's latency; silent logins
+// cannot take every login slot from real clients.
+func TestSilentLoginsLeaveCircuitsAlone(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-silent", Auth: "scram-sha-256", Password: "pg-secret"})
+	cfg := testConfig(t, c)
+	cfg.Proxy.MaxLoginsPerBackend = 8
+	cfg.CircuitBreaker.MinimumRequests = 5
+	cfg.CircuitBreaker.LatencyThresholdP95Ms = 500
+	p := startProxy(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	// Logins whose client takes 600 ms per answer (SCRAM needs two):
+	// enough of them to trip the P95 rule if their time counted.
+	pcfg, err := pgconn.ParseConfig(p.dsn("postgres", "pg-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := pcfg.DialFunc
+	pcfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		return slowAuthConn{conn, 600 * time.Millisecond}, err
+	}
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			pc, err := pgconn.ConnectConfig(ctx, pcfg)
+			if err != nil {
+				t.Errorf("slow login: %v", err)
+				return
+			}
+			pc.Close(ctx)
+		})
+	}
+	wg.Wait()
+	if b := p.Snapshot().Backends[0]; b.CircuitState != "CLOSED" || b.LatencyP95Ms >= 500 {
+		t.Errorf("after slow clients: %s, P95 %.1f ms; want CLOSED and the backend's own time", b.CircuitState, b.LatencyP95Ms)
+	}
+
+	// Silent logins, far more than the slots: a real client still gets in.
+	var silent []net.Conn
+	defer func() {
+		for _, conn := range silent {
+			conn.Close()
+		}
+	}()
+	for range 40 {
+		conn, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, conn)
+		sendStartup(t, conn, "postgres", "postgres")
+	}
+	for range 3 {
+		pc, err := pgconn.Connect(ctx, p.dsn("postgres", "pg-secret"))
+		if err != nil {
+			t.Fatalf("real client among silent logins: %v", err)
+		}
+		if _, err := pc.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+			t.Errorf("SELECT 1: %v", err)
+		}
+		pc.Close(ctx)
+	}
+	b := p.Snapshot().Backends[0]
+	if b.CircuitState != "CLOSED" || b.FailuresTotal != 0 {
+		t.Errorf("after silent logins: %s with %d failures; want CLOSED, none", b.CircuitState, b.FailuresTotal)
+	}
+}
+
+// TestVanishedClientFreesBackend: a client that stops reading in the
+// middle of a large result loses its session after
+// proxy.client_write_timeout, and its backend session ends.
+func TestVanishedClientFreesBackend(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-reader"})
+	cfg := malformedConfig(t, c)
+	cfg.Proxy.ClientWriteTimeout = config.Duration{Duration: 2 * time.Second}
+	p := startProxy(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conn, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := rawStartup(conn, "postgres"); err != nil {
+		t.Fatal(err)
+	}
+	// Shrink our receive window so that the proxy's writes stall quickly.
+	_ = conn.(*net.TCPConn).SetReadBuffer(4096)
+	q, _ := (&pgproto3.Query{String: "SELECT repeat('x', 1000) FROM generate_series(1, 10000000)"}).Encode(nil)
+	if _, err := conn.Write(q); err != nil {
+		t.Fatal(err)
+	}
+	direct, err := pgconn.Connect(ctx, c.DSN("postgres", c.Password, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(ctx)
+	sessions := func() string {
+		res, err := direct.Exec(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'malformed_test'").ReadAll()
+		if err != nil || len(res) == 0 || len(res[0].Rows) == 0 {
+			t.Fatalf("pg_stat_activity: %v", err)
+		}
+		return string(res[0].Rows[0][0])
+	}
+	if n := sessions(); n != "1" {
+		t.Fatalf("backend sessions of the reader = %s, want 1", n)
+	}
+	for n := sessions(); n != "0"; n = sessions() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the backend session of a client that stopped reading is still there: %v", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if b := p.Snapshot().Backends[0]; b.CircuitState != "CLOSED" || b.FailuresTotal != 0 {
+		t.Errorf("after a vanished client: %s with %d failures; want CLOSED, none", b.CircuitState, b.FailuresTotal)
+	}
 }

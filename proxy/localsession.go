@@ -27,6 +27,7 @@ func (ss *session) serveLocal(ctx context.Context) error {
 	if err := ss.authenticateLocal(); err != nil {
 		return err
 	}
+	ss.cs.maxBody = min(ss.s.maxBody, maxStatusMessage)
 	out := make([]byte, 0, 512)
 	out, _ = (&pgproto3.AuthenticationOk{}).Encode(out)
 	for _, p := range [][2]string{

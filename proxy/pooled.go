@@ -127,6 +127,7 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *poolUse
 		ss.refuse(log, err)
 		return
 	}
+	ss.cs.maxBody = ss.s.maxBody
 	_ = ss.client.SetDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { _ = ss.client.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -146,7 +147,7 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *poolUse
 // refuse ends a session that could not start with err: the client is told
 // unless it already was (the backend's own refusal) or cannot be.
 func (ss *session) refuse(log *slog.Logger, err error) {
-	if !errors.Is(err, errRefused) && (!errors.Is(err, errClient) || errors.Is(err, errProtocol)) {
+	if !errors.Is(err, errRefused) && (!errors.Is(err, errClient) || errors.Is(err, errProtocol) || errors.Is(err, errMemory)) {
 		ss.fail(err)
 	}
 	log.Info("session refused", "user", ss.params["user"], "err", err)
@@ -197,7 +198,7 @@ func (ss *session) pooledClient() error {
 	for {
 		typ, msg, err := ss.cs.message()
 		if err != nil {
-			if errors.Is(err, errProtocol) {
+			if errors.Is(err, errProtocol) || errors.Is(err, errMemory) {
 				ss.clientErr = err
 			}
 			return err

@@ -61,7 +61,8 @@ type Server struct {
 	connectTimeout time.Duration
 	maxBody        int
 
-	clients atomic.Int64 // client sessions, the status database's aside
+	clients atomic.Int64 // client sessions
+	buffers memBudget    // memory of client messages being received
 
 	nextPID atomic.Uint32
 	rotor   atomic.Uint64 // breaks routing ties
@@ -111,6 +112,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.cfg.Store(&cfg)
 	s.breakersOnSet(cfg)
+	s.buffers.limit.Store(cfg.Proxy.MaxBufferMemory)
 	if err := s.setUsers(cfg); err != nil {
 		return nil, err
 	}

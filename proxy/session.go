@@ -76,13 +76,16 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 			log.Error("session failed on an internal error; connection closed", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	ss := &session{s: s, client: conn, cs: newStream(conn, clientBufSize, s.maxBody), stopped: make(chan struct{})}
+	tuneClientConn(conn, s.config().Proxy.ClientWriteTimeout.Duration)
+	ss := &session{s: s, client: conn, stopped: make(chan struct{})}
+	ss.setClientStream(conn)
+	defer func() { ss.cs.release() }()
 	ss.local.init(ss)
 	_ = conn.SetDeadline(s.clock.Now().Add(s.startupTimeout))
 	if err := ss.startup(ctx); err != nil {
 		// Only a malformed packet gets an answer; a client that went away
 		// or went quiet is closed silently, as PostgreSQL does.
-		if ss.client != nil && errors.Is(err, errProtocol) {
+		if ss.client != nil && (errors.Is(err, errProtocol) || errors.Is(err, errMemory)) {
 			ss.fail(err)
 		}
 		if !errors.Is(err, io.EOF) {
@@ -94,13 +97,18 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 		return // a cancel request, answered
 	}
 	defer s.dropKey(ss)
-	if ss.params["database"] != statusDatabase {
-		// The status database stays reachable for operators when full.
-		n := s.clients.Add(1)
-		defer s.clients.Add(-1)
-		if limit := s.config().Pool.MaxClientConn; limit > 0 && n > int64(limit) {
+	n := s.clients.Add(1)
+	defer s.clients.Add(-1)
+	if limit := s.config().Pool.MaxClientConn; limit > 0 {
+		// The status database has a few connections of its own beyond the
+		// limit, as PostgreSQL reserves some for superusers: operators
+		// can look when the proxy is full, and the total stays bounded.
+		if ss.params["database"] == statusDatabase {
+			limit += statusReserved
+		}
+		if n > int64(limit) {
 			ss.fail(&Error{Code: codeTooManyConns, Message: "sorry, too many clients already",
-				Detail: fmt.Sprintf("HeliosProxy serves at most %d client connections (pool.max_client_conn).", limit)})
+				Detail: fmt.Sprintf("HeliosProxy serves at most %d client connections (pool.max_client_conn).", s.config().Pool.MaxClientConn)})
 			log.Warn("client refused: pool.max_client_conn reached", "limit", limit)
 			return
 		}
@@ -201,8 +209,28 @@ func (ss *session) startTLS() error {
 		return err
 	}
 	ss.client = tc
-	ss.cs = newStream(tc, clientBufSize, ss.s.maxBody)
+	ss.cs.release()
+	ss.setClientStream(tc)
 	return nil
+}
+
+// Message size limits by phase: before and during authentication a
+// client may send no more than PostgreSQL accepts there
+// (PG_MAX_AUTH_TOKEN_LENGTH); a status-database session needs no more
+// than a status query; only a relayed session gets proxy.max_message_size.
+const (
+	maxAuthMessage   = 65535
+	maxStatusMessage = 1 << 20
+	// statusReserved is how many status-database sessions may exist
+	// beyond pool.max_client_conn.
+	statusReserved = 3
+)
+
+// setClientStream reads the client on conn with the authentication
+// phase's message limit and the proxy's buffer budget.
+func (ss *session) setClientStream(conn net.Conn) {
+	ss.cs = newStream(conn, clientBufSize, maxAuthMessage)
+	ss.cs.budget = &ss.s.buffers
 }
 
 // forwardCancel sends a client's CancelRequest to the backend that runs
@@ -295,17 +323,30 @@ func (ss *session) connect(ctx context.Context) error {
 }
 
 // attach opens a connection to b and relays the authentication exchange.
+// Only the backend's own time counts as its latency: waiting for a login
+// slot or for the client's answers to the password challenge does not.
 func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) error {
 	s := ss.s
+	limit := s.config().Proxy.MaxLoginsPerBackend
+	if !b.logins.acquire(ctx, limit, s.connectTimeout, s.clock.Now) {
+		b.br.Release(t)
+		if ctx.Err() != nil {
+			return &Error{Code: codeAdminShutdown, Message: "the proxy is shutting down"}
+		}
+		s.log.Warn("login refused: every login slot of the backend is in use", "backend", b.cfg.Name, "limit", limit)
+		return errLoginsBusy(b.cfg.Name, limit)
+	}
+	defer b.logins.release(ss)
 	start := s.clock.Now()
 	// The connection attempt is a pending request until the backend is
 	// ready: a backend that hangs in startup is a stall too.
-	ss.pending.push(start.UnixNano(), t)
+	lc := &loginClock{ss: ss, b: b, t: t}
+	lc.resume(start)
 	b.track(ss)
-	defer ss.pending.pop()
+	defer lc.stop()
 	record := func(o breaker.Outcome) {
 		now := s.clock.Now()
-		if tr, ok := b.br.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: now.Sub(start)}, now); ok {
+		if tr, ok := b.br.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: now.Sub(start) - lc.client}, now); ok {
 			s.publish(b, tr)
 		}
 	}
@@ -319,7 +360,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	}
 	conn = fastconn.Wrap(conn)
 	bs := newStream(conn, backendBufSize, backendMaxBody)
-	forwarded, err := ss.authenticate(b, conn, bs)
+	forwarded, err := ss.authenticate(conn, bs, lc)
 	if err != nil {
 		b.untrack(ss)
 		conn.Close()
@@ -355,6 +396,45 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	return nil
 }
 
+// loginClock follows a pass-through login's time: the backend's turns are
+// pending requests (for the stall rule) and count as its latency; the
+// client's turns do neither, so that a client slow to answer the password
+// challenge cannot make a healthy backend look slow.
+type loginClock struct {
+	ss      *session
+	b       *backend
+	t       breaker.Ticket
+	pending bool          // a pending request is pushed for the backend's turn
+	client  time.Duration // the client's turns so far
+}
+
+func (lc *loginClock) resume(now time.Time) {
+	lc.ss.pending.push(now.UnixNano(), lc.t)
+	lc.pending = true
+}
+
+func (lc *loginClock) stop() {
+	if lc.pending {
+		lc.ss.pending.pop()
+		lc.pending = false
+	}
+}
+
+// clientTurn runs wait, the client's turn, with the backend's clock
+// stopped.
+func (lc *loginClock) clientTurn(wait func() error) error {
+	s := lc.ss.s
+	lc.stop()
+	from := s.clock.Now()
+	lc.b.logins.clientTurn(lc.ss, true, from)
+	err := wait()
+	now := s.clock.Now()
+	lc.b.logins.clientTurn(lc.ss, false, now)
+	lc.client += now.Sub(from)
+	lc.resume(now)
+	return err
+}
+
 // backendError is an ErrorResponse a backend sent during authentication.
 type backendError struct{ code, msg string }
 
@@ -370,7 +450,7 @@ var errClient = errors.New("client connection failed during authentication")
 // authenticate sends the client's StartupMessage to the backend and relays
 // the authentication exchange until the backend is ready for queries.
 // forwarded reports whether any backend message reached the client.
-func (ss *session) authenticate(b *backend, conn net.Conn, bs *stream) (forwarded bool, err error) {
+func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forwarded bool, err error) {
 	s := ss.s
 	backendDeadline := func() { _ = conn.SetReadDeadline(s.clock.Now().Add(s.connectTimeout)) }
 	_ = conn.SetWriteDeadline(s.clock.Now().Add(s.connectTimeout))
@@ -406,12 +486,19 @@ func (ss *session) authenticate(b *backend, conn net.Conn, bs *stream) (forwarde
 			case 0, 12: // AuthenticationOk, SASLFinal: nothing to answer
 				continue
 			}
-			if err := flush(); err != nil {
-				return forwarded, err
-			}
-			_, reply, err := ss.cs.message()
+			var reply []byte
+			err := lc.clientTurn(func() error {
+				if err := flush(); err != nil {
+					return err
+				}
+				var err error
+				if _, reply, err = ss.cs.message(); err != nil {
+					return errors.Join(errClient, err)
+				}
+				return nil
+			})
 			if err != nil {
-				return forwarded, errors.Join(errClient, err)
+				return forwarded, err
 			}
 			if reply[0] != 'p' {
 				return forwarded, errors.Join(errClient, protocolErrorf("expected a password message, got type %q", reply[0]))
@@ -540,6 +627,9 @@ func (ss *session) clientToServer() error {
 			cs.r = cs.w
 		case errors.Is(err, errHold):
 			if err := cs.fill(sc.need); err != nil {
+				if errors.Is(err, errMemory) {
+					ss.clientErr = err
+				}
 				return err
 			}
 		case errors.Is(err, errTaken):

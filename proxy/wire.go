@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -35,28 +36,93 @@ type stream struct {
 	buf     []byte
 	r, w    int // unread bytes are buf[r:w]
 	maxBody int // largest message body accepted
+	base    int // the buffer's size when nothing large is held
+	// budget, if not nil, accounts for the bytes the buffer holds beyond
+	// base: a message is only given room as its bytes arrive, and the
+	// room comes from the budget shared by every client.
+	budget *memBudget
 }
 
 func newStream(conn net.Conn, size, maxBody int) *stream {
-	return &stream{conn: conn, buf: make([]byte, size), maxBody: maxBody}
+	return &stream{conn: conn, buf: make([]byte, size), maxBody: maxBody, base: size}
 }
 
-// fill makes at least n unread bytes available, growing the buffer when a
-// single message needs more room than it has.
+// memBudget bounds the memory all client streams hold beyond their base
+// buffers, so that clients declaring large messages cannot exhaust the
+// proxy's memory together. The zero value has no limit.
+type memBudget struct {
+	limit atomic.Int64 // bytes; 0: none
+	used  atomic.Int64
+}
+
+// errMemory refuses a message when the buffer budget is spent.
+var errMemory = &Error{Code: "53200", Message: "out of memory",
+	Detail: "HeliosProxy's memory for buffered client messages (proxy.max_buffer_memory) is in use by other clients.",
+	Hint:   "Retry later, or send smaller messages."}
+
+func (m *memBudget) take(n int) bool {
+	if m == nil {
+		return true
+	}
+	if limit := m.limit.Load(); m.used.Add(int64(n)) > limit && limit > 0 {
+		m.used.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
+func (m *memBudget) give(n int) {
+	if m != nil {
+		m.used.Add(-int64(n))
+	}
+}
+
+// resize replaces the buffer by one of size bytes holding the unread
+// bytes, taking the growth from the budget or giving the shrink back.
+func (s *stream) resize(size int) error {
+	if grow := size - len(s.buf); grow > 0 && !s.budget.take(grow) {
+		return errMemory
+	} else if grow < 0 {
+		s.budget.give(-grow)
+	}
+	nb := make([]byte, size)
+	s.w = copy(nb, s.buf[s.r:s.w])
+	s.r = 0
+	s.buf = nb
+	return nil
+}
+
+// release gives back what the stream holds beyond its base buffer; the
+// stream may not be used afterwards.
+func (s *stream) release() {
+	if len(s.buf) > s.base {
+		s.budget.give(len(s.buf) - s.base)
+	}
+	s.buf = nil
+}
+
+// fill makes at least n unread bytes available. A message larger than the
+// buffer gets more room only as its bytes arrive (doubling), never the
+// size it declares up front; once it is consumed, the buffer shrinks back.
 func (s *stream) fill(n int) error {
 	if s.w-s.r >= n {
 		return nil
 	}
-	if n > len(s.buf) {
-		nb := make([]byte, n)
-		s.w = copy(nb, s.buf[s.r:s.w])
-		s.r = 0
-		s.buf = nb
-	} else if s.r+n > len(s.buf) {
+	if len(s.buf) > s.base && n <= s.base && s.w-s.r <= s.base {
+		if err := s.resize(s.base); err != nil {
+			return err
+		}
+	}
+	if s.r+n > len(s.buf) && s.r > 0 {
 		s.w = copy(s.buf, s.buf[s.r:s.w])
 		s.r = 0
 	}
 	for s.w-s.r < n {
+		if s.w == len(s.buf) {
+			if err := s.resize(min(2*len(s.buf), s.r+n)); err != nil {
+				return err
+			}
+		}
 		m, err := s.conn.Read(s.buf[s.w:])
 		s.w += m
 		if err != nil {
