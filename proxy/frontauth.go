@@ -70,46 +70,58 @@ func (ss *session) md5Login(u *poolUser) error {
 }
 
 func (ss *session) scramLogin(u *poolUser) error {
-	req, _ := (&pgproto3.AuthenticationSASL{AuthMechanisms: []string{"SCRAM-SHA-256"}}).Encode(nil)
-	if _, err := ss.client.Write(req); err != nil {
-		return errors.Join(errClient, err)
-	}
-	body, err := ss.password()
+	key, err := ss.scramExchange(u.verifier, u.cfg.Name)
 	if err != nil {
 		return err
-	}
-	mech, rest := cstring(body)
-	if string(mech) != "SCRAM-SHA-256" {
-		return &Error{Code: "28000", Message: "client selected an invalid SASL authentication mechanism"}
-	}
-	if len(rest) < 4 || int(int32(binary.BigEndian.Uint32(rest))) != len(rest)-4 {
-		return protocolErrorf("malformed SASLInitialResponse")
-	}
-	srv := scram.NewServer(u.verifier, rand.Reader)
-	first, err := srv.First(rest[4:])
-	if err != nil {
-		return &Error{Code: codeProtocolViolation, Message: "malformed SCRAM message", Err: err}
-	}
-	cont, _ := (&pgproto3.AuthenticationSASLContinue{Data: first}).Encode(nil)
-	if _, err := ss.client.Write(cont); err != nil {
-		return errors.Join(errClient, err)
-	}
-	if body, err = ss.password(); err != nil {
-		return err
-	}
-	final, key, err := srv.Final(body)
-	if errors.Is(err, scram.ErrAuthFailed) {
-		return authFailed(u.cfg.Name)
-	}
-	if err != nil {
-		return &Error{Code: codeProtocolViolation, Message: "malformed SCRAM message", Err: err}
 	}
 	if scram.IsVerifier(u.cfg.Password) {
 		u.learn(key)
 	}
+	return nil
+}
+
+// scramExchange runs a SCRAM-SHA-256 exchange with the client against v
+// and returns the ClientKey its proof carried; user names the role in a
+// failure message.
+func (ss *session) scramExchange(v scram.Verifier, user string) ([32]byte, error) {
+	var key [32]byte
+	req, _ := (&pgproto3.AuthenticationSASL{AuthMechanisms: []string{"SCRAM-SHA-256"}}).Encode(nil)
+	if _, err := ss.client.Write(req); err != nil {
+		return key, errors.Join(errClient, err)
+	}
+	body, err := ss.password()
+	if err != nil {
+		return key, err
+	}
+	mech, rest := cstring(body)
+	if string(mech) != "SCRAM-SHA-256" {
+		return key, &Error{Code: "28000", Message: "client selected an invalid SASL authentication mechanism"}
+	}
+	if len(rest) < 4 || int(int32(binary.BigEndian.Uint32(rest))) != len(rest)-4 {
+		return key, protocolErrorf("malformed SASLInitialResponse")
+	}
+	srv := scram.NewServer(v, rand.Reader)
+	first, err := srv.First(rest[4:])
+	if err != nil {
+		return key, &Error{Code: codeProtocolViolation, Message: "malformed SCRAM message", Err: err}
+	}
+	cont, _ := (&pgproto3.AuthenticationSASLContinue{Data: first}).Encode(nil)
+	if _, err := ss.client.Write(cont); err != nil {
+		return key, errors.Join(errClient, err)
+	}
+	if body, err = ss.password(); err != nil {
+		return key, err
+	}
+	final, key, err := srv.Final(body)
+	if errors.Is(err, scram.ErrAuthFailed) {
+		return key, authFailed(user)
+	}
+	if err != nil {
+		return key, &Error{Code: codeProtocolViolation, Message: "malformed SCRAM message", Err: err}
+	}
 	fin, _ := (&pgproto3.AuthenticationSASLFinal{Data: final}).Encode(nil)
 	if _, err := ss.client.Write(fin); err != nil {
-		return errors.Join(errClient, err)
+		return key, errors.Join(errClient, err)
 	}
-	return nil
+	return key, nil
 }

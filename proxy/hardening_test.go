@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -434,5 +435,109 @@ func TestVanishedClientFreesBackend(t *testing.T) {
 	}
 	if b := p.Snapshot().Backends[0]; b.CircuitState != "CLOSED" || b.FailuresTotal != 0 {
 		t.Errorf("after a vanished client: %s with %d failures; want CLOSED, none", b.CircuitState, b.FailuresTotal)
+	}
+}
+
+// firstChallenge logs in as user and returns how long the first
+// authentication request took to arrive.
+func firstChallenge(t *testing.T, addr, user string) time.Duration {
+	t.Helper()
+	conn, err := rawDial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	sendStartup(t, conn, user, "postgres")
+	readAuthRequest(t, conn)
+	return time.Since(start)
+}
+
+// TestListedRolesTakeBackendTime: a [[users]] role's first challenge
+// comes no sooner than pass-through logins' do, so timing does not tell
+// which roles the proxy lists.
+func TestListedRolesTakeBackendTime(t *testing.T) {
+	p := scramPooledProxy(t, "hard-timing", nil)
+	// Pass-through logins teach the proxy how long the backend takes.
+	for range 5 {
+		firstChallenge(t, p.Addr, "nobody_listed")
+	}
+	if d := p.challenges.sample(); d <= 0 {
+		t.Fatalf("no pass-through challenge time recorded")
+	}
+	// Make the backend's recorded time unmistakable and check the proxy's
+	// own challenge waits for it.
+	const backendTime = 80 * time.Millisecond
+	for range len(p.challenges.d) {
+		p.challenges.add(backendTime)
+	}
+	for range 3 {
+		if d := firstChallenge(t, p.Addr, "app"); d < backendTime {
+			t.Errorf("listed role's first challenge after %v, want at least the pass-through time %v", d, backendTime)
+		}
+	}
+}
+
+// nonLoopbackIP returns an IPv4 address of this machine that is not a
+// loopback address, adding one to the loopback interface when the
+// machine has none (as root; removed when the test ends).
+func nonLoopbackIP(t *testing.T) net.IP {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP
+		}
+	}
+	const extra = "10.200.0.1"
+	if out, err := exec.Command("ip", "addr", "add", extra+"/32", "dev", "lo").CombinedOutput(); err != nil {
+		t.Fatalf("no non-loopback address, and adding %s failed: %v: %s", extra, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "addr", "del", extra+"/32", "dev", "lo").Run() })
+	return net.ParseIP(extra)
+}
+
+// TestStatusDatabaseRemoteSCRAM: clients from other hosts log in to the
+// status database with the admin token by SCRAM-SHA-256.
+func TestStatusDatabaseRemoteSCRAM(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-statusauth"})
+	cfg := malformedConfig(t, c)
+	cfg.API.AdminToken = "status-token-1"
+	p := startProxy(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	host, port, _ := net.SplitHostPort(p.Addr)
+	remote := nonLoopbackIP(t)
+	connect := func(password string) (*pgconn.PgConn, error) {
+		pcfg, err := pgconn.ParseConfig(fmt.Sprintf("host=%s port=%s user=ops dbname=helios_proxy sslmode=disable password=%s", host, port, password))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pcfg.DialFunc = (&net.Dialer{LocalAddr: &net.TCPAddr{IP: remote}}).DialContext
+		return pgconn.ConnectConfig(ctx, pcfg)
+	}
+	raw, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: remote}}).DialContext(ctx, "tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendStartup(t, raw, "ops", statusDatabase)
+	msg, err := pgproto3.NewFrontend(raw, io.Discard).Receive()
+	if _, ok := msg.(*pgproto3.AuthenticationSASL); !ok {
+		t.Errorf("remote status login is asked %T (%v), want SCRAM-SHA-256 (AuthenticationSASL)", msg, err)
+	}
+	raw.Close()
+	if _, err := connect("wrong-token"); pgCode(err) != "28P01" {
+		t.Errorf("remote login with a wrong token: err = %v, want 28P01", err)
+	}
+	pc, err := connect("status-token-1")
+	if err != nil {
+		t.Fatalf("remote login with the token: %v", err)
+	}
+	defer pc.Close(ctx)
+	if res, err := pc.Exec(ctx, "SELECT count(*) FROM helios_proxy.backends").ReadAll(); err != nil || string(res[0].Rows[0][0]) != "1" {
+		t.Errorf("status query over a remote session: %v", err)
 	}
 }

@@ -2,16 +2,14 @@ package proxy
 
 import (
 	"context"
-	"crypto/md5"
 	"crypto/rand"
-	"crypto/subtle"
-	"encoding/hex"
-	"errors"
 	"net"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/heliosdb/heliosproxy/internal/scram"
 )
 
 // statusDatabase is the database name that makes a session local: the
@@ -74,8 +72,9 @@ func (ss *session) serveLocal(ctx context.Context) error {
 }
 
 // authenticateLocal admits loopback clients as they are and others with
-// [api] admin_token as their password (MD5 challenge, so that the token
-// never crosses the network in clear).
+// [api] admin_token as their password, by SCRAM-SHA-256, so that neither
+// the token nor anything a captured exchange would let anyone replay or
+// crack cheaply crosses the network.
 func (ss *session) authenticateLocal() error {
 	token := ss.s.config().API.AdminToken
 	if host, _, err := net.SplitHostPort(ss.client.RemoteAddr().String()); err == nil {
@@ -87,36 +86,12 @@ func (ss *session) authenticateLocal() error {
 		return &Error{Code: "28000", Message: "the helios_proxy status database accepts only local connections",
 			Hint: "Connect from the proxy's host, or set [api] admin_token and use it as the password."}
 	}
-	var salt [4]byte
-	if _, err := rand.Read(salt[:]); err != nil {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
 		return err
 	}
-	req, _ := (&pgproto3.AuthenticationMD5Password{Salt: salt}).Encode(nil)
-	if _, err := ss.client.Write(req); err != nil {
-		return err
-	}
-	typ, msg, err := ss.cs.message()
-	if err != nil {
-		return errors.Join(errClient, err)
-	}
-	if typ != 'p' {
-		return protocolErrorf("expected a password message, got type %q", typ)
-	}
-	got, _ := cstring(msg[5:])
-	if subtle.ConstantTimeCompare(got, []byte(md5Password(token, ss.params["user"], salt))) != 1 {
-		return &Error{Code: "28P01", Message: "password authentication failed for user \"" + ss.params["user"] + "\""}
-	}
-	return nil
-}
-
-// md5Password is what a client answers to an MD5 challenge:
-// "md5" + md5(md5(password + user) + salt), in hex.
-func md5Password(password, user string, salt [4]byte) string {
-	inner := md5.Sum([]byte(password + user))
-	h := md5.New()
-	h.Write([]byte(hex.EncodeToString(inner[:])))
-	h.Write(salt[:])
-	return "md5" + hex.EncodeToString(h.Sum(nil))
+	_, err := ss.scramExchange(scram.NewVerifier(token, salt, 4096), ss.params["user"])
+	return err
 }
 
 // txControl is the answer to a transaction-control statement on the

@@ -119,6 +119,7 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *poolUse
 	}
 	ss.pl = pl
 	defer ss.endPooled()
+	ss.mimicBackendLogin(ctx)
 	if err := ss.authenticateClient(u); err != nil {
 		ss.refuse(log, err)
 		return

@@ -64,6 +64,8 @@ type Server struct {
 	clients atomic.Int64 // client sessions
 	buffers memBudget    // memory of client messages being received
 
+	challenges challengeTimes // recent pass-through logins' time to their first authentication request
+
 	nextPID atomic.Uint32
 	rotor   atomic.Uint64 // breaks routing ties
 	keysMu  sync.Mutex

@@ -340,7 +340,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	start := s.clock.Now()
 	// The connection attempt is a pending request until the backend is
 	// ready: a backend that hangs in startup is a stall too.
-	lc := &loginClock{ss: ss, b: b, t: t}
+	lc := &loginClock{ss: ss, b: b, t: t, start: start}
 	lc.resume(start)
 	b.track(ss)
 	defer lc.stop()
@@ -390,6 +390,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 		return &Error{Code: codeConnectionFailure, Message: "backend connection failed during authentication", Err: err}
 	}
 	record(breaker.Success)
+	lc.firstRequest(s.clock.Now())
 	ss.s.keysMu.Lock()
 	ss.b, ss.ticket, ss.server, ss.ss = b, t, conn, bs
 	ss.s.keysMu.Unlock()
@@ -404,8 +405,19 @@ type loginClock struct {
 	ss      *session
 	b       *backend
 	t       breaker.Ticket
+	start   time.Time
 	pending bool          // a pending request is pushed for the backend's turn
 	client  time.Duration // the client's turns so far
+	asked   bool          // the backend's first authentication request was timed
+}
+
+// firstRequest notes when the backend first asked the client something
+// (or let it in without asking), for mimicBackendLogin.
+func (lc *loginClock) firstRequest(now time.Time) {
+	if !lc.asked {
+		lc.asked = true
+		lc.ss.s.challenges.add(now.Sub(lc.start))
+	}
 }
 
 func (lc *loginClock) resume(now time.Time) {
@@ -426,6 +438,7 @@ func (lc *loginClock) clientTurn(wait func() error) error {
 	s := lc.ss.s
 	lc.stop()
 	from := s.clock.Now()
+	lc.firstRequest(from)
 	lc.b.logins.clientTurn(lc.ss, true, from)
 	err := wait()
 	now := s.clock.Now()
