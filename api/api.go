@@ -53,8 +53,10 @@ type Controller interface {
 	// EffectiveConfig returns the JSON of the effective config with
 	// secrets already redacted.
 	EffectiveConfig() ([]byte, error)
-	// Ready reports whether some backend can take a session.
-	Ready() bool
+	// Ready reports whether the proxy can take a session (its client
+	// listener accepts and some backend can serve); when not, why says so
+	// in a sentence that GET /ready shows.
+	Ready() (ok bool, why string)
 }
 
 // Options configure the API.

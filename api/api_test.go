@@ -112,8 +112,8 @@ func TestProbes(t *testing.T) {
 		t.Errorf("GET /ready = %d %s, want 200 ready", resp.StatusCode, b)
 	}
 	f.set(func(f *fakeProxy) { f.notReady = true })
-	if resp, b := h.do(req{method: "GET", path: "/ready"}); resp.StatusCode != 503 {
-		t.Errorf("GET /ready with no backend = %d %s, want 503", resp.StatusCode, b)
+	if resp, b := h.do(req{method: "GET", path: "/ready"}); resp.StatusCode != 503 || !strings.Contains(string(b), `"reason":"no backend can take a session"`) {
+		t.Errorf("GET /ready with no backend = %d %s, want 503 with the reason", resp.StatusCode, b)
 	}
 }
 

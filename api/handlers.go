@@ -30,10 +30,10 @@ func (s *server) health(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, simpleStatus{Status: "ok"})
 }
 
-// ready is readiness: some backend can take a session.
+// ready is readiness: the proxy can take a session.
 func (s *server) ready(w http.ResponseWriter, r *http.Request) {
-	if !s.c.Ready() {
-		s.writeJSON(w, r, http.StatusServiceUnavailable, simpleStatus{Status: "unavailable"})
+	if ok, why := s.c.Ready(); !ok {
+		s.writeJSON(w, r, http.StatusServiceUnavailable, simpleStatus{Status: "unavailable", Reason: why})
 		return
 	}
 	s.writeJSON(w, r, http.StatusOK, simpleStatus{Status: "ready"})

@@ -492,10 +492,13 @@ func (f *fakeProxy) EffectiveConfig() ([]byte, error) {
 	return f.config, f.configErr
 }
 
-func (f *fakeProxy) Ready() bool {
+func (f *fakeProxy) Ready() (bool, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return !f.notReady
+	if f.notReady {
+		return false, "no backend can take a session"
+	}
+	return true, ""
 }
 
 func (f *fakeProxy) isBlocking() bool {

@@ -216,6 +216,7 @@ type errorJSON struct {
 // simpleStatus is GET /health and GET /ready.
 type simpleStatus struct {
 	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"` // why not ready
 }
 
 func timePtr(t time.Time) *time.Time {

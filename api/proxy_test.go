@@ -297,8 +297,8 @@ func TestAgainstProxy(t *testing.T) {
 			t.Fatalf("PUT override of %s = %d %s", name, resp.StatusCode, b)
 		}
 	}
-	if resp, b := h.do(req{method: "GET", path: "/ready"}); resp.StatusCode != 503 {
-		t.Errorf("GET /ready with every circuit open = %d %s, want 503", resp.StatusCode, b)
+	if resp, b := h.do(req{method: "GET", path: "/ready"}); resp.StatusCode != 503 || !strings.Contains(string(b), "every circuit is open") {
+		t.Errorf("GET /ready with every circuit open = %d %s, want 503 with the reason", resp.StatusCode, b)
 	}
 
 	// Clearing: 204, and again 204.

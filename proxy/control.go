@@ -243,14 +243,19 @@ func (s *Server) announce(ev status.Event) {
 	s.events.publish(ev)
 }
 
-// Ready reports whether some backend can take a session now.
-func (s *Server) Ready() bool {
+// Ready reports whether the proxy can take a session now: its client
+// listener accepts and some backend can serve. When not, why says so in a
+// sentence for operators.
+func (s *Server) Ready() (ok bool, why string) {
+	if t := s.acceptTrouble.Load(); t != nil {
+		return false, *t
+	}
 	for _, b := range s.list() {
 		if !b.draining.Load() && b.br.State() != breaker.Open {
-			return true
+			return true, ""
 		}
 	}
-	return false
+	return false, "no backend can take a session: every circuit is open or its backend draining"
 }
 
 // EffectiveConfig returns the running configuration as JSON with the

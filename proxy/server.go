@@ -66,6 +66,10 @@ type Server struct {
 
 	challenges challengeTimes // recent pass-through logins' time to their first authentication request
 
+	// acceptTrouble says why the client listener cannot accept now; nil
+	// while it can. Set by Run's accept loop, read by Ready.
+	acceptTrouble atomic.Pointer[string]
+
 	nextPID atomic.Uint32
 	rotor   atomic.Uint64 // breaks routing ties
 	keysMu  sync.Mutex
@@ -259,17 +263,14 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.runMu.Unlock()
 	wg.Go(func() { s.tick(ctx) })
 	s.log.Info("proxy listening", "addr", ln.Addr().String(), "backends", len(s.list()), "tls", s.tlsConfig != nil)
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // we closed the listener
-			}
-			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
-		}
+	defer func() {
+		stopped := "the proxy has stopped accepting clients"
+		s.acceptTrouble.Store(&stopped)
+	}()
+	return newAcceptLoop(s, ln).run(ctx, func(conn net.Conn) {
 		conn = fastconn.Wrap(conn)
 		wg.Go(func() { s.serve(ctx, conn) })
-	}
+	})
 }
 
 // tick evaluates every breaker on a timer, so that stalls, expired probe

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,7 +34,15 @@ type child struct {
 // cleanup when it still runs).
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
-	c := &child{cmd: exec.Command(os.Args[0], args...), out: newLines(), done: make(chan struct{})}
+	return startChildUnder(t, nil, args...)
+}
+
+// startChildUnder is startChild through wrapper, a command that execs the
+// rest of its arguments (such as prlimit --nofile=256:256).
+func startChildUnder(t *testing.T, wrapper []string, args ...string) *child {
+	t.Helper()
+	argv := append(append(slices.Clone(wrapper), os.Args[0]), args...)
+	c := &child{cmd: exec.Command(argv[0], argv[1:]...), out: newLines(), done: make(chan struct{})}
 	c.cmd.Env = append(os.Environ(), childEnv+"=1")
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	if err := c.cmd.Start(); err != nil {

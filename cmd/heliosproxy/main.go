@@ -151,6 +151,7 @@ func runService(args []string, stderr io.Writer) int {
 	for _, w := range warnings {
 		log.Warn("config: "+w.Message, "key", w.Key, "at", fmt.Sprintf("%s:%d", w.File, w.Line))
 	}
+	logFileLimit(log, cfg)
 	var wg sync.WaitGroup
 	defer wg.Wait() // after stop: the SIGHUP goroutine ends with ctx
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -188,6 +189,9 @@ func reloadOnHangup(ctx context.Context, srv *proxy.Server, hup <-chan os.Signal
 
 // serve runs the proxy for cfg until ctx ends; ready, when not nil, is
 // called with the server and its listen address once it accepts clients.
+// When the proxy, the REST API or the metrics endpoint stops on an error,
+// serve stops the others and returns that error: the process must not live
+// on half-alive, answering /health while no client gets in.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(*proxy.Server, net.Addr)) error {
 	if cfg.Proxy.Workers > 0 {
 		runtime.GOMAXPROCS(cfg.Proxy.Workers)
@@ -202,6 +206,8 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait() // after the proxy stopped: pending alerts get their grace period
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil) // before wg.Wait: the API and metrics servers end with ctx
 	var disp *alerts.Dispatcher
 	if acfg := alertsConfig(cfg.Alerts); len(acfg.Channels()) > 0 {
 		disp = alerts.New(acfg, log, acfg.Channels()...)
@@ -209,13 +215,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		wg.Go(func() { _ = disp.Run(ctx, events) })
 	}
 	if cfg.Observability.MetricsEnabled {
-		if err := serveMetrics(ctx, &wg, srv, disp, cfg, log); err != nil {
+		if err := serveMetrics(ctx, cancel, &wg, srv, disp, cfg, log); err != nil {
 			ln.Close()
 			return err
 		}
 	}
 	if cfg.API.ListenAddress != "" {
-		if err := serveAPI(ctx, &wg, srv, disp, cfg, log); err != nil {
+		if err := serveAPI(ctx, cancel, &wg, srv, disp, cfg, log); err != nil {
 			ln.Close()
 			return err
 		}
@@ -224,14 +230,29 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		ready(srv, ln.Addr())
 	}
 	err = srv.Run(ctx, ln)
-	if errors.Is(err, context.Canceled) {
-		return nil
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("proxy stopped: %w", err)
 	}
-	return err
+	var stopped *serverStopped
+	if errors.As(context.Cause(ctx), &stopped) {
+		return stopped
+	}
+	return nil
 }
 
-// serveAPI starts the REST API and the dashboard on [api] listen_address.
-func serveAPI(ctx context.Context, wg *sync.WaitGroup, srv *proxy.Server, disp *alerts.Dispatcher, cfg config.Config, log *slog.Logger) error {
+// serverStopped is how the REST API or the metrics endpoint, stopping on
+// an error, ends serve.
+type serverStopped struct {
+	what string
+	err  error
+}
+
+func (e *serverStopped) Error() string { return e.what + " stopped: " + e.err.Error() }
+func (e *serverStopped) Unwrap() error { return e.err }
+
+// serveAPI starts the REST API and the dashboard on [api] listen_address;
+// if it stops on an error, it calls fail.
+func serveAPI(ctx context.Context, fail context.CancelCauseFunc, wg *sync.WaitGroup, srv *proxy.Server, disp *alerts.Dispatcher, cfg config.Config, log *slog.Logger) error {
 	opts := api.Options{AdminToken: cfg.API.AdminToken, ListenAddress: cfg.API.ListenAddress,
 		AllowedHosts: cfg.API.AllowedHosts, Web: web.Handler()}
 	if disp != nil {
@@ -257,7 +278,7 @@ func serveAPI(ctx context.Context, wg *sync.WaitGroup, srv *proxy.Server, disp *
 	}
 	wg.Go(func() {
 		if err := hs.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("API stopped", "err", err)
+			fail(&serverStopped{"REST API", err})
 		}
 	})
 	wg.Go(func() {
@@ -272,8 +293,9 @@ func serveAPI(ctx context.Context, wg *sync.WaitGroup, srv *proxy.Server, disp *
 }
 
 // serveMetrics starts the Prometheus endpoint on the host of the proxy's
-// listen address and [observability] metrics_port.
-func serveMetrics(ctx context.Context, wg *sync.WaitGroup, srv *proxy.Server, disp *alerts.Dispatcher, cfg config.Config, log *slog.Logger) error {
+// listen address and [observability] metrics_port; if it stops on an
+// error, it calls fail.
+func serveMetrics(ctx context.Context, fail context.CancelCauseFunc, wg *sync.WaitGroup, srv *proxy.Server, disp *alerts.Dispatcher, cfg config.Config, log *slog.Logger) error {
 	addr, err := metrics.Addr(cfg.Proxy.ListenAddress, cfg.Observability.MetricsPort)
 	if err != nil {
 		return err
@@ -296,7 +318,7 @@ func serveMetrics(ctx context.Context, wg *sync.WaitGroup, srv *proxy.Server, di
 	})
 	wg.Go(func() {
 		if err := m.Serve(ctx, mln); err != nil {
-			log.Error("metrics endpoint stopped", "err", err)
+			fail(&serverStopped{"metrics endpoint", err})
 		}
 	})
 	log.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
