@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +33,10 @@ type overrideStore struct {
 
 const overridesFile = "overrides.json"
 
+// overridesTemp is the pattern of writeOverrides' temporary files:
+// os.CreateTemp puts a random decimal number in place of the "*".
+const overridesTemp = overridesFile + ".*"
+
 func newOverrideStore(dir string) *overrideStore {
 	st := &overrideStore{m: make(map[string]status.Override)}
 	if dir != "" {
@@ -41,9 +47,19 @@ func newOverrideStore(dir string) *overrideStore {
 
 // load reads the persisted overrides. A missing file is no error; a torn
 // or corrupt one is reported and ignored (the proxy starts without them).
-func (st *overrideStore) load() error {
+// It first removes the temporary files of writes that a crash (kill -9)
+// cut short: the state file itself is replaced only by a rename, so it is
+// intact, and nothing else writes those names (one process per state dir).
+func (st *overrideStore) load(log *slog.Logger) error {
 	if st.path == "" {
 		return nil
+	}
+	n, err := removeStaleTemps(filepath.Dir(st.path))
+	if n > 0 {
+		log.Info("removed temporary files of interrupted override writes", "dir", filepath.Dir(st.path), "removed", n)
+	}
+	if err != nil {
+		log.Warn("temporary files of interrupted override writes not removed", "dir", filepath.Dir(st.path), "err", err)
 	}
 	data, err := os.ReadFile(st.path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -65,6 +81,33 @@ func (st *overrideStore) load() error {
 		st.m[o.Backend] = o
 	}
 	return nil
+}
+
+// removeStaleTemps removes the files in dir that writeOverrides' temporary
+// file pattern could have made, and only those, and returns how many.
+func removeStaleTemps(dir string) (int, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	prefix, _, _ := strings.Cut(overridesTemp, "*")
+	var n int
+	var errs []error
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || rest == "" || strings.Trim(rest, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
 }
 
 func (st *overrideStore) get(name string) (status.Override, bool) {
@@ -129,7 +172,7 @@ func writeOverrides(path string, m map[string]status.Override) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("persist overrides: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, overridesFile+".*")
+	tmp, err := os.CreateTemp(dir, overridesTemp)
 	if err != nil {
 		return fmt.Errorf("persist overrides: %w", err)
 	}

@@ -129,7 +129,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.backends.Store(&list)
 	s.overrides = newOverrideStore(cfg.State.Dir)
-	if err := s.overrides.load(); err != nil {
+	if err := s.overrides.load(log); err != nil {
 		// A torn or corrupt file must not keep the proxy from starting.
 		log.Error("persisted overrides not loaded; starting without them", "err", err)
 	}

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
 )
 
 // childEnv makes the test binary run as heliosproxy: a test starts it as
@@ -30,8 +34,8 @@ type child struct {
 	err  error // how it exited, once done is closed
 }
 
-// startChild runs heliosproxy with args until the test ends (SIGTERM at
-// cleanup when it still runs).
+// startChild runs heliosproxy with args until the test ends: at cleanup,
+// if it still runs, it must stop cleanly on SIGTERM.
 func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
 	return startChildUnder(t, nil, args...)
@@ -50,6 +54,11 @@ func startChildUnder(t *testing.T, wrapper []string, args ...string) *child {
 	}
 	go func() { c.err = c.cmd.Wait(); close(c.done) }()
 	t.Cleanup(func() {
+		select {
+		case <-c.done:
+			return // the test stopped it
+		default:
+		}
 		if err := c.stop(syscall.SIGTERM); err != nil {
 			t.Errorf("heliosproxy (pid %d) after SIGTERM: %v", c.cmd.Process.Pid, err)
 		}
@@ -74,6 +83,36 @@ func (c *child) stop(sig syscall.Signal) error {
 		<-c.done
 		return context.DeadlineExceeded
 	}
+}
+
+// childToken is the [api] admin_token of childConfig.
+const childToken = "child-admin-token-0123456789"
+
+// childConfig writes a configuration for a child and returns its path:
+// the proxy and the API on loopback ports the child picks (their log lines
+// say which), no metrics endpoint, pg as the backend "pg", then extra
+// (more TOML sections).
+func childConfig(t *testing.T, pg *pgtest.Cluster, extra string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
+	body := fmt.Sprintf(`[proxy]
+listen_address = "127.0.0.1:0"
+[api]
+listen_address = "127.0.0.1:0"
+admin_token = %q
+[observability]
+metrics_enabled = false
+[health_checks]
+password = %q
+[[backends.instances]]
+name = "pg"
+host = "127.0.0.1"
+port = %d
+`, childToken, pg.Password, pg.Port) + extra
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // field returns the value of key=value in a log line, or "".

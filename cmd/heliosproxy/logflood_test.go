@@ -3,11 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,25 +38,7 @@ func logMsg(line string) string {
 // clients, and its log stays short yet accounts for every refusal.
 func TestLogFlood(t *testing.T) {
 	pg := pgtest.New(t, pgtest.Options{Name: "logflood"})
-	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
-	body := fmt.Sprintf(`[proxy]
-listen_address = "127.0.0.1:0"
-[pool]
-max_client_conn = 1
-[api]
-listen_address = "127.0.0.1:0"
-[observability]
-metrics_enabled = false
-[health_checks]
-password = %q
-[[backends.instances]]
-name = "pg"
-host = "127.0.0.1"
-port = %d
-`, pg.Password, pg.Port)
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := childConfig(t, pg, "[pool]\nmax_client_conn = 1\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := startChild(t, "run", "--config", path)
