@@ -217,3 +217,62 @@ func fuzzScanner(t *testing.T, in []byte) {
 		t.Errorf("split at %d: callbacks %v, whole: %v", split, parts.calls, whole.calls)
 	}
 }
+
+// FuzzStatusSession feeds arbitrary messages to an authenticated session
+// on the status database (a loopback client needs no password): the
+// proxy answers them all itself, through the simple and extended
+// protocol paths and the SQL evaluator. serve must return without
+// panicking, and everything it sends must be well-formed messages.
+func FuzzStatusSession(f *testing.F) {
+	enc := func(msgs ...pgproto3.FrontendMessage) []byte {
+		var out []byte
+		for _, m := range msgs {
+			var err error
+			if out, err = m.Encode(out); err != nil {
+				f.Fatal(err)
+			}
+		}
+		return out
+	}
+	q := "SELECT backend_name, port FROM helios_proxy.backends WHERE port > $1 ORDER BY 1"
+	for _, seed := range [][]byte{
+		enc(&pgproto3.Query{String: "SELECT * FROM helios_proxy.circuit_breaker_status"}),
+		enc(&pgproto3.Query{String: "BEGIN; SELECT port / 0 FROM helios_proxy.backends"}, &pgproto3.Query{String: "COMMIT"}),
+		enc(&pgproto3.Parse{Query: q}, &pgproto3.Bind{Parameters: [][]byte{[]byte("1")}}, &pgproto3.Describe{ObjectType: 'P'},
+			&pgproto3.Execute{}, &pgproto3.Close{ObjectType: 'S'}, &pgproto3.Sync{}),
+		enc(&pgproto3.Parse{Name: "s", Query: q, ParameterOIDs: []uint32{23}}, &pgproto3.Describe{ObjectType: 'S', Name: "s"}, &pgproto3.Flush{},
+			&pgproto3.Bind{PreparedStatement: "s", ParameterFormatCodes: []int16{1}, Parameters: [][]byte{{0, 0, 0, 1}}, ResultFormatCodes: []int16{1}},
+			&pgproto3.Execute{MaxRows: 1}, &pgproto3.Sync{}),
+		{'D', 0, 0, 0, 4, 'S', 0, 0, 0, 4},
+		{'C', 0, 0, 0, 5, 'P', 'S', 0, 0, 0, 4},
+		enc(&pgproto3.Query{String: "SELECT 1+1+1+1 FROM helios_proxy.backends"}, &pgproto3.Terminate{}),
+	} {
+		f.Add(seed)
+	}
+	startup := wireStartup(f, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
+		Parameters: map[string]string{"user": "ops", "database": statusDatabase}})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		conn := &scriptConn{in: slices.Concat(startup, in)}
+		log := &fuzzLog{}
+		srv := fuzzServer(t, log)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			srv.serve(context.Background(), conn)
+		}()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second): // a safety net: the session has nothing to wait for
+			t.Fatalf("serve(%q) did not return", in)
+		}
+		for _, msg := range log.logged() {
+			t.Errorf("serve(%q) logged an error: %s", in, msg)
+		}
+		if !conn.closed {
+			t.Errorf("serve(%q) returned without closing the client connection", in)
+		}
+		if _, err := rawReplies(conn.out.Bytes()); err != nil {
+			t.Errorf("serve(%q) sent a malformed message: %v", in, err)
+		}
+	})
+}
