@@ -647,6 +647,11 @@ func TestNoSecretInErrors(t *testing.T) {
 		{"secret in an integer field", "[proxy]\nmax_message_size = \"987654321\"\n"},
 		{"syntax error in a password", "[health_checks]\npassword = \"987654321\n"},
 		{"password defined twice", "[health_checks]\npassword = \"987654321\"\npassword = \"987654321\"\n"},
+		{"pagerduty key of the wrong type", "[alerts]\npagerduty_integration_key = 987654321\n"},
+		{"malformed SCRAM verifier", "[[users]]\nname = \"u\"\npassword = \"SCRAM-SHA-256$987654321:c2FsdA==$x:y\"\n"},
+		{"SCRAM verifier with md5", "[[users]]\nname = \"u\"\nauth_method = \"md5\"\npassword = \"SCRAM-SHA-256$4096:OTg3NjU0MzIx$OTg3NjU0MzIx:OTg3NjU0MzIx\"\n"},
+		{"password as an array", "[health_checks]\npassword = [\"987654321\"]\n"},
+		{"password as a table", "[health_checks]\npassword = {x = \"987654321\"}\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
