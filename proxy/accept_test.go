@@ -201,10 +201,23 @@ func emfileChild(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	// One session proves the accept loop runs (and holds its spare).
-	if e := sslAnswer(t, ln.Addr().String()); e != nil {
-		t.Fatalf("first client: %+v", e)
+	// One connection proves the accept loop runs (and holds its spare): a
+	// CancelRequest, which the proxy closes without an answer. The EOF
+	// comes after its descriptor is closed, so the fill below leaves no
+	// hole that a late close would open.
+	c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
+	cancelReq, _ := (&pgproto3.CancelRequest{ProcessID: 1, SecretKey: []byte{0, 0, 0, 1}}).Encode(nil)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(cancelReq); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+		t.Fatalf("a CancelRequest got %q, %v; want EOF", b, err)
+	}
+	c.Close()
 	fmt.Printf("child-addr=%s\n", ln.Addr())
 	var fillers []*os.File
 	for {
