@@ -67,7 +67,7 @@ import (
 	"github.com/heliosdb/heliosproxy/bench/internal/inproc"
 	"github.com/heliosdb/heliosproxy/bench/internal/machine"
 	"github.com/heliosdb/heliosproxy/config"
-	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 	"github.com/heliosdb/heliosproxy/proxy"
 	"github.com/heliosdb/heliosproxy/status"
 )
@@ -94,7 +94,7 @@ var backendNames = []string{"pg-a", "pg-b", "pg-c"}
 // scenario is one way of failing a backend and bringing it back.
 type scenario struct {
 	name  string
-	call  string // what injects the fault: a pgtest method, or UPDATE
+	call  string // what injects the fault: a pgcluster method, or UPDATE
 	fault string // for the report
 	// slow is set for the latency scenario: the load calls
 	// helios_bench_work(), inject and restore use victim.conn, the victim
@@ -108,7 +108,7 @@ type scenario struct {
 
 // victim is the backend a trial fails.
 type victim struct {
-	c    *pgtest.Cluster
+	c    *pgcluster.Cluster
 	conn *pgconn.PgConn // a superuser connection opened before the fault; nil unless the scenario is slow
 }
 
@@ -141,15 +141,15 @@ func newScenarios(delay time.Duration) []scenario {
 	return []scenario{
 		{
 			name:    "kill",
-			call:    "pgtest Kill",
-			fault:   "SIGKILL of the postmaster and all its processes (pgtest Kill); Restart once the victim is isolated",
+			call:    "pgcluster Kill",
+			fault:   "SIGKILL of the postmaster and all its processes (pgcluster Kill); Restart once the victim is isolated",
 			inject:  func(_ context.Context, v victim) error { return v.c.Kill() },
 			restore: func(ctx context.Context, v victim) error { return v.c.Restart(ctx) },
 		},
 		{
 			name:    "hang",
-			call:    "pgtest Pause",
-			fault:   "SIGSTOP of the postmaster and all its processes (pgtest Pause); Resume once the victim is isolated",
+			call:    "pgcluster Pause",
+			fault:   "SIGSTOP of the postmaster and all its processes (pgcluster Pause); Resume once the victim is isolated",
 			inject:  func(_ context.Context, v victim) error { return v.c.Pause() },
 			restore: func(_ context.Context, v victim) error { return v.c.Resume() },
 		},
@@ -300,7 +300,7 @@ func (x txStats) errs() int { return x.errBefore + x.errDuring + x.errAfter }
 
 func run(ctx context.Context, o options) (err error) {
 	loadStart := machine.LoadAvg()
-	var clusters []*pgtest.Cluster
+	var clusters []*pgcluster.Cluster
 	defer func() {
 		for _, c := range clusters {
 			if derr := c.Destroy(); derr != nil {
@@ -309,7 +309,7 @@ func run(ctx context.Context, o options) (err error) {
 		}
 	}()
 	for _, name := range backendNames {
-		c, err := pgtest.Start(ctx, pgtest.Options{Name: "failover-" + name})
+		c, err := pgcluster.Start(ctx, pgcluster.Options{Name: "failover-" + name})
 		if err != nil {
 			return err
 		}
@@ -423,7 +423,7 @@ scenarios:
 
 // runTrial waits for the load to reach the victim, injects the fault,
 // and measures detection, isolation and recovery.
-func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan status.Event, l *load, sc scenario, clusters []*pgtest.Cluster, i int) (trial, error) {
+func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan status.Event, l *load, sc scenario, clusters []*pgcluster.Cluster, i int) (trial, error) {
 	var t trial
 	var err error
 	if i, t.rate, t.share, err = waitReady(ctx, srv, i, o.victimRate(), o.txMode); err != nil {
@@ -699,7 +699,7 @@ func nextEvent(ctx context.Context, events <-chan status.Event, typ status.Event
 // acceptingAt connects to c over TCP every pollInterval until a connection
 // succeeds, and sends the time it did; the channel closes without a value
 // when ctx ends or eventTimeout passes first.
-func acceptingAt(ctx context.Context, c *pgtest.Cluster) <-chan time.Time {
+func acceptingAt(ctx context.Context, c *pgcluster.Cluster) <-chan time.Time {
 	out := make(chan time.Time, 1)
 	go func() {
 		defer close(out)
@@ -1132,7 +1132,7 @@ func report(o options, cfg config.Config, l *load, results map[string][]trial, e
 		mode = fmt.Sprintf("%s for the load's role ([[users]] %s, auth_method trust), pool.default_pool_size %d (at least -clients)",
 			cfg.Pool.Mode, cfg.Users[0].Name, cfg.Pool.DefaultPoolSize)
 	}
-	fmt.Printf("Setup: 3 PostgreSQL clusters (pgtest, trust), proxy in-process, pool.mode %s. Changed from the defaults: "+
+	fmt.Printf("Setup: 3 PostgreSQL clusters (pgcluster, trust), proxy in-process, pool.mode %s. Changed from the defaults: "+
 		"circuit_breaker.open_duration %v, recovery_ramp_up_duration %v. Defaults: health_checks.interval %v, timeout %v; "+
 		"connection_failure_threshold %d, latency_threshold_p95_ms %d, p99 %d, failure_threshold_percentage %g, minimum_requests %d, "+
 		"metrics_window_size %v, half_open_max_concurrent %d, half_open_success_threshold %g, recovery_step_percentage %g, "+

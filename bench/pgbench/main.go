@@ -5,7 +5,7 @@
 //	go run ./bench/pgbench [-mode session|transaction] [-rounds 5] [-duration 10s] [-only '-S -c 8']
 //
 // It starts a throwaway PostgreSQL cluster, the proxy in-process and
-// PgBouncer (as the user pgtest runs servers as, when root), both in the
+// PgBouncer (as the user pgcluster runs servers as, when root), both in the
 // same pool mode with the same pool size in front of the one cluster, and
 // stops and
 // removes everything on exit, Ctrl-C included. scripts/ensure-deps.sh --bench
@@ -36,7 +36,7 @@ import (
 	"github.com/heliosdb/heliosproxy/bench/internal/inproc"
 	"github.com/heliosdb/heliosproxy/bench/internal/machine"
 	"github.com/heliosdb/heliosproxy/config"
-	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 )
 
 type scenario struct {
@@ -135,7 +135,7 @@ func main() {
 func run(ctx context.Context, mode string, poolSize, rounds int, duration time.Duration, floor bool) error {
 	start := time.Now()
 	load0 := machine.LoadAvg()
-	c, err := pgtest.Start(ctx, pgtest.Options{Name: "bench", Settings: map[string]string{"max_connections": "200"}})
+	c, err := pgcluster.Start(ctx, pgcluster.Options{Name: "bench", Settings: map[string]string{"max_connections": "200"}})
 	if err != nil {
 		return err
 	}
@@ -275,7 +275,7 @@ func report(in reportInfo, tps, lat map[string][]float64) {
 	if !*pooled && in.mode == "session" {
 		relay = "pass-through relay (no [[users]])"
 	}
-	fmt.Printf("Setup: %s (pgtest, trust, scale 10); HeliosProxy in-process, %s, with proxy.workers = %d (GOMAXPROCS) and %s (one thread), both %s mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
+	fmt.Printf("Setup: %s (pgcluster, trust, scale 10); HeliosProxy in-process, %s, with proxy.workers = %d (GOMAXPROCS) and %s (one thread), both %s mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
 		"HeliosProxy's health checks every %s with a %s timeout (defaults 1s and 500ms), other settings default. "+
 		"%d rounds of %s per cell, targets interleaved within each round (the first one rotating); medians.\n\n",
 		in.pgVersion, relay, in.workers, in.bouncer, in.mode, in.poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)

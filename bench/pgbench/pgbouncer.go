@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -39,16 +39,16 @@ func pgBouncerBinary() (string, error) {
 }
 
 // startPgBouncer starts PgBouncer in front of c, with its files in a new
-// directory under c.Dir (so c.Destroy removes them), as the user pgtest runs
+// directory under c.Dir (so c.Destroy removes them), as the user pgcluster runs
 // servers as when we are root: PgBouncer refuses to run as root. It returns
 // once PgBouncer accepts connections. The caller must call Stop before
 // destroying c.
-func startPgBouncer(ctx context.Context, c *pgtest.Cluster, mode string, poolSize, maxClients int) (*pgBouncer, error) {
+func startPgBouncer(ctx context.Context, c *pgcluster.Cluster, mode string, poolSize, maxClients int) (*pgBouncer, error) {
 	bin, err := pgBouncerBinary()
 	if err != nil {
 		return nil, err
 	}
-	cred, err := pgtest.Credential()
+	cred, err := pgcluster.Credential()
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func startPgBouncer(ctx context.Context, c *pgtest.Cluster, mode string, poolSiz
 	}
 }
 
-func tryPgBouncer(ctx context.Context, bin, dir, userlist string, c *pgtest.Cluster, port int, mode string, poolSize, maxClients int, cred *syscall.Credential) (*pgBouncer, error) {
+func tryPgBouncer(ctx context.Context, bin, dir, userlist string, c *pgcluster.Cluster, port int, mode string, poolSize, maxClients int, cred *syscall.Credential) (*pgBouncer, error) {
 	ini := filepath.Join(dir, "pgbouncer.ini")
 	conf := fmt.Sprintf(`[databases]
 postgres = host=%s port=%d dbname=postgres

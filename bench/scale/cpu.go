@@ -14,7 +14,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/bench/internal/inproc"
 	"github.com/heliosdb/heliosproxy/config"
-	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 )
 
 // pgbenchClients and pgbenchThreads are pgbench's -c and -j.
@@ -38,7 +38,7 @@ func (r cpuResult) perTenK(d time.Duration) float64 {
 
 // cpuFigure measures the proxy's CPU time per relayed simple query with
 // pgbench -S through it, in session and in transaction mode.
-func cpuFigure(ctx context.Context, c *pgtest.Cluster, o options, out *strings.Builder) error {
+func cpuFigure(ctx context.Context, c *pgcluster.Cluster, o options, out *strings.Builder) error {
 	pgbench, err := pgbenchPath(c)
 	if err != nil {
 		return err
@@ -127,7 +127,7 @@ var (
 
 // pgbenchPath returns the pgbench next to the server binaries, else the
 // one on PATH.
-func pgbenchPath(c *pgtest.Cluster) (string, error) {
+func pgbenchPath(c *pgcluster.Cluster) (string, error) {
 	p := filepath.Join(c.BinDir, "pgbench")
 	if _, err := os.Stat(p); err == nil {
 		return p, nil
@@ -141,7 +141,7 @@ func pgbenchPath(c *pgtest.Cluster) (string, error) {
 
 // serverVersion returns "PostgreSQL N.M" from the server's postgres
 // --version.
-func serverVersion(ctx context.Context, c *pgtest.Cluster) string {
+func serverVersion(ctx context.Context, c *pgcluster.Cluster) string {
 	b, err := exec.CommandContext(ctx, filepath.Join(c.BinDir, "postgres"), "--version").Output()
 	if err != nil {
 		return "PostgreSQL"

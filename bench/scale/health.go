@@ -9,7 +9,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/bench/internal/inproc"
 	"github.com/heliosdb/heliosproxy/config"
-	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 	"github.com/heliosdb/heliosproxy/proxy"
 )
 
@@ -43,7 +43,7 @@ func (r idleResult) core() float64 { return 100 * float64(r.user+r.sys) / float6
 // healthFigure measures the proxy's CPU with no client traffic, with the
 // health checks of 3 and of 100 backends at the default 1 s interval, and
 // without checks for 100 and 1,000 backends.
-func healthFigure(ctx context.Context, c *pgtest.Cluster, o options, out *strings.Builder) error {
+func healthFigure(ctx context.Context, c *pgcluster.Cluster, o options, out *strings.Builder) error {
 	res := map[idleRun]idleResult{}
 	for _, run := range idleRuns {
 		r, err := measureIdleCPU(ctx, c, run, o)
@@ -97,7 +97,7 @@ func healthFigure(ctx context.Context, c *pgtest.Cluster, o options, out *string
 
 // measureIdleCPU starts the proxy for run, lets it settle and measures the
 // process's CPU time over the run's window.
-func measureIdleCPU(ctx context.Context, c *pgtest.Cluster, run idleRun, o options) (r idleResult, err error) {
+func measureIdleCPU(ctx context.Context, c *pgcluster.Cluster, run idleRun, o options) (r idleResult, err error) {
 	r.idleRun = run
 	if run.backends > 0 {
 		var srv *proxy.Server
@@ -141,7 +141,7 @@ const addStep = 10
 // on one loaded machine take longer than the 500 ms timeout, again and
 // again, since all checkers retry together. Against 100 servers, 100
 // connects at once would be nothing.
-func startChecked(ctx context.Context, c *pgtest.Cluster, n int, checks bool) (*proxy.Server, func() error, error) {
+func startChecked(ctx context.Context, c *pgcluster.Cluster, n int, checks bool) (*proxy.Server, func() error, error) {
 	k := n
 	if checks {
 		k = min(n, addStep)

@@ -41,7 +41,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/bench/internal/machine"
 	"github.com/heliosdb/heliosproxy/config"
-	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 )
 
 // Targets from the benchmark issue.
@@ -138,7 +138,7 @@ func main() {
 func run(ctx context.Context, o options) error {
 	start := time.Now()
 	load0 := machine.LoadAvg()
-	c, err := pgtest.Start(ctx, pgtest.Options{Name: "scale", Settings: map[string]string{"max_connections": fmt.Sprint(maxConnections)}})
+	c, err := pgcluster.Start(ctx, pgcluster.Options{Name: "scale", Settings: map[string]string{"max_connections": fmt.Sprint(maxConnections)}})
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func run(ctx context.Context, o options) error {
 	host, _ := os.Hostname()
 	fmt.Printf("Machine: %s, %d CPUs (%s), %s; load average %s at the start, %s at the end; %s in all.\n\n",
 		host, runtime.NumCPU(), machine.CPUModel(), runtime.Version(), load0, machine.LoadAvg(), time.Since(start).Round(time.Second))
-	fmt.Printf("Setup: %s (pgtest, trust, max_connections %d), one cluster behind every configured backend; HeliosProxy in-process, "+
+	fmt.Printf("Setup: %s (pgcluster, trust, max_connections %d), one cluster behind every configured backend; HeliosProxy in-process, "+
 		"other settings default unless a table says otherwise. CPU figures are the proxy process's own CPU time (getrusage), "+
 		"which other load on the machine changes much less than wall-clock time (the kernel samples the split between user and system time; the sum is exact); "+
 		"wall-clock figures (TPS, latency) move with that load.\n\n",
@@ -176,7 +176,7 @@ func run(ctx context.Context, o options) error {
 
 // baseConfig is the proxy's configuration for n backends named b000, b001 …
 // that all point at c.
-func baseConfig(c *pgtest.Cluster, n int) config.Config {
+func baseConfig(c *pgcluster.Cluster, n int) config.Config {
 	cfg := config.Default()
 	cfg.Proxy.ListenAddress = "127.0.0.1:0"
 	for i := range n {
@@ -191,7 +191,7 @@ func baseConfig(c *pgtest.Cluster, n int) config.Config {
 // withPooling makes c.User a [[users]] entry in transaction pooling: the
 // proxy authenticates it itself (the cluster trusts it, as PgBouncer's
 // auth_type = trust does) and idle clients hold no server connection.
-func withPooling(cfg config.Config, c *pgtest.Cluster) config.Config {
+func withPooling(cfg config.Config, c *pgcluster.Cluster) config.Config {
 	cfg.Pool.Mode = "transaction"
 	cfg.Users = []config.User{{Name: c.User, AuthMethod: "trust"}}
 	return cfg

@@ -20,7 +20,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/bench/internal/inproc"
 	"github.com/heliosdb/heliosproxy/config"
-	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 )
 
 // childArg, as the first argument, makes this program the child that
@@ -100,7 +100,7 @@ func (r memResult) perClient(f func(memSample) uint64) float64 {
 // memoryFigure measures the proxy's memory per idle client in transaction
 // mode (no server connection while idle) and in session mode (one server
 // connection per client).
-func memoryFigure(ctx context.Context, c *pgtest.Cluster, o options, out *strings.Builder) error {
+func memoryFigure(ctx context.Context, c *pgcluster.Cluster, o options, out *strings.Builder) error {
 	cfg := withPooling(baseConfig(c, 1), c)
 	tx, err := measureIdle(ctx, c, cfg, "transaction", o.idleClients, o, o.memprofile)
 	if err != nil {
@@ -150,7 +150,7 @@ func memoryFigure(ctx context.Context, c *pgtest.Cluster, o options, out *string
 
 // measureIdle starts the proxy with cfg and measures its memory before and
 // with n idle clients of c.User.
-func measureIdle(ctx context.Context, c *pgtest.Cluster, cfg config.Config, name string, n int, o options, heapProfile string) (memResult, error) {
+func measureIdle(ctx context.Context, c *pgcluster.Cluster, cfg config.Config, name string, n int, o options, heapProfile string) (memResult, error) {
 	cfg.Pool.MaxClientConn = 0
 	cfg.HealthChecks.Interval = config.Duration{Duration: noisyHealth}
 	cfg.HealthChecks.Timeout = config.Duration{Duration: noisyHealth}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/bench/internal/inproc"
 	"github.com/heliosdb/heliosproxy/bench/internal/machine"
-	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 )
 
 // statusQuery is the query the issue times.
@@ -34,7 +34,7 @@ func (r statusResult) pct(p float64) time.Duration {
 
 // statusFigure times the status query through the proxy, over one pgx
 // connection with the simple protocol, with 3 and with 1,000 backends.
-func statusFigure(ctx context.Context, c *pgtest.Cluster, o options, out *strings.Builder) error {
+func statusFigure(ctx context.Context, c *pgcluster.Cluster, o options, out *strings.Builder) error {
 	var results []statusResult
 	for _, n := range []int{3, 1000} {
 		cfg := baseConfig(c, n)
@@ -84,7 +84,7 @@ func statusFigure(ctx context.Context, c *pgtest.Cluster, o options, out *string
 
 // timeStatus runs the status query through the proxy on addr and returns
 // the sorted latencies of the measured queries.
-func timeStatus(ctx context.Context, addr string, c *pgtest.Cluster, backends, n int) (statusResult, error) {
+func timeStatus(ctx context.Context, addr string, c *pgcluster.Cluster, backends, n int) (statusResult, error) {
 	cfg, err := pgx.ParseConfig(fmt.Sprintf("postgres://%s@%s/postgres?sslmode=disable", c.User, addr))
 	if err != nil {
 		return statusResult{}, err

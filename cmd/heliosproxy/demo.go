@@ -20,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/heliosdb/heliosproxy/config"
-	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 	"github.com/heliosdb/heliosproxy/proxy"
 )
 
@@ -49,7 +49,7 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, "info")
 
 	fmt.Fprintln(stdout, "starting three PostgreSQL clusters …")
-	clusters := make(map[string]*pgtest.Cluster)
+	clusters := make(map[string]*pgcluster.Cluster)
 	defer func() {
 		for name, c := range clusters {
 			if err := c.Destroy(); err != nil {
@@ -67,7 +67,7 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg.CircuitBreaker.RecoveryRampUpDuration = config.Duration{Duration: 20 * time.Second}
 	cfg.HealthChecks.Password = demoPassword
 	for i, name := range demoNames {
-		c, err := pgtest.Start(ctx, pgtest.Options{Name: name, Auth: "scram-sha-256", Password: demoPassword})
+		c, err := pgcluster.Start(ctx, pgcluster.Options{Name: name, Auth: "scram-sha-256", Password: demoPassword})
 		if err != nil {
 			fmt.Fprintln(stderr, "heliosproxy demo:", err)
 			return 1
@@ -168,7 +168,7 @@ Type a command and Enter (the clusters are yours to break):
 }
 
 // demoCommand runs one control command; it reports whether to quit.
-func demoCommand(ctx context.Context, line string, clusters map[string]*pgtest.Cluster, srv *proxy.Server, w io.Writer) bool {
+func demoCommand(ctx context.Context, line string, clusters map[string]*pgcluster.Cluster, srv *proxy.Server, w io.Writer) bool {
 	f := strings.Fields(line)
 	if len(f) == 0 {
 		return false

@@ -1,30 +1,23 @@
+// Package pgtest gives integration tests throwaway PostgreSQL clusters:
+// New starts one for a test and removes it when the test ends. The
+// clusters themselves are package pgcluster's.
 package pgtest
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/heliosdb/heliosproxy/internal/pgcluster"
+)
+
+// Cluster and Options are pgcluster's.
+type (
+	Cluster = pgcluster.Cluster
+	Options = pgcluster.Options
 )
 
 // New starts a cluster for the test, failing the test if it can't, and
-// destroys it in t.Cleanup. If the test failed, the end of the server log
-// (when Options.Log is nil) is logged first.
+// destroys it in t.Cleanup (see pgcluster.ForTest).
 func New(t testing.TB, o Options) *Cluster {
 	t.Helper()
-	c, err := Start(context.Background(), o)
-	if err != nil {
-		t.Fatalf("pgtest.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() && o.Log == nil {
-			if b, err := os.ReadFile(filepath.Join(c.Dir, "server.log")); err == nil {
-				t.Logf("server log of %s:\n%s", c.Name, b[max(0, len(b)-8192):])
-			}
-		}
-		if err := c.Destroy(); err != nil {
-			t.Errorf("destroy %s: %v", c.Name, err)
-		}
-	})
-	return c
+	return pgcluster.ForTest(t, o)
 }

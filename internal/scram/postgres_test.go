@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -224,7 +225,7 @@ func TestClientsAgainstServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs psql")
 	}
-	bin, err := pgtest.BinDir()
+	bin, err := pgcluster.BinDir()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,12 @@
-// Package pgtest starts throwaway PostgreSQL clusters from the PostgreSQL
-// server binaries: for integration tests (see New) and for `heliosproxy demo`
-// (see Start). A cluster is fast and unsafe (fsync off), lives in its own
+// Package pgcluster starts throwaway PostgreSQL clusters from the
+// PostgreSQL server binaries: for `heliosproxy demo` (see Start) and, through
+// internal/pgtest, for integration tests (see ForTest). It does not import
+// package testing, so the production binary does not link it. A cluster is fast and unsafe (fsync off), lives in its own
 // directory under the temporary directory and is removed by Destroy.
 //
 // PostgreSQL refuses to run as root, so when the caller is root the server
 // runs as the postgres user, or nobody if there is none.
-package pgtest
+package pgcluster
 
 import (
 	"context"
@@ -67,7 +68,7 @@ type Options struct {
 	// if another process takes it before the server binds it.
 	Port int
 	// Settings are extra postgresql.conf settings such as max_connections.
-	// They come after pgtest's own (fsync, synchronous_commit,
+	// They come after pgcluster's own (fsync, synchronous_commit,
 	// full_page_writes, password_encryption) and so override them; port,
 	// listen_addresses and unix_socket_directories are fixed on the server's
 	// command line.
@@ -217,12 +218,12 @@ func withDefaults(o Options) (Options, error) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return o, fmt.Errorf("pgtest options for %s: %w", o.Name, err)
+		return o, fmt.Errorf("pgcluster options for %s: %w", o.Name, err)
 	}
 	return o, nil
 }
 
-// Credential returns the credential that pgtest runs servers with: nil when
+// Credential returns the credential that pgcluster runs servers with: nil when
 // the caller is not root, else that of the postgres user, or nobody if there
 // is none. Other servers that refuse to run as root, such as PgBouncer, can be
 // started with it in exec.Cmd.SysProcAttr.
@@ -355,12 +356,12 @@ func (c *Cluster) mkdirOwned(dir string, perm os.FileMode) error {
 	return os.Chown(dir, int(c.cred.Uid), int(c.cred.Gid))
 }
 
-// configure appends pgtest's settings and then the caller's to
+// configure appends pgcluster's settings and then the caller's to
 // postgresql.conf, where the last setting of a name wins. Appending keeps the
 // file's owner.
 func (c *Cluster) configure(settings map[string]string) error {
 	var b strings.Builder
-	b.WriteString("\n# pgtest: a throwaway cluster, fast rather than durable\n")
+	b.WriteString("\n# pgcluster: a throwaway cluster, fast rather than durable\n")
 	b.WriteString("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
 	fmt.Fprintf(&b, "password_encryption = %s\n", quoteConf(c.passwordEncryption()))
 	for _, k := range slices.Sorted(maps.Keys(settings)) {

@@ -1,4 +1,4 @@
-package pgtest
+package pgcluster
 
 import (
 	"bufio"
@@ -65,7 +65,7 @@ func eventually(ctx context.Context, cond func() bool) bool {
 func TestTrust(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	c := New(t, Options{Name: "trust", Settings: map[string]string{
+	c := ForTest(t, Options{Name: "trust", Settings: map[string]string{
 		"work_mem":     "7MB",
 		"cluster_name": `it's a \ test`,
 	}})
@@ -116,7 +116,7 @@ func TestPasswordAuth(t *testing.T) {
 		t.Run(tt.auth, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			c := New(t, Options{Name: tt.auth, Auth: tt.auth, Password: "it's-s3cret"})
+			c := ForTest(t, Options{Name: tt.auth, Auth: tt.auth, Password: "it's-s3cret"})
 			if c.Auth != tt.auth || c.Password != "it's-s3cret" || c.User != "postgres" {
 				t.Errorf("cluster Auth, User, Password = %q, %q, %q", c.Auth, c.User, c.Password)
 			}
@@ -163,7 +163,7 @@ func TestStopAndRestart(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			c := New(t, Options{Name: tt.name, Auth: "scram-sha-256"})
+			c := ForTest(t, Options{Name: tt.name, Auth: "scram-sha-256"})
 			dsn := c.DSN(c.User, c.Password, "postgres")
 			conn := connect(t, ctx, dsn)
 			// Committed rows must survive even a crash: with fsync off,
@@ -222,7 +222,7 @@ func TestStopAndRestart(t *testing.T) {
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	c := New(t, Options{Name: "pause"})
+	c := ForTest(t, Options{Name: "pause"})
 	dsn := c.DSN("postgres", "", "postgres")
 	hung := connect(t, ctx, dsn)
 	waiting := connect(t, ctx, dsn)
@@ -374,7 +374,7 @@ func TestNoSecretInErrors(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	const secret = "very-secret-pw"
-	c := New(t, Options{Name: "secret", Auth: "md5", Password: secret})
+	c := ForTest(t, Options{Name: "secret", Auth: "md5", Password: secret})
 	err := c.CreateUser(ctx, "postgres", secret) // exists already
 	if err == nil || strings.Contains(err.Error(), secret) {
 		t.Errorf("CreateUser of an existing role: %v, want an error without the password", err)
