@@ -27,6 +27,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/httprate"
 
+	"github.com/heliosdb/heliosproxy/internal/loopback"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -157,7 +158,7 @@ func newServer(c Controller, log *slog.Logger, o Options) (*server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if o.AdminToken == "" && !loopback(o.ListenAddress) {
+	if o.AdminToken == "" && !loopback.HostPort(o.ListenAddress) {
 		return nil, fmt.Errorf("api: listen address %q is not a loopback address: set [api] admin_token to serve the API on it", o.ListenAddress)
 	}
 	s := &server{
@@ -256,18 +257,4 @@ func clientIP(r *http.Request) string {
 // clientKey keys the rate limit by client IP (IPv6 by /64).
 func clientKey(r *http.Request) (string, error) {
 	return httprate.CanonicalizeIP(clientIP(r)), nil
-}
-
-// loopback reports whether addr ("host:port") is a loopback address, by
-// the same rule as config validation.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/heliosdb/heliosproxy/internal/loopback"
 	"github.com/heliosdb/heliosproxy/internal/scram"
 )
 
@@ -152,7 +153,7 @@ func (c Config) Validate() error {
 	v.nonNegative("alerts.flap_window", al.FlapWindow)
 	v.nonNegative("alerts.cascade_delay", al.CascadeDelay)
 
-	if v.listenAddress("api.listen_address", c.API.ListenAddress) && c.API.AdminToken == "" && !loopback(c.API.ListenAddress) {
+	if v.listenAddress("api.listen_address", c.API.ListenAddress) && c.API.AdminToken == "" && !loopback.HostPort(c.API.ListenAddress) {
 		v.add("api.admin_token", "required when api.listen_address (%q) is not a loopback address", c.API.ListenAddress)
 	}
 
@@ -277,18 +278,6 @@ func (v *validator) url(key, s string, secret bool) {
 		return
 	}
 	v.add(key, "want an http or https URL, got %q", s)
-}
-
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func knownQueryType(t string) bool {
