@@ -492,10 +492,11 @@ func (ss *session) attachPooled(done chan<- string) error {
 		}
 	}
 	var tried []*backend
+	var refused refusals
 	for {
 		b, t, err := ss.s.route(ss.readOnly(), tried)
 		if err != nil {
-			return err
+			return ss.s.noBackend(err, ss.readOnly(), &refused)
 		}
 		tried = append(tried, b)
 		p := b.pool(ss.s, poolKey{pl.user.cfg.Name, pl.database})
@@ -506,6 +507,7 @@ func (ss *session) attachPooled(done chan<- string) error {
 			var retry errRetry
 			switch {
 			case errors.As(err, &retry) || errors.Is(err, errPoolIsolated):
+				refused.note(b, err)
 				ss.s.log.Info("backend failed before the transaction started; trying another", "backend", b.cfg.Name, "session_id", ss.pid, "err", err)
 				continue
 			case errors.Is(err, errQueueTimeout):

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -94,11 +95,25 @@ func ties(cands []*backend, score func(*backend) float64) int {
 // unavailable builds the 57P03 error a client gets when no backend can
 // take its session: every circuit's state in DETAIL and when to retry.
 func (s *Server) unavailable(now time.Time, readOnly bool) *Error {
+	detail, retry := s.circuitStates(now, readOnly, nil)
+	hint := "Retry shortly; HeliosProxy routes new sessions as soon as a backend recovers."
+	if retry > 0 {
+		hint = fmt.Sprintf("Retry in %s or later; HeliosProxy probes the failed backends and routes new sessions as soon as one recovers.", max(retry.Round(time.Second), time.Second))
+	}
+	return &Error{Code: codeCannotConnectNow, Message: "no healthy backend available", Detail: detail, Hint: hint}
+}
+
+// circuitStates describes for a client the backends not named in skip:
+// each one's circuit state and why it cannot take the session. retry is
+// the soonest an open circuit among them is probed again, 0 for none.
+func (s *Server) circuitStates(now time.Time, readOnly bool, skip []string) (_ string, retry time.Duration) {
 	var detail strings.Builder
-	retry := time.Duration(0)
-	for i, b := range s.list() {
+	for _, b := range s.list() {
+		if slices.Contains(skip, b.cfg.Name) {
+			continue
+		}
 		st := b.br.Stats(now)
-		if i > 0 {
+		if detail.Len() > 0 {
 			detail.WriteString("; ")
 		}
 		fmt.Fprintf(&detail, "%s: %s", b.cfg.Name, st.State)
@@ -119,9 +134,70 @@ func (s *Server) unavailable(now time.Time, readOnly bool) *Error {
 			detail.WriteString(")")
 		}
 	}
-	hint := "Retry shortly; HeliosProxy routes new sessions as soon as a backend recovers."
-	if retry > 0 {
-		hint = fmt.Sprintf("Retry in %s or later; HeliosProxy probes the failed backends and routes new sessions as soon as one recovers.", max(retry.Round(time.Second), time.Second))
+	return detail.String(), retry
+}
+
+// codeConfigLimit is a backend's own configuration_limit_exceeded.
+const codeConfigLimit = "53400"
+
+// refusals collects why the backends tried for one session refused it
+// before it started, for what the client is told when none is left.
+type refusals struct {
+	tried  int
+	full   []string // backends that answered 53300 or 53400: at their connection limit
+	notNow []string // backends that answered 57P03: starting up or shutting down
+}
+
+// note records that b failed the session with err.
+func (r *refusals) note(b *backend, err error) {
+	r.tried++
+	var be *backendError
+	if !errors.As(err, &be) {
+		return
 	}
-	return &Error{Code: codeCannotConnectNow, Message: "no healthy backend available", Detail: detail.String(), Hint: hint}
+	switch be.code {
+	case codeTooManyConns, codeConfigLimit:
+		r.full = append(r.full, b.cfg.Name)
+	case codeCannotConnectNow:
+		r.notNow = append(r.notNow, b.cfg.Name)
+	}
+}
+
+// noBackend is what a client is told when route has no backend left to
+// try for it (err): when every backend tried refused the session itself
+// for being full or not accepting connections, that, as PostgreSQL says
+// it; else route's err, the circuits' states. A backend that is merely
+// full is healthy: blaming circuits that are CLOSED would send an
+// operator looking for an outage that is not there.
+func (s *Server) noBackend(err error, readOnly bool, r *refusals) error {
+	if r.tried == 0 || len(r.full)+len(r.notNow) < r.tried {
+		return err
+	}
+	var detail strings.Builder
+	if n := len(r.full); n > 0 {
+		fmt.Fprintf(&detail, "%s %s %s at %s connection limit.", plural(n, "Backend", "Backends"), strings.Join(r.full, ", "), plural(n, "is", "are"), plural(n, "its", "their"))
+	}
+	if n := len(r.notNow); n > 0 {
+		if detail.Len() > 0 {
+			detail.WriteString(" ")
+		}
+		fmt.Fprintf(&detail, "%s %s %s not accepting connections (starting up or shutting down).", plural(n, "Backend", "Backends"), strings.Join(r.notNow, ", "), plural(n, "is", "are"))
+	}
+	if others, _ := s.circuitStates(s.clock.Now(), readOnly, slices.Concat(r.full, r.notNow)); others != "" {
+		fmt.Fprintf(&detail, " Not tried: %s.", others)
+	}
+	if len(r.full) == 0 {
+		return &Error{Code: codeCannotConnectNow, Message: "the database system is not accepting connections", Detail: detail.String(),
+			Hint: "Retry shortly; HeliosProxy routes new sessions as soon as a backend accepts them.", Err: err}
+	}
+	return &Error{Code: codeTooManyConns, Message: "sorry, too many clients already", Detail: detail.String(),
+		Hint: "Retry shortly; the backends take new sessions as theirs end. If this persists, raise max_connections on the backends or pool the clients through HeliosProxy ([[users]]).",
+		Err:  err}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

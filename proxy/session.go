@@ -302,11 +302,12 @@ func (e errRetry) Unwrap() error { return e.err }
 // chosen backend, trying others while nothing has reached the client.
 func (ss *session) connect(ctx context.Context) error {
 	var tried []*backend
+	var refused refusals
 	readOnly := ss.readOnly()
 	for {
 		b, t, err := ss.s.route(readOnly, tried)
 		if err != nil {
-			return err
+			return ss.s.noBackend(err, readOnly, &refused)
 		}
 		tried = append(tried, b)
 		err = ss.attach(ctx, b, t)
@@ -318,6 +319,7 @@ func (ss *session) connect(ctx context.Context) error {
 		if !errors.As(err, &retry) {
 			return err
 		}
+		refused.note(b, retry.err)
 		ss.s.log.Info("backend failed before the session started; trying another", "backend", b.cfg.Name, "session_id", ss.pid, "err", retry.err)
 	}
 }
