@@ -159,3 +159,29 @@ func BenchmarkSplit(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGuard is the pre-scan every Split and every plan-cache miss
+// pays before the C parser: the issue's status query, and a 55 KB IN list
+// of 5,000 names.
+func BenchmarkGuard(b *testing.B) {
+	var in strings.Builder
+	for i := range 5000 {
+		fmt.Fprintf(&in, "'b-%06d', ", i)
+	}
+	for _, bc := range []struct{ name, sql string }{
+		{"issue", "SELECT backend_name, circuit_state, latency_p95_ms, error_rate, connection_saturation, last_failure_time FROM helios_proxy.circuit_breaker_status ORDER BY backend_name"},
+		{"filter", "SELECT backend_name, latency_p95_ms FROM helios_proxy.circuit_breaker_status WHERE circuit_state <> 'CLOSED' AND error_rate >= 0.1 ORDER BY error_rate DESC, backend_name LIMIT 10"},
+		{"in-list-55KB", "SELECT * FROM helios_proxy.circuit_breaker_status WHERE backend_name IN (" + in.String() + "'pg-a')"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.sql)))
+			defer reportCPU(b)()
+			for b.Loop() {
+				if err := guard(bc.sql); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

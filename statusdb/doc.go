@@ -158,4 +158,13 @@
 //     promises no order in either case.
 //   - varchar is text: a varchar result column has the text OID (25).
 //   - Output column names are not truncated to 63 bytes.
+//   - Limits of the C parser (guard.go): a statement naming helios_proxy
+//     whose expressions nest more than about 1,000 levels (each operator
+//     of a chain such as 1+1+..., parenthesis, call, CASE, subquery and
+//     UNION counts) is refused with 54001 "stack depth limit exceeded"
+//     before it is parsed, where PostgreSQL 15 accepts chains of about
+//     3,000 operators; one longer than 256 KiB with 54000. PostgreSQL's
+//     own check does not run inside libpg_query, whose output functions
+//     recurse once per level of the tree: without the guard, 25,000 terms
+//     overflow an 8 MB thread stack and kill the process.
 package statusdb

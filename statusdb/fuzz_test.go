@@ -67,6 +67,74 @@ func FuzzStatement(f *testing.F) {
 	})
 }
 
+// FuzzQuery is the proxy's path for a simple-protocol Query: Split, then
+// Prepare and Execute each statement over the fixture snapshot. Nothing
+// may crash or panic (the guard keeps deep and long statements from the C
+// parser), and every error is an *Error with a SQLSTATE.
+func FuzzQuery(f *testing.F) {
+	for _, cc := range crossChecks() {
+		f.Add(cc.sql + "; " + cc.sql)
+	}
+	for _, s := range estimateSeeds {
+		f.Add(s)
+	}
+	for _, b := range bombs {
+		f.Add(b.sql(3))
+		f.Add(b.sql(600)) // beyond the limit for most shapes
+	}
+	db := New()
+	in := testInput()
+	f.Fuzz(func(t *testing.T, sql string) {
+		stmts, err := db.Split(sql)
+		if err != nil {
+			checkError(t, sql, err)
+			return
+		}
+		for _, s := range stmts {
+			if !strings.Contains(sql, s) {
+				t.Fatalf("Split(%q): %q is not a substring", sql, s)
+			}
+			st, err := db.Prepare(s)
+			if err != nil {
+				checkError(t, s, err)
+				continue
+			}
+			res, err := st.Execute(in, make([][]byte, len(st.ParamOIDs())), nil)
+			if err != nil {
+				checkError(t, "", err)
+				continue
+			}
+			for r := range res.Rows {
+				for c := range res.Columns {
+					if _, _, err := res.AppendValue(nil, r, c, 0); err != nil {
+						t.Fatalf("AppendValue(%d, %d): %v", r, c, err)
+					}
+				}
+			}
+		}
+	})
+}
+
+// FuzzDepthEstimate checks the guard's depth estimate against the real
+// parse tree: a statement the guard lets through may nest at most two
+// protobuf levels per unit of its estimate, or the limit measured in
+// TestParserStackMargin does not hold. A crash here is a shape the
+// estimate misses.
+func FuzzDepthEstimate(f *testing.F) {
+	for _, s := range estimateSeeds {
+		f.Add(s)
+	}
+	for _, b := range bombs {
+		f.Add(b.sql(2))
+	}
+	for _, cc := range crossChecks() {
+		f.Add(cc.sql)
+	}
+	f.Fuzz(func(t *testing.T, sql string) {
+		checkEstimate(t, sql)
+	})
+}
+
 func checkError(t *testing.T, sql string, err error) {
 	t.Helper()
 	var e *Error

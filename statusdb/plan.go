@@ -38,9 +38,9 @@ func declaredType(oid uint32) (typ, bool) {
 // prepare parses and plans one statement; it is what DB.Prepare caches.
 // declared are the parameter types given by the client (0: infer).
 func prepare(sql string, declared []uint32) (*Stmt, error) {
-	tree, err := pg.Parse(sql)
+	tree, err := parse(sql)
 	if err != nil {
-		return nil, parseError(err)
+		return nil, err
 	}
 	var refs relRefs
 	for _, raw := range tree.Stmts {

@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgtype"
-	pg "github.com/pganalyze/pg_query_go/v6"
 )
 
 // Column describes a result column: its name as PostgreSQL would name it
@@ -109,7 +108,11 @@ func New() *DB {
 // that refers to no helios_proxy relation returns ErrNotStatusQuery (the
 // proxy relays it to a backend); every other error is an *Error with a
 // SQLSTATE and, where it helps, a Position in sql. Repeated calls with the
-// same text return the same *Stmt from the cache.
+// same text return the same *Stmt from the cache. A statement nested too
+// deeply or too long for the C parser is refused before it reaches it
+// (54001 "stack depth limit exceeded", 54000; see guard.go), or returns
+// ErrNotStatusQuery when helios_proxy appears only in its strings and
+// comments.
 func (db *DB) Prepare(sql string) (*Stmt, error) {
 	return db.PrepareTyped(sql, nil)
 }
@@ -169,11 +172,15 @@ func (db *DB) PrepareTyped(sql string, paramOIDs []uint32) (*Stmt, error) {
 // whitespace. Empty statements are dropped. Each returned string is a
 // substring of sql, in order, so a caller can find its offset with
 // strings.Index. A syntax error anywhere is an *Error (42601) with a
-// Position in sql, as PostgreSQL reports before running any of them.
+// Position in sql, as PostgreSQL reports before running any of them. A
+// text that names helios_proxy and is nested too deeply or too long for
+// the parser is a 54001 or 54000 *Error; a text over 256 KiB that names
+// it only in strings and comments is returned whole, unsplit, for the
+// caller to relay (Prepare says ErrNotStatusQuery for it).
 func (db *DB) Split(sql string) ([]string, error) {
-	stmts, err := pg.SplitWithParser(sql, true)
+	stmts, err := split(sql)
 	if err != nil {
-		return nil, parseError(err)
+		return nil, err
 	}
 	out := stmts[:0]
 	for _, s := range stmts {
