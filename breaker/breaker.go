@@ -15,6 +15,16 @@
 //   - Failed recoveries (k) decay by one per OpenDuration spent CLOSED.
 //   - The max-ejection guard always lets one circuit open (as Envoy ejects
 //     at least one host); a held trip shows in Stats.Detail.
+//   - A backend that answers nothing is hung, not slow: requests stuck past
+//     the stall bound with no query completed for as long, and the health
+//     check unanswered past its timeout (Inflight.CheckTimedOut), open the
+//     circuit as ReasonHung, which the guard does not hold back (as Envoy
+//     ejects on consecutive gateway failures whatever the percentage).
+//     Stuck requests alone are the stall rule, a latency trip: a slow
+//     workload (a lock pile-up, slow queries) stalls the same way at first,
+//     but its server still answers the check. The stall bound is
+//     LatencyP95, or LatencyP99 when that is 0; WantsCheck asks for the
+//     check early.
 //   - A cascade needs at least two distinct backends, counts only automatic
 //     CLOSED → OPEN trips, and is reported once per episode.
 //   - Unforce of a forced OPEN closes the circuit with a fresh window (and
@@ -93,7 +103,12 @@ type Inflight struct {
 	OverP95   int           // of which older than Config.LatencyP95
 	OverP99   int           // of which older than Config.LatencyP99
 	Oldest    time.Duration // age of the oldest
-	CheckOver bool          // a health check has been running longer than Config.LatencyP95
+	CheckOver bool          // a health check has been running longer than Config.LatencyP95, or the last one timed out
+	// CheckTimedOut says the health check got no answer within its own
+	// timeout (health_checks.timeout): the running one is older than that,
+	// or the last one timed out. With requests stuck and nothing
+	// completed, it makes a stall a hang (ReasonHung).
+	CheckTimedOut bool
 }
 
 // Transition is a change of state, returned to the caller to publish.

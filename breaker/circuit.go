@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"sync"
@@ -433,8 +434,8 @@ func (b *Breaker) SetSaturation(v float64) {
 }
 
 // Tick evaluates what depends on time; call it every ~10 ms. In CLOSED it
-// applies the window rules counting in's requests as slow samples now, and
-// the stall rule. In OPEN without RequireCheck it moves to HALF_OPEN at
+// applies the window rules counting in's requests as slow samples now, the
+// hung rule and the stall rule. In OPEN without RequireCheck it moves to HALF_OPEN at
 // ReopenAt. In HALF_OPEN it reclaims probe permits not reported within
 // HalfOpenProbeInterval and judges the round. Ramp progress and the decay of
 // the recovery count are computed from now wherever they are read, so
@@ -725,9 +726,10 @@ type verdict struct {
 	stall    bool
 	n        int // samples the rule looked at (with in-flight requests)
 	bad      int // failures or slow samples among them; consecutive hard failures
-	inflight int // in-flight requests counted as slow
+	inflight int // in-flight requests counted as slow; hung: all in flight
 	sat      float64
-	silent   time.Duration // stall: time since the last completion
+	silent   time.Duration // stall, hung: time since the last completion; 0 if there was none
+	oldest   time.Duration // hung: age of the oldest request in flight
 	what     string        // hard failure: the last one
 }
 
@@ -740,6 +742,13 @@ func (v verdict) format(c Config) string {
 			100*float64(v.bad)/float64(v.n), c.FailureRatePercent, v.n)
 	case ReasonSaturation:
 		return fmt.Sprintf("connection saturation %.2f > %.2f over %d requests", v.sat, c.SaturationThreshold, v.n)
+	case ReasonHung:
+		silent := "no query completed yet"
+		if v.silent > 0 {
+			silent = fmt.Sprintf("nothing completed for %v", v.silent.Round(time.Millisecond))
+		}
+		return fmt.Sprintf("hung: %d in flight, the oldest for %v, %s, and the health check timed out",
+			v.inflight, v.oldest.Round(time.Millisecond), silent)
 	case ReasonLatencyP95, ReasonLatencyP99:
 		if v.stall {
 			return fmt.Sprintf("stall: %d in flight longer than %v, nothing completed for %v (window held %d requests)",
@@ -760,8 +769,9 @@ func (v verdict) format(c Config) string {
 }
 
 // evaluate applies the CLOSED window rules (and, on Tick, the in-flight
-// requests and the stall rule). The error rate wins over the guarded rules,
-// so a failing backend is never held back by the max-ejection guard.
+// requests, the hung rule and the stall rule). The error rate and the hung
+// rule win over the guarded rules, so a failing or hung backend is never
+// held back by the max-ejection guard.
 func (b *Breaker) evaluate(now time.Time, in Inflight, tick bool) (Transition, bool) {
 	b.win.advance(now)
 	s := b.win.sum
@@ -772,6 +782,11 @@ func (b *Breaker) evaluate(now time.Time, in Inflight, tick bool) (Transition, b
 	case c.FailureRatePercent > 0 && s.requests >= minReq &&
 		float64(s.failures)*100 > c.FailureRatePercent*float64(s.requests):
 		v = verdict{reason: ReasonErrorRate, n: s.requests, bad: s.failures}
+	case tick && b.hung(now, in):
+		// Volume does not matter: like a failed connect, this is the
+		// server not answering, whatever the window holds.
+		v = verdict{reason: ReasonHung, n: s.requests, inflight: in.Count, oldest: in.Oldest, silent: b.silence(now)}
+		b.noteFailure(now)
 	case c.LatencyP95 > 0 && s.requests+in.OverP95 >= minReq &&
 		(s.slow95+in.OverP95)*20 > s.requests+in.OverP95:
 		v = verdict{reason: ReasonLatencyP95, n: s.requests + in.OverP95, bad: s.slow95 + in.OverP95, inflight: in.OverP95}
@@ -781,17 +796,63 @@ func (b *Breaker) evaluate(now time.Time, in Inflight, tick bool) (Transition, b
 	case c.SaturationThreshold > 0 && s.requests >= minReq && b.saturation > c.SaturationThreshold:
 		v = verdict{reason: ReasonSaturation, n: s.requests, sat: b.saturation}
 	case tick && c.LatencyP95 > 0 && in.OverP95 >= 1 && s.requests >= minReq &&
-		(in.OverP95 >= 2 || in.CheckOver) &&
-		(b.lastCompletion.IsZero() || !b.lastCompletion.After(now.Add(-c.LatencyP95))):
-		v = verdict{reason: ReasonLatencyP95, stall: true, n: s.requests, inflight: in.OverP95}
-		if !b.lastCompletion.IsZero() {
-			v.silent = now.Sub(b.lastCompletion)
-		}
+		(in.OverP95 >= 2 || in.CheckOver) && b.silentFor(now, c.LatencyP95):
+		v = verdict{reason: ReasonLatencyP95, stall: true, n: s.requests, inflight: in.OverP95, silent: b.silence(now)}
 	default:
 		b.held = verdict{}
 		return Transition{}, false
 	}
 	return b.trip(v, now)
+}
+
+// stallBound is how long requests must go unanswered before the hung rule
+// looks at them: LatencyP95, or LatencyP99 when that is 0; 0 when both
+// are (the rule is then off).
+func (b *Breaker) stallBound() time.Duration {
+	return cmp.Or(b.cfg.LatencyP95, b.cfg.LatencyP99)
+}
+
+// silentFor reports whether no relayed query has completed within d
+// before now.
+func (b *Breaker) silentFor(now time.Time, d time.Duration) bool {
+	return b.lastCompletion.IsZero() || !b.lastCompletion.After(now.Add(-d))
+}
+
+// silence is the time since the last completed query, 0 if none ever did.
+func (b *Breaker) silence(now time.Time) time.Duration {
+	if b.lastCompletion.IsZero() {
+		return 0
+	}
+	return now.Sub(b.lastCompletion)
+}
+
+// hung reports whether the backend answers nothing: a request has been in
+// flight longer than the stall bound, no query has completed for as long,
+// and the health check has gone unanswered past its timeout. A long query
+// alone is not a hang while the server answers the check, and neither is a
+// slow workload, which keeps completing queries or answers the check.
+func (b *Breaker) hung(now time.Time, in Inflight) bool {
+	bound := b.stallBound()
+	return bound > 0 && in.CheckTimedOut && in.Oldest > bound && b.silentFor(now, bound)
+}
+
+// WantsCheck reports whether the caller should run a health check now
+// rather than at its next interval: the circuit is CLOSED and not forced,
+// the check has not already timed out, and a request has been in flight
+// for half the stall bound with no query completed for as long. Only the
+// check tells a hung backend (ReasonHung, never held back) from a slow one
+// (the stall rule, held back by the max-ejection guard), so the sooner it
+// runs, the sooner a hang is found, also when other circuits are open.
+// Callers limit how often they start one (the proxy: not again while a
+// check begun since the oldest request in flight says what it can).
+func (b *Breaker) WantsCheck(now time.Time, in Inflight) bool {
+	if in.CheckTimedOut || in.Count == 0 {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	half := b.stallBound() / 2
+	return b.state == Closed && !b.forced && half > 0 && in.Oldest > half && b.silentFor(now, half)
 }
 
 // trip opens a CLOSED circuit, subject to the max-ejection guard for

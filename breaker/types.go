@@ -113,6 +113,10 @@ const (
 	ReasonRecoveryFailed
 	// ReasonOverride: an operator forced the state.
 	ReasonOverride
+	// ReasonHung: the backend answers nothing (the hung rule, see
+	// Inflight.CheckTimedOut): a hard failure, not a latency trip, so the
+	// max-ejection guard does not hold it back.
+	ReasonHung
 )
 
 // String names the reason for logs, events and the SQL open_reason column.
@@ -134,13 +138,16 @@ func (r Reason) String() string {
 		return "recovery_failed"
 	case ReasonOverride:
 		return "override"
+	case ReasonHung:
+		return "hung"
 	}
 	return "unknown"
 }
 
 // Guarded reports whether trips for this reason are subject to the
-// max-ejection guard (latency and saturation trips are; hard failures,
-// error rates, failed recoveries and overrides are not).
+// max-ejection guard (latency and saturation trips are, the stall rule
+// included; hard failures, hung backends, error rates, failed recoveries
+// and overrides are not).
 func (r Reason) Guarded() bool {
 	return r == ReasonLatencyP95 || r == ReasonLatencyP99 || r == ReasonSaturation
 }
