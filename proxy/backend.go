@@ -30,8 +30,10 @@ type backend struct {
 
 	draining atomic.Bool // removed from the config: no new sessions
 
-	checkStart atomic.Int64  // unix nanos when the running health check started, 0 if none
-	checkSlow  atomic.Bool   // the last health check timed out
+	check     atomic.Pointer[checkRun] // the latest health check, running or done; nil before the first
+	checkSlow atomic.Bool              // the last health check timed out
+	checkNow  chan struct{}            // asks the health checker for a check now (capacity 1)
+
 	backendCon atomic.Int64  // client backends seen in pg_stat_activity
 	maxConns   atomic.Int64  // usable max_connections, 0 if unknown
 	lagMs      atomic.Uint64 // replication lag in ms as float64 bits
@@ -57,7 +59,8 @@ type backend struct {
 }
 
 func newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
-	b := &backend{cfg: cfg, addr: cfg.Address(), br: br, sessions: make(map[*session]struct{}), pools: make(map[poolKey]*pool)}
+	b := &backend{cfg: cfg, addr: cfg.Address(), br: br, sessions: make(map[*session]struct{}), pools: make(map[poolKey]*pool),
+		checkNow: make(chan struct{}, 1)}
 	b.live.Store(&cfg)
 	b.factor.Store(math.Float64bits(cfg.Weight))
 	return b
@@ -132,10 +135,49 @@ func (b *backend) inflight(now time.Time, p95, p99 time.Duration) breaker.Inflig
 		in.Oldest = max(in.Oldest, age)
 	}
 	b.mu.Unlock()
-	if cs := b.checkStart.Load(); b.checkSlow.Load() || cs != 0 && p95 > 0 && time.Duration(nowNs-cs) > p95 {
-		in.CheckOver = true
+	slow := b.checkSlow.Load()
+	in.CheckOver, in.CheckTimedOut = slow, slow
+	if r := b.check.Load(); r != nil && !r.done.Load() {
+		in.CheckOver = in.CheckOver || p95 > 0 && time.Duration(nowNs-r.start) > p95
+		in.CheckTimedOut = in.CheckTimedOut || nowNs > r.deadline
 	}
 	return in
+}
+
+// checkRun is one health check.
+type checkRun struct {
+	start, deadline int64 // unix nanos; deadline is start + health_checks.timeout
+	// settled is set by whoever records the check's result: the checker
+	// when it returns, or the tick once the check has overrun its
+	// deadline (watchCheck), so that it counts as failed at that moment
+	// and only once.
+	settled atomic.Bool
+	done    atomic.Bool // the checker has finished with it
+}
+
+// watchCheck is the tick's part in health checking. A check that has run
+// past health_checks.timeout counts as failed now, not when it returns. And
+// when requests go unanswered (breaker.WantsCheck), a check runs now
+// rather than at its next interval, unless one has begun since the oldest
+// request in flight did (that one has told what a check can): only a check
+// that times out too tells a hung backend, whose circuit opens whatever
+// other circuits are open, from a slow one.
+func (s *Server) watchCheck(b *backend, now time.Time, in breaker.Inflight) {
+	r := b.check.Load()
+	nowNs := now.UnixNano()
+	if r != nil && !r.done.Load() && nowNs > r.deadline && r.settled.CompareAndSwap(false, true) {
+		s.log.Debug("health check timed out", "backend", b.cfg.Name)
+		res := breaker.Result{Kind: breaker.HealthCheck, Outcome: breaker.Failure, Latency: time.Duration(nowNs - r.start)}
+		if tr, ok := b.br.RecordCheck(res, now); ok {
+			s.publish(b, tr)
+		}
+	}
+	if (r == nil || r.done.Load() && r.start < nowNs-int64(in.Oldest)) && b.br.WantsCheck(now, in) {
+		select {
+		case b.checkNow <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // refreshFactor recomputes the routing factor from the ramp and the
@@ -238,6 +280,7 @@ func (h *healthChecker) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-h.b.checkNow:
 		}
 	}
 }
@@ -252,17 +295,31 @@ func (h *healthChecker) close() {
 }
 
 func (h *healthChecker) checkOnce(ctx context.Context) {
+	select {
+	case <-h.b.checkNow: // this check answers a request made before it
+	default:
+	}
 	start := h.s.clock.Now()
-	h.b.checkStart.Store(start.UnixNano())
-	defer h.b.checkStart.Store(0)
-	cctx, cancel := context.WithTimeout(ctx, h.hc.Timeout.Duration)
+	timeout := h.hc.Timeout.Duration
+	run := &checkRun{start: start.UnixNano(), deadline: start.Add(timeout).UnixNano()}
+	h.b.check.Store(run)
+	defer run.done.Store(true)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	outcome, err := h.query(cctx)
 	if ctx.Err() != nil {
 		return // shutting down: not an observation of the backend
 	}
 	now := h.s.clock.Now()
-	h.b.checkSlow.Store(errors.Is(err, context.DeadlineExceeded) || cctx.Err() != nil)
+	h.b.checkSlow.Store(err != nil && (errors.Is(err, context.DeadlineExceeded) || cctx.Err() != nil || now.Sub(start) >= timeout))
+	// Recorded before closing the connection, which may take a while on a
+	// hung server; not at all when the tick has recorded the check as
+	// failed on its deadline (watchCheck).
+	if run.settled.CompareAndSwap(false, true) {
+		if tr, ok := h.b.br.RecordCheck(breaker.Result{Kind: breaker.HealthCheck, Outcome: outcome, Latency: now.Sub(start)}, now); ok {
+			h.s.publish(h.b, tr)
+		}
+	}
 	if err != nil {
 		h.close()
 		if outcome == breaker.ConfigError {
@@ -275,9 +332,6 @@ func (h *healthChecker) checkOnce(ctx context.Context) {
 		}
 	} else {
 		h.configProblem = ""
-	}
-	if tr, ok := h.b.br.RecordCheck(breaker.Result{Kind: breaker.HealthCheck, Outcome: outcome, Latency: now.Sub(start)}, now); ok {
-		h.s.publish(h.b, tr)
 	}
 }
 

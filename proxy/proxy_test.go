@@ -381,13 +381,7 @@ func TestHungBackendOpensOnLatency(t *testing.T) {
 	waitSessions(t, ctx, p)
 
 	victim := cs[1]
-	paused := time.Now()
-	if err := victim.Pause(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = victim.Resume() })
-	opened := waitEvent(t, ctx, events, isEvent(status.CircuitOpened, "pg-b"))
-	t.Logf("hang (SIGSTOP) under load: → OPEN in %v (reason %s: %s)", opened.Time.Sub(paused), opened.Reason, opened.Detail)
+	opened := pauseUntilOpen(t, ctx, events, victim, "pg-b")
 	if opened.Reason != "latency_p95" {
 		t.Errorf("open reason = %q, want latency_p95", opened.Reason)
 	}

@@ -304,6 +304,7 @@ func (s *Server) tick(ctx context.Context) {
 		for _, b := range s.list() {
 			cfg := b.br.Config()
 			in := b.inflight(now, cfg.LatencyP95, cfg.LatencyP99)
+			s.watchCheck(b, now, in)
 			if tr, ok := b.br.Tick(now, in); ok {
 				s.publish(b, tr)
 			}
