@@ -2,7 +2,7 @@
 // rotation under load and brings it back, over repeated trials, and prints
 // p50 / p95 / max as Markdown tables.
 //
-//	go run ./bench/failover [-trials 20] [-clients 12] [-scenarios kill,hang,slow] [-mode session|transaction] [-rate N] [-slow-delay D]
+//	go run ./bench/failover [-trials 20] [-clients 12] [-scenarios kill,hang,slow] [-mode session|transaction] [-rate N] [-slow-delay D] [-open-other]
 //
 // Detection is fault → the victim's CircuitOpened event; isolation is
 // CircuitOpened → no client session left on the victim; recovery is the
@@ -37,6 +37,12 @@
 // trial the report then compares the client errors with the transactions
 // in flight on the victim when the fault began. -rate paces the load to N
 // queries (transactions) per second over all clients.
+//
+// With -open-other, each trial first forces another backend's circuit OPEN
+// (an operator override, cleared once the victim's circuit has closed):
+// with one circuit of three open, the max-ejection guard (50%) holds back
+// every latency trip, so only hard failures and hung backends open the
+// victim's. The slow scenario is then never detected, by design.
 package main
 
 import (
@@ -177,6 +183,7 @@ func main() {
 	mode := flag.String("mode", "session", "pool mode of the load's role: session (relayed, pass-through authentication) or transaction ([[users]] entry)")
 	rate := flag.Float64("rate", 0, "queries (transactions) per second over all clients; 0 means as fast as they go")
 	latencyP95 := flag.Duration("latency-p95", 0, "circuit_breaker.latency_threshold_p95_ms; 0 means the default, 500ms. Latency degradation cannot be detected sooner than this")
+	openOther := flag.Bool("open-other", false, "force another backend's circuit OPEN before each fault (cleared after the victim's CLOSED), so that the max-ejection guard holds back latency trips")
 	flag.Parse()
 	if *latencyP95 < 0 || *latencyP95%time.Millisecond != 0 {
 		fmt.Fprintf(os.Stderr, "failover: -latency-p95 must be whole milliseconds, not negative, got %v\n", *latencyP95)
@@ -210,6 +217,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "failover: -mode must be session or transaction, got %q\n", *mode)
 		os.Exit(2)
 	}
+	if *openOther && slices.ContainsFunc(chosen, func(sc scenario) bool { return sc.slow }) {
+		fmt.Fprintln(os.Stderr, "failover: -open-other holds back the slow scenario's latency trips by design; run it with kill or hang")
+		os.Exit(2)
+	}
 	if *mode == "transaction" && *hardClose {
 		fmt.Fprintln(os.Stderr, "failover: -hard-close is for session mode: in transaction mode the clients keep their connections")
 		os.Exit(2)
@@ -217,7 +228,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	o := options{trials: *trials, clients: *clients, scenarios: chosen, queryTimeout: *queryTimeout, hardClose: *hardClose, verbose: *verbose,
-		txMode: *mode == "transaction", rate: *rate, latencyP95: *latencyP95}
+		txMode: *mode == "transaction", rate: *rate, latencyP95: *latencyP95, openOther: *openOther}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "failover:", err)
 		os.Exit(1)
@@ -234,6 +245,7 @@ type options struct {
 	txMode       bool
 	rate         float64 // queries/s over all clients; 0: unpaced
 	latencyP95   time.Duration
+	openOther    bool // force another backend OPEN during each trial
 }
 
 // victimRate is the query rate the victim must serve before a fault:
@@ -423,9 +435,7 @@ scenarios:
 
 // runTrial waits for the load to reach the victim, injects the fault,
 // and measures detection, isolation and recovery.
-func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan status.Event, l *load, sc scenario, clusters []*pgcluster.Cluster, i int) (trial, error) {
-	var t trial
-	var err error
+func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan status.Event, l *load, sc scenario, clusters []*pgcluster.Cluster, i int) (t trial, err error) {
 	if i, t.rate, t.share, err = waitReady(ctx, srv, i, o.victimRate(), o.txMode); err != nil {
 		return t, err
 	}
@@ -459,6 +469,17 @@ func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan s
 		}
 	}
 
+	if o.openOther {
+		other := backendNames[(i+1)%len(backendNames)]
+		if err := srv.SetOverride(ctx, status.Override{Backend: other, State: "OPEN", Reason: "bench -open-other", Author: "failover"}); err != nil {
+			return t, err
+		}
+		defer func() {
+			if cerr := srv.ClearOverride(ctx, other, "failover"); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+	}
 	stopSampling := sampleSessions(ctx, srv, i)
 	faultAt := time.Now()
 	if err := sc.inject(ctx, v); err != nil {
@@ -1141,6 +1162,10 @@ func report(o options, cfg config.Config, l *load, results map[string][]trial, e
 		cb.ConnectionFailureThreshold, cb.LatencyThresholdP95Ms, cb.LatencyThresholdP99Ms, cb.FailureThresholdPercentage, cb.MinimumRequests,
 		cb.MetricsWindowSize.Duration, cb.HalfOpenMaxConcurrent, cb.HalfOpenSuccessThreshold, cb.RecoveryStepPercentage,
 		cb.MaxEjectionPercent, cfg.Proxy.ConnectTimeout.Duration)
+	if o.openOther {
+		fmt.Printf("Another circuit open: before each fault the backend after the victim (pg-a → pg-b → pg-c → pg-a) is forced OPEN by an override, "+
+			"cleared once the victim's circuit has closed; with 1 of 3 open the max-ejection guard (%g%%) holds back latency trips.\n\n", cb.MaxEjectionPercent)
+	}
 	closing := "pgx's own close after a failed query (cancel request, Terminate, then waiting up to 15s for the server to close)"
 	if o.hardClose {
 		closing = "the socket closed at once after a failed query"
