@@ -605,13 +605,17 @@ func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 		if l.typ != tText && l.typ != tUnknown && r.typ != tText && r.typ != tUnknown {
 			return nil, a.errAt(noOperator(op, l.typ, r.typ), loc)
 		}
-		l2, _ := a.coerce(l, tText)
-		if l.typ != tUnknown {
-			l2 = l
+		l2, r2 := l, r
+		var err *Error
+		if l.typ == tUnknown {
+			if l2, err = a.coerce(l, tText); err != nil {
+				return nil, err
+			}
 		}
-		r2, _ := a.coerce(r, tText)
-		if r.typ != tUnknown {
-			r2 = r
+		if r.typ == tUnknown {
+			if r2, err = a.coerce(r, tText); err != nil {
+				return nil, err
+			}
 		}
 		return &expr{kind: eConcat, typ: tText, op: op, args: []*expr{l2, r2}, loc: pos}, nil
 	case "+", "-", "*", "/", "%":
@@ -705,8 +709,13 @@ func (a *analyzer) like(op string, l, r, esc *expr, loc int32) (*expr, *Error) {
 	if (l.typ != tText && l.typ != tUnknown) || (r.typ != tText && r.typ != tUnknown) {
 		return nil, a.errAt(noOperator(op, l.typ, r.typ), loc)
 	}
-	l, _ = a.coerce(l, tText)
-	r, _ = a.coerce(r, tText)
+	var err *Error
+	if l, err = a.coerce(l, tText); err != nil {
+		return nil, err
+	}
+	if r, err = a.coerce(r, tText); err != nil {
+		return nil, err
+	}
 	args := []*expr{l, r}
 	if esc != nil {
 		e, err := a.coerce(esc, tText)
@@ -935,7 +944,10 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 		if len(args) != 1 || (args[0].typ != tText && args[0].typ != tUnknown) {
 			return nil, a.errAt(noFunction(name, args), f.Location)
 		}
-		args[0], _ = a.coerce(args[0], tText)
+		var err *Error
+		if args[0], err = a.coerce(args[0], tText); err != nil {
+			return nil, err
+		}
 		out.typ = tText
 		if strings.HasSuffix(name, "length") {
 			out.typ, out.op = tInt4, "length"
@@ -946,7 +958,12 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 			return nil, a.errAt(noFunction(name, args), f.Location)
 		}
 		if args[0].typ == tUnknown {
-			args[0], _ = a.coerce(args[0], tFloat8)
+			// PostgreSQL resolves abs(unknown) to abs(float8), the
+			// preferred type, so abs('') is a float8 input error.
+			var err *Error
+			if args[0], err = a.coerce(args[0], tFloat8); err != nil {
+				return nil, err
+			}
 		}
 		if !args[0].typ.numeric() {
 			return nil, a.errAt(noFunction(name, args), f.Location)

@@ -309,8 +309,9 @@ func TestParseChild(t *testing.T) {
 // the largest size the guard lets through parses, without the guard, in a
 // process whose threads have 512 KB of stack (a sixteenth of the usual
 // 8 MB), while the 25,000-term sum still crashes with 8 MB. With
-// HELIOS_MEASURE_STACK=1 it also finds the smallest crashing size of each
-// shape with 8 MB, 2 MB and 1 MB stacks (slow: minutes).
+// HELIOS_MEASURE_STACK=8192,1024 (stack sizes in KB) it also finds the
+// smallest crashing size of each shape with those stacks (slow: minutes
+// per size).
 func TestParserStackMargin(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
@@ -327,10 +328,11 @@ func TestParserStackMargin(t *testing.T) {
 		if crashed {
 			t.Errorf("%s: pg.Parse at %d levels (the largest the guard accepts) crashed with 512 KB stacks:\n%.2000s", b.name, n, out)
 		}
-		if os.Getenv("HELIOS_MEASURE_STACK") == "" {
-			continue
-		}
-		for _, kb := range []int{8192, 2048, 1024} {
+		for _, field := range strings.FieldsFunc(os.Getenv("HELIOS_MEASURE_STACK"), func(r rune) bool { return r == ',' }) {
+			kb, err := strconv.Atoi(field)
+			if err != nil {
+				t.Fatalf("HELIOS_MEASURE_STACK: %v", err)
+			}
 			// Right-recursive shapes crash only below bison's limit, so
 			// step up to the first crash, then bisect.
 			lo, hi := n, n
@@ -352,7 +354,7 @@ func TestParserStackMargin(t *testing.T) {
 					lo = mid
 				}
 			}
-			t.Logf("%-12s guard accepts %5d; %4d KB stacks: crashes from %d", b.name, n, kb, hi)
+			t.Logf("%-12s guard accepts %5d; %4d KB stacks: crashes from %d (%.1f times)", b.name, n, kb, hi, float64(hi)/float64(n))
 		}
 	}
 }

@@ -142,6 +142,9 @@ func crossChecks() []crossCheck {
 		{sql: "SELECT priority, count(*)" + cbs + " WHERE false GROUP BY priority"},
 		{sql: "SELECT upper(circuit_state), count(*)" + cbs + " GROUP BY upper(circuit_state) ORDER BY 1"},
 		{sql: "SELECT port::text, latency_p95_ms::int, latency_p95_ms::bigint, '42'::int8 + port, CAST(port AS float8), read_only::text, read_only::int, error_rate::text, last_failure_time::text, (latency_p50_ms * 2)::integer" + cbs},
+		// Found by FuzzQuery: abs(unknown) is abs(float8), so '' is a bad float8 literal.
+		{sql: "SELECT abs('')" + cbs},
+		{sql: "SELECT abs('2.5'), abs('-1')" + cbs},
 		{sql: "SELECT lower(backend_name), upper(host), length(host), coalesce(open_reason, 'none'), coalesce(override, open_reason, '-'), abs(-port), round(latency_p95_ms), ceil(latency_p50_ms), floor(latency_p50_ms), greatest(latency_p50_ms, 10), least(port, 5433), nullif(circuit_state, 'CLOSED')" + cbs},
 		{sql: "SELECT backend_name, CASE WHEN circuit_state = 'OPEN' THEN 'down' WHEN error_rate > 0.1 THEN 'degraded' ELSE 'ok' END AS health, CASE circuit_state WHEN 'OPEN' THEN 1 WHEN 'HALF_OPEN' THEN 2 END, CASE WHEN read_only THEN port ELSE 1.5::float8 END" + cbs},
 		{sql: "SELECT backend_name, last_failure_time, state_since" + cbs, tz: "Europe/Paris"},
