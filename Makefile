@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/heliosproxy
 
-.PHONY: all build demo test deps vet fuzz bench bench-go clean
+.PHONY: all build demo test deps vet fuzz bench bench-go abuse clean
 
 all: build
 
@@ -37,6 +37,14 @@ bench:
 # The Go micro-benchmarks; compare runs with benchstat.
 bench-go: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./breaker ./proxy
+
+# The attack suite against a running proxy (`make demo` in another
+# terminal): one PASS/FAIL line per attack, exit status 1 on a FAIL.
+# ABUSE_FLAGS defaults to the demo's password and admin token; add
+# -pid PID for memory and descriptors, -log FILE for log-flood.
+ABUSE_FLAGS ?= -password helios-demo -token helios-demo-token
+abuse:
+	$(GO) run ./bench/abuse $(ABUSE_FLAGS)
 
 clean:
 	rm -rf bin
