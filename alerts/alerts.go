@@ -42,6 +42,16 @@
 //     info, never a page. When an override closes a circuit that has an
 //     incident (or one whose resolve is being held), the incident resolves at
 //     once, without waiting for FlapWindow: an operator acted.
+//   - BackendTrustsProxy (a backend lets the proxy's connections in without
+//     a password, so that clients of the proxy could log in as any role
+//     with any password): while the proxy refuses pass-through logins from
+//     other hosts because of it (Reason "pass_through_refused"), a
+//     PagerDuty trigger with severity "error" and the dedup key
+//     "heliosproxy/<cluster>/<backend>/trusts-proxy", and a Slack message;
+//     when the operator allowed them (allow_trust_pass_through, Reason
+//     "pass_through_allowed"), a Slack warning only. BackendTrustCleared
+//     resolves that incident and posts to Slack. No alert_on_* switch turns
+//     these off: fix pg_hba.conf.
 //   - CircuitHalfOpened and unknown event types alert nobody.
 //
 // Flap damping: the resolve is held for FlapWindow after a close. A backend
@@ -89,6 +99,8 @@ const (
 	KindClosed          Kind = "circuit_closed"   // a circuit with an incident closed and stayed closed
 	KindCascadeResolved Kind = "cascade_resolved" // every circuit of a cascade has recovered
 	KindOverride        Kind = "override"         // an operator set or removed an override
+	KindTrustsProxy     Kind = "trusts_proxy"     // a backend lets the proxy's connections in without a password
+	KindTrustCleared    Kind = "trust_cleared"    // that backend asks for a password again
 	KindTest            Kind = "test"             // Dispatcher.Test
 )
 

@@ -21,6 +21,11 @@ const (
 // causes (breaker.ReasonOverride).
 const reasonOverride = "override"
 
+// reasonTrustAllowed is the Reason of a BackendTrustsProxy event for a
+// backend whose operator allowed pass-through logins from other hosts
+// anyway.
+const reasonTrustAllowed = "pass_through_allowed"
+
 // policy decides which alerts events mean. It is pure logic: no
 // goroutines, no I/O, and the caller passes now. The package comment
 // describes the rules.
@@ -51,6 +56,8 @@ type backendState struct {
 
 	failures   *rate.Limiter // announced recovery failures; nil until the first
 	suppressed int           // recovery failures not announced since the last one
+
+	trustIncident bool // a page says the backend trusts the proxy
 }
 
 // cascadeState is the open cascade incident.
@@ -105,6 +112,10 @@ func (p *policy) handle(ev status.Event, now time.Time) []Alert {
 		return p.override(b, ev, now)
 	}
 	switch ev.Type {
+	case status.BackendTrustsProxy:
+		return p.trusts(b, ev, now)
+	case status.BackendTrustCleared:
+		return p.trustCleared(b, ev, now)
 	case status.CircuitOpened:
 		return p.opened(b, ev, now)
 	case status.RecoveryFailed:
@@ -277,6 +288,31 @@ func (p *policy) anyMember() bool {
 		}
 	}
 	return false
+}
+
+func (p *policy) trustKey(name string) string { return p.key(name) + "/trusts-proxy" }
+
+// trusts announces a backend that lets the proxy's connections in without
+// a password: a page while pass-through logins from other hosts are
+// refused because of it (their clients fail until pg_hba.conf is fixed),
+// a chat warning when the operator allowed them.
+func (p *policy) trusts(b *backendState, ev status.Event, now time.Time) []Alert {
+	if ev.Reason == reasonTrustAllowed {
+		return []Alert{p.alert(KindTrustsProxy, ActionNone, "", SeverityWarning, b.name, ev, now)}
+	}
+	b.trustIncident = true
+	return []Alert{p.alert(KindTrustsProxy, ActionTrigger, p.trustKey(b.name), SeverityError, b.name, ev, now)}
+}
+
+// trustCleared announces that the backend asks for a password again and
+// resolves the page, if one was sent.
+func (p *policy) trustCleared(b *backendState, ev status.Event, now time.Time) []Alert {
+	a := p.alert(KindTrustCleared, ActionNone, "", SeverityInfo, b.name, ev, now)
+	if b.trustIncident {
+		a.Action, a.DedupKey = ActionResolve, p.trustKey(b.name)
+		b.trustIncident = false
+	}
+	return []Alert{a}
 }
 
 func (p *policy) override(b *backendState, ev status.Event, now time.Time) []Alert {

@@ -111,7 +111,7 @@ func slackMessage(a Alert) *slack.WebhookMessage {
 		}
 		blocks = append(blocks, slack.NewSectionBlock(md(text), nil, nil))
 	}
-	if a.Kind != KindCascadeResolved && a.Kind != KindTest && ev.Backend != "" {
+	if a.Kind != KindCascadeResolved && a.Kind != KindTest && a.Kind != KindTrustsProxy && a.Kind != KindTrustCleared && ev.Backend != "" {
 		var fields []*slack.TextBlockObject
 		field := func(name, value string) {
 			if len(fields) < slackFieldsMax {
@@ -173,6 +173,10 @@ func headline(a Alert) string {
 		return fmt.Sprintf("🔧 Override on %s: %s (circuit %s)", a.Backend, orDash(ev.Detail), orDash(ev.To))
 	case KindTest:
 		return "🧪 HeliosProxy test notification"
+	case KindTrustsProxy:
+		return "🔓 Backend trusts the proxy without a password: " + a.Backend
+	case KindTrustCleared:
+		return "🔒 Backend asks the proxy for passwords again: " + a.Backend
 	}
 	return fmt.Sprintf("HeliosProxy %s: %s", a.Kind, a.Backend)
 }

@@ -40,6 +40,8 @@ type backendJSON struct {
 	ReplicationLagMs     float64    `json:"replication_lag_ms"`
 	RampFactor           float64    `json:"ramp_factor"`
 	ReadOnly             bool       `json:"read_only"`
+	TrustsProxy          bool       `json:"trusts_proxy"`
+	TrustedRoles         []string   `json:"trusted_roles"` // null when none; SQL has them comma-separated
 	// Present only while an override is set.
 	OverrideReason  *string   `json:"override_reason,omitempty"`
 	OverrideAuthor  *string   `json:"override_author,omitempty"`
@@ -85,6 +87,10 @@ func toBackend(b status.Backend) backendJSON {
 		ReplicationLagMs:     finite(b.ReplicationLagMs),
 		RampFactor:           finite(b.RampFactor),
 		ReadOnly:             b.ReadOnly,
+		TrustsProxy:          b.TrustsProxy,
+	}
+	if len(b.TrustedRoles) > 0 {
+		j.TrustedRoles = b.TrustedRoles
 	}
 	if b.Override != "" {
 		j.OverrideReason = &b.OverrideReason

@@ -224,6 +224,12 @@ type Backend struct {
 	// INSERT, UPDATE, DELETE, DDL, ALL. The router only tells read-only
 	// backends from the others, so other subsets are warned about.
 	AllowedQueryTypes []string `toml:"allowed_query_types,omitempty"`
+	// AllowTrustPassThrough lets clients on other hosts log in with
+	// pass-through authentication although the backend lets the proxy's
+	// connections in without a password (pg_hba.conf trust for the proxy's
+	// address), so that they log in without a valid password. False (the
+	// default) refuses them with SQLSTATE 28000 while the backend does so.
+	AllowTrustPassThrough bool `toml:"allow_trust_pass_through,omitempty"`
 }
 
 // Address is the backend's host:port, suitable for net.Dial.

@@ -52,6 +52,8 @@ var (
 		"Replication lag of the backend, in milliseconds; 0 for a primary or when unknown.", "backend")
 	descRamp = desc("helios_backend_ramp_factor",
 		"Share of its normal traffic the backend receives while ramping up after recovery, 0..1; 1 when fully recovered.", "backend")
+	descTrustsProxy = desc("helios_backend_trusts_proxy",
+		"1 when the backend lets the proxy's connections in without a password (pg_hba.conf trust for the proxy's address), else 0.", "backend")
 	descClients = desc("helios_client_connections",
 		"Client sessions connected to backends through the proxy (sum of the backends' active connections).")
 	descAlertsSent = desc("helios_alerts_sent_total",
@@ -71,7 +73,7 @@ var (
 var snapshotDescs = []*prometheus.Desc{
 	descState, descFailures, descSuccesses, descRejected, descRequests, descTransitions,
 	descOverride, descStateSince, descP50, descP95, descP99, descErrorRate, descSaturation,
-	descActive, descMax, descQueue, descShare, descLag, descRamp, descClients,
+	descActive, descMax, descQueue, descShare, descLag, descRamp, descTrustsProxy, descClients,
 	descAlertsSent, descAlertRetries, descAlertQueue, descEventsQueued, descEventsDropped,
 	descBuildInfo,
 }
@@ -142,6 +144,11 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		send(descShare, gauge, b.TrafficShare, n)
 		send(descLag, gauge, b.ReplicationLagMs, n)
 		send(descRamp, gauge, b.RampFactor, n)
+		trusts := 0.0
+		if b.TrustsProxy {
+			trusts = 1
+		}
+		send(descTrustsProxy, gauge, trusts, n)
 		clients += b.ActiveConnections
 	}
 	send(descClients, gauge, float64(clients))

@@ -58,7 +58,7 @@ func threeBackends() status.Snapshot {
 			Override: "OPEN", OverrideReason: "maintenance", OverrideAuthor: "alice",
 			LatencyP50Ms: 2, LatencyP95Ms: 800, LatencyP99Ms: 2500,
 			ErrorRate: 0.2, ConnectionSaturation: 0,
-			MaxConnections: 200, ReplicationLagMs: 1500,
+			MaxConnections: 200, ReplicationLagMs: 1500, TrustsProxy: true, TrustedRoles: []string{"*"},
 			RequestsTotal: 50, FailuresTotal: 10, SuccessesTotal: 40, RejectedTotal: 42,
 		},
 		{
@@ -93,6 +93,7 @@ var snapshotNames = []string{
 	"helios_backend_traffic_share",
 	"helios_backend_replication_lag_milliseconds",
 	"helios_backend_ramp_factor",
+	"helios_backend_trusts_proxy",
 	"helios_client_connections",
 	"helios_build_info",
 }
@@ -186,6 +187,11 @@ helios_backend_replication_lag_milliseconds{backend="replica2"} 250
 helios_backend_ramp_factor{backend="primary"} 1
 helios_backend_ramp_factor{backend="replica1"} 0
 helios_backend_ramp_factor{backend="replica2"} 0.1
+# HELP helios_backend_trusts_proxy 1 when the backend lets the proxy's connections in without a password (pg_hba.conf trust for the proxy's address), else 0.
+# TYPE helios_backend_trusts_proxy gauge
+helios_backend_trusts_proxy{backend="primary"} 0
+helios_backend_trusts_proxy{backend="replica1"} 1
+helios_backend_trusts_proxy{backend="replica2"} 0
 # HELP helios_client_connections Client sessions connected to backends through the proxy (sum of the backends' active connections).
 # TYPE helios_client_connections gauge
 helios_client_connections 20

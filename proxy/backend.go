@@ -52,6 +52,7 @@ type backend struct {
 	stats atomic.Pointer[tickStats]
 
 	logins loginSlots // pass-through logins in progress
+	trust  trustState // whether it lets the proxy's connections in without a password
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -61,6 +62,7 @@ type backend struct {
 func newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
 	b := &backend{cfg: cfg, addr: cfg.Address(), br: br, sessions: make(map[*session]struct{}), pools: make(map[poolKey]*pool),
 		checkNow: make(chan struct{}, 1)}
+	b.trust.probed = make(chan struct{})
 	b.live.Store(&cfg)
 	b.factor.Store(math.Float64bits(cfg.Weight))
 	return b

@@ -315,20 +315,24 @@ func (s *Server) EffectiveConfig() ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// startChecker starts the health checker of b as a goroutine of Run.
-// The caller holds runMu.
+// startChecker starts the health checker of b, and the probe of its
+// authentication (which runs even without health checks), as goroutines
+// of Run. The caller holds runMu.
 func (s *Server) startChecker(b *backend, hc config.HealthChecks) error {
-	if !hc.Enabled {
-		return nil
-	}
-	pc, err := checkConfig(b.cfg, hc)
-	if err != nil {
-		return err
+	var h *healthChecker
+	if hc.Enabled {
+		pc, err := checkConfig(b.cfg, hc)
+		if err != nil {
+			return err
+		}
+		h = &healthChecker{s: s, b: b, hc: hc, cfg: pc}
 	}
 	ctx, cancel := context.WithCancel(s.runCtx)
 	s.checkers[b] = cancel
-	h := &healthChecker{s: s, b: b, hc: hc, cfg: pc}
-	s.runWG.Go(func() { h.run(ctx) })
+	s.runWG.Go(func() { s.watchTrust(ctx, b, hc) })
+	if h != nil {
+		s.runWG.Go(func() { h.run(ctx) })
+	}
 	return nil
 }
 

@@ -408,6 +408,7 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 			TransitionsTotal:     st.TransitionsTotal,
 			ReplicationLagMs:     math.Float64frombits(b.lagMs.Load()),
 		}
+		sb.TrustsProxy, sb.TrustedRoles = b.trust.status()
 		if total > 0 {
 			sb.TrafficShare = float64(active) / float64(total)
 		}

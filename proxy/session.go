@@ -328,6 +328,9 @@ func (ss *session) connect(ctx context.Context) error {
 // Only the backend's own time counts as its latency: waiting for a login
 // slot or for the client's answers to the password challenge does not.
 func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) error {
+	if err := ss.refuseTrusted(ctx, b, t); err != nil {
+		return err
+	}
 	s := ss.s
 	limit := s.config().Proxy.MaxLoginsPerBackend
 	if !b.logins.acquire(ctx, limit, s.connectTimeout, s.clock.Now) {

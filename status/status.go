@@ -48,6 +48,12 @@ type Backend struct {
 	RejectedTotal        uint64
 	TransitionsTotal     uint64
 	ReplicationLagMs     float64
+	// TrustsProxy is true when the backend lets the proxy's connections in
+	// without a password for a role a client can name (pg_hba.conf trust
+	// for the proxy's address); TrustedRoles lists those roles, "*" for any
+	// role name no earlier pg_hba.conf line matches.
+	TrustsProxy  bool
+	TrustedRoles []string
 }
 
 // EventType names an event.
@@ -92,6 +98,16 @@ const (
 	OverrideSet     EventType = "OverrideSet"
 	OverrideCleared EventType = "OverrideCleared"
 	ConfigReloaded  EventType = "ConfigReloaded"
+)
+
+// Event types of the backends' authentication: BackendTrustsProxy when a
+// probe finds that a backend lets the proxy's connections in without a
+// password (again when the roles change; Detail names them, Reason is
+// "pass_through_refused" or "pass_through_allowed"), BackendTrustCleared
+// when it asks for a password again.
+const (
+	BackendTrustsProxy  EventType = "BackendTrustsProxy"
+	BackendTrustCleared EventType = "BackendTrustCleared"
 )
 
 // Override is an operator's forced circuit state for one backend. It wins

@@ -38,7 +38,9 @@
 //	override text ('OPEN' or 'CLOSED', NULL without an override),
 //	requests_total int8, failures_total int8, rejected_total int8,
 //	transitions_total int8, replication_lag_ms float8, ramp_factor float8,
-//	read_only bool
+//	read_only bool, trusts_proxy bool (the backend lets the proxy's
+//	connections in without a password), trusted_roles text (the roles it
+//	lets in so, comma-separated, '*' for any role; NULL when none)
 //
 // helios_proxy.circuit_events, one row per Input.Events entry, in the order
 // given (normally oldest first):

@@ -43,7 +43,7 @@ func testInput() Input {
 					LatencyP50Ms: 0.75, LatencyP95Ms: 1000000, LatencyP99Ms: 1e-5, ErrorRate: 0, ConnectionSaturation: 0,
 					LastFailureTime: t0.Add(-48 * time.Hour), TrafficShare: 0.375, ActiveConnections: 7, MaxConnections: 200,
 					StateSince: t0.Add(-47 * time.Hour), RampFactor: 1, RequestsTotal: 1 << 40, TransitionsTotal: 0,
-					Override: "CLOSED", ReplicationLagMs: 12.5,
+					Override: "CLOSED", ReplicationLagMs: 12.5, TrustsProxy: true, TrustedRoles: []string{"*", "postgres"},
 				},
 				{
 					Name: "réplica-ñ", Host: "10.0.0.5", Port: 5435, Priority: 3, Weight: 0, CircuitState: "CLOSED",

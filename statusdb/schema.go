@@ -65,6 +65,8 @@ var tables = map[string]*table{
 			{"replication_lag_ms", tFloat8, func(x *evalCtx) value { return value{f: backend(x).ReplicationLagMs} }},
 			{"ramp_factor", tFloat8, func(x *evalCtx) value { return value{f: backend(x).RampFactor} }},
 			{"read_only", tBool, func(x *evalCtx) value { return boolValue(backend(x).ReadOnly) }},
+			{"trusts_proxy", tBool, func(x *evalCtx) value { return boolValue(backend(x).TrustsProxy) }},
+			{"trusted_roles", tText, func(x *evalCtx) value { return nullableText(strings.Join(backend(x).TrustedRoles, ",")) }},
 		},
 	},
 	"circuit_events": {

@@ -180,7 +180,7 @@ func TestDashboardLive(t *testing.T) {
 	b := newBrowser(t)
 	b.open(st.url)
 
-	if n := eval[int](b, `document.querySelectorAll('[data-backend]').length`); n != 3 {
+	if n := eval[int](b, `document.querySelectorAll('.card[data-backend]').length`); n != 3 {
 		t.Fatalf("dashboard shows %d backend cards, want 3", n)
 	}
 	for _, name := range []string{"pg-a", "pg-b", "pg-c"} {

@@ -57,8 +57,10 @@ func (r *receiver) next(t *testing.T, ctx context.Context, what string) map[stri
 func TestAlertsForAKilledBackend(t *testing.T) {
 	slack := newReceiver(t, http.StatusOK, "ok")
 	pd := newReceiver(t, http.StatusAccepted, `{"status":"success","message":"Event processed"}`)
-	a := pgtest.New(t, pgtest.Options{Name: "alert-a"})
-	b := pgtest.New(t, pgtest.Options{Name: "alert-b"})
+	// Backends that ask for passwords: trusting ones would also page
+	// (BackendTrustsProxy), and this test counts the pages.
+	a := pgtest.New(t, pgtest.Options{Name: "alert-a", Auth: "scram-sha-256"})
+	b := pgtest.New(t, pgtest.Options{Name: "alert-b", Auth: "scram-sha-256"})
 
 	cfg := config.Default()
 	cfg.Proxy.ListenAddress = "127.0.0.1:0"

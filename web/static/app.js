@@ -21,7 +21,8 @@
   const TOKEN_KEY = 'heliosproxy.admin_token';
   const AUTHOR_KEY = 'heliosproxy.author';
   const EVENT_TYPES = ['CircuitOpened', 'CircuitHalfOpened', 'CircuitClosed', 'RecoveryFailed',
-    'CascadeDetected', 'OverrideSet', 'OverrideCleared', 'ConfigReloaded'];
+    'CascadeDetected', 'OverrideSet', 'OverrideCleared', 'ConfigReloaded',
+    'BackendTrustsProxy', 'BackendTrustCleared'];
 
   const api = {
     status: 'circuit-breaker/status',
@@ -281,6 +282,10 @@
     if (st !== 'CLOSED' && b.open_reason) reason = 'reason: ' + b.open_reason;
     const lf = parseTime(b.last_failure_time);
     if (reason && Number.isFinite(lf)) reason += ' · last failure ' + clock(lf);
+    if (b.trusts_proxy) {
+      const roles = Array.isArray(b.trusted_roles) ? b.trusted_roles.join(', ') : '';
+      reason += (reason ? ' · ' : '') + '⚠ trusts the proxy without a password (pg_hba.conf)' + (roles ? ': ' + roles : '');
+    }
     setText(r.reason, reason);
     setHidden(r.reason, !reason);
 
