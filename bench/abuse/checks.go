@@ -225,7 +225,7 @@ func (e *env) runAttack(ctx context.Context, a attack) report {
 
 	if r.RSSAfterKB != 0 {
 		m := "RSS " + megabytes(r.RSSAfterKB-r.RSSBeforeKB)
-		if r.RSSPeakKB-r.RSSAfterKB > 1024 {
+		if r.RSSPeakKB-max(r.RSSBeforeKB, r.RSSAfterKB) > 1024 {
 			m += " (peak " + megabytes(r.RSSPeakKB-r.RSSBeforeKB) + ")"
 		}
 		if r.FDsAfter >= 0 && r.FDsBefore >= 0 {

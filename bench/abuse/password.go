@@ -30,17 +30,17 @@ func passwordMemory(ctx context.Context, e *env) outcome {
 	if err != nil {
 		return failf("/proc/%d: %v", e.pid, err)
 	}
-	type target struct{ user, database string }
-	targets := []target{{e.user, e.database}, {e.user, statusDatabase}}
+	type target struct{ label, user, database string }
+	targets := []target{{"", e.user, e.database}, {"", e.user, statusDatabase}}
 	if e.pooledUser != "" {
-		targets = append(targets, target{e.pooledUser, e.database})
+		targets = append(targets, target{"pooled ", e.pooledUser, e.database})
 	}
 	n := e.n(passwordConns)
 	var next atomic.Int64
 	h := e.flood(ctx, n, func(ctx context.Context) (net.Conn, string) {
 		t := targets[int(next.Add(1)-1)%len(targets)]
 		c, saw := e.loginSilently(ctx, t.user, t.database)
-		label := t.user + "@" + t.database + " " + saw
+		label := t.label + t.user + "@" + t.database + " " + saw
 		if c == nil {
 			return nil, label
 		}
