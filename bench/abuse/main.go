@@ -103,8 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "abuse:", err)
 		return 2
 	}
-	if !e.served(ctx).ok() {
-		fmt.Fprintf(stderr, "abuse: the proxy at %s does not serve a legitimate client before any attack: %v\n", e.addr, e.served(ctx).err)
+	if s := e.served(ctx); !s.ok() {
+		fmt.Fprintf(stderr, "abuse: the proxy at %s does not serve a legitimate client before any attack: %v\n", e.addr, s.err)
 		return 1
 	}
 	code := 0
