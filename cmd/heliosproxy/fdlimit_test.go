@@ -158,7 +158,9 @@ func TestFileLimitFlood(t *testing.T) {
 	if _, err := exec.LookPath("prlimit"); err != nil {
 		t.Fatalf("prlimit (util-linux) is needed: %v", err)
 	}
-	pg := pgtest.New(t, pgtest.Options{Name: "fdlimit"})
+	// A backend that asks for passwords: a trusting one is logged at Error
+	// level (BackendTrustsProxy), and this test counts the log's warnings.
+	pg := pgtest.New(t, pgtest.Options{Name: "fdlimit", Auth: "scram-sha-256"})
 	proxyPort, apiPort := freePort(t), freePort(t)
 	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
 	body := fmt.Sprintf(`[proxy]
