@@ -109,6 +109,8 @@ type Inflight struct {
 	// or the last one timed out. With requests stuck and nothing
 	// completed, it makes a stall a hang (ReasonHung).
 	CheckTimedOut bool
+	CheckRunning  bool      // a health check is running
+	CheckStarted  time.Time // when the latest health check began; zero if none has
 }
 
 // Transition is a change of state, returned to the caller to publish.

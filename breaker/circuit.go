@@ -836,23 +836,25 @@ func (b *Breaker) hung(now time.Time, in Inflight) bool {
 	return bound > 0 && in.CheckTimedOut && in.Oldest > bound && b.silentFor(now, bound)
 }
 
-// WantsCheck reports whether the caller should run a health check now
+// WantsCheck reports whether the caller should start a health check now
 // rather than at its next interval: the circuit is CLOSED and not forced,
-// the check has not already timed out, and a request has been in flight
-// for half the stall bound with no query completed for as long. Only the
-// check tells a hung backend (ReasonHung, never held back) from a slow one
-// (the stall rule, held back by the max-ejection guard), so the sooner it
-// runs, the sooner a hang is found, also when other circuits are open.
-// Callers limit how often they start one (the proxy: not again while a
-// check begun since the oldest request in flight says what it can).
+// a request has been in flight for half the stall bound with no query
+// completed for as long, and no check is running or has begun since the
+// oldest request in flight was that old (a check begun earlier may have
+// been answered before the stall took hold). Only the check tells a hung
+// backend (ReasonHung, never held back) from a slow one (the stall rule,
+// held back by the max-ejection guard), so the sooner it runs, the sooner
+// a hang is found, also when other circuits are open. A stall asks once,
+// whatever it lasts, unless a newer request becomes the oldest.
 func (b *Breaker) WantsCheck(now time.Time, in Inflight) bool {
-	if in.CheckTimedOut || in.Count == 0 {
+	if in.CheckTimedOut || in.CheckRunning || in.Count == 0 {
 		return false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	half := b.stallBound() / 2
-	return b.state == Closed && !b.forced && half > 0 && in.Oldest > half && b.silentFor(now, half)
+	return b.state == Closed && !b.forced && half > 0 && in.Oldest > half && b.silentFor(now, half) &&
+		in.CheckStarted.Before(now.Add(half-in.Oldest))
 }
 
 // trip opens a CLOSED circuit, subject to the max-ejection guard for

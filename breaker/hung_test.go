@@ -163,6 +163,13 @@ func TestWantsCheck(t *testing.T) {
 		{"a query completed within half the bound", nil, false, 100 * ms, 260 * ms, stuck, false},
 		{"nothing in flight", nil, false, 0, 5 * sec, breaker.Inflight{}, false},
 		{"the check has already timed out", nil, false, 0, 260 * ms, breaker.Inflight{Count: 2, Oldest: 260 * ms, CheckTimedOut: true}, false},
+		{"a check is running", nil, false, 0, 260 * ms, breaker.Inflight{Count: 2, Oldest: 260 * ms, CheckRunning: true, CheckStarted: at(200 * ms)}, false},
+		// The oldest request began at t0 and was half the bound old at
+		// t0+250ms: a check begun before then may have been answered before
+		// the stall took hold; one begun since has told what a check can.
+		{"the last check began before the stall took hold", nil, false, 0, 260 * ms, breaker.Inflight{Count: 2, Oldest: 260 * ms, CheckStarted: at(249 * ms)}, true},
+		{"the last check began once the stall had", nil, false, 0, 260 * ms, breaker.Inflight{Count: 2, Oldest: 260 * ms, CheckStarted: at(251 * ms)}, false},
+		{"a long stall asks once", nil, false, 0, 30 * sec, breaker.Inflight{Count: 2, Oldest: 30 * sec, CheckStarted: at(300 * ms)}, false},
 		{"forced open", nil, true, 0, 260 * ms, stuck, false},
 		{"p95 disabled: half of p99", func(c *breaker.Config) { c.LatencyP95 = 0 }, false, 0, 260 * ms, stuck, false},
 		{"p95 disabled: half of p99, passed", func(c *breaker.Config) { c.LatencyP95 = 0 }, false, 0, 1100 * ms, breaker.Inflight{Count: 1, Oldest: 1100 * ms}, true},

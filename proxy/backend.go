@@ -139,9 +139,12 @@ func (b *backend) inflight(now time.Time, p95, p99 time.Duration) breaker.Inflig
 	b.mu.Unlock()
 	slow := b.checkSlow.Load()
 	in.CheckOver, in.CheckTimedOut = slow, slow
-	if r := b.check.Load(); r != nil && !r.done.Load() {
-		in.CheckOver = in.CheckOver || p95 > 0 && time.Duration(nowNs-r.start) > p95
-		in.CheckTimedOut = in.CheckTimedOut || nowNs > r.deadline
+	if r := b.check.Load(); r != nil {
+		in.CheckStarted = time.Unix(0, r.start)
+		if in.CheckRunning = !r.done.Load(); in.CheckRunning {
+			in.CheckOver = in.CheckOver || p95 > 0 && time.Duration(nowNs-r.start) > p95
+			in.CheckTimedOut = in.CheckTimedOut || nowNs > r.deadline
+		}
 	}
 	return in
 }
@@ -160,10 +163,9 @@ type checkRun struct {
 // watchCheck is the tick's part in health checking. A check that has run
 // past health_checks.timeout counts as failed now, not when it returns. And
 // when requests go unanswered (breaker.WantsCheck), a check runs now
-// rather than at its next interval, unless one has begun since the oldest
-// request in flight did (that one has told what a check can): only a check
-// that times out too tells a hung backend, whose circuit opens whatever
-// other circuits are open, from a slow one.
+// rather than at its next interval: only a check that times out too tells
+// a hung backend, whose circuit opens whatever other circuits are open,
+// from a slow one.
 func (s *Server) watchCheck(b *backend, now time.Time, in breaker.Inflight) {
 	r := b.check.Load()
 	nowNs := now.UnixNano()
@@ -174,7 +176,7 @@ func (s *Server) watchCheck(b *backend, now time.Time, in breaker.Inflight) {
 			s.publish(b, tr)
 		}
 	}
-	if (r == nil || r.done.Load() && r.start < nowNs-int64(in.Oldest)) && b.br.WantsCheck(now, in) {
+	if b.br.WantsCheck(now, in) {
 		select {
 		case b.checkNow <- struct{}{}:
 		default:
