@@ -14,12 +14,10 @@ import (
 	"github.com/heliosdb/heliosproxy/status"
 )
 
-// guardedTrio starts three clusters and a proxy in front of them with
-// the health checks at their defaults (1s interval, 500ms timeout), so that
-// three failed checks take seconds, and forces pg-a OPEN: with one circuit
-// of three open, the max-ejection guard (50%) holds back every latency
-// trip of the others.
-func guardedTrio(t *testing.T, ctx context.Context, prefix string, setup string) ([]*pgtest.Cluster, *runningProxy, <-chan status.Event) {
+// guardedTrio starts three clusters, running setup on each, and a proxy
+// in front of them whose health checks run every interval with a timeout
+// of timeout.
+func guardedTrio(t *testing.T, ctx context.Context, prefix, setup string, interval, timeout time.Duration) ([]*pgtest.Cluster, *runningProxy, <-chan status.Event) {
 	t.Helper()
 	var cs []*pgtest.Cluster
 	for _, n := range []string{"a", "b", "c"} {
@@ -32,7 +30,7 @@ func guardedTrio(t *testing.T, ctx context.Context, prefix string, setup string)
 		cs = append(cs, c)
 	}
 	cfg := testConfig(t, cs...)
-	cfg.HealthChecks.Interval.Duration, cfg.HealthChecks.Timeout.Duration = time.Second, 500*time.Millisecond
+	cfg.HealthChecks.Interval.Duration, cfg.HealthChecks.Timeout.Duration = interval, timeout
 	p := startProxy(t, cfg)
 	return cs, p, p.Subscribe(ctx)
 }
@@ -44,9 +42,12 @@ func guardedTrio(t *testing.T, ctx context.Context, prefix string, setup string)
 func TestHungBackendOpensPastTheGuard(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cs, p, events := guardedTrio(t, ctx, "hung", "")
+	// The health checks' defaults: three failed checks take seconds.
+	cs, p, events := guardedTrio(t, ctx, "hung", "", time.Second, 500*time.Millisecond)
 	load := startLoad(t, p.dsn("postgres", ""), 6)
 	waitSessions(t, ctx, p)
+	// With one circuit of three open, the max-ejection guard (50%) holds
+	// back every latency trip of the others.
 	forceOpen(t, ctx, p, "pg-a")
 
 	victim := cs[1]
@@ -84,7 +85,9 @@ func pauseUntilOpen(t *testing.T, ctx context.Context, events <-chan status.Even
 func TestStalledBackendStaysUnderGuard(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cs, p, events := guardedTrio(t, ctx, "stall", "CREATE TABLE hang_t (x int); INSERT INTO hang_t VALUES (1)")
+	// A generous check timeout: on a busy test machine a check slower than
+	// 500ms would be a hang signal this test is not about.
+	cs, p, events := guardedTrio(t, ctx, "stall", "CREATE TABLE hang_t (x int); INSERT INTO hang_t VALUES (1)", 2*time.Second, 2*time.Second)
 	stopLoad := tableLoad(t, p.dsn("postgres", ""), 6)
 	defer stopLoad()
 	waitSessions(t, ctx, p)
@@ -125,17 +128,7 @@ func TestStalledBackendStaysUnderGuard(t *testing.T) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		select {
-		case ev := <-events:
-			if ev.Type == status.CircuitOpened && ev.Backend == "pg-b" {
-				t.Errorf("pg-b opened (%s: %s), want it held", ev.Reason, ev.Detail)
-			}
-			continue
-		default:
-		}
-		break
-	}
+	noOpening(t, events, "pg-b")
 }
 
 // tableLoad runs clients that each keep one session and query hang_t in
@@ -167,4 +160,68 @@ func tableLoad(t *testing.T, dsn string, clients int) (stop func()) {
 	stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
 	t.Cleanup(stop)
 	return stop
+}
+
+// TestLongQueriesAreNotAHang: long reports on a backend with nothing else
+// in flight leave it answering its health checks, so they are neither a
+// hang nor (without volume) a stall, even with the guard's allowance used
+// up by a forced OPEN.
+func TestLongQueriesAreNotAHang(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	a := pgtest.New(t, pgtest.Options{Name: "report-a"})
+	b := pgtest.New(t, pgtest.Options{Name: "report-b"})
+	cfg := testConfig(t, a, b)
+	cfg.HealthChecks.Interval.Duration, cfg.HealthChecks.Timeout.Duration = 2*time.Second, 2*time.Second
+	p := startProxy(t, cfg)
+	events := p.Subscribe(ctx)
+	forceOpen(t, ctx, p, "pg-a") // every session goes to pg-b
+	pgb := p.backend("pg-b")
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	report := func(d string) {
+		wg.Go(func() {
+			conn, err := pgx.Connect(ctx, p.dsn("postgres", ""))
+			if err != nil {
+				t.Errorf("connect: %v", err)
+				return
+			}
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(ctx, "SELECT pg_sleep("+d+")"); err != nil {
+				t.Errorf("report of %ss: %v", d, err)
+			}
+		})
+	}
+	first := time.Now()
+	report("2")
+	// The first report stuck past half the stall bound asks for a check;
+	// the second report starts once that check has answered.
+	t.Log("waiting for a health check of pg-b to answer while the first report runs")
+	waitFor(t, func() bool {
+		r := pgb.check.Load()
+		return r != nil && r.start > first.Add(250*time.Millisecond).UnixNano() && r.done.Load() && !pgb.checkSlow.Load()
+	})
+	report("1")
+	wg.Wait()
+	if st := pgb.br.Stats(p.clock.Now()); st.State != breaker.Closed || st.Detail != "" {
+		t.Errorf("pg-b = %v (%q), want CLOSED with nothing held", st.State, st.Detail)
+	}
+	noOpening(t, events, "pg-b")
+}
+
+// noOpening fails the test if the events published so far include a
+// CircuitOpened of name.
+func noOpening(t *testing.T, events <-chan status.Event, name string) {
+	t.Helper()
+	for {
+		select {
+		case ev := <-events:
+			if ev.Type == status.CircuitOpened && ev.Backend == name {
+				t.Errorf("%s opened (%s: %s)", name, ev.Reason, ev.Detail)
+			}
+		default:
+			return
+		}
+	}
 }
