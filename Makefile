@@ -24,9 +24,19 @@ vet:
 test: deps vet
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-# Short fuzzing run of the front end's message handling.
+# Fuzzing, FUZZTIME per target (default 60s; longer runs: FUZZTIME=30m).
+# The front end (startup, authentication, framing), a status-database
+# session (simple and extended protocol answered by the proxy), and the
+# SQL path (the parser guard, Prepare, evaluation). `make test` runs every
+# target's seed corpus.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := proxy:FuzzFrontend proxy:FuzzStatusSession statusdb:FuzzStatement statusdb:FuzzQuery statusdb:FuzzDepthEstimate
 fuzz:
-	$(GO) test ./proxy -run '^$$' -fuzz FuzzFrontend -fuzztime 60s
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+	done
 
 # pgbench straight to PostgreSQL, through HeliosProxy and through PgBouncer
 # (installed when missing), written into docs/benchmarks.md: about 15

@@ -105,7 +105,7 @@ type Proxy struct {
 	// unacknowledged (a client that vanished, or stopped reading) before
 	// the proxy drops it and frees its backend session (TCP_USER_TIMEOUT;
 	// idle clients are probed with TCP keepalives within the same time);
-	// default 60s. Must be positive.
+	// default 30s. Must be positive.
 	ClientWriteTimeout Duration `toml:"client_write_timeout"`
 }
 
@@ -433,7 +433,7 @@ func Default() Config {
 			ConnectTimeout:        Duration{2 * time.Second},
 			MaxBufferMemory:       256 << 20,
 			MaxLoginsPerBackend:   32,
-			ClientWriteTimeout:    Duration{60 * time.Second},
+			ClientWriteTimeout:    Duration{30 * time.Second},
 		},
 		CircuitBreaker: CircuitBreaker{
 			Enabled:                       true,

@@ -123,9 +123,10 @@ func (b *backend) inflight(now time.Time, p95, p99 time.Duration) breaker.Inflig
 	gen := b.br.Current().Generation()
 	for ss := range b.sessions {
 		start, g := ss.pending.oldest()
-		if start == 0 || g != gen {
+		if start == 0 || g != gen || ss.clientBlocked.Load() != 0 {
 			continue
 		}
+		start = max(start, ss.wrote.Load())
 		age := time.Duration(nowNs - start)
 		in.Count++
 		if p95 > 0 && age > p95 {

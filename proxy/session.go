@@ -59,9 +59,14 @@ type session struct {
 	cancelAt   atomic.Int64  // unix nanos of the last cancel forwarded for this session
 	terminated atomic.Bool   // the client sent Terminate
 	discard    atomic.Bool   // drop the backend's answers up to its next ReadyForQuery (abortQuery's)
-	clientErr  error         // protocol violation by the client during the relay
-	stopped    chan struct{} // closed when the relay stops
-	stopOnce   sync.Once
+	// clientBlocked is when the write to the client under way began (unix
+	// nanos), 0 when none is, and wrote when the last one ended: a request
+	// waiting on its client is no stall, and one whose answer is streaming
+	// has been waiting on its backend only since the last write.
+	clientBlocked, wrote atomic.Int64
+	clientErr            error         // protocol violation by the client during the relay
+	stopped              chan struct{} // closed when the relay stops
+	stopOnce             sync.Once
 
 	pl        *pooled               // non-nil for [[users]] sessions
 	lostBatch atomic.Pointer[Error] // a pooled connection was lost mid-batch: answer the client's batch with this
@@ -676,17 +681,21 @@ type clientHandler struct {
 	now int64 // time of the current read, taken once per read
 }
 
-// holdLimit is the largest message held whole to decide whether the proxy
-// answers it: larger statements are relayed as they stream by.
+// holdLimit is the largest Bind, Describe, Execute or Close held whole to
+// decide whether the proxy answers it: larger ones (Binds with big
+// parameters) are relayed as they stream by.
 const holdLimit = 64 << 10
 
 func (h *clientHandler) want(typ byte, n int) int {
-	if n > holdLimit {
+	switch {
+	case typ == 'Q' || typ == 'P':
+		// Whatever their size: a statement that names helios_proxy must
+		// never reach a backend, which only the whole text can tell.
+		return wantWhole
+	case n > holdLimit:
 		return 0
 	}
 	switch typ {
-	case 'Q', 'P':
-		return wantWhole
 	case 'B', 'D', 'E', 'C':
 		if h.ss.local.active() {
 			return wantWhole
@@ -772,7 +781,18 @@ func (ss *session) serverToClient(h *serverHandler) error {
 			ss.wmu.Lock()
 			locked = true
 		}
-		if _, err := ss.client.Write(p); err != nil {
+		// Time spent waiting on a client that does not read is not the
+		// backend's: it is neither its latency nor a stall.
+		w0 := ss.s.clock.Now()
+		ss.clientBlocked.Store(w0.UnixNano())
+		_, err := ss.client.Write(p)
+		w1 := ss.s.clock.Now()
+		ss.wrote.Store(w1.UnixNano())
+		ss.clientBlocked.Store(0)
+		if d := w1.Sub(w0); d > 0 {
+			h.blocked += d
+		}
+		if err != nil {
 			h.cut = true
 			return err
 		}
@@ -796,6 +816,9 @@ type serverHandler struct {
 	lost     bool   // the backend connection broke
 	cut      bool   // a write to the client failed: it may hold part of a message
 	answered bool   // a ReadyForQuery was scanned and not yet written
+	// blocked is the time writes to the client took since the last
+	// ReadyForQuery: not the backend's latency.
+	blocked time.Duration
 }
 
 func (h *serverHandler) want(typ byte, _ int) int {
@@ -836,7 +859,8 @@ func (h *serverHandler) message(typ byte, head []byte) bool {
 		if !ok {
 			return false
 		}
-		d := time.Duration(now.UnixNano() - start)
+		d := max(time.Duration(now.UnixNano()-start)-h.blocked, 0)
+		h.blocked = 0
 		if tr, ok := ss.b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: d}, now); ok {
 			ss.s.publish(ss.b, tr)
 		}

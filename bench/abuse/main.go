@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&e.pid, "pid", 0, "the proxy's process ID: memory, descriptors and liveness from /proc")
 	fs.Float64Var(&e.scale, "scale", 1, "multiplier of the connection counts")
 	fs.DurationVar(&e.hold, "hold", 5*time.Second, "how long the floods hold their connections")
-	fs.DurationVar(&e.slowBound, "slow-bound", 20*time.Second, "how soon slow-reader's backend session must be released")
+	fs.DurationVar(&e.slowBound, "slow-bound", 40*time.Second, "how soon slow-reader's backend session must be released (the proxy's client_write_timeout, default 30s, plus slack)")
 	only := fs.String("only", "", "comma-separated attacks or groups to run (default all): "+strings.Join(groupNames(), ", "))
 	asJSON := fs.Bool("json", false, "one JSON object per attack instead of text lines")
 	if err := fs.Parse(args); err != nil {
