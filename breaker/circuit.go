@@ -435,9 +435,9 @@ func (b *Breaker) SetSaturation(v float64) {
 
 // Tick evaluates what depends on time; call it every ~10 ms. In CLOSED it
 // applies the window rules counting in's requests as slow samples now, the
-// hung rule and the stall rule. In OPEN without RequireCheck it moves to HALF_OPEN at
-// ReopenAt. In HALF_OPEN it reclaims probe permits not reported within
-// HalfOpenProbeInterval and judges the round. Ramp progress and the decay of
+// hung rule and the stall rule. In OPEN without RequireCheck it moves to
+// HALF_OPEN at ReopenAt. In HALF_OPEN it reclaims probe permits not
+// reported within HalfOpenProbeInterval and judges the round. Ramp progress and the decay of
 // the recovery count are computed from now wherever they are read, so
 // they need no Tick.
 func (b *Breaker) Tick(now time.Time, in Inflight) (Transition, bool) {

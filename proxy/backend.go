@@ -316,11 +316,13 @@ func (h *healthChecker) checkOnce(ctx context.Context) {
 		return // shutting down: not an observation of the backend
 	}
 	now := h.s.clock.Now()
-	h.b.checkSlow.Store(err != nil && (errors.Is(err, context.DeadlineExceeded) || cctx.Err() != nil || now.Sub(start) >= timeout))
-	// Recorded before closing the connection, which may take a while on a
-	// hung server; not at all when the tick has recorded the check as
-	// failed on its deadline (watchCheck).
-	if run.settled.CompareAndSwap(false, true) {
+	// mine is false when the tick has recorded the check as failed on its
+	// deadline (watchCheck); the result is not recorded again. It is
+	// recorded before closing the connection, which may take a while on a
+	// hung server.
+	mine := run.settled.CompareAndSwap(false, true)
+	h.b.checkSlow.Store(!mine || err != nil && (errors.Is(err, context.DeadlineExceeded) || cctx.Err() != nil || now.Sub(start) >= timeout))
+	if mine {
 		if tr, ok := h.b.br.RecordCheck(breaker.Result{Kind: breaker.HealthCheck, Outcome: outcome, Latency: now.Sub(start)}, now); ok {
 			h.s.publish(h.b, tr)
 		}
