@@ -375,22 +375,25 @@ func (h *healthChecker) query(ctx context.Context) (breaker.Outcome, error) {
 	return breaker.Success, nil
 }
 
-// checkOutcome classifies a health-check error: SQL errors by SQLSTATE,
-// everything else (refused, reset, timeout, TLS) as a hard failure.
+// checkOutcome classifies a health-check error: SQL errors by SQLSTATE as
+// relayed requests' are, except that a check canceled as too slow failed
+// and an error of the application's kind (the check query itself is
+// wrong: 42601 …) is a configuration problem; everything else (refused,
+// reset, timeout, TLS) is a hard failure. A backend at its connection
+// limit (53300) is overloaded, not down.
 func checkOutcome(err error) breaker.Outcome {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "28000", "28P01", "3D000":
-			return breaker.ConfigError
-		}
-		if o := breaker.Classify(pgErr.Code, false); o == breaker.Failure || o == breaker.Overload || o == breaker.Slow {
-			return breaker.Failure
-		}
-		// The check query itself is wrong (42601 …): a configuration problem.
-		return breaker.ConfigError
+	if !errors.As(err, &pgErr) {
+		return breaker.Failure
 	}
-	return breaker.Failure
+	switch o := breaker.Classify(pgErr.Code, false); o {
+	case breaker.Slow:
+		return breaker.Failure
+	case breaker.Excluded:
+		return breaker.ConfigError
+	default:
+		return o
+	}
 }
 
 // checkConfig builds the monitor's connection config for a backend.

@@ -558,3 +558,35 @@ func TestStatusDatabaseRemoteSCRAM(t *testing.T) {
 		t.Errorf("status query over a remote session: %v", err)
 	}
 }
+
+// TestFullBackendPassesHealthChecks: a backend at its connection limit
+// refuses the health check's connection with 53300; that is overload, not
+// an outage, and its circuit stays closed.
+func TestFullBackendPassesHealthChecks(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-fullcheck", Settings: map[string]string{"max_connections": "6"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range 6 {
+		pc, err := pgconn.Connect(ctx, c.DSN("postgres", c.Password, "postgres"))
+		if err != nil {
+			t.Fatalf("fill the backend: %v", err)
+		}
+		defer pc.Close(context.Background())
+	}
+	cfg := testConfig(t, c)
+	cfg.HealthChecks.Interval = config.Duration{Duration: 200 * time.Millisecond}
+	cfg.HealthChecks.Timeout = config.Duration{Duration: 200 * time.Millisecond}
+	p := startProxy(t, cfg)
+	b := p.list()[0]
+	// Several checks, each refused (ConnectionFailureThreshold is 3).
+	seen := map[int64]bool{}
+	waitFor(t, func() bool {
+		if r := b.check.Load(); r != nil && r.done.Load() {
+			seen[r.start] = true
+		}
+		return len(seen) > 2*cfg.CircuitBreaker.ConnectionFailureThreshold
+	})
+	if st := p.Snapshot().Backends[0]; st.CircuitState != "CLOSED" || st.FailuresTotal != 0 {
+		t.Errorf("full backend after %d refused checks: %s with %d failures, want CLOSED", len(seen), st.CircuitState, st.FailuresTotal)
+	}
+}
