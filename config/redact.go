@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
@@ -101,4 +102,19 @@ func (c Config) Encode() ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// RedactedJSON returns c.Redacted() as a JSON object with the file's key
+// names (tables as objects, durations as the file writes them), for
+// showing the effective configuration.
+func (c Config) RedactedJSON() ([]byte, error) {
+	data, err := c.Redacted().Encode()
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := toml.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
 }
