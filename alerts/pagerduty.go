@@ -134,7 +134,7 @@ func pagerDutyDetails(a Alert) map[string]any {
 func eventDetails(ev status.Event) map[string]any {
 	d := map[string]any{
 		"backend":                ev.Backend,
-		"transition":             ev.From + " -> " + ev.To,
+		"transition":             ev.From.String() + " -> " + ev.To.String(),
 		"reason":                 ev.Reason,
 		"detail":                 ev.Detail,
 		"latency_p95_ms":         ev.LatencyP95Ms,

@@ -11,12 +11,6 @@ import (
 	"github.com/heliosdb/heliosproxy/status"
 )
 
-// Circuit states as status.Event spells them.
-const (
-	stateClosed = "CLOSED"
-	stateOpen   = "OPEN"
-)
-
 // reasonOverride is the Reason of every transition an operator override
 // causes (breaker.ReasonOverride).
 const reasonOverride = "override"
@@ -38,7 +32,7 @@ type policy struct {
 // backendState is what the policy remembers about one backend.
 type backendState struct {
 	name  string
-	state string // the circuit state after the last event, "" if unknown
+	state status.CircuitState // the circuit state after the last event, NoState if unknown
 
 	// pendingOpen is an opening held for CascadeDelay, due at openDue.
 	pendingOpen *status.Event
@@ -88,12 +82,12 @@ func (p *policy) alert(k Kind, a Action, key string, sev Severity, backend strin
 		Event: ev, DashboardURL: p.cfg.DashboardURL, Time: now}
 }
 
-// isOverride reports whether ev was caused by an operator override. The
+// isOverride reports whether ev was caused by an operator override: the
 // proxy publishes Force and Unforce as ordinary transitions with Reason
-// "override"; dedicated event types, should status gain them, are
-// recognised by their "Override" prefix.
+// "override", and the operator's action itself as OverrideSet or
+// OverrideCleared.
 func isOverride(ev status.Event) bool {
-	return ev.Reason == reasonOverride || strings.HasPrefix(string(ev.Type), "Override")
+	return ev.Reason == reasonOverride || ev.Type.IsOverride()
 }
 
 // handle returns the alerts ev means now; held decisions come out of due.
@@ -105,7 +99,7 @@ func (p *policy) handle(ev status.Event, now time.Time) []Alert {
 		return nil
 	}
 	b := p.backend(ev.Backend)
-	if ev.To != "" {
+	if ev.To != status.NoState {
 		b.state = ev.To
 	}
 	if isOverride(ev) {
@@ -173,7 +167,7 @@ func (p *policy) join(b *backendState, ev status.Event) {
 	}
 	// A backend that is closed by now (its close is not held) must not keep
 	// the cascade open.
-	if b.state != stateClosed || b.pendingClose != nil {
+	if b.state != status.Closed || b.pendingClose != nil {
 		if !b.member && !b.incident {
 			b.flaps, b.suppressed, b.failures = 0, 0, nil
 		}
@@ -316,12 +310,12 @@ func (p *policy) trustCleared(b *backendState, ev status.Event, now time.Time) [
 }
 
 func (p *policy) override(b *backendState, ev status.Event, now time.Time) []Alert {
-	if b.pendingOpen != nil && ev.To == stateClosed {
+	if b.pendingOpen != nil && ev.To == status.Closed {
 		// An operator closed the circuit before its opening was announced:
 		// there is nothing left to page about.
 		b.pendingOpen = nil
 	}
-	if ev.To == stateClosed && (b.incident || b.member) {
+	if ev.To == status.Closed && (b.incident || b.member) {
 		// The circuit is closed by an operator: resolve now, no damping.
 		return p.recovered(b, ev, now)
 	}

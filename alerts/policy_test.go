@@ -14,22 +14,22 @@ var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
 // Events as the proxy publishes them (proxy/events.go transitionEvents).
 func evOpen(b string) status.Event {
-	return status.Event{Type: status.CircuitOpened, Backend: b, From: "CLOSED", To: "OPEN", Reason: "hard_failure",
+	return status.Event{Type: status.CircuitOpened, Backend: b, From: status.Closed, To: status.Open, Reason: "hard_failure",
 		Detail: "3 consecutive connection failures", InPrevious: 10 * time.Minute,
 		LatencyP95Ms: 612, LatencyP99Ms: 2100, ErrorRate: 0.07, ConnectionSaturation: 0.42}
 }
 
 func evHalfOpen(b string) status.Event {
-	return status.Event{Type: status.CircuitHalfOpened, Backend: b, From: "OPEN", To: "HALF_OPEN", Detail: "open for 30s"}
+	return status.Event{Type: status.CircuitHalfOpened, Backend: b, From: status.Open, To: status.HalfOpen, Detail: "open for 30s"}
 }
 
 func evClose(b string) status.Event {
-	return status.Event{Type: status.CircuitClosed, Backend: b, From: "HALF_OPEN", To: "CLOSED", Detail: "80 of 80 probes succeeded",
+	return status.Event{Type: status.CircuitClosed, Backend: b, From: status.HalfOpen, To: status.Closed, Detail: "80 of 80 probes succeeded",
 		InPrevious: 5 * time.Second, RecoveryDuration: 35 * time.Second}
 }
 
 func evRecoveryFailed(b string, attempt int) status.Event {
-	return status.Event{Type: status.RecoveryFailed, Backend: b, From: "HALF_OPEN", To: "OPEN", Reason: "recovery_failed",
+	return status.Event{Type: status.RecoveryFailed, Backend: b, From: status.HalfOpen, To: status.Open, Reason: "recovery_failed",
 		Detail: "probe failed", Attempt: attempt, ErrorRate: 0.5}
 }
 
@@ -37,9 +37,9 @@ func evCascade(bs ...string) status.Event {
 	return status.Event{Type: status.CascadeDetected, Reason: "cascade", Detail: "several circuits opened together", Backends: bs}
 }
 
-func evForce(b, from, to, detail string) status.Event {
+func evForce(b string, from, to status.CircuitState, detail string) status.Event {
 	typ := status.CircuitOpened
-	if to == "CLOSED" {
+	if to == status.Closed {
 		typ = status.CircuitClosed
 	}
 	return status.Event{Type: typ, Backend: b, From: from, To: to, Reason: "override", Detail: detail}
@@ -272,8 +272,8 @@ func TestPolicy(t *testing.T) {
 		},
 		{
 			name: "overrides are information for chat only",
-			steps: []step{{0, evForce("a", "CLOSED", "OPEN", "forced open by operator")},
-				{time.Minute, evForce("a", "OPEN", "CLOSED", "override removed")}},
+			steps: []step{{0, evForce("a", status.Closed, status.Open, "forced open by operator")},
+				{time.Minute, evForce("a", status.Open, status.Closed, "override removed")}},
 			end: time.Hour,
 			want: []string{
 				"+0s override info-only info backend=a",
@@ -282,7 +282,7 @@ func TestPolicy(t *testing.T) {
 		},
 		{
 			name:  "an override closing a paged circuit resolves at once",
-			steps: []step{{0, evOpen("a")}, {time.Minute, evForce("a", "OPEN", "CLOSED", "forced closed by operator")}},
+			steps: []step{{0, evOpen("a")}, {time.Minute, evForce("a", status.Open, status.Closed, "forced closed by operator")}},
 			end:   time.Hour,
 			want: []string{
 				"+5s circuit_opened trigger a error backend=a",
@@ -291,7 +291,7 @@ func TestPolicy(t *testing.T) {
 		},
 		{
 			name:  "an override while a resolve is held sends the resolve",
-			steps: []step{{0, evOpen("a")}, {time.Minute, evClose("a")}, {90 * s, evForce("a", "CLOSED", "OPEN", "forced open by operator")}},
+			steps: []step{{0, evOpen("a")}, {time.Minute, evClose("a")}, {90 * s, evForce("a", status.Closed, status.Open, "forced open by operator")}},
 			end:   time.Hour,
 			want: []string{
 				"+5s circuit_opened trigger a error backend=a",

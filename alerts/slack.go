@@ -118,7 +118,7 @@ func slackMessage(a Alert) *slack.WebhookMessage {
 				fields = append(fields, slack.NewTextBlockObject(slack.MarkdownType, truncate("*"+name+"*\n"+value, slackFieldMax), false, false))
 			}
 		}
-		field("Transition", esc(orDash(ev.From))+" → "+esc(orDash(ev.To)))
+		field("Transition", esc(orDash(ev.From.String()))+" → "+esc(orDash(ev.To.String())))
 		field("Time in previous state", durText(ev.InPrevious))
 		field("P95 latency", msText(ev.LatencyP95Ms))
 		field("P99 latency", msText(ev.LatencyP99Ms))
@@ -170,7 +170,7 @@ func headline(a Alert) string {
 	case KindCascadeResolved:
 		return fmt.Sprintf("✅ Cascade over: %d circuits closed", len(a.Backends))
 	case KindOverride:
-		return fmt.Sprintf("🔧 Override on %s: %s (circuit %s)", a.Backend, orDash(ev.Detail), orDash(ev.To))
+		return fmt.Sprintf("🔧 Override on %s: %s (circuit %s)", a.Backend, orDash(ev.Detail), orDash(ev.To.String()))
 	case KindTest:
 		return "🧪 HeliosProxy test notification"
 	case KindTrustsProxy:

@@ -172,11 +172,11 @@ func TestStatus(t *testing.T) {
 func TestEventHistory(t *testing.T) {
 	f := newFakeProxy()
 	h := newHarness(t, f, Options{AdminToken: testToken})
-	f.publish(status.Event{Type: status.CircuitOpened, Backend: "pg-b", From: "CLOSED", To: "OPEN", Reason: "latency_p95",
+	f.publish(status.Event{Type: status.CircuitOpened, Backend: "pg-b", From: status.Closed, To: status.Open, Reason: "latency_p95",
 		Detail: "p95 700ms > 500ms", InPrevious: time.Hour, LatencyP95Ms: 700, ErrorRate: 0.02})
 	f.publish(status.Event{Type: status.CascadeDetected, Backends: []string{"pg-a", "pg-b"}, Reason: "cascade"})
-	f.publish(status.Event{Type: status.CircuitClosed, Backend: "pg-b", From: "HALF_OPEN", To: "CLOSED", RecoveryDuration: 31 * time.Second})
-	f.publish(status.Event{Type: status.RecoveryFailed, Backend: "pg-c", From: "HALF_OPEN", To: "OPEN", Attempt: 2})
+	f.publish(status.Event{Type: status.CircuitClosed, Backend: "pg-b", From: status.HalfOpen, To: status.Closed, RecoveryDuration: 31 * time.Second})
+	f.publish(status.Event{Type: status.RecoveryFailed, Backend: "pg-c", From: status.HalfOpen, To: status.Open, Attempt: 2})
 
 	var got eventsJSON
 	resp, b := h.do(req{method: "GET", path: "/circuit-breaker/events"})

@@ -99,7 +99,7 @@ func TestEventStream(t *testing.T) {
 	reqCtx, endRequest := context.WithCancel(ctx)
 	_, stream := openStream(t, reqCtx, h, nil)
 
-	f.publish(status.Event{Type: status.CircuitOpened, Backend: "pg-b", From: "CLOSED", To: "OPEN", Reason: "hard_failure",
+	f.publish(status.Event{Type: status.CircuitOpened, Backend: "pg-b", From: status.Closed, To: status.Open, Reason: "hard_failure",
 		Detail: "3 consecutive connection failures", InPrevious: 90 * time.Second})
 	ev, err := stream.nextEvent()
 	if err != nil {

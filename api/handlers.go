@@ -130,10 +130,13 @@ func (s *server) setOverride(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case req.State == nil:
 		problems = append(problems, `state: required: "OPEN" or "CLOSED"`)
-	case *req.State != "OPEN" && *req.State != "CLOSED":
-		problems = append(problems, fmt.Sprintf(`state: must be "OPEN" or "CLOSED", got %q`, *req.State))
 	default:
-		o.State = *req.State
+		st, err := status.ParseCircuitState(*req.State)
+		if err != nil || !st.Forcible() {
+			problems = append(problems, fmt.Sprintf(`state: must be "OPEN" or "CLOSED", got %q`, *req.State))
+			break
+		}
+		o.State = st
 	}
 	switch {
 	case req.Reason == nil || strings.TrimSpace(*req.Reason) == "":

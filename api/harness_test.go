@@ -343,7 +343,7 @@ func newFakeProxy() *fakeProxy {
 		snap: status.Snapshot{Taken: t0, Backends: []status.Backend{
 			{
 				Name: "pg-a", Host: "10.0.0.1", Port: 5432, Priority: 1, Weight: 1,
-				CircuitState: "CLOSED", LatencyP50Ms: 1.25, LatencyP95Ms: 4.5, LatencyP99Ms: 9.75,
+				CircuitState: status.Closed, LatencyP50Ms: 1.25, LatencyP95Ms: 4.5, LatencyP99Ms: 9.75,
 				ErrorRate: 0.01, ConnectionSaturation: 0.2, TrafficShare: 0.75,
 				ActiveConnections: 3, MaxConnections: 100, StateSince: t0.Add(-time.Hour),
 				RampFactor: 1, RequestsTotal: 1000, FailuresTotal: 10, SuccessesTotal: 990,
@@ -351,14 +351,14 @@ func newFakeProxy() *fakeProxy {
 			},
 			{
 				Name: "pg-b", Host: "10.0.0.2", Port: 5433, Priority: 1, Weight: 2,
-				CircuitState: "OPEN", LatencyP95Ms: 700, LatencyP99Ms: 2500, ErrorRate: 0.5,
+				CircuitState: status.Open, LatencyP95Ms: 700, LatencyP99Ms: 2500, ErrorRate: 0.5,
 				LastFailureTime: t0.Add(-2 * time.Second), StateSince: t0.Add(-time.Second),
 				OpenReason: "latency_p95", TrafficShare: 0, RequestsTotal: 50, FailuresTotal: 25,
 				RejectedTotal: 7, TransitionsTotal: 1, QueueDepth: 1,
 			},
 			{
 				Name: "pg-c", Host: "replica.example", Port: 5432, Priority: 2, Weight: 1, ReadOnly: true,
-				CircuitState: "HALF_OPEN", StateSince: t0.Add(-time.Minute), OpenReason: "hard_failure",
+				CircuitState: status.HalfOpen, StateSince: t0.Add(-time.Minute), OpenReason: "hard_failure",
 				TrafficShare: 0.25, ActiveConnections: 1, RampFactor: 0.1, ReplicationLagMs: 120,
 			},
 		}},
@@ -465,8 +465,8 @@ func (f *fakeProxy) ClearOverride(ctx context.Context, backend, author string) e
 	if b == nil {
 		return fmt.Errorf("clear override on %q: %w", backend, status.ErrUnknownBackend)
 	}
-	if b.Override != "" {
-		b.Override, b.OverrideReason, b.OverrideAuthor, b.OverrideExpires = "", "", "", time.Time{}
+	if b.Override != status.NoState {
+		b.Override, b.OverrideReason, b.OverrideAuthor, b.OverrideExpires = status.NoState, "", "", time.Time{}
 		f.publishLocked(status.Event{Type: status.OverrideCleared, Backend: backend, Author: author})
 	}
 	return nil

@@ -14,34 +14,34 @@ import (
 
 // backendJSON is one row of helios_proxy.circuit_breaker_status.
 type backendJSON struct {
-	BackendName          string     `json:"backend_name"`
-	CircuitState         string     `json:"circuit_state"`
-	LatencyP50Ms         float64    `json:"latency_p50_ms"`
-	LatencyP95Ms         float64    `json:"latency_p95_ms"`
-	LatencyP99Ms         float64    `json:"latency_p99_ms"`
-	ErrorRate            float64    `json:"error_rate"`
-	ConnectionSaturation float64    `json:"connection_saturation"`
-	LastFailureTime      *time.Time `json:"last_failure_time"`
-	Host                 string     `json:"host"`
-	Port                 int        `json:"port"`
-	Priority             int        `json:"priority"`
-	Weight               float64    `json:"weight"`
-	TrafficShare         float64    `json:"traffic_share"`
-	ActiveConnections    int        `json:"active_connections"`
-	MaxConnections       int        `json:"max_connections"`
-	QueueDepth           int        `json:"queue_depth"`
-	StateSince           *time.Time `json:"state_since"`
-	OpenReason           *string    `json:"open_reason"`
-	Override             *string    `json:"override"`
-	RequestsTotal        uint64     `json:"requests_total"`
-	FailuresTotal        uint64     `json:"failures_total"`
-	RejectedTotal        uint64     `json:"rejected_total"`
-	TransitionsTotal     uint64     `json:"transitions_total"`
-	ReplicationLagMs     float64    `json:"replication_lag_ms"`
-	RampFactor           float64    `json:"ramp_factor"`
-	ReadOnly             bool       `json:"read_only"`
-	TrustsProxy          bool       `json:"trusts_proxy"`
-	TrustedRoles         []string   `json:"trusted_roles"` // null when none; SQL has them comma-separated
+	BackendName          string               `json:"backend_name"`
+	CircuitState         status.CircuitState  `json:"circuit_state"`
+	LatencyP50Ms         float64              `json:"latency_p50_ms"`
+	LatencyP95Ms         float64              `json:"latency_p95_ms"`
+	LatencyP99Ms         float64              `json:"latency_p99_ms"`
+	ErrorRate            float64              `json:"error_rate"`
+	ConnectionSaturation float64              `json:"connection_saturation"`
+	LastFailureTime      *time.Time           `json:"last_failure_time"`
+	Host                 string               `json:"host"`
+	Port                 int                  `json:"port"`
+	Priority             int                  `json:"priority"`
+	Weight               float64              `json:"weight"`
+	TrafficShare         float64              `json:"traffic_share"`
+	ActiveConnections    int                  `json:"active_connections"`
+	MaxConnections       int                  `json:"max_connections"`
+	QueueDepth           int                  `json:"queue_depth"`
+	StateSince           *time.Time           `json:"state_since"`
+	OpenReason           *string              `json:"open_reason"`
+	Override             *status.CircuitState `json:"override"`
+	RequestsTotal        uint64               `json:"requests_total"`
+	FailuresTotal        uint64               `json:"failures_total"`
+	RejectedTotal        uint64               `json:"rejected_total"`
+	TransitionsTotal     uint64               `json:"transitions_total"`
+	ReplicationLagMs     float64              `json:"replication_lag_ms"`
+	RampFactor           float64              `json:"ramp_factor"`
+	ReadOnly             bool                 `json:"read_only"`
+	TrustsProxy          bool                 `json:"trusts_proxy"`
+	TrustedRoles         []string             `json:"trusted_roles"` // null when none; SQL has them comma-separated
 	// Present only while an override is set.
 	OverrideReason  *string   `json:"override_reason,omitempty"`
 	OverrideAuthor  *string   `json:"override_author,omitempty"`
@@ -79,7 +79,7 @@ func toBackend(b status.Backend) backendJSON {
 		QueueDepth:           max(b.QueueDepth, 0),
 		StateSince:           timePtr(b.StateSince),
 		OpenReason:           strPtr(b.OpenReason),
-		Override:             strPtr(b.Override),
+		Override:             statePtr(b.Override),
 		RequestsTotal:        b.RequestsTotal,
 		FailuresTotal:        b.FailuresTotal,
 		RejectedTotal:        b.RejectedTotal,
@@ -92,7 +92,7 @@ func toBackend(b status.Backend) backendJSON {
 	if len(b.TrustedRoles) > 0 {
 		j.TrustedRoles = b.TrustedRoles
 	}
-	if b.Override != "" {
+	if b.Override != status.NoState {
 		j.OverrideReason = &b.OverrideReason
 		j.OverrideAuthor = &b.OverrideAuthor
 		j.OverrideExpires = &nullTime{b.OverrideExpires}
@@ -109,23 +109,23 @@ type statusJSON struct {
 // eventJSON is one row of helios_proxy.circuit_events, plus the author of
 // operator actions.
 type eventJSON struct {
-	ID                   uint64    `json:"id"`
-	EventTime            time.Time `json:"event_time"`
-	EventType            string    `json:"event_type"`
-	BackendName          *string   `json:"backend_name"`
-	FromState            *string   `json:"from_state"`
-	ToState              *string   `json:"to_state"`
-	Reason               *string   `json:"reason"`
-	Detail               *string   `json:"detail"`
-	Attempt              *int      `json:"attempt"`
-	RecoveryDurationMs   *float64  `json:"recovery_duration_ms"`
-	InPreviousStateMs    *float64  `json:"in_previous_state_ms"`
-	Backends             []string  `json:"backends"` // null when none
-	LatencyP95Ms         float64   `json:"latency_p95_ms"`
-	LatencyP99Ms         float64   `json:"latency_p99_ms"`
-	ErrorRate            float64   `json:"error_rate"`
-	ConnectionSaturation float64   `json:"connection_saturation"`
-	Author               *string   `json:"author"`
+	ID                   uint64               `json:"id"`
+	EventTime            time.Time            `json:"event_time"`
+	EventType            string               `json:"event_type"`
+	BackendName          *string              `json:"backend_name"`
+	FromState            *status.CircuitState `json:"from_state"`
+	ToState              *status.CircuitState `json:"to_state"`
+	Reason               *string              `json:"reason"`
+	Detail               *string              `json:"detail"`
+	Attempt              *int                 `json:"attempt"`
+	RecoveryDurationMs   *float64             `json:"recovery_duration_ms"`
+	InPreviousStateMs    *float64             `json:"in_previous_state_ms"`
+	Backends             []string             `json:"backends"` // null when none
+	LatencyP95Ms         float64              `json:"latency_p95_ms"`
+	LatencyP99Ms         float64              `json:"latency_p99_ms"`
+	ErrorRate            float64              `json:"error_rate"`
+	ConnectionSaturation float64              `json:"connection_saturation"`
+	Author               *string              `json:"author"`
 }
 
 func toEvent(e status.Event) eventJSON {
@@ -134,8 +134,8 @@ func toEvent(e status.Event) eventJSON {
 		EventTime:            e.Time.UTC(),
 		EventType:            string(e.Type),
 		BackendName:          strPtr(e.Backend),
-		FromState:            strPtr(e.From),
-		ToState:              strPtr(e.To),
+		FromState:            statePtr(e.From),
+		ToState:              statePtr(e.To),
 		Reason:               strPtr(e.Reason),
 		Detail:               strPtr(e.Detail),
 		LatencyP95Ms:         finite(e.LatencyP95Ms),
@@ -152,7 +152,7 @@ func toEvent(e status.Event) eventJSON {
 		v := millis(e.RecoveryDuration)
 		j.RecoveryDurationMs = &v
 	}
-	if e.From != "" || e.InPrevious != 0 {
+	if e.From != status.NoState || e.InPrevious != 0 {
 		v := millis(e.InPrevious)
 		j.InPreviousStateMs = &v
 	}
@@ -177,12 +177,12 @@ type overrideRequest struct {
 
 // overrideJSON is the override as set.
 type overrideJSON struct {
-	BackendName string     `json:"backend_name"`
-	State       string     `json:"state"`
-	Reason      string     `json:"reason"`
-	Author      string     `json:"author"`
-	Created     time.Time  `json:"created"`
-	Expires     *time.Time `json:"expires"`
+	BackendName string              `json:"backend_name"`
+	State       status.CircuitState `json:"state"`
+	Reason      string              `json:"reason"`
+	Author      string              `json:"author"`
+	Created     time.Time           `json:"created"`
+	Expires     *time.Time          `json:"expires"`
 }
 
 func toOverride(o status.Override) overrideJSON {
@@ -235,6 +235,14 @@ func timePtr(t time.Time) *time.Time {
 
 func strPtr(s string) *string {
 	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// statePtr is nil for NoState, which JSON shows as null.
+func statePtr(s status.CircuitState) *status.CircuitState {
+	if s == status.NoState {
 		return nil
 	}
 	return &s

@@ -18,6 +18,7 @@ import (
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
 	"github.com/heliosdb/heliosproxy/proxy"
+	"github.com/heliosdb/heliosproxy/status"
 )
 
 // The proxy is what cmd passes to New.
@@ -149,7 +150,7 @@ func TestAgainstProxy(t *testing.T) {
 	if err := json.Unmarshal(b, &st); resp.StatusCode != 200 || err != nil || len(st.Backends) != 2 {
 		t.Fatalf("GET /circuit-breaker/status = %d %s", resp.StatusCode, b)
 	}
-	if a := st.Backends[0]; a.BackendName != "pg-a" || a.Port != clusters[0].Port || a.CircuitState != "CLOSED" || a.Override != nil {
+	if a := st.Backends[0]; a.BackendName != "pg-a" || a.Port != clusters[0].Port || a.CircuitState != status.Closed || a.Override != nil {
 		t.Errorf("pg-a = %+v", a)
 	}
 	if time.Since(st.Timestamp) > time.Minute {

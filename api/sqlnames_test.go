@@ -81,12 +81,12 @@ func sameValue(sql any, js any) bool {
 // values and NULLs, by running the SQL over the same state.
 func TestNamesAreSQLColumns(t *testing.T) {
 	f := newFakeProxy()
-	f.publish(status.Event{Type: status.CircuitOpened, Backend: "pg-b", From: "CLOSED", To: "OPEN", Reason: "latency_p95",
+	f.publish(status.Event{Type: status.CircuitOpened, Backend: "pg-b", From: status.Closed, To: status.Open, Reason: "latency_p95",
 		Detail: "p95 700ms", InPrevious: time.Hour, LatencyP95Ms: 700, LatencyP99Ms: 2500, ErrorRate: 0.02, ConnectionSaturation: 0.5,
 		Time: t0.Add(-time.Second)})
 	f.publish(status.Event{Type: status.CascadeDetected, Backends: []string{"pg-a", "pg-b"}})
-	f.publish(status.Event{Type: status.CircuitClosed, Backend: "pg-b", From: "HALF_OPEN", To: "CLOSED", RecoveryDuration: 31 * time.Second})
-	f.publish(status.Event{Type: status.RecoveryFailed, Backend: "pg-c", From: "HALF_OPEN", To: "OPEN", Attempt: 2})
+	f.publish(status.Event{Type: status.CircuitClosed, Backend: "pg-b", From: status.HalfOpen, To: status.Closed, RecoveryDuration: 31 * time.Second})
+	f.publish(status.Event{Type: status.RecoveryFailed, Backend: "pg-c", From: status.HalfOpen, To: status.Open, Attempt: 2})
 	h := newHarness(t, f, Options{AdminToken: testToken})
 	if resp, b := h.do(req{method: "PUT", path: "/circuit-breaker/backends/pg-a/override", body: `{"state":"OPEN","reason":"m","ttl":"1h"}`}); resp.StatusCode != 200 {
 		t.Fatalf("PUT override = %d %s", resp.StatusCode, b)

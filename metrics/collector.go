@@ -88,13 +88,13 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // stateValue maps a circuit state to the gauge's value.
-func stateValue(s string) (float64, bool) {
+func stateValue(s status.CircuitState) (float64, bool) {
 	switch s {
-	case "CLOSED":
+	case status.Closed:
 		return 0, true
-	case "OPEN":
+	case status.Open:
 		return 1, true
-	case "HALF_OPEN":
+	case status.HalfOpen:
 		return 2, true
 	}
 	return 0, false
@@ -127,8 +127,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		send(descSuccesses, counter, float64(b.SuccessesTotal), n)
 		send(descRejected, counter, float64(b.RejectedTotal), n)
 		send(descRequests, counter, float64(b.RequestsTotal), n)
-		if b.Override != "" {
-			send(descOverride, gauge, 1, n, b.Override)
+		if b.Override != status.NoState {
+			send(descOverride, gauge, 1, n, b.Override.String())
 		}
 		if !b.StateSince.IsZero() {
 			send(descStateSince, gauge, float64(b.StateSince.UnixNano())/1e9, n)
@@ -212,7 +212,7 @@ func (m *Metrics) collectTransitions(bs []status.Backend, send func(*prometheus.
 	}
 	m.tmu.Unlock()
 	for _, r := range rows {
-		send(descTransitions, prometheus.CounterValue, float64(r.n), r.backend, r.ft.from, r.ft.to)
+		send(descTransitions, prometheus.CounterValue, float64(r.n), r.backend, r.ft.from.String(), r.ft.to.String())
 	}
 }
 

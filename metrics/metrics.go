@@ -79,15 +79,15 @@ type Metrics struct {
 	transitions map[string]map[fromTo]uint64 // backend → (from, to) → count
 }
 
-type fromTo struct{ from, to string }
+type fromTo struct{ from, to status.CircuitState }
 
 // The automatic transitions; every backend in the snapshot exports them,
 // at 0 until they happen, so that increase() sees the first one.
 var standardTransitions = []fromTo{
-	{"CLOSED", "OPEN"},
-	{"OPEN", "HALF_OPEN"},
-	{"HALF_OPEN", "CLOSED"},
-	{"HALF_OPEN", "OPEN"},
+	{status.Closed, status.Open},
+	{status.Open, status.HalfOpen},
+	{status.HalfOpen, status.Closed},
+	{status.HalfOpen, status.Open},
 }
 
 // Query outcomes, as breaker.Outcome names them. Any other string is
@@ -241,7 +241,7 @@ func (m *Metrics) ObserveEvent(ev status.Event) {
 	default:
 		return
 	}
-	if ev.Backend == "" || ev.From == "" || ev.To == "" {
+	if ev.Backend == "" || ev.From == status.NoState || ev.To == status.NoState {
 		return
 	}
 	m.tmu.Lock()

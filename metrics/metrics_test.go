@@ -45,7 +45,7 @@ func threeBackends() status.Snapshot {
 	return status.Snapshot{Taken: t0.Add(2 * time.Minute), Backends: []status.Backend{
 		{
 			Name: "primary", Host: "10.0.0.1", Port: 5432, Priority: 1, Weight: 1,
-			CircuitState: "CLOSED", StateSince: t0,
+			CircuitState: status.Closed, StateSince: t0,
 			LatencyP50Ms: 1.5, LatencyP95Ms: 4.25, LatencyP99Ms: 9.5,
 			ErrorRate: 0.01, ConnectionSaturation: 0.25,
 			TrafficShare: 0.5, ActiveConnections: 10, MaxConnections: 100, QueueDepth: 3,
@@ -54,8 +54,8 @@ func threeBackends() status.Snapshot {
 		},
 		{
 			Name: "replica1", Host: "10.0.0.2", Port: 5432, Priority: 1, Weight: 1, ReadOnly: true,
-			CircuitState: "OPEN", StateSince: t0.Add(60 * time.Second), OpenReason: "override",
-			Override: "OPEN", OverrideReason: "maintenance", OverrideAuthor: "alice",
+			CircuitState: status.Open, StateSince: t0.Add(60 * time.Second), OpenReason: "override",
+			Override: status.Open, OverrideReason: "maintenance", OverrideAuthor: "alice",
 			LatencyP50Ms: 2, LatencyP95Ms: 800, LatencyP99Ms: 2500,
 			ErrorRate: 0.2, ConnectionSaturation: 0,
 			MaxConnections: 200, ReplicationLagMs: 1500, TrustsProxy: true, TrustedRoles: []string{"*"},
@@ -63,7 +63,7 @@ func threeBackends() status.Snapshot {
 		},
 		{
 			Name: "replica2", Host: "10.0.0.3", Port: 5432, Priority: 2, Weight: 2, ReadOnly: true,
-			CircuitState: "HALF_OPEN", StateSince: t0.Add(90 * time.Second),
+			CircuitState: status.HalfOpen, StateSince: t0.Add(90 * time.Second),
 			LatencyP50Ms: 3, LatencyP95Ms: 12, LatencyP99Ms: 40,
 			ErrorRate: 0, ConnectionSaturation: 0.05,
 			TrafficShare: 0.5, ActiveConnections: 10, MaxConnections: 0, ReplicationLagMs: 250,
@@ -248,10 +248,10 @@ func TestScrapeReadsLiveSnapshot(t *testing.T) {
 		t.Errorf("state{primary} = %v, want 0", got)
 	}
 	snap := threeBackends()
-	snap.Backends[0].CircuitState = "OPEN"
+	snap.Backends[0].CircuitState = status.Open
 	snap.Backends[0].RejectedTotal = 17
-	snap.Backends[1].Override = "" // override cleared
-	snap.Backends[2].Override = "CLOSED"
+	snap.Backends[1].Override = status.NoState // override cleared
+	snap.Backends[2].Override = status.Closed
 	src.set(snap)
 
 	if got := gather(t, m, "helios_circuit_breaker_state")[`backend="primary"`]; got != 1 {
@@ -270,7 +270,7 @@ func TestRemovedBackendDisappears(t *testing.T) {
 	src := &source{snap: threeBackends()}
 	m := New(src, Options{})
 	m.ObserveQuery("replica1", time.Millisecond, "success")
-	m.ObserveEvent(status.Event{Type: status.CircuitOpened, Backend: "replica1", From: "CLOSED", To: "OPEN"})
+	m.ObserveEvent(status.Event{Type: status.CircuitOpened, Backend: "replica1", From: status.Closed, To: status.Open})
 
 	snap := threeBackends()
 	snap.Backends = slices.Delete(snap.Backends, 1, 2) // remove replica1
@@ -324,7 +324,7 @@ func TestLint(t *testing.T) {
 		Alerts:  func() AlertStats { return AlertStats{Channels: []ChannelStats{{Channel: "slack", Sent: 1}}} },
 	})
 	m.ObserveQuery("primary", time.Millisecond, "success")
-	m.ObserveEvent(status.Event{Type: status.CircuitClosed, Backend: "primary", From: "HALF_OPEN", To: "CLOSED", RecoveryDuration: time.Minute})
+	m.ObserveEvent(status.Event{Type: status.CircuitClosed, Backend: "primary", From: status.HalfOpen, To: status.Closed, RecoveryDuration: time.Minute})
 
 	problems, err := testutil.CollectAndLint(m)
 	if err != nil {
@@ -346,23 +346,23 @@ func TestLint(t *testing.T) {
 
 func TestObserveEvent(t *testing.T) {
 	m := New(&source{snap: threeBackends()}, Options{})
-	tr := func(typ status.EventType, backend, from, to string, rec time.Duration) {
+	tr := func(typ status.EventType, backend string, from, to status.CircuitState, rec time.Duration) {
 		m.ObserveEvent(status.Event{Type: typ, Time: t0, Backend: backend, From: from, To: to, RecoveryDuration: rec})
 	}
-	tr(status.CircuitOpened, "primary", "CLOSED", "OPEN", 0)
-	tr(status.CircuitHalfOpened, "primary", "OPEN", "HALF_OPEN", 0)
-	tr(status.RecoveryFailed, "primary", "HALF_OPEN", "OPEN", 0)
-	tr(status.CircuitHalfOpened, "primary", "OPEN", "HALF_OPEN", 0)
-	tr(status.CircuitClosed, "primary", "HALF_OPEN", "CLOSED", 95*time.Second)
+	tr(status.CircuitOpened, "primary", status.Closed, status.Open, 0)
+	tr(status.CircuitHalfOpened, "primary", status.Open, status.HalfOpen, 0)
+	tr(status.RecoveryFailed, "primary", status.HalfOpen, status.Open, 0)
+	tr(status.CircuitHalfOpened, "primary", status.Open, status.HalfOpen, 0)
+	tr(status.CircuitClosed, "primary", status.HalfOpen, status.Closed, 95*time.Second)
 	// An operator forces replica1 open, then closed.
-	tr(status.CircuitOpened, "replica1", "CLOSED", "OPEN", 0)
-	tr(status.CircuitClosed, "replica1", "OPEN", "CLOSED", 20*time.Second)
+	tr(status.CircuitOpened, "replica1", status.Closed, status.Open, 0)
+	tr(status.CircuitClosed, "replica1", status.Open, status.Closed, 20*time.Second)
 	// Not transitions: ignored.
-	tr(status.OverrideSet, "replica1", "CLOSED", "OPEN", 0)
-	tr(status.ConfigReloaded, "", "", "", 0)
+	tr(status.OverrideSet, "replica1", status.Closed, status.Open, 0)
+	tr(status.ConfigReloaded, "", status.NoState, status.NoState, 0)
 	m.ObserveEvent(status.Event{Type: status.CascadeDetected, Backends: []string{"primary", "replica1"}})
 	// A backend not in the snapshot is counted but not exported.
-	tr(status.CircuitOpened, "ghost", "CLOSED", "OPEN", 0)
+	tr(status.CircuitOpened, "ghost", status.Closed, status.Open, 0)
 
 	const want = `
 # HELP helios_circuit_breaker_state_transitions_total Circuit state transitions of the backend since the proxy started.
@@ -571,7 +571,7 @@ func TestConcurrentUse(t *testing.T) {
 		wg.Go(func() {
 			for i := range 200 {
 				m.ObserveQuery(fmt.Sprintf("b%d", i%20), time.Duration(i)*time.Microsecond, outcomes[(g+i)%len(outcomes)])
-				m.ObserveEvent(status.Event{Type: status.CircuitOpened, Backend: "primary", From: "CLOSED", To: "OPEN"})
+				m.ObserveEvent(status.Event{Type: status.CircuitOpened, Backend: "primary", From: status.Closed, To: status.Open})
 			}
 		})
 	}
@@ -624,7 +624,7 @@ func manyBackends(n int) status.Snapshot {
 	snap := status.Snapshot{Taken: t0}
 	for i := range n {
 		snap.Backends = append(snap.Backends, status.Backend{
-			Name: fmt.Sprintf("backend-%04d", i), CircuitState: "CLOSED", StateSince: t0,
+			Name: fmt.Sprintf("backend-%04d", i), CircuitState: status.Closed, StateSince: t0,
 			LatencyP50Ms: 1, LatencyP95Ms: 5, LatencyP99Ms: 10, ErrorRate: 0.01, ConnectionSaturation: 0.2,
 			TrafficShare: 1 / float64(n), ActiveConnections: 5, MaxConnections: 100, RampFactor: 1,
 			RequestsTotal: 1000, FailuresTotal: 10, SuccessesTotal: 990,

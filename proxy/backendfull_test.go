@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
 	"github.com/heliosdb/heliosproxy/status"
@@ -111,7 +110,7 @@ func TestFullBackendsAnswer53300(t *testing.T) {
 		}
 	}
 	for _, sb := range p.Snapshot().Backends {
-		if sb.CircuitState != breaker.Closed.String() {
+		if sb.CircuitState != status.Closed {
 			t.Errorf("%s circuit = %s after its backend was full, want CLOSED", sb.Name, sb.CircuitState)
 		}
 	}

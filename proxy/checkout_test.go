@@ -365,7 +365,7 @@ func TestCheckoutLoadSurvivesBackendKill(t *testing.T) {
 		// is what isolates it.
 		var closed []int
 		for i, b := range p.Snapshot().Backends {
-			if b.CircuitState == "CLOSED" {
+			if b.CircuitState == status.Closed {
 				closed = append(closed, clusters[i].Port)
 			}
 		}

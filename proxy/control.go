@@ -75,7 +75,7 @@ func (st *overrideStore) load(log *slog.Logger) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, o := range list {
-		if o.Backend == "" || (o.State != "OPEN" && o.State != "CLOSED") {
+		if o.Backend == "" || !o.State.Forcible() {
 			return fmt.Errorf("%s: invalid override %+v", st.path, o)
 		}
 		st.m[o.Backend] = o
@@ -198,13 +198,6 @@ func writeOverrides(path string, m map[string]status.Override) error {
 	return nil
 }
 
-func breakerState(s string) breaker.State {
-	if s == "OPEN" {
-		return breaker.Open
-	}
-	return breaker.Closed
-}
-
 // SetOverride forces a backend's circuit OPEN or CLOSED until the override
 // is cleared or expires. It is persisted before it takes effect.
 func (s *Server) SetOverride(_ context.Context, o status.Override) error {
@@ -212,7 +205,7 @@ func (s *Server) SetOverride(_ context.Context, o status.Override) error {
 	if b == nil {
 		return fmt.Errorf("%w: %q", status.ErrUnknownBackend, o.Backend)
 	}
-	if o.State != "OPEN" && o.State != "CLOSED" {
+	if !o.State.Forcible() {
 		return fmt.Errorf("override state must be OPEN or CLOSED, got %q", o.State)
 	}
 	now := s.clock.Now()
@@ -222,7 +215,7 @@ func (s *Server) SetOverride(_ context.Context, o status.Override) error {
 	if err := s.overrides.update(func(m map[string]status.Override) { m[o.Backend] = o }); err != nil {
 		return err
 	}
-	if tr, ok := b.br.Force(breakerState(o.State), now); ok {
+	if tr, ok := b.br.Force(o.State.Breaker(), now); ok {
 		s.publish(b, tr)
 	}
 	s.announce(status.Event{Type: status.OverrideSet, Time: now, Backend: o.Backend, To: o.State, Reason: "override",
@@ -399,7 +392,7 @@ func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
 		}
 		nb := newBackend(bc, s.group.Add(bc.Name, breakerConfig(next, bc)))
 		if o, ok := s.overrides.get(bc.Name); ok {
-			nb.br.Force(breakerState(o.State), s.clock.Now())
+			nb.br.Force(o.State.Breaker(), s.clock.Now())
 		}
 		if err := s.startChecker(nb, next.HealthChecks); err != nil {
 			s.log.Error("health checker not started", "backend", bc.Name, "err", err)

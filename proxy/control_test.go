@@ -26,16 +26,16 @@ func TestOverridesPersistAndExpire(t *testing.T) {
 	defer cancel()
 	events := p.Subscribe(ctx)
 
-	if err := p.SetOverride(ctx, status.Override{Backend: "nope", State: "OPEN"}); !errors.Is(err, status.ErrUnknownBackend) {
+	if err := p.SetOverride(ctx, status.Override{Backend: "nope", State: status.Open}); !errors.Is(err, status.ErrUnknownBackend) {
 		t.Errorf("override of an unknown backend: err = %v, want ErrUnknownBackend", err)
 	}
-	o := status.Override{Backend: "pg-b", State: "OPEN", Reason: "maintenance", Author: "alice"}
+	o := status.Override{Backend: "pg-b", State: status.Open, Reason: "maintenance", Author: "alice"}
 	if err := p.SetOverride(ctx, o); err != nil {
 		t.Fatal(err)
 	}
 	waitEvent(t, ctx, events, isEvent(status.OverrideSet, "pg-b"))
 	sb := p.Snapshot().Backends[1]
-	if sb.CircuitState != "OPEN" || sb.Override != "OPEN" || sb.OverrideReason != "maintenance" || sb.OverrideAuthor != "alice" {
+	if sb.CircuitState != status.Open || sb.Override != status.Open || sb.OverrideReason != "maintenance" || sb.OverrideAuthor != "alice" {
 		t.Errorf("snapshot of pg-b = %s override %q %q %q; want OPEN override OPEN maintenance alice", sb.CircuitState, sb.Override, sb.OverrideReason, sb.OverrideAuthor)
 	}
 	if got := landings(t, ctx, p.dsn("postgres", ""), 6); got[b.Port] != 0 {
@@ -53,25 +53,25 @@ func TestOverridesPersistAndExpire(t *testing.T) {
 
 	// A new proxy process over the same state directory restores it.
 	again := startProxy(t, cfg)
-	if sb := again.Snapshot().Backends[1]; sb.CircuitState != "OPEN" || sb.Override != "OPEN" || sb.OverrideAuthor != "alice" {
+	if sb := again.Snapshot().Backends[1]; sb.CircuitState != status.Open || sb.Override != status.Open || sb.OverrideAuthor != "alice" {
 		t.Errorf("after a restart pg-b = %s override %q by %q; want OPEN, OPEN, alice", sb.CircuitState, sb.Override, sb.OverrideAuthor)
 	}
 
 	// Expiry: an override with a TTL clears itself.
-	if err := p.SetOverride(ctx, status.Override{Backend: "pg-a", State: "CLOSED", Reason: "pin", Author: "bob", Expires: time.Now().Add(300 * time.Millisecond)}); err != nil {
+	if err := p.SetOverride(ctx, status.Override{Backend: "pg-a", State: status.Closed, Reason: "pin", Author: "bob", Expires: time.Now().Add(300 * time.Millisecond)}); err != nil {
 		t.Fatal(err)
 	}
 	cleared := waitEvent(t, ctx, events, isEvent(status.OverrideCleared, "pg-a"))
 	if cleared.Author != "expiry" {
 		t.Errorf("override cleared by %q, want expiry", cleared.Author)
 	}
-	if sb := p.Snapshot().Backends[0]; sb.Override != "" {
+	if sb := p.Snapshot().Backends[0]; sb.Override != status.NoState {
 		t.Errorf("pg-a override after expiry = %q, want none", sb.Override)
 	}
 	if err := p.ClearOverride(ctx, "pg-b", "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if sb := p.Snapshot().Backends[1]; sb.Override != "" || sb.CircuitState != "CLOSED" {
+	if sb := p.Snapshot().Backends[1]; sb.Override != status.NoState || sb.CircuitState != status.Closed {
 		t.Errorf("pg-b after clearing: %s override %q; want CLOSED without override", sb.CircuitState, sb.Override)
 	}
 }
@@ -84,7 +84,7 @@ func TestCorruptOverrideFileDoesNotStopStartUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startProxy(t, cfg)
-	if sb := p.Snapshot().Backends[0]; sb.Override != "" || sb.CircuitState != "CLOSED" {
+	if sb := p.Snapshot().Backends[0]; sb.Override != status.NoState || sb.CircuitState != status.Closed {
 		t.Errorf("with a torn state file: %s override %q; want CLOSED, none", sb.CircuitState, sb.Override)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -90,8 +90,8 @@ func transitionEvents(tr breaker.Transition, openedAt time.Time) []status.Event 
 	ev := status.Event{
 		Time:                 tr.At,
 		Backend:              tr.Backend,
-		From:                 tr.From.String(),
-		To:                   tr.To.String(),
+		From:                 status.StateOf(tr.From),
+		To:                   status.StateOf(tr.To),
 		Reason:               tr.Reason.String(),
 		Detail:               tr.Detail,
 		Attempt:              tr.Attempt,

@@ -353,7 +353,7 @@ func TestSilentLoginsLeaveCircuitsAlone(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if b := p.Snapshot().Backends[0]; b.CircuitState != "CLOSED" || b.LatencyP95Ms >= 500 {
+	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed || b.LatencyP95Ms >= 500 {
 		t.Errorf("after slow clients: %s, P95 %.1f ms; want CLOSED and the backend's own time", b.CircuitState, b.LatencyP95Ms)
 	}
 
@@ -383,7 +383,7 @@ func TestSilentLoginsLeaveCircuitsAlone(t *testing.T) {
 		pc.Close(ctx)
 	}
 	b := p.Snapshot().Backends[0]
-	if b.CircuitState != "CLOSED" || b.FailuresTotal != 0 {
+	if b.CircuitState != status.Closed || b.FailuresTotal != 0 {
 		t.Errorf("after silent logins: %s with %d failures; want CLOSED, none", b.CircuitState, b.FailuresTotal)
 	}
 }
@@ -586,7 +586,7 @@ func TestFullBackendPassesHealthChecks(t *testing.T) {
 		}
 		return len(seen) > 2*cfg.CircuitBreaker.ConnectionFailureThreshold
 	})
-	if st := p.Snapshot().Backends[0]; st.CircuitState != "CLOSED" || st.FailuresTotal != 0 {
+	if st := p.Snapshot().Backends[0]; st.CircuitState != status.Closed || st.FailuresTotal != 0 {
 		t.Errorf("full backend after %d refused checks: %s with %d failures, want CLOSED", len(seen), st.CircuitState, st.FailuresTotal)
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/status"
 )
 
 // rawSafetyNet bounds every raw connection, so that a proxy that never
@@ -227,7 +228,7 @@ func malformedConfig(t testing.TB, c *pgtest.Cluster) config.Config {
 func malformedBackendHealthy(t *testing.T, p *runningProxy) {
 	t.Helper()
 	b := p.Snapshot().Backends[0]
-	if b.FailuresTotal != 0 || b.CircuitState != "CLOSED" {
+	if b.FailuresTotal != 0 || b.CircuitState != status.Closed {
 		t.Errorf("backend %s: %d failures, circuit %s; want 0, CLOSED", b.Name, b.FailuresTotal, b.CircuitState)
 	}
 }

@@ -30,7 +30,7 @@ func TestStaleOverrideTempsRemovedAtStartUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := first.SetOverride(context.Background(), status.Override{Backend: "pg-a", State: "OPEN", Reason: "maintenance", Author: "alice"}); err != nil {
+	if err := first.SetOverride(context.Background(), status.Override{Backend: "pg-a", State: status.Open, Reason: "maintenance", Author: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	stale := []string{"overrides.json.12345", "overrides.json.4294967295"}
@@ -63,7 +63,7 @@ func TestStaleOverrideTempsRemovedAtStartUp(t *testing.T) {
 	if !strings.Contains(logBuf.String(), "removed temporary files of interrupted override writes") || !strings.Contains(logBuf.String(), "removed=2") {
 		t.Errorf("start-up log does not say 2 temporary files were removed:\n%s", logBuf.String())
 	}
-	if sb := again.Snapshot().Backends[0]; sb.Override != "OPEN" || sb.CircuitState != "OPEN" || sb.OverrideAuthor != "alice" {
+	if sb := again.Snapshot().Backends[0]; sb.Override != status.Open || sb.CircuitState != status.Open || sb.OverrideAuthor != "alice" {
 		t.Errorf("pg-a after start-up: %s override %q by %q; want OPEN, OPEN, alice", sb.CircuitState, sb.Override, sb.OverrideAuthor)
 	}
 }

@@ -66,7 +66,7 @@ func forceOpen(t *testing.T, ctx context.Context, p *runningProxy, name string) 
 	sub, cancel := context.WithCancel(ctx)
 	defer cancel()
 	events := p.Subscribe(sub)
-	if err := p.SetOverride(ctx, status.Override{Backend: name, State: "OPEN", Reason: "test", Author: "test"}); err != nil {
+	if err := p.SetOverride(ctx, status.Override{Backend: name, State: status.Open, Reason: "test", Author: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	waitEvent(t, ctx, events, isEvent(status.CircuitOpened, name))

@@ -93,7 +93,7 @@ func TestAuthPassThrough(t *testing.T) {
 				t.Errorf("wrong password: err = %v, want SQLSTATE 28P01", err)
 			}
 			// A client's wrong password says nothing about the backend's health.
-			if b := p.Snapshot().Backends[0]; b.CircuitState != "CLOSED" || b.FailuresTotal != 0 {
+			if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed || b.FailuresTotal != 0 {
 				t.Errorf("after a wrong password: state %s, failures %d; want CLOSED, 0", b.CircuitState, b.FailuresTotal)
 			}
 		})

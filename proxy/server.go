@@ -136,7 +136,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	now := s.clock.Now()
 	for _, o := range s.overrides.all() {
 		if b := s.backend(o.Backend); b != nil {
-			b.br.Force(breakerState(o.State), now)
+			b.br.Force(o.State.Breaker(), now)
 		}
 	}
 	return s, nil
@@ -389,7 +389,7 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 			Priority:             b.conf().Priority,
 			Weight:               b.conf().Weight,
 			ReadOnly:             b.conf().ReadOnly(),
-			CircuitState:         st.State.String(),
+			CircuitState:         status.StateOf(st.State),
 			LatencyP50Ms:         ms(st.P50),
 			LatencyP95Ms:         ms(st.P95),
 			LatencyP99Ms:         ms(st.P99),

@@ -19,6 +19,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/status"
 )
 
 // paramQuery is the parameterised status query.
@@ -48,7 +49,7 @@ func (r statusRow) String() string {
 func expectedRows(p *runningProxy) []statusRow {
 	var rows []statusRow
 	for _, b := range p.Snapshot().Backends {
-		r := statusRow{Name: b.Name, State: b.CircuitState, P95: b.LatencyP95Ms, ErrorRate: b.ErrorRate, Saturation: b.ConnectionSaturation}
+		r := statusRow{Name: b.Name, State: b.CircuitState.String(), P95: b.LatencyP95Ms, ErrorRate: b.ErrorRate, Saturation: b.ConnectionSaturation}
 		if !b.LastFailureTime.IsZero() {
 			t := b.LastFailureTime.Truncate(time.Microsecond)
 			r.LastFailure = &t
@@ -102,7 +103,7 @@ func statusFixture(t *testing.T) (*runningProxy, []*pgtest.Cluster) {
 	if err := cs[1].Kill(); err != nil {
 		t.Fatal(err)
 	}
-	for p.Snapshot().Backends[1].CircuitState != "OPEN" {
+	for p.Snapshot().Backends[1].CircuitState != status.Open {
 		landings(t, ctx, p.dsn("postgres", ""), 1)
 	}
 	return p, cs
@@ -173,7 +174,7 @@ func TestStatusDatabaseWithEveryBackendStopped(t *testing.T) {
 		_, _ = pgx.Connect(ctx, p.dsn("postgres", ""))
 		open = 0
 		for _, b := range p.Snapshot().Backends {
-			if b.CircuitState == "OPEN" {
+			if b.CircuitState == status.Open {
 				open++
 			}
 		}

@@ -189,7 +189,7 @@ func TestBackendTrustsProxy(t *testing.T) {
 			t.Errorf("client from %s with password %q: err = %v, want FATAL 28000 with the pg_hba.conf hint", from, pw, err)
 		}
 	}
-	if st := p.Snapshot().Backends[0]; st.CircuitState != "CLOSED" || st.FailuresTotal != 0 {
+	if st := p.Snapshot().Backends[0]; st.CircuitState != status.Closed || st.FailuresTotal != 0 {
 		t.Errorf("after refusals: state %s, failures %d; want CLOSED, 0", st.CircuitState, st.FailuresTotal)
 	}
 

@@ -24,7 +24,7 @@ type Backend struct {
 	Priority             int
 	Weight               float64
 	ReadOnly             bool
-	CircuitState         string // "CLOSED", "OPEN" or "HALF_OPEN"
+	CircuitState         CircuitState // Closed, Open or HalfOpen
 	LatencyP50Ms         float64
 	LatencyP95Ms         float64
 	LatencyP99Ms         float64
@@ -36,8 +36,8 @@ type Backend struct {
 	MaxConnections       int // the backend's max_connections, 0 if unknown
 	QueueDepth           int
 	StateSince           time.Time
-	OpenReason           string // empty when CLOSED
-	Override             string // "", "OPEN" or "CLOSED"
+	OpenReason           string       // empty when CLOSED
+	Override             CircuitState // NoState, Open or Closed
 	OverrideReason       string
 	OverrideAuthor       string
 	OverrideExpires      time.Time // zero: no expiry (or no override)
@@ -73,12 +73,12 @@ type Event struct {
 	ID      uint64 // increasing, starting at 1
 	Type    EventType
 	Time    time.Time
-	Backend string // empty for CascadeDetected
-	From    string // previous circuit state, when a transition
-	To      string // new circuit state, when a transition
-	Reason  string // machine-readable: "hard_failure", "latency_p95", …
-	Detail  string // human-readable
-	Attempt int    // RecoveryFailed: the failed attempt's number
+	Backend string       // empty for CascadeDetected
+	From    CircuitState // previous circuit state, when a transition
+	To      CircuitState // new circuit state, when a transition; OverrideSet: the forced state
+	Reason  string       // machine-readable: "hard_failure", "latency_p95", …
+	Detail  string       // human-readable
+	Attempt int          // RecoveryFailed: the failed attempt's number
 	// RecoveryDuration is, for CircuitClosed, the time from the opening to
 	// the close.
 	RecoveryDuration time.Duration
@@ -115,11 +115,11 @@ const (
 // config reloads and restarts.
 type Override struct {
 	Backend string
-	State   string    // "OPEN" or "CLOSED"
-	Reason  string    // why, as the operator wrote it
-	Author  string    // who set it (from the API request)
-	Created time.Time // when it was set
-	Expires time.Time // zero: until cleared
+	State   CircuitState // Open or Closed (Forcible)
+	Reason  string       // why, as the operator wrote it
+	Author  string       // who set it (from the API request)
+	Created time.Time    // when it was set
+	Expires time.Time    // zero: until cleared
 }
 
 // ReloadResult says what a successful config reload changed.

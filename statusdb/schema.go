@@ -40,7 +40,7 @@ var tables = map[string]*table{
 		rows: func(in *Input) int { return len(in.Snapshot.Backends) },
 		cols: []column{
 			{"backend_name", tText, func(x *evalCtx) value { return value{s: backend(x).Name} }},
-			{"circuit_state", tText, func(x *evalCtx) value { return value{s: backend(x).CircuitState} }},
+			{"circuit_state", tText, func(x *evalCtx) value { return value{s: backend(x).CircuitState.String()} }},
 			{"latency_p50_ms", tFloat8, func(x *evalCtx) value { return value{f: backend(x).LatencyP50Ms} }},
 			{"latency_p95_ms", tFloat8, func(x *evalCtx) value { return value{f: backend(x).LatencyP95Ms} }},
 			{"latency_p99_ms", tFloat8, func(x *evalCtx) value { return value{f: backend(x).LatencyP99Ms} }},
@@ -57,7 +57,7 @@ var tables = map[string]*table{
 			{"queue_depth", tInt8, func(x *evalCtx) value { return value{n: int64(backend(x).QueueDepth)} }},
 			{"state_since", tTimestamptz, func(x *evalCtx) value { return timeValue(backend(x).StateSince) }},
 			{"open_reason", tText, func(x *evalCtx) value { return nullableText(backend(x).OpenReason) }},
-			{"override", tText, func(x *evalCtx) value { return nullableText(backend(x).Override) }},
+			{"override", tText, func(x *evalCtx) value { return nullableText(backend(x).Override.String()) }},
 			{"requests_total", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).RequestsTotal)} }},
 			{"failures_total", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).FailuresTotal)} }},
 			{"rejected_total", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).RejectedTotal)} }},
@@ -77,8 +77,8 @@ var tables = map[string]*table{
 			{"event_time", tTimestamptz, func(x *evalCtx) value { return timeValue(event(x).Time) }},
 			{"event_type", tText, func(x *evalCtx) value { return value{s: string(event(x).Type)} }},
 			{"backend_name", tText, func(x *evalCtx) value { return nullableText(event(x).Backend) }},
-			{"from_state", tText, func(x *evalCtx) value { return nullableText(event(x).From) }},
-			{"to_state", tText, func(x *evalCtx) value { return nullableText(event(x).To) }},
+			{"from_state", tText, func(x *evalCtx) value { return nullableText(event(x).From.String()) }},
+			{"to_state", tText, func(x *evalCtx) value { return nullableText(event(x).To.String()) }},
 			{"reason", tText, func(x *evalCtx) value { return nullableText(event(x).Reason) }},
 			{"detail", tText, func(x *evalCtx) value { return nullableText(event(x).Detail) }},
 			{"attempt", tInt4, func(x *evalCtx) value {
@@ -94,7 +94,7 @@ var tables = map[string]*table{
 				return null
 			}},
 			{"in_previous_state_ms", tFloat8, func(x *evalCtx) value {
-				if e := event(x); e.From != "" || e.InPrevious != 0 {
+				if e := event(x); e.From != status.NoState || e.InPrevious != 0 {
 					return value{f: millis(e.InPrevious)}
 				}
 				return null

@@ -238,7 +238,7 @@ func TestDashboardLive(t *testing.T) {
 	b.screenshot("dashboard-live-401.png")
 	b.within(5*time.Second, "cancel", chromedp.Click(chromedp.CSS(`#action-cancel`)),
 		chromedp.WaitNotVisible(chromedp.CSS(`#action-dialog`)))
-	if ov := st.backend(t, "pg-c").Override; ov != "" {
+	if ov := st.backend(t, "pg-c").Override; ov != status.NoState {
 		t.Fatalf("override after refused requests = %q, want none", ov)
 	}
 
@@ -257,7 +257,7 @@ func TestDashboardLive(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-backend="pg-c"][data-state="OPEN"][data-override="OPEN"] .override-badge`)),
 	)
 	got := st.backend(t, "pg-c")
-	if got.Override != "OPEN" || got.OverrideReason != "maintenance window" || got.OverrideAuthor != "web-test" {
+	if got.Override != status.Open || got.OverrideReason != "maintenance window" || got.OverrideAuthor != "web-test" {
 		t.Errorf("proxy snapshot of pg-c: override %q, reason %q, author %q; want OPEN, %q, %q",
 			got.Override, got.OverrideReason, got.OverrideAuthor, "maintenance window", "web-test")
 	}
@@ -284,7 +284,7 @@ func TestDashboardLive(t *testing.T) {
 		chromedp.WaitNotVisible(chromedp.CSS(`#action-dialog`)),
 		chromedp.WaitNotPresent(chromedp.CSS(`[data-backend="pg-c"][data-override]`)),
 	)
-	if ov := st.backend(t, "pg-c").Override; ov != "" {
+	if ov := st.backend(t, "pg-c").Override; ov != status.NoState {
 		t.Errorf("proxy snapshot of pg-c after clearing: override %q, want none", ov)
 	}
 

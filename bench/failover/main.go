@@ -471,7 +471,7 @@ func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan s
 
 	if o.openOther {
 		other := backendNames[(i+1)%len(backendNames)]
-		if err := srv.SetOverride(ctx, status.Override{Backend: other, State: "OPEN", Reason: "bench -open-other", Author: "failover"}); err != nil {
+		if err := srv.SetOverride(ctx, status.Override{Backend: other, State: status.Open, Reason: "bench -open-other", Author: "failover"}); err != nil {
 			return t, err
 		}
 		defer func() {
@@ -507,7 +507,7 @@ func runTrial(ctx context.Context, o options, srv *proxy.Server, events <-chan s
 	for {
 		snap := srv.Snapshot()
 		last = sample{snap.Taken, snap.Backends[i].ActiveConnections}
-		if last.active == 0 || time.Now().After(deadline) || sc.slow && snap.Backends[i].CircuitState != "OPEN" {
+		if last.active == 0 || time.Now().After(deadline) || sc.slow && snap.Backends[i].CircuitState != status.Open {
 			break
 		}
 		if err := sleep(ctx, 10*time.Millisecond); err != nil {
@@ -631,7 +631,7 @@ func waitReady(ctx context.Context, srv *proxy.Server, i int, need float64, txMo
 		ok := rate >= need
 		var state []string
 		for j, b := range s1.Backends {
-			ok = ok && b.CircuitState == "CLOSED"
+			ok = ok && b.CircuitState == status.Closed
 			if txMode {
 				state = append(state, fmt.Sprintf("%s %s with %.0f requests", b.Name, b.CircuitState, served[j]))
 				continue

@@ -11,6 +11,7 @@ import (
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 	"github.com/heliosdb/heliosproxy/proxy"
+	"github.com/heliosdb/heliosproxy/status"
 )
 
 // idleRun is one configuration whose idle CPU is measured.
@@ -108,7 +109,7 @@ func measureIdleCPU(ctx context.Context, c *pgcluster.Cluster, run idleRun, o op
 				return
 			}
 			for _, b := range srv.Snapshot().Backends {
-				if b.CircuitState != "CLOSED" {
+				if b.CircuitState != status.Closed {
 					r.notClosed++
 				}
 			}
@@ -183,7 +184,7 @@ func waitChecked(ctx context.Context, srv *proxy.Server, n int) error {
 		backends := srv.Snapshot().Backends
 		for _, b := range backends {
 			switch {
-			case b.CircuitState != "CLOSED":
+			case b.CircuitState != status.Closed:
 				open = append(open, b.Name)
 			case b.MaxConnections == 0:
 				waiting = append(waiting, b.Name)

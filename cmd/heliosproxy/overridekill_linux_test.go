@@ -25,9 +25,9 @@ func overrideWrite(i int) (method, body string, want *status.Override) {
 	if i%3 == 0 {
 		return "DELETE", "", nil
 	}
-	state := "OPEN"
+	state := status.Open
 	if i%3 == 2 {
-		state = "CLOSED"
+		state = status.Closed
 	}
 	reason := fmt.Sprintf("write-%d", i)
 	return "PUT", fmt.Sprintf(`{"state":%q,"reason":%q}`, state, reason), &status.Override{State: state, Reason: reason}
@@ -219,7 +219,7 @@ func TestKilledDuringOverrideWrites(t *testing.T) {
 			if st.Override != nil {
 				t.Errorf("round %d: status override = %q with none persisted", round, *st.Override)
 			}
-		} else if st.Override == nil || *st.Override != got.State || st.OverrideReason == nil || *st.OverrideReason != got.Reason {
+		} else if st.Override == nil || *st.Override != got.State.String() || st.OverrideReason == nil || *st.OverrideReason != got.Reason {
 			t.Errorf("round %d: status override %v %v, want the persisted %s %q", round, st.Override, st.OverrideReason, got.State, got.Reason)
 		}
 		if err := c.stop(syscall.SIGTERM); err != nil {
