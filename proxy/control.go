@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pelletier/go-toml/v2"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
@@ -24,11 +24,26 @@ import (
 
 // overrideStore holds the operators' overrides and persists them, so that
 // they survive restarts: one JSON file under [state] dir, replaced
-// atomically (write, fsync, rename, fsync the directory).
+// atomically (write, fsync, rename, fsync the directory). An operator's
+// change is written before it takes effect (update); an expiry takes effect
+// at once, on the tick, and the Server's persister writes it (flush).
 type overrideStore struct {
 	path string // "" keeps them in memory only
-	mu   sync.Mutex
-	m    map[string]status.Override
+	log  *slog.Logger
+
+	mu      sync.Mutex // never held during disk I/O: the tick takes it
+	m       map[string]status.Override
+	changes uint64 // counts the changes of m
+
+	// dirty holds a token when m changed without being written.
+	dirty chan struct{}
+
+	// writeMu serialises writes, so that a later state is never
+	// overwritten by an earlier one; taken before mu, never after.
+	writeMu  sync.Mutex
+	written  uint64 // changes of m that the file holds
+	failed   int    // writes failed since the last one that succeeded
+	reported bool   // this run of failures has been logged
 }
 
 const overridesFile = "overrides.json"
@@ -37,8 +52,8 @@ const overridesFile = "overrides.json"
 // os.CreateTemp puts a random decimal number in place of the "*".
 const overridesTemp = overridesFile + ".*"
 
-func newOverrideStore(dir string) *overrideStore {
-	st := &overrideStore{m: make(map[string]status.Override)}
+func newOverrideStore(dir string, log *slog.Logger) *overrideStore {
+	st := &overrideStore{log: log, m: make(map[string]status.Override), dirty: make(chan struct{}, 1)}
 	if dir != "" {
 		st.path = filepath.Join(dir, overridesFile)
 	}
@@ -50,16 +65,16 @@ func newOverrideStore(dir string) *overrideStore {
 // It first removes the temporary files of writes that a crash (kill -9)
 // cut short: the state file itself is replaced only by a rename, so it is
 // intact, and nothing else writes those names (one process per state dir).
-func (st *overrideStore) load(log *slog.Logger) error {
+func (st *overrideStore) load() error {
 	if st.path == "" {
 		return nil
 	}
 	n, err := removeStaleTemps(filepath.Dir(st.path))
 	if n > 0 {
-		log.Info("removed temporary files of interrupted override writes", "dir", filepath.Dir(st.path), "removed", n)
+		st.log.Info("removed temporary files of interrupted override writes", "dir", filepath.Dir(st.path), "removed", n)
 	}
 	if err != nil {
-		log.Warn("temporary files of interrupted override writes not removed", "dir", filepath.Dir(st.path), "err", err)
+		st.log.Warn("temporary files of interrupted override writes not removed", "dir", filepath.Dir(st.path), "err", err)
 	}
 	data, err := os.ReadFile(st.path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -139,23 +154,130 @@ func (st *overrideStore) all() []status.Override {
 	return out
 }
 
-// update applies change to the set and persists it; on a write error the
-// set is left as it was.
+// update applies change to the set and persists it first: on a write
+// error the set is left as it was and the error returned. change must
+// give the same result applied twice (set or delete one entry).
 func (st *overrideStore) update(change func(m map[string]status.Override)) error {
+	if st.path == "" {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		change(st.m)
+		st.changes++
+		return nil
+	}
+	st.writeMu.Lock()
+	defer st.writeMu.Unlock()
+	st.mu.Lock()
+	next, before := maps.Clone(st.m), st.changes
+	st.mu.Unlock()
+	change(next)
+	if err := st.write(next, false); err != nil {
+		return err
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	next := make(map[string]status.Override, len(st.m)+1)
-	for k, v := range st.m {
-		next[k] = v
+	// An expiry during the write is in m but not in the file: the
+	// persister, told of it, writes after this.
+	change(st.m)
+	st.changes++
+	if st.changes == before+1 {
+		st.written = st.changes
 	}
-	change(next)
-	if st.path != "" {
-		if err := writeOverrides(st.path, next); err != nil {
-			return err
+	return nil
+}
+
+// expire removes the overrides whose time is up and returns them; nil (no
+// allocation, no I/O) when there are none, which is nearly every tick.
+// The persister writes the change.
+func (st *overrideStore) expire(now time.Time) []status.Override {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var out []status.Override
+	for name, o := range st.m {
+		if !o.Expires.IsZero() && !now.Before(o.Expires) {
+			out = append(out, o)
+			delete(st.m, name)
 		}
 	}
-	st.m = next
+	if out != nil {
+		st.changes++
+		select {
+		case st.dirty <- struct{}{}:
+		default: // already told
+		}
+	}
+	return out
+}
+
+// flush writes the overrides if they changed since the file was written.
+func (st *overrideStore) flush() error {
+	st.writeMu.Lock()
+	defer st.writeMu.Unlock()
+	st.mu.Lock()
+	m, changes := maps.Clone(st.m), st.changes
+	st.mu.Unlock()
+	if changes == st.written {
+		return nil
+	}
+	if err := st.write(m, true); err != nil {
+		return err
+	}
+	st.written = changes
 	return nil
+}
+
+// write replaces the file with m; the caller holds writeMu. A run of
+// failed writes is logged once, at its first failure that no caller
+// returns to an operator (background), and its end once, with how many
+// writes failed.
+func (st *overrideStore) write(m map[string]status.Override, background bool) error {
+	if err := writeOverrides(st.path, m); err != nil {
+		st.failed++
+		if background && !st.reported {
+			st.reported = true
+			st.log.Error("overrides not persisted; retrying until a write succeeds", "path", st.path, "err", err)
+		}
+		return err
+	}
+	if st.failed > 0 {
+		st.log.Info("overrides persisted again", "path", st.path, "failed_writes", st.failed)
+		st.failed, st.reported = 0, false
+	}
+	return nil
+}
+
+// overrideRetry is the first pause before the persister tries a failed
+// write again; each failure doubles it, up to overrideRetryMax.
+const (
+	overrideRetry    = time.Second
+	overrideRetryMax = time.Minute
+)
+
+// persistOverrides writes the overrides whenever they changed without
+// being written (expiries), and tries failed writes again, until ctx ends;
+// then it writes what is left. It is a goroutine of Run.
+func (s *Server) persistOverrides(ctx context.Context) {
+	st := s.overrides
+	retry := time.NewTimer(overrideRetry)
+	retry.Stop()
+	defer retry.Stop()
+	pause := overrideRetry
+	for {
+		select {
+		case <-ctx.Done():
+			_ = st.flush() // write logs a failure
+			return
+		case <-st.dirty:
+		case <-retry.C:
+		}
+		if err := st.flush(); err != nil {
+			retry.Reset(pause)
+			pause = min(2*pause, overrideRetryMax)
+			continue
+		}
+		retry.Stop()
+		pause = overrideRetry
+	}
 }
 
 func writeOverrides(path string, m map[string]status.Override) error {
@@ -240,35 +362,24 @@ func (s *Server) clearOverride(b *backend, author, why string) error {
 	if err := s.overrides.update(func(m map[string]status.Override) { delete(m, b.cfg.Name) }); err != nil {
 		return err
 	}
-	now := s.clock.Now()
+	s.overrideEnded(b, author, why, s.clock.Now())
+	return nil
+}
+
+// overrideEnded returns b's circuit to automatic decisions and says so.
+func (s *Server) overrideEnded(b *backend, author, why string, now time.Time) {
 	if tr, ok := b.br.Unforce(now); ok {
 		s.publish(b, tr)
 	}
 	s.announce(status.Event{Type: status.OverrideCleared, Time: now, Backend: b.cfg.Name, Reason: "override", Detail: why, Author: author})
-	return nil
 }
 
-// expired returns the overrides whose time is up; nil (no allocation)
-// when there are none, which is nearly every tick.
-func (st *overrideStore) expired(now time.Time) []status.Override {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	var out []status.Override
-	for _, o := range st.m {
-		if !o.Expires.IsZero() && !now.Before(o.Expires) {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
-// expireOverrides clears the overrides whose time is up.
+// expireOverrides ends the overrides whose time is up. It runs on the
+// tick, so it does no disk I/O: persistOverrides writes the change.
 func (s *Server) expireOverrides(now time.Time) {
-	for _, o := range s.overrides.expired(now) {
+	for _, o := range s.overrides.expire(now) {
 		if b := s.backend(o.Backend); b != nil {
-			if err := s.clearOverride(b, "expiry", "expired"); err != nil {
-				s.log.Error("expired override not cleared", "backend", o.Backend, "err", err)
-			}
+			s.overrideEnded(b, "expiry", "expired", now)
 		}
 	}
 }
@@ -296,37 +407,39 @@ func (s *Server) Ready() (ok bool, why string) {
 
 // EffectiveConfig returns the running configuration as JSON with the
 // file's key names, secrets redacted.
-func (s *Server) EffectiveConfig() ([]byte, error) {
-	data, err := s.config().Redacted().Encode()
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := toml.Unmarshal(data, &m); err != nil {
-		return nil, err
-	}
-	return json.Marshal(m)
-}
+func (s *Server) EffectiveConfig() ([]byte, error) { return s.config().RedactedJSON() }
 
 // startChecker starts the health checker of b, and the probe of its
 // authentication (which runs even without health checks), as goroutines
 // of Run. The caller holds runMu.
 func (s *Server) startChecker(b *backend, hc config.HealthChecks) error {
-	var h *healthChecker
-	if hc.Enabled {
-		pc, err := checkConfig(b.cfg, hc)
-		if err != nil {
-			return err
-		}
-		h = &healthChecker{s: s, b: b, hc: hc, cfg: pc}
+	pc, err := checkerConfig(b.cfg, hc)
+	if err != nil {
+		return err
 	}
+	s.runChecker(b, hc, pc)
+	return nil
+}
+
+// checkerConfig returns the connection settings of bc's health checker
+// under hc; nil when health checks are off.
+func checkerConfig(bc config.Backend, hc config.HealthChecks) (*pgconn.Config, error) {
+	if !hc.Enabled {
+		return nil, nil
+	}
+	return checkConfig(bc, hc)
+}
+
+// runChecker is startChecker with the health checker's settings made: pc
+// nil runs the probe of authentication alone. The caller holds runMu.
+func (s *Server) runChecker(b *backend, hc config.HealthChecks, pc *pgconn.Config) {
 	ctx, cancel := context.WithCancel(s.runCtx)
 	s.checkers[b] = cancel
 	s.runWG.Go(func() { s.watchTrust(ctx, b, hc) })
-	if h != nil {
+	if pc != nil {
+		h := &healthChecker{s: s, b: b, hc: hc, cfg: pc}
 		s.runWG.Go(func() { h.run(ctx) })
 	}
-	return nil
 }
 
 func (s *Server) stopChecker(b *backend) {
@@ -347,75 +460,126 @@ var errNotRunning = errors.New("the proxy is not running")
 func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
 	s.runMu.Lock()
 	defer s.runMu.Unlock()
-	var res status.ReloadResult
 	if s.runCtx == nil {
-		return res, errNotRunning
+		return status.ReloadResult{}, errNotRunning
 	}
 	if s.source == nil {
-		return res, errors.New("no configuration file to reload from")
+		return status.ReloadResult{}, errors.New("no configuration file to reload from")
 	}
 	next, warnings, err := s.source()
 	if err != nil {
-		return res, err
+		return status.ReloadResult{}, err
 	}
 	for _, w := range warnings {
 		s.log.Warn("config: "+w.Message, "key", w.Key, "at", fmt.Sprintf("%s:%d", w.File, w.Line))
 	}
-	old := s.config()
-	res.Changed, res.RestartRequired = configChanges(old, &next)
+	p, err := s.planReload(s.config(), next)
+	if err != nil {
+		return status.ReloadResult{}, err
+	}
+	s.applyReload(p)
+	res := p.res
+	s.announce(status.Event{Type: status.ConfigReloaded, Time: s.clock.Now(), Reason: "reload",
+		Detail: fmt.Sprintf("added %v, removed %v, changed %v, restart required for %v", res.Added, res.Removed, res.Changed, res.RestartRequired)})
+	return res, nil
+}
 
+// reloadPlan is everything a reload changes, made before anything changes,
+// so that applying it cannot fail.
+type reloadPlan struct {
+	next     config.Config
+	backends []plannedBackend // in the new configuration's order
+	drain    []*backend       // removed, or replaced by another server under the same name
+	users    map[string]*poolUser
+	res      status.ReloadResult
+}
+
+// plannedBackend is one backend of the new configuration.
+type plannedBackend struct {
+	cfg   config.Backend
+	old   *backend       // the serving backend it keeps (same name and address); nil: a new one
+	check bool           // its checkers start (a new backend) or restart (health checks changed)
+	pc    *pgconn.Config // its health checker's settings when check; nil: health checks are off
+}
+
+// planReload makes the plan of a reload from old to next; it changes
+// nothing. The caller holds runMu.
+func (s *Server) planReload(old *config.Config, next config.Config) (reloadPlan, error) {
+	p := reloadPlan{next: next}
+	p.res.Changed, p.res.RestartRequired = config.Changes(old, &next)
 	oldByName := make(map[string]*backend)
 	for _, b := range s.list() {
 		oldByName[b.cfg.Name] = b
 	}
-	var list []*backend
 	checksChanged := !reflect.DeepEqual(old.HealthChecks, next.HealthChecks)
 	for _, bc := range next.Backends.Instances {
-		b, ok := oldByName[bc.Name]
-		if ok && b.cfg.Address() == bc.Address() {
+		pb := plannedBackend{cfg: bc, check: true}
+		if b, ok := oldByName[bc.Name]; ok {
 			delete(oldByName, bc.Name)
-			b.live.Store(&bc)
-			b.br.SetConfig(breakerConfig(next, bc))
-			if checksChanged {
-				s.stopChecker(b)
-				if err := s.startChecker(b, next.HealthChecks); err != nil {
-					s.log.Error("health checker not restarted", "backend", bc.Name, "err", err)
-				}
+			if b.cfg.Address() == bc.Address() {
+				pb.old, pb.check = b, checksChanged
+			} else {
+				p.drain = append(p.drain, b) // same name, another server: the old one drains
 			}
-			list = append(list, b)
-			continue
 		}
-		if ok { // same name, another server: the old one drains
-			s.drain(b)
-			delete(oldByName, bc.Name)
-			s.group.Remove(bc.Name)
+		if pb.old == nil {
+			p.res.Added = append(p.res.Added, bc.Name)
 		}
-		nb := newBackend(bc, s.group.Add(bc.Name, breakerConfig(next, bc)))
-		if o, ok := s.overrides.get(bc.Name); ok {
-			nb.br.Force(o.State.Breaker(), s.clock.Now())
+		if pb.check {
+			pc, err := checkerConfig(bc, next.HealthChecks)
+			if err != nil {
+				return reloadPlan{}, err
+			}
+			pb.pc = pc
 		}
-		if err := s.startChecker(nb, next.HealthChecks); err != nil {
-			s.log.Error("health checker not started", "backend", bc.Name, "err", err)
-		}
-		list = append(list, nb)
-		res.Added = append(res.Added, bc.Name)
+		p.backends = append(p.backends, pb)
 	}
 	for name, b := range oldByName {
+		p.drain = append(p.drain, b)
+		p.res.Removed = append(p.res.Removed, name)
+	}
+	slices.Sort(p.res.Removed)
+	users, err := s.usersFor(next)
+	if err != nil {
+		return reloadPlan{}, err
+	}
+	p.users = users
+	return p, nil
+}
+
+// applyReload swaps a reload's plan in; nothing in it can fail. The
+// caller holds runMu.
+func (s *Server) applyReload(p reloadPlan) {
+	for _, b := range p.drain {
 		s.drain(b)
-		s.group.Remove(name)
-		res.Removed = append(res.Removed, name)
+		s.group.Remove(b.cfg.Name)
 	}
-	slices.Sort(res.Removed)
+	now := s.clock.Now()
+	list := make([]*backend, 0, len(p.backends))
+	for _, pb := range p.backends {
+		b := pb.old
+		if b != nil {
+			b.live.Store(&pb.cfg)
+			b.br.SetConfig(breakerConfig(p.next, pb.cfg))
+		} else {
+			b = newBackend(pb.cfg, s.group.Add(pb.cfg.Name, breakerConfig(p.next, pb.cfg)))
+			if o, ok := s.overrides.get(pb.cfg.Name); ok {
+				b.br.Force(o.State.Breaker(), now)
+			}
+		}
+		if pb.check {
+			s.stopChecker(b)
+			s.runChecker(b, p.next.HealthChecks, pb.pc)
+		}
+		list = append(list, b)
+	}
 	s.backends.Store(&list)
-	if err := s.setUsers(next); err != nil {
-		return res, err
-	}
-	s.cfg.Store(&next)
-	s.breakersOnSet(next)
-	s.buffers.limit.Store(next.Proxy.MaxBufferMemory)
-	s.announce(status.Event{Type: status.ConfigReloaded, Time: s.clock.Now(), Reason: "reload",
-		Detail: fmt.Sprintf("added %v, removed %v, changed %v, restart required for %v", res.Added, res.Removed, res.Changed, res.RestartRequired)})
-	return res, nil
+	s.usersMu.Lock()
+	s.users = p.users
+	s.usersMu.Unlock()
+	s.cfg.Store(&p.next)
+	s.breakersOnSet(p.next)
+	s.buffers.limit.Store(p.next.Proxy.MaxBufferMemory)
 }
 
 // drain stops new sessions to b and its health checks; its live sessions
@@ -423,62 +587,4 @@ func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
 func (s *Server) drain(b *backend) {
 	b.draining.Store(true)
 	s.stopChecker(b)
-}
-
-// configChanges names the sections and backends that differ, and the
-// settings among them that need a restart.
-func configChanges(old, next *config.Config) (changed, restart []string) {
-	sections := []struct {
-		name string
-		a, b any
-	}{
-		{"proxy", old.Proxy, next.Proxy},
-		{"circuit_breaker", old.CircuitBreaker, next.CircuitBreaker},
-		{"health_checks", old.HealthChecks, next.HealthChecks},
-		{"observability", old.Observability, next.Observability},
-		{"alerts", old.Alerts, next.Alerts},
-		{"api", old.API, next.API},
-		{"state", old.State, next.State},
-		{"pool", old.Pool, next.Pool},
-	}
-	for _, sec := range sections {
-		if !reflect.DeepEqual(sec.a, sec.b) {
-			changed = append(changed, sec.name)
-		}
-	}
-	olds := make(map[string]config.Backend)
-	for _, b := range old.Backends.Instances {
-		olds[b.Name] = b
-	}
-	for _, b := range next.Backends.Instances {
-		if o, ok := olds[b.Name]; ok && !reflect.DeepEqual(o, b) {
-			changed = append(changed, "backends.instances."+b.Name)
-		}
-	}
-	p, q := old.Proxy, next.Proxy
-	if p.ListenAddress != q.ListenAddress {
-		restart = append(restart, "proxy.listen_address")
-	}
-	if p.TLSCertFile != q.TLSCertFile || p.TLSKeyFile != q.TLSKeyFile {
-		restart = append(restart, "proxy.tls_cert_file")
-	}
-	if p.StartupTimeout != q.StartupTimeout || p.ConnectTimeout != q.ConnectTimeout || p.MaxMessageSize != q.MaxMessageSize {
-		restart = append(restart, "proxy.startup_timeout/connect_timeout/max_message_size")
-	}
-	if p.Workers != q.Workers {
-		restart = append(restart, "proxy.workers")
-	}
-	if old.API.ListenAddress != next.API.ListenAddress {
-		restart = append(restart, "api.listen_address")
-	}
-	if old.Observability.MetricsPort != next.Observability.MetricsPort {
-		restart = append(restart, "observability.metrics_port")
-	}
-	if old.State.Dir != next.State.Dir {
-		restart = append(restart, "state.dir")
-	}
-	if !reflect.DeepEqual(old.Alerts, next.Alerts) {
-		restart = append(restart, "alerts")
-	}
-	return changed, restart
 }

@@ -55,7 +55,14 @@ func startProxy(t testing.TB, cfg config.Config) *runningProxy {
 	if err != nil {
 		t.Fatalf("proxy.New: %v", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Proxy.ListenAddress)
+	return &runningProxy{Server: srv, Addr: runServer(t, srv, cfg.Proxy.ListenAddress)}
+}
+
+// runServer runs srv on a listener on addr until the test ends, and
+// returns the listener's address.
+func runServer(t testing.TB, srv *Server, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +75,7 @@ func startProxy(t testing.TB, cfg config.Config) *runningProxy {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return &runningProxy{Server: srv, Addr: ln.Addr().String()}
+	return ln.Addr().String()
 }
 
 // dsn is a connection string to the proxy.

@@ -119,17 +119,19 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.cfg.Store(&cfg)
 	s.breakersOnSet(cfg)
 	s.buffers.limit.Store(cfg.Proxy.MaxBufferMemory)
-	if err := s.setUsers(cfg); err != nil {
+	users, err := s.usersFor(cfg)
+	if err != nil {
 		return nil, err
 	}
+	s.users = users
 	s.group = breaker.NewGroup(breaker.GroupConfig{MaxEjectionPercent: cfg.CircuitBreaker.MaxEjectionPercent})
 	var list []*backend
 	for _, bc := range cfg.Backends.Instances {
 		list = append(list, newBackend(bc, s.group.Add(bc.Name, breakerConfig(cfg, bc))))
 	}
 	s.backends.Store(&list)
-	s.overrides = newOverrideStore(cfg.State.Dir)
-	if err := s.overrides.load(log); err != nil {
+	s.overrides = newOverrideStore(cfg.State.Dir, log)
+	if err := s.overrides.load(); err != nil {
 		// A torn or corrupt file must not keep the proxy from starting.
 		log.Error("persisted overrides not loaded; starting without them", "err", err)
 	}
@@ -146,30 +148,31 @@ func (s *Server) breakersOnSet(cfg config.Config) {
 	s.breakersOn.Store(cfg.Proxy.CircuitBreakerEnabled && cfg.CircuitBreaker.Enabled)
 }
 
-// setUsers builds the [[users]] table; entries that did not change keep
-// their salt and what the proxy learned from clients' logins.
-func (s *Server) setUsers(cfg config.Config) error {
+// usersFor builds the [[users]] table of cfg; entries that did not change
+// keep their salt and what the proxy learned from clients' logins. It
+// changes nothing: the caller swaps the table in.
+func (s *Server) usersFor(cfg config.Config) (map[string]*poolUser, error) {
 	s.usersMu.Lock()
-	defer s.usersMu.Unlock()
+	current := s.users
+	s.usersMu.Unlock()
 	users := make(map[string]*poolUser, len(cfg.Users))
 	for _, u := range cfg.Users {
 		mode := cfg.Pool.Mode
-		if old := s.users[u.Name]; old != nil && old.cfg == u && old.txMode == (cmp.Or(u.PoolMode, mode) == "transaction") {
+		if old := current[u.Name]; old != nil && old.cfg == u && old.txMode == (cmp.Or(u.PoolMode, mode) == "transaction") {
 			users[u.Name] = old
 			continue
 		}
 		salt := make([]byte, 16)
 		if _, err := rand.Read(salt); err != nil {
-			return err
+			return nil, err
 		}
 		pu, err := newPoolUser(u, mode, salt)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		users[u.Name] = pu
 	}
-	s.users = users
-	return nil
+	return users, nil
 }
 
 // user returns the [[users]] entry of name, or nil.
@@ -262,6 +265,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	s.runMu.Unlock()
 	wg.Go(func() { s.tick(ctx) })
+	if s.overrides.path != "" {
+		wg.Go(func() { s.persistOverrides(ctx) })
+	}
 	s.log.Info("proxy listening", "addr", ln.Addr().String(), "backends", len(s.list()), "tls", s.tlsConfig != nil)
 	defer func() {
 		stopped := "the proxy has stopped accepting clients"
