@@ -101,6 +101,11 @@ type Proxy struct {
 	// connect_timeout for a slot, then gets SQLSTATE 53300. Must be at
 	// least 1.
 	MaxLoginsPerBackend int `toml:"max_logins_per_backend"`
+	// MaxStatusConnections bounds the sessions on the helios_proxy status
+	// database (which loopback clients reach without a password), so that
+	// they cannot take pool.max_client_conn from applications; default 16.
+	// Must be at least 1.
+	MaxStatusConnections int `toml:"max_status_connections"`
 	// ClientWriteTimeout is how long data sent to a client may stay
 	// unacknowledged (a client that vanished, or stopped reading) before
 	// the proxy drops it and frees its backend session (TCP_USER_TIMEOUT;
@@ -433,6 +438,7 @@ func Default() Config {
 			ConnectTimeout:        Duration{2 * time.Second},
 			MaxBufferMemory:       256 << 20,
 			MaxLoginsPerBackend:   32,
+			MaxStatusConnections:  16,
 			ClientWriteTimeout:    Duration{30 * time.Second},
 		},
 		CircuitBreaker: CircuitBreaker{

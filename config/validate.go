@@ -51,6 +51,7 @@ func (c Config) Validate() error {
 		v.add("proxy.max_buffer_memory", "must be at least 1048576 bytes, got %d", p.MaxBufferMemory)
 	}
 	v.atLeast("proxy.max_logins_per_backend", p.MaxLoginsPerBackend, 1)
+	v.atLeast("proxy.max_status_connections", p.MaxStatusConnections, 1)
 	v.positive("proxy.client_write_timeout", p.ClientWriteTimeout)
 	v.atLeast("proxy.workers", p.Workers, 0)
 

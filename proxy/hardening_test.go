@@ -590,3 +590,79 @@ func TestFullBackendPassesHealthChecks(t *testing.T) {
 		t.Errorf("full backend after %d refused checks: %s with %d failures, want CLOSED", len(seen), st.CircuitState, st.FailuresTotal)
 	}
 }
+
+// TestStatusSessionsCapped: password-less status sessions cannot take the
+// applications' client connections.
+func TestStatusSessionsCapped(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-statuscap"})
+	cfg := malformedConfig(t, c)
+	cfg.Proxy.MaxStatusConnections = 2
+	cfg.Pool.MaxClientConn = 4
+	p := startProxy(t, cfg)
+	host, port, _ := net.SplitHostPort(p.Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var conns []*pgconn.PgConn
+	defer func() {
+		for _, pc := range conns {
+			pc.Close(context.Background())
+		}
+	}()
+	connect := func(db string) error {
+		pc, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%s user=postgres dbname=%s sslmode=disable", host, port, db))
+		if err == nil {
+			conns = append(conns, pc)
+		}
+		return err
+	}
+	for i := range 2 {
+		if err := connect(statusDatabase); err != nil {
+			t.Fatalf("status session %d: %v", i+1, err)
+		}
+	}
+	if err := connect(statusDatabase); pgCode(err) != "53300" {
+		t.Errorf("status session beyond max_status_connections: err = %v, want 53300", err)
+	}
+	for i := range 2 {
+		if err := connect("postgres"); err != nil {
+			t.Errorf("application session %d beside the capped status sessions: %v", i+1, err)
+		}
+	}
+}
+
+// TestSilentLoginsGiveWayAtMaxClientConn: when pool.max_client_conn is
+// reached, a login stuck on its silent client is ended for a new client.
+func TestSilentLoginsGiveWayAtMaxClientConn(t *testing.T) {
+	p := scramPooledProxy(t, "hard-giveway", func(cfg *config.Config) { cfg.Pool.MaxClientConn = 6 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var silent []net.Conn
+	defer func() {
+		for _, conn := range silent {
+			conn.Close()
+		}
+	}()
+	for i := range 6 {
+		conn, err := rawDial(p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, conn)
+		user := "app" // the proxy's own challenge
+		if i%2 == 1 {
+			user = "postgres" // the backend's, relayed
+		}
+		sendStartup(t, conn, user, "postgres")
+		readAuthRequest(t, conn)
+	}
+	for _, dsn := range []string{p.dsn("app", "app-secret"), p.dsn("postgres", "pg-secret")} {
+		pc, err := pgconn.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatalf("client while silent logins fill max_client_conn: %v", err)
+		}
+		if _, err := pc.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+			t.Errorf("SELECT 1: %v", err)
+		}
+		pc.Close(ctx)
+	}
+}

@@ -26,6 +26,7 @@ func (ss *session) serveLocal(ctx context.Context) error {
 		return err
 	}
 	ss.cs.maxBody = min(ss.s.maxBody, maxStatusMessage)
+	ss.authenticated()
 	out := make([]byte, 0, 512)
 	out, _ = (&pgproto3.AuthenticationOk{}).Encode(out)
 	for _, p := range [][2]string{

@@ -129,6 +129,7 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *poolUse
 		return
 	}
 	ss.cs.maxBody = ss.s.maxBody
+	ss.authenticated()
 	_ = ss.client.SetDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { _ = ss.client.SetDeadline(time.Unix(1, 0)) })
 	defer stop()

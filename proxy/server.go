@@ -61,8 +61,9 @@ type Server struct {
 	connectTimeout time.Duration
 	maxBody        int
 
-	clients atomic.Int64 // client sessions
-	buffers memBudget    // memory of client messages being received
+	clients        atomic.Int64 // client sessions
+	statusSessions atomic.Int64 // of which on the helios_proxy database
+	buffers        memBudget    // memory of client messages being received
 
 	challenges challengeTimes // recent pass-through logins' time to their first authentication request
 

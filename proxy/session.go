@@ -59,6 +59,9 @@ type session struct {
 	cancelAt   atomic.Int64  // unix nanos of the last cancel forwarded for this session
 	terminated atomic.Bool   // the client sent Terminate
 	discard    atomic.Bool   // drop the backend's answers up to its next ReadyForQuery (abortQuery's)
+	// authWait is since when (unix nanos) a session that is not yet
+	// authenticated waits on its client, 0 when it does not.
+	authWait atomic.Int64
 	// clientBlocked is when the write to the client under way began (unix
 	// nanos), 0 when none is, and wrote when the last one ended: a request
 	// waiting on its client is no stall, and one whose answer is streaming
@@ -104,6 +107,18 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 	defer s.dropKey(ss)
 	n := s.clients.Add(1)
 	defer s.clients.Add(-1)
+	if ss.params["database"] == statusDatabase {
+		// Status sessions need no password from loopback: a cap of their
+		// own keeps them from taking the clients' connections.
+		n := s.statusSessions.Add(1)
+		defer s.statusSessions.Add(-1)
+		if limit := s.config().Proxy.MaxStatusConnections; n > int64(limit) {
+			ss.fail(&Error{Code: codeTooManyConns, Message: "sorry, too many clients already",
+				Detail: fmt.Sprintf("HeliosProxy serves at most %d sessions on the helios_proxy database (proxy.max_status_connections).", limit)})
+			log.Warn("client refused: proxy.max_status_connections reached", "limit", limit)
+			return
+		}
+	}
 	if limit := s.config().Pool.MaxClientConn; limit > 0 {
 		// The status database has a few connections of its own beyond the
 		// limit, as PostgreSQL reserves some for superusers: operators
@@ -111,13 +126,14 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 		if ss.params["database"] == statusDatabase {
 			limit += statusReserved
 		}
-		if n > int64(limit) {
+		if n > int64(limit) && !s.makeRoom(ctx, ss, int64(limit)) {
 			ss.fail(&Error{Code: codeTooManyConns, Message: "sorry, too many clients already",
 				Detail: fmt.Sprintf("HeliosProxy serves at most %d client connections (pool.max_client_conn).", s.config().Pool.MaxClientConn)})
 			log.Warn("client refused: pool.max_client_conn reached", "limit", limit)
 			return
 		}
 	}
+	ss.cs.waiting = &ss.authWait
 	if ss.params["database"] == statusDatabase {
 		if err := ss.serveLocal(ctx); err != nil {
 			var pe *Error
@@ -139,6 +155,7 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 	defer ss.b.active.Add(-1)
 	defer ss.b.untrack(ss)
 	defer ss.server.Close()
+	ss.authenticated()
 	_ = ss.client.SetDeadline(time.Time{})
 	_ = ss.server.SetDeadline(time.Time{})
 	log.Debug("session started", "backend", ss.b.cfg.Name, "session_id", ss.pid)
@@ -217,6 +234,61 @@ func (ss *session) startTLS() error {
 	ss.cs.release()
 	ss.setClientStream(tc)
 	return nil
+}
+
+// authenticated ends the phase in which a session may be evicted for
+// another (evictSilentLogin).
+func (ss *session) authenticated() {
+	ss.cs.waiting = nil
+	ss.authWait.Store(0)
+}
+
+// makeRoom waits up to connect_timeout for the client count to come back
+// within limit, ending logins stuck on their silent client (the oldest,
+// once past loginPreemptAfter) to make room for ss. It reports whether
+// ss may go on.
+func (s *Server) makeRoom(ctx context.Context, ss *session, limit int64) bool {
+	timer := time.NewTimer(s.connectTimeout)
+	defer timer.Stop()
+	recheck := time.NewTicker(loginRecheck)
+	defer recheck.Stop()
+	for {
+		if s.evictSilentLogin(ss) {
+			return true
+		}
+		select {
+		case <-recheck.C:
+		case <-timer.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+		if s.clients.Load() <= limit {
+			return true
+		}
+	}
+}
+
+// evictSilentLogin makes room for ss when pool.max_client_conn is reached:
+// the session that has waited longest on its client before being
+// authenticated, if beyond loginPreemptAfter, is ended (its read fails at
+// once). It reports whether one was.
+func (s *Server) evictSilentLogin(ss *session) bool {
+	now := s.clock.Now().UnixNano()
+	var victim *session
+	var oldest int64
+	s.keysMu.Lock()
+	for _, other := range s.keys {
+		if w := other.authWait.Load(); other != ss && w != 0 && now-w >= int64(loginPreemptAfter) && (victim == nil || w < oldest) {
+			victim, oldest = other, w
+		}
+	}
+	if victim != nil {
+		victim.authWait.Store(0) // not chosen twice
+		_ = victim.client.SetReadDeadline(time.Unix(1, 0))
+	}
+	s.keysMu.Unlock()
+	return victim != nil
 }
 
 // Message size limits by phase: before and during authentication a

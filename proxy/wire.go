@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
 )
@@ -41,6 +42,10 @@ type stream struct {
 	// base: a message is only given room as its bytes arrive, and the
 	// room comes from the budget shared by every client.
 	budget *memBudget
+	// waiting, if not nil, holds since when (unix nanos) a read waits on
+	// the peer, 0 between reads: a session sets it until it is
+	// authenticated, for evictSilentLogin.
+	waiting *atomic.Int64
 }
 
 func newStream(conn net.Conn, size, maxBody int) *stream {
@@ -123,7 +128,13 @@ func (s *stream) fill(n int) error {
 				return err
 			}
 		}
+		if s.waiting != nil {
+			s.waiting.Store(time.Now().UnixNano())
+		}
 		m, err := s.conn.Read(s.buf[s.w:])
+		if s.waiting != nil {
+			s.waiting.Store(0)
+		}
 		s.w += m
 		if err != nil {
 			if s.w-s.r >= n {
