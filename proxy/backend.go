@@ -20,6 +20,7 @@ import (
 // backend is one configured PostgreSQL server with its circuit breaker and
 // the live sessions relayed to it.
 type backend struct {
+	s    *Server                        // publishes its transitions (note)
 	cfg  config.Backend                 // as first configured: Name, Host and Port never change
 	live atomic.Pointer[config.Backend] // the current settings (weight, priority, …), replaced on reload
 	addr string
@@ -59,8 +60,8 @@ type backend struct {
 	pools    map[poolKey]*pool
 }
 
-func newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
-	b := &backend{cfg: cfg, addr: cfg.Address(), br: br, sessions: make(map[*session]struct{}), pools: make(map[poolKey]*pool),
+func (s *Server) newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
+	b := &backend{s: s, cfg: cfg, addr: cfg.Address(), br: br, sessions: make(map[*session]struct{}), pools: make(map[poolKey]*pool),
 		checkNow: make(chan struct{}, 1)}
 	b.trust.probed = make(chan struct{})
 	b.live.Store(&cfg)
@@ -173,9 +174,7 @@ func (s *Server) watchCheck(b *backend, now time.Time, in breaker.Inflight) {
 	if r != nil && !r.done.Load() && nowNs > r.deadline && r.settled.CompareAndSwap(false, true) {
 		s.log.Debug("health check timed out", "backend", b.cfg.Name)
 		res := breaker.Result{Kind: breaker.HealthCheck, Outcome: breaker.Failure, Latency: time.Duration(nowNs - r.start)}
-		if tr, ok := b.br.RecordCheck(res, now); ok {
-			s.publish(b, tr)
-		}
+		b.note(b.br.RecordCheck(res, now))
 	}
 	if b.br.WantsCheck(now, in) {
 		select {
@@ -323,9 +322,7 @@ func (h *healthChecker) checkOnce(ctx context.Context) {
 	mine := run.settled.CompareAndSwap(false, true)
 	h.b.checkSlow.Store(!mine || err != nil && (errors.Is(err, context.DeadlineExceeded) || cctx.Err() != nil || now.Sub(start) >= timeout))
 	if mine {
-		if tr, ok := h.b.br.RecordCheck(breaker.Result{Kind: breaker.HealthCheck, Outcome: outcome, Latency: now.Sub(start)}, now); ok {
-			h.s.publish(h.b, tr)
-		}
+		h.b.note(h.b.br.RecordCheck(breaker.Result{Kind: breaker.HealthCheck, Outcome: outcome, Latency: now.Sub(start)}, now))
 	}
 	if err != nil {
 		h.close()

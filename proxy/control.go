@@ -337,9 +337,7 @@ func (s *Server) SetOverride(_ context.Context, o status.Override) error {
 	if err := s.overrides.update(func(m map[string]status.Override) { m[o.Backend] = o }); err != nil {
 		return err
 	}
-	if tr, ok := b.br.Force(o.State.Breaker(), now); ok {
-		s.publish(b, tr)
-	}
+	b.note(b.br.Force(o.State.Breaker(), now))
 	s.announce(status.Event{Type: status.OverrideSet, Time: now, Backend: o.Backend, To: o.State, Reason: "override",
 		Detail: o.Reason, Author: o.Author})
 	return nil
@@ -368,9 +366,7 @@ func (s *Server) clearOverride(b *backend, author, why string) error {
 
 // overrideEnded returns b's circuit to automatic decisions and says so.
 func (s *Server) overrideEnded(b *backend, author, why string, now time.Time) {
-	if tr, ok := b.br.Unforce(now); ok {
-		s.publish(b, tr)
-	}
+	b.note(b.br.Unforce(now))
 	s.announce(status.Event{Type: status.OverrideCleared, Time: now, Backend: b.cfg.Name, Reason: "override", Detail: why, Author: author})
 }
 
@@ -562,7 +558,7 @@ func (s *Server) applyReload(p reloadPlan) {
 			b.live.Store(&pb.cfg)
 			b.br.SetConfig(breakerConfig(p.next, pb.cfg))
 		} else {
-			b = newBackend(pb.cfg, s.group.Add(pb.cfg.Name, breakerConfig(p.next, pb.cfg)))
+			b = s.newBackend(pb.cfg, s.group.Add(pb.cfg.Name, breakerConfig(p.next, pb.cfg)))
 			if o, ok := s.overrides.get(pb.cfg.Name); ok {
 				b.br.Force(o.State.Breaker(), now)
 			}

@@ -128,7 +128,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.group = breaker.NewGroup(breaker.GroupConfig{MaxEjectionPercent: cfg.CircuitBreaker.MaxEjectionPercent})
 	var list []*backend
 	for _, bc := range cfg.Backends.Instances {
-		list = append(list, newBackend(bc, s.group.Add(bc.Name, breakerConfig(cfg, bc))))
+		list = append(list, s.newBackend(bc, s.group.Add(bc.Name, breakerConfig(cfg, bc))))
 	}
 	s.backends.Store(&list)
 	s.overrides = newOverrideStore(cfg.State.Dir, log)
@@ -312,9 +312,7 @@ func (s *Server) tick(ctx context.Context) {
 			cfg := b.br.Config()
 			in := b.inflight(now, cfg.LatencyP95, cfg.LatencyP99)
 			s.watchCheck(b, now, in)
-			if tr, ok := b.br.Tick(now, in); ok {
-				s.publish(b, tr)
-			}
+			b.note(b.br.Tick(now, in))
 			changes := b.br.Changes()
 			c := b.stats.Load()
 			if c == nil || c.changes != changes || now.Sub(c.at) >= statsRefresh {

@@ -428,9 +428,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	defer lc.stop()
 	record := func(o breaker.Outcome) {
 		now := s.clock.Now()
-		if tr, ok := b.br.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: now.Sub(start) - lc.client}, now); ok {
-			s.publish(b, tr)
-		}
+		b.note(b.br.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: now.Sub(start) - lc.client}, now))
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	conn, err := (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext(dctx, "tcp", b.addr)
@@ -672,9 +670,7 @@ func (ss *session) relay(ctx context.Context) {
 			ss.fail(&Error{Code: codeAdminShutdown, Message: "terminating connection: the proxy is shutting down"})
 		}
 	case b2c.lost && !ss.terminated.Load() && (b2c.fatal == "" || breaker.Classify(b2c.fatal, false) == breaker.Failure):
-		if tr, ok := ss.b.br.RecordConnLoss(ss.b.br.Current(), now); ok {
-			ss.s.publish(ss.b, tr)
-		}
+		ss.b.note(ss.b.br.RecordConnLoss(ss.b.br.Current(), now))
 		if atBoundary && b2c.fatal == "" {
 			ss.fail(&Error{Code: codeConnectionFailure, Message: "server closed the connection unexpectedly", Detail: "The backend " + ss.b.cfg.Name + " failed; reconnect to be routed to a healthy backend."})
 		}
@@ -922,22 +918,10 @@ func (h *serverHandler) message(typ byte, head []byte) bool {
 		}
 		h.answered = true
 		start, t, ok := ss.pending.pop()
-		now := ss.s.clock.Now()
-		o := breaker.Success
-		if h.code != "" {
-			o = breaker.Classify(h.code, ss.cancelAt.Load() >= start && start != 0)
-			h.code = ""
-		}
-		if !ok {
-			return false
-		}
-		d := max(time.Duration(now.UnixNano()-start)-h.blocked, 0)
-		h.blocked = 0
-		if tr, ok := ss.b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: d}, now); ok {
-			ss.s.publish(ss.b, tr)
-		}
-		if ss.s.onQuery != nil {
-			ss.s.onQuery(ss.b.cfg.Name, d, o)
+		code, held := h.code, h.blocked
+		h.code, h.blocked = "", 0
+		if ok {
+			ss.b.finish(t, start, code, ss.cancelAt.Load(), held, ss.s.clock.Now())
 		}
 	}
 	return false

@@ -1,0 +1,40 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/heliosdb/heliosproxy/breaker"
+)
+
+// A relayed request's life, the same on every path (pass-through relay,
+// pooled connections, logins): admitted with a ticket of the breaker's
+// current state when it starts (route, or pending.push with
+// br.Current()), relayed, then classified by the first SQLSTATE its
+// answer carried, recorded with the backend's own time, and any
+// transition published. finish and note are the second half, written
+// once.
+
+// finish ends a request that began at start (unix nanos) on b with ticket
+// t: classified by code, the SQLSTATE of its first ErrorResponse ("" for
+// none; a 57014 after a cancel the client sent since the request began is
+// the client's own), recorded with its latency less held, the time the
+// client held the answer up, and reported to the OnQuery hook.
+func (b *backend) finish(t breaker.Ticket, start int64, code string, cancelAt int64, held time.Duration, now time.Time) {
+	o := breaker.Success
+	if code != "" {
+		o = breaker.Classify(code, cancelAt >= start && start != 0)
+	}
+	d := max(time.Duration(now.UnixNano()-start)-held, 0)
+	b.note(b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: d}, now))
+	if fn := b.s.onQuery; fn != nil {
+		fn(b.cfg.Name, d, o)
+	}
+}
+
+// note publishes the transition a breaker call returned, if any:
+// b.note(b.br.Record(…)).
+func (b *backend) note(tr breaker.Transition, ok bool) {
+	if ok {
+		b.s.publish(b, tr)
+	}
+}
