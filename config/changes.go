@@ -15,6 +15,7 @@ func Changes(old, next *Config) (changed, restart []string) {
 	}{
 		{"proxy", old.Proxy, next.Proxy},
 		{"circuit_breaker", old.CircuitBreaker, next.CircuitBreaker},
+		{"backends", old.Backends.DefaultTLS(), next.Backends.DefaultTLS()},
 		{"health_checks", old.HealthChecks, next.HealthChecks},
 		{"observability", old.Observability, next.Observability},
 		{"alerts", old.Alerts, next.Alerts},

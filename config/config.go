@@ -197,6 +197,16 @@ type CircuitBreaker struct {
 type Backends struct {
 	// Instances are the [[backends.instances]], in file order; at least one.
 	Instances []Backend `toml:"instances"`
+	// SSLMode, SSLRootCert, SSLCert and SSLKey are the default TLS settings
+	// of every backend's connections (relayed sessions, pooled connections,
+	// health checks and trust probes), with libpq's meanings: see TLS.
+	// Each backend may override each of them. SSLMode defaults to
+	// "disable" (plaintext, as before these keys existed); "" means the
+	// same.
+	SSLMode     string `toml:"sslmode"`
+	SSLRootCert string `toml:"sslrootcert"`
+	SSLCert     string `toml:"sslcert"`
+	SSLKey      string `toml:"sslkey"`
 }
 
 // Backend is one [[backends.instances]] entry: a PostgreSQL server.
@@ -235,6 +245,13 @@ type Backend struct {
 	// address), so that they log in without a valid password. False (the
 	// default) refuses them with SQLSTATE 28000 while the backend does so.
 	AllowTrustPassThrough bool `toml:"allow_trust_pass_through,omitempty"`
+	// SSLMode, SSLRootCert, SSLCert and SSLKey override the [backends]
+	// keys of the same names for this backend, each one on its own; empty
+	// (the default) means the [backends] value. See TLS.
+	SSLMode     string `toml:"sslmode,omitempty"`
+	SSLRootCert string `toml:"sslrootcert,omitempty"`
+	SSLCert     string `toml:"sslcert,omitempty"`
+	SSLKey      string `toml:"sslkey,omitempty"`
 }
 
 // Address is the backend's host:port, suitable for net.Dial.
@@ -489,7 +506,8 @@ func Default() Config {
 			AlertOnMultipleCircuitsOpen: true,
 			AlertOnRecoveryFailure:      true,
 		},
-		API: API{ListenAddress: "127.0.0.1:8080"},
+		Backends: Backends{SSLMode: "disable"},
+		API:      API{ListenAddress: "127.0.0.1:8080"},
 		Pool: Pool{
 			Mode:              "session",
 			DefaultPoolSize:   20,

@@ -125,6 +125,8 @@ func (c Config) Validate() error {
 		}
 	}
 
+	v.backendsTLS(&c)
+
 	hc := c.HealthChecks
 	if v.positive("health_checks.interval", hc.Interval) && v.positive("health_checks.timeout", hc.Timeout) &&
 		hc.Timeout.Duration > hc.Interval.Duration {
