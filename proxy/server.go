@@ -85,9 +85,12 @@ type Server struct {
 
 	// Set by Run, for what Reload starts: health checkers are goroutines
 	// of Run.
-	runMu    sync.Mutex
-	runCtx   context.Context
-	runWG    *sync.WaitGroup
+	runMu  sync.Mutex
+	runCtx context.Context
+	runWG  *sync.WaitGroup
+
+	spawnMu  sync.Mutex
+	spawnWG  *sync.WaitGroup // Run's, while it runs: see spawn
 	checkers map[*backend]context.CancelFunc
 	source   func() (config.Config, []config.Warning, error)
 }
@@ -256,6 +259,14 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	defer context.AfterFunc(ctx, func() { ln.Close() })()
 
+	s.spawnMu.Lock()
+	s.spawnWG = &wg
+	s.spawnMu.Unlock()
+	defer func() { // before wg.Wait: what is spawned from now on runs inline
+		s.spawnMu.Lock()
+		s.spawnWG = nil
+		s.spawnMu.Unlock()
+	}()
 	s.runMu.Lock()
 	s.runCtx, s.runWG, s.checkers = ctx, &wg, make(map[*backend]context.CancelFunc)
 	for _, b := range s.list() {
@@ -280,6 +291,25 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	})
 }
 
+// spawn runs fn on a goroutine that Run waits for before it returns;
+// outside Run, or once Run is ending, fn runs before spawn returns.
+func (s *Server) spawn(fn func()) {
+	s.spawnMu.Lock()
+	wg := s.spawnWG
+	if wg != nil {
+		wg.Add(1)
+	}
+	s.spawnMu.Unlock()
+	if wg == nil {
+		fn()
+		return
+	}
+	go func() {
+		defer wg.Done()
+		fn()
+	}()
+}
+
 // tick evaluates every breaker on a timer, so that stalls, expired probe
 // permits and open durations are noticed without traffic.
 func (s *Server) tick(ctx context.Context) {
@@ -297,7 +327,7 @@ func (s *Server) tick(ctx context.Context) {
 			maintained = now
 			for _, b := range s.list() {
 				for _, p := range b.allPools() {
-					go p.maintain(ctx, now)
+					s.spawn(func() { p.maintain(ctx, now) })
 				}
 			}
 		}
@@ -334,7 +364,7 @@ func (s *Server) publish(b *backend, tr breaker.Transition) {
 	}
 	if tr.To == breaker.Open {
 		// Pooled connections and idle pooled sessions leave it now.
-		go s.isolate(b)
+		s.spawn(func() { s.isolate(b) })
 	}
 	for _, ev := range transitionEvents(tr, openedAt) {
 		if s.config().Observability.LogCircuitStateChanges {
