@@ -16,8 +16,8 @@ import (
 
 // serverCheckDelay is how long a pooled connection may sit idle before it
 // is checked with an empty query on checkout (PgBouncer's
-// server_check_delay).
-const serverCheckDelay = 30 * time.Second
+// server_check_delay). A variable so that tests can make checks common.
+var serverCheckDelay = 30 * time.Second
 
 // poolUser is a [[users]] entry with what the proxy derived from it.
 type poolUser struct {

@@ -33,7 +33,9 @@ type pooled struct {
 	fresh  bool // ticket not used yet: the attachment's first request takes it
 	busy   bool // messages of a batch without its Sync went to sc
 	// lost is the error the client's next request gets: its transaction
-	// was lost with its server connection while it was idle in it.
+	// was lost with its server connection while it was idle in it, or the
+	// batch it was sending (the rest of which is skipped up to its Sync).
+	// The client goroutine takes it when it attaches a connection next.
 	lost   *Error
 	wanted map[string]string   // session parameters carried to every server connection
 	stmts  map[string]*stmtRef // the client's prepared statements by name
@@ -167,16 +169,24 @@ func (ss *session) pooledStartup() error {
 	if err := ss.flushServer(); err != nil {
 		return err
 	}
+	var msg string
 	select {
-	case msg := <-done:
-		if msg != "" {
-			return &Error{Code: "22023", Message: msg}
-		}
+	case msg = <-done:
 	case <-time.After(ss.s.connectTimeout):
 		return &Error{Code: codeConnectionFailure, Message: "backend did not accept the session parameters in time"}
 	}
 	var out []byte
 	pl.mu.Lock()
+	if pl.sc == nil { // lost: msg is lostMessage, or the loss came after the answer
+		pl.mu.Unlock()
+		return &Error{Code: codeConnectionFailure, Message: "server connection lost during startup", Hint: "Connect again."}
+	}
+	if msg != "" {
+		// Its parameters are not what the proxy noted: closed, not reused.
+		ss.detachLocked(false)
+		pl.mu.Unlock()
+		return &Error{Code: "22023", Message: msg}
+	}
 	for name, v := range pl.sc.params {
 		if !pl.sc.custom(name) {
 			out, _ = (&pgproto3.ParameterStatus{Name: name, Value: v}).Encode(out)
@@ -250,12 +260,6 @@ func (ss *session) localMessage(msg []byte) error {
 // attaching one first, and renames prepared statements.
 func (ss *session) remote(typ byte, msg []byte) error {
 	pl := ss.pl
-	if e := ss.lostBatch.Swap(nil); e != nil {
-		pl.skip = true
-		if err := ss.writeClient(e.errorResponse(nil)); err != nil {
-			return err
-		}
-	}
 	if pl.skip {
 		if typ == 'S' {
 			pl.skip = false
@@ -488,6 +492,9 @@ func (ss *session) attachPooled(done chan<- string) error {
 		lost := pl.lost
 		pl.lost = nil
 		pl.mu.Unlock()
+		// What was queued for a connection detached since belongs to
+		// requests answered with its loss.
+		pl.out = pl.out[:0]
 		if lost != nil {
 			return lost
 		}
@@ -525,37 +532,40 @@ func (ss *session) attachPooled(done chan<- string) error {
 			return toClient(err)
 		}
 		check := ss.s.clock.Now().Sub(sc.idleSince) > serverCheckDelay && !sc.idleSince.IsZero()
+		// Owner and pl.sc change together under pl.mu: a reader that finds
+		// its connection dead tells the owner, which must then see it as
+		// attached.
+		pl.mu.Lock()
 		if !sc.owner.CompareAndSwap(nil, ss) {
 			// It died in the pool as it was handed out: nothing was sent.
+			pl.mu.Unlock()
 			b.active.Add(-1)
 			b.br.Release(t)
 			sc.p.put(sc, false)
 			continue
 		}
-		pl.mu.Lock()
-		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy = sc, b, t, true, true
+		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy = sc, b, t, true, false
 		ss.s.keysMu.Lock()
 		ss.b, ss.serverPID, ss.serverKey = b, sc.pid, sc.key
 		ss.s.keysMu.Unlock()
 		b.track(ss)
-		var checked chan string
 		if check {
-			checked = make(chan string, 1)
+			checked := make(chan string, 1)
 			ss.queueOurs(";", checked, nil)
+			pl.mu.Unlock()
+			if !ss.checkAttached(checked) {
+				continue
+			}
+			pl.mu.Lock()
+			if pl.sc != sc {
+				pl.mu.Unlock() // lost meanwhile: attach another
+				continue
+			}
 		}
+		// Only the connection kept gets the parameters and done: an
+		// outcome from one given up could not be told apart.
 		ss.syncParams(done)
-		if !check {
-			return nil
-		}
-		pl.mu.Unlock()
-		if !ss.checkAttached(checked) {
-			continue
-		}
-		pl.mu.Lock()
-		if pl.sc == sc {
-			return nil
-		}
-		pl.mu.Unlock() // lost meanwhile: attach another
+		return nil
 	}
 }
 

@@ -87,9 +87,10 @@ func (h *poolReader) noteTag(tag []byte) {
 // readLoop reads the connection until it closes.
 func (sc *serverConn) readLoop() {
 	h, st := &sc.r, sc.st
+	var ss *session // the owner when the data in h.out was read
 	for {
 		if st.r == st.w {
-			h.flush()
+			h.flush(ss)
 			st.r, st.w = 0, 0
 			n, err := sc.conn.Read(st.buf)
 			if n == 0 && err != nil {
@@ -98,7 +99,7 @@ func (sc *serverConn) readLoop() {
 			}
 			st.w = n
 		}
-		ss := sc.owner.Load()
+		ss = sc.owner.Load()
 		if ss == nil && sc.owner.CompareAndSwap(nil, tombstone) {
 			// A connection idle in the pool has nothing to say, except
 			// that it is going away.
@@ -131,19 +132,20 @@ func (sc *serverConn) readLoop() {
 			return
 		}
 		if len(h.out) >= clientFlushSize {
-			h.flush()
+			h.flush(ss)
 		}
 	}
 }
 
-// flush writes what was gathered to the attached client. A client that
-// cannot be written to is gone: the connection, dirty now, is closed and
-// the session's end gives it back.
-func (h *poolReader) flush() {
+// flush writes what was gathered to the client of ss, the session it was
+// read for, even if ss was detached meanwhile: it awaits these answers
+// (its ReadyForQuery among them). A client that cannot be written to is
+// gone: the connection, dirty now, is closed and the session's end gives
+// it back.
+func (h *poolReader) flush(ss *session) {
 	if len(h.out) == 0 {
 		return
 	}
-	ss := h.sc.owner.Load()
 	if ss != nil && ss.writeClient(h.out) != nil {
 		_ = ss.client.Close()
 	}
@@ -178,7 +180,7 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 			// The connection ends; the client keeps its session and is
 			// told when the loss is noticed.
 			f := errorFieldMap(body)
-			h.fatal = &Error{Severity: "ERROR", Code: f['C'], Message: f['M'], Detail: "The backend " + pl.b.cfg.Name + " ended the server connection; the transaction was rolled back."}
+			h.fatal = &Error{Severity: "ERROR", Code: f['C'], Message: f['M'], Detail: "The backend " + sc.p.b.cfg.Name + " ended the server connection; the transaction was rolled back."}
 			break
 		}
 		h.out = append(h.out, msg...)
@@ -245,19 +247,22 @@ func (h *poolReader) ready(ss *session, msg []byte) {
 	}
 	ss.txStatus.Store(uint32(status))
 	sc.q.synced()
-	b := pl.b
+	b := sc.p.b
 	code := h.code
 	h.code = ""
-	pl.mu.Unlock()
-	h.out = append(h.out, msg...)
-	h.flush()
+	// The request leaves the pending ring under pl.mu and before the
+	// client has its answer: the next connection's reader pops only after
+	// that, so the ring has one consumer at a time.
 	start, t, ok := ss.pending.pop()
+	pl.mu.Unlock()
 	now := ss.s.clock.Now()
+	h.out = append(h.out, msg...)
+	h.flush(ss)
 	o := breaker.Success
 	if code != "" {
 		o = breaker.Classify(code, ss.cancelAt.Load() >= start && start != 0)
 	}
-	if ok && b != nil {
+	if ok {
 		d := time.Duration(now.UnixNano() - start)
 		if tr, ok := b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: d}, now); ok {
 			ss.s.publish(b, tr)
@@ -305,9 +310,14 @@ var tombstone = &session{}
 
 // pooledLost tells the client that its server connection was lost: each
 // request it awaits gets an error and ReadyForQuery (idle), a batch it is
-// sending is answered at its Sync, and a transaction it is idle in fails
-// at its next request. The session goes on; the next transaction is routed
-// afresh.
+// sending fails at its next message (the rest is skipped up to its Sync),
+// and a transaction it is idle in fails at its next request. The session
+// goes on; the next transaction is routed afresh.
+//
+// All of it is decided under pl.mu, and the client's lock is taken before
+// pl.mu is released: the client goroutine, which must take pl.mu to attach
+// another connection, then finds the session as the loss left it, and
+// nothing reaches the client before the answers owed to it.
 func (ss *session) pooledLost(sc *serverConn, cause error) {
 	pl := ss.pl
 	h := &sc.r
@@ -323,20 +333,18 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 			Detail: "The transaction was rolled back with the connection.", Hint: "Retry the transaction: HeliosProxy routes it to a healthy backend."}
 	}
 	syncs, busy, inTx := sc.q.clientSyncs(), pl.busy, byte(ss.txStatus.Load()) != 'I'
+	// The proxy's own requests (a check, SETs) are answered too, so that
+	// whoever waits for them goes on.
+	sc.q.abandon(lostMessage)
 	mid := h.scan.left > 0 || h.scan.hdrN > 0
 	ss.detachLocked(false)
 	pl.busy = false
-	if syncs == 0 && !busy && inTx {
+	if busy || syncs == 0 && inTx {
 		pl.lost = e
 	}
-	pl.mu.Unlock()
-	ss.s.log.Info("server connection lost", "backend", name, "session_id", ss.pid, "err", cause)
-	h.flush()
-	if mid {
-		// Part of a message reached the client: it cannot be told more.
-		_ = ss.client.Close()
-		return
-	}
+	// Partial answers gathered for the client are dropped: its requests
+	// fail instead.
+	h.out = h.out[:0]
 	var out []byte
 	for range syncs {
 		ss.pending.pop()
@@ -344,12 +352,19 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 		out = append(out, 'Z', 0, 0, 0, 5, 'I')
 	}
 	ss.txStatus.Store('I')
-	if busy {
-		// The client goroutine answers the batch at its Sync.
-		ss.lostBatch.Store(e)
+	ss.wmu.Lock()
+	pl.mu.Unlock()
+	if mid {
+		// Part of a message reached the client: it cannot be told more.
+		_ = ss.client.Close()
+	} else if len(out) > 0 {
+		_, _ = ss.client.Write(out)
 	}
-	if len(out) > 0 {
-		_ = ss.writeClient(out)
-	}
+	ss.wmu.Unlock()
+	ss.s.log.Info("server connection lost", "backend", name, "session_id", ss.pid, "err", cause)
 	ss.local.backendIdle()
 }
+
+// lostMessage is what the proxy's own requests on a lost connection are
+// answered with.
+const lostMessage = "server connection lost"

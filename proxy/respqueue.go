@@ -113,3 +113,13 @@ func (q *respQueue) clientSyncs() int {
 	}
 	return n
 }
+
+// abandon answers the proxy's own requests still queued with msg, their
+// connection being lost; their then functions do not run.
+func (q *respQueue) abandon(msg string) {
+	for _, e := range q.e[q.head:] {
+		if e.kind == kSyncOurs && e.done != nil {
+			e.done <- msg
+		}
+	}
+}
