@@ -77,6 +77,15 @@ type Options struct {
 	// goroutine at a time. Nil means the file server.log in the cluster's
 	// directory.
 	Log io.Writer
+	// TLSCertFile and TLSKeyFile are PEM files of the server's certificate
+	// and key: given (both or neither), they are copied into the data
+	// directory and the server accepts TLS (ssl = on). TLSCAFile, if
+	// given, is copied too as ssl_ca_file, the CAs that client
+	// certificates must chain to. TLSOnly turns the pg_hba.conf lines for
+	// TCP into hostssl lines, so that the server refuses plaintext TCP
+	// connections (unix sockets stay trusted); it needs TLSCertFile.
+	TLSCertFile, TLSKeyFile, TLSCAFile string
+	TLSOnly                            bool
 }
 
 // Cluster is a PostgreSQL server with its own data directory. Its exported
@@ -160,7 +169,10 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	if err := c.initdb(ctx); err != nil {
 		return nil, err
 	}
-	if err := c.configure(o.Settings); err != nil {
+	if err := c.setupTLS(o); err != nil {
+		return nil, fmt.Errorf("set up TLS for %s: %w", c.Name, err)
+	}
+	if err := c.configure(withTLSSettings(o)); err != nil {
 		return nil, fmt.Errorf("configure %s: %w", c.Name, err)
 	}
 	for attempt := 1; ; attempt++ {
@@ -217,6 +229,7 @@ func withDefaults(o Options) (Options, error) {
 			errs = append(errs, fmt.Errorf("settings.%s: value must be one line, got %q", k, v))
 		}
 	}
+	errs = append(errs, checkTLSOptions(o)...)
 	if err := errors.Join(errs...); err != nil {
 		return o, fmt.Errorf("pgcluster options for %s: %w", o.Name, err)
 	}
