@@ -583,4 +583,5 @@ func (s *Server) applyReload(p reloadPlan) {
 func (s *Server) drain(b *backend) {
 	b.draining.Store(true)
 	s.stopChecker(b)
+	s.retired = append(s.retired, b) // its pools close when Run ends
 }

@@ -38,3 +38,18 @@ func (b *backend) note(tr breaker.Transition, ok bool) {
 		b.s.publish(b, tr)
 	}
 }
+
+// connected records a login to b (a relayed session's or a pooled
+// connection's) with the backend's own time.
+func (b *backend) connected(t breaker.Ticket, o breaker.Outcome, latency time.Duration, now time.Time) {
+	b.note(b.br.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: latency}, now))
+}
+
+// loginOutcome classifies a backend's refusal of a login: the client's
+// (or the user's) credentials or database are not the backend's health.
+func loginOutcome(code string) breaker.Outcome {
+	if o := breaker.Classify(code, false); o != breaker.ConfigError {
+		return o
+	}
+	return breaker.Excluded
+}

@@ -89,8 +89,10 @@ type pool struct {
 	inUse   int
 	epoch   uint64 // bumped when the backend's circuit opens: older connections are closed, not reused
 	waiters []chan poolGrant
+	closed  bool // Run ended: connections given back are closed
 
 	maintaining atomic.Bool
+	readers     sync.WaitGroup // one readLoop per connection it opened
 }
 
 // poolGrant answers a waiter: a connection, or an error to give up with, or
@@ -222,7 +224,7 @@ func (p *pool) put(sc *serverConn, clean bool) {
 	life := p.s.config().Pool.ServerLifetime.Duration
 	p.mu.Lock()
 	p.inUse--
-	if !clean || sc.dead.Load() || sc.epoch != p.epoch || (life > 0 && now.Sub(sc.born) > life) {
+	if !clean || p.closed || sc.dead.Load() || sc.epoch != p.epoch || (life > 0 && now.Sub(sc.born) > life) {
 		p.open--
 		p.grant(poolGrant{})
 		p.mu.Unlock()
@@ -266,6 +268,22 @@ func (p *pool) isolate() {
 	for _, sc := range idle {
 		sc.close()
 	}
+}
+
+// close ends the pool when Run ends (every session has ended by then):
+// its idle connections are closed, any given back later is closed too,
+// and close returns once every connection's reader has ended.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.open -= len(idle)
+	p.mu.Unlock()
+	for _, sc := range idle {
+		sc.close()
+	}
+	p.readers.Wait()
 }
 
 // maintain closes connections idle longer than server_idle_timeout and

@@ -434,10 +434,15 @@ func (ss *session) answerError(typ byte, e *Error) error {
 
 // writeClient writes p to the client between the relay's messages.
 func (ss *session) writeClient(p []byte) error {
+	_, err := ss.writeClientTimed(p)
+	return err
+}
+
+// writeClientTimed is writeClient returning how long the client took.
+func (ss *session) writeClientTimed(p []byte) (time.Duration, error) {
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
-	_, err := ss.client.Write(p)
-	return err
+	return ss.clientWrite(p)
 }
 
 // flushServer writes the queued messages to the attached connection.

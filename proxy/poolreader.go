@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"time"
-
-	"github.com/heliosdb/heliosproxy/breaker"
 )
 
 // poolReader relays what a pooled server connection sends to the session
@@ -16,9 +14,10 @@ import (
 type poolReader struct {
 	sc    *serverConn
 	scan  scanner
-	out   []byte // for the client, written at the end of each read or before a hand-over
-	code  string // SQLSTATE of the first error of the current request
-	fatal *Error // a FATAL error: the backend is ending the connection
+	out   []byte        // for the client, written at the end of each read or before a hand-over
+	code  string        // SQLSTATE of the first error of the current request
+	held  time.Duration // the client's time writing the current request's answers
+	fatal *Error        // a FATAL error: the backend is ending the connection
 }
 
 // clientFlushSize bounds what the reader gathers before writing it.
@@ -146,8 +145,12 @@ func (h *poolReader) flush(ss *session) {
 	if len(h.out) == 0 {
 		return
 	}
-	if ss != nil && ss.writeClient(h.out) != nil {
-		_ = ss.client.Close()
+	if ss != nil {
+		d, err := ss.writeClientTimed(h.out)
+		h.held += d
+		if err != nil {
+			_ = ss.client.Close()
+		}
 	}
 	h.out = h.out[:0]
 }
@@ -255,21 +258,12 @@ func (h *poolReader) ready(ss *session, msg []byte) {
 	// that, so the ring has one consumer at a time.
 	start, t, ok := ss.pending.pop()
 	pl.mu.Unlock()
-	now := ss.s.clock.Now()
 	h.out = append(h.out, msg...)
 	h.flush(ss)
-	o := breaker.Success
-	if code != "" {
-		o = breaker.Classify(code, ss.cancelAt.Load() >= start && start != 0)
-	}
+	held := h.held
+	h.held = 0
 	if ok {
-		d := time.Duration(now.UnixNano() - start)
-		if tr, ok := b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: d}, now); ok {
-			ss.s.publish(b, tr)
-		}
-		if ss.s.onQuery != nil {
-			ss.s.onQuery(b.cfg.Name, d, o)
-		}
+		b.finish(t, start, code, ss.cancelAt.Load(), held, ss.s.clock.Now())
 	}
 	ss.local.backendIdle()
 	if !pl.user.txMode || status != 'I' {
@@ -293,9 +287,7 @@ func (sc *serverConn) readFailed(err error) {
 	b := sc.p.b
 	s := sc.p.s
 	now := s.clock.Now()
-	if tr, ok := b.br.RecordConnLoss(b.br.Current(), now); ok {
-		s.publish(b, tr)
-	}
+	b.note(b.br.RecordConnLoss(b.br.Current(), now))
 	if sc.owner.CompareAndSwap(nil, tombstone) {
 		sc.p.discard(sc)
 		_ = sc.conn.Close()

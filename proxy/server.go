@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,6 +90,7 @@ type Server struct {
 	runCtx context.Context
 	runWG  *sync.WaitGroup
 
+	retired  []*backend // drained by Reload, for closePools; guarded by runMu
 	spawnMu  sync.Mutex
 	spawnWG  *sync.WaitGroup // Run's, while it runs: see spawn
 	checkers map[*backend]context.CancelFunc
@@ -254,7 +256,10 @@ func breakerConfig(c config.Config, b config.Backend) breaker.Config {
 // ctx ends; it returns after every session and goroutine it started ended.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
-	defer wg.Wait() // runs last, after cancel
+	defer func() { // runs last, after cancel
+		wg.Wait()
+		s.closePools()
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(ctx, func() { ln.Close() })()
@@ -289,6 +294,19 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		conn = fastconn.Wrap(conn)
 		wg.Go(func() { s.serve(ctx, conn) })
 	})
+}
+
+// closePools closes every pool of every backend, serving or drained, once
+// Run's sessions have ended, and waits for their connections' readers.
+func (s *Server) closePools() {
+	s.runMu.Lock()
+	backends := append(slices.Clone(s.list()), s.retired...)
+	s.runMu.Unlock()
+	for _, b := range backends {
+		for _, p := range b.allPools() {
+			p.close()
+		}
+	}
 }
 
 // spawn runs fn on a goroutine that Run waits for before it returns;

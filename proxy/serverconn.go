@@ -53,9 +53,7 @@ func (p *pool) dial(ctx context.Context, ss *session, epoch uint64) (*serverConn
 	start := s.clock.Now()
 	record := func(o breaker.Outcome) {
 		now := s.clock.Now()
-		if tr, ok := b.br.Record(b.br.Current(), breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: now.Sub(start)}, now); ok {
-			s.publish(b, tr)
-		}
+		b.connected(b.br.Current(), o, now.Sub(start), now)
 	}
 	u := s.user(p.key.user)
 	if u == nil {
@@ -80,10 +78,7 @@ func (p *pool) dial(ctx context.Context, ss *session, epoch uint64) (*serverConn
 		conn.Close()
 		var be *backendError
 		if errors.As(err, &be) {
-			o := breaker.Classify(be.code, false)
-			if o == breaker.ConfigError {
-				o = breaker.Excluded // the user's credentials or database, not the backend's health
-			}
+			o := loginOutcome(be.code)
 			record(o)
 			if o == breaker.Failure || o == breaker.Overload {
 				return nil, errRetry{err}
@@ -100,7 +95,7 @@ func (p *pool) dial(ctx context.Context, ss *session, epoch uint64) (*serverConn
 	record(breaker.Success)
 	sc.r.sc = sc
 	sc.r.scan = scanner{h: &sc.r, maxBody: 1<<31 - 1, hold: true}
-	go sc.readLoop()
+	p.readers.Go(sc.readLoop)
 	return sc, nil
 }
 

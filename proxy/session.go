@@ -71,8 +71,7 @@ type session struct {
 	stopped              chan struct{} // closed when the relay stops
 	stopOnce             sync.Once
 
-	pl        *pooled               // non-nil for [[users]] sessions
-	lostBatch atomic.Pointer[Error] // a pooled connection was lost mid-batch: answer the client's batch with this
+	pl *pooled // non-nil for [[users]] sessions
 }
 
 func (s *Server) serve(ctx context.Context, conn net.Conn) {
@@ -428,7 +427,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	defer lc.stop()
 	record := func(o breaker.Outcome) {
 		now := s.clock.Now()
-		b.note(b.br.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: now.Sub(start) - lc.client}, now))
+		b.connected(t, o, now.Sub(start)-lc.client, now)
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	conn, err := (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext(dctx, "tcp", b.addr)
@@ -447,10 +446,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 		var be *backendError
 		switch {
 		case errors.As(err, &be):
-			o := breaker.Classify(be.code, false)
-			if o == breaker.ConfigError {
-				o = breaker.Excluded // the client's credentials or database, not the backend's health
-			}
+			o := loginOutcome(be.code)
 			record(o)
 			if !forwarded && (o == breaker.Failure || o == breaker.Overload) {
 				return errRetry{err}
@@ -851,15 +847,8 @@ func (ss *session) serverToClient(h *serverHandler) error {
 		}
 		// Time spent waiting on a client that does not read is not the
 		// backend's: it is neither its latency nor a stall.
-		w0 := ss.s.clock.Now()
-		ss.clientBlocked.Store(w0.UnixNano())
-		_, err := ss.client.Write(p)
-		w1 := ss.s.clock.Now()
-		ss.wrote.Store(w1.UnixNano())
-		ss.clientBlocked.Store(0)
-		if d := w1.Sub(w0); d > 0 {
-			h.blocked += d
-		}
+		d, err := ss.clientWrite(p)
+		h.blocked += d
 		if err != nil {
 			h.cut = true
 			return err
@@ -925,6 +914,19 @@ func (h *serverHandler) message(typ byte, head []byte) bool {
 		}
 	}
 	return false
+}
+
+// clientWrite writes p to the client, its write lock held, and returns
+// how long that took: time the client held the answer up, which is
+// neither the backend's latency nor a stall (clientBlocked, wrote).
+func (ss *session) clientWrite(p []byte) (time.Duration, error) {
+	w0 := ss.s.clock.Now()
+	ss.clientBlocked.Store(w0.UnixNano())
+	_, err := ss.client.Write(p)
+	w1 := ss.s.clock.Now()
+	ss.wrote.Store(w1.UnixNano())
+	ss.clientBlocked.Store(0)
+	return max(w1.Sub(w0), 0), err
 }
 
 // parameterStatus notes the session parameters the proxy's own answers
