@@ -59,31 +59,60 @@ var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 type stmtRef struct {
 	id    uint64
 	name  string
+	def   string // the Parse body after the name: the registry's key
 	parse []byte // the Parse message under that name
+	users int    // client statements naming it; guarded by the registry's mu
 }
 
-// stmtRegistry names statements for servers.
+// stmtRegistry names statements for servers. An entry lives as long as a
+// client statement names it, so that clients preparing ever new texts
+// (constants inlined) cannot grow it without bound; ids are never reused,
+// so a server never mistakes a new statement for an old one.
 type stmtRegistry struct {
 	mu   sync.Mutex
 	refs map[string]*stmtRef
+	next uint64
 }
 
-// ref returns the statement for a Parse body after its name.
+// ref returns the statement for a Parse body after its name, counting one
+// more client statement that names it (release undoes that).
 func (r *stmtRegistry) ref(def []byte) *stmtRef {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if ref := r.refs[string(def)]; ref != nil {
+		ref.users++
 		return ref
 	}
 	if r.refs == nil {
 		r.refs = make(map[string]*stmtRef)
 	}
-	id := uint64(len(r.refs) + 1)
-	ref := &stmtRef{id: id, name: fmt.Sprintf("helios_%d", id)}
+	r.next++
+	ref := &stmtRef{id: r.next, name: fmt.Sprintf("helios_%d", r.next), def: string(def), users: 1}
 	ref.parse = appendMessage(nil, 'P', []byte(ref.name), []byte{0}, def)
-	r.refs[string(def)] = ref
+	r.refs[ref.def] = ref
 	return ref
 }
+
+// release ends one client statement's use of ref.
+func (r *stmtRegistry) release(ref *stmtRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ref.users--; ref.users == 0 && r.refs[ref.def] == ref {
+		delete(r.refs, ref.def)
+	}
+}
+
+// size returns how many statements are named.
+func (r *stmtRegistry) size() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.refs)
+}
+
+// maxServerStatements bounds the statements a pooled server connection
+// may hold when it is given back: one holding more is closed rather than
+// pooled, which frees them on the server.
+const maxServerStatements = 500
 
 // appendMessage appends a message of type typ whose body is parts.
 func appendMessage(dst []byte, typ byte, parts ...[]byte) []byte {
@@ -297,6 +326,9 @@ func (ss *session) remote(typ byte, msg []byte) error {
 			break
 		}
 		ref := ss.s.stmts.ref(def)
+		if old := pl.stmts[string(name)]; old != nil {
+			ss.s.stmts.release(old)
+		}
 		pl.stmts[string(name)] = ref
 		if _, has := sc.stmts[ref.id]; has {
 			// Re-created so that the client gets the answers it expects.
@@ -328,9 +360,10 @@ func (ss *session) remote(typ byte, msg []byte) error {
 		sc.q.push(respEntry{kind: kClose})
 		if len(body) > 1 && body[0] == 'S' {
 			name := string(body[1 : len(body)-1])
-			if _, ok := pl.stmts[name]; ok {
+			if ref, ok := pl.stmts[name]; ok {
 				// Other clients may use the server's statement: leave it.
 				delete(pl.stmts, name)
+				ss.s.stmts.release(ref)
 				pl.out = appendMessage(pl.out, 'C', []byte{'S'}, closedStmt)
 				break
 			}
@@ -668,7 +701,7 @@ func (ss *session) detachLocked(clean bool) {
 	ss.s.keysMu.Lock()
 	ss.b, ss.serverPID, ss.serverKey = nil, 0, nil
 	ss.s.keysMu.Unlock()
-	sc.p.put(sc, clean && !sc.doomed.Load())
+	sc.p.put(sc, clean && !sc.doomed.Load() && len(sc.stmts) <= maxServerStatements)
 }
 
 // endPooled returns the session's connection when the client leaves: a
@@ -677,6 +710,10 @@ func (ss *session) endPooled() {
 	pl := ss.pl
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
+	for name, ref := range pl.stmts {
+		ss.s.stmts.release(ref)
+		delete(pl.stmts, name)
+	}
 	sc := pl.sc
 	if sc == nil {
 		return
