@@ -28,7 +28,7 @@ func (ss *session) authenticateClient(u *poolUser) error {
 	if err != nil {
 		return err
 	}
-	_, err = ss.client.Write([]byte{'R', 0, 0, 0, 8, 0, 0, 0, 0})
+	_, err = ss.client.Write(appendMessageOf(nil, &pgproto3.AuthenticationOk{}))
 	return err
 }
 
@@ -54,7 +54,7 @@ func (ss *session) md5Login(u *poolUser) error {
 	if _, err := rand.Read(salt[:]); err != nil {
 		return err
 	}
-	if _, err := ss.client.Write(append([]byte{'R', 0, 0, 0, 12, 0, 0, 0, 5}, salt[:]...)); err != nil {
+	if _, err := ss.client.Write(appendMessageOf(nil, &pgproto3.AuthenticationMD5Password{Salt: salt})); err != nil {
 		return errors.Join(errClient, err)
 	}
 	body, err := ss.password()

@@ -148,7 +148,7 @@ func (l *localState) handle(msg []byte) error {
 		}
 		if err == nil {
 			l.setStmt(string(name), st)
-			l.out = append(l.out, '1', 0, 0, 0, 4) // ParseComplete
+			l.out = appendMessageOf(l.out, &pgproto3.ParseComplete{})
 			return nil
 		}
 		l.fail(err)
@@ -178,7 +178,7 @@ func (l *localState) handle(msg []byte) error {
 		var st *statusdb.Stmt
 		if name, st, err = l.parse(body); err == nil {
 			l.setStmt(string(name), st)
-			l.out = append(l.out, '1', 0, 0, 0, 4)
+			l.out = appendMessageOf(l.out, &pgproto3.ParseComplete{})
 		} else if errors.Is(err, statusdb.ErrNotStatusQuery) {
 			err = errMixed
 			if !l.ss.hasBackend() {
@@ -198,7 +198,7 @@ func (l *localState) handle(msg []byte) error {
 		} else {
 			delete(l.portals, string(name))
 		}
-		l.out = append(l.out, '3', 0, 0, 0, 4) // CloseComplete
+		l.out = appendMessageOf(l.out, &pgproto3.CloseComplete{})
 	case 'H':
 		return l.flush()
 	}
@@ -254,7 +254,7 @@ func (l *localState) readyForQuery(dst []byte) []byte {
 	if st == 0 {
 		st = 'I'
 	}
-	return append(dst, 'Z', 0, 0, 0, 5, st)
+	return appendReady(dst, st)
 }
 
 // flush writes the pending answers once the backend has answered every
@@ -322,7 +322,7 @@ func (l *localState) query(msg, body []byte) error {
 		l.out = errAborted.errorResponse(l.out)
 	case len(texts) == 0:
 		failed = false
-		l.out = append(l.out, 'I', 0, 0, 0, 4) // EmptyQueryResponse
+		l.out = appendMessageOf(l.out, &pgproto3.EmptyQueryResponse{})
 	default:
 		failed = false
 		events := false
@@ -469,7 +469,7 @@ func (l *localState) bind(body []byte) error {
 		l.portals = make(map[string]*localPortal)
 	}
 	l.portals[m.DestinationPortal] = p
-	l.out = append(l.out, '2', 0, 0, 0, 4) // BindComplete
+	l.out = appendMessageOf(l.out, &pgproto3.BindComplete{})
 	return nil
 }
 
@@ -518,7 +518,7 @@ func columnFormats(n int, codes []int16) []int16 {
 
 func rowDescription(dst []byte, cols []statusdb.Column, formats []int16) []byte {
 	if len(cols) == 0 {
-		return append(dst, 'n', 0, 0, 0, 4) // NoData
+		return appendMessageOf(dst, &pgproto3.NoData{})
 	}
 	rd := pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(cols))}
 	for i, c := range cols {

@@ -45,7 +45,7 @@ func (ss *session) serveLocal(ctx context.Context) error {
 	}
 	ss.timeZone.Store("UTC")
 	out, _ = (&pgproto3.BackendKeyData{ProcessID: ss.pid, SecretKey: ss.secret[:]}).Encode(out)
-	out = append(out, 'Z', 0, 0, 0, 5, 'I')
+	out = appendReady(out, 'I')
 	if _, err := ss.client.Write(out); err != nil {
 		return err
 	}

@@ -227,7 +227,7 @@ func (ss *session) pooledStartup() error {
 	}
 	pl.mu.Unlock()
 	out, _ = (&pgproto3.BackendKeyData{ProcessID: ss.pid, SecretKey: ss.secret[:]}).Encode(out)
-	out = append(out, 'Z', 0, 0, 0, 5, 'I')
+	out = appendReady(out, 'I')
 	ss.txStatus.Store('I')
 	_, err := ss.client.Write(out)
 	return err
@@ -292,7 +292,7 @@ func (ss *session) remote(typ byte, msg []byte) error {
 	if pl.skip {
 		if typ == 'S' {
 			pl.skip = false
-			return ss.writeClient([]byte{'Z', 0, 0, 0, 5, byte(ss.txStatus.Load())})
+			return ss.writeClient(appendReady(nil, byte(ss.txStatus.Load())))
 		}
 		return nil
 	}
@@ -407,7 +407,7 @@ func (ss *session) endOutsideTransaction(body []byte) (bool, error) {
 		out, _ = (&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "25P01", Message: "there is no transaction in progress"}).Encode(out)
 	}
 	out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(tag)}).Encode(out)
-	out = append(out, 'Z', 0, 0, 0, 5, 'I')
+	out = appendReady(out, 'I')
 	return true, ss.writeClient(out)
 }
 
@@ -458,7 +458,7 @@ func (ss *session) answerError(typ byte, e *Error) error {
 	out := e.errorResponse(nil)
 	switch typ {
 	case 'Q', 'S', 'F':
-		out = append(out, 'Z', 0, 0, 0, 5, byte(ss.txStatus.Load()))
+		out = appendReady(out, byte(ss.txStatus.Load()))
 	default:
 		ss.pl.skip = true
 	}

@@ -341,7 +341,7 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 	for range syncs {
 		ss.pending.pop()
 		out = e.errorResponse(out)
-		out = append(out, 'Z', 0, 0, 0, 5, 'I')
+		out = appendReady(out, 'I')
 	}
 	ss.txStatus.Store('I')
 	ss.wmu.Lock()
