@@ -54,6 +54,7 @@ type backend struct {
 
 	logins loginSlots // pass-through logins in progress
 	trust  trustState // whether it lets the proxy's connections in without a password
+	tls    tlsCache   // its TLS settings, made ready under the current configuration
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -267,6 +268,7 @@ type healthChecker struct {
 	// configProblem remembers the last reported configuration error so that
 	// it is logged once, not every interval.
 	configProblem string
+	tlsAt         config.TLS // the TLS settings pc was opened with
 }
 
 // metricsQuery reads connection use and replication lag in one round trip.
@@ -326,10 +328,11 @@ func (h *healthChecker) checkOnce(ctx context.Context) {
 	}
 	if err != nil {
 		h.close()
-		if outcome == breaker.ConfigError {
+		var te *tlsError
+		if outcome == breaker.ConfigError || errors.As(err, &te) {
 			if msg := err.Error(); msg != h.configProblem {
 				h.configProblem = msg
-				h.s.log.Error("health check cannot run: fix the [health_checks] credentials or database", "backend", h.b.cfg.Name, "err", err)
+				h.s.log.Error("health check cannot run: fix the [health_checks] credentials or database, or the backend's TLS settings (sslmode, sslrootcert)", "backend", h.b.cfg.Name, "err", err)
 			}
 		} else {
 			h.s.log.Debug("health check failed", "backend", h.b.cfg.Name, "err", err)
@@ -340,8 +343,14 @@ func (h *healthChecker) checkOnce(ctx context.Context) {
 }
 
 func (h *healthChecker) query(ctx context.Context) (breaker.Outcome, error) {
+	if h.pc != nil && h.s.config().BackendTLS(*h.b.conf()) != h.tlsAt {
+		h.close() // a reload changed the backend's TLS settings
+	}
 	if h.pc == nil {
-		pc, err := pgconn.ConnectConfig(ctx, h.cfg.Copy())
+		h.tlsAt = h.s.config().BackendTLS(*h.b.conf())
+		cfg := h.cfg.Copy()
+		cfg.DialFunc = func(ctx context.Context, _, _ string) (net.Conn, error) { return h.s.dialBackend(ctx, h.b) }
+		pc, err := pgconn.ConnectConfig(ctx, cfg)
 		if err != nil {
 			return checkOutcome(err), err
 		}
@@ -393,7 +402,10 @@ func checkOutcome(err error) breaker.Outcome {
 	}
 }
 
-// checkConfig builds the monitor's connection config for a backend.
+// checkConfig builds the monitor's connection config for a backend. Its
+// DialFunc is the checker's (dialBackend): pgconn's own TLS stays off
+// (sslmode=disable here) so that checks use the backend's TLS settings as
+// sessions do.
 func checkConfig(b config.Backend, hc config.HealthChecks) (*pgconn.Config, error) {
 	dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable application_name=heliosproxy-health connect_timeout=%d",
 		quoteDSN(b.Host), b.Port, quoteDSN(hc.User), quoteDSN(hc.Database), max(1, int(math.Ceil(hc.Timeout.Seconds()))))
@@ -402,7 +414,6 @@ func checkConfig(b config.Backend, hc config.HealthChecks) (*pgconn.Config, erro
 		return nil, fmt.Errorf("health check settings for backend %s: %w", b.Name, err)
 	}
 	cfg.Password = hc.Password
-	cfg.DialFunc = (&net.Dialer{Timeout: hc.Timeout.Duration, KeepAlive: 15 * time.Second}).DialContext
 	return cfg, nil
 }
 

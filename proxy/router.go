@@ -146,12 +146,16 @@ type refusals struct {
 	tried  int
 	full   []string // backends that answered 53300 or 53400: at their connection limit
 	notNow []string // backends that answered 57P03: starting up or shutting down
+	tls    []string // backends whose TLS failed, each with why
 }
 
 // note records that b failed the session with err.
 func (r *refusals) note(b *backend, err error) {
 	r.tried++
 	var be *backendError
+	if te := (*tlsError)(nil); errors.As(err, &te) {
+		r.tls = append(r.tls, b.cfg.Name+" ("+te.reason()+")")
+	}
 	if !errors.As(err, &be) {
 		return
 	}
@@ -171,7 +175,7 @@ func (r *refusals) note(b *backend, err error) {
 // operator looking for an outage that is not there.
 func (s *Server) noBackend(err error, readOnly bool, r *refusals) error {
 	if r.tried == 0 || len(r.full)+len(r.notNow) < r.tried {
-		return err
+		return r.withTLS(err)
 	}
 	var detail strings.Builder
 	if n := len(r.full); n > 0 {
@@ -193,6 +197,19 @@ func (s *Server) noBackend(err error, readOnly bool, r *refusals) error {
 	return &Error{Code: codeTooManyConns, Message: "sorry, too many clients already", Detail: detail.String(),
 		Hint: "Retry shortly; the backends take new sessions as theirs end. If this persists, raise max_connections on the backends or pool the clients through HeliosProxy ([[users]]).",
 		Err:  err}
+}
+
+// withTLS adds the backends whose TLS failed to the DETAIL of err (route's
+// 57P03): without it, a backend whose certificate fails verification
+// would look healthy to the client.
+func (r *refusals) withTLS(err error) error {
+	var pe *Error
+	if len(r.tls) == 0 || !errors.As(err, &pe) {
+		return err
+	}
+	e := *pe
+	e.Detail = strings.TrimSpace(e.Detail + ". TLS to the backend failed: " + strings.Join(r.tls, "; ") + ".")
+	return &e
 }
 
 func plural(n int, one, many string) string {

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
-	"github.com/heliosdb/heliosproxy/internal/fastconn"
 	"github.com/heliosdb/heliosproxy/internal/scram"
 )
 
@@ -61,12 +60,11 @@ func (p *pool) dial(ctx context.Context, ss *session, epoch uint64) (*serverConn
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	defer cancel()
-	conn, err := (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext(dctx, "tcp", b.addr)
+	conn, err := s.dialBackend(dctx, b)
 	if err != nil {
 		record(breaker.Failure)
 		return nil, errRetry{err}
 	}
-	conn = fastconn.Wrap(conn)
 	sc := &serverConn{p: p, conn: conn, st: newStream(conn, backendBufSize, backendMaxBody), born: start, epoch: epoch,
 		params: make(map[string]string), reported: make(map[string]struct{}), stmts: make(map[uint64]struct{})}
 	if d, ok := dctx.Deadline(); ok {

@@ -20,7 +20,6 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
-	"github.com/heliosdb/heliosproxy/internal/fastconn"
 	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
@@ -430,14 +429,13 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 		b.connected(t, o, now.Sub(start)-lc.client, now)
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
-	conn, err := (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext(dctx, "tcp", b.addr)
+	conn, err := s.dialBackend(dctx, b)
 	cancel()
 	if err != nil {
 		b.untrack(ss)
 		record(breaker.Failure)
 		return errRetry{err}
 	}
-	conn = fastconn.Wrap(conn)
 	bs := newStream(conn, backendBufSize, backendMaxBody)
 	forwarded, err := ss.authenticate(conn, bs, lc)
 	if err != nil {
@@ -546,7 +544,9 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 	if _, err := conn.Write(ss.raw); err != nil {
 		return false, err
 	}
-	var out []byte // messages for the client, flushed before waiting on it
+	_, overTLS := conn.(*tls.Conn)
+	binding := false // the client wants channel binding, which cannot pass through (withoutPlus)
+	var out []byte   // messages for the client, flushed before waiting on it
 	flush := func() error {
 		if len(out) == 0 {
 			return nil
@@ -570,8 +570,12 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 			if len(m) < 9 {
 				return forwarded, protocolErrorf("short authentication message from backend")
 			}
+			authType := binary.BigEndian.Uint32(m[5:9])
+			if authType == 10 && overTLS {
+				m = withoutPlus(m)
+			}
 			out = append(out, m...)
-			switch binary.BigEndian.Uint32(m[5:9]) {
+			switch authType {
 			case 0, 12: // AuthenticationOk, SASLFinal: nothing to answer
 				continue
 			}
@@ -592,6 +596,7 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 			if reply[0] != 'p' {
 				return forwarded, errors.Join(errClient, protocolErrorf("expected a password message, got type %q", reply[0]))
 			}
+			binding = authType == 10 && overTLS && wantsBinding(reply)
 			_ = conn.SetWriteDeadline(s.clock.Now().Add(s.connectTimeout))
 			if _, err := conn.Write(reply); err != nil {
 				return forwarded, err
@@ -609,6 +614,11 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 		case 'N', 'v':
 			out = append(out, m...)
 		case 'E':
+			if binding { // PostgreSQL refuses the "y" as a downgrade
+				out = append(out, withHint(m, bindingHint)...)
+				_ = flush()
+				return forwarded, errors.Join(errClient, errRefused, errChannelBinding)
+			}
 			_, code := errorFields(m[5:])
 			o := breaker.Classify(code, false)
 			if forwarded || (o != breaker.Failure && o != breaker.Overload) {

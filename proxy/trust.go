@@ -176,7 +176,7 @@ func (s *Server) probeTrust(ctx context.Context, b *backend, hc config.HealthChe
 	}
 	var trusted []string
 	for _, role := range roles {
-		ok, err := probeRole(ctx, b.addr, role, database, s.connectTimeout)
+		ok, err := probeRole(ctx, func(ctx context.Context) (net.Conn, error) { return s.dialBackend(ctx, b) }, role, database, s.connectTimeout)
 		if err != nil {
 			return nil, fmt.Errorf("probe as %s: %w", role, err)
 		}
@@ -199,11 +199,13 @@ var errProbeUndecided = errors.New("the backend's answer does not tell how it au
 // not exist" that PostgreSQL sends only once authentication has passed
 // (with a password method it challenges even a role that does not exist,
 // and fails the login only after the answer). Any authentication request
-// means the backend asks for a password.
-func probeRole(ctx context.Context, addr, role, database string, timeout time.Duration) (bool, error) {
+// means the backend asks for a password. dial opens the connection, with
+// the backend's TLS settings: pg_hba.conf may trust hostssl connections
+// only.
+func probeRole(ctx context.Context, dial func(context.Context) (net.Conn, error), role, database string, timeout time.Duration) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	conn, err := dial(ctx)
 	if err != nil {
 		return false, err
 	}

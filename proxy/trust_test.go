@@ -46,7 +46,7 @@ func TestTrustProbe(t *testing.T) {
 	const made = "helios_trust_probe_0123456789abcdef"
 	probe := func(c *pgtest.Cluster, role string) bool {
 		t.Helper()
-		ok, err := probeRole(ctx, c.Addr(), role, "postgres", 10*time.Second)
+		ok, err := probeRole(ctx, plainDial(c.Addr()), role, "postgres", 10*time.Second)
 		if err != nil {
 			t.Fatalf("probe %s as %s: %v", c.Name, role, err)
 		}
@@ -86,7 +86,7 @@ func TestTrustProbe(t *testing.T) {
 	if err := c.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := probeRole(ctx, c.Addr(), "postgres", "postgres", 10*time.Second); err == nil {
+	if _, err := probeRole(ctx, plainDial(c.Addr()), "postgres", "postgres", 10*time.Second); err == nil {
 		t.Error("probe of a dead backend: no error, want one (it cannot tell)")
 	}
 }

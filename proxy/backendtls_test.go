@@ -1,0 +1,308 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// plainDial dials addr without TLS, as sslmode=disable does.
+func plainDial(addr string) func(context.Context) (net.Conn, error) {
+	bt := &backendTLS{mode: "disable"}
+	return func(ctx context.Context) (net.Conn, error) { return bt.dial(ctx, addr) }
+}
+
+// tlsCluster starts a cluster that takes TCP connections over TLS only
+// (pg_hba.conf hostssl, scram-sha-256), with a server certificate for
+// "localhost" only, and a role app with password app-pw.
+func tlsCluster(t *testing.T, name string) (*pgtest.Cluster, *pgtest.PKI) {
+	t.Helper()
+	pki := pgtest.NewPKI(t, []string{"localhost"}, "postgres")
+	c := pgtest.New(t, pki.TLSOptions(pgtest.Options{Name: name, Auth: "scram-sha-256"}))
+	if err := c.CreateUser(t.Context(), "app", "app-pw"); err != nil {
+		t.Fatal(err)
+	}
+	return c, pki
+}
+
+// superuser connects to c as postgres over its unix socket.
+func superuser(t *testing.T, ctx context.Context, c *pgtest.Cluster) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, "host="+c.SocketDir+" port="+strconv.Itoa(c.Port)+" user=postgres dbname=postgres sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// overTLS reports whether the session on conn reaches its backend over TLS.
+func overTLS(t *testing.T, ctx context.Context, conn *pgx.Conn) bool {
+	t.Helper()
+	var ssl bool
+	if err := conn.QueryRow(ctx, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&ssl); err != nil {
+		t.Fatalf("pg_stat_ssl: %v", err)
+	}
+	return ssl
+}
+
+// waitHealthOverTLS waits until the backend has a health-check connection
+// over TLS.
+func waitHealthOverTLS(t *testing.T, ctx context.Context, su *pgx.Conn) {
+	t.Helper()
+	for {
+		var n int
+		err := su.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+			WHERE a.application_name = 'heliosproxy-health' AND s.ssl`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("no health-check connection over TLS")
+		case <-time.After(20 * time.Millisecond): // polling the backend's view
+		}
+	}
+}
+
+// TestBackendTLSModes runs relayed sessions (pass-through SCRAM), pooled
+// sessions and health checks to a TLS-only backend with each sslmode that
+// can reach it, and checks on the backend that each connection uses TLS.
+func TestBackendTLSModes(t *testing.T) {
+	c, pki := tlsCluster(t, "tls-modes")
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	su := superuser(t, ctx, c)
+	for _, tc := range []struct {
+		mode, rootcert, host string
+	}{
+		{"prefer", "", "127.0.0.1"},
+		{"require", "", "127.0.0.1"},
+		{"require", pki.CAFile, "127.0.0.1"}, // libpq's require with a root: the chain is checked
+		{"verify-ca", pki.CAFile, "127.0.0.1"},
+		{"verify-full", pki.CAFile, "localhost"},
+	} {
+		t.Run(tc.mode+"/"+strconv.FormatBool(tc.rootcert != ""), func(t *testing.T) {
+			cfg := testConfig(t, c)
+			cfg.Backends.Instances[0].Host = tc.host
+			cfg.Backends.SSLMode, cfg.Backends.SSLRootCert = tc.mode, tc.rootcert
+			cfg.Users = []config.User{{Name: "app-pooled", Password: "app-pw"}}
+			if err := c.CreateUser(ctx, "app-pooled", "app-pw"); err != nil && !strings.Contains(err.Error(), "already exists") {
+				t.Fatal(err)
+			}
+			p := startProxy(t, cfg)
+
+			// pgx and psql without TLS to the proxy: pass-through SCRAM
+			// works over the proxy's TLS to the backend.
+			for _, user := range []string{"app", "app-pooled"} {
+				conn, err := pgx.Connect(ctx, p.dsn(user, "app-pw"))
+				if err != nil {
+					t.Fatalf("%s through the proxy: %v", user, err)
+				}
+				if !overTLS(t, ctx, conn) {
+					t.Errorf("%s: the proxy's connection to the backend is not TLS", user)
+				}
+				conn.Close(ctx)
+			}
+			out, err := psql(t, c, p.dsn("app", "app-pw"), "app-pw", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+			if err != nil || out != "t" {
+				t.Errorf("psql through the proxy: %q, %v; want t", out, err)
+			}
+			waitHealthOverTLS(t, ctx, su)
+			if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed || b.FailuresTotal != 0 {
+				t.Errorf("backend: %s with %d failures, want CLOSED with none", b.CircuitState, b.FailuresTotal)
+			}
+		})
+	}
+}
+
+// TestBackendTLSPrefer checks that sslmode=prefer stays in plaintext with a
+// server that does not offer TLS.
+func TestBackendTLSPrefer(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "tls-prefer", Auth: "scram-sha-256"})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cfg := testConfig(t, c)
+	cfg.Backends.SSLMode = "prefer"
+	p := startProxy(t, cfg)
+	conn, err := pgx.Connect(ctx, p.dsn("postgres", c.Password))
+	if err != nil {
+		t.Fatalf("session with sslmode=prefer to a server without TLS: %v", err)
+	}
+	defer conn.Close(ctx)
+	if overTLS(t, ctx, conn) {
+		t.Error("the proxy's connection to a server without TLS is TLS")
+	}
+}
+
+// TestBackendTLSFailures checks that a TLS failure is a hard failure with
+// a clear reason: the dial says why, sessions fail over to nothing (57P03
+// naming the TLS failure), and health checks open the circuit.
+func TestBackendTLSFailures(t *testing.T) {
+	c, pki := tlsCluster(t, "tls-fail")
+	plain := pgtest.New(t, pgtest.Options{Name: "tls-plain", Auth: "scram-sha-256"})
+	other := pgtest.NewPKI(t, []string{"localhost"}, "postgres")
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		name     string
+		cluster  *pgtest.Cluster
+		settings config.TLS
+		host     string
+		want     string // in the dial's error
+		client   string // in the client's DETAIL
+	}{
+		{"verify-full, wrong host name", c, config.TLS{SSLMode: "verify-full", SSLRootCert: pki.CAFile}, "127.0.0.1",
+			"x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs", "the backend's certificate failed verification"},
+		{"verify-ca, wrong CA", c, config.TLS{SSLMode: "verify-ca", SSLRootCert: other.CAFile}, "127.0.0.1",
+			"x509: certificate signed by unknown authority", "the backend's certificate failed verification"},
+		{"verify-full, wrong CA", c, config.TLS{SSLMode: "verify-full", SSLRootCert: other.CAFile}, "localhost",
+			"x509: certificate signed by unknown authority", "the backend's certificate failed verification"},
+		{"require, server without TLS", plain, config.TLS{SSLMode: "require"}, "127.0.0.1",
+			"server does not support SSL, but sslmode requires it", "the backend does not offer TLS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bt, err := newBackendTLS(tc.settings, tc.host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = bt.dial(ctx, net.JoinHostPort(tc.host, strconv.Itoa(tc.cluster.Port)))
+			var te *tlsError
+			if !errors.As(err, &te) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "sslmode "+tc.settings.SSLMode) {
+				t.Fatalf("dial: %v, want a TLS error with %q", err, tc.want)
+			}
+
+			cfg := testConfig(t, tc.cluster)
+			cfg.Backends.Instances[0].Host = tc.host
+			cfg.Backends.Instances[0].SSLMode, cfg.Backends.Instances[0].SSLRootCert = tc.settings.SSLMode, tc.settings.SSLRootCert
+			cfg.HealthChecks.Enabled = false
+			p := startProxy(t, cfg)
+			_, err = pgx.Connect(ctx, p.dsn("app", "app-pw"))
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != codeCannotConnectNow || !strings.Contains(pe.Detail, tc.client) {
+				t.Errorf("session: %v (detail %q), want 57P03 with %q in DETAIL", err, detail(err), tc.client)
+			}
+			if b := p.Snapshot().Backends[0]; b.FailuresTotal == 0 {
+				t.Error("the failed connection was not recorded as a failure")
+			}
+
+			// Health checks fail the same way, and open the circuit.
+			cfg.HealthChecks.Enabled = true
+			p = startProxy(t, cfg)
+			events := p.Subscribe(ctx)
+			waitEvent(t, ctx, events, isEvent(status.CircuitOpened, "pg-a"))
+		})
+	}
+}
+
+func detail(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Detail
+	}
+	return ""
+}
+
+// TestBackendTLSDisabled checks a TLS-only backend reached with
+// sslmode=disable: PostgreSQL's own refusal (28000, "no encryption")
+// reaches the client, and it is a configuration problem, not the
+// backend's health: the circuit stays closed.
+func TestBackendTLSDisabled(t *testing.T) {
+	c, _ := tlsCluster(t, "tls-off")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cfg := testConfig(t, c)
+	p := startProxy(t, cfg)
+	for range 5 {
+		_, err := pgx.Connect(ctx, p.dsn("app", "app-pw"))
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "28000" || !strings.Contains(pe.Message, "no encryption") {
+			t.Fatalf("session: %v, want 28000 no pg_hba.conf entry … no encryption", err)
+		}
+	}
+	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed || b.FailuresTotal != 0 {
+		t.Errorf("backend: %s with %d failures, want CLOSED with none", b.CircuitState, b.FailuresTotal)
+	}
+}
+
+// TestChannelBindingThroughProxy checks pass-through SCRAM when both the
+// client's connection to the proxy and the proxy's to the backend are
+// TLS: the backend's SCRAM-SHA-256-PLUS is not offered to the client, so
+// a client that prefers channel binding (psql's and pgx's default) sends
+// the gs2 flag "y", which PostgreSQL refuses; the client sees that error
+// with the proxy's hint, the circuit does not count it, and
+// channel_binding=disable works.
+func TestChannelBindingThroughProxy(t *testing.T) {
+	c, pki := tlsCluster(t, "tls-cb")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cfg := testConfig(t, c)
+	cfg.Backends.SSLMode, cfg.Backends.SSLRootCert = "verify-ca", pki.CAFile
+	cfg.Proxy.TLSCertFile, cfg.Proxy.TLSKeyFile = selfSignedCert(t)
+	p := startProxy(t, cfg)
+	dsn := strings.Replace(p.dsn("app", "app-pw"), "sslmode=disable", "sslmode=require", 1)
+
+	_, err := pgx.Connect(ctx, dsn)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "28000" || pe.Message != "SCRAM channel binding negotiation error" || pe.Hint != bindingHint {
+		t.Errorf("pgx with TLS to the proxy: %v, want 28000 SCRAM channel binding negotiation error with the proxy's hint", err)
+	}
+	out, err := psql(t, c, dsn, "app-pw", "SELECT 1")
+	if err == nil || !strings.Contains(out, "SCRAM channel binding negotiation error") || !strings.Contains(out, "channel_binding=disable") {
+		t.Errorf("psql with TLS to the proxy: %q, %v; want the negotiation error and the hint", out, err)
+	}
+
+	dsn += " channel_binding=disable"
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("pgx with channel_binding=disable: %v", err)
+	}
+	if !overTLS(t, ctx, conn) {
+		t.Error("the proxy's connection to the backend is not TLS")
+	}
+	conn.Close(ctx)
+	if out, err := psql(t, c, dsn, "app-pw", "SELECT 42"); err != nil || out != "42" {
+		t.Errorf("psql with channel_binding=disable: %q, %v; want 42", out, err)
+	}
+	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed || b.FailuresTotal != 0 {
+		t.Errorf("backend: %s with %d failures, want CLOSED with none (the refusals were the clients')", b.CircuitState, b.FailuresTotal)
+	}
+}
+
+// TestBackendClientCertificate checks the client certificate: a backend
+// that authenticates postgres by certificate (pg_hba.conf "cert") lets the
+// health checks in without a password, and the trust probe, over the same
+// TLS, sees that it lets the proxy in as postgres.
+func TestBackendClientCertificate(t *testing.T) {
+	c, pki := tlsCluster(t, "tls-cert")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	setHBA(t, ctx, c, "hostssl all postgres 127.0.0.1/32 cert", "hostssl all all 127.0.0.1/32 scram-sha-256")
+	cfg := testConfig(t, c)
+	cfg.HealthChecks.Password = ""
+	cfg.Backends.SSLMode, cfg.Backends.SSLRootCert = "verify-ca", pki.CAFile
+	cfg.Backends.SSLCert, cfg.Backends.SSLKey = pki.ClientCert, pki.ClientKey
+	p := startProxy(t, cfg)
+	waitHealthOverTLS(t, ctx, superuser(t, ctx, c))
+	events := p.Subscribe(ctx)
+	if b := p.Snapshot().Backends[0]; !b.TrustsProxy {
+		waitEvent(t, ctx, events, isEvent(status.BackendTrustsProxy, "pg-a"))
+	}
+	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed || b.FailuresTotal != 0 || !strings.Contains(strings.Join(b.TrustedRoles, ","), "postgres") {
+		t.Errorf("backend: %s with %d failures, trusted roles %q; want CLOSED, none, postgres", b.CircuitState, b.FailuresTotal, b.TrustedRoles)
+	}
+}
