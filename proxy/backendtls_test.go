@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -305,4 +307,35 @@ func TestBackendClientCertificate(t *testing.T) {
 	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed || b.FailuresTotal != 0 || !strings.Contains(strings.Join(b.TrustedRoles, ","), "postgres") {
 		t.Errorf("backend: %s with %d failures, trusted roles %q; want CLOSED, none, postgres", b.CircuitState, b.FailuresTotal, b.TrustedRoles)
 	}
+}
+
+// TestBackendTLSReload checks that a reload's TLS settings apply to new
+// connections, health checks included.
+func TestBackendTLSReload(t *testing.T) {
+	c, pki := tlsCluster(t, "tls-reload")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cfg := testConfig(t, c)
+	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
+	writeConfig(t, path, cfg)
+	p := startProxy(t, cfg)
+	p.SetConfigSource(func() (config.Config, []config.Warning, error) { return config.Load(path) })
+	if _, err := pgx.Connect(ctx, p.dsn("app", "app-pw")); pgCode(err) != "28000" {
+		t.Fatalf("session with sslmode=disable: %v, want 28000", err)
+	}
+	cfg.Backends.SSLMode, cfg.Backends.SSLRootCert = "verify-ca", pki.CAFile
+	writeConfig(t, path, cfg)
+	res, err := p.Reload(ctx)
+	if err != nil || !slices.Contains(res.Changed, "backends") {
+		t.Fatalf("reload: %+v, %v; want backends changed", res, err)
+	}
+	conn, err := pgx.Connect(ctx, p.dsn("app", "app-pw"))
+	if err != nil {
+		t.Fatalf("session after the reload: %v", err)
+	}
+	defer conn.Close(ctx)
+	if !overTLS(t, ctx, conn) {
+		t.Error("the proxy's connection to the backend is not TLS after the reload")
+	}
+	waitHealthOverTLS(t, ctx, superuser(t, ctx, c))
 }
