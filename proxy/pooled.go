@@ -191,10 +191,9 @@ func (ss *session) refuse(log *slog.Logger, err error) {
 func (ss *session) pooledStartup() error {
 	pl := ss.pl
 	done := make(chan string, 1)
-	if err := ss.attachPooled(done); err != nil {
+	if err := ss.attachPooled(done, 0, nil); err != nil {
 		return err
 	}
-	pl.mu.Unlock()
 	if err := ss.flushServer(); err != nil {
 		return err
 	}
@@ -301,23 +300,26 @@ func (ss *session) remote(typ byte, msg []byte) error {
 			return err
 		}
 	}
-	if err := ss.attachPooled(nil); err != nil {
-		var ce *Error
-		if !errors.As(err, &ce) {
-			return err
-		}
+	err := ss.attachPooled(nil, typ, msg)
+	var ce *Error
+	if errors.As(err, &ce) {
 		return ss.answerError(typ, ce)
 	}
+	return err
+}
+
+// queueRemote queues a client message for sc, the attached connection,
+// renaming prepared statements; pl.mu is held.
+func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
+	pl := ss.pl
 	body := msg[5:]
-	defer pl.mu.Unlock() // attachPooled returns holding it
-	sc := pl.sc
 	switch typ {
 	case 'Q', 'S', 'F':
 		sc.q.push(respEntry{kind: kSync})
 		ss.pendingPush()
 		pl.busy = false
 		pl.out = append(pl.out, msg...)
-		return nil
+		return
 	case 'P':
 		name, def := cstring(body)
 		if len(name) == 0 {
@@ -373,12 +375,11 @@ func (ss *session) remote(typ byte, msg []byte) error {
 		// COPY data belongs to the request that started the COPY: it
 		// opens no batch of its own.
 		pl.out = append(pl.out, msg...)
-		return nil
+		return
 	default:
 		pl.out = append(pl.out, msg...)
 	}
 	pl.busy = true
-	return nil
 }
 
 // endOutsideTransaction answers COMMIT or ROLLBACK sent while no
@@ -503,9 +504,10 @@ func (ss *session) flushServer() error {
 // picks a backend, its pool a connection, and the session's parameters
 // are queued for it. Failures before anything was sent try another
 // backend. done, if not nil, gets the outcome of setting the parameters.
-// On success it returns holding pl.mu, so that the connection cannot be
-// given back before the caller queued its request.
-func (ss *session) attachPooled(done chan<- string) error {
+// On success a client message (typ, msg; typ 0 for none) is queued for
+// the attached connection under pl.mu, so that the connection cannot be
+// given back before the request is queued.
+func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error {
 	pl := ss.pl
 	pl.mu.Lock()
 	if sc := pl.sc; sc != nil {
@@ -514,6 +516,10 @@ func (ss *session) attachPooled(done chan<- string) error {
 			// In transaction mode a transaction under way finishes where
 			// it began (a backend that really failed fails it); its
 			// connection is closed when given back.
+			if typ != 0 {
+				ss.queueRemote(sc, typ, msg)
+			}
+			pl.mu.Unlock()
 			return nil
 		}
 		// In session mode, its backend was isolated while the session
@@ -603,6 +609,10 @@ func (ss *session) attachPooled(done chan<- string) error {
 		// Only the connection kept gets the parameters and done: an
 		// outcome from one given up could not be told apart.
 		ss.syncParams(done)
+		if typ != 0 {
+			ss.queueRemote(sc, typ, msg)
+		}
+		pl.mu.Unlock()
 		return nil
 	}
 }

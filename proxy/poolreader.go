@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"time"
+
+	"github.com/heliosdb/heliosproxy/breaker"
 )
 
 // poolReader relays what a pooled server connection sends to the session
@@ -188,8 +190,10 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 		}
 		h.out = append(h.out, msg...)
 	case 'Z':
-		h.ready(ss, msg)
-		return // unlocked by ready
+		r := h.readyLocked(ss, msg)
+		pl.mu.Unlock()
+		h.ready(ss, msg, r)
+		return
 	}
 	pl.mu.Unlock()
 }
@@ -239,34 +243,47 @@ func (h *poolReader) parameter(ss *session, body []byte) {
 	ss.parameterStatus(body)
 }
 
-// ready handles a client request's ReadyForQuery: it is relayed, the
-// request's outcome recorded, and in transaction mode an idle connection
-// goes back to its pool. pl.mu is held and released here.
-func (h *poolReader) ready(ss *session, msg []byte) {
-	sc, pl := h.sc, ss.pl
-	status := byte('I')
+// readyState is what readyLocked took from a request's ReadyForQuery
+// under pl.mu, for ready to finish after it.
+type readyState struct {
+	status byte
+	code   string
+	start  int64
+	t      breaker.Ticket
+	ok     bool // a pending request was popped
+}
+
+// readyLocked notes a client request's ReadyForQuery under pl.mu: the
+// transaction status, the answered request. The request leaves the
+// pending ring under pl.mu and before the client has its answer: the next
+// connection's reader pops only after that, so the ring has one consumer
+// at a time.
+func (h *poolReader) readyLocked(ss *session, msg []byte) readyState {
+	r := readyState{status: 'I', code: h.code}
 	if len(msg) == 6 {
-		status = msg[5]
+		r.status = msg[5]
 	}
-	ss.txStatus.Store(uint32(status))
-	sc.q.synced()
-	b := sc.p.b
-	code := h.code
+	ss.txStatus.Store(uint32(r.status))
+	h.sc.q.synced()
 	h.code = ""
-	// The request leaves the pending ring under pl.mu and before the
-	// client has its answer: the next connection's reader pops only after
-	// that, so the ring has one consumer at a time.
-	start, t, ok := ss.pending.pop()
-	pl.mu.Unlock()
+	r.start, r.t, r.ok = ss.pending.pop()
+	return r
+}
+
+// ready finishes a request's ReadyForQuery once pl.mu is released: it is
+// relayed, the request's outcome recorded, and in transaction mode an
+// idle connection goes back to its pool.
+func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
+	sc, pl := h.sc, ss.pl
 	h.out = append(h.out, msg...)
 	h.flush(ss)
 	held := h.held
 	h.held = 0
-	if ok {
-		b.finish(t, start, code, ss.cancelAt.Load(), held, ss.s.clock.Now())
+	if r.ok {
+		sc.p.b.finish(r.t, r.start, r.code, ss.cancelAt.Load(), held, ss.s.clock.Now())
 	}
 	ss.local.backendIdle()
-	if !pl.user.txMode || status != 'I' {
+	if !pl.user.txMode || r.status != 'I' {
 		return
 	}
 	pl.mu.Lock()
