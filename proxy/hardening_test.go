@@ -666,3 +666,34 @@ func TestSilentLoginsGiveWayAtMaxClientConn(t *testing.T) {
 		pc.Close(ctx)
 	}
 }
+
+// TestMalformedSCRAMLeavesCircuitClosed: a client's malformed SCRAM
+// message gets the backend's 08P01, which is the client's doing: however
+// many times, the backend's circuit stays closed.
+func TestMalformedSCRAMLeavesCircuitClosed(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-badscram", Auth: "scram-sha-256", Password: "pg-secret"})
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.MinimumRequests = 5
+	p := startProxy(t, cfg)
+	bad := appendMessage(nil, 'p', []byte("SCRAM-SHA-256\x00"), []byte{0, 0, 0, 7}, []byte("garbage"))
+	for i := range 10 {
+		conn, err := rawDial(p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendStartup(t, conn, "postgres", "postgres")
+		readAuthRequest(t, conn)
+		if _, err := conn.Write(bad); err != nil {
+			t.Fatal(err)
+		}
+		b, err := readUntilClosed(conn)
+		conn.Close()
+		if msgs, _ := rawReplies(b); err != nil || len(msgs) == 0 || msgs[len(msgs)-1] != "E 08P01" {
+			t.Fatalf("malformed SCRAM login %d: got %v (%v), want the backend's 08P01", i, msgs, err)
+		}
+	}
+	if st := p.Snapshot().Backends[0]; st.CircuitState != status.Closed || st.FailuresTotal != 0 {
+		t.Errorf("after 10 malformed SCRAM logins: %s with %d failures, want CLOSED and none", st.CircuitState, st.FailuresTotal)
+	}
+	malformedGoodClient(t, p.dsn("postgres", "pg-secret"), 3)
+}

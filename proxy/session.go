@@ -445,6 +445,12 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 		switch {
 		case errors.As(err, &be):
 			o := loginOutcome(be.code)
+			if be.afterClient && be.code == codeProtocolViolation {
+				// A malformed password or SCRAM message from the client: the
+				// backend is fine, and a client must not be able to open its
+				// circuit that way.
+				o = breaker.Excluded
+			}
 			record(o)
 			if !forwarded && (o == breaker.Failure || o == breaker.Overload) {
 				return errRetry{err}
@@ -523,7 +529,12 @@ func (lc *loginClock) clientTurn(wait func() error) error {
 }
 
 // backendError is an ErrorResponse a backend sent during authentication.
-type backendError struct{ code, msg string }
+type backendError struct {
+	code, msg string
+	// afterClient: the client had answered the backend's authentication
+	// request; a protocol violation (08P01) then is the client's doing.
+	afterClient bool
+}
 
 func (e *backendError) Error() string { return "backend refused the session: sqlstate " + e.code }
 
@@ -545,8 +556,9 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 		return false, err
 	}
 	_, overTLS := conn.(*tls.Conn)
-	binding := false // the client wants channel binding, which cannot pass through (withoutPlus)
-	var out []byte   // messages for the client, flushed before waiting on it
+	binding := false  // the client wants channel binding, which cannot pass through (withoutPlus)
+	var out []byte    // messages for the client, flushed before waiting on it
+	answered := false // a reply of the client's went to the backend
 	flush := func() error {
 		if len(out) == 0 {
 			return nil
@@ -598,6 +610,7 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 			}
 			binding = authType == 10 && overTLS && wantsBinding(reply)
 			_ = conn.SetWriteDeadline(s.clock.Now().Add(s.connectTimeout))
+			answered = true
 			if _, err := conn.Write(reply); err != nil {
 				return forwarded, err
 			}
@@ -625,7 +638,7 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 				out = append(out, m...)
 				_ = flush()
 			}
-			return forwarded, &backendError{code: code}
+			return forwarded, &backendError{code: code, afterClient: answered}
 		case 'Z':
 			if len(m) == 6 {
 				ss.txStatus.Store(uint32(m[5]))
