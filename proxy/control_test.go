@@ -13,6 +13,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/proxy/overrides"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -80,7 +81,7 @@ func TestCorruptOverrideFileDoesNotStopStartUp(t *testing.T) {
 	c := pgtest.New(t, pgtest.Options{Name: "ov-corrupt"})
 	cfg := testConfig(t, c)
 	cfg.State.Dir = t.TempDir()
-	if err := os.WriteFile(filepath.Join(cfg.State.Dir, overridesFile), []byte(`[{"Backend":"pg-a","State":"OP`), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(cfg.State.Dir, overrides.File), []byte(`[{"Backend":"pg-a","State":"OP`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := startProxy(t, cfg)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/overrides"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -55,7 +56,7 @@ func TestStaleOverrideTempsRemovedAtStartUp(t *testing.T) {
 			t.Errorf("%s after start-up: %v, want it removed", name, err)
 		}
 	}
-	for _, name := range append(keep, overridesFile) {
+	for _, name := range append(keep, overrides.File) {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("%s after start-up: %v, want it kept", name, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/overrides"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -117,7 +118,7 @@ func closedPort(t *testing.T) int {
 
 func readOverrides(t *testing.T, dir string) []status.Override {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, overridesFile))
+	data, err := os.ReadFile(filepath.Join(dir, overrides.File))
 	if err != nil {
 		t.Fatal(err)
 	}

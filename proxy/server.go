@@ -22,6 +22,7 @@ import (
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/fastconn"
+	"github.com/heliosdb/heliosproxy/proxy/overrides"
 	"github.com/heliosdb/heliosproxy/status"
 	"github.com/heliosdb/heliosproxy/statusdb"
 )
@@ -81,7 +82,7 @@ type Server struct {
 	users   map[string]*poolUser // [[users]] by name
 	stmts   stmtRegistry         // server-side names of pooled sessions' prepared statements
 
-	overrides *overrideStore
+	overrides *overrides.Store
 	onQuery   func(backend string, d time.Duration, o breaker.Outcome) // nil: none
 
 	// Set by Run, for what Reload starts: health checkers are goroutines
@@ -136,13 +137,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		list = append(list, s.newBackend(bc, s.group.Add(bc.Name, breakerConfig(cfg, bc))))
 	}
 	s.backends.Store(&list)
-	s.overrides = newOverrideStore(cfg.State.Dir, log)
-	if err := s.overrides.load(); err != nil {
+	s.overrides = overrides.New(cfg.State.Dir, log)
+	if err := s.overrides.Load(); err != nil {
 		// A torn or corrupt file must not keep the proxy from starting.
 		log.Error("persisted overrides not loaded; starting without them", "err", err)
 	}
 	now := s.clock.Now()
-	for _, o := range s.overrides.all() {
+	for _, o := range s.overrides.All() {
 		if b := s.backend(o.Backend); b != nil {
 			b.br.Force(o.State.Breaker(), now)
 		}
@@ -282,8 +283,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	s.runMu.Unlock()
 	wg.Go(func() { s.tick(ctx) })
-	if s.overrides.path != "" {
-		wg.Go(func() { s.persistOverrides(ctx) })
+	if s.overrides.Persistent() {
+		wg.Go(func() { s.overrides.Persist(ctx) })
 	}
 	s.log.Info("proxy listening", "addr", ln.Addr().String(), "backends", len(s.list()), "tls", s.tlsConfig != nil)
 	defer func() {
@@ -427,7 +428,7 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 		dst = make([]status.Backend, 0, len(s.list()))
 	}
 	snap := status.Snapshot{Taken: now, Backends: dst[:0]}
-	overrides := s.overrides.byName()
+	forced := s.overrides.ByName()
 	var total int64
 	for _, b := range s.list() {
 		total += b.active.Load()
@@ -468,7 +469,7 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 		if st.State != breaker.Closed {
 			sb.OpenReason = st.Reason.String()
 		}
-		if o, ok := overrides[b.cfg.Name]; ok {
+		if o, ok := forced[b.cfg.Name]; ok {
 			sb.Override, sb.OverrideReason, sb.OverrideAuthor, sb.OverrideExpires = o.State, o.Reason, o.Author, o.Expires
 		}
 		snap.Backends = append(snap.Backends, sb)
