@@ -30,7 +30,7 @@ test: deps vet
 # SQL path (the parser guard, Prepare, evaluation). `make test` runs every
 # target's seed corpus.
 FUZZTIME ?= 60s
-FUZZ_TARGETS := proxy:FuzzFrontend proxy:FuzzStatusSession statusdb:FuzzStatement statusdb:FuzzQuery statusdb:FuzzDepthEstimate
+FUZZ_TARGETS := proxy:FuzzFrontend proxy:FuzzStatusSession proxy/wire:FuzzScanner statusdb:FuzzStatement statusdb:FuzzQuery statusdb:FuzzDepthEstimate
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \

@@ -270,7 +270,7 @@ func (s *Server) applyReload(p reloadPlan) {
 	s.usersMu.Unlock()
 	s.cfg.Store(&p.next)
 	s.breakersOnSet(p.next)
-	s.buffers.limit.Store(p.next.Proxy.MaxBufferMemory)
+	s.buffers.Limit.Store(p.next.Proxy.MaxBufferMemory)
 }
 
 // drain stops new sessions to b and its health checks; its live sessions

@@ -6,6 +6,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
 // Error is an error the client sees, with its SQLSTATE.
@@ -32,12 +33,19 @@ const (
 	codeTooManyConns      = "53300"
 )
 
+// errMemory answers a client whose message the buffer budget cannot hold.
+var errMemory = &Error{Code: "53200", Message: "out of memory", Err: wire.ErrMemory,
+	Detail: "HeliosProxy's memory for buffered client messages (proxy.max_buffer_memory) is in use by other clients.",
+	Hint:   "Retry later, or send smaller messages."}
+
 // toClient maps any error to the Error a client is shown.
 func toClient(err error) *Error {
 	var pe *Error
 	switch {
 	case errors.As(err, &pe):
 		return pe
+	case errors.Is(err, wire.ErrMemory):
+		return errMemory
 	case errors.Is(err, breaker.ErrOpen):
 		return &Error{Code: codeCannotConnectNow, Message: "backend is temporarily unavailable", Err: err}
 	default:

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/internal/scram"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
 // authenticateClient checks the client's password for a [[users]] role as
@@ -28,7 +29,7 @@ func (ss *session) authenticateClient(u *poolUser) error {
 	if err != nil {
 		return err
 	}
-	_, err = ss.client.Write(appendMessageOf(nil, &pgproto3.AuthenticationOk{}))
+	_, err = ss.client.Write(wire.AppendMessageOf(nil, &pgproto3.AuthenticationOk{}))
 	return err
 }
 
@@ -39,12 +40,12 @@ func authFailed(user string) *Error {
 // password reads the client's next message, which must be a
 // PasswordMessage (or SASL response), and returns its body.
 func (ss *session) password() ([]byte, error) {
-	typ, m, err := ss.cs.message()
+	typ, m, err := ss.cs.Message()
 	if err != nil {
 		return nil, errors.Join(errClient, err)
 	}
 	if typ != 'p' {
-		return nil, protocolErrorf("expected a password message, got type %q", typ)
+		return nil, wire.ProtocolErrorf("expected a password message, got type %q", typ)
 	}
 	return m[5:], nil
 }
@@ -54,14 +55,14 @@ func (ss *session) md5Login(u *poolUser) error {
 	if _, err := rand.Read(salt[:]); err != nil {
 		return err
 	}
-	if _, err := ss.client.Write(appendMessageOf(nil, &pgproto3.AuthenticationMD5Password{Salt: salt})); err != nil {
+	if _, err := ss.client.Write(wire.AppendMessageOf(nil, &pgproto3.AuthenticationMD5Password{Salt: salt})); err != nil {
 		return errors.Join(errClient, err)
 	}
 	body, err := ss.password()
 	if err != nil {
 		return err
 	}
-	got, _ := cstring(body)
+	got, _ := wire.CString(body)
 	want := scram.MD5Response(u.md5, salt)
 	if subtle.ConstantTimeCompare(got, []byte(want)) != 1 {
 		return authFailed(u.cfg.Name)
@@ -93,12 +94,12 @@ func (ss *session) scramExchange(v scram.Verifier, user string) ([32]byte, error
 	if err != nil {
 		return key, err
 	}
-	mech, rest := cstring(body)
+	mech, rest := wire.CString(body)
 	if string(mech) != "SCRAM-SHA-256" {
 		return key, &Error{Code: "28000", Message: "client selected an invalid SASL authentication mechanism"}
 	}
 	if len(rest) < 4 || int(int32(binary.BigEndian.Uint32(rest))) != len(rest)-4 {
-		return key, protocolErrorf("malformed SASLInitialResponse")
+		return key, wire.ProtocolErrorf("malformed SASLInitialResponse")
 	}
 	srv := scram.NewServer(v, rand.Reader)
 	first, err := srv.First(rest[4:])

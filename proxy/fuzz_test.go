@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -15,14 +14,15 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/internal/wiretest"
 )
 
 // fuzzSeeds are FuzzFrontend's seed inputs: what clients send first.
 func fuzzSeeds(t testing.TB) [][]byte {
-	startup := wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "postgres", "database": "postgres"}})
-	startup32 := wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion32, Parameters: map[string]string{"user": "postgres", "application_name": "fuzz"}})
-	ssl := wireStartup(t, &pgproto3.SSLRequest{})
-	gss := wireStartup(t, &pgproto3.GSSEncRequest{})
+	startup := wiretest.Startup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "postgres", "database": "postgres"}})
+	startup32 := wiretest.Startup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion32, Parameters: map[string]string{"user": "postgres", "application_name": "fuzz"}})
+	ssl := wiretest.Startup(t, &pgproto3.SSLRequest{})
+	gss := wiretest.Startup(t, &pgproto3.GSSEncRequest{})
 	query, err := (&pgproto3.Query{String: "SELECT 1"}).Encode(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +34,7 @@ func fuzzSeeds(t testing.TB) [][]byte {
 		slices.Concat(ssl, startup), // refused: data after SSLRequest
 		gss,
 		slices.Concat(gss, startup),
-		wireStartup(t, &pgproto3.CancelRequest{ProcessID: 1, SecretKey: []byte{1, 2, 3, 4}}),
+		wiretest.Startup(t, &pgproto3.CancelRequest{ProcessID: 1, SecretKey: []byte{1, 2, 3, 4}}),
 		[]byte("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"),
 		{0, 0, 0, 0},
 		{0x80, 0, 0, 0},
@@ -139,7 +139,7 @@ func FuzzFrontend(f *testing.F) {
 		if len(in) > 0 {
 			chunk = int(in[len(in)-1] % 16) // 0: everything at once
 		}
-		conn := &scriptConn{in: in, chunk: chunk}
+		conn := &wiretest.Conn{In: in, Chunk: chunk}
 		log := &fuzzLog{}
 		srv := fuzzServer(t, log)
 		done := make(chan struct{})
@@ -155,11 +155,11 @@ func FuzzFrontend(f *testing.F) {
 		for _, msg := range log.logged() {
 			t.Errorf("serve(%q) logged an error: %s", in, msg)
 		}
-		if !conn.closed {
+		if !conn.Closed {
 			t.Errorf("serve(%q) returned without closing the client connection", in)
 		}
-		if err := fuzzCheckReplies(conn.out.Bytes()); err != nil {
-			t.Errorf("serve(%q) replied %q: %v", in, conn.out.Bytes(), err)
+		if err := fuzzCheckReplies(conn.Out.Bytes()); err != nil {
+			t.Errorf("serve(%q) replied %q: %v", in, conn.Out.Bytes(), err)
 		}
 		if n := len(srv.keys); n != 0 {
 			t.Errorf("serve(%q) left %d cancel keys behind", in, n)
@@ -170,52 +170,7 @@ func FuzzFrontend(f *testing.F) {
 			}
 		}
 
-		fuzzScanner(t, in)
 	})
-}
-
-// fuzzScanner feeds in to a scanner whole and in two chunks split at a
-// data-derived point: the callbacks and the outcome must be the same.
-func fuzzScanner(t *testing.T, in []byte) {
-	const maxBody = 4096
-	whole := &wireRecorder{wants: map[byte]int{'E': 128, 'D': 3, 'Q': 1}}
-	sc := scanner{h: whole, maxBody: maxBody}
-	n, werr := sc.feed(in)
-	if n < 0 || n > len(in) {
-		t.Fatalf("feed(%q) = %d, want 0..%d", in, n, len(in))
-	}
-	if (werr == nil) != (n == len(in)) {
-		t.Errorf("feed(%q) = %d, %v: an error must come with fewer bytes, and only then", in, n, werr)
-	}
-	if werr != nil && !errors.Is(werr, errProtocol) {
-		t.Errorf("feed(%q) error %v does not wrap errProtocol", in, werr)
-	}
-
-	split := 0
-	if len(in) > 0 {
-		split = int(in[0]) * len(in) / 256
-	}
-	parts := &wireRecorder{wants: whole.wants}
-	sc = scanner{h: parts, maxBody: maxBody}
-	n1, err := sc.feed(in[:split])
-	total := n1
-	if err == nil {
-		var n2 int
-		n2, err = sc.feed(in[split:])
-		total += n2
-		if n2 < 0 || n2 > len(in)-split {
-			t.Fatalf("feed(%q) after a split at %d = %d, want 0..%d", in[split:], split, n2, len(in)-split)
-		}
-	}
-	if (err == nil) != (werr == nil) {
-		t.Errorf("split at %d: error %v, whole: %v", split, err, werr)
-	}
-	if total < n || total > n+4 || (werr == nil && total != n) {
-		t.Errorf("split at %d: %d bytes accepted, whole: %d", split, total, n)
-	}
-	if !reflect.DeepEqual(parts.calls, whole.calls) {
-		t.Errorf("split at %d: callbacks %v, whole: %v", split, parts.calls, whole.calls)
-	}
 }
 
 // FuzzStatusSession feeds arbitrary messages to an authenticated session
@@ -249,10 +204,10 @@ func FuzzStatusSession(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	startup := wireStartup(f, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
+	startup := wiretest.Startup(f, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
 		Parameters: map[string]string{"user": "ops", "database": statusDatabase}})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		conn := &scriptConn{in: slices.Concat(startup, in)}
+		conn := &wiretest.Conn{In: slices.Concat(startup, in)}
 		log := &fuzzLog{}
 		srv := fuzzServer(t, log)
 		done := make(chan struct{})
@@ -268,10 +223,10 @@ func FuzzStatusSession(f *testing.F) {
 		for _, msg := range log.logged() {
 			t.Errorf("serve(%q) logged an error: %s", in, msg)
 		}
-		if !conn.closed {
+		if !conn.Closed {
 			t.Errorf("serve(%q) returned without closing the client connection", in)
 		}
-		if _, err := rawReplies(conn.out.Bytes()); err != nil {
+		if _, err := rawReplies(conn.Out.Bytes()); err != nil {
 			t.Errorf("serve(%q) sent a malformed message: %v", in, err)
 		}
 	})

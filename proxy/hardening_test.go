@@ -22,6 +22,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -65,7 +66,7 @@ func TestStatusSessionMalformedDescribeClose(t *testing.T) {
 			if err := rawStartupDB(conn, "postgres", statusDatabase); err != nil {
 				t.Fatal(err)
 			}
-			msg := appendMessage(nil, typ, body)
+			msg := wire.AppendMessage(nil, typ, body)
 			msg = append(msg, 'S', 0, 0, 0, 4)
 			if _, err := conn.Write(msg); err != nil {
 				t.Fatal(err)
@@ -154,7 +155,7 @@ func scramPooledProxy(t *testing.T, name string, edit func(*config.Config)) *run
 // status-database) messages and never send them cost the proxy no memory,
 // get PostgreSQL's limit, and everyone else is served.
 func TestPasswordMessageMemory(t *testing.T) {
-	p := scramPooledProxy(t, "hard-mem", nil)
+	p := scramPooledProxy(t, "hard-mem", func(cfg *config.Config) { cfg.Proxy.MaxStatusConnections = 64 })
 	runtime.GC()
 	before := rssBytes(t)
 	const clients = 64
@@ -234,23 +235,23 @@ func TestBufferBudget(t *testing.T) {
 	for i := range 2 {
 		query(3 << 19)
 		// The proxy holds the bytes once it has read them: its budget shows them.
-		waitFor(t, func() bool { return p.buffers.used.Load() >= int64(i+1)*(3<<19) })
+		waitFor(t, func() bool { return p.buffers.Used.Load() >= int64(i+1)*(3<<19) })
 	}
-	held := p.buffers.used.Load()
+	held := p.buffers.Used.Load()
 	if held > 2*(2<<20) {
 		t.Errorf("two clients' 1.5 MiB hold %d bytes of buffers, want at most 2 MiB each", held)
 	}
 	// The budget now leaves less room than the third client's next
 	// growth: it sends exactly its first buffer's worth (so that nothing
 	// is left unread when the proxy closes) and is refused.
-	p.buffers.limit.Store(held + 4096)
+	p.buffers.Limit.Store(held + 4096)
 	conn := query(clientBufSize)
 	_ = conn.SetReadDeadline(time.Now().Add(rawSafetyNet))
 	b, err := io.ReadAll(conn)
 	if msgs, _ := rawReplies(b); !slices.Equal(msgs, []string{"E 53200"}) {
 		t.Errorf("client over the budget got %v (%v), want E 53200", msgs, err)
 	}
-	if used := p.buffers.used.Load(); used > held+4096 {
+	if used := p.buffers.Used.Load(); used > held+4096 {
 		t.Errorf("buffers hold %d bytes, budget %d", used, held+4096)
 	}
 	malformedGoodClient(t, p.dsn("postgres", "pg-secret"), 3)
@@ -675,7 +676,7 @@ func TestMalformedSCRAMLeavesCircuitClosed(t *testing.T) {
 	cfg := testConfig(t, c)
 	cfg.CircuitBreaker.MinimumRequests = 5
 	p := startProxy(t, cfg)
-	bad := appendMessage(nil, 'p', []byte("SCRAM-SHA-256\x00"), []byte{0, 0, 0, 7}, []byte("garbage"))
+	bad := wire.AppendMessage(nil, 'p', []byte("SCRAM-SHA-256\x00"), []byte{0, 0, 0, 7}, []byte("garbage"))
 	for i := range 10 {
 		conn, err := rawDial(p.Addr)
 		if err != nil {

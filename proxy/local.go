@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"github.com/heliosdb/heliosproxy/status"
 	"github.com/heliosdb/heliosproxy/statusdb"
 )
@@ -63,15 +64,15 @@ func (l *localState) backendIdle() {
 func (l *localState) takes(typ byte, body []byte) bool {
 	switch typ {
 	case 'P':
-		name, rest := cstring(body)
-		query, _ := cstring(rest)
+		name, rest := wire.CString(body)
+		query, _ := wire.CString(rest)
 		if statusdb.Mentions(query) || l.batch {
 			return true
 		}
 		delete(l.stmts, string(name))
 	case 'B':
-		portal, rest := cstring(body)
-		stmt, _ := cstring(rest)
+		portal, rest := wire.CString(body)
+		stmt, _ := wire.CString(rest)
 		if _, ok := l.stmts[string(stmt)]; ok || l.batch {
 			return true
 		}
@@ -80,12 +81,12 @@ func (l *localState) takes(typ byte, body []byte) bool {
 		if len(body) == 0 {
 			return false // malformed: the backend answers it
 		}
-		name, _ := cstring(body[1:])
+		name, _ := wire.CString(body[1:])
 		if l.batch || l.has(body[0], name) {
 			return true
 		}
 	case 'E':
-		portal, _ := cstring(body)
+		portal, _ := wire.CString(body)
 		if _, ok := l.portals[string(portal)]; ok || l.batch {
 			return true
 		}
@@ -148,7 +149,7 @@ func (l *localState) handle(msg []byte) error {
 		}
 		if err == nil {
 			l.setStmt(string(name), st)
-			l.out = appendMessageOf(l.out, &pgproto3.ParseComplete{})
+			l.out = wire.AppendMessageOf(l.out, &pgproto3.ParseComplete{})
 			return nil
 		}
 		l.fail(err)
@@ -178,7 +179,7 @@ func (l *localState) handle(msg []byte) error {
 		var st *statusdb.Stmt
 		if name, st, err = l.parse(body); err == nil {
 			l.setStmt(string(name), st)
-			l.out = appendMessageOf(l.out, &pgproto3.ParseComplete{})
+			l.out = wire.AppendMessageOf(l.out, &pgproto3.ParseComplete{})
 		} else if errors.Is(err, statusdb.ErrNotStatusQuery) {
 			err = errMixed
 			if !l.ss.hasBackend() {
@@ -192,13 +193,13 @@ func (l *localState) handle(msg []byte) error {
 	case 'E':
 		err = l.execute(body)
 	case 'C':
-		name, _ := cstring(body[1:])
+		name, _ := wire.CString(body[1:])
 		if body[0] == 'S' {
 			delete(l.stmts, string(name))
 		} else {
 			delete(l.portals, string(name))
 		}
-		l.out = appendMessageOf(l.out, &pgproto3.CloseComplete{})
+		l.out = wire.AppendMessageOf(l.out, &pgproto3.CloseComplete{})
 	case 'H':
 		return l.flush()
 	}
@@ -215,8 +216,8 @@ func (l *localState) handle(msg []byte) error {
 // parse prepares a Parse message's statement with the parameter types the
 // client declared.
 func (l *localState) parse(body []byte) (name []byte, st *statusdb.Stmt, err error) {
-	name, rest := cstring(body)
-	query, rest := cstring(rest)
+	name, rest := wire.CString(body)
+	query, rest := wire.CString(rest)
 	var oids []uint32
 	if len(rest) >= 2 {
 		n := int(binary.BigEndian.Uint16(rest))
@@ -254,7 +255,7 @@ func (l *localState) readyForQuery(dst []byte) []byte {
 	if st == 0 {
 		st = 'I'
 	}
-	return appendReady(dst, st)
+	return wire.AppendReady(dst, st)
 }
 
 // flush writes the pending answers once the backend has answered every
@@ -292,7 +293,7 @@ func (l *localState) query(msg, body []byte) error {
 		l.ss.clientErr = errMixed
 		return errMixed
 	}
-	sql, _ := cstring(body)
+	sql, _ := wire.CString(body)
 	db := l.ss.s.statusDB
 	texts, err := db.Split(string(sql))
 	stmts := make([]*statusdb.Stmt, len(texts))
@@ -322,7 +323,7 @@ func (l *localState) query(msg, body []byte) error {
 		l.out = errAborted.errorResponse(l.out)
 	case len(texts) == 0:
 		failed = false
-		l.out = appendMessageOf(l.out, &pgproto3.EmptyQueryResponse{})
+		l.out = wire.AppendMessageOf(l.out, &pgproto3.EmptyQueryResponse{})
 	default:
 		failed = false
 		events := false
@@ -469,12 +470,12 @@ func (l *localState) bind(body []byte) error {
 		l.portals = make(map[string]*localPortal)
 	}
 	l.portals[m.DestinationPortal] = p
-	l.out = appendMessageOf(l.out, &pgproto3.BindComplete{})
+	l.out = wire.AppendMessageOf(l.out, &pgproto3.BindComplete{})
 	return nil
 }
 
 func (l *localState) describe(body []byte) error {
-	name, _ := cstring(body[1:])
+	name, _ := wire.CString(body[1:])
 	if body[0] == 'S' {
 		st, ok := l.stmts[string(name)]
 		if !ok {
@@ -493,7 +494,7 @@ func (l *localState) describe(body []byte) error {
 }
 
 func (l *localState) execute(body []byte) error {
-	name, _ := cstring(body)
+	name, _ := wire.CString(body)
 	p, ok := l.portals[string(name)]
 	if !ok {
 		return &Error{Severity: "ERROR", Code: "34000", Message: "portal \"" + string(name) + "\" does not exist"}
@@ -518,7 +519,7 @@ func columnFormats(n int, codes []int16) []int16 {
 
 func rowDescription(dst []byte, cols []statusdb.Column, formats []int16) []byte {
 	if len(cols) == 0 {
-		return appendMessageOf(dst, &pgproto3.NoData{})
+		return wire.AppendMessageOf(dst, &pgproto3.NoData{})
 	}
 	rd := pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(cols))}
 	for i, c := range cols {
@@ -539,15 +540,6 @@ func sqlError(err error) *Error {
 		return pe
 	}
 	return &Error{Severity: "ERROR", Code: "XX000", Message: "internal error answering a helios_proxy query", Err: err}
-}
-
-// cstring splits a NUL-terminated string off the front of b.
-func cstring(b []byte) (s, rest []byte) {
-	i := bytes.IndexByte(b, 0)
-	if i < 0 {
-		return b, nil
-	}
-	return b[:i], b[i+1:]
 }
 
 // hasBackend reports whether the session relays statements to a backend

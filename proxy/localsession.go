@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/internal/scram"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
 // statusDatabase is the database name that makes a session local: the
@@ -25,7 +26,7 @@ func (ss *session) serveLocal(ctx context.Context) error {
 	if err := ss.authenticateLocal(); err != nil {
 		return err
 	}
-	ss.cs.maxBody = min(ss.s.maxBody, maxStatusMessage)
+	ss.cs.MaxBody = min(ss.s.maxBody, maxStatusMessage)
 	ss.authenticated()
 	out := make([]byte, 0, 512)
 	out, _ = (&pgproto3.AuthenticationOk{}).Encode(out)
@@ -45,14 +46,14 @@ func (ss *session) serveLocal(ctx context.Context) error {
 	}
 	ss.timeZone.Store("UTC")
 	out, _ = (&pgproto3.BackendKeyData{ProcessID: ss.pid, SecretKey: ss.secret[:]}).Encode(out)
-	out = appendReady(out, 'I')
+	out = wire.AppendReady(out, 'I')
 	if _, err := ss.client.Write(out); err != nil {
 		return err
 	}
 	_ = ss.client.SetDeadline(time.Time{})
 	l := &ss.local
 	for {
-		typ, msg, err := ss.cs.message()
+		typ, msg, err := ss.cs.Message()
 		if err != nil {
 			return err
 		}
@@ -67,7 +68,7 @@ func (ss *session) serveLocal(ctx context.Context) error {
 				return err
 			}
 		default:
-			return protocolErrorf("unexpected message type %q", typ)
+			return wire.ProtocolErrorf("unexpected message type %q", typ)
 		}
 	}
 }

@@ -22,6 +22,8 @@ import (
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/internal/wiretest"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -173,29 +175,29 @@ func (c malformedCase) String() string {
 
 func malformedCases(t testing.TB, maxBody int) []malformedCase {
 	startup := func(version uint32, params map[string]string) []byte {
-		return wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: version, Parameters: params})
+		return wiretest.Startup(t, &pgproto3.StartupMessage{ProtocolVersion: version, Parameters: params})
 	}
 	good := startup(pgproto3.ProtocolVersion30, map[string]string{"user": "postgres", "database": "postgres"})
-	ssl := wireStartup(t, &pgproto3.SSLRequest{})
-	gss := wireStartup(t, &pgproto3.GSSEncRequest{})
+	ssl := wiretest.Startup(t, &pgproto3.SSLRequest{})
+	gss := wiretest.Startup(t, &pgproto3.GSSEncRequest{})
 	garbage := []byte("GET / HTTP/1.1\r\nHost: heliosproxy.example\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\n\r\n")
 	garbage = append(garbage, bytes.Repeat([]byte{'!'}, 100-len(garbage))...)
-	header := func(typ byte, n uint32) []byte { return append([]byte{typ}, wireUint32(n)...) }
+	header := func(typ byte, n uint32) []byte { return append([]byte{typ}, wiretest.Uint32(n)...) }
 	over := header('Q', uint32(4+maxBody+1))
 	over = append(over, bytes.Repeat([]byte{'x'}, 1000)...) // the rest never needs to come
 	protocolViolation := []string{"E " + codeProtocolViolation}
 	return []malformedCase{
-		{name: "startup length 0", p: wireUint32(0), want: protocolViolation},
+		{name: "startup length 0", p: wiretest.Uint32(0), want: protocolViolation},
 		{name: "startup length 7", p: []byte{0, 0, 0, 7, 0, 3, 0}, want: protocolViolation},
-		{name: "startup length 10001", p: slices.Concat(wireUint32(10001), wireUint32(pgproto3.ProtocolVersion30)), want: protocolViolation},
-		{name: "startup length 2^31", p: slices.Concat(wireUint32(1<<31), wireUint32(pgproto3.ProtocolVersion30)), want: protocolViolation},
-		{name: "startup length 2^31-1", p: slices.Concat(wireUint32(1<<31-1), wireUint32(pgproto3.ProtocolVersion30)), want: protocolViolation},
+		{name: "startup length 10001", p: slices.Concat(wiretest.Uint32(10001), wiretest.Uint32(pgproto3.ProtocolVersion30)), want: protocolViolation},
+		{name: "startup length 2^31", p: slices.Concat(wiretest.Uint32(1<<31), wiretest.Uint32(pgproto3.ProtocolVersion30)), want: protocolViolation},
+		{name: "startup length 2^31-1", p: slices.Concat(wiretest.Uint32(1<<31-1), wiretest.Uint32(pgproto3.ProtocolVersion30)), want: protocolViolation},
 		{name: "100 bytes of HTTP", p: garbage, want: protocolViolation},
 		{name: "protocol 2.0", p: startup(2<<16, map[string]string{"user": "postgres"}), want: protocolViolation},
 		{name: "protocol 4.0", p: startup(4<<16, map[string]string{"user": "postgres"}), want: protocolViolation},
 		{name: "no user", p: startup(pgproto3.ProtocolVersion30, map[string]string{"database": "postgres"}), want: protocolViolation},
-		{name: "CancelRequest without key", p: wirePacket(cancelRequestCode, "\x00\x00\x00\x01"), want: protocolViolation},
-		{name: "SSLRequest with a payload", p: wirePacket(sslRequestCode, "\x00\x00\x00\x00"), want: protocolViolation},
+		{name: "CancelRequest without key", p: wiretest.Packet(wire.CancelRequestCode, "\x00\x00\x00\x01"), want: protocolViolation},
+		{name: "SSLRequest with a payload", p: wiretest.Packet(wire.SSLRequestCode, "\x00\x00\x00\x00"), want: protocolViolation},
 		// The bytes after the SSLRequest arrived before any TLS handshake
 		// (CVE-2021-23222): refused before the proxy answers 'N'.
 		{name: "SSLRequest and StartupMessage in one write", p: slices.Concat(ssl, good), want: protocolViolation},
@@ -260,7 +262,7 @@ func TestMalformed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		good := wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "postgres"}})
+		good := wiretest.Startup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "postgres"}})
 		if _, err := conn.Write(good[:len(good)/2]); err != nil {
 			t.Fatal(err)
 		}
@@ -373,7 +375,7 @@ func TestStartupTimeout(t *testing.T) {
 	cfg.HealthChecks.Enabled = false
 	p := startProxy(t, cfg)
 
-	good := wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "postgres"}})
+	good := wiretest.Startup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "postgres"}})
 	tests := []struct {
 		name   string
 		p      []byte
@@ -382,8 +384,8 @@ func TestStartupTimeout(t *testing.T) {
 		{"sends nothing", nil, ""},
 		{"two bytes of the length", []byte{0, 0}, ""},
 		{"half a StartupMessage", good[:len(good)/2], ""},
-		{"SSLRequest, then nothing", wireStartup(t, &pgproto3.SSLRequest{}), "N"},
-		{"GSSENCRequest, then half a StartupMessage", slices.Concat(wireStartup(t, &pgproto3.GSSEncRequest{}), good[:10]), "N"},
+		{"SSLRequest, then nothing", wiretest.Startup(t, &pgproto3.SSLRequest{}), "N"},
+		{"GSSENCRequest, then half a StartupMessage", slices.Concat(wiretest.Startup(t, &pgproto3.GSSEncRequest{}), good[:10]), "N"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

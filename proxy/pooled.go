@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
@@ -88,7 +88,7 @@ func (r *stmtRegistry) ref(def []byte) *stmtRef {
 	}
 	r.next++
 	ref := &stmtRef{id: r.next, name: fmt.Sprintf("helios_%d", r.next), def: string(def), users: 1}
-	ref.parse = appendMessage(nil, 'P', []byte(ref.name), []byte{0}, def)
+	ref.parse = wire.AppendMessage(nil, 'P', []byte(ref.name), []byte{0}, def)
 	r.refs[ref.def] = ref
 	return ref
 }
@@ -113,20 +113,6 @@ func (r *stmtRegistry) size() int {
 // may hold when it is given back: one holding more is closed rather than
 // pooled, which frees them on the server.
 const maxServerStatements = 500
-
-// appendMessage appends a message of type typ whose body is parts.
-func appendMessage(dst []byte, typ byte, parts ...[]byte) []byte {
-	n := 4
-	for _, p := range parts {
-		n += len(p)
-	}
-	dst = append(dst, typ, 0, 0, 0, 0)
-	binary.BigEndian.PutUint32(dst[len(dst)-4:], uint32(n))
-	for _, p := range parts {
-		dst = append(dst, p...)
-	}
-	return dst
-}
 
 // closedStmt is a statement name no server has: closing it is a no-op
 // that PostgreSQL still answers with CloseComplete.
@@ -159,7 +145,7 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *poolUse
 		ss.refuse(log, err)
 		return
 	}
-	ss.cs.maxBody = ss.s.maxBody
+	ss.cs.MaxBody = ss.s.maxBody
 	ss.authenticated()
 	_ = ss.client.SetDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { _ = ss.client.SetDeadline(time.Unix(1, 0)) })
@@ -180,7 +166,7 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *poolUse
 // refuse ends a session that could not start with err: the client is told
 // unless it already was (the backend's own refusal) or cannot be.
 func (ss *session) refuse(log *slog.Logger, err error) {
-	if !errors.Is(err, errRefused) && (!errors.Is(err, errClient) || errors.Is(err, errProtocol) || errors.Is(err, errMemory)) {
+	if !errors.Is(err, errRefused) && (!errors.Is(err, errClient) || errors.Is(err, wire.ErrProtocol) || errors.Is(err, wire.ErrMemory)) {
 		ss.fail(err)
 	}
 	log.Info("session refused", "user", ss.params["user"], "err", err)
@@ -226,7 +212,7 @@ func (ss *session) pooledStartup() error {
 	}
 	pl.mu.Unlock()
 	out, _ = (&pgproto3.BackendKeyData{ProcessID: ss.pid, SecretKey: ss.secret[:]}).Encode(out)
-	out = appendReady(out, 'I')
+	out = wire.AppendReady(out, 'I')
 	ss.txStatus.Store('I')
 	_, err := ss.client.Write(out)
 	return err
@@ -236,9 +222,9 @@ func (ss *session) pooledStartup() error {
 // the server once per batch of messages that arrived together.
 func (ss *session) pooledClient() error {
 	for {
-		typ, msg, err := ss.cs.message()
+		typ, msg, err := ss.cs.Message()
 		if err != nil {
-			if errors.Is(err, errProtocol) || errors.Is(err, errMemory) {
+			if errors.Is(err, wire.ErrProtocol) || errors.Is(err, wire.ErrMemory) {
 				ss.clientErr = err
 			}
 			return err
@@ -246,7 +232,7 @@ func (ss *session) pooledClient() error {
 		if err := ss.pooledMessage(typ, msg); err != nil {
 			return err
 		}
-		if !ss.cs.complete() {
+		if !ss.cs.Complete() {
 			if err := ss.flushServer(); err != nil {
 				return err
 			}
@@ -291,7 +277,7 @@ func (ss *session) remote(typ byte, msg []byte) error {
 	if pl.skip {
 		if typ == 'S' {
 			pl.skip = false
-			return ss.writeClient(appendReady(nil, byte(ss.txStatus.Load())))
+			return ss.writeClient(wire.AppendReady(nil, byte(ss.txStatus.Load())))
 		}
 		return nil
 	}
@@ -321,7 +307,7 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 		pl.out = append(pl.out, msg...)
 		return
 	case 'P':
-		name, def := cstring(body)
+		name, def := wire.CString(body)
 		if len(name) == 0 {
 			sc.q.push(respEntry{kind: kParse})
 			pl.out = append(pl.out, msg...)
@@ -334,18 +320,18 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 		pl.stmts[string(name)] = ref
 		if _, has := sc.stmts[ref.id]; has {
 			// Re-created so that the client gets the answers it expects.
-			pl.out = appendMessage(pl.out, 'C', []byte{'S'}, ref.parse[5:len(ref.name)+6])
+			pl.out = wire.AppendMessage(pl.out, 'C', []byte{'S'}, ref.parse[5:len(ref.name)+6])
 			sc.q.push(respEntry{kind: kCloseOurs})
 		}
 		pl.out = append(pl.out, ref.parse...)
 		sc.q.push(respEntry{kind: kParse, id: ref.id})
 		sc.stmts[ref.id] = struct{}{}
 	case 'B':
-		portal, rest := cstring(body)
-		stmt, rest := cstring(rest)
+		portal, rest := wire.CString(body)
+		stmt, rest := wire.CString(rest)
 		if ref := pl.stmts[string(stmt)]; len(stmt) > 0 && ref != nil {
 			ss.ensurePrepared(sc, ref)
-			pl.out = appendMessage(pl.out, 'B', portal, []byte{0}, ref.parse[5:len(ref.name)+6], rest)
+			pl.out = wire.AppendMessage(pl.out, 'B', portal, []byte{0}, ref.parse[5:len(ref.name)+6], rest)
 			break
 		}
 		pl.out = append(pl.out, msg...)
@@ -353,7 +339,7 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 		if len(body) > 1 && body[0] == 'S' {
 			if ref := pl.stmts[string(body[1:len(body)-1])]; ref != nil {
 				ss.ensurePrepared(sc, ref)
-				pl.out = appendMessage(pl.out, 'D', []byte{'S'}, ref.parse[5:len(ref.name)+6])
+				pl.out = wire.AppendMessage(pl.out, 'D', []byte{'S'}, ref.parse[5:len(ref.name)+6])
 				break
 			}
 		}
@@ -366,7 +352,7 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 				// Other clients may use the server's statement: leave it.
 				delete(pl.stmts, name)
 				ss.s.stmts.release(ref)
-				pl.out = appendMessage(pl.out, 'C', []byte{'S'}, closedStmt)
+				pl.out = wire.AppendMessage(pl.out, 'C', []byte{'S'}, closedStmt)
 				break
 			}
 		}
@@ -408,7 +394,7 @@ func (ss *session) endOutsideTransaction(body []byte) (bool, error) {
 		out, _ = (&pgproto3.NoticeResponse{Severity: "WARNING", SeverityUnlocalized: "WARNING", Code: "25P01", Message: "there is no transaction in progress"}).Encode(out)
 	}
 	out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(tag)}).Encode(out)
-	out = appendReady(out, 'I')
+	out = wire.AppendReady(out, 'I')
 	return true, ss.writeClient(out)
 }
 
@@ -416,7 +402,7 @@ func (ss *session) endOutsideTransaction(body []byte) (bool, error) {
 // ABORT (with WORK or TRANSACTION, without AND CHAIN) and returns its
 // command tag.
 func transactionEnd(body []byte) (string, bool) {
-	sql, _ := cstring(body)
+	sql, _ := wire.CString(body)
 	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(string(sql)), "; \t\n")))
 	if len(f) == 0 || len(f) > 2 || len(f) == 2 && f[1] != "WORK" && f[1] != "TRANSACTION" {
 		return "", false
@@ -459,7 +445,7 @@ func (ss *session) answerError(typ byte, e *Error) error {
 	out := e.errorResponse(nil)
 	switch typ {
 	case 'Q', 'S', 'F':
-		out = appendReady(out, byte(ss.txStatus.Load()))
+		out = wire.AppendReady(out, byte(ss.txStatus.Load()))
 	default:
 		ss.pl.skip = true
 	}
@@ -650,7 +636,7 @@ func (ss *session) queueOurs(sql string, done chan<- string, then func()) {
 	pl := ss.pl
 	pl.sc.q.push(respEntry{kind: kSyncOurs, done: done, then: then})
 	pl.sc.ours.Add(1)
-	pl.out = appendMessage(pl.out, 'Q', []byte(sql), []byte{0})
+	pl.out = wire.AppendMessage(pl.out, 'Q', []byte(sql), []byte{0})
 }
 
 // syncParams queues the SETs that give the attached connection the

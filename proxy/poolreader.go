@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
 // poolReader relays what a pooled server connection sends to the session
@@ -15,7 +16,7 @@ import (
 // transaction in transaction mode.
 type poolReader struct {
 	sc    *serverConn
-	scan  scanner
+	scan  wire.Scanner
 	out   []byte        // for the client, written at the end of each read or before a hand-over
 	code  string        // SQLSTATE of the first error of the current request
 	held  time.Duration // the client's time writing the current request's answers
@@ -25,19 +26,19 @@ type poolReader struct {
 // clientFlushSize bounds what the reader gathers before writing it.
 const clientFlushSize = 64 << 10
 
-func (h *poolReader) want(typ byte, n int) int {
+func (h *poolReader) Want(typ byte, n int) int {
 	switch {
 	case n > holdLimit:
 		return 0
 	case h.takes(typ):
-		return wantWhole
+		return wire.WantWhole
 	case typ == 'C':
 		return 16
 	}
 	return 0
 }
 
-func (h *poolReader) message(typ byte, head []byte) bool {
+func (h *poolReader) Message(typ byte, head []byte) bool {
 	if h.takes(typ) {
 		return true
 	}
@@ -90,15 +91,15 @@ func (sc *serverConn) readLoop() {
 	h, st := &sc.r, sc.st
 	var ss *session // the owner when the data in h.out was read
 	for {
-		if st.r == st.w {
+		if st.R == st.W {
 			h.flush(ss)
-			st.r, st.w = 0, 0
-			n, err := sc.conn.Read(st.buf)
+			st.R, st.W = 0, 0
+			n, err := sc.conn.Read(st.Buf)
 			if n == 0 && err != nil {
 				sc.readFailed(err)
 				return
 			}
-			st.w = n
+			st.W = n
 		}
 		ss = sc.owner.Load()
 		if ss == nil && sc.owner.CompareAndSwap(nil, tombstone) {
@@ -112,20 +113,20 @@ func (sc *serverConn) readLoop() {
 		if ss == nil {
 			ss = sc.owner.Load() // attached meanwhile: the data is its
 		}
-		k, err := h.scan.feed(st.buf[st.r:st.w])
-		h.out = append(h.out, st.buf[st.r:st.r+k]...)
-		st.r += k
+		k, err := h.scan.Feed(st.Buf[st.R:st.W])
+		h.out = append(h.out, st.Buf[st.R:st.R+k]...)
+		st.R += k
 		switch {
 		case err == nil:
-			st.r = st.w
-		case errors.Is(err, errHold):
-			if err := st.fill(h.scan.need); err != nil {
+			st.R = st.W
+		case errors.Is(err, wire.ErrHold):
+			if err := st.Fill(h.scan.Need); err != nil {
 				sc.readFailed(err)
 				return
 			}
-		case errors.Is(err, errTaken):
-			msg := st.buf[st.r : st.r+h.scan.taken]
-			st.r += h.scan.taken
+		case errors.Is(err, wire.ErrTaken):
+			msg := st.Buf[st.R : st.R+h.scan.Taken]
+			st.R += h.scan.Taken
 			h.taken(ss, msg)
 		default:
 			_ = sc.conn.Close()
@@ -176,7 +177,7 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 		h.parameter(ss, body)
 		h.out = append(h.out, msg...)
 	case 'E':
-		sev, code := errorFields(body)
+		sev, code := wire.ErrorFields(body)
 		if h.code == "" {
 			h.code = code
 		}
@@ -184,7 +185,7 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 		if sev == "FATAL" || sev == "PANIC" {
 			// The connection ends; the client keeps its session and is
 			// told when the loss is noticed.
-			f := errorFieldMap(body)
+			f := wire.ErrorFieldMap(body)
 			h.fatal = &Error{Severity: "ERROR", Code: f['C'], Message: f['M'], Detail: "The backend " + sc.p.b.cfg.Name + " ended the server connection; the transaction was rolled back."}
 			break
 		}
@@ -205,7 +206,7 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 	switch typ {
 	case 'E':
 		if e != nil && e.err == "" {
-			e.err = errorFieldMap(body)['M']
+			e.err = wire.ErrorFieldMap(body)['M']
 			if e.err == "" {
 				e.err = "error"
 			}
@@ -229,8 +230,8 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 // parameter notes a ParameterStatus: the server's value, and the session's
 // when the proxy carries it; pl.mu is held.
 func (h *poolReader) parameter(ss *session, body []byte) {
-	name, rest := cstring(body)
-	value, _ := cstring(rest)
+	name, rest := wire.CString(body)
+	value, _ := wire.CString(rest)
 	sc, pl := h.sc, ss.pl
 	sc.params[string(name)] = string(value)
 	if sc.reported == nil {
@@ -345,7 +346,7 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 	// The proxy's own requests (a check, SETs) are answered too, so that
 	// whoever waits for them goes on.
 	sc.q.abandon(lostMessage)
-	mid := h.scan.left > 0 || h.scan.hdrN > 0
+	mid := !h.scan.AtBoundary()
 	ss.detachLocked(false)
 	pl.busy = false
 	if busy || syncs == 0 && inTx {
@@ -358,7 +359,7 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 	for range syncs {
 		ss.pending.pop()
 		out = e.errorResponse(out)
-		out = appendReady(out, 'I')
+		out = wire.AppendReady(out, 'I')
 	}
 	ss.txStatus.Store('I')
 	ss.wmu.Lock()

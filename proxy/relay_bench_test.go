@@ -10,6 +10,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
 // benchSession is a session attached to a backend with a real breaker but
@@ -59,17 +60,17 @@ func BenchmarkRelayQuery(b *testing.B) {
 		&pgproto3.ReadyForQuery{TxStatus: 'I'},
 	)
 	ch := &clientHandler{ss: ss}
-	c2b := scanner{h: ch, maxBody: 1 << 20}
+	c2b := wire.Scanner{H: ch, MaxBody: 1 << 20}
 	sh := &serverHandler{ss: ss}
-	sh.sc = scanner{h: sh, maxBody: 1 << 20}
+	sh.sc = wire.Scanner{H: sh, MaxBody: 1 << 20}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(query) + len(reply)))
 	for b.Loop() {
 		ch.now = 0
-		if _, err := c2b.feed(query); err != nil {
+		if _, err := c2b.Feed(query); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := sh.sc.feed(reply); err != nil {
+		if _, err := sh.sc.Feed(reply); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -83,11 +84,11 @@ func BenchmarkRelayQuery(b *testing.B) {
 func TestRelayQueryRecordsLatencyAndOutcome(t *testing.T) {
 	ss := benchSession(t)
 	ch := &clientHandler{ss: ss}
-	c2b := scanner{h: ch, maxBody: 1 << 20}
+	c2b := wire.Scanner{H: ch, MaxBody: 1 << 20}
 	sh := &serverHandler{ss: ss}
-	sh.sc = scanner{h: sh, maxBody: 1 << 20}
-	feed := func(sc *scanner, p []byte) {
-		if _, err := sc.feed(p); err != nil {
+	sh.sc = wire.Scanner{H: sh, MaxBody: 1 << 20}
+	feed := func(sc *wire.Scanner, p []byte) {
+		if _, err := sc.Feed(p); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -55,7 +55,7 @@ func TestFailedReloadChangesNothing(t *testing.T) {
 		limit    int64
 	}
 	read := func() state {
-		st := state{cfg: p.config(), backends: p.list(), limit: p.buffers.limit.Load()}
+		st := state{cfg: p.config(), backends: p.list(), limit: p.buffers.Limit.Load()}
 		for _, b := range st.backends {
 			st.confs = append(st.confs, b.conf())
 			st.breakers = append(st.breakers, b.br.Config())

@@ -23,6 +23,7 @@ import (
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/fastconn"
 	"github.com/heliosdb/heliosproxy/proxy/overrides"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"github.com/heliosdb/heliosproxy/status"
 	"github.com/heliosdb/heliosproxy/statusdb"
 )
@@ -63,9 +64,9 @@ type Server struct {
 	connectTimeout time.Duration
 	maxBody        int
 
-	clients        atomic.Int64 // client sessions
-	statusSessions atomic.Int64 // of which on the helios_proxy database
-	buffers        memBudget    // memory of client messages being received
+	clients        atomic.Int64   // client sessions
+	statusSessions atomic.Int64   // of which on the helios_proxy database
+	buffers        wire.MemBudget // memory of client messages being received
 
 	challenges challengeTimes // recent pass-through logins' time to their first authentication request
 
@@ -125,7 +126,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.cfg.Store(&cfg)
 	s.breakersOnSet(cfg)
-	s.buffers.limit.Store(cfg.Proxy.MaxBufferMemory)
+	s.buffers.Limit.Store(cfg.Proxy.MaxBufferMemory)
 	users, err := s.usersFor(cfg)
 	if err != nil {
 		return nil, err

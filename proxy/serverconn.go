@@ -14,6 +14,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/internal/scram"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
 // serverConn is one pooled connection to a backend, logged in as a
@@ -23,7 +24,7 @@ import (
 type serverConn struct {
 	p     *pool
 	conn  net.Conn
-	st    *stream
+	st    *wire.Stream
 	pid   uint32
 	key   []byte
 	born  time.Time
@@ -65,7 +66,7 @@ func (p *pool) dial(ctx context.Context, ss *session, epoch uint64) (*serverConn
 		record(breaker.Failure)
 		return nil, errRetry{err}
 	}
-	sc := &serverConn{p: p, conn: conn, st: newStream(conn, backendBufSize, backendMaxBody), born: start, epoch: epoch,
+	sc := &serverConn{p: p, conn: conn, st: wire.NewStream(conn, backendBufSize, backendMaxBody), born: start, epoch: epoch,
 		params: make(map[string]string), reported: make(map[string]struct{}), stmts: make(map[uint64]struct{})}
 	if d, ok := dctx.Deadline(); ok {
 		_ = conn.SetDeadline(d)
@@ -92,7 +93,7 @@ func (p *pool) dial(ctx context.Context, ss *session, epoch uint64) (*serverConn
 	}
 	record(breaker.Success)
 	sc.r.sc = sc
-	sc.r.scan = scanner{h: &sc.r, maxBody: 1<<31 - 1, hold: true}
+	sc.r.scan = wire.Scanner{H: &sc.r, MaxBody: 1<<31 - 1, Hold: true}
 	p.readers.Go(sc.readLoop)
 	return sc, nil
 }
@@ -107,7 +108,7 @@ func (sc *serverConn) login(u *poolUser, database string) error {
 	}
 	var sasl *scram.Client
 	for {
-		typ, m, err := sc.st.message()
+		typ, m, err := sc.st.Message()
 		if err != nil {
 			return err
 		}
@@ -115,14 +116,14 @@ func (sc *serverConn) login(u *poolUser, database string) error {
 		switch typ {
 		case 'R':
 			if len(body) < 4 {
-				return protocolErrorf("short authentication message from backend")
+				return wire.ProtocolErrorf("short authentication message from backend")
 			}
 			var reply []byte
 			switch code := binary.BigEndian.Uint32(body); code {
 			case 0, 12: // AuthenticationOk; SASLFinal is checked below
 				if code == 12 {
 					if sasl == nil {
-						return protocolErrorf("SASLFinal without SASL")
+						return wire.ProtocolErrorf("SASLFinal without SASL")
 					}
 					if err := sasl.Verify(body[4:]); err != nil {
 						return &Error{Code: "28000", Message: "backend failed SCRAM server verification", Err: err}
@@ -151,7 +152,7 @@ func (sc *serverConn) login(u *poolUser, database string) error {
 				reply, _ = (&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: sasl.First()}).Encode(nil)
 			case 11: // SASLContinue
 				if sasl == nil {
-					return protocolErrorf("SASLContinue without SASL")
+					return wire.ProtocolErrorf("SASLContinue without SASL")
 				}
 				final, err := sasl.Final(body[4:])
 				if err != nil {
@@ -166,26 +167,26 @@ func (sc *serverConn) login(u *poolUser, database string) error {
 			}
 		case 'K':
 			if len(body) < 8 {
-				return protocolErrorf("short BackendKeyData from backend")
+				return wire.ProtocolErrorf("short BackendKeyData from backend")
 			}
 			sc.pid = binary.BigEndian.Uint32(body)
 			sc.key = append([]byte(nil), body[4:]...)
 		case 'S':
-			name, rest := cstring(body)
-			value, _ := cstring(rest)
+			name, rest := wire.CString(body)
+			value, _ := wire.CString(rest)
 			sc.params[string(name)] = string(value)
 			sc.reported[string(name)] = struct{}{}
 		case 'N':
 		case 'E':
-			f := errorFieldMap(body)
+			f := wire.ErrorFieldMap(body)
 			return &backendError{code: f['C'], msg: f['M']}
 		case 'Z':
-			if len(sc.st.buffered()) > 0 {
-				return protocolErrorf("data after ReadyForQuery during login")
+			if len(sc.st.Buffered()) > 0 {
+				return wire.ProtocolErrorf("data after ReadyForQuery during login")
 			}
 			return nil
 		default:
-			return protocolErrorf("unexpected message type %q from backend during login", typ)
+			return wire.ProtocolErrorf("unexpected message type %q from backend during login", typ)
 		}
 	}
 }
@@ -193,19 +194,6 @@ func (sc *serverConn) login(u *poolUser, database string) error {
 // cannot explains why the proxy cannot log in to a backend as u.
 func (u *poolUser) cannot(what string) error {
 	return &Error{Code: "28000", Message: fmt.Sprintf("HeliosProxy cannot log in to the backend as %q: the backend asks for %s and [[users]] does not give a password that answers it", u.cfg.Name, what)}
-}
-
-// errorFieldMap returns the fields of an ErrorResponse or NoticeResponse
-// body by their type byte.
-func errorFieldMap(body []byte) map[byte]string {
-	f := make(map[byte]string)
-	for len(body) > 0 && body[0] != 0 {
-		k := body[0]
-		v, rest := cstring(body[1:])
-		f[k] = string(v)
-		body = rest
-	}
-	return f
 }
 
 // close closes the connection on purpose; its reader then ends quietly.

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
@@ -36,7 +37,7 @@ const (
 type session struct {
 	s      *Server
 	client net.Conn
-	cs     *stream // client side
+	cs     *wire.Stream // client side
 	params map[string]string
 	raw    []byte // the StartupMessage as received, re-sent to the backend
 
@@ -46,7 +47,7 @@ type session struct {
 	b         *backend
 	ticket    breaker.Ticket
 	server    net.Conn
-	ss        *stream // server side
+	ss        *wire.Stream // server side
 	serverPID uint32
 	serverKey []byte
 
@@ -58,6 +59,8 @@ type session struct {
 	cancelAt   atomic.Int64  // unix nanos of the last cancel forwarded for this session
 	terminated atomic.Bool   // the client sent Terminate
 	discard    atomic.Bool   // drop the backend's answers up to its next ReadyForQuery (abortQuery's)
+	// lingerOnClose: an error was sent before closing; see linger.
+	lingerOnClose bool
 	// authWait is since when (unix nanos) a session that is not yet
 	// authenticated waits on its client, 0 when it does not.
 	authWait atomic.Int64
@@ -74,7 +77,13 @@ type session struct {
 }
 
 func (s *Server) serve(ctx context.Context, conn net.Conn) {
-	defer conn.Close()
+	var ss *session
+	defer func() { // last: after the session let go of everything
+		if ss != nil && ss.lingerOnClose {
+			ss.linger()
+		}
+		conn.Close()
+	}()
 	log := s.log.With("client_addr", conn.RemoteAddr().String())
 	// A bug must cost one session, never the process.
 	defer func() {
@@ -83,15 +92,15 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 		}
 	}()
 	tuneClientConn(conn, s.config().Proxy.ClientWriteTimeout.Duration)
-	ss := &session{s: s, client: conn, stopped: make(chan struct{})}
+	ss = &session{s: s, client: conn, stopped: make(chan struct{})}
 	ss.setClientStream(conn)
-	defer func() { ss.cs.release() }()
+	defer func() { ss.cs.Release() }()
 	ss.local.init(ss)
 	_ = conn.SetDeadline(s.clock.Now().Add(s.startupTimeout))
 	if err := ss.startup(ctx); err != nil {
 		// Only a malformed packet gets an answer; a client that went away
 		// or went quiet is closed silently, as PostgreSQL does.
-		if ss.client != nil && (errors.Is(err, errProtocol) || errors.Is(err, errMemory)) {
+		if ss.client != nil && (errors.Is(err, wire.ErrProtocol) || errors.Is(err, wire.ErrMemory)) {
 			ss.fail(err)
 		}
 		if !errors.Is(err, io.EOF) {
@@ -131,11 +140,11 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 			return
 		}
 	}
-	ss.cs.waiting = &ss.authWait
+	ss.cs.Waiting = &ss.authWait
 	if ss.params["database"] == statusDatabase {
 		if err := ss.serveLocal(ctx); err != nil {
 			var pe *Error
-			if errors.As(err, &pe) || errors.Is(err, errProtocol) {
+			if errors.As(err, &pe) || errors.Is(err, wire.ErrProtocol) {
 				ss.fail(err)
 			}
 			log.Debug("status database session ended", "err", err)
@@ -163,29 +172,52 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 // fail sends err to the client as an ErrorResponse.
 func (ss *session) fail(err error) {
 	ce := toClient(err)
-	if errors.Is(err, errProtocol) {
+	if errors.Is(err, wire.ErrProtocol) {
 		ce = &Error{Code: codeProtocolViolation, Message: err.Error(), Err: err}
 	}
 	_ = ss.client.SetWriteDeadline(ss.s.clock.Now().Add(time.Second))
-	_, _ = ss.client.Write(ce.errorResponse(nil))
+	if _, err := ss.client.Write(ce.errorResponse(nil)); err == nil {
+		ss.lingerOnClose = true
+	}
+}
+
+// lingerBytes and lingerTime bound what linger reads and waits.
+const (
+	lingerBytes = 1 << 20
+	lingerTime  = 250 * time.Millisecond
+)
+
+// linger lets a refused client read its ErrorResponse (fail asks for it
+// with lingerOnClose): closing a socket
+// with unread input sends a reset, and a client still writing (the rest of
+// an oversized message, say) may lose the error with it. So the proxy
+// stops writing, reads what the client still sends for a moment, and only
+// then does the caller close.
+func (ss *session) linger() {
+	cw, ok := ss.client.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = ss.client.SetReadDeadline(ss.s.clock.Now().Add(lingerTime))
+	_, _ = io.Copy(io.Discard, io.LimitReader(ss.client, lingerBytes))
 }
 
 // startup handles the untyped packets up to the StartupMessage.
 func (ss *session) startup(ctx context.Context) error {
 	var sslAsked, gssAsked bool
 	for {
-		p, err := ss.cs.startupPacket()
+		p, err := ss.cs.StartupPacket()
 		if err != nil {
 			return err
 		}
-		msg, err := decodeStartup(p)
+		msg, err := wire.DecodeStartup(p)
 		if err != nil {
 			return err
 		}
 		switch m := msg.(type) {
 		case *pgproto3.SSLRequest:
 			if sslAsked {
-				return protocolErrorf("SSLRequest sent twice")
+				return wire.ProtocolErrorf("SSLRequest sent twice")
 			}
 			sslAsked = true
 			if err := ss.startTLS(); err != nil {
@@ -193,7 +225,7 @@ func (ss *session) startup(ctx context.Context) error {
 			}
 		case *pgproto3.GSSEncRequest:
 			if gssAsked {
-				return protocolErrorf("GSSENCRequest sent twice")
+				return wire.ProtocolErrorf("GSSENCRequest sent twice")
 			}
 			gssAsked = true
 			if _, err := ss.client.Write([]byte{'N'}); err != nil {
@@ -211,10 +243,10 @@ func (ss *session) startup(ctx context.Context) error {
 }
 
 func (ss *session) startTLS() error {
-	if len(ss.cs.buffered()) > 0 {
+	if len(ss.cs.Buffered()) > 0 {
 		// Bytes sent after SSLRequest but before the handshake would be
 		// processed as if they had come over TLS (CVE-2021-23222).
-		return protocolErrorf("data received after SSLRequest before the TLS handshake")
+		return wire.ProtocolErrorf("data received after SSLRequest before the TLS handshake")
 	}
 	if _, isTLS := ss.client.(*tls.Conn); isTLS || ss.s.tlsConfig == nil {
 		_, err := ss.client.Write([]byte{'N'})
@@ -229,7 +261,7 @@ func (ss *session) startTLS() error {
 		return err
 	}
 	ss.client = tc
-	ss.cs.release()
+	ss.cs.Release()
 	ss.setClientStream(tc)
 	return nil
 }
@@ -237,22 +269,27 @@ func (ss *session) startTLS() error {
 // authenticated ends the phase in which a session may be evicted for
 // another (evictSilentLogin).
 func (ss *session) authenticated() {
-	ss.cs.waiting = nil
+	ss.cs.Waiting = nil
 	ss.authWait.Store(0)
 }
 
-// makeRoom waits up to connect_timeout for the client count to come back
-// within limit, ending logins stuck on their silent client (the oldest,
-// once past loginPreemptAfter) to make room for ss. It reports whether
-// ss may go on.
+// makeRoom makes room for ss when pool.max_client_conn is reached, by
+// ending the login that has waited longest on its silent client, once that
+// is past loginPreemptAfter. While logins are waiting on their clients but
+// none long enough, it waits a little for one to be; otherwise it gives up
+// at once, as a full PostgreSQL does. It reports whether ss may go on.
 func (s *Server) makeRoom(ctx context.Context, ss *session, limit int64) bool {
-	timer := time.NewTimer(s.connectTimeout)
+	timer := time.NewTimer(loginPreemptAfter + loginRecheck)
 	defer timer.Stop()
 	recheck := time.NewTicker(loginRecheck)
 	defer recheck.Stop()
 	for {
-		if s.evictSilentLogin(ss) {
+		evicted, waiting := s.evictSilentLogin(ss)
+		switch {
+		case evicted:
 			return true
+		case !waiting:
+			return false
 		}
 		select {
 		case <-recheck.C:
@@ -267,26 +304,32 @@ func (s *Server) makeRoom(ctx context.Context, ss *session, limit int64) bool {
 	}
 }
 
-// evictSilentLogin makes room for ss when pool.max_client_conn is reached:
-// the session that has waited longest on its client before being
-// authenticated, if beyond loginPreemptAfter, is ended (its read fails at
-// once). It reports whether one was.
-func (s *Server) evictSilentLogin(ss *session) bool {
+// evictSilentLogin ends the session that has waited longest on its client
+// before being authenticated, if beyond loginPreemptAfter (its read fails at
+// once), to make room for ss. waiting reports whether any session is
+// waiting on its client before being authenticated.
+func (s *Server) evictSilentLogin(ss *session) (evicted, waiting bool) {
 	now := s.clock.Now().UnixNano()
 	var victim *session
 	var oldest int64
 	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
 	for _, other := range s.keys {
-		if w := other.authWait.Load(); other != ss && w != 0 && now-w >= int64(loginPreemptAfter) && (victim == nil || w < oldest) {
+		w := other.authWait.Load()
+		if other == ss || w == 0 {
+			continue
+		}
+		waiting = true
+		if now-w >= int64(loginPreemptAfter) && (victim == nil || w < oldest) {
 			victim, oldest = other, w
 		}
 	}
-	if victim != nil {
-		victim.authWait.Store(0) // not chosen twice
-		_ = victim.client.SetReadDeadline(time.Unix(1, 0))
+	if victim == nil {
+		return false, waiting
 	}
-	s.keysMu.Unlock()
-	return victim != nil
+	victim.authWait.Store(0) // not chosen twice
+	_ = victim.client.SetReadDeadline(time.Unix(1, 0))
+	return true, true
 }
 
 // Message size limits by phase: before and during authentication a
@@ -304,8 +347,8 @@ const (
 // setClientStream reads the client on conn with the authentication
 // phase's message limit and the proxy's buffer budget.
 func (ss *session) setClientStream(conn net.Conn) {
-	ss.cs = newStream(conn, clientBufSize, maxAuthMessage)
-	ss.cs.budget = &ss.s.buffers
+	ss.cs = wire.NewStream(conn, clientBufSize, maxAuthMessage)
+	ss.cs.Budget = &ss.s.buffers
 }
 
 // forwardCancel sends a client's CancelRequest to the backend that runs
@@ -436,7 +479,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 		record(breaker.Failure)
 		return errRetry{err}
 	}
-	bs := newStream(conn, backendBufSize, backendMaxBody)
+	bs := wire.NewStream(conn, backendBufSize, backendMaxBody)
 	forwarded, err := ss.authenticate(conn, bs, lc)
 	if err != nil {
 		b.untrack(ss)
@@ -548,7 +591,7 @@ var errClient = errors.New("client connection failed during authentication")
 // authenticate sends the client's StartupMessage to the backend and relays
 // the authentication exchange until the backend is ready for queries.
 // forwarded reports whether any backend message reached the client.
-func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forwarded bool, err error) {
+func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) (forwarded bool, err error) {
 	s := ss.s
 	backendDeadline := func() { _ = conn.SetReadDeadline(s.clock.Now().Add(s.connectTimeout)) }
 	_ = conn.SetWriteDeadline(s.clock.Now().Add(s.connectTimeout))
@@ -573,14 +616,14 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 	}
 	for {
 		backendDeadline()
-		typ, m, err := bs.message()
+		typ, m, err := bs.Message()
 		if err != nil {
 			return forwarded, err
 		}
 		switch typ {
 		case 'R':
 			if len(m) < 9 {
-				return forwarded, protocolErrorf("short authentication message from backend")
+				return forwarded, wire.ProtocolErrorf("short authentication message from backend")
 			}
 			authType := binary.BigEndian.Uint32(m[5:9])
 			if authType == 10 && overTLS {
@@ -597,7 +640,7 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 					return err
 				}
 				var err error
-				if _, reply, err = ss.cs.message(); err != nil {
+				if _, reply, err = ss.cs.Message(); err != nil {
 					return errors.Join(errClient, err)
 				}
 				return nil
@@ -606,7 +649,7 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 				return forwarded, err
 			}
 			if reply[0] != 'p' {
-				return forwarded, errors.Join(errClient, protocolErrorf("expected a password message, got type %q", reply[0]))
+				return forwarded, errors.Join(errClient, wire.ProtocolErrorf("expected a password message, got type %q", reply[0]))
 			}
 			binding = authType == 10 && overTLS && wantsBinding(reply)
 			_ = conn.SetWriteDeadline(s.clock.Now().Add(s.connectTimeout))
@@ -616,7 +659,7 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 			}
 		case 'K':
 			if len(m) < 13 {
-				return forwarded, protocolErrorf("short BackendKeyData from backend")
+				return forwarded, wire.ProtocolErrorf("short BackendKeyData from backend")
 			}
 			ss.serverPID = binary.BigEndian.Uint32(m[5:9])
 			ss.serverKey = append([]byte(nil), m[9:]...)
@@ -632,7 +675,7 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 				_ = flush()
 				return forwarded, errors.Join(errClient, errRefused, errChannelBinding)
 			}
-			_, code := errorFields(m[5:])
+			_, code := wire.ErrorFields(m[5:])
 			o := breaker.Classify(code, false)
 			if forwarded || (o != breaker.Failure && o != breaker.Overload) {
 				out = append(out, m...)
@@ -646,7 +689,7 @@ func (ss *session) authenticate(conn net.Conn, bs *stream, lc *loginClock) (forw
 			out = append(out, m...)
 			return forwarded, flush()
 		default:
-			return forwarded, protocolErrorf("unexpected message type %q from backend during authentication", typ)
+			return forwarded, wire.ProtocolErrorf("unexpected message type %q from backend during authentication", typ)
 		}
 	}
 }
@@ -677,7 +720,7 @@ func (ss *session) relay(ctx context.Context) {
 	}
 	now := ss.s.clock.Now()
 	// An ErrorResponse may follow only whole messages.
-	atBoundary := b2c.sc.left == 0 && b2c.sc.hdrN == 0 && !b2c.cut
+	atBoundary := b2c.sc.AtBoundary() && !b2c.cut
 	switch {
 	case ss.clientErr != nil:
 		if atBoundary {
@@ -713,38 +756,38 @@ func (ss *session) recovered(fn func() error) (err error) {
 // itself.
 func (ss *session) clientToServer() error {
 	h := &clientHandler{ss: ss}
-	sc := scanner{h: h, maxBody: ss.s.maxBody, hold: true}
+	sc := wire.Scanner{H: h, MaxBody: ss.s.maxBody, Hold: true}
 	cs := ss.cs // bytes sent right after authentication are already in it
 	for {
-		if cs.r == cs.w {
-			cs.r, cs.w = 0, 0
-			n, err := ss.client.Read(cs.buf)
+		if cs.R == cs.W {
+			cs.R, cs.W = 0, 0
+			n, err := ss.client.Read(cs.Buf)
 			if n == 0 && err != nil {
 				return err
 			}
-			cs.w = n
+			cs.W = n
 		}
 		h.now = 0
-		k, err := sc.feed(cs.buf[cs.r:cs.w])
+		k, err := sc.Feed(cs.Buf[cs.R:cs.W])
 		if k > 0 {
-			if _, werr := ss.server.Write(cs.buf[cs.r : cs.r+k]); werr != nil {
+			if _, werr := ss.server.Write(cs.Buf[cs.R : cs.R+k]); werr != nil {
 				return werr
 			}
 		}
-		cs.r += k
+		cs.R += k
 		switch {
 		case err == nil:
-			cs.r = cs.w
-		case errors.Is(err, errHold):
-			if err := cs.fill(sc.need); err != nil {
-				if errors.Is(err, errMemory) {
+			cs.R = cs.W
+		case errors.Is(err, wire.ErrHold):
+			if err := cs.Fill(sc.Need); err != nil {
+				if errors.Is(err, wire.ErrMemory) {
 					ss.clientErr = err
 				}
 				return err
 			}
-		case errors.Is(err, errTaken):
-			msg := cs.buf[cs.r : cs.r+sc.taken]
-			cs.r += sc.taken
+		case errors.Is(err, wire.ErrTaken):
+			msg := cs.Buf[cs.R : cs.R+sc.Taken]
+			cs.R += sc.Taken
 			if err := ss.local.handle(msg); err != nil {
 				return err
 			}
@@ -773,29 +816,29 @@ type clientHandler struct {
 // parameters) are relayed as they stream by.
 const holdLimit = 64 << 10
 
-func (h *clientHandler) want(typ byte, n int) int {
+func (h *clientHandler) Want(typ byte, n int) int {
 	switch {
 	case typ == 'Q' || typ == 'P':
 		// Whatever their size: a statement that names helios_proxy must
 		// never reach a backend, which only the whole text can tell.
-		return wantWhole
+		return wire.WantWhole
 	case n > holdLimit:
 		return 0
 	}
 	switch typ {
 	case 'B', 'D', 'E', 'C':
 		if h.ss.local.active() {
-			return wantWhole
+			return wire.WantWhole
 		}
 	case 'S', 'H':
 		if h.ss.local.batch {
-			return wantWhole
+			return wire.WantWhole
 		}
 	}
 	return 0
 }
 
-func (h *clientHandler) message(typ byte, body []byte) bool {
+func (h *clientHandler) Message(typ byte, body []byte) bool {
 	ss := h.ss
 	switch typ {
 	case 'Q':
@@ -828,8 +871,8 @@ func (h *clientHandler) start() {
 // serverToClient relays backend messages to the client, recording each
 // request's latency and outcome at its ReadyForQuery.
 func (ss *session) serverToClient(h *serverHandler) error {
-	h.sc = scanner{h: h, maxBody: 1<<31 - 1}
-	p := ss.ss.buffered() // sent right after ReadyForQuery: relay before reading again
+	h.sc = wire.Scanner{H: h, MaxBody: 1<<31 - 1}
+	p := ss.ss.Buffered() // sent right after ReadyForQuery: relay before reading again
 	locked := false
 	defer func() {
 		if locked {
@@ -838,23 +881,23 @@ func (ss *session) serverToClient(h *serverHandler) error {
 	}()
 	for {
 		if len(p) == 0 {
-			n, err := ss.server.Read(ss.ss.buf)
+			n, err := ss.server.Read(ss.ss.Buf)
 			if n == 0 && err != nil {
 				if !errors.Is(err, os.ErrDeadlineExceeded) {
 					h.lost = true
 				}
 				return err
 			}
-			p = ss.ss.buf[:n]
+			p = ss.ss.Buf[:n]
 		}
-		if _, err := h.sc.feed(p); err != nil {
+		if _, err := h.sc.Feed(p); err != nil {
 			h.lost = true
 			return err
 		}
 		if ss.discard.Load() {
 			// The answer to the proxy's own abortQuery: the client sent
 			// nothing since, so these bytes hold nothing else.
-			if h.answered && h.sc.left == 0 && h.sc.hdrN == 0 {
+			if h.answered && h.sc.AtBoundary() {
 				h.answered = false
 				ss.discard.Store(false)
 				ss.local.backendIdle()
@@ -876,7 +919,7 @@ func (ss *session) serverToClient(h *serverHandler) error {
 			h.cut = true
 			return err
 		}
-		if h.sc.left == 0 && h.sc.hdrN == 0 {
+		if h.sc.AtBoundary() {
 			ss.wmu.Unlock()
 			locked = false
 			if h.answered {
@@ -890,7 +933,7 @@ func (ss *session) serverToClient(h *serverHandler) error {
 
 type serverHandler struct {
 	ss       *session
-	sc       scanner
+	sc       wire.Scanner
 	code     string // SQLSTATE of an ErrorResponse in the current request
 	fatal    string // SQLSTATE of a FATAL error: the backend is closing the session
 	lost     bool   // the backend connection broke
@@ -901,7 +944,7 @@ type serverHandler struct {
 	blocked time.Duration
 }
 
-func (h *serverHandler) want(typ byte, _ int) int {
+func (h *serverHandler) Want(typ byte, _ int) int {
 	switch typ {
 	case 'E', 'S':
 		return 128
@@ -911,10 +954,10 @@ func (h *serverHandler) want(typ byte, _ int) int {
 	return 0
 }
 
-func (h *serverHandler) message(typ byte, head []byte) bool {
+func (h *serverHandler) Message(typ byte, head []byte) bool {
 	switch typ {
 	case 'E':
-		sev, code := errorFields(head)
+		sev, code := wire.ErrorFields(head)
 		if h.code == "" {
 			h.code = code
 		}

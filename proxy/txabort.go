@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"time"
 )
 
@@ -8,7 +9,7 @@ import (
 // transaction after a helios_proxy statement failed inside it: it fails on
 // any server, whatever the search_path or installed languages, and says
 // why in the backend's log.
-var abortQuery = appendMessage(nil, 'Q',
+var abortQuery = wire.AppendMessage(nil, 'Q',
 	[]byte("SELECT 'HeliosProxy: a helios_proxy statement failed in this transaction block; aborting it'::pg_catalog.int4"), []byte{0})
 
 // abortTransaction puts the session's transaction block into the aborted

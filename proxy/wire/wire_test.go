@@ -1,4 +1,4 @@
-package proxy
+package wire
 
 import (
 	"bytes"
@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/heliosdb/heliosproxy/internal/wiretest"
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
@@ -32,14 +31,14 @@ type wireRecorder struct {
 	calls []wireCall
 }
 
-func (r *wireRecorder) want(typ byte, _ int) int { return r.wants[typ] }
+func (r *wireRecorder) Want(typ byte, _ int) int { return r.wants[typ] }
 
-func (r *wireRecorder) message(typ byte, head []byte) bool {
+func (r *wireRecorder) Message(typ byte, head []byte) bool {
 	r.calls = append(r.calls, wireCall{typ, string(head)})
 	return false
 }
 
-// wireMsg is a typed message as it appears on the wire.
+// wireMsg is a typed message as it appears on the
 type wireMsg struct {
 	typ  byte
 	body []byte
@@ -160,9 +159,9 @@ func TestScannerFeedSplits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := &wireRecorder{wants: wireWants}
-			sc := scanner{h: h, maxBody: 1 << 20}
+			sc := Scanner{H: h, MaxBody: 1 << 20}
 			for i, c := range tt.split(p) {
-				n, err := sc.feed(c)
+				n, err := sc.Feed(c)
 				if n != len(c) || err != nil {
 					t.Fatalf("feed(chunk %d, %d bytes) = %d, %v; want %d, nil", i, len(c), n, err, len(c))
 				}
@@ -185,9 +184,9 @@ func TestScannerFeedEveryBoundary(t *testing.T) {
 	want := wireWant(msgs, wireWants)
 	for i := 0; i <= len(p); i++ {
 		h := &wireRecorder{wants: wireWants}
-		sc := scanner{h: h, maxBody: 1 << 20}
-		n1, err1 := sc.feed(p[:i])
-		n2, err2 := sc.feed(p[i:])
+		sc := Scanner{H: h, MaxBody: 1 << 20}
+		n1, err1 := sc.Feed(p[:i])
+		n2, err2 := sc.Feed(p[i:])
 		if n1 != i || n2 != len(p)-i || err1 != nil || err2 != nil {
 			t.Fatalf("split at %d: feed = (%d, %v), (%d, %v); want (%d, nil), (%d, nil)", i, n1, err1, n2, err2, i, len(p)-i)
 		}
@@ -228,9 +227,9 @@ func TestScannerFeedInvalidLength(t *testing.T) {
 
 			// Whole: the count is exactly the good bytes.
 			h := &wireRecorder{wants: wireWants}
-			sc := scanner{h: h, maxBody: maxBody}
-			n, err := sc.feed(in)
-			if !errors.Is(err, errProtocol) {
+			sc := Scanner{H: h, MaxBody: maxBody}
+			n, err := sc.Feed(in)
+			if !errors.Is(err, ErrProtocol) {
 				t.Errorf("feed(whole) error = %v, want one wrapping errProtocol", err)
 			}
 			if n != len(tt.prefix) {
@@ -244,13 +243,13 @@ func TestScannerFeedInvalidLength(t *testing.T) {
 			// byte; the header's first bytes may have been counted before
 			// the scanner could know they were bad.
 			h = &wireRecorder{wants: wireWants}
-			sc = scanner{h: h, maxBody: maxBody}
+			sc = Scanner{H: h, MaxBody: maxBody}
 			total, errAt := 0, -1
 			for i := range in {
-				n, err := sc.feed(in[i : i+1])
+				n, err := sc.Feed(in[i : i+1])
 				total += n
 				if err != nil {
-					if !errors.Is(err, errProtocol) {
+					if !errors.Is(err, ErrProtocol) {
 						t.Errorf("feed(byte %d) error = %v, want one wrapping errProtocol", i, err)
 					}
 					if n != 0 {
@@ -278,9 +277,9 @@ func TestScannerFeedMaxBody(t *testing.T) {
 	const maxBody = 1000
 	m := wireMsg{typ: 'Q', body: bytes.Repeat([]byte{'x'}, maxBody)}
 	h := &wireRecorder{}
-	sc := scanner{h: h, maxBody: maxBody}
+	sc := Scanner{H: h, MaxBody: maxBody}
 	p := m.bytes()
-	if n, err := sc.feed(p); n != len(p) || err != nil {
+	if n, err := sc.Feed(p); n != len(p) || err != nil {
 		t.Errorf("feed(body of maxBody bytes) = %d, %v; want %d, nil", n, err, len(p))
 	}
 	if want := []wireCall{{'Q', ""}}; !reflect.DeepEqual(h.calls, want) {
@@ -332,28 +331,11 @@ func TestErrorFields(t *testing.T) {
 		{"fields after the terminator are ignored", []byte("SERROR\x00\x00C42601\x00"), "ERROR", ""},
 	}
 	for _, tt := range tests {
-		sev, code := errorFields(tt.head)
+		sev, code := ErrorFields(tt.head)
 		if sev != tt.wantSeverity || code != tt.wantCode {
 			t.Errorf("%s: errorFields(%q) = %q, %q; want %q, %q", tt.name, tt.head, sev, code, tt.wantSeverity, tt.wantCode)
 		}
 	}
-}
-
-// wireStartup encodes an untyped startup-phase packet.
-func wireStartup(t testing.TB, m pgproto3.FrontendMessage) []byte {
-	t.Helper()
-	p, err := m.Encode(nil)
-	if err != nil {
-		t.Fatalf("encode %T: %v", m, err)
-	}
-	return p
-}
-
-// wirePacket builds a startup-phase packet with the given code and payload.
-func wirePacket(code uint32, payload string) []byte {
-	p := binary.BigEndian.AppendUint32(nil, uint32(8+len(payload)))
-	p = binary.BigEndian.AppendUint32(p, code)
-	return append(p, payload...)
 }
 
 func TestDecodeStartup(t *testing.T) {
@@ -364,33 +346,33 @@ func TestDecodeStartup(t *testing.T) {
 		want    pgproto3.FrontendMessage // nil: an error wrapping errProtocol
 		wantErr bool
 	}{
-		{"SSLRequest", wireStartup(t, &pgproto3.SSLRequest{}), &pgproto3.SSLRequest{}, false},
-		{"SSLRequest with payload", wirePacket(sslRequestCode, "junk"), nil, true},
-		{"GSSENCRequest", wireStartup(t, &pgproto3.GSSEncRequest{}), &pgproto3.GSSEncRequest{}, false},
-		{"GSSENCRequest with payload", wirePacket(gssEncRequestCode, "junk"), nil, true},
-		{"CancelRequest 3.0", wireStartup(t, &pgproto3.CancelRequest{ProcessID: 42, SecretKey: []byte{1, 2, 3, 4}}),
+		{"SSLRequest", wiretest.Startup(t, &pgproto3.SSLRequest{}), &pgproto3.SSLRequest{}, false},
+		{"SSLRequest with payload", wiretest.Packet(SSLRequestCode, "junk"), nil, true},
+		{"GSSENCRequest", wiretest.Startup(t, &pgproto3.GSSEncRequest{}), &pgproto3.GSSEncRequest{}, false},
+		{"GSSENCRequest with payload", wiretest.Packet(GSSEncRequestCode, "junk"), nil, true},
+		{"CancelRequest 3.0", wiretest.Startup(t, &pgproto3.CancelRequest{ProcessID: 42, SecretKey: []byte{1, 2, 3, 4}}),
 			&pgproto3.CancelRequest{ProcessID: 42, SecretKey: []byte{1, 2, 3, 4}}, false},
-		{"CancelRequest 3.2 with a 32-byte key", wireStartup(t, &pgproto3.CancelRequest{ProcessID: 7, SecretKey: key32}),
+		{"CancelRequest 3.2 with a 32-byte key", wiretest.Startup(t, &pgproto3.CancelRequest{ProcessID: 7, SecretKey: key32}),
 			&pgproto3.CancelRequest{ProcessID: 7, SecretKey: key32}, false},
-		{"CancelRequest without key", wirePacket(cancelRequestCode, "\x00\x00\x00\x2a"), nil, true},
-		{"CancelRequest without process id", wirePacket(cancelRequestCode, ""), nil, true},
-		{"StartupMessage 3.0", wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "alice", "database": "db"}}),
+		{"CancelRequest without key", wiretest.Packet(CancelRequestCode, "\x00\x00\x00\x2a"), nil, true},
+		{"CancelRequest without process id", wiretest.Packet(CancelRequestCode, ""), nil, true},
+		{"StartupMessage 3.0", wiretest.Startup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "alice", "database": "db"}}),
 			&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "alice", "database": "db"}}, false},
-		{"StartupMessage 3.2", wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion32, Parameters: map[string]string{"user": "bob"}}),
+		{"StartupMessage 3.2", wiretest.Startup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion32, Parameters: map[string]string{"user": "bob"}}),
 			&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion32, Parameters: map[string]string{"user": "bob"}}, false},
-		{"protocol 2.0", wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: 2 << 16, Parameters: map[string]string{"user": "alice"}}), nil, true},
-		{"protocol 4.0", wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: 4 << 16, Parameters: map[string]string{"user": "alice"}}), nil, true},
-		{"protocol 1234.5679 (unknown request code)", wirePacket(1234<<16|5679, "user\x00a\x00\x00"), nil, true},
-		{"missing user", wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"database": "db"}}), nil, true},
-		{"no parameters", wirePacket(pgproto3.ProtocolVersion30, "\x00"), nil, true},
-		{"nothing after the version", wirePacket(pgproto3.ProtocolVersion30, ""), nil, true},
-		{"unterminated parameter list", wirePacket(pgproto3.ProtocolVersion30, "user\x00alice\x00"), nil, true},
-		{"unterminated value", wirePacket(pgproto3.ProtocolVersion30, "user\x00alice"), nil, true},
+		{"protocol 2.0", wiretest.Startup(t, &pgproto3.StartupMessage{ProtocolVersion: 2 << 16, Parameters: map[string]string{"user": "alice"}}), nil, true},
+		{"protocol 4.0", wiretest.Startup(t, &pgproto3.StartupMessage{ProtocolVersion: 4 << 16, Parameters: map[string]string{"user": "alice"}}), nil, true},
+		{"protocol 1234.5679 (unknown request code)", wiretest.Packet(1234<<16|5679, "user\x00a\x00\x00"), nil, true},
+		{"missing user", wiretest.Startup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"database": "db"}}), nil, true},
+		{"no parameters", wiretest.Packet(pgproto3.ProtocolVersion30, "\x00"), nil, true},
+		{"nothing after the version", wiretest.Packet(pgproto3.ProtocolVersion30, ""), nil, true},
+		{"unterminated parameter list", wiretest.Packet(pgproto3.ProtocolVersion30, "user\x00alice\x00"), nil, true},
+		{"unterminated value", wiretest.Packet(pgproto3.ProtocolVersion30, "user\x00alice"), nil, true},
 	}
 	for _, tt := range tests {
-		got, err := decodeStartup(tt.p)
+		got, err := DecodeStartup(tt.p)
 		if tt.wantErr {
-			if !errors.Is(err, errProtocol) {
+			if !errors.Is(err, ErrProtocol) {
 				t.Errorf("%s: decodeStartup(%q) = %#v, %v; want an error wrapping errProtocol", tt.name, tt.p, got, err)
 			}
 			continue
@@ -401,55 +383,10 @@ func TestDecodeStartup(t *testing.T) {
 	}
 }
 
-// scriptConn is a net.Conn whose peer has sent in and then shut down its
-// write side: Read hands out in at most chunk bytes at a time (0: all at
-// once), then io.EOF. Writes are collected in out. Deadlines are accepted
-// and ignored, as Read never blocks. Not safe for concurrent use.
-type scriptConn struct {
-	in     []byte
-	chunk  int
-	out    bytes.Buffer
-	closed bool
-}
-
-func (c *scriptConn) Read(p []byte) (int, error) {
-	if c.closed {
-		return 0, net.ErrClosed
-	}
-	if len(c.in) == 0 {
-		return 0, io.EOF
-	}
-	n := len(p)
-	if c.chunk > 0 {
-		n = min(n, c.chunk)
-	}
-	n = copy(p[:n], c.in)
-	c.in = c.in[n:]
-	return n, nil
-}
-
-func (c *scriptConn) Write(p []byte) (int, error) {
-	if c.closed {
-		return 0, net.ErrClosed
-	}
-	return c.out.Write(p)
-}
-
-func (c *scriptConn) Close() error                     { c.closed = true; return nil }
-func (c *scriptConn) LocalAddr() net.Addr              { return scriptAddr }
-func (c *scriptConn) RemoteAddr() net.Addr             { return scriptAddr }
-func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
-func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
-
-var scriptAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5}
-
-func wireUint32(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
-
 func TestStreamStartupPacket(t *testing.T) {
 	packet := func(n int) []byte { // a packet whose length field is n, n bytes long
-		p := wireUint32(uint32(n))
-		p = append(p, wireUint32(pgproto3.ProtocolVersion30)...)
+		p := wiretest.Uint32(uint32(n))
+		p = append(p, wiretest.Uint32(pgproto3.ProtocolVersion30)...)
 		return append(p, bytes.Repeat([]byte{'x'}, n-8)...)
 	}
 	tests := []struct {
@@ -460,21 +397,21 @@ func TestStreamStartupPacket(t *testing.T) {
 	}{
 		{"length 8, the minimum", packet(8), 8, nil},
 		{"length 10000, the maximum", packet(10000), 10000, nil},
-		{"length 0", wireUint32(0), 0, errProtocol},
-		{"length 4", wireUint32(4), 0, errProtocol},
-		{"length 7", append(wireUint32(7), 0, 3, 0), 0, errProtocol},
-		{"length 10001", append(wireUint32(10001), make([]byte, 10001-4)...), 0, errProtocol},
-		{"length 2^31", wireUint32(1 << 31), 0, errProtocol},
-		{"length 2^31-1", wireUint32(1<<31 - 1), 0, errProtocol},
-		{"length 2^32-1", wireUint32(1<<32 - 1), 0, errProtocol},
+		{"length 0", wiretest.Uint32(0), 0, ErrProtocol},
+		{"length 4", wiretest.Uint32(4), 0, ErrProtocol},
+		{"length 7", append(wiretest.Uint32(7), 0, 3, 0), 0, ErrProtocol},
+		{"length 10001", append(wiretest.Uint32(10001), make([]byte, 10001-4)...), 0, ErrProtocol},
+		{"length 2^31", wiretest.Uint32(1 << 31), 0, ErrProtocol},
+		{"length 2^31-1", wiretest.Uint32(1<<31 - 1), 0, ErrProtocol},
+		{"length 2^32-1", wiretest.Uint32(1<<32 - 1), 0, ErrProtocol},
 		{"nothing", nil, 0, io.EOF},
 		{"two bytes of the length", []byte{0, 0}, 0, io.ErrUnexpectedEOF},
 		{"truncated packet", packet(40)[:20], 0, io.ErrUnexpectedEOF},
 	}
 	for _, tt := range tests {
 		for _, chunk := range []int{0, 1, 3} {
-			s := newStream(&scriptConn{in: tt.in, chunk: chunk}, 16, 1<<20)
-			p, err := s.startupPacket()
+			s := NewStream(&wiretest.Conn{In: tt.in, Chunk: chunk}, 16, 1<<20)
+			p, err := s.StartupPacket()
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Errorf("%s, reads of %d: startupPacket() = %d bytes, %v; want error %v", tt.name, chunk, len(p), err, tt.wantErr)
@@ -498,20 +435,20 @@ func TestStreamMessage(t *testing.T) {
 	}{
 		{"empty body", msg('S', 0), nil},
 		{"body of maxBody bytes, larger than the buffer", msg('Q', maxBody), nil},
-		{"body one over maxBody", msg('Q', maxBody+1), errProtocol},
-		{"body over maxBody, only the header sent", msg('Q', maxBody+1)[:5], errProtocol},
-		{"length 3", []byte{'Q', 0, 0, 0, 3}, errProtocol},
-		{"length 0", []byte{'Q', 0, 0, 0, 0}, errProtocol},
-		{"length 2^31", []byte{'Q', 0x80, 0, 0, 0}, errProtocol},
-		{"length 2^31-1", []byte{'Q', 0x7f, 0xff, 0xff, 0xff}, errProtocol},
+		{"body one over maxBody", msg('Q', maxBody+1), ErrProtocol},
+		{"body over maxBody, only the header sent", msg('Q', maxBody+1)[:5], ErrProtocol},
+		{"length 3", []byte{'Q', 0, 0, 0, 3}, ErrProtocol},
+		{"length 0", []byte{'Q', 0, 0, 0, 0}, ErrProtocol},
+		{"length 2^31", []byte{'Q', 0x80, 0, 0, 0}, ErrProtocol},
+		{"length 2^31-1", []byte{'Q', 0x7f, 0xff, 0xff, 0xff}, ErrProtocol},
 		{"nothing", nil, io.EOF},
 		{"truncated header", []byte{'Q', 0, 0}, io.ErrUnexpectedEOF},
 		{"truncated body", msg('Q', 100)[:50], io.ErrUnexpectedEOF},
 	}
 	for _, tt := range tests {
 		for _, chunk := range []int{0, 1, 7} {
-			s := newStream(&scriptConn{in: tt.in, chunk: chunk}, 16, maxBody)
-			typ, p, err := s.message()
+			s := NewStream(&wiretest.Conn{In: tt.in, Chunk: chunk}, 16, maxBody)
+			typ, p, err := s.Message()
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Errorf("%s, reads of %d: message() = %q, %d bytes, %v; want error %v", tt.name, chunk, typ, len(p), err, tt.wantErr)
@@ -528,21 +465,21 @@ func TestStreamMessage(t *testing.T) {
 // TestStreamBuffered checks that the bytes read ahead of the startup
 // packet and messages are handed over, once.
 func TestStreamBuffered(t *testing.T) {
-	start := wireStartup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "u"}})
+	start := wiretest.Startup(t, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30, Parameters: map[string]string{"user": "u"}})
 	pw := wireMsg{typ: 'p', body: []byte("secret\x00")}.bytes()
 	rest := wireConcat([]wireMsg{{typ: 'Q', body: []byte("SELECT 1\x00")}, {typ: 'X'}})
 	in := slices.Concat(start, pw, rest)
-	s := newStream(&scriptConn{in: in}, 64, 1000)
-	if p, err := s.startupPacket(); err != nil || !bytes.Equal(p, start) {
+	s := NewStream(&wiretest.Conn{In: in}, 64, 1000)
+	if p, err := s.StartupPacket(); err != nil || !bytes.Equal(p, start) {
 		t.Fatalf("startupPacket() = %q, %v; want %q, nil", p, err, start)
 	}
-	if typ, p, err := s.message(); err != nil || typ != 'p' || !bytes.Equal(p, pw) {
+	if typ, p, err := s.Message(); err != nil || typ != 'p' || !bytes.Equal(p, pw) {
 		t.Fatalf("message() = %q, %q, %v; want 'p', %q, nil", typ, p, err, pw)
 	}
-	if got := s.buffered(); !bytes.Equal(got, rest) {
+	if got := s.Buffered(); !bytes.Equal(got, rest) {
 		t.Errorf("buffered() = %q, want %q", got, rest)
 	}
-	if got := s.buffered(); len(got) != 0 {
+	if got := s.Buffered(); len(got) != 0 {
 		t.Errorf("second buffered() = %q, want nothing", got)
 	}
 }
@@ -551,14 +488,14 @@ func TestStreamBuffered(t *testing.T) {
 // heads and counts ReadyForQuery.
 type wireBenchHandler struct{ ready int }
 
-func (h *wireBenchHandler) want(typ byte, _ int) int {
+func (h *wireBenchHandler) Want(typ byte, _ int) int {
 	if typ == 'E' {
 		return 128
 	}
 	return 0
 }
 
-func (h *wireBenchHandler) message(typ byte, head []byte) bool {
+func (h *wireBenchHandler) Message(typ byte, head []byte) bool {
 	if typ == 'Z' {
 		h.ready++
 	}
@@ -577,11 +514,11 @@ func BenchmarkScannerFeed(b *testing.B) {
 	}
 	p := wireConcat(msgs)
 	h := &wireBenchHandler{}
-	sc := scanner{h: h, maxBody: 1 << 20}
+	sc := Scanner{H: h, MaxBody: 1 << 20}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(p)))
 	for b.Loop() {
-		if n, err := sc.feed(p); n != len(p) || err != nil {
+		if n, err := sc.Feed(p); n != len(p) || err != nil {
 			b.Fatalf("feed = %d, %v; want %d, nil", n, err, len(p))
 		}
 	}
@@ -594,16 +531,71 @@ func BenchmarkScannerFeed(b *testing.B) {
 func TestScannerFeedAllocs(t *testing.T) {
 	p := wireConcat(wireStream(t))
 	h := &wireBenchHandler{}
-	sc := scanner{h: h, maxBody: 1 << 20}
+	sc := Scanner{H: h, MaxBody: 1 << 20}
 	chunks := wireRandom(4, 300)(p)
 	allocs := testing.AllocsPerRun(100, func() {
 		for _, c := range chunks {
-			if _, err := sc.feed(c); err != nil {
+			if _, err := sc.Feed(c); err != nil {
 				t.Fatal(err)
 			}
 		}
 	})
 	if allocs != 0 {
 		t.Errorf("feed allocates %v times per stream, want 0", allocs)
+	}
+}
+
+// FuzzScanner feeds arbitrary bytes to a scanner whole and in two chunks:
+// the callbacks and the outcome must be the same however the input is
+// split.
+func FuzzScanner(f *testing.F) {
+	for _, m := range wireStream(f) {
+		f.Add(m.bytes())
+	}
+	f.Add(wireConcat(wireStream(f)))
+	f.Fuzz(fuzzScanner)
+}
+
+// fuzzScanner feeds in to a scanner whole and in two chunks split at a
+// data-derived point: the callbacks and the outcome must be the same.
+func fuzzScanner(t *testing.T, in []byte) {
+	const maxBody = 4096
+	whole := &wireRecorder{wants: map[byte]int{'E': 128, 'D': 3, 'Q': 1}}
+	sc := Scanner{H: whole, MaxBody: maxBody}
+	n, werr := sc.Feed(in)
+	if n < 0 || n > len(in) {
+		t.Fatalf("feed(%q) = %d, want 0..%d", in, n, len(in))
+	}
+	if (werr == nil) != (n == len(in)) {
+		t.Errorf("feed(%q) = %d, %v: an error must come with fewer bytes, and only then", in, n, werr)
+	}
+	if werr != nil && !errors.Is(werr, ErrProtocol) {
+		t.Errorf("feed(%q) error %v does not wrap errProtocol", in, werr)
+	}
+
+	split := 0
+	if len(in) > 0 {
+		split = int(in[0]) * len(in) / 256
+	}
+	parts := &wireRecorder{wants: whole.wants}
+	sc = Scanner{H: parts, MaxBody: maxBody}
+	n1, err := sc.Feed(in[:split])
+	total := n1
+	if err == nil {
+		var n2 int
+		n2, err = sc.Feed(in[split:])
+		total += n2
+		if n2 < 0 || n2 > len(in)-split {
+			t.Fatalf("feed(%q) after a split at %d = %d, want 0..%d", in[split:], split, n2, len(in)-split)
+		}
+	}
+	if (err == nil) != (werr == nil) {
+		t.Errorf("split at %d: error %v, whole: %v", split, err, werr)
+	}
+	if total < n || total > n+4 || (werr == nil && total != n) {
+		t.Errorf("split at %d: %d bytes accepted, whole: %d", split, total, n)
+	}
+	if !reflect.DeepEqual(parts.calls, whole.calls) {
+		t.Errorf("split at %d: callbacks %v, whole: %v", split, parts.calls, whole.calls)
 	}
 }
