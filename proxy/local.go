@@ -60,6 +60,25 @@ func (l *localState) backendIdle() {
 	}
 }
 
+// answers decides whether a client message is answered here rather than
+// relayed, for every relay path: a Query that names helios_proxy, the Sync
+// that ends a batch answered here, and the extended-protocol messages that
+// takes claims. A Sync that ends a relayed batch is noted.
+func (l *localState) answers(typ byte, body []byte) bool {
+	switch typ {
+	case 'Q':
+		return statusdb.Mentions(body)
+	case 'S':
+		if l.batch {
+			return true
+		}
+		l.remote = false // a relayed batch ends here
+	case 'P', 'B', 'D', 'E', 'C', 'H':
+		return l.takes(typ, body)
+	}
+	return false
+}
+
 // takes decides whether an extended-protocol message is answered here.
 func (l *localState) takes(typ byte, body []byte) bool {
 	switch typ {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
-	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
 // pooled is the state of a session whose client the proxy authenticated
@@ -241,24 +240,12 @@ func (ss *session) pooledClient() error {
 }
 
 func (ss *session) pooledMessage(typ byte, msg []byte) error {
-	body := msg[5:]
-	switch typ {
-	case 'X':
+	switch {
+	case typ == 'X':
 		ss.terminated.Store(true)
 		return errTerminated
-	case 'Q':
-		if statusdb.Mentions(body) {
-			return ss.localMessage(msg)
-		}
-	case 'S':
-		if ss.local.batch {
-			return ss.localMessage(msg)
-		}
-		ss.local.remote = false
-	case 'P', 'B', 'D', 'C', 'E', 'H':
-		if ss.local.takes(typ, body) {
-			return ss.localMessage(msg)
-		}
+	case ss.local.answers(typ, msg[5:]):
+		return ss.localMessage(msg)
 	}
 	return ss.remote(typ, msg)
 }

@@ -21,7 +21,6 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
-	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
 // Buffer sizes: one buffer per direction of every session.
@@ -839,23 +838,14 @@ func (h *clientHandler) Want(typ byte, n int) int {
 }
 
 func (h *clientHandler) Message(typ byte, body []byte) bool {
-	ss := h.ss
+	if h.ss.local.answers(typ, body) {
+		return true
+	}
 	switch typ {
-	case 'Q':
-		if statusdb.Mentions(body) {
-			return true
-		}
-		h.start()
-	case 'S':
-		if ss.local.batch {
-			return true
-		}
-		ss.local.remote = false // a relayed batch ends here
+	case 'Q', 'S':
 		h.start()
 	case 'X':
-		ss.terminated.Store(true)
-	case 'P', 'B', 'D', 'E', 'C', 'H':
-		return ss.local.takes(typ, body)
+		h.ss.terminated.Store(true)
 	}
 	return false
 }
