@@ -562,9 +562,9 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 			continue
 		}
 		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy = sc, b, t, true, false
-		ss.s.keysMu.Lock()
+		ss.targetMu.Lock()
 		ss.b, ss.serverPID, ss.serverKey = b, sc.pid, sc.key
-		ss.s.keysMu.Unlock()
+		ss.targetMu.Unlock()
 		b.track(ss)
 		if check {
 			checked := make(chan string, 1)
@@ -681,9 +681,9 @@ func (ss *session) detachLocked(clean bool) {
 	}
 	b.active.Add(-1)
 	b.untrack(ss)
-	ss.s.keysMu.Lock()
+	ss.targetMu.Lock()
 	ss.b, ss.serverPID, ss.serverKey = nil, 0, nil
-	ss.s.keysMu.Unlock()
+	ss.targetMu.Unlock()
 	sc.p.put(sc, clean && !sc.doomed.Load() && len(sc.stmts) <= maxServerStatements)
 }
 

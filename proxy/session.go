@@ -43,6 +43,10 @@ type session struct {
 	pid    uint32 // BackendKeyData the client sees
 	secret [4]byte
 
+	// targetMu guards b, serverPID and serverKey, where a cancel for the
+	// session goes, against forwardCancel.
+	targetMu sync.Mutex
+
 	b         *backend
 	ticket    breaker.Ticket
 	server    net.Conn
@@ -384,8 +388,8 @@ func (s *Server) forwardCancel(ctx context.Context, m *pgproto3.CancelRequest) {
 // cancelTarget returns where a cancel for this session must go, once the
 // session is attached.
 func (ss *session) cancelTarget() (*backend, uint32, []byte) {
-	ss.s.keysMu.Lock()
-	defer ss.s.keysMu.Unlock()
+	ss.targetMu.Lock()
+	defer ss.targetMu.Unlock()
 	return ss.b, ss.serverPID, ss.serverKey
 }
 
@@ -513,9 +517,9 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	}
 	record(breaker.Success)
 	lc.firstRequest(s.clock.Now())
-	ss.s.keysMu.Lock()
+	ss.targetMu.Lock()
 	ss.b, ss.ticket, ss.server, ss.ss = b, t, conn, bs
-	ss.s.keysMu.Unlock()
+	ss.targetMu.Unlock()
 	return nil
 }
 
