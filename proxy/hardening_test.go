@@ -698,3 +698,45 @@ func TestMalformedSCRAMLeavesCircuitClosed(t *testing.T) {
 	}
 	malformedGoodClient(t, p.dsn("postgres", "pg-secret"), 3)
 }
+
+// TestLoginBurstLeavesCircuitClosed: a burst of 400 genuine logins at once
+// queues for login slots rather than piling onto the backend, and what it
+// costs the clients is not the backend's latency: every login succeeds or
+// is refused with 53300, and the circuit stays closed.
+func TestLoginBurstLeavesCircuitClosed(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-burst", Auth: "scram-sha-256", Password: "pg-secret",
+		Settings: map[string]string{"max_connections": "500"}})
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.MinimumRequests = 20
+	cfg.Proxy.ConnectTimeout = config.Duration{Duration: 10 * time.Second}
+	p := startProxy(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[string]int{}
+	start := make(chan struct{})
+	for range 400 {
+		wg.Go(func() {
+			<-start
+			pc, err := pgconn.Connect(ctx, p.dsn("postgres", "pg-secret"))
+			mu.Lock()
+			codes[pgCode(err)]++
+			mu.Unlock()
+			if err == nil {
+				pc.Close(ctx)
+			} else if pgCode(err) != "53300" {
+				t.Errorf("login in the burst: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	t.Logf("outcomes by SQLSTATE (\"\" = logged in): %v", codes)
+	if codes[""] == 0 {
+		t.Error("no login of the burst succeeded")
+	}
+	if st := p.Snapshot().Backends[0]; st.CircuitState != status.Closed {
+		t.Errorf("after a burst of 400 logins: %s (%s), want CLOSED", st.CircuitState, st.OpenReason)
+	}
+}
