@@ -120,8 +120,8 @@ func (sc *serverConn) login(u *poolUser, database string) error {
 			}
 			var reply []byte
 			switch code := binary.BigEndian.Uint32(body); code {
-			case 0, 12: // AuthenticationOk; SASLFinal is checked below
-				if code == 12 {
+			case pgproto3.AuthTypeOk, pgproto3.AuthTypeSASLFinal: // SASLFinal is checked below
+				if code == pgproto3.AuthTypeSASLFinal {
 					if sasl == nil {
 						return wire.ProtocolErrorf("SASLFinal without SASL")
 					}
@@ -130,18 +130,18 @@ func (sc *serverConn) login(u *poolUser, database string) error {
 					}
 				}
 				continue
-			case 3: // cleartext
+			case pgproto3.AuthTypeCleartextPassword:
 				pw := u.plain()
 				if pw == "" {
 					return u.cannot("a cleartext password")
 				}
 				reply, _ = (&pgproto3.PasswordMessage{Password: pw}).Encode(nil)
-			case 5: // md5
+			case pgproto3.AuthTypeMD5Password:
 				if u.md5 == "" || len(body) < 8 {
 					return u.cannot("an md5 password")
 				}
 				reply, _ = (&pgproto3.PasswordMessage{Password: scram.MD5Response(u.md5, [4]byte(body[4:8]))}).Encode(nil)
-			case 10: // SASL
+			case pgproto3.AuthTypeSASL:
 				if pw := u.plain(); pw != "" {
 					sasl = scram.NewClient(pw, rand.Reader)
 				} else if k, ok := u.learnedKey(); ok {
@@ -150,7 +150,7 @@ func (sc *serverConn) login(u *poolUser, database string) error {
 					return u.cannot("SCRAM before any client of this user logged in with SCRAM")
 				}
 				reply, _ = (&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: sasl.First()}).Encode(nil)
-			case 11: // SASLContinue
+			case pgproto3.AuthTypeSASLContinue:
 				if sasl == nil {
 					return wire.ProtocolErrorf("SASLContinue without SASL")
 				}

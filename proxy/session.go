@@ -629,12 +629,12 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 				return forwarded, wire.ProtocolErrorf("short authentication message from backend")
 			}
 			authType := binary.BigEndian.Uint32(m[5:9])
-			if authType == 10 && overTLS {
+			if authType == pgproto3.AuthTypeSASL && overTLS {
 				m = withoutPlus(m)
 			}
 			out = append(out, m...)
 			switch authType {
-			case 0, 12: // AuthenticationOk, SASLFinal: nothing to answer
+			case pgproto3.AuthTypeOk, pgproto3.AuthTypeSASLFinal: // nothing to answer
 				continue
 			}
 			var reply []byte
@@ -654,7 +654,7 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 			if reply[0] != 'p' {
 				return forwarded, errors.Join(errClient, wire.ProtocolErrorf("expected a password message, got type %q", reply[0]))
 			}
-			binding = authType == 10 && overTLS && wantsBinding(reply)
+			binding = authType == pgproto3.AuthTypeSASL && overTLS && wantsBinding(reply)
 			_ = conn.SetWriteDeadline(s.clock.Now().Add(s.connectTimeout))
 			answered = true
 			if _, err := conn.Write(reply); err != nil {
