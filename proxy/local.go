@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +31,9 @@ type localState struct {
 	idle          chan struct{}
 	tzName        string
 	tz            *time.Location
+	// sess is the status database's session state (settings, user); nil
+	// on sessions with a backend.
+	sess *statusdb.Session
 }
 
 type localPortal struct {
@@ -163,7 +166,7 @@ func (l *localState) handle(msg []byte) error {
 			return l.ss.relayMessage(msg)
 		}
 		l.batch = true
-		if err == nil && byte(l.ss.txStatus.Load()) == 'E' {
+		if err == nil && byte(l.ss.txStatus.Load()) == 'E' && !l.exits(st) {
 			err = errAborted
 		}
 		if err == nil {
@@ -186,9 +189,10 @@ func (l *localState) handle(msg []byte) error {
 	case (typ == 'D' || typ == 'C') && !validTarget(body):
 		l.fail(&Error{Severity: "ERROR", Code: codeProtocolViolation, Message: "invalid " + messageName(typ) + " message"})
 		return nil
-	case byte(l.ss.txStatus.Load()) == 'E' && typ != 'C' && typ != 'H':
+	case byte(l.ss.txStatus.Load()) == 'E' && typ != 'C' && typ != 'H' && !l.exits(l.target(typ, body)):
 		// Parse, Bind, Describe and Execute fail in an aborted
-		// transaction block; only what ends it runs (on the backend).
+		// transaction block; only what ends it runs (on the backend, or
+		// here on the status database).
 		l.fail(errAborted)
 		return nil
 	}
@@ -246,8 +250,63 @@ func (l *localState) parse(body []byte) (name []byte, st *statusdb.Stmt, err err
 			rest = rest[4:]
 		}
 	}
-	st, err = l.ss.s.statusDB.PrepareTyped(string(query), oids)
+	st, err = l.prepare(string(query), oids)
 	return name, st, err
+}
+
+// prepare plans a statement: on the status database, with what it
+// answers besides the helios_proxy schema (statusdb.PrepareStandalone),
+// and anything else is refused there.
+func (l *localState) prepare(sql string, oids []uint32) (*statusdb.Stmt, error) {
+	if l.sess == nil {
+		return l.ss.s.statusDB.PrepareTyped(sql, oids)
+	}
+	st, err := l.ss.s.statusDB.PrepareStandalone(sql, oids)
+	if errors.Is(err, statusdb.ErrNotStatusQuery) {
+		return nil, errStatusOnly
+	}
+	return st, err
+}
+
+// target is the statement an extended-protocol message concerns, or nil.
+func (l *localState) target(typ byte, body []byte) *statusdb.Stmt {
+	switch typ {
+	case 'P':
+		if _, st, err := l.parse(body); err == nil {
+			return st
+		}
+	case 'B':
+		_, rest := wire.CString(body)
+		name, _ := wire.CString(rest)
+		return l.stmts[string(name)]
+	case 'D':
+		if !validTarget(body) {
+			return nil
+		}
+		name, _ := wire.CString(body[1:])
+		if body[0] == 'S' {
+			return l.stmts[string(name)]
+		}
+		if p := l.portals[string(name)]; p != nil {
+			return p.stmt
+		}
+	case 'E':
+		name, _ := wire.CString(body)
+		if p := l.portals[string(name)]; p != nil {
+			return p.stmt
+		}
+	}
+	return nil
+}
+
+// exits reports whether st ends a failed transaction block (ROLLBACK,
+// COMMIT), which runs where other statements fail with 25P02.
+func (l *localState) exits(st *statusdb.Stmt) bool {
+	if st == nil || !st.Control() {
+		return false
+	}
+	tc, ok := transactionControl(st.SQL(), 'E')
+	return ok && tc.after == 'I'
 }
 
 func (l *localState) setStmt(name string, st *statusdb.Stmt) {
@@ -315,6 +374,9 @@ func (l *localState) query(msg, body []byte) error {
 	sql, _ := wire.CString(body)
 	db := l.ss.s.statusDB
 	texts, err := db.Split(string(sql))
+	if l.sess != nil {
+		return l.localQuery(texts, err)
+	}
 	stmts := make([]*statusdb.Stmt, len(texts))
 	errs := make([]error, len(texts))
 	relayed := 0
@@ -323,9 +385,6 @@ func (l *localState) query(msg, body []byte) error {
 		if errors.Is(errs[i], statusdb.ErrNotStatusQuery) {
 			relayed++
 		}
-	}
-	if err == nil && len(texts) > 0 && relayed == len(texts) && !l.ss.hasBackend() {
-		return l.statusDatabaseOnly(texts)
 	}
 	if err == nil && len(texts) > 0 && relayed == len(texts) {
 		// Not ours after all (the name appeared in a string, say).
@@ -379,6 +438,18 @@ func (l *localState) ready(failed bool) error {
 			return err
 		}
 	}
+	if l.sess != nil {
+		if tx := byte(l.ss.txStatus.Load()); tx == 'I' || tx == 0 {
+			l.sess.EndTransaction(!failed) // the implicit transaction
+		}
+		// PostgreSQL reports changed settings just before ReadyForQuery.
+		for _, p := range l.sess.Changes() {
+			l.out, _ = (&pgproto3.ParameterStatus{Name: p[0], Value: p[1]}).Encode(l.out)
+			if p[0] == "TimeZone" {
+				l.ss.timeZone.Store(p[1])
+			}
+		}
+	}
 	l.out = l.readyForQuery(l.out)
 	return l.flush()
 }
@@ -387,36 +458,113 @@ func (l *localState) ready(failed bool) error {
 var errStatusOnly = &Error{Severity: "ERROR", Code: "0A000", Message: "the helios_proxy database answers only queries on the helios_proxy schema",
 	Hint: "Connect to another database to reach a backend."}
 
-// statusDatabaseOnly answers a Query without helios_proxy statements on the
-// status database: transaction control is acknowledged, anything else is
-// refused.
-func (l *localState) statusDatabaseOnly(texts []string) error {
-	tx := byte(l.ss.txStatus.Load())
-	failed := false
-	for _, text := range texts {
-		tc, ok := transactionControl(text, tx)
-		if !ok {
-			failed = true
-			if tx == 'E' {
-				l.out = errAborted.errorResponse(l.out)
-			} else {
-				l.out = errStatusOnly.errorResponse(l.out)
-			}
-			break
-		}
-		if tc.err != nil {
-			failed = true
-			l.out = tc.err.errorResponse(l.out)
-			break
-		}
-		if tc.warning != nil {
-			l.out, _ = tc.warning.Encode(l.out)
-		}
-		tx = tc.after
-		l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(tc.tag)}).Encode(l.out)
+// localQuery answers a simple-protocol Query on the status database, one
+// statement after the other as PostgreSQL does: an error ends the query
+// string, the statements of a string with several run in one implicit
+// transaction.
+func (l *localState) localQuery(texts []string, err error) error {
+	if err != nil {
+		l.out = sqlError(err).errorResponse(l.out)
+		return l.ready(true)
 	}
-	l.ss.txStatus.Store(uint32(tx))
-	return l.ready(failed)
+	if len(texts) == 0 {
+		l.out = wire.AppendMessageOf(l.out, &pgproto3.EmptyQueryResponse{})
+		return l.ready(false)
+	}
+	var in statusdb.Input
+	release := func() {}
+	defer func() { release() }()
+	for _, text := range texts {
+		st, err := l.prepare(text, nil)
+		if err == nil && byte(l.ss.txStatus.Load()) == 'E' && !l.exits(st) {
+			err = errAborted
+		}
+		if err == nil {
+			if in.Now.IsZero() && !st.Control() {
+				in, release = l.input(st.ReadsEvents())
+			}
+			err = l.run(st, in, nil, nil, nil, true, len(texts) > 1)
+		}
+		if err != nil {
+			l.out = sqlError(err).errorResponse(l.out)
+			return l.ready(true)
+		}
+	}
+	return l.ready(false)
+}
+
+// run executes a statement on the status database, transaction control
+// included; implicit says it runs in the implicit transaction block of a
+// Query string with several statements.
+func (l *localState) run(st *statusdb.Stmt, in statusdb.Input, params [][]byte, paramFormats, resultFormats []int16, describe, implicit bool) error {
+	tx := byte(l.ss.txStatus.Load())
+	if st.Empty() {
+		l.out = wire.AppendMessageOf(l.out, &pgproto3.EmptyQueryResponse{})
+		return nil
+	}
+	l.sess.StartStatement()
+	if st.Control() {
+		return l.control(st.SQL(), tx)
+	}
+	l.sess.InBlock = tx == 'T' || implicit
+	if err := l.result(st, in, params, paramFormats, resultFormats, describe); err != nil {
+		return err
+	}
+	if st.Tag() == "DISCARD ALL" {
+		// DISCARD ALL also deallocates every prepared statement and
+		// closes every portal.
+		clear(l.stmts)
+		clear(l.portals)
+	}
+	return nil
+}
+
+// control answers transaction control and DEALLOCATE on the status
+// database in transaction status tx.
+func (l *localState) control(sql string, tx byte) error {
+	tc, ok := transactionControl(sql, tx)
+	switch {
+	case !ok && tx == 'E':
+		return errAborted
+	case !ok:
+		return errStatusOnly
+	case tc.err != nil:
+		return tc.err
+	}
+	if strings.HasPrefix(tc.tag, "DEALLOCATE") {
+		if err := l.deallocate(sql); err != nil {
+			return err
+		}
+	}
+	if tc.warning != nil {
+		l.out, _ = tc.warning.Encode(l.out)
+	}
+	if tc.after == 'I' && tx != 'I' {
+		l.sess.EndTransaction(tc.tag == "COMMIT")
+	}
+	l.ss.txStatus.Store(uint32(tc.after))
+	l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(tc.tag)}).Encode(l.out)
+	return nil
+}
+
+// deallocate drops the prepared statement DEALLOCATE names, or all of them.
+func (l *localState) deallocate(sql string) error {
+	f := strings.Fields(strings.TrimRight(strings.TrimSpace(sql), "; \t\n"))
+	name := f[len(f)-1]
+	if strings.EqualFold(name, "ALL") {
+		clear(l.stmts)
+		return nil
+	}
+	if strings.HasPrefix(name, `"`) {
+		name = strings.ReplaceAll(strings.Trim(name, `"`), `""`, `"`)
+	} else {
+		name = strings.ToLower(name)
+	}
+	if _, ok := l.stmts[name]; !ok || name == "" {
+		return &Error{Severity: "ERROR", Code: "26000", Message: "prepared statement \"" + name + "\" does not exist"}
+	}
+	delete(l.stmts, name)
+	return nil
 }
 
 // snapshotBufs holds *[]status.Backend for the snapshots of status
@@ -440,7 +588,7 @@ func (l *localState) input(events bool) (in statusdb.Input, release func()) {
 	if buf == nil {
 		buf = new([]status.Backend)
 	}
-	in = statusdb.Input{Snapshot: s.snapshotInto(*buf), Now: s.clock.Now(), TimeZone: l.tz}
+	in = statusdb.Input{Snapshot: s.snapshotInto(*buf), Now: s.clock.Now(), TimeZone: l.tz, Session: l.sess}
 	if events {
 		in.Events = s.Events(0)
 	}
@@ -455,16 +603,24 @@ func (l *localState) input(events bool) (in statusdb.Input, release func()) {
 func (l *localState) result(st *statusdb.Stmt, in statusdb.Input, params [][]byte, paramFormats, resultFormats []int16, describe bool) error {
 	cols := st.Columns()
 	formats := columnFormats(len(cols), resultFormats)
-	start := len(l.out)
-	if describe {
+	if err := st.Check(in); err != nil {
+		return err
+	}
+	if describe && st.ReturnsRows() {
+		// PostgreSQL describes the rows before it runs the statement: an
+		// error while running comes after the RowDescription.
 		l.out = rowDescription(l.out, cols, formats)
 	}
 	out, rows, err := st.AppendDataRows(l.out, in, params, paramFormats, formats)
 	if err != nil {
-		l.out = l.out[:start]
 		return err
 	}
-	l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(st.Tag() + " " + strconv.Itoa(rows))}).Encode(out)
+	if l.sess != nil {
+		for _, n := range l.sess.Notices() {
+			out, _ = (&pgproto3.NoticeResponse{Severity: n.Severity, SeverityUnlocalized: n.Severity, Code: n.Code, Message: n.Message}).Encode(out)
+		}
+	}
+	l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(st.CommandTag(rows))}).Encode(out)
 	return nil
 }
 
@@ -518,8 +674,14 @@ func (l *localState) execute(body []byte) error {
 	if !ok {
 		return &Error{Severity: "ERROR", Code: "34000", Message: "portal \"" + string(name) + "\" does not exist"}
 	}
+	if l.sess != nil && (p.stmt.Control() || p.stmt.Empty()) {
+		return l.run(p.stmt, statusdb.Input{}, nil, nil, nil, false, false)
+	}
 	in, release := l.input(p.stmt.ReadsEvents())
 	defer release()
+	if l.sess != nil {
+		return l.run(p.stmt, in, p.params, p.paramFormats, p.resultFormats, false, false)
+	}
 	return l.result(p.stmt, in, p.params, p.paramFormats, p.resultFormats, false)
 }
 

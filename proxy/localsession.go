@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/internal/scram"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
+	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
 // statusDatabase is the database name that makes a session local: the
@@ -28,23 +30,20 @@ func (ss *session) serveLocal(ctx context.Context) error {
 	}
 	ss.cs.MaxBody = min(ss.s.maxBody, maxStatusMessage)
 	ss.authenticated()
+	sess, err := statusdb.NewSession(ss.params["user"], ss.params["database"], int32(ss.pid), ss.params)
+	if err != nil {
+		se := sqlError(err)
+		return &Error{Code: se.Code, Message: se.Message, Detail: se.Detail, Hint: se.Hint}
+	}
+	ss.local.sess = sess
 	out := make([]byte, 0, 512)
 	out, _ = (&pgproto3.AuthenticationOk{}).Encode(out)
-	for _, p := range [][2]string{
-		{"server_version", "15.0 (HeliosProxy)"},
-		{"server_encoding", "UTF8"},
-		{"client_encoding", "UTF8"},
-		{"DateStyle", "ISO, MDY"},
-		{"TimeZone", "UTC"},
-		{"integer_datetimes", "on"},
-		{"standard_conforming_strings", "on"},
-		{"IntervalStyle", "postgres"},
-		{"is_superuser", "off"},
-		{"application_name", ss.params["application_name"]},
-	} {
+	for _, p := range sess.Startup() {
 		out, _ = (&pgproto3.ParameterStatus{Name: p[0], Value: p[1]}).Encode(out)
+		if p[0] == "TimeZone" {
+			ss.timeZone.Store(p[1])
+		}
 	}
-	ss.timeZone.Store("UTC")
 	out, _ = (&pgproto3.BackendKeyData{ProcessID: ss.pid, SecretKey: ss.secret[:]}).Encode(out)
 	out = wire.AppendReady(out, 'I')
 	if _, err := ss.client.Write(out); err != nil {
@@ -121,25 +120,29 @@ func transactionControl(sql string, tx byte) (tc txControl, ok bool) {
 	switch f[0] {
 	case "BEGIN", "START":
 		tc.tag, tc.after = "BEGIN", 'T'
+		if f[0] == "START" {
+			tc.tag = "START TRANSACTION"
+		}
 		if tx == 'T' {
 			tc.warning = warn("25001", "there is already a transaction in progress")
 		}
 	case "COMMIT", "END":
+		if slices.Contains(f, "PREPARED") {
+			return tc, false
+		}
 		tc.tag, tc.after = "COMMIT", 'I'
 		if tx == 'E' {
 			tc.tag = "ROLLBACK"
 		}
 	case "ROLLBACK", "ABORT":
-		tc.tag, tc.after = "ROLLBACK", 'I'
-	case "SET", "RESET", "DEALLOCATE":
-		tc.tag = f[0]
-		if f[0] == "DEALLOCATE" && len(f) > 1 && f[len(f)-1] == "ALL" {
-			tc.tag = "DEALLOCATE ALL"
+		if slices.Contains(f, "TO") || slices.Contains(f, "PREPARED") {
+			return tc, false // savepoints and two-phase commit: not here
 		}
-	case "DISCARD":
-		tc.tag = "DISCARD " + strings.Join(f[1:], " ")
-		if tx != 'I' && len(f) > 1 && f[1] == "ALL" {
-			tc.err = &Error{Severity: "ERROR", Code: "25001", Message: "DISCARD ALL cannot run inside a transaction block"}
+		tc.tag, tc.after = "ROLLBACK", 'I'
+	case "DEALLOCATE":
+		tc.tag = f[0]
+		if len(f) > 1 && f[len(f)-1] == "ALL" {
+			tc.tag = "DEALLOCATE ALL"
 		}
 	default:
 		return tc, false

@@ -58,6 +58,14 @@ func (a *analyzer) expr(n *pg.Node) (*expr, *Error) {
 		if v.SqlvalueFunction.Op == pg.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP {
 			return &expr{kind: eNow, typ: tTimestamptz, loc: v.SqlvalueFunction.Location}, nil
 		}
+		switch v.SqlvalueFunction.Op {
+		case pg.SQLValueFunctionOp_SVFOP_CURRENT_USER, pg.SQLValueFunctionOp_SVFOP_CURRENT_ROLE, pg.SQLValueFunctionOp_SVFOP_USER, pg.SQLValueFunctionOp_SVFOP_SESSION_USER:
+			return &expr{kind: eSession, op: "current_user", typ: tText, name: true, loc: v.SqlvalueFunction.Location}, nil
+		case pg.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG:
+			return &expr{kind: eSession, op: "current_database", typ: tText, name: true, loc: v.SqlvalueFunction.Location}, nil
+		case pg.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:
+			return &expr{kind: eSession, op: "current_schema", typ: tText, name: true, loc: v.SqlvalueFunction.Location}, nil
+		}
 		name := strings.ToUpper(strings.TrimPrefix(v.SqlvalueFunction.Op.String(), "SVFOP_"))
 		return nil, a.errAt(unsupported(strings.TrimSuffix(name, "_N")), v.SqlvalueFunction.Location)
 	case *pg.Node_CoalesceExpr:
@@ -1001,10 +1009,53 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 		out.typ, out.numeric = tFloat8, x.numeric || len(args) == 2
 		return out, nil
 	}
+	if e, err, ok := a.sessionFunc(name, args, f.Location); ok {
+		return e, err
+	}
 	return nil, a.errAt(unsupported("function "+name+"()"), f.Location)
 }
 
 const codeWrongObjectType = "42809"
+
+// sessionFunc types a call of a function about the session: ok is false
+// for any other name. Only a statement on the status database has a
+// session to read (Input.Session); elsewhere these return a new session's
+// defaults.
+func (a *analyzer) sessionFunc(name string, args []*expr, loc int32) (e *expr, err *Error, ok bool) {
+	want := map[string][]typ{
+		"version": nil, "current_database": nil, "current_schema": nil, "pg_backend_pid": nil,
+		"current_setting": {tText, tBool}, "set_config": {tText, tText, tBool},
+	}
+	params, known := want[name]
+	if !known {
+		return nil, nil, false
+	}
+	e = &expr{kind: eSession, op: name, typ: tText, args: args, loc: loc}
+	switch name {
+	case "current_database", "current_schema":
+		e.name = true
+	case "pg_backend_pid":
+		e.typ = tInt4
+	case "current_setting":
+		if len(args) == 1 {
+			params = params[:1]
+		}
+	}
+	if len(args) != len(params) {
+		return nil, a.errAt(noFunction(name, args), loc), true
+	}
+	for i, t := range params {
+		c, err := a.coerce(args[i], t)
+		if err != nil {
+			return nil, err, true
+		}
+		if c == nil {
+			return nil, a.errAt(noFunction(name, args), loc), true
+		}
+		args[i] = c
+	}
+	return e, nil, true
+}
 
 func (a *analyzer) aggregate(name string, f *pg.FuncCall) (*expr, *Error) {
 	if a.inAgg {

@@ -316,6 +316,8 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 		}, nil
 	case eFunc:
 		return funcFn(e, args), nil
+	case eSession:
+		return sessionFn(e.op, args), nil
 	}
 	return nil, unsupported("this expression")
 }

@@ -135,6 +135,30 @@
 // ours (ErrNotStatusQuery); that includes unqualified names, even with
 // search_path set to helios_proxy.
 //
+// # The status database
+//
+// A session on the helios_proxy database has no backend, so
+// DB.PrepareStandalone also answers what drivers, pools and tools send on
+// their own, over the session's state (Input.Session, a *Session):
+// SELECT without FROM with the expressions above and version(),
+// current_database(), current_schema (always "public", as in a new
+// database), current_user/session_user/user/current_role (type name),
+// pg_backend_pid(), current_setting(name [, missing_ok]) and
+// set_config(name, value, is_local); SHOW name and SHOW ALL; SET, SET
+// LOCAL, SET TRANSACTION, SET SESSION CHARACTERISTICS, RESET, RESET ALL
+// and DISCARD; the empty statement; and it recognizes transaction control
+// and DEALLOCATE for the caller (Stmt.Control). Settings follow
+// PostgreSQL's transaction rules (the caller reports StartStatement and
+// EndTransaction). The settings known are those in settingList (the
+// reported ones, timeouts, isolation, search_path, extra_float_digits,
+// ...); other names are 42704 as in PostgreSQL unless they are custom
+// (dotted) names. Values the proxy cannot honour (DateStyle other than
+// ISO, IntervalStyle other than postgres, client_encoding other than
+// UTF8, standard_conforming_strings off) are 0A000. version() is
+// "PostgreSQL 15.0 (HeliosProxy) on <platform>, compiled by <Go>,
+// 64-bit", consistent with server_version "15.0 (HeliosProxy)" and
+// server_version_num 150000.
+//
 // # Deviations from PostgreSQL
 //
 //   - numeric is evaluated as float8 and reported with the float8 OID (701):
@@ -160,6 +184,9 @@
 //     promises no order in either case.
 //   - varchar is text: a varchar result column has the text OID (25).
 //   - Output column names are not truncated to 63 bytes.
+//   - Constant subexpressions are not folded while planning, so an error
+//     in one (SELECT 1/0) comes when the statement runs, after its
+//     RowDescription; PostgreSQL reports it before.
 //   - Limits of the C parser (guard.go): a statement naming helios_proxy
 //     whose expressions nest more than about 1,000 levels (each operator
 //     of a chain such as 1+1+..., parenthesis, call, CASE, subquery and

@@ -28,8 +28,13 @@ type Input struct {
 	Now time.Time
 	// TimeZone is the session's TimeZone setting: timestamptz values are
 	// shown in it and literals without an offset are read in it. Nil
-	// means UTC.
+	// means UTC. With a Session, its TimeZone setting is used instead.
 	TimeZone *time.Location
+	// Session is the status database's session that SHOW, SET and the
+	// session functions (current_setting, set_config, current_user, ...)
+	// read and change; nil means a new session's defaults. Executing a
+	// statement may change it.
+	Session *Session
 }
 
 // Result is the outcome of Execute. Columns is shared with the Stmt and
@@ -89,12 +94,23 @@ func (s *Stmt) Execute(in Input, params [][]byte, paramFormats []int16) (res *Re
 		return nil, err
 	}
 	defer recoverEval(&err)
+	if s.tbl == nil {
+		if s.utility != nil {
+			if err := s.utility(session(x)); err != nil {
+				return nil, err
+			}
+		}
+		return &Result{}, nil
+	}
 	return s.run(x), nil
 }
 
 // context is the evaluation state of one execution.
 func (s *Stmt) context(in *Input, params [][]byte, paramFormats []int16) (*evalCtx, error) {
 	x := &evalCtx{in: in, loc: in.TimeZone}
+	if in.Session != nil {
+		x.loc = in.Session.Location()
+	}
 	if x.loc == nil {
 		x.loc = time.UTC
 	}
@@ -136,6 +152,15 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 		}
 	}()
 	defer recoverEval(&err)
+	if s.tbl == nil {
+		// SET, RESET, DISCARD, transaction control, the empty statement.
+		if s.utility != nil {
+			if err := s.utility(session(x)); err != nil {
+				return dst, 0, err
+			}
+		}
+		return dst, 0, nil
+	}
 	order, set, projected := s.arrange(x)
 	ncol := len(s.outs)
 	row := make([]value, ncol)

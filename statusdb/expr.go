@@ -33,6 +33,7 @@ const (
 	eLeast                    // args...
 	eFunc                     // op(args...): lower, upper, length, abs, round, ceil, floor
 	eAgg                      // aggregate op (count, sum, avg, min, max) number idx
+	eSession                  // op(args...) of the status database's session: version, current_setting, ...
 )
 
 // expr is an analyzed, typed expression: the parse tree with names
@@ -55,6 +56,9 @@ type expr struct {
 	// decimal literal, a ::numeric cast), so round() rounds half away from
 	// zero as numeric does rather than half to even as float8 does.
 	numeric bool
+	// name marks a text of PostgreSQL's type name (current_user,
+	// current_database()): an output column of type name (OID 19).
+	name bool
 	// eAgg
 	star, distinct bool
 	filter         *expr

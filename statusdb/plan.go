@@ -38,6 +38,12 @@ func declaredType(oid uint32) (typ, bool) {
 // prepare parses and plans one statement; it is what DB.Prepare caches.
 // declared are the parameter types given by the client (0: infer).
 func prepare(sql string, declared []uint32) (*Stmt, error) {
+	return prepareFor(sql, declared, false)
+}
+
+// prepareFor is prepare, for the status database when standalone
+// (PrepareStandalone).
+func prepareFor(sql string, declared []uint32, standalone bool) (*Stmt, error) {
 	tree, err := parse(sql)
 	if err != nil {
 		return nil, err
@@ -47,6 +53,9 @@ func prepare(sql string, declared []uint32) (*Stmt, error) {
 		refs.scan(raw.Stmt.ProtoReflect())
 	}
 	if len(refs.helios) == 0 {
+		if standalone {
+			return prepareStandalone(sql, tree, refs, declared)
+		}
 		return nil, ErrNotStatusQuery
 	}
 	if len(tree.Stmts) > 1 {
@@ -170,27 +179,26 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 		}
 		distinct = true
 	}
-	if len(s.FromClause) != 1 {
-		if len(s.FromClause) == 0 {
-			return nil, unsupported("a subquery")
-		}
-		return nil, unsupported("a join")
-	}
 	var rv *pg.RangeVar
-	switch n := s.FromClause[0].Node.(type) {
-	case *pg.Node_RangeVar:
-		rv = n.RangeVar
-	case *pg.Node_JoinExpr:
+	tbl := oneRow // SELECT without FROM (only PrepareStandalone gets here with one)
+	if len(s.FromClause) > 1 {
 		return nil, unsupported("a join")
-	default:
-		return nil, unsupported("a subquery in FROM")
 	}
-	if rv.Catalogname != "" {
-		return nil, errorf(codeFeature, "cross-database references are not implemented: %s.%s.%s", rv.Catalogname, rv.Schemaname, rv.Relname).at(sql, rv.Location)
-	}
-	tbl := tables[rv.Relname]
-	if tbl == nil {
-		return nil, errorf(codeUndefinedTable, "relation %q does not exist", rv.Schemaname+"."+rv.Relname).at(sql, rv.Location)
+	if len(s.FromClause) == 1 {
+		switch n := s.FromClause[0].Node.(type) {
+		case *pg.Node_RangeVar:
+			rv = n.RangeVar
+		case *pg.Node_JoinExpr:
+			return nil, unsupported("a join")
+		default:
+			return nil, unsupported("a subquery in FROM")
+		}
+		if rv.Catalogname != "" {
+			return nil, errorf(codeFeature, "cross-database references are not implemented: %s.%s.%s", rv.Catalogname, rv.Schemaname, rv.Relname).at(sql, rv.Location)
+		}
+		if tbl = tables[rv.Relname]; tbl == nil {
+			return nil, errorf(codeUndefinedTable, "relation %q does not exist", rv.Schemaname+"."+rv.Relname).at(sql, rv.Location)
+		}
 	}
 	a := &analyzer{sql: sql, tbl: tbl, ref: tbl.name}
 	for i, oid := range declared {
@@ -200,7 +208,7 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 		}
 		a.params = append(a.params, t)
 	}
-	if rv.Alias != nil {
+	if rv != nil && rv.Alias != nil {
 		if len(rv.Alias.Colnames) > 0 {
 			return nil, unsupported("column aliases in FROM")
 		}
@@ -216,6 +224,9 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 			return nil, unsupported("this select-list item")
 		}
 		if cr := rt.Val.GetColumnRef(); cr != nil && cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
+			if rv == nil && len(cr.Fields) == 1 {
+				return nil, errorf(codeSyntax, "SELECT * with no tables specified is not valid").at(sql, cr.Location)
+			}
 			var q []string
 			for _, f := range cr.Fields[:len(cr.Fields)-1] {
 				q = append(q, f.GetString_().GetSval())
@@ -314,6 +325,9 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 		}
 		outs[i] = a.unknownToText(e)
 		cols[i].OID = outs[i].typ.oid()
+		if outs[i].name {
+			cols[i].OID = pgtype.NameOID
+		}
 	}
 	p.outs = outs
 	p.aggs = a.aggs
@@ -421,6 +435,18 @@ func (a *analyzer) limit(n *pg.Node, what string) (*expr, *Error) {
 	return nil, a.errAt(errorf(codeDatatypeMismatch, "argument of %s must be type bigint, not type %s", what, e.typ), e.loc)
 }
 
+// sqlValueNames are the column names of the SQL value functions we answer.
+var sqlValueNames = map[pg.SQLValueFunctionOp]string{
+	pg.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP:   "current_timestamp",
+	pg.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP_N: "current_timestamp",
+	pg.SQLValueFunctionOp_SVFOP_CURRENT_USER:        "current_user",
+	pg.SQLValueFunctionOp_SVFOP_CURRENT_ROLE:        "current_role",
+	pg.SQLValueFunctionOp_SVFOP_USER:                "user",
+	pg.SQLValueFunctionOp_SVFOP_SESSION_USER:        "session_user",
+	pg.SQLValueFunctionOp_SVFOP_CURRENT_CATALOG:     "current_catalog",
+	pg.SQLValueFunctionOp_SVFOP_CURRENT_SCHEMA:      "current_schema",
+}
+
 // figureColname names a select-list item as PostgreSQL's
 // FigureColnameInternal does: the column or function name, the type of a
 // cast of something nameless, "case", or "?column?".
@@ -465,8 +491,8 @@ func figureColname(n *pg.Node) (string, int) {
 	case *pg.Node_CollateClause:
 		return figureColname(v.CollateClause.Arg)
 	case *pg.Node_SqlvalueFunction:
-		if v.SqlvalueFunction.Op == pg.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP || v.SqlvalueFunction.Op == pg.SQLValueFunctionOp_SVFOP_CURRENT_TIMESTAMP_N {
-			return "current_timestamp", 2
+		if name, ok := sqlValueNames[v.SqlvalueFunction.Op]; ok {
+			return name, 2
 		}
 	}
 	return "?column?", 0

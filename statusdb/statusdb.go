@@ -29,6 +29,8 @@ func (c Column) TypeSize() int16 {
 		return 1
 	case pgtype.IntervalOID:
 		return 16
+	case pgtype.NameOID:
+		return 64
 	}
 	return -1
 }
@@ -54,6 +56,13 @@ type Stmt struct {
 	distinct   bool
 	limit      evalFn
 	offset     evalFn
+
+	// Statements of the status database (PrepareStandalone).
+	tag     string                // the command tag when not "SELECT n"
+	utility func(*Session) *Error // SET, RESET, DISCARD: no rows
+	control bool                  // transaction control or DEALLOCATE
+	empty   bool                  // the empty statement
+	show    string                // SHOW's setting name, checked before the rows are described
 }
 
 // Columns returns the result columns, known before execution (for
@@ -67,11 +76,56 @@ func (s *Stmt) ParamOIDs() []uint32 { return slices.Clone(s.paramOIDs) }
 
 // ReadsEvents reports whether the statement reads
 // helios_proxy.circuit_events, so that callers fill Input.Events only then.
-func (s *Stmt) ReadsEvents() bool { return s.tbl.name == "circuit_events" }
+func (s *Stmt) ReadsEvents() bool { return s.tbl != nil && s.tbl.name == "circuit_events" }
 
-// Tag returns the command tag's verb; CommandComplete is Tag() + " " +
-// the row count.
-func (s *Stmt) Tag() string { return "SELECT" }
+// Tag returns the command tag's verb ("SELECT", "SHOW", "SET", "RESET",
+// "DISCARD ALL", ...); CommandTag gives the whole tag.
+func (s *Stmt) Tag() string {
+	if s.tag != "" {
+		return s.tag
+	}
+	return "SELECT"
+}
+
+// CommandTag returns the tag of CommandComplete after rows rows: "SELECT
+// n" for a SELECT, the verb alone for the others.
+func (s *Stmt) CommandTag(rows int) string {
+	if s.tag != "" {
+		return s.tag
+	}
+	return "SELECT " + strconv.Itoa(rows)
+}
+
+// ReturnsRows reports whether the statement returns rows (a
+// RowDescription); SET, RESET, DISCARD, transaction control and the empty
+// statement do not.
+func (s *Stmt) ReturnsRows() bool { return s.outs != nil || s.cols != nil }
+
+// Check reports the errors PostgreSQL raises before it describes a
+// statement's rows (SHOW of a setting that does not exist); errors while
+// rows are computed come after the RowDescription.
+func (s *Stmt) Check(in Input) error {
+	if s.show == "" {
+		return nil
+	}
+	ses := in.Session
+	if ses == nil {
+		ses, _ = NewSession("", "", 0, nil)
+	}
+	if _, err := ses.show(s.show); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Control reports whether the statement is transaction control (BEGIN,
+// COMMIT, ROLLBACK, ...) or DEALLOCATE, which the caller answers from its
+// own state; only PrepareStandalone returns such statements.
+func (s *Stmt) Control() bool { return s.control }
+
+// Empty reports whether the statement is empty (an EmptyQueryResponse);
+// only PrepareStandalone returns such statements.
+func (s *Stmt) Empty() bool { return s.empty }
 
 // SQL returns the statement's text.
 func (s *Stmt) SQL() string { return s.sql }
@@ -125,9 +179,16 @@ func (db *DB) Prepare(sql string) (*Stmt, error) {
 // Clients such as JDBC and psycopg 3 declare types; pgx and libpq mostly
 // do not.
 func (db *DB) PrepareTyped(sql string, paramOIDs []uint32) (*Stmt, error) {
+	return db.prepareCached(sql, paramOIDs, false)
+}
+
+func (db *DB) prepareCached(sql string, paramOIDs []uint32, standalone bool) (*Stmt, error) {
 	key := sql
-	if len(paramOIDs) > 0 {
+	if len(paramOIDs) > 0 || standalone {
 		var b strings.Builder
+		if standalone {
+			b.WriteString("\x01") // a mark no SQL text starts with
+		}
 		b.WriteString(sql)
 		for _, oid := range paramOIDs {
 			b.WriteByte(0)
@@ -146,7 +207,7 @@ func (db *DB) PrepareTyped(sql string, paramOIDs []uint32) (*Stmt, error) {
 
 	// Plan without the lock: parsing takes tens of microseconds. Two
 	// callers may plan the same text at once; the first one stored wins.
-	st, err := prepare(sql, paramOIDs)
+	st, err := prepareFor(sql, paramOIDs, standalone)
 	if len(sql) > maxCachedSQL {
 		return st, err
 	}
