@@ -387,6 +387,18 @@ func TestSilentLoginsLeaveCircuitsAlone(t *testing.T) {
 	if b.CircuitState != status.Closed || b.FailuresTotal != 0 {
 		t.Errorf("after silent logins: %s with %d failures; want CLOSED, none", b.CircuitState, b.FailuresTotal)
 	}
+	// The logins ended for the real clients were told why.
+	told := 0
+	for _, conn := range silent {
+		_ = conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		got, _ := io.ReadAll(conn)
+		if i := bytes.IndexByte(got, 'E'); i >= 0 && bytes.Contains(got[i:], []byte("53300")) {
+			told++
+		}
+	}
+	if told == 0 {
+		t.Error("no silent login that gave way was answered 53300")
+	}
 }
 
 // TestVanishedClientFreesBackend: a client that stops reading in the

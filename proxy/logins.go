@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 	"time"
 )
@@ -23,7 +22,6 @@ type loginSlots struct {
 
 type clientWait struct {
 	since time.Time
-	conn  net.Conn
 }
 
 // Preemption: when every slot is in use, a login that has waited this long
@@ -45,7 +43,7 @@ func errLoginsBusy(backend string, limit int) *Error {
 
 // acquire takes a login slot, waiting up to timeout; limit is the current
 // proxy.max_logins_per_backend.
-func (l *loginSlots) acquire(ctx context.Context, limit int, timeout time.Duration, now func() time.Time) bool {
+func (l *loginSlots) acquire(ctx context.Context, limit int, timeout, after time.Duration, now func() time.Time) bool {
 	var timer *time.Timer
 	var recheck *time.Ticker
 	defer func() {
@@ -65,11 +63,11 @@ func (l *loginSlots) acquire(ctx context.Context, limit int, timeout time.Durati
 			l.freed = make(chan struct{})
 		}
 		freed := l.freed
-		victim := l.longestWaitLocked(now())
+		victim := l.longestWaitLocked(now(), after)
 		l.mu.Unlock()
 		if victim != nil {
 			// Its read fails at once; its login ends and gives the slot back.
-			_ = victim.SetReadDeadline(time.Unix(1, 0))
+			victim.evict()
 		}
 		if timer == nil {
 			timer, recheck = time.NewTimer(timeout), time.NewTicker(loginRecheck)
@@ -85,22 +83,20 @@ func (l *loginSlots) acquire(ctx context.Context, limit int, timeout time.Durati
 	}
 }
 
-// longestWaitLocked removes and returns the connection of the login that
-// has waited longest on its client, if beyond loginPreemptAfter.
-func (l *loginSlots) longestWaitLocked(now time.Time) net.Conn {
+// longestWaitLocked removes and returns the login that has waited
+// longest on its client, if beyond after.
+func (l *loginSlots) longestWaitLocked(now time.Time, after time.Duration) *session {
 	var victim *session
 	var oldest time.Time
 	for ss, w := range l.waiting {
-		if now.Sub(w.since) >= loginPreemptAfter && (victim == nil || w.since.Before(oldest)) {
+		if now.Sub(w.since) >= after && (victim == nil || w.since.Before(oldest)) {
 			victim, oldest = ss, w.since
 		}
 	}
-	if victim == nil {
-		return nil
+	if victim != nil {
+		delete(l.waiting, victim)
 	}
-	conn := l.waiting[victim].conn
-	delete(l.waiting, victim)
-	return conn
+	return victim
 }
 
 // release gives a slot back.
@@ -126,5 +122,5 @@ func (l *loginSlots) clientTurn(ss *session, on bool, now time.Time) {
 	if l.waiting == nil {
 		l.waiting = make(map[*session]clientWait)
 	}
-	l.waiting[ss] = clientWait{since: now, conn: ss.client}
+	l.waiting[ss] = clientWait{since: now}
 }

@@ -165,6 +165,9 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *poolUse
 // refuse ends a session that could not start with err: the client is told
 // unless it already was (the backend's own refusal) or cannot be.
 func (ss *session) refuse(log *slog.Logger, err error) {
+	if ss.evicted.Load() {
+		err = errEvicted
+	}
 	if !errors.Is(err, errRefused) && (!errors.Is(err, errClient) || errors.Is(err, wire.ErrProtocol) || errors.Is(err, wire.ErrMemory)) {
 		ss.fail(err)
 	}

@@ -64,6 +64,7 @@ type session struct {
 	discard    atomic.Bool   // drop the backend's answers up to its next ReadyForQuery (abortQuery's)
 	// lingerOnClose: an error was sent before closing; see linger.
 	lingerOnClose bool
+	evicted       atomic.Bool // ended for another login (evict)
 	// authWait is since when (unix nanos) a session that is not yet
 	// authenticated waits on its client, 0 when it does not.
 	authWait atomic.Int64
@@ -147,7 +148,10 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 	if ss.params["database"] == statusDatabase {
 		if err := ss.serveLocal(ctx); err != nil {
 			var pe *Error
-			if errors.As(err, &pe) || errors.Is(err, wire.ErrProtocol) {
+			switch {
+			case ss.evicted.Load():
+				ss.fail(errEvicted)
+			case errors.As(err, &pe) || errors.Is(err, wire.ErrProtocol):
 				ss.fail(err)
 			}
 			log.Debug("status database session ended", "err", err)
@@ -269,6 +273,18 @@ func (ss *session) startTLS() error {
 	return nil
 }
 
+// evict ends a login stuck on its client for another: its read fails at
+// once, and it is told why (errEvicted).
+func (ss *session) evict() {
+	ss.evicted.Store(true)
+	_ = ss.client.SetReadDeadline(time.Unix(1, 0))
+}
+
+// errEvicted answers a login that evict ended.
+var errEvicted = &Error{Code: codeTooManyConns, Message: "sorry, too many clients already",
+	Detail: "Every login slot was in use, and this login had waited longest to answer the password challenge.",
+	Hint:   "Retry the connection."}
+
 // authenticated ends the phase in which a session may be evicted for
 // another (evictSilentLogin).
 func (ss *session) authenticated() {
@@ -312,7 +328,7 @@ func (s *Server) makeRoom(ctx context.Context, ss *session, limit int64) bool {
 // once), to make room for ss. waiting reports whether any session is
 // waiting on its client before being authenticated.
 func (s *Server) evictSilentLogin(ss *session) (evicted, waiting bool) {
-	now := s.clock.Now().UnixNano()
+	now, after := s.clock.Now().UnixNano(), s.preemptAfter()
 	var victim *session
 	var oldest int64
 	s.keysMu.Lock()
@@ -323,7 +339,7 @@ func (s *Server) evictSilentLogin(ss *session) (evicted, waiting bool) {
 			continue
 		}
 		waiting = true
-		if now-w >= int64(loginPreemptAfter) && (victim == nil || w < oldest) {
+		if now-w >= int64(after) && (victim == nil || w < oldest) {
 			victim, oldest = other, w
 		}
 	}
@@ -331,7 +347,7 @@ func (s *Server) evictSilentLogin(ss *session) (evicted, waiting bool) {
 		return false, waiting
 	}
 	victim.authWait.Store(0) // not chosen twice
-	_ = victim.client.SetReadDeadline(time.Unix(1, 0))
+	victim.evict()
 	return true, true
 }
 
@@ -454,7 +470,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	}
 	s := ss.s
 	limit := s.config().Proxy.MaxLoginsPerBackend
-	if !b.logins.acquire(ctx, limit, s.connectTimeout, s.clock.Now) {
+	if !b.logins.acquire(ctx, limit, s.connectTimeout, s.preemptAfter(), s.clock.Now) {
 		b.br.Release(t)
 		if ctx.Err() != nil {
 			return &Error{Code: codeAdminShutdown, Message: "the proxy is shutting down"}
@@ -570,6 +586,9 @@ func (lc *loginClock) clientTurn(wait func() error) error {
 	now := s.clock.Now()
 	lc.b.logins.clientTurn(lc.ss, false, now)
 	lc.client += now.Sub(from)
+	if err == nil {
+		s.clientAnswers.add(now.Sub(from))
+	}
 	lc.resume(now)
 	return err
 }
