@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 )
@@ -35,29 +34,6 @@ func (c *challengeTimes) sample() time.Duration {
 		return 0
 	}
 	return c.d[rand.IntN(c.n)]
-}
-
-// quantile returns the q-quantile (0..1) of the recent times, 0 when none
-// is known.
-func (c *challengeTimes) quantile(q float64) time.Duration {
-	c.mu.Lock()
-	d := slices.Clone(c.d[:c.n])
-	c.mu.Unlock()
-	if len(d) == 0 {
-		return 0
-	}
-	slices.Sort(d)
-	return d[min(int(q*float64(len(d))), len(d)-1)]
-}
-
-// preemptAfter is how long a login may wait on its client before it may
-// be ended for a new one when slots are full: loginPreemptAfter, or four
-// times what recent clients took to answer a challenge (p90) when that is
-// more, so that a burst of genuine but slow clients is not cut short
-// (silent clients never answer, so they cannot raise it) — but at most
-// half of connect_timeout, which a login waits for a slot.
-func (s *Server) preemptAfter() time.Duration {
-	return max(loginPreemptAfter, min(4*s.clientAnswers.quantile(0.9), s.connectTimeout/2))
 }
 
 // mimicBackendLogin waits as long as a pass-through login recently took

@@ -721,6 +721,9 @@ func TestLoginBurstLeavesCircuitClosed(t *testing.T) {
 	cfg := testConfig(t, c)
 	cfg.CircuitBreaker.MinimumRequests = 20
 	cfg.Proxy.ConnectTimeout = config.Duration{Duration: 10 * time.Second}
+	// Few slots, so that the backend sets up few sessions at once even on
+	// a machine busy with other tests.
+	cfg.Proxy.MaxLoginsPerBackend = 8
 	p := startProxy(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -43,7 +43,7 @@ func errLoginsBusy(backend string, limit int) *Error {
 
 // acquire takes a login slot, waiting up to timeout; limit is the current
 // proxy.max_logins_per_backend.
-func (l *loginSlots) acquire(ctx context.Context, limit int, timeout, after time.Duration, now func() time.Time) bool {
+func (l *loginSlots) acquire(ctx context.Context, limit int, timeout time.Duration, now func() time.Time) bool {
 	var timer *time.Timer
 	var recheck *time.Ticker
 	defer func() {
@@ -63,7 +63,7 @@ func (l *loginSlots) acquire(ctx context.Context, limit int, timeout, after time
 			l.freed = make(chan struct{})
 		}
 		freed := l.freed
-		victim := l.longestWaitLocked(now(), after)
+		victim := l.longestWaitLocked(now())
 		l.mu.Unlock()
 		if victim != nil {
 			// Its read fails at once; its login ends and gives the slot back.
@@ -84,12 +84,12 @@ func (l *loginSlots) acquire(ctx context.Context, limit int, timeout, after time
 }
 
 // longestWaitLocked removes and returns the login that has waited
-// longest on its client, if beyond after.
-func (l *loginSlots) longestWaitLocked(now time.Time, after time.Duration) *session {
+// longest on its client, if beyond loginPreemptAfter.
+func (l *loginSlots) longestWaitLocked(now time.Time) *session {
 	var victim *session
 	var oldest time.Time
 	for ss, w := range l.waiting {
-		if now.Sub(w.since) >= after && (victim == nil || w.since.Before(oldest)) {
+		if now.Sub(w.since) >= loginPreemptAfter && (victim == nil || w.since.Before(oldest)) {
 			victim, oldest = ss, w.since
 		}
 	}

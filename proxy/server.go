@@ -68,8 +68,7 @@ type Server struct {
 	statusSessions atomic.Int64   // of which on the helios_proxy database
 	buffers        wire.MemBudget // memory of client messages being received
 
-	challenges    challengeTimes // recent pass-through logins' time to their first authentication request
-	clientAnswers challengeTimes // recent clients' time to answer an authentication request
+	challenges challengeTimes // recent pass-through logins' time to their first authentication request
 
 	// acceptTrouble says why the client listener cannot accept now; nil
 	// while it can. Set by Run's accept loop, read by Ready.

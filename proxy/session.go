@@ -328,7 +328,7 @@ func (s *Server) makeRoom(ctx context.Context, ss *session, limit int64) bool {
 // once), to make room for ss. waiting reports whether any session is
 // waiting on its client before being authenticated.
 func (s *Server) evictSilentLogin(ss *session) (evicted, waiting bool) {
-	now, after := s.clock.Now().UnixNano(), s.preemptAfter()
+	now := s.clock.Now().UnixNano()
 	var victim *session
 	var oldest int64
 	s.keysMu.Lock()
@@ -339,7 +339,7 @@ func (s *Server) evictSilentLogin(ss *session) (evicted, waiting bool) {
 			continue
 		}
 		waiting = true
-		if now-w >= int64(after) && (victim == nil || w < oldest) {
+		if now-w >= int64(loginPreemptAfter) && (victim == nil || w < oldest) {
 			victim, oldest = other, w
 		}
 	}
@@ -470,7 +470,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	}
 	s := ss.s
 	limit := s.config().Proxy.MaxLoginsPerBackend
-	if !b.logins.acquire(ctx, limit, s.connectTimeout, s.preemptAfter(), s.clock.Now) {
+	if !b.logins.acquire(ctx, limit, s.connectTimeout, s.clock.Now) {
 		b.br.Release(t)
 		if ctx.Err() != nil {
 			return &Error{Code: codeAdminShutdown, Message: "the proxy is shutting down"}
@@ -586,9 +586,6 @@ func (lc *loginClock) clientTurn(wait func() error) error {
 	now := s.clock.Now()
 	lc.b.logins.clientTurn(lc.ss, false, now)
 	lc.client += now.Sub(from)
-	if err == nil {
-		s.clientAnswers.add(now.Sub(from))
-	}
 	lc.resume(now)
 	return err
 }
