@@ -124,6 +124,31 @@ func fuzzCheckReplies(out []byte) error {
 	return nil
 }
 
+// fuzzServe runs a session of fuzzServer on conn, whose input holds the
+// fuzz input in, and checks what every fuzz target asks: serve returns,
+// logs no error (a recovered panic) and closes the connection.
+func fuzzServe(t *testing.T, conn *wiretest.Conn, in []byte) *Server {
+	log := &fuzzLog{}
+	srv := fuzzServer(t, log)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.serve(context.Background(), conn)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // a safety net: serve has nothing to wait for
+		t.Fatalf("serve(%q) did not return", in)
+	}
+	for _, msg := range log.logged() {
+		t.Errorf("serve(%q) logged an error: %s", in, msg)
+	}
+	if !conn.Closed {
+		t.Errorf("serve(%q) returned without closing the client connection", in)
+	}
+	return srv
+}
+
 // FuzzFrontend feeds arbitrary client bytes to a session's front end (no
 // backend: its only one refuses connections) and to a scanner. serve must
 // return without panicking and answer with 'N's and at most one
@@ -140,24 +165,7 @@ func FuzzFrontend(f *testing.F) {
 			chunk = int(in[len(in)-1] % 16) // 0: everything at once
 		}
 		conn := &wiretest.Conn{In: in, Chunk: chunk}
-		log := &fuzzLog{}
-		srv := fuzzServer(t, log)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			srv.serve(context.Background(), conn)
-		}()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second): // a safety net: serve has nothing to wait for
-			t.Fatalf("serve(%q) did not return", in)
-		}
-		for _, msg := range log.logged() {
-			t.Errorf("serve(%q) logged an error: %s", in, msg)
-		}
-		if !conn.Closed {
-			t.Errorf("serve(%q) returned without closing the client connection", in)
-		}
+		srv := fuzzServe(t, conn, in)
 		if err := fuzzCheckReplies(conn.Out.Bytes()); err != nil {
 			t.Errorf("serve(%q) replied %q: %v", in, conn.Out.Bytes(), err)
 		}
@@ -208,24 +216,7 @@ func FuzzStatusSession(f *testing.F) {
 		Parameters: map[string]string{"user": "ops", "database": statusDatabase}})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		conn := &wiretest.Conn{In: slices.Concat(startup, in)}
-		log := &fuzzLog{}
-		srv := fuzzServer(t, log)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			srv.serve(context.Background(), conn)
-		}()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second): // a safety net: the session has nothing to wait for
-			t.Fatalf("serve(%q) did not return", in)
-		}
-		for _, msg := range log.logged() {
-			t.Errorf("serve(%q) logged an error: %s", in, msg)
-		}
-		if !conn.Closed {
-			t.Errorf("serve(%q) returned without closing the client connection", in)
-		}
+		fuzzServe(t, conn, in)
 		if _, err := rawReplies(conn.Out.Bytes()); err != nil {
 			t.Errorf("serve(%q) sent a malformed message: %v", in, err)
 		}

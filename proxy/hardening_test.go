@@ -269,6 +269,20 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
+// holdSessions returns a function that opens a session as postgres
+// (trust) on database db through the proxy at addr and keeps it open until
+// the test ends.
+func holdSessions(t *testing.T, ctx context.Context, addr string) func(db string) error {
+	host, port, _ := net.SplitHostPort(addr)
+	return func(db string) error {
+		pc, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%s user=postgres dbname=%s sslmode=disable", host, port, db))
+		if err == nil {
+			t.Cleanup(func() { pc.Close(context.Background()) })
+		}
+		return err
+	}
+}
+
 // TestStatusDatabaseCountsAgainstMaxClientConn: helios_proxy sessions are
 // within pool.max_client_conn, with a small reserve of their own.
 func TestStatusDatabaseCountsAgainstMaxClientConn(t *testing.T) {
@@ -276,22 +290,9 @@ func TestStatusDatabaseCountsAgainstMaxClientConn(t *testing.T) {
 	cfg := malformedConfig(t, c)
 	cfg.Pool.MaxClientConn = 4
 	p := startProxy(t, cfg)
-	host, port, _ := net.SplitHostPort(p.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var conns []*pgconn.PgConn
-	defer func() {
-		for _, pc := range conns {
-			pc.Close(context.Background())
-		}
-	}()
-	connect := func(db string) error {
-		pc, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%s user=postgres dbname=%s sslmode=disable", host, port, db))
-		if err == nil {
-			conns = append(conns, pc)
-		}
-		return err
-	}
+	connect := holdSessions(t, ctx, p.Addr)
 	for i := range 4 + statusReserved {
 		if err := connect(statusDatabase); err != nil {
 			t.Fatalf("status session %d of %d allowed: %v", i+1, 4+statusReserved, err)
@@ -612,22 +613,9 @@ func TestStatusSessionsCapped(t *testing.T) {
 	cfg.Proxy.MaxStatusConnections = 2
 	cfg.Pool.MaxClientConn = 4
 	p := startProxy(t, cfg)
-	host, port, _ := net.SplitHostPort(p.Addr)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var conns []*pgconn.PgConn
-	defer func() {
-		for _, pc := range conns {
-			pc.Close(context.Background())
-		}
-	}()
-	connect := func(db string) error {
-		pc, err := pgconn.Connect(ctx, fmt.Sprintf("host=%s port=%s user=postgres dbname=%s sslmode=disable", host, port, db))
-		if err == nil {
-			conns = append(conns, pc)
-		}
-		return err
-	}
+	connect := holdSessions(t, ctx, p.Addr)
 	for i := range 2 {
 		if err := connect(statusDatabase); err != nil {
 			t.Fatalf("status session %d: %v", i+1, err)

@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"iter"
+	"maps"
 	"sync"
 	"time"
 )
@@ -16,12 +18,8 @@ import (
 type loginSlots struct {
 	mu      sync.Mutex
 	used    int
-	freed   chan struct{}           // closed (and replaced) when a slot is given back
-	waiting map[*session]clientWait // logins waiting on their client now
-}
-
-type clientWait struct {
-	since time.Time
+	freed   chan struct{}         // closed (and replaced) when a slot is given back
+	holders map[*session]struct{} // the logins holding a slot
 }
 
 // Preemption: when every slot is in use, a login that has waited this long
@@ -41,9 +39,9 @@ func errLoginsBusy(backend string, limit int) *Error {
 		Hint:   "Retry the connection."}
 }
 
-// acquire takes a login slot, waiting up to timeout; limit is the current
-// proxy.max_logins_per_backend.
-func (l *loginSlots) acquire(ctx context.Context, limit int, timeout time.Duration, now func() time.Time) bool {
+// acquire takes a login slot for ss, waiting up to timeout; limit is the
+// current proxy.max_logins_per_backend.
+func (l *loginSlots) acquire(ctx context.Context, ss *session, limit int, timeout time.Duration) bool {
 	var timer *time.Timer
 	var recheck *time.Ticker
 	defer func() {
@@ -56,6 +54,10 @@ func (l *loginSlots) acquire(ctx context.Context, limit int, timeout time.Durati
 		l.mu.Lock()
 		if l.used < limit {
 			l.used++
+			if l.holders == nil {
+				l.holders = make(map[*session]struct{})
+			}
+			l.holders[ss] = struct{}{}
 			l.mu.Unlock()
 			return true
 		}
@@ -63,7 +65,7 @@ func (l *loginSlots) acquire(ctx context.Context, limit int, timeout time.Durati
 			l.freed = make(chan struct{})
 		}
 		freed := l.freed
-		victim := l.longestWaitLocked(now())
+		victim, _ := longestSilent(maps.Keys(l.holders), ss)
 		l.mu.Unlock()
 		if victim != nil {
 			// Its read fails at once; its login ends and gives the slot back.
@@ -83,27 +85,11 @@ func (l *loginSlots) acquire(ctx context.Context, limit int, timeout time.Durati
 	}
 }
 
-// longestWaitLocked removes and returns the login that has waited
-// longest on its client, if beyond loginPreemptAfter.
-func (l *loginSlots) longestWaitLocked(now time.Time) *session {
-	var victim *session
-	var oldest time.Time
-	for ss, w := range l.waiting {
-		if now.Sub(w.since) >= loginPreemptAfter && (victim == nil || w.since.Before(oldest)) {
-			victim, oldest = ss, w.since
-		}
-	}
-	if victim != nil {
-		delete(l.waiting, victim)
-	}
-	return victim
-}
-
-// release gives a slot back.
+// release gives ss's slot back.
 func (l *loginSlots) release(ss *session) {
 	l.mu.Lock()
 	l.used--
-	delete(l.waiting, ss)
+	delete(l.holders, ss)
 	if l.freed != nil {
 		close(l.freed)
 		l.freed = nil
@@ -111,16 +97,23 @@ func (l *loginSlots) release(ss *session) {
 	l.mu.Unlock()
 }
 
-// clientTurn marks a login as waiting on its client (on) or not.
-func (l *loginSlots) clientTurn(ss *session, on bool, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !on {
-		delete(l.waiting, ss)
-		return
+// longestSilent returns, of candidates other than except, the session that
+// has waited longest on its client before being authenticated (authWait),
+// when that is past loginPreemptAfter; waiting reports whether any of them
+// waits on its client at all. It serves both the login slots and
+// pool.max_client_conn.
+func longestSilent(candidates iter.Seq[*session], except *session) (victim *session, waiting bool) {
+	now := time.Now().UnixNano() // wire.Stream stamps authWait with time.Now
+	var oldest int64
+	for ss := range candidates {
+		w := ss.authWait.Load()
+		if ss == except || w == 0 {
+			continue
+		}
+		waiting = true
+		if now-w >= int64(loginPreemptAfter) && (victim == nil || w < oldest) {
+			victim, oldest = ss, w
+		}
 	}
-	if l.waiting == nil {
-		l.waiting = make(map[*session]clientWait)
-	}
-	l.waiting[ss] = clientWait{since: now}
+	return victim, waiting
 }

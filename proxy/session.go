@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"runtime/debug"
@@ -276,6 +277,7 @@ func (ss *session) startTLS() error {
 // evict ends a login stuck on its client for another: its read fails at
 // once, and it is told why (errEvicted).
 func (ss *session) evict() {
+	ss.authWait.Store(0) // not chosen twice
 	ss.evicted.Store(true)
 	_ = ss.client.SetReadDeadline(time.Unix(1, 0))
 }
@@ -323,32 +325,17 @@ func (s *Server) makeRoom(ctx context.Context, ss *session, limit int64) bool {
 	}
 }
 
-// evictSilentLogin ends the session that has waited longest on its client
-// before being authenticated, if beyond loginPreemptAfter (its read fails at
-// once), to make room for ss. waiting reports whether any session is
-// waiting on its client before being authenticated.
+// evictSilentLogin ends the login that has waited longest on its silent
+// client (longestSilent) to make room for ss; waiting reports whether any
+// login is waiting on its client.
 func (s *Server) evictSilentLogin(ss *session) (evicted, waiting bool) {
-	now := s.clock.Now().UnixNano()
-	var victim *session
-	var oldest int64
 	s.keysMu.Lock()
-	defer s.keysMu.Unlock()
-	for _, other := range s.keys {
-		w := other.authWait.Load()
-		if other == ss || w == 0 {
-			continue
-		}
-		waiting = true
-		if now-w >= int64(loginPreemptAfter) && (victim == nil || w < oldest) {
-			victim, oldest = other, w
-		}
+	victim, waiting := longestSilent(maps.Values(s.keys), ss)
+	s.keysMu.Unlock()
+	if victim != nil {
+		victim.evict()
 	}
-	if victim == nil {
-		return false, waiting
-	}
-	victim.authWait.Store(0) // not chosen twice
-	victim.evict()
-	return true, true
+	return victim != nil, waiting
 }
 
 // Message size limits by phase: before and during authentication a
@@ -470,7 +457,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	}
 	s := ss.s
 	limit := s.config().Proxy.MaxLoginsPerBackend
-	if !b.logins.acquire(ctx, limit, s.connectTimeout, s.clock.Now) {
+	if !b.logins.acquire(ctx, ss, limit, s.connectTimeout) {
 		b.br.Release(t)
 		if ctx.Err() != nil {
 			return &Error{Code: codeAdminShutdown, Message: "the proxy is shutting down"}
@@ -482,7 +469,7 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	start := s.clock.Now()
 	// The connection attempt is a pending request until the backend is
 	// ready: a backend that hangs in startup is a stall too.
-	lc := &loginClock{ss: ss, b: b, t: t, start: start}
+	lc := &loginClock{ss: ss, t: t, start: start}
 	lc.resume(start)
 	b.track(ss)
 	defer lc.stop()
@@ -545,7 +532,6 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 // challenge cannot make a healthy backend look slow.
 type loginClock struct {
 	ss      *session
-	b       *backend
 	t       breaker.Ticket
 	start   time.Time
 	pending bool          // a pending request is pushed for the backend's turn
@@ -581,10 +567,8 @@ func (lc *loginClock) clientTurn(wait func() error) error {
 	lc.stop()
 	from := s.clock.Now()
 	lc.firstRequest(from)
-	lc.b.logins.clientTurn(lc.ss, true, from)
 	err := wait()
 	now := s.clock.Now()
-	lc.b.logins.clientTurn(lc.ss, false, now)
 	lc.client += now.Sub(from)
 	lc.resume(now)
 	return err

@@ -1,16 +1,18 @@
 package proxy
 
 import (
-	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"time"
+
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
-// abortQuery is what the proxy sends a backend to abort the client's
+// abortSQL is what the proxy sends a backend to abort the client's
 // transaction after a helios_proxy statement failed inside it: it fails on
 // any server, whatever the search_path or installed languages, and says
-// why in the backend's log.
-var abortQuery = wire.AppendMessage(nil, 'Q',
-	[]byte("SELECT 'HeliosProxy: a helios_proxy statement failed in this transaction block; aborting it'::pg_catalog.int4"), []byte{0})
+// why in the backend's log. abortQuery is its Query message.
+const abortSQL = "SELECT 'HeliosProxy: a helios_proxy statement failed in this transaction block; aborting it'::pg_catalog.int4"
+
+var abortQuery = wire.AppendMessage(nil, 'Q', []byte(abortSQL), []byte{0})
 
 // abortTransaction puts the session's transaction block into the aborted
 // state after an error the proxy answered itself, as PostgreSQL does after
@@ -66,7 +68,7 @@ func (ss *session) abortPooled() error {
 		return nil // lost with its connection: nothing of it can commit
 	}
 	done := make(chan string, 1)
-	ss.queueOurs(string(abortQuery[5:len(abortQuery)-1]), done, nil)
+	ss.queueOurs(abortSQL, done, nil)
 	pl.mu.Unlock()
 	if err := ss.flushServer(); err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http/httptest"
 	"os"
 	"regexp"
@@ -16,9 +15,9 @@ import (
 	"testing"
 
 	"github.com/heliosdb/heliosproxy/api"
+	"github.com/heliosdb/heliosproxy/bench/internal/inproc"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
-	"github.com/heliosdb/heliosproxy/proxy"
 )
 
 // startProxy runs the proxy and its REST API in this process in front of
@@ -37,20 +36,12 @@ func startProxy(t *testing.T) (addr, apiAddr, password string) {
 		t.Fatalf("config: %v", err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	srv, err := proxy.New(cfg, log)
+	srv, addr, stop, err := inproc.Start(context.Background(), cfg, log)
 	if err != nil {
-		t.Fatalf("proxy.New: %v", err)
+		t.Fatalf("start the proxy: %v", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Proxy.ListenAddress)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ln) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	})
@@ -60,7 +51,7 @@ func startProxy(t *testing.T) (addr, apiAddr, password string) {
 	}
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close)
-	return ln.Addr().String(), strings.TrimPrefix(hs.URL, "http://"), c.Password
+	return addr, strings.TrimPrefix(hs.URL, "http://"), c.Password
 }
 
 var verdictLine = regexp.MustCompile(`^(PASS|FAIL|SKIP)  (\S+) +(\S.*)$`)

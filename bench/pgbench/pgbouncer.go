@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,7 +67,7 @@ func startPgBouncer(ctx context.Context, c *pgcluster.Cluster, mode string, pool
 	}
 	const attempts = 5 // the free port may be taken before PgBouncer binds it
 	for attempt := 1; ; attempt++ {
-		port, err := freePort()
+		port, err := pgcluster.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -176,13 +175,4 @@ func (b *pgBouncer) logTail() string {
 		out = out[len(out)-2048:]
 	}
 	return string(out)
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -178,7 +178,7 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 	for attempt := 1; ; attempt++ {
 		c.Port = o.Port
 		if c.Port == 0 {
-			if c.Port, err = freePort(); err != nil {
+			if c.Port, err = FreePort(); err != nil {
 				return nil, err
 			}
 		}
@@ -395,7 +395,8 @@ func (c *Cluster) passwordEncryption() string {
 	return "scram-sha-256"
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
