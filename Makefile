@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/heliosproxy
 
-.PHONY: all build demo test deps vet fuzz bench bench-go abuse clean
+.PHONY: all build demo test deps vet fuzz bench bench-compare bench-go abuse clean
 
 all: build
 
@@ -43,6 +43,12 @@ fuzz:
 # minutes, QUICK=1 for about 3.
 bench:
 	GO=$(GO) ./scripts/bench.sh
+
+# heliosproxy built at REF against the working tree, in the same pgbench
+# runs as `make bench` (scripts/bench-compare.sh), tables on stdout:
+# REF=main make bench-compare; about 18 minutes, QUICK=1 for about 5.
+bench-compare:
+	@GO=$(GO) ./scripts/bench-compare.sh "$(REF)"
 
 # The Go micro-benchmarks; compare runs with benchstat.
 bench-go: deps

@@ -3,14 +3,20 @@
 // noise hits all three alike, and prints the medians as Markdown tables.
 //
 //	go run ./bench/pgbench [-mode session|transaction] [-rounds 5] [-duration 10s] [-only '-S -c 8']
+//	go run ./bench/pgbench -current bin/heliosproxy -baseline /tmp/heliosproxy-old
 //
 // It starts a throwaway PostgreSQL cluster, the proxy in-process and
 // PgBouncer (as the user pgcluster runs servers as, when root), both in the
 // same pool mode with the same pool size in front of the one cluster, and
-// stops and
-// removes everything on exit, Ctrl-C included. scripts/ensure-deps.sh --bench
-// installs PgBouncer; scripts/bench.sh (make bench) runs this command and
-// writes its output into docs/benchmarks.md.
+// stops and removes everything on exit, Ctrl-C included.
+// scripts/ensure-deps.sh --bench installs PgBouncer; scripts/bench.sh
+// (make bench) runs this command and writes its output into
+// docs/benchmarks.md.
+//
+// -baseline adds a heliosproxy binary built from another commit as the
+// target heliosproxy@base, in the same rounds, and a table comparing the
+// two; -current runs the version under test from a binary too.
+// scripts/bench-compare.sh (make bench-compare) builds both and runs that.
 package main
 
 import (
@@ -19,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -79,11 +86,24 @@ const healthTimeout = 2 * time.Second
 
 type target struct{ name, port string }
 
+// baseTarget is the target of -baseline.
+const baseTarget = "heliosproxy@base"
+
 // pooled lists pgbench's user in [[users]], so that HeliosProxy
 // authenticates it and pools its server connections as PgBouncer does;
 // without it, session mode is HeliosProxy's pass-through relay, which opens
 // a backend connection per client connection.
 var pooled = flag.Bool("pooled", true, "session mode: pool the user's server connections ([[users]]) as PgBouncer does; false measures the pass-through relay")
+
+// The heliosproxy binaries of -current and -baseline; empty when not given.
+var (
+	currentBin = flag.String("current", "", "run the HeliosProxy under test from `PATH`, a heliosproxy binary (usually built from this tree), as a child process (PATH run --config FILE) instead of in-process. "+
+		"Give it with -baseline: both versions then run alike, each in a process of its own built the same way, so that a difference between them is the code's, "+
+		"not that of sharing this command's process, heap and runtime; -cpuprofile needs the in-process proxy")
+	baselineBin = flag.String("baseline", "", "also measure `PATH`, a heliosproxy binary built from another commit, as the target "+
+		baseTarget+" in the same rounds: a child process (PATH run --config FILE) with this run's configuration and proxy.workers, "+
+		"written with only the keys that differ from the defaults so that an older binary reads it; a table compares it with HeliosProxy")
+)
 
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds per scenario and target")
@@ -94,6 +114,10 @@ func main() {
 	floor := flag.Bool("floor", false, "also measure two minimal Go relays (bench/pgbench/floor.go) as the floor of a Go relay on this machine")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (the proxy is in-process) to this file")
 	flag.Parse()
+	if *cpuprofile != "" && *currentBin != "" {
+		fmt.Fprintln(os.Stderr, "pgbench: -cpuprofile profiles the in-process proxy, which -current replaces")
+		os.Exit(2)
+	}
 	if *workers > 0 {
 		// The proxy runs in this process, as `heliosproxy run` applies
 		// proxy.workers.
@@ -125,14 +149,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *mode, poolSize, *rounds, *duration, *floor); err != nil {
+	if err := run(ctx, *mode, poolSize, *workers, *rounds, *duration, *floor); err != nil {
 		fmt.Fprintln(os.Stderr, "pgbench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, mode string, poolSize, rounds int, duration time.Duration, floor bool) error {
+func run(ctx context.Context, mode string, poolSize, workers, rounds int, duration time.Duration, floor bool) error {
 	start := time.Now()
 	load0 := machine.LoadAvg()
 	c, err := pgcluster.Start(ctx, pgcluster.Options{Name: "bench", Settings: map[string]string{"max_connections": "200"}})
@@ -147,43 +171,45 @@ func run(ctx context.Context, mode string, poolSize, rounds int, duration time.D
 		}
 	}
 
-	cfg := config.Default()
-	cfg.Proxy.ListenAddress = "127.0.0.1:0"
-	b := config.DefaultBackend()
-	b.Name, b.Host, b.Port = "bench", c.Host, c.Port
-	cfg.Backends.Instances = []config.Backend{b}
-	cfg.HealthChecks.Password = c.Password
-	cfg.Pool.DefaultPoolSize = poolSize
-	cfg.Pool.MaxClientConn = maxClients
-	if *pooled || mode == "transaction" {
-		// Pooling needs the proxy to authenticate the user itself; the
-		// cluster trusts it, as PgBouncer's auth_type = trust does.
-		cfg.Pool.Mode = mode
-		cfg.Users = []config.User{{Name: c.User, AuthMethod: "trust"}}
+	cfg := proxyConfig(c, mode, poolSize, workers)
+	var proxyPort, proxyDesc, baseDesc string
+	if *currentBin == "" {
+		_, addr, stop, err := inproc.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			return err
+		}
+		defer stop()
+		_, proxyPort, _ = net.SplitHostPort(addr)
+		proxyDesc = "in-process"
+	} else {
+		p, version, err := startHeliosProxy(ctx, "heliosproxy", *currentBin, filepath.Join(c.Dir, "heliosproxy"), cfg)
+		if err != nil {
+			return err
+		}
+		defer p.Stop()
+		proxyPort, proxyDesc = strconv.Itoa(p.port), describeChild(*currentBin, version)
 	}
-	// With pgbench saturating both cores a new backend connection takes
-	// 200 ms or more, and the default 500 ms health check then opened the
-	// circuit in the middle of a run (a full `make bench` failed that way).
-	// This measures the relay, so give the checks room.
-	cfg.HealthChecks.Interval = config.Duration{Duration: healthTimeout}
-	cfg.HealthChecks.Timeout = config.Duration{Duration: healthTimeout}
-	_, addr, stop, err := inproc.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		return err
-	}
-	defer stop()
 
-	bouncer, err := startPgBouncer(ctx, c, mode, poolSize, maxClients)
+	bouncer, bouncerVersion, err := startPgBouncer(ctx, c, mode, poolSize, maxClients)
 	if err != nil {
 		return err
 	}
 	defer bouncer.Stop()
 
-	_, proxyPort, _ := net.SplitHostPort(addr)
 	targets := []target{
 		{"direct", strconv.Itoa(c.Port)},
 		{"heliosproxy", proxyPort},
-		{"pgbouncer", strconv.Itoa(bouncer.Port)},
+		{"pgbouncer", strconv.Itoa(bouncer.port)},
+	}
+	if *baselineBin != "" {
+		p, version, err := startHeliosProxy(ctx, baseTarget, *baselineBin, filepath.Join(c.Dir, baseTarget), cfg)
+		if err != nil {
+			return err
+		}
+		defer p.Stop()
+		// Next to HeliosProxy, so that the rotation puts the two next to each other.
+		targets = slices.Insert(targets, 2, target{baseTarget, strconv.Itoa(p.port)})
+		baseDesc = describeChild(*baselineBin, version)
 	}
 	if floor {
 		ft, stopFloor, err := startFloor(net.JoinHostPort(c.Host, strconv.Itoa(c.Port)))
@@ -203,9 +229,11 @@ func run(ctx context.Context, mode string, poolSize, rounds int, duration time.D
 
 	tps := map[string][]float64{}
 	lat := map[string][]float64{}
+	ratios := map[string][]float64{} // scenario → HeliosProxy/base TPS of each round
 	var failed []string
 	for r := range rounds {
 		for _, sc := range scenarios {
+			round := map[string]float64{} // target → TPS
 			// Rotate which target goes first, so that none always runs
 			// right after the table was warmed (or the machine disturbed)
 			// by another.
@@ -222,7 +250,7 @@ func run(ctx context.Context, mode string, poolSize, rounds int, duration time.D
 				if err != nil {
 					// One failed cell should not cost the whole run; the
 					// report lists it.
-					fmt.Fprintf(os.Stderr, "round %d %-20s %-12s FAILED: %v\n%s", r+1, sc.name, tg.name, err, out)
+					fmt.Fprintf(os.Stderr, "round %d %-20s %-16s FAILED: %v\n%s", r+1, sc.name, tg.name, err, out)
 					failed = append(failed, fmt.Sprintf("round %d `%s` via %s: %s", r+1, sc.name, tg.name, firstError(string(out))))
 					continue
 				}
@@ -232,14 +260,21 @@ func run(ctx context.Context, mode string, poolSize, rounds int, duration time.D
 				}
 				tps[key] = append(tps[key], t)
 				lat[key] = append(lat[key], l)
-				fmt.Fprintf(os.Stderr, "round %d %-20s %-12s %9.0f tps  %.3f ms\n", r+1, sc.name, tg.name, t, l)
+				round[tg.name] = t
+				fmt.Fprintf(os.Stderr, "round %d %-20s %-16s %9.0f tps  %.3f ms\n", r+1, sc.name, tg.name, t, l)
+			}
+			if h, b := round["heliosproxy"], round[baseTarget]; h > 0 && b > 0 {
+				ratios[sc.name] = append(ratios[sc.name], h/b)
 			}
 		}
 	}
 	report(reportInfo{
-		mode: mode, poolSize: poolSize, workers: runtime.GOMAXPROCS(0), rounds: rounds, duration: duration, pgVersion: serverVersion(ctx, pgbench), bouncer: bouncer.Version,
+		mode: mode, poolSize: poolSize, workers: runtime.GOMAXPROCS(0), proxy: proxyDesc, base: baseDesc, rounds: rounds, duration: duration, pgVersion: serverVersion(ctx, pgbench), bouncer: bouncerVersion,
 		load0: load0, load1: machine.LoadAvg(), elapsed: time.Since(start), failed: failed,
 	}, tps, lat)
+	if *baselineBin != "" {
+		reportBaseline(tps, lat, ratios)
+	}
 	if floor {
 		fmt.Println()
 		fmt.Println("| pgbench | go-copy TPS | go-raw TPS | go-copy/PgBouncer | go-raw/PgBouncer | HeliosProxy/go-raw |")
@@ -252,9 +287,40 @@ func run(ctx context.Context, mode string, poolSize, rounds int, duration time.D
 	return nil
 }
 
+// proxyConfig is HeliosProxy's configuration in front of c, in process or
+// in a child process.
+func proxyConfig(c *pgcluster.Cluster, mode string, poolSize, workers int) config.Config {
+	cfg := config.Default()
+	cfg.Proxy.ListenAddress = "127.0.0.1:0"
+	// The in-process proxy runs with this command's GOMAXPROCS, set from
+	// -workers in main; a child process applies it itself.
+	cfg.Proxy.Workers = workers
+	b := config.DefaultBackend()
+	b.Name, b.Host, b.Port = "bench", c.Host, c.Port
+	cfg.Backends.Instances = []config.Backend{b}
+	cfg.HealthChecks.Password = c.Password
+	cfg.Pool.DefaultPoolSize = poolSize
+	cfg.Pool.MaxClientConn = maxClients
+	if *pooled || mode == "transaction" {
+		// Pooling needs the proxy to authenticate the user itself; the
+		// cluster trusts it, as PgBouncer's auth_type = trust does.
+		cfg.Pool.Mode = mode
+		cfg.Users = []config.User{{Name: c.User, AuthMethod: "trust"}}
+	}
+	// With pgbench saturating both cores a new backend connection takes
+	// 200 ms or more, and the default 500 ms health check then opened the
+	// circuit in the middle of a run (a full `make bench` failed that way).
+	// This measures the relay, so give the checks room.
+	cfg.HealthChecks.Interval = config.Duration{Duration: healthTimeout}
+	cfg.HealthChecks.Timeout = config.Duration{Duration: healthTimeout}
+	return cfg
+}
+
 type reportInfo struct {
 	mode         string
-	workers      int // GOMAXPROCS of the in-process proxy
+	workers      int    // proxy.workers (GOMAXPROCS) of HeliosProxy
+	proxy        string // how HeliosProxy runs: "in-process" or a child process
+	base         string // how heliosproxy@base runs; empty without -baseline
 	poolSize     int
 	rounds       int
 	duration     time.Duration
@@ -275,10 +341,14 @@ func report(in reportInfo, tps, lat map[string][]float64) {
 	if !*pooled && in.mode == "session" {
 		relay = "pass-through relay (no [[users]])"
 	}
-	fmt.Printf("Setup: %s (pgcluster, trust, scale 10); HeliosProxy in-process, %s, with proxy.workers = %d (GOMAXPROCS) and %s (one thread), both %s mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
+	proxy := "HeliosProxy " + in.proxy
+	if in.base != "" {
+		proxy += " and " + baseTarget + ", " + in.base + " with the same configuration,"
+	}
+	fmt.Printf("Setup: %s (pgcluster, trust, scale 10); %s %s, with proxy.workers = %d (GOMAXPROCS) and %s (one thread), both %s mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
 		"HeliosProxy's health checks every %s with a %s timeout (defaults 1s and 500ms), other settings default. "+
 		"%d rounds of %s per cell, targets interleaved within each round (the first one rotating); medians.\n\n",
-		in.pgVersion, relay, in.workers, in.bouncer, in.mode, in.poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
+		in.pgVersion, proxy, relay, in.workers, in.bouncer, in.mode, in.poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
 	if len(in.failed) > 0 {
 		fmt.Printf("Failed runs, left out of the medians: %s.\n\n", strings.Join(in.failed, "; "))
 	}
@@ -304,6 +374,32 @@ func report(in reportInfo, tps, lat map[string][]float64) {
 		d, h, b := med(lat, sc.name, "direct"), med(lat, sc.name, "heliosproxy"), med(lat, sc.name, "pgbouncer")
 		fmt.Printf("\nAdded latency per query at `-S -c 1` (one SELECT per transaction): HeliosProxy %.0f µs, PgBouncer %.0f µs.\n",
 			1000*(h-d), 1000*(b-d))
+	}
+}
+
+// reportBaseline prints a table comparing HeliosProxy with
+// heliosproxy@base: their medians, and the range of the ratio of the two
+// runs of each round, which ran minutes apart at most, for the noise.
+func reportBaseline(tps, lat map[string][]float64, ratios map[string][]float64) {
+	fmt.Println()
+	fmt.Println("| pgbench | HeliosProxy TPS | base TPS | HeliosProxy/base | per round, min–max | HeliosProxy latency ms | base latency ms | HeliosProxy − base ms |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	logSum, n := 0.0, 0
+	for _, sc := range scenarios {
+		m := func(x map[string][]float64, tg string) float64 { return median(x[sc.name+"|"+tg]) }
+		h, b := m(tps, "heliosproxy"), m(tps, baseTarget)
+		spread := "–"
+		if r := ratios[sc.name]; len(r) > 0 {
+			spread = fmt.Sprintf("%.2f–%.2f", slices.Min(r), slices.Max(r))
+		}
+		fmt.Printf("| `%s` | %.0f | %.0f | %.3f | %s | %.3f | %.3f | %+.3f |\n", sc.name, h, b, h/b, spread, m(lat, "heliosproxy"), m(lat, baseTarget), m(lat, "heliosproxy")-m(lat, baseTarget))
+		if h > 0 && b > 0 {
+			logSum += math.Log(h / b)
+			n++
+		}
+	}
+	if n > 0 {
+		fmt.Printf("\nHeliosProxy/base TPS over the %d scenarios (geometric mean of the ratios of medians): %.3f.\n", n, math.Exp(logSum/float64(n)))
 	}
 }
 
