@@ -8,23 +8,65 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 )
 
-// analyzer turns one SELECT's parse tree into typed expressions, resolving
-// names, literals and parameter types the way PostgreSQL's parse analysis
-// does for the supported subset.
+// analyzer turns one query level's parse tree (a SELECT, or one side
+// of a UNION) into typed expressions, resolving names, literals and
+// parameter types the way PostgreSQL's parse analysis does for the
+// supported subset. A subquery gets an analyzer of its own whose outer is
+// the enclosing level's.
 type analyzer struct {
-	sql    string
-	tbl    *table
-	ref    string // how columns may be qualified: the alias, else the table name
-	alias  bool   // ref is an alias
-	params []typ  // by parameter number - 1; tUnknown until deduced
-	aggs   []*expr
+	*shared
+	outer *analyzer
+	lvl   *queryLevel  // how the level's row is read, known once FROM is analyzed
+	scope []*rangeItem // the FROM clause's names
+	ctes  []*ctePlan   // the level's WITH entries
+	aggs  []*expr
+	wins  []*expr       // window function calls
+	specs []*windowSpec // their windows
+	named []*pg.Node    // the WINDOW clause
 	// clause names the clause being analyzed when aggregates are not
 	// allowed there ("WHERE", "GROUP BY", ...); "" where they are.
-	clause string
-	inAgg  bool
+	// winClause is the same for window functions.
+	clause, winClause string
+	inAgg, inWin      bool
+	// correlated is set when the level (or one inside it) refers to a
+	// column or CTE of a level outside it: its subquery is then evaluated
+	// per row, not once per execution.
+	correlated bool
+	// outerRefs are the references, from this level or deeper ones, to
+	// columns of the enclosing level, for its grouping check.
+	outerRefs []*expr
+}
+
+// shared is the analysis state of one statement, common to its levels.
+type shared struct {
+	sql    string
+	params []typ // by parameter number - 1; tUnknown until deduced
+	events bool  // the statement reads circuit_events
+	nsub   int   // subqueries and arrays numbered so far
+	// subNames are the column names of the scalar subqueries, which name
+	// a select-list item as PostgreSQL's FigureColname does.
+	subNames map[*pg.SubLink]string
+}
+
+// child returns the analyzer of a query level nested in a's.
+func (a *analyzer) child() *analyzer {
+	return &analyzer{shared: a.shared, outer: a}
 }
 
 func (a *analyzer) errAt(e *Error, loc int32) *Error { return e.at(a.sql, loc) }
+
+// exprs analyzes a list of expressions.
+func (a *analyzer) exprs(ns []*pg.Node) ([]*expr, *Error) {
+	var out []*expr
+	for _, n := range ns {
+		e, err := a.expr(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
 
 func (a *analyzer) expr(n *pg.Node) (*expr, *Error) {
 	if n == nil || n.Node == nil {
@@ -78,7 +120,7 @@ func (a *analyzer) expr(n *pg.Node) (*expr, *Error) {
 	case *pg.Node_CaseExpr:
 		return a.caseExpr(v.CaseExpr)
 	case *pg.Node_SubLink:
-		return nil, a.errAt(unsupported("a subquery"), v.SubLink.Location)
+		return a.subLink(v.SubLink)
 	case *pg.Node_CollateClause:
 		// Text is compared in byte order, which is COLLATE "C"; accept
 		// that (and its synonyms), refuse any other collation.
@@ -104,57 +146,6 @@ func (a *analyzer) expr(n *pg.Node) (*expr, *Error) {
 		return nil, a.errAt(unsupported("GROUPING"), v.GroupingFunc.Location)
 	}
 	return nil, unsupported("this kind of expression")
-}
-
-// columnRef resolves col, alias.col, table.col and helios_proxy.table.col.
-func (a *analyzer) columnRef(cr *pg.ColumnRef) (*expr, *Error) {
-	names := make([]string, 0, len(cr.Fields))
-	for _, f := range cr.Fields {
-		s, ok := f.Node.(*pg.Node_String_)
-		if !ok {
-			return nil, a.errAt(unsupported("* in an expression"), cr.Location)
-		}
-		names = append(names, s.String_.Sval)
-	}
-	col := names[len(names)-1]
-	if err := a.qualifier(names[:len(names)-1], cr.Location); err != nil {
-		return nil, err
-	}
-	i := a.tbl.column(col)
-	if i < 0 {
-		if len(names) > 1 {
-			return nil, a.errAt(errorf(codeUndefinedColumn, "column %s.%s does not exist", names[len(names)-2], col), cr.Location)
-		}
-		if col == a.ref {
-			return nil, a.errAt(unsupported("a whole-row reference"), cr.Location)
-		}
-		return nil, a.errAt(errorf(codeUndefinedColumn, "column %q does not exist", col), cr.Location)
-	}
-	return &expr{kind: eColumn, typ: a.tbl.cols[i].typ, idx: i, loc: cr.Location}, nil
-}
-
-// qualifier checks the qualification in front of a column name or *.
-func (a *analyzer) qualifier(q []string, loc int32) *Error {
-	switch len(q) {
-	case 0:
-		return nil
-	case 1:
-		if q[0] == a.ref {
-			return nil
-		}
-		if a.alias && q[0] == a.tbl.name {
-			// PostgreSQL says "invalid reference" and suggests the alias
-			// only when the table name is on the search_path, which
-			// helios_proxy is not.
-		}
-		return a.errAt(errorf(codeUndefinedTable, "missing FROM-clause entry for table %q", q[0]), loc)
-	case 2:
-		if q[0] == schemaName && q[1] == a.tbl.name && !a.alias {
-			return nil
-		}
-		return a.errAt(errorf(codeUndefinedTable, "missing FROM-clause entry for table %q", q[1]), loc)
-	}
-	return a.errAt(errorf(codeFeature, "cross-database references are not implemented: %s", strings.Join(q, ".")), loc)
 }
 
 func (a *analyzer) constant(c *pg.A_Const) (*expr, *Error) {
@@ -508,7 +499,7 @@ func (a *analyzer) aExpr(x *pg.A_Expr) (*expr, *Error) {
 		}
 		return &expr{kind: eDistinct, typ: tBool, cmp: c.cmp, args: c.args, loc: c.loc, neg: x.Kind == pg.A_Expr_Kind_AEXPR_NOT_DISTINCT}, nil
 	case pg.A_Expr_Kind_AEXPR_OP_ANY, pg.A_Expr_Kind_AEXPR_OP_ALL:
-		return nil, a.errAt(unsupported("ANY/ALL"), x.Location)
+		return a.arrayOp(x, x.Kind == pg.A_Expr_Kind_AEXPR_OP_ALL)
 	case pg.A_Expr_Kind_AEXPR_SIMILAR:
 		return nil, a.errAt(unsupported("SIMILAR TO"), x.Location)
 	}
@@ -793,6 +784,22 @@ func (a *analyzer) booleanTest(b *pg.BooleanTest) (*expr, *Error) {
 // commonType picks the result type of CASE, COALESCE, GREATEST and LEAST
 // like PostgreSQL's select_common_type, and converts every part to it.
 func (a *analyzer) commonType(what string, es []*expr) (typ, *Error) {
+	t, err := a.commonTypeOf(what, es)
+	if err != nil {
+		return 0, err
+	}
+	for i, e := range es {
+		c, err := a.coerce(e, t)
+		if err != nil {
+			return 0, err
+		}
+		es[i] = c
+	}
+	return t, nil
+}
+
+// commonTypeOf is the type commonType converts es to.
+func (a *analyzer) commonTypeOf(what string, es []*expr) (typ, *Error) {
 	t := tUnknown
 	for _, e := range es {
 		switch {
@@ -807,13 +814,6 @@ func (a *analyzer) commonType(what string, es []*expr) (typ, *Error) {
 	}
 	if t == tUnknown {
 		t = tText
-	}
-	for i, e := range es {
-		c, err := a.coerce(e, t)
-		if err != nil {
-			return 0, err
-		}
-		es[i] = c
 	}
 	return t, nil
 }
@@ -922,7 +922,7 @@ var aggregates = map[string]bool{"count": true, "sum": true, "avg": true, "min":
 func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 	name := opName(f.Funcname)
 	if f.Over != nil {
-		return nil, a.errAt(unsupported("window function "+name), f.Location)
+		return a.windowFunc(name, f)
 	}
 	if aggregates[name] {
 		return a.aggregate(name, f)
@@ -1068,14 +1068,28 @@ func (a *analyzer) aggregate(name string, f *pg.FuncCall) (*expr, *Error) {
 		return nil, a.errAt(unsupported("ORDER BY or WITHIN GROUP in an aggregate"), f.Location)
 	}
 	a.inAgg = true
-	defer func() { a.inAgg = false }()
+	out, err := a.aggCall(name, f)
+	a.inAgg = false
+	if err != nil {
+		return nil, err
+	}
+	if local, outer := out.columnLevels(); outer && !local {
+		// PostgreSQL evaluates it in the outer query, as an aggregate
+		// over that query's rows.
+		return nil, a.errAt(unsupported("an aggregate of an outer query's columns"), f.Location)
+	}
+	out.idx = len(a.aggs)
+	a.aggs = append(a.aggs, out)
+	return out, nil
+}
+
+// aggCall analyzes an aggregate's arguments and FILTER and types the
+// call, as an aggregate or a window function.
+func (a *analyzer) aggCall(name string, f *pg.FuncCall) (*expr, *Error) {
 	out := &expr{kind: eAgg, op: name, star: f.AggStar, distinct: f.AggDistinct, loc: f.Location}
-	for _, n := range f.Args {
-		e, err := a.expr(n)
-		if err != nil {
-			return nil, err
-		}
-		out.args = append(out.args, e)
+	var err *Error
+	if out.args, err = a.exprs(f.Args); err != nil {
+		return nil, err
 	}
 	if f.AggFilter != nil {
 		e, err := a.expr(f.AggFilter)
@@ -1123,7 +1137,5 @@ func (a *analyzer) aggregate(name string, f *pg.FuncCall) (*expr, *Error) {
 			out.typ, out.numeric = arg.typ, arg.numeric
 		}
 	}
-	out.idx = len(a.aggs)
-	a.aggs = append(a.aggs, out)
 	return out, nil
 }

@@ -15,14 +15,41 @@ import (
 // of one argument, and errors are rare.
 type evalFn func(x *evalCtx) value
 
-// evalCtx is the state of one execution.
+// evalCtx is the state of one execution of a query level: the statement
+// runs in one, and each subquery run in one of its own (child) whose
+// outer is the enclosing level's.
 type evalCtx struct {
 	in     *Input
 	row    int
+	tuple  []value   // the current row of a materialized FROM clause
+	src    [][]value // the FROM clause's rows; nil when read from a table
 	grp    *group
+	win    []value // window function results of the current row
 	params []value
+	arrays [][]value // elements of the array parameters, by parameter
 	loc    *time.Location
 	now    int64 // µs since the Unix epoch
+	outer  *evalCtx
+	ctes   map[*ctePlan]*cteState // the level's WITH queries, materialized when first read
+	run    *runState
+}
+
+// runState is shared by every level of one execution.
+type runState struct {
+	subs map[int][][]value // rows of uncorrelated subqueries, computed once
+}
+
+// child returns a context for running a query level nested in x's.
+func (x *evalCtx) child() *evalCtx {
+	return &evalCtx{in: x.in, params: x.params, arrays: x.arrays, loc: x.loc, now: x.now, outer: x, run: x.run}
+}
+
+// at makes row i of the level's input current.
+func (x *evalCtx) at(i int) {
+	x.row = i
+	if x.src != nil {
+		x.tuple = x.src[i]
+	}
 }
 
 type evalError struct{ err *Error }
@@ -30,18 +57,6 @@ type evalError struct{ err *Error }
 func fail(code, msg string) { panic(evalError{&Error{Code: code, Message: msg}}) }
 
 func failErr(err *Error) { panic(evalError{err}) }
-
-// plan is an analyzed SELECT, before compilation.
-type plan struct {
-	tbl           *table
-	distinct      bool
-	outs          []*expr
-	where, having *expr
-	group         []*expr
-	sort          []sortSpec
-	aggs          []*expr
-	limit, offset *expr
-}
 
 type sortSpec struct {
 	e          *expr
@@ -56,87 +71,143 @@ type sortSpec struct {
 // aggregate reads its result, and any other column reference is an error.
 type compiler struct {
 	sql       string
-	tbl       *table
-	ref       string
+	lvl       *queryLevel
 	grouped   bool
 	groupKeys []string
 }
 
-func (p *plan) compile(sql, ref string, st *Stmt) *Error {
-	rc := &compiler{sql: sql, tbl: p.tbl, ref: ref}
-	st.tbl = p.tbl
-	st.distinct = p.distinct
+// relation is a compiled query level: rows returns its rows, evaluated
+// in an evaluation context of its own (evalCtx.child of the enclosing
+// level's).
+type relation interface {
+	rows(x *evalCtx) [][]value
+}
+
+func compileRelation(sql string, p *plan) (relation, *Error) {
+	for _, c := range p.ctes {
+		if err := c.compile(sql); err != nil {
+			return nil, err
+		}
+	}
+	if p.set != nil {
+		return compileSet(sql, p)
+	}
+	return compileQuery(sql, p)
+}
+
+func compileQuery(sql string, p *plan) (*query, *Error) {
+	rc := &compiler{sql: sql, lvl: p.lvl}
+	q := &query{tbl: p.lvl.tbl, distinct: p.distinct}
 	var err *Error
+	if p.from != nil {
+		if q.from, err = rc.source(p.from); err != nil {
+			return nil, err
+		}
+	}
 	if p.where != nil {
-		if st.where, err = rc.compile(p.where); err != nil {
-			return err
+		if q.where, err = rc.compile(p.where); err != nil {
+			return nil, err
 		}
 	}
 	oc := rc // compiles what is evaluated per output row or group
-	st.grouped = len(p.group) > 0 || len(p.aggs) > 0 || p.having != nil
-	if st.grouped {
-		gc := &compiler{sql: sql, tbl: p.tbl, ref: ref, grouped: true}
+	q.grouped = len(p.group) > 0 || len(p.aggs) > 0 || p.having != nil
+	if q.grouped {
+		gc := &compiler{sql: sql, lvl: p.lvl, grouped: true}
+		if q.groupKeys, q.groupTypes, err = rc.compileAll(p.group); err != nil {
+			return nil, err
+		}
 		for _, g := range p.group {
-			f, err := rc.compile(g)
-			if err != nil {
-				return err
-			}
-			st.groupKeys = append(st.groupKeys, f)
-			st.groupTypes = append(st.groupTypes, g.typ)
 			gc.groupKeys = append(gc.groupKeys, g.key())
 		}
 		for _, a := range p.aggs {
-			ap := aggPlan{op: a.op, star: a.star, distinct: a.distinct, typ: a.typ}
-			if !a.star {
-				ap.argTyp = a.args[0].typ
-				if ap.arg, err = rc.compile(a.args[0]); err != nil {
-					return err
-				}
+			ap, err := rc.aggPlan(a)
+			if err != nil {
+				return nil, err
 			}
-			if a.filter != nil {
-				if ap.filter, err = rc.compile(a.filter); err != nil {
-					return err
-				}
-			}
-			st.aggs = append(st.aggs, ap)
+			q.aggs = append(q.aggs, ap)
 		}
 		oc = gc
 	}
 	for _, o := range p.outs {
 		f, err := oc.compile(o)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		st.outs = append(st.outs, f)
-		st.outTypes = append(st.outTypes, o.typ)
+		q.outs = append(q.outs, f)
+		q.outTypes = append(q.outTypes, o.typ)
 	}
 	if p.having != nil {
-		if st.having, err = oc.compile(p.having); err != nil {
-			return err
+		if q.having, err = oc.compile(p.having); err != nil {
+			return nil, err
 		}
+	}
+	if q.windows, err = oc.windows(p); err != nil {
+		return nil, err
+	}
+	if q.distinctOn, q.distinctOnTypes, err = oc.compileAll(p.distinctOn); err != nil {
+		return nil, err
 	}
 	for _, s := range p.sort {
 		k := sortKey{out: s.out, typ: s.e.typ, desc: s.desc, nullsFirst: s.nullsFirst}
 		k.cmp = k.comparator()
-		if !st.distinct {
+		if !q.distinct {
 			k.out = -1 // sort before projecting
 			if k.eval, err = oc.compile(s.e); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		st.sort = append(st.sort, k)
+		q.sort = append(q.sort, k)
 	}
-	if p.limit != nil {
-		if st.limit, err = rc.compile(p.limit); err != nil {
-			return err
+	if q.limit, q.offset, err = rc.bounds(p.limit, p.offset); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// compileAll compiles a list of expressions and returns their types.
+func (c *compiler) compileAll(es []*expr) ([]evalFn, []typ, *Error) {
+	fns, types := make([]evalFn, len(es)), make([]typ, len(es))
+	for i, e := range es {
+		f, err := c.compile(e)
+		if err != nil {
+			return nil, nil, err
+		}
+		fns[i], types[i] = f, e.typ
+	}
+	return fns, types, nil
+}
+
+// bounds compiles LIMIT and OFFSET.
+func (c *compiler) bounds(limit, offset *expr) (l, o evalFn, err *Error) {
+	if limit != nil {
+		if l, err = c.compile(limit); err != nil {
+			return nil, nil, err
 		}
 	}
-	if p.offset != nil {
-		if st.offset, err = rc.compile(p.offset); err != nil {
-			return err
+	if offset != nil {
+		if o, err = c.compile(offset); err != nil {
+			return nil, nil, err
 		}
 	}
-	return nil
+	return l, o, nil
+}
+
+// aggPlan compiles an aggregate call's argument and filter.
+func (c *compiler) aggPlan(a *expr) (aggPlan, *Error) {
+	ap := aggPlan{op: a.op, star: a.star, distinct: a.distinct, typ: a.typ}
+	var err *Error
+	if !a.star && len(a.args) > 0 {
+		ap.argTyp = a.args[0].typ
+		if ap.arg, err = c.compile(a.args[0]); err != nil {
+			return ap, err
+		}
+	}
+	if a.filter != nil {
+		if ap.filter, err = c.compile(a.filter); err != nil {
+			return ap, err
+		}
+	}
+	return ap, nil
 }
 
 func (c *compiler) compile(e *expr) (evalFn, *Error) {
@@ -150,9 +221,17 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 				return func(x *evalCtx) value { return x.grp.keys[i] }, nil
 			}
 		}
-		if e.kind == eColumn {
-			return nil, errorf(codeGrouping, "column \"%s.%s\" must appear in the GROUP BY clause or be used in an aggregate function",
-				c.ref, c.tbl.cols[e.idx].name).at(c.sql, e.loc)
+		switch {
+		case e.kind == eColumn && e.up == 0:
+			return nil, errorf(codeGrouping, "column %q must appear in the GROUP BY clause or be used in an aggregate function", e.colName).at(c.sql, e.loc)
+		case e.kind == eSubLink:
+			for _, r := range e.sub.outerRefs {
+				local := *r
+				local.up = 0
+				if !slices.Contains(c.groupKeys, local.key()) {
+					return nil, errorf(codeGrouping, "subquery uses ungrouped column %q from outer query", r.colName).at(c.sql, r.loc)
+				}
+			}
 		}
 	}
 	args := make([]evalFn, len(e.args))
@@ -174,7 +253,7 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 		i := e.idx
 		return func(x *evalCtx) value { return x.params[i] }, nil
 	case eColumn:
-		return c.tbl.cols[e.idx].get, nil
+		return c.lvl.get(e.up, e.idx), nil
 	case eNow:
 		return func(x *evalCtx) value { return value{n: x.now} }, nil
 	case eCast:
@@ -318,6 +397,13 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 		return funcFn(e, args), nil
 	case eSession:
 		return sessionFn(e.op, args), nil
+	case eSubLink:
+		return c.subLink(e, args)
+	case eArrayOp:
+		return c.arrayOp(e, args)
+	case eWindow:
+		i := e.idx
+		return func(x *evalCtx) value { return x.win[i] }, nil
 	}
 	return nil, unsupported("this expression")
 }
@@ -485,22 +571,26 @@ func intArith(op string, t typ, a, b int64) int64 {
 	}
 }
 
-func compareFn(op string, t typ, l, r evalFn) evalFn {
-	var test func(c int) bool
+// cmpTest returns the test of a comparison operator on compareValues's
+// result.
+func cmpTest(op string) func(c int) bool {
 	switch op {
 	case "=":
-		test = func(c int) bool { return c == 0 }
+		return func(c int) bool { return c == 0 }
 	case "<>":
-		test = func(c int) bool { return c != 0 }
+		return func(c int) bool { return c != 0 }
 	case "<":
-		test = func(c int) bool { return c < 0 }
+		return func(c int) bool { return c < 0 }
 	case ">":
-		test = func(c int) bool { return c > 0 }
+		return func(c int) bool { return c > 0 }
 	case "<=":
-		test = func(c int) bool { return c <= 0 }
-	default:
-		test = func(c int) bool { return c >= 0 }
+		return func(c int) bool { return c <= 0 }
 	}
+	return func(c int) bool { return c >= 0 }
+}
+
+func compareFn(op string, t typ, l, r evalFn) evalFn {
+	test := cmpTest(op)
 	return func(x *evalCtx) value {
 		a := l(x)
 		if a.null {

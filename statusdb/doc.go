@@ -96,8 +96,31 @@
 //
 // # Supported SQL
 //
-// One SELECT over one helios_proxy table (optionally aliased; columns may
-// be qualified by the alias, the table name or helios_proxy.table):
+// SELECT over the helios_proxy tables (optionally aliased, with column
+// aliases; columns may be qualified by the alias, the table name or
+// helios_proxy.table), resolved level by level as PostgreSQL does
+// (42702 for an ambiguous name, 42P01 for a qualifier that names nothing):
+//   - joins: [INNER] JOIN, LEFT/RIGHT/FULL [OUTER] JOIN, CROSS JOIN and
+//     comma lists, with ON, USING (merged columns, COALESCE for FULL) or
+//     NATURAL, and a join alias;
+//   - subqueries: scalar (correlated or not; 21000 for more than one
+//     row), EXISTS, [NOT] IN, op ANY/ALL (subquery), and in FROM with an
+//     alias and column aliases; one that refers to nothing outside it
+//     runs once per execution, a correlated one per row;
+//   - WITH, including WITH RECURSIVE (non-recursive-term UNION [ALL]
+//     recursive-term); a CTE is materialized when first read;
+//   - UNION, INTERSECT and EXCEPT [ALL], with ORDER BY (result columns),
+//     LIMIT and OFFSET, and parenthesized branches with their own;
+//   - window functions row_number, rank, dense_rank, percent_rank,
+//     cume_dist, ntile, lag, lead, first_value, last_value, nth_value and
+//     count/sum/avg/min/max [FILTER] OVER (PARTITION BY ... ORDER BY ...),
+//     named windows (WINDOW w AS ...), frames in ROWS, RANGE or GROUPS
+//     mode whose bounds are UNBOUNDED or CURRENT ROW;
+//   - SELECT DISTINCT ON (...), with PostgreSQL's rule on ORDER BY;
+//   - op ANY/ALL (array) for comparisons and [I]LIKE, over ARRAY[...],
+//     ARRAY(SELECT ...), array literals ('{1,2}', '{a,NULL}'::text[]) and
+//     array parameters ($1 typed int4[], text[], ... from its use, or as
+//     declared), sent in text or binary;
 //   - select lists with *, t.*, expressions and aliases; SELECT DISTINCT;
 //   - WHERE with = <> != < > <= >=, AND, OR, NOT (three-valued logic),
 //     [NOT] IN (list), [NOT] LIKE / ILIKE [ESCAPE], [NOT] BETWEEN
@@ -125,14 +148,17 @@
 //
 // Refused with an *Error: a statement mixing helios_proxy tables with any
 // other relation or set-returning function (0A000 "helios_proxy tables
-// cannot be combined with backend tables"); INSERT, UPDATE, DELETE, MERGE,
-// TRUNCATE and COPY FROM on them (42501, "the helios_proxy schema is
-// read-only", pointing at the REST API for overrides; not 25006, which the
-// breaker treats as a demoted primary); joins, subqueries, WITH, UNION,
-// window functions, DISTINCT ON, FOR UPDATE, other functions, operators
-// and types, and any other statement naming a helios_proxy table such as
-// EXPLAIN (0A000). A statement that names no helios_proxy relation is not
-// ours (ErrNotStatusQuery); that includes unqualified names, even with
+// cannot be combined with backend tables"; an unqualified name is a
+// backend's relation unless a WITH in scope defines it); INSERT, UPDATE,
+// DELETE, MERGE, TRUNCATE and COPY FROM on them (42501, "the helios_proxy
+// schema is read-only", pointing at the REST API for overrides; not
+// 25006, which the breaker treats as a demoted primary); LATERAL, row
+// constructors, window frames with offsets or EXCLUDE, arrays anywhere
+// but on the right of ANY/ALL, an aggregate of only an outer query's
+// columns, FOR UPDATE, other functions, operators and types, and any
+// other statement naming a helios_proxy table such as EXPLAIN (0A000).
+// A statement that names no helios_proxy relation is not ours
+// (ErrNotStatusQuery); that includes unqualified names, even with
 // search_path set to helios_proxy.
 //
 // # The status database
@@ -181,7 +207,14 @@
 //     sometimes refuses instead ("could not determine data type").
 //   - Groups of a GROUP BY without ORDER BY come out in order of first
 //     appearance, and ties in ORDER BY keep snapshot order; PostgreSQL
-//     promises no order in either case.
+//     promises no order in either case. The same holds for the rows of
+//     joins, UNION and DISTINCT without ORDER BY. Without ORDER BY, rows
+//     with window functions come out in the window's order (the last
+//     window's, if there are several), as PostgreSQL's usually do.
+//   - Joins are nested loops over the materialized inputs; the schema's
+//     tables hold a row per backend or event, so this is fast enough.
+//   - A recursive CTE stops with 54000 after 100,000 rows, where
+//     PostgreSQL would run for ever.
 //   - varchar is text: a varchar result column has the text OID (25).
 //   - Output column names are not truncated to 63 bytes.
 //   - Constant subexpressions are not folded while planning, so an error

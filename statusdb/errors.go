@@ -46,6 +46,7 @@ const (
 	codeUndefinedFunction = "42883"
 	codeDatatypeMismatch  = "42804"
 	codeGrouping          = "42803"
+	codeWindowing         = "42P20"
 	codeAmbiguousColumn   = "42702"
 	codeAmbiguousFunction = "42725"
 	codeInvalidColumnRef  = "42P10"
@@ -81,5 +82,5 @@ func (e *Error) at(sql string, offset int32) *Error {
 // unsupported is the error for valid SQL outside the supported subset.
 func unsupported(what string) *Error {
 	return &Error{Code: codeFeature, Message: what + " is not supported on helios_proxy tables",
-		Hint: "The helios_proxy schema is answered by HeliosProxy itself and supports single-table SELECT statements; see the statusdb package documentation."}
+		Hint: "The helios_proxy schema is answered by HeliosProxy itself, which supports the SELECT statements listed in the statusdb package documentation."}
 }

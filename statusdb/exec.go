@@ -1,6 +1,7 @@
 package statusdb
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"errors"
@@ -74,6 +75,27 @@ type aggState struct {
 	seen map[string]struct{} // DISTINCT
 }
 
+// query is a compiled SELECT (a query level): where its rows come from
+// and what it computes from them.
+type query struct {
+	tbl             *table                     // the rows, read straight from a table unless from is set
+	from            func(x *evalCtx) [][]value // the FROM clause's tuples: joins, subqueries, CTEs
+	where           evalFn
+	grouped         bool
+	groupKeys       []evalFn
+	groupTypes      []typ
+	aggs            []aggPlan
+	having          evalFn
+	windows         []*windowPlan
+	outs            []evalFn
+	outTypes        []typ
+	sort            []sortKey
+	distinct        bool
+	distinctOn      []evalFn
+	distinctOnTypes []typ
+	limit, offset   evalFn
+}
+
 type sortKey struct {
 	cmp        func(a, b *value) int
 	eval       evalFn // nil when out is used
@@ -94,7 +116,7 @@ func (s *Stmt) Execute(in Input, params [][]byte, paramFormats []int16) (res *Re
 		return nil, err
 	}
 	defer recoverEval(&err)
-	if s.tbl == nil {
+	if s.body == nil {
 		if s.utility != nil {
 			if err := s.utility(session(x)); err != nil {
 				return nil, err
@@ -107,7 +129,7 @@ func (s *Stmt) Execute(in Input, params [][]byte, paramFormats []int16) (res *Re
 
 // context is the evaluation state of one execution.
 func (s *Stmt) context(in *Input, params [][]byte, paramFormats []int16) (*evalCtx, error) {
-	x := &evalCtx{in: in, loc: in.TimeZone}
+	x := &evalCtx{in: in, loc: in.TimeZone, run: &runState{}}
 	if in.Session != nil {
 		x.loc = in.Session.Location()
 	}
@@ -120,7 +142,7 @@ func (s *Stmt) context(in *Input, params [][]byte, paramFormats []int16) (*evalC
 	}
 	x.now = now.UnixMicro()
 	var err error
-	x.params, err = s.decodeParams(params, paramFormats, x)
+	x.params, x.arrays, err = s.decodeParams(params, paramFormats, x)
 	return x, err
 }
 
@@ -152,7 +174,7 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 		}
 	}()
 	defer recoverEval(&err)
-	if s.tbl == nil {
+	if s.body == nil {
 		// SET, RESET, DISCARD, transaction control, the empty statement.
 		if s.utility != nil {
 			if err := s.utility(session(x)); err != nil {
@@ -161,15 +183,30 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 		}
 		return dst, 0, nil
 	}
-	order, set, projected := s.arrange(x)
-	ncol := len(s.outs)
+	ncol := len(s.outTypes)
 	row := make([]value, ncol)
-	for _, u := range order {
-		if projected != nil {
-			copy(row, projected[int(u)*ncol:int(u+1)*ncol])
-		} else {
-			set(u)
-			for c, f := range s.outs {
+	n := 0
+	var all [][]value
+	var order []int32
+	var set func(int32)
+	var projected []value
+	if q := s.q; q != nil {
+		// One SELECT: its rows go from evaluation to the wire.
+		order, set, projected = q.arrange(x)
+		n = len(order)
+	} else {
+		all = s.body.rows(x)
+		n = len(all)
+	}
+	for i := range n {
+		switch {
+		case all != nil:
+			row = all[i]
+		case projected != nil:
+			copy(row, projected[int(order[i])*ncol:int(order[i]+1)*ncol])
+		default:
+			set(order[i])
+			for c, f := range s.q.outs {
 				row[c] = f(x)
 			}
 		}
@@ -191,7 +228,7 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 		}
 		binary.BigEndian.PutUint32(dst[at+1:], uint32(len(dst)-at-1))
 	}
-	return dst, len(order), nil
+	return dst, n, nil
 }
 
 // appendWire appends the wire encoding of v, of type t, in format; false
@@ -249,64 +286,99 @@ func appendWire(dst []byte, t typ, v *value, loc *time.Location, format int16) (
 func isTrue(v value) bool { return !v.null && v.n != 0 }
 
 func (s *Stmt) run(x *evalCtx) *Result {
-	order, set, projected := s.arrange(x)
-	ncol := len(s.outs)
-	res := &Result{Columns: s.cols, Rows: make([][]any, len(order))}
-	cells := make([]any, len(order)*ncol)
-	for r, u := range order {
+	var rows [][]value
+	if s.q != nil {
+		rows = s.q.rows(x)
+	} else {
+		rows = s.body.rows(x)
+	}
+	ncol := len(s.outTypes)
+	res := &Result{Columns: s.cols, Rows: make([][]any, len(rows))}
+	cells := make([]any, len(rows)*ncol)
+	for r, vals := range rows {
 		row := cells[r*ncol : (r+1)*ncol : (r+1)*ncol]
-		if projected != nil {
-			for c := range s.outs {
-				row[c] = box(s.outTypes[c], projected[int(u)*ncol+c], x.loc)
-			}
-		} else {
-			set(u)
-			for c, f := range s.outs {
-				row[c] = box(s.outTypes[c], f(x), x.loc)
-			}
+		for c := range row {
+			row[c] = box(s.outTypes[c], vals[c], x.loc)
 		}
 		res.Rows[r] = row
 	}
 	return res
 }
 
+// rows runs the query and returns its output rows.
+func (q *query) rows(x *evalCtx) [][]value {
+	order, set, projected := q.arrange(x)
+	ncol := len(q.outs)
+	if projected == nil {
+		projected = make([]value, len(order)*ncol)
+		for i, u := range order {
+			set(u)
+			out := projected[i*ncol : (i+1)*ncol]
+			for c, f := range q.outs {
+				out[c] = f(x)
+			}
+			order[i] = int32(i)
+		}
+	}
+	out := make([][]value, len(order))
+	for i, u := range order {
+		out[i] = projected[int(u)*ncol : int(u+1)*ncol : int(u+1)*ncol]
+	}
+	return out
+}
+
 // arrange filters, groups, de-duplicates, sorts and bounds the statement's
 // output units. set makes a unit current in x for evaluating the output
 // expressions; for DISTINCT, projected already holds every unit's output
 // (ncol values per unit).
-func (s *Stmt) arrange(x *evalCtx) (order []int32, set func(int32), projected []value) {
-	n := s.tbl.rows(x.in)
+func (q *query) arrange(x *evalCtx) (order []int32, set func(int32), projected []value) {
+	var n int
+	if q.from != nil {
+		x.src = q.from(x)
+		n = len(x.src)
+	} else {
+		n = q.tbl.rows(x.in)
+	}
 	rows := make([]int32, 0, n)
 	for i := range n {
-		x.row = i
-		if s.where == nil || isTrue(s.where(x)) {
+		x.at(i)
+		if q.where == nil || isTrue(q.where(x)) {
 			rows = append(rows, int32(i))
 		}
 	}
-	offset, limit := s.bound(x, s.offset, 0), s.bound(x, s.limit, -1)
+	offset, limit := bound(x, q.offset, 0), bound(x, q.limit, -1)
 
 	// The units of output: rows, or groups of a grouped query.
 	units := len(rows)
-	set = func(i int32) { x.row = int(rows[i]) }
-	if s.grouped {
-		groups := s.groups(x, rows)
-		if s.having != nil {
+	set = func(i int32) { x.at(int(rows[i])) }
+	if q.grouped {
+		groups := q.groups(x, rows)
+		if q.having != nil {
 			kept := groups[:0]
 			for _, g := range groups {
-				x.grp, x.row = g, g.rep
-				if isTrue(s.having(x)) {
+				x.grp = g
+				x.at(g.rep)
+				if isTrue(q.having(x)) {
 					kept = append(kept, g)
 				}
 			}
 			groups = kept
 		}
 		units = len(groups)
-		set = func(i int32) { x.grp = groups[i]; x.row = groups[i].rep }
+		set = func(i int32) { x.grp = groups[i]; x.at(groups[i].rep) }
 	}
 	order = make([]int32, units)
 	for i := range order {
 		order[i] = int32(i)
 	}
+	if len(q.windows) > 0 {
+		var worder []int32
+		set, worder = q.computeWindows(x, units, set)
+		if len(q.sort) == 0 {
+			order = worder // PostgreSQL's rows come out of the window's sort
+		}
+	}
+	s := q
 	ncol := len(s.outs)
 	if s.distinct {
 		projected = make([]value, units*ncol)
@@ -363,6 +435,9 @@ func (s *Stmt) arrange(x *evalCtx) (order []int32, set func(int32), projected []
 			})
 		}
 	}
+	if len(q.distinctOn) > 0 {
+		order = q.firstOfEach(x, order, set)
+	}
 	order = order[min(offset, len(order)):]
 	if limit >= 0 && limit < len(order) {
 		order = order[:limit]
@@ -370,11 +445,31 @@ func (s *Stmt) arrange(x *evalCtx) (order []int32, set func(int32), projected []
 	return order, set, projected
 }
 
+// firstOfEach keeps the first of each run of sorted units with equal
+// DISTINCT ON values.
+func (q *query) firstOfEach(x *evalCtx, order []int32, set func(int32)) []int32 {
+	kept := order[:0]
+	var prev, buf []byte
+	vals := make([]value, len(q.distinctOn))
+	for i, u := range order {
+		set(u)
+		for k, f := range q.distinctOn {
+			vals[k] = f(x)
+		}
+		buf = appendKey(buf[:0], q.distinctOnTypes, vals)
+		if i == 0 || !bytes.Equal(buf, prev) {
+			kept = append(kept, u)
+			prev, buf = buf, prev
+		}
+	}
+	return kept
+}
+
 // sortOne sorts order by a single text, float8 or integer-like key,
 // reporting false for other key types. Copying the keys next to the
 // indexes and comparing them inline makes it about twice as fast as the
 // general path, and ORDER BY one column is the common case.
-func (s *Stmt) sortOne(x *evalCtx, set func(int32), order []int32, projected []value, ncol int) bool {
+func (s *query) sortOne(x *evalCtx, set func(int32), order []int32, projected []value, ncol int) bool {
 	k := &s.sort[0]
 	key := func(u int32) value {
 		if k.eval != nil {
@@ -480,7 +575,7 @@ func (k *sortKey) comparator() func(a, b *value) int {
 }
 
 // bound evaluates LIMIT or OFFSET; NULL means none (def).
-func (s *Stmt) bound(x *evalCtx, f evalFn, def int) int {
+func bound(x *evalCtx, f evalFn, def int) int {
 	if f == nil {
 		return def
 	}
@@ -498,7 +593,7 @@ func (s *Stmt) bound(x *evalCtx, f evalFn, def int) int {
 
 // groups forms the groups of a grouped query, in order of first
 // appearance, and computes their aggregates.
-func (s *Stmt) groups(x *evalCtx, rows []int32) []*group {
+func (s *query) groups(x *evalCtx, rows []int32) []*group {
 	newGroup := func(rep int, keys []value) *group {
 		return &group{rep: rep, keys: keys, acc: make([]aggState, len(s.aggs)), aggs: make([]value, len(s.aggs))}
 	}
@@ -506,7 +601,7 @@ func (s *Stmt) groups(x *evalCtx, rows []int32) []*group {
 	if len(s.groupKeys) == 0 {
 		groups = []*group{newGroup(0, nil)} // one group, even over no rows
 		for _, r := range rows {
-			x.row = int(r)
+			x.at(int(r))
 			s.accumulate(x, groups[0])
 		}
 	} else {
@@ -514,7 +609,7 @@ func (s *Stmt) groups(x *evalCtx, rows []int32) []*group {
 		var buf []byte
 		keys := make([]value, len(s.groupKeys))
 		for _, r := range rows {
-			x.row = int(r)
+			x.at(int(r))
 			for i, f := range s.groupKeys {
 				keys[i] = f(x)
 			}
@@ -536,60 +631,64 @@ func (s *Stmt) groups(x *evalCtx, rows []int32) []*group {
 	return groups
 }
 
-func (s *Stmt) accumulate(x *evalCtx, g *group) {
+func (s *query) accumulate(x *evalCtx, g *group) {
 	for i := range s.aggs {
-		a, st := &s.aggs[i], &g.acc[i]
-		if a.filter != nil && !isTrue(a.filter(x)) {
-			continue
-		}
-		if a.star {
-			st.n++
-			continue
-		}
-		v := a.arg(x)
-		if v.null {
-			continue
-		}
-		if a.distinct {
-			k := string(appendKey(nil, []typ{a.argTyp}, []value{v}))
-			if _, dup := st.seen[k]; dup {
-				continue
-			}
-			if st.seen == nil {
-				st.seen = make(map[string]struct{})
-			}
-			st.seen[k] = struct{}{}
-		}
+		s.aggs[i].add(x, &g.acc[i])
+	}
+}
+
+// add adds the current row to the aggregate's state.
+func (a *aggPlan) add(x *evalCtx, st *aggState) {
+	if a.filter != nil && !isTrue(a.filter(x)) {
+		return
+	}
+	if a.star {
 		st.n++
-		switch a.op {
-		case "sum", "avg":
-			switch {
-			case a.argTyp == tFloat8:
-				sum := st.f + v.f
-				if math.IsInf(sum, 0) && !math.IsInf(st.f, 0) && !math.IsInf(v.f, 0) {
-					fail(codeOutOfRange, "value out of range: overflow")
+		return
+	}
+	v := a.arg(x)
+	if v.null {
+		return
+	}
+	if a.distinct {
+		k := string(appendKey(nil, []typ{a.argTyp}, []value{v}))
+		if _, dup := st.seen[k]; dup {
+			return
+		}
+		if st.seen == nil {
+			st.seen = make(map[string]struct{})
+		}
+		st.seen[k] = struct{}{}
+	}
+	st.n++
+	switch a.op {
+	case "sum", "avg":
+		switch {
+		case a.argTyp == tFloat8:
+			sum := st.f + v.f
+			if math.IsInf(sum, 0) && !math.IsInf(st.f, 0) && !math.IsInf(v.f, 0) {
+				fail(codeOutOfRange, "value out of range: overflow")
+			}
+			st.f = sum
+		case st.over:
+			st.f += float64(v.n)
+		default:
+			sum := st.i + v.n
+			if ((st.i ^ sum) & (v.n ^ sum)) < 0 {
+				if a.typ == tInt8 {
+					outOfRange(tInt8)
 				}
-				st.f = sum
-			case st.over:
-				st.f += float64(v.n)
-			default:
-				sum := st.i + v.n
-				if ((st.i ^ sum) & (v.n ^ sum)) < 0 {
-					if a.typ == tInt8 {
-						outOfRange(tInt8)
-					}
-					st.over, st.f = true, float64(st.i)+float64(v.n)
-				}
-				st.i = sum
+				st.over, st.f = true, float64(st.i)+float64(v.n)
 			}
-		case "min", "max":
-			c := 0
-			if st.set {
-				c = compareValues(a.argTyp, v, st.v)
-			}
-			if !st.set || (a.op == "min" && c < 0) || (a.op == "max" && c > 0) {
-				st.v, st.set = v, true
-			}
+			st.i = sum
+		}
+	case "min", "max":
+		c := 0
+		if st.set {
+			c = compareValues(a.argTyp, v, st.v)
+		}
+		if !st.set || (a.op == "min" && c < 0) || (a.op == "max" && c > 0) {
+			st.v, st.set = v, true
 		}
 	}
 }
@@ -671,17 +770,19 @@ func box(t typ, v value, loc *time.Location) any {
 	return v.s
 }
 
-func (s *Stmt) decodeParams(raw [][]byte, formats []int16, x *evalCtx) ([]value, error) {
+// decodeParams decodes Bind's parameter values; arrays holds the elements
+// of the array parameters.
+func (s *Stmt) decodeParams(raw [][]byte, formats []int16, x *evalCtx) (vals []value, arrays [][]value, err error) {
 	if len(raw) != len(s.paramTypes) {
-		return nil, errorf(codeProtocolViolation, "bind message supplies %d parameters, but prepared statement requires %d", len(raw), len(s.paramTypes))
+		return nil, nil, errorf(codeProtocolViolation, "bind message supplies %d parameters, but prepared statement requires %d", len(raw), len(s.paramTypes))
 	}
 	if len(formats) > 1 && len(formats) != len(raw) {
-		return nil, errorf(codeProtocolViolation, "bind message has %d parameter formats but %d parameters", len(formats), len(raw))
+		return nil, nil, errorf(codeProtocolViolation, "bind message has %d parameter formats but %d parameters", len(formats), len(raw))
 	}
 	if len(raw) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	vals := make([]value, len(raw))
+	vals = make([]value, len(raw))
 	for i, b := range raw {
 		if b == nil {
 			vals[i] = null
@@ -695,6 +796,18 @@ func (s *Stmt) decodeParams(raw [][]byte, formats []int16, x *evalCtx) ([]value,
 		}
 		t := s.paramTypes[i]
 		var err *Error
+		if t.isArray() {
+			if format != 0 && format != 1 {
+				return nil, nil, errorf(codeProtocolViolation, "unsupported format code: %d", format)
+			}
+			if arrays == nil {
+				arrays = make([][]value, len(raw))
+			}
+			if arrays[i], err = decodeArray(t.elem(), s.paramOIDs[i], b, format, x); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
 		switch format {
 		case 0:
 			vals[i], err = decodeText(t, b, x)
@@ -707,10 +820,10 @@ func (s *Stmt) decodeParams(raw [][]byte, formats []int16, x *evalCtx) ([]value,
 			err = errorf(codeProtocolViolation, "unsupported format code: %d", format)
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return vals, nil
+	return vals, arrays, nil
 }
 
 func invalidUTF8(b []byte) *Error {

@@ -12,7 +12,7 @@ const (
 	eConst    exprKind = iota // val, of type typ; an unknown literal keeps its text in lit
 	eTSConst                  // a timestamptz literal resolved at execution (ts)
 	eParam                    // $idx+1
-	eColumn                   // column idx of the table
+	eColumn                   // column idx of the row of the query level up levels out (0: this one)
 	eNow                      // now(), current_timestamp
 	eCast                     // args[0] converted to typ; scale/prec for numeric(p,s)
 	eNeg                      // -args[0]
@@ -34,6 +34,9 @@ const (
 	eFunc                     // op(args...): lower, upper, length, abs, round, ceil, floor
 	eAgg                      // aggregate op (count, sum, avg, min, max) number idx
 	eSession                  // op(args...) of the status database's session: version, current_setting, ...
+	eSubLink                  // a subquery (sub): EXISTS, scalar, args[0] op ANY/ALL, ARRAY
+	eArrayOp                  // args[0] op ANY/ALL (arr), op a comparison or LIKE, compared as cmp
+	eWindow                   // window function op number idx of its query level
 )
 
 // expr is an analyzed, typed expression: the parse tree with names
@@ -64,6 +67,15 @@ type expr struct {
 	filter         *expr
 	// eCast to numeric(prec, scale); scale < 0 when there is no typmod.
 	prec, scale int
+	// eColumn: how many query levels out the column is (an outer
+	// reference of a correlated subquery), and its name as PostgreSQL
+	// shows it in grouping errors ("s.port").
+	up      int
+	colName string
+	sub     *subPlan  // eSubLink
+	arr     *arrayArg // eArrayOp
+	all     bool      // eSubLink and eArrayOp: ALL rather than ANY
+	win     *winCall  // eWindow
 }
 
 // key identifies an expression structurally, to match select-list, HAVING
@@ -85,7 +97,13 @@ func (e *expr) writeKey(b *strings.Builder) {
 	b.WriteByte('/')
 	b.WriteString(strconv.Itoa(e.idx))
 	b.WriteByte('/')
+	b.WriteString(strconv.Itoa(e.up))
+	b.WriteByte('/')
 	switch {
+	case e.kind == eSubLink:
+		b.WriteString("sub" + strconv.Itoa(e.sub.id))
+	case e.kind == eArrayOp:
+		b.WriteString("arr" + strconv.Itoa(e.arr.id))
 	case e.kind == eConst && e.val.null:
 		b.WriteString("null")
 	case e.kind == eConst:
@@ -96,7 +114,7 @@ func (e *expr) writeKey(b *strings.Builder) {
 			strconv.Itoa(e.ts.h) + ":" + strconv.Itoa(e.ts.mi) + ":" + strconv.Itoa(e.ts.s) + "." + strconv.Itoa(e.ts.usec) +
 			"@" + strconv.FormatBool(e.ts.zoned) + strconv.Itoa(e.ts.off) + strconv.FormatBool(e.ts.now)))
 	}
-	for _, f := range []bool{e.neg, e.ci, e.hasElse, e.star, e.distinct, e.numeric} {
+	for _, f := range []bool{e.neg, e.ci, e.hasElse, e.star, e.distinct, e.numeric, e.all} {
 		if f {
 			b.WriteByte('1')
 		} else {
@@ -116,9 +134,9 @@ func (e *expr) writeKey(b *strings.Builder) {
 	b.WriteByte(')')
 }
 
-// hasColumn reports whether e refers to a column outside aggregates.
+// hasColumn reports whether e refers to a column of its query level outside aggregates.
 func (e *expr) hasColumn() (bool, int32) {
-	if e.kind == eColumn {
+	if e.kind == eColumn && e.up == 0 {
 		return true, e.loc
 	}
 	if e.kind == eAgg {
@@ -132,15 +150,41 @@ func (e *expr) hasColumn() (bool, int32) {
 	return false, 0
 }
 
+// columnLevels reports whether e (its arguments and filter) refers to
+// columns of its own query level, and to columns of outer ones.
+func (e *expr) columnLevels() (local, outer bool) {
+	if e.kind == eColumn {
+		return e.up == 0, e.up > 0
+	}
+	parts := e.args
+	if e.filter != nil {
+		parts = append(parts[:len(parts):len(parts)], e.filter)
+	}
+	for _, a := range parts {
+		l, o := a.columnLevels()
+		local, outer = local || l, outer || o
+	}
+	return local, outer
+}
+
 // hasAgg reports whether e contains an aggregate call.
 func (e *expr) hasAgg() (bool, int32) {
-	if e.kind == eAgg {
+	return e.has(eAgg)
+}
+
+// has reports whether e contains an expression of the kind, outside
+// subqueries, and where the first one is.
+func (e *expr) has(kind exprKind) (bool, int32) {
+	if e.kind == kind {
 		return true, e.loc
 	}
 	for _, a := range e.args {
-		if ok, loc := a.hasAgg(); ok {
+		if ok, loc := a.has(kind); ok {
 			return true, loc
 		}
+	}
+	if e.filter != nil {
+		return e.filter.has(kind)
 	}
 	return false, 0
 }

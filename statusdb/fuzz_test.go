@@ -13,7 +13,7 @@ import (
 // position inside the text, and every statement we answer is one that
 // Mentions lets through.
 func FuzzStatement(f *testing.F) {
-	for _, cc := range crossChecks() {
+	for _, cc := range append(crossChecks(), relationalChecks()...) {
 		f.Add(cc.sql, "1", false)
 	}
 	for _, s := range []string{
@@ -72,7 +72,7 @@ func FuzzStatement(f *testing.F) {
 // may crash or panic (the guard keeps deep and long statements from the C
 // parser), and every error is an *Error with a SQLSTATE.
 func FuzzQuery(f *testing.F) {
-	for _, cc := range crossChecks() {
+	for _, cc := range append(crossChecks(), relationalChecks()...) {
 		f.Add(cc.sql + "; " + cc.sql)
 	}
 	for _, s := range estimateSeeds {
@@ -127,7 +127,7 @@ func FuzzDepthEstimate(f *testing.F) {
 	for _, b := range bombs {
 		f.Add(b.sql(2))
 	}
-	for _, cc := range crossChecks() {
+	for _, cc := range append(crossChecks(), relationalChecks()...) {
 		f.Add(cc.sql)
 	}
 	f.Fuzz(func(t *testing.T, sql string) {

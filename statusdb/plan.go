@@ -2,6 +2,7 @@ package statusdb
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -32,6 +33,10 @@ func declaredType(oid uint32) (typ, bool) {
 	case pgtype.IntervalOID:
 		return tInterval, true
 	}
+	if elem, ok := arrayElemOIDs[oid]; ok {
+		t, _ := declaredType(elem)
+		return t | tArray, true
+	}
 	return 0, false
 }
 
@@ -52,6 +57,7 @@ func prepareFor(sql string, declared []uint32, standalone bool) (*Stmt, error) {
 	for _, raw := range tree.Stmts {
 		refs.scan(raw.Stmt.ProtoReflect())
 	}
+	refs.finish()
 	if len(refs.helios) == 0 {
 		if standalone {
 			return prepareStandalone(sql, tree, refs, declared)
@@ -63,9 +69,6 @@ func prepareFor(sql string, declared []uint32, standalone bool) (*Stmt, error) {
 	}
 	switch n := tree.Stmts[0].Stmt.Node.(type) {
 	case *pg.Node_SelectStmt:
-		if n.SelectStmt.WithClause != nil {
-			return nil, unsupported("WITH").at(sql, n.SelectStmt.WithClause.Location)
-		}
 		if refs.other != nil {
 			return nil, mixed(sql, refs.other)
 		}
@@ -121,10 +124,15 @@ func write(sql, verb string, target *pg.RangeVar, refs relRefs) *Error {
 }
 
 // relRefs is what a statement reads from: helios_proxy relations and
-// anything else (a backend's table, view or set-returning function).
+// anything else (a backend's table, view or set-returning function). An
+// unqualified name that a WITH of the statement defines is neither.
 type relRefs struct {
 	helios []*pg.RangeVar
 	other  *int32 // location of the first other relation, nil if none
+	// candidates are the other relations in order (nil: a function),
+	// until finish drops the names of WITH queries.
+	candidates []*pg.RangeVar
+	ctes       map[string]bool
 }
 
 func (r *relRefs) scan(m protoreflect.Message) {
@@ -132,15 +140,17 @@ func (r *relRefs) scan(m protoreflect.Message) {
 	case *pg.RangeVar:
 		if v.Schemaname == schemaName {
 			r.helios = append(r.helios, v)
-		} else if r.other == nil {
-			r.other = &v.Location
+		} else {
+			r.candidates = append(r.candidates, v)
 		}
 		return
 	case *pg.RangeFunction, *pg.RangeTableFunc:
-		if r.other == nil {
-			loc := int32(-1)
-			r.other = &loc
+		r.candidates = append(r.candidates, nil)
+	case *pg.CommonTableExpr:
+		if r.ctes == nil {
+			r.ctes = make(map[string]bool)
 		}
+		r.ctes[v.Ctename] = true
 	}
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
@@ -157,50 +167,57 @@ func (r *relRefs) scan(m protoreflect.Message) {
 	})
 }
 
-func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Error) {
-	switch {
-	case s.Op != pg.SetOperation_SETOP_NONE:
-		return nil, unsupported("UNION, INTERSECT and EXCEPT")
-	case s.IntoClause != nil:
-		return nil, unsupported("SELECT INTO")
-	case len(s.LockingClause) > 0:
-		return nil, unsupported("SELECT FOR UPDATE/SHARE")
-	case len(s.WindowClause) > 0:
-		return nil, unsupported("WINDOW")
-	case s.GroupDistinct:
-		return nil, unsupported("GROUP BY DISTINCT")
-	case s.LimitOption == pg.LimitOption_LIMIT_OPTION_WITH_TIES:
-		return nil, unsupported("FETCH FIRST WITH TIES")
-	}
-	distinct := false
-	if len(s.DistinctClause) > 0 {
-		if len(s.DistinctClause) > 1 || s.DistinctClause[0].Node != nil {
-			return nil, unsupported("DISTINCT ON")
-		}
-		distinct = true
-	}
-	var rv *pg.RangeVar
-	tbl := oneRow // SELECT without FROM (only PrepareStandalone gets here with one)
-	if len(s.FromClause) > 1 {
-		return nil, unsupported("a join")
-	}
-	if len(s.FromClause) == 1 {
-		switch n := s.FromClause[0].Node.(type) {
-		case *pg.Node_RangeVar:
-			rv = n.RangeVar
-		case *pg.Node_JoinExpr:
-			return nil, unsupported("a join")
+// finish sets other once the whole statement is scanned. A name of a WITH
+// query is taken for one wherever it appears; the analysis refuses it
+// where no WITH in scope defines it.
+func (r *relRefs) finish() {
+	for _, rv := range r.candidates {
+		switch {
+		case rv == nil:
+			loc := int32(-1)
+			r.other = &loc
+		case rv.Schemaname == "" && r.ctes[rv.Relname]:
+			continue
 		default:
-			return nil, unsupported("a subquery in FROM")
+			r.other = &rv.Location
 		}
-		if rv.Catalogname != "" {
-			return nil, errorf(codeFeature, "cross-database references are not implemented: %s.%s.%s", rv.Catalogname, rv.Schemaname, rv.Relname).at(sql, rv.Location)
-		}
-		if tbl = tables[rv.Relname]; tbl == nil {
-			return nil, errorf(codeUndefinedTable, "relation %q does not exist", rv.Schemaname+"."+rv.Relname).at(sql, rv.Location)
-		}
+		return
 	}
-	a := &analyzer{sql: sql, tbl: tbl, ref: tbl.name}
+}
+
+// plan is an analyzed query level: a SELECT, or a set operation over two
+// levels (set).
+type plan struct {
+	lvl        *queryLevel
+	from       *fromPlan // nil: the level reads lvl.tbl directly
+	ctes       []*ctePlan
+	distinct   bool
+	distinctOn []*expr
+	outs       []*expr
+	cols       []Column // output names; OIDs are filled in for the statement's own columns
+	where      *expr
+	having     *expr
+	group      []*expr
+	sort       []sortSpec
+	aggs       []*expr
+	wins       []*expr
+	specs      []*windowSpec
+	limit      *expr
+	offset     *expr
+	set        *setPlan
+}
+
+// types returns the plan's output types.
+func (p *plan) types() []typ {
+	out := make([]typ, len(p.outs))
+	for i, e := range p.outs {
+		out[i] = e.typ
+	}
+	return out
+}
+
+func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Error) {
+	a := &analyzer{shared: &shared{sql: sql}}
 	for i, oid := range declared {
 		t, ok := declaredType(oid)
 		if !ok {
@@ -208,12 +225,101 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 		}
 		a.params = append(a.params, t)
 	}
-	if rv != nil && rv.Alias != nil {
-		if len(rv.Alias.Colnames) > 0 {
-			return nil, unsupported("column aliases in FROM")
-		}
-		a.ref, a.alias = rv.Alias.Aliasname, true
+	p, err := a.query(s, true)
+	if err != nil {
+		return nil, err
 	}
+	cols := slices.Clone(p.cols)
+	for i, e := range p.outs {
+		if e.typ.isArray() {
+			return nil, a.errAt(unsupported("an array result"), e.loc)
+		}
+		cols[i].OID = e.typ.oid()
+		if e.name {
+			cols[i].OID = pgtype.NameOID
+		}
+	}
+	st := &Stmt{sql: sql, cols: cols, paramTypes: make([]typ, len(a.params)), outTypes: p.types(), events: a.events}
+	for i, t := range a.params {
+		if t == tUnknown {
+			t = tText
+		}
+		st.paramTypes[i] = t
+		oid := t.oid()
+		if i < len(declared) && declared[i] != 0 && declared[i] != pgtype.UnknownOID {
+			oid = declared[i] // as PostgreSQL, describe the type the client declared
+		}
+		st.paramOIDs = append(st.paramOIDs, oid)
+	}
+	rel, err := compileRelation(sql, p)
+	if err != nil {
+		return nil, err
+	}
+	st.body = rel
+	st.q, _ = rel.(*query)
+	return st, nil
+}
+
+// query analyzes a SELECT, a set operation or a subquery as the level of
+// a. resolve says whether output columns of unknown type become text, as
+// everywhere but in the branches of a set operation, whose types the
+// operation settles.
+func (a *analyzer) query(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
+	var outer *queryLevel
+	if a.outer != nil {
+		outer = a.outer.lvl
+	}
+	a.lvl = &queryLevel{outer: outer}
+	var ctes []*ctePlan
+	if s.WithClause != nil {
+		var err *Error
+		if ctes, err = a.with(s.WithClause); err != nil {
+			return nil, err
+		}
+	}
+	var p *plan
+	var err *Error
+	if s.Op != pg.SetOperation_SETOP_NONE {
+		p, err = a.setOperation(s)
+	} else {
+		p, err = a.selectLevel(s, resolve)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.lvl, p.ctes = a.lvl, ctes
+	return p, nil
+}
+
+// subquery analyzes a subquery (in FROM, or an expression's) as the
+// level of a.
+func (a *analyzer) subquery(s *pg.SelectStmt) (*plan, *Error) {
+	return a.query(s, true)
+}
+
+// selectLevel analyzes a SELECT without set operation.
+func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
+	switch {
+	case s.IntoClause != nil:
+		return nil, unsupported("SELECT INTO")
+	case len(s.LockingClause) > 0:
+		return nil, unsupported("SELECT FOR UPDATE/SHARE")
+	case len(s.ValuesLists) > 0:
+		return nil, unsupported("VALUES")
+	case s.GroupDistinct:
+		return nil, unsupported("GROUP BY DISTINCT")
+	case s.LimitOption == pg.LimitOption_LIMIT_OPTION_WITH_TIES:
+		return nil, unsupported("FETCH FIRST WITH TIES")
+	}
+	p := &plan{}
+	if len(s.DistinctClause) > 0 {
+		p.distinct = len(s.DistinctClause) == 1 && s.DistinctClause[0].Node == nil
+	}
+	var err *Error
+	if p.from, err = a.fromClause(s.FromClause); err != nil {
+		return nil, err
+	}
+	a.named = s.WindowClause
 
 	// The select list.
 	var outs []*expr
@@ -224,20 +330,15 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 			return nil, unsupported("this select-list item")
 		}
 		if cr := rt.Val.GetColumnRef(); cr != nil && cr.Fields[len(cr.Fields)-1].GetAStar() != nil {
-			if rv == nil && len(cr.Fields) == 1 {
-				return nil, errorf(codeSyntax, "SELECT * with no tables specified is not valid").at(sql, cr.Location)
-			}
 			var q []string
 			for _, f := range cr.Fields[:len(cr.Fields)-1] {
 				q = append(q, f.GetString_().GetSval())
 			}
-			if err := a.qualifier(q, cr.Location); err != nil {
+			o, c, err := a.star(q, cr.Location)
+			if err != nil {
 				return nil, err
 			}
-			for i, c := range tbl.cols {
-				outs = append(outs, &expr{kind: eColumn, typ: c.typ, idx: i, loc: cr.Location})
-				cols = append(cols, Column{Name: c.name, OID: c.typ.oid()})
-			}
+			outs, cols = append(outs, o...), append(cols, c...)
 			continue
 		}
 		e, err := a.expr(rt.Val)
@@ -246,15 +347,14 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 		}
 		name := rt.Name
 		if name == "" {
-			name, _ = figureColname(rt.Val)
+			name, _ = a.figureColname(rt.Val)
 		}
 		outs = append(outs, e)
 		cols = append(cols, Column{Name: name})
 	}
 
-	p := &plan{tbl: tbl, distinct: distinct}
 	if s.WhereClause != nil {
-		a.clause = "WHERE"
+		a.clause, a.winClause = "WHERE", "WHERE"
 		e, err := a.expr(s.WhereClause)
 		if err != nil {
 			return nil, err
@@ -264,7 +364,7 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 		}
 	}
 	if s.HavingClause != nil {
-		a.clause = ""
+		a.clause, a.winClause = "", "HAVING"
 		e, err := a.expr(s.HavingClause)
 		if err != nil {
 			return nil, err
@@ -273,23 +373,11 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 			return nil, err
 		}
 	}
+	a.clause, a.winClause = "", ""
 	for _, n := range s.SortClause {
-		sb := n.GetSortBy()
-		if sb == nil || sb.SortbyDir == pg.SortByDir_SORTBY_USING {
-			return nil, unsupported("ORDER BY USING")
-		}
-		a.clause = ""
-		e, out, err := a.targetEntry(sb.Node, outs, cols, "ORDER BY")
+		k, err := a.sortBy(n, outs, cols)
 		if err != nil {
 			return nil, err
-		}
-		k := sortSpec{e: e, out: out, desc: sb.SortbyDir == pg.SortByDir_SORTBY_DESC}
-		k.nullsFirst = k.desc
-		switch sb.SortbyNulls {
-		case pg.SortByNulls_SORTBY_NULLS_FIRST:
-			k.nullsFirst = true
-		case pg.SortByNulls_SORTBY_NULLS_LAST:
-			k.nullsFirst = false
 		}
 		p.sort = append(p.sort, k)
 	}
@@ -298,7 +386,7 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 		case *pg.Node_GroupingSet:
 			return nil, unsupported("GROUPING SETS, ROLLUP and CUBE")
 		}
-		a.clause = "GROUP BY"
+		a.clause, a.winClause = "GROUP BY", "GROUP BY"
 		e, _, err := a.targetEntry(n, outs, cols, "GROUP BY")
 		if err != nil {
 			return nil, err
@@ -306,9 +394,17 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 		if ok, loc := e.hasAgg(); ok {
 			return nil, a.errAt(errorf(codeGrouping, "aggregate functions are not allowed in GROUP BY"), loc)
 		}
+		if ok, loc := e.has(eWindow); ok {
+			return nil, a.errAt(errorf(codeWindowing, "window functions are not allowed in GROUP BY"), loc)
+		}
 		p.group = append(p.group, e)
 	}
-	var err *Error
+	a.clause, a.winClause = "", ""
+	if len(s.DistinctClause) > 0 && !p.distinct {
+		if err := a.distinctOn(p, s.DistinctClause, outs, cols); err != nil {
+			return nil, err
+		}
+	}
 	if p.offset, err = a.limit(s.LimitOffset, "OFFSET"); err != nil {
 		return nil, err
 	}
@@ -323,14 +419,13 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 			r.typ = a.params[e.idx]
 			e = &r
 		}
-		outs[i] = a.unknownToText(e)
-		cols[i].OID = outs[i].typ.oid()
-		if outs[i].name {
-			cols[i].OID = pgtype.NameOID
+		if resolve {
+			e = a.unknownToText(e)
 		}
+		outs[i] = e
 	}
-	p.outs = outs
-	p.aggs = a.aggs
+	p.outs, p.cols = outs, cols
+	p.aggs, p.wins, p.specs = a.aggs, a.wins, a.specs
 	if p.distinct {
 		for i := range p.sort {
 			if p.sort[i].out < 0 {
@@ -347,23 +442,78 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 			}
 		}
 	}
+	return p, nil
+}
 
-	st := &Stmt{sql: sql, cols: cols, paramTypes: make([]typ, len(a.params))}
-	for i, t := range a.params {
-		if t == tUnknown {
-			t = tText
-		}
-		st.paramTypes[i] = t
-		oid := t.oid()
-		if i < len(declared) && declared[i] != 0 && declared[i] != pgtype.UnknownOID {
-			oid = declared[i] // as PostgreSQL, describe the type the client declared
-		}
-		st.paramOIDs = append(st.paramOIDs, oid)
+// sortBy analyzes one ORDER BY item.
+func (a *analyzer) sortBy(n *pg.Node, outs []*expr, cols []Column) (sortSpec, *Error) {
+	sb := n.GetSortBy()
+	if sb == nil || sb.SortbyDir == pg.SortByDir_SORTBY_USING {
+		return sortSpec{}, unsupported("ORDER BY USING")
 	}
-	if err := p.compile(sql, a.ref, st); err != nil {
-		return nil, err
+	e, out, err := a.targetEntry(sb.Node, outs, cols, "ORDER BY")
+	if err != nil {
+		return sortSpec{}, err
 	}
-	return st, nil
+	return newSortSpec(e, out, sb), nil
+}
+
+// newSortSpec is the sort by e (output column out, or -1) in the
+// direction and NULL placement sb asks for.
+func newSortSpec(e *expr, out int, sb *pg.SortBy) sortSpec {
+	k := sortSpec{e: e, out: out, desc: sb.SortbyDir == pg.SortByDir_SORTBY_DESC}
+	k.nullsFirst = k.desc
+	switch sb.SortbyNulls {
+	case pg.SortByNulls_SORTBY_NULLS_FIRST:
+		k.nullsFirst = true
+	case pg.SortByNulls_SORTBY_NULLS_LAST:
+		k.nullsFirst = false
+	}
+	return k
+}
+
+// distinctOn analyzes DISTINCT ON and orders the level as PostgreSQL's
+// transformDistinctOnClause requires: the ORDER BY items must begin with
+// the DISTINCT ON expressions, and any of these not in ORDER BY sort after
+// it, ascending.
+func (a *analyzer) distinctOn(p *plan, list []*pg.Node, outs []*expr, cols []Column) *Error {
+	var keys []string
+	for _, n := range list {
+		e, _, err := a.targetEntry(n, outs, cols, "DISTINCT ON")
+		if err != nil {
+			return err
+		}
+		p.distinctOn = append(p.distinctOn, e)
+		keys = append(keys, e.key())
+	}
+	covered := make([]bool, len(keys))
+	skipped := false
+	for _, k := range p.sort {
+		i := slices.Index(keys, k.e.key())
+		if i < 0 {
+			skipped = true
+			continue
+		}
+		if skipped {
+			return a.errAt(errorf(codeInvalidColumnRef, "SELECT DISTINCT ON expressions must match initial ORDER BY expressions"), p.distinctOn[i].loc)
+		}
+		for j := range keys {
+			covered[j] = covered[j] || keys[j] == keys[i]
+		}
+	}
+	for i, e := range p.distinctOn {
+		if covered[i] {
+			continue
+		}
+		if skipped {
+			return a.errAt(errorf(codeInvalidColumnRef, "SELECT DISTINCT ON expressions must match initial ORDER BY expressions"), e.loc)
+		}
+		for j := range keys {
+			covered[j] = covered[j] || keys[j] == keys[i]
+		}
+		p.sort = append(p.sort, sortSpec{e: e, out: -1})
+	}
+	return nil
 }
 
 // targetEntry resolves an ORDER BY or GROUP BY item as PostgreSQL's
@@ -374,7 +524,15 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 func (a *analyzer) targetEntry(n *pg.Node, outs []*expr, cols []Column, what string) (*expr, int, *Error) {
 	if cr := n.GetColumnRef(); cr != nil && len(cr.Fields) == 1 && cr.Fields[0].GetString_() != nil {
 		name := cr.Fields[0].GetString_().Sval
-		if what != "GROUP BY" || a.tbl.column(name) < 0 {
+		local := false
+		if what == "GROUP BY" {
+			c, err := a.unqualified(name, cr.Location)
+			if err != nil {
+				return nil, 0, err
+			}
+			local = c != nil
+		}
+		if !local {
 			found := -1
 			for i, c := range cols {
 				if c.Name != name {
@@ -450,7 +608,7 @@ var sqlValueNames = map[pg.SQLValueFunctionOp]string{
 // figureColname names a select-list item as PostgreSQL's
 // FigureColnameInternal does: the column or function name, the type of a
 // cast of something nameless, "case", or "?column?".
-func figureColname(n *pg.Node) (string, int) {
+func (sh *shared) figureColname(n *pg.Node) (string, int) {
 	if n == nil {
 		return "?column?", 0
 	}
@@ -468,7 +626,7 @@ func figureColname(n *pg.Node) (string, int) {
 			return "nullif", 2
 		}
 	case *pg.Node_TypeCast:
-		name, strength := figureColname(v.TypeCast.Arg)
+		name, strength := sh.figureColname(v.TypeCast.Arg)
 		if strength <= 1 && v.TypeCast.TypeName != nil && len(v.TypeCast.TypeName.Names) > 0 {
 			if s := v.TypeCast.TypeName.Names[len(v.TypeCast.TypeName.Names)-1].GetString_(); s != nil {
 				return s.Sval, 1
@@ -476,7 +634,7 @@ func figureColname(n *pg.Node) (string, int) {
 		}
 		return name, strength
 	case *pg.Node_CaseExpr:
-		name, strength := figureColname(v.CaseExpr.Defresult)
+		name, strength := sh.figureColname(v.CaseExpr.Defresult)
 		if strength <= 1 {
 			return "case", 1
 		}
@@ -489,10 +647,22 @@ func figureColname(n *pg.Node) (string, int) {
 		}
 		return "greatest", 2
 	case *pg.Node_CollateClause:
-		return figureColname(v.CollateClause.Arg)
+		return sh.figureColname(v.CollateClause.Arg)
 	case *pg.Node_SqlvalueFunction:
 		if name, ok := sqlValueNames[v.SqlvalueFunction.Op]; ok {
 			return name, 2
+		}
+	case *pg.Node_SubLink:
+		switch v.SubLink.SubLinkType {
+		case pg.SubLinkType_EXISTS_SUBLINK:
+			return "exists", 2
+		case pg.SubLinkType_ARRAY_SUBLINK:
+			return "array", 2
+		case pg.SubLinkType_EXPR_SUBLINK:
+			// The subquery's column, as analyzed.
+			if name, ok := sh.subNames[v.SubLink]; ok {
+				return name, 2
+			}
 		}
 	}
 	return "?column?", 0

@@ -97,14 +97,17 @@ func bin(oid uint32, v any) []byte {
 	return b
 }
 
-func crossChecks() []crossCheck {
-	text := func(s ...string) [][]byte {
-		var out [][]byte
-		for _, v := range s {
-			out = append(out, []byte(v))
-		}
-		return out
+// textParams is Bind's parameter values in text form.
+func textParams(s ...string) [][]byte {
+	var out [][]byte
+	for _, v := range s {
+		out = append(out, []byte(v))
 	}
+	return out
+}
+
+func crossChecks() []crossCheck {
+	text := textParams
 	f8 := func(f float64) []byte {
 		b, _, _ := (&Result{Columns: []Column{{OID: 701}}, Rows: [][]any{{f}}}).AppendValue(nil, 0, 0, 1)
 		return b
@@ -254,6 +257,12 @@ func crossChecks() []crossCheck {
 // same column names and type OIDs, parameter types, rows, text and binary
 // encodings, or the same error (SQLSTATE, message, position).
 func TestAgainstPostgreSQL(t *testing.T) {
+	runAgainstPostgreSQL(t, crossChecks())
+}
+
+// runAgainstPostgreSQL starts a PostgreSQL holding the rows of
+// testInput and compares each check's outcome there and in statusdb.
+func runAgainstPostgreSQL(t *testing.T, checks []crossCheck) {
 	if testing.Short() {
 		t.Skip("starts a PostgreSQL cluster")
 	}
@@ -273,7 +282,7 @@ func TestAgainstPostgreSQL(t *testing.T) {
 	db := New()
 	compared := 0
 	defer func() { t.Logf("compared %d values", compared) }()
-	for _, cc := range crossChecks() {
+	for _, cc := range checks {
 		t.Run(cc.sql, func(t *testing.T) {
 			tz := cc.tz
 			if tz == "" {

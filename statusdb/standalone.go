@@ -84,19 +84,23 @@ func prepareStandalone(sql string, tree *pg.ParseResult, refs relRefs, declared 
 // ALL.
 func showStmt(sql, name string) *Stmt {
 	if name == "all" {
-		return &Stmt{sql: sql, tag: "SHOW", tbl: showAll,
-			cols:     []Column{{Name: "name", OID: tText.oid()}, {Name: "setting", OID: tText.oid()}, {Name: "description", OID: tText.oid()}},
-			outs:     []evalFn{showAll.cols[0].get, showAll.cols[1].get, showAll.cols[2].get},
-			outTypes: []typ{tText, tText, tText}}
+		return showQuery(sql, Stmt{cols: []Column{{Name: "name", OID: tText.oid()}, {Name: "setting", OID: tText.oid()}, {Name: "description", OID: tText.oid()}}},
+			&query{tbl: showAll, outs: []evalFn{showAll.cols[0].get, showAll.cols[1].get, showAll.cols[2].get}, outTypes: []typ{tText, tText, tText}})
 	}
-	return &Stmt{sql: sql, tag: "SHOW", show: name, tbl: oneRow, cols: []Column{{Name: showName(name), OID: tText.oid()}}, outTypes: []typ{tText},
-		outs: []evalFn{func(x *evalCtx) value {
+	return showQuery(sql, Stmt{show: name, cols: []Column{{Name: showName(name), OID: tText.oid()}}},
+		&query{tbl: oneRow, outTypes: []typ{tText}, outs: []evalFn{func(x *evalCtx) value {
 			v, err := session(x).show(name)
 			if err != nil {
 				failErr(err)
 			}
 			return value{s: v}
-		}}}
+		}}})
+}
+
+// showQuery completes a SHOW statement that runs q.
+func showQuery(sql string, st Stmt, q *query) *Stmt {
+	st.sql, st.tag, st.body, st.q, st.outTypes = sql, "SHOW", q, q, q.outTypes
+	return &st
 }
 
 // showAll is SHOW ALL's relation: the settings PostgreSQL lists there, by

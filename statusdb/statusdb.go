@@ -43,19 +43,10 @@ type Stmt struct {
 	paramTypes []typ    // what the evaluator sees
 	paramOIDs  []uint32 // what ParameterDescription says, and how Bind values are encoded
 
-	tbl        *table
-	where      evalFn
-	grouped    bool
-	groupKeys  []evalFn
-	groupTypes []typ
-	aggs       []aggPlan
-	having     evalFn
-	outs       []evalFn
-	outTypes   []typ
-	sort       []sortKey
-	distinct   bool
-	limit      evalFn
-	offset     evalFn
+	body     relation // what a SELECT computes; nil for the statements without rows
+	q        *query   // body, when it is one SELECT: its rows stream to the wire
+	outTypes []typ
+	events   bool // reads helios_proxy.circuit_events
 
 	// Statements of the status database (PrepareStandalone).
 	tag     string                // the command tag when not "SELECT n"
@@ -76,7 +67,7 @@ func (s *Stmt) ParamOIDs() []uint32 { return slices.Clone(s.paramOIDs) }
 
 // ReadsEvents reports whether the statement reads
 // helios_proxy.circuit_events, so that callers fill Input.Events only then.
-func (s *Stmt) ReadsEvents() bool { return s.tbl != nil && s.tbl.name == "circuit_events" }
+func (s *Stmt) ReadsEvents() bool { return s.events }
 
 // Tag returns the command tag's verb ("SELECT", "SHOW", "SET", "RESET",
 // "DISCARD ALL", ...); CommandTag gives the whole tag.
@@ -99,7 +90,7 @@ func (s *Stmt) CommandTag(rows int) string {
 // ReturnsRows reports whether the statement returns rows (a
 // RowDescription); SET, RESET, DISCARD, transaction control and the empty
 // statement do not.
-func (s *Stmt) ReturnsRows() bool { return s.outs != nil || s.cols != nil }
+func (s *Stmt) ReturnsRows() bool { return s.body != nil || s.cols != nil }
 
 // Check reports the errors PostgreSQL raises before it describes a
 // statement's rows (SHOW of a setting that does not exist); errors while

@@ -22,11 +22,31 @@ const (
 	tFloat8                 // double precision; also what numeric is mapped to
 	tTimestamptz            // timestamp with time zone
 	tInterval               // interval
+
+	// tArray marks an array of the type in the low bits (tInt8|tArray is
+	// bigint[]). Arrays appear only as the right side of ANY and ALL, so
+	// that no value needs room for one.
+	tArray typ = 0x80
 )
+
+func (t typ) isArray() bool { return t&tArray != 0 }
+
+// elem returns the element type of an array type.
+func (t typ) elem() typ { return t &^ tArray }
+
+// arrayOIDs are the OIDs of the array types, by element type.
+var arrayOIDs = map[typ]uint32{
+	tUnknown: pgtype.TextArrayOID, tText: pgtype.TextArrayOID, tBool: pgtype.BoolArrayOID,
+	tInt4: pgtype.Int4ArrayOID, tInt8: pgtype.Int8ArrayOID, tFloat8: pgtype.Float8ArrayOID,
+	tTimestamptz: pgtype.TimestamptzArrayOID, tInterval: pgtype.IntervalArrayOID,
+}
 
 // oid returns the type's PostgreSQL OID; unknown resolves to text, as
 // PostgreSQL does for output columns and parameters.
 func (t typ) oid() uint32 {
+	if t.isArray() {
+		return arrayOIDs[t.elem()]
+	}
 	switch t {
 	case tBool:
 		return pgtype.BoolOID
@@ -48,6 +68,9 @@ func (t typ) oid() uint32 {
 // String returns the type's name as PostgreSQL's format_type prints it in
 // error messages.
 func (t typ) String() string {
+	if t.isArray() {
+		return t.elem().String() + "[]"
+	}
 	switch t {
 	case tText:
 		return "text"
