@@ -74,6 +74,9 @@ func BenchmarkStatusQuery(b *testing.B) {
 		{"issue", "SELECT backend_name, circuit_state, latency_p95_ms, error_rate, connection_saturation, last_failure_time FROM helios_proxy.circuit_breaker_status ORDER BY backend_name"},
 		{"filter", "SELECT backend_name, latency_p95_ms FROM helios_proxy.circuit_breaker_status WHERE circuit_state <> 'CLOSED' AND error_rate >= 0.1 ORDER BY error_rate DESC, backend_name LIMIT 10"},
 		{"group", "SELECT circuit_state, count(*), avg(latency_p95_ms) FROM helios_proxy.circuit_breaker_status GROUP BY circuit_state ORDER BY 1"},
+		{"join", "SELECT s.backend_name, s.circuit_state, b.host FROM helios_proxy.circuit_breaker_status s JOIN helios_proxy.backends b USING (backend_name) WHERE s.error_rate >= 0.1 ORDER BY 1"},
+		{"window", "SELECT backend_name, latency_p95_ms, rank() OVER (PARTITION BY circuit_state ORDER BY latency_p95_ms DESC) FROM helios_proxy.circuit_breaker_status ORDER BY 1"},
+		{"subquery", "SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE latency_p95_ms > (SELECT avg(latency_p95_ms) FROM helios_proxy.circuit_breaker_status) ORDER BY 1"},
 	}
 	for _, n := range []int{3, 1000} {
 		in := manyBackends(n)

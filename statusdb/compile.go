@@ -31,7 +31,8 @@ type evalCtx struct {
 	now    int64 // µs since the Unix epoch
 	outer  *evalCtx
 	ctes   map[*ctePlan]*cteState // the level's WITH queries, materialized when first read
-	run    *runState
+	run    *runState              // the statement's context's ownRun
+	ownRun runState
 }
 
 // runState is shared by every level of one execution.

@@ -129,7 +129,8 @@ func (s *Stmt) Execute(in Input, params [][]byte, paramFormats []int16) (res *Re
 
 // context is the evaluation state of one execution.
 func (s *Stmt) context(in *Input, params [][]byte, paramFormats []int16) (*evalCtx, error) {
-	x := &evalCtx{in: in, loc: in.TimeZone, run: &runState{}}
+	x := &evalCtx{in: in, loc: in.TimeZone}
+	x.run = &x.ownRun
 	if in.Session != nil {
 		x.loc = in.Session.Location()
 	}
@@ -190,10 +191,11 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 	var order []int32
 	var set func(int32)
 	var projected []value
+	var outs []evalFn
 	if q := s.q; q != nil {
 		// One SELECT: its rows go from evaluation to the wire.
 		order, set, projected = q.arrange(x)
-		n = len(order)
+		n, outs = len(order), q.outs
 	} else {
 		all = s.body.rows(x)
 		n = len(all)
@@ -206,7 +208,7 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 			copy(row, projected[int(order[i])*ncol:int(order[i]+1)*ncol])
 		default:
 			set(order[i])
-			for c, f := range s.q.outs {
+			for c, f := range outs {
 				row[c] = f(x)
 			}
 		}

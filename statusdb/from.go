@@ -508,13 +508,20 @@ func (c *compiler) joinSource(f *fromPlan) (func(x *evalCtx) [][]value, *Error) 
 			return nil, err
 		}
 	}
-	merged := make([]evalFn, len(f.merged))
-	for i, m := range f.merged {
-		if merged[i], err = c.compile(m); err != nil {
-			return nil, err
-		}
+	merged, _, err := c.compileAll(f.merged)
+	if err != nil {
+		return nil, err
 	}
 	lw, rw, w := f.left.width, f.right.width, f.width
+	lkeys, rkeys, types := equiKeys(f.on, lw)
+	lkey, _, err := c.compileAll(lkeys)
+	if err != nil {
+		return nil, err
+	}
+	rkey, _, err := c.compileAll(rkeys)
+	if err != nil {
+		return nil, err
+	}
 	keepLeft := f.jt == pg.JoinType_JOIN_LEFT || f.jt == pg.JoinType_JOIN_FULL
 	keepRight := f.jt == pg.JoinType_JOIN_RIGHT || f.jt == pg.JoinType_JOIN_FULL
 	return func(x *evalCtx) [][]value {
@@ -533,20 +540,57 @@ func (c *compiler) joinSource(f *fromPlan) (func(x *evalCtx) [][]value, *Error) 
 			out = append(out, t)
 		}
 		scratch := make([]value, w)
+		// With equality conditions between the sides, each left row meets
+		// only the right rows with its keys (NULL keys meet none).
+		var index map[string][]int
+		var buf []byte
+		keyOf := func(fns []evalFn) (string, bool) {
+			jx.tuple = scratch
+			vals := make([]value, len(fns))
+			for i, f := range fns {
+				if vals[i] = f(&jx); vals[i].null {
+					return "", false
+				}
+			}
+			buf = appendKey(buf[:0], types, vals)
+			return string(buf), true
+		}
+		if lkey != nil {
+			index = make(map[string][]int, len(rs))
+			for j, r := range rs {
+				copy(scratch[lw:], r)
+				if k, ok := keyOf(rkey); ok {
+					index[k] = append(index[k], j)
+				}
+			}
+		}
 		matchedRight := make([]bool, len(rs))
+		try := func(l []value, j int) bool {
+			r := rs[j]
+			if on != nil {
+				copy(scratch[lw:], r)
+				jx.tuple = scratch
+				if !isTrue(on(&jx)) {
+					return false
+				}
+			}
+			matchedRight[j] = true
+			emit(l, r)
+			return true
+		}
 		for _, l := range ls {
 			matched := false
 			copy(scratch, l)
-			for j, r := range rs {
-				if on != nil {
-					copy(scratch[lw:], r)
-					jx.tuple = scratch
-					if !isTrue(on(&jx)) {
-						continue
+			if index != nil {
+				if k, ok := keyOf(lkey); ok {
+					for _, j := range index[k] {
+						matched = try(l, j) || matched
 					}
 				}
-				matched, matchedRight[j] = true, true
-				emit(l, r)
+			} else {
+				for j := range rs {
+					matched = try(l, j) || matched
+				}
 			}
 			if !matched && keepLeft {
 				emit(l, nil)
@@ -561,6 +605,71 @@ func (c *compiler) joinSource(f *fromPlan) (func(x *evalCtx) [][]value, *Error) 
 		}
 		return out
 	}, nil
+}
+
+// equiKeys finds the conditions l = r among the conjuncts of a join's
+// condition where l reads only the left side's columns and r only the
+// right's (lw values), for a hash join: it returns both sides' keys and
+// the types they are compared as. The whole condition is still checked
+// for each pair the keys bring together.
+func equiKeys(on *expr, lw int) (lkeys, rkeys []*expr, types []typ) {
+	var conj []*expr
+	var walk func(e *expr)
+	walk = func(e *expr) {
+		if e.kind == eAnd {
+			for _, a := range e.args {
+				walk(a)
+			}
+			return
+		}
+		conj = append(conj, e)
+	}
+	if on != nil {
+		walk(on)
+	}
+	for _, e := range conj {
+		if e.kind != eCompare || e.op != "=" {
+			continue
+		}
+		l, r := e.args[0], e.args[1]
+		ls, rs := side(l, lw), side(r, lw)
+		switch {
+		case ls == 1 && rs == 2:
+		case ls == 2 && rs == 1:
+			l, r = r, l
+		default:
+			continue
+		}
+		lkeys, rkeys, types = append(lkeys, l), append(rkeys, r), append(types, e.cmp)
+	}
+	return lkeys, rkeys, types
+}
+
+// side reports which side of a join e reads: 1 left, 2 right, 0 neither
+// or both (or something a hash key cannot hold, such as a subquery).
+func side(e *expr, lw int) int {
+	switch e.kind {
+	case eSubLink, eWindow, eAgg, eArrayOp:
+		return -1
+	case eColumn:
+		switch {
+		case e.up > 0:
+			return 0
+		case e.idx < lw:
+			return 1
+		}
+		return 2
+	}
+	s := 0
+	for _, a := range e.args {
+		switch as := side(a, lw); {
+		case as < 0 || s != 0 && as != 0 && as != s:
+			return -1
+		case as != 0:
+			s = as
+		}
+	}
+	return s
 }
 
 // fill copies src into dst, or NULLs when src is nil (the missing side of
