@@ -38,6 +38,27 @@ type evalCtx struct {
 // runState is shared by every level of one execution.
 type runState struct {
 	subs map[int][][]value // rows of uncorrelated subqueries, computed once
+	work int               // see maxWork
+}
+
+// maxWork bounds what one execution may do across all its levels: rows
+// read from a table count one, row pairs a join tests one, and each
+// value of a materialized row (a FROM clause's, a subquery's) one. Joins,
+// correlated subqueries and recursion multiply them, and the proxy must
+// neither run out of memory (4M values are about 200 MB) nor spend
+// seconds on one status query, where PostgreSQL would until
+// statement_timeout. A join of two tables of 1,000 backends on a key
+// costs about 70,000.
+const maxWork = 4_000_000
+
+// work counts n against maxWork.
+func (x *evalCtx) work(n int) {
+	x.run.work += n
+	if x.run.work > maxWork {
+		failErr(&Error{Code: "54000", Message: "statement processes too many rows for the helios_proxy schema",
+			Detail: "It read, paired or produced more than " + strconv.Itoa(maxWork) + " rows and values.",
+			Hint:   "Add join conditions, or query the helios_proxy tables with a simpler statement."})
+	}
 }
 
 // child returns a context for running a query level nested in x's.

@@ -214,7 +214,11 @@
 //   - Joins are nested loops over the materialized inputs; the schema's
 //     tables hold a row per backend or event, so this is fast enough.
 //   - A recursive CTE stops with 54000 after 100,000 rows, where
-//     PostgreSQL would run for ever.
+//     PostgreSQL would run for ever; and any statement stops with 54000
+//     once it has read, paired in joins or materialized 4 million rows
+//     and values (maxWork): a cross join of large tables or a correlated
+//     subquery over one would otherwise take the proxy's memory or time,
+//     where PostgreSQL runs until statement_timeout.
 //   - varchar is text: a varchar result column has the text OID (25).
 //   - Output column names are not truncated to 63 bytes.
 //   - Constant subexpressions are not folded while planning, so an error

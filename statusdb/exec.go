@@ -322,6 +322,7 @@ func (q *query) rows(x *evalCtx) [][]value {
 			order[i] = int32(i)
 		}
 	}
+	x.work(len(order) * ncol)
 	out := make([][]value, len(order))
 	for i, u := range order {
 		out[i] = projected[int(u)*ncol : int(u+1)*ncol : int(u+1)*ncol]
@@ -341,6 +342,7 @@ func (q *query) arrange(x *evalCtx) (order []int32, set func(int32), projected [
 	} else {
 		n = q.tbl.rows(x.in)
 	}
+	x.work(n)
 	rows := make([]int32, 0, n)
 	for i := range n {
 		x.at(i)

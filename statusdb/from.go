@@ -429,6 +429,7 @@ func (c *compiler) source(f *fromPlan) (func(x *evalCtx) [][]value, *Error) {
 		tbl := f.tbl
 		return func(x *evalCtx) [][]value {
 			n, w := tbl.rows(x.in), len(tbl.cols)
+			x.work(n * w)
 			rows := make([][]value, n)
 			flat := make([]value, n*w)
 			tx := evalCtx{in: x.in}
@@ -469,9 +470,12 @@ func (c *compiler) source(f *fromPlan) (func(x *evalCtx) [][]value, *Error) {
 			parts = append(parts, s)
 		}
 		return func(x *evalCtx) [][]value {
-			rows := [][]value{nil}
-			for _, p := range parts {
-				rows = product(rows, p(x))
+			rows, w := [][]value{nil}, 0
+			for i, p := range parts {
+				next := p(x)
+				w += f.parts[i].width
+				x.work(len(rows) * len(next) * w)
+				rows = product(rows, next)
 			}
 			return rows
 		}, nil
@@ -530,6 +534,7 @@ func (c *compiler) joinSource(f *fromPlan) (func(x *evalCtx) [][]value, *Error) 
 		jx.src = nil
 		var out [][]value
 		emit := func(l, r []value) {
+			x.work(w)
 			t := make([]value, w)
 			fill(t[:lw], l)
 			fill(t[lw:lw+rw], r)
@@ -583,11 +588,13 @@ func (c *compiler) joinSource(f *fromPlan) (func(x *evalCtx) [][]value, *Error) 
 			copy(scratch, l)
 			if index != nil {
 				if k, ok := keyOf(lkey); ok {
+					x.work(len(index[k]))
 					for _, j := range index[k] {
 						matched = try(l, j) || matched
 					}
 				}
 			} else {
+				x.work(len(rs))
 				for j := range rs {
 					matched = try(l, j) || matched
 				}

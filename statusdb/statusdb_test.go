@@ -967,3 +967,44 @@ func TestAppendDataRowsMatchesResult(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkLimits: statements whose joins, correlated subqueries or
+// recursion would run away stop with 54000 instead of exhausting the
+// proxy's memory or time; the same shapes on small inputs run.
+func TestWorkLimits(t *testing.T) {
+	db := New()
+	big := manyBackends(1000)
+	tests := []struct {
+		name, sql string
+		in        Input
+		want      string // SQLSTATE, "" for success
+	}{
+		{"cross join of three", "SELECT count(*) FROM helios_proxy.circuit_breaker_status a, helios_proxy.circuit_breaker_status b, helios_proxy.circuit_breaker_status c", big, "54000"},
+		{"cross join of three, small", "SELECT count(*) FROM helios_proxy.circuit_breaker_status a, helios_proxy.circuit_breaker_status b, helios_proxy.circuit_breaker_status c", testInput(), ""},
+		{"correlated cross join", "SELECT (SELECT count(*) FROM helios_proxy.backends b JOIN helios_proxy.backends c ON b.port <> c.port WHERE b.priority = a.priority) FROM helios_proxy.backends a", big, "54000"},
+		{"equi-join of 1,000", "SELECT count(*) FROM helios_proxy.circuit_breaker_status a JOIN helios_proxy.backends b USING (backend_name)", big, ""},
+		{"endless recursion", "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n, helios_proxy.backends", testInput(), "54000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, err := db.Prepare(tt.sql)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			res, err := st.Execute(tt.in, nil, nil)
+			var e *Error
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Execute = %v, want rows", err)
+			case tt.want != "" && (!errors.As(err, &e) || e.Code != tt.want):
+				t.Errorf("Execute = %v, want %s", err, tt.want)
+			case tt.want == "" && len(res.Rows) != 1:
+				t.Errorf("Execute = %d rows, want 1", len(res.Rows))
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("Execute took %v", d)
+			}
+		})
+	}
+}

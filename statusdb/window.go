@@ -567,6 +567,7 @@ func (w *windowPlan) aggregate(x *evalCtx, set func(int32), rows []int32, c *win
 		}
 		if s != 0 || added > e {
 			st, added = aggState{}, s-1
+			x.work(e - s + 1)
 		}
 		for added < e {
 			added++
