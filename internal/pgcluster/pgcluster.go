@@ -2,7 +2,9 @@
 // PostgreSQL server binaries: for `heliosproxy demo` (see Start) and, through
 // internal/pgtest, for integration tests (see ForTest). It does not import
 // package testing, so the production binary does not link it. A cluster is fast and unsafe (fsync off), lives in its own
-// directory under the temporary directory and is removed by Destroy.
+// directory under the temporary directory and is removed by Destroy. A
+// cluster can also be a streaming replica of another (Options.ReplicaOf),
+// which can be promoted, paused in its replay and waited for.
 //
 // PostgreSQL refuses to run as root, so when the caller is root the server
 // runs as the postgres user, or nobody if there is none.
@@ -69,9 +71,10 @@ type Options struct {
 	Port int
 	// Settings are extra postgresql.conf settings such as max_connections.
 	// They come after pgcluster's own (fsync, synchronous_commit,
-	// full_page_writes, password_encryption) and so override them; port,
-	// listen_addresses and unix_socket_directories are fixed on the server's
-	// command line.
+	// full_page_writes, wal_level, max_wal_senders, wal_keep_size,
+	// password_encryption, and for replicas wal_retrieve_retry_interval)
+	// and so override them; port, listen_addresses and
+	// unix_socket_directories are fixed on the server's command line.
 	Settings map[string]string
 	// Log receives the server's log across restarts, written from one
 	// goroutine at a time. Nil means the file server.log in the cluster's
@@ -86,6 +89,18 @@ type Options struct {
 	// connections (unix sockets stay trusted); it needs TLSCertFile.
 	TLSCertFile, TLSKeyFile, TLSCAFile string
 	TLSOnly                            bool
+	// ReplicaOf, if not nil, makes the cluster a streaming replica of that
+	// running cluster instead of a new one (see Promote, PauseReplay and
+	// WaitCaughtUp): its data
+	// directory is pg_basebackup -R's copy of the primary's, so it has the
+	// primary's roles, passwords, pg_hba.conf, settings and TLS files, and
+	// it streams over TCP like any replica, with TLS if the primary has it.
+	// Auth, Password and the TLS fields must then be empty; Settings are
+	// added to the primary's. An empty Name means the primary's Name with
+	// "-replica". Start returns once the replica streams. ReplicaOf may be
+	// a replica itself only if the primary has full_page_writes on (a base
+	// backup from a replica refuses WAL written with it off).
+	ReplicaOf *Cluster
 }
 
 // Cluster is a PostgreSQL server with its own data directory. Its exported
@@ -105,6 +120,7 @@ type Cluster struct {
 	BinDir    string // where initdb, postgres and usually psql and pgbench are
 
 	cred    *syscall.Credential // nil unless we are root
+	tls     bool                // the server accepts TLS, so replicas connect with it
 	log     io.Writer           // Options.Log or logFile
 	logFile *os.File            // nil when Options.Log was given
 
@@ -113,8 +129,9 @@ type Cluster struct {
 	proc      atomic.Pointer[process] // the last postmaster started; nil before that
 }
 
-// Start creates a cluster with initdb and starts it, returning once it
-// accepts connections. If ctx has no deadline Start gives up after a minute.
+// Start creates a cluster with initdb, or a replica with pg_basebackup (see
+// Options.ReplicaOf), and starts it, returning once it accepts connections
+// and a replica streams. If ctx has no deadline Start gives up after a minute.
 // On error nothing is left running and the cluster's directory is removed.
 // The caller must call Destroy; if the calling process dies first, the
 // kernel kills the server (Pdeathsig) but the directory stays. Pdeathsig
@@ -153,7 +170,11 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		SocketDir: dir,
 		BinDir:    bin,
 		cred:      cred,
+		tls:       o.TLSCertFile != "",
 		log:       o.Log,
+	}
+	if p := o.ReplicaOf; p != nil {
+		c.Host, c.tls = p.Host, p.tls
 	}
 	defer func() {
 		if err != nil {
@@ -166,14 +187,8 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 		}
 		c.log = c.logFile
 	}
-	if err := c.initdb(ctx); err != nil {
+	if err := c.makeDataDir(ctx, o); err != nil {
 		return nil, err
-	}
-	if err := c.setupTLS(o); err != nil {
-		return nil, fmt.Errorf("set up TLS for %s: %w", c.Name, err)
-	}
-	if err := c.configure(withTLSSettings(o)); err != nil {
-		return nil, fmt.Errorf("configure %s: %w", c.Name, err)
 	}
 	for attempt := 1; ; attempt++ {
 		c.Port = o.Port
@@ -190,6 +205,13 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 			return nil, err
 		}
 	}
+	if o.ReplicaOf != nil {
+		// Its password is the primary's, and it is read-only.
+		if err := c.waitStreaming(ctx); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	// initdb stored --pwfile's password with the default encryption (SCRAM
 	// since PostgreSQL 14) and has no option to change it, so set it again.
 	set := "SET password_encryption = " + quoteLiteral(c.passwordEncryption()) + "; ALTER ROLE " +
@@ -203,6 +225,16 @@ func Start(ctx context.Context, o Options) (_ *Cluster, err error) {
 var settingName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 
 func withDefaults(o Options) (Options, error) {
+	var errs []error
+	if p := o.ReplicaOf; p != nil {
+		if o.Auth != "" || o.Password != "" || o.TLSCertFile != "" || o.TLSKeyFile != "" || o.TLSCAFile != "" || o.TLSOnly {
+			errs = append(errs, errors.New("replica: a replica has its primary's Auth, Password and TLS files; leave them empty"))
+		}
+		o.Auth, o.Password = p.Auth, p.Password
+		if o.Name == "" {
+			o.Name = p.Name + "-replica"
+		}
+	}
 	if o.Name == "" {
 		o.Name = defaultName
 	}
@@ -212,7 +244,6 @@ func withDefaults(o Options) (Options, error) {
 	if o.Password == "" {
 		o.Password = defaultPassword
 	}
-	var errs []error
 	switch o.Auth {
 	case "trust", "md5", "scram-sha-256":
 	default:
@@ -332,10 +363,33 @@ func (c *Cluster) sysProcAttr() *syscall.SysProcAttr {
 	}
 }
 
-func (c *Cluster) initdb(ctx context.Context) error {
+// makeDataDir creates the data directory and configures it: a copy of the
+// primary's for a replica, else a new cluster.
+func (c *Cluster) makeDataDir(ctx context.Context, o Options) error {
 	if err := c.mkdirOwned(c.DataDir, 0o700); err != nil {
 		return err
 	}
+	settings := withTLSSettings(o)
+	if o.ReplicaOf != nil {
+		if err := c.basebackup(ctx, o.ReplicaOf); err != nil {
+			return err
+		}
+		settings = withReplicaSettings(o)
+	} else {
+		if err := c.initdb(ctx); err != nil {
+			return err
+		}
+		if err := c.setupTLS(o); err != nil {
+			return fmt.Errorf("set up TLS for %s: %w", c.Name, err)
+		}
+	}
+	if err := c.configure(settings); err != nil {
+		return fmt.Errorf("configure %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+func (c *Cluster) initdb(ctx context.Context) error {
 	pwfile := filepath.Join(c.Dir, "pwfile")
 	if err := os.WriteFile(pwfile, []byte(c.Password+"\n"), 0o600); err != nil {
 		return err
@@ -346,17 +400,38 @@ func (c *Cluster) initdb(ctx context.Context) error {
 			return err
 		}
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(c.BinDir, "initdb"),
+	// initdb's pg_hba.conf also lets the superuser connect for replication
+	// over TCP, with --auth-host's method (hostssl with TLSOnly).
+	return c.runTool(ctx, nil, "initdb",
 		"-D", c.DataDir, "-U", c.User, "--auth-local=trust", "--auth-host="+c.Auth,
 		"--pwfile="+pwfile, "-E", "UTF8", "--locale=C", "--no-sync")
+}
+
+// runTool runs one of the PostgreSQL programs in BinDir as the server's user,
+// in the server's environment plus env, and waits for it.
+func (c *Cluster) runTool(ctx context.Context, env []string, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.BinDir, name), args...)
 	cmd.Dir = c.Dir // our own working directory may be closed to the server user
+	cmd.Env = append(c.serverEnv(), env...)
 	cmd.SysProcAttr = c.sysProcAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("initdb for %s: %w\n%s", c.Name, err, out)
+		return fmt.Errorf("%s for %s: %w\n%s", name, c.Name, err, out)
 	}
 	return nil
+}
+
+// serverEnv returns our environment without libpq's PG* variables and with
+// HOME set to the cluster's directory, for the server and its tools. libpq
+// in the server (a replica's WAL receiver) would use those variables, and
+// it looks for client certificates under HOME, which may be closed to the
+// server's user (libpq then fails) or hold someone else's.
+func (c *Cluster) serverEnv() []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "HOME=")
+	})
+	return append(env, "HOME="+c.Dir)
 }
 
 func (c *Cluster) mkdirOwned(dir string, perm os.FileMode) error {
@@ -376,6 +451,9 @@ func (c *Cluster) configure(settings map[string]string) error {
 	var b strings.Builder
 	b.WriteString("\n# pgcluster: a throwaway cluster, fast rather than durable\n")
 	b.WriteString("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+	// PostgreSQL 15's defaults already allow replicas (Options.ReplicaOf);
+	// wal_keep_size lets a stopped replica catch up after a checkpoint.
+	b.WriteString("wal_level = replica\nmax_wal_senders = 10\nwal_keep_size = 128MB\n")
 	fmt.Fprintf(&b, "password_encryption = %s\n", quoteConf(c.passwordEncryption()))
 	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		fmt.Fprintf(&b, "%s = %s\n", k, quoteConf(settings[k]))
@@ -413,6 +491,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		"-D", c.DataDir, "-p", strconv.Itoa(c.Port), "-k", c.SocketDir,
 		"-c", "listen_addresses="+c.Host)
 	cmd.Dir = c.Dir
+	cmd.Env = c.serverEnv()
 	cmd.Stdout, cmd.Stderr = tail, tail
 	cmd.SysProcAttr = c.sysProcAttr()
 	cmd.WaitDelay = 5 * time.Second // in case an orphaned child keeps the log pipe open
@@ -501,13 +580,21 @@ func (c *Cluster) DSN(user, password, database string) string {
 // Exec runs sql, which may hold several statements, as the superuser in the
 // database postgres, over a new connection through the unix socket.
 func (c *Cluster) Exec(ctx context.Context, sql string) error {
+	return c.withConn(ctx, func(conn *pgconn.PgConn) error {
+		_, err := conn.Exec(ctx, sql).ReadAll()
+		return err
+	})
+}
+
+// withConn calls f with a new connection as the superuser in the database
+// postgres through the unix socket, and closes it when f returns.
+func (c *Cluster) withConn(ctx context.Context, f func(*pgconn.PgConn) error) error {
 	conn, err := c.connect(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to %s: %w", c.Name, err)
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, sql).ReadAll()
-	return err
+	return f(conn)
 }
 
 // CreateUser creates a role that can log in with password, stored with the

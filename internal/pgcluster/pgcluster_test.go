@@ -328,6 +328,9 @@ func TestStartFailureLeavesNothing(t *testing.T) {
 		{"bad setting", Options{Name: "badset", Settings: map[string]string{"max_connections": "many"}}, "max_connections"},
 		{"bad auth", Options{Name: "badauth", Auth: "password"}, `auth: want trust, md5 or scram-sha-256, got "password"`},
 		{"bad setting name", Options{Name: "badname", Settings: map[string]string{"a\nb": "1"}}, "is not a setting name"},
+		{"replica with auth", Options{Name: "badrepl", ReplicaOf: &Cluster{Name: "p"}, Auth: "md5"}, "a replica has its primary's Auth"},
+		{"replica of nothing", Options{Name: "norepl", ReplicaOf: &Cluster{Name: "gone", Host: "127.0.0.1", Port: 1, User: "postgres"}},
+			"pg_basebackup for norepl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 // Package pgtest gives integration tests throwaway PostgreSQL clusters:
-// New starts one for a test and removes it when the test ends. The
-// clusters themselves are package pgcluster's.
+// New starts one for a test, or a streaming replica of one with
+// Options.ReplicaOf, and removes it when the test ends. The clusters
+// themselves are package pgcluster's.
 package pgtest
 
 import (
