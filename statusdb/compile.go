@@ -245,13 +245,13 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 		}
 		switch {
 		case e.kind == eColumn && e.up == 0:
-			return nil, errorf(codeGrouping, "column %q must appear in the GROUP BY clause or be used in an aggregate function", e.colName).at(c.sql, e.loc)
+			return nil, errorf(codeGrouping, "column \"%s.%s\" must appear in the GROUP BY clause or be used in an aggregate function", e.colName[0], e.colName[1]).at(c.sql, e.loc)
 		case e.kind == eSubLink:
 			for _, r := range e.sub.outerRefs {
 				local := *r
 				local.up = 0
 				if !slices.Contains(c.groupKeys, local.key()) {
-					return nil, errorf(codeGrouping, "subquery uses ungrouped column %q from outer query", r.colName).at(c.sql, r.loc)
+					return nil, errorf(codeGrouping, "subquery uses ungrouped column \"%s.%s\" from outer query", r.colName[0], r.colName[1]).at(c.sql, r.loc)
 				}
 			}
 		}

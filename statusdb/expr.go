@@ -68,10 +68,10 @@ type expr struct {
 	// eCast to numeric(prec, scale); scale < 0 when there is no typmod.
 	prec, scale int
 	// eColumn: how many query levels out the column is (an outer
-	// reference of a correlated subquery), and its name as PostgreSQL
-	// shows it in grouping errors ("s.port").
+	// reference of a correlated subquery), and its relation and name as
+	// PostgreSQL shows them in grouping errors ("s.port").
 	up      int
-	colName string
+	colName [2]string
 	sub     *subPlan  // eSubLink
 	arr     *arrayArg // eArrayOp
 	all     bool      // eSubLink and eArrayOp: ALL rather than ANY

@@ -147,7 +147,7 @@ func (a *analyzer) aliased(rel string, names []string, alias *pg.Alias) ([]strin
 func relItem(name string, tbl *table, names []string, types []typ, flags []*expr) *rangeItem {
 	it := &rangeItem{name: name, table: tbl, relVisible: true, colsVisible: true}
 	for i, n := range names {
-		c := rangeCol{name: n, typ: types[i], pos: i, source: name + "." + n}
+		c := rangeCol{name: n, typ: types[i], pos: i, src: [2]string{name, n}}
 		if flags != nil {
 			c.numeric, c.isName = flags[i].numeric, flags[i].name
 		}
@@ -175,6 +175,12 @@ func (a *analyzer) rangeVar(rv *pg.RangeVar) (*fromItem, *Error) {
 		return nil, errorf(codeUndefinedTable, "relation %q does not exist", rv.Schemaname+"."+rv.Relname).at(a.sql, rv.Location)
 	}
 	a.events = a.events || tbl.name == "circuit_events"
+	plan := &fromPlan{kind: fTable, tbl: tbl, width: len(tbl.cols)}
+	if rv.Alias == nil {
+		// The common case: the table's own names, shared.
+		it := &rangeItem{name: name, table: tbl, cols: tableCols[tbl], relVisible: true, colsVisible: true}
+		return &fromItem{plan: plan, items: []*rangeItem{it}, top: it}, nil
+	}
 	names := make([]string, len(tbl.cols))
 	types := make([]typ, len(tbl.cols))
 	for i, c := range tbl.cols {
@@ -185,11 +191,23 @@ func (a *analyzer) rangeVar(rv *pg.RangeVar) (*fromItem, *Error) {
 		return nil, err
 	}
 	it := relItem(name, nil, names, types, nil)
-	if rv.Alias == nil {
-		it.table = tbl
-	}
-	return &fromItem{plan: &fromPlan{kind: fTable, tbl: tbl, width: len(names)}, items: []*rangeItem{it}, top: it}, nil
+	return &fromItem{plan: plan, items: []*rangeItem{it}, top: it}, nil
 }
+
+// tableCols are the columns of each table named without alias, which
+// analyses share and never modify.
+var tableCols = func() map[*table][]rangeCol {
+	m := make(map[*table][]rangeCol, len(tables))
+	for _, tbl := range tables {
+		names := make([]string, len(tbl.cols))
+		types := make([]typ, len(tbl.cols))
+		for i, c := range tbl.cols {
+			names[i], types[i] = c.name, c.typ
+		}
+		m[tbl] = relItem(tbl.name, nil, names, types, nil).cols
+	}
+	return m
+}()
 
 // cteRef is a FROM item naming a WITH query of this level or an
 // enclosing one; any other unqualified name is a backend's relation.
@@ -337,7 +355,7 @@ func (a *analyzer) join(j *pg.JoinExpr) (*fromItem, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		col := rangeCol{name: name, typ: t, source: lc.source}
+		col := rangeCol{name: name, typ: t, src: lc.src}
 		switch {
 		case f.jt == pg.JoinType_JOIN_FULL:
 			col.pos = lw + rw + len(f.merged)
@@ -345,13 +363,13 @@ func (a *analyzer) join(j *pg.JoinExpr) (*fromItem, *Error) {
 			r2, _ := a.coerce(re, t)
 			f.merged = append(f.merged, &expr{kind: eCoalesce, typ: t, args: []*expr{l2, r2}, loc: -1})
 		case f.jt == pg.JoinType_JOIN_RIGHT && rc.typ == t:
-			col.pos, col.source = rc.pos, rc.source
+			col.pos, col.src = rc.pos, rc.src
 		case f.jt != pg.JoinType_JOIN_RIGHT && lc.typ == t:
 			col.pos = lc.pos
 		default:
 			src := le
 			if f.jt == pg.JoinType_JOIN_RIGHT {
-				src, col.source = re, rc.source
+				src, col.src = re, rc.src
 			}
 			col.pos = lw + rw + len(f.merged)
 			c, _ := a.coerce(src, t)

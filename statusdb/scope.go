@@ -27,7 +27,9 @@ type rangeCol struct {
 	pos     int // in the level's row
 	numeric bool
 	isName  bool   // text of type name (OID 19)
-	source  string // "rel.col" as PostgreSQL names it in grouping errors
+	// src is the relation and column as PostgreSQL names them in
+	// grouping errors ("s"."port"), after join aliases are flattened.
+	src [2]string
 }
 
 // shifted returns a copy of the item with its positions moved by off, for
@@ -143,11 +145,14 @@ func (a *analyzer) unqualified(name string, loc int32) (*rangeCol, *Error) {
 		if !it.colsVisible {
 			continue
 		}
-		for _, c := range it.find(name) {
+		for i := range it.cols {
+			if it.cols[i].name != name {
+				continue
+			}
 			if found != nil {
 				return nil, a.errAt(errorf(codeAmbiguousColumn, "column reference %q is ambiguous", name), loc)
 			}
-			found = c
+			found = &it.cols[i]
 		}
 	}
 	return found, nil
@@ -172,7 +177,7 @@ func (a *analyzer) qualified(q []string) *rangeItem {
 // from a. An outer reference makes every level in between correlated,
 // and is remembered for the grouping check of the level it refers to.
 func (a *analyzer) columnExpr(an *analyzer, up int, c *rangeCol, loc int32) *expr {
-	e := &expr{kind: eColumn, typ: c.typ, idx: c.pos, up: up, loc: loc, numeric: c.numeric, name: c.isName, colName: c.source}
+	e := &expr{kind: eColumn, typ: c.typ, idx: c.pos, up: up, loc: loc, numeric: c.numeric, name: c.isName, colName: c.src}
 	if up > 0 {
 		b := a
 		for range up - 1 {
@@ -212,7 +217,7 @@ func (a *analyzer) star(q []string, loc int32) ([]*expr, []Column, *Error) {
 	for _, it := range items {
 		for i := range it.cols {
 			c := &it.cols[i]
-			outs = append(outs, &expr{kind: eColumn, typ: c.typ, idx: c.pos, loc: loc, numeric: c.numeric, name: c.isName, colName: c.source})
+			outs = append(outs, &expr{kind: eColumn, typ: c.typ, idx: c.pos, loc: loc, numeric: c.numeric, name: c.isName, colName: c.src})
 			cols = append(cols, Column{Name: c.name})
 		}
 	}
