@@ -26,7 +26,7 @@ type rangeCol struct {
 	typ     typ
 	pos     int // in the level's row
 	numeric bool
-	isName  bool   // text of type name (OID 19)
+	isName  bool // text of type name (OID 19)
 	// src is the relation and column as PostgreSQL names them in
 	// grouping errors ("s"."port"), after join aliases are flattened.
 	src [2]string
