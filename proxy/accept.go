@@ -233,7 +233,7 @@ func (a *acceptLoop) refuse(conn net.Conn) {
 		Detail: fmt.Sprintf("HeliosProxy is at its open-file limit (%d).", a.limit),
 		Hint:   "Try again later; an operator can raise the limit (LimitNOFILE, ulimit -n)."}
 	_ = conn.SetWriteDeadline(a.s.clock.Now().Add(100 * time.Millisecond))
-	_, _ = conn.Write(e.errorResponse(nil))
+	_, _ = conn.Write(e.Append(nil))
 	if tc, ok := conn.(interface{ CloseWrite() error }); ok {
 		_ = tc.CloseWrite() // FIN after the answer
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/pool"
 )
 
 // backend is one configured PostgreSQL server with its circuit breaker and
@@ -58,11 +59,11 @@ type backend struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
-	pools    map[poolKey]*pool
+	pools    map[pool.Key]*connPool
 }
 
 func (s *Server) newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
-	b := &backend{s: s, cfg: cfg, addr: cfg.Address(), br: br, sessions: make(map[*session]struct{}), pools: make(map[poolKey]*pool),
+	b := &backend{s: s, cfg: cfg, addr: cfg.Address(), br: br, sessions: make(map[*session]struct{}), pools: make(map[pool.Key]*connPool),
 		checkNow: make(chan struct{}, 1)}
 	b.trust.probed = make(chan struct{})
 	b.live.Store(&cfg)
@@ -93,7 +94,7 @@ type tickStats struct {
 func (b *backend) measurePools() {
 	var queued int64
 	for _, p := range b.allPools() {
-		queued += int64(p.waiting())
+		queued += int64(p.Waiting())
 	}
 	b.queued.Store(queued)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -181,7 +182,7 @@ type reloadPlan struct {
 	next     config.Config
 	backends []plannedBackend // in the new configuration's order
 	drain    []*backend       // removed, or replaced by another server under the same name
-	users    map[string]*poolUser
+	users    map[string]*pool.User
 	res      status.ReloadResult
 }
 

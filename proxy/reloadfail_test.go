@@ -12,6 +12,7 @@ import (
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/proxy/pool"
 )
 
 // TestFailedReloadChangesNothing: a reload whose last step fails (a
@@ -51,7 +52,7 @@ func TestFailedReloadChangesNothing(t *testing.T) {
 		breakers []breaker.Config
 		group    []*breaker.Breaker // pg-a, pg-b, pg-c in the group
 		checkers []*backend
-		users    map[string]*poolUser
+		users    map[string]*pool.User
 		limit    int64
 	}
 	read := func() state {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
 // route picks the backend for a new session (DESIGN.md § Routing): skip
@@ -152,14 +153,14 @@ type refusals struct {
 // note records that b failed the session with err.
 func (r *refusals) note(b *backend, err error) {
 	r.tried++
-	var be *backendError
+	var be *wire.BackendError
 	if te := (*tlsError)(nil); errors.As(err, &te) {
 		r.tls = append(r.tls, b.cfg.Name+" ("+te.reason()+")")
 	}
 	if !errors.As(err, &be) {
 		return
 	}
-	switch be.code {
+	switch be.Code {
 	case codeTooManyConns, codeConfigLimit:
 		r.full = append(r.full, b.cfg.Name)
 	case codeCannotConnectNow:

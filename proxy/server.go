@@ -23,6 +23,7 @@ import (
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/fastconn"
 	"github.com/heliosdb/heliosproxy/proxy/overrides"
+	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"github.com/heliosdb/heliosproxy/status"
 	"github.com/heliosdb/heliosproxy/statusdb"
@@ -80,8 +81,8 @@ type Server struct {
 	keys    map[uint32]*session // by the process ID the proxy issued
 
 	usersMu sync.Mutex
-	users   map[string]*poolUser // [[users]] by name
-	stmts   stmtRegistry         // server-side names of pooled sessions' prepared statements
+	users   map[string]*pool.User // [[users]] by name
+	stmts   pool.Statements       // server-side names of pooled sessions' prepared statements
 
 	overrides *overrides.Store
 	onQuery   func(backend string, d time.Duration, o breaker.Outcome) // nil: none
@@ -159,14 +160,14 @@ func (s *Server) breakersOnSet(cfg config.Config) {
 // usersFor builds the [[users]] table of cfg; entries that did not change
 // keep their salt and what the proxy learned from clients' logins. It
 // changes nothing: the caller swaps the table in.
-func (s *Server) usersFor(cfg config.Config) (map[string]*poolUser, error) {
+func (s *Server) usersFor(cfg config.Config) (map[string]*pool.User, error) {
 	s.usersMu.Lock()
 	current := s.users
 	s.usersMu.Unlock()
-	users := make(map[string]*poolUser, len(cfg.Users))
+	users := make(map[string]*pool.User, len(cfg.Users))
 	for _, u := range cfg.Users {
 		mode := cfg.Pool.Mode
-		if old := current[u.Name]; old != nil && old.cfg == u && old.txMode == (cmp.Or(u.PoolMode, mode) == "transaction") {
+		if old := current[u.Name]; old != nil && old.Config == u && old.TxMode == (cmp.Or(u.PoolMode, mode) == "transaction") {
 			users[u.Name] = old
 			continue
 		}
@@ -174,7 +175,7 @@ func (s *Server) usersFor(cfg config.Config) (map[string]*poolUser, error) {
 		if _, err := rand.Read(salt); err != nil {
 			return nil, err
 		}
-		pu, err := newPoolUser(u, mode, salt)
+		pu, err := pool.NewUser(u, mode, salt)
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +185,7 @@ func (s *Server) usersFor(cfg config.Config) (map[string]*poolUser, error) {
 }
 
 // user returns the [[users]] entry of name, or nil.
-func (s *Server) user(name string) *poolUser {
+func (s *Server) user(name string) *pool.User {
 	s.usersMu.Lock()
 	defer s.usersMu.Unlock()
 	return s.users[name]
@@ -306,7 +307,7 @@ func (s *Server) closePools() {
 	s.runMu.Unlock()
 	for _, b := range backends {
 		for _, p := range b.allPools() {
-			p.close()
+			p.Close()
 		}
 	}
 }
@@ -347,7 +348,7 @@ func (s *Server) tick(ctx context.Context) {
 			maintained = now
 			for _, b := range s.list() {
 				for _, p := range b.allPools() {
-					s.spawn(func() { p.maintain(ctx, now) })
+					s.spawn(func() { p.Maintain(ctx, now) })
 				}
 			}
 		}

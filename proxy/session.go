@@ -184,7 +184,7 @@ func (ss *session) fail(err error) {
 		ce = &Error{Code: codeProtocolViolation, Message: err.Error(), Err: err}
 	}
 	_ = ss.client.SetWriteDeadline(ss.s.clock.Now().Add(time.Second))
-	if _, err := ss.client.Write(ce.errorResponse(nil)); err == nil {
+	if _, err := ss.client.Write(ce.Append(nil)); err == nil {
 		ss.lingerOnClose = true
 	}
 }
@@ -490,11 +490,11 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 	if err != nil {
 		b.untrack(ss)
 		conn.Close()
-		var be *backendError
+		var be *wire.BackendError
 		switch {
 		case errors.As(err, &be):
-			o := loginOutcome(be.code)
-			if be.afterClient && be.code == codeProtocolViolation {
+			o := loginOutcome(be.Code)
+			if be.AfterClient && be.Code == codeProtocolViolation {
 				// A malformed password or SCRAM message from the client: the
 				// backend is fine, and a client must not be able to open its
 				// circuit that way.
@@ -573,16 +573,6 @@ func (lc *loginClock) clientTurn(wait func() error) error {
 	lc.resume(now)
 	return err
 }
-
-// backendError is an ErrorResponse a backend sent during authentication.
-type backendError struct {
-	code, msg string
-	// afterClient: the client had answered the backend's authentication
-	// request; a protocol violation (08P01) then is the client's doing.
-	afterClient bool
-}
-
-func (e *backendError) Error() string { return "backend refused the session: sqlstate " + e.code }
 
 // errRefused means the backend refused the session and the client has
 // been told why.
@@ -684,7 +674,7 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 				out = append(out, m...)
 				_ = flush()
 			}
-			return forwarded, &backendError{code: code, afterClient: answered}
+			return forwarded, &wire.BackendError{Code: code, AfterClient: answered}
 		case 'Z':
 			if len(m) == 6 {
 				ss.txStatus.Store(uint32(m[5]))
