@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/dial"
 )
 
 // route picks the backend for a new session (DESIGN.md § Routing): skip
@@ -153,8 +154,8 @@ type refusals struct {
 func (r *refusals) note(b *backend, err error) {
 	r.tried++
 	var be *backendError
-	if te := (*tlsError)(nil); errors.As(err, &te) {
-		r.tls = append(r.tls, b.cfg.Name+" ("+te.reason()+")")
+	if te := (*dial.Error)(nil); errors.As(err, &te) {
+		r.tls = append(r.tls, b.cfg.Name+" ("+te.Reason()+")")
 	}
 	if !errors.As(err, &be) {
 		return
