@@ -15,6 +15,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/dial"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 )
 
@@ -55,7 +56,7 @@ type backend struct {
 
 	logins loginSlots // pass-through logins in progress
 	trust  trustState // whether it lets the proxy's connections in without a password
-	tls    tlsCache   // its TLS settings, made ready under the current configuration
+	tls    dial.Cache // its TLS settings, made ready under the current configuration
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -329,7 +330,7 @@ func (h *healthChecker) checkOnce(ctx context.Context) {
 	}
 	if err != nil {
 		h.close()
-		var te *tlsError
+		var te *dial.Error
 		if outcome == breaker.ConfigError || errors.As(err, &te) {
 			if msg := err.Error(); msg != h.configProblem {
 				h.configProblem = msg

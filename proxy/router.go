@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/dial"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -154,8 +155,8 @@ type refusals struct {
 func (r *refusals) note(b *backend, err error) {
 	r.tried++
 	var be *wire.BackendError
-	if te := (*tlsError)(nil); errors.As(err, &te) {
-		r.tls = append(r.tls, b.cfg.Name+" ("+te.reason()+")")
+	if te := (*dial.Error)(nil); errors.As(err, &te) {
+		r.tls = append(r.tls, b.cfg.Name+" ("+te.Reason()+")")
 	}
 	if !errors.As(err, &be) {
 		return

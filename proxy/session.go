@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/dial"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -592,7 +593,7 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 		return false, err
 	}
 	_, overTLS := conn.(*tls.Conn)
-	binding := false  // the client wants channel binding, which cannot pass through (withoutPlus)
+	binding := false  // the client wants channel binding, which cannot pass through (dial.WithoutPlus)
 	var out []byte    // messages for the client, flushed before waiting on it
 	answered := false // a reply of the client's went to the backend
 	flush := func() error {
@@ -620,7 +621,7 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 			}
 			authType := binary.BigEndian.Uint32(m[5:9])
 			if authType == pgproto3.AuthTypeSASL && overTLS {
-				m = withoutPlus(m)
+				m = dial.WithoutPlus(m)
 			}
 			out = append(out, m...)
 			switch authType {
@@ -644,7 +645,7 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 			if reply[0] != 'p' {
 				return forwarded, errors.Join(errClient, wire.ProtocolErrorf("expected a password message, got type %q", reply[0]))
 			}
-			binding = authType == pgproto3.AuthTypeSASL && overTLS && wantsBinding(reply)
+			binding = authType == pgproto3.AuthTypeSASL && overTLS && dial.WantsBinding(reply)
 			_ = conn.SetWriteDeadline(s.clock.Now().Add(s.connectTimeout))
 			answered = true
 			if _, err := conn.Write(reply); err != nil {
@@ -664,7 +665,7 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 			out = append(out, m...)
 		case 'E':
 			if binding { // PostgreSQL refuses the "y" as a downgrade
-				out = append(out, withHint(m, bindingHint)...)
+				out = append(out, dial.WithHint(m, dial.BindingHint)...)
 				_ = flush()
 				return forwarded, errors.Join(errClient, errRefused, errChannelBinding)
 			}
