@@ -2,20 +2,16 @@ package proxy
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"math"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/proxy/dial"
+	"github.com/heliosdb/heliosproxy/proxy/health"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 )
 
@@ -33,9 +29,7 @@ type backend struct {
 
 	draining atomic.Bool // removed from the config: no new sessions
 
-	check     atomic.Pointer[checkRun] // the latest health check, running or done; nil before the first
-	checkSlow atomic.Bool              // the last health check timed out
-	checkNow  chan struct{}            // asks the health checker for a check now (capacity 1)
+	check *health.State // its health checks: the latest, and requests for one now
 
 	backendCon atomic.Int64  // client backends seen in pg_stat_activity
 	maxConns   atomic.Int64  // usable max_connections, 0 if unknown
@@ -65,7 +59,7 @@ type backend struct {
 
 func (s *Server) newBackend(cfg config.Backend, br *breaker.Breaker) *backend {
 	b := &backend{s: s, cfg: cfg, addr: cfg.Address(), br: br, sessions: make(map[*session]struct{}), pools: make(map[pool.Key]*connPool),
-		checkNow: make(chan struct{}, 1)}
+		check: health.NewState()}
 	b.trust.probed = make(chan struct{})
 	b.live.Store(&cfg)
 	b.factor.Store(math.Float64bits(cfg.Weight))
@@ -142,27 +136,8 @@ func (b *backend) inflight(now time.Time, p95, p99 time.Duration) breaker.Inflig
 		in.Oldest = max(in.Oldest, age)
 	}
 	b.mu.Unlock()
-	slow := b.checkSlow.Load()
-	in.CheckOver, in.CheckTimedOut = slow, slow
-	if r := b.check.Load(); r != nil {
-		in.CheckStarted = time.Unix(0, r.start)
-		if in.CheckRunning = !r.done.Load(); in.CheckRunning {
-			in.CheckOver = in.CheckOver || p95 > 0 && time.Duration(nowNs-r.start) > p95
-			in.CheckTimedOut = in.CheckTimedOut || nowNs > r.deadline
-		}
-	}
+	b.check.Fill(&in, now, p95)
 	return in
-}
-
-// checkRun is one health check.
-type checkRun struct {
-	start, deadline int64 // unix nanos; deadline is start + health_checks.timeout
-	// settled is set by whoever records the check's result: the checker
-	// when it returns, or the tick once the check has overrun its
-	// deadline (watchCheck), so that it counts as failed at that moment
-	// and only once.
-	settled atomic.Bool
-	done    atomic.Bool // the checker has finished with it
 }
 
 // watchCheck is the tick's part in health checking. A check that has run
@@ -172,18 +147,12 @@ type checkRun struct {
 // a hung backend, whose circuit opens whatever other circuits are open,
 // from a slow one.
 func (s *Server) watchCheck(b *backend, now time.Time, in breaker.Inflight) {
-	r := b.check.Load()
-	nowNs := now.UnixNano()
-	if r != nil && !r.done.Load() && nowNs > r.deadline && r.settled.CompareAndSwap(false, true) {
+	if res, ok := b.check.Overdue(now); ok {
 		s.log.Debug("health check timed out", "backend", b.cfg.Name)
-		res := breaker.Result{Kind: breaker.HealthCheck, Outcome: breaker.Failure, Latency: time.Duration(nowNs - r.start)}
 		b.note(b.br.RecordCheck(res, now))
 	}
 	if b.br.WantsCheck(now, in) {
-		select {
-		case b.checkNow <- struct{}{}:
-		default:
-		}
+		b.check.Request()
 	}
 }
 
@@ -260,174 +229,27 @@ func (r *pendingRing) oldest() (start int64, gen uint64) {
 	return s.start.Load(), s.gen.Load()
 }
 
-// healthChecker actively checks one backend with its own connection.
-type healthChecker struct {
-	s   *Server
-	b   *backend
-	hc  config.HealthChecks
-	pc  *pgconn.PgConn
-	cfg *pgconn.Config
-	// configProblem remembers the last reported configuration error so that
-	// it is logged once, not every interval.
-	configProblem string
-	tlsAt         config.TLS // the TLS settings pc was opened with
+// checkTarget is b as its health checker sees it (a health.Backend):
+// checks dial with b's TLS settings, their results go to b's breaker and
+// their observations to b's status.
+type checkTarget struct {
+	s *Server
+	b *backend
 }
 
-// metricsQuery reads connection use and replication lag in one round trip.
-const metricsQuery = `SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
- current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int,
- CASE WHEN pg_is_in_recovery() THEN COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000, 0) ELSE 0 END`
+func (t checkTarget) Dial(ctx context.Context) (net.Conn, error) { return t.s.dialBackend(ctx, t.b) }
 
-func (h *healthChecker) run(ctx context.Context) {
-	defer h.close()
-	t := time.NewTicker(h.hc.Interval.Duration)
-	defer t.Stop()
-	for {
-		h.checkOnce(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-h.b.checkNow:
-		}
-	}
+func (t checkTarget) TLS() config.TLS { return t.s.config().BackendTLS(*t.b.conf()) }
+
+func (t checkTarget) Record(res breaker.Result, now time.Time) {
+	t.b.note(t.b.br.RecordCheck(res, now))
 }
 
-func (h *healthChecker) close() {
-	if h.pc != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		_ = h.pc.Close(ctx)
-		cancel()
-		h.pc = nil
+func (t checkTarget) Observe(o health.Observation) {
+	t.b.backendCon.Store(o.ClientBackends)
+	t.b.maxConns.Store(o.MaxConnections)
+	t.b.lagMs.Store(math.Float64bits(o.ReplicationLagMs))
+	if sat, ok := o.Saturation(); ok {
+		t.b.br.SetSaturation(sat)
 	}
-}
-
-func (h *healthChecker) checkOnce(ctx context.Context) {
-	select {
-	case <-h.b.checkNow: // this check answers a request made before it
-	default:
-	}
-	start := h.s.clock.Now()
-	timeout := h.hc.Timeout.Duration
-	run := &checkRun{start: start.UnixNano(), deadline: start.Add(timeout).UnixNano()}
-	h.b.check.Store(run)
-	defer run.done.Store(true)
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	outcome, err := h.query(cctx)
-	if ctx.Err() != nil {
-		return // shutting down: not an observation of the backend
-	}
-	now := h.s.clock.Now()
-	// mine is false when the tick has recorded the check as failed on its
-	// deadline (watchCheck); the result is not recorded again. It is
-	// recorded before closing the connection, which may take a while on a
-	// hung server.
-	mine := run.settled.CompareAndSwap(false, true)
-	h.b.checkSlow.Store(!mine || err != nil && (errors.Is(err, context.DeadlineExceeded) || cctx.Err() != nil || now.Sub(start) >= timeout))
-	if mine {
-		h.b.note(h.b.br.RecordCheck(breaker.Result{Kind: breaker.HealthCheck, Outcome: outcome, Latency: now.Sub(start)}, now))
-	}
-	if err != nil {
-		h.close()
-		var te *dial.Error
-		if outcome == breaker.ConfigError || errors.As(err, &te) {
-			if msg := err.Error(); msg != h.configProblem {
-				h.configProblem = msg
-				h.s.log.Error("health check cannot run: fix the [health_checks] credentials or database, or the backend's TLS settings (sslmode, sslrootcert)", "backend", h.b.cfg.Name, "err", err)
-			}
-		} else {
-			h.s.log.Debug("health check failed", "backend", h.b.cfg.Name, "err", err)
-		}
-	} else {
-		h.configProblem = ""
-	}
-}
-
-func (h *healthChecker) query(ctx context.Context) (breaker.Outcome, error) {
-	if h.pc != nil && h.s.config().BackendTLS(*h.b.conf()) != h.tlsAt {
-		h.close() // a reload changed the backend's TLS settings
-	}
-	if h.pc == nil {
-		h.tlsAt = h.s.config().BackendTLS(*h.b.conf())
-		cfg := h.cfg.Copy()
-		cfg.DialFunc = func(ctx context.Context, _, _ string) (net.Conn, error) { return h.s.dialBackend(ctx, h.b) }
-		pc, err := pgconn.ConnectConfig(ctx, cfg)
-		if err != nil {
-			return checkOutcome(err), err
-		}
-		h.pc = pc
-	}
-	if _, err := h.pc.Exec(ctx, h.hc.CheckQuery).ReadAll(); err != nil {
-		return checkOutcome(err), err
-	}
-	if !h.hc.CollectConnectionMetrics && !h.hc.CollectReplicationLag {
-		return breaker.Success, nil
-	}
-	res := h.pc.ExecParams(ctx, metricsQuery, nil, nil, nil, nil).Read()
-	if res.Err != nil {
-		return checkOutcome(res.Err), res.Err
-	}
-	if len(res.Rows) == 1 && len(res.Rows[0]) == 3 {
-		row := res.Rows[0]
-		used, _ := strconv.ParseInt(string(row[0]), 10, 64)
-		maxc, _ := strconv.ParseInt(string(row[1]), 10, 64)
-		lag, _ := strconv.ParseFloat(string(row[2]), 64)
-		h.b.backendCon.Store(used)
-		h.b.maxConns.Store(maxc)
-		h.b.lagMs.Store(math.Float64bits(lag))
-		if h.hc.CollectConnectionMetrics && maxc > 0 {
-			h.b.br.SetSaturation(min(1, float64(used)/float64(maxc)))
-		}
-	}
-	return breaker.Success, nil
-}
-
-// checkOutcome classifies a health-check error: SQL errors by SQLSTATE as
-// relayed requests' are, except that a check canceled as too slow failed
-// and an error of the application's kind (the check query itself is
-// wrong: 42601 …) is a configuration problem; everything else (refused,
-// reset, timeout, TLS) is a hard failure. A backend at its connection
-// limit (53300) is overloaded, not down.
-func checkOutcome(err error) breaker.Outcome {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return breaker.Failure
-	}
-	switch o := breaker.Classify(pgErr.Code, false); o {
-	case breaker.Slow:
-		return breaker.Failure
-	case breaker.Excluded:
-		return breaker.ConfigError
-	default:
-		return o
-	}
-}
-
-// checkConfig builds the monitor's connection config for a backend. Its
-// DialFunc is the checker's (dialBackend): pgconn's own TLS stays off
-// (sslmode=disable here) so that checks use the backend's TLS settings as
-// sessions do.
-func checkConfig(b config.Backend, hc config.HealthChecks) (*pgconn.Config, error) {
-	dsn := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable application_name=heliosproxy-health connect_timeout=%d",
-		quoteDSN(b.Host), b.Port, quoteDSN(hc.User), quoteDSN(hc.Database), max(1, int(math.Ceil(hc.Timeout.Seconds()))))
-	cfg, err := pgconn.ParseConfig(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("health check settings for backend %s: %w", b.Name, err)
-	}
-	cfg.Password = hc.Password
-	return cfg, nil
-}
-
-// quoteDSN quotes a keyword/value connection string value.
-func quoteDSN(v string) string {
-	out := make([]byte, 0, len(v)+2)
-	out = append(out, '\'')
-	for i := 0; i < len(v); i++ {
-		if v[i] == '\'' || v[i] == '\\' {
-			out = append(out, '\\')
-		}
-		out = append(out, v[i])
-	}
-	return string(append(out, '\''))
 }

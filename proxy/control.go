@@ -12,6 +12,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/health"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/status"
 )
@@ -105,21 +106,12 @@ func (s *Server) EffectiveConfig() ([]byte, error) { return s.config().RedactedJ
 // authentication (which runs even without health checks), as goroutines
 // of Run. The caller holds runMu.
 func (s *Server) startChecker(b *backend, hc config.HealthChecks) error {
-	pc, err := checkerConfig(b.cfg, hc)
+	pc, err := health.ConnConfig(b.cfg, hc)
 	if err != nil {
 		return err
 	}
 	s.runChecker(b, hc, pc)
 	return nil
-}
-
-// checkerConfig returns the connection settings of bc's health checker
-// under hc; nil when health checks are off.
-func checkerConfig(bc config.Backend, hc config.HealthChecks) (*pgconn.Config, error) {
-	if !hc.Enabled {
-		return nil, nil
-	}
-	return checkConfig(bc, hc)
 }
 
 // runChecker is startChecker with the health checker's settings made: pc
@@ -129,8 +121,8 @@ func (s *Server) runChecker(b *backend, hc config.HealthChecks, pc *pgconn.Confi
 	s.checkers[b] = cancel
 	s.runWG.Go(func() { s.watchTrust(ctx, b, hc) })
 	if pc != nil {
-		h := &healthChecker{s: s, b: b, hc: hc, cfg: pc}
-		s.runWG.Go(func() { h.run(ctx) })
+		h := health.New(checkTarget{s: s, b: b}, b.check, hc, pc, s.clock, s.log.With("backend", b.cfg.Name))
+		s.runWG.Go(func() { h.Run(ctx) })
 	}
 }
 
@@ -218,7 +210,7 @@ func (s *Server) planReload(old *config.Config, next config.Config) (reloadPlan,
 			p.res.Added = append(p.res.Added, bc.Name)
 		}
 		if pb.check {
-			pc, err := checkerConfig(bc, next.HealthChecks)
+			pc, err := health.ConnConfig(bc, next.HealthChecks)
 			if err != nil {
 				return reloadPlan{}, err
 			}

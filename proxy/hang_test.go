@@ -118,8 +118,8 @@ func TestStalledBackendStaysUnderGuard(t *testing.T) {
 	// backend is up, however stuck its queries are.
 	t.Log("waiting for a health check of pg-b to answer during the stall")
 	waitFor(t, func() bool {
-		r := b.check.Load()
-		return r != nil && r.start > heldAt.UnixNano() && r.done.Load() && !b.checkSlow.Load()
+		r := b.check.Latest()
+		return r != nil && r.Start().After(heldAt) && r.Done() && !b.check.Slow()
 	})
 	st := b.br.Stats(p.clock.Now())
 	if st.State != breaker.Closed || !strings.Contains(st.Detail, "stall:") {
@@ -199,8 +199,8 @@ func TestLongQueriesAreNotAHang(t *testing.T) {
 	// the second report starts once that check has answered.
 	t.Log("waiting for a health check of pg-b to answer while the first report runs")
 	waitFor(t, func() bool {
-		r := pgb.check.Load()
-		return r != nil && r.start > first.Add(250*time.Millisecond).UnixNano() && r.done.Load() && !pgb.checkSlow.Load()
+		r := pgb.check.Latest()
+		return r != nil && r.Start().After(first.Add(250*time.Millisecond)) && r.Done() && !pgb.check.Slow()
 	})
 	report("1")
 	wg.Wait()
