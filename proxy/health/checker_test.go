@@ -150,7 +150,6 @@ func (r *recorder) Dial(ctx context.Context) (net.Conn, error) {
 	return (&net.Dialer{}).DialContext(ctx, "tcp", r.addr)
 }
 func (r *recorder) TLS() config.TLS                        { return config.TLS{} }
-func (r *recorder) TLSError(error) bool                    { return false }
 func (r *recorder) Observe(o Observation)                  { r.observed <- o }
 func (r *recorder) Record(res breaker.Result, _ time.Time) { r.results <- res }
 
