@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/listen"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -96,7 +97,7 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 			log.Error("session failed on an internal error; connection closed", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	tuneClientConn(conn, s.config().Proxy.ClientWriteTimeout.Duration)
+	listen.TuneConn(conn, s.config().Proxy.ClientWriteTimeout.Duration)
 	ss = &session{s: s, client: conn, stopped: make(chan struct{})}
 	ss.setClientStream(conn)
 	defer func() { ss.cs.Release() }()
