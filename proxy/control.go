@@ -80,7 +80,7 @@ func (s *Server) expireOverrides(now time.Time) {
 // announce publishes an event that is not a breaker transition.
 func (s *Server) announce(ev status.Event) {
 	s.log.Info("operator action", "event", string(ev.Type), "backend", ev.Backend, "state", ev.To, "author", ev.Author, "detail", ev.Detail)
-	s.events.publish(ev)
+	s.events.Publish(ev)
 }
 
 // Ready reports whether the proxy can take a session now: its client

@@ -22,6 +22,8 @@ import (
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/fastconn"
+	"github.com/heliosdb/heliosproxy/proxy/events"
+	"github.com/heliosdb/heliosproxy/proxy/listen"
 	"github.com/heliosdb/heliosproxy/proxy/overrides"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
@@ -58,7 +60,7 @@ type Server struct {
 	breakersOn atomic.Bool
 	group      *breaker.Group
 	backends   atomic.Pointer[[]*backend] // serving backends in configuration order; replaced by Reload
-	events     *eventBus
+	events     *events.Bus
 	statusDB   *statusdb.DB // answers helios_proxy.* statements
 
 	startupTimeout time.Duration
@@ -106,7 +108,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{
 		log:            log,
 		clock:          realClock{},
-		events:         newEventBus(log),
+		events:         events.NewBus(log),
 		statusDB:       statusdb.New(),
 		startupTimeout: cfg.Proxy.StartupTimeout.Duration,
 		connectTimeout: cfg.Proxy.ConnectTimeout.Duration,
@@ -293,10 +295,20 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		stopped := "the proxy has stopped accepting clients"
 		s.acceptTrouble.Store(&stopped)
 	}()
-	return newAcceptLoop(s, ln).run(ctx, func(conn net.Conn) {
+	return listen.New(ln, s.log, s.clock, s.setAcceptTrouble).Run(ctx, func(conn net.Conn) {
 		conn = fastconn.Wrap(conn)
 		wg.Go(func() { s.serve(ctx, conn) })
 	})
+}
+
+// setAcceptTrouble is told by Run's accept loop why the client listener
+// cannot accept now, and "" once it can again.
+func (s *Server) setAcceptTrouble(why string) {
+	if why == "" {
+		s.acceptTrouble.Store(nil)
+		return
+	}
+	s.acceptTrouble.Store(&why)
 }
 
 // closePools closes every pool of every backend, serving or drained, once
@@ -387,11 +399,11 @@ func (s *Server) publish(b *backend, tr breaker.Transition) {
 		// Pooled connections and idle pooled sessions leave it now.
 		s.spawn(func() { s.isolate(b) })
 	}
-	for _, ev := range transitionEvents(tr, openedAt) {
+	for _, ev := range events.FromTransition(tr, openedAt) {
 		if s.config().Observability.LogCircuitStateChanges {
 			s.logEvent(ev)
 		}
-		s.events.publish(ev)
+		s.events.Publish(ev)
 	}
 }
 
@@ -413,10 +425,10 @@ func (s *Server) logEvent(ev status.Event) {
 // Subscribe returns the events published from now on; the channel closes
 // when ctx ends. A subscriber that falls behind loses events, never
 // slowing the proxy.
-func (s *Server) Subscribe(ctx context.Context) <-chan status.Event { return s.events.subscribe(ctx) }
+func (s *Server) Subscribe(ctx context.Context) <-chan status.Event { return s.events.Subscribe(ctx) }
 
 // Events returns up to limit recent events, oldest first (limit ≤ 0: all kept).
-func (s *Server) Events(limit int) []status.Event { return s.events.history(limit) }
+func (s *Server) Events(limit int) []status.Event { return s.events.History(limit) }
 
 // Snapshot returns a copy of every backend's state.
 func (s *Server) Snapshot() status.Snapshot { return s.snapshotInto(nil) }
@@ -478,6 +490,9 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 	}
 	return snap
 }
+
+// ms is d in milliseconds, as status reports latencies.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // issueKey gives a session the BackendKeyData the client sees.
 func (s *Server) issueKey(ss *session) error {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/proxy/dial"
+	"github.com/heliosdb/heliosproxy/proxy/listen"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -97,7 +98,7 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 			log.Error("session failed on an internal error; connection closed", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	tuneClientConn(conn, s.config().Proxy.ClientWriteTimeout.Duration)
+	listen.TuneConn(conn, s.config().Proxy.ClientWriteTimeout.Duration)
 	ss = &session{s: s, client: conn, stopped: make(chan struct{})}
 	ss.setClientStream(conn)
 	defer func() { ss.cs.Release() }()

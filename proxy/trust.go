@@ -170,7 +170,7 @@ func (s *Server) noteTrust(b *backend, roles []string) {
 		ev.Type, ev.Reason = status.BackendTrustCleared, "trust_cleared"
 		ev.Detail = "the backend asks the proxy's connections for a password again"
 		s.log.Info("backend no longer trusts the proxy's connections", "backend", b.cfg.Name)
-		s.events.publish(ev)
+		s.events.Publish(ev)
 		return
 	}
 	ev.Type = status.BackendTrustsProxy
@@ -192,5 +192,5 @@ func (s *Server) noteTrust(b *backend, roles []string) {
 	} else {
 		s.log.Warn("backend trusts the proxy's connections for other roles now", "backend", b.cfg.Name, "roles", roles, "before", old)
 	}
-	s.events.publish(ev)
+	s.events.Publish(ev)
 }
