@@ -595,7 +595,7 @@ func TestFullBackendPassesHealthChecks(t *testing.T) {
 	// Several checks, each refused (ConnectionFailureThreshold is 3).
 	seen := map[time.Time]bool{}
 	waitFor(t, func() bool {
-		if r := b.check.Latest(); r != nil && r.Done() {
+		if r := b.Check.Latest(); r != nil && r.Done() {
 			seen[r.Start()] = true
 		}
 		return len(seen) > 2*cfg.CircuitBreaker.ConnectionFailureThreshold

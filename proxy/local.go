@@ -352,7 +352,7 @@ func (l *localState) flush() error {
 // waitIdle waits until the backend has answered every request relayed so
 // far.
 func (l *localState) waitIdle() error {
-	for !l.ss.pending.empty() {
+	for !l.ss.pending.Empty() {
 		select {
 		case <-l.idle:
 		case <-l.ss.stopped:
@@ -737,7 +737,7 @@ func (ss *session) relayMessage(msg []byte) error {
 		return ss.flushServer()
 	}
 	if msg[0] == 'Q' {
-		ss.pending.push(ss.s.clock.Now().UnixNano(), ss.b.br.Current())
+		ss.pending.Push(ss.s.clock.Now().UnixNano(), ss.b.Breaker.Current())
 	}
 	_, err := ss.server.Write(msg)
 	return err

@@ -13,7 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
+	"github.com/heliosdb/heliosproxy/proxy/route"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -27,8 +29,8 @@ type pooled struct {
 	startup  map[string]string // session parameters from the StartupMessage
 
 	mu     sync.Mutex
-	sc     *serverConn // attached connection, nil between transactions in transaction mode
-	b      *backend    // sc's backend
+	sc     *serverConn      // attached connection, nil between transactions in transaction mode
+	b      *backend.Backend // sc's backend
 	ticket breaker.Ticket
 	fresh  bool // ticket not used yet: the attachment's first request takes it
 	busy   bool // messages of a batch without its Sync went to sc
@@ -359,11 +361,11 @@ func (ss *session) ensurePrepared(sc *serverConn, ref *pool.Statement) {
 // pendingPush notes that a relayed request starts now; pl.mu is held.
 func (ss *session) pendingPush() {
 	pl := ss.pl
-	t := pl.b.br.Current()
+	t := pl.b.Breaker.Current()
 	if pl.fresh {
 		t, pl.fresh = pl.ticket, false
 	}
-	ss.pending.push(ss.s.clock.Now().UnixNano(), t)
+	ss.pending.Push(ss.s.clock.Now().UnixNano(), t)
 }
 
 // answerError answers a request that could not reach any backend: the
@@ -441,7 +443,7 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 		// In session mode, its backend was isolated while the session
 		// was idle in a transaction: the transaction is aborted, the
 		// session goes on elsewhere.
-		name := pl.b.cfg.Name
+		name := pl.b.Config.Name
 		ss.detachLocked(false)
 		pl.mu.Unlock()
 		if inTx {
@@ -459,28 +461,28 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 			return lost
 		}
 	}
-	var tried []*backend
-	var refused refusals
+	var tried []*backend.Backend
+	var refused route.Refusals
 	for {
-		b, t, err := ss.s.route(ss.readOnly(), tried)
+		b, t, err := ss.s.router.Route(ss.readOnly(), tried)
 		if err != nil {
-			return ss.s.noBackend(err, ss.readOnly(), &refused)
+			return ss.s.router.NoBackend(err, ss.readOnly(), &refused)
 		}
 		tried = append(tried, b)
-		p := b.pool(pool.Key{User: pl.user.Config.Name, Database: pl.database})
+		p := ss.s.pools.get(ss.s, b, pool.Key{User: pl.user.Config.Name, Database: pl.database})
 		sc, err := p.Get(pl.ctx)
 		if err != nil {
-			b.active.Add(-1)
-			b.br.Release(t)
+			b.Active.Add(-1)
+			b.Breaker.Release(t)
 			var retry errRetry
 			switch {
 			case errors.As(err, &retry) || errors.Is(err, pool.ErrIsolated):
-				refused.note(b, err)
-				ss.s.log.Info("backend failed before the transaction started; trying another", "backend", b.cfg.Name, "session_id", ss.pid, "err", err)
+				refused.Note(b, err)
+				ss.s.log.Info("backend failed before the transaction started; trying another", "backend", b.Config.Name, "session_id", ss.pid, "err", err)
 				continue
 			case errors.Is(err, pool.ErrQueueTimeout):
 				return &Error{Code: codeTooManyConns, Message: "no server connection available: every connection of the pool is busy",
-					Detail: fmt.Sprintf("Waited %s (pool.query_wait_timeout) for a connection to %s.", ss.s.config().Pool.QueryWaitTimeout.Duration, b.cfg.Name),
+					Detail: fmt.Sprintf("Waited %s (pool.query_wait_timeout) for a connection to %s.", ss.s.config().Pool.QueryWaitTimeout.Duration, b.Config.Name),
 					Hint:   "Retry later, or raise pool.default_pool_size if the backend can take more connections."}
 			case pl.ctx.Err() != nil:
 				return pl.ctx.Err()
@@ -499,8 +501,8 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 		if !sc.owner.CompareAndSwap(nil, ss) {
 			// It died in the pool as it was handed out: nothing was sent.
 			pl.mu.Unlock()
-			b.active.Add(-1)
-			b.br.Release(t)
+			b.Active.Add(-1)
+			b.Breaker.Release(t)
 			sc.p.Put(sc, false)
 			continue
 		}
@@ -508,7 +510,7 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 		ss.targetMu.Lock()
 		ss.b, ss.serverPID, ss.serverKey = b, sc.PID, sc.Key
 		ss.targetMu.Unlock()
-		b.track(ss)
+		b.Track(ss)
 		if check {
 			checked := make(chan string, 1)
 			ss.queueOurs(";", checked, nil)
@@ -619,11 +621,11 @@ func (ss *session) detachLocked(clean bool) {
 	pl.sc, pl.b = nil, nil
 	sc.owner.Store(nil)
 	if pl.fresh {
-		b.br.Release(pl.ticket)
+		b.Breaker.Release(pl.ticket)
 		pl.fresh = false
 	}
-	b.active.Add(-1)
-	b.untrack(ss)
+	b.Active.Add(-1)
+	b.Untrack(ss)
 	ss.targetMu.Lock()
 	ss.b, ss.serverPID, ss.serverKey = nil, 0, nil
 	ss.targetMu.Unlock()
@@ -661,26 +663,22 @@ func (ss *session) endPooled() {
 // and pooled sessions idle on it are detached so that their next request
 // goes to a healthy backend; sessions inside a transaction get an error
 // at their next request.
-func (s *Server) isolate(b *backend) {
-	for _, p := range b.allPools() {
+func (s *Server) isolate(b *backend.Backend) {
+	for _, p := range s.pools.of(b) {
 		p.Isolate()
 	}
-	b.mu.Lock()
-	sessions := make([]*session, 0, len(b.sessions))
-	for ss := range b.sessions {
-		if ss.pl != nil {
-			sessions = append(sessions, ss)
+	for _, t := range b.Tracked() {
+		ss, ok := t.(*session)
+		if !ok || ss.pl == nil {
+			continue
 		}
-	}
-	b.mu.Unlock()
-	for _, ss := range sessions {
 		pl := ss.pl
 		pl.mu.Lock()
 		if sc := pl.sc; sc != nil && pl.b == b {
 			sc.Doom()
 			if sc.q.empty() && !pl.busy && byte(ss.txStatus.Load()) == 'I' {
 				ss.detachLocked(false)
-				s.log.Info("idle session moved off an isolated backend", "backend", b.cfg.Name, "session_id", ss.pid)
+				s.log.Info("idle session moved off an isolated backend", "backend", b.Config.Name, "session_id", ss.pid)
 			}
 		}
 		pl.mu.Unlock()

@@ -186,7 +186,7 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 			// The connection ends; the client keeps its session and is
 			// told when the loss is noticed.
 			f := wire.ErrorFieldMap(body)
-			h.fatal = &Error{Severity: "ERROR", Code: f['C'], Message: f['M'], Detail: "The backend " + sc.b.cfg.Name + " ended the server connection; the transaction was rolled back."}
+			h.fatal = &Error{Severity: "ERROR", Code: f['C'], Message: f['M'], Detail: "The backend " + sc.b.Config.Name + " ended the server connection; the transaction was rolled back."}
 			break
 		}
 		h.out = append(h.out, msg...)
@@ -267,7 +267,7 @@ func (h *poolReader) readyLocked(ss *session, msg []byte) readyState {
 	ss.txStatus.Store(uint32(r.status))
 	h.sc.q.synced()
 	h.code = ""
-	r.start, r.t, r.ok = ss.pending.pop()
+	r.start, r.t, r.ok = ss.pending.Pop()
 	return r
 }
 
@@ -281,7 +281,7 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 	held := h.held
 	h.held = 0
 	if r.ok {
-		sc.b.finish(r.t, r.start, r.code, ss.cancelAt.Load(), held, ss.s.clock.Now())
+		sc.b.Finish(r.t, r.start, r.code, ss.cancelAt.Load(), held, ss.s.clock.Now())
 	}
 	ss.local.backendIdle()
 	if !pl.user.TxMode || r.status != 'I' {
@@ -303,9 +303,8 @@ func (sc *serverConn) readFailed(err error) {
 		return
 	}
 	b := sc.b
-	s := sc.b.s
-	now := s.clock.Now()
-	b.note(b.br.RecordConnLoss(b.br.Current(), now))
+	now := sc.s.clock.Now()
+	b.Note(b.Breaker.RecordConnLoss(b.Breaker.Current(), now))
 	if sc.owner.CompareAndSwap(nil, tombstone) {
 		sc.p.Discard(sc)
 		_ = sc.Net.Close()
@@ -336,7 +335,7 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 		pl.mu.Unlock()
 		return
 	}
-	name := pl.b.cfg.Name
+	name := pl.b.Config.Name
 	e := h.fatal
 	if e == nil {
 		e = &Error{Severity: "ERROR", Code: codeConnectionFailure, Message: "server connection lost: backend " + name + " failed",
@@ -357,7 +356,7 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 	h.out = h.out[:0]
 	var out []byte
 	for range syncs {
-		ss.pending.pop()
+		ss.pending.Pop()
 		out = e.Append(out)
 		out = wire.AppendReady(out, 'I')
 	}

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
@@ -26,8 +30,9 @@ type connPool = pool.Pool[*serverConn]
 // anything while idle in the pool is closed.
 type serverConn struct {
 	pool.Conn
+	s *Server
 	p *connPool
-	b *backend
+	b *backend.Backend
 
 	owner atomic.Pointer[session] // the attached session, nil when idle
 
@@ -42,34 +47,55 @@ type serverConn struct {
 // Base gives the pool its part of the connection.
 func (sc *serverConn) Base() *pool.Conn { return &sc.Conn }
 
-// pool returns b's pool for key, creating it.
-func (b *backend) pool(key pool.Key) *connPool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	p := b.pools[key]
+// pools are the connection pools of every backend by user and database;
+// a drained backend's stay until Run ends, which closes them all.
+type pools struct {
+	mu sync.Mutex
+	m  map[*backend.Backend]map[pool.Key]*connPool
+}
+
+// get returns b's pool for key, creating it.
+func (ps *pools) get(s *Server, b *backend.Backend, key pool.Key) *connPool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.m[b][key]
 	if p == nil {
-		s := b.s
 		p = pool.New(key, pool.Env[*serverConn]{
 			Now:      s.clock.Now,
 			Settings: func() pool.Settings { return s.poolSettings(key.User) },
-			Open:     b.open,
-			Healthy:  func() bool { return b.br.State() == breaker.Closed && !b.draining.Load() },
-			Log:      s.log.With("backend", b.cfg.Name),
+			Open: func(ctx context.Context, p *connPool, epoch uint64) (*serverConn, error) {
+				return s.open(ctx, b, p, epoch)
+			},
+			Healthy: func() bool { return b.Breaker.State() == breaker.Closed && !b.Draining.Load() },
+			Log:     s.log.With("backend", b.Config.Name),
 		})
-		b.pools[key] = p
+		if ps.m == nil {
+			ps.m = make(map[*backend.Backend]map[pool.Key]*connPool)
+		}
+		if ps.m[b] == nil {
+			ps.m[b] = make(map[pool.Key]*connPool)
+		}
+		ps.m[b][key] = p
 	}
 	return p
 }
 
-// allPools returns b's pools.
-func (b *backend) allPools() []*connPool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	ps := make([]*connPool, 0, len(b.pools))
-	for _, p := range b.pools {
-		ps = append(ps, p)
+// of returns b's pools.
+func (ps *pools) of(b *backend.Backend) []*connPool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return slices.Collect(maps.Values(ps.m[b]))
+}
+
+// all returns every pool.
+func (ps *pools) all() []*connPool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var all []*connPool
+	for _, m := range ps.m {
+		all = slices.AppendSeq(all, maps.Values(m))
 	}
-	return ps
+	return all
 }
 
 // poolSettings returns the pool limits of user's pools.
@@ -84,12 +110,11 @@ func (s *Server) poolSettings(user string) pool.Settings {
 }
 
 // open opens and logs in a new connection for p.
-func (b *backend) open(ctx context.Context, p *connPool, epoch uint64) (*serverConn, error) {
-	s := b.s
+func (s *Server) open(ctx context.Context, b *backend.Backend, p *connPool, epoch uint64) (*serverConn, error) {
 	start := s.clock.Now()
 	record := func(o breaker.Outcome) {
 		now := s.clock.Now()
-		b.connected(b.br.Current(), o, now.Sub(start), now)
+		b.Connected(b.Breaker.Current(), o, now.Sub(start), now)
 	}
 	u := s.user(p.Key.User)
 	if u == nil {
@@ -103,7 +128,7 @@ func (b *backend) open(ctx context.Context, p *connPool, epoch uint64) (*serverC
 		return nil, errRetry{err}
 	}
 	sc := &serverConn{Conn: pool.NewConn(conn, wire.NewStream(conn, backendBufSize, backendMaxBody), start, epoch),
-		p: p, b: b, stmts: make(map[uint64]struct{})}
+		s: s, p: p, b: b, stmts: make(map[uint64]struct{})}
 	if d, ok := dctx.Deadline(); ok {
 		_ = conn.SetDeadline(d)
 	}
@@ -113,7 +138,7 @@ func (b *backend) open(ctx context.Context, p *connPool, epoch uint64) (*serverC
 		conn.Close()
 		var be *wire.BackendError
 		if errors.As(err, &be) {
-			o := loginOutcome(be.Code)
+			o := backend.LoginOutcome(be.Code)
 			record(o)
 			if o == breaker.Failure || o == breaker.Overload {
 				return nil, errRetry{err}

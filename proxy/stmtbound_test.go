@@ -59,7 +59,7 @@ func TestStatementRegistryBounded(t *testing.T) {
 		t.Errorf("statement registry holds %d statements after all were closed, want 0", n)
 	}
 	for _, b := range p.list() {
-		for _, cp := range b.allPools() {
+		for _, cp := range p.pools.of(b) {
 			for _, sc := range cp.Idle() {
 				if n := len(sc.stmts); n > pool.MaxServerStatements {
 					t.Errorf("an idle server connection holds %d statements, want at most %d", n, pool.MaxServerStatements)

@@ -6,12 +6,11 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/health"
 	"github.com/heliosdb/heliosproxy/status"
 )
@@ -33,85 +32,29 @@ import (
 // interval.
 const trustProbeEvery = 10
 
-// trustState is what the probes of one backend found.
-type trustState struct {
-	roles  atomic.Pointer[[]string] // the roles let in without a password at the last answer; nil: none (or no answer yet)
-	probed chan struct{}            // closed when the first probe has finished
-	once   sync.Once
-}
-
-// trusted returns the roles the backend lets in without a password, nil
-// when none. The slice must not be modified.
-func (ts *trustState) trusted() []string {
-	if p := ts.roles.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-// status returns whether the backend trusts the proxy and a copy of the
-// roles, for a status.Backend.
-func (ts *trustState) status() (bool, []string) {
-	roles := ts.trusted()
-	return roles != nil, slices.Clone(roles)
-}
-
-// set records roles and returns the previous ones.
-func (ts *trustState) set(roles []string) []string {
-	var p *[]string
-	if len(roles) > 0 {
-		p = &roles
-	}
-	if old := ts.roles.Swap(p); old != nil {
-		return *old
-	}
-	return nil
-}
-
-func (ts *trustState) markProbed() { ts.once.Do(func() { close(ts.probed) }) }
-
-// wait waits for the first probe, at most d; it reports whether the probe
-// has finished.
-func (ts *trustState) wait(ctx context.Context, d time.Duration) bool {
-	select {
-	case <-ts.probed:
-		return true
-	default:
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ts.probed:
-		return true
-	case <-ctx.Done():
-	case <-t.C:
-	}
-	return false
-}
-
 // refuseTrusted refuses a pass-through login from another host to a backend
 // that lets the proxy's connections in without a password, and releases t
 // when it does. Clients on the proxy's own host are not refused: they can
 // reach the backend from the same address without the proxy.
-func (ss *session) refuseTrusted(ctx context.Context, b *backend, t breaker.Ticket) error {
-	if b.conf().AllowTrustPassThrough || localClient(ss.client.RemoteAddr()) {
+func (ss *session) refuseTrusted(ctx context.Context, b *backend.Backend, t breaker.Ticket) error {
+	if b.Live().AllowTrustPassThrough || localClient(ss.client.RemoteAddr()) {
 		return nil
 	}
-	if !b.trust.wait(ctx, ss.s.connectTimeout) {
+	if !b.Trust.Wait(ctx, ss.s.connectTimeout) {
 		// The first probe has not answered in time: the backend is
 		// unreachable or very slow, and the login decides for itself.
-		ss.s.log.Warn("pass-through login from another host before the backend's trust probe finished", "backend", b.cfg.Name, "session_id", ss.pid)
+		ss.s.log.Warn("pass-through login from another host before the backend's trust probe finished", "backend", b.Config.Name, "session_id", ss.pid)
 		return nil
 	}
-	if b.trust.trusted() == nil {
+	if b.Trust.Roles() == nil {
 		return nil
 	}
-	b.br.Release(t)
+	b.Breaker.Release(t)
 	return &Error{
 		Code:    "28000",
-		Message: fmt.Sprintf("backend %s trusts connections from the proxy's address; pass-through logins from other hosts are refused", b.cfg.Name),
+		Message: fmt.Sprintf("backend %s trusts connections from the proxy's address; pass-through logins from other hosts are refused", b.Config.Name),
 		Detail:  "Through the proxy, a client on another host would log in to this backend without a valid password.",
-		Hint:    fmt.Sprintf("Fix pg_hba.conf on the backend (a password method such as scram-sha-256 for the proxy's address), list the role in [[users]], or set allow_trust_pass_through = true for backend %s.", b.cfg.Name),
+		Hint:    fmt.Sprintf("Fix pg_hba.conf on the backend (a password method such as scram-sha-256 for the proxy's address), list the role in [[users]], or set allow_trust_pass_through = true for backend %s.", b.Config.Name),
 	}
 }
 
@@ -124,8 +67,8 @@ func localClient(addr net.Addr) bool {
 
 // watchTrust probes b at once and then every trustProbeEvery health-check
 // intervals (every interval while a probe cannot tell) until ctx ends.
-func (s *Server) watchTrust(ctx context.Context, b *backend, hc config.HealthChecks) {
-	defer b.trust.markProbed() // nobody waits for a probe that will not come
+func (s *Server) watchTrust(ctx context.Context, b *backend.Backend, hc config.HealthChecks) {
+	defer b.Trust.MarkProbed() // nobody waits for a probe that will not come
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -140,19 +83,19 @@ func (s *Server) watchTrust(ctx context.Context, b *backend, hc config.HealthChe
 		case ctx.Err() != nil:
 			return
 		case err != nil:
-			s.log.Debug("trust probe could not tell", "backend", b.cfg.Name, "err", err)
+			s.log.Debug("trust probe could not tell", "backend", b.Config.Name, "err", err)
 		default:
 			s.noteTrust(b, roles)
 			wait *= trustProbeEvery
 		}
-		b.trust.markProbed()
+		b.Trust.MarkProbed()
 		t.Reset(wait)
 	}
 }
 
 // probeTrust logs in to b without a password as a role that cannot exist,
 // as postgres and as the health-check user, and returns the roles it let in.
-func (s *Server) probeTrust(ctx context.Context, b *backend, hc config.HealthChecks) ([]string, error) {
+func (s *Server) probeTrust(ctx context.Context, b *backend.Backend, hc config.HealthChecks) ([]string, error) {
 	return health.ProbeTrust(ctx, checkTarget{s: s, b: b}.Dial, hc, s.connectTimeout)
 }
 
@@ -160,16 +103,16 @@ func (s *Server) probeTrust(ctx context.Context, b *backend, hc config.HealthChe
 // changes: an Error-level log and a BackendTrustsProxy event when the
 // backend trusts the proxy (or trusts other roles), an Info log and a
 // BackendTrustCleared event when it no longer does.
-func (s *Server) noteTrust(b *backend, roles []string) {
-	old := b.trust.set(roles)
+func (s *Server) noteTrust(b *backend.Backend, roles []string) {
+	old := b.Trust.Set(roles)
 	if slices.Equal(old, roles) {
 		return
 	}
-	ev := status.Event{Time: s.clock.Now(), Backend: b.cfg.Name}
+	ev := status.Event{Time: s.clock.Now(), Backend: b.Config.Name}
 	if len(roles) == 0 {
 		ev.Type, ev.Reason = status.BackendTrustCleared, "trust_cleared"
 		ev.Detail = "the backend asks the proxy's connections for a password again"
-		s.log.Info("backend no longer trusts the proxy's connections", "backend", b.cfg.Name)
+		s.log.Info("backend no longer trusts the proxy's connections", "backend", b.Config.Name)
 		s.events.Publish(ev)
 		return
 	}
@@ -178,7 +121,7 @@ func (s *Server) noteTrust(b *backend, roles []string) {
 	if slices.Contains(roles, health.AnyRole) {
 		names = "any role (" + names + ")"
 	}
-	if b.conf().AllowTrustPassThrough {
+	if b.Live().AllowTrustPassThrough {
 		ev.Reason = "pass_through_allowed"
 		ev.Detail = "the backend lets the proxy's connections in without a password as " + names +
 			"; allow_trust_pass_through = true lets clients on other hosts log in through the proxy without a valid password"
@@ -188,9 +131,9 @@ func (s *Server) noteTrust(b *backend, roles []string) {
 			"; pass-through logins from other hosts are refused until pg_hba.conf asks for a password (or allow_trust_pass_through = true)"
 	}
 	if old == nil {
-		s.log.Error("backend trusts the proxy's connections: fix pg_hba.conf on the backend", "backend", b.cfg.Name, "roles", roles, "detail", ev.Detail)
+		s.log.Error("backend trusts the proxy's connections: fix pg_hba.conf on the backend", "backend", b.Config.Name, "roles", roles, "detail", ev.Detail)
 	} else {
-		s.log.Warn("backend trusts the proxy's connections for other roles now", "backend", b.cfg.Name, "roles", roles, "before", old)
+		s.log.Warn("backend trusts the proxy's connections for other roles now", "backend", b.Config.Name, "roles", roles, "before", old)
 	}
 	s.events.Publish(ev)
 }

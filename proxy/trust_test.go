@@ -157,7 +157,9 @@ func TestBackendTrustsProxy(t *testing.T) {
 	p := startProxy(t, cfg)
 	events := p.Subscribe(ctx)
 	b := p.backend("pg-a")
-	<-b.trust.probed
+	if !b.Trust.Wait(ctx, time.Minute) {
+		t.Fatal("no trust probe answered within a minute")
+	}
 
 	sb := p.Snapshot().Backends[0]
 	if !sb.TrustsProxy || !slices.Equal(sb.TrustedRoles, []string{"*", "postgres"}) {
@@ -227,7 +229,9 @@ func TestTrustPassThroughAllowed(t *testing.T) {
 	cfg.HealthChecks.Enabled = false // the probe runs without health checks too
 	cfg.Backends.Instances[0].AllowTrustPassThrough = true
 	p := startProxy(t, cfg)
-	<-p.backend("pg-a").trust.probed
+	if !p.backend("pg-a").Trust.Wait(context.Background(), time.Minute) {
+		t.Fatal("no trust probe answered within a minute")
+	}
 	if sb := p.Snapshot().Backends[0]; !sb.TrustsProxy {
 		t.Errorf("trusts_proxy = false, want true")
 	}
@@ -254,7 +258,9 @@ func TestScramBackendNotFlagged(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startProxy(t, testConfig(t, c))
-	<-p.backend("pg-a").trust.probed
+	if !p.backend("pg-a").Trust.Wait(context.Background(), time.Minute) {
+		t.Fatal("no trust probe answered within a minute")
+	}
 	if sb := p.Snapshot().Backends[0]; sb.TrustsProxy || sb.TrustedRoles != nil {
 		t.Errorf("scram backend: trusts_proxy %v, roles %v; want false, none", sb.TrustsProxy, sb.TrustedRoles)
 	}
