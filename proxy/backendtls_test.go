@@ -16,13 +16,14 @@ import (
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/proxy/dial"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
 // plainDial dials addr without TLS, as sslmode=disable does.
 func plainDial(addr string) func(context.Context) (net.Conn, error) {
-	bt := &backendTLS{mode: "disable"}
-	return func(ctx context.Context) (net.Conn, error) { return bt.dial(ctx, addr) }
+	var t dial.TLS
+	return func(ctx context.Context) (net.Conn, error) { return t.Dial(ctx, addr) }
 }
 
 // tlsCluster starts a cluster that takes TCP connections over TLS only
@@ -152,8 +153,9 @@ func TestBackendTLSPrefer(t *testing.T) {
 }
 
 // TestBackendTLSFailures checks that a TLS failure is a hard failure with
-// a clear reason: the dial says why, sessions fail over to nothing (57P03
-// naming the TLS failure), and health checks open the circuit.
+// a clear reason: sessions fail over to nothing (57P03 naming the TLS
+// failure), and health checks open the circuit. That the dial itself says
+// why is dial's TestDialFailures.
 func TestBackendTLSFailures(t *testing.T) {
 	c, pki := tlsCluster(t, "tls-fail")
 	plain := pgtest.New(t, pgtest.Options{Name: "tls-plain", Auth: "scram-sha-256"})
@@ -165,35 +167,24 @@ func TestBackendTLSFailures(t *testing.T) {
 		cluster  *pgtest.Cluster
 		settings config.TLS
 		host     string
-		want     string // in the dial's error
 		client   string // in the client's DETAIL
 	}{
 		{"verify-full, wrong host name", c, config.TLS{SSLMode: "verify-full", SSLRootCert: pki.CAFile}, "127.0.0.1",
-			"x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs", "the backend's certificate failed verification"},
+			"the backend's certificate failed verification"},
 		{"verify-ca, wrong CA", c, config.TLS{SSLMode: "verify-ca", SSLRootCert: other.CAFile}, "127.0.0.1",
-			"x509: certificate signed by unknown authority", "the backend's certificate failed verification"},
+			"the backend's certificate failed verification"},
 		{"verify-full, wrong CA", c, config.TLS{SSLMode: "verify-full", SSLRootCert: other.CAFile}, "localhost",
-			"x509: certificate signed by unknown authority", "the backend's certificate failed verification"},
+			"the backend's certificate failed verification"},
 		{"require, server without TLS", plain, config.TLS{SSLMode: "require"}, "127.0.0.1",
-			"server does not support SSL, but sslmode requires it", "the backend does not offer TLS"},
+			"the backend does not offer TLS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bt, err := newBackendTLS(tc.settings, tc.host)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = bt.dial(ctx, net.JoinHostPort(tc.host, strconv.Itoa(tc.cluster.Port)))
-			var te *tlsError
-			if !errors.As(err, &te) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "sslmode "+tc.settings.SSLMode) {
-				t.Fatalf("dial: %v, want a TLS error with %q", err, tc.want)
-			}
-
 			cfg := testConfig(t, tc.cluster)
 			cfg.Backends.Instances[0].Host = tc.host
 			cfg.Backends.Instances[0].SSLMode, cfg.Backends.Instances[0].SSLRootCert = tc.settings.SSLMode, tc.settings.SSLRootCert
 			cfg.HealthChecks.Enabled = false
 			p := startProxy(t, cfg)
-			_, err = pgx.Connect(ctx, p.dsn("app", "app-pw"))
+			_, err := pgx.Connect(ctx, p.dsn("app", "app-pw"))
 			var pe *pgconn.PgError
 			if !errors.As(err, &pe) || pe.Code != codeCannotConnectNow || !strings.Contains(pe.Detail, tc.client) {
 				t.Errorf("session: %v (detail %q), want 57P03 with %q in DETAIL", err, detail(err), tc.client)
@@ -260,7 +251,7 @@ func TestChannelBindingThroughProxy(t *testing.T) {
 
 	_, err := pgx.Connect(ctx, dsn)
 	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "28000" || pe.Message != "SCRAM channel binding negotiation error" || pe.Hint != bindingHint {
+	if !errors.As(err, &pe) || pe.Code != "28000" || pe.Message != "SCRAM channel binding negotiation error" || pe.Hint != dial.BindingHint {
 		t.Errorf("pgx with TLS to the proxy: %v, want 28000 SCRAM channel binding negotiation error with the proxy's hint", err)
 	}
 	out, err := psql(t, c, dsn, "app-pw", "SELECT 1")

@@ -12,6 +12,9 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
+	"github.com/heliosdb/heliosproxy/proxy/health"
+	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -32,7 +35,7 @@ func (s *Server) SetOverride(_ context.Context, o status.Override) error {
 	if err := s.overrides.Update(func(m map[string]status.Override) { m[o.Backend] = o }); err != nil {
 		return err
 	}
-	b.note(b.br.Force(o.State.Breaker(), now))
+	b.Note(b.Breaker.Force(o.State.Breaker(), now))
 	s.announce(status.Event{Type: status.OverrideSet, Time: now, Backend: o.Backend, To: o.State, Reason: "override",
 		Detail: o.Reason, Author: o.Author})
 	return nil
@@ -48,11 +51,11 @@ func (s *Server) ClearOverride(_ context.Context, backend, author string) error 
 	return s.clearOverride(b, author, "cleared")
 }
 
-func (s *Server) clearOverride(b *backend, author, why string) error {
-	if _, ok := s.overrides.Get(b.cfg.Name); !ok {
+func (s *Server) clearOverride(b *backend.Backend, author, why string) error {
+	if _, ok := s.overrides.Get(b.Config.Name); !ok {
 		return nil
 	}
-	if err := s.overrides.Update(func(m map[string]status.Override) { delete(m, b.cfg.Name) }); err != nil {
+	if err := s.overrides.Update(func(m map[string]status.Override) { delete(m, b.Config.Name) }); err != nil {
 		return err
 	}
 	s.overrideEnded(b, author, why, s.clock.Now())
@@ -60,9 +63,9 @@ func (s *Server) clearOverride(b *backend, author, why string) error {
 }
 
 // overrideEnded returns b's circuit to automatic decisions and says so.
-func (s *Server) overrideEnded(b *backend, author, why string, now time.Time) {
-	b.note(b.br.Unforce(now))
-	s.announce(status.Event{Type: status.OverrideCleared, Time: now, Backend: b.cfg.Name, Reason: "override", Detail: why, Author: author})
+func (s *Server) overrideEnded(b *backend.Backend, author, why string, now time.Time) {
+	b.Note(b.Breaker.Unforce(now))
+	s.announce(status.Event{Type: status.OverrideCleared, Time: now, Backend: b.Config.Name, Reason: "override", Detail: why, Author: author})
 }
 
 // expireOverrides ends the overrides whose time is up. It runs on the
@@ -78,7 +81,7 @@ func (s *Server) expireOverrides(now time.Time) {
 // announce publishes an event that is not a breaker transition.
 func (s *Server) announce(ev status.Event) {
 	s.log.Info("operator action", "event", string(ev.Type), "backend", ev.Backend, "state", ev.To, "author", ev.Author, "detail", ev.Detail)
-	s.events.publish(ev)
+	s.events.Publish(ev)
 }
 
 // Ready reports whether the proxy can take a session now: its client
@@ -89,7 +92,7 @@ func (s *Server) Ready() (ok bool, why string) {
 		return false, *t
 	}
 	for _, b := range s.list() {
-		if !b.draining.Load() && b.br.State() != breaker.Open {
+		if !b.Draining.Load() && b.Breaker.State() != breaker.Open {
 			return true, ""
 		}
 	}
@@ -103,8 +106,8 @@ func (s *Server) EffectiveConfig() ([]byte, error) { return s.config().RedactedJ
 // startChecker starts the health checker of b, and the probe of its
 // authentication (which runs even without health checks), as goroutines
 // of Run. The caller holds runMu.
-func (s *Server) startChecker(b *backend, hc config.HealthChecks) error {
-	pc, err := checkerConfig(b.cfg, hc)
+func (s *Server) startChecker(b *backend.Backend, hc config.HealthChecks) error {
+	pc, err := health.ConnConfig(b.Config, hc)
 	if err != nil {
 		return err
 	}
@@ -112,28 +115,19 @@ func (s *Server) startChecker(b *backend, hc config.HealthChecks) error {
 	return nil
 }
 
-// checkerConfig returns the connection settings of bc's health checker
-// under hc; nil when health checks are off.
-func checkerConfig(bc config.Backend, hc config.HealthChecks) (*pgconn.Config, error) {
-	if !hc.Enabled {
-		return nil, nil
-	}
-	return checkConfig(bc, hc)
-}
-
 // runChecker is startChecker with the health checker's settings made: pc
 // nil runs the probe of authentication alone. The caller holds runMu.
-func (s *Server) runChecker(b *backend, hc config.HealthChecks, pc *pgconn.Config) {
+func (s *Server) runChecker(b *backend.Backend, hc config.HealthChecks, pc *pgconn.Config) {
 	ctx, cancel := context.WithCancel(s.runCtx)
 	s.checkers[b] = cancel
 	s.runWG.Go(func() { s.watchTrust(ctx, b, hc) })
 	if pc != nil {
-		h := &healthChecker{s: s, b: b, hc: hc, cfg: pc}
-		s.runWG.Go(func() { h.run(ctx) })
+		h := health.New(checkTarget{s: s, b: b}, b.Check, hc, pc, s.clock, s.log.With("backend", b.Config.Name))
+		s.runWG.Go(func() { h.Run(ctx) })
 	}
 }
 
-func (s *Server) stopChecker(b *backend) {
+func (s *Server) stopChecker(b *backend.Backend) {
 	if cancel, ok := s.checkers[b]; ok {
 		cancel()
 		delete(s.checkers, b)
@@ -179,18 +173,18 @@ func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
 // so that applying it cannot fail.
 type reloadPlan struct {
 	next     config.Config
-	backends []plannedBackend // in the new configuration's order
-	drain    []*backend       // removed, or replaced by another server under the same name
-	users    map[string]*poolUser
+	backends []plannedBackend   // in the new configuration's order
+	drain    []*backend.Backend // removed, or replaced by another server under the same name
+	users    map[string]*pool.User
 	res      status.ReloadResult
 }
 
 // plannedBackend is one backend of the new configuration.
 type plannedBackend struct {
 	cfg   config.Backend
-	old   *backend       // the serving backend it keeps (same name and address); nil: a new one
-	check bool           // its checkers start (a new backend) or restart (health checks changed)
-	pc    *pgconn.Config // its health checker's settings when check; nil: health checks are off
+	old   *backend.Backend // the serving backend it keeps (same name and address); nil: a new one
+	check bool             // its checkers start (a new backend) or restart (health checks changed)
+	pc    *pgconn.Config   // its health checker's settings when check; nil: health checks are off
 }
 
 // planReload makes the plan of a reload from old to next; it changes
@@ -198,16 +192,16 @@ type plannedBackend struct {
 func (s *Server) planReload(old *config.Config, next config.Config) (reloadPlan, error) {
 	p := reloadPlan{next: next}
 	p.res.Changed, p.res.RestartRequired = config.Changes(old, &next)
-	oldByName := make(map[string]*backend)
+	oldByName := make(map[string]*backend.Backend)
 	for _, b := range s.list() {
-		oldByName[b.cfg.Name] = b
+		oldByName[b.Config.Name] = b
 	}
 	checksChanged := !reflect.DeepEqual(old.HealthChecks, next.HealthChecks)
 	for _, bc := range next.Backends.Instances {
 		pb := plannedBackend{cfg: bc, check: true}
 		if b, ok := oldByName[bc.Name]; ok {
 			delete(oldByName, bc.Name)
-			if b.cfg.Address() == bc.Address() {
+			if b.Config.Address() == bc.Address() {
 				pb.old, pb.check = b, checksChanged
 			} else {
 				p.drain = append(p.drain, b) // same name, another server: the old one drains
@@ -217,7 +211,7 @@ func (s *Server) planReload(old *config.Config, next config.Config) (reloadPlan,
 			p.res.Added = append(p.res.Added, bc.Name)
 		}
 		if pb.check {
-			pc, err := checkerConfig(bc, next.HealthChecks)
+			pc, err := health.ConnConfig(bc, next.HealthChecks)
 			if err != nil {
 				return reloadPlan{}, err
 			}
@@ -243,19 +237,19 @@ func (s *Server) planReload(old *config.Config, next config.Config) (reloadPlan,
 func (s *Server) applyReload(p reloadPlan) {
 	for _, b := range p.drain {
 		s.drain(b)
-		s.group.Remove(b.cfg.Name)
+		s.group.Remove(b.Config.Name)
 	}
 	now := s.clock.Now()
-	list := make([]*backend, 0, len(p.backends))
+	list := make([]*backend.Backend, 0, len(p.backends))
 	for _, pb := range p.backends {
 		b := pb.old
 		if b != nil {
-			b.live.Store(&pb.cfg)
-			b.br.SetConfig(breakerConfig(p.next, pb.cfg))
+			b.SetLive(pb.cfg)
+			b.Breaker.SetConfig(breakerConfig(p.next, pb.cfg))
 		} else {
-			b = s.newBackend(pb.cfg, s.group.Add(pb.cfg.Name, breakerConfig(p.next, pb.cfg)))
+			b = backend.New(pb.cfg, s.group.Add(pb.cfg.Name, breakerConfig(p.next, pb.cfg)), &s.hooks)
 			if o, ok := s.overrides.Get(pb.cfg.Name); ok {
-				b.br.Force(o.State.Breaker(), now)
+				b.Breaker.Force(o.State.Breaker(), now)
 			}
 		}
 		if pb.check {
@@ -275,8 +269,7 @@ func (s *Server) applyReload(p reloadPlan) {
 
 // drain stops new sessions to b and its health checks; its live sessions
 // finish on their own.
-func (s *Server) drain(b *backend) {
-	b.draining.Store(true)
+func (s *Server) drain(b *backend.Backend) {
+	b.Draining.Store(true)
 	s.stopChecker(b)
-	s.retired = append(s.retired, b) // its pools close when Run ends
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/internal/scram"
+	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -17,9 +18,9 @@ import (
 // PostgreSQL would (SCRAM-SHA-256, md5 or trust) and sends
 // AuthenticationOk. A wrong password gets PostgreSQL's own message and
 // SQLSTATE, with no delay added.
-func (ss *session) authenticateClient(u *poolUser) error {
+func (ss *session) authenticateClient(u *pool.User) error {
 	var err error
-	switch u.cfg.AuthMethod {
+	switch u.Config.AuthMethod {
 	case "trust":
 	case "md5":
 		err = ss.md5Login(u)
@@ -50,7 +51,7 @@ func (ss *session) password() ([]byte, error) {
 	return m[5:], nil
 }
 
-func (ss *session) md5Login(u *poolUser) error {
+func (ss *session) md5Login(u *pool.User) error {
 	var salt [4]byte
 	if _, err := rand.Read(salt[:]); err != nil {
 		return err
@@ -63,20 +64,20 @@ func (ss *session) md5Login(u *poolUser) error {
 		return err
 	}
 	got, _ := wire.CString(body)
-	want := scram.MD5Response(u.md5, salt)
+	want := scram.MD5Response(u.MD5, salt)
 	if subtle.ConstantTimeCompare(got, []byte(want)) != 1 {
-		return authFailed(u.cfg.Name)
+		return authFailed(u.Config.Name)
 	}
 	return nil
 }
 
-func (ss *session) scramLogin(u *poolUser) error {
-	key, err := ss.scramExchange(u.verifier, u.cfg.Name)
+func (ss *session) scramLogin(u *pool.User) error {
+	key, err := ss.scramExchange(u.Verifier, u.Config.Name)
 	if err != nil {
 		return err
 	}
-	if scram.IsVerifier(u.cfg.Password) {
-		u.learn(key)
+	if scram.IsVerifier(u.Config.Password) {
+		u.Learn(key)
 	}
 	return nil
 }

@@ -173,8 +173,8 @@ func FuzzFrontend(f *testing.F) {
 			t.Errorf("serve(%q) left %d cancel keys behind", in, n)
 		}
 		for _, b := range srv.list() {
-			if n := b.active.Load(); n != 0 {
-				t.Errorf("serve(%q) left backend %s with %d active sessions", in, b.cfg.Name, n)
+			if n := b.Active.Load(); n != 0 {
+				t.Errorf("serve(%q) left backend %s with %d active sessions", in, b.Config.Name, n)
 			}
 		}
 

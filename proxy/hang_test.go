@@ -55,7 +55,7 @@ func TestHungBackendOpensPastTheGuard(t *testing.T) {
 	if opened.Reason != "hung" || !strings.HasPrefix(opened.Detail, "hung: ") || !strings.Contains(opened.Detail, "the health check timed out") {
 		t.Errorf("pg-b opened with reason %q (%s), want hung: the hung rule, not the health checks' hard_failure", opened.Reason, opened.Detail)
 	}
-	if got := p.backend("pg-c").br.State(); got != breaker.Closed {
+	if got := p.backend("pg-c").Breaker.State(); got != breaker.Closed {
 		t.Errorf("pg-c = %v, want CLOSED", got)
 	}
 	if err := victim.Resume(); err != nil {
@@ -111,17 +111,17 @@ func TestStalledBackendStaysUnderGuard(t *testing.T) {
 	b := p.backend("pg-b")
 	t.Log("waiting for pg-b's stall to be held by the max-ejection guard")
 	waitFor(t, func() bool {
-		return strings.HasPrefix(b.br.Stats(p.clock.Now()).Detail, "held by max-ejection guard")
+		return strings.HasPrefix(b.Breaker.Stats(p.clock.Now()).Detail, "held by max-ejection guard")
 	})
 	heldAt := time.Now()
 	// A health check begun after that, and answered: the proof the
 	// backend is up, however stuck its queries are.
 	t.Log("waiting for a health check of pg-b to answer during the stall")
 	waitFor(t, func() bool {
-		r := b.check.Load()
-		return r != nil && r.start > heldAt.UnixNano() && r.done.Load() && !b.checkSlow.Load()
+		r := b.Check.Latest()
+		return r != nil && r.Start().After(heldAt) && r.Done() && !b.Check.Slow()
 	})
-	st := b.br.Stats(p.clock.Now())
+	st := b.Breaker.Stats(p.clock.Now())
 	if st.State != breaker.Closed || !strings.Contains(st.Detail, "stall:") {
 		t.Errorf("pg-b = %v (%s), want CLOSED with the stall held", st.State, st.Detail)
 	}
@@ -199,12 +199,12 @@ func TestLongQueriesAreNotAHang(t *testing.T) {
 	// the second report starts once that check has answered.
 	t.Log("waiting for a health check of pg-b to answer while the first report runs")
 	waitFor(t, func() bool {
-		r := pgb.check.Load()
-		return r != nil && r.start > first.Add(250*time.Millisecond).UnixNano() && r.done.Load() && !pgb.checkSlow.Load()
+		r := pgb.Check.Latest()
+		return r != nil && r.Start().After(first.Add(250*time.Millisecond)) && r.Done() && !pgb.Check.Slow()
 	})
 	report("1")
 	wg.Wait()
-	if st := pgb.br.Stats(p.clock.Now()); st.State != breaker.Closed || st.Detail != "" {
+	if st := pgb.Breaker.Stats(p.clock.Now()); st.State != breaker.Closed || st.Detail != "" {
 		t.Errorf("pg-b = %v (%q), want CLOSED with nothing held", st.State, st.Detail)
 	}
 	noOpening(t, events, "pg-b")

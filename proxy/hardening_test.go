@@ -593,10 +593,10 @@ func TestFullBackendPassesHealthChecks(t *testing.T) {
 	p := startProxy(t, cfg)
 	b := p.list()[0]
 	// Several checks, each refused (ConnectionFailureThreshold is 3).
-	seen := map[int64]bool{}
+	seen := map[time.Time]bool{}
 	waitFor(t, func() bool {
-		if r := b.check.Load(); r != nil && r.done.Load() {
-			seen[r.start] = true
+		if r := b.Check.Latest(); r != nil && r.Done() {
+			seen[r.Start()] = true
 		}
 		return len(seen) > 2*cfg.CircuitBreaker.ConnectionFailureThreshold
 	})

@@ -318,7 +318,7 @@ func (l *localState) setStmt(name string, st *statusdb.Stmt) {
 
 // fail appends an ErrorResponse and skips the batch's rest until Sync.
 func (l *localState) fail(err error) {
-	l.out = sqlError(err).errorResponse(l.out)
+	l.out = sqlError(err).Append(l.out)
 	l.failed = true
 }
 
@@ -352,7 +352,7 @@ func (l *localState) flush() error {
 // waitIdle waits until the backend has answered every request relayed so
 // far.
 func (l *localState) waitIdle() error {
-	for !l.ss.pending.empty() {
+	for !l.ss.pending.Empty() {
 		select {
 		case <-l.idle:
 		case <-l.ss.stopped:
@@ -393,12 +393,12 @@ func (l *localState) query(msg, body []byte) error {
 	failed := true
 	switch {
 	case err != nil:
-		l.out = sqlError(err).errorResponse(l.out)
+		l.out = sqlError(err).Append(l.out)
 	case relayed > 0:
 		l.out = (&Error{Severity: "ERROR", Code: "0A000", Message: "helios_proxy statements cannot be combined with backend statements in one query string",
-			Hint: "Send the helios_proxy statements in a query of their own."}).errorResponse(l.out)
+			Hint: "Send the helios_proxy statements in a query of their own."}).Append(l.out)
 	case byte(l.ss.txStatus.Load()) == 'E':
-		l.out = errAborted.errorResponse(l.out)
+		l.out = errAborted.Append(l.out)
 	case len(texts) == 0:
 		failed = false
 		l.out = wire.AppendMessageOf(l.out, &pgproto3.EmptyQueryResponse{})
@@ -417,7 +417,7 @@ func (l *localState) query(msg, body []byte) error {
 			}
 			if err != nil {
 				// As in PostgreSQL, an error ends the query string.
-				l.out = sqlError(err).errorResponse(l.out)
+				l.out = sqlError(err).Append(l.out)
 				failed = true
 				break
 			}
@@ -464,7 +464,7 @@ var errStatusOnly = &Error{Severity: "ERROR", Code: "0A000", Message: "the helio
 // transaction.
 func (l *localState) localQuery(texts []string, err error) error {
 	if err != nil {
-		l.out = sqlError(err).errorResponse(l.out)
+		l.out = sqlError(err).Append(l.out)
 		return l.ready(true)
 	}
 	if len(texts) == 0 {
@@ -486,7 +486,7 @@ func (l *localState) localQuery(texts []string, err error) error {
 			err = l.run(st, in, nil, nil, nil, true, len(texts) > 1)
 		}
 		if err != nil {
-			l.out = sqlError(err).errorResponse(l.out)
+			l.out = sqlError(err).Append(l.out)
 			return l.ready(true)
 		}
 	}
@@ -737,7 +737,7 @@ func (ss *session) relayMessage(msg []byte) error {
 		return ss.flushServer()
 	}
 	if msg[0] == 'Q' {
-		ss.pending.push(ss.s.clock.Now().UnixNano(), ss.b.br.Current())
+		ss.pending.Push(ss.s.clock.Now().UnixNano(), ss.b.Breaker.Current())
 	}
 	_, err := ss.server.Write(msg)
 	return err

@@ -13,6 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
+	"github.com/heliosdb/heliosproxy/proxy/pool"
+	"github.com/heliosdb/heliosproxy/proxy/route"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -21,13 +24,13 @@ import (
 // transaction in transaction mode, and it survives the loss of a backend.
 type pooled struct {
 	ctx      context.Context
-	user     *poolUser
+	user     *pool.User
 	database string
 	startup  map[string]string // session parameters from the StartupMessage
 
 	mu     sync.Mutex
-	sc     *serverConn // attached connection, nil between transactions in transaction mode
-	b      *backend    // sc's backend
+	sc     *serverConn      // attached connection, nil between transactions in transaction mode
+	b      *backend.Backend // sc's backend
 	ticket breaker.Ticket
 	fresh  bool // ticket not used yet: the attachment's first request takes it
 	busy   bool // messages of a batch without its Sync went to sc
@@ -36,8 +39,8 @@ type pooled struct {
 	// batch it was sending (the rest of which is skipped up to its Sync).
 	// The client goroutine takes it when it attaches a connection next.
 	lost   *Error
-	wanted map[string]string   // session parameters carried to every server connection
-	stmts  map[string]*stmtRef // the client's prepared statements by name
+	wanted map[string]string          // session parameters carried to every server connection
+	stmts  map[string]*pool.Statement // the client's prepared statements by name
 
 	// Only the client goroutine uses these.
 	skip bool   // an error was answered mid-batch: drop messages until Sync
@@ -52,77 +55,16 @@ var carried = []string{"application_name", "client_encoding", "DateStyle", "Inte
 
 var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 
-// stmtRef is a prepared statement as the proxy names it on servers: one
-// name per distinct statement text and parameter types, shared by every
-// client that prepares it.
-type stmtRef struct {
-	id    uint64
-	name  string
-	def   string // the Parse body after the name: the registry's key
-	parse []byte // the Parse message under that name
-	users int    // client statements naming it; guarded by the registry's mu
-}
-
-// stmtRegistry names statements for servers. An entry lives as long as a
-// client statement names it, so that clients preparing ever new texts
-// (constants inlined) cannot grow it without bound; ids are never reused,
-// so a server never mistakes a new statement for an old one.
-type stmtRegistry struct {
-	mu   sync.Mutex
-	refs map[string]*stmtRef
-	next uint64
-}
-
-// ref returns the statement for a Parse body after its name, counting one
-// more client statement that names it (release undoes that).
-func (r *stmtRegistry) ref(def []byte) *stmtRef {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if ref := r.refs[string(def)]; ref != nil {
-		ref.users++
-		return ref
-	}
-	if r.refs == nil {
-		r.refs = make(map[string]*stmtRef)
-	}
-	r.next++
-	ref := &stmtRef{id: r.next, name: fmt.Sprintf("helios_%d", r.next), def: string(def), users: 1}
-	ref.parse = wire.AppendMessage(nil, 'P', []byte(ref.name), []byte{0}, def)
-	r.refs[ref.def] = ref
-	return ref
-}
-
-// release ends one client statement's use of ref.
-func (r *stmtRegistry) release(ref *stmtRef) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if ref.users--; ref.users == 0 && r.refs[ref.def] == ref {
-		delete(r.refs, ref.def)
-	}
-}
-
-// size returns how many statements are named.
-func (r *stmtRegistry) size() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.refs)
-}
-
-// maxServerStatements bounds the statements a pooled server connection
-// may hold when it is given back: one holding more is closed rather than
-// pooled, which frees them on the server.
-const maxServerStatements = 500
-
 // closedStmt is a statement name no server has: closing it is a no-op
 // that PostgreSQL still answers with CloseComplete.
 var closedStmt = []byte("helios_closed\x00")
 
 // servePooled runs a [[users]] session: the proxy authenticates the
 // client, answers its startup from a pooled connection, and relays.
-func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *poolUser) {
-	pl := &pooled{ctx: ctx, user: u, database: ss.params["database"], startup: make(map[string]string), stmts: make(map[string]*stmtRef)}
+func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *pool.User) {
+	pl := &pooled{ctx: ctx, user: u, database: ss.params["database"], startup: make(map[string]string), stmts: make(map[string]*pool.Statement)}
 	if pl.database == "" {
-		pl.database = u.cfg.Name
+		pl.database = u.Config.Name
 	}
 	for k, v := range ss.params {
 		switch k {
@@ -203,13 +145,13 @@ func (ss *session) pooledStartup() error {
 		pl.mu.Unlock()
 		return &Error{Code: "22023", Message: msg}
 	}
-	for name, v := range pl.sc.params {
-		if !pl.sc.custom(name) {
+	for name, v := range pl.sc.Params {
+		if !pl.sc.Custom(name) {
 			out, _ = (&pgproto3.ParameterStatus{Name: name, Value: v}).Encode(out)
 		}
 	}
 	pl.busy = false
-	if pl.user.txMode {
+	if pl.user.TxMode {
 		ss.detachLocked(true)
 	}
 	pl.mu.Unlock()
@@ -303,25 +245,25 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 			pl.out = append(pl.out, msg...)
 			break
 		}
-		ref := ss.s.stmts.ref(def)
+		ref := ss.s.stmts.Ref(def)
 		if old := pl.stmts[string(name)]; old != nil {
-			ss.s.stmts.release(old)
+			ss.s.stmts.Release(old)
 		}
 		pl.stmts[string(name)] = ref
-		if _, has := sc.stmts[ref.id]; has {
+		if _, has := sc.stmts[ref.ID]; has {
 			// Re-created so that the client gets the answers it expects.
-			pl.out = wire.AppendMessage(pl.out, 'C', []byte{'S'}, ref.parse[5:len(ref.name)+6])
+			pl.out = wire.AppendMessage(pl.out, 'C', []byte{'S'}, ref.Parse[5:len(ref.Name)+6])
 			sc.q.push(respEntry{kind: kCloseOurs})
 		}
-		pl.out = append(pl.out, ref.parse...)
-		sc.q.push(respEntry{kind: kParse, id: ref.id})
-		sc.stmts[ref.id] = struct{}{}
+		pl.out = append(pl.out, ref.Parse...)
+		sc.q.push(respEntry{kind: kParse, id: ref.ID})
+		sc.stmts[ref.ID] = struct{}{}
 	case 'B':
 		portal, rest := wire.CString(body)
 		stmt, rest := wire.CString(rest)
 		if ref := pl.stmts[string(stmt)]; len(stmt) > 0 && ref != nil {
 			ss.ensurePrepared(sc, ref)
-			pl.out = wire.AppendMessage(pl.out, 'B', portal, []byte{0}, ref.parse[5:len(ref.name)+6], rest)
+			pl.out = wire.AppendMessage(pl.out, 'B', portal, []byte{0}, ref.Parse[5:len(ref.Name)+6], rest)
 			break
 		}
 		pl.out = append(pl.out, msg...)
@@ -329,7 +271,7 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 		if len(body) > 1 && body[0] == 'S' {
 			if ref := pl.stmts[string(body[1:len(body)-1])]; ref != nil {
 				ss.ensurePrepared(sc, ref)
-				pl.out = wire.AppendMessage(pl.out, 'D', []byte{'S'}, ref.parse[5:len(ref.name)+6])
+				pl.out = wire.AppendMessage(pl.out, 'D', []byte{'S'}, ref.Parse[5:len(ref.Name)+6])
 				break
 			}
 		}
@@ -341,7 +283,7 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 			if ref, ok := pl.stmts[name]; ok {
 				// Other clients may use the server's statement: leave it.
 				delete(pl.stmts, name)
-				ss.s.stmts.release(ref)
+				ss.s.stmts.Release(ref)
 				pl.out = wire.AppendMessage(pl.out, 'C', []byte{'S'}, closedStmt)
 				break
 			}
@@ -407,23 +349,23 @@ func transactionEnd(body []byte) (string, bool) {
 }
 
 // ensurePrepared prepares ref on sc first if sc lacks it; pl.mu is held.
-func (ss *session) ensurePrepared(sc *serverConn, ref *stmtRef) {
-	if _, ok := sc.stmts[ref.id]; ok {
+func (ss *session) ensurePrepared(sc *serverConn, ref *pool.Statement) {
+	if _, ok := sc.stmts[ref.ID]; ok {
 		return
 	}
-	ss.pl.out = append(ss.pl.out, ref.parse...)
-	sc.q.push(respEntry{kind: kParseOurs, id: ref.id})
-	sc.stmts[ref.id] = struct{}{}
+	ss.pl.out = append(ss.pl.out, ref.Parse...)
+	sc.q.push(respEntry{kind: kParseOurs, id: ref.ID})
+	sc.stmts[ref.ID] = struct{}{}
 }
 
 // pendingPush notes that a relayed request starts now; pl.mu is held.
 func (ss *session) pendingPush() {
 	pl := ss.pl
-	t := pl.b.br.Current()
+	t := pl.b.Breaker.Current()
 	if pl.fresh {
 		t, pl.fresh = pl.ticket, false
 	}
-	ss.pending.push(ss.s.clock.Now().UnixNano(), t)
+	ss.pending.Push(ss.s.clock.Now().UnixNano(), t)
 }
 
 // answerError answers a request that could not reach any backend: the
@@ -432,7 +374,7 @@ func (ss *session) answerError(typ byte, e *Error) error {
 	if e.Severity == "" {
 		e = &Error{Severity: "ERROR", Code: e.Code, Message: e.Message, Detail: e.Detail, Hint: e.Hint, Err: e.Err}
 	}
-	out := e.errorResponse(nil)
+	out := e.Append(nil)
 	switch typ {
 	case 'Q', 'S', 'F':
 		out = wire.AppendReady(out, byte(ss.txStatus.Load()))
@@ -469,9 +411,9 @@ func (ss *session) flushServer() error {
 	if sc == nil {
 		return nil // lost meanwhile: the client has been told
 	}
-	if _, err := sc.conn.Write(out); err != nil {
+	if _, err := sc.Net.Write(out); err != nil {
 		// The reader sees the broken connection too and tells the client.
-		_ = sc.conn.Close()
+		_ = sc.Net.Close()
 	}
 	return nil
 }
@@ -488,7 +430,7 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 	pl.mu.Lock()
 	if sc := pl.sc; sc != nil {
 		inTx := byte(ss.txStatus.Load()) != 'I'
-		if !sc.doomed.Load() || pl.busy || !sc.q.empty() || inTx && pl.user.txMode {
+		if !sc.Doomed() || pl.busy || !sc.q.empty() || inTx && pl.user.TxMode {
 			// In transaction mode a transaction under way finishes where
 			// it began (a backend that really failed fails it); its
 			// connection is closed when given back.
@@ -501,7 +443,7 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 		// In session mode, its backend was isolated while the session
 		// was idle in a transaction: the transaction is aborted, the
 		// session goes on elsewhere.
-		name := pl.b.cfg.Name
+		name := pl.b.Config.Name
 		ss.detachLocked(false)
 		pl.mu.Unlock()
 		if inTx {
@@ -519,28 +461,28 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 			return lost
 		}
 	}
-	var tried []*backend
-	var refused refusals
+	var tried []*backend.Backend
+	var refused route.Refusals
 	for {
-		b, t, err := ss.s.route(ss.readOnly(), tried)
+		b, t, err := ss.s.router.Route(ss.readOnly(), tried)
 		if err != nil {
-			return ss.s.noBackend(err, ss.readOnly(), &refused)
+			return ss.s.router.NoBackend(err, ss.readOnly(), &refused)
 		}
 		tried = append(tried, b)
-		p := b.pool(ss.s, poolKey{pl.user.cfg.Name, pl.database})
-		sc, err := p.get(pl.ctx, ss)
+		p := ss.s.pools.get(ss.s, b, pool.Key{User: pl.user.Config.Name, Database: pl.database})
+		sc, err := p.Get(pl.ctx)
 		if err != nil {
-			b.active.Add(-1)
-			b.br.Release(t)
+			b.Active.Add(-1)
+			b.Breaker.Release(t)
 			var retry errRetry
 			switch {
-			case errors.As(err, &retry) || errors.Is(err, errPoolIsolated):
-				refused.note(b, err)
-				ss.s.log.Info("backend failed before the transaction started; trying another", "backend", b.cfg.Name, "session_id", ss.pid, "err", err)
+			case errors.As(err, &retry) || errors.Is(err, pool.ErrIsolated):
+				refused.Note(b, err)
+				ss.s.log.Info("backend failed before the transaction started; trying another", "backend", b.Config.Name, "session_id", ss.pid, "err", err)
 				continue
-			case errors.Is(err, errQueueTimeout):
+			case errors.Is(err, pool.ErrQueueTimeout):
 				return &Error{Code: codeTooManyConns, Message: "no server connection available: every connection of the pool is busy",
-					Detail: fmt.Sprintf("Waited %s (pool.query_wait_timeout) for a connection to %s.", ss.s.config().Pool.QueryWaitTimeout.Duration, b.cfg.Name),
+					Detail: fmt.Sprintf("Waited %s (pool.query_wait_timeout) for a connection to %s.", ss.s.config().Pool.QueryWaitTimeout.Duration, b.Config.Name),
 					Hint:   "Retry later, or raise pool.default_pool_size if the backend can take more connections."}
 			case pl.ctx.Err() != nil:
 				return pl.ctx.Err()
@@ -551,7 +493,7 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 			}
 			return toClient(err)
 		}
-		check := ss.s.clock.Now().Sub(sc.idleSince) > serverCheckDelay && !sc.idleSince.IsZero()
+		check := ss.s.clock.Now().Sub(sc.IdleSince()) > serverCheckDelay && !sc.IdleSince().IsZero()
 		// Owner and pl.sc change together under pl.mu: a reader that finds
 		// its connection dead tells the owner, which must then see it as
 		// attached.
@@ -559,16 +501,16 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 		if !sc.owner.CompareAndSwap(nil, ss) {
 			// It died in the pool as it was handed out: nothing was sent.
 			pl.mu.Unlock()
-			b.active.Add(-1)
-			b.br.Release(t)
-			sc.p.put(sc, false)
+			b.Active.Add(-1)
+			b.Breaker.Release(t)
+			sc.p.Put(sc, false)
 			continue
 		}
 		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy = sc, b, t, true, false
 		ss.targetMu.Lock()
-		ss.b, ss.serverPID, ss.serverKey = b, sc.pid, sc.key
+		ss.b, ss.serverPID, ss.serverKey = b, sc.PID, sc.Key
 		ss.targetMu.Unlock()
-		b.track(ss)
+		b.Track(ss)
 		if check {
 			checked := make(chan string, 1)
 			ss.queueOurs(";", checked, nil)
@@ -637,7 +579,7 @@ func (ss *session) syncParams(done chan<- string) {
 	if pl.wanted == nil {
 		pl.wanted = make(map[string]string)
 		for _, name := range carried {
-			if v, ok := sc.params[name]; ok {
+			if v, ok := sc.Params[name]; ok {
 				pl.wanted[name] = v
 			}
 		}
@@ -647,17 +589,17 @@ func (ss *session) syncParams(done chan<- string) {
 	}
 	var q strings.Builder
 	for name, v := range pl.wanted {
-		if cur, ok := sc.params[name]; !ok || cur != v {
+		if cur, ok := sc.Params[name]; !ok || cur != v {
 			fmt.Fprintf(&q, "SET %s TO %s;", name, quoteLiteral(v))
-			if _, reported := sc.reported[name]; !reported {
-				sc.params[name] = v
+			if _, reported := sc.Reported[name]; !reported {
+				sc.Params[name] = v
 			}
 		}
 	}
-	for name := range sc.params {
-		if _, want := pl.wanted[name]; !want && sc.custom(name) {
+	for name := range sc.Params {
+		if _, want := pl.wanted[name]; !want && sc.Custom(name) {
 			fmt.Fprintf(&q, "RESET %s;", name)
-			delete(sc.params, name)
+			delete(sc.Params, name)
 		}
 	}
 	if q.Len() == 0 {
@@ -679,15 +621,15 @@ func (ss *session) detachLocked(clean bool) {
 	pl.sc, pl.b = nil, nil
 	sc.owner.Store(nil)
 	if pl.fresh {
-		b.br.Release(pl.ticket)
+		b.Breaker.Release(pl.ticket)
 		pl.fresh = false
 	}
-	b.active.Add(-1)
-	b.untrack(ss)
+	b.Active.Add(-1)
+	b.Untrack(ss)
 	ss.targetMu.Lock()
 	ss.b, ss.serverPID, ss.serverKey = nil, 0, nil
 	ss.targetMu.Unlock()
-	sc.p.put(sc, clean && !sc.doomed.Load() && len(sc.stmts) <= maxServerStatements)
+	sc.p.Put(sc, clean && !sc.Doomed() && len(sc.stmts) <= pool.MaxServerStatements)
 }
 
 // endPooled returns the session's connection when the client leaves: a
@@ -697,22 +639,22 @@ func (ss *session) endPooled() {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
 	for name, ref := range pl.stmts {
-		ss.s.stmts.release(ref)
+		ss.s.stmts.Release(ref)
 		delete(pl.stmts, name)
 	}
 	sc := pl.sc
 	if sc == nil {
 		return
 	}
-	clean := sc.q.empty() && !pl.busy && byte(ss.txStatus.Load()) == 'I' && !sc.doomed.Load()
+	clean := sc.q.empty() && !pl.busy && byte(ss.txStatus.Load()) == 'I' && !sc.Doomed()
 	reset := ss.s.config().Pool.ServerResetQuery
-	if !clean || pl.user.txMode || reset == "" {
+	if !clean || pl.user.TxMode || reset == "" {
 		ss.detachLocked(clean)
 		return
 	}
 	pl.out = pl.out[:0]
 	ss.queueOurs(reset, nil, func() { ss.detachLocked(true) })
-	if _, err := sc.conn.Write(pl.out); err != nil {
+	if _, err := sc.Net.Write(pl.out); err != nil {
 		ss.detachLocked(false)
 	}
 }
@@ -721,26 +663,22 @@ func (ss *session) endPooled() {
 // and pooled sessions idle on it are detached so that their next request
 // goes to a healthy backend; sessions inside a transaction get an error
 // at their next request.
-func (s *Server) isolate(b *backend) {
-	for _, p := range b.allPools() {
-		p.isolate()
+func (s *Server) isolate(b *backend.Backend) {
+	for _, p := range s.pools.of(b) {
+		p.Isolate()
 	}
-	b.mu.Lock()
-	sessions := make([]*session, 0, len(b.sessions))
-	for ss := range b.sessions {
-		if ss.pl != nil {
-			sessions = append(sessions, ss)
+	for _, t := range b.Tracked() {
+		ss, ok := t.(*session)
+		if !ok || ss.pl == nil {
+			continue
 		}
-	}
-	b.mu.Unlock()
-	for _, ss := range sessions {
 		pl := ss.pl
 		pl.mu.Lock()
 		if sc := pl.sc; sc != nil && pl.b == b {
-			sc.doomed.Store(true)
+			sc.Doom()
 			if sc.q.empty() && !pl.busy && byte(ss.txStatus.Load()) == 'I' {
 				ss.detachLocked(false)
-				s.log.Info("idle session moved off an isolated backend", "backend", b.cfg.Name, "session_id", ss.pid)
+				s.log.Info("idle session moved off an isolated backend", "backend", b.Config.Name, "session_id", ss.pid)
 			}
 		}
 		pl.mu.Unlock()

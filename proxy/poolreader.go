@@ -78,23 +78,23 @@ func (h *poolReader) noteTag(tag []byte) {
 	switch {
 	case bytes.HasPrefix(tag, []byte("DISCARD ALL\x00")):
 		clear(sc.stmts)
-		sc.forgetCustom()
+		sc.ForgetCustom()
 	case bytes.HasPrefix(tag, []byte("DEALLOCATE ALL\x00")):
 		clear(sc.stmts)
 	case bytes.HasPrefix(tag, []byte("RESET\x00")):
-		sc.forgetCustom()
+		sc.ForgetCustom()
 	}
 }
 
 // readLoop reads the connection until it closes.
 func (sc *serverConn) readLoop() {
-	h, st := &sc.r, sc.st
+	h, st := &sc.r, sc.Stream
 	var ss *session // the owner when the data in h.out was read
 	for {
 		if st.R == st.W {
 			h.flush(ss)
 			st.R, st.W = 0, 0
-			n, err := sc.conn.Read(st.Buf)
+			n, err := sc.Net.Read(st.Buf)
 			if n == 0 && err != nil {
 				sc.readFailed(err)
 				return
@@ -105,9 +105,9 @@ func (sc *serverConn) readLoop() {
 		if ss == nil && sc.owner.CompareAndSwap(nil, tombstone) {
 			// A connection idle in the pool has nothing to say, except
 			// that it is going away.
-			sc.dead.Store(true)
-			sc.p.discard(sc)
-			_ = sc.conn.Close()
+			sc.MarkDead()
+			sc.p.Discard(sc)
+			_ = sc.Net.Close()
 			return
 		}
 		if ss == nil {
@@ -129,7 +129,7 @@ func (sc *serverConn) readLoop() {
 			st.R += h.scan.Taken
 			h.taken(ss, msg)
 		default:
-			_ = sc.conn.Close()
+			_ = sc.Net.Close()
 			sc.readFailed(err)
 			return
 		}
@@ -186,7 +186,7 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 			// The connection ends; the client keeps its session and is
 			// told when the loss is noticed.
 			f := wire.ErrorFieldMap(body)
-			h.fatal = &Error{Severity: "ERROR", Code: f['C'], Message: f['M'], Detail: "The backend " + sc.p.b.cfg.Name + " ended the server connection; the transaction was rolled back."}
+			h.fatal = &Error{Severity: "ERROR", Code: f['C'], Message: f['M'], Detail: "The backend " + sc.b.Config.Name + " ended the server connection; the transaction was rolled back."}
 			break
 		}
 		h.out = append(h.out, msg...)
@@ -233,11 +233,11 @@ func (h *poolReader) parameter(ss *session, body []byte) {
 	name, rest := wire.CString(body)
 	value, _ := wire.CString(rest)
 	sc, pl := h.sc, ss.pl
-	sc.params[string(name)] = string(value)
-	if sc.reported == nil {
-		sc.reported = make(map[string]struct{})
+	sc.Params[string(name)] = string(value)
+	if sc.Reported == nil {
+		sc.Reported = make(map[string]struct{})
 	}
-	sc.reported[string(name)] = struct{}{}
+	sc.Reported[string(name)] = struct{}{}
 	if _, ok := pl.wanted[string(name)]; ok {
 		pl.wanted[string(name)] = string(value)
 	}
@@ -267,7 +267,7 @@ func (h *poolReader) readyLocked(ss *session, msg []byte) readyState {
 	ss.txStatus.Store(uint32(r.status))
 	h.sc.q.synced()
 	h.code = ""
-	r.start, r.t, r.ok = ss.pending.pop()
+	r.start, r.t, r.ok = ss.pending.Pop()
 	return r
 }
 
@@ -281,10 +281,10 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 	held := h.held
 	h.held = 0
 	if r.ok {
-		sc.p.b.finish(r.t, r.start, r.code, ss.cancelAt.Load(), held, ss.s.clock.Now())
+		sc.b.Finish(r.t, r.start, r.code, ss.cancelAt.Load(), held, ss.s.clock.Now())
 	}
 	ss.local.backendIdle()
-	if !pl.user.txMode || r.status != 'I' {
+	if !pl.user.TxMode || r.status != 'I' {
 		return
 	}
 	pl.mu.Lock()
@@ -298,17 +298,16 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 // closed it, a backend failure otherwise, which the attached session's
 // client is told about without losing its session.
 func (sc *serverConn) readFailed(err error) {
-	sc.dead.Store(true)
-	if sc.closing.Load() {
+	sc.MarkDead()
+	if sc.Closing() {
 		return
 	}
-	b := sc.p.b
-	s := sc.p.s
-	now := s.clock.Now()
-	b.note(b.br.RecordConnLoss(b.br.Current(), now))
+	b := sc.b
+	now := sc.s.clock.Now()
+	b.Note(b.Breaker.RecordConnLoss(b.Breaker.Current(), now))
 	if sc.owner.CompareAndSwap(nil, tombstone) {
-		sc.p.discard(sc)
-		_ = sc.conn.Close()
+		sc.p.Discard(sc)
+		_ = sc.Net.Close()
 		return
 	}
 	sc.owner.Load().pooledLost(sc, err)
@@ -336,7 +335,7 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 		pl.mu.Unlock()
 		return
 	}
-	name := pl.b.cfg.Name
+	name := pl.b.Config.Name
 	e := h.fatal
 	if e == nil {
 		e = &Error{Severity: "ERROR", Code: codeConnectionFailure, Message: "server connection lost: backend " + name + " failed",
@@ -357,8 +356,8 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 	h.out = h.out[:0]
 	var out []byte
 	for range syncs {
-		ss.pending.pop()
-		out = e.errorResponse(out)
+		ss.pending.Pop()
+		out = e.Append(out)
 		out = wire.AppendReady(out, 'I')
 	}
 	ss.txStatus.Store('I')

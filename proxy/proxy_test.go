@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -430,7 +431,7 @@ func TestAllBackendsDown(t *testing.T) {
 	}
 	// No backend was dialled: open circuits reject before any I/O. Snapshots
 	// show statistics at most one tick old.
-	tick := time.NewTicker(tickInterval)
+	tick := time.NewTicker(backend.TickInterval)
 	defer tick.Stop()
 	for rejected := 0; rejected < 2; <-tick.C {
 		rejected = 0

@@ -26,7 +26,7 @@ func benchSession(tb testing.TB) *session {
 		tb.Fatal(err)
 	}
 	be := srv.list()[0]
-	t, err := be.br.Allow(time.Now())
+	t, err := be.Breaker.Allow(time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func BenchmarkRelayQuery(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if st := ss.b.br.Stats(time.Now()); st.RequestsTotal == 0 {
+	if st := ss.b.Breaker.Stats(time.Now()); st.RequestsTotal == 0 {
 		b.Fatal("no request recorded")
 	}
 }
@@ -99,15 +99,15 @@ func TestRelayQueryRecordsLatencyAndOutcome(t *testing.T) {
 	for _, reply := range [][]byte{ok, app, disk} {
 		ch.now = 0
 		feed(&c2b, q)
-		if start, _ := ss.pending.oldest(); start == 0 {
+		if start, _ := ss.pending.Oldest(); start == 0 {
 			t.Fatal("Query did not start a pending request")
 		}
 		feed(&sh.sc, reply)
-		if start, _ := ss.pending.oldest(); start != 0 {
+		if start, _ := ss.pending.Oldest(); start != 0 {
 			t.Fatal("ReadyForQuery did not end the pending request")
 		}
 	}
-	st := ss.b.br.Stats(time.Now())
+	st := ss.b.Breaker.Stats(time.Now())
 	// The application's 42P01 is excluded; the success and the disk-full failure count.
 	if st.RequestsTotal < 2 || st.SuccessesTotal != 1 || st.FailuresTotal != 1 {
 		t.Errorf("totals: requests %d, successes %d, failures %d; want ≥2, 1, 1", st.RequestsTotal, st.SuccessesTotal, st.FailuresTotal)
@@ -123,25 +123,25 @@ func TestRelayQueryRecordsLatencyAndOutcome(t *testing.T) {
 func TestInflightCountsOnlyTheCurrentState(t *testing.T) {
 	ss := benchSession(t)
 	b := ss.b
-	b.track(ss)
-	defer b.untrack(ss)
+	b.Track(ss)
+	defer b.Untrack(ss)
 	start := time.Now().Add(-time.Minute)
-	ss.pending.push(start.UnixNano(), b.br.Current())
-	if in := b.inflight(time.Now(), time.Second, 0); in.Count != 1 || in.OverP95 != 1 {
+	ss.pending.Push(start.UnixNano(), b.Breaker.Current())
+	if in := b.Inflight(time.Now(), time.Second, 0); in.Count != 1 || in.OverP95 != 1 {
 		t.Fatalf("before any transition: %+v; want 1 in flight, 1 over p95", in)
 	}
 	for _, s := range []breaker.State{breaker.Open, breaker.Closed} {
-		if _, ok := b.br.Force(s, time.Now()); !ok {
+		if _, ok := b.Breaker.Force(s, time.Now()); !ok {
 			t.Fatalf("Force(%s) made no transition", s)
 		}
 	}
-	if in := b.inflight(time.Now(), time.Second, 0); in.Count != 0 || in.OverP95 != 0 {
+	if in := b.Inflight(time.Now(), time.Second, 0); in.Count != 0 || in.OverP95 != 0 {
 		t.Errorf("after OPEN and CLOSED: %+v; want nothing in flight", in)
 	}
 	// The request admitted after the transitions counts again.
-	ss.pending.pop()
-	ss.pending.push(start.UnixNano(), b.br.Current())
-	if in := b.inflight(time.Now(), time.Second, 0); in.Count != 1 || in.OverP95 != 1 {
+	ss.pending.Pop()
+	ss.pending.Push(start.UnixNano(), b.Breaker.Current())
+	if in := b.Inflight(time.Now(), time.Second, 0); in.Count != 1 || in.OverP95 != 1 {
 		t.Errorf("a request of the current state: %+v; want 1 in flight, 1 over p95", in)
 	}
 }

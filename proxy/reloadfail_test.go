@@ -12,6 +12,8 @@ import (
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
+	"github.com/heliosdb/heliosproxy/proxy/pool"
 )
 
 // TestFailedReloadChangesNothing: a reload whose last step fails (a
@@ -46,25 +48,25 @@ func TestFailedReloadChangesNothing(t *testing.T) {
 
 	type state struct {
 		cfg      *config.Config
-		backends []*backend
+		backends []*backend.Backend
 		confs    []*config.Backend
 		breakers []breaker.Config
 		group    []*breaker.Breaker // pg-a, pg-b, pg-c in the group
-		checkers []*backend
-		users    map[string]*poolUser
+		checkers []*backend.Backend
+		users    map[string]*pool.User
 		limit    int64
 	}
 	read := func() state {
 		st := state{cfg: p.config(), backends: p.list(), limit: p.buffers.Limit.Load()}
 		for _, b := range st.backends {
-			st.confs = append(st.confs, b.conf())
-			st.breakers = append(st.breakers, b.br.Config())
+			st.confs = append(st.confs, b.Live())
+			st.breakers = append(st.breakers, b.Breaker.Config())
 		}
 		for _, name := range []string{"pg-a", "pg-b", "pg-c"} {
 			st.group = append(st.group, p.group.Get(name))
 		}
 		p.runMu.Lock()
-		st.checkers = slices.SortedFunc(maps.Keys(p.checkers), func(x, y *backend) int { return strings.Compare(x.cfg.Name, y.cfg.Name) })
+		st.checkers = slices.SortedFunc(maps.Keys(p.checkers), func(x, y *backend.Backend) int { return strings.Compare(x.Config.Name, y.Config.Name) })
 		p.runMu.Unlock()
 		p.usersMu.Lock()
 		st.users = p.users
@@ -88,8 +90,8 @@ func TestFailedReloadChangesNothing(t *testing.T) {
 		t.Error("the users table was replaced by a failed reload")
 	}
 	for _, b := range after.backends {
-		if b.draining.Load() {
-			t.Errorf("%s drains after a failed reload", b.cfg.Name)
+		if b.Draining.Load() {
+			t.Errorf("%s drains after a failed reload", b.Config.Name)
 		}
 	}
 
@@ -103,12 +105,12 @@ func TestFailedReloadChangesNothing(t *testing.T) {
 	}
 	got := read()
 	if got.cfg.Backends.Instances[0].Weight != 7 || len(got.backends) != 2 || got.backends[0] != before.backends[0] ||
-		got.backends[1].cfg.Name != "pg-c" || got.confs[0].Weight != 7 || got.breakers[0].LatencyP95 != 900*time.Millisecond ||
-		got.group[1] != nil || got.group[2] != got.backends[1].br || len(got.checkers) != 2 ||
+		got.backends[1].Config.Name != "pg-c" || got.confs[0].Weight != 7 || got.breakers[0].LatencyP95 != 900*time.Millisecond ||
+		got.group[1] != nil || got.group[2] != got.backends[1].Breaker || len(got.checkers) != 2 ||
 		got.users["app"] != before.users["app"] || got.users["report"] == nil || got.limit != next.Proxy.MaxBufferMemory {
 		t.Errorf("after the reload: %+v; want pg-a kept with weight 7 and p95 900ms, pg-c added, pg-b gone, users app (kept) and report", got)
 	}
-	if !before.backends[1].draining.Load() {
+	if !before.backends[1].Draining.Load() {
 		t.Error("pg-b does not drain after it was removed")
 	}
 }

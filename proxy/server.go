@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +21,12 @@ import (
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/fastconn"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
+	"github.com/heliosdb/heliosproxy/proxy/events"
+	"github.com/heliosdb/heliosproxy/proxy/listen"
 	"github.com/heliosdb/heliosproxy/proxy/overrides"
+	"github.com/heliosdb/heliosproxy/proxy/pool"
+	"github.com/heliosdb/heliosproxy/proxy/route"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"github.com/heliosdb/heliosproxy/status"
 	"github.com/heliosdb/heliosproxy/statusdb"
@@ -35,15 +39,6 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-// tickInterval is how often every breaker is evaluated on a timer.
-const tickInterval = 10 * time.Millisecond
-
-// statsRefresh is how often the tick copies the Stats of a breaker that
-// recorded nothing since: what only time changes (window buckets expiring,
-// a recovery ramp's steps) may be this old in the status. Copying every
-// tick cost 1,000 idle backends 30 MB/s of garbage.
-const statsRefresh = 100 * time.Millisecond
-
 // Server is the proxy. Create it with New and start it with Run.
 type Server struct {
 	log   *slog.Logger
@@ -52,13 +47,11 @@ type Server struct {
 	cfg       atomic.Pointer[config.Config] // the running configuration, replaced by Reload
 	tlsConfig *tls.Config                   // nil: clients are told 'N' on SSLRequest
 
-	// breakersOn is false when the file turns circuit breaking off: the
-	// breakers still observe and report, but routing ignores them.
-	breakersOn atomic.Bool
-	group      *breaker.Group
-	backends   atomic.Pointer[[]*backend] // serving backends in configuration order; replaced by Reload
-	events     *eventBus
-	statusDB   *statusdb.DB // answers helios_proxy.* statements
+	group    *breaker.Group
+	router   route.Router
+	backends atomic.Pointer[[]*backend.Backend] // serving backends in configuration order; replaced by Reload
+	events   *events.Bus
+	statusDB *statusdb.DB // answers helios_proxy.* statements
 
 	startupTimeout time.Duration
 	connectTimeout time.Duration
@@ -75,16 +68,16 @@ type Server struct {
 	acceptTrouble atomic.Pointer[string]
 
 	nextPID atomic.Uint32
-	rotor   atomic.Uint64 // breaks routing ties
 	keysMu  sync.Mutex
 	keys    map[uint32]*session // by the process ID the proxy issued
 
 	usersMu sync.Mutex
-	users   map[string]*poolUser // [[users]] by name
-	stmts   stmtRegistry         // server-side names of pooled sessions' prepared statements
+	users   map[string]*pool.User // [[users]] by name
+	stmts   pool.Statements       // server-side names of pooled sessions' prepared statements
 
 	overrides *overrides.Store
-	onQuery   func(backend string, d time.Duration, o breaker.Outcome) // nil: none
+	hooks     backend.Hooks // what the backends report to
+	pools     pools         // the server connection pools of [[users]] sessions
 
 	// Set by Run, for what Reload starts: health checkers are goroutines
 	// of Run.
@@ -92,10 +85,9 @@ type Server struct {
 	runCtx context.Context
 	runWG  *sync.WaitGroup
 
-	retired  []*backend // drained by Reload, for closePools; guarded by runMu
 	spawnMu  sync.Mutex
 	spawnWG  *sync.WaitGroup // Run's, while it runs: see spawn
-	checkers map[*backend]context.CancelFunc
+	checkers map[*backend.Backend]context.CancelFunc
 	source   func() (config.Config, []config.Warning, error)
 }
 
@@ -105,7 +97,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{
 		log:            log,
 		clock:          realClock{},
-		events:         newEventBus(log),
+		events:         events.NewBus(log),
 		statusDB:       statusdb.New(),
 		startupTimeout: cfg.Proxy.StartupTimeout.Duration,
 		connectTimeout: cfg.Proxy.ConnectTimeout.Duration,
@@ -124,6 +116,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	s.hooks.Publish = s.publish
+	s.router.Backends, s.router.Now = s.list, func() time.Time { return s.clock.Now() }
 	s.cfg.Store(&cfg)
 	s.breakersOnSet(cfg)
 	s.buffers.Limit.Store(cfg.Proxy.MaxBufferMemory)
@@ -133,9 +127,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.users = users
 	s.group = breaker.NewGroup(breaker.GroupConfig{MaxEjectionPercent: cfg.CircuitBreaker.MaxEjectionPercent})
-	var list []*backend
+	var list []*backend.Backend
 	for _, bc := range cfg.Backends.Instances {
-		list = append(list, s.newBackend(bc, s.group.Add(bc.Name, breakerConfig(cfg, bc))))
+		list = append(list, backend.New(bc, s.group.Add(bc.Name, breakerConfig(cfg, bc)), &s.hooks))
 	}
 	s.backends.Store(&list)
 	s.overrides = overrides.New(cfg.State.Dir, log)
@@ -146,27 +140,27 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	now := s.clock.Now()
 	for _, o := range s.overrides.All() {
 		if b := s.backend(o.Backend); b != nil {
-			b.br.Force(o.State.Breaker(), now)
+			b.Breaker.Force(o.State.Breaker(), now)
 		}
 	}
 	return s, nil
 }
 
 func (s *Server) breakersOnSet(cfg config.Config) {
-	s.breakersOn.Store(cfg.Proxy.CircuitBreakerEnabled && cfg.CircuitBreaker.Enabled)
+	s.router.BreakersOn.Store(cfg.Proxy.CircuitBreakerEnabled && cfg.CircuitBreaker.Enabled)
 }
 
 // usersFor builds the [[users]] table of cfg; entries that did not change
 // keep their salt and what the proxy learned from clients' logins. It
 // changes nothing: the caller swaps the table in.
-func (s *Server) usersFor(cfg config.Config) (map[string]*poolUser, error) {
+func (s *Server) usersFor(cfg config.Config) (map[string]*pool.User, error) {
 	s.usersMu.Lock()
 	current := s.users
 	s.usersMu.Unlock()
-	users := make(map[string]*poolUser, len(cfg.Users))
+	users := make(map[string]*pool.User, len(cfg.Users))
 	for _, u := range cfg.Users {
 		mode := cfg.Pool.Mode
-		if old := current[u.Name]; old != nil && old.cfg == u && old.txMode == (cmp.Or(u.PoolMode, mode) == "transaction") {
+		if old := current[u.Name]; old != nil && old.Config == u && old.TxMode == (cmp.Or(u.PoolMode, mode) == "transaction") {
 			users[u.Name] = old
 			continue
 		}
@@ -174,7 +168,7 @@ func (s *Server) usersFor(cfg config.Config) (map[string]*poolUser, error) {
 		if _, err := rand.Read(salt); err != nil {
 			return nil, err
 		}
-		pu, err := newPoolUser(u, mode, salt)
+		pu, err := pool.NewUser(u, mode, salt)
 		if err != nil {
 			return nil, err
 		}
@@ -184,22 +178,22 @@ func (s *Server) usersFor(cfg config.Config) (map[string]*poolUser, error) {
 }
 
 // user returns the [[users]] entry of name, or nil.
-func (s *Server) user(name string) *poolUser {
+func (s *Server) user(name string) *pool.User {
 	s.usersMu.Lock()
 	defer s.usersMu.Unlock()
 	return s.users[name]
 }
 
 // list returns the serving backends.
-func (s *Server) list() []*backend { return *s.backends.Load() }
+func (s *Server) list() []*backend.Backend { return *s.backends.Load() }
 
 // config returns the running configuration.
 func (s *Server) config() *config.Config { return s.cfg.Load() }
 
 // backend returns the serving backend with that name, or nil.
-func (s *Server) backend(name string) *backend {
+func (s *Server) backend(name string) *backend.Backend {
 	for _, b := range s.list() {
-		if b.cfg.Name == name {
+		if b.Config.Name == name {
 			return b
 		}
 	}
@@ -208,7 +202,9 @@ func (s *Server) backend(name string) *backend {
 
 // OnQuery sets a function called with every relayed request's backend,
 // latency and outcome (for metrics). Call it before Run; it must be fast.
-func (s *Server) OnQuery(fn func(backend string, d time.Duration, o breaker.Outcome)) { s.onQuery = fn }
+func (s *Server) OnQuery(fn func(backend string, d time.Duration, o breaker.Outcome)) {
+	s.hooks.OnQuery = fn
+}
 
 // SetConfigSource gives Reload the function that reads the configuration
 // file anew.
@@ -275,7 +271,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.spawnMu.Unlock()
 	}()
 	s.runMu.Lock()
-	s.runCtx, s.runWG, s.checkers = ctx, &wg, make(map[*backend]context.CancelFunc)
+	s.runCtx, s.runWG, s.checkers = ctx, &wg, make(map[*backend.Backend]context.CancelFunc)
 	for _, b := range s.list() {
 		if err := s.startChecker(b, s.config().HealthChecks); err != nil {
 			s.runMu.Unlock()
@@ -292,22 +288,27 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		stopped := "the proxy has stopped accepting clients"
 		s.acceptTrouble.Store(&stopped)
 	}()
-	return newAcceptLoop(s, ln).run(ctx, func(conn net.Conn) {
+	return listen.New(ln, s.log, s.clock, s.setAcceptTrouble).Run(ctx, func(conn net.Conn) {
 		conn = fastconn.Wrap(conn)
 		wg.Go(func() { s.serve(ctx, conn) })
 	})
 }
 
+// setAcceptTrouble is told by Run's accept loop why the client listener
+// cannot accept now, and "" once it can again.
+func (s *Server) setAcceptTrouble(why string) {
+	if why == "" {
+		s.acceptTrouble.Store(nil)
+		return
+	}
+	s.acceptTrouble.Store(&why)
+}
+
 // closePools closes every pool of every backend, serving or drained, once
 // Run's sessions have ended, and waits for their connections' readers.
 func (s *Server) closePools() {
-	s.runMu.Lock()
-	backends := append(slices.Clone(s.list()), s.retired...)
-	s.runMu.Unlock()
-	for _, b := range backends {
-		for _, p := range b.allPools() {
-			p.close()
-		}
+	for _, p := range s.pools.all() {
+		p.Close()
 	}
 }
 
@@ -333,7 +334,7 @@ func (s *Server) spawn(fn func()) {
 // tick evaluates every breaker on a timer, so that stalls, expired probe
 // permits and open durations are noticed without traffic.
 func (s *Server) tick(ctx context.Context) {
-	t := time.NewTicker(tickInterval)
+	t := time.NewTicker(backend.TickInterval)
 	defer t.Stop()
 	var maintained, measured time.Time
 	for {
@@ -346,51 +347,49 @@ func (s *Server) tick(ctx context.Context) {
 		if now.Sub(maintained) >= time.Second {
 			maintained = now
 			for _, b := range s.list() {
-				for _, p := range b.allPools() {
-					s.spawn(func() { p.maintain(ctx, now) })
+				for _, p := range s.pools.of(b) {
+					s.spawn(func() { p.Maintain(ctx, now) })
 				}
 			}
 		}
 		if now.Sub(measured) >= 100*time.Millisecond {
 			measured = now
 			for _, b := range s.list() {
-				b.measurePools()
+				var queued int64
+				for _, p := range s.pools.of(b) {
+					queued += int64(p.Waiting())
+				}
+				b.Queued.Store(queued)
 			}
 		}
 		s.expireOverrides(now)
 		for _, b := range s.list() {
-			cfg := b.br.Config()
-			in := b.inflight(now, cfg.LatencyP95, cfg.LatencyP99)
+			cfg := b.Breaker.Config()
+			in := b.Inflight(now, cfg.LatencyP95, cfg.LatencyP99)
 			s.watchCheck(b, now, in)
-			b.note(b.br.Tick(now, in))
-			changes := b.br.Changes()
-			c := b.stats.Load()
-			if c == nil || c.changes != changes || now.Sub(c.at) >= statsRefresh {
-				c = &tickStats{at: now, changes: changes, Stats: b.br.Stats(now)}
-				b.stats.Store(c)
-			}
-			b.refreshFactor(now, c.Stats, cfg)
+			b.Note(b.Breaker.Tick(now, in))
+			b.RefreshFactor(now, b.TickStats(now), cfg)
 		}
 	}
 }
 
 // publish turns a breaker transition into events for logs and subscribers.
-func (s *Server) publish(b *backend, tr breaker.Transition) {
+func (s *Server) publish(b *backend.Backend, tr breaker.Transition) {
 	var openedAt time.Time
 	if tr.To == breaker.Open && tr.From == breaker.Closed {
-		b.openedAt.Store(tr.At.UnixNano())
-	} else if ns := b.openedAt.Load(); ns != 0 {
+		b.OpenedAt.Store(tr.At.UnixNano())
+	} else if ns := b.OpenedAt.Load(); ns != 0 {
 		openedAt = time.Unix(0, ns)
 	}
 	if tr.To == breaker.Open {
 		// Pooled connections and idle pooled sessions leave it now.
 		s.spawn(func() { s.isolate(b) })
 	}
-	for _, ev := range transitionEvents(tr, openedAt) {
+	for _, ev := range events.FromTransition(tr, openedAt) {
 		if s.config().Observability.LogCircuitStateChanges {
 			s.logEvent(ev)
 		}
-		s.events.publish(ev)
+		s.events.Publish(ev)
 	}
 }
 
@@ -412,10 +411,10 @@ func (s *Server) logEvent(ev status.Event) {
 // Subscribe returns the events published from now on; the channel closes
 // when ctx ends. A subscriber that falls behind loses events, never
 // slowing the proxy.
-func (s *Server) Subscribe(ctx context.Context) <-chan status.Event { return s.events.subscribe(ctx) }
+func (s *Server) Subscribe(ctx context.Context) <-chan status.Event { return s.events.Subscribe(ctx) }
 
 // Events returns up to limit recent events, oldest first (limit ≤ 0: all kept).
-func (s *Server) Events(limit int) []status.Event { return s.events.history(limit) }
+func (s *Server) Events(limit int) []status.Event { return s.events.History(limit) }
 
 // Snapshot returns a copy of every backend's state.
 func (s *Server) Snapshot() status.Snapshot { return s.snapshotInto(nil) }
@@ -432,18 +431,18 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 	forced := s.overrides.ByName()
 	var total int64
 	for _, b := range s.list() {
-		total += b.active.Load()
+		total += b.Active.Load()
 	}
 	for _, b := range s.list() {
-		st := b.currentStats(now)
-		active := b.active.Load()
+		st := b.CurrentStats(now)
+		active := b.Active.Load()
 		sb := status.Backend{
-			Name:                 b.cfg.Name,
-			Host:                 b.cfg.Host,
-			Port:                 b.cfg.Port,
-			Priority:             b.conf().Priority,
-			Weight:               b.conf().Weight,
-			ReadOnly:             b.conf().ReadOnly(),
+			Name:                 b.Config.Name,
+			Host:                 b.Config.Host,
+			Port:                 b.Config.Port,
+			Priority:             b.Live().Priority,
+			Weight:               b.Live().Weight,
+			ReadOnly:             b.Live().ReadOnly(),
 			CircuitState:         status.StateOf(st.State),
 			LatencyP50Ms:         ms(st.P50),
 			LatencyP95Ms:         ms(st.P95),
@@ -452,8 +451,8 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 			ConnectionSaturation: st.Saturation,
 			LastFailureTime:      st.LastFailure,
 			ActiveConnections:    int(active),
-			QueueDepth:           int(b.queued.Load()),
-			MaxConnections:       int(b.maxConns.Load()),
+			QueueDepth:           int(b.Queued.Load()),
+			MaxConnections:       int(b.MaxConns.Load()),
 			StateSince:           st.Since,
 			RampFactor:           st.Ramp,
 			RequestsTotal:        st.RequestsTotal,
@@ -461,22 +460,25 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 			SuccessesTotal:       st.SuccessesTotal,
 			RejectedTotal:        st.RejectedTotal,
 			TransitionsTotal:     st.TransitionsTotal,
-			ReplicationLagMs:     math.Float64frombits(b.lagMs.Load()),
+			ReplicationLagMs:     math.Float64frombits(b.LagMs.Load()),
 		}
-		sb.TrustsProxy, sb.TrustedRoles = b.trust.status()
+		sb.TrustsProxy, sb.TrustedRoles = b.Trust.Status()
 		if total > 0 {
 			sb.TrafficShare = float64(active) / float64(total)
 		}
 		if st.State != breaker.Closed {
 			sb.OpenReason = st.Reason.String()
 		}
-		if o, ok := forced[b.cfg.Name]; ok {
+		if o, ok := forced[b.Config.Name]; ok {
 			sb.Override, sb.OverrideReason, sb.OverrideAuthor, sb.OverrideExpires = o.State, o.Reason, o.Author, o.Expires
 		}
 		snap.Backends = append(snap.Backends, sb)
 	}
 	return snap
 }
+
+// ms is d in milliseconds, as status reports latencies.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // issueKey gives a session the BackendKeyData the client sees.
 func (s *Server) issueKey(ss *session) error {

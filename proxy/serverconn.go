@@ -2,62 +2,123 @@ package proxy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
+	"maps"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgproto3"
-
 	"github.com/heliosdb/heliosproxy/breaker"
-	"github.com/heliosdb/heliosproxy/internal/scram"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
+	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
-// serverConn is one pooled connection to a backend, logged in as a
-// [[users]] role. A goroutine of its own reads it for as long as it is
-// open and relays what it reads to the session it is attached to; a
-// connection that says anything while idle in the pool is closed.
+// serverCheckDelay is how long a pooled connection may sit idle before it
+// is checked with an empty query on checkout (PgBouncer's
+// server_check_delay). A variable so that tests can make checks common.
+var serverCheckDelay = 30 * time.Second
+
+// connPool is a backend's pool for one user and database.
+type connPool = pool.Pool[*serverConn]
+
+// serverConn is one pooled connection to a backend as pooled sessions use
+// it. A goroutine of its own reads it for as long as it is open and relays
+// what it reads to the session it is attached to; a connection that says
+// anything while idle in the pool is closed.
 type serverConn struct {
-	p     *pool
-	conn  net.Conn
-	st    *wire.Stream
-	pid   uint32
-	key   []byte
-	born  time.Time
-	epoch uint64
+	pool.Conn
+	s *Server
+	p *connPool
+	b *backend.Backend
 
-	idleSince time.Time // guarded by p.mu
+	owner atomic.Pointer[session] // the attached session, nil when idle
 
-	owner   atomic.Pointer[session] // the attached session, nil when idle
-	dead    atomic.Bool             // the connection is closed or broken
-	closing atomic.Bool             // closed on purpose: not a backend failure
-	doomed  atomic.Bool             // its backend's circuit opened: close it when returned
-
-	// Guarded by the owner's pooled.mu (the pool's lock orders hand-overs).
-	params   map[string]string   // session parameters as the server reported them or the proxy set them
-	reported map[string]struct{} // the parameters the server reports
-	stmts    map[uint64]struct{} // prepared statements it holds, by id
-	q        respQueue           // what the responses it owes belong to
-	ours     atomic.Int32        // requests of the proxy's own in q: their responses are dropped
-	r        poolReader
+	// Guarded by the owner's pooled.mu (the pool's lock orders hand-overs),
+	// as are Conn.Params and Conn.Reported.
+	stmts map[uint64]struct{} // prepared statements it holds, by id
+	q     respQueue           // what the responses it owes belong to
+	ours  atomic.Int32        // requests of the proxy's own in q: their responses are dropped
+	r     poolReader
 }
 
-// dial opens and logs in a new connection for p. ss is the session that
-// wants it (nil for min_pool_size), whose SCRAM key may be needed.
-func (p *pool) dial(ctx context.Context, ss *session, epoch uint64) (*serverConn, error) {
-	s, b := p.s, p.b
+// Base gives the pool its part of the connection.
+func (sc *serverConn) Base() *pool.Conn { return &sc.Conn }
+
+// pools are the connection pools of every backend by user and database;
+// a drained backend's stay until Run ends, which closes them all.
+type pools struct {
+	mu sync.Mutex
+	m  map[*backend.Backend]map[pool.Key]*connPool
+}
+
+// get returns b's pool for key, creating it.
+func (ps *pools) get(s *Server, b *backend.Backend, key pool.Key) *connPool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.m[b][key]
+	if p == nil {
+		p = pool.New(key, pool.Env[*serverConn]{
+			Now:      s.clock.Now,
+			Settings: func() pool.Settings { return s.poolSettings(key.User) },
+			Open: func(ctx context.Context, p *connPool, epoch uint64) (*serverConn, error) {
+				return s.open(ctx, b, p, epoch)
+			},
+			Healthy: func() bool { return b.Breaker.State() == breaker.Closed && !b.Draining.Load() },
+			Log:     s.log.With("backend", b.Config.Name),
+		})
+		if ps.m == nil {
+			ps.m = make(map[*backend.Backend]map[pool.Key]*connPool)
+		}
+		if ps.m[b] == nil {
+			ps.m[b] = make(map[pool.Key]*connPool)
+		}
+		ps.m[b][key] = p
+	}
+	return p
+}
+
+// of returns b's pools.
+func (ps *pools) of(b *backend.Backend) []*connPool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return slices.Collect(maps.Values(ps.m[b]))
+}
+
+// all returns every pool.
+func (ps *pools) all() []*connPool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var all []*connPool
+	for _, m := range ps.m {
+		all = slices.AppendSeq(all, maps.Values(m))
+	}
+	return all
+}
+
+// poolSettings returns the pool limits of user's pools.
+func (s *Server) poolSettings(user string) pool.Settings {
+	pc := s.config().Pool
+	set := pool.Settings{Size: pc.DefaultPoolSize, MinSize: pc.MinPoolSize, WaitTimeout: pc.QueryWaitTimeout.Duration,
+		Lifetime: pc.ServerLifetime.Duration, IdleTimeout: pc.ServerIdleTimeout.Duration}
+	if u := s.user(user); u != nil && u.Config.PoolSize > 0 {
+		set.Size = u.Config.PoolSize
+	}
+	return set
+}
+
+// open opens and logs in a new connection for p.
+func (s *Server) open(ctx context.Context, b *backend.Backend, p *connPool, epoch uint64) (*serverConn, error) {
 	start := s.clock.Now()
 	record := func(o breaker.Outcome) {
 		now := s.clock.Now()
-		b.connected(b.br.Current(), o, now.Sub(start), now)
+		b.Connected(b.Breaker.Current(), o, now.Sub(start), now)
 	}
-	u := s.user(p.key.user)
+	u := s.user(p.Key.User)
 	if u == nil {
-		return nil, fmt.Errorf("user %q is no longer in [[users]]", p.key.user)
+		return nil, fmt.Errorf("user %q is no longer in [[users]]", p.Key.User)
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	defer cancel()
@@ -66,23 +127,23 @@ func (p *pool) dial(ctx context.Context, ss *session, epoch uint64) (*serverConn
 		record(breaker.Failure)
 		return nil, errRetry{err}
 	}
-	sc := &serverConn{p: p, conn: conn, st: wire.NewStream(conn, backendBufSize, backendMaxBody), born: start, epoch: epoch,
-		params: make(map[string]string), reported: make(map[string]struct{}), stmts: make(map[uint64]struct{})}
+	sc := &serverConn{Conn: pool.NewConn(conn, wire.NewStream(conn, backendBufSize, backendMaxBody), start, epoch),
+		s: s, p: p, b: b, stmts: make(map[uint64]struct{})}
 	if d, ok := dctx.Deadline(); ok {
 		_ = conn.SetDeadline(d)
 	}
-	err = sc.login(u, p.key.database)
+	err = sc.Login(u, p.Key.Database)
 	_ = conn.SetDeadline(time.Time{})
 	if err != nil {
 		conn.Close()
-		var be *backendError
+		var be *wire.BackendError
 		if errors.As(err, &be) {
-			o := loginOutcome(be.code)
+			o := backend.LoginOutcome(be.Code)
 			record(o)
 			if o == breaker.Failure || o == breaker.Overload {
 				return nil, errRetry{err}
 			}
-			return nil, &Error{Code: be.code, Message: be.msg, Err: err}
+			return nil, &Error{Code: be.Code, Message: be.Message, Err: err}
 		}
 		var pe *Error
 		if errors.As(err, &pe) {
@@ -94,128 +155,6 @@ func (p *pool) dial(ctx context.Context, ss *session, epoch uint64) (*serverConn
 	record(breaker.Success)
 	sc.r.sc = sc
 	sc.r.scan = wire.Scanner{H: &sc.r, MaxBody: 1<<31 - 1, Hold: true}
-	p.readers.Go(sc.readLoop)
+	p.Go(sc.readLoop)
 	return sc, nil
-}
-
-// login sends the StartupMessage and answers the authentication request
-// with the user's secret, then reads the session parameters.
-func (sc *serverConn) login(u *poolUser, database string) error {
-	startup, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersionNumber,
-		Parameters: map[string]string{"user": u.cfg.Name, "database": database}}).Encode(nil)
-	if _, err := sc.conn.Write(startup); err != nil {
-		return err
-	}
-	var sasl *scram.Client
-	for {
-		typ, m, err := sc.st.Message()
-		if err != nil {
-			return err
-		}
-		body := m[5:]
-		switch typ {
-		case 'R':
-			if len(body) < 4 {
-				return wire.ProtocolErrorf("short authentication message from backend")
-			}
-			var reply []byte
-			switch code := binary.BigEndian.Uint32(body); code {
-			case pgproto3.AuthTypeOk, pgproto3.AuthTypeSASLFinal: // SASLFinal is checked below
-				if code == pgproto3.AuthTypeSASLFinal {
-					if sasl == nil {
-						return wire.ProtocolErrorf("SASLFinal without SASL")
-					}
-					if err := sasl.Verify(body[4:]); err != nil {
-						return &Error{Code: "28000", Message: "backend failed SCRAM server verification", Err: err}
-					}
-				}
-				continue
-			case pgproto3.AuthTypeCleartextPassword:
-				pw := u.plain()
-				if pw == "" {
-					return u.cannot("a cleartext password")
-				}
-				reply, _ = (&pgproto3.PasswordMessage{Password: pw}).Encode(nil)
-			case pgproto3.AuthTypeMD5Password:
-				if u.md5 == "" || len(body) < 8 {
-					return u.cannot("an md5 password")
-				}
-				reply, _ = (&pgproto3.PasswordMessage{Password: scram.MD5Response(u.md5, [4]byte(body[4:8]))}).Encode(nil)
-			case pgproto3.AuthTypeSASL:
-				if pw := u.plain(); pw != "" {
-					sasl = scram.NewClient(pw, rand.Reader)
-				} else if k, ok := u.learnedKey(); ok {
-					sasl = scram.NewClientFromKeys(*k, u.verifier.ServerKey, rand.Reader)
-				} else {
-					return u.cannot("SCRAM before any client of this user logged in with SCRAM")
-				}
-				reply, _ = (&pgproto3.SASLInitialResponse{AuthMechanism: "SCRAM-SHA-256", Data: sasl.First()}).Encode(nil)
-			case pgproto3.AuthTypeSASLContinue:
-				if sasl == nil {
-					return wire.ProtocolErrorf("SASLContinue without SASL")
-				}
-				final, err := sasl.Final(body[4:])
-				if err != nil {
-					return &Error{Code: "28000", Message: "SCRAM exchange with the backend failed", Err: err}
-				}
-				reply, _ = (&pgproto3.SASLResponse{Data: final}).Encode(nil)
-			default:
-				return u.cannot(fmt.Sprintf("authentication method %d", code))
-			}
-			if _, err := sc.conn.Write(reply); err != nil {
-				return err
-			}
-		case 'K':
-			if len(body) < 8 {
-				return wire.ProtocolErrorf("short BackendKeyData from backend")
-			}
-			sc.pid = binary.BigEndian.Uint32(body)
-			sc.key = append([]byte(nil), body[4:]...)
-		case 'S':
-			name, rest := wire.CString(body)
-			value, _ := wire.CString(rest)
-			sc.params[string(name)] = string(value)
-			sc.reported[string(name)] = struct{}{}
-		case 'N':
-		case 'E':
-			f := wire.ErrorFieldMap(body)
-			return &backendError{code: f['C'], msg: f['M']}
-		case 'Z':
-			if len(sc.st.Buffered()) > 0 {
-				return wire.ProtocolErrorf("data after ReadyForQuery during login")
-			}
-			return nil
-		default:
-			return wire.ProtocolErrorf("unexpected message type %q from backend during login", typ)
-		}
-	}
-}
-
-// cannot explains why the proxy cannot log in to a backend as u.
-func (u *poolUser) cannot(what string) error {
-	return &Error{Code: "28000", Message: fmt.Sprintf("HeliosProxy cannot log in to the backend as %q: the backend asks for %s and [[users]] does not give a password that answers it", u.cfg.Name, what)}
-}
-
-// close closes the connection on purpose; its reader then ends quietly.
-func (sc *serverConn) close() {
-	sc.closing.Store(true)
-	sc.dead.Store(true)
-	_ = sc.conn.Close()
-}
-
-// custom reports whether the proxy set parameter name on the connection
-// for a client, PostgreSQL not reporting it.
-func (sc *serverConn) custom(name string) bool {
-	_, reported := sc.reported[name]
-	return !reported
-}
-
-// forgetCustom drops the parameters the proxy set that PostgreSQL does not
-// report, after the server reset them.
-func (sc *serverConn) forgetCustom() {
-	for name := range sc.params {
-		if sc.custom(name) {
-			delete(sc.params, name)
-		}
-	}
 }

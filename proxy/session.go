@@ -21,6 +21,10 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
+	"github.com/heliosdb/heliosproxy/proxy/dial"
+	"github.com/heliosdb/heliosproxy/proxy/listen"
+	"github.com/heliosdb/heliosproxy/proxy/route"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -48,14 +52,14 @@ type session struct {
 	// session goes, against forwardCancel.
 	targetMu sync.Mutex
 
-	b         *backend
+	b         *backend.Backend
 	ticket    breaker.Ticket
 	server    net.Conn
 	ss        *wire.Stream // server side
 	serverPID uint32
 	serverKey []byte
 
-	pending    pendingRing
+	pending    backend.Pending
 	local      localState    // statements the proxy answers itself
 	wmu        sync.Mutex    // serializes writes to the client during the relay
 	txStatus   atomic.Uint32 // transaction status of the last ReadyForQuery
@@ -96,7 +100,7 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 			log.Error("session failed on an internal error; connection closed", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	tuneClientConn(conn, s.config().Proxy.ClientWriteTimeout.Duration)
+	listen.TuneConn(conn, s.config().Proxy.ClientWriteTimeout.Duration)
 	ss = &session{s: s, client: conn, stopped: make(chan struct{})}
 	ss.setClientStream(conn)
 	defer func() { ss.cs.Release() }()
@@ -167,13 +171,13 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 		ss.refuse(log, err)
 		return
 	}
-	defer ss.b.active.Add(-1)
-	defer ss.b.untrack(ss)
+	defer ss.b.Active.Add(-1)
+	defer ss.b.Untrack(ss)
 	defer ss.server.Close()
 	ss.authenticated()
 	_ = ss.client.SetDeadline(time.Time{})
 	_ = ss.server.SetDeadline(time.Time{})
-	log.Debug("session started", "backend", ss.b.cfg.Name, "session_id", ss.pid)
+	log.Debug("session started", "backend", ss.b.Config.Name, "session_id", ss.pid)
 	ss.relay(ctx)
 }
 
@@ -184,7 +188,7 @@ func (ss *session) fail(err error) {
 		ce = &Error{Code: codeProtocolViolation, Message: err.Error(), Err: err}
 	}
 	_ = ss.client.SetWriteDeadline(ss.s.clock.Now().Add(time.Second))
-	if _, err := ss.client.Write(ce.errorResponse(nil)); err == nil {
+	if _, err := ss.client.Write(ce.Append(nil)); err == nil {
 		ss.lingerOnClose = true
 	}
 }
@@ -274,9 +278,25 @@ func (ss *session) startTLS() error {
 	return nil
 }
 
-// evict ends a login stuck on its client for another: its read fails at
+// Waiting tells the stall detector since when the session's oldest
+// pending request has waited on its backend (a backend.Tracked): not
+// while the session is blocked writing to its client, and for an answer
+// that is streaming, since the last write.
+func (ss *session) Waiting() (since int64, gen uint64, ok bool) {
+	start, gen := ss.pending.Oldest()
+	if start == 0 || ss.clientBlocked.Load() != 0 {
+		return 0, 0, false
+	}
+	return max(start, ss.wrote.Load()), gen, true
+}
+
+// SilentSince returns since when a session that is not yet authenticated
+// has waited on its client, 0 when it does not (a backend.Login).
+func (ss *session) SilentSince() int64 { return ss.authWait.Load() }
+
+// Evict ends a login stuck on its client for another: its read fails at
 // once, and it is told why (errEvicted).
-func (ss *session) evict() {
+func (ss *session) Evict() {
 	ss.authWait.Store(0) // not chosen twice
 	ss.evicted.Store(true)
 	_ = ss.client.SetReadDeadline(time.Unix(1, 0))
@@ -296,13 +316,13 @@ func (ss *session) authenticated() {
 
 // makeRoom makes room for ss when pool.max_client_conn is reached, by
 // ending the login that has waited longest on its silent client, once that
-// is past loginPreemptAfter. While logins are waiting on their clients but
+// is past backend.LoginPreemptAfter. While logins are waiting on their clients but
 // none long enough, it waits a little for one to be; otherwise it gives up
 // at once, as a full PostgreSQL does. It reports whether ss may go on.
 func (s *Server) makeRoom(ctx context.Context, ss *session, limit int64) bool {
-	timer := time.NewTimer(loginPreemptAfter + loginRecheck)
+	timer := time.NewTimer(backend.LoginPreemptAfter + backend.LoginRecheck)
 	defer timer.Stop()
-	recheck := time.NewTicker(loginRecheck)
+	recheck := time.NewTicker(backend.LoginRecheck)
 	defer recheck.Stop()
 	for {
 		evicted, waiting := s.evictSilentLogin(ss)
@@ -330,10 +350,10 @@ func (s *Server) makeRoom(ctx context.Context, ss *session, limit int64) bool {
 // login is waiting on its client.
 func (s *Server) evictSilentLogin(ss *session) (evicted, waiting bool) {
 	s.keysMu.Lock()
-	victim, waiting := longestSilent(maps.Values(s.keys), ss)
+	victim, waiting := backend.LongestSilent(maps.Values(s.keys), ss)
 	s.keysMu.Unlock()
 	if victim != nil {
-		victim.evict()
+		victim.Evict()
 	}
 	return victim != nil, waiting
 }
@@ -372,16 +392,16 @@ func (s *Server) forwardCancel(ctx context.Context, m *pgproto3.CancelRequest) {
 	ss.cancelAt.Store(s.clock.Now().UnixNano())
 	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", b.addr)
+	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", b.Addr)
 	if err != nil {
-		s.log.Warn("cancel request not forwarded", "backend", b.cfg.Name, "session_id", ss.pid, "err", err)
+		s.log.Warn("cancel request not forwarded", "backend", b.Config.Name, "session_id", ss.pid, "err", err)
 		return
 	}
 	defer conn.Close()
 	req, _ := (&pgproto3.CancelRequest{ProcessID: pid, SecretKey: key}).Encode(nil)
 	_ = conn.SetDeadline(s.clock.Now().Add(s.connectTimeout))
 	if _, err := conn.Write(req); err != nil {
-		s.log.Warn("cancel request not forwarded", "backend", b.cfg.Name, "session_id", ss.pid, "err", err)
+		s.log.Warn("cancel request not forwarded", "backend", b.Config.Name, "session_id", ss.pid, "err", err)
 		return
 	}
 	// PostgreSQL closes the connection once it has handled the request.
@@ -390,7 +410,7 @@ func (s *Server) forwardCancel(ctx context.Context, m *pgproto3.CancelRequest) {
 
 // cancelTarget returns where a cancel for this session must go, once the
 // session is attached.
-func (ss *session) cancelTarget() (*backend, uint32, []byte) {
+func (ss *session) cancelTarget() (*backend.Backend, uint32, []byte) {
 	ss.targetMu.Lock()
 	defer ss.targetMu.Unlock()
 	return ss.b, ss.serverPID, ss.serverKey
@@ -425,76 +445,76 @@ func (e errRetry) Unwrap() error { return e.err }
 // connect routes the session and authenticates the client against the
 // chosen backend, trying others while nothing has reached the client.
 func (ss *session) connect(ctx context.Context) error {
-	var tried []*backend
-	var refused refusals
+	var tried []*backend.Backend
+	var refused route.Refusals
 	readOnly := ss.readOnly()
 	for {
-		b, t, err := ss.s.route(readOnly, tried)
+		b, t, err := ss.s.router.Route(readOnly, tried)
 		if err != nil {
-			return ss.s.noBackend(err, readOnly, &refused)
+			return ss.s.router.NoBackend(err, readOnly, &refused)
 		}
 		tried = append(tried, b)
 		err = ss.attach(ctx, b, t)
 		if err == nil {
 			return nil
 		}
-		b.active.Add(-1)
+		b.Active.Add(-1)
 		var retry errRetry
 		if !errors.As(err, &retry) {
 			return err
 		}
-		refused.note(b, retry.err)
-		ss.s.log.Info("backend failed before the session started; trying another", "backend", b.cfg.Name, "session_id", ss.pid, "err", retry.err)
+		refused.Note(b, retry.err)
+		ss.s.log.Info("backend failed before the session started; trying another", "backend", b.Config.Name, "session_id", ss.pid, "err", retry.err)
 	}
 }
 
 // attach opens a connection to b and relays the authentication exchange.
 // Only the backend's own time counts as its latency: waiting for a login
 // slot or for the client's answers to the password challenge does not.
-func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) error {
+func (ss *session) attach(ctx context.Context, b *backend.Backend, t breaker.Ticket) error {
 	if err := ss.refuseTrusted(ctx, b, t); err != nil {
 		return err
 	}
 	s := ss.s
 	limit := s.config().Proxy.MaxLoginsPerBackend
-	if !b.logins.acquire(ctx, ss, limit, s.connectTimeout) {
-		b.br.Release(t)
+	if !b.Logins.Acquire(ctx, ss, limit, s.connectTimeout) {
+		b.Breaker.Release(t)
 		if ctx.Err() != nil {
 			return &Error{Code: codeAdminShutdown, Message: "the proxy is shutting down"}
 		}
-		s.log.Warn("login refused: every login slot of the backend is in use", "backend", b.cfg.Name, "limit", limit)
-		return errLoginsBusy(b.cfg.Name, limit)
+		s.log.Warn("login refused: every login slot of the backend is in use", "backend", b.Config.Name, "limit", limit)
+		return errLoginsBusy(b.Config.Name, limit)
 	}
-	defer b.logins.release(ss)
+	defer b.Logins.Release(ss)
 	start := s.clock.Now()
 	// The connection attempt is a pending request until the backend is
 	// ready: a backend that hangs in startup is a stall too.
 	lc := &loginClock{ss: ss, t: t, start: start}
 	lc.resume(start)
-	b.track(ss)
+	b.Track(ss)
 	defer lc.stop()
 	record := func(o breaker.Outcome) {
 		now := s.clock.Now()
-		b.connected(t, o, now.Sub(start)-lc.client, now)
+		b.Connected(t, o, now.Sub(start)-lc.client, now)
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	conn, err := s.dialBackend(dctx, b)
 	cancel()
 	if err != nil {
-		b.untrack(ss)
+		b.Untrack(ss)
 		record(breaker.Failure)
 		return errRetry{err}
 	}
 	bs := wire.NewStream(conn, backendBufSize, backendMaxBody)
 	forwarded, err := ss.authenticate(conn, bs, lc)
 	if err != nil {
-		b.untrack(ss)
+		b.Untrack(ss)
 		conn.Close()
-		var be *backendError
+		var be *wire.BackendError
 		switch {
 		case errors.As(err, &be):
-			o := loginOutcome(be.code)
-			if be.afterClient && be.code == codeProtocolViolation {
+			o := backend.LoginOutcome(be.Code)
+			if be.AfterClient && be.Code == codeProtocolViolation {
 				// A malformed password or SCRAM message from the client: the
 				// backend is fine, and a client must not be able to open its
 				// circuit that way.
@@ -506,10 +526,10 @@ func (ss *session) attach(ctx context.Context, b *backend, t breaker.Ticket) err
 			}
 			return errRefused // the client already has the backend's ErrorResponse
 		case ctx.Err() != nil:
-			b.br.Release(t)
+			b.Breaker.Release(t)
 			return &Error{Code: codeAdminShutdown, Message: "the proxy is shutting down", Err: err}
 		case errors.Is(err, errClient):
-			b.br.Release(t)
+			b.Breaker.Release(t)
 			return err
 		}
 		record(breaker.Failure)
@@ -549,13 +569,13 @@ func (lc *loginClock) firstRequest(now time.Time) {
 }
 
 func (lc *loginClock) resume(now time.Time) {
-	lc.ss.pending.push(now.UnixNano(), lc.t)
+	lc.ss.pending.Push(now.UnixNano(), lc.t)
 	lc.pending = true
 }
 
 func (lc *loginClock) stop() {
 	if lc.pending {
-		lc.ss.pending.pop()
+		lc.ss.pending.Pop()
 		lc.pending = false
 	}
 }
@@ -573,16 +593,6 @@ func (lc *loginClock) clientTurn(wait func() error) error {
 	lc.resume(now)
 	return err
 }
-
-// backendError is an ErrorResponse a backend sent during authentication.
-type backendError struct {
-	code, msg string
-	// afterClient: the client had answered the backend's authentication
-	// request; a protocol violation (08P01) then is the client's doing.
-	afterClient bool
-}
-
-func (e *backendError) Error() string { return "backend refused the session: sqlstate " + e.code }
 
 // errRefused means the backend refused the session and the client has
 // been told why.
@@ -602,7 +612,7 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 		return false, err
 	}
 	_, overTLS := conn.(*tls.Conn)
-	binding := false  // the client wants channel binding, which cannot pass through (withoutPlus)
+	binding := false  // the client wants channel binding, which cannot pass through (dial.WithoutPlus)
 	var out []byte    // messages for the client, flushed before waiting on it
 	answered := false // a reply of the client's went to the backend
 	flush := func() error {
@@ -630,7 +640,7 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 			}
 			authType := binary.BigEndian.Uint32(m[5:9])
 			if authType == pgproto3.AuthTypeSASL && overTLS {
-				m = withoutPlus(m)
+				m = dial.WithoutPlus(m)
 			}
 			out = append(out, m...)
 			switch authType {
@@ -654,7 +664,7 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 			if reply[0] != 'p' {
 				return forwarded, errors.Join(errClient, wire.ProtocolErrorf("expected a password message, got type %q", reply[0]))
 			}
-			binding = authType == pgproto3.AuthTypeSASL && overTLS && wantsBinding(reply)
+			binding = authType == pgproto3.AuthTypeSASL && overTLS && dial.WantsBinding(reply)
 			_ = conn.SetWriteDeadline(s.clock.Now().Add(s.connectTimeout))
 			answered = true
 			if _, err := conn.Write(reply); err != nil {
@@ -674,7 +684,7 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 			out = append(out, m...)
 		case 'E':
 			if binding { // PostgreSQL refuses the "y" as a downgrade
-				out = append(out, withHint(m, bindingHint)...)
+				out = append(out, dial.WithHint(m, dial.BindingHint)...)
 				_ = flush()
 				return forwarded, errors.Join(errClient, errRefused, errChannelBinding)
 			}
@@ -684,7 +694,7 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 				out = append(out, m...)
 				_ = flush()
 			}
-			return forwarded, &backendError{code: code, afterClient: answered}
+			return forwarded, &wire.BackendError{Code: code, AfterClient: answered}
 		case 'Z':
 			if len(m) == 6 {
 				ss.txStatus.Store(uint32(m[5]))
@@ -735,9 +745,9 @@ func (ss *session) relay(ctx context.Context) {
 			ss.fail(&Error{Code: codeAdminShutdown, Message: "terminating connection: the proxy is shutting down"})
 		}
 	case b2c.lost && !ss.terminated.Load() && (b2c.fatal == "" || breaker.Classify(b2c.fatal, false) == breaker.Failure):
-		ss.b.note(ss.b.br.RecordConnLoss(ss.b.br.Current(), now))
+		ss.b.Note(ss.b.Breaker.RecordConnLoss(ss.b.Breaker.Current(), now))
 		if atBoundary && b2c.fatal == "" {
-			ss.fail(&Error{Code: codeConnectionFailure, Message: "server closed the connection unexpectedly", Detail: "The backend " + ss.b.cfg.Name + " failed; reconnect to be routed to a healthy backend."})
+			ss.fail(&Error{Code: codeConnectionFailure, Message: "server closed the connection unexpectedly", Detail: "The backend " + ss.b.Config.Name + " failed; reconnect to be routed to a healthy backend."})
 		}
 	}
 }
@@ -859,7 +869,7 @@ func (h *clientHandler) start() {
 	if h.now == 0 {
 		h.now = h.ss.s.clock.Now().UnixNano()
 	}
-	h.ss.pending.push(h.now, h.ss.b.br.Current())
+	h.ss.pending.Push(h.now, h.ss.b.Breaker.Current())
 }
 
 // serverToClient relays backend messages to the client, recording each
@@ -966,11 +976,11 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 			ss.txStatus.Store(uint32(head[0]))
 		}
 		h.answered = true
-		start, t, ok := ss.pending.pop()
+		start, t, ok := ss.pending.Pop()
 		code, held := h.code, h.blocked
 		h.code, h.blocked = "", 0
 		if ok {
-			ss.b.finish(t, start, code, ss.cancelAt.Load(), held, ss.s.clock.Now())
+			ss.b.Finish(t, start, code, ss.cancelAt.Load(), held, ss.s.clock.Now())
 		}
 	}
 	return false
@@ -999,4 +1009,11 @@ func (ss *session) parameterStatus(body []byte) {
 	if value, _, ok := bytes.Cut(rest, []byte{0}); ok {
 		ss.timeZone.Store(string(value))
 	}
+}
+
+// errLoginsBusy is the answer when no login slot frees in time.
+func errLoginsBusy(backend string, limit int) *Error {
+	return &Error{Code: codeTooManyConns, Message: "sorry, too many clients already",
+		Detail: fmt.Sprintf("%d logins to backend %s are in progress (proxy.max_logins_per_backend).", limit, backend),
+		Hint:   "Retry the connection."}
 }

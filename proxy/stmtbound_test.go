@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/heliosdb/heliosproxy/proxy/pool"
 )
 
 // TestStatementRegistryBounded: 100,000 distinct prepared statements,
@@ -53,18 +55,16 @@ func TestStatementRegistryBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := p.stmts.size(); n != 0 {
+	if n := p.stmts.Len(); n != 0 {
 		t.Errorf("statement registry holds %d statements after all were closed, want 0", n)
 	}
 	for _, b := range p.list() {
-		for _, pool := range b.allPools() {
-			pool.mu.Lock()
-			for _, sc := range pool.idle {
-				if n := len(sc.stmts); n > maxServerStatements {
-					t.Errorf("an idle server connection holds %d statements, want at most %d", n, maxServerStatements)
+		for _, cp := range p.pools.of(b) {
+			for _, sc := range cp.Idle() {
+				if n := len(sc.stmts); n > pool.MaxServerStatements {
+					t.Errorf("an idle server connection holds %d statements, want at most %d", n, pool.MaxServerStatements)
 				}
 			}
-			pool.mu.Unlock()
 		}
 	}
 }

@@ -15,7 +15,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/proxy/health"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -43,22 +45,25 @@ func setHBA(t *testing.T, ctx context.Context, c *pgtest.Cluster, lines ...strin
 func TestTrustProbe(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	const made = "helios_trust_probe_0123456789abcdef"
-	probe := func(c *pgtest.Cluster, role string) bool {
+	// probe returns whether c lets a made-up role, and postgres, in
+	// without a password.
+	probe := func(c *pgtest.Cluster) (made, pg bool) {
 		t.Helper()
-		ok, err := probeRole(ctx, plainDial(c.Addr()), role, "postgres", 10*time.Second)
+		roles, err := health.ProbeTrust(ctx, plainDial(c.Addr()), config.HealthChecks{Database: "postgres"}, 10*time.Second)
 		if err != nil {
-			t.Fatalf("probe %s as %s: %v", c.Name, role, err)
+			t.Fatalf("probe %s: %v", c.Name, err)
 		}
-		return ok
+		return slices.Contains(roles, health.AnyRole), slices.Contains(roles, "postgres")
 	}
 	for _, auth := range []string{"trust", "md5", "scram-sha-256"} {
 		c := pgtest.New(t, pgtest.Options{Name: "probe-" + auth, Auth: auth})
 		want := auth == "trust"
-		for _, role := range []string{made, "postgres"} {
-			if got := probe(c, role); got != want {
-				t.Errorf("%s: probe as %s = %v, want %v", auth, role, got, want)
-			}
+		made, pg := probe(c)
+		if made != want {
+			t.Errorf("%s: probe as a made-up role = %v, want %v", auth, made, want)
+		}
+		if pg != want {
+			t.Errorf("%s: probe as postgres = %v, want %v", auth, pg, want)
 		}
 	}
 
@@ -75,18 +80,19 @@ func TestTrustProbe(t *testing.T) {
 		{"trust for another database only", []string{"host otherdb all 127.0.0.1/32 trust", "host all all 127.0.0.1/32 scram-sha-256"}, false, false},
 	} {
 		setHBA(t, ctx, c, tc.hba...)
-		if got := probe(c, made); got != tc.made {
-			t.Errorf("%s: probe as a made-up role = %v, want %v", tc.name, got, tc.made)
+		made, pg := probe(c)
+		if made != tc.made {
+			t.Errorf("%s: probe as a made-up role = %v, want %v", tc.name, made, tc.made)
 		}
-		if got := probe(c, "postgres"); got != tc.pg {
-			t.Errorf("%s: probe as postgres = %v, want %v", tc.name, got, tc.pg)
+		if pg != tc.pg {
+			t.Errorf("%s: probe as postgres = %v, want %v", tc.name, pg, tc.pg)
 		}
 	}
 
 	if err := c.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := probeRole(ctx, plainDial(c.Addr()), "postgres", "postgres", 10*time.Second); err == nil {
+	if _, err := health.ProbeTrust(ctx, plainDial(c.Addr()), config.HealthChecks{Database: "postgres"}, 10*time.Second); err == nil {
 		t.Error("probe of a dead backend: no error, want one (it cannot tell)")
 	}
 }
@@ -151,7 +157,9 @@ func TestBackendTrustsProxy(t *testing.T) {
 	p := startProxy(t, cfg)
 	events := p.Subscribe(ctx)
 	b := p.backend("pg-a")
-	<-b.trust.probed
+	if !b.Trust.Wait(ctx, time.Minute) {
+		t.Fatal("no trust probe answered within a minute")
+	}
 
 	sb := p.Snapshot().Backends[0]
 	if !sb.TrustsProxy || !slices.Equal(sb.TrustedRoles, []string{"*", "postgres"}) {
@@ -221,7 +229,9 @@ func TestTrustPassThroughAllowed(t *testing.T) {
 	cfg.HealthChecks.Enabled = false // the probe runs without health checks too
 	cfg.Backends.Instances[0].AllowTrustPassThrough = true
 	p := startProxy(t, cfg)
-	<-p.backend("pg-a").trust.probed
+	if !p.backend("pg-a").Trust.Wait(context.Background(), time.Minute) {
+		t.Fatal("no trust probe answered within a minute")
+	}
 	if sb := p.Snapshot().Backends[0]; !sb.TrustsProxy {
 		t.Errorf("trusts_proxy = false, want true")
 	}
@@ -248,7 +258,9 @@ func TestScramBackendNotFlagged(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := startProxy(t, testConfig(t, c))
-	<-p.backend("pg-a").trust.probed
+	if !p.backend("pg-a").Trust.Wait(context.Background(), time.Minute) {
+		t.Fatal("no trust probe answered within a minute")
+	}
 	if sb := p.Snapshot().Backends[0]; sb.TrustsProxy || sb.TrustedRoles != nil {
 		t.Errorf("scram backend: trusts_proxy %v, roles %v; want false, none", sb.TrustsProxy, sb.TrustedRoles)
 	}

@@ -78,7 +78,7 @@ func (ss *session) abortPooled() error {
 	select {
 	case <-done:
 	case <-t.C:
-		_ = sc.conn.Close()
+		_ = sc.Net.Close()
 	case <-pl.ctx.Done():
 		return pl.ctx.Err()
 	}

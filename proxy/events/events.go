@@ -1,4 +1,9 @@
-package proxy
+// Package events owns the proxy's event stream: Bus numbers events, keeps
+// the recent ones for late readers and fans them out to subscribers without
+// blocking the publisher, and FromTransition says which events a breaker
+// transition means. It does not decide when to publish, nor log events:
+// package proxy does both.
+package events
 
 import (
 	"context"
@@ -17,9 +22,10 @@ const eventHistory = 1000
 // events are dropped for it (never blocking the proxy).
 const subscriberBuffer = 256
 
-// eventBus numbers events, keeps the recent ones and fans them out to
-// subscribers without ever blocking the publisher.
-type eventBus struct {
+// Bus numbers events, keeps the recent ones and fans them out to
+// subscribers without ever blocking the publisher. Create it with NewBus;
+// it is safe for concurrent use.
+type Bus struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	nextID uint64
@@ -28,11 +34,16 @@ type eventBus struct {
 	subs   map[chan status.Event]struct{}
 }
 
-func newEventBus(log *slog.Logger) *eventBus {
-	return &eventBus{log: log, subs: make(map[chan status.Event]struct{})}
+// NewBus returns an empty Bus; log is told about events dropped for slow
+// subscribers.
+func NewBus(log *slog.Logger) *Bus {
+	return &Bus{log: log, subs: make(map[chan status.Event]struct{})}
 }
 
-func (e *eventBus) publish(ev status.Event) {
+// Publish numbers ev (IDs start at 1), keeps it in the history and sends
+// it to every subscriber that has room for it; a subscriber whose buffer
+// is full loses it.
+func (e *Bus) Publish(ev status.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.nextID++
@@ -52,8 +63,9 @@ func (e *eventBus) publish(ev status.Event) {
 	}
 }
 
-// history returns up to limit of the most recent events, oldest first.
-func (e *eventBus) history(limit int) []status.Event {
+// History returns up to limit of the most recent events, oldest first
+// (limit ≤ 0: all kept, at most the last 1,000).
+func (e *Bus) History(limit int) []status.Event {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	n := len(e.recent)
@@ -67,9 +79,10 @@ func (e *eventBus) history(limit int) []status.Event {
 	return out
 }
 
-// subscribe returns a channel of events published from now on; it is
-// closed when ctx ends.
-func (e *eventBus) subscribe(ctx context.Context) <-chan status.Event {
+// Subscribe returns a channel of events published from now on; it is
+// closed when ctx ends. Up to 256 unread events wait in it; more are
+// dropped for it.
+func (e *Bus) Subscribe(ctx context.Context) <-chan status.Event {
 	ch := make(chan status.Event, subscriberBuffer)
 	e.mu.Lock()
 	e.subs[ch] = struct{}{}
@@ -83,10 +96,11 @@ func (e *eventBus) subscribe(ctx context.Context) <-chan status.Event {
 	return ch
 }
 
-// transitionEvents turns a breaker transition into the events it means:
+// FromTransition turns a breaker transition into the events it means:
 // one for the transition and, when it completed a cascade, a
-// CascadeDetected. openedAt is when the circuit last opened from CLOSED.
-func transitionEvents(tr breaker.Transition, openedAt time.Time) []status.Event {
+// CascadeDetected. openedAt is when the circuit last opened from CLOSED
+// (zero: unknown, and a CircuitClosed has no RecoveryDuration).
+func FromTransition(tr breaker.Transition, openedAt time.Time) []status.Event {
 	ev := status.Event{
 		Time:                 tr.At,
 		Backend:              tr.Backend,

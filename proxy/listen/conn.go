@@ -1,4 +1,4 @@
-package proxy
+package listen
 
 import (
 	"net"
@@ -8,13 +8,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tuneClientConn bounds how long a client that vanished or stopped reading
+// TuneConn bounds how long a client that vanished or stopped reading
 // can hold its session (and its backend session): data sent to it may stay
 // unacknowledged for at most timeout (TCP_USER_TIMEOUT, which also covers
 // a zero window), and an idle connection is probed with keepalives that
 // give up within about the same time. Errors are ignored: a connection
 // that cannot be tuned still works.
-func tuneClientConn(conn net.Conn, timeout time.Duration) {
+func TuneConn(conn net.Conn, timeout time.Duration) {
 	tc, ok := conn.(interface {
 		SetKeepAliveConfig(net.KeepAliveConfig) error
 		SyscallConn() (syscall.RawConn, error)

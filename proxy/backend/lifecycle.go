@@ -1,4 +1,4 @@
-package proxy
+package backend
 
 import (
 	"time"
@@ -14,40 +14,40 @@ import (
 // transition published. finish and note are the second half, written
 // once.
 
-// finish ends a request that began at start (unix nanos) on b with ticket
+// Finish ends a request that began at start (unix nanos) on b with ticket
 // t: classified by code, the SQLSTATE of its first ErrorResponse ("" for
 // none; a 57014 after a cancel the client sent since the request began is
 // the client's own), recorded with its latency less held, the time the
 // client held the answer up, and reported to the OnQuery hook.
-func (b *backend) finish(t breaker.Ticket, start int64, code string, cancelAt int64, held time.Duration, now time.Time) {
+func (b *Backend) Finish(t breaker.Ticket, start int64, code string, cancelAt int64, held time.Duration, now time.Time) {
 	o := breaker.Success
 	if code != "" {
 		o = breaker.Classify(code, cancelAt >= start && start != 0)
 	}
 	d := max(time.Duration(now.UnixNano()-start)-held, 0)
-	b.note(b.br.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: d}, now))
-	if fn := b.s.onQuery; fn != nil {
-		fn(b.cfg.Name, d, o)
+	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: d}, now))
+	if fn := b.hooks.OnQuery; fn != nil {
+		fn(b.Config.Name, d, o)
 	}
 }
 
-// note publishes the transition a breaker call returned, if any:
-// b.note(b.br.Record(…)).
-func (b *backend) note(tr breaker.Transition, ok bool) {
+// Note publishes the transition a breaker call returned, if any:
+// b.Note(b.br.Record(…)).
+func (b *Backend) Note(tr breaker.Transition, ok bool) {
 	if ok {
-		b.s.publish(b, tr)
+		b.hooks.Publish(b, tr)
 	}
 }
 
-// connected records a login to b (a relayed session's or a pooled
+// Connected records a login to b (a relayed session's or a pooled
 // connection's) with the backend's own time.
-func (b *backend) connected(t breaker.Ticket, o breaker.Outcome, latency time.Duration, now time.Time) {
-	b.note(b.br.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: latency}, now))
+func (b *Backend) Connected(t breaker.Ticket, o breaker.Outcome, latency time.Duration, now time.Time) {
+	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: latency}, now))
 }
 
-// loginOutcome classifies a backend's refusal of a login: the client's
+// LoginOutcome classifies a backend's refusal of a login: the client's
 // (or the user's) credentials or database are not the backend's health.
-func loginOutcome(code string) breaker.Outcome {
+func LoginOutcome(code string) breaker.Outcome {
 	if o := breaker.Classify(code, false); o != breaker.ConfigError {
 		return o
 	}

@@ -1,4 +1,11 @@
-package proxy
+// Package listen owns the proxy's client listener: the accept loop that
+// survives running out of file descriptors (backoff, a reserve of
+// descriptors for the rest of the proxy, a spare descriptor to refuse
+// clients with 53300 when the file table is full) and the socket options
+// of an accepted client connection. It does not read startup packets nor
+// run sessions: the proxy's handler does, for each connection the loop
+// hands it.
+package listen
 
 import (
 	"context"
@@ -9,7 +16,12 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
+
+// Clock tells the time; the proxy passes its own.
+type Clock interface{ Now() time.Time }
 
 // Backoff of a failing accept, as net/http's Server.Serve does it.
 const (
@@ -33,12 +45,13 @@ func fdReserve(limit uint64) uint64 { return min(max(limit/16, 16), 1024) }
 // descriptors reserved for the rest of the proxy.
 var errNoHeadroom = errors.New("file descriptors nearly exhausted")
 
-// acceptLoop is Run's accept loop. It survives what can pass: temporary
+// Loop is the proxy's accept loop. It survives what can pass: temporary
 // accept errors (EMFILE, ENFILE, ENOBUFS, ENOMEM, ECONNABORTED, …) back
 // off from acceptMinDelay to acceptMaxDelay and retry, and clients that
 // cannot be served are told so with SQLSTATE 53300 instead of waiting in
 // the listen queue until they time out. The condition is logged once when
-// it starts and once when it clears, and Server.Ready reports it.
+// it starts and once when it clears, and the trouble func passed to New
+// is told (the proxy's Ready reports it).
 //
 // Clients are refused in two ways. Before the file table is full: Linux
 // hands out the lowest free descriptor, so an accepted socket numbered at
@@ -48,11 +61,12 @@ var errNoHeadroom = errors.New("file descriptors nearly exhausted")
 // accept fails with EMFILE and the pending connection would stay queued,
 // so the loop closes a spare descriptor it holds for that, accepts the
 // client, refuses it, and opens the spare again (libuv's EMFILE trick).
-type acceptLoop struct {
-	s     *Server
-	ln    net.Listener
-	log   *slog.Logger
-	spare *os.File // nil when it could not be opened (again)
+type Loop struct {
+	ln      net.Listener
+	log     *slog.Logger
+	clock   Clock
+	trouble func(why string)
+	spare   *os.File // nil when it could not be opened (again)
 
 	limit uint64 // soft RLIMIT_NOFILE, read again before each refusal; 0: unknown
 
@@ -64,17 +78,22 @@ type acceptLoop struct {
 	delay    time.Duration
 }
 
-func newAcceptLoop(s *Server, ln net.Listener) *acceptLoop {
-	a := &acceptLoop{s: s, ln: ln, log: s.log.With("addr", ln.Addr().String())}
+// New returns the accept loop of ln, holding its spare descriptor until
+// Run returns. trouble is called from Run's goroutine with a sentence for
+// operators when accepts start failing, and with "" when they work again.
+func New(ln net.Listener, log *slog.Logger, clock Clock, trouble func(why string)) *Loop {
+	a := &Loop{ln: ln, log: log.With("addr", ln.Addr().String()), clock: clock, trouble: trouble}
 	a.limit = fileLimit()
 	a.openSpare()
 	return a
 }
 
-// run accepts until ctx ends, handing every client it can serve to
-// handle. It returns nil when ctx ended, or the first error that a retry
-// cannot cure (the listener is broken).
-func (a *acceptLoop) run(ctx context.Context, handle func(net.Conn)) error {
+// Run accepts until ctx ends, handing every client it can serve to
+// handle on Run's goroutine. It returns nil when ctx ended, or the first
+// error that a retry cannot cure (the listener is broken). Run does not
+// close ln: the caller closes it when ctx ends, which ends a pending
+// Accept.
+func (a *Loop) Run(ctx context.Context, handle func(net.Conn)) error {
 	defer a.closeSpare()
 	for {
 		conn, err := a.ln.Accept()
@@ -104,19 +123,19 @@ func (a *acceptLoop) run(ctx context.Context, handle func(net.Conn)) error {
 			a.refuse(conn)
 			continue
 		}
-		if a.failing() && a.s.clock.Now().Sub(a.last) >= acceptQuiet {
+		if a.failing() && a.clock.Now().Sub(a.last) >= acceptQuiet {
 			a.recovered()
 		}
 		handle(conn)
 	}
 }
 
-func (a *acceptLoop) failing() bool { return !a.since.IsZero() }
+func (a *Loop) failing() bool { return !a.since.IsZero() }
 
 // fail counts a failure; the first of an episode is logged and makes the
 // listener not ready.
-func (a *acceptLoop) fail(err error) {
-	now := a.s.clock.Now()
+func (a *Loop) fail(err error) {
+	now := a.clock.Now()
 	a.failures++
 	a.last = now
 	if a.failing() {
@@ -125,42 +144,42 @@ func (a *acceptLoop) fail(err error) {
 	a.since, a.delay = now, acceptMinDelay
 	a.limit = fileLimit()
 	reason := fmt.Sprintf("the client listener cannot accept connections: %v (open-file limit %d)", err, a.limit)
-	a.s.acceptTrouble.Store(&reason)
+	a.trouble(reason)
 	a.log.Warn("accept failing; new clients are refused with 53300 until it clears",
 		"err", err, "open_file_limit", a.limit, "reserve", fdReserve(a.limit))
 	a.setDeadline()
 }
 
 // recovered ends the episode.
-func (a *acceptLoop) recovered() {
-	now := a.s.clock.Now()
+func (a *Loop) recovered() {
+	now := a.clock.Now()
 	a.log.Info("accept recovered", "failures", a.failures, "refused", a.refused, "for", now.Sub(a.since).Round(time.Millisecond).String())
 	a.since, a.last, a.failures, a.refused, a.delay = time.Time{}, time.Time{}, 0, 0, 0
-	a.s.acceptTrouble.Store(nil)
+	a.trouble("")
 	if d, ok := a.ln.(interface{ SetDeadline(time.Time) error }); ok {
 		_ = d.SetDeadline(time.Time{})
 	}
 }
 
-func (a *acceptLoop) nextDelay() { a.delay = min(2*a.delay, acceptMaxDelay) }
+func (a *Loop) nextDelay() { a.delay = min(2*a.delay, acceptMaxDelay) }
 
 // setDeadline makes a failing listener's Accept return after the current
 // delay even when no client comes, so that the loop notices recovery
 // without one.
-func (a *acceptLoop) setDeadline() {
+func (a *Loop) setDeadline() {
 	if d, ok := a.ln.(interface{ SetDeadline(time.Time) error }); ok {
-		_ = d.SetDeadline(a.s.clock.Now().Add(a.delay))
+		_ = d.SetDeadline(a.clock.Now().Add(a.delay))
 	}
 }
 
 // probe runs when a failing listener had no client for a while: the
 // episode ends when a new descriptor would be served (and the spare is
 // held again), and quiet lasted acceptQuiet.
-func (a *acceptLoop) probe() {
+func (a *Loop) probe() {
 	if a.spare == nil {
 		a.openSpare()
 	}
-	if a.spare != nil && a.s.clock.Now().Sub(a.last) >= acceptQuiet && a.headroom() {
+	if a.spare != nil && a.clock.Now().Sub(a.last) >= acceptQuiet && a.headroom() {
 		a.recovered()
 		return
 	}
@@ -170,7 +189,7 @@ func (a *acceptLoop) probe() {
 
 // headroom reports whether a descriptor opened now lies below the
 // reserve.
-func (a *acceptLoop) headroom() bool {
+func (a *Loop) headroom() bool {
 	f, err := os.Open(os.DevNull)
 	if err != nil {
 		return false
@@ -181,7 +200,7 @@ func (a *acceptLoop) headroom() bool {
 
 // crowded reports whether conn's descriptor lies in the reserve, reading
 // the limit again first (an operator may have raised it with prlimit).
-func (a *acceptLoop) crowded(conn net.Conn) bool {
+func (a *Loop) crowded(conn net.Conn) bool {
 	if a.limit == 0 {
 		return false
 	}
@@ -206,7 +225,7 @@ func (a *acceptLoop) crowded(conn net.Conn) bool {
 
 // refuseWithSpare answers the client waiting in the listen queue with the
 // descriptor of the spare, and reports whether it did.
-func (a *acceptLoop) refuseWithSpare() bool {
+func (a *Loop) refuseWithSpare() bool {
 	if a.spare == nil {
 		a.openSpare()
 		return false
@@ -227,20 +246,20 @@ func (a *acceptLoop) refuseWithSpare() bool {
 // client's startup packet: a refused client must cost the proxy its
 // descriptor for as short a time as possible. libpq and pgx report it (to
 // an SSLRequest too: libpq reads an 'E' answer as the server's error).
-func (a *acceptLoop) refuse(conn net.Conn) {
+func (a *Loop) refuse(conn net.Conn) {
 	a.refused++
-	e := &Error{Code: codeTooManyConns, Message: "sorry, too many clients already",
+	e := &wire.Error{Code: "53300", Message: "sorry, too many clients already",
 		Detail: fmt.Sprintf("HeliosProxy is at its open-file limit (%d).", a.limit),
 		Hint:   "Try again later; an operator can raise the limit (LimitNOFILE, ulimit -n)."}
-	_ = conn.SetWriteDeadline(a.s.clock.Now().Add(100 * time.Millisecond))
-	_, _ = conn.Write(e.errorResponse(nil))
+	_ = conn.SetWriteDeadline(a.clock.Now().Add(100 * time.Millisecond))
+	_, _ = conn.Write(e.Append(nil))
 	if tc, ok := conn.(interface{ CloseWrite() error }); ok {
 		_ = tc.CloseWrite() // FIN after the answer
 	}
 	_ = conn.Close()
 }
 
-func (a *acceptLoop) openSpare() {
+func (a *Loop) openSpare() {
 	if a.spare != nil {
 		return
 	}
@@ -249,7 +268,7 @@ func (a *acceptLoop) openSpare() {
 	}
 }
 
-func (a *acceptLoop) closeSpare() {
+func (a *Loop) closeSpare() {
 	if a.spare != nil {
 		_ = a.spare.Close()
 		a.spare = nil
@@ -257,7 +276,7 @@ func (a *acceptLoop) closeSpare() {
 }
 
 // sleep waits the current delay; false when ctx ended first.
-func (a *acceptLoop) sleep(ctx context.Context) bool {
+func (a *Loop) sleep(ctx context.Context) bool {
 	t := time.NewTimer(a.delay)
 	defer t.Stop()
 	select {
