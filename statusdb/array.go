@@ -431,7 +431,7 @@ func (c *compiler) arrayOp(e *expr, args []evalFn) (evalFn, *Error) {
 			if x.params[i].null {
 				return nil, true
 			}
-			vals := x.arrays[i]
+			vals := x.run.arrays[i]
 			if conv != nil {
 				vals = append([]value(nil), vals...)
 				for j := range vals {

@@ -26,7 +26,6 @@ type evalCtx struct {
 	grp    *group
 	win    []value // window function results of the current row
 	params []value
-	arrays [][]value // elements of the array parameters, by parameter
 	loc    *time.Location
 	now    int64 // µs since the Unix epoch
 	outer  *evalCtx
@@ -37,8 +36,9 @@ type evalCtx struct {
 
 // runState is shared by every level of one execution.
 type runState struct {
-	subs map[int][][]value // rows of uncorrelated subqueries, computed once
-	work int               // see maxWork
+	subs   map[int][][]value // rows of uncorrelated subqueries, computed once
+	arrays [][]value         // elements of the array parameters, by parameter
+	work   int               // see maxWork
 }
 
 // maxWork bounds what one execution may do across all its levels: rows
@@ -63,7 +63,7 @@ func (x *evalCtx) work(n int) {
 
 // child returns a context for running a query level nested in x's.
 func (x *evalCtx) child() *evalCtx {
-	return &evalCtx{in: x.in, params: x.params, arrays: x.arrays, loc: x.loc, now: x.now, outer: x, run: x.run}
+	return &evalCtx{in: x.in, params: x.params, loc: x.loc, now: x.now, outer: x, run: x.run}
 }
 
 // at makes row i of the level's input current.

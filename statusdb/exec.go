@@ -143,7 +143,7 @@ func (s *Stmt) context(in *Input, params [][]byte, paramFormats []int16) (*evalC
 	}
 	x.now = now.UnixMicro()
 	var err error
-	x.params, x.arrays, err = s.decodeParams(params, paramFormats, x)
+	x.params, x.run.arrays, err = s.decodeParams(params, paramFormats, x)
 	return x, err
 }
 
