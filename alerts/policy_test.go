@@ -12,7 +12,7 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-// Events as the proxy publishes them (proxy/events.go transitionEvents).
+// Events as the proxy publishes them (proxy/events FromTransition).
 func evOpen(b string) status.Event {
 	return status.Event{Type: status.CircuitOpened, Backend: b, From: status.Closed, To: status.Open, Reason: "hard_failure",
 		Detail: "3 consecutive connection failures", InPrevious: 10 * time.Minute,

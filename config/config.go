@@ -395,6 +395,11 @@ type Pool struct {
 	ServerIdleTimeout Duration `toml:"server_idle_timeout"`
 	ServerLifetime    Duration `toml:"server_lifetime"`
 	QueryWaitTimeout  Duration `toml:"query_wait_timeout"`
+	// ServerCheckDelay is how long a pooled connection may sit idle and
+	// still be handed out without a check (an empty query) first;
+	// default 30s, as PgBouncer's server_check_delay; zero checks every
+	// connection that was idle.
+	ServerCheckDelay Duration `toml:"server_check_delay"`
 	// ServerResetQuery runs when a server connection goes back to the pool;
 	// default "DISCARD ALL"; empty means none.
 	ServerResetQuery string `toml:"server_reset_query"`
@@ -515,6 +520,7 @@ func Default() Config {
 			ServerIdleTimeout: Duration{10 * time.Minute},
 			ServerLifetime:    Duration{time.Hour},
 			QueryWaitTimeout:  Duration{2 * time.Minute},
+			ServerCheckDelay:  Duration{30 * time.Second},
 			ServerResetQuery:  "DISCARD ALL",
 		},
 	}

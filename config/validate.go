@@ -179,6 +179,7 @@ func (c Config) Validate() error {
 	v.nonNegative("pool.server_idle_timeout", po.ServerIdleTimeout)
 	v.nonNegative("pool.server_lifetime", po.ServerLifetime)
 	v.nonNegative("pool.query_wait_timeout", po.QueryWaitTimeout)
+	v.nonNegative("pool.server_check_delay", po.ServerCheckDelay)
 
 	users := map[string]int{}
 	for i, u := range c.Users {

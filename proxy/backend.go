@@ -36,7 +36,7 @@ type checkTarget struct {
 	b *backend.Backend
 }
 
-func (t checkTarget) Dial(ctx context.Context) (net.Conn, error) { return t.s.dialBackend(ctx, t.b) }
+func (t checkTarget) Dial(ctx context.Context) (net.Conn, error) { return t.b.Dial(ctx, t.s.config()) }
 
 func (t checkTarget) TLS() config.TLS { return t.s.config().BackendTLS(*t.b.Live()) }
 

@@ -245,9 +245,9 @@ func (s *Server) applyReload(p reloadPlan) {
 		b := pb.old
 		if b != nil {
 			b.SetLive(pb.cfg)
-			b.Breaker.SetConfig(breakerConfig(p.next, pb.cfg))
+			b.Breaker.SetConfig(backend.BreakerConfig(p.next, pb.cfg))
 		} else {
-			b = backend.New(pb.cfg, s.group.Add(pb.cfg.Name, breakerConfig(p.next, pb.cfg)), &s.hooks)
+			b = backend.New(pb.cfg, s.group.Add(pb.cfg.Name, backend.BreakerConfig(p.next, pb.cfg)), &s.hooks)
 			if o, ok := s.overrides.Get(pb.cfg.Name); ok {
 				b.Breaker.Force(o.State.Breaker(), now)
 			}
@@ -264,7 +264,7 @@ func (s *Server) applyReload(p reloadPlan) {
 	s.usersMu.Unlock()
 	s.cfg.Store(&p.next)
 	s.breakersOnSet(p.next)
-	s.buffers.Limit.Store(p.next.Proxy.MaxBufferMemory)
+	s.front.Buffers.Limit.Store(p.next.Proxy.MaxBufferMemory)
 }
 
 // drain stops new sessions to b and its health checks; its live sessions

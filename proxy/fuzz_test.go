@@ -15,6 +15,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/wiretest"
+	"github.com/heliosdb/heliosproxy/proxy/session"
 )
 
 // fuzzSeeds are FuzzFrontend's seed inputs: what clients send first.
@@ -111,7 +112,7 @@ func fuzzCheckReplies(out []byte) error {
 		return errors.New("reply is not an ErrorResponse")
 	}
 	switch e.Code {
-	case codeProtocolViolation, codeCannotConnectNow, codeConnectionFailure:
+	case "08P01", "57P03", "08006":
 	default:
 		return errors.New("unexpected SQLSTATE " + e.Code)
 	}
@@ -133,7 +134,7 @@ func fuzzServe(t *testing.T, conn *wiretest.Conn, in []byte) *Server {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.serve(context.Background(), conn)
+		srv.front.Serve(context.Background(), conn)
 	}()
 	select {
 	case <-done:
@@ -169,7 +170,7 @@ func FuzzFrontend(f *testing.F) {
 		if err := fuzzCheckReplies(conn.Out.Bytes()); err != nil {
 			t.Errorf("serve(%q) replied %q: %v", in, conn.Out.Bytes(), err)
 		}
-		if n := len(srv.keys); n != 0 {
+		if n := srv.front.Sessions(); n != 0 {
 			t.Errorf("serve(%q) left %d cancel keys behind", in, n)
 		}
 		for _, b := range srv.list() {
@@ -213,7 +214,7 @@ func FuzzStatusSession(f *testing.F) {
 		f.Add(seed)
 	}
 	startup := wiretest.Startup(f, &pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
-		Parameters: map[string]string{"user": "ops", "database": statusDatabase}})
+		Parameters: map[string]string{"user": "ops", "database": session.StatusDatabase}})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		conn := &wiretest.Conn{In: slices.Concat(startup, in)}
 		fuzzServe(t, conn, in)

@@ -22,6 +22,8 @@ import (
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/internal/wiretest"
+	"github.com/heliosdb/heliosproxy/proxy/session"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"github.com/heliosdb/heliosproxy/status"
 )
@@ -63,7 +65,7 @@ func TestStatusSessionMalformedDescribeClose(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := rawStartupDB(conn, "postgres", statusDatabase); err != nil {
+			if err := rawStartupDB(conn, "postgres", session.StatusDatabase); err != nil {
 				t.Fatal(err)
 			}
 			msg := wire.AppendMessage(nil, typ, body)
@@ -107,32 +109,6 @@ func rssBytes(t *testing.T) int64 {
 	return 0
 }
 
-// sendStartup sends a StartupMessage for user and database.
-func sendStartup(t *testing.T, conn net.Conn, user, db string) {
-	t.Helper()
-	p, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
-		Parameters: map[string]string{"user": user, "database": db}}).Encode(nil)
-	if _, err := conn.Write(p); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// readAuthRequest reads up to the first authentication request that
-// needs an answer.
-func readAuthRequest(t *testing.T, conn net.Conn) {
-	t.Helper()
-	fe := pgproto3.NewFrontend(conn, io.Discard)
-	msg, err := fe.Receive()
-	if err != nil {
-		t.Fatalf("waiting for the password challenge: %v", err)
-	}
-	switch msg.(type) {
-	case *pgproto3.AuthenticationSASL, *pgproto3.AuthenticationMD5Password, *pgproto3.AuthenticationCleartextPassword:
-	default:
-		t.Fatalf("want a password challenge, got %T", msg)
-	}
-}
-
 // scramPooledProxy starts a SCRAM cluster (superuser password pg-secret)
 // with the role app (app-secret) pooled by a proxy with malformedConfig.
 func scramPooledProxy(t *testing.T, name string, edit func(*config.Config)) *runningProxy {
@@ -170,13 +146,13 @@ func TestPasswordMessageMemory(t *testing.T) {
 		conns = append(conns, conn)
 		switch i % 3 {
 		case 0: // pass-through login: the backend's challenge
-			sendStartup(t, conn, "postgres", "postgres")
-			readAuthRequest(t, conn)
+			wiretest.SendStartup(t, conn, "postgres", "postgres")
+			wiretest.ReadAuthRequest(t, conn)
 		case 1: // [[users]] login: the proxy's own challenge
-			sendStartup(t, conn, "app", "postgres")
-			readAuthRequest(t, conn)
+			wiretest.SendStartup(t, conn, "app", "postgres")
+			wiretest.ReadAuthRequest(t, conn)
 		case 2: // status database: an authenticated local session
-			if err := rawStartupDB(conn, "postgres", statusDatabase); err != nil {
+			if err := rawStartupDB(conn, "postgres", session.StatusDatabase); err != nil {
 				t.Fatal(err)
 			}
 			header[0] = 'Q'
@@ -235,23 +211,23 @@ func TestBufferBudget(t *testing.T) {
 	for i := range 2 {
 		query(3 << 19)
 		// The proxy holds the bytes once it has read them: its budget shows them.
-		waitFor(t, func() bool { return p.buffers.Used.Load() >= int64(i+1)*(3<<19) })
+		waitFor(t, func() bool { return p.front.Buffers.Used.Load() >= int64(i+1)*(3<<19) })
 	}
-	held := p.buffers.Used.Load()
+	held := p.front.Buffers.Used.Load()
 	if held > 2*(2<<20) {
 		t.Errorf("two clients' 1.5 MiB hold %d bytes of buffers, want at most 2 MiB each", held)
 	}
 	// The budget now leaves less room than the third client's next
 	// growth: it sends exactly its first buffer's worth (so that nothing
 	// is left unread when the proxy closes) and is refused.
-	p.buffers.Limit.Store(held + 4096)
-	conn := query(clientBufSize)
+	p.front.Buffers.Limit.Store(held + 4096)
+	conn := query(session.ClientBufSize)
 	_ = conn.SetReadDeadline(time.Now().Add(rawSafetyNet))
 	b, err := io.ReadAll(conn)
 	if msgs, _ := rawReplies(b); !slices.Equal(msgs, []string{"E 53200"}) {
 		t.Errorf("client over the budget got %v (%v), want E 53200", msgs, err)
 	}
-	if used := p.buffers.Used.Load(); used > held+4096 {
+	if used := p.front.Buffers.Used.Load(); used > held+4096 {
 		t.Errorf("buffers hold %d bytes, budget %d", used, held+4096)
 	}
 	malformedGoodClient(t, p.dsn("postgres", "pg-secret"), 3)
@@ -293,12 +269,12 @@ func TestStatusDatabaseCountsAgainstMaxClientConn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	connect := holdSessions(t, ctx, p.Addr)
-	for i := range 4 + statusReserved {
-		if err := connect(statusDatabase); err != nil {
-			t.Fatalf("status session %d of %d allowed: %v", i+1, 4+statusReserved, err)
+	for i := range 4 + session.StatusReserved {
+		if err := connect(session.StatusDatabase); err != nil {
+			t.Fatalf("status session %d of %d allowed: %v", i+1, 4+session.StatusReserved, err)
 		}
 	}
-	if err := connect(statusDatabase); pgCode(err) != "53300" {
+	if err := connect(session.StatusDatabase); pgCode(err) != "53300" {
 		t.Errorf("status session beyond max_client_conn and its reserve: err = %v, want 53300", err)
 	}
 	if err := connect("postgres"); pgCode(err) != "53300" {
@@ -372,7 +348,7 @@ func TestSilentLoginsLeaveCircuitsAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 		silent = append(silent, conn)
-		sendStartup(t, conn, "postgres", "postgres")
+		wiretest.SendStartup(t, conn, "postgres", "postgres")
 	}
 	for range 3 {
 		pc, err := pgconn.Connect(ctx, p.dsn("postgres", "pg-secret"))
@@ -469,46 +445,6 @@ func TestVanishedClientFreesBackend(t *testing.T) {
 	}
 }
 
-// firstChallenge logs in as user and returns how long the first
-// authentication request took to arrive.
-func firstChallenge(t *testing.T, addr, user string) time.Duration {
-	t.Helper()
-	conn, err := rawDial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	start := time.Now()
-	sendStartup(t, conn, user, "postgres")
-	readAuthRequest(t, conn)
-	return time.Since(start)
-}
-
-// TestListedRolesTakeBackendTime: a [[users]] role's first challenge
-// comes no sooner than pass-through logins' do, so timing does not tell
-// which roles the proxy lists.
-func TestListedRolesTakeBackendTime(t *testing.T) {
-	p := scramPooledProxy(t, "hard-timing", nil)
-	// Pass-through logins teach the proxy how long the backend takes.
-	for range 5 {
-		firstChallenge(t, p.Addr, "nobody_listed")
-	}
-	if d := p.challenges.sample(); d <= 0 {
-		t.Fatalf("no pass-through challenge time recorded")
-	}
-	// Make the backend's recorded time unmistakable and check the proxy's
-	// own challenge waits for it.
-	const backendTime = 80 * time.Millisecond
-	for range len(p.challenges.d) {
-		p.challenges.add(backendTime)
-	}
-	for range 3 {
-		if d := firstChallenge(t, p.Addr, "app"); d < backendTime {
-			t.Errorf("listed role's first challenge after %v, want at least the pass-through time %v", d, backendTime)
-		}
-	}
-}
-
 // nonLoopbackIP returns an IPv4 address of this machine that is not a
 // loopback address, adding one to the loopback interface when the
 // machine has none (as root; removed when the test ends).
@@ -554,7 +490,7 @@ func TestStatusDatabaseRemoteSCRAM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sendStartup(t, raw, "ops", statusDatabase)
+	wiretest.SendStartup(t, raw, "ops", session.StatusDatabase)
 	msg, err := pgproto3.NewFrontend(raw, io.Discard).Receive()
 	if _, ok := msg.(*pgproto3.AuthenticationSASL); !ok {
 		t.Errorf("remote status login is asked %T (%v), want SCRAM-SHA-256 (AuthenticationSASL)", msg, err)
@@ -617,11 +553,11 @@ func TestStatusSessionsCapped(t *testing.T) {
 	defer cancel()
 	connect := holdSessions(t, ctx, p.Addr)
 	for i := range 2 {
-		if err := connect(statusDatabase); err != nil {
+		if err := connect(session.StatusDatabase); err != nil {
 			t.Fatalf("status session %d: %v", i+1, err)
 		}
 	}
-	if err := connect(statusDatabase); pgCode(err) != "53300" {
+	if err := connect(session.StatusDatabase); pgCode(err) != "53300" {
 		t.Errorf("status session beyond max_status_connections: err = %v, want 53300", err)
 	}
 	for i := range 2 {
@@ -653,8 +589,8 @@ func TestSilentLoginsGiveWayAtMaxClientConn(t *testing.T) {
 		if i%2 == 1 {
 			user = "postgres" // the backend's, relayed
 		}
-		sendStartup(t, conn, user, "postgres")
-		readAuthRequest(t, conn)
+		wiretest.SendStartup(t, conn, user, "postgres")
+		wiretest.ReadAuthRequest(t, conn)
 	}
 	for _, dsn := range []string{p.dsn("app", "app-secret"), p.dsn("postgres", "pg-secret")} {
 		pc, err := pgconn.Connect(ctx, dsn)
@@ -682,8 +618,8 @@ func TestMalformedSCRAMLeavesCircuitClosed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sendStartup(t, conn, "postgres", "postgres")
-		readAuthRequest(t, conn)
+		wiretest.SendStartup(t, conn, "postgres", "postgres")
+		wiretest.ReadAuthRequest(t, conn)
 		if _, err := conn.Write(bad); err != nil {
 			t.Fatal(err)
 		}

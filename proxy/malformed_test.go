@@ -185,7 +185,7 @@ func malformedCases(t testing.TB, maxBody int) []malformedCase {
 	header := func(typ byte, n uint32) []byte { return append([]byte{typ}, wiretest.Uint32(n)...) }
 	over := header('Q', uint32(4+maxBody+1))
 	over = append(over, bytes.Repeat([]byte{'x'}, 1000)...) // the rest never needs to come
-	protocolViolation := []string{"E " + codeProtocolViolation}
+	protocolViolation := []string{"E " + "08P01"}
 	return []malformedCase{
 		{name: "startup length 0", p: wiretest.Uint32(0), want: protocolViolation},
 		{name: "startup length 7", p: []byte{0, 0, 0, 7, 0, 3, 0}, want: protocolViolation},

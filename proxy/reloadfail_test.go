@@ -57,7 +57,7 @@ func TestFailedReloadChangesNothing(t *testing.T) {
 		limit    int64
 	}
 	read := func() state {
-		st := state{cfg: p.config(), backends: p.list(), limit: p.buffers.Limit.Load()}
+		st := state{cfg: p.config(), backends: p.list(), limit: p.front.Buffers.Limit.Load()}
 		for _, b := range st.backends {
 			st.confs = append(st.confs, b.Live())
 			st.breakers = append(st.breakers, b.Breaker.Config())

@@ -8,9 +8,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
-	"encoding/binary"
-	"fmt"
 	"log/slog"
 	"math"
 	"net"
@@ -27,9 +24,8 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/overrides"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/route"
-	"github.com/heliosdb/heliosproxy/proxy/wire"
+	"github.com/heliosdb/heliosproxy/proxy/session"
 	"github.com/heliosdb/heliosproxy/status"
-	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
 // Clock tells the time; tests may substitute their own.
@@ -44,40 +40,23 @@ type Server struct {
 	log   *slog.Logger
 	clock Clock
 
-	cfg       atomic.Pointer[config.Config] // the running configuration, replaced by Reload
-	tlsConfig *tls.Config                   // nil: clients are told 'N' on SSLRequest
+	cfg atomic.Pointer[config.Config] // the running configuration, replaced by Reload
 
 	group    *breaker.Group
 	router   route.Router
 	backends atomic.Pointer[[]*backend.Backend] // serving backends in configuration order; replaced by Reload
 	events   *events.Bus
-	statusDB *statusdb.DB // answers helios_proxy.* statements
-
-	startupTimeout time.Duration
-	connectTimeout time.Duration
-	maxBody        int
-
-	clients        atomic.Int64   // client sessions
-	statusSessions atomic.Int64   // of which on the helios_proxy database
-	buffers        wire.MemBudget // memory of client messages being received
-
-	challenges challengeTimes // recent pass-through logins' time to their first authentication request
+	front    *session.Front // the client sessions
 
 	// acceptTrouble says why the client listener cannot accept now; nil
 	// while it can. Set by Run's accept loop, read by Ready.
 	acceptTrouble atomic.Pointer[string]
 
-	nextPID atomic.Uint32
-	keysMu  sync.Mutex
-	keys    map[uint32]*session // by the process ID the proxy issued
-
 	usersMu sync.Mutex
 	users   map[string]*pool.User // [[users]] by name
-	stmts   pool.Statements       // server-side names of pooled sessions' prepared statements
 
 	overrides *overrides.Store
 	hooks     backend.Hooks // what the backends report to
-	pools     pools         // the server connection pools of [[users]] sessions
 
 	// Set by Run, for what Reload starts: health checkers are goroutines
 	// of Run.
@@ -95,32 +74,19 @@ type Server struct {
 func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	log = log.With("component", "proxy")
 	s := &Server{
-		log:            log,
-		clock:          realClock{},
-		events:         events.NewBus(log),
-		statusDB:       statusdb.New(),
-		startupTimeout: cfg.Proxy.StartupTimeout.Duration,
-		connectTimeout: cfg.Proxy.ConnectTimeout.Duration,
-		maxBody:        cfg.Proxy.MaxMessageSize,
-		keys:           make(map[uint32]*session),
+		log:    log,
+		clock:  realClock{},
+		events: events.NewBus(log),
 	}
-	var pid [4]byte
-	if _, err := rand.Read(pid[:]); err != nil {
-		return nil, fmt.Errorf("seed process ids: %w", err)
+	front, err := session.New(cfg, frontHost{s}, &s.router, s.clock, log)
+	if err != nil {
+		return nil, err
 	}
-	s.nextPID.Store(binary.BigEndian.Uint32(pid[:]) & 0x3fffffff)
-	if cfg.Proxy.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.Proxy.TLSCertFile, cfg.Proxy.TLSKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("proxy.tls_cert_file/tls_key_file: %w", err)
-		}
-		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
+	s.front = front
 	s.hooks.Publish = s.publish
 	s.router.Backends, s.router.Now = s.list, func() time.Time { return s.clock.Now() }
 	s.cfg.Store(&cfg)
 	s.breakersOnSet(cfg)
-	s.buffers.Limit.Store(cfg.Proxy.MaxBufferMemory)
 	users, err := s.usersFor(cfg)
 	if err != nil {
 		return nil, err
@@ -129,7 +95,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.group = breaker.NewGroup(breaker.GroupConfig{MaxEjectionPercent: cfg.CircuitBreaker.MaxEjectionPercent})
 	var list []*backend.Backend
 	for _, bc := range cfg.Backends.Instances {
-		list = append(list, backend.New(bc, s.group.Add(bc.Name, breakerConfig(cfg, bc)), &s.hooks))
+		list = append(list, backend.New(bc, s.group.Add(bc.Name, backend.BreakerConfig(cfg, bc)), &s.hooks))
 	}
 	s.backends.Store(&list)
 	s.overrides = overrides.New(cfg.State.Dir, log)
@@ -214,49 +180,13 @@ func (s *Server) SetConfigSource(load func() (config.Config, []config.Warning, e
 	s.runMu.Unlock()
 }
 
-// breakerConfig maps the file's settings for one backend onto its breaker.
-func breakerConfig(c config.Config, b config.Backend) breaker.Config {
-	cb := c.CircuitBreaker
-	bc := breaker.Config{
-		Window:                     cb.MetricsWindowSize.Duration,
-		Bucket:                     cb.MetricsBucketSize.Duration,
-		MinimumRequests:            cb.MinimumRequests,
-		FailureRatePercent:         cb.FailureThresholdPercentage,
-		LatencyP95:                 time.Duration(cb.LatencyThresholdP95Ms) * time.Millisecond,
-		LatencyP99:                 time.Duration(cb.LatencyThresholdP99Ms) * time.Millisecond,
-		SaturationThreshold:        cb.ConnectionSaturationThreshold,
-		ConnectionFailureThreshold: cb.ConnectionFailureThreshold,
-		OpenDuration:               cb.OpenDuration.Duration,
-		MaxOpenDuration:            cb.MaxOpenDuration.Duration,
-		Jitter:                     0.1,
-		RequireCheck:               c.HealthChecks.Enabled,
-		HalfOpenMaxConcurrent:      cb.HalfOpenMaxConcurrent,
-		HalfOpenProbes:             10,
-		HalfOpenSuccessPercent:     cb.HalfOpenSuccessThreshold,
-		HalfOpenProbeInterval:      cb.HalfOpenProbeInterval.Duration,
-		GradualRecovery:            cb.GradualRecoveryEnabled,
-		RampUpDuration:             cb.RecoveryRampUpDuration.Duration,
-		RampStepPercent:            cb.RecoveryStepPercentage,
-	}
-	if b.CircuitBreakerLatencyThresholdP95Ms > 0 {
-		bc.LatencyP95 = time.Duration(b.CircuitBreakerLatencyThresholdP95Ms) * time.Millisecond
-	}
-	if b.CircuitBreakerFailureThreshold > 0 {
-		bc.FailureRatePercent = b.CircuitBreakerFailureThreshold
-	}
-	if bc.HalfOpenMaxConcurrent > bc.HalfOpenProbes {
-		bc.HalfOpenProbes = bc.HalfOpenMaxConcurrent
-	}
-	return bc
-}
-
 // Run serves clients on ln, checks backends and evaluates breakers until
 // ctx ends; it returns after every session and goroutine it started ended.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	defer func() { // runs last, after cancel
 		wg.Wait()
-		s.closePools()
+		s.front.ClosePools()
 	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -283,14 +213,14 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if s.overrides.Persistent() {
 		wg.Go(func() { s.overrides.Persist(ctx) })
 	}
-	s.log.Info("proxy listening", "addr", ln.Addr().String(), "backends", len(s.list()), "tls", s.tlsConfig != nil)
+	s.log.Info("proxy listening", "addr", ln.Addr().String(), "backends", len(s.list()), "tls", s.front.TLS())
 	defer func() {
 		stopped := "the proxy has stopped accepting clients"
 		s.acceptTrouble.Store(&stopped)
 	}()
 	return listen.New(ln, s.log, s.clock, s.setAcceptTrouble).Run(ctx, func(conn net.Conn) {
 		conn = fastconn.Wrap(conn)
-		wg.Go(func() { s.serve(ctx, conn) })
+		wg.Go(func() { s.front.Serve(ctx, conn) })
 	})
 }
 
@@ -302,14 +232,6 @@ func (s *Server) setAcceptTrouble(why string) {
 		return
 	}
 	s.acceptTrouble.Store(&why)
-}
-
-// closePools closes every pool of every backend, serving or drained, once
-// Run's sessions have ended, and waits for their connections' readers.
-func (s *Server) closePools() {
-	for _, p := range s.pools.all() {
-		p.Close()
-	}
 }
 
 // spawn runs fn on a goroutine that Run waits for before it returns;
@@ -347,19 +269,13 @@ func (s *Server) tick(ctx context.Context) {
 		if now.Sub(maintained) >= time.Second {
 			maintained = now
 			for _, b := range s.list() {
-				for _, p := range s.pools.of(b) {
-					s.spawn(func() { p.Maintain(ctx, now) })
-				}
+				s.front.MaintainPools(ctx, b, now, s.spawn)
 			}
 		}
 		if now.Sub(measured) >= 100*time.Millisecond {
 			measured = now
 			for _, b := range s.list() {
-				var queued int64
-				for _, p := range s.pools.of(b) {
-					queued += int64(p.Waiting())
-				}
-				b.Queued.Store(queued)
+				b.Queued.Store(s.front.Queued(b))
 			}
 		}
 		s.expireOverrides(now)
@@ -383,7 +299,7 @@ func (s *Server) publish(b *backend.Backend, tr breaker.Transition) {
 	}
 	if tr.To == breaker.Open {
 		// Pooled connections and idle pooled sessions leave it now.
-		s.spawn(func() { s.isolate(b) })
+		s.spawn(func() { s.front.Isolate(b) })
 	}
 	for _, ev := range events.FromTransition(tr, openedAt) {
 		if s.config().Observability.LogCircuitStateChanges {
@@ -480,33 +396,10 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 // ms is d in milliseconds, as status reports latencies.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// issueKey gives a session the BackendKeyData the client sees.
-func (s *Server) issueKey(ss *session) error {
-	if _, err := rand.Read(ss.secret[:]); err != nil {
-		return err
-	}
-	s.keysMu.Lock()
-	defer s.keysMu.Unlock()
-	for {
-		pid := s.nextPID.Add(1) & 0x3fffffff
-		if _, taken := s.keys[pid]; pid != 0 && !taken {
-			ss.pid = pid
-			s.keys[pid] = ss
-			return nil
-		}
-	}
-}
+// frontHost is the Server as its sessions see it (a session.Host).
+type frontHost struct{ s *Server }
 
-func (s *Server) dropKey(ss *session) {
-	s.keysMu.Lock()
-	if s.keys[ss.pid] == ss {
-		delete(s.keys, ss.pid)
-	}
-	s.keysMu.Unlock()
-}
-
-func (s *Server) sessionByKey(pid uint32) *session {
-	s.keysMu.Lock()
-	defer s.keysMu.Unlock()
-	return s.keys[pid]
-}
+func (h frontHost) Config() *config.Config                        { return h.s.config() }
+func (h frontHost) User(name string) *pool.User                   { return h.s.user(name) }
+func (h frontHost) Snapshot(dst []status.Backend) status.Snapshot { return h.s.snapshotInto(dst) }
+func (h frontHost) Events(limit int) []status.Event               { return h.s.Events(limit) }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/proxy/session"
 )
 
 // sqlBombs are statements on the status schema nested or sized beyond what
@@ -46,7 +47,7 @@ func sqlBombs() []struct{ name, sql, code string } {
 // long to parse), the session stays usable, and the proxy keeps serving
 // other clients. A statement of any size that names helios_proxy is the
 // proxy's on a backend's database too; the status database refuses
-// messages over maxStatusMessage as a protocol violation (08P01, closing
+// messages over session.MaxStatusMessage as a protocol violation (08P01, closing
 // the session). That this test
 // process is still running afterwards is the main assertion: a crash in
 // the parser would have killed it.
@@ -69,14 +70,14 @@ func TestSQLBombs(t *testing.T) {
 				for _, b := range bombs {
 					want := b.code
 					switch {
-					case db == "helios_proxy" && len(b.sql) > maxStatusMessage:
-						want = codeProtocolViolation
+					case db == "helios_proxy" && len(b.sql) > session.MaxStatusMessage:
+						want = "08P01"
 					}
 					_, err := proto.run(ctx, conn, b.sql)
 					if code := pgCode(err); code != want || code == "" {
 						t.Errorf("%s (%d bytes): %v (SQLSTATE %q), want SQLSTATE %s", b.name, len(b.sql), err, code, want)
 					}
-					if want == codeProtocolViolation {
+					if want == "08P01" {
 						conn.Close(ctx)
 						if conn, err = pgconn.Connect(ctx, dsn); err != nil {
 							t.Fatalf("reconnect after %s: %v", b.name, err)

@@ -2,13 +2,10 @@ package proxy
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/health"
@@ -31,39 +28,6 @@ import (
 // could not tell (the backend was down or slow) is repeated at the next
 // interval.
 const trustProbeEvery = 10
-
-// refuseTrusted refuses a pass-through login from another host to a backend
-// that lets the proxy's connections in without a password, and releases t
-// when it does. Clients on the proxy's own host are not refused: they can
-// reach the backend from the same address without the proxy.
-func (ss *session) refuseTrusted(ctx context.Context, b *backend.Backend, t breaker.Ticket) error {
-	if b.Live().AllowTrustPassThrough || localClient(ss.client.RemoteAddr()) {
-		return nil
-	}
-	if !b.Trust.Wait(ctx, ss.s.connectTimeout) {
-		// The first probe has not answered in time: the backend is
-		// unreachable or very slow, and the login decides for itself.
-		ss.s.log.Warn("pass-through login from another host before the backend's trust probe finished", "backend", b.Config.Name, "session_id", ss.pid)
-		return nil
-	}
-	if b.Trust.Roles() == nil {
-		return nil
-	}
-	b.Breaker.Release(t)
-	return &Error{
-		Code:    "28000",
-		Message: fmt.Sprintf("backend %s trusts connections from the proxy's address; pass-through logins from other hosts are refused", b.Config.Name),
-		Detail:  "Through the proxy, a client on another host would log in to this backend without a valid password.",
-		Hint:    fmt.Sprintf("Fix pg_hba.conf on the backend (a password method such as scram-sha-256 for the proxy's address), list the role in [[users]], or set allow_trust_pass_through = true for backend %s.", b.Config.Name),
-	}
-}
-
-// localClient reports whether a client connects from the proxy's own host:
-// a loopback address, or not an IP connection at all (a unix socket).
-func localClient(addr net.Addr) bool {
-	ta, ok := addr.(*net.TCPAddr)
-	return !ok || ta.IP.IsLoopback()
-}
 
 // watchTrust probes b at once and then every trustProbeEvery health-check
 // intervals (every interval while a probe cannot tell) until ctx ends.
@@ -96,7 +60,7 @@ func (s *Server) watchTrust(ctx context.Context, b *backend.Backend, hc config.H
 // probeTrust logs in to b without a password as a role that cannot exist,
 // as postgres and as the health-check user, and returns the roles it let in.
 func (s *Server) probeTrust(ctx context.Context, b *backend.Backend, hc config.HealthChecks) ([]string, error) {
-	return health.ProbeTrust(ctx, checkTarget{s: s, b: b}.Dial, hc, s.connectTimeout)
+	return health.ProbeTrust(ctx, checkTarget{s: s, b: b}.Dial, hc, s.config().Proxy.ConnectTimeout.Duration)
 }
 
 // noteTrust records what a probe found and tells operators when it

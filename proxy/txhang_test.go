@@ -45,13 +45,10 @@ func TestTransactionModeKillLoop(t *testing.T) {
 		kills   = 24
 		rows    = 50
 	)
-	// Connections idle longer than this are checked on checkout, with the
-	// pool's lock released meanwhile: make that common.
-	// Restored after the proxy stopped (cleanups run last first).
-	saved := serverCheckDelay
-	t.Cleanup(func() { serverCheckDelay = saved })
-	serverCheckDelay = 20 * time.Millisecond
 	clusters, p := pooledSetup(t, 3, "transaction", func(c *config.Config) {
+		// Connections idle longer than this are checked on checkout,
+		// with the pool's lock released meanwhile: make that common.
+		c.Pool.ServerCheckDelay = config.Duration{Duration: 20 * time.Millisecond}
 		c.Pool.DefaultPoolSize = 8
 		// A pool wait longer than the stall bound shows as a stall.
 		c.Pool.QueryWaitTimeout = config.Duration{Duration: 2 * txHangBound}

@@ -77,3 +77,29 @@ func Packet(code uint32, payload string) []byte {
 
 // Uint32 is n big-endian, as lengths and codes are on the wire.
 func Uint32(n uint32) []byte { return binary.BigEndian.AppendUint32(nil, n) }
+
+// SendStartup sends a StartupMessage for user and database.
+func SendStartup(t testing.TB, conn net.Conn, user, db string) {
+	t.Helper()
+	p, _ := (&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion30,
+		Parameters: map[string]string{"user": user, "database": db}}).Encode(nil)
+	if _, err := conn.Write(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ReadAuthRequest reads up to the first authentication request that needs
+// an answer.
+func ReadAuthRequest(t testing.TB, conn net.Conn) {
+	t.Helper()
+	fe := pgproto3.NewFrontend(conn, io.Discard)
+	msg, err := fe.Receive()
+	if err != nil {
+		t.Fatalf("waiting for the password challenge: %v", err)
+	}
+	switch msg.(type) {
+	case *pgproto3.AuthenticationSASL, *pgproto3.AuthenticationMD5Password, *pgproto3.AuthenticationCleartextPassword:
+	default:
+		t.Fatalf("want a password challenge, got %T", msg)
+	}
+}

@@ -1,8 +1,10 @@
 package backend
 
 import (
+	"context"
 	"maps"
 	"math"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -251,4 +253,52 @@ func (r *Pending) Oldest() (start int64, gen uint64) {
 	}
 	s := &r.slots[head%uint32(len(r.slots))]
 	return s.start.Load(), s.gen.Load()
+}
+
+// Dial opens a connection to the backend as its TLS settings under cfg,
+// the running configuration, say (dial.TLS.Dial). Every failure is the
+// backend's connection failing (a hard failure for its breaker); a TLS one
+// is a *dial.Error that says why.
+func (b *Backend) Dial(ctx context.Context, cfg *config.Config) (net.Conn, error) {
+	t, err := b.TLS.For(cfg, b.Live())
+	if err != nil {
+		return nil, err
+	}
+	return t.Dial(ctx, b.Addr)
+}
+
+// BreakerConfig maps the file's settings for one backend onto its breaker.
+func BreakerConfig(c config.Config, b config.Backend) breaker.Config {
+	cb := c.CircuitBreaker
+	bc := breaker.Config{
+		Window:                     cb.MetricsWindowSize.Duration,
+		Bucket:                     cb.MetricsBucketSize.Duration,
+		MinimumRequests:            cb.MinimumRequests,
+		FailureRatePercent:         cb.FailureThresholdPercentage,
+		LatencyP95:                 time.Duration(cb.LatencyThresholdP95Ms) * time.Millisecond,
+		LatencyP99:                 time.Duration(cb.LatencyThresholdP99Ms) * time.Millisecond,
+		SaturationThreshold:        cb.ConnectionSaturationThreshold,
+		ConnectionFailureThreshold: cb.ConnectionFailureThreshold,
+		OpenDuration:               cb.OpenDuration.Duration,
+		MaxOpenDuration:            cb.MaxOpenDuration.Duration,
+		Jitter:                     0.1,
+		RequireCheck:               c.HealthChecks.Enabled,
+		HalfOpenMaxConcurrent:      cb.HalfOpenMaxConcurrent,
+		HalfOpenProbes:             10,
+		HalfOpenSuccessPercent:     cb.HalfOpenSuccessThreshold,
+		HalfOpenProbeInterval:      cb.HalfOpenProbeInterval.Duration,
+		GradualRecovery:            cb.GradualRecoveryEnabled,
+		RampUpDuration:             cb.RecoveryRampUpDuration.Duration,
+		RampStepPercent:            cb.RecoveryStepPercentage,
+	}
+	if b.CircuitBreakerLatencyThresholdP95Ms > 0 {
+		bc.LatencyP95 = time.Duration(b.CircuitBreakerLatencyThresholdP95Ms) * time.Millisecond
+	}
+	if b.CircuitBreakerFailureThreshold > 0 {
+		bc.FailureRatePercent = b.CircuitBreakerFailureThreshold
+	}
+	if bc.HalfOpenMaxConcurrent > bc.HalfOpenProbes {
+		bc.HalfOpenProbes = bc.HalfOpenMaxConcurrent
+	}
+	return bc
 }

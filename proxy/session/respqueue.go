@@ -1,4 +1,4 @@
-package proxy
+package session
 
 // respKind is what a queued request is, as far as its answers matter to
 // the reader of a pooled server connection.

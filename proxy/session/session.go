@@ -1,4 +1,4 @@
-package proxy
+package session
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ import (
 
 // Buffer sizes: one buffer per direction of every session.
 const (
-	clientBufSize  = 8 << 10
+	ClientBufSize  = 8 << 10
 	backendBufSize = 8 << 10
 	// backendMaxBody bounds a single message from a backend during the
 	// authentication phase, where whole messages are read.
@@ -39,7 +39,7 @@ const (
 
 // session is one client connection relayed to one backend.
 type session struct {
-	s      *Server
+	s      *Front
 	client net.Conn
 	cs     *wire.Stream // client side
 	params map[string]string
@@ -85,7 +85,9 @@ type session struct {
 	pl *pooled // non-nil for [[users]] sessions
 }
 
-func (s *Server) serve(ctx context.Context, conn net.Conn) {
+// Serve runs the session of one client connection until it ends, and
+// closes conn. A panic in it costs that session only.
+func (s *Front) Serve(ctx context.Context, conn net.Conn) {
 	var ss *session
 	defer func() { // last: after the session let go of everything
 		if ss != nil && ss.lingerOnClose {
@@ -123,7 +125,7 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 	defer s.dropKey(ss)
 	n := s.clients.Add(1)
 	defer s.clients.Add(-1)
-	if ss.params["database"] == statusDatabase {
+	if ss.params["database"] == StatusDatabase {
 		// Status sessions need no password from loopback: a cap of their
 		// own keeps them from taking the clients' connections.
 		n := s.statusSessions.Add(1)
@@ -139,8 +141,8 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 		// The status database has a few connections of its own beyond the
 		// limit, as PostgreSQL reserves some for superusers: operators
 		// can look when the proxy is full, and the total stays bounded.
-		if ss.params["database"] == statusDatabase {
-			limit += statusReserved
+		if ss.params["database"] == StatusDatabase {
+			limit += StatusReserved
 		}
 		if n > int64(limit) && !s.makeRoom(ctx, ss, int64(limit)) {
 			ss.fail(&Error{Code: codeTooManyConns, Message: "sorry, too many clients already",
@@ -150,7 +152,7 @@ func (s *Server) serve(ctx context.Context, conn net.Conn) {
 		}
 	}
 	ss.cs.Waiting = &ss.authWait
-	if ss.params["database"] == statusDatabase {
+	if ss.params["database"] == StatusDatabase {
 		if err := ss.serveLocal(ctx); err != nil {
 			var pe *Error
 			switch {
@@ -319,7 +321,7 @@ func (ss *session) authenticated() {
 // is past backend.LoginPreemptAfter. While logins are waiting on their clients but
 // none long enough, it waits a little for one to be; otherwise it gives up
 // at once, as a full PostgreSQL does. It reports whether ss may go on.
-func (s *Server) makeRoom(ctx context.Context, ss *session, limit int64) bool {
+func (s *Front) makeRoom(ctx context.Context, ss *session, limit int64) bool {
 	timer := time.NewTimer(backend.LoginPreemptAfter + backend.LoginRecheck)
 	defer timer.Stop()
 	recheck := time.NewTicker(backend.LoginRecheck)
@@ -348,7 +350,7 @@ func (s *Server) makeRoom(ctx context.Context, ss *session, limit int64) bool {
 // evictSilentLogin ends the login that has waited longest on its silent
 // client (longestSilent) to make room for ss; waiting reports whether any
 // login is waiting on its client.
-func (s *Server) evictSilentLogin(ss *session) (evicted, waiting bool) {
+func (s *Front) evictSilentLogin(ss *session) (evicted, waiting bool) {
 	s.keysMu.Lock()
 	victim, waiting := backend.LongestSilent(maps.Values(s.keys), ss)
 	s.keysMu.Unlock()
@@ -364,22 +366,22 @@ func (s *Server) evictSilentLogin(ss *session) (evicted, waiting bool) {
 // than a status query; only a relayed session gets proxy.max_message_size.
 const (
 	maxAuthMessage   = 65535
-	maxStatusMessage = 1 << 20
-	// statusReserved is how many status-database sessions may exist
+	MaxStatusMessage = 1 << 20
+	// StatusReserved is how many status-database sessions may exist
 	// beyond pool.max_client_conn.
-	statusReserved = 3
+	StatusReserved = 3
 )
 
 // setClientStream reads the client on conn with the authentication
 // phase's message limit and the proxy's buffer budget.
 func (ss *session) setClientStream(conn net.Conn) {
-	ss.cs = wire.NewStream(conn, clientBufSize, maxAuthMessage)
-	ss.cs.Budget = &ss.s.buffers
+	ss.cs = wire.NewStream(conn, ClientBufSize, maxAuthMessage)
+	ss.cs.Budget = &ss.s.Buffers
 }
 
 // forwardCancel sends a client's CancelRequest to the backend that runs
 // the session it names; unknown keys are ignored, as PostgreSQL does.
-func (s *Server) forwardCancel(ctx context.Context, m *pgproto3.CancelRequest) {
+func (s *Front) forwardCancel(ctx context.Context, m *pgproto3.CancelRequest) {
 	ss := s.sessionByKey(m.ProcessID)
 	if ss == nil || subtle.ConstantTimeCompare(ss.secret[:], m.SecretKey) != 1 {
 		s.log.Debug("cancel request for an unknown session ignored", "session_id", m.ProcessID)
@@ -498,7 +500,7 @@ func (ss *session) attach(ctx context.Context, b *backend.Backend, t breaker.Tic
 		b.Connected(t, o, now.Sub(start)-lc.client, now)
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
-	conn, err := s.dialBackend(dctx, b)
+	conn, err := b.Dial(dctx, s.config())
 	cancel()
 	if err != nil {
 		b.Untrack(ss)
@@ -1017,3 +1019,8 @@ func errLoginsBusy(backend string, limit int) *Error {
 		Detail: fmt.Sprintf("%d logins to backend %s are in progress (proxy.max_logins_per_backend).", limit, backend),
 		Hint:   "Retry the connection."}
 }
+
+// errChannelBinding is a pass-through login refused because the client
+// wanted channel binding (dial.WantsBinding): the client's doing, not the
+// backend's health.
+var errChannelBinding = errors.New("the client wants SCRAM channel binding, which cannot pass through the proxy to a backend reached over TLS")

@@ -1,4 +1,4 @@
-package proxy
+package session
 
 import (
 	"context"
@@ -16,11 +16,6 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
-// serverCheckDelay is how long a pooled connection may sit idle before it
-// is checked with an empty query on checkout (PgBouncer's
-// server_check_delay). A variable so that tests can make checks common.
-var serverCheckDelay = 30 * time.Second
-
 // connPool is a backend's pool for one user and database.
 type connPool = pool.Pool[*serverConn]
 
@@ -30,7 +25,7 @@ type connPool = pool.Pool[*serverConn]
 // anything while idle in the pool is closed.
 type serverConn struct {
 	pool.Conn
-	s *Server
+	s *Front
 	p *connPool
 	b *backend.Backend
 
@@ -55,7 +50,7 @@ type pools struct {
 }
 
 // get returns b's pool for key, creating it.
-func (ps *pools) get(s *Server, b *backend.Backend, key pool.Key) *connPool {
+func (ps *pools) get(s *Front, b *backend.Backend, key pool.Key) *connPool {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	p := ps.m[b][key]
@@ -99,7 +94,7 @@ func (ps *pools) all() []*connPool {
 }
 
 // poolSettings returns the pool limits of user's pools.
-func (s *Server) poolSettings(user string) pool.Settings {
+func (s *Front) poolSettings(user string) pool.Settings {
 	pc := s.config().Pool
 	set := pool.Settings{Size: pc.DefaultPoolSize, MinSize: pc.MinPoolSize, WaitTimeout: pc.QueryWaitTimeout.Duration,
 		Lifetime: pc.ServerLifetime.Duration, IdleTimeout: pc.ServerIdleTimeout.Duration}
@@ -110,7 +105,7 @@ func (s *Server) poolSettings(user string) pool.Settings {
 }
 
 // open opens and logs in a new connection for p.
-func (s *Server) open(ctx context.Context, b *backend.Backend, p *connPool, epoch uint64) (*serverConn, error) {
+func (s *Front) open(ctx context.Context, b *backend.Backend, p *connPool, epoch uint64) (*serverConn, error) {
 	start := s.clock.Now()
 	record := func(o breaker.Outcome) {
 		now := s.clock.Now()
@@ -122,7 +117,7 @@ func (s *Server) open(ctx context.Context, b *backend.Backend, p *connPool, epoc
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	defer cancel()
-	conn, err := s.dialBackend(dctx, b)
+	conn, err := b.Dial(dctx, s.config())
 	if err != nil {
 		record(breaker.Failure)
 		return nil, errRetry{err}

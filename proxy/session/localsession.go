@@ -1,4 +1,4 @@
-package proxy
+package session
 
 import (
 	"context"
@@ -15,10 +15,10 @@ import (
 	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
-// statusDatabase is the database name that makes a session local: the
+// StatusDatabase is the database name that makes a session local: the
 // proxy answers it itself, without any backend, so that the status schema
 // stays readable when every backend is down.
-const statusDatabase = "helios_proxy"
+const StatusDatabase = "helios_proxy"
 
 // serveLocal runs a session on the status database: authentication by the
 // proxy, then helios_proxy statements (and transaction control, which
@@ -28,7 +28,7 @@ func (ss *session) serveLocal(ctx context.Context) error {
 	if err := ss.authenticateLocal(); err != nil {
 		return err
 	}
-	ss.cs.MaxBody = min(ss.s.maxBody, maxStatusMessage)
+	ss.cs.MaxBody = min(ss.s.maxBody, MaxStatusMessage)
 	ss.authenticated()
 	sess, err := statusdb.NewSession(ss.params["user"], ss.params["database"], int32(ss.pid), ss.params)
 	if err != nil {

@@ -1,8 +1,6 @@
-package proxy
+package session
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -21,16 +19,13 @@ func benchSession(tb testing.TB) *session {
 	b := config.DefaultBackend()
 	b.Name, b.Host = "bench", "127.0.0.1"
 	cfg.Backends.Instances = []config.Backend{b}
-	srv, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	be := srv.list()[0]
+	f := newFront(tb, cfg)
+	be := f.backends[0]
 	t, err := be.Breaker.Allow(time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &session{s: srv, b: be, ticket: t}
+	return &session{s: f.Front, b: be, ticket: t}
 }
 
 // encode concatenates wire messages.

@@ -1,4 +1,4 @@
-package proxy
+package session
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // proxy's statement registry and its server connections no bigger than
 // what clients hold at once.
 func TestStatementRegistryBounded(t *testing.T) {
-	_, p := pooledSetup(t, 1, "transaction", nil)
+	p := startFront(t, scramConfig(t, "stmtbound", "transaction"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	pc, err := pgconn.Connect(ctx, p.dsn("app", "app-secret"))
@@ -58,7 +58,7 @@ func TestStatementRegistryBounded(t *testing.T) {
 	if n := p.stmts.Len(); n != 0 {
 		t.Errorf("statement registry holds %d statements after all were closed, want 0", n)
 	}
-	for _, b := range p.list() {
+	for _, b := range p.backends {
 		for _, cp := range p.pools.of(b) {
 			for _, sc := range cp.Idle() {
 				if n := len(sc.stmts); n > pool.MaxServerStatements {

@@ -1,4 +1,4 @@
-package proxy
+package session
 
 import (
 	"context"
@@ -493,7 +493,7 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 			}
 			return toClient(err)
 		}
-		check := ss.s.clock.Now().Sub(sc.IdleSince()) > serverCheckDelay && !sc.IdleSince().IsZero()
+		check := ss.s.clock.Now().Sub(sc.IdleSince()) > ss.s.config().Pool.ServerCheckDelay.Duration && !sc.IdleSince().IsZero()
 		// Owner and pl.sc change together under pl.mu: a reader that finds
 		// its connection dead tells the owner, which must then see it as
 		// attached.
@@ -659,11 +659,11 @@ func (ss *session) endPooled() {
 	}
 }
 
-// isolate acts on a backend whose circuit opened: its pools are emptied,
+// Isolate acts on a backend whose circuit opened: its pools are emptied,
 // and pooled sessions idle on it are detached so that their next request
 // goes to a healthy backend; sessions inside a transaction get an error
 // at their next request.
-func (s *Server) isolate(b *backend.Backend) {
+func (s *Front) Isolate(b *backend.Backend) {
 	for _, p := range s.pools.of(b) {
 		p.Isolate()
 	}
