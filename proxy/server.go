@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -49,6 +48,7 @@ type Server struct {
 
 	group    *breaker.Group
 	router   route.Router
+	topology *backend.Topology                  // the backends' replication roles
 	backends atomic.Pointer[[]*backend.Backend] // serving backends in configuration order; replaced by Reload
 	events   *events.Bus
 	statusDB *statusdb.DB // answers helios_proxy.* statements
@@ -98,6 +98,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		log:            log,
 		clock:          realClock{},
 		events:         events.NewBus(log),
+		topology:       backend.NewTopology(),
 		statusDB:       statusdb.New(),
 		startupTimeout: cfg.Proxy.StartupTimeout.Duration,
 		connectTimeout: cfg.Proxy.ConnectTimeout.Duration,
@@ -279,6 +280,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	s.runMu.Unlock()
+	s.awaitFirstChecks(ctx)
 	wg.Go(func() { s.tick(ctx) })
 	if s.overrides.Persistent() {
 		wg.Go(func() { s.overrides.Persist(ctx) })
@@ -292,6 +294,28 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		conn = fastconn.Wrap(conn)
 		wg.Go(func() { s.serve(ctx, conn) })
 	})
+}
+
+// awaitFirstChecks waits, at most health_checks.timeout, until every
+// backend has been checked once, so that the first sessions are routed by
+// the backends' roles: before its first check a backend's role is not
+// known, and a write could reach a replica.
+func (s *Server) awaitFirstChecks(ctx context.Context) {
+	hc := s.config().HealthChecks
+	if !hc.Enabled {
+		return
+	}
+	deadline := time.NewTimer(hc.Timeout.Duration)
+	defer deadline.Stop()
+	for _, b := range s.list() {
+		select {
+		case <-b.Check.First():
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // setAcceptTrouble is told by Run's accept loop why the client listener
@@ -336,7 +360,7 @@ func (s *Server) spawn(fn func()) {
 func (s *Server) tick(ctx context.Context) {
 	t := time.NewTicker(backend.TickInterval)
 	defer t.Stop()
-	var maintained, measured time.Time
+	var maintained, measured, urgent time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -363,6 +387,7 @@ func (s *Server) tick(ctx context.Context) {
 			}
 		}
 		s.expireOverrides(now)
+		s.followPrimary(now, &urgent)
 		for _, b := range s.list() {
 			cfg := b.Breaker.Config()
 			in := b.Inflight(now, cfg.LatencyP95, cfg.LatencyP99)
@@ -385,6 +410,7 @@ func (s *Server) publish(b *backend.Backend, tr breaker.Transition) {
 		// Pooled connections and idle pooled sessions leave it now.
 		s.spawn(func() { s.isolate(b) })
 	}
+	s.router.Changed() // sessions waiting for a primary route again
 	for _, ev := range events.FromTransition(tr, openedAt) {
 		if s.config().Observability.LogCircuitStateChanges {
 			s.logEvent(ev)
@@ -460,8 +486,8 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 			SuccessesTotal:       st.SuccessesTotal,
 			RejectedTotal:        st.RejectedTotal,
 			TransitionsTotal:     st.TransitionsTotal,
-			ReplicationLagMs:     math.Float64frombits(b.LagMs.Load()),
 		}
+		roleStatus(&sb, b.Roles(), st.State)
 		sb.TrustsProxy, sb.TrustedRoles = b.Trust.Status()
 		if total > 0 {
 			sb.TrafficShare = float64(active) / float64(total)
@@ -475,6 +501,38 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 		snap.Backends = append(snap.Backends, sb)
 	}
 	return snap
+}
+
+// roleStatus fills sb's replication fields from b's role view v and
+// circuit state.
+func roleStatus(sb *status.Backend, v backend.RoleView, state breaker.State) {
+	sb.Role, sb.ObservedRole = statusRole(v.Role), statusRole(v.Observed)
+	sb.Timeline = v.Timeline
+	sb.ReplicationLagBytes = v.LagBytes
+	sb.ReplicationLagMs = ms(v.Lag)
+	sb.FencedReason = v.FencedReason
+	switch {
+	case v.Verdict == backend.Fenced:
+		sb.Routing = status.RoutingFenced
+	case state == breaker.Open:
+		sb.Routing = status.RoutingUnreachable
+	case v.Verdict == backend.Lagging:
+		sb.Routing = status.RoutingLagging
+	case v.Verdict == backend.ReadOnly:
+		sb.Routing = status.RoutingReadOnly
+	default:
+		sb.Routing = status.RoutingReadWrite
+	}
+}
+
+func statusRole(r backend.Role) status.Role {
+	switch r {
+	case backend.RolePrimary:
+		return status.RolePrimary
+	case backend.RoleReplica:
+		return status.RoleReplica
+	}
+	return status.RoleUnknown
 }
 
 // ms is d in milliseconds, as status reports latencies.
