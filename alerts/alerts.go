@@ -52,6 +52,15 @@
 //     "pass_through_allowed"), a Slack warning only. BackendTrustCleared
 //     resolves that incident and posts to Slack. No alert_on_* switch turns
 //     these off: fix pg_hba.conf.
+//   - BackendFenced (a backend claims to be primary while another one is:
+//     an old primary back after a failover, a split brain): a PagerDuty
+//     trigger with severity "critical" and the dedup key
+//     "heliosproxy/<cluster>/<backend>/fenced", and a Slack message;
+//     BackendUnfenced resolves it. BackendRoleChanged (a promotion or a
+//     demotion) and BackendRoleMismatch (a configured role the backend
+//     contradicts): a Slack message only. ReplicaLagging and
+//     ReplicaCaughtUp alert nobody: lag is routine, it shows in the status
+//     and metrics.
 //   - CircuitHalfOpened and unknown event types alert nobody.
 //
 // Flap damping: the resolve is held for FlapWindow after a close. A backend
@@ -101,6 +110,10 @@ const (
 	KindOverride        Kind = "override"         // an operator set or removed an override
 	KindTrustsProxy     Kind = "trusts_proxy"     // a backend lets the proxy's connections in without a password
 	KindTrustCleared    Kind = "trust_cleared"    // that backend asks for a password again
+	KindFenced          Kind = "fenced"           // a backend claims to be a second primary and is fenced
+	KindUnfenced        Kind = "unfenced"         // it no longer is
+	KindRoleChanged     Kind = "role_changed"     // a backend was promoted or demoted (a failover)
+	KindRoleMismatch    Kind = "role_mismatch"    // a configured role contradicts the backend
 	KindTest            Kind = "test"             // Dispatcher.Test
 )
 

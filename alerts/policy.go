@@ -52,6 +52,7 @@ type backendState struct {
 	suppressed int           // recovery failures not announced since the last one
 
 	trustIncident bool // a page says the backend trusts the proxy
+	fenceIncident bool // a page says the backend is fenced
 }
 
 // cascadeState is the open cascade incident.
@@ -110,6 +111,20 @@ func (p *policy) handle(ev status.Event, now time.Time) []Alert {
 		return p.trusts(b, ev, now)
 	case status.BackendTrustCleared:
 		return p.trustCleared(b, ev, now)
+	case status.BackendFenced:
+		b.fenceIncident = true
+		return []Alert{p.alert(KindFenced, ActionTrigger, p.key(b.name)+"/fenced", SeverityCritical, b.name, ev, now)}
+	case status.BackendUnfenced:
+		a := p.alert(KindUnfenced, ActionNone, "", SeverityInfo, b.name, ev, now)
+		if b.fenceIncident {
+			a.Action, a.DedupKey = ActionResolve, p.key(b.name)+"/fenced"
+			b.fenceIncident = false
+		}
+		return []Alert{a}
+	case status.BackendRoleChanged:
+		return []Alert{p.alert(KindRoleChanged, ActionNone, "", SeverityWarning, b.name, ev, now)}
+	case status.BackendRoleMismatch:
+		return []Alert{p.alert(KindRoleMismatch, ActionNone, "", SeverityError, b.name, ev, now)}
 	case status.CircuitOpened:
 		return p.opened(b, ev, now)
 	case status.RecoveryFailed:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -111,7 +112,7 @@ func slackMessage(a Alert) *slack.WebhookMessage {
 		}
 		blocks = append(blocks, slack.NewSectionBlock(md(text), nil, nil))
 	}
-	if a.Kind != KindCascadeResolved && a.Kind != KindTest && a.Kind != KindTrustsProxy && a.Kind != KindTrustCleared && ev.Backend != "" {
+	if !slices.Contains(noCircuitFields, a.Kind) && ev.Backend != "" {
 		var fields []*slack.TextBlockObject
 		field := func(name, value string) {
 			if len(fields) < slackFieldsMax {
@@ -149,6 +150,10 @@ func slackMessage(a Alert) *slack.WebhookMessage {
 	return &slack.WebhookMessage{Text: summary(a), Blocks: &slack.Blocks{BlockSet: blocks}}
 }
 
+// noCircuitFields are the kinds of alert that say nothing about a
+// circuit: their messages have no transition and metrics fields.
+var noCircuitFields = []Kind{KindCascadeResolved, KindTest, KindTrustsProxy, KindTrustCleared, KindFenced, KindUnfenced, KindRoleChanged, KindRoleMismatch}
+
 // headline is an alert's title.
 func headline(a Alert) string {
 	ev := a.Event
@@ -177,6 +182,14 @@ func headline(a Alert) string {
 		return "🔓 Backend trusts the proxy without a password: " + a.Backend
 	case KindTrustCleared:
 		return "🔒 Backend asks the proxy for passwords again: " + a.Backend
+	case KindFenced:
+		return "⛔ Second primary fenced: " + a.Backend + " gets no sessions"
+	case KindUnfenced:
+		return "✅ No longer fenced: " + a.Backend
+	case KindRoleChanged:
+		return "🔁 Role changed: " + a.Backend + " is now " + ev.Reason
+	case KindRoleMismatch:
+		return "⚠️ Configured role contradicted: " + a.Backend
 	}
 	return fmt.Sprintf("HeliosProxy %s: %s", a.Kind, a.Backend)
 }

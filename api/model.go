@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"math"
 	"strings"
 	"time"
@@ -42,6 +43,12 @@ type backendJSON struct {
 	ReadOnly             bool                 `json:"read_only"`
 	TrustsProxy          bool                 `json:"trusts_proxy"`
 	TrustedRoles         []string             `json:"trusted_roles"` // null when none; SQL has them comma-separated
+	Role                 status.Role          `json:"role"`
+	Timeline             *int64               `json:"timeline"` // null when unknown
+	ReplicationLagBytes  uint64               `json:"replication_lag_bytes"`
+	Routing              status.Routing       `json:"routing"`
+	FencedReason         *string              `json:"fenced_reason"`
+	ObservedRole         status.Role          `json:"observed_role"`
 	// Present only while an override is set.
 	OverrideReason  *string   `json:"override_reason,omitempty"`
 	OverrideAuthor  *string   `json:"override_author,omitempty"`
@@ -88,6 +95,14 @@ func toBackend(b status.Backend) backendJSON {
 		RampFactor:           finite(b.RampFactor),
 		ReadOnly:             b.ReadOnly,
 		TrustsProxy:          b.TrustsProxy,
+		Role:                 cmp.Or(b.Role, status.RoleUnknown),
+		ReplicationLagBytes:  b.ReplicationLagBytes,
+		Routing:              cmp.Or(b.Routing, status.RoutingReadWrite),
+		FencedReason:         strPtr(b.FencedReason),
+		ObservedRole:         cmp.Or(b.ObservedRole, status.RoleUnknown),
+	}
+	if b.Timeline != 0 {
+		j.Timeline = &b.Timeline
 	}
 	if len(b.TrustedRoles) > 0 {
 		j.TrustedRoles = b.TrustedRoles

@@ -15,7 +15,7 @@ func Changes(old, next *Config) (changed, restart []string) {
 	}{
 		{"proxy", old.Proxy, next.Proxy},
 		{"circuit_breaker", old.CircuitBreaker, next.CircuitBreaker},
-		{"backends", old.Backends.DefaultTLS(), next.Backends.DefaultTLS()},
+		{"backends", old.Backends.settings(), next.Backends.settings()},
 		{"health_checks", old.HealthChecks, next.HealthChecks},
 		{"observability", old.Observability, next.Observability},
 		{"alerts", old.Alerts, next.Alerts},
@@ -63,4 +63,10 @@ func Changes(old, next *Config) (changed, restart []string) {
 		restart = append(restart, "alerts")
 	}
 	return changed, restart
+}
+
+// settings is the [backends] table without its instances.
+func (b Backends) settings() Backends {
+	b.Instances = nil
+	return b
 }

@@ -207,7 +207,28 @@ type Backends struct {
 	SSLRootCert string `toml:"sslrootcert"`
 	SSLCert     string `toml:"sslcert"`
 	SSLKey      string `toml:"sslkey"`
+	// MaxReplicationLagMs takes a replica out of read routing while its
+	// replication lag exceeds it, in milliseconds, and brings it back once
+	// the lag is at most half of it (hysteresis); a lagging replica does
+	// not count as failed. Default 10000; 0 means no limit. Each backend
+	// may override it.
+	MaxReplicationLagMs int `toml:"max_replication_lag_ms"`
+	// PrimaryWaitTimeout is how long a session that needs a primary (one
+	// that may write) waits for one when none is routable, for example
+	// during a failover, before it gets SQLSTATE 57P03; default 5s; 0
+	// fails at once.
+	PrimaryWaitTimeout Duration `toml:"primary_wait_timeout"`
 }
+
+// The backend roles of Backend.Role.
+const (
+	RoleAuto    = "auto"
+	RolePrimary = "primary"
+	RoleReplica = "replica"
+)
+
+// Roles are the values of role.
+var Roles = []string{RoleAuto, RolePrimary, RoleReplica}
 
 // Backend is one [[backends.instances]] entry: a PostgreSQL server.
 type Backend struct {
@@ -252,6 +273,34 @@ type Backend struct {
 	SSLRootCert string `toml:"sslrootcert,omitempty"`
 	SSLCert     string `toml:"sslcert,omitempty"`
 	SSLKey      string `toml:"sslkey,omitempty"`
+	// Role is the backend's replication role: "auto" (the default; ""
+	// means the same) reads it from the health check (pg_is_in_recovery()
+	// and the timeline), "primary" and "replica" assert it. Sessions that
+	// may write go to the primary only; read-only ones to replicas first.
+	// An asserted role that the health check contradicts is used anyway
+	// and reported (status observed_role, event BackendRoleMismatch).
+	Role string `toml:"role,omitempty"`
+	// MaxReplicationLagMs overrides [backends] max_replication_lag_ms for
+	// this backend; 0 (the default) means no override.
+	MaxReplicationLagMs int `toml:"max_replication_lag_ms,omitempty"`
+}
+
+// RoleOrAuto returns Role, "auto" when empty.
+func (b Backend) RoleOrAuto() string {
+	if b.Role == "" {
+		return RoleAuto
+	}
+	return b.Role
+}
+
+// MaxLag returns b's replication lag limit: its own
+// max_replication_lag_ms, else the [backends] one; 0 means no limit.
+func (c *Config) MaxLag(b Backend) time.Duration {
+	ms := b.MaxReplicationLagMs
+	if ms == 0 {
+		ms = c.Backends.MaxReplicationLagMs
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 // Address is the backend's host:port, suitable for net.Dial.
@@ -297,6 +346,9 @@ type HealthChecks struct {
 	// connection counts and replication lag to its status; default true.
 	CollectConnectionMetrics bool `toml:"collect_connection_metrics"`
 	CollectReplicationLag    bool `toml:"collect_replication_lag"`
+	// The role of each backend (pg_is_in_recovery(), the timeline, the
+	// system identifier and WAL positions) is read by every check
+	// whatever these say: routing needs it.
 	// CollectQueryQueueDepth is not implemented yet; default false.
 	CollectQueryQueueDepth bool `toml:"collect_query_queue_depth"`
 }
@@ -403,6 +455,10 @@ type Pool struct {
 	// ServerResetQuery runs when a server connection goes back to the pool;
 	// default "DISCARD ALL"; empty means none.
 	ServerResetQuery string `toml:"server_reset_query"`
+	// ReadWriteSplit, in transaction mode, routes a single read-only
+	// statement outside a transaction block to a replica; default false
+	// (every transaction of a read-write session goes to the primary).
+	ReadWriteSplit bool `toml:"read_write_split"`
 }
 
 // User is one [[users]] entry: a role the proxy authenticates itself and
@@ -511,7 +567,7 @@ func Default() Config {
 			AlertOnMultipleCircuitsOpen: true,
 			AlertOnRecoveryFailure:      true,
 		},
-		Backends: Backends{SSLMode: "disable"},
+		Backends: Backends{SSLMode: "disable", MaxReplicationLagMs: 10000, PrimaryWaitTimeout: Duration{5 * time.Second}},
 		API:      API{ListenAddress: "127.0.0.1:8080"},
 		Pool: Pool{
 			Mode:              "session",

@@ -117,6 +117,12 @@ func (c Config) Validate() error {
 		}
 		v.atLeast(k+".circuit_breaker_latency_threshold_p95_ms", b.CircuitBreakerLatencyThresholdP95Ms, 0)
 		v.between(k+".circuit_breaker_failure_threshold", b.CircuitBreakerFailureThreshold, 0, 100)
+		switch b.Role {
+		case "", RoleAuto, RolePrimary, RoleReplica:
+		default:
+			v.add(k+".role", `unsupported role %q; supported: "auto", "primary", "replica"`, b.Role)
+		}
+		v.atLeast(k+".max_replication_lag_ms", b.MaxReplicationLagMs, 0)
 		for j, t := range b.AllowedQueryTypes {
 			if !knownQueryType(t) {
 				v.add(fmt.Sprintf("%s.allowed_query_types[%d]", k, j), "unknown query type %q; known: %s",
@@ -126,6 +132,8 @@ func (c Config) Validate() error {
 	}
 
 	v.backendsTLS(&c)
+	v.atLeast("backends.max_replication_lag_ms", c.Backends.MaxReplicationLagMs, 0)
+	v.nonNegative("backends.primary_wait_timeout", c.Backends.PrimaryWaitTimeout)
 
 	hc := c.HealthChecks
 	if v.positive("health_checks.interval", hc.Interval) && v.positive("health_checks.timeout", hc.Timeout) &&

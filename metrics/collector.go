@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heliosdb/heliosproxy/status"
@@ -50,6 +51,14 @@ var (
 		"The backend's share of active client sessions, 0..1.", "backend")
 	descLag = desc("helios_backend_replication_lag_milliseconds",
 		"Replication lag of the backend, in milliseconds; 0 for a primary or when unknown.", "backend")
+	descLagBytes = desc("helios_backend_replication_lag_bytes",
+		"A replica's replication lag behind its primary, in bytes of WAL; 0 for a primary or when unknown.", "backend")
+	descRole = desc("helios_backend_role",
+		"Always 1, for the backend's replication role (primary, replica or unknown).", "backend", "role")
+	descTimeline = desc("helios_backend_timeline",
+		"The WAL timeline the backend writes or receives; absent when unknown.", "backend")
+	descRouting = desc("helios_backend_routing",
+		"Always 1, for what routing sends the backend: read-write, read-only, lagging, fenced or unreachable.", "backend", "routing")
 	descRamp = desc("helios_backend_ramp_factor",
 		"Share of its normal traffic the backend receives while ramping up after recovery, 0..1; 1 when fully recovered.", "backend")
 	descTrustsProxy = desc("helios_backend_trusts_proxy",
@@ -73,7 +82,8 @@ var (
 var snapshotDescs = []*prometheus.Desc{
 	descState, descFailures, descSuccesses, descRejected, descRequests, descTransitions,
 	descOverride, descStateSince, descP50, descP95, descP99, descErrorRate, descSaturation,
-	descActive, descMax, descQueue, descShare, descLag, descRamp, descTrustsProxy, descClients,
+	descActive, descMax, descQueue, descShare, descLag, descLagBytes, descRole, descTimeline, descRouting,
+	descRamp, descTrustsProxy, descClients,
 	descAlertsSent, descAlertRetries, descAlertQueue, descEventsQueued, descEventsDropped,
 	descBuildInfo,
 }
@@ -143,6 +153,12 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		send(descQueue, gauge, float64(b.QueueDepth), n)
 		send(descShare, gauge, b.TrafficShare, n)
 		send(descLag, gauge, b.ReplicationLagMs, n)
+		send(descLagBytes, gauge, float64(b.ReplicationLagBytes), n)
+		send(descRole, gauge, 1, n, string(cmp.Or(b.Role, status.RoleUnknown)))
+		if b.Timeline != 0 {
+			send(descTimeline, gauge, float64(b.Timeline), n)
+		}
+		send(descRouting, gauge, 1, n, string(cmp.Or(b.Routing, status.RoutingReadWrite)))
 		send(descRamp, gauge, b.RampFactor, n)
 		trusts := 0.0
 		if b.TrustsProxy {

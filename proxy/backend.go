@@ -1,8 +1,9 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
-	"math"
+	"log/slog"
 	"net"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/health"
+	"github.com/heliosdb/heliosproxy/status"
 )
 
 // watchCheck is the tick's part in health checking. A check that has run
@@ -47,8 +49,70 @@ func (t checkTarget) Record(res breaker.Result, now time.Time) {
 func (t checkTarget) Observe(o health.Observation) {
 	t.b.ClientBackends.Store(o.ClientBackends)
 	t.b.MaxConns.Store(o.MaxConnections)
-	t.b.LagMs.Store(math.Float64bits(o.ReplicationLagMs))
 	if sat, ok := o.Saturation(); ok {
 		t.b.Breaker.SetSaturation(sat)
+	}
+	if t.b.Draining.Load() {
+		return // a drained backend's last check: it routes nothing
+	}
+	t.s.roleChanges(t.s.topology.Observe(t.b, o, t.s.list(), t.s.maxLag))
+}
+
+// maxLag returns b's max_replication_lag_ms under the running
+// configuration.
+func (s *Server) maxLag(b *backend.Backend) time.Duration { return s.config().MaxLag(*b.Live()) }
+
+// changeEvents maps each kind of role change to its event type, the log
+// level and message it is logged with, and its machine-readable reason
+// ("" for the new role).
+var changeEvents = map[backend.ChangeKind]struct {
+	typ    status.EventType
+	level  slog.Level
+	msg    string
+	reason string
+}{
+	backend.RoleChanged:  {status.BackendRoleChanged, slog.LevelWarn, "backend role changed", ""},
+	backend.Fence:        {status.BackendFenced, slog.LevelError, "backend fenced: it claims to be primary while another backend is", "fenced"},
+	backend.Unfence:      {status.BackendUnfenced, slog.LevelWarn, "backend no longer fenced", "unfenced"},
+	backend.LagExceeded:  {status.ReplicaLagging, slog.LevelWarn, "replica out of read routing: lagging", "replication_lag"},
+	backend.LagRecovered: {status.ReplicaCaughtUp, slog.LevelInfo, "replica back in read routing", "replication_lag"},
+	backend.RoleMismatch: {status.BackendRoleMismatch, slog.LevelError, "backend role differs from its configuration", ""},
+}
+
+// roleChanges publishes what an assessment of the backends' roles found
+// changed, and wakes sessions waiting for a primary.
+func (s *Server) roleChanges(changes []backend.Change) {
+	s.router.Changed()
+	now := s.clock.Now()
+	for _, c := range changes {
+		e, ok := changeEvents[c.Kind]
+		if !ok {
+			continue
+		}
+		ev := status.Event{Type: e.typ, Time: now, Backend: c.Backend.Config.Name, Detail: c.Detail, Reason: cmp.Or(e.reason, c.To)}
+		s.log.Log(context.Background(), e.level, e.msg, "backend", ev.Backend, "from", c.From, "to", c.To, "detail", c.Detail)
+		s.events.Publish(ev)
+	}
+}
+
+// urgentCheckInterval is how often, while a replication group that had a
+// primary has none that can take sessions, every backend is checked:
+// a promotion is then seen within this (plus a check) rather than within
+// health_checks.interval.
+const urgentCheckInterval = 50 * time.Millisecond
+
+// followPrimary is the tick's part in following a failover: while a group
+// lacks its primary, it asks every backend for a check at once.
+func (s *Server) followPrimary(now time.Time, last *time.Time) {
+	if now.Sub(*last) < urgentCheckInterval {
+		return
+	}
+	*last = now
+	list := s.list()
+	if !s.topology.WantsPrimary(list) {
+		return
+	}
+	for _, b := range list {
+		b.Check.Request()
 	}
 }

@@ -265,6 +265,9 @@ func (s *Server) applyReload(p reloadPlan) {
 	s.cfg.Store(&p.next)
 	s.breakersOnSet(p.next)
 	s.front.Buffers.Limit.Store(p.next.Proxy.MaxBufferMemory)
+	// Roles and lag limits may have changed.
+	s.topology.Forget(list)
+	s.roleChanges(s.topology.Reassess(list, s.maxLag, now))
 }
 
 // drain stops new sessions to b and its health checks; its live sessions

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"log/slog"
-	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -44,6 +43,7 @@ type Server struct {
 
 	group    *breaker.Group
 	router   route.Router
+	topology *backend.Topology                  // the backends' replication roles
 	backends atomic.Pointer[[]*backend.Backend] // serving backends in configuration order; replaced by Reload
 	events   *events.Bus
 	front    *session.Front // the client sessions
@@ -74,9 +74,10 @@ type Server struct {
 func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	log = log.With("component", "proxy")
 	s := &Server{
-		log:    log,
-		clock:  realClock{},
-		events: events.NewBus(log),
+		log:      log,
+		clock:    realClock{},
+		events:   events.NewBus(log),
+		topology: backend.NewTopology(),
 	}
 	front, err := session.New(cfg, frontHost{s}, &s.router, s.clock, log)
 	if err != nil {
@@ -209,6 +210,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	s.runMu.Unlock()
+	s.awaitFirstChecks(ctx)
 	wg.Go(func() { s.tick(ctx) })
 	if s.overrides.Persistent() {
 		wg.Go(func() { s.overrides.Persist(ctx) })
@@ -222,6 +224,28 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		conn = fastconn.Wrap(conn)
 		wg.Go(func() { s.front.Serve(ctx, conn) })
 	})
+}
+
+// awaitFirstChecks waits, at most health_checks.timeout, until every
+// backend has been checked once, so that the first sessions are routed by
+// the backends' roles: before its first check a backend's role is not
+// known, and a write could reach a replica.
+func (s *Server) awaitFirstChecks(ctx context.Context) {
+	hc := s.config().HealthChecks
+	if !hc.Enabled {
+		return
+	}
+	deadline := time.NewTimer(hc.Timeout.Duration)
+	defer deadline.Stop()
+	for _, b := range s.list() {
+		select {
+		case <-b.Check.First():
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // setAcceptTrouble is told by Run's accept loop why the client listener
@@ -258,7 +282,7 @@ func (s *Server) spawn(fn func()) {
 func (s *Server) tick(ctx context.Context) {
 	t := time.NewTicker(backend.TickInterval)
 	defer t.Stop()
-	var maintained, measured time.Time
+	var maintained, measured, urgent time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -279,6 +303,7 @@ func (s *Server) tick(ctx context.Context) {
 			}
 		}
 		s.expireOverrides(now)
+		s.followPrimary(now, &urgent)
 		for _, b := range s.list() {
 			cfg := b.Breaker.Config()
 			in := b.Inflight(now, cfg.LatencyP95, cfg.LatencyP99)
@@ -301,6 +326,7 @@ func (s *Server) publish(b *backend.Backend, tr breaker.Transition) {
 		// Pooled connections and idle pooled sessions leave it now.
 		s.spawn(func() { s.front.Isolate(b) })
 	}
+	s.router.Changed() // sessions waiting for a primary route again
 	for _, ev := range events.FromTransition(tr, openedAt) {
 		if s.config().Observability.LogCircuitStateChanges {
 			s.logEvent(ev)
@@ -376,8 +402,8 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 			SuccessesTotal:       st.SuccessesTotal,
 			RejectedTotal:        st.RejectedTotal,
 			TransitionsTotal:     st.TransitionsTotal,
-			ReplicationLagMs:     math.Float64frombits(b.LagMs.Load()),
 		}
+		roleStatus(&sb, b.Roles(), st.State)
 		sb.TrustsProxy, sb.TrustedRoles = b.Trust.Status()
 		if total > 0 {
 			sb.TrafficShare = float64(active) / float64(total)
@@ -391,6 +417,38 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 		snap.Backends = append(snap.Backends, sb)
 	}
 	return snap
+}
+
+// roleStatus fills sb's replication fields from b's role view v and
+// circuit state.
+func roleStatus(sb *status.Backend, v backend.RoleView, state breaker.State) {
+	sb.Role, sb.ObservedRole = statusRole(v.Role), statusRole(v.Observed)
+	sb.Timeline = v.Timeline
+	sb.ReplicationLagBytes = v.LagBytes
+	sb.ReplicationLagMs = ms(v.Lag)
+	sb.FencedReason = v.FencedReason
+	switch {
+	case v.Verdict == backend.Fenced:
+		sb.Routing = status.RoutingFenced
+	case state == breaker.Open:
+		sb.Routing = status.RoutingUnreachable
+	case v.Verdict == backend.Lagging:
+		sb.Routing = status.RoutingLagging
+	case v.Verdict == backend.ReadOnly:
+		sb.Routing = status.RoutingReadOnly
+	default:
+		sb.Routing = status.RoutingReadWrite
+	}
+}
+
+func statusRole(r backend.Role) status.Role {
+	switch r {
+	case backend.RolePrimary:
+		return status.RolePrimary
+	case backend.RoleReplica:
+		return status.RoleReplica
+	}
+	return status.RoleUnknown
 }
 
 // ms is d in milliseconds, as status reports latencies.

@@ -54,7 +54,53 @@ type Backend struct {
 	// role name no earlier pg_hba.conf line matches.
 	TrustsProxy  bool
 	TrustedRoles []string
+	// Role is the backend's replication role: as configured when
+	// asserted (role = "primary" or "replica"), else as its health check
+	// found it; RoleUnknown before the first check. ObservedRole is what
+	// the health check found (RoleUnknown before one): when it differs
+	// from an asserted Role, routing follows Role.
+	Role         Role
+	ObservedRole Role
+	// Timeline is the WAL timeline the backend writes (a primary) or
+	// receives (a replica); 0 if unknown.
+	Timeline int64
+	// ReplicationLagBytes is a replica's lag behind its primary in bytes
+	// of WAL; ReplicationLagMs the same in time. 0 on a primary.
+	ReplicationLagBytes uint64
+	// Routing is what routing sends the backend now.
+	Routing Routing
+	// FencedReason says why a fenced backend is fenced; "" otherwise.
+	FencedReason string
 }
+
+// Role is a backend's replication role.
+type Role string
+
+// The roles.
+const (
+	RoleUnknown Role = "unknown"
+	RolePrimary Role = "primary"
+	RoleReplica Role = "replica"
+)
+
+// Routing is what routing sends a backend: its verdict.
+type Routing string
+
+// The routing verdicts.
+const (
+	// RoutingReadWrite: every session (a primary, or a backend whose role
+	// is not known).
+	RoutingReadWrite Routing = "read-write"
+	// RoutingReadOnly: read-only sessions (a replica within its lag
+	// limit, or allowed_query_types = ["SELECT"]).
+	RoutingReadOnly Routing = "read-only"
+	// RoutingLagging: none; a replica beyond max_replication_lag_ms.
+	RoutingLagging Routing = "lagging"
+	// RoutingFenced: none; a second primary (FencedReason says why).
+	RoutingFenced Routing = "fenced"
+	// RoutingUnreachable: none; its circuit is OPEN.
+	RoutingUnreachable Routing = "unreachable"
+)
 
 // EventType names an event.
 type EventType string
@@ -108,6 +154,27 @@ const (
 const (
 	BackendTrustsProxy  EventType = "BackendTrustsProxy"
 	BackendTrustCleared EventType = "BackendTrustCleared"
+)
+
+// Event types of replication roles (Detail says what happened, Reason is
+// machine-readable):
+//   - BackendRoleChanged: a backend's role changed (a replica promoted,
+//     a primary demoted); Reason "primary" or "replica", the new role.
+//   - BackendFenced: a backend claims to be primary while another one is
+//     (an older timeline, or the incumbent on the same one): it gets no
+//     sessions; Reason "fenced". BackendUnfenced when that ends.
+//   - ReplicaLagging: a replica left read routing, its lag beyond
+//     max_replication_lag_ms; ReplicaCaughtUp when it came back (its lag
+//     at most half the limit).
+//   - BackendRoleMismatch: a backend's configured role contradicts its
+//     health check; routing follows the configuration.
+const (
+	BackendRoleChanged  EventType = "BackendRoleChanged"
+	BackendFenced       EventType = "BackendFenced"
+	BackendUnfenced     EventType = "BackendUnfenced"
+	ReplicaLagging      EventType = "ReplicaLagging"
+	ReplicaCaughtUp     EventType = "ReplicaCaughtUp"
+	BackendRoleMismatch EventType = "BackendRoleMismatch"
 )
 
 // Override is an operator's forced circuit state for one backend. It wins

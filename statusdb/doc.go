@@ -40,7 +40,18 @@
 //	transitions_total int8, replication_lag_ms float8, ramp_factor float8,
 //	read_only bool, trusts_proxy bool (the backend lets the proxy's
 //	connections in without a password), trusted_roles text (the roles it
-//	lets in so, comma-separated, '*' for any role; NULL when none)
+//	lets in so, comma-separated, '*' for any role; NULL when none),
+//	role text ('primary', 'replica' or 'unknown': as configured when
+//	asserted, else as the health check found it), timeline int8 (the WAL
+//	timeline it writes or receives; NULL if unknown),
+//	replication_lag_bytes int8 (a replica's lag behind its primary in
+//	bytes of WAL, as replication_lag_ms is in time; 0 on a primary),
+//	routing text (what routing sends it: 'read-write', 'read-only',
+//	'lagging' — a replica beyond max_replication_lag_ms —, 'fenced' — a
+//	second primary —, or 'unreachable' — its circuit is OPEN),
+//	fenced_reason text (why it is fenced; NULL when it is not),
+//	observed_role text (what the health check found, 'unknown' before
+//	one; differs from role when the configuration asserts another)
 //
 // helios_proxy.circuit_events, one row per Input.Events entry, in the order
 // given (normally oldest first):

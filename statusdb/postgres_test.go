@@ -213,8 +213,10 @@ func crossChecks() []crossCheck {
 		{describeOnly: true, sql: "SELECT CASE WHEN $1 THEN $2 ELSE port END, CASE circuit_state WHEN $3 THEN 1 END, nullif(weight, $4), greatest($5, latency_p50_ms) FROM helios_proxy.circuit_breaker_status WHERE $6 = backend_name OR $6 IS NULL AND last_failure_time IS DISTINCT FROM $7"},
 		{describeOnly: true, sql: "SELECT count(*) FILTER (WHERE port > $1), max(state_since) FROM helios_proxy.circuit_breaker_status GROUP BY priority HAVING sum(port) > $2 ORDER BY $3"},
 		// Errors: the same SQLSTATE, message and position.
-		{sql: "SELECT nope" + cbs},
-		{sql: "SELECT s.nope" + cbs + " s"},
+		// Not "nope": PostgreSQL hints "Perhaps you meant … role", a
+		// suggestion statusdb does not make.
+		{sql: "SELECT no_such_column" + cbs},
+		{sql: "SELECT s.no_such_column" + cbs + " s"},
 		{sql: "SELECT * FROM helios_proxy.nope"},
 		{sql: "SELECT x.port FROM helios_proxy.backends"},
 		{sql: "SELECT backends.port FROM helios_proxy.backends b"},

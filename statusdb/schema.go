@@ -67,6 +67,17 @@ var tables = map[string]*table{
 			{"read_only", tBool, func(x *evalCtx) value { return boolValue(backend(x).ReadOnly) }},
 			{"trusts_proxy", tBool, func(x *evalCtx) value { return boolValue(backend(x).TrustsProxy) }},
 			{"trusted_roles", tText, func(x *evalCtx) value { return nullableText(strings.Join(backend(x).TrustedRoles, ",")) }},
+			{"role", tText, func(x *evalCtx) value { return value{s: string(roleOr(backend(x).Role))} }},
+			{"timeline", tInt8, func(x *evalCtx) value {
+				if tl := backend(x).Timeline; tl != 0 {
+					return value{n: tl}
+				}
+				return null
+			}},
+			{"replication_lag_bytes", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).ReplicationLagBytes)} }},
+			{"routing", tText, func(x *evalCtx) value { return value{s: string(routingOr(backend(x).Routing))} }},
+			{"fenced_reason", tText, func(x *evalCtx) value { return nullableText(backend(x).FencedReason) }},
+			{"observed_role", tText, func(x *evalCtx) value { return value{s: string(roleOr(backend(x).ObservedRole))} }},
 		},
 	},
 	"circuit_events": {
@@ -118,6 +129,23 @@ var tables = map[string]*table{
 			{"read_only", tBool, func(x *evalCtx) value { return boolValue(backend(x).ReadOnly) }},
 		},
 	},
+}
+
+// roleOr is r, "unknown" for a Snapshot built without roles.
+func roleOr(r status.Role) status.Role {
+	if r == "" {
+		return status.RoleUnknown
+	}
+	return r
+}
+
+// routingOr is r, "read-write" (routing before roles) for a Snapshot
+// built without it.
+func routingOr(r status.Routing) status.Routing {
+	if r == "" {
+		return status.RoutingReadWrite
+	}
+	return r
 }
 
 func backend(x *evalCtx) *status.Backend { return &x.in.Snapshot.Backends[x.row] }

@@ -32,9 +32,11 @@ type Backend struct {
 
 	Check *health.State // its health checks: the latest, and requests for one now
 
-	ClientBackends atomic.Int64  // client backends seen in pg_stat_activity
-	MaxConns       atomic.Int64  // usable max_connections, 0 if unknown
-	LagMs          atomic.Uint64 // replication lag in ms as float64 bits
+	ClientBackends atomic.Int64 // client backends seen in pg_stat_activity
+	MaxConns       atomic.Int64 // usable max_connections, 0 if unknown
+
+	id   uint64    // tells backends apart in the Topology
+	role roleState // its replication role and routing verdict (Roles, Topology)
 
 	OpenedAt atomic.Int64 // unix nanos of the last CLOSED → OPEN, 0 if never
 
@@ -76,9 +78,12 @@ type Tracked interface {
 	Waiting() (since int64, gen uint64, ok bool)
 }
 
+// nextID numbers the backends made by New.
+var nextID atomic.Uint64
+
 // New returns the backend of cfg with its breaker br, reporting to hooks.
 func New(cfg config.Backend, br *breaker.Breaker, hooks *Hooks) *Backend {
-	b := &Backend{hooks: hooks, Config: cfg, Addr: cfg.Address(), Breaker: br, tracked: make(map[Tracked]struct{}), Check: health.NewState()}
+	b := &Backend{hooks: hooks, Config: cfg, Addr: cfg.Address(), Breaker: br, tracked: make(map[Tracked]struct{}), Check: health.NewState(), id: nextID.Add(1)}
 	b.Trust.probed = make(chan struct{})
 	b.live.Store(&cfg)
 	b.factor.Store(math.Float64bits(cfg.Weight))

@@ -21,7 +21,19 @@ import (
 // client held the answer up, and reported to the OnQuery hook.
 func (b *Backend) Finish(t breaker.Ticket, start int64, code string, cancelAt int64, held time.Duration, now time.Time) {
 	o := breaker.Success
-	if code != "" {
+	switch code {
+	case "":
+	case codeReadOnlyTransaction:
+		// The application's write on a read-only transaction, or a
+		// backend that is a standby now: not the backend's health. Where
+		// a primary was expected, its role is checked at once, so that
+		// routing follows a demotion or failover without waiting for the
+		// next interval.
+		o = breaker.Excluded
+		if b.Roles().Role != RoleReplica {
+			b.Check.Request()
+		}
+	default:
 		o = breaker.Classify(code, cancelAt >= start && start != 0)
 	}
 	d := max(time.Duration(now.UnixNano()-start)-held, 0)
@@ -30,6 +42,9 @@ func (b *Backend) Finish(t breaker.Ticket, start int64, code string, cancelAt in
 		fn(b.Config.Name, d, o)
 	}
 }
+
+// codeReadOnlyTransaction is PostgreSQL's read_only_sql_transaction.
+const codeReadOnlyTransaction = "25006"
 
 // Note publishes the transition a breaker call returned, if any:
 // b.Note(b.br.Record(…)).

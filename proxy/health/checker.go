@@ -49,12 +49,36 @@ type Backend interface {
 
 // Observation is what one check's metrics query found on the backend.
 type Observation struct {
-	ClientBackends   int64   // client backends in pg_stat_activity
-	MaxConnections   int64   // max_connections less superuser_reserved_connections; 0 if unknown
-	ReplicationLagMs float64 // time since the last replayed transaction on a standby; 0 on a primary
+	At             time.Time // when the query's answer arrived
+	ClientBackends int64     // client backends in pg_stat_activity
+	MaxConnections int64     // max_connections less superuser_reserved_connections; 0 if unknown
 	// ConnectionMetrics is health_checks.collect_connection_metrics: the
 	// breaker takes the connections in use as the backend's saturation.
 	ConnectionMetrics bool
+
+	// Replication: what the backend says it is. RoleKnown is false when
+	// the query did not say (an old server); the rest is then zero.
+	RoleKnown  bool
+	InRecovery bool   // pg_is_in_recovery(): a replica (standby)
+	SystemID   uint64 // pg_control_system().system_identifier: the same on a primary and its replicas
+	// Timeline is the WAL timeline: on a primary the one it writes, read
+	// from pg_walfile_name(pg_current_wal_lsn()) (right from the moment a
+	// promotion ends; pg_control_checkpoint() changes only at the next
+	// checkpoint); on a replica the one it receives, or that of its last
+	// restart point. 0 if unknown.
+	Timeline int64
+	// WAL is, on a primary, pg_current_wal_lsn(); on a replica,
+	// pg_last_wal_receive_lsn(), what it has received (0 if nothing since
+	// it started). As a byte position.
+	WAL uint64
+	// Replayed is, on a replica, pg_last_wal_replay_lsn(); 0 on a primary.
+	Replayed uint64
+	// ReplayAge is, on a replica, the time since the commit of the last
+	// transaction it replayed (now() − pg_last_xact_replay_timestamp());
+	// -1 when unknown or on a primary. It overstates the lag when the
+	// primary is idle: the proxy measures lag from WAL positions and uses
+	// it only beyond what those tell.
+	ReplayAge time.Duration
 }
 
 // Saturation returns the share of the backend's usable connections in
@@ -92,10 +116,22 @@ func New(b Backend, st *State, hc config.HealthChecks, cfg *pgconn.Config, clock
 	return &Checker{b: b, st: st, hc: hc, cfg: cfg, clock: clock, log: log}
 }
 
-// metricsQuery reads connection use and replication lag in one round trip.
+// metricsQuery reads connection use and the backend's replication role
+// and WAL positions in one round trip. Every function it calls may be run
+// by any role (received_tli is NULL without pg_read_all_stats; the
+// restart point's timeline stands in). r is read once, so that a
+// promotion between two reads cannot call pg_current_wal_lsn() in
+// recovery.
 const metricsQuery = `SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
  current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int,
- CASE WHEN pg_is_in_recovery() THEN COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000, 0) ELSE 0 END`
+ r,
+ (pg_control_system()).system_identifier,
+ CASE WHEN r THEN COALESCE((SELECT received_tli FROM pg_stat_wal_receiver), (pg_control_checkpoint()).timeline_id)
+  ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int8 END,
+ CASE WHEN r THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END - '0/0',
+ CASE WHEN r THEN pg_last_wal_replay_lsn() END - '0/0',
+ CASE WHEN r THEN EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000 END
+FROM pg_is_in_recovery() AS r`
 
 // Run checks the backend at once, then every health_checks.interval and
 // whenever State.Request asks, until ctx ends; it closes its connection
@@ -133,6 +169,7 @@ func (c *Checker) checkOnce(ctx context.Context) {
 	timeout := c.hc.Timeout.Duration
 	run := &Run{start: start.UnixNano(), deadline: start.Add(timeout).UnixNano()}
 	c.st.latest.Store(run)
+	defer c.st.finished()
 	defer run.done.Store(true)
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -182,22 +219,51 @@ func (c *Checker) query(ctx context.Context) (breaker.Outcome, error) {
 	if _, err := c.pc.Exec(ctx, c.hc.CheckQuery).ReadAll(); err != nil {
 		return checkOutcome(err), err
 	}
-	if !c.hc.CollectConnectionMetrics && !c.hc.CollectReplicationLag {
-		return breaker.Success, nil
-	}
 	res := c.pc.ExecParams(ctx, metricsQuery, nil, nil, nil, nil).Read()
 	if res.Err != nil {
 		return checkOutcome(res.Err), res.Err
 	}
-	if len(res.Rows) == 1 && len(res.Rows[0]) == 3 {
-		row := res.Rows[0]
-		o := Observation{ConnectionMetrics: c.hc.CollectConnectionMetrics}
-		o.ClientBackends, _ = strconv.ParseInt(string(row[0]), 10, 64)
-		o.MaxConnections, _ = strconv.ParseInt(string(row[1]), 10, 64)
-		o.ReplicationLagMs, _ = strconv.ParseFloat(string(row[2]), 64)
-		c.b.Observe(o)
+	if len(res.Rows) == 1 {
+		c.b.Observe(parseObservation(res.Rows[0], c.hc.CollectConnectionMetrics, c.clock.Now()))
 	}
 	return breaker.Success, nil
+}
+
+// parseObservation reads a row of metricsQuery (text format).
+func parseObservation(row [][]byte, connMetrics bool, at time.Time) Observation {
+	o := Observation{At: at, ConnectionMetrics: connMetrics, ReplayAge: -1}
+	if len(row) != 8 {
+		return o
+	}
+	o.ClientBackends, _ = strconv.ParseInt(string(row[0]), 10, 64)
+	o.MaxConnections, _ = strconv.ParseInt(string(row[1]), 10, 64)
+	if row[2] == nil {
+		return o
+	}
+	o.RoleKnown = true
+	o.InRecovery = string(row[2]) == "t"
+	if id, err := strconv.ParseInt(string(row[3]), 10, 64); err == nil {
+		o.SystemID = uint64(id)
+	}
+	o.Timeline, _ = strconv.ParseInt(string(row[4]), 10, 64)
+	o.WAL = parseLSN(row[5])
+	o.Replayed = parseLSN(row[6])
+	if row[7] != nil {
+		if ms, err := strconv.ParseFloat(string(row[7]), 64); err == nil {
+			o.ReplayAge = max(0, time.Duration(ms*float64(time.Millisecond)))
+		}
+	}
+	return o
+}
+
+// parseLSN reads a WAL position written as a byte count (pg_lsn − '0/0',
+// a numeric); 0 for NULL or anything else.
+func parseLSN(v []byte) uint64 {
+	n, err := strconv.ParseUint(string(v), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // checkOutcome classifies a health-check error: SQL errors by SQLSTATE as

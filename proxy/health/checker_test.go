@@ -202,8 +202,10 @@ func TestChecker(t *testing.T) {
 	if res := result(r); res.Kind != breaker.HealthCheck || res.Outcome != breaker.Success {
 		t.Errorf("first check = %+v, want a successful health check", res)
 	}
-	if o := <-r.observed; o.MaxConnections <= 0 || o.ClientBackends < 1 || !o.ConnectionMetrics || o.ReplicationLagMs != 0 {
-		t.Errorf("observation = %+v, want the connections in use (at least the check's) of those usable, no lag", o)
+	if o := <-r.observed; o.MaxConnections <= 0 || o.ClientBackends < 1 || !o.ConnectionMetrics {
+		t.Errorf("observation = %+v, want the connections in use (at least the check's) of those usable", o)
+	} else if !o.RoleKnown || o.InRecovery || o.Timeline != 1 || o.SystemID == 0 || o.WAL == 0 || o.Replayed != 0 || o.ReplayAge != -1 {
+		t.Errorf("observation = %+v, want a primary on timeline 1 with a system identifier and a WAL position", o)
 	}
 	// Slow is set before the result is recorded, done after.
 	if run := st.Latest(); run == nil || st.Slow() {
@@ -230,5 +232,71 @@ func TestChecker(t *testing.T) {
 	}
 	if st.Slow() {
 		t.Error("refused check counted as slow")
+	}
+}
+
+// TestCheckerObservesReplication checks a real primary and its streaming
+// replica as the health check sees them: the replica in recovery with the
+// primary's system identifier and timeline, having replayed what the
+// primary wrote; once promoted (by a health user without privileges), a
+// primary on the next timeline from its very next check.
+func TestCheckerObservesReplication(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	primary := pgtest.New(t, pgtest.Options{Name: "health-primary", Auth: "scram-sha-256"})
+	if err := primary.CreateUser(ctx, "monitor", "monitor-pw"); err != nil {
+		t.Fatal(err)
+	}
+	replica := pgtest.New(t, pgtest.Options{Name: "health-replica", ReplicaOf: primary})
+	hc := config.HealthChecks{Enabled: true, User: "monitor", Password: "monitor-pw", Database: "postgres", CheckQuery: "SELECT 1",
+		Interval: config.Duration{Duration: time.Hour}, Timeout: config.Duration{Duration: 5 * time.Second}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	observe := func(c *pgtest.Cluster) Observation {
+		t.Helper()
+		cfg, err := ConnConfig(config.Backend{Name: c.Name, Host: c.Host, Port: c.Port}, hc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &recorder{addr: c.Addr(), results: make(chan breaker.Result, 8), observed: make(chan Observation, 8)}
+		cctx, stop := context.WithCancel(ctx)
+		st := NewState()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			New(r, st, hc, cfg, realClock{}, log).Run(cctx)
+		}()
+		defer func() { stop(); <-done }()
+		select {
+		case o := <-r.observed:
+			<-st.First()
+			return o
+		case res := <-r.results:
+			t.Fatalf("check of %s = %+v, and no observation", c.Name, res)
+		case <-ctx.Done():
+			t.Fatalf("no observation of %s", c.Name)
+		}
+		return Observation{}
+	}
+	if err := primary.Exec(ctx, "CREATE TABLE t (x int); INSERT INTO t VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := replica.WaitCaughtUp(ctx, primary); err != nil {
+		t.Fatal(err)
+	}
+	p, r := observe(primary), observe(replica)
+	if !p.RoleKnown || p.InRecovery || p.Timeline != 1 {
+		t.Errorf("primary: %+v, want a primary on timeline 1", p)
+	}
+	if !r.RoleKnown || !r.InRecovery || r.Timeline != 1 || r.SystemID != p.SystemID || r.Replayed == 0 || r.Replayed > p.WAL || r.WAL < r.Replayed || r.ReplayAge < 0 {
+		t.Errorf("replica: %+v, want a replica on timeline 1 of system %d that replayed up to at most %d", r, p.SystemID, p.WAL)
+	}
+	if err := primary.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := replica.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o := observe(replica); o.InRecovery || o.Timeline != 2 || o.SystemID != p.SystemID || o.WAL < r.Replayed {
+		t.Errorf("promoted replica: %+v, want a primary on timeline 2 of system %d", o, p.SystemID)
 	}
 }

@@ -1,6 +1,7 @@
 package health
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,10 +16,19 @@ type State struct {
 	latest atomic.Pointer[Run]
 	slow   atomic.Bool   // the last health check timed out
 	now    chan struct{} // asks the Checker for a check now (capacity 1)
+
+	first     chan struct{} // closed when the first check has finished
+	firstOnce sync.Once
 }
 
 // NewState returns the State of a backend that has not been checked yet.
-func NewState() *State { return &State{now: make(chan struct{}, 1)} }
+func NewState() *State { return &State{now: make(chan struct{}, 1), first: make(chan struct{})} }
+
+// First returns a channel closed once a check of the backend has finished
+// (passed or failed), so that its role is known if it can be.
+func (st *State) First() <-chan struct{} { return st.first }
+
+func (st *State) finished() { st.firstOnce.Do(func() { close(st.first) }) }
 
 // Run is one health check.
 type Run struct {

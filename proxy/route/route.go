@@ -9,10 +9,12 @@ package route
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,27 +32,135 @@ type Router struct {
 	// breakers still observe and report, but routing ignores them.
 	BreakersOn atomic.Bool
 	rotor      atomic.Uint64 // breaks routing ties
+
+	wakeMu sync.Mutex
+	wake   chan struct{} // closed by Changed; nil until RouteWait needs one
 }
+
+// ErrNoPrimary marks (in wire.Error.Err) the refusal of a session that may
+// write because no primary can take it, while replicas could serve
+// read-only ones.
+var ErrNoPrimary = errors.New("no primary backend can take the session")
 
 // Route picks the backend for a new session (DESIGN.md § Routing): skip
 // OPEN circuits, admit HALF_OPEN ones only with a probe permit, prefer the
 // highest priority tier that can serve, and within it the least loaded
 // backend (sessions or attached transactions, plus clients queued for its
-// pools) relative to weight × ramp × health. Read-write sessions never
-// go to read-only backends. exclude lists backends already tried. The
-// chosen backend's active count includes the new session: the caller
-// undoes it if the session does not start.
+// pools) relative to weight × ramp × health. exclude lists backends
+// already tried. The chosen backend's active count includes the new
+// session: the caller undoes it if the session does not start.
+//
+// Roles (backend.Verdict): a session that may write (readOnly false) goes
+// to a read-write backend only — the primary of a replication group, or a
+// backend whose role is not known — never to a replica, a lagging or a
+// fenced backend, nor to a backend with allowed_query_types = ["SELECT"].
+// A read-only session goes to a read-only backend (a replica within
+// max_replication_lag_ms, or a SELECT-only backend) when one can take it,
+// else to a read-write one (the primary); never to a lagging or fenced
+// one.
 func (r *Router) Route(readOnly bool, exclude []*backend.Backend) (*backend.Backend, breaker.Ticket, error) {
-	now := r.Now()
-	cands := make([]*backend.Backend, 0, len(r.Backends()))
+	return r.route(readOnly, exclude, true)
+}
+
+// RouteWait is Route for a session that may wait up to wait for a primary
+// (backends.primary_wait_timeout): when Route refuses a session that may
+// write only because no primary can take it (ErrNoPrimary) and a backend
+// that could become one is reachable, it waits for the roles or circuits
+// to change (Changed) and routes again, until the primary comes (a
+// promotion is followed within one health-check interval), wait has
+// passed or ctx ends. Read-only sessions and other refusals do not wait.
+func (r *Router) RouteWait(ctx context.Context, readOnly bool, exclude []*backend.Backend, wait time.Duration) (*backend.Backend, breaker.Ticket, error) {
+	if readOnly || wait <= 0 {
+		return r.Route(readOnly, exclude)
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	// A fallback in case a change is not announced: routing depends on
+	// time too (open circuits become half-open).
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		changed := r.changed()
+		b, t, err := r.route(readOnly, exclude, false)
+		if err == nil || !errors.Is(err, ErrNoPrimary) || !r.promotable(exclude) {
+			if err != nil {
+				return r.Route(readOnly, exclude) // counts the refusal
+			}
+			return b, t, nil
+		}
+		select {
+		case <-changed:
+		case <-poll.C:
+		case <-deadline.C:
+			return r.Route(readOnly, exclude)
+		case <-ctx.Done():
+			return nil, breaker.Ticket{}, ctx.Err()
+		}
+	}
+}
+
+// Changed tells sessions waiting in RouteWait that roles or circuits
+// changed.
+func (r *Router) Changed() {
+	r.wakeMu.Lock()
+	if r.wake != nil {
+		close(r.wake)
+		r.wake = nil
+	}
+	r.wakeMu.Unlock()
+}
+
+// changed returns a channel closed at the next Changed.
+func (r *Router) changed() <-chan struct{} {
+	r.wakeMu.Lock()
+	defer r.wakeMu.Unlock()
+	if r.wake == nil {
+		r.wake = make(chan struct{})
+	}
+	return r.wake
+}
+
+// promotable reports whether a backend that could become the primary is
+// reachable: not draining, not tried, not fenced, its circuit not OPEN.
+func (r *Router) promotable(exclude []*backend.Backend) bool {
 	for _, b := range r.Backends() {
-		if b.Draining.Load() || slices.Contains(exclude, b) || (b.Live().ReadOnly() && !readOnly) {
+		if !b.Draining.Load() && !slices.Contains(exclude, b) && b.Roles().Verdict != backend.Fenced && b.Breaker.State() != breaker.Open {
+			return true
+		}
+	}
+	return false
+}
+
+// takes reports whether b's role lets it take a session (class 0 is
+// preferred), whatever its circuit says.
+func takes(b *backend.Backend, readOnly bool) (class int, ok bool) {
+	switch b.Roles().Verdict {
+	case backend.ReadWrite:
+		if readOnly {
+			return 1, true
+		}
+		return 0, !b.Live().ReadOnly()
+	case backend.ReadOnly:
+		return 0, readOnly
+	}
+	return 0, false
+}
+
+func (r *Router) route(readOnly bool, exclude []*backend.Backend, count bool) (*backend.Backend, breaker.Ticket, error) {
+	now := r.Now()
+	var classes [2][]*backend.Backend
+	for _, b := range r.Backends() {
+		if b.Draining.Load() || slices.Contains(exclude, b) {
+			continue
+		}
+		class, ok := takes(b, readOnly)
+		if !ok {
 			continue
 		}
 		if r.BreakersOn.Load() && b.Breaker.State() == breaker.Open {
 			continue
 		}
-		cands = append(cands, b)
+		classes[class] = append(classes[class], b)
 	}
 	// Highest priority first; within a tier, lowest load per unit of factor.
 	score := func(b *backend.Backend) float64 {
@@ -60,41 +170,61 @@ func (r *Router) Route(readOnly bool, exclude []*backend.Backend) (*backend.Back
 		}
 		return float64(b.Active.Load()+b.Queued.Load()+1) / f
 	}
-	slices.SortStableFunc(cands, func(x, y *backend.Backend) int {
-		if c := cmp.Compare(y.Live().Priority, x.Live().Priority); c != 0 {
-			return c
+	for _, cands := range classes {
+		slices.SortStableFunc(cands, func(x, y *backend.Backend) int {
+			if c := cmp.Compare(y.Live().Priority, x.Live().Priority); c != 0 {
+				return c
+			}
+			return cmp.Compare(score(x), score(y))
+		})
+		if !r.BreakersOn.Load() && len(cands) > 0 {
+			// Circuit breaking is off: observe, never refuse.
+			cands[0].Active.Add(1)
+			return cands[0], cands[0].Breaker.Current(), nil
 		}
-		return cmp.Compare(score(x), score(y))
-	})
-	if !r.BreakersOn.Load() && len(cands) > 0 {
-		// Circuit breaking is off: observe, never refuse.
-		cands[0].Active.Add(1)
-		return cands[0], cands[0].Breaker.Current(), nil
-	}
-	if len(cands) == 0 {
-		// Count the refusal on every circuit that kept this session out.
-		for _, b := range r.Backends() {
-			if !b.Draining.Load() && !slices.Contains(exclude, b) && (readOnly || !b.Live().ReadOnly()) {
-				_, _ = b.Breaker.Allow(now)
+		// Rotate among equally good backends of the best tier, so that
+		// sessions that come one after another spread out too.
+		if n := ties(cands, score); n > 1 {
+			k := int(r.rotor.Add(1) % uint64(n))
+			cands[0], cands[k] = cands[k], cands[0]
+		}
+		for _, b := range cands {
+			t, err := b.Breaker.Allow(now)
+			if err == nil {
+				// Count the session now, not once it is authenticated, so that
+				// clients connecting together spread out.
+				b.Active.Add(1)
+				return b, t, nil
 			}
 		}
 	}
-	// Rotate among equally good backends of the best tier, so that
-	// sessions that come one after another spread out too.
-	if n := ties(cands, score); n > 1 {
-		k := int(r.rotor.Add(1) % uint64(n))
-		cands[0], cands[k] = cands[k], cands[0]
-	}
-	for _, b := range cands {
-		t, err := b.Breaker.Allow(now)
-		if err == nil {
-			// Count the session now, not once it is authenticated, so that
-			// clients connecting together spread out.
-			b.Active.Add(1)
-			return b, t, nil
+	byRole := false // a backend's role kept the session out
+	for _, b := range r.Backends() {
+		if b.Draining.Load() || slices.Contains(exclude, b) {
+			continue
+		}
+		if _, ok := takes(b, readOnly); !ok {
+			byRole = byRole || b.Roles().Role != backend.RoleUnknown
+			continue
+		}
+		if count && len(classes[0])+len(classes[1]) == 0 {
+			// Count the refusal on every circuit that kept this session out.
+			_, _ = b.Breaker.Allow(now)
 		}
 	}
+	if !readOnly && byRole {
+		return nil, breaker.Ticket{}, r.noPrimary(now)
+	}
 	return nil, breaker.Ticket{}, r.unavailable(now, readOnly)
+}
+
+// noPrimary builds the 57P03 error a session that may write gets when no
+// primary can take it.
+func (r *Router) noPrimary(now time.Time) *wire.Error {
+	detail, _ := r.circuitStates(now, false, nil)
+	return &wire.Error{Code: "57P03", Message: "no primary backend available", Detail: detail,
+		Hint: "Retry shortly; HeliosProxy follows a promotion within one health-check interval. Read-only sessions (default_transaction_read_only=on) are served by replicas.",
+		Err:  ErrNoPrimary}
 }
 
 // tieTolerance is how much worse than the best a score may be and still
@@ -138,9 +268,16 @@ func (r *Router) circuitStates(now time.Time, readOnly bool, skip []string) (_ s
 			detail.WriteString("; ")
 		}
 		fmt.Fprintf(&detail, "%s: %s", b.Config.Name, st.State)
+		v := b.Roles()
 		switch {
 		case b.Draining.Load():
 			detail.WriteString(" (draining)")
+		case v.Verdict == backend.Fenced:
+			detail.WriteString(" (fenced primary)")
+		case v.Verdict == backend.Lagging:
+			fmt.Fprintf(&detail, " (replica lagging %s)", v.Lag.Round(time.Millisecond))
+		case v.Role == backend.RoleReplica && !readOnly:
+			detail.WriteString(" (replica)")
 		case b.Live().ReadOnly() && !readOnly:
 			detail.WriteString(" (read-only)")
 		case st.State != breaker.Closed:

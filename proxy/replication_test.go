@@ -1,0 +1,366 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// Tests of routing by replication role over real streaming replication:
+// a primary and its replicas made by pg_basebackup, promoted with
+// pg_promote, paused with pg_wal_replay_pause.
+
+// replicated starts a primary with n streaming replicas and a proxy in
+// front of them (pg-a the primary, pg-b, pg-c … the replicas), edited by
+// edit, and waits until the proxy knows every role.
+func replicated(t *testing.T, ctx context.Context, n int, edit func(*config.Config)) (*runningProxy, []*pgtest.Cluster) {
+	t.Helper()
+	primary := pgtest.New(t, pgtest.Options{Name: "repl-primary"})
+	if err := primary.Exec(ctx, "CREATE TABLE writes (id serial PRIMARY KEY, tag text, at_port int DEFAULT inet_server_port())"); err != nil {
+		t.Fatal(err)
+	}
+	cs := []*pgtest.Cluster{primary}
+	for i := range n {
+		cs = append(cs, pgtest.New(t, pgtest.Options{Name: fmt.Sprintf("repl-replica%d", i+1), ReplicaOf: primary}))
+	}
+	cfg := testConfig(t, cs...)
+	if edit != nil {
+		edit(&cfg)
+	}
+	p := startProxy(t, cfg)
+	waitStatus(t, ctx, p, "every role known", func(snap status.Snapshot) bool {
+		for i, b := range snap.Backends {
+			if want := map[bool]status.Role{true: status.RolePrimary, false: status.RoleReplica}[i == 0]; b.Role != want {
+				return false
+			}
+		}
+		return true
+	})
+	return p, cs
+}
+
+// waitStatus polls the proxy's status until done accepts it, failing the
+// test when ctx ends first.
+func waitStatus(t *testing.T, ctx context.Context, p *runningProxy, what string, done func(status.Snapshot) bool) status.Snapshot {
+	t.Helper()
+	for {
+		snap := p.Snapshot()
+		if done(snap) {
+			return snap
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v; status: %+v", what, ctx.Err(), roles(snap))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// roles summarizes a snapshot's replication columns for failure messages.
+func roles(snap status.Snapshot) []string {
+	var out []string
+	for _, b := range snap.Backends {
+		out = append(out, fmt.Sprintf("%s: %s %s tl=%d lag=%.0fms/%dB routing=%s %s %s", b.Name, b.CircuitState, b.Role, b.Timeline,
+			b.ReplicationLagMs, b.ReplicationLagBytes, b.Routing, b.FencedReason, b.OpenReason))
+	}
+	return out
+}
+
+func backendStatus(snap status.Snapshot, name string) status.Backend {
+	for _, b := range snap.Backends {
+		if b.Name == name {
+			return b
+		}
+	}
+	return status.Backend{}
+}
+
+// write opens a read-write session through the proxy and inserts a row
+// tagged tag, returning the port of the server it landed on.
+func write(ctx context.Context, dsn, tag string) (int, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	var port int
+	err = conn.QueryRow(ctx, "INSERT INTO writes (tag) VALUES ($1) RETURNING at_port", tag).Scan(&port)
+	return port, err
+}
+
+const readOnlyOption = " options='-c default_transaction_read_only=on'"
+
+// TestRolesRouteWritesToPrimaryReadsToReplicas: sessions that may write
+// land on the primary only, read-only sessions on the replicas, and a
+// write on a read-only session gets PostgreSQL's own 25006, which does not
+// count against the replica. The status shows the roles in SQL too.
+func TestRolesRouteWritesToPrimaryReadsToReplicas(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, cs := replicated(t, ctx, 2, nil)
+	dsn := p.dsn("postgres", "")
+	for i := range 10 {
+		port, err := write(ctx, dsn, fmt.Sprint("w", i))
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		if port != cs[0].Port {
+			t.Errorf("write %d landed on port %d, want the primary's %d", i, port, cs[0].Port)
+		}
+	}
+	seen := map[int]int{}
+	for range 10 {
+		conn, err := pgx.Connect(ctx, dsn+readOnlyOption)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background()) // held, so that the next one balances away
+		var port int
+		if err := conn.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
+			t.Fatal(err)
+		}
+		seen[port]++
+		if _, err := conn.Exec(ctx, "INSERT INTO writes (tag) VALUES ('on a replica')"); pgCode(err) != "25006" {
+			t.Errorf("write on a read-only session: %v, want SQLSTATE 25006", err)
+		}
+	}
+	if seen[cs[0].Port] != 0 || seen[cs[1].Port] == 0 || seen[cs[2].Port] == 0 {
+		t.Errorf("read-only sessions landed on %v; want them spread over the replicas %d and %d only", seen, cs[1].Port, cs[2].Port)
+	}
+	snap := p.Snapshot()
+	for _, b := range snap.Backends[1:] {
+		if b.FailuresTotal != 0 || b.CircuitState != status.Closed {
+			t.Errorf("%s after writes refused with 25006: %d failures, %s; want none, CLOSED", b.Name, b.FailuresTotal, b.CircuitState)
+		}
+	}
+
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, "SELECT backend_name, role, timeline, replication_lag_bytes, routing, fenced_reason FROM helios_proxy.circuit_breaker_status ORDER BY backend_name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var name, role, routing string
+		var timeline *int64
+		var lag int64
+		var fenced *string
+		if err := rows.Scan(&name, &role, &timeline, &lag, &routing, &fenced); err != nil {
+			t.Fatal(err)
+		}
+		if timeline == nil || *timeline != 1 || fenced != nil || lag < 0 {
+			t.Errorf("%s: timeline %v, lag %d, fenced %v; want timeline 1, no fence", name, timeline, lag, fenced)
+		}
+		got = append(got, name+" "+role+" "+routing)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"pg-a primary read-write", "pg-b replica read-only", "pg-c replica read-only"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("circuit_breaker_status roles = %q, want %q", got, want)
+	}
+}
+
+// TestPromotionFollowedAndOldPrimaryFenced kills the primary and promotes
+// a replica: writes resume on it through the same proxy (the time from
+// the promotion to the first successful write is logged). The old
+// primary, restarted, comes back as a primary on its old timeline: it is
+// fenced and receives no write.
+func TestPromotionFollowedAndOldPrimaryFenced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	p, cs := replicated(t, ctx, 2, nil)
+	events := p.Subscribe(ctx)
+	dsn := p.dsn("postgres", "")
+	if _, err := write(ctx, dsn, "before"); err != nil {
+		t.Fatal(err)
+	}
+	old, promoted := cs[0], cs[1]
+	if err := old.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	promotedAt := time.Now()
+	var attempts int
+	for {
+		attempts++
+		port, err := write(ctx, dsn, "after")
+		if err == nil {
+			if port != promoted.Port {
+				t.Fatalf("write after the promotion landed on port %d, want the new primary's %d", port, promoted.Port)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no write succeeded after the promotion: %v; status %v", err, roles(p.Snapshot()))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	interval := p.config().HealthChecks.Interval.Duration
+	t.Logf("promotion to first successful write through the proxy: %s (%d attempts; health_checks.interval %s)",
+		time.Since(promotedAt).Round(time.Millisecond), attempts, interval)
+	ev := waitEvent(t, ctx, events, isEvent(status.BackendRoleChanged, "pg-b"))
+	if ev.Reason != "primary" {
+		t.Errorf("role change of pg-b: %+v, want to primary", ev)
+	}
+	if b := backendStatus(p.Snapshot(), "pg-b"); b.Role != status.RolePrimary || b.Timeline != 2 || b.Routing != status.RoutingReadWrite {
+		t.Errorf("pg-b after its promotion: %+v", roles(p.Snapshot()))
+	}
+
+	// The old primary comes back, as a primary on timeline 1.
+	if err := old.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := old.InRecovery(ctx); err != nil || rec {
+		t.Fatalf("restarted old primary: in recovery %v, %v; want a primary", rec, err)
+	}
+	snap := waitStatus(t, ctx, p, "pg-a fenced and CLOSED", func(snap status.Snapshot) bool {
+		b := backendStatus(snap, "pg-a")
+		return b.Routing == status.RoutingFenced && b.CircuitState == status.Closed
+	})
+	if b := backendStatus(snap, "pg-a"); b.Role != status.RolePrimary || b.Timeline != 1 || b.FencedReason == "" {
+		t.Errorf("fenced old primary: %v", roles(snap))
+	}
+	// Fenced as soon as the new primary was seen on a higher timeline: its
+	// last claim was to be primary on the old one.
+	fenced := false
+	for _, ev := range p.Events(0) {
+		fenced = fenced || isEvent(status.BackendFenced, "pg-a")(ev)
+	}
+	if !fenced {
+		t.Errorf("no BackendFenced event for pg-a in %+v", p.Events(0))
+	}
+	for i := range 20 {
+		port, err := write(ctx, dsn, "after-restart")
+		if err != nil {
+			t.Fatalf("write %d after the old primary came back: %v", i, err)
+		}
+		if port != promoted.Port {
+			t.Errorf("write %d landed on port %d, want the new primary's %d", i, port, promoted.Port)
+		}
+		conn, err := pgx.Connect(ctx, dsn+readOnlyOption)
+		if err != nil {
+			t.Fatalf("read-only session %d: %v", i, err)
+		}
+		if err := conn.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close(ctx)
+		if port == old.Port {
+			t.Errorf("read-only session %d landed on the fenced old primary", i)
+		}
+	}
+	conn, err := pgx.Connect(ctx, old.DSN(old.User, old.Password, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM writes WHERE tag <> 'before'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("the old primary holds %d rows written after it was killed (%v), want none", n, err)
+	}
+}
+
+// TestLaggingReplicaLeavesReadRouting pauses a replica's replay while the
+// primary is written to: once its lag passes max_replication_lag_ms it
+// takes no read-only session (they fall back to the primary), without
+// counting as failed; after its replay resumes it is back.
+func TestLaggingReplicaLeavesReadRouting(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	const limit = 400 * time.Millisecond
+	p, cs := replicated(t, ctx, 1, func(c *config.Config) {
+		c.HealthChecks.Interval = config.Duration{Duration: 100 * time.Millisecond}
+		c.HealthChecks.Timeout = config.Duration{Duration: 100 * time.Millisecond}
+		c.Backends.MaxReplicationLagMs = int(limit / time.Millisecond)
+	})
+	events := p.Subscribe(ctx)
+	dsn := p.dsn("postgres", "")
+	replica := cs[1]
+	readsLand := func() int {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, dsn+readOnlyOption)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var port int
+		if err := conn.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
+			t.Fatal(err)
+		}
+		return port
+	}
+	if port := readsLand(); port != replica.Port {
+		t.Fatalf("read-only session on port %d before the pause, want the replica's %d", port, replica.Port)
+	}
+
+	// A writer through the proxy for the rest of the test.
+	wctx, stopWriting := context.WithCancel(ctx)
+	writerDone := make(chan error, 1)
+	go func() {
+		conn, err := pgx.Connect(wctx, dsn)
+		if err != nil {
+			writerDone <- err
+			return
+		}
+		defer conn.Close(context.Background())
+		for wctx.Err() == nil {
+			if _, err := conn.Exec(wctx, "INSERT INTO writes (tag) VALUES ('load')"); err != nil && wctx.Err() == nil {
+				writerDone <- err
+				return
+			}
+		}
+		writerDone <- nil
+	}()
+	defer func() {
+		stopWriting()
+		if err := <-writerDone; err != nil {
+			t.Errorf("writer: %v", err)
+		}
+	}()
+
+	if err := replica.PauseReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvent(t, ctx, events, isEvent(status.ReplicaLagging, "pg-b"))
+	snap := p.Snapshot()
+	b := backendStatus(snap, "pg-b")
+	if b.Routing != status.RoutingLagging || b.ReplicationLagMs <= float64(limit/time.Millisecond) || b.ReplicationLagBytes == 0 {
+		t.Errorf("paused replica: %v, want lagging beyond %s with a lag in bytes", roles(snap), limit)
+	}
+	t.Logf("%s", ev.Detail)
+	if port := readsLand(); port != cs[0].Port {
+		t.Errorf("read-only session on port %d while the replica lags, want the primary's %d", port, cs[0].Port)
+	}
+	if b.FailuresTotal != 0 || b.CircuitState != status.Closed {
+		t.Errorf("lagging replica: %d failures, %s; want none, CLOSED", b.FailuresTotal, b.CircuitState)
+	}
+
+	if err := replica.ResumeReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, ctx, events, isEvent(status.ReplicaCaughtUp, "pg-b"))
+	snap = p.Snapshot()
+	if b := backendStatus(snap, "pg-b"); b.Routing != status.RoutingReadOnly || b.ReplicationLagMs > float64(limit/2/time.Millisecond) {
+		t.Errorf("resumed replica: %v, want read-only with a lag of at most %s", roles(snap), limit/2)
+	}
+	if port := readsLand(); port != replica.Port {
+		t.Errorf("read-only session on port %d after the resume, want the replica's %d", port, replica.Port)
+	}
+}
