@@ -95,6 +95,11 @@ const baseTarget = "heliosproxy@base"
 // a backend connection per client connection.
 var pooled = flag.Bool("pooled", true, "session mode: pool the user's server connections ([[users]]) as PgBouncer does; false measures the pass-through relay")
 
+// backendTLS makes the cluster TLS-only: both proxies then reach it over
+// TLS (HeliosProxy's [backends] sslmode and PgBouncer's server_tls_sslmode
+// "require"), and the direct target connects with sslmode=require.
+var backendTLS = flag.Bool("backend-tls", false, "TLS-only cluster (hostssl): HeliosProxy sslmode = \"require\", PgBouncer server_tls_sslmode = require, the direct target sslmode=require")
+
 // The heliosproxy binaries of -current and -baseline; empty when not given.
 var (
 	currentBin = flag.String("current", "", "run the HeliosProxy under test from `PATH`, a heliosproxy binary (usually built from this tree), as a child process (PATH run --config FILE) instead of in-process. "+
@@ -159,7 +164,21 @@ func main() {
 func run(ctx context.Context, mode string, poolSize, workers, rounds int, duration time.Duration, floor bool) error {
 	start := time.Now()
 	load0 := machine.LoadAvg()
-	c, err := pgcluster.Start(ctx, pgcluster.Options{Name: "bench", Settings: map[string]string{"max_connections": "200"}})
+	opts := pgcluster.Options{Name: "bench", Settings: map[string]string{"max_connections": "200"}}
+	if *backendTLS {
+		dir, err := os.MkdirTemp("", "heliosbench-pki-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		pki, err := pgcluster.NewPKI(dir, []string{"127.0.0.1"}, "postgres")
+		if err != nil {
+			return err
+		}
+		opts = pki.TLSOptions(opts)
+		opts.TLSCAFile = "" // no client certificates
+	}
+	c, err := pgcluster.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -223,6 +242,9 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 	base := []string{"-h", "127.0.0.1", "-U", "postgres", "postgres"}
 	init := exec.CommandContext(ctx, pgbench, append([]string{"-i", "-s", "10", "-q", "-p", targets[0].port}, base...)...)
 	init.Env = env
+	if *backendTLS {
+		init.Env = append(env, "PGSSLMODE=require")
+	}
 	if out, err := init.CombinedOutput(); err != nil {
 		return fmt.Errorf("pgbench -i: %v\n%s", err, out)
 	}
@@ -242,6 +264,9 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 				args := append([]string{"-n", "-T", strconv.Itoa(int(duration.Seconds())), "-p", tg.port}, sc.args...)
 				cmd := exec.CommandContext(ctx, pgbench, append(args, base...)...)
 				cmd.Env = env
+				if *backendTLS && tg.name == "direct" {
+					cmd.Env = append(env, "PGSSLMODE=require")
+				}
 				out, err := cmd.CombinedOutput()
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -298,6 +323,9 @@ func proxyConfig(c *pgcluster.Cluster, mode string, poolSize, workers int) confi
 	b := config.DefaultBackend()
 	b.Name, b.Host, b.Port = "bench", c.Host, c.Port
 	cfg.Backends.Instances = []config.Backend{b}
+	if *backendTLS {
+		cfg.Backends.SSLMode = "require"
+	}
 	cfg.HealthChecks.Password = c.Password
 	cfg.Pool.DefaultPoolSize = poolSize
 	cfg.Pool.MaxClientConn = maxClients
@@ -349,6 +377,9 @@ func report(in reportInfo, tps, lat map[string][]float64) {
 		"HeliosProxy's health checks every %s with a %s timeout (defaults 1s and 500ms), other settings default. "+
 		"%d rounds of %s per cell, targets interleaved within each round (the first one rotating); medians.\n\n",
 		in.pgVersion, proxy, relay, in.workers, in.bouncer, in.mode, in.poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
+	if *backendTLS {
+		fmt.Printf("Backend TLS: the cluster accepts TLS only (hostssl); HeliosProxy [backends] sslmode = \"require\", PgBouncer server_tls_sslmode = require, direct with sslmode=require; clients to the proxies in plaintext.\n\n")
+	}
 	if len(in.failed) > 0 {
 		fmt.Printf("Failed runs, left out of the medians: %s.\n\n", strings.Join(in.failed, "; "))
 	}

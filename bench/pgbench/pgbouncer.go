@@ -70,7 +70,8 @@ server_reset_query = DISCARD ALL
 ignore_startup_parameters = extra_float_digits
 log_connections = 0
 log_disconnections = 0
-`, c.Host, c.Port, port, userlist, mode, maxClients, poolSize)
+server_tls_sslmode = %s
+`, c.Host, c.Port, port, userlist, mode, maxClients, poolSize, serverTLSMode())
 		if err := os.WriteFile(ini, []byte(conf), 0o644); err != nil {
 			return nil, err
 		}
@@ -80,4 +81,12 @@ log_disconnections = 0
 		return startProcess(ctx, "pgbouncer", cmd, filepath.Join(dir, "pgbouncer.log"), port)
 	})
 	return p, version, err
+}
+
+// serverTLSMode is PgBouncer's server_tls_sslmode for this run.
+func serverTLSMode() string {
+	if *backendTLS {
+		return "require"
+	}
+	return "disable"
 }

@@ -1,0 +1,170 @@
+package session
+
+import (
+	"encoding/binary"
+	"strings"
+
+	"github.com/heliosdb/heliosproxy/proxy/pool"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
+)
+
+// The read/write split ([backends] read_write_split, transaction mode):
+// a request that starts no transaction block and runs one read-only
+// statement may go to a replica. What decides is the client's messages
+// up to the request's end (its Query, or its Sync), all of which must
+// already be in the session's read buffer: a request whose end has not
+// arrived yet goes to the primary, as does anything the classifier is not
+// sure of. Read-only is judged from the text: SELECT, WITH, VALUES, TABLE
+// or SHOW, without a locking clause, SELECT INTO, a data-modifying WITH,
+// or the sequence functions that write. A function that writes called
+// from a SELECT cannot be seen: on a replica it fails with PostgreSQL's
+// own 25006 (turn the split off for such applications).
+
+// readOnlyRequest reports whether the request that begins at the start of
+// msgs (complete messages as the client sent them) runs only read-only
+// statements and ends within msgs without opening a transaction block.
+// stmts are the session's prepared statements, for Binds of named ones.
+func readOnlyRequest(msgs []byte, stmts map[string]*pool.Statement) bool {
+	statements := 0
+	unnamed := false // the unnamed statement was parsed in this request
+	for len(msgs) >= 5 {
+		typ := msgs[0]
+		n := int(binary.BigEndian.Uint32(msgs[1:5]))
+		if n < 4 || len(msgs) < 1+n {
+			return false
+		}
+		body := msgs[5 : 1+n]
+		msgs = msgs[1+n:]
+		switch typ {
+		case 'Q':
+			sql, _ := wire.CString(body)
+			return statements == 0 && readOnlyQuery(string(sql))
+		case 'P':
+			name, rest := wire.CString(body)
+			sql, _ := wire.CString(rest)
+			if !readOnlySQL(string(sql)) {
+				return false
+			}
+			unnamed = unnamed || len(name) == 0
+		case 'B':
+			_, rest := wire.CString(body)
+			name, _ := wire.CString(rest)
+			if len(name) == 0 && !unnamed {
+				return false // parsed by an earlier request: its text is not known here
+			}
+			if len(name) > 0 {
+				ref := stmts[string(name)]
+				if ref == nil {
+					return false
+				}
+				sql, _ := wire.CString(ref.Parse[5+len(ref.Name)+1:])
+				if !readOnlySQL(string(sql)) {
+					return false
+				}
+			}
+		case 'E':
+			statements++
+			if statements > 1 {
+				return false
+			}
+		case 'S':
+			return statements == 1
+		case 'D', 'C', 'H':
+		default:
+			return false // COPY data, a function call, anything else
+		}
+	}
+	return false // the request's end is not here yet
+}
+
+// readOnlyQuery reports whether a simple Query holds exactly one statement
+// and it is read-only.
+func readOnlyQuery(sql string) bool {
+	sql = strings.TrimSpace(sql)
+	sql = strings.TrimSpace(strings.TrimSuffix(sql, ";"))
+	if strings.ContainsRune(sql, ';') {
+		return false // several statements (or a semicolon in a literal: not sure)
+	}
+	return readOnlySQL(sql)
+}
+
+// readOnlySQL reports whether one statement's text reads only: it starts
+// with SELECT, WITH, VALUES, TABLE or SHOW (after comments and
+// parentheses) and no word outside quotes and comments makes it write or
+// lock. False when in doubt.
+func readOnlySQL(sql string) bool {
+	words := sqlWords(sql)
+	if len(words) == 0 {
+		return false
+	}
+	switch words[0] {
+	case "SELECT", "WITH", "VALUES", "TABLE", "SHOW":
+	default:
+		return false
+	}
+	for i, w := range words {
+		switch w {
+		case "INSERT", "UPDATE", "DELETE", "MERGE", "INTO", "NEXTVAL", "SETVAL", "LASTVAL", "PG_ADVISORY_LOCK",
+			"PG_ADVISORY_XACT_LOCK", "SET_CONFIG", "TRUNCATE", "COPY", "CALL", "DO", "LOCK", "NOTIFY", "LISTEN":
+			return false
+		case "FOR":
+			// FOR UPDATE / SHARE / NO KEY UPDATE / KEY SHARE lock rows.
+			if i+1 < len(words) && (words[i+1] == "UPDATE" || words[i+1] == "SHARE" || words[i+1] == "NO" || words[i+1] == "KEY") {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sqlWords returns the words of sql (identifiers and keywords, upper-case)
+// outside string literals, quoted identifiers and comments. A
+// dollar-quoted string or an unterminated quote makes it give up (nil).
+func sqlWords(sql string) []string {
+	var words []string
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			j := strings.IndexByte(sql[i:], '\n')
+			if j < 0 {
+				return words
+			}
+			i += j + 1
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			j := strings.Index(sql[i+2:], "*/")
+			if j < 0 {
+				return nil
+			}
+			i += j + 4
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < len(sql) && sql[j] != c {
+				j++
+			}
+			if j >= len(sql) {
+				return nil
+			}
+			i = j + 1
+		case c == '$':
+			j := i + 1
+			for j < len(sql) && sql[j] >= '0' && sql[j] <= '9' {
+				j++
+			}
+			if j == i+1 {
+				return nil // dollar quoting: not sure
+			}
+			i = j // a parameter
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			j := i
+			for j < len(sql) && (sql[j] == '_' || sql[j] >= 'a' && sql[j] <= 'z' || sql[j] >= 'A' && sql[j] <= 'Z' || sql[j] >= '0' && sql[j] <= '9') {
+				j++
+			}
+			words = append(words, strings.ToUpper(sql[i:j]))
+			i = j
+		default:
+			i++
+		}
+	}
+	return words
+}

@@ -1,0 +1,93 @@
+package session
+
+import (
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/heliosdb/heliosproxy/proxy/pool"
+)
+
+func TestReadOnlySQL(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"SELECT 1":                                              true,
+		"  select * from t where id = $1":                       true,
+		"/* report */ SELECT count(*) FROM t":                   true,
+		"WITH x AS (SELECT 1) SELECT * FROM x":                  true,
+		"VALUES (1), (2)":                                       true,
+		"TABLE t":                                               true,
+		"SHOW server_version":                                   true,
+		"(SELECT 1) UNION (SELECT 2)":                           true,
+		"SELECT 'INSERT' AS word":                               true,
+		`SELECT "update" FROM t`:                                true,
+		"SELECT 1 -- INSERT\n":                                  true,
+		"SELECT * FROM t FOR UPDATE":                            false,
+		"SELECT * FROM t FOR NO KEY UPDATE":                     false,
+		"SELECT * FROM t FOR SHARE":                             false,
+		"SELECT * INTO new_t FROM t":                            false,
+		"SELECT nextval('s')":                                   false,
+		"SELECT setval('s', 1)":                                 false,
+		"WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d": false,
+		"INSERT INTO t VALUES (1)":                              false,
+		"UPDATE t SET a = 1":                                    false,
+		"BEGIN":                                                 false,
+		"SELECT $$INSERT$$":                                     false, // dollar quoting: not sure
+		"SELECT 'unterminated":                                  false,
+		"SELECT pg_advisory_lock(1)":                            false,
+		"":                                                      false,
+	} {
+		if got := readOnlySQL(sql); got != want {
+			t.Errorf("readOnlySQL(%q) = %v, want %v", sql, got, want)
+		}
+	}
+}
+
+func TestReadOnlyQuery(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"SELECT 1;":                    true,
+		"SELECT 1; SELECT 2":           false,
+		"SELECT ';'":                   false, // a semicolon anywhere: not sure
+		"INSERT INTO t DEFAULT VALUES": false,
+	} {
+		if got := readOnlyQuery(sql); got != want {
+			t.Errorf("readOnlyQuery(%q) = %v, want %v", sql, got, want)
+		}
+	}
+}
+
+func TestReadOnlyRequest(t *testing.T) {
+	enc := func(msgs ...pgproto3.FrontendMessage) []byte {
+		var out []byte
+		for _, m := range msgs {
+			var err error
+			if out, err = m.Encode(out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	var reg pool.Statements
+	sel, ins := reg.Ref([]byte("SELECT $1::int\x00\x00\x00")), reg.Ref([]byte("INSERT INTO t VALUES ($1)\x00\x00\x00"))
+	stmts := map[string]*pool.Statement{"sel": sel, "ins": ins}
+	for _, c := range []struct {
+		name string
+		msgs []byte
+		want bool
+	}{
+		{"simple select", enc(&pgproto3.Query{String: "SELECT 1"}), true},
+		{"simple insert", enc(&pgproto3.Query{String: "INSERT INTO t DEFAULT VALUES"}), false},
+		{"unnamed parse, bind, execute, sync", enc(&pgproto3.Parse{Query: "SELECT 1"}, &pgproto3.Bind{}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
+		{"named read-only statement", enc(&pgproto3.Bind{PreparedStatement: "sel"}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
+		{"named write", enc(&pgproto3.Bind{PreparedStatement: "ins"}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"unknown statement", enc(&pgproto3.Bind{PreparedStatement: "nope"}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"unnamed statement of an earlier request", enc(&pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"two statements in one request", enc(&pgproto3.Bind{PreparedStatement: "sel"}, &pgproto3.Execute{}, &pgproto3.Bind{PreparedStatement: "sel"}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"a write later in the batch", enc(&pgproto3.Parse{Query: "SELECT 1"}, &pgproto3.Parse{Name: "w", Query: "DELETE FROM t"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"no Sync yet", enc(&pgproto3.Bind{PreparedStatement: "sel"}, &pgproto3.Execute{}), false},
+		{"prepare only", enc(&pgproto3.Parse{Name: "x", Query: "SELECT 1"}, &pgproto3.Describe{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{}), false},
+	} {
+		if got := readOnlyRequest(c.msgs, stmts); got != c.want {
+			t.Errorf("%s: readOnlyRequest = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
