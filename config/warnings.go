@@ -52,12 +52,8 @@ var NotImplemented = map[string]string{
 	"circuit_breaker.recovery_probe_timeout":       notYet,
 	"health_checks.collect_latency_percentiles":    "cannot be turned off: the circuit breakers need latency percentiles",
 	"health_checks.collect_query_queue_depth":      notYet,
-	// Routing implements these (route.Router.RouteWait); the sessions do
-	// not call it yet.
-	"backends.primary_wait_timeout": notYet,
-	"pool.read_write_split":         notYet,
-	"helios":                        noMeaning,
-	"edge":                          noMeaning,
+	"helios": noMeaning,
+	"edge":   noMeaning,
 }
 
 // implementedWhen lists NotImplemented keys that do work with some values:

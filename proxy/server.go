@@ -461,3 +461,6 @@ func (h frontHost) Config() *config.Config                        { return h.s.c
 func (h frontHost) User(name string) *pool.User                   { return h.s.user(name) }
 func (h frontHost) Snapshot(dst []status.Backend) status.Snapshot { return h.s.snapshotInto(dst) }
 func (h frontHost) Events(limit int) []status.Event               { return h.s.Events(limit) }
+func (h frontHost) Replayed(b *backend.Backend, at time.Time) bool {
+	return h.s.topology.Replayed(b, at)
+}

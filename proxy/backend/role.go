@@ -171,6 +171,7 @@ type group struct {
 	// seen, each when first seen: strictly increasing in both.
 	samples []walSample
 	sampled *Backend
+	seenAt  time.Time // the latest observation of sampled (its position then is the last sample's)
 }
 
 // walSample is a group primary's WAL position at a time.
@@ -378,6 +379,7 @@ func changes(b *Backend, prev, v RoleView, limit time.Duration) []Change {
 
 // record adds a primary's observation to the group's WAL history.
 func (g *group) record(o health.Observation) {
+	g.seenAt = o.At
 	if n := len(g.samples); n > 0 && g.samples[n-1].lsn >= o.WAL {
 		return // no new WAL (or an older answer): the first time it got there stays
 	}
@@ -422,6 +424,28 @@ func (g *group) lag(o health.Observation) (uint64, time.Duration) {
 		d = o.ReplayAge
 	}
 	return bytes, max(d, 0)
+}
+
+// Replayed reports whether b, a replica, is known to have replayed all
+// that its group's primary had written by at: a health check of the
+// primary at or after at found a WAL position that b's latest observation
+// has replayed. It serves read-your-writes (the read/write split): a
+// session's reads go to b only once b has what the session wrote.
+func (t *Topology) Replayed(b *Backend, at time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !b.role.observed || !b.role.obs.InRecovery {
+		return false
+	}
+	g := t.groups[groupKey(b)]
+	if g == nil || len(g.samples) == 0 || g.seenAt.Before(at) {
+		return false // the primary has not been checked since
+	}
+	// The first position seen at or after at; with none, the primary has
+	// stayed where it was since the last one.
+	i := sort.Search(len(g.samples), func(k int) bool { return !g.samples[k].at.Before(at) })
+	i = min(i, len(g.samples)-1)
+	return b.role.obs.Replayed >= g.samples[i].lsn
 }
 
 // WantsPrimary reports whether a group that had a primary has none that

@@ -52,6 +52,9 @@ type Host interface {
 	// queries.
 	Snapshot(dst []status.Backend) status.Snapshot
 	Events(limit int) []status.Event // recent events, oldest first
+	// Replayed reports whether b, a replica, has replayed what its primary
+	// had written by at (backend.Topology.Replayed).
+	Replayed(b *backend.Backend, at time.Time) bool
 }
 
 // Clock tells the time.

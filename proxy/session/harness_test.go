@@ -35,6 +35,9 @@ func (h *testHost) Snapshot(dst []status.Backend) status.Snapshot {
 }
 func (h *testHost) Events(int) []status.Event { return nil }
 
+// Replayed: no replica is known to have anything.
+func (h *testHost) Replayed(*backend.Backend, time.Time) bool { return false }
+
 // testFront is a Front routing to cfg's backends, serving on Addr when
 // started with startFront.
 type testFront struct {

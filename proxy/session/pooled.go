@@ -38,9 +38,11 @@ type pooled struct {
 	// was lost with its server connection while it was idle in it, or the
 	// batch it was sending (the rest of which is skipped up to its Sync).
 	// The client goroutine takes it when it attaches a connection next.
-	lost   *Error
-	wanted map[string]string          // session parameters carried to every server connection
-	stmts  map[string]*pool.Statement // the client's prepared statements by name
+	lost    *Error
+	split   bool                       // sc was routed by the read/write split: read-only
+	wroteAt time.Time                  // when the last transaction that may have written ended; zero if none
+	wanted  map[string]string          // session parameters carried to every server connection
+	stmts   map[string]*pool.Statement // the client's prepared statements by name
 
 	// Only the client goroutine uses these.
 	skip bool   // an error was answered mid-batch: drop messages until Sync
@@ -461,12 +463,12 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 			return lost
 		}
 	}
-	var tried []*backend.Backend
+	readOnly, split, tried := ss.routing(typ, msg)
 	var refused route.Refusals
 	for {
-		b, t, err := ss.s.router.Route(ss.readOnly(), tried)
+		b, t, err := ss.s.router.RouteWait(pl.ctx, readOnly, tried, ss.s.config().Backends.PrimaryWaitTimeout.Duration)
 		if err != nil {
-			return ss.s.router.NoBackend(err, ss.readOnly(), &refused)
+			return ss.s.router.NoBackend(err, readOnly, &refused)
 		}
 		tried = append(tried, b)
 		p := ss.s.pools.get(ss.s, b, pool.Key{User: pl.user.Config.Name, Database: pl.database})
@@ -506,7 +508,7 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 			sc.p.Put(sc, false)
 			continue
 		}
-		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy = sc, b, t, true, false
+		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy, pl.split = sc, b, t, true, false, split
 		ss.targetMu.Lock()
 		ss.b, ss.serverPID, ss.serverKey = b, sc.PID, sc.Key
 		ss.targetMu.Unlock()
@@ -533,6 +535,31 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 		pl.mu.Unlock()
 		return nil
 	}
+}
+
+// routing decides where the transaction that the client message (typ,
+// msg) begins may go: read-only if the session asked for that, or if the
+// read/write split (pool.read_write_split, transaction mode) finds the
+// request read-only (readOnlyRequest) — then without the replicas that may
+// not have replayed the session's last transaction that may have written
+// (read-your-writes: Host.Replayed), which exclude lists.
+func (ss *session) routing(typ byte, msg []byte) (readOnly, split bool, exclude []*backend.Backend) {
+	if ss.readOnly() {
+		return true, false, nil
+	}
+	pl := ss.pl
+	if typ == 0 || !pl.user.TxMode || !ss.s.config().Pool.ReadWriteSplit || byte(ss.txStatus.Load()) != 'I' ||
+		!readOnlyRequest(msg, ss.cs.Peek(), pl.stmts) {
+		return false, false, nil
+	}
+	if !pl.wroteAt.IsZero() {
+		for _, b := range ss.s.router.Backends() {
+			if b.Roles().Role == backend.RoleReplica && !ss.s.host.Replayed(b, pl.wroteAt) {
+				exclude = append(exclude, b)
+			}
+		}
+	}
+	return true, true, exclude
 }
 
 // checkAttached waits for the empty query that checks a connection that
@@ -629,6 +656,11 @@ func (ss *session) detachLocked(clean bool) {
 	ss.targetMu.Lock()
 	ss.b, ss.serverPID, ss.serverKey = nil, 0, nil
 	ss.targetMu.Unlock()
+	if !pl.split {
+		// It may have written: the session's next split reads go to
+		// replicas that have replayed this much (routing).
+		pl.wroteAt = ss.s.clock.Now()
+	}
 	sc.p.Put(sc, clean && !sc.Doomed() && len(sc.stmts) <= pool.MaxServerStatements)
 }
 

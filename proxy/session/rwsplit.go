@@ -20,14 +20,23 @@ import (
 // from a SELECT cannot be seen: on a replica it fails with PostgreSQL's
 // own 25006 (turn the split off for such applications).
 
-// readOnlyRequest reports whether the request that begins at the start of
-// msgs (complete messages as the client sent them) runs only read-only
-// statements and ends within msgs without opening a transaction block.
-// stmts are the session's prepared statements, for Binds of named ones.
-func readOnlyRequest(msgs []byte, stmts map[string]*pool.Statement) bool {
+// readOnlyRequest reports whether the request that begins with first (a
+// whole message) and goes on in rest (the client's messages read after
+// it) runs only read-only statements and ends within them without leaving
+// a transaction block open, or is a BEGIN READ ONLY. stmts are the
+// session's prepared statements, for Binds of named ones.
+func readOnlyRequest(first, rest []byte, stmts map[string]*pool.Statement) bool {
 	statements := 0
 	unnamed := false // the unnamed statement was parsed in this request
-	for len(msgs) >= 5 {
+	msgs := first
+	for {
+		if len(msgs) < 5 {
+			if rest == nil {
+				return false // the request's end is not here yet
+			}
+			msgs, rest = rest, nil
+			continue
+		}
 		typ := msgs[0]
 		n := int(binary.BigEndian.Uint32(msgs[1:5]))
 		if n < 4 || len(msgs) < 1+n {
@@ -38,7 +47,7 @@ func readOnlyRequest(msgs []byte, stmts map[string]*pool.Statement) bool {
 		switch typ {
 		case 'Q':
 			sql, _ := wire.CString(body)
-			return statements == 0 && readOnlyQuery(string(sql))
+			return statements == 0 && (readOnlyQuery(string(sql)) || beginsReadOnly(string(sql)))
 		case 'P':
 			name, rest := wire.CString(body)
 			sql, _ := wire.CString(rest)
@@ -74,7 +83,26 @@ func readOnlyRequest(msgs []byte, stmts map[string]*pool.Statement) bool {
 			return false // COPY data, a function call, anything else
 		}
 	}
-	return false // the request's end is not here yet
+}
+
+// beginsReadOnly reports whether a simple Query is only a BEGIN or START
+// TRANSACTION that declares the transaction READ ONLY: the whole
+// transaction may run on a replica, where PostgreSQL itself refuses its
+// writes.
+func beginsReadOnly(sql string) bool {
+	if strings.ContainsRune(sql, ';') && strings.IndexByte(strings.TrimRight(strings.TrimSpace(sql), "; \t\n"), ';') >= 0 {
+		return false
+	}
+	words := sqlWords(sql)
+	if len(words) < 3 || words[0] != "BEGIN" && (words[0] != "START" || words[1] != "TRANSACTION") {
+		return false
+	}
+	for i := 1; i+1 < len(words); i++ {
+		if words[i] == "READ" && words[i+1] == "ONLY" {
+			return true
+		}
+	}
+	return false
 }
 
 // readOnlyQuery reports whether a simple Query holds exactly one statement

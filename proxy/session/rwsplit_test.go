@@ -84,9 +84,14 @@ func TestReadOnlyRequest(t *testing.T) {
 		{"two statements in one request", enc(&pgproto3.Bind{PreparedStatement: "sel"}, &pgproto3.Execute{}, &pgproto3.Bind{PreparedStatement: "sel"}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
 		{"a write later in the batch", enc(&pgproto3.Parse{Query: "SELECT 1"}, &pgproto3.Parse{Name: "w", Query: "DELETE FROM t"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
 		{"no Sync yet", enc(&pgproto3.Bind{PreparedStatement: "sel"}, &pgproto3.Execute{}), false},
+		{"begin read only", enc(&pgproto3.Query{String: "BEGIN READ ONLY"}), true},
+		{"start transaction read only", enc(&pgproto3.Query{String: "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY;"}), true},
+		{"begin read write", enc(&pgproto3.Query{String: "BEGIN READ WRITE"}), false},
+		{"begin", enc(&pgproto3.Query{String: "BEGIN"}), false},
+		{"begin read only and more", enc(&pgproto3.Query{String: "BEGIN READ ONLY; DELETE FROM t"}), false},
 		{"prepare only", enc(&pgproto3.Parse{Name: "x", Query: "SELECT 1"}, &pgproto3.Describe{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{}), false},
 	} {
-		if got := readOnlyRequest(c.msgs, stmts); got != c.want {
+		if got := readOnlyRequest(c.msgs[:0], c.msgs, stmts); got != c.want {
 			t.Errorf("%s: readOnlyRequest = %v, want %v", c.name, got, c.want)
 		}
 	}

@@ -451,7 +451,7 @@ func (ss *session) connect(ctx context.Context) error {
 	var refused route.Refusals
 	readOnly := ss.readOnly()
 	for {
-		b, t, err := ss.s.router.Route(readOnly, tried)
+		b, t, err := ss.s.router.RouteWait(ctx, readOnly, tried, ss.s.config().Backends.PrimaryWaitTimeout.Duration)
 		if err != nil {
 			return ss.s.router.NoBackend(err, readOnly, &refused)
 		}

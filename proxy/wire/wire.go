@@ -200,6 +200,9 @@ func (s *Stream) Complete() bool {
 	return n >= 4 && s.W-s.R >= 1+n
 }
 
+// Peek returns the unread bytes, leaving them unread.
+func (s *Stream) Peek() []byte { return s.Buf[s.R:s.W] }
+
 // Buffered returns the unread bytes and marks them read.
 func (s *Stream) Buffered() []byte {
 	p := s.Buf[s.R:s.W]

@@ -1,0 +1,192 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// splitProxy is replicated with one replica, its user pooled in
+// transaction mode with the read/write split on.
+func splitProxy(t *testing.T, ctx context.Context) (*runningProxy, []*pgtest.Cluster) {
+	t.Helper()
+	var password string
+	p, cs := replicated(t, ctx, 1, func(cfg *config.Config) {
+		password = cfg.HealthChecks.Password
+		cfg.Pool.Mode = "transaction"
+		cfg.Pool.ReadWriteSplit = true
+		cfg.Users = []config.User{{Name: "postgres", Password: password}}
+	})
+	return p, cs
+}
+
+// port runs sql (which returns a server port first) on conn.
+func port(t *testing.T, ctx context.Context, conn *pgx.Conn, sql string, args ...any) int {
+	t.Helper()
+	var port int
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&port); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return port
+}
+
+// TestReadWriteSplit: in transaction mode with pool.read_write_split, a
+// single read-only statement goes to the replica, writes, locking reads,
+// and multi-statement requests to the primary, and BEGIN READ ONLY takes
+// the whole transaction to the replica; in both protocols.
+func TestReadWriteSplit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, cs := splitProxy(t, ctx)
+	primary, replica := cs[0].Port, cs[1].Port
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec} {
+		t.Run(mode.String(), func(t *testing.T) {
+			cfg, err := pgx.ParseConfig(p.dsn("postgres", cs[0].Password))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.DefaultQueryExecMode = mode
+			conn, err := pgx.ConnectConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			for _, c := range []struct {
+				sql  string
+				want int
+			}{
+				{"SELECT inet_server_port()", replica},
+				{"/* a report */ SELECT inet_server_port() FROM generate_series(1, 3) LIMIT 1", replica},
+				{"SELECT inet_server_port() FROM (SELECT 1) s FOR UPDATE", primary},
+				{"WITH w AS (INSERT INTO writes (tag) VALUES ('split') RETURNING at_port) SELECT at_port FROM w", primary},
+				{"SELECT inet_server_port() FROM (SELECT nextval('writes_id_seq')) s", primary},
+			} {
+				if got := port(t, ctx, conn, c.sql); got != c.want {
+					t.Errorf("%s ran on port %d, want %d", c.sql, got, c.want)
+				}
+			}
+			tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := port(t, ctx, tx.Conn(), "SELECT inet_server_port()")
+			second := port(t, ctx, tx.Conn(), "SELECT inet_server_port()")
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if first != replica || second != replica {
+				t.Errorf("BEGIN READ ONLY transaction ran on ports %d and %d, want the replica's %d", first, second, replica)
+			}
+			tx, err = conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := port(t, ctx, tx.Conn(), "SELECT inet_server_port()"); got != primary {
+				t.Errorf("a read in a read-write transaction ran on port %d, want the primary's %d", got, primary)
+			}
+			if err := tx.Rollback(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestReadYourWrites: after a transaction that may have written, the
+// session's split reads go to the primary until the replica is known to
+// have replayed it; then they go to the replica, and see the write.
+func TestReadYourWrites(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, cs := splitProxy(t, ctx)
+	primary, replica := cs[0].Port, cs[1].Port
+	conn, err := pgx.Connect(ctx, p.dsn("postgres", cs[0].Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	// Hold replay, so that the replica cannot have the write.
+	if err := cs[1].PauseReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := port(t, ctx, conn, "INSERT INTO writes (tag) VALUES ('ryw') RETURNING at_port"); got != primary {
+		t.Fatalf("write ran on port %d, want the primary's %d", got, primary)
+	}
+	const read = "SELECT inet_server_port(), count(*) FROM writes WHERE tag = 'ryw'"
+	check := func(what string) (port int) {
+		t.Helper()
+		var n int
+		if err := conn.QueryRow(ctx, read).Scan(&port, &n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Fatalf("%s: the read on port %d sees %d of the session's rows, want 1", what, port, n)
+		}
+		return port
+	}
+	for i := range 5 {
+		if got := check(fmt.Sprint("read ", i, " with replay paused")); got != primary {
+			t.Errorf("read %d ran on port %d before the replica replayed the write, want the primary's %d", i, got, primary)
+		}
+	}
+	if err := cs[1].ResumeReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The proxy learns at a health check that the replica caught up.
+	for check("read after replay resumed") != replica {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("reads never went back to the replica: %v", roles(p.Snapshot()))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestWritesWaitForPromotion: a session that needs a primary while there
+// is none (killed, its replica not yet promoted) waits for the promotion
+// (backends.primary_wait_timeout) instead of failing at once.
+func TestWritesWaitForPromotion(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, cs := replicated(t, ctx, 1, func(cfg *config.Config) {
+		cfg.Backends.PrimaryWaitTimeout = config.Duration{Duration: 30 * time.Second}
+	})
+	if err := cs[0].Kill(); err != nil {
+		t.Fatal(err)
+	}
+	// The proxy sees the primary gone.
+	waitStatus(t, ctx, p, "the primary's circuit open", func(snap status.Snapshot) bool {
+		return backendStatus(snap, "pg-a").CircuitState != status.Closed
+	})
+	done := make(chan error, 1)
+	var landed int
+	go func() {
+		var err error
+		landed, err = write(ctx, p.dsn("postgres", ""), "waited")
+		done <- err
+	}()
+	// Its session is under way (routing, waiting for a primary) before
+	// the promotion: without the wait it would fail with 57P03.
+	for p.front.Sessions() == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("the write ended before its session showed: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if err := cs[1].Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the waiting write failed: %v", err)
+	}
+	if landed != cs[1].Port {
+		t.Errorf("the waiting write landed on port %d, want the promoted %d", landed, cs[1].Port)
+	}
+}
