@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -48,7 +49,7 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer stop()
 	log := newLogger(stderr, "info")
 
-	fmt.Fprintln(stdout, "starting three PostgreSQL clusters …")
+	fmt.Fprintln(stdout, "starting a PostgreSQL primary and two streaming replicas …")
 	clusters := make(map[string]*pgcluster.Cluster)
 	defer func() {
 		for name, c := range clusters {
@@ -66,19 +67,41 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: 5 * time.Second}
 	cfg.CircuitBreaker.RecoveryRampUpDuration = config.Duration{Duration: 20 * time.Second}
 	cfg.HealthChecks.Password = demoPassword
+	cfg.Backends.MaxReplicationLagMs = 2000
+	tlsDir, err := os.MkdirTemp("", "heliosproxy-demo-tls")
+	if err != nil {
+		fmt.Fprintln(stderr, "heliosproxy demo:", err)
+		return 1
+	}
+	defer os.RemoveAll(tlsDir)
+	certFile, keyFile, err := demoCertificate(tlsDir)
+	if err != nil {
+		fmt.Fprintln(stderr, "heliosproxy demo: make a TLS certificate:", err)
+		return 1
+	}
+	cfg.Backends.SSLMode, cfg.Backends.SSLRootCert = "verify-ca", certFile
 	for i, name := range demoNames {
-		c, err := pgcluster.Start(ctx, pgcluster.Options{Name: name, Auth: "scram-sha-256", Password: demoPassword})
+		o := pgcluster.Options{Name: name, Auth: "scram-sha-256", Password: demoPassword, TLSCertFile: certFile, TLSKeyFile: keyFile}
+		if i > 0 {
+			// A streaming replica (pg_basebackup -R) of the primary, with
+			// its roles, passwords and certificate.
+			o = pgcluster.Options{Name: name, ReplicaOf: clusters[demoNames[0]]}
+		}
+		c, err := pgcluster.Start(ctx, o)
 		if err != nil {
 			fmt.Fprintln(stderr, "heliosproxy demo:", err)
 			return 1
 		}
 		clusters[name] = c
+		if i == 0 {
+			if err := c.Exec(ctx, "CREATE TABLE helios_demo (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())"); err != nil {
+				fmt.Fprintln(stderr, "heliosproxy demo:", err)
+				return 1
+			}
+		}
 		b := config.DefaultBackend()
 		b.Name, b.Host, b.Port = name, c.Host, c.Port
 		b.Priority = 100
-		if i == 0 {
-			b.Weight = 2
-		}
 		cfg.Backends.Instances = append(cfg.Backends.Instances, b)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -110,10 +133,13 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	dsn := fmt.Sprintf("postgres://postgres:%s@%s/postgres?sslmode=disable", demoPassword, *listen)
 	host, port, _ := net.SplitHostPort(*listen)
 	fmt.Fprintf(stdout, `
-HeliosProxy is running on %s in front of %s.
+HeliosProxy is running on %s in front of %s
+(a primary and two streaming replicas, reached over TLS with sslmode=verify-ca).
 
   connect:    PGPASSWORD=%s psql -h %s -p %s -U postgres
-  where a session lands:  SELECT inet_server_port();
+              (writes go to the primary; add options='-c default_transaction_read_only=on'
+              for a read-only session, which a replica serves)
+  where a session lands:  SELECT inet_server_port(), pg_is_in_recovery();
   circuits:   psql -h %s -p %s -d helios_proxy -c 'SELECT * FROM helios_proxy.circuit_breaker_status'
   dashboard:  http://%s/  (admin token: %s)
   REST API:   curl http://%s/circuit-breaker/status
@@ -125,6 +151,10 @@ Type a command and Enter (the clusters are yours to break):
   hang NAME        freeze a backend (SIGSTOP): its circuit opens on latency
   resume NAME      unfreeze a hung backend
   restart NAME     start a killed backend again: HALF_OPEN, then CLOSED
+  promote NAME     promote a replica (pg_promote): writes follow it; kill the
+                   primary first, or the old one is fenced as a second primary
+  pause-replay NAME   pause a replica's replay: it lags, leaves read routing
+  resume-replay NAME  resume it: back in read routing
   quit             stop everything (or Ctrl-C)
 
 `, *listen, strings.Join(demoNames, ", "), demoPassword, host, port, host, port, *apiAddr, demoToken, *apiAddr, host, *metricsPort)
@@ -167,6 +197,8 @@ Type a command and Enter (the clusters are yours to break):
 	}
 }
 
+const demoUsage = "commands: status | kill NAME | hang NAME | resume NAME | restart NAME | promote NAME | pause-replay NAME | resume-replay NAME | quit"
+
 // demoCommand runs one control command; it reports whether to quit.
 func demoCommand(ctx context.Context, line string, clusters map[string]*pgcluster.Cluster, srv *proxy.Server, w io.Writer) bool {
 	f := strings.Fields(line)
@@ -181,7 +213,7 @@ func demoCommand(ctx context.Context, line string, clusters map[string]*pgcluste
 		return false
 	}
 	if len(f) != 2 {
-		fmt.Fprintln(w, "commands: status | kill NAME | hang NAME | resume NAME | restart NAME | quit")
+		fmt.Fprintln(w, demoUsage)
 		return false
 	}
 	c, ok := clusters[f[1]]
@@ -199,8 +231,14 @@ func demoCommand(ctx context.Context, line string, clusters map[string]*pgcluste
 		err = c.Resume()
 	case "restart":
 		err = c.Restart(ctx)
+	case "promote":
+		err = c.Promote(ctx)
+	case "pause-replay":
+		err = c.PauseReplay(ctx)
+	case "resume-replay":
+		err = c.ResumeReplay(ctx)
 	default:
-		fmt.Fprintln(w, "commands: status | kill NAME | hang NAME | resume NAME | restart NAME | quit")
+		fmt.Fprintln(w, demoUsage)
 		return false
 	}
 	if err != nil {
@@ -213,9 +251,10 @@ func demoCommand(ctx context.Context, line string, clusters map[string]*pgcluste
 
 func printStatus(srv *proxy.Server, w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BACKEND\tSTATE\tP95 MS\tERROR RATE\tSESSIONS\tREASON")
+	fmt.Fprintln(tw, "BACKEND\tSTATE\tROLE\tTIMELINE\tROUTING\tLAG MS\tLAG BYTES\tP95 MS\tERROR RATE\tSESSIONS\tREASON")
 	for _, b := range srv.Snapshot().Backends {
-		fmt.Fprintf(tw, "%s\t%s\t%.1f\t%.3f\t%d\t%s\n", b.Name, b.CircuitState, b.LatencyP95Ms, b.ErrorRate, b.ActiveConnections, b.OpenReason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%.0f\t%d\t%.1f\t%.3f\t%d\t%s\n", b.Name, b.CircuitState, b.Role, b.Timeline, b.Routing,
+			b.ReplicationLagMs, b.ReplicationLagBytes, b.LatencyP95Ms, b.ErrorRate, b.ActiveConnections, cmp.Or(b.FencedReason, b.OpenReason))
 	}
 	_ = tw.Flush()
 }
@@ -236,7 +275,13 @@ func driveLoad(ctx context.Context, dsn string, clients int, srv *proxy.Server, 
 	var queries, errs atomic.Int64
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for range clients {
+	for i := range clients {
+		// Half the clients write (to the primary), half read in read-only
+		// sessions (on the replicas).
+		dsn, query := dsn, "INSERT INTO helios_demo DEFAULT VALUES RETURNING 1"
+		if i%2 == 1 {
+			dsn, query = dsn+"&options=-c%20default_transaction_read_only%3Don", "SELECT 1"
+		}
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				conn, err := pgx.Connect(ctx, dsn)
@@ -247,7 +292,7 @@ func driveLoad(ctx context.Context, dsn string, clients int, srv *proxy.Server, 
 				}
 				for ctx.Err() == nil {
 					var n int
-					if err := conn.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil {
+					if err := conn.QueryRow(ctx, query).Scan(&n); err != nil {
 						errs.Add(1)
 						break
 					}

@@ -308,7 +308,7 @@ func (t *Topology) assess(key uint64, list []*Backend, maxLag func(*Backend) tim
 		switch {
 		case v.Role == RolePrimary && v.Asserted:
 		case v.Role == RolePrimary && i != winner && v.Timeline < maxTL:
-			v.FencedReason = fmt.Sprintf("claims to be primary on timeline %d, behind timeline %d of %s: a former primary that came back (rebuild it as a replica, e.g. with pg_rewind)", v.Timeline, maxTL, maxTLName)
+			v.FencedReason = fmt.Sprintf("claims to be primary on timeline %d, behind timeline %d of %s: a former primary, whose writes since the failover would be lost (rebuild it as a replica, e.g. with pg_rewind)", v.Timeline, maxTL, maxTLName)
 		case v.Role == RolePrimary && i != winner && primary != nil:
 			v.FencedReason = fmt.Sprintf("claims to be primary on timeline %d, as %s does, which was primary first", v.Timeline, primary.Config.Name)
 		}

@@ -260,11 +260,15 @@
     setHidden(r['clear-override'], !ov);
 
     let addr = (b.host || '?') + ':' + (b.port ?? '?');
+    if (b.role && b.role !== 'unknown') addr += ' · ' + b.role + (num(b.timeline) ? ' (timeline ' + b.timeline + ')' : '');
+    if (b.routing && b.routing !== 'read-write' && b.routing !== 'read-only') addr += ' · ' + b.routing.toUpperCase();
+    if (b.fenced_reason) addr += ': ' + b.fenced_reason;
     addr += b.read_only ? ' · read-only' : '';
     if (num(b.priority) !== null) addr += ' · prio ' + b.priority;
     if (num(b.weight) !== null) addr += ' · w ' + b.weight;
     if (num(b.ramp_factor) !== null && b.ramp_factor < 1 && st === 'CLOSED') addr += ' · ramp ' + pct(b.ramp_factor);
     if (num(b.replication_lag_ms) !== null && b.replication_lag_ms > 0) addr += ' · lag ' + ms(b.replication_lag_ms);
+    if (num(b.replication_lag_bytes) !== null && b.replication_lag_bytes > 0) addr += ' (' + b.replication_lag_bytes + ' B)';
     setText(r.addr, addr);
 
     setText(r.p50, ms(b.latency_p50_ms));
