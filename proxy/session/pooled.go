@@ -38,11 +38,12 @@ type pooled struct {
 	// was lost with its server connection while it was idle in it, or the
 	// batch it was sending (the rest of which is skipped up to its Sync).
 	// The client goroutine takes it when it attaches a connection next.
-	lost    *Error
-	split   bool                       // sc was routed by the read/write split: read-only
-	wroteAt time.Time                  // when the last transaction that may have written ended; zero if none
-	wanted  map[string]string          // session parameters carried to every server connection
-	stmts   map[string]*pool.Statement // the client's prepared statements by name
+	lost     *Error
+	split    bool                       // sc was routed by the read/write split: read-only
+	mayWrite bool                       // a request that may write ran on sc (not one the split routed)
+	wroteAt  time.Time                  // when the last one that may have written was given back; zero if none
+	wanted   map[string]string          // session parameters carried to every server connection
+	stmts    map[string]*pool.Statement // the client's prepared statements by name
 
 	// Only the client goroutine uses these.
 	skip bool   // an error was answered mid-batch: drop messages until Sync
@@ -429,9 +430,22 @@ func (ss *session) flushServer() error {
 // given back before the request is queued.
 func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error {
 	pl := ss.pl
+	readOnly, split, tried := ss.routing(typ, msg)
 	pl.mu.Lock()
 	if sc := pl.sc; sc != nil {
 		inTx := byte(ss.txStatus.Load()) != 'I'
+		if split != pl.split && pl.user.TxMode && !inTx && !pl.busy && sc.q.empty() {
+			// Its transaction has ended (the reader gives the connection
+			// back once the client has the ReadyForQuery, which the
+			// client answered first): the read/write split routes this
+			// one elsewhere.
+			ss.detachLocked(true)
+			pl.mu.Unlock()
+			return ss.attachRouted(done, typ, msg, readOnly, split, tried)
+		}
+		if typ != 0 && !split && !inTx && !pl.busy && sc.q.empty() {
+			pl.mayWrite = true // a request that may write starts on it
+		}
 		if !sc.Doomed() || pl.busy || !sc.q.empty() || inTx && pl.user.TxMode {
 			// In transaction mode a transaction under way finishes where
 			// it began (a backend that really failed fails it); its
@@ -463,7 +477,13 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 			return lost
 		}
 	}
-	readOnly, split, tried := ss.routing(typ, msg)
+	return ss.attachRouted(done, typ, msg, readOnly, split, tried)
+}
+
+// attachRouted is attachPooled's routing of a session with no connection
+// attached: readOnly, split and tried are routing's.
+func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOnly, split bool, tried []*backend.Backend) error {
+	pl := ss.pl
 	var refused route.Refusals
 	for {
 		b, t, err := ss.s.router.RouteWait(pl.ctx, readOnly, tried, ss.s.config().Backends.PrimaryWaitTimeout.Duration)
@@ -508,7 +528,7 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 			sc.p.Put(sc, false)
 			continue
 		}
-		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy, pl.split = sc, b, t, true, false, split
+		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy, pl.split, pl.mayWrite = sc, b, t, true, false, split, typ != 0 && !split
 		ss.targetMu.Lock()
 		ss.b, ss.serverPID, ss.serverKey = b, sc.PID, sc.Key
 		ss.targetMu.Unlock()
@@ -552,9 +572,12 @@ func (ss *session) routing(typ byte, msg []byte) (readOnly, split bool, exclude 
 		!readOnlyRequest(msg, ss.cs.Peek(), pl.stmts) {
 		return false, false, nil
 	}
-	if !pl.wroteAt.IsZero() {
+	pl.mu.Lock() // the reader sets wroteAt when it gives a connection back
+	wrote := pl.wroteAt
+	pl.mu.Unlock()
+	if !wrote.IsZero() {
 		for _, b := range ss.s.router.Backends() {
-			if b.Roles().Role == backend.RoleReplica && !ss.s.host.Replayed(b, pl.wroteAt) {
+			if b.Roles().Role == backend.RoleReplica && !ss.s.host.Replayed(b, wrote) {
 				exclude = append(exclude, b)
 			}
 		}
@@ -656,10 +679,10 @@ func (ss *session) detachLocked(clean bool) {
 	ss.targetMu.Lock()
 	ss.b, ss.serverPID, ss.serverKey = nil, 0, nil
 	ss.targetMu.Unlock()
-	if !pl.split {
+	if pl.mayWrite {
 		// It may have written: the session's next split reads go to
 		// replicas that have replayed this much (routing).
-		pl.wroteAt = ss.s.clock.Now()
+		pl.wroteAt, pl.mayWrite = ss.s.clock.Now(), false
 	}
 	sc.p.Put(sc, clean && !sc.Doomed() && len(sc.stmts) <= pool.MaxServerStatements)
 }

@@ -77,7 +77,7 @@ func readOnlyRequest(first, rest []byte, stmts map[string]*pool.Statement) bool 
 				return false
 			}
 		case 'S':
-			return statements == 1
+			return statements <= 1 // none: a prepare, which writes nothing either
 		case 'D', 'C', 'H':
 		default:
 			return false // COPY data, a function call, anything else

@@ -89,7 +89,8 @@ func TestReadOnlyRequest(t *testing.T) {
 		{"begin read write", enc(&pgproto3.Query{String: "BEGIN READ WRITE"}), false},
 		{"begin", enc(&pgproto3.Query{String: "BEGIN"}), false},
 		{"begin read only and more", enc(&pgproto3.Query{String: "BEGIN READ ONLY; DELETE FROM t"}), false},
-		{"prepare only", enc(&pgproto3.Parse{Name: "x", Query: "SELECT 1"}, &pgproto3.Describe{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{}), false},
+		{"prepare only", enc(&pgproto3.Parse{Name: "x", Query: "SELECT 1"}, &pgproto3.Describe{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{}), true},
+		{"prepare a write", enc(&pgproto3.Parse{Name: "x", Query: "INSERT INTO t VALUES (1)"}, &pgproto3.Describe{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{}), false},
 	} {
 		if got := readOnlyRequest(c.msgs[:0], c.msgs, stmts); got != c.want {
 			t.Errorf("%s: readOnlyRequest = %v, want %v", c.name, got, c.want)
