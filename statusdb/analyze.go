@@ -1,6 +1,7 @@
 package statusdb
 
 import (
+	"github.com/jackc/pgx/v5/pgtype"
 	"math"
 	"strconv"
 	"strings"
@@ -314,6 +315,17 @@ func (a *analyzer) typeCast(tc *pg.TypeCast) (*expr, *Error) {
 	if err != nil {
 		return nil, err
 	}
+	if t, pgt, ok := catalogCastTarget(tc.TypeName); ok {
+		if arg.pgt == pgt && arg.typ == t {
+			return arg, nil
+		}
+		return a.catalogCast(arg, t, pgt, tc.Location)
+	}
+	if arg.pgt != 0 && oidLike(arg.pgt) && arg.pgt != pgtype.OIDOID {
+		if tn, _, _, ok := typeFor(tc.TypeName); ok && tn == tText {
+			return regToText(arg, tc.Location), nil
+		}
+	}
 	t, numeric, name, ok := typeFor(tc.TypeName)
 	tloc := int32(-1)
 	if tc.TypeName != nil {
@@ -426,6 +438,8 @@ func (a *analyzer) aExpr(x *pg.A_Expr) (*expr, *Error) {
 		switch op {
 		case "~~", "!~~", "~~*", "!~~*":
 			return a.like(op, l, r, nil, x.Location)
+		case "~", "!~", "~*", "!~*":
+			return a.regexOp(op, l, r, x.Location)
 		}
 		return a.binary(op, l, r, x.Location)
 	case pg.A_Expr_Kind_AEXPR_LIKE, pg.A_Expr_Kind_AEXPR_ILIKE:
@@ -1010,6 +1024,9 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 		return out, nil
 	}
 	if e, err, ok := a.sessionFunc(name, args, f.Location); ok {
+		return e, err
+	}
+	if e, err, ok := a.catalogFunc(name, args, f.Location); ok {
 		return e, err
 	}
 	return nil, a.errAt(unsupported("function "+name+"()"), f.Location)

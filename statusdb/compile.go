@@ -416,6 +416,9 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 			return best
 		}, nil
 	case eFunc:
+		if f := catalogFn(e, args); f != nil {
+			return f, nil
+		}
 		return funcFn(e, args), nil
 	case eSession:
 		return sessionFn(e.op, args), nil

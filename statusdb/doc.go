@@ -196,7 +196,64 @@
 // 64-bit", consistent with server_version "15.0 (HeliosProxy)" and
 // server_version_num 150000.
 //
+// # Catalogs
+//
+// The status database also answers queries on pg_catalog and
+// information_schema relations (catalog.go, catfunc.go), which show the
+// helios_proxy schema as PostgreSQL 15 shows a schema of three ordinary
+// tables (tables rather than views: \dt and every tool's table list show
+// them, and \d+ has no view definition to invent), made as the
+// differential test makes its copy: owned by the bootstrap superuser
+// (OID 10, "postgres"), text columns COLLATE "C", a comment on the schema,
+// every table and every column (column.doc in schema.go, so a new column
+// is one entry there), USAGE on the schema and SELECT on the tables
+// granted to PUBLIC. A client is taken to be an ordinary role holding just
+// those grants (has_table_privilege, information_schema visibility).
+// pg_namespace holds what a new database has (pg_toast, pg_catalog,
+// public, information_schema) plus helios_proxy; pg_class, pg_attribute,
+// pg_type, pg_description, pg_tables and information_schema.schemata,
+// tables and columns hold helios_proxy's objects (pg_type also the
+// built-in types the columns and format_type use, pg_am, pg_collation and
+// pg_roles PostgreSQL's built-in rows); the system catalogs' own relations
+// are not listed, and pg_views, pg_attrdef, pg_constraint, pg_index,
+// pg_inherits, pg_policy, pg_trigger, pg_rewrite, pg_statistic_ext,
+// pg_publication*, pg_sequence, ... are empty, as they are for such a
+// schema. Columns and type OIDs are PostgreSQL 15.18's (catalog_gen.go,
+// generated from a real cluster). OIDs are fixed: helios_proxy is
+// catalogOIDBase (4000000000), table i is catalogOIDBase+1+3i, its row
+// type's array type +1 and its row type +2, far from the OIDs backends
+// assign so that a proxy can route catalog queries by the OIDs they name.
+// The differential test (TestCatalogAgainstPostgreSQL) maps the OIDs its
+// PostgreSQL assigned to these before comparing.
+//
+// Types: oid, regclass, regtype, regnamespace, int2, "char", name,
+// float4 and the information_schema domains (described by their base
+// types, as in RowDescription) are carried by the evaluator types with
+// the PostgreSQL type beside them (expr.pgt), which names the output
+// column and picks the wire form; arrays in catalog columns (aclitem[],
+// text[], ...) are held as their text form. Functions: format_type,
+// pg_get_userbyid, pg_table_is_visible, pg_type_is_visible,
+// obj_description, col_description, pg_get_expr (NULL: there are no
+// defaults or constraints), to_regclass/to_regtype/to_regnamespace,
+// has_schema_privilege, has_table_privilege, quote_ident,
+// array_to_string (of an array column), pg_relation_is_publishable; casts
+// to oid, regclass, regtype, regnamespace, name, int2, "char" and from
+// the reg types to text; the operators ~, !~, ~*, !~* (Go's RE2, which
+// accepts the patterns psql sends). Catalog queries that name no
+// helios_proxy table are answered by PrepareStandalone only; Prepare
+// (backend databases) leaves them to the backend.
+//
 // # Deviations from PostgreSQL
+//
+//   - Catalogs: pg_class.reltoastrelid is 0 (no TOAST table),
+//     relfrozenxid and relminmxid are 0, reltuples -1 and relpages 0;
+//     regproc columns (pg_type.typinput, ...) and arrays are sent as text
+//     in binary format too; sizes (pg_table_size) and
+//     pg_get_statisticsobjdef_columns, ARRAY(SELECT ...) as a value,
+//     unnest and generate_series are not supported, so psql's \d+ table
+//     query (reloptions), and its policy, extended-statistics and
+//     publication footers, and \dt+ are refused (0A000) where PostgreSQL
+//     answers.
 //
 //   - numeric is evaluated as float8 and reported with the float8 OID (701):
 //     decimal literals such as 2.5, casts to numeric, avg of integers,
@@ -207,34 +264,44 @@
 //     numeric rounds half away from zero, a cast float8 → numeric keeps 15
 //     significant digits, numeric(p, s) rounds to s places and checks p.
 //     round(float8, int), which PostgreSQL lacks, is accepted.
+//
 //   - Text compares and sorts in byte order, as under COLLATE "C"; lower,
 //     upper and ILIKE fold ASCII letters only, as PostgreSQL does under C.
+//
 //   - Timestamps are truncated to microseconds from the snapshot (as pgx
 //     sends them); text input of timestamptz and interval accepts the
 //     ISO and postgres forms listed at parseTimestamptz and parseInterval,
 //     not every form PostgreSQL accepts (no named time zones other than
 //     UTC/GMT/Z in literals, no 'today' or 'infinity').
+//
 //   - A parameter whose type nothing determines is text; PostgreSQL
 //     sometimes refuses instead ("could not determine data type").
+//
 //   - Groups of a GROUP BY without ORDER BY come out in order of first
 //     appearance, and ties in ORDER BY keep snapshot order; PostgreSQL
 //     promises no order in either case. The same holds for the rows of
 //     joins, UNION and DISTINCT without ORDER BY. Without ORDER BY, rows
 //     with window functions come out in the window's order (the last
 //     window's, if there are several), as PostgreSQL's usually do.
+//
 //   - Joins are nested loops over the materialized inputs; the schema's
 //     tables hold a row per backend or event, so this is fast enough.
+//
 //   - A recursive CTE stops with 54000 after 100,000 rows, where
 //     PostgreSQL would run for ever; and any statement stops with 54000
 //     once it has read, paired in joins or materialized 4 million rows
 //     and values (maxWork): a cross join of large tables or a correlated
 //     subquery over one would otherwise take the proxy's memory or time,
 //     where PostgreSQL runs until statement_timeout.
+//
 //   - varchar is text: a varchar result column has the text OID (25).
+//
 //   - Output column names are not truncated to 63 bytes.
+//
 //   - Constant subexpressions are not folded while planning, so an error
 //     in one (SELECT 1/0) comes when the statement runs, after its
 //     RowDescription; PostgreSQL reports it before.
+//
 //   - Limits of the C parser (guard.go): a statement naming helios_proxy
 //     whose expressions nest more than about 1,000 levels (each operator
 //     of a chain such as 1+1+..., parenthesis, call, CASE, subquery and

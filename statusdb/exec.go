@@ -219,7 +219,12 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 			lenAt := len(dst)
 			dst = append(dst, 0, 0, 0, 0)
 			var notNull bool
-			if dst, notNull, err = appendWire(dst, s.outTypes[c], &row[c], x.loc, formats[c]); err != nil {
+			if s.special != nil && s.special[c] != 0 {
+				dst, notNull, err = appendSpecial(dst, s.special[c], &row[c], x, formats[c])
+			} else {
+				dst, notNull, err = appendWire(dst, s.outTypes[c], &row[c], x.loc, formats[c])
+			}
+			if err != nil {
 				return dst, 0, err
 			}
 			n := int32(-1)
@@ -300,6 +305,10 @@ func (s *Stmt) run(x *evalCtx) *Result {
 	for r, vals := range rows {
 		row := cells[r*ncol : (r+1)*ncol : (r+1)*ncol]
 		for c := range row {
+			if s.special != nil && s.special[c] != 0 && !vals[c].null {
+				row[c] = boxSpecial(s.special[c], vals[c], x)
+				continue
+			}
 			row[c] = box(s.outTypes[c], vals[c], x.loc)
 		}
 		res.Rows[r] = row
@@ -1015,17 +1024,31 @@ func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bo
 			return appendTimestamptz(dst, v.UnixMicro(), v.Location()), true, nil
 		case pgtype.Interval:
 			return appendInterval(dst, value{n: v.Microseconds, d: v.Days, m: v.Months}), true, nil
+		case regName:
+			return append(dst, v.name...), true, nil
 		}
 	case 1:
 		switch v := v.(type) {
 		case string:
+			if oid == 1034 {
+				return dst, false, errorf(codeUndefinedFunction, "no binary output function available for type aclitem")
+			}
+			if oid == 18 && v == "" {
+				return append(dst, 0), true, nil // "char" '\0'
+			}
 			return append(dst, v...), true, nil
 		case int64:
-			if oid == pgtype.Int4OID {
+			if oid == pgtype.Int4OID || oid == 13221 || oidLike(oid) {
 				return binary.BigEndian.AppendUint32(dst, uint32(int32(v))), true, nil
+			}
+			if oid == pgtype.Int2OID {
+				return binary.BigEndian.AppendUint16(dst, uint16(int16(v))), true, nil
 			}
 			return binary.BigEndian.AppendUint64(dst, uint64(v)), true, nil
 		case float64:
+			if oid == pgtype.Float4OID {
+				return binary.BigEndian.AppendUint32(dst, math.Float32bits(float32(v))), true, nil
+			}
 			if math.IsNaN(v) {
 				return binary.BigEndian.AppendUint64(dst, 0x7ff8000000000000), true, nil // PostgreSQL's NaN
 			}
@@ -1037,6 +1060,10 @@ func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bo
 			return append(dst, 0), true, nil
 		case time.Time:
 			return binary.BigEndian.AppendUint64(dst, uint64(v.UnixMicro()-pgEpochUnixMicro)), true, nil
+		case regName:
+			if format == 1 {
+				return binary.BigEndian.AppendUint32(dst, uint32(v.oid)), true, nil
+			}
 		case pgtype.Interval:
 			dst = binary.BigEndian.AppendUint64(dst, uint64(v.Microseconds))
 			dst = binary.BigEndian.AppendUint32(dst, uint32(v.Days))

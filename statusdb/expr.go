@@ -62,6 +62,10 @@ type expr struct {
 	// name marks a text of PostgreSQL's type name (current_user,
 	// current_database()): an output column of type name (OID 19).
 	name bool
+	// pgt is the PostgreSQL type of a value the evaluator holds as typ
+	// when it is not typ's own (oid, int2, "char", regclass, ... from the
+	// catalogs); 0 otherwise. It names the output column's type.
+	pgt uint32
 	// eAgg
 	star, distinct bool
 	filter         *expr

@@ -51,10 +51,33 @@ func directTable(list []*pg.Node) *table {
 		return nil
 	}
 	rv := list[0].GetRangeVar()
-	if rv == nil || rv.Schemaname != schemaName || rv.Catalogname != "" {
+	if rv == nil || rv.Catalogname != "" {
 		return nil
 	}
-	return tables[rv.Relname]
+	return relationNamed(rv)
+}
+
+// relationNamed returns the helios_proxy table or catalog relation rv
+// names, or nil. An unqualified name is a pg_catalog relation's, as
+// pg_catalog is searched first (a WITH query of the name is resolved
+// before this).
+func relationNamed(rv *pg.RangeVar) *table {
+	switch rv.Schemaname {
+	case schemaName:
+		return tables[rv.Relname]
+	case "pg_catalog", "information_schema":
+		return lookupCatalog(rv.Schemaname, rv.Relname)
+	case "":
+		return lookupCatalog("", rv.Relname)
+	}
+	return nil
+}
+
+// isCatalogRef reports whether rv names a catalog relation statusdb
+// answers: pg_catalog.x, information_schema.x, or an unqualified pg_catalog
+// relation name.
+func isCatalogRef(rv *pg.RangeVar) bool {
+	return rv.Catalogname == "" && rv.Schemaname != schemaName && relationNamed(rv) != nil
 }
 
 // fromClause analyzes the FROM list and makes its names the level's
@@ -149,7 +172,7 @@ func relItem(name string, tbl *table, names []string, types []typ, flags []*expr
 	for i, n := range names {
 		c := rangeCol{name: n, typ: types[i], pos: i, src: [2]string{name, n}}
 		if flags != nil {
-			c.numeric, c.isName = flags[i].numeric, flags[i].name
+			c.numeric, c.isName, c.pgt = flags[i].numeric, flags[i].name, flags[i].pgt
 		}
 		it.cols = append(it.cols, c)
 	}
@@ -165,14 +188,20 @@ func (a *analyzer) rangeVar(rv *pg.RangeVar) (*fromItem, *Error) {
 		name = rv.Alias.Aliasname
 	}
 	if rv.Schemaname == "" {
-		return a.cteRef(rv, name)
+		if it, err := a.cteRef(rv, name); err == nil || lookupCatalog("", rv.Relname) == nil {
+			return it, err
+		}
 	}
-	tbl := tables[rv.Relname]
-	if rv.Schemaname != schemaName {
+	tbl := relationNamed(rv)
+	if rv.Schemaname != schemaName && rv.Schemaname != "pg_catalog" && rv.Schemaname != "information_schema" && rv.Schemaname != "" {
 		return nil, mixed(a.sql, &rv.Location)
 	}
 	if tbl == nil {
-		return nil, errorf(codeUndefinedTable, "relation %q does not exist", rv.Schemaname+"."+rv.Relname).at(a.sql, rv.Location)
+		full := rv.Relname
+		if rv.Schemaname != "" {
+			full = rv.Schemaname + "." + rv.Relname
+		}
+		return nil, errorf(codeUndefinedTable, "relation %q does not exist", full).at(a.sql, rv.Location)
 	}
 	a.events = a.events || tbl.name == "circuit_events"
 	plan := &fromPlan{kind: fTable, tbl: tbl, width: len(tbl.cols)}
@@ -191,23 +220,36 @@ func (a *analyzer) rangeVar(rv *pg.RangeVar) (*fromItem, *Error) {
 		return nil, err
 	}
 	it := relItem(name, nil, names, types, nil)
+	for i, c := range tbl.cols {
+		it.cols[i].pgt = c.pgt
+	}
 	return &fromItem{plan: plan, items: []*rangeItem{it}, top: it}, nil
 }
 
 // tableCols are the columns of each table named without alias, which
 // analyses share and never modify.
-var tableCols = func() map[*table][]rangeCol {
-	m := make(map[*table][]rangeCol, len(tables))
-	for _, tbl := range tables {
+var tableCols = map[*table][]rangeCol{}
+
+func init() {
+	add := func(tbl *table) {
 		names := make([]string, len(tbl.cols))
 		types := make([]typ, len(tbl.cols))
 		for i, c := range tbl.cols {
 			names[i], types[i] = c.name, c.typ
 		}
-		m[tbl] = relItem(tbl.name, nil, names, types, nil).cols
+		cols := relItem(tbl.name, nil, names, types, nil).cols
+		for i, c := range tbl.cols {
+			cols[i].pgt = c.pgt
+		}
+		tableCols[tbl] = cols
 	}
-	return m
-}()
+	for _, tbl := range tables {
+		add(tbl)
+	}
+	for _, tbl := range catalogs {
+		add(tbl)
+	}
+}
 
 // cteRef is a FROM item naming a WITH query of this level or an
 // enclosing one; any other unqualified name is a backend's relation.

@@ -72,6 +72,10 @@ func prepareFor(sql string, declared []uint32, standalone bool) (*Stmt, error) {
 		if refs.other != nil {
 			return nil, mixed(sql, refs.other)
 		}
+		if len(refs.catalog) > 0 && !standalone {
+			// On a backend database the catalogs are the backend's.
+			return nil, mixed(sql, &refs.catalog[0].Location)
+		}
 		st, err := analyzeSelect(sql, n.SelectStmt, declared)
 		if err != nil {
 			return nil, err
@@ -128,7 +132,10 @@ func write(sql, verb string, target *pg.RangeVar, refs relRefs) *Error {
 // unqualified name that a WITH of the statement defines is neither.
 type relRefs struct {
 	helios []*pg.RangeVar
-	other  *int32 // location of the first other relation, nil if none
+	// catalog are the pg_catalog and information_schema relations it
+	// reads, which statusdb answers too (catalog.go).
+	catalog []*pg.RangeVar
+	other   *int32 // location of the first other relation, nil if none
 	// candidates are the other relations in order (nil: a function),
 	// until finish drops the names of WITH queries.
 	candidates []*pg.RangeVar
@@ -140,6 +147,8 @@ func (r *relRefs) scan(m protoreflect.Message) {
 	case *pg.RangeVar:
 		if v.Schemaname == schemaName {
 			r.helios = append(r.helios, v)
+		} else if isCatalogRef(v) {
+			r.catalog = append(r.catalog, v)
 		} else {
 			r.candidates = append(r.candidates, v)
 		}
@@ -238,8 +247,19 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 		if e.name {
 			cols[i].OID = pgtype.NameOID
 		}
+		if e.pgt != 0 {
+			cols[i].OID = e.pgt
+		}
 	}
 	st := &Stmt{sql: sql, cols: cols, paramTypes: make([]typ, len(a.params)), outTypes: p.types(), events: a.events}
+	for i, c := range cols {
+		if specialWire(c.OID) {
+			if st.special == nil {
+				st.special = make([]uint32, len(cols))
+			}
+			st.special[i] = c.OID
+		}
+	}
 	for i, t := range a.params {
 		if t == tUnknown {
 			t = tText

@@ -11,15 +11,29 @@ import (
 // table is one relation of the helios_proxy schema.
 type table struct {
 	name string
+	doc  string // the table's comment (COMMENT ON TABLE), shown by \d+ and obj_description
 	cols []column
 	rows func(in *Input) int
+	// oid is the relation's OID in pg_class (see catalog.go); catalog
+	// relations have none.
+	oid uint32
+	// nsp is the schema of a catalog relation ("pg_catalog",
+	// "information_schema"); "" for a helios_proxy table.
+	nsp string
 }
 
 // column reads one column of the current row (x.row of x.in).
 type column struct {
 	name string
 	typ  typ
-	get  evalFn
+	// doc is the column's comment (COMMENT ON COLUMN): every column of
+	// the helios_proxy schema has one, which \d+, col_description and
+	// information_schema show. Adding a column is this one entry.
+	doc string
+	get evalFn
+	// pgt is the PostgreSQL type when it is not typ's own (name, oid,
+	// int2, "char", regclass, ... in the catalogs); 0 otherwise.
+	pgt uint32
 }
 
 func (t *table) column(name string) int {
@@ -37,96 +51,99 @@ func (t *table) column(name string) int {
 var tables = map[string]*table{
 	"circuit_breaker_status": {
 		name: "circuit_breaker_status",
+		doc:  "Circuit breaker state and health metrics, one row per backend in configuration order",
 		rows: func(in *Input) int { return len(in.Snapshot.Backends) },
 		cols: []column{
-			{"backend_name", tText, func(x *evalCtx) value { return value{s: backend(x).Name} }},
-			{"circuit_state", tText, func(x *evalCtx) value { return value{s: backend(x).CircuitState.String()} }},
-			{"latency_p50_ms", tFloat8, func(x *evalCtx) value { return value{f: backend(x).LatencyP50Ms} }},
-			{"latency_p95_ms", tFloat8, func(x *evalCtx) value { return value{f: backend(x).LatencyP95Ms} }},
-			{"latency_p99_ms", tFloat8, func(x *evalCtx) value { return value{f: backend(x).LatencyP99Ms} }},
-			{"error_rate", tFloat8, func(x *evalCtx) value { return value{f: backend(x).ErrorRate} }},
-			{"connection_saturation", tFloat8, func(x *evalCtx) value { return value{f: backend(x).ConnectionSaturation} }},
-			{"last_failure_time", tTimestamptz, func(x *evalCtx) value { return timeValue(backend(x).LastFailureTime) }},
-			{"host", tText, func(x *evalCtx) value { return value{s: backend(x).Host} }},
-			{"port", tInt4, func(x *evalCtx) value { return value{n: clampInt4(backend(x).Port)} }},
-			{"priority", tInt4, func(x *evalCtx) value { return value{n: clampInt4(backend(x).Priority)} }},
-			{"weight", tFloat8, func(x *evalCtx) value { return value{f: backend(x).Weight} }},
-			{"traffic_share", tFloat8, func(x *evalCtx) value { return value{f: backend(x).TrafficShare} }},
-			{"active_connections", tInt8, func(x *evalCtx) value { return value{n: int64(backend(x).ActiveConnections)} }},
-			{"max_connections", tInt8, func(x *evalCtx) value { return value{n: int64(backend(x).MaxConnections)} }},
-			{"queue_depth", tInt8, func(x *evalCtx) value { return value{n: int64(backend(x).QueueDepth)} }},
-			{"state_since", tTimestamptz, func(x *evalCtx) value { return timeValue(backend(x).StateSince) }},
-			{"open_reason", tText, func(x *evalCtx) value { return nullableText(backend(x).OpenReason) }},
-			{"override", tText, func(x *evalCtx) value { return nullableText(backend(x).Override.String()) }},
-			{"requests_total", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).RequestsTotal)} }},
-			{"failures_total", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).FailuresTotal)} }},
-			{"rejected_total", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).RejectedTotal)} }},
-			{"transitions_total", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).TransitionsTotal)} }},
-			{"replication_lag_ms", tFloat8, func(x *evalCtx) value { return value{f: backend(x).ReplicationLagMs} }},
-			{"ramp_factor", tFloat8, func(x *evalCtx) value { return value{f: backend(x).RampFactor} }},
-			{"read_only", tBool, func(x *evalCtx) value { return boolValue(backend(x).ReadOnly) }},
-			{"trusts_proxy", tBool, func(x *evalCtx) value { return boolValue(backend(x).TrustsProxy) }},
-			{"trusted_roles", tText, func(x *evalCtx) value { return nullableText(strings.Join(backend(x).TrustedRoles, ",")) }},
-			{"role", tText, func(x *evalCtx) value { return value{s: string(roleOr(backend(x).Role))} }},
-			{"timeline", tInt8, func(x *evalCtx) value {
+			{name: "backend_name", typ: tText, doc: "Backend name from the proxy configuration", get: func(x *evalCtx) value { return value{s: backend(x).Name} }},
+			{name: "circuit_state", typ: tText, doc: "Circuit breaker state: CLOSED (traffic flows), OPEN (traffic refused) or HALF_OPEN (probing recovery)", get: func(x *evalCtx) value { return value{s: backend(x).CircuitState.String()} }},
+			{name: "latency_p50_ms", typ: tFloat8, doc: "Median query latency in milliseconds over the health window (0 without data)", get: func(x *evalCtx) value { return value{f: backend(x).LatencyP50Ms} }},
+			{name: "latency_p95_ms", typ: tFloat8, doc: "95th percentile query latency in milliseconds over the health window (0 without data)", get: func(x *evalCtx) value { return value{f: backend(x).LatencyP95Ms} }},
+			{name: "latency_p99_ms", typ: tFloat8, doc: "99th percentile query latency in milliseconds over the health window (0 without data)", get: func(x *evalCtx) value { return value{f: backend(x).LatencyP99Ms} }},
+			{name: "error_rate", typ: tFloat8, doc: "Fraction of failed requests in the health window, 0 to 1", get: func(x *evalCtx) value { return value{f: backend(x).ErrorRate} }},
+			{name: "connection_saturation", typ: tFloat8, doc: "Fraction of the backend's connection limit in use, 0 to 1", get: func(x *evalCtx) value { return value{f: backend(x).ConnectionSaturation} }},
+			{name: "last_failure_time", typ: tTimestamptz, doc: "Time of the most recent failure; NULL if none", get: func(x *evalCtx) value { return timeValue(backend(x).LastFailureTime) }},
+			{name: "host", typ: tText, doc: "Backend host name or address", get: func(x *evalCtx) value { return value{s: backend(x).Host} }},
+			{name: "port", typ: tInt4, doc: "Backend TCP port", get: func(x *evalCtx) value { return value{n: clampInt4(backend(x).Port)} }},
+			{name: "priority", typ: tInt4, doc: "Routing priority tier (the highest tier with a usable backend is preferred)", get: func(x *evalCtx) value { return value{n: clampInt4(backend(x).Priority)} }},
+			{name: "weight", typ: tFloat8, doc: "Relative routing weight among backends of the same priority", get: func(x *evalCtx) value { return value{f: backend(x).Weight} }},
+			{name: "traffic_share", typ: tFloat8, doc: "Fraction of recent traffic routed to this backend, 0 to 1", get: func(x *evalCtx) value { return value{f: backend(x).TrafficShare} }},
+			{name: "active_connections", typ: tInt8, doc: "Connections to the backend currently in use", get: func(x *evalCtx) value { return value{n: int64(backend(x).ActiveConnections)} }},
+			{name: "max_connections", typ: tInt8, doc: "Connection limit of the backend; 0 if unknown", get: func(x *evalCtx) value { return value{n: int64(backend(x).MaxConnections)} }},
+			{name: "queue_depth", typ: tInt8, doc: "Requests waiting for a connection to the backend", get: func(x *evalCtx) value { return value{n: int64(backend(x).QueueDepth)} }},
+			{name: "state_since", typ: tTimestamptz, doc: "Time the circuit entered its current state; NULL if unknown", get: func(x *evalCtx) value { return timeValue(backend(x).StateSince) }},
+			{name: "open_reason", typ: tText, doc: "Why the circuit opened; NULL when there is none, as for a closed circuit", get: func(x *evalCtx) value { return nullableText(backend(x).OpenReason) }},
+			{name: "override", typ: tText, doc: "Manual override set through the REST API: OPEN or CLOSED; NULL without an override", get: func(x *evalCtx) value { return nullableText(backend(x).Override.String()) }},
+			{name: "requests_total", typ: tInt8, doc: "Requests sent to the backend since the proxy started", get: func(x *evalCtx) value { return value{n: clampInt64(backend(x).RequestsTotal)} }},
+			{name: "failures_total", typ: tInt8, doc: "Failed requests since the proxy started", get: func(x *evalCtx) value { return value{n: clampInt64(backend(x).FailuresTotal)} }},
+			{name: "rejected_total", typ: tInt8, doc: "Requests refused by the open circuit since the proxy started", get: func(x *evalCtx) value { return value{n: clampInt64(backend(x).RejectedTotal)} }},
+			{name: "transitions_total", typ: tInt8, doc: "Circuit state transitions since the proxy started", get: func(x *evalCtx) value { return value{n: clampInt64(backend(x).TransitionsTotal)} }},
+			{name: "replication_lag_ms", typ: tFloat8, doc: "Replication lag of a replica in milliseconds (0 for a primary or without data)", get: func(x *evalCtx) value { return value{f: backend(x).ReplicationLagMs} }},
+			{name: "ramp_factor", typ: tFloat8, doc: "Share of normal traffic admitted while ramping up after recovery, 0 to 1", get: func(x *evalCtx) value { return value{f: backend(x).RampFactor} }},
+			{name: "read_only", typ: tBool, doc: "Whether the backend serves only read-only traffic", get: func(x *evalCtx) value { return boolValue(backend(x).ReadOnly) }},
+			{name: "trusts_proxy", typ: tBool, doc: "Whether the backend lets the proxy's connections in without a password", get: func(x *evalCtx) value { return boolValue(backend(x).TrustsProxy) }},
+			{name: "trusted_roles", typ: tText, doc: "Roles the backend lets in without a password, comma-separated, * for any role; NULL when none", get: func(x *evalCtx) value { return nullableText(strings.Join(backend(x).TrustedRoles, ",")) }},
+			{name: "role", typ: tText, doc: "Replication role: primary, replica or unknown (from the configuration when asserted, else from the health check)", get: func(x *evalCtx) value { return value{s: string(roleOr(backend(x).Role))} }},
+			{name: "timeline", typ: tInt8, doc: "WAL timeline the backend writes (a primary) or receives (a replica); NULL if unknown", get: func(x *evalCtx) value {
 				if tl := backend(x).Timeline; tl != 0 {
 					return value{n: tl}
 				}
 				return null
 			}},
-			{"replication_lag_bytes", tInt8, func(x *evalCtx) value { return value{n: clampInt64(backend(x).ReplicationLagBytes)} }},
-			{"routing", tText, func(x *evalCtx) value { return value{s: string(routingOr(backend(x).Routing))} }},
-			{"fenced_reason", tText, func(x *evalCtx) value { return nullableText(backend(x).FencedReason) }},
-			{"observed_role", tText, func(x *evalCtx) value { return value{s: string(roleOr(backend(x).ObservedRole))} }},
+			{name: "replication_lag_bytes", typ: tInt8, doc: "Replication lag of a replica in bytes of WAL behind its primary (0 for a primary or without data)", get: func(x *evalCtx) value { return value{n: clampInt64(backend(x).ReplicationLagBytes)} }},
+			{name: "routing", typ: tText, doc: "What routing sends to the backend by its role: read-write, read-only, lagging (out of read routing), fenced (a second primary) or unreachable", get: func(x *evalCtx) value { return value{s: string(routingOr(backend(x).Routing))} }},
+			{name: "fenced_reason", typ: tText, doc: "Why the backend is fenced; NULL when it is not", get: func(x *evalCtx) value { return nullableText(backend(x).FencedReason) }},
+			{name: "observed_role", typ: tText, doc: "Replication role the last health check found: primary, replica or unknown", get: func(x *evalCtx) value { return value{s: string(roleOr(backend(x).ObservedRole))} }},
 		},
 	},
 	"circuit_events": {
 		name: "circuit_events",
+		doc:  "Recent circuit breaker transitions, cascades and overrides, oldest first",
 		rows: func(in *Input) int { return len(in.Events) },
 		cols: []column{
-			{"id", tInt8, func(x *evalCtx) value { return value{n: clampInt64(event(x).ID)} }},
-			{"event_time", tTimestamptz, func(x *evalCtx) value { return timeValue(event(x).Time) }},
-			{"event_type", tText, func(x *evalCtx) value { return value{s: string(event(x).Type)} }},
-			{"backend_name", tText, func(x *evalCtx) value { return nullableText(event(x).Backend) }},
-			{"from_state", tText, func(x *evalCtx) value { return nullableText(event(x).From.String()) }},
-			{"to_state", tText, func(x *evalCtx) value { return nullableText(event(x).To.String()) }},
-			{"reason", tText, func(x *evalCtx) value { return nullableText(event(x).Reason) }},
-			{"detail", tText, func(x *evalCtx) value { return nullableText(event(x).Detail) }},
-			{"attempt", tInt4, func(x *evalCtx) value {
+			{name: "id", typ: tInt8, doc: "Event number, increasing", get: func(x *evalCtx) value { return value{n: clampInt64(event(x).ID)} }},
+			{name: "event_time", typ: tTimestamptz, doc: "When the event happened", get: func(x *evalCtx) value { return timeValue(event(x).Time) }},
+			{name: "event_type", typ: tText, doc: "Kind of event: CircuitOpened, CircuitHalfOpened, CircuitClosed, RecoveryFailed, CascadeDetected, OverrideSet, ...", get: func(x *evalCtx) value { return value{s: string(event(x).Type)} }},
+			{name: "backend_name", typ: tText, doc: "Backend the event concerns; NULL for CascadeDetected", get: func(x *evalCtx) value { return nullableText(event(x).Backend) }},
+			{name: "from_state", typ: tText, doc: "Circuit state before a transition; NULL unless a transition", get: func(x *evalCtx) value { return nullableText(event(x).From.String()) }},
+			{name: "to_state", typ: tText, doc: "Circuit state after a transition; NULL unless a transition", get: func(x *evalCtx) value { return nullableText(event(x).To.String()) }},
+			{name: "reason", typ: tText, doc: "Why the event happened", get: func(x *evalCtx) value { return nullableText(event(x).Reason) }},
+			{name: "detail", typ: tText, doc: "Human-readable detail; NULL when empty", get: func(x *evalCtx) value { return nullableText(event(x).Detail) }},
+			{name: "attempt", typ: tInt4, doc: "Recovery attempt number; NULL except for RecoveryFailed", get: func(x *evalCtx) value {
 				if n := event(x).Attempt; n != 0 {
 					return value{n: clampInt4(n)}
 				}
 				return null
 			}},
-			{"recovery_duration_ms", tFloat8, func(x *evalCtx) value {
+			{name: "recovery_duration_ms", typ: tFloat8, doc: "Milliseconds from opening to closing the circuit; NULL unless CircuitClosed", get: func(x *evalCtx) value {
 				if e := event(x); e.Type == status.CircuitClosed || e.RecoveryDuration != 0 {
 					return value{f: millis(e.RecoveryDuration)}
 				}
 				return null
 			}},
-			{"in_previous_state_ms", tFloat8, func(x *evalCtx) value {
+			{name: "in_previous_state_ms", typ: tFloat8, doc: "Milliseconds spent in the previous state; NULL unless a transition", get: func(x *evalCtx) value {
 				if e := event(x); e.From != status.NoState || e.InPrevious != 0 {
 					return value{f: millis(e.InPrevious)}
 				}
 				return null
 			}},
-			{"backends", tText, func(x *evalCtx) value { return nullableText(strings.Join(event(x).Backends, ",")) }},
-			{"latency_p95_ms", tFloat8, func(x *evalCtx) value { return value{f: event(x).LatencyP95Ms} }},
-			{"latency_p99_ms", tFloat8, func(x *evalCtx) value { return value{f: event(x).LatencyP99Ms} }},
-			{"error_rate", tFloat8, func(x *evalCtx) value { return value{f: event(x).ErrorRate} }},
-			{"connection_saturation", tFloat8, func(x *evalCtx) value { return value{f: event(x).ConnectionSaturation} }},
+			{name: "backends", typ: tText, doc: "Backends involved, comma-separated; CascadeDetected only, else NULL", get: func(x *evalCtx) value { return nullableText(strings.Join(event(x).Backends, ",")) }},
+			{name: "latency_p95_ms", typ: tFloat8, doc: "95th percentile latency in milliseconds at the time of the event", get: func(x *evalCtx) value { return value{f: event(x).LatencyP95Ms} }},
+			{name: "latency_p99_ms", typ: tFloat8, doc: "99th percentile latency in milliseconds at the time of the event", get: func(x *evalCtx) value { return value{f: event(x).LatencyP99Ms} }},
+			{name: "error_rate", typ: tFloat8, doc: "Error rate (0 to 1) at the time of the event", get: func(x *evalCtx) value { return value{f: event(x).ErrorRate} }},
+			{name: "connection_saturation", typ: tFloat8, doc: "Connection saturation (0 to 1) at the time of the event", get: func(x *evalCtx) value { return value{f: event(x).ConnectionSaturation} }},
 		},
 	},
 	"backends": {
 		name: "backends",
+		doc:  "Configured backends: address, routing priority and weight, read-only flag",
 		rows: func(in *Input) int { return len(in.Snapshot.Backends) },
 		cols: []column{
-			{"backend_name", tText, func(x *evalCtx) value { return value{s: backend(x).Name} }},
-			{"host", tText, func(x *evalCtx) value { return value{s: backend(x).Host} }},
-			{"port", tInt4, func(x *evalCtx) value { return value{n: clampInt4(backend(x).Port)} }},
-			{"priority", tInt4, func(x *evalCtx) value { return value{n: clampInt4(backend(x).Priority)} }},
-			{"weight", tFloat8, func(x *evalCtx) value { return value{f: backend(x).Weight} }},
-			{"read_only", tBool, func(x *evalCtx) value { return boolValue(backend(x).ReadOnly) }},
+			{name: "backend_name", typ: tText, doc: "Backend name from the proxy configuration", get: func(x *evalCtx) value { return value{s: backend(x).Name} }},
+			{name: "host", typ: tText, doc: "Backend host name or address", get: func(x *evalCtx) value { return value{s: backend(x).Host} }},
+			{name: "port", typ: tInt4, doc: "Backend TCP port", get: func(x *evalCtx) value { return value{n: clampInt4(backend(x).Port)} }},
+			{name: "priority", typ: tInt4, doc: "Routing priority tier (the highest tier with a usable backend is preferred)", get: func(x *evalCtx) value { return value{n: clampInt4(backend(x).Priority)} }},
+			{name: "weight", typ: tFloat8, doc: "Relative routing weight among backends of the same priority", get: func(x *evalCtx) value { return value{f: backend(x).Weight} }},
+			{name: "read_only", typ: tBool, doc: "Whether the backend serves only read-only traffic", get: func(x *evalCtx) value { return boolValue(backend(x).ReadOnly) }},
 		},
 	},
 }

@@ -42,7 +42,7 @@ func prepareStandalone(sql string, tree *pg.ParseResult, refs relRefs, declared 
 	switch n := tree.Stmts[0].Stmt.Node.(type) {
 	case *pg.Node_SelectStmt:
 		s := n.SelectStmt
-		if len(s.FromClause) > 0 || s.WithClause != nil || s.Op != pg.SetOperation_SETOP_NONE || len(s.ValuesLists) > 0 {
+		if (len(s.FromClause) > 0 || s.WithClause != nil || s.Op != pg.SetOperation_SETOP_NONE) && len(refs.catalog) == 0 || len(s.ValuesLists) > 0 {
 			return nil, ErrNotStatusQuery
 		}
 		st, err := analyzeSelect(sql, s, declared)
@@ -114,9 +114,9 @@ var showAll = func() *table {
 	}
 	slices.SortFunc(list, func(a, b *setting) int { return strings.Compare(strings.ToLower(a.name), strings.ToLower(b.name)) })
 	return &table{name: "", rows: func(*Input) int { return len(list) }, cols: []column{
-		{"name", tText, func(x *evalCtx) value { return value{s: list[x.row].name} }},
-		{"setting", tText, func(x *evalCtx) value { return value{s: session(x).get(list[x.row])} }},
-		{"description", tText, func(x *evalCtx) value { return value{s: list[x.row].desc} }},
+		{name: "name", typ: tText, get: func(x *evalCtx) value { return value{s: list[x.row].name} }},
+		{name: "setting", typ: tText, get: func(x *evalCtx) value { return value{s: session(x).get(list[x.row])} }},
+		{name: "description", typ: tText, get: func(x *evalCtx) value { return value{s: list[x.row].desc} }},
 	}}
 }()
 

@@ -47,6 +47,10 @@ type Stmt struct {
 	q        *query   // body, when it is one SELECT: its rows stream to the wire
 	outTypes []typ
 	events   bool // reads helios_proxy.circuit_events
+	// special holds, per output column, the PostgreSQL type OID of a
+	// column whose wire form is not its evaluator type's (int2, oid,
+	// regclass, float4 from the catalogs); nil when there is none.
+	special []uint32
 
 	// Statements of the status database (PrepareStandalone).
 	tag     string                // the command tag when not "SELECT n"
