@@ -259,9 +259,7 @@ func (s *Server) applyReload(p reloadPlan) {
 		list = append(list, b)
 	}
 	s.backends.Store(&list)
-	s.usersMu.Lock()
-	s.users = p.users
-	s.usersMu.Unlock()
+	s.users.Store(&p.users)
 	s.cfg.Store(&p.next)
 	s.breakersOnSet(p.next)
 	s.front.Buffers.Limit.Store(p.next.Proxy.MaxBufferMemory)

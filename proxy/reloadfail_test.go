@@ -68,9 +68,7 @@ func TestFailedReloadChangesNothing(t *testing.T) {
 		p.runMu.Lock()
 		st.checkers = slices.SortedFunc(maps.Keys(p.checkers), func(x, y *backend.Backend) int { return strings.Compare(x.Config.Name, y.Config.Name) })
 		p.runMu.Unlock()
-		p.usersMu.Lock()
-		st.users = p.users
-		p.usersMu.Unlock()
+		st.users = *p.users.Load()
 		return st
 	}
 	before := read()

@@ -52,8 +52,7 @@ type Server struct {
 	// while it can. Set by Run's accept loop, read by Ready.
 	acceptTrouble atomic.Pointer[string]
 
-	usersMu sync.Mutex
-	users   map[string]*pool.User // [[users]] by name
+	users atomic.Pointer[map[string]*pool.User] // [[users]] by name; replaced whole by Reload
 
 	overrides *overrides.Store
 	hooks     backend.Hooks // what the backends report to
@@ -92,7 +91,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.users = users
+	s.users.Store(&users)
 	s.group = breaker.NewGroup(breaker.GroupConfig{MaxEjectionPercent: cfg.CircuitBreaker.MaxEjectionPercent})
 	var list []*backend.Backend
 	for _, bc := range cfg.Backends.Instances {
@@ -121,9 +120,10 @@ func (s *Server) breakersOnSet(cfg config.Config) {
 // keep their salt and what the proxy learned from clients' logins. It
 // changes nothing: the caller swaps the table in.
 func (s *Server) usersFor(cfg config.Config) (map[string]*pool.User, error) {
-	s.usersMu.Lock()
-	current := s.users
-	s.usersMu.Unlock()
+	var current map[string]*pool.User
+	if p := s.users.Load(); p != nil {
+		current = *p
+	}
 	users := make(map[string]*pool.User, len(cfg.Users))
 	for _, u := range cfg.Users {
 		mode := cfg.Pool.Mode
@@ -146,9 +146,7 @@ func (s *Server) usersFor(cfg config.Config) (map[string]*pool.User, error) {
 
 // user returns the [[users]] entry of name, or nil.
 func (s *Server) user(name string) *pool.User {
-	s.usersMu.Lock()
-	defer s.usersMu.Unlock()
-	return s.users[name]
+	return (*s.users.Load())[name]
 }
 
 // list returns the serving backends.
