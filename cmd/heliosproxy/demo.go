@@ -46,7 +46,7 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := newLogger(stderr, "info")
+	log := newLogger(stderr, "info", "text")
 
 	fmt.Fprintln(stdout, "starting three PostgreSQL clusters …")
 	clusters := make(map[string]*pgcluster.Cluster)
