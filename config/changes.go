@@ -56,6 +56,9 @@ func Changes(old, next *Config) (changed, restart []string) {
 	if old.Observability.MetricsPort != next.Observability.MetricsPort {
 		restart = append(restart, "observability.metrics_port")
 	}
+	if old.Observability.LogFormat != next.Observability.LogFormat {
+		restart = append(restart, "observability.log_format")
+	}
 	if old.State.Dir != next.State.Dir {
 		restart = append(restart, "state.dir")
 	}

@@ -35,6 +35,7 @@ func TestChanges(t *testing.T) {
 		{"workers", func(c *Config) { c.Proxy.Workers = 7 }, []string{"proxy"}, []string{"proxy.workers"}},
 		{"the API address", func(c *Config) { c.API.ListenAddress = "127.0.0.1:8081" }, []string{"api"}, []string{"api.listen_address"}},
 		{"the metrics port", func(c *Config) { c.Observability.MetricsPort = 9191 }, []string{"observability"}, []string{"observability.metrics_port"}},
+		{"the log format", func(c *Config) { c.Observability.LogFormat = "json" }, []string{"observability"}, []string{"observability.log_format"}},
 		{"the state dir", func(c *Config) { c.State.Dir = "/var/lib/x" }, []string{"state"}, []string{"state.dir"}},
 		{"alerts", func(c *Config) { c.Alerts.AlertOnCircuitOpen = !c.Alerts.AlertOnCircuitOpen }, []string{"alerts"}, []string{"alerts"}},
 		{"health checks and the pool", func(c *Config) {

@@ -364,6 +364,12 @@ type Observability struct {
 	LogCircuitStateChanges bool `toml:"log_circuit_state_changes"`
 	// LogLevel is "debug", "info" (the default), "warn" or "error".
 	LogLevel string `toml:"log_level"`
+	// LogFormat is "text" (the default: log/slog's key=value lines) or
+	// "json" (one JSON object per line, for Loki, Elasticsearch, Cloud
+	// Logging). Either way the field names are the same: time, level,
+	// msg, then backend, session_id, event, reason, sqlstate, err, ….
+	// Changing it takes a restart.
+	LogFormat string `toml:"log_format"`
 }
 
 // Alerts is the [alerts] table. An empty URL or key turns that channel off.
@@ -559,6 +565,7 @@ func Default() Config {
 			MetricsPort:            9090,
 			LogCircuitStateChanges: true,
 			LogLevel:               "info",
+			LogFormat:              "text",
 		},
 		Alerts: Alerts{
 			FlapWindow:                  Duration{2 * time.Minute},

@@ -156,6 +156,11 @@ func (c Config) Validate() error {
 	default:
 		v.add("observability.log_level", `unsupported level %q; supported: "debug", "info", "warn", "error"`, ob.LogLevel)
 	}
+	switch ob.LogFormat {
+	case "text", "json":
+	default:
+		v.add("observability.log_format", `unsupported format %q; supported: "text", "json"`, ob.LogFormat)
+	}
 
 	al := c.Alerts
 	v.url("alerts.slack_webhook_url", al.SlackWebhookURL, true)

@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"cmp"
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heliosdb/heliosproxy/status"
@@ -29,8 +31,12 @@ var (
 		"Circuit state transitions of the backend since the proxy started.", "backend", "from", "to")
 	descOverride = desc("helios_circuit_breaker_override",
 		"1 while an operator override forces the backend's circuit to state (OPEN or CLOSED); absent without an override.", "backend", "state")
+	descOpenReason = desc("helios_circuit_breaker_open_reason",
+		"1 while the backend's circuit is OPEN or HALF_OPEN, with the reason it opened (hard_failure, hung, error_rate, latency_p95, latency_p99, saturation, recovery_failed, override); absent while CLOSED.", "backend", "reason")
 	descStateSince = desc("helios_circuit_breaker_state_since_timestamp_seconds",
 		"Unix time at which the backend's circuit entered its current state.", "backend")
+	descInfo = desc("helios_backend_info",
+		"Always 1; the labels are the backend's routing settings: priority (its tier) and read_only.", "backend", "priority", "read_only")
 	descP50 = desc("helios_backend_latency_p50_milliseconds",
 		"Median query latency of the backend over the health window, in milliseconds; 0 without data.", "backend")
 	descP95 = desc("helios_backend_latency_p95_milliseconds",
@@ -81,7 +87,7 @@ var (
 
 var snapshotDescs = []*prometheus.Desc{
 	descState, descFailures, descSuccesses, descRejected, descRequests, descTransitions,
-	descOverride, descStateSince, descP50, descP95, descP99, descErrorRate, descSaturation,
+	descOverride, descOpenReason, descStateSince, descInfo, descP50, descP95, descP99, descErrorRate, descSaturation,
 	descActive, descMax, descQueue, descShare, descLag, descLagBytes, descRole, descTimeline, descRouting,
 	descRamp, descTrustsProxy, descClients,
 	descAlertsSent, descAlertRetries, descAlertQueue, descEventsQueued, descEventsDropped,
@@ -140,9 +146,13 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		if b.Override != status.NoState {
 			send(descOverride, gauge, 1, n, b.Override.String())
 		}
+		if b.CircuitState != status.Closed && b.OpenReason != "" {
+			send(descOpenReason, gauge, 1, n, b.OpenReason)
+		}
 		if !b.StateSince.IsZero() {
 			send(descStateSince, gauge, float64(b.StateSince.UnixNano())/1e9, n)
 		}
+		send(descInfo, gauge, 1, n, strconv.Itoa(b.Priority), strconv.FormatBool(b.ReadOnly))
 		send(descP50, gauge, b.LatencyP50Ms, n)
 		send(descP95, gauge, b.LatencyP95Ms, n)
 		send(descP99, gauge, b.LatencyP99Ms, n)

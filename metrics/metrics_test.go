@@ -63,7 +63,7 @@ func threeBackends() status.Snapshot {
 		},
 		{
 			Name: "replica2", Host: "10.0.0.3", Port: 5432, Priority: 2, Weight: 2, ReadOnly: true,
-			CircuitState: status.HalfOpen, StateSince: t0.Add(90 * time.Second),
+			CircuitState: status.HalfOpen, StateSince: t0.Add(90 * time.Second), OpenReason: "hard_failure",
 			LatencyP50Ms: 3, LatencyP95Ms: 12, LatencyP99Ms: 40,
 			ErrorRate: 0, ConnectionSaturation: 0.05,
 			TrafficShare: 0.5, ActiveConnections: 10, MaxConnections: 0, ReplicationLagMs: 250,
@@ -81,7 +81,9 @@ var snapshotNames = []string{
 	"helios_circuit_breaker_rejected_total",
 	"helios_circuit_breaker_requests_total",
 	"helios_circuit_breaker_override",
+	"helios_circuit_breaker_open_reason",
 	"helios_circuit_breaker_state_since_timestamp_seconds",
+	"helios_backend_info",
 	"helios_backend_latency_p50_milliseconds",
 	"helios_backend_latency_p95_milliseconds",
 	"helios_backend_latency_p99_milliseconds",
@@ -127,11 +129,20 @@ helios_circuit_breaker_requests_total{backend="replica2"} 7
 # HELP helios_circuit_breaker_override 1 while an operator override forces the backend's circuit to state (OPEN or CLOSED); absent without an override.
 # TYPE helios_circuit_breaker_override gauge
 helios_circuit_breaker_override{backend="replica1",state="OPEN"} 1
+# HELP helios_circuit_breaker_open_reason 1 while the backend's circuit is OPEN or HALF_OPEN, with the reason it opened (hard_failure, hung, error_rate, latency_p95, latency_p99, saturation, recovery_failed, override); absent while CLOSED.
+# TYPE helios_circuit_breaker_open_reason gauge
+helios_circuit_breaker_open_reason{backend="replica1",reason="override"} 1
+helios_circuit_breaker_open_reason{backend="replica2",reason="hard_failure"} 1
 # HELP helios_circuit_breaker_state_since_timestamp_seconds Unix time at which the backend's circuit entered its current state.
 # TYPE helios_circuit_breaker_state_since_timestamp_seconds gauge
 helios_circuit_breaker_state_since_timestamp_seconds{backend="primary"} 1795341600
 helios_circuit_breaker_state_since_timestamp_seconds{backend="replica1"} 1795341660
 helios_circuit_breaker_state_since_timestamp_seconds{backend="replica2"} 1795341690
+# HELP helios_backend_info Always 1; the labels are the backend's routing settings: priority (its tier) and read_only.
+# TYPE helios_backend_info gauge
+helios_backend_info{backend="primary",priority="1",read_only="false"} 1
+helios_backend_info{backend="replica1",priority="1",read_only="true"} 1
+helios_backend_info{backend="replica2",priority="2",read_only="true"} 1
 # HELP helios_backend_latency_p50_milliseconds Median query latency of the backend over the health window, in milliseconds; 0 without data.
 # TYPE helios_backend_latency_p50_milliseconds gauge
 helios_backend_latency_p50_milliseconds{backend="primary"} 1.5

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # ensure-deps.sh installs what the tests need, with apt-get, if it is missing:
 # the PostgreSQL server binaries that internal/pgtest starts clusters from,
-# and psql and pgbench. With --bench it also installs what `make bench`
-# needs (PgBouncer). As root it installs them; otherwise it prints the
-# command to run and fails. To add a dependency, add a `need` line to
-# requirements, or to bench_requirements if only the benchmarks use it.
+# psql and pgbench, Chromium, and Prometheus with promtool (deploy's tests).
+# With --bench it also installs what `make bench` needs (PgBouncer). As
+# root it installs them; otherwise it prints the command to run and fails.
+# To add a dependency, add a `need` line to requirements, or to
+# bench_requirements if only the benchmarks use it.
 set -euo pipefail
 
 # requirements lists each dependency as: need "DEBIAN PACKAGES" CHECK...,
@@ -18,6 +19,10 @@ requirements() {
 	need python3-psycopg2 /usr/bin/python3 -c 'import psycopg2'
 	# The dashboard's browser tests (web) drive headless Chromium.
 	need chromium command -v chromium
+	# deploy/ is tested with a real Prometheus server and its promtool
+	# (check rules, unit tests of every alert rule).
+	need prometheus command -v prometheus
+	need prometheus command -v promtool
 	if ((bench)); then
 		bench_requirements
 	fi

@@ -3,6 +3,9 @@
 //	heliosproxy run --config FILE     the service (also: heliosproxy --config FILE)
 //	heliosproxy demo [--load]         three local PostgreSQL clusters behind the proxy
 //	heliosproxy check-config FILE     validate and print the effective config, secrets redacted
+//	heliosproxy status [BACKEND]      circuit state of every backend, from the REST API
+//	heliosproxy events                recent circuit events, from the REST API
+//	heliosproxy override set|clear    force a backend's circuit OPEN or CLOSED, or clear that
 //	heliosproxy version
 package main
 
@@ -26,7 +29,6 @@ import (
 	"github.com/heliosdb/heliosproxy/api"
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
-	"github.com/heliosdb/heliosproxy/internal/logthrottle"
 	"github.com/heliosdb/heliosproxy/metrics"
 	"github.com/heliosdb/heliosproxy/proxy"
 	"github.com/heliosdb/heliosproxy/web"
@@ -44,7 +46,18 @@ const usage = `usage:
   heliosproxy demo [--load]         start three local PostgreSQL clusters behind the proxy
   heliosproxy check-config FILE     validate FILE and print the effective config (secrets redacted)
   heliosproxy health [URL]          exit 0 if URL (default http://127.0.0.1:8080/health) answers 200
+  heliosproxy status [--json] [BACKEND]
+                                    circuit state of every backend (or one), from the REST API
+  heliosproxy events [--json] [--limit N]
+                                    recent circuit events and operator actions
+  heliosproxy override set BACKEND --state OPEN|CLOSED --reason TEXT [--ttl 15m]
+  heliosproxy override clear BACKEND
+                                    force a circuit, or hand it back to the breaker
   heliosproxy version
+
+The client commands (status, events, override) reach the API at --api URL
+(default $HELIOS_API_URL, else http://127.0.0.1:8080); override reads the
+admin token from $HELIOS_ADMIN_TOKEN, never from a flag.
 `
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -65,6 +78,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return checkConfig(rest, stdout, stderr)
 	case "health":
 		return health(rest, stderr)
+	case "status":
+		return runStatus(rest, stdout, stderr)
+	case "events":
+		return runEvents(rest, stdout, stderr)
+	case "override":
+		return runOverride(rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "heliosproxy", version)
 		return 0
@@ -146,7 +165,7 @@ func runService(args []string, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return 1
 	}
-	log := newLogger(stderr, cfg.Observability.LogLevel)
+	log := newLogger(stderr, cfg.Observability.LogLevel, cfg.Observability.LogFormat)
 	defer flushLog(log)
 	for _, w := range warnings {
 		log.Warn("config: "+w.Message, "key", w.Key, "at", fmt.Sprintf("%s:%d", w.File, w.Line))
@@ -357,22 +376,4 @@ func explicitZero(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
-}
-
-func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	// A flood (thousands of refused clients a second) must not flood the
-	// log too: repeated messages are throttled, with counts of what was left out.
-	return slog.New(logthrottle.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}), logthrottle.Options{}))
-}
-
-// flushLog writes the counts of log records the throttle has left out and
-// not yet reported.
-func flushLog(log *slog.Logger) {
-	if h, ok := log.Handler().(*logthrottle.Handler); ok {
-		_ = h.Flush(context.Background())
-	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -106,14 +107,24 @@ func (l *lines) Write(p []byte) (int, error) {
 // of subs, and the index after it.
 func (l *lines) wait(t *testing.T, ctx context.Context, from int, subs ...string) (string, int) {
 	t.Helper()
+	return l.waitFor(t, ctx, from, fmt.Sprintf("%q", subs), func(line string) bool {
+		for _, s := range subs {
+			if !strings.Contains(line, s) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitFor returns the first line from index from on that match accepts,
+// and the index after it; what describes such a line for the failure.
+func (l *lines) waitFor(t *testing.T, ctx context.Context, from int, what string, match func(string) bool) (string, int) {
+	t.Helper()
 	for {
 		l.mu.Lock()
 		for i := from; i < len(l.all); i++ {
-			ok := true
-			for _, s := range subs {
-				ok = ok && strings.Contains(l.all[i], s)
-			}
-			if ok {
+			if match(l.all[i]) {
 				line := l.all[i]
 				l.mu.Unlock()
 				return line, i + 1
@@ -125,7 +136,7 @@ func (l *lines) wait(t *testing.T, ctx context.Context, from int, subs ...string
 		select {
 		case <-more:
 		case <-ctx.Done():
-			t.Fatalf("no output line with %q", subs)
+			t.Fatalf("no output line with %s", what)
 		}
 	}
 }

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
+)
+
+// runCLI runs heliosproxy with args in the test's process and returns its
+// exit status, stdout and stderr.
+func runCLI(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(args, nil, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// column returns where (in runes) the column headed name starts in a
+// table's header line, or -1.
+func column(header, name string) int {
+	i := strings.Index(header, name)
+	if i < 0 {
+		return -1
+	}
+	return len([]rune(header[:i]))
+}
+
+// cell returns the text of line from rune column at up to the next run of
+// two spaces.
+func cell(line string, at int) string {
+	r := []rune(line)
+	if at < 0 || at >= len(r) {
+		return ""
+	}
+	s := string(r[at:])
+	if i := strings.Index(s, "  "); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
+
+// TestStatusCommand runs heliosproxy status, events and override against
+// the real service (a child process in front of two real clusters), in
+// human and --json output, with the admin token in $HELIOS_ADMIN_TOKEN.
+func TestStatusCommand(t *testing.T) {
+	a := pgtest.New(t, pgtest.Options{Name: "cli-a"})
+	b := pgtest.New(t, pgtest.Options{Name: "cli-b"})
+	path := childConfig(t, a, "[[backends.instances]]\nname = \"pg-b\"\nhost = \"127.0.0.1\"\n"+
+		"port = "+strconv.Itoa(b.Port)+"\npriority = 50\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := startChild(t, "run", "--config", path)
+	line, _ := c.out.wait(t, ctx, 0, "serving the REST API")
+	api := strings.TrimSuffix(field(line, "url"), "/")
+	t.Setenv(apiURLEnv, api)
+	t.Setenv(adminTokenEnv, "")
+
+	// Human output: a header and one aligned row per backend.
+	code, out, errOut := runCLI("status")
+	if code != 0 {
+		t.Fatalf("status = exit %d, stderr %s", code, errOut)
+	}
+	rows := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(rows) != 3 || !strings.HasPrefix(rows[0], "BACKEND ") {
+		t.Fatalf("status printed\n%s", out)
+	}
+	state, tier := column(rows[0], "STATE"), column(rows[0], "TIER")
+	for _, r := range rows[1:] {
+		if cell(r, state) != "CLOSED" {
+			t.Errorf("status row %q: STATE column = %q, want CLOSED\n%s", r, cell(r, state), out)
+		}
+	}
+	if cell(rows[1], 0) != "pg" || cell(rows[2], 0) != "pg-b" || cell(rows[1], tier) != "0" || cell(rows[2], tier) != "50" {
+		t.Errorf("status rows are not the backends with their tiers, aligned under the header:\n%s", out)
+	}
+
+	// --json is the API's document.
+	code, out, errOut = runCLI("status", "--json")
+	var doc struct {
+		Backends []struct {
+			Name  string `json:"backend_name"`
+			State string `json:"circuit_state"`
+		} `json:"backends"`
+		Timestamp time.Time `json:"timestamp"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Backends) != 2 || doc.Backends[1].Name != "pg-b" || doc.Timestamp.IsZero() {
+		t.Errorf("status --json = exit %d, %s %s", code, out, errOut)
+	}
+	code, out, _ = runCLI("status", "pg-b", "--json")
+	if code != 0 || !strings.Contains(out, `"backend_name": "pg-b"`) {
+		t.Errorf("status pg-b --json = exit %d, %s", code, out)
+	}
+	if code, _, errOut = runCLI("status", "nosuch"); code != 1 || !strings.Contains(errOut, "nosuch") {
+		t.Errorf("status nosuch = exit %d, stderr %q; want 1 naming the backend", code, errOut)
+	}
+
+	// override set without the token: refused, with a hint to the variable.
+	code, _, errOut = runCLI("override", "set", "pg-b", "--state", "open", "--reason", "maintenance")
+	if code != 1 || !strings.Contains(errOut, adminTokenEnv) {
+		t.Errorf("override set without a token = exit %d, stderr %q; want 1 naming $%s", code, errOut, adminTokenEnv)
+	}
+	t.Setenv(adminTokenEnv, childToken)
+	code, _, errOut = runCLI("override", "set", "pg-b", "--state", "OPEN", "--reason", "x", "--ttl", "soon")
+	if code != 1 || !strings.Contains(errOut, "ttl: must be a duration") {
+		t.Errorf("override set --ttl soon = exit %d, stderr %q; want the API's field error", code, errOut)
+	}
+	code, out, errOut = runCLI("override", "set", "pg-b", "--state", "open", "--reason", "reindexing", "--ttl", "1h", "--author", "carol")
+	if code != 0 || !strings.Contains(out, "pg-b: forced OPEN by carol until ") || !strings.Contains(out, "reindexing") {
+		t.Errorf("override set = exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	_, out, _ = runCLI("status")
+	rows = strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(rows) < 4 || cell(rows[2], state) != "OPEN (forced)" || cell(rows[2], column(rows[0], "REASON")) != "override" ||
+		!strings.Contains(out, "\npg-b: forced OPEN by carol until ") {
+		t.Errorf("status after override set:\n%s", out)
+	}
+
+	code, out, errOut = runCLI("events", "--limit", "5")
+	if code != 0 || !strings.HasPrefix(out, "ID ") {
+		t.Fatalf("events = exit %d, %s %s", code, out, errOut)
+	}
+	evRows := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	hdr := evRows[0]
+	found := false
+	for _, r := range evRows[1:] {
+		if cell(r, column(hdr, "EVENT")) == "OverrideSet" && cell(r, column(hdr, "BACKEND")) == "pg-b" && cell(r, column(hdr, "AUTHOR")) == "carol" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("events lacks the OverrideSet of pg-b by carol, aligned:\n%s", out)
+	}
+	code, out, _ = runCLI("events", "--json")
+	var evs struct {
+		Events []struct {
+			Type   string `json:"event_type"`
+			Author string `json:"author"`
+		} `json:"events"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &evs) != nil || len(evs.Events) == 0 {
+		t.Errorf("events --json = exit %d, %s", code, out)
+	}
+
+	code, out, errOut = runCLI("override", "clear", "pg-b")
+	if code != 0 || !strings.Contains(out, "pg-b: override cleared") {
+		t.Errorf("override clear = exit %d, %q %q", code, out, errOut)
+	}
+	_, out, _ = runCLI("status", "pg-b")
+	if rows := strings.Split(out, "\n"); len(rows) < 2 || strings.Contains(out, "forced") {
+		t.Errorf("status pg-b after override clear:\n%s", out)
+	}
+
+	// The token is never printed, whatever happened.
+	c.out.mu.Lock()
+	logged := strings.Join(c.out.all, "\n")
+	c.out.mu.Unlock()
+	if strings.Contains(logged, childToken) {
+		t.Error("the proxy's log holds the admin token")
+	}
+	for _, args := range [][]string{{"status"}, {"events"}, {"override", "set", "pg-b", "--state", "BAD", "--reason", "r"}, {"override", "clear", "pg-b", "--api", "http://127.0.0.1:1"}} {
+		_, out, errOut := runCLI(args...)
+		if strings.Contains(out+errOut, childToken) {
+			t.Errorf("heliosproxy %v printed the admin token", args)
+		}
+	}
+	if code, _, errOut := runCLI("status", "--api", "http://127.0.0.1:1"); code != 1 || !strings.Contains(errOut, "127.0.0.1:1") {
+		t.Errorf("status against nothing = exit %d, %q", code, errOut)
+	}
+	if code, _, _ := runCLI("override", "set", "pg-b", "--token", "x"); code != 2 {
+		t.Errorf("override set --token = exit %d, want 2: the token is not a flag", code)
+	}
+}
