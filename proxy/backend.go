@@ -96,7 +96,8 @@ func (s *Server) roleChanges(changes []backend.Change) {
 }
 
 // urgentCheckInterval is how often, while a replication group that had a
-// primary has none that can take sessions, every backend is checked:
+// primary has none that can take sessions (or its primary just failed),
+// every backend is checked:
 // a promotion is then seen within this (plus a check) rather than within
 // health_checks.interval.
 const urgentCheckInterval = 50 * time.Millisecond
@@ -109,7 +110,7 @@ func (s *Server) followPrimary(now time.Time, last *time.Time) {
 	}
 	*last = now
 	list := s.list()
-	if !s.topology.WantsPrimary(list) {
+	if !s.topology.WantsPrimary(list, now, s.config().HealthChecks.Interval.Duration) {
 		return
 	}
 	for _, b := range list {

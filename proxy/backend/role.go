@@ -449,10 +449,11 @@ func (t *Topology) Replayed(b *Backend, at time.Time) bool {
 }
 
 // WantsPrimary reports whether a group that had a primary has none that
-// can take sessions now (none, fenced, or its circuit OPEN): the proxy
-// then checks every backend at once, to follow a promotion without
-// waiting for the next interval.
-func (t *Topology) WantsPrimary(list []*Backend) bool {
+// can take sessions now (none, fenced, or its circuit OPEN), or one that
+// failed within recent (a killed primary fails its sessions well before
+// its circuit opens): the proxy then checks every backend at once, to
+// follow a promotion without waiting for the next interval.
+func (t *Topology) WantsPrimary(list []*Backend, now time.Time, recent time.Duration) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, g := range t.groups {
@@ -460,7 +461,8 @@ func (t *Topology) WantsPrimary(list []*Backend) bool {
 			continue
 		}
 		p := g.incumbent
-		if p == nil || p.Draining.Load() || p.Breaker.State() == breaker.Open || !slices.Contains(list, p) {
+		if p == nil || p.Draining.Load() || p.Breaker.State() == breaker.Open || !slices.Contains(list, p) ||
+			now.Sub(p.CurrentStats(now).LastFailure) < recent {
 			return true
 		}
 	}

@@ -169,3 +169,62 @@ func TestLagMeasure(t *testing.T) {
 		}
 	}
 }
+
+// TestWantsPrimary: urgent checks while a group that had a primary has
+// none that can take sessions, and right after its primary failed (before
+// its circuit opens).
+func TestWantsPrimary(t *testing.T) {
+	list := testBackends("a", "b")
+	topo := NewTopology()
+	noLimit := func(*Backend) time.Duration { return 0 }
+	topo.Observe(list[0], primaryObs(0, 1, 100), list, noLimit)
+	topo.Observe(list[1], replicaObs(0, 1, 100, 100), list, noLimit)
+	now := t0.Add(time.Second)
+	if topo.WantsPrimary(list, now, time.Second) {
+		t.Fatal("urgent checks with a healthy primary")
+	}
+	list[0].Connected(list[0].Breaker.Current(), breaker.Failure, time.Millisecond, now)
+	if !topo.WantsPrimary(list, now.Add(100*time.Millisecond), time.Second) {
+		t.Error("no urgent checks right after the primary failed a connection")
+	}
+	if topo.WantsPrimary(list, now.Add(2*time.Second), time.Second) {
+		t.Error("urgent checks still on long after a single failure of a primary whose circuit stayed CLOSED")
+	}
+	if st := list[0].Breaker.State(); st != breaker.Closed {
+		t.Fatalf("one failure opened the circuit (%s): the test needs it CLOSED", st)
+	}
+	if !topo.WantsPrimary(list[1:], now.Add(2*time.Second), time.Second) {
+		t.Error("no urgent checks when the primary left the serving backends")
+	}
+}
+
+// TestReplayed: read-your-writes asks whether a replica replayed what the
+// primary had written by a time.
+func TestReplayed(t *testing.T) {
+	list := testBackends("p", "r")
+	topo := NewTopology()
+	noLimit := func(*Backend) time.Duration { return 0 }
+	topo.Observe(list[0], primaryObs(0, 1, 100), list, noLimit)
+	topo.Observe(list[1], replicaObs(0, 1, 100, 100), list, noLimit)
+	write := t0.Add(500 * time.Millisecond)
+	if topo.Replayed(list[1], write) {
+		t.Error("replayed a write the primary has not been checked since")
+	}
+	topo.Observe(list[0], primaryObs(time.Second, 1, 200), list, noLimit)
+	if topo.Replayed(list[1], write) {
+		t.Error("replayed up to 200 with its latest check at 100")
+	}
+	topo.Observe(list[1], replicaObs(1100*time.Millisecond, 1, 200, 200), list, noLimit)
+	if !topo.Replayed(list[1], write) {
+		t.Error("not replayed though it replayed the primary's position seen after the write")
+	}
+	// An idle primary: no new position, but checked after the write.
+	later := t0.Add(3 * time.Second)
+	topo.Observe(list[0], primaryObs(4*time.Second, 1, 200), list, noLimit)
+	if !topo.Replayed(list[1], later) {
+		t.Error("not replayed: the primary stayed at a position the replica has")
+	}
+	if topo.Replayed(list[0], write) {
+		t.Error("a primary counts as a replica that replayed")
+	}
+}
