@@ -170,15 +170,22 @@ func TestLagMeasure(t *testing.T) {
 	}
 }
 
-// TestWantsPrimary: urgent checks while a group that had a primary has
-// none that can take sessions, and right after its primary failed (before
-// its circuit opens).
-func TestWantsPrimary(t *testing.T) {
-	list := testBackends("a", "b")
+// primaryAndReplica is a primary and its caught-up replica at WAL
+// position 100, observed at t0.
+func primaryAndReplica() ([]*Backend, *Topology, func(*Backend) time.Duration) {
+	list := testBackends("p", "r")
 	topo := NewTopology()
 	noLimit := func(*Backend) time.Duration { return 0 }
 	topo.Observe(list[0], primaryObs(0, 1, 100), list, noLimit)
 	topo.Observe(list[1], replicaObs(0, 1, 100, 100), list, noLimit)
+	return list, topo, noLimit
+}
+
+// TestWantsPrimary: urgent checks while a group that had a primary has
+// none that can take sessions, and right after its primary failed (before
+// its circuit opens).
+func TestWantsPrimary(t *testing.T) {
+	list, topo, _ := primaryAndReplica()
 	now := t0.Add(time.Second)
 	if topo.WantsPrimary(list, now, time.Second) {
 		t.Fatal("urgent checks with a healthy primary")
@@ -201,11 +208,7 @@ func TestWantsPrimary(t *testing.T) {
 // TestReplayed: read-your-writes asks whether a replica replayed what the
 // primary had written by a time.
 func TestReplayed(t *testing.T) {
-	list := testBackends("p", "r")
-	topo := NewTopology()
-	noLimit := func(*Backend) time.Duration { return 0 }
-	topo.Observe(list[0], primaryObs(0, 1, 100), list, noLimit)
-	topo.Observe(list[1], replicaObs(0, 1, 100, 100), list, noLimit)
+	list, topo, noLimit := primaryAndReplica()
 	write := t0.Add(500 * time.Millisecond)
 	if topo.Replayed(list[1], write) {
 		t.Error("replayed a write the primary has not been checked since")
