@@ -73,6 +73,10 @@ func (r *Router) RouteWait(ctx context.Context, readOnly bool, exclude []*backen
 	if readOnly || wait <= 0 {
 		return r.Route(readOnly, exclude)
 	}
+	// The common case, a primary at hand, costs no timers.
+	if b, t, err := r.route(readOnly, exclude, false); err == nil {
+		return b, t, nil
+	}
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	// A fallback in case a change is not announced: routing depends on
