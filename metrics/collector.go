@@ -99,7 +99,8 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range snapshotDescs {
 		ch <- d
 	}
-	m.queryVec.Describe(ch)
+	m.queries.vec.Describe(ch)
+	m.checks.vec.Describe(ch)
 	m.trip.Describe(ch)
 }
 
@@ -184,18 +185,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 
 	m.collectTransitions(snap.Backends, send)
 
-	queries := *m.queries.Load()
-	for i := range snap.Backends {
-		bq := queries[snap.Backends[i].Name]
-		if bq == nil {
-			continue
-		}
-		for j := range bq.obs {
-			if h := bq.obs[j].Load(); h != nil {
-				ch <- h.Histogram
-			}
-		}
-	}
+	m.queries.collect(snap.Backends, ch)
+	m.checks.collect(snap.Backends, ch)
 	ch <- m.trip
 
 	if m.alerts != nil {

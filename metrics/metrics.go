@@ -67,11 +67,8 @@ type Metrics struct {
 	log     *slog.Logger
 	reg     *prometheus.Registry
 
-	// queryVec is never registered: its children are cached in queries and
-	// collected only for backends present in the snapshot.
-	queryVec *prometheus.HistogramVec
-	queries  atomic.Pointer[map[string]*backendQueries] // copy on write
-	qmu      sync.Mutex                                 // serializes writers of queries
+	queries *perBackend // helios_query_duration_seconds
+	checks  *perBackend // helios_health_check_duration_seconds
 
 	trip prometheus.Histogram
 
@@ -112,13 +109,80 @@ func outcomeIndex(o string) int {
 	return len(outcomes) - 1
 }
 
-// backendQueries holds one backend's query histograms, one per outcome,
-// created on first use.
-type backendQueries struct {
+// perBackend is a histogram family by backend and outcome whose vector is
+// never registered: its children are cached here on first use and
+// collected only for backends present in the snapshot.
+type perBackend struct {
+	vec *prometheus.HistogramVec
+	m   atomic.Pointer[map[string]*backendHists] // copy on write
+	mu  sync.Mutex                               // serializes writers of m
+}
+
+// backendHists holds one backend's histograms, one per outcome, created on
+// first use.
+type backendHists struct {
 	obs [len(outcomes)]atomic.Pointer[histogram]
 }
 
 type histogram struct{ prometheus.Histogram }
+
+func newPerBackend(opts prometheus.HistogramOpts) *perBackend {
+	f := &perBackend{vec: prometheus.NewHistogramVec(opts, []string{"backend", "outcome"})}
+	f.m.Store(&map[string]*backendHists{})
+	return f
+}
+
+// observe records d for (backend, outcome). After a backend's first
+// observation of an outcome it takes no lock and does not allocate.
+func (f *perBackend) observe(backend string, d time.Duration, outcome string) {
+	i := outcomeIndex(outcome)
+	if bh := (*f.m.Load())[backend]; bh != nil {
+		if h := bh.obs[i].Load(); h != nil {
+			h.Observe(d.Seconds())
+			return
+		}
+	}
+	f.slowObserver(backend, i).Observe(d.Seconds())
+}
+
+// slowObserver creates the histogram of (backend, outcome i) if needed.
+func (f *perBackend) slowObserver(backend string, i int) prometheus.Histogram {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur := *f.m.Load()
+	bh := cur[backend]
+	if bh == nil {
+		next := make(map[string]*backendHists, len(cur)+1)
+		for k, v := range cur {
+			next[k] = v
+		}
+		bh = &backendHists{}
+		next[backend] = bh
+		f.m.Store(&next)
+	}
+	if h := bh.obs[i].Load(); h != nil {
+		return h.Histogram
+	}
+	h := &histogram{f.vec.WithLabelValues(backend, outcomes[i]).(prometheus.Histogram)}
+	bh.obs[i].Store(h)
+	return h.Histogram
+}
+
+// collect sends the histograms of the backends in backends.
+func (f *perBackend) collect(backends []status.Backend, ch chan<- prometheus.Metric) {
+	m := *f.m.Load()
+	for i := range backends {
+		bh := m[backends[i].Name]
+		if bh == nil {
+			continue
+		}
+		for j := range bh.obs {
+			if h := bh.obs[j].Load(); h != nil {
+				ch <- h.Histogram
+			}
+		}
+	}
+}
 
 // queryBuckets are the upper bounds, in seconds, of
 // helios_query_duration_seconds: sub-millisecond to 30 s, with bounds at
@@ -142,11 +206,16 @@ func New(src Source, o Options) *Metrics {
 		alerts:  o.Alerts,
 		version: o.Version,
 		log:     log.With("component", "metrics"),
-		queryVec: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		queries: newPerBackend(prometheus.HistogramOpts{
 			Name:    "helios_query_duration_seconds",
 			Help:    "Duration of client queries relayed to a backend, by outcome (success, failure, overload, excluded, slow, config_error, other).",
 			Buckets: queryBuckets,
-		}, []string{"backend", "outcome"}),
+		}),
+		checks: newPerBackend(prometheus.HistogramOpts{
+			Name:    "helios_health_check_duration_seconds",
+			Help:    "Duration of the proxy's active health checks of a backend, by outcome (success, failure, overload, config_error, …); a check that overran health_checks.timeout counts as a failure of that duration.",
+			Buckets: queryBuckets,
+		}),
 		trip: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "helios_circuit_breaker_trip_duration_seconds",
 			Help:    "How long circuits stayed away from CLOSED: from opening to closing again, observed when a circuit closes.",
@@ -154,7 +223,6 @@ func New(src Source, o Options) *Metrics {
 		}),
 		transitions: make(map[string]map[fromTo]uint64),
 	}
-	m.queries.Store(&map[string]*backendQueries{})
 	m.reg = prometheus.NewRegistry()
 	m.reg.MustRegister(m,
 		collectors.NewGoCollector(),
@@ -195,38 +263,14 @@ func (e errorLog) Println(v ...any) {
 // not allocate. The series of a backend are exported only while it is in
 // the snapshot.
 func (m *Metrics) ObserveQuery(backend string, d time.Duration, outcome string) {
-	i := outcomeIndex(outcome)
-	bq := (*m.queries.Load())[backend]
-	if bq != nil {
-		if h := bq.obs[i].Load(); h != nil {
-			h.Observe(d.Seconds())
-			return
-		}
-	}
-	m.slowObserver(backend, i).Observe(d.Seconds())
+	m.queries.observe(backend, d, outcome)
 }
 
-// slowObserver creates the histogram of (backend, outcome i) if needed.
-func (m *Metrics) slowObserver(backend string, i int) prometheus.Histogram {
-	m.qmu.Lock()
-	defer m.qmu.Unlock()
-	cur := *m.queries.Load()
-	bq := cur[backend]
-	if bq == nil {
-		next := make(map[string]*backendQueries, len(cur)+1)
-		for k, v := range cur {
-			next[k] = v
-		}
-		bq = &backendQueries{}
-		next[backend] = bq
-		m.queries.Store(&next)
-	}
-	if h := bq.obs[i].Load(); h != nil {
-		return h.Histogram
-	}
-	h := &histogram{m.queryVec.WithLabelValues(backend, outcomes[i]).(prometheus.Histogram)}
-	bq.obs[i].Store(h)
-	return h.Histogram
+// ObserveHealthCheck records one health check's duration in
+// helios_health_check_duration_seconds{backend,outcome}, as ObserveQuery
+// does for queries.
+func (m *Metrics) ObserveHealthCheck(backend string, d time.Duration, outcome string) {
+	m.checks.observe(backend, d, outcome)
 }
 
 // ObserveEvent counts a circuit transition in

@@ -414,13 +414,24 @@ helios_circuit_breaker_trip_duration_seconds_count 2
 	}
 }
 
+// TestObserveQuery covers both per-backend duration families: relayed
+// queries and health checks.
 func TestObserveQuery(t *testing.T) {
+	for name, observe := range map[string]func(*Metrics, string, time.Duration, string){
+		"helios_query_duration_seconds":        (*Metrics).ObserveQuery,
+		"helios_health_check_duration_seconds": (*Metrics).ObserveHealthCheck,
+	} {
+		t.Run(name, func(t *testing.T) { testDurations(t, name, observe) })
+	}
+}
+
+func testDurations(t *testing.T, name string, observe func(*Metrics, string, time.Duration, string)) {
 	m := New(&source{snap: threeBackends()}, Options{})
-	m.ObserveQuery("primary", 2*time.Millisecond, "success")
-	m.ObserveQuery("primary", 3*time.Millisecond, "success")
-	m.ObserveQuery("primary", 700*time.Millisecond, "failure")
-	m.ObserveQuery("primary", time.Second, "no such outcome")
-	m.ObserveQuery("ghost", time.Second, "success") // not in the snapshot
+	observe(m, "primary", 2*time.Millisecond, "success")
+	observe(m, "primary", 3*time.Millisecond, "success")
+	observe(m, "primary", 700*time.Millisecond, "failure")
+	observe(m, "primary", time.Second, "no such outcome")
+	observe(m, "ghost", time.Second, "success") // not in the snapshot
 
 	mfs, err := m.reg.Gather()
 	if err != nil {
@@ -439,11 +450,11 @@ func TestObserveQuery(t *testing.T) {
 	}
 	var got []want
 	for _, mf := range mfs {
-		if mf.GetName() != "helios_query_duration_seconds" {
+		if mf.GetName() != name {
 			continue
 		}
 		if mf.GetType() != dto.MetricType_HISTOGRAM {
-			t.Fatalf("helios_query_duration_seconds is a %v, want a histogram", mf.GetType())
+			t.Fatalf("%s is a %v, want a histogram", name, mf.GetType())
 		}
 		for _, mt := range mf.Metric {
 			labels := map[string]string{}
@@ -451,7 +462,7 @@ func TestObserveQuery(t *testing.T) {
 				labels[l.GetName()] = l.GetValue()
 			}
 			if labels["backend"] != "primary" {
-				t.Errorf("query duration series for backend %q, want only primary", labels["backend"])
+				t.Errorf("%s series for backend %q, want only primary", name, labels["backend"])
 				continue
 			}
 			h := mt.Histogram
@@ -465,7 +476,7 @@ func TestObserveQuery(t *testing.T) {
 		}
 	}
 	if !slices.Equal(got, wants) {
-		t.Errorf("query durations of primary = %+v, want %+v", got, wants)
+		t.Errorf("%s of primary = %+v, want %+v", name, got, wants)
 	}
 }
 

@@ -23,7 +23,7 @@ import (
 func (s *Server) watchCheck(b *backend.Backend, now time.Time, in breaker.Inflight) {
 	if res, ok := b.Check.Overdue(now); ok {
 		s.log.Debug("health check timed out", "backend", b.Config.Name)
-		b.Note(b.Breaker.RecordCheck(res, now))
+		b.Checked(res, now)
 	}
 	if b.Breaker.WantsCheck(now, in) {
 		b.Check.Request()
@@ -43,7 +43,7 @@ func (t checkTarget) Dial(ctx context.Context) (net.Conn, error) { return t.b.Di
 func (t checkTarget) TLS() config.TLS { return t.s.config().BackendTLS(*t.b.Live()) }
 
 func (t checkTarget) Record(res breaker.Result, now time.Time) {
-	t.b.Note(t.b.Breaker.RecordCheck(res, now))
+	t.b.Checked(res, now)
 }
 
 func (t checkTarget) Observe(o health.Observation) {

@@ -171,6 +171,12 @@ func (s *Server) OnQuery(fn func(backend string, d time.Duration, o breaker.Outc
 	s.hooks.OnQuery = fn
 }
 
+// OnHealthCheck sets a function called with every health check's backend,
+// latency and outcome (for metrics). Call it before Run; it must be fast.
+func (s *Server) OnHealthCheck(fn func(backend string, d time.Duration, o breaker.Outcome)) {
+	s.hooks.OnHealthCheck = fn
+}
+
 // SetConfigSource gives Reload the function that reads the configuration
 // file anew.
 func (s *Server) SetConfigSource(load func() (config.Config, []config.Warning, error)) {

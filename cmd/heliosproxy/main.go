@@ -329,6 +329,7 @@ func serveMetrics(ctx context.Context, fail context.CancelCauseFunc, wg *sync.Wa
 	}
 	m := metrics.New(srv, opts)
 	srv.OnQuery(func(backend string, d time.Duration, o breaker.Outcome) { m.ObserveQuery(backend, d, o.String()) })
+	srv.OnHealthCheck(func(backend string, d time.Duration, o breaker.Outcome) { m.ObserveHealthCheck(backend, d, o.String()) })
 	events := srv.Subscribe(ctx) // before Run; closed when ctx ends
 	wg.Go(func() {
 		for ev := range events {

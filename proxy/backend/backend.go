@@ -66,6 +66,9 @@ type Hooks struct {
 	// OnQuery, if not nil, is given every finished request's latency and
 	// outcome (Finish); it must be fast.
 	OnQuery func(backend string, d time.Duration, o breaker.Outcome)
+	// OnHealthCheck, if not nil, is given every health check's latency
+	// and outcome (Checked); it must be fast.
+	OnHealthCheck func(backend string, d time.Duration, o breaker.Outcome)
 }
 
 // A Tracked session has requests pending on a backend: its connection

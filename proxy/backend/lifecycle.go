@@ -60,6 +60,15 @@ func (b *Backend) Connected(t breaker.Ticket, o breaker.Outcome, latency time.Du
 	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: latency}, now))
 }
 
+// Checked records a health check's result, and reports it to the
+// OnHealthCheck hook.
+func (b *Backend) Checked(res breaker.Result, now time.Time) {
+	b.Note(b.Breaker.RecordCheck(res, now))
+	if fn := b.hooks.OnHealthCheck; fn != nil {
+		fn(b.Config.Name, res.Latency, res.Outcome)
+	}
+}
+
 // LoginOutcome classifies a backend's refusal of a login: the client's
 // (or the user's) credentials or database are not the backend's health.
 func LoginOutcome(code string) breaker.Outcome {
