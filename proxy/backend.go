@@ -56,6 +56,7 @@ func (t checkTarget) Observe(o health.Observation) {
 		return // a drained backend's last check: it routes nothing
 	}
 	t.s.roleChanges(t.s.topology.Observe(t.b, o, t.s.list(), t.s.maxLag))
+	t.s.saveTimelines()
 }
 
 // maxLag returns b's max_replication_lag_ms under the running

@@ -41,12 +41,13 @@ type Server struct {
 
 	cfg atomic.Pointer[config.Config] // the running configuration, replaced by Reload
 
-	group    *breaker.Group
-	router   route.Router
-	topology *backend.Topology                  // the backends' replication roles
-	backends atomic.Pointer[[]*backend.Backend] // serving backends in configuration order; replaced by Reload
-	events   *events.Bus
-	front    *session.Front // the client sessions
+	group       *breaker.Group
+	router      route.Router
+	topology    *backend.Topology                  // the backends' replication roles
+	timelinesMu sync.Mutex                         // serializes saveTimelines
+	backends    atomic.Pointer[[]*backend.Backend] // serving backends in configuration order; replaced by Reload
+	events      *events.Bus
+	front       *session.Front // the client sessions
 
 	// acceptTrouble says why the client listener cannot accept now; nil
 	// while it can. Set by Run's accept loop, read by Ready.
@@ -98,6 +99,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		list = append(list, backend.New(bc, s.group.Add(bc.Name, backend.BreakerConfig(cfg, bc)), &s.hooks))
 	}
 	s.backends.Store(&list)
+	s.loadTimelines(cfg.State.Dir)
 	s.overrides = overrides.New(cfg.State.Dir, log)
 	if err := s.overrides.Load(); err != nil {
 		// A torn or corrupt file must not keep the proxy from starting.

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -161,6 +162,12 @@ const (
 type Topology struct {
 	mu     sync.Mutex
 	groups map[uint64]*group
+	// timelines is the highest timeline a primary of each group (by
+	// system identifier) was seen on, kept across restarts by the proxy
+	// (Timelines, Remember): a primary on a lower one is a former primary
+	// that came back, whatever else is reachable.
+	timelines map[uint64]int64
+	grew      bool // timelines grew since Timelines last reported it
 }
 
 // group is one replication group's history.
@@ -185,7 +192,29 @@ type walSample struct {
 const maxSamples = 1024
 
 // NewTopology returns a Topology that has seen nothing.
-func NewTopology() *Topology { return &Topology{groups: make(map[uint64]*group)} }
+func NewTopology() *Topology {
+	return &Topology{groups: make(map[uint64]*group), timelines: make(map[uint64]int64)}
+}
+
+// Remember takes the highest timelines seen before (by system
+// identifier), as Timelines returned them.
+func (t *Topology) Remember(timelines map[uint64]int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, tl := range timelines {
+		t.timelines[id] = max(t.timelines[id], tl)
+	}
+}
+
+// Timelines returns the highest timeline seen per group, and whether it
+// grew since the last call: the proxy then persists it.
+func (t *Topology) Timelines() (map[uint64]int64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	grew := t.grew
+	t.grew = false
+	return maps.Clone(t.timelines), grew
+}
 
 // Observe takes a health check's observation of b and assesses again the
 // backends of b's group among list (the serving backends). maxLag gives
@@ -264,6 +293,13 @@ func (t *Topology) assess(key uint64, list []*Backend, maxLag func(*Backend) tim
 			v.Role = configuredRole(live.RoleOrAuto())
 		}
 		views[i] = v
+	}
+	if key>>63 == 0 { // a real system identifier
+		if maxTL > t.timelines[key] {
+			t.timelines[key], t.grew = maxTL, true
+		} else if known := t.timelines[key]; known > maxTL {
+			maxTL, maxTLName = known, "a primary seen before (the proxy keeps the highest timeline in [state] dir)"
+		}
 	}
 	// The primary: an asserted one; else the incumbent if it still claims
 	// the highest timeline; else the claimant on the highest timeline that

@@ -231,3 +231,27 @@ func TestReplayed(t *testing.T) {
 		t.Error("a primary counts as a replica that replayed")
 	}
 }
+
+// TestRememberedTimeline: a primary on a timeline lower than one a primary
+// of its group was seen on before (a proxy restart in between) is fenced,
+// even with no other primary in sight.
+func TestRememberedTimeline(t *testing.T) {
+	list := testBackends("old")
+	topo := NewTopology()
+	noLimit := func(*Backend) time.Duration { return 0 }
+	topo.Remember(map[uint64]int64{sysID: 2})
+	topo.Observe(list[0], primaryObs(0, 1, 100), list, noLimit)
+	if v := list[0].Roles(); v.Verdict != Fenced || !strings.Contains(v.FencedReason, "timeline 2") {
+		t.Errorf("a primary on timeline 1 after timeline 2 was seen: %+v, want fenced", v)
+	}
+	if tl, grew := topo.Timelines(); grew || tl[sysID] != 2 {
+		t.Errorf("Timelines = %v, %v; want timeline 2 kept, not grown", tl, grew)
+	}
+	topo.Observe(list[0], primaryObs(time.Second, 3, 200), list, noLimit)
+	if v := list[0].Roles(); v.Verdict == Fenced {
+		t.Errorf("a primary on timeline 3 is fenced: %+v", v)
+	}
+	if tl, grew := topo.Timelines(); !grew || tl[sysID] != 3 {
+		t.Errorf("Timelines = %v, %v; want timeline 3, grown", tl, grew)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heliosdb/heliosproxy/internal/statefile"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -291,32 +292,8 @@ func writeOverrides(path string, m map[string]status.Override) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := statefile.Write(path, data, tempPattern); err != nil {
 		return fmt.Errorf("persist overrides: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, tempPattern)
-	if err != nil {
-		return fmt.Errorf("persist overrides: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("persist overrides: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("persist overrides: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("persist overrides: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("persist overrides: %w", err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

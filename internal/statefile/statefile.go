@@ -1,0 +1,44 @@
+// Package statefile writes the proxy's state files under [state] dir
+// atomically and durably: a reader finds the old file or the new one,
+// never a torn one, also after a crash.
+package statefile
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// Write replaces path with data: written to a temporary file in the same
+// directory (named by tempPattern, as os.CreateTemp takes it, so that the
+// caller can find leftovers of a crash), synced, renamed over path, and
+// the directory synced. The directory is created if missing.
+func Write(path string, data []byte, tempPattern string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, tempPattern)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
