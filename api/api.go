@@ -82,6 +82,10 @@ type Options struct {
 	// to every channel and returns per-channel results, which are
 	// JSON-encoded as they are. Nil: the endpoint answers 501.
 	AlertTest func(ctx context.Context) any
+	// History, when set, serves GET /circuit-breaker/history; the caller
+	// runs its sampler (History.Run) for as long as it serves the handler.
+	// Nil: the endpoint answers 501.
+	History *History
 	// Web, when set, is the dashboard: it serves GET / and every GET path
 	// that is not an API path (its assets). Its 404s are turned into the
 	// API's JSON 404.
@@ -113,6 +117,9 @@ const (
 	maxTTL = 365 * 24 * time.Hour
 	// maxEventsLimit is the largest ?limit= of GET /circuit-breaker/events.
 	maxEventsLimit = 10000
+	// maxHistoryBackends is how many ?backend= GET /circuit-breaker/history
+	// takes.
+	maxHistoryBackends = 100
 )
 
 // AuthorHeader names the person acting on an override; without it the
@@ -127,6 +134,7 @@ type server struct {
 	tokenHash *[sha256.Size]byte // nil: no admin token, mutations refused
 	alertTest func(ctx context.Context) any
 	web       http.Handler
+	history   *History
 	hosts     hostPolicy
 	origins   *http.CrossOriginProtection
 	mux       *chi.Mux
@@ -167,6 +175,7 @@ func newServer(c Controller, log *slog.Logger, o Options) (*server, error) {
 		now:       o.Clock,
 		alertTest: o.AlertTest,
 		web:       o.Web,
+		history:   o.History,
 		hosts:     newHostPolicy(o.AllowedHosts, o.ListenAddress),
 		origins:   http.NewCrossOriginProtection(),
 		heartbeat: 15 * time.Second,
@@ -210,6 +219,7 @@ func (s *server) routes() *chi.Mux {
 		r.Get("/circuit-breaker/status", s.statusAll)
 		r.Get("/circuit-breaker/status/{backend}", s.statusOne)
 		r.Get("/circuit-breaker/events", s.eventHistory)
+		r.Get("/circuit-breaker/history", s.metricHistory)
 		r.Get("/config", s.effectiveConfig)
 
 		r.Group(func(r chi.Router) {

@@ -317,3 +317,64 @@ func jsonType(kind string) string {
 	}
 	return "number"
 }
+
+// metricHistory serves GET /circuit-breaker/history.
+func (s *server) metricHistory(w http.ResponseWriter, r *http.Request) {
+	if s.history == nil {
+		s.writeError(w, r, http.StatusNotImplemented, "no metric history is kept in this process")
+		return
+	}
+	q := r.URL.Query()
+	var hq historyQuery
+	var problems []string
+	if names, ok := q["backend"]; ok {
+		if len(names) > maxHistoryBackends {
+			problems = append(problems, fmt.Sprintf("backend: at most %d, got %d", maxHistoryBackends, len(names)))
+		}
+		for _, n := range names {
+			if n == "" {
+				problems = append(problems, "backend: must not be empty")
+				break
+			}
+		}
+		hq.backends = names
+	}
+	if v := q.Get("since"); q.Has("since") {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf(`since: must be an RFC 3339 time such as "2025-03-14T15:09:26Z", got %q`, v))
+		}
+		hq.since = t
+	}
+	if v := q.Get("step"); q.Has("step") {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf(`step: must be a duration such as "10s" or "1m", got %q`, v))
+		case d < s.history.Interval() || d > s.history.Retention():
+			problems = append(problems, fmt.Sprintf("step: must be from %s to %s, got %q", s.history.Interval(), s.history.Retention(), v))
+		default:
+			hq.step = d
+		}
+	}
+	if len(problems) > 0 {
+		s.writeError(w, r, http.StatusBadRequest, problems[0], problems...)
+		return
+	}
+	out, unknown := s.history.query(hq)
+	if len(unknown) > 0 {
+		// A backend that exists but was not sampled yet has an empty
+		// history, not an error.
+		known := map[string]bool{}
+		for _, b := range s.c.Snapshot().Backends {
+			known[b.Name] = true
+		}
+		for _, name := range unknown {
+			if !known[name] {
+				s.unknownBackend(w, r, name)
+				return
+			}
+		}
+	}
+	s.writeJSON(w, r, http.StatusOK, out)
+}

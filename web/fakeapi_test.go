@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +30,10 @@ type fakeAPI struct {
 	drop     chan struct{}     // closed to end every open stream
 	requests []fakeRequest     // mutating requests, in order
 	done     chan struct{}     // closed when the test ends: ends event streams
+
+	// recorded is the metric history the server kept before the page
+	// opened (GET /circuit-breaker/history); nil answers 501.
+	recorded *fakeHistory
 
 	// statusDown makes GET /circuit-breaker/status answer 503.
 	statusDown atomic.Bool
@@ -63,6 +68,7 @@ func newFakeAPI(t *testing.T, n int) *fakeAPI {
 		defer f.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{"events": f.history})
 	})
+	mux.HandleFunc("GET /circuit-breaker/history", f.metricHistory)
 	mux.HandleFunc("GET /events", f.stream)
 	mux.HandleFunc("PUT /circuit-breaker/backends/{name}/override", f.override)
 	mux.HandleFunc("DELETE /circuit-breaker/backends/{name}/override", f.override)
@@ -226,4 +232,81 @@ func (f *fakeAPI) mutations() []fakeRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]fakeRequest(nil), f.requests...)
+}
+
+// fakeHistory is a metric history as the real API answers it: one time
+// axis, one column per metric and backend.
+type fakeHistory struct {
+	Timestamps []int64                    `json:"timestamps"`
+	Backends   []map[string]any           `json:"backends"`
+	requests   []string                   // queries received
+	spikes     map[string]map[int]float64 // backend → point → p95
+}
+
+// recordHistory fills f's history with n points 1 s apart ending now:
+// every backend's p95 sits at 50 ms (p50 a quarter, p99 1.2 times
+// it) except at the given spikes, where the circuit is OPEN.
+func (f *fakeAPI) recordHistory(n int, spikes map[string]map[int]float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := &fakeHistory{spikes: spikes}
+	now := time.Now().Add(-2 * time.Second)
+	for k := range n {
+		h.Timestamps = append(h.Timestamps, now.Add(time.Duration(k-n+1)*time.Second).UnixMilli())
+	}
+	for _, b := range f.backends {
+		name := b["backend_name"].(string)
+		p50, p95, p99, states := make([]float64, n), make([]float64, n), make([]float64, n), make([]string, n)
+		for k := range n {
+			p95[k], states[k] = 50, "CLOSED"
+			if v, ok := spikes[name][k]; ok {
+				p95[k], states[k] = v, "OPEN"
+			}
+			p50[k], p99[k] = p95[k]/4, p95[k]*1.2
+		}
+		h.Backends = append(h.Backends, map[string]any{"backend_name": name, "circuit_state": states,
+			"latency_p50_ms": p50, "latency_p95_ms": p95, "latency_p99_ms": p99, "error_rate": make([]float64, n), "traffic_share": make([]float64, n)})
+	}
+	f.recorded = h
+}
+
+func (f *fakeAPI) metricHistory(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.recorded == nil {
+		writeJSON(w, http.StatusNotImplemented, map[string]any{"error": "no metric history is kept in this process", "details": []string{}})
+		return
+	}
+	f.recorded.requests = append(f.recorded.requests, r.URL.RawQuery)
+	out := map[string]any{"interval_ms": 1000, "step_ms": 1000, "retention_ms": 900000, "timestamps": f.recorded.Timestamps}
+	var bs []map[string]any
+	for _, b := range f.recorded.Backends {
+		if names, ok := r.URL.Query()["backend"]; ok && !slices.Contains(names, b["backend_name"].(string)) {
+			continue
+		}
+		bs = append(bs, b)
+	}
+	out["backends"] = bs
+	writeJSON(w, http.StatusOK, out)
+}
+
+// historyRequests returns the queries of the history requests so far.
+func (f *fakeAPI) historyRequests() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.recorded == nil {
+		return nil
+	}
+	return append([]string(nil), f.recorded.requests...)
+}
+
+// recordEvent adds a transition to the event history at time at, without
+// announcing it (it happened before the page opened).
+func (f *fakeAPI) recordEvent(name, typ, from, to string, at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextID++
+	data, _ := json.Marshal(map[string]any{"id": f.nextID, "event_type": typ, "event_time": at.UTC().Format(time.RFC3339Nano),
+		"backend_name": name, "from_state": from, "to_state": to, "reason": "hard_failure", "detail": nil, "author": nil})
+	f.history = append(f.history, data)
 }

@@ -272,8 +272,10 @@ func (e *serverStopped) Unwrap() error { return e.err }
 // serveAPI starts the REST API and the dashboard on [api] listen_address;
 // if it stops on an error, it calls fail.
 func serveAPI(ctx context.Context, fail context.CancelCauseFunc, wg *sync.WaitGroup, srv *proxy.Server, disp *alerts.Dispatcher, cfg config.Config, log *slog.Logger) error {
+	// The dashboard's history: sampled from the proxy until shutdown.
+	hist := api.NewHistory(api.DefaultHistoryInterval, api.DefaultHistoryRetention)
 	opts := api.Options{AdminToken: cfg.API.AdminToken, ListenAddress: cfg.API.ListenAddress,
-		AllowedHosts: cfg.API.AllowedHosts, Web: web.Handler()}
+		AllowedHosts: cfg.API.AllowedHosts, Web: web.Handler(), History: hist}
 	if disp != nil {
 		opts.AlertTest = func(ctx context.Context) any { return disp.Test(ctx) }
 	}
@@ -295,6 +297,7 @@ func serveAPI(ctx context.Context, fail context.CancelCauseFunc, wg *sync.WaitGr
 		// No WriteTimeout: the api sets per-request write deadlines, none on /events.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	wg.Go(func() { hist.Run(ctx, srv.Snapshot) })
 	wg.Go(func() {
 		if err := hs.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			fail(&serverStopped{"REST API", err})

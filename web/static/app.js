@@ -4,7 +4,11 @@
 //
 // Data flow: GET circuit-breaker/status every 2 s and whenever a server-sent
 // event arrives on GET events; GET circuit-breaker/events once on load (and
-// after the event stream reconnects) for the timeline's history. Mutating
+// after the event stream reconnects) for the timeline's history and the
+// chart's state-change marks; GET circuit-breaker/history once on load for
+// the last 15 minutes the server sampled (every backend at a 10 s step for
+// the small charts, the big chart's backend at full resolution), so that the
+// charts show what happened before the page was opened, then go on live. Mutating
 // actions send the admin token the operator typed as a Bearer header; the
 // token lives in this tab's sessionStorage, never in a cookie.
 //
@@ -14,7 +18,8 @@
 
 (() => {
   const POLL_MS = 2000;
-  const HISTORY_MS = 5 * 60 * 1000; // latency samples kept per backend
+  const HISTORY_MS = 15 * 60 * 1000; // latency samples kept per backend (the server's retention)
+  const SPARK_STEP = '10s'; // step of the history loaded for the small charts
   const MIN_SAMPLE_GAP_MS = 900; // event-driven refetches add no denser samples
   const MAX_EVENTS = 200; // timeline entries kept
   const STREAM_RETRY_MS = 3000;
@@ -26,7 +31,8 @@
 
   const api = {
     status: 'circuit-breaker/status',
-    history: 'circuit-breaker/events?limit=100',
+    history: 'circuit-breaker/events?limit=1000',
+    series: (q) => 'circuit-breaker/history' + (q ? '?' + new URLSearchParams(q) : ''),
     stream: 'events',
     override: (name) => 'circuit-breaker/backends/' + encodeURIComponent(name) + '/override',
     reload: 'config/reload',
@@ -39,7 +45,7 @@
     errorDetails: $('error-details'), errorClose: $('error-close'), notice: $('notice'),
     chart: $('chart'), chartBackend: $('chart-backend'), events: $('events'),
     eventsCount: $('events-count'), filter: $('filter'), stateFilter: $('state-filter'),
-    shown: $('shown'), grid: $('backends'), dialog: $('action-dialog'), form: $('action-form'),
+    shown: $('shown'), sort: $('sort'), grid: $('backends'), dialog: $('action-dialog'), form: $('action-form'),
     actionTitle: $('action-title'), actionHelp: $('action-help'), actionFields: $('action-fields'),
     reason: $('action-reason'), ttl: $('action-ttl'), actionError: $('action-error'),
     cancel: $('action-cancel'), confirm: $('action-confirm'),
@@ -219,7 +225,7 @@
     refs.overrideInfo = make('p', 'override-info');
     refs.overrideInfo.hidden = true;
     refs.spark = make('canvas', 'spark');
-    refs.spark.title = 'p50 / p95 / p99, last 5 minutes (click to enlarge)';
+    refs.spark.title = 'p50 / p95 / p99, last 15 minutes (click to enlarge)';
 
     const actions = make('div', 'actions');
     const idName = name.replace(/[^A-Za-z0-9_-]/g, '_');
@@ -313,12 +319,15 @@
     }
   }
 
+  const liveSample = (b, t) => ({ t, p50: num(b.latency_p50_ms), p95: num(b.latency_p95_ms), p99: num(b.latency_p99_ms),
+    err: num(b.error_rate), share: num(b.traffic_share), st: b.circuit_state, live: true });
+
   function addSample(c, b, t) {
     const s = c.samples;
-    if (s.length && t - s[s.length - 1].t < MIN_SAMPLE_GAP_MS) {
-      s[s.length - 1] = { t: s[s.length - 1].t, p50: num(b.latency_p50_ms), p95: num(b.latency_p95_ms), p99: num(b.latency_p99_ms), st: b.circuit_state };
+    if (s.length && s[s.length - 1].live && t - s[s.length - 1].t < MIN_SAMPLE_GAP_MS) {
+      s[s.length - 1] = liveSample(b, s[s.length - 1].t);
     } else {
-      s.push({ t, p50: num(b.latency_p50_ms), p95: num(b.latency_p95_ms), p99: num(b.latency_p99_ms), st: b.circuit_state });
+      s.push(liveSample(b, t));
     }
     let drop = 0;
     while (drop < s.length && s[drop].t < t - HISTORY_MS) drop++;
@@ -348,6 +357,36 @@
     }
     setText(el.shown, shown === cards.size ? '' : 'showing ' + shown + ' of ' + cards.size);
   }
+  // ---- sorting ---------------------------------------------------------
+
+  // STATE_RANK puts the circuits that need attention first.
+  const STATE_RANK = { OPEN: 0, HALF_OPEN: 1, CLOSED: 2 };
+  const SORTS = {
+    state: (a, b) => (STATE_RANK[a.data.circuit_state] ?? 3) - (STATE_RANK[b.data.circuit_state] ?? 3),
+    name: (a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+    p95: (a, b) => (num(b.data.latency_p95_ms) ?? -1) - (num(a.data.latency_p95_ms) ?? -1),
+    errors: (a, b) => (num(b.data.error_rate) ?? -1) - (num(a.data.error_rate) ?? -1),
+  };
+  let arranged = []; // backend names in the grid's order
+
+  // arrange orders the cards by the chosen sort (configuration order
+  // breaking ties); the DOM is touched only when the order changed.
+  function arrange(force) {
+    const by = SORTS[el.sort.value];
+    let names = order;
+    if (by) {
+      const pos = new Map(order.map((n, i) => [n, i]));
+      names = [...order].sort((a, b) => by(cards.get(a), cards.get(b)) || pos.get(a) - pos.get(b));
+    }
+    if (!force && names.length === arranged.length && names.every((n, i) => n === arranged[i])) return;
+    const frag = document.createDocumentFragment();
+    for (const name of names) frag.append(cards.get(name).root);
+    el.grid.replaceChildren(frag);
+    if (!names.length) el.grid.append(make('p', 'empty', 'No backends configured.'));
+    arranged = names;
+  }
+  el.sort.addEventListener('change', () => { arrange(false); drawSparks(); });
+
   el.filter.addEventListener('input', () => { applyFilter(); drawSparks(); });
   el.stateFilter.addEventListener('change', () => { applyFilter(); drawSparks(); });
 
@@ -388,13 +427,10 @@
       }
     }
     if (reorder) {
-      const frag = document.createDocumentFragment();
-      for (const name of names) frag.append(cards.get(name).root);
-      el.grid.replaceChildren(frag);
-      if (!names.length) el.grid.append(make('p', 'empty', 'No backends configured.'));
       order = names;
       syncChartSelect();
     }
+    arrange(reorder);
     applyFilter();
     renderSummary();
     setText(el.updated, 'updated ' + clock(Date.now()));
@@ -403,6 +439,7 @@
     if (!loaded) {
       loaded = true;
       document.body.dataset.loaded = '1';
+      loadMetricHistory(); // now that the cards exist
     }
     renders++;
     lastRenderMs = performance.now() - started;
@@ -460,6 +497,82 @@
     return refreshing;
   }
 
+  // ---- metric history kept by the server --------------------------------
+
+  // seriesSamples turns one backend of GET circuit-breaker/history into
+  // samples; points before the backend appeared (null state) are skipped.
+  function seriesSamples(ts, b) {
+    const out = [];
+    const col = (k, i) => (Array.isArray(b[k]) ? num(b[k][i]) : null);
+    const states = Array.isArray(b.circuit_state) ? b.circuit_state : [];
+    for (let i = 0; i < ts.length; i++) {
+      if (!states[i] || !Number.isFinite(ts[i])) continue;
+      out.push({ t: ts[i], p50: col('latency_p50_ms', i), p95: col('latency_p95_ms', i), p99: col('latency_p99_ms', i),
+        err: col('error_rate', i), share: col('traffic_share', i), st: states[i] });
+    }
+    return out;
+  }
+
+  // mergeHistory replaces a card's earlier history with hist and keeps
+  // the samples this page took itself after it.
+  function mergeHistory(c, hist) {
+    const live = c.samples.filter((s) => s.live);
+    const cut = live.length ? live[0].t - MIN_SAMPLE_GAP_MS / 2 : Infinity;
+    const from = serverNow() - HISTORY_MS;
+    c.samples = hist.filter((s) => s.t < cut && s.t >= from).concat(live);
+  }
+
+  async function loadSeries(q, fine) {
+    const data = await request('GET', api.series(q));
+    const ts = data && Array.isArray(data.timestamps) ? data.timestamps : [];
+    for (const b of data && Array.isArray(data.backends) ? data.backends : []) {
+      const c = cards.get(String(b.backend_name));
+      if (!c) continue;
+      mergeHistory(c, seriesSamples(ts, b));
+      if (fine) c.fine = true;
+    }
+  }
+
+  // loadMetricHistory fills every card's chart from the server's history
+  // (a 10 s step) and the big chart's backend at full resolution.
+  async function loadMetricHistory() {
+    try {
+      await loadSeries({ step: SPARK_STEP }, false);
+      if (chartName) await loadSeries({ backend: chartName }, true);
+      clearError('series');
+    } catch (e) {
+      // 501: this server keeps no history; the charts start empty.
+      if (e.status !== 501) showError('series', 'Metric history unavailable', e);
+    }
+    document.body.dataset.history = '1';
+    drawSparks();
+    drawChart();
+  }
+
+  // marks are the circuit transitions of the event history, drawn on the
+  // big chart: {t, backend, to, type}, oldest first.
+  let marks = [];
+  let markKeys = new Set(); // eventKey of each mark: a reconnect reloads the history
+  const MAX_MARKS = 5000;
+  function addMarks(list) {
+    let added = false;
+    for (const ev of list) {
+      if (!ev || typeof ev !== 'object' || markKeys.has(eventKey(ev))) continue;
+      const backend = field(ev, 'backend_name', 'backend');
+      const to = field(ev, 'to_state', 'to');
+      const t = eventTime(ev);
+      if (!backend || !to || !t) continue;
+      marks.push({ t, backend: String(backend), to: String(to), type: String(field(ev, 'event_type', 'type') || ''), key: eventKey(ev) });
+      markKeys.add(eventKey(ev));
+      added = true;
+    }
+    if (!added) return;
+    marks.sort((a, b) => a.t - b.t);
+    const from = serverNow() - HISTORY_MS;
+    marks = marks.filter((m) => m.t >= from).slice(-MAX_MARKS);
+    markKeys = new Set(marks.map((m) => m.key));
+  }
+
   // ---- charts ----------------------------------------------------------
 
   const cssVar = (name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -469,6 +582,7 @@
       palette = {
         p50: cssVar('--p50'), p95: cssVar('--p95'), p99: cssVar('--p99'), line: cssVar('--line'),
         muted: cssVar('--muted'), open: cssVar('--open-bg'), half: cssVar('--half-bg'),
+        OPEN: cssVar('--open'), HALF_OPEN: cssVar('--half-line'), CLOSED: cssVar('--closed'),
       };
     }
     return palette;
@@ -574,7 +688,24 @@
     if (!cards.has(chartName)) chartName = order[0] || '';
     el.chartBackend.value = chartName;
   }
-  el.chartBackend.addEventListener('change', () => { chartName = el.chartBackend.value; drawChart(); });
+  el.chartBackend.addEventListener('change', () => selectChart(el.chartBackend.value));
+
+  // selectChart shows a backend on the big chart, loading its history at
+  // full resolution the first time.
+  function selectChart(name) {
+    chartName = name;
+    el.chartBackend.value = name;
+    drawChart();
+    const c = cards.get(name);
+    if (c && !c.fine) {
+      c.fine = true;
+      loadSeries({ backend: name }, true).then(drawChart, () => { c.fine = false; });
+    }
+  }
+
+  // chartInfo describes what the big chart last drew, for tests and
+  // debugging: the backend, its samples, their time range and the marks.
+  let chartInfo = null;
 
   function drawChart() {
     const cv = el.chart;
@@ -615,6 +746,15 @@
       const label = ago === 0 ? 'now' : ago % 60000 === 0 ? '-' + ago / 60000 + 'm' : '-' + (ago / 1000) + 's';
       ctx.fillText(label, Math.min(Math.max(xx, L + 12), L + w - 12), T + h + 4);
     }
+    const shown = marks.filter((m) => m.backend === chartName && now - m.t <= sp);
+    chartInfo = {
+      backend: chartName, samples: samples.length, spanMs: sp,
+      oldest: samples.length ? samples[0].t : null, newest: samples.length ? samples[samples.length - 1].t : null,
+      fromHistory: samples.filter((s) => !s.live).length,
+      marks: shown.map((m) => ({ t: m.t, to: m.to, x: Math.round(x(m.t)) })),
+    };
+    el.chart.dataset.samples = String(samples.length);
+    el.chart.dataset.marks = String(shown.length);
     if (!samples.length) {
       ctx.textBaseline = 'middle';
       ctx.fillText(c ? 'collecting samples…' : 'no backend', L + w / 2, T + h / 2);
@@ -625,6 +765,17 @@
     plot(ctx, samples, 'p99', x, y, pal.p99, 1.5);
     plot(ctx, samples, 'p95', x, y, pal.p95, 2);
     plot(ctx, samples, 'p50', x, y, pal.p50, 1.5);
+    // State changes: a dashed line in the new state's colour with a
+    // triangle on top.
+    ctx.setLineDash([4, 3]);
+    for (const m of shown) {
+      const xx = Math.round(x(m.t)) + 0.5;
+      ctx.strokeStyle = ctx.fillStyle = pal[m.to] || pal.muted;
+      ctx.lineWidth = 1.5;
+      ctx.beginPath(); ctx.moveTo(xx, T); ctx.lineTo(xx, T + h); ctx.stroke();
+      ctx.beginPath(); ctx.moveTo(xx - 5, T); ctx.lineTo(xx + 5, T); ctx.lineTo(xx, T + 7); ctx.fill();
+    }
+    ctx.setLineDash([]);
     ctx.restore();
   }
   window.addEventListener('resize', () => { drawChart(); drawSparks(); });
@@ -727,6 +878,8 @@
       const data = await request('GET', api.history);
       const list = Array.isArray(data) ? data : data && Array.isArray(data.events) ? data.events : [];
       addEvents(list, false);
+      addMarks(list);
+      drawChart();
       clearError('history');
     } catch (e) {
       showError('history', 'Event history unavailable', e);
@@ -753,6 +906,7 @@
       if (ev && typeof ev === 'object') {
         if (!field(ev, 'event_type', 'type') && msg.type !== 'message') ev.event_type = msg.type;
         addEvents([ev], true);
+        addMarks([ev]);
       }
       refresh();
     };
@@ -929,9 +1083,7 @@
     if (btn) {
       openAction(btn.dataset.action, card.dataset.backend);
     } else if (e.target.classList.contains('spark')) {
-      chartName = card.dataset.backend;
-      el.chartBackend.value = chartName;
-      drawChart();
+      selectChart(card.dataset.backend);
       el.chart.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
     }
   });
@@ -955,5 +1107,6 @@
   window.heliosDashboard = {
     refresh,
     stats: () => ({ renders, lastRenderMs, cards: cards.size, events: el.events.children.length }),
+    chart: () => chartInfo,
   };
 })();
