@@ -201,6 +201,10 @@ type backendRow struct {
 	OverrideExpires   *time.Time `json:"override_expires"`
 	ReadOnly          bool       `json:"read_only"`
 	TrustsProxy       bool       `json:"trusts_proxy"`
+	Role              string     `json:"role"`
+	Routing           string     `json:"routing"`
+	LagMs             float64    `json:"replication_lag_ms"`
+	FencedReason      *string    `json:"fenced_reason"`
 }
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
@@ -259,7 +263,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 // override and each backend that trusts the proxy.
 func printBackends(w io.Writer, bs []backendRow, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BACKEND\tSTATE\tFOR\tREASON\tTIER\tP50 MS\tP95 MS\tP99 MS\tERRORS\tSATURATION\tSESSIONS\tQUEUE\tSHARE")
+	fmt.Fprintln(tw, "BACKEND\tSTATE\tFOR\tREASON\tROLE\tROUTING\tLAG MS\tTIER\tP50 MS\tP95 MS\tP99 MS\tERRORS\tSATURATION\tSESSIONS\tQUEUE\tSHARE")
 	for _, b := range bs {
 		state := b.State
 		if b.Override != nil {
@@ -269,8 +273,8 @@ func printBackends(w io.Writer, bs []backendRow, now time.Time) {
 		if b.ReadOnly {
 			tier += " ro"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%.1f%%\t%.0f%%\t%d\t%d\t%.0f%%\n",
-			b.Name, state, since(b.StateSince, now), orDash(b.OpenReason), tier,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\t%.1f\t%.1f\t%.1f\t%.1f%%\t%.0f%%\t%d\t%d\t%.0f%%\n",
+			b.Name, state, since(b.StateSince, now), orDash(b.OpenReason), orDash(&b.Role), orDash(&b.Routing), b.LagMs, tier,
 			b.P50, b.P95, b.P99, 100*b.ErrorRate, 100*b.Saturation, b.ActiveConnections, b.QueueDepth, 100*b.TrafficShare)
 	}
 	_ = tw.Flush()
@@ -281,6 +285,9 @@ func printBackends(w io.Writer, bs []backendRow, now time.Time) {
 				until = "until " + b.OverrideExpires.Local().Format(time.DateTime)
 			}
 			fmt.Fprintf(w, "%s: forced %s by %s %s: %s\n", b.Name, *b.Override, orDash(b.OverrideAuthor), until, orDash(b.OverrideReason))
+		}
+		if b.FencedReason != nil {
+			fmt.Fprintf(w, "%s: fenced: %s\n", b.Name, *b.FencedReason)
 		}
 		if b.TrustsProxy {
 			fmt.Fprintf(w, "%s: lets the proxy in without a password (pg_hba.conf trust); see trusted_roles in --json\n", b.Name)

@@ -69,10 +69,14 @@ func TestStatusCommand(t *testing.T) {
 	if len(rows) != 3 || !strings.HasPrefix(rows[0], "BACKEND ") {
 		t.Fatalf("status printed\n%s", out)
 	}
-	state, tier := column(rows[0], "STATE"), column(rows[0], "TIER")
+	state, tier, routing := column(rows[0], "STATE"), column(rows[0], "TIER"), column(rows[0], "ROUTING")
 	for _, r := range rows[1:] {
 		if cell(r, state) != "CLOSED" {
 			t.Errorf("status row %q: STATE column = %q, want CLOSED\n%s", r, cell(r, state), out)
+		}
+		// Independent clusters: each is its own primary.
+		if cell(r, routing) != "read-write" {
+			t.Errorf("status row %q: ROUTING column = %q, want read-write\n%s", r, cell(r, routing), out)
 		}
 	}
 	if cell(rows[1], 0) != "pg" || cell(rows[2], 0) != "pg-b" || cell(rows[1], tier) != "0" || cell(rows[2], tier) != "50" {
