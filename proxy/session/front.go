@@ -13,7 +13,9 @@
 //   - status: statements that name helios_proxy, and every statement on
 //     the helios_proxy database, are answered by the proxy itself through
 //     statusdb (local.go, localsession.go), with PostgreSQL's transaction
-//     rules (txabort.go).
+//     rules (txabort.go); a Query or pipeline that mixes them with backend
+//     statements is answered in order, in one implicit transaction
+//     (mixed.go).
 //
 // Every relayed request goes through the same life: admitted with a
 // breaker ticket (package route, or backend.Pending), relayed, classified

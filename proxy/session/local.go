@@ -141,10 +141,37 @@ func (l *localState) has(kind byte, name []byte) bool {
 	return ok
 }
 
-// errMixed ends a session whose pipeline mixes statements the proxy answers
-// with statements for the backend: their answers could not be put in order.
-var errMixed = &Error{Code: "0A000", Message: "a pipeline may not mix helios_proxy statements with backend statements",
+// errMixed ends a session that sends a Query inside a pipeline it mixes
+// with helios_proxy statements.
+var errMixed = &Error{Code: "0A000", Message: "a Query may not follow unsynchronized extended-protocol messages mixing helios_proxy and backend statements",
+	Hint: "Send a Sync first."}
+
+// errPooledMixed answers a helios_proxy statement in a pipeline with
+// backend statements on a pooled ([[users]]) session, and the rest of the
+// pipeline up to Sync fails with it, as after any error.
+var errPooledMixed = &Error{Severity: "ERROR", Code: "0A000", Message: "a pipeline on a pooled session may not mix helios_proxy statements with backend statements",
 	Hint: "Send a Sync between them, or use a separate connection for helios_proxy queries."}
+
+// pooledMixed answers a helios_proxy statement that follows backend
+// statements in a pooled session's batch with errPooledMixed, in order:
+// the proxy's abortParse goes to the server connection after them, and
+// its reader gives the client errPooledMixed in place of the backend's
+// error (kAbortOurs). The backend skips the rest up to Sync, which rolls
+// its part back; here too the rest is skipped.
+func (l *localState) pooledMixed() error {
+	if l.failed {
+		return nil
+	}
+	l.failed, l.batch = true, true
+	pl := l.ss.pl
+	pl.mu.Lock()
+	if sc := pl.sc; sc != nil {
+		sc.q.push(respEntry{kind: kAbortOurs, answer: errPooledMixed.Append(nil)})
+		pl.out = append(pl.out, abortParse...)
+	}
+	pl.mu.Unlock()
+	return l.ss.flushServer()
+}
 
 // handle answers one message taken out of the client's stream. msg is
 // only valid during the call.
@@ -154,8 +181,22 @@ func (l *localState) handle(msg []byte) error {
 		return l.query(msg, body)
 	}
 	if l.remote && typ != 'S' {
-		l.ss.clientErr = errMixed
-		return errMixed
+		if l.ss.server == nil {
+			return l.pooledMixed()
+		}
+		if !l.owns(typ, body) {
+			return l.relayInBatch(msg)
+		}
+		if !l.failed {
+			// The backend answers what was relayed before first; an
+			// error there ends the batch, here too.
+			failed, err := l.waitAnswered()
+			if err != nil {
+				return err
+			}
+			l.failed = failed
+			l.batch = true
+		}
 	}
 	if typ == 'P' && !l.batch {
 		// Mentions is a cheap filter: the parser decides.
@@ -184,12 +225,19 @@ func (l *localState) handle(msg []byte) error {
 	if l.failed {
 		return nil // discarded until Sync, as PostgreSQL does
 	}
+	if !l.owns(typ, body) {
+		if l.ss.server == nil {
+			l.fail(errPooledMixed)
+			return nil
+		}
+		return l.relayInBatch(msg)
+	}
 	var err error
 	switch {
 	case (typ == 'D' || typ == 'C') && !validTarget(body):
 		l.fail(&Error{Severity: "ERROR", Code: codeProtocolViolation, Message: "invalid " + messageName(typ) + " message"})
 		return nil
-	case byte(l.ss.txStatus.Load()) == 'E' && typ != 'C' && typ != 'H' && !l.exits(l.target(typ, body)):
+	case byte(l.ss.txStatus.Load()) == 'E' && !l.remote && typ != 'C' && typ != 'H' && !l.exits(l.target(typ, body)):
 		// Parse, Bind, Describe and Execute fail in an aborted
 		// transaction block; only what ends it runs (on the backend, or
 		// here on the status database).
@@ -204,9 +252,13 @@ func (l *localState) handle(msg []byte) error {
 			l.setStmt(string(name), st)
 			l.out = wire.AppendMessageOf(l.out, &pgproto3.ParseComplete{})
 		} else if errors.Is(err, statusdb.ErrNotStatusQuery) {
-			err = errMixed
-			if !l.ss.hasBackend() {
+			err = errPooledMixed
+			switch {
+			case !l.ss.hasBackend():
 				err = errStatusOnly
+			case l.ss.server != nil:
+				delete(l.stmts, string(name))
+				return l.relayInBatch(msg)
 			}
 		}
 	case 'B':
@@ -224,16 +276,62 @@ func (l *localState) handle(msg []byte) error {
 		}
 		l.out = wire.AppendMessageOf(l.out, &pgproto3.CloseComplete{})
 	case 'H':
+		if l.remote {
+			if err := l.ss.relayCounted(msg); err != nil {
+				return err
+			}
+		}
 		return l.flush()
 	}
 	if err != nil {
-		if err == errMixed {
-			l.ss.clientErr = errMixed
-			return errMixed
-		}
 		l.fail(err)
 	}
 	return nil
+}
+
+// owns reports whether a Bind, Describe, Execute or Close of a batch the
+// proxy takes part in is the proxy's to answer; Parse, Flush and Sync are
+// looked at by handle.
+func (l *localState) owns(typ byte, body []byte) bool {
+	switch typ {
+	case 'B':
+		_, rest := wire.CString(body)
+		stmt, _ := wire.CString(rest)
+		_, ok := l.stmts[string(stmt)]
+		return ok
+	case 'D', 'C':
+		if !validTarget(body) {
+			return true // refused here as PostgreSQL refuses it
+		}
+		name, _ := wire.CString(body[1:])
+		return l.has(body[0], name)
+	case 'E':
+		portal, _ := wire.CString(body)
+		_, ok := l.portals[string(portal)]
+		return ok
+	}
+	return true
+}
+
+// relayInBatch relays a backend's message of a batch the proxy takes part
+// in (a mixed request on a pass-through session), after the proxy's
+// answers so far. Messages after an error are dropped up to Sync, as
+// the backend would skip them.
+func (l *localState) relayInBatch(msg []byte) error {
+	if l.failed {
+		return nil
+	}
+	if len(l.out) > 0 {
+		if err := l.flush(); err != nil {
+			return err
+		}
+	}
+	if msg[0] == 'B' {
+		portal, _ := wire.CString(msg[5:])
+		delete(l.portals, string(portal))
+	}
+	l.remote = true
+	return l.ss.relayCounted(msg)
 }
 
 // parse prepares a Parse message's statement with the parameter types the
@@ -316,15 +414,33 @@ func (l *localState) setStmt(name string, st *statusdb.Stmt) {
 	l.stmts[name] = st
 }
 
-// fail appends an ErrorResponse and skips the batch's rest until Sync.
+// fail appends an ErrorResponse and skips the batch's rest until Sync;
+// in a batch with backend statements, the backend's part fails too.
 func (l *localState) fail(err error) {
 	l.out = sqlError(err).Append(l.out)
 	l.failed = true
+	if l.remote && l.ss.server != nil {
+		// A write error shows in the other direction too.
+		_ = l.ss.abortBatch()
+	}
 }
 
 func (l *localState) sync() error {
 	failed := l.failed
 	l.batch, l.failed = false, false
+	if l.remote {
+		// A mixed batch: the backend's ReadyForQuery ends it.
+		l.remote = false
+		if len(l.out) > 0 {
+			if err := l.flush(); err != nil {
+				return err
+			}
+		}
+		if l.ss.pl != nil {
+			return l.ss.relayMessage(syncMsg)
+		}
+		return l.ss.relayCounted(syncMsg)
+	}
 	return l.ready(failed)
 }
 
@@ -352,6 +468,10 @@ func (l *localState) flush() error {
 // waitIdle waits until the backend has answered every request relayed so
 // far.
 func (l *localState) waitIdle() error {
+	if l.ss.server != nil {
+		_, err := l.waitAnswered()
+		return err
+	}
 	for !l.ss.pending.Empty() {
 		select {
 		case <-l.idle:
@@ -394,6 +514,8 @@ func (l *localState) query(msg, body []byte) error {
 	switch {
 	case err != nil:
 		l.out = sqlError(err).Append(l.out)
+	case relayed > 0 && l.ss.server != nil:
+		return l.mixedQuery(stmts, errs, texts)
 	case relayed > 0:
 		l.out = (&Error{Severity: "ERROR", Code: "0A000", Message: "helios_proxy statements cannot be combined with backend statements in one query string",
 			Hint: "Send the helios_proxy statements in a query of their own."}).Append(l.out)
@@ -736,9 +858,5 @@ func (ss *session) relayMessage(msg []byte) error {
 		}
 		return ss.flushServer()
 	}
-	if msg[0] == 'Q' {
-		ss.pending.Push(ss.s.clock.Now().UnixNano(), ss.b.Breaker.Current())
-	}
-	_, err := ss.server.Write(msg)
-	return err
+	return ss.relayCounted(msg)
 }

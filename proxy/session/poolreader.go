@@ -178,7 +178,10 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 		h.out = append(h.out, msg...)
 	case 'E':
 		sev, code := wire.ErrorFields(body)
-		if h.code == "" {
+		if e := sc.q.front(); e != nil && e.kind == kAbortOurs {
+			// The proxy failed the batch on purpose (pooledMixed).
+			msg = e.answer
+		} else if h.code == "" {
 			h.code = code
 		}
 		sc.q.failed(func(id uint64) { delete(sc.stmts, id) })

@@ -11,6 +11,7 @@ const (
 	kParseOurs                 // a Parse the proxy added: ParseComplete is dropped
 	kClose                     // a client's Close: CloseComplete is relayed
 	kCloseOurs                 // a Close the proxy added: CloseComplete is dropped
+	kAbortOurs                 // the proxy's abortParse: its ErrorResponse is replaced by answer
 )
 
 // respEntry is one request a server connection owes answers to.
@@ -22,6 +23,9 @@ type respEntry struct {
 	done chan<- string
 	then func()
 	err  string
+	// For kAbortOurs: the ErrorResponse the client gets instead of the
+	// backend's.
+	answer []byte
 }
 
 // respQueue lists, in order, the requests a pooled server connection owes

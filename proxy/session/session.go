@@ -67,6 +67,8 @@ type session struct {
 	cancelAt   atomic.Int64  // unix nanos of the last cancel forwarded for this session
 	terminated atomic.Bool   // the client sent Terminate
 	discard    atomic.Bool   // drop the backend's answers up to its next ReadyForQuery (abortQuery's)
+	drop       atomic.Int32  // dropFilter's modes: the proxy's own requests of a mixed request are answered
+	count      relayCount    // requests relayed and answered, to order the proxy's answers among them
 	// lingerOnClose: an error was sent before closing; see linger.
 	lingerOnClose bool
 	evicted       atomic.Bool // ended for another login (evict)
@@ -837,7 +839,9 @@ func (h *clientHandler) Want(typ byte, n int) int {
 		// Whatever their size: a statement that names helios_proxy must
 		// never reach a backend, which only the whole text can tell.
 		return wire.WantWhole
-	case n > holdLimit:
+	case n > holdLimit && !h.ss.local.batch:
+		// A batch the proxy takes part in is held whole, so that its
+		// messages are answered in order.
 		return 0
 	}
 	switch typ {
@@ -857,6 +861,7 @@ func (h *clientHandler) Message(typ byte, body []byte) bool {
 	if h.ss.local.answers(typ, body) {
 		return true
 	}
+	h.ss.count.client(typ)
 	switch typ {
 	case 'Q', 'S':
 		h.start()
@@ -896,6 +901,12 @@ func (ss *session) serverToClient(h *serverHandler) error {
 			}
 			p = ss.ss.Buf[:n]
 		}
+		if h.filter.active(ss, &h.sc) {
+			if p = h.filter.apply(ss, &ss.count, p); len(p) == 0 {
+				h.published()
+				continue
+			}
+		}
 		if _, err := h.sc.Feed(p); err != nil {
 			h.lost = true
 			return err
@@ -908,6 +919,7 @@ func (ss *session) serverToClient(h *serverHandler) error {
 				ss.discard.Store(false)
 				ss.local.backendIdle()
 			}
+			h.published()
 			p = nil
 			continue
 		}
@@ -933,7 +945,18 @@ func (ss *session) serverToClient(h *serverHandler) error {
 				ss.local.backendIdle()
 			}
 		}
+		h.published()
 		p = nil
+	}
+}
+
+// published makes the counts of what the backend answered visible to the
+// client side once it is written, and wakes the client side if it waits.
+func (h *serverHandler) published() {
+	c := &h.ss.count
+	c.publish()
+	if c.waiting.Load() {
+		h.ss.local.backendIdle()
 	}
 }
 
@@ -945,6 +968,7 @@ type serverHandler struct {
 	lost     bool   // the backend connection broke
 	cut      bool   // a write to the client failed: it may hold part of a message
 	answered bool   // a ReadyForQuery was scanned and not yet written
+	filter   dropFilter
 	// blocked is the time writes to the client took since the last
 	// ReadyForQuery: not the backend's latency.
 	blocked time.Duration
@@ -961,6 +985,7 @@ func (h *serverHandler) Want(typ byte, _ int) int {
 }
 
 func (h *serverHandler) Message(typ byte, head []byte) bool {
+	h.ss.count.server(typ)
 	switch typ {
 	case 'E':
 		sev, code := wire.ErrorFields(head)

@@ -43,6 +43,7 @@ func (ss *session) abortRelayed() error {
 		return err
 	}
 	ss.discard.Store(true)
+	ss.count.client('Q')
 	if _, err := ss.server.Write(abortQuery); err != nil {
 		return err
 	}
