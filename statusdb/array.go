@@ -39,7 +39,7 @@ var arrayElemOIDs = map[uint32]uint32{
 // elemOIDs are the OIDs of our element types, for binary arrays.
 var elemOIDs = map[typ]uint32{
 	tText: pgtype.TextOID, tBool: pgtype.BoolOID, tInt4: pgtype.Int4OID, tInt8: pgtype.Int8OID,
-	tFloat8: pgtype.Float8OID, tTimestamptz: pgtype.TimestamptzOID, tInterval: pgtype.IntervalOID,
+	tFloat8: pgtype.Float8OID, tNumeric: pgtype.NumericOID, tTimestamptz: pgtype.TimestamptzOID, tInterval: pgtype.IntervalOID,
 }
 
 // arrayOp analyzes l op ANY/ALL (array) as PostgreSQL's
@@ -407,15 +407,23 @@ func decodeArray(t typ, oid uint32, b []byte, format int16, x *evalCtx) ([]value
 
 // widen converts a value of type from to the wider numeric type to.
 func widen(from, to typ) func(value) value {
-	if to == tFloat8 && (from == tInt4 || from == tInt8) {
-		return func(v value) value {
-			if v.null {
-				return v
-			}
-			return value{f: float64(v.n)}
-		}
+	var conv func(value) value
+	switch {
+	case to == tFloat8 && (from == tInt4 || from == tInt8):
+		conv = func(v value) value { return value{f: float64(v.n)} }
+	case to == tFloat8 && from == tNumeric:
+		conv = func(v value) value { return value{f: numericToFloat(v.s)} }
+	case to == tNumeric && (from == tInt4 || from == tInt8):
+		conv = func(v value) value { return numericFromInt(v.n) }
+	default:
+		return nil
 	}
-	return nil
+	return func(v value) value {
+		if v.null {
+			return v
+		}
+		return conv(v)
+	}
 }
 
 func (c *compiler) arrayOp(e *expr, args []evalFn) (evalFn, *Error) {

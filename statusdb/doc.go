@@ -148,6 +148,15 @@
 //   - casts with :: or CAST to text, varchar, int/int4/integer,
 //     int8/bigint, float8/double precision, numeric[(p,s)]/decimal,
 //     bool/boolean, timestamptz/timestamp with time zone, interval;
+//   - numeric is exact (numeric.go): decimal literals, casts to numeric
+//     and numeric(p, s), avg of integers and numerics, sum of bigint and
+//     numeric, round/trunc(numeric, n), ceil, floor and abs keep
+//     PostgreSQL's type (1700), its display scale ("5.0", "0.0500") and
+//     its result scales (select_div_scale for /, so avg(port) is
+//     5433.0000000000000000), in text and binary form; a value is held as
+//     its text output and computed with math/big (no dependency: status
+//     queries compute few numerics, and the text form needs no pointer in
+//     a value). NaN is supported; arithmetic on numeric Infinity is 0A000;
 //   - count(*), count(x), sum, avg, min, max, with DISTINCT and
 //     FILTER (WHERE ...); GROUP BY expressions, output names or ordinals;
 //     HAVING;
@@ -254,16 +263,6 @@
 //     query (reloptions), and its policy, extended-statistics and
 //     publication footers, and \dt+ are refused (0A000) where PostgreSQL
 //     answers.
-//
-//   - numeric is evaluated as float8 and reported with the float8 OID (701):
-//     decimal literals such as 2.5, casts to numeric, avg of integers,
-//     sum of bigint, and round(x, n) are float8 (PostgreSQL: numeric, 1700).
-//     Values agree, formatting can differ: numeric keeps its scale
-//     ("5.0", "0.0500"), float8 prints the shortest form ("5", "0.05").
-//     Numeric-ness is remembered where it changes a result: round() of a
-//     numeric rounds half away from zero, a cast float8 → numeric keeps 15
-//     significant digits, numeric(p, s) rounds to s places and checks p.
-//     round(float8, int), which PostgreSQL lacks, is accepted.
 //
 //   - Text compares and sorts in byte order, as under COLLATE "C"; lower,
 //     upper and ILIKE fold ASCII letters only, as PostgreSQL does under C.

@@ -24,8 +24,10 @@ func declaredType(oid uint32) (typ, bool) {
 		return tInt4, true
 	case pgtype.Int8OID:
 		return tInt8, true
-	case pgtype.Float4OID, pgtype.Float8OID, pgtype.NumericOID:
+	case pgtype.Float4OID, pgtype.Float8OID:
 		return tFloat8, true
+	case pgtype.NumericOID:
+		return tNumeric, true
 	case pgtype.BoolOID:
 		return tBool, true
 	case pgtype.TimestamptzOID, pgtype.TimestampOID:

@@ -78,6 +78,9 @@ type crossCheck struct {
 	// describeOnly compares the statement description (parameter and
 	// column types) without executing it.
 	describeOnly bool
+	// standalone prepares it as the helios_proxy database does
+	// (PrepareStandalone): statements that name no helios_proxy table.
+	standalone bool
 }
 
 // bin encodes v in PostgreSQL's binary format for the type oid.
@@ -301,7 +304,11 @@ func runAgainstPostgreSQL(t *testing.T, checks []crossCheck) {
 			in.TimeZone = loc
 
 			sd, pgErr := pc.Prepare(ctx, "", cc.sql, cc.declared)
-			st, ourErr := db.PrepareTyped(cc.sql, cc.declared)
+			prepare := db.PrepareTyped
+			if cc.standalone {
+				prepare = db.PrepareStandalone
+			}
+			st, ourErr := prepare(cc.sql, cc.declared)
 			if pgErr != nil || ourErr != nil {
 				compareErrors(t, "Prepare", ourErr, pgErr)
 				return

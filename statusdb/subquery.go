@@ -67,7 +67,7 @@ func (a *analyzer) subLink(sl *pg.SubLink) (*expr, *Error) {
 	switch sl.SubLinkType {
 	case pg.SubLinkType_EXPR_SUBLINK:
 		out := sp.plan.outs[0]
-		e.typ, e.numeric, e.name, e.pgt = out.typ, out.numeric, out.name, out.pgt
+		e.typ, e.name, e.pgt = out.typ, out.name, out.pgt
 		if a.subNames == nil {
 			a.subNames = make(map[*pg.SubLink]string)
 		}
