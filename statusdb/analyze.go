@@ -381,6 +381,11 @@ cast:
 		return nil, a.errAt(errorf(codeCannotCoerce, "cannot cast type %s to %s", arg.typ, t), tc.Location)
 	}
 	if arg.typ == t && scale < 0 {
+		if arg.name || arg.pgt != 0 { // name, "char", varchar, an array held as text → text
+			r := *arg
+			r.name, r.pgt, r.loc = false, 0, loc
+			return &r, nil
+		}
 		return arg, nil
 	}
 	return &expr{kind: eCast, typ: t, args: []*expr{arg}, loc: loc, prec: prec, scale: scale}, nil
@@ -603,6 +608,9 @@ func notUnique(op string, l, r typ) *Error {
 // widen to the wider type, and anything else must match exactly.
 func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 	pos := leftmost(l.loc, loc)
+	if err := a.heldArrayOperands(op, l, r, loc); err != nil {
+		return nil, err
+	}
 	switch op {
 	case "=", "<>", "<", ">", "<=", ">=":
 		t, l2, r2, err := a.unify(op, l, r, loc)
@@ -614,6 +622,9 @@ func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 		}
 		return nil, a.errAt(noOperator(op, l.typ, r.typ), loc)
 	case "||":
+		if e, err, ok := a.arrayConcat(l, r, loc); ok {
+			return e, err
+		}
 		if l.typ != tText && l.typ != tUnknown && r.typ != tText && r.typ != tUnknown {
 			return nil, a.errAt(noOperator(op, l.typ, r.typ), loc)
 		}
@@ -918,7 +929,7 @@ func noFunction(name string, args []*expr) *Error {
 		Hint: "No function matches the given name and argument types. You might need to add explicit type casts."}
 }
 
-var aggregates = map[string]bool{"count": true, "sum": true, "avg": true, "min": true, "max": true}
+var aggregates = map[string]bool{"count": true, "sum": true, "avg": true, "min": true, "max": true, "string_agg": true}
 
 func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 	name := opName(f.Funcname)
@@ -1113,6 +1124,22 @@ func (a *analyzer) aggCall(name string, f *pg.FuncCall) (*expr, *Error) {
 			return nil, a.errAt(errorf(codeWrongObjectType, "%s(*) must be used to call a parameterless aggregate function", name), f.Location)
 		}
 		out.typ = tInt8
+	} else if name == "string_agg" {
+		// string_agg(text, text): the values joined by the delimiter.
+		if len(out.args) != 2 {
+			return nil, a.errAt(noFunction(name, out.args), f.Location)
+		}
+		for i, e := range out.args {
+			c, err := a.coerce(e, tText)
+			if err != nil {
+				return nil, err
+			}
+			if c == nil {
+				return nil, a.errAt(noFunction(name, out.args), f.Location)
+			}
+			out.args[i] = c
+		}
+		out.typ = tText
 	} else {
 		if len(out.args) != 1 {
 			return nil, a.errAt(noFunction(name, out.args), f.Location)

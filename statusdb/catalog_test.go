@@ -241,9 +241,9 @@ func catalogChecks(t *testing.T) []string {
 }
 
 // knownCatalogGaps mark psql queries statusdb does not answer yet: the
-// policy, extended-statistics and publication footers of \d, \d+'s
-// reloptions (unnest) and \dt+'s sizes.
-var knownCatalogGaps = []string{"pg_catalog.pg_policy pol", "pg_get_statisticsobjdef_columns", "pg_catalog.pg_publication p", "unnest(tc.reloptions)", "pg_table_size("}
+// publication footer of \d (array subscripts, array_upper and casts to
+// int2[] of an int2vector).
+var knownCatalogGaps = []string{"pg_catalog.pg_publication p"}
 
 var catalogBattery = []string{
 	"SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1",
@@ -315,4 +315,31 @@ var catalogBattery = []string{
 	"SELECT relname, relkind = 'r', relnatts > 5 FROM pg_catalog.pg_class WHERE relkind IN ('r', 'v', 'm', 'f', 'p') AND relnamespace = {{nsp}} ORDER BY 1",
 	"SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'helios_proxy')",
 	"SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = n.oid) FROM pg_namespace n WHERE n.nspname = 'helios_proxy'",
+	"SELECT array(SELECT relname FROM pg_class WHERE relnamespace = {{nsp}} ORDER BY 1)",
+	"SELECT array(SELECT attname::text FROM pg_attribute WHERE attrelid = {{backends}} AND attnum > 0 ORDER BY attnum), array(SELECT attnum FROM pg_attribute WHERE attrelid = {{backends}} AND attnum > 0 ORDER BY 1)",
+	"SELECT array_to_string(array(SELECT nspname FROM pg_namespace WHERE nspname !~ '^pg_' ORDER BY 1), ',')",
+	"SELECT array(SELECT 'a b' UNION ALL SELECT '' UNION ALL SELECT 'x\"y' UNION ALL SELECT NULL UNION ALL SELECT 'null')",
+	"SELECT array(SELECT oid FROM pg_class WHERE false)",
+	"SELECT relname FROM pg_class WHERE 'helios_proxy' = ANY(array(SELECT nspname FROM pg_namespace WHERE oid = relnamespace)) ORDER BY 1",
+	"SELECT attname::text, relname::text, relkind::text FROM pg_attribute, pg_class WHERE attrelid = pg_class.oid AND attrelid = {{backends}} AND attnum = 1",
+	"SELECT relname FROM pg_class WHERE relnamespace = {{nsp}} AND 'backends'::name = ANY(array(SELECT relname FROM pg_class)) ORDER BY 1",
+	"SELECT rolname FROM pg_roles WHERE oid = ANY(array(SELECT relowner FROM pg_class WHERE relnamespace = {{nsp}}))",
+	"SELECT pg_table_size({{backends}}), pg_total_relation_size({{circuit_events}}), pg_relation_size({{backends}}), pg_indexes_size({{circuit_breaker_status}}), pg_table_size(1)",
+	"SELECT relname, pg_size_pretty(pg_total_relation_size(oid)), pg_size_pretty(pg_relation_size(oid, 'main')) FROM pg_class WHERE relnamespace = {{nsp}} ORDER BY 1",
+	"SELECT pg_size_pretty(0::bigint), pg_size_pretty(10239::bigint), pg_size_pretty(10240::bigint), pg_size_pretty(-20000::bigint), pg_size_pretty(1000000::bigint), pg_size_pretty(12345678901::bigint), pg_size_pretty(9007199254740993::bigint), pg_size_pretty(20971519::bigint)",
+	"SELECT pg_get_statisticsobjdef_columns(1)",
+	"SELECT x FROM unnest(array(SELECT relname FROM pg_class WHERE relnamespace = {{nsp}} ORDER BY 1)) x",
+	"SELECT u FROM pg_catalog.unnest(array(SELECT attnum FROM pg_attribute WHERE attrelid = {{backends}} AND attnum > 0)) AS u ORDER BY 1 DESC",
+	"SELECT * FROM unnest(array(SELECT nspname FROM pg_namespace ORDER BY 1))",
+	"SELECT s, s * 2 FROM generate_series(1, 5) s",
+	"SELECT * FROM generate_series(10, 1, -3)",
+	"SELECT g FROM pg_catalog.generate_series(2147483646, 2147483649) g LIMIT 3",
+	"SELECT g FROM generate_series(1, 3, 0) g",
+	"SELECT count(*) FROM generate_series(5, 1)",
+	"SELECT (SELECT count(*) FROM generate_series(1, c.relnatts)) FROM pg_class c WHERE c.relnamespace = {{nsp}} ORDER BY c.relname",
+	"SELECT c.relname, (SELECT string_agg(a.attname, ',') FROM pg_attribute a WHERE a.attrelid = c.oid) IS NOT NULL FROM pg_class c WHERE false",
+	"SELECT array_to_string(c.reloptions || array(SELECT 'toast.' || x FROM unnest(c.reloptions) x), ', ') FROM pg_class c WHERE c.relnamespace = {{nsp}}",
+	"SELECT array(SELECT relname FROM pg_class WHERE relnamespace = {{nsp}} ORDER BY 1) || array(SELECT nspname FROM pg_namespace WHERE nspname = 'helios_proxy')",
+	"SELECT array(SELECT relname::text FROM pg_class WHERE relnamespace = {{nsp}} ORDER BY 1) || '{x,NULL}'",
+	"SELECT x FROM unnest(array(SELECT relname FROM pg_class WHERE relnamespace = {{nsp}} ORDER BY 1) || array(SELECT nspname FROM pg_namespace WHERE nspname = 'public')) x",
 }

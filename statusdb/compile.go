@@ -223,6 +223,11 @@ func (c *compiler) aggPlan(a *expr) (aggPlan, *Error) {
 		if ap.arg, err = c.compile(a.args[0]); err != nil {
 			return ap, err
 		}
+		if len(a.args) == 2 {
+			if ap.delim, err = c.compile(a.args[1]); err != nil {
+				return ap, err
+			}
+		}
 	}
 	if a.filter != nil {
 		if ap.filter, err = c.compile(a.filter); err != nil {

@@ -245,24 +245,41 @@
 // obj_description, col_description, pg_get_expr (NULL: there are no
 // defaults or constraints), to_regclass/to_regtype/to_regnamespace,
 // has_schema_privilege, has_table_privilege, quote_ident,
-// array_to_string (of an array column), pg_relation_is_publishable; casts
+// array_to_string, pg_relation_is_publishable, pg_table_size,
+// pg_total_relation_size (8192: what PostgreSQL 15 reports for an empty
+// table with text columns, its TOAST index's metapage), pg_relation_size
+// and pg_indexes_size (0), pg_size_pretty, pg_get_statisticsobjdef_columns
+// (NULL: there are no extended statistics); casts
 // to oid, regclass, regtype, regnamespace, name, int2, "char" and from
 // the reg types to text; the operators ~, !~, ~*, !~* (Go's RE2, which
-// accepts the patterns psql sends). Catalog queries that name no
+// accepts the patterns psql sends).
+//
+// Array values (srf.go, array.go) are one-dimensional and held as their
+// text form, as the catalogs' array columns are: ARRAY(SELECT ...) as a
+// value (text[], name[], oid[], int4[], ...), array || array,
+// comparisons of two arrays with = and <> and of an array with a
+// literal, op ANY/ALL over an array column or value, unnest(array) and
+// generate_series(start, stop [, step]) of integers in FROM (their
+// arguments may refer to outer query levels; not LATERAL), and the
+// aggregate string_agg(text, text) (DISTINCT sorts, as PostgreSQL's
+// does). They go to the wire in text or array_send's binary form. Catalog queries that name no
 // helios_proxy table are answered by PrepareStandalone only; Prepare
 // (backend databases) leaves them to the backend.
 //
 // # Deviations from PostgreSQL
 //
-//   - Catalogs: pg_class.reltoastrelid is 0 (no TOAST table),
-//     relfrozenxid and relminmxid are 0, reltuples -1 and relpages 0;
-//     regproc columns (pg_type.typinput, ...) and arrays are sent as text
-//     in binary format too; sizes (pg_table_size) and
-//     pg_get_statisticsobjdef_columns, ARRAY(SELECT ...) as a value,
-//     unnest and generate_series are not supported, so psql's \d+ table
-//     query (reloptions), and its policy, extended-statistics and
-//     publication footers, and \dt+ are refused (0A000) where PostgreSQL
-//     answers.
+//   - Catalogs: pg_class.reltoastrelid is 0 (no TOAST table, though
+//     pg_table_size counts a TOAST index's page, as PostgreSQL does for
+//     the same empty table), relfrozenxid and relminmxid are 0, reltuples
+//     -1 and relpages 0; regproc columns (pg_type.typinput, ...),
+//     int2vector and oidvector are sent as text in binary format too;
+//     array subscripts, array_upper and casts to array types are not
+//     supported, so psql's publication footer of \d (which also needs
+//     int2vector's lower bound 0) is refused (0A000) where PostgreSQL
+//     answers with no rows. Arrays have lower bound 1 and one dimension;
+//     generate_series in FROM is materialized, so one of more than 4
+//     million rows stops with 54000 (maxWork), as PostgreSQL's
+//     FunctionScan, which materializes too, would not.
 //
 //   - Text compares and sorts in byte order, as under COLLATE "C"; lower,
 //     upper and ILIKE fold ASCII letters only, as PostgreSQL does under C.

@@ -61,6 +61,7 @@ type aggPlan struct {
 	op             string
 	star, distinct bool
 	arg            evalFn // nil for count(*)
+	delim          evalFn // string_agg's delimiter
 	argTyp, typ    typ
 	filter         evalFn
 }
@@ -73,9 +74,13 @@ type aggState struct {
 	nan  bool     // a numeric sum met NaN
 	big  *big.Int // the exact sum of a numeric result: of integers once st.i overflowed, or of numerics
 	sc   int      // big's scale
-	v    value    // min or max so far
-	set  bool
-	seen map[string]struct{} // DISTINCT
+	text []byte   // string_agg so far
+	// string_agg(DISTINCT ...): the values and their delimiters, joined
+	// in sorted order at the end as PostgreSQL's sort-based DISTINCT does.
+	parts [][2]value
+	v     value // min or max so far
+	set   bool
+	seen  map[string]struct{} // DISTINCT
 }
 
 // query is a compiled SELECT (a query level): where its rows come from
@@ -703,6 +708,17 @@ func (a *aggPlan) add(x *evalCtx, st *aggState) {
 			}
 			st.i = sum
 		}
+	case "string_agg":
+		if a.distinct {
+			st.parts = append(st.parts, [2]value{v, a.delim(x)})
+			break
+		}
+		if st.n > 1 {
+			if d := a.delim(x); !d.null {
+				st.text = append(st.text, d.s...)
+			}
+		}
+		st.text = append(st.text, v.s...)
 	case "min", "max":
 		c := 0
 		if st.set {
@@ -724,6 +740,18 @@ func (a *aggPlan) final(st *aggState) value {
 	switch a.op {
 	case "min", "max":
 		return st.v
+	case "string_agg":
+		if a.distinct {
+			slices.SortStableFunc(st.parts, func(p, q [2]value) int { return strings.Compare(p[0].s, q[0].s) })
+			for i, p := range st.parts {
+				if i > 0 && !p[1].null {
+					st.text = append(st.text, p[1].s...)
+				}
+				st.text = append(st.text, p[0].s...)
+			}
+			st.parts = nil
+		}
+		return value{s: string(st.text)}
 	}
 	switch {
 	case a.typ == tInt8:
@@ -1039,6 +1067,9 @@ func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bo
 			}
 			if oid == pgtype.NumericOID {
 				return appendNumericBinary(dst, v), true, nil
+			}
+			if heldElem[oid] != 0 && oid != 22 && oid != 30 {
+				return arraySend(dst, oid, v, time.UTC)
 			}
 			return append(dst, v...), true, nil
 		case int64:

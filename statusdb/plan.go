@@ -142,6 +142,9 @@ type relRefs struct {
 	// until finish drops the names of WITH queries.
 	candidates []*pg.RangeVar
 	ctes       map[string]bool
+	// series counts the set-returning functions in FROM that statusdb
+	// answers (srf.go).
+	series int
 }
 
 func (r *relRefs) scan(m protoreflect.Message) {
@@ -155,7 +158,13 @@ func (r *relRefs) scan(m protoreflect.Message) {
 			r.candidates = append(r.candidates, v)
 		}
 		return
-	case *pg.RangeFunction, *pg.RangeTableFunc:
+	case *pg.RangeFunction:
+		if seriesFunctions(v) {
+			r.series++
+		} else {
+			r.candidates = append(r.candidates, nil)
+		}
+	case *pg.RangeTableFunc:
 		r.candidates = append(r.candidates, nil)
 	case *pg.CommonTableExpr:
 		if r.ctes == nil {

@@ -42,7 +42,7 @@ func prepareStandalone(sql string, tree *pg.ParseResult, refs relRefs, declared 
 	switch n := tree.Stmts[0].Stmt.Node.(type) {
 	case *pg.Node_SelectStmt:
 		s := n.SelectStmt
-		if (len(s.FromClause) > 0 || s.WithClause != nil || s.Op != pg.SetOperation_SETOP_NONE) && len(refs.catalog) == 0 || len(s.ValuesLists) > 0 {
+		if (len(s.FromClause) > 0 || s.WithClause != nil || s.Op != pg.SetOperation_SETOP_NONE) && len(refs.catalog) == 0 && refs.series == 0 || len(s.ValuesLists) > 0 {
 			return nil, ErrNotStatusQuery
 		}
 		st, err := analyzeSelect(sql, s, declared)
