@@ -32,21 +32,7 @@ func TestCatalogAgainstPostgreSQL(t *testing.T) {
 		t.Skip("starts a PostgreSQL cluster")
 	}
 	ctx := context.Background()
-	c := pgtest.New(t, pgtest.Options{})
-	admin, err := pgx.Connect(ctx, c.DSN(c.User, c.Password, "postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	loadCatalogSchema(t, ctx, admin)
-	if _, err := admin.Exec(ctx, "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'"); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, c.DSN("reader", "reader-pw", "postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := readerConn(t, ctx)
 	pc := conn.PgConn()
 	if _, err := pc.Exec(ctx, "SET extra_float_digits = 1").ReadAll(); err != nil {
 		t.Fatal(err)
@@ -238,6 +224,29 @@ func catalogChecks(t *testing.T) []string {
 		}
 	}
 	return append(out, catalogBattery...)
+}
+
+// readerConn starts a PostgreSQL holding the helios_proxy schema made as
+// loadCatalogSchema makes it, and connects to it as an ordinary role
+// ("reader") that owns nothing, as statusdb takes its clients to be.
+func readerConn(t *testing.T, ctx context.Context) *pgx.Conn {
+	t.Helper()
+	c := pgtest.New(t, pgtest.Options{})
+	admin, err := pgx.Connect(ctx, c.DSN(c.User, c.Password, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	loadCatalogSchema(t, ctx, admin)
+	if _, err := admin.Exec(ctx, "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, c.DSN("reader", "reader-pw", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }
 
 // knownCatalogGaps mark psql queries statusdb does not answer yet: the

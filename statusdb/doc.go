@@ -167,19 +167,28 @@
 //     context as PostgreSQL does.
 //
 // Refused with an *Error: a statement mixing helios_proxy tables with any
-// other relation or set-returning function (0A000 "helios_proxy tables
-// cannot be combined with backend tables"; an unqualified name is a
-// backend's relation unless a WITH in scope defines it); INSERT, UPDATE,
-// DELETE, MERGE, TRUNCATE and COPY FROM on them (42501, "the helios_proxy
-// schema is read-only", pointing at the REST API for overrides; not
-// 25006, which the breaker treats as a demoted primary); LATERAL, row
-// constructors, window frames with offsets or EXCLUDE, arrays anywhere
-// but on the right of ANY/ALL, an aggregate of only an outer query's
-// columns, FOR UPDATE, other functions, operators and types, and any
-// other statement naming a helios_proxy table such as EXPLAIN (0A000).
-// A statement that names no helios_proxy relation is not ours
-// (ErrNotStatusQuery); that includes unqualified names, even with
-// search_path set to helios_proxy.
+// other relation or set-returning function other than unnest and
+// generate_series (0A000 "helios_proxy tables cannot be combined with
+// backend tables"; an unqualified name is a backend's relation unless a
+// WITH in scope defines it); writes and DDL on the schema and its tables,
+// answered as PostgreSQL answers a role that owns nothing and holds only
+// SELECT (ddl.go; never 25006, which the breaker treats as a demoted
+// primary): INSERT, UPDATE, DELETE, MERGE, TRUNCATE and COPY FROM are
+// 42501 "permission denied for table x"; DROP, ALTER (and RENAME, SET
+// SCHEMA, OWNER TO), CREATE INDEX and COMMENT ON a table are 42501 "must
+// be owner of table x" (of relation x for a column's comment, of schema
+// helios_proxy for the schema); CREATE TABLE, VIEW, SEQUENCE and CREATE
+// TABLE AS in helios_proxy are 42501 "permission denied for schema
+// helios_proxy"; a table that does not exist is 42P01, the wrong kind of
+// object for DROP 42809, and IF EXISTS succeeds; GRANT and REVOKE
+// succeed, change nothing and raise PostgreSQL's WARNING ("no privileges
+// were granted for ...") through Session.Notices. LATERAL, row
+// constructors, window frames with offsets or EXCLUDE, an aggregate of
+// only an outer query's columns, FOR UPDATE, other functions, operators
+// and types, and any other statement naming a helios_proxy table such as
+// EXPLAIN are 0A000. A statement that names no helios_proxy relation is
+// not ours (ErrNotStatusQuery); that includes unqualified names, even
+// with search_path set to helios_proxy.
 //
 // # The status database
 //
@@ -289,6 +298,11 @@
 //     ISO and postgres forms listed at parseTimestamptz and parseInterval,
 //     not every form PostgreSQL accepts (no named time zones other than
 //     UTC/GMT/Z in literals, no 'today' or 'infinity').
+//
+//   - A write is refused for want of privilege before its statement is
+//     analyzed, where PostgreSQL reports errors of analysis (a wrong
+//     column or type in INSERT ... VALUES) first. On a backend database
+//     without a Session, GRANT's and REVOKE's WARNING is not sent.
 //
 //   - A parameter whose type nothing determines is text; PostgreSQL
 //     sometimes refuses instead ("could not determine data type").

@@ -60,6 +60,14 @@ func prepareFor(sql string, declared []uint32, standalone bool) (*Stmt, error) {
 		refs.scan(raw.Stmt.ProtoReflect())
 	}
 	refs.finish()
+	if len(tree.Stmts) == 1 {
+		if st, err, ok := ddl(sql, tree.Stmts[0].Stmt); ok {
+			if err != nil {
+				return nil, err
+			}
+			return st, nil
+		}
+	}
 	if len(refs.helios) == 0 {
 		if standalone {
 			return prepareStandalone(sql, tree, refs, declared)
@@ -125,8 +133,11 @@ func write(sql, verb string, target *pg.RangeVar, refs relRefs) *Error {
 	if target == nil || target.Schemaname != schemaName {
 		return mixed(sql, &refs.helios[0].Location)
 	}
-	return (&Error{Code: codeInsufficientPriv, Message: "cannot " + verb + " helios_proxy." + target.Relname + ": the helios_proxy schema is read-only",
-		Hint: "Change circuits through the HeliosProxy REST API (PUT /circuit-breaker/backends/{backend}/override)."}).at(sql, target.Location)
+	if tables[target.Relname] == nil {
+		return errorf(codeUndefinedTable, "relation \"%s.%s\" does not exist", schemaName, target.Relname).at(sql, target.Location)
+	}
+	// As PostgreSQL refuses it to a role holding only SELECT.
+	return errorf(codeInsufficientPriv, "permission denied for table %s", target.Relname)
 }
 
 // relRefs is what a statement reads from: helios_proxy relations and
