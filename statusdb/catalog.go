@@ -408,13 +408,7 @@ func schemaVisible(x *evalCtx, schema string) bool {
 func searchPath(x *evalCtx) []string {
 	sp, _ := session(x).show("search_path")
 	var out []string
-	for _, s := range strings.Split(sp, ",") {
-		s = strings.TrimSpace(s)
-		if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-			s = strings.ReplaceAll(s[1:len(s)-1], `""`, `"`)
-		} else {
-			s = strings.ToLower(s)
-		}
+	for _, s := range pathSchemas(sp) {
 		if s == "$user" {
 			s = session(x).User
 		}

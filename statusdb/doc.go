@@ -187,8 +187,22 @@
 // only an outer query's columns, FOR UPDATE, other functions, operators
 // and types, and any other statement naming a helios_proxy table such as
 // EXPLAIN are 0A000. A statement that names no helios_proxy relation is
-// not ours (ErrNotStatusQuery); that includes unqualified names, even
-// with search_path set to helios_proxy.
+// not ours (ErrNotStatusQuery).
+//
+// Unqualified names (searchpath.go): on a backend database, Prepare takes
+// backends, circuit_events and circuit_breaker_status for a backend's
+// relations; DB.PrepareOnPath, given the session's search_path, takes
+// them for helios_proxy's tables when helios_proxy is the first schema on
+// it (pg_catalog aside), as PostgreSQL would resolve them, unless a WITH
+// of the statement defines the name (ResolvesOnPath tells a caller when;
+// MentionsTable is its hot-path check, as Mentions is for the schema's
+// name). The caller tracks the search_path, which PostgreSQL does not
+// report in ParameterStatus. On the status database, PrepareStandalone
+// takes them for helios_proxy's tables and Stmt.Check requires
+// helios_proxy anywhere on Input.Session's search_path (no other schema
+// there holds a table), else 42P01 "relation ... does not exist" as
+// PostgreSQL; so SET search_path TO helios_proxy, public, then SELECT
+// count(*) FROM backends works there.
 //
 // # The status database
 //
@@ -303,6 +317,14 @@
 //     analyzed, where PostgreSQL reports errors of analysis (a wrong
 //     column or type in INSERT ... VALUES) first. On a backend database
 //     without a Session, GRANT's and REVOKE's WARNING is not sent.
+//
+//   - An unqualified name of a helios_proxy table in a statement that
+//     fails analysis, or in DDL, is taken for the table even when
+//     search_path would not find it (the status database reports 42P01
+//     for it only in a statement returning rows, at Check, which for the
+//     extended protocol comes at Execute rather than at Parse); a
+//     temporary table of the same name, which PostgreSQL finds first, is
+//     not known.
 //
 //   - A parameter whose type nothing determines is text; PostgreSQL
 //     sometimes refuses instead ("could not determine data type").

@@ -45,16 +45,29 @@ func declaredType(oid uint32) (typ, bool) {
 // prepare parses and plans one statement; it is what DB.Prepare caches.
 // declared are the parameter types given by the client (0: infer).
 func prepare(sql string, declared []uint32) (*Stmt, error) {
-	return prepareFor(sql, declared, false)
+	return prepareFor(sql, declared, 0)
 }
 
 // prepareFor is prepare, for the status database when standalone
 // (PrepareStandalone).
-func prepareFor(sql string, declared []uint32, standalone bool) (*Stmt, error) {
+func prepareFor(sql string, declared []uint32, mode prepMode) (*Stmt, error) {
+	standalone := mode&prepStandalone != 0
 	tree, err := parse(sql)
 	if err != nil {
 		return nil, err
 	}
+	pathName, pathLoc := "", int32(-1)
+	if mode != 0 && len(tree.Stmts) == 1 {
+		pathName, pathLoc = qualifyOnPath(tree.Stmts[0].Stmt)
+	}
+	st, err := prepareTree(sql, tree, declared, standalone)
+	if st != nil && pathName != "" && standalone && st.ReturnsRows() {
+		st.pathName, st.pathLoc = pathName, pathLoc
+	}
+	return st, err
+}
+
+func prepareTree(sql string, tree *pg.ParseResult, declared []uint32, standalone bool) (*Stmt, error) {
 	var refs relRefs
 	for _, raw := range tree.Stmts {
 		refs.scan(raw.Stmt.ProtoReflect())
@@ -158,7 +171,9 @@ type relRefs struct {
 	series int
 }
 
-func (r *relRefs) scan(m protoreflect.Message) {
+func (r *relRefs) scan(m protoreflect.Message) { walk(m, r.visit) }
+
+func (r *relRefs) visit(m protoreflect.Message) {
 	switch v := m.Interface().(type) {
 	case *pg.RangeVar:
 		if v.Schemaname == schemaName {
@@ -168,7 +183,6 @@ func (r *relRefs) scan(m protoreflect.Message) {
 		} else {
 			r.candidates = append(r.candidates, v)
 		}
-		return
 	case *pg.RangeFunction:
 		if seriesFunctions(v) {
 			r.series++
@@ -183,19 +197,6 @@ func (r *relRefs) scan(m protoreflect.Message) {
 		}
 		r.ctes[v.Ctename] = true
 	}
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.Message() == nil:
-		case fd.IsList():
-			l := v.List()
-			for i := range l.Len() {
-				r.scan(l.Get(i).Message())
-			}
-		case !fd.IsMap():
-			r.scan(v.Message())
-		}
-		return true
-	})
 }
 
 // finish sets other once the whole statement is scanned. A name of a WITH

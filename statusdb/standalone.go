@@ -21,7 +21,7 @@ import (
 // and DEALLOCATE (Stmt.Control). Anything else that names no helios_proxy
 // relation is ErrNotStatusQuery.
 func (db *DB) PrepareStandalone(sql string, paramOIDs []uint32) (*Stmt, error) {
-	return db.prepareCached(sql, paramOIDs, true)
+	return db.prepareCached(sql, paramOIDs, prepStandalone)
 }
 
 // oneRow is the relation a SELECT without FROM reads: one row, no columns.
