@@ -142,7 +142,7 @@ func (a *analyzer) expr(n *pg.Node) (*expr, *Error) {
 	case *pg.Node_RowExpr:
 		return nil, a.errAt(unsupported("a row constructor"), v.RowExpr.Location)
 	case *pg.Node_AIndirection:
-		return nil, unsupported("subscripting or field selection")
+		return a.subscript(v.AIndirection)
 	case *pg.Node_GroupingFunc:
 		return nil, a.errAt(unsupported("GROUPING"), v.GroupingFunc.Location)
 	}
@@ -316,6 +316,9 @@ func (a *analyzer) typeCast(tc *pg.TypeCast) (*expr, *Error) {
 	arg, err := a.expr(tc.Arg)
 	if err != nil {
 		return nil, err
+	}
+	if tc.TypeName != nil && len(tc.TypeName.ArrayBounds) > 0 {
+		return a.arrayCast(arg, tc)
 	}
 	if t, pgt, ok := catalogCastTarget(tc.TypeName); ok {
 		if arg.pgt == pgt && arg.typ == t {

@@ -203,9 +203,13 @@ func loadCatalogSchema(t *testing.T, ctx context.Context, conn *pgx.Conn) {
 // catalogChecks are the statements: psql's from testdata/psql, then the
 // tools' and the battery.
 func catalogChecks(t *testing.T) []string {
-	files, err := filepath.Glob("testdata/psql/*.sql")
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, dir := range []string{"psql", "tools"} {
+		f, err := filepath.Glob("testdata/" + dir + "/*.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f...)
 	}
 	var out []string
 	for _, f := range files {
@@ -219,11 +223,36 @@ func catalogChecks(t *testing.T) []string {
 				_, q, _ = strings.Cut(q, "\n")
 			}
 			if q != "" {
-				out = append(out, q)
+				out = append(out, toolQueries(t, q)...)
 			}
 		}
 	}
 	return append(out, catalogBattery...)
+}
+
+// toolQueries expands a tool's query template as the tool does: Grafana's
+// schema constraint (testdata/tools/grafana_schema_constraint.sqlpart),
+// its list of TimescaleDB schemas and, for its column query, each table
+// name the query builder passes.
+func toolQueries(t *testing.T, q string) []string {
+	if strings.Contains(q, "{{grafana_schema_constraint}}") {
+		frag, err := os.ReadFile("testdata/tools/grafana_schema_constraint.sqlpart")
+		if err != nil {
+			t.Fatal(err)
+		}
+		q = strings.ReplaceAll(q, "{{grafana_schema_constraint}}", strings.TrimSpace(string(frag)))
+	}
+	// The schemas of TimescaleDB that Grafana leaves out of its lists.
+	q = strings.ReplaceAll(q, "{{grafana_timescaledb_schemas}}",
+		"'_timescaledb_cache', '_timescaledb_catalog', '_timescaledb_internal', '_timescaledb_config', 'timescaledb_information', 'timescaledb_experimental'")
+	if !strings.Contains(q, "{{grafana_table}}") {
+		return []string{q}
+	}
+	var out []string
+	for _, table := range []string{"helios_proxy.backends", "helios_proxy.circuit_breaker_status", "backends", "helios_proxy.nope"} {
+		out = append(out, strings.ReplaceAll(q, "{{grafana_table}}", table))
+	}
+	return out
 }
 
 // readerConn starts a PostgreSQL holding the helios_proxy schema made as
@@ -252,7 +281,7 @@ func readerConn(t *testing.T, ctx context.Context) *pgx.Conn {
 // knownCatalogGaps mark psql queries statusdb does not answer yet: the
 // publication footer of \d (array subscripts, array_upper and casts to
 // int2[] of an int2vector).
-var knownCatalogGaps = []string{"pg_catalog.pg_publication p"}
+var knownCatalogGaps = []string{}
 
 var catalogBattery = []string{
 	"SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1",

@@ -154,6 +154,15 @@ var catalogFuncs = map[string]struct {
 	"pg_indexes_size":                 {[][]typ{{tInt8}}, tInt8, 0},
 	"pg_size_pretty":                  {[][]typ{{tInt8}}, tText, 0},
 	"pg_get_statisticsobjdef_columns": {[][]typ{{tInt8}}, tText, 0},
+	// Arrays held as text (arrayfunc.go) and trimming.
+	"string_to_array": {[][]typ{{tText, tText}}, tText, pgtype.TextArrayOID},
+	"parse_ident":     {[][]typ{{tText}, {tText, tBool}}, tText, pgtype.TextArrayOID},
+	"array_lower":     {[][]typ{{tText, tInt4}}, tInt4, 0},
+	"array_upper":     {[][]typ{{tText, tInt4}}, tInt4, 0},
+	"array_length":    {[][]typ{{tText, tInt4}}, tInt4, 0},
+	"btrim":           {[][]typ{{tText}, {tText, tText}}, tText, 0},
+	"ltrim":           {[][]typ{{tText}, {tText, tText}}, tText, 0},
+	"rtrim":           {[][]typ{{tText}, {tText, tText}}, tText, 0},
 }
 
 // catalogFunc types a call of a catalog function; ok is false for any
@@ -415,6 +424,8 @@ func catalogFn(e *expr, args []evalFn) evalFn {
 			}
 			return value{n: size}
 		})
+	case "string_to_array", "parse_ident", "array_lower", "array_upper", "array_length", "btrim", "ltrim", "rtrim", "subscript", "array_in":
+		return arrayFn(e, args)
 	case "array_cat":
 		return func(x *evalCtx) value {
 			l, r := args[0](x), args[1](x)

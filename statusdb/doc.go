@@ -285,7 +285,15 @@
 // generate_series(start, stop [, step]) of integers in FROM (their
 // arguments may refer to outer query levels; not LATERAL), and the
 // aggregate string_agg(text, text) (DISTINCT sorts, as PostgreSQL's
-// does). They go to the wire in text or array_send's binary form. Catalog queries that name no
+// does); string_to_array, parse_ident, array_lower, array_upper,
+// array_length, subscripts arr[i] (no slices), casts of a literal or an
+// array to int2[], int4[], text[], name[], oid[], ... (arrayfunc.go), and
+// a scalar function in FROM (string_to_array(...) s: one row). They go
+// to the wire in text or array_send's binary form. btrim, ltrim and rtrim
+// (trim(...)) work on text. psql 15's \d, \d+, \dt, \dt+, \dn, \dv
+// queries and the Grafana PostgreSQL data source's schema, table and
+// column queries (testdata/psql, testdata/tools) answer as PostgreSQL
+// 15's. Catalog queries that name no
 // helios_proxy table are answered by PrepareStandalone only; Prepare
 // (backend databases) leaves them to the backend.
 //
@@ -295,11 +303,9 @@
 //     pg_table_size counts a TOAST index's page, as PostgreSQL does for
 //     the same empty table), relfrozenxid and relminmxid are 0, reltuples
 //     -1 and relpages 0; regproc columns (pg_type.typinput, ...),
-//     int2vector and oidvector are sent as text in binary format too;
-//     array subscripts, array_upper and casts to array types are not
-//     supported, so psql's publication footer of \d (which also needs
-//     int2vector's lower bound 0) is refused (0A000) where PostgreSQL
-//     answers with no rows. Arrays have lower bound 1 and one dimension;
+//     int2vector and oidvector are sent as text in binary format too.
+//     Arrays have lower bound 1 and one dimension (a cast of an
+//     int2vector to int2[] too, where PostgreSQL keeps its lower bound 0);
 //     generate_series in FROM is materialized, so one of more than 4
 //     million rows stops with 54000 (maxWork), as PostgreSQL's
 //     FunctionScan, which materializes too, would not.

@@ -22,8 +22,13 @@ func seriesFunctions(r *pg.RangeFunction) bool {
 	if call == nil {
 		return false
 	}
-	name := opName(call.Funcname)
-	return name == "unnest" || name == "generate_series"
+	switch opName(call.Funcname) {
+	case "unnest", "generate_series":
+		return true
+	case "string_to_array", "parse_ident": // scalar: one row
+		return true
+	}
+	return false
 }
 
 // srfCall is the function call of a RangeFunction of one function.
@@ -58,6 +63,17 @@ func (a *analyzer) rangeFunction(r *pg.RangeFunction) (*fromItem, *Error) {
 		return nil, a.errAt(unsupported("this function in FROM"), loc)
 	}
 	name := opName(call.Funcname)
+	if name != "unnest" && name != "generate_series" {
+		// A scalar function in FROM is one row of its value.
+		e, err := a.expr(&pg.Node{Node: &pg.Node_FuncCall{FuncCall: call}})
+		if err != nil {
+			return nil, err
+		}
+		if local, _ := e.columnLevels(); local {
+			return nil, a.errAt(unsupported("LATERAL"), e.loc)
+		}
+		return a.functionItem(r, name, &expr{kind: eFunc, op: "row", typ: e.typ, pgt: e.pgt, args: []*expr{e}, loc: e.loc})
+	}
 	args, err := a.exprs(call.Args)
 	if err != nil {
 		return nil, err
@@ -93,15 +109,19 @@ func (a *analyzer) rangeFunction(r *pg.RangeFunction) (*fromItem, *Error) {
 		}
 		out.typ = t
 	}
-	// A function returning a scalar names its column after the alias, or
-	// after itself.
+	return a.functionItem(r, name, out)
+}
+
+// functionItem is the FROM item of a function: a function returning a
+// scalar names its column after the alias, or after itself.
+func (a *analyzer) functionItem(r *pg.RangeFunction, name string, out *expr) (*fromItem, *Error) {
 	rel := name
 	if r.Alias != nil {
 		rel = r.Alias.Aliasname
 	}
 	names, err := a.aliased(rel, []string{rel}, r.Alias)
 	if err != nil {
-		return nil, a.errAt(err, call.Location)
+		return nil, a.errAt(err, out.loc)
 	}
 	it := relItem(rel, nil, names, []typ{out.typ}, []*expr{out})
 	return &fromItem{plan: &fromPlan{kind: fFunc, srf: out, width: 1}, items: []*rangeItem{it}, top: it}, nil
@@ -111,6 +131,9 @@ func (c *compiler) srfSource(e *expr) (func(x *evalCtx) [][]value, *Error) {
 	args, _, err := c.compileAll(e.args)
 	if err != nil {
 		return nil, err
+	}
+	if e.op == "row" {
+		return func(x *evalCtx) [][]value { return [][]value{{args[0](x)}} }, nil
 	}
 	if e.op == "unnest" {
 		t := e.typ
