@@ -142,7 +142,7 @@ func (a *analyzer) expr(n *pg.Node) (*expr, *Error) {
 	case *pg.Node_RowExpr:
 		return nil, a.errAt(unsupported("a row constructor"), v.RowExpr.Location)
 	case *pg.Node_AIndirection:
-		return nil, unsupported("subscripting or field selection")
+		return a.subscript(v.AIndirection)
 	case *pg.Node_GroupingFunc:
 		return nil, a.errAt(unsupported("GROUPING"), v.GroupingFunc.Location)
 	}
@@ -157,8 +157,7 @@ func (a *analyzer) constant(c *pg.A_Const) (*expr, *Error) {
 	case *pg.A_Const_Ival:
 		return &expr{kind: eConst, typ: tInt4, val: value{n: int64(v.Ival.Ival)}, loc: c.Location}, nil
 	case *pg.A_Const_Fval:
-		// An integer too big for int4 is int8; anything else is numeric,
-		// which we evaluate as float8.
+		// An integer too big for int4 is int8; anything else is numeric.
 		if n, err := strconv.ParseInt(v.Fval.Fval, 10, 64); err == nil {
 			t := tInt8
 			if n == int64(int32(n)) { // -2147483648 arrives here
@@ -166,11 +165,11 @@ func (a *analyzer) constant(c *pg.A_Const) (*expr, *Error) {
 			}
 			return &expr{kind: eConst, typ: t, val: value{n: n}, loc: c.Location}, nil
 		}
-		f, err := strconv.ParseFloat(v.Fval.Fval, 64)
+		n, err := numericIn(v.Fval.Fval)
 		if err != nil {
-			return nil, a.errAt(errorf(codeOutOfRange, "value out of range: %s", v.Fval.Fval), c.Location)
+			return nil, a.errAt(err, c.Location)
 		}
-		return &expr{kind: eConst, typ: tFloat8, val: value{f: f}, loc: c.Location, numeric: true}, nil
+		return &expr{kind: eConst, typ: tNumeric, val: n, loc: c.Location}, nil
 	case *pg.A_Const_Boolval:
 		return &expr{kind: eConst, typ: tBool, val: boolValue(v.Boolval.Boolval), loc: c.Location}, nil
 	case *pg.A_Const_Sval:
@@ -203,7 +202,7 @@ func (a *analyzer) coerce(e *expr, t typ) (*expr, *Error) {
 		return a.resolveUnknown(e, t)
 	}
 	if e.typ.numeric() && t.numeric() && e.typ < t {
-		return &expr{kind: eCast, typ: t, args: []*expr{e}, loc: e.loc, scale: -1, numeric: e.numeric}, nil
+		return &expr{kind: eCast, typ: t, args: []*expr{e}, loc: e.loc, scale: -1}, nil
 	}
 	return nil, nil
 }
@@ -236,6 +235,8 @@ func (a *analyzer) resolveUnknown(e *expr, t typ) (*expr, *Error) {
 			r.val, err = parseInt(t, e.lit)
 		case tFloat8:
 			r.val, err = parseFloat8(e.lit)
+		case tNumeric:
+			r.val, err = numericIn(e.lit)
 		case tBool:
 			r.val, err = parseBool(e.lit)
 		case tInterval:
@@ -274,7 +275,8 @@ func (a *analyzer) boolArg(e *expr, what string) (*expr, *Error) {
 	return r, nil
 }
 
-// typeFor maps a type name to our types; numeric is evaluated as float8.
+// typeFor maps a type name to our types; numeric reports numeric, which
+// takes a (precision, scale) modifier.
 func typeFor(tn *pg.TypeName) (t typ, numeric bool, name string, ok bool) {
 	if tn == nil || len(tn.Names) == 0 || len(tn.ArrayBounds) > 0 || tn.Setof || tn.PctType {
 		return 0, false, "", false
@@ -299,7 +301,7 @@ func typeFor(tn *pg.TypeName) (t typ, numeric bool, name string, ok bool) {
 	case "float8":
 		return tFloat8, false, name, true
 	case "numeric", "decimal":
-		return tFloat8, true, name, true
+		return tNumeric, true, name, true
 	case "bool", "boolean":
 		return tBool, false, name, true
 	case "timestamptz":
@@ -314,6 +316,9 @@ func (a *analyzer) typeCast(tc *pg.TypeCast) (*expr, *Error) {
 	arg, err := a.expr(tc.Arg)
 	if err != nil {
 		return nil, err
+	}
+	if tc.TypeName != nil && len(tc.TypeName.ArrayBounds) > 0 {
+		return a.arrayCast(arg, tc)
 	}
 	if t, pgt, ok := catalogCastTarget(tc.TypeName); ok {
 		if arg.pgt == pgt && arg.typ == t {
@@ -369,7 +374,7 @@ cast:
 		if err != nil {
 			return nil, err
 		}
-		if !numeric {
+		if scale < 0 {
 			r.loc = loc
 			return r, nil
 		}
@@ -378,13 +383,15 @@ cast:
 	if !castable(arg.typ, t) {
 		return nil, a.errAt(errorf(codeCannotCoerce, "cannot cast type %s to %s", arg.typ, t), tc.Location)
 	}
-	if arg.typ == t && !numeric {
-		if arg.numeric { // numeric::float8: from now on a true float8
-			return &expr{kind: eCast, typ: t, args: []*expr{arg}, loc: loc, scale: -1}, nil
+	if arg.typ == t && scale < 0 {
+		if arg.name || arg.pgt != 0 { // name, "char", varchar, an array held as text → text
+			r := *arg
+			r.name, r.pgt, r.loc = false, 0, loc
+			return &r, nil
 		}
 		return arg, nil
 	}
-	return &expr{kind: eCast, typ: t, args: []*expr{arg}, loc: loc, numeric: numeric, prec: prec, scale: scale}, nil
+	return &expr{kind: eCast, typ: t, args: []*expr{arg}, loc: loc, prec: prec, scale: scale}, nil
 }
 
 // castable reports whether PostgreSQL has a cast from f to t (explicit or not).
@@ -509,7 +516,7 @@ func (a *analyzer) aExpr(x *pg.A_Expr) (*expr, *Error) {
 			return nil, err
 		}
 		if x.Kind == pg.A_Expr_Kind_AEXPR_NULLIF {
-			return &expr{kind: eNullIf, typ: c.args[0].typ, cmp: c.cmp, args: c.args, loc: c.loc, numeric: c.args[0].numeric}, nil
+			return &expr{kind: eNullIf, typ: c.args[0].typ, cmp: c.cmp, args: c.args, loc: c.loc}, nil
 		}
 		return &expr{kind: eDistinct, typ: tBool, cmp: c.cmp, args: c.args, loc: c.loc, neg: x.Kind == pg.A_Expr_Kind_AEXPR_NOT_DISTINCT}, nil
 	case pg.A_Expr_Kind_AEXPR_OP_ANY, pg.A_Expr_Kind_AEXPR_OP_ALL:
@@ -604,6 +611,9 @@ func notUnique(op string, l, r typ) *Error {
 // widen to the wider type, and anything else must match exactly.
 func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 	pos := leftmost(l.loc, loc)
+	if err := a.heldArrayOperands(op, l, r, loc); err != nil {
+		return nil, err
+	}
 	switch op {
 	case "=", "<>", "<", ">", "<=", ">=":
 		t, l2, r2, err := a.unify(op, l, r, loc)
@@ -615,6 +625,9 @@ func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 		}
 		return nil, a.errAt(noOperator(op, l.typ, r.typ), loc)
 	case "||":
+		if e, err, ok := a.arrayConcat(l, r, loc); ok {
+			return e, err
+		}
 		if l.typ != tText && l.typ != tUnknown && r.typ != tText && r.typ != tUnknown {
 			return nil, a.errAt(noOperator(op, l.typ, r.typ), loc)
 		}
@@ -673,9 +686,7 @@ func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 		if err != nil {
 			return nil, err
 		}
-		// A numeric (decimal) result stays numeric unless a float8 is involved.
-		numeric := res == tFloat8 && (l.numeric || r.numeric) && (l.numeric || l.typ != tFloat8) && (r.numeric || r.typ != tFloat8)
-		return &expr{kind: eArith, typ: res, op: op, args: []*expr{l2, r2}, loc: pos, numeric: numeric}, nil
+		return &expr{kind: eArith, typ: res, op: op, args: []*expr{l2, r2}, loc: pos}, nil
 	}
 	return nil, a.errAt(unsupported("operator "+op), loc)
 }
@@ -711,7 +722,7 @@ func (a *analyzer) unary(op string, e *expr, loc int32) (*expr, *Error) {
 	case e.typ == tUnknown:
 		return nil, a.errAt(notUnique(op, prefixOp, e.typ), loc)
 	case op == "-" && (e.typ.numeric() || e.typ == tInterval):
-		return &expr{kind: eNeg, typ: e.typ, args: []*expr{e}, loc: leftmost(loc, e.loc), numeric: e.numeric}, nil
+		return &expr{kind: eNeg, typ: e.typ, args: []*expr{e}, loc: leftmost(loc, e.loc)}, nil
 	case op == "+" && e.typ.numeric():
 		return e, nil
 	}
@@ -834,13 +845,11 @@ func (a *analyzer) commonTypeOf(what string, es []*expr) (typ, *Error) {
 
 func (a *analyzer) variadic(kind exprKind, what string, args []*pg.Node, loc int32) (*expr, *Error) {
 	out := &expr{kind: kind, loc: loc}
-	numeric := true
 	for _, n := range args {
 		e, err := a.expr(n)
 		if err != nil {
 			return nil, err
 		}
-		numeric = numeric && (e.numeric || e.typ != tFloat8)
 		out.args = append(out.args, e)
 	}
 	t, err := a.commonType(what, out.args)
@@ -848,7 +857,6 @@ func (a *analyzer) variadic(kind exprKind, what string, args []*pg.Node, loc int
 		return nil, err
 	}
 	out.typ = t
-	out.numeric = t == tFloat8 && numeric
 	return out, nil
 }
 
@@ -907,18 +915,11 @@ func (a *analyzer) caseExpr(c *pg.CaseExpr) (*expr, *Error) {
 		out.args[len(out.args)-1] = results[0]
 		results = results[1:]
 	}
-	numeric := true
 	for i, j := 1, 0; j < len(results); i += 2 { // put the converted results back
 		out.args[i] = results[j]
-		numeric = numeric && (results[j].numeric || results[j].typ != tFloat8)
 		j++
 	}
-	if out.hasElse {
-		d := out.args[len(out.args)-1]
-		numeric = numeric && (d.numeric || d.typ != tFloat8)
-	}
 	out.typ = t
-	out.numeric = t == tFloat8 && numeric
 	return out, nil
 }
 
@@ -931,7 +932,7 @@ func noFunction(name string, args []*expr) *Error {
 		Hint: "No function matches the given name and argument types. You might need to add explicit type casts."}
 }
 
-var aggregates = map[string]bool{"count": true, "sum": true, "avg": true, "min": true, "max": true}
+var aggregates = map[string]bool{"count": true, "sum": true, "avg": true, "min": true, "max": true, "string_agg": true}
 
 func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 	name := opName(f.Funcname)
@@ -990,19 +991,23 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 		if !args[0].typ.numeric() {
 			return nil, a.errAt(noFunction(name, args), f.Location)
 		}
-		out.typ, out.numeric = args[0].typ, args[0].numeric
+		out.typ = args[0].typ
 		return out, nil
 	case "round", "ceil", "ceiling", "floor", "trunc":
 		// round(x), ceil, floor and trunc of a number are float8 (numeric
-		// for a numeric argument); round(x, n) and trunc(x, n) exist in
-		// PostgreSQL for numeric only, and we accept float8 too.
+		// for a numeric argument); round(x, n) and trunc(x, n) exist for
+		// numeric only, so a float8 there has no function.
 		if name == "ceiling" {
 			out.op = "ceil"
 		}
 		if len(args) < 1 || len(args) > 2 || (len(args) == 2 && name != "round" && name != "trunc") {
 			return nil, a.errAt(noFunction(name, args), f.Location)
 		}
-		x, err := a.coerce(args[0], tFloat8)
+		want := tFloat8
+		if len(args) == 2 || args[0].typ == tNumeric {
+			want = tNumeric
+		}
+		x, err := a.coerce(args[0], want)
 		if err != nil {
 			return nil, err
 		}
@@ -1020,7 +1025,7 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 			}
 			args[1] = n
 		}
-		out.typ, out.numeric = tFloat8, x.numeric || len(args) == 2
+		out.typ = want
 		return out, nil
 	}
 	if e, err, ok := a.sessionFunc(name, args, f.Location); ok {
@@ -1122,6 +1127,22 @@ func (a *analyzer) aggCall(name string, f *pg.FuncCall) (*expr, *Error) {
 			return nil, a.errAt(errorf(codeWrongObjectType, "%s(*) must be used to call a parameterless aggregate function", name), f.Location)
 		}
 		out.typ = tInt8
+	} else if name == "string_agg" {
+		// string_agg(text, text): the values joined by the delimiter.
+		if len(out.args) != 2 {
+			return nil, a.errAt(noFunction(name, out.args), f.Location)
+		}
+		for i, e := range out.args {
+			c, err := a.coerce(e, tText)
+			if err != nil {
+				return nil, err
+			}
+			if c == nil {
+				return nil, a.errAt(noFunction(name, out.args), f.Location)
+			}
+			out.args[i] = c
+		}
+		out.typ = tText
 	} else {
 		if len(out.args) != 1 {
 			return nil, a.errAt(noFunction(name, out.args), f.Location)
@@ -1138,11 +1159,16 @@ func (a *analyzer) aggCall(name string, f *pg.FuncCall) (*expr, *Error) {
 				}
 				return nil, a.errAt(noFunction(name, out.args), f.Location)
 			}
-			out.typ = tFloat8 // avg of anything and sum of int8 are numeric in PostgreSQL
-			if name == "sum" && arg.typ == tInt4 {
+			// sum: int4 → int8, int8 → numeric, others keep their type;
+			// avg: float8 → float8, others numeric.
+			switch {
+			case arg.typ == tFloat8:
+				out.typ = tFloat8
+			case name == "sum" && arg.typ == tInt4:
 				out.typ = tInt8
+			default:
+				out.typ = tNumeric
 			}
-			out.numeric = arg.typ != tFloat8 || arg.numeric
 		case "min", "max":
 			if arg.typ == tUnknown {
 				return nil, a.errAt(&Error{Code: codeAmbiguousFunction, Message: "function " + name + "(unknown) is not unique",
@@ -1151,7 +1177,7 @@ func (a *analyzer) aggCall(name string, f *pg.FuncCall) (*expr, *Error) {
 			if arg.typ == tBool {
 				return nil, a.errAt(noFunction(name, out.args), f.Location)
 			}
-			out.typ, out.numeric = arg.typ, arg.numeric
+			out.typ = arg.typ
 		}
 	}
 	return out, nil

@@ -2,8 +2,10 @@ package statusdb
 
 import (
 	"encoding/binary"
+	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -24,6 +26,7 @@ type arrayArg struct {
 	param  int      // an array parameter's index, or -1
 	from   typ      // the parameter's element type, widened to cmp
 	sub    *subPlan // ARRAY(SELECT ...)
+	held   *expr    // an array value held as its text form (a catalog column, ARRAY(SELECT ...) in an expression)
 }
 
 // arrayElemOIDs maps the array types a client may declare or send to
@@ -39,7 +42,7 @@ var arrayElemOIDs = map[uint32]uint32{
 // elemOIDs are the OIDs of our element types, for binary arrays.
 var elemOIDs = map[typ]uint32{
 	tText: pgtype.TextOID, tBool: pgtype.BoolOID, tInt4: pgtype.Int4OID, tInt8: pgtype.Int8OID,
-	tFloat8: pgtype.Float8OID, tTimestamptz: pgtype.TimestamptzOID, tInterval: pgtype.IntervalOID,
+	tFloat8: pgtype.Float8OID, tNumeric: pgtype.NumericOID, tTimestamptz: pgtype.TimestamptzOID, tInterval: pgtype.IntervalOID,
 }
 
 // arrayOp analyzes l op ANY/ALL (array) as PostgreSQL's
@@ -110,6 +113,8 @@ func (a *analyzer) arrayOp(x *pg.A_Expr, all bool) (*expr, *Error) {
 				}
 				et = e.typ.elem()
 			}
+		case e.typ == tText && heldElem[e.pgt] != 0 && cast == nil:
+			arr.held, et = e, heldElem[e.pgt]
 		default:
 			if cast != nil {
 				return nil, a.errAt(errorf(codeCannotCoerce, "cannot cast type %s to %s[]", e.typ, et), cast.Location)
@@ -156,6 +161,8 @@ func (a *analyzer) arrayOp(x *pg.A_Expr, all bool) (*expr, *Error) {
 		if err := a.coerceOut(arr.sub.plan, 0, cmp); err != nil {
 			return nil, err
 		}
+	case arr.held != nil:
+		arr.from = et
 	}
 	for i, e := range arr.elems {
 		if arr.elems[i], err = a.castTo(e, cmp, x.Location); err != nil {
@@ -407,15 +414,23 @@ func decodeArray(t typ, oid uint32, b []byte, format int16, x *evalCtx) ([]value
 
 // widen converts a value of type from to the wider numeric type to.
 func widen(from, to typ) func(value) value {
-	if to == tFloat8 && (from == tInt4 || from == tInt8) {
-		return func(v value) value {
-			if v.null {
-				return v
-			}
-			return value{f: float64(v.n)}
-		}
+	var conv func(value) value
+	switch {
+	case to == tFloat8 && (from == tInt4 || from == tInt8):
+		conv = func(v value) value { return value{f: float64(v.n)} }
+	case to == tFloat8 && from == tNumeric:
+		conv = func(v value) value { return value{f: numericToFloat(v.s)} }
+	case to == tNumeric && (from == tInt4 || from == tInt8):
+		conv = func(v value) value { return numericFromInt(v.n) }
+	default:
+		return nil
 	}
-	return nil
+	return func(v value) value {
+		if v.null {
+			return v
+		}
+		return conv(v)
+	}
 }
 
 func (c *compiler) arrayOp(e *expr, args []evalFn) (evalFn, *Error) {
@@ -450,6 +465,28 @@ func (c *compiler) arrayOp(e *expr, args []evalFn) (evalFn, *Error) {
 			vals := make([]value, len(rs))
 			for j, r := range rs {
 				vals[j] = r[0]
+			}
+			return vals, false
+		}
+	case arr.held != nil:
+		held, err := c.compile(arr.held)
+		if err != nil {
+			return nil, err
+		}
+		et, conv := arr.from, widen(arr.from, e.cmp)
+		elems = func(x *evalCtx) ([]value, bool) {
+			v := held(x)
+			if v.null {
+				return nil, true
+			}
+			vals, perr := parseArray(v.s, func(s string) (value, *Error) { return decodeText(et, []byte(s), x) })
+			if perr != nil {
+				failErr(perr)
+			}
+			for j := range vals {
+				if conv != nil {
+					vals[j] = conv(vals[j])
+				}
 			}
 			return vals, false
 		}
@@ -529,4 +566,115 @@ func comparer(op string, t typ) func(a, b value) bool {
 	}
 	test := cmpTest(op)
 	return func(a, b value) bool { return test(compareValues(t, a, b)) }
+}
+
+// heldElem maps the array types held as their text form (catalog array
+// columns, ARRAY(SELECT ...) values) to the evaluator type of an element.
+var heldElem = map[uint32]typ{
+	pgtype.TextArrayOID: tText, pgtype.NameArrayOID: tText, pgtype.QCharArrayOID: tText, pgtype.VarcharArrayOID: tText,
+	pgtype.OIDArrayOID: tInt8, pgtype.Int2ArrayOID: tInt4, pgtype.Int4ArrayOID: tInt4,
+	pgtype.Int8ArrayOID: tInt8, pgtype.Float8ArrayOID: tFloat8, pgtype.BoolArrayOID: tBool, pgtype.NumericArrayOID: tNumeric,
+	22 /* int2vector */ : tInt4, 30 /* oidvector */ : tInt8,
+}
+
+// arrayValueOID is the array type of ARRAY(SELECT e).
+func arrayValueOID(e *expr) (uint32, bool) {
+	switch {
+	case e.name || e.pgt == pgtype.NameOID:
+		return pgtype.NameArrayOID, true
+	case e.pgt == pgtype.OIDOID:
+		return pgtype.OIDArrayOID, true
+	case e.pgt == pgtype.QCharOID:
+		return pgtype.QCharArrayOID, true
+	case e.pgt == pgtype.Int2OID:
+		return pgtype.Int2ArrayOID, true
+	case e.pgt != 0:
+		return 0, false
+	}
+	switch e.typ {
+	case tText, tInt4, tInt8, tFloat8, tBool, tNumeric:
+		return arrayOIDs[e.typ], true
+	}
+	return 0, false
+}
+
+// arrayOut is array_out of a one-dimensional array of t: {a,b,NULL},
+// with an element quoted when it is empty, NULL or holds a brace, comma,
+// quote, backslash or blank.
+func arrayOut(t typ, vals []value, loc *time.Location) string {
+	b := []byte{'{'}
+	for i, v := range vals {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if v.null {
+			b = append(b, "NULL"...)
+			continue
+		}
+		el := string(appendText(nil, t, v, loc))
+		if el == "" || strings.EqualFold(el, "NULL") || strings.ContainsAny(el, "{},\"\\ \t\n\r\v\f") {
+			b = append(b, '"')
+			for j := 0; j < len(el); j++ {
+				if el[j] == '"' || el[j] == '\\' {
+					b = append(b, '\\')
+				}
+				b = append(b, el[j])
+			}
+			b = append(b, '"')
+			continue
+		}
+		b = append(b, el...)
+	}
+	return string(append(b, '}'))
+}
+
+// arraySend is array_send of a one-dimensional array of type oid held as
+// its text form: dimensions, a has-NULL flag, the element type, the size
+// and lower bound (1), then each element's length and binary form.
+func arraySend(dst []byte, oid uint32, text string, loc *time.Location) ([]byte, bool, error) {
+	et := heldElem[oid]
+	eoid := heldElemOID[oid]
+	if eoid == 0 {
+		eoid = elemOIDs[et]
+	}
+	x := &evalCtx{loc: loc}
+	vals, err := parseArray(text, func(s string) (value, *Error) { return decodeText(et, []byte(s), x) })
+	if err != nil {
+		return dst, false, err
+	}
+	hasNull := 0
+	for _, v := range vals {
+		if v.null {
+			hasNull = 1
+		}
+	}
+	if len(vals) == 0 {
+		dst = binary.BigEndian.AppendUint32(dst, 0)
+		dst = binary.BigEndian.AppendUint32(dst, 0)
+		return binary.BigEndian.AppendUint32(dst, eoid), true, nil
+	}
+	for _, n := range []uint32{1, uint32(hasNull), eoid, uint32(len(vals)), 1} {
+		dst = binary.BigEndian.AppendUint32(dst, n)
+	}
+	for i := range vals {
+		if vals[i].null {
+			dst = binary.BigEndian.AppendUint32(dst, math.MaxUint32)
+			continue
+		}
+		at := len(dst)
+		dst = append(dst, 0, 0, 0, 0)
+		switch eoid {
+		case pgtype.Int2OID:
+			dst = binary.BigEndian.AppendUint16(dst, uint16(int16(vals[i].n)))
+		case pgtype.OIDOID:
+			dst = binary.BigEndian.AppendUint32(dst, uint32(vals[i].n))
+		default:
+			var e error
+			if dst, _, e = appendWire(dst, et, &vals[i], loc, 1); e != nil {
+				return dst, false, e
+			}
+		}
+		binary.BigEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
+	}
+	return dst, true, nil
 }

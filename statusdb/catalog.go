@@ -408,13 +408,7 @@ func schemaVisible(x *evalCtx, schema string) bool {
 func searchPath(x *evalCtx) []string {
 	sp, _ := session(x).show("search_path")
 	var out []string
-	for _, s := range strings.Split(sp, ",") {
-		s = strings.TrimSpace(s)
-		if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-			s = strings.ReplaceAll(s[1:len(s)-1], `""`, `"`)
-		} else {
-			s = strings.ToLower(s)
-		}
+	for _, s := range pathSchemas(sp) {
 		if s == "$user" {
 			s = session(x).User
 		}
@@ -602,8 +596,10 @@ func specialWire(oid uint32) bool {
 	switch oid {
 	case pgtype.Int2OID, pgtype.Float4OID, 1034, 18:
 		return true
+	case 22, 30: // int2vector and oidvector are held as their text form
+		return false
 	}
-	return oidLike(oid)
+	return oidLike(oid) || heldElem[oid] != 0
 }
 
 // regName is a regclass, regtype or regnamespace value in a Result: its
@@ -637,6 +633,11 @@ func boxSpecial(oid uint32, v value, x *evalCtx) any {
 		return regName{oid: v.n, name: regOut(oid, v.n, x)}
 	case 1034, 18:
 		return v.s
+	}
+	if heldElem[oid] != 0 {
+		return v.s
+	}
+	switch oid {
 	case pgtype.Float4OID:
 		return v.f
 	}
@@ -652,6 +653,10 @@ func appendSpecial(dst []byte, oid uint32, v *value, x *evalCtx, format int16) (
 		return dst, false, nil
 	}
 	switch {
+	case heldElem[oid] != 0 && format == 0:
+		return append(dst, v.s...), true, nil
+	case heldElem[oid] != 0:
+		return arraySend(dst, oid, v.s, x.loc)
 	case oid == 18 && format == 1 && v.s == "":
 		return append(dst, 0), true, nil // "char" '\0', which prints as ''
 	case oid == 18 || oid == 1034 && format == 0:

@@ -32,21 +32,7 @@ func TestCatalogAgainstPostgreSQL(t *testing.T) {
 		t.Skip("starts a PostgreSQL cluster")
 	}
 	ctx := context.Background()
-	c := pgtest.New(t, pgtest.Options{})
-	admin, err := pgx.Connect(ctx, c.DSN(c.User, c.Password, "postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	loadCatalogSchema(t, ctx, admin)
-	if _, err := admin.Exec(ctx, "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'"); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, c.DSN("reader", "reader-pw", "postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := readerConn(t, ctx)
 	pc := conn.PgConn()
 	if _, err := pc.Exec(ctx, "SET extra_float_digits = 1").ReadAll(); err != nil {
 		t.Fatal(err)
@@ -217,9 +203,13 @@ func loadCatalogSchema(t *testing.T, ctx context.Context, conn *pgx.Conn) {
 // catalogChecks are the statements: psql's from testdata/psql, then the
 // tools' and the battery.
 func catalogChecks(t *testing.T) []string {
-	files, err := filepath.Glob("testdata/psql/*.sql")
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, dir := range []string{"psql", "tools"} {
+		f, err := filepath.Glob("testdata/" + dir + "/*.sql")
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f...)
 	}
 	var out []string
 	for _, f := range files {
@@ -233,17 +223,65 @@ func catalogChecks(t *testing.T) []string {
 				_, q, _ = strings.Cut(q, "\n")
 			}
 			if q != "" {
-				out = append(out, q)
+				out = append(out, toolQueries(t, q)...)
 			}
 		}
 	}
 	return append(out, catalogBattery...)
 }
 
+// toolQueries expands a tool's query template as the tool does: Grafana's
+// schema constraint (testdata/tools/grafana_schema_constraint.sqlpart),
+// its list of TimescaleDB schemas and, for its column query, each table
+// name the query builder passes.
+func toolQueries(t *testing.T, q string) []string {
+	if strings.Contains(q, "{{grafana_schema_constraint}}") {
+		frag, err := os.ReadFile("testdata/tools/grafana_schema_constraint.sqlpart")
+		if err != nil {
+			t.Fatal(err)
+		}
+		q = strings.ReplaceAll(q, "{{grafana_schema_constraint}}", strings.TrimSpace(string(frag)))
+	}
+	// The schemas of TimescaleDB that Grafana leaves out of its lists.
+	q = strings.ReplaceAll(q, "{{grafana_timescaledb_schemas}}",
+		"'_timescaledb_cache', '_timescaledb_catalog', '_timescaledb_internal', '_timescaledb_config', 'timescaledb_information', 'timescaledb_experimental'")
+	if !strings.Contains(q, "{{grafana_table}}") {
+		return []string{q}
+	}
+	var out []string
+	for _, table := range []string{"helios_proxy.backends", "helios_proxy.circuit_breaker_status", "backends", "helios_proxy.nope"} {
+		out = append(out, strings.ReplaceAll(q, "{{grafana_table}}", table))
+	}
+	return out
+}
+
+// readerConn starts a PostgreSQL holding the helios_proxy schema made as
+// loadCatalogSchema makes it, and connects to it as an ordinary role
+// ("reader") that owns nothing, as statusdb takes its clients to be.
+func readerConn(t *testing.T, ctx context.Context) *pgx.Conn {
+	t.Helper()
+	c := pgtest.New(t, pgtest.Options{})
+	admin, err := pgx.Connect(ctx, c.DSN(c.User, c.Password, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	loadCatalogSchema(t, ctx, admin)
+	if _, err := admin.Exec(ctx, "CREATE ROLE reader LOGIN PASSWORD 'reader-pw'"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, c.DSN("reader", "reader-pw", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 // knownCatalogGaps mark psql queries statusdb does not answer yet: the
-// policy, extended-statistics and publication footers of \d, \d+'s
-// reloptions (unnest) and \dt+'s sizes.
-var knownCatalogGaps = []string{"pg_catalog.pg_policy pol", "pg_get_statisticsobjdef_columns", "pg_catalog.pg_publication p", "unnest(tc.reloptions)", "pg_table_size("}
+// publication footer of \d (array subscripts, array_upper and casts to
+// int2[] of an int2vector).
+var knownCatalogGaps = []string{}
 
 var catalogBattery = []string{
 	"SELECT nspname FROM pg_catalog.pg_namespace ORDER BY 1",
@@ -315,4 +353,31 @@ var catalogBattery = []string{
 	"SELECT relname, relkind = 'r', relnatts > 5 FROM pg_catalog.pg_class WHERE relkind IN ('r', 'v', 'm', 'f', 'p') AND relnamespace = {{nsp}} ORDER BY 1",
 	"SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'helios_proxy')",
 	"SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = n.oid) FROM pg_namespace n WHERE n.nspname = 'helios_proxy'",
+	"SELECT array(SELECT relname FROM pg_class WHERE relnamespace = {{nsp}} ORDER BY 1)",
+	"SELECT array(SELECT attname::text FROM pg_attribute WHERE attrelid = {{backends}} AND attnum > 0 ORDER BY attnum), array(SELECT attnum FROM pg_attribute WHERE attrelid = {{backends}} AND attnum > 0 ORDER BY 1)",
+	"SELECT array_to_string(array(SELECT nspname FROM pg_namespace WHERE nspname !~ '^pg_' ORDER BY 1), ',')",
+	"SELECT array(SELECT 'a b' UNION ALL SELECT '' UNION ALL SELECT 'x\"y' UNION ALL SELECT NULL UNION ALL SELECT 'null')",
+	"SELECT array(SELECT oid FROM pg_class WHERE false)",
+	"SELECT relname FROM pg_class WHERE 'helios_proxy' = ANY(array(SELECT nspname FROM pg_namespace WHERE oid = relnamespace)) ORDER BY 1",
+	"SELECT attname::text, relname::text, relkind::text FROM pg_attribute, pg_class WHERE attrelid = pg_class.oid AND attrelid = {{backends}} AND attnum = 1",
+	"SELECT relname FROM pg_class WHERE relnamespace = {{nsp}} AND 'backends'::name = ANY(array(SELECT relname FROM pg_class)) ORDER BY 1",
+	"SELECT rolname FROM pg_roles WHERE oid = ANY(array(SELECT relowner FROM pg_class WHERE relnamespace = {{nsp}}))",
+	"SELECT pg_table_size({{backends}}), pg_total_relation_size({{circuit_events}}), pg_relation_size({{backends}}), pg_indexes_size({{circuit_breaker_status}}), pg_table_size(1)",
+	"SELECT relname, pg_size_pretty(pg_total_relation_size(oid)), pg_size_pretty(pg_relation_size(oid, 'main')) FROM pg_class WHERE relnamespace = {{nsp}} ORDER BY 1",
+	"SELECT pg_size_pretty(0::bigint), pg_size_pretty(10239::bigint), pg_size_pretty(10240::bigint), pg_size_pretty(-20000::bigint), pg_size_pretty(1000000::bigint), pg_size_pretty(12345678901::bigint), pg_size_pretty(9007199254740993::bigint), pg_size_pretty(20971519::bigint)",
+	"SELECT pg_get_statisticsobjdef_columns(1)",
+	"SELECT x FROM unnest(array(SELECT relname FROM pg_class WHERE relnamespace = {{nsp}} ORDER BY 1)) x",
+	"SELECT u FROM pg_catalog.unnest(array(SELECT attnum FROM pg_attribute WHERE attrelid = {{backends}} AND attnum > 0)) AS u ORDER BY 1 DESC",
+	"SELECT * FROM unnest(array(SELECT nspname FROM pg_namespace ORDER BY 1))",
+	"SELECT s, s * 2 FROM generate_series(1, 5) s",
+	"SELECT * FROM generate_series(10, 1, -3)",
+	"SELECT g FROM pg_catalog.generate_series(2147483646, 2147483649) g LIMIT 3",
+	"SELECT g FROM generate_series(1, 3, 0) g",
+	"SELECT count(*) FROM generate_series(5, 1)",
+	"SELECT (SELECT count(*) FROM generate_series(1, c.relnatts)) FROM pg_class c WHERE c.relnamespace = {{nsp}} ORDER BY c.relname",
+	"SELECT c.relname, (SELECT string_agg(a.attname, ',') FROM pg_attribute a WHERE a.attrelid = c.oid) IS NOT NULL FROM pg_class c WHERE false",
+	"SELECT array_to_string(c.reloptions || array(SELECT 'toast.' || x FROM unnest(c.reloptions) x), ', ') FROM pg_class c WHERE c.relnamespace = {{nsp}}",
+	"SELECT array(SELECT relname FROM pg_class WHERE relnamespace = {{nsp}} ORDER BY 1) || array(SELECT nspname FROM pg_namespace WHERE nspname = 'helios_proxy')",
+	"SELECT array(SELECT relname::text FROM pg_class WHERE relnamespace = {{nsp}} ORDER BY 1) || '{x,NULL}'",
+	"SELECT x FROM unnest(array(SELECT relname FROM pg_class WHERE relnamespace = {{nsp}} ORDER BY 1) || array(SELECT nspname FROM pg_namespace WHERE nspname = 'public')) x",
 }

@@ -142,6 +142,27 @@ var catalogFuncs = map[string]struct {
 	"quote_ident":                {[][]typ{{tText}}, tText, 0},
 	"array_to_string":            {[][]typ{{tText, tText}}, tText, 0},
 	"pg_relation_is_publishable": {[][]typ{{tInt8}}, tBool, 0},
+	// Sizes: a helios_proxy table holds no storage (its rows are computed
+	// from the snapshot), so the sizes are those PostgreSQL 15 reports for
+	// an empty table with text columns: no pages in the main fork, one
+	// 8 kB page for the TOAST index (pg_table_size and
+	// pg_total_relation_size count it); NULL for an OID that names no
+	// relation.
+	"pg_table_size":                   {[][]typ{{tInt8}}, tInt8, 0},
+	"pg_total_relation_size":          {[][]typ{{tInt8}}, tInt8, 0},
+	"pg_relation_size":                {[][]typ{{tInt8}, {tInt8, tText}}, tInt8, 0},
+	"pg_indexes_size":                 {[][]typ{{tInt8}}, tInt8, 0},
+	"pg_size_pretty":                  {[][]typ{{tInt8}}, tText, 0},
+	"pg_get_statisticsobjdef_columns": {[][]typ{{tInt8}}, tText, 0},
+	// Arrays held as text (arrayfunc.go) and trimming.
+	"string_to_array": {[][]typ{{tText, tText}}, tText, pgtype.TextArrayOID},
+	"parse_ident":     {[][]typ{{tText}, {tText, tBool}}, tText, pgtype.TextArrayOID},
+	"array_lower":     {[][]typ{{tText, tInt4}}, tInt4, 0},
+	"array_upper":     {[][]typ{{tText, tInt4}}, tInt4, 0},
+	"array_length":    {[][]typ{{tText, tInt4}}, tInt4, 0},
+	"btrim":           {[][]typ{{tText}, {tText, tText}}, tText, 0},
+	"ltrim":           {[][]typ{{tText}, {tText, tText}}, tText, 0},
+	"rtrim":           {[][]typ{{tText}, {tText, tText}}, tText, 0},
 }
 
 // catalogFunc types a call of a catalog function; ok is false for any
@@ -392,6 +413,43 @@ func catalogFn(e *expr, args []evalFn) evalFn {
 			}
 			return value{s: strings.Join(parts, v[1].s)}
 		})
+	case "pg_table_size", "pg_total_relation_size", "pg_relation_size", "pg_indexes_size":
+		var size int64
+		if e.op == "pg_table_size" || e.op == "pg_total_relation_size" {
+			size = emptyToastIndexSize
+		}
+		return strict(func(_ *evalCtx, v []value) value {
+			if t, _ := relationByOID(v[0].n); t == nil {
+				return null
+			}
+			return value{n: size}
+		})
+	case "string_to_array", "parse_ident", "array_lower", "array_upper", "array_length", "btrim", "ltrim", "rtrim", "subscript", "array_in":
+		return arrayFn(e, args)
+	case "array_cat":
+		return func(x *evalCtx) value {
+			l, r := args[0](x), args[1](x)
+			switch {
+			case l.null:
+				return r
+			case r.null:
+				return l
+			}
+			text := func(s string) (value, *Error) { return value{s: s}, nil }
+			lv, err := parseArray(l.s, text)
+			if err != nil {
+				failErr(err)
+			}
+			rv, err := parseArray(r.s, text)
+			if err != nil {
+				failErr(err)
+			}
+			return value{s: arrayOut(tText, append(lv, rv...), x.loc)}
+		}
+	case "pg_size_pretty":
+		return strict(func(_ *evalCtx, v []value) value { return value{s: sizePretty(v[0].n)} })
+	case "pg_get_statisticsobjdef_columns":
+		return func(*evalCtx) value { return null } // there are no extended statistics
 	case "pg_relation_is_publishable":
 		return strict(func(_ *evalCtx, v []value) value {
 			t, _ := relationByOID(v[0].n)
@@ -441,3 +499,37 @@ func description(oid int64, class string, sub int64, anyClass bool) value {
 	}
 	return null
 }
+
+// sizePretty is pg_size_pretty(bigint): bytes below 10 kB, then kB, MB,
+// GB, TB and PB, each rounded half away from zero from one extra bit.
+func sizePretty(size int64) string {
+	abs := func(n int64) int64 {
+		if n < 0 {
+			return -n
+		}
+		return n
+	}
+	const limit = 10 * 1024
+	if abs(size) < limit {
+		return strconv.FormatInt(size, 10) + " bytes"
+	}
+	size /= 1 << 9 // one extra bit for rounding
+	for _, unit := range []string{"kB", "MB", "GB", "TB"} {
+		if abs(size) < limit*2-1 {
+			return strconv.FormatInt(halfRounded(size), 10) + " " + unit
+		}
+		size /= 1 << 10
+	}
+	return strconv.FormatInt(halfRounded(size), 10) + " PB"
+}
+
+func halfRounded(n int64) int64 {
+	if n < 0 {
+		return (n - 1) / 2
+	}
+	return (n + 1) / 2
+}
+
+// emptyToastIndexSize is the size of an empty table's TOAST index: its
+// metapage.
+const emptyToastIndexSize = 8192

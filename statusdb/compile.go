@@ -223,6 +223,11 @@ func (c *compiler) aggPlan(a *expr) (aggPlan, *Error) {
 		if ap.arg, err = c.compile(a.args[0]); err != nil {
 			return ap, err
 		}
+		if len(a.args) == 2 {
+			if ap.delim, err = c.compile(a.args[1]); err != nil {
+				return ap, err
+			}
+		}
 	}
 	if a.filter != nil {
 		if ap.filter, err = c.compile(a.filter); err != nil {
@@ -467,6 +472,8 @@ func negFn(t typ, f evalFn) evalFn {
 		switch t {
 		case tFloat8:
 			v.f = -v.f
+		case tNumeric:
+			v = numericNeg(v.s)
 		case tInterval:
 			if v.n == math.MinInt64 || v.d == math.MinInt32 || v.m == math.MinInt32 {
 				fail(codeDatetimeOverflow, "interval out of range")
@@ -506,6 +513,8 @@ func arithFn(e *expr, l, r evalFn) evalFn {
 		}
 	case t == tInt4 || t == tInt8:
 		f = func(_ *evalCtx, a, b value) value { return value{n: intArith(op, t, a.n, b.n)} }
+	case t == tNumeric:
+		f = func(_ *evalCtx, a, b value) value { return numericArith(op, a.s, b.s) }
 	case t == tTimestamptz:
 		sign := int32(1)
 		if op == "-" {
@@ -645,6 +654,8 @@ func castFn(arg, e *expr) func(x *evalCtx, v value) value {
 				r, err = parseInt(to, v.s)
 			case tFloat8:
 				r, err = parseFloat8(v.s)
+			case tNumeric:
+				r, err = numericIn(v.s)
 			case tBool:
 				r, err = parseBool(v.s)
 			case tInterval:
@@ -664,6 +675,14 @@ func castFn(arg, e *expr) func(x *evalCtx, v value) value {
 		conv = func(_ *evalCtx, v value) value { return v }
 	case to == tFloat8 && (from == tInt4 || from == tInt8):
 		conv = func(_ *evalCtx, v value) value { return value{f: float64(v.n)} }
+	case to == tNumeric && (from == tInt4 || from == tInt8):
+		conv = func(_ *evalCtx, v value) value { return numericFromInt(v.n) }
+	case to == tNumeric && from == tFloat8:
+		conv = func(_ *evalCtx, v value) value { return numericFromFloat(v.f) }
+	case from == tNumeric && to == tFloat8:
+		conv = func(_ *evalCtx, v value) value { return value{f: numericToFloat(v.s)} }
+	case from == tNumeric && (to == tInt4 || to == tInt8):
+		conv = func(_ *evalCtx, v value) value { return value{n: numericToInt(to, v.s)} }
 	case to == tInt8 && from == tInt4, to == tInt4 && from == tBool:
 		conv = func(_ *evalCtx, v value) value { return v }
 	case to == tInt4 && from == tInt8:
@@ -672,12 +691,8 @@ func castFn(arg, e *expr) func(x *evalCtx, v value) value {
 		conv = func(_ *evalCtx, v value) value { return boolValue(v.n != 0) }
 	case from == tFloat8 && (to == tInt4 || to == tInt8):
 		conv = func(_ *evalCtx, v value) value {
-			// rint, then a range check, as float8 → int4/int8 in PostgreSQL;
-			// a numeric rounds half away from zero instead.
+			// rint, then a range check, as float8 → int4/int8 in PostgreSQL.
 			f := math.RoundToEven(v.f)
-			if arg.numeric {
-				f = math.Round(v.f)
-			}
 			if math.IsNaN(f) || f < math.MinInt64 || f >= math.MaxInt64 {
 				outOfRange(to)
 			}
@@ -686,85 +701,11 @@ func castFn(arg, e *expr) func(x *evalCtx, v value) value {
 	default:
 		conv = func(_ *evalCtx, v value) value { return v }
 	}
-	if !e.numeric || to != tFloat8 {
+	if to != tNumeric || e.scale < 0 {
 		return conv
 	}
-	// A cast to numeric: float8 → numeric keeps 15 significant digits
-	// (DBL_DIG), and numeric(p, s) rounds to s decimals.
-	fromFloat := from == tFloat8 && !arg.numeric || from == tText
 	prec, scale := e.prec, e.scale
-	return func(x *evalCtx, v value) value {
-		v = conv(x, v)
-		f := v.f
-		if fromFloat {
-			f = roundSignificant(f, 15)
-		}
-		if scale >= 0 {
-			if math.IsInf(f, 0) {
-				failErr(&Error{Code: codeOutOfRange, Message: "numeric field overflow",
-					Detail: "A field with precision " + strconv.Itoa(prec) + ", scale " + strconv.Itoa(scale) + " cannot hold an infinite value."})
-			}
-			f = roundDecimal(f, scale)
-			if digits := prec - scale; math.Abs(f) >= math.Pow10(digits) {
-				limit := "1"
-				if digits > 0 {
-					limit = "10^" + strconv.Itoa(digits)
-				}
-				failErr(&Error{Code: codeOutOfRange, Message: "numeric field overflow",
-					Detail: "A field with precision " + strconv.Itoa(prec) + ", scale " + strconv.Itoa(scale) + " must round to an absolute value less than " + limit + "."})
-			}
-		}
-		return value{f: f}
-	}
-}
-
-// roundSignificant rounds f to n significant decimal digits, as
-// PostgreSQL's float8 → numeric conversion does with n = 15.
-func roundSignificant(f float64, n int) float64 {
-	if f == 0 || math.IsNaN(f) || math.IsInf(f, 0) {
-		return f
-	}
-	r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'e', n-1, 64), 64)
-	return r
-}
-
-// roundDecimal rounds f to scale decimal places (scale may be negative),
-// half away from zero, working on f's 15-significant-digit decimal form
-// as numeric's round() does on the converted value; so 1.005 → 1.01.
-func roundDecimal(f float64, scale int) float64 {
-	if f == 0 || math.IsNaN(f) || math.IsInf(f, 0) {
-		return f
-	}
-	s := strconv.FormatFloat(math.Abs(f), 'e', 14, 64) // d.dddddddddddddde±XX
-	digits := []byte(s[:1] + s[2:16])
-	exp, _ := strconv.Atoi(s[17:])
-	keep := exp + 1 + scale // digits kept
-	switch {
-	case keep >= len(digits):
-		return roundSignificant(f, 15)
-	case keep < 0:
-		return 0
-	}
-	up := digits[keep] >= '5'
-	digits = digits[:keep]
-	if up {
-		i := keep - 1
-		for i >= 0 && digits[i] == '9' {
-			digits[i] = '0'
-			i--
-		}
-		if i < 0 {
-			digits = append([]byte{'1'}, digits...)
-			exp++
-		} else {
-			digits[i]++
-		}
-	}
-	r, _ := strconv.ParseFloat("0."+string(digits)+"e"+strconv.Itoa(exp+1), 64)
-	if r == 0 || len(digits) == 0 {
-		return 0 // numeric has no negative zero
-	}
-	return math.Copysign(r, f)
+	return func(x *evalCtx, v value) value { return numericTypmod(conv(x, v).s, prec, scale) }
 }
 
 func likeFn(e *expr, args []evalFn) evalFn {
@@ -923,8 +864,11 @@ func funcFn(e *expr, args []evalFn) evalFn {
 	case "abs":
 		t := e.typ
 		f = func(v value) value {
-			if t == tFloat8 {
+			switch t {
+			case tFloat8:
 				return value{f: math.Abs(v.f)}
+			case tNumeric:
+				return numericAbs(v.s)
 			}
 			if v.n < 0 {
 				if v.n == math.MinInt64 {
@@ -934,12 +878,17 @@ func funcFn(e *expr, args []evalFn) evalFn {
 			}
 			return v
 		}
-	case "ceil":
-		f = func(v value) value { return value{f: math.Ceil(v.f)} }
-	case "floor":
-		f = func(v value) value { return value{f: math.Floor(v.f)} }
+	case "ceil", "floor":
+		up := e.op == "ceil"
+		if e.typ == tNumeric {
+			f = func(v value) value { return numericCeilFloor(v.s, up) }
+		} else if up {
+			f = func(v value) value { return value{f: math.Ceil(v.f)} }
+		} else {
+			f = func(v value) value { return value{f: math.Floor(v.f)} }
+		}
 	case "trunc", "round":
-		numeric, op := e.args[0].numeric, e.op
+		trunc := e.op == "trunc"
 		if len(args) == 2 {
 			places := args[1]
 			return func(x *evalCtx) value {
@@ -947,21 +896,16 @@ func funcFn(e *expr, args []evalFn) evalFn {
 				if v.null || n.null {
 					return null
 				}
-				if op == "trunc" {
-					p := math.Pow10(int(n.n))
-					return value{f: math.Trunc(roundSignificant(v.f, 15)*p) / p}
-				}
-				return value{f: roundDecimal(v.f, int(n.n))}
+				return numericRound(v.s, int(n.n), trunc)
 			}
 		}
-		f = func(v value) value {
-			switch {
-			case op == "trunc":
-				return value{f: math.Trunc(v.f)}
-			case numeric:
-				return value{f: math.Round(v.f)}
-			}
-			return value{f: math.RoundToEven(v.f)}
+		switch {
+		case e.typ == tNumeric:
+			f = func(v value) value { return numericRound(v.s, 0, trunc) }
+		case trunc:
+			f = func(v value) value { return value{f: math.Trunc(v.f)} }
+		default:
+			f = func(v value) value { return value{f: math.RoundToEven(v.f)} }
 		}
 	}
 	return func(x *evalCtx) value {

@@ -148,6 +148,15 @@
 //   - casts with :: or CAST to text, varchar, int/int4/integer,
 //     int8/bigint, float8/double precision, numeric[(p,s)]/decimal,
 //     bool/boolean, timestamptz/timestamp with time zone, interval;
+//   - numeric is exact (numeric.go): decimal literals, casts to numeric
+//     and numeric(p, s), avg of integers and numerics, sum of bigint and
+//     numeric, round/trunc(numeric, n), ceil, floor and abs keep
+//     PostgreSQL's type (1700), its display scale ("5.0", "0.0500") and
+//     its result scales (select_div_scale for /, so avg(port) is
+//     5433.0000000000000000), in text and binary form; a value is held as
+//     its text output and computed with math/big (no dependency: status
+//     queries compute few numerics, and the text form needs no pointer in
+//     a value). NaN is supported; arithmetic on numeric Infinity is 0A000;
 //   - count(*), count(x), sum, avg, min, max, with DISTINCT and
 //     FILTER (WHERE ...); GROUP BY expressions, output names or ordinals;
 //     HAVING;
@@ -158,19 +167,42 @@
 //     context as PostgreSQL does.
 //
 // Refused with an *Error: a statement mixing helios_proxy tables with any
-// other relation or set-returning function (0A000 "helios_proxy tables
-// cannot be combined with backend tables"; an unqualified name is a
-// backend's relation unless a WITH in scope defines it); INSERT, UPDATE,
-// DELETE, MERGE, TRUNCATE and COPY FROM on them (42501, "the helios_proxy
-// schema is read-only", pointing at the REST API for overrides; not
-// 25006, which the breaker treats as a demoted primary); LATERAL, row
-// constructors, window frames with offsets or EXCLUDE, arrays anywhere
-// but on the right of ANY/ALL, an aggregate of only an outer query's
-// columns, FOR UPDATE, other functions, operators and types, and any
-// other statement naming a helios_proxy table such as EXPLAIN (0A000).
-// A statement that names no helios_proxy relation is not ours
-// (ErrNotStatusQuery); that includes unqualified names, even with
-// search_path set to helios_proxy.
+// other relation or set-returning function other than unnest and
+// generate_series (0A000 "helios_proxy tables cannot be combined with
+// backend tables"; an unqualified name is a backend's relation unless a
+// WITH in scope defines it); writes and DDL on the schema and its tables,
+// answered as PostgreSQL answers a role that owns nothing and holds only
+// SELECT (ddl.go; never 25006, which the breaker treats as a demoted
+// primary): INSERT, UPDATE, DELETE, MERGE, TRUNCATE and COPY FROM are
+// 42501 "permission denied for table x"; DROP, ALTER (and RENAME, SET
+// SCHEMA, OWNER TO), CREATE INDEX and COMMENT ON a table are 42501 "must
+// be owner of table x" (of relation x for a column's comment, of schema
+// helios_proxy for the schema); CREATE TABLE, VIEW, SEQUENCE and CREATE
+// TABLE AS in helios_proxy are 42501 "permission denied for schema
+// helios_proxy"; a table that does not exist is 42P01, the wrong kind of
+// object for DROP 42809, and IF EXISTS succeeds; GRANT and REVOKE
+// succeed, change nothing and raise PostgreSQL's WARNING ("no privileges
+// were granted for ...") through Session.Notices. LATERAL, row
+// constructors, window frames with offsets or EXCLUDE, an aggregate of
+// only an outer query's columns, FOR UPDATE, other functions, operators
+// and types, and any other statement naming a helios_proxy table such as
+// EXPLAIN are 0A000. A statement that names no helios_proxy relation is
+// not ours (ErrNotStatusQuery).
+//
+// Unqualified names (searchpath.go): on a backend database, Prepare takes
+// backends, circuit_events and circuit_breaker_status for a backend's
+// relations; DB.PrepareOnPath, given the session's search_path, takes
+// them for helios_proxy's tables when helios_proxy is the first schema on
+// it (pg_catalog aside), as PostgreSQL would resolve them, unless a WITH
+// of the statement defines the name (ResolvesOnPath tells a caller when;
+// MentionsTable is its hot-path check, as Mentions is for the schema's
+// name). The caller tracks the search_path, which PostgreSQL does not
+// report in ParameterStatus. On the status database, PrepareStandalone
+// takes them for helios_proxy's tables and Stmt.Check requires
+// helios_proxy anywhere on Input.Session's search_path (no other schema
+// there holds a table), else 42P01 "relation ... does not exist" as
+// PostgreSQL; so SET search_path TO helios_proxy, public, then SELECT
+// count(*) FROM backends works there.
 //
 // # The status database
 //
@@ -236,34 +268,47 @@
 // obj_description, col_description, pg_get_expr (NULL: there are no
 // defaults or constraints), to_regclass/to_regtype/to_regnamespace,
 // has_schema_privilege, has_table_privilege, quote_ident,
-// array_to_string (of an array column), pg_relation_is_publishable; casts
+// array_to_string, pg_relation_is_publishable, pg_table_size,
+// pg_total_relation_size (8192: what PostgreSQL 15 reports for an empty
+// table with text columns, its TOAST index's metapage), pg_relation_size
+// and pg_indexes_size (0), pg_size_pretty, pg_get_statisticsobjdef_columns
+// (NULL: there are no extended statistics); casts
 // to oid, regclass, regtype, regnamespace, name, int2, "char" and from
 // the reg types to text; the operators ~, !~, ~*, !~* (Go's RE2, which
-// accepts the patterns psql sends). Catalog queries that name no
+// accepts the patterns psql sends).
+//
+// Array values (srf.go, array.go) are one-dimensional and held as their
+// text form, as the catalogs' array columns are: ARRAY(SELECT ...) as a
+// value (text[], name[], oid[], int4[], ...), array || array,
+// comparisons of two arrays with = and <> and of an array with a
+// literal, op ANY/ALL over an array column or value, unnest(array) and
+// generate_series(start, stop [, step]) of integers in FROM (their
+// arguments may refer to outer query levels; not LATERAL), and the
+// aggregate string_agg(text, text) (DISTINCT sorts, as PostgreSQL's
+// does); string_to_array, parse_ident, array_lower, array_upper,
+// array_length, subscripts arr[i] (no slices), casts of a literal or an
+// array to int2[], int4[], text[], name[], oid[], ... (arrayfunc.go), and
+// a scalar function in FROM (string_to_array(...) s: one row). They go
+// to the wire in text or array_send's binary form. btrim, ltrim and rtrim
+// (trim(...)) work on text. psql 15's \d, \d+, \dt, \dt+, \dn, \dv
+// queries and the Grafana PostgreSQL data source's schema, table and
+// column queries (testdata/psql, testdata/tools) answer as PostgreSQL
+// 15's. Catalog queries that name no
 // helios_proxy table are answered by PrepareStandalone only; Prepare
 // (backend databases) leaves them to the backend.
 //
 // # Deviations from PostgreSQL
 //
-//   - Catalogs: pg_class.reltoastrelid is 0 (no TOAST table),
-//     relfrozenxid and relminmxid are 0, reltuples -1 and relpages 0;
-//     regproc columns (pg_type.typinput, ...) and arrays are sent as text
-//     in binary format too; sizes (pg_table_size) and
-//     pg_get_statisticsobjdef_columns, ARRAY(SELECT ...) as a value,
-//     unnest and generate_series are not supported, so psql's \d+ table
-//     query (reloptions), and its policy, extended-statistics and
-//     publication footers, and \dt+ are refused (0A000) where PostgreSQL
-//     answers.
-//
-//   - numeric is evaluated as float8 and reported with the float8 OID (701):
-//     decimal literals such as 2.5, casts to numeric, avg of integers,
-//     sum of bigint, and round(x, n) are float8 (PostgreSQL: numeric, 1700).
-//     Values agree, formatting can differ: numeric keeps its scale
-//     ("5.0", "0.0500"), float8 prints the shortest form ("5", "0.05").
-//     Numeric-ness is remembered where it changes a result: round() of a
-//     numeric rounds half away from zero, a cast float8 → numeric keeps 15
-//     significant digits, numeric(p, s) rounds to s places and checks p.
-//     round(float8, int), which PostgreSQL lacks, is accepted.
+//   - Catalogs: pg_class.reltoastrelid is 0 (no TOAST table, though
+//     pg_table_size counts a TOAST index's page, as PostgreSQL does for
+//     the same empty table), relfrozenxid and relminmxid are 0, reltuples
+//     -1 and relpages 0; regproc columns (pg_type.typinput, ...),
+//     int2vector and oidvector are sent as text in binary format too.
+//     Arrays have lower bound 1 and one dimension (a cast of an
+//     int2vector to int2[] too, where PostgreSQL keeps its lower bound 0);
+//     generate_series in FROM is materialized, so one of more than 4
+//     million rows stops with 54000 (maxWork), as PostgreSQL's
+//     FunctionScan, which materializes too, would not.
 //
 //   - Text compares and sorts in byte order, as under COLLATE "C"; lower,
 //     upper and ILIKE fold ASCII letters only, as PostgreSQL does under C.
@@ -273,6 +318,19 @@
 //     ISO and postgres forms listed at parseTimestamptz and parseInterval,
 //     not every form PostgreSQL accepts (no named time zones other than
 //     UTC/GMT/Z in literals, no 'today' or 'infinity').
+//
+//   - A write is refused for want of privilege before its statement is
+//     analyzed, where PostgreSQL reports errors of analysis (a wrong
+//     column or type in INSERT ... VALUES) first. On a backend database
+//     without a Session, GRANT's and REVOKE's WARNING is not sent.
+//
+//   - An unqualified name of a helios_proxy table in a statement that
+//     fails analysis, or in DDL, is taken for the table even when
+//     search_path would not find it (the status database reports 42P01
+//     for it only in a statement returning rows, at Check, which for the
+//     extended protocol comes at Execute rather than at Parse); a
+//     temporary table of the same name, which PostgreSQL finds first, is
+//     not known.
 //
 //   - A parameter whose type nothing determines is text; PostgreSQL
 //     sometimes refuses instead ("could not determine data type").

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,7 +43,7 @@ type Input struct {
 type Result struct {
 	Columns []Column
 	// Rows holds one slice per row, one Go value per column: string
-	// (text), int64 (int4 and int8), float64 (float8), bool,
+	// (text, and numeric as its text output), int64 (int4 and int8), float64 (float8), bool,
 	// time.Time (timestamptz, in the session's time zone),
 	// pgtype.Interval (interval), or nil for NULL.
 	Rows [][]any
@@ -61,6 +61,7 @@ type aggPlan struct {
 	op             string
 	star, distinct bool
 	arg            evalFn // nil for count(*)
+	delim          evalFn // string_agg's delimiter
 	argTyp, typ    typ
 	filter         evalFn
 }
@@ -70,9 +71,16 @@ type aggState struct {
 	i    int64   // integer sum
 	f    float64 // float sum, or the integer sum once it overflowed int64
 	over bool
-	v    value // min or max so far
-	set  bool
-	seen map[string]struct{} // DISTINCT
+	nan  bool     // a numeric sum met NaN
+	big  *big.Int // the exact sum of a numeric result: of integers once st.i overflowed, or of numerics
+	sc   int      // big's scale
+	text []byte   // string_agg so far
+	// string_agg(DISTINCT ...): the values and their delimiters, joined
+	// in sorted order at the end as PostgreSQL's sort-based DISTINCT does.
+	parts [][2]value
+	v     value // min or max so far
+	set   bool
+	seen  map[string]struct{} // DISTINCT
 }
 
 // query is a compiled SELECT (a query level): where its rows come from
@@ -286,6 +294,8 @@ func appendWire(dst []byte, t typ, v *value, loc *time.Location, format int16) (
 		dst = binary.BigEndian.AppendUint64(dst, uint64(v.n))
 		dst = binary.BigEndian.AppendUint32(dst, uint32(v.d))
 		return binary.BigEndian.AppendUint32(dst, uint32(v.m)), true, nil
+	case tNumeric:
+		return appendNumericBinary(dst, v.s), true, nil
 	}
 	return append(dst, v.s...), true, nil
 }
@@ -559,7 +569,7 @@ func (k *sortKey) comparator() func(a, b *value) int {
 		cmp = func(a, b *value) int { return strings.Compare(a.s, b.s) }
 	case tFloat8:
 		cmp = func(a, b *value) int { return compareFloat(a.f, b.f) }
-	case tInterval:
+	case tInterval, tNumeric:
 		t := k.typ
 		cmp = func(a, b *value) int { return compareValues(t, *a, *b) }
 	default:
@@ -677,6 +687,8 @@ func (a *aggPlan) add(x *evalCtx, st *aggState) {
 	switch a.op {
 	case "sum", "avg":
 		switch {
+		case a.argTyp == tNumeric:
+			a.addNumeric(st, v.s)
 		case a.argTyp == tFloat8:
 			sum := st.f + v.f
 			if math.IsInf(sum, 0) && !math.IsInf(st.f, 0) && !math.IsInf(v.f, 0) {
@@ -684,17 +696,29 @@ func (a *aggPlan) add(x *evalCtx, st *aggState) {
 			}
 			st.f = sum
 		case st.over:
-			st.f += float64(v.n)
+			st.big.Add(st.big, big.NewInt(v.n))
 		default:
 			sum := st.i + v.n
 			if ((st.i ^ sum) & (v.n ^ sum)) < 0 {
 				if a.typ == tInt8 {
 					outOfRange(tInt8)
 				}
-				st.over, st.f = true, float64(st.i)+float64(v.n)
+				st.over = true
+				st.big = new(big.Int).Add(big.NewInt(st.i), big.NewInt(v.n))
 			}
 			st.i = sum
 		}
+	case "string_agg":
+		if a.distinct {
+			st.parts = append(st.parts, [2]value{v, a.delim(x)})
+			break
+		}
+		if st.n > 1 {
+			if d := a.delim(x); !d.null {
+				st.text = append(st.text, d.s...)
+			}
+		}
+		st.text = append(st.text, v.s...)
 	case "min", "max":
 		c := 0
 		if st.set {
@@ -716,18 +740,61 @@ func (a *aggPlan) final(st *aggState) value {
 	switch a.op {
 	case "min", "max":
 		return st.v
-	}
-	sum := st.f
-	if a.argTyp != tFloat8 && !st.over {
-		sum = float64(st.i)
+	case "string_agg":
+		if a.distinct {
+			slices.SortStableFunc(st.parts, func(p, q [2]value) int { return strings.Compare(p[0].s, q[0].s) })
+			for i, p := range st.parts {
+				if i > 0 && !p[1].null {
+					st.text = append(st.text, p[1].s...)
+				}
+				st.text = append(st.text, p[0].s...)
+			}
+			st.parts = nil
+		}
+		return value{s: string(st.text)}
 	}
 	switch {
-	case a.op == "avg":
-		return value{f: sum / float64(st.n)}
 	case a.typ == tInt8:
 		return value{n: st.i}
+	case a.typ == tFloat8 && a.op == "avg":
+		return value{f: st.f / float64(st.n)}
+	case a.typ == tFloat8:
+		return value{f: st.f}
 	}
-	return value{f: sum}
+	var sum value
+	switch {
+	case st.nan:
+		sum = value{s: numNaN}
+	case st.big != nil:
+		sum = decValue(st.big, st.sc)
+	default:
+		sum = numericFromInt(st.i)
+	}
+	if a.op == "avg" {
+		return numericArith("/", sum.s, strconv.FormatInt(st.n, 10))
+	}
+	return sum
+}
+
+// addNumeric adds a numeric to the exact sum.
+func (a *aggPlan) addNumeric(st *aggState, s string) {
+	switch {
+	case st.nan:
+		return
+	case s == numNaN:
+		st.nan = true
+		return
+	case numSpecial(s):
+		fail(codeFeature, "sum of numeric infinity is not supported")
+	}
+	u, sc := decParse(s)
+	if st.big == nil {
+		st.big, st.sc = u, sc
+		return
+	}
+	s2 := max(st.sc, sc)
+	st.big = new(big.Int).Add(rescale(st.big, st.sc, s2), rescale(u, sc, s2))
+	st.sc = s2
 }
 
 // appendKey encodes values so that equal encodings mean equal values for
@@ -753,6 +820,10 @@ func appendKey(dst []byte, types []typ, vals []value) []byte {
 				f = math.NaN()
 			}
 			dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(f))
+		case tNumeric:
+			k := numericKey(v.s)
+			dst = binary.AppendUvarint(dst, uint64(len(k)))
+			dst = append(dst, k...)
 		case tInterval:
 			d, us := intervalSpan(v)
 			dst = binary.BigEndian.AppendUint64(dst, uint64(d))
@@ -866,6 +937,8 @@ func decodeText(t typ, b []byte, x *evalCtx) (value, *Error) {
 		return parseInt(t, s)
 	case tFloat8:
 		return parseFloat8(s)
+	case tNumeric:
+		return numericIn(s)
 	case tBool:
 		return parseBool(s)
 	case tInterval:
@@ -913,11 +986,11 @@ func decodeBinary(oid uint32, b []byte, x *evalCtx) (value, *Error) {
 		}
 		return value{f: math.Float64frombits(binary.BigEndian.Uint64(b))}, nil
 	case pgtype.NumericOID:
-		f, ok := numericRecv(b)
+		v, ok := numericRecvValue(b)
 		if !ok {
 			return bad()
 		}
-		return value{f: f}, nil
+		return v, nil
 	case pgtype.BoolOID:
 		if len(b) != 1 {
 			return bad()
@@ -949,50 +1022,6 @@ func decodeBinary(oid uint32, b []byte, x *evalCtx) (value, *Error) {
 		return value{}, err
 	}
 	return value{s: string(b)}, nil
-}
-
-// numericRecv decodes PostgreSQL's binary numeric (ndigits, weight, sign,
-// dscale, then base-10000 digits) into the nearest float64.
-func numericRecv(b []byte) (float64, bool) {
-	if len(b) < 8 {
-		return 0, false
-	}
-	ndigits := int(binary.BigEndian.Uint16(b))
-	weight := int(int16(binary.BigEndian.Uint16(b[2:])))
-	sign := binary.BigEndian.Uint16(b[4:])
-	if len(b) != 8+2*ndigits {
-		return 0, false
-	}
-	switch sign {
-	case 0xC000:
-		return math.NaN(), true
-	case 0xD000:
-		return math.Inf(1), true
-	case 0xF000:
-		return math.Inf(-1), true
-	case 0, 0x4000:
-	default:
-		return 0, false
-	}
-	if ndigits == 0 {
-		return 0, true
-	}
-	// Digits as a decimal string with an exponent, so ParseFloat rounds once.
-	var buf []byte
-	if sign == 0x4000 {
-		buf = append(buf, '-')
-	}
-	for i := range ndigits {
-		d := binary.BigEndian.Uint16(b[8+2*i:])
-		if d > 9999 {
-			return 0, false
-		}
-		buf = append(buf, byte('0'+d/1000), byte('0'+d/100%10), byte('0'+d/10%10), byte('0'+d%10))
-	}
-	buf = append(buf, 'e')
-	buf = strconv.AppendInt(buf, int64(4*(weight-ndigits+1)), 10)
-	f, err := strconv.ParseFloat(string(buf), 64)
-	return f, err == nil || errors.Is(err, strconv.ErrRange)
 }
 
 // AppendValue appends the wire encoding of the value in row, col to dst in
@@ -1035,6 +1064,12 @@ func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bo
 			}
 			if oid == 18 && v == "" {
 				return append(dst, 0), true, nil // "char" '\0'
+			}
+			if oid == pgtype.NumericOID {
+				return appendNumericBinary(dst, v), true, nil
+			}
+			if heldElem[oid] != 0 && oid != 22 && oid != 30 {
+				return arraySend(dst, oid, v, time.UTC)
 			}
 			return append(dst, v...), true, nil
 		case int64:

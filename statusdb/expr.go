@@ -55,10 +55,6 @@ type expr struct {
 	neg     bool
 	ci      bool // eLike: ILIKE
 	hasElse bool
-	// numeric marks a float8 that stands for a PostgreSQL numeric (a
-	// decimal literal, a ::numeric cast), so round() rounds half away from
-	// zero as numeric does rather than half to even as float8 does.
-	numeric bool
 	// name marks a text of PostgreSQL's type name (current_user,
 	// current_database()): an output column of type name (OID 19).
 	name bool
@@ -118,7 +114,7 @@ func (e *expr) writeKey(b *strings.Builder) {
 			strconv.Itoa(e.ts.h) + ":" + strconv.Itoa(e.ts.mi) + ":" + strconv.Itoa(e.ts.s) + "." + strconv.Itoa(e.ts.usec) +
 			"@" + strconv.FormatBool(e.ts.zoned) + strconv.Itoa(e.ts.off) + strconv.FormatBool(e.ts.now)))
 	}
-	for _, f := range []bool{e.neg, e.ci, e.hasElse, e.star, e.distinct, e.numeric, e.all} {
+	for _, f := range []bool{e.neg, e.ci, e.hasElse, e.star, e.distinct, e.all} {
 		if f {
 			b.WriteByte('1')
 		} else {

@@ -18,6 +18,7 @@ const (
 	fSelf                  // a recursive CTE's reference to itself: the working table
 	fJoin                  // left JOIN right
 	fList                  // FROM a, b, ...: every combination
+	fFunc                  // unnest(array) or generate_series(...) (srf.go)
 )
 
 // fromPlan is an analyzed FROM item.
@@ -35,6 +36,7 @@ type fromPlan struct {
 	on          *expr   // over left's and right's values
 	merged      []*expr // the merged columns' slots
 	parts       []*fromPlan
+	srf         *expr // fFunc: the call, its arguments analyzed at this level
 }
 
 // fromItem is a FROM item with the names it brings.
@@ -146,6 +148,8 @@ func (a *analyzer) fromItem(n *pg.Node) (*fromItem, *Error) {
 		return a.rangeSubselect(v.RangeSubselect)
 	case *pg.Node_JoinExpr:
 		return a.join(v.JoinExpr)
+	case *pg.Node_RangeFunction:
+		return a.rangeFunction(v.RangeFunction)
 	}
 	return nil, unsupported("this FROM item")
 }
@@ -172,7 +176,7 @@ func relItem(name string, tbl *table, names []string, types []typ, flags []*expr
 	for i, n := range names {
 		c := rangeCol{name: n, typ: types[i], pos: i, src: [2]string{name, n}}
 		if flags != nil {
-			c.numeric, c.isName, c.pgt = flags[i].numeric, flags[i].name, flags[i].pgt
+			c.isName, c.pgt = flags[i].name, flags[i].pgt
 		}
 		it.cols = append(it.cols, c)
 	}
@@ -520,6 +524,8 @@ func (c *compiler) source(f *fromPlan) (func(x *evalCtx) [][]value, *Error) {
 			}
 			return x.cteRows(cte)
 		}, nil
+	case fFunc:
+		return c.srfSource(f.srf)
 	case fList:
 		var parts []func(x *evalCtx) [][]value
 		for _, p := range f.parts {

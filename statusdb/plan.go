@@ -24,8 +24,10 @@ func declaredType(oid uint32) (typ, bool) {
 		return tInt4, true
 	case pgtype.Int8OID:
 		return tInt8, true
-	case pgtype.Float4OID, pgtype.Float8OID, pgtype.NumericOID:
+	case pgtype.Float4OID, pgtype.Float8OID:
 		return tFloat8, true
+	case pgtype.NumericOID:
+		return tNumeric, true
 	case pgtype.BoolOID:
 		return tBool, true
 	case pgtype.TimestamptzOID, pgtype.TimestampOID:
@@ -43,21 +45,42 @@ func declaredType(oid uint32) (typ, bool) {
 // prepare parses and plans one statement; it is what DB.Prepare caches.
 // declared are the parameter types given by the client (0: infer).
 func prepare(sql string, declared []uint32) (*Stmt, error) {
-	return prepareFor(sql, declared, false)
+	return prepareFor(sql, declared, 0)
 }
 
 // prepareFor is prepare, for the status database when standalone
 // (PrepareStandalone).
-func prepareFor(sql string, declared []uint32, standalone bool) (*Stmt, error) {
+func prepareFor(sql string, declared []uint32, mode prepMode) (*Stmt, error) {
+	standalone := mode&prepStandalone != 0
 	tree, err := parse(sql)
 	if err != nil {
 		return nil, err
 	}
+	pathName, pathLoc := "", int32(-1)
+	if mode != 0 && len(tree.Stmts) == 1 {
+		pathName, pathLoc = qualifyOnPath(tree.Stmts[0].Stmt)
+	}
+	st, err := prepareTree(sql, tree, declared, standalone)
+	if st != nil && pathName != "" && standalone && st.ReturnsRows() {
+		st.pathName, st.pathLoc = pathName, pathLoc
+	}
+	return st, err
+}
+
+func prepareTree(sql string, tree *pg.ParseResult, declared []uint32, standalone bool) (*Stmt, error) {
 	var refs relRefs
 	for _, raw := range tree.Stmts {
 		refs.scan(raw.Stmt.ProtoReflect())
 	}
 	refs.finish()
+	if len(tree.Stmts) == 1 {
+		if st, err, ok := ddl(sql, tree.Stmts[0].Stmt); ok {
+			if err != nil {
+				return nil, err
+			}
+			return st, nil
+		}
+	}
 	if len(refs.helios) == 0 {
 		if standalone {
 			return prepareStandalone(sql, tree, refs, declared)
@@ -123,8 +146,11 @@ func write(sql, verb string, target *pg.RangeVar, refs relRefs) *Error {
 	if target == nil || target.Schemaname != schemaName {
 		return mixed(sql, &refs.helios[0].Location)
 	}
-	return (&Error{Code: codeInsufficientPriv, Message: "cannot " + verb + " helios_proxy." + target.Relname + ": the helios_proxy schema is read-only",
-		Hint: "Change circuits through the HeliosProxy REST API (PUT /circuit-breaker/backends/{backend}/override)."}).at(sql, target.Location)
+	if tables[target.Relname] == nil {
+		return errorf(codeUndefinedTable, "relation \"%s.%s\" does not exist", schemaName, target.Relname).at(sql, target.Location)
+	}
+	// As PostgreSQL refuses it to a role holding only SELECT.
+	return errorf(codeInsufficientPriv, "permission denied for table %s", target.Relname)
 }
 
 // relRefs is what a statement reads from: helios_proxy relations and
@@ -140,9 +166,14 @@ type relRefs struct {
 	// until finish drops the names of WITH queries.
 	candidates []*pg.RangeVar
 	ctes       map[string]bool
+	// series counts the set-returning functions in FROM that statusdb
+	// answers (srf.go).
+	series int
 }
 
-func (r *relRefs) scan(m protoreflect.Message) {
+func (r *relRefs) scan(m protoreflect.Message) { walk(m, r.visit) }
+
+func (r *relRefs) visit(m protoreflect.Message) {
 	switch v := m.Interface().(type) {
 	case *pg.RangeVar:
 		if v.Schemaname == schemaName {
@@ -152,8 +183,13 @@ func (r *relRefs) scan(m protoreflect.Message) {
 		} else {
 			r.candidates = append(r.candidates, v)
 		}
-		return
-	case *pg.RangeFunction, *pg.RangeTableFunc:
+	case *pg.RangeFunction:
+		if seriesFunctions(v) {
+			r.series++
+		} else {
+			r.candidates = append(r.candidates, nil)
+		}
+	case *pg.RangeTableFunc:
 		r.candidates = append(r.candidates, nil)
 	case *pg.CommonTableExpr:
 		if r.ctes == nil {
@@ -161,19 +197,6 @@ func (r *relRefs) scan(m protoreflect.Message) {
 		}
 		r.ctes[v.Ctename] = true
 	}
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.Message() == nil:
-		case fd.IsList():
-			l := v.List()
-			for i := range l.Len() {
-				r.scan(l.Get(i).Message())
-			}
-		case !fd.IsMap():
-			r.scan(v.Message())
-		}
-		return true
-	})
 }
 
 // finish sets other once the whole statement is scanned. A name of a WITH

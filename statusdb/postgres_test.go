@@ -78,6 +78,12 @@ type crossCheck struct {
 	// describeOnly compares the statement description (parameter and
 	// column types) without executing it.
 	describeOnly bool
+	// standalone prepares it as the helios_proxy database does
+	// (PrepareStandalone): statements that name no helios_proxy table.
+	standalone bool
+	// searchPath, when set, is the session's search_path on both sides
+	// (PrepareOnPath; the Session's setting for standalone).
+	searchPath string
 }
 
 // bin encodes v in PostgreSQL's binary format for the type oid.
@@ -300,8 +306,32 @@ func runAgainstPostgreSQL(t *testing.T, checks []crossCheck) {
 			in := in
 			in.TimeZone = loc
 
+			prepare := db.PrepareTyped
+			if cc.searchPath != "" {
+				if _, err := pc.Exec(ctx, "SET search_path TO "+cc.searchPath).ReadAll(); err != nil {
+					t.Fatal(err)
+				}
+				defer func() { pc.Exec(ctx, "RESET search_path").ReadAll() }()
+				ses, _ := NewSession("postgres", "postgres", 1, nil)
+				set, err := db.PrepareStandalone("SET search_path TO "+cc.searchPath, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := set.Execute(Input{Session: ses}, nil, nil); err != nil {
+					t.Fatal(err)
+				}
+				in.Session = ses
+				prepare = func(sql string, oids []uint32) (*Stmt, error) { return db.PrepareOnPath(sql, oids, cc.searchPath) }
+			}
 			sd, pgErr := pc.Prepare(ctx, "", cc.sql, cc.declared)
-			st, ourErr := db.PrepareTyped(cc.sql, cc.declared)
+			if cc.standalone {
+				prepare = db.PrepareStandalone
+			}
+			st, ourErr := prepare(cc.sql, cc.declared)
+			if ourErr == nil {
+				// What PostgreSQL reports before it describes the rows.
+				ourErr = st.Check(in)
+			}
 			if pgErr != nil || ourErr != nil {
 				compareErrors(t, "Prepare", ourErr, pgErr)
 				return

@@ -26,6 +26,21 @@ func relationalChecks() []crossCheck {
 	s1, s2 := "primary-1", "Standby"
 	binary := []int16{1}
 	return []crossCheck{
+		// Aggregates and arrays that catalog queries use too.
+		{sql: "SELECT string_agg(backend_name, ', '), string_agg(DISTINCT host, '|'), string_agg(open_reason, ',') FROM" + cbs},
+		{sql: "SELECT priority, string_agg(backend_name, ';') FILTER (WHERE port > 5432), string_agg(backend_name, NULL) FROM" + cbs + " GROUP BY priority ORDER BY 1"},
+		{sql: "SELECT string_agg(backend_name, ',') FROM" + cbs + " WHERE false"},
+		{sql: "SELECT backend_name, string_agg(backend_name, '+') OVER (ORDER BY backend_name) FROM" + be + " ORDER BY 1"},
+		{sql: "SELECT array(SELECT backend_name FROM" + be + " ORDER BY 1), array(SELECT port FROM" + be + " ORDER BY 1), array(SELECT weight FROM" + be + " WHERE false)"},
+		{sql: "SELECT array_to_string(array(SELECT backend_name FROM" + be + " ORDER BY port DESC), ' > ')"},
+		{sql: "SELECT * FROM" + be + " WHERE port = ARRAY(SELECT 1)"},
+		{sql: "SELECT b.backend_name, g FROM" + be + " b JOIN generate_series(1, 2) g ON g <= b.priority ORDER BY 1, 2"},
+		{sql: "SELECT string_agg(backend_name, ',') OVER () FROM" + be},
+		{sql: "SELECT array(SELECT port FROM" + be + ") = array(SELECT port FROM" + be + "), array(SELECT port FROM" + be + " WHERE false) = '{}'"},
+		{sql: "SELECT backend_name FROM" + cbs + " WHERE port = ANY(array(SELECT port FROM" + be + " WHERE priority = 1)) ORDER BY 1"},
+		{sql: "SELECT x FROM unnest(array(SELECT backend_name FROM" + be + " ORDER BY 1)) x"},
+		{sql: "SELECT s, (SELECT count(*) FROM" + be + " WHERE priority = s) FROM generate_series(0, 3) s"},
+		{sql: "SELECT b.backend_name, (SELECT count(*) FROM generate_series(1, b.priority)) FROM" + be + " b ORDER BY 1"},
 		// Joins.
 		{sql: "SELECT s.backend_name, s.circuit_state, b.host FROM" + cbs + " s JOIN" + be + " b ON b.backend_name = s.backend_name ORDER BY 1"},
 		{sql: "SELECT * FROM" + be + " b JOIN" + cbs + " s USING (backend_name) ORDER BY backend_name"},

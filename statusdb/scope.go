@@ -22,12 +22,11 @@ type rangeItem struct {
 }
 
 type rangeCol struct {
-	name    string
-	typ     typ
-	pos     int // in the level's row
-	numeric bool
-	isName  bool // text of type name (OID 19)
-	pgt     uint32
+	name   string
+	typ    typ
+	pos    int  // in the level's row
+	isName bool // text of type name (OID 19)
+	pgt    uint32
 	// src is the relation and column as PostgreSQL names them in
 	// grouping errors ("s"."port"), after join aliases are flattened.
 	src [2]string
@@ -178,7 +177,7 @@ func (a *analyzer) qualified(q []string) *rangeItem {
 // from a. An outer reference makes every level in between correlated,
 // and is remembered for the grouping check of the level it refers to.
 func (a *analyzer) columnExpr(an *analyzer, up int, c *rangeCol, loc int32) *expr {
-	e := &expr{kind: eColumn, typ: c.typ, idx: c.pos, up: up, loc: loc, numeric: c.numeric, name: c.isName, pgt: c.pgt, colName: c.src}
+	e := &expr{kind: eColumn, typ: c.typ, idx: c.pos, up: up, loc: loc, name: c.isName, pgt: c.pgt, colName: c.src}
 	if up > 0 {
 		b := a
 		for range up - 1 {
@@ -218,7 +217,7 @@ func (a *analyzer) star(q []string, loc int32) ([]*expr, []Column, *Error) {
 	for _, it := range items {
 		for i := range it.cols {
 			c := &it.cols[i]
-			outs = append(outs, &expr{kind: eColumn, typ: c.typ, idx: c.pos, loc: loc, numeric: c.numeric, name: c.isName, pgt: c.pgt, colName: c.src})
+			outs = append(outs, &expr{kind: eColumn, typ: c.typ, idx: c.pos, loc: loc, name: c.isName, pgt: c.pgt, colName: c.src})
 			cols = append(cols, Column{Name: c.name})
 		}
 	}

@@ -39,7 +39,7 @@ func (a *analyzer) setOperation(s *pg.SelectStmt) (*plan, *Error) {
 	// ORDER BY sees the result columns only.
 	res := &rangeItem{colsVisible: true}
 	for i, o := range p.outs {
-		res.cols = append(res.cols, rangeCol{name: p.cols[i].Name, typ: o.typ, pos: i, numeric: o.numeric, isName: o.name})
+		res.cols = append(res.cols, rangeCol{name: p.cols[i].Name, typ: o.typ, pos: i, isName: o.name, pgt: o.pgt})
 	}
 	a.scope = []*rangeItem{res}
 	for _, n := range s.SortClause {
@@ -105,8 +105,7 @@ func (a *analyzer) setTree(s *pg.SelectStmt, top bool) (*plan, *Error) {
 		if err := a.coerceOut(r, i, t); err != nil {
 			return nil, err
 		}
-		numeric := t == tFloat8 && (lo.numeric || lo.typ != tFloat8) && (ro.numeric || ro.typ != tFloat8)
-		p.outs = append(p.outs, &expr{kind: eColumn, typ: t, idx: i, loc: lo.loc, numeric: numeric, name: lo.name && ro.name})
+		p.outs = append(p.outs, &expr{kind: eColumn, typ: t, idx: i, loc: lo.loc, name: lo.name && ro.name, pgt: samePgt(lo, ro)})
 	}
 	return p, nil
 }
@@ -207,4 +206,13 @@ func (s *setQuery) rows(x *evalCtx) [][]value {
 		out = out[:limit]
 	}
 	return out
+}
+
+// samePgt is the PostgreSQL type both branches' column has beside its
+// evaluator type (name, oid, an array held as text, ...), or 0.
+func samePgt(l, r *expr) uint32 {
+	if l.pgt == r.pgt && l.typ == r.typ {
+		return l.pgt
+	}
+	return 0
 }

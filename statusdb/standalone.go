@@ -21,7 +21,7 @@ import (
 // and DEALLOCATE (Stmt.Control). Anything else that names no helios_proxy
 // relation is ErrNotStatusQuery.
 func (db *DB) PrepareStandalone(sql string, paramOIDs []uint32) (*Stmt, error) {
-	return db.prepareCached(sql, paramOIDs, true)
+	return db.prepareCached(sql, paramOIDs, prepStandalone)
 }
 
 // oneRow is the relation a SELECT without FROM reads: one row, no columns.
@@ -42,7 +42,7 @@ func prepareStandalone(sql string, tree *pg.ParseResult, refs relRefs, declared 
 	switch n := tree.Stmts[0].Stmt.Node.(type) {
 	case *pg.Node_SelectStmt:
 		s := n.SelectStmt
-		if (len(s.FromClause) > 0 || s.WithClause != nil || s.Op != pg.SetOperation_SETOP_NONE) && len(refs.catalog) == 0 || len(s.ValuesLists) > 0 {
+		if (len(s.FromClause) > 0 || s.WithClause != nil || s.Op != pg.SetOperation_SETOP_NONE) && len(refs.catalog) == 0 && refs.series == 0 || len(s.ValuesLists) > 0 {
 			return nil, ErrNotStatusQuery
 		}
 		st, err := analyzeSelect(sql, s, declared)

@@ -58,6 +58,12 @@ type Stmt struct {
 	control bool                  // transaction control or DEALLOCATE
 	empty   bool                  // the empty statement
 	show    string                // SHOW's setting name, checked before the rows are described
+
+	// pathName is the first unqualified name the status database took for
+	// a helios_proxy table, which needs helios_proxy on the session's
+	// search_path (checkPath), and pathLoc where it is (-1: nowhere).
+	pathName string
+	pathLoc  int32
 }
 
 // Columns returns the result columns, known before execution (for
@@ -100,6 +106,11 @@ func (s *Stmt) ReturnsRows() bool { return s.body != nil || s.cols != nil }
 // statement's rows (SHOW of a setting that does not exist); errors while
 // rows are computed come after the RowDescription.
 func (s *Stmt) Check(in Input) error {
+	if s.pathName != "" {
+		if err := s.checkPath(in); err != nil {
+			return err
+		}
+	}
 	if s.show == "" {
 		return nil
 	}
@@ -174,15 +185,15 @@ func (db *DB) Prepare(sql string) (*Stmt, error) {
 // Clients such as JDBC and psycopg 3 declare types; pgx and libpq mostly
 // do not.
 func (db *DB) PrepareTyped(sql string, paramOIDs []uint32) (*Stmt, error) {
-	return db.prepareCached(sql, paramOIDs, false)
+	return db.prepareCached(sql, paramOIDs, 0)
 }
 
-func (db *DB) prepareCached(sql string, paramOIDs []uint32, standalone bool) (*Stmt, error) {
+func (db *DB) prepareCached(sql string, paramOIDs []uint32, mode prepMode) (*Stmt, error) {
 	key := sql
-	if len(paramOIDs) > 0 || standalone {
+	if len(paramOIDs) > 0 || mode != 0 {
 		var b strings.Builder
-		if standalone {
-			b.WriteString("\x01") // a mark no SQL text starts with
+		if mode != 0 {
+			b.WriteByte(byte(mode)) // a mark no SQL text starts with
 		}
 		b.WriteString(sql)
 		for _, oid := range paramOIDs {
@@ -202,7 +213,7 @@ func (db *DB) prepareCached(sql string, paramOIDs []uint32, standalone bool) (*S
 
 	// Plan without the lock: parsing takes tens of microseconds. Two
 	// callers may plan the same text at once; the first one stored wins.
-	st, err := prepareFor(sql, paramOIDs, standalone)
+	st, err := prepareFor(sql, paramOIDs, mode)
 	if len(sql) > maxCachedSQL {
 		return st, err
 	}

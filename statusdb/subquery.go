@@ -50,9 +50,8 @@ func (a *analyzer) subPlan(sl *pg.SubLink) (*subPlan, *Error) {
 
 func (a *analyzer) subLink(sl *pg.SubLink) (*expr, *Error) {
 	switch sl.SubLinkType {
-	case pg.SubLinkType_EXISTS_SUBLINK, pg.SubLinkType_EXPR_SUBLINK, pg.SubLinkType_ANY_SUBLINK, pg.SubLinkType_ALL_SUBLINK:
-	case pg.SubLinkType_ARRAY_SUBLINK:
-		return nil, a.errAt(unsupported("ARRAY(subquery) outside ANY and ALL"), sl.Location)
+	case pg.SubLinkType_EXISTS_SUBLINK, pg.SubLinkType_EXPR_SUBLINK, pg.SubLinkType_ANY_SUBLINK, pg.SubLinkType_ALL_SUBLINK,
+		pg.SubLinkType_ARRAY_SUBLINK:
 	default:
 		return nil, a.errAt(unsupported("this subquery"), sl.Location)
 	}
@@ -67,13 +66,24 @@ func (a *analyzer) subLink(sl *pg.SubLink) (*expr, *Error) {
 	switch sl.SubLinkType {
 	case pg.SubLinkType_EXPR_SUBLINK:
 		out := sp.plan.outs[0]
-		e.typ, e.numeric, e.name, e.pgt = out.typ, out.numeric, out.name, out.pgt
+		e.typ, e.name, e.pgt = out.typ, out.name, out.pgt
 		if a.subNames == nil {
 			a.subNames = make(map[*pg.SubLink]string)
 		}
 		a.subNames[sl] = sp.plan.cols[0].Name
 		return e, nil
 	case pg.SubLinkType_EXISTS_SUBLINK:
+		return e, nil
+	case pg.SubLinkType_ARRAY_SUBLINK:
+		// An array value is held as its text form, as the catalogs' array
+		// columns are (arrayValueOID).
+		out := a.unknownToText(sp.plan.outs[0])
+		sp.plan.outs[0] = out
+		oid, ok := arrayValueOID(out)
+		if !ok {
+			return nil, a.errAt(unsupported("an array of "+out.typ.String()), sl.Location)
+		}
+		e.typ, e.pgt = tText, oid
 		return e, nil
 	}
 	// test op ANY/ALL (subquery), IN and NOT IN.
@@ -184,6 +194,16 @@ func (c *compiler) subLink(e *expr, args []evalFn) (evalFn, *Error) {
 			}
 			fail("21000", "more than one row returned by a subquery used as an expression")
 			return null
+		}, nil
+	case pg.SubLinkType_ARRAY_SUBLINK:
+		t := e.sub.plan.outs[0].typ
+		return func(x *evalCtx) value {
+			rs := rows(x)
+			vals := make([]value, len(rs))
+			for i, r := range rs {
+				vals[i] = r[0]
+			}
+			return value{s: arrayOut(t, vals, x.loc)}
 		}, nil
 	}
 	test, match, all := args[0], comparer(e.op, e.cmp), e.all

@@ -19,7 +19,8 @@ const (
 	tBool                   // boolean
 	tInt4                   // integer
 	tInt8                   // bigint
-	tFloat8                 // double precision; also what numeric is mapped to
+	tNumeric                // numeric, exact (numeric.go); between int8 and float8 as the implicit casts go
+	tFloat8                 // double precision
 	tTimestamptz            // timestamp with time zone
 	tInterval               // interval
 
@@ -37,7 +38,7 @@ func (t typ) elem() typ { return t &^ tArray }
 // arrayOIDs are the OIDs of the array types, by element type.
 var arrayOIDs = map[typ]uint32{
 	tUnknown: pgtype.TextArrayOID, tText: pgtype.TextArrayOID, tBool: pgtype.BoolArrayOID,
-	tInt4: pgtype.Int4ArrayOID, tInt8: pgtype.Int8ArrayOID, tFloat8: pgtype.Float8ArrayOID,
+	tInt4: pgtype.Int4ArrayOID, tInt8: pgtype.Int8ArrayOID, tFloat8: pgtype.Float8ArrayOID, tNumeric: pgtype.NumericArrayOID,
 	tTimestamptz: pgtype.TimestamptzArrayOID, tInterval: pgtype.IntervalArrayOID,
 }
 
@@ -56,6 +57,8 @@ func (t typ) oid() uint32 {
 		return pgtype.Int8OID
 	case tFloat8:
 		return pgtype.Float8OID
+	case tNumeric:
+		return pgtype.NumericOID
 	case tTimestamptz:
 		return pgtype.TimestamptzOID
 	case tInterval:
@@ -82,6 +85,8 @@ func (t typ) String() string {
 		return "bigint"
 	case tFloat8:
 		return "double precision"
+	case tNumeric:
+		return "numeric"
 	case tTimestamptz:
 		return "timestamp with time zone"
 	case tInterval:
@@ -91,7 +96,7 @@ func (t typ) String() string {
 	}
 }
 
-func (t typ) numeric() bool { return t == tInt4 || t == tInt8 || t == tFloat8 }
+func (t typ) numeric() bool { return t == tInt4 || t == tInt8 || t == tNumeric || t == tFloat8 }
 
 // value is one SQL value, unboxed so that filtering and sorting allocate
 // nothing. Which fields are used depends on the type:
@@ -100,6 +105,7 @@ func (t typ) numeric() bool { return t == tInt4 || t == tInt8 || t == tFloat8 }
 //	bool         n (0 or 1)
 //	int4, int8   n
 //	float8       f
+//	numeric      s, its text output (numeric.go)
 //	timestamptz  n, microseconds since the Unix epoch
 //	interval     n microseconds, d days, m months
 type value struct {
@@ -129,6 +135,8 @@ func compareValues(t typ, a, b value) int {
 		return strings.Compare(a.s, b.s)
 	case tFloat8:
 		return compareFloat(a.f, b.f)
+	case tNumeric:
+		return compareNumeric(a.s, b.s)
 	case tInterval:
 		ad, au := intervalSpan(a)
 		bd, bu := intervalSpan(b)

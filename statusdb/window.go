@@ -152,7 +152,7 @@ func (a *analyzer) windowCall(name string, f *pg.FuncCall) (*expr, *Error) {
 				}
 			}
 		}
-		out.typ, out.numeric, out.name = args[0].typ, args[0].numeric, args[0].name
+		out.typ, out.name = args[0].typ, args[0].name
 	default:
 		return nil, a.errAt(unsupported("window function "+name+"()"), f.Location)
 	}
