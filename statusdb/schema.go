@@ -36,15 +36,6 @@ type column struct {
 	pgt uint32
 }
 
-func (t *table) column(name string) int {
-	for i, c := range t.cols {
-		if c.name == name {
-			return i
-		}
-	}
-	return -1
-}
-
 // tables is the helios_proxy schema. Column order is part of the contract
 // (SELECT * and DESIGN.md § SQL status schema): only append. Each getter
 // reads one field directly: a column reference costs one call per row.
