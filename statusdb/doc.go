@@ -100,6 +100,17 @@
 // chosen route is cgo (about 45 s more for a cold build, twice with -race)
 // and an evaluator limited to what is listed below.
 //
+// Revisited for issue 12's breadth (joins, subqueries, CTEs, windows,
+// set operations, the catalogs that psql and Grafana read, exact numeric,
+// arrays, search_path, PostgreSQL's privilege errors): the evaluator was
+// extended rather than replaced. An embedded engine would still have to
+// be taught PostgreSQL's types, names and errors at Describe time, which
+// is where the evaluator's value lies; the additions kept the seed query
+// at its cost (CPU per execution within noise at 3 and 1,000 backends,
+// p99 under 1 ms at 1,000 in BenchmarkSelectStar) and added a work budget
+// (54000 past about 4 million rows or values read) so that a cross join
+// of 1,000-row tables cannot take the process's memory.
+//
 // The evaluator is checked against a real PostgreSQL 15 (see
 // TestAgainstPostgreSQL): the same rows as real tables, the same statements,
 // and byte-for-byte equal text and binary encodings, column names, type
