@@ -107,7 +107,7 @@
 // be taught PostgreSQL's types, names and errors at Describe time, which
 // is where the evaluator's value lies; the additions kept the seed query
 // at its cost (CPU per execution within noise at 3 and 1,000 backends,
-// p99 under 1 ms at 1,000 in BenchmarkSelectStar) and added a work budget
+// p99 under 1 ms at 1,000 in BenchmarkStatusQuery) and added a work budget
 // (54000 past about 4 million rows or values read) so that a cross join
 // of 1,000-row tables cannot take the process's memory.
 //
