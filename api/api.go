@@ -211,6 +211,7 @@ func (s *server) routes() *chi.Mux {
 		r.Get("/circuit-breaker/status/{backend}", s.statusOne)
 		r.Get("/circuit-breaker/events", s.eventHistory)
 		r.Get("/config", s.effectiveConfig)
+		r.Get("/cluster/members", s.clusterMembers)
 
 		r.Group(func(r chi.Router) {
 			// requireAdmin limits failed authentications itself; the

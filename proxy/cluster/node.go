@@ -183,16 +183,29 @@ func (n *Node) send(m message) {
 	}
 }
 
-// Run binds the gossip listener, joins the members of cluster.join (again
-// every rejoin_interval while some are missing) and applies what the
-// others send, until ctx ends; then it leaves the cluster and returns once
-// every goroutine it started (memberlist's included) has ended.
-func (n *Node) Run(ctx context.Context) error {
+// Start binds the gossip listener (TCP and UDP); Run does the rest. An
+// error (the address in use) leaves nothing behind.
+func (n *Node) Start() error {
 	ml, err := memberlist.Create(n.memberlistConfig())
 	if err != nil {
-		return fmt.Errorf("cluster: %w", err)
+		return fmt.Errorf("cluster.bind_address %s: %w", n.opts.Config.BindAddress, err)
 	}
 	n.ml.Store(ml)
+	return nil
+}
+
+// Run starts the Node unless Start did, joins the members of cluster.join
+// (again every rejoin_interval while some are missing) and applies what
+// the others send, until ctx ends; then it leaves the cluster and shuts
+// memberlist down (its goroutines end shortly after: it does not wait for
+// them).
+func (n *Node) Run(ctx context.Context) error {
+	if n.ml.Load() == nil {
+		if err := n.Start(); err != nil {
+			return err
+		}
+	}
+	ml := n.ml.Load()
 	var wg sync.WaitGroup
 	defer func() {
 		wg.Wait() // the senders

@@ -5,16 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/memberlist"
 	"go.uber.org/goleak"
 
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/cluster/clustertest"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -105,33 +104,6 @@ func (h *fakeHost) openings() []string {
 
 const testKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
-// freeAddr returns host:port free for TCP and UDP on host.
-func freeAddr(t *testing.T, host string) string {
-	t.Helper()
-	for range 20 {
-		ln, err := net.Listen("tcp", host+":0")
-		if err != nil {
-			t.Fatalf("listen on %s: %v", host, err)
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port on %s", host)
-	return ""
-}
-
-// fastProbes makes failure detection take about a second instead of
-// several.
-func fastProbes(mc *memberlist.Config) {
-	mc.ProbeInterval, mc.ProbeTimeout = 200*time.Millisecond, 100*time.Millisecond
-	mc.SuspicionMult = 2
-}
-
 type testNode struct {
 	*Node
 	host *fakeHost
@@ -142,12 +114,12 @@ type testNode struct {
 // startNode runs a Node on host until the test ends (or stop).
 func startNode(t *testing.T, name, host, key string, join []string) *testNode {
 	t.Helper()
-	addr := freeAddr(t, host)
+	addr := clustertest.FreeAddr(t, host)
 	h := &fakeHost{overrides: map[string]Change{}}
 	n, err := New(Options{
 		Config: config.Cluster{Enabled: true, NodeName: name, BindAddress: addr, Join: join, SecretKey: key,
 			Decision: "local", RejoinInterval: config.Duration{Duration: 200 * time.Millisecond}},
-		Version: "test", ConfigHash: "h1", Host: h, Tune: fastProbes,
+		Version: "test", ConfigHash: "h1", Host: h, Tune: clustertest.FastProbes,
 		Log: testLog(),
 	})
 	if err != nil {
