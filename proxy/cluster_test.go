@@ -288,6 +288,26 @@ func TestClusterThreeInstances(t *testing.T) {
 		}
 	}
 
+	// Set on C, cleared on B: gone everywhere, with the author recorded.
+	if err := c.srv.SetOverride(ctx, status.Override{Backend: "pg-b", State: status.Open, Reason: "again", Author: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []*instance{a, b} {
+		poll(t, time.Second, in.name+" has C's override", func() (bool, string) {
+			o := backendOf(in.srv.Snapshot(), "pg-b")
+			return o.Override == status.Open && o.OverrideAuthor == "carol", string(o.Override)
+		})
+	}
+	if err := b.srv.ClearOverride(ctx, "pg-b", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []*instance{a, c} {
+		poll(t, time.Second, in.name+" has B's clear", func() (bool, string) {
+			o := backendOf(in.srv.Snapshot(), "pg-b")
+			return o.Override == status.NoState && o.CircuitState == status.Closed, string(o.Override)
+		})
+	}
+
 	// Kill pg-a: A's health checks find it dead; B and C, which would
 	// not check it for a minute, open it from A's word.
 	var subs []<-chan status.Event

@@ -61,11 +61,19 @@ func (s *Server) ClearOverride(_ context.Context, backend, author string) error 
 	return s.clearOverride(b, author, "cleared")
 }
 
-func (s *Server) clearOverride(b *backend.Backend, author, why string) error {
+func (s *Server) clearOverride(b *backend.Backend, author, why string) (err error) {
 	if n := s.cluster.Load(); n != nil {
-		// Shared even when not set here: it may be set on a member
-		// whose change has not arrived yet, and the later change wins.
-		defer n.Share(n.Override(b.Config.Name, author, nil, s.clock.Now()))
+		// Shared even when not set here (it may be set on a member whose
+		// change has not arrived yet: the later change wins), but not
+		// when it could not be persisted here.
+		c := n.Override(b.Config.Name, author, nil, s.clock.Now())
+		shared := true
+		defer func() {
+			if shared {
+				n.Share(c)
+			}
+		}()
+		defer func() { shared = err == nil }()
 	}
 	if _, ok := s.overrides.Get(b.Config.Name); !ok {
 		return nil
