@@ -737,6 +737,8 @@ func (v verdict) format(c Config) string {
 	switch v.reason {
 	case ReasonHardFailure:
 		return fmt.Sprintf("%d consecutive hard failures, last: %s", v.bad, v.what)
+	case ReasonPeer:
+		return v.what
 	case ReasonErrorRate:
 		return fmt.Sprintf("error rate %.1f%% > %g%% over %d requests",
 			100*float64(v.bad)/float64(v.n), c.FailureRatePercent, v.n)

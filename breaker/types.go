@@ -117,6 +117,9 @@ const (
 	// Inflight.CheckTimedOut): a hard failure, not a latency trip, so the
 	// max-ejection guard does not hold it back.
 	ReasonHung
+	// ReasonPeer: another instance of the cluster opened the circuit for
+	// a hard failure (or a hung backend) and said so (TripPeer).
+	ReasonPeer
 )
 
 // String names the reason for logs, events and the SQL open_reason column.
@@ -140,9 +143,15 @@ func (r Reason) String() string {
 		return "override"
 	case ReasonHung:
 		return "hung"
+	case ReasonPeer:
+		return "peer_hard_failure"
 	}
 	return "unknown"
 }
+
+// Hard reports whether the reason is a hard failure seen by this
+// instance (hard_failure, hung): the openings a cluster shares.
+func (r Reason) Hard() bool { return r == ReasonHardFailure || r == ReasonHung }
 
 // Guarded reports whether trips for this reason are subject to the
 // max-ejection guard (latency and saturation trips are, the stall rule

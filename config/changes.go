@@ -22,6 +22,7 @@ func Changes(old, next *Config) (changed, restart []string) {
 		{"api", old.API, next.API},
 		{"state", old.State, next.State},
 		{"pool", old.Pool, next.Pool},
+		{"cluster", old.Cluster, next.Cluster},
 	}
 	for _, sec := range sections {
 		if !reflect.DeepEqual(sec.a, sec.b) {
@@ -61,6 +62,9 @@ func Changes(old, next *Config) (changed, restart []string) {
 	}
 	if old.State.Dir != next.State.Dir {
 		restart = append(restart, "state.dir")
+	}
+	if !reflect.DeepEqual(old.Cluster, next.Cluster) {
+		restart = append(restart, "cluster")
 	}
 	if !reflect.DeepEqual(old.Alerts, next.Alerts) {
 		restart = append(restart, "alerts")

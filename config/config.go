@@ -52,6 +52,7 @@ type Config struct {
 	State          State          `toml:"state"`
 	Pool           Pool           `toml:"pool"`
 	Users          []User         `toml:"users,omitempty"`
+	Cluster        Cluster        `toml:"cluster"`
 	Helios         Helios         `toml:"helios,omitempty"`
 	// Edge holds the [edge] table of the HeliosDB edge variant's files. The
 	// keys are parsed, so such a file loads, and each one is warned about: they
@@ -576,6 +577,11 @@ func Default() Config {
 		},
 		Backends: Backends{SSLMode: "disable", MaxReplicationLagMs: 10000, PrimaryWaitTimeout: Duration{5 * time.Second}},
 		API:      API{ListenAddress: "127.0.0.1:8080"},
+		Cluster: Cluster{
+			BindAddress:    "0.0.0.0:7946",
+			RejoinInterval: Duration{30 * time.Second},
+			Decision:       "local",
+		},
 		Pool: Pool{
 			Mode:              "session",
 			DefaultPoolSize:   20,

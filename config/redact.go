@@ -18,6 +18,7 @@ var secretKeys = map[string]bool{
 	"api.admin_token":                  true,
 	"users.password":                   true,
 	"helios.cloud_api_key":             true,
+	"cluster.secret_key":               true,
 }
 
 // isSecret reports whether key (as a file spells it, with or without array
@@ -46,7 +47,7 @@ func isSecret(key string) bool {
 // Redacted returns a copy of c that is safe to print: every non-empty secret
 // (health_checks.password, alerts.slack_webhook_url,
 // alerts.pagerduty_integration_key, api.admin_token, users[].password,
-// helios.cloud_api_key, and credential-like keys of [edge]) is replaced by
+// helios.cloud_api_key, cluster.secret_key, and credential-like keys of [edge]) is replaced by
 // Redaction, and every other value that came from ${VAR} expansion is shown
 // as the file wrote it ("${VAR}"), so that whatever the environment held
 // stays out of the output. c is not modified.
@@ -57,6 +58,7 @@ func (c Config) Redacted() Config {
 		r.Backends.Instances[i].AllowedQueryTypes = slices.Clone(r.Backends.Instances[i].AllowedQueryTypes)
 	}
 	r.Users = slices.Clone(c.Users)
+	r.Cluster.Join = slices.Clone(c.Cluster.Join)
 	if c.Edge != nil {
 		r.Edge = deepCopy(c.Edge).(map[string]any)
 	}

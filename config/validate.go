@@ -194,6 +194,8 @@ func (c Config) Validate() error {
 	v.nonNegative("pool.query_wait_timeout", po.QueryWaitTimeout)
 	v.nonNegative("pool.server_check_delay", po.ServerCheckDelay)
 
+	v.cluster(c.Cluster)
+
 	users := map[string]int{}
 	for i, u := range c.Users {
 		k := fmt.Sprintf("users[%d]", i)

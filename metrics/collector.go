@@ -81,6 +81,8 @@ var (
 		"Circuit events waiting to be turned into alerts.")
 	descEventsDropped = desc("helios_alerts_events_dropped_total",
 		"Circuit events not alerted on because the alert queue was full.")
+	descClusterMembers = desc("helios_cluster_members",
+		"Members of the proxy's cluster by state (alive, suspect, dead, left) as this instance sees them, itself included; absent without [cluster].", "state")
 	descBuildInfo = desc("helios_build_info",
 		"Always 1; the version label names the running HeliosProxy build.", "version")
 )
@@ -91,7 +93,7 @@ var snapshotDescs = []*prometheus.Desc{
 	descActive, descMax, descQueue, descShare, descLag, descLagBytes, descRole, descTimeline, descRouting,
 	descRamp, descTrustsProxy, descClients,
 	descAlertsSent, descAlertRetries, descAlertQueue, descEventsQueued, descEventsDropped,
-	descBuildInfo,
+	descBuildInfo, descClusterMembers,
 }
 
 // Describe sends the descriptors of every helios_* metric.
@@ -181,6 +183,15 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	send(descClients, gauge, float64(clients))
 	if m.version != "" {
 		send(descBuildInfo, gauge, 1, m.version)
+	}
+	if snap.Members != nil {
+		byState := map[status.MemberState]int{}
+		for _, mb := range snap.Members {
+			byState[mb.State]++
+		}
+		for _, st := range []status.MemberState{status.MemberAlive, status.MemberSuspect, status.MemberDead, status.MemberLeft} {
+			send(descClusterMembers, gauge, float64(byState[st]), string(st))
+		}
 	}
 
 	m.collectTransitions(snap.Backends, send)

@@ -13,6 +13,7 @@ import (
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/proxy/backend"
+	"github.com/heliosdb/heliosproxy/proxy/cluster"
 	"github.com/heliosdb/heliosproxy/proxy/health"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/status"
@@ -32,12 +33,21 @@ func (s *Server) SetOverride(_ context.Context, o status.Override) error {
 	if o.Created.IsZero() {
 		o.Created = now
 	}
+	n := s.cluster.Load()
+	var c cluster.Change
+	if n != nil {
+		c = n.Override(o.Backend, o.Author, &o, now)
+		o = *c.Set
+	}
 	if err := s.overrides.Update(func(m map[string]status.Override) { m[o.Backend] = o }); err != nil {
 		return err
 	}
 	b.Note(b.Breaker.Force(o.State.Breaker(), now))
 	s.announce(status.Event{Type: status.OverrideSet, Time: now, Backend: o.Backend, To: o.State, Reason: "override",
 		Detail: o.Reason, Author: o.Author})
+	if n != nil {
+		n.Share(c)
+	}
 	return nil
 }
 
@@ -51,7 +61,20 @@ func (s *Server) ClearOverride(_ context.Context, backend, author string) error 
 	return s.clearOverride(b, author, "cleared")
 }
 
-func (s *Server) clearOverride(b *backend.Backend, author, why string) error {
+func (s *Server) clearOverride(b *backend.Backend, author, why string) (err error) {
+	if n := s.cluster.Load(); n != nil {
+		// Shared even when not set here (it may be set on a member whose
+		// change has not arrived yet: the later change wins), but not
+		// when it could not be persisted here.
+		c := n.Override(b.Config.Name, author, nil, s.clock.Now())
+		shared := true
+		defer func() {
+			if shared {
+				n.Share(c)
+			}
+		}()
+		defer func() { shared = err == nil }()
+	}
 	if _, ok := s.overrides.Get(b.Config.Name); !ok {
 		return nil
 	}

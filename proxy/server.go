@@ -14,10 +14,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/fastconn"
 	"github.com/heliosdb/heliosproxy/proxy/backend"
+	"github.com/heliosdb/heliosproxy/proxy/cluster"
 	"github.com/heliosdb/heliosproxy/proxy/events"
 	"github.com/heliosdb/heliosproxy/proxy/listen"
 	"github.com/heliosdb/heliosproxy/proxy/overrides"
@@ -57,6 +60,11 @@ type Server struct {
 
 	overrides *overrides.Store
 	hooks     backend.Hooks // what the backends report to
+
+	// cluster is the member of [cluster] while Run runs; nil otherwise.
+	cluster     atomic.Pointer[cluster.Node]
+	version     string                   // shown to the cluster; under runMu
+	tuneCluster func(*memberlist.Config) // tests: faster probes
 
 	// Set by Run, for what Reload starts: health checkers are goroutines
 	// of Run.
@@ -207,6 +215,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.spawnWG = nil
 		s.spawnMu.Unlock()
 	}()
+	if err := s.startCluster(ctx, &wg); err != nil {
+		return err
+	}
 	s.runMu.Lock()
 	s.runCtx, s.runWG, s.checkers = ctx, &wg, make(map[*backend.Backend]context.CancelFunc)
 	for _, b := range s.list() {
@@ -328,6 +339,7 @@ func (s *Server) publish(b *backend.Backend, tr breaker.Transition) {
 	} else if ns := b.OpenedAt.Load(); ns != 0 {
 		openedAt = time.Unix(0, ns)
 	}
+	s.shareOpening(b, tr)
 	if tr.To == breaker.Open {
 		// Pooled connections and idle pooled sessions leave it now.
 		s.spawn(func() { s.front.Isolate(b) })
@@ -376,6 +388,9 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 		dst = make([]status.Backend, 0, len(s.list()))
 	}
 	snap := status.Snapshot{Taken: now, Backends: dst[:0]}
+	if n := s.cluster.Load(); n != nil {
+		snap.Members = n.Members(now)
+	}
 	forced := s.overrides.ByName()
 	var total int64
 	for _, b := range s.list() {

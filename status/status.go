@@ -13,6 +13,9 @@ import (
 type Snapshot struct {
 	Taken    time.Time
 	Backends []Backend // in configuration order
+	// Members are the instances of the cluster as this one sees them,
+	// itself included, by node name; nil without [cluster].
+	Members []Member
 }
 
 // Backend is one backend's circuit and health as of a Snapshot. Field names
@@ -132,6 +135,10 @@ type Event struct {
 	InPrevious time.Duration
 	Backends   []string // CascadeDetected: the backends that opened together
 	Author     string   // OverrideSet/OverrideCleared: who acted
+	// Node is the cluster member where the event originated when it was
+	// another one: the instance whose override was applied here, or that
+	// saw the hard failure of a peer_hard_failure opening; "" otherwise.
+	Node string
 	// Metrics at the time of the event.
 	LatencyP95Ms         float64
 	LatencyP99Ms         float64
@@ -187,6 +194,11 @@ type Override struct {
 	Author  string       // who set it (from the API request)
 	Created time.Time    // when it was set
 	Expires time.Time    // zero: until cleared
+	// Node is the cluster member where it was set; "" outside a cluster.
+	Node string `json:",omitempty"`
+	// Stamp is the hybrid logical clock of the change in a cluster (the
+	// last writer wins); 0 outside a cluster.
+	Stamp uint64 `json:",omitempty"`
 }
 
 // ReloadResult says what a successful config reload changed.

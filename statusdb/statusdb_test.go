@@ -304,6 +304,8 @@ func TestSchema(t *testing.T) {
 			"reason text, detail text, attempt integer, recovery_duration_ms double precision, in_previous_state_ms double precision, " +
 			"backends text, latency_p95_ms double precision, latency_p99_ms double precision, error_rate double precision, connection_saturation double precision",
 		"backends": "backend_name text, host text, port integer, priority integer, weight double precision, read_only boolean",
+
+		"cluster_members": "node text, address text, state text, last_contact timestamp with time zone, version text, config_hash text, is_self boolean",
 	}
 	if len(tables) != len(want) {
 		t.Errorf("%d tables, want %d", len(tables), len(want))

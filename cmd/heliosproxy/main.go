@@ -219,6 +219,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	if err != nil {
 		return err
 	}
+	srv.SetVersion(version)
 	ln, err := net.Listen("tcp", cfg.Proxy.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("proxy.listen_address: %w", err)

@@ -188,6 +188,33 @@ func (st *Store) Update(change func(m map[string]status.Override)) error {
 	return nil
 }
 
+// Remember sets o in memory only, for when Update could not write it:
+// the persister writes it with the next change.
+func (st *Store) Remember(o status.Override) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.m[o.Backend] = o
+	st.changes++
+	st.tell()
+}
+
+// Forget removes name's override in memory only, as Remember.
+func (st *Store) Forget(name string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.m, name)
+	st.changes++
+	st.tell()
+}
+
+// tell wakes the persister; the caller holds mu.
+func (st *Store) tell() {
+	select {
+	case st.dirty <- struct{}{}:
+	default: // already told
+	}
+}
+
 // Expire removes the overrides whose time is up and returns them; nil (no
 // allocation, no I/O) when there are none, which is nearly every tick.
 // Persist writes the change.

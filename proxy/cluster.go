@@ -1,0 +1,127 @@
+package proxy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
+	"github.com/heliosdb/heliosproxy/proxy/cluster"
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// SetVersion sets the version this instance shows to the other members of
+// its cluster; call it before Run. Default "dev".
+func (s *Server) SetVersion(v string) {
+	s.runMu.Lock()
+	s.version = v
+	s.runMu.Unlock()
+}
+
+// startCluster binds the gossip listener of [cluster] and runs the member
+// as a goroutine of Run (wg); without [cluster] it does nothing. The
+// caller is Run, before anything else starts.
+func (s *Server) startCluster(ctx context.Context, wg interface{ Go(func()) }) error {
+	cfg := s.config()
+	if !cfg.Cluster.Enabled {
+		return nil
+	}
+	s.runMu.Lock()
+	version := s.version
+	s.runMu.Unlock()
+	if version == "" {
+		version = "dev"
+	}
+	n, err := cluster.New(cluster.Options{
+		Config: cfg.Cluster, Version: version, ConfigHash: configHash(cfg),
+		Overrides: s.overrides.All(), Host: clusterHost{s}, Log: s.log, Tune: s.tuneCluster,
+	})
+	if err != nil {
+		return err
+	}
+	if err := n.Start(); err != nil {
+		return err
+	}
+	s.cluster.Store(n)
+	wg.Go(func() {
+		defer s.cluster.Store(nil)
+		if err := n.Run(ctx); err != nil {
+			s.log.Error("cluster member stopped", "err", err)
+		}
+	})
+	return nil
+}
+
+// configHash identifies the settings that members of a cluster should
+// share (circuit_breaker, backends, health_checks without its password,
+// pool): 12 hex digits of their SHA-256.
+func configHash(c *config.Config) string {
+	hc := c.HealthChecks
+	hc.Password = ""
+	b, _ := json.Marshal([]any{c.CircuitBreaker, c.Backends, hc, c.Pool})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
+}
+
+// clusterHost is the Server as its cluster member sees it.
+type clusterHost struct{ s *Server }
+
+// ApplyOverride persists and applies an override change made on another
+// member.
+func (h clusterHost) ApplyOverride(c cluster.Change) {
+	s := h.s
+	b := s.backend(c.Backend)
+	if b == nil {
+		s.log.Info("override from a cluster member for a backend not configured here; ignored", "backend", c.Backend, "peer", c.Node)
+		return
+	}
+	now := s.clock.Now()
+	if c.Set == nil {
+		if _, ok := s.overrides.Get(c.Backend); !ok {
+			return
+		}
+		if err := s.overrides.Update(func(m map[string]status.Override) { delete(m, c.Backend) }); err != nil {
+			s.log.Error("override cleared on a cluster member not persisted here; applied in memory only", "backend", c.Backend, "peer", c.Node, "err", err)
+			s.overrides.Forget(c.Backend)
+		}
+		b.Note(b.Breaker.Unforce(now))
+		s.announce(status.Event{Type: status.OverrideCleared, Time: now, Backend: c.Backend, Reason: "override",
+			Detail: "cleared on " + c.Node, Author: c.Author, Node: c.Node})
+		return
+	}
+	o := *c.Set
+	if err := s.overrides.Update(func(m map[string]status.Override) { m[o.Backend] = o }); err != nil {
+		s.log.Error("override set on a cluster member not persisted here; applied in memory only", "backend", c.Backend, "peer", c.Node, "err", err)
+		s.overrides.Remember(o)
+	}
+	b.Note(b.Breaker.Force(o.State.Breaker(), now))
+	s.announce(status.Event{Type: status.OverrideSet, Time: now, Backend: o.Backend, To: o.State, Reason: "override",
+		Detail: o.Reason, Author: o.Author, Node: c.Node})
+}
+
+// PeerOpened opens a backend's circuit that another member opened for a
+// hard failure.
+func (h clusterHost) PeerOpened(name, node, detail string) {
+	s := h.s
+	b := s.backend(name)
+	if b == nil {
+		return
+	}
+	b.Note(b.Breaker.TripPeer(fmt.Sprintf("cluster member %s: %s", node, detail), s.clock.Now()))
+}
+
+// shareOpening tells the cluster of a circuit this instance opened for a
+// hard failure. It is called from publish, on whatever goroutine made the
+// transition: Opened only queues.
+func (s *Server) shareOpening(b *backend.Backend, tr breaker.Transition) {
+	if tr.To != breaker.Open || !tr.Reason.Hard() {
+		return
+	}
+	if n := s.cluster.Load(); n != nil {
+		n.Opened(b.Config.Name, tr.Reason.String()+": "+tr.Detail, tr.At)
+	}
+}

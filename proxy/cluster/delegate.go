@@ -1,0 +1,138 @@
+package cluster
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// delegate is the Node as memberlist calls it, on memberlist's
+// goroutines: it queues messages for Run and keeps the member table, and
+// never blocks.
+type delegate struct{ n *Node }
+
+// NodeMeta tells the others this instance's version and config hash.
+func (d *delegate) NodeMeta(limit int) []byte {
+	b, _ := json.Marshal(nodeMeta{Version: d.n.opts.Version, ConfigHash: d.n.opts.ConfigHash})
+	if len(b) > limit {
+		return nil
+	}
+	return b
+}
+
+// NotifyMsg takes a message from another member (sent directly or by
+// gossip). memberlist reuses buf: it is decoded before returning.
+func (d *delegate) NotifyMsg(buf []byte) {
+	var m message
+	if err := json.Unmarshal(buf, &m); err != nil {
+		d.n.log.Warn("cluster message not understood", "err", err)
+		return
+	}
+	if m.Leaving != "" {
+		d.leaving(m.Leaving)
+		return
+	}
+	d.n.queue(m)
+}
+
+func (n *Node) queue(m message) {
+	select {
+	case n.inbox <- m:
+	default:
+		n.log.Warn("cluster receive queue full; message dropped (overrides come back at the next state sync)")
+	}
+}
+
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.n.bcast.GetBroadcasts(overhead, limit)
+}
+
+// LocalState is every override change this instance holds, for
+// memberlist's periodic full state exchange (and the one at join).
+func (d *delegate) LocalState(bool) []byte {
+	b, _ := json.Marshal(d.n.reg.all())
+	return b
+}
+
+// MergeRemoteState takes another member's changes; each is applied as
+// if it had arrived alone.
+func (d *delegate) MergeRemoteState(buf []byte, _ bool) {
+	var cs []Change
+	if err := json.Unmarshal(buf, &cs); err != nil {
+		d.n.log.Warn("cluster state not understood", "err", err)
+		return
+	}
+	for i := range cs {
+		d.n.queue(message{Override: &cs[i]})
+	}
+}
+
+// leaving marks a member that said it is leaving.
+func (d *delegate) leaving(name string) {
+	n := d.n
+	n.mu.Lock()
+	if m := n.members[name]; m != nil {
+		m.left = true
+	}
+	n.mu.Unlock()
+}
+
+// The events: memberlist's Node.State is not kept up to date (its
+// nodeState has its own), so the event says the state.
+
+func (d *delegate) NotifyJoin(node *memberlist.Node) {
+	d.note(node, status.MemberAlive, "cluster member joined")
+}
+
+func (d *delegate) NotifyUpdate(node *memberlist.Node) { d.note(node, status.MemberAlive, "") }
+
+func (d *delegate) NotifyLeave(node *memberlist.Node) {
+	d.note(node, status.MemberDead, "")
+}
+
+// note records a member's state and metadata, and logs what changed.
+func (d *delegate) note(node *memberlist.Node, state status.MemberState, what string) {
+	n := d.n
+	if node.Name == n.name {
+		return
+	}
+	var meta nodeMeta
+	_ = json.Unmarshal(node.Meta, &meta) // a member without metadata shows none
+	n.mu.Lock()
+	m := n.members[node.Name]
+	if m == nil {
+		m = &member{}
+		n.members[node.Name] = m
+	}
+	switch {
+	case state == status.MemberAlive:
+		m.contact, m.left = time.Now(), false
+	case m.left:
+		state, what = status.MemberLeft, "cluster member left"
+	default:
+		what = "cluster member dead"
+	}
+	m.addr, m.state, m.meta = node.Address(), state, meta
+	n.mu.Unlock()
+	if what != "" {
+		n.log.Info(what, "peer", node.Name, "addr", node.Address(), "version", meta.Version, "config_hash", meta.ConfigHash)
+	}
+	if meta.ConfigHash != "" && n.opts.ConfigHash != "" && meta.ConfigHash != n.opts.ConfigHash && what == "cluster member joined" {
+		n.log.Warn("cluster member is configured differently", "peer", node.Name, "config_hash", meta.ConfigHash, "ours", n.opts.ConfigHash)
+	}
+}
+
+func (d *delegate) AckPayload() []byte { return nil }
+
+// NotifyPingComplete: an answered probe is the latest contact.
+func (d *delegate) NotifyPingComplete(other *memberlist.Node, _ time.Duration, _ []byte) {
+	n := d.n
+	n.mu.Lock()
+	if m := n.members[other.Name]; m != nil {
+		m.contact = time.Now()
+	}
+	n.mu.Unlock()
+}

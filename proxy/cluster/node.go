@@ -1,0 +1,437 @@
+// Package cluster makes several HeliosProxy instances act as one over
+// hashicorp/memberlist (SWIM gossip): it keeps the members and their
+// states, and shares between them the operators' overrides (last writer
+// wins by a hybrid logical clock) and the circuits opened for hard
+// failures. It knows the proxy only through Host, which the proxy
+// implements; all its work runs on its own goroutines and on memberlist's,
+// never on a session's.
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// Host is the proxy as the cluster sees it. Its methods are called from
+// the Node's own goroutine, one at a time.
+type Host interface {
+	// ApplyOverride applies a change of a backend's override made on
+	// another member (c.Set nil: cleared): persist it, then force or
+	// unforce the circuit. A backend this instance does not have is
+	// ignored.
+	ApplyOverride(c Change)
+	// PeerOpened opens backend's circuit because member node opened it
+	// for a hard failure; detail says what node saw.
+	PeerOpened(backend, node, detail string)
+}
+
+// Options configure a Node.
+type Options struct {
+	Config     config.Cluster
+	Version    string // heliosproxy's version, shown to the other members
+	ConfigHash string // see status.Member.ConfigHash
+	// Overrides are the overrides this instance holds at start (from its
+	// state dir): they enter the register with their stamps.
+	Overrides []status.Override
+	Host      Host
+	Log       *slog.Logger
+	// Tune, when set, adjusts memberlist's settings after Node's own (tests
+	// shorten the probe timing).
+	Tune func(*memberlist.Config)
+}
+
+// Node is this instance's membership in the cluster. Create it with New;
+// Run joins and serves until its context ends. The methods that report
+// local changes (Override, Opened) never block on the network.
+type Node struct {
+	opts Options
+	name string
+	log  *slog.Logger
+	clk  hlc
+	reg  *register
+
+	inbox chan message // from memberlist's goroutines to Run's
+	out   chan message // local changes to send, from the proxy to Run's
+	bcast *memberlist.TransmitLimitedQueue
+
+	// ml is set while Run runs. Nothing calls memberlist while holding
+	// mu: memberlist calls the delegate holding its own locks.
+	ml atomic.Pointer[memberlist.Memberlist]
+
+	mu      sync.Mutex
+	probe   time.Duration        // memberlist's probe interval, for suspect
+	members map[string]*member   // by node name, self excluded
+	opened  map[string]time.Time // "node/backend" → time of the last opening taken from it
+}
+
+type member struct {
+	addr    string
+	state   status.MemberState
+	contact time.Time
+	meta    nodeMeta
+	left    bool // it said it is leaving
+}
+
+// nodeMeta is what each member tells the others about itself (memberlist's
+// node metadata, at most 512 bytes).
+type nodeMeta struct {
+	Version    string `json:"v"`
+	ConfigHash string `json:"h"`
+}
+
+// message is what members send each other: one change.
+type message struct {
+	Override *Change  `json:"o,omitempty"`
+	Opening  *Opening `json:"x,omitempty"`
+	// Leaving names a member about to leave on purpose (shut down):
+	// memberlist does not tell its delegates a departure from a death.
+	Leaving string `json:"l,omitempty"`
+}
+
+// Opening says that Node opened Backend's circuit at At for a hard
+// failure.
+type Opening struct {
+	Backend string
+	Node    string
+	At      time.Time
+	Detail  string
+}
+
+// openingMaxAge is how old an opening may be when it arrives and still
+// open the circuit here; older ones (delayed gossip, a clock far off) are
+// only logged, so that a late message cannot reopen a recovered backend.
+const openingMaxAge = 5 * time.Second
+
+// New makes a Node; it binds nothing until Run.
+func New(opts Options) (*Node, error) {
+	name := opts.Config.NodeName
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("cluster.node_name is empty and the host name is unknown: %w", err)
+		}
+		name = h
+	}
+	n := &Node{
+		opts:    opts,
+		name:    name,
+		log:     opts.Log.With("component", "cluster", "node", name),
+		reg:     newRegister(),
+		inbox:   make(chan message, 1024),
+		out:     make(chan message, 1024),
+		members: make(map[string]*member),
+		opened:  make(map[string]time.Time),
+	}
+	for _, o := range opts.Overrides {
+		c := Change{Backend: o.Backend, Stamp: o.Stamp, Node: o.Node, Author: o.Author, Set: &o}
+		n.reg.merge(c)
+		n.clk.Observe(o.Stamp)
+	}
+	n.bcast = &memberlist.TransmitLimitedQueue{NumNodes: n.numNodes, RetransmitMult: 3}
+	return n, nil
+}
+
+// Name is this instance's node name.
+func (n *Node) Name() string { return n.name }
+
+// Override stamps a change of a backend's override made on this instance
+// (set nil: cleared) and returns it; the caller persists and applies it,
+// then calls Share.
+func (n *Node) Override(backend, author string, set *status.Override, now time.Time) Change {
+	c := Change{Backend: backend, Stamp: n.clk.Now(now), Node: n.name, Author: author}
+	if set != nil {
+		o := *set
+		o.Node, o.Stamp = c.Node, c.Stamp
+		c.Set = &o
+	}
+	return c
+}
+
+// Share records a change made here and sends it to the other members.
+func (n *Node) Share(c Change) {
+	n.reg.merge(c)
+	n.send(message{Override: &c})
+}
+
+// Opened tells the other members that this instance opened backend's
+// circuit for a hard failure. It never blocks: when the queue is full (the
+// network far behind), the opening is dropped and logged.
+func (n *Node) Opened(backend, detail string, at time.Time) {
+	n.send(message{Opening: &Opening{Backend: backend, Node: n.name, At: at, Detail: detail}})
+}
+
+func (n *Node) send(m message) {
+	select {
+	case n.out <- m:
+	default:
+		n.log.Warn("cluster send queue full; change not sent (peers learn overrides at the next state sync)")
+	}
+}
+
+// Start binds the gossip listener (TCP and UDP); Run does the rest. An
+// error (the address in use) leaves nothing behind.
+func (n *Node) Start() error {
+	ml, err := memberlist.Create(n.memberlistConfig())
+	if err != nil {
+		return fmt.Errorf("cluster.bind_address %s: %w", n.opts.Config.BindAddress, err)
+	}
+	n.ml.Store(ml)
+	return nil
+}
+
+// Run starts the Node unless Start did, joins the members of cluster.join
+// (again every rejoin_interval while some are missing) and applies what
+// the others send, until ctx ends; then it leaves the cluster and shuts
+// memberlist down (its goroutines end shortly after: it does not wait for
+// them).
+func (n *Node) Run(ctx context.Context) error {
+	if n.ml.Load() == nil {
+		if err := n.Start(); err != nil {
+			return err
+		}
+	}
+	ml := n.ml.Load()
+	var wg sync.WaitGroup
+	defer func() {
+		wg.Wait() // the senders
+		n.sayLeaving(ml)
+		if err := ml.Leave(time.Second); err != nil {
+			n.log.Info("leaving the cluster", "err", err)
+		}
+		if err := ml.Shutdown(); err != nil {
+			n.log.Warn("cluster shutdown", "err", err)
+		}
+		n.ml.Store(nil)
+	}()
+	n.log.Info("cluster member started", "addr", ml.LocalNode().Address(), "join", n.opts.Config.Join,
+		"encrypted", len(n.opts.Config.Key()) > 0)
+	n.join(ctx)
+	rejoin := time.NewTicker(n.opts.Config.RejoinInterval.Duration)
+	defer rejoin.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-n.inbox:
+			n.receive(m)
+		case m := <-n.out:
+			n.deliver(&wg, ml, m)
+		case <-rejoin.C:
+			n.join(ctx)
+			n.reg.forget(time.Now(), time.Hour)
+			n.forgetDead(time.Now())
+		}
+	}
+}
+
+// deliver sends a local change to every other live member directly (an
+// opening over UDP, an override over TCP, each on its own goroutine so
+// that a dead peer's timeout delays nobody) and queues it for gossip too,
+// which reaches members the direct send missed.
+func (n *Node) deliver(wg *sync.WaitGroup, ml *memberlist.Memberlist, m message) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		n.log.Error("cluster message not encoded", "err", err)
+		return
+	}
+	n.bcast.QueueBroadcast(broadcast(b))
+	for _, to := range ml.Members() {
+		if to.Name == n.name {
+			continue
+		}
+		wg.Go(func() {
+			var err error
+			if m.Opening != nil {
+				err = ml.SendBestEffort(to, b)
+			} else {
+				err = ml.SendReliable(to, b)
+			}
+			if err != nil {
+				n.log.Info("cluster message not sent directly; it goes by gossip", "to", to.Name, "err", err)
+			}
+		})
+	}
+}
+
+// sayLeaving tells every member that this one leaves on purpose.
+func (n *Node) sayLeaving(ml *memberlist.Memberlist) {
+	b, _ := json.Marshal(message{Leaving: n.name})
+	for _, to := range ml.Members() {
+		if to.Name != n.name {
+			_ = ml.SendBestEffort(to, b) // UDP: does not wait; a loss shows the member dead instead of left
+		}
+	}
+}
+
+// receive applies a message from another member.
+func (n *Node) receive(m message) {
+	switch {
+	case m.Override != nil:
+		c := *m.Override
+		n.clk.Observe(c.Stamp)
+		if n.reg.merge(c) {
+			n.opts.Host.ApplyOverride(c)
+		}
+	case m.Opening != nil:
+		o := *m.Opening
+		if o.Node == n.name {
+			return
+		}
+		key := o.Node + "/" + o.Backend
+		n.mu.Lock()
+		seen := !o.At.After(n.opened[key])
+		if !seen {
+			n.opened[key] = o.At
+		}
+		n.mu.Unlock()
+		if seen {
+			return
+		}
+		if age := time.Since(o.At); age > openingMaxAge {
+			n.log.Info("peer's circuit opening arrived too late to act on", "backend", o.Backend, "peer", o.Node, "age", age)
+			return
+		}
+		n.opts.Host.PeerOpened(o.Backend, o.Node, o.Detail)
+	}
+}
+
+// join joins the addresses of cluster.join that are not members yet,
+// resolving names anew each time (a headless Service's pods change).
+func (n *Node) join(ctx context.Context) {
+	if len(n.opts.Config.Join) == 0 {
+		return
+	}
+	ml := n.ml.Load()
+	known := make(map[string]bool)
+	for _, m := range ml.Members() {
+		known[m.Address()] = true
+	}
+	var missing []string
+	for _, j := range n.opts.Config.Join {
+		host, port, err := net.SplitHostPort(j)
+		if err != nil {
+			continue // Validate refused it
+		}
+		ips, err := net.DefaultResolver.LookupHost(ctx, host)
+		if err != nil {
+			n.log.Info("cluster join address not resolved", "join", j, "err", err)
+			continue
+		}
+		for _, ip := range ips {
+			if a := net.JoinHostPort(ip, port); !known[a] {
+				missing = append(missing, a)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	joined, err := ml.Join(missing)
+	if err != nil {
+		n.log.Info("cluster join incomplete; retrying every rejoin_interval", "tried", missing, "joined", joined, "err", err)
+		return
+	}
+	n.log.Info("joined cluster members", "addresses", missing, "joined", joined)
+}
+
+// Members returns the members as this instance sees them, itself first,
+// then by name.
+func (n *Node) Members(now time.Time) []status.Member {
+	self := status.Member{Node: n.name, State: status.MemberAlive, LastContact: now, Self: true,
+		Version: n.opts.Version, ConfigHash: n.opts.ConfigHash}
+	if ml := n.ml.Load(); ml != nil {
+		self.Address = ml.LocalNode().Address()
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	// memberlist does not tell which live members it suspects: one that
+	// answered no probe for two rounds over every member is shown suspect.
+	suspectAfter := 2 * time.Duration(len(n.members)+1) * n.probe
+	out := []status.Member{self}
+	for name, m := range n.members {
+		state := m.state
+		if state == status.MemberAlive && now.Sub(m.contact) > suspectAfter {
+			state = status.MemberSuspect
+		}
+		out = append(out, status.Member{Node: name, Address: m.addr, State: state, LastContact: m.contact,
+			Version: m.meta.Version, ConfigHash: m.meta.ConfigHash})
+	}
+	slices.SortFunc(out[1:], func(a, b status.Member) int { return cmp.Compare(a.Node, b.Node) })
+	return out
+}
+
+// deadListed is how long a dead or departed member stays in Members.
+const deadListed = 10 * time.Minute
+
+func (n *Node) forgetDead(now time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for name, m := range n.members {
+		if (m.state == status.MemberDead || m.state == status.MemberLeft) && now.Sub(m.contact) > deadListed {
+			delete(n.members, name)
+		}
+	}
+}
+
+func (n *Node) numNodes() int {
+	if ml := n.ml.Load(); ml != nil {
+		return ml.NumMembers()
+	}
+	return 1
+}
+
+// memberlistConfig is memberlist's LAN settings with ours.
+func (n *Node) memberlistConfig() *memberlist.Config {
+	c := n.opts.Config
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = n.name
+	host, port, _ := net.SplitHostPort(c.BindAddress)
+	mc.BindAddr = cmp.Or(host, "0.0.0.0")
+	mc.BindPort, _ = strconv.Atoi(port)
+	if c.AdvertiseAddress != "" {
+		host, port, _ := net.SplitHostPort(c.AdvertiseAddress)
+		mc.AdvertiseAddr = host
+		mc.AdvertisePort, _ = strconv.Atoi(port)
+	} else if mc.BindAddr != "0.0.0.0" && mc.BindAddr != "::" {
+		mc.AdvertiseAddr, mc.AdvertisePort = mc.BindAddr, mc.BindPort
+	}
+	if key := c.Key(); key != nil {
+		mc.SecretKey = key
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
+	mc.GossipInterval = 100 * time.Millisecond
+	mc.PushPullInterval = 15 * time.Second
+	d := &delegate{n: n}
+	mc.Delegate, mc.Events, mc.Ping = d, d, d
+	mc.Logger = newMemberlistLogger(n.log)
+	if n.opts.Tune != nil {
+		n.opts.Tune(mc)
+	}
+	n.mu.Lock()
+	n.probe = mc.ProbeInterval + mc.ProbeTimeout
+	n.mu.Unlock()
+	return mc
+}
+
+// broadcast is one message queued for gossip; no message replaces
+// another.
+type broadcast []byte
+
+func (b broadcast) Invalidates(memberlist.Broadcast) bool { return false }
+func (b broadcast) Message() []byte                       { return b }
+func (b broadcast) Finished()                             {}

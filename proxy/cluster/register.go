@@ -1,0 +1,77 @@
+package cluster
+
+import (
+	"sync"
+	"time"
+
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// Change is the latest change of one backend's override in the cluster: an
+// override set (Set non-nil) or cleared. Changes are ordered by (Stamp,
+// Node): the greater one wins everywhere, whatever order they arrive in.
+type Change struct {
+	Backend string
+	Stamp   uint64 // hybrid logical clock of the change
+	Node    string // the member where it was made
+	Author  string // who made it
+	// Set is the override set, with Node and Stamp filled in; nil: the
+	// override was cleared.
+	Set *status.Override `json:",omitempty"`
+}
+
+// newer reports whether c wins over d.
+func (c Change) newer(d Change) bool {
+	if c.Stamp != d.Stamp {
+		return c.Stamp > d.Stamp
+	}
+	return c.Node > d.Node
+}
+
+// register holds the winning Change of every backend that has had one:
+// a last-writer-wins map, merged with what peers send. Cleared overrides
+// stay in it (tombstones) while the process lives, so that a member that
+// still has an override which was cleared meanwhile loses it when it
+// merges; they are not persisted (see docs/design-notes.md, Cluster).
+type register struct {
+	mu sync.Mutex
+	m  map[string]Change
+}
+
+func newRegister() *register { return &register{m: make(map[string]Change)} }
+
+// merge keeps c when it wins over what the register holds for its backend
+// and reports whether it did.
+func (r *register) merge(c Change) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.m[c.Backend]; ok && !c.newer(old) {
+		return false
+	}
+	r.m[c.Backend] = c
+	return true
+}
+
+// all returns every Change held.
+func (r *register) all() []Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Change, 0, len(r.m))
+	for _, c := range r.m {
+		out = append(out, c)
+	}
+	return out
+}
+
+// forget drops tombstones and expired overrides older than keep, so that
+// the register of a long-lived cluster does not grow without bound.
+func (r *register) forget(now time.Time, keep time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, c := range r.m {
+		ended := c.Set == nil || (!c.Set.Expires.IsZero() && now.After(c.Set.Expires))
+		if ended && now.Sub(stampTime(c.Stamp)) > keep {
+			delete(r.m, k)
+		}
+	}
+}

@@ -1,0 +1,31 @@
+package status
+
+import "time"
+
+// Member is one instance of a cluster as the reporting instance sees it.
+type Member struct {
+	Node    string      // node_name
+	Address string      // gossip address, host:port
+	State   MemberState // alive, suspect, dead or left
+	// LastContact is when the reporting instance last heard from it
+	// (a ping answered, a message); the Snapshot's time for itself; zero
+	// if never.
+	LastContact time.Time
+	Version     string // its heliosproxy version
+	// ConfigHash identifies its circuit-relevant settings (circuit_breaker,
+	// backends, health_checks, pool): members whose hashes differ are
+	// configured differently.
+	ConfigHash string
+	Self       bool // the reporting instance itself
+}
+
+// MemberState is a cluster member's state in the gossip protocol.
+type MemberState string
+
+// The member states.
+const (
+	MemberAlive   MemberState = "alive"
+	MemberSuspect MemberState = "suspect" // missed its probes; declared dead unless it refutes
+	MemberDead    MemberState = "dead"
+	MemberLeft    MemberState = "left" // left on purpose (shut down)
+)
