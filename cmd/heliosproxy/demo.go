@@ -74,14 +74,18 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer os.RemoveAll(tlsDir)
-	certFile, keyFile, err := demoCertificate(tlsDir)
+	// A throwaway CA and a server certificate for 127.0.0.1 for the
+	// primary (and, through pg_basebackup, its replicas): the proxy reaches
+	// them with sslmode = "verify-ca", the setting managed PostgreSQL
+	// services need, at no cost to the demo.
+	pki, err := pgcluster.NewPKI(tlsDir, []string{"127.0.0.1", "localhost"}, "postgres")
 	if err != nil {
 		fmt.Fprintln(stderr, "heliosproxy demo: make a TLS certificate:", err)
 		return 1
 	}
-	cfg.Backends.SSLMode, cfg.Backends.SSLRootCert = "verify-ca", certFile
+	cfg.Backends.SSLMode, cfg.Backends.SSLRootCert = "verify-ca", pki.CAFile
 	for i, name := range demoNames {
-		o := pgcluster.Options{Name: name, Auth: "scram-sha-256", Password: demoPassword, TLSCertFile: certFile, TLSKeyFile: keyFile}
+		o := pgcluster.Options{Name: name, Auth: "scram-sha-256", Password: demoPassword, TLSCertFile: pki.ServerCert, TLSKeyFile: pki.ServerKey}
 		if i > 0 {
 			// A streaming replica (pg_basebackup -R) of the primary, with
 			// its roles, passwords and certificate.
