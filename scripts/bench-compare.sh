@@ -14,6 +14,7 @@
 # Ctrl-C stops the run; the command stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/pgbench-run.sh
 
 ref=${1:-${REF:-}}
 if [[ -z $ref ]]; then
@@ -61,20 +62,7 @@ args=(-rounds "$rounds" -duration "$duration" -current "$tmp/heliosproxy-current
 # heading.
 compare() {
 	local mode=$1 start=$SECONDS
-	"$tmp/pgbench" -mode "$mode" "${args[@]}" >"$tmp/out.md" &
-	local pid=$!
-	trap 'kill -INT "$pid" 2>/dev/null || true' INT TERM
-	local status=0
-	while :; do
-		wait "$pid" && status=0 || status=$?
-		# A trapped signal ends wait early; wait again while the command cleans up.
-		kill -0 "$pid" 2>/dev/null || break
-	done
-	trap - INT TERM
-	if ((status != 0)); then
-		echo "bench-compare: bench/pgbench -mode $mode failed (exit $status)" >&2
-		exit "$status"
-	fi
+	run_pgbench bench-compare "$mode"
 	local elapsed=$((SECONDS - start))
 	cat <<HEADING
 ## ${mode^} mode: heliosproxy at $base (heliosproxy@base) and the working tree, $current (HeliosProxy)

@@ -8,6 +8,7 @@
 # Ctrl-C stops the run; the command stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/pgbench-run.sh
 
 ./scripts/ensure-deps.sh --bench
 
@@ -31,20 +32,7 @@ trap 'rm -rf "$tmp"' EXIT
 section() {
 	local mode=$1 heading=$2
 	local start=$SECONDS
-	"$tmp/pgbench" -mode "$mode" "${args[@]}" >"$tmp/out.md" &
-	local pid=$!
-	trap 'kill -INT "$pid" 2>/dev/null || true' INT TERM
-	local status=0
-	while :; do
-		wait "$pid" && status=0 || status=$?
-		# A trapped signal ends wait early; wait again while the command cleans up.
-		kill -0 "$pid" 2>/dev/null || break
-	done
-	trap - INT TERM
-	if ((status != 0)); then
-		echo "bench: bench/pgbench -mode $mode failed (exit $status); docs/benchmarks.md unchanged" >&2
-		exit "$status"
-	fi
+	run_pgbench bench "$mode"
 	local elapsed=$((SECONDS - start))
 	local total="$((elapsed / 60))m$((elapsed % 60))s"
 	{
