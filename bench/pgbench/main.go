@@ -166,17 +166,12 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 	load0 := machine.LoadAvg()
 	opts := pgcluster.Options{Name: "bench", Settings: map[string]string{"max_connections": "200"}}
 	if *backendTLS {
-		dir, err := os.MkdirTemp("", "heliosbench-pki-")
-		if err != nil {
+		var remove func()
+		var err error
+		if opts, remove, err = pgcluster.WithThrowawayTLS(opts); err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		pki, err := pgcluster.NewPKI(dir, []string{"127.0.0.1"}, "postgres")
-		if err != nil {
-			return err
-		}
-		opts = pki.TLSOptions(opts)
-		opts.TLSCAFile = "" // no client certificates
+		defer remove()
 	}
 	c, err := pgcluster.Start(ctx, opts)
 	if err != nil {

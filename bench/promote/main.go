@@ -69,16 +69,12 @@ func run(ctx context.Context, trials int, interval, every time.Duration, useTLS 
 	start := time.Now()
 	opts := pgcluster.Options{Name: "promote-0"}
 	if useTLS {
-		dir, err := os.MkdirTemp("", "heliospromote-pki-")
-		if err != nil {
+		var remove func()
+		var err error
+		if opts, remove, err = pgcluster.WithThrowawayTLS(opts); err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		pki, err := pgcluster.NewPKI(dir, []string{"127.0.0.1"}, "postgres")
-		if err != nil {
-			return err
-		}
-		opts = pki.TLSOptions(opts)
+		defer remove()
 	}
 	primary, err := pgcluster.Start(ctx, opts)
 	if err != nil {

@@ -114,3 +114,22 @@ func (p *PKI) TLSOptions(o Options) Options {
 	o.TLSCertFile, o.TLSKeyFile, o.TLSCAFile, o.TLSOnly = p.ServerCert, p.ServerKey, p.CAFile, true
 	return o
 }
+
+// WithThrowawayTLS returns o made TLS-only with a server certificate for
+// 127.0.0.1 from a new CA in a temporary directory (no client
+// certificates), and a function that removes the directory once the
+// cluster is gone: for benchmarks that measure TLS to the backends.
+func WithThrowawayTLS(o Options) (Options, func(), error) {
+	dir, err := os.MkdirTemp("", "heliospg-pki-")
+	if err != nil {
+		return o, nil, err
+	}
+	remove := func() { os.RemoveAll(dir) }
+	pki, err := NewPKI(dir, []string{"127.0.0.1"}, "postgres")
+	if err != nil {
+		remove()
+		return o, nil, err
+	}
+	o.TLSCertFile, o.TLSKeyFile, o.TLSOnly = pki.ServerCert, pki.ServerKey, true
+	return o, remove, nil
+}
