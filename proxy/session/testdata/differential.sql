@@ -1,0 +1,364 @@
+-- The status differential's statements (differential_test.go explains
+-- the format). Every statement runs through the proxy and on PostgreSQL
+-- holding a copy of the same rows; every answer must be the same.
+
+-- script seed
+SELECT * FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT backend_name, circuit_state FROM helios_proxy.circuit_breaker_status WHERE circuit_state != 'CLOSED' ORDER BY 1
+SELECT * FROM helios_proxy.circuit_events ORDER BY id
+SELECT * FROM helios_proxy.backends ORDER BY backend_name
+SELECT * FROM helios_proxy.cluster_members ORDER BY node
+SELECT backend_name, latency_p95_ms, error_rate FROM helios_proxy.circuit_breaker_status ORDER BY latency_p95_ms DESC
+SELECT count(*) FROM helios_proxy.circuit_breaker_status WHERE circuit_state = 'OPEN'
+SELECT circuit_state, count(*) FROM helios_proxy.circuit_breaker_status GROUP BY circuit_state ORDER BY 1
+SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE error_rate > 0.1 AND read_only ORDER BY 1
+SELECT backend_name, open_reason, override FROM helios_proxy.circuit_breaker_status ORDER BY state_since
+SELECT event_type, backend_name, reason FROM helios_proxy.circuit_events WHERE event_time > '2026-03-14 15:09:00+00' ORDER BY event_time
+SELECT max(latency_p99_ms), min(latency_p50_ms), sum(active_connections), avg(error_rate) FROM helios_proxy.circuit_breaker_status
+SELECT backend_name FROM helios_proxy.circuit_breaker_status ORDER BY backend_name LIMIT 2 OFFSET 1
+SELECT backend_name, host || ':' || port AS addr FROM helios_proxy.backends ORDER BY 2
+SELECT role, routing, timeline, replication_lag_bytes, fenced_reason, observed_role FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT DISTINCT role FROM helios_proxy.circuit_breaker_status ORDER BY role
+SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE backend_name LIKE 'pg-%' ORDER BY 1
+SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE backend_name ILIKE 'r%' ORDER BY 1
+SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE last_failure_time IS NULL ORDER BY 1
+SELECT backend_name, coalesce(open_reason, '-'), nullif(priority, 2) FROM helios_proxy.circuit_breaker_status ORDER BY 1
+SELECT backend_name, CASE WHEN error_rate > 0.5 THEN 'bad' WHEN error_rate > 0 THEN 'meh' ELSE 'good' END FROM helios_proxy.circuit_breaker_status ORDER BY 1
+SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE port BETWEEN 5432 AND 5433 ORDER BY 1
+SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE priority IN (1, 3) ORDER BY 1
+SELECT requests_total, failures_total, rejected_total, transitions_total FROM helios_proxy.circuit_breaker_status ORDER BY requests_total
+SELECT backend_name, requests_total * 2, failures_total::float8 / nullif(requests_total, 0) FROM helios_proxy.circuit_breaker_status ORDER BY 1
+SELECT HELIOS_PROXY.Backends.backend_name FROM helios_proxy.backends ORDER BY 1
+SELECT b.* FROM "helios_proxy"."backends" AS b ORDER BY b.port, b.backend_name
+SELECT nope FROM helios_proxy.backends
+SELECT * FROM helios_proxy.nope
+SELECT port / 0 FROM helios_proxy.backends
+SELECT backend_name FROM helios_proxy.backends ORDER BY 7
+SELECT backend_name FROM helios_proxy.backends WHERE port = 'x'
+SELECT sum(backend_name) FROM helios_proxy.backends
+
+-- script joins
+SELECT s.backend_name, b.host FROM helios_proxy.circuit_breaker_status s JOIN helios_proxy.backends b ON b.backend_name = s.backend_name ORDER BY 1
+SELECT s.backend_name, count(e.id) FROM helios_proxy.circuit_breaker_status s LEFT JOIN helios_proxy.circuit_events e ON e.backend_name = s.backend_name GROUP BY s.backend_name ORDER BY 1
+SELECT backend_name, e.event_type FROM helios_proxy.backends JOIN helios_proxy.circuit_events e USING (backend_name) ORDER BY e.id
+SELECT b.backend_name, m.node FROM helios_proxy.backends b CROSS JOIN helios_proxy.cluster_members m ORDER BY 1, 2
+SELECT e.id, s.circuit_state FROM helios_proxy.circuit_events e RIGHT JOIN helios_proxy.circuit_breaker_status s ON s.backend_name = e.backend_name ORDER BY 1 NULLS FIRST, 2
+SELECT e.id, s.backend_name FROM helios_proxy.circuit_events e FULL JOIN helios_proxy.circuit_breaker_status s ON s.backend_name = e.backend_name ORDER BY 1, 2
+SELECT a.backend_name, b.backend_name FROM helios_proxy.backends a JOIN helios_proxy.backends b ON a.priority = b.priority AND a.backend_name < b.backend_name ORDER BY 1, 2
+SELECT * FROM helios_proxy.backends NATURAL JOIN helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT s.backend_name, e.reason FROM helios_proxy.circuit_breaker_status s, helios_proxy.circuit_events e WHERE e.backend_name = s.backend_name AND e.to_state = 'OPEN' ORDER BY e.id
+SELECT s.backend_name, x.n FROM helios_proxy.circuit_breaker_status s JOIN (SELECT backend_name, count(*) AS n FROM helios_proxy.circuit_events GROUP BY 1) x ON x.backend_name = s.backend_name ORDER BY 1
+SELECT s.backend_name, l.last FROM helios_proxy.circuit_breaker_status s LEFT JOIN LATERAL (SELECT max(event_time) AS last FROM helios_proxy.circuit_events e WHERE e.backend_name = s.backend_name) l ON true ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends JOIN helios_proxy.nope USING (backend_name)
+SELECT backend_name FROM helios_proxy.backends JOIN helios_proxy.circuit_breaker_status USING (backend_name) WHERE port > 0 ORDER BY 1
+SELECT port FROM helios_proxy.backends JOIN helios_proxy.circuit_breaker_status USING (backend_name)
+
+-- script subqueries
+SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE latency_p95_ms > (SELECT avg(latency_p95_ms) FROM helios_proxy.circuit_breaker_status) ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name IN (SELECT backend_name FROM helios_proxy.circuit_events WHERE event_type = 'CircuitOpened') ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends b WHERE EXISTS (SELECT 1 FROM helios_proxy.circuit_events e WHERE e.backend_name = b.backend_name) ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends b WHERE NOT EXISTS (SELECT 1 FROM helios_proxy.circuit_events e WHERE e.backend_name = b.backend_name) ORDER BY 1
+SELECT backend_name, (SELECT count(*) FROM helios_proxy.circuit_events e WHERE e.backend_name = b.backend_name) FROM helios_proxy.backends b ORDER BY 1
+SELECT * FROM (SELECT backend_name, port FROM helios_proxy.backends WHERE port > 5432) AS t ORDER BY port, backend_name
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name NOT IN (SELECT backend_name FROM helios_proxy.circuit_events WHERE backend_name IS NOT NULL) ORDER BY 1
+SELECT (SELECT backend_name FROM helios_proxy.backends)
+SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE error_rate = (SELECT max(error_rate) FROM helios_proxy.circuit_breaker_status)
+SELECT max(n) FROM (SELECT count(*) AS n FROM helios_proxy.circuit_events GROUP BY backend_name) t
+SELECT backend_name FROM helios_proxy.backends WHERE port > ALL (SELECT port FROM helios_proxy.backends WHERE priority = 1) ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends WHERE port = ANY (SELECT port FROM helios_proxy.backends WHERE priority = 2) ORDER BY 1
+
+-- script cte_setops
+WITH open AS (SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE circuit_state <> 'CLOSED') SELECT * FROM open ORDER BY 1
+WITH a AS (SELECT backend_name, port FROM helios_proxy.backends), b AS (SELECT * FROM a WHERE port > 5432) SELECT count(*) FROM b
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5) SELECT i, (SELECT count(*) FROM helios_proxy.backends WHERE priority <= i) FROM n
+WITH e AS MATERIALIZED (SELECT * FROM helios_proxy.circuit_events) SELECT event_type FROM e ORDER BY id DESC LIMIT 3
+SELECT backend_name FROM helios_proxy.backends UNION SELECT backend_name FROM helios_proxy.circuit_events ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends UNION ALL SELECT backend_name FROM helios_proxy.circuit_events ORDER BY 1 NULLS LAST
+SELECT backend_name FROM helios_proxy.backends INTERSECT SELECT backend_name FROM helios_proxy.circuit_events ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends EXCEPT SELECT backend_name FROM helios_proxy.circuit_events ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends EXCEPT ALL SELECT backend_name FROM helios_proxy.circuit_events ORDER BY 1
+SELECT port FROM helios_proxy.backends UNION SELECT 'x'
+SELECT port, host FROM helios_proxy.backends UNION SELECT 1
+SELECT port FROM helios_proxy.backends UNION SELECT 5432.5 ORDER BY 1
+(SELECT backend_name FROM helios_proxy.backends ORDER BY 1 LIMIT 1) UNION ALL (SELECT node FROM helios_proxy.cluster_members ORDER BY 1 DESC LIMIT 1)
+SELECT DISTINCT ON (priority) priority, backend_name, port FROM helios_proxy.backends ORDER BY priority, port DESC, backend_name
+SELECT DISTINCT ON (backend_name) backend_name, event_type FROM helios_proxy.circuit_events WHERE backend_name IS NOT NULL ORDER BY backend_name, id DESC
+SELECT DISTINCT priority, read_only FROM helios_proxy.backends ORDER BY 1, 2
+
+-- script windows
+SELECT backend_name, row_number() OVER (ORDER BY latency_p95_ms DESC) FROM helios_proxy.circuit_breaker_status ORDER BY 2
+SELECT backend_name, priority, rank() OVER (ORDER BY priority), dense_rank() OVER (ORDER BY priority) FROM helios_proxy.backends ORDER BY backend_name
+SELECT id, event_type, lag(event_type) OVER (ORDER BY id), lead(event_time) OVER (ORDER BY id) FROM helios_proxy.circuit_events ORDER BY id
+SELECT backend_name, priority, count(*) OVER (PARTITION BY priority), sum(port) OVER (PARTITION BY priority) FROM helios_proxy.backends ORDER BY 1
+SELECT id, sum(id) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND CURRENT ROW), avg(id) OVER (ORDER BY id) FROM helios_proxy.circuit_events ORDER BY id
+SELECT backend_name, first_value(backend_name) OVER w, last_value(backend_name) OVER w FROM helios_proxy.backends WINDOW w AS (PARTITION BY priority ORDER BY backend_name ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) ORDER BY 1
+SELECT backend_name, ntile(2) OVER (ORDER BY backend_name), percent_rank() OVER (ORDER BY port), cume_dist() OVER (ORDER BY port) FROM helios_proxy.backends ORDER BY 1
+SELECT backend_name, latency_p95_ms, max(latency_p95_ms) OVER () - latency_p95_ms FROM helios_proxy.circuit_breaker_status ORDER BY 1
+SELECT id, nth_value(id, 2) OVER (ORDER BY id) FROM helios_proxy.circuit_events ORDER BY id
+SELECT * FROM (SELECT backend_name, row_number() OVER (PARTITION BY priority ORDER BY weight DESC) AS rn FROM helios_proxy.backends) t WHERE rn = 1 ORDER BY 1
+SELECT backend_name, row_number() OVER () FROM helios_proxy.backends WHERE false
+
+-- script arrays
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name = ANY(ARRAY['pg-primary', 'Réplica-ñ']) ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends WHERE port <> ALL('{5432,6543}') ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name = ANY($1) ORDER BY 1 \bind {pg-primary,pg-replica-b}
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name = ANY($1) ORDER BY 1 \bind {pg-primary,pg-replica-b} \types 1009
+SELECT backend_name FROM helios_proxy.backends WHERE port = ANY($1) ORDER BY 1 \bind {5433,6543} \types 1007
+SELECT backend_name FROM helios_proxy.backends WHERE port = ANY($1::int[]) ORDER BY 1 \bind {5433,NULL}
+SELECT backend_name FROM helios_proxy.backends WHERE port > ALL($1) ORDER BY 1 \bind {5432,5433} \types 1007
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name = $1 \bind pg-primary
+SELECT backend_name FROM helios_proxy.backends WHERE port = $1 AND priority = $2 \bind 5432 | 1
+SELECT backend_name FROM helios_proxy.backends WHERE port = $1 \bind \N
+SELECT $1::text || backend_name FROM helios_proxy.backends ORDER BY 1 \bind >
+SELECT backend_name FROM helios_proxy.backends WHERE port = $1 \bind x
+SELECT backend_name FROM helios_proxy.backends WHERE port = $2
+SELECT array_agg(backend_name ORDER BY backend_name) FROM helios_proxy.backends
+SELECT array_agg(port ORDER BY port DESC), array_length(array_agg(port), 1) FROM helios_proxy.backends
+SELECT (array_agg(backend_name ORDER BY port))[1] FROM helios_proxy.backends
+SELECT unnest(ARRAY[1, 2]) AS n, backend_name FROM helios_proxy.backends WHERE priority = 1 ORDER BY 1
+SELECT string_to_array('a,b,c', ','), array_to_string(array_agg(backend_name ORDER BY 1), '|') FROM helios_proxy.backends
+SELECT cardinality(array_agg(host)), array_position(array_agg(backend_name ORDER BY backend_name), 'pg-primary') FROM helios_proxy.backends
+
+-- script strings
+SELECT concat(backend_name, '@', host, ':', port) FROM helios_proxy.backends ORDER BY 1
+SELECT concat_ws('/', backend_name, NULL, port) FROM helios_proxy.backends ORDER BY 1
+SELECT substr(backend_name, 4), substring(backend_name FROM 1 FOR 2), left(backend_name, 3), right(backend_name, 2) FROM helios_proxy.backends ORDER BY 1
+SELECT format('%s has %s%%', backend_name, error_rate * 100), format('%I.%L', backend_name, host) FROM helios_proxy.circuit_breaker_status ORDER BY 1
+SELECT position('-' IN backend_name), strpos(backend_name, 'a'), length(backend_name), char_length(host), octet_length(backend_name) FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name ~ '^pg-r' ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name ~* '^R' ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name !~ 'replica' ORDER BY 1
+SELECT regexp_replace(backend_name, '-(.)', '_\1', 'g'), regexp_match(host, '(\d+)\.(\d+)$') FROM helios_proxy.backends ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name ~ '('
+SELECT upper(backend_name), lower(host), initcap(event_type) FROM helios_proxy.circuit_events e JOIN helios_proxy.backends USING (backend_name) ORDER BY e.id
+SELECT replace(backend_name, 'pg', 'PG'), translate(host, '.', '_'), reverse(backend_name), repeat('*', priority) FROM helios_proxy.backends ORDER BY 1
+SELECT trim(both 'p' FROM backend_name), ltrim(backend_name, 'pg-'), rtrim(host, '0123456789'), btrim('  x  ') FROM helios_proxy.backends ORDER BY 1
+SELECT lpad(port::text, 8, '0'), rpad(backend_name, 14, '.'), split_part(host, '.', 2) FROM helios_proxy.backends ORDER BY 1
+SELECT backend_name || ' ' || circuit_state, md5(backend_name), starts_with(backend_name, 'pg') FROM helios_proxy.circuit_breaker_status ORDER BY 1
+SELECT string_agg(backend_name, ', ' ORDER BY backend_name) FROM helios_proxy.backends
+SELECT string_agg(DISTINCT role, ',' ORDER BY role) FROM helios_proxy.circuit_breaker_status
+SELECT quote_ident(backend_name), quote_literal(host), quote_nullable(NULL::text) FROM helios_proxy.backends ORDER BY 1
+SELECT ascii(backend_name), chr(65 + priority), to_hex(port) FROM helios_proxy.backends ORDER BY 1
+SELECT backend_name SIMILAR TO 'pg-%' FROM helios_proxy.backends ORDER BY backend_name
+SELECT nope(backend_name) FROM helios_proxy.backends
+SELECT substr(backend_name, 'x') FROM helios_proxy.backends
+
+-- script datetime
+SELECT backend_name, extract(epoch FROM state_since), extract(hour FROM state_since), date_part('minute', state_since) FROM helios_proxy.circuit_breaker_status ORDER BY 1
+SELECT backend_name, date_trunc('hour', state_since), date_trunc('day', last_failure_time) FROM helios_proxy.circuit_breaker_status ORDER BY 1
+SELECT id, to_char(event_time, 'YYYY-MM-DD HH24:MI:SS.MS'), to_char(event_time, 'Dy DD Mon YYYY HH12:MI AM') FROM helios_proxy.circuit_events ORDER BY id
+SELECT id, age('2026-03-15 00:00:00+00', event_time) FROM helios_proxy.circuit_events ORDER BY id
+SELECT id, event_time AT TIME ZONE 'UTC', event_time AT TIME ZONE 'America/New_York' FROM helios_proxy.circuit_events ORDER BY id
+SELECT id, event_time::date, event_time::time, event_time::text FROM helios_proxy.circuit_events ORDER BY id
+SELECT backend_name FROM helios_proxy.circuit_breaker_status WHERE state_since < '2026-03-14 15:00:00+00'::timestamptz ORDER BY 1
+SELECT backend_name, state_since + interval '1 hour 30 minutes', state_since - interval '2 days' FROM helios_proxy.circuit_breaker_status ORDER BY 1
+SELECT max(event_time) - min(event_time) FROM helios_proxy.circuit_events
+SELECT id, event_time - '2026-03-14 15:00:00+00'::timestamptz FROM helios_proxy.circuit_events ORDER BY id
+SELECT date_trunc('minute', event_time) AS t, count(*) FROM helios_proxy.circuit_events GROUP BY 1 ORDER BY 1
+SELECT extract(dow FROM event_time), extract(doy FROM event_time), extract(week FROM event_time), extract(quarter FROM event_time) FROM helios_proxy.circuit_events WHERE id = 1
+SELECT extract(microseconds FROM event_time), extract(milliseconds FROM event_time), extract(julian FROM event_time) FROM helios_proxy.circuit_events WHERE id = 1
+SELECT to_timestamp(0), to_char(to_timestamp(1773500966), 'YYYY'), make_interval(hours => 2)
+SELECT justify_interval(interval '36 hours'), interval '1 day' * 3, interval '90 minutes' / 2
+SELECT id FROM helios_proxy.circuit_events WHERE event_time > '2026-03-14 15:09:00+00'::timestamptz - interval '20 seconds' ORDER BY id
+SELECT id FROM helios_proxy.circuit_events WHERE event_time > 'soon'
+SELECT date_trunc('fortnight', event_time) FROM helios_proxy.circuit_events
+
+-- script json
+SELECT json_build_object('name', backend_name, 'state', circuit_state, 'p95', latency_p95_ms) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT row_to_json(b) FROM helios_proxy.backends b ORDER BY backend_name
+SELECT json_agg(backend_name ORDER BY backend_name) FROM helios_proxy.backends
+SELECT json_agg(b ORDER BY port, backend_name) FROM helios_proxy.backends b
+SELECT jsonb_build_object('name', backend_name, 'ro', read_only, 'w', weight) FROM helios_proxy.backends ORDER BY backend_name
+SELECT jsonb_agg(jsonb_build_object('id', id, 'type', event_type) ORDER BY id) FROM helios_proxy.circuit_events
+SELECT json_object_agg(backend_name, port ORDER BY backend_name) FROM helios_proxy.backends
+SELECT jsonb_object_agg(backend_name, circuit_state) FROM helios_proxy.circuit_breaker_status
+SELECT to_json(backend_name), to_jsonb(port), to_json(state_since) FROM helios_proxy.circuit_breaker_status ORDER BY 1
+SELECT json_build_array(backend_name, port, NULL) FROM helios_proxy.backends ORDER BY backend_name
+SELECT jsonb_pretty(jsonb_build_object('a', 1, 'b', ARRAY[1, 2]))
+SELECT (row_to_json(b) ->> 'port')::int FROM helios_proxy.backends b ORDER BY 1
+SELECT to_jsonb(b) -> 'backend_name', to_jsonb(b) ? 'host' FROM helios_proxy.backends b ORDER BY 1
+
+-- script aggregates
+SELECT bool_and(read_only), bool_or(read_only), every(port > 0) FROM helios_proxy.backends
+SELECT stddev(latency_p50_ms), stddev_pop(port), variance(priority), var_pop(weight) FROM helios_proxy.circuit_breaker_status
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_p95_ms), percentile_disc(0.9) WITHIN GROUP (ORDER BY port) FROM helios_proxy.circuit_breaker_status
+SELECT percentile_cont(ARRAY[0.25, 0.75]) WITHIN GROUP (ORDER BY weight) FROM helios_proxy.backends
+SELECT mode() WITHIN GROUP (ORDER BY priority) FROM helios_proxy.backends
+SELECT count(*) FILTER (WHERE read_only), count(DISTINCT priority), count(open_reason) FROM helios_proxy.circuit_breaker_status
+SELECT priority, avg(port), sum(weight), max(backend_name), min(host) FROM helios_proxy.backends GROUP BY priority HAVING count(*) > 1 ORDER BY 1
+SELECT avg(port), avg(priority), sum(port), sum(requests_total) FROM helios_proxy.circuit_breaker_status
+SELECT avg(port)::numeric(8,2), round(avg(error_rate)::numeric, 3), (weight * 100)::numeric(5,2) FROM helios_proxy.circuit_breaker_status GROUP BY weight ORDER BY weight
+SELECT round(latency_p95_ms::numeric, 1), trunc(error_rate::numeric, 2), ceil(latency_p50_ms), floor(weight) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT sum(port)::numeric / 3, 10::numeric / 4, 1.5 * port FROM helios_proxy.backends ORDER BY 3
+SELECT abs(-port), mod(port, 7), power(2, priority), sqrt(port), greatest(port, 6000), least(priority, 2) FROM helios_proxy.backends ORDER BY 1
+SELECT corr(port, priority), regr_slope(port, priority), covar_pop(port, weight) FROM helios_proxy.backends
+SELECT bit_and(port), bit_or(priority) FROM helios_proxy.backends
+SELECT grouping(priority), priority, count(*) FROM helios_proxy.backends GROUP BY ROLLUP (priority) ORDER BY 2 NULLS LAST
+SELECT priority, read_only, count(*) FROM helios_proxy.backends GROUP BY GROUPING SETS ((priority), (read_only), ()) ORDER BY 1, 2
+SELECT avg(backend_name) FROM helios_proxy.backends
+SELECT percentile_cont(2) WITHIN GROUP (ORDER BY port) FROM helios_proxy.backends
+SELECT port FROM helios_proxy.backends GROUP BY priority
+
+-- script casts_types
+SELECT port::text, port::bigint, port::float8, port::numeric, priority::boolean FROM helios_proxy.backends ORDER BY backend_name
+SELECT weight::int, latency_p95_ms::bigint, error_rate::real FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT CAST(port AS varchar(3)), port::char(2), backend_name::name, backend_name::varchar FROM helios_proxy.backends ORDER BY backend_name
+SELECT '1'::int + port, '2.5'::float8 * weight, 'true'::boolean AND read_only FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name::int FROM helios_proxy.backends
+SELECT requests_total::int FROM helios_proxy.circuit_breaker_status
+SELECT 1e308::float8 * 10 FROM helios_proxy.backends
+SELECT 'NaN'::float8, '-Infinity'::float8, 0.1::float8 + 0.2 FROM helios_proxy.backends LIMIT 1
+SELECT pg_typeof(port), pg_typeof(weight), pg_typeof(state_since), pg_typeof(avg(port)) FROM helios_proxy.circuit_breaker_status GROUP BY port, weight, state_since ORDER BY 1 LIMIT 1
+SELECT 2147483647 + port FROM helios_proxy.backends
+
+-- script settings
+SET DateStyle = 'German'
+SELECT id, event_time FROM helios_proxy.circuit_events ORDER BY id LIMIT 2
+SET DateStyle = 'SQL, DMY'
+SELECT event_time, event_time::date FROM helios_proxy.circuit_events WHERE id = 1
+SET DateStyle = 'Postgres, MDY'
+SELECT event_time FROM helios_proxy.circuit_events WHERE id = 1
+RESET DateStyle
+SET IntervalStyle = 'iso_8601'
+SELECT max(event_time) - min(event_time), make_interval(days => 1, secs => 1.5) FROM helios_proxy.circuit_events
+SET IntervalStyle = 'sql_standard'
+SELECT max(event_time) - min(event_time) FROM helios_proxy.circuit_events
+SET IntervalStyle = 'postgres_verbose'
+SELECT max(event_time) - min(event_time) FROM helios_proxy.circuit_events
+RESET IntervalStyle
+SET extra_float_digits = 0
+SELECT latency_p95_ms, error_rate, weight / 3 FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SET extra_float_digits = 3
+SELECT error_rate, weight / 3 FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SET extra_float_digits = -2
+SELECT error_rate, weight / 3 FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+RESET extra_float_digits
+SET TimeZone = 'Asia/Kolkata'
+SELECT id, event_time, date_trunc('day', event_time), event_time::date FROM helios_proxy.circuit_events ORDER BY id
+SELECT state_since FROM helios_proxy.circuit_breaker_status WHERE state_since > '2026-03-14 20:00:00' ORDER BY 1
+SET TIME ZONE INTERVAL '-08:00' HOUR TO MINUTE
+SELECT event_time FROM helios_proxy.circuit_events WHERE id = 1
+SET TimeZone = 'Europe/Berlin'
+SELECT to_char(event_time, 'YYYY-MM-DD HH24:MI TZ'), extract(timezone FROM event_time) FROM helios_proxy.circuit_events WHERE id = 1
+RESET TimeZone
+SHOW TimeZone
+SELECT current_setting('DateStyle'), current_setting('IntervalStyle'), current_setting('extra_float_digits')
+
+-- script transactions
+CREATE TEMP TABLE t (x int)
+BEGIN
+INSERT INTO t VALUES (1)
+SELECT port / 0 FROM helios_proxy.backends
+INSERT INTO t VALUES (2)
+SELECT 1 FROM helios_proxy.backends
+COMMIT
+SELECT count(*) FROM t
+BEGIN
+SELECT count(*) FROM helios_proxy.backends
+INSERT INTO t VALUES (3)
+SELECT backend_name FROM helios_proxy.backends WHERE port = 5432 ORDER BY 1
+COMMIT
+SELECT x FROM t ORDER BY 1
+BEGIN
+SELECT nope FROM helios_proxy.backends
+ROLLBACK
+SELECT count(*) FROM t
+START TRANSACTION READ ONLY
+SELECT count(*) FROM helios_proxy.circuit_events
+SAVEPOINT s1
+SELECT port / 0 FROM helios_proxy.backends
+ROLLBACK TO SAVEPOINT s1
+SELECT count(*) FROM helios_proxy.backends
+RELEASE SAVEPOINT s1
+END
+\simple BEGIN; SELECT count(*) FROM helios_proxy.backends; COMMIT
+\simple SELECT 1; SELECT count(*) FROM helios_proxy.backends
+\simple SELECT count(*) FROM helios_proxy.backends; SELECT 1/0; SELECT 2
+\simple INSERT INTO t VALUES (9); SELECT port / 0 FROM helios_proxy.backends
+SELECT count(*) FROM t WHERE x = 9
+COMMIT
+ROLLBACK
+
+-- script writes
+INSERT INTO helios_proxy.backends (backend_name) VALUES ('x')
+UPDATE helios_proxy.circuit_breaker_status SET circuit_state = 'OPEN'
+DELETE FROM helios_proxy.circuit_events
+TRUNCATE helios_proxy.circuit_events
+DROP TABLE helios_proxy.backends
+ALTER TABLE helios_proxy.backends ADD COLUMN x int
+CREATE TABLE helios_proxy.x (y int)
+DROP SCHEMA helios_proxy CASCADE
+COMMENT ON TABLE helios_proxy.backends IS 'x'
+GRANT SELECT ON helios_proxy.backends TO PUBLIC
+SELECT * FROM helios_proxy.backends FOR UPDATE
+LOCK TABLE helios_proxy.backends
+BEGIN
+DELETE FROM helios_proxy.backends
+SELECT 1
+ROLLBACK
+
+-- script introspection
+SELECT schema_name FROM information_schema.schemata WHERE schema_name = 'helios_proxy'
+SELECT table_schema, table_name, table_type FROM information_schema.tables WHERE table_schema = 'helios_proxy' ORDER BY table_name
+SELECT column_name, data_type, is_nullable, ordinal_position FROM information_schema.columns WHERE table_schema = 'helios_proxy' AND table_name = 'backends' ORDER BY ordinal_position
+SELECT table_name, count(*) FROM information_schema.columns WHERE table_schema = 'helios_proxy' GROUP BY table_name ORDER BY 1
+SELECT column_name, udt_name, numeric_precision, datetime_precision, character_maximum_length FROM information_schema.columns WHERE table_schema = 'helios_proxy' AND table_name = 'circuit_events' ORDER BY ordinal_position
+SELECT n.nspname, c.relname, c.relkind FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'helios_proxy' ORDER BY 2
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attnum FROM pg_attribute a WHERE a.attrelid = 'helios_proxy.cluster_members'::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
+SELECT t.typname FROM pg_type t JOIN pg_attribute a ON a.atttypid = t.oid WHERE a.attrelid = 'helios_proxy.backends'::regclass AND a.attnum > 0 ORDER BY a.attnum
+SELECT schemaname, tablename, tableowner = current_user, hasindexes FROM pg_tables WHERE schemaname = 'helios_proxy' ORDER BY 2
+SELECT viewname FROM pg_views WHERE schemaname = 'helios_proxy'
+SELECT obj_description('helios_proxy.circuit_breaker_status'::regclass, 'pg_class')
+SELECT col_description('helios_proxy.circuit_breaker_status'::regclass, 2), col_description('helios_proxy.backends'::regclass, 1)
+SELECT d.objsubid, d.description FROM pg_description d WHERE d.objoid = 'helios_proxy.cluster_members'::regclass ORDER BY 1
+SELECT obj_description('helios_proxy'::regnamespace, 'pg_namespace')
+SELECT to_regclass('helios_proxy.backends')::text, to_regclass('helios_proxy.nope'), 'helios_proxy.circuit_events'::regclass::text
+SELECT 'helios_proxy.nope'::regclass
+SELECT has_table_privilege('helios_proxy.backends', 'SELECT'), has_table_privilege('helios_proxy.backends', 'INSERT'), has_schema_privilege('helios_proxy', 'USAGE')
+SELECT pg_table_is_visible('helios_proxy.backends'::regclass)
+SELECT relname, relnatts, relhasindex, relpersistence FROM pg_class WHERE relnamespace = 'helios_proxy'::regnamespace ORDER BY 1
+SELECT c.relname, count(a.attnum) FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 WHERE c.relnamespace = 'helios_proxy'::regnamespace GROUP BY 1 ORDER BY 1
+SELECT conname FROM pg_constraint WHERE conrelid = 'helios_proxy.backends'::regclass
+SELECT indexrelid FROM pg_index WHERE indrelid = 'helios_proxy.backends'::regclass
+SELECT table_name, privilege_type FROM information_schema.table_privileges WHERE table_schema = 'helios_proxy' AND grantee = 'PUBLIC' ORDER BY 1
+SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), (SELECT c.collname FROM pg_catalog.pg_collation c, pg_catalog.pg_type t WHERE c.oid = a.attcollation AND t.oid = a.atttypid AND a.attcollation <> t.typcollation) AS attcollation FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'helios_proxy.backends'::regclass AND a.attnum > 0 ORDER BY a.attnum
+
+-- script search_path status
+SET search_path TO helios_proxy, public
+SHOW search_path
+SELECT backend_name FROM backends ORDER BY 1
+SELECT count(*) FROM circuit_breaker_status s JOIN circuit_events e USING (backend_name)
+SELECT current_schema(), current_schemas(false)
+SELECT 'backends'::regclass::text, to_regclass('cluster_members')::text
+SELECT pg_table_is_visible('helios_proxy.backends'::regclass)
+SELECT relname FROM pg_class WHERE relname = 'backends' AND pg_table_is_visible(oid)
+RESET search_path
+SELECT backend_name FROM backends
+
+-- script probes status
+SELECT 1
+SELECT 1 AS x, 'a' || 'b', true, NULL
+\shape SELECT version()
+SHOW client_encoding
+SHOW standard_conforming_strings
+SHOW TimeZone
+SHOW transaction_isolation
+SHOW search_path
+SHOW integer_datetimes
+SHOW max_identifier_length
+SELECT current_schema()
+\shape SELECT current_database()
+SELECT current_user, session_user
+\shape SELECT pg_backend_pid()
+SELECT set_config('application_name', 'grafana', false)
+SHOW application_name
+SET statement_timeout = 5000
+SHOW statement_timeout
+RESET statement_timeout
+DISCARD ALL
+SHOW application_name
+BEGIN
+SELECT 1
+COMMIT
+SELECT nope()
+SELECT 1 FROM nowhere
