@@ -107,13 +107,13 @@ func differentialInput() statusdb.Input {
 
 // diffStatement is one line of a script.
 type diffStatement struct {
-	sql          string
-	shape        bool
-	simpleOnly   bool
-	bind         [][]byte // nil: no Bind parameters
-	bound        bool
-	declared     []uint32
-	line         int
+	sql        string
+	shape      bool
+	simpleOnly bool
+	bind       [][]byte // nil: no Bind parameters
+	bound      bool
+	declared   []uint32
+	line       int
 }
 
 type diffScript struct {
