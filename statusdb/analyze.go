@@ -42,6 +42,10 @@ type analyzer struct {
 type shared struct {
 	sql    string
 	params []typ // by parameter number - 1; tUnknown until deduced
+	// used marks the parameters the statement refers to; first is its
+	// first reference (nil: none).
+	used  []bool
+	first *pg.ParamRef
 	events bool  // the statement reads circuit_events
 	nsub   int   // subqueries and arrays numbered so far
 	// subNames are the column names of the scalar subqueries, which name
@@ -185,6 +189,13 @@ func (a *analyzer) param(p *pg.ParamRef) (*expr, *Error) {
 	i := int(p.Number) - 1
 	for len(a.params) <= i {
 		a.params = append(a.params, tUnknown)
+	}
+	for len(a.used) <= i {
+		a.used = append(a.used, false)
+	}
+	a.used[i] = true
+	if a.first == nil {
+		a.first = p
 	}
 	return &expr{kind: eParam, typ: a.params[i], idx: i, loc: p.Location}, nil
 }

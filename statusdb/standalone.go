@@ -37,6 +37,11 @@ func prepareStandalone(sql string, tree *pg.ParseResult, refs relRefs, declared 
 		return nil, errorf(codeSyntax, "cannot insert multiple commands into a prepared statement")
 	}
 	if refs.other != nil {
+		if _, ok := tree.Stmts[0].Stmt.Node.(*pg.Node_SelectStmt); ok {
+			if rv := refs.unknown(); rv != nil {
+				return nil, errorf(codeUndefinedTable, "relation %q does not exist", qualified(rv)).at(sql, rv.Location)
+			}
+		}
 		return nil, ErrNotStatusQuery
 	}
 	switch n := tree.Stmts[0].Stmt.Node.(type) {
@@ -74,7 +79,18 @@ func prepareStandalone(sql string, tree *pg.ParseResult, refs relRefs, declared 
 			st.tag = "DISCARD TEMP"
 		}
 		return st, nil
-	case *pg.Node_TransactionStmt, *pg.Node_DeallocateStmt:
+	case *pg.Node_TransactionStmt:
+		st := &Stmt{sql: sql, control: true}
+		switch ts := n.TransactionStmt; ts.Kind {
+		case pg.TransactionStmtKind_TRANS_STMT_SAVEPOINT:
+			st.savepoint = SavepointOp{Kind: "SAVEPOINT", Name: ts.SavepointName}
+		case pg.TransactionStmtKind_TRANS_STMT_RELEASE:
+			st.savepoint = SavepointOp{Kind: "RELEASE", Name: ts.SavepointName}
+		case pg.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO:
+			st.savepoint = SavepointOp{Kind: "ROLLBACK TO", Name: ts.SavepointName}
+		}
+		return st, nil
+	case *pg.Node_DeallocateStmt:
 		return &Stmt{sql: sql, control: true}, nil
 	}
 	return nil, ErrNotStatusQuery

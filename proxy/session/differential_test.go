@@ -5,6 +5,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -430,4 +433,39 @@ func TestStatusDifferential(t *testing.T) {
 		}
 	}
 	t.Logf("%d statements, %d comparisons", total, compared)
+
+	// psql's describing commands: every catalog query they send (psql -E
+	// shows them) goes through the proxy, the output must be the same.
+	commands := map[string][]string{
+		"status":  {`\d helios_proxy.*`, `\d+ helios_proxy.circuit_breaker_status`, `\d helios_proxy.backends`, `\dt helios_proxy.*`, `\dt+ helios_proxy.*`, `\dn`, `\dn+`, `\dn helios_proxy`, `\dv helios_proxy.*`, `\d nope`, `\dt`},
+		"backend": {`\d helios_proxy.*`, `\d+ helios_proxy.circuit_breaker_status`, `\d helios_proxy.backends`, `\dt helios_proxy.*`, `\dt+ helios_proxy.*`, `\dn helios_proxy`, `\dn+ helios_proxy`, `\dv helios_proxy.*`, `\d+ helios_proxy.cluster_members`},
+	}
+	psql := filepath.Join(c.BinDir, "psql")
+	for _, kind := range []string{"status", "backend"} {
+		for _, cmd := range commands[kind] {
+			t.Run("psql/"+kind+"/"+cmd, func(t *testing.T) {
+				args := []string{"-X", "-c", cmd}
+				if strings.HasPrefix(cmd, `\dt+`) {
+					// Each table's size differs (the proxy's are in memory,
+					// the copy's take a page on disk) and with it the
+					// aligned column's width: unaligned output, sizes
+					// masked.
+					args = append(args, "-A")
+				}
+				run := func(dsn string) string {
+					out, err := exec.CommandContext(ctx, psql, append(args, "-d", dsn)...).CombinedOutput()
+					if err != nil {
+						return fmt.Sprintf("%s\nexit: %v", out, err)
+					}
+					return string(out)
+				}
+				got, want := run(kinds[kind]), run(copyDSN)
+				sizes := regexp.MustCompile(`\|\d+ (bytes|kB)\|`)
+				got, want = sizes.ReplaceAllString(got, "|size|"), sizes.ReplaceAllString(want, "|size|")
+				if got != want {
+					t.Errorf("psql %s:\n%s\nPostgreSQL:\n%s", cmd, got, want)
+				}
+			})
+		}
+	}
 }
