@@ -44,10 +44,10 @@ type shared struct {
 	params []typ // by parameter number - 1; tUnknown until deduced
 	// used marks the parameters the statement refers to; first is its
 	// first reference (nil: none).
-	used  []bool
-	first *pg.ParamRef
-	events bool  // the statement reads circuit_events
-	nsub   int   // subqueries and arrays numbered so far
+	used   []bool
+	first  *pg.ParamRef
+	events bool // the statement reads circuit_events
+	nsub   int  // subqueries and arrays numbered so far
 	// subNames are the column names of the scalar subqueries, which name
 	// a select-list item as PostgreSQL's FigureColname does.
 	subNames map[*pg.SubLink]string
