@@ -1058,6 +1058,7 @@ func (a *analyzer) sessionFunc(name string, args []*expr, loc int32) (e *expr, e
 	want := map[string][]typ{
 		"version": nil, "current_database": nil, "current_schema": nil, "pg_backend_pid": nil,
 		"current_setting": {tText, tBool}, "set_config": {tText, tText, tBool},
+		"current_schemas": {tBool},
 	}
 	params, known := want[name]
 	if !known {
@@ -1069,6 +1070,8 @@ func (a *analyzer) sessionFunc(name string, args []*expr, loc int32) (e *expr, e
 		e.name = true
 	case "pg_backend_pid":
 		e.typ = tInt4
+	case "current_schemas":
+		e.pgt = 1003 // name[], held as text
 	case "current_setting":
 		if len(args) == 1 {
 			params = params[:1]

@@ -8,7 +8,8 @@ import (
 )
 
 // Mentions is the proxy's hot-path check: does this statement text contain
-// "helios_proxy", in any letter case? It may say yes for a statement that
+// "helios_proxy" (or helios\_proxy, a LIKE pattern's), in any letter
+// case? It may say yes for a statement that
 // only mentions the name in a string or comment (Prepare then returns
 // ErrNotStatusQuery), but never says no for a statement on the schema
 // (except one spelling the name with Unicode escapes, U&"..."). It does not
@@ -20,7 +21,7 @@ import (
 // both.
 func Mentions(sql []byte) bool {
 	const name = "helios_proxy"
-	const anchor = 10 // the 'x', the rarest letter of the name in SQL text
+	const anchor = 10 // the 'x', the rarest letter of the name in SQL text (11 in escaped)
 	for i := 0; i < len(sql); i++ {
 		j := indexAnchor(sql[i:])
 		if j < 0 {
@@ -33,26 +34,33 @@ func Mentions(sql []byte) bool {
 			}
 			continue
 		}
-		start := i - anchor
-		if start < 0 || start+len(name) > len(sql) {
-			continue
-		}
-		match := true
-		for k := 0; k < len(name); k++ {
-			c := sql[start+k]
-			if k != 6 { // OR-ing 0x20 lower-cases letters; only 'H' and 'h' give 'h', and so on
-				c |= 0x20
-			}
-			if c != name[k] {
-				match = false
-				break
-			}
-		}
-		if match {
+		if nameAt(sql, i-anchor, name) || nameAt(sql, i-anchor-1, escaped) {
 			return true
 		}
 	}
 	return false
+}
+
+// escaped is the name in a LIKE pattern that escapes its underscore, as
+// JDBC's DatabaseMetaData writes it.
+const escaped = `helios\_proxy`
+
+// nameAt reports whether sql holds name (lower case, '_' as is) at start,
+// in any letter case.
+func nameAt(sql []byte, start int, name string) bool {
+	if start < 0 || start+len(name) > len(sql) {
+		return false
+	}
+	for k := 0; k < len(name); k++ {
+		c := sql[start+k]
+		if name[k] != '_' && name[k] != '\\' { // OR-ing 0x20 lower-cases letters; only 'H' and 'h' give 'h', and so on
+			c |= 0x20
+		}
+		if c != name[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // oidPrefix starts every OID of catalogOIDBase's range.

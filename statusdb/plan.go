@@ -285,7 +285,7 @@ func catalogOnSchema(tree *pg.ParseResult, refs relRefs) bool {
 func namesSchema(c *pg.A_Const) bool {
 	n := int64(c.GetIval().GetIval())
 	if sv := c.GetSval(); sv != nil {
-		if Mentions([]byte(sv.Sval)) && strings.Contains(strings.ToLower(sv.Sval), schemaName) {
+		if lower := strings.ToLower(sv.Sval); strings.Contains(lower, schemaName) || strings.Contains(lower, escaped) {
 			return true
 		}
 		n, _ = strconv.ParseInt(sv.Sval, 10, 64)

@@ -307,9 +307,20 @@ func sessionFn(op string, args []evalFn) evalFn {
 	case "current_database":
 		return func(x *evalCtx) value { return value{s: session(x).Database} }
 	case "current_schema":
-		// The first schema of the default search_path that exists in a
-		// new database.
-		return func(*evalCtx) value { return value{s: "public"} }
+		return func(x *evalCtx) value {
+			if s := existingSchemas(session(x), false); len(s) > 0 {
+				return value{s: s[0]}
+			}
+			return null
+		}
+	case "current_schemas":
+		return func(x *evalCtx) value {
+			implicit := args[0](x)
+			if implicit.null {
+				return null
+			}
+			return value{s: "{" + strings.Join(existingSchemas(session(x), isTrue(implicit)), ",") + "}"}
+		}
 	case "pg_backend_pid":
 		return func(x *evalCtx) value { return value{n: int64(session(x).PID)} }
 	case "current_setting":
@@ -355,3 +366,22 @@ func sessionFn(op string, args []evalFn) evalFn {
 }
 
 const codeNullValue = "22004"
+
+// existingSchemas are the schemas of the session's search_path that
+// exist, in order ("$user" names none: no role has a schema here), with
+// pg_catalog first when implicit and not on the path, as PostgreSQL's
+// current_schemas.
+func existingSchemas(s *Session, implicit bool) []string {
+	var out []string
+	path := pathSchemas(s.get(settings["search_path"]))
+	if implicit && !slices.Contains(path, "pg_catalog") {
+		out = append(out, "pg_catalog")
+	}
+	for _, name := range path {
+		switch name {
+		case schemaName, "public", "pg_catalog", "information_schema":
+			out = append(out, name)
+		}
+	}
+	return out
+}

@@ -96,6 +96,17 @@ func TestMentions(t *testing.T) {
 		{strings.Repeat("x", 100) + "helios_proxy", true},
 		{strings.Repeat("helios_prox", 50) + "y", true},
 		{"hel\xffios_proxy", false},
+		// JDBC's LIKE patterns escape the underscore.
+		{`SELECT 1 FROM pg_namespace WHERE nspname LIKE 'helios\_proxy'`, true},
+		{`HELIOS\_PROXY`, true},
+		{`helios\_proxz`, false},
+		{`helios\\proxy`, false},
+		// The OIDs of the schema's objects, which psql's \d names them by.
+		{"SELECT * FROM pg_class WHERE oid = '4000000001'", true},
+		{"4000000007", true},
+		{"SELECT 400000001", true}, // a false positive: Prepare decides
+		{"SELECT 4000000", false},
+		{"SELECT 4000", false},
 	}
 	for _, tt := range tests {
 		if got := Mentions([]byte(tt.sql)); got != tt.want {

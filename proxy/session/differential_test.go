@@ -376,14 +376,13 @@ func loadCopy(t *testing.T, ctx context.Context, c *pgtest.Cluster, in statusdb.
 	}
 }
 
-// TestStatusDifferential: see the comment at the top of this file.
-func TestStatusDifferential(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL cluster")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c := pgtest.New(t, pgtest.Options{Name: "differential", Settings: map[string]string{"timezone": "UTC"}})
+// startDifferential starts a PostgreSQL holding the copy (database copy,
+// role reader) and a proxy in front of it answering for
+// differentialInput; kinds are the proxy's DSNs for the helios_proxy
+// database ("status") and a backend database ("backend").
+func startDifferential(t *testing.T, ctx context.Context) (c *pgtest.Cluster, kinds map[string]string, copyDSN string) {
+	t.Helper()
+	c = pgtest.New(t, pgtest.Options{Name: "differential", Settings: map[string]string{"timezone": "UTC"}})
 	in := differentialInput()
 	loadCopy(t, ctx, c, in)
 
@@ -396,12 +395,21 @@ func TestStatusDifferential(t *testing.T) {
 	tf := newFront(t, cfg)
 	tf.host.status = &in
 	serveFront(t, tf)
-
-	copyDSN := c.DSN("reader", "", "copy")
-	kinds := map[string]string{
+	kinds = map[string]string{
 		"status":  strings.Replace(tf.dsn("reader", "unused"), "dbname=postgres", "dbname=helios_proxy", 1),
 		"backend": tf.dsn("reader", "unused"),
 	}
+	return c, kinds, c.DSN("reader", "", "copy")
+}
+
+// TestStatusDifferential: see the comment at the top of this file.
+func TestStatusDifferential(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, kinds, copyDSN := startDifferential(t, ctx)
 	total, compared := 0, 0
 	for _, script := range readDifferential(t) {
 		total += len(script.stmts)

@@ -410,3 +410,9 @@ SELECT 1
 COMMIT
 SELECT nope()
 SELECT 1 FROM nowhere
+
+-- script catalog_oids
+SELECT 'pg_class'::regclass, 'pg_catalog.pg_namespace'::regclass::oid, 'pg_description'::regclass::oid::regclass
+SELECT d.description FROM pg_catalog.pg_description d WHERE d.objoid = 'helios_proxy.backends'::regclass AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+SELECT n.nspname, c.relname FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_description d ON (c.oid = d.objoid AND d.objsubid = 0 AND d.classoid = 'pg_class'::regclass) WHERE c.relnamespace = n.oid AND n.nspname LIKE 'helios\_proxy' ORDER BY 2
+SELECT current_schema(), current_schemas(true), current_schemas(false)
