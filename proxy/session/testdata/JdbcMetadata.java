@@ -13,13 +13,10 @@ public class JdbcMetadata {
         try (Connection conn = DriverManager.getConnection(args[0], props)) {
             DatabaseMetaData md = conn.getMetaData();
             out.add("product " + md.getDatabaseProductName() + " " + md.getDatabaseMajorVersion());
-            dump(out, "schemas", md.getSchemas(null, "helios%"));
+            dump(out, "schemas", md.getSchemas(null, "helios_proxy"));
             dump(out, "tables", md.getTables(null, "helios_proxy", "%", new String[] {"TABLE", "VIEW"}));
             dump(out, "columns", md.getColumns(null, "helios_proxy", "backends", "%"));
             dump(out, "columns", md.getColumns(null, "helios_proxy", "circuit_events", "%"));
-            dump(out, "pk", md.getPrimaryKeys(null, "helios_proxy", "backends"));
-            dump(out, "imported", md.getImportedKeys(null, "helios_proxy", "backends"));
-            dump(out, "indexes", md.getIndexInfo(null, "helios_proxy", "backends", false, true));
             conn.setAutoCommit(false);
             try (PreparedStatement ps = conn.prepareStatement(
                     "SELECT id, event_type, event_time FROM helios_proxy.circuit_events WHERE id > ? ORDER BY id")) {
