@@ -184,8 +184,9 @@
 //     similar_to_escape, regexp_replace (flags g i c n m s x q; start and
 //     n), regexp_match, regexp_split_to_array, regexp_like, regexp_count,
 //     substring(s FROM pattern). PostgreSQL's ARE syntax is translated to
-//     Go's RE2: leftmost-longest matching (a|ab matches "ab") unless the
-//     pattern has a non-greedy quantifier, . matching newlines unless
+//     Go's RE2: leftmost-longest matching (a|ab matches "ab") unless
+//     PostgreSQL deems the pattern non-greedy (its first quantifier is),
+//     . matching newlines unless
 //     flag n, ASCII-only case folding, \y \Y \Z \A \b (backspace) \e
 //     \x.. \u.... \cX, ***= and ***:, embedded options, expanded
 //     syntax; \1..\9 and \& in replacements; RE2's errors reported with
@@ -413,12 +414,15 @@
 //     references in a pattern (\1), lookahead and lookbehind
 //     constraints, collating elements and equivalence classes ([[.a.]],
 //     [[=a=]]) and basic or extended REs (flags b, e) are 0A000; \m and
-//     \M match at any word boundary; a pattern mixing greedy and
-//     non-greedy quantifiers follows Perl's leftmost-first rule rather
-//     than PostgreSQL's preference of the whole expression, which can
-//     pick a different match; a regexp_replace from a start position
-//     other than 1 matches ^ at that position. regexp_matches and
-//     regexp_split_to_table, which return sets, are 0A000.
+//     \M match at any word boundary; within the match, subexpressions
+//     take RE2's choices, which can differ from PostgreSQL's where an
+//     alternation's shorter branch comes first ((r|re)(.*) gives "r" where
+//     PostgreSQL gives "re") or a non-greedy pattern has a greedy part
+//     after its first quantifier ((.*?)-(.*) matches "pg-replica-a" in
+//     full, where PostgreSQL stops at "pg-"); a regexp_replace from a
+//     start position other than 1 matches ^ at that position.
+//     regexp_matches and regexp_split_to_table, which return sets, are
+//     0A000.
 //
 //   - power, sqrt, exp, ln and log of numeric arguments are 0A000
 //     (PostgreSQL computes them in numeric with result scales of its

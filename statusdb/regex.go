@@ -20,10 +20,11 @@ import (
 // express it:
 //   - . and bracket expressions match a newline (flag s, the default);
 //     flag n (or m) makes . not match it and ^ and $ match at lines;
-//   - matching is leftmost-longest, as PostgreSQL's for a pattern
-//     without non-greedy quantifiers (a|ab matches "ab"); with one,
-//     Perl's leftmost-first, which is PostgreSQL's rule when the first
-//     quantifier is non-greedy;
+//   - a pattern PostgreSQL deems greedy (preference: its first
+//     quantifier is greedy, or it has alternatives) finds the
+//     leftmost-longest match (a|ab matches "ab"), as PostgreSQL's; one
+//     it deems non-greedy finds Perl's leftmost-first match, the
+//     shortest for simple patterns (p(.*?)a);
 //   - case-insensitive matching (~*, flag i) folds ASCII letters only,
 //     as PostgreSQL does under the C collation;
 //   - \y \Y (word boundaries), \Z, \b (backspace), \e, \x.., \u...., \U........,
@@ -78,7 +79,7 @@ func compileARE(p string, fl reFlags) *regexp.Regexp {
 	if re, ok := areCache.Load(key); ok {
 		return re.(*regexp.Regexp)
 	}
-	src, lazy, err := translateARE(p, fl)
+	src, err := translateARE(p, fl)
 	if err != nil {
 		failErr(err)
 	}
@@ -86,7 +87,7 @@ func compileARE(p string, fl reFlags) *regexp.Regexp {
 	if cerr != nil {
 		failErr(regexError(cerr))
 	}
-	if !lazy {
+	if tree, err := syntax.Parse(src, syntax.Perl); err == nil && preference(tree) >= 0 {
 		re.Longest()
 	}
 	areCache.Store(key, re)
@@ -125,9 +126,35 @@ func regexError(err error) *Error {
 
 func invalidRegex(msg string) *Error { return errorf("2201B", "invalid regular expression: %s", msg) }
 
-// translateARE rewrites an ARE as RE2 syntax; lazy reports a non-greedy
-// quantifier.
-func translateARE(p string, fl reFlags) (string, bool, *Error) {
+// preference is PostgreSQL's greediness of a regular expression: 1 when
+// it prefers the longest match, -1 the shortest, 0 when it has no
+// quantifier. A branch takes the preference of its first part that has
+// one, alternatives are greedy, and a quantifier is greedy unless it is
+// non-greedy (a fixed count {m} takes its operand's).
+func preference(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpAlternate:
+		return 1
+	case syntax.OpStar, syntax.OpPlus, syntax.OpQuest, syntax.OpRepeat:
+		if re.Op == syntax.OpRepeat && re.Min == re.Max {
+			return preference(re.Sub[0])
+		}
+		if re.Flags&syntax.NonGreedy != 0 {
+			return -1
+		}
+		return 1
+	case syntax.OpCapture, syntax.OpConcat:
+		for _, sub := range re.Sub {
+			if p := preference(sub); p != 0 {
+				return p
+			}
+		}
+	}
+	return 0
+}
+
+// translateARE rewrites an ARE as RE2 syntax.
+func translateARE(p string, fl reFlags) (string, *Error) {
 	switch {
 	case strings.HasPrefix(p, "***="):
 		p, fl.literal = p[4:], true
@@ -139,7 +166,7 @@ func translateARE(p string, fl reFlags) (string, bool, *Error) {
 			for _, c := range p[2:end] {
 				switch c {
 				case 'b', 'e':
-					return "", false, unsupported("a basic or extended regular expression")
+					return "", unsupported("a basic or extended regular expression")
 				case 'c':
 					fl.ci = false
 				case 'i':
@@ -169,9 +196,8 @@ func translateARE(p string, fl reFlags) (string, bool, *Error) {
 		for _, c := range p {
 			writeLiteral(&b, c, fl.ci)
 		}
-		return b.String(), false, nil
+		return b.String(), nil
 	}
-	lazy := false
 	for i := 0; i < len(p); {
 		c, w := utf8.DecodeRuneInString(p[i:])
 		switch {
@@ -186,20 +212,20 @@ func translateARE(p string, fl reFlags) (string, bool, *Error) {
 		case c == '\\':
 			n, err := translateEscape(&b, p[i:], fl.ci, false)
 			if err != nil {
-				return "", false, err
+				return "", err
 			}
 			i += n
 			continue
 		case c == '[':
 			n, err := translateBracket(&b, p[i:], fl.ci)
 			if err != nil {
-				return "", false, err
+				return "", err
 			}
 			i += n
 			continue
 		case c == '(' && strings.HasPrefix(p[i:], "(?"):
 			if !strings.HasPrefix(p[i:], "(?:") {
-				return "", false, unsupported("a lookahead or lookbehind constraint in a regular expression")
+				return "", unsupported("a lookahead or lookbehind constraint in a regular expression")
 			}
 			b.WriteString("(?:")
 			i += 3
@@ -207,8 +233,7 @@ func translateARE(p string, fl reFlags) (string, bool, *Error) {
 		case c == '*' || c == '+' || c == '?' || c == '}':
 			b.WriteRune(c)
 			i += w
-			if i < len(p) && p[i] == '?' {
-				lazy = true
+			if i < len(p) && p[i] == '?' { // non-greedy
 				b.WriteByte('?')
 				i++
 			}
@@ -217,7 +242,7 @@ func translateARE(p string, fl reFlags) (string, bool, *Error) {
 			if end := strings.IndexByte(p[i:], '}'); end > 0 {
 				for _, part := range strings.SplitN(p[i+1:i+end], ",", 2) {
 					if n, err := strconv.Atoi(part); err == nil && n > 255 {
-						return "", false, invalidRegex("invalid repetition count(s)")
+						return "", invalidRegex("invalid repetition count(s)")
 					}
 				}
 			}
@@ -232,7 +257,7 @@ func translateARE(p string, fl reFlags) (string, bool, *Error) {
 		writeLiteral(&b, c, fl.ci)
 		i += w
 	}
-	return b.String(), lazy, nil
+	return b.String(), nil
 }
 
 // writeLiteral writes the character c to match itself, in both ASCII

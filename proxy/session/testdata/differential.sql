@@ -197,6 +197,12 @@ SELECT regexp_like(backend_name, '^pg'), regexp_like(backend_name, '^PG', 'i'), 
 SELECT backend_name FROM helios_proxy.backends WHERE backend_name ~ '[[:upper:]]' OR backend_name ~ '\ya$' ORDER BY 1
 SELECT backend_name FROM helios_proxy.backends WHERE backend_name ~ '***=pg-' ORDER BY 1
 SELECT backend_name FROM helios_proxy.backends WHERE backend_name ~ '(?i)^r' ORDER BY 1
+SELECT regexp_match(backend_name, '(.*)-(.*?)'), regexp_match(backend_name, 'p(.*?)a'), regexp_replace(backend_name, 'a*?', '.', 'g'), substring(host FROM '(.*?)\.') FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name ~* '^[P-R]', backend_name ~* '[^a-z-]', regexp_replace(backend_name, '[AEIOU]', '_', 'gi'), regexp_replace(backend_name, 'é', 'e', 'i') FROM helios_proxy.backends ORDER BY backend_name
+SELECT regexp_match(backend_name || E'\nx', '^x', 'n'), regexp_match(backend_name || E'\nx', '.\nx'), regexp_match(backend_name || E'\nx', '..x', 'n'), backend_name || E'\n' ~ 'a.$' FROM helios_proxy.backends ORDER BY backend_name
+SELECT regexp_match(backend_name, 'pg - (r \w+) # a comment', 'x'), regexp_match(backend_name, '\x70\u0067'), regexp_match(backend_name, '\yr\w*'), regexp_match(host, '\Ad+\Z'), regexp_match(backend_name, '\Y.a') FROM helios_proxy.backends ORDER BY backend_name
+SELECT regexp_replace(host, '[.[:digit:]]', '', 'g'), regexp_replace(backend_name, '[\w]+', '<\&>', 'g'), regexp_match(backend_name, '(?i)P(G)'), regexp_match(backend_name, '***=g-'), regexp_count(backend_name, '[-a]') FROM helios_proxy.backends ORDER BY backend_name
+SELECT substring(backend_name FROM '%#"r_p%#"-_' FOR '#'), backend_name SIMILAR TO '%(a|b)', backend_name SIMILAR TO 'pg-[^p]%', host SIMILAR TO '\d%' FROM helios_proxy.backends ORDER BY backend_name
 SELECT backend_name ~ '[' FROM helios_proxy.backends
 SELECT backend_name ~ '*x' FROM helios_proxy.backends
 SELECT backend_name ~ 'a{2,1}' FROM helios_proxy.backends
