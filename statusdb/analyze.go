@@ -938,7 +938,7 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 		return a.aggregate(name, f)
 	}
 	if f.AggStar || f.AggDistinct || len(f.AggOrder) > 0 || f.AggFilter != nil || f.AggWithinGroup {
-		return nil, a.errAt(errorf(codeWrongObjectType, "%s is not an aggregate function", name), f.Location)
+		return nil, a.notAggregate(name, f)
 	}
 	if f.FuncVariadic {
 		return nil, a.errAt(unsupported("VARIADIC"), f.Location)

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
 )
 
 // Built-in scalar functions (string, regular-expression, math and type
@@ -311,4 +313,35 @@ func unknownFunction(name string, args []*expr) *Error {
 		return unsupported("function " + name + "()")
 	}
 	return noFunction(name, args)
+}
+
+// notAggregate is the error for an aggregate's or window function's
+// syntax (f(*), DISTINCT, ORDER BY, FILTER, WITHIN GROUP, OVER) on a
+// function that is neither: as in PostgreSQL, the call without it is
+// resolved first, so an unknown function is 42883 (or 0A000, or a bad
+// argument's error), and a known one 42809 naming what was specified.
+func (a *analyzer) notAggregate(name string, f *pg.FuncCall) *Error {
+	plain := &pg.FuncCall{Funcname: f.Funcname, Args: f.Args, Location: f.Location}
+	if f.AggStar {
+		plain.Args = nil
+	}
+	if _, err := a.funcCall(plain); err != nil {
+		return err
+	}
+	what := ""
+	switch {
+	case f.AggStar:
+		what = name + "(*)"
+	case f.AggDistinct:
+		what = "DISTINCT"
+	case f.AggWithinGroup:
+		what = "WITHIN GROUP"
+	case len(f.AggOrder) > 0:
+		what = "ORDER BY"
+	case f.AggFilter != nil:
+		what = "FILTER"
+	default:
+		return a.errAt(errorf(codeWrongObjectType, "OVER specified, but %s is not a window function nor an aggregate function", name), f.Location)
+	}
+	return a.errAt(errorf(codeWrongObjectType, "%s specified, but %s is not an aggregate function", what, name), f.Location)
 }

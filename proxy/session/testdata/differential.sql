@@ -182,6 +182,14 @@ SELECT substring(backend_name, port, 'x') FROM helios_proxy.backends
 SELECT lpad(backend_name, '5x') FROM helios_proxy.backends
 SELECT strpos(backend_name) FROM helios_proxy.backends
 SELECT md5(port) FROM helios_proxy.backends
+SELECT lower(*) FROM helios_proxy.backends
+SELECT lower(DISTINCT host) FROM helios_proxy.backends
+SELECT upper(host ORDER BY host) FROM helios_proxy.backends
+SELECT length(host) FILTER (WHERE port > 0) FROM helios_proxy.backends
+SELECT upper(host) OVER () FROM helios_proxy.backends
+SELECT nope(DISTINCT host) FROM helios_proxy.backends
+SELECT public.nope(port), 1 FROM helios_proxy.backends
+SELECT pg_catalog.upper(host), pg_catalog.concat(port, 'x') FROM helios_proxy.backends ORDER BY 1
 
 -- script regex
 SELECT backend_name ~ 'a|ab', backend_name ~* 'PG-R', backend_name !~* 'é', host ~ '^\d+(\.\d+){3}$' FROM helios_proxy.backends ORDER BY backend_name
