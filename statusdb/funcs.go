@@ -3,6 +3,7 @@ package statusdb
 import (
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -88,6 +89,10 @@ func (a *analyzer) builtinFunc(name string, args []*expr, loc int32) (*expr, *Er
 		want := s.param(i)
 		var err *Error
 		if want == anyArg {
+			if e.kind == eParam && e.typ == tUnknown {
+				// "any" gives a parameter no type, and PostgreSQL has none to infer
+				return nil, &Error{Code: "42P18", Message: "could not determine data type of parameter $" + strconv.Itoa(e.idx+1)}, true
+			}
 			conv[i] = e
 			if !s.rawArgs {
 				conv[i] = a.unknownToText(e)

@@ -182,6 +182,13 @@ SELECT substring(backend_name, port, 'x') FROM helios_proxy.backends
 SELECT lpad(backend_name, '5x') FROM helios_proxy.backends
 SELECT strpos(backend_name) FROM helios_proxy.backends
 SELECT md5(port) FROM helios_proxy.backends
+SELECT substr(backend_name, $1), lpad(host, $2, $3) FROM helios_proxy.backends ORDER BY backend_name \bind 2 | 12 | *
+SELECT format($1, backend_name, port) FROM helios_proxy.backends ORDER BY 1 \bind %s:%s
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name ~ $1 ORDER BY 1 \bind ^pg-r
+SELECT regexp_replace(backend_name, $1, $2, 'g'), concat($3, port) FROM helios_proxy.backends ORDER BY 1 \bind - | _ | :
+SELECT round(weight::numeric, $1), mod(port, $2), power($3, 2) FROM helios_proxy.backends ORDER BY backend_name \bind 1 | 7 | 1.5
+SELECT split_part(host, $1, $2) FROM helios_proxy.backends ORDER BY backend_name \bind . | x
+SELECT left(backend_name, $1) FROM helios_proxy.backends ORDER BY 1 \bind 3 \types 20
 SELECT lower(*) FROM helios_proxy.backends
 SELECT lower(DISTINCT host) FROM helios_proxy.backends
 SELECT upper(host ORDER BY host) FROM helios_proxy.backends
