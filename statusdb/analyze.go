@@ -320,14 +320,14 @@ func (a *analyzer) typeCast(tc *pg.TypeCast) (*expr, *Error) {
 	if tc.TypeName != nil && len(tc.TypeName.ArrayBounds) > 0 {
 		return a.arrayCast(arg, tc)
 	}
+	if e, err, ok := a.typedCast(arg, tc.TypeName, tc.Location); ok {
+		return e, err
+	}
 	if t, pgt, ok := catalogCastTarget(tc.TypeName); ok {
 		if arg.pgt == pgt && arg.typ == t {
 			return arg, nil
 		}
 		return a.catalogCast(arg, t, pgt, tc.Location)
-	}
-	if e, err, ok := a.typedCast(arg, tc.TypeName, tc.Location); ok {
-		return e, err
 	}
 	if arg.pgt != 0 && oidLike(arg.pgt) && arg.pgt != pgtype.OIDOID {
 		if tn, _, _, ok := typeFor(tc.TypeName); ok && tn == tText {

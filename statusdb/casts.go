@@ -32,6 +32,7 @@ var castFuncs = map[string][]fnSig{
 	"::varchar": {{args: []typ{anyArg}, res: tText, pgt: pgtype.VarcharOID, impl: charCast(false)}},
 	"::bpchar":  {{args: []typ{anyArg}, res: tText, pgt: pgtype.BPCharOID, impl: charCast(true)}},
 	"::text":    {{args: []typ{anyArg}, res: tText, impl: charCast(false)}},
+	"::int2":    {{args: []typ{anyArg}, res: tInt4, pgt: pgtype.Int2OID, impl: int2Cast}},
 }
 
 // exprTypeOID is the PostgreSQL type of an expression's values.
@@ -74,7 +75,7 @@ func (a *analyzer) typedCast(arg *expr, tn *pg.TypeName, loc int32) (*expr, *Err
 	name := tn.Names[len(tn.Names)-1].GetString_().GetSval()
 	op := "::" + name
 	switch name {
-	case "float4", "varchar", "bpchar":
+	case "float4", "varchar", "bpchar", "int2":
 	case "text":
 		if arg.pgt != pgtype.Float4OID && arg.pgt != pgtype.BPCharOID {
 			return nil, nil, false
@@ -85,7 +86,7 @@ func (a *analyzer) typedCast(arg *expr, tn *pg.TypeName, loc int32) (*expr, *Err
 	length := -1
 	for _, m := range tn.Typmods {
 		c := m.GetAConst()
-		if c == nil || c.GetIval() == nil || len(tn.Typmods) > 1 || name == "float4" {
+		if c == nil || c.GetIval() == nil || len(tn.Typmods) > 1 || name == "float4" || name == "int2" {
 			return nil, a.errAt(errorf(codeSyntax, "invalid type modifier"), tn.Location), true
 		}
 		if length = int(c.GetIval().Ival); length < 1 {
@@ -96,8 +97,8 @@ func (a *analyzer) typedCast(arg *expr, tn *pg.TypeName, loc int32) (*expr, *Err
 			return nil, a.errAt(errorf(codeInvalidParamValue, "length for type %s must be at least 1", t), tn.Location), true
 		}
 	}
-	if name == "float4" && arg.typ != tUnknown && arg.typ != tText && !arg.typ.numeric() {
-		return nil, a.errAt(errorf(codeCannotCoerce, "cannot cast type %s to real", argTypeNames([]*expr{arg})), loc), true
+	if (name == "float4" || name == "int2") && arg.typ != tUnknown && arg.typ != tText && !arg.typ.numeric() {
+		return nil, a.errAt(errorf(codeCannotCoerce, "cannot cast type %s to %s", argTypeNames([]*expr{arg}), formatType(castFuncs[op][0].pgt, -1)), loc), true
 	}
 	loc = leftmost(arg.loc, loc)
 	src := arg
@@ -220,4 +221,50 @@ func float4Text(f float64) string {
 		return "-Infinity"
 	}
 	return string(appendShortest(nil, f, 32, 6))
+}
+
+// int2Cast is the cast to smallint: text read as int2in reads it,
+// numbers rounded (floats to even, numerics half away from zero) and
+// checked against its range.
+func int2Cast(e *expr) func(*evalCtx, []value) value {
+	from := e.args[0].typ
+	return func(_ *evalCtx, v []value) value {
+		var n int64
+		switch from {
+		case tText:
+			r, err := parseInt(tInt8, v[0].s)
+			switch {
+			case err != nil && err.Code != codeOutOfRange:
+				fail(codeInvalidText, "invalid input syntax for type smallint: "+strconv.Quote(v[0].s))
+			case err != nil || r.n < math.MinInt16 || r.n > math.MaxInt16:
+				fail(codeOutOfRange, "value "+strconv.Quote(v[0].s)+" is out of range for type smallint")
+			}
+			return r
+		case tFloat8:
+			f := math.RoundToEven(v[0].f)
+			if math.IsNaN(f) || f < math.MinInt16 || f > math.MaxInt16 {
+				fail(codeOutOfRange, "smallint out of range")
+			}
+			n = int64(f)
+		case tNumeric:
+			switch v[0].s {
+			case numNaN:
+				fail(codeFeature, "cannot convert NaN to smallint")
+			case numPosInf, numNegInf:
+				fail(codeFeature, "cannot convert infinity to smallint")
+			}
+			u, scale := decParse(v[0].s)
+			u, _ = decRound(u, scale, 0, false)
+			if !u.IsInt64() {
+				fail(codeOutOfRange, "smallint out of range")
+			}
+			n = u.Int64()
+		default:
+			n = v[0].n
+		}
+		if n < math.MinInt16 || n > math.MaxInt16 {
+			fail(codeOutOfRange, "smallint out of range")
+		}
+		return value{n: n}
+	}
 }

@@ -157,12 +157,13 @@
 //     floor, now(), current_timestamp (and transaction_, statement_,
 //     clock_timestamp(), all the same instant: Input.Now);
 //   - casts with :: or CAST to text, varchar[(n)], char[(n)]/bpchar,
-//     int/int4/integer, int8/bigint, real/float4, float8/double
-//     precision, numeric[(p,s)]/decimal, bool/boolean,
+//     smallint/int2, int/int4/integer, int8/bigint, real/float4,
+//     float8/double precision, numeric[(p,s)]/decimal, bool/boolean,
 //     timestamptz/timestamp with time zone, interval (casts.go: real is
 //     held as a float8 rounded to float32 and printed as float4out does;
 //     varchar(n) and char(n) cut to n characters, char(n) pads with
-//     spaces; their columns carry OIDs 700, 1043 and 1042);
+//     spaces; smallint is range-checked; their columns carry OIDs 700,
+//     1043, 1042 and 21);
 //   - built-in functions (funcs.go), declared with their pg_proc
 //     signatures and chosen as PostgreSQL's func_select_candidate
 //     chooses (exact matches, then preferred types, then the string

@@ -279,6 +279,12 @@ SELECT 2147483647 + priority FROM helios_proxy.backends
 SELECT -2147483647 - 1 - priority FROM helios_proxy.backends
 SELECT requests_total * 9223372036854775807 FROM helios_proxy.circuit_breaker_status
 SELECT port::int2 * 100 FROM helios_proxy.backends
+SELECT port::smallint, priority::int2, weight::smallint, (weight * 3)::numeric::int2, '12'::int2, pg_typeof(port::int2 + 1) FROM helios_proxy.backends ORDER BY backend_name
+SELECT (port * 10)::smallint FROM helios_proxy.backends
+SELECT latency_p99_ms::int2 FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT '70000'::int2 FROM helios_proxy.backends
+SELECT 'x'::smallint FROM helios_proxy.backends
+SELECT read_only::smallint FROM helios_proxy.backends
 
 -- script datetime
 SELECT backend_name, extract(epoch FROM state_since), extract(hour FROM state_since), date_part('minute', state_since) FROM helios_proxy.circuit_breaker_status ORDER BY 1
