@@ -425,7 +425,7 @@
 //     regexp_matches and regexp_split_to_table, which return sets, are
 //     0A000.
 //
-//   - power, sqrt, exp, ln and log of numeric arguments are 0A000
+//   - power, exp, ln and log of numeric arguments are 0A000
 //     (PostgreSQL computes them in numeric with result scales of its
 //     own); the float8 forms work. repeat, lpad, rpad and format refuse
 //     a result over 16 MB with PostgreSQL's 54000 "requested length too

@@ -8,7 +8,7 @@ import (
 // Math functions, with PostgreSQL's signatures: an integer argument of a
 // function that has float8 and numeric forms (sqrt(2), power(2, 10))
 // takes float8's, the preferred type, and a numeric one numeric's. The
-// numeric forms of power, sqrt, exp, ln and log are refused (0A000)
+// numeric forms of power, exp, ln and log are refused (0A000)
 // rather than computed in float8: their results' scales are PostgreSQL's
 // own and a float8 would show.
 
@@ -62,12 +62,15 @@ var mathFuncs = map[string][]fnSig{
 	},
 	"power": withNumeric(sigs(tFloat8, floatFn(power), f8x2), num2),
 	"pow":   withNumeric(sigs(tFloat8, floatFn(power), f8x2), num2),
-	"sqrt": withNumeric(sigs(tFloat8, floatFn(func(v []value) float64 {
-		if v[0].f < 0 {
-			fail("2201F", "cannot take square root of a negative number")
-		}
-		return math.Sqrt(v[0].f)
-	}), f8), num),
+	"sqrt": {
+		{args: f8, res: tFloat8, impl: floatFn(func(v []value) float64 {
+			if v[0].f < 0 {
+				negativeSqrt()
+			}
+			return math.Sqrt(v[0].f)
+		})},
+		{args: num, res: tNumeric, impl: textFn(numericSqrt)},
+	},
 	"cbrt":    sigs(tFloat8, unary(cbrt, false), f8),
 	"exp":     withNumeric(sigs(tFloat8, unary(math.Exp, false), f8), num),
 	"ln":      withNumeric(sigs(tFloat8, logFn(math.Log), f8), num),
@@ -312,4 +315,28 @@ func cbrt(x float64) float64 {
 		}
 	}
 	return best
+}
+
+func negativeSqrt() { fail("2201F", "cannot take square root of a negative number") }
+
+// numericSqrt is sqrt(numeric): at least 16 significant digits and no
+// fewer decimals than the argument, rounded half away from zero, as
+// numeric_sqrt.
+func numericSqrt(v []value) value {
+	switch s := v[0].s; {
+	case s == numNaN || s == numPosInf:
+		return v[0]
+	case s == numNegInf || compareNumeric(s, "0") < 0:
+		negativeSqrt()
+	}
+	u, scale := decParse(v[0].s)
+	weight, _ := nbaseLead(u, scale)
+	rscale := min(max(16-((weight+1)*4/2-1), scale, 0), 1000)
+	// floor(sqrt(x) × 10^(rscale+1)), then the last digit rounds.
+	t := new(big.Int).Sqrt(rescale(u, scale, 2*(rscale+1)))
+	q, r := new(big.Int).QuoRem(t, bigTen, new(big.Int))
+	if r.Int64() >= 5 {
+		q.Add(q, big.NewInt(1))
+	}
+	return decValue(q, rscale)
 }

@@ -237,6 +237,8 @@ SELECT power(-1 * weight, 0.5) FROM helios_proxy.backends
 SELECT power(10, port) FROM helios_proxy.backends
 SELECT sqrt(port), cbrt(port), exp(weight), ln(port), log(port), log10(weight) FROM helios_proxy.backends ORDER BY backend_name
 SELECT sqrt(-1 * weight) FROM helios_proxy.backends
+SELECT sqrt(port::numeric), sqrt(weight::numeric), sqrt(error_rate::numeric), sqrt(0.0), sqrt(requests_total::numeric * 1000), sqrt(1e-30 * priority), pg_typeof(sqrt(1.5)) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT sqrt(-1.5 * priority) FROM helios_proxy.backends
 SELECT ln(weight - weight) FROM helios_proxy.backends
 SELECT log(-1 * weight) FROM helios_proxy.backends
 SELECT exp(port) FROM helios_proxy.backends
