@@ -320,6 +320,9 @@ func (a *analyzer) typeCast(tc *pg.TypeCast) (*expr, *Error) {
 	if tc.TypeName != nil && len(tc.TypeName.ArrayBounds) > 0 {
 		return a.arrayCast(arg, tc)
 	}
+	if e, err, ok := a.timeCast(arg, tc); ok {
+		return e, err
+	}
 	if t, pgt, ok := catalogCastTarget(tc.TypeName); ok {
 		if arg.pgt == pgt && arg.typ == t {
 			return arg, nil
@@ -611,6 +614,9 @@ func notUnique(op string, l, r typ) *Error {
 // widen to the wider type, and anything else must match exactly.
 func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 	pos := leftmost(l.loc, loc)
+	if e, err, ok := a.extOperator(op, l, r, pos); ok {
+		return e, err
+	}
 	if err := a.heldArrayOperands(op, l, r, loc); err != nil {
 		return nil, err
 	}
@@ -948,6 +954,9 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 	if f.FuncVariadic {
 		return nil, a.errAt(unsupported("VARIADIC"), f.Location)
 	}
+	if e, err, ok := a.extFunc(name, f); ok {
+		return e, err
+	}
 	var args []*expr
 	for _, n := range f.Args {
 		e, err := a.expr(n)
@@ -1086,8 +1095,8 @@ func (a *analyzer) aggregate(name string, f *pg.FuncCall) (*expr, *Error) {
 	if a.clause != "" {
 		return nil, a.errAt(errorf(codeGrouping, "aggregate functions are not allowed in %s", a.clause), f.Location)
 	}
-	if len(f.AggOrder) > 0 || f.AggWithinGroup || f.FuncVariadic {
-		return nil, a.errAt(unsupported("ORDER BY or WITHIN GROUP in an aggregate"), f.Location)
+	if f.FuncVariadic {
+		return nil, a.errAt(unsupported("VARIADIC"), f.Location)
 	}
 	a.inAgg = true
 	out, err := a.aggCall(name, f)
@@ -1110,7 +1119,11 @@ func (a *analyzer) aggregate(name string, f *pg.FuncCall) (*expr, *Error) {
 func (a *analyzer) aggCall(name string, f *pg.FuncCall) (*expr, *Error) {
 	out := &expr{kind: eAgg, op: name, star: f.AggStar, distinct: f.AggDistinct, loc: f.Location}
 	var err *Error
-	if out.args, err = a.exprs(f.Args); err != nil {
+	analyze := a.exprs
+	if jsonAggs[name] {
+		analyze = a.jsonArgs // json_agg(t): the whole row
+	}
+	if out.args, err = analyze(f.Args); err != nil {
 		return nil, err
 	}
 	if f.AggFilter != nil {
@@ -1121,6 +1134,9 @@ func (a *analyzer) aggCall(name string, f *pg.FuncCall) (*expr, *Error) {
 		if out.filter, err = a.boolArg(e, "FILTER"); err != nil {
 			return nil, err
 		}
+	}
+	if e, err, ok := a.collectAgg(name, f, out); ok {
+		return e, err
 	}
 	if f.AggStar {
 		if name != "count" {

@@ -216,6 +216,9 @@ func (c *compiler) bounds(limit, offset *expr) (l, o evalFn, err *Error) {
 
 // aggPlan compiles an aggregate call's argument and filter.
 func (c *compiler) aggPlan(a *expr) (aggPlan, *Error) {
+	if a.ord != nil {
+		return c.collectPlan(a)
+	}
 	ap := aggPlan{op: a.op, star: a.star, distinct: a.distinct, typ: a.typ}
 	var err *Error
 	if !a.star && len(a.args) > 0 {
@@ -421,6 +424,9 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 			return best
 		}, nil
 	case eFunc:
+		if f := extFn(e, args); f != nil {
+			return f, nil
+		}
 		if f := catalogFn(e, args); f != nil {
 			return f, nil
 		}

@@ -31,6 +31,11 @@ type Input struct {
 	// shown in it and literals without an offset are read in it. Nil
 	// means UTC. With a Session, its TimeZone setting is used instead.
 	TimeZone *time.Location
+	// DateStyle and IntervalStyle are the session's settings of these
+	// names, as the backend reported them: timestamptz, timestamp, date
+	// and interval values are shown so. Empty means "ISO, MDY" and
+	// "postgres". With a Session, its settings are used instead.
+	DateStyle, IntervalStyle string
 	// Session is the status database's session that SHOW, SET and the
 	// session functions (current_setting, set_config, current_user, ...)
 	// read and change; nil means a new session's defaults. Executing a
@@ -64,6 +69,7 @@ type aggPlan struct {
 	delim          evalFn // string_agg's delimiter
 	argTyp, typ    typ
 	filter         evalFn
+	col            *collectPlan // an aggregate computed from its collected rows (aggorder.go)
 }
 
 type aggState struct {
@@ -81,6 +87,7 @@ type aggState struct {
 	v     value // min or max so far
 	set   bool
 	seen  map[string]struct{} // DISTINCT
+	col   *collected          // a collected aggregate's rows
 }
 
 // query is a compiled SELECT (a query level): where its rows come from
@@ -195,6 +202,8 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 	ncol := len(s.outTypes)
 	row := make([]value, ncol)
 	n := 0
+	style := styleOf(x)
+	styled := style.styled()
 	var all [][]value
 	var order []int32
 	var set func(int32)
@@ -229,6 +238,8 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 			var notNull bool
 			if s.special != nil && s.special[c] != 0 {
 				dst, notNull, err = appendSpecial(dst, s.special[c], &row[c], x, formats[c])
+			} else if t := s.outTypes[c]; styled && formats[c] == 0 && !row[c].null && (t == tTimestamptz || t == tInterval) {
+				dst, notNull = appendStyled(dst, t, &row[c], x, style), true
 			} else {
 				dst, notNull, err = appendWire(dst, s.outTypes[c], &row[c], x.loc, formats[c])
 			}
@@ -665,6 +676,10 @@ func (a *aggPlan) add(x *evalCtx, st *aggState) {
 	if a.filter != nil && !isTrue(a.filter(x)) {
 		return
 	}
+	if a.col != nil {
+		a.col.add(x, st)
+		return
+	}
 	if a.star {
 		st.n++
 		return
@@ -731,6 +746,9 @@ func (a *aggPlan) add(x *evalCtx, st *aggState) {
 }
 
 func (a *aggPlan) final(st *aggState) value {
+	if a.col != nil {
+		return a.col.final(a, st)
+	}
 	if a.op == "count" {
 		return value{n: st.n}
 	}
@@ -1055,6 +1073,8 @@ func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bo
 			return appendInterval(dst, value{n: v.Microseconds, d: v.Days, m: v.Months}), true, nil
 		case regName:
 			return append(dst, v.name...), true, nil
+		case extValue:
+			return append(dst, v.text...), true, nil
 		}
 	case 1:
 		switch v := v.(type) {
@@ -1095,6 +1115,8 @@ func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bo
 			return append(dst, 0), true, nil
 		case time.Time:
 			return binary.BigEndian.AppendUint64(dst, uint64(v.UnixMicro()-pgEpochUnixMicro)), true, nil
+		case extValue:
+			return append(dst, v.bin...), true, nil
 		case regName:
 			if format == 1 {
 				return binary.BigEndian.AppendUint32(dst, uint32(v.oid)), true, nil

@@ -711,6 +711,8 @@ func (l *localState) input(events bool) (in statusdb.Input, release func()) {
 		buf = new([]status.Backend)
 	}
 	in = statusdb.Input{Snapshot: s.snapshotInto(*buf), Now: s.clock.Now(), TimeZone: l.tz, Session: l.sess}
+	in.DateStyle, _ = l.ss.dateStyle.Load().(string)
+	in.IntervalStyle, _ = l.ss.intervalStyle.Load().(string)
 	if events {
 		in.Events = s.Events(0)
 	}
