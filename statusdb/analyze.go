@@ -144,7 +144,7 @@ func (a *analyzer) expr(n *pg.Node) (*expr, *Error) {
 	case *pg.Node_AIndirection:
 		return a.subscript(v.AIndirection)
 	case *pg.Node_GroupingFunc:
-		return nil, a.errAt(unsupported("GROUPING"), v.GroupingFunc.Location)
+		return a.groupingFunc(v.GroupingFunc)
 	}
 	return nil, unsupported("this kind of expression")
 }

@@ -132,7 +132,8 @@ func compileQuery(sql string, p *plan) (*query, *Error) {
 		}
 	}
 	oc := rc // compiles what is evaluated per output row or group
-	q.grouped = len(p.group) > 0 || len(p.aggs) > 0 || p.having != nil
+	q.grouped = len(p.group) > 0 || len(p.aggs) > 0 || p.having != nil || p.groupSets != nil
+	q.sets = p.groupSets
 	if q.grouped {
 		gc := &compiler{sql: sql, lvl: p.lvl, grouped: true}
 		if q.groupKeys, q.groupTypes, err = rc.compileAll(p.group); err != nil {
@@ -263,6 +264,9 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 				}
 			}
 		}
+	}
+	if e.kind == eFunc && e.op == "grouping" {
+		return c.groupingFn(e)
 	}
 	args := make([]evalFn, len(e.args))
 	for i, a := range e.args {

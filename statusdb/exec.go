@@ -56,8 +56,9 @@ type Result struct {
 
 // stmt execution state for one group of a grouped query.
 type group struct {
-	rep  int     // a row of the group
-	keys []value // GROUP BY values
+	rep    int     // a row of the group
+	keys   []value // GROUP BY values
+	absent uint64  // the GROUP BY expressions outside the group's grouping set (groupingsets.go)
 	acc  []aggState
 	aggs []value // final aggregate values
 }
@@ -98,6 +99,7 @@ type query struct {
 	where           evalFn
 	grouped         bool
 	groupKeys       []evalFn
+	sets            [][]int // grouping sets: indices into groupKeys; nil without
 	groupTypes      []typ
 	aggs            []aggPlan
 	having          evalFn
@@ -626,41 +628,66 @@ func bound(x *evalCtx, f evalFn, def int) int {
 }
 
 // groups forms the groups of a grouped query, in order of first
-// appearance, and computes their aggregates.
+// appearance (grouping set by grouping set), and computes their
+// aggregates.
 func (s *query) groups(x *evalCtx, rows []int32) []*group {
-	newGroup := func(rep int, keys []value) *group {
-		return &group{rep: rep, keys: keys, acc: make([]aggState, len(s.aggs)), aggs: make([]value, len(s.aggs))}
-	}
 	var groups []*group
-	if len(s.groupKeys) == 0 {
-		groups = []*group{newGroup(0, nil)} // one group, even over no rows
-		for _, r := range rows {
-			x.at(int(r))
-			s.accumulate(x, groups[0])
-		}
-	} else {
-		index := make(map[string]int)
-		var buf []byte
-		keys := make([]value, len(s.groupKeys))
-		for _, r := range rows {
-			x.at(int(r))
-			for i, f := range s.groupKeys {
-				keys[i] = f(x)
+	if s.sets == nil {
+		groups = s.formGroups(x, rows, 0, len(s.groupKeys) == 0)
+	}
+	for _, set := range s.sets {
+		var absent uint64 // the GROUP BY expressions outside the set
+		for i := range s.groupKeys {
+			if !slices.Contains(set, i) {
+				absent |= 1 << i
 			}
-			buf = appendKey(buf[:0], s.groupTypes, keys)
-			gi, ok := index[string(buf)]
-			if !ok {
-				gi = len(groups)
-				index[string(buf)] = gi
-				groups = append(groups, newGroup(int(r), slices.Clone(keys)))
-			}
-			s.accumulate(x, groups[gi])
 		}
+		groups = append(groups, s.formGroups(x, rows, absent, len(set) == 0)...)
 	}
 	for _, g := range groups {
 		for i := range s.aggs {
 			g.aggs[i] = s.aggs[i].final(&g.acc[i])
 		}
+	}
+	return groups
+}
+
+// formGroups groups rows by the GROUP BY expressions not in absent
+// (those in it are NULL), into one group even over no rows when whole.
+func (s *query) formGroups(x *evalCtx, rows []int32, absent uint64, whole bool) []*group {
+	newGroup := func(rep int, keys []value) *group {
+		return &group{rep: rep, keys: keys, absent: absent, acc: make([]aggState, len(s.aggs)), aggs: make([]value, len(s.aggs))}
+	}
+	keys := make([]value, len(s.groupKeys))
+	for i := range keys {
+		keys[i] = null
+	}
+	var groups []*group
+	if whole {
+		groups = []*group{newGroup(0, keys)} // one group, even over no rows
+		for _, r := range rows {
+			x.at(int(r))
+			s.accumulate(x, groups[0])
+		}
+		return groups
+	}
+	index := make(map[string]int)
+	var buf []byte
+	for _, r := range rows {
+		x.at(int(r))
+		for i, f := range s.groupKeys {
+			if absent&(1<<i) == 0 {
+				keys[i] = f(x)
+			}
+		}
+		buf = appendKey(buf[:0], s.groupTypes, keys)
+		gi, ok := index[string(buf)]
+		if !ok {
+			gi = len(groups)
+			index[string(buf)] = gi
+			groups = append(groups, newGroup(int(r), slices.Clone(keys)))
+		}
+		s.accumulate(x, groups[gi])
 	}
 	return groups
 }

@@ -513,7 +513,7 @@ func appendJSONValue(dst []byte, t typ, pgt uint32, v value, x *evalCtx, loc *ti
 	}
 	if heldElem[pgt] != 0 {
 		et := heldElem[pgt]
-		vals, err := parseArray(v.s, func(s string) (value, *Error) { return parseElem(et, s) })
+		vals, err := parseArray(v.s, func(s string) (value, *Error) { return decodeText(et, []byte(s), x) })
 		if err != nil {
 			return appendJSONString(dst, v.s)
 		}
@@ -549,17 +549,7 @@ func appendJSONValue(dst []byte, t typ, pgt uint32, v value, x *evalCtx, loc *ti
 		tm := fieldsOf(v.n, loc)
 		b := appendDateTime(nil, tm, outStyle{date: "ISO"}, false, false)
 		b[10] = 'T'
-		off := tm.off
-		if off < 0 {
-			b = append(b, '-')
-			off = -off
-		} else {
-			b = append(b, '+')
-		}
-		b = appendPadded(b, int64(off/3600), 2)
-		b = append(b, ':')
-		b = appendPadded(b, int64(off%3600/60), 2)
-		return appendJSONString(dst, string(b))
+		return appendJSONString(dst, string(appendOffset(b, tm.off, true)))
 	case tInterval:
 		st := outStyle{interval: "postgres"}
 		if x != nil {
@@ -570,20 +560,6 @@ func appendJSONValue(dst []byte, t typ, pgt uint32, v value, x *evalCtx, loc *ti
 	return appendJSONString(dst, v.s)
 }
 
-// parseElem reads an array element's text as a value of t.
-func parseElem(t typ, s string) (value, *Error) {
-	switch t {
-	case tInt4, tInt8:
-		return parseInt(t, s)
-	case tFloat8:
-		return parseFloat8(s)
-	case tNumeric:
-		return numericIn(s)
-	case tBool:
-		return parseBool(s)
-	}
-	return value{s: s}, nil
-}
 
 // jsonFn compiles the JSON functions and operators; nil for others.
 func jsonFn(e *expr, args []evalFn) evalFn {

@@ -230,6 +230,7 @@ type plan struct {
 	where      *expr
 	having     *expr
 	group      []*expr
+	groupSets  [][]int // GROUPING SETS, ROLLUP, CUBE: indices into group (groupingsets.go)
 	sort       []sortSpec
 	aggs       []*expr
 	wins       []*expr
@@ -424,25 +425,9 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 		}
 		p.sort = append(p.sort, k)
 	}
-	for _, n := range s.GroupClause {
-		switch n.Node.(type) {
-		case *pg.Node_GroupingSet:
-			return nil, unsupported("GROUPING SETS, ROLLUP and CUBE")
-		}
-		a.clause, a.winClause = "GROUP BY", "GROUP BY"
-		e, _, err := a.targetEntry(n, outs, cols, "GROUP BY")
-		if err != nil {
-			return nil, err
-		}
-		if ok, loc := e.hasAgg(); ok {
-			return nil, a.errAt(errorf(codeGrouping, "aggregate functions are not allowed in GROUP BY"), loc)
-		}
-		if ok, loc := e.has(eWindow); ok {
-			return nil, a.errAt(errorf(codeWindowing, "window functions are not allowed in GROUP BY"), loc)
-		}
-		p.group = append(p.group, e)
+	if err := a.groupClause(p, s.GroupClause, outs, cols); err != nil {
+		return nil, err
 	}
-	a.clause, a.winClause = "", ""
 	if len(s.DistinctClause) > 0 && !p.distinct {
 		if err := a.distinctOn(p, s.DistinctClause, outs, cols); err != nil {
 			return nil, err

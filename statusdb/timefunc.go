@@ -510,17 +510,11 @@ func castExt(arg *expr, target uint32) func(x *evalCtx, v value) value {
 		from = 25
 	}
 	day := func(w int64) int64 { // midnight of the wall clock w
-		d := w / usPerDay
-		if w%usPerDay < 0 {
-			d--
-		}
+		d, _ := splitDay(w)
 		return d * usPerDay
 	}
 	clock := func(w int64) int64 {
-		r := w % usPerDay
-		if r < 0 {
-			r += usPerDay
-		}
+		_, r := splitDay(w)
 		return r
 	}
 	return func(x *evalCtx, v value) value {
@@ -599,12 +593,7 @@ func fieldsOf(us int64, loc *time.Location) tmOf {
 		tm.abbr, tm.off = t.Zone()
 		w = us + int64(tm.off)*1_000_000
 	}
-	days := w / usPerDay
-	rem := w % usPerDay
-	if rem < 0 {
-		days--
-		rem += usPerDay
-	}
+	days, rem := splitDay(w)
 	y, m, d := civil(days)
 	tm.year, tm.mon, tm.mday, tm.days = int(y), int(m), int(d), days
 	tm.hour = int(rem / 3600_000_000)
@@ -702,14 +691,10 @@ func extractField(x *evalCtx, field string, t typ, pgt uint32, v value) value {
 			return numInt(v.n / 1_000_000)
 		}
 	}
-	secUS := int64(tm.sec)*1_000_000 + int64(tm.usec)
+	if r, ok := secondsField(u, int64(tm.sec)*1_000_000+int64(tm.usec)); ok {
+		return r
+	}
 	switch u {
-	case "microseconds":
-		return numInt(secUS)
-	case "milliseconds":
-		return numScaled(secUS, 3)
-	case "second":
-		return numScaled(secUS, 6)
 	case "minute":
 		return numInt(int64(tm.min))
 	case "hour":
@@ -780,16 +765,26 @@ func extractField(x *evalCtx, field string, t typ, pgt uint32, v value) value {
 	return null
 }
 
-// extractInterval is extract(field FROM interval).
-func extractInterval(field, u string, v value) value {
-	secUS := v.n % 60_000_000
+// secondsField is extract of microseconds, milliseconds or second, given
+// the seconds field in µs; ok is false for other units.
+func secondsField(u string, secUS int64) (value, bool) {
 	switch u {
 	case "microseconds":
-		return numInt(secUS)
+		return numInt(secUS), true
 	case "milliseconds":
-		return numScaled(secUS, 3)
+		return numScaled(secUS, 3), true
 	case "second":
-		return numScaled(secUS, 6)
+		return numScaled(secUS, 6), true
+	}
+	return value{}, false
+}
+
+// extractInterval is extract(field FROM interval).
+func extractInterval(field, u string, v value) value {
+	if r, ok := secondsField(u, v.n%60_000_000); ok {
+		return r
+	}
+	switch u {
 	case "minute":
 		return numInt(v.n / 60_000_000 % 60)
 	case "hour":
@@ -858,33 +853,33 @@ func dateTrunc(unit string, t typ, pgt uint32, v value, loc *time.Location) valu
 	tm := fieldsOf(v.n, zl)
 	y, mo, d := tm.year, tm.mon, tm.mday
 	h, mi, s, us := tm.hour, tm.min, tm.sec, tm.usec
+	// first is the first year of the n-year period holding y (PostgreSQL's
+	// centuries and millennia start at years ending in 1).
+	first := func(n int) int {
+		if y > 0 {
+			return (y+n-1)/n*n - (n - 1)
+		}
+		return -((n-1-(y-1))/n*n - 1)
+	}
 	switch u {
-	case "millennium":
-		if y > 0 {
-			y = (y+999)/1000*1000 - 999
-		} else {
-			y = -((999-(y-1))/1000*1000 - 1)
+	case "millennium", "century", "decade", "year", "quarter", "month":
+		switch u {
+		case "millennium":
+			y, mo = first(1000), 1
+		case "century":
+			y, mo = first(100), 1
+		case "decade":
+			if y > 0 {
+				y = y / 10 * 10
+			} else {
+				y = -((8-(y-1))/10*10 + 2)
+			}
+			mo = 1
+		case "year":
+			mo = 1
+		case "quarter":
+			mo = (mo-1)/3*3 + 1
 		}
-		mo, d, h, mi, s, us = 1, 1, 0, 0, 0, 0
-	case "century":
-		if y > 0 {
-			y = (y+99)/100*100 - 99
-		} else {
-			y = -((99-(y-1))/100*100 - 1)
-		}
-		mo, d, h, mi, s, us = 1, 1, 0, 0, 0, 0
-	case "decade":
-		if y > 0 {
-			y = y / 10 * 10
-		} else {
-			y = -((8-(y-1))/10*10 + 2)
-		}
-		mo, d, h, mi, s, us = 1, 1, 0, 0, 0, 0
-	case "year":
-		mo, d, h, mi, s, us = 1, 1, 0, 0, 0, 0
-	case "quarter":
-		mo, d, h, mi, s, us = (mo-1)/3*3+1, 1, 0, 0, 0, 0
-	case "month":
 		d, h, mi, s, us = 1, 0, 0, 0, 0
 	case "week":
 		dow := (tm.wday + 6) % 7 // days since Monday
@@ -923,22 +918,17 @@ func age(a, b int64, loc *time.Location) value {
 	if neg {
 		fsec, sec, mi, h, mday, mon, year = -fsec, -sec, -mi, -h, -mday, -mon, -year
 	}
-	for fsec < 0 {
-		fsec += 1_000_000
-		sec--
+	// borrow carries a negative field into the next larger one.
+	borrow := func(f, next *int, base int) {
+		for *f < 0 {
+			*f += base
+			*next--
+		}
 	}
-	for sec < 0 {
-		sec += 60
-		mi--
-	}
-	for mi < 0 {
-		mi += 60
-		h--
-	}
-	for h < 0 {
-		h += 24
-		mday--
-	}
+	borrow(&fsec, &sec, 1_000_000)
+	borrow(&sec, &mi, 60)
+	borrow(&mi, &h, 60)
+	borrow(&h, &mday, 24)
 	for mday < 0 {
 		ref := t2
 		if neg {
@@ -947,10 +937,7 @@ func age(a, b int64, loc *time.Location) value {
 		mday += daysIn(ref.year, ref.mon)
 		mon--
 	}
-	for mon < 0 {
-		mon += 12
-		year--
-	}
+	borrow(&mon, &year, 12)
 	if neg {
 		fsec, sec, mi, h, mday, mon, year = -fsec, -sec, -mi, -h, -mday, -mon, -year
 	}
@@ -1006,17 +993,14 @@ func intervalMulDiv(span value, factor float64, div bool) value {
 		}
 		return x * factor
 	}
-	var r value
-	md := op(float64(span.m))
-	if math.IsNaN(md) || md > math.MaxInt32 || md < math.MinInt32 {
-		fail(codeDatetimeOverflow, "interval out of range")
+	field := func(n int32) int32 {
+		f := op(float64(n))
+		if math.IsNaN(f) || f > math.MaxInt32 || f < math.MinInt32 {
+			fail(codeDatetimeOverflow, "interval out of range")
+		}
+		return int32(f)
 	}
-	r.m = int32(md)
-	dd := op(float64(span.d))
-	if math.IsNaN(dd) || dd > math.MaxInt32 || dd < math.MinInt32 {
-		fail(codeDatetimeOverflow, "interval out of range")
-	}
-	r.d = int32(dd)
+	r := value{m: field(span.m), d: field(span.d)}
 	monthRemDays := tsRound((op(float64(span.m)) - float64(r.m)) * 30)
 	secRem := tsRound((op(float64(span.d)) - float64(r.d) + monthRemDays - float64(int64(monthRemDays))) * 86400)
 	if math.Abs(secRem) >= 86400 {

@@ -74,25 +74,7 @@ func appendDateTime(dst []byte, tm tmOf, st outStyle, zoned, dateOnly bool) []by
 	clock := func(dst []byte) []byte {
 		return appendClock(dst, int64(tm.hour), int64(tm.min), int64(tm.sec), int64(tm.usec))
 	}
-	offset := func(dst []byte) []byte {
-		off := tm.off
-		if off < 0 {
-			dst = append(dst, '-')
-			off = -off
-		} else {
-			dst = append(dst, '+')
-		}
-		dst = appendPadded(dst, int64(off/3600), 2)
-		if off%3600 != 0 {
-			dst = append(dst, ':')
-			dst = appendPadded(dst, int64(off%3600/60), 2)
-			if off%60 != 0 {
-				dst = append(dst, ':')
-				dst = appendPadded(dst, int64(off%60), 2)
-			}
-		}
-		return dst
-	}
+	offset := func(dst []byte) []byte { return appendOffset(dst, tm.off, false) }
 	zone := func(dst []byte) []byte {
 		if tm.abbr != "" {
 			return append(append(dst, ' '), tm.abbr...)
@@ -109,21 +91,16 @@ func appendDateTime(dst []byte, tm tmOf, st outStyle, zoned, dateOnly bool) []by
 		return appendPadded(dst, int64(b), 2)
 	}
 	switch st.date {
-	case "SQL":
-		dst = dm(dst, '/')
-		dst = append(dst, '/')
-		dst = appendPadded(dst, year, 4)
-		if !dateOnly {
-			dst = clock(append(dst, ' '))
-			if zoned {
-				dst = zone(dst)
-			}
+	case "SQL", "German":
+		if st.date == "SQL" {
+			dst = dm(dst, '/')
+			dst = append(dst, '/')
+		} else {
+			dst = appendPadded(dst, int64(tm.mday), 2)
+			dst = append(dst, '.')
+			dst = appendPadded(dst, int64(tm.mon), 2)
+			dst = append(dst, '.')
 		}
-	case "German":
-		dst = appendPadded(dst, int64(tm.mday), 2)
-		dst = append(dst, '.')
-		dst = appendPadded(dst, int64(tm.mon), 2)
-		dst = append(dst, '.')
 		dst = appendPadded(dst, year, 4)
 		if !dateOnly {
 			dst = clock(append(dst, ' '))
@@ -189,17 +166,7 @@ func appendSeconds(dst []byte, sec, fsec int64, fill bool) []byte {
 		dst = strconv.AppendInt(dst, sec, 10)
 	}
 	if fsec != 0 {
-		var frac [6]byte
-		for i := 5; i >= 0; i-- {
-			frac[i] = byte('0' + fsec%10)
-			fsec /= 10
-		}
-		n := 6
-		for frac[n-1] == '0' {
-			n--
-		}
-		dst = append(dst, '.')
-		dst = append(dst, frac[:n]...)
+		dst = append(dst, appendMicros(nil, fsec)[1:]...) // ".ddd" of "0.ddd"
 	}
 	return dst
 }
@@ -515,26 +482,20 @@ func toChar(x *evalCtx, t typ, pgt uint32, v value, format string) string {
 		case has("US"):
 			pad(int64(tm.usec), 6)
 			i += 2
-		case has("AM"), has("PM"), has("am"), has("pm"):
+		case has("AM"), has("PM"), has("am"), has("pm"), has("A.M."), has("P.M."), has("a.m."), has("p.m."):
 			s := "AM"
 			if tm.hour >= 12 {
 				s = "PM"
 			}
-			if rest[0] >= 'a' {
-				s = strings.ToLower(s)
-			}
-			b.WriteString(s)
-			i += 2
-		case has("A.M."), has("P.M."), has("a.m."), has("p.m."):
-			s := "A.M."
-			if tm.hour >= 12 {
-				s = "P.M."
+			n := 2
+			if rest[1] == '.' {
+				s, n = s[:1]+"."+s[1:]+".", 4
 			}
 			if rest[0] >= 'a' {
 				s = strings.ToLower(s)
 			}
 			b.WriteString(s)
-			i += 4
+			i += n
 		case has("YYYY"), has("yyyy"):
 			pad(int64(tm.year), 4)
 			i += 4
@@ -593,18 +554,7 @@ func toChar(x *evalCtx, t typ, pgt uint32, v value, format string) string {
 			i += 2
 		case has("OF"):
 			if !interval {
-				off := tm.off
-				if off < 0 {
-					b.WriteByte('-')
-					off = -off
-				} else {
-					b.WriteByte('+')
-				}
-				b.WriteString(string(appendPadded(nil, int64(off/3600), 2)))
-				if off%3600 != 0 {
-					b.WriteByte(':')
-					b.WriteString(string(appendPadded(nil, int64(off%3600/60), 2)))
-				}
+				b.Write(appendOffset(nil, tm.off, false))
 			}
 			i += 2
 		case has("J"):
