@@ -59,8 +59,8 @@ type group struct {
 	rep    int     // a row of the group
 	keys   []value // GROUP BY values
 	absent uint64  // the GROUP BY expressions outside the group's grouping set (groupingsets.go)
-	acc  []aggState
-	aggs []value // final aggregate values
+	acc    []aggState
+	aggs   []value // final aggregate values
 }
 
 type aggPlan struct {

@@ -47,7 +47,7 @@ func (a *analyzer) groupItem(p *plan, n *pg.Node, outs []*expr, cols []Column) (
 	case pg.GroupingSetKind_GROUPING_SET_SIMPLE:
 		set, err := list(n)
 		return [][]int{set}, err
-	case pg.GroupingSetKind_GROUPING_SET_ROLLUP:
+	case pg.GroupingSetKind_GROUPING_SET_ROLLUP, pg.GroupingSetKind_GROUPING_SET_CUBE:
 		var parts [][]int
 		for _, c := range gs.Content {
 			set, err := list(c)
@@ -55,30 +55,12 @@ func (a *analyzer) groupItem(p *plan, n *pg.Node, outs []*expr, cols []Column) (
 				return nil, err
 			}
 			parts = append(parts, set)
+		}
+		if gs.Kind == pg.GroupingSetKind_GROUPING_SET_CUBE {
+			return cube(parts, a.errAt(errorf("54001", "CUBE is limited to 12 elements"), gs.Location))
 		}
 		for k := len(parts); k >= 0; k-- {
 			sets = append(sets, slices.Concat(parts[:k]...))
-		}
-	case pg.GroupingSetKind_GROUPING_SET_CUBE:
-		var parts [][]int
-		for _, c := range gs.Content {
-			set, err := list(c)
-			if err != nil {
-				return nil, err
-			}
-			parts = append(parts, set)
-		}
-		if len(parts) > 12 {
-			return nil, a.errAt(errorf("54001", "CUBE is limited to 12 elements"), gs.Location)
-		}
-		for mask := (1 << len(parts)) - 1; mask >= 0; mask-- {
-			var set []int
-			for i, part := range parts {
-				if mask&(1<<(len(parts)-1-i)) != 0 {
-					set = append(set, part...)
-				}
-			}
-			sets = append(sets, set)
 		}
 	case pg.GroupingSetKind_GROUPING_SET_SETS:
 		for _, c := range gs.Content {
@@ -90,6 +72,24 @@ func (a *analyzer) groupItem(p *plan, n *pg.Node, outs []*expr, cols []Column) (
 		}
 	default:
 		return nil, unsupported("this grouping set")
+	}
+	return sets, nil
+}
+
+// cube is CUBE's sets over its parts: every subset, the whole first.
+func cube(parts [][]int, tooMany *Error) ([][]int, *Error) {
+	if len(parts) > 12 {
+		return nil, tooMany
+	}
+	var sets [][]int
+	for mask := (1 << len(parts)) - 1; mask >= 0; mask-- {
+		var set []int
+		for i, part := range parts {
+			if mask&(1<<(len(parts)-1-i)) != 0 {
+				set = append(set, part...)
+			}
+		}
+		sets = append(sets, set)
 	}
 	return sets, nil
 }

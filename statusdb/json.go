@@ -560,7 +560,6 @@ func appendJSONValue(dst []byte, t typ, pgt uint32, v value, x *evalCtx, loc *ti
 	return appendJSONString(dst, v.s)
 }
 
-
 // jsonFn compiles the JSON functions and operators; nil for others.
 func jsonFn(e *expr, args []evalFn) evalFn {
 	types := make([]typ, len(e.args))
