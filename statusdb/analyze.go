@@ -138,7 +138,7 @@ func (a *analyzer) expr(n *pg.Node) (*expr, *Error) {
 		}
 		return e, nil
 	case *pg.Node_AArrayExpr:
-		return nil, a.errAt(unsupported("an array"), v.AArrayExpr.Location)
+		return a.arrayValue(v.AArrayExpr)
 	case *pg.Node_RowExpr:
 		return nil, a.errAt(unsupported("a row constructor"), v.RowExpr.Location)
 	case *pg.Node_AIndirection:

@@ -108,6 +108,9 @@ func (a *analyzer) groupExpr(p *plan, n *pg.Node, outs []*expr, cols []Column) (
 	if ok, loc := e.has(eWindow); ok {
 		return 0, a.errAt(errorf(codeWindowing, "window functions are not allowed in GROUP BY"), loc)
 	}
+	if err := a.orderable(e, n, -1, "equality"); err != nil {
+		return 0, err
+	}
 	k := e.key()
 	for i, g := range p.group {
 		if g.key() == k {

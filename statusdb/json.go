@@ -84,7 +84,7 @@ func (a *analyzer) jsonFunc(name string, out *expr) *Error {
 		if len(args)%2 != 0 {
 			e := errorf(codeInvalidParamValue, "argument list must have even number of elements")
 			e.Hint = "The arguments of " + name + "() must consist of alternating keys and values."
-			return a.errAt(e, out.loc)
+			return e
 		}
 	case "row_to_json", "to_json", "to_jsonb":
 		if len(args) != 1 || name == "row_to_json" && !isRow(args[0]) {
@@ -171,9 +171,69 @@ type jnode struct {
 }
 
 type jparser struct {
-	s   string
-	i   int
-	err bool
+	s      string
+	i      int
+	err    bool
+	detail string // json_errdetail's text for the first error
+}
+
+// token is the lexer's token at p.i, as json_errdetail quotes it.
+func (p *jparser) token() string {
+	if p.i >= len(p.s) {
+		return ""
+	}
+	c := p.s[p.i]
+	switch {
+	case strings.IndexByte("{}[],:", c) >= 0:
+		return p.s[p.i : p.i+1]
+	case c == '"':
+		j := p.i + 1
+		for j < len(p.s) && p.s[j] != '"' {
+			if p.s[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		return p.s[p.i:min(j+1, len(p.s))]
+	}
+	j := p.i
+	for j < len(p.s) && (p.s[j] == '_' || p.s[j] == '-' && j == p.i || p.s[j] == '.' || p.s[j] >= 0x80 ||
+		p.s[j] >= '0' && p.s[j] <= '9' || p.s[j]|0x20 >= 'a' && p.s[j]|0x20 <= 'z') {
+		j++
+	}
+	if j == p.i {
+		j++
+	}
+	return p.s[p.i:j]
+}
+
+// fail records the first error: the lexer's found token against what was
+// expected ("" for a token that is no token at all).
+func (p *jparser) fail(expected string) {
+	if p.err {
+		return
+	}
+	p.err = true
+	switch tok := p.token(); {
+	case tok == "":
+		p.detail = "The input string ended unexpectedly."
+	case expected == "" || !validToken(tok):
+		p.detail = "Token \"" + tok + "\" is invalid."
+	default:
+		p.detail = "Expected " + expected + ", but found \"" + tok + "\"."
+	}
+}
+
+// validToken reports whether tok is a JSON token.
+func validToken(tok string) bool {
+	switch {
+	case tok == "true" || tok == "false" || tok == "null" || len(tok) == 1 && strings.Contains("{}[],:", tok):
+		return true
+	case tok[0] == '"':
+		return len(tok) > 1 && tok[len(tok)-1] == '"'
+	}
+	_, err := strconv.ParseFloat(tok, 64)
+	return err == nil || strings.Contains(err.Error(), "range")
 }
 
 func (p *jparser) space() {
@@ -182,16 +242,43 @@ func (p *jparser) space() {
 	}
 }
 
-func (p *jparser) value() *jnode {
+// expect consumes c or fails expecting what.
+func (p *jparser) expect(c byte, what string) bool {
 	p.space()
-	if p.i >= len(p.s) {
-		p.err = true
-		return nil
+	if p.i < len(p.s) && p.s[p.i] == c {
+		p.i++
+		return true
 	}
+	p.fail(what)
+	return false
+}
+
+// more reads the separator after an item of an object or array: true
+// for ',', false at the closing byte.
+func (p *jparser) more(close byte) bool {
+	p.space()
+	if p.i < len(p.s) && p.s[p.i] == ',' {
+		p.i++
+		return true
+	}
+	if p.i < len(p.s) && p.s[p.i] == close {
+		p.i++
+		return false
+	}
+	p.fail("\",\" or \"" + string(close) + "\"")
+	return false
+}
+
+func (p *jparser) value(expected string) *jnode {
+	p.space()
 	start := p.i
 	n := &jnode{}
-	switch c := p.s[p.i]; {
-	case c == '{':
+	tok := p.token()
+	switch {
+	case tok == "":
+		p.fail(expected)
+		return nil
+	case tok == "{":
 		n.kind = 'o'
 		p.i++
 		p.space()
@@ -199,36 +286,30 @@ func (p *jparser) value() *jnode {
 			p.i++
 			break
 		}
-		for !p.err {
+		for first := true; ; first = false {
 			p.space()
 			if p.i >= len(p.s) || p.s[p.i] != '"' {
-				p.err = true
+				if first {
+					p.fail("string or \"}\"")
+				} else {
+					p.fail("string")
+				}
 				return nil
 			}
 			k := p.str()
-			p.space()
-			if p.i >= len(p.s) || p.s[p.i] != ':' {
-				p.err = true
+			if p.err || !p.expect(':', "\":\"") {
 				return nil
 			}
-			p.i++
-			v := p.value()
+			v := p.value("JSON value")
 			if p.err {
 				return nil
 			}
 			n.keys, n.kids = append(n.keys, k), append(n.kids, v)
-			p.space()
-			if p.i < len(p.s) && p.s[p.i] == ',' {
-				p.i++
-				continue
-			}
-			if p.i < len(p.s) && p.s[p.i] == '}' {
-				p.i++
+			if !p.more('}') {
 				break
 			}
-			p.err = true
 		}
-	case c == '[':
+	case tok == "[":
 		n.kind = 'a'
 		p.i++
 		p.space()
@@ -236,49 +317,37 @@ func (p *jparser) value() *jnode {
 			p.i++
 			break
 		}
-		for !p.err {
-			v := p.value()
+		for first := true; ; first = false {
+			what := "JSON value"
+			if first {
+				what = "array element or \"]\""
+			}
+			v := p.value(what)
 			if p.err {
 				return nil
 			}
 			n.kids = append(n.kids, v)
-			p.space()
-			if p.i < len(p.s) && p.s[p.i] == ',' {
-				p.i++
-				continue
-			}
-			if p.i < len(p.s) && p.s[p.i] == ']' {
-				p.i++
+			if !p.more(']') {
 				break
 			}
-			p.err = true
 		}
-	case c == '"':
+	case tok[0] == '"':
 		n.kind = 's'
 		n.s = p.str()
-	case c == '-' || c >= '0' && c <= '9':
-		n.kind = 'n'
-		j := p.i
-		for j < len(p.s) && strings.IndexByte("+-0123456789.eE", p.s[j]) >= 0 {
-			j++
-		}
-		if _, err := strconv.ParseFloat(p.s[p.i:j], 64); err != nil && !strings.Contains(err.Error(), "range") {
-			p.err = true
-			return nil
-		}
-		n.s = p.s[p.i:j]
-		p.i = j
-	case strings.HasPrefix(p.s[p.i:], "true"):
-		n.kind = 't'
-		p.i += 4
-	case strings.HasPrefix(p.s[p.i:], "false"):
-		n.kind = 'f'
-		p.i += 5
-	case strings.HasPrefix(p.s[p.i:], "null"):
-		n.kind = 'z'
-		p.i += 4
+	case tok == "true" || tok == "false" || tok == "null":
+		n.kind = map[string]byte{"true": 't', "false": 'f', "null": 'z'}[tok]
+		p.i += len(tok)
+	case validToken(tok) && (tok[0] == '-' || tok[0] >= '0' && tok[0] <= '9'):
+		n.kind, n.s = 'n', tok
+		p.i += len(tok)
+	case validToken(tok):
+		p.fail(expected)
+		return nil
 	default:
-		p.err = true
+		p.fail("")
+		return nil
+	}
+	if p.err {
 		return nil
 	}
 	n.raw = p.s[start:p.i]
@@ -308,6 +377,8 @@ func (p *jparser) str() string {
 				b.WriteByte('\b')
 			case 'f':
 				b.WriteByte('\f')
+			case '"', '\\', '/':
+				b.WriteByte(e)
 			case 'u':
 				if p.i+4 < len(p.s) {
 					if r, err := strconv.ParseUint(p.s[p.i+1:p.i+5], 16, 32); err == nil {
@@ -316,30 +387,46 @@ func (p *jparser) str() string {
 						break
 					}
 				}
-				p.err = true
+				p.err, p.detail = true, "\"\\u\" must be followed by four hexadecimal digits."
+				return ""
 			default:
-				b.WriteByte(e)
+				p.err, p.detail = true, "Escape sequence \"\\"+string(e)+"\" is invalid."
+				return ""
 			}
 			p.i++
 		case c < 0x20:
-			p.err = true
+			p.err, p.detail = true, "Character with value 0x"+string("0123456789abcdef"[c>>4])+string("0123456789abcdef"[c&15])+" must be escaped."
 			return ""
 		default:
 			b.WriteByte(c)
 			p.i++
 		}
 	}
-	p.err = true
+	p.err, p.detail = true, "The input string ended unexpectedly."
 	return ""
 }
 
-// parseJSON parses text as json (of type name for the error).
-func parseJSON(s, name string) *jnode {
+// parseJSONErr parses text as json; the error is PostgreSQL's.
+func parseJSONErr(s string) (*jnode, *Error) {
 	p := &jparser{s: s}
-	n := p.value()
-	p.space()
-	if p.err || p.i != len(p.s) {
-		failErr(&Error{Code: codeInvalidText, Message: "invalid input syntax for type " + name})
+	n := p.value("JSON value")
+	if !p.err {
+		p.space()
+		if p.i != len(p.s) {
+			p.fail("end of input")
+		}
+	}
+	if p.err {
+		return nil, &Error{Code: codeInvalidText, Message: "invalid input syntax for type json", Detail: p.detail}
+	}
+	return n, nil
+}
+
+// parseJSON parses text as json, failing the statement on an error.
+func parseJSON(s string) *jnode {
+	n, err := parseJSONErr(s)
+	if err != nil {
+		failErr(err)
 	}
 	return n
 }
@@ -456,7 +543,7 @@ func (n *jnode) appendJSONB(dst []byte, indent int) []byte {
 			}
 			dst = k.appendJSONB(dst, next)
 		}
-		if indent >= 0 && len(n.kids) > 0 {
+		if indent >= 0 {
 			dst = nl(dst, indent)
 		}
 		return append(dst, close)
@@ -474,24 +561,18 @@ func (n *jnode) appendJSONB(dst []byte, indent int) []byte {
 
 // jsonbText normalizes json text as jsonb.
 func jsonbText(s string) string {
-	n := parseJSON(s, "json")
+	n := parseJSON(s)
 	n.normalize()
 	return string(n.appendJSONB(nil, -1))
 }
 
 // jsonCast converts text, json or jsonb to json or jsonb.
 func jsonCast(from, target uint32, s string) value {
-	name := "json"
 	if target == jsonbOID {
-		name = "jsonb"
-	}
-	if target == jsonbOID {
-		n := parseJSON(s, name)
-		n.normalize()
-		return value{s: string(n.appendJSONB(nil, -1))}
+		return value{s: jsonbText(s)}
 	}
 	if from == 25 {
-		parseJSON(s, name)
+		parseJSON(s)
 	}
 	return value{s: s}
 }
@@ -629,13 +710,13 @@ func jsonFn(e *expr, args []evalFn) evalFn {
 		}
 	case "jsonb_pretty":
 		return strict1(args[0], func(v value) value {
-			n := parseJSON(v.s, "jsonb")
+			n := parseJSON(v.s)
 			n.normalize()
 			return value{s: string(n.appendJSONB(nil, 0))}
 		})
 	case "json_typeof", "jsonb_typeof":
 		return strict1(args[0], func(v value) value {
-			n := parseJSON(v.s, "json")
+			n := parseJSON(v.s)
 			return value{s: map[byte]string{'o': "object", 'a': "array", 's': "string", 'n': "number", 't': "boolean", 'f': "boolean", 'z': "null"}[n.kind]}
 		})
 	case "json->", "json->>", "json?":
@@ -646,7 +727,7 @@ func jsonFn(e *expr, args []evalFn) evalFn {
 			if a.null || k.null {
 				return null
 			}
-			n := parseJSON(a.s, "json")
+			n := parseJSON(a.s)
 			var found *jnode
 			switch {
 			case n.kind == 'o' && kt == tText:
@@ -735,4 +816,24 @@ func jsonAggFinal(op string, cp *collectPlan, rows [][]value, loc *time.Location
 		return value{s: jsonbText(string(dst))}
 	}
 	return value{s: string(dst)}
+}
+
+// orderable refuses to sort (what "ordering") or group (what "equality")
+// by json, which has neither operator; n is the clause's item, loc its
+// location when known.
+func (a *analyzer) orderable(e *expr, n *pg.Node, loc int32, what string) *Error {
+	if e.pgt != jsonOID {
+		return nil
+	}
+	if loc < 0 {
+		loc = e.loc
+		if c := n.GetAConst(); c != nil {
+			loc = c.Location
+		}
+	}
+	err := &Error{Code: codeUndefinedFunction, Message: "could not identify an " + what + " operator for type json"}
+	if what == "ordering" {
+		err.Hint = "Use an explicit ordering operator or modify the query."
+	}
+	return a.errAt(err, loc)
 }

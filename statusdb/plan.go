@@ -483,6 +483,9 @@ func (a *analyzer) sortBy(n *pg.Node, outs []*expr, cols []Column) (sortSpec, *E
 	if err != nil {
 		return sortSpec{}, err
 	}
+	if err := a.orderable(e, sb.Node, sb.Location, "ordering"); err != nil {
+		return sortSpec{}, err
+	}
 	return newSortSpec(e, out, sb), nil
 }
 
@@ -669,6 +672,21 @@ func (sh *shared) figureColname(n *pg.Node) (string, int) {
 		return name, strength
 	case *pg.Node_CoalesceExpr:
 		return "coalesce", 2
+	case *pg.Node_GroupingFunc:
+		return "grouping", 2
+	case *pg.Node_AArrayExpr:
+		return "array", 2
+	case *pg.Node_AIndirection:
+		name := ""
+		for _, i := range v.AIndirection.Indirection {
+			if s := i.GetString_(); s != nil {
+				name = s.Sval
+			}
+		}
+		if name != "" {
+			return name, 2
+		}
+		return sh.figureColname(v.AIndirection.Arg)
 	case *pg.Node_MinMaxExpr:
 		if v.MinMaxExpr.Op == pg.MinMaxOp_IS_LEAST {
 			return "least", 2

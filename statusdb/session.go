@@ -312,6 +312,8 @@ func (s *Session) set(name, value string, local bool) *Error {
 	} else {
 		var err *Error
 		if value, err = d.canonical(s, value); err != nil {
+			// PostgreSQL names the parameter as the statement does.
+			err.Message = strings.Replace(err.Message, "parameter \""+d.name+"\"", "parameter \""+name+"\"", 1)
 			return err
 		}
 		// The transaction's characteristics last until it ends.

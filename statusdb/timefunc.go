@@ -223,12 +223,125 @@ func (a *analyzer) timeArith(op string, l, r *expr, pos int32) (*expr, *Error, b
 			return nil, err, true
 		}
 		return &expr{kind: eFunc, op: "timestamp" + op, typ: tTimestamptz, pgt: oidTimestamp, args: []*expr{l, iv}, loc: pos}, nil, true
-	case op == "-" && l.typ == tTimestamptz && l.pgt == oidTimestamp && r.typ == tTimestamptz && r.pgt == oidTimestamp:
-		return &expr{kind: eArith, typ: tInterval, op: op, args: []*expr{l, r}, loc: pos}, nil, true
-	case l.pgt == oidDate || r.pgt == oidDate || l.pgt == oidTime || r.pgt == oidTime:
-		return nil, unsupported("operator " + op + " on date and time"), true
 	}
-	return nil, nil, false
+	return a.dateOp(op, l, r, pos)
+}
+
+// dateKind is the date/time type of e: oidDate, oidTime, oidTimestamp,
+// oidTimestamptz, or 0.
+func dateKind(e *expr) uint32 {
+	switch {
+	case e.pgt == oidDate || e.pgt == oidTime || e.pgt == oidTimestamp:
+		return e.pgt
+	case e.typ == tTimestamptz && e.pgt == 0:
+		return oidTimestamptz
+	}
+	return 0
+}
+
+// asKind converts e (unknown, date, timestamp) to the date/time type k.
+func (a *analyzer) asKind(e *expr, k uint32) (*expr, *Error) {
+	if dateKind(e) == k {
+		return e, nil
+	}
+	lit := e.kind == eConst && e.typ == tUnknown && !e.val.null
+	if e.typ == tUnknown {
+		e = a.unknownToText(e)
+	}
+	if lit {
+		if err := checkLiteral(e, k); err != nil {
+			return nil, a.errAt(err, e.loc)
+		}
+	}
+	out := &expr{kind: eFunc, op: "cast", args: []*expr{e}, loc: e.loc, idx: int(k), typ: tTimestamptz}
+	switch k {
+	case oidTime:
+		out.typ, out.pgt = tInt8, k
+	case oidDate, oidTimestamp:
+		out.pgt = k
+	}
+	return out, nil
+}
+
+// dateOp types comparisons and arithmetic of date, time and timestamp
+// values; ok is false when neither operand is one.
+func (a *analyzer) dateOp(op string, l, r *expr, pos int32) (*expr, *Error, bool) {
+	lk, rk := dateKind(l), dateKind(r)
+	local := func(k uint32) bool { return k == oidDate || k == oidTime || k == oidTimestamp }
+	if !local(lk) && !local(rk) {
+		return nil, nil, false
+	}
+	noOp := func() (*expr, *Error, bool) {
+		name := func(e *expr) string {
+			if e.typ == tUnknown {
+				return "unknown"
+			}
+			return pgTypeName(e)
+		}
+		return nil, a.errAt(&Error{Code: codeUndefinedFunction, Message: "operator does not exist: " + name(l) + " " + op + " " + name(r),
+			Hint: "No operator matches the given name and argument types. You might need to add explicit type casts."}, pos), true
+	}
+	conv := func(k uint32) (*expr, *expr, *Error) {
+		l2, err := a.asKind(l, k)
+		if err != nil {
+			return nil, nil, err
+		}
+		r2, err := a.asKind(r, k)
+		return l2, r2, err
+	}
+	if isComparison(op) {
+		k := lk
+		switch {
+		case l.typ == tUnknown:
+			k = rk
+		case r.typ == tUnknown, lk == rk:
+		case lk == oidTime || rk == oidTime || lk == 0 || rk == 0:
+			return noOp()
+		case lk == oidTimestamptz || rk == oidTimestamptz:
+			k = oidTimestamptz
+		default: // date and timestamp: a date is its midnight
+			k = oidTimestamp
+		}
+		l2, r2, err := conv(k)
+		if err != nil {
+			return nil, err, true
+		}
+		return &expr{kind: eCompare, typ: tBool, cmp: l2.typ, op: op, args: []*expr{l2, r2}, loc: pos}, nil, true
+	}
+	integer := func(e *expr) bool { return e.typ == tInt4 || e.typ == tUnknown }
+	switch {
+	case op == "+" && lk == oidDate && integer(r), op == "-" && lk == oidDate && (r.typ == tInt4):
+		n, err := a.coerce(r, tInt4)
+		if err != nil {
+			return nil, err, true
+		}
+		return &expr{kind: eFunc, op: "date" + op, typ: tTimestamptz, pgt: oidDate, args: []*expr{l, n}, loc: pos}, nil, true
+	case op == "+" && rk == oidDate && l.typ == tInt4:
+		return &expr{kind: eFunc, op: "date+", typ: tTimestamptz, pgt: oidDate, args: []*expr{r, l}, loc: pos}, nil, true
+	case op == "-" && lk == oidDate && (rk == oidDate || r.typ == tUnknown):
+		l2, r2, err := conv(oidDate)
+		if err != nil {
+			return nil, err, true
+		}
+		return &expr{kind: eFunc, op: "date-date", typ: tInt4, args: []*expr{l2, r2}, loc: pos}, nil, true
+	case (op == "+" || op == "-") && lk == oidDate && r.typ == tInterval,
+		op == "+" && rk == oidDate && l.typ == tInterval:
+		if rk == oidDate {
+			l, r = r, l
+		}
+		ts, _ := a.asKind(l, oidTimestamp)
+		return &expr{kind: eFunc, op: "timestamp" + op, typ: tTimestamptz, pgt: oidTimestamp, args: []*expr{ts, r}, loc: pos}, nil, true
+	case op == "+" && (lk == oidDate && rk == oidTime || lk == oidTime && rk == oidDate):
+		if lk == oidTime {
+			l, r = r, l
+		}
+		return &expr{kind: eFunc, op: "date+time", typ: tTimestamptz, pgt: oidTimestamp, args: []*expr{l, r}, loc: pos}, nil, true
+	case op == "-" && lk == oidTimestamp && rk == oidTimestamp:
+		return &expr{kind: eArith, typ: tInterval, op: op, args: []*expr{l, r}, loc: pos}, nil, true
+	case op == "-" && lk == oidTime && rk == oidTime:
+		return &expr{kind: eFunc, op: "time-time", typ: tInterval, args: []*expr{l, r}, loc: pos}, nil, true
+	}
+	return noOp()
 }
 
 // timeCast types a cast to date, time, timestamp, json or jsonb, or from
@@ -244,7 +357,11 @@ func (a *analyzer) timeCast(arg *expr, tc *pg.TypeCast) (*expr, *Error, bool) {
 		src = 0
 	}
 	if target == 0 && src == 0 {
-		return nil, nil, false
+		// timestamptz and interval to text follow DateStyle and IntervalStyle
+		if t, _, _, ok := typeFor(tc.TypeName); !ok || t != tText || arg.pgt != 0 || arg.typ != tTimestamptz && arg.typ != tInterval || len(tc.TypeName.Typmods) > 0 {
+			return nil, nil, false
+		}
+		target = 25
 	}
 	if target == 0 {
 		switch t, _, _, ok := typeFor(tc.TypeName); {
@@ -264,6 +381,7 @@ func (a *analyzer) timeCast(arg *expr, tc *pg.TypeCast) (*expr, *Error, bool) {
 		return nil, a.errAt(unsupported("a type modifier on "+name), tc.TypeName.Location), true
 	}
 	loc := leftmost(arg.loc, tc.Location)
+	literal := arg.kind == eConst && arg.typ == tUnknown && !arg.val.null
 	if arg.typ == tUnknown {
 		arg = a.unknownToText(arg)
 	}
@@ -301,6 +419,11 @@ func (a *analyzer) timeCast(arg *expr, tc *pg.TypeCast) (*expr, *Error, bool) {
 		r.loc = loc
 		return &r, nil, true
 	}
+	if literal {
+		if err := checkLiteral(arg, target); err != nil {
+			return nil, a.errAt(err, arg.loc), true
+		}
+	}
 	out := &expr{kind: eFunc, op: "cast", args: []*expr{arg}, loc: loc, idx: int(target)}
 	switch target {
 	case oidDate, oidTimestamp:
@@ -317,6 +440,23 @@ func (a *analyzer) timeCast(arg *expr, tc *pg.TypeCast) (*expr, *Error, bool) {
 		out.typ, out.pgt = tText, target
 	}
 	return out, nil, true
+}
+
+// checkLiteral converts a literal as a cast to target would, as
+// PostgreSQL does at parse analysis, so that a bad one is an error at
+// Prepare (with its position).
+func checkLiteral(lit *expr, target uint32) (err *Error) {
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(evalError)
+			if !ok {
+				panic(r)
+			}
+			err = e.err
+		}
+	}()
+	castExt(lit, target)(&evalCtx{loc: time.UTC}, lit.val)
+	return nil
 }
 
 // pgTypeName names e's type as format_type does.
@@ -415,6 +555,20 @@ func extFn(e *expr, args []evalFn) evalFn {
 			}
 			return value{m: int32(months), d: int32(days), n: int64(us)}
 		}
+	case "date+", "date-":
+		sign := int64(1)
+		if e.op == "date-" {
+			sign = -1
+		}
+		f = func(_ *evalCtx, v []value) value { return value{n: v[0].n + sign*v[1].n*usPerDay} }
+	case "date-date":
+		f = func(_ *evalCtx, v []value) value { return value{n: (v[0].n - v[1].n) / usPerDay} }
+	case "date+time":
+		f = func(_ *evalCtx, v []value) value { return value{n: v[0].n + v[1].n} }
+	case "time-time":
+		f = func(_ *evalCtx, v []value) value { return value{n: v[0].n - v[1].n} }
+	case "array_value":
+		return arrayValueFn(e, args)
 	case "interval*", "interval/":
 		div := e.op == "interval/"
 		f = func(_ *evalCtx, v []value) value { return intervalMulDiv(v[0], v[1].f, div) }
