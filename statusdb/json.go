@@ -197,7 +197,7 @@ func (p *jparser) token() string {
 		return p.s[p.i:min(j+1, len(p.s))]
 	}
 	j := p.i
-	for j < len(p.s) && (p.s[j] == '_' || p.s[j] == '-' && j == p.i || p.s[j] == '.' || p.s[j] >= 0x80 ||
+	for j < len(p.s) && (p.s[j] == '_' || (p.s[j] == '-' || p.s[j] == '+') && (j == p.i || p.s[j-1]|0x20 == 'e') || p.s[j] == '.' || p.s[j] >= 0x80 ||
 		p.s[j] >= '0' && p.s[j] <= '9' || p.s[j]|0x20 >= 'a' && p.s[j]|0x20 <= 'z') {
 		j++
 	}

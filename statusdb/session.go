@@ -598,6 +598,9 @@ func checkTimeZone(_ *Session, v string) (string, *Error) {
 	if name, ok := zoneName(v); ok {
 		return name, nil
 	}
+	if name, ok, err := offsetZone(v); ok || err != nil {
+		return name, err
+	}
 	return "", invalidValue("TimeZone", v)
 }
 
@@ -634,6 +637,9 @@ func zoneName(v string) (string, bool) {
 }
 
 func loadZone(name string) *time.Location {
+	if tz, ok := posixZone(name); ok {
+		return tz
+	}
 	if tz, err := time.LoadLocation(name); err == nil {
 		return tz
 	}
