@@ -39,7 +39,7 @@ type windowSpec struct {
 	partition []*expr
 	order     []sortSpec
 	frame     int32
-	start     *expr  // the frame's offsets (winframe.go)
+	start     *expr // the frame's offsets (winframe.go)
 	end       *expr
 	key       string // to share a window between calls with the same one
 }

@@ -64,6 +64,7 @@ type session struct {
 	wmu        sync.Mutex    // serializes writes to the client during the relay
 	txStatus   atomic.Uint32 // transaction status of the last ReadyForQuery
 	timeZone   atomic.Value  // string: the session's TimeZone as the backend reported it
+
 	// dateStyle and intervalStyle (strings) are the session's DateStyle and
 	// IntervalStyle as the backend reported them.
 	dateStyle, intervalStyle atomic.Value
