@@ -42,8 +42,12 @@ type analyzer struct {
 type shared struct {
 	sql    string
 	params []typ // by parameter number - 1; tUnknown until deduced
-	events bool  // the statement reads circuit_events
-	nsub   int   // subqueries and arrays numbered so far
+	// used marks the parameters the statement refers to; first is its
+	// first reference (nil: none).
+	used   []bool
+	first  *pg.ParamRef
+	events bool // the statement reads circuit_events
+	nsub   int  // subqueries and arrays numbered so far
 	// subNames are the column names of the scalar subqueries, which name
 	// a select-list item as PostgreSQL's FigureColname does.
 	subNames map[*pg.SubLink]string
@@ -185,6 +189,13 @@ func (a *analyzer) param(p *pg.ParamRef) (*expr, *Error) {
 	i := int(p.Number) - 1
 	for len(a.params) <= i {
 		a.params = append(a.params, tUnknown)
+	}
+	for len(a.used) <= i {
+		a.used = append(a.used, false)
+	}
+	a.used[i] = true
+	if a.first == nil {
+		a.first = p
 	}
 	return &expr{kind: eParam, typ: a.params[i], idx: i, loc: p.Location}, nil
 }
@@ -1056,6 +1067,7 @@ func (a *analyzer) sessionFunc(name string, args []*expr, loc int32) (e *expr, e
 	want := map[string][]typ{
 		"version": nil, "current_database": nil, "current_schema": nil, "pg_backend_pid": nil,
 		"current_setting": {tText, tBool}, "set_config": {tText, tText, tBool},
+		"current_schemas": {tBool},
 	}
 	params, known := want[name]
 	if !known {
@@ -1067,6 +1079,8 @@ func (a *analyzer) sessionFunc(name string, args []*expr, loc int32) (e *expr, e
 		e.name = true
 	case "pg_backend_pid":
 		e.typ = tInt4
+	case "current_schemas":
+		e.pgt = 1003 // name[], held as text
 	case "current_setting":
 		if len(args) == 1 {
 			params = params[:1]

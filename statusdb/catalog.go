@@ -40,6 +40,18 @@ const (
 	collC            = 950
 )
 
+// catalogRelOIDs are the fixed OIDs of PostgreSQL's catalog tables that
+// tools name as 'pg_class'::regclass (as classoid in pg_description,
+// pg_depend): PostgreSQL 15's.
+var catalogRelOIDs = map[string]int64{
+	"pg_type": 1247, "pg_attribute": 1249, "pg_proc": 1255, "pg_class": pgClassOID, "pg_authid": 1260,
+	"pg_database": 1262, "pg_tablespace": 1213, "pg_am": 2601, "pg_attrdef": 2604, "pg_constraint": 2606,
+	"pg_depend": 2608, "pg_description": 2609, "pg_index": 2610, "pg_inherits": 2611, "pg_namespace": pgNamespaceRelID,
+	"pg_operator": 2617, "pg_rewrite": 2618, "pg_trigger": 2620, "pg_sequence": 2224, "pg_shdescription": 2396,
+	"pg_extension": 3079, "pg_foreign_table": 3118, "pg_policy": 3256, "pg_partitioned_table": 3350,
+	"pg_statistic_ext": 3381, "pg_collation": 3456, "pg_publication": 6104,
+}
+
 // schemaComment is the helios_proxy schema's comment.
 const schemaComment = "HeliosProxy circuit breaker status, answered by the proxy from its own state (read-only)"
 
@@ -381,6 +393,11 @@ func namespaceName(oid int64) (string, bool) {
 // regclassOut is regclass's output: the relation's name, qualified when
 // its schema is not on the search path, or the number.
 func regclassOut(oid int64, x *evalCtx) string {
+	for name, o := range catalogRelOIDs {
+		if o == oid {
+			return name // pg_catalog is always on the path
+		}
+	}
 	if t, _ := relationByOID(oid); t != nil {
 		if schemaVisible(x, schemaName) {
 			return quoteIdent(t.name)
@@ -448,6 +465,11 @@ func regclassIn(x *evalCtx, s string) (int64, bool) {
 	}
 	name := parts[len(parts)-1]
 	for _, sch := range schemas {
+		if sch == "pg_catalog" {
+			if oid, ok := catalogRelOIDs[name]; ok {
+				return oid, true
+			}
+		}
 		if sch != schemaName {
 			continue
 		}

@@ -31,11 +31,6 @@ type Input struct {
 	// shown in it and literals without an offset are read in it. Nil
 	// means UTC. With a Session, its TimeZone setting is used instead.
 	TimeZone *time.Location
-	// DateStyle and IntervalStyle are the session's settings of these
-	// names, as the backend reported them: timestamptz, timestamp, date
-	// and interval values are shown so. Empty means "ISO, MDY" and
-	// "postgres". With a Session, its settings are used instead.
-	DateStyle, IntervalStyle string
 	// Session is the status database's session that SHOW, SET and the
 	// session functions (current_setting, set_config, current_user, ...)
 	// read and change; nil means a new session's defaults. Executing a

@@ -53,12 +53,19 @@ type Session struct {
 	vals        map[string]string // session values that differ from the defaults, by lower-case name
 	local       map[string]string // SET LOCAL values until the transaction ends
 	saved       map[string]string // vals when the transaction started
+	savepoints  []savepoint       // the open transaction's, oldest first
 	inTx        bool
 	placeholder map[string]string // custom (dotted) names defined so far: lower-case → name as first written
 	reported    map[string]string // the values last sent in ParameterStatus
 	notices     []Notice
 	tzName      string
 	tz          *time.Location
+}
+
+// savepoint is the settings as SAVEPOINT name found them.
+type savepoint struct {
+	name        string
+	vals, local map[string]string
 }
 
 // Notice is a NOTICE or WARNING a statement raised, for a NoticeResponse.
@@ -160,7 +167,49 @@ func (s *Session) EndTransaction(commit bool) {
 	if !commit {
 		s.vals = s.saved
 	}
-	s.saved, s.local, s.inTx = nil, nil, false
+	s.saved, s.local, s.savepoints, s.inTx = nil, nil, nil, false
+}
+
+// Savepoint remembers the settings as savepoint name (SAVEPOINT name in
+// the open transaction).
+func (s *Session) Savepoint(name string) {
+	s.savepoints = append(s.savepoints, savepoint{name: name, vals: maps.Clone(s.vals), local: maps.Clone(s.local)})
+}
+
+// RollbackTo returns the settings to savepoint name, which stays, and
+// forgets the later ones (ROLLBACK TO SAVEPOINT name); false if there is
+// no savepoint of that name.
+func (s *Session) RollbackTo(name string) bool {
+	i := s.findSavepoint(name)
+	if i < 0 {
+		return false
+	}
+	sp := s.savepoints[i]
+	s.vals, s.local = maps.Clone(sp.vals), maps.Clone(sp.local)
+	s.savepoints = s.savepoints[:i+1]
+	return true
+}
+
+// Release forgets savepoint name and the later ones, keeping the settings
+// (RELEASE SAVEPOINT name); false if there is no savepoint of that name.
+func (s *Session) Release(name string) bool {
+	i := s.findSavepoint(name)
+	if i < 0 {
+		return false
+	}
+	s.savepoints = s.savepoints[:i]
+	return true
+}
+
+// findSavepoint is the index of the newest savepoint called name, -1 if
+// none.
+func (s *Session) findSavepoint(name string) int {
+	for i := len(s.savepoints) - 1; i >= 0; i-- {
+		if s.savepoints[i].name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // DiscardAll resets every setting, as DISCARD ALL and RESET ALL do

@@ -96,6 +96,17 @@ func TestMentions(t *testing.T) {
 		{strings.Repeat("x", 100) + "helios_proxy", true},
 		{strings.Repeat("helios_prox", 50) + "y", true},
 		{"hel\xffios_proxy", false},
+		// JDBC's LIKE patterns escape the underscore.
+		{`SELECT 1 FROM pg_namespace WHERE nspname LIKE 'helios\_proxy'`, true},
+		{`HELIOS\_PROXY`, true},
+		{`helios\_proxz`, false},
+		{`helios\\proxy`, false},
+		// The OIDs of the schema's objects, which psql's \d names them by.
+		{"SELECT * FROM pg_class WHERE oid = '4000000001'", true},
+		{"4000000007", true},
+		{"SELECT 400000001", true}, // a false positive: Prepare decides
+		{"SELECT 4000000", false},
+		{"SELECT 4000", false},
 	}
 	for _, tt := range tests {
 		if got := Mentions([]byte(tt.sql)); got != tt.want {
@@ -133,10 +144,12 @@ func TestPrepareErrors(t *testing.T) {
 		{"SET search_path = helios_proxy", CodeNotStatusQuery, "", ""},
 		{"-- helios_proxy\nSELECT 1", CodeNotStatusQuery, "", ""},
 		{"", CodeNotStatusQuery, "", ""},
-		{"SELECT * FROM pg_namespace WHERE nspname = 'helios_proxy'", CodeNotStatusQuery, "", ""},
+		{"SELECT * FROM pg_namespace WHERE nspname = 'public'", CodeNotStatusQuery, "", ""},
+		{"SELECT 'helios_proxy.backends'::text", CodeNotStatusQuery, "", ""},
+		{"SELECT * FROM pg_stat_activity WHERE datname = 'helios_proxy'", CodeNotStatusQuery, "", ""},
 		// Mixed with backend relations.
-		{"SELECT * FROM helios_proxy.circuit_breaker_status, pg_class", "0A000", "pg_class", "cannot be combined with backend tables"},
-		{"SELECT * FROM helios_proxy.backends WHERE backend_name IN (SELECT relname FROM pg_class)", "0A000", "pg_class", "cannot be combined"},
+		{"SELECT * FROM helios_proxy.circuit_breaker_status, pg_stat_activity", "0A000", "pg_stat_activity", "cannot be combined with backend tables"},
+		{"SELECT * FROM helios_proxy.backends WHERE backend_name IN (SELECT datname FROM pg_stat_activity)", "0A000", "pg_stat_activity", "cannot be combined"},
 		{"SELECT * FROM helios_proxy.backends UNION SELECT * FROM backends_copy", "0A000", "backends_copy", "cannot be combined"},
 		{"SELECT * FROM helios_proxy.backends JOIN generate_series(1, 2) g ON true", "", "", ""},
 		{"SELECT * FROM helios_proxy.backends JOIN generate_series(1, 2, 3, 4) g ON true", "42883", "generate_series", "function generate_series(integer, integer, integer, integer) does not exist"},
@@ -165,7 +178,7 @@ func TestPrepareErrors(t *testing.T) {
 		{"WITH x AS (DELETE FROM t RETURNING 1) SELECT * FROM helios_proxy.backends", "0A000", "", "cannot be combined"},
 		{"SELECT * FROM helios_proxy.backends WHERE (port, priority) IN (SELECT port, priority FROM helios_proxy.backends)", "0A000", "IN", "row constructor"},
 		{"SELECT * FROM helios_proxy.backends b JOIN helios_proxy.backends c USING (port) AS j", "0A000", "", "JOIN USING"},
-		{"SELECT * FROM helios_proxy.backends FOR UPDATE", "0A000", "", "FOR UPDATE"},
+		{"SELECT * FROM helios_proxy.backends FOR UPDATE", "42501", "", "permission denied for table backends"},
 		{"EXPLAIN SELECT * FROM helios_proxy.backends", "0A000", "", "only SELECT"},
 		{"COPY helios_proxy.backends TO STDOUT", "0A000", "", "COPY"},
 		{"DECLARE c CURSOR FOR SELECT * FROM helios_proxy.backends", "0A000", "", "only SELECT"},

@@ -16,18 +16,15 @@ type outStyle struct {
 	interval string // "postgres", "postgres_verbose", "sql_standard" or "iso_8601"
 }
 
-// styleOf reads the styles the statement's output follows: the status
-// database's session, else Input's.
+// styleOf reads the styles the statement's output follows: the
+// session's (on a backend database, the proxy's mirror of the backend's
+// settings); ISO and postgres without one.
 func styleOf(x *evalCtx) outStyle {
 	st := outStyle{date: "ISO", interval: "postgres"}
 	ds, is := "", ""
-	if x.in != nil {
-		if s := x.in.Session; s != nil {
-			ds, _ = s.Setting("DateStyle")
-			is, _ = s.Setting("IntervalStyle")
-		} else {
-			ds, is = x.in.DateStyle, x.in.IntervalStyle
-		}
+	if x.in != nil && x.in.Session != nil {
+		ds, _ = x.in.Session.Setting("DateStyle")
+		is, _ = x.in.Session.Setting("IntervalStyle")
 	}
 	for _, part := range strings.Split(ds, ",") {
 		switch p := strings.ToLower(strings.TrimSpace(part)); p {

@@ -5,6 +5,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -373,14 +376,13 @@ func loadCopy(t *testing.T, ctx context.Context, c *pgtest.Cluster, in statusdb.
 	}
 }
 
-// TestStatusDifferential: see the comment at the top of this file.
-func TestStatusDifferential(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a PostgreSQL cluster")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	c := pgtest.New(t, pgtest.Options{Name: "differential", Settings: map[string]string{"timezone": "UTC"}})
+// startDifferential starts a PostgreSQL holding the copy (database copy,
+// role reader) and a proxy in front of it answering for
+// differentialInput; kinds are the proxy's DSNs for the helios_proxy
+// database ("status") and a backend database ("backend").
+func startDifferential(t *testing.T, ctx context.Context) (c *pgtest.Cluster, kinds map[string]string, copyDSN string) {
+	t.Helper()
+	c = pgtest.New(t, pgtest.Options{Name: "differential", Settings: map[string]string{"timezone": "UTC"}})
 	in := differentialInput()
 	loadCopy(t, ctx, c, in)
 
@@ -393,12 +395,21 @@ func TestStatusDifferential(t *testing.T) {
 	tf := newFront(t, cfg)
 	tf.host.status = &in
 	serveFront(t, tf)
-
-	copyDSN := c.DSN("reader", "", "copy")
-	kinds := map[string]string{
+	kinds = map[string]string{
 		"status":  strings.Replace(tf.dsn("reader", "unused"), "dbname=postgres", "dbname=helios_proxy", 1),
 		"backend": tf.dsn("reader", "unused"),
 	}
+	return c, kinds, c.DSN("reader", "", "copy")
+}
+
+// TestStatusDifferential: see the comment at the top of this file.
+func TestStatusDifferential(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, kinds, copyDSN := startDifferential(t, ctx)
 	total, compared := 0, 0
 	for _, script := range readDifferential(t) {
 		total += len(script.stmts)
@@ -430,4 +441,39 @@ func TestStatusDifferential(t *testing.T) {
 		}
 	}
 	t.Logf("%d statements, %d comparisons", total, compared)
+
+	// psql's describing commands: every catalog query they send (psql -E
+	// shows them) goes through the proxy, the output must be the same.
+	commands := map[string][]string{
+		"status":  {`\d helios_proxy.*`, `\d+ helios_proxy.circuit_breaker_status`, `\d helios_proxy.backends`, `\dt helios_proxy.*`, `\dt+ helios_proxy.*`, `\dn`, `\dn+`, `\dn helios_proxy`, `\dv helios_proxy.*`, `\d nope`, `\dt`},
+		"backend": {`\d helios_proxy.*`, `\d+ helios_proxy.circuit_breaker_status`, `\d helios_proxy.backends`, `\dt helios_proxy.*`, `\dt+ helios_proxy.*`, `\dn helios_proxy`, `\dn+ helios_proxy`, `\dv helios_proxy.*`, `\d+ helios_proxy.cluster_members`},
+	}
+	psql := filepath.Join(c.BinDir, "psql")
+	for _, kind := range []string{"status", "backend"} {
+		for _, cmd := range commands[kind] {
+			t.Run("psql/"+kind+"/"+cmd, func(t *testing.T) {
+				args := []string{"-X", "-c", cmd}
+				if strings.HasPrefix(cmd, `\dt+`) {
+					// Each table's size differs (the proxy's are in memory,
+					// the copy's take a page on disk) and with it the
+					// aligned column's width: unaligned output, sizes
+					// masked.
+					args = append(args, "-A")
+				}
+				run := func(dsn string) string {
+					out, err := exec.CommandContext(ctx, psql, append(args, "-d", dsn)...).CombinedOutput()
+					if err != nil {
+						return fmt.Sprintf("%s\nexit: %v", out, err)
+					}
+					return string(out)
+				}
+				got, want := run(kinds[kind]), run(copyDSN)
+				sizes := regexp.MustCompile(`\|\d+ (bytes|kB)\|`)
+				got, want = sizes.ReplaceAllString(got, "|size|"), sizes.ReplaceAllString(want, "|size|")
+				if got != want {
+					t.Errorf("psql %s:\n%s\nPostgreSQL:\n%s", cmd, got, want)
+				}
+			})
+		}
+	}
 }

@@ -244,7 +244,7 @@ RESET TimeZone
 SHOW TimeZone
 SELECT current_setting('DateStyle'), current_setting('IntervalStyle'), current_setting('extra_float_digits')
 
--- script transactions
+-- script transactions backend
 CREATE TEMP TABLE t (x int)
 BEGIN
 INSERT INTO t VALUES (1)
@@ -279,6 +279,48 @@ SELECT count(*) FROM t WHERE x = 9
 COMMIT
 ROLLBACK
 
+-- script transactions_status status
+BEGIN
+SELECT count(*) FROM helios_proxy.backends
+SELECT port / 0 FROM helios_proxy.backends
+SELECT 1 FROM helios_proxy.backends
+COMMIT
+BEGIN
+SELECT count(*) FROM helios_proxy.circuit_events
+SAVEPOINT s1
+SELECT port / 0 FROM helios_proxy.backends
+SELECT 1
+ROLLBACK TO SAVEPOINT s1
+SELECT count(*) FROM helios_proxy.backends
+SAVEPOINT s2
+SAVEPOINT s3
+RELEASE SAVEPOINT s2
+ROLLBACK TO s3
+ROLLBACK TO nope
+ROLLBACK TO s1
+RELEASE s1
+COMMIT
+SAVEPOINT s1
+RELEASE s1
+ROLLBACK TO s1
+BEGIN
+SET LOCAL application_name = 'a'
+SAVEPOINT s
+SET LOCAL application_name = 'b'
+SHOW application_name
+ROLLBACK TO s
+SHOW application_name
+SET application_name = 'c'
+RELEASE s
+SHOW application_name
+ROLLBACK
+SHOW application_name
+\simple BEGIN; SELECT count(*) FROM helios_proxy.backends; COMMIT
+\simple SELECT 1; SELECT count(*) FROM helios_proxy.backends
+\simple SELECT count(*) FROM helios_proxy.backends; SELECT 1/0; SELECT 2
+SELECT 1 FROM nowhere
+SELECT 1 FROM nowhere.x
+
 -- script writes
 INSERT INTO helios_proxy.backends (backend_name) VALUES ('x')
 UPDATE helios_proxy.circuit_breaker_status SET circuit_state = 'OPEN'
@@ -292,6 +334,13 @@ COMMENT ON TABLE helios_proxy.backends IS 'x'
 GRANT SELECT ON helios_proxy.backends TO PUBLIC
 SELECT * FROM helios_proxy.backends FOR UPDATE
 LOCK TABLE helios_proxy.backends
+BEGIN
+LOCK TABLE helios_proxy.backends IN ACCESS SHARE MODE
+SELECT backend_name FROM helios_proxy.backends FOR SHARE
+ROLLBACK
+BEGIN
+LOCK helios_proxy.circuit_events IN ROW EXCLUSIVE MODE
+ROLLBACK
 BEGIN
 DELETE FROM helios_proxy.backends
 SELECT 1
@@ -320,7 +369,6 @@ SELECT relname, relnatts, relhasindex, relpersistence FROM pg_class WHERE relnam
 SELECT c.relname, count(a.attnum) FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 WHERE c.relnamespace = 'helios_proxy'::regnamespace GROUP BY 1 ORDER BY 1
 SELECT conname FROM pg_constraint WHERE conrelid = 'helios_proxy.backends'::regclass
 SELECT indexrelid FROM pg_index WHERE indrelid = 'helios_proxy.backends'::regclass
-SELECT table_name, privilege_type FROM information_schema.table_privileges WHERE table_schema = 'helios_proxy' AND grantee = 'PUBLIC' ORDER BY 1
 SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), (SELECT c.collname FROM pg_catalog.pg_collation c, pg_catalog.pg_type t WHERE c.oid = a.attcollation AND t.oid = a.atttypid AND a.attcollation <> t.typcollation) AS attcollation FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'helios_proxy.backends'::regclass AND a.attnum > 0 ORDER BY a.attnum
 
 -- script search_path status
@@ -362,6 +410,12 @@ SELECT 1
 COMMIT
 SELECT nope()
 SELECT 1 FROM nowhere
+
+-- script catalog_oids
+SELECT 'pg_class'::regclass, 'pg_catalog.pg_namespace'::regclass::oid, 'pg_description'::regclass::oid::regclass
+SELECT d.description FROM pg_catalog.pg_description d WHERE d.objoid = 'helios_proxy.backends'::regclass AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+SELECT n.nspname, c.relname FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_description d ON (c.oid = d.objoid AND d.objsubid = 0 AND d.classoid = 'pg_class'::regclass) WHERE c.relnamespace = n.oid AND n.nspname LIKE 'helios\_proxy' ORDER BY 2
+SELECT current_schema(), current_schemas(true), current_schemas(false)
 
 -- script datetime_more
 SELECT id, extract(second FROM event_time), extract(minute FROM event_time), extract(day FROM event_time), extract(month FROM event_time), extract(year FROM event_time) FROM helios_proxy.circuit_events ORDER BY id
@@ -472,3 +526,4 @@ SET IntervalStyle = 'nope'
 RESET IntervalStyle
 SET TimeZone = 'America/Sao_Paulo'
 SELECT event_time, to_char(event_time, 'TZ OF'), extract(timezone_hour FROM event_time), date_trunc('day', event_time) FROM helios_proxy.circuit_events WHERE id = 1
+
