@@ -31,6 +31,7 @@ type evalCtx struct {
 	outer  *evalCtx
 	ctes   map[*ctePlan]*cteState // the level's WITH queries, materialized when first read
 	run    *runState              // the statement's context's ownRun
+	style  *outStyle              // the session's output styles, once read (timeout.go)
 	ownRun runState
 }
 

@@ -235,7 +235,7 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 			var notNull bool
 			if s.special != nil && s.special[c] != 0 {
 				dst, notNull, err = appendSpecial(dst, s.special[c], &row[c], x, formats[c])
-			} else if t := s.outTypes[c]; styled && formats[c] == 0 && !row[c].null && (t == tTimestamptz || t == tInterval) {
+			} else if t := s.outTypes[c]; styled && formats[c] == 0 && !row[c].null && (t == tTimestamptz || t == tInterval || t == tFloat8) {
 				dst, notNull = appendStyled(dst, t, &row[c], x, style), true
 			} else {
 				dst, notNull, err = appendWire(dst, s.outTypes[c], &row[c], x.loc, formats[c])

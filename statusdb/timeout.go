@@ -2,6 +2,7 @@ package statusdb
 
 import (
 	"encoding/binary"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -14,17 +15,29 @@ type outStyle struct {
 	date     string // "ISO", "SQL", "Postgres" or "German"
 	dmy      bool   // day before month (DMY or YMD order... DMY)
 	interval string // "postgres", "postgres_verbose", "sql_standard" or "iso_8601"
+	// floatDigits is extra_float_digits: above 0 float8 text is the
+	// shortest that reads back exactly, else %.{15+floatDigits}g.
+	floatDigits int
 }
 
 // styleOf reads the styles the statement's output follows: the
 // session's (on a backend database, the proxy's mirror of the backend's
 // settings); ISO and postgres without one.
 func styleOf(x *evalCtx) outStyle {
-	st := outStyle{date: "ISO", interval: "postgres"}
+	if x.style != nil {
+		return *x.style
+	}
+	st := outStyle{date: "ISO", interval: "postgres", floatDigits: 1}
+	defer func() { x.style = &st }()
 	ds, is := "", ""
 	if x.in != nil && x.in.Session != nil {
 		ds, _ = x.in.Session.Setting("DateStyle")
 		is, _ = x.in.Session.Setting("IntervalStyle")
+		if efd, err := x.in.Session.Setting("extra_float_digits"); err == nil {
+			if n, err := strconv.Atoi(efd); err == nil {
+				st.floatDigits = n
+			}
+		}
 	}
 	for _, part := range strings.Split(ds, ",") {
 		switch p := strings.ToLower(strings.TrimSpace(part)); p {
@@ -49,9 +62,18 @@ func styleOf(x *evalCtx) outStyle {
 	return st
 }
 
-// styled reports whether timestamptz and interval text output differs
-// from the default (ISO, postgres).
-func (s outStyle) styled() bool { return s.date != "ISO" || s.interval != "postgres" }
+// styled reports whether timestamptz, interval or float8 text output
+// differs from the default (ISO, postgres, extra_float_digits 1).
+func (s outStyle) styled() bool { return s.date != "ISO" || s.interval != "postgres" || s.floatDigits < 1 }
+
+// appendFloatStyle is float8out under extra_float_digits n < 1:
+// printf's %.{15+n}g.
+func appendFloatStyle(dst []byte, f float64, n int) []byte {
+	if n >= 1 || math.IsNaN(f) || math.IsInf(f, 0) {
+		return appendFloat8(dst, f)
+	}
+	return strconv.AppendFloat(dst, f, 'g', max(15+n, 1), 64)
+}
 
 var (
 	monthAbbr = []string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
@@ -318,6 +340,9 @@ func appendIntervalStyle(dst []byte, v value, style string) []byte {
 // appendStyled is the text output of a timestamptz or interval in the
 // session's styles.
 func appendStyled(dst []byte, t typ, v *value, x *evalCtx, st outStyle) []byte {
+	if t == tFloat8 {
+		return appendFloatStyle(dst, v.f, st.floatDigits)
+	}
 	if t == tInterval {
 		return appendIntervalStyle(dst, *v, st.interval)
 	}
