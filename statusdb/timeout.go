@@ -64,7 +64,9 @@ func styleOf(x *evalCtx) outStyle {
 
 // styled reports whether timestamptz, interval or float8 text output
 // differs from the default (ISO, postgres, extra_float_digits 1).
-func (s outStyle) styled() bool { return s.date != "ISO" || s.interval != "postgres" || s.floatDigits < 1 }
+func (s outStyle) styled() bool {
+	return s.date != "ISO" || s.interval != "postgres" || s.floatDigits < 1
+}
 
 // appendFloatStyle is float8out under extra_float_digits n < 1:
 // printf's %.{15+n}g.
