@@ -527,3 +527,11 @@ RESET IntervalStyle
 SET TimeZone = 'America/Sao_Paulo'
 SELECT event_time, to_char(event_time, 'TZ OF'), extract(timezone_hour FROM event_time), date_trunc('day', event_time) FROM helios_proxy.circuit_events WHERE id = 1
 
+-- script lateral
+SELECT b.backend_name, x.n FROM helios_proxy.backends b, LATERAL (SELECT count(*) AS n FROM helios_proxy.circuit_events e WHERE e.backend_name = b.backend_name) x ORDER BY 1
+SELECT b.backend_name, x.p FROM helios_proxy.backends b JOIN LATERAL (SELECT b.port + 1 AS p) x ON x.p > 5433 ORDER BY 1
+SELECT s.backend_name, t.event_type, t.id FROM helios_proxy.circuit_breaker_status s LEFT JOIN LATERAL (SELECT e.event_type, e.id FROM helios_proxy.circuit_events e WHERE e.backend_name = s.backend_name ORDER BY e.id DESC LIMIT 1) t ON true ORDER BY 1
+WITH c AS (SELECT backend_name, port FROM helios_proxy.backends) SELECT c.backend_name, l.m FROM c, LATERAL (SELECT max(c2.port) AS m, count(*) FROM c c2 WHERE c2.port < c.port) l ORDER BY 1
+SELECT b.backend_name, (SELECT count(*) FROM LATERAL (SELECT b.priority) z) FROM helios_proxy.backends b ORDER BY 1
+SELECT b.backend_name, x.k FROM helios_proxy.backends b CROSS JOIN LATERAL (SELECT m.node AS k FROM helios_proxy.cluster_members m WHERE m.node > b.backend_name ORDER BY 1 LIMIT 1) x ORDER BY 1
+SELECT * FROM helios_proxy.backends b, LATERAL (SELECT nope FROM helios_proxy.circuit_events WHERE backend_name = b.backend_name) x
