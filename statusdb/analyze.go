@@ -142,13 +142,13 @@ func (a *analyzer) expr(n *pg.Node) (*expr, *Error) {
 		}
 		return e, nil
 	case *pg.Node_AArrayExpr:
-		return nil, a.errAt(unsupported("an array"), v.AArrayExpr.Location)
+		return a.arrayValue(v.AArrayExpr)
 	case *pg.Node_RowExpr:
 		return nil, a.errAt(unsupported("a row constructor"), v.RowExpr.Location)
 	case *pg.Node_AIndirection:
 		return a.subscript(v.AIndirection)
 	case *pg.Node_GroupingFunc:
-		return nil, a.errAt(unsupported("GROUPING"), v.GroupingFunc.Location)
+		return a.groupingFunc(v.GroupingFunc)
 	}
 	return nil, unsupported("this kind of expression")
 }
@@ -332,6 +332,9 @@ func (a *analyzer) typeCast(tc *pg.TypeCast) (*expr, *Error) {
 		return a.arrayCast(arg, tc)
 	}
 	if e, err, ok := a.typedCast(arg, tc.TypeName, tc.Location); ok {
+		return e, err
+	}
+	if e, err, ok := a.timeCast(arg, tc); ok {
 		return e, err
 	}
 	if t, pgt, ok := catalogCastTarget(tc.TypeName); ok {
@@ -621,6 +624,9 @@ func notUnique(op string, l, r typ) *Error {
 // widen to the wider type, and anything else must match exactly.
 func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 	pos := leftmost(l.loc, loc)
+	if e, err, ok := a.extOperator(op, l, r, pos); ok {
+		return e, err
+	}
 	if err := a.heldArrayOperands(op, l, r, loc); err != nil {
 		return nil, err
 	}
@@ -954,6 +960,9 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 	if f.FuncVariadic {
 		return nil, a.errAt(unsupported("VARIADIC"), f.Location)
 	}
+	if e, err, ok := a.extFunc(name, f); ok {
+		return e, err
+	}
 	var args []*expr
 	for _, n := range f.Args {
 		e, err := a.expr(n)
@@ -1098,8 +1107,8 @@ func (a *analyzer) aggregate(name string, f *pg.FuncCall) (*expr, *Error) {
 	if a.clause != "" {
 		return nil, a.errAt(errorf(codeGrouping, "aggregate functions are not allowed in %s", a.clause), f.Location)
 	}
-	if len(f.AggOrder) > 0 || f.AggWithinGroup || f.FuncVariadic {
-		return nil, a.errAt(unsupported("ORDER BY or WITHIN GROUP in an aggregate"), f.Location)
+	if f.FuncVariadic {
+		return nil, a.errAt(unsupported("VARIADIC"), f.Location)
 	}
 	a.inAgg = true
 	out, err := a.aggCall(name, f)
@@ -1122,7 +1131,11 @@ func (a *analyzer) aggregate(name string, f *pg.FuncCall) (*expr, *Error) {
 func (a *analyzer) aggCall(name string, f *pg.FuncCall) (*expr, *Error) {
 	out := &expr{kind: eAgg, op: name, star: f.AggStar, distinct: f.AggDistinct, loc: f.Location}
 	var err *Error
-	if out.args, err = a.exprs(f.Args); err != nil {
+	analyze := a.exprs
+	if jsonAggs[name] {
+		analyze = a.jsonArgs // json_agg(t): the whole row
+	}
+	if out.args, err = analyze(f.Args); err != nil {
 		return nil, err
 	}
 	if f.AggFilter != nil {
@@ -1133,6 +1146,9 @@ func (a *analyzer) aggCall(name string, f *pg.FuncCall) (*expr, *Error) {
 		if out.filter, err = a.boolArg(e, "FILTER"); err != nil {
 			return nil, err
 		}
+	}
+	if e, err, ok := a.collectAgg(name, f, out); ok {
+		return e, err
 	}
 	if f.AggStar {
 		if name != "count" {

@@ -624,6 +624,9 @@ func specialWire(oid uint32) bool {
 	case 22, 30: // int2vector and oidvector are held as their text form
 		return false
 	}
+	if extWire(oid) {
+		return true
+	}
 	return oidLike(oid) || heldElem[oid] != 0
 }
 
@@ -653,6 +656,9 @@ func regOut(oid uint32, n int64, x *evalCtx) string {
 }
 
 func boxSpecial(oid uint32, v value, x *evalCtx) any {
+	if extWire(oid) {
+		return boxExt(oid, v, x)
+	}
 	switch oid {
 	case 2205, 2206, 4089:
 		return regName{oid: v.n, name: regOut(oid, v.n, x)}
@@ -676,6 +682,9 @@ func appendSpecial(dst []byte, oid uint32, v *value, x *evalCtx, format int16) (
 	}
 	if v.null {
 		return dst, false, nil
+	}
+	if extWire(oid) {
+		return appendExtWire(dst, oid, v, x, format), true, nil
 	}
 	switch {
 	case heldElem[oid] != 0 && format == 0:

@@ -137,7 +137,14 @@
 //     cume_dist, ntile, lag, lead, first_value, last_value, nth_value and
 //     count/sum/avg/min/max [FILTER] OVER (PARTITION BY ... ORDER BY ...),
 //     named windows (WINDOW w AS ...), frames in ROWS, RANGE or GROUPS
-//     mode whose bounds are UNBOUNDED or CURRENT ROW;
+//     mode whose bounds are UNBOUNDED, CURRENT ROW or an offset
+//     PRECEDING/FOLLOWING (winframe.go: a bigint for ROWS and GROUPS; for
+//     RANGE, over one ORDER BY column of a number type, of the column's
+//     type, over timestamptz or interval an interval), and the
+//     aggregates below OVER a window;
+//   - LATERAL subqueries in FROM (lateral.go): FROM a, LATERAL (...) s
+//     and a [INNER|LEFT|CROSS] JOIN LATERAL (...) s, run once per row of
+//     the items before them;
 //   - SELECT DISTINCT ON (...), with PostgreSQL's rule on ORDER BY;
 //   - op ANY/ALL (array) for comparisons and [I]LIKE, over ARRAY[...],
 //     ARRAY(SELECT ...), array literals ('{1,2}', '{a,NULL}'::text[]) and
@@ -210,8 +217,48 @@
 //     queries compute few numerics, and the text form needs no pointer in
 //     a value). NaN is supported; arithmetic on numeric Infinity is 0A000;
 //   - count(*), count(x), sum, avg, min, max, with DISTINCT and
-//     FILTER (WHERE ...); GROUP BY expressions, output names or ordinals;
-//     HAVING;
+//     FILTER (WHERE ...); GROUP BY expressions, output names or ordinals,
+//     GROUPING SETS, ROLLUP, CUBE and () with grouping(...)
+//     (groupingsets.go); HAVING;
+//   - aggregates computed from their collected rows (aggorder.go), with
+//     ORDER BY in the call, DISTINCT (its ORDER BY must use the
+//     arguments, 42P10) and FILTER: string_agg, array_agg (int4[] 1007,
+//     text[] 1009, int8[] 1016, float8[] 1022, bool[], numeric[], name[]),
+//     json_agg, jsonb_agg, json_object_agg, jsonb_object_agg, bool_and,
+//     bool_or, every, bit_and, bit_or, stddev, stddev_samp, stddev_pop,
+//     variance, var_samp, var_pop (float8 for float8, numeric for integers
+//     and numeric, with PostgreSQL's result scales), corr, covar_pop,
+//     covar_samp, regr_slope, regr_intercept, regr_r2, regr_count,
+//     regr_avgx, regr_avgy, regr_sxx, regr_syy, regr_sxy (PostgreSQL's
+//     Youngs-Cramer sums, so equal to the last bit), and the ordered-set
+//     aggregates percentile_cont (float8 or interval), percentile_disc
+//     (any sortable type), each with a fraction or ARRAY[...] of them,
+//     and mode() WITHIN GROUP (ORDER BY ...);
+//   - date and time (timefunc.go, timeout.go): the types date (1082),
+//     time (1083) and timestamp (1114) besides timestamptz and interval,
+//     with casts between them and from and to text (literals checked at
+//     Prepare), comparisons (a date with a timestamptz as PostgreSQL,
+//     at its midnight in TimeZone), date ± integer, date - date,
+//     date/timestamp ± interval, date + time, timestamp - timestamp,
+//     interval * and / number; extract(field FROM x) (numeric) and
+//     date_part (float8) for every field PostgreSQL has (epoch, julian,
+//     timezone, isodow, isoyear, ...; 22023 "unit ... not recognized");
+//     date_trunc(unit, x [, zone]) in the session's TimeZone; to_char of
+//     timestamps and intervals (YYYY, MM, DD, HH24, HH12, MI, SS, MS, US,
+//     AM/PM, Mon, Month, Dy, Day, DDD, IW, Q, TZ, OF, J, "text", FM) and
+//     of numbers (9, 0, D, '.', ',', FM); age(a, b) and age(x);
+//     AT TIME ZONE (timezone(zone, x)) both ways, with zone names and
+//     POSIX offsets; to_timestamp(seconds); make_interval (by position or
+//     name); justify_hours, justify_days, justify_interval;
+//   - json (114) and jsonb (3802) (json.go): casts from text, their text
+//     and binary forms (jsonb's as PostgreSQL normalizes it: keys sorted
+//     by length then bytes, the last of duplicates, ", " and ": ", numbers
+//     as numeric prints them; binary a version byte 1 and the text),
+//     json_build_object, jsonb_build_object, json_build_array,
+//     jsonb_build_array, row_to_json and to_json/to_jsonb of a value or of
+//     a FROM item's whole row, jsonb_pretty, json_typeof, jsonb_typeof, and
+//     the operators -> and ->> (by key or index) and ? (jsonb); JSON input
+//     errors are PostgreSQL's (22P02 with its detail);
 //   - ORDER BY expressions, output names or ordinals, ASC/DESC, NULLS
 //     FIRST/LAST, COLLATE "C"; LIMIT/OFFSET/FETCH FIRST with constants or
 //     parameters, LIMIT ALL;
@@ -234,8 +281,9 @@
 // helios_proxy"; a table that does not exist is 42P01, the wrong kind of
 // object for DROP 42809, and IF EXISTS succeeds; GRANT and REVOKE
 // succeed, change nothing and raise PostgreSQL's WARNING ("no privileges
-// were granted for ...") through Session.Notices. LATERAL, row
-// constructors, window frames with offsets or EXCLUDE, an aggregate of
+// were granted for ...") through Session.Notices. LATERAL functions and
+// RIGHT or FULL JOIN LATERAL, row constructors, window frames with
+// EXCLUDE, an aggregate of
 // only an outer query's columns, FOR UPDATE, other functions, operators
 // and types, and any other statement naming a helios_proxy table such as
 // EXPLAIN are 0A000. A statement that names no helios_proxy relation is
@@ -273,9 +321,14 @@
 // EndTransaction). The settings known are those in settingList (the
 // reported ones, timeouts, isolation, search_path, extra_float_digits,
 // ...); other names are 42704 as in PostgreSQL unless they are custom
-// (dotted) names. Values the proxy cannot honour (DateStyle other than
-// ISO, IntervalStyle other than postgres, client_encoding other than
-// UTF8, standard_conforming_strings off) are 0A000. version() is
+// (dotted) names. DateStyle (ISO, SQL, Postgres, German; DMY or MDY),
+// IntervalStyle (postgres, postgres_verbose, sql_standard, iso_8601),
+// TimeZone (names and offsets: SET TIME ZONE INTERVAL '-08:00' HOUR TO
+// MINUTE is "<-08>+08") and extra_float_digits shape text output as in
+// PostgreSQL, on the status database and, through the session the proxy
+// mirrors from the backend's ParameterStatus, on backend databases.
+// Values the proxy cannot honour (client_encoding other than UTF8,
+// standard_conforming_strings off) are 0A000. version() is
 // "PostgreSQL 15.0 (HeliosProxy) on <platform>, compiled by <Go>,
 // 64-bit", consistent with server_version "15.0 (HeliosProxy)" and
 // server_version_num 150000.
@@ -335,9 +388,8 @@
 // comparisons of two arrays with = and <> and of an array with a
 // literal, op ANY/ALL over an array column or value, unnest(array) and
 // generate_series(start, stop [, step]) of integers in FROM (their
-// arguments may refer to outer query levels; not LATERAL), and the
-// aggregate string_agg(text, text) (DISTINCT sorts, as PostgreSQL's
-// does); string_to_array, parse_ident, array_lower, array_upper,
+// arguments may refer to outer query levels; not LATERAL), ARRAY[a, b,
+// ...] of the elements' common type (arrayvalue.go), array_agg; string_to_array, parse_ident, array_lower, array_upper,
 // array_length, subscripts arr[i] (no slices), casts of a literal or an
 // array to int2[], int4[], text[], name[], oid[], ... (arrayfunc.go), and
 // a scalar function in FROM (string_to_array(...) s: one row). They go
@@ -369,7 +421,35 @@
 //     sends them); text input of timestamptz and interval accepts the
 //     ISO and postgres forms listed at parseTimestamptz and parseInterval,
 //     not every form PostgreSQL accepts (no named time zones other than
-//     UTC/GMT/Z in literals, no 'today' or 'infinity').
+//     UTC/GMT/Z in literals, no 'today' or 'infinity'). Interval input
+//     does not follow IntervalStyle sql_standard's rule that a leading
+//     minus applies to every field ('-1 2:03:04' under sql_standard);
+//     literals are read as under postgres. date, time and timestamp are
+//     held as µs (a date as its midnight), so their range is
+//     timestamptz's, not date's; time has no 24:00:00. to_char covers the
+//     patterns listed above (no ordinal suffixes TH, no roman numerals,
+//     no EEEE, V, PL/MI/SG, L).
+//
+//   - jsonb values are held as their normalized text: ORDER BY, GROUP BY,
+//     DISTINCT and comparisons of jsonb compare that text rather than
+//     PostgreSQL's jsonb ordering (objects by number of pairs, ...); json
+//     has no ordering or equality, as in PostgreSQL (42883). -> and ->>
+//     re-parse their operand on each call; #>, #>>, @>, jsonb_set and the
+//     jsonb_path functions are not implemented.
+//
+//   - Collected aggregates (string_agg with ORDER BY, array_agg, json_agg,
+//     percentile_*, the statistics, ...) keep every row of a group, which
+//     counts against the work budget (maxWork) like a materialized row;
+//     OVER a window whose frame does not start at the partition's start
+//     they are recomputed per frame. A grouping set's groups come out set
+//     by set, in order of first appearance; PostgreSQL promises no order.
+//
+//   - extra_float_digits below 1 on a backend database is honoured only
+//     when the client sent it at startup (JDBC): SET extra_float_digits
+//     goes to the backend, which reports no ParameterStatus for it. The
+//     styles shape result columns and casts to text; values inside
+//     ||, array elements and JSON are shown in ISO and postgres styles
+//     and with extra_float_digits 1.
 //
 //   - A write is refused for want of privilege before its statement is
 //     analyzed, where PostgreSQL reports errors of analysis (a wrong

@@ -335,6 +335,7 @@ type plan struct {
 	where      *expr
 	having     *expr
 	group      []*expr
+	groupSets  [][]int // GROUPING SETS, ROLLUP, CUBE: indices into group (groupingsets.go)
 	sort       []sortSpec
 	aggs       []*expr
 	wins       []*expr
@@ -544,25 +545,9 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 		}
 		p.sort = append(p.sort, k)
 	}
-	for _, n := range s.GroupClause {
-		switch n.Node.(type) {
-		case *pg.Node_GroupingSet:
-			return nil, unsupported("GROUPING SETS, ROLLUP and CUBE")
-		}
-		a.clause, a.winClause = "GROUP BY", "GROUP BY"
-		e, _, err := a.targetEntry(n, outs, cols, "GROUP BY")
-		if err != nil {
-			return nil, err
-		}
-		if ok, loc := e.hasAgg(); ok {
-			return nil, a.errAt(errorf(codeGrouping, "aggregate functions are not allowed in GROUP BY"), loc)
-		}
-		if ok, loc := e.has(eWindow); ok {
-			return nil, a.errAt(errorf(codeWindowing, "window functions are not allowed in GROUP BY"), loc)
-		}
-		p.group = append(p.group, e)
+	if err := a.groupClause(p, s.GroupClause, outs, cols); err != nil {
+		return nil, err
 	}
-	a.clause, a.winClause = "", ""
 	if len(s.DistinctClause) > 0 && !p.distinct {
 		if err := a.distinctOn(p, s.DistinctClause, outs, cols); err != nil {
 			return nil, err
@@ -616,6 +601,9 @@ func (a *analyzer) sortBy(n *pg.Node, outs []*expr, cols []Column) (sortSpec, *E
 	}
 	e, out, err := a.targetEntry(sb.Node, outs, cols, "ORDER BY")
 	if err != nil {
+		return sortSpec{}, err
+	}
+	if err := a.orderable(e, sb.Node, sb.Location, "ordering"); err != nil {
 		return sortSpec{}, err
 	}
 	return newSortSpec(e, out, sb), nil
@@ -804,6 +792,21 @@ func (sh *shared) figureColname(n *pg.Node) (string, int) {
 		return name, strength
 	case *pg.Node_CoalesceExpr:
 		return "coalesce", 2
+	case *pg.Node_GroupingFunc:
+		return "grouping", 2
+	case *pg.Node_AArrayExpr:
+		return "array", 2
+	case *pg.Node_AIndirection:
+		name := ""
+		for _, i := range v.AIndirection.Indirection {
+			if s := i.GetString_(); s != nil {
+				name = s.Sval
+			}
+		}
+		if name != "" {
+			return name, 2
+		}
+		return sh.figureColname(v.AIndirection.Arg)
 	case *pg.Node_MinMaxExpr:
 		if v.MinMaxExpr.Op == pg.MinMaxOp_IS_LEAST {
 			return "least", 2

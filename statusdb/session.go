@@ -264,7 +264,7 @@ var settingList = []*setting{
 	{name: "default_transaction_read_only", def: "off", kind: kBool, report: true, desc: "Sets the default read-only status of new transactions."},
 	{name: "in_hot_standby", def: "off", kind: kInternal, report: true, desc: "Shows whether hot standby is currently active."},
 	{name: "integer_datetimes", def: "on", kind: kInternal, report: true, desc: "Shows whether datetimes are integer based."},
-	{name: "IntervalStyle", def: "postgres", kind: kEnum, enum: []string{"postgres"}, report: true, desc: "Sets the display format for interval values."},
+	{name: "IntervalStyle", def: "postgres", kind: kEnum, enum: []string{"postgres", "postgres_verbose", "sql_standard", "iso_8601"}, report: true, desc: "Sets the display format for interval values."},
 	{name: "is_superuser", def: "off", kind: kInternal, report: true, desc: "Shows whether the current user is a superuser."},
 	{name: "server_encoding", def: "UTF8", kind: kInternal, report: true, desc: "Shows the server (database) character set encoding."},
 	{name: "server_version", def: ServerVersion, kind: kInternal, report: true, desc: "Shows the server version."},
@@ -361,6 +361,8 @@ func (s *Session) set(name, value string, local bool) *Error {
 	} else {
 		var err *Error
 		if value, err = d.canonical(s, value); err != nil {
+			// PostgreSQL names the parameter as the statement does.
+			err.Message = strings.Replace(err.Message, "parameter \""+d.name+"\"", "parameter \""+name+"\"", 1)
 			return err
 		}
 		// The transaction's characteristics last until it ends.
@@ -476,9 +478,6 @@ func (d *setting) canonical(s *Session, v string) (string, *Error) {
 	case kEnum:
 		i := slices.IndexFunc(d.enum, func(e string) bool { return strings.EqualFold(e, v) })
 		if i < 0 {
-			if d.name == "IntervalStyle" && slices.ContainsFunc([]string{"postgres_verbose", "sql_standard", "iso_8601"}, func(e string) bool { return strings.EqualFold(e, v) }) {
-				return "", onlyHere(d.name, "postgres")
-			}
 			return "", &Error{Code: codeInvalidParamValue, Message: "invalid value for parameter \"" + d.name + "\": \"" + v + "\"",
 				Hint: "Available values: " + strings.Join(d.enum, ", ") + "."}
 		}
@@ -611,8 +610,15 @@ func checkDateStyle(s *Session, v string) (string, *Error) {
 		switch strings.ToLower(tok) {
 		case "iso":
 			newStyle = "ISO"
-		case "sql", "postgres", "german":
-			return "", onlyHere("DateStyle", "ISO")
+		case "sql":
+			newStyle = "SQL"
+		case "postgres":
+			newStyle = "Postgres"
+		case "german":
+			newStyle = "German"
+			if newOrder == "" {
+				newOrder = "DMY" // unless given, as check_datestyle
+			}
 		case "ymd":
 			newOrder = "YMD"
 		case "dmy", "euro", "european":
@@ -640,6 +646,9 @@ func checkDateStyle(s *Session, v string) (string, *Error) {
 func checkTimeZone(_ *Session, v string) (string, *Error) {
 	if name, ok := zoneName(v); ok {
 		return name, nil
+	}
+	if name, ok, err := offsetZone(v); ok || err != nil {
+		return name, err
 	}
 	return "", invalidValue("TimeZone", v)
 }
@@ -677,6 +686,9 @@ func zoneName(v string) (string, bool) {
 }
 
 func loadZone(name string) *time.Location {
+	if tz, ok := posixZone(name); ok {
+		return tz
+	}
 	if tz, err := time.LoadLocation(name); err == nil {
 		return tz
 	}

@@ -257,6 +257,16 @@ func flattenArgs(name string, args []*pg.Node) (string, *Error) {
 	}
 	var parts []string
 	for _, a := range args {
+		if tc := a.GetTypeCast(); tc != nil {
+			// SET TIME ZONE INTERVAL '...': the interval as interval_out
+			// prints it (timezone.go reads it back).
+			v, err := intervalSetting(tc)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, v)
+			continue
+		}
 		c := a.GetAConst()
 		if c == nil {
 			return "", unsupported("this SET value")

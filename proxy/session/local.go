@@ -750,11 +750,7 @@ func (l *localState) input(events bool) (in statusdb.Input, release func()) {
 	s := l.ss.s
 	name, _ := l.ss.timeZone.Load().(string)
 	if name != l.tzName || l.tz == nil {
-		tz, err := time.LoadLocation(name)
-		if err != nil || name == "" {
-			tz = time.UTC
-		}
-		l.tzName, l.tz = name, tz
+		l.tzName, l.tz = name, statusdb.LoadZone(name)
 	}
 	buf, _ := snapshotBufs.Get().(*[]status.Backend)
 	if buf == nil {

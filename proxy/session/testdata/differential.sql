@@ -561,3 +561,122 @@ SELECT 'pg_class'::regclass, 'pg_catalog.pg_namespace'::regclass::oid, 'pg_descr
 SELECT d.description FROM pg_catalog.pg_description d WHERE d.objoid = 'helios_proxy.backends'::regclass AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
 SELECT n.nspname, c.relname FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c LEFT JOIN pg_catalog.pg_description d ON (c.oid = d.objoid AND d.objsubid = 0 AND d.classoid = 'pg_class'::regclass) WHERE c.relnamespace = n.oid AND n.nspname LIKE 'helios\_proxy' ORDER BY 2
 SELECT current_schema(), current_schemas(true), current_schemas(false)
+
+-- script datetime_more
+SELECT id, extract(second FROM event_time), extract(minute FROM event_time), extract(day FROM event_time), extract(month FROM event_time), extract(year FROM event_time) FROM helios_proxy.circuit_events ORDER BY id
+SELECT extract(isodow FROM event_time), extract(isoyear FROM event_time), extract(decade FROM event_time), extract(century FROM event_time), extract(millennium FROM event_time) FROM helios_proxy.circuit_events WHERE id = 1
+SELECT date_part('epoch', event_time), date_part('second', event_time), date_part('dow', event_time) FROM helios_proxy.circuit_events ORDER BY id
+SELECT extract(epoch FROM interval '1 year 2 mons 3 days 04:05:06.5'), extract(hour FROM interval '27 hours'), extract(month FROM interval '14 months'), date_part('day', interval '40 days')
+SELECT extract(epoch FROM max(event_time) - min(event_time)) FROM helios_proxy.circuit_events
+SELECT extract(fortnight FROM event_time) FROM helios_proxy.circuit_events
+SELECT date_trunc('second', event_time), date_trunc('week', event_time), date_trunc('month', event_time), date_trunc('quarter', event_time), date_trunc('year', event_time) FROM helios_proxy.circuit_events WHERE id = 1
+SELECT date_trunc('decade', state_since), date_trunc('century', state_since), date_trunc('millennium', state_since), date_trunc('milliseconds', state_since) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT date_trunc('hour', interval '3 days 04:05:06'), date_trunc('day', event_time, 'America/New_York') FROM helios_proxy.circuit_events WHERE id = 1
+SELECT to_char(event_time, 'FMMonth FMDD, YYYY'), to_char(event_time, 'Day Month DDD IW Q'), to_char(event_time, 'HH:MI:SS.US pm'), to_char(event_time, 'YY-MM "at" HH24"h"') FROM helios_proxy.circuit_events ORDER BY id
+SELECT to_char(max(event_time) - min(event_time), 'HH24:MI:SS'), to_char(interval '1 day 03:04:05', 'DD HH24 MI') FROM helios_proxy.circuit_events
+SELECT id, age(event_time, '2026-01-31 12:00:00+00'), age('2026-01-01 00:00:00+00', event_time) FROM helios_proxy.circuit_events ORDER BY id
+SELECT event_time::timestamp, event_time::date + 0 = event_time::date FROM helios_proxy.circuit_events WHERE id = 1
+SELECT event_time::timestamp, event_time::timestamp::timestamptz, event_time::date::timestamptz, event_time::time FROM helios_proxy.circuit_events ORDER BY id
+SELECT '2026-03-14'::date, '2026-03-14 10:11:12'::timestamp, '10:11:12.5'::time, '2026-03-14 10:11:12'::timestamp + interval '1 day' FROM helios_proxy.backends LIMIT 1
+SELECT (event_time AT TIME ZONE 'Asia/Tokyo') AT TIME ZONE 'Asia/Tokyo', event_time AT TIME ZONE '+05' FROM helios_proxy.circuit_events WHERE id = 1
+SELECT id FROM helios_proxy.circuit_events WHERE event_time::date = '2026-03-14' ORDER BY id
+SELECT event_time::date, count(*) FROM helios_proxy.circuit_events GROUP BY 1 ORDER BY 1
+SELECT event_time AT TIME ZONE 'Nowhere/City' FROM helios_proxy.circuit_events
+SELECT to_timestamp(1773500966.5), to_timestamp(extract(epoch FROM event_time)::float8) = event_time FROM helios_proxy.circuit_events WHERE id = 2
+SELECT make_interval(1, 2, 3, 4, 5, 6, 7.25), make_interval(days => 10), make_interval(mins => 90, secs => 0.5)
+SELECT justify_hours(interval '50 hours'), justify_days(interval '45 days'), justify_interval(interval '1 mon -1 hour'), justify_interval(interval '-40 days 3 hours')
+SELECT interval '1 mon' * 1.5, interval '10 days' / 3, 2 * interval '1 hour 1 second', interval '1 year' / 7
+SELECT max(event_time) - min(event_time) * 1 FROM helios_proxy.circuit_events
+SELECT interval '1 day' / 0
+SELECT (max(event_time) - min(event_time)) / 2, (max(event_time) - min(event_time)) * 0.1 FROM helios_proxy.circuit_events
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY event_time - '2026-03-14 15:00:00+00'::timestamptz) FROM helios_proxy.circuit_events
+SELECT extract(year FROM '2026-03-14'::date), extract(dow FROM '2026-03-15'::date), extract(hour FROM '2026-03-14'::date)
+
+-- script json_more
+SELECT json_build_object('t', state_since, 'n', NULL, 'b', read_only, 'i', port, 'x', 1.50) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT jsonb_build_object('b', 1, 'a', 2, 'aa', 3, 'a', 4), jsonb_build_array(1, 'x', NULL, true)
+SELECT json_build_object('k'), json_build_object(NULL, 1)
+SELECT row_to_json(e) FROM helios_proxy.circuit_events e WHERE id IN (1, 2) ORDER BY id
+SELECT to_jsonb(e) FROM helios_proxy.circuit_events e WHERE id = 3
+SELECT to_json(latency_p99_ms), to_jsonb(latency_p99_ms), to_json(error_rate), to_jsonb(weight) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT json_agg(port), jsonb_agg(port ORDER BY port DESC), json_agg(DISTINCT priority ORDER BY priority) FROM helios_proxy.backends
+SELECT json_agg(x.j) FROM (SELECT json_build_object('n', backend_name) AS j FROM helios_proxy.backends ORDER BY backend_name) x
+SELECT priority, json_object_agg(backend_name, weight ORDER BY backend_name) FROM helios_proxy.backends GROUP BY priority ORDER BY 1
+SELECT json_agg(backend_name) FILTER (WHERE port > 6000), jsonb_agg(NULL::text) FROM helios_proxy.backends
+SELECT '{"b": 1, "a": [1, 2.50, "x"]}'::jsonb, '{"b":1,  "a":2}'::json, '[1, {"c": null}]'::jsonb -> 1
+SELECT '{"a": {"b": 2}}'::json -> 'a' ->> 'b', '{"a": "x"}'::jsonb ->> 'a', '[10, 20]'::json -> -1, '{"a": 1}'::jsonb ? 'b'
+SELECT row_to_json(b) -> 'weight', row_to_json(b) ->> 'read_only' FROM helios_proxy.backends b ORDER BY backend_name
+SELECT '{bad'::jsonb
+SELECT jsonb_pretty('{"a": {"b": [1, {}]}, "c": []}'::jsonb), json_typeof('[1]'::json), jsonb_typeof('"x"'::jsonb)
+SELECT to_json(b) FROM helios_proxy.backends b ORDER BY 1
+
+-- script aggregates_more
+SELECT string_agg(backend_name, ',' ORDER BY port DESC, backend_name), string_agg(host, ';' ORDER BY host) FILTER (WHERE read_only) FROM helios_proxy.backends
+SELECT array_agg(weight ORDER BY weight), array_agg(read_only ORDER BY backend_name), array_agg(DISTINCT priority) FROM helios_proxy.backends
+SELECT array_agg(open_reason ORDER BY backend_name), array_agg(requests_total ORDER BY backend_name) FROM helios_proxy.circuit_breaker_status
+SELECT priority, array_agg(backend_name ORDER BY backend_name DESC) FROM helios_proxy.backends GROUP BY priority ORDER BY 1
+SELECT array_agg(port) FROM helios_proxy.backends WHERE false
+SELECT string_agg(DISTINCT host, ',' ORDER BY port) FROM helios_proxy.backends
+SELECT stddev(port), stddev_samp(priority), stddev_pop(weight), variance(port), var_samp(latency_p50_ms), var_pop(priority) FROM helios_proxy.circuit_breaker_status
+SELECT stddev(requests_total), variance(requests_total), stddev(port::numeric / 7) FROM helios_proxy.circuit_breaker_status
+SELECT stddev(port), var_pop(weight) FROM helios_proxy.backends WHERE priority = 3
+SELECT covar_samp(port, weight), regr_intercept(latency_p50_ms, weight), regr_r2(port, priority), regr_count(port, priority), regr_avgx(port, priority), regr_avgy(port, priority), regr_sxx(port, weight), regr_syy(port, weight), regr_sxy(port, weight) FROM helios_proxy.circuit_breaker_status
+SELECT corr(latency_p50_ms, latency_p95_ms), corr(port, port) FROM helios_proxy.circuit_breaker_status
+SELECT bool_and(port > 5432), bool_or(port > 6000), every(read_only) FILTER (WHERE priority = 2), bit_and(requests_total), bit_or(port) FROM helios_proxy.circuit_breaker_status
+SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY backend_name), percentile_disc(0) WITHIN GROUP (ORDER BY port), percentile_cont(1) WITHIN GROUP (ORDER BY weight DESC) FROM helios_proxy.backends
+SELECT priority, percentile_cont(0.5) WITHIN GROUP (ORDER BY weight), mode() WITHIN GROUP (ORDER BY read_only) FROM helios_proxy.backends GROUP BY priority ORDER BY 1
+SELECT mode() WITHIN GROUP (ORDER BY host), percentile_disc(ARRAY[0.1, 0.5, 1]) WITHIN GROUP (ORDER BY port) FROM helios_proxy.backends
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY port) FROM helios_proxy.backends WHERE false
+SELECT string_agg(backend_name) FROM helios_proxy.backends
+SELECT mode(port) FROM helios_proxy.backends
+SELECT count(*) WITHIN GROUP (ORDER BY port) FROM helios_proxy.backends
+SELECT array_agg(DISTINCT port ORDER BY host) FROM helios_proxy.backends
+SELECT read_only, priority, sum(weight), grouping(read_only), grouping(read_only, priority) FROM helios_proxy.backends GROUP BY CUBE (read_only, priority) ORDER BY 1, 2
+SELECT priority, count(*) FROM helios_proxy.backends GROUP BY ROLLUP (priority), read_only ORDER BY 1, 2
+SELECT count(*), sum(port) FROM helios_proxy.backends GROUP BY ()
+SELECT count(*) FROM helios_proxy.backends WHERE false GROUP BY ROLLUP (priority)
+SELECT grouping(port) FROM helios_proxy.backends GROUP BY priority
+SELECT backend_name FROM helios_proxy.backends WHERE grouping(port) = 0
+
+-- script windows_more
+SELECT id, sum(id) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING), count(*) OVER (ORDER BY id ROWS 2 PRECEDING), max(id) OVER (ORDER BY id ROWS BETWEEN 2 FOLLOWING AND 3 FOLLOWING) FROM helios_proxy.circuit_events ORDER BY id
+SELECT id, array_agg(id) OVER (ORDER BY id ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING), first_value(id) OVER (ORDER BY id ROWS BETWEEN 2 PRECEDING AND 1 PRECEDING), last_value(id) OVER (ORDER BY id ROWS BETWEEN 1 FOLLOWING AND 1 FOLLOWING) FROM helios_proxy.circuit_events ORDER BY id
+SELECT backend_name, port, sum(port) OVER (ORDER BY port RANGE BETWEEN 1 PRECEDING AND 1 FOLLOWING), count(*) OVER (ORDER BY port DESC RANGE BETWEEN 2000 PRECEDING AND CURRENT ROW) FROM helios_proxy.backends ORDER BY port, backend_name
+SELECT id, count(*) OVER (ORDER BY event_time RANGE BETWEEN interval '10 seconds' PRECEDING AND CURRENT ROW), string_agg(id::text, ',') OVER (ORDER BY event_time RANGE BETWEEN CURRENT ROW AND interval '20 seconds' FOLLOWING) FROM helios_proxy.circuit_events ORDER BY id
+SELECT backend_name, priority, sum(weight) OVER (ORDER BY priority GROUPS BETWEEN 1 PRECEDING AND CURRENT ROW), count(*) OVER (ORDER BY priority GROUPS BETWEEN CURRENT ROW AND 1 FOLLOWING) FROM helios_proxy.backends ORDER BY priority, backend_name
+SELECT backend_name, avg(latency_p50_ms) OVER (ORDER BY latency_p50_ms RANGE BETWEEN 2.5 PRECEDING AND 2.5 FOLLOWING) FROM helios_proxy.circuit_breaker_status ORDER BY 1
+SELECT id, sum(id) OVER (ORDER BY id ROWS BETWEEN -1 PRECEDING AND CURRENT ROW) FROM helios_proxy.circuit_events
+SELECT id, sum(id) OVER (ORDER BY id, event_time RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM helios_proxy.circuit_events
+SELECT id, sum(id) OVER (ORDER BY backend_name RANGE BETWEEN 1 PRECEDING AND CURRENT ROW) FROM helios_proxy.circuit_events
+SELECT id, sum(id) OVER w FROM helios_proxy.circuit_events WINDOW w AS (ORDER BY id ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) ORDER BY id
+
+-- script styles
+SET DateStyle = 'ISO, DMY'
+SELECT event_time, event_time::date, event_time::timestamp FROM helios_proxy.circuit_events WHERE id = 1
+SET DateStyle = 'SQL, MDY'
+SELECT event_time, event_time::date, event_time::timestamp, event_time::text FROM helios_proxy.circuit_events WHERE id = 1
+SET DateStyle = 'Postgres, DMY'
+SELECT event_time, event_time::date, event_time::timestamp FROM helios_proxy.circuit_events WHERE id = 1
+SET DateStyle = 'German'
+SHOW DateStyle
+SELECT event_time::date, event_time::timestamp FROM helios_proxy.circuit_events WHERE id = 1
+RESET DateStyle
+SET IntervalStyle = 'postgres_verbose'
+SELECT interval '-1 day 02:03:04.5', interval '1 year -1 mons', interval '0', interval '-1 sec', interval '1 sec' FROM helios_proxy.backends LIMIT 1
+SET IntervalStyle = 'sql_standard'
+SELECT interval '1 day' - interval '02:03:04.5', interval '1 year 2 mons', interval '-1 year -2 mons', interval '3 days 04:00:00', interval '-04:05:06', interval '0', interval '1 mon' - interval '1 day' FROM helios_proxy.backends LIMIT 1
+SET IntervalStyle = 'iso_8601'
+SELECT interval '-1 day 02:03:04.5', interval '1 year 2 mons', interval '0', interval '-00:00:00.25' FROM helios_proxy.backends LIMIT 1
+SET IntervalStyle = 'nope'
+RESET IntervalStyle
+SET TimeZone = 'America/Sao_Paulo'
+SELECT event_time, to_char(event_time, 'TZ OF'), extract(timezone_hour FROM event_time), date_trunc('day', event_time) FROM helios_proxy.circuit_events WHERE id = 1
+
+-- script lateral
+SELECT b.backend_name, x.n FROM helios_proxy.backends b, LATERAL (SELECT count(*) AS n FROM helios_proxy.circuit_events e WHERE e.backend_name = b.backend_name) x ORDER BY 1
+SELECT b.backend_name, x.p FROM helios_proxy.backends b JOIN LATERAL (SELECT b.port + 1 AS p) x ON x.p > 5433 ORDER BY 1
+SELECT s.backend_name, t.event_type, t.id FROM helios_proxy.circuit_breaker_status s LEFT JOIN LATERAL (SELECT e.event_type, e.id FROM helios_proxy.circuit_events e WHERE e.backend_name = s.backend_name ORDER BY e.id DESC LIMIT 1) t ON true ORDER BY 1
+WITH c AS (SELECT backend_name, port FROM helios_proxy.backends) SELECT c.backend_name, l.m FROM c, LATERAL (SELECT max(c2.port) AS m, count(*) FROM c c2 WHERE c2.port < c.port) l ORDER BY 1
+SELECT b.backend_name, (SELECT count(*) FROM LATERAL (SELECT b.priority) z) FROM helios_proxy.backends b ORDER BY 1
+SELECT b.backend_name, x.k FROM helios_proxy.backends b CROSS JOIN LATERAL (SELECT m.node AS k FROM helios_proxy.cluster_members m WHERE m.node > b.backend_name ORDER BY 1 LIMIT 1) x ORDER BY 1
+SELECT * FROM helios_proxy.backends b, LATERAL (SELECT nope FROM helios_proxy.circuit_events WHERE backend_name = b.backend_name) x
