@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 )
@@ -1034,8 +1035,27 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 	if e, err, ok := a.catalogFunc(name, args, f.Location); ok {
 		return e, err
 	}
+	if !strings.Contains(name, ".") && !isBuiltinFunction(name) {
+		// No such function in PostgreSQL either: its error, not ours.
+		return nil, a.errAt(noFunction(name, args), f.Location)
+	}
 	return nil, a.errAt(unsupported("function "+name+"()"), f.Location)
 }
+
+// isBuiltinFunction reports whether PostgreSQL 15 has a function of this
+// name in pg_catalog (pgfuncs_gen.go).
+func isBuiltinFunction(name string) bool {
+	_, ok := builtinFunctions()[name]
+	return ok
+}
+
+var builtinFunctions = sync.OnceValue(func() map[string]struct{} {
+	m := make(map[string]struct{}, 2700)
+	for _, n := range strings.Fields(pgFunctionNames) {
+		m[n] = struct{}{}
+	}
+	return m
+})
 
 const codeWrongObjectType = "42809"
 

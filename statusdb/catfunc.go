@@ -1,7 +1,9 @@
 package statusdb
 
 import (
+	"errors"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"sync"
@@ -226,10 +228,36 @@ func compileRegex(p string, ci bool) *regexp.Regexp {
 	}
 	re, err := regexp.Compile(key)
 	if err != nil {
-		fail("2201B", "invalid regular expression: "+err.Error())
+		fail("2201B", "invalid regular expression: "+regexError(err))
 	}
 	regexCache.Store(key, re)
 	return re
+}
+
+// regexError words a pattern's error as PostgreSQL's regex library
+// (Spencer's regerror) words the same fault.
+func regexError(err error) string {
+	var se *syntax.Error
+	if !errors.As(err, &se) {
+		return err.Error()
+	}
+	switch se.Code {
+	case syntax.ErrMissingParen, syntax.ErrUnexpectedParen:
+		return "parentheses () not balanced"
+	case syntax.ErrMissingBracket:
+		return "brackets [] not balanced"
+	case syntax.ErrInvalidRepeatOp, syntax.ErrMissingRepeatArgument:
+		return "quantifier operand invalid"
+	case syntax.ErrInvalidEscape, syntax.ErrTrailingBackslash:
+		return "invalid escape \\ sequence"
+	case syntax.ErrInvalidCharRange:
+		return "invalid character range"
+	case syntax.ErrInvalidCharClass:
+		return "invalid character class"
+	case syntax.ErrInvalidRepeatSize:
+		return "invalid repetition count(s)"
+	}
+	return err.Error()
 }
 
 // catalogFn compiles a catalog function, cast or operator; nil for any

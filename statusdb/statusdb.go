@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	pg "github.com/pganalyze/pg_query_go/v6"
 )
 
 // Column describes a result column: its name as PostgreSQL would name it
@@ -64,6 +65,13 @@ type Stmt struct {
 	// search_path (checkPath), and pathLoc where it is (-1: nowhere).
 	pathName string
 	pathLoc  int32
+
+	firstParam *pg.ParamRef // the first $n, if any (NoParameters)
+
+	// Statements around a status query (cursor.go, copy.go).
+	declare *Declare
+	fetch   *Fetch
+	copy    *Copy
 }
 
 // Columns returns the result columns, known before execution (for
@@ -122,6 +130,15 @@ func (s *Stmt) Check(in Input) error {
 		return err
 	}
 	return nil
+}
+
+// NoParameters is the error of a statement with $n parameters in a simple
+// Query, which has none to give: 42P02, as PostgreSQL reports it.
+func (s *Stmt) NoParameters() error {
+	if len(s.paramOIDs) == 0 || s.firstParam == nil {
+		return nil
+	}
+	return (&Error{Code: "42P02", Message: "there is no parameter $" + strconv.Itoa(int(s.firstParam.Number))}).at(s.sql, s.firstParam.Location)
 }
 
 // Control reports whether the statement is transaction control (BEGIN,

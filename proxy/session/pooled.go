@@ -463,7 +463,7 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 		ss.detachLocked(false)
 		pl.mu.Unlock()
 		if inTx {
-			ss.txStatus.Store('I')
+			ss.setTxStatus('I')
 			return isolatedError(name)
 		}
 	} else {

@@ -267,7 +267,7 @@ func (h *poolReader) readyLocked(ss *session, msg []byte) readyState {
 	if len(msg) == 6 {
 		r.status = msg[5]
 	}
-	ss.txStatus.Store(uint32(r.status))
+	ss.setTxStatus(r.status)
 	h.sc.q.synced()
 	h.code = ""
 	r.start, r.t, r.ok = ss.pending.Pop()
@@ -363,7 +363,7 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 		out = e.Append(out)
 		out = wire.AppendReady(out, 'I')
 	}
-	ss.txStatus.Store('I')
+	ss.setTxStatus('I')
 	ss.wmu.Lock()
 	pl.mu.Unlock()
 	if mid {

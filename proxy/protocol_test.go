@@ -1,0 +1,288 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
+)
+
+// A protocol script is a sequence of frontend messages; each Query and
+// Sync is answered up to its ReadyForQuery.
+type script struct {
+	name string
+	msgs []pgproto3.FrontendMessage
+}
+
+func pq(sql string) *pgproto3.Query { return &pgproto3.Query{String: sql} }
+func pparse(name, sql string, oids ...uint32) *pgproto3.Parse {
+	return &pgproto3.Parse{Name: name, Query: sql, ParameterOIDs: oids}
+}
+func pbind(portal, stmt string, resultFormats []int16, params ...string) *pgproto3.Bind {
+	b := &pgproto3.Bind{DestinationPortal: portal, PreparedStatement: stmt, ResultFormatCodes: resultFormats}
+	for _, p := range params {
+		b.Parameters = append(b.Parameters, []byte(p))
+	}
+	return b
+}
+func pexec(portal string, max uint32) *pgproto3.Execute {
+	return &pgproto3.Execute{Portal: portal, MaxRows: max}
+}
+func pdesc(kind byte, name string) *pgproto3.Describe {
+	return &pgproto3.Describe{ObjectType: kind, Name: name}
+}
+func psync() *pgproto3.Sync { return &pgproto3.Sync{} }
+
+// rawRun runs a script on a fresh connection to dsn and returns every
+// message the server sent, normalized to text: an ErrorResponse or
+// NoticeResponse by its severity, SQLSTATE, message, detail, hint and
+// position (not PostgreSQL's source file and line).
+func rawRun(t *testing.T, ctx context.Context, dsn string, s script) []string {
+	t.Helper()
+	conn, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := conn.Hijack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Conn.Close()
+	_ = hc.Conn.SetDeadline(time.Now().Add(30 * time.Second))
+	fe := hc.Frontend
+	var out []string
+	for _, m := range s.msgs {
+		fe.Send(m)
+		switch m.(type) {
+		case *pgproto3.Query, *pgproto3.Sync:
+		default:
+			continue
+		}
+		if err := fe.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			msg, err := fe.Receive()
+			if err != nil {
+				t.Fatalf("%s: %v (after %q)", s.name, err, out)
+			}
+			out = append(out, normalize(msg))
+			if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+				break
+			}
+		}
+	}
+	return out
+}
+
+func normalize(msg pgproto3.BackendMessage) string {
+	switch m := msg.(type) {
+	case *pgproto3.ErrorResponse:
+		return fmt.Sprintf("Error %s %s: %s detail=%q hint=%q pos=%d", m.Severity, m.Code, m.Message, m.Detail, m.Hint, m.Position)
+	case *pgproto3.NoticeResponse:
+		return fmt.Sprintf("Notice %s %s: %s", m.Severity, m.Code, m.Message)
+	case *pgproto3.ParameterStatus:
+		return "ParameterStatus " + m.Name
+	case *pgproto3.RowDescription:
+		var f []string
+		for _, d := range m.Fields {
+			f = append(f, fmt.Sprintf("%s:%d/%d/%d/%d", d.Name, d.DataTypeOID, d.DataTypeSize, d.TypeModifier, d.Format))
+		}
+		return "RowDescription " + strings.Join(f, ",")
+	case *pgproto3.DataRow:
+		var v []string
+		for _, b := range m.Values {
+			if b == nil {
+				v = append(v, "NULL")
+			} else {
+				v = append(v, fmt.Sprintf("%q", b))
+			}
+		}
+		return "DataRow " + strings.Join(v, ",")
+	case *pgproto3.CopyData:
+		return fmt.Sprintf("CopyData %q", m.Data)
+	}
+	b, _ := json.Marshal(msg)
+	return string(b)
+}
+
+// protocolTargets starts a proxy over one PostgreSQL that holds a copy of
+// helios_proxy.backends (three backends, all of them that cluster) and
+// returns the three places the same scripts run: PostgreSQL itself, the
+// proxy on a backend database (status statements intercepted), and the
+// proxy's helios_proxy database.
+func protocolTargets(t *testing.T, ctx context.Context) (map[string]string, *pgtest.Cluster, *runningProxy) {
+	c := pgtest.New(t, pgtest.Options{Name: "protocol"})
+	p := startProxy(t, testConfig(t, c, c, c))
+	mixedCopy(t, ctx, c, p)
+	return map[string]string{
+		"postgres": c.DSN("postgres", c.Password, "postgres"),
+		"backend":  p.dsn("postgres", ""),
+		"status":   strings.Replace(p.dsn("postgres", ""), "dbname=postgres", "dbname=helios_proxy", 1),
+	}, c, p
+}
+
+// protocolScripts are the message sequences of issue 12 item 4: Execute
+// with a row limit (JDBC's fetch size), cursors (psycopg2's named
+// cursors), COPY TO STDOUT (psql's \copy) and PostgreSQL's SQLSTATEs.
+func protocolScripts() []script {
+	const sel = "SELECT backend_name, port, weight, read_only FROM helios_proxy.backends ORDER BY port, backend_name"
+	return []script{
+		{"execute with a row limit", []pgproto3.FrontendMessage{
+			pparse("", sel), pbind("", "", nil), pdesc('P', ""),
+			pexec("", 1), pexec("", 1), pexec("", 1), pexec("", 1), pexec("", 1), psync()}},
+		{"row limit, binary, exactly the rows", []pgproto3.FrontendMessage{
+			pparse("s", sel), pbind("p", "s", []int16{1}), pexec("p", 2), pexec("p", 1), pexec("p", 1), pexec("p", 0), psync()}},
+		{"row limit larger than the rows", []pgproto3.FrontendMessage{
+			pparse("", sel), pbind("", "", nil), pexec("", 10), pexec("", 10), psync()}},
+		{"run to the end, then again", []pgproto3.FrontendMessage{
+			pparse("", sel), pbind("", "", nil), pexec("", 0), pexec("", 0), pexec("", 1), psync()}},
+		{"portal ends at Sync outside a transaction", []pgproto3.FrontendMessage{
+			pparse("s", sel), pbind("p", "s", nil), pexec("p", 1), psync(), pexec("p", 1), psync()}},
+		{"portal lives until COMMIT", []pgproto3.FrontendMessage{
+			pq("BEGIN"), pparse("s", sel), pbind("p", "s", nil), pexec("p", 2), psync(),
+			pexec("p", 2), psync(), pq("COMMIT"), pexec("p", 1), psync()}},
+		{"two portals interleaved", []pgproto3.FrontendMessage{
+			pq("BEGIN"), pparse("s", sel), pbind("a", "s", nil), pbind("b", "s", nil),
+			pexec("a", 1), pexec("b", 2), pexec("a", 5), pexec("b", 5), psync(), pq("ROLLBACK")}},
+		{"parameters and a row limit", []pgproto3.FrontendMessage{
+			pparse("", "SELECT backend_name FROM helios_proxy.backends WHERE port > $1 ORDER BY 1"), pbind("", "", nil, "0"),
+			pexec("", 2), pexec("", 2), psync()}},
+
+		{"cursors as psql sends them", []pgproto3.FrontendMessage{
+			pq("DECLARE c CURSOR FOR " + sel),
+			pq("DECLARE c CURSOR WITH HOLD FOR SELECT port FROM helios_proxy.backends ORDER BY port"),
+			pq("FETCH ALL c"), pq("CLOSE c"), pq("CLOSE c"),
+			pq("BEGIN"),
+			pq("DECLARE d SCROLL CURSOR FOR SELECT port FROM helios_proxy.backends ORDER BY port"),
+			pq("FETCH 1 FROM d"), pq("FETCH FORWARD 5 FROM d"), pq("FETCH NEXT FROM d"), pq("MOVE BACKWARD ALL IN d"),
+			pq("FETCH ABSOLUTE 2 FROM d"), pq("FETCH RELATIVE 0 FROM d"), pq("MOVE ABSOLUTE 2 IN d"), pq("MOVE ABSOLUTE 10 IN d"),
+			pq("MOVE RELATIVE -1 IN d"), pq("FETCH PRIOR FROM d"), pq("FETCH LAST FROM d"), pq("FETCH BACKWARD 10 FROM d"),
+			pq("MOVE FORWARD ALL FROM d"), pq("FETCH FIRST d"), pq("FETCH d"), pq("FETCH ABSOLUTE -1 FROM d"),
+			pq("FETCH ABSOLUTE -2 FROM d"), pq("FETCH RELATIVE 2 FROM d"), pq("FETCH RELATIVE -3 FROM d"), pq("FETCH FORWARD 0 FROM d"),
+			pq("MOVE 0 IN d"), pq("FETCH BACKWARD 0 FROM d"), pq("FETCH -1 FROM d"), pq("FETCH BACKWARD -1 FROM d"), pq("FETCH ABSOLUTE 0 FROM d"),
+			pq("DECLARE d CURSOR FOR SELECT 1"),
+			pq("ROLLBACK"),
+			pq("FETCH d"),
+		}},
+		{"psycopg2's named cursor", []pgproto3.FrontendMessage{
+			pq("BEGIN"),
+			pq(`DECLARE "c_1" CURSOR WITHOUT HOLD FOR ` + sel),
+			pq(`FETCH FORWARD 2 FROM "c_1"`), pq(`FETCH FORWARD 2 FROM "c_1"`), pq(`FETCH FORWARD 2 FROM "c_1"`),
+			pq(`CLOSE "c_1"`), pq("COMMIT"),
+		}},
+		{"cursor errors", []pgproto3.FrontendMessage{
+			pq("BEGIN"),
+			pq("DECLARE e NO SCROLL CURSOR FOR SELECT port FROM helios_proxy.backends ORDER BY port"),
+			pq("FETCH 2 e"), pq("FETCH PRIOR e"), pq("ROLLBACK"),
+			pq("BEGIN"),
+			pq("DECLARE e NO SCROLL CURSOR FOR SELECT port FROM helios_proxy.backends ORDER BY port"),
+			pq("FETCH 2 e"), pq("FETCH FIRST e"), pq("ROLLBACK"),
+			pq("BEGIN"),
+			pq("DECLARE e CURSOR FOR SELECT count(*) FROM helios_proxy.backends"),
+			pq("FETCH 2 e"), pq("FETCH FIRST e"), pq("ROLLBACK"),
+			pq("BEGIN"),
+			pq("DECLARE e CURSOR FOR SELECT port FROM helios_proxy.backends ORDER BY port"),
+			pq("FETCH 2 e"), pq("FETCH FIRST e"), pq("COMMIT"),
+			pq("FETCH 1 FROM nope"), pq("CLOSE nope"), pq("CLOSE ALL"),
+			pq("BEGIN; DECLARE f CURSOR FOR SELECT port FROM helios_proxy.backends; CLOSE f; CLOSE ALL; COMMIT"),
+			pq("BEGIN"),
+			pq("DECLARE g CURSOR FOR SELECT port / 0 FROM helios_proxy.backends"),
+			pq("ROLLBACK"),
+		}},
+		{"cursor in one Query string", []pgproto3.FrontendMessage{
+			pq("DECLARE c CURSOR FOR " + sel + "; FETCH 2 c; FETCH ALL c"),
+			pq("FETCH c"),
+		}},
+		{"binary cursor", []pgproto3.FrontendMessage{
+			pq("BEGIN"),
+			pq("DECLARE b BINARY CURSOR FOR " + sel),
+			pq("FETCH 2 b"), pq("COMMIT"),
+		}},
+		{"cursor WITH HOLD outlives its transaction", []pgproto3.FrontendMessage{
+			pq("BEGIN"),
+			pq("DECLARE h CURSOR WITH HOLD FOR " + sel),
+			pq("DECLARE w CURSOR WITHOUT HOLD FOR " + sel),
+			pq("FETCH 1 h"), pq("COMMIT"), pq("FETCH 1 h"), pq("FETCH 1 w"), pq("CLOSE h"), pq("FETCH 1 h"),
+		}},
+		{"cursor through the extended protocol", []pgproto3.FrontendMessage{
+			pq("BEGIN"),
+			pparse("", "DECLARE x CURSOR FOR "+sel), pbind("", "", nil), pexec("", 0), psync(),
+			pparse("f", "FETCH 2 FROM x"), pdesc('S', "f"), pbind("", "f", nil), pexec("", 0), psync(),
+			pparse("", "CLOSE x"), pbind("", "", nil), pexec("", 0), psync(),
+			pq("COMMIT"),
+		}},
+
+		{"COPY TO STDOUT", []pgproto3.FrontendMessage{
+			pq("COPY (" + sel + ") TO STDOUT"),
+			pq("COPY (" + sel + ") TO STDOUT WITH (FORMAT csv, HEADER)"),
+			pq("COPY (" + sel + ") TO STDOUT WITH (FORMAT text, HEADER true)"),
+			pq("COPY (SELECT backend_name || E'\\t\\\\x\\n' AS a, NULL::text AS b, '' AS c, 'q\"' AS d FROM helios_proxy.backends ORDER BY 1) TO STDOUT"),
+			pq("COPY (SELECT backend_name || ',\"' AS a, NULL::text AS b, '' AS c FROM helios_proxy.backends ORDER BY 1) TO STDOUT (FORMAT csv)"),
+			pq("COPY (SELECT backend_name, port FROM helios_proxy.backends ORDER BY 1) TO STDOUT (FORMAT csv, FORCE_QUOTE *, DELIMITER ';')"),
+			pq("COPY (SELECT backend_name, NULL AS n FROM helios_proxy.backends ORDER BY 1) TO STDOUT (FORMAT csv, NULL 'x', QUOTE '''', FORCE_QUOTE (backend_name))"),
+			pq("COPY (SELECT backend_name, NULL AS n FROM helios_proxy.backends ORDER BY 1) TO STDOUT (DELIMITER '|', NULL '')"),
+			pq("COPY helios_proxy.backends TO STDOUT"),
+			pq("COPY helios_proxy.backends (port, backend_name) TO STDOUT WITH CSV HEADER"),
+			pq("COPY (SELECT port / 0 FROM helios_proxy.backends) TO STDOUT"),
+			pq("COPY (SELECT nosuch FROM helios_proxy.backends) TO STDOUT"),
+			pparse("", "COPY (SELECT backend_name FROM helios_proxy.backends ORDER BY 1) TO STDOUT"), pbind("", "", nil), pdesc('P', ""), pexec("", 0), psync(),
+		}},
+
+		{"SQLSTATEs", []pgproto3.FrontendMessage{
+			pq("SELECT nosuchfn(port) FROM helios_proxy.backends"),
+			pq("SELECT backend_name ~ '(' FROM helios_proxy.backends"),
+			pq("SELECT $1 FROM helios_proxy.backends"),
+			pparse("", "SELECT backend_name FROM helios_proxy.backends WHERE backend_name = $1"), pbind("", "", nil, "\xff"), pexec("", 0), psync(),
+			pq("DECLARE c CURSOR FOR SELECT port FROM helios_proxy.backends"),
+			pq("FETCH c"), pq("CLOSE c"), pparse("", "SELECT 1 FROM helios_proxy.backends"), pexec("nope", 0), psync(),
+			pdesc('P', "nope"), psync(),
+		}},
+	}
+}
+
+// TestProtocolAgainstPostgreSQL runs the protocol scripts on PostgreSQL,
+// on a backend database through the proxy and on the proxy's
+// helios_proxy database, and asserts that every message the client gets
+// is the same.
+func TestProtocolAgainstPostgreSQL(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	targets, _, _ := protocolTargets(t, ctx)
+	for _, s := range protocolScripts() {
+		t.Run(s.name, func(t *testing.T) {
+			want := rawRun(t, ctx, targets["postgres"], s)
+			for _, target := range []string{"backend", "status"} {
+				got := rawRun(t, ctx, targets[target], s)
+				if d := diffLines(want, got); d != "" {
+					t.Errorf("%s differs from PostgreSQL:\n%s", target, d)
+				}
+			}
+		})
+	}
+}
+
+// diffLines shows where two message lists first differ.
+func diffLines(want, got []string) string {
+	for i := 0; i < max(len(want), len(got)); i++ {
+		var w, g string
+		if i < len(want) {
+			w = want[i]
+		}
+		if i < len(got) {
+			g = got[i]
+		}
+		if w != g {
+			lo := max(0, i-3)
+			return fmt.Sprintf("message %d:\n  want %s\n  got  %s\ncontext (PostgreSQL):\n  %s", i, w, g, strings.Join(want[lo:min(len(want), i+3)], "\n  "))
+		}
+	}
+	return ""
+}
