@@ -63,7 +63,7 @@ func mixedCopy(t *testing.T, ctx context.Context, c *pgtest.Cluster, p *runningP
 		t.Fatal(err)
 	}
 	defer direct.Close(ctx)
-	viaProxy, err := pgx.Connect(ctx, p.dsn("postgres", ""))
+	viaProxy, err := pgx.Connect(ctx, p.dsn("postgres", c.Password))
 	if err != nil {
 		t.Fatal(err)
 	}

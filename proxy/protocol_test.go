@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
@@ -20,6 +24,11 @@ type script struct {
 	name string
 	msgs []pgproto3.FrontendMessage
 }
+
+// mixingScripts send status and backend statements in one request, which
+// pooled sessions refuse (0A000, by design: design notes, "Requests that
+// mix").
+var mixingScripts = map[string]bool{"cursor and transaction control in one Query string": true, "unknown portal after a status Parse": true}
 
 func pq(sql string) *pgproto3.Query { return &pgproto3.Query{String: sql} }
 func pparse(name, sql string, oids ...uint32) *pgproto3.Parse {
@@ -192,10 +201,15 @@ func protocolScripts() []script {
 			pq("DECLARE e CURSOR FOR SELECT port FROM helios_proxy.backends ORDER BY port"),
 			pq("FETCH 2 e"), pq("FETCH FIRST e"), pq("COMMIT"),
 			pq("FETCH 1 FROM nope"), pq("CLOSE nope"), pq("CLOSE ALL"),
-			pq("BEGIN; DECLARE f CURSOR FOR SELECT port FROM helios_proxy.backends; CLOSE f; CLOSE ALL; COMMIT"),
 			pq("BEGIN"),
 			pq("DECLARE g CURSOR FOR SELECT port / 0 FROM helios_proxy.backends"),
 			pq("ROLLBACK"),
+		}},
+		{"cursor and transaction control in one Query string", []pgproto3.FrontendMessage{
+			pq("BEGIN; DECLARE f CURSOR FOR SELECT port FROM helios_proxy.backends; CLOSE f; CLOSE ALL; COMMIT"),
+		}},
+		{"unknown portal after a status Parse", []pgproto3.FrontendMessage{
+			pparse("", "SELECT 1 FROM helios_proxy.backends"), pexec("nope", 0), psync(),
 		}},
 		{"cursor in one Query string", []pgproto3.FrontendMessage{
 			pq("DECLARE c CURSOR FOR " + sel + "; FETCH 2 c; FETCH ALL c"),
@@ -242,8 +256,7 @@ func protocolScripts() []script {
 			pq("SELECT $1 FROM helios_proxy.backends"),
 			pparse("", "SELECT backend_name FROM helios_proxy.backends WHERE backend_name = $1"), pbind("", "", nil, "\xff"), pexec("", 0), psync(),
 			pq("DECLARE c CURSOR FOR SELECT port FROM helios_proxy.backends"),
-			pq("FETCH c"), pq("CLOSE c"), pparse("", "SELECT 1 FROM helios_proxy.backends"), pexec("nope", 0), psync(),
-			pdesc('P', "nope"), psync(),
+			pq("FETCH c"), pq("CLOSE c"), pdesc('P', "nope"), psync(),
 		}},
 	}
 }
@@ -285,4 +298,159 @@ func diffLines(want, got []string) string {
 		}
 	}
 	return ""
+}
+
+// TestProtocolClients: real clients that use these parts of the protocol
+// get from the proxy, on both kinds of database, what they get from
+// PostgreSQL holding the same rows: psycopg2's named cursors (DECLARE,
+// FETCH FORWARD itersize, CLOSE), psql's \copy (COPY ... TO STDOUT), and
+// pgx reading EXPLAIN.
+func TestProtocolClients(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	targets, c, _ := protocolTargets(t, ctx)
+
+	t.Run("psycopg2 named cursor", func(t *testing.T) {
+		script := `
+import json, sys, psycopg2
+conn = psycopg2.connect(sys.argv[1])
+out = []
+cur = conn.cursor(name="status_cur")
+cur.itersize = 2
+cur.execute("SELECT backend_name, port, weight, read_only FROM helios_proxy.backends WHERE port > %s ORDER BY port, backend_name", (0,))
+out.append([list(r) for r in cur])
+cur.close()
+cur = conn.cursor(name="scroller", scrollable=True)
+cur.execute("SELECT backend_name FROM helios_proxy.backends ORDER BY backend_name")
+out.append(cur.fetchmany(2))
+cur.scroll(0, mode="absolute")
+out.append(cur.fetchone())
+out.append(cur.fetchall())
+conn.commit()
+held = conn.cursor(name="held", withhold=True)
+held.execute("SELECT backend_name FROM helios_proxy.backends ORDER BY backend_name DESC")
+conn.commit()
+out.append(held.fetchall())
+held.close()
+try:
+    cur = conn.cursor(name="bad")
+    cur.execute("SELECT nosuch FROM helios_proxy.backends")
+except psycopg2.Error as e:
+    out.append(e.pgcode)
+    conn.rollback()
+print(json.dumps(out))
+`
+		run := func(dsn string) string {
+			out, err := exec.CommandContext(ctx, "/usr/bin/python3", "-c", script, dsn).CombinedOutput()
+			if err != nil {
+				t.Fatalf("psycopg2: %v\n%s", err, out)
+			}
+			return string(out)
+		}
+		want := run(targets["postgres"])
+		if !strings.Contains(want, `"pg-c"`) || !strings.Contains(want, `"42703"`) {
+			t.Fatalf("psycopg2 on PostgreSQL: %s", want)
+		}
+		for _, target := range []string{"backend", "status"} {
+			if got := run(targets[target]); got != want {
+				t.Errorf("psycopg2 on %s: %s\nwant (PostgreSQL) %s", target, got, want)
+			}
+		}
+	})
+
+	t.Run("psql copy", func(t *testing.T) {
+		dir := t.TempDir()
+		for i, cmd := range []string{
+			`\copy (SELECT backend_name, port, weight, read_only FROM helios_proxy.backends ORDER BY 1) to '%s' with (format csv, header)`,
+			`\copy helios_proxy.backends to '%s'`,
+			`\copy (SELECT backend_name || E'\t' || host AS x, NULL AS y FROM helios_proxy.backends ORDER BY 1) to '%s'`,
+		} {
+			files := map[string]string{}
+			for _, target := range []string{"postgres", "backend", "status"} {
+				file := filepath.Join(dir, fmt.Sprintf("%d-%s", i, target))
+				out, err := exec.CommandContext(ctx, psqlPath(t, c), "-X", "-v", "ON_ERROR_STOP=1", "-d", targets[target], "-c", fmt.Sprintf(cmd, file)).CombinedOutput()
+				if err != nil {
+					t.Fatalf("psql %s on %s: %v\n%s", cmd, target, err, out)
+				}
+				b, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				files[target] = string(out) + string(b)
+			}
+			if !strings.Contains(files["postgres"], "COPY 3") {
+				t.Fatalf("psql %s on PostgreSQL: %q", cmd, files["postgres"])
+			}
+			for _, target := range []string{"backend", "status"} {
+				if files[target] != files["postgres"] {
+					t.Errorf("psql %s on %s:\n%s\nwant (PostgreSQL)\n%s", cmd, target, files[target], files["postgres"])
+				}
+			}
+		}
+	})
+
+	t.Run("pgx EXPLAIN", func(t *testing.T) {
+		for _, target := range []string{"backend", "status"} {
+			conn, err := pgx.Connect(ctx, targets[target])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			for _, tc := range []struct{ sql, want string }{
+				{"EXPLAIN SELECT b.backend_name, e.event_type FROM helios_proxy.backends b LEFT JOIN helios_proxy.circuit_events e USING (backend_name)",
+					"HeliosProxy in-memory evaluation (no PostgreSQL plan: the proxy answers this statement from its status snapshot, without a backend)\n" +
+						"  Reads: helios_proxy.backends, helios_proxy.circuit_events"},
+				{"EXPLAIN (ANALYZE, COSTS OFF) SELECT * FROM helios_proxy.backends WHERE port > $1",
+					"HeliosProxy in-memory evaluation (no PostgreSQL plan: the proxy answers this statement from its status snapshot, without a backend)\n" +
+						"  Reads: helios_proxy.backends\n  Rows returned: 3"},
+			} {
+				var args []any
+				if strings.Contains(tc.sql, "$1") {
+					args = append(args, 0)
+				}
+				rows, err := conn.Query(ctx, tc.sql, args...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				if err != nil {
+					t.Fatalf("%s on %s: %v", tc.sql, target, err)
+				}
+				if f := rows.FieldDescriptions(); len(f) != 1 || f[0].Name != "QUERY PLAN" || f[0].DataTypeOID != 25 {
+					t.Errorf("%s on %s: columns %v, want one text column QUERY PLAN", tc.sql, target, f)
+				}
+				if got := strings.Join(lines, "\n"); got != tc.want {
+					t.Errorf("%s on %s:\n%s\nwant\n%s", tc.sql, target, got, tc.want)
+				}
+			}
+		}
+	})
+}
+
+// TestProtocolPooled runs the protocol scripts on pooled ([[users]])
+// sessions in transaction and session mode, against PostgreSQL as the
+// same role.
+func TestProtocolPooled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode, func(t *testing.T) {
+			clusters, p := pooledSetup(t, 1, mode, nil)
+			c := clusters[0]
+			mixedCopy(t, ctx, c, p)
+			if err := c.Exec(ctx, "GRANT USAGE ON SCHEMA helios_proxy TO app; GRANT SELECT ON helios_proxy.backends TO app"); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range protocolScripts() {
+				if mixingScripts[s.name] {
+					continue
+				}
+				want := rawRun(t, ctx, c.DSN("app", "app-secret", "postgres"), s)
+				got := rawRun(t, ctx, p.dsn("app", "app-secret"), s)
+				if d := diffLines(want, got); d != "" {
+					t.Errorf("%s: pooled session differs from PostgreSQL:\n%s", s.name, d)
+				}
+			}
+		})
+	}
 }
