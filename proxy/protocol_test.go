@@ -454,3 +454,97 @@ func TestProtocolPooled(t *testing.T) {
 		})
 	}
 }
+
+// TestSearchPathBackend: on a backend database, once the session's
+// search_path leads with helios_proxy, unqualified names of its tables
+// are answered by the proxy while every other name still goes to the
+// backend, following SET, SET LOCAL, RESET, set_config, DISCARD ALL and
+// transactions as PostgreSQL does. The reference is PostgreSQL holding a
+// copy of helios_proxy.backends; the proxy's backend is another cluster
+// that has no such schema, so a statement relayed by mistake fails there.
+func TestSearchPathBackend(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ref := pgtest.New(t, pgtest.Options{Name: "path-ref"})
+	c := pgtest.New(t, pgtest.Options{Name: "path-backend"})
+	p := startProxy(t, testConfig(t, c, c, c))
+	mixedCopy(t, ctx, ref, p)
+	steps := []string{
+		"CREATE TEMP TABLE t (x int)",
+		"SELECT count(*) FROM backends",
+		"SET search_path TO helios_proxy, public",
+		"SELECT count(*) FROM backends",
+		"SELECT backend_name, port FROM backends ORDER BY 1",
+		"SELECT b.backend_name FROM backends b JOIN helios_proxy.backends USING (backend_name) ORDER BY 1",
+		"INSERT INTO t VALUES (1)",
+		"SELECT count(*) FROM t",
+		"SHOW search_path",
+		"RESET search_path",
+		"SELECT count(*) FROM backends",
+		"BEGIN", "SET search_path TO helios_proxy", "SELECT count(*) FROM backends", "ROLLBACK",
+		"SELECT count(*) FROM backends",
+		"BEGIN", "SET LOCAL search_path TO helios_proxy", "SELECT count(*) FROM backends", "COMMIT",
+		"SELECT count(*) FROM backends",
+		"BEGIN", "SET search_path TO helios_proxy", "COMMIT",
+		"SELECT count(*) FROM backends",
+		"SET search_path TO DEFAULT",
+		"SELECT count(*) FROM backends",
+		"SELECT set_config('search_path', 'helios_proxy, public', false)",
+		"SELECT count(*) FROM backends",
+		"SET search_path = public",
+		"SELECT count(*) FROM backends",
+		"BEGIN", "SET search_path TO helios_proxy", "SELECT 1/0", "ROLLBACK",
+		"SELECT count(*) FROM backends",
+		"SET search_path TO helios_proxy, public; SELECT count(*) FROM backends",
+		"SELECT count(*) FROM backends; RESET search_path",
+		"SELECT count(*) FROM backends",
+		"SET search_path TO helios_proxy; SELECT 1/0",
+		"SELECT count(*) FROM backends",
+		"SET search_path TO helios_proxy",
+		"DISCARD ALL",
+		"SELECT count(*) FROM backends",
+		"BEGIN", "SELECT set_config('search_path', 'helios_proxy', true)", "SELECT count(*) FROM backends", "ROLLBACK",
+		"SELECT count(*) FROM backends",
+	}
+	run := func(dsn string, extended bool) []string {
+		conn, err := pgconn.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var out []string
+		for _, sql := range steps {
+			var a mixedAnswer
+			if extended && !strings.Contains(sql, ";") {
+				r := conn.ExecParams(ctx, sql, nil, nil, nil, nil).Read()
+				a = mixedAnswerOf(r.FieldDescriptions, r.Rows, r.CommandTag, r.Err)
+			} else {
+				rs, err := conn.Exec(ctx, sql).ReadAll()
+				for _, r := range rs {
+					out = append(out, mixedAnswerOf(r.FieldDescriptions, r.Rows, r.CommandTag, r.Err).String())
+				}
+				a = mixedAnswerOf(nil, nil, pgconn.CommandTag{}, err)
+			}
+			out = append(out, fmt.Sprintf("%s -> %s [%c]", sql, a, conn.TxStatus()))
+		}
+		return out
+	}
+	for _, extended := range []bool{false, true} {
+		want := run(ref.DSN("postgres", ref.Password, "postgres"), extended)
+		got := run(p.dsn("postgres", ""), extended)
+		if d := diffLines(want, got); d != "" {
+			t.Errorf("extended=%v: the proxy differs from PostgreSQL:\n%s", extended, d)
+		}
+	}
+
+	// A search_path given at startup counts too.
+	conn, err := pgconn.Connect(ctx, p.dsn("postgres", "")+" search_path='helios_proxy,public'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	res, err := conn.Exec(ctx, "SELECT count(*) FROM backends").ReadAll()
+	if err != nil || string(res[0].Rows[0][0]) != "3" {
+		t.Errorf("startup search_path: SELECT count(*) FROM backends = %v, %v; want 3", res, err)
+	}
+}

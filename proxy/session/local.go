@@ -33,6 +33,11 @@ type localState struct {
 	// declaring holds the cursors of ours that statements before, in the
 	// Query being prepared, declare.
 	declaring map[string]bool
+	path      searchPath // a backend session's search_path (localpath.go)
+	// pathBatch holds the changes of the search_path that Parse messages
+	// relayed in the current batch make, followed at its Sync.
+	pathBatch  []statusdb.PathChange
+	pathBefore byte // the transaction status before that batch
 	// batch is true while an extended-protocol batch (up to Sync) is
 	// answered here; remote while one is relayed.
 	batch, remote bool
@@ -87,7 +92,7 @@ func (l *localState) answers(typ byte, body []byte) bool {
 	case 'Q':
 		return l.mentions(body)
 	case 'S':
-		if l.batch {
+		if l.batch || l.pathBatch != nil {
 			return true
 		}
 		l.remote = false // a relayed batch ends here
@@ -140,7 +145,14 @@ func (l *localState) takes(typ byte, body []byte) bool {
 // backend: does it name helios_proxy, or (only for sessions that hold
 // cursors over status queries) could it be FETCH, MOVE or CLOSE of one?
 func (l *localState) mentions(sql []byte) bool {
-	return statusdb.Mentions(sql) || len(l.cursors) > 0 && statusdb.IsCursorCommand(sql)
+	return statusdb.Mentions(sql) || len(l.cursors) > 0 && statusdb.IsCursorCommand(sql) ||
+		l.path.watched && (l.path.resolves && statusdb.MentionsTable(sql) || l.path.txSet || l.path.localSet || statusdb.MayChangePath(sql))
+}
+
+// startPath sets the search_path a backend session starts with.
+func (l *localState) startPath(params map[string]string) {
+	l.path.session = startupPath(params, l.ss.pl == nil)
+	l.path.update()
 }
 
 // validTarget reports whether a Describe or Close body names a statement
@@ -228,6 +240,19 @@ func (l *localState) handle(msg []byte) error {
 		if errors.Is(err, statusdb.ErrNotStatusQuery) && l.ss.hasBackend() {
 			delete(l.stmts, string(name))
 			l.remote = true
+			_, rest := wire.CString(body)
+			query, _ := wire.CString(rest)
+			if changes := l.pathChanges(query); changes != nil {
+				if l.pathBatch == nil {
+					// The batch's requests before it are answered first,
+					// so that the status before it is known.
+					if err := l.waitIdle(); err != nil {
+						return err
+					}
+					l.pathBefore = byte(l.ss.txStatus.Load())
+				}
+				l.pathBatch = append(l.pathBatch, changes...)
+			}
 			return l.ss.relayMessage(msg)
 		}
 		l.batch = true
@@ -381,7 +406,7 @@ func (l *localState) parse(body []byte) (name []byte, st *statusdb.Stmt, err err
 // and anything else is refused there.
 func (l *localState) prepare(sql string, oids []uint32) (*statusdb.Stmt, error) {
 	if l.sess == nil {
-		return l.prepareRemote(sql, oids)
+		return l.prepareRemote(sql, oids, &l.path)
 	}
 	st, err := l.ss.s.statusDB.PrepareStandalone(sql, oids)
 	if errors.Is(err, statusdb.ErrNotStatusQuery) {
@@ -393,9 +418,15 @@ func (l *localState) prepare(sql string, oids []uint32) (*statusdb.Stmt, error) 
 // prepareRemote plans a statement on a backend database: ours when it
 // reads helios_proxy's tables, or is FETCH, MOVE or CLOSE of a cursor of
 // ours; CLOSE ALL closes ours and goes to the backend for its own.
-func (l *localState) prepareRemote(sql string, oids []uint32) (*statusdb.Stmt, error) {
+func (l *localState) prepareRemote(sql string, oids []uint32, path *searchPath) (*statusdb.Stmt, error) {
 	db := l.ss.s.statusDB
-	st, err := db.PrepareTyped(sql, oids)
+	var st *statusdb.Stmt
+	var err error
+	if path.resolves {
+		st, err = db.PrepareOnPath(sql, oids, path.current())
+	} else {
+		st, err = db.PrepareTyped(sql, oids)
+	}
 	if !errors.Is(err, statusdb.ErrNotStatusQuery) || len(l.cursors) == 0 && len(l.declaring) == 0 {
 		return st, err
 	}
@@ -483,6 +514,22 @@ func (l *localState) fail(err error) {
 func (l *localState) sync() error {
 	failed := l.failed
 	l.batch, l.failed = false, false
+	if changes := l.pathBatch; changes != nil {
+		// A relayed batch whose Parse changes the search_path: followed
+		// once the backend answered its Sync, as if each statement
+		// parsed ran once (as drivers do).
+		l.pathBatch = nil
+		if len(l.out) > 0 {
+			if err := l.flush(); err != nil {
+				return err
+			}
+		}
+		l.remote = false
+		if err := l.ss.relayCounted(syncMsg); err != nil {
+			return err
+		}
+		return l.followPath(changes, l.pathBefore)
+	}
 	if l.remote {
 		// A mixed batch: the backend's ReadyForQuery ends it.
 		l.remote = false
@@ -559,8 +606,24 @@ func (l *localState) query(msg, body []byte) error {
 	errs := make([]error, len(texts))
 	relayed := 0
 	defer func() { l.declaring = nil }()
+	changes := l.pathChanges(sql)
+	if changes != nil && len(changes) != len(texts) {
+		changes = nil // not what PostgreSQL would run: its error comes first
+	}
+	// Each statement sees the path the ones before it leave, as it would
+	// on PostgreSQL (if they fail, it does not run).
+	path, tx := l.path, byte(l.ss.txStatus.Load())
 	for i, text := range texts {
-		stmts[i], errs[i] = l.prepareRemote(text, nil)
+		stmts[i], errs[i] = l.prepareRemote(text, nil, &path)
+		if changes != nil {
+			path.apply(changes[i:i+1], tx, false)
+			switch changes[i].Kind {
+			case statusdb.TxBegin:
+				tx = 'T'
+			case statusdb.TxCommit, statusdb.TxRollback:
+				tx = 'I'
+			}
+		}
 		if errs[i] == nil {
 			errs[i] = stmts[i].NoParameters()
 		}
@@ -578,12 +641,24 @@ func (l *localState) query(msg, body []byte) error {
 	defer func() { l.implicit = false }()
 	if err == nil && len(texts) > 0 && relayed == len(texts) {
 		// Not ours after all (the name appeared in a string, say).
+		if changes != nil {
+			return l.relayWatched(msg, changes)
+		}
 		return l.ss.relayMessage(msg)
 	}
 	failed := true
 	switch {
 	case err != nil:
 		l.out = sqlError(err).Append(l.out)
+	case relayed > 0 && l.ss.server != nil && changes != nil:
+		if err := l.waitIdle(); err != nil {
+			return err
+		}
+		before := byte(l.ss.txStatus.Load())
+		if err := l.mixedQuery(stmts, errs, texts); err != nil {
+			return err
+		}
+		return l.followPath(changes, before)
 	case relayed > 0 && l.ss.server != nil:
 		return l.mixedQuery(stmts, errs, texts)
 	case relayed > 0:

@@ -168,6 +168,7 @@ func (ss *session) pooledStartup() error {
 // pooledClient reads whole client messages and relays them, writing to
 // the server once per batch of messages that arrived together.
 func (ss *session) pooledClient() error {
+	ss.local.startPath(ss.params)
 	for {
 		typ, msg, err := ss.cs.Message()
 		if err != nil {

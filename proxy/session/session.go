@@ -775,6 +775,7 @@ func (ss *session) recovered(fn func() error) (err error) {
 // request (Query or Sync) starts, and answers helios_proxy statements
 // itself.
 func (ss *session) clientToServer() error {
+	ss.local.startPath(ss.params)
 	h := &clientHandler{ss: ss}
 	sc := wire.Scanner{H: h, MaxBody: ss.s.maxBody, Hold: true}
 	cs := ss.cs // bytes sent right after authentication are already in it
@@ -853,7 +854,7 @@ func (h *clientHandler) Want(typ byte, n int) int {
 			return wire.WantWhole
 		}
 	case 'S', 'H':
-		if h.ss.local.batch {
+		if h.ss.local.batch || typ == 'S' && h.ss.local.pathBatch != nil {
 			return wire.WantWhole
 		}
 	}
