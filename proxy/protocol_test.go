@@ -469,69 +469,9 @@ func TestSearchPathBackend(t *testing.T) {
 	c := pgtest.New(t, pgtest.Options{Name: "path-backend"})
 	p := startProxy(t, testConfig(t, c, c, c))
 	mixedCopy(t, ctx, ref, p)
-	steps := []string{
-		"CREATE TEMP TABLE t (x int)",
-		"SELECT count(*) FROM backends",
-		"SET search_path TO helios_proxy, public",
-		"SELECT count(*) FROM backends",
-		"SELECT backend_name, port FROM backends ORDER BY 1",
-		"SELECT b.backend_name FROM backends b JOIN helios_proxy.backends USING (backend_name) ORDER BY 1",
-		"INSERT INTO t VALUES (1)",
-		"SELECT count(*) FROM t",
-		"SHOW search_path",
-		"RESET search_path",
-		"SELECT count(*) FROM backends",
-		"BEGIN", "SET search_path TO helios_proxy", "SELECT count(*) FROM backends", "ROLLBACK",
-		"SELECT count(*) FROM backends",
-		"BEGIN", "SET LOCAL search_path TO helios_proxy", "SELECT count(*) FROM backends", "COMMIT",
-		"SELECT count(*) FROM backends",
-		"BEGIN", "SET search_path TO helios_proxy", "COMMIT",
-		"SELECT count(*) FROM backends",
-		"SET search_path TO DEFAULT",
-		"SELECT count(*) FROM backends",
-		"SELECT set_config('search_path', 'helios_proxy, public', false)",
-		"SELECT count(*) FROM backends",
-		"SET search_path = public",
-		"SELECT count(*) FROM backends",
-		"BEGIN", "SET search_path TO helios_proxy", "SELECT 1/0", "ROLLBACK",
-		"SELECT count(*) FROM backends",
-		"SET search_path TO helios_proxy, public; SELECT count(*) FROM backends",
-		"SELECT count(*) FROM backends; RESET search_path",
-		"SELECT count(*) FROM backends",
-		"SET search_path TO helios_proxy; SELECT 1/0",
-		"SELECT count(*) FROM backends",
-		"SET search_path TO helios_proxy",
-		"DISCARD ALL",
-		"SELECT count(*) FROM backends",
-		"BEGIN", "SELECT set_config('search_path', 'helios_proxy', true)", "SELECT count(*) FROM backends", "ROLLBACK",
-		"SELECT count(*) FROM backends",
-	}
-	run := func(dsn string, extended bool) []string {
-		conn, err := pgconn.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		var out []string
-		for _, sql := range steps {
-			var a mixedAnswer
-			if extended && !strings.Contains(sql, ";") {
-				r := conn.ExecParams(ctx, sql, nil, nil, nil, nil).Read()
-				a = mixedAnswerOf(r.FieldDescriptions, r.Rows, r.CommandTag, r.Err)
-			} else {
-				rs, err := conn.Exec(ctx, sql).ReadAll()
-				for _, r := range rs {
-					out = append(out, mixedAnswerOf(r.FieldDescriptions, r.Rows, r.CommandTag, r.Err).String())
-				}
-				a = mixedAnswerOf(nil, nil, pgconn.CommandTag{}, err)
-			}
-			out = append(out, fmt.Sprintf("%s -> %s [%c]", sql, a, conn.TxStatus()))
-		}
-		return out
-	}
 	for _, extended := range []bool{false, true} {
-		want := run(ref.DSN("postgres", ref.Password, "postgres"), extended)
-		got := run(p.dsn("postgres", ""), extended)
+		want := runSteps(t, ctx, ref.DSN("postgres", ref.Password, "postgres"), searchPathSteps, extended)
+		got := runSteps(t, ctx, p.dsn("postgres", ""), searchPathSteps, extended)
 		if d := diffLines(want, got); d != "" {
 			t.Errorf("extended=%v: the proxy differs from PostgreSQL:\n%s", extended, d)
 		}
@@ -547,4 +487,140 @@ func TestSearchPathBackend(t *testing.T) {
 	if err != nil || string(res[0].Rows[0][0]) != "3" {
 		t.Errorf("startup search_path: SELECT count(*) FROM backends = %v, %v; want 3", res, err)
 	}
+}
+
+var searchPathSteps = []string{
+	"CREATE TEMP TABLE t (x int)",
+	"SELECT count(*) FROM backends",
+	"SET search_path TO helios_proxy, public",
+	"SELECT count(*) FROM backends",
+	"SELECT backend_name, port FROM backends ORDER BY 1",
+	"SELECT b.backend_name FROM backends b JOIN helios_proxy.backends USING (backend_name) ORDER BY 1",
+	"INSERT INTO t VALUES (1)",
+	"SELECT count(*) FROM t",
+	"SHOW search_path",
+	"RESET search_path",
+	"SELECT count(*) FROM backends",
+	"BEGIN", "SET search_path TO helios_proxy", "SELECT count(*) FROM backends", "ROLLBACK",
+	"SELECT count(*) FROM backends",
+	"BEGIN", "SET LOCAL search_path TO helios_proxy", "SELECT count(*) FROM backends", "COMMIT",
+	"SELECT count(*) FROM backends",
+	"BEGIN", "SET search_path TO helios_proxy", "COMMIT",
+	"SELECT count(*) FROM backends",
+	"SET search_path TO DEFAULT",
+	"SELECT count(*) FROM backends",
+	"SELECT set_config('search_path', 'helios_proxy, public', false)",
+	"SELECT count(*) FROM backends",
+	"SET search_path = public",
+	"SELECT count(*) FROM backends",
+	"BEGIN", "SET search_path TO helios_proxy", "SELECT 1/0", "ROLLBACK",
+	"SELECT count(*) FROM backends",
+	"SET search_path TO helios_proxy, public; SELECT count(*) FROM backends",
+	"SELECT count(*) FROM backends; RESET search_path",
+	"SELECT count(*) FROM backends",
+	"SET search_path TO helios_proxy; SELECT 1/0",
+	"SELECT count(*) FROM backends",
+	"SET search_path TO helios_proxy",
+	"DISCARD ALL",
+	"SELECT count(*) FROM backends",
+	"BEGIN", "SELECT set_config('search_path', 'helios_proxy', true)", "SELECT count(*) FROM backends", "ROLLBACK",
+	"SELECT count(*) FROM backends",
+}
+
+// runSteps runs statements one Query (or, extended, one Parse/Bind/
+// Execute/Sync) at a time and returns what the client saw of each.
+func runSteps(t *testing.T, ctx context.Context, dsn string, steps []string, extended bool) []string {
+	t.Helper()
+	conn, err := pgconn.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var out []string
+	for _, sql := range steps {
+		var a mixedAnswer
+		if extended && !strings.Contains(sql, ";") {
+			r := conn.ExecParams(ctx, sql, nil, nil, nil, nil).Read()
+			a = mixedAnswerOf(r.FieldDescriptions, r.Rows, r.CommandTag, r.Err)
+		} else {
+			rs, err := conn.Exec(ctx, sql).ReadAll()
+			for _, r := range rs {
+				out = append(out, mixedAnswerOf(r.FieldDescriptions, r.Rows, r.CommandTag, r.Err).String())
+			}
+			a = mixedAnswerOf(nil, nil, pgconn.CommandTag{}, err)
+		}
+		out = append(out, fmt.Sprintf("%s -> %s [%c]", sql, a, conn.TxStatus()))
+	}
+	return out
+}
+
+// TestSearchPathPooled: pooled sessions follow the search_path as their
+// backend connection sees it. In session mode, as a pass-through session
+// (statements one at a time: pooled sessions refuse a Query that mixes
+// status and backend statements). In transaction mode, a connection
+// serves one transaction, so a SET outside a block (or committed in one)
+// is not carried to the next (design notes, Pooling), and the proxy does
+// not follow it either; SET LOCAL and SET inside a block last until it
+// ends, and a startup search_path, carried to every connection, always.
+func TestSearchPathPooled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ref := pgtest.New(t, pgtest.Options{Name: "path-ref"})
+	t.Run("session", func(t *testing.T) {
+		_, p := pooledSetup(t, 1, "session", nil)
+		mixedCopy(t, ctx, ref, p)
+		var steps []string
+		for _, s := range searchPathSteps {
+			if !strings.Contains(s, ";") && !strings.Contains(s, "TEMP") && !strings.Contains(s, " t") {
+				steps = append(steps, s)
+			}
+		}
+		for _, extended := range []bool{false, true} {
+			want := runSteps(t, ctx, ref.DSN("postgres", ref.Password, "postgres"), steps, extended)
+			got := runSteps(t, ctx, p.dsn("app", "app-secret"), steps, extended)
+			if d := diffLines(want, got); d != "" {
+				t.Errorf("extended=%v: the proxy differs from PostgreSQL:\n%s", extended, d)
+			}
+		}
+	})
+	t.Run("transaction", func(t *testing.T) {
+		_, p := pooledSetup(t, 1, "transaction", nil)
+		steps := []string{
+			"SET search_path TO helios_proxy, public",
+			"SELECT count(*) FROM backends",
+			"BEGIN", "SET LOCAL search_path TO helios_proxy", "SELECT count(*) FROM backends", "COMMIT",
+			"BEGIN", "SET search_path TO helios_proxy", "SELECT count(*) FROM backends", "COMMIT",
+			"SELECT count(*) FROM backends",
+		}
+		want := []string{
+			`SET search_path TO helios_proxy, public -> cols=[] rows=[] tag="SET" code="" [I]`,
+			`SELECT count(*) FROM backends -> cols=[] rows=[] tag="" code="42P01" [I]`,
+			`BEGIN -> cols=[] rows=[] tag="BEGIN" code="" [T]`,
+			`SET LOCAL search_path TO helios_proxy -> cols=[] rows=[] tag="SET" code="" [T]`,
+			`SELECT count(*) FROM backends -> cols=[count:20] rows=[1] tag="SELECT 1" code="" [T]`,
+			`COMMIT -> cols=[] rows=[] tag="COMMIT" code="" [I]`,
+			`BEGIN -> cols=[] rows=[] tag="BEGIN" code="" [T]`,
+			`SET search_path TO helios_proxy -> cols=[] rows=[] tag="SET" code="" [T]`,
+			`SELECT count(*) FROM backends -> cols=[count:20] rows=[1] tag="SELECT 1" code="" [T]`,
+			`COMMIT -> cols=[] rows=[] tag="COMMIT" code="" [I]`,
+			`SELECT count(*) FROM backends -> cols=[] rows=[] tag="" code="42P01" [I]`,
+		}
+		if d := diffLines(want, runSteps(t, ctx, p.dsn("app", "app-secret"), steps, true)); d != "" {
+			t.Errorf("transaction mode:\n%s", d)
+		}
+		// A startup search_path reaches every connection as the list it
+		// is, and resolves the proxy's tables.
+		got := runSteps(t, ctx, p.dsn("app", "app-secret")+" search_path='helios_proxy, public'", []string{
+			"SHOW search_path", "SELECT count(*) FROM backends", "BEGIN", "SHOW search_path", "COMMIT"}, true)
+		want = []string{
+			`SHOW search_path -> cols=[search_path:25] rows=[helios_proxy, public] tag="SHOW" code="" [I]`,
+			`SELECT count(*) FROM backends -> cols=[count:20] rows=[1] tag="SELECT 1" code="" [I]`,
+			`BEGIN -> cols=[] rows=[] tag="BEGIN" code="" [T]`,
+			`SHOW search_path -> cols=[search_path:25] rows=[helios_proxy, public] tag="SHOW" code="" [T]`,
+			`COMMIT -> cols=[] rows=[] tag="COMMIT" code="" [I]`,
+		}
+		if d := diffLines(want, got); d != "" {
+			t.Errorf("startup search_path in transaction mode:\n%s", d)
+		}
+	})
 }

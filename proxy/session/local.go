@@ -152,6 +152,7 @@ func (l *localState) mentions(sql []byte) bool {
 // startPath sets the search_path a backend session starts with.
 func (l *localState) startPath(params map[string]string) {
 	l.path.session = startupPath(params, l.ss.pl == nil)
+	l.path.transient = l.ss.pl != nil && l.ss.pl.user.TxMode
 	l.path.update()
 }
 
@@ -525,7 +526,7 @@ func (l *localState) sync() error {
 			}
 		}
 		l.remote = false
-		if err := l.ss.relayCounted(syncMsg); err != nil {
+		if err := l.ss.relayMessage(syncMsg); err != nil {
 			return err
 		}
 		return l.followPath(changes, l.pathBefore)

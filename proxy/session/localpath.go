@@ -19,6 +19,12 @@ import (
 // change is taken only once the backend answered its request without an
 // error. The zero value is the default path, which resolves nothing.
 type searchPath struct {
+	// transient: transaction pooling, where a server connection serves the
+	// client for one transaction only, so that what a SET outside a
+	// transaction block (or committed in one) gives it does not follow
+	// the client; only the startup value does (carried to every
+	// connection), and changes last until their transaction ends.
+	transient         bool
 	session           string // the committed value ("" is the default)
 	tx, local         string // set in the open transaction block
 	txSet, localSet   bool
@@ -44,7 +50,7 @@ func (p *searchPath) update() {
 // endTransaction ends the open transaction block's changes: kept on
 // commit, undone otherwise; SET LOCAL's end either way.
 func (p *searchPath) endTransaction(commit bool) {
-	if commit && p.txSet {
+	if commit && p.txSet && !p.transient {
 		p.session = p.tx
 	}
 	p.txSet, p.localSet, p.tx, p.local = false, false, "", ""
@@ -98,7 +104,7 @@ func (p *searchPath) apply(changes []statusdb.PathChange, before byte, failed bo
 			case inTx:
 				p.tx, p.txSet = c.Path, true
 				p.local, p.localSet = "", false
-			default:
+			case !p.transient:
 				p.session = c.Path
 			}
 		}
@@ -121,7 +127,7 @@ func relevant(changes []statusdb.PathChange) bool {
 // names search_path and helios_proxy, or any once the path is not the
 // default; nil when nothing it does matters.
 func (l *localState) pathChanges(sql []byte) []statusdb.PathChange {
-	if l.ss.server == nil || !l.path.watched && !statusdb.MentionsPath(sql) {
+	if !l.ss.hasBackend() || !l.path.watched && !statusdb.MentionsPath(sql) {
 		return nil
 	}
 	changes := statusdb.PathChanges(string(sql))
@@ -133,13 +139,13 @@ func (l *localState) pathChanges(sql []byte) []statusdb.PathChange {
 
 // relayWatched relays a request whose statements change the search_path
 // or end a transaction with such a change, waits for the backend's answer
-// and follows what it did. Only pass-through sessions get here.
+// and follows what it did.
 func (l *localState) relayWatched(msg []byte, changes []statusdb.PathChange) error {
 	if err := l.waitIdle(); err != nil {
 		return err
 	}
 	before := byte(l.ss.txStatus.Load())
-	if err := l.ss.relayCounted(msg); err != nil {
+	if err := l.ss.relayMessage(msg); err != nil {
 		return err
 	}
 	return l.followPath(changes, before)
@@ -148,9 +154,17 @@ func (l *localState) relayWatched(msg []byte, changes []statusdb.PathChange) err
 // followPath waits until the backend answered every request relayed so far,
 // the last of which held changes, and follows them.
 func (l *localState) followPath(changes []statusdb.PathChange, before byte) error {
-	if _, err := l.waitAnswered(); err != nil {
+	if err := l.waitIdle(); err != nil {
 		return err
 	}
-	l.path.apply(changes, before, l.ss.count.lastFailed())
+	var failed bool
+	if pl := l.ss.pl; pl != nil {
+		pl.mu.Lock()
+		failed = pl.lastFailed
+		pl.mu.Unlock()
+	} else {
+		failed = l.ss.count.lastFailed()
+	}
+	l.path.apply(changes, before, failed)
 	return nil
 }
