@@ -785,9 +785,10 @@ func (l *localState) run(st *statusdb.Stmt, in statusdb.Input, params [][]byte, 
 	}
 	if st.Tag() == "DISCARD ALL" {
 		// DISCARD ALL also deallocates every prepared statement and
-		// closes every portal.
+		// closes every portal and cursor.
 		clear(l.stmts)
 		clear(l.portals)
+		clear(l.cursors)
 	}
 	return nil
 }
