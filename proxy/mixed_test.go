@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/proxy/session"
 )
 
 // mixedAnswer is one statement's mixedAnswer as a client sees it: columns with
@@ -63,7 +64,9 @@ func mixedCopy(t *testing.T, ctx context.Context, c *pgtest.Cluster, p *runningP
 		t.Fatal(err)
 	}
 	defer direct.Close(ctx)
-	viaProxy, err := pgx.Connect(ctx, p.dsn("postgres", ""))
+	// The rows as the proxy's status database answers them: no backend
+	// login needed.
+	viaProxy, err := pgx.Connect(ctx, strings.Replace(p.dsn("postgres", ""), "dbname=postgres", "dbname="+session.StatusDatabase, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

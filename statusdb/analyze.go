@@ -1,10 +1,12 @@
 package statusdb
 
 import (
-	"github.com/jackc/pgx/v5/pgtype"
 	"math"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5/pgtype"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 )
@@ -41,13 +43,10 @@ type analyzer struct {
 // shared is the analysis state of one statement, common to its levels.
 type shared struct {
 	sql    string
-	params []typ // by parameter number - 1; tUnknown until deduced
-	// used marks the parameters the statement refers to; first is its
-	// first reference (nil: none).
-	used   []bool
-	first  *pg.ParamRef
-	events bool // the statement reads circuit_events
-	nsub   int  // subqueries and arrays numbered so far
+	params []typ  // by parameter number - 1; tUnknown until deduced
+	used   []bool // the parameters the statement refers to
+	events bool   // the statement reads circuit_events
+	nsub   int    // subqueries and arrays numbered so far
 	// subNames are the column names of the scalar subqueries, which name
 	// a select-list item as PostgreSQL's FigureColname does.
 	subNames map[*pg.SubLink]string
@@ -194,9 +193,6 @@ func (a *analyzer) param(p *pg.ParamRef) (*expr, *Error) {
 		a.used = append(a.used, false)
 	}
 	a.used[i] = true
-	if a.first == nil {
-		a.first = p
-	}
 	return &expr{kind: eParam, typ: a.params[i], idx: i, loc: p.Location}, nil
 }
 
@@ -1054,6 +1050,21 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 	}
 	return nil, a.errAt(unknownFunction(name, args), f.Location)
 }
+
+// isBuiltinFunction reports whether PostgreSQL 15 has a function of this
+// name in pg_catalog (pgfuncs_gen.go).
+func isBuiltinFunction(name string) bool {
+	_, ok := builtinFunctions()[name]
+	return ok
+}
+
+var builtinFunctions = sync.OnceValue(func() map[string]struct{} {
+	m := make(map[string]struct{}, 2700)
+	for _, n := range strings.Fields(pgFunctionNames) {
+		m[n] = struct{}{}
+	}
+	return m
+})
 
 const codeWrongObjectType = "42809"
 

@@ -11,8 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/heliosdb/heliosproxy/internal/pgtest"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
 )
 
 // TestCatalogAgainstPostgreSQL runs catalog queries (psql 15's for \d,

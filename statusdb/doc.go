@@ -285,9 +285,12 @@
 // RIGHT or FULL JOIN LATERAL, row constructors, window frames with
 // EXCLUDE, an aggregate of
 // only an outer query's columns, FOR UPDATE, other functions, operators
-// and types, and any other statement naming a helios_proxy table such as
-// EXPLAIN are 0A000. A statement that names no helios_proxy relation is
-// not ours (ErrNotStatusQuery).
+// and types, and any other statement naming a helios_proxy table are
+// 0A000, except for an unqualified or pg_catalog function name that
+// PostgreSQL 15 has no function of either (pgfuncs_gen.go, generated from
+// its pg_proc): that is 42883 "function f(types) does not exist" with
+// PostgreSQL's hint, as PostgreSQL says. A statement that names no
+// helios_proxy relation is not ours (ErrNotStatusQuery).
 //
 // Unqualified names (searchpath.go): on a backend database, Prepare takes
 // backends, circuit_events and circuit_breaker_status for a backend's
@@ -297,12 +300,63 @@
 // of the statement defines the name (ResolvesOnPath tells a caller when;
 // MentionsTable is its hot-path check, as Mentions is for the schema's
 // name). The caller tracks the search_path, which PostgreSQL does not
-// report in ParameterStatus. On the status database, PrepareStandalone
+// report in ParameterStatus, with PathChanges (pathchange.go: what each
+// statement does to it or to the transaction that keeps or undoes a
+// change), MentionsPath (a statement that could put helios_proxy on it)
+// and MayChangePath (one that could change a path that is not the
+// default); proxy/session/localpath.go follows it. On the status database, PrepareStandalone
 // takes them for helios_proxy's tables and Stmt.Check requires
 // helios_proxy anywhere on Input.Session's search_path (no other schema
 // there holds a table), else 42P01 "relation ... does not exist" as
 // PostgreSQL; so SET search_path TO helios_proxy, public, then SELECT
 // count(*) FROM backends works there.
+//
+// # Protocol: portals, cursors, COPY, EXPLAIN
+//
+// What drivers and tools wrap around a status query (cursor.go, copy.go,
+// explain.go), answered on both kinds of database and checked message by
+// message against PostgreSQL 15 (proxy's TestProtocolAgainstPostgreSQL):
+//   - DECLARE name [BINARY] [NO SCROLL|SCROLL] CURSOR [WITH HOLD] FOR
+//     <status query> is a Stmt whose Declare gives the query and its
+//     options; FETCH and MOVE (every direction: NEXT, PRIOR, FIRST, LAST,
+//     ABSOLUTE n, RELATIVE n, n, ALL, FORWARD, BACKWARD) and CLOSE name |
+//     ALL are Stmts whose Fetch says what to do. The caller keeps the
+//     cursor's rows (computed at DECLARE, over that moment's snapshot) and
+//     moves through them as PostgreSQL's DoPortalRunFetch does
+//     (proxy/session/localrows.go). Without SCROLL or NO SCROLL a cursor
+//     may go backwards when PostgreSQL's plan could (one table or none,
+//     no grouping, aggregate, window or DISTINCT: Stmt.scrollable); an
+//     error computing the rows is FETCH's, as PostgreSQL computes them
+//     when fetched. On the status database PrepareStandalone returns them;
+//     on a backend database Prepare returns DECLARE over a status query,
+//     and PrepareCursor (with IsCursorCommand, its check on the hot path
+//     of sessions holding such cursors) FETCH, MOVE and CLOSE, which the
+//     caller answers only for cursors of its own.
+//   - COPY (<status query>) TO STDOUT and COPY helios_proxy.t [(columns)]
+//     TO STDOUT, in text or CSV format with HEADER, DELIMITER, NULL,
+//     QUOTE, ESCAPE and FORCE_QUOTE: Stmt.Copy, whose AppendCopyData
+//     writes one CopyData per line as PostgreSQL's CopyOneRowTo does
+//     (psql's \copy). FORMAT binary is 0A000; COPY to a file or program is
+//     42501 as for a role without pg_write_server_files; COPY FROM is a
+//     write (42501).
+//   - EXPLAIN [ANALYZE] <status query> answers truthfully rather than
+//     with an invented plan: one text column "QUERY PLAN" saying that the
+//     proxy evaluates the statement in memory over its status snapshot,
+//     without a backend, and which helios_proxy tables and catalogs it
+//     reads; ANALYZE runs it and adds the rows it returned. Only FORMAT
+//     TEXT (the others would invent a structure: 0A000); the statement's
+//     own errors are EXPLAIN's, as in PostgreSQL.
+//   - Stmt.ParameterError is 42P02 "there is no parameter $n" for a
+//     statement with parameters in a simple Query, and 42P18 for a
+//     parameter of Parse that neither its declared types nor the
+//     statement determine; Stmt.CheckParams
+//     checks Bind's values at Bind, as PostgreSQL does (22021 for bytes
+//     that are not UTF-8, 22P02, 22P03, 08P01 for a wrong count). Regular
+//     expression errors (2201B) are worded as PostgreSQL's regex library
+//     words them.
+//
+// Execute with a row limit needs nothing from this package: the caller
+// keeps the rows AppendDataRows gave it and sends them in pieces.
 //
 // # The status database
 //
@@ -510,6 +564,15 @@
 //     own); the float8 forms work. repeat, lpad, rpad and format refuse
 //     a result over 16 MB with PostgreSQL's 54000 "requested length too
 //     large" (PostgreSQL allows 1 GB).
+//
+//   - A portal run with a row limit, a cursor and COPY compute all their
+//     rows first: an error at the n-th row comes before any row, where
+//     PostgreSQL sends the n-1 rows before it. FETCH through the extended
+//     protocol returns rows in the cursor's format (binary only for
+//     DECLARE BINARY), whatever Bind's result formats. On a backend
+//     database, a WITH HOLD cursor over a status query declared in a
+//     block that ROLLBACK ends survives (the proxy sees the block end, not
+//     how); and the search_path follower does not follow savepoints.
 //
 //   - Output column names are not truncated to 63 bytes.
 //

@@ -13,8 +13,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/heliosdb/heliosproxy/status"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/heliosdb/heliosproxy/status"
 )
 
 // Input is the state a statement is evaluated over. Execute reads it and
@@ -137,6 +138,14 @@ func (s *Stmt) Execute(in Input, params [][]byte, paramFormats []int16) (res *Re
 		return &Result{}, nil
 	}
 	return s.run(x), nil
+}
+
+// CheckParams checks a Bind message's parameter values as PostgreSQL
+// checks them at Bind, before anything runs: their count, their text
+// (22021 for bytes that are not UTF-8, 22P02) or binary form (22P03).
+func (s *Stmt) CheckParams(params [][]byte, paramFormats []int16) error {
+	_, err := s.context(&Input{}, params, paramFormats)
+	return err
 }
 
 // context is the evaluation state of one execution.

@@ -53,6 +53,9 @@ func prepare(sql string, declared []uint32) (*Stmt, error) {
 // prepareFor is prepare, for the status database when standalone
 // (PrepareStandalone).
 func prepareFor(sql string, declared []uint32, mode prepMode) (*Stmt, error) {
+	if mode&prepCursor != 0 {
+		return prepareCursor(sql)
+	}
 	standalone := mode&prepStandalone != 0
 	tree, err := parse(sql)
 	if err != nil {
@@ -65,6 +68,13 @@ func prepareFor(sql string, declared []uint32, mode prepMode) (*Stmt, error) {
 	st, err := prepareTree(sql, tree, declared, standalone)
 	if st != nil && pathName != "" && standalone && st.ReturnsRows() {
 		st.pathName, st.pathLoc = pathName, pathLoc
+	}
+	if st != nil && len(st.paramOIDs) > 0 && len(tree.Stmts) == 1 {
+		walk(tree.Stmts[0].Stmt.ProtoReflect(), func(m protoreflect.Message) {
+			if p, ok := m.Interface().(*pg.ParamRef); ok && st.firstParam == nil {
+				st.firstParam = errorf(codeUndefinedParameter, "there is no parameter $%d", p.Number).at(sql, p.Location)
+			}
+		})
 	}
 	return st, err
 }
@@ -132,7 +142,15 @@ func prepareTree(sql string, tree *pg.ParseResult, declared []uint32, standalone
 		if n.CopyStmt.IsFrom {
 			return nil, write(sql, "COPY FROM", refs.helios[0], refs)
 		}
-		return nil, unsupported("COPY")
+		st, err, _ := copyStmt(sql, n.CopyStmt, innerPrepare(sql, declared, standalone))
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	case *pg.Node_DeclareCursorStmt:
+		return declareStmt(sql, n.DeclareCursorStmt, innerPrepare(sql, declared, standalone))
+	case *pg.Node_ExplainStmt:
+		return explainStmt(sql, n.ExplainStmt, innerPrepare(sql, declared, standalone), refs)
 	}
 	return nil, &Error{Code: codeFeature, Message: "only SELECT is supported on helios_proxy tables",
 		Hint: "The helios_proxy schema is answered by HeliosProxy itself; see the statusdb package documentation."}
@@ -223,7 +241,7 @@ func (r *relRefs) visit(m protoreflect.Message) {
 			break
 		}
 		switch v.Funcname[len(v.Funcname)-1].GetString_().GetSval() {
-		case "to_regclass", "to_regnamespace", "has_table_privilege", "has_schema_privilege", "has_column_privilege", "has_any_column_privilege":
+		case "to_regclass", "to_regnamespace", "has_table_privilege", "has_schema_privilege", "has_column_privilege", "has_any_column_privilege", "pg_get_serial_sequence":
 			for _, a := range v.Args {
 				if c := a.GetAConst(); c != nil && namesSchema(c) {
 					r.resolved = true
@@ -388,9 +406,6 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 			}
 			st.special[i] = c.OID
 		}
-	}
-	if a.first != nil {
-		st.firstParam = errorf(codeUndefinedParameter, "there is no parameter $%d", a.first.Number).at(sql, a.first.Location)
 	}
 	for i, t := range a.params {
 		if t == tUnknown {

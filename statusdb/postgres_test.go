@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heliosdb/heliosproxy/internal/pgtest"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
 )
 
 // sqlType is the PostgreSQL type of our column type for CREATE TABLE.

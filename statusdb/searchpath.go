@@ -106,6 +106,7 @@ type prepMode uint8
 const (
 	prepStandalone prepMode = 1 << iota // for the status database
 	prepOnPath                          // unqualified names of helios_proxy's tables name them
+	prepCursor                          // FETCH, MOVE or CLOSE on a backend database (PrepareCursor)
 )
 
 // qualifyOnPath qualifies the unqualified names of helios_proxy tables in

@@ -92,6 +92,21 @@ func prepareStandalone(sql string, tree *pg.ParseResult, refs relRefs, declared 
 		return st, nil
 	case *pg.Node_DeallocateStmt:
 		return &Stmt{sql: sql, control: true}, nil
+	case *pg.Node_DeclareCursorStmt:
+		return declareStmt(sql, n.DeclareCursorStmt, innerPrepare(sql, declared, true))
+	case *pg.Node_ExplainStmt:
+		return explainStmt(sql, n.ExplainStmt, innerPrepare(sql, declared, true), refs)
+	case *pg.Node_CopyStmt:
+		if !n.CopyStmt.IsFrom && n.CopyStmt.Query != nil {
+			st, err, _ := copyStmt(sql, n.CopyStmt, innerPrepare(sql, declared, true))
+			if err != nil {
+				return nil, err
+			}
+			return st, nil
+		}
+	}
+	if st, ok := cursorStmt(sql, tree.Stmts[0].Stmt); ok {
+		return st, nil
 	}
 	return nil, ErrNotStatusQuery
 }

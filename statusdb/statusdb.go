@@ -67,6 +67,11 @@ type Stmt struct {
 	// search_path (checkPath), and pathLoc where it is (-1: nowhere).
 	pathName string
 	pathLoc  int32
+
+	// Statements around a status query (cursor.go, copy.go).
+	declare *Declare
+	fetch   *Fetch
+	copy    *Copy
 }
 
 // Columns returns the result columns, known before execution (for

@@ -24,6 +24,21 @@ type localState struct {
 	ss      *session
 	stmts   map[string]*statusdb.Stmt // prepared here, by name ("" is the unnamed one)
 	portals map[string]*localPortal
+	cursors map[string]*localCursor // DECLAREd over status queries (localrows.go)
+	// seen is the session's idleReady when portals and cursors were last
+	// looked at (expire).
+	seen uint64
+	// implicit is set while the statements of a Query with several run,
+	// in its implicit transaction block.
+	implicit bool
+	// declaring holds the cursors of ours that statements before, in the
+	// Query being prepared, declare.
+	declaring map[string]bool
+	path      searchPath // a backend session's search_path (localpath.go)
+	// pathBatch holds the changes of the search_path that Parse messages
+	// relayed in the current batch make, followed at its Sync.
+	pathBatch  []statusdb.PathChange
+	pathBefore byte // the transaction status before that batch
 	// batch is true while an extended-protocol batch (up to Sync) is
 	// answered here; remote while one is relayed.
 	batch, remote bool
@@ -42,6 +57,11 @@ type localPortal struct {
 	params        [][]byte
 	paramFormats  []int16
 	resultFormats []int16
+	// rows are the portal's rows once an Execute with a row limit ran it
+	// (executeLimited); done says a run without one finished it.
+	rows  *rowSet
+	done  bool
+	ready uint64 // idleReady when it was bound: it ends with its transaction
 }
 
 func (l *localState) init(ss *session) {
@@ -71,9 +91,9 @@ func (l *localState) backendIdle() {
 func (l *localState) answers(typ byte, body []byte) bool {
 	switch typ {
 	case 'Q':
-		return statusdb.Mentions(body)
+		return l.mentions(body)
 	case 'S':
-		if l.batch {
+		if l.batch || l.pathBatch != nil {
 			return true
 		}
 		l.remote = false // a relayed batch ends here
@@ -89,11 +109,12 @@ func (l *localState) takes(typ byte, body []byte) bool {
 	case 'P':
 		name, rest := wire.CString(body)
 		query, _ := wire.CString(rest)
-		if statusdb.Mentions(query) || l.batch {
+		if l.mentions(query) || l.batch {
 			return true
 		}
 		delete(l.stmts, string(name))
 	case 'B':
+		l.expire()
 		portal, rest := wire.CString(body)
 		stmt, _ := wire.CString(rest)
 		if _, ok := l.stmts[string(stmt)]; ok || l.batch {
@@ -109,6 +130,7 @@ func (l *localState) takes(typ byte, body []byte) bool {
 			return true
 		}
 	case 'E':
+		l.expire()
 		portal, _ := wire.CString(body)
 		if _, ok := l.portals[string(portal)]; ok || l.batch {
 			return true
@@ -118,6 +140,21 @@ func (l *localState) takes(typ byte, body []byte) bool {
 	}
 	l.remote = true
 	return false
+}
+
+// mentions is the check of a Query's or Parse's text on sessions with a
+// backend: does it name helios_proxy, or (only for sessions that hold
+// cursors over status queries) could it be FETCH, MOVE or CLOSE of one?
+func (l *localState) mentions(sql []byte) bool {
+	return statusdb.Mentions(sql) || len(l.cursors) > 0 && statusdb.IsCursorCommand(sql) ||
+		l.path.watched && (l.path.resolves && statusdb.MentionsTable(sql) || l.path.txSet || l.path.localSet || statusdb.MayChangePath(sql))
+}
+
+// startPath sets the search_path a backend session starts with.
+func (l *localState) startPath(params map[string]string) {
+	l.path.session = startupPath(params, l.ss.pl == nil)
+	l.path.transient = l.ss.pl != nil && l.ss.pl.user.TxMode
+	l.path.update()
 }
 
 // validTarget reports whether a Describe or Close body names a statement
@@ -205,6 +242,19 @@ func (l *localState) handle(msg []byte) error {
 		if errors.Is(err, statusdb.ErrNotStatusQuery) && l.ss.hasBackend() {
 			delete(l.stmts, string(name))
 			l.remote = true
+			_, rest := wire.CString(body)
+			query, _ := wire.CString(rest)
+			if changes := l.pathChanges(query); changes != nil {
+				if l.pathBatch == nil {
+					// The batch's requests before it are answered first,
+					// so that the status before it is known.
+					if err := l.waitIdle(); err != nil {
+						return err
+					}
+					l.pathBefore = byte(l.ss.txStatus.Load())
+				}
+				l.pathBatch = append(l.pathBatch, changes...)
+			}
 			return l.ss.relayMessage(msg)
 		}
 		l.batch = true
@@ -226,7 +276,7 @@ func (l *localState) handle(msg []byte) error {
 	if l.failed {
 		return nil // discarded until Sync, as PostgreSQL does
 	}
-	if !l.owns(typ, body) {
+	if !l.owns(typ, body) && l.ss.hasBackend() {
 		if l.ss.server == nil {
 			l.fail(errPooledMixed)
 			return nil
@@ -361,11 +411,48 @@ func (l *localState) parse(body []byte) (name []byte, st *statusdb.Stmt, err err
 // and anything else is refused there.
 func (l *localState) prepare(sql string, oids []uint32) (*statusdb.Stmt, error) {
 	if l.sess == nil {
-		return l.ss.s.statusDB.PrepareTyped(sql, oids)
+		return l.prepareRemote(sql, oids, &l.path)
 	}
 	st, err := l.ss.s.statusDB.PrepareStandalone(sql, oids)
 	if errors.Is(err, statusdb.ErrNotStatusQuery) {
 		return nil, errStatusOnly
+	}
+	return st, err
+}
+
+// prepareRemote plans a statement on a backend database: ours when it
+// reads helios_proxy's tables, or is FETCH, MOVE or CLOSE of a cursor of
+// ours; CLOSE ALL closes ours and goes to the backend for its own.
+func (l *localState) prepareRemote(sql string, oids []uint32, path *searchPath) (*statusdb.Stmt, error) {
+	db := l.ss.s.statusDB
+	var st *statusdb.Stmt
+	var err error
+	if path.resolves {
+		st, err = db.PrepareOnPath(sql, oids, path.current())
+	} else {
+		st, err = db.PrepareTyped(sql, oids)
+	}
+	if !errors.Is(err, statusdb.ErrNotStatusQuery) || len(l.cursors) == 0 && len(l.declaring) == 0 {
+		return st, err
+	}
+	cs, cerr := db.PrepareCursor(sql)
+	if cerr != nil {
+		return st, err
+	}
+	l.expire()
+	if d := cs.Declare(); d != nil {
+		if _, ok := l.cursors[d.Name]; ok {
+			return nil, &Error{Severity: "ERROR", Code: "42P03", Message: "cursor \"" + d.Name + "\" already exists"}
+		}
+		return st, err
+	}
+	f := cs.Fetch()
+	if f.Close && f.Name == "" {
+		clear(l.cursors)
+		return st, err
+	}
+	if _, ok := l.cursors[f.Name]; ok || l.declaring[f.Name] {
+		return cs, nil
 	}
 	return st, err
 }
@@ -435,6 +522,22 @@ func (l *localState) fail(err error) {
 func (l *localState) sync() error {
 	failed := l.failed
 	l.batch, l.failed = false, false
+	if changes := l.pathBatch; changes != nil {
+		// A relayed batch whose Parse changes the search_path: followed
+		// once the backend answered its Sync, as if each statement
+		// parsed ran once (as drivers do).
+		l.pathBatch = nil
+		if len(l.out) > 0 {
+			if err := l.flush(); err != nil {
+				return err
+			}
+		}
+		l.remote = false
+		if err := l.ss.relayMessage(syncMsg); err != nil {
+			return err
+		}
+		return l.followPath(changes, l.pathBefore)
+	}
 	if l.remote {
 		// A mixed batch: the backend's ReadyForQuery ends it.
 		l.remote = false
@@ -455,6 +558,9 @@ func (l *localState) readyForQuery(dst []byte) []byte {
 	st := byte(l.ss.txStatus.Load())
 	if st == 0 {
 		st = 'I'
+	}
+	if st == 'I' {
+		l.ss.idleReady.Add(1)
 	}
 	return wire.AppendReady(dst, st)
 }
@@ -507,23 +613,60 @@ func (l *localState) query(msg, body []byte) error {
 	stmts := make([]*statusdb.Stmt, len(texts))
 	errs := make([]error, len(texts))
 	relayed := 0
+	defer func() { l.declaring = nil }()
+	changes := l.pathChanges(sql)
+	if changes != nil && len(changes) != len(texts) {
+		changes = nil // not what PostgreSQL would run: its error comes first
+	}
+	// Each statement sees the path the ones before it leave, as it would
+	// on PostgreSQL (if they fail, it does not run).
+	path, tx := l.path, byte(l.ss.txStatus.Load())
 	for i, text := range texts {
-		stmts[i], errs[i] = db.Prepare(text)
+		stmts[i], errs[i] = l.prepareRemote(text, nil, &path)
+		if changes != nil {
+			path.apply(changes[i:i+1], tx, false)
+			switch changes[i].Kind {
+			case statusdb.TxBegin:
+				tx = 'T'
+			case statusdb.TxCommit, statusdb.TxRollback:
+				tx = 'I'
+			}
+		}
 		if errs[i] == nil {
 			errs[i] = stmts[i].ParameterError(true)
 		}
 		if errors.Is(errs[i], statusdb.ErrNotStatusQuery) {
 			relayed++
+		} else if d := stmts[i]; d != nil && d.Declare() != nil && len(texts) > 1 {
+			// Its FETCH, MOVE and CLOSE later in the string are ours.
+			if l.declaring == nil {
+				l.declaring = make(map[string]bool)
+			}
+			l.declaring[d.Declare().Name] = true
 		}
 	}
+	l.implicit = len(texts) > 1
+	defer func() { l.implicit = false }()
 	if err == nil && len(texts) > 0 && relayed == len(texts) {
 		// Not ours after all (the name appeared in a string, say).
+		if changes != nil {
+			return l.relayWatched(msg, changes)
+		}
 		return l.ss.relayMessage(msg)
 	}
 	failed := true
 	switch {
 	case err != nil:
 		l.out = sqlError(err).Append(l.out)
+	case relayed > 0 && l.ss.server != nil && changes != nil:
+		if err := l.waitIdle(); err != nil {
+			return err
+		}
+		before := byte(l.ss.txStatus.Load())
+		if err := l.mixedQuery(stmts, errs, texts); err != nil {
+			return err
+		}
+		return l.followPath(changes, before)
 	case relayed > 0 && l.ss.server != nil:
 		return l.mixedQuery(stmts, errs, texts)
 	case relayed > 0:
@@ -645,14 +788,17 @@ func (l *localState) run(st *statusdb.Stmt, in statusdb.Input, params [][]byte, 
 		return l.control(st.SQL(), tx)
 	}
 	l.sess.InBlock = tx == 'T' || implicit
+	l.implicit = implicit
+	defer func() { l.implicit = false }()
 	if err := l.result(st, in, params, paramFormats, resultFormats, describe); err != nil {
 		return err
 	}
 	if st.Tag() == "DISCARD ALL" {
 		// DISCARD ALL also deallocates every prepared statement and
-		// closes every portal.
+		// closes every portal and cursor.
 		clear(l.stmts)
 		clear(l.portals)
+		clear(l.cursors)
 	}
 	return nil
 }
@@ -679,6 +825,7 @@ func (l *localState) control(sql string, tx byte) error {
 	}
 	if tc.after == 'I' && tx != 'I' {
 		l.sess.EndTransaction(tc.tag == "COMMIT")
+		l.endTransaction(tc.tag == "COMMIT")
 	}
 	l.ss.txStatus.Store(uint32(tc.after))
 	l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(tc.tag)}).Encode(l.out)
@@ -797,6 +944,14 @@ func (ss *session) mirror() *statusdb.Session {
 // result appends a statement's rows: RowDescription first when
 // describe, then DataRows and CommandComplete.
 func (l *localState) result(st *statusdb.Stmt, in statusdb.Input, params [][]byte, paramFormats, resultFormats []int16, describe bool) error {
+	switch {
+	case st.Declare() != nil:
+		return l.declareCursor(st, in, params, paramFormats)
+	case st.Fetch() != nil:
+		return l.cursorCommand(st.Fetch(), describe)
+	case st.Copy() != nil:
+		return l.copyOut(st.Copy(), in, params, paramFormats)
+	}
 	cols := st.Columns()
 	formats := columnFormats(len(cols), resultFormats)
 	if err := st.Check(in); err != nil {
@@ -829,6 +984,9 @@ func (l *localState) bind(body []byte) error {
 	if !ok {
 		return &Error{Severity: "ERROR", Code: "26000", Message: "prepared statement \"" + m.PreparedStatement + "\" does not exist"}
 	}
+	if err := st.CheckParams(m.Parameters, m.ParameterFormatCodes); err != nil {
+		return err
+	}
 	p := &localPortal{stmt: st, paramFormats: append([]int16(nil), m.ParameterFormatCodes...), resultFormats: append([]int16(nil), m.ResultFormatCodes...)}
 	for _, v := range m.Parameters {
 		if v == nil {
@@ -840,6 +998,8 @@ func (l *localState) bind(body []byte) error {
 	if l.portals == nil {
 		l.portals = make(map[string]*localPortal)
 	}
+	l.expire()
+	p.ready = l.seen
 	l.portals[m.DestinationPortal] = p
 	l.out = wire.AppendMessageOf(l.out, &pgproto3.BindComplete{})
 	return nil
@@ -853,19 +1013,33 @@ func (l *localState) describe(body []byte) error {
 			return &Error{Severity: "ERROR", Code: "26000", Message: "prepared statement \"" + string(name) + "\" does not exist"}
 		}
 		l.out, _ = (&pgproto3.ParameterDescription{ParameterOIDs: st.ParamOIDs()}).Encode(l.out)
-		l.out = rowDescription(l.out, st.Columns(), columnFormats(len(st.Columns()), nil))
+		l.out = rowDescription(l.out, l.columns(st), columnFormats(len(l.columns(st)), nil))
 		return nil
 	}
+	l.expire()
 	p, ok := l.portals[string(name)]
 	if !ok {
 		return &Error{Severity: "ERROR", Code: "34000", Message: "portal \"" + string(name) + "\" does not exist"}
 	}
-	l.out = rowDescription(l.out, p.stmt.Columns(), columnFormats(len(p.stmt.Columns()), p.resultFormats))
+	l.out = rowDescription(l.out, l.columns(p.stmt), columnFormats(len(l.columns(p.stmt)), p.resultFormats))
 	return nil
 }
 
+// columns are a statement's result columns for Describe: a FETCH's are
+// its cursor's, if it exists, as PostgreSQL describes them.
+func (l *localState) columns(st *statusdb.Stmt) []statusdb.Column {
+	if f := st.Fetch(); f != nil {
+		if c := l.cursors[f.Name]; c != nil && !f.Move && !f.Close {
+			return c.rows.cols
+		}
+		return nil
+	}
+	return st.Columns()
+}
+
 func (l *localState) execute(body []byte) error {
-	name, _ := wire.CString(body)
+	name, rest := wire.CString(body)
+	l.expire()
 	p, ok := l.portals[string(name)]
 	if !ok {
 		return &Error{Severity: "ERROR", Code: "34000", Message: "portal \"" + string(name) + "\" does not exist"}
@@ -873,8 +1047,30 @@ func (l *localState) execute(body []byte) error {
 	if l.sess != nil && (p.stmt.Control() || p.stmt.Empty()) {
 		return l.run(p.stmt, statusdb.Input{}, nil, nil, nil, false, false)
 	}
+	var max int32
+	if len(rest) >= 4 {
+		max = int32(binary.BigEndian.Uint32(rest))
+	}
+	if plain := p.stmt.Tag() == "SELECT" || p.stmt.Tag() == "EXPLAIN" || p.stmt.Tag() == "SHOW"; plain && (max > 0 || p.rows != nil || p.done) {
+		if p.done {
+			// Run to its end already: PostgreSQL's portal returns no more.
+			l.out = wire.AppendMessageOf(l.out, &pgproto3.CommandComplete{CommandTag: []byte(p.stmt.CommandTag(0))})
+			return nil
+		}
+		var in statusdb.Input
+		if p.rows == nil {
+			var release func()
+			in, release = l.input(p.stmt.ReadsEvents())
+			defer release()
+		}
+		if l.sess != nil {
+			l.sess.StartStatement()
+		}
+		return l.executeLimited(p, in, max)
+	}
 	in, release := l.input(p.stmt.ReadsEvents())
 	defer release()
+	defer func() { p.done = p.stmt.ReturnsRows() }()
 	if l.sess != nil {
 		return l.run(p.stmt, in, p.params, p.paramFormats, p.resultFormats, false, false)
 	}

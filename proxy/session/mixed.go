@@ -46,9 +46,10 @@ type relayCount struct {
 	syncs uint32
 	// The server-to-client goroutine's: completions of the current batch
 	// (reset at ReadyForQuery), whether it failed, ReadyForQuery seen.
-	done  int
-	err   bool
-	ready uint32
+	done    int
+	err     bool
+	lastErr bool // the request the last ReadyForQuery ended met an error
+	ready   uint32
 	// snap is (ready, err, done) as the server side last published it,
 	// after writing what it read to the client; waiting asks it to signal.
 	snap    atomic.Uint64
@@ -76,18 +77,27 @@ func (c *relayCount) server(typ byte) {
 		c.err = true
 	case 'Z':
 		c.ready++
+		c.lastErr = c.err
 		c.done, c.err = 0, false
 	}
 }
 
 // publish makes the server side's counts visible to the client side.
 func (c *relayCount) publish() {
-	v := uint64(c.ready)<<32 | uint64(min(c.done, 1<<31-1))
+	v := uint64(c.ready)<<32 | uint64(min(c.done, 1<<30-1))
 	if c.err {
 		v |= 1 << 31
 	}
+	if c.lastErr {
+		v |= 1 << 30
+	}
 	c.snap.Store(v)
 }
+
+// lastFailed reports whether the request whose ReadyForQuery the server
+// side published last met an error; once answered says everything was
+// answered, that is the last request relayed.
+func (c *relayCount) lastFailed() bool { return c.snap.Load()&(1<<30) != 0 }
 
 // answered reports whether the backend has answered every request relayed
 // so far, or failed in the current batch (then it skips the rest up to
@@ -98,7 +108,7 @@ func (c *relayCount) answered() (ok, failed bool) {
 		return false, false
 	}
 	failed = v&(1<<31) != 0
-	return failed || int(v&(1<<31-1)) >= c.sent, failed
+	return failed || int(v&(1<<30-1)) >= c.sent, failed
 }
 
 // Drop modes of dropFilter, set by the client side (session.drop).

@@ -39,11 +39,15 @@ type pooled struct {
 	// batch it was sending (the rest of which is skipped up to its Sync).
 	// The client goroutine takes it when it attaches a connection next.
 	lost     *Error
-	split    bool                       // sc was routed by the read/write split: read-only
-	mayWrite bool                       // a request that may write ran on sc (not one the split routed)
-	wroteAt  time.Time                  // when the last one that may have written was given back; zero if none
-	wanted   map[string]string          // session parameters carried to every server connection
-	stmts    map[string]*pool.Statement // the client's prepared statements by name
+	split    bool              // sc was routed by the read/write split: read-only
+	mayWrite bool              // a request that may write ran on sc (not one the split routed)
+	wroteAt  time.Time         // when the last one that may have written was given back; zero if none
+	wanted   map[string]string // session parameters carried to every server connection
+	// lastFailed says the request the last ReadyForQuery ended met an
+	// error (or was lost with its connection): the search_path changes
+	// it made did not happen (localpath.go).
+	lastFailed bool
+	stmts      map[string]*pool.Statement // the client's prepared statements by name
 
 	// Only the client goroutine uses these.
 	skip bool   // an error was answered mid-batch: drop messages until Sync
@@ -168,6 +172,7 @@ func (ss *session) pooledStartup() error {
 // pooledClient reads whole client messages and relays them, writing to
 // the server once per batch of messages that arrived together.
 func (ss *session) pooledClient() error {
+	ss.local.startPath(ss.params)
 	for {
 		typ, msg, err := ss.cs.Message()
 		if err != nil {
@@ -463,7 +468,7 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 		ss.detachLocked(false)
 		pl.mu.Unlock()
 		if inTx {
-			ss.txStatus.Store('I')
+			ss.setTxStatus('I')
 			return isolatedError(name)
 		}
 	} else {
@@ -640,7 +645,13 @@ func (ss *session) syncParams(done chan<- string) {
 	var q strings.Builder
 	for name, v := range pl.wanted {
 		if cur, ok := sc.Params[name]; !ok || cur != v {
-			fmt.Fprintf(&q, "SET %s TO %s;", name, quoteLiteral(v))
+			if name == "search_path" {
+				// A list, read as the StartupMessage's value is: SET TO
+				// 'a, b' would name one schema "a, b".
+				fmt.Fprintf(&q, "SELECT pg_catalog.set_config('search_path', %s, false);", quoteLiteral(v))
+			} else {
+				fmt.Fprintf(&q, "SET %s TO %s;", name, quoteLiteral(v))
+			}
 			if _, reported := sc.Reported[name]; !reported {
 				sc.Params[name] = v
 			}

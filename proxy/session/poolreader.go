@@ -267,7 +267,8 @@ func (h *poolReader) readyLocked(ss *session, msg []byte) readyState {
 	if len(msg) == 6 {
 		r.status = msg[5]
 	}
-	ss.txStatus.Store(uint32(r.status))
+	ss.setTxStatus(r.status)
+	ss.pl.lastFailed = h.code != ""
 	h.sc.q.synced()
 	h.code = ""
 	r.start, r.t, r.ok = ss.pending.Pop()
@@ -345,6 +346,7 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 			Detail: "The transaction was rolled back with the connection.", Hint: "Retry the transaction: HeliosProxy routes it to a healthy backend."}
 	}
 	syncs, busy, inTx := sc.q.clientSyncs(), pl.busy, byte(ss.txStatus.Load()) != 'I'
+	pl.lastFailed = true
 	// The proxy's own requests (a check, SETs) are answered too, so that
 	// whoever waits for them goes on.
 	sc.q.abandon(lostMessage)
@@ -363,7 +365,7 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 		out = e.Append(out)
 		out = wire.AppendReady(out, 'I')
 	}
-	ss.txStatus.Store('I')
+	ss.setTxStatus('I')
 	ss.wmu.Lock()
 	pl.mu.Unlock()
 	if mid {

@@ -59,18 +59,21 @@ type session struct {
 	serverPID uint32
 	serverKey []byte
 
-	pending    backend.Pending
-	local      localState    // statements the proxy answers itself
-	wmu        sync.Mutex    // serializes writes to the client during the relay
-	txStatus   atomic.Uint32 // transaction status of the last ReadyForQuery
-	timeZone   atomic.Value  // string: the session's TimeZone as the backend reported it
-	dateStyle  atomic.Value  // string: DateStyle, likewise
-	intervals  atomic.Value  // string: IntervalStyle, likewise
-	cancelAt   atomic.Int64  // unix nanos of the last cancel forwarded for this session
-	terminated atomic.Bool   // the client sent Terminate
-	discard    atomic.Bool   // drop the backend's answers up to its next ReadyForQuery (abortQuery's)
-	drop       atomic.Int32  // dropFilter's modes: the proxy's own requests of a mixed request are answered
-	count      relayCount    // requests relayed and answered, to order the proxy's answers among them
+	pending  backend.Pending
+	local    localState    // statements the proxy answers itself
+	wmu      sync.Mutex    // serializes writes to the client during the relay
+	txStatus atomic.Uint32 // transaction status of the last ReadyForQuery
+	// idleReady counts ReadyForQuery messages with status idle: each ends
+	// a transaction, and the proxy's portals and cursors made in it.
+	idleReady  atomic.Uint64
+	timeZone   atomic.Value // string: the session's TimeZone as the backend reported it
+	dateStyle  atomic.Value // string: DateStyle, likewise
+	intervals  atomic.Value // string: IntervalStyle, likewise
+	cancelAt   atomic.Int64 // unix nanos of the last cancel forwarded for this session
+	terminated atomic.Bool  // the client sent Terminate
+	discard    atomic.Bool  // drop the backend's answers up to its next ReadyForQuery (abortQuery's)
+	drop       atomic.Int32 // dropFilter's modes: the proxy's own requests of a mixed request are answered
+	count      relayCount   // requests relayed and answered, to order the proxy's answers among them
 	// lingerOnClose: an error was sent before closing; see linger.
 	lingerOnClose bool
 	evicted       atomic.Bool // ended for another login (evict)
@@ -774,6 +777,7 @@ func (ss *session) recovered(fn func() error) (err error) {
 // request (Query or Sync) starts, and answers helios_proxy statements
 // itself.
 func (ss *session) clientToServer() error {
+	ss.local.startPath(ss.params)
 	h := &clientHandler{ss: ss}
 	sc := wire.Scanner{H: h, MaxBody: ss.s.maxBody, Hold: true}
 	cs := ss.cs // bytes sent right after authentication are already in it
@@ -852,7 +856,7 @@ func (h *clientHandler) Want(typ byte, n int) int {
 			return wire.WantWhole
 		}
 	case 'S', 'H':
-		if h.ss.local.batch {
+		if h.ss.local.batch || typ == 'S' && h.ss.local.pathBatch != nil {
 			return wire.WantWhole
 		}
 	}
@@ -1002,7 +1006,7 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 	case 'Z':
 		ss := h.ss
 		if len(head) == 1 {
-			ss.txStatus.Store(uint32(head[0]))
+			ss.setTxStatus(head[0])
 		}
 		h.answered = true
 		start, t, ok := ss.pending.Pop()
@@ -1013,6 +1017,14 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 		}
 	}
 	return false
+}
+
+// setTxStatus notes the transaction status of a ReadyForQuery.
+func (ss *session) setTxStatus(st byte) {
+	ss.txStatus.Store(uint32(st))
+	if st == 'I' {
+		ss.idleReady.Add(1)
+	}
 }
 
 // clientWrite writes p to the client, its write lock held, and returns
