@@ -565,9 +565,12 @@
 //     a result over 16 MB with PostgreSQL's 54000 "requested length too
 //     large" (PostgreSQL allows 1 GB).
 //
-//   - A portal run with a row limit, a cursor and COPY compute all their
-//     rows first: an error at the n-th row comes before any row, where
-//     PostgreSQL sends the n-1 rows before it. FETCH through the extended
+//   - An error in a select-list expression at the n-th row comes after
+//     the n-1 rows before it, as in PostgreSQL, for a query whose rows are
+//     not sorted, grouped or made distinct first (and, for a portal or a
+//     cursor, once it is read that far); COPY computes all its rows
+//     first, so its error comes before any row. An error in WHERE comes
+//     before any row (PostgreSQL's, at the n-th row, after n-1). FETCH through the extended
 //     protocol returns rows in the cursor's format (binary only for
 //     DECLARE BINARY), whatever Bind's result formats. On a backend
 //     database, a WITH HOLD cursor over a status query declared in a

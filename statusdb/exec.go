@@ -183,16 +183,23 @@ func recoverEval(err *error) {
 // to dst as wire DataRow messages, each column in formats[col] (0 text, 1
 // binary; one entry per column). Values go from evaluation to the wire
 // without being boxed or kept: for 1,000 backends this is the proxy's hot
-// path. On an error dst comes back as it was.
+// path. On an error, out holds the rows sent before it (see below).
 func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormats, formats []int16) (out []byte, rows int, err error) {
 	x, err := s.context(&in, params, paramFormats)
 	if err != nil {
 		return dst, 0, err
 	}
-	start := len(dst)
+	// On an error, out holds the rows before it when they came from
+	// evaluation straight to the wire, as PostgreSQL streams them, and
+	// none when the rows were computed first (sorted, grouped, a set
+	// operation), as PostgreSQL computes them first too.
+	start, done, sent, streamed := len(dst), len(dst), 0, false
 	defer func() {
 		if err != nil {
 			out, rows = dst[:start], 0
+			if streamed {
+				out, rows = dst[:done], sent
+			}
 		}
 	}()
 	defer recoverEval(&err)
@@ -219,6 +226,7 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 		// One SELECT: its rows go from evaluation to the wire.
 		order, set, projected = q.arrange(x)
 		n, outs = len(order), q.outs
+		streamed = len(projected) == 0 && len(q.sort) == 0 && !q.grouped && !q.distinct && len(q.distinctOn) == 0 && len(q.windows) == 0
 	} else {
 		all = s.body.rows(x)
 		n = len(all)
@@ -259,6 +267,7 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 			binary.BigEndian.PutUint32(dst[lenAt:], uint32(n))
 		}
 		binary.BigEndian.PutUint32(dst[at+1:], uint32(len(dst)-at-1))
+		done, sent = len(dst), i+1
 	}
 	return dst, n, nil
 }

@@ -983,11 +983,17 @@ func TestAppendDataRowsMatchesResult(t *testing.T) {
 	}
 
 	// Errors are those of row-by-row evaluation, as in PostgreSQL: the
-	// first row's second column fails before the second row's first.
-	for _, tc := range []struct{ sql, code string }{
-		{"SELECT port / 0 FROM helios_proxy.backends", "22012"},
-		{"SELECT CASE WHEN backend_name = 'primary-1' THEN 0 ELSE backend_name::int END, CASE WHEN backend_name = 'primary-1' THEN port / 0 ELSE 0 END FROM helios_proxy.circuit_breaker_status", "22012"},
-		{"SELECT CASE WHEN backend_name = 'primary-1' THEN 0 ELSE backend_name::int END FROM helios_proxy.circuit_breaker_status", "22P02"},
+	// first row's second column fails before the second row's first, and
+	// the rows before the failing one are sent (unless the rows are
+	// computed first, for ORDER BY).
+	for _, tc := range []struct {
+		sql, code string
+		rows      int
+	}{
+		{"SELECT port / 0 FROM helios_proxy.backends", "22012", 0},
+		{"SELECT CASE WHEN backend_name = 'primary-1' THEN 0 ELSE backend_name::int END, CASE WHEN backend_name = 'primary-1' THEN port / 0 ELSE 0 END FROM helios_proxy.circuit_breaker_status", "22012", 0},
+		{"SELECT CASE WHEN backend_name = 'primary-1' THEN 0 ELSE backend_name::int END FROM helios_proxy.circuit_breaker_status", "22P02", 1},
+		{"SELECT CASE WHEN backend_name = 'primary-1' THEN 0 ELSE backend_name::int END FROM helios_proxy.circuit_breaker_status ORDER BY port", "22P02", 0},
 	} {
 		st, err := db.Prepare(tc.sql)
 		if err != nil {
@@ -995,8 +1001,8 @@ func TestAppendDataRowsMatchesResult(t *testing.T) {
 		}
 		got, rows, err := st.AppendDataRows([]byte("prefix"), in, nil, nil, make([]int16, len(st.Columns())))
 		var se *Error
-		if !errors.As(err, &se) || se.Code != tc.code || rows != 0 || string(got) != "prefix" {
-			t.Errorf("%s: %q, %d rows, %v; want dst unchanged and %s", tc.sql, got, rows, err, tc.code)
+		if !errors.As(err, &se) || se.Code != tc.code || rows != tc.rows || countDataRows(t, got[len("prefix"):]) != tc.rows || string(got[:len("prefix")]) != "prefix" {
+			t.Errorf("%s: %q, %d rows, %v; want %d rows after dst and %s", tc.sql, got, rows, err, tc.rows, tc.code)
 		}
 	}
 }
@@ -1040,4 +1046,18 @@ func TestWorkLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countDataRows counts the DataRow messages in b, which holds nothing else.
+func countDataRows(t *testing.T, b []byte) int {
+	t.Helper()
+	n := 0
+	for len(b) > 0 {
+		if b[0] != 'D' || len(b) < 5 {
+			t.Fatalf("not a DataRow: %q", b)
+		}
+		b = b[1+int(binary.BigEndian.Uint32(b[1:])):]
+		n++
+	}
+	return n
 }

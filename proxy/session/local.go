@@ -964,6 +964,7 @@ func (l *localState) result(st *statusdb.Stmt, in statusdb.Input, params [][]byt
 	}
 	out, rows, err := st.AppendDataRows(l.out, in, params, paramFormats, formats)
 	if err != nil {
+		l.out = out // the rows sent before the error, as PostgreSQL sends them
 		return err
 	}
 	if in.Session != nil {

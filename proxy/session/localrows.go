@@ -29,9 +29,10 @@ type rowSet struct {
 	// len(rows)+1 after the last.
 	cur    int
 	scroll bool // backwards allowed (SCROLL)
-	// err is the error computing the rows met: PostgreSQL computes a
-	// cursor's rows as they are fetched, so DECLARE succeeds and FETCH
-	// and MOVE fail.
+	// err is the error computing the rows met after rows (DataRow
+	// messages before it): PostgreSQL computes a cursor's or portal's
+	// rows as they are fetched, so DECLARE succeeds, and FETCH, MOVE or
+	// Execute return the rows before the failing one, then fail.
 	err error
 }
 
@@ -70,9 +71,16 @@ func (r *rowSet) run(dst []byte, forward bool, count int64, send bool) ([]byte, 
 		}
 		r.cur += int(k)
 		if k < count {
+			if r.err != nil {
+				// PostgreSQL sends the rows before the one that failed.
+				return dst, k, r.err
+			}
 			r.cur = n + 1
 		}
 		return dst, k, nil
+	}
+	if r.err != nil {
+		return dst, 0, r.err
 	}
 	if !r.scroll {
 		return dst, 0, errNoScroll
@@ -113,9 +121,6 @@ func (r *rowSet) rewind() error {
 // fetch carries out FETCH or MOVE as PostgreSQL's DoPortalRunFetch does,
 // appending the rows to dst for FETCH; n is the count of its command tag.
 func (r *rowSet) fetch(dst []byte, f *statusdb.Fetch) (out []byte, n int64, err error) {
-	if r.err != nil {
-		return dst, 0, r.err
-	}
 	send := !f.Move
 	count := f.Count
 	forward := true
@@ -330,16 +335,21 @@ func (l *localState) executeLimited(p *localPortal, in statusdb.Input, max int32
 		}
 		formats := columnFormats(len(st.Columns()), p.resultFormats)
 		data, _, err := st.AppendDataRows(nil, in, p.params, p.paramFormats, formats)
-		if err != nil {
+		if err != nil && len(data) == 0 {
 			return err
 		}
 		p.rows = newRowSet(st.Columns(), formats, data)
+		p.rows.err = err
 	}
 	count := int64(max)
 	if max <= 0 {
 		count = statusdb.FetchAll
 	}
-	out, n, _ := p.rows.run(l.out, true, count, true)
+	out, n, err := p.rows.run(l.out, true, count, true)
+	if err != nil {
+		l.out = out
+		return err
+	}
 	if !p.rows.atEnd() {
 		l.out = wire.AppendMessageOf(out, &pgproto3.PortalSuspended{})
 		return nil
