@@ -613,7 +613,7 @@ func numberToChar(t typ, v value, format string) string {
 	f := strings.TrimPrefix(format, "FM")
 	intDigits, fracDigits, point := 0, 0, false
 	zeroFrom := -1 // position of the first 0 in the integer part
-	keepFrac := 0 // fraction digits up to the last 0, which FM keeps
+	keepFrac := 0  // fraction digits up to the last 0, which FM keeps
 	for _, c := range f {
 		switch c {
 		case '9', '0':
