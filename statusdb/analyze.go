@@ -331,6 +331,9 @@ func (a *analyzer) typeCast(tc *pg.TypeCast) (*expr, *Error) {
 	if tc.TypeName != nil && len(tc.TypeName.ArrayBounds) > 0 {
 		return a.arrayCast(arg, tc)
 	}
+	if e, err, ok := a.typedCast(arg, tc.TypeName, tc.Location); ok {
+		return e, err
+	}
 	if e, err, ok := a.timeCast(arg, tc); ok {
 		return e, err
 	}
@@ -517,11 +520,7 @@ func (a *analyzer) aExpr(x *pg.A_Expr) (*expr, *Error) {
 		pg.A_Expr_Kind_AEXPR_BETWEEN_SYM, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM:
 		return a.between(x)
 	case pg.A_Expr_Kind_AEXPR_DISTINCT, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT, pg.A_Expr_Kind_AEXPR_NULLIF:
-		l, err := a.expr(x.Lexpr)
-		if err != nil {
-			return nil, err
-		}
-		r, err := a.expr(x.Rexpr)
+		l, r, err := a.operands(x)
 		if err != nil {
 			return nil, err
 		}
@@ -536,7 +535,7 @@ func (a *analyzer) aExpr(x *pg.A_Expr) (*expr, *Error) {
 	case pg.A_Expr_Kind_AEXPR_OP_ANY, pg.A_Expr_Kind_AEXPR_OP_ALL:
 		return a.arrayOp(x, x.Kind == pg.A_Expr_Kind_AEXPR_OP_ALL)
 	case pg.A_Expr_Kind_AEXPR_SIMILAR:
-		return nil, a.errAt(unsupported("SIMILAR TO"), x.Location)
+		return a.similar(op, x)
 	}
 	return nil, a.errAt(unsupported("operator "+op), x.Location)
 }
@@ -941,11 +940,7 @@ func (a *analyzer) caseExpr(c *pg.CaseExpr) (*expr, *Error) {
 }
 
 func noFunction(name string, args []*expr) *Error {
-	types := make([]string, len(args))
-	for i, e := range args {
-		types[i] = e.typ.String()
-	}
-	return &Error{Code: codeUndefinedFunction, Message: "function " + name + "(" + strings.Join(types, ", ") + ") does not exist",
+	return &Error{Code: codeUndefinedFunction, Message: "function " + name + "(" + argTypeNames(args) + ") does not exist",
 		Hint: "No function matches the given name and argument types. You might need to add explicit type casts."}
 }
 
@@ -960,7 +955,7 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 		return a.aggregate(name, f)
 	}
 	if f.AggStar || f.AggDistinct || len(f.AggOrder) > 0 || f.AggFilter != nil || f.AggWithinGroup {
-		return nil, a.errAt(errorf(codeWrongObjectType, "%s is not an aggregate function", name), f.Location)
+		return nil, a.notAggregate(name, f)
 	}
 	if f.FuncVariadic {
 		return nil, a.errAt(unsupported("VARIADIC"), f.Location)
@@ -1054,7 +1049,10 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 	if e, err, ok := a.catalogFunc(name, args, f.Location); ok {
 		return e, err
 	}
-	return nil, a.errAt(unsupported("function "+name+"()"), f.Location)
+	if e, err, ok := a.builtinFunc(name, args, f.Location); ok {
+		return e, err
+	}
+	return nil, a.errAt(unknownFunction(name, args), f.Location)
 }
 
 const codeWrongObjectType = "42809"

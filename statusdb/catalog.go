@@ -531,6 +531,9 @@ func splitQualified(s string) ([]string, bool) {
 
 // formatType is format_type(oid, typmod) for the types the catalogs know.
 func formatType(oid uint32, typmod int64) string {
+	if name, ok := charTypeName(oid, typmod); ok {
+		return name
+	}
 	switch oid {
 	case pgtype.BoolOID:
 		return "boolean"
@@ -695,7 +698,7 @@ func appendSpecial(dst []byte, oid uint32, v *value, x *evalCtx, format int16) (
 	case oid == 1034:
 		return dst, false, errorf(codeUndefinedFunction, "no binary output function available for type aclitem")
 	case format == 0 && oid == pgtype.Float4OID:
-		return strconv.AppendFloat(dst, float64(float32(v.f)), 'g', -1, 32), true, nil
+		return append(dst, float4Text(v.f)...), true, nil
 	case format == 0:
 		return append(dst, regOut(oid, v.n, x)...), true, nil
 	case oid == pgtype.Int2OID:

@@ -435,6 +435,9 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 		if f := catalogFn(e, args); f != nil {
 			return f, nil
 		}
+		if f := builtinFn(e, args); f != nil {
+			return f, nil
+		}
 		return funcFn(e, args), nil
 	case eSession:
 		return sessionFn(e.op, args), nil

@@ -163,9 +163,50 @@
 //     length/char_length, abs, round(x), round(x, n), trunc, ceil/ceiling,
 //     floor, now(), current_timestamp (and transaction_, statement_,
 //     clock_timestamp(), all the same instant: Input.Now);
-//   - casts with :: or CAST to text, varchar, int/int4/integer,
-//     int8/bigint, float8/double precision, numeric[(p,s)]/decimal,
-//     bool/boolean, timestamptz/timestamp with time zone, interval;
+//   - casts with :: or CAST to text, varchar[(n)], char[(n)]/bpchar,
+//     smallint/int2, int/int4/integer, int8/bigint, real/float4,
+//     float8/double precision, numeric[(p,s)]/decimal, bool/boolean,
+//     timestamptz/timestamp with time zone, interval (casts.go: real is
+//     held as a float8 rounded to float32 and printed as float4out does;
+//     varchar(n) and char(n) cut to n characters, char(n) pads with
+//     spaces; smallint is range-checked; their columns carry OIDs 700,
+//     1043, 1042 and 21);
+//   - built-in functions (funcs.go), declared with their pg_proc
+//     signatures and chosen as PostgreSQL's func_select_candidate
+//     chooses (exact matches, then preferred types, then the string
+//     category for unknown literals), so argument coercions, result
+//     types and errors are PostgreSQL's: a literal that does not fit is
+//     22P02 at the literal, a call nothing matches 42883 "function
+//     f(types) does not exist" with PostgreSQL's hint (also for a name
+//     PostgreSQL does not know; one it knows but statusdb lacks stays
+//     0A000, from pg_proc's names in pgnames_gen.go);
+//   - string functions (strfunc.go): concat, concat_ws, format (%s %I
+//     %L %%, n$ positions, - and widths including * and *n$), substr,
+//     substring (FROM/FOR, FROM pattern, SIMILAR ... ESCAPE), left,
+//     right, position, strpos, octet_length, initcap (ASCII, as under
+//     COLLATE "C"), replace, translate, reverse, repeat, lpad, rpad,
+//     split_part (negative fields), md5, starts_with, quote_ident
+//     (keywords quoted), quote_literal, quote_nullable, ascii, chr,
+//     to_hex;
+//   - regular expressions (regex.go): ~ ~* !~ !~*, SIMILAR TO [ESCAPE],
+//     similar_to_escape, regexp_replace (flags g i c n m s x q; start and
+//     n), regexp_match, regexp_split_to_array, regexp_like, regexp_count,
+//     substring(s FROM pattern). PostgreSQL's ARE syntax is translated to
+//     Go's RE2: leftmost-longest matching (a|ab matches "ab") unless
+//     PostgreSQL deems the pattern non-greedy (its first quantifier is),
+//     . matching newlines unless
+//     flag n, ASCII-only case folding, \y \Y \Z \A \b (backspace) \e
+//     \x.. \u.... \cX, ***= and ***:, embedded options, expanded
+//     syntax; \1..\9 and \& in replacements; RE2's errors reported with
+//     PostgreSQL's messages ("parentheses () not balanced", "quantifier
+//     operand invalid", "invalid escape \ sequence", ...);
+//   - math functions (mathfunc.go): mod, power/pow, sqrt, cbrt, exp, ln,
+//     log, log10, sign, pi, degrees, radians, sin, cos, tan, asin, acos,
+//     atan, atan2, width_bucket, gcd, lcm, with PostgreSQL's result types
+//     (an integer argument takes the float8 form, the preferred type:
+//     power(2, 3) is float8, mod(int, int) int) and errors (2201E, 2201F,
+//     2201G, 22003 overflow and underflow, 22012);
+//   - pg_typeof (regtype);
 //   - numeric is exact (numeric.go): decimal literals, casts to numeric
 //     and numeric(p, s), avg of integers and numerics, sum of bigint and
 //     numeric, round/trunc(numeric, n), ceil, floor and abs keep
@@ -338,7 +379,7 @@
 // and pg_indexes_size (0), pg_size_pretty, pg_get_statisticsobjdef_columns
 // (NULL: there are no extended statistics); casts
 // to oid, regclass, regtype, regnamespace, name, int2, "char" and from
-// the reg types to text; the operators ~, !~, ~*, !~* (Go's RE2, which
+// the reg types to text; the operators ~, !~, ~*, !~* (regex.go, which
 // accepts the patterns psql sends).
 //
 // Array values (srf.go, array.go) are one-dimensional and held as their
@@ -443,7 +484,32 @@
 //     subquery over one would otherwise take the proxy's memory or time,
 //     where PostgreSQL runs until statement_timeout.
 //
-//   - varchar is text: a varchar result column has the text OID (25).
+//   - varchar, char(n) and real are held as text and float8 with their
+//     PostgreSQL type beside them: a result column has their OID, but an
+//     operator on them works as on text and float8 (real * real is
+//     double precision, not real; char(n) keeps its trailing spaces in
+//     || and comparisons, where PostgreSQL drops them); lengths are not
+//     enforced on input.
+//
+//   - Regular expressions run on Go's RE2 (see Supported SQL): back
+//     references in a pattern (\1), lookahead and lookbehind
+//     constraints, collating elements and equivalence classes ([[.a.]],
+//     [[=a=]]) and basic or extended REs (flags b, e) are 0A000; \m and
+//     \M match at any word boundary; within the match, subexpressions
+//     take RE2's choices, which can differ from PostgreSQL's where an
+//     alternation's shorter branch comes first ((r|re)(.*) gives "r" where
+//     PostgreSQL gives "re") or a non-greedy pattern has a greedy part
+//     after its first quantifier ((.*?)-(.*) matches "pg-replica-a" in
+//     full, where PostgreSQL stops at "pg-"); a regexp_replace from a
+//     start position other than 1 matches ^ at that position.
+//     regexp_matches and regexp_split_to_table, which return sets, are
+//     0A000.
+//
+//   - power, exp, ln and log of numeric arguments are 0A000
+//     (PostgreSQL computes them in numeric with result scales of its
+//     own); the float8 forms work. repeat, lpad, rpad and format refuse
+//     a result over 16 MB with PostgreSQL's 54000 "requested length too
+//     large" (PostgreSQL allows 1 GB).
 //
 //   - Output column names are not truncated to 63 bytes.
 //

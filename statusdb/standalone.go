@@ -295,7 +295,7 @@ func flattenArgs(name string, args []*pg.Node) (string, *Error) {
 // quoteIdent quotes an identifier unless it is lower-case letters, digits
 // and underscores not starting with a digit.
 func quoteIdent(s string) string {
-	safe := s != "" && !(s[0] >= '0' && s[0] <= '9')
+	safe := s != "" && !(s[0] >= '0' && s[0] <= '9') && !quotedKeyword(s)
 	for _, c := range []byte(s) {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
 			safe = false

@@ -267,10 +267,18 @@ func appendFloat8(dst []byte, f float64) []byte {
 			return appendMicros(dst, int64(n))
 		}
 	}
+	return appendShortest(dst, f, 64, 15)
+}
+
+// appendShortest appends the shortest decimal that reads back as f as a
+// float of bits bits, fixed-point when its decimal exponent is in
+// [-4, maxExp), otherwise exponential ("1e+15"), as PostgreSQL's float8out
+// (maxExp 15) and float4out (maxExp 6) print finite values.
+func appendShortest(dst []byte, f float64, bits, maxExp int) []byte {
 	// One shortest-digits conversion in %e form, d.ddde±XX, rewritten in
 	// place as fixed-point when the exponent calls for it.
 	var buf [32]byte
-	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64)
+	e := strconv.AppendFloat(buf[:0], f, 'e', -1, bits)
 	neg := e[0] == '-'
 	if neg {
 		e = e[1:]
@@ -286,7 +294,7 @@ func appendFloat8(dst []byte, f float64) []byte {
 	if e[i+1] == '-' {
 		exp = -exp
 	}
-	if exp < -4 || exp >= 15 {
+	if exp < -4 || exp >= maxExp {
 		if neg {
 			dst = append(dst, '-')
 		}

@@ -156,7 +156,7 @@ func (a *analyzer) windowCall(name string, f *pg.FuncCall) (*expr, *Error) {
 		}
 		out.typ, out.name = args[0].typ, args[0].name
 	default:
-		return nil, a.errAt(unsupported("window function "+name+"()"), f.Location)
+		return nil, a.notAggregate(name, f)
 	}
 	if err != nil {
 		return nil, err

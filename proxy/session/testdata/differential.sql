@@ -143,6 +143,151 @@ SELECT backend_name SIMILAR TO 'pg-%' FROM helios_proxy.backends ORDER BY backen
 SELECT nope(backend_name) FROM helios_proxy.backends
 SELECT substr(backend_name, 'x') FROM helios_proxy.backends
 
+-- script strings_more
+SELECT format('%2$s|%1$s|%-8s|%8s|%s', backend_name, port, host), format('%s', read_only), format('%L|%L', NULL, weight) FROM helios_proxy.backends ORDER BY backend_name
+SELECT format('%*s|%-*s|', priority + 3, port, 6, priority) FROM helios_proxy.backends ORDER BY backend_name
+SELECT format('%z', port) FROM helios_proxy.backends
+SELECT format('%s %s', port) FROM helios_proxy.backends
+SELECT format('%I', NULL::text) FROM helios_proxy.backends
+SELECT format('100%') FROM helios_proxy.backends
+SELECT concat(), concat_ws(NULL, backend_name) FROM helios_proxy.backends LIMIT 1
+SELECT concat(read_only, weight, NULL, state_since) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT substr(backend_name, -1, 4), substr(backend_name, 0), substring(backend_name, 3), substring(host FOR 4), substring(backend_name FROM 20) FROM helios_proxy.backends ORDER BY backend_name
+SELECT substr(backend_name, 2, -1) FROM helios_proxy.backends
+SELECT substring(host FROM '\d+$'), substring(backend_name FROM '-(\w)'), substring(backend_name FROM 'zz') FROM helios_proxy.backends ORDER BY backend_name
+SELECT substring(backend_name SIMILAR 'pg-#"r%#"-_' ESCAPE '#') FROM helios_proxy.backends ORDER BY backend_name
+SELECT left(backend_name, -3), right(backend_name, -3), left(host, 100), left(backend_name, 0) FROM helios_proxy.backends ORDER BY backend_name
+SELECT position('replica' IN backend_name), position('' IN host), strpos(host, 'internal'), strpos(backend_name, 'ñ') FROM helios_proxy.backends ORDER BY backend_name
+SELECT octet_length(backend_name), char_length(backend_name), character_length(host), length(host) FROM helios_proxy.backends ORDER BY backend_name
+SELECT initcap(backend_name), initcap(host || ' x_y 9ab'), upper(backend_name), lower(backend_name) FROM helios_proxy.backends ORDER BY backend_name
+SELECT replace(host, '.', ''), replace(backend_name, '', 'x'), translate(backend_name, 'pgé', 'PG'), reverse(host) FROM helios_proxy.backends ORDER BY backend_name
+SELECT repeat(backend_name, 0), repeat('ab', -1), repeat('-', port / 1000) FROM helios_proxy.backends ORDER BY backend_name
+SELECT lpad(backend_name, 5), rpad(backend_name, 3), lpad(backend_name, 16, 'ñx'), rpad(host, 12, ''), lpad(host, -1, 'x') FROM helios_proxy.backends ORDER BY backend_name
+SELECT split_part(host, '.', -1), split_part(backend_name, '-', 3), split_part(host, '', 1), split_part(host, 'x', 2) FROM helios_proxy.backends ORDER BY backend_name
+SELECT split_part(host, '.', 0) FROM helios_proxy.backends
+SELECT md5(host), md5(''), starts_with(host, '10.'), starts_with(backend_name, '') FROM helios_proxy.backends ORDER BY backend_name
+SELECT quote_ident(backend_name || '"'), quote_ident('select'), quote_ident('user_name'), quote_ident('Upper'), quote_literal(backend_name || E'\\'''), quote_literal(port), quote_nullable(host), quote_nullable(NULL) FROM helios_proxy.backends ORDER BY backend_name
+SELECT ascii(host), ascii(''), chr(port / 10), chr(233), to_hex(port * -1), to_hex(requests_total) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT chr(0) FROM helios_proxy.backends
+SELECT chr(-1 * port) FROM helios_proxy.backends
+SELECT chr(1114112 + port) FROM helios_proxy.backends
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name SIMILAR TO '(pg|R)%-[a-c]' ORDER BY 1
+SELECT backend_name NOT SIMILAR TO '%replica%', backend_name SIMILAR TO 'pg!_%' ESCAPE '!', host SIMILAR TO '[0-9.]+' FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name LIKE 'pg#_%' ESCAPE '#', backend_name ILIKE 'PG-R%', backend_name NOT ILIKE '%A', host LIKE '10.1.0._' FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name LIKE 'x' ESCAPE 'ab' FROM helios_proxy.backends
+SELECT nope() FROM helios_proxy.backends
+SELECT lower(port) FROM helios_proxy.backends
+SELECT concat_ws(',', 'a', backend_name) || nope FROM helios_proxy.backends
+SELECT substring(backend_name, port, 'x') FROM helios_proxy.backends
+SELECT lpad(backend_name, '5x') FROM helios_proxy.backends
+SELECT strpos(backend_name) FROM helios_proxy.backends
+SELECT md5(port) FROM helios_proxy.backends
+SELECT substr(backend_name, $1), lpad(host, $2, $3) FROM helios_proxy.backends ORDER BY backend_name \bind 2 | 12 | *
+SELECT format($1, backend_name, port) FROM helios_proxy.backends ORDER BY 1 \bind %s:%s
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name ~ $1 ORDER BY 1 \bind ^pg-r
+SELECT regexp_replace(backend_name, $1, $2, 'g'), concat($3, port) FROM helios_proxy.backends ORDER BY 1 \bind - | _ | :
+SELECT round(weight::numeric, $1), mod(port, $2), power($3, 2) FROM helios_proxy.backends ORDER BY backend_name \bind 1 | 7 | 1.5
+SELECT split_part(host, $1, $2) FROM helios_proxy.backends ORDER BY backend_name \bind . | x
+SELECT left(backend_name, $1) FROM helios_proxy.backends ORDER BY 1 \bind 3 \types 20
+SELECT lower(*) FROM helios_proxy.backends
+SELECT lower(DISTINCT host) FROM helios_proxy.backends
+SELECT upper(host ORDER BY host) FROM helios_proxy.backends
+SELECT length(host) FILTER (WHERE port > 0) FROM helios_proxy.backends
+SELECT upper(host) OVER () FROM helios_proxy.backends
+SELECT nope(DISTINCT host) FROM helios_proxy.backends
+SELECT public.nope(port), 1 FROM helios_proxy.backends
+SELECT pg_catalog.upper(host), pg_catalog.concat(port, 'x') FROM helios_proxy.backends ORDER BY 1
+
+-- script regex
+SELECT backend_name ~ 'a|ab', backend_name ~* 'PG-R', backend_name !~* 'é', host ~ '^\d+(\.\d+){3}$' FROM helios_proxy.backends ORDER BY backend_name
+SELECT regexp_replace(backend_name, '[aeiou]', '*'), regexp_replace(backend_name, '[aeiou]', '*', 'g'), regexp_replace(backend_name, 'P', 'p', 'gi'), regexp_replace(host, '(\d+)\.(\d+)', '\2.\1 \& \\ \x') FROM helios_proxy.backends ORDER BY backend_name
+SELECT regexp_replace(host, '\.', '/', 2), regexp_replace(host, '\.', '/', 1, 2), regexp_replace(host, '\.', '/', 1, 0), regexp_replace(backend_name, 'E', '3', 1, 1, 'i') FROM helios_proxy.backends ORDER BY backend_name
+SELECT regexp_replace(backend_name, 'x*', '-', 'g'), regexp_replace(backend_name, '^', '>'), regexp_replace(backend_name, '$', '<', 'g') FROM helios_proxy.backends ORDER BY backend_name
+SELECT regexp_replace(backend_name, 'a', 'b', 'z') FROM helios_proxy.backends
+SELECT regexp_match(backend_name, 'replica-(.)'), regexp_match(host, '\d+'), regexp_match(backend_name, '(x)?(p)'), regexp_match(backend_name, 'R', 'i') FROM helios_proxy.backends ORDER BY backend_name
+SELECT regexp_match(backend_name, 'a', 'g') FROM helios_proxy.backends
+SELECT regexp_split_to_array(host, '\.'), regexp_split_to_array(backend_name, ''), regexp_split_to_array(backend_name, '-*'), regexp_split_to_array(backend_name, 'A', 'i') FROM helios_proxy.backends ORDER BY backend_name
+SELECT regexp_split_to_array(host, '\.', 'g') FROM helios_proxy.backends
+SELECT regexp_like(backend_name, '^pg'), regexp_like(backend_name, '^PG', 'i'), regexp_count(host, '\d'), regexp_count(backend_name, 'a', 5) FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name ~ '[[:upper:]]' OR backend_name ~ '\ya$' ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name ~ '***=pg-' ORDER BY 1
+SELECT backend_name FROM helios_proxy.backends WHERE backend_name ~ '(?i)^r' ORDER BY 1
+SELECT regexp_match(backend_name, '(.*)-(.*?)'), regexp_match(backend_name, 'p(.*?)a'), regexp_replace(backend_name, 'a*?', '.', 'g'), substring(host FROM '(.*?)\.') FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name ~* '^[P-R]', backend_name ~* '[^a-z-]', regexp_replace(backend_name, '[AEIOU]', '_', 'gi'), regexp_replace(backend_name, 'é', 'e', 'i') FROM helios_proxy.backends ORDER BY backend_name
+SELECT regexp_match(backend_name || E'\nx', '^x', 'n'), regexp_match(backend_name || E'\nx', '.\nx'), regexp_match(backend_name || E'\nx', '..x', 'n'), backend_name || E'\n' ~ 'a.$' FROM helios_proxy.backends ORDER BY backend_name
+SELECT regexp_match(backend_name, 'pg - (r \w+) # a comment', 'x'), regexp_match(backend_name, '\x70\u0067'), regexp_match(backend_name, '\yr\w*'), regexp_match(host, '\Ad+\Z'), regexp_match(backend_name, '\Y.a') FROM helios_proxy.backends ORDER BY backend_name
+SELECT regexp_replace(host, '[.[:digit:]]', '', 'g'), regexp_replace(backend_name, '[\w]+', '<\&>', 'g'), regexp_match(backend_name, '(?i)P(G)'), regexp_match(backend_name, '***=g-'), regexp_count(backend_name, '[-a]') FROM helios_proxy.backends ORDER BY backend_name
+SELECT substring(backend_name FROM '%#"r_p%#"-_' FOR '#'), backend_name SIMILAR TO '%(a|b)', backend_name SIMILAR TO 'pg-[^p]%', host SIMILAR TO '\d%' FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name ~ '[' FROM helios_proxy.backends
+SELECT backend_name ~ '*x' FROM helios_proxy.backends
+SELECT backend_name ~ 'a{2,1}' FROM helios_proxy.backends
+SELECT backend_name ~ 'x\' FROM helios_proxy.backends
+SELECT backend_name ~ '[z-a]' FROM helios_proxy.backends
+SELECT backend_name ~ '[[:nope:]]' FROM helios_proxy.backends
+SELECT backend_name ~ '\q' FROM helios_proxy.backends
+SELECT backend_name ~ 'a)' FROM helios_proxy.backends
+SELECT backend_name ~ port FROM helios_proxy.backends
+
+-- script math
+SELECT mod(port, 7), mod(requests_total, 1000), mod(weight::numeric, 0.3), mod(-port, 10) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT mod(port, 0) FROM helios_proxy.backends
+SELECT power(priority, 2), power(weight, 0.5), pow(2, priority), power(-2, 3) FROM helios_proxy.backends ORDER BY backend_name
+SELECT power(0, -1 * priority) FROM helios_proxy.backends
+SELECT power(-1 * weight, 0.5) FROM helios_proxy.backends
+SELECT power(10, port) FROM helios_proxy.backends
+SELECT sqrt(port), cbrt(port), exp(weight), ln(port), log(port), log10(weight) FROM helios_proxy.backends ORDER BY backend_name
+SELECT sqrt(-1 * weight) FROM helios_proxy.backends
+SELECT sqrt(port::numeric), sqrt(weight::numeric), sqrt(error_rate::numeric), sqrt(0.0), sqrt(requests_total::numeric * 1000), sqrt(1e-30 * priority), pg_typeof(sqrt(1.5)) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT sqrt(-1.5 * priority) FROM helios_proxy.backends
+SELECT ln(weight - weight) FROM helios_proxy.backends
+SELECT log(-1 * weight) FROM helios_proxy.backends
+SELECT exp(port) FROM helios_proxy.backends
+SELECT abs(-port), abs(weight - 1), abs(-requests_total), abs(-1.5), abs(error_rate::numeric - 1) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT ceil(weight), ceiling(-weight), floor(weight), round(weight), round(weight::numeric, 1), trunc(weight), trunc(weight::numeric, 1), round(error_rate::numeric, 2) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT round(2.5::float8 + priority), round(-2.5 - priority), round(12345.678, -2), trunc(-1.99), round(port / 7.0, 3) FROM helios_proxy.backends ORDER BY backend_name
+SELECT sign(port - 5433), sign(weight - 1), sign(-1.5), sign(0.0) FROM helios_proxy.backends ORDER BY backend_name
+SELECT greatest(port, priority, 6000), least(weight, 1, 0.5), greatest(backend_name, host), least(1, 2.5, port) FROM helios_proxy.backends ORDER BY backend_name
+SELECT pi(), degrees(pi() / priority), radians(180), sin(0), cos(0), tan(0), atan(1), atan2(1, priority), asin(1), acos(1) FROM helios_proxy.backends ORDER BY backend_name
+SELECT asin(weight + 1) FROM helios_proxy.backends
+SELECT width_bucket(port, 5000, 7000, 4), width_bucket(weight, 0, 3, 3), width_bucket(error_rate::numeric, 0, 1, 10), width_bucket(port, 7000, 5000, 4) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT width_bucket(port, 1, 1, 4) FROM helios_proxy.backends
+SELECT width_bucket(port, 1, 2, 0) FROM helios_proxy.backends
+SELECT gcd(port, 48), lcm(priority, 4), gcd(requests_total, 1024) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT pg_typeof(power(port, 2)), pg_typeof(mod(port, 2)), pg_typeof(mod(requests_total, 2)), pg_typeof(sqrt(port)), pg_typeof(round(weight)), pg_typeof(round(port, 1)), pg_typeof(sign(port)), pg_typeof(abs(port)), pg_typeof(ceil(port)), pg_typeof(width_bucket(port, 1, 2, 3)) FROM helios_proxy.backends LIMIT 1
+SELECT port / 0.0 FROM helios_proxy.backends
+SELECT port % 0 FROM helios_proxy.backends
+SELECT -2147483648::int4 * -1 FROM helios_proxy.backends LIMIT 1
+SELECT port * 1000000 FROM helios_proxy.backends
+
+-- script casts_more
+SELECT port::varchar(2), backend_name::varchar(4), backend_name::character varying, read_only::varchar, weight::varchar(3) FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name::char(5), port::char, read_only::character(3), backend_name::bpchar, 'x'::char(3) FROM helios_proxy.backends ORDER BY backend_name
+SELECT (backend_name::char(14))::text || '|', concat(backend_name::char(14), '|'), length(backend_name::varchar(3)) FROM helios_proxy.backends ORDER BY backend_name
+SELECT error_rate::real, weight::float4, latency_p99_ms::real, port::real, '1.5'::real, 0.1::real, 1e-40::real FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT error_rate::real::float8, (error_rate::real)::text, (weight::real)::int, 'NaN'::real, '-inf'::real FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT latency_p99_ms::real FROM helios_proxy.circuit_breaker_status
+SELECT 'abc'::real FROM helios_proxy.backends
+SELECT '1e39'::real FROM helios_proxy.backends
+SELECT 1e39::real FROM helios_proxy.backends
+SELECT read_only::real FROM helios_proxy.backends
+SELECT backend_name::varchar(0) FROM helios_proxy.backends
+SELECT 2.5::float8::int, 3.5::float8::int, (-2.5)::float8::int, 2.5::numeric::int, (-2.5)::numeric::int, 0.5::float8::bigint, 1.5::float8::bigint FROM helios_proxy.backends LIMIT 1
+SELECT latency_p99_ms::int FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT latency_p99_ms::bigint, (latency_p99_ms * 1e7)::bigint FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT 'NaN'::float8::int FROM helios_proxy.backends
+SELECT pg_typeof(backend_name), pg_typeof(port::varchar), pg_typeof(port::char(3)), pg_typeof(weight::real), pg_typeof(backend_name::name), pg_typeof('x'), pg_typeof(NULL), pg_typeof(requests_total), pg_typeof(read_only), pg_typeof(1.5), pg_typeof(port::int2) FROM helios_proxy.backends LIMIT 1
+SELECT pg_typeof(backend_name)::text, pg_typeof(weight::real) = 'real'::regtype FROM helios_proxy.backends LIMIT 1
+SELECT 2147483647 + priority FROM helios_proxy.backends
+SELECT -2147483647 - 1 - priority FROM helios_proxy.backends
+SELECT requests_total * 9223372036854775807 FROM helios_proxy.circuit_breaker_status
+SELECT port::int2 * 100 FROM helios_proxy.backends
+SELECT port::smallint, priority::int2, weight::smallint, (weight * 3)::numeric::int2, '12'::int2, pg_typeof(port::int2 + 1) FROM helios_proxy.backends ORDER BY backend_name
+SELECT (port * 10)::smallint FROM helios_proxy.backends
+SELECT latency_p99_ms::int2 FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT '70000'::int2 FROM helios_proxy.backends
+SELECT 'x'::smallint FROM helios_proxy.backends
+SELECT read_only::smallint FROM helios_proxy.backends
+
 -- script datetime
 SELECT backend_name, extract(epoch FROM state_since), extract(hour FROM state_since), date_part('minute', state_since) FROM helios_proxy.circuit_breaker_status ORDER BY 1
 SELECT backend_name, date_trunc('hour', state_since), date_trunc('day', last_failure_time) FROM helios_proxy.circuit_breaker_status ORDER BY 1
