@@ -389,7 +389,8 @@
 // literal, op ANY/ALL over an array column or value, unnest(array) and
 // generate_series(start, stop [, step]) of integers in FROM (their
 // arguments may refer to outer query levels; not LATERAL), ARRAY[a, b,
-// ...] of the elements' common type (arrayvalue.go), array_agg; string_to_array, parse_ident, array_lower, array_upper,
+// ...] of the elements' common type (arrayvalue.go), array_agg,
+// cardinality, array_position(arr, elem [, start]); string_to_array, parse_ident, array_lower, array_upper,
 // array_length, subscripts arr[i] (no slices), casts of a literal or an
 // array to int2[], int4[], text[], name[], oid[], ... (arrayfunc.go), and
 // a scalar function in FROM (string_to_array(...) s: one row). They go

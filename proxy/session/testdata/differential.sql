@@ -702,3 +702,6 @@ SELECT to_char(1, 'FM9.99'), to_char(1.5, 'FM9.90'), to_char(12, 'FM0009'), to_c
 SELECT backend_name, string_agg(event_type, ' > ' ORDER BY id) FROM helios_proxy.circuit_events GROUP BY backend_name ORDER BY 1 NULLS FIRST
 SELECT count(*) OVER (ORDER BY port RANGE BETWEEN UNBOUNDED PRECEDING AND 1000 FOLLOWING), backend_name FROM helios_proxy.backends ORDER BY 2
 SELECT id, lag(id) OVER w, sum(id) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) FROM helios_proxy.circuit_events WINDOW w AS (ORDER BY id) ORDER BY id
+SELECT cardinality(ARRAY[1, 2, NULL]), array_position(ARRAY['a', 'b', NULL, 'b'], 'b'), array_position(ARRAY['a', NULL], NULL), array_position(ARRAY[1, 2, 3, 2], 2, 3), cardinality('{}'::int[])
+SELECT cardinality(port) FROM helios_proxy.backends
+SELECT array_position(array_agg(port), 'x') FROM helios_proxy.backends
