@@ -24,11 +24,11 @@ type outStyle struct {
 // session's (on a backend database, the proxy's mirror of the backend's
 // settings); ISO and postgres without one.
 func styleOf(x *evalCtx) outStyle {
-	if x.style != nil {
-		return *x.style
+	if x.styleRead {
+		return x.style
 	}
 	st := outStyle{date: "ISO", interval: "postgres", floatDigits: 1}
-	defer func() { x.style = &st }()
+	defer func() { x.style, x.styleRead = st, true }()
 	ds, is := "", ""
 	if x.in != nil && x.in.Session != nil {
 		ds, _ = x.in.Session.Setting("DateStyle")
