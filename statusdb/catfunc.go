@@ -133,6 +133,7 @@ var catalogFuncs = map[string]struct {
 	"col_description":            {[][]typ{{tInt8, tInt4}}, tText, 0},
 	"shobj_description":          {[][]typ{{tInt8, tText}}, tText, 0},
 	"pg_get_expr":                {[][]typ{{tText, tInt8}, {tText, tInt8, tBool}}, tText, 0},
+	"pg_get_serial_sequence":     {[][]typ{{tText, tText}}, tText, 0},
 	"to_regclass":                {[][]typ{{tText}}, tInt8, 2205},
 	"to_regtype":                 {[][]typ{{tText}}, tInt8, 2206},
 	"to_regnamespace":            {[][]typ{{tText}}, tInt8, 4089},
@@ -338,6 +339,14 @@ func catalogFn(e *expr, args []evalFn) evalFn {
 		}
 	case "pg_get_expr":
 		return func(*evalCtx) value { return null } // no column defaults, constraints or partition bounds
+	case "pg_get_serial_sequence":
+		// No helios_proxy column owns a sequence; the table must exist.
+		return strict(func(x *evalCtx, v []value) value {
+			if _, ok := regclassIn(x, v[0].s); !ok {
+				fail(codeUndefinedTable, "relation \""+v[0].s+"\" does not exist")
+			}
+			return null
+		})
 	case "to_regclass":
 		return strict(func(x *evalCtx, v []value) value {
 			if n, ok := regclassIn(x, v[0].s); ok {

@@ -371,7 +371,9 @@
 // text[], ...) are held as their text form. Functions: format_type,
 // pg_get_userbyid, pg_table_is_visible, pg_type_is_visible,
 // obj_description, col_description, pg_get_expr (NULL: there are no
-// defaults or constraints), to_regclass/to_regtype/to_regnamespace,
+// defaults or constraints), pg_get_serial_sequence (NULL: no column owns
+// a sequence; 42P01 for a relation that does not exist, but a column
+// that does not exist is not checked), to_regclass/to_regtype/to_regnamespace,
 // has_schema_privilege, has_table_privilege, quote_ident,
 // array_to_string, pg_relation_is_publishable, pg_table_size,
 // pg_total_relation_size (8192: what PostgreSQL 15 reports for an empty
