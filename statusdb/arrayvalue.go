@@ -39,3 +39,74 @@ func arrayValueFn(e *expr, args []evalFn) evalFn {
 		return value{s: arrayOut(t, vals, x.loc)}
 	}
 }
+
+// arrayFuncs are cardinality(anyarray) and array_position(anyarray,
+// anyelement [, start]).
+var arrayFuncs = map[string]bool{"cardinality": true, "array_position": true}
+
+// arrayFunc types a call of arrayFuncs.
+func (a *analyzer) arrayFunc(name string, f *pg.FuncCall) (*expr, *Error) {
+	args, err := a.exprs(f.Args)
+	if err != nil {
+		return nil, err
+	}
+	nofn := a.errAt(noFunction(name, args), f.Location)
+	if len(args) == 0 || heldElem[args[0].pgt] == 0 || args[0].pgt == 22 || args[0].pgt == 30 {
+		return nil, nofn
+	}
+	out := &expr{kind: eFunc, op: name, typ: tInt4, args: args, loc: f.Location}
+	switch {
+	case name == "cardinality" && len(args) == 1:
+	case name == "array_position" && (len(args) == 2 || len(args) == 3):
+		c, err := a.coerce(args[1], heldElem[args[0].pgt])
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			return nil, nofn
+		}
+		args[1] = c
+		if len(args) == 3 {
+			if args[2], err = a.coerce(args[2], tInt4); err != nil || args[2] == nil {
+				return nil, nofn
+			}
+		}
+	default:
+		return nil, nofn
+	}
+	return out, nil
+}
+
+// arrayFuncFn compiles arrayFuncs' calls.
+func arrayFuncFn(e *expr, args []evalFn) evalFn {
+	et := heldElem[e.args[0].pgt]
+	return func(x *evalCtx) value {
+		arr := args[0](x)
+		if arr.null {
+			return null
+		}
+		vals, err := parseArray(arr.s, func(s string) (value, *Error) { return decodeText(et, []byte(s), x) })
+		if err != nil {
+			failErr(err)
+		}
+		if e.op == "cardinality" {
+			return value{n: int64(len(vals))}
+		}
+		want := args[1](x)
+		start := 0
+		if len(args) == 3 {
+			s := args[2](x)
+			if s.null {
+				fail("22004", "initial position must not be null")
+			}
+			start = max(int(s.n)-1, 0)
+		}
+		for i := start; i < len(vals); i++ {
+			v := vals[i]
+			if v.null && want.null || !v.null && !want.null && compareValues(et, v, want) == 0 {
+				return value{n: int64(i + 1)}
+			}
+		}
+		return null
+	}
+}

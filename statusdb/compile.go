@@ -31,8 +31,11 @@ type evalCtx struct {
 	outer  *evalCtx
 	ctes   map[*ctePlan]*cteState // the level's WITH queries, materialized when first read
 	run    *runState              // the statement's context's ownRun
-	style  *outStyle              // the session's output styles, once read (timeout.go)
 	ownRun runState
+
+	// style is the session's output styles (timeout.go), once styleRead.
+	style     outStyle
+	styleRead bool
 }
 
 // runState is shared by every level of one execution.

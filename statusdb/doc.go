@@ -425,7 +425,9 @@
 // text[], ...) are held as their text form. Functions: format_type,
 // pg_get_userbyid, pg_table_is_visible, pg_type_is_visible,
 // obj_description, col_description, pg_get_expr (NULL: there are no
-// defaults or constraints), to_regclass/to_regtype/to_regnamespace,
+// defaults or constraints), pg_get_serial_sequence (NULL: no column owns
+// a sequence; 42P01 for a relation that does not exist, but a column
+// that does not exist is not checked), to_regclass/to_regtype/to_regnamespace,
 // has_schema_privilege, has_table_privilege, quote_ident,
 // array_to_string, pg_relation_is_publishable, pg_table_size,
 // pg_total_relation_size (8192: what PostgreSQL 15 reports for an empty
@@ -443,7 +445,8 @@
 // literal, op ANY/ALL over an array column or value, unnest(array) and
 // generate_series(start, stop [, step]) of integers in FROM (their
 // arguments may refer to outer query levels; not LATERAL), ARRAY[a, b,
-// ...] of the elements' common type (arrayvalue.go), array_agg; string_to_array, parse_ident, array_lower, array_upper,
+// ...] of the elements' common type (arrayvalue.go), array_agg,
+// cardinality, array_position(arr, elem [, start]); string_to_array, parse_ident, array_lower, array_upper,
 // array_length, subscripts arr[i] (no slices), casts of a literal or an
 // array to int2[], int4[], text[], name[], oid[], ... (arrayfunc.go), and
 // a scalar function in FROM (string_to_array(...) s: one row). They go

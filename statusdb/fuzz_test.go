@@ -24,6 +24,13 @@ func FuzzStatement(f *testing.F) {
 		"SELECT DISTINCT lower(circuit_state) FROM helios_proxy.circuit_breaker_status ORDER BY 1 DESC NULLS FIRST",
 		"SELECT $1::timestamptz + interval '1 month' FROM helios_proxy.backends",
 		"SELECT round(error_rate::numeric, $1) FROM helios_proxy.circuit_breaker_status",
+		"SELECT to_char(state_since, $1), extract(epoch FROM state_since), date_trunc($1, state_since) FROM helios_proxy.circuit_breaker_status",
+		"SELECT $1::jsonb -> 'a', json_build_object('n', backend_name, 'p', port), row_to_json(b) FROM helios_proxy.backends b",
+		"SELECT string_agg(backend_name, $1 ORDER BY port DESC), array_agg(port ORDER BY 1), percentile_cont(0.5) WITHIN GROUP (ORDER BY weight) FROM helios_proxy.backends",
+		"SELECT priority, grouping(priority), stddev(port) FROM helios_proxy.backends GROUP BY ROLLUP (priority)",
+		"SELECT sum(port) OVER (ORDER BY port RANGE BETWEEN $1::int PRECEDING AND CURRENT ROW) FROM helios_proxy.backends",
+		"SELECT x.n FROM helios_proxy.backends b, LATERAL (SELECT b.port + $1::int AS n) x",
+		"SELECT $1::date + 1, $1::timestamp AT TIME ZONE 'UTC', age($1::timestamptz) FROM helios_proxy.backends",
 		// Patterns and format strings from the fuzzer (regex.go, strfunc.go).
 		"SELECT regexp_replace(backend_name, $1, '<\\1\\&>', 'g'), regexp_match(host, $1, 'i') FROM helios_proxy.backends",
 		"SELECT regexp_split_to_array(backend_name, $1), substring(host FROM $1), backend_name ~* $1 FROM helios_proxy.backends",

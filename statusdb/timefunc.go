@@ -45,6 +45,10 @@ func (a *analyzer) extFunc(name string, f *pg.FuncCall) (*expr, *Error, bool) {
 		e, err := a.makeInterval(f)
 		return e, err, true
 	}
+	if arrayFuncs[name] {
+		e, err := a.arrayFunc(name, f)
+		return e, err, true
+	}
 	if !timeFuncs[name] && !jsonFuncs[name] {
 		return nil, nil, false
 	}
@@ -569,6 +573,8 @@ func extFn(e *expr, args []evalFn) evalFn {
 		f = func(_ *evalCtx, v []value) value { return value{n: v[0].n - v[1].n} }
 	case "array_value":
 		return arrayValueFn(e, args)
+	case "cardinality", "array_position":
+		return arrayFuncFn(e, args)
 	case "interval*", "interval/":
 		div := e.op == "interval/"
 		f = func(_ *evalCtx, v []value) value { return intervalMulDiv(v[0], v[1].f, div) }

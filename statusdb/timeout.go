@@ -24,11 +24,11 @@ type outStyle struct {
 // session's (on a backend database, the proxy's mirror of the backend's
 // settings); ISO and postgres without one.
 func styleOf(x *evalCtx) outStyle {
-	if x.style != nil {
-		return *x.style
+	if x.styleRead {
+		return x.style
 	}
 	st := outStyle{date: "ISO", interval: "postgres", floatDigits: 1}
-	defer func() { x.style = &st }()
+	defer func() { x.style, x.styleRead = st, true }()
 	ds, is := "", ""
 	if x.in != nil && x.in.Session != nil {
 		ds, _ = x.in.Session.Setting("DateStyle")
@@ -613,11 +613,15 @@ func numberToChar(t typ, v value, format string) string {
 	f := strings.TrimPrefix(format, "FM")
 	intDigits, fracDigits, point := 0, 0, false
 	zeroFrom := -1 // position of the first 0 in the integer part
+	keepFrac := 0  // fraction digits up to the last 0, which FM keeps
 	for _, c := range f {
 		switch c {
 		case '9', '0':
 			if point {
 				fracDigits++
+				if c == '0' {
+					keepFrac = fracDigits
+				}
 			} else {
 				if c == '0' && zeroFrom < 0 {
 					zeroFrom = intDigits
@@ -632,12 +636,13 @@ func numberToChar(t typ, v value, format string) string {
 	switch t {
 	case tNumeric:
 		num = v.s
-	case tFloat8:
-		num = strconv.FormatFloat(v.f, 'f', -1, 64)
 	default:
 		num = strconv.FormatInt(v.n, 10)
 	}
 	r := numericRound(num, fracDigits, false).s
+	if t == tFloat8 {
+		r = strconv.FormatFloat(v.f, 'f', fracDigits, 64) // printf's %.*f, ties to even
+	}
 	neg := strings.HasPrefix(r, "-")
 	r = strings.TrimPrefix(r, "-")
 	ip, fp, _ := strings.Cut(r, ".")
@@ -714,8 +719,8 @@ func numberToChar(t typ, v value, format string) string {
 	out := b.String()
 	if fm {
 		out = strings.TrimLeft(out, " ")
-		if fracDigits > 0 {
-			out = strings.TrimRight(strings.TrimRight(out, "0"), " ")
+		for n := fracDigits - keepFrac; n > 0 && strings.HasSuffix(out, "0"); n-- {
+			out = out[:len(out)-1]
 		}
 	}
 	return out

@@ -683,3 +683,28 @@ SELECT * FROM helios_proxy.backends b, LATERAL (SELECT nope FROM helios_proxy.ci
 SELECT pg_get_serial_sequence('helios_proxy.backends', 'port'), pg_catalog.pg_get_serial_sequence('helios_proxy.circuit_events', 'id')
 SELECT pg_get_serial_sequence('helios_proxy.backends', 'nope')
 SELECT pg_get_serial_sequence('helios_proxy.nope', 'id')
+
+-- script more_checks
+SELECT to_char(port, '99999'), to_char(weight, 'FM990.00'), to_char(error_rate, '0.999'), to_char(-12.5, '999D9'), to_char(requests_total, '9,999,999') FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT to_char(port, 'FM9999'), to_char(latency_p95_ms, '9999.9'), to_char(0.5, '9.99'), to_char(0, '999') FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT extract(hour FROM event_time::timestamp), extract(epoch FROM event_time::timestamp), extract(doy FROM event_time::date), date_part('year', event_time::date) FROM helios_proxy.circuit_events WHERE id = 1
+SELECT event_time::date - '2026-01-01', event_time::date + 30, event_time::date - 1, event_time::date + interval '36 hours', event_time::date + '10:30'::time FROM helios_proxy.circuit_events WHERE id = 1
+SELECT event_time::date < event_time, event_time::timestamp = event_time, '2026-03-14'::date = '2026-03-14 00:00:00'::timestamp FROM helios_proxy.circuit_events WHERE id = 1
+SELECT event_time::timestamp - '2026-03-14 00:00:00'::timestamp, event_time::time - '15:00'::time FROM helios_proxy.circuit_events WHERE id = 1
+SELECT stddev(weight::numeric), variance(latency_p95_ms::numeric), stddev_pop(priority::bigint) FROM helios_proxy.circuit_breaker_status
+SELECT jsonb_build_object('k', jsonb_build_object('z', 1, 'a', ARRAY['x', NULL])), json_build_object('a', ARRAY[1.5, 2]), to_json(ARRAY[true, false])
+SELECT '{"a":1,"a":2}'::jsonb, '{"a":1,"a":2}'::json, '{"a":1,"a":2}'::json -> 'a', '[1,2,3]'::jsonb -> 5, '  [1, 2.0e1, -0.5]'::jsonb
+SELECT '{"a": [1, "two", {"b": null}]}'::jsonb ->> 'a', '"x\ny"'::jsonb, '"\u00e9"'::json ->> 0, '{"t": true}'::jsonb -> 't'
+SELECT '[1,'::json
+SELECT '{"a" 1}'::jsonb
+SELECT '{"a": tru}'::jsonb
+SELECT jsonb_agg(backend_name ORDER BY backend_name) -> 0, json_agg(weight ORDER BY weight) ->> 1 FROM helios_proxy.backends
+SELECT date_trunc('week', '2026-03-15 12:00:00'::timestamp), date_trunc('quarter', '2026-12-31'::date), date_trunc('hour', event_time::timestamp) FROM helios_proxy.circuit_events WHERE id = 1
+SELECT age('2026-03-31'::timestamp, '2026-02-28 12:00'::timestamp), age('2024-02-29 00:00:00+00', '2026-03-14 00:00:00+00')
+SELECT to_char(1, 'FM9.99'), to_char(1.5, 'FM9.90'), to_char(12, 'FM0009'), to_char(-0.25, 'FM90.999'), to_char(1234.5::float8, '9,999.9')
+SELECT backend_name, string_agg(event_type, ' > ' ORDER BY id) FROM helios_proxy.circuit_events GROUP BY backend_name ORDER BY 1 NULLS FIRST
+SELECT count(*) OVER (ORDER BY port RANGE BETWEEN UNBOUNDED PRECEDING AND 1000 FOLLOWING), backend_name FROM helios_proxy.backends ORDER BY 2
+SELECT id, lag(id) OVER w, sum(id) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) FROM helios_proxy.circuit_events WINDOW w AS (ORDER BY id) ORDER BY id
+SELECT cardinality(ARRAY[1, 2, NULL]), array_position(ARRAY['a', 'b', NULL, 'b'], 'b'), array_position(ARRAY['a', NULL], NULL), array_position(ARRAY[1, 2, 3, 2], 2, 3), cardinality('{}'::int[])
+SELECT cardinality(port) FROM helios_proxy.backends
+SELECT array_position(array_agg(port), 'x') FROM helios_proxy.backends
