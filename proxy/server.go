@@ -24,6 +24,7 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/events"
 	"github.com/heliosdb/heliosproxy/proxy/listen"
 	"github.com/heliosdb/heliosproxy/proxy/overrides"
+	"github.com/heliosdb/heliosproxy/proxy/pattern"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/route"
 	"github.com/heliosdb/heliosproxy/proxy/session"
@@ -59,7 +60,8 @@ type Server struct {
 	users atomic.Pointer[map[string]*pool.User] // [[users]] by name; replaced whole by Reload
 
 	overrides *overrides.Store
-	hooks     backend.Hooks // what the backends report to
+	hooks     backend.Hooks     // what the backends report to
+	patterns  *pattern.Registry // the query-level breakers
 
 	// cluster is the member of [cluster] while Run runs; nil otherwise.
 	cluster     atomic.Pointer[cluster.Node]
@@ -93,6 +95,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.front = front
 	s.hooks.Publish = s.publish
+	s.patterns = pattern.New(patternsConfig(cfg))
+	s.patterns.Publish = s.publishPattern
+	s.hooks.Patterns, front.Patterns = s.patterns, s.patterns
 	s.router.Backends, s.router.Now = s.list, func() time.Time { return s.clock.Now() }
 	s.cfg.Store(&cfg)
 	s.breakersOnSet(cfg)
@@ -328,6 +333,7 @@ func (s *Server) tick(ctx context.Context) {
 			b.Note(b.Breaker.Tick(now, in))
 			b.RefreshFactor(now, b.TickStats(now), cfg)
 		}
+		s.patterns.Tick(now)
 	}
 }
 
@@ -387,7 +393,7 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 	if dst == nil {
 		dst = make([]status.Backend, 0, len(s.list()))
 	}
-	snap := status.Snapshot{Taken: now, Backends: dst[:0]}
+	snap := status.Snapshot{Taken: now, Backends: dst[:0], QueryBreakers: s.queryBreakers(now)}
 	if n := s.cluster.Load(); n != nil {
 		snap.Members = n.Members(now)
 	}

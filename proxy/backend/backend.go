@@ -14,6 +14,7 @@ import (
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/proxy/dial"
 	"github.com/heliosdb/heliosproxy/proxy/health"
+	"github.com/heliosdb/heliosproxy/proxy/pattern"
 )
 
 // Backend is one configured PostgreSQL server with its circuit breaker and
@@ -69,6 +70,9 @@ type Hooks struct {
 	// OnHealthCheck, if not nil, is given every health check's latency
 	// and outcome (Checked); it must be fast.
 	OnHealthCheck func(backend string, d time.Duration, o breaker.Outcome)
+	// Patterns, if not nil, are the query-level breakers: Finish records
+	// every request's pattern there too.
+	Patterns *pattern.Registry
 }
 
 // A Tracked session has requests pending on a backend: its connection
@@ -215,52 +219,57 @@ type Pending struct {
 }
 
 type pendingSlot struct {
-	start  atomic.Int64  // unix nanos
-	gen    atomic.Uint64 // ticket's generation, for the monitor, which must not read ticket
+	start  atomic.Int64                    // unix nanos
+	gen    atomic.Uint64                   // ticket's generation, for the monitor, which must not read ticket
+	pat    atomic.Pointer[pattern.Pattern] // q's tracked pattern, for the monitor, which must not read q
 	ticket breaker.Ticket
+	q      pattern.Req
 }
 
-func (r *Pending) Push(start int64, t breaker.Ticket) {
+// Push notes a request that starts at start (unix nanos) with ticket t,
+// of pattern q (the zero Req for none).
+func (r *Pending) Push(start int64, t breaker.Ticket, q pattern.Req) {
 	tail := r.tail.Load()
 	if tail-r.head.Load() == uint32(len(r.slots)) {
 		r.lost.Add(1)
 		return
 	}
 	s := &r.slots[tail%uint32(len(r.slots))]
-	s.ticket = t
+	s.ticket, s.q = t, q
 	s.gen.Store(t.Generation())
+	s.pat.Store(q.Pattern())
 	s.start.Store(start)
 	r.tail.Store(tail + 1)
 }
 
 // Pop returns the oldest request; ok is false when none is recorded (the
 // ring overflowed, or a ReadyForQuery came without a request).
-func (r *Pending) Pop() (start int64, t breaker.Ticket, ok bool) {
+func (r *Pending) Pop() (start int64, t breaker.Ticket, q pattern.Req, ok bool) {
 	head := r.head.Load()
 	if head == r.tail.Load() {
 		if r.lost.Load() > 0 {
 			r.lost.Add(-1)
 		}
-		return 0, t, false
+		return 0, t, q, false
 	}
 	s := &r.slots[head%uint32(len(r.slots))]
-	start, t = s.start.Load(), s.ticket
+	start, t, q = s.start.Load(), s.ticket, s.q
 	r.head.Store(head + 1)
-	return start, t, true
+	return start, t, q, true
 }
 
 // Empty reports whether every pushed request has been popped.
 func (r *Pending) Empty() bool { return r.head.Load() == r.tail.Load() }
 
-// Oldest returns the start of the Oldest pending request, 0 if none, and
-// the generation of its ticket.
-func (r *Pending) Oldest() (start int64, gen uint64) {
+// Oldest returns the start of the Oldest pending request, 0 if none, the
+// generation of its ticket and its tracked pattern (nil if none).
+func (r *Pending) Oldest() (start int64, gen uint64, p *pattern.Pattern) {
 	head := r.head.Load()
 	if head == r.tail.Load() {
-		return 0, 0
+		return 0, 0, nil
 	}
 	s := &r.slots[head%uint32(len(r.slots))]
-	return s.start.Load(), s.gen.Load()
+	return s.start.Load(), s.gen.Load(), s.pat.Load()
 }
 
 // Dial opens a connection to the backend as its TLS settings under cfg,
@@ -295,6 +304,7 @@ func BreakerConfig(c config.Config, b config.Backend) breaker.Config {
 		HalfOpenProbes:             10,
 		HalfOpenSuccessPercent:     cb.HalfOpenSuccessThreshold,
 		HalfOpenProbeInterval:      cb.HalfOpenProbeInterval.Duration,
+		ProbeTimeout:               cb.RecoveryProbeTimeout.Duration,
 		GradualRecovery:            cb.GradualRecoveryEnabled,
 		RampUpDuration:             cb.RecoveryRampUpDuration.Duration,
 		RampStepPercent:            cb.RecoveryStepPercentage,

@@ -24,6 +24,7 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/dial"
 	"github.com/heliosdb/heliosproxy/proxy/listen"
+	"github.com/heliosdb/heliosproxy/proxy/pattern"
 	"github.com/heliosdb/heliosproxy/proxy/route"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
@@ -287,8 +288,12 @@ func (ss *session) startTLS() error {
 // while the session is blocked writing to its client, and for an answer
 // that is streaming, since the last write.
 func (ss *session) Waiting() (since int64, gen uint64, ok bool) {
-	start, gen := ss.pending.Oldest()
+	start, gen, p := ss.pending.Oldest()
 	if start == 0 || ss.clientBlocked.Load() != 0 {
+		return 0, 0, false
+	}
+	if p != nil && p.Handles(ss.s.clock.Now(), ss.s.config().CircuitBreaker.MetricsWindowSize.Duration) {
+		// Its pattern's breaker deals with it: not the backend's latency.
 		return 0, 0, false
 	}
 	return max(start, ss.wrote.Load()), gen, true
@@ -573,7 +578,7 @@ func (lc *loginClock) firstRequest(now time.Time) {
 }
 
 func (lc *loginClock) resume(now time.Time) {
-	lc.ss.pending.Push(now.UnixNano(), lc.t)
+	lc.ss.pending.Push(now.UnixNano(), lc.t, pattern.Req{})
 	lc.pending = true
 }
 
@@ -846,7 +851,8 @@ func (h *clientHandler) Want(typ byte, n int) int {
 	}
 	switch typ {
 	case 'B', 'D', 'E', 'C':
-		if h.ss.local.active() {
+		if h.ss.local.active() || typ == 'B' && h.ss.s.Patterns != nil && h.ss.s.Patterns.Enabled() {
+			// A Bind is looked at whole for its statement's pattern.
 			return wire.WantWhole
 		}
 	case 'S', 'H':
@@ -876,7 +882,7 @@ func (h *clientHandler) start() {
 	if h.now == 0 {
 		h.now = h.ss.s.clock.Now().UnixNano()
 	}
-	h.ss.pending.Push(h.now, h.ss.b.Breaker.Current())
+	h.ss.pending.Push(h.now, h.ss.b.Breaker.Current(), h.ss.local.takeReq())
 }
 
 // serverToClient relays backend messages to the client, recording each
@@ -1003,11 +1009,11 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 			ss.txStatus.Store(uint32(head[0]))
 		}
 		h.answered = true
-		start, t, ok := ss.pending.Pop()
+		start, t, q, ok := ss.pending.Pop()
 		code, held := h.code, h.blocked
 		h.code, h.blocked = "", 0
 		if ok {
-			ss.b.Finish(t, start, code, ss.cancelAt.Load(), held, ss.s.clock.Now())
+			ss.b.Finish(t, start, code, ss.cancelAt.Load(), held, q, ss.s.clock.Now())
 		}
 	}
 	return false

@@ -1,0 +1,198 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// TestQueryBreaker: a slow pattern (SELECT pg_sleep($1), by pgx's
+// extended protocol and, with the argument inlined, its simple protocol)
+// opens its own breaker; its executions are then refused with 53400
+// naming the pattern, while a fast pattern from the same role keeps
+// succeeding and the backend's circuit stays CLOSED; once the pattern is
+// fast again it recovers through HALF_OPEN. Pass-through and pooled
+// (transaction mode) sessions alike.
+func TestQueryBreaker(t *testing.T) {
+	for _, mode := range []string{"pass-through", "pooled"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			c := pgtest.New(t, pgtest.Options{Name: "qb-" + mode, Auth: "scram-sha-256", Password: "pg-secret"})
+			if err := c.CreateUser(ctx, "app", "app-secret"); err != nil {
+				t.Fatal(err)
+			}
+			cfg := testConfig(t, c)
+			cfg.CircuitBreaker.QueryLevelBreakersEnabled = true
+			cfg.CircuitBreaker.SlowQueryThresholdMs = 1000 // above latency_threshold_p95_ms (500)
+			cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: 2 * time.Second}
+			if mode == "pooled" {
+				cfg.Pool.Mode = "transaction"
+				cfg.Users = []config.User{{Name: "app", Password: "app-secret"}}
+			}
+			p := startProxy(t, cfg)
+			events := p.Subscribe(ctx)
+
+			var (
+				mu        sync.Mutex
+				seen      []status.Event
+				slowArg   atomic.Value // string: the pg_sleep argument
+				refused   atomic.Int64
+				refusal   atomic.Value // *pgconn.PgError: the first refusal
+				fastOK    atomic.Int64
+				fastErr   atomic.Value // error: the first error of the fast pattern
+				otherErrs atomic.Value // error: the first unexpected error of the slow pattern
+			)
+			slowArg.Store("1.5")
+			go func() {
+				for ev := range events {
+					mu.Lock()
+					seen = append(seen, ev)
+					mu.Unlock()
+				}
+			}()
+			has := func(typ status.EventType) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return slices.ContainsFunc(seen, func(ev status.Event) bool { return ev.Type == typ })
+			}
+			wctx, stop := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			defer func() { stop(); wg.Wait() }()
+			connect := func(simple bool) *pgx.Conn {
+				cc, err := pgx.ParseConfig(p.dsn("app", "app-secret"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if simple {
+					cc.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+				}
+				conn, err := pgx.ConnectConfig(ctx, cc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { conn.Close(context.Background()) })
+				return conn
+			}
+			for i := range 4 {
+				conn := connect(i%2 == 1)
+				wg.Go(func() {
+					for wctx.Err() == nil {
+						_, err := conn.Exec(wctx, "SELECT pg_sleep($1)", slowArg.Load().(string))
+						var pe *pgconn.PgError
+						switch {
+						case err == nil || wctx.Err() != nil:
+						case errors.As(err, &pe) && pe.Code == "53400":
+							refused.Add(1)
+							refusal.CompareAndSwap(nil, pe)
+							// Pacing, not synchronization: a refused client retries soon.
+							time.Sleep(20 * time.Millisecond)
+						default:
+							otherErrs.CompareAndSwap(nil, err)
+						}
+					}
+				})
+			}
+			for i := range 4 {
+				conn := connect(i%2 == 1)
+				wg.Go(func() {
+					for n := 0; wctx.Err() == nil; n++ {
+						var v int
+						err := conn.QueryRow(wctx, "SELECT $1::int + 1", n).Scan(&v)
+						switch {
+						case err == nil:
+							fastOK.Add(1)
+						case wctx.Err() == nil:
+							fastErr.CompareAndSwap(nil, err)
+						}
+					}
+				})
+			}
+			poll := func(what string, cond func() bool) {
+				t.Helper()
+				for !cond() {
+					if ctx.Err() != nil {
+						t.Fatalf("waiting for %s: %v", what, ctx.Err())
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+
+			poll("the slow pattern's breaker to open", func() bool { return has(status.QueryBreakerOpened) })
+			okAtOpen := fastOK.Load()
+			poll("refused executions of the slow pattern", func() bool { return refused.Load() >= 8 })
+			poll("fast queries while the pattern is open", func() bool { return fastOK.Load() > okAtOpen+100 })
+			pe := refusal.Load().(*pgconn.PgError)
+			// The example is whichever form was seen first: pgx's simple
+			// protocol inlines the argument as "pg_sleep( '1.5' )".
+			isSleep := func(s string) bool { return strings.Contains(s, "pg_sleep(") && strings.Contains(s, "$1") }
+			if !isSleep(pe.Detail) || !strings.Contains(pe.Hint, "Retry after") {
+				t.Errorf("refusal: %s DETAIL %q HINT %q; want the pattern in DETAIL and a retry time in HINT", pe.Message, pe.Detail, pe.Hint)
+			}
+			snap := p.Snapshot()
+			if len(snap.QueryBreakers) == 0 || snap.QueryBreakers[0].CircuitState == status.Closed ||
+				!isSleep(snap.QueryBreakers[0].Query) {
+				t.Errorf("Snapshot().QueryBreakers = %+v; want the pg_sleep pattern first, not CLOSED", snap.QueryBreakers)
+			}
+
+			// A refusal inside a transaction block aborts it, as any error does.
+			tx := connect(true)
+			if _, err := tx.Exec(ctx, "BEGIN"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, "SELECT pg_sleep(1.5)"); pgCode(err) != "53400" {
+				t.Errorf("slow pattern in a transaction block: %v, want 53400", err)
+			}
+			if _, err := tx.Exec(ctx, "SELECT 1"); pgCode(err) != "25P02" {
+				t.Errorf("after the refusal in the block: %v, want 25P02", err)
+			}
+			if _, err := tx.Exec(ctx, "ROLLBACK"); err != nil {
+				t.Errorf("ROLLBACK: %v", err)
+			}
+
+			// Fast again: probes pass, and it closes.
+			slowArg.Store("0.001")
+			poll("the pattern to go HALF_OPEN", func() bool { return has(status.QueryBreakerHalfOpened) })
+			poll("the pattern to close", func() bool { return has(status.QueryBreakerClosed) })
+			stop()
+			wg.Wait()
+
+			if err, _ := fastErr.Load().(error); err != nil {
+				t.Errorf("the fast pattern failed: %v", err)
+			}
+			if err, _ := otherErrs.Load().(error); err != nil {
+				t.Errorf("the slow pattern failed otherwise than by refusal: %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, ev := range seen {
+				if ev.Type == status.CircuitOpened || ev.Type == status.CircuitHalfOpened {
+					t.Errorf("backend event %s (%s: %s); want the backend CLOSED throughout", ev.Type, ev.Reason, ev.Detail)
+				}
+			}
+			if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed {
+				t.Errorf("backend %s is %s, want CLOSED", b.Name, b.CircuitState)
+			}
+			var order []string
+			for _, ev := range seen {
+				if strings.HasPrefix(string(ev.Type), "QueryBreaker") {
+					order = append(order, fmt.Sprintf("%s(%s)", ev.Type, ev.Reason))
+				}
+			}
+			t.Logf("pattern events: %v; %d fast queries, %d refusals", order, fastOK.Load(), refused.Load())
+		})
+	}
+}
