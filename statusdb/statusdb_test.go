@@ -306,6 +306,10 @@ func TestSchema(t *testing.T) {
 		"backends": "backend_name text, host text, port integer, priority integer, weight double precision, read_only boolean",
 
 		"cluster_members": "node text, address text, state text, last_contact timestamp with time zone, version text, config_hash text, is_self boolean",
+		"query_breakers": "pattern text, fingerprint text, query text, circuit_state text, state_since timestamp with time zone, open_reason text, open_detail text, " +
+			"retry_at timestamp with time zone, executions bigint, latency_p50_ms double precision, latency_p95_ms double precision, latency_p99_ms double precision, " +
+			"error_rate double precision, executions_total bigint, slow_total bigint, failures_total bigint, rejected_total bigint, transitions_total bigint, " +
+			"first_seen timestamp with time zone, last_seen timestamp with time zone",
 	}
 	if len(tables) != len(want) {
 		t.Errorf("%d tables, want %d", len(tables), len(want))
