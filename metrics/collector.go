@@ -71,6 +71,14 @@ var (
 		"1 when the backend lets the proxy's connections in without a password (pg_hba.conf trust for the proxy's address), else 0.", "backend")
 	descClients = desc("helios_client_connections",
 		"Client sessions connected to backends through the proxy (sum of the backends' active connections).")
+	descQueryBreakers = desc("helios_query_breakers",
+		"Query patterns tracked by the query-level breakers, by circuit state (CLOSED, OPEN, HALF_OPEN).", "state")
+	descPatternState = desc("helios_query_breaker_state",
+		"Circuit state of a query pattern: 0 closed, 1 open, 2 half-open; only the top patterns (open ones first, then by slow and failed executions; at most TopPatterns).", "pattern")
+	descPatternRejected = desc("helios_query_breaker_rejected_total",
+		"Executions of a query pattern refused (SQLSTATE 53400) while its circuit was open, since it is tracked; top patterns only.", "pattern")
+	descPatternP95 = desc("helios_query_breaker_latency_p95_milliseconds",
+		"95th percentile latency of a query pattern over the health window, in milliseconds; top patterns only.", "pattern")
 	descAlertsSent = desc("helios_alerts_sent_total",
 		"Alerts by channel and result: sent (delivered), failed (given up) or dropped (queue full or shutdown).", "channel", "result")
 	descAlertRetries = desc("helios_alerts_retries_total",
@@ -94,6 +102,7 @@ var snapshotDescs = []*prometheus.Desc{
 	descRamp, descTrustsProxy, descClients,
 	descAlertsSent, descAlertRetries, descAlertQueue, descEventsQueued, descEventsDropped,
 	descBuildInfo, descClusterMembers,
+	descQueryBreakers, descPatternState, descPatternRejected, descPatternP95,
 }
 
 // Describe sends the descriptors of every helios_* metric.
@@ -194,6 +203,19 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 
+	byState := map[status.CircuitState]int{}
+	for i, q := range snap.QueryBreakers {
+		byState[q.CircuitState]++
+		if v, ok := stateValue(q.CircuitState); ok && i < TopPatterns {
+			send(descPatternState, gauge, v, q.Pattern)
+			send(descPatternRejected, counter, float64(q.RejectedTotal), q.Pattern)
+			send(descPatternP95, gauge, q.LatencyP95Ms, q.Pattern)
+		}
+	}
+	for _, st := range []status.CircuitState{status.Closed, status.Open, status.HalfOpen} {
+		send(descQueryBreakers, gauge, float64(byState[st]), st.String())
+	}
+
 	m.collectTransitions(snap.Backends, send)
 
 	m.queries.collect(snap.Backends, ch)
@@ -243,6 +265,10 @@ func (m *Metrics) collectTransitions(bs []status.Backend, send func(*prometheus.
 		send(descTransitions, prometheus.CounterValue, float64(r.n), r.backend, r.ft.from.String(), r.ft.to.String())
 	}
 }
+
+// TopPatterns bounds the query patterns that have series of their own
+// (helios_query_breaker_*{pattern}): the label's cardinality.
+const TopPatterns = 10
 
 func isStandard(ft fromTo) bool {
 	for _, s := range standardTransitions {

@@ -148,8 +148,17 @@ func TestQueryBreaker(t *testing.T) {
 				t.Errorf("Snapshot().QueryBreakers = %+v; want the pg_sleep pattern first, not CLOSED", snap.QueryBreakers)
 			}
 
-			// A refusal inside a transaction block aborts it, as any error does.
+			// The same through SQL, answered by the proxy.
 			tx := connect(true)
+			var state, query string
+			var rejected int64
+			if err := tx.QueryRow(ctx, "SELECT circuit_state, query, rejected_total FROM helios_proxy.query_breakers WHERE query LIKE '%pg_sleep%' ORDER BY rejected_total DESC LIMIT 1").Scan(&state, &query, &rejected); err != nil {
+				t.Errorf("helios_proxy.query_breakers: %v", err)
+			} else if state == "CLOSED" || rejected == 0 {
+				t.Errorf("helios_proxy.query_breakers: %s %q rejected %d; want it not CLOSED, with refusals", state, query, rejected)
+			}
+
+			// A refusal inside a transaction block aborts it, as any error does.
 			if _, err := tx.Exec(ctx, "BEGIN"); err != nil {
 				t.Fatal(err)
 			}
