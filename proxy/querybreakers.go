@@ -31,6 +31,9 @@ func patternsConfig(c config.Config) pattern.Config {
 func (s *Server) publishPattern(p *pattern.Pattern, tr breaker.Transition) {
 	ev := events.Of(tr)
 	ev.Pattern, ev.Query = patternID(p.Key), p.Text()
+	// Surfaces that show no Pattern column (circuit_events, the
+	// dashboard's timeline) read it in the detail.
+	ev.Detail = fmt.Sprintf("query pattern %s (%q): %s", ev.Pattern, ev.Query, tr.Detail)
 	switch tr.To {
 	case breaker.Open:
 		ev.Type = status.QueryBreakerOpened

@@ -27,7 +27,8 @@
   const AUTHOR_KEY = 'heliosproxy.author';
   const EVENT_TYPES = ['CircuitOpened', 'CircuitHalfOpened', 'CircuitClosed', 'RecoveryFailed',
     'CascadeDetected', 'OverrideSet', 'OverrideCleared', 'ConfigReloaded',
-    'BackendTrustsProxy', 'BackendTrustCleared'];
+    'BackendTrustsProxy', 'BackendTrustCleared',
+    'QueryBreakerOpened', 'QueryBreakerHalfOpened', 'QueryBreakerClosed'];
 
   const api = {
     status: 'circuit-breaker/status',
