@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 	"time"
+
+	"github.com/heliosdb/heliosproxy/status"
 )
 
 // queryBreakersJSON is GET /circuit-breaker/query-breakers.
@@ -35,13 +37,17 @@ type queryBreakerJSON struct {
 	LastSeen         *time.Time `json:"last_seen"`
 }
 
+// taken is when snap was taken, in UTC (now if it does not say).
+func (s *server) taken(snap status.Snapshot) time.Time {
+	if snap.Taken.IsZero() {
+		return s.now().UTC()
+	}
+	return snap.Taken.UTC()
+}
+
 func (s *server) queryBreakers(w http.ResponseWriter, r *http.Request) {
 	snap := s.c.Snapshot()
-	out := queryBreakersJSON{Patterns: make([]queryBreakerJSON, 0, len(snap.QueryBreakers)), Timestamp: snap.Taken}
-	if out.Timestamp.IsZero() {
-		out.Timestamp = s.now()
-	}
-	out.Timestamp = out.Timestamp.UTC()
+	out := queryBreakersJSON{Patterns: make([]queryBreakerJSON, 0, len(snap.QueryBreakers)), Timestamp: s.taken(snap)}
 	text := func(s string) *string {
 		if s == "" {
 			return nil

@@ -362,7 +362,11 @@ type HealthChecks struct {
 	// The role of each backend (pg_is_in_recovery(), the timeline, the
 	// system identifier and WAL positions) is read by every check
 	// whatever these say: routing needs it.
-	// CollectQueryQueueDepth is not implemented yet; default false.
+	// CollectQueryQueueDepth adds to each check the client sessions
+	// queued inside the backend (active, waiting on a lock in
+	// pg_stat_activity): shown as backend_waiting and used by routing,
+	// which gives a backend less new work the larger their share of its
+	// sessions. Default false.
 	CollectQueryQueueDepth bool `toml:"collect_query_queue_depth"`
 }
 

@@ -134,7 +134,6 @@ func TestSampleWarnings(t *testing.T) {
 		{"circuit_breaker.user_level_breakers_enabled", 25},
 		{"circuit_breaker.per_user_rate_limit", 26},
 		{"circuit_breaker.user_isolation_on_abuse", 27},
-		{"health_checks.collect_query_queue_depth", 54},
 	}
 	var want []string
 	for _, w := range notYet {

@@ -47,7 +47,6 @@ var NotImplemented = map[string]string{
 	"circuit_breaker.per_user_rate_limit":         notYet,
 	"circuit_breaker.user_isolation_on_abuse":     notYet,
 	"health_checks.collect_latency_percentiles":   "cannot be turned off: the circuit breakers need latency percentiles",
-	"health_checks.collect_query_queue_depth":     notYet,
 	"cluster.decision":                            `only "local" is implemented yet: every instance decides latency, error-rate and saturation trips for itself`,
 	"helios":                                      noMeaning,
 	"edge":                                        noMeaning,

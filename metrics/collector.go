@@ -53,6 +53,8 @@ var (
 		"The backend's max_connections setting; 0 if unknown.", "backend")
 	descQueue = desc("helios_backend_queue_depth",
 		"Requests waiting for a connection to the backend.", "backend")
+	descWaiting = desc("helios_backend_waiting_sessions",
+		"Client sessions queued inside the backend (active, waiting on a lock), from its health check; absent unless health_checks.collect_query_queue_depth.", "backend")
 	descShare = desc("helios_backend_traffic_share",
 		"The backend's share of active client sessions, 0..1.", "backend")
 	descLag = desc("helios_backend_replication_lag_milliseconds",
@@ -102,7 +104,7 @@ var snapshotDescs = []*prometheus.Desc{
 	descRamp, descTrustsProxy, descClients,
 	descAlertsSent, descAlertRetries, descAlertQueue, descEventsQueued, descEventsDropped,
 	descBuildInfo, descClusterMembers,
-	descQueryBreakers, descPatternState, descPatternRejected, descPatternP95,
+	descWaiting, descQueryBreakers, descPatternState, descPatternRejected, descPatternP95,
 }
 
 // Describe sends the descriptors of every helios_* metric.
@@ -173,6 +175,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		send(descActive, gauge, float64(b.ActiveConnections), n)
 		send(descMax, gauge, float64(b.MaxConnections), n)
 		send(descQueue, gauge, float64(b.QueueDepth), n)
+		if b.BackendWaiting >= 0 {
+			send(descWaiting, gauge, float64(b.BackendWaiting), n)
+		}
 		send(descShare, gauge, b.TrafficShare, n)
 		send(descLag, gauge, b.ReplicationLagMs, n)
 		send(descLagBytes, gauge, float64(b.ReplicationLagBytes), n)

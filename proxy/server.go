@@ -421,6 +421,7 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 			LastFailureTime:      st.LastFailure,
 			ActiveConnections:    int(active),
 			QueueDepth:           int(b.Queued.Load()),
+			BackendWaiting:       int(b.Waiting.Load()),
 			MaxConnections:       int(b.MaxConns.Load()),
 			StateSince:           st.Since,
 			RampFactor:           st.Ramp,

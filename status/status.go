@@ -107,6 +107,10 @@ type Backend struct {
 	Routing Routing
 	// FencedReason says why a fenced backend is fenced; "" otherwise.
 	FencedReason string
+	// BackendWaiting is the client sessions queued inside the backend
+	// (active, waiting on a lock), from its health check; -1 when
+	// health_checks.collect_query_queue_depth is off.
+	BackendWaiting int
 }
 
 // Role is a backend's replication role.

@@ -299,7 +299,7 @@ func TestSchema(t *testing.T) {
 			"traffic_share double precision, active_connections bigint, max_connections bigint, queue_depth bigint, " +
 			"state_since timestamp with time zone, open_reason text, override text, requests_total bigint, failures_total bigint, " +
 			"rejected_total bigint, transitions_total bigint, replication_lag_ms double precision, ramp_factor double precision, read_only boolean, " +
-			"trusts_proxy boolean, trusted_roles text, role text, timeline bigint, replication_lag_bytes bigint, routing text, fenced_reason text, observed_role text",
+			"trusts_proxy boolean, trusted_roles text, role text, timeline bigint, replication_lag_bytes bigint, routing text, fenced_reason text, observed_role text, backend_waiting bigint",
 		"circuit_events": "id bigint, event_time timestamp with time zone, event_type text, backend_name text, from_state text, to_state text, " +
 			"reason text, detail text, attempt integer, recovery_duration_ms double precision, in_previous_state_ms double precision, " +
 			"backends text, latency_p95_ms double precision, latency_p99_ms double precision, error_rate double precision, connection_saturation double precision",

@@ -34,7 +34,11 @@ type Backend struct {
 	Check *health.State // its health checks: the latest, and requests for one now
 
 	ClientBackends atomic.Int64 // client backends seen in pg_stat_activity
-	MaxConns       atomic.Int64 // usable max_connections, 0 if unknown
+	// Waiting is the client backends queued inside the server (waiting on
+	// a lock), from the health check; -1 when not collected
+	// (health_checks.collect_query_queue_depth).
+	Waiting  atomic.Int64
+	MaxConns atomic.Int64 // usable max_connections, 0 if unknown
 
 	id   uint64    // tells backends apart in the Topology
 	role roleState // its replication role and routing verdict (Roles, Topology)
@@ -93,6 +97,7 @@ func New(cfg config.Backend, br *breaker.Breaker, hooks *Hooks) *Backend {
 	b := &Backend{hooks: hooks, Config: cfg, Addr: cfg.Address(), Breaker: br, tracked: make(map[Tracked]struct{}), Check: health.NewState(), id: nextID.Add(1)}
 	b.Trust.probed = make(chan struct{})
 	b.live.Store(&cfg)
+	b.Waiting.Store(-1)
 	b.factor.Store(math.Float64bits(cfg.Weight))
 	return b
 }
@@ -205,8 +210,20 @@ func (b *Backend) RefreshFactor(now time.Time, st breaker.Stats, cfg breaker.Con
 	if cfg.LatencyP95 > 0 && st.Requests >= cfg.MinimumRequests {
 		health = min(health, 1-0.5*min(1, float64(st.P95)/float64(cfg.LatencyP95)))
 	}
+	health = min(health, WaitingFactor(b.Waiting.Load(), b.ClientBackends.Load()))
 	f := b.Live().Weight * b.Breaker.Weight(now) * health
 	b.factor.Store(math.Float64bits(f))
+}
+
+// WaitingFactor is the routing factor a backend gets for the work queued
+// inside it (health_checks.collect_query_queue_depth): 1 − ½ × the share
+// of its client backends waiting on a lock, so a backend where half its
+// sessions wait gets ¾ of its share of new work; 1 when not collected.
+func WaitingFactor(waiting, clients int64) float64 {
+	if waiting <= 0 {
+		return 1
+	}
+	return 1 - 0.5*min(1, float64(waiting)/float64(max(clients, 1)))
 }
 
 // Pending holds the start times of a session's requests that await
