@@ -205,3 +205,135 @@ func TestQueryBreaker(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryBreakerLockedTable: executions of a pattern blocked on a table
+// the test locks count as slow while they run: its breaker opens before
+// any of them ends, new executions are refused at once, the backend stays
+// CLOSED, and once the lock is gone the pattern recovers through
+// HALF_OPEN.
+func TestQueryBreakerLockedTable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := pgtest.New(t, pgtest.Options{Name: "qb-locked"})
+	if err := c.Exec(ctx, "CREATE TABLE locked (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.QueryLevelBreakersEnabled = true
+	cfg.CircuitBreaker.SlowQueryThresholdMs = 1000
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: 2 * time.Second}
+	p := startProxy(t, cfg)
+	events := p.Subscribe(ctx)
+
+	holder, err := pgx.Connect(ctx, c.DSN("postgres", c.Password, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(context.Background())
+	lock, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, "LOCK TABLE locked IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	connect := func() *pgx.Conn {
+		conn, err := pgx.Connect(ctx, p.dsn("postgres", c.Password))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(context.Background()) })
+		return conn
+	}
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }()
+	var fastOK atomic.Int64
+	var fastErr, lockedErr atomic.Value
+	for range 3 {
+		conn := connect()
+		wg.Go(func() {
+			for wctx.Err() == nil {
+				_, err := conn.Exec(wctx, "SELECT count(*) FROM locked WHERE id > $1", 0)
+				if err != nil && wctx.Err() == nil && pgCode(err) != "53400" {
+					lockedErr.CompareAndSwap(nil, err)
+				}
+				if pgCode(err) == "53400" {
+					time.Sleep(20 * time.Millisecond) // pacing a refused client, not synchronization
+				}
+			}
+		})
+	}
+	for range 2 {
+		conn := connect()
+		wg.Go(func() {
+			for n := 0; wctx.Err() == nil; n++ {
+				var v int
+				if err := conn.QueryRow(wctx, "SELECT $1::int * 2", n).Scan(&v); err == nil {
+					fastOK.Add(1)
+				} else if wctx.Err() == nil {
+					fastErr.CompareAndSwap(nil, err)
+				}
+			}
+		})
+	}
+	var seen []status.Event
+	wait := func(typ status.EventType) status.Event {
+		t.Helper()
+		for {
+			select {
+			case ev := <-events:
+				seen = append(seen, ev)
+				if ev.Type == typ {
+					return ev
+				}
+			case <-ctx.Done():
+				t.Fatalf("waiting for %s: %v (events %v)", typ, ctx.Err(), seen)
+			}
+		}
+	}
+	opened := wait(status.QueryBreakerOpened)
+	if !strings.Contains(opened.Detail, "3 of them still running") {
+		t.Errorf("opening: %q; want the 3 executions still running counted", opened.Detail)
+	}
+	refused := connect()
+	start := time.Now()
+	if _, err := refused.Exec(ctx, "SELECT count(*) FROM locked WHERE id > 7"); pgCode(err) != "53400" {
+		t.Errorf("a new execution while the pattern is open: %v, want 53400", err)
+	}
+	t.Logf("refused in %v while the table is locked", time.Since(start))
+	// Tracked before any execution ended, the pattern's text comes from
+	// the next Parse of it (the refused one's).
+	if qb := p.Snapshot().QueryBreakers; len(qb) == 0 || !strings.Contains(qb[0].Query, "FROM locked WHERE id > $1") {
+		t.Errorf("Snapshot().QueryBreakers = %+v, want the locked table's pattern first", qb)
+	}
+	okAt := fastOK.Load()
+	for fastOK.Load() < okAt+50 {
+		if ctx.Err() != nil {
+			t.Fatal("the fast pattern stopped while the locked one is open")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wait(status.QueryBreakerHalfOpened)
+	wait(status.QueryBreakerClosed)
+	stop()
+	wg.Wait()
+	if err, _ := fastErr.Load().(error); err != nil {
+		t.Errorf("the fast pattern failed: %v", err)
+	}
+	if err, _ := lockedErr.Load().(error); err != nil {
+		t.Errorf("the locked pattern failed otherwise than by refusal: %v", err)
+	}
+	for _, ev := range seen {
+		if ev.Type == status.CircuitOpened || ev.Type == status.CircuitHalfOpened {
+			t.Errorf("backend event %s (%s: %s); want the backend CLOSED throughout", ev.Type, ev.Reason, ev.Detail)
+		}
+	}
+	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed {
+		t.Errorf("backend %s is %s, want CLOSED", b.Name, b.CircuitState)
+	}
+}

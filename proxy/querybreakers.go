@@ -27,6 +27,19 @@ func patternsConfig(c config.Config) pattern.Config {
 	}
 }
 
+// tickPatterns ticks the query-level breakers with the executions that
+// have run longer than slow_query_threshold_ms on any backend (over is
+// the tick's map, cleared here).
+func (s *Server) tickPatterns(now time.Time, over map[pattern.Key]int) {
+	clear(over)
+	if slow := s.patterns.Slow(); s.patterns.Enabled() && slow > 0 {
+		for _, b := range s.list() {
+			b.PatternsRunning(now, slow, over)
+		}
+	}
+	s.patterns.Tick(now, over)
+}
+
 // publishPattern turns a pattern breaker's transition into an event.
 func (s *Server) publishPattern(p *pattern.Pattern, tr breaker.Transition) {
 	ev := events.Of(tr)

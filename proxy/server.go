@@ -305,6 +305,7 @@ func (s *Server) tick(ctx context.Context) {
 	t := time.NewTicker(backend.TickInterval)
 	defer t.Stop()
 	var maintained, measured, urgent time.Time
+	over := map[pattern.Key]int{} // reused: executions running beyond slow_query_threshold_ms, by pattern
 	for {
 		select {
 		case <-ctx.Done():
@@ -333,7 +334,7 @@ func (s *Server) tick(ctx context.Context) {
 			b.Note(b.Breaker.Tick(now, in))
 			b.RefreshFactor(now, b.TickStats(now), cfg)
 		}
-		s.patterns.Tick(now)
+		s.tickPatterns(now, over)
 	}
 }
 

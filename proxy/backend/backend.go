@@ -85,8 +85,13 @@ type Tracked interface {
 	// Waiting returns since when (unix nanos) its oldest pending request
 	// has waited on the backend, and that request's ticket generation; ok
 	// is false when none waits on the backend (none is pending, or the
-	// session is blocked writing to its client).
+	// session is blocked writing to its client), or when the request's
+	// query pattern's breaker deals with it (pattern.Pattern.Handles).
 	Waiting() (since int64, gen uint64, ok bool)
+	// Running returns since when its oldest pending request has run and
+	// its pattern key; start is 0 when none runs on the backend (as for
+	// Waiting, a request blocked on its client does not).
+	Running() (start int64, key pattern.Key)
 }
 
 // nextID numbers the backends made by New.
@@ -199,6 +204,20 @@ func (b *Backend) Inflight(now time.Time, p95, p99 time.Duration) breaker.Inflig
 	return in
 }
 
+// PatternsRunning adds to over, by pattern, the requests that have run on
+// b longer than slow: for the query-level breakers, which count them as
+// slow executions before they end (a query blocked on a lock may never).
+func (b *Backend) PatternsRunning(now time.Time, slow time.Duration, over map[pattern.Key]int) {
+	before := now.UnixNano() - int64(slow)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for t := range b.tracked {
+		if start, key := t.Running(); start != 0 && key != 0 && start < before {
+			over[key]++
+		}
+	}
+}
+
 // RefreshFactor recomputes the routing factor from the ramp and the
 // window's health: a backend drifting towards its thresholds gets less of
 // the new traffic before its circuit has to open.
@@ -238,7 +257,7 @@ type Pending struct {
 type pendingSlot struct {
 	start  atomic.Int64                    // unix nanos
 	gen    atomic.Uint64                   // ticket's generation, for the monitor, which must not read ticket
-	pat    atomic.Pointer[pattern.Pattern] // q's tracked pattern, for the monitor, which must not read q
+	key    atomic.Uint64                    // q's pattern key, for the monitor, which must not read q
 	ticket breaker.Ticket
 	q      pattern.Req
 }
@@ -254,7 +273,7 @@ func (r *Pending) Push(start int64, t breaker.Ticket, q pattern.Req) {
 	s := &r.slots[tail%uint32(len(r.slots))]
 	s.ticket, s.q = t, q
 	s.gen.Store(t.Generation())
-	s.pat.Store(q.Pattern())
+	s.key.Store(uint64(q.Key))
 	s.start.Store(start)
 	r.tail.Store(tail + 1)
 }
@@ -279,14 +298,14 @@ func (r *Pending) Pop() (start int64, t breaker.Ticket, q pattern.Req, ok bool) 
 func (r *Pending) Empty() bool { return r.head.Load() == r.tail.Load() }
 
 // Oldest returns the start of the Oldest pending request, 0 if none, the
-// generation of its ticket and its tracked pattern (nil if none).
-func (r *Pending) Oldest() (start int64, gen uint64, p *pattern.Pattern) {
+// generation of its ticket and its pattern key (0 if none).
+func (r *Pending) Oldest() (start int64, gen uint64, key pattern.Key) {
 	head := r.head.Load()
 	if head == r.tail.Load() {
-		return 0, 0, nil
+		return 0, 0, 0
 	}
 	s := &r.slots[head%uint32(len(r.slots))]
-	return s.start.Load(), s.gen.Load(), s.pat.Load()
+	return s.start.Load(), s.gen.Load(), pattern.Key(s.key.Load())
 }
 
 // Dial opens a connection to the backend as its TLS settings under cfg,

@@ -139,7 +139,7 @@ func TestPatternBreaker(t *testing.T) {
 
 	// After open_duration it is half-open: probes pass, and fast ones close it.
 	now = now.Add(31 * time.Second)
-	r.Tick(now)
+	r.Tick(now, nil)
 	if len(trs) != 2 || trs[1].To != breaker.HalfOpen {
 		t.Fatalf("transitions after open_duration = %+v, want HALF_OPEN second", trs)
 	}
@@ -219,7 +219,7 @@ func TestPatternRetention(t *testing.T) {
 		t.Errorf("patterns after eviction = %v, want b and c", keys)
 	}
 	// Calm CLOSED patterns go after Retain.
-	r.Tick(t0.Add(20*time.Second + pattern.DefaultRetain + time.Second))
+	r.Tick(t0.Add(20*time.Second+pattern.DefaultRetain+time.Second), nil)
 	if r.Len() != 0 {
 		t.Errorf("Len after retain = %d, want 0", r.Len())
 	}
@@ -243,5 +243,25 @@ func TestExactGrouping(t *testing.T) {
 	r.SetConfig(cfg)
 	if a, b := r.Key([]byte("SELECT 1")), r.Key([]byte("SELECT 2")); a != b {
 		t.Errorf("with query_pattern_detection on, SELECT 1 → %x and SELECT 2 → %x; want one pattern", a, b)
+	}
+}
+
+// TestPatternRunning: executions still running beyond
+// slow_query_threshold_ms (a query blocked on a lock) count as slow: an
+// untracked pattern is tracked, and three of them open its breaker.
+func TestPatternRunning(t *testing.T) {
+	r := pattern.New(testConfig())
+	q := []byte("SELECT * FROM locked WHERE id = $1")
+	k := r.Key(q)
+	r.Tick(t0, map[pattern.Key]int{k: 2})
+	if r.Len() != 1 || !r.Handles(k, t0) {
+		t.Fatalf("after 2 running too long: Len %d, Handles %v; want the pattern tracked and handled", r.Len(), r.Handles(k, t0))
+	}
+	if st := r.Stats(t0); st[0].State != breaker.Closed {
+		t.Errorf("with 2 running too long: %v, want CLOSED (3 needed)", st[0].State)
+	}
+	r.Tick(t0.Add(10*time.Millisecond), map[pattern.Key]int{k: 3})
+	if _, ref := r.Admit(k, q, at(t0.Add(20*time.Millisecond))); ref == nil || ref.Reason != "latency_p95" {
+		t.Errorf("Admit after 3 running too long = %+v, want refused for latency_p95", ref)
 	}
 }

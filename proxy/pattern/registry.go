@@ -261,6 +261,16 @@ func (r *Registry) Admit(key Key, text []byte, clock Clock) (Req, *Refused) {
 	return Req{Key: key, p: p, t: t}, nil
 }
 
+// Handles reports whether key's pattern is tracked and its breaker deals
+// with it (Pattern.Handles) at now.
+func (r *Registry) Handles(key Key, now time.Time) bool {
+	if r.count.Load() == 0 {
+		return false
+	}
+	p := (*r.byKey.Load())[key]
+	return p != nil && p.Handles(now, r.cfg.Load().Breaker.Window)
+}
+
 // Note fills in the example text of key's pattern, if it is tracked and
 // has none: for a statement prepared (Parse) long before it runs.
 func (r *Registry) Note(key Key, text []byte) {
@@ -387,16 +397,33 @@ func (r *Registry) evictOne(m map[Key]*Pattern, now time.Time, cfg *Config) bool
 }
 
 // Tick advances every pattern's breaker (OPEN → HALF_OPEN at its time,
-// probe permits reclaimed or timed out) and stops tracking CLOSED
-// patterns that stayed calm for Retain; call it about every 10 ms.
-func (r *Registry) Tick(now time.Time) {
+// probe permits reclaimed or timed out, executions running longer than
+// slow_query_threshold_ms counted as slow) and stops tracking CLOSED
+// patterns that stayed calm for Retain; call it about every 10 ms. over
+// holds, by pattern, the executions running longer than
+// slow_query_threshold_ms now (Backend.PatternsRunning); a pattern not
+// tracked yet is from then on.
+func (r *Registry) Tick(now time.Time, over map[Key]int) {
+	cfg := r.cfg.Load()
+	if !cfg.Enabled {
+		return
+	}
+	for k := range over {
+		p := (*r.byKey.Load())[k]
+		if p == nil {
+			p = r.track(k, now)
+		}
+		if p != nil {
+			p.lastBad.Store(now.UnixNano())
+		}
+	}
 	if r.count.Load() == 0 {
 		return
 	}
-	cfg := r.cfg.Load()
 	var gone []Key
 	for k, p := range *r.byKey.Load() {
-		tr, ok := p.br.Tick(now, breaker.Inflight{})
+		n := over[k]
+		tr, ok := p.br.Tick(now, breaker.Inflight{Count: n, OverP95: n})
 		r.note(p, tr, ok)
 		if p.State() == breaker.Closed && now.UnixNano()-max(p.lastSeen.Load(), p.lastBad.Load()) > int64(cfg.Retain) {
 			gone = append(gone, k)

@@ -82,6 +82,12 @@ func (l *localState) parsed(body []byte) {
 		l.stmtKeys[string(name)] = stmtPattern{key: key, text: string(sql[:min(len(sql), maxStmtText)])}
 	}
 	reg.Note(key, sql)
+	if l.req.Key == 0 {
+		// A batch that only prepares (Parse, Describe, Sync) runs parse
+		// analysis, which may wait on a lock too: it is timed as its
+		// statement's pattern (a Bind after it takes over).
+		l.req = pattern.Req{Key: key}
+	}
 }
 
 // closed forgets a statement the client closed (a Close body).

@@ -288,15 +288,25 @@ func (ss *session) startTLS() error {
 // while the session is blocked writing to its client, and for an answer
 // that is streaming, since the last write.
 func (ss *session) Waiting() (since int64, gen uint64, ok bool) {
-	start, gen, p := ss.pending.Oldest()
+	start, gen, key := ss.pending.Oldest()
 	if start == 0 || ss.clientBlocked.Load() != 0 {
 		return 0, 0, false
 	}
-	if p != nil && p.Handles(ss.s.clock.Now(), ss.s.config().CircuitBreaker.MetricsWindowSize.Duration) {
+	if reg := ss.s.Patterns; key != 0 && reg != nil && reg.Handles(key, ss.s.clock.Now()) {
 		// Its pattern's breaker deals with it: not the backend's latency.
 		return 0, 0, false
 	}
 	return max(start, ss.wrote.Load()), gen, true
+}
+
+// Running returns since when the session's oldest pending request has
+// run and its pattern key (a backend.Tracked).
+func (ss *session) Running() (start int64, key pattern.Key) {
+	start, _, key = ss.pending.Oldest()
+	if start == 0 || ss.clientBlocked.Load() != 0 {
+		return 0, 0
+	}
+	return max(start, ss.wrote.Load()), key
 }
 
 // SilentSince returns since when a session that is not yet authenticated
