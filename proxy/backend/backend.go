@@ -255,9 +255,9 @@ type Pending struct {
 }
 
 type pendingSlot struct {
-	start  atomic.Int64                    // unix nanos
-	gen    atomic.Uint64                   // ticket's generation, for the monitor, which must not read ticket
-	key    atomic.Uint64                    // q's pattern key, for the monitor, which must not read q
+	start  atomic.Int64  // unix nanos
+	gen    atomic.Uint64 // ticket's generation, for the monitor, which must not read ticket
+	key    atomic.Uint64 // q's pattern key, for the monitor, which must not read q
 	ticket breaker.Ticket
 	q      pattern.Req
 }
