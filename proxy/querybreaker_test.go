@@ -57,6 +57,12 @@ func TestQueryBreaker(t *testing.T) {
 				otherErrs atomic.Value // error: the first unexpected error of the slow pattern
 			)
 			slowArg.Store("1.5")
+			// The fast pattern's latencies before the slow one starts
+			// (phase 0) and while its breaker is open (phase 1), logged for
+			// the note (not asserted: wall-clock speed belongs in
+			// benchmarks).
+			var phase atomic.Int32
+			lat := &latencies{}
 			go func() {
 				for ev := range events {
 					mu.Lock()
@@ -72,14 +78,16 @@ func TestQueryBreaker(t *testing.T) {
 			wctx, stop := context.WithCancel(ctx)
 			var wg sync.WaitGroup
 			defer func() { stop(); wg.Wait() }()
-			connect := func(simple bool) *pgx.Conn {
+			// Statements cached by name (Parse once, then Bind/Execute),
+			// the simple protocol, and the unnamed statement (Parse, Bind,
+			// Execute in one batch, refused after its Parse went out).
+			modes := []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec}
+			connect := func(mode pgx.QueryExecMode) *pgx.Conn {
 				cc, err := pgx.ParseConfig(p.dsn("app", "app-secret"))
 				if err != nil {
 					t.Fatal(err)
 				}
-				if simple {
-					cc.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-				}
+				cc.DefaultQueryExecMode = mode
 				conn, err := pgx.ConnectConfig(ctx, cc)
 				if err != nil {
 					t.Fatal(err)
@@ -87,8 +95,42 @@ func TestQueryBreaker(t *testing.T) {
 				t.Cleanup(func() { conn.Close(context.Background()) })
 				return conn
 			}
-			for i := range 4 {
-				conn := connect(i%2 == 1)
+			// The fast pattern runs first: until the slow one's executions
+			// pass slow_query_threshold_ms they are the backend's latency,
+			// which a backend with no other traffic would trip on.
+			var slowConns []*pgx.Conn
+			for i := range 6 {
+				slowConns = append(slowConns, connect(modes[i%3]))
+			}
+			for i := range 3 {
+				conn := connect(modes[i])
+				wg.Go(func() {
+					for n := 0; wctx.Err() == nil; n++ {
+						var v int
+						t0 := time.Now()
+						err := conn.QueryRow(wctx, "SELECT $1::int + 1", n).Scan(&v)
+						switch {
+						case err == nil:
+							fastOK.Add(1)
+							lat.add(phase.Load(), time.Since(t0))
+						case wctx.Err() == nil:
+							fastErr.CompareAndSwap(nil, err)
+						}
+					}
+				})
+			}
+			poll := func(what string, cond func() bool) {
+				t.Helper()
+				for !cond() {
+					if ctx.Err() != nil {
+						t.Fatalf("waiting for %s: %v", what, ctx.Err())
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+
+			poll("the fast load", func() bool { return fastOK.Load() >= 300 })
+			for _, conn := range slowConns {
 				wg.Go(func() {
 					for wctx.Err() == nil {
 						_, err := conn.Exec(wctx, "SELECT pg_sleep($1)", slowArg.Load().(string))
@@ -106,32 +148,9 @@ func TestQueryBreaker(t *testing.T) {
 					}
 				})
 			}
-			for i := range 4 {
-				conn := connect(i%2 == 1)
-				wg.Go(func() {
-					for n := 0; wctx.Err() == nil; n++ {
-						var v int
-						err := conn.QueryRow(wctx, "SELECT $1::int + 1", n).Scan(&v)
-						switch {
-						case err == nil:
-							fastOK.Add(1)
-						case wctx.Err() == nil:
-							fastErr.CompareAndSwap(nil, err)
-						}
-					}
-				})
-			}
-			poll := func(what string, cond func() bool) {
-				t.Helper()
-				for !cond() {
-					if ctx.Err() != nil {
-						t.Fatalf("waiting for %s: %v", what, ctx.Err())
-					}
-					time.Sleep(10 * time.Millisecond)
-				}
-			}
 
 			poll("the slow pattern's breaker to open", func() bool { return has(status.QueryBreakerOpened) })
+			phase.Store(1)
 			okAtOpen := fastOK.Load()
 			poll("refused executions of the slow pattern", func() bool { return refused.Load() >= 8 })
 			poll("fast queries while the pattern is open", func() bool { return fastOK.Load() > okAtOpen+100 })
@@ -148,8 +167,12 @@ func TestQueryBreaker(t *testing.T) {
 				t.Errorf("Snapshot().QueryBreakers = %+v; want the pg_sleep pattern first, not CLOSED", snap.QueryBreakers)
 			}
 
+			phase.Store(2)
+			t.Logf("fast pattern p50/p99: %v / %v before, %v / %v while the slow pattern is open",
+				lat.quantile(0, 0.5), lat.quantile(0, 0.99), lat.quantile(1, 0.5), lat.quantile(1, 0.99))
+
 			// The same through SQL, answered by the proxy.
-			tx := connect(true)
+			tx := connect(pgx.QueryExecModeSimpleProtocol)
 			var state, query string
 			var rejected int64
 			if err := tx.QueryRow(ctx, "SELECT circuit_state, query, rejected_total FROM helios_proxy.query_breakers WHERE query LIKE '%pg_sleep%' ORDER BY rejected_total DESC LIMIT 1").Scan(&state, &query, &rejected); err != nil {
@@ -336,4 +359,27 @@ func TestQueryBreakerLockedTable(t *testing.T) {
 	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed {
 		t.Errorf("backend %s is %s, want CLOSED", b.Name, b.CircuitState)
 	}
+}
+
+// latencies collects durations by phase.
+type latencies struct {
+	mu sync.Mutex
+	by [3][]time.Duration
+}
+
+func (l *latencies) add(phase int32, d time.Duration) {
+	l.mu.Lock()
+	l.by[phase] = append(l.by[phase], d)
+	l.mu.Unlock()
+}
+
+func (l *latencies) quantile(phase int32, q float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := slices.Clone(l.by[phase])
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	return d[min(len(d)-1, int(q*float64(len(d))))].Round(time.Microsecond)
 }
