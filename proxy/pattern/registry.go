@@ -341,7 +341,10 @@ func (r *Registry) note(p *Pattern, tr breaker.Transition, ok bool) {
 	if !ok {
 		return
 	}
-	p.state.Store(uint32(tr.To))
+	// The breaker's state, not tr.To: two transitions published by
+	// different goroutines may store out of order, and a stale CLOSED
+	// would let executions of an open pattern through.
+	p.state.Store(uint32(p.br.State()))
 	if fn := r.Publish; fn != nil {
 		fn(p, tr)
 	}
@@ -425,6 +428,10 @@ func (r *Registry) Tick(now time.Time, over map[Key]int) {
 		n := over[k]
 		tr, ok := p.br.Tick(now, breaker.Inflight{Count: n, OverP95: n})
 		r.note(p, tr, ok)
+		if !ok {
+			// Heals a state two racing transitions stored out of order.
+			p.state.Store(uint32(p.br.State()))
+		}
 		if p.State() == breaker.Closed && now.UnixNano()-max(p.lastSeen.Load(), p.lastBad.Load()) > int64(cfg.Retain) {
 			gone = append(gone, k)
 		}
