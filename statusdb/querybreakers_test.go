@@ -12,6 +12,7 @@ import (
 // tracked patterns, and no rows without any.
 func TestQueryBreakers(t *testing.T) {
 	in := testInput()
+	in.Snapshot.QueryBreakers = nil
 	db := New()
 	if _, rows := run(t, db, in, "SELECT count(*) FROM helios_proxy.query_breakers"); rows[0][0] != "0" {
 		t.Errorf("count without patterns = %s, want 0", rows[0][0])
