@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -38,7 +39,8 @@ func TestQueryBreaker(t *testing.T) {
 			cfg := testConfig(t, c)
 			cfg.CircuitBreaker.QueryLevelBreakersEnabled = true
 			cfg.CircuitBreaker.SlowQueryThresholdMs = 1000 // above latency_threshold_p95_ms (500)
-			cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: 2 * time.Second}
+			// Long enough for the checks below to run while it is OPEN.
+			cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: 5 * time.Second}
 			if mode == "pooled" {
 				cfg.Pool.Mode = "transaction"
 				cfg.Users = []config.User{{Name: "app", Password: "app-secret"}}
@@ -179,6 +181,23 @@ func TestQueryBreaker(t *testing.T) {
 				t.Errorf("helios_proxy.query_breakers: %v", err)
 			} else if state == "CLOSED" || rejected == 0 {
 				t.Errorf("helios_proxy.query_breakers: %s %q rejected %d; want it not CLOSED, with refusals", state, query, rejected)
+			}
+
+			// psql and psycopg2 (both inline the argument) get the same.
+			if out, err := psql(t, c, p.dsn("app", "app-secret"), "app-secret", "SELECT pg_sleep(1.5)"); err == nil || !strings.Contains(out, "query pattern temporarily refused") {
+				t.Errorf("psql while the pattern is open: %v, %q; want the refusal", err, out)
+			}
+			py := `
+import sys, psycopg2
+conn = psycopg2.connect(sys.argv[1])
+try:
+    conn.cursor().execute("SELECT pg_sleep(%s)", (1.5,))
+    print("ran")
+except psycopg2.Error as e:
+    print(e.pgcode, e.diag.message_detail)
+`
+			if out, err := exec.CommandContext(ctx, "/usr/bin/python3", "-c", py, p.dsn("app", "app-secret")).CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "53400 ") || !strings.Contains(string(out), "pg_sleep(") {
+				t.Errorf("psycopg2 while the pattern is open: %v, %q; want 53400 with the pattern in DETAIL", err, out)
 			}
 
 			// A refusal inside a transaction block aborts it, as any error does.
