@@ -133,7 +133,7 @@ func TestPatternBreaker(t *testing.T) {
 	if ref.Text != "SELECT pg_sleep($1)" || ref.Fingerprint == "" || !ref.RetryAt.After(now) {
 		t.Errorf("Refused = text %q fingerprint %q retry at %v; want the normalized text, a fingerprint and a retry time after %v", ref.Text, ref.Fingerprint, ref.RetryAt, now)
 	}
-	if q, ref := r.Admit(fk, fastQ, at(now)); ref != nil || q.Pattern() != nil {
+	if q, ref := r.Admit(fk, fastQ, at(now)); ref != nil || r.Handles(fk, now) {
 		t.Errorf("Admit(fast) while the slow pattern is OPEN = %+v, %v; want admitted, untracked", q, ref)
 	}
 

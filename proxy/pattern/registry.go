@@ -212,9 +212,6 @@ type Req struct {
 	t   breaker.Ticket
 }
 
-// Pattern returns the request's tracked pattern, nil if it has none.
-func (q Req) Pattern() *Pattern { return q.p }
-
 // Refused is the answer to a request whose pattern's circuit is open.
 type Refused struct {
 	Pattern     *Pattern
