@@ -102,19 +102,21 @@ type Kind string
 
 // The kinds of alert.
 const (
-	KindOpened          Kind = "circuit_opened"   // one circuit opened
-	KindCascade         Kind = "cascade"          // several circuits opened together (or one joined them)
-	KindRecoveryFailed  Kind = "recovery_failed"  // a recovery attempt failed, the circuit is open again
-	KindClosed          Kind = "circuit_closed"   // a circuit with an incident closed and stayed closed
-	KindCascadeResolved Kind = "cascade_resolved" // every circuit of a cascade has recovered
-	KindOverride        Kind = "override"         // an operator set or removed an override
-	KindTrustsProxy     Kind = "trusts_proxy"     // a backend lets the proxy's connections in without a password
-	KindTrustCleared    Kind = "trust_cleared"    // that backend asks for a password again
-	KindFenced          Kind = "fenced"           // a backend claims to be a second primary and is fenced
-	KindUnfenced        Kind = "unfenced"         // it no longer is
-	KindRoleChanged     Kind = "role_changed"     // a backend was promoted or demoted (a failover)
-	KindRoleMismatch    Kind = "role_mismatch"    // a configured role contradicts the backend
-	KindTest            Kind = "test"             // Dispatcher.Test
+	KindOpened          Kind = "circuit_opened"       // one circuit opened
+	KindCascade         Kind = "cascade"              // several circuits opened together (or one joined them)
+	KindRecoveryFailed  Kind = "recovery_failed"      // a recovery attempt failed, the circuit is open again
+	KindClosed          Kind = "circuit_closed"       // a circuit with an incident closed and stayed closed
+	KindCascadeResolved Kind = "cascade_resolved"     // every circuit of a cascade has recovered
+	KindOverride        Kind = "override"             // an operator set or removed an override
+	KindTrustsProxy     Kind = "trusts_proxy"         // a backend lets the proxy's connections in without a password
+	KindTrustCleared    Kind = "trust_cleared"        // that backend asks for a password again
+	KindFenced          Kind = "fenced"               // a backend claims to be a second primary and is fenced
+	KindUnfenced        Kind = "unfenced"             // it no longer is
+	KindRoleChanged     Kind = "role_changed"         // a backend was promoted or demoted (a failover)
+	KindRoleMismatch    Kind = "role_mismatch"        // a configured role contradicts the backend
+	KindPatternOpened   Kind = "query_pattern_opened" // a query pattern's breaker opened: its executions are refused (chat only, never paged)
+	KindPatternClosed   Kind = "query_pattern_closed" // it closed again (chat only)
+	KindTest            Kind = "test"                 // Dispatcher.Test
 )
 
 // Action is what an incident tool such as PagerDuty does with an Alert.

@@ -96,6 +96,20 @@ func (p *policy) handle(ev status.Event, now time.Time) []Alert {
 	if ev.Type == status.CascadeDetected {
 		return p.cascadeDetected(ev, now)
 	}
+	switch ev.Type {
+	case status.QueryBreakerOpened:
+		// One query pattern refused, every other query served: worth a
+		// message, not a page (ActionNone reaches chat channels only).
+		if !p.cfg.AlertOnCircuitOpen {
+			return nil
+		}
+		return []Alert{p.alert(KindPatternOpened, ActionNone, "", SeverityWarning, "", ev, now)}
+	case status.QueryBreakerClosed:
+		if !p.cfg.AlertOnCircuitOpen {
+			return nil
+		}
+		return []Alert{p.alert(KindPatternClosed, ActionNone, "", SeverityInfo, "", ev, now)}
+	}
 	if ev.Backend == "" {
 		return nil
 	}

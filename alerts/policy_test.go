@@ -384,3 +384,25 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestPatternAlerts: a query pattern's breaker opening is a chat message
+// (no incident, never paged), and so is its close; none when
+// alert_on_circuit_open is off.
+func TestPatternAlerts(t *testing.T) {
+	opened := status.Event{Type: status.QueryBreakerOpened, Pattern: "fc927418524c82ea", Query: "SELECT pg_sleep($1)", From: status.Closed, To: status.Open, Reason: "latency_p95"}
+	closed := status.Event{Type: status.QueryBreakerClosed, Pattern: "fc927418524c82ea", Query: "SELECT pg_sleep($1)", From: status.HalfOpen, To: status.Closed}
+	steps := []step{{0, opened}, {time.Second, status.Event{Type: status.QueryBreakerHalfOpened, Pattern: "fc927418524c82ea"}}, {2 * time.Second, closed}}
+	want := []string{"+0s query_pattern_opened info-only warning", "+2s query_pattern_closed info-only info"}
+	if got := runPolicy(on(), steps, time.Minute, true); !slices.Equal(got, want) {
+		t.Errorf("alerts = %q, want %q", got, want)
+	}
+	off := on()
+	off.AlertOnCircuitOpen = false
+	if got := runPolicy(off, steps, time.Minute, true); len(got) != 0 {
+		t.Errorf("alerts with alert_on_circuit_open off = %q, want none", got)
+	}
+	msg := slackMessage(Alert{Kind: KindPatternOpened, Event: opened, Source: "c"})
+	if !strings.Contains(msg.Text, "SELECT pg_sleep($1)") {
+		t.Errorf("Slack text = %q, want the pattern", msg.Text)
+	}
+}

@@ -105,6 +105,15 @@ func slackMessage(a Alert) *slack.WebhookMessage {
 		blocks = append(blocks, slack.NewSectionBlock(md(fmt.Sprintf("Every circuit of the cascade has recovered: %s.", esc(strings.Join(a.Backends, ", ")))), nil, nil))
 	case KindTest:
 		blocks = append(blocks, slack.NewSectionBlock(md(fmt.Sprintf("Test notification from HeliosProxy `%s`: this channel is configured correctly.", esc(a.Source))), nil, nil))
+	case KindPatternOpened, KindPatternClosed:
+		text := fmt.Sprintf("*Pattern* `%s`: `%s`", esc(ev.Pattern), esc(orDash(ev.Query)))
+		if ev.Reason != "" {
+			text += "\n*Reason:* `" + esc(ev.Reason) + "` — " + esc(ev.Detail)
+		}
+		if a.Kind == KindPatternOpened {
+			text += "\nIts executions get SQLSTATE 53400 until it recovers; every other query runs normally and no backend circuit is affected."
+		}
+		blocks = append(blocks, slack.NewSectionBlock(md(text), nil, nil))
 	default:
 		text := "*Reason:* `" + esc(orDash(ev.Reason)) + "`"
 		if ev.Detail != "" {
@@ -176,6 +185,10 @@ func headline(a Alert) string {
 		return fmt.Sprintf("✅ Cascade over: %d circuits closed", len(a.Backends))
 	case KindOverride:
 		return fmt.Sprintf("🔧 Override on %s: %s (circuit %s)", a.Backend, orDash(ev.Detail), orDash(ev.To.String()))
+	case KindPatternOpened:
+		return "🟡 Query pattern refused (its breaker is OPEN): " + orDash(ev.Query)
+	case KindPatternClosed:
+		return "🟢 Query pattern served again: " + orDash(ev.Query)
 	case KindTest:
 		return "🧪 HeliosProxy test notification"
 	case KindTrustsProxy:

@@ -24,11 +24,7 @@ type clusterMemberJSON struct {
 
 func (s *server) clusterMembers(w http.ResponseWriter, r *http.Request) {
 	snap := s.c.Snapshot()
-	out := clusterMembersJSON{Members: make([]clusterMemberJSON, 0, len(snap.Members)), Timestamp: snap.Taken}
-	if out.Timestamp.IsZero() {
-		out.Timestamp = s.now()
-	}
-	out.Timestamp = out.Timestamp.UTC()
+	out := clusterMembersJSON{Members: make([]clusterMemberJSON, 0, len(snap.Members)), Timestamp: s.taken(snap)}
 	for _, m := range snap.Members {
 		j := clusterMemberJSON{Node: m.Node, Address: m.Address, State: string(m.State), Version: m.Version,
 			ConfigHash: m.ConfigHash, IsSelf: m.Self}

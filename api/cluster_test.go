@@ -40,3 +40,38 @@ func TestClusterMembers(t *testing.T) {
 		t.Errorf("members[1] = %v; want suspect, last_contact null, config_hash abd", m)
 	}
 }
+
+// TestQueryBreakers: GET /circuit-breaker/query-breakers lists the tracked
+// patterns as the snapshot has them (checked against openapi.yaml by the
+// harness), and none when none is tracked.
+func TestQueryBreakers(t *testing.T) {
+	f := newFakeProxy()
+	h := newHarness(t, f, Options{AdminToken: testToken})
+	var got struct {
+		Patterns []map[string]any `json:"patterns"`
+	}
+	resp, b := h.do(req{method: "GET", path: "/circuit-breaker/query-breakers"})
+	if err := json.Unmarshal(b, &got); resp.StatusCode != 200 || err != nil || got.Patterns == nil || len(got.Patterns) != 0 {
+		t.Fatalf("GET /circuit-breaker/query-breakers without patterns = %d %s, want 200 and an empty list", resp.StatusCode, b)
+	}
+	since := time.Date(2025, 3, 14, 15, 9, 20, 0, time.UTC)
+	f.set(func(f *fakeProxy) {
+		f.snap.QueryBreakers = []status.QueryBreaker{
+			{Pattern: "fc927418524c82ea", Fingerprint: "07681e575f3d174e", Query: "SELECT pg_sleep($1)", CircuitState: status.Open,
+				StateSince: since, OpenReason: "latency_p95", OpenDetail: "p95 > 1s", RetryAt: since.Add(30 * time.Second),
+				WindowExecutions: 3, LatencyP95Ms: 1638.4, ExecutionsTotal: 4, SlowTotal: 4, RejectedTotal: 7, TransitionsTotal: 1, FirstSeen: since, LastSeen: since},
+			{Pattern: "0000000000000001", CircuitState: status.Closed, StateSince: since, FirstSeen: since, LastSeen: since},
+		}
+	})
+	resp, b = h.do(req{method: "GET", path: "/circuit-breaker/query-breakers"})
+	if err := json.Unmarshal(b, &got); resp.StatusCode != 200 || err != nil || len(got.Patterns) != 2 {
+		t.Fatalf("GET /circuit-breaker/query-breakers = %d %s, want two patterns", resp.StatusCode, b)
+	}
+	o, c := got.Patterns[0], got.Patterns[1]
+	if o["circuit_state"] != "OPEN" || o["query"] != "SELECT pg_sleep($1)" || o["retry_at"] != "2025-03-14T15:09:50Z" || o["rejected_total"] != 7.0 {
+		t.Errorf("patterns[0] = %v", o)
+	}
+	if c["circuit_state"] != "CLOSED" || c["query"] != nil || c["retry_at"] != nil || c["open_reason"] != nil {
+		t.Errorf("patterns[1] = %v; want CLOSED with query, retry_at and open_reason null", c)
+	}
+}

@@ -41,11 +41,7 @@ func (s *server) ready(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) statusAll(w http.ResponseWriter, r *http.Request) {
 	snap := s.c.Snapshot()
-	out := statusJSON{Backends: make([]backendJSON, 0, len(snap.Backends)), Timestamp: snap.Taken}
-	if out.Timestamp.IsZero() {
-		out.Timestamp = s.now()
-	}
-	out.Timestamp = out.Timestamp.UTC()
+	out := statusJSON{Backends: make([]backendJSON, 0, len(snap.Backends)), Timestamp: s.taken(snap)}
 	for _, b := range snap.Backends {
 		out.Backends = append(out.Backends, toBackend(b))
 	}

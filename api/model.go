@@ -49,6 +49,7 @@ type backendJSON struct {
 	Routing              status.Routing       `json:"routing"`
 	FencedReason         *string              `json:"fenced_reason"`
 	ObservedRole         status.Role          `json:"observed_role"`
+	BackendWaiting       *int                 `json:"backend_waiting"` // null when not collected
 	// Present only while an override is set.
 	OverrideReason  *string   `json:"override_reason,omitempty"`
 	OverrideAuthor  *string   `json:"override_author,omitempty"`
@@ -103,6 +104,9 @@ func toBackend(b status.Backend) backendJSON {
 	}
 	if b.Timeline != 0 {
 		j.Timeline = &b.Timeline
+	}
+	if b.BackendWaiting >= 0 {
+		j.BackendWaiting = &b.BackendWaiting
 	}
 	if len(b.TrustedRoles) > 0 {
 		j.TrustedRoles = b.TrustedRoles

@@ -60,6 +60,11 @@ type Config struct {
 	HalfOpenProbes         int           // probes per round (10); 0 means 1
 	HalfOpenSuccessPercent float64       // half_open_success_threshold (80); at least one success is always needed
 	HalfOpenProbeInterval  time.Duration // half_open_probe_interval (5s): an unreported permit is reclaimed after this; 0: never
+	// ProbeTimeout is recovery_probe_timeout (5s): a probe that runs
+	// longer fails. A result slower than it is a failed probe, and a
+	// permit out longer than it counts as one at the next Tick (its late
+	// result is then ignored); 0: no limit.
+	ProbeTimeout time.Duration
 
 	GradualRecovery bool          // gradual_recovery_enabled; false: Weight is 1 right after a close
 	RampUpDuration  time.Duration // recovery_ramp_up_duration (120s); 0: no ramp

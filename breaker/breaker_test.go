@@ -1142,3 +1142,54 @@ func TestRecordDoesNotAllocate(t *testing.T) {
 		t.Errorf("Record of a held trip allocs = %v, want 0", allocs)
 	}
 }
+
+func TestProbeTimeout(t *testing.T) {
+	cfg := defaults()
+	cfg.HalfOpenProbes = 3
+	cfg.HalfOpenMaxConcurrent = 3
+	cfg.HalfOpenSuccessPercent = 100
+	cfg.ProbeTimeout = 2 * sec
+	cfg.LatencyP95 = 10 * sec // above the timeout: only the timeout fails these probes
+
+	// A result slower than recovery_probe_timeout is a failed probe.
+	b := one(cfg)
+	tripHard(t, b, t0)
+	ht := halfOpen(t, b, t0)
+	tk, _ := b.Allow(ht)
+	b.Record(tk, breaker.Result{Outcome: breaker.Success, Latency: 2*sec + ms}, ht.Add(2*sec+ms))
+	if got := b.State(); got != breaker.Open {
+		t.Errorf("State after a 2.001s probe with recovery_probe_timeout 2s = %v, want OPEN", got)
+	}
+
+	// A probe still running past the timeout fails at the next Tick, and
+	// its late result is not counted again.
+	b = one(cfg)
+	tripHard(t, b, t0)
+	ht = halfOpen(t, b, t0)
+	cfg.HalfOpenSuccessPercent = 60
+	b.SetConfig(cfg) // 2 of 3 must succeed: one timed-out probe is allowed
+	slow, _ := b.Allow(ht)
+	b.Tick(ht.Add(2*sec), breaker.Inflight{})
+	if st := b.Stats(ht.Add(2 * sec)); st.ProbeFailures != 0 || st.ProbesInFlight != 1 {
+		t.Errorf("at HALF_OPEN+2s: ProbeFailures %d, in flight %d; want 0 and 1", st.ProbeFailures, st.ProbesInFlight)
+	}
+	later := ht.Add(2*sec + ms)
+	b.Tick(later, breaker.Inflight{})
+	if st := b.Stats(later); st.ProbeFailures != 1 || st.ProbesInFlight != 0 {
+		t.Errorf("at HALF_OPEN+2.001s: ProbeFailures %d, in flight %d; want 1 and 0", st.ProbeFailures, st.ProbesInFlight)
+	}
+	b.Record(slow, breaker.Result{Outcome: breaker.Success, Latency: 3 * sec}, ht.Add(3*sec))
+	if st := b.Stats(ht.Add(3 * sec)); st.ProbeFailures != 1 || st.ProbeSuccesses != 0 {
+		t.Errorf("after the timed-out probe's late result: %d failures, %d successes; want 1 and 0", st.ProbeFailures, st.ProbeSuccesses)
+	}
+	for range 2 {
+		tk, err := b.Allow(ht.Add(3 * sec))
+		if err != nil {
+			t.Fatalf("Allow = %v, want a permit", err)
+		}
+		b.Record(tk, breaker.Result{Outcome: breaker.Success, Latency: fast}, ht.Add(3*sec))
+	}
+	if got := b.State(); got != breaker.Closed {
+		t.Errorf("State after 2 of 3 probes passed = %v, want CLOSED", got)
+	}
+}

@@ -53,6 +53,7 @@ type Breaker struct {
 	rampStart time.Time // start of the traffic ramp; zero when not ramping
 
 	permits []permit // outstanding probe permits (HALF_OPEN)
+	expired []uint64 // ids of permits failed by ProbeTimeout whose results are still to come
 	nextID  uint64
 	probeOK int // this round's probe successes
 	probeKO int // this round's probe failures
@@ -300,10 +301,11 @@ func (b *Breaker) Record(t Ticket, r Result, now time.Time) (Transition, bool) {
 	if t.gen != b.gen.Load() {
 		return Transition{}, false
 	}
+	late := t.probe && b.lateProbe(t.id)
 	if t.probe {
 		b.freePermit(t.id)
 	}
-	if r.Outcome == ConfigError {
+	if r.Outcome == ConfigError || late {
 		return Transition{}, false
 	}
 	b.sample(r, now)
@@ -464,10 +466,43 @@ func (b *Breaker) Tick(now time.Time, in Inflight) (Transition, bool) {
 			return b.moveTo(Open, HalfOpen, ReasonNone, fmt.Sprintf("open for %v", now.Sub(b.since)), now, nil, false), true
 		}
 	case HalfOpen:
+		b.expire(now)
 		b.reclaim(now)
 		return b.resolveRound(now)
 	}
 	return Transition{}, false
+}
+
+// expire fails the probes that have run longer than ProbeTimeout.
+func (b *Breaker) expire(now time.Time) {
+	pt := b.cfg.ProbeTimeout
+	if pt <= 0 {
+		return
+	}
+	kept := b.permits[:0]
+	for _, p := range b.permits {
+		if now.Sub(p.at) > pt {
+			b.probeKO++
+			if len(b.expired) < 64 {
+				b.expired = append(b.expired, p.id)
+			}
+			continue
+		}
+		kept = append(kept, p)
+	}
+	b.permits = kept
+}
+
+// lateProbe reports whether id is a probe expire failed already, and
+// forgets it.
+func (b *Breaker) lateProbe(id uint64) bool {
+	for i, e := range b.expired {
+		if e == id {
+			b.expired = append(b.expired[:i], b.expired[i+1:]...)
+			return true
+		}
+	}
+	return false
 }
 
 // tickMark is what a Tick can change besides the passage of time.
@@ -676,7 +711,8 @@ func (b *Breaker) sample(r Result, now time.Time) {
 // passes reports whether a result is a healthy answer: a Success no slower
 // than LatencyP95.
 func (b *Breaker) passes(r Result) bool {
-	return r.Outcome == Success && (b.cfg.LatencyP95 <= 0 || r.Latency <= b.cfg.LatencyP95)
+	return r.Outcome == Success && (b.cfg.LatencyP95 <= 0 || r.Latency <= b.cfg.LatencyP95) &&
+		(b.cfg.ProbeTimeout <= 0 || r.Latency <= b.cfg.ProbeTimeout)
 }
 
 // probe counts a HALF_OPEN outcome.
@@ -916,6 +952,7 @@ func (b *Breaker) moveTo(from, to State, reason Reason, detail string, now time.
 	b.gen.Add(1)
 	b.transitionsTotal++
 	b.permits = b.permits[:0]
+	b.expired = b.expired[:0]
 	b.probeOK, b.probeKO = 0, 0
 	b.reopenAt = time.Time{}
 	switch to {

@@ -170,8 +170,9 @@ type CircuitBreaker struct {
 	// or health checks that opens a circuit whatever the volume; default 3,
 	// at least 1.
 	ConnectionFailureThreshold int `toml:"connection_failure_threshold"`
-	// RecoveryProbeTimeout bounds one recovery probe; default 5s. Not
-	// implemented yet.
+	// RecoveryProbeTimeout bounds one half-open probe, of a backend's
+	// circuit and of a query pattern's: a probe that takes longer
+	// fails (at once, not when it ends); default 5s, positive.
 	RecoveryProbeTimeout Duration `toml:"recovery_probe_timeout"`
 	// MaxEjectionPercent is the largest share of backends, in percent, that
 	// latency or saturation trips may hold open at once (hard failures always
@@ -179,14 +180,25 @@ type CircuitBreaker struct {
 	// a circuit.
 	MaxEjectionPercent float64 `toml:"max_ejection_percent"`
 
+	// QueryLevelBreakersEnabled gives each query pattern that is slow or
+	// fails for backend reasons a circuit breaker of its own, so that it
+	// is refused (SQLSTATE 53400) while other queries run; default false.
+	QueryLevelBreakersEnabled bool `toml:"query_level_breakers_enabled"`
+	// SlowQueryThresholdMs is the latency, in milliseconds, beyond which
+	// an execution is slow for its pattern (and no longer counts as its
+	// backend's latency); default 5000. Zero turns the latency rule of
+	// query-level breakers off (failures still count). It should be above
+	// latency_threshold_p95_ms (warned about otherwise).
+	SlowQueryThresholdMs int `toml:"slow_query_threshold_ms"`
+	// QueryPatternDetection groups queries by pattern (constants and
+	// parameters ignored) for query-level breakers; false groups them by
+	// their exact text. Default true.
+	QueryPatternDetection bool `toml:"query_pattern_detection"`
+
 	// The settings below are accepted but not implemented yet: each one
 	// present in a file is warned about. Their defaults say what the proxy
 	// does today (the features are off).
 
-	QueryLevelBreakersEnabled bool `toml:"query_level_breakers_enabled"`
-	// SlowQueryThresholdMs is in milliseconds; default 5000.
-	SlowQueryThresholdMs     int  `toml:"slow_query_threshold_ms"`
-	QueryPatternDetection    bool `toml:"query_pattern_detection"`
 	UserLevelBreakersEnabled bool `toml:"user_level_breakers_enabled"`
 	// PerUserRateLimit is in requests per second; default 1000; zero means
 	// no limit.
@@ -350,7 +362,11 @@ type HealthChecks struct {
 	// The role of each backend (pg_is_in_recovery(), the timeline, the
 	// system identifier and WAL positions) is read by every check
 	// whatever these say: routing needs it.
-	// CollectQueryQueueDepth is not implemented yet; default false.
+	// CollectQueryQueueDepth adds to each check the client sessions
+	// queued inside the backend (active, waiting on a lock in
+	// pg_stat_activity): shown as backend_waiting and used by routing,
+	// which gives a backend less new work the larger their share of its
+	// sessions. Default false.
 	CollectQueryQueueDepth bool `toml:"collect_query_queue_depth"`
 }
 
@@ -548,6 +564,7 @@ func Default() Config {
 			RecoveryProbeTimeout:          Duration{5 * time.Second},
 			MaxEjectionPercent:            50,
 			SlowQueryThresholdMs:          5000,
+			QueryPatternDetection:         true,
 			PerUserRateLimit:              1000,
 		},
 		HealthChecks: HealthChecks{

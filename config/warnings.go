@@ -43,18 +43,13 @@ const (
 // without array indices ("users" covers every users[i].name). The most
 // specific entry wins. Implementing a setting means deleting its entry.
 var NotImplemented = map[string]string{
-	"circuit_breaker.query_level_breakers_enabled": notYet,
-	"circuit_breaker.slow_query_threshold_ms":      notYet,
-	"circuit_breaker.query_pattern_detection":      notYet,
-	"circuit_breaker.user_level_breakers_enabled":  notYet,
-	"circuit_breaker.per_user_rate_limit":          notYet,
-	"circuit_breaker.user_isolation_on_abuse":      notYet,
-	"circuit_breaker.recovery_probe_timeout":       notYet,
-	"health_checks.collect_latency_percentiles":    "cannot be turned off: the circuit breakers need latency percentiles",
-	"health_checks.collect_query_queue_depth":      notYet,
-	"cluster.decision":                             `only "local" is implemented yet: every instance decides latency, error-rate and saturation trips for itself`,
-	"helios":                                       noMeaning,
-	"edge":                                         noMeaning,
+	"circuit_breaker.user_level_breakers_enabled": notYet,
+	"circuit_breaker.per_user_rate_limit":         notYet,
+	"circuit_breaker.user_isolation_on_abuse":     notYet,
+	"health_checks.collect_latency_percentiles":   "cannot be turned off: the circuit breakers need latency percentiles",
+	"cluster.decision":                            `only "local" is implemented yet: every instance decides latency, error-rate and saturation trips for itself`,
+	"helios":                                      noMeaning,
+	"edge":                                        noMeaning,
 }
 
 // implementedWhen lists NotImplemented keys that do work with some values:
@@ -91,6 +86,11 @@ func (c Config) warnings() []Warning {
 			continue
 		}
 		ws = append(ws, Warning{File: o.name, Line: l.line, Key: l.key, Message: msg})
+	}
+	if cb := c.CircuitBreaker; cb.QueryLevelBreakersEnabled && cb.SlowQueryThresholdMs > 0 && cb.SlowQueryThresholdMs <= cb.LatencyThresholdP95Ms {
+		ws = append(ws, o.warning("circuit_breaker.slow_query_threshold_ms", fmt.Sprintf(
+			"%d is not above latency_threshold_p95_ms (%d): executions slower than it count for their query patterns, not their backend, so a backend slow for every query may not open its own circuit",
+			cb.SlowQueryThresholdMs, cb.LatencyThresholdP95Ms)))
 	}
 	for i, b := range c.Backends.Instances {
 		if len(b.AllowedQueryTypes) == 0 || b.ReadOnly() {

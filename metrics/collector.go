@@ -53,6 +53,8 @@ var (
 		"The backend's max_connections setting; 0 if unknown.", "backend")
 	descQueue = desc("helios_backend_queue_depth",
 		"Requests waiting for a connection to the backend.", "backend")
+	descWaiting = desc("helios_backend_waiting_sessions",
+		"Client sessions queued inside the backend (active, waiting on a lock), from its health check; absent unless health_checks.collect_query_queue_depth.", "backend")
 	descShare = desc("helios_backend_traffic_share",
 		"The backend's share of active client sessions, 0..1.", "backend")
 	descLag = desc("helios_backend_replication_lag_milliseconds",
@@ -71,6 +73,14 @@ var (
 		"1 when the backend lets the proxy's connections in without a password (pg_hba.conf trust for the proxy's address), else 0.", "backend")
 	descClients = desc("helios_client_connections",
 		"Client sessions connected to backends through the proxy (sum of the backends' active connections).")
+	descQueryBreakers = desc("helios_query_breakers",
+		"Query patterns tracked by the query-level breakers, by circuit state (CLOSED, OPEN, HALF_OPEN).", "state")
+	descPatternState = desc("helios_query_breaker_state",
+		"Circuit state of a query pattern: 0 closed, 1 open, 2 half-open; only the top patterns (open ones first, then by slow and failed executions; at most TopPatterns).", "pattern")
+	descPatternRejected = desc("helios_query_breaker_rejected_total",
+		"Executions of a query pattern refused (SQLSTATE 53400) while its circuit was open, since it is tracked; top patterns only.", "pattern")
+	descPatternP95 = desc("helios_query_breaker_latency_p95_milliseconds",
+		"95th percentile latency of a query pattern over the health window, in milliseconds; top patterns only.", "pattern")
 	descAlertsSent = desc("helios_alerts_sent_total",
 		"Alerts by channel and result: sent (delivered), failed (given up) or dropped (queue full or shutdown).", "channel", "result")
 	descAlertRetries = desc("helios_alerts_retries_total",
@@ -94,6 +104,7 @@ var snapshotDescs = []*prometheus.Desc{
 	descRamp, descTrustsProxy, descClients,
 	descAlertsSent, descAlertRetries, descAlertQueue, descEventsQueued, descEventsDropped,
 	descBuildInfo, descClusterMembers,
+	descWaiting, descQueryBreakers, descPatternState, descPatternRejected, descPatternP95,
 }
 
 // Describe sends the descriptors of every helios_* metric.
@@ -164,6 +175,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		send(descActive, gauge, float64(b.ActiveConnections), n)
 		send(descMax, gauge, float64(b.MaxConnections), n)
 		send(descQueue, gauge, float64(b.QueueDepth), n)
+		if b.BackendWaiting >= 0 {
+			send(descWaiting, gauge, float64(b.BackendWaiting), n)
+		}
 		send(descShare, gauge, b.TrafficShare, n)
 		send(descLag, gauge, b.ReplicationLagMs, n)
 		send(descLagBytes, gauge, float64(b.ReplicationLagBytes), n)
@@ -192,6 +206,19 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		for _, st := range []status.MemberState{status.MemberAlive, status.MemberSuspect, status.MemberDead, status.MemberLeft} {
 			send(descClusterMembers, gauge, float64(byState[st]), string(st))
 		}
+	}
+
+	byState := map[status.CircuitState]int{}
+	for i, q := range snap.QueryBreakers {
+		byState[q.CircuitState]++
+		if v, ok := stateValue(q.CircuitState); ok && i < TopPatterns {
+			send(descPatternState, gauge, v, q.Pattern)
+			send(descPatternRejected, counter, float64(q.RejectedTotal), q.Pattern)
+			send(descPatternP95, gauge, q.LatencyP95Ms, q.Pattern)
+		}
+	}
+	for _, st := range []status.CircuitState{status.Closed, status.Open, status.HalfOpen} {
+		send(descQueryBreakers, gauge, float64(byState[st]), st.String())
 	}
 
 	m.collectTransitions(snap.Backends, send)
@@ -243,6 +270,10 @@ func (m *Metrics) collectTransitions(bs []status.Backend, send func(*prometheus.
 		send(descTransitions, prometheus.CounterValue, float64(r.n), r.backend, r.ft.from.String(), r.ft.to.String())
 	}
 }
+
+// TopPatterns bounds the query patterns that have series of their own
+// (helios_query_breaker_*{pattern}): the label's cardinality.
+const TopPatterns = 10
 
 func isStandard(ft fromTo) bool {
 	for _, s := range standardTransitions {

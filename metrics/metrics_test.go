@@ -695,3 +695,29 @@ func TestHandlerTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryBreakerMetrics: the patterns are counted by state, and only
+// the first TopPatterns of the snapshot (open ones first) have series of
+// their own.
+func TestQueryBreakerMetrics(t *testing.T) {
+	snap := threeBackends()
+	for i := range TopPatterns + 5 {
+		q := status.QueryBreaker{Pattern: fmt.Sprintf("%016x", i), CircuitState: status.Closed}
+		if i == 0 {
+			q.CircuitState, q.RejectedTotal, q.LatencyP95Ms = status.Open, 9, 1638.4
+		}
+		snap.QueryBreakers = append(snap.QueryBreakers, q)
+	}
+	m := New(&source{snap: snap}, Options{})
+	want := map[string]float64{`state="CLOSED"`: TopPatterns + 4, `state="OPEN"`: 1, `state="HALF_OPEN"`: 0}
+	if got := gather(t, m, "helios_query_breakers"); !mapsEqual(got, want) {
+		t.Errorf("helios_query_breakers = %v, want %v", got, want)
+	}
+	states := gather(t, m, "helios_query_breaker_state")
+	if len(states) != TopPatterns || states[`pattern="0000000000000000"`] != 1 {
+		t.Errorf("helios_query_breaker_state = %v; want %d series, the open pattern at 1", states, TopPatterns)
+	}
+	if got := gather(t, m, "helios_query_breaker_rejected_total")[`pattern="0000000000000000"`]; got != 9 {
+		t.Errorf("rejected_total of the open pattern = %v, want 9", got)
+	}
+}

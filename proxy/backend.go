@@ -49,6 +49,7 @@ func (t checkTarget) Record(res breaker.Result, now time.Time) {
 func (t checkTarget) Observe(o health.Observation) {
 	t.b.ClientBackends.Store(o.ClientBackends)
 	t.b.MaxConns.Store(o.MaxConnections)
+	t.b.Waiting.Store(o.Waiting)
 	if sat, ok := o.Saturation(); ok {
 		t.b.Breaker.SetSaturation(sat)
 	}

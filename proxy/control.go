@@ -285,6 +285,7 @@ func (s *Server) applyReload(p reloadPlan) {
 	s.users.Store(&p.users)
 	s.cfg.Store(&p.next)
 	s.breakersOnSet(p.next)
+	s.patterns.SetConfig(patternsConfig(p.next))
 	s.front.Buffers.Limit.Store(p.next.Proxy.MaxBufferMemory)
 	// Roles and lag limits may have changed.
 	s.topology.Forget(list)

@@ -24,6 +24,7 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/events"
 	"github.com/heliosdb/heliosproxy/proxy/listen"
 	"github.com/heliosdb/heliosproxy/proxy/overrides"
+	"github.com/heliosdb/heliosproxy/proxy/pattern"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/route"
 	"github.com/heliosdb/heliosproxy/proxy/session"
@@ -59,7 +60,8 @@ type Server struct {
 	users atomic.Pointer[map[string]*pool.User] // [[users]] by name; replaced whole by Reload
 
 	overrides *overrides.Store
-	hooks     backend.Hooks // what the backends report to
+	hooks     backend.Hooks     // what the backends report to
+	patterns  *pattern.Registry // the query-level breakers
 
 	// cluster is the member of [cluster] while Run runs; nil otherwise.
 	cluster     atomic.Pointer[cluster.Node]
@@ -93,6 +95,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.front = front
 	s.hooks.Publish = s.publish
+	s.patterns = pattern.New(patternsConfig(cfg))
+	s.patterns.Publish = s.publishPattern
+	s.hooks.Patterns, front.Patterns = s.patterns, s.patterns
 	s.router.Backends, s.router.Now = s.list, func() time.Time { return s.clock.Now() }
 	s.cfg.Store(&cfg)
 	s.breakersOnSet(cfg)
@@ -300,6 +305,7 @@ func (s *Server) tick(ctx context.Context) {
 	t := time.NewTicker(backend.TickInterval)
 	defer t.Stop()
 	var maintained, measured, urgent time.Time
+	over := map[pattern.Key]int{} // reused: executions running beyond slow_query_threshold_ms, by pattern
 	for {
 		select {
 		case <-ctx.Done():
@@ -328,6 +334,7 @@ func (s *Server) tick(ctx context.Context) {
 			b.Note(b.Breaker.Tick(now, in))
 			b.RefreshFactor(now, b.TickStats(now), cfg)
 		}
+		s.tickPatterns(now, over)
 	}
 }
 
@@ -387,7 +394,7 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 	if dst == nil {
 		dst = make([]status.Backend, 0, len(s.list()))
 	}
-	snap := status.Snapshot{Taken: now, Backends: dst[:0]}
+	snap := status.Snapshot{Taken: now, Backends: dst[:0], QueryBreakers: s.queryBreakers(now)}
 	if n := s.cluster.Load(); n != nil {
 		snap.Members = n.Members(now)
 	}
@@ -415,6 +422,7 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 			LastFailureTime:      st.LastFailure,
 			ActiveConnections:    int(active),
 			QueueDepth:           int(b.Queued.Load()),
+			BackendWaiting:       int(b.Waiting.Load()),
 			MaxConnections:       int(b.MaxConns.Load()),
 			StateSince:           st.Since,
 			RampFactor:           st.Ramp,

@@ -16,6 +16,39 @@ type Snapshot struct {
 	// Members are the instances of the cluster as this one sees them,
 	// itself included, by node name; nil without [cluster].
 	Members []Member
+	// QueryBreakers are the query patterns the proxy tracks (those that
+	// were slow or failed for backend reasons), the ones whose circuits
+	// are not CLOSED first, then by slow and failed executions, most
+	// first; nil when none is.
+	QueryBreakers []QueryBreaker
+}
+
+// QueryBreaker is one query pattern's circuit, as of a Snapshot. Field
+// names follow the SQL columns of helios_proxy.query_breakers.
+type QueryBreaker struct {
+	Pattern      string // the proxy's key of the pattern, 16 hex digits
+	Fingerprint  string // PostgreSQL's (pg_query's) fingerprint of it; "" if its parser refused it
+	Query        string // an example with its constants replaced by $1, $2, …; "" until one was seen
+	CircuitState CircuitState
+	StateSince   time.Time
+	OpenReason   string    // empty when CLOSED
+	OpenDetail   string    // empty when CLOSED
+	RetryAt      time.Time // when an OPEN circuit lets probes through; zero otherwise
+	// WindowExecutions, the percentiles and ErrorRate are of the sliding
+	// window (metrics_window_size).
+	WindowExecutions int
+	LatencyP50Ms     float64
+	LatencyP95Ms     float64
+	LatencyP99Ms     float64
+	ErrorRate        float64
+	// The totals count since the pattern is tracked.
+	ExecutionsTotal  uint64
+	SlowTotal        uint64 // slower than slow_query_threshold_ms, or a statement_timeout
+	FailuresTotal    uint64 // failed for backend reasons
+	RejectedTotal    uint64 // refused while its circuit was open
+	TransitionsTotal uint64
+	FirstSeen        time.Time // tracked since
+	LastSeen         time.Time // last execution
 }
 
 // Backend is one backend's circuit and health as of a Snapshot. Field names
@@ -74,6 +107,10 @@ type Backend struct {
 	Routing Routing
 	// FencedReason says why a fenced backend is fenced; "" otherwise.
 	FencedReason string
+	// BackendWaiting is the client sessions queued inside the backend
+	// (active, waiting on a lock), from its health check; -1 when
+	// health_checks.collect_query_queue_depth is off.
+	BackendWaiting int
 }
 
 // Role is a backend's replication role.
@@ -139,12 +176,26 @@ type Event struct {
 	// another one: the instance whose override was applied here, or that
 	// saw the hard failure of a peer_hard_failure opening; "" otherwise.
 	Node string
+	// Pattern and Query name the query pattern of a QueryBreaker* event
+	// (QueryBreaker.Pattern and .Query); "" otherwise.
+	Pattern string
+	Query   string
 	// Metrics at the time of the event.
 	LatencyP95Ms         float64
 	LatencyP99Ms         float64
 	ErrorRate            float64
 	ConnectionSaturation float64
 }
+
+// Event types of query-level breakers: a query pattern's circuit opened
+// (also when a recovery failed: Reason "recovery_failed"), let probes
+// through, or closed. Backend is empty; Pattern and Query name the
+// pattern. They alert on Slack, never page (alerts).
+const (
+	QueryBreakerOpened     EventType = "QueryBreakerOpened"
+	QueryBreakerHalfOpened EventType = "QueryBreakerHalfOpened"
+	QueryBreakerClosed     EventType = "QueryBreakerClosed"
+)
 
 // Event types of operator actions.
 const (

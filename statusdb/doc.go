@@ -51,7 +51,9 @@
 //	second primary —, or 'unreachable' — its circuit is OPEN),
 //	fenced_reason text (why it is fenced; NULL when it is not),
 //	observed_role text (what the health check found, 'unknown' before
-//	one; differs from role when the configuration asserts another)
+//	one; differs from role when the configuration asserts another),
+//	backend_waiting int8 (client sessions waiting on a lock inside the
+//	backend; NULL unless collect_query_queue_depth)
 //
 // helios_proxy.circuit_events, one row per Input.Events entry, in the order
 // given (normally oldest first):

@@ -44,7 +44,7 @@ func loadSchema(t *testing.T, ctx context.Context, conn *pgx.Conn, in Input) {
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA helios_proxy"); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"circuit_breaker_status", "circuit_events", "backends", "cluster_members"} {
+	for _, name := range []string{"circuit_breaker_status", "circuit_events", "backends", "cluster_members", "query_breakers"} {
 		tbl := tables[name]
 		var defs, placeholders []string
 		for i, c := range tbl.cols {
@@ -125,6 +125,10 @@ func crossChecks() []crossCheck {
 		{sql: "SELECT *" + cbs},
 		{sql: "SELECT *" + ev},
 		{sql: "SELECT * FROM helios_proxy.backends"},
+		{sql: "SELECT * FROM helios_proxy.query_breakers"},
+		{sql: "SELECT pattern, circuit_state, retry_at, rejected_total FROM helios_proxy.query_breakers WHERE circuit_state <> 'CLOSED' ORDER BY state_since"},
+		{sql: "SELECT circuit_state, count(*), sum(executions_total), max(latency_p95_ms) FROM helios_proxy.query_breakers GROUP BY 1 ORDER BY 1"},
+		{sql: "SELECT coalesce(query, '(unseen)'), fingerprint IS NULL FROM helios_proxy.query_breakers WHERE error_rate > $1 OR failures_total > 1 ORDER BY 1", params: text("0.01")},
 		{sql: "SELECT backend_name, circuit_state, latency_p95_ms, error_rate, connection_saturation, last_failure_time" + cbs + " ORDER BY backend_name"},
 		{sql: "SELECT circuit_state" + cbs + " WHERE backend_name = $1", params: text("replica-1")},
 		{sql: "SELECT backend_name" + cbs + " WHERE error_rate > $1 ORDER BY 1", params: [][]byte{f8(0.1)}, formats: []int16{1}},

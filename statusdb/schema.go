@@ -84,6 +84,12 @@ var tables = map[string]*table{
 			{name: "routing", typ: tText, doc: "What routing sends to the backend by its role: read-write, read-only, lagging (out of read routing), fenced (a second primary) or unreachable", get: func(x *evalCtx) value { return value{s: string(routingOr(backend(x).Routing))} }},
 			{name: "fenced_reason", typ: tText, doc: "Why the backend is fenced; NULL when it is not", get: func(x *evalCtx) value { return nullableText(backend(x).FencedReason) }},
 			{name: "observed_role", typ: tText, doc: "Replication role the last health check found: primary, replica or unknown", get: func(x *evalCtx) value { return value{s: string(roleOr(backend(x).ObservedRole))} }},
+			{name: "backend_waiting", typ: tInt8, doc: "Client sessions queued inside the backend (active, waiting on a lock in pg_stat_activity), from its health check; NULL unless health_checks.collect_query_queue_depth", get: func(x *evalCtx) value {
+				if n := backend(x).BackendWaiting; n >= 0 {
+					return value{n: int64(n)}
+				}
+				return value{null: true}
+			}},
 		},
 	},
 	"circuit_events": {

@@ -37,6 +37,9 @@ type fakeAPI struct {
 
 	// statusDown makes GET /circuit-breaker/status answer 503.
 	statusDown atomic.Bool
+
+	// patterns are GET /circuit-breaker/query-breakers' patterns.
+	patterns []map[string]any
 }
 
 type fakeRequest struct {
@@ -69,6 +72,11 @@ func newFakeAPI(t *testing.T, n int) *fakeAPI {
 		writeJSON(w, http.StatusOK, map[string]any{"events": f.history})
 	})
 	mux.HandleFunc("GET /circuit-breaker/history", f.metricHistory)
+	mux.HandleFunc("GET /circuit-breaker/query-breakers", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"patterns": append([]map[string]any{}, f.patterns...), "timestamp": time.Now().UTC().Format(time.RFC3339Nano)})
+	})
 	mux.HandleFunc("GET /events", f.stream)
 	mux.HandleFunc("PUT /circuit-breaker/backends/{name}/override", f.override)
 	mux.HandleFunc("DELETE /circuit-breaker/backends/{name}/override", f.override)

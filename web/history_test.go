@@ -269,3 +269,29 @@ func distinctColors(img image.Image) int {
 }
 
 func abs(v int) int { return max(v, -v) }
+
+// TestDashboardQueryPatterns: the query patterns panel stays hidden
+// without patterns and lists them, open ones marked, once there are.
+func TestDashboardQueryPatterns(t *testing.T) {
+	f := newFakeAPI(t, 3)
+	b := newBrowser(t)
+	b.open(f.URL)
+	b.within(10*time.Second, "first render", chromedp.WaitVisible(chromedp.CSS(`#backends .card`)))
+	if !eval[bool](b, `document.getElementById('patterns-panel').hidden`) {
+		t.Errorf("query patterns panel shown without patterns")
+	}
+	f.mu.Lock()
+	f.patterns = []map[string]any{{
+		"pattern": "fc927418524c82ea", "fingerprint": "07681e575f3d174e", "query": "SELECT pg_sleep($1)", "circuit_state": "OPEN",
+		"state_since": time.Now().UTC().Format(time.RFC3339), "open_reason": "latency_p95", "open_detail": "p95 > 1s: 3 of 3 requests slower",
+		"retry_at": time.Now().Add(30 * time.Second).UTC().Format(time.RFC3339), "executions": 3, "latency_p50_ms": 1500.0,
+		"latency_p95_ms": 1638.4, "latency_p99_ms": 1638.4, "error_rate": 0.0, "executions_total": 4, "slow_total": 4,
+		"failures_total": 0, "rejected_total": 12, "transitions_total": 1,
+		"first_seen": time.Now().UTC().Format(time.RFC3339), "last_seen": time.Now().UTC().Format(time.RFC3339),
+	}}
+	f.mu.Unlock()
+	b.within(10*time.Second, "patterns panel", chromedp.WaitVisible(chromedp.CSS(`#patterns tr[data-state="OPEN"]`)))
+	if got := b.text(`#patterns tr`); !strings.Contains(got, "SELECT pg_sleep($1)") || !strings.Contains(got, "OPEN") || !strings.Contains(got, "latency_p95") {
+		t.Errorf("pattern row = %q; want the query, OPEN and the reason", got)
+	}
+}

@@ -93,6 +93,8 @@ const baseTarget = "heliosproxy@base"
 // authenticates it and pools its server connections as PgBouncer does;
 // without it, session mode is HeliosProxy's pass-through relay, which opens
 // a backend connection per client connection.
+var queryBreakers = flag.Bool("query-breakers", false, "run the HeliosProxy under test with [circuit_breaker] query_level_breakers_enabled (no pattern open); the -baseline target keeps them off, so that -baseline with a binary of this tree measures their cost")
+
 var pooled = flag.Bool("pooled", true, "session mode: pool the user's server connections ([[users]]) as PgBouncer does; false measures the pass-through relay")
 
 // backendTLS makes the cluster TLS-only: both proxies then reach it over
@@ -186,9 +188,11 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 	}
 
 	cfg := proxyConfig(c, mode, poolSize, workers)
+	under := cfg // the HeliosProxy under test's
+	under.CircuitBreaker.QueryLevelBreakersEnabled = *queryBreakers
 	var proxyPort, proxyDesc, baseDesc string
 	if *currentBin == "" {
-		_, addr, stop, err := inproc.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_, addr, stop, err := inproc.Start(ctx, under, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			return err
 		}
@@ -196,7 +200,7 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 		_, proxyPort, _ = net.SplitHostPort(addr)
 		proxyDesc = "in-process"
 	} else {
-		p, version, err := startHeliosProxy(ctx, "heliosproxy", *currentBin, filepath.Join(c.Dir, "heliosproxy"), cfg)
+		p, version, err := startHeliosProxy(ctx, "heliosproxy", *currentBin, filepath.Join(c.Dir, "heliosproxy"), under)
 		if err != nil {
 			return err
 		}

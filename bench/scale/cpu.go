@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,29 +52,47 @@ func cpuFigure(ctx context.Context, c *pgcluster.Cluster, o options, out *string
 		return fmt.Errorf("pgbench -i: %v\n%s", err, b)
 	}
 	perClient := o.queries / pgbenchClients
+	modes := []string{"session", "transaction"}
+	if o.queryBreakers {
+		modes = []string{"session", "session + query breakers", "transaction", "transaction + query breakers"}
+	}
+	byMode := map[string][]cpuResult{}
+	for round := range max(o.cpuRounds, 1) {
+		for i := range modes {
+			// Every other round in reverse, so that no configuration
+			// always runs right after the same one.
+			mode := modes[i]
+			if round%2 == 1 {
+				mode = modes[len(modes)-1-i]
+			}
+			cfg := baseConfig(c, 1)
+			if strings.HasPrefix(mode, "transaction") {
+				cfg = withPooling(cfg, c)
+			}
+			cfg.CircuitBreaker.QueryLevelBreakersEnabled = strings.HasSuffix(mode, "query breakers")
+			cfg.HealthChecks.Interval = config.Duration{Duration: noisyHealth}
+			cfg.HealthChecks.Timeout = config.Duration{Duration: noisyHealth}
+			r, err := measureQueries(ctx, cfg, pgbench, env, c.User, perClient)
+			if err != nil {
+				return err
+			}
+			r.mode = mode
+			fmt.Fprintf(os.Stderr, "cpu    %-30s %d queries: %.0f ms CPU per 10,000 (user %.0f, system %.0f), %.0f tps\n",
+				mode, r.queries, r.perTenK(r.user+r.sys), r.perTenK(r.user), r.perTenK(r.sys), r.tps)
+			byMode[mode] = append(byMode[mode], r)
+		}
+	}
 	var results []cpuResult
-	for _, mode := range []string{"session", "transaction"} {
-		cfg := baseConfig(c, 1)
-		if mode == "transaction" {
-			cfg = withPooling(cfg, c)
-		}
-		cfg.HealthChecks.Interval = config.Duration{Duration: noisyHealth}
-		cfg.HealthChecks.Timeout = config.Duration{Duration: noisyHealth}
-		r, err := measureQueries(ctx, cfg, pgbench, env, c.User, perClient)
-		if err != nil {
-			return err
-		}
-		r.mode = mode
-		fmt.Fprintf(os.Stderr, "cpu    %-11s %d queries: %.0f ms CPU per 10,000 (user %.0f, system %.0f), %.0f tps\n",
-			mode, r.queries, r.perTenK(r.user+r.sys), r.perTenK(r.user), r.perTenK(r.sys), r.tps)
-		results = append(results, r)
+	for _, mode := range modes {
+		results = append(results, medianCPU(byMode[mode]))
 	}
 
 	fmt.Fprintf(out, "### Proxy CPU per 10,000 relayed simple queries\n\n")
 	fmt.Fprintf(out, "`pgbench -n -S -M simple -c %d -j %d -t %d` (scale 1) through the proxy: one `SELECT` per transaction, %d in all, pgbench's connections included. "+
 		"CPU is the proxy process's user + system time over the run (nothing else runs in it meanwhile but the health checks, every %s); "+
-		"TPS is wall-clock and moves with the machine's other load. Transaction mode: the user is a [[users]] entry (trust), pool size 20.\n\n",
-		pgbenchClients, pgbenchThreads, perClient, perClient*pgbenchClients, noisyHealth)
+		"TPS is wall-clock and moves with the machine's other load. Transaction mode: the user is a [[users]] entry (trust), pool size 20. "+
+		"%d measurement(s) per configuration, interleaved; the median by CPU.\n\n",
+		pgbenchClients, pgbenchThreads, perClient, perClient*pgbenchClients, noisyHealth, max(o.cpuRounds, 1))
 	fmt.Fprintln(out, "| pool mode | queries | CPU ms / 10,000 queries | user ms | system ms | CPU µs / query | cores busy | TPS |")
 	fmt.Fprintln(out, "|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
@@ -83,6 +103,13 @@ func cpuFigure(ctx context.Context, c *pgcluster.Cluster, o options, out *string
 	}
 	fmt.Fprintln(out)
 	return nil
+}
+
+// medianCPU returns the measurement of rs with the median CPU time.
+func medianCPU(rs []cpuResult) cpuResult {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b cpuResult) int { return cmp.Compare(a.user+a.sys, b.user+b.sys) })
+	return rs[len(rs)/2]
 }
 
 // measureQueries runs pgbench -S with perClient transactions per client

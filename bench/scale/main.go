@@ -74,6 +74,8 @@ type options struct {
 	window         time.Duration // of a health CPU measurement
 	statusQueries  int           // measured status queries per configuration
 	memprofile     string
+	queryBreakers  bool // cpu: also with query-level breakers on
+	cpuRounds      int  // cpu: measurements per configuration, interleaved; medians reported
 }
 
 func main() {
@@ -93,6 +95,8 @@ func main() {
 	flag.IntVar(&o.queries, "queries", 40000, "pgbench transactions (one SELECT each) per pool mode, over 8 clients")
 	flag.DurationVar(&o.settle, "settle", 5*time.Second, "wait after the proxy starts before measuring health check CPU")
 	flag.DurationVar(&o.window, "window", 30*time.Second, "length of one health check CPU measurement")
+	flag.BoolVar(&o.queryBreakers, "query-breakers", false, "cpu: also measure each pool mode with [circuit_breaker] query_level_breakers_enabled (no pattern open)")
+	flag.IntVar(&o.cpuRounds, "cpu-rounds", 1, "cpu: measurements per configuration, interleaved round by round; the medians are reported")
 	flag.IntVar(&o.statusQueries, "status-queries", 2000, "measured status queries per configuration (after 100 warm-up)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (the proxy is in-process) to this file")
 	flag.BoolVar(&verbose, "v", false, "log the in-process proxy to stderr, at debug level")

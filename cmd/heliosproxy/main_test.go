@@ -32,7 +32,7 @@ func TestCheckConfig(t *testing.T) {
 			t.Errorf("check-config printed the secret %q", secret)
 		}
 	}
-	if !strings.Contains(errOut.String(), "sample.toml:22: circuit_breaker.query_level_breakers_enabled") {
+	if !strings.Contains(errOut.String(), "sample.toml:25: circuit_breaker.user_level_breakers_enabled") {
 		t.Errorf("warnings do not name the unimplemented key with its line:\n%s", errOut.String())
 	}
 

@@ -14,6 +14,7 @@ import (
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/proxy/dial"
 	"github.com/heliosdb/heliosproxy/proxy/health"
+	"github.com/heliosdb/heliosproxy/proxy/pattern"
 )
 
 // Backend is one configured PostgreSQL server with its circuit breaker and
@@ -33,7 +34,11 @@ type Backend struct {
 	Check *health.State // its health checks: the latest, and requests for one now
 
 	ClientBackends atomic.Int64 // client backends seen in pg_stat_activity
-	MaxConns       atomic.Int64 // usable max_connections, 0 if unknown
+	// Waiting is the client backends queued inside the server (waiting on
+	// a lock), from the health check; -1 when not collected
+	// (health_checks.collect_query_queue_depth).
+	Waiting  atomic.Int64
+	MaxConns atomic.Int64 // usable max_connections, 0 if unknown
 
 	id   uint64    // tells backends apart in the Topology
 	role roleState // its replication role and routing verdict (Roles, Topology)
@@ -69,6 +74,9 @@ type Hooks struct {
 	// OnHealthCheck, if not nil, is given every health check's latency
 	// and outcome (Checked); it must be fast.
 	OnHealthCheck func(backend string, d time.Duration, o breaker.Outcome)
+	// Patterns, if not nil, are the query-level breakers: Finish records
+	// every request's pattern there too.
+	Patterns *pattern.Registry
 }
 
 // A Tracked session has requests pending on a backend: its connection
@@ -77,8 +85,13 @@ type Tracked interface {
 	// Waiting returns since when (unix nanos) its oldest pending request
 	// has waited on the backend, and that request's ticket generation; ok
 	// is false when none waits on the backend (none is pending, or the
-	// session is blocked writing to its client).
+	// session is blocked writing to its client), or when the request's
+	// query pattern's breaker deals with it (pattern.Pattern.Handles).
 	Waiting() (since int64, gen uint64, ok bool)
+	// Running returns since when its oldest pending request has run and
+	// its pattern key; start is 0 when none runs on the backend (as for
+	// Waiting, a request blocked on its client does not).
+	Running() (start int64, key pattern.Key)
 }
 
 // nextID numbers the backends made by New.
@@ -89,6 +102,7 @@ func New(cfg config.Backend, br *breaker.Breaker, hooks *Hooks) *Backend {
 	b := &Backend{hooks: hooks, Config: cfg, Addr: cfg.Address(), Breaker: br, tracked: make(map[Tracked]struct{}), Check: health.NewState(), id: nextID.Add(1)}
 	b.Trust.probed = make(chan struct{})
 	b.live.Store(&cfg)
+	b.Waiting.Store(-1)
 	b.factor.Store(math.Float64bits(cfg.Weight))
 	return b
 }
@@ -190,6 +204,20 @@ func (b *Backend) Inflight(now time.Time, p95, p99 time.Duration) breaker.Inflig
 	return in
 }
 
+// PatternsRunning adds to over, by pattern, the requests that have run on
+// b longer than slow: for the query-level breakers, which count them as
+// slow executions before they end (a query blocked on a lock may never).
+func (b *Backend) PatternsRunning(now time.Time, slow time.Duration, over map[pattern.Key]int) {
+	before := now.UnixNano() - int64(slow)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for t := range b.tracked {
+		if start, key := t.Running(); start != 0 && key != 0 && start < before {
+			over[key]++
+		}
+	}
+}
+
 // RefreshFactor recomputes the routing factor from the ramp and the
 // window's health: a backend drifting towards its thresholds gets less of
 // the new traffic before its circuit has to open.
@@ -201,8 +229,20 @@ func (b *Backend) RefreshFactor(now time.Time, st breaker.Stats, cfg breaker.Con
 	if cfg.LatencyP95 > 0 && st.Requests >= cfg.MinimumRequests {
 		health = min(health, 1-0.5*min(1, float64(st.P95)/float64(cfg.LatencyP95)))
 	}
+	health = min(health, WaitingFactor(b.Waiting.Load(), b.ClientBackends.Load()))
 	f := b.Live().Weight * b.Breaker.Weight(now) * health
 	b.factor.Store(math.Float64bits(f))
+}
+
+// WaitingFactor is the routing factor a backend gets for the work queued
+// inside it (health_checks.collect_query_queue_depth): 1 − ½ × the share
+// of its client backends waiting on a lock, so a backend where half its
+// sessions wait gets ¾ of its share of new work; 1 when not collected.
+func WaitingFactor(waiting, clients int64) float64 {
+	if waiting <= 0 {
+		return 1
+	}
+	return 1 - 0.5*min(1, float64(waiting)/float64(max(clients, 1)))
 }
 
 // Pending holds the start times of a session's requests that await
@@ -217,50 +257,55 @@ type Pending struct {
 type pendingSlot struct {
 	start  atomic.Int64  // unix nanos
 	gen    atomic.Uint64 // ticket's generation, for the monitor, which must not read ticket
+	key    atomic.Uint64 // q's pattern key, for the monitor, which must not read q
 	ticket breaker.Ticket
+	q      pattern.Req
 }
 
-func (r *Pending) Push(start int64, t breaker.Ticket) {
+// Push notes a request that starts at start (unix nanos) with ticket t,
+// of pattern q (the zero Req for none).
+func (r *Pending) Push(start int64, t breaker.Ticket, q pattern.Req) {
 	tail := r.tail.Load()
 	if tail-r.head.Load() == uint32(len(r.slots)) {
 		r.lost.Add(1)
 		return
 	}
 	s := &r.slots[tail%uint32(len(r.slots))]
-	s.ticket = t
+	s.ticket, s.q = t, q
 	s.gen.Store(t.Generation())
+	s.key.Store(uint64(q.Key))
 	s.start.Store(start)
 	r.tail.Store(tail + 1)
 }
 
 // Pop returns the oldest request; ok is false when none is recorded (the
 // ring overflowed, or a ReadyForQuery came without a request).
-func (r *Pending) Pop() (start int64, t breaker.Ticket, ok bool) {
+func (r *Pending) Pop() (start int64, t breaker.Ticket, q pattern.Req, ok bool) {
 	head := r.head.Load()
 	if head == r.tail.Load() {
 		if r.lost.Load() > 0 {
 			r.lost.Add(-1)
 		}
-		return 0, t, false
+		return 0, t, q, false
 	}
 	s := &r.slots[head%uint32(len(r.slots))]
-	start, t = s.start.Load(), s.ticket
+	start, t, q = s.start.Load(), s.ticket, s.q
 	r.head.Store(head + 1)
-	return start, t, true
+	return start, t, q, true
 }
 
 // Empty reports whether every pushed request has been popped.
 func (r *Pending) Empty() bool { return r.head.Load() == r.tail.Load() }
 
-// Oldest returns the start of the Oldest pending request, 0 if none, and
-// the generation of its ticket.
-func (r *Pending) Oldest() (start int64, gen uint64) {
+// Oldest returns the start of the Oldest pending request, 0 if none, the
+// generation of its ticket and its pattern key (0 if none).
+func (r *Pending) Oldest() (start int64, gen uint64, key pattern.Key) {
 	head := r.head.Load()
 	if head == r.tail.Load() {
-		return 0, 0
+		return 0, 0, 0
 	}
 	s := &r.slots[head%uint32(len(r.slots))]
-	return s.start.Load(), s.gen.Load()
+	return s.start.Load(), s.gen.Load(), pattern.Key(s.key.Load())
 }
 
 // Dial opens a connection to the backend as its TLS settings under cfg,
@@ -295,6 +340,7 @@ func BreakerConfig(c config.Config, b config.Backend) breaker.Config {
 		HalfOpenProbes:             10,
 		HalfOpenSuccessPercent:     cb.HalfOpenSuccessThreshold,
 		HalfOpenProbeInterval:      cb.HalfOpenProbeInterval.Duration,
+		ProbeTimeout:               cb.RecoveryProbeTimeout.Duration,
 		GradualRecovery:            cb.GradualRecoveryEnabled,
 		RampUpDuration:             cb.RecoveryRampUpDuration.Duration,
 		RampStepPercent:            cb.RecoveryStepPercentage,

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/pattern"
 )
 
 // A relayed request's life, the same on every path (pass-through relay,
@@ -18,8 +19,11 @@ import (
 // t: classified by code, the SQLSTATE of its first ErrorResponse ("" for
 // none; a 57014 after a cancel the client sent since the request began is
 // the client's own), recorded with its latency less held, the time the
-// client held the answer up, and reported to the OnQuery hook.
-func (b *Backend) Finish(t breaker.Ticket, start int64, code string, cancelAt int64, held time.Duration, now time.Time) {
+// client held the answer up, and reported to the OnQuery hook. Its
+// pattern q is told too (Hooks.Patterns); an execution slow beyond
+// slow_query_threshold_ms is its pattern's business and does not count
+// as the backend's latency (it is recorded as excluded).
+func (b *Backend) Finish(t breaker.Ticket, start int64, code string, cancelAt int64, held time.Duration, q pattern.Req, now time.Time) {
 	o := breaker.Success
 	switch code {
 	case "":
@@ -37,7 +41,11 @@ func (b *Backend) Finish(t breaker.Ticket, start int64, code string, cancelAt in
 		o = breaker.Classify(code, cancelAt >= start && start != 0)
 	}
 	d := max(time.Duration(now.UnixNano()-start)-held, 0)
-	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: d}, now))
+	mine := o
+	if reg := b.hooks.Patterns; reg != nil && reg.Finish(q, d, o, now) {
+		mine = breaker.Excluded
+	}
+	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Query, Outcome: mine, Latency: d}, now))
 	if fn := b.hooks.OnQuery; fn != nil {
 		fn(b.Config.Name, d, o)
 	}

@@ -101,20 +101,8 @@ func (e *Bus) Subscribe(ctx context.Context) <-chan status.Event {
 // CascadeDetected. openedAt is when the circuit last opened from CLOSED
 // (zero: unknown, and a CircuitClosed has no RecoveryDuration).
 func FromTransition(tr breaker.Transition, openedAt time.Time) []status.Event {
-	ev := status.Event{
-		Time:                 tr.At,
-		Backend:              tr.Backend,
-		From:                 status.StateOf(tr.From),
-		To:                   status.StateOf(tr.To),
-		Reason:               tr.Reason.String(),
-		Detail:               tr.Detail,
-		Attempt:              tr.Attempt,
-		InPrevious:           tr.InFrom,
-		LatencyP95Ms:         ms(tr.Stats.P95),
-		LatencyP99Ms:         ms(tr.Stats.P99),
-		ErrorRate:            tr.Stats.ErrorRate,
-		ConnectionSaturation: tr.Stats.Saturation,
-	}
+	ev := Of(tr)
+	ev.Backend = tr.Backend
 	switch {
 	case tr.To == breaker.Open && tr.From == breaker.HalfOpen && tr.Reason != breaker.ReasonOverride:
 		ev.Type = status.RecoveryFailed
@@ -139,6 +127,25 @@ func FromTransition(tr breaker.Transition, openedAt time.Time) []status.Event {
 		})
 	}
 	return evs
+}
+
+// Of is the part of an event that every breaker transition has: time,
+// states, reason, detail and the window's metrics. The caller sets Type
+// and what names the circuit (Backend, or Pattern and Query).
+func Of(tr breaker.Transition) status.Event {
+	return status.Event{
+		Time:                 tr.At,
+		From:                 status.StateOf(tr.From),
+		To:                   status.StateOf(tr.To),
+		Reason:               tr.Reason.String(),
+		Detail:               tr.Detail,
+		Attempt:              tr.Attempt,
+		InPrevious:           tr.InFrom,
+		LatencyP95Ms:         ms(tr.Stats.P95),
+		LatencyP99Ms:         ms(tr.Stats.P99),
+		ErrorRate:            tr.Stats.ErrorRate,
+		ConnectionSaturation: tr.Stats.Saturation,
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

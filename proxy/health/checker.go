@@ -20,6 +20,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -55,6 +56,11 @@ type Observation struct {
 	// ConnectionMetrics is health_checks.collect_connection_metrics: the
 	// breaker takes the connections in use as the backend's saturation.
 	ConnectionMetrics bool
+	// Waiting is how many client backends are active and waiting on a
+	// lock (pg_stat_activity.wait_event_type Lock, LWLock or BufferPin:
+	// work queued inside the server, not on its clients); -1 when
+	// health_checks.collect_query_queue_depth is off.
+	Waiting int64
 
 	// Replication: what the backend says it is. RoleKnown is false when
 	// the query did not say (an old server); the rest is then zero.
@@ -123,6 +129,7 @@ func New(b Backend, st *State, hc config.HealthChecks, cfg *pgconn.Config, clock
 // promotion between two reads cannot call pg_current_wal_lsn() in
 // recovery.
 const metricsQuery = `SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
+ ` + waitingColumn + `,
  current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int,
  r,
  (pg_control_system()).system_identifier,
@@ -132,6 +139,13 @@ const metricsQuery = `SELECT (SELECT count(*) FROM pg_stat_activity WHERE backen
  CASE WHEN r THEN pg_last_wal_replay_lsn() END - '0/0',
  CASE WHEN r THEN EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000 END
 FROM pg_is_in_recovery() AS r`
+
+// waitingColumn counts the client backends queued inside the server
+// (Observation.Waiting); without collect_query_queue_depth the checker
+// sends metricsQueryNoWaiting, which reads NULL there instead.
+const waitingColumn = `(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND state = 'active' AND wait_event_type IN ('Lock', 'LWLock', 'BufferPin'))`
+
+var metricsQueryNoWaiting = strings.Replace(metricsQuery, waitingColumn, "NULL::int8", 1)
 
 // Run checks the backend at once, then every health_checks.interval and
 // whenever State.Request asks, until ctx ends; it closes its connection
@@ -219,7 +233,11 @@ func (c *Checker) query(ctx context.Context) (breaker.Outcome, error) {
 	if _, err := c.pc.Exec(ctx, c.hc.CheckQuery).ReadAll(); err != nil {
 		return checkOutcome(err), err
 	}
-	res := c.pc.ExecParams(ctx, metricsQuery, nil, nil, nil, nil).Read()
+	q := metricsQuery
+	if !c.hc.CollectQueryQueueDepth {
+		q = metricsQueryNoWaiting
+	}
+	res := c.pc.ExecParams(ctx, q, nil, nil, nil, nil).Read()
 	if res.Err != nil {
 		return checkOutcome(res.Err), res.Err
 	}
@@ -231,11 +249,15 @@ func (c *Checker) query(ctx context.Context) (breaker.Outcome, error) {
 
 // parseObservation reads a row of metricsQuery (text format).
 func parseObservation(row [][]byte, connMetrics bool, at time.Time) Observation {
-	o := Observation{At: at, ConnectionMetrics: connMetrics, ReplayAge: -1}
-	if len(row) != 8 {
+	o := Observation{At: at, ConnectionMetrics: connMetrics, ReplayAge: -1, Waiting: -1}
+	if len(row) != 9 {
 		return o
 	}
 	o.ClientBackends, _ = strconv.ParseInt(string(row[0]), 10, 64)
+	if row[1] != nil {
+		o.Waiting, _ = strconv.ParseInt(string(row[1]), 10, 64)
+	}
+	row = append(row[:1:1], row[2:]...)
 	o.MaxConnections, _ = strconv.ParseInt(string(row[1]), 10, 64)
 	if row[2] == nil {
 		return o

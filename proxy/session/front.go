@@ -39,6 +39,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/proxy/backend"
+	"github.com/heliosdb/heliosproxy/proxy/pattern"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/route"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
@@ -92,6 +93,10 @@ type Front struct {
 
 	stmts pool.Statements // server-side names of pooled sessions' prepared statements
 	pools pools           // the server connection pools of [[users]] sessions
+
+	// Patterns are the query-level breakers; nil means none. Set before
+	// the first session.
+	Patterns *pattern.Registry
 }
 
 // New returns the client side of a proxy configured by cfg (what needs a

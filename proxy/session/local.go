@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/heliosdb/heliosproxy/proxy/pattern"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"github.com/heliosdb/heliosproxy/status"
 	"github.com/heliosdb/heliosproxy/statusdb"
@@ -50,6 +51,12 @@ type localState struct {
 	// sess is the status database's session state (settings, user); nil
 	// on sessions with a backend.
 	sess *statusdb.Session
+
+	// Query-level breakers (querybreaker.go).
+	refusal    *pattern.Refused       // the request taken to be refused, for handle
+	req        pattern.Req            // the pattern of the request relayed next
+	unnamedKey pattern.Key            // the pattern of the unnamed statement relayed last
+	stmtKeys   map[string]stmtPattern // the patterns of named statements relayed
 }
 
 type localPortal struct {
@@ -91,7 +98,7 @@ func (l *localState) backendIdle() {
 func (l *localState) answers(typ byte, body []byte) bool {
 	switch typ {
 	case 'Q':
-		return l.mentions(body)
+		return l.mentions(body) || l.admitQuery(body)
 	case 'S':
 		if l.batch || l.pathBatch != nil {
 			return true
@@ -113,6 +120,7 @@ func (l *localState) takes(typ byte, body []byte) bool {
 			return true
 		}
 		delete(l.stmts, string(name))
+		l.parsed(body)
 	case 'B':
 		l.expire()
 		portal, rest := wire.CString(body)
@@ -121,6 +129,9 @@ func (l *localState) takes(typ byte, body []byte) bool {
 			return true
 		}
 		delete(l.portals, string(portal))
+		if l.admitBind(body) {
+			return true
+		}
 	case 'D', 'C':
 		if len(body) == 0 {
 			return false // malformed: the backend answers it
@@ -128,6 +139,9 @@ func (l *localState) takes(typ byte, body []byte) bool {
 		name, _ := wire.CString(body[1:])
 		if l.batch || l.has(body[0], name) {
 			return true
+		}
+		if typ == 'C' {
+			l.closed(body)
 		}
 	case 'E':
 		l.expire()
@@ -196,7 +210,13 @@ var errPooledMixed = &Error{Severity: "ERROR", Code: "0A000", Message: "a pipeli
 // its reader gives the client errPooledMixed in place of the backend's
 // error (kAbortOurs). The backend skips the rest up to Sync, which rolls
 // its part back; here too the rest is skipped.
-func (l *localState) pooledMixed() error {
+func (l *localState) pooledMixed() error { return l.pooledAbort(errPooledMixed) }
+
+// pooledAbort fails a pooled session's batch, part of which went to the
+// server connection, with e in its place: the proxy's abortParse goes to
+// the connection after that part, and its reader gives the client e in
+// place of the backend's error (kAbortOurs).
+func (l *localState) pooledAbort(e *Error) error {
 	if l.failed {
 		return nil
 	}
@@ -204,7 +224,7 @@ func (l *localState) pooledMixed() error {
 	pl := l.ss.pl
 	pl.mu.Lock()
 	if sc := pl.sc; sc != nil {
-		sc.q.push(respEntry{kind: kAbortOurs, answer: errPooledMixed.Append(nil)})
+		sc.q.push(respEntry{kind: kAbortOurs, answer: e.Append(nil)})
 		pl.out = append(pl.out, abortParse...)
 	}
 	pl.mu.Unlock()
@@ -215,6 +235,9 @@ func (l *localState) pooledMixed() error {
 // only valid during the call.
 func (l *localState) handle(msg []byte) error {
 	typ, body := msg[0], msg[5:]
+	if l.refusal != nil {
+		return l.refuse(typ)
+	}
 	if typ == 'Q' {
 		return l.query(msg, body)
 	}

@@ -222,7 +222,7 @@ var (
 func (ss *session) relayCounted(msg []byte) error {
 	typ := msg[0]
 	if typ == 'Q' || typ == 'S' || typ == 'F' {
-		ss.pending.Push(ss.s.clock.Now().UnixNano(), ss.b.Breaker.Current())
+		ss.pending.Push(ss.s.clock.Now().UnixNano(), ss.b.Breaker.Current(), ss.local.takeReq())
 	}
 	ss.count.client(typ)
 	_, err := ss.server.Write(msg)

@@ -373,7 +373,7 @@ func (ss *session) pendingPush() {
 	if pl.fresh {
 		t, pl.fresh = pl.ticket, false
 	}
-	ss.pending.Push(ss.s.clock.Now().UnixNano(), t)
+	ss.pending.Push(ss.s.clock.Now().UnixNano(), t, ss.local.takeReq())
 }
 
 // answerError answers a request that could not reach any backend: the

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/pattern"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -254,6 +255,7 @@ type readyState struct {
 	code   string
 	start  int64
 	t      breaker.Ticket
+	q      pattern.Req
 	ok     bool // a pending request was popped
 }
 
@@ -271,7 +273,7 @@ func (h *poolReader) readyLocked(ss *session, msg []byte) readyState {
 	ss.pl.lastFailed = h.code != ""
 	h.sc.q.synced()
 	h.code = ""
-	r.start, r.t, r.ok = ss.pending.Pop()
+	r.start, r.t, r.q, r.ok = ss.pending.Pop()
 	return r
 }
 
@@ -285,7 +287,7 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 	held := h.held
 	h.held = 0
 	if r.ok {
-		sc.b.Finish(r.t, r.start, r.code, ss.cancelAt.Load(), held, ss.s.clock.Now())
+		sc.b.Finish(r.t, r.start, r.code, ss.cancelAt.Load(), held, r.q, ss.s.clock.Now())
 	}
 	ss.local.backendIdle()
 	if !pl.user.TxMode || r.status != 'I' {
@@ -361,7 +363,9 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 	h.out = h.out[:0]
 	var out []byte
 	for range syncs {
-		ss.pending.Pop()
+		if _, _, q, _ := ss.pending.Pop(); ss.s.Patterns != nil {
+			ss.s.Patterns.Release(q) // a probe permit: no result will come
+		}
 		out = e.Append(out)
 		out = wire.AppendReady(out, 'I')
 	}

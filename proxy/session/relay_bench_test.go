@@ -8,6 +8,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/pattern"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -25,7 +26,9 @@ func benchSession(tb testing.TB) *session {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &session{s: f.Front, b: be, ticket: t}
+	ss := &session{s: f.Front, b: be, ticket: t}
+	ss.local.init(ss)
+	return ss
 }
 
 // encode concatenates wire messages.
@@ -41,19 +44,25 @@ func encode(tb testing.TB, msgs ...pgproto3.Message) []byte {
 	return out
 }
 
+// pgbenchSelect is pgbench -S's query and its answer.
+func pgbenchSelect(b *testing.B) (query, reply []byte) {
+	query = encode(b, &pgproto3.Query{String: "SELECT abalance FROM pgbench_accounts WHERE aid = 4711;"})
+	reply = encode(b,
+		&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("abalance"), DataTypeOID: 23, DataTypeSize: 4, TypeModifier: -1}}},
+		&pgproto3.DataRow{Values: [][]byte{[]byte("0")}},
+		&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")},
+		&pgproto3.ReadyForQuery{TxStatus: 'I'},
+	)
+	return query, reply
+}
+
 // BenchmarkRelayQuery measures the relay's own work for one simple query:
 // scanning the client's Query (request start, generation ticket) and the
 // backend's RowDescription, DataRow, CommandComplete and ReadyForQuery
 // (latency and outcome recorded in the breaker). Syscalls are not included.
 func BenchmarkRelayQuery(b *testing.B) {
 	ss := benchSession(b)
-	query := encode(b, &pgproto3.Query{String: "SELECT abalance FROM pgbench_accounts WHERE aid = 4711;"})
-	reply := encode(b,
-		&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("abalance"), DataTypeOID: 23, DataTypeSize: 4, TypeModifier: -1}}},
-		&pgproto3.DataRow{Values: [][]byte{[]byte("0")}},
-		&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")},
-		&pgproto3.ReadyForQuery{TxStatus: 'I'},
-	)
+	query, reply := pgbenchSelect(b)
 	ch := &clientHandler{ss: ss}
 	c2b := wire.Scanner{H: ch, MaxBody: 1 << 20}
 	sh := &serverHandler{ss: ss}
@@ -94,11 +103,11 @@ func TestRelayQueryRecordsLatencyAndOutcome(t *testing.T) {
 	for _, reply := range [][]byte{ok, app, disk} {
 		ch.now = 0
 		feed(&c2b, q)
-		if start, _ := ss.pending.Oldest(); start == 0 {
+		if start, _, _ := ss.pending.Oldest(); start == 0 {
 			t.Fatal("Query did not start a pending request")
 		}
 		feed(&sh.sc, reply)
-		if start, _ := ss.pending.Oldest(); start != 0 {
+		if start, _, _ := ss.pending.Oldest(); start != 0 {
 			t.Fatal("ReadyForQuery did not end the pending request")
 		}
 	}
@@ -121,7 +130,7 @@ func TestInflightCountsOnlyTheCurrentState(t *testing.T) {
 	b.Track(ss)
 	defer b.Untrack(ss)
 	start := time.Now().Add(-time.Minute)
-	ss.pending.Push(start.UnixNano(), b.Breaker.Current())
+	ss.pending.Push(start.UnixNano(), b.Breaker.Current(), pattern.Req{})
 	if in := b.Inflight(time.Now(), time.Second, 0); in.Count != 1 || in.OverP95 != 1 {
 		t.Fatalf("before any transition: %+v; want 1 in flight, 1 over p95", in)
 	}
@@ -135,8 +144,49 @@ func TestInflightCountsOnlyTheCurrentState(t *testing.T) {
 	}
 	// The request admitted after the transitions counts again.
 	ss.pending.Pop()
-	ss.pending.Push(start.UnixNano(), b.Breaker.Current())
+	ss.pending.Push(start.UnixNano(), b.Breaker.Current(), pattern.Req{})
 	if in := b.Inflight(time.Now(), time.Second, 0); in.Count != 1 || in.OverP95 != 1 {
 		t.Errorf("a request of the current state: %+v; want 1 in flight, 1 over p95", in)
+	}
+}
+
+// BenchmarkRelayQueryBreakers is BenchmarkRelayQuery with the client side
+// scanned as the relay does (holding each Query whole), with query-level
+// breakers off and on (no pattern tracked: the cost every query pays), and
+// on with one other pattern tracked (then every query also looks its
+// pattern up).
+func BenchmarkRelayQueryBreakers(b *testing.B) {
+	for _, mode := range []string{"off", "on", "on-tracked"} {
+		b.Run(mode, func(b *testing.B) {
+			ss := benchSession(b)
+			if mode != "off" {
+				reg := pattern.New(pattern.Config{Enabled: true, Slow: time.Second,
+					Breaker: pattern.BreakerConfig(ss.b.Breaker.Config(), time.Second, 5*time.Second)})
+				ss.s.Patterns = reg
+				if mode == "on-tracked" {
+					other := []byte("SELECT pg_sleep($1)")
+					q, _ := reg.Admit(reg.Key(other), other, ss.s.clock)
+					reg.Finish(q, 2*time.Second, breaker.Success, time.Now())
+					if reg.Len() != 1 {
+						b.Fatal("no pattern tracked")
+					}
+				}
+			}
+			query, reply := pgbenchSelect(b)
+			ch := &clientHandler{ss: ss}
+			c2b := wire.Scanner{H: ch, MaxBody: 1 << 20, Hold: true}
+			sh := &serverHandler{ss: ss}
+			sh.sc = wire.Scanner{H: sh, MaxBody: 1 << 20}
+			b.ReportAllocs()
+			for b.Loop() {
+				ch.now = 0
+				if n, err := c2b.Feed(query); err != nil || n != len(query) {
+					b.Fatal(n, err)
+				}
+				if _, err := sh.sc.Feed(reply); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/dial"
 	"github.com/heliosdb/heliosproxy/proxy/listen"
+	"github.com/heliosdb/heliosproxy/proxy/pattern"
 	"github.com/heliosdb/heliosproxy/proxy/route"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
@@ -292,11 +293,25 @@ func (ss *session) startTLS() error {
 // while the session is blocked writing to its client, and for an answer
 // that is streaming, since the last write.
 func (ss *session) Waiting() (since int64, gen uint64, ok bool) {
-	start, gen := ss.pending.Oldest()
+	start, gen, key := ss.pending.Oldest()
 	if start == 0 || ss.clientBlocked.Load() != 0 {
 		return 0, 0, false
 	}
+	if reg := ss.s.Patterns; key != 0 && reg != nil && reg.Handles(key, ss.s.clock.Now()) {
+		// Its pattern's breaker deals with it: not the backend's latency.
+		return 0, 0, false
+	}
 	return max(start, ss.wrote.Load()), gen, true
+}
+
+// Running returns since when the session's oldest pending request has
+// run and its pattern key (a backend.Tracked).
+func (ss *session) Running() (start int64, key pattern.Key) {
+	start, _, key = ss.pending.Oldest()
+	if start == 0 || ss.clientBlocked.Load() != 0 {
+		return 0, 0
+	}
+	return max(start, ss.wrote.Load()), key
 }
 
 // SilentSince returns since when a session that is not yet authenticated
@@ -578,7 +593,7 @@ func (lc *loginClock) firstRequest(now time.Time) {
 }
 
 func (lc *loginClock) resume(now time.Time) {
-	lc.ss.pending.Push(now.UnixNano(), lc.t)
+	lc.ss.pending.Push(now.UnixNano(), lc.t, pattern.Req{})
 	lc.pending = true
 }
 
@@ -852,7 +867,8 @@ func (h *clientHandler) Want(typ byte, n int) int {
 	}
 	switch typ {
 	case 'B', 'D', 'E', 'C':
-		if h.ss.local.active() {
+		if h.ss.local.active() || typ == 'B' && h.ss.s.Patterns != nil && h.ss.s.Patterns.Enabled() {
+			// A Bind is looked at whole for its statement's pattern.
 			return wire.WantWhole
 		}
 	case 'S', 'H':
@@ -882,7 +898,7 @@ func (h *clientHandler) start() {
 	if h.now == 0 {
 		h.now = h.ss.s.clock.Now().UnixNano()
 	}
-	h.ss.pending.Push(h.now, h.ss.b.Breaker.Current())
+	h.ss.pending.Push(h.now, h.ss.b.Breaker.Current(), h.ss.local.takeReq())
 }
 
 // serverToClient relays backend messages to the client, recording each
@@ -1009,11 +1025,11 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 			ss.setTxStatus(head[0])
 		}
 		h.answered = true
-		start, t, ok := ss.pending.Pop()
+		start, t, q, ok := ss.pending.Pop()
 		code, held := h.code, h.blocked
 		h.code, h.blocked = "", 0
 		if ok {
-			ss.b.Finish(t, start, code, ss.cancelAt.Load(), held, ss.s.clock.Now())
+			ss.b.Finish(t, start, code, ss.cancelAt.Load(), held, q, ss.s.clock.Now())
 		}
 	}
 	return false

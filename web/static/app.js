@@ -27,13 +27,15 @@
   const AUTHOR_KEY = 'heliosproxy.author';
   const EVENT_TYPES = ['CircuitOpened', 'CircuitHalfOpened', 'CircuitClosed', 'RecoveryFailed',
     'CascadeDetected', 'OverrideSet', 'OverrideCleared', 'ConfigReloaded',
-    'BackendTrustsProxy', 'BackendTrustCleared'];
+    'BackendTrustsProxy', 'BackendTrustCleared',
+    'QueryBreakerOpened', 'QueryBreakerHalfOpened', 'QueryBreakerClosed'];
 
   const api = {
     status: 'circuit-breaker/status',
     history: 'circuit-breaker/events?limit=1000',
     series: (q) => 'circuit-breaker/history' + (q ? '?' + new URLSearchParams(q) : ''),
     stream: 'events',
+    patterns: 'circuit-breaker/query-breakers',
     override: (name) => 'circuit-breaker/backends/' + encodeURIComponent(name) + '/override',
     reload: 'config/reload',
   };
@@ -50,6 +52,7 @@
     reason: $('action-reason'), ttl: $('action-ttl'), actionError: $('action-error'),
     cancel: $('action-cancel'), confirm: $('action-confirm'),
     tokenRow: $('action-token-row'), actionToken: $('action-token'),
+    patternsPanel: $('patterns-panel'), patterns: $('patterns'),
   };
 
   // cards maps backend name to {name, data, root, refs, samples, visible}.
@@ -468,6 +471,41 @@
     document.title = (count.OPEN ? count.OPEN + ' open · ' : '') + 'HeliosProxy circuits';
   }
 
+  // renderPatterns shows the query patterns with breakers of their own;
+  // the panel is hidden while there are none.
+  function renderPatterns(doc) {
+    const rows = Array.isArray(doc.patterns) ? doc.patterns : [];
+    setHidden(el.patternsPanel, rows.length === 0);
+    const body = document.createDocumentFragment();
+    for (const p of rows) {
+      const tr = make('tr');
+      tr.dataset.state = p.circuit_state;
+      tr.append(
+        make('td', 'state', stateWord(p.circuit_state)),
+        make('td', 'query', p.query || '(pattern ' + p.pattern + ')'),
+        make('td', '', p.open_reason ? p.open_reason + ': ' + (p.open_detail || '') : '–'),
+        make('td', '', p.retry_at ? clock(Date.parse(p.retry_at)) : '–'),
+        make('td', 'num', String(p.executions)),
+        make('td', 'num', Number(p.latency_p95_ms || 0).toFixed(1)),
+        make('td', 'num', String(p.slow_total)),
+        make('td', 'num', String(p.failures_total)),
+        make('td', 'num', String(p.rejected_total)),
+      );
+      tr.title = 'pattern ' + p.pattern + (p.fingerprint ? ', fingerprint ' + p.fingerprint : '');
+      body.append(tr);
+    }
+    el.patterns.replaceChildren(body);
+  }
+
+  async function refreshPatterns() {
+    try {
+      renderPatterns(await request('GET', api.patterns));
+      clearError('patterns');
+    } catch (e) {
+      showError('patterns', 'Query patterns unavailable', e);
+    }
+  }
+
   let refreshing = null;
   let refreshAgain = false;
   // refresh fetches the status now; calls while a fetch is in flight are
@@ -483,6 +521,7 @@
         lastStatusAt = Date.now();
         clearError('status');
         render(snap);
+        await refreshPatterns();
       } catch (e) {
         showError('status', 'Status unavailable', e);
         setText(el.updated, lastStatusAt ? 'stale since ' + clock(lastStatusAt) : 'no data');
