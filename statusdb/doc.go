@@ -582,6 +582,13 @@
 //     block that ROLLBACK ends survives (the proxy sees the block end, not
 //     how); and the search_path follower does not follow savepoints.
 //
+//   - On a backend database, a status statement's answer follows the
+//     session's DateStyle, IntervalStyle and TimeZone as the backend
+//     reports them (ParameterStatus) and extra_float_digits as the
+//     startup message set it; a later SET extra_float_digits there, which
+//     PostgreSQL does not report, is not seen (the default
+//     shortest-exact output is kept).
+//
 //   - Output column names are not truncated to 63 bytes.
 //
 //   - Constant subexpressions are not folded while planning, so an error

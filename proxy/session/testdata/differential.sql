@@ -371,12 +371,16 @@ SELECT max(event_time) - min(event_time) FROM helios_proxy.circuit_events
 SET IntervalStyle = 'postgres_verbose'
 SELECT max(event_time) - min(event_time) FROM helios_proxy.circuit_events
 RESET IntervalStyle
+-- extra_float_digits is not a reported setting: on a backend database
+-- the proxy knows its startup value (JDBC's 3), not a later SET, and its
+-- answers keep the default shortest-exact output (a known difference,
+-- statusdb/doc.go).
 SET extra_float_digits = 0
-SELECT latency_p95_ms, error_rate, weight / 3 FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+\status-only SELECT latency_p95_ms, error_rate, weight / 3 FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
 SET extra_float_digits = 3
 SELECT error_rate, weight / 3 FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
 SET extra_float_digits = -2
-SELECT error_rate, weight / 3 FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+\status-only SELECT error_rate, weight / 3 FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
 RESET extra_float_digits
 SET TimeZone = 'Asia/Kolkata'
 SELECT id, event_time, date_trunc('day', event_time), event_time::date FROM helios_proxy.circuit_events ORDER BY id
