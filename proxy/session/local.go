@@ -22,10 +22,14 @@ import (
 // client-to-server goroutine uses it, except idle, which the other
 // direction signals.
 type localState struct {
-	ss      *session
-	stmts   map[string]*statusdb.Stmt // prepared here, by name ("" is the unnamed one)
-	portals map[string]*localPortal
-	cursors map[string]*localCursor // DECLAREd over status queries (localrows.go)
+	ss *session
+	// mirrored is the status session of a backend database's status
+	// statements (mirror), made from the settings in mirroredFrom.
+	mirrored     *statusdb.Session
+	mirroredFrom [3]string
+	stmts        map[string]*statusdb.Stmt // prepared here, by name ("" is the unnamed one)
+	portals      map[string]*localPortal
+	cursors      map[string]*localCursor // DECLAREd over status queries (localrows.go)
 	// seen is the session's idleReady when portals and cursors were last
 	// looked at (expire).
 	seen uint64
@@ -928,7 +932,7 @@ func (l *localState) input(events bool) (in statusdb.Input, release func()) {
 	}
 	sess := l.sess
 	if sess == nil {
-		if sess = l.ss.mirror(); sess != nil {
+		if sess = l.mirror(); sess != nil {
 			sess.InBlock = byte(l.ss.txStatus.Load()) == 'T'
 		}
 	}
@@ -946,21 +950,31 @@ func (l *localState) input(events bool) (in statusdb.Input, release func()) {
 // session with the settings the proxy's answer must follow as the client
 // set them: DateStyle, IntervalStyle and TimeZone as the backend last
 // reported them, extra_float_digits from the startup message (as JDBC
-// sends it). Nil if they are not valid there.
-func (ss *session) mirror() *statusdb.Session {
+// sends it). Nil if they are not valid there. It is made again only when
+// the backend reports other values (loading a time zone reads a file).
+func (l *localState) mirror() *statusdb.Session {
+	ss := l.ss
+	var reported [3]string
+	for i, v := range [...]*atomic.Value{&ss.timeZone, &ss.dateStyle, &ss.intervals} {
+		reported[i], _ = v.Load().(string)
+	}
+	if l.mirrored != nil && reported == l.mirroredFrom {
+		return l.mirrored
+	}
 	settings := map[string]string{}
 	if v, ok := ss.params["extra_float_digits"]; ok {
 		settings["extra_float_digits"] = v
 	}
-	for name, v := range map[string]*atomic.Value{"TimeZone": &ss.timeZone, "DateStyle": &ss.dateStyle, "IntervalStyle": &ss.intervals} {
-		if s, _ := v.Load().(string); s != "" {
-			settings[name] = s
+	for i, name := range [...]string{"TimeZone", "DateStyle", "IntervalStyle"} {
+		if reported[i] != "" {
+			settings[name] = reported[i]
 		}
 	}
 	sess, err := statusdb.NewSession(ss.params["user"], ss.params["database"], int32(ss.pid), settings)
 	if err != nil {
-		return nil
+		sess = nil
 	}
+	l.mirrored, l.mirroredFrom = sess, reported
 	return sess
 }
 
