@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -70,7 +71,15 @@ type reKey struct {
 	fl reFlags
 }
 
-var areCache sync.Map // reKey → *regexp.Regexp
+// areCache holds compiled expressions, up to areCacheMax of them: a
+// pattern can come from the rows (backend_name ~ host), and the cache
+// must not grow with them.
+var (
+	areCache     sync.Map // reKey → *regexp.Regexp
+	areCacheSize atomic.Int64
+)
+
+const areCacheMax = 1024
 
 // compileARE compiles a PostgreSQL regular expression, panicking with
 // PostgreSQL's error (evalError) when it is invalid.
@@ -90,7 +99,11 @@ func compileARE(p string, fl reFlags) *regexp.Regexp {
 	if tree, err := syntax.Parse(src, syntax.Perl); err == nil && preference(tree) >= 0 {
 		re.Longest()
 	}
-	areCache.Store(key, re)
+	if areCacheSize.Load() < areCacheMax {
+		if _, loaded := areCache.LoadOrStore(key, re); !loaded {
+			areCacheSize.Add(1)
+		}
+	}
 	return re
 }
 
