@@ -189,6 +189,17 @@ SELECT regexp_replace(backend_name, $1, $2, 'g'), concat($3, port) FROM helios_p
 SELECT round(weight::numeric, $1), mod(port, $2), power($3, 2) FROM helios_proxy.backends ORDER BY backend_name \bind 1 | 7 | 1.5
 SELECT split_part(host, $1, $2) FROM helios_proxy.backends ORDER BY backend_name \bind . | x
 SELECT left(backend_name, $1) FROM helios_proxy.backends ORDER BY 1 \bind 3 \types 20
+SELECT substr(NULL, 1), left(open_reason, 2), format(NULL), concat_ws(',', open_reason, override), lpad(open_reason, 3), regexp_replace(open_reason, 'a', 'b'), md5(open_reason), quote_literal(open_reason), split_part(open_reason, '_', 1), pg_typeof(open_reason), strpos(override, NULL), chr(NULL), sqrt(NULL) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT sqrt('4'), power(weight, '2'), left('12345', '2'), substr(port::text, '2'), repeat(host, '0'), to_hex('255') FROM helios_proxy.backends ORDER BY backend_name
+SELECT substr(port, 1) FROM helios_proxy.backends
+SELECT concat_ws(port, 'a') FROM helios_proxy.backends
+SELECT to_hex(weight) FROM helios_proxy.backends
+SELECT mod(weight, 2) FROM helios_proxy.backends
+SELECT chr(1.5) FROM helios_proxy.backends
+SELECT left(host, 2.5) FROM helios_proxy.backends
+SELECT strpos(host, port) FROM helios_proxy.backends
+SELECT lpad(host, 3, 4) FROM helios_proxy.backends
+SELECT regexp_replace(host, '.', 1) FROM helios_proxy.backends
 SELECT lower(*) FROM helios_proxy.backends
 SELECT lower(DISTINCT host) FROM helios_proxy.backends
 SELECT upper(host ORDER BY host) FROM helios_proxy.backends
