@@ -170,16 +170,20 @@ func recoverEval(err *error) {
 // to dst as wire DataRow messages, each column in formats[col] (0 text, 1
 // binary; one entry per column). Values go from evaluation to the wire
 // without being boxed or kept: for 1,000 backends this is the proxy's hot
-// path. On an error dst comes back as it was.
+// path. On an error dst comes back as it was, except that a statement
+// whose rows stream from its table (no ORDER BY, DISTINCT, grouping or
+// window) keeps the rows made before the error, which PostgreSQL sends
+// before its ErrorResponse too (rows then counts them).
 func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormats, formats []int16) (out []byte, rows int, err error) {
 	x, err := s.context(&in, params, paramFormats)
 	if err != nil {
 		return dst, 0, err
 	}
 	start := len(dst)
+	kept, nkept := start, 0 // the complete rows that stand on an error
 	defer func() {
 		if err != nil {
-			out, rows = dst[:start], 0
+			out, rows = dst[:kept], nkept
 		}
 	}()
 	defer recoverEval(&err)
@@ -200,10 +204,12 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 	var set func(int32)
 	var projected []value
 	var outs []evalFn
+	streams := false
 	if q := s.q; q != nil {
 		// One SELECT: its rows go from evaluation to the wire.
 		order, set, projected = q.arrange(x)
 		n, outs = len(order), q.outs
+		streams = !q.grouped && len(q.windows) == 0 && len(q.sort) == 0 && !q.distinct && len(q.distinctOn) == 0
 	} else {
 		all = s.body.rows(x)
 		n = len(all)
@@ -242,6 +248,9 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 			binary.BigEndian.PutUint32(dst[lenAt:], uint32(n))
 		}
 		binary.BigEndian.PutUint32(dst[at+1:], uint32(len(dst)-at-1))
+		if streams {
+			kept, nkept = len(dst), i+1
+		}
 	}
 	return dst, n, nil
 }

@@ -967,11 +967,17 @@ func TestAppendDataRowsMatchesResult(t *testing.T) {
 	}
 
 	// Errors are those of row-by-row evaluation, as in PostgreSQL: the
-	// first row's second column fails before the second row's first.
-	for _, tc := range []struct{ sql, code string }{
-		{"SELECT port / 0 FROM helios_proxy.backends", "22012"},
-		{"SELECT CASE WHEN backend_name = 'primary-1' THEN 0 ELSE backend_name::int END, CASE WHEN backend_name = 'primary-1' THEN port / 0 ELSE 0 END FROM helios_proxy.circuit_breaker_status", "22012"},
-		{"SELECT CASE WHEN backend_name = 'primary-1' THEN 0 ELSE backend_name::int END FROM helios_proxy.circuit_breaker_status", "22P02"},
+	// first row's second column fails before the second row's first. The
+	// rows before the failing one stand when they stream from the table
+	// (PostgreSQL sent them), not when a sort needed every row first.
+	for _, tc := range []struct {
+		sql, code string
+		rows      int
+	}{
+		{"SELECT port / 0 FROM helios_proxy.backends", "22012", 0},
+		{"SELECT CASE WHEN backend_name = 'primary-1' THEN 0 ELSE backend_name::int END, CASE WHEN backend_name = 'primary-1' THEN port / 0 ELSE 0 END FROM helios_proxy.circuit_breaker_status", "22012", 0},
+		{"SELECT CASE WHEN backend_name = 'primary-1' THEN 0 ELSE backend_name::int END FROM helios_proxy.circuit_breaker_status", "22P02", 1},
+		{"SELECT CASE WHEN backend_name = 'primary-1' THEN 0 ELSE backend_name::int END FROM helios_proxy.circuit_breaker_status ORDER BY backend_name = 'primary-1' DESC", "22P02", 0},
 	} {
 		st, err := db.Prepare(tc.sql)
 		if err != nil {
@@ -979,8 +985,16 @@ func TestAppendDataRowsMatchesResult(t *testing.T) {
 		}
 		got, rows, err := st.AppendDataRows([]byte("prefix"), in, nil, nil, make([]int16, len(st.Columns())))
 		var se *Error
-		if !errors.As(err, &se) || se.Code != tc.code || rows != 0 || string(got) != "prefix" {
-			t.Errorf("%s: %q, %d rows, %v; want dst unchanged and %s", tc.sql, got, rows, err, tc.code)
+		if !errors.As(err, &se) || se.Code != tc.code || rows != tc.rows || !bytes.HasPrefix(got, []byte("prefix")) {
+			t.Errorf("%s: %q, %d rows, %v; want %d rows after the prefix and %s", tc.sql, got, rows, err, tc.rows, tc.code)
+			continue
+		}
+		msgs := 0
+		for rest := got[len("prefix"):]; len(rest) > 0; msgs++ {
+			rest = rest[1+binary.BigEndian.Uint32(rest[1:]):]
+		}
+		if msgs != tc.rows {
+			t.Errorf("%s: %d DataRows kept, want %d", tc.sql, msgs, tc.rows)
 		}
 	}
 }

@@ -735,6 +735,7 @@ func (l *localState) result(st *statusdb.Stmt, in statusdb.Input, params [][]byt
 	}
 	out, rows, err := st.AppendDataRows(l.out, in, params, paramFormats, formats)
 	if err != nil {
+		l.out = out // rows PostgreSQL would have sent before the error
 		return err
 	}
 	if l.sess != nil {

@@ -295,6 +295,9 @@ SELECT port::int2 * 100 FROM helios_proxy.backends
 SELECT port::smallint, priority::int2, weight::smallint, (weight * 3)::numeric::int2, '12'::int2, pg_typeof(port::int2 + 1) FROM helios_proxy.backends ORDER BY backend_name
 SELECT (port * 10)::smallint FROM helios_proxy.backends
 SELECT latency_p99_ms::int2 FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT latency_p99_ms::int2 FROM helios_proxy.circuit_breaker_status
+SELECT requests_total * requests_total * requests_total FROM helios_proxy.circuit_breaker_status WHERE port > 0 LIMIT 3
+SELECT backend_name, 10 / (priority - 2) FROM helios_proxy.backends
 SELECT '70000'::int2 FROM helios_proxy.backends
 SELECT 'x'::smallint FROM helios_proxy.backends
 SELECT read_only::smallint FROM helios_proxy.backends
