@@ -613,6 +613,7 @@ func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 	if err := a.heldArrayOperands(op, l, r, loc); err != nil {
 		return nil, err
 	}
+	l, r = bpcharOperands(op, l, r)
 	switch op {
 	case "=", "<>", "<", ">", "<=", ">=":
 		t, l2, r2, err := a.unify(op, l, r, loc)
@@ -963,7 +964,7 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 			return nil, a.errAt(noFunction(name, args), f.Location)
 		}
 		var err *Error
-		if args[0], err = a.coerce(args[0], tText); err != nil {
+		if args[0], err = a.coerce(bpcharAsText(args[0]), tText); err != nil {
 			return nil, err
 		}
 		out.typ = tText

@@ -407,9 +407,10 @@
 //   - varchar, char(n) and real are held as text and float8 with their
 //     PostgreSQL type beside them: a result column has their OID, but an
 //     operator on them works as on text and float8 (real * real is
-//     double precision, not real; char(n) keeps its trailing spaces in
-//     || and comparisons, where PostgreSQL drops them); lengths are not
-//     enforced on input.
+//     double precision, not real; char(n) drops its trailing spaces in
+//     ||, comparisons and text functions as in PostgreSQL, but keeps
+//     them in ORDER BY, DISTINCT and GROUP BY, where PostgreSQL ignores
+//     them); lengths are not enforced on input.
 //
 //   - Regular expressions run on Go's RE2 (see Supported SQL): back
 //     references in a pattern (\1), lookahead and lookbehind

@@ -99,6 +99,9 @@ func (a *analyzer) builtinFunc(name string, args []*expr, loc int32) (*expr, *Er
 			}
 			continue
 		}
+		if want == tText && name != "octet_length" { // octet_length(char(n)) counts the spaces
+			e = bpcharAsText(e)
+		}
 		if conv[i], err = a.coerce(e, want); err != nil {
 			return nil, err, true
 		}

@@ -274,6 +274,8 @@ SELECT port * 1000000 FROM helios_proxy.backends
 SELECT port::varchar(2), backend_name::varchar(4), backend_name::character varying, read_only::varchar, weight::varchar(3) FROM helios_proxy.backends ORDER BY backend_name
 SELECT backend_name::char(5), port::char, read_only::character(3), backend_name::bpchar, 'x'::char(3) FROM helios_proxy.backends ORDER BY backend_name
 SELECT (backend_name::char(14))::text || '|', concat(backend_name::char(14), '|'), length(backend_name::varchar(3)) FROM helios_proxy.backends ORDER BY backend_name
+SELECT upper(backend_name::char(14)), replace(host::char(22), '.', '/'), format('[%s]', port::char(6)), quote_literal(priority::char(3)), octet_length(backend_name::char(14)), rpad(backend_name::char(14), 16, '*') FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name::char(14) || '|', '|' || port::char(6), priority::char(3) = '1', priority::char(3) = '1  ', priority::char(3) = priority::char(5), backend_name::char(20) < host::char(20), length(backend_name::char(14)) FROM helios_proxy.backends ORDER BY backend_name
 SELECT error_rate::real, weight::float4, latency_p99_ms::real, port::real, '1.5'::real, 0.1::real, 1e-40::real FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
 SELECT error_rate::real::float8, (error_rate::real)::text, (weight::real)::int, 'NaN'::real, '-inf'::real FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
 SELECT latency_p99_ms::real FROM helios_proxy.circuit_breaker_status
