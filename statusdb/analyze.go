@@ -36,6 +36,10 @@ type analyzer struct {
 	// outerRefs are the references, from this level or deeper ones, to
 	// columns of the enclosing level, for its grouping check.
 	outerRefs []*expr
+	// srfs are the set-returning function calls of the select list
+	// (srfOK while it is analyzed), expanded per row (funcs.go).
+	srfs  []*expr
+	srfOK bool
 }
 
 // shared is the analysis state of one statement, common to its levels.

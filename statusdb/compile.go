@@ -32,6 +32,7 @@ type evalCtx struct {
 	ctes   map[*ctePlan]*cteState // the level's WITH queries, materialized when first read
 	run    *runState              // the statement's context's ownRun
 	ownRun runState
+	srf    []value // the current row's values of the select list's set-returning calls
 }
 
 // runState is shared by every level of one execution.
@@ -157,6 +158,9 @@ func compileQuery(sql string, p *plan) (*query, *Error) {
 		}
 		q.outs = append(q.outs, f)
 		q.outTypes = append(q.outTypes, o.typ)
+	}
+	if q.srfs, err = oc.setReturning(p.srfs); err != nil {
+		return nil, err
 	}
 	if p.having != nil {
 		if q.having, err = oc.compile(p.having); err != nil {

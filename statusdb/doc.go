@@ -184,7 +184,12 @@
 //   - regular expressions (regex.go): ~ ~* !~ !~*, SIMILAR TO [ESCAPE],
 //     similar_to_escape, regexp_replace (flags g i c n m s x q; start and
 //     n), regexp_match, regexp_split_to_array, regexp_like, regexp_count,
-//     substring(s FROM pattern). PostgreSQL's ARE syntax is translated to
+//     substring(s FROM pattern), and in the select list the
+//     set-returning regexp_matches and regexp_split_to_table (with
+//     generate_series of integers): one output row per value, before
+//     DISTINCT, ORDER BY and LIMIT, several such calls in step with NULL
+//     for the shorter, as PostgreSQL's ProjectSet (elsewhere 0A000, or
+//     PostgreSQL's error in WHERE, aggregates and window functions). PostgreSQL's ARE syntax is translated to
 //     Go's RE2: leftmost-longest matching (a|ab matches "ab") unless
 //     PostgreSQL deems the pattern non-greedy (its first quantifier is),
 //     . matching newlines unless
@@ -423,8 +428,6 @@
 //     after its first quantifier ((.*?)-(.*) matches "pg-replica-a" in
 //     full, where PostgreSQL stops at "pg-"); a regexp_replace from a
 //     start position other than 1 matches ^ at that position.
-//     regexp_matches and regexp_split_to_table, which return sets, are
-//     0A000.
 //
 //   - power, exp, ln and log of numeric arguments are 0A000
 //     (PostgreSQL computes them in numeric with result scales of its

@@ -237,6 +237,7 @@ type plan struct {
 	limit      *expr
 	offset     *expr
 	set        *setPlan
+	srfs       []*expr // set-returning calls of the select list
 }
 
 // types returns the plan's output types.
@@ -384,7 +385,9 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 			outs, cols = append(outs, o...), append(cols, c...)
 			continue
 		}
+		a.srfOK = true
 		e, err := a.expr(rt.Val)
+		a.srfOK = false
 		if err != nil {
 			return nil, err
 		}
@@ -469,6 +472,7 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 	}
 	p.outs, p.cols = outs, cols
 	p.aggs, p.wins, p.specs = a.aggs, a.wins, a.specs
+	p.srfs = a.srfs
 	if p.distinct {
 		for i := range p.sort {
 			if p.sort[i].out < 0 {
@@ -691,6 +695,14 @@ func (sh *shared) figureColname(n *pg.Node) (string, int) {
 		return "greatest", 2
 	case *pg.Node_CollateClause:
 		return sh.figureColname(v.CollateClause.Arg)
+	case *pg.Node_AIndirection:
+		// the last field name, else the subscripted expression's name
+		for i := len(v.AIndirection.Indirection) - 1; i >= 0; i-- {
+			if s := v.AIndirection.Indirection[i].GetString_(); s != nil {
+				return s.Sval, 2
+			}
+		}
+		return sh.figureColname(v.AIndirection.Arg)
 	case *pg.Node_SqlvalueFunction:
 		if name, ok := sqlValueNames[v.SqlvalueFunction.Op]; ok {
 			return name, 2

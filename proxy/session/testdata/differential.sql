@@ -229,6 +229,16 @@ SELECT regexp_match(backend_name || E'\nx', '^x', 'n'), regexp_match(backend_nam
 SELECT regexp_match(backend_name, 'pg - (r \w+) # a comment', 'x'), regexp_match(backend_name, '\x70\u0067'), regexp_match(backend_name, '\yr\w*'), regexp_match(host, '\Ad+\Z'), regexp_match(backend_name, '\Y.a') FROM helios_proxy.backends ORDER BY backend_name
 SELECT regexp_replace(host, '[.[:digit:]]', '', 'g'), regexp_replace(backend_name, '[\w]+', '<\&>', 'g'), regexp_match(backend_name, '(?i)P(G)'), regexp_match(backend_name, '***=g-'), regexp_count(backend_name, '[-a]') FROM helios_proxy.backends ORDER BY backend_name
 SELECT substring(backend_name FROM '%#"r_p%#"-_' FOR '#'), backend_name SIMILAR TO '%(a|b)', backend_name SIMILAR TO 'pg-[^p]%', host SIMILAR TO '\d%' FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name, regexp_matches(backend_name, '[a-z]+', 'g') FROM helios_proxy.backends ORDER BY 1, 2
+SELECT backend_name, regexp_matches(host, '(\d+)\.(\d+)') AS m FROM helios_proxy.backends ORDER BY backend_name
+SELECT (regexp_matches(backend_name, '(.)-', 'g'))[1], regexp_split_to_table(host, '\.') FROM helios_proxy.backends ORDER BY 1, 2
+SELECT regexp_split_to_table(backend_name, '-'), generate_series(1, 3) FROM helios_proxy.backends WHERE priority = 1
+SELECT count(*) FROM (SELECT regexp_split_to_table(host, '\.') AS part FROM helios_proxy.backends) p WHERE part ~ '^\d+$'
+SELECT priority, regexp_split_to_table(string_agg(backend_name, ','), ',') FROM helios_proxy.backends GROUP BY priority ORDER BY 1, 2
+SELECT DISTINCT regexp_split_to_table(backend_name, '-') AS w FROM helios_proxy.backends ORDER BY w LIMIT 4
+SELECT backend_name FROM helios_proxy.backends WHERE regexp_matches(backend_name, 'a') IS NOT NULL
+SELECT count(regexp_matches(backend_name, 'a')) FROM helios_proxy.backends
+SELECT regexp_matches(backend_name, 'a', 'z') FROM helios_proxy.backends
 SELECT backend_name ~ '[' FROM helios_proxy.backends
 SELECT backend_name ~ '*x' FROM helios_proxy.backends
 SELECT backend_name ~ 'a{2,1}' FROM helios_proxy.backends
