@@ -241,8 +241,9 @@
 // succeed, change nothing and raise PostgreSQL's WARNING ("no privileges
 // were granted for ...") through Session.Notices. LATERAL, row
 // constructors, window frames with offsets or EXCLUDE, an aggregate of
-// only an outer query's columns, FOR UPDATE, other functions, operators
-// and types, and any other statement naming a helios_proxy table such as
+// only an outer query's columns, FOR UPDATE, other functions PostgreSQL
+// has (a name it does not know is 42883, as there), other operators and
+// types, and any other statement naming a helios_proxy table such as
 // EXPLAIN are 0A000. A statement that names no helios_proxy relation is
 // not ours (ErrNotStatusQuery).
 //
