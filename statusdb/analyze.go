@@ -4,7 +4,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -38,6 +37,10 @@ type analyzer struct {
 	// outerRefs are the references, from this level or deeper ones, to
 	// columns of the enclosing level, for its grouping check.
 	outerRefs []*expr
+	// srfs are the set-returning function calls of the select list
+	// (srfOK while it is analyzed), expanded per row (funcs.go).
+	srfs  []*expr
+	srfOK bool
 }
 
 // shared is the analysis state of one statement, common to its levels.
@@ -626,6 +629,7 @@ func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 	if err := a.heldArrayOperands(op, l, r, loc); err != nil {
 		return nil, err
 	}
+	l, r = bpcharOperands(op, l, r)
 	switch op {
 	case "=", "<>", "<", ">", "<=", ">=":
 		t, l2, r2, err := a.unify(op, l, r, loc)
@@ -979,7 +983,7 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 			return nil, a.errAt(noFunction(name, args), f.Location)
 		}
 		var err *Error
-		if args[0], err = a.coerce(args[0], tText); err != nil {
+		if args[0], err = a.coerce(bpcharAsText(args[0]), tText); err != nil {
 			return nil, err
 		}
 		out.typ = tText
@@ -1050,21 +1054,6 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 	}
 	return nil, a.errAt(unknownFunction(name, args), f.Location)
 }
-
-// isBuiltinFunction reports whether PostgreSQL 15 has a function of this
-// name in pg_catalog (pgfuncs_gen.go).
-func isBuiltinFunction(name string) bool {
-	_, ok := builtinFunctions()[name]
-	return ok
-}
-
-var builtinFunctions = sync.OnceValue(func() map[string]struct{} {
-	m := make(map[string]struct{}, 2700)
-	for _, n := range strings.Fields(pgFunctionNames) {
-		m[n] = struct{}{}
-	}
-	return m
-})
 
 const codeWrongObjectType = "42809"
 

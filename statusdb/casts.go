@@ -14,8 +14,9 @@ import (
 // pg_typeof. A real is held as a float8 rounded to float32 precision, a
 // varchar or char as text, with the PostgreSQL type beside them
 // (expr.pgt) naming the output column and picking the wire form.
-// Arithmetic on them is float8's and text's (PostgreSQL's real * real is
-// real, and char(n) drops its trailing spaces in || and comparisons).
+// Arithmetic on them is float8's (PostgreSQL's real * real is real);
+// char(n) drops its trailing spaces where it becomes text (bpcharAsText,
+// bpcharOperands).
 
 // typeFuncs are the type functions callable by name.
 var typeFuncs = map[string][]fnSig{
@@ -33,6 +34,44 @@ var castFuncs = map[string][]fnSig{
 	"::bpchar":  {{args: []typ{anyArg}, res: tText, pgt: pgtype.BPCharOID, impl: charCast(true)}},
 	"::text":    {{args: []typ{anyArg}, res: tText, impl: charCast(false)}},
 	"::int2":    {{args: []typ{anyArg}, res: tInt4, pgt: pgtype.Int2OID, impl: int2Cast}},
+}
+
+// bpcharAsText is a char(n) value passed where text is wanted: without
+// its trailing spaces, as PostgreSQL's cast from bpchar to text; any
+// other expression as it is.
+func bpcharAsText(e *expr) *expr {
+	if e.pgt != pgtype.BPCharOID {
+		return e
+	}
+	return &expr{kind: eFunc, op: builtinPrefix + "::text", typ: tText, args: []*expr{e}, prec: -1, scale: -1, loc: e.loc}
+}
+
+// bpcharOperands are the operands of a comparison or || with a char(n)
+// one: compared and concatenated without trailing spaces, as
+// PostgreSQL's bpchar operators and its cast to text do (a literal
+// compared with char(n) is a char too, so its trailing spaces go).
+func bpcharOperands(op string, l, r *expr) (*expr, *expr) {
+	if l.pgt != pgtype.BPCharOID && r.pgt != pgtype.BPCharOID {
+		return l, r
+	}
+	switch op {
+	case "=", "<>", "<", ">", "<=", ">=", "||":
+	default:
+		return l, r
+	}
+	side := func(e, other *expr) *expr {
+		switch {
+		case e.typ == tText:
+			return bpcharAsText(e)
+		case e.kind == eConst && e.typ == tUnknown && !e.val.null && other.pgt == pgtype.BPCharOID && op != "||":
+			t := *e
+			t.lit = strings.TrimRight(e.lit, " ")
+			t.val.s = t.lit
+			return &t
+		}
+		return e
+	}
+	return side(l, r), side(r, l)
 }
 
 // exprTypeOID is the PostgreSQL type of an expression's values.

@@ -36,6 +36,7 @@ type evalCtx struct {
 	// style is the session's output styles (timeout.go), once styleRead.
 	style     outStyle
 	styleRead bool
+	srf       []value // the current row's values of the select list's set-returning calls
 }
 
 // runState is shared by every level of one execution.
@@ -162,6 +163,9 @@ func compileQuery(sql string, p *plan) (*query, *Error) {
 		}
 		q.outs = append(q.outs, f)
 		q.outTypes = append(q.outTypes, o.typ)
+	}
+	if q.srfs, err = oc.setReturning(p.srfs); err != nil {
+		return nil, err
 	}
 	if p.having != nil {
 		if q.having, err = oc.compile(p.having); err != nil {

@@ -193,7 +193,12 @@
 //   - regular expressions (regex.go): ~ ~* !~ !~*, SIMILAR TO [ESCAPE],
 //     similar_to_escape, regexp_replace (flags g i c n m s x q; start and
 //     n), regexp_match, regexp_split_to_array, regexp_like, regexp_count,
-//     substring(s FROM pattern). PostgreSQL's ARE syntax is translated to
+//     substring(s FROM pattern), and in the select list the
+//     set-returning regexp_matches and regexp_split_to_table (with
+//     generate_series of integers): one output row per value, before
+//     DISTINCT, ORDER BY and LIMIT, several such calls in step with NULL
+//     for the shorter, as PostgreSQL's ProjectSet (elsewhere 0A000, or
+//     PostgreSQL's error in WHERE, aggregates and window functions). PostgreSQL's ARE syntax is translated to
 //     Go's RE2: leftmost-longest matching (a|ab matches "ab") unless
 //     PostgreSQL deems the pattern non-greedy (its first quantifier is),
 //     . matching newlines unless
@@ -285,14 +290,12 @@
 // succeed, change nothing and raise PostgreSQL's WARNING ("no privileges
 // were granted for ...") through Session.Notices. LATERAL functions and
 // RIGHT or FULL JOIN LATERAL, row constructors, window frames with
-// EXCLUDE, an aggregate of
-// only an outer query's columns, FOR UPDATE, other functions, operators
-// and types, and any other statement naming a helios_proxy table are
-// 0A000, except for an unqualified or pg_catalog function name that
-// PostgreSQL 15 has no function of either (pgfuncs_gen.go, generated from
-// its pg_proc): that is 42883 "function f(types) does not exist" with
-// PostgreSQL's hint, as PostgreSQL says. A statement that names no
-// helios_proxy relation is not ours (ErrNotStatusQuery).
+// EXCLUDE, an aggregate of only an outer query's columns, other functions
+// PostgreSQL has (a name it does not know is 42883, as there: the names
+// are PostgreSQL 15's pg_proc, pgnames_gen.go), other operators and
+// types, and any other statement naming a helios_proxy table are 0A000. A
+// statement that names no helios_proxy relation is not ours
+// (ErrNotStatusQuery).
 //
 // Unqualified names (searchpath.go): on a backend database, Prepare takes
 // backends, circuit_events and circuit_breaker_status for a backend's
@@ -546,9 +549,10 @@
 //   - varchar, char(n) and real are held as text and float8 with their
 //     PostgreSQL type beside them: a result column has their OID, but an
 //     operator on them works as on text and float8 (real * real is
-//     double precision, not real; char(n) keeps its trailing spaces in
-//     || and comparisons, where PostgreSQL drops them); lengths are not
-//     enforced on input.
+//     double precision, not real; char(n) drops its trailing spaces in
+//     ||, comparisons and text functions as in PostgreSQL, but keeps
+//     them in ORDER BY, DISTINCT and GROUP BY, where PostgreSQL ignores
+//     them); lengths are not enforced on input.
 //
 //   - Regular expressions run on Go's RE2 (see Supported SQL): back
 //     references in a pattern (\1), lookahead and lookbehind
@@ -561,8 +565,6 @@
 //     after its first quantifier ((.*?)-(.*) matches "pg-replica-a" in
 //     full, where PostgreSQL stops at "pg-"); a regexp_replace from a
 //     start position other than 1 matches ^ at that position.
-//     regexp_matches and regexp_split_to_table, which return sets, are
-//     0A000.
 //
 //   - power, exp, ln and log of numeric arguments are 0A000
 //     (PostgreSQL computes them in numeric with result scales of its

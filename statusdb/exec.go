@@ -107,6 +107,7 @@ type query struct {
 	distinctOn      []evalFn
 	distinctOnTypes []typ
 	limit, offset   evalFn
+	srfs            []func(x *evalCtx) []value // the select list's set-returning calls, per row
 }
 
 type sortKey struct {
@@ -426,6 +427,10 @@ func (q *query) arrange(x *evalCtx) (order []int32, set func(int32), projected [
 		if len(q.sort) == 0 {
 			order = worder // PostgreSQL's rows come out of the window's sort
 		}
+	}
+	if len(q.srfs) > 0 {
+		set, order = q.expandSets(x, set, order)
+		units = len(order)
 	}
 	s := q
 	ncol := len(s.outs)

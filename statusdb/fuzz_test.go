@@ -37,6 +37,7 @@ func FuzzStatement(f *testing.F) {
 		"SELECT backend_name SIMILAR TO $1, substring(backend_name SIMILAR $1 ESCAPE '#') FROM helios_proxy.backends",
 		"SELECT format($1, backend_name, port, weight), to_char(port, $1) FROM helios_proxy.backends",
 		"SELECT lpad(backend_name, port % 40, $1), split_part(host, $1, -2), translate(backend_name, $1, 'xy') FROM helios_proxy.backends",
+		"SELECT regexp_matches(backend_name, $1, 'g'), regexp_split_to_table(host, $1), generate_series(1, port % 5) FROM helios_proxy.backends ORDER BY 1 LIMIT 7",
 	} {
 		f.Add(s, "%a_", false)
 		f.Add(s, "\x00\x00\x00\x00\x00\x00\x00\x01", true)

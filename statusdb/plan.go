@@ -361,6 +361,7 @@ type plan struct {
 	limit      *expr
 	offset     *expr
 	set        *setPlan
+	srfs       []*expr // set-returning calls of the select list
 }
 
 // types returns the plan's output types.
@@ -520,7 +521,9 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 			outs, cols = append(outs, o...), append(cols, c...)
 			continue
 		}
+		a.srfOK = true
 		e, err := a.expr(rt.Val)
+		a.srfOK = false
 		if err != nil {
 			return nil, err
 		}
@@ -589,6 +592,7 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 	}
 	p.outs, p.cols = outs, cols
 	p.aggs, p.wins, p.specs = a.aggs, a.wins, a.specs
+	p.srfs = a.srfs
 	if p.distinct {
 		for i := range p.sort {
 			if p.sort[i].out < 0 {

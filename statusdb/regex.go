@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -70,7 +71,15 @@ type reKey struct {
 	fl reFlags
 }
 
-var areCache sync.Map // reKey → *regexp.Regexp
+// areCache holds compiled expressions, up to areCacheMax of them: a
+// pattern can come from the rows (backend_name ~ host), and the cache
+// must not grow with them.
+var (
+	areCache     sync.Map // reKey → *regexp.Regexp
+	areCacheSize atomic.Int64
+)
+
+const areCacheMax = 1024
 
 // compileARE compiles a PostgreSQL regular expression, panicking with
 // PostgreSQL's error (evalError) when it is invalid.
@@ -90,7 +99,11 @@ func compileARE(p string, fl reFlags) *regexp.Regexp {
 	if tree, err := syntax.Parse(src, syntax.Perl); err == nil && preference(tree) >= 0 {
 		re.Longest()
 	}
-	areCache.Store(key, re)
+	if areCacheSize.Load() < areCacheMax {
+		if _, loaded := areCache.LoadOrStore(key, re); !loaded {
+			areCacheSize.Add(1)
+		}
+	}
 	return re
 }
 
@@ -533,6 +546,84 @@ var regexFuncs = map[string][]fnSig{
 	}), tt, tt2),
 }
 
+// setFuncs are the set-returning functions of the select list.
+var setFuncs = map[string][]fnSig{
+	"regexp_matches": {
+		{args: tt2, res: tText, pgt: pgtype.TextArrayOID, rows: regexpMatches},
+		{args: ttt, res: tText, pgt: pgtype.TextArrayOID, rows: regexpMatches},
+	},
+	"regexp_split_to_table": {
+		{args: tt2, res: tText, rows: regexpSplitRows},
+		{args: ttt, res: tText, rows: regexpSplitRows},
+	},
+	"generate_series": {
+		{args: []typ{tInt4, tInt4}, res: tInt4, rows: series},
+		{args: []typ{tInt4, tInt4, tInt4}, res: tInt4, rows: series},
+		{args: []typ{tInt8, tInt8}, res: tInt8, rows: series},
+		{args: []typ{tInt8, tInt8, tInt8}, res: tInt8, rows: series},
+	},
+}
+
+// series is generate_series(start, stop [, step]) of integers.
+func series(*expr) func(*evalCtx, []value) []value {
+	return func(x *evalCtx, v []value) []value {
+		start, stop, step := v[0].n, v[1].n, int64(1)
+		if len(v) == 3 {
+			step = v[2].n
+		}
+		if step == 0 {
+			fail(codeInvalidParamValue, "step size cannot equal zero")
+		}
+		var rows []value
+		for n := start; step > 0 && n <= stop || step < 0 && n >= stop; n += step {
+			x.work(1)
+			rows = append(rows, value{n: n})
+			if next := n + step; step > 0 && next < n || step < 0 && next > n {
+				break // the next value would overflow
+			}
+		}
+		return rows
+	}
+}
+
+// regexpMatches is regexp_matches(s, pattern [, flags]): a text[] of the
+// subexpressions (or the whole match) per match, every match with g.
+func regexpMatches(*expr) func(*evalCtx, []value) []value {
+	return func(x *evalCtx, v []value) []value {
+		fl, global := reFlags{}, false
+		if len(v) > 2 {
+			fl, global = parseREFlags(v[2].s, "regexp_matches", true)
+		}
+		s := v[0].s
+		n := 1
+		if global {
+			n = -1
+		}
+		var rows []value
+		for _, m := range compileARE(v[1].s, fl).FindAllStringSubmatchIndex(s, n) {
+			rows = append(rows, value{s: arrayOut(tText, groups(s, m), x.loc)})
+		}
+		return rows
+	}
+}
+
+// groups are the subexpressions of a match, or the whole match when the
+// pattern has none, as regexp_match and regexp_matches return them.
+func groups(s string, m []int) []value {
+	if len(m) == 2 {
+		return []value{{s: s[m[0]:m[1]]}}
+	}
+	var parts []value
+	for k := 2; k+1 < len(m); k += 2 {
+		if m[k] < 0 {
+			parts = append(parts, null)
+		} else {
+			parts = append(parts, value{s: s[m[k]:m[k+1]]})
+		}
+	}
+	return parts
+}
+
 // flagsArg reads the flags argument at index i, if present.
 func flagsArg(v []value, i int, fn string, globalOK bool) reFlags {
 	if len(v) <= i {
@@ -658,40 +749,36 @@ func regexpMatch(*expr) func(*evalCtx, []value) value {
 		if m == nil {
 			return null
 		}
-		var parts []value
-		if len(m) == 2 {
-			parts = []value{{s: v[0].s[m[0]:m[1]]}}
-		}
-		for k := 2; k+1 < len(m); k += 2 {
-			if m[k] < 0 {
-				parts = append(parts, null)
-			} else {
-				parts = append(parts, value{s: v[0].s[m[k]:m[k+1]]})
-			}
-		}
-		return value{s: arrayOut(tText, parts, x.loc)}
+		return value{s: arrayOut(tText, groups(v[0].s, m), x.loc)}
 	}
 }
 
-// regexpSplit is regexp_split_to_array: the text between matches,
-// ignoring empty matches at the start, at the end and right after a
-// match.
+// splitParts is the text between matches of a regexp_split_to_array or
+// regexp_split_to_table call, ignoring empty matches at the start, at the
+// end and right after a match.
+func splitParts(v []value, fn string) []value {
+	s := v[0].s
+	re := compileARE(v[1].s, flagsArg(v, 2, fn, false))
+	var parts []value
+	last := 0
+	for _, m := range re.FindAllStringIndex(s, -1) {
+		if m[0] == m[1] && (m[0] == 0 || m[0] == len(s) || m[0] == last) {
+			continue
+		}
+		parts = append(parts, value{s: s[last:m[0]]})
+		last = m[1]
+	}
+	return append(parts, value{s: s[last:]})
+}
+
 func regexpSplit(*expr) func(*evalCtx, []value) value {
 	return func(x *evalCtx, v []value) value {
-		s := v[0].s
-		re := compileARE(v[1].s, flagsArg(v, 2, "regexp_split_to_array", false))
-		var parts []value
-		last := 0
-		for _, m := range re.FindAllStringIndex(s, -1) {
-			if m[0] == m[1] && (m[0] == 0 || m[0] == len(s) || m[0] == last) {
-				continue
-			}
-			parts = append(parts, value{s: s[last:m[0]]})
-			last = m[1]
-		}
-		parts = append(parts, value{s: s[last:]})
-		return value{s: arrayOut(tText, parts, x.loc)}
+		return value{s: arrayOut(tText, splitParts(v, "regexp_split_to_array"), x.loc)}
 	}
+}
+
+func regexpSplitRows(*expr) func(*evalCtx, []value) []value {
+	return func(_ *evalCtx, v []value) []value { return splitParts(v, "regexp_split_to_table") }
 }
 
 func regexpCount(v []value) value {

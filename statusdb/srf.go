@@ -154,25 +154,21 @@ func (c *compiler) srfSource(e *expr) (func(x *evalCtx) [][]value, *Error) {
 			return rows
 		}, nil
 	}
+	gen := series(e)
 	return func(x *evalCtx) [][]value {
-		var vals [3]value
-		vals[2] = value{n: 1}
+		vals := make([]value, len(args))
 		for i, f := range args {
 			if vals[i] = f(x); vals[i].null {
 				return nil
 			}
 		}
-		start, stop, step := vals[0].n, vals[1].n, vals[2].n
-		if step == 0 {
-			fail(codeInvalidParamValue, "step size cannot equal zero")
+		col := gen(x, vals)
+		if len(col) == 0 {
+			return nil // no rows: nil, as the level's source reads it
 		}
-		var rows [][]value
-		for n := start; (step > 0 && n <= stop) || (step < 0 && n >= stop); n += step {
-			x.work(1)
-			rows = append(rows, []value{{n: n}})
-			if next := n + step; (step > 0 && next < n) || (step < 0 && next > n) {
-				break // the next value would overflow
-			}
+		rows := make([][]value, len(col))
+		for i := range col {
+			rows[i] = col[i : i+1 : i+1]
 		}
 		return rows
 	}, nil

@@ -189,6 +189,17 @@ SELECT regexp_replace(backend_name, $1, $2, 'g'), concat($3, port) FROM helios_p
 SELECT round(weight::numeric, $1), mod(port, $2), power($3, 2) FROM helios_proxy.backends ORDER BY backend_name \bind 1 | 7 | 1.5
 SELECT split_part(host, $1, $2) FROM helios_proxy.backends ORDER BY backend_name \bind . | x
 SELECT left(backend_name, $1) FROM helios_proxy.backends ORDER BY 1 \bind 3 \types 20
+SELECT substr(NULL, 1), left(open_reason, 2), format(NULL), concat_ws(',', open_reason, override), lpad(open_reason, 3), regexp_replace(open_reason, 'a', 'b'), md5(open_reason), quote_literal(open_reason), split_part(open_reason, '_', 1), pg_typeof(open_reason), strpos(override, NULL), chr(NULL), sqrt(NULL) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT sqrt('4'), power(weight, '2'), left('12345', '2'), substr(port::text, '2'), repeat(host, '0'), to_hex('255') FROM helios_proxy.backends ORDER BY backend_name
+SELECT substr(port, 1) FROM helios_proxy.backends
+SELECT concat_ws(port, 'a') FROM helios_proxy.backends
+SELECT to_hex(weight) FROM helios_proxy.backends
+SELECT mod(weight, 2) FROM helios_proxy.backends
+SELECT chr(1.5) FROM helios_proxy.backends
+SELECT left(host, 2.5) FROM helios_proxy.backends
+SELECT strpos(host, port) FROM helios_proxy.backends
+SELECT lpad(host, 3, 4) FROM helios_proxy.backends
+SELECT regexp_replace(host, '.', 1) FROM helios_proxy.backends
 SELECT lower(*) FROM helios_proxy.backends
 SELECT lower(DISTINCT host) FROM helios_proxy.backends
 SELECT upper(host ORDER BY host) FROM helios_proxy.backends
@@ -218,6 +229,16 @@ SELECT regexp_match(backend_name || E'\nx', '^x', 'n'), regexp_match(backend_nam
 SELECT regexp_match(backend_name, 'pg - (r \w+) # a comment', 'x'), regexp_match(backend_name, '\x70\u0067'), regexp_match(backend_name, '\yr\w*'), regexp_match(host, '\Ad+\Z'), regexp_match(backend_name, '\Y.a') FROM helios_proxy.backends ORDER BY backend_name
 SELECT regexp_replace(host, '[.[:digit:]]', '', 'g'), regexp_replace(backend_name, '[\w]+', '<\&>', 'g'), regexp_match(backend_name, '(?i)P(G)'), regexp_match(backend_name, '***=g-'), regexp_count(backend_name, '[-a]') FROM helios_proxy.backends ORDER BY backend_name
 SELECT substring(backend_name FROM '%#"r_p%#"-_' FOR '#'), backend_name SIMILAR TO '%(a|b)', backend_name SIMILAR TO 'pg-[^p]%', host SIMILAR TO '\d%' FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name, regexp_matches(backend_name, '[a-z]+', 'g') FROM helios_proxy.backends ORDER BY 1, 2
+SELECT backend_name, regexp_matches(host, '(\d+)\.(\d+)') AS m FROM helios_proxy.backends ORDER BY backend_name
+SELECT (regexp_matches(backend_name, '(.)-', 'g'))[1], regexp_split_to_table(host, '\.') FROM helios_proxy.backends ORDER BY 1, 2
+SELECT regexp_split_to_table(backend_name, '-'), generate_series(1, 3) FROM helios_proxy.backends WHERE priority = 1
+SELECT count(*) FROM (SELECT regexp_split_to_table(host, '\.') AS part FROM helios_proxy.backends) p WHERE part ~ '^\d+$'
+SELECT priority, regexp_split_to_table(string_agg(backend_name, ','), ',') FROM helios_proxy.backends GROUP BY priority ORDER BY 1, 2
+SELECT DISTINCT regexp_split_to_table(backend_name, '-') AS w FROM helios_proxy.backends ORDER BY w LIMIT 4
+SELECT backend_name FROM helios_proxy.backends WHERE regexp_matches(backend_name, 'a') IS NOT NULL
+SELECT count(regexp_matches(backend_name, 'a')) FROM helios_proxy.backends
+SELECT regexp_matches(backend_name, 'a', 'z') FROM helios_proxy.backends
 SELECT backend_name ~ '[' FROM helios_proxy.backends
 SELECT backend_name ~ '*x' FROM helios_proxy.backends
 SELECT backend_name ~ 'a{2,1}' FROM helios_proxy.backends
@@ -263,6 +284,8 @@ SELECT port * 1000000 FROM helios_proxy.backends
 SELECT port::varchar(2), backend_name::varchar(4), backend_name::character varying, read_only::varchar, weight::varchar(3) FROM helios_proxy.backends ORDER BY backend_name
 SELECT backend_name::char(5), port::char, read_only::character(3), backend_name::bpchar, 'x'::char(3) FROM helios_proxy.backends ORDER BY backend_name
 SELECT (backend_name::char(14))::text || '|', concat(backend_name::char(14), '|'), length(backend_name::varchar(3)) FROM helios_proxy.backends ORDER BY backend_name
+SELECT upper(backend_name::char(14)), replace(host::char(22), '.', '/'), format('[%s]', port::char(6)), quote_literal(priority::char(3)), octet_length(backend_name::char(14)), rpad(backend_name::char(14), 16, '*') FROM helios_proxy.backends ORDER BY backend_name
+SELECT backend_name::char(14) || '|', '|' || port::char(6), priority::char(3) = '1', priority::char(3) = '1  ', priority::char(3) = priority::char(5), backend_name::char(20) < host::char(20), length(backend_name::char(14)) FROM helios_proxy.backends ORDER BY backend_name
 SELECT error_rate::real, weight::float4, latency_p99_ms::real, port::real, '1.5'::real, 0.1::real, 1e-40::real FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
 SELECT error_rate::real::float8, (error_rate::real)::text, (weight::real)::int, 'NaN'::real, '-inf'::real FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
 SELECT latency_p99_ms::real FROM helios_proxy.circuit_breaker_status
@@ -284,6 +307,9 @@ SELECT port::int2 * 100 FROM helios_proxy.backends
 SELECT port::smallint, priority::int2, weight::smallint, (weight * 3)::numeric::int2, '12'::int2, pg_typeof(port::int2 + 1) FROM helios_proxy.backends ORDER BY backend_name
 SELECT (port * 10)::smallint FROM helios_proxy.backends
 SELECT latency_p99_ms::int2 FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT latency_p99_ms::int2 FROM helios_proxy.circuit_breaker_status
+SELECT requests_total * requests_total * requests_total FROM helios_proxy.circuit_breaker_status WHERE port > 0 LIMIT 3
+SELECT backend_name, 10 / (priority - 2) FROM helios_proxy.backends
 SELECT '70000'::int2 FROM helios_proxy.backends
 SELECT 'x'::smallint FROM helios_proxy.backends
 SELECT read_only::smallint FROM helios_proxy.backends
