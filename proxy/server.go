@@ -339,7 +339,7 @@ func (s *Server) publish(b *backend.Backend, tr breaker.Transition) {
 	} else if ns := b.OpenedAt.Load(); ns != 0 {
 		openedAt = time.Unix(0, ns)
 	}
-	s.shareOpening(b, tr)
+	s.shareTransition(b, tr)
 	if tr.To == breaker.Open {
 		// Pooled connections and idle pooled sessions leave it now.
 		s.spawn(func() { s.front.Isolate(b) })

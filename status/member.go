@@ -29,3 +29,22 @@ const (
 	MemberDead    MemberState = "dead"
 	MemberLeft    MemberState = "left" // left on purpose (shut down)
 )
+
+// CircuitView is one cluster member's circuit of one backend as the
+// reporting instance last heard of it: which instance sees what, and why.
+type CircuitView struct {
+	Node    string
+	Backend string
+	State   CircuitState
+	Reason  string // why it is open there ("" when CLOSED); "override" while forced
+	Detail  string
+	Since   time.Time // when it entered State there
+	// Failing: open on that member's own observations (its vote under
+	// cluster.decision "quorum").
+	Failing bool
+	// Role is that member's part in the backend's recovery: "prober" (it
+	// probes for every member), "follower" (it waits for the prober's
+	// verdict), "quorum" (held open by a majority's votes) or "".
+	Role     string
+	Received time.Time // when the reporting instance heard it (for itself: when it changed)
+}
