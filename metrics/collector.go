@@ -72,7 +72,7 @@ var (
 	descClients = desc("helios_client_connections",
 		"Client sessions connected to backends through the proxy (sum of the backends' active connections).")
 	descAlertsSent = desc("helios_alerts_sent_total",
-		"Alerts by channel and result: sent (delivered), failed (given up) or dropped (queue full or shutdown).", "channel", "result")
+		"Alerts by channel and result: sent (delivered), failed (given up), dropped (queue full or shutdown) or sent_by_peer (another cluster member sent it).", "channel", "result")
 	descAlertRetries = desc("helios_alerts_retries_total",
 		"Failed alert delivery attempts that were retried.", "channel")
 	descAlertQueue = desc("helios_alerts_queue_depth",
@@ -206,6 +206,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			send(descAlertsSent, counter, float64(c.Sent), c.Channel, "sent")
 			send(descAlertsSent, counter, float64(c.Failed), c.Channel, "failed")
 			send(descAlertsSent, counter, float64(c.Dropped), c.Channel, "dropped")
+			send(descAlertsSent, counter, float64(c.ByPeer), c.Channel, "sent_by_peer")
 			send(descAlertRetries, counter, float64(c.Retries), c.Channel)
 			send(descAlertQueue, gauge, float64(c.Queued), c.Channel)
 		}

@@ -189,3 +189,29 @@ func (s *Server) shareTransition(b *backend.Backend, tr breaker.Transition) {
 		n.Opened(b.Config.Name, tr.Reason.Hard(), tr.Reason.String()+": "+tr.Detail, tr.At)
 	}
 }
+
+// NotifyPosition is this instance's place among the live members of its
+// cluster, for alerts (0 outside a cluster).
+func (s *Server) NotifyPosition() int {
+	if n := s.cluster.Load(); n != nil {
+		return max(n.NotifyPosition(), 0)
+	}
+	return 0
+}
+
+// Notified returns the latest alert notification a member of the cluster
+// recorded under key; none outside a cluster.
+func (s *Server) Notified(key string) (status.Notification, bool) {
+	if n := s.cluster.Load(); n != nil {
+		return n.Notified(key)
+	}
+	return status.Notification{}, false
+}
+
+// Notify records an alert notification this instance sent in its
+// cluster's notification log; nothing outside a cluster.
+func (s *Server) Notify(key string, note status.Notification) {
+	if n := s.cluster.Load(); n != nil {
+		n.Notify(key, note)
+	}
+}

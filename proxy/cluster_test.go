@@ -210,6 +210,11 @@ func startInstances(t *testing.T, log *slog.Logger, ins []*instance, decision st
 	return gossip
 }
 
+// threeInstances are node-a, node-b and node-c on 127.0.0.1, .2 and .3.
+func threeInstances() []*instance {
+	return []*instance{{name: "node-a", ip: "127.0.0.1"}, {name: "node-b", ip: "127.0.0.2"}, {name: "node-c", ip: "127.0.0.3"}}
+}
+
 func clusterConfig(name, bind string, join []string, decision string) config.Cluster {
 	return config.Cluster{Enabled: true, NodeName: name, BindAddress: bind, Join: join,
 		RejoinInterval: config.Duration{Duration: 200 * time.Millisecond}, SecretKey: clusterKey, Decision: decision}
@@ -230,7 +235,7 @@ func TestClusterThreeInstances(t *testing.T) {
 		clusters = append(clusters, pgtest.New(t, pgtest.Options{Name: name}))
 	}
 	log := testLogger()
-	ins := []*instance{{name: "node-a", ip: "127.0.0.1"}, {name: "node-b", ip: "127.0.0.2"}, {name: "node-c", ip: "127.0.0.3"}}
+	ins := threeInstances()
 	gossip := startInstances(t, log, ins, "local", func(i int, cfg *config.Config) {
 		*cfg = testConfig(t, clusters...)
 		if i == 0 {

@@ -48,7 +48,7 @@ func TestClusterQuorum(t *testing.T) {
 	defer cancel()
 	pgA := pgtest.New(t, pgtest.Options{Name: "q-a"})
 	pgB := pgtest.New(t, pgtest.Options{Name: "q-b"})
-	ins := []*instance{{name: "node-a", ip: "127.0.0.1"}, {name: "node-b", ip: "127.0.0.2"}, {name: "node-c", ip: "127.0.0.3"}}
+	ins := threeInstances()
 	links := make([]*faultnet.Link, len(ins))
 	for i, in := range ins {
 		links[i] = faultnet.New(t, in.ip, net.JoinHostPort(pgA.Host, strconv.Itoa(pgA.Port)))
@@ -58,8 +58,8 @@ func TestClusterQuorum(t *testing.T) {
 		host, port, _ := net.SplitHostPort(links[i].Addr)
 		cfg.Backends.Instances[0].Host = host
 		cfg.Backends.Instances[0].Port, _ = strconv.Atoi(port)
-		cfg.HealthChecks.Interval = config.Duration{Duration: 100 * time.Millisecond}
-		cfg.HealthChecks.Timeout = config.Duration{Duration: 100 * time.Millisecond}
+		cfg.HealthChecks.Interval = config.Duration{Duration: 300 * time.Millisecond}
+		cfg.HealthChecks.Timeout = config.Duration{Duration: 300 * time.Millisecond}
 	})
 	a, b, c := ins[0], ins[1], ins[2]
 	opened := func(in *instance, reason string) {
@@ -82,8 +82,8 @@ func TestClusterQuorum(t *testing.T) {
 				return in.passedChecks("pg-a") >= checks+3, ""
 			})
 			if st := in.circuitOf("pg-a"); st.CircuitState != status.Closed || st.TransitionsTotal != before {
-				t.Errorf("%s: pg-a %s after %d transitions with only %s cut off, want CLOSED throughout",
-					in.name, st.CircuitState, st.TransitionsTotal-before, node)
+				t.Errorf("%s: pg-a %s (%s) after %d transitions with only %s cut off, want CLOSED throughout",
+					in.name, st.CircuitState, st.OpenReason, st.TransitionsTotal-before, node)
 			}
 		}
 	}

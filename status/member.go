@@ -48,3 +48,13 @@ type CircuitView struct {
 	Role     string
 	Received time.Time // when the reporting instance heard it (for itself: when it changed)
 }
+
+// Notification is one entry of a cluster's notification log: the latest
+// alert a member sent under one key (see alerts.Peers).
+type Notification struct {
+	Action string    // "trigger", "resolve" or "" (information only)
+	Kind   string    // the alert's kind ("circuit_opened", …)
+	At     time.Time // when the sender decided it
+	Node   string    // the member that sent it (set by the cluster)
+	Stamp  uint64    // its hybrid logical clock when recorded (set by the cluster): the greater wins
+}

@@ -55,12 +55,13 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 type state struct {
 	Overrides []Change `json:"o"` // every override change the member holds
 	Views     []View   `json:"v"` // the member's own circuits
+	Notices   []Notice `json:"n"` // the notification log
 }
 
 // LocalState is this instance's state for a full exchange.
 func (d *delegate) LocalState(bool) []byte {
 	n := d.n
-	st := state{Overrides: n.reg.all()}
+	st := state{Overrides: n.reg.all(), Notices: n.notices()}
 	n.mu.Lock()
 	for _, v := range n.views[n.name] {
 		st.Views = append(st.Views, v)
@@ -83,6 +84,9 @@ func (d *delegate) MergeRemoteState(buf []byte, _ bool) {
 	}
 	for i := range st.Views {
 		d.n.queue(message{View: &st.Views[i]})
+	}
+	for i := range st.Notices {
+		d.n.queue(message{Notice: &st.Notices[i]})
 	}
 }
 

@@ -98,7 +98,8 @@ type Node struct {
 	// views are the members' circuits: node → backend → latest view,
 	// this instance's own included; a member's go when it dies or leaves.
 	views map[string]map[string]View
-	held  map[string]bool // backends whose recovery another member probes for this one (as told to Host.Follow)
+	held  map[string]bool                // backends whose recovery another member probes for this one (as told to Host.Follow)
+	nflog map[string]status.Notification // the notification log: key → latest notification sent by any member
 
 	judged atomic.Uint64 // judge rounds done, for tests that wait for one
 }
@@ -123,6 +124,7 @@ type message struct {
 	Override *Change  `json:"o,omitempty"`
 	Opening  *Opening `json:"x,omitempty"`
 	View     *View    `json:"v,omitempty"`
+	Notice   *Notice  `json:"n,omitempty"`
 	// Leaving names a member about to leave on purpose (shut down):
 	// memberlist does not tell its delegates a departure from a death.
 	Leaving string `json:"l,omitempty"`
@@ -166,6 +168,7 @@ func New(opts Options) (*Node, error) {
 		opened:    make(map[string]time.Time),
 		views:     make(map[string]map[string]View),
 		held:      make(map[string]bool),
+		nflog:     make(map[string]status.Notification),
 	}
 	for _, o := range opts.Overrides {
 		c := Change{Backend: o.Backend, Stamp: o.Stamp, Node: o.Node, Author: o.Author, Set: &o}
@@ -282,6 +285,7 @@ func (n *Node) Run(ctx context.Context) error {
 			n.join(ctx)
 			n.reg.forget(time.Now(), time.Hour)
 			n.forgetDead(time.Now())
+			n.forgetNotices(time.Now())
 		}
 	}
 }
@@ -312,13 +316,10 @@ func (n *Node) deliver(wg *sync.WaitGroup, ml *memberlist.Memberlist, m message)
 		return
 	}
 	n.bcast.QueueBroadcast(broadcast(b))
-	for _, to := range ml.Members() {
-		if to.Name == n.name {
-			continue
-		}
+	for _, to := range n.alivePeers() {
 		wg.Go(func() {
 			var err error
-			if m.Opening != nil || m.View != nil {
+			if m.Opening != nil || m.View != nil { // the notification log goes over TCP: a loss would send twice
 				err = ml.SendBestEffort(to, b)
 			} else {
 				err = ml.SendReliable(to, b)
@@ -333,11 +334,29 @@ func (n *Node) deliver(wg *sync.WaitGroup, ml *memberlist.Memberlist, m message)
 // sayLeaving tells every member that this one leaves on purpose.
 func (n *Node) sayLeaving(ml *memberlist.Memberlist) {
 	b, _ := json.Marshal(message{Leaving: n.name})
-	for _, to := range ml.Members() {
-		if to.Name != n.name {
-			_ = ml.SendBestEffort(to, b) // UDP: does not wait; a loss shows the member dead instead of left
+	for _, to := range n.alivePeers() {
+		_ = ml.SendBestEffort(to, b) // UDP: does not wait; a loss shows the member dead instead of left
+	}
+}
+
+// alivePeers returns the other members alive in memberlist, as copies
+// made from the member table: the nodes memberlist's Members returns are
+// its own, which it changes under its lock while we would read them.
+func (n *Node) alivePeers() []*memberlist.Node {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]*memberlist.Node, 0, len(n.members))
+	for name, m := range n.members {
+		if m.state != status.MemberAlive {
+			continue
+		}
+		host, port, err := net.SplitHostPort(m.addr)
+		p, _ := strconv.Atoi(port)
+		if ip := net.ParseIP(host); err == nil && ip != nil {
+			out = append(out, &memberlist.Node{Name: name, Addr: ip, Port: uint16(p)})
 		}
 	}
+	return out
 }
 
 // receive applies a message from another member.
@@ -373,6 +392,9 @@ func (n *Node) receive(m message) {
 			return
 		}
 		n.opts.Host.PeerOpened(o.Backend, o.Node, o.Hard, o.Detail)
+	case m.Notice != nil:
+		n.clk.Observe(m.Notice.N.Stamp)
+		n.takeNotice(*m.Notice)
 	case m.View != nil:
 		v := *m.View
 		if !n.takeView(v, time.Now()) {
@@ -394,9 +416,10 @@ func (n *Node) join(ctx context.Context) {
 	}
 	ml := n.ml.Load()
 	known := make(map[string]bool)
-	for _, m := range ml.Members() {
+	for _, m := range n.alivePeers() {
 		known[m.Address()] = true
 	}
+	known[ml.LocalNode().Address()] = true
 	var missing []string
 	for _, j := range n.opts.Config.Join {
 		host, port, err := net.SplitHostPort(j)
