@@ -222,6 +222,7 @@ func (s *server) routes() *chi.Mux {
 		r.Get("/circuit-breaker/history", s.metricHistory)
 		r.Get("/config", s.effectiveConfig)
 		r.Get("/cluster/members", s.clusterMembers)
+		r.Get("/cluster/status", s.clusterStatus)
 
 		r.Group(func(r chi.Router) {
 			// requireAdmin limits failed authentications itself; the

@@ -81,6 +81,8 @@ var (
 		"Circuit events waiting to be turned into alerts.")
 	descEventsDropped = desc("helios_alerts_events_dropped_total",
 		"Circuit events not alerted on because the alert queue was full.")
+	descPropagation = desc("helios_cluster_propagation_seconds",
+		"How long other cluster members' circuit changes (openings and circuit views) took to reach this instance, from the change on the sender to its arrival here (their clocks against ours); absent without [cluster].")
 	descClusterMembers = desc("helios_cluster_members",
 		"Members of the proxy's cluster by state (alive, suspect, dead, left) as this instance sees them, itself included; absent without [cluster].", "state")
 	descBuildInfo = desc("helios_build_info",
@@ -93,7 +95,7 @@ var snapshotDescs = []*prometheus.Desc{
 	descActive, descMax, descQueue, descShare, descLag, descLagBytes, descRole, descTimeline, descRouting,
 	descRamp, descTrustsProxy, descClients,
 	descAlertsSent, descAlertRetries, descAlertQueue, descEventsQueued, descEventsDropped,
-	descBuildInfo, descClusterMembers,
+	descBuildInfo, descClusterMembers, descPropagation,
 }
 
 // Describe sends the descriptors of every helios_* metric.
@@ -191,6 +193,15 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, st := range []status.MemberState{status.MemberAlive, status.MemberSuspect, status.MemberDead, status.MemberLeft} {
 			send(descClusterMembers, gauge, float64(byState[st]), string(st))
+		}
+	}
+	if h := snap.Propagation; h != nil {
+		buckets := make(map[float64]uint64, len(h.Bounds))
+		for i, b := range h.Bounds {
+			buckets[b] = h.Counts[i]
+		}
+		if hm, err := prometheus.NewConstHistogram(descPropagation, h.Count, h.Sum, buckets); err == nil {
+			ch <- hm
 		}
 	}
 

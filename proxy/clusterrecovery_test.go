@@ -93,6 +93,37 @@ func TestClusterRecovery(t *testing.T) {
 		t.Errorf("B's SQL: pg-a %q, %v; want OPEN", got, err)
 	}
 
+	// One view: B's SQL shows why A opened it, C's REST every instance's
+	// circuit, and the propagation histogram counts A's opening.
+	poll(t, 5*time.Second, "B's cluster_circuits shows A's reason", func() (bool, string) {
+		got, err := ins[1].sql(ctx, "SELECT reason FROM helios_proxy.cluster_circuits WHERE node = 'node-a' AND backend_name = 'pg-a' AND failing")
+		return err == nil && got == evA.Reason, fmt.Sprint(got, err)
+	})
+	var cs struct {
+		Circuits []struct {
+			Node         string `json:"node"`
+			BackendName  string `json:"backend_name"`
+			CircuitState string `json:"circuit_state"`
+		} `json:"circuits"`
+	}
+	poll(t, 5*time.Second, "C's /cluster/status shows pg-a OPEN on all three", func() (bool, string) {
+		if err := ins[2].rest("/cluster/status", &cs); err != nil {
+			return false, err.Error()
+		}
+		open := 0
+		for _, c := range cs.Circuits {
+			if c.BackendName == "pg-a" && c.CircuitState == "OPEN" {
+				open++
+			}
+		}
+		return open == 3, fmt.Sprint(cs.Circuits)
+	})
+	if h := ins[1].srv.Snapshot().Propagation; h == nil || h.Count == 0 {
+		t.Errorf("B's propagation histogram %+v, want A's opening counted", h)
+	} else {
+		t.Logf("B's propagation histogram: %d changes, mean %.1f ms", h.Count, 1000*h.Sum/float64(h.Count))
+	}
+
 	// Every instance knows the prober before the backend comes back.
 	var prober string
 	for _, in := range ins {

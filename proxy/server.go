@@ -390,6 +390,9 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 	snap := status.Snapshot{Taken: now, Backends: dst[:0]}
 	if n := s.cluster.Load(); n != nil {
 		snap.Members = n.Members(now)
+		snap.Circuits = n.Circuits(now)
+		h := n.Propagation()
+		snap.Propagation = &h
 	}
 	forced := s.overrides.ByName()
 	var total int64

@@ -58,3 +58,12 @@ type Notification struct {
 	Node   string    // the member that sent it (set by the cluster)
 	Stamp  uint64    // its hybrid logical clock when recorded (set by the cluster): the greater wins
 }
+
+// Histogram is a cumulative histogram of durations in seconds, as
+// Prometheus exposes one.
+type Histogram struct {
+	Bounds []float64 // upper bounds of the buckets, increasing (+Inf implied)
+	Counts []uint64  // observations at or below each bound (cumulative)
+	Count  uint64
+	Sum    float64
+}

@@ -16,6 +16,13 @@ type Snapshot struct {
 	// Members are the instances of the cluster as this one sees them,
 	// itself included, by node name; nil without [cluster].
 	Members []Member
+	// Circuits are the live members' views of every backend's circuit
+	// (this instance's first, then by node and backend); nil without
+	// [cluster].
+	Circuits []CircuitView
+	// Propagation is how long the members' circuit changes took to reach
+	// this instance; nil without [cluster].
+	Propagation *Histogram
 }
 
 // Backend is one backend's circuit and health as of a Snapshot. Field names

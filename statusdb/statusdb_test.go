@@ -306,6 +306,8 @@ func TestSchema(t *testing.T) {
 		"backends": "backend_name text, host text, port integer, priority integer, weight double precision, read_only boolean",
 
 		"cluster_members": "node text, address text, state text, last_contact timestamp with time zone, version text, config_hash text, is_self boolean",
+		"cluster_circuits": "node text, backend_name text, circuit_state text, reason text, detail text, state_since timestamp with time zone, " +
+			"failing boolean, recovery_role text, received timestamp with time zone, is_self boolean",
 	}
 	if len(tables) != len(want) {
 		t.Errorf("%d tables, want %d", len(tables), len(want))

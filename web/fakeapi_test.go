@@ -37,6 +37,10 @@ type fakeAPI struct {
 
 	// statusDown makes GET /circuit-breaker/status answer 503.
 	statusDown atomic.Bool
+
+	// cluster is the body of GET /cluster/status; nil: a lone proxy's
+	// (empty lists).
+	cluster map[string]any
 }
 
 type fakeRequest struct {
@@ -70,6 +74,16 @@ func newFakeAPI(t *testing.T, n int) *fakeAPI {
 	})
 	mux.HandleFunc("GET /circuit-breaker/history", f.metricHistory)
 	mux.HandleFunc("GET /events", f.stream)
+	mux.HandleFunc("GET /cluster/status", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		body := f.cluster
+		if body == nil {
+			body = map[string]any{"members": []any{}, "circuits": []any{}, "disagreements": []any{},
+				"config_hashes": map[string]any{}, "warnings": []any{}, "timestamp": time.Now().UTC()}
+		}
+		writeJSON(w, http.StatusOK, body)
+	})
 	mux.HandleFunc("PUT /circuit-breaker/backends/{name}/override", f.override)
 	mux.HandleFunc("DELETE /circuit-breaker/backends/{name}/override", f.override)
 	f.Server = httptest.NewServer(mux)

@@ -83,7 +83,7 @@ func (d *delegate) MergeRemoteState(buf []byte, _ bool) {
 		d.n.queue(message{Override: &st.Overrides[i]})
 	}
 	for i := range st.Views {
-		d.n.queue(message{View: &st.Views[i]})
+		d.n.queue(message{View: &st.Views[i], synced: true})
 	}
 	for i := range st.Notices {
 		d.n.queue(message{Notice: &st.Notices[i]})

@@ -102,6 +102,7 @@ type Node struct {
 	nflog map[string]status.Notification // the notification log: key → latest notification sent by any member
 
 	judged atomic.Uint64 // judge rounds done, for tests that wait for one
+	prop   propagation   // how long other members' circuit changes took to arrive
 }
 
 type member struct {
@@ -128,6 +129,8 @@ type message struct {
 	// Leaving names a member about to leave on purpose (shut down):
 	// memberlist does not tell its delegates a departure from a death.
 	Leaving string `json:"l,omitempty"`
+	// synced: it came in a full state exchange (not sent on the wire).
+	synced bool
 }
 
 // Opening says that Node opened Backend's circuit at At on its own
@@ -383,7 +386,9 @@ func (n *Node) receive(m message) {
 		if seen {
 			return
 		}
-		if age := time.Since(o.At); age > openingMaxAge {
+		age := time.Since(o.At)
+		n.prop.observe(age)
+		if age > openingMaxAge {
 			n.log.Info("peer's circuit opening arrived too late to act on", "backend", o.Backend, "peer", o.Node, "age", age)
 			return
 		}
@@ -397,8 +402,12 @@ func (n *Node) receive(m message) {
 		n.takeNotice(*m.Notice)
 	case m.View != nil:
 		v := *m.View
-		if !n.takeView(v, time.Now()) {
+		now := time.Now()
+		if !n.takeView(v, now) {
 			return
+		}
+		if !m.synced {
+			n.prop.observe(now.Sub(stampTime(v.Stamp)))
 		}
 		n.clk.Observe(v.Stamp)
 		if v.Recovered {
