@@ -140,6 +140,7 @@ func (d *delegate) note(node *memberlist.Node, state status.MemberState, what st
 		delete(n.views, node.Name) // its observations age out with it
 	}
 	n.mu.Unlock()
+	n.poke() // votes and probers change with the members
 	if what != "" {
 		n.log.Info(what, "peer", node.Name, "addr", node.Address(), "version", meta.Version, "config_hash", meta.ConfigHash)
 	}

@@ -268,7 +268,6 @@ func (n *Node) Run(ctx context.Context) error {
 	defer rejoin.Stop()
 	judge := time.NewTicker(judgeInterval)
 	defer judge.Stop()
-	ticks := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -280,9 +279,7 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-n.decideNow:
 			n.judge()
 		case <-judge.C:
-			if ticks++; ticks%10 == 0 {
-				n.reconcile()
-			}
+			n.reconcile()
 			n.judge()
 		case <-rejoin.C:
 			n.join(ctx)
@@ -294,9 +291,10 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // judgeInterval is how often Run judges the circuits without a change
-// to prompt it (members come and go, suspicion sets in); every tenth
-// time it also compares its circuits with what it told the others.
-const judgeInterval = 100 * time.Millisecond
+// to prompt it (suspicion sets in with time), and compares its circuits
+// with what it told the others. A view received or made, or a member
+// joining or leaving, prompts a judgement at once.
+const judgeInterval = time.Second
 
 // judge decides every backend again from the live members' views.
 func (n *Node) judge() {

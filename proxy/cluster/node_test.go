@@ -370,7 +370,7 @@ func TestQuorum(t *testing.T) {
 			return slices.Contains(n.host.confirms, "pg-1")
 		})
 		j := n.judged.Load()
-		eventually(t, time.Second, n.Name()+" judges again", func() bool { return n.judged.Load() > j+1 })
+		eventually(t, 3*time.Second, n.Name()+" judges again", func() bool { return n.judged.Load() > j+1 })
 		if got := n.host.circuit("pg-1"); got.State != status.Closed {
 			t.Errorf("%s: pg-1 %v (%s) with one of three failing, want CLOSED", n.Name(), got.State, got.Reason)
 		}
