@@ -17,6 +17,14 @@ requirements() {
 	# The SQL status schema is tested with Debian's psycopg2 under the
 	# system interpreter (the python3 first on PATH may be another one).
 	need python3-psycopg2 /usr/bin/python3 -c 'import psycopg2'
+	# psycopg 3 (pipelines) and SQLAlchemy's reflection, through the
+	# proxy, on the status schema.
+	need python3-psycopg /usr/bin/python3 -c 'import psycopg'
+	need python3-sqlalchemy /usr/bin/python3 -c 'import sqlalchemy'
+	# PostgreSQL's JDBC driver (fetch size, DatabaseMetaData as DBeaver
+	# and Metabase use it), compiled and run with the JDK.
+	need libpostgresql-jdbc-java test -f /usr/share/java/postgresql.jar
+	need default-jdk-headless command -v javac
 	# The dashboard's browser tests (web) drive headless Chromium.
 	need chromium command -v chromium
 	# deploy/ is tested with a real Prometheus server and its promtool

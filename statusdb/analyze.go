@@ -42,8 +42,12 @@ type analyzer struct {
 type shared struct {
 	sql    string
 	params []typ // by parameter number - 1; tUnknown until deduced
-	events bool  // the statement reads circuit_events
-	nsub   int   // subqueries and arrays numbered so far
+	// used marks the parameters the statement refers to; first is its
+	// first reference (nil: none).
+	used   []bool
+	first  *pg.ParamRef
+	events bool // the statement reads circuit_events
+	nsub   int  // subqueries and arrays numbered so far
 	// subNames are the column names of the scalar subqueries, which name
 	// a select-list item as PostgreSQL's FigureColname does.
 	subNames map[*pg.SubLink]string
@@ -138,13 +142,13 @@ func (a *analyzer) expr(n *pg.Node) (*expr, *Error) {
 		}
 		return e, nil
 	case *pg.Node_AArrayExpr:
-		return nil, a.errAt(unsupported("an array"), v.AArrayExpr.Location)
+		return a.arrayValue(v.AArrayExpr)
 	case *pg.Node_RowExpr:
 		return nil, a.errAt(unsupported("a row constructor"), v.RowExpr.Location)
 	case *pg.Node_AIndirection:
 		return a.subscript(v.AIndirection)
 	case *pg.Node_GroupingFunc:
-		return nil, a.errAt(unsupported("GROUPING"), v.GroupingFunc.Location)
+		return a.groupingFunc(v.GroupingFunc)
 	}
 	return nil, unsupported("this kind of expression")
 }
@@ -185,6 +189,13 @@ func (a *analyzer) param(p *pg.ParamRef) (*expr, *Error) {
 	i := int(p.Number) - 1
 	for len(a.params) <= i {
 		a.params = append(a.params, tUnknown)
+	}
+	for len(a.used) <= i {
+		a.used = append(a.used, false)
+	}
+	a.used[i] = true
+	if a.first == nil {
+		a.first = p
 	}
 	return &expr{kind: eParam, typ: a.params[i], idx: i, loc: p.Location}, nil
 }
@@ -319,6 +330,12 @@ func (a *analyzer) typeCast(tc *pg.TypeCast) (*expr, *Error) {
 	}
 	if tc.TypeName != nil && len(tc.TypeName.ArrayBounds) > 0 {
 		return a.arrayCast(arg, tc)
+	}
+	if e, err, ok := a.typedCast(arg, tc.TypeName, tc.Location); ok {
+		return e, err
+	}
+	if e, err, ok := a.timeCast(arg, tc); ok {
+		return e, err
 	}
 	if t, pgt, ok := catalogCastTarget(tc.TypeName); ok {
 		if arg.pgt == pgt && arg.typ == t {
@@ -503,11 +520,7 @@ func (a *analyzer) aExpr(x *pg.A_Expr) (*expr, *Error) {
 		pg.A_Expr_Kind_AEXPR_BETWEEN_SYM, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN_SYM:
 		return a.between(x)
 	case pg.A_Expr_Kind_AEXPR_DISTINCT, pg.A_Expr_Kind_AEXPR_NOT_DISTINCT, pg.A_Expr_Kind_AEXPR_NULLIF:
-		l, err := a.expr(x.Lexpr)
-		if err != nil {
-			return nil, err
-		}
-		r, err := a.expr(x.Rexpr)
+		l, r, err := a.operands(x)
 		if err != nil {
 			return nil, err
 		}
@@ -522,7 +535,7 @@ func (a *analyzer) aExpr(x *pg.A_Expr) (*expr, *Error) {
 	case pg.A_Expr_Kind_AEXPR_OP_ANY, pg.A_Expr_Kind_AEXPR_OP_ALL:
 		return a.arrayOp(x, x.Kind == pg.A_Expr_Kind_AEXPR_OP_ALL)
 	case pg.A_Expr_Kind_AEXPR_SIMILAR:
-		return nil, a.errAt(unsupported("SIMILAR TO"), x.Location)
+		return a.similar(op, x)
 	}
 	return nil, a.errAt(unsupported("operator "+op), x.Location)
 }
@@ -611,6 +624,9 @@ func notUnique(op string, l, r typ) *Error {
 // widen to the wider type, and anything else must match exactly.
 func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 	pos := leftmost(l.loc, loc)
+	if e, err, ok := a.extOperator(op, l, r, pos); ok {
+		return e, err
+	}
 	if err := a.heldArrayOperands(op, l, r, loc); err != nil {
 		return nil, err
 	}
@@ -924,11 +940,7 @@ func (a *analyzer) caseExpr(c *pg.CaseExpr) (*expr, *Error) {
 }
 
 func noFunction(name string, args []*expr) *Error {
-	types := make([]string, len(args))
-	for i, e := range args {
-		types[i] = e.typ.String()
-	}
-	return &Error{Code: codeUndefinedFunction, Message: "function " + name + "(" + strings.Join(types, ", ") + ") does not exist",
+	return &Error{Code: codeUndefinedFunction, Message: "function " + name + "(" + argTypeNames(args) + ") does not exist",
 		Hint: "No function matches the given name and argument types. You might need to add explicit type casts."}
 }
 
@@ -943,10 +955,13 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 		return a.aggregate(name, f)
 	}
 	if f.AggStar || f.AggDistinct || len(f.AggOrder) > 0 || f.AggFilter != nil || f.AggWithinGroup {
-		return nil, a.errAt(errorf(codeWrongObjectType, "%s is not an aggregate function", name), f.Location)
+		return nil, a.notAggregate(name, f)
 	}
 	if f.FuncVariadic {
 		return nil, a.errAt(unsupported("VARIADIC"), f.Location)
+	}
+	if e, err, ok := a.extFunc(name, f); ok {
+		return e, err
 	}
 	var args []*expr
 	for _, n := range f.Args {
@@ -1034,7 +1049,10 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 	if e, err, ok := a.catalogFunc(name, args, f.Location); ok {
 		return e, err
 	}
-	return nil, a.errAt(unsupported("function "+name+"()"), f.Location)
+	if e, err, ok := a.builtinFunc(name, args, f.Location); ok {
+		return e, err
+	}
+	return nil, a.errAt(unknownFunction(name, args), f.Location)
 }
 
 const codeWrongObjectType = "42809"
@@ -1047,6 +1065,7 @@ func (a *analyzer) sessionFunc(name string, args []*expr, loc int32) (e *expr, e
 	want := map[string][]typ{
 		"version": nil, "current_database": nil, "current_schema": nil, "pg_backend_pid": nil,
 		"current_setting": {tText, tBool}, "set_config": {tText, tText, tBool},
+		"current_schemas": {tBool},
 	}
 	params, known := want[name]
 	if !known {
@@ -1058,6 +1077,8 @@ func (a *analyzer) sessionFunc(name string, args []*expr, loc int32) (e *expr, e
 		e.name = true
 	case "pg_backend_pid":
 		e.typ = tInt4
+	case "current_schemas":
+		e.pgt = 1003 // name[], held as text
 	case "current_setting":
 		if len(args) == 1 {
 			params = params[:1]
@@ -1086,8 +1107,8 @@ func (a *analyzer) aggregate(name string, f *pg.FuncCall) (*expr, *Error) {
 	if a.clause != "" {
 		return nil, a.errAt(errorf(codeGrouping, "aggregate functions are not allowed in %s", a.clause), f.Location)
 	}
-	if len(f.AggOrder) > 0 || f.AggWithinGroup || f.FuncVariadic {
-		return nil, a.errAt(unsupported("ORDER BY or WITHIN GROUP in an aggregate"), f.Location)
+	if f.FuncVariadic {
+		return nil, a.errAt(unsupported("VARIADIC"), f.Location)
 	}
 	a.inAgg = true
 	out, err := a.aggCall(name, f)
@@ -1110,7 +1131,11 @@ func (a *analyzer) aggregate(name string, f *pg.FuncCall) (*expr, *Error) {
 func (a *analyzer) aggCall(name string, f *pg.FuncCall) (*expr, *Error) {
 	out := &expr{kind: eAgg, op: name, star: f.AggStar, distinct: f.AggDistinct, loc: f.Location}
 	var err *Error
-	if out.args, err = a.exprs(f.Args); err != nil {
+	analyze := a.exprs
+	if jsonAggs[name] {
+		analyze = a.jsonArgs // json_agg(t): the whole row
+	}
+	if out.args, err = analyze(f.Args); err != nil {
 		return nil, err
 	}
 	if f.AggFilter != nil {
@@ -1121,6 +1146,9 @@ func (a *analyzer) aggCall(name string, f *pg.FuncCall) (*expr, *Error) {
 		if out.filter, err = a.boolArg(e, "FILTER"); err != nil {
 			return nil, err
 		}
+	}
+	if e, err, ok := a.collectAgg(name, f, out); ok {
+		return e, err
 	}
 	if f.AggStar {
 		if name != "count" {

@@ -40,6 +40,18 @@ const (
 	collC            = 950
 )
 
+// catalogRelOIDs are the fixed OIDs of PostgreSQL's catalog tables that
+// tools name as 'pg_class'::regclass (as classoid in pg_description,
+// pg_depend): PostgreSQL 15's.
+var catalogRelOIDs = map[string]int64{
+	"pg_type": 1247, "pg_attribute": 1249, "pg_proc": 1255, "pg_class": pgClassOID, "pg_authid": 1260,
+	"pg_database": 1262, "pg_tablespace": 1213, "pg_am": 2601, "pg_attrdef": 2604, "pg_constraint": 2606,
+	"pg_depend": 2608, "pg_description": 2609, "pg_index": 2610, "pg_inherits": 2611, "pg_namespace": pgNamespaceRelID,
+	"pg_operator": 2617, "pg_rewrite": 2618, "pg_trigger": 2620, "pg_sequence": 2224, "pg_shdescription": 2396,
+	"pg_extension": 3079, "pg_foreign_table": 3118, "pg_policy": 3256, "pg_partitioned_table": 3350,
+	"pg_statistic_ext": 3381, "pg_collation": 3456, "pg_publication": 6104,
+}
+
 // schemaComment is the helios_proxy schema's comment.
 const schemaComment = "HeliosProxy circuit breaker status, answered by the proxy from its own state (read-only)"
 
@@ -381,6 +393,11 @@ func namespaceName(oid int64) (string, bool) {
 // regclassOut is regclass's output: the relation's name, qualified when
 // its schema is not on the search path, or the number.
 func regclassOut(oid int64, x *evalCtx) string {
+	for name, o := range catalogRelOIDs {
+		if o == oid {
+			return name // pg_catalog is always on the path
+		}
+	}
 	if t, _ := relationByOID(oid); t != nil {
 		if schemaVisible(x, schemaName) {
 			return quoteIdent(t.name)
@@ -448,6 +465,11 @@ func regclassIn(x *evalCtx, s string) (int64, bool) {
 	}
 	name := parts[len(parts)-1]
 	for _, sch := range schemas {
+		if sch == "pg_catalog" {
+			if oid, ok := catalogRelOIDs[name]; ok {
+				return oid, true
+			}
+		}
 		if sch != schemaName {
 			continue
 		}
@@ -509,6 +531,9 @@ func splitQualified(s string) ([]string, bool) {
 
 // formatType is format_type(oid, typmod) for the types the catalogs know.
 func formatType(oid uint32, typmod int64) string {
+	if name, ok := charTypeName(oid, typmod); ok {
+		return name
+	}
 	switch oid {
 	case pgtype.BoolOID:
 		return "boolean"
@@ -599,6 +624,9 @@ func specialWire(oid uint32) bool {
 	case 22, 30: // int2vector and oidvector are held as their text form
 		return false
 	}
+	if extWire(oid) {
+		return true
+	}
 	return oidLike(oid) || heldElem[oid] != 0
 }
 
@@ -628,6 +656,9 @@ func regOut(oid uint32, n int64, x *evalCtx) string {
 }
 
 func boxSpecial(oid uint32, v value, x *evalCtx) any {
+	if extWire(oid) {
+		return boxExt(oid, v, x)
+	}
 	switch oid {
 	case 2205, 2206, 4089:
 		return regName{oid: v.n, name: regOut(oid, v.n, x)}
@@ -652,6 +683,9 @@ func appendSpecial(dst []byte, oid uint32, v *value, x *evalCtx, format int16) (
 	if v.null {
 		return dst, false, nil
 	}
+	if extWire(oid) {
+		return appendExtWire(dst, oid, v, x, format), true, nil
+	}
 	switch {
 	case heldElem[oid] != 0 && format == 0:
 		return append(dst, v.s...), true, nil
@@ -664,7 +698,7 @@ func appendSpecial(dst []byte, oid uint32, v *value, x *evalCtx, format int16) (
 	case oid == 1034:
 		return dst, false, errorf(codeUndefinedFunction, "no binary output function available for type aclitem")
 	case format == 0 && oid == pgtype.Float4OID:
-		return strconv.AppendFloat(dst, float64(float32(v.f)), 'g', -1, 32), true, nil
+		return append(dst, float4Text(v.f)...), true, nil
 	case format == 0:
 		return append(dst, regOut(oid, v.n, x)...), true, nil
 	case oid == pgtype.Int2OID:

@@ -4,7 +4,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -214,23 +213,7 @@ func (a *analyzer) catalogFunc(name string, args []*expr, loc int32) (*expr, *Er
 	return nil, a.errAt(noFunction(name, args), loc), true
 }
 
-var regexCache sync.Map // pattern → *regexp.Regexp
-
-func compileRegex(p string, ci bool) *regexp.Regexp {
-	key := p
-	if ci {
-		key = "(?i)" + p
-	}
-	if re, ok := regexCache.Load(key); ok {
-		return re.(*regexp.Regexp)
-	}
-	re, err := regexp.Compile(key)
-	if err != nil {
-		fail("2201B", "invalid regular expression: "+err.Error())
-	}
-	regexCache.Store(key, re)
-	return re
-}
+func compileRegex(p string, ci bool) *regexp.Regexp { return compileARE(p, reFlags{ci: ci}) }
 
 // catalogFn compiles a catalog function, cast or operator; nil for any
 // other eFunc.

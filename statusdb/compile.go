@@ -31,6 +31,7 @@ type evalCtx struct {
 	outer  *evalCtx
 	ctes   map[*ctePlan]*cteState // the level's WITH queries, materialized when first read
 	run    *runState              // the statement's context's ownRun
+	style  *outStyle              // the session's output styles, once read (timeout.go)
 	ownRun runState
 }
 
@@ -132,7 +133,8 @@ func compileQuery(sql string, p *plan) (*query, *Error) {
 		}
 	}
 	oc := rc // compiles what is evaluated per output row or group
-	q.grouped = len(p.group) > 0 || len(p.aggs) > 0 || p.having != nil
+	q.grouped = len(p.group) > 0 || len(p.aggs) > 0 || p.having != nil || p.groupSets != nil
+	q.sets = p.groupSets
 	if q.grouped {
 		gc := &compiler{sql: sql, lvl: p.lvl, grouped: true}
 		if q.groupKeys, q.groupTypes, err = rc.compileAll(p.group); err != nil {
@@ -216,6 +218,9 @@ func (c *compiler) bounds(limit, offset *expr) (l, o evalFn, err *Error) {
 
 // aggPlan compiles an aggregate call's argument and filter.
 func (c *compiler) aggPlan(a *expr) (aggPlan, *Error) {
+	if a.ord != nil {
+		return c.collectPlan(a)
+	}
 	ap := aggPlan{op: a.op, star: a.star, distinct: a.distinct, typ: a.typ}
 	var err *Error
 	if !a.star && len(a.args) > 0 {
@@ -260,6 +265,9 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 				}
 			}
 		}
+	}
+	if e.kind == eFunc && e.op == "grouping" {
+		return c.groupingFn(e)
 	}
 	args := make([]evalFn, len(e.args))
 	for i, a := range e.args {
@@ -421,7 +429,13 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 			return best
 		}, nil
 	case eFunc:
+		if f := extFn(e, args); f != nil {
+			return f, nil
+		}
 		if f := catalogFn(e, args); f != nil {
+			return f, nil
+		}
+		if f := builtinFn(e, args); f != nil {
 			return f, nil
 		}
 		return funcFn(e, args), nil

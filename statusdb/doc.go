@@ -137,7 +137,14 @@
 //     cume_dist, ntile, lag, lead, first_value, last_value, nth_value and
 //     count/sum/avg/min/max [FILTER] OVER (PARTITION BY ... ORDER BY ...),
 //     named windows (WINDOW w AS ...), frames in ROWS, RANGE or GROUPS
-//     mode whose bounds are UNBOUNDED or CURRENT ROW;
+//     mode whose bounds are UNBOUNDED, CURRENT ROW or an offset
+//     PRECEDING/FOLLOWING (winframe.go: a bigint for ROWS and GROUPS; for
+//     RANGE, over one ORDER BY column of a number type, of the column's
+//     type, over timestamptz or interval an interval), and the
+//     aggregates below OVER a window;
+//   - LATERAL subqueries in FROM (lateral.go): FROM a, LATERAL (...) s
+//     and a [INNER|LEFT|CROSS] JOIN LATERAL (...) s, run once per row of
+//     the items before them;
 //   - SELECT DISTINCT ON (...), with PostgreSQL's rule on ORDER BY;
 //   - op ANY/ALL (array) for comparisons and [I]LIKE, over ARRAY[...],
 //     ARRAY(SELECT ...), array literals ('{1,2}', '{a,NULL}'::text[]) and
@@ -156,9 +163,50 @@
 //     length/char_length, abs, round(x), round(x, n), trunc, ceil/ceiling,
 //     floor, now(), current_timestamp (and transaction_, statement_,
 //     clock_timestamp(), all the same instant: Input.Now);
-//   - casts with :: or CAST to text, varchar, int/int4/integer,
-//     int8/bigint, float8/double precision, numeric[(p,s)]/decimal,
-//     bool/boolean, timestamptz/timestamp with time zone, interval;
+//   - casts with :: or CAST to text, varchar[(n)], char[(n)]/bpchar,
+//     smallint/int2, int/int4/integer, int8/bigint, real/float4,
+//     float8/double precision, numeric[(p,s)]/decimal, bool/boolean,
+//     timestamptz/timestamp with time zone, interval (casts.go: real is
+//     held as a float8 rounded to float32 and printed as float4out does;
+//     varchar(n) and char(n) cut to n characters, char(n) pads with
+//     spaces; smallint is range-checked; their columns carry OIDs 700,
+//     1043, 1042 and 21);
+//   - built-in functions (funcs.go), declared with their pg_proc
+//     signatures and chosen as PostgreSQL's func_select_candidate
+//     chooses (exact matches, then preferred types, then the string
+//     category for unknown literals), so argument coercions, result
+//     types and errors are PostgreSQL's: a literal that does not fit is
+//     22P02 at the literal, a call nothing matches 42883 "function
+//     f(types) does not exist" with PostgreSQL's hint (also for a name
+//     PostgreSQL does not know; one it knows but statusdb lacks stays
+//     0A000, from pg_proc's names in pgnames_gen.go);
+//   - string functions (strfunc.go): concat, concat_ws, format (%s %I
+//     %L %%, n$ positions, - and widths including * and *n$), substr,
+//     substring (FROM/FOR, FROM pattern, SIMILAR ... ESCAPE), left,
+//     right, position, strpos, octet_length, initcap (ASCII, as under
+//     COLLATE "C"), replace, translate, reverse, repeat, lpad, rpad,
+//     split_part (negative fields), md5, starts_with, quote_ident
+//     (keywords quoted), quote_literal, quote_nullable, ascii, chr,
+//     to_hex;
+//   - regular expressions (regex.go): ~ ~* !~ !~*, SIMILAR TO [ESCAPE],
+//     similar_to_escape, regexp_replace (flags g i c n m s x q; start and
+//     n), regexp_match, regexp_split_to_array, regexp_like, regexp_count,
+//     substring(s FROM pattern). PostgreSQL's ARE syntax is translated to
+//     Go's RE2: leftmost-longest matching (a|ab matches "ab") unless
+//     PostgreSQL deems the pattern non-greedy (its first quantifier is),
+//     . matching newlines unless
+//     flag n, ASCII-only case folding, \y \Y \Z \A \b (backspace) \e
+//     \x.. \u.... \cX, ***= and ***:, embedded options, expanded
+//     syntax; \1..\9 and \& in replacements; RE2's errors reported with
+//     PostgreSQL's messages ("parentheses () not balanced", "quantifier
+//     operand invalid", "invalid escape \ sequence", ...);
+//   - math functions (mathfunc.go): mod, power/pow, sqrt, cbrt, exp, ln,
+//     log, log10, sign, pi, degrees, radians, sin, cos, tan, asin, acos,
+//     atan, atan2, width_bucket, gcd, lcm, with PostgreSQL's result types
+//     (an integer argument takes the float8 form, the preferred type:
+//     power(2, 3) is float8, mod(int, int) int) and errors (2201E, 2201F,
+//     2201G, 22003 overflow and underflow, 22012);
+//   - pg_typeof (regtype);
 //   - numeric is exact (numeric.go): decimal literals, casts to numeric
 //     and numeric(p, s), avg of integers and numerics, sum of bigint and
 //     numeric, round/trunc(numeric, n), ceil, floor and abs keep
@@ -169,8 +217,48 @@
 //     queries compute few numerics, and the text form needs no pointer in
 //     a value). NaN is supported; arithmetic on numeric Infinity is 0A000;
 //   - count(*), count(x), sum, avg, min, max, with DISTINCT and
-//     FILTER (WHERE ...); GROUP BY expressions, output names or ordinals;
-//     HAVING;
+//     FILTER (WHERE ...); GROUP BY expressions, output names or ordinals,
+//     GROUPING SETS, ROLLUP, CUBE and () with grouping(...)
+//     (groupingsets.go); HAVING;
+//   - aggregates computed from their collected rows (aggorder.go), with
+//     ORDER BY in the call, DISTINCT (its ORDER BY must use the
+//     arguments, 42P10) and FILTER: string_agg, array_agg (int4[] 1007,
+//     text[] 1009, int8[] 1016, float8[] 1022, bool[], numeric[], name[]),
+//     json_agg, jsonb_agg, json_object_agg, jsonb_object_agg, bool_and,
+//     bool_or, every, bit_and, bit_or, stddev, stddev_samp, stddev_pop,
+//     variance, var_samp, var_pop (float8 for float8, numeric for integers
+//     and numeric, with PostgreSQL's result scales), corr, covar_pop,
+//     covar_samp, regr_slope, regr_intercept, regr_r2, regr_count,
+//     regr_avgx, regr_avgy, regr_sxx, regr_syy, regr_sxy (PostgreSQL's
+//     Youngs-Cramer sums, so equal to the last bit), and the ordered-set
+//     aggregates percentile_cont (float8 or interval), percentile_disc
+//     (any sortable type), each with a fraction or ARRAY[...] of them,
+//     and mode() WITHIN GROUP (ORDER BY ...);
+//   - date and time (timefunc.go, timeout.go): the types date (1082),
+//     time (1083) and timestamp (1114) besides timestamptz and interval,
+//     with casts between them and from and to text (literals checked at
+//     Prepare), comparisons (a date with a timestamptz as PostgreSQL,
+//     at its midnight in TimeZone), date ± integer, date - date,
+//     date/timestamp ± interval, date + time, timestamp - timestamp,
+//     interval * and / number; extract(field FROM x) (numeric) and
+//     date_part (float8) for every field PostgreSQL has (epoch, julian,
+//     timezone, isodow, isoyear, ...; 22023 "unit ... not recognized");
+//     date_trunc(unit, x [, zone]) in the session's TimeZone; to_char of
+//     timestamps and intervals (YYYY, MM, DD, HH24, HH12, MI, SS, MS, US,
+//     AM/PM, Mon, Month, Dy, Day, DDD, IW, Q, TZ, OF, J, "text", FM) and
+//     of numbers (9, 0, D, '.', ',', FM); age(a, b) and age(x);
+//     AT TIME ZONE (timezone(zone, x)) both ways, with zone names and
+//     POSIX offsets; to_timestamp(seconds); make_interval (by position or
+//     name); justify_hours, justify_days, justify_interval;
+//   - json (114) and jsonb (3802) (json.go): casts from text, their text
+//     and binary forms (jsonb's as PostgreSQL normalizes it: keys sorted
+//     by length then bytes, the last of duplicates, ", " and ": ", numbers
+//     as numeric prints them; binary a version byte 1 and the text),
+//     json_build_object, jsonb_build_object, json_build_array,
+//     jsonb_build_array, row_to_json and to_json/to_jsonb of a value or of
+//     a FROM item's whole row, jsonb_pretty, json_typeof, jsonb_typeof, and
+//     the operators -> and ->> (by key or index) and ? (jsonb); JSON input
+//     errors are PostgreSQL's (22P02 with its detail);
 //   - ORDER BY expressions, output names or ordinals, ASC/DESC, NULLS
 //     FIRST/LAST, COLLATE "C"; LIMIT/OFFSET/FETCH FIRST with constants or
 //     parameters, LIMIT ALL;
@@ -193,8 +281,9 @@
 // helios_proxy"; a table that does not exist is 42P01, the wrong kind of
 // object for DROP 42809, and IF EXISTS succeeds; GRANT and REVOKE
 // succeed, change nothing and raise PostgreSQL's WARNING ("no privileges
-// were granted for ...") through Session.Notices. LATERAL, row
-// constructors, window frames with offsets or EXCLUDE, an aggregate of
+// were granted for ...") through Session.Notices. LATERAL functions and
+// RIGHT or FULL JOIN LATERAL, row constructors, window frames with
+// EXCLUDE, an aggregate of
 // only an outer query's columns, FOR UPDATE, other functions, operators
 // and types, and any other statement naming a helios_proxy table such as
 // EXPLAIN are 0A000. A statement that names no helios_proxy relation is
@@ -232,9 +321,14 @@
 // EndTransaction). The settings known are those in settingList (the
 // reported ones, timeouts, isolation, search_path, extra_float_digits,
 // ...); other names are 42704 as in PostgreSQL unless they are custom
-// (dotted) names. Values the proxy cannot honour (DateStyle other than
-// ISO, IntervalStyle other than postgres, client_encoding other than
-// UTF8, standard_conforming_strings off) are 0A000. version() is
+// (dotted) names. DateStyle (ISO, SQL, Postgres, German; DMY or MDY),
+// IntervalStyle (postgres, postgres_verbose, sql_standard, iso_8601),
+// TimeZone (names and offsets: SET TIME ZONE INTERVAL '-08:00' HOUR TO
+// MINUTE is "<-08>+08") and extra_float_digits shape text output as in
+// PostgreSQL, on the status database and, through the session the proxy
+// mirrors from the backend's ParameterStatus, on backend databases.
+// Values the proxy cannot honour (client_encoding other than UTF8,
+// standard_conforming_strings off) are 0A000. version() is
 // "PostgreSQL 15.0 (HeliosProxy) on <platform>, compiled by <Go>,
 // 64-bit", consistent with server_version "15.0 (HeliosProxy)" and
 // server_version_num 150000.
@@ -285,7 +379,7 @@
 // and pg_indexes_size (0), pg_size_pretty, pg_get_statisticsobjdef_columns
 // (NULL: there are no extended statistics); casts
 // to oid, regclass, regtype, regnamespace, name, int2, "char" and from
-// the reg types to text; the operators ~, !~, ~*, !~* (Go's RE2, which
+// the reg types to text; the operators ~, !~, ~*, !~* (regex.go, which
 // accepts the patterns psql sends).
 //
 // Array values (srf.go, array.go) are one-dimensional and held as their
@@ -294,9 +388,8 @@
 // comparisons of two arrays with = and <> and of an array with a
 // literal, op ANY/ALL over an array column or value, unnest(array) and
 // generate_series(start, stop [, step]) of integers in FROM (their
-// arguments may refer to outer query levels; not LATERAL), and the
-// aggregate string_agg(text, text) (DISTINCT sorts, as PostgreSQL's
-// does); string_to_array, parse_ident, array_lower, array_upper,
+// arguments may refer to outer query levels; not LATERAL), ARRAY[a, b,
+// ...] of the elements' common type (arrayvalue.go), array_agg; string_to_array, parse_ident, array_lower, array_upper,
 // array_length, subscripts arr[i] (no slices), casts of a literal or an
 // array to int2[], int4[], text[], name[], oid[], ... (arrayfunc.go), and
 // a scalar function in FROM (string_to_array(...) s: one row). They go
@@ -328,7 +421,35 @@
 //     sends them); text input of timestamptz and interval accepts the
 //     ISO and postgres forms listed at parseTimestamptz and parseInterval,
 //     not every form PostgreSQL accepts (no named time zones other than
-//     UTC/GMT/Z in literals, no 'today' or 'infinity').
+//     UTC/GMT/Z in literals, no 'today' or 'infinity'). Interval input
+//     does not follow IntervalStyle sql_standard's rule that a leading
+//     minus applies to every field ('-1 2:03:04' under sql_standard);
+//     literals are read as under postgres. date, time and timestamp are
+//     held as µs (a date as its midnight), so their range is
+//     timestamptz's, not date's; time has no 24:00:00. to_char covers the
+//     patterns listed above (no ordinal suffixes TH, no roman numerals,
+//     no EEEE, V, PL/MI/SG, L).
+//
+//   - jsonb values are held as their normalized text: ORDER BY, GROUP BY,
+//     DISTINCT and comparisons of jsonb compare that text rather than
+//     PostgreSQL's jsonb ordering (objects by number of pairs, ...); json
+//     has no ordering or equality, as in PostgreSQL (42883). -> and ->>
+//     re-parse their operand on each call; #>, #>>, @>, jsonb_set and the
+//     jsonb_path functions are not implemented.
+//
+//   - Collected aggregates (string_agg with ORDER BY, array_agg, json_agg,
+//     percentile_*, the statistics, ...) keep every row of a group, which
+//     counts against the work budget (maxWork) like a materialized row;
+//     OVER a window whose frame does not start at the partition's start
+//     they are recomputed per frame. A grouping set's groups come out set
+//     by set, in order of first appearance; PostgreSQL promises no order.
+//
+//   - extra_float_digits below 1 on a backend database is honoured only
+//     when the client sent it at startup (JDBC): SET extra_float_digits
+//     goes to the backend, which reports no ParameterStatus for it. The
+//     styles shape result columns and casts to text; values inside
+//     ||, array elements and JSON are shown in ISO and postgres styles
+//     and with extra_float_digits 1.
 //
 //   - A write is refused for want of privilege before its statement is
 //     analyzed, where PostgreSQL reports errors of analysis (a wrong
@@ -363,7 +484,32 @@
 //     subquery over one would otherwise take the proxy's memory or time,
 //     where PostgreSQL runs until statement_timeout.
 //
-//   - varchar is text: a varchar result column has the text OID (25).
+//   - varchar, char(n) and real are held as text and float8 with their
+//     PostgreSQL type beside them: a result column has their OID, but an
+//     operator on them works as on text and float8 (real * real is
+//     double precision, not real; char(n) keeps its trailing spaces in
+//     || and comparisons, where PostgreSQL drops them); lengths are not
+//     enforced on input.
+//
+//   - Regular expressions run on Go's RE2 (see Supported SQL): back
+//     references in a pattern (\1), lookahead and lookbehind
+//     constraints, collating elements and equivalence classes ([[.a.]],
+//     [[=a=]]) and basic or extended REs (flags b, e) are 0A000; \m and
+//     \M match at any word boundary; within the match, subexpressions
+//     take RE2's choices, which can differ from PostgreSQL's where an
+//     alternation's shorter branch comes first ((r|re)(.*) gives "r" where
+//     PostgreSQL gives "re") or a non-greedy pattern has a greedy part
+//     after its first quantifier ((.*?)-(.*) matches "pg-replica-a" in
+//     full, where PostgreSQL stops at "pg-"); a regexp_replace from a
+//     start position other than 1 matches ^ at that position.
+//     regexp_matches and regexp_split_to_table, which return sets, are
+//     0A000.
+//
+//   - power, exp, ln and log of numeric arguments are 0A000
+//     (PostgreSQL computes them in numeric with result scales of its
+//     own); the float8 forms work. repeat, lpad, rpad and format refuse
+//     a result over 16 MB with PostgreSQL's 54000 "requested length too
+//     large" (PostgreSQL allows 1 GB).
 //
 //   - Output column names are not truncated to 63 bytes.
 //

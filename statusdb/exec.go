@@ -51,10 +51,11 @@ type Result struct {
 
 // stmt execution state for one group of a grouped query.
 type group struct {
-	rep  int     // a row of the group
-	keys []value // GROUP BY values
-	acc  []aggState
-	aggs []value // final aggregate values
+	rep    int     // a row of the group
+	keys   []value // GROUP BY values
+	absent uint64  // the GROUP BY expressions outside the group's grouping set (groupingsets.go)
+	acc    []aggState
+	aggs   []value // final aggregate values
 }
 
 type aggPlan struct {
@@ -64,6 +65,7 @@ type aggPlan struct {
 	delim          evalFn // string_agg's delimiter
 	argTyp, typ    typ
 	filter         evalFn
+	col            *collectPlan // an aggregate computed from its collected rows (aggorder.go)
 }
 
 type aggState struct {
@@ -81,6 +83,7 @@ type aggState struct {
 	v     value // min or max so far
 	set   bool
 	seen  map[string]struct{} // DISTINCT
+	col   *collected          // a collected aggregate's rows
 }
 
 // query is a compiled SELECT (a query level): where its rows come from
@@ -91,6 +94,7 @@ type query struct {
 	where           evalFn
 	grouped         bool
 	groupKeys       []evalFn
+	sets            [][]int // grouping sets: indices into groupKeys; nil without
 	groupTypes      []typ
 	aggs            []aggPlan
 	having          evalFn
@@ -195,6 +199,8 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 	ncol := len(s.outTypes)
 	row := make([]value, ncol)
 	n := 0
+	style := styleOf(x)
+	styled := style.styled()
 	var all [][]value
 	var order []int32
 	var set func(int32)
@@ -229,6 +235,8 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 			var notNull bool
 			if s.special != nil && s.special[c] != 0 {
 				dst, notNull, err = appendSpecial(dst, s.special[c], &row[c], x, formats[c])
+			} else if t := s.outTypes[c]; styled && formats[c] == 0 && !row[c].null && (t == tTimestamptz || t == tInterval || t == tFloat8) {
+				dst, notNull = appendStyled(dst, t, &row[c], x, style), true
 			} else {
 				dst, notNull, err = appendWire(dst, s.outTypes[c], &row[c], x.loc, formats[c])
 			}
@@ -615,41 +623,66 @@ func bound(x *evalCtx, f evalFn, def int) int {
 }
 
 // groups forms the groups of a grouped query, in order of first
-// appearance, and computes their aggregates.
+// appearance (grouping set by grouping set), and computes their
+// aggregates.
 func (s *query) groups(x *evalCtx, rows []int32) []*group {
-	newGroup := func(rep int, keys []value) *group {
-		return &group{rep: rep, keys: keys, acc: make([]aggState, len(s.aggs)), aggs: make([]value, len(s.aggs))}
-	}
 	var groups []*group
-	if len(s.groupKeys) == 0 {
-		groups = []*group{newGroup(0, nil)} // one group, even over no rows
-		for _, r := range rows {
-			x.at(int(r))
-			s.accumulate(x, groups[0])
-		}
-	} else {
-		index := make(map[string]int)
-		var buf []byte
-		keys := make([]value, len(s.groupKeys))
-		for _, r := range rows {
-			x.at(int(r))
-			for i, f := range s.groupKeys {
-				keys[i] = f(x)
+	if s.sets == nil {
+		groups = s.formGroups(x, rows, 0, len(s.groupKeys) == 0)
+	}
+	for _, set := range s.sets {
+		var absent uint64 // the GROUP BY expressions outside the set
+		for i := range s.groupKeys {
+			if !slices.Contains(set, i) {
+				absent |= 1 << i
 			}
-			buf = appendKey(buf[:0], s.groupTypes, keys)
-			gi, ok := index[string(buf)]
-			if !ok {
-				gi = len(groups)
-				index[string(buf)] = gi
-				groups = append(groups, newGroup(int(r), slices.Clone(keys)))
-			}
-			s.accumulate(x, groups[gi])
 		}
+		groups = append(groups, s.formGroups(x, rows, absent, len(set) == 0)...)
 	}
 	for _, g := range groups {
 		for i := range s.aggs {
 			g.aggs[i] = s.aggs[i].final(&g.acc[i])
 		}
+	}
+	return groups
+}
+
+// formGroups groups rows by the GROUP BY expressions not in absent
+// (those in it are NULL), into one group even over no rows when whole.
+func (s *query) formGroups(x *evalCtx, rows []int32, absent uint64, whole bool) []*group {
+	newGroup := func(rep int, keys []value) *group {
+		return &group{rep: rep, keys: keys, absent: absent, acc: make([]aggState, len(s.aggs)), aggs: make([]value, len(s.aggs))}
+	}
+	keys := make([]value, len(s.groupKeys))
+	for i := range keys {
+		keys[i] = null
+	}
+	var groups []*group
+	if whole {
+		groups = []*group{newGroup(0, keys)} // one group, even over no rows
+		for _, r := range rows {
+			x.at(int(r))
+			s.accumulate(x, groups[0])
+		}
+		return groups
+	}
+	index := make(map[string]int)
+	var buf []byte
+	for _, r := range rows {
+		x.at(int(r))
+		for i, f := range s.groupKeys {
+			if absent&(1<<i) == 0 {
+				keys[i] = f(x)
+			}
+		}
+		buf = appendKey(buf[:0], s.groupTypes, keys)
+		gi, ok := index[string(buf)]
+		if !ok {
+			gi = len(groups)
+			index[string(buf)] = gi
+			groups = append(groups, newGroup(int(r), slices.Clone(keys)))
+		}
+		s.accumulate(x, groups[gi])
 	}
 	return groups
 }
@@ -663,6 +696,10 @@ func (s *query) accumulate(x *evalCtx, g *group) {
 // add adds the current row to the aggregate's state.
 func (a *aggPlan) add(x *evalCtx, st *aggState) {
 	if a.filter != nil && !isTrue(a.filter(x)) {
+		return
+	}
+	if a.col != nil {
+		a.col.add(x, st)
 		return
 	}
 	if a.star {
@@ -731,6 +768,9 @@ func (a *aggPlan) add(x *evalCtx, st *aggState) {
 }
 
 func (a *aggPlan) final(st *aggState) value {
+	if a.col != nil {
+		return a.col.final(a, st)
+	}
 	if a.op == "count" {
 		return value{n: st.n}
 	}
@@ -1055,6 +1095,8 @@ func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bo
 			return appendInterval(dst, value{n: v.Microseconds, d: v.Days, m: v.Months}), true, nil
 		case regName:
 			return append(dst, v.name...), true, nil
+		case extValue:
+			return append(dst, v.text...), true, nil
 		}
 	case 1:
 		switch v := v.(type) {
@@ -1095,6 +1137,8 @@ func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bo
 			return append(dst, 0), true, nil
 		case time.Time:
 			return binary.BigEndian.AppendUint64(dst, uint64(v.UnixMicro()-pgEpochUnixMicro)), true, nil
+		case extValue:
+			return append(dst, v.bin...), true, nil
 		case regName:
 			if format == 1 {
 				return binary.BigEndian.AppendUint32(dst, uint32(v.oid)), true, nil

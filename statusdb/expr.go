@@ -76,6 +76,7 @@ type expr struct {
 	arr     *arrayArg // eArrayOp
 	all     bool      // eSubLink and eArrayOp: ALL rather than ANY
 	win     *winCall  // eWindow
+	ord     *aggOrder // eAgg computed from its collected rows (aggorder.go)
 }
 
 // key identifies an expression structurally, to match select-list, HAVING
@@ -126,6 +127,9 @@ func (e *expr) writeKey(b *strings.Builder) {
 	for _, a := range e.args {
 		a.writeKey(b)
 		b.WriteByte(',')
+	}
+	if e.ord != nil {
+		b.WriteString(e.ord.key)
 	}
 	if e.filter != nil {
 		b.WriteString("filter:")

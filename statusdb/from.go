@@ -37,6 +37,7 @@ type fromPlan struct {
 	merged      []*expr // the merged columns' slots
 	parts       []*fromPlan
 	srf         *expr // fFunc: the call, its arguments analyzed at this level
+	lateral     bool  // fSub: LATERAL, run per row of the items before it (lateral.go)
 }
 
 // fromItem is a FROM item with the names it brings.
@@ -94,7 +95,13 @@ func (a *analyzer) fromClause(list []*pg.Node) (*fromPlan, *Error) {
 	var parts []*fromPlan
 	width := 0
 	for _, n := range list {
-		f, err := a.fromItem(n)
+		var f *fromItem
+		var err *Error
+		if r := lateralSubselect(n); r != nil {
+			f, err = a.lateralItem(r, all)
+		} else {
+			f, err = a.fromItem(n)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -346,7 +353,15 @@ func (a *analyzer) join(j *pg.JoinExpr) (*fromItem, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.fromItem(j.Rarg)
+	var r *fromItem
+	if lr := lateralSubselect(j.Rarg); lr != nil {
+		if j.Jointype == pg.JoinType_JOIN_RIGHT || j.Jointype == pg.JoinType_JOIN_FULL {
+			return nil, unsupported("LATERAL in a RIGHT or FULL JOIN")
+		}
+		r, err = a.lateralItem(lr, l.items)
+	} else {
+		r, err = a.fromItem(j.Rarg)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -528,7 +543,17 @@ func (c *compiler) source(f *fromPlan) (func(x *evalCtx) [][]value, *Error) {
 		return c.srfSource(f.srf)
 	case fList:
 		var parts []func(x *evalCtx) [][]value
-		for _, p := range f.parts {
+		lats := make([]func(x *evalCtx, left []value) [][]value, len(f.parts))
+		for i, p := range f.parts {
+			if p.lateral {
+				lat, err := c.lateralSource(p)
+				if err != nil {
+					return nil, err
+				}
+				lats[i] = lat
+				parts = append(parts, nil)
+				continue
+			}
 			s, err := c.source(p)
 			if err != nil {
 				return nil, err
@@ -538,6 +563,11 @@ func (c *compiler) source(f *fromPlan) (func(x *evalCtx) [][]value, *Error) {
 		return func(x *evalCtx) [][]value {
 			rows, w := [][]value{nil}, 0
 			for i, p := range parts {
+				if lats[i] != nil {
+					rows = lateralProduct(x, rows, w, lats[i], f.parts[i].width)
+					w += f.parts[i].width
+					continue
+				}
 				next := p(x)
 				w += f.parts[i].width
 				x.work(len(rows) * len(next) * w)
@@ -568,7 +598,13 @@ func (c *compiler) joinSource(f *fromPlan) (func(x *evalCtx) [][]value, *Error) 
 	if err != nil {
 		return nil, err
 	}
-	right, err := c.source(f.right)
+	var right func(x *evalCtx) [][]value
+	var lateral func(x *evalCtx, left []value) [][]value
+	if f.right.lateral {
+		lateral, err = c.lateralSource(f.right)
+	} else {
+		right, err = c.source(f.right)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -588,6 +624,9 @@ func (c *compiler) joinSource(f *fromPlan) (func(x *evalCtx) [][]value, *Error) 
 	if err != nil {
 		return nil, err
 	}
+	if lateral != nil {
+		lkey = nil // no index: the right rows differ from one left row to the next
+	}
 	rkey, _, err := c.compileAll(rkeys)
 	if err != nil {
 		return nil, err
@@ -595,7 +634,11 @@ func (c *compiler) joinSource(f *fromPlan) (func(x *evalCtx) [][]value, *Error) 
 	keepLeft := f.jt == pg.JoinType_JOIN_LEFT || f.jt == pg.JoinType_JOIN_FULL
 	keepRight := f.jt == pg.JoinType_JOIN_RIGHT || f.jt == pg.JoinType_JOIN_FULL
 	return func(x *evalCtx) [][]value {
-		ls, rs := left(x), right(x)
+		ls := left(x)
+		var rs [][]value
+		if lateral == nil {
+			rs = right(x)
+		}
 		jx := *x
 		jx.src = nil
 		var out [][]value
@@ -650,6 +693,10 @@ func (c *compiler) joinSource(f *fromPlan) (func(x *evalCtx) [][]value, *Error) 
 			return true
 		}
 		for _, l := range ls {
+			if lateral != nil {
+				rs = lateral(x, padded(l, lw))
+				matchedRight = make([]bool, len(rs))
+			}
 			matched := false
 			copy(scratch, l)
 			if index != nil {

@@ -24,6 +24,12 @@ func FuzzStatement(f *testing.F) {
 		"SELECT DISTINCT lower(circuit_state) FROM helios_proxy.circuit_breaker_status ORDER BY 1 DESC NULLS FIRST",
 		"SELECT $1::timestamptz + interval '1 month' FROM helios_proxy.backends",
 		"SELECT round(error_rate::numeric, $1) FROM helios_proxy.circuit_breaker_status",
+		// Patterns and format strings from the fuzzer (regex.go, strfunc.go).
+		"SELECT regexp_replace(backend_name, $1, '<\\1\\&>', 'g'), regexp_match(host, $1, 'i') FROM helios_proxy.backends",
+		"SELECT regexp_split_to_array(backend_name, $1), substring(host FROM $1), backend_name ~* $1 FROM helios_proxy.backends",
+		"SELECT backend_name SIMILAR TO $1, substring(backend_name SIMILAR $1 ESCAPE '#') FROM helios_proxy.backends",
+		"SELECT format($1, backend_name, port, weight), to_char(port, $1) FROM helios_proxy.backends",
+		"SELECT lpad(backend_name, port % 40, $1), split_part(host, $1, -2), translate(backend_name, $1, 'xy') FROM helios_proxy.backends",
 	} {
 		f.Add(s, "%a_", false)
 		f.Add(s, "\x00\x00\x00\x00\x00\x00\x00\x01", true)

@@ -3,6 +3,8 @@ package statusdb
 import (
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -82,7 +84,7 @@ func prepareTree(sql string, tree *pg.ParseResult, declared []uint32, standalone
 		}
 	}
 	if len(refs.helios) == 0 {
-		if standalone {
+		if standalone || catalogOnSchema(tree, refs) {
 			return prepareStandalone(sql, tree, refs, declared)
 		}
 		return nil, ErrNotStatusQuery
@@ -94,10 +96,6 @@ func prepareTree(sql string, tree *pg.ParseResult, declared []uint32, standalone
 	case *pg.Node_SelectStmt:
 		if refs.other != nil {
 			return nil, mixed(sql, refs.other)
-		}
-		if len(refs.catalog) > 0 && !standalone {
-			// On a backend database the catalogs are the backend's.
-			return nil, mixed(sql, &refs.catalog[0].Location)
 		}
 		st, err := analyzeSelect(sql, n.SelectStmt, declared)
 		if err != nil {
@@ -114,6 +112,22 @@ func prepareTree(sql string, tree *pg.ParseResult, declared []uint32, standalone
 		return nil, write(sql, "MERGE", n.MergeStmt.Relation, refs)
 	case *pg.Node_TruncateStmt:
 		return nil, write(sql, "TRUNCATE", refs.helios[0], refs)
+	case *pg.Node_LockStmt:
+		target := refs.helios[0]
+		if err := write(sql, "LOCK", target, refs); err.Code != codeInsufficientPriv {
+			return nil, err
+		}
+		accessShare := n.LockStmt.Mode == 1 // AccessShareLock
+		return &Stmt{sql: sql, tag: "LOCK TABLE", utility: func(s *Session) *Error {
+			switch {
+			case !s.InBlock:
+				return errorf("25P01", "LOCK TABLE can only be used in transaction blocks")
+			case accessShare:
+				return nil // the proxy's tables change under no lock
+			}
+			// Every other lock mode needs more than the SELECT privilege.
+			return errorf(codeInsufficientPriv, "permission denied for table %s", target.Relname)
+		}}, nil
 	case *pg.Node_CopyStmt:
 		if n.CopyStmt.IsFrom {
 			return nil, write(sql, "COPY FROM", refs.helios[0], refs)
@@ -169,6 +183,13 @@ type relRefs struct {
 	// series counts the set-returning functions in FROM that statusdb
 	// answers (srf.go).
 	series int
+	// named: a string constant names the schema ('helios_proxy',
+	// 'helios_proxy.backends'::regclass, '^(helios_proxy)$').
+	named bool
+	// resolved: a string constant naming the schema is resolved as a
+	// name ('helios_proxy.backends'::regclass, to_regclass(...),
+	// has_table_privilege(...)).
+	resolved bool
 }
 
 func (r *relRefs) scan(m protoreflect.Message) { walk(m, r.visit) }
@@ -191,6 +212,24 @@ func (r *relRefs) visit(m protoreflect.Message) {
 		}
 	case *pg.RangeTableFunc:
 		r.candidates = append(r.candidates, nil)
+	case *pg.A_Const:
+		r.named = r.named || namesSchema(v)
+	case *pg.TypeCast:
+		if c := v.Arg.GetAConst(); c != nil && namesSchema(c) && v.TypeName != nil && len(v.TypeName.Names) > 0 {
+			r.resolved = r.resolved || strings.HasPrefix(v.TypeName.Names[len(v.TypeName.Names)-1].GetString_().GetSval(), "reg")
+		}
+	case *pg.FuncCall:
+		if len(v.Funcname) == 0 {
+			break
+		}
+		switch v.Funcname[len(v.Funcname)-1].GetString_().GetSval() {
+		case "to_regclass", "to_regnamespace", "has_table_privilege", "has_schema_privilege", "has_column_privilege", "has_any_column_privilege":
+			for _, a := range v.Args {
+				if c := a.GetAConst(); c != nil && namesSchema(c) {
+					r.resolved = true
+				}
+			}
+		}
 	case *pg.CommonTableExpr:
 		if r.ctes == nil {
 			r.ctes = make(map[string]bool)
@@ -217,6 +256,72 @@ func (r *relRefs) finish() {
 	}
 }
 
+// catalogOnSchema reports whether a statement on a backend database is a
+// query of the catalogs about the helios_proxy schema, which the proxy
+// answers from its own catalog (the schema and PostgreSQL's built-in
+// objects, not the backend's tables): a SELECT that reads catalog
+// relations only and names the schema in a string constant, as tools do
+// ('helios_proxy.backends'::regclass, nspname = 'helios_proxy').
+//
+// A SELECT without FROM qualifies when it resolves such a constant as a
+// name ('helios_proxy.backends'::regclass, to_regclass, has_*_privilege).
+func catalogOnSchema(tree *pg.ParseResult, refs relRefs) bool {
+	if len(tree.Stmts) != 1 || refs.other != nil {
+		return false
+	}
+	if _, ok := tree.Stmts[0].Stmt.Node.(*pg.Node_SelectStmt); !ok {
+		return false
+	}
+	if len(refs.catalog) > 0 {
+		return refs.named || refs.resolved
+	}
+	return refs.resolved && len(refs.candidates) == 0 && refs.series == 0
+}
+
+// namesSchema reports whether a constant names the helios_proxy schema
+// or one of its objects: a string holding the name, or one of their OIDs
+// (as a string or a number), which psql sends in its catalog queries
+// after it has looked a table up.
+func namesSchema(c *pg.A_Const) bool {
+	n := int64(c.GetIval().GetIval())
+	if sv := c.GetSval(); sv != nil {
+		if lower := strings.ToLower(sv.Sval); strings.Contains(lower, schemaName) || strings.Contains(lower, escaped) {
+			return true
+		}
+		n, _ = strconv.ParseInt(sv.Sval, 10, 64)
+	} else if fv := c.GetFval(); fv != nil {
+		n, _ = strconv.ParseInt(fv.Fval, 10, 64) // beyond int4, the parser's Float
+	}
+	return n >= int64(catalogOIDBase) && n < int64(relOID(len(tableOrder)))
+}
+
+// unknown is the first relation a SELECT on the status database reads
+// that does not exist there: one of no schema or another schema than
+// PostgreSQL's catalogs, not named like a catalog relation (pg_*, which
+// statusdb may just not answer); nil if none.
+func (r *relRefs) unknown() *pg.RangeVar {
+	for _, rv := range r.candidates {
+		switch {
+		case rv == nil, rv.Catalogname != "":
+			return nil
+		case rv.Schemaname == "" && r.ctes[rv.Relname]:
+			continue
+		case rv.Schemaname == "pg_catalog" || rv.Schemaname == "information_schema" || rv.Schemaname == "" && strings.HasPrefix(rv.Relname, "pg_"):
+			return nil
+		}
+		return rv
+	}
+	return nil
+}
+
+// qualified is rv's name as PostgreSQL's errors write it.
+func qualified(rv *pg.RangeVar) string {
+	if rv.Schemaname != "" {
+		return rv.Schemaname + "." + rv.Relname
+	}
+	return rv.Relname
+}
+
 // plan is an analyzed query level: a SELECT, or a set operation over two
 // levels (set).
 type plan struct {
@@ -230,6 +335,7 @@ type plan struct {
 	where      *expr
 	having     *expr
 	group      []*expr
+	groupSets  [][]int // GROUPING SETS, ROLLUP, CUBE: indices into group (groupingsets.go)
 	sort       []sortSpec
 	aggs       []*expr
 	wins       []*expr
@@ -283,8 +389,16 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 			st.special[i] = c.OID
 		}
 	}
+	if a.first != nil {
+		st.firstParam = errorf(codeUndefinedParameter, "there is no parameter $%d", a.first.Number).at(sql, a.first.Location)
+	}
 	for i, t := range a.params {
 		if t == tUnknown {
+			if (i >= len(a.used) || !a.used[i]) && st.undetermined == nil {
+				// Neither declared nor referred to: PostgreSQL cannot
+				// deduce it.
+				st.undetermined = errorf("42P18", "could not determine data type of parameter $%d", i+1)
+			}
 			t = tText
 		}
 		st.paramTypes[i] = t
@@ -346,6 +460,13 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 	case s.IntoClause != nil:
 		return nil, unsupported("SELECT INTO")
 	case len(s.LockingClause) > 0:
+		// Row locks need the UPDATE privilege, which PostgreSQL refuses to
+		// a role holding only SELECT.
+		for _, f := range s.FromClause {
+			if rv := f.GetRangeVar(); rv != nil && rv.Schemaname == schemaName {
+				return nil, errorf(codeInsufficientPriv, "permission denied for table %s", rv.Relname)
+			}
+		}
 		return nil, unsupported("SELECT FOR UPDATE/SHARE")
 	case len(s.ValuesLists) > 0:
 		return nil, unsupported("VALUES")
@@ -424,25 +545,9 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 		}
 		p.sort = append(p.sort, k)
 	}
-	for _, n := range s.GroupClause {
-		switch n.Node.(type) {
-		case *pg.Node_GroupingSet:
-			return nil, unsupported("GROUPING SETS, ROLLUP and CUBE")
-		}
-		a.clause, a.winClause = "GROUP BY", "GROUP BY"
-		e, _, err := a.targetEntry(n, outs, cols, "GROUP BY")
-		if err != nil {
-			return nil, err
-		}
-		if ok, loc := e.hasAgg(); ok {
-			return nil, a.errAt(errorf(codeGrouping, "aggregate functions are not allowed in GROUP BY"), loc)
-		}
-		if ok, loc := e.has(eWindow); ok {
-			return nil, a.errAt(errorf(codeWindowing, "window functions are not allowed in GROUP BY"), loc)
-		}
-		p.group = append(p.group, e)
+	if err := a.groupClause(p, s.GroupClause, outs, cols); err != nil {
+		return nil, err
 	}
-	a.clause, a.winClause = "", ""
 	if len(s.DistinctClause) > 0 && !p.distinct {
 		if err := a.distinctOn(p, s.DistinctClause, outs, cols); err != nil {
 			return nil, err
@@ -496,6 +601,9 @@ func (a *analyzer) sortBy(n *pg.Node, outs []*expr, cols []Column) (sortSpec, *E
 	}
 	e, out, err := a.targetEntry(sb.Node, outs, cols, "ORDER BY")
 	if err != nil {
+		return sortSpec{}, err
+	}
+	if err := a.orderable(e, sb.Node, sb.Location, "ordering"); err != nil {
 		return sortSpec{}, err
 	}
 	return newSortSpec(e, out, sb), nil
@@ -684,6 +792,21 @@ func (sh *shared) figureColname(n *pg.Node) (string, int) {
 		return name, strength
 	case *pg.Node_CoalesceExpr:
 		return "coalesce", 2
+	case *pg.Node_GroupingFunc:
+		return "grouping", 2
+	case *pg.Node_AArrayExpr:
+		return "array", 2
+	case *pg.Node_AIndirection:
+		name := ""
+		for _, i := range v.AIndirection.Indirection {
+			if s := i.GetString_(); s != nil {
+				name = s.Sval
+			}
+		}
+		if name != "" {
+			return name, 2
+		}
+		return sh.figureColname(v.AIndirection.Arg)
 	case *pg.Node_MinMaxExpr:
 		if v.MinMaxExpr.Op == pg.MinMaxOp_IS_LEAST {
 			return "least", 2

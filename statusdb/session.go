@@ -53,12 +53,19 @@ type Session struct {
 	vals        map[string]string // session values that differ from the defaults, by lower-case name
 	local       map[string]string // SET LOCAL values until the transaction ends
 	saved       map[string]string // vals when the transaction started
+	savepoints  []savepoint       // the open transaction's, oldest first
 	inTx        bool
 	placeholder map[string]string // custom (dotted) names defined so far: lower-case → name as first written
 	reported    map[string]string // the values last sent in ParameterStatus
 	notices     []Notice
 	tzName      string
 	tz          *time.Location
+}
+
+// savepoint is the settings as SAVEPOINT name found them.
+type savepoint struct {
+	name        string
+	vals, local map[string]string
 }
 
 // Notice is a NOTICE or WARNING a statement raised, for a NoticeResponse.
@@ -160,7 +167,49 @@ func (s *Session) EndTransaction(commit bool) {
 	if !commit {
 		s.vals = s.saved
 	}
-	s.saved, s.local, s.inTx = nil, nil, false
+	s.saved, s.local, s.savepoints, s.inTx = nil, nil, nil, false
+}
+
+// Savepoint remembers the settings as savepoint name (SAVEPOINT name in
+// the open transaction).
+func (s *Session) Savepoint(name string) {
+	s.savepoints = append(s.savepoints, savepoint{name: name, vals: maps.Clone(s.vals), local: maps.Clone(s.local)})
+}
+
+// RollbackTo returns the settings to savepoint name, which stays, and
+// forgets the later ones (ROLLBACK TO SAVEPOINT name); false if there is
+// no savepoint of that name.
+func (s *Session) RollbackTo(name string) bool {
+	i := s.findSavepoint(name)
+	if i < 0 {
+		return false
+	}
+	sp := s.savepoints[i]
+	s.vals, s.local = maps.Clone(sp.vals), maps.Clone(sp.local)
+	s.savepoints = s.savepoints[:i+1]
+	return true
+}
+
+// Release forgets savepoint name and the later ones, keeping the settings
+// (RELEASE SAVEPOINT name); false if there is no savepoint of that name.
+func (s *Session) Release(name string) bool {
+	i := s.findSavepoint(name)
+	if i < 0 {
+		return false
+	}
+	s.savepoints = s.savepoints[:i]
+	return true
+}
+
+// findSavepoint is the index of the newest savepoint called name, -1 if
+// none.
+func (s *Session) findSavepoint(name string) int {
+	for i := len(s.savepoints) - 1; i >= 0; i-- {
+		if s.savepoints[i].name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // DiscardAll resets every setting, as DISCARD ALL and RESET ALL do
@@ -215,7 +264,7 @@ var settingList = []*setting{
 	{name: "default_transaction_read_only", def: "off", kind: kBool, report: true, desc: "Sets the default read-only status of new transactions."},
 	{name: "in_hot_standby", def: "off", kind: kInternal, report: true, desc: "Shows whether hot standby is currently active."},
 	{name: "integer_datetimes", def: "on", kind: kInternal, report: true, desc: "Shows whether datetimes are integer based."},
-	{name: "IntervalStyle", def: "postgres", kind: kEnum, enum: []string{"postgres"}, report: true, desc: "Sets the display format for interval values."},
+	{name: "IntervalStyle", def: "postgres", kind: kEnum, enum: []string{"postgres", "postgres_verbose", "sql_standard", "iso_8601"}, report: true, desc: "Sets the display format for interval values."},
 	{name: "is_superuser", def: "off", kind: kInternal, report: true, desc: "Shows whether the current user is a superuser."},
 	{name: "server_encoding", def: "UTF8", kind: kInternal, report: true, desc: "Shows the server (database) character set encoding."},
 	{name: "server_version", def: ServerVersion, kind: kInternal, report: true, desc: "Shows the server version."},
@@ -312,6 +361,8 @@ func (s *Session) set(name, value string, local bool) *Error {
 	} else {
 		var err *Error
 		if value, err = d.canonical(s, value); err != nil {
+			// PostgreSQL names the parameter as the statement does.
+			err.Message = strings.Replace(err.Message, "parameter \""+d.name+"\"", "parameter \""+name+"\"", 1)
 			return err
 		}
 		// The transaction's characteristics last until it ends.
@@ -427,9 +478,6 @@ func (d *setting) canonical(s *Session, v string) (string, *Error) {
 	case kEnum:
 		i := slices.IndexFunc(d.enum, func(e string) bool { return strings.EqualFold(e, v) })
 		if i < 0 {
-			if d.name == "IntervalStyle" && slices.ContainsFunc([]string{"postgres_verbose", "sql_standard", "iso_8601"}, func(e string) bool { return strings.EqualFold(e, v) }) {
-				return "", onlyHere(d.name, "postgres")
-			}
 			return "", &Error{Code: codeInvalidParamValue, Message: "invalid value for parameter \"" + d.name + "\": \"" + v + "\"",
 				Hint: "Available values: " + strings.Join(d.enum, ", ") + "."}
 		}
@@ -562,8 +610,15 @@ func checkDateStyle(s *Session, v string) (string, *Error) {
 		switch strings.ToLower(tok) {
 		case "iso":
 			newStyle = "ISO"
-		case "sql", "postgres", "german":
-			return "", onlyHere("DateStyle", "ISO")
+		case "sql":
+			newStyle = "SQL"
+		case "postgres":
+			newStyle = "Postgres"
+		case "german":
+			newStyle = "German"
+			if newOrder == "" {
+				newOrder = "DMY" // unless given, as check_datestyle
+			}
 		case "ymd":
 			newOrder = "YMD"
 		case "dmy", "euro", "european":
@@ -591,6 +646,9 @@ func checkDateStyle(s *Session, v string) (string, *Error) {
 func checkTimeZone(_ *Session, v string) (string, *Error) {
 	if name, ok := zoneName(v); ok {
 		return name, nil
+	}
+	if name, ok, err := offsetZone(v); ok || err != nil {
+		return name, err
 	}
 	return "", invalidValue("TimeZone", v)
 }
@@ -628,6 +686,9 @@ func zoneName(v string) (string, bool) {
 }
 
 func loadZone(name string) *time.Location {
+	if tz, ok := posixZone(name); ok {
+		return tz
+	}
 	if tz, err := time.LoadLocation(name); err == nil {
 		return tz
 	}

@@ -37,6 +37,11 @@ func prepareStandalone(sql string, tree *pg.ParseResult, refs relRefs, declared 
 		return nil, errorf(codeSyntax, "cannot insert multiple commands into a prepared statement")
 	}
 	if refs.other != nil {
+		if _, ok := tree.Stmts[0].Stmt.Node.(*pg.Node_SelectStmt); ok {
+			if rv := refs.unknown(); rv != nil {
+				return nil, errorf(codeUndefinedTable, "relation %q does not exist", qualified(rv)).at(sql, rv.Location)
+			}
+		}
 		return nil, ErrNotStatusQuery
 	}
 	switch n := tree.Stmts[0].Stmt.Node.(type) {
@@ -74,7 +79,18 @@ func prepareStandalone(sql string, tree *pg.ParseResult, refs relRefs, declared 
 			st.tag = "DISCARD TEMP"
 		}
 		return st, nil
-	case *pg.Node_TransactionStmt, *pg.Node_DeallocateStmt:
+	case *pg.Node_TransactionStmt:
+		st := &Stmt{sql: sql, control: true}
+		switch ts := n.TransactionStmt; ts.Kind {
+		case pg.TransactionStmtKind_TRANS_STMT_SAVEPOINT:
+			st.savepoint = SavepointOp{Kind: "SAVEPOINT", Name: ts.SavepointName}
+		case pg.TransactionStmtKind_TRANS_STMT_RELEASE:
+			st.savepoint = SavepointOp{Kind: "RELEASE", Name: ts.SavepointName}
+		case pg.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO:
+			st.savepoint = SavepointOp{Kind: "ROLLBACK TO", Name: ts.SavepointName}
+		}
+		return st, nil
+	case *pg.Node_DeallocateStmt:
 		return &Stmt{sql: sql, control: true}, nil
 	}
 	return nil, ErrNotStatusQuery
@@ -241,6 +257,16 @@ func flattenArgs(name string, args []*pg.Node) (string, *Error) {
 	}
 	var parts []string
 	for _, a := range args {
+		if tc := a.GetTypeCast(); tc != nil {
+			// SET TIME ZONE INTERVAL '...': the interval as interval_out
+			// prints it (timezone.go reads it back).
+			v, err := intervalSetting(tc)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, v)
+			continue
+		}
 		c := a.GetAConst()
 		if c == nil {
 			return "", unsupported("this SET value")
@@ -269,7 +295,7 @@ func flattenArgs(name string, args []*pg.Node) (string, *Error) {
 // quoteIdent quotes an identifier unless it is lower-case letters, digits
 // and underscores not starting with a digit.
 func quoteIdent(s string) string {
-	safe := s != "" && !(s[0] >= '0' && s[0] <= '9')
+	safe := s != "" && !(s[0] >= '0' && s[0] <= '9') && !quotedKeyword(s)
 	for _, c := range []byte(s) {
 		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
 			safe = false
@@ -291,9 +317,20 @@ func sessionFn(op string, args []evalFn) evalFn {
 	case "current_database":
 		return func(x *evalCtx) value { return value{s: session(x).Database} }
 	case "current_schema":
-		// The first schema of the default search_path that exists in a
-		// new database.
-		return func(*evalCtx) value { return value{s: "public"} }
+		return func(x *evalCtx) value {
+			if s := existingSchemas(session(x), false); len(s) > 0 {
+				return value{s: s[0]}
+			}
+			return null
+		}
+	case "current_schemas":
+		return func(x *evalCtx) value {
+			implicit := args[0](x)
+			if implicit.null {
+				return null
+			}
+			return value{s: "{" + strings.Join(existingSchemas(session(x), isTrue(implicit)), ",") + "}"}
+		}
 	case "pg_backend_pid":
 		return func(x *evalCtx) value { return value{n: int64(session(x).PID)} }
 	case "current_setting":
@@ -339,3 +376,22 @@ func sessionFn(op string, args []evalFn) evalFn {
 }
 
 const codeNullValue = "22004"
+
+// existingSchemas are the schemas of the session's search_path that
+// exist, in order ("$user" names none: no role has a schema here), with
+// pg_catalog first when implicit and not on the path, as PostgreSQL's
+// current_schemas.
+func existingSchemas(s *Session, implicit bool) []string {
+	var out []string
+	path := pathSchemas(s.get(settings["search_path"]))
+	if implicit && !slices.Contains(path, "pg_catalog") {
+		out = append(out, "pg_catalog")
+	}
+	for _, name := range path {
+		switch name {
+		case schemaName, "public", "pg_catalog", "information_schema":
+			out = append(out, name)
+		}
+	}
+	return out
+}

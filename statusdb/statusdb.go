@@ -53,11 +53,14 @@ type Stmt struct {
 	special []uint32
 
 	// Statements of the status database (PrepareStandalone).
-	tag     string                // the command tag when not "SELECT n"
-	utility func(*Session) *Error // SET, RESET, DISCARD: no rows
-	control bool                  // transaction control or DEALLOCATE
-	empty   bool                  // the empty statement
-	show    string                // SHOW's setting name, checked before the rows are described
+	tag          string                // the command tag when not "SELECT n"
+	utility      func(*Session) *Error // SET, RESET, DISCARD: no rows
+	control      bool                  // transaction control or DEALLOCATE
+	savepoint    SavepointOp           // SAVEPOINT, RELEASE and ROLLBACK TO
+	firstParam   *Error                // the statement's first parameter reference, as an error without parameters
+	undetermined *Error                // a parameter neither declared nor referred to
+	empty        bool                  // the empty statement
+	show         string                // SHOW's setting name, checked before the rows are described
 
 	// pathName is the first unqualified name the status database took for
 	// a helios_proxy table, which needs helios_proxy on the session's
@@ -128,6 +131,27 @@ func (s *Stmt) Check(in Input) error {
 // COMMIT, ROLLBACK, ...) or DEALLOCATE, which the caller answers from its
 // own state; only PrepareStandalone returns such statements.
 func (s *Stmt) Control() bool { return s.control }
+
+// ParameterError returns what PostgreSQL reports about the statement's
+// parameters before it runs, or nil: in a Query message (simple), which
+// has none, a reference to one (42P02); in a Parse message, a parameter
+// whose type neither the message nor the statement determines (42P18).
+func (s *Stmt) ParameterError(simple bool) error {
+	switch {
+	case simple && s.firstParam != nil:
+		return s.firstParam
+	case !simple && s.undetermined != nil:
+		return s.undetermined
+	}
+	return nil
+}
+
+// SavepointOp is a savepoint statement: Kind SAVEPOINT, RELEASE or
+// ROLLBACK TO, and the savepoint's name; Kind "" for other statements.
+type SavepointOp struct{ Kind, Name string }
+
+// Savepoint returns the savepoint statement st is, if any.
+func (s *Stmt) Savepoint() SavepointOp { return s.savepoint }
 
 // Empty reports whether the statement is empty (an EmptyQueryResponse);
 // only PrepareStandalone returns such statements.

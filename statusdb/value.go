@@ -267,10 +267,18 @@ func appendFloat8(dst []byte, f float64) []byte {
 			return appendMicros(dst, int64(n))
 		}
 	}
+	return appendShortest(dst, f, 64, 15)
+}
+
+// appendShortest appends the shortest decimal that reads back as f as a
+// float of bits bits, fixed-point when its decimal exponent is in
+// [-4, maxExp), otherwise exponential ("1e+15"), as PostgreSQL's float8out
+// (maxExp 15) and float4out (maxExp 6) print finite values.
+func appendShortest(dst []byte, f float64, bits, maxExp int) []byte {
 	// One shortest-digits conversion in %e form, d.ddde±XX, rewritten in
 	// place as fixed-point when the exponent calls for it.
 	var buf [32]byte
-	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64)
+	e := strconv.AppendFloat(buf[:0], f, 'e', -1, bits)
 	neg := e[0] == '-'
 	if neg {
 		e = e[1:]
@@ -286,7 +294,7 @@ func appendFloat8(dst []byte, f float64) []byte {
 	if e[i+1] == '-' {
 		exp = -exp
 	}
-	if exp < -4 || exp >= 15 {
+	if exp < -4 || exp >= maxExp {
 		if neg {
 			dst = append(dst, '-')
 		}
@@ -333,13 +341,7 @@ func appendTimestamptz(dst []byte, us int64, loc *time.Location) []byte {
 	}
 	// Local wall-clock fields from µs + offset with civil-date arithmetic:
 	// cheaper than time.Time's Date, Clock and Zone, which each redo it.
-	local := us + int64(off)*1_000_000
-	days := local / usPerDay
-	rem := local % usPerDay
-	if rem < 0 {
-		days--
-		rem += usPerDay
-	}
+	days, rem := splitDay(us + int64(off)*1_000_000)
 	year, month, day := civil(days)
 	bc := year <= 0
 	if bc {
@@ -353,6 +355,27 @@ func appendTimestamptz(dst []byte, us int64, loc *time.Location) []byte {
 	dst = append(dst, ' ')
 	sec := rem / 1_000_000
 	dst = appendClock(dst, sec/3600, sec/60%60, sec%60, rem%1_000_000)
+	dst = appendOffset(dst, off, false)
+	if bc {
+		dst = append(dst, " BC"...)
+	}
+	return dst
+}
+
+// splitDay splits µs since the epoch into whole days (rounded down) and
+// the µs of the day.
+func splitDay(us int64) (days, rem int64) {
+	days, rem = us/usPerDay, us%usPerDay
+	if rem < 0 {
+		days--
+		rem += usPerDay
+	}
+	return days, rem
+}
+
+// appendOffset appends a UTC offset of off seconds as ±hh[:mm[:ss]]
+// (±hh:mm at least when minutes).
+func appendOffset(dst []byte, off int, minutes bool) []byte {
 	if off < 0 {
 		dst = append(dst, '-')
 		off = -off
@@ -360,16 +383,13 @@ func appendTimestamptz(dst []byte, us int64, loc *time.Location) []byte {
 		dst = append(dst, '+')
 	}
 	dst = appendPadded(dst, int64(off/3600), 2)
-	if off%3600 != 0 {
+	if off%3600 != 0 || minutes {
 		dst = append(dst, ':')
 		dst = appendPadded(dst, int64(off%3600/60), 2)
 		if off%60 != 0 {
 			dst = append(dst, ':')
 			dst = appendPadded(dst, int64(off%60), 2)
 		}
-	}
-	if bc {
-		dst = append(dst, " BC"...)
 	}
 	return dst
 }

@@ -31,7 +31,7 @@ const (
 	frameEndCurrent     = 0x00400
 	frameDefaults       = frameRange | frameStartUnbounded | frameEndCurrent
 	frameSupported      = frameNonDefault | frameRange | frameRows | frameGroups | frameBetween |
-		frameStartUnbounded | frameEndUnbounded | frameStartCurrent | frameEndCurrent
+		frameStartUnbounded | frameEndUnbounded | frameStartCurrent | frameEndCurrent | frameOffsetBits
 )
 
 // windowSpec is an analyzed window.
@@ -39,6 +39,8 @@ type windowSpec struct {
 	partition []*expr
 	order     []sortSpec
 	frame     int32
+	start     *expr // the frame's offsets (winframe.go)
+	end       *expr
 	key       string // to share a window between calls with the same one
 }
 
@@ -154,7 +156,7 @@ func (a *analyzer) windowCall(name string, f *pg.FuncCall) (*expr, *Error) {
 		}
 		out.typ, out.name = args[0].typ, args[0].name
 	default:
-		return nil, a.errAt(unsupported("window function "+name+"()"), f.Location)
+		return nil, a.notAggregate(name, f)
 	}
 	if err != nil {
 		return nil, err
@@ -233,7 +235,10 @@ func (a *analyzer) windowSpec(w *pg.WindowDef) (int, *Error) {
 		spec.order = append(spec.order, k)
 		key.WriteString("o" + strconv.FormatBool(k.desc) + strconv.FormatBool(k.nullsFirst) + e.key())
 	}
-	key.WriteString("f" + strconv.Itoa(int(frame)))
+	if err := a.frameOffsets(spec, w); err != nil {
+		return 0, err
+	}
+	key.WriteString("f" + strconv.Itoa(int(frame)) + spec.frameOffsetKey())
 	spec.key = key.String()
 	for i, s := range a.specs {
 		if s.key == spec.key {
@@ -261,6 +266,9 @@ type windowPlan struct {
 	order     []sortKey
 	frame     int32
 	calls     []winEval
+	// start and end are the frame's offsets (winframe.go), of type offTyp.
+	start, end evalFn
+	offTyp     typ
 }
 
 type winEval struct {
@@ -276,6 +284,9 @@ func (c *compiler) windows(p *plan) ([]*windowPlan, *Error) {
 	var out []*windowPlan
 	for _, s := range p.specs {
 		w := &windowPlan{frame: s.frame}
+		if err := c.compileFrame(w, s); err != nil {
+			return nil, err
+		}
 		var err *Error
 		if w.partition, w.partTypes, err = c.compileAll(s.partition); err != nil {
 			return nil, err
@@ -410,23 +421,7 @@ func (w *windowPlan) partitionValues(x *evalCtx, set func(int32), rows []int32, 
 		}
 		i = j
 	}
-	rowsMode := w.frame&frameRows != 0
-	frame := func(i int) (s, e int) {
-		s, e = 0, m-1
-		if w.frame&frameStartUnbounded == 0 {
-			s = peerStart[i]
-			if rowsMode {
-				s = i
-			}
-		}
-		if w.frame&frameEndUnbounded == 0 {
-			e = peerEnd[i] - 1
-			if rowsMode {
-				e = i
-			}
-		}
-		return s, e
-	}
+	frame := w.frameBounds(x, set, rows, peerStart, peerEnd, group)
 	// arg evaluates argument k of a call at row j of the partition.
 	arg := func(c *winEval, k, j int) value {
 		set(rows[j])
@@ -503,7 +498,7 @@ func (w *windowPlan) partitionValues(x *evalCtx, set func(int32), rows []int32, 
 					}
 					t = s + int(n.n) - 1
 				}
-				if t > e {
+				if t > e || s > e {
 					out(i, null)
 					continue
 				}

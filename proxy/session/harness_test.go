@@ -19,6 +19,7 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/route"
 	"github.com/heliosdb/heliosproxy/status"
+	"github.com/heliosdb/heliosproxy/statusdb"
 )
 
 // testHost is a Host over a fixed configuration: the proxy's Server
@@ -26,14 +27,28 @@ import (
 type testHost struct {
 	cfg   config.Config
 	users map[string]*pool.User
+	// status, when set, is what every status query sees (the rows of the
+	// helios_proxy tables), fixed so that a copy of them can be compared.
+	status *statusdb.Input
 }
 
 func (h *testHost) Config() *config.Config      { return &h.cfg }
 func (h *testHost) User(name string) *pool.User { return h.users[name] }
 func (h *testHost) Snapshot(dst []status.Backend) status.Snapshot {
+	if h.status != nil {
+		snap := h.status.Snapshot
+		snap.Backends = append(dst[:0], snap.Backends...)
+		return snap
+	}
 	return status.Snapshot{Taken: time.Now(), Backends: dst[:0]}
 }
-func (h *testHost) Events(int) []status.Event { return nil }
+
+func (h *testHost) Events(int) []status.Event {
+	if h.status != nil {
+		return h.status.Events
+	}
+	return nil
+}
 
 // Replayed: no replica is known to have anything.
 func (h *testHost) Replayed(*backend.Backend, time.Time) bool { return false }
@@ -42,6 +57,7 @@ func (h *testHost) Replayed(*backend.Backend, time.Time) bool { return false }
 // started with startFront.
 type testFront struct {
 	*Front
+	host     *testHost
 	backends []*backend.Backend
 	Addr     string
 }
@@ -60,7 +76,7 @@ func newFront(t testing.TB, cfg config.Config) *testFront {
 		}
 		host.users[u.Name] = pu
 	}
-	tf := &testFront{}
+	tf := &testFront{host: host}
 	hooks := &backend.Hooks{Publish: func(*backend.Backend, breaker.Transition) {}}
 	group := breaker.NewGroup(breaker.GroupConfig{MaxEjectionPercent: cfg.CircuitBreaker.MaxEjectionPercent})
 	for _, bc := range cfg.Backends.Instances {
@@ -87,7 +103,12 @@ func (realClock) Now() time.Time { return time.Now() }
 // startFront serves cfg's clients on a loopback port until the test ends.
 func startFront(t testing.TB, cfg config.Config) *testFront {
 	t.Helper()
-	tf := newFront(t, cfg)
+	return serveFront(t, newFront(t, cfg))
+}
+
+// serveFront serves tf's clients on a loopback port until the test ends.
+func serveFront(t testing.TB, tf *testFront) *testFront {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -349,6 +350,9 @@ func (l *localState) parse(body []byte) (name []byte, st *statusdb.Stmt, err err
 		}
 	}
 	st, err = l.prepare(string(query), oids)
+	if err == nil {
+		err = st.ParameterError(false)
+	}
 	return name, st, err
 }
 
@@ -402,6 +406,9 @@ func (l *localState) target(typ byte, body []byte) *statusdb.Stmt {
 func (l *localState) exits(st *statusdb.Stmt) bool {
 	if st == nil || !st.Control() {
 		return false
+	}
+	if sp := st.Savepoint(); sp.Kind != "" {
+		return sp.Kind == "ROLLBACK TO"
 	}
 	tc, ok := transactionControl(st.SQL(), 'E')
 	return ok && tc.after == 'I'
@@ -502,6 +509,9 @@ func (l *localState) query(msg, body []byte) error {
 	relayed := 0
 	for i, text := range texts {
 		stmts[i], errs[i] = db.Prepare(text)
+		if errs[i] == nil {
+			errs[i] = stmts[i].ParameterError(true)
+		}
 		if errors.Is(errs[i], statusdb.ErrNotStatusQuery) {
 			relayed++
 		}
@@ -598,6 +608,9 @@ func (l *localState) localQuery(texts []string, err error) error {
 	defer func() { release() }()
 	for _, text := range texts {
 		st, err := l.prepare(text, nil)
+		if err == nil {
+			err = st.ParameterError(true)
+		}
 		if err == nil && byte(l.ss.txStatus.Load()) == 'E' && !l.exits(st) {
 			err = errAborted
 		}
@@ -625,6 +638,9 @@ func (l *localState) run(st *statusdb.Stmt, in statusdb.Input, params [][]byte, 
 		return nil
 	}
 	l.sess.StartStatement()
+	if sp := st.Savepoint(); sp.Kind != "" {
+		return l.savepoint(sp, tx, implicit)
+	}
 	if st.Control() {
 		return l.control(st.SQL(), tx)
 	}
@@ -669,6 +685,40 @@ func (l *localState) control(sql string, tx byte) error {
 	return nil
 }
 
+// savepoint answers SAVEPOINT, RELEASE and ROLLBACK TO on the status
+// database as PostgreSQL does in transaction status tx: they need a
+// transaction block; ROLLBACK TO is the way out of a failed one, back to
+// the savepoint's settings.
+func (l *localState) savepoint(sp statusdb.SavepointOp, tx byte, implicit bool) error {
+	if tx == 'E' && sp.Kind != "ROLLBACK TO" {
+		return errAborted
+	}
+	if tx != 'T' && tx != 'E' || implicit && tx == 'I' {
+		what := sp.Kind
+		if what != "SAVEPOINT" {
+			what += " SAVEPOINT"
+		}
+		return &Error{Severity: "ERROR", Code: "25P01", Message: what + " can only be used in transaction blocks"}
+	}
+	tag := sp.Kind
+	switch sp.Kind {
+	case "SAVEPOINT":
+		l.sess.Savepoint(sp.Name)
+	case "RELEASE":
+		if !l.sess.Release(sp.Name) {
+			return &Error{Severity: "ERROR", Code: "3B001", Message: "savepoint \"" + sp.Name + "\" does not exist"}
+		}
+	case "ROLLBACK TO":
+		if !l.sess.RollbackTo(sp.Name) {
+			return &Error{Severity: "ERROR", Code: "3B001", Message: "savepoint \"" + sp.Name + "\" does not exist"}
+		}
+		tag = "ROLLBACK"
+		l.ss.txStatus.Store('T')
+	}
+	l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(tag)}).Encode(l.out)
+	return nil
+}
+
 // deallocate drops the prepared statement DEALLOCATE names, or all of them.
 func (l *localState) deallocate(sql string) error {
 	f := strings.Fields(strings.TrimRight(strings.TrimSpace(sql), "; \t\n"))
@@ -700,17 +750,19 @@ func (l *localState) input(events bool) (in statusdb.Input, release func()) {
 	s := l.ss.s
 	name, _ := l.ss.timeZone.Load().(string)
 	if name != l.tzName || l.tz == nil {
-		tz, err := time.LoadLocation(name)
-		if err != nil || name == "" {
-			tz = time.UTC
-		}
-		l.tzName, l.tz = name, tz
+		l.tzName, l.tz = name, statusdb.LoadZone(name)
 	}
 	buf, _ := snapshotBufs.Get().(*[]status.Backend)
 	if buf == nil {
 		buf = new([]status.Backend)
 	}
-	in = statusdb.Input{Snapshot: s.snapshotInto(*buf), Now: s.clock.Now(), TimeZone: l.tz, Session: l.sess}
+	sess := l.sess
+	if sess == nil {
+		if sess = l.ss.mirror(); sess != nil {
+			sess.InBlock = byte(l.ss.txStatus.Load()) == 'T'
+		}
+	}
+	in = statusdb.Input{Snapshot: s.snapshotInto(*buf), Now: s.clock.Now(), TimeZone: l.tz, Session: sess}
 	if events {
 		in.Events = s.Events(0)
 	}
@@ -718,6 +770,28 @@ func (l *localState) input(events bool) (in statusdb.Input, release func()) {
 		*buf = in.Snapshot.Backends
 		snapshotBufs.Put(buf)
 	}
+}
+
+// mirror is, for a status statement on a backend database, a status
+// session with the settings the proxy's answer must follow as the client
+// set them: DateStyle, IntervalStyle and TimeZone as the backend last
+// reported them, extra_float_digits from the startup message (as JDBC
+// sends it). Nil if they are not valid there.
+func (ss *session) mirror() *statusdb.Session {
+	settings := map[string]string{}
+	if v, ok := ss.params["extra_float_digits"]; ok {
+		settings["extra_float_digits"] = v
+	}
+	for name, v := range map[string]*atomic.Value{"TimeZone": &ss.timeZone, "DateStyle": &ss.dateStyle, "IntervalStyle": &ss.intervals} {
+		if s, _ := v.Load().(string); s != "" {
+			settings[name] = s
+		}
+	}
+	sess, err := statusdb.NewSession(ss.params["user"], ss.params["database"], int32(ss.pid), settings)
+	if err != nil {
+		return nil
+	}
+	return sess
 }
 
 // result appends a statement's rows: RowDescription first when
@@ -737,8 +811,8 @@ func (l *localState) result(st *statusdb.Stmt, in statusdb.Input, params [][]byt
 	if err != nil {
 		return err
 	}
-	if l.sess != nil {
-		for _, n := range l.sess.Notices() {
+	if in.Session != nil {
+		for _, n := range in.Session.Notices() {
 			out, _ = (&pgproto3.NoticeResponse{Severity: n.Severity, SeverityUnlocalized: n.Severity, Code: n.Code, Message: n.Message}).Encode(out)
 		}
 	}

@@ -64,6 +64,8 @@ type session struct {
 	wmu        sync.Mutex    // serializes writes to the client during the relay
 	txStatus   atomic.Uint32 // transaction status of the last ReadyForQuery
 	timeZone   atomic.Value  // string: the session's TimeZone as the backend reported it
+	dateStyle  atomic.Value  // string: DateStyle, likewise
+	intervals  atomic.Value  // string: IntervalStyle, likewise
 	cancelAt   atomic.Int64  // unix nanos of the last cancel forwarded for this session
 	terminated atomic.Bool   // the client sent Terminate
 	discard    atomic.Bool   // drop the backend's answers up to its next ReadyForQuery (abortQuery's)
@@ -1030,11 +1032,22 @@ func (ss *session) clientWrite(p []byte) (time.Duration, error) {
 // depend on, from a ParameterStatus body (possibly cut short).
 func (ss *session) parameterStatus(body []byte) {
 	name, rest, ok := bytes.Cut(body, []byte{0})
-	if !ok || string(name) != "TimeZone" {
+	if !ok {
+		return
+	}
+	var v *atomic.Value
+	switch string(name) {
+	case "TimeZone":
+		v = &ss.timeZone
+	case "DateStyle":
+		v = &ss.dateStyle
+	case "IntervalStyle":
+		v = &ss.intervals
+	default:
 		return
 	}
 	if value, _, ok := bytes.Cut(rest, []byte{0}); ok {
-		ss.timeZone.Store(string(value))
+		v.Store(string(value))
 	}
 }
 

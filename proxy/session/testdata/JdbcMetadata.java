@@ -1,0 +1,49 @@
+// PostgreSQL's JDBC driver on the helios_proxy schema as DBeaver, Metabase
+// and other JDBC tools use it: DatabaseMetaData, and a query read with a
+// fetch size (the driver's Execute with a row limit in a transaction).
+import java.sql.*;
+import java.util.*;
+
+public class JdbcMetadata {
+    public static void main(String[] args) throws Exception {
+        Properties props = new Properties();
+        props.setProperty("user", "reader");
+        props.setProperty("password", "unused");
+        List<String> out = new ArrayList<>();
+        try (Connection conn = DriverManager.getConnection(args[0], props)) {
+            DatabaseMetaData md = conn.getMetaData();
+            out.add("product " + md.getDatabaseProductName() + " " + md.getDatabaseMajorVersion());
+            dump(out, "schemas", md.getSchemas(null, "helios_proxy"));
+            dump(out, "tables", md.getTables(null, "helios_proxy", "%", new String[] {"TABLE", "VIEW"}));
+            dump(out, "columns", md.getColumns(null, "helios_proxy", "backends", "%"));
+            dump(out, "columns", md.getColumns(null, "helios_proxy", "circuit_events", "%"));
+            conn.setAutoCommit(false);
+            try (PreparedStatement ps = conn.prepareStatement(
+                    "SELECT id, event_type, event_time FROM helios_proxy.circuit_events WHERE id > ? ORDER BY id")) {
+                ps.setFetchSize(2);
+                ps.setLong(1, 1);
+                try (ResultSet rs = ps.executeQuery()) {
+                    while (rs.next()) {
+                        out.add("fetch " + rs.getLong(1) + " " + rs.getString(2) + " " + rs.getTimestamp(3).toInstant());
+                    }
+                }
+            }
+            conn.commit();
+        }
+        for (String line : out) {
+            System.out.println(line);
+        }
+    }
+
+    static void dump(List<String> out, String what, ResultSet rs) throws SQLException {
+        ResultSetMetaData m = rs.getMetaData();
+        while (rs.next()) {
+            StringBuilder b = new StringBuilder(what);
+            for (int i = 1; i <= m.getColumnCount(); i++) {
+                b.append(' ').append(m.getColumnLabel(i)).append('=').append(rs.getString(i));
+            }
+            out.add(b.toString());
+        }
+        rs.close();
+    }
+}
