@@ -19,6 +19,7 @@ var catalogColumns = map[string]string{
 	"pg_catalog.pg_inherits":                     "inhrelid:26,inhparent:26,inhseqno:23,inhdetachpending:16",
 	"pg_catalog.pg_am":                           "oid:26,amname:19,amhandler:24,amtype:18",
 	"pg_catalog.pg_collation":                    "oid:26,collname:19,collnamespace:26,collowner:26,collprovider:18,collisdeterministic:16,collencoding:23,collcollate:25,collctype:25,colliculocale:25,collversion:25",
+	"pg_catalog.pg_enum":                         "oid:26,enumtypid:26,enumsortorder:700,enumlabel:19",
 	"pg_catalog.pg_policy":                       "oid:26,polname:19,polrelid:26,polcmd:18,polpermissive:16,polroles:1028,polqual:194,polwithcheck:194",
 	"pg_catalog.pg_trigger":                      "oid:26,tgrelid:26,tgparentid:26,tgname:19,tgfoid:26,tgtype:21,tgenabled:18,tgisinternal:16,tgconstrrelid:26,tgconstrindid:26,tgconstraint:26,tgdeferrable:16,tginitdeferred:16,tgnargs:21,tgattr:22,tgargs:17,tgqual:194,tgoldtable:19,tgnewtable:19",
 	"pg_catalog.pg_rewrite":                      "oid:26,rulename:19,ev_class:26,ev_type:18,ev_enabled:18,is_instead:16,ev_qual:194,ev_action:194",

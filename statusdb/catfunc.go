@@ -2,6 +2,7 @@ package statusdb
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -133,6 +134,7 @@ var catalogFuncs = map[string]struct {
 	"col_description":            {[][]typ{{tInt8, tInt4}}, tText, 0},
 	"shobj_description":          {[][]typ{{tInt8, tText}}, tText, 0},
 	"pg_get_expr":                {[][]typ{{tText, tInt8}, {tText, tInt8, tBool}}, tText, 0},
+	"pg_get_serial_sequence":     {[][]typ{{tText, tText}}, tText, 0},
 	"to_regclass":                {[][]typ{{tText}}, tInt8, 2205},
 	"to_regtype":                 {[][]typ{{tText}}, tInt8, 2206},
 	"to_regnamespace":            {[][]typ{{tText}}, tInt8, 4089},
@@ -338,6 +340,18 @@ func catalogFn(e *expr, args []evalFn) evalFn {
 		}
 	case "pg_get_expr":
 		return func(*evalCtx) value { return null } // no column defaults, constraints or partition bounds
+	case "pg_get_serial_sequence":
+		// No column owns a sequence; the table and column must exist.
+		return strict(func(x *evalCtx, v []value) value {
+			oid, ok := regclassIn(x, v[0].s)
+			if !ok {
+				failErr(errorf(codeUndefinedTable, "relation %q does not exist", v[0].s))
+			}
+			if t, _ := relationByOID(oid); t != nil && !slices.ContainsFunc(t.cols, func(c column) bool { return c.name == v[1].s }) {
+				failErr(errorf(codeUndefinedColumn, "column %q of relation %q does not exist", v[1].s, t.name))
+			}
+			return null
+		})
 	case "to_regclass":
 		return strict(func(x *evalCtx, v []value) value {
 			if n, ok := regclassIn(x, v[0].s); ok {

@@ -680,3 +680,6 @@ WITH c AS (SELECT backend_name, port FROM helios_proxy.backends) SELECT c.backen
 SELECT b.backend_name, (SELECT count(*) FROM LATERAL (SELECT b.priority) z) FROM helios_proxy.backends b ORDER BY 1
 SELECT b.backend_name, x.k FROM helios_proxy.backends b CROSS JOIN LATERAL (SELECT m.node AS k FROM helios_proxy.cluster_members m WHERE m.node > b.backend_name ORDER BY 1 LIMIT 1) x ORDER BY 1
 SELECT * FROM helios_proxy.backends b, LATERAL (SELECT nope FROM helios_proxy.circuit_events WHERE backend_name = b.backend_name) x
+SELECT pg_get_serial_sequence('helios_proxy.backends', 'port'), pg_catalog.pg_get_serial_sequence('helios_proxy.circuit_events', 'id')
+SELECT pg_get_serial_sequence('helios_proxy.backends', 'nope')
+SELECT pg_get_serial_sequence('helios_proxy.nope', 'id')
