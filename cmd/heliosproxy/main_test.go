@@ -211,30 +211,27 @@ func TestDemoNodes(t *testing.T) {
 		err = conn.QueryRow(ctx, q).Scan(&v)
 		return v, err
 	}
-	for {
-		n, err := sql("SELECT count(*)::text FROM helios_proxy.cluster_members WHERE state = 'alive'")
-		if err == nil && n == "3" {
-			break
+	// until polls query on demo-3 until it answers want (or the test's
+	// deadline passes).
+	until := func(what, query, want string) {
+		t.Helper()
+		for {
+			got, err := sql(query)
+			if err == nil && got == want {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("demo-3: %s = %q (%v), want %q", what, got, err, want)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("demo-3 sees %q alive members (%v), want 3", n, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	until("alive members", "SELECT count(*)::text FROM helios_proxy.cluster_members WHERE state = 'alive'", "3")
 	if _, err := io.WriteString(commands, "kill replica-1\n"); err != nil {
 		t.Fatal(err)
 	}
 	out.wait(t, ctx, next, "CircuitOpened", "replica-1")
-	for {
-		st, err := sql("SELECT circuit_state FROM helios_proxy.circuit_breaker_status WHERE backend_name = 'replica-1'")
-		if err == nil && st == "OPEN" {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("replica-1 on demo-3: %q (%v), want OPEN", st, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	until("replica-1's circuit", "SELECT circuit_state FROM helios_proxy.circuit_breaker_status WHERE backend_name = 'replica-1'", "OPEN")
 	if _, err := io.WriteString(commands, "quit\n"); err != nil {
 		t.Fatal(err)
 	}
