@@ -84,6 +84,24 @@
 // After MaxAttempts the alert is given up and logged at Error level.
 // Delivery outcomes are counted in Stats. Webhook URLs and routing keys
 // never appear in logs or errors.
+//
+// # Cluster
+//
+// With Config.Peers, several proxy instances send each notification once
+// between them (Alertmanager's HA design, see Peers): the member at
+// position p among the live members, by name, waits p × PeerTimeout after
+// deciding an alert, then looks in the gossiped notification log under
+// the alert's key (per channel: the incident's dedup key, whose latest
+// action the log holds; a recovery failure's attempt; an information
+// alert's content) and skips the alert when a member has already sent it:
+// a trigger of an incident that is triggered, a resolve of one that is
+// resolved, a recovery failure already announced, the same information
+// since PeerTimeout before. So one Slack message and one PagerDuty
+// trigger and resolve go out per incident, and when the member that
+// paged dies mid-incident, the first live member whose own circuit
+// closes resolves it. Override events applied from another member
+// (Event.Node set) alert nobody here: the member where the operator acted
+// announces them.
 package alerts
 
 import (
@@ -258,6 +276,14 @@ type Config struct {
 	// HTTPClient is used by the channels Channels builds; nil means a client
 	// with a SendTimeout timeout.
 	HTTPClient *http.Client
+
+	// Peers, in cluster mode, is the cluster: each alert then goes out
+	// from one member only (see Peers). nil: this instance sends all.
+	Peers Peers
+	// PeerTimeout is how much longer each position among the members
+	// waits before sending, for the members before it to send and
+	// record; default 5s.
+	PeerTimeout time.Duration
 }
 
 // Defaults.
@@ -294,6 +320,7 @@ func (c Config) withDefaults() Config {
 	dur(&c.BackoffMax, DefaultBackoffMax)
 	dur(&c.SendTimeout, DefaultSendTimeout)
 	dur(&c.ShutdownGrace, DefaultShutdownGrace)
+	dur(&c.PeerTimeout, DefaultPeerTimeout)
 	if c.QueueSize <= 0 {
 		c.QueueSize = DefaultQueueSize
 	}

@@ -33,6 +33,7 @@ type worker struct {
 	failed  atomic.Uint64
 	dropped atomic.Uint64
 	retries atomic.Uint64
+	byPeer  atomic.Uint64
 }
 
 // New returns a Dispatcher for chans (typically cfg.Channels()). With no
@@ -175,7 +176,14 @@ func (d *Dispatcher) deliver(ctx context.Context, w *worker) {
 			w.dropped.Add(1)
 			continue
 		}
-		d.sendWithRetry(ctx, w, a)
+		if d.awaitTurn(ctx, name, a) {
+			w.byPeer.Add(1)
+			d.log.Info("alert already sent by a cluster member", append(alertAttrs(a), "channel", name)...)
+			continue
+		}
+		if d.sendWithRetry(ctx, w, a) {
+			d.logSent(name, a)
+		}
 	}
 	if abandoned > 0 {
 		d.log.Error("shutdown grace period over; alerts not delivered", "channel", name, "count", abandoned)
@@ -183,8 +191,9 @@ func (d *Dispatcher) deliver(ctx context.Context, w *worker) {
 }
 
 // sendWithRetry delivers a on w's channel, retrying until it succeeds,
-// fails permanently, runs out of attempts or ctx ends.
-func (d *Dispatcher) sendWithRetry(ctx context.Context, w *worker, a Alert) {
+// fails permanently, runs out of attempts or ctx ends; it reports whether
+// a was delivered.
+func (d *Dispatcher) sendWithRetry(ctx context.Context, w *worker, a Alert) bool {
 	name := w.ch.Name()
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
@@ -193,19 +202,19 @@ func (d *Dispatcher) sendWithRetry(ctx context.Context, w *worker, a Alert) {
 		if err == nil {
 			w.sent.Add(1)
 			d.log.Info("alert delivered", append(alertAttrs(a), "channel", name, "attempt", attempt)...)
-			return
+			return true
 		}
 		if ctx.Err() != nil {
 			w.dropped.Add(1)
 			d.log.Error("shutdown grace period over; alert not delivered", append(alertAttrs(a), "channel", name, "attempt", attempt, "err", err)...)
-			return
+			return false
 		}
 		var de *DeliveryError
 		permanent := errors.As(err, &de) && de.Permanent
 		if permanent || attempt >= d.cfg.MaxAttempts {
 			w.failed.Add(1)
 			d.log.Error("giving up on alert", append(alertAttrs(a), "channel", name, "attempts", attempt, "permanent", permanent, "err", err)...)
-			return
+			return false
 		}
 		wait := d.backoff(attempt)
 		if de != nil && de.RetryAfter > 0 {
@@ -220,7 +229,7 @@ func (d *Dispatcher) sendWithRetry(ctx context.Context, w *worker, a Alert) {
 			t.Stop()
 			w.dropped.Add(1)
 			d.log.Error("shutdown grace period over; alert not delivered", append(alertAttrs(a), "channel", name, "attempt", attempt, "err", err)...)
-			return
+			return false
 		}
 	}
 }
@@ -242,8 +251,8 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 }
 
 // Stats is a copy of the Dispatcher's counters, for the metrics collector:
-// helios_alerts_sent_total{channel,result} with result "sent", "failed"
-// or "dropped", and a queue depth gauge per channel.
+// helios_alerts_sent_total{channel,result} with result "sent", "failed",
+// "dropped" or "sent_by_peer", and a queue depth gauge per channel.
 type Stats struct {
 	Channels      []ChannelStats // in the order given to New
 	EventsQueued  int            // events handed to Handle, not yet seen by Run
@@ -258,6 +267,9 @@ type ChannelStats struct {
 	Dropped uint64 // never tried to the end: queue full, or shutdown grace period over
 	Retries uint64 // failed attempts that were retried
 	Queued  int    // waiting, not counting the one being sent
+	// ByPeer counts alerts not sent because another cluster member had
+	// sent them (Config.Peers).
+	ByPeer uint64
 }
 
 // Stats returns the current counters; safe to call at any time.
@@ -271,6 +283,7 @@ func (d *Dispatcher) Stats() Stats {
 			Dropped: w.dropped.Load(),
 			Retries: w.retries.Load(),
 			Queued:  len(w.queue),
+			ByPeer:  w.byPeer.Load(),
 		})
 	}
 	return s

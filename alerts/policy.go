@@ -348,7 +348,12 @@ func (p *policy) override(b *backendState, ev status.Event, now time.Time) []Ale
 		// The circuit is closed by an operator: resolve now, no damping.
 		return p.recovered(b, ev, now)
 	}
-	out := []Alert{p.alert(KindOverride, ActionNone, "", SeverityInfo, b.name, ev, now)}
+	var out []Alert
+	if ev.Node == "" || !ev.Type.IsOverride() {
+		// An override applied from another cluster member is announced
+		// there, where the operator acted.
+		out = append(out, p.alert(KindOverride, ActionNone, "", SeverityInfo, b.name, ev, now))
+	}
 	if b.pendingClose != nil {
 		// Forced open while its resolve was held: the automatic problem
 		// had recovered; the operator's action is announced on its own.

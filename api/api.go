@@ -223,6 +223,7 @@ func (s *server) routes() *chi.Mux {
 		r.Get("/config", s.effectiveConfig)
 		r.Get("/cluster/members", s.clusterMembers)
 		r.Get("/circuit-breaker/query-breakers", s.queryBreakers)
+		r.Get("/cluster/status", s.clusterStatus)
 
 		r.Group(func(r chi.Router) {
 			// requireAdmin limits failed authentications itself; the

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +74,54 @@ func TestQueryBreakers(t *testing.T) {
 	}
 	if c["circuit_state"] != "CLOSED" || c["query"] != nil || c["retry_at"] != nil || c["open_reason"] != nil {
 		t.Errorf("patterns[1] = %v; want CLOSED with query, retry_at and open_reason null", c)
+	}
+}
+
+// TestClusterStatus: GET /cluster/status shows every member's circuits,
+// the backends where they disagree and the members configured
+// differently (checked against openapi.yaml by the harness); empty lists
+// without a cluster.
+func TestClusterStatus(t *testing.T) {
+	f := newFakeProxy()
+	h := newHarness(t, f, Options{AdminToken: testToken})
+	var got struct {
+		Members       []map[string]any    `json:"members"`
+		Circuits      []map[string]any    `json:"circuits"`
+		Disagreements []map[string]any    `json:"disagreements"`
+		ConfigHashes  map[string][]string `json:"config_hashes"`
+		Warnings      []string            `json:"warnings"`
+	}
+	resp, b := h.do(req{method: "GET", path: "/cluster/status"})
+	if err := json.Unmarshal(b, &got); resp.StatusCode != 200 || err != nil || got.Circuits == nil || len(got.Circuits) != 0 || len(got.Warnings) != 0 {
+		t.Fatalf("GET /cluster/status without a cluster = %d %s, want 200 and empty lists", resp.StatusCode, b)
+	}
+	at := time.Date(2025, 3, 14, 15, 9, 20, 0, time.UTC)
+	f.set(func(f *fakeProxy) {
+		f.snap.Members = []status.Member{
+			{Node: "node-a", State: status.MemberAlive, ConfigHash: "abc", Self: true},
+			{Node: "node-b", State: status.MemberAlive, ConfigHash: "abc"},
+			{Node: "node-c", State: status.MemberAlive, ConfigHash: "xyz"},
+		}
+		f.snap.Circuits = []status.CircuitView{
+			{Node: "node-a", Backend: "pg-1", State: status.Closed, Since: at, Received: at},
+			{Node: "node-b", Backend: "pg-1", State: status.Open, Reason: "hard_failure", Detail: "connect failed", Since: at, Failing: true, Role: "prober", Received: at},
+			{Node: "node-c", Backend: "pg-2", State: status.Closed, Since: at, Received: at},
+		}
+	})
+	resp, b = h.do(req{method: "GET", path: "/cluster/status"})
+	if err := json.Unmarshal(b, &got); resp.StatusCode != 200 || err != nil || len(got.Circuits) != 3 {
+		t.Fatalf("GET /cluster/status = %d %s, want three circuits", resp.StatusCode, b)
+	}
+	if c := got.Circuits[1]; c["node"] != "node-b" || c["reason"] != "hard_failure" || c["recovery_role"] != "prober" || c["failing"] != true || c["is_self"] != false {
+		t.Errorf("circuits[1] = %v", c)
+	}
+	if c := got.Circuits[0]; c["reason"] != nil || c["recovery_role"] != nil || c["is_self"] != true {
+		t.Errorf("circuits[0] = %v; want null reason and role, is_self", c)
+	}
+	if len(got.Disagreements) != 1 || got.Disagreements[0]["backend_name"] != "pg-1" {
+		t.Errorf("disagreements = %v, want pg-1 (CLOSED on node-a, OPEN on node-b)", got.Disagreements)
+	}
+	if len(got.ConfigHashes) != 2 || len(got.Warnings) != 1 || !strings.Contains(got.Warnings[0], "node-c") {
+		t.Errorf("config_hashes %v, warnings %v; want two hashes and a warning about node-c", got.ConfigHashes, got.Warnings)
 	}
 }

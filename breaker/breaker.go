@@ -179,4 +179,11 @@ type Stats struct {
 	FailuresTotal    uint64 // Record results with Outcome Failure, connection losses, failed health checks
 	RejectedTotal    uint64 // Allow calls answered ErrOpen
 	TransitionsTotal uint64
+	// ProbesTotal counts the probes of HALF_OPEN: permits handed out and
+	// health checks recorded (the passing check that moves OPEN to
+	// HALF_OPEN included).
+	ProbesTotal uint64
+	// Follower: OPEN, and another cluster member probes its recovery
+	// (SetFollower); Detail says so.
+	Follower bool
 }

@@ -28,6 +28,9 @@ type Breaker struct {
 	since  time.Time     // start of the current state; set by the first call that passes now
 	gen    atomic.Uint64 // bumped on every transition (under mu); tickets of older generations are stale. Atomic so that Current needs no lock.
 	forced bool          // an override holds state (Open or Closed)
+	// follower: another cluster member probes the recovery; OPEN does
+	// not move to HALF_OPEN on its own (SetFollower).
+	follower bool
 
 	// changes is bumped (under mu) by every call that may change what
 	// Stats reports, other than time passing (a Tick only when it did more
@@ -63,6 +66,7 @@ type Breaker struct {
 	failuresTotal    uint64
 	rejectedTotal    uint64
 	transitionsTotal uint64
+	probesTotal      uint64
 }
 
 type permit struct {
@@ -200,6 +204,7 @@ func (b *Breaker) Allow(now time.Time) (Ticket, error) {
 		if len(b.permits) < b.d.maxConc && b.probeOK+b.probeKO+len(b.permits) < b.d.probes {
 			b.nextID++
 			b.permits = append(b.permits, permit{id: b.nextID, at: now})
+			b.probesTotal++
 			return Ticket{gen: b.gen.Load(), probe: true, id: b.nextID}, nil
 		}
 	}
@@ -372,13 +377,16 @@ func (b *Breaker) check(r Result, now time.Time) (Transition, bool) {
 			return b.tripHard(now)
 		}
 	case Open:
-		if b.passes(r) && !now.Before(b.reopenAt) {
+		if b.passes(r) && !now.Before(b.reopenAt) && !b.follower {
 			tr := b.moveTo(Open, HalfOpen, ReasonNone, fmt.Sprintf("health check passed after %v open", now.Sub(b.since)), now, nil, false)
 			b.probeOK = 1
+			b.probesTotal++
 			tr.Stats.ProbeSuccesses = 1
+			tr.Stats.ProbesTotal = b.probesTotal
 			return tr, true
 		}
 	case HalfOpen:
+		b.probesTotal++
 		b.probe(r)
 		return b.resolveRound(now)
 	}
@@ -462,7 +470,7 @@ func (b *Breaker) Tick(now time.Time, in Inflight) (Transition, bool) {
 	case Closed:
 		return b.evaluate(now, in, true)
 	case Open:
-		if !b.cfg.RequireCheck && !now.Before(b.reopenAt) {
+		if !b.cfg.RequireCheck && !now.Before(b.reopenAt) && !b.follower {
 			return b.moveTo(Open, HalfOpen, ReasonNone, fmt.Sprintf("open for %v", now.Sub(b.since)), now, nil, false), true
 		}
 	case HalfOpen:
@@ -624,9 +632,14 @@ func (b *Breaker) stats(now time.Time) Stats {
 		FailuresTotal:       b.failuresTotal,
 		RejectedTotal:       b.rejectedTotal,
 		TransitionsTotal:    b.transitionsTotal,
+		ProbesTotal:         b.probesTotal,
 	}
 	if b.state == Open {
 		st.ReopenAt = b.reopenAt
+		if b.follower && !b.forced {
+			st.Follower = true
+			st.Detail = followDetail(st.Detail)
+		}
 	}
 	if b.state == Closed && b.held.reason != ReasonNone {
 		st.Detail = fmt.Sprintf("held by max-ejection guard (%d of %d backends open, limit %g%%): %s",
@@ -773,7 +786,7 @@ func (v verdict) format(c Config) string {
 	switch v.reason {
 	case ReasonHardFailure:
 		return fmt.Sprintf("%d consecutive hard failures, last: %s", v.bad, v.what)
-	case ReasonPeer:
+	case ReasonPeer, ReasonPeerTrip, ReasonQuorum:
 		return v.what
 	case ReasonErrorRate:
 		return fmt.Sprintf("error rate %.1f%% > %g%% over %d requests",

@@ -120,6 +120,12 @@ const (
 	// ReasonPeer: another instance of the cluster opened the circuit for
 	// a hard failure (or a hung backend) and said so (TripPeer).
 	ReasonPeer
+	// ReasonPeerTrip: another instance opened the circuit for an error
+	// rate, latency or saturation trip, and cluster.decision is "any".
+	ReasonPeerTrip
+	// ReasonQuorum: a majority of the cluster's live instances see the
+	// backend failing (cluster.decision "quorum").
+	ReasonQuorum
 )
 
 // String names the reason for logs, events and the SQL open_reason column.
@@ -145,6 +151,10 @@ func (r Reason) String() string {
 		return "hung"
 	case ReasonPeer:
 		return "peer_hard_failure"
+	case ReasonPeerTrip:
+		return "peer_trip"
+	case ReasonQuorum:
+		return "quorum"
 	}
 	return "unknown"
 }
@@ -152,6 +162,17 @@ func (r Reason) String() string {
 // Hard reports whether the reason is a hard failure seen by this
 // instance (hard_failure, hung): the openings a cluster shares.
 func (r Reason) Hard() bool { return r == ReasonHardFailure || r == ReasonHung }
+
+// Own reports whether a circuit open for this reason is open on this
+// instance's own observations (its own trips and failed recoveries), not
+// on another instance's word or an operator's.
+func (r Reason) Own() bool {
+	switch r {
+	case ReasonNone, ReasonOverride, ReasonPeer, ReasonPeerTrip, ReasonQuorum:
+		return false
+	}
+	return true
+}
 
 // Guarded reports whether trips for this reason are subject to the
 // max-ejection guard (latency and saturation trips are, the stall rule

@@ -36,9 +36,12 @@ type Cluster struct {
 	// -base64 32` prints. Members with another key are refused. Empty (the
 	// default) gossips in clear text.
 	SecretKey string `toml:"secret_key"`
-	// Decision says who decides latency, error-rate and saturation trips:
-	// "local" (the default: each instance for itself), "any" or "quorum".
-	// Hard failures are shared whatever it says.
+	// Decision says whose observations open a backend's circuit on this
+	// instance: "local" (the default: its own, and another member's hard
+	// failure), "any" (also another member's error-rate, latency or
+	// saturation trip) or "quorum" (its own, or a majority of the live
+	// members'; another member's hard failure makes it check the backend
+	// at once). See docs/design-notes.md, Cluster.
 	Decision string `toml:"decision"`
 }
 

@@ -70,17 +70,16 @@ rejoin_interval = "0s"
 	}
 }
 
-// TestClusterDecisionWarning: "any" and "quorum" are accepted and warned
-// about; "local" is not.
-func TestClusterDecisionWarning(t *testing.T) {
+// TestClusterDecisions: "local", "any" and "quorum" are accepted, and
+// none is warned about (all three are implemented).
+func TestClusterDecisions(t *testing.T) {
 	for _, d := range ClusterDecisions {
-		_, ws, err := Parse("c.toml", []byte(clusterBackend+"[cluster]\nenabled = true\ndecision = \""+d+"\"\n"))
-		if err != nil {
-			t.Fatalf("Parse(decision %s) = %v", d, err)
+		c, ws, err := Parse("c.toml", []byte(clusterBackend+"[cluster]\nenabled = true\ndecision = \""+d+"\"\n"))
+		if err != nil || c.Cluster.Decision != d {
+			t.Fatalf("Parse(decision %s) = %q, %v", d, c.Cluster.Decision, err)
 		}
-		warned := len(ws) == 1 && ws[0].Key == "cluster.decision" && ws[0].Line == 6
-		if warned != (d != "local") {
-			t.Errorf("decision %s: warnings %v, want a warning at line 6: %v", d, ws, d != "local")
+		if len(ws) != 0 {
+			t.Errorf("decision %s: warnings %v, want none", d, ws)
 		}
 	}
 }

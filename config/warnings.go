@@ -47,16 +47,14 @@ var NotImplemented = map[string]string{
 	"circuit_breaker.per_user_rate_limit":         notYet,
 	"circuit_breaker.user_isolation_on_abuse":     notYet,
 	"health_checks.collect_latency_percentiles":   "cannot be turned off: the circuit breakers need latency percentiles",
-	"cluster.decision":                            `only "local" is implemented yet: every instance decides latency, error-rate and saturation trips for itself`,
-	"helios":                                      noMeaning,
-	"edge":                                        noMeaning,
+	"helios": noMeaning,
+	"edge":   noMeaning,
 }
 
 // implementedWhen lists NotImplemented keys that do work with some values:
 // a key is not warned about when its function returns true.
 var implementedWhen = map[string]func(Config) bool{
 	"health_checks.collect_latency_percentiles": func(c Config) bool { return c.HealthChecks.CollectLatencyPercentiles },
-	"cluster.decision":                          func(c Config) bool { return c.Cluster.Decision == "local" },
 }
 
 // notImplemented returns the NotImplemented entry that covers key.

@@ -82,7 +82,7 @@ var (
 	descPatternP95 = desc("helios_query_breaker_latency_p95_milliseconds",
 		"95th percentile latency of a query pattern over the health window, in milliseconds; top patterns only.", "pattern")
 	descAlertsSent = desc("helios_alerts_sent_total",
-		"Alerts by channel and result: sent (delivered), failed (given up) or dropped (queue full or shutdown).", "channel", "result")
+		"Alerts by channel and result: sent (delivered), failed (given up), dropped (queue full or shutdown) or sent_by_peer (another cluster member sent it).", "channel", "result")
 	descAlertRetries = desc("helios_alerts_retries_total",
 		"Failed alert delivery attempts that were retried.", "channel")
 	descAlertQueue = desc("helios_alerts_queue_depth",
@@ -91,6 +91,8 @@ var (
 		"Circuit events waiting to be turned into alerts.")
 	descEventsDropped = desc("helios_alerts_events_dropped_total",
 		"Circuit events not alerted on because the alert queue was full.")
+	descPropagation = desc("helios_cluster_propagation_seconds",
+		"How long other cluster members' circuit changes (openings and circuit views) took to reach this instance, from the change on the sender to its arrival here (their clocks against ours); absent without [cluster].")
 	descClusterMembers = desc("helios_cluster_members",
 		"Members of the proxy's cluster by state (alive, suspect, dead, left) as this instance sees them, itself included; absent without [cluster].", "state")
 	descBuildInfo = desc("helios_build_info",
@@ -103,7 +105,7 @@ var snapshotDescs = []*prometheus.Desc{
 	descActive, descMax, descQueue, descShare, descLag, descLagBytes, descRole, descTimeline, descRouting,
 	descRamp, descTrustsProxy, descClients,
 	descAlertsSent, descAlertRetries, descAlertQueue, descEventsQueued, descEventsDropped,
-	descBuildInfo, descClusterMembers,
+	descBuildInfo, descClusterMembers, descPropagation,
 	descWaiting, descQueryBreakers, descPatternState, descPatternRejected, descPatternP95,
 }
 
@@ -207,6 +209,15 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			send(descClusterMembers, gauge, float64(byState[st]), string(st))
 		}
 	}
+	if h := snap.Propagation; h != nil {
+		buckets := make(map[float64]uint64, len(h.Bounds))
+		for i, b := range h.Bounds {
+			buckets[b] = h.Counts[i]
+		}
+		if hm, err := prometheus.NewConstHistogram(descPropagation, h.Count, h.Sum, buckets); err == nil {
+			ch <- hm
+		}
+	}
 
 	byState := map[status.CircuitState]int{}
 	for i, q := range snap.QueryBreakers {
@@ -233,6 +244,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			send(descAlertsSent, counter, float64(c.Sent), c.Channel, "sent")
 			send(descAlertsSent, counter, float64(c.Failed), c.Channel, "failed")
 			send(descAlertsSent, counter, float64(c.Dropped), c.Channel, "dropped")
+			send(descAlertsSent, counter, float64(c.ByPeer), c.Channel, "sent_by_peer")
 			send(descAlertRetries, counter, float64(c.Retries), c.Channel)
 			send(descAlertQueue, gauge, float64(c.Queued), c.Channel)
 		}

@@ -42,6 +42,7 @@ type ChannelStats struct {
 	Failed  uint64 // given up after a permanent error or the last attempt
 	Dropped uint64 // never tried to the end: queue full or shutdown
 	Retries uint64 // failed attempts that were retried
+	ByPeer  uint64 // not sent: another cluster member had sent it
 	Queued  int    // waiting to be sent
 }
 

@@ -484,7 +484,7 @@ func TestAlertStats(t *testing.T) {
 	m := New(&source{snap: threeBackends()}, Options{Alerts: func() AlertStats {
 		return AlertStats{
 			Channels: []ChannelStats{
-				{Channel: "slack", Sent: 5, Failed: 1, Dropped: 2, Retries: 4, Queued: 3},
+				{Channel: "slack", Sent: 5, Failed: 1, Dropped: 2, Retries: 4, Queued: 3, ByPeer: 6},
 				{Channel: "pagerduty", Sent: 7},
 			},
 			EventsQueued:  1,
@@ -492,14 +492,16 @@ func TestAlertStats(t *testing.T) {
 		}
 	}})
 	const want = `
-# HELP helios_alerts_sent_total Alerts by channel and result: sent (delivered), failed (given up) or dropped (queue full or shutdown).
+# HELP helios_alerts_sent_total Alerts by channel and result: sent (delivered), failed (given up), dropped (queue full or shutdown) or sent_by_peer (another cluster member sent it).
 # TYPE helios_alerts_sent_total counter
 helios_alerts_sent_total{channel="pagerduty",result="dropped"} 0
 helios_alerts_sent_total{channel="pagerduty",result="failed"} 0
 helios_alerts_sent_total{channel="pagerduty",result="sent"} 7
+helios_alerts_sent_total{channel="pagerduty",result="sent_by_peer"} 0
 helios_alerts_sent_total{channel="slack",result="dropped"} 2
 helios_alerts_sent_total{channel="slack",result="failed"} 1
 helios_alerts_sent_total{channel="slack",result="sent"} 5
+helios_alerts_sent_total{channel="slack",result="sent_by_peer"} 6
 # HELP helios_alerts_retries_total Failed alert delivery attempts that were retried.
 # TYPE helios_alerts_retries_total counter
 helios_alerts_retries_total{channel="pagerduty"} 0

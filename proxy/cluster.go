@@ -103,25 +103,115 @@ func (h clusterHost) ApplyOverride(c cluster.Change) {
 		Detail: o.Reason, Author: o.Author, Node: c.Node})
 }
 
-// PeerOpened opens a backend's circuit that another member opened for a
-// hard failure.
-func (h clusterHost) PeerOpened(name, node, detail string) {
+// PeerOpened opens a backend's circuit that another member opened on its
+// own observations.
+func (h clusterHost) PeerOpened(name, node string, hard bool, detail string) {
 	s := h.s
-	b := s.backend(name)
-	if b == nil {
-		return
+	if b := s.backend(name); b != nil {
+		r := breaker.ReasonPeer
+		if !hard {
+			r = breaker.ReasonPeerTrip
+		}
+		b.Note(b.Breaker.TripPeer(r, fmt.Sprintf("cluster member %s: %s", node, detail), s.clock.Now()))
 	}
-	b.Note(b.Breaker.TripPeer(fmt.Sprintf("cluster member %s: %s", node, detail), s.clock.Now()))
 }
 
-// shareOpening tells the cluster of a circuit this instance opened for a
-// hard failure. It is called from publish, on whatever goroutine made the
-// transition: Opened only queues.
-func (s *Server) shareOpening(b *backend.Backend, tr breaker.Transition) {
-	if tr.To != breaker.Open || !tr.Reason.Hard() {
+// Confirm asks for a health check of the backend now.
+func (h clusterHost) Confirm(name string) {
+	if b := h.s.backend(name); b != nil {
+		b.Check.Request()
+	}
+}
+
+// QuorumOpen opens a backend's circuit that a majority sees failing.
+func (h clusterHost) QuorumOpen(name, detail string) {
+	if b := h.s.backend(name); b != nil {
+		b.Note(b.Breaker.TripPeer(breaker.ReasonQuorum, detail, h.s.clock.Now()))
+	}
+}
+
+// Recover closes a backend's circuit on the cluster's word.
+func (h clusterHost) Recover(name, detail string) {
+	if b := h.s.backend(name); b != nil {
+		b.Note(b.Breaker.Recover(detail, h.s.clock.Now()))
+	}
+}
+
+// Follow makes a backend's circuit wait for another member's probing.
+func (h clusterHost) Follow(name string, on bool) {
+	if b := h.s.backend(name); b != nil {
+		b.Breaker.SetFollower(on)
+	}
+}
+
+// Circuits is every backend's circuit as the cluster sees it.
+func (h clusterHost) Circuits() []cluster.View {
+	s := h.s
+	now := s.clock.Now()
+	list := s.list()
+	out := make([]cluster.View, 0, len(list))
+	for _, b := range list {
+		out = append(out, circuitView(b, b.Breaker.Stats(now), false))
+	}
+	return out
+}
+
+// circuitView is b's circuit in st as this instance tells its cluster.
+func circuitView(b *backend.Backend, st breaker.Stats, recovered bool) cluster.View {
+	v := cluster.View{Backend: b.Config.Name, State: status.StateOf(st.State), Since: st.Since, Recovered: recovered}
+	switch {
+	case st.Forced:
+		v.Reason = breaker.ReasonOverride.String()
+	case st.State != breaker.Closed:
+		v.Reason, v.Detail, v.Failing = st.Reason.String(), st.Detail, st.Reason.Own()
+	case recovered:
+		v.Detail = st.Detail
+	}
+	return v
+}
+
+// shareTransition tells the cluster of a transition of this instance's
+// circuit: its new view, and an opening on its own observations (which
+// the others follow for a hard failure, or under decision "any"). It is
+// called from publish, on whatever goroutine made the transition: the
+// Node only queues.
+func (s *Server) shareTransition(b *backend.Backend, tr breaker.Transition) {
+	n := s.cluster.Load()
+	if n == nil {
 		return
 	}
+	st := tr.Stats
+	if tr.To == breaker.Closed {
+		st.Detail = tr.Detail // the probes' verdict, for the followers
+	}
+	n.Circuit(circuitView(b, st, tr.From == breaker.HalfOpen && tr.To == breaker.Closed))
+	if tr.To == breaker.Open && tr.From == breaker.Closed && tr.Reason.Own() {
+		n.Opened(b.Config.Name, tr.Reason.Hard(), tr.Reason.String()+": "+tr.Detail, tr.At)
+	}
+}
+
+// NotifyPosition is this instance's place among the live members of its
+// cluster, for alerts (0 outside a cluster).
+func (s *Server) NotifyPosition() int {
 	if n := s.cluster.Load(); n != nil {
-		n.Opened(b.Config.Name, tr.Reason.String()+": "+tr.Detail, tr.At)
+		return max(n.NotifyPosition(), 0)
+	}
+	return 0
+}
+
+// Notified returns the latest alert notification a member of the cluster
+// recorded under key; none outside a cluster.
+func (s *Server) Notified(key string) (status.Notification, bool) {
+	if n := s.cluster.Load(); n != nil {
+		return n.Notified(key)
+	}
+	return status.Notification{}, false
+}
+
+// Notify records an alert notification this instance sent in its
+// cluster's notification log; nothing outside a cluster.
+func (s *Server) Notify(key string, note status.Notification) {
+	if n := s.cluster.Load(); n != nil {
+		n.Notify(key, note)
 	}
 }

@@ -12,12 +12,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/heliosdb/heliosproxy/api"
+	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
 	"github.com/heliosdb/heliosproxy/proxy/cluster/clustertest"
@@ -35,6 +38,16 @@ type instance struct {
 	addr     string // PostgreSQL listener
 	api      string // base URL of its REST API
 	stop     func()
+	// checks counts the health checks of each backend that passed
+	// (set by start).
+	checks *sync.Map // backend → *atomic.Int64
+}
+
+// passedChecks is how many health checks of backend have passed on the
+// instance since it started.
+func (in *instance) passedChecks(backend string) int64 {
+	v, _ := in.checks.LoadOrStore(backend, new(atomic.Int64))
+	return v.(*atomic.Int64).Load()
 }
 
 // start runs the instance (again, after stop: a restart with the same
@@ -46,6 +59,13 @@ func (in *instance) start(t *testing.T, log *slog.Logger) {
 		t.Fatal(err)
 	}
 	srv.tuneCluster = clustertest.FastProbes
+	in.checks = new(sync.Map)
+	srv.OnHealthCheck(func(backend string, _ time.Duration, o breaker.Outcome) {
+		if o == breaker.Success {
+			v, _ := in.checks.LoadOrStore(backend, new(atomic.Int64))
+			v.(*atomic.Int64).Add(1)
+		}
+	})
 	ln, err := net.Listen("tcp", in.ip+":0")
 	if err != nil {
 		t.Fatal(err)
@@ -141,6 +161,65 @@ func backendOf(snap status.Snapshot, name string) status.Backend {
 	return status.Backend{}
 }
 
+func testLogger() *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startInstances runs ins as one cluster under decision, each with its
+// listener, API and gossip on its own loopback address and its own state
+// dir; config sets instance i's configuration before the cluster's part
+// is added. It returns the gossip addresses once every instance sees
+// every other alive.
+func startInstances(t *testing.T, log *slog.Logger, ins []*instance, decision string, config func(i int, cfg *config.Config)) []string {
+	t.Helper()
+	var gossip []string
+	for _, in := range ins {
+		gossip = append(gossip, clustertest.FreeAddr(t, in.ip))
+	}
+	for i, in := range ins {
+		config(i, &in.cfg)
+		cfg := &in.cfg
+		cfg.Proxy.ListenAddress = in.ip + ":0"
+		cfg.State.Dir = filepath.Join(t.TempDir(), in.name)
+		var join []string
+		for j, g := range gossip {
+			if j != i {
+				join = append(join, g)
+			}
+		}
+		cfg.Cluster = clusterConfig(in.name, gossip[i], join, decision)
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		in.start(t, log)
+	}
+	for _, in := range ins {
+		poll(t, 10*time.Second, in.name+" sees every member alive", func() (bool, string) {
+			n := 0
+			for _, m := range in.srv.Snapshot().Members {
+				if m.State == status.MemberAlive {
+					n++
+				}
+			}
+			return n == len(ins), fmt.Sprint(in.srv.Snapshot().Members)
+		})
+	}
+	return gossip
+}
+
+// threeInstances are node-a, node-b and node-c on 127.0.0.1, .2 and .3.
+func threeInstances() []*instance {
+	return []*instance{{name: "node-a", ip: "127.0.0.1"}, {name: "node-b", ip: "127.0.0.2"}, {name: "node-c", ip: "127.0.0.3"}}
+}
+
+func clusterConfig(name, bind string, join []string, decision string) config.Cluster {
+	return config.Cluster{Enabled: true, NodeName: name, BindAddress: bind, Join: join,
+		RejoinInterval: config.Duration{Duration: 200 * time.Millisecond}, SecretKey: clusterKey, Decision: decision}
+}
+
 // TestClusterThreeInstances: three proxies, each with its listener, API
 // and gossip on its own loopback address (127.0.0.1, .2, .3), in front of
 // the same two PostgreSQL servers. They see each other alive (SQL, REST);
@@ -155,19 +234,10 @@ func TestClusterThreeInstances(t *testing.T) {
 	for _, name := range []string{"cl-a", "cl-b"} {
 		clusters = append(clusters, pgtest.New(t, pgtest.Options{Name: name}))
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	ins := []*instance{{name: "node-a", ip: "127.0.0.1"}, {name: "node-b", ip: "127.0.0.2"}, {name: "node-c", ip: "127.0.0.3"}}
-	var gossip []string
-	for _, in := range ins {
-		gossip = append(gossip, clustertest.FreeAddr(t, in.ip))
-	}
-	for i, in := range ins {
-		cfg := testConfig(t, clusters...)
-		cfg.Proxy.ListenAddress = in.ip + ":0"
-		cfg.State.Dir = filepath.Join(t.TempDir(), in.name)
+	log := testLogger()
+	ins := threeInstances()
+	gossip := startInstances(t, log, ins, "local", func(i int, cfg *config.Config) {
+		*cfg = testConfig(t, clusters...)
 		if i == 0 {
 			cfg.HealthChecks.Interval = config.Duration{Duration: 100 * time.Millisecond}
 			cfg.HealthChecks.Timeout = config.Duration{Duration: 100 * time.Millisecond}
@@ -175,34 +245,10 @@ func TestClusterThreeInstances(t *testing.T) {
 			// B and C would take a minute to notice a dead backend themselves.
 			cfg.HealthChecks.Interval = config.Duration{Duration: time.Minute}
 		}
-		var join []string
-		for j, g := range gossip {
-			if j != i {
-				join = append(join, g)
-			}
-		}
-		cfg.Cluster = config.Cluster{Enabled: true, NodeName: in.name, BindAddress: gossip[i], Join: join,
-			RejoinInterval: config.Duration{Duration: 200 * time.Millisecond}, SecretKey: clusterKey, Decision: "local"}
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		in.cfg = cfg
-		in.start(t, log)
-	}
+	})
 	a, b, c := ins[0], ins[1], ins[2]
 
 	// Everyone alive, seen through each surface.
-	for _, in := range ins {
-		poll(t, 10*time.Second, in.name+" sees three members alive", func() (bool, string) {
-			n := 0
-			for _, m := range in.srv.Snapshot().Members {
-				if m.State == status.MemberAlive {
-					n++
-				}
-			}
-			return n == 3, fmt.Sprint(in.srv.Snapshot().Members)
-		})
-	}
 	if got, err := b.sql(ctx, "SELECT count(*)::text FROM helios_proxy.cluster_members WHERE state = 'alive' AND node IN ('node-a', 'node-b', 'node-c')"); err != nil || got != "3" {
 		t.Errorf("B's cluster_members alive = %q, %v; want 3", got, err)
 	}

@@ -346,7 +346,7 @@ func (s *Server) publish(b *backend.Backend, tr breaker.Transition) {
 	} else if ns := b.OpenedAt.Load(); ns != 0 {
 		openedAt = time.Unix(0, ns)
 	}
-	s.shareOpening(b, tr)
+	s.shareTransition(b, tr)
 	if tr.To == breaker.Open {
 		// Pooled connections and idle pooled sessions leave it now.
 		s.spawn(func() { s.front.Isolate(b) })
@@ -397,6 +397,9 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 	snap := status.Snapshot{Taken: now, Backends: dst[:0], QueryBreakers: s.queryBreakers(now)}
 	if n := s.cluster.Load(); n != nil {
 		snap.Members = n.Members(now)
+		snap.Circuits = n.Circuits(now)
+		h := n.Propagation()
+		snap.Propagation = &h
 	}
 	forced := s.overrides.ByName()
 	var total int64

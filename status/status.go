@@ -16,6 +16,13 @@ type Snapshot struct {
 	// Members are the instances of the cluster as this one sees them,
 	// itself included, by node name; nil without [cluster].
 	Members []Member
+	// Circuits are the live members' views of every backend's circuit
+	// (this instance's first, then by node and backend); nil without
+	// [cluster].
+	Circuits []CircuitView
+	// Propagation is how long the members' circuit changes took to reach
+	// this instance; nil without [cluster].
+	Propagation *Histogram
 	// QueryBreakers are the query patterns the proxy tracks (those that
 	// were slow or failed for backend reasons), the ones whose circuits
 	// are not CLOSED first, then by slow and failed executions, most

@@ -31,3 +31,34 @@ func TestClusterMembers(t *testing.T) {
 		t.Errorf("cluster_members =\n%s\nwant\n%s", g, want)
 	}
 }
+
+// TestClusterCircuits: helios_proxy.cluster_circuits answers the
+// snapshot's circuit views (NULL reason and role where there are none,
+// is_self from the members), and no rows without a cluster.
+func TestClusterCircuits(t *testing.T) {
+	in := testInput()
+	db := New()
+	if _, rows := run(t, db, in, "SELECT count(*) FROM helios_proxy.cluster_circuits"); rows[0][0] != "0" {
+		t.Errorf("count without a cluster = %s, want 0", rows[0][0])
+	}
+	in.Snapshot.Members = []status.Member{{Node: "node-a", State: status.MemberAlive, Self: true}, {Node: "node-b", State: status.MemberAlive}}
+	in.Snapshot.Circuits = []status.CircuitView{
+		{Node: "node-a", Backend: "pg-1", State: status.Open, Reason: "peer_hard_failure", Detail: "cluster member node-b: connect failed", Since: t0, Role: "follower", Received: t0},
+		{Node: "node-b", Backend: "pg-1", State: status.Open, Reason: "hard_failure", Since: t0, Failing: true, Role: "prober", Received: t0},
+		{Node: "node-b", Backend: "pg-2", State: status.Closed, Since: t0, Received: t0},
+	}
+	_, rows := run(t, db, in, "SELECT node, backend_name, circuit_state, reason, failing, recovery_role, is_self FROM helios_proxy.cluster_circuits ORDER BY node, backend_name")
+	var got []string
+	for _, r := range rows {
+		got = append(got, strings.Join(r, "|"))
+	}
+	want := "node-a|pg-1|OPEN|peer_hard_failure|f|follower|t\nnode-b|pg-1|OPEN|hard_failure|t|prober|f\nnode-b|pg-2|CLOSED|NULL|f|NULL|f"
+	if g := strings.Join(got, "\n"); g != want {
+		t.Errorf("cluster_circuits =\n%s\nwant\n%s", g, want)
+	}
+	// Where the instances disagree: the query a dashboard would run.
+	_, rows = run(t, db, in, "SELECT backend_name, count(DISTINCT circuit_state) FROM helios_proxy.cluster_circuits GROUP BY backend_name HAVING count(DISTINCT circuit_state) > 1")
+	if len(rows) != 0 {
+		t.Errorf("disagreements = %v, want none (pg-1 OPEN on both)", rows)
+	}
+}

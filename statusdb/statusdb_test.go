@@ -332,6 +332,8 @@ func TestSchema(t *testing.T) {
 			"retry_at timestamp with time zone, executions bigint, latency_p50_ms double precision, latency_p95_ms double precision, latency_p99_ms double precision, " +
 			"error_rate double precision, executions_total bigint, slow_total bigint, failures_total bigint, rejected_total bigint, transitions_total bigint, " +
 			"first_seen timestamp with time zone, last_seen timestamp with time zone",
+		"cluster_circuits": "node text, backend_name text, circuit_state text, reason text, detail text, state_since timestamp with time zone, " +
+			"failing boolean, recovery_role text, received timestamp with time zone, is_self boolean",
 	}
 	if len(tables) != len(want) {
 		t.Errorf("%d tables, want %d", len(tables), len(want))

@@ -40,6 +40,9 @@ type fakeAPI struct {
 
 	// patterns are GET /circuit-breaker/query-breakers' patterns.
 	patterns []map[string]any
+	// cluster is the body of GET /cluster/status; nil: a lone proxy's
+	// (empty lists).
+	cluster map[string]any
 }
 
 type fakeRequest struct {
@@ -78,6 +81,16 @@ func newFakeAPI(t *testing.T, n int) *fakeAPI {
 		writeJSON(w, http.StatusOK, map[string]any{"patterns": append([]map[string]any{}, f.patterns...), "timestamp": time.Now().UTC().Format(time.RFC3339Nano)})
 	})
 	mux.HandleFunc("GET /events", f.stream)
+	mux.HandleFunc("GET /cluster/status", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		body := f.cluster
+		if body == nil {
+			body = map[string]any{"members": []any{}, "circuits": []any{}, "disagreements": []any{},
+				"config_hashes": map[string]any{}, "warnings": []any{}, "timestamp": time.Now().UTC()}
+		}
+		writeJSON(w, http.StatusOK, body)
+	})
 	mux.HandleFunc("PUT /circuit-breaker/backends/{name}/override", f.override)
 	mux.HandleFunc("DELETE /circuit-breaker/backends/{name}/override", f.override)
 	f.Server = httptest.NewServer(mux)

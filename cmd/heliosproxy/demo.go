@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,7 +47,13 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	apiAddr := fs.String("api", "127.0.0.1:8080", "address of the REST API and dashboard")
 	load := fs.Bool("load", false, "drive a small workload through the proxy")
 	clients := fs.Int("clients", 8, "concurrent clients of --load")
+	nodes := fs.Int("nodes", 1, "proxy instances sharing state as one cluster ([cluster]); instance i listens on the ports of --listen, --api and --metrics-port plus i-1")
+	gossipPort := fs.Int("gossip-port", config.DefaultClusterPort, "gossip port of the first instance with --nodes (the others: the next ones; 0 picks free ones)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *nodes < 1 || *nodes > 9 {
+		fmt.Fprintf(stderr, "heliosproxy demo: --nodes: want 1 to 9, got %d\n", *nodes)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -113,6 +124,12 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 
+	cfgs, err := demoNodes(cfg, *nodes, *gossipPort)
+	if err != nil {
+		fmt.Fprintln(stderr, "heliosproxy demo:", err)
+		return 1
+	}
+
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
@@ -121,18 +138,30 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		srv  *proxy.Server
 		addr string
 	}
-	ready := make(chan started, 1)
-	errc := make(chan error, 1)
-	wg.Go(func() {
-		errc <- serve(ctx, cfg, log, func(s *proxy.Server, addr net.Addr) { ready <- started{s, addr.String()} })
-	})
+	errc := make(chan error, len(cfgs))
 	var srv *proxy.Server
-	select {
-	case st := <-ready:
-		srv, *listen = st.srv, st.addr
-	case err := <-errc:
-		fmt.Fprintln(stderr, "heliosproxy demo:", err)
-		return 1
+	var others []string
+	for i, c := range cfgs {
+		ready := make(chan started, 1)
+		nlog := log
+		if len(cfgs) > 1 {
+			nlog = log.With("node", c.Cluster.NodeName)
+		}
+		wg.Go(func() {
+			errc <- serve(ctx, c, nlog, func(s *proxy.Server, addr net.Addr) { ready <- started{s, addr.String()} })
+		})
+		select {
+		case st := <-ready:
+			if i == 0 {
+				srv, *listen = st.srv, st.addr
+				continue
+			}
+			others = append(others, fmt.Sprintf("  %s:  proxy %s, dashboard and REST API http://%s/, metrics port %d, gossip %s",
+				c.Cluster.NodeName, st.addr, c.API.ListenAddress, c.Observability.MetricsPort, c.Cluster.BindAddress))
+		case err := <-errc:
+			fmt.Fprintln(stderr, "heliosproxy demo:", err)
+			return 1
+		}
 	}
 	dsn := fmt.Sprintf("postgres://postgres:%s@%s/postgres?sslmode=disable", demoPassword, *listen)
 	host, port, _ := net.SplitHostPort(*listen)
@@ -149,6 +178,7 @@ HeliosProxy is running on %s in front of %s
   REST API:   curl http://%s/circuit-breaker/status
   metrics:    curl http://%s:%d/metrics
 
+%s
 Type a command and Enter (the clusters are yours to break):
   status           circuit state of every backend
   kill NAME        crash a backend (SIGKILL): its circuit opens at once
@@ -161,7 +191,8 @@ Type a command and Enter (the clusters are yours to break):
   resume-replay NAME  resume it: back in read routing
   quit             stop everything (or Ctrl-C)
 
-`, *listen, strings.Join(demoNames, ", "), demoPassword, host, port, host, port, *apiAddr, demoToken, *apiAddr, host, *metricsPort)
+`, *listen, strings.Join(demoNames, ", "), demoPassword, host, port, host, port, *apiAddr, demoToken, *apiAddr, host, *metricsPort,
+		demoClusterText(cfgs[0], others))
 
 	wg.Go(func() { printEvents(ctx, srv, stdout) })
 	if *load {
@@ -199,6 +230,95 @@ Type a command and Enter (the clusters are yours to break):
 			}
 		}
 	}
+}
+
+// demoNodes returns the configuration of each of n demo instances: with n
+// > 1, instance i (0-based) listens on the ports of cfg plus i (a port of
+// 0 stays 0), keeps its own state dir, and gossips on 127.0.0.1 with the
+// others (gossipPort plus i; 0: free ports), one [cluster] under a fresh
+// key.
+func demoNodes(cfg config.Config, n, gossipPort int) ([]config.Config, error) {
+	if n == 1 {
+		return []config.Config{cfg}, nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	var gossip []string
+	for i := range n {
+		p := gossipPort + i
+		if gossipPort == 0 {
+			free, err := freeGossipPort()
+			if err != nil {
+				return nil, err
+			}
+			p = free
+		}
+		gossip = append(gossip, net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	}
+	out := make([]config.Config, n)
+	for i := range n {
+		c := cfg
+		c.Proxy.ListenAddress = shiftPort(cfg.Proxy.ListenAddress, i)
+		c.API.ListenAddress = shiftPort(cfg.API.ListenAddress, i)
+		if c.Observability.MetricsPort != 0 {
+			c.Observability.MetricsPort += i
+		}
+		name := fmt.Sprintf("demo-%d", i+1)
+		c.State.Dir = filepath.Join(cfg.State.Dir, name)
+		join := slices.Delete(slices.Clone(gossip), i, i+1)
+		c.Cluster = config.Default().Cluster
+		c.Cluster.Enabled, c.Cluster.NodeName, c.Cluster.BindAddress, c.Cluster.Join = true, name, gossip[i], join
+		c.Cluster.SecretKey = base64.StdEncoding.EncodeToString(key)
+		c.Cluster.RejoinInterval = config.Duration{Duration: 2 * time.Second}
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// shiftPort adds i to the port of host:port, unless it is 0.
+func shiftPort(addr string, i int) string {
+	host, port, err := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	if err != nil || p == 0 {
+		return addr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+i))
+}
+
+// freeGossipPort returns a port of 127.0.0.1 free for TCP and UDP (gossip
+// binds both).
+func freeGossipPort() (int, error) {
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", ln.Addr().String())
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no port of 127.0.0.1 free for TCP and UDP")
+}
+
+// demoClusterText describes the other instances of a --nodes demo; "" for
+// one instance.
+func demoClusterText(first config.Config, others []string) string {
+	if len(others) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("A cluster of %d instances sharing circuit state, overrides and alerts (gossip %s);\n"+
+		"the one above is %s, the others:\n%s\n  members:    psql ... -d helios_proxy -c 'SELECT * FROM helios_proxy.cluster_members'\n"+
+		"              and each instance's circuits: helios_proxy.cluster_circuits, GET /cluster/status\n",
+		len(others)+1, first.Cluster.BindAddress, first.Cluster.NodeName, strings.Join(others, "\n"))
 }
 
 const demoUsage = "commands: status | kill NAME | hang NAME | resume NAME | restart NAME | promote NAME | pause-replay NAME | resume-replay NAME | quit"

@@ -230,6 +230,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	defer cancel(nil) // before wg.Wait: the API and metrics servers end with ctx
 	var disp *alerts.Dispatcher
 	if acfg := alertsConfig(cfg.Alerts); len(acfg.Channels()) > 0 {
+		if cfg.Cluster.Enabled {
+			acfg.Peers = srv // each alert goes out from one member
+		}
 		disp = alerts.New(acfg, log, acfg.Channels()...)
 		events := srv.Subscribe(ctx) // before Run, so that no event is missed
 		wg.Go(func() { _ = disp.Run(ctx, events) })
@@ -352,7 +355,7 @@ func serveMetrics(ctx context.Context, fail context.CancelCauseFunc, wg *sync.Wa
 func alertStats(s alerts.Stats) metrics.AlertStats {
 	a := metrics.AlertStats{EventsQueued: s.EventsQueued, EventsDropped: s.EventsDropped}
 	for _, c := range s.Channels {
-		a.Channels = append(a.Channels, metrics.ChannelStats{Channel: c.Channel, Sent: c.Sent, Failed: c.Failed, Dropped: c.Dropped, Retries: c.Retries, Queued: c.Queued})
+		a.Channels = append(a.Channels, metrics.ChannelStats{Channel: c.Channel, Sent: c.Sent, Failed: c.Failed, Dropped: c.Dropped, Retries: c.Retries, Queued: c.Queued, ByPeer: c.ByPeer})
 	}
 	return a
 }

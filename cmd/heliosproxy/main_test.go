@@ -184,3 +184,63 @@ func TestDemo(t *testing.T) {
 		t.Fatal("demo did not stop after quit")
 	}
 }
+
+// TestDemoNodes: demo --nodes 3 runs three instances as one cluster in
+// front of the demo's PostgreSQL servers: each sees the three alive, and a
+// backend killed through the demo is OPEN on the third instance too.
+func TestDemoNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stdin, commands := io.Pipe()
+	out := newLines()
+	exit := make(chan int, 1)
+	go func() {
+		exit <- run([]string{"demo", "--nodes", "3", "--gossip-port", "0", "--listen", "127.0.0.1:0", "--metrics-port", "0", "--api", "127.0.0.1:0"}, stdin, out, out)
+	}()
+	t.Cleanup(func() { commands.Close() })
+
+	line, next := out.wait(t, ctx, 0, "demo-3:  proxy ")
+	third := strings.TrimSuffix(strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "demo-3:  proxy "))[0], ",")
+	sql := func(q string) (string, error) {
+		conn, err := pgx.Connect(ctx, "postgres://postgres:"+demoPassword+"@"+third+"/helios_proxy?sslmode=disable")
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close(ctx)
+		var v string
+		err = conn.QueryRow(ctx, q).Scan(&v)
+		return v, err
+	}
+	// until polls query on demo-3 until it answers want (or the test's
+	// deadline passes).
+	until := func(what, query, want string) {
+		t.Helper()
+		for {
+			got, err := sql(query)
+			if err == nil && got == want {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("demo-3: %s = %q (%v), want %q", what, got, err, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	until("alive members", "SELECT count(*)::text FROM helios_proxy.cluster_members WHERE state = 'alive'", "3")
+	if _, err := io.WriteString(commands, "kill replica-1\n"); err != nil {
+		t.Fatal(err)
+	}
+	out.wait(t, ctx, next, "CircuitOpened", "replica-1")
+	until("replica-1's circuit", "SELECT circuit_state FROM helios_proxy.circuit_breaker_status WHERE backend_name = 'replica-1'", "OPEN")
+	if _, err := io.WriteString(commands, "quit\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-exit:
+		if code != 0 {
+			t.Errorf("demo exit code = %d, want 0", code)
+		}
+	case <-ctx.Done():
+		t.Fatal("demo did not stop after quit")
+	}
+}

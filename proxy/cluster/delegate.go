@@ -50,23 +50,43 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.n.bcast.GetBroadcasts(overhead, limit)
 }
 
-// LocalState is every override change this instance holds, for
-// memberlist's periodic full state exchange (and the one at join).
+// state is what members exchange in memberlist's periodic full state
+// exchange (and the one at join).
+type state struct {
+	Overrides []Change `json:"o"` // every override change the member holds
+	Views     []View   `json:"v"` // the member's own circuits
+	Notices   []Notice `json:"n"` // the notification log
+}
+
+// LocalState is this instance's state for a full exchange.
 func (d *delegate) LocalState(bool) []byte {
-	b, _ := json.Marshal(d.n.reg.all())
+	n := d.n
+	st := state{Overrides: n.reg.all(), Notices: n.notices()}
+	n.mu.Lock()
+	for _, v := range n.views[n.name] {
+		st.Views = append(st.Views, v)
+	}
+	n.mu.Unlock()
+	b, _ := json.Marshal(st)
 	return b
 }
 
-// MergeRemoteState takes another member's changes; each is applied as
-// if it had arrived alone.
+// MergeRemoteState takes another member's state; each change and view is
+// applied as if it had arrived alone.
 func (d *delegate) MergeRemoteState(buf []byte, _ bool) {
-	var cs []Change
-	if err := json.Unmarshal(buf, &cs); err != nil {
+	var st state
+	if err := json.Unmarshal(buf, &st); err != nil {
 		d.n.log.Warn("cluster state not understood", "err", err)
 		return
 	}
-	for i := range cs {
-		d.n.queue(message{Override: &cs[i]})
+	for i := range st.Overrides {
+		d.n.queue(message{Override: &st.Overrides[i]})
+	}
+	for i := range st.Views {
+		d.n.queue(message{View: &st.Views[i], synced: true})
+	}
+	for i := range st.Notices {
+		d.n.queue(message{Notice: &st.Notices[i]})
 	}
 }
 
@@ -116,7 +136,11 @@ func (d *delegate) note(node *memberlist.Node, state status.MemberState, what st
 		what = "cluster member dead"
 	}
 	m.addr, m.state, m.meta = node.Address(), state, meta
+	if state != status.MemberAlive {
+		delete(n.views, node.Name) // its observations age out with it
+	}
 	n.mu.Unlock()
+	n.poke() // votes and probers change with the members
 	if what != "" {
 		n.log.Info(what, "peer", node.Name, "addr", node.Address(), "version", meta.Version, "config_hash", meta.ConfigHash)
 	}

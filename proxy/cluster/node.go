@@ -28,16 +28,33 @@ import (
 )
 
 // Host is the proxy as the cluster sees it. Its methods are called from
-// the Node's own goroutine, one at a time.
+// the Node's own goroutine, one at a time. A backend this instance does
+// not have is ignored by each of them.
 type Host interface {
 	// ApplyOverride applies a change of a backend's override made on
 	// another member (c.Set nil: cleared): persist it, then force or
-	// unforce the circuit. A backend this instance does not have is
-	// ignored.
+	// unforce the circuit.
 	ApplyOverride(c Change)
-	// PeerOpened opens backend's circuit because member node opened it
-	// for a hard failure; detail says what node saw.
-	PeerOpened(backend, node, detail string)
+	// PeerOpened opens backend's CLOSED circuit because member node
+	// opened its own: for a hard failure (hard), or for an error-rate,
+	// latency or saturation trip under decision "any"; detail says what
+	// node saw.
+	PeerOpened(backend, node string, hard bool, detail string)
+	// Confirm asks for a health check of backend now: under decision
+	// "quorum" another member's hard failure is a vote, and this
+	// instance looks for itself.
+	Confirm(backend string)
+	// QuorumOpen opens backend's CLOSED circuit because a majority of the
+	// live members see it failing.
+	QuorumOpen(backend, detail string)
+	// Recover closes backend's OPEN circuit on the cluster's word: the
+	// prober found it healthy, or the quorum that opened it is gone.
+	Recover(backend, detail string)
+	// Follow says whether another member probes backend's recovery for
+	// this one (on), or this one probes for itself.
+	Follow(backend string, on bool)
+	// Circuits returns this instance's circuits as they are now.
+	Circuits() []View
 }
 
 // Options configure a Node.
@@ -65,9 +82,10 @@ type Node struct {
 	clk  hlc
 	reg  *register
 
-	inbox chan message // from memberlist's goroutines to Run's
-	out   chan message // local changes to send, from the proxy to Run's
-	bcast *memberlist.TransmitLimitedQueue
+	inbox     chan message  // from memberlist's goroutines to Run's
+	out       chan message  // local changes to send, from the proxy to Run's
+	decideNow chan struct{} // asks Run to judge the circuits again (capacity 1)
+	bcast     *memberlist.TransmitLimitedQueue
 
 	// ml is set while Run runs. Nothing calls memberlist while holding
 	// mu: memberlist calls the delegate holding its own locks.
@@ -77,6 +95,14 @@ type Node struct {
 	probe   time.Duration        // memberlist's probe interval, for suspect
 	members map[string]*member   // by node name, self excluded
 	opened  map[string]time.Time // "node/backend" → time of the last opening taken from it
+	// views are the members' circuits: node → backend → latest view,
+	// this instance's own included; a member's go when it dies or leaves.
+	views map[string]map[string]View
+	held  map[string]bool                // backends whose recovery another member probes for this one (as told to Host.Follow)
+	nflog map[string]status.Notification // the notification log: key → latest notification sent by any member
+
+	judged atomic.Uint64 // judge rounds done, for tests that wait for one
+	prop   propagation   // how long other members' circuit changes took to arrive
 }
 
 type member struct {
@@ -98,17 +124,23 @@ type nodeMeta struct {
 type message struct {
 	Override *Change  `json:"o,omitempty"`
 	Opening  *Opening `json:"x,omitempty"`
+	View     *View    `json:"v,omitempty"`
+	Notice   *Notice  `json:"n,omitempty"`
 	// Leaving names a member about to leave on purpose (shut down):
 	// memberlist does not tell its delegates a departure from a death.
 	Leaving string `json:"l,omitempty"`
+	// synced: it came in a full state exchange (not sent on the wire).
+	synced bool
 }
 
-// Opening says that Node opened Backend's circuit at At for a hard
-// failure.
+// Opening says that Node opened Backend's circuit at At on its own
+// observations: for a hard failure (Hard), or for another trip under
+// decision "any".
 type Opening struct {
 	Backend string
 	Node    string
 	At      time.Time
+	Hard    bool `json:",omitempty"`
 	Detail  string
 }
 
@@ -128,14 +160,18 @@ func New(opts Options) (*Node, error) {
 		name = h
 	}
 	n := &Node{
-		opts:    opts,
-		name:    name,
-		log:     opts.Log.With("component", "cluster", "node", name),
-		reg:     newRegister(),
-		inbox:   make(chan message, 1024),
-		out:     make(chan message, 1024),
-		members: make(map[string]*member),
-		opened:  make(map[string]time.Time),
+		opts:      opts,
+		name:      name,
+		log:       opts.Log.With("component", "cluster", "node", name),
+		reg:       newRegister(),
+		inbox:     make(chan message, 1024),
+		out:       make(chan message, 1024),
+		decideNow: make(chan struct{}, 1),
+		members:   make(map[string]*member),
+		opened:    make(map[string]time.Time),
+		views:     make(map[string]map[string]View),
+		held:      make(map[string]bool),
+		nflog:     make(map[string]status.Notification),
 	}
 	for _, o := range opts.Overrides {
 		c := Change{Backend: o.Backend, Stamp: o.Stamp, Node: o.Node, Author: o.Author, Set: &o}
@@ -169,10 +205,16 @@ func (n *Node) Share(c Change) {
 }
 
 // Opened tells the other members that this instance opened backend's
-// circuit for a hard failure. It never blocks: when the queue is full (the
-// network far behind), the opening is dropped and logged.
-func (n *Node) Opened(backend, detail string, at time.Time) {
-	n.send(message{Opening: &Opening{Backend: backend, Node: n.name, At: at, Detail: detail}})
+// circuit on its own observations: for a hard failure (hard), or for an
+// error-rate, latency or saturation trip, which only decision "any"
+// shares (for the others, Opened does nothing). It never blocks: when the
+// queue is full (the network far behind), the opening is dropped and
+// logged.
+func (n *Node) Opened(backend string, hard bool, detail string, at time.Time) {
+	if !hard && n.opts.Config.Decision != "any" {
+		return
+	}
+	n.send(message{Opening: &Opening{Backend: backend, Node: n.name, At: at, Hard: hard, Detail: detail}})
 }
 
 func (n *Node) send(m message) {
@@ -221,8 +263,11 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("cluster member started", "addr", ml.LocalNode().Address(), "join", n.opts.Config.Join,
 		"encrypted", len(n.opts.Config.Key()) > 0)
 	n.join(ctx)
+	n.reconcile()
 	rejoin := time.NewTicker(n.opts.Config.RejoinInterval.Duration)
 	defer rejoin.Stop()
+	judge := time.NewTicker(judgeInterval)
+	defer judge.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -231,12 +276,34 @@ func (n *Node) Run(ctx context.Context) error {
 			n.receive(m)
 		case m := <-n.out:
 			n.deliver(&wg, ml, m)
+		case <-n.decideNow:
+			n.judge()
+		case <-judge.C:
+			n.reconcile()
+			n.judge()
 		case <-rejoin.C:
 			n.join(ctx)
 			n.reg.forget(time.Now(), time.Hour)
 			n.forgetDead(time.Now())
+			n.forgetNotices(time.Now())
 		}
 	}
+}
+
+// judgeInterval is how often Run judges the circuits without a change
+// to prompt it (suspicion sets in with time), and compares its circuits
+// with what it told the others. A view received or made, or a member
+// joining or leaving, prompts a judgement at once.
+const judgeInterval = time.Second
+
+// judge decides every backend again from the live members' views.
+func (n *Node) judge() {
+	live := n.live(time.Now())
+	n.mu.Lock()
+	vs := n.decide(live)
+	n.mu.Unlock()
+	n.act(vs)
+	n.judged.Add(1)
 }
 
 // deliver sends a local change to every other live member directly (an
@@ -250,13 +317,10 @@ func (n *Node) deliver(wg *sync.WaitGroup, ml *memberlist.Memberlist, m message)
 		return
 	}
 	n.bcast.QueueBroadcast(broadcast(b))
-	for _, to := range ml.Members() {
-		if to.Name == n.name {
-			continue
-		}
+	for _, to := range n.alivePeers() {
 		wg.Go(func() {
 			var err error
-			if m.Opening != nil {
+			if m.Opening != nil || m.View != nil { // the notification log goes over TCP: a loss would send twice
 				err = ml.SendBestEffort(to, b)
 			} else {
 				err = ml.SendReliable(to, b)
@@ -271,11 +335,29 @@ func (n *Node) deliver(wg *sync.WaitGroup, ml *memberlist.Memberlist, m message)
 // sayLeaving tells every member that this one leaves on purpose.
 func (n *Node) sayLeaving(ml *memberlist.Memberlist) {
 	b, _ := json.Marshal(message{Leaving: n.name})
-	for _, to := range ml.Members() {
-		if to.Name != n.name {
-			_ = ml.SendBestEffort(to, b) // UDP: does not wait; a loss shows the member dead instead of left
+	for _, to := range n.alivePeers() {
+		_ = ml.SendBestEffort(to, b) // UDP: does not wait; a loss shows the member dead instead of left
+	}
+}
+
+// alivePeers returns the other members alive in memberlist, as copies
+// made from the member table: the nodes memberlist's Members returns are
+// its own, which it changes under its lock while we would read them.
+func (n *Node) alivePeers() []*memberlist.Node {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]*memberlist.Node, 0, len(n.members))
+	for name, m := range n.members {
+		if m.state != status.MemberAlive {
+			continue
+		}
+		host, port, err := net.SplitHostPort(m.addr)
+		p, _ := strconv.Atoi(port)
+		if ip := net.ParseIP(host); err == nil && ip != nil {
+			out = append(out, &memberlist.Node{Name: name, Addr: ip, Port: uint16(p)})
 		}
 	}
+	return out
 }
 
 // receive applies a message from another member.
@@ -302,11 +384,34 @@ func (n *Node) receive(m message) {
 		if seen {
 			return
 		}
-		if age := time.Since(o.At); age > openingMaxAge {
+		age := time.Since(o.At)
+		n.prop.observe(age)
+		if age > openingMaxAge {
 			n.log.Info("peer's circuit opening arrived too late to act on", "backend", o.Backend, "peer", o.Node, "age", age)
 			return
 		}
-		n.opts.Host.PeerOpened(o.Backend, o.Node, o.Detail)
+		if n.opts.Config.Decision == "quorum" {
+			n.opts.Host.Confirm(o.Backend) // its view is its vote
+			return
+		}
+		n.opts.Host.PeerOpened(o.Backend, o.Node, o.Hard, o.Detail)
+	case m.Notice != nil:
+		n.clk.Observe(m.Notice.N.Stamp)
+		n.takeNotice(*m.Notice)
+	case m.View != nil:
+		v := *m.View
+		now := time.Now()
+		if !n.takeView(v, now) {
+			return
+		}
+		if !m.synced {
+			n.prop.observe(now.Sub(stampTime(v.Stamp)))
+		}
+		n.clk.Observe(v.Stamp)
+		if v.Recovered {
+			n.follow(v)
+		}
+		n.judge()
 	}
 }
 
@@ -318,9 +423,10 @@ func (n *Node) join(ctx context.Context) {
 	}
 	ml := n.ml.Load()
 	known := make(map[string]bool)
-	for _, m := range ml.Members() {
+	for _, m := range n.alivePeers() {
 		known[m.Address()] = true
 	}
+	known[ml.LocalNode().Address()] = true
 	var missing []string
 	for _, j := range n.opts.Config.Join {
 		host, port, err := net.SplitHostPort(j)

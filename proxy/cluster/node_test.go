@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,11 +72,70 @@ func TestHLC(t *testing.T) {
 	}
 }
 
-// fakeHost records what a Node applies.
+// fakeHost records what a Node applies, and keeps circuits as the proxy
+// would for what the Node decides.
 type fakeHost struct {
+	n         *Node
 	mu        sync.Mutex
 	overrides map[string]Change
 	opened    []string // "backend from node"
+	confirms  []string
+	circuits  map[string]View
+	follows   map[string]bool
+}
+
+func (h *fakeHost) Confirm(backend string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.confirms = append(h.confirms, backend)
+}
+
+// set changes a circuit as the proxy's breaker would and tells the Node.
+func (h *fakeHost) set(v View) {
+	h.mu.Lock()
+	h.circuits[v.Backend] = v
+	h.mu.Unlock()
+	h.n.Circuit(v)
+}
+
+func (h *fakeHost) circuit(backend string) View {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.circuits[backend]
+}
+
+func (h *fakeHost) following(backend string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.follows[backend]
+}
+
+func (h *fakeHost) QuorumOpen(backend, detail string) {
+	if c := h.circuit(backend); c.State == status.Closed {
+		h.set(View{Backend: backend, State: status.Open, Reason: "quorum", Detail: detail, Since: time.Now()})
+	}
+}
+
+func (h *fakeHost) Recover(backend, detail string) {
+	if c := h.circuit(backend); c.State != status.Closed {
+		h.set(View{Backend: backend, State: status.Closed, Detail: detail, Since: time.Now()})
+	}
+}
+
+func (h *fakeHost) Follow(backend string, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.follows[backend] = on
+}
+
+func (h *fakeHost) Circuits() []View {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []View
+	for _, v := range h.circuits {
+		out = append(out, v)
+	}
+	return out
 }
 
 func (h *fakeHost) ApplyOverride(c Change) {
@@ -83,7 +144,7 @@ func (h *fakeHost) ApplyOverride(c Change) {
 	h.overrides[c.Backend] = c
 }
 
-func (h *fakeHost) PeerOpened(backend, node, _ string) {
+func (h *fakeHost) PeerOpened(backend, node string, _ bool, _ string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.opened = append(h.opened, backend+" from "+node)
@@ -114,17 +175,26 @@ type testNode struct {
 // startNode runs a Node on host until the test ends (or stop).
 func startNode(t *testing.T, name, host, key string, join []string) *testNode {
 	t.Helper()
+	return startNodeDecision(t, name, host, key, "local", join)
+}
+
+// startNodeDecision is startNode with cluster.decision; the node's host
+// starts with pg-1 and pg-2 CLOSED.
+func startNodeDecision(t *testing.T, name, host, key, decision string, join []string) *testNode {
+	t.Helper()
 	addr := clustertest.FreeAddr(t, host)
-	h := &fakeHost{overrides: map[string]Change{}}
+	h := &fakeHost{overrides: map[string]Change{}, follows: map[string]bool{}, circuits: map[string]View{
+		"pg-1": {Backend: "pg-1", State: status.Closed}, "pg-2": {Backend: "pg-2", State: status.Closed}}}
 	n, err := New(Options{
 		Config: config.Cluster{Enabled: true, NodeName: name, BindAddress: addr, Join: join, SecretKey: key,
-			Decision: "local", RejoinInterval: config.Duration{Duration: 200 * time.Millisecond}},
+			Decision: decision, RejoinInterval: config.Duration{Duration: 200 * time.Millisecond}},
 		Version: "test", ConfigHash: "h1", Host: h, Tune: clustertest.FastProbes,
 		Log: testLog(),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.n = n
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
@@ -169,7 +239,7 @@ func alive(n *Node, want int) bool {
 // with another key, and see a stopped member leave; Run leaves no
 // goroutine behind.
 func TestNodes(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer noLeaks(t, goleak.IgnoreCurrent())
 	a := startNode(t, "node-a", "127.0.0.1", testKey, nil)
 	b := startNode(t, "node-b", "127.0.0.2", testKey, []string{a.addr})
 	c := startNode(t, "node-c", "127.0.0.3", testKey, []string{a.addr, b.addr})
@@ -206,7 +276,8 @@ func TestNodes(t *testing.T) {
 	}
 
 	// A hard-failure opening on c reaches a and b once.
-	c.Opened("pg-2", "connection refused", time.Now())
+	c.Opened("pg-2", true, "connection refused", time.Now())
+	c.Opened("pg-1", false, "p95 > 500ms", time.Now()) // decision local: not shared
 	for _, n := range []*testNode{a, b} {
 		d := eventually(t, time.Second, n.Name()+" opened pg-2", func() bool { return len(n.host.openings()) > 0 })
 		t.Logf("opening on node-c applied on %s after %v", n.Name(), d)
@@ -242,6 +313,25 @@ func TestNodes(t *testing.T) {
 	b.stop()
 }
 
+// noLeaks waits up to 10 s for every goroutine but those opts ignore to
+// end: memberlist's own end shortly after Shutdown, later on a loaded
+// machine than goleak's half second of retries allows.
+func noLeaks(t *testing.T, opts ...goleak.Option) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := goleak.Find(opts...)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Error(err)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (n *testNode) String() string { return fmt.Sprintf("%s@%s", n.Name(), n.addr) }
 
 func testLog() *slog.Logger {
@@ -249,4 +339,129 @@ func testLog() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// seen reports whether n holds node's view of backend in state.
+func seen(n *testNode, node, backend string, state status.CircuitState) bool {
+	for _, v := range n.Circuits(time.Now()) {
+		if v.Node == node && v.Backend == backend {
+			return v.State == state
+		}
+	}
+	return false
+}
+
+func roleOf(n *testNode, node, backend string) string {
+	for _, v := range n.Circuits(time.Now()) {
+		if v.Node == node && v.Backend == backend {
+			return v.Role
+		}
+	}
+	return ""
+}
+
+// TestQuorum: under decision "quorum", one member that sees a backend
+// failing keeps it to itself; two of three open it on the third (reason
+// quorum, held open without probing); the prober's recovery closes the
+// follower's circuit, and the quorum's end the third's; the votes of a
+// member that leaves stop counting.
+func TestQuorum(t *testing.T) {
+	defer noLeaks(t, goleak.IgnoreCurrent())
+	a := startNodeDecision(t, "node-a", "127.0.0.1", testKey, "quorum", nil)
+	b := startNodeDecision(t, "node-b", "127.0.0.2", testKey, "quorum", []string{a.addr})
+	c := startNodeDecision(t, "node-c", "127.0.0.3", testKey, "quorum", []string{a.addr, b.addr})
+	nodes := []*testNode{a, b, c}
+	for _, n := range nodes {
+		eventually(t, 5*time.Second, n.Name()+" sees three alive members", func() bool { return alive(n.Node, 3) })
+	}
+	failing := func(n *testNode, backend string) {
+		n.host.set(View{Backend: backend, State: status.Open, Reason: "hard_failure", Detail: "connection refused", Since: time.Now(), Failing: true})
+		n.Opened(backend, true, "connection refused", time.Now())
+	}
+
+	// a alone: b and c hear of it (and check for themselves) but keep it.
+	failing(a, "pg-1")
+	for _, n := range []*testNode{b, c} {
+		eventually(t, 2*time.Second, n.Name()+" holds a's view", func() bool { return seen(n, "node-a", "pg-1", status.Open) })
+		eventually(t, 2*time.Second, n.Name()+" confirms", func() bool {
+			n.host.mu.Lock()
+			defer n.host.mu.Unlock()
+			return slices.Contains(n.host.confirms, "pg-1")
+		})
+		j := n.judged.Load()
+		eventually(t, 3*time.Second, n.Name()+" judges again", func() bool { return n.judged.Load() > j+1 })
+		if got := n.host.circuit("pg-1"); got.State != status.Closed {
+			t.Errorf("%s: pg-1 %v (%s) with one of three failing, want CLOSED", n.Name(), got.State, got.Reason)
+		}
+		if got := roleOf(n, "node-a", "pg-1"); got != RoleProber {
+			t.Errorf("%s: node-a's role for pg-1 = %q, want prober (the only one with it open)", n.Name(), got)
+		}
+	}
+
+	// a and b: c opens it for the quorum and does not probe.
+	failing(b, "pg-1")
+	eventually(t, 2*time.Second, "c opens pg-1 for the quorum", func() bool { return c.host.circuit("pg-1").Reason == "quorum" })
+	if d := c.host.circuit("pg-1").Detail; !strings.Contains(d, "2 of 3") || !strings.Contains(d, "node-a (hard_failure)") {
+		t.Errorf("c's quorum detail = %q, want 2 of 3 naming node-a", d)
+	}
+	eventually(t, time.Second, "c held", func() bool { return c.host.following("pg-1") })
+	prober, follower := a, b
+	if rendezvous("pg-1", []string{"node-a", "node-b"}) == "node-b" {
+		prober, follower = b, a
+	}
+	eventually(t, time.Second, "the follower follows", func() bool {
+		return follower.host.following("pg-1") && !prober.host.following("pg-1")
+	})
+
+	// The prober recovers: the follower closes with it, then c.
+	prober.host.set(View{Backend: "pg-1", State: status.Closed, Detail: "8 of 8 probes succeeded", Since: time.Now(), Recovered: true})
+	for _, n := range []*testNode{follower, c} {
+		eventually(t, 2*time.Second, n.Name()+" closes pg-1", func() bool { return n.host.circuit("pg-1").State == status.Closed })
+	}
+	if d := follower.host.circuit("pg-1").Detail; !strings.Contains(d, prober.Name()) {
+		t.Errorf("follower's close detail = %q, want it to name the prober %s", d, prober.Name())
+	}
+
+	// a and b again on pg-2; b leaves: its vote goes with it.
+	failing(a, "pg-2")
+	failing(b, "pg-2")
+	eventually(t, 2*time.Second, "c opens pg-2 for the quorum", func() bool { return c.host.circuit("pg-2").Reason == "quorum" })
+	b.stop()
+	eventually(t, 5*time.Second, "c releases pg-2 once b is gone", func() bool { return c.host.circuit("pg-2").State == status.Closed })
+	if d := c.host.circuit("pg-2").Detail; !strings.Contains(d, "1 of 2") {
+		t.Errorf("c's release detail = %q, want 1 of 2", d)
+	}
+	a.stop()
+	c.stop()
+}
+
+// TestDecisionAny: under decision "any", a member's latency trip opens
+// the backend on the others.
+func TestDecisionAny(t *testing.T) {
+	a := startNodeDecision(t, "node-a", "127.0.0.1", testKey, "any", nil)
+	b := startNodeDecision(t, "node-b", "127.0.0.2", testKey, "any", []string{a.addr})
+	eventually(t, 5*time.Second, "b sees a", func() bool { return alive(b.Node, 2) })
+	a.Opened("pg-1", false, "p95 > 500ms", time.Now())
+	eventually(t, time.Second, "b opens pg-1", func() bool { return len(b.host.openings()) == 1 })
+}
+
+// TestRendezvous: every member picks the same prober whatever the order
+// of the candidates, and the probers spread over the members.
+func TestRendezvous(t *testing.T) {
+	members := []string{"node-a", "node-b", "node-c"}
+	picked := map[string]int{}
+	for i := range 30 {
+		b := fmt.Sprintf("pg-%d", i)
+		p := rendezvous(b, members)
+		if q := rendezvous(b, []string{"node-c", "node-a", "node-b"}); q != p {
+			t.Errorf("rendezvous(%s) = %s or %s by the candidates' order", b, p, q)
+		}
+		picked[p]++
+	}
+	if len(picked) != 3 {
+		t.Errorf("probers of 30 backends: %v, want all three members", picked)
+	}
+	if rendezvous("pg-1", nil) != "" {
+		t.Errorf("rendezvous without candidates is not empty")
+	}
 }

@@ -2,7 +2,8 @@
 // It talks only to the REST API of the same origin, with relative URLs, so
 // it works wherever the API serves it (at "/" or under a prefix).
 //
-// Data flow: GET circuit-breaker/status every 2 s and whenever a server-sent
+// Data flow: GET circuit-breaker/status (and cluster/status, shown when
+// the proxy is one of a cluster) every 2 s and whenever a server-sent
 // event arrives on GET events; GET circuit-breaker/events once on load (and
 // after the event stream reconnects) for the timeline's history and the
 // chart's state-change marks; GET circuit-breaker/history once on load for
@@ -38,6 +39,7 @@
     patterns: 'circuit-breaker/query-breakers',
     override: (name) => 'circuit-breaker/backends/' + encodeURIComponent(name) + '/override',
     reload: 'config/reload',
+    cluster: 'cluster/status',
   };
 
   const $ = (id) => document.getElementById(id);
@@ -517,11 +519,12 @@
     }
     refreshing = (async () => {
       try {
-        const snap = await request('GET', api.status);
+        const [snap, cluster] = await Promise.all([request('GET', api.status), request('GET', api.cluster).catch(() => null)]);
         lastStatusAt = Date.now();
         clearError('status');
         render(snap);
         await refreshPatterns();
+        renderCluster(cluster);
       } catch (e) {
         showError('status', 'Status unavailable', e);
         setText(el.updated, lastStatusAt ? 'stale since ' + clock(lastStatusAt) : 'no data');
@@ -1126,6 +1129,59 @@
       el.chart.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
     }
   });
+
+  // ---- cluster ---------------------------------------------------------
+
+  // renderCluster shows GET cluster/status: the members, configuration
+  // differences, and the backends whose circuit differs between
+  // instances (which instance sees what, and why). Hidden without a
+  // cluster (no members).
+  const clusterEl = {
+    root: $('cluster'), summary: $('cluster-summary'), warnings: $('cluster-warnings'),
+    members: document.querySelector('#cluster-members tbody'), agree: $('cluster-agree'),
+    table: $('cluster-disagreements'),
+  };
+  function renderCluster(c) {
+    const members = (c && Array.isArray(c.members)) ? c.members : [];
+    setHidden(clusterEl.root, members.length === 0);
+    if (!members.length) return;
+    const alive = members.filter((m) => m.state === 'alive').length;
+    const hashes = Object.keys(c.config_hashes || {}).length;
+    setText(clusterEl.summary, alive + ' of ' + members.length + ' instances alive' +
+      (hashes > 1 ? ', ' + hashes + ' different configurations' : ''));
+    clusterEl.warnings.replaceChildren(...(c.warnings || []).map((w) => make('li', '', w)));
+    const self = members.find((m) => m.is_self);
+    clusterEl.members.replaceChildren(...members.map((m) => {
+      const tr = make('tr');
+      tr.dataset.node = m.node;
+      tr.append(make('td', '', m.node + (m.is_self ? ' (this one)' : '')), make('td', 'm-' + m.state, m.state),
+        make('td', '', m.address || ''), make('td', '', m.last_contact ? clock(Date.parse(m.last_contact)) : 'never'),
+        make('td', '', m.version || ''),
+        make('td', self && m.config_hash !== self.config_hash ? 'differs' : '', m.config_hash || ''));
+      return tr;
+    }));
+    const nodes = members.filter((m) => m.state === 'alive').map((m) => m.node);
+    const byKey = new Map();
+    for (const v of c.circuits || []) byKey.set(v.backend_name + '\u0000' + v.node, v);
+    const rows = (c.disagreements || []).map((d) => {
+      const tr = make('tr');
+      tr.dataset.backend = d.backend_name;
+      tr.append(make('td', '', d.backend_name));
+      for (const n of nodes) {
+        const v = byKey.get(d.backend_name + '\u0000' + n);
+        const st = d.states[n] || 'CLOSED';
+        const why = v && (v.reason || v.recovery_role) ? ' (' + [v.reason, v.recovery_role].filter(Boolean).join(', ') + ')' : '';
+        const td = make('td', 's-' + st, st + why);
+        if (v && v.detail) td.title = v.detail;
+        tr.append(td);
+      }
+      return tr;
+    });
+    setHidden(clusterEl.agree, rows.length > 0);
+    setHidden(clusterEl.table, rows.length === 0);
+    clusterEl.table.tHead.rows[0].replaceChildren(make('th', '', 'Backend'), ...nodes.map((n) => make('th', '', n)));
+    clusterEl.table.tBodies[0].replaceChildren(...rows);
+  }
 
   // ---- start -----------------------------------------------------------
 
