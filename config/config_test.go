@@ -134,9 +134,6 @@ func TestSampleWarnings(t *testing.T) {
 		{"circuit_breaker.query_level_breakers_enabled", 22},
 		{"circuit_breaker.slow_query_threshold_ms", 23},
 		{"circuit_breaker.query_pattern_detection", 24},
-		{"circuit_breaker.user_level_breakers_enabled", 25},
-		{"circuit_breaker.per_user_rate_limit", 26},
-		{"circuit_breaker.user_isolation_on_abuse", 27},
 		{"health_checks.collect_query_queue_depth", 54},
 	}
 	var want []string

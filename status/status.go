@@ -16,6 +16,9 @@ type Snapshot struct {
 	// Members are the instances of the cluster as this one sees them,
 	// itself included, by node name; nil without [cluster].
 	Members []Member
+	// Users are the roles with limits or breakers
+	// (user_level_breakers_enabled), by role and database; nil when off.
+	Users []UserBreaker
 }
 
 // Backend is one backend's circuit and health as of a Snapshot. Field names
@@ -74,6 +77,14 @@ type Backend struct {
 	Routing Routing
 	// FencedReason says why a fenced backend is fenced; "" otherwise.
 	FencedReason string
+	// AdmissionLimit is the requests the backend may run at once, as load
+	// shedding estimates it (backends.load_shedding_enabled; shown also
+	// when off); AdmissionInflight those running, AdmissionQueued those
+	// waiting, ShedTotal those refused with 53300 since the start.
+	AdmissionLimit    int
+	AdmissionInflight int
+	AdmissionQueued   int
+	ShedTotal         uint64
 }
 
 // Role is a backend's replication role.
@@ -134,7 +145,10 @@ type Event struct {
 	// InPrevious is the time spent in the previous state.
 	InPrevious time.Duration
 	Backends   []string // CascadeDetected: the backends that opened together
-	Author     string   // OverrideSet/OverrideCleared: who acted
+	// Role and Database name the role of a UserBreaker* event.
+	Role     string `json:",omitempty"`
+	Database string `json:",omitempty"`
+	Author   string // OverrideSet/OverrideCleared: who acted
 	// Node is the cluster member where the event originated when it was
 	// another one: the instance whose override was applied here, or that
 	// saw the hard failure of a peer_hard_failure opening; "" otherwise.
