@@ -27,6 +27,7 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/route"
 	"github.com/heliosdb/heliosproxy/proxy/session"
+	"github.com/heliosdb/heliosproxy/proxy/tenant"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -59,7 +60,8 @@ type Server struct {
 	users atomic.Pointer[map[string]*pool.User] // [[users]] by name; replaced whole by Reload
 
 	overrides *overrides.Store
-	hooks     backend.Hooks // what the backends report to
+	tenants   *tenant.Registry // roles' limits and breakers (user_level_breakers_enabled)
+	hooks     backend.Hooks    // what the backends report to
 
 	// cluster is the member of [cluster] while Run runs; nil otherwise.
 	cluster     atomic.Pointer[cluster.Node]
@@ -93,6 +95,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.front = front
 	s.hooks.Publish = s.publish
+	s.tenants = s.newTenants(cfg)
+	s.hooks.Tenants, s.front.Tenants = s.tenants, s.tenants
 	s.router.Backends, s.router.Now = s.list, func() time.Time { return s.clock.Now() }
 	s.cfg.Store(&cfg)
 	s.breakersOnSet(cfg)
@@ -104,7 +108,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.group = breaker.NewGroup(breaker.GroupConfig{MaxEjectionPercent: cfg.CircuitBreaker.MaxEjectionPercent})
 	var list []*backend.Backend
 	for _, bc := range cfg.Backends.Instances {
-		list = append(list, backend.New(bc, s.group.Add(bc.Name, backend.BreakerConfig(cfg, bc)), &s.hooks))
+		brc := backend.BreakerConfig(cfg, bc)
+		list = append(list, backend.New(bc, s.group.Add(bc.Name, brc), backend.AdmissionConfig(cfg, brc), &s.hooks))
 	}
 	s.backends.Store(&list)
 	s.loadTimelines(cfg.State.Dir)
@@ -320,6 +325,7 @@ func (s *Server) tick(ctx context.Context) {
 			}
 		}
 		s.expireOverrides(now)
+		s.tenants.Tick(now) // role breakers: OPEN to HALF_OPEN
 		s.followPrimary(now, &urgent)
 		for _, b := range s.list() {
 			cfg := b.Breaker.Config()
@@ -340,6 +346,7 @@ func (s *Server) publish(b *backend.Backend, tr breaker.Transition) {
 		openedAt = time.Unix(0, ns)
 	}
 	s.shareOpening(b, tr)
+	rampAdmission(b, tr)
 	if tr.To == breaker.Open {
 		// Pooled connections and idle pooled sessions leave it now.
 		s.spawn(func() { s.front.Isolate(b) })
@@ -391,6 +398,7 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 	if n := s.cluster.Load(); n != nil {
 		snap.Members = n.Members(now)
 	}
+	snap.Users = s.tenants.Users(now)
 	forced := s.overrides.ByName()
 	var total int64
 	for _, b := range s.list() {
@@ -425,6 +433,7 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 			TransitionsTotal:     st.TransitionsTotal,
 		}
 		roleStatus(&sb, b.Roles(), st.State)
+		admissionStatus(&sb, b)
 		sb.TrustsProxy, sb.TrustedRoles = b.Trust.Status()
 		if total > 0 {
 			sb.TrafficShare = float64(active) / float64(total)

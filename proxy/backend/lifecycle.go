@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/heliosdb/heliosproxy/breaker"
+	"github.com/heliosdb/heliosproxy/proxy/tenant"
 )
 
 // A relayed request's life, the same on every path (pass-through relay,
@@ -14,12 +15,14 @@ import (
 // transition published. finish and note are the second half, written
 // once.
 
-// Finish ends a request that began at start (unix nanos) on b with ticket
-// t: classified by code, the SQLSTATE of its first ErrorResponse ("" for
-// none; a 57014 after a cancel the client sent since the request began is
-// the client's own), recorded with its latency less held, the time the
-// client held the answer up, and reported to the OnQuery hook.
-func (b *Backend) Finish(t breaker.Ticket, start int64, code string, cancelAt int64, held time.Duration, now time.Time) {
+// Finish ends a request of role u (nil when roles are not tracked) that
+// began at start (unix nanos) on b with ticket t: classified by code, the
+// SQLSTATE of its first ErrorResponse ("" for none; a 57014 after a cancel
+// the client sent since the request began is the client's own), judged
+// the role's or the backend's (tenant.Registry.Judge), recorded with its
+// latency less held, the time the client held the answer up, fed to the
+// admission limiter, and reported to the OnQuery hook.
+func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code string, cancelAt int64, held time.Duration, now time.Time) {
 	o := breaker.Success
 	switch code {
 	case "":
@@ -37,10 +40,27 @@ func (b *Backend) Finish(t breaker.Ticket, start int64, code string, cancelAt in
 		o = breaker.Classify(code, cancelAt >= start && start != 0)
 	}
 	d := max(time.Duration(now.UnixNano()-start)-held, 0)
+	if u != nil {
+		o = b.judge(u, o, d, now)
+	}
 	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Query, Outcome: o, Latency: d}, now))
+	b.Admission.Observe(d, o == breaker.Failure || o == breaker.Overload, now)
 	if fn := b.hooks.OnQuery; fn != nil {
 		fn(b.Config.Name, d, o)
 	}
+}
+
+// judge asks the role registry whose the outcome o of a request of u is,
+// and returns what b's breaker records: the role's own failures (and
+// requests slower than b's latency threshold) while other roles do well
+// on b are Excluded here.
+func (b *Backend) judge(u *tenant.Entry, o breaker.Outcome, d time.Duration, now time.Time) breaker.Outcome {
+	trip := b.latencyTrip.Load()
+	heavy := tenant.Heavy(o, d, time.Duration(trip))
+	return b.hooks.Tenants.Judge(u, b.Config.Name, o, d, heavy, func(e *tenant.Entry) bool {
+		st := b.CurrentStats(now)
+		return st.Requests-st.Failures-e.Successes(now) > 0
+	}, now)
 }
 
 // codeReadOnlyTransaction is PostgreSQL's read_only_sql_transaction.

@@ -41,6 +41,7 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/route"
+	"github.com/heliosdb/heliosproxy/proxy/tenant"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"github.com/heliosdb/heliosproxy/status"
 	"github.com/heliosdb/heliosproxy/statusdb"
@@ -92,6 +93,10 @@ type Front struct {
 
 	stmts pool.Statements // server-side names of pooled sessions' prepared statements
 	pools pools           // the server connection pools of [[users]] sessions
+
+	// Tenants are the roles' limits and breakers; nil means none (set
+	// before serving).
+	Tenants *tenant.Registry
 }
 
 // New returns the client side of a proxy configured by cfg (what needs a
