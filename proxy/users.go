@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/heliosdb/heliosproxy/breaker"
@@ -66,7 +67,7 @@ func (s *Server) UserOverrides() []status.UserOverride { return s.tenants.Overri
 
 // SetUserOverride stores an operator's override for a role and database
 // (persisted before it applies); a bad one wraps tenant.ErrBadOverride.
-func (s *Server) SetUserOverride(o status.UserOverride) error {
+func (s *Server) SetUserOverride(_ context.Context, o status.UserOverride) error {
 	if o.Created.IsZero() {
 		o.Created = s.clock.Now()
 	}
@@ -78,7 +79,7 @@ func (s *Server) SetUserOverride(o status.UserOverride) error {
 }
 
 // ClearUserOverride removes a role's override; false when it had none.
-func (s *Server) ClearUserOverride(role, db, author string) (bool, error) {
+func (s *Server) ClearUserOverride(_ context.Context, role, db, author string) (bool, error) {
 	ok, err := s.tenants.ClearOverride(role, db)
 	if ok && err == nil {
 		s.log.Info("user override cleared", "user", role, "database", db, "author", author)

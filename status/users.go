@@ -1,6 +1,12 @@
 package status
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrBadUserOverride is wrapped by the errors of an invalid role override.
+var ErrBadUserOverride = errors.New("invalid user override")
 
 // UserBreaker is the limits and breaker of one role and database
 // (circuit_breaker.user_level_breakers_enabled) as of a Snapshot. Field

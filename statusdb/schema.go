@@ -84,6 +84,10 @@ var tables = map[string]*table{
 			{name: "routing", typ: tText, doc: "What routing sends to the backend by its role: read-write, read-only, lagging (out of read routing), fenced (a second primary) or unreachable", get: func(x *evalCtx) value { return value{s: string(routingOr(backend(x).Routing))} }},
 			{name: "fenced_reason", typ: tText, doc: "Why the backend is fenced; NULL when it is not", get: func(x *evalCtx) value { return nullableText(backend(x).FencedReason) }},
 			{name: "observed_role", typ: tText, doc: "Replication role the last health check found: primary, replica or unknown", get: func(x *evalCtx) value { return value{s: string(roleOr(backend(x).ObservedRole))} }},
+			{name: "admission_limit", typ: tInt8, doc: "Requests the backend may run at once, as load shedding estimates it from its latency (backends.load_shedding_enabled)", get: func(x *evalCtx) value { return value{n: int64(backend(x).AdmissionLimit)} }},
+			{name: "admission_inflight", typ: tInt8, doc: "Requests admitted to the backend and running now", get: func(x *evalCtx) value { return value{n: int64(backend(x).AdmissionInflight)} }},
+			{name: "admission_queued", typ: tInt8, doc: "Requests waiting for admission to the backend now", get: func(x *evalCtx) value { return value{n: int64(backend(x).AdmissionQueued)} }},
+			{name: "shed_total", typ: tInt8, doc: "Requests refused with SQLSTATE 53300 by the backend's admission limit since the proxy started", get: func(x *evalCtx) value { return value{n: clampInt64(backend(x).ShedTotal)} }},
 		},
 	},
 	"circuit_events": {

@@ -412,7 +412,7 @@ func (r *Registry) Users(now time.Time) []status.UserBreaker {
 
 // ErrBadOverride is wrapped by SetOverride's errors for an invalid
 // override.
-var ErrBadOverride = errors.New("invalid user override")
+var ErrBadOverride = status.ErrBadUserOverride
 
 // SetOverride stores an operator's override for a role, written to disk
 // before it takes effect.
