@@ -36,6 +36,10 @@
 //     cascade to recover also resolves the cascade incident (a second
 //     alert, "cascade over"). Closes of backends without an incident are
 //     not announced.
+//   - UserBreakerOpened (a role isolated by its own breaker,
+//     user_isolation_on_abuse) and UserBreakerClosed: a Slack message
+//     (warning, then info), never a page: one role is refused, the
+//     backends serve everyone else.
 //   - Operator overrides, recognised by Reason "override" on CircuitOpened
 //     and CircuitClosed (what the proxy publishes for Force and Unforce), or
 //     an event type starting with "Override": a Slack message with severity
@@ -114,6 +118,8 @@ const (
 	KindUnfenced        Kind = "unfenced"         // it no longer is
 	KindRoleChanged     Kind = "role_changed"     // a backend was promoted or demoted (a failover)
 	KindRoleMismatch    Kind = "role_mismatch"    // a configured role contradicts the backend
+	KindUserIsolated    Kind = "user_isolated"    // a role's own breaker opened: its requests are refused
+	KindUserRestored    Kind = "user_restored"    // that role's breaker closed again
 	KindTest            Kind = "test"             // Dispatcher.Test
 )
 
