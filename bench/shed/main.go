@@ -39,6 +39,7 @@ func main() {
 	flag.IntVar(&o.Slots, "slots", o.Slots, "requests each backend runs at once")
 	flag.DurationVar(&o.Work, "work", o.Work, "each request's time on its backend")
 	flag.DurationVar(&o.TripP95, "trip", o.TripP95, "latency_threshold_p95_ms")
+	flag.IntVar(&o.MinLimit, "min-limit", o.MinLimit, "backends.load_shedding_min_limit")
 	flag.DurationVar(&o.Before, "before", o.Before, "load before the kill")
 	flag.DurationVar(&o.After, "after", o.After, "load after the kill, measured")
 	flag.Parse()

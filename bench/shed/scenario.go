@@ -29,13 +29,14 @@ type options struct {
 	Slots    int           // requests a backend runs at once (advisory locks)
 	Work     time.Duration // each request's time on its backend, holding a slot
 	TripP95  time.Duration // latency_threshold_p95_ms of every backend
+	MinLimit int           // backends.load_shedding_min_limit
 	Before   time.Duration // load before the kill
 	After    time.Duration // load after the kill, measured
 }
 
 func defaults() options {
 	return options{Shedding: true, Rate: 900, Clients: 96, Slots: 4, Work: 10 * time.Millisecond,
-		TripP95: 100 * time.Millisecond, Before: 3 * time.Second, After: 8 * time.Second}
+		TripP95: 100 * time.Millisecond, MinLimit: 4, Before: 3 * time.Second, After: 8 * time.Second}
 }
 
 // result is what one run saw after the kill.
@@ -56,9 +57,11 @@ type result struct {
 // query holds one of a backend's Slots advisory locks for Work: a backend
 // with Slots slots serves Slots/Work requests per second, and more
 // requests queue inside it, their latency growing, as on a saturated
-// server.
+// server. A request takes a free slot if there is one (trying each), and
+// waits for a random one otherwise.
 func query(o options) string {
-	return fmt.Sprintf("SELECT pg_advisory_xact_lock(floor(random() * %d)::int), pg_sleep(%g)", o.Slots, o.Work.Seconds())
+	return fmt.Sprintf("SELECT pg_advisory_xact_lock(coalesce((SELECT s FROM generate_series(0, %d) s WHERE pg_try_advisory_xact_lock(s) LIMIT 1), floor(random() * %d)::int)), pg_sleep(%g)",
+		o.Slots-1, o.Slots, o.Work.Seconds())
 }
 
 // run drives the scenario against three clusters: load at o.Rate through a
@@ -77,6 +80,7 @@ func run(ctx context.Context, clusters []*pgcluster.Cluster, o options, log *slo
 	// overload would show only in latency.
 	cfg.CircuitBreaker.MaxEjectionPercent = 100
 	cfg.Backends.LoadSheddingEnabled = o.Shedding
+	cfg.Backends.LoadSheddingMinLimit = o.MinLimit
 	for i, c := range clusters {
 		b := config.DefaultBackend()
 		b.Name, b.Host, b.Port = "pg-"+strconv.Itoa(i), c.Host, c.Port
@@ -109,11 +113,20 @@ func run(ctx context.Context, clusters []*pgcluster.Cluster, o options, log *slo
 	case <-ctx.Done():
 		return result{}, ctx.Err()
 	}
+	for _, b := range srv.Snapshot().Backends {
+		if b.CircuitState != status.Closed {
+			return result{}, fmt.Errorf("backend %s is %s before the kill (%s): the load is too heavy for this machine even with three backends", b.Name, b.CircuitState, b.OpenReason)
+		}
+	}
+	for len(events) > 0 {
+		<-events // before the kill
+	}
 	victim := cfg.Backends.Instances[2].Name
 	if err := clusters[2].Kill(); err != nil {
 		return result{}, err
 	}
 	l.measure.Store(true)
+	killed := time.Now()
 	var opened []string
 	deadline := time.After(o.After)
 watch:
@@ -121,7 +134,7 @@ watch:
 		select {
 		case ev := <-events:
 			if ev.Type == status.CircuitOpened && ev.Backend != victim {
-				opened = append(opened, ev.Backend+" ("+ev.Reason+")")
+				opened = append(opened, fmt.Sprintf("%s after %s (%s: %s)", ev.Backend, time.Since(killed).Round(time.Millisecond), ev.Reason, ev.Detail))
 			}
 		case <-deadline:
 			break watch
@@ -165,15 +178,24 @@ type load struct {
 	lat []time.Duration
 }
 
+// generate offers l.o.Rate arrivals per second, reaching that rate over
+// the first half of l.o.Before: a cold start at full rate is a burst
+// that says nothing about the failover.
 func (l *load) generate(ctx context.Context) {
-	period := time.Second / time.Duration(l.o.Rate)
-	t := time.NewTicker(period)
+	start := time.Now()
+	ramp := l.o.Before / 2
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			rate := float64(l.o.Rate)
+			if el := time.Since(start); el < ramp {
+				rate = max(rate*float64(el)/float64(ramp), 10)
+			}
+			t.Reset(time.Duration(float64(time.Second) / rate))
 			if l.measure.Load() {
 				l.offered.Add(1)
 			}

@@ -7,8 +7,8 @@
 // × latency_threshold_p95_ms): every Interval, if more than 5 % of the
 // requests that completed were slower than the target, or any failed or
 // was shed by the backend, the limit shrinks from the concurrency really
-// seen in proportion to how far the slow share overshoots (at most
-// halved); otherwise, if the limit was used (requests in flight reached
+// seen to what would have met the target by Little's law (at most to a
+// quarter); otherwise, if the limit was used (requests in flight reached
 // 80 % of it), it grows by a quarter. The
 // target is known and meaningful for a database, where a gradient's
 // "no-load latency" is not: one backend runs SELECT 1 and hour-long
@@ -33,7 +33,7 @@ import (
 )
 
 // Interval is how often the limit is adjusted.
-const Interval = 100 * time.Millisecond
+const Interval = 50 * time.Millisecond
 
 // minSamples is the completions an interval needs before it moves the
 // limit; fewer carry the interval on.
@@ -82,7 +82,8 @@ type Limiter struct {
 	samples  int
 	slow     int
 	bad      int
-	peak     int64 // most in flight seen in the interval
+	sum      time.Duration // of the interval's latencies
+	peak     int64         // most in flight seen in the interval
 	admitted atomic.Uint64
 	shed     atomic.Uint64
 }
@@ -269,6 +270,7 @@ func (l *Limiter) Observe(latency time.Duration, bad bool, now time.Time) {
 		l.start = now
 	}
 	l.samples++
+	l.sum += latency
 	if bad {
 		l.bad++
 	} else if c.Target > 0 && latency > c.Target {
@@ -279,25 +281,39 @@ func (l *Limiter) Observe(latency time.Duration, bad bool, now time.Time) {
 		l.smu.Unlock()
 		return
 	}
-	samples, slow, bad2, peak := l.samples, l.slow, l.bad, l.peak
-	l.start, l.samples, l.slow, l.bad, l.peak = now, 0, 0, 0, 0
+	iv := interval{samples: l.samples, slow: l.slow, bad: l.bad, peak: l.peak, mean: l.sum / time.Duration(l.samples)}
+	l.start, l.samples, l.slow, l.bad, l.sum, l.peak = now, 0, 0, 0, 0, 0
 	l.smu.Unlock()
-	l.setLimit(next(l.limit.Load(), samples, slow, bad2, peak))
+	l.setLimit(next(l.limit.Load(), iv, c.Target))
 }
 
-// next is AIMD: when the interval had failures or more than slowShare
-// slow completions, the limit shrinks from what was really in use (the
-// peak, when below the limit: a limit far above use would take many
-// intervals to bite) by the overshoot of the slow share, at most by half
-// and at least by a tenth; when the limit was used (the peak reached 80 %
-// of it), it grows by a quarter (at least one).
-func next(limit int64, samples, slow, bad int, peak int64) int64 {
-	share := float64(slow+bad) / float64(samples)
-	if bad > 0 || share > slowShare {
-		f := math.Max(0.5, math.Min(0.9, 1-share))
-		return int64(math.Floor(float64(min(limit, peak)) * f))
+// interval is what one Interval's completions showed.
+type interval struct {
+	samples, slow, bad int
+	peak               int64         // most requests in flight
+	mean               time.Duration // mean latency
+}
+
+// next is AIMD with a gradient on the way down. When the interval had
+// failures or more than slowShare slow completions, the limit shrinks
+// from what was really in use (the peak, when below the limit: a limit
+// far above use would take many intervals to bite) to the concurrency
+// that would have met the target by Little's law (peak × target / mean
+// latency), but by a tenth at least and three quarters at most: one
+// interval brings a backend flooded by the sessions of a dead one back
+// under its target. When the limit was used (the peak reached 80 % of
+// it), it grows by a quarter (at least one).
+func next(limit int64, iv interval, target time.Duration) int64 {
+	share := float64(iv.slow+iv.bad) / float64(iv.samples)
+	if iv.bad > 0 || share > slowShare {
+		f := 1 - share
+		if target > 0 && iv.mean > target {
+			f = float64(target) / float64(iv.mean)
+		}
+		f = math.Max(0.25, math.Min(0.9, f))
+		return int64(math.Floor(float64(min(limit, iv.peak)) * f))
 	}
-	if peak*5 >= limit*4 {
+	if iv.peak*5 >= limit*4 {
 		return limit + max(1, limit/4)
 	}
 	return limit

@@ -12,25 +12,25 @@ import (
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func TestNext(t *testing.T) {
+	ms := time.Millisecond
 	tests := []struct {
-		name               string
-		limit              int64
-		samples, slow, bad int
-		peak               int64
-		want               int64
+		name  string
+		limit int64
+		iv    interval
+		want  int64
 	}{
-		{"healthy and unused stays", 100, 50, 0, 0, 10, 100},
-		{"healthy and used grows by a quarter", 20, 50, 0, 0, 18, 25},
-		{"small limit grows by one", 3, 50, 0, 0, 3, 4},
-		{"a few slow within the 5% rule", 20, 100, 5, 0, 20, 25},
-		{"slow beyond 5% shrinks by a tenth at least", 20, 100, 6, 0, 20, 18},
-		{"mostly slow halves from the peak", 1000, 100, 80, 0, 32, 16},
-		{"a failure shrinks", 20, 100, 0, 1, 20, 18},
+		{"healthy and unused stays", 100, interval{samples: 50, peak: 10, mean: 5 * ms}, 100},
+		{"healthy and used grows by a quarter", 20, interval{samples: 50, peak: 18, mean: 5 * ms}, 25},
+		{"small limit grows by one", 3, interval{samples: 50, peak: 3, mean: 5 * ms}, 4},
+		{"a few slow within the 5% rule", 20, interval{samples: 100, slow: 5, peak: 20, mean: 5 * ms}, 25},
+		{"slow beyond 5% shrinks by a tenth at least", 20, interval{samples: 100, slow: 6, peak: 20, mean: 5 * ms}, 18},
+		{"mean latency 3× the target: a third of the peak", 1000, interval{samples: 100, slow: 80, peak: 48, mean: 30 * ms}, 16},
+		{"far beyond the target: a quarter at most", 1000, interval{samples: 100, slow: 100, peak: 48, mean: time.Second}, 12},
+		{"a failure shrinks", 20, interval{samples: 100, bad: 1, peak: 20, mean: 5 * ms}, 18},
 	}
 	for _, tt := range tests {
-		if got := next(tt.limit, tt.samples, tt.slow, tt.bad, tt.peak); got != tt.want {
-			t.Errorf("%s: next(%d, %d samples, %d slow, %d bad, peak %d) = %d, want %d",
-				tt.name, tt.limit, tt.samples, tt.slow, tt.bad, tt.peak, got, tt.want)
+		if got := next(tt.limit, tt.iv, 10*ms); got != tt.want {
+			t.Errorf("%s: next(%d, %+v, target 10ms) = %d, want %d", tt.name, tt.limit, tt.iv, got, tt.want)
 		}
 	}
 }
