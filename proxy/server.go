@@ -96,7 +96,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.front = front
 	s.hooks.Publish = s.publish
 	s.tenants = s.newTenants(cfg)
-	s.hooks.Tenants, s.front.Tenants = s.tenants, s.tenants
+	s.front.Tenants = s.tenants
 	s.router.Backends, s.router.Now = s.list, func() time.Time { return s.clock.Now() }
 	s.cfg.Store(&cfg)
 	s.breakersOnSet(cfg)

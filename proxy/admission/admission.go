@@ -20,7 +20,7 @@
 // refused. Requests that must run (inside a transaction block) are
 // admitted by Force beyond the limit: they count in flight. A Limiter is
 // safe for concurrent use; the hot path (Acquire below the limit,
-// Release) takes no lock but the sample mutex once per completion.
+// Release, Observe) takes no lock.
 package admission
 
 import (
@@ -77,15 +77,15 @@ type Limiter struct {
 	mu      sync.Mutex
 	waiters []chan struct{} // FIFO; a closed channel has been handed a slot
 
-	smu      sync.Mutex
-	start    time.Time // start of the current interval
-	samples  int
-	slow     int
-	bad      int
-	sum      time.Duration // of the interval's latencies
-	peak     int64         // most in flight seen in the interval
-	admitted atomic.Uint64
-	shed     atomic.Uint64
+	// The current interval, lock-free (Observe runs once per request):
+	// counts taken by the rollover may miss a concurrent request or count
+	// it in the next interval, which changes nothing that matters.
+	start              atomic.Int64 // unix nanos; 0 before the first completion
+	samples, slow, bad atomic.Int64
+	sum                atomic.Int64 // nanoseconds of the interval's latencies
+	peak               atomic.Int64 // most in flight seen in the interval
+	admitted           atomic.Uint64
+	shed               atomic.Uint64
 }
 
 // New returns a limiter at cfg.MaxLimit.
@@ -261,29 +261,34 @@ func (l *Limiter) wakeAll() {
 
 // Observe feeds one completed request: its latency on the backend and
 // whether the backend failed or shed it (bad). It adjusts the limit once
-// per Interval.
+// per Interval. It takes no lock.
 func (l *Limiter) Observe(latency time.Duration, bad bool, now time.Time) {
 	c := l.cfg.Load()
-	in := l.inflight.Load()
-	l.smu.Lock()
-	if l.start.IsZero() {
-		l.start = now
-	}
-	l.samples++
-	l.sum += latency
+	in := l.inflight.Load() + 1 // the others, and this one was in flight too
+	l.samples.Add(1)
+	l.sum.Add(int64(latency))
 	if bad {
-		l.bad++
+		l.bad.Add(1)
 	} else if c.Target > 0 && latency > c.Target {
-		l.slow++
+		l.slow.Add(1)
 	}
-	l.peak = max(l.peak, in+1) // in counts the others; this one was in flight too
-	if now.Sub(l.start) < Interval || l.samples < minSamples {
-		l.smu.Unlock()
+	for p := l.peak.Load(); in > p && !l.peak.CompareAndSwap(p, in); p = l.peak.Load() {
+	}
+	ns := now.UnixNano()
+	start := l.start.Load()
+	if start == 0 {
+		l.start.CompareAndSwap(0, ns)
 		return
 	}
-	iv := interval{samples: l.samples, slow: l.slow, bad: l.bad, peak: l.peak, mean: l.sum / time.Duration(l.samples)}
-	l.start, l.samples, l.slow, l.bad, l.sum, l.peak = now, 0, 0, 0, 0, 0
-	l.smu.Unlock()
+	if ns-start < int64(Interval) || l.samples.Load() < minSamples || !l.start.CompareAndSwap(start, ns) {
+		return
+	}
+	// This goroutine rolled the interval over.
+	iv := interval{samples: int(l.samples.Swap(0)), slow: int(l.slow.Swap(0)), bad: int(l.bad.Swap(0)), peak: l.peak.Swap(0)}
+	if iv.samples == 0 {
+		return
+	}
+	iv.mean = time.Duration(l.sum.Swap(0) / int64(iv.samples))
 	l.setLimit(next(l.limit.Load(), iv, c.Target))
 }
 

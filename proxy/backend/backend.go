@@ -15,7 +15,6 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/admission"
 	"github.com/heliosdb/heliosproxy/proxy/dial"
 	"github.com/heliosdb/heliosproxy/proxy/health"
-	"github.com/heliosdb/heliosproxy/proxy/tenant"
 )
 
 // Backend is one configured PostgreSQL server with its circuit breaker and
@@ -78,9 +77,6 @@ type Hooks struct {
 	// OnHealthCheck, if not nil, is given every health check's latency
 	// and outcome (Checked); it must be fast.
 	OnHealthCheck func(backend string, d time.Duration, o breaker.Outcome)
-	// Tenants judges whose a request's failure is, the role's or the
-	// backend's (Finish); nil means always the backend's.
-	Tenants *tenant.Registry
 }
 
 // A Tracked session has requests pending on a backend: its connection

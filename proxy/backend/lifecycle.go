@@ -57,7 +57,7 @@ func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code st
 func (b *Backend) judge(u *tenant.Entry, o breaker.Outcome, d time.Duration, now time.Time) breaker.Outcome {
 	trip := b.latencyTrip.Load()
 	heavy := tenant.Heavy(o, d, time.Duration(trip))
-	return b.hooks.Tenants.Judge(u, b.Config.Name, o, d, heavy, func(e *tenant.Entry) bool {
+	return u.Judge(b.Config.Name, o, d, heavy, func(e *tenant.Entry) bool {
 		st := b.CurrentStats(now)
 		return st.Requests-st.Failures-e.Successes(now) > 0
 	}, now)

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -8,6 +10,8 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
+	"github.com/heliosdb/heliosproxy/proxy/tenant"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -46,7 +50,26 @@ func encode(tb testing.TB, msgs ...pgproto3.Message) []byte {
 // backend's RowDescription, DataRow, CommandComplete and ReadyForQuery
 // (latency and outcome recorded in the breaker). Syscalls are not included.
 func BenchmarkRelayQuery(b *testing.B) {
+	benchRelayQuery(b, benchSession(b))
+}
+
+// BenchmarkRelayQueryUserLimits is BenchmarkRelayQuery for a role with
+// user-level breakers on: its rate limit (never reached) and its breaker
+// (isolation on) on every request, besides the backend's admission limit.
+func BenchmarkRelayQueryUserLimits(b *testing.B) {
 	ss := benchSession(b)
+	cfg := config.Default()
+	cfg.CircuitBreaker.UserLevelBreakersEnabled, cfg.CircuitBreaker.UserIsolationOnAbuse = true, true
+	cfg.CircuitBreaker.PerUserRateLimit = 1 << 30
+	reg := tenant.New(tenant.Config{Enabled: true, Rate: 1 << 30, Isolation: true, Breaker: backend.BreakerConfig(cfg, config.Backend{})}, "", slog.New(slog.DiscardHandler))
+	ss.tenant = reg.Entry("app", "shop")
+	benchRelayQuery(b, ss)
+	if u := reg.Users(time.Now()); len(u) != 1 || u[0].RequestsTotal == 0 {
+		b.Fatalf("role not counted: %+v", u)
+	}
+}
+
+func benchRelayQuery(b *testing.B, ss *session) {
 	query := encode(b, &pgproto3.Query{String: "SELECT abalance FROM pgbench_accounts WHERE aid = 4711;"})
 	reply := encode(b,
 		&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("abalance"), DataTypeOID: 23, DataTypeSize: 4, TypeModifier: -1}}},
@@ -54,7 +77,7 @@ func BenchmarkRelayQuery(b *testing.B) {
 		&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")},
 		&pgproto3.ReadyForQuery{TxStatus: 'I'},
 	)
-	ch := &clientHandler{ss: ss}
+	ch := &clientHandler{ss: ss, ctx: context.Background()}
 	c2b := wire.Scanner{H: ch, MaxBody: 1 << 20}
 	sh := &serverHandler{ss: ss}
 	sh.sc = wire.Scanner{H: sh, MaxBody: 1 << 20}

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/heliosdb/heliosproxy/internal/statefile"
 	"github.com/heliosdb/heliosproxy/status"
@@ -23,32 +25,28 @@ const OverridesFile = "user_overrides.json"
 type overrideStore struct {
 	path string
 
-	writeMu sync.Mutex // serialises writes; taken before mu
-	mu      sync.Mutex
-	m       map[key]status.UserOverride
+	writeMu sync.Mutex                                  // serialises writes
+	m       atomic.Pointer[map[key]status.UserOverride] // replaced whole: read on every request without a lock
 }
 
 func (s *overrideStore) init(dir string) {
-	s.m = make(map[key]status.UserOverride)
+	s.m.Store(&map[key]status.UserOverride{})
 	if dir != "" {
 		s.path = filepath.Join(dir, OverridesFile)
 	}
 }
 
 func (s *overrideStore) get(k key) (status.UserOverride, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o, ok := s.m[k]
+	o, ok := (*s.m.Load())[k]
 	return o, ok
 }
 
 func (s *overrideStore) all() []status.UserOverride {
-	s.mu.Lock()
-	out := make([]status.UserOverride, 0, len(s.m))
-	for _, o := range s.m {
+	m := *s.m.Load()
+	out := make([]status.UserOverride, 0, len(m))
+	for _, o := range m {
 		out = append(out, o)
 	}
-	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b status.UserOverride) int {
 		if c := strings.Compare(a.Role, b.Role); c != 0 {
 			return c
@@ -62,12 +60,7 @@ func (s *overrideStore) all() []status.UserOverride {
 func (s *overrideStore) set(k key, o *status.UserOverride) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	s.mu.Lock()
-	next := make(map[key]status.UserOverride, len(s.m)+1)
-	for kk, v := range s.m {
-		next[kk] = v
-	}
-	s.mu.Unlock()
+	next := maps.Clone(*s.m.Load())
 	if o == nil {
 		delete(next, k)
 	} else {
@@ -86,9 +79,7 @@ func (s *overrideStore) set(k key, o *status.UserOverride) error {
 			return fmt.Errorf("user override not saved: %w", err)
 		}
 	}
-	s.mu.Lock()
-	s.m = next
-	s.mu.Unlock()
+	s.m.Store(&next)
 	return nil
 }
 
@@ -111,8 +102,6 @@ func (s *overrideStore) load() error {
 	for _, o := range list {
 		m[key{o.Role, o.Database}] = o
 	}
-	s.mu.Lock()
-	s.m = m
-	s.mu.Unlock()
+	s.m.Store(&m)
 	return nil
 }

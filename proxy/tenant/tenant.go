@@ -157,42 +157,41 @@ type Entry struct {
 
 	requests, throttled, delayed, isolated, failures atomic.Uint64
 	lastActive                                       atomic.Int64
-	// rate: requests started, counted in one-second slots.
-	rmu   sync.Mutex
+	// tripped is whether the breaker is not CLOSED, as of its last
+	// transition: Admit asks the breaker only then (it takes a lock).
+	tripped atomic.Bool
+	// slots count the requests started in one-second slots, for rate;
+	// lock-free and approximate at a slot's turn of the second.
 	slots [rateSlots]rateSlot
 }
 
 const rateSlots = 10
 
 type rateSlot struct {
-	sec int64
-	n   int
+	sec, n atomic.Int64
 }
 
 func (e *Entry) countStart(now time.Time) {
 	e.requests.Add(1)
 	e.lastActive.Store(now.UnixNano())
 	sec := now.Unix()
-	e.rmu.Lock()
 	s := &e.slots[sec%rateSlots]
-	if s.sec != sec {
-		s.sec, s.n = sec, 0
+	if old := s.sec.Load(); old != sec && s.sec.CompareAndSwap(old, sec) {
+		s.n.Store(0)
 	}
-	s.n++
-	e.rmu.Unlock()
+	s.n.Add(1)
 }
 
 // rate is the requests started per second over the last full slots.
 func (e *Entry) rate(now time.Time) float64 {
 	sec := now.Unix()
-	n := 0
-	e.rmu.Lock()
-	for _, s := range e.slots {
-		if s.sec < sec && s.sec >= sec-(rateSlots-1) {
-			n += s.n
+	var n int64
+	for i := range e.slots {
+		s := &e.slots[i]
+		if t := s.sec.Load(); t < sec && t >= sec-(rateSlots-1) {
+			n += s.n.Load()
 		}
 	}
-	e.rmu.Unlock()
 	return float64(n) / (rateSlots - 1)
 }
 
@@ -211,7 +210,7 @@ func (e *Entry) Admit(ctx context.Context, now time.Time) error {
 		e.countStart(now)
 		return nil
 	}
-	if cfg.Isolation {
+	if cfg.Isolation && e.tripped.Load() {
 		t, err := e.br.Allow(now)
 		if err != nil {
 			e.isolated.Add(1)
@@ -279,7 +278,7 @@ func Heavy(o breaker.Outcome, latency, threshold time.Duration) bool {
 	return o == breaker.Failure || o == breaker.Slow || threshold > 0 && latency > threshold && o == breaker.Success
 }
 
-// Judge records a finished request of e on backend and returns the
+// Judge records a finished request of the role on backend and returns the
 // outcome its backend's breaker is to record. Without isolation it
 // returns o. A heavy request (Heavy) is the role's own when no other role
 // had a heavy one on that backend within the window and othersOK says
@@ -287,10 +286,15 @@ func Heavy(o breaker.Outcome, latency, threshold time.Duration) bool {
 // the backend records Excluded, so that one role cannot open a backend's
 // circuit for everyone. Otherwise it is the backend's: the backend
 // records o, the role's breaker nothing (Excluded). Other requests count
-// for both. othersOK is called only for heavy requests.
-func (r *Registry) Judge(e *Entry, backend string, o breaker.Outcome, latency time.Duration, heavy bool, othersOK func(*Entry) bool, now time.Time) breaker.Outcome {
+// for both. othersOK is called only for heavy requests. A nil Entry
+// returns o.
+func (e *Entry) Judge(backend string, o breaker.Outcome, latency time.Duration, heavy bool, othersOK func(*Entry) bool, now time.Time) breaker.Outcome {
+	if e == nil {
+		return o
+	}
+	r := e.r
 	cfg := r.cfg.Load()
-	if e == nil || !cfg.Isolation {
+	if !cfg.Isolation {
 		return o
 	}
 	if ov, _ := r.ov.get(key{e.role, e.db}); ov.Exempt {
@@ -345,6 +349,7 @@ func (e *Entry) record(o breaker.Outcome, latency time.Duration, now time.Time) 
 }
 
 func (r *Registry) publish(e *Entry, tr breaker.Transition) {
+	e.tripped.Store(tr.To != breaker.Closed)
 	if fn := r.OnTransition; fn != nil {
 		fn(e.role, e.db, tr)
 	}

@@ -127,11 +127,11 @@ func TestJudge(t *testing.T) {
 		}
 		bad, other := r.Entry("bad", "db"), r.Entry("other", "db")
 		if tt.otherFailed {
-			r.Judge(other, "pg-a", breaker.Failure, time.Millisecond, true, none, t0)
+			other.Judge("pg-a", breaker.Failure, time.Millisecond, true, none, t0)
 		}
 		var got breaker.Outcome
 		for i := range 5 {
-			got = r.Judge(bad, "pg-a", breaker.Failure, time.Millisecond, true, tt.othersOK, t0.Add(time.Duration(i)*time.Millisecond))
+			got = bad.Judge("pg-a", breaker.Failure, time.Millisecond, true, tt.othersOK, t0.Add(time.Duration(i)*time.Millisecond))
 		}
 		if got != tt.want {
 			t.Errorf("%s: Judge = %v, want %v", tt.name, got, tt.want)
@@ -153,7 +153,7 @@ func TestJudge(t *testing.T) {
 				if err := bad.Admit(context.Background(), t0.Add(31*time.Second)); err != nil {
 					t.Fatalf("%s: Admit in HALF_OPEN = %v", tt.name, err)
 				}
-				r.Judge(bad, "pg-a", breaker.Success, time.Millisecond, false, ok, t0.Add(31*time.Second))
+				bad.Judge("pg-a", breaker.Success, time.Millisecond, false, ok, t0.Add(31*time.Second))
 			}
 			if st := r.Users(t0.Add(31 * time.Second)); st[0].State != status.Closed {
 				t.Errorf("%s: state after good probes = %v, want CLOSED", tt.name, st[0].State)
@@ -169,7 +169,8 @@ func TestDisabled(t *testing.T) {
 	if e := r.Entry("app", "db"); e != nil {
 		t.Errorf("Entry with user-level breakers off = %v, want nil", e)
 	}
-	if got := r.Judge(nil, "pg-a", breaker.Failure, 0, true, nil, t0); got != breaker.Failure {
+	var none *Entry
+	if got := none.Judge("pg-a", breaker.Failure, 0, true, nil, t0); got != breaker.Failure {
 		t.Errorf("Judge(nil) = %v, want the outcome unchanged", got)
 	}
 }
