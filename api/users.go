@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -142,16 +140,7 @@ func (s *server) setUserOverride(w http.ResponseWriter, r *http.Request) {
 	if !o.Exempt && o.RateLimit == 0 && len(problems) == 0 {
 		problems = append(problems, "exempt or rate_limit: set exempt to true or rate_limit to a positive number")
 	}
-	switch {
-	case req.Reason == nil || strings.TrimSpace(*req.Reason) == "":
-		problems = append(problems, "reason: required: say why the override is set")
-	case hasControl(*req.Reason):
-		problems = append(problems, "reason: must not contain control characters (newlines, tabs, …)")
-	case utf8.RuneCountInString(*req.Reason) > maxReasonLen:
-		problems = append(problems, fmt.Sprintf("reason: at most %d characters, got %d", maxReasonLen, utf8.RuneCountInString(*req.Reason)))
-	default:
-		o.Reason = strings.TrimSpace(*req.Reason)
-	}
+	o.Reason, problems = overrideReason(req.Reason, problems)
 	if len(problems) > 0 {
 		s.writeError(w, r, http.StatusBadRequest, problems[0], problems...)
 		return

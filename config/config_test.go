@@ -816,3 +816,34 @@ func TestAPIAllowedHosts(t *testing.T) {
 		`a.toml:5: api.allowed_hosts[3]: ` + want + `"*.example.com"`,
 	})
 }
+
+// TestValidateLimitsAndShedding: the user-level and load-shedding keys
+// are checked with file:line.
+func TestValidateLimitsAndShedding(t *testing.T) {
+	doc := `[circuit_breaker]
+user_level_breakers_enabled = true
+per_user_rate_limit = -1
+per_user_rate_limit_wait = "-1s"
+[backends]
+load_shedding_queue_timeout = "-5ms"
+load_shedding_max_queue = -1
+load_shedding_min_limit = 10
+load_shedding_max_limit = 5
+load_shedding_latency_target = 1.5
+[[backends.instances]]
+name = "a"
+host = "h1"
+`
+	_, warns, err := Parse("helios.toml", []byte(doc))
+	sameStrings(t, "errors", messages(err), []string{
+		`helios.toml:3: circuit_breaker.per_user_rate_limit: must be at least 0, got -1`,
+		`helios.toml:4: circuit_breaker.per_user_rate_limit_wait: must not be negative, got -1s`,
+		`helios.toml:6: backends.load_shedding_queue_timeout: must not be negative, got -5ms`,
+		`helios.toml:7: backends.load_shedding_max_queue: must be at least 0, got -1`,
+		`helios.toml:9: backends.load_shedding_max_limit: must be at least load_shedding_min_limit (10), got 5`,
+		`helios.toml:10: backends.load_shedding_latency_target: must be in (0, 1], got 1.5`,
+	})
+	if len(warns) != 0 {
+		t.Errorf("warnings = %v, want none: the user-level keys are implemented", warns)
+	}
+}

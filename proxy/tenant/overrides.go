@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -47,12 +46,7 @@ func (s *overrideStore) all() []status.UserOverride {
 	for _, o := range m {
 		out = append(out, o)
 	}
-	slices.SortFunc(out, func(a, b status.UserOverride) int {
-		if c := strings.Compare(a.Role, b.Role); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Database, b.Database)
-	})
+	slices.SortFunc(out, func(a, b status.UserOverride) int { return byRole(a.Role, a.Database, b.Role, b.Database) })
 	return out
 }
 

@@ -11,6 +11,7 @@
 package tenant
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -406,12 +407,7 @@ func (r *Registry) Users(now time.Time) []status.UserBreaker {
 		}
 		out = append(out, u)
 	}
-	slices.SortFunc(out, func(a, b status.UserBreaker) int {
-		if c := strings.Compare(a.Role, b.Role); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Database, b.Database)
-	})
+	slices.SortFunc(out, func(a, b status.UserBreaker) int { return byRole(a.Role, a.Database, b.Role, b.Database) })
 	return out
 }
 
@@ -448,3 +444,8 @@ func (r *Registry) Overrides() []status.UserOverride { return r.ov.all() }
 
 // Load reads the persisted overrides; a missing file is no error.
 func (r *Registry) Load() error { return r.ov.load() }
+
+// byRole orders roles by name, then database.
+func byRole(role1, db1, role2, db2 string) int {
+	return cmp.Or(strings.Compare(role1, role2), strings.Compare(db1, db2))
+}
