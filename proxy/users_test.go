@@ -203,3 +203,59 @@ func TestUserIsolation(t *testing.T) {
 		t.Errorf("bad = %+v, want OPEN with failures and isolated requests", u)
 	}
 }
+
+// TestUserOverrideSurvivesRestart: an operator exempts a role from a low
+// rate limit; after the proxy restarts on the same [state] dir the role is
+// still exempt (30 queries at once, none refused), and once the override
+// is cleared it is throttled again.
+func TestUserOverrideSurvivesRestart(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "userov"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.CreateUser(ctx, "batch", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, c)
+	cfg.State.Dir = t.TempDir()
+	cfg.CircuitBreaker.UserLevelBreakersEnabled = true
+	cfg.CircuitBreaker.PerUserRateLimit = 5
+	cfg.CircuitBreaker.PerUserRateLimitWait = config.Duration{}
+	burst := func(p *runningProxy) (refused int) {
+		conn, err := pgx.Connect(ctx, p.dsn("batch", "pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		for range 30 {
+			_, err := conn.Exec(ctx, "SELECT 1", pgx.QueryExecModeSimpleProtocol)
+			switch sqlState(err) {
+			case "":
+			case "53400":
+				refused++
+			default:
+				t.Fatalf("query: %v", err)
+			}
+		}
+		return refused
+	}
+	first := startProxy(t, cfg)
+	if err := first.SetUserOverride(ctx, status.UserOverride{Role: "batch", Database: "postgres", Exempt: true, Reason: "import", Author: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := burst(first); n != 0 {
+		t.Errorf("exempt role refused %d times before the restart, want 0", n)
+	}
+	second := startProxy(t, cfg) // a new Server on the same state dir
+	if ovs := second.UserOverrides(); len(ovs) != 1 || !ovs[0].Exempt || ovs[0].Author != "ops" {
+		t.Fatalf("overrides after the restart = %+v, want batch exempt by ops", ovs)
+	}
+	if n := burst(second); n != 0 {
+		t.Errorf("exempt role refused %d times after the restart, want 0", n)
+	}
+	if ok, err := second.ClearUserOverride(ctx, "batch", "postgres", "ops"); !ok || err != nil {
+		t.Fatalf("ClearUserOverride = %v, %v", ok, err)
+	}
+	if n := burst(second); n < 20 {
+		t.Errorf("role refused %d of 30 once the override is cleared, want at least 20 (limit 5/s)", n)
+	}
+}
