@@ -259,3 +259,70 @@ func TestUserOverrideSurvivesRestart(t *testing.T) {
 		t.Errorf("role refused %d of 30 once the override is cleared, want at least 20 (limit 5/s)", n)
 	}
 }
+
+// TestPooledLimits: in pooled transaction mode a transaction holds its
+// backend's admission from checkout to give-back: with a limit of one,
+// another client's transaction is refused with 53300 while the first is
+// open, and admitted once it committed. The role's rate limit refuses
+// with 53400 requests that start outside a transaction block, never the
+// statements inside one.
+func TestPooledLimits(t *testing.T) {
+	_, p := pooledSetup(t, 1, "transaction", func(c *config.Config) {
+		c.CircuitBreaker.UserLevelBreakersEnabled = true
+		c.CircuitBreaker.PerUserRateLimit = 5
+		c.CircuitBreaker.PerUserRateLimitWait = config.Duration{}
+		c.Backends.LoadSheddingMinLimit, c.Backends.LoadSheddingMaxLimit = 1, 1
+		c.Backends.LoadSheddingQueueTimeout = config.Duration{}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	one, two := appConn(t, ctx, p), appConn(t, ctx, p)
+	tx, err := one.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = two.Exec(ctx, "SELECT 2")
+	if sqlState(err) != "53300" || !strings.Contains(err.Error(), "admission limit") {
+		t.Fatalf("a second transaction while the first holds the only admission = %v, want 53300", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := two.Exec(ctx, "SELECT 2"); err != nil {
+		t.Fatalf("after the first committed: %v", err)
+	}
+	// Three tokens of five are spent. A transaction's statements are not
+	// limited; requests outside one are.
+	tx, err = one.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+			t.Fatalf("inside a transaction: %v", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	refused := 0
+	for range 10 {
+		_, err := one.Exec(ctx, "SELECT 1")
+		switch sqlState(err) {
+		case "":
+		case "53400":
+			refused++
+		default:
+			t.Fatalf("outside a transaction: %v", err)
+		}
+	}
+	if refused < 8 {
+		t.Errorf("%d of 10 refused over the rate limit, want at least 8", refused)
+	}
+	if b := p.Snapshot().Backends[0]; b.ShedTotal != 1 || b.AdmissionLimit != 1 {
+		t.Errorf("backend shed %d, limit %d; want 1 shed at limit 1", b.ShedTotal, b.AdmissionLimit)
+	}
+}
