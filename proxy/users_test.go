@@ -326,3 +326,35 @@ func TestPooledLimits(t *testing.T) {
 		t.Errorf("backend shed %d, limit %d; want 1 shed at limit 1", b.ShedTotal, b.AdmissionLimit)
 	}
 }
+
+// TestPooledRateLimitExtended: the rate limit applies to pooled sessions
+// over the extended protocol too (pgx's default), and the session stays
+// usable after a refusal.
+func TestPooledRateLimitExtended(t *testing.T) {
+	_, p := pooledSetup(t, 1, "transaction", func(c *config.Config) {
+		c.CircuitBreaker.UserLevelBreakersEnabled = true
+		c.CircuitBreaker.PerUserRateLimit = 5
+		c.CircuitBreaker.PerUserRateLimitWait = config.Duration{}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn := appConn(t, ctx, p)
+	refused := 0
+	for i := range 20 {
+		var n int
+		err := conn.QueryRow(ctx, "SELECT $1::int", i).Scan(&n)
+		switch sqlState(err) {
+		case "":
+			if n != i {
+				t.Fatalf("SELECT %d = %d", i, n)
+			}
+		case "53400":
+			refused++
+		default:
+			t.Fatalf("query %d: %v", i, err)
+		}
+	}
+	if refused < 10 {
+		t.Errorf("%d of 20 extended-protocol queries refused at 5/s, want at least 10", refused)
+	}
+}

@@ -224,7 +224,8 @@ func (ss *session) remote(typ byte, msg []byte) error {
 			return err
 		}
 	}
-	if typ == 'Q' || !pl.busy && typ != 'S' && typ != 'H' && ss.local.startsBatch(typ) {
+	if typ == 'Q' || !pl.busy && strings.IndexByte("PBDEC", typ) >= 0 {
+		// A request starts: a Query, or the first message of a batch.
 		if e := ss.admitUser(pl.ctx); e != nil {
 			return ss.answerError(typ, e)
 		}
