@@ -236,11 +236,13 @@ type Backends struct {
 	PrimaryWaitTimeout Duration `toml:"primary_wait_timeout"`
 	// LoadSheddingEnabled gives each backend an admission limit, the
 	// requests it may run at once, adapted to its latency (AIMD, see
-	// proxy/admission); default true. A request started outside a
+	// proxy/admission); default false. A request started outside a
 	// transaction block beyond the limit waits in a queue of at most
 	// LoadSheddingMaxQueue for up to LoadSheddingQueueTimeout, then gets
 	// SQLSTATE 53300. False admits everything (the limit is still
-	// estimated and shown).
+	// estimated and shown). Off by default: a limit derived from latency
+	// cannot tell overload from slowness by design (lock waits, long
+	// reports), and turning it on changes what clients see.
 	LoadSheddingEnabled bool `toml:"load_shedding_enabled"`
 	// LoadSheddingQueueTimeout is the longest a request waits for
 	// admission; default 50ms; zero refuses at once.
@@ -619,7 +621,7 @@ func Default() Config {
 		},
 		Backends: Backends{
 			SSLMode: "disable", MaxReplicationLagMs: 10000, PrimaryWaitTimeout: Duration{5 * time.Second},
-			LoadSheddingEnabled: true, LoadSheddingQueueTimeout: Duration{50 * time.Millisecond},
+			LoadSheddingQueueTimeout: Duration{50 * time.Millisecond},
 			LoadSheddingMaxQueue: 128, LoadSheddingMinLimit: 4, LoadSheddingMaxLimit: 1000,
 			LoadSheddingLatencyTarget: 0.5,
 		},

@@ -271,6 +271,7 @@ func TestPooledLimits(t *testing.T) {
 		c.CircuitBreaker.UserLevelBreakersEnabled = true
 		c.CircuitBreaker.PerUserRateLimit = 5
 		c.CircuitBreaker.PerUserRateLimitWait = config.Duration{}
+		c.Backends.LoadSheddingEnabled = true
 		c.Backends.LoadSheddingMinLimit, c.Backends.LoadSheddingMaxLimit = 1, 1
 		c.Backends.LoadSheddingQueueTimeout = config.Duration{}
 	})
