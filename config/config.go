@@ -622,7 +622,7 @@ func Default() Config {
 		Backends: Backends{
 			SSLMode: "disable", MaxReplicationLagMs: 10000, PrimaryWaitTimeout: Duration{5 * time.Second},
 			LoadSheddingQueueTimeout: Duration{50 * time.Millisecond},
-			LoadSheddingMaxQueue: 128, LoadSheddingMinLimit: 4, LoadSheddingMaxLimit: 1000,
+			LoadSheddingMaxQueue:     128, LoadSheddingMinLimit: 4, LoadSheddingMaxLimit: 1000,
 			LoadSheddingLatencyTarget: 0.5,
 		},
 		API: API{ListenAddress: "127.0.0.1:8080"},
