@@ -224,7 +224,7 @@ func (ss *session) remote(typ byte, msg []byte) error {
 			return err
 		}
 	}
-	if typ == 'Q' || !pl.busy && strings.IndexByte("PBDEC", typ) >= 0 {
+	if ss.tenant != nil && (typ == 'Q' || strings.IndexByte("PBDEC", typ) >= 0 && !ss.batchUnderWay()) {
 		// A request starts: a Query, or the first message of a batch.
 		if e := ss.admitUser(pl.ctx); e != nil {
 			return ss.answerError(typ, e)
@@ -236,6 +236,15 @@ func (ss *session) remote(typ byte, msg []byte) error {
 		return ss.answerError(typ, ce)
 	}
 	return err
+}
+
+// batchUnderWay reports whether messages of a batch without its Sync went
+// to the attached connection (pl.busy, which the connection's reader
+// clears when it is lost).
+func (ss *session) batchUnderWay() bool {
+	ss.pl.mu.Lock()
+	defer ss.pl.mu.Unlock()
+	return ss.pl.busy
 }
 
 // queueRemote queues a client message for sc, the attached connection,
