@@ -36,6 +36,10 @@
 //     cascade to recover also resolves the cascade incident (a second
 //     alert, "cascade over"). Closes of backends without an incident are
 //     not announced.
+//   - UserBreakerOpened (a role isolated by its own breaker,
+//     user_isolation_on_abuse) and UserBreakerClosed: a Slack message
+//     (warning, then info), never a page: one role is refused, the
+//     backends serve everyone else.
 //   - Operator overrides, recognised by Reason "override" on CircuitOpened
 //     and CircuitClosed (what the proxy publishes for Force and Unforce), or
 //     an event type starting with "Override": a Slack message with severity
@@ -134,6 +138,8 @@ const (
 	KindRoleMismatch    Kind = "role_mismatch"        // a configured role contradicts the backend
 	KindPatternOpened   Kind = "query_pattern_opened" // a query pattern's breaker opened: its executions are refused (chat only, never paged)
 	KindPatternClosed   Kind = "query_pattern_closed" // it closed again (chat only)
+	KindUserIsolated    Kind = "user_isolated"        // a role's own breaker opened: its requests are refused (chat only, never paged)
+	KindUserRestored    Kind = "user_restored"        // that role's breaker closed again (chat only)
 	KindTest            Kind = "test"                 // Dispatcher.Test
 )
 

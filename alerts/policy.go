@@ -93,8 +93,13 @@ func isOverride(ev status.Event) bool {
 
 // handle returns the alerts ev means now; held decisions come out of due.
 func (p *policy) handle(ev status.Event, now time.Time) []Alert {
-	if ev.Type == status.CascadeDetected {
+	switch ev.Type {
+	case status.CascadeDetected:
 		return p.cascadeDetected(ev, now)
+	case status.UserBreakerOpened:
+		return []Alert{p.alert(KindUserIsolated, ActionNone, "", SeverityWarning, "", ev, now)}
+	case status.UserBreakerClosed:
+		return []Alert{p.alert(KindUserRestored, ActionNone, "", SeverityInfo, "", ev, now)}
 	}
 	switch ev.Type {
 	case status.QueryBreakerOpened:

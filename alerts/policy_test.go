@@ -141,6 +141,19 @@ func TestPolicy(t *testing.T) {
 			want:  []string{"+0s circuit_opened trigger a error backend=a"},
 		},
 		{
+			name: "a role isolated and restored is a Slack message, never a page",
+			steps: []step{
+				{0, status.Event{Type: status.UserBreakerOpened, Role: "batch", Database: "shop", To: status.Open, Reason: "error_rate"}},
+				{30 * s, status.Event{Type: status.UserBreakerHalfOpened, Role: "batch", Database: "shop", To: status.HalfOpen}},
+				{31 * s, status.Event{Type: status.UserBreakerClosed, Role: "batch", Database: "shop", To: status.Closed}},
+			},
+			end: time.Hour,
+			want: []string{
+				"+0s user_isolated info-only warning",
+				"+31s user_restored info-only info",
+			},
+		},
+		{
 			name:  "close resolves after the flap window",
 			steps: []step{{0, evOpen("a")}, {30 * s, evHalfOpen("a")}, {35 * s, evClose("a")}},
 			end:   10 * time.Minute,

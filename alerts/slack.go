@@ -161,7 +161,8 @@ func slackMessage(a Alert) *slack.WebhookMessage {
 
 // noCircuitFields are the kinds of alert that say nothing about a
 // circuit: their messages have no transition and metrics fields.
-var noCircuitFields = []Kind{KindCascadeResolved, KindTest, KindTrustsProxy, KindTrustCleared, KindFenced, KindUnfenced, KindRoleChanged, KindRoleMismatch}
+var noCircuitFields = []Kind{KindCascadeResolved, KindTest, KindTrustsProxy, KindTrustCleared, KindFenced, KindUnfenced, KindRoleChanged, KindRoleMismatch,
+	KindUserIsolated, KindUserRestored}
 
 // headline is an alert's title.
 func headline(a Alert) string {
@@ -203,6 +204,10 @@ func headline(a Alert) string {
 		return "🔁 Role changed: " + a.Backend + " is now " + ev.Reason
 	case KindRoleMismatch:
 		return "⚠️ Configured role contradicted: " + a.Backend
+	case KindUserIsolated:
+		return "🚧 Role isolated: " + ev.Role + " on " + ev.Database + " (its requests are refused; other roles are served)"
+	case KindUserRestored:
+		return "✅ Role served again: " + ev.Role + " on " + ev.Database
 	}
 	return fmt.Sprintf("HeliosProxy %s: %s", a.Kind, a.Backend)
 }

@@ -86,6 +86,10 @@ type Options struct {
 	// runs its sampler (History.Run) for as long as it serves the handler.
 	// Nil: the endpoint answers 501.
 	History *History
+	// Users, when set, serves the roles' limits and overrides (GET
+	// /users, PUT and DELETE /users/{role}/{database}/override). Nil: they
+	// answer 501.
+	Users UserController
 	// Web, when set, is the dashboard: it serves GET / and every GET path
 	// that is not an API path (its assets). Its 404s are turned into the
 	// API's JSON 404.
@@ -135,6 +139,7 @@ type server struct {
 	alertTest func(ctx context.Context) any
 	web       http.Handler
 	history   *History
+	users     UserController
 	hosts     hostPolicy
 	origins   *http.CrossOriginProtection
 	mux       *chi.Mux
@@ -176,6 +181,7 @@ func newServer(c Controller, log *slog.Logger, o Options) (*server, error) {
 		alertTest: o.AlertTest,
 		web:       o.Web,
 		history:   o.History,
+		users:     o.Users,
 		hosts:     newHostPolicy(o.AllowedHosts, o.ListenAddress),
 		origins:   http.NewCrossOriginProtection(),
 		heartbeat: 15 * time.Second,
@@ -224,6 +230,7 @@ func (s *server) routes() *chi.Mux {
 		r.Get("/cluster/members", s.clusterMembers)
 		r.Get("/circuit-breaker/query-breakers", s.queryBreakers)
 		r.Get("/cluster/status", s.clusterStatus)
+		r.Get("/users", s.usersAll)
 
 		r.Group(func(r chi.Router) {
 			// requireAdmin limits failed authentications itself; the
@@ -240,13 +247,15 @@ func (s *server) routes() *chi.Mux {
 			r.Delete("/circuit-breaker/backends/{backend}/override", s.clearOverride)
 			r.Post("/config/reload", s.reload)
 			r.Post("/alerts/test", s.testAlerts)
+			r.Put("/users/{role}/{database}/override", s.setUserOverride)
+			r.Delete("/users/{role}/{database}/override", s.clearUserOverride)
 		})
 	})
 	return r
 }
 
 // apiPrefixes are the paths that never fall through to the dashboard.
-var apiPrefixes = []string{"/circuit-breaker", "/config", "/alerts", "/events", "/health", "/ready"}
+var apiPrefixes = []string{"/circuit-breaker", "/config", "/alerts", "/events", "/health", "/ready", "/users"}
 
 func isAPIPath(p string) bool {
 	for _, pre := range apiPrefixes {

@@ -320,6 +320,8 @@ var mutations = []req{
 	{method: "DELETE", path: "/circuit-breaker/backends/pg-a/override"},
 	{method: "POST", path: "/config/reload"},
 	{method: "POST", path: "/alerts/test"},
+	{method: "PUT", path: "/users/app/shop/override", body: `{"exempt":true,"reason":"x"}`},
+	{method: "DELETE", path: "/users/app/shop/override"},
 }
 
 func TestAuth(t *testing.T) {

@@ -134,16 +134,7 @@ func (s *server) setOverride(w http.ResponseWriter, r *http.Request) {
 		}
 		o.State = st
 	}
-	switch {
-	case req.Reason == nil || strings.TrimSpace(*req.Reason) == "":
-		problems = append(problems, "reason: required: say why the override is set")
-	case hasControl(*req.Reason):
-		problems = append(problems, "reason: must not contain control characters (newlines, tabs, …)")
-	case utf8.RuneCountInString(*req.Reason) > maxReasonLen:
-		problems = append(problems, fmt.Sprintf("reason: at most %d characters, got %d", maxReasonLen, utf8.RuneCountInString(*req.Reason)))
-	default:
-		o.Reason = strings.TrimSpace(*req.Reason)
-	}
+	o.Reason, problems = overrideReason(req.Reason, problems)
 	if req.TTL != nil && *req.TTL != "" {
 		d, err := time.ParseDuration(*req.TTL)
 		switch {
@@ -171,6 +162,20 @@ func (s *server) setOverride(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("override set through the api", attrs...)
 	s.writeJSON(w, r, http.StatusOK, toOverride(o))
+}
+
+// overrideReason checks an override's reason: it returns the reason
+// trimmed, or appends the problem with it to problems.
+func overrideReason(reason *string, problems []string) (string, []string) {
+	switch {
+	case reason == nil || strings.TrimSpace(*reason) == "":
+		return "", append(problems, "reason: required: say why the override is set")
+	case hasControl(*reason):
+		return "", append(problems, "reason: must not contain control characters (newlines, tabs, …)")
+	case utf8.RuneCountInString(*reason) > maxReasonLen:
+		return "", append(problems, fmt.Sprintf("reason: at most %d characters, got %d", maxReasonLen, utf8.RuneCountInString(*reason)))
+	}
+	return strings.TrimSpace(*reason), problems
 }
 
 func (s *server) clearOverride(w http.ResponseWriter, r *http.Request) {

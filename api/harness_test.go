@@ -171,6 +171,9 @@ func newHarness(t testing.TB, c Controller, o Options, setup ...func(*server)) *
 		o.ListenAddress = "127.0.0.1:8080"
 	}
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if uc, ok := c.(UserController); ok && o.Users == nil {
+		o.Users = uc
+	}
 	s, err := newServer(c, log, o)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -335,6 +338,8 @@ type fakeProxy struct {
 	block     bool // override and reload calls wait for their context
 	panics    bool // Snapshot panics
 	lastSet   status.Override
+	users     []status.UserBreaker
+	userOvs   map[string]status.UserOverride // by role/database
 }
 
 func newFakeProxy() *fakeProxy {
@@ -511,4 +516,46 @@ func (f *fakeProxy) set(fn func(f *fakeProxy)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn(f)
+}
+
+func (f *fakeProxy) Users() []status.UserBreaker {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]status.UserBreaker(nil), f.users...)
+}
+
+func (f *fakeProxy) UserOverrides() []status.UserOverride {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []status.UserOverride
+	for _, o := range f.userOvs {
+		out = append(out, o)
+	}
+	return out
+}
+
+func (f *fakeProxy) SetUserOverride(ctx context.Context, o status.UserOverride) error {
+	if f.isBlocking() {
+		<-ctx.Done()
+		return fmt.Errorf("set user override: %w", ctx.Err())
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.userOvs == nil {
+		f.userOvs = map[string]status.UserOverride{}
+	}
+	f.userOvs[o.Role+"/"+o.Database] = o
+	return nil
+}
+
+func (f *fakeProxy) ClearUserOverride(ctx context.Context, role, db, author string) (bool, error) {
+	if f.isBlocking() {
+		<-ctx.Done()
+		return false, fmt.Errorf("clear user override: %w", ctx.Err())
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.userOvs[role+"/"+db]
+	delete(f.userOvs, role+"/"+db)
+	return ok, nil
 }

@@ -100,7 +100,8 @@ func TestDNSRebinding(t *testing.T) {
 	// with the right token.
 	for path, item := range h.spec.doc.Paths.Map() {
 		for method := range item.Operations() {
-			r := req{method: method, path: strings.ReplaceAll(path, "{backend}", "pg-a"), header: map[string]string{"Host": "evil.example:" + port}}
+			p := strings.NewReplacer("{backend}", "pg-a", "{role}", "app", "{database}", "shop").Replace(path)
+			r := req{method: method, path: p, header: map[string]string{"Host": "evil.example:" + port}}
 			if method == http.MethodPut {
 				r.body = `{"state":"OPEN","reason":"rebinding"}`
 			}

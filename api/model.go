@@ -50,6 +50,10 @@ type backendJSON struct {
 	FencedReason         *string              `json:"fenced_reason"`
 	ObservedRole         status.Role          `json:"observed_role"`
 	BackendWaiting       *int                 `json:"backend_waiting"` // null when not collected
+	AdmissionLimit       int                  `json:"admission_limit"`
+	AdmissionInflight    int                  `json:"admission_inflight"`
+	AdmissionQueued      int                  `json:"admission_queued"`
+	ShedTotal            uint64               `json:"shed_total"`
 	// Present only while an override is set.
 	OverrideReason  *string   `json:"override_reason,omitempty"`
 	OverrideAuthor  *string   `json:"override_author,omitempty"`
@@ -101,6 +105,10 @@ func toBackend(b status.Backend) backendJSON {
 		Routing:              cmp.Or(b.Routing, status.RoutingReadWrite),
 		FencedReason:         strPtr(b.FencedReason),
 		ObservedRole:         cmp.Or(b.ObservedRole, status.RoleUnknown),
+		AdmissionLimit:       max(b.AdmissionLimit, 0),
+		AdmissionInflight:    max(b.AdmissionInflight, 0),
+		AdmissionQueued:      max(b.AdmissionQueued, 0),
+		ShedTotal:            b.ShedTotal,
 	}
 	if b.Timeline != 0 {
 		j.Timeline = &b.Timeline

@@ -195,14 +195,24 @@ type CircuitBreaker struct {
 	// their exact text. Default true.
 	QueryPatternDetection bool `toml:"query_pattern_detection"`
 
-	// The settings below are accepted but not implemented yet: each one
-	// present in a file is warned about. Their defaults say what the proxy
-	// does today (the features are off).
-
+	// UserLevelBreakersEnabled turns on the limits and breakers of each
+	// role and database (proxy/tenant): PerUserRateLimit and
+	// UserIsolationOnAbuse apply only when it is true; default false.
 	UserLevelBreakersEnabled bool `toml:"user_level_breakers_enabled"`
-	// PerUserRateLimit is in requests per second; default 1000; zero means
-	// no limit.
-	PerUserRateLimit     int  `toml:"per_user_rate_limit"`
+	// PerUserRateLimit is the requests per second each role and database
+	// may start (a token bucket holding one second's worth); default 1000;
+	// zero means no limit. A request beyond it waits up to
+	// PerUserRateLimitWait for its turn, then gets SQLSTATE 53400.
+	PerUserRateLimit int `toml:"per_user_rate_limit"`
+	// PerUserRateLimitWait is how long a request over its role's rate may
+	// wait for its turn; default 100ms; zero refuses at once.
+	PerUserRateLimitWait Duration `toml:"per_user_rate_limit_wait"`
+	// UserIsolationOnAbuse gives each role and database a breaker of its
+	// own, with this table's thresholds, fed by its requests: a role whose
+	// failures (or requests slower than the latency threshold) are its own
+	// while other roles do well on the same backend is isolated (its
+	// requests get SQLSTATE 53400) instead of opening the backend's
+	// circuit for everyone; default false.
 	UserIsolationOnAbuse bool `toml:"user_isolation_on_abuse"`
 }
 
@@ -231,6 +241,34 @@ type Backends struct {
 	// during a failover, before it gets SQLSTATE 57P03; default 5s; 0
 	// fails at once.
 	PrimaryWaitTimeout Duration `toml:"primary_wait_timeout"`
+	// LoadSheddingEnabled gives each backend an admission limit, the
+	// requests it may run at once, adapted to its latency (AIMD, see
+	// proxy/admission); default false. A request started outside a
+	// transaction block beyond the limit waits in a queue of at most
+	// LoadSheddingMaxQueue for up to LoadSheddingQueueTimeout, then gets
+	// SQLSTATE 53300. False admits everything (the limit is still
+	// estimated and shown). Off by default: a limit derived from latency
+	// cannot tell overload from slowness by design (lock waits, long
+	// reports), and turning it on changes what clients see.
+	LoadSheddingEnabled bool `toml:"load_shedding_enabled"`
+	// LoadSheddingQueueTimeout is the longest a request waits for
+	// admission; default 50ms; zero refuses at once.
+	LoadSheddingQueueTimeout Duration `toml:"load_shedding_queue_timeout"`
+	// LoadSheddingMaxQueue is the most requests waiting for admission to
+	// one backend; default 128; zero refuses at once.
+	LoadSheddingMaxQueue int `toml:"load_shedding_max_queue"`
+	// LoadSheddingMinLimit and LoadSheddingMaxLimit bound each backend's
+	// admission limit; defaults 4 and 1000, 1 ≤ min ≤ max. A backend starts
+	// at the maximum, and again at the minimum after its circuit closes
+	// (the recovery ramp).
+	LoadSheddingMinLimit int `toml:"load_shedding_min_limit"`
+	LoadSheddingMaxLimit int `toml:"load_shedding_max_limit"`
+	// LoadSheddingLatencyTarget is the latency the admission limit keeps
+	// each backend's requests under, as a share of its
+	// latency_threshold_p95_ms (0..1]; default 0.5. Without a p95
+	// threshold it applies to latency_threshold_p99_ms, and without
+	// either the limit only follows failures.
+	LoadSheddingLatencyTarget float64 `toml:"load_shedding_latency_target"`
 }
 
 // The backend roles of Backend.Role.
@@ -566,6 +604,7 @@ func Default() Config {
 			SlowQueryThresholdMs:          5000,
 			QueryPatternDetection:         true,
 			PerUserRateLimit:              1000,
+			PerUserRateLimitWait:          Duration{100 * time.Millisecond},
 		},
 		HealthChecks: HealthChecks{
 			Enabled:                   true,
@@ -592,8 +631,13 @@ func Default() Config {
 			AlertOnMultipleCircuitsOpen: true,
 			AlertOnRecoveryFailure:      true,
 		},
-		Backends: Backends{SSLMode: "disable", MaxReplicationLagMs: 10000, PrimaryWaitTimeout: Duration{5 * time.Second}},
-		API:      API{ListenAddress: "127.0.0.1:8080"},
+		Backends: Backends{
+			SSLMode: "disable", MaxReplicationLagMs: 10000, PrimaryWaitTimeout: Duration{5 * time.Second},
+			LoadSheddingQueueTimeout: Duration{50 * time.Millisecond},
+			LoadSheddingMaxQueue:     128, LoadSheddingMinLimit: 4, LoadSheddingMaxLimit: 1000,
+			LoadSheddingLatencyTarget: 0.5,
+		},
+		API: API{ListenAddress: "127.0.0.1:8080"},
 		Cluster: Cluster{
 			BindAddress:    "0.0.0.0:7946",
 			RejoinInterval: Duration{30 * time.Second},

@@ -88,6 +88,7 @@ func (c Config) Validate() error {
 	v.between("circuit_breaker.max_ejection_percent", cb.MaxEjectionPercent, 0, 100)
 	v.atLeast("circuit_breaker.slow_query_threshold_ms", cb.SlowQueryThresholdMs, 0)
 	v.atLeast("circuit_breaker.per_user_rate_limit", cb.PerUserRateLimit, 0)
+	v.nonNegative("circuit_breaker.per_user_rate_limit_wait", cb.PerUserRateLimitWait)
 
 	if len(c.Backends.Instances) == 0 {
 		v.add("backends.instances", "at least one backend is required: add a [[backends.instances]] table with name and host")
@@ -134,6 +135,17 @@ func (c Config) Validate() error {
 	v.backendsTLS(&c)
 	v.atLeast("backends.max_replication_lag_ms", c.Backends.MaxReplicationLagMs, 0)
 	v.nonNegative("backends.primary_wait_timeout", c.Backends.PrimaryWaitTimeout)
+	bk := c.Backends
+	v.nonNegative("backends.load_shedding_queue_timeout", bk.LoadSheddingQueueTimeout)
+	v.atLeast("backends.load_shedding_max_queue", bk.LoadSheddingMaxQueue, 0)
+	if bk.LoadSheddingMinLimit < 1 {
+		v.atLeast("backends.load_shedding_min_limit", bk.LoadSheddingMinLimit, 1)
+	} else if bk.LoadSheddingMaxLimit < bk.LoadSheddingMinLimit {
+		v.add("backends.load_shedding_max_limit", "must be at least load_shedding_min_limit (%d), got %d", bk.LoadSheddingMinLimit, bk.LoadSheddingMaxLimit)
+	}
+	if !(bk.LoadSheddingLatencyTarget > 0) || bk.LoadSheddingLatencyTarget > 1 {
+		v.add("backends.load_shedding_latency_target", "must be in (0, 1], got %g", bk.LoadSheddingLatencyTarget)
+	}
 
 	hc := c.HealthChecks
 	if v.positive("health_checks.interval", hc.Interval) && v.positive("health_checks.timeout", hc.Timeout) &&

@@ -32,21 +32,15 @@ func (w Warning) String() string {
 	return b.String()
 }
 
-const (
-	notYet    = "accepted but not implemented yet"
-	noMeaning = "has no meaning for a proxy (a HeliosDB edge setting): ignored"
-)
+const noMeaning = "has no meaning for a proxy (a HeliosDB edge setting): ignored"
 
 // NotImplemented maps keys that are accepted but have no effect yet to the
 // warning given for each one present in a file. A key names a setting
-// ("circuit_breaker.recovery_probe_timeout") or a whole table ("alerts"),
+// ("health_checks.collect_latency_percentiles") or a whole table ("edge"),
 // without array indices ("users" covers every users[i].name). The most
 // specific entry wins. Implementing a setting means deleting its entry.
 var NotImplemented = map[string]string{
-	"circuit_breaker.user_level_breakers_enabled": notYet,
-	"circuit_breaker.per_user_rate_limit":         notYet,
-	"circuit_breaker.user_isolation_on_abuse":     notYet,
-	"health_checks.collect_latency_percentiles":   "cannot be turned off: the circuit breakers need latency percentiles",
+	"health_checks.collect_latency_percentiles": "cannot be turned off: the circuit breakers need latency percentiles",
 	"helios": noMeaning,
 	"edge":   noMeaning,
 }

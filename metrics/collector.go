@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"cmp"
+	"slices"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -95,6 +96,24 @@ var (
 		"How long other cluster members' circuit changes (openings and circuit views) took to reach this instance, from the change on the sender to its arrival here (their clocks against ours); absent without [cluster].")
 	descClusterMembers = desc("helios_cluster_members",
 		"Members of the proxy's cluster by state (alive, suspect, dead, left) as this instance sees them, itself included; absent without [cluster].", "state")
+	descAdmissionLimit = desc("helios_backend_admission_limit",
+		"Requests the backend may run at once, as load shedding estimates it from its latency (backends.load_shedding_enabled).", "backend")
+	descAdmissionInflight = desc("helios_backend_admission_inflight",
+		"Requests admitted to the backend and running now.", "backend")
+	descAdmissionQueued = desc("helios_backend_admission_queued",
+		"Requests waiting for admission to the backend now.", "backend")
+	descShed = desc("helios_backend_shed_total",
+		"Requests refused with SQLSTATE 53300 by the backend's admission limit.", "backend")
+	descUserState = desc("helios_user_breaker_state",
+		"Breaker state of a role and database: 0 closed, 1 open (isolated), 2 half-open; for at most the "+strconv.Itoa(TopUsers)+" roles that are not closed or were throttled or isolated most, then most active.", "role", "database")
+	descUserThrottled = desc("helios_user_throttled_total",
+		"Requests of a role and database refused by its rate limit (53400); the same roles as helios_user_breaker_state.", "role", "database")
+	descUserIsolated = desc("helios_user_isolated_total",
+		"Requests of a role and database refused while its breaker was open; the same roles as helios_user_breaker_state.", "role", "database")
+	descUsersThrottled = desc("helios_users_throttled_total",
+		"Requests of every role refused by the per-role rate limits (53400).")
+	descUsersOpen = desc("helios_users_isolated",
+		"Roles whose breaker is OPEN (isolated) now.")
 	descBuildInfo = desc("helios_build_info",
 		"Always 1; the version label names the running HeliosProxy build.", "version")
 )
@@ -107,6 +126,8 @@ var snapshotDescs = []*prometheus.Desc{
 	descAlertsSent, descAlertRetries, descAlertQueue, descEventsQueued, descEventsDropped,
 	descBuildInfo, descClusterMembers, descPropagation,
 	descWaiting, descQueryBreakers, descPatternState, descPatternRejected, descPatternP95,
+	descAdmissionLimit, descAdmissionInflight, descAdmissionQueued, descShed,
+	descUserState, descUserThrottled, descUserIsolated, descUsersThrottled, descUsersOpen,
 }
 
 // Describe sends the descriptors of every helios_* metric.
@@ -194,8 +215,13 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			trusts = 1
 		}
 		send(descTrustsProxy, gauge, trusts, n)
+		send(descAdmissionLimit, gauge, float64(b.AdmissionLimit), n)
+		send(descAdmissionInflight, gauge, float64(b.AdmissionInflight), n)
+		send(descAdmissionQueued, gauge, float64(b.AdmissionQueued), n)
+		send(descShed, counter, float64(b.ShedTotal), n)
 		clients += b.ActiveConnections
 	}
+	collectUsers(snap.Users, send)
 	send(descClients, gauge, float64(clients))
 	if m.version != "" {
 		send(descBuildInfo, gauge, 1, m.version)
@@ -294,4 +320,55 @@ func isStandard(ft fromTo) bool {
 		}
 	}
 	return false
+}
+
+// TopUsers bounds the roles with series of their own: a proxy may see
+// thousands of roles, and a label per role would be unbounded cardinality.
+const TopUsers = 20
+
+// collectUsers sends the role metrics: totals over every role, and series
+// for the TopUsers roles that matter most (topUsers).
+func collectUsers(us []status.UserBreaker, send func(*prometheus.Desc, prometheus.ValueType, float64, ...string)) {
+	if us == nil {
+		return
+	}
+	var throttled uint64
+	open := 0
+	for _, u := range us {
+		throttled += u.ThrottledTotal
+		if u.State == status.Open {
+			open++
+		}
+	}
+	send(descUsersThrottled, prometheus.CounterValue, float64(throttled))
+	send(descUsersOpen, prometheus.GaugeValue, float64(open))
+	for _, u := range topUsers(us, TopUsers) {
+		if v, ok := stateValue(u.State); ok {
+			send(descUserState, prometheus.GaugeValue, v, u.Role, u.Database)
+		}
+		send(descUserThrottled, prometheus.CounterValue, float64(u.ThrottledTotal), u.Role, u.Database)
+		send(descUserIsolated, prometheus.CounterValue, float64(u.IsolatedTotal), u.Role, u.Database)
+	}
+}
+
+// topUsers returns at most n roles: those not CLOSED first, then those
+// throttled or isolated most, then the most active.
+func topUsers(us []status.UserBreaker, n int) []status.UserBreaker {
+	if len(us) <= n {
+		return us
+	}
+	s := slices.Clone(us)
+	slices.SortStableFunc(s, func(a, b status.UserBreaker) int {
+		if ac, bc := a.State == status.Closed, b.State == status.Closed; ac != bc {
+			if bc {
+				return -1
+			}
+			return 1
+		}
+		if c := cmp.Compare(b.ThrottledTotal+b.IsolatedTotal, a.ThrottledTotal+a.IsolatedTotal); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.RequestsTotal, a.RequestsTotal)
+	})
+	return s[:n]
 }

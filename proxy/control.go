@@ -266,11 +266,12 @@ func (s *Server) applyReload(p reloadPlan) {
 	list := make([]*backend.Backend, 0, len(p.backends))
 	for _, pb := range p.backends {
 		b := pb.old
+		bc := backend.BreakerConfig(p.next, pb.cfg)
 		if b != nil {
 			b.SetLive(pb.cfg)
-			b.Breaker.SetConfig(backend.BreakerConfig(p.next, pb.cfg))
+			b.Reconfigure(bc, backend.AdmissionConfig(p.next, bc))
 		} else {
-			b = backend.New(pb.cfg, s.group.Add(pb.cfg.Name, backend.BreakerConfig(p.next, pb.cfg)), &s.hooks)
+			b = backend.New(pb.cfg, s.group.Add(pb.cfg.Name, bc), backend.AdmissionConfig(p.next, bc), &s.hooks)
 			if o, ok := s.overrides.Get(pb.cfg.Name); ok {
 				b.Breaker.Force(o.State.Breaker(), now)
 			}
@@ -286,6 +287,7 @@ func (s *Server) applyReload(p reloadPlan) {
 	s.cfg.Store(&p.next)
 	s.breakersOnSet(p.next)
 	s.patterns.SetConfig(patternsConfig(p.next))
+	s.tenants.SetConfig(tenantConfig(p.next))
 	s.front.Buffers.Limit.Store(p.next.Proxy.MaxBufferMemory)
 	// Roles and lag limits may have changed.
 	s.topology.Forget(list)

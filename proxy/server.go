@@ -28,6 +28,7 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/route"
 	"github.com/heliosdb/heliosproxy/proxy/session"
+	"github.com/heliosdb/heliosproxy/proxy/tenant"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -60,6 +61,7 @@ type Server struct {
 	users atomic.Pointer[map[string]*pool.User] // [[users]] by name; replaced whole by Reload
 
 	overrides *overrides.Store
+	tenants   *tenant.Registry  // roles' limits and breakers (user_level_breakers_enabled)
 	hooks     backend.Hooks     // what the backends report to
 	patterns  *pattern.Registry // the query-level breakers
 
@@ -98,6 +100,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.patterns = pattern.New(patternsConfig(cfg))
 	s.patterns.Publish = s.publishPattern
 	s.hooks.Patterns, front.Patterns = s.patterns, s.patterns
+	s.tenants = s.newTenants(cfg)
+	s.front.Tenants = s.tenants
 	s.router.Backends, s.router.Now = s.list, func() time.Time { return s.clock.Now() }
 	s.cfg.Store(&cfg)
 	s.breakersOnSet(cfg)
@@ -109,7 +113,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.group = breaker.NewGroup(breaker.GroupConfig{MaxEjectionPercent: cfg.CircuitBreaker.MaxEjectionPercent})
 	var list []*backend.Backend
 	for _, bc := range cfg.Backends.Instances {
-		list = append(list, backend.New(bc, s.group.Add(bc.Name, backend.BreakerConfig(cfg, bc)), &s.hooks))
+		brc := backend.BreakerConfig(cfg, bc)
+		list = append(list, backend.New(bc, s.group.Add(bc.Name, brc), backend.AdmissionConfig(cfg, brc), &s.hooks))
 	}
 	s.backends.Store(&list)
 	s.loadTimelines(cfg.State.Dir)
@@ -326,6 +331,7 @@ func (s *Server) tick(ctx context.Context) {
 			}
 		}
 		s.expireOverrides(now)
+		s.tenants.Tick(now) // role breakers: OPEN to HALF_OPEN
 		s.followPrimary(now, &urgent)
 		for _, b := range s.list() {
 			cfg := b.Breaker.Config()
@@ -347,6 +353,7 @@ func (s *Server) publish(b *backend.Backend, tr breaker.Transition) {
 		openedAt = time.Unix(0, ns)
 	}
 	s.shareTransition(b, tr)
+	rampAdmission(b, tr)
 	if tr.To == breaker.Open {
 		// Pooled connections and idle pooled sessions leave it now.
 		s.spawn(func() { s.front.Isolate(b) })
@@ -401,6 +408,7 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 		h := n.Propagation()
 		snap.Propagation = &h
 	}
+	snap.Users = s.tenants.Users(now)
 	forced := s.overrides.ByName()
 	var total int64
 	for _, b := range s.list() {
@@ -436,6 +444,7 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 			TransitionsTotal:     st.TransitionsTotal,
 		}
 		roleStatus(&sb, b.Roles(), st.State)
+		admissionStatus(&sb, b)
 		sb.TrustsProxy, sb.TrustedRoles = b.Trust.Status()
 		if total > 0 {
 			sb.TrafficShare = float64(active) / float64(total)

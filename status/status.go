@@ -28,6 +28,9 @@ type Snapshot struct {
 	// are not CLOSED first, then by slow and failed executions, most
 	// first; nil when none is.
 	QueryBreakers []QueryBreaker
+	// Users are the roles with limits or breakers
+	// (user_level_breakers_enabled), by role and database; nil when off.
+	Users []UserBreaker
 }
 
 // QueryBreaker is one query pattern's circuit, as of a Snapshot. Field
@@ -118,6 +121,14 @@ type Backend struct {
 	// (active, waiting on a lock), from its health check; -1 when
 	// health_checks.collect_query_queue_depth is off.
 	BackendWaiting int
+	// AdmissionLimit is the requests the backend may run at once, as load
+	// shedding estimates it (backends.load_shedding_enabled; shown also
+	// when off); AdmissionInflight those running, AdmissionQueued those
+	// waiting, ShedTotal those refused with 53300 since the start.
+	AdmissionLimit    int
+	AdmissionInflight int
+	AdmissionQueued   int
+	ShedTotal         uint64
 }
 
 // Role is a backend's replication role.
@@ -178,7 +189,10 @@ type Event struct {
 	// InPrevious is the time spent in the previous state.
 	InPrevious time.Duration
 	Backends   []string // CascadeDetected: the backends that opened together
-	Author     string   // OverrideSet/OverrideCleared: who acted
+	// Role and Database name the role of a UserBreaker* event.
+	Role     string `json:",omitempty"`
+	Database string `json:",omitempty"`
+	Author   string // OverrideSet/OverrideCleared: who acted
 	// Node is the cluster member where the event originated when it was
 	// another one: the instance whose override was applied here, or that
 	// saw the hard failure of a peer_hard_failure opening; "" otherwise.

@@ -57,7 +57,7 @@ const schemaComment = "HeliosProxy circuit breaker status, answered by the proxy
 
 // tableOrder is the order of the schema's tables in pg_class, which fixes
 // their OIDs.
-var tableOrder = []string{"circuit_breaker_status", "circuit_events", "backends", "cluster_members", "query_breakers", "cluster_circuits"}
+var tableOrder = []string{"circuit_breaker_status", "circuit_events", "backends", "cluster_members", "query_breakers", "cluster_circuits", "user_breakers"}
 
 // relOID returns the pg_class OID of table i of tableOrder; the array
 // type of its row type is relOID+1 and the row type relOID+2 (the order

@@ -62,3 +62,26 @@ func TestClusterCircuits(t *testing.T) {
 		t.Errorf("disagreements = %v, want none (pg-1 OPEN on both)", rows)
 	}
 }
+
+// TestUserBreakers: helios_proxy.user_breakers answers the snapshot's
+// roles, and no rows when user-level breakers are off.
+func TestUserBreakers(t *testing.T) {
+	in := testInput()
+	db := New()
+	if _, rows := run(t, db, in, "SELECT count(*) FROM helios_proxy.user_breakers"); rows[0][0] != "0" {
+		t.Errorf("count without roles = %s, want 0", rows[0][0])
+	}
+	in.Snapshot.Users = []status.UserBreaker{
+		{Role: "app", Database: "shop", State: status.Closed, RateLimit: 1000, RequestsTotal: 500},
+		{Role: "batch", Database: "shop", State: status.Open, StateSince: t0, OpenReason: "error_rate", ThrottledTotal: 7, FailuresTotal: 30, Exempt: false},
+	}
+	_, rows := run(t, db, in, "SELECT role, state, state_since, open_reason, throttled_total, rate_limit FROM helios_proxy.user_breakers WHERE state <> 'CLOSED' OR requests_total > 100 ORDER BY role")
+	var got []string
+	for _, r := range rows {
+		got = append(got, strings.Join(r, "|"))
+	}
+	want := "app|CLOSED|NULL|NULL|0|1000\nbatch|OPEN|2026-11-22 10:00:00.123456+00|error_rate|7|0"
+	if g := strings.Join(got, "\n"); g != want {
+		t.Errorf("user_breakers =\n%s\nwant\n%s", g, want)
+	}
+}

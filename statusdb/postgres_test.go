@@ -44,7 +44,7 @@ func loadSchema(t *testing.T, ctx context.Context, conn *pgx.Conn, in Input) {
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA helios_proxy"); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"circuit_breaker_status", "circuit_events", "backends", "cluster_members", "query_breakers", "cluster_circuits"} {
+	for _, name := range []string{"circuit_breaker_status", "circuit_events", "backends", "cluster_members", "query_breakers", "cluster_circuits", "user_breakers"} {
 		tbl := tables[name]
 		var defs, placeholders []string
 		for i, c := range tbl.cols {

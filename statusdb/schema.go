@@ -90,6 +90,10 @@ var tables = map[string]*table{
 				}
 				return value{null: true}
 			}},
+			{name: "admission_limit", typ: tInt8, doc: "Requests the backend may run at once, as load shedding estimates it from its latency (backends.load_shedding_enabled)", get: func(x *evalCtx) value { return value{n: int64(backend(x).AdmissionLimit)} }},
+			{name: "admission_inflight", typ: tInt8, doc: "Requests admitted to the backend and running now", get: func(x *evalCtx) value { return value{n: int64(backend(x).AdmissionInflight)} }},
+			{name: "admission_queued", typ: tInt8, doc: "Requests waiting for admission to the backend now", get: func(x *evalCtx) value { return value{n: int64(backend(x).AdmissionQueued)} }},
+			{name: "shed_total", typ: tInt8, doc: "Requests refused with SQLSTATE 53300 by the backend's admission limit since the proxy started", get: func(x *evalCtx) value { return value{n: clampInt64(backend(x).ShedTotal)} }},
 		},
 	},
 	"circuit_events": {

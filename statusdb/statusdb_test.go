@@ -321,7 +321,8 @@ func TestSchema(t *testing.T) {
 			"traffic_share double precision, active_connections bigint, max_connections bigint, queue_depth bigint, " +
 			"state_since timestamp with time zone, open_reason text, override text, requests_total bigint, failures_total bigint, " +
 			"rejected_total bigint, transitions_total bigint, replication_lag_ms double precision, ramp_factor double precision, read_only boolean, " +
-			"trusts_proxy boolean, trusted_roles text, role text, timeline bigint, replication_lag_bytes bigint, routing text, fenced_reason text, observed_role text, backend_waiting bigint",
+			"trusts_proxy boolean, trusted_roles text, role text, timeline bigint, replication_lag_bytes bigint, routing text, fenced_reason text, observed_role text, backend_waiting bigint, " +
+			"admission_limit bigint, admission_inflight bigint, admission_queued bigint, shed_total bigint",
 		"circuit_events": "id bigint, event_time timestamp with time zone, event_type text, backend_name text, from_state text, to_state text, " +
 			"reason text, detail text, attempt integer, recovery_duration_ms double precision, in_previous_state_ms double precision, " +
 			"backends text, latency_p95_ms double precision, latency_p99_ms double precision, error_rate double precision, connection_saturation double precision",
@@ -334,6 +335,9 @@ func TestSchema(t *testing.T) {
 			"first_seen timestamp with time zone, last_seen timestamp with time zone",
 		"cluster_circuits": "node text, backend_name text, circuit_state text, reason text, detail text, state_since timestamp with time zone, " +
 			"failing boolean, recovery_role text, received timestamp with time zone, is_self boolean",
+		"user_breakers": "role text, database text, state text, state_since timestamp with time zone, rate double precision, rate_limit bigint, " +
+			"throttled_total bigint, delayed_total bigint, isolated_total bigint, requests_total bigint, failures_total bigint, error_rate double precision, " +
+			"latency_p95_ms double precision, open_reason text, open_detail text, exempt boolean, override_author text, last_active timestamp with time zone",
 	}
 	if len(tables) != len(want) {
 		t.Errorf("%d tables, want %d", len(tables), len(want))

@@ -279,7 +279,7 @@ func serveAPI(ctx context.Context, fail context.CancelCauseFunc, wg *sync.WaitGr
 	// The dashboard's history: sampled from the proxy until shutdown.
 	hist := api.NewHistory(api.DefaultHistoryInterval, api.DefaultHistoryRetention)
 	opts := api.Options{AdminToken: cfg.API.AdminToken, ListenAddress: cfg.API.ListenAddress,
-		AllowedHosts: cfg.API.AllowedHosts, Web: web.Handler(), History: hist}
+		AllowedHosts: cfg.API.AllowedHosts, Web: web.Handler(), History: hist, Users: srv}
 	if disp != nil {
 		opts.AlertTest = func(ctx context.Context) any { return disp.Test(ctx) }
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/admission"
 	"github.com/heliosdb/heliosproxy/proxy/dial"
 	"github.com/heliosdb/heliosproxy/proxy/health"
 	"github.com/heliosdb/heliosproxy/proxy/pattern"
@@ -25,6 +26,11 @@ type Backend struct {
 	live    atomic.Pointer[config.Backend] // the current settings (weight, priority, …), replaced on reload
 	Addr    string
 	Breaker *breaker.Breaker
+	// Admission is its adaptive admission limit (load shedding): sessions
+	// acquire before a request that starts outside a transaction block
+	// (pass-through) or a transaction (pooled transaction mode), Finish
+	// feeds it each request's latency.
+	Admission *admission.Limiter
 
 	Active atomic.Int64  // client sessions relayed to it now
 	factor atomic.Uint64 // routing factor (weight × ramp × health) as float64 bits, refreshed by the ticker
@@ -44,6 +50,8 @@ type Backend struct {
 	role roleState // its replication role and routing verdict (Roles, Topology)
 
 	OpenedAt atomic.Int64 // unix nanos of the last CLOSED → OPEN, 0 if never
+
+	latencyTrip atomic.Int64 // the breaker's P95 threshold (else P99) in nanoseconds, 0 if none
 
 	// Queued is the clients waiting for a pooled connection, refreshed by
 	// the ticker. A full pool means demand beyond pool.default_pool_size,
@@ -97,10 +105,12 @@ type Tracked interface {
 // nextID numbers the backends made by New.
 var nextID atomic.Uint64
 
-// New returns the backend of cfg with its breaker br, reporting to hooks.
-func New(cfg config.Backend, br *breaker.Breaker, hooks *Hooks) *Backend {
-	b := &Backend{hooks: hooks, Config: cfg, Addr: cfg.Address(), Breaker: br, tracked: make(map[Tracked]struct{}), Check: health.NewState(), id: nextID.Add(1)}
+// New returns the backend of cfg with its breaker br and admission
+// limiter (AdmissionConfig), reporting to hooks.
+func New(cfg config.Backend, br *breaker.Breaker, adm admission.Config, hooks *Hooks) *Backend {
+	b := &Backend{hooks: hooks, Config: cfg, Addr: cfg.Address(), Breaker: br, Admission: admission.New(adm), tracked: make(map[Tracked]struct{}), Check: health.NewState(), id: nextID.Add(1)}
 	b.Trust.probed = make(chan struct{})
+	b.latencyTrip.Store(int64(latencyTrip(br.Config())))
 	b.live.Store(&cfg)
 	b.Waiting.Store(-1)
 	b.factor.Store(math.Float64bits(cfg.Weight))
@@ -355,4 +365,36 @@ func BreakerConfig(c config.Config, b config.Backend) breaker.Config {
 		bc.HalfOpenProbes = bc.HalfOpenMaxConcurrent
 	}
 	return bc
+}
+
+// Reconfigure applies a reload's breaker and admission settings.
+func (b *Backend) Reconfigure(bc breaker.Config, adm admission.Config) {
+	b.Breaker.SetConfig(bc)
+	b.latencyTrip.Store(int64(latencyTrip(bc)))
+	b.Admission.SetConfig(adm)
+}
+
+// latencyTrip is the latency a breaker trips on: its P95 threshold, else
+// its P99 one; 0 if neither.
+func latencyTrip(bc breaker.Config) time.Duration {
+	if bc.LatencyP95 > 0 {
+		return bc.LatencyP95
+	}
+	return bc.LatencyP99
+}
+
+// AdmissionConfig maps the file's load-shedding settings for one backend
+// onto its admission limiter; bc is the backend's breaker configuration,
+// whose latency threshold the target is a share of.
+func AdmissionConfig(c config.Config, bc breaker.Config) admission.Config {
+	bk := c.Backends
+	trip := latencyTrip(bc)
+	return admission.Config{
+		Enabled:      bk.LoadSheddingEnabled,
+		MinLimit:     bk.LoadSheddingMinLimit,
+		MaxLimit:     bk.LoadSheddingMaxLimit,
+		MaxQueue:     bk.LoadSheddingMaxQueue,
+		QueueTimeout: bk.LoadSheddingQueueTimeout.Duration,
+		Target:       time.Duration(float64(trip) * bk.LoadSheddingLatencyTarget),
+	}
 }

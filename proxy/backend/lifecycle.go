@@ -5,6 +5,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/proxy/pattern"
+	"github.com/heliosdb/heliosproxy/proxy/tenant"
 )
 
 // A relayed request's life, the same on every path (pass-through relay,
@@ -15,15 +16,17 @@ import (
 // transition published. finish and note are the second half, written
 // once.
 
-// Finish ends a request that began at start (unix nanos) on b with ticket
-// t: classified by code, the SQLSTATE of its first ErrorResponse ("" for
-// none; a 57014 after a cancel the client sent since the request began is
-// the client's own), recorded with its latency less held, the time the
-// client held the answer up, and reported to the OnQuery hook. Its
-// pattern q is told too (Hooks.Patterns); an execution slow beyond
-// slow_query_threshold_ms is its pattern's business and does not count
-// as the backend's latency (it is recorded as excluded).
-func (b *Backend) Finish(t breaker.Ticket, start int64, code string, cancelAt int64, held time.Duration, q pattern.Req, now time.Time) {
+// Finish ends a request of role u (nil when roles are not tracked) that
+// began at start (unix nanos) on b with ticket t: classified by code, the
+// SQLSTATE of its first ErrorResponse ("" for none; a 57014 after a cancel
+// the client sent since the request began is the client's own), judged
+// the role's or the backend's (tenant.Registry.Judge), recorded with its
+// latency less held, the time the client held the answer up, fed to the
+// admission limiter, and reported to the OnQuery hook. Its pattern q is
+// told too (Hooks.Patterns); an execution slow beyond
+// slow_query_threshold_ms is its pattern's business and does not count as
+// the backend's latency (it is recorded as excluded).
+func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code string, cancelAt int64, held time.Duration, q pattern.Req, now time.Time) {
 	o := breaker.Success
 	switch code {
 	case "":
@@ -45,10 +48,27 @@ func (b *Backend) Finish(t breaker.Ticket, start int64, code string, cancelAt in
 	if reg := b.hooks.Patterns; reg != nil && reg.Finish(q, d, o, now) {
 		mine = breaker.Excluded
 	}
+	if u != nil && mine != breaker.Excluded {
+		mine = b.judge(u, mine, d, now)
+	}
 	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Query, Outcome: mine, Latency: d}, now))
+	b.Admission.Observe(d, mine == breaker.Failure || mine == breaker.Overload, now)
 	if fn := b.hooks.OnQuery; fn != nil {
 		fn(b.Config.Name, d, o)
 	}
+}
+
+// judge asks the role registry whose the outcome o of a request of u is,
+// and returns what b's breaker records: the role's own failures (and
+// requests slower than b's latency threshold) while other roles do well
+// on b are Excluded here.
+func (b *Backend) judge(u *tenant.Entry, o breaker.Outcome, d time.Duration, now time.Time) breaker.Outcome {
+	trip := b.latencyTrip.Load()
+	heavy := tenant.Heavy(o, d, time.Duration(trip))
+	return u.Judge(b.Config.Name, o, d, heavy, func(e *tenant.Entry) bool {
+		st := b.CurrentStats(now)
+		return st.Requests-st.Failures-e.Successes(now) > 0
+	}, now)
 }
 
 // codeReadOnlyTransaction is PostgreSQL's read_only_sql_transaction.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/admission"
 	"github.com/heliosdb/heliosproxy/proxy/health"
 )
 
@@ -25,7 +26,7 @@ func testBackends(names ...string) []*Backend {
 		}
 		list = append(list, New(cfg, g.Add(n, breaker.Config{Window: 10 * time.Second, Bucket: time.Second, MinimumRequests: 20,
 			ConnectionFailureThreshold: 3, OpenDuration: time.Second, MaxOpenDuration: time.Second, HalfOpenMaxConcurrent: 1,
-			HalfOpenProbes: 1, HalfOpenSuccessPercent: 100, HalfOpenProbeInterval: time.Second}), hooks))
+			HalfOpenProbes: 1, HalfOpenSuccessPercent: 100, HalfOpenProbeInterval: time.Second}), admission.Config{}, hooks))
 	}
 	return list
 }

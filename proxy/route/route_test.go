@@ -8,6 +8,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/admission"
 	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/health"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
@@ -30,7 +31,7 @@ func newCluster(names ...string) *cluster {
 		cfg := config.Backend{Name: n, Host: "db", Port: 5432 + i, Weight: 1}
 		c.list = append(c.list, backend.New(cfg, g.Add(n, breaker.Config{Window: 10 * time.Second, Bucket: time.Second,
 			MinimumRequests: 20, ConnectionFailureThreshold: 3, OpenDuration: time.Hour, MaxOpenDuration: time.Hour,
-			HalfOpenMaxConcurrent: 1, HalfOpenProbes: 1, HalfOpenSuccessPercent: 100, HalfOpenProbeInterval: time.Second}), hooks))
+			HalfOpenMaxConcurrent: 1, HalfOpenProbes: 1, HalfOpenSuccessPercent: 100, HalfOpenProbeInterval: time.Second}), admission.Config{}, hooks))
 	}
 	c.r = &Router{Backends: func() []*backend.Backend { return c.list }, Now: func() time.Time { return t0 }}
 	c.r.BreakersOn.Store(true)

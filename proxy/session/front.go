@@ -42,6 +42,7 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/pattern"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/route"
+	"github.com/heliosdb/heliosproxy/proxy/tenant"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 	"github.com/heliosdb/heliosproxy/status"
 	"github.com/heliosdb/heliosproxy/statusdb"
@@ -97,6 +98,9 @@ type Front struct {
 	// Patterns are the query-level breakers; nil means none. Set before
 	// the first session.
 	Patterns *pattern.Registry
+	// Tenants are the roles' limits and breakers; nil means none (set
+	// before serving).
+	Tenants *tenant.Registry
 }
 
 // New returns the client side of a proxy configured by cfg (what needs a

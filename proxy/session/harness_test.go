@@ -80,7 +80,8 @@ func newFront(t testing.TB, cfg config.Config) *testFront {
 	hooks := &backend.Hooks{Publish: func(*backend.Backend, breaker.Transition) {}}
 	group := breaker.NewGroup(breaker.GroupConfig{MaxEjectionPercent: cfg.CircuitBreaker.MaxEjectionPercent})
 	for _, bc := range cfg.Backends.Instances {
-		tf.backends = append(tf.backends, backend.New(bc, group.Add(bc.Name, backend.BreakerConfig(cfg, bc)), hooks))
+		brc := backend.BreakerConfig(cfg, bc)
+		tf.backends = append(tf.backends, backend.New(bc, group.Add(bc.Name, brc), backend.AdmissionConfig(cfg, brc), hooks))
 	}
 	router := &route.Router{Backends: func() []*backend.Backend { return tf.backends }, Now: time.Now}
 	router.BreakersOn.Store(true)

@@ -61,6 +61,9 @@ type localState struct {
 	req        pattern.Req            // the pattern of the request relayed next
 	unnamedKey pattern.Key            // the pattern of the unnamed statement relayed last
 	stmtKeys   map[string]stmtPattern // the patterns of named statements relayed
+	// refused is the answer of a request refused at admission, set until
+	// its first message is taken (refuse).
+	refused *Error
 }
 
 type localPortal struct {
@@ -235,10 +238,46 @@ func (l *localState) pooledAbort(e *Error) error {
 	return l.ss.flushServer()
 }
 
+// startsBatch reports whether a client message of type typ starts a
+// request of the extended protocol: nothing of a batch is under way.
+func (l *localState) startsBatch(typ byte) bool {
+	switch typ {
+	case 'P', 'B', 'D', 'E', 'C':
+		// A Flush alone asks for no answer: the message after it starts.
+		return !l.batch && !l.remote
+	}
+	return false
+}
+
+// refuseAtAdmission makes the request that starts with the next message the proxy's
+// to answer with e, an admission's refusal (clientHandler.admit): a Query
+// is answered with e, a batch with e and then nothing up to its Sync, as
+// after any error.
+func (l *localState) refuseAtAdmission(e *Error) {
+	l.refused = e
+}
+
+// answerRefused answers a request refused at admission, whose first
+// message is msg.
+func (l *localState) answerRefused(typ byte, e *Error) error {
+	l.refused = nil
+	if typ == 'Q' {
+		l.out = e.Append(l.out)
+		return l.ready(true)
+	}
+	// The batch is the proxy's now: nothing of it went to the backend.
+	l.batch, l.failed, l.remote = true, true, false
+	l.out = e.Append(l.out)
+	return nil
+}
+
 // handle answers one message taken out of the client's stream. msg is
 // only valid during the call.
 func (l *localState) handle(msg []byte) error {
 	typ, body := msg[0], msg[5:]
+	if e := l.refused; e != nil {
+		return l.answerRefused(typ, e)
+	}
 	if l.refusal != nil {
 		return l.refuse(typ)
 	}

@@ -33,7 +33,10 @@ type pooled struct {
 	b      *backend.Backend // sc's backend
 	ticket breaker.Ticket
 	fresh  bool // ticket not used yet: the attachment's first request takes it
-	busy   bool // messages of a batch without its Sync went to sc
+	// admitted: the attachment holds an admission of b's limiter (a
+	// transaction in transaction mode), released by detachLocked.
+	admitted bool
+	busy     bool // messages of a batch without its Sync went to sc
 	// lost is the error the client's next request gets: its transaction
 	// was lost with its server connection while it was idle in it, or the
 	// batch it was sending (the rest of which is skipped up to its Sync).
@@ -226,12 +229,27 @@ func (ss *session) remote(typ byte, msg []byte) error {
 			return err
 		}
 	}
+	if ss.tenant != nil && (typ == 'Q' || strings.IndexByte("PBDEC", typ) >= 0 && !ss.batchUnderWay()) {
+		// A request starts: a Query, or the first message of a batch.
+		if e := ss.admitUser(pl.ctx); e != nil {
+			return ss.answerError(typ, e)
+		}
+	}
 	err := ss.attachPooled(nil, typ, msg)
 	var ce *Error
 	if errors.As(err, &ce) {
 		return ss.answerError(typ, ce)
 	}
 	return err
+}
+
+// batchUnderWay reports whether messages of a batch without its Sync went
+// to the attached connection (pl.busy, which the connection's reader
+// clears when it is lost).
+func (ss *session) batchUnderWay() bool {
+	ss.pl.mu.Lock()
+	defer ss.pl.mu.Unlock()
+	return ss.pl.busy
 }
 
 // queueRemote queues a client message for sc, the attached connection,
@@ -496,9 +514,23 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 			return ss.s.router.NoBackend(err, readOnly, &refused)
 		}
 		tried = append(tried, b)
+		var admitted bool
+		if pl.user.TxMode && typ != 0 {
+			// A transaction starts: admitted by its backend's limit until
+			// its connection is given back (detachLocked).
+			if e := ss.admitBackend(pl.ctx, b); e != nil {
+				b.Active.Add(-1)
+				b.Breaker.Release(t)
+				return e
+			}
+			admitted = true
+		}
 		p := ss.s.pools.get(ss.s, b, pool.Key{User: pl.user.Config.Name, Database: pl.database})
 		sc, err := p.Get(pl.ctx)
 		if err != nil {
+			if admitted {
+				b.Admission.Release()
+			}
 			b.Active.Add(-1)
 			b.Breaker.Release(t)
 			var retry errRetry
@@ -528,12 +560,16 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 		if !sc.owner.CompareAndSwap(nil, ss) {
 			// It died in the pool as it was handed out: nothing was sent.
 			pl.mu.Unlock()
+			if admitted {
+				b.Admission.Release()
+			}
 			b.Active.Add(-1)
 			b.Breaker.Release(t)
 			sc.p.Put(sc, false)
 			continue
 		}
 		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy, pl.split, pl.mayWrite = sc, b, t, true, false, split, typ != 0 && !split
+		pl.admitted = admitted
 		ss.targetMu.Lock()
 		ss.b, ss.serverPID, ss.serverKey = b, sc.PID, sc.Key
 		ss.targetMu.Unlock()
@@ -681,6 +717,10 @@ func (ss *session) detachLocked(clean bool) {
 	sc, b := pl.sc, pl.b
 	pl.sc, pl.b = nil, nil
 	sc.owner.Store(nil)
+	if pl.admitted {
+		b.Admission.Release()
+		pl.admitted = false
+	}
 	if pl.fresh {
 		b.Breaker.Release(pl.ticket)
 		pl.fresh = false

@@ -287,7 +287,7 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 	held := h.held
 	h.held = 0
 	if r.ok {
-		sc.b.Finish(r.t, r.start, r.code, ss.cancelAt.Load(), held, r.q, ss.s.clock.Now())
+		sc.b.Finish(r.t, ss.tenant, r.start, r.code, ss.cancelAt.Load(), held, r.q, ss.s.clock.Now())
 	}
 	ss.local.backendIdle()
 	if !pl.user.TxMode || r.status != 'I' {

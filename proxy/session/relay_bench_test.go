@@ -1,6 +1,8 @@
 package session
 
 import (
+	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -8,7 +10,9 @@ import (
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/pattern"
+	"github.com/heliosdb/heliosproxy/proxy/tenant"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -61,9 +65,28 @@ func pgbenchSelect(b *testing.B) (query, reply []byte) {
 // backend's RowDescription, DataRow, CommandComplete and ReadyForQuery
 // (latency and outcome recorded in the breaker). Syscalls are not included.
 func BenchmarkRelayQuery(b *testing.B) {
+	benchRelayQuery(b, benchSession(b))
+}
+
+// BenchmarkRelayQueryUserLimits is BenchmarkRelayQuery for a role with
+// user-level breakers on: its rate limit (never reached) and its breaker
+// (isolation on) on every request, besides the backend's admission limit.
+func BenchmarkRelayQueryUserLimits(b *testing.B) {
 	ss := benchSession(b)
+	cfg := config.Default()
+	cfg.CircuitBreaker.UserLevelBreakersEnabled, cfg.CircuitBreaker.UserIsolationOnAbuse = true, true
+	cfg.CircuitBreaker.PerUserRateLimit = 1 << 30
+	reg := tenant.New(tenant.Config{Enabled: true, Rate: 1 << 30, Isolation: true, Breaker: backend.BreakerConfig(cfg, config.Backend{})}, "", slog.New(slog.DiscardHandler))
+	ss.tenant = reg.Entry("app", "shop")
+	benchRelayQuery(b, ss)
+	if u := reg.Users(time.Now()); len(u) != 1 || u[0].RequestsTotal == 0 {
+		b.Fatalf("role not counted: %+v", u)
+	}
+}
+
+func benchRelayQuery(b *testing.B, ss *session) {
 	query, reply := pgbenchSelect(b)
-	ch := &clientHandler{ss: ss}
+	ch := &clientHandler{ss: ss, ctx: context.Background()}
 	c2b := wire.Scanner{H: ch, MaxBody: 1 << 20}
 	sh := &serverHandler{ss: ss}
 	sh.sc = wire.Scanner{H: sh, MaxBody: 1 << 20}
@@ -87,7 +110,7 @@ func BenchmarkRelayQuery(b *testing.B) {
 // a ReadyForQuery records one request per Query, failures by SQLSTATE.
 func TestRelayQueryRecordsLatencyAndOutcome(t *testing.T) {
 	ss := benchSession(t)
-	ch := &clientHandler{ss: ss}
+	ch := &clientHandler{ss: ss, ctx: context.Background()}
 	c2b := wire.Scanner{H: ch, MaxBody: 1 << 20}
 	sh := &serverHandler{ss: ss}
 	sh.sc = wire.Scanner{H: sh, MaxBody: 1 << 20}
@@ -173,7 +196,7 @@ func BenchmarkRelayQueryBreakers(b *testing.B) {
 				}
 			}
 			query, reply := pgbenchSelect(b)
-			ch := &clientHandler{ss: ss}
+			ch := &clientHandler{ss: ss, ctx: context.Background()}
 			c2b := wire.Scanner{H: ch, MaxBody: 1 << 20, Hold: true}
 			sh := &serverHandler{ss: ss}
 			sh.sc = wire.Scanner{H: sh, MaxBody: 1 << 20}

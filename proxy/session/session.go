@@ -26,6 +26,7 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/listen"
 	"github.com/heliosdb/heliosproxy/proxy/pattern"
 	"github.com/heliosdb/heliosproxy/proxy/route"
+	"github.com/heliosdb/heliosproxy/proxy/tenant"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -91,6 +92,9 @@ type session struct {
 	stopOnce             sync.Once
 
 	pl *pooled // non-nil for [[users]] sessions
+
+	tenant *tenant.Entry // its role's limits and breaker; nil when not tracked
+	admits atomic.Int32  // pass-through: backend admissions held by requests awaiting their ReadyForQuery
 }
 
 // Serve runs the session of one client connection until it ends, and
@@ -173,6 +177,13 @@ func (s *Front) Serve(ctx context.Context, conn net.Conn) {
 		}
 		return
 	}
+	if s.Tenants != nil {
+		db := ss.params["database"]
+		if db == "" {
+			db = ss.params["user"]
+		}
+		ss.tenant = s.Tenants.Entry(ss.params["user"], db)
+	}
 	if u := s.user(ss.params["user"]); u != nil {
 		ss.servePooled(ctx, log, u)
 		return
@@ -183,6 +194,7 @@ func (s *Front) Serve(ctx context.Context, conn net.Conn) {
 	}
 	defer ss.b.Active.Add(-1)
 	defer ss.b.Untrack(ss)
+	defer ss.releaseAll(ss.b)
 	defer ss.server.Close()
 	ss.authenticated()
 	_ = ss.client.SetDeadline(time.Time{})
@@ -743,7 +755,7 @@ func (ss *session) relay(ctx context.Context) {
 		ss.stopOnce.Do(func() { close(ss.stopped) })
 	}
 	defer context.AfterFunc(ctx, stop)()
-	go func() { errc <- ss.recovered(ss.clientToServer) }()
+	go func() { errc <- ss.recovered(func() error { return ss.clientToServer(ctx) }) }()
 	b2c := &serverHandler{ss: ss}
 	go func() { errc <- ss.recovered(func() error { return ss.serverToClient(b2c) }) }()
 	if err := <-errc; errors.Is(err, errTerminated) {
@@ -791,9 +803,9 @@ func (ss *session) recovered(fn func() error) (err error) {
 // clientToServer relays client messages to the backend, noting when each
 // request (Query or Sync) starts, and answers helios_proxy statements
 // itself.
-func (ss *session) clientToServer() error {
+func (ss *session) clientToServer(ctx context.Context) error {
 	ss.local.startPath(ss.params)
-	h := &clientHandler{ss: ss}
+	h := &clientHandler{ss: ss, ctx: ctx}
 	sc := wire.Scanner{H: h, MaxBody: ss.s.maxBody, Hold: true}
 	cs := ss.cs // bytes sent right after authentication are already in it
 	for {
@@ -845,8 +857,10 @@ func (ss *session) clientToServer() error {
 var errTerminated = errors.New("client sent Terminate")
 
 type clientHandler struct {
-	ss  *session
-	now int64 // time of the current read, taken once per read
+	ss    *session
+	ctx   context.Context
+	now   int64 // time of the current read, taken once per read
+	gated bool  // Want admitted the message whose Message is to come
 }
 
 // holdLimit is the largest Bind, Describe, Execute or Close held whole to
@@ -855,6 +869,20 @@ type clientHandler struct {
 const holdLimit = 64 << 10
 
 func (h *clientHandler) Want(typ byte, n int) int {
+	if h.ss.local.refused != nil {
+		return wire.WantWhole // held for the refusal, whole (Want runs again as it arrives)
+	}
+	if !h.gated && h.ss.local.startsBatch(typ) && typ != 'P' {
+		// The first message of an extended-protocol batch (a Parse is
+		// looked at whole in Message, as it may be the proxy's): admitted
+		// here, or the batch is the proxy's to answer with the refusal.
+		// The scanner may ask Want twice about one message: gated says
+		// it was admitted already.
+		h.gated = true
+		if h.admit() {
+			return wire.WantWhole
+		}
+	}
 	switch {
 	case typ == 'Q' || typ == 'P':
 		// Whatever their size: a statement that names helios_proxy must
@@ -880,7 +908,15 @@ func (h *clientHandler) Want(typ byte, n int) int {
 }
 
 func (h *clientHandler) Message(typ byte, body []byte) bool {
+	h.gated = false
+	if h.ss.local.refused != nil {
+		return true // refused at admission in Want: answered by the proxy
+	}
+	first := typ == 'P' && h.ss.local.startsBatch(typ)
 	if h.ss.local.answers(typ, body) {
+		return true
+	}
+	if (typ == 'Q' || first) && h.admit() {
 		return true
 	}
 	h.ss.count.client(typ)
@@ -891,6 +927,20 @@ func (h *clientHandler) Message(typ byte, body []byte) bool {
 		h.ss.terminated.Store(true)
 	}
 	return false
+}
+
+// admit admits a relayed request that starts now (admitPassThrough);
+// when it is refused, it reports true and the proxy answers the request
+// with the refusal (localState.refuse). The request's start time is taken
+// after any wait in a queue: that wait is not the backend's latency.
+func (h *clientHandler) admit() (refused bool) {
+	e := h.ss.admitPassThrough(h.ctx)
+	h.now = 0
+	if e == nil {
+		return false
+	}
+	h.ss.local.refuseAtAdmission(e)
+	return true
 }
 
 // start notes that a relayed request begins now.
@@ -1029,8 +1079,9 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 		code, held := h.code, h.blocked
 		h.code, h.blocked = "", 0
 		if ok {
-			ss.b.Finish(t, start, code, ss.cancelAt.Load(), held, q, ss.s.clock.Now())
+			ss.b.Finish(t, ss.tenant, start, code, ss.cancelAt.Load(), held, q, ss.s.clock.Now())
 		}
+		ss.releaseAdmission(ss.b)
 	}
 	return false
 }

@@ -1,0 +1,69 @@
+package status
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrBadUserOverride is wrapped by the errors of an invalid role override.
+var ErrBadUserOverride = errors.New("invalid user override")
+
+// UserBreaker is the limits and breaker of one role and database
+// (circuit_breaker.user_level_breakers_enabled) as of a Snapshot. Field
+// names follow the SQL columns of helios_proxy.user_breakers.
+type UserBreaker struct {
+	Role     string
+	Database string
+	// State is the role's own breaker: CLOSED, OPEN (the role is isolated:
+	// its requests are refused) or HALF_OPEN; CLOSED without
+	// user_isolation_on_abuse.
+	State      CircuitState
+	StateSince time.Time
+	OpenReason string    // why it last opened ("error_rate", "latency_p95", …); "" if never
+	OpenDetail string    // human-readable
+	ReopenAt   time.Time // when an OPEN breaker lets probes through; zero otherwise
+	// RateLimit is the requests per second the role may start (its
+	// override's, else per_user_rate_limit); 0 means no limit. Rate is
+	// the requests it started per second over the last window.
+	RateLimit int
+	Rate      float64
+	Exempt    bool // an override exempts it from the rate limit and isolation
+	// Override says whether an operator's override applies; its reason
+	// and author.
+	Override       bool
+	OverrideReason string
+	OverrideAuthor string
+
+	RequestsTotal  uint64 // requests admitted
+	ThrottledTotal uint64 // requests refused by the rate limit (53400)
+	DelayedTotal   uint64 // requests that waited for their turn and ran
+	IsolatedTotal  uint64 // requests refused while the role's breaker was OPEN
+	FailuresTotal  uint64 // failures judged the role's own (not its backend's)
+	ErrorRate      float64
+	LatencyP95Ms   float64
+	LastActive     time.Time
+}
+
+// UserOverride is an operator's setting for one role and database: exempt
+// from the rate limit and isolation, or a rate limit of its own. It
+// survives restarts.
+type UserOverride struct {
+	Role     string
+	Database string
+	Exempt   bool
+	// RateLimit, when positive, replaces per_user_rate_limit for the role;
+	// 0 keeps the default.
+	RateLimit int
+	Reason    string
+	Author    string
+	Created   time.Time
+}
+
+// Event types of roles (user_level_breakers_enabled): a role's breaker
+// opened (it is isolated), half-opened or closed. Backend is empty; Role
+// and Database name the role.
+const (
+	UserBreakerOpened     EventType = "UserBreakerOpened"
+	UserBreakerHalfOpened EventType = "UserBreakerHalfOpened"
+	UserBreakerClosed     EventType = "UserBreakerClosed"
+)
