@@ -3,8 +3,9 @@
 //
 // Load and Parse start from Default, decode the file over it (unknown keys
 // are errors, each with its line), expand ${VAR} in string values, and call
-// Validate, which reports every problem at once. Keys that are accepted but
-// not implemented yet are reported as Warnings (see NotImplemented).
+// Validate, which reports every problem at once. Keys that are accepted
+// without an effect (HeliosDB edge settings, latency percentiles that
+// cannot be turned off) are reported as Warnings (see NotImplemented).
 package config
 
 import (
