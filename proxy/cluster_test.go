@@ -224,7 +224,8 @@ func clusterConfig(name, bind string, join []string, decision string) config.Clu
 // and gossip on its own loopback address (127.0.0.1, .2, .3), in front of
 // the same two PostgreSQL servers. They see each other alive (SQL, REST);
 // an override set on A shows in B's SQL and C's REST within a second,
-// survives a restart of A (same state dir) and expires on all three; a
+// survives a rolling restart of A, B and C (each with its state dir) and
+// expires on all three; a
 // peer with another secret_key never joins; a backend killed while only A
 // checks it often opens on B and C through A.
 func TestClusterThreeInstances(t *testing.T) {
@@ -261,7 +262,7 @@ func TestClusterThreeInstances(t *testing.T) {
 	}
 
 	// An override set on A: in B's SQL and C's REST within a second.
-	expires := time.Now().Add(15 * time.Second)
+	expires := time.Now().Add(30 * time.Second)
 	set := time.Now()
 	if err := a.srv.SetOverride(ctx, status.Override{Backend: "pg-b", State: status.Open, Reason: "maintenance", Author: "ops", Expires: expires}); err != nil {
 		t.Fatal(err)
@@ -283,20 +284,30 @@ func TestClusterThreeInstances(t *testing.T) {
 		t.Errorf("B's pg-b = %s, author %q, expires %v; want OPEN by ops until %v", bb.CircuitState, bb.OverrideAuthor, bb.OverrideExpires, expires)
 	}
 
-	// Restart A with the same state dir: the override is still there.
-	a.stop()
-	a.start(t, log)
-	if o := backendOf(a.srv.Snapshot(), "pg-b"); o.Override != status.Open {
-		t.Fatalf("after A's restart, its pg-b override = %q, want OPEN", o.Override)
-	}
-	poll(t, 10*time.Second, "A is back among B's members", func() (bool, string) {
-		for _, m := range b.srv.Snapshot().Members {
-			if m.Node == "node-a" {
-				return m.State == status.MemberAlive, string(m.State)
-			}
+	// A rolling restart, one instance after the other, each with its state
+	// dir, each back among the others' members before the next goes: the
+	// override is still there on every one.
+	for i, in := range ins {
+		other := ins[(i+1)%len(ins)]
+		in.stop()
+		in.start(t, log)
+		if o := backendOf(in.srv.Snapshot(), "pg-b"); o.Override != status.Open {
+			t.Fatalf("after %s's restart, its pg-b override = %q, want OPEN", in.name, o.Override)
 		}
-		return false, "absent"
-	})
+		poll(t, 10*time.Second, in.name+" is back among "+other.name+"'s members", func() (bool, string) {
+			for _, m := range other.srv.Snapshot().Members {
+				if m.Node == in.name {
+					return m.State == status.MemberAlive, string(m.State)
+				}
+			}
+			return false, "absent"
+		})
+	}
+	for _, in := range ins {
+		if o := backendOf(in.srv.Snapshot(), "pg-b"); o.Override != status.Open || !o.OverrideExpires.Equal(expires) {
+			t.Errorf("after the rolling restart, %s's pg-b override = %q until %v, want OPEN until %v", in.name, o.Override, o.OverrideExpires, expires)
+		}
+	}
 
 	// A peer with another key never joins.
 	xcfg := b.cfg
