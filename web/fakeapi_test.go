@@ -40,6 +40,8 @@ type fakeAPI struct {
 
 	// patterns are GET /circuit-breaker/query-breakers' patterns.
 	patterns []map[string]any
+	// users are GET /users' roles.
+	users []map[string]any
 	// cluster is the body of GET /cluster/status; nil: a lone proxy's
 	// (empty lists).
 	cluster map[string]any
@@ -79,6 +81,11 @@ func newFakeAPI(t *testing.T, n int) *fakeAPI {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{"patterns": append([]map[string]any{}, f.patterns...), "timestamp": time.Now().UTC().Format(time.RFC3339Nano)})
+	})
+	mux.HandleFunc("GET /users", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"users": append([]map[string]any{}, f.users...), "overrides": []any{}, "timestamp": time.Now().UTC().Format(time.RFC3339Nano)})
 	})
 	mux.HandleFunc("GET /events", f.stream)
 	mux.HandleFunc("GET /cluster/status", func(w http.ResponseWriter, r *http.Request) {

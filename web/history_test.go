@@ -295,3 +295,30 @@ func TestDashboardQueryPatterns(t *testing.T) {
 		t.Errorf("pattern row = %q; want the query, OPEN and the reason", got)
 	}
 }
+
+// TestDashboardRoles: the Roles panel is hidden without user-level
+// limits, and shows an isolated role with its state, counts and reason.
+func TestDashboardRoles(t *testing.T) {
+	f := newFakeAPI(t, 3)
+	b := newBrowser(t)
+	b.open(f.URL)
+	b.within(10*time.Second, "first render", chromedp.WaitVisible(chromedp.CSS(`#backends .card`)))
+	if !eval[bool](b, `document.getElementById('roles-panel').hidden`) {
+		t.Errorf("roles panel shown without roles")
+	}
+	f.mu.Lock()
+	f.users = []map[string]any{
+		{"role": "batch", "database": "shop", "state": "OPEN", "rate": 12.5, "rate_limit": 100, "throttled_total": 7, "isolated_total": 31,
+			"failures_total": 30, "error_rate": 0.6, "open_reason": "error_rate", "open_detail": "60% of 50 requests failed", "exempt": false},
+		{"role": "app", "database": "shop", "state": "CLOSED", "rate": 250.0, "rate_limit": 1000, "throttled_total": 0, "isolated_total": 0,
+			"failures_total": 0, "error_rate": 0.0, "exempt": true},
+	}
+	f.mu.Unlock()
+	b.within(10*time.Second, "roles panel", chromedp.WaitVisible(chromedp.CSS(`#roles tr[data-state="OPEN"]`)))
+	if got := b.text(`#roles tr[data-state="OPEN"]`); !strings.Contains(got, "batch") || !strings.Contains(got, "OPEN") || !strings.Contains(got, "error_rate: 60% of 50 requests failed") || !strings.Contains(got, "60.0%") {
+		t.Errorf("isolated role's row = %q; want the role, OPEN, its error rate and the reason", got)
+	}
+	if got := b.text(`#roles tr[data-state="CLOSED"]`); !strings.Contains(got, "app") || !strings.Contains(got, "exempt") {
+		t.Errorf("exempt role's row = %q; want the role and exempt", got)
+	}
+}

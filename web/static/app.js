@@ -40,6 +40,7 @@
     override: (name) => 'circuit-breaker/backends/' + encodeURIComponent(name) + '/override',
     reload: 'config/reload',
     cluster: 'cluster/status',
+    users: 'users',
   };
 
   const $ = (id) => document.getElementById(id);
@@ -55,6 +56,7 @@
     cancel: $('action-cancel'), confirm: $('action-confirm'),
     tokenRow: $('action-token-row'), actionToken: $('action-token'),
     patternsPanel: $('patterns-panel'), patterns: $('patterns'),
+    rolesPanel: $('roles-panel'), roles: $('roles'),
   };
 
   // cards maps backend name to {name, data, root, refs, samples, visible}.
@@ -508,6 +510,33 @@
     }
   }
 
+  // renderRoles shows the roles with user-level limits and breakers
+  // (GET /users); the panel is hidden while there are none, or when
+  // user_level_breakers_enabled is off (the API answers 501).
+  function renderRoles(doc) {
+    const rows = doc && Array.isArray(doc.users) ? doc.users : [];
+    setHidden(el.rolesPanel, rows.length === 0);
+    const body = document.createDocumentFragment();
+    for (const u of rows) {
+      const tr = make('tr');
+      tr.dataset.state = u.state;
+      tr.append(
+        make('td', 'state', stateWord(u.state)),
+        make('td', 'query', u.role),
+        make('td', '', u.database),
+        make('td', 'num', Number(u.rate || 0).toFixed(1)),
+        make('td', 'num', u.exempt ? 'exempt' : u.rate_limit ? String(u.rate_limit) : '–'),
+        make('td', 'num', String(u.throttled_total)),
+        make('td', 'num', String(u.isolated_total)),
+        make('td', 'num', String(u.failures_total)),
+        make('td', 'num', (100 * Number(u.error_rate || 0)).toFixed(1) + '%'),
+        make('td', '', u.open_reason ? u.open_reason + (u.open_detail ? ': ' + u.open_detail : '') : '–'),
+      );
+      body.append(tr);
+    }
+    el.roles.replaceChildren(body);
+  }
+
   let refreshing = null;
   let refreshAgain = false;
   // refresh fetches the status now; calls while a fetch is in flight are
@@ -524,6 +553,7 @@
         clearError('status');
         render(snap);
         await refreshPatterns();
+        renderRoles(await request('GET', api.users).catch(() => null));
         renderCluster(cluster);
       } catch (e) {
         showError('status', 'Status unavailable', e);
