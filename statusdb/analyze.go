@@ -23,9 +23,16 @@ type analyzer struct {
 	scope []*rangeItem // the FROM clause's names
 	ctes  []*ctePlan   // the level's WITH entries
 	aggs  []*expr
-	wins  []*expr       // window function calls
-	specs []*windowSpec // their windows
-	named []*pg.Node    // the WINDOW clause
+	wins  []*expr // window function calls
+	srfs  []*expr // set-returning functions of the select list (projectset.go)
+	// srfWidth counts the values srfs give per expanded row; srfOK is
+	// set while the select list is analyzed, where they are allowed, and
+	// srfClause names the clause being analyzed where they are not.
+	srfWidth  int
+	srfOK     bool
+	srfClause string
+	specs     []*windowSpec // their windows
+	named     []*pg.Node    // the WINDOW clause
 	// clause names the clause being analyzed when aggregates are not
 	// allowed there ("WHERE", "GROUP BY", ...); "" where they are.
 	// winClause is the same for window functions.
@@ -864,6 +871,11 @@ func (a *analyzer) variadic(kind exprKind, what string, args []*pg.Node, loc int
 		}
 		out.args = append(out.args, e)
 	}
+	if kind == eCoalesce {
+		if err := a.noSRFIn("COALESCE", out); err != nil {
+			return nil, err
+		}
+	}
 	t, err := a.commonType(what, out.args)
 	if err != nil {
 		return nil, err
@@ -919,6 +931,9 @@ func (a *analyzer) caseExpr(c *pg.CaseExpr) (*expr, *Error) {
 		// type, which shows in its error message.
 		results = append([]*expr{d}, results...)
 	}
+	if err := a.noSRFIn("CASE", out); err != nil {
+		return nil, err
+	}
 	t, err := a.commonType("CASE", results)
 	if err != nil {
 		return nil, err
@@ -949,6 +964,9 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 	}
 	if aggregates[name] {
 		return a.aggregate(name, f)
+	}
+	if selectSRFs[name] {
+		return a.selectSRF(name, f)
 	}
 	if f.AggStar || f.AggDistinct || len(f.AggOrder) > 0 || f.AggFilter != nil || f.AggWithinGroup {
 		return nil, a.notAggregate(name, f)

@@ -25,6 +25,7 @@ type evalCtx struct {
 	src    [][]value // the FROM clause's rows; nil when read from a table
 	grp    *group
 	win    []value // window function results of the current row
+	srf    []value // the select list's set-returning functions' values in the current expanded row
 	params []value
 	loc    *time.Location
 	now    int64 // µs since the Unix epoch
@@ -168,6 +169,15 @@ func compileQuery(sql string, p *plan) (*query, *Error) {
 			return nil, err
 		}
 	}
+	for _, fn := range p.srfs {
+		f, err := oc.srfRows(fn)
+		if err != nil {
+			return nil, err
+		}
+		q.srfs, q.srfOffsets = append(q.srfs, f), append(q.srfOffsets, fn.field)
+		q.srfWidths = append(q.srfWidths, srfWidth(fn))
+		q.srfWidth += srfWidth(fn)
+	}
 	if q.windows, err = oc.windows(p); err != nil {
 		return nil, err
 	}
@@ -271,6 +281,10 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 	}
 	if e.kind == eFunc && e.op == "grouping" {
 		return c.groupingFn(e)
+	}
+	if e.kind == eSRF { // its arguments are compiled with the query's srfs
+		i := e.field
+		return func(x *evalCtx) value { return x.srf[i] }, nil
 	}
 	args := make([]evalFn, len(e.args))
 	for i, a := range e.args {
@@ -432,6 +446,9 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 			return best
 		}, nil
 	case eFunc:
+		if e.op == "record_field" {
+			return recordField(e, args), nil
+		}
 		if f := extFn(e, args); f != nil {
 			return f, nil
 		}

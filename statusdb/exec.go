@@ -100,6 +100,10 @@ type query struct {
 	aggs            []aggPlan
 	having          evalFn
 	windows         []*windowPlan
+	srfs            []func(x *evalCtx) [][]value // set-returning functions of the select list (projectset.go)
+	srfOffsets      []int                        // where each one's values go in x.srf
+	srfWidths       []int
+	srfWidth        int
 	outs            []evalFn
 	outTypes        []typ
 	sort            []sortKey
@@ -426,6 +430,10 @@ func (q *query) arrange(x *evalCtx) (order []int32, set func(int32), projected [
 		if len(q.sort) == 0 {
 			order = worder // PostgreSQL's rows come out of the window's sort
 		}
+	}
+	if len(q.srfs) > 0 {
+		order, set = q.projectSet(x, order, set)
+		units = len(order)
 	}
 	s := q
 	ncol := len(s.outs)

@@ -183,7 +183,7 @@ func relItem(name string, tbl *table, names []string, types []typ, flags []*expr
 	for i, n := range names {
 		c := rangeCol{name: n, typ: types[i], pos: i, src: [2]string{name, n}}
 		if flags != nil {
-			c.isName, c.pgt = flags[i].name, flags[i].pgt
+			c.isName, c.pgt, c.rec = flags[i].name, flags[i].pgt, flags[i].rec
 		}
 		it.cols = append(it.cols, c)
 	}

@@ -358,6 +358,7 @@ type plan struct {
 	aggs       []*expr
 	wins       []*expr
 	specs      []*windowSpec
+	srfs       []*expr // set-returning functions of the select list (projectset.go)
 	limit      *expr
 	offset     *expr
 	set        *setPlan
@@ -503,6 +504,7 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 	// The select list.
 	var outs []*expr
 	var cols []Column
+	a.srfOK = true
 	for _, n := range s.TargetList {
 		rt := n.GetResTarget()
 		if rt == nil || len(rt.Indirection) > 0 {
@@ -532,8 +534,9 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 		cols = append(cols, Column{Name: name})
 	}
 
+	a.srfOK = false
 	if s.WhereClause != nil {
-		a.clause, a.winClause = "WHERE", "WHERE"
+		a.clause, a.winClause, a.srfClause = "WHERE", "WHERE", "WHERE"
 		e, err := a.expr(s.WhereClause)
 		if err != nil {
 			return nil, err
@@ -543,7 +546,7 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 		}
 	}
 	if s.HavingClause != nil {
-		a.clause, a.winClause = "", "HAVING"
+		a.clause, a.winClause, a.srfClause = "", "HAVING", "HAVING"
 		e, err := a.expr(s.HavingClause)
 		if err != nil {
 			return nil, err
@@ -552,7 +555,7 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 			return nil, err
 		}
 	}
-	a.clause, a.winClause = "", ""
+	a.clause, a.winClause, a.srfClause = "", "", ""
 	for _, n := range s.SortClause {
 		k, err := a.sortBy(n, outs, cols)
 		if err != nil {
@@ -588,7 +591,10 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 		outs[i] = e
 	}
 	p.outs, p.cols = outs, cols
-	p.aggs, p.wins, p.specs = a.aggs, a.wins, a.specs
+	p.aggs, p.wins, p.specs, p.srfs = a.aggs, a.wins, a.specs, a.srfs
+	if err := a.srfPlacement(p); err != nil {
+		return nil, err
+	}
 	if p.distinct {
 		for i := range p.sort {
 			if p.sort[i].out < 0 {
@@ -738,7 +744,7 @@ func (a *analyzer) limit(n *pg.Node, what string) (*expr, *Error) {
 	if n == nil {
 		return nil, nil
 	}
-	a.clause = what
+	a.clause, a.srfClause = what, what
 	e, err := a.expr(n)
 	if err != nil {
 		return nil, err
