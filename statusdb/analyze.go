@@ -706,8 +706,42 @@ func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 			return nil, err
 		}
 		return &expr{kind: eArith, typ: res, op: op, args: []*expr{l2, r2}, loc: pos}, nil
+	case "&", "|", "#":
+		return a.bitwise(op, l, r, loc, pos)
 	}
 	return nil, a.errAt(unsupported("operator "+op), loc)
+}
+
+// bitwise analyzes the bitwise operators & | # of integers: smallint
+// with smallint is smallint (JDBC's getIndexInfo reads pg_index's
+// indoption so), else the wider type.
+func (a *analyzer) bitwise(op string, l, r *expr, loc, pos int32) (*expr, *Error) {
+	isInt := func(e *expr) bool { return e.typ == tInt4 || e.typ == tInt8 }
+	lt, rt, lp, rp := l.typ, r.typ, l.pgt, r.pgt
+	switch {
+	case lt == tUnknown && rt == tUnknown:
+		return nil, a.errAt(notUnique(op, lt, rt), loc)
+	case lt == tUnknown && isInt(r):
+		lt, lp = rt, rp
+	case rt == tUnknown && isInt(l):
+		rt, rp = lt, lp
+	case !isInt(l) || !isInt(r):
+		return nil, a.errAt(noOperator(op, l.typ, r.typ), loc)
+	}
+	res := max(lt, rt)
+	l2, err := a.coerce(l, res)
+	if err != nil {
+		return nil, err
+	}
+	r2, err := a.coerce(r, res)
+	if err != nil {
+		return nil, err
+	}
+	e := &expr{kind: eArith, typ: res, op: op, args: []*expr{l2, r2}, loc: pos}
+	if lp == pgtype.Int2OID && rp == pgtype.Int2OID {
+		e.pgt = pgtype.Int2OID
+	}
+	return e, nil
 }
 
 // unify converts both sides of a comparison to one type.

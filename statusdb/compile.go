@@ -628,6 +628,12 @@ func intArith(op string, t typ, a, b int64) int64 {
 			return checkInt(t, -a)
 		}
 		return a / b
+	case "&":
+		return a & b
+	case "|":
+		return a | b
+	case "#":
+		return a ^ b
 	default:
 		if b == 0 {
 			fail(codeDivisionByZero, "division by zero")

@@ -544,6 +544,9 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 		if p.where, err = a.boolArg(e, "WHERE"); err != nil {
 			return nil, err
 		}
+		if p.from != nil && p.from.kind == fList {
+			p.from.filter = p.where
+		}
 	}
 	if s.HavingClause != nil {
 		a.clause, a.winClause, a.srfClause = "", "HAVING", "HAVING"

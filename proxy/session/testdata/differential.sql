@@ -738,3 +738,13 @@ SELECT backend_name FROM helios_proxy.backends LIMIT generate_series(1, 2)
 SELECT generate_series(1, 3, 0), backend_name FROM helios_proxy.backends
 SELECT unnest(port) FROM helios_proxy.backends
 SELECT (information_schema._pg_expandarray(ARRAY[port])).nope FROM helios_proxy.backends
+
+-- script comma_joins
+SELECT b.backend_name, s.circuit_state, e.id FROM helios_proxy.backends b, helios_proxy.circuit_breaker_status s, helios_proxy.circuit_events e WHERE s.backend_name = b.backend_name AND e.backend_name = s.backend_name AND b.priority >= 1 ORDER BY 3
+SELECT count(*) FROM helios_proxy.backends a, helios_proxy.backends b, helios_proxy.backends c WHERE a.port = b.port AND b.port = c.port
+SELECT a.backend_name, b.backend_name FROM helios_proxy.backends a, helios_proxy.backends b WHERE a.priority < b.priority OR a.port IS NULL ORDER BY 1, 2
+SELECT a.backend_name, b.node FROM helios_proxy.backends a, helios_proxy.cluster_members b, helios_proxy.circuit_events e WHERE e.backend_name = a.backend_name AND e.id < 0 ORDER BY 1
+SELECT c.relname, a.attnum FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c, pg_catalog.pg_attribute a, pg_catalog.pg_constraint con WHERE n.oid = c.relnamespace AND a.attrelid = c.oid AND con.conrelid = c.oid AND n.nspname = 'helios_proxy'
+SELECT c.relname FROM pg_catalog.pg_class c, pg_catalog.pg_namespace n, pg_catalog.pg_attribute a WHERE n.oid = c.relnamespace AND a.attrelid = c.oid AND n.nspname = 'helios_proxy' AND a.attname = 'port' ORDER BY 1
+SELECT port & 15, port | 1, port # 3, priority::smallint & 1::smallint, 6::int8 & port FROM helios_proxy.backends ORDER BY 1, 2, 3
+SELECT backend_name & 1 FROM helios_proxy.backends
