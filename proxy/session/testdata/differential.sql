@@ -748,3 +748,8 @@ SELECT c.relname, a.attnum FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c
 SELECT c.relname FROM pg_catalog.pg_class c, pg_catalog.pg_namespace n, pg_catalog.pg_attribute a WHERE n.oid = c.relnamespace AND a.attrelid = c.oid AND n.nspname = 'helios_proxy' AND a.attname = 'port' ORDER BY 1
 SELECT port & 15, port | 1, port # 3, priority::smallint & 1::smallint, 6::int8 & port FROM helios_proxy.backends ORDER BY 1, 2, 3
 SELECT backend_name & 1 FROM helios_proxy.backends
+
+-- script settings_catalog status
+SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'
+SELECT name, setting, unit, category, short_desc, extra_desc, context, vartype, min_val, max_val, enumvals, sourcefile, pending_restart FROM pg_settings WHERE name IN ('max_index_keys', 'statement_timeout', 'IntervalStyle', 'search_path', 'extra_float_digits', 'default_transaction_isolation') ORDER BY name
+SHOW max_index_keys
