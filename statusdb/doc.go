@@ -482,7 +482,8 @@
 // aggregates as arguments (unnest(array_agg(x)) with GROUP BY).
 // information_schema._pg_expandarray(array) returns a record (x, n):
 // (_pg_expandarray(a)).x and .n select its fields, and the whole record
-// is a column of type record (text "(5,1)"), whose fields a query
+// is a column of type record (text "(5,1)"; in binary record_send's
+// form), whose fields a query
 // around it can select too ((result.keys).x, as JDBC's getPrimaryKeys
 // does). As in PostgreSQL: 0A000 for one in WHERE, HAVING, LIMIT or
 // OFFSET ("set-returning functions are not allowed in WHERE"), in CASE or
@@ -570,9 +571,6 @@
 //     items they read have joined (pushdown.go; JDBC's getImportedKeys
 //     joins nine catalog relations so); the schema's tables hold a row
 //     per backend or event, so this is fast enough.
-//
-//   - A record (the whole _pg_expandarray(...)) is sent as its text in
-//     binary format too, where PostgreSQL sends record_send's form.
 //
 //   - A recursive CTE stops with 54000 after 100,000 rows, where
 //     PostgreSQL would run for ever; and any statement stops with 54000

@@ -48,6 +48,9 @@ type Result struct {
 	// time.Time (timestamptz, in the session's time zone),
 	// pgtype.Interval (interval), or nil for NULL.
 	Rows [][]any
+
+	recs []*recordType // Stmt.recs
+	x    *evalCtx      // for the wire form of a record's fields
 }
 
 // stmt execution state for one group of a grouped query.
@@ -254,7 +257,9 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 			lenAt := len(dst)
 			dst = append(dst, 0, 0, 0, 0)
 			var notNull bool
-			if s.special != nil && s.special[c] != 0 {
+			if s.recs != nil && s.recs[c] != nil && formats[c] == 1 && !row[c].null {
+				dst, notNull, err = appendRecordBinary(dst, s.recs[c], row[c].s, x), true, nil
+			} else if s.special != nil && s.special[c] != 0 {
 				dst, notNull, err = appendSpecial(dst, s.special[c], &row[c], x, formats[c])
 			} else if t := s.outTypes[c]; styled && formats[c] == 0 && !row[c].null && (t == tTimestamptz || t == tInterval || t == tFloat8) {
 				dst, notNull = appendStyled(dst, t, &row[c], x, style), true
@@ -340,7 +345,7 @@ func (s *Stmt) run(x *evalCtx) *Result {
 		rows = s.body.rows(x)
 	}
 	ncol := len(s.outTypes)
-	res := &Result{Columns: s.cols, Rows: make([][]any, len(rows))}
+	res := &Result{Columns: s.cols, Rows: make([][]any, len(rows)), recs: s.recs, x: x}
 	cells := make([]any, len(rows)*ncol)
 	for r, vals := range rows {
 		row := cells[r*ncol : (r+1)*ncol : (r+1)*ncol]
@@ -1127,6 +1132,9 @@ func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bo
 	case 1:
 		switch v := v.(type) {
 		case string:
+			if r.recs != nil && r.recs[col] != nil {
+				return appendRecordBinary(dst, r.recs[col], v, r.x), true, nil
+			}
 			if oid == 1034 {
 				return dst, false, errorf(codeUndefinedFunction, "no binary output function available for type aclitem")
 			}

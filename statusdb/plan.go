@@ -400,6 +400,14 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 		}
 	}
 	st := &Stmt{sql: sql, cols: cols, paramTypes: make([]typ, len(a.params)), outTypes: p.types(), events: a.events}
+	for i, e := range p.outs {
+		if e.rec != nil {
+			if st.recs == nil {
+				st.recs = make([]*recordType, len(cols))
+			}
+			st.recs[i] = e.rec
+		}
+	}
 	for i, c := range cols {
 		if specialWire(c.OID) {
 			if st.special == nil {

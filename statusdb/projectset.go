@@ -1,6 +1,8 @@
 package statusdb
 
 import (
+	"encoding/binary"
+	"math"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgtype"
@@ -517,4 +519,36 @@ func (a *analyzer) srfPlacement(p *plan) *Error {
 		}
 	}
 	return nil
+}
+
+// appendRecordBinary appends record_send's form of a record held as its
+// text s: the number of fields, then each field's type OID and binary
+// value (-1 for NULL).
+func appendRecordBinary(dst []byte, rec *recordType, s string, x *evalCtx) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(rec.names)))
+	for j, t := range rec.types {
+		oid := rec.pgts[j]
+		if oid == 0 {
+			oid = t.oid()
+		}
+		dst = binary.BigEndian.AppendUint32(dst, oid)
+		f, isNull := splitRecord(s, j)
+		if isNull {
+			dst = binary.BigEndian.AppendUint32(dst, math.MaxUint32) // -1
+			continue
+		}
+		v, err := decodeText(t, []byte(f), x)
+		if err != nil {
+			failErr(err)
+		}
+		lenAt := len(dst)
+		dst = append(dst, 0, 0, 0, 0)
+		if specialWire(oid) {
+			dst, _, _ = appendSpecial(dst, oid, &v, x, 1)
+		} else {
+			dst, _, _ = appendWire(dst, t, &v, x.loc, 1)
+		}
+		binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
+	}
+	return dst
 }

@@ -720,6 +720,9 @@ SELECT generate_series(1, count(*)::int) FROM helios_proxy.backends
 SELECT unnest(ARRAY[1, 2]) + port AS p, upper(unnest(ARRAY['x'])) FROM helios_proxy.backends ORDER BY p, 2
 SELECT backend_name, generate_subscripts(ARRAY['x', 'y', 'z'], 1) AS s, generate_subscripts(ARRAY[1, 2], 1, true) FROM helios_proxy.backends WHERE priority = 1 ORDER BY 1, 2
 SELECT (information_schema._pg_expandarray(ARRAY[port, priority])).n, (information_schema._pg_expandarray(ARRAY[port, priority])).x FROM helios_proxy.backends ORDER BY 2, 1
+SELECT information_schema._pg_expandarray(ARRAY[port, NULL]) AS k, backend_name FROM helios_proxy.backends WHERE priority = 1
+SELECT information_schema._pg_expandarray(ARRAY[backend_name, 'a "b"', '']) FROM helios_proxy.backends WHERE port > 5432
+SELECT (r.k).x, (r.k).n FROM (SELECT information_schema._pg_expandarray(ARRAY[host, 'x,y']) AS k FROM helios_proxy.backends) r ORDER BY 1, 2
 SELECT backend_name, (regexp_matches(backend_name, '[a-z]+', 'g'))[1] AS m FROM helios_proxy.backends ORDER BY 1, 2
 SELECT regexp_matches(backend_name, '^(pg)-(.*)$') FROM helios_proxy.backends WHERE backend_name LIKE 'pg-%' ORDER BY backend_name
 SELECT regexp_split_to_table(backend_name, '-') AS part FROM helios_proxy.backends ORDER BY 1
