@@ -752,7 +752,10 @@ SELECT c.relname FROM pg_catalog.pg_class c, pg_catalog.pg_namespace n, pg_catal
 SELECT port & 15, port | 1, port # 3, priority::smallint & 1::smallint, 6::int8 & port FROM helios_proxy.backends ORDER BY 1, 2, 3
 SELECT backend_name & 1 FROM helios_proxy.backends
 
--- script settings_catalog status
+-- script status_functions status
 SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'
 SELECT name, setting, unit, category, short_desc, extra_desc, context, vartype, min_val, max_val, enumvals, sourcefile, pending_restart FROM pg_settings WHERE name IN ('max_index_keys', 'statement_timeout', 'IntervalStyle', 'search_path', 'extra_float_digits', 'default_transaction_isolation') ORDER BY name
 SHOW max_index_keys
+SELECT generate_series(1, 3) AS g, unnest('{a,b}'::text[]) AS u
+SELECT generate_subscripts('{7,8,9}'::int[], 1, true) AS s, unnest('{7,8,9}'::int[]) AS v
+SELECT regexp_matches('a1b22c333', '[0-9]+', 'g')
