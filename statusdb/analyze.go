@@ -22,9 +22,16 @@ type analyzer struct {
 	scope []*rangeItem // the FROM clause's names
 	ctes  []*ctePlan   // the level's WITH entries
 	aggs  []*expr
-	wins  []*expr       // window function calls
-	specs []*windowSpec // their windows
-	named []*pg.Node    // the WINDOW clause
+	wins  []*expr // window function calls
+	srfs  []*expr // set-returning functions of the select list (projectset.go)
+	// srfWidth counts the values srfs give per expanded row; srfOK is
+	// set while the select list is analyzed, where they are allowed, and
+	// srfClause names the clause being analyzed where they are not.
+	srfWidth  int
+	srfOK     bool
+	srfClause string
+	specs     []*windowSpec // their windows
+	named     []*pg.Node    // the WINDOW clause
 	// clause names the clause being analyzed when aggregates are not
 	// allowed there ("WHERE", "GROUP BY", ...); "" where they are.
 	// winClause is the same for window functions.
@@ -37,10 +44,6 @@ type analyzer struct {
 	// outerRefs are the references, from this level or deeper ones, to
 	// columns of the enclosing level, for its grouping check.
 	outerRefs []*expr
-	// srfs are the set-returning function calls of the select list
-	// (srfOK while it is analyzed), expanded per row (funcs.go).
-	srfs  []*expr
-	srfOK bool
 }
 
 // shared is the analysis state of one statement, common to its levels.
@@ -703,8 +706,42 @@ func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 			return nil, err
 		}
 		return &expr{kind: eArith, typ: res, op: op, args: []*expr{l2, r2}, loc: pos}, nil
+	case "&", "|", "#":
+		return a.bitwise(op, l, r, loc, pos)
 	}
 	return nil, a.errAt(unsupported("operator "+op), loc)
+}
+
+// bitwise analyzes the bitwise operators & | # of integers: smallint
+// with smallint is smallint (JDBC's getIndexInfo reads pg_index's
+// indoption so), else the wider type.
+func (a *analyzer) bitwise(op string, l, r *expr, loc, pos int32) (*expr, *Error) {
+	isInt := func(e *expr) bool { return e.typ == tInt4 || e.typ == tInt8 }
+	lt, rt, lp, rp := l.typ, r.typ, l.pgt, r.pgt
+	switch {
+	case lt == tUnknown && rt == tUnknown:
+		return nil, a.errAt(notUnique(op, lt, rt), loc)
+	case lt == tUnknown && isInt(r):
+		lt, lp = rt, rp
+	case rt == tUnknown && isInt(l):
+		rt, rp = lt, lp
+	case !isInt(l) || !isInt(r):
+		return nil, a.errAt(noOperator(op, l.typ, r.typ), loc)
+	}
+	res := max(lt, rt)
+	l2, err := a.coerce(l, res)
+	if err != nil {
+		return nil, err
+	}
+	r2, err := a.coerce(r, res)
+	if err != nil {
+		return nil, err
+	}
+	e := &expr{kind: eArith, typ: res, op: op, args: []*expr{l2, r2}, loc: pos}
+	if lp == pgtype.Int2OID && rp == pgtype.Int2OID {
+		e.pgt = pgtype.Int2OID
+	}
+	return e, nil
 }
 
 // unify converts both sides of a comparison to one type.
@@ -868,6 +905,11 @@ func (a *analyzer) variadic(kind exprKind, what string, args []*pg.Node, loc int
 		}
 		out.args = append(out.args, e)
 	}
+	if kind == eCoalesce {
+		if err := a.noSRFIn("COALESCE", out); err != nil {
+			return nil, err
+		}
+	}
 	t, err := a.commonType(what, out.args)
 	if err != nil {
 		return nil, err
@@ -923,6 +965,9 @@ func (a *analyzer) caseExpr(c *pg.CaseExpr) (*expr, *Error) {
 		// type, which shows in its error message.
 		results = append([]*expr{d}, results...)
 	}
+	if err := a.noSRFIn("CASE", out); err != nil {
+		return nil, err
+	}
 	t, err := a.commonType("CASE", results)
 	if err != nil {
 		return nil, err
@@ -953,6 +998,9 @@ func (a *analyzer) funcCall(f *pg.FuncCall) (*expr, *Error) {
 	}
 	if aggregates[name] {
 		return a.aggregate(name, f)
+	}
+	if selectSRFs[name] {
+		return a.selectSRF(name, f)
 	}
 	if f.AggStar || f.AggDistinct || len(f.AggOrder) > 0 || f.AggFilter != nil || f.AggWithinGroup {
 		return nil, a.notAggregate(name, f)

@@ -49,6 +49,12 @@ func (a *analyzer) subscript(ind *pg.A_Indirection) (*expr, *Error) {
 		return nil, err
 	}
 	for _, n := range ind.Indirection {
+		if f := n.GetString_(); f != nil {
+			if e, err = a.fieldSelect(e, f.Sval, e.loc); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		idx := n.GetAIndices()
 		if idx == nil || idx.IsSlice || idx.Uidx == nil {
 			return nil, a.errAt(unsupported("subscripting or field selection"), e.loc)

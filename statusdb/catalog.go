@@ -341,6 +341,8 @@ func init() {
 			catalogNames[name] = t
 		}
 	}
+	catalogs["pg_catalog.pg_settings"] = settingsCatalog()
+	catalogNames["pg_settings"] = catalogs["pg_catalog.pg_settings"]
 	for i, name := range tableOrder {
 		tables[name].oid = relOID(i)
 	}

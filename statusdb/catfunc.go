@@ -155,6 +155,8 @@ var catalogFuncs = map[string]struct {
 	"pg_indexes_size":                 {[][]typ{{tInt8}}, tInt8, 0},
 	"pg_size_pretty":                  {[][]typ{{tInt8}}, tText, 0},
 	"pg_get_statisticsobjdef_columns": {[][]typ{{tInt8}}, tText, 0},
+	"pg_get_constraintdef":            {[][]typ{{tInt8}, {tInt8, tBool}}, tText, 0},
+	"pg_get_indexdef":                 {[][]typ{{tInt8}, {tInt8, tInt4, tBool}}, tText, 0},
 	// Arrays held as text (arrayfunc.go) and trimming.
 	"string_to_array": {[][]typ{{tText, tText}}, tText, pgtype.TextArrayOID},
 	"parse_ident":     {[][]typ{{tText}, {tText, tBool}}, tText, pgtype.TextArrayOID},
@@ -445,8 +447,10 @@ func catalogFn(e *expr, args []evalFn) evalFn {
 		}
 	case "pg_size_pretty":
 		return strict(func(_ *evalCtx, v []value) value { return value{s: sizePretty(v[0].n)} })
-	case "pg_get_statisticsobjdef_columns":
-		return func(*evalCtx) value { return null } // there are no extended statistics
+	case "pg_get_statisticsobjdef_columns", "pg_get_constraintdef", "pg_get_indexdef":
+		// There are no extended statistics, constraints or indexes, and
+		// PostgreSQL's functions give NULL for an OID naming none.
+		return func(*evalCtx) value { return null }
 	case "pg_relation_is_publishable":
 		return strict(func(_ *evalCtx, v []value) value {
 			t, _ := relationByOID(v[0].n)

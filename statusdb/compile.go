@@ -25,6 +25,7 @@ type evalCtx struct {
 	src    [][]value // the FROM clause's rows; nil when read from a table
 	grp    *group
 	win    []value // window function results of the current row
+	srf    []value // the select list's set-returning functions' values in the current expanded row
 	params []value
 	loc    *time.Location
 	now    int64 // µs since the Unix epoch
@@ -36,7 +37,6 @@ type evalCtx struct {
 	// style is the session's output styles (timeout.go), once styleRead.
 	style     outStyle
 	styleRead bool
-	srf       []value // the current row's values of the select list's set-returning calls
 }
 
 // runState is shared by every level of one execution.
@@ -164,13 +164,19 @@ func compileQuery(sql string, p *plan) (*query, *Error) {
 		q.outs = append(q.outs, f)
 		q.outTypes = append(q.outTypes, o.typ)
 	}
-	if q.srfs, err = oc.setReturning(p.srfs); err != nil {
-		return nil, err
-	}
 	if p.having != nil {
 		if q.having, err = oc.compile(p.having); err != nil {
 			return nil, err
 		}
+	}
+	for _, fn := range p.srfs {
+		f, err := oc.srfRows(fn)
+		if err != nil {
+			return nil, err
+		}
+		q.srfs, q.srfOffsets = append(q.srfs, f), append(q.srfOffsets, fn.field)
+		q.srfWidths = append(q.srfWidths, srfWidth(fn))
+		q.srfWidth += srfWidth(fn)
 	}
 	if q.windows, err = oc.windows(p); err != nil {
 		return nil, err
@@ -275,6 +281,10 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 	}
 	if e.kind == eFunc && e.op == "grouping" {
 		return c.groupingFn(e)
+	}
+	if e.kind == eSRF { // its arguments are compiled with the query's srfs
+		i := e.field
+		return func(x *evalCtx) value { return x.srf[i] }, nil
 	}
 	args := make([]evalFn, len(e.args))
 	for i, a := range e.args {
@@ -436,6 +446,9 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 			return best
 		}, nil
 	case eFunc:
+		if e.op == "record_field" {
+			return recordField(e, args), nil
+		}
 		if f := extFn(e, args); f != nil {
 			return f, nil
 		}
@@ -615,6 +628,12 @@ func intArith(op string, t typ, a, b int64) int64 {
 			return checkInt(t, -a)
 		}
 		return a / b
+	case "&":
+		return a & b
+	case "|":
+		return a | b
+	case "#":
+		return a ^ b
 	default:
 		if b == 0 {
 			fail(codeDivisionByZero, "division by zero")

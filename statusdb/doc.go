@@ -273,8 +273,8 @@
 //     context as PostgreSQL does.
 //
 // Refused with an *Error: a statement mixing helios_proxy tables with any
-// other relation or set-returning function other than unnest and
-// generate_series (0A000 "helios_proxy tables cannot be combined with
+// other relation or set-returning function other than those below
+// (0A000 "helios_proxy tables cannot be combined with
 // backend tables"; an unqualified name is a backend's relation unless a
 // WITH in scope defines it); writes and DDL on the schema and its tables,
 // answered as PostgreSQL answers a role that owns nothing and holds only
@@ -437,8 +437,14 @@
 // array_to_string, pg_relation_is_publishable, pg_table_size,
 // pg_total_relation_size (8192: what PostgreSQL 15 reports for an empty
 // table with text columns, its TOAST index's metapage), pg_relation_size
-// and pg_indexes_size (0), pg_size_pretty, pg_get_statisticsobjdef_columns
-// (NULL: there are no extended statistics); casts
+// and pg_indexes_size (0), pg_size_pretty, pg_get_statisticsobjdef_columns,
+// pg_get_constraintdef and pg_get_indexdef (NULL, as PostgreSQL gives for
+// an OID naming nothing: there are no extended statistics, constraints or
+// indexes); pg_settings on the status database (catsettings.go: the
+// session's settings with PostgreSQL 15's descriptions, source "default"
+// or "session", boot_val and reset_val the status database's defaults;
+// JDBC reads max_index_keys there); the bitwise operators & | # of
+// integers (smallint with smallint is smallint); casts
 // to oid, regclass, regtype, regnamespace, name, int2, "char" and from
 // the reg types to text; the operators ~, !~, ~*, !~* (regex.go, which
 // accepts the patterns psql sends).
@@ -447,9 +453,12 @@
 // text form, as the catalogs' array columns are: ARRAY(SELECT ...) as a
 // value (text[], name[], oid[], int4[], ...), array || array,
 // comparisons of two arrays with = and <> and of an array with a
-// literal, op ANY/ALL over an array column or value, unnest(array) and
-// generate_series(start, stop [, step]) of integers in FROM (their
-// arguments may refer to outer query levels; not LATERAL), ARRAY[a, b,
+// literal, op ANY/ALL over an array column or value, the set-returning
+// functions unnest(array), generate_series(start, stop [, step]) of
+// integers, generate_subscripts(array, dim [, reverse]),
+// regexp_matches(s, re [, flags]) and regexp_split_to_table(s, re
+// [, flags]) in FROM (their arguments may refer to outer query levels;
+// not LATERAL) and in the select list (see below), ARRAY[a, b,
 // ...] of the elements' common type (arrayvalue.go), array_agg,
 // cardinality, array_position(arr, elem [, start]); string_to_array, parse_ident, array_lower, array_upper,
 // array_length, subscripts arr[i] (no slices), casts of a literal or an
@@ -459,9 +468,34 @@
 // (trim(...)) work on text. psql 15's \d, \d+, \dt, \dt+, \dn, \dv
 // queries and the Grafana PostgreSQL data source's schema, table and
 // column queries (testdata/psql, testdata/tools) answer as PostgreSQL
-// 15's. Catalog queries that name no
+// 15's, as do SQLAlchemy's reflection and JDBC's DatabaseMetaData
+// (getTables, getColumns, getPrimaryKeys, getImportedKeys, getIndexInfo;
+// proxy/session's TestStatusTools). Catalog queries that name no
 // helios_proxy table are answered by PrepareStandalone only; Prepare
 // (backend databases) leaves them to the backend.
+//
+// # Set-returning functions in the select list
+//
+// (projectset.go) As PostgreSQL 10+'s ProjectSet runs them: after
+// grouping, HAVING and window functions, each output row or group is
+// expanded into as many rows as its longest set-returning function
+// returns, the functions advancing in lockstep and a shorter one giving
+// NULL once it is done; a row for which every function returns nothing
+// is dropped. DISTINCT, DISTINCT ON, ORDER BY, LIMIT and OFFSET apply to
+// the expanded rows. A function may sit inside an expression
+// (unnest(a) + 1, upper(unnest(a)), (regexp_matches(...))[1]), and take
+// aggregates as arguments (unnest(array_agg(x)) with GROUP BY).
+// information_schema._pg_expandarray(array) returns a record (x, n):
+// (_pg_expandarray(a)).x and .n select its fields, and the whole record
+// is a column of type record (text "(5,1)"; in binary record_send's
+// form), whose fields a query
+// around it can select too ((result.keys).x, as JDBC's getPrimaryKeys
+// does). As in PostgreSQL: 0A000 for one in WHERE, HAVING, LIMIT or
+// OFFSET ("set-returning functions are not allowed in WHERE"), in CASE or
+// COALESCE, in an aggregate's or a window function's arguments. Not
+// supported (0A000): one nested in another's arguments, in GROUP BY, in
+// a window's PARTITION BY or ORDER BY, or in ORDER BY unless it is a
+// select-list item; (f(x)).* .
 //
 // # Deviations from PostgreSQL
 //
@@ -536,8 +570,12 @@
 //     with window functions come out in the window's order (the last
 //     window's, if there are several), as PostgreSQL's usually do.
 //
-//   - Joins are nested loops over the materialized inputs; the schema's
-//     tables hold a row per backend or event, so this is fast enough.
+//   - Joins are nested loops over the materialized inputs, hashed on the
+//     equalities of JOIN ... ON and, for a FROM list (FROM a, b, c), of
+//     the WHERE clause, whose conditions a FROM list checks as soon as the
+//     items they read have joined (pushdown.go; JDBC's getImportedKeys
+//     joins nine catalog relations so); the schema's tables hold a row
+//     per backend or event, so this is fast enough.
 //
 //   - A recursive CTE stops with 54000 after 100,000 rows, where
 //     PostgreSQL would run for ever; and any statement stops with 54000
@@ -565,6 +603,7 @@
 //     after its first quantifier ((.*?)-(.*) matches "pg-replica-a" in
 //     full, where PostgreSQL stops at "pg-"); a regexp_replace from a
 //     start position other than 1 matches ^ at that position.
+//     regexp_matches and regexp_split_to_table run on the same engine.
 //
 //   - power, exp, ln and log of numeric arguments are 0A000
 //     (PostgreSQL computes them in numeric with result scales of its

@@ -48,6 +48,9 @@ type Result struct {
 	// time.Time (timestamptz, in the session's time zone),
 	// pgtype.Interval (interval), or nil for NULL.
 	Rows [][]any
+
+	recs []*recordType // Stmt.recs
+	x    *evalCtx      // for the wire form of a record's fields
 }
 
 // stmt execution state for one group of a grouped query.
@@ -100,6 +103,10 @@ type query struct {
 	aggs            []aggPlan
 	having          evalFn
 	windows         []*windowPlan
+	srfs            []func(x *evalCtx) [][]value // set-returning functions of the select list (projectset.go)
+	srfOffsets      []int                        // where each one's values go in x.srf
+	srfWidths       []int
+	srfWidth        int
 	outs            []evalFn
 	outTypes        []typ
 	sort            []sortKey
@@ -107,7 +114,6 @@ type query struct {
 	distinctOn      []evalFn
 	distinctOnTypes []typ
 	limit, offset   evalFn
-	srfs            []func(x *evalCtx) []value // the select list's set-returning calls, per row
 }
 
 type sortKey struct {
@@ -251,7 +257,9 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 			lenAt := len(dst)
 			dst = append(dst, 0, 0, 0, 0)
 			var notNull bool
-			if s.special != nil && s.special[c] != 0 {
+			if s.recs != nil && s.recs[c] != nil && formats[c] == 1 && !row[c].null {
+				dst, notNull, err = appendRecordBinary(dst, s.recs[c], row[c].s, x), true, nil
+			} else if s.special != nil && s.special[c] != 0 {
 				dst, notNull, err = appendSpecial(dst, s.special[c], &row[c], x, formats[c])
 			} else if t := s.outTypes[c]; styled && formats[c] == 0 && !row[c].null && (t == tTimestamptz || t == tInterval || t == tFloat8) {
 				dst, notNull = appendStyled(dst, t, &row[c], x, style), true
@@ -337,7 +345,7 @@ func (s *Stmt) run(x *evalCtx) *Result {
 		rows = s.body.rows(x)
 	}
 	ncol := len(s.outTypes)
-	res := &Result{Columns: s.cols, Rows: make([][]any, len(rows))}
+	res := &Result{Columns: s.cols, Rows: make([][]any, len(rows)), recs: s.recs, x: x}
 	cells := make([]any, len(rows)*ncol)
 	for r, vals := range rows {
 		row := cells[r*ncol : (r+1)*ncol : (r+1)*ncol]
@@ -429,7 +437,7 @@ func (q *query) arrange(x *evalCtx) (order []int32, set func(int32), projected [
 		}
 	}
 	if len(q.srfs) > 0 {
-		set, order = q.expandSets(x, set, order)
+		order, set = q.projectSet(x, order, set)
 		units = len(order)
 	}
 	s := q
@@ -1124,6 +1132,9 @@ func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bo
 	case 1:
 		switch v := v.(type) {
 		case string:
+			if r.recs != nil && r.recs[col] != nil {
+				return appendRecordBinary(dst, r.recs[col], v, r.x), true, nil
+			}
 			if oid == 1034 {
 				return dst, false, errorf(codeUndefinedFunction, "no binary output function available for type aclitem")
 			}

@@ -37,6 +37,7 @@ const (
 	eSubLink                  // a subquery (sub): EXISTS, scalar, args[0] op ANY/ALL, ARRAY
 	eArrayOp                  // args[0] op ANY/ALL (arr), op a comparison or LIKE, compared as cmp
 	eWindow                   // window function op number idx of its query level
+	eSRF                      // a set-returning function of the select list, number idx (projectset.go): reads x.srf[field]
 )
 
 // expr is an analyzed, typed expression: the parse tree with names
@@ -77,6 +78,10 @@ type expr struct {
 	all     bool      // eSubLink and eArrayOp: ALL rather than ANY
 	win     *winCall  // eWindow
 	ord     *aggOrder // eAgg computed from its collected rows (aggorder.go)
+	// field is, for eSRF, the position of its value in the expanded
+	// row's function values; for a field selection, the field's number.
+	field int
+	rec   *recordType // a record's fields (_pg_expandarray's (x, n))
 }
 
 // key identifies an expression structurally, to match select-list, HAVING

@@ -36,6 +36,7 @@ type fromPlan struct {
 	on          *expr   // over left's and right's values
 	merged      []*expr // the merged columns' slots
 	parts       []*fromPlan
+	filter      *expr // fList: the level's WHERE, whose conditions are checked as soon as their columns are there (pushdown.go)
 	srf         *expr // fFunc: the call, its arguments analyzed at this level
 	lateral     bool  // fSub: LATERAL, run per row of the items before it (lateral.go)
 }
@@ -183,7 +184,7 @@ func relItem(name string, tbl *table, names []string, types []typ, flags []*expr
 	for i, n := range names {
 		c := rangeCol{name: n, typ: types[i], pos: i, src: [2]string{name, n}}
 		if flags != nil {
-			c.isName, c.pgt = flags[i].name, flags[i].pgt
+			c.isName, c.pgt, c.rec = flags[i].name, flags[i].pgt, flags[i].rec
 		}
 		it.cols = append(it.cols, c)
 	}
@@ -560,37 +561,26 @@ func (c *compiler) source(f *fromPlan) (func(x *evalCtx) [][]value, *Error) {
 			}
 			parts = append(parts, s)
 		}
+		steps, err := c.pushDown(f)
+		if err != nil {
+			return nil, err
+		}
 		return func(x *evalCtx) [][]value {
 			rows, w := [][]value{nil}, 0
 			for i, p := range parts {
 				if lats[i] != nil {
 					rows = lateralProduct(x, rows, w, lats[i], f.parts[i].width)
 					w += f.parts[i].width
+					rows = steps[i].filter(x, rows)
 					continue
 				}
-				next := p(x)
+				rows = steps[i].join(x, rows, p(x), w, w+f.parts[i].width)
 				w += f.parts[i].width
-				x.work(len(rows) * len(next) * w)
-				rows = product(rows, next)
 			}
 			return rows
 		}, nil
 	}
 	return c.joinSource(f)
-}
-
-// product returns every row of a followed by every row of b.
-func product(a, b [][]value) [][]value {
-	out := make([][]value, 0, len(a)*len(b))
-	for _, l := range a {
-		for _, r := range b {
-			t := make([]value, len(l)+len(r))
-			copy(t, l)
-			copy(t[len(l):], r)
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 func (c *compiler) joinSource(f *fromPlan) (func(x *evalCtx) [][]value, *Error) {
@@ -660,14 +650,9 @@ func (c *compiler) joinSource(f *fromPlan) (func(x *evalCtx) [][]value, *Error) 
 		var buf []byte
 		keyOf := func(fns []evalFn) (string, bool) {
 			jx.tuple = scratch
-			vals := make([]value, len(fns))
-			for i, f := range fns {
-				if vals[i] = f(&jx); vals[i].null {
-					return "", false
-				}
-			}
-			buf = appendKey(buf[:0], types, vals)
-			return string(buf), true
+			var ok bool
+			buf, ok = joinKey(&jx, fns, types, buf)
+			return string(buf), ok
 		}
 		if lkey != nil {
 			index = make(map[string][]int, len(rs))
@@ -733,21 +718,7 @@ func (c *compiler) joinSource(f *fromPlan) (func(x *evalCtx) [][]value, *Error) 
 // the types they are compared as. The whole condition is still checked
 // for each pair the keys bring together.
 func equiKeys(on *expr, lw int) (lkeys, rkeys []*expr, types []typ) {
-	var conj []*expr
-	var walk func(e *expr)
-	walk = func(e *expr) {
-		if e.kind == eAnd {
-			for _, a := range e.args {
-				walk(a)
-			}
-			return
-		}
-		conj = append(conj, e)
-	}
-	if on != nil {
-		walk(on)
-	}
-	for _, e := range conj {
+	for _, e := range conjuncts(on) {
 		if e.kind != eCompare || e.op != "=" {
 			continue
 		}

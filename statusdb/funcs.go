@@ -39,13 +39,10 @@ type fnSig struct {
 	// impl makes the function's body for a call, given the call (its
 	// arguments' types, after coercion to the signature's).
 	impl func(e *expr) func(x *evalCtx, v []value) value
-	// rows, in place of impl, makes the body of a set-returning function:
-	// its rows' values.
-	rows func(e *expr) func(x *evalCtx, v []value) []value
 }
 
 // builtinTables are the files' function tables, by function name.
-var builtinTables = []map[string][]fnSig{stringFuncs, regexFuncs, mathFuncs, typeFuncs, setFuncs}
+var builtinTables = []map[string][]fnSig{stringFuncs, regexFuncs, mathFuncs, typeFuncs}
 
 func builtinSigs(name string) ([]fnSig, bool) {
 	for _, t := range builtinTables {
@@ -84,7 +81,7 @@ func (a *analyzer) builtinFunc(name string, args []*expr, loc int32) (*expr, *Er
 			Hint: "Could not choose a best candidate function. You might need to add explicit type casts."}, loc), true
 	}
 	s := sigs[cands[0]]
-	if s.impl == nil && s.rows == nil {
+	if s.impl == nil {
 		return nil, a.errAt(unsupported("function "+name+"("+argTypeNames(args)+")"), loc), true
 	}
 	conv := make([]*expr, len(args))
@@ -110,98 +107,7 @@ func (a *analyzer) builtinFunc(name string, args []*expr, loc int32) (*expr, *Er
 		}
 	}
 	call := &expr{kind: eFunc, op: builtinPrefix + name, idx: cands[0], typ: s.res, pgt: s.pgt, args: conv, loc: loc}
-	if s.rows != nil {
-		return a.setReturningCall(call)
-	}
 	return call, nil, true
-}
-
-const lateralHint = "You might be able to move the set-returning function into a LATERAL FROM item."
-
-// srfOp marks the value of a set-returning call of the select list in
-// the current row (evalCtx.srf[idx]).
-const srfOp = "srf:"
-
-// setReturningCall registers a set-returning call of the select list,
-// which PostgreSQL's ProjectSet evaluates per input row, making one
-// output row per value (several such calls run in step, the shorter
-// padded with NULL). It is refused elsewhere.
-func (a *analyzer) setReturningCall(call *expr) (*expr, *Error, bool) {
-	switch {
-	case a.inAgg:
-		return nil, a.errAt(&Error{Code: codeFeature, Message: "aggregate function calls cannot contain set-returning function calls", Hint: lateralHint}, call.loc), true
-	case a.inWin:
-		return nil, a.errAt(&Error{Code: codeFeature, Message: "window function calls cannot contain set-returning function calls", Hint: lateralHint}, call.loc), true
-	case a.clause != "" || a.winClause != "":
-		where := a.clause
-		if where == "" {
-			where = a.winClause
-		}
-		return nil, a.errAt(errorf(codeFeature, "set-returning functions are not allowed in %s", where), call.loc), true
-	case !a.srfOK:
-		return nil, a.errAt(unsupported("a set-returning function outside the select list"), call.loc), true
-	}
-	a.srfs = append(a.srfs, call)
-	return &expr{kind: eFunc, op: srfOp, idx: len(a.srfs) - 1, typ: call.typ, pgt: call.pgt, args: call.args, loc: call.loc}, nil, true
-}
-
-// setReturning compiles the select list's set-returning calls.
-func (c *compiler) setReturning(calls []*expr) ([]func(x *evalCtx) []value, *Error) {
-	var out []func(x *evalCtx) []value
-	for _, call := range calls {
-		args, _, err := c.compileAll(call.args)
-		if err != nil {
-			return nil, err
-		}
-		sigs, _ := builtinSigs(strings.TrimPrefix(call.op, builtinPrefix))
-		body := sigs[call.idx].rows(call)
-		out = append(out, func(x *evalCtx) []value {
-			vs := make([]value, len(args))
-			for i, g := range args {
-				if vs[i] = g(x); vs[i].null {
-					return nil // strict: no rows
-				}
-			}
-			return body(x, vs)
-		})
-	}
-	return out, nil
-}
-
-// expandSets makes an output row per value of the set-returning calls
-// for each unit of order; set then makes such a row current.
-func (q *query) expandSets(x *evalCtx, set func(int32), order []int32) (func(int32), []int32) {
-	var units []int32
-	var vals []value
-	n := len(q.srfs)
-	for _, u := range order {
-		set(u)
-		lists := make([][]value, n)
-		most := 0
-		for j, f := range q.srfs {
-			lists[j] = f(x)
-			most = max(most, len(lists[j]))
-		}
-		x.work(most)
-		for k := range most {
-			units = append(units, u)
-			for j := range lists {
-				v := null
-				if k < len(lists[j]) {
-					v = lists[j][k]
-				}
-				vals = append(vals, v)
-			}
-		}
-	}
-	expanded := make([]int32, len(units))
-	for i := range expanded {
-		expanded[i] = int32(i)
-	}
-	return func(i int32) {
-		set(units[i])
-		x.srf = vals[int(i)*n : int(i+1)*n]
-	}, expanded
 }
 
 // param is the type of the signature's i-th parameter.
@@ -358,10 +264,6 @@ func paramCategory(p typ) byte {
 
 // builtinFn compiles a built-in function call; nil for any other eFunc.
 func builtinFn(e *expr, args []evalFn) evalFn {
-	if e.op == srfOp {
-		i := e.idx
-		return func(x *evalCtx) value { return x.srf[i] }
-	}
 	name, ok := strings.CutPrefix(e.op, builtinPrefix)
 	if !ok {
 		return nil

@@ -358,10 +358,10 @@ type plan struct {
 	aggs       []*expr
 	wins       []*expr
 	specs      []*windowSpec
+	srfs       []*expr // set-returning functions of the select list (projectset.go)
 	limit      *expr
 	offset     *expr
 	set        *setPlan
-	srfs       []*expr // set-returning calls of the select list
 }
 
 // types returns the plan's output types.
@@ -400,6 +400,14 @@ func analyzeSelect(sql string, s *pg.SelectStmt, declared []uint32) (*Stmt, *Err
 		}
 	}
 	st := &Stmt{sql: sql, cols: cols, paramTypes: make([]typ, len(a.params)), outTypes: p.types(), events: a.events}
+	for i, e := range p.outs {
+		if e.rec != nil {
+			if st.recs == nil {
+				st.recs = make([]*recordType, len(cols))
+			}
+			st.recs[i] = e.rec
+		}
+	}
 	for i, c := range cols {
 		if specialWire(c.OID) {
 			if st.special == nil {
@@ -504,6 +512,7 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 	// The select list.
 	var outs []*expr
 	var cols []Column
+	a.srfOK = true
 	for _, n := range s.TargetList {
 		rt := n.GetResTarget()
 		if rt == nil || len(rt.Indirection) > 0 {
@@ -535,8 +544,9 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 		cols = append(cols, Column{Name: name})
 	}
 
+	a.srfOK = false
 	if s.WhereClause != nil {
-		a.clause, a.winClause = "WHERE", "WHERE"
+		a.clause, a.winClause, a.srfClause = "WHERE", "WHERE", "WHERE"
 		e, err := a.expr(s.WhereClause)
 		if err != nil {
 			return nil, err
@@ -544,9 +554,12 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 		if p.where, err = a.boolArg(e, "WHERE"); err != nil {
 			return nil, err
 		}
+		if p.from != nil && p.from.kind == fList {
+			p.from.filter = p.where
+		}
 	}
 	if s.HavingClause != nil {
-		a.clause, a.winClause = "", "HAVING"
+		a.clause, a.winClause, a.srfClause = "", "HAVING", "HAVING"
 		e, err := a.expr(s.HavingClause)
 		if err != nil {
 			return nil, err
@@ -555,7 +568,7 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 			return nil, err
 		}
 	}
-	a.clause, a.winClause = "", ""
+	a.clause, a.winClause, a.srfClause = "", "", ""
 	for _, n := range s.SortClause {
 		k, err := a.sortBy(n, outs, cols)
 		if err != nil {
@@ -591,8 +604,10 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 		outs[i] = e
 	}
 	p.outs, p.cols = outs, cols
-	p.aggs, p.wins, p.specs = a.aggs, a.wins, a.specs
-	p.srfs = a.srfs
+	p.aggs, p.wins, p.specs, p.srfs = a.aggs, a.wins, a.specs, a.srfs
+	if err := a.srfPlacement(p); err != nil {
+		return nil, err
+	}
 	if p.distinct {
 		for i := range p.sort {
 			if p.sort[i].out < 0 {
@@ -742,7 +757,7 @@ func (a *analyzer) limit(n *pg.Node, what string) (*expr, *Error) {
 	if n == nil {
 		return nil, nil
 	}
-	a.clause = what
+	a.clause, a.srfClause = what, what
 	e, err := a.expr(n)
 	if err != nil {
 		return nil, err

@@ -546,67 +546,6 @@ var regexFuncs = map[string][]fnSig{
 	}), tt, tt2),
 }
 
-// setFuncs are the set-returning functions of the select list.
-var setFuncs = map[string][]fnSig{
-	"regexp_matches": {
-		{args: tt2, res: tText, pgt: pgtype.TextArrayOID, rows: regexpMatches},
-		{args: ttt, res: tText, pgt: pgtype.TextArrayOID, rows: regexpMatches},
-	},
-	"regexp_split_to_table": {
-		{args: tt2, res: tText, rows: regexpSplitRows},
-		{args: ttt, res: tText, rows: regexpSplitRows},
-	},
-	"generate_series": {
-		{args: []typ{tInt4, tInt4}, res: tInt4, rows: series},
-		{args: []typ{tInt4, tInt4, tInt4}, res: tInt4, rows: series},
-		{args: []typ{tInt8, tInt8}, res: tInt8, rows: series},
-		{args: []typ{tInt8, tInt8, tInt8}, res: tInt8, rows: series},
-	},
-}
-
-// series is generate_series(start, stop [, step]) of integers.
-func series(*expr) func(*evalCtx, []value) []value {
-	return func(x *evalCtx, v []value) []value {
-		start, stop, step := v[0].n, v[1].n, int64(1)
-		if len(v) == 3 {
-			step = v[2].n
-		}
-		if step == 0 {
-			fail(codeInvalidParamValue, "step size cannot equal zero")
-		}
-		var rows []value
-		for n := start; step > 0 && n <= stop || step < 0 && n >= stop; n += step {
-			x.work(1)
-			rows = append(rows, value{n: n})
-			if next := n + step; step > 0 && next < n || step < 0 && next > n {
-				break // the next value would overflow
-			}
-		}
-		return rows
-	}
-}
-
-// regexpMatches is regexp_matches(s, pattern [, flags]): a text[] of the
-// subexpressions (or the whole match) per match, every match with g.
-func regexpMatches(*expr) func(*evalCtx, []value) []value {
-	return func(x *evalCtx, v []value) []value {
-		fl, global := reFlags{}, false
-		if len(v) > 2 {
-			fl, global = parseREFlags(v[2].s, "regexp_matches", true)
-		}
-		s := v[0].s
-		n := 1
-		if global {
-			n = -1
-		}
-		var rows []value
-		for _, m := range compileARE(v[1].s, fl).FindAllStringSubmatchIndex(s, n) {
-			rows = append(rows, value{s: arrayOut(tText, groups(s, m), x.loc)})
-		}
-		return rows
-	}
-}
-
 // groups are the subexpressions of a match, or the whole match when the
 // pattern has none, as regexp_match and regexp_matches return them.
 func groups(s string, m []int) []value {
@@ -775,10 +714,6 @@ func regexpSplit(*expr) func(*evalCtx, []value) value {
 	return func(x *evalCtx, v []value) value {
 		return value{s: arrayOut(tText, splitParts(v, "regexp_split_to_array"), x.loc)}
 	}
-}
-
-func regexpSplitRows(*expr) func(*evalCtx, []value) []value {
-	return func(_ *evalCtx, v []value) []value { return splitParts(v, "regexp_split_to_table") }
 }
 
 func regexpCount(v []value) value {

@@ -281,6 +281,7 @@ var settingList = []*setting{
 	{name: "idle_session_timeout", def: "0", kind: kInt, ms: true, max: 1<<31 - 1, desc: "Sets the maximum allowed idle time between queries, when not in a transaction."},
 	{name: "lock_timeout", def: "0", kind: kInt, ms: true, max: 1<<31 - 1, desc: "Sets the maximum allowed duration of any wait for a lock."},
 	{name: "max_identifier_length", def: "63", kind: kInternal, desc: "Shows the maximum identifier length."},
+	{name: "max_index_keys", def: "32", kind: kInternal, desc: "Shows the maximum number of index keys."},
 	{name: "search_path", def: `"$user", public`, list: true, desc: "Sets the schema search order for names that are not schema-qualified."},
 	{name: "server_version_num", def: serverVersionNum, kind: kInternal, desc: "Shows the server version as an integer."},
 	{name: "statement_timeout", def: "0", kind: kInt, ms: true, max: 1<<31 - 1, desc: "Sets the maximum allowed duration of any statement."},

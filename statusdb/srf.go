@@ -23,7 +23,7 @@ func seriesFunctions(r *pg.RangeFunction) bool {
 		return false
 	}
 	switch opName(call.Funcname) {
-	case "unnest", "generate_series":
+	case "unnest", "generate_series", "generate_subscripts", "regexp_matches", "regexp_split_to_table":
 		return true
 	case "string_to_array", "parse_ident": // scalar: one row
 		return true
@@ -63,7 +63,7 @@ func (a *analyzer) rangeFunction(r *pg.RangeFunction) (*fromItem, *Error) {
 		return nil, a.errAt(unsupported("this function in FROM"), loc)
 	}
 	name := opName(call.Funcname)
-	if name != "unnest" && name != "generate_series" {
+	if !selectSRFs[name] {
 		// A scalar function in FROM is one row of its value.
 		e, err := a.expr(&pg.Node{Node: &pg.Node_FuncCall{FuncCall: call}})
 		if err != nil {
@@ -83,31 +83,12 @@ func (a *analyzer) rangeFunction(r *pg.RangeFunction) (*fromItem, *Error) {
 			return nil, a.errAt(unsupported("LATERAL"), e.loc)
 		}
 	}
-	out := &expr{kind: eFunc, op: name, args: args, loc: call.Location}
-	switch name {
-	case "unnest":
-		if len(args) != 1 || args[0].typ != tText || heldElem[args[0].pgt] == 0 {
-			return nil, a.errAt(noFunction(name, args), call.Location)
-		}
-		out.typ, out.pgt = heldElem[args[0].pgt], heldElemOID[args[0].pgt]
-	default: // generate_series
-		if len(args) < 2 || len(args) > 3 {
-			return nil, a.errAt(noFunction(name, args), call.Location)
-		}
-		t := tInt4
-		for _, e := range args {
-			if e.typ == tInt8 {
-				t = tInt8
-			} else if e.typ != tInt4 && e.typ != tUnknown {
-				return nil, a.errAt(noFunction(name, args), call.Location)
-			}
-		}
-		for i, e := range args {
-			if args[i], err = a.castTo(e, t, call.Location); err != nil {
-				return nil, err
-			}
-		}
-		out.typ = t
+	out, err := a.srfSignature(name, args, call.Location)
+	if err != nil {
+		return nil, err
+	}
+	if out.rec != nil {
+		return nil, a.errAt(unsupported("this function in FROM"), call.Location)
 	}
 	return a.functionItem(r, name, out)
 }
@@ -135,43 +116,7 @@ func (c *compiler) srfSource(e *expr) (func(x *evalCtx) [][]value, *Error) {
 	if e.op == "row" {
 		return func(x *evalCtx) [][]value { return [][]value{{args[0](x)}} }, nil
 	}
-	if e.op == "unnest" {
-		t := e.typ
-		return func(x *evalCtx) [][]value {
-			v := args[0](x)
-			if v.null {
-				return nil
-			}
-			vals, perr := parseArray(v.s, func(s string) (value, *Error) { return decodeText(t, []byte(s), x) })
-			if perr != nil {
-				failErr(perr)
-			}
-			x.work(len(vals))
-			rows := make([][]value, len(vals))
-			for i := range vals {
-				rows[i] = vals[i : i+1 : i+1]
-			}
-			return rows
-		}, nil
-	}
-	gen := series(e)
-	return func(x *evalCtx) [][]value {
-		vals := make([]value, len(args))
-		for i, f := range args {
-			if vals[i] = f(x); vals[i].null {
-				return nil
-			}
-		}
-		col := gen(x, vals)
-		if len(col) == 0 {
-			return nil // no rows: nil, as the level's source reads it
-		}
-		rows := make([][]value, len(col))
-		for i := range col {
-			rows[i] = col[i : i+1 : i+1]
-		}
-		return rows
-	}, nil
+	return c.srfRows(e)
 }
 
 // arrayConcat analyzes array || array for arrays held as text (array_cat;

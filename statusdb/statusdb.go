@@ -51,6 +51,9 @@ type Stmt struct {
 	// column whose wire form is not its evaluator type's (int2, oid,
 	// regclass, float4 from the catalogs); nil when there is none.
 	special []uint32
+	// recs holds, per output column, the fields of a record column (sent
+	// in binary as record_send sends it); nil when there is none.
+	recs []*recordType
 
 	// Statements of the status database (PrepareStandalone).
 	tag          string                // the command tag when not "SELECT n"

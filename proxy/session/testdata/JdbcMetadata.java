@@ -17,6 +17,9 @@ public class JdbcMetadata {
             dump(out, "tables", md.getTables(null, "helios_proxy", "%", new String[] {"TABLE", "VIEW"}));
             dump(out, "columns", md.getColumns(null, "helios_proxy", "backends", "%"));
             dump(out, "columns", md.getColumns(null, "helios_proxy", "circuit_events", "%"));
+            dump(out, "pk", md.getPrimaryKeys(null, "helios_proxy", "backends"));
+            dump(out, "fks", md.getImportedKeys(null, "helios_proxy", "backends"));
+            dump(out, "indexes", md.getIndexInfo(null, "helios_proxy", "backends", false, true));
             conn.setAutoCommit(false);
             try (PreparedStatement ps = conn.prepareStatement(
                     "SELECT id, event_type, event_time FROM helios_proxy.circuit_events WHERE id > ? ORDER BY id")) {

@@ -738,3 +738,54 @@ SELECT id, lag(id) OVER w, sum(id) OVER (w ROWS BETWEEN 1 FOLLOWING AND UNBOUNDE
 SELECT cardinality(ARRAY[1, 2, NULL]), array_position(ARRAY['a', 'b', NULL, 'b'], 'b'), array_position(ARRAY['a', NULL], NULL), array_position(ARRAY[1, 2, 3, 2], 2, 3), cardinality('{}'::int[])
 SELECT cardinality(port) FROM helios_proxy.backends
 SELECT array_position(array_agg(port), 'x') FROM helios_proxy.backends
+
+-- script srf
+SELECT backend_name, unnest(ARRAY[1, 2, 3]) AS a, generate_series(1, priority) AS g FROM helios_proxy.backends ORDER BY 1, 2 NULLS FIRST, 3
+SELECT backend_name, generate_series(2, priority) FROM helios_proxy.backends ORDER BY 1, 2
+SELECT unnest(ARRAY[1, 2]), backend_name FROM helios_proxy.backends WHERE priority = 1
+SELECT DISTINCT unnest(ARRAY[priority, 1]) AS p FROM helios_proxy.backends ORDER BY 1
+SELECT backend_name, unnest(ARRAY['a', 'b']) FROM helios_proxy.backends ORDER BY 1, 2 LIMIT 3 OFFSET 2
+SELECT priority, unnest(array_agg(backend_name ORDER BY backend_name)) FROM helios_proxy.backends GROUP BY priority ORDER BY 1, 2
+SELECT generate_series(1, count(*)::int) FROM helios_proxy.backends
+SELECT unnest(ARRAY[1, 2]) + port AS p, upper(unnest(ARRAY['x'])) FROM helios_proxy.backends ORDER BY p, 2
+SELECT backend_name, generate_subscripts(ARRAY['x', 'y', 'z'], 1) AS s, generate_subscripts(ARRAY[1, 2], 1, true) FROM helios_proxy.backends WHERE priority = 1 ORDER BY 1, 2
+SELECT (information_schema._pg_expandarray(ARRAY[port, priority])).n, (information_schema._pg_expandarray(ARRAY[port, priority])).x FROM helios_proxy.backends ORDER BY 2, 1
+SELECT information_schema._pg_expandarray(ARRAY[port, NULL]) AS k, backend_name FROM helios_proxy.backends WHERE priority = 1
+SELECT information_schema._pg_expandarray(ARRAY[backend_name, 'a "b"', '']) FROM helios_proxy.backends WHERE port > 5432
+SELECT (r.k).x, (r.k).n FROM (SELECT information_schema._pg_expandarray(ARRAY[host, 'x,y']) AS k FROM helios_proxy.backends) r ORDER BY 1, 2
+SELECT backend_name, (regexp_matches(backend_name, '[a-z]+', 'g'))[1] AS m FROM helios_proxy.backends ORDER BY 1, 2
+SELECT regexp_matches(backend_name, '^(pg)-(.*)$') FROM helios_proxy.backends WHERE backend_name LIKE 'pg-%' ORDER BY backend_name
+SELECT regexp_split_to_table(backend_name, '-') AS part FROM helios_proxy.backends ORDER BY 1
+SELECT row_number() OVER (ORDER BY backend_name), unnest(ARRAY[1, 2]) FROM helios_proxy.backends ORDER BY 1, 2
+SELECT unnest('{}'::int[]), backend_name FROM helios_proxy.backends
+SELECT backend_name, unnest(NULL::text[]) FROM helios_proxy.backends
+SELECT x FROM (SELECT unnest(ARRAY[port, priority]) AS x FROM helios_proxy.backends) s ORDER BY 1
+SELECT min(x), count(*) FROM (SELECT generate_series(1, priority) AS x FROM helios_proxy.backends) s
+SELECT backend_name FROM helios_proxy.backends WHERE port IN (SELECT unnest(ARRAY[5432, 5433])) ORDER BY 1
+SELECT count(unnest(ARRAY[1])) FROM helios_proxy.backends
+SELECT backend_name FROM helios_proxy.backends WHERE unnest(ARRAY[port]) = 5432
+SELECT CASE WHEN port > 0 THEN unnest(ARRAY[1]) END FROM helios_proxy.backends
+SELECT coalesce(unnest(ARRAY[port]), 0) FROM helios_proxy.backends
+SELECT lag(unnest(ARRAY[port])) OVER () FROM helios_proxy.backends
+SELECT backend_name FROM helios_proxy.backends LIMIT generate_series(1, 2)
+SELECT generate_series(1, 3, 0), backend_name FROM helios_proxy.backends
+SELECT unnest(port) FROM helios_proxy.backends
+SELECT (information_schema._pg_expandarray(ARRAY[port])).nope FROM helios_proxy.backends
+
+-- script comma_joins
+SELECT b.backend_name, s.circuit_state, e.id FROM helios_proxy.backends b, helios_proxy.circuit_breaker_status s, helios_proxy.circuit_events e WHERE s.backend_name = b.backend_name AND e.backend_name = s.backend_name AND b.priority >= 1 ORDER BY 3
+SELECT count(*) FROM helios_proxy.backends a, helios_proxy.backends b, helios_proxy.backends c WHERE a.port = b.port AND b.port = c.port
+SELECT a.backend_name, b.backend_name FROM helios_proxy.backends a, helios_proxy.backends b WHERE a.priority < b.priority OR a.port IS NULL ORDER BY 1, 2
+SELECT a.backend_name, b.node FROM helios_proxy.backends a, helios_proxy.cluster_members b, helios_proxy.circuit_events e WHERE e.backend_name = a.backend_name AND e.id < 0 ORDER BY 1
+SELECT c.relname, a.attnum FROM pg_catalog.pg_namespace n, pg_catalog.pg_class c, pg_catalog.pg_attribute a, pg_catalog.pg_constraint con WHERE n.oid = c.relnamespace AND a.attrelid = c.oid AND con.conrelid = c.oid AND n.nspname = 'helios_proxy'
+SELECT c.relname FROM pg_catalog.pg_class c, pg_catalog.pg_namespace n, pg_catalog.pg_attribute a WHERE n.oid = c.relnamespace AND a.attrelid = c.oid AND n.nspname = 'helios_proxy' AND a.attname = 'port' ORDER BY 1
+SELECT port & 15, port | 1, port # 3, priority::smallint & 1::smallint, 6::int8 & port FROM helios_proxy.backends ORDER BY 1, 2, 3
+SELECT backend_name & 1 FROM helios_proxy.backends
+
+-- script status_functions status
+SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'
+SELECT name, setting, unit, category, short_desc, extra_desc, context, vartype, min_val, max_val, enumvals, sourcefile, pending_restart FROM pg_settings WHERE name IN ('max_index_keys', 'statement_timeout', 'IntervalStyle', 'search_path', 'extra_float_digits', 'default_transaction_isolation') ORDER BY name
+SHOW max_index_keys
+SELECT generate_series(1, 3) AS g, unnest('{a,b}'::text[]) AS u
+SELECT generate_subscripts('{7,8,9}'::int[], 1, true) AS s, unnest('{7,8,9}'::int[]) AS v
+SELECT regexp_matches('a1b22c333', '[0-9]+', 'g')
