@@ -418,7 +418,7 @@ func TestStatusQueryErrorsKeepSessionUsable(t *testing.T) {
 			{"SELECT nope FROM helios_proxy.circuit_breaker_status", "42703"},
 			{"SELECT * FROM helios_proxy.no_such_table", "42P01"},
 			{"SELECT * FROM helios_proxy.circuit_breaker_status WHER 1", "42601"},
-			{"SELECT * FROM helios_proxy.circuit_breaker_status JOIN pg_class ON true", "0A000"},
+			{"SELECT * FROM helios_proxy.circuit_breaker_status JOIN pg_stat_activity ON true", "0A000"},
 		} {
 			_, err := conn.Exec(ctx, tc.sql)
 			if pgCode(err) != tc.code {

@@ -362,8 +362,12 @@ func (s *Session) set(name, value string, local bool) *Error {
 	} else {
 		var err *Error
 		if value, err = d.canonical(s, value); err != nil {
-			// PostgreSQL names the parameter as the statement does.
-			err.Message = strings.Replace(err.Message, "parameter \""+d.name+"\"", "parameter \""+name+"\"", 1)
+			// PostgreSQL names the parameter as the statement does, but
+			// for a string setting with a check hook (DateStyle,
+			// TimeZone), whose error names it as the setting is named.
+			if d.check == nil {
+				err.Message = strings.Replace(err.Message, "parameter \""+d.name+"\"", "parameter \""+name+"\"", 1)
+			}
 			return err
 		}
 		// The transaction's characteristics last until it ends.
