@@ -306,6 +306,16 @@ func unrecognized(name string) *Error {
 	return errorf("42704", "unrecognized configuration parameter %q", name)
 }
 
+// changed returns the value of the setting of lower-case name key when
+// the session changed it from its default (SET, the startup message).
+func (s *Session) changed(key string) (string, bool) {
+	if v, ok := s.local[key]; ok {
+		return v, true
+	}
+	v, ok := s.vals[key]
+	return v, ok
+}
+
 // get returns a known setting's current value.
 func (s *Session) get(d *setting) string {
 	key := strings.ToLower(d.name)

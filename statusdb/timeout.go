@@ -31,9 +31,12 @@ func styleOf(x *evalCtx) outStyle {
 	defer func() { x.style, x.styleRead = st, true }()
 	ds, is := "", ""
 	if x.in != nil && x.in.Session != nil {
-		ds, _ = x.in.Session.Setting("DateStyle")
-		is, _ = x.in.Session.Setting("IntervalStyle")
-		if efd, err := x.in.Session.Setting("extra_float_digits"); err == nil {
+		// Only what a SET or the startup changed: the defaults are
+		// st's already (a status query runs this once per execution).
+		ses := x.in.Session
+		ds, _ = ses.changed("datestyle")
+		is, _ = ses.changed("intervalstyle")
+		if efd, ok := ses.changed("extra_float_digits"); ok {
 			if n, err := strconv.Atoi(efd); err == nil {
 				st.floatDigits = n
 			}
