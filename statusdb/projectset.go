@@ -296,7 +296,7 @@ func (c *compiler) srfRows(fn *expr) (func(x *evalCtx) [][]value, *Error) {
 			var out []value
 			for _, m := range re.FindAllStringSubmatchIndex(v[0].s, n) {
 				x.work(1)
-				out = append(out, value{s: arrayOut(tText, submatches(v[0].s, m), x.loc)})
+				out = append(out, value{s: arrayOut(tText, groups(v[0].s, m), x.loc)})
 			}
 			return single(out)
 		}, nil
@@ -315,23 +315,6 @@ func (c *compiler) srfRows(fn *expr) (func(x *evalCtx) [][]value, *Error) {
 		x.work(len(parts))
 		return single(parts)
 	}, nil
-}
-
-// submatches are the parenthesized subexpressions' texts of a match (m
-// as FindStringSubmatchIndex gives it), or the whole match without any.
-func submatches(s string, m []int) []value {
-	if len(m) == 2 {
-		return []value{{s: s[m[0]:m[1]]}}
-	}
-	var parts []value
-	for k := 2; k+1 < len(m); k += 2 {
-		if m[k] < 0 {
-			parts = append(parts, null)
-		} else {
-			parts = append(parts, value{s: s[m[k]:m[k+1]]})
-		}
-	}
-	return parts
 }
 
 // heldValues are the elements of an array of type pgt held as text s;
