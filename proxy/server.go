@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/cluster"
 	"github.com/heliosdb/heliosproxy/proxy/events"
+	"github.com/heliosdb/heliosproxy/proxy/evloop"
 	"github.com/heliosdb/heliosproxy/proxy/listen"
 	"github.com/heliosdb/heliosproxy/proxy/overrides"
 	"github.com/heliosdb/heliosproxy/proxy/pattern"
@@ -209,9 +211,19 @@ func (s *Server) SetConfigSource(load func() (config.Config, []config.Warning, e
 // ctx ends; it returns after every session and goroutine it started ended.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
+	loops, err := evloop.NewGroup(Loops(s.config().Proxy.Workers))
+	if err != nil {
+		s.log.Warn("event loops not started; sessions are relayed by goroutines", "err", err)
+	} else {
+		s.front.SetLoops(loops)
+	}
 	defer func() { // runs last, after cancel
 		wg.Wait()
 		s.front.ClosePools()
+		if loops != nil {
+			s.front.SetLoops(nil)
+			loops.Close()
+		}
 	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -251,6 +263,18 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		conn = fastconn.Wrap(conn)
 		wg.Go(func() { s.front.Serve(ctx, conn) })
 	})
+}
+
+// Loops is the number of event loops for proxy.workers: workers itself,
+// or for 0 (the default) one per two CPUs, at least one: on a small host
+// the proxy shares the cores with PostgreSQL and its clients, and one loop
+// relays a session's two sockets with fewer wake-ups than two
+// (docs/benchmarks.md § Workers).
+func Loops(workers int) int {
+	if workers > 0 {
+		return workers
+	}
+	return max(1, runtime.NumCPU()/2)
 }
 
 // awaitFirstChecks waits, at most health_checks.timeout, until every

@@ -84,7 +84,10 @@ const (
 // (defaults 1s and 500ms).
 const healthTimeout = 2 * time.Second
 
-type target struct{ name, port string }
+type target struct {
+	name, port string
+	cpu        func() time.Duration // the proxy's CPU time so far; nil for direct
+}
 
 // baseTarget is the target of -baseline.
 const baseTarget = "heliosproxy@base"
@@ -191,6 +194,7 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 	under := cfg // the HeliosProxy under test's
 	under.CircuitBreaker.QueryLevelBreakersEnabled = *queryBreakers
 	var proxyPort, proxyDesc, baseDesc string
+	var proxyCPU func() time.Duration
 	if *currentBin == "" {
 		_, addr, stop, err := inproc.Start(ctx, under, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
@@ -199,6 +203,7 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 		defer stop()
 		_, proxyPort, _ = net.SplitHostPort(addr)
 		proxyDesc = "in-process"
+		proxyCPU = selfCPU
 	} else {
 		p, version, err := startHeliosProxy(ctx, "heliosproxy", *currentBin, filepath.Join(c.Dir, "heliosproxy"), under)
 		if err != nil {
@@ -206,6 +211,7 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 		}
 		defer p.Stop()
 		proxyPort, proxyDesc = strconv.Itoa(p.port), describeChild(*currentBin, version)
+		proxyCPU = procCPU(p.cmd.Process.Pid)
 	}
 
 	bouncer, bouncerVersion, err := startPgBouncer(ctx, c, mode, poolSize, maxClients)
@@ -215,9 +221,9 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 	defer bouncer.Stop()
 
 	targets := []target{
-		{"direct", strconv.Itoa(c.Port)},
-		{"heliosproxy", proxyPort},
-		{"pgbouncer", strconv.Itoa(bouncer.port)},
+		{"direct", strconv.Itoa(c.Port), nil},
+		{"heliosproxy", proxyPort, proxyCPU},
+		{"pgbouncer", strconv.Itoa(bouncer.port), procCPU(bouncer.cmd.Process.Pid)},
 	}
 	if *baselineBin != "" {
 		p, version, err := startHeliosProxy(ctx, baseTarget, *baselineBin, filepath.Join(c.Dir, baseTarget), cfg)
@@ -226,7 +232,7 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 		}
 		defer p.Stop()
 		// Next to HeliosProxy, so that the rotation puts the two next to each other.
-		targets = slices.Insert(targets, 2, target{baseTarget, strconv.Itoa(p.port)})
+		targets = slices.Insert(targets, 2, target{baseTarget, strconv.Itoa(p.port), procCPU(p.cmd.Process.Pid)})
 		baseDesc = describeChild(*baselineBin, version)
 	}
 	if floor {
@@ -250,6 +256,7 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 
 	tps := map[string][]float64{}
 	lat := map[string][]float64{}
+	cpu := map[string][]float64{} // µs of the proxy's CPU per transaction
 	ratios := map[string][]float64{} // scenario → HeliosProxy/base TPS of each round
 	var failed []string
 	for r := range rounds {
@@ -271,6 +278,10 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 				if *backendTLS && tg.name == "direct" {
 					cmd.Env = append(env, "PGSSLMODE=require")
 				}
+				var cpu0 time.Duration
+				if tg.cpu != nil {
+					cpu0 = tg.cpu()
+				}
 				out, err := cmd.CombinedOutput()
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -289,8 +300,14 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 				}
 				tps[key] = append(tps[key], t)
 				lat[key] = append(lat[key], l)
+				perTx := 0.0
+				if tg.cpu != nil {
+					if perTx = cpuPerTx(tg.cpu()-cpu0, transactions(string(out))); perTx > 0 {
+						cpu[key] = append(cpu[key], perTx)
+					}
+				}
 				round[tg.name] = t
-				fmt.Fprintf(os.Stderr, "round %d %-20s %-16s %9.0f tps  %.3f ms\n", r+1, sc.name, tg.name, t, l)
+				fmt.Fprintf(os.Stderr, "round %d %-20s %-16s %9.0f tps  %.3f ms  %5.1f µs CPU/tx\n", r+1, sc.name, tg.name, t, l, perTx)
 			}
 			if h, b := round["heliosproxy"], round[baseTarget]; h > 0 && b > 0 {
 				ratios[sc.name] = append(ratios[sc.name], h/b)
@@ -301,16 +318,17 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 		mode: mode, poolSize: poolSize, workers: runtime.GOMAXPROCS(0), proxy: proxyDesc, base: baseDesc, rounds: rounds, duration: duration, pgVersion: serverVersion(ctx, pgbench), bouncer: bouncerVersion,
 		load0: load0, load1: machine.LoadAvg(), elapsed: time.Since(start), failed: failed,
 	}, tps, lat)
+	reportCPU(targets, cpu)
 	if *baselineBin != "" {
 		reportBaseline(tps, lat, ratios)
 	}
 	if floor {
 		fmt.Println()
-		fmt.Println("| pgbench | go-copy TPS | go-raw TPS | go-copy/PgBouncer | go-raw/PgBouncer | HeliosProxy/go-raw |")
-		fmt.Println("|---|---|---|---|---|---|")
+		fmt.Println("| pgbench | go-copy TPS | go-raw TPS | go-epoll TPS | go-raw/PgBouncer | go-epoll/PgBouncer | HeliosProxy/go-epoll |")
+		fmt.Println("|---|---|---|---|---|---|---|")
 		for _, sc := range scenarios {
 			m := func(tg string) float64 { return median(tps[sc.name+"|"+tg]) }
-			fmt.Printf("| `%s` | %.0f | %.0f | %.2f | %.2f | %.2f |\n", sc.name, m("go-copy"), m("go-raw"), m("go-copy")/m("pgbouncer"), m("go-raw")/m("pgbouncer"), m("heliosproxy")/m("go-raw"))
+			fmt.Printf("| `%s` | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f |\n", sc.name, m("go-copy"), m("go-raw"), m("go-epoll"), m("go-raw")/m("pgbouncer"), m("go-epoll")/m("pgbouncer"), m("heliosproxy")/m("go-epoll"))
 		}
 	}
 	return nil
@@ -410,6 +428,36 @@ func report(in reportInfo, tps, lat map[string][]float64) {
 		fmt.Printf("\nAdded latency per query at `-S -c 1` (one SELECT per transaction): HeliosProxy %.0f µs, PgBouncer %.0f µs.\n",
 			1000*(h-d), 1000*(b-d))
 	}
+}
+
+// reportCPU prints the proxies' CPU per transaction.
+func reportCPU(targets []target, cpu map[string][]float64) {
+	var names []string
+	for _, tg := range targets {
+		if tg.cpu != nil {
+			names = append(names, tg.name)
+		}
+	}
+	fmt.Println()
+	fmt.Print("| pgbench |")
+	for _, n := range names {
+		fmt.Printf(" %s CPU µs/tx |", n)
+	}
+	fmt.Println(" HeliosProxy/PgBouncer CPU |")
+	fmt.Println("|---|" + strings.Repeat("---|", len(names)+1))
+	for _, sc := range scenarios {
+		fmt.Printf("| `%s` |", sc.name)
+		for _, n := range names {
+			fmt.Printf(" %.1f |", median(cpu[sc.name+"|"+n]))
+		}
+		h, b := median(cpu[sc.name+"|heliosproxy"]), median(cpu[sc.name+"|pgbouncer"])
+		if h > 0 && b > 0 {
+			fmt.Printf(" %.2f |\n", h/b)
+		} else {
+			fmt.Println(" – |")
+		}
+	}
+	fmt.Println("\nCPU per transaction: the proxy process's user + system time across each pgbench run (/proc/PID/stat; the in-process HeliosProxy: getrusage of this command, whose pgbench runs are child processes) divided by the transactions pgbench processed; medians.")
 }
 
 // reportBaseline prints a table comparing HeliosProxy with

@@ -162,6 +162,30 @@ func (l *Limiter) Force() {
 	l.admitted.Add(1)
 }
 
+// ErrWouldWait is TryAcquire's answer when the request would wait in
+// the queue: nothing was taken.
+var ErrWouldWait = errors.New("the request would wait in the admission queue")
+
+// TryAcquire is Acquire for a caller that must not block (an event
+// loop): a request that would queue gets ErrWouldWait, having taken
+// nothing, and the caller calls Acquire where it may wait.
+func (l *Limiter) TryAcquire() error {
+	c := l.cfg.Load()
+	if !c.Enabled {
+		l.Force()
+		return nil
+	}
+	if l.tryAcquire() {
+		l.admitted.Add(1)
+		return nil
+	}
+	if c.MaxQueue > 0 && c.QueueTimeout > 0 {
+		return ErrWouldWait
+	}
+	l.shed.Add(1)
+	return &Refusal{Limit: l.Limit(), QueueFul: true}
+}
+
 // Acquire admits a request, waiting in the queue when the backend is at
 // its limit; it returns a *Refusal (ErrShed) when the queue is full or the
 // wait ran out, and ctx's error when ctx ends first. Every admission needs

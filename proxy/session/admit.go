@@ -40,7 +40,12 @@ func (ss *session) admitUser(ctx context.Context) *Error {
 	if ss.tenant == nil || !ss.idle() {
 		return nil
 	}
-	err := ss.tenant.Admit(ctx, ss.s.clock.Now())
+	return userRefusal(ss.tenant.Admit(ctx, ss.s.clock.Now()))
+}
+
+// userRefusal is the answer to a request its role's limits refused
+// (tenant.Entry.Admit's error), nil for none.
+func userRefusal(err error) *Error {
 	if err == nil {
 		return nil
 	}
@@ -73,7 +78,12 @@ func (ss *session) admitBackend(ctx context.Context, b *backend.Backend) *Error 
 		b.Admission.Force()
 		return nil
 	}
-	err := b.Admission.Acquire(ctx)
+	return ss.backendRefusal(b, b.Admission.Acquire(ctx))
+}
+
+// backendRefusal is the answer to a request b's admission limit refused
+// (admission.Limiter.Acquire's error), nil for none.
+func (ss *session) backendRefusal(b *backend.Backend, err error) *Error {
 	if err == nil {
 		return nil
 	}
@@ -103,6 +113,35 @@ func (ss *session) admitPassThrough(ctx context.Context) *Error {
 	}
 	ss.admits.Add(1)
 	return nil
+}
+
+// admitNow is admitPassThrough on an event loop, which must not wait: a
+// request that would (its role's rate limit, the backend's admission
+// queue) reports wait, having taken nothing, and the loop hands it to the
+// goroutines, which admit it with admitPassThrough. The backend's
+// admission is tried first here, so that nothing the role's limits took
+// needs giving back.
+func (ss *session) admitNow() (e *Error, wait bool) {
+	b := ss.b
+	idle := ss.idle()
+	if !idle {
+		b.Admission.Force()
+	} else if err := b.Admission.TryAcquire(); errors.Is(err, admission.ErrWouldWait) {
+		return nil, true
+	} else if err != nil {
+		return ss.backendRefusal(b, err), false
+	}
+	if ss.tenant != nil && idle {
+		if err := ss.tenant.TryAdmit(ss.s.clock.Now()); err != nil {
+			b.Admission.Release()
+			if errors.Is(err, tenant.ErrWouldWait) {
+				return nil, true
+			}
+			return userRefusal(err), false
+		}
+	}
+	ss.admits.Add(1)
+	return nil, false
 }
 
 // releaseAdmission ends the admission of a request answered by b's

@@ -39,6 +39,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/proxy/backend"
+	"github.com/heliosdb/heliosproxy/proxy/evloop"
 	"github.com/heliosdb/heliosproxy/proxy/pattern"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/route"
@@ -101,7 +102,17 @@ type Front struct {
 	// Tenants are the roles' limits and breakers; nil means none (set
 	// before serving).
 	Tenants *tenant.Registry
+	// loops relay plain pass-through sessions (looprelay.go); nil: every
+	// session is relayed by goroutines.
+	loops atomic.Pointer[evloop.Group]
 }
+
+// SetLoops makes the event loops of g relay the plain pass-through
+// sessions that start from now on; nil: goroutines relay them.
+func (f *Front) SetLoops(g *evloop.Group) { f.loops.Store(g) }
+
+// Loops are the event loops relaying sessions, nil if none.
+func (f *Front) Loops() *evloop.Group { return f.loops.Load() }
 
 // New returns the client side of a proxy configured by cfg (what needs a
 // restart to change: TLS, timeouts, the message size limit), routing

@@ -91,6 +91,10 @@ type session struct {
 	stopped              chan struct{} // closed when the relay stops
 	stopOnce             sync.Once
 
+	// released: an event loop handed the sockets back as new connections
+	// (loopRelay), which ss.client and ss.server now are.
+	released bool
+
 	pl *pooled // non-nil for [[users]] sessions
 
 	tenant *tenant.Entry // its role's limits and breaker; nil when not tracked
@@ -106,6 +110,9 @@ func (s *Front) Serve(ctx context.Context, conn net.Conn) {
 			ss.linger()
 		}
 		conn.Close()
+		if ss != nil && ss.released {
+			ss.client.Close()
+		}
 	}()
 	log := s.log.With("client_addr", conn.RemoteAddr().String())
 	// A bug must cost one session, never the process.
@@ -195,7 +202,7 @@ func (s *Front) Serve(ctx context.Context, conn net.Conn) {
 	defer ss.b.Active.Add(-1)
 	defer ss.b.Untrack(ss)
 	defer ss.releaseAll(ss.b)
-	defer ss.server.Close()
+	defer func() { ss.server.Close() }() // the event loop may replace it (loopRelay)
 	ss.authenticated()
 	_ = ss.client.SetDeadline(time.Time{})
 	_ = ss.server.SetDeadline(time.Time{})
@@ -743,8 +750,24 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 	}
 }
 
-// relay copies the session both ways until either side ends it.
+// relay copies the session both ways until either side ends it: on an
+// event loop when the proxy runs them and both connections are plain
+// sockets (looprelay.go), in two goroutines otherwise, and from the
+// moment a loop hands the session over (a statement the proxy answers, an
+// admission that may wait).
 func (ss *session) relay(ctx context.Context) {
+	ss.local.startPath(ss.params)
+	c2s := &clientSide{h: clientHandler{ss: ss, ctx: ctx}}
+	c2s.sc = wire.Scanner{H: &c2s.h, MaxBody: ss.s.maxBody, Hold: true}
+	b2c := &serverHandler{ss: ss}
+	b2c.sc = wire.Scanner{H: b2c, MaxBody: 1<<31 - 1}
+	// Bytes the backend sent right after ReadyForQuery: relayed before
+	// reading again.
+	res := loopResult{fromServer: ss.ss.Buffered()}
+	if g := ss.s.Loops(); g != nil {
+		res = ss.loopRelay(ctx, g, c2s, b2c, res.fromServer)
+	}
+
 	errc := make(chan error, 2)
 	// Both deadlines: a direction may be blocked writing to a peer that
 	// stopped reading.
@@ -755,9 +778,23 @@ func (ss *session) relay(ctx context.Context) {
 		ss.stopOnce.Do(func() { close(ss.stopped) })
 	}
 	defer context.AfterFunc(ctx, stop)()
-	go func() { errc <- ss.recovered(func() error { return ss.clientToServer(ctx) }) }()
-	b2c := &serverHandler{ss: ss}
-	go func() { errc <- ss.recovered(func() error { return ss.serverToClient(b2c) }) }()
+	// A direction the loop ended has at most its last bytes to write.
+	if res.c2s == nil {
+		go func() {
+			errc <- ss.recovered(func() error { return ss.clientToServer(c2s, res.toServer, res.taken) })
+		}()
+	} else {
+		go func() {
+			errc <- ss.drain(func(p []byte) error { _, err := ss.server.Write(p); return err }, res.toServer, res.c2s)
+		}()
+	}
+	if res.s2c == nil {
+		go func() { errc <- ss.recovered(func() error { return ss.serverToClient(b2c, res.toClient, res.fromServer) }) }()
+	} else {
+		go func() {
+			errc <- ss.drain(func(p []byte) error { defer b2c.unlock(); return b2c.write(p) }, res.toClient, res.s2c)
+		}()
+	}
 	if err := <-errc; errors.Is(err, errTerminated) {
 		// Relay what the backend still answers until it closes, but never
 		// wait on a hung backend longer than a connection attempt.
@@ -788,6 +825,17 @@ func (ss *session) relay(ctx context.Context) {
 	}
 }
 
+// drain writes what a direction that ended still had to write, and
+// returns how it ended.
+func (ss *session) drain(write func([]byte) error, p []byte, end error) error {
+	if len(p) > 0 {
+		if err := write(p); err != nil {
+			return err
+		}
+	}
+	return end
+}
+
 // recovered runs fn, turning a panic into an error so that a bug in one
 // relay direction ends its session only.
 func (ss *session) recovered(fn func() error) (err error) {
@@ -802,13 +850,29 @@ func (ss *session) recovered(fn func() error) (err error) {
 
 // clientToServer relays client messages to the backend, noting when each
 // request (Query or Sync) starts, and answers helios_proxy statements
-// itself.
-func (ss *session) clientToServer(ctx context.Context) error {
-	ss.local.startPath(ss.params)
-	h := &clientHandler{ss: ss, ctx: ctx}
-	sc := wire.Scanner{H: h, MaxBody: ss.s.maxBody, Hold: true}
-	cs := ss.cs // bytes sent right after authentication are already in it
+// itself. out is what an event loop had yet to write to the backend;
+// taken, that the message at the stream's read position is the proxy's
+// to answer (the loop handed the session over for it).
+func (ss *session) clientToServer(c2s *clientSide, out []byte, taken bool) error {
+	h, sc, cs := &c2s.h, &c2s.sc, ss.cs
+	if len(out) > 0 {
+		if _, err := ss.server.Write(out); err != nil {
+			return err
+		}
+	}
+	if taken {
+		msg := cs.Buf[cs.R : cs.R+sc.Taken]
+		cs.R += sc.Taken
+		if err := ss.local.handle(msg); err != nil {
+			return err
+		}
+	}
 	for {
+		if ss.terminated.Load() {
+			// The backend closes after Terminate; the client need not wait
+			// for that (a hung backend never would).
+			return errTerminated
+		}
 		if cs.R == cs.W {
 			cs.R, cs.W = 0, 0
 			n, err := ss.client.Read(cs.Buf)
@@ -845,22 +909,28 @@ func (ss *session) clientToServer(ctx context.Context) error {
 			ss.clientErr = err
 			return err
 		}
-		if ss.terminated.Load() {
-			// The backend closes after Terminate; the client need not wait
-			// for that (a hung backend never would).
-			return errTerminated
-		}
 	}
 }
 
 // errTerminated ends a relay after the client's Terminate.
 var errTerminated = errors.New("client sent Terminate")
 
+// clientSide is the client-to-backend direction's scanner and handler,
+// which an event loop hands over to clientToServer as they stand.
+type clientSide struct {
+	h  clientHandler
+	sc wire.Scanner
+}
+
 type clientHandler struct {
 	ss    *session
 	ctx   context.Context
 	now   int64 // time of the current read, taken once per read
 	gated bool  // Want admitted the message whose Message is to come
+	// loop: the relay runs on an event loop; handoff: the message at hand
+	// needs the goroutines (an admission that would wait), and is taken
+	// out for them.
+	loop, handoff bool
 }
 
 // holdLimit is the largest Bind, Describe, Execute or Close held whole to
@@ -869,6 +939,10 @@ type clientHandler struct {
 const holdLimit = 64 << 10
 
 func (h *clientHandler) Want(typ byte, n int) int {
+	if h.handoff {
+		// Held whole for the goroutines (admit): asked again as it arrives.
+		return wire.WantWhole
+	}
 	if h.ss.local.refused != nil {
 		return wire.WantWhole // held for the refusal, whole (Want runs again as it arrives)
 	}
@@ -908,6 +982,9 @@ func (h *clientHandler) Want(typ byte, n int) int {
 }
 
 func (h *clientHandler) Message(typ byte, body []byte) bool {
+	if h.handoff {
+		return true
+	}
 	h.gated = false
 	if h.ss.local.refused != nil {
 		return true // refused at admission in Want: answered by the proxy
@@ -934,7 +1011,19 @@ func (h *clientHandler) Message(typ byte, body []byte) bool {
 // with the refusal (localState.refuse). The request's start time is taken
 // after any wait in a queue: that wait is not the backend's latency.
 func (h *clientHandler) admit() (refused bool) {
-	e := h.ss.admitPassThrough(h.ctx)
+	var e *Error
+	if h.loop {
+		// An event loop must not wait: a request that would is held whole
+		// and taken out untouched, for the goroutines the loop hands the
+		// session to (loopRelay.fromClient), which admit it afresh.
+		var wait bool
+		if e, wait = h.ss.admitNow(); wait {
+			h.handoff = true
+			return true
+		}
+	} else {
+		e = h.ss.admitPassThrough(h.ctx)
+	}
 	h.now = 0
 	if e == nil {
 		return false
@@ -952,16 +1041,16 @@ func (h *clientHandler) start() {
 }
 
 // serverToClient relays backend messages to the client, recording each
-// request's latency and outcome at its ReadyForQuery.
-func (ss *session) serverToClient(h *serverHandler) error {
-	h.sc = wire.Scanner{H: h, MaxBody: 1<<31 - 1}
-	p := ss.ss.Buffered() // sent right after ReadyForQuery: relay before reading again
-	locked := false
-	defer func() {
-		if locked {
-			ss.wmu.Unlock()
+// request's latency and outcome at its ReadyForQuery: first out, bytes
+// scanned already that an event loop had yet to write, then p, bytes read
+// and not yet scanned.
+func (ss *session) serverToClient(h *serverHandler, out, p []byte) error {
+	defer h.unlock()
+	if len(out) > 0 {
+		if err := h.write(out); err != nil {
+			return err
 		}
-	}()
+	}
 	for {
 		if len(p) == 0 {
 			n, err := ss.server.Read(ss.ss.Buf)
@@ -995,30 +1084,45 @@ func (ss *session) serverToClient(h *serverHandler) error {
 			p = nil
 			continue
 		}
-		// Hold the client's write lock until a message boundary, so that
-		// answers of the proxy itself never land inside a message.
-		if !locked {
-			ss.wmu.Lock()
-			locked = true
-		}
-		// Time spent waiting on a client that does not read is not the
-		// backend's: it is neither its latency nor a stall.
-		d, err := ss.clientWrite(p)
-		h.blocked += d
-		if err != nil {
-			h.cut = true
+		if err := h.write(p); err != nil {
 			return err
 		}
-		if h.sc.AtBoundary() {
-			ss.wmu.Unlock()
-			locked = false
-			if h.answered {
-				h.answered = false
-				ss.local.backendIdle()
-			}
-		}
-		h.published()
 		p = nil
+	}
+}
+
+// write relays p, scanned, to the client. It holds the client's write
+// lock until a message boundary, so that answers of the proxy itself never
+// land inside a message; time spent waiting on a client that does not
+// read is not the backend's: it is neither its latency nor a stall.
+func (h *serverHandler) write(p []byte) error {
+	ss := h.ss
+	if !h.locked {
+		ss.wmu.Lock()
+		h.locked = true
+	}
+	d, err := ss.clientWrite(p)
+	h.blocked += d
+	if err != nil {
+		h.cut = true
+		return err
+	}
+	if h.sc.AtBoundary() {
+		h.unlock()
+		if h.answered {
+			h.answered = false
+			ss.local.backendIdle()
+		}
+	}
+	h.published()
+	return nil
+}
+
+// unlock lets go of the client's write lock if write holds it.
+func (h *serverHandler) unlock() {
+	if h.locked {
+		h.locked = false
+		h.ss.wmu.Unlock()
 	}
 }
 
@@ -1040,6 +1144,7 @@ type serverHandler struct {
 	lost     bool   // the backend connection broke
 	cut      bool   // a write to the client failed: it may hold part of a message
 	answered bool   // a ReadyForQuery was scanned and not yet written
+	locked   bool   // write holds the client's write lock (mid-message)
 	filter   dropFilter
 	// blocked is the time writes to the client took since the last
 	// ReadyForQuery: not the backend's latency.

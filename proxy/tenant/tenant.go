@@ -205,6 +205,21 @@ func (e *Entry) Database() string { return e.db }
 // further away than per_user_rate_limit_wait; otherwise it waits for its
 // turn (at most that long) and returns nil. ctx's error ends a wait.
 func (e *Entry) Admit(ctx context.Context, now time.Time) error {
+	return e.admit(ctx, now, true)
+}
+
+// ErrWouldWait is TryAdmit's answer when the request would have to wait
+// for its turn: nothing was taken.
+var ErrWouldWait = errors.New("the request would wait for its turn")
+
+// TryAdmit is Admit for a caller that must not block (an event loop):
+// instead of waiting for its turn, a request gets ErrWouldWait, having
+// taken nothing, and the caller calls Admit where it may wait.
+func (e *Entry) TryAdmit(now time.Time) error {
+	return e.admit(context.Background(), now, false)
+}
+
+func (e *Entry) admit(ctx context.Context, now time.Time, mayWait bool) error {
 	cfg := e.r.cfg.Load()
 	ov, _ := e.r.ov.get(key{e.role, e.db})
 	if ov.Exempt {
@@ -227,7 +242,14 @@ func (e *Entry) Admit(ctx context.Context, now time.Time) error {
 		rate = ov.RateLimit
 	}
 	if rate > 0 {
-		d, ok := e.reserve(now, rate, cfg.Wait)
+		wait := cfg.Wait
+		if !mayWait {
+			wait = 0
+		}
+		d, ok := e.reserve(now, rate, wait)
+		if !ok && !mayWait && d <= cfg.Wait {
+			return ErrWouldWait
+		}
 		if !ok {
 			e.throttled.Add(1)
 			return &Refusal{Role: e.role, Database: e.db, Rate: rate}
@@ -249,7 +271,8 @@ func (e *Entry) Admit(ctx context.Context, now time.Time) error {
 
 // reserve takes a token from the role's bucket (one second's worth,
 // refilled at rate per second): it returns how long the request must
-// wait for its token, or false, taking nothing, when that is beyond wait.
+// wait for its token, or false, taking nothing, when that (returned) is
+// beyond wait.
 func (e *Entry) reserve(now time.Time, rate int, wait time.Duration) (time.Duration, bool) {
 	burst := float64(rate)
 	e.bmu.Lock()
@@ -267,7 +290,7 @@ func (e *Entry) reserve(now time.Time, rate int, wait time.Duration) (time.Durat
 	}
 	d := time.Duration((1 - e.tokens) / float64(rate) * float64(time.Second))
 	if d > wait {
-		return 0, false
+		return d, false
 	}
 	e.tokens--
 	return d, true

@@ -58,6 +58,10 @@ func NewStream(conn net.Conn, size, maxBody int) *Stream {
 	return &Stream{conn: conn, Buf: make([]byte, size), MaxBody: maxBody, base: size}
 }
 
+// SetConn makes the stream read from conn from now on: the same socket
+// handed back by an event loop as a new connection.
+func (s *Stream) SetConn(conn net.Conn) { s.conn = conn }
+
 // MemBudget bounds the memory all client streams hold beyond their base
 // buffers, so that clients declaring large messages cannot exhaust the
 // proxy's memory together. The zero value has no limit.
@@ -114,23 +118,9 @@ func (s *Stream) Release() {
 // buffer gets more room only as its bytes arrive (doubling), never the
 // size it declares up front; once it is consumed, the buffer shrinks back.
 func (s *Stream) Fill(n int) error {
-	if s.W-s.R >= n {
-		return nil
-	}
-	if len(s.Buf) > s.base && n <= s.base && s.W-s.R <= s.base {
-		if err := s.resize(s.base); err != nil {
-			return err
-		}
-	}
-	if s.R+n > len(s.Buf) && s.R > 0 {
-		s.W = copy(s.Buf, s.Buf[s.R:s.W])
-		s.R = 0
-	}
 	for s.W-s.R < n {
-		if s.W == len(s.Buf) {
-			if err := s.resize(min(2*len(s.Buf), s.R+n)); err != nil {
-				return err
-			}
+		if err := s.Room(n); err != nil {
+			return err
 		}
 		if s.Waiting != nil {
 			s.Waiting.Store(time.Now().UnixNano())
@@ -149,6 +139,28 @@ func (s *Stream) Fill(n int) error {
 			}
 			return err
 		}
+	}
+	return nil
+}
+
+// Room readies the buffer for a read towards n unread bytes, as Fill
+// does before each read: it shrinks a buffer grown for a message already
+// consumed, moves the unread bytes to the front when n would not fit
+// after them, and grows a full buffer (doubling, up to what n needs)
+// within the Budget. A caller that reads by itself (an event loop) calls
+// it before each read into Buf[W:].
+func (s *Stream) Room(n int) error {
+	if len(s.Buf) > s.base && n <= s.base && s.W-s.R <= s.base {
+		if err := s.resize(s.base); err != nil {
+			return err
+		}
+	}
+	if s.R+n > len(s.Buf) && s.R > 0 {
+		s.W = copy(s.Buf, s.Buf[s.R:s.W])
+		s.R = 0
+	}
+	if s.W == len(s.Buf) {
+		return s.resize(min(2*len(s.Buf), s.R+n))
 	}
 	return nil
 }

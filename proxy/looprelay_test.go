@@ -1,0 +1,251 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/heliosdb/heliosproxy/config"
+	"github.com/heliosdb/heliosproxy/internal/pgtest"
+)
+
+// TestEventLoopRelay: plain pass-through sessions are relayed by the
+// proxy's event loop (proxy.workers = 1: one loop for every session
+// here), and what the goroutine relay guaranteed still holds there: a
+// client that does not read holds up its own backend only, large
+// messages and COPY cross whole, and a statement the proxy answers or an
+// admission that would wait hands the session to the goroutines without
+// losing a byte.
+func TestEventLoopRelay(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c := pgtest.New(t, pgtest.Options{Name: "looprelay"})
+	cfg := testConfig(t, c)
+	cfg.Proxy.Workers = 1
+	cfg.Proxy.ClientWriteTimeout = config.Duration{Duration: time.Minute}
+	p := startProxy(t, cfg)
+	poll(t, 10*time.Second, "the event loops", func() (bool, string) { return p.front.Loops() != nil, "none" })
+	loops := p.front.Loops()
+	if loops.Size() != 1 {
+		t.Fatalf("%d event loops, want one (proxy.workers = 1)", loops.Size())
+	}
+	connect := func(t *testing.T) *pgx.Conn {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, p.dsn("postgres", c.Password))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(context.Background()) })
+		return conn
+	}
+	onLoop := func(t *testing.T, want int64) {
+		t.Helper()
+		poll(t, 10*time.Second, fmt.Sprintf("%d sessions on the loop", want), func() (bool, string) {
+			n := loops.Relays()
+			return n == want, fmt.Sprint(n)
+		})
+	}
+
+	t.Run("PlainSession", func(t *testing.T) {
+		conn := connect(t)
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT 41 + $1::int", 1).Scan(&n); err != nil || n != 42 {
+			t.Fatalf("query: %d, %v", n, err)
+		}
+		onLoop(t, 1)
+		conn.Close(ctx)
+		onLoop(t, 0)
+	})
+
+	t.Run("LargeMessagesAndCopy", func(t *testing.T) {
+		conn := connect(t)
+		onLoop(t, 1)
+		// A 24 MiB parameter and result: both directions in many reads,
+		// the client's held whole within the memory budget.
+		big := strings.Repeat("0123456789abcdef", 3<<19)
+		var got string
+		if err := conn.QueryRow(ctx, "SELECT $1::text || 'end'", big).Scan(&got); err != nil || got != big+"end" {
+			t.Fatalf("24 MiB round trip: %d bytes, %v", len(got), err)
+		}
+		if _, err := conn.Exec(ctx, "CREATE TEMP TABLE looped (n int, s text)"); err != nil {
+			t.Fatal(err)
+		}
+		var in bytes.Buffer
+		for i := range 100000 {
+			fmt.Fprintf(&in, "%d\t%s\n", i, strings.Repeat("x", 100))
+		}
+		sent := bytes.Clone(in.Bytes())
+		tag, err := conn.PgConn().CopyFrom(ctx, &in, "COPY looped FROM STDIN")
+		if err != nil || tag.RowsAffected() != 100000 {
+			t.Fatalf("COPY FROM: %v, %v", tag, err)
+		}
+		var out bytes.Buffer
+		tag, err = conn.PgConn().CopyTo(ctx, &out, "COPY looped TO STDOUT")
+		if err != nil || tag.RowsAffected() != 100000 || !bytes.Equal(out.Bytes(), sent) {
+			t.Fatalf("COPY TO: %v, %d bytes (sent %d), %v", tag, out.Len(), len(sent), err)
+		}
+		onLoop(t, 1)
+	})
+
+	t.Run("ClientThatDoesNotRead", func(t *testing.T) {
+		stuck, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stuck.Close()
+		_ = stuck.(*net.TCPConn).SetReadBuffer(4096)
+		if err := rawStartupDB(stuck, "postgres", "postgres"); err != nil {
+			t.Fatal(err)
+		}
+		q, _ := (&pgproto3.Query{String: "SELECT g, repeat('x', 1000) FROM generate_series(1, 10000000) g"}).Encode(nil)
+		if _, err := stuck.Write(q); err != nil {
+			t.Fatal(err)
+		}
+		// The backend fills what the proxy lets through and then waits on
+		// its client: the proxy stopped reading it, it does not buffer the
+		// result.
+		direct, err := pgconn.Connect(ctx, c.DSN("postgres", c.Password, "postgres"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer direct.Close(ctx)
+		poll(t, 30*time.Second, "the stuck client's backend waits on ClientWrite", func() (bool, string) {
+			res, err := direct.Exec(ctx, "SELECT coalesce(string_agg(wait_event, ','), '') FROM pg_stat_activity WHERE application_name = 'malformed_test' AND state = 'active'").ReadAll()
+			if err != nil || len(res) == 0 || len(res[0].Rows) == 0 {
+				return false, fmt.Sprint(err)
+			}
+			w := string(res[0].Rows[0][0])
+			return w == "ClientWrite", w
+		})
+		// Other sessions on the same loop go on.
+		conn := connect(t)
+		for i := range 200 {
+			var n int
+			if err := conn.QueryRow(ctx, "SELECT $1::int", i).Scan(&n); err != nil || n != i {
+				t.Fatalf("query %d while a client does not read: %d, %v", i, n, err)
+			}
+		}
+		onLoop(t, 2)
+	})
+
+	t.Run("StatusStatementHandsOver", func(t *testing.T) {
+		conn := connect(t)
+		onLoop(t, 1)
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, n, b int
+		if err := tx.QueryRow(ctx, "SELECT 1").Scan(&a); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM helios_proxy.backends").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("status statement: %d, %v", n, err)
+		}
+		onLoop(t, 0) // the goroutines relay the rest of the session
+		if err := tx.QueryRow(ctx, "SELECT 2").Scan(&b); err != nil || a != 1 || b != 2 {
+			t.Fatalf("after the status statement: %d %d, %v", a, b, err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestEventLoopAdmissionHandsOver: with a role's rate limit, requests
+// within it are admitted on the event loop; the first that would wait
+// for its turn hands the session to the goroutines, which make it wait
+// (per_user_rate_limit_wait) rather than refuse it, as they always did.
+func TestEventLoopAdmissionHandsOver(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := pgtest.New(t, pgtest.Options{Name: "loopadmit"})
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.UserLevelBreakersEnabled = true
+	cfg.CircuitBreaker.PerUserRateLimit = 20
+	cfg.CircuitBreaker.PerUserRateLimitWait = config.Duration{Duration: 10 * time.Second}
+	p := startProxy(t, cfg)
+	conn, err := pgx.Connect(ctx, p.dsn("postgres", c.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// The bucket holds one second's worth: 20 requests go at once, the
+	// next ones wait for their turn, and none is refused.
+	for i := range 40 {
+		var n int
+		if err := conn.QueryRow(ctx, "SELECT $1::int", i).Scan(&n); err != nil || n != i {
+			t.Fatalf("request %d: %d, %v", i, n, err)
+		}
+	}
+	if n := p.front.Loops().Relays(); n != 0 {
+		t.Errorf("%d sessions still on the loop after requests that had to wait", n)
+	}
+	var delayed uint64
+	for _, u := range p.Snapshot().Users {
+		if u.Role == "postgres" {
+			delayed = u.DelayedTotal
+		}
+	}
+	if delayed == 0 {
+		t.Errorf("no request waited for its turn (users: %+v)", p.Snapshot().Users)
+	}
+}
+
+// TestEventLoopShutdown: sessions on the event loop are told when the
+// proxy shuts down, as those of the goroutines are.
+func TestEventLoopShutdown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := pgtest.New(t, pgtest.Options{Name: "loopstop"})
+	srv, err := New(testConfig(t, c), testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx, ln) }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := rawStartupDB(conn, "postgres", "postgres"); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 10*time.Second, "the session on the loop", func() (bool, string) {
+		n := srv.front.Loops().Relays()
+		return n == 1, fmt.Sprint(n)
+	})
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	fe := pgproto3.NewFrontend(conn, io.Discard)
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatalf("connection ended without an error message: %v", err)
+		}
+		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+			if e.Code != "57P01" {
+				t.Fatalf("told %s %s, want 57P01", e.Code, e.Message)
+			}
+			return
+		}
+	}
+}

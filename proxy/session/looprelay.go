@@ -1,0 +1,418 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/heliosdb/heliosproxy/internal/fastconn"
+	"github.com/heliosdb/heliosproxy/proxy/evloop"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
+)
+
+// The event-loop relay. A pass-through session whose client and backend
+// connections are plain sockets (not TLS) is relayed by one of the
+// proxy's event loops (Front.Loops): both sockets leave Go's poller
+// (evloop.Adopt) and the loop reads each when epoll reports it ready,
+// runs the same scanners and handlers as the goroutine relay (latency and
+// SQLSTATE per request, parameters, transaction status, statements the
+// proxy answers) and writes what it read to the peer at once, in one
+// write for everything a read brought. A peer that cannot take more
+// stops the reads from the other side until it has drained.
+//
+// The loop never blocks: a statement the proxy answers, or an admission
+// that may wait (a role's rate limit, a backend's admission queue), hands
+// the session back to the two goroutines (relay), which carry on from
+// exactly where the loop stopped, for the rest of the session; so do the
+// session's end and the proxy's shutdown, which the goroutines' epilogue
+// handles as before.
+
+// loopResult is how a loop hands a session back.
+type loopResult struct {
+	// c2s and s2c are how a direction ended; nil: it carries on in its
+	// goroutine.
+	c2s, s2c error
+	// taken: the client message at the stream's read position is the
+	// proxy's to answer.
+	taken bool
+	// toServer and toClient were scanned and not yet written;
+	// fromServer was read from the backend and not yet scanned.
+	toServer, toClient, fromServer []byte
+}
+
+// loopRelay is a session on an event loop. Its fields belong to the
+// loop's thread from start to the result.
+type loopRelay struct {
+	ss       *session
+	lp       *evloop.Loop
+	cfd, sfd int
+	c2s      *clientSide
+	b2c      *serverHandler
+	need     int    // bytes the client scanner holds out for (ErrHold), 0 when none
+	toServer []byte // scanned client bytes the backend did not take yet
+	toClient []byte // backend bytes the client did not take yet
+	cEv, sEv uint32 // events asked for
+	since    int64  // unix nanos when toClient began waiting on the client
+	ended    bool
+	result   chan loopResult
+}
+
+// loopable reports whether conn can be relayed on a loop: a plain socket.
+func loopable(conn net.Conn) (syscall.Conn, bool) {
+	switch c := conn.(type) {
+	case *net.TCPConn:
+		return c, true
+	case *net.UnixConn:
+		return c, true
+	case *fastconn.Conn:
+		return c, true
+	}
+	return nil, false
+}
+
+// loopRelay relays the session on an event loop until the loop hands it
+// back, and returns what the goroutines are to carry on with. fromServer
+// are backend bytes read during the login and not yet relayed. On return
+// ss.client and ss.server are connections of Go's poller again.
+func (ss *session) loopRelay(ctx context.Context, g *evloop.Group, c2s *clientSide, b2c *serverHandler, fromServer []byte) loopResult {
+	cc, ok1 := loopable(ss.client)
+	sc, ok2 := loopable(ss.server)
+	if !ok1 || !ok2 || ctx.Err() != nil {
+		return loopResult{fromServer: fromServer}
+	}
+	cfd, err := evloop.Adopt(cc, ss.client)
+	if err != nil {
+		ss.s.log.Warn("event loop: client socket not adopted; relaying in goroutines", "session_id", ss.pid, "err", err)
+		return loopResult{fromServer: fromServer}
+	}
+	sfd, err := evloop.Adopt(sc, ss.server)
+	if err != nil {
+		ss.s.log.Warn("event loop: backend socket not adopted; relaying in goroutines", "session_id", ss.pid, "err", err)
+		ss.client = ss.release(cfd, ss.client)
+		ss.cs.SetConn(ss.client)
+		ss.released = true
+		return loopResult{fromServer: fromServer}
+	}
+	// From here the sessions' own Close calls (Serve, connect) find the
+	// originals closed; the released connections are closed on return.
+	lp := g.Pick()
+	lp.Load.Add(1)
+	defer lp.Load.Add(-1)
+	r := &loopRelay{ss: ss, lp: lp, cfd: cfd, sfd: sfd, c2s: c2s, b2c: b2c, result: make(chan loopResult, 1)}
+	c2s.h.loop = true
+	var res loopResult
+	if !lp.Do(func() { r.start(fromServer) }) {
+		res = loopResult{fromServer: fromServer}
+	} else {
+		select {
+		case res = <-r.result:
+		case <-ctx.Done():
+			lp.Do(r.stop)
+			res = <-r.result
+		}
+	}
+	c2s.h.loop = false
+	ss.client = ss.release(cfd, ss.client)
+	ss.server = ss.release(sfd, ss.server)
+	ss.cs.SetConn(ss.client)
+	ss.ss.SetConn(ss.server)
+	ss.released = true
+	return res
+}
+
+// release makes fd a connection of Go's poller again and closes fd; on
+// failure (out of descriptors) it returns old, closed, so that the
+// session ends on its next read or write.
+func (ss *session) release(fd int, old net.Conn) net.Conn {
+	f := os.NewFile(uintptr(fd), "")
+	c, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		ss.s.log.Warn("event loop: socket not handed back; session closed", "session_id", ss.pid, "err", err)
+		return old
+	}
+	return fastconn.Wrap(c)
+}
+
+// start registers the sockets and relays what arrived with the login.
+func (r *loopRelay) start(fromServer []byte) {
+	defer r.recover()
+	r.cEv, r.sEv = evloop.In, evloop.In
+	if err := r.lp.Add(r.cfd, r.cEv, r); err != nil {
+		r.end(loopResult{})
+		return
+	}
+	if err := r.lp.Add(r.sfd, r.sEv, r); err != nil {
+		r.lp.Remove(r.cfd)
+		r.end(loopResult{})
+		return
+	}
+	if len(fromServer) > 0 {
+		r.fromServer(fromServer)
+	}
+	if !r.ended && r.ss.cs.R < r.ss.cs.W {
+		r.fromClient()
+	}
+}
+
+// stop ends the relay for the proxy's shutdown: the goroutines' epilogue
+// tells the client.
+func (r *loopRelay) stop() {
+	if r.ended {
+		return
+	}
+	err := context.Canceled
+	if len(r.toClient) > 0 {
+		r.b2c.cut = true // the client has part of a message
+	}
+	r.end(loopResult{c2s: err, s2c: err})
+}
+
+// recover turns a panic into the end of this session only, as
+// session.recovered does for the goroutines.
+func (r *loopRelay) recover() {
+	if p := recover(); p != nil {
+		r.ss.s.log.Error("relay failed on an internal error; session closed", "session_id", r.ss.pid, "panic", p, "stack", string(debug.Stack()))
+		err := fmt.Errorf("internal error: %v", p)
+		if !r.ended {
+			r.end(loopResult{c2s: err, s2c: err})
+		}
+	}
+}
+
+// Ready handles the loop's report on one of the session's sockets.
+func (r *loopRelay) Ready(fd int, ev uint32) {
+	defer r.recover()
+	if r.ended {
+		return
+	}
+	bad := ev&(evloop.Hup|evloop.Err) != 0
+	if fd == r.cfd {
+		if len(r.toClient) > 0 && (ev&evloop.Out != 0 || bad) {
+			r.flushClient()
+		}
+		if !r.ended && (ev&evloop.In != 0 || bad) {
+			r.readClient()
+		}
+		return
+	}
+	if len(r.toServer) > 0 && (ev&evloop.Out != 0 || bad) {
+		r.flushServer()
+	}
+	if !r.ended && (ev&evloop.In != 0 || bad) {
+		r.readServer()
+	}
+}
+
+// end hands the session back with res.
+func (r *loopRelay) end(res loopResult) {
+	r.ended = true
+	r.lp.Remove(r.cfd)
+	r.lp.Remove(r.sfd)
+	res.toServer, res.toClient = r.toServer, r.toClient
+	r.result <- res
+}
+
+// interest asks the loop for the events the buffers call for: no reads
+// from a side whose peer has not taken what it was sent.
+func (r *loopRelay) interest() {
+	c, s := uint32(evloop.In), uint32(evloop.In)
+	if len(r.toServer) > 0 {
+		c, s = 0, s|evloop.Out
+	}
+	if len(r.toClient) > 0 {
+		s &^= evloop.In
+		c |= evloop.Out
+	}
+	if c != r.cEv {
+		r.cEv = c
+		_ = r.lp.Modify(r.cfd, c)
+	}
+	if s != r.sEv {
+		r.sEv = s
+		_ = r.lp.Modify(r.sfd, s)
+	}
+}
+
+// readClient reads what the client sent and relays it.
+func (r *loopRelay) readClient() {
+	ss, cs := r.ss, r.ss.cs
+	if cs.R == cs.W {
+		cs.R, cs.W = 0, 0
+	}
+	if err := cs.Room(max(r.need, 1)); err != nil {
+		ss.clientErr = err
+		r.end(loopResult{c2s: err})
+		return
+	}
+	n, err := evloop.Read(r.cfd, cs.Buf[cs.W:])
+	switch {
+	case errors.Is(err, unix.EAGAIN):
+		return
+	case err != nil:
+		r.end(loopResult{c2s: err})
+		return
+	case n == 0:
+		r.end(loopResult{c2s: io.EOF})
+		return
+	}
+	cs.W += n
+	r.fromClient()
+}
+
+// fromClient relays the client's buffered bytes as clientToServer does,
+// until they run out, a message must be whole first, or the session goes
+// to the goroutines.
+func (r *loopRelay) fromClient() {
+	ss, cs, sc, h := r.ss, r.ss.cs, &r.c2s.sc, &r.c2s.h
+	h.now = 0
+	r.need = 0
+	for cs.R < cs.W {
+		k, err := sc.Feed(cs.Buf[cs.R:cs.W])
+		if k > 0 && !r.send(cs.Buf[cs.R:cs.R+k]) {
+			return
+		}
+		cs.R += k
+		switch {
+		case err == nil:
+			cs.R = cs.W
+		case errors.Is(err, wire.ErrHold):
+			r.need = sc.Need
+			return
+		case errors.Is(err, wire.ErrTaken):
+			taken := !h.handoff
+			h.handoff, h.gated = false, false
+			r.end(loopResult{taken: taken})
+			return
+		default:
+			ss.clientErr = err
+			r.end(loopResult{c2s: err})
+			return
+		}
+		if ss.terminated.Load() {
+			r.end(loopResult{c2s: errTerminated})
+			return
+		}
+	}
+}
+
+// send writes client bytes to the backend, keeping what it does not take.
+func (r *loopRelay) send(p []byte) bool {
+	if len(r.toServer) > 0 {
+		r.toServer = append(r.toServer, p...)
+		return true
+	}
+	n, err := evloop.Write(r.sfd, p)
+	if err != nil {
+		r.end(loopResult{c2s: err})
+		return false
+	}
+	if n < len(p) {
+		r.toServer = append(r.toServer[:0], p[n:]...)
+		r.interest()
+	}
+	return true
+}
+
+// flushServer writes what the backend did not take before.
+func (r *loopRelay) flushServer() {
+	n, err := evloop.Write(r.sfd, r.toServer)
+	if err != nil {
+		r.end(loopResult{c2s: err})
+		return
+	}
+	r.toServer = r.toServer[:copy(r.toServer, r.toServer[n:])]
+	if len(r.toServer) == 0 {
+		r.interest()
+	}
+}
+
+// readServer reads what the backend sent and relays it.
+func (r *loopRelay) readServer() {
+	buf := r.ss.ss.Buf
+	n, err := evloop.Read(r.sfd, buf)
+	switch {
+	case errors.Is(err, unix.EAGAIN):
+		return
+	case err != nil:
+		r.b2c.lost = true
+		r.end(loopResult{s2c: err})
+		return
+	case n == 0:
+		r.b2c.lost = true
+		r.end(loopResult{s2c: io.EOF})
+		return
+	}
+	r.fromServer(buf[:n])
+}
+
+// fromServer relays backend bytes as serverToClient does. The proxy's own
+// requests to the backend, whose answers serverToClient drops, are only
+// made by the goroutines: a session never returns to a loop.
+func (r *loopRelay) fromServer(p []byte) {
+	h := r.b2c
+	if _, err := h.sc.Feed(p); err != nil {
+		h.lost = true
+		r.end(loopResult{s2c: err})
+		return
+	}
+	if len(r.toClient) > 0 {
+		r.toClient = append(r.toClient, p...)
+		return
+	}
+	n, err := evloop.Write(r.cfd, p)
+	if err != nil {
+		h.cut = true
+		r.end(loopResult{s2c: err})
+		return
+	}
+	now := r.ss.s.clock.Now().UnixNano()
+	if n < len(p) {
+		// The client holds the answer up from now: not the backend's time.
+		r.toClient = append(r.toClient[:0], p[n:]...)
+		r.since = now
+		r.ss.clientBlocked.Store(now)
+		r.interest()
+		return
+	}
+	r.wrote(now)
+}
+
+// flushClient writes what the client did not take before.
+func (r *loopRelay) flushClient() {
+	n, err := evloop.Write(r.cfd, r.toClient)
+	if err != nil {
+		r.b2c.cut = true
+		r.end(loopResult{s2c: err})
+		return
+	}
+	r.toClient = r.toClient[:copy(r.toClient, r.toClient[n:])]
+	if len(r.toClient) > 0 {
+		return
+	}
+	now := r.ss.s.clock.Now().UnixNano()
+	r.b2c.blocked += max(0, time.Duration(now-r.since))
+	r.ss.clientBlocked.Store(0)
+	r.wrote(now)
+	r.interest()
+}
+
+// wrote notes that the client has everything relayed so far, as
+// serverHandler.write does.
+func (r *loopRelay) wrote(now int64) {
+	h := r.b2c
+	r.ss.wrote.Store(now)
+	if h.answered && h.sc.AtBoundary() {
+		h.answered = false
+		r.ss.local.backendIdle()
+	}
+	h.published()
+}
