@@ -256,7 +256,7 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 
 	tps := map[string][]float64{}
 	lat := map[string][]float64{}
-	cpu := map[string][]float64{} // µs of the proxy's CPU per transaction
+	cpu := map[string][]float64{}    // µs of the proxy's CPU per transaction
 	ratios := map[string][]float64{} // scenario → HeliosProxy/base TPS of each round
 	var failed []string
 	for r := range rounds {

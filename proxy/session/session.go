@@ -789,7 +789,9 @@ func (ss *session) relay(ctx context.Context) {
 		}()
 	}
 	if res.s2c == nil {
-		go func() { errc <- ss.recovered(func() error { return ss.serverToClient(b2c, res.toClient, res.fromServer) }) }()
+		go func() {
+			errc <- ss.recovered(func() error { return ss.serverToClient(b2c, res.toClient, res.fromServer) })
+		}()
 	} else {
 		go func() {
 			errc <- ss.drain(func(p []byte) error { defer b2c.unlock(); return b2c.write(p) }, res.toClient, res.s2c)
