@@ -115,6 +115,10 @@ var (
 		"written with only the keys that differ from the defaults so that an older binary reads it; a table compares it with HeliosProxy")
 )
 
+// baseWorkers runs -baseline with another proxy.workers, to compare
+// settings of one binary (give it as both -current and -baseline).
+var baseWorkers = flag.Int("baseline-workers", -1, "proxy.workers of the -baseline target; -1: the same as -workers")
+
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds per scenario and target")
 	duration := flag.Duration("duration", 10*time.Second, "length of one pgbench run")
@@ -226,7 +230,11 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 		{"pgbouncer", strconv.Itoa(bouncer.port), procCPU(bouncer.cmd.Process.Pid)},
 	}
 	if *baselineBin != "" {
-		p, version, err := startHeliosProxy(ctx, baseTarget, *baselineBin, filepath.Join(c.Dir, baseTarget), cfg)
+		bcfg := cfg
+		if *baseWorkers >= 0 {
+			bcfg.Proxy.Workers = *baseWorkers
+		}
+		p, version, err := startHeliosProxy(ctx, baseTarget, *baselineBin, filepath.Join(c.Dir, baseTarget), bcfg)
 		if err != nil {
 			return err
 		}
@@ -234,6 +242,9 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 		// Next to HeliosProxy, so that the rotation puts the two next to each other.
 		targets = slices.Insert(targets, 2, target{baseTarget, strconv.Itoa(p.port), procCPU(p.cmd.Process.Pid)})
 		baseDesc = describeChild(*baselineBin, version)
+		if *baseWorkers >= 0 {
+			baseDesc += fmt.Sprintf(" with proxy.workers = %d", *baseWorkers)
+		}
 	}
 	if floor {
 		ft, stopFloor, err := startFloor(net.JoinHostPort(c.Host, strconv.Itoa(c.Port)))

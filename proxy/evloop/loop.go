@@ -81,11 +81,22 @@ func New() (*Loop, error) {
 // run waits for events and dispatches them until Close.
 func (l *Loop) run() {
 	runtime.LockOSThread()
+	// Unlocked at the end so that the thread lives on: a goroutine that
+	// ends locked takes its thread with it, and children started with a
+	// parent-death signal from that thread (Pdeathsig: the demo's and the
+	// tests' PostgreSQL servers) would be killed with it.
+	defer runtime.UnlockOSThread()
 	defer close(l.done)
 	events := make([]unix.EpollEvent, 256)
 	var tasks []func()
 	for {
-		n, err := unix.EpollWait(l.epfd, events, -1)
+		// Events that are ready are taken without the scheduler's
+		// bookkeeping around a system call that may block; only an idle
+		// loop makes the blocking wait.
+		n, err := poll(l.epfd, events)
+		if n == 0 && err == nil {
+			n, err = unix.EpollWait(l.epfd, events, -1)
+		}
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
@@ -117,6 +128,15 @@ func (l *Loop) run() {
 			}
 		}
 	}
+}
+
+// poll returns the events ready now, without waiting.
+func poll(epfd int, events []unix.EpollEvent) (int, error) {
+	n, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
 
 // Do runs fn on the loop's thread, after the events at hand. It reports
