@@ -2,14 +2,15 @@
 # bench-compare.sh REF measures heliosproxy built at REF (a commit, branch or
 # tag) against heliosproxy built from the working tree, in the same
 # bench/pgbench runs, interleaved round by round with PostgreSQL direct and
-# PgBouncer, in session and in transaction mode. Both versions run as child
+# PgBouncer, in the default configuration (pass-through session mode), in
+# pooled session mode and in transaction mode. Both versions run as child
 # processes built the same way (pgbench -current and -baseline), so that
 # neither shares a process with the benchmark. REF is built in a temporary
 # git worktree, removed afterwards.
 #
 # It prints the tables to stdout (progress goes to stderr) and writes
-# nothing into the tree: redirect stdout to keep them. It takes about 18
-# minutes; QUICK=1 about 5. ROUNDS and DURATION override the choice, as for
+# nothing into the tree: redirect stdout to keep them. It takes about 25
+# minutes; QUICK=1 about 7. ROUNDS and DURATION override the choice, as for
 # scripts/bench.sh. Comparing REF with itself shows the noise.
 # Ctrl-C stops the run; the command stops everything it started.
 set -euo pipefail
@@ -56,23 +57,25 @@ git worktree add --quiet --detach "$tmp/base" "$rev"
 git worktree remove --force "$tmp/base"
 "$go" build -ldflags "-X main.version=$current" -o "$tmp/heliosproxy-current" ./cmd/heliosproxy
 "$go" build -o "$tmp/pgbench" ./bench/pgbench
-args=(-rounds "$rounds" -duration "$duration" -current "$tmp/heliosproxy-current" -baseline "$tmp/heliosproxy-base")
+args=(-rounds "$rounds" -duration "$duration" -workers 0 -current "$tmp/heliosproxy-current" -baseline "$tmp/heliosproxy-base")
 
-# compare MODE runs the command in MODE and prints its tables under a
-# heading.
+# compare MODE TITLE [ARG...] runs the command in MODE (with ARGs) and
+# prints its tables under a heading.
 compare() {
-	local mode=$1 start=$SECONDS
-	run_pgbench bench-compare "$mode"
+	local mode=$1 title=$2 start=$SECONDS
+	shift 2
+	run_pgbench bench-compare "$mode" "$@"
 	local elapsed=$((SECONDS - start))
 	cat <<HEADING
-## ${mode^} mode: heliosproxy at $base (heliosproxy@base) and the working tree, $current (HeliosProxy)
+## $title: heliosproxy at $base (heliosproxy@base) and the working tree, $current (HeliosProxy)
 
-Command: \`scripts/bench-compare.sh $ref\`, which runs \`bench/pgbench -mode $mode -rounds $rounds -duration $duration -current CURRENT -baseline BASE\` with heliosproxy built from the working tree and at $base; $((elapsed / 60))m$((elapsed % 60))s.
+Command: \`scripts/bench-compare.sh $ref\`, which runs \`bench/pgbench -mode $mode -rounds $rounds -duration $duration -workers 0 -current CURRENT -baseline BASE $*\` with heliosproxy built from the working tree and at $base; $((elapsed / 60))m$((elapsed % 60))s.
 
 HEADING
 	cat "$tmp/out.md"
 	echo
 }
 
-compare session
-compare transaction
+compare session "Default configuration (pass-through session mode)" -pooled=false
+compare session "Pooled session mode"
+compare transaction "Transaction mode"

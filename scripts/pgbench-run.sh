@@ -1,12 +1,13 @@
 # Sourced by bench.sh and bench-compare.sh.
 #
-# run_pgbench NAME MODE runs "$tmp/pgbench" -mode MODE "${args[@]}" with
+# run_pgbench NAME MODE [ARG...] runs "$tmp/pgbench" -mode MODE "${args[@]}" ARG... with
 # its tables in "$tmp/out.md", forwarding Ctrl-C to it and waiting while
 # it cleans up; on failure it prints why (as NAME) and exits with the
 # command's status.
 run_pgbench() {
 	local name=$1 mode=$2
-	"$tmp/pgbench" -mode "$mode" "${args[@]}" >"$tmp/out.md" &
+	shift 2
+	"$tmp/pgbench" -mode "$mode" "${args[@]}" "$@" >"$tmp/out.md" &
 	local pid=$!
 	trap 'kill -INT "$pid" 2>/dev/null || true' INT TERM
 	local status=0

@@ -44,6 +44,7 @@ import (
 	"github.com/heliosdb/heliosproxy/bench/internal/machine"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgcluster"
+	heliosproxy "github.com/heliosdb/heliosproxy/proxy"
 )
 
 type scenario struct {
@@ -326,7 +327,7 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 		}
 	}
 	report(reportInfo{
-		mode: mode, poolSize: poolSize, workers: runtime.GOMAXPROCS(0), proxy: proxyDesc, base: baseDesc, rounds: rounds, duration: duration, pgVersion: serverVersion(ctx, pgbench), bouncer: bouncerVersion,
+		mode: mode, poolSize: poolSize, workers: workers, proxy: proxyDesc, base: baseDesc, rounds: rounds, duration: duration, pgVersion: serverVersion(ctx, pgbench), bouncer: bouncerVersion,
 		load0: load0, load1: machine.LoadAvg(), elapsed: time.Since(start), failed: failed,
 	}, tps, lat)
 	reportCPU(targets, cpu)
@@ -379,7 +380,7 @@ func proxyConfig(c *pgcluster.Cluster, mode string, poolSize, workers int) confi
 
 type reportInfo struct {
 	mode         string
-	workers      int    // proxy.workers (GOMAXPROCS) of HeliosProxy
+	workers      int    // proxy.workers of HeliosProxy
 	proxy        string // how HeliosProxy runs: "in-process" or a child process
 	base         string // how heliosproxy@base runs; empty without -baseline
 	poolSize     int
@@ -406,10 +407,14 @@ func report(in reportInfo, tps, lat map[string][]float64) {
 	if in.base != "" {
 		proxy += " and " + baseTarget + ", " + in.base + " with the same configuration,"
 	}
-	fmt.Printf("Setup: %s (pgcluster, trust, scale 10); %s %s, with proxy.workers = %d (GOMAXPROCS) and %s (one thread), both %s mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
+	workers := fmt.Sprintf("proxy.workers = %d", in.workers)
+	if in.workers == 0 {
+		workers += fmt.Sprintf(" (the default: %d event loops on %d CPUs)", heliosproxy.Loops(0), runtime.NumCPU())
+	}
+	fmt.Printf("Setup: %s (pgcluster, trust, scale 10); %s %s, with %s and %s (one thread), both %s mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
 		"HeliosProxy's health checks every %s with a %s timeout (defaults 1s and 500ms), other settings default. "+
 		"%d rounds of %s per cell, targets interleaved within each round (the first one rotating); medians.\n\n",
-		in.pgVersion, proxy, relay, in.workers, in.bouncer, in.mode, in.poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
+		in.pgVersion, proxy, relay, workers, in.bouncer, in.mode, in.poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
 	if *backendTLS {
 		fmt.Printf("Backend TLS: the cluster accepts TLS only (hostssl); HeliosProxy [backends] sslmode = \"require\", PgBouncer server_tls_sslmode = require, direct with sslmode=require; clients to the proxies in plaintext.\n\n")
 	}
