@@ -84,10 +84,13 @@ type Proxy struct {
 	// MaxMessageSize is the largest protocol message accepted from a client or
 	// a backend, in bytes; default 64 MiB. Must be at least 8 KiB.
 	MaxMessageSize int `toml:"max_message_size"`
-	// Workers is how many threads run the proxy's Go code at once
-	// (GOMAXPROCS); 0, the default, means one per CPU. On a small host
-	// shared with PostgreSQL, 1 is faster: it spares the scheduler's
-	// cross-thread wake-ups (see docs/benchmarks.md). Needs a restart.
+	// Workers is how many event loops relay pass-through sessions, each on
+	// a thread of its own, and, when set, how many threads run the proxy's
+	// other Go code at once (GOMAXPROCS); 0, the default, means one loop
+	// per two CPUs (at least one) and Go's own GOMAXPROCS: the fastest
+	// setting measured on a 2-CPU host shared with PostgreSQL, and one
+	// that scales with the cores of a larger one (docs/benchmarks.md §
+	// Workers). Needs a restart.
 	Workers int `toml:"workers"`
 	// ConnectTimeout bounds one connection attempt to a backend, including
 	// TLS and authentication; default 2s. Must be positive.

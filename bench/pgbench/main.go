@@ -409,7 +409,11 @@ func report(in reportInfo, tps, lat map[string][]float64) {
 	}
 	workers := fmt.Sprintf("proxy.workers = %d", in.workers)
 	if in.workers == 0 {
-		workers += fmt.Sprintf(" (the default: %d event loops on %d CPUs)", heliosproxy.Loops(0), runtime.NumCPU())
+		loops := "event loops"
+		if heliosproxy.Loops(0) == 1 {
+			loops = "event loop"
+		}
+		workers += fmt.Sprintf(" (the default: %d %s on %d CPUs)", heliosproxy.Loops(0), loops, runtime.NumCPU())
 	}
 	fmt.Printf("Setup: %s (pgcluster, trust, scale 10); %s %s, with %s and %s (one thread), both %s mode, pool size %d, max %d clients, reset query DISCARD ALL; "+
 		"HeliosProxy's health checks every %s with a %s timeout (defaults 1s and 500ms), other settings default. "+
