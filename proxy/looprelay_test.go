@@ -137,6 +137,53 @@ func TestEventLoopRelay(t *testing.T) {
 		onLoop(t, 2)
 	})
 
+	t.Run("BackendThatDoesNotRead", func(t *testing.T) {
+		// The backend sleeps while the client pipelines a 16 MiB query
+		// behind: the proxy's writes fill the backend's socket and the
+		// rest waits in the client's buffer, the client unread, until the
+		// backend reads again.
+		conn, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if err := rawStartupDB(conn, "postgres", "postgres"); err != nil {
+			t.Fatal(err)
+		}
+		onLoop(t, 1)
+		big := strings.Repeat("y", 16<<20)
+		var out []byte
+		out, _ = (&pgproto3.Query{String: "SELECT pg_sleep(1)"}).Encode(out)
+		out, _ = (&pgproto3.Query{String: "SELECT length('" + big + "')"}).Encode(out)
+		out, _ = (&pgproto3.Query{String: "SELECT 'after'"}).Encode(out)
+		werr := make(chan error, 1)
+		go func() { _, err := conn.Write(out); werr <- err }()
+		_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
+		fe := pgproto3.NewFrontend(conn, conn)
+		var rows []string
+		for ready := 0; ready < 3; {
+			msg, err := fe.Receive()
+			if err != nil {
+				t.Fatalf("after %d answers: %v", ready, err)
+			}
+			switch m := msg.(type) {
+			case *pgproto3.DataRow:
+				rows = append(rows, string(m.Values[0]))
+			case *pgproto3.ErrorResponse:
+				t.Fatalf("%s %s", m.Code, m.Message)
+			case *pgproto3.ReadyForQuery:
+				ready++
+			}
+		}
+		if err := <-werr; err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{"", fmt.Sprint(len(big)), "after"}; fmt.Sprint(rows) != fmt.Sprint(want) {
+			t.Fatalf("rows %q, want %q", rows, want)
+		}
+		onLoop(t, 1)
+	})
+
 	t.Run("StatusStatementHandsOver", func(t *testing.T) {
 		conn := connect(t)
 		onLoop(t, 1)

@@ -57,8 +57,9 @@ type loopRelay struct {
 	c2s      *clientSide
 	b2c      *serverHandler
 	need     int    // bytes the client scanner holds out for (ErrHold), 0 when none
-	toServer []byte // scanned client bytes the backend did not take yet
-	toClient []byte // backend bytes the client did not take yet
+	held     error  // the client scanner's verdict, to act on once toServer is taken
+	toServer []byte // scanned client bytes the backend did not take yet: in the client's read buffer
+	toClient []byte // backend bytes the client did not take yet: in the backend's read buffer
 	cEv, sEv uint32 // events asked for
 	since    int64  // unix nanos when toClient began waiting on the client
 	ended    bool
@@ -188,7 +189,10 @@ func (r *loopRelay) recover() {
 	}
 }
 
-// Ready handles the loop's report on one of the session's sockets.
+// Ready handles the loop's report on one of the session's sockets. A
+// side is read only while what it sent last has been taken by its peer:
+// the bytes not yet taken are still in its read buffer (toServer,
+// toClient), which the next read would overwrite.
 func (r *loopRelay) Ready(fd int, ev uint32) {
 	defer r.recover()
 	if r.ended {
@@ -199,17 +203,37 @@ func (r *loopRelay) Ready(fd int, ev uint32) {
 		if len(r.toClient) > 0 && (ev&evloop.Out != 0 || bad) {
 			r.flushClient()
 		}
-		if !r.ended && (ev&evloop.In != 0 || bad) {
+		switch {
+		case r.ended || ev&evloop.In == 0 && !bad:
+		case len(r.toServer) == 0:
 			r.readClient()
+		case bad:
+			// Gone while its bytes wait for the backend: reported at every
+			// wait until handled, so the relay ends here.
+			r.end(loopResult{c2s: sockErr(fd)})
 		}
 		return
 	}
 	if len(r.toServer) > 0 && (ev&evloop.Out != 0 || bad) {
 		r.flushServer()
 	}
-	if !r.ended && (ev&evloop.In != 0 || bad) {
+	switch {
+	case r.ended || ev&evloop.In == 0 && !bad:
+	case len(r.toClient) == 0:
 		r.readServer()
+	case bad:
+		r.b2c.lost = true
+		r.end(loopResult{s2c: sockErr(fd)})
 	}
+}
+
+// sockErr is the error pending on socket fd, io.EOF when there is none
+// (the peer closed both ways).
+func sockErr(fd int) error {
+	if e, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err == nil && e != 0 {
+		return unix.Errno(e)
+	}
+	return io.EOF
 }
 
 // end hands the session back with res.
@@ -269,69 +293,100 @@ func (r *loopRelay) readClient() {
 }
 
 // fromClient relays the client's buffered bytes as clientToServer does,
-// until they run out, a message must be whole first, or the session goes
-// to the goroutines.
+// until they run out, a message must be whole first, the backend does not
+// take more, or the session goes to the goroutines.
 func (r *loopRelay) fromClient() {
-	ss, cs, sc, h := r.ss, r.ss.cs, &r.c2s.sc, &r.c2s.h
-	h.now = 0
+	cs, sc := r.ss.cs, &r.c2s.sc
+	r.c2s.h.now = 0
 	r.need = 0
 	for cs.R < cs.W {
 		k, err := sc.Feed(cs.Buf[cs.R:cs.W])
-		if k > 0 && !r.send(cs.Buf[cs.R:cs.R+k]) {
-			return
+		if k > 0 {
+			sent, ok := r.send(cs.Buf[cs.R : cs.R+k])
+			if !ok {
+				return
+			}
+			cs.R += k
+			if !sent {
+				// The rest waits in the buffer, and the scanner's verdict
+				// on what follows with it, until the backend has taken
+				// the first part (flushServer).
+				r.held = err
+				return
+			}
 		}
-		cs.R += k
-		switch {
-		case err == nil:
-			cs.R = cs.W
-		case errors.Is(err, wire.ErrHold):
-			r.need = sc.Need
-			return
-		case errors.Is(err, wire.ErrTaken):
-			taken := !h.handoff
-			h.handoff, h.gated = false, false
-			r.end(loopResult{taken: taken})
-			return
-		default:
-			ss.clientErr = err
-			r.end(loopResult{c2s: err})
-			return
-		}
-		if ss.terminated.Load() {
-			r.end(loopResult{c2s: errTerminated})
+		if !r.verdict(err) {
 			return
 		}
 	}
 }
 
-// send writes client bytes to the backend, keeping what it does not take.
-func (r *loopRelay) send(p []byte) bool {
-	if len(r.toServer) > 0 {
-		r.toServer = append(r.toServer, p...)
-		return true
-	}
-	n, err := evloop.Write(r.sfd, p)
-	if err != nil {
+// verdict acts on what the client scanner said after the bytes before it
+// went to the backend; false: stop relaying the buffer.
+func (r *loopRelay) verdict(err error) bool {
+	ss, sc, h := r.ss, &r.c2s.sc, &r.c2s.h
+	switch {
+	case err == nil:
+		return !r.terminated()
+	case errors.Is(err, wire.ErrHold):
+		r.need = sc.Need
+	case errors.Is(err, wire.ErrTaken):
+		taken := !h.handoff
+		h.handoff, h.gated = false, false
+		r.end(loopResult{taken: taken})
+	default:
+		ss.clientErr = err
 		r.end(loopResult{c2s: err})
+	}
+	return false
+}
+
+// terminated ends the relay once the client's Terminate went to the
+// backend: the backend closes after it, which the goroutines wait for as
+// they always did.
+func (r *loopRelay) terminated() bool {
+	if !r.ss.terminated.Load() {
 		return false
 	}
-	if n < len(p) {
-		r.toServer = append(r.toServer[:0], p[n:]...)
-		r.interest()
-	}
+	r.end(loopResult{c2s: errTerminated})
 	return true
 }
 
-// flushServer writes what the backend did not take before.
+// send writes client bytes, a slice of the client's read buffer, to the
+// backend. When the backend does not take them all, the rest stays where
+// it is (toServer) and the client is not read until it has been taken:
+// sent is false. ok is false when the relay ended.
+func (r *loopRelay) send(p []byte) (sent, ok bool) {
+	n, err := evloop.Write(r.sfd, p)
+	if err != nil {
+		r.end(loopResult{c2s: err})
+		return false, false
+	}
+	if n < len(p) {
+		r.toServer = p[n:]
+		r.interest()
+		return false, true
+	}
+	return true, true
+}
+
+// flushServer writes what the backend did not take before, then relays
+// the client bytes that came after it.
 func (r *loopRelay) flushServer() {
 	n, err := evloop.Write(r.sfd, r.toServer)
 	if err != nil {
 		r.end(loopResult{c2s: err})
 		return
 	}
-	r.toServer = r.toServer[:copy(r.toServer, r.toServer[n:])]
-	if len(r.toServer) == 0 {
-		r.interest()
+	if r.toServer = r.toServer[n:]; len(r.toServer) > 0 {
+		return
+	}
+	r.toServer = nil
+	r.interest()
+	held := r.held
+	r.held = nil
+	if r.verdict(held) && r.ss.cs.R < r.ss.cs.W {
+		r.fromClient()
 	}
 }
 
@@ -364,10 +419,6 @@ func (r *loopRelay) fromServer(p []byte) {
 		r.end(loopResult{s2c: err})
 		return
 	}
-	if len(r.toClient) > 0 {
-		r.toClient = append(r.toClient, p...)
-		return
-	}
 	n, err := evloop.Write(r.cfd, p)
 	if err != nil {
 		h.cut = true
@@ -376,8 +427,10 @@ func (r *loopRelay) fromServer(p []byte) {
 	}
 	now := r.ss.s.clock.Now().UnixNano()
 	if n < len(p) {
-		// The client holds the answer up from now: not the backend's time.
-		r.toClient = append(r.toClient[:0], p[n:]...)
+		// The client holds the answer up from now: not the backend's
+		// time. The rest stays in the read buffer, and the backend is not
+		// read until the client has taken it.
+		r.toClient = p[n:]
 		r.since = now
 		r.ss.clientBlocked.Store(now)
 		r.interest()
@@ -394,10 +447,10 @@ func (r *loopRelay) flushClient() {
 		r.end(loopResult{s2c: err})
 		return
 	}
-	r.toClient = r.toClient[:copy(r.toClient, r.toClient[n:])]
-	if len(r.toClient) > 0 {
+	if r.toClient = r.toClient[n:]; len(r.toClient) > 0 {
 		return
 	}
+	r.toClient = nil
 	now := r.ss.s.clock.Now().UnixNano()
 	r.b2c.blocked += max(0, time.Duration(now-r.since))
 	r.ss.clientBlocked.Store(0)

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -361,6 +362,13 @@ func (ss *session) endOutsideTransaction(body []byte) (bool, error) {
 // command tag.
 func transactionEnd(body []byte) (string, bool) {
 	sql, _ := wire.CString(body)
+	// Most queries are not: told apart by their first letter and length
+	// before anything is allocated (this runs for every Query between
+	// transactions in transaction mode).
+	sql = bytes.TrimSpace(sql)
+	if len(sql) == 0 || len(sql) > maxTransactionEnd || !strings.ContainsRune("CcEeRrAa", rune(sql[0])) {
+		return "", false
+	}
 	f := strings.Fields(strings.ToUpper(strings.TrimRight(strings.TrimSpace(string(sql)), "; \t\n")))
 	if len(f) == 0 || len(f) > 2 || len(f) == 2 && f[1] != "WORK" && f[1] != "TRANSACTION" {
 		return "", false
@@ -373,6 +381,10 @@ func transactionEnd(body []byte) (string, bool) {
 	}
 	return "", false
 }
+
+// maxTransactionEnd is the longest COMMIT or ROLLBACK transactionEnd
+// reads ("ROLLBACK TRANSACTION", with room for spaces and semicolons).
+const maxTransactionEnd = 64
 
 // ensurePrepared prepares ref on sc first if sc lacks it; pl.mu is held.
 func (ss *session) ensurePrepared(sc *serverConn, ref *pool.Statement) {
