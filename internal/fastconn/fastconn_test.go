@@ -9,35 +9,19 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heliosdb/heliosproxy/internal/wiretest"
 )
 
 // tcpPair returns both ends of a loopback TCP connection, the first one
 // wrapped in a Conn.
 func tcpPair(t testing.TB) (*Conn, net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := <-accepted
-	if peer == nil {
-		t.Fatal("accept failed")
-	}
+	c, peer := wiretest.TCPPair(t)
 	fc, ok := Wrap(c).(*Conn)
 	if !ok {
 		t.Fatal("Wrap did not wrap a *net.TCPConn")
 	}
-	t.Cleanup(func() { fc.Close(); peer.Close() })
 	return fc, peer
 }
 

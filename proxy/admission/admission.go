@@ -162,6 +162,20 @@ func (l *Limiter) Force() {
 	l.admitted.Add(1)
 }
 
+// admitNow admits a request at once when admission is off or a slot is
+// free below the limit.
+func (l *Limiter) admitNow(c *Config) bool {
+	if !c.Enabled {
+		l.Force()
+		return true
+	}
+	if l.tryAcquire() {
+		l.admitted.Add(1)
+		return true
+	}
+	return false
+}
+
 // ErrWouldWait is TryAcquire's answer when the request would wait in
 // the queue: nothing was taken.
 var ErrWouldWait = errors.New("the request would wait in the admission queue")
@@ -171,12 +185,7 @@ var ErrWouldWait = errors.New("the request would wait in the admission queue")
 // nothing, and the caller calls Acquire where it may wait.
 func (l *Limiter) TryAcquire() error {
 	c := l.cfg.Load()
-	if !c.Enabled {
-		l.Force()
-		return nil
-	}
-	if l.tryAcquire() {
-		l.admitted.Add(1)
+	if l.admitNow(c) {
 		return nil
 	}
 	if c.MaxQueue > 0 && c.QueueTimeout > 0 {
@@ -192,12 +201,7 @@ func (l *Limiter) TryAcquire() error {
 // one Release.
 func (l *Limiter) Acquire(ctx context.Context) error {
 	c := l.cfg.Load()
-	if !c.Enabled {
-		l.Force()
-		return nil
-	}
-	if l.tryAcquire() {
-		l.admitted.Add(1)
+	if l.admitNow(c) {
 		return nil
 	}
 	l.mu.Lock()
