@@ -34,7 +34,7 @@ func TestEventLoopRelay(t *testing.T) {
 	cfg.Proxy.ClientWriteTimeout = config.Duration{Duration: time.Minute}
 	// One backend, probed on a machine that may be loaded (-race, other
 	// packages' tests): a health check must not time out and open it.
-	cfg.HealthChecks.Interval = config.Duration{Duration: time.Second}
+	cfg.HealthChecks.Interval = config.Duration{Duration: 5 * time.Second}
 	cfg.HealthChecks.Timeout = config.Duration{Duration: 5 * time.Second}
 	p := startProxy(t, cfg)
 	poll(t, 10*time.Second, "the event loops", func() (bool, string) { return p.front.Loops() != nil, "none" })
