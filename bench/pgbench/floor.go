@@ -119,8 +119,8 @@ func serveEpoll(ln net.Listener, backend string) {
 		if client == nil {
 			continue
 		}
-		cfd, err1 := evloop.Adopt(client.(*net.TCPConn), client)
-		sfd, err2 := evloop.Adopt(server.(*net.TCPConn), server)
+		cfd, err1 := evloop.Adopt(client.(*net.TCPConn))
+		sfd, err2 := evloop.Adopt(server.(*net.TCPConn))
 		if err1 != nil || err2 != nil {
 			continue
 		}

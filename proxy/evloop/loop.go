@@ -294,7 +294,10 @@ func (g *Group) Close() {
 // returns a duplicate descriptor (non-blocking, as the original) and
 // closes conn, which removes the original from the runtime's epoll set.
 // The socket lives on in the duplicate; the caller owns and closes it.
-func Adopt(conn syscall.Conn, closer interface{ Close() error }) (int, error) {
+func Adopt(conn interface {
+	syscall.Conn
+	Close() error
+}) (int, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return -1, err
@@ -309,6 +312,6 @@ func Adopt(conn syscall.Conn, closer interface{ Close() error }) (int, error) {
 	if derr != nil {
 		return -1, fmt.Errorf("dup: %w", derr)
 	}
-	_ = closer.Close()
+	_ = conn.Close()
 	return fd, nil
 }

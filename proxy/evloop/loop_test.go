@@ -45,7 +45,7 @@ func TestLoopRelaysAdoptedSocket(t *testing.T) {
 	}
 	defer lp.Close()
 	client, server := wiretest.TCPPair(t)
-	fd, err := Adopt(server, server)
+	fd, err := Adopt(server)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestModifyStopsReports(t *testing.T) {
 	}
 	defer lp.Close()
 	client, server := wiretest.TCPPair(t)
-	fd, err := Adopt(server, server)
+	fd, err := Adopt(server)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func (f handlerFunc) Ready(fd int, ev uint32) { f(fd, ev) }
 func TestWriteReportsAFullSocket(t *testing.T) {
 	client, server := wiretest.TCPPair(t)
 	_ = client.SetReadBuffer(4096)
-	fd, err := Adopt(server, server)
+	fd, err := Adopt(server)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,8 +66,14 @@ type loopRelay struct {
 	result   chan loopResult
 }
 
+// sockConn is a connection whose socket a loop can adopt.
+type sockConn interface {
+	syscall.Conn
+	Close() error
+}
+
 // loopable reports whether conn can be relayed on a loop: a plain socket.
-func loopable(conn net.Conn) (syscall.Conn, bool) {
+func loopable(conn net.Conn) (sockConn, bool) {
 	switch c := conn.(type) {
 	case *net.TCPConn:
 		return c, true
@@ -89,12 +95,12 @@ func (ss *session) loopRelay(ctx context.Context, g *evloop.Group, c2s *clientSi
 	if !ok1 || !ok2 || ctx.Err() != nil {
 		return loopResult{fromServer: fromServer}
 	}
-	cfd, err := evloop.Adopt(cc, ss.client)
+	cfd, err := evloop.Adopt(cc)
 	if err != nil {
 		ss.s.log.Warn("event loop: client socket not adopted; relaying in goroutines", "session_id", ss.pid, "err", err)
 		return loopResult{fromServer: fromServer}
 	}
-	sfd, err := evloop.Adopt(sc, ss.server)
+	sfd, err := evloop.Adopt(sc)
 	if err != nil {
 		ss.s.log.Warn("event loop: backend socket not adopted; relaying in goroutines", "session_id", ss.pid, "err", err)
 		ss.client = ss.release(cfd, ss.client)
