@@ -243,6 +243,63 @@ func TestTransactionModeSharesConnections(t *testing.T) {
 	}
 }
 
+// TestTransactionModeCarriesParameters shares one server connection
+// between sessions that want different parameters, one of which the
+// server does not report (statement_timeout): each transaction sees its
+// session's own, also after RESET or DISCARD ALL reset the connection's —
+// which, as in PostgreSQL, brings back the value of the session's startup.
+func TestTransactionModeCarriesParameters(t *testing.T) {
+	_, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) { cfg.Pool.DefaultPoolSize = 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	connect := func(extra string) *pgx.Conn {
+		conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret")+" default_query_exec_mode=simple_protocol"+extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close(context.Background()) })
+		return conn
+	}
+	a := connect(" statement_timeout=1234 application_name=a")
+	b := connect(" application_name=b")
+	// check: wantApp "" is not checked.
+	check := func(step string, conn *pgx.Conn, wantTimeout, wantApp string) {
+		t.Helper()
+		var timeout, app string
+		if err := conn.QueryRow(ctx, "select current_setting('statement_timeout'), current_setting('application_name')").Scan(&timeout, &app); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if timeout != wantTimeout || wantApp != "" && app != wantApp {
+			t.Fatalf("%s: statement_timeout %q, application_name %q; want %q, %q", step, timeout, app, wantTimeout, wantApp)
+		}
+	}
+	for i := range 3 {
+		check(fmt.Sprintf("round %d, a", i), a, "1234ms", "a")
+		check(fmt.Sprintf("round %d, b", i), b, "0", "b")
+	}
+	exec := func(conn *pgx.Conn, sql string) {
+		t.Helper()
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(a, "set application_name = 'a2'")
+	check("a after SET", a, "1234ms", "a2")
+	check("b after a's SET", b, "0", "b")
+	check("a again", a, "1234ms", "a2")
+	exec(a, "RESET statement_timeout")
+	check("a after RESET statement_timeout", a, "1234ms", "a2")
+	check("b after a's RESET statement_timeout", b, "0", "b")
+	// application_name is not checked after these: the proxy takes the
+	// values the server reports then (its defaults), where PostgreSQL
+	// would go back to the startup's ("a").
+	for _, reset := range []string{"RESET ALL", "DISCARD ALL"} {
+		exec(a, reset)
+		check("a after "+reset, a, "1234ms", "")
+		check("b after a's "+reset, b, "0", "b")
+	}
+}
+
 func TestPreparedStatementsAcrossBackendSwitches(t *testing.T) {
 	clusters, p := pooledSetup(t, 2, "transaction", nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +30,7 @@ type pooled struct {
 	user     *pool.User
 	database string
 	startup  map[string]string // session parameters from the StartupMessage
+	readOnly bool              // the startup asked for read-only transactions (session.readOnly)
 
 	mu     sync.Mutex
 	sc     *serverConn      // attached connection, nil between transactions in transaction mode
@@ -47,6 +50,9 @@ type pooled struct {
 	mayWrite bool              // a request that may write ran on sc (not one the split routed)
 	wroteAt  time.Time         // when the last one that may have written was given back; zero if none
 	wanted   map[string]string // session parameters carried to every server connection
+	// wantedKey is wanted in canonical form (paramsKey): a connection
+	// whose serverConn.synced equals it has them all (syncParams).
+	wantedKey string
 	// lastFailed says the request the last ReadyForQuery ended met an
 	// error (or was lost with its connection): the search_path changes
 	// it made did not happen (localpath.go).
@@ -73,7 +79,8 @@ var closedStmt = []byte("helios_closed\x00")
 // servePooled runs a [[users]] session: the proxy authenticates the
 // client, answers its startup from a pooled connection, and relays.
 func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *pool.User) {
-	pl := &pooled{ctx: ctx, user: u, database: ss.params["database"], startup: make(map[string]string), stmts: make(map[string]*pool.Statement)}
+	pl := &pooled{ctx: ctx, user: u, database: ss.params["database"], startup: make(map[string]string), stmts: make(map[string]*pool.Statement),
+		readOnly: ss.readOnly()}
 	if pl.database == "" {
 		pl.database = u.Config.Name
 	}
@@ -617,10 +624,10 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 // not have replayed the session's last transaction that may have written
 // (read-your-writes: Host.Replayed), which exclude lists.
 func (ss *session) routing(typ byte, msg []byte) (readOnly, split bool, exclude []*backend.Backend) {
-	if ss.readOnly() {
+	pl := ss.pl
+	if pl.readOnly {
 		return true, false, nil
 	}
-	pl := ss.pl
 	if typ == 0 || !pl.user.TxMode || !ss.s.config().Pool.ReadWriteSplit || byte(ss.txStatus.Load()) != 'I' ||
 		!readOnlyRequest(msg, ss.cs.Peek(), pl.stmts) {
 		return false, false, nil
@@ -689,6 +696,15 @@ func (ss *session) syncParams(done chan<- string) {
 		for k, v := range pl.startup {
 			pl.wanted[k] = v
 		}
+		pl.wantedKey = paramsKey(pl.wanted)
+	}
+	if sc.synced == pl.wantedKey {
+		// Its parameters have not changed since it was found to have
+		// these: in transaction mode, most attachments.
+		if done != nil {
+			done <- ""
+		}
+		return
 	}
 	var q strings.Builder
 	for name, v := range pl.wanted {
@@ -712,12 +728,31 @@ func (ss *session) syncParams(done chan<- string) {
 		}
 	}
 	if q.Len() == 0 {
+		sc.synced = pl.wantedKey
 		if done != nil {
 			done <- ""
 		}
 		return
 	}
+	// Noted as synced only when found so at the next attachment: the
+	// SETs could fail.
+	sc.synced = ""
 	ss.queueOurs(q.String(), done, nil)
+}
+
+// paramsKey is a canonical form of a set of session parameters: equal
+// sets, equal keys. It is never empty, so that a connection never checked
+// (serverConn.synced "") matches none.
+func paramsKey(m map[string]string) string {
+	var b strings.Builder
+	b.WriteByte('=')
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		b.WriteString(name)
+		b.WriteByte(0)
+		b.WriteString(m[name])
+		b.WriteByte(0)
+	}
+	return b.String()
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

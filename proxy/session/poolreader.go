@@ -80,10 +80,12 @@ func (h *poolReader) noteTag(tag []byte) {
 	case bytes.HasPrefix(tag, []byte("DISCARD ALL\x00")):
 		clear(sc.stmts)
 		sc.ForgetCustom()
+		sc.synced = ""
 	case bytes.HasPrefix(tag, []byte("DEALLOCATE ALL\x00")):
 		clear(sc.stmts)
 	case bytes.HasPrefix(tag, []byte("RESET\x00")):
 		sc.ForgetCustom()
+		sc.synced = ""
 	}
 }
 
@@ -242,8 +244,15 @@ func (h *poolReader) parameter(ss *session, body []byte) {
 		sc.Reported = make(map[string]struct{})
 	}
 	sc.Reported[string(name)] = struct{}{}
-	if _, ok := pl.wanted[string(name)]; ok {
+	if old, ok := pl.wanted[string(name)]; ok && old != string(value) {
+		// The session's value changed with the connection's: the
+		// connection still has what the session wants, others not.
+		key := pl.wantedKey
 		pl.wanted[string(name)] = string(value)
+		pl.wantedKey = paramsKey(pl.wanted)
+		if sc.synced == key {
+			sc.synced = pl.wantedKey
+		}
 	}
 	ss.parameterStatus(body)
 }

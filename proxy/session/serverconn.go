@@ -34,9 +34,12 @@ type serverConn struct {
 	// Guarded by the owner's pooled.mu (the pool's lock orders hand-overs),
 	// as are Conn.Params and Conn.Reported.
 	stmts map[uint64]struct{} // prepared statements it holds, by id
-	q     respQueue           // what the responses it owes belong to
-	ours  atomic.Int32        // requests of the proxy's own in q: their responses are dropped
-	r     poolReader
+	// synced is the pooled.wantedKey of the parameters it was last found
+	// to have (syncParams), "" when they changed since.
+	synced string
+	q      respQueue    // what the responses it owes belong to
+	ours   atomic.Int32 // requests of the proxy's own in q: their responses are dropped
+	r      poolReader
 }
 
 // Base gives the pool its part of the connection.
