@@ -300,3 +300,130 @@ func TestEventLoopShutdown(t *testing.T) {
 		}
 	}
 }
+
+// TestEventLoopSessionEnds: the common ends of a pass-through session
+// happen on the loop, and end the whole session: the client closes
+// without a word (its backend connection closes with it), the client
+// sends Terminate (the session ends when the backend has closed after
+// it), and the backend hangs after the Terminate (the session still ends,
+// after proxy.connect_timeout).
+func TestEventLoopSessionEnds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := pgtest.New(t, pgtest.Options{Name: "loopends"})
+	cfg := testConfig(t, c)
+	cfg.Proxy.Workers = 1
+	const connectTimeout = time.Second
+	cfg.Proxy.ConnectTimeout = config.Duration{Duration: connectTimeout}
+	cfg.HealthChecks.Interval = config.Duration{Duration: 5 * time.Second}
+	cfg.HealthChecks.Timeout = config.Duration{Duration: 5 * time.Second}
+	p := startProxy(t, cfg)
+	poll(t, 10*time.Second, "the event loops", func() (bool, string) { return p.front.Loops() != nil, "none" })
+	direct, err := pgx.Connect(ctx, c.DSN("postgres", c.Password, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(ctx)
+	// open starts a session on the loop and returns its connection and
+	// its backend's pid.
+	open := func(t *testing.T) (net.Conn, int) {
+		t.Helper()
+		conn, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		if err := rawStartupDB(conn, "postgres", "postgres"); err != nil {
+			t.Fatal(err)
+		}
+		q, _ := (&pgproto3.Query{String: "SELECT pg_backend_pid()"}).Encode(nil)
+		if _, err := conn.Write(q); err != nil {
+			t.Fatal(err)
+		}
+		fe := pgproto3.NewFrontend(conn, io.Discard)
+		pid := 0
+		for {
+			msg, err := fe.Receive()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, ok := msg.(*pgproto3.DataRow); ok {
+				fmt.Sscan(string(d.Values[0]), &pid)
+			}
+			if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
+				break
+			}
+		}
+		poll(t, 10*time.Second, "the session on the loop", func() (bool, string) {
+			n := p.front.Loops().Relays()
+			return n == 1, fmt.Sprint(n)
+		})
+		return conn, pid
+	}
+	ended := func(t *testing.T, pid int) {
+		t.Helper()
+		poll(t, 10*time.Second, "the session's end", func() (bool, string) {
+			n := p.front.Sessions()
+			return n == 0, fmt.Sprintf("%d sessions", n)
+		})
+		poll(t, 10*time.Second, "its backend's end", func() (bool, string) {
+			var n int
+			if err := direct.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid).Scan(&n); err != nil {
+				return false, err.Error()
+			}
+			return n == 0, "still there"
+		})
+	}
+	terminate := func(t *testing.T, conn net.Conn) {
+		t.Helper()
+		x, _ := (&pgproto3.Terminate{}).Encode(nil)
+		if _, err := conn.Write(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("ClientCloses", func(t *testing.T) {
+		conn, pid := open(t)
+		conn.Close()
+		ended(t, pid)
+	})
+
+	t.Run("Terminate", func(t *testing.T) {
+		conn, pid := open(t)
+		terminate(t, conn)
+		// The proxy closes the client's connection once the backend closed.
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if n, err := conn.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+			t.Fatalf("after Terminate, read %d bytes, %v; want EOF", n, err)
+		}
+		ended(t, pid)
+	})
+
+	t.Run("BackendHangsAfterTerminate", func(t *testing.T) {
+		conn, pid := open(t)
+		if err := c.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		resumed := false
+		resume := func() {
+			if !resumed {
+				resumed = true
+				if err := c.Resume(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		defer resume()
+		sent := time.Now()
+		terminate(t, conn)
+		poll(t, 30*time.Second, "the session's end with its backend hung", func() (bool, string) {
+			n := p.front.Sessions()
+			return n == 0, fmt.Sprintf("%d sessions", n)
+		})
+		if waited := time.Since(sent); waited < connectTimeout {
+			t.Fatalf("the session ended %v after Terminate, before its backend closed or connect_timeout (%v) passed", waited, connectTimeout)
+		}
+		resume()
+		ended(t, pid)
+	})
+}

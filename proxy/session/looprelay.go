@@ -31,9 +31,11 @@ import (
 // The loop never blocks: a statement the proxy answers, or an admission
 // that may wait (a role's rate limit, a backend's admission queue), hands
 // the session back to the two goroutines (relay), which carry on from
-// exactly where the loop stopped, for the rest of the session; so do the
-// session's end and the proxy's shutdown, which the goroutines' epilogue
-// handles as before.
+// exactly where the loop stopped, for the rest of the session; so do a
+// backend's failure, a client's protocol violation and the proxy's
+// shutdown, which the goroutines' epilogue handles as before. The common
+// ends, which need no epilogue, end on the loop (finish): the client
+// closed, or it sent Terminate and the backend then closed.
 
 // loopResult is how a loop hands a session back.
 type loopResult struct {
@@ -46,6 +48,8 @@ type loopResult struct {
 	// toServer and toClient were scanned and not yet written;
 	// fromServer was read from the backend and not yet scanned.
 	toServer, toClient, fromServer []byte
+	// done: the session ended on the loop, which closed both sockets.
+	done bool
 }
 
 // loopRelay is a session on an event loop. Its fields belong to the
@@ -62,8 +66,12 @@ type loopRelay struct {
 	toClient []byte // backend bytes the client did not take yet: in the backend's read buffer
 	cEv, sEv uint32 // events asked for
 	since    int64  // unix nanos when toClient began waiting on the client
-	ended    bool
-	result   chan loopResult
+	// closing: the client's Terminate went to the backend, whose close
+	// the loop awaits until expire.
+	closing bool
+	expire  *time.Timer
+	ended   bool
+	result  chan loopResult
 }
 
 // sockConn is a connection whose socket a loop can adopt.
@@ -127,6 +135,9 @@ func (ss *session) loopRelay(ctx context.Context, g *evloop.Group, c2s *clientSi
 		}
 	}
 	c2s.h.loop = false
+	if res.done {
+		return res
+	}
 	ss.client = ss.release(cfd, ss.client)
 	ss.server = ss.release(sfd, ss.server)
 	ss.cs.SetConn(ss.client)
@@ -176,6 +187,10 @@ func (r *loopRelay) stop() {
 	if r.ended {
 		return
 	}
+	if r.closing {
+		r.finish()
+		return
+	}
 	err := context.Canceled
 	if len(r.toClient) > 0 {
 		r.b2c.cut = true // the client has part of a message
@@ -211,6 +226,8 @@ func (r *loopRelay) Ready(fd int, ev uint32) {
 		}
 		switch {
 		case r.ended || ev&evloop.In == 0 && !bad:
+		case r.closing:
+			r.finish() // gone: nothing more can reach it
 		case len(r.toServer) == 0:
 			r.readClient()
 		case bad:
@@ -228,8 +245,7 @@ func (r *loopRelay) Ready(fd int, ev uint32) {
 	case len(r.toClient) == 0:
 		r.readServer()
 	case bad:
-		r.b2c.lost = true
-		r.end(loopResult{s2c: sockErr(fd)})
+		r.serverEnded(sockErr(fd))
 	}
 }
 
@@ -251,10 +267,48 @@ func (r *loopRelay) end(res loopResult) {
 	r.result <- res
 }
 
+// finish ends the session on the loop: both sockets are closed, and the
+// session has nothing more to do (relay returns at once).
+func (r *loopRelay) finish() {
+	r.ended = true
+	if r.expire != nil {
+		r.expire.Stop()
+	}
+	r.lp.Remove(r.cfd)
+	r.lp.Remove(r.sfd)
+	_ = unix.Close(r.sfd)
+	_ = unix.Close(r.cfd)
+	r.result <- loopResult{done: true}
+}
+
+// serverEnded ends the relay on the backend's end: expected after the
+// client's Terminate, a lost backend otherwise.
+func (r *loopRelay) serverEnded(err error) {
+	if r.closing {
+		r.finish()
+		return
+	}
+	r.b2c.lost = true
+	r.end(loopResult{s2c: err})
+}
+
+// clientGone ends the relay when the client cannot be written to.
+func (r *loopRelay) clientGone(err error) {
+	if r.closing {
+		r.finish()
+		return
+	}
+	r.b2c.cut = true
+	r.end(loopResult{s2c: err})
+}
+
 // interest asks the loop for the events the buffers call for: no reads
 // from a side whose peer has not taken what it was sent.
 func (r *loopRelay) interest() {
 	c, s := uint32(evloop.In), uint32(evloop.In)
+	if r.closing {
+		c = 0
+	}
 	if len(r.toServer) > 0 {
 		c, s = 0, s|evloop.Out
 	}
@@ -287,11 +341,10 @@ func (r *loopRelay) readClient() {
 	switch {
 	case errors.Is(err, unix.EAGAIN):
 		return
-	case err != nil:
-		r.end(loopResult{c2s: err})
-		return
-	case n == 0:
-		r.end(loopResult{c2s: io.EOF})
+	case err != nil || n == 0:
+		// The client went away between requests or during one: the
+		// backend connection closes with it, as in the goroutines.
+		r.finish()
 		return
 	}
 	cs.W += n
@@ -347,14 +400,24 @@ func (r *loopRelay) verdict(err error) bool {
 	return false
 }
 
-// terminated ends the relay once the client's Terminate went to the
-// backend: the backend closes after it, which the goroutines wait for as
-// they always did.
+// terminated stops reading the client once its Terminate went to the
+// backend; what the backend still answers is relayed until it closes,
+// which ends the session (serverEnded) — as the goroutines do, never
+// waiting on a hung backend longer than a connection attempt.
 func (r *loopRelay) terminated() bool {
 	if !r.ss.terminated.Load() {
 		return false
 	}
-	r.end(loopResult{c2s: errTerminated})
+	r.closing = true
+	r.interest()
+	lp := r.lp
+	r.expire = time.AfterFunc(r.ss.s.connectTimeout, func() {
+		lp.Do(func() {
+			if !r.ended {
+				r.finish()
+			}
+		})
+	})
 	return true
 }
 
@@ -404,12 +467,10 @@ func (r *loopRelay) readServer() {
 	case errors.Is(err, unix.EAGAIN):
 		return
 	case err != nil:
-		r.b2c.lost = true
-		r.end(loopResult{s2c: err})
+		r.serverEnded(err)
 		return
 	case n == 0:
-		r.b2c.lost = true
-		r.end(loopResult{s2c: io.EOF})
+		r.serverEnded(io.EOF)
 		return
 	}
 	r.fromServer(buf[:n])
@@ -421,14 +482,12 @@ func (r *loopRelay) readServer() {
 func (r *loopRelay) fromServer(p []byte) {
 	h := r.b2c
 	if _, err := h.sc.Feed(p); err != nil {
-		h.lost = true
-		r.end(loopResult{s2c: err})
+		r.serverEnded(err)
 		return
 	}
 	n, err := evloop.Write(r.cfd, p)
 	if err != nil {
-		h.cut = true
-		r.end(loopResult{s2c: err})
+		r.clientGone(err)
 		return
 	}
 	now := r.ss.s.clock.Now().UnixNano()
@@ -449,8 +508,7 @@ func (r *loopRelay) fromServer(p []byte) {
 func (r *loopRelay) flushClient() {
 	n, err := evloop.Write(r.cfd, r.toClient)
 	if err != nil {
-		r.b2c.cut = true
-		r.end(loopResult{s2c: err})
+		r.clientGone(err)
 		return
 	}
 	if r.toClient = r.toClient[n:]; len(r.toClient) > 0 {

@@ -767,6 +767,10 @@ func (ss *session) relay(ctx context.Context) {
 	if g := ss.s.Loops(); g != nil {
 		res = ss.loopRelay(ctx, g, c2s, b2c, res.fromServer)
 	}
+	if res.done {
+		ss.stopOnce.Do(func() { close(ss.stopped) })
+		return
+	}
 
 	errc := make(chan error, 2)
 	// Both deadlines: a direction may be blocked writing to a peer that
