@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/heliosproxy
 
-.PHONY: all build demo test deps vet fuzz bench bench-compare bench-go abuse clean
+.PHONY: all build demo test deps vet fuzz bench bench-compare bench-go soak abuse clean
 
 all: build
 
@@ -53,6 +53,13 @@ bench-compare:
 # The Go micro-benchmarks; compare runs with benchstat.
 bench-go: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./breaker ./proxy
+
+# 30 minutes of mixed load while the backends are SIGKILLed in turn;
+# fails on a protocol error or on RSS or goroutines growing. SOAK_FLAGS:
+# e.g. "-mode transaction" (pooled) or "-duration 5m".
+SOAK_FLAGS ?=
+soak: deps
+	$(GO) run ./bench/soak $(SOAK_FLAGS)
 
 # The attack suite against a running proxy (`make demo` in another
 # terminal): one PASS/FAIL line per attack, exit status 1 on a FAIL.
