@@ -245,7 +245,7 @@ func (r *loopRelay) Ready(fd int, ev uint32) {
 	case len(r.toClient) == 0:
 		r.readServer()
 	case bad:
-		r.serverEnded(sockErr(fd))
+		r.s2cEnded(sockErr(fd), &r.b2c.lost)
 	}
 }
 
@@ -281,24 +281,16 @@ func (r *loopRelay) finish() {
 	r.result <- loopResult{done: true}
 }
 
-// serverEnded ends the relay on the backend's end: expected after the
-// client's Terminate, a lost backend otherwise.
-func (r *loopRelay) serverEnded(err error) {
+// s2cEnded ends the relay when the backend-to-client direction ends with
+// err: expected after the client's Terminate; otherwise *why tells the
+// goroutines' epilogue what happened (b2c.lost: the backend ended,
+// b2c.cut: the client could not be written to).
+func (r *loopRelay) s2cEnded(err error, why *bool) {
 	if r.closing {
 		r.finish()
 		return
 	}
-	r.b2c.lost = true
-	r.end(loopResult{s2c: err})
-}
-
-// clientGone ends the relay when the client cannot be written to.
-func (r *loopRelay) clientGone(err error) {
-	if r.closing {
-		r.finish()
-		return
-	}
-	r.b2c.cut = true
+	*why = true
 	r.end(loopResult{s2c: err})
 }
 
@@ -402,7 +394,7 @@ func (r *loopRelay) verdict(err error) bool {
 
 // terminated stops reading the client once its Terminate went to the
 // backend; what the backend still answers is relayed until it closes,
-// which ends the session (serverEnded) — as the goroutines do, never
+// which ends the session (s2cEnded) — as the goroutines do, never
 // waiting on a hung backend longer than a connection attempt.
 func (r *loopRelay) terminated() bool {
 	if !r.ss.terminated.Load() {
@@ -467,10 +459,10 @@ func (r *loopRelay) readServer() {
 	case errors.Is(err, unix.EAGAIN):
 		return
 	case err != nil:
-		r.serverEnded(err)
+		r.s2cEnded(err, &r.b2c.lost)
 		return
 	case n == 0:
-		r.serverEnded(io.EOF)
+		r.s2cEnded(io.EOF, &r.b2c.lost)
 		return
 	}
 	r.fromServer(buf[:n])
@@ -482,12 +474,12 @@ func (r *loopRelay) readServer() {
 func (r *loopRelay) fromServer(p []byte) {
 	h := r.b2c
 	if _, err := h.sc.Feed(p); err != nil {
-		r.serverEnded(err)
+		r.s2cEnded(err, &r.b2c.lost)
 		return
 	}
 	n, err := evloop.Write(r.cfd, p)
 	if err != nil {
-		r.clientGone(err)
+		r.s2cEnded(err, &r.b2c.cut)
 		return
 	}
 	now := r.ss.s.clock.Now().UnixNano()
@@ -508,7 +500,7 @@ func (r *loopRelay) fromServer(p []byte) {
 func (r *loopRelay) flushClient() {
 	n, err := evloop.Write(r.cfd, r.toClient)
 	if err != nil {
-		r.clientGone(err)
+		r.s2cEnded(err, &r.b2c.cut)
 		return
 	}
 	if r.toClient = r.toClient[n:]; len(r.toClient) > 0 {
