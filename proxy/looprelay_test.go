@@ -36,6 +36,11 @@ func TestEventLoopRelay(t *testing.T) {
 	// packages' tests): a health check must not time out and open it.
 	cfg.HealthChecks.Interval = config.Duration{Duration: 5 * time.Second}
 	cfg.HealthChecks.Timeout = config.Duration{Duration: 5 * time.Second}
+	// The 24 MiB round trip and the COPYs are slow requests by nature (over
+	// 500 ms under -race on a loaded machine): two of a window of twenty
+	// opened the only backend on latency.
+	cfg.CircuitBreaker.LatencyThresholdP95Ms = 0
+	cfg.CircuitBreaker.LatencyThresholdP99Ms = 0
 	p := startProxy(t, cfg)
 	poll(t, 10*time.Second, "the event loops", func() (bool, string) { return p.front.Loops() != nil, "none" })
 	loops := p.front.Loops()
