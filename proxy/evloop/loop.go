@@ -55,10 +55,20 @@ type Loop struct {
 	done       chan struct{}
 	// Load counts the relays on the loop, for Group.Pick.
 	Load atomic.Int64
+	// hold: while it relays (Load > 0) the loop sleeps in a raw
+	// epoll_pwait, keeping its P (the scheduler's right to run Go code)
+	// instead of handing it over and taking it back at every wake-up. Only
+	// when the loops leave other Ps to the rest of the process (NewGroup);
+	// a loop without relays lets go of its P while it sleeps, so that
+	// goroutine-relayed (pooled) sessions have every P when no session is
+	// on the loops.
+	hold bool
 }
 
-// New starts a loop.
-func New() (*Loop, error) {
+// New starts a loop that lets go of its P while it sleeps.
+func New() (*Loop, error) { return start(false) }
+
+func start(hold bool) (*Loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -73,7 +83,7 @@ func New() (*Loop, error) {
 		unix.Close(wake)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
-	l := &Loop{epfd: epfd, wake: wake, done: make(chan struct{})}
+	l := &Loop{epfd: epfd, wake: wake, done: make(chan struct{}), hold: hold}
 	go l.run()
 	return l, nil
 }
@@ -92,13 +102,27 @@ func (l *Loop) run() {
 	for {
 		// Events that are ready are taken without the scheduler's
 		// bookkeeping around a system call that may block; only an idle
-		// loop makes the blocking wait.
-		n, err := poll(l.epfd, events)
+		// loop makes the blocking wait, through the scheduler unless the
+		// loop holds its P.
+		n, err := pwait(l.epfd, events, 0)
 		if n == 0 && err == nil {
-			n, err = unix.EpollWait(l.epfd, events, -1)
+			if l.hold && l.Load.Load() > 0 {
+				n, err = pwait(l.epfd, events, -1)
+			} else {
+				n, err = unix.EpollWait(l.epfd, events, -1)
+			}
 		}
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
+				if l.hold {
+					// A signal: the runtime's request to preempt the
+					// loop (every 10 ms of sleep, and for each garbage
+					// collection's stop-the-world) among them. The
+					// loop lets go of its P here, as a goroutine at a
+					// safe point would; a loop whose last relay ended
+					// while it slept waits through the scheduler next.
+					runtime.Gosched()
+				}
 				continue
 			}
 			panic(fmt.Sprintf("evloop: epoll_wait: %v", err)) // EBADF/EFAULT/EINVAL: a bug
@@ -130,9 +154,11 @@ func (l *Loop) run() {
 	}
 }
 
-// poll returns the events ready now, without waiting.
-func poll(epfd int, events []unix.EpollEvent) (int, error) {
-	n, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+// pwait returns the events ready within msec milliseconds (-1: until
+// there are some), as a raw system call: the scheduler is not told, so
+// the goroutine keeps its P while the call blocks.
+func pwait(epfd int, events []unix.EpollEvent, msec int) (int, error) {
+	n, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), uintptr(msec), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
@@ -246,11 +272,16 @@ type Group struct {
 	loops []*Loop
 }
 
-// NewGroup starts n loops.
+// NewGroup starts n loops. When GOMAXPROCS leaves at least one P to the
+// rest of the process, the loops keep theirs while they sleep (Loop.hold):
+// a wake-up then costs no hand-over of the P (docs/design-notes.md §
+// Event-loop relay, Waiting).
 func NewGroup(n int) (*Group, error) {
 	g := &Group{}
-	for range max(n, 1) {
-		l, err := New()
+	n = max(n, 1)
+	hold := runtime.GOMAXPROCS(0) > n
+	for range n {
+		l, err := start(hold)
 		if err != nil {
 			g.Close()
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"testing"
 	"time"
 
@@ -212,4 +213,81 @@ func TestGroupPicksTheLeastLoaded(t *testing.T) {
 			t.Errorf("loop %d has %d relays, want 2", i, n)
 		}
 	}
+}
+
+// TestHoldingLoopLeavesTheRuntimeAlone: a loop that keeps its P while it
+// sleeps (GOMAXPROCS above the loops) still lets the runtime stop the
+// world for garbage collection, fires the timers set on its thread, and
+// relays; with as many loops as Ps, loops let go of theirs.
+func TestHoldingLoopLeavesTheRuntimeAlone(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	if g, err := NewGroup(2); err != nil {
+		t.Fatal(err)
+	} else {
+		for _, l := range g.loops {
+			if l.hold {
+				t.Error("a loop holds its P with as many loops as Ps")
+			}
+		}
+		g.Close()
+	}
+	g, err := NewGroup(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	lp := g.Pick()
+	if !lp.hold {
+		t.Fatal("the only loop of two Ps does not hold its P")
+	}
+	// It holds it only while it relays: one relay, and a task so that
+	// the loop waits again knowing of it.
+	lp.Load.Add(1)
+	defer lp.Load.Add(-1)
+	woken := make(chan struct{})
+	lp.Do(func() { close(woken) })
+	<-woken
+	within := func(what string, fn func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { fn(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: not done in 30 s beside a sleeping loop", what)
+		}
+	}
+	// The loop is asleep: a stop-the-world needs its P.
+	within("three garbage collections", func() {
+		for range 3 {
+			runtime.GC()
+		}
+	})
+	fired := make(chan struct{})
+	lp.Do(func() { time.AfterFunc(20*time.Millisecond, func() { close(fired) }) })
+	within("a timer set on the loop's thread", func() { <-fired })
+	client, server := wiretest.TCPPair(t)
+	fd, err := Adopt(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &echo{lp: lp, fd: fd, eof: make(chan struct{})}
+	added := make(chan error, 1)
+	lp.Do(func() { added <- lp.Add(fd, In, e) })
+	if err := <-added; err != nil {
+		t.Fatal(err)
+	}
+	within("an echo through the loop", func() {
+		_ = client.SetDeadline(time.Now().Add(10 * time.Second))
+		got := make([]byte, 5)
+		if _, err := client.Write([]byte("hello")); err != nil {
+			t.Error(err)
+			return
+		}
+		if _, err := io.ReadFull(client, got); err != nil || string(got) != "hello" {
+			t.Errorf("echo: %q, %v", got, err)
+		}
+	})
+	client.Close()
+	within("the handler's EOF", func() { <-e.eof })
 }
