@@ -86,11 +86,12 @@ type Proxy struct {
 	MaxMessageSize int `toml:"max_message_size"`
 	// Workers is how many event loops relay pass-through sessions, each on
 	// a thread of its own, and, when set, how many threads run the proxy's
-	// other Go code at once (GOMAXPROCS); 0, the default, means one loop
-	// per two CPUs (at least one) and Go's own GOMAXPROCS: the fastest
-	// setting measured on a 2-CPU host shared with PostgreSQL, and one
-	// that scales with the cores of a larger one (docs/benchmarks.md §
-	// Workers). Needs a restart.
+	// other Go code at once (GOMAXPROCS); 0, the default, means Go's own
+	// GOMAXPROCS (set from the CPU affinity and a cgroup's CPU limit) and
+	// one loop per two of those CPUs, at least one: the fastest setting
+	// measured on a 2-CPU host shared with PostgreSQL, and one that scales
+	// with the cores of a larger one (docs/benchmarks.md § Workers). Needs
+	// a restart.
 	Workers int `toml:"workers"`
 	// ConnectTimeout bounds one connection attempt to a backend, including
 	// TLS and authentication; default 2s. Must be positive.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -431,4 +432,20 @@ func TestEventLoopSessionEnds(t *testing.T) {
 		resume()
 		ended(t, pid)
 	})
+}
+
+// TestLoopsFollowGOMAXPROCS: the default number of event loops is one per
+// two of the CPUs the process may use (GOMAXPROCS, which Go sets from the
+// CPU affinity and a cgroup's CPU limit), not of the host's.
+func TestLoopsFollowGOMAXPROCS(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, c := range []struct{ procs, want int }{{1, 1}, {2, 1}, {3, 1}, {4, 2}, {8, 4}} {
+		runtime.GOMAXPROCS(c.procs)
+		if got := Loops(0); got != c.want {
+			t.Errorf("GOMAXPROCS %d: %d loops, want %d", c.procs, got, c.want)
+		}
+	}
+	if got := Loops(3); got != 3 {
+		t.Errorf("workers = 3: %d loops", got)
+	}
 }

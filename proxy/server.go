@@ -266,15 +266,18 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 }
 
 // Loops is the number of event loops for proxy.workers: workers itself,
-// or for 0 (the default) one per two CPUs, at least one: on a small host
-// the proxy shares the cores with PostgreSQL and its clients, and one loop
-// relays a session's two sockets with fewer wake-ups than two
-// (docs/benchmarks.md § Workers).
+// or for 0 (the default) one per two of the CPUs the process may use, at
+// least one: on a small host the proxy shares the cores with PostgreSQL
+// and its clients, and one loop relays a session's two sockets with fewer
+// wake-ups than two (docs/benchmarks.md § Workers). The CPUs it may use
+// are GOMAXPROCS's, which Go sets from the CPU affinity and the cgroup's
+// CPU limit: a container limited to 2 CPUs on a 32-CPU host gets one
+// loop, not 16.
 func Loops(workers int) int {
 	if workers > 0 {
 		return workers
 	}
-	return max(1, runtime.NumCPU()/2)
+	return max(1, runtime.GOMAXPROCS(0)/2)
 }
 
 // awaitFirstChecks waits, at most health_checks.timeout, until every

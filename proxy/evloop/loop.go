@@ -63,12 +63,16 @@ type Loop struct {
 	// goroutine-relayed (pooled) sessions have every P when no session is
 	// on the loops.
 	hold bool
+	// group is the number of loops of its Group: with GOMAXPROCS (which
+	// the runtime lowers when a cgroup's CPU limit drops) no longer above
+	// it, the loop stops holding its P.
+	group int
 }
 
 // New starts a loop that lets go of its P while it sleeps.
-func New() (*Loop, error) { return start(false) }
+func New() (*Loop, error) { return start(false, 1) }
 
-func start(hold bool) (*Loop, error) {
+func start(hold bool, group int) (*Loop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -83,7 +87,7 @@ func start(hold bool) (*Loop, error) {
 		unix.Close(wake)
 		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
-	l := &Loop{epfd: epfd, wake: wake, done: make(chan struct{}), hold: hold}
+	l := &Loop{epfd: epfd, wake: wake, done: make(chan struct{}), hold: hold, group: group}
 	go l.run()
 	return l, nil
 }
@@ -120,8 +124,11 @@ func (l *Loop) run() {
 					// collection's stop-the-world) among them. The
 					// loop lets go of its P here, as a goroutine at a
 					// safe point would; a loop whose last relay ended
-					// while it slept waits through the scheduler next.
+					// while it slept waits through the scheduler next,
+					// and one whose Ps were taken away (GOMAXPROCS
+					// lowered) from now on.
 					runtime.Gosched()
+					l.hold = runtime.GOMAXPROCS(0) > l.group
 				}
 				continue
 			}
@@ -281,7 +288,7 @@ func NewGroup(n int) (*Group, error) {
 	n = max(n, 1)
 	hold := runtime.GOMAXPROCS(0) > n
 	for range n {
-		l, err := start(hold)
+		l, err := start(hold, n)
 		if err != nil {
 			g.Close()
 			return nil, err

@@ -291,3 +291,34 @@ func TestHoldingLoopLeavesTheRuntimeAlone(t *testing.T) {
 	client.Close()
 	within("the handler's EOF", func() { <-e.eof })
 }
+
+// TestHoldingLoopLetsGoWhenPsAreTaken: when GOMAXPROCS drops to the
+// number of loops (as the runtime does when a cgroup's CPU limit drops),
+// a loop that held its P while it slept stops holding it.
+func TestHoldingLoopLetsGoWhenPsAreTaken(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	g, err := NewGroup(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	lp := g.Pick()
+	lp.Load.Add(1)
+	defer lp.Load.Add(-1)
+	holds := func() bool {
+		c := make(chan bool, 1)
+		lp.Do(func() { c <- lp.hold })
+		return <-c
+	}
+	if !holds() {
+		t.Fatal("the only loop of two Ps does not hold its P")
+	}
+	runtime.GOMAXPROCS(1)
+	deadline := time.Now().Add(10 * time.Second)
+	for holds() {
+		if time.Now().After(deadline) {
+			t.Fatal("the loop still holds its P with GOMAXPROCS 1")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
