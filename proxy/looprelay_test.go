@@ -30,20 +30,14 @@ func TestEventLoopRelay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	c := pgtest.New(t, pgtest.Options{Name: "looprelay"})
-	cfg := testConfig(t, c)
-	cfg.Proxy.Workers = 1
-	cfg.Proxy.ClientWriteTimeout = config.Duration{Duration: time.Minute}
-	// One backend, probed on a machine that may be loaded (-race, other
-	// packages' tests): a health check must not time out and open it.
-	cfg.HealthChecks.Interval = config.Duration{Duration: 5 * time.Second}
-	cfg.HealthChecks.Timeout = config.Duration{Duration: 5 * time.Second}
-	// The 24 MiB round trip and the COPYs are slow requests by nature (over
-	// 500 ms under -race on a loaded machine): two of a window of twenty
-	// opened the only backend on latency.
-	cfg.CircuitBreaker.LatencyThresholdP95Ms = 0
-	cfg.CircuitBreaker.LatencyThresholdP99Ms = 0
-	p := startProxy(t, cfg)
-	poll(t, 10*time.Second, "the event loops", func() (bool, string) { return p.front.Loops() != nil, "none" })
+	p := startLoopProxy(t, c, func(cfg *config.Config) {
+		cfg.Proxy.ClientWriteTimeout = config.Duration{Duration: time.Minute}
+		// The 24 MiB round trip and the COPYs are slow requests by nature
+		// (over 500 ms under -race on a loaded machine): two of a window
+		// of twenty opened the only backend on latency.
+		cfg.CircuitBreaker.LatencyThresholdP95Ms = 0
+		cfg.CircuitBreaker.LatencyThresholdP99Ms = 0
+	})
 	loops := p.front.Loops()
 	if loops.Size() != 1 {
 		t.Fatalf("%d event loops, want one (proxy.workers = 1)", loops.Size())
@@ -218,6 +212,22 @@ func TestEventLoopRelay(t *testing.T) {
 	})
 }
 
+// startLoopProxy starts a proxy in front of c with one event loop
+// (proxy.workers = 1), edited by edit, and waits for the loop.
+func startLoopProxy(t *testing.T, c *pgtest.Cluster, edit func(*config.Config)) *runningProxy {
+	t.Helper()
+	cfg := testConfig(t, c)
+	cfg.Proxy.Workers = 1
+	// One backend, probed on a machine that may be loaded (-race, other
+	// packages' tests): a health check must not time out and open it.
+	cfg.HealthChecks.Interval = config.Duration{Duration: 5 * time.Second}
+	cfg.HealthChecks.Timeout = config.Duration{Duration: 5 * time.Second}
+	edit(&cfg)
+	p := startProxy(t, cfg)
+	poll(t, 10*time.Second, "the event loops", func() (bool, string) { return p.front.Loops() != nil, "none" })
+	return p
+}
+
 // TestEventLoopAdmissionHandsOver: with a role's rate limit, requests
 // within it are admitted on the event loop; the first that would wait
 // for its turn hands the session to the goroutines, which make it wait
@@ -317,14 +327,10 @@ func TestEventLoopSessionEnds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c := pgtest.New(t, pgtest.Options{Name: "loopends"})
-	cfg := testConfig(t, c)
-	cfg.Proxy.Workers = 1
 	const connectTimeout = time.Second
-	cfg.Proxy.ConnectTimeout = config.Duration{Duration: connectTimeout}
-	cfg.HealthChecks.Interval = config.Duration{Duration: 5 * time.Second}
-	cfg.HealthChecks.Timeout = config.Duration{Duration: 5 * time.Second}
-	p := startProxy(t, cfg)
-	poll(t, 10*time.Second, "the event loops", func() (bool, string) { return p.front.Loops() != nil, "none" })
+	p := startLoopProxy(t, c, func(cfg *config.Config) {
+		cfg.Proxy.ConnectTimeout = config.Duration{Duration: connectTimeout}
+	})
 	direct, err := pgx.Connect(ctx, c.DSN("postgres", c.Password, "postgres"))
 	if err != nil {
 		t.Fatal(err)

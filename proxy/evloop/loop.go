@@ -274,6 +274,12 @@ func Write(fd int, p []byte) (int, error) {
 	}
 }
 
+// Socket is a connection whose socket a loop can adopt.
+type Socket interface {
+	syscall.Conn
+	Close() error
+}
+
 // Group is a set of loops that relays are spread over.
 type Group struct {
 	loops []*Loop
@@ -332,10 +338,7 @@ func (g *Group) Close() {
 // returns a duplicate descriptor (non-blocking, as the original) and
 // closes conn, which removes the original from the runtime's epoll set.
 // The socket lives on in the duplicate; the caller owns and closes it.
-func Adopt(conn interface {
-	syscall.Conn
-	Close() error
-}) (int, error) {
+func Adopt(conn Socket) (int, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return -1, err

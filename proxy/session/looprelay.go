@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -74,14 +73,8 @@ type loopRelay struct {
 	result  chan loopResult
 }
 
-// sockConn is a connection whose socket a loop can adopt.
-type sockConn interface {
-	syscall.Conn
-	Close() error
-}
-
 // loopable reports whether conn can be relayed on a loop: a plain socket.
-func loopable(conn net.Conn) (sockConn, bool) {
+func loopable(conn net.Conn) (evloop.Socket, bool) {
 	switch c := conn.(type) {
 	case *net.TCPConn:
 		return c, true
@@ -402,9 +395,8 @@ func (r *loopRelay) terminated() bool {
 	}
 	r.closing = true
 	r.interest()
-	lp := r.lp
 	r.expire = time.AfterFunc(r.ss.s.connectTimeout, func() {
-		lp.Do(func() {
+		r.lp.Do(func() {
 			if !r.ended {
 				r.finish()
 			}

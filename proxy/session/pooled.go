@@ -110,7 +110,7 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *pool.Us
 	stop := context.AfterFunc(ctx, func() { _ = ss.client.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	err := ss.recovered(ss.pooledClient)
-	ss.stopOnce.Do(func() { close(ss.stopped) })
+	ss.markStopped()
 	switch {
 	case ss.clientErr != nil:
 		ss.fail(ss.clientErr)

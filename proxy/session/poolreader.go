@@ -79,13 +79,11 @@ func (h *poolReader) noteTag(tag []byte) {
 	switch {
 	case bytes.HasPrefix(tag, []byte("DISCARD ALL\x00")):
 		clear(sc.stmts)
-		sc.ForgetCustom()
-		sc.synced = ""
+		sc.forgetCustom()
 	case bytes.HasPrefix(tag, []byte("DEALLOCATE ALL\x00")):
 		clear(sc.stmts)
 	case bytes.HasPrefix(tag, []byte("RESET\x00")):
-		sc.ForgetCustom()
-		sc.synced = ""
+		sc.forgetCustom()
 	}
 }
 

@@ -42,6 +42,14 @@ type serverConn struct {
 	r      poolReader
 }
 
+// forgetCustom notes that the server reset the parameters the proxy set
+// (pool.Conn.ForgetCustom): no session's set is known to be there any
+// more. The owner's pooled.mu is held.
+func (sc *serverConn) forgetCustom() {
+	sc.ForgetCustom()
+	sc.synced = ""
+}
+
 // Base gives the pool its part of the connection.
 func (sc *serverConn) Base() *pool.Conn { return &sc.Conn }
 

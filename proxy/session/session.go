@@ -768,7 +768,7 @@ func (ss *session) relay(ctx context.Context) {
 		res = ss.loopRelay(ctx, g, c2s, b2c, res.fromServer)
 	}
 	if res.done {
-		ss.stopOnce.Do(func() { close(ss.stopped) })
+		ss.markStopped()
 		return
 	}
 
@@ -779,7 +779,7 @@ func (ss *session) relay(ctx context.Context) {
 		past := time.Unix(1, 0)
 		_ = ss.client.SetDeadline(past)
 		_ = ss.server.SetDeadline(past)
-		ss.stopOnce.Do(func() { close(ss.stopped) })
+		ss.markStopped()
 	}
 	defer context.AfterFunc(ctx, stop)()
 	// A direction the loop ended has at most its last bytes to write.
@@ -830,6 +830,10 @@ func (ss *session) relay(ctx context.Context) {
 		}
 	}
 }
+
+// markStopped tells whoever waits on the relay (ss.stopped) that it
+// stopped.
+func (ss *session) markStopped() { ss.stopOnce.Do(func() { close(ss.stopped) }) }
 
 // drain writes what a direction that ended still had to write, and
 // returns how it ended.
