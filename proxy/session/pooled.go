@@ -456,6 +456,11 @@ func (ss *session) flushServer() error {
 	if sc == nil {
 		return nil // lost meanwhile: the client has been told
 	}
+	if lc, ok := sc.Net.(*loopConn); ok {
+		// One batch at a time, as a blocking write would: the next waits
+		// until the server took the last.
+		lc.waitRoom(0)
+	}
 	if _, err := sc.Net.Write(out); err != nil {
 		// The reader sees the broken connection too and tells the client.
 		_ = sc.Net.Close()

@@ -22,6 +22,7 @@ type poolReader struct {
 	code  string        // SQLSTATE of the first error of the current request
 	held  time.Duration // the client's time writing the current request's answers
 	fatal *Error        // a FATAL error: the backend is ending the connection
+	lc    *loopConn     // the loop reading the connection; nil: readLoop
 }
 
 // clientFlushSize bounds what the reader gathers before writing it.
@@ -87,29 +88,52 @@ func (h *poolReader) noteTag(tag []byte) {
 	}
 }
 
-// readLoop reads the connection until it closes.
+// readLoop reads the connection until it closes: the reader goroutine
+// of a connection that no event loop reads (loopConn).
 func (sc *serverConn) readLoop() {
 	h, st := &sc.r, sc.Stream
-	var ss *session // the owner when the data in h.out was read
 	for {
-		if st.R == st.W {
-			h.flush(ss)
-			st.R, st.W = 0, 0
-			n, err := sc.Net.Read(st.Buf)
-			if n == 0 && err != nil {
-				sc.readFailed(err)
-				return
-			}
-			st.W = n
-		}
-		ss = sc.owner.Load()
-		if ss == nil && sc.owner.CompareAndSwap(nil, tombstone) {
-			// A connection idle in the pool has nothing to say, except
-			// that it is going away.
+		ss, need, err := sc.consume()
+		switch {
+		case errors.Is(err, errSpokeIdle):
 			sc.MarkDead()
 			sc.p.Discard(sc)
 			_ = sc.Net.Close()
 			return
+		case err != nil:
+			_ = sc.Net.Close()
+			sc.readFailed(err)
+			return
+		case need > 0:
+			if err := st.Fill(need); err != nil {
+				sc.readFailed(err)
+				return
+			}
+			continue
+		}
+		h.flush(ss)
+		st.R, st.W = 0, 0
+		n, err := sc.Net.Read(st.Buf)
+		if n == 0 && err != nil {
+			sc.readFailed(err)
+			return
+		}
+		st.W = n
+	}
+}
+
+// consume runs the reader over the connection's unread bytes until they
+// are consumed (need 0) or a message must be whole first (need: the bytes
+// it takes from the read position); ss is the session the answers
+// gathered in h.out are for. errSpokeIdle: the connection is idle in its
+// pool and said something, which only a connection going away does; it
+// is no session's any more.
+func (sc *serverConn) consume() (ss *session, need int, err error) {
+	h, st := &sc.r, sc.Stream
+	for st.R < st.W {
+		ss = sc.owner.Load()
+		if ss == nil && sc.owner.CompareAndSwap(nil, tombstone) {
+			return nil, 0, errSpokeIdle
 		}
 		if ss == nil {
 			ss = sc.owner.Load() // attached meanwhile: the data is its
@@ -121,35 +145,35 @@ func (sc *serverConn) readLoop() {
 		case err == nil:
 			st.R = st.W
 		case errors.Is(err, wire.ErrHold):
-			if err := st.Fill(h.scan.Need); err != nil {
-				sc.readFailed(err)
-				return
-			}
+			return ss, h.scan.Need, nil
 		case errors.Is(err, wire.ErrTaken):
 			msg := st.Buf[st.R : st.R+h.scan.Taken]
 			st.R += h.scan.Taken
 			h.taken(ss, msg)
 		default:
-			_ = sc.Net.Close()
-			sc.readFailed(err)
-			return
+			return ss, 0, err
 		}
 		if len(h.out) >= clientFlushSize {
 			h.flush(ss)
 		}
 	}
+	return ss, 0, nil
 }
 
 // flush writes what was gathered to the client of ss, the session it was
 // read for, even if ss was detached meanwhile: it awaits these answers
 // (its ReadyForQuery among them). A client that cannot be written to is
 // gone: the connection, dirty now, is closed and the session's end gives
-// it back.
+// it back. On a loop the write does not wait (session.toClient).
 func (h *poolReader) flush(ss *session) {
 	if len(h.out) == 0 {
 		return
 	}
-	if ss != nil {
+	switch {
+	case ss == nil || ss == tombstone:
+	case h.lc != nil:
+		ss.toClient(h.out, h.lc)
+	default:
 		d, err := ss.writeClientTimed(h.out)
 		h.held += d
 		if err != nil {
@@ -292,6 +316,9 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 	h.out = append(h.out, msg...)
 	h.flush(ss)
 	held := h.held
+	if h.lc != nil {
+		held += h.lc.clientTime()
+	}
 	h.held = 0
 	if r.ok {
 		sc.b.Finish(r.t, ss.tenant, r.start, r.code, ss.cancelAt.Load(), held, r.q, ss.s.clock.Now())
