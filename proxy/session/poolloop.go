@@ -78,14 +78,21 @@ func (sc *serverConn) adopt(g *evloop.Group) bool {
 	lp.Load.Add(1)
 	sc.p.Go(func() { <-c.done })
 	if !lp.Do(c.start) {
-		c.mu.Lock()
-		c.closed = true
-		_ = unix.Close(fd)
-		c.mu.Unlock()
-		lp.Load.Add(-1)
-		c.stopped(net.ErrClosed)
+		c.closeOff()
 	}
 	return true
+}
+
+// closeOff closes the socket when its loop has ended (the proxy's end):
+// nobody reads it.
+func (c *loopConn) closeOff() {
+	c.mu.Lock()
+	c.closed = true
+	_ = unix.Close(c.fd)
+	c.drained.Broadcast()
+	c.mu.Unlock()
+	c.lp.Load.Add(-1)
+	go c.stopped(net.ErrClosed)
 }
 
 // start registers the socket and reads what arrived with the login.
@@ -313,7 +320,7 @@ func (c *loopConn) Close() error {
 	c.drained.Broadcast()
 	c.mu.Unlock()
 	if !already && !c.lp.Do(func() { c.closeNow(net.ErrClosed) }) {
-		return errors.New("event loop closed")
+		c.closeOff()
 	}
 	return nil
 }
