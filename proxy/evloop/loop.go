@@ -63,6 +63,9 @@ type Loop struct {
 	// goroutine-relayed (pooled) sessions have every P when no session is
 	// on the loops.
 	hold bool
+	// yield: a handler made goroutines runnable (Yield). The loop's thread
+	// only.
+	yield bool
 	// group is the number of loops of its Group: with GOMAXPROCS (which
 	// the runtime lowers when a cgroup's CPU limit drops) no longer above
 	// it, the loop stops holding its P.
@@ -158,8 +161,19 @@ func (l *Loop) run() {
 				l.handlers[fd].Ready(fd, events[i].Events)
 			}
 		}
+		if l.yield {
+			l.yield = false
+			runtime.Gosched()
+		}
 	}
 }
+
+// Yield lets the goroutines a handler made runnable (a channel send, a
+// mutex handed over) run before the loop goes on. They wait in the run
+// queue of the loop's P, which only that P runs before the others have
+// nothing left to do: a loop that keeps its P while it sleeps would make
+// them wait for its next preemption, up to 10 ms. The loop's thread only.
+func (l *Loop) Yield() { l.yield = true }
 
 // pwait returns the events ready within msec milliseconds (-1: until
 // there are some), as a raw system call: the scheduler is not told, so

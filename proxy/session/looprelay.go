@@ -258,6 +258,7 @@ func (r *loopRelay) end(res loopResult) {
 	r.lp.Remove(r.sfd)
 	res.toServer, res.toClient = r.toServer, r.toClient
 	r.result <- res
+	r.lp.Yield() // the session's goroutine carries on
 }
 
 // finish ends the session on the loop: both sockets are closed, and the
@@ -272,6 +273,7 @@ func (r *loopRelay) finish() {
 	_ = unix.Close(r.sfd)
 	_ = unix.Close(r.cfd)
 	r.result <- loopResult{done: true}
+	r.lp.Yield()
 }
 
 // s2cEnded ends the relay when the backend-to-client direction ends with

@@ -204,6 +204,15 @@ func (c *loopConn) resume() {
 	c.interest()
 }
 
+// release reads the connection again at once: it was given back while
+// paused for its last session's client, whose writer has the answers.
+func (c *loopConn) release() {
+	if c.paused {
+		c.paused, c.pausedAt = false, time.Time{}
+		c.interest()
+	}
+}
+
 // clientTime takes the client's time so far in a pause under way, for the
 // request a ReadyForQuery ends; the rest of the pause is nobody's.
 func (c *loopConn) clientTime() time.Duration {
@@ -267,6 +276,7 @@ func (c *loopConn) closeNow(err error) {
 	c.mu.Unlock()
 	c.lp.Load.Add(-1)
 	go c.stopped(err)
+	c.lp.Yield()
 }
 
 // stopped is the end of the reader: a connection that spoke while idle
@@ -372,6 +382,7 @@ func (ss *session) toClient(p []byte, c *loopConn) {
 		k.mu.Unlock()
 		c.pause()
 		go ss.writeQueued(true)
+		c.lp.Yield()
 		return
 	}
 	k.q = append(k.q, p...)
@@ -382,6 +393,7 @@ func (ss *session) toClient(p []byte, c *loopConn) {
 	c.pause()
 	if start {
 		go ss.writeQueued(false)
+		c.lp.Yield()
 	}
 }
 

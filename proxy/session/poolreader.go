@@ -248,6 +248,7 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 		sc.ours.Add(-1)
 		if e.done != nil {
 			e.done <- e.err
+			h.woke()
 		}
 		if e.then != nil {
 			e.then()
@@ -288,10 +289,13 @@ type readyState struct {
 	t      breaker.Ticket
 	q      pattern.Req
 	ok     bool // a pending request was popped
+	// detached: the connection went back to its pool (transaction mode).
+	detached bool
 }
 
 // readyLocked notes a client request's ReadyForQuery under pl.mu: the
-// transaction status, the answered request. The request leaves the
+// transaction status, the answered request, and on a loop in transaction
+// mode the end of the attachment. The request leaves the
 // pending ring under pl.mu and before the client has its answer: the next
 // connection's reader pops only after that, so the ring has one consumer
 // at a time.
@@ -305,33 +309,67 @@ func (h *poolReader) readyLocked(ss *session, msg []byte) readyState {
 	h.sc.q.synced()
 	h.code = ""
 	r.start, r.t, r.q, r.ok = ss.pending.Pop()
+	if h.lc != nil {
+		// On a loop, the client's writes never hold the connection up:
+		// it goes back before the client has the ReadyForQuery.
+		r.detached = h.giveBack(ss, r.status)
+	}
 	return r
 }
 
+// giveBack gives the connection back to its pool at the end of a
+// transaction (a ReadyForQuery with status) in transaction mode, and the backend's admission with it,
+// so that the client's next transaction finds them free (and is routed
+// and given its parameters afresh); pl.mu is held.
+func (h *poolReader) giveBack(ss *session, status byte) bool {
+	pl, sc := ss.pl, h.sc
+	if !pl.user.TxMode || status != 'I' || pl.sc != sc || !sc.q.empty() || pl.busy {
+		return false
+	}
+	if ss.detachLocked(true) {
+		h.woke()
+	}
+	return true
+}
+
 // ready finishes a request's ReadyForQuery once pl.mu is released: it is
-// relayed, the request's outcome recorded, and in transaction mode an
-// idle connection goes back to its pool.
+// relayed, the request's outcome recorded, and a goroutine reader gives
+// the connection back in transaction mode.
 func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
-	sc, pl := h.sc, ss.pl
+	sc := h.sc
 	h.out = append(h.out, msg...)
 	h.flush(ss)
 	held := h.held
 	if h.lc != nil {
 		held += h.lc.clientTime()
+		if r.detached {
+			// What ss's client has not taken yet is its writer's: the
+			// connection's next session must not wait for it.
+			h.lc.release()
+		}
 	}
 	h.held = 0
 	if r.ok {
 		sc.b.Finish(r.t, ss.tenant, r.start, r.code, ss.cancelAt.Load(), held, r.q, ss.s.clock.Now())
 	}
 	ss.local.backendIdle()
-	if !pl.user.TxMode || r.status != 'I' {
-		return
+	if h.lc == nil {
+		// A goroutine gives the connection back once the client has its
+		// answers: a client slow to take them must not hold up the
+		// connection's next session.
+		ss.pl.mu.Lock()
+		h.giveBack(ss, r.status)
+		ss.pl.mu.Unlock()
 	}
-	pl.mu.Lock()
-	if pl.sc == sc && sc.q.empty() && !pl.busy {
-		ss.detachLocked(true)
+}
+
+// woke notes that the reader made a goroutine runnable: on a loop, the
+// goroutine waits in the run queue of the loop's P, which the loop must
+// let it have (evloop.Loop.Yield).
+func (h *poolReader) woke() {
+	if h.lc != nil {
+		h.lc.lp.Yield()
 	}
-	pl.mu.Unlock()
 }
 
 // readFailed handles the end of the connection: expected when the proxy
