@@ -353,7 +353,7 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 		sc.b.Finish(r.t, ss.tenant, r.start, r.code, ss.cancelAt.Load(), held, r.q, ss.s.clock.Now())
 	}
 	ss.local.backendIdle()
-	if h.lc == nil {
+	if h.lc == nil && ss.pl.user.TxMode {
 		// A goroutine gives the connection back once the client has its
 		// answers: a client slow to take them must not hold up the
 		// connection's next session.
