@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -81,29 +80,7 @@ func TestEventLoopPooled(t *testing.T) {
 	})
 
 	t.Run("LargeMessagesAndCopy", func(t *testing.T) {
-		conn := appConn(t, ctx, p)
-		big := strings.Repeat("0123456789abcdef", 3<<19)
-		var got string
-		if err := conn.QueryRow(ctx, "SELECT $1::text || 'end'", big).Scan(&got); err != nil || got != big+"end" {
-			t.Fatalf("24 MiB round trip: %d bytes, %v", len(got), err)
-		}
-		if _, err := conn.Exec(ctx, "CREATE TABLE pooled_looped (n int, s text)"); err != nil {
-			t.Fatal(err)
-		}
-		var in bytes.Buffer
-		for i := range 100000 {
-			fmt.Fprintf(&in, "%d\t%s\n", i, strings.Repeat("x", 100))
-		}
-		sent := bytes.Clone(in.Bytes())
-		tag, err := conn.PgConn().CopyFrom(ctx, &in, "COPY pooled_looped FROM STDIN")
-		if err != nil || tag.RowsAffected() != 100000 {
-			t.Fatalf("COPY FROM: %v, %v", tag, err)
-		}
-		var out bytes.Buffer
-		tag, err = conn.PgConn().CopyTo(ctx, &out, "COPY pooled_looped TO STDOUT")
-		if err != nil || tag.RowsAffected() != 100000 || !bytes.Equal(out.Bytes(), sent) {
-			t.Fatalf("COPY TO: %v, %d bytes (sent %d), %v", tag, out.Len(), len(sent), err)
-		}
+		largeMessagesAndCopy(t, ctx, appConn(t, ctx, p), "CREATE TABLE looped (n int, s text)")
 		onLoop(t)
 	})
 

@@ -96,8 +96,13 @@ func (c *Conn) doRead(fd uintptr) bool {
 func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.write(p, c.writeFn)
+}
+
+// write writes p with fn (doWrite, doTryWrite); c.wmu is held.
+func (c *Conn) write(p []byte, fn func(fd uintptr) bool) (int, error) {
 	c.wp, c.wn, c.werr = p, 0, 0
-	err := c.rc.Write(c.writeFn)
+	err := c.rc.Write(fn)
 	n := c.wn
 	c.wp = nil
 	if err == nil && c.werr != 0 {
@@ -132,14 +137,7 @@ func (c *Conn) TryWrite(p []byte) (int, error) {
 		return 0, nil
 	}
 	defer c.wmu.Unlock()
-	c.wp, c.wn, c.werr = p, 0, 0
-	err := c.rc.Write(c.tryFn)
-	n := c.wn
-	c.wp = nil
-	if err == nil && c.werr != 0 {
-		err = c.opError("write", c.werr)
-	}
-	return n, err
+	return c.write(p, c.tryFn)
 }
 
 // doTryWrite is doWrite without the wait: a full socket ends it.

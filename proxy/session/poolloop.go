@@ -85,14 +85,20 @@ func (sc *serverConn) adopt(g *evloop.Group) bool {
 
 // closeOff closes the socket when its loop has ended (the proxy's end):
 // nobody reads it.
-func (c *loopConn) closeOff() {
+func (c *loopConn) closeOff() { c.shut(net.ErrClosed) }
+
+// shut closes the socket, under mu: a Write never finds its descriptor
+// closed, or another socket's. The reader's end (serverConn.readFailed:
+// quiet when the proxy closed it, a loss otherwise) runs in a goroutine,
+// since it may write to a client.
+func (c *loopConn) shut(err error) {
 	c.mu.Lock()
 	c.closed = true
 	_ = unix.Close(c.fd)
 	c.drained.Broadcast()
 	c.mu.Unlock()
 	c.lp.Load.Add(-1)
-	go c.stopped(net.ErrClosed)
+	go c.stopped(err)
 }
 
 // start registers the socket and reads what arrived with the login.
@@ -259,23 +265,14 @@ func (c *loopConn) flushPending() {
 	c.interest()
 }
 
-// closeNow ends the reader on the loop's thread: the socket is closed,
-// and the reader's end (serverConn.readFailed: quiet when the proxy
-// closed it, a loss otherwise) runs in a goroutine, since it may write to
-// a client.
+// closeNow ends the reader on the loop's thread (shut).
 func (c *loopConn) closeNow(err error) {
 	if c.ended {
 		return
 	}
 	c.ended = true
 	c.lp.Remove(c.fd)
-	c.mu.Lock()
-	c.closed = true
-	_ = unix.Close(c.fd)
-	c.drained.Broadcast()
-	c.mu.Unlock()
-	c.lp.Load.Add(-1)
-	go c.stopped(err)
+	c.shut(err)
 	c.lp.Yield()
 }
 
