@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -320,5 +321,76 @@ func TestHoldingLoopLetsGoWhenPsAreTaken(t *testing.T) {
 			t.Fatal("the loop still holds its P with GOMAXPROCS 1")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestYieldRunsTheWokenGoroutine: a goroutine that a holding loop's
+// handler makes runnable waits in the run queue of the loop's P, which
+// the other P, kept busy, does not take it from; Yield lets it run before
+// the loop goes on, where without it the loop handles its socket over and
+// over (level-triggered, never drained) until its next preemption.
+func TestYieldRunsTheWokenGoroutine(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	for _, yield := range []bool{false, true} {
+		g, err := NewGroup(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lp := g.Pick()
+		lp.Load.Add(1)
+		client, server := wiretest.TCPPair(t)
+		fd, err := Adopt(server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var calls, seen atomic.Int64
+		wake, waiting := make(chan struct{}, 1), make(chan struct{})
+		stop := make(chan struct{})
+		go func() { // woken by the loop: notes how far the loop got
+			close(waiting)
+			<-wake
+			seen.Store(calls.Load())
+			close(stop)
+		}()
+		<-waiting
+		go func() { // keeps the other P busy until the woken one ran
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}()
+		h := handlerFunc(func(fd int, ev uint32) {
+			select {
+			case <-stop:
+				lp.Remove(fd)
+				return
+			default:
+			}
+			if calls.Add(1) == 1 {
+				wake <- struct{}{}
+				if yield {
+					lp.Yield()
+				}
+			}
+		})
+		lp.Do(func() { _ = lp.Add(fd, In, h) })
+		if _, err := client.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		<-stop
+		lp.Load.Add(-1)
+		g.Close()
+		_ = unix.Close(fd)
+		n := seen.Load()
+		t.Logf("yield %v: the woken goroutine ran after %d handler calls", yield, n)
+		if yield && n > 10 {
+			t.Errorf("with Yield the woken goroutine ran after %d handler calls, want it before the loop goes on", n)
+		}
+		if !yield && n < 10 {
+			t.Logf("without Yield it ran after %d calls: the other P took it (no proof of the wait this time)", n)
+		}
 	}
 }
