@@ -257,23 +257,27 @@ func (l *Limiter) remove(ch chan struct{}) bool {
 	return false
 }
 
-// Release ends an admission.
-func (l *Limiter) Release() {
+// Release ends an admission; it reports whether a waiter was admitted
+// (woken) in its place.
+func (l *Limiter) Release() (woke bool) {
 	l.inflight.Add(-1)
-	l.handOff()
+	return l.handOff()
 }
 
-// handOff gives free slots to waiters, oldest first.
-func (l *Limiter) handOff() {
+// handOff gives free slots to waiters, oldest first; it reports whether
+// it woke one.
+func (l *Limiter) handOff() (woke bool) {
 	if l.inflight.Load() >= l.limit.Load() {
-		return // the common case under load, and without waiters below it
+		return false // the common case under load, and without waiters below it
 	}
 	l.mu.Lock()
 	for len(l.waiters) > 0 && l.tryAcquire() {
 		close(l.waiters[0])
 		l.waiters = l.waiters[1:]
+		woke = true
 	}
 	l.mu.Unlock()
+	return woke
 }
 
 // wakeAll admits every waiter (shedding was switched off).

@@ -75,6 +75,18 @@ func TestObserveShrinksOnSlowAndRecovers(t *testing.T) {
 	}
 }
 
+// TestReleaseWithoutWaitersWakesNobody: what Release reports tells an
+// event loop whether it made a goroutine runnable (evloop.Loop.Yield).
+func TestReleaseWithoutWaitersWakesNobody(t *testing.T) {
+	l := New(cfg())
+	if err := l.Acquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l.Release() {
+		t.Error("Release without waiters reported one woken")
+	}
+}
+
 func TestAcquireQueuesThenRefuses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := cfg()
@@ -94,11 +106,14 @@ func TestAcquireQueuesThenRefuses(t *testing.T) {
 		if q := l.Queued(); q != 1 {
 			t.Fatalf("Queued = %d, want 1", q)
 		}
-		l.Release()
+		if !l.Release() {
+			t.Error("Release with a waiter reported none woken")
+		}
 		wg.Wait()
 		if waited != nil {
 			t.Fatalf("Acquire after a Release: %v", waited)
 		}
+
 		// Two wait (the queue's size) and time out; a third is refused at once.
 		errs := make([]error, 2)
 		for i := range errs {

@@ -145,13 +145,16 @@ func (ss *session) admitNow() (e *Error, wait bool) {
 }
 
 // releaseAdmission ends the admission of a request answered by b's
-// ReadyForQuery, if it holds one. Only the goroutine that reads the
-// backend calls it (and the session's end, after that one stopped).
-func (ss *session) releaseAdmission(b *backend.Backend) {
+// ReadyForQuery, if it holds one, and reports whether a request waiting
+// for its turn was admitted in its place. Only the goroutine or loop that
+// reads the backend calls it (and the session's end, after that one
+// stopped).
+func (ss *session) releaseAdmission(b *backend.Backend) (woke bool) {
 	if ss.admits.Load() > 0 {
 		ss.admits.Add(-1)
-		b.Admission.Release()
+		return b.Admission.Release()
 	}
+	return false
 }
 
 // releaseAll ends the admissions still held when the session ends.

@@ -115,7 +115,7 @@ func (ss *session) loopRelay(ctx context.Context, g *evloop.Group, c2s *clientSi
 	lp.Load.Add(1)
 	defer lp.Load.Add(-1)
 	r := &loopRelay{ss: ss, lp: lp, cfd: cfd, sfd: sfd, c2s: c2s, b2c: b2c, result: make(chan loopResult, 1)}
-	c2s.h.loop = true
+	c2s.h.loop, b2c.lp = true, lp
 	var res loopResult
 	if !lp.Do(func() { r.start(fromServer) }) {
 		res = loopResult{fromServer: fromServer}
@@ -127,7 +127,7 @@ func (ss *session) loopRelay(ctx context.Context, g *evloop.Group, c2s *clientSi
 			res = <-r.result
 		}
 	}
-	c2s.h.loop = false
+	c2s.h.loop, b2c.lp = false, nil
 	if res.done {
 		return res
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/dial"
+	"github.com/heliosdb/heliosproxy/proxy/evloop"
 	"github.com/heliosdb/heliosproxy/proxy/listen"
 	"github.com/heliosdb/heliosproxy/proxy/pattern"
 	"github.com/heliosdb/heliosproxy/proxy/route"
@@ -1159,6 +1160,8 @@ type serverHandler struct {
 	// blocked is the time writes to the client took since the last
 	// ReadyForQuery: not the backend's latency.
 	blocked time.Duration
+	// lp is the event loop relaying the session, nil in the goroutines.
+	lp *evloop.Loop
 }
 
 func (h *serverHandler) Want(typ byte, _ int) int {
@@ -1196,7 +1199,11 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 		if ok {
 			ss.b.Finish(t, ss.tenant, start, code, ss.cancelAt.Load(), held, q, ss.s.clock.Now())
 		}
-		ss.releaseAdmission(ss.b)
+		if ss.releaseAdmission(ss.b) && h.lp != nil {
+			// The request admitted in its place is another session's
+			// goroutine, made runnable on the loop's P.
+			h.lp.Yield()
+		}
 	}
 	return false
 }
