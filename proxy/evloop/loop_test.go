@@ -233,19 +233,12 @@ func TestHoldingLoopLeavesTheRuntimeAlone(t *testing.T) {
 		}
 		g.Close()
 	}
-	g, err := NewGroup(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	lp := g.Pick()
+	// It holds it only while it relays: one relay, and a task so that
+	// the loop waits again knowing of it.
+	lp := relayingLoop(t)
 	if !lp.hold {
 		t.Fatal("the only loop of two Ps does not hold its P")
 	}
-	// It holds it only while it relays: one relay, and a task so that
-	// the loop waits again knowing of it.
-	lp.Load.Add(1)
-	defer lp.Load.Add(-1)
 	woken := make(chan struct{})
 	lp.Do(func() { close(woken) })
 	<-woken
@@ -294,19 +287,27 @@ func TestHoldingLoopLeavesTheRuntimeAlone(t *testing.T) {
 	within("the handler's EOF", func() { <-e.eof })
 }
 
+// relayingLoop starts the only loop of a group, with one relay counted:
+// with GOMAXPROCS above one it holds its P while it sleeps.
+func relayingLoop(t *testing.T) *Loop {
+	t.Helper()
+	g, err := NewGroup(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Close)
+	lp := g.Pick()
+	lp.Load.Add(1)
+	t.Cleanup(func() { lp.Load.Add(-1) })
+	return lp
+}
+
 // TestHoldingLoopLetsGoWhenPsAreTaken: when GOMAXPROCS drops to the
 // number of loops (as the runtime does when a cgroup's CPU limit drops),
 // a loop that held its P while it slept stops holding it.
 func TestHoldingLoopLetsGoWhenPsAreTaken(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	g, err := NewGroup(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	lp := g.Pick()
-	lp.Load.Add(1)
-	defer lp.Load.Add(-1)
+	lp := relayingLoop(t)
 	holds := func() bool {
 		c := make(chan bool, 1)
 		lp.Do(func() { c <- lp.hold })
@@ -352,14 +353,7 @@ func TestYieldRunsTheWokenGoroutine(t *testing.T) {
 // loop, whose socket always has input, until a goroutine its first call
 // woke has run, the other P spinning meanwhile.
 func handlerCallsBeforeWoken(t *testing.T, yield bool) int64 {
-	g, err := NewGroup(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	lp := g.Pick()
-	lp.Load.Add(1)
-	defer lp.Load.Add(-1)
+	lp := relayingLoop(t)
 	client, server := wiretest.TCPPair(t)
 	fd, err := Adopt(server)
 	if err != nil {
@@ -403,7 +397,7 @@ func handlerCallsBeforeWoken(t *testing.T, yield bool) int64 {
 		t.Fatal(err)
 	}
 	<-stop
-	g.Close() // before the socket closes under it (Close is idempotent)
+	lp.Close() // before the socket closes under it (Close is idempotent)
 	_ = unix.Close(fd)
 	return seen.Load()
 }
