@@ -73,30 +73,7 @@ func TestEventLoopRelay(t *testing.T) {
 	t.Run("LargeMessagesAndCopy", func(t *testing.T) {
 		conn := connect(t)
 		onLoop(t, 1)
-		// A 24 MiB parameter and result: both directions in many reads,
-		// the client's held whole within the memory budget.
-		big := strings.Repeat("0123456789abcdef", 3<<19)
-		var got string
-		if err := conn.QueryRow(ctx, "SELECT $1::text || 'end'", big).Scan(&got); err != nil || got != big+"end" {
-			t.Fatalf("24 MiB round trip: %d bytes, %v", len(got), err)
-		}
-		if _, err := conn.Exec(ctx, "CREATE TEMP TABLE looped (n int, s text)"); err != nil {
-			t.Fatal(err)
-		}
-		var in bytes.Buffer
-		for i := range 100000 {
-			fmt.Fprintf(&in, "%d\t%s\n", i, strings.Repeat("x", 100))
-		}
-		sent := bytes.Clone(in.Bytes())
-		tag, err := conn.PgConn().CopyFrom(ctx, &in, "COPY looped FROM STDIN")
-		if err != nil || tag.RowsAffected() != 100000 {
-			t.Fatalf("COPY FROM: %v, %v", tag, err)
-		}
-		var out bytes.Buffer
-		tag, err = conn.PgConn().CopyTo(ctx, &out, "COPY looped TO STDOUT")
-		if err != nil || tag.RowsAffected() != 100000 || !bytes.Equal(out.Bytes(), sent) {
-			t.Fatalf("COPY TO: %v, %d bytes (sent %d), %v", tag, out.Len(), len(sent), err)
-		}
+		largeMessagesAndCopy(t, ctx, conn, "CREATE TEMP TABLE looped (n int, s text)")
 		onLoop(t, 1)
 	})
 
@@ -210,6 +187,36 @@ func TestEventLoopRelay(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// largeMessagesAndCopy sends and reads back a 24 MiB value (both
+// directions in many reads, the client's message held whole within the
+// memory budget), then copies 100,000 rows into the table looped that
+// create makes, and out again, byte for byte.
+func largeMessagesAndCopy(t *testing.T, ctx context.Context, conn *pgx.Conn, create string) {
+	t.Helper()
+	big := strings.Repeat("0123456789abcdef", 3<<19)
+	var got string
+	if err := conn.QueryRow(ctx, "SELECT $1::text || 'end'", big).Scan(&got); err != nil || got != big+"end" {
+		t.Fatalf("24 MiB round trip: %d bytes, %v", len(got), err)
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
+		t.Fatal(err)
+	}
+	var in bytes.Buffer
+	for i := range 100000 {
+		fmt.Fprintf(&in, "%d\t%s\n", i, strings.Repeat("x", 100))
+	}
+	sent := bytes.Clone(in.Bytes())
+	tag, err := conn.PgConn().CopyFrom(ctx, &in, "COPY looped FROM STDIN")
+	if err != nil || tag.RowsAffected() != 100000 {
+		t.Fatalf("COPY FROM: %v, %v", tag, err)
+	}
+	var out bytes.Buffer
+	tag, err = conn.PgConn().CopyTo(ctx, &out, "COPY looped TO STDOUT")
+	if err != nil || tag.RowsAffected() != 100000 || !bytes.Equal(out.Bytes(), sent) {
+		t.Fatalf("COPY TO: %v, %d bytes (sent %d), %v", tag, out.Len(), len(sent), err)
+	}
 }
 
 // startLoopProxy starts a proxy in front of c with one event loop

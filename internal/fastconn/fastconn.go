@@ -36,6 +36,7 @@ type Conn struct {
 	wn      int
 	werr    syscall.Errno
 	writeFn func(fd uintptr) bool
+	tryFn   func(fd uintptr) bool // doTryWrite, bound once
 }
 
 // Wrap returns a TCP connection as a *Conn; anything else (or a
@@ -50,7 +51,7 @@ func Wrap(c net.Conn) net.Conn {
 		return c
 	}
 	f := &Conn{TCPConn: tc, rc: rc}
-	f.readFn, f.writeFn = f.doRead, f.doWrite
+	f.readFn, f.writeFn, f.tryFn = f.doRead, f.doWrite, f.doTryWrite
 	return f
 }
 
@@ -95,8 +96,13 @@ func (c *Conn) doRead(fd uintptr) bool {
 func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.write(p, c.writeFn)
+}
+
+// write writes p with fn (doWrite, doTryWrite); c.wmu is held.
+func (c *Conn) write(p []byte, fn func(fd uintptr) bool) (int, error) {
 	c.wp, c.wn, c.werr = p, 0, 0
-	err := c.rc.Write(c.writeFn)
+	err := c.rc.Write(fn)
 	n := c.wn
 	c.wp = nil
 	if err == nil && c.werr != 0 {
@@ -120,6 +126,23 @@ func (c *Conn) doWrite(fd uintptr) bool {
 			return true
 		}
 	}
+	return true
+}
+
+// TryWrite writes what the socket takes of p now and never waits: n may
+// be short of len(p), 0 when the socket is full or another Write is under
+// way. For an event loop's thread, which must not block.
+func (c *Conn) TryWrite(p []byte) (int, error) {
+	if len(p) == 0 || !c.wmu.TryLock() {
+		return 0, nil
+	}
+	defer c.wmu.Unlock()
+	return c.write(p, c.tryFn)
+}
+
+// doTryWrite is doWrite without the wait: a full socket ends it.
+func (c *Conn) doTryWrite(fd uintptr) bool {
+	c.doWrite(fd)
 	return true
 }
 

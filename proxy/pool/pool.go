@@ -171,8 +171,10 @@ func (p *Pool[M]) grant(g grant[M]) bool {
 }
 
 // Put gives back a checked-out connection. One that is not clean, or
-// belongs to an earlier epoch, or outlived its lifetime is closed.
-func (p *Pool[M]) Put(m M, clean bool) {
+// belongs to an earlier epoch, or outlived its lifetime is closed. It
+// reports whether a waiter was woken (given the connection, or the room
+// of a closed one).
+func (p *Pool[M]) Put(m M, clean bool) bool {
 	c := m.Base()
 	now := p.env.Now()
 	life := p.env.Settings().Lifetime
@@ -180,20 +182,21 @@ func (p *Pool[M]) Put(m M, clean bool) {
 	p.inUse--
 	if !clean || p.closed || c.Dead() || c.epoch != p.epoch || (life > 0 && now.Sub(c.born) > life) {
 		p.open--
-		p.grant(grant[M]{})
+		woke := p.grant(grant[M]{})
 		p.mu.Unlock()
 		c.Close()
-		return
+		return woke
 	}
 	p.inUse++
 	if p.grant(grant[M]{m: m, ok: true}) {
 		p.mu.Unlock()
-		return
+		return true
 	}
 	p.inUse--
 	c.idleSince = now
 	p.idle = append(p.idle, m)
 	p.mu.Unlock()
+	return false
 }
 
 // Discard forgets a connection that died while idle.

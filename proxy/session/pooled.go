@@ -456,6 +456,11 @@ func (ss *session) flushServer() error {
 	if sc == nil {
 		return nil // lost meanwhile: the client has been told
 	}
+	if lc, ok := sc.Net.(*loopConn); ok {
+		// One batch at a time, as a blocking write would: the next waits
+		// until the server took the last.
+		lc.waitRoom(0)
+	}
 	if _, err := sc.Net.Write(out); err != nil {
 		// The reader sees the broken connection too and tells the client.
 		_ = sc.Net.Close()
@@ -477,10 +482,10 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 	if sc := pl.sc; sc != nil {
 		inTx := byte(ss.txStatus.Load()) != 'I'
 		if split != pl.split && pl.user.TxMode && !inTx && !pl.busy && sc.q.empty() {
-			// Its transaction has ended (the reader gives the connection
-			// back once the client has the ReadyForQuery, which the
-			// client answered first): the read/write split routes this
-			// one elsewhere.
+			// Its transaction has ended and it is still attached (the
+			// reader gives a connection back at the ReadyForQuery that
+			// ends a transaction, unless more was queued on it by then):
+			// the read/write split routes this one elsewhere.
 			ss.detachLocked(true)
 			pl.mu.Unlock()
 			return ss.attachRouted(done, typ, msg, readOnly, split, tried)
@@ -758,8 +763,9 @@ func paramsKey(m map[string]string) string {
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // detachLocked gives the attached connection back: to its pool when clean,
-// else closed. pl.mu is held.
-func (ss *session) detachLocked(clean bool) {
+// else closed. pl.mu is held. It reports whether a session waiting for a
+// connection of the pool was woken.
+func (ss *session) detachLocked(clean bool) bool {
 	pl := ss.pl
 	sc, b := pl.sc, pl.b
 	pl.sc, pl.b = nil, nil
@@ -782,7 +788,7 @@ func (ss *session) detachLocked(clean bool) {
 		// replicas that have replayed this much (routing).
 		pl.wroteAt, pl.mayWrite = ss.s.clock.Now(), false
 	}
-	sc.p.Put(sc, clean && !sc.Doomed() && len(sc.stmts) <= pool.MaxServerStatements)
+	return sc.p.Put(sc, clean && !sc.Doomed() && len(sc.stmts) <= pool.MaxServerStatements)
 }
 
 // endPooled returns the session's connection when the client leaves: a

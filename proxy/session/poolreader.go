@@ -22,6 +22,7 @@ type poolReader struct {
 	code  string        // SQLSTATE of the first error of the current request
 	held  time.Duration // the client's time writing the current request's answers
 	fatal *Error        // a FATAL error: the backend is ending the connection
+	lc    *loopConn     // the loop reading the connection; nil: readLoop
 }
 
 // clientFlushSize bounds what the reader gathers before writing it.
@@ -87,29 +88,52 @@ func (h *poolReader) noteTag(tag []byte) {
 	}
 }
 
-// readLoop reads the connection until it closes.
+// readLoop reads the connection until it closes: the reader goroutine
+// of a connection that no event loop reads (loopConn).
 func (sc *serverConn) readLoop() {
 	h, st := &sc.r, sc.Stream
-	var ss *session // the owner when the data in h.out was read
 	for {
-		if st.R == st.W {
-			h.flush(ss)
-			st.R, st.W = 0, 0
-			n, err := sc.Net.Read(st.Buf)
-			if n == 0 && err != nil {
-				sc.readFailed(err)
-				return
-			}
-			st.W = n
-		}
-		ss = sc.owner.Load()
-		if ss == nil && sc.owner.CompareAndSwap(nil, tombstone) {
-			// A connection idle in the pool has nothing to say, except
-			// that it is going away.
+		ss, need, err := sc.consume()
+		switch {
+		case errors.Is(err, errSpokeIdle):
 			sc.MarkDead()
 			sc.p.Discard(sc)
 			_ = sc.Net.Close()
 			return
+		case err != nil:
+			_ = sc.Net.Close()
+			sc.readFailed(err)
+			return
+		case need > 0:
+			if err := st.Fill(need); err != nil {
+				sc.readFailed(err)
+				return
+			}
+			continue
+		}
+		h.flush(ss)
+		st.R, st.W = 0, 0
+		n, err := sc.Net.Read(st.Buf)
+		if n == 0 && err != nil {
+			sc.readFailed(err)
+			return
+		}
+		st.W = n
+	}
+}
+
+// consume runs the reader over the connection's unread bytes until they
+// are consumed (need 0) or a message must be whole first (need: the bytes
+// it takes from the read position); ss is the session the answers
+// gathered in h.out are for. errSpokeIdle: the connection is idle in its
+// pool and said something, which only a connection going away does; it
+// is no session's any more.
+func (sc *serverConn) consume() (ss *session, need int, err error) {
+	h, st := &sc.r, sc.Stream
+	for st.R < st.W {
+		ss = sc.owner.Load()
+		if ss == nil && sc.owner.CompareAndSwap(nil, tombstone) {
+			return nil, 0, errSpokeIdle
 		}
 		if ss == nil {
 			ss = sc.owner.Load() // attached meanwhile: the data is its
@@ -121,35 +145,35 @@ func (sc *serverConn) readLoop() {
 		case err == nil:
 			st.R = st.W
 		case errors.Is(err, wire.ErrHold):
-			if err := st.Fill(h.scan.Need); err != nil {
-				sc.readFailed(err)
-				return
-			}
+			return ss, h.scan.Need, nil
 		case errors.Is(err, wire.ErrTaken):
 			msg := st.Buf[st.R : st.R+h.scan.Taken]
 			st.R += h.scan.Taken
 			h.taken(ss, msg)
 		default:
-			_ = sc.Net.Close()
-			sc.readFailed(err)
-			return
+			return ss, 0, err
 		}
 		if len(h.out) >= clientFlushSize {
 			h.flush(ss)
 		}
 	}
+	return ss, 0, nil
 }
 
 // flush writes what was gathered to the client of ss, the session it was
 // read for, even if ss was detached meanwhile: it awaits these answers
 // (its ReadyForQuery among them). A client that cannot be written to is
 // gone: the connection, dirty now, is closed and the session's end gives
-// it back.
+// it back. On a loop the write does not wait (session.toClient).
 func (h *poolReader) flush(ss *session) {
 	if len(h.out) == 0 {
 		return
 	}
-	if ss != nil {
+	switch {
+	case ss == nil || ss == tombstone:
+	case h.lc != nil:
+		ss.toClient(h.out, h.lc)
+	default:
 		d, err := ss.writeClientTimed(h.out)
 		h.held += d
 		if err != nil {
@@ -224,6 +248,7 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 		sc.ours.Add(-1)
 		if e.done != nil {
 			e.done <- e.err
+			h.woke()
 		}
 		if e.then != nil {
 			e.then()
@@ -264,10 +289,13 @@ type readyState struct {
 	t      breaker.Ticket
 	q      pattern.Req
 	ok     bool // a pending request was popped
+	// detached: the connection went back to its pool (transaction mode).
+	detached bool
 }
 
 // readyLocked notes a client request's ReadyForQuery under pl.mu: the
-// transaction status, the answered request. The request leaves the
+// transaction status, the answered request, and on a loop in transaction
+// mode the end of the attachment. The request leaves the
 // pending ring under pl.mu and before the client has its answer: the next
 // connection's reader pops only after that, so the ring has one consumer
 // at a time.
@@ -281,30 +309,67 @@ func (h *poolReader) readyLocked(ss *session, msg []byte) readyState {
 	h.sc.q.synced()
 	h.code = ""
 	r.start, r.t, r.q, r.ok = ss.pending.Pop()
+	if h.lc != nil {
+		// On a loop, the client's writes never hold the connection up:
+		// it goes back before the client has the ReadyForQuery.
+		r.detached = h.giveBack(ss, r.status)
+	}
 	return r
 }
 
+// giveBack gives the connection back to its pool at the end of a
+// transaction (a ReadyForQuery with status) in transaction mode, and the backend's admission with it,
+// so that the client's next transaction finds them free (and is routed
+// and given its parameters afresh); pl.mu is held.
+func (h *poolReader) giveBack(ss *session, status byte) bool {
+	pl, sc := ss.pl, h.sc
+	if !pl.user.TxMode || status != 'I' || pl.sc != sc || !sc.q.empty() || pl.busy {
+		return false
+	}
+	if ss.detachLocked(true) {
+		h.woke()
+	}
+	return true
+}
+
 // ready finishes a request's ReadyForQuery once pl.mu is released: it is
-// relayed, the request's outcome recorded, and in transaction mode an
-// idle connection goes back to its pool.
+// relayed, the request's outcome recorded, and a goroutine reader gives
+// the connection back in transaction mode.
 func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
-	sc, pl := h.sc, ss.pl
+	sc := h.sc
 	h.out = append(h.out, msg...)
 	h.flush(ss)
 	held := h.held
+	if h.lc != nil {
+		held += h.lc.clientTime()
+		if r.detached {
+			// What ss's client has not taken yet is its writer's: the
+			// connection's next session must not wait for it.
+			h.lc.release()
+		}
+	}
 	h.held = 0
 	if r.ok {
 		sc.b.Finish(r.t, ss.tenant, r.start, r.code, ss.cancelAt.Load(), held, r.q, ss.s.clock.Now())
 	}
 	ss.local.backendIdle()
-	if !pl.user.TxMode || r.status != 'I' {
-		return
+	if h.lc == nil && ss.pl.user.TxMode {
+		// A goroutine gives the connection back once the client has its
+		// answers: a client slow to take them must not hold up the
+		// connection's next session.
+		ss.pl.mu.Lock()
+		h.giveBack(ss, r.status)
+		ss.pl.mu.Unlock()
 	}
-	pl.mu.Lock()
-	if pl.sc == sc && sc.q.empty() && !pl.busy {
-		ss.detachLocked(true)
+}
+
+// woke notes that the reader made a goroutine runnable: on a loop, the
+// goroutine waits in the run queue of the loop's P, which the loop must
+// let it have (evloop.Loop.Yield).
+func (h *poolReader) woke() {
+	if h.lc != nil {
+		h.lc.lp.Yield()
 	}
-	pl.mu.Unlock()
 }
 
 // readFailed handles the end of the connection: expected when the proxy

@@ -20,9 +20,10 @@ import (
 type connPool = pool.Pool[*serverConn]
 
 // serverConn is one pooled connection to a backend as pooled sessions use
-// it. A goroutine of its own reads it for as long as it is open and relays
-// what it reads to the session it is attached to; a connection that says
-// anything while idle in the pool is closed.
+// it. An event loop (loopConn), or for a TLS connection a goroutine of its
+// own, reads it for as long as it is open and relays what it reads to the
+// session it is attached to; a connection that says anything while idle
+// in the pool is closed.
 type serverConn struct {
 	pool.Conn
 	s *Front
@@ -161,6 +162,8 @@ func (s *Front) open(ctx context.Context, b *backend.Backend, p *connPool, epoch
 	record(breaker.Success)
 	sc.r.sc = sc
 	sc.r.scan = wire.Scanner{H: &sc.r, MaxBody: 1<<31 - 1, Hold: true}
-	p.Go(sc.readLoop)
+	if g := s.Loops(); g == nil || !sc.adopt(g) {
+		p.Go(sc.readLoop)
+	}
 	return sc, nil
 }

@@ -65,6 +65,7 @@ type session struct {
 	pending  backend.Pending
 	local    localState    // statements the proxy answers itself
 	wmu      sync.Mutex    // serializes writes to the client during the relay
+	sink     clientSink    // pooled: answers read by event loops for the client
 	txStatus atomic.Uint32 // transaction status of the last ReadyForQuery
 	// idleReady counts ReadyForQuery messages with status idle: each ends
 	// a transaction, and the proxy's portals and cursors made in it.

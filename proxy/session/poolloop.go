@@ -1,0 +1,435 @@
+package session
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/heliosdb/heliosproxy/internal/fastconn"
+	"github.com/heliosdb/heliosproxy/proxy/evloop"
+)
+
+// Pooled server connections on the event loops. A plain pooled server
+// connection is read by one of the proxy's loops from its login to its
+// close (loopConn), instead of a goroutine of its own: the loop reads it
+// when epoll reports it ready, runs the connection's reader (poolReader)
+// and writes the answers to the attached session's client at once, with
+// a non-blocking write. What the client does not take then goes to a
+// goroutine that writes it (clientSink), and the connection is not read
+// until that goroutine has written everything: a client that does not
+// read holds up its own server connection, nobody else on the loop.
+//
+// The session's client side stays in its goroutine, which writes its
+// requests to the connection's socket itself (loopConn.Write: what the
+// socket does not take waits for the loop, which writes it when the
+// socket has room). TLS server connections keep their reader goroutine.
+
+// loopConn is a pooled server connection's socket, owned by a loop: the
+// connection's net.Conn once its login is done.
+type loopConn struct {
+	sc     *serverConn
+	lp     *evloop.Loop
+	fd     int
+	local  net.Addr
+	remote net.Addr
+
+	// mu guards pending and closed, and the descriptor against its close:
+	// it is closed under mu, on the loop's thread.
+	mu      sync.Mutex
+	drained sync.Cond // pending emptied, or closed
+	pending []byte    // written to the connection, not yet taken by its socket
+	closed  bool
+
+	// The loop's thread only.
+	ev       uint32 // events asked for
+	need     int    // bytes the reader's scanner holds out for (ErrHold)
+	paused   bool   // not read: the client's writer has answers to write first
+	pausedAt time.Time
+	ended    bool
+	done     chan struct{} // closed once the reader ended (Pool.Close waits)
+}
+
+// errSpokeIdle: a connection idle in its pool said something.
+var errSpokeIdle = errors.New("server connection spoke while idle")
+
+// adopt moves sc's socket to a loop of g once its login is done. It
+// reports false when the socket stays with Go's poller (TLS, or the
+// adoption failed): sc then has its reader goroutine.
+func (sc *serverConn) adopt(g *evloop.Group) bool {
+	sock, ok := loopable(sc.Net)
+	if !ok {
+		return false
+	}
+	local, remote := sc.Net.LocalAddr(), sc.Net.RemoteAddr()
+	fd, err := evloop.Adopt(sock)
+	if err != nil {
+		// Adopt closes the connection only once it has its duplicate.
+		sc.s.log.Warn("event loop: server socket not adopted; read by a goroutine", "err", err)
+		return false
+	}
+	lp := g.Pick()
+	c := &loopConn{sc: sc, lp: lp, fd: fd, local: local, remote: remote, done: make(chan struct{})}
+	c.drained.L = &c.mu
+	sc.Net, sc.r.lc = c, c
+	lp.Load.Add(1)
+	sc.p.Go(func() { <-c.done })
+	if !lp.Do(c.start) {
+		c.closeOff()
+	}
+	return true
+}
+
+// closeOff closes the socket when its loop has ended (the proxy's end):
+// nobody reads it.
+func (c *loopConn) closeOff() { c.shut(net.ErrClosed) }
+
+// shut closes the socket, under mu: a Write never finds its descriptor
+// closed, or another socket's. The reader's end (serverConn.readFailed:
+// quiet when the proxy closed it, a loss otherwise) runs in a goroutine,
+// since it may write to a client.
+func (c *loopConn) shut(err error) {
+	c.mu.Lock()
+	c.closed = true
+	_ = unix.Close(c.fd)
+	c.drained.Broadcast()
+	c.mu.Unlock()
+	c.lp.Load.Add(-1)
+	go c.stopped(err)
+}
+
+// start registers the socket and reads what arrived with the login.
+func (c *loopConn) start() {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		c.closeNow(net.ErrClosed)
+		return
+	}
+	c.ev = evloop.In
+	c.mu.Lock()
+	if len(c.pending) > 0 {
+		c.ev |= evloop.Out
+	}
+	c.mu.Unlock()
+	if err := c.lp.Add(c.fd, c.ev, c); err != nil {
+		c.closeNow(err)
+		return
+	}
+	if st := c.sc.Stream; st.R < st.W {
+		c.consume()
+	}
+}
+
+// Ready handles the loop's report on the socket.
+func (c *loopConn) Ready(_ int, ev uint32) {
+	if c.ended {
+		return
+	}
+	if ev&evloop.Out != 0 {
+		c.flushPending()
+	}
+	if !c.ended && !c.paused && ev&(evloop.In|evloop.Hup|evloop.Err) != 0 {
+		c.read()
+	}
+}
+
+// read reads what the server sent and relays it.
+func (c *loopConn) read() {
+	st := c.sc.Stream
+	if st.R == st.W {
+		st.R, st.W = 0, 0
+	}
+	if err := st.Room(max(c.need, 1)); err != nil {
+		c.closeNow(err)
+		return
+	}
+	n, err := evloop.Read(c.fd, st.Buf[st.W:])
+	switch {
+	case errors.Is(err, unix.EAGAIN):
+		return
+	case err != nil:
+		c.closeNow(err)
+		return
+	case n == 0:
+		c.closeNow(io.EOF)
+		return
+	}
+	st.W += n
+	if st.W-st.R < c.need {
+		return
+	}
+	c.consume()
+}
+
+// consume runs the reader over the buffered bytes and writes the answers
+// gathered to the client.
+func (c *loopConn) consume() {
+	sc := c.sc
+	ss, need, err := sc.consume()
+	switch {
+	case errors.Is(err, errSpokeIdle):
+		sc.MarkDead()
+		sc.p.Discard(sc)
+		c.closeNow(err)
+		return
+	case err != nil:
+		c.closeNow(err)
+		return
+	}
+	c.need = need
+	if need == 0 {
+		sc.r.flush(ss)
+	}
+}
+
+// pause stops reading the connection until the client's writer has
+// written what it was given (resume).
+func (c *loopConn) pause() {
+	if c.paused {
+		return
+	}
+	c.paused, c.pausedAt = true, c.sc.s.clock.Now()
+	c.interest()
+}
+
+// resume reads the connection again: the client has taken its answers.
+// The wait is the client's time, not the backend's (poolReader.held).
+func (c *loopConn) resume() {
+	if c.ended || !c.paused {
+		return
+	}
+	c.paused = false
+	if !c.pausedAt.IsZero() {
+		c.sc.r.held += c.sc.s.clock.Now().Sub(c.pausedAt)
+	}
+	c.interest()
+}
+
+// release reads the connection again at once: it was given back while
+// paused for its last session's client, whose writer has the answers.
+func (c *loopConn) release() {
+	if c.paused {
+		c.paused, c.pausedAt = false, time.Time{}
+		c.interest()
+	}
+}
+
+// clientTime takes the client's time so far in a pause under way, for the
+// request a ReadyForQuery ends; the rest of the pause is nobody's.
+func (c *loopConn) clientTime() time.Duration {
+	if !c.paused || c.pausedAt.IsZero() {
+		return 0
+	}
+	d := c.sc.s.clock.Now().Sub(c.pausedAt)
+	c.pausedAt = time.Time{}
+	return max(d, 0)
+}
+
+// interest asks the loop for the events the connection's state calls for.
+func (c *loopConn) interest() {
+	var ev uint32
+	if !c.paused {
+		ev = evloop.In
+	}
+	c.mu.Lock()
+	if len(c.pending) > 0 {
+		ev |= evloop.Out
+	}
+	c.mu.Unlock()
+	if ev != c.ev && !c.ended {
+		c.ev = ev
+		_ = c.lp.Modify(c.fd, ev)
+	}
+}
+
+// flushPending writes what the socket did not take before.
+func (c *loopConn) flushPending() {
+	c.mu.Lock()
+	n, err := evloop.Write(c.fd, c.pending)
+	if err == nil {
+		c.pending = c.pending[:copy(c.pending, c.pending[n:])]
+		if len(c.pending) == 0 {
+			c.drained.Broadcast()
+		}
+	}
+	c.mu.Unlock()
+	if err != nil {
+		c.closeNow(err)
+		return
+	}
+	c.interest()
+}
+
+// closeNow ends the reader on the loop's thread (shut).
+func (c *loopConn) closeNow(err error) {
+	if c.ended {
+		return
+	}
+	c.ended = true
+	c.lp.Remove(c.fd)
+	c.shut(err)
+	c.lp.Yield()
+}
+
+// stopped is the end of the reader: a connection that spoke while idle
+// was discarded already.
+func (c *loopConn) stopped(err error) {
+	defer close(c.done)
+	if !errors.Is(err, errSpokeIdle) {
+		c.sc.readFailed(err)
+	}
+}
+
+// Write writes p to the socket, what it does not take now later from the
+// loop; it never waits (waitRoom bounds what waits).
+func (c *loopConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	n := 0
+	if len(c.pending) == 0 {
+		var err error
+		if n, err = evloop.Write(c.fd, p); err != nil {
+			return n, err
+		}
+		if n == len(p) {
+			return n, nil
+		}
+		c.lp.Do(c.interest)
+	}
+	c.pending = append(c.pending, p[n:]...)
+	return len(p), nil
+}
+
+// waitRoom waits while more than limit bytes wait for the socket: the
+// backpressure of a server that does not read on a client that writes.
+func (c *loopConn) waitRoom(limit int) {
+	c.mu.Lock()
+	for len(c.pending) > limit && !c.closed {
+		c.drained.Wait()
+	}
+	c.mu.Unlock()
+}
+
+// Close closes the connection: the loop closes the socket and ends its
+// reader.
+func (c *loopConn) Close() error {
+	c.mu.Lock()
+	already := c.closed
+	c.closed = true
+	c.drained.Broadcast()
+	c.mu.Unlock()
+	if !already && !c.lp.Do(func() { c.closeNow(net.ErrClosed) }) {
+		c.closeOff()
+	}
+	return nil
+}
+
+func (c *loopConn) Read([]byte) (int, error)         { return 0, errors.New("read by an event loop") }
+func (c *loopConn) LocalAddr() net.Addr              { return c.local }
+func (c *loopConn) RemoteAddr() net.Addr             { return c.remote }
+func (c *loopConn) SetDeadline(time.Time) error      { return nil }
+func (c *loopConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *loopConn) SetWriteDeadline(time.Time) error { return nil }
+
+// clientSink orders what loops and goroutines write to a pooled session's
+// client: a loop writes without waiting while nobody else is writing;
+// otherwise its bytes queue for a writer goroutine, which holds the
+// session's write lock (wmu) until the queue is empty, and the loop
+// connections that queued are paused until then.
+type clientSink struct {
+	mu     sync.Mutex
+	q      []byte
+	busy   bool // a writer goroutine has the client
+	paused []*loopConn
+}
+
+// toClient writes p, answers read by c, to the client without waiting:
+// what the client does not take now is written by a goroutine, and c is
+// not read until it has been. The loop's thread of c.
+func (ss *session) toClient(p []byte, c *loopConn) {
+	k := &ss.sink
+	k.mu.Lock()
+	if !k.busy && ss.wmu.TryLock() {
+		n, err := tryWrite(ss.client, p)
+		if err != nil {
+			ss.wmu.Unlock()
+			k.mu.Unlock()
+			_ = ss.client.Close()
+			return
+		}
+		if n == len(p) {
+			ss.wrote.Store(ss.s.clock.Now().UnixNano())
+			ss.wmu.Unlock()
+			k.mu.Unlock()
+			return
+		}
+		// The writer takes the lock over: nothing else reaches the client
+		// before the rest of p.
+		k.q = append(k.q, p[n:]...)
+		k.busy = true
+		k.paused = append(k.paused, c)
+		k.mu.Unlock()
+		c.pause()
+		go ss.writeQueued(true)
+		c.lp.Yield()
+		return
+	}
+	k.q = append(k.q, p...)
+	k.paused = append(k.paused, c)
+	start := !k.busy
+	k.busy = true
+	k.mu.Unlock()
+	c.pause()
+	if start {
+		go ss.writeQueued(false)
+		c.lp.Yield()
+	}
+}
+
+// tryWrite writes what conn takes of p now, without waiting; 0 for a
+// connection that cannot be written that way (TLS).
+func tryWrite(conn net.Conn, p []byte) (int, error) {
+	if fc, ok := conn.(*fastconn.Conn); ok {
+		return fc.TryWrite(p)
+	}
+	return 0, nil
+}
+
+// writeQueued writes the sink's queue to the client until it is empty,
+// then lets the paused connections be read again. locked: the caller
+// handed ss.wmu over.
+func (ss *session) writeQueued(locked bool) {
+	if !locked {
+		ss.wmu.Lock()
+	}
+	k := &ss.sink
+	var buf []byte
+	for {
+		k.mu.Lock()
+		if len(k.q) == 0 {
+			k.busy = false
+			paused := k.paused
+			k.paused = nil
+			k.mu.Unlock()
+			ss.wmu.Unlock()
+			for _, c := range paused {
+				c.lp.Do(c.resume)
+			}
+			return
+		}
+		buf, k.q = k.q, buf[:0]
+		k.mu.Unlock()
+		if _, err := ss.clientWrite(buf); err != nil {
+			// Gone: the session's goroutine ends it; the rest is dropped.
+			_ = ss.client.Close()
+		}
+	}
+}
