@@ -58,6 +58,26 @@ func startProxy(t testing.TB, cfg config.Config) *runningProxy {
 	return &runningProxy{Server: srv, Addr: runServer(t, srv, cfg.Proxy.ListenAddress)}
 }
 
+// runUntilStop runs srv on a loopback listener until stop, which returns
+// once Run has (failing the test if Run failed).
+func runUntilStop(t *testing.T, ctx context.Context, srv *Server) (addr string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx, ln) }()
+	return ln.Addr().String(), func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	}
+}
+
 // runServer runs srv on a listener on addr until the test ends, and
 // returns the listener's address.
 func runServer(t testing.TB, srv *Server, addr string) string {

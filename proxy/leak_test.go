@@ -50,14 +50,8 @@ func TestRunLeavesNoGoroutine(t *testing.T) {
 	reloaded := cfg
 	reloaded.Backends.Instances = cfg.Backends.Instances[:1]
 	srv.SetConfigSource(func() (config.Config, []config.Warning, error) { return reloaded, nil, nil })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(runCtx, ln) }()
-	p := &runningProxy{Server: srv, Addr: ln.Addr().String()}
+	addr, stop := runUntilStop(t, ctx, srv)
+	p := &runningProxy{Server: srv, Addr: addr}
 
 	host, port, _ := net.SplitHostPort(p.Addr)
 	for _, dsn := range []string{p.dsn("app", "app-secret"), p.dsn("postgres", "pg-secret"),
@@ -81,8 +75,5 @@ func TestRunLeavesNoGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
 	goleak.VerifyNone(t, ignore)
 }

@@ -285,14 +285,8 @@ func TestEventLoopShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(runCtx, ln) }()
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	addr, stop := runUntilStop(t, ctx, srv)
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,19 +299,23 @@ func TestEventLoopShutdown(t *testing.T) {
 		return n == 1, fmt.Sprint(n)
 	})
 	stop()
-	if err := <-done; err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	expectShutdown(t, conn, "client")
+}
+
+// expectShutdown reads what the proxy sends conn's client until its
+// ErrorResponse, which must say the proxy is shutting down (57P01).
+func expectShutdown(t *testing.T, conn net.Conn, who string) {
+	t.Helper()
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	fe := pgproto3.NewFrontend(conn, io.Discard)
 	for {
 		msg, err := fe.Receive()
 		if err != nil {
-			t.Fatalf("connection ended without an error message: %v", err)
+			t.Fatalf("%s: connection ended without an error message: %v", who, err)
 		}
 		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
 			if e.Code != "57P01" {
-				t.Fatalf("told %s %s, want 57P01", e.Code, e.Message)
+				t.Fatalf("%s told %s %s, want 57P01", who, e.Code, e.Message)
 			}
 			return
 		}

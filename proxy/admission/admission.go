@@ -176,6 +176,11 @@ func (l *Limiter) admitNow(c *Config) bool {
 	return false
 }
 
+// AdmitNow admits a request if that needs no wait, and otherwise takes
+// and counts nothing: for a caller that then calls Acquire where it may
+// wait (an event loop).
+func (l *Limiter) AdmitNow() bool { return l.admitNow(l.cfg.Load()) }
+
 // ErrWouldWait is TryAcquire's answer when the request would wait in
 // the queue: nothing was taken.
 var ErrWouldWait = errors.New("the request would wait in the admission queue")

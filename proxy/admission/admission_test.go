@@ -153,3 +153,21 @@ func TestDisabledAdmitsEverything(t *testing.T) {
 		t.Errorf("Inflight = %d, want 10", l.Inflight())
 	}
 }
+
+// TestAdmitNowTakesNothingWhenFull: an event loop asks AdmitNow first;
+// at the limit it gets false, and nothing is counted (the goroutine it
+// hands the request to counts what Acquire decides).
+func TestAdmitNowTakesNothingWhenFull(t *testing.T) {
+	c := cfg()
+	c.MaxLimit = 1
+	l := New(c)
+	if !l.AdmitNow() {
+		t.Fatal("AdmitNow below the limit refused")
+	}
+	if l.AdmitNow() {
+		t.Fatal("AdmitNow at the limit admitted")
+	}
+	if admitted, shed := l.Totals(); admitted != 1 || shed != 0 || l.Inflight() != 1 {
+		t.Fatalf("admitted %d, shed %d, in flight %d; want 1, 0, 1", admitted, shed, l.Inflight())
+	}
+}

@@ -159,6 +159,31 @@ func (p *Pool[M]) Get(ctx context.Context) (M, error) {
 	}
 }
 
+// TryGet is Get for a caller that must not wait (an event loop): it
+// checks out the most recently used idle connection if usable accepts
+// it, and otherwise reports false having taken nothing (the caller then
+// calls Get where it may wait, open a connection or check a stale one).
+func (p *Pool[M]) TryGet(usable func(M) bool) (M, bool) {
+	var zero M
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.idle) > 0 {
+		m := p.idle[len(p.idle)-1]
+		if m.Base().Dead() {
+			p.idle = p.idle[:len(p.idle)-1]
+			p.open--
+			continue
+		}
+		if !usable(m) {
+			return zero, false
+		}
+		p.idle = p.idle[:len(p.idle)-1]
+		p.inUse++
+		return m, true
+	}
+	return zero, false
+}
+
 // grant hands g to the longest waiter, if any; p.mu is held.
 func (p *Pool[M]) grant(g grant[M]) bool {
 	if len(p.waiters) == 0 {

@@ -197,3 +197,35 @@ func TestStatementsBounded(t *testing.T) {
 		t.Fatal("a released statement's id was reused")
 	}
 }
+
+// TestTryGetTakesOnlyWhatNeedsNoWait: TryGet checks out the most recently
+// used idle connection when usable accepts it, and otherwise takes
+// nothing: not a connection usable refuses, not one to open, and it skips
+// the dead.
+func TestTryGetTakesOnlyWhatNeedsNoWait(t *testing.T) {
+	p, opened := testPool(t, Settings{Size: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	any := func(*member) bool { return true }
+	if _, ok := p.TryGet(any); ok || opened.Load() != 0 {
+		t.Fatalf("TryGet on an empty pool took a connection (opened %d): opening waits", opened.Load())
+	}
+	a, _ := p.Get(ctx)
+	b, _ := p.Get(ctx)
+	p.Put(a, true)
+	p.Put(b, true) // most recently used
+	if m, ok := p.TryGet(func(m *member) bool { return m != b }); ok {
+		t.Fatalf("TryGet took %p although usable refused the most recent one", m)
+	}
+	if m, ok := p.TryGet(any); !ok || m != b {
+		t.Fatalf("TryGet = %p, %v; want the most recently used", m, ok)
+	}
+	a.MarkDead()
+	if m, ok := p.TryGet(any); ok {
+		t.Fatalf("TryGet took a dead connection %p", m)
+	}
+	// The dead one no longer counts: the pool of two has room.
+	if _, err := p.Get(ctx); err != nil || opened.Load() != 3 {
+		t.Fatalf("Get after TryGet skipped a dead connection = %v, opened %d; want a new one", err, opened.Load())
+	}
+}

@@ -62,6 +62,13 @@ func (r *Router) Route(readOnly bool, exclude []*backend.Backend) (*backend.Back
 	return r.route(readOnly, exclude, true)
 }
 
+// RouteNow is Route for a caller that must not wait (an event loop): a
+// refusal is not counted, since the caller routes again with RouteWait
+// where it may wait, and that one counts.
+func (r *Router) RouteNow(readOnly bool, exclude []*backend.Backend) (*backend.Backend, breaker.Ticket, error) {
+	return r.route(readOnly, exclude, false)
+}
+
 // RouteWait is Route for a session that may wait up to wait for a primary
 // (backends.primary_wait_timeout): when Route refuses a session that may
 // write only because no primary can take it (ErrNoPrimary) and a backend

@@ -81,6 +81,17 @@ func (ss *session) admitBackend(ctx context.Context, b *backend.Backend) *Error 
 	return ss.backendRefusal(b, b.Admission.Acquire(ctx))
 }
 
+// admitBackendNow is admitBackend for an event loop: false, having taken
+// nothing, when the admission would wait or be refused (the session's
+// goroutine then calls admitBackend).
+func (ss *session) admitBackendNow(b *backend.Backend) bool {
+	if !ss.idle() {
+		b.Admission.Force()
+		return true
+	}
+	return b.Admission.AdmitNow()
+}
+
 // backendRefusal is the answer to a request b's admission limit refused
 // (admission.Limiter.Acquire's error), nil for none.
 func (ss *session) backendRefusal(b *backend.Backend, err error) *Error {

@@ -100,7 +100,11 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *pool.Us
 		ss.refuse(log, err)
 		return
 	}
+	// A plain client's socket goes to a loop now, before anything can
+	// write to it; the loop reads it once the relay starts (pooledOnLoop).
+	lc := ss.adoptClient()
 	if err := ss.pooledStartup(); err != nil {
+		lc.handBack()
 		ss.refuse(log, err)
 		return
 	}
@@ -109,7 +113,12 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *pool.Us
 	_ = ss.client.SetDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { _ = ss.client.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	err := ss.recovered(ss.pooledClient)
+	ss.local.startPath(ss.params)
+	run := ss.pooledClient
+	if lc != nil {
+		run = func() error { return ss.pooledOnLoop(lc) }
+	}
+	err := ss.recovered(run)
 	ss.markStopped()
 	switch {
 	case ss.clientErr != nil:
@@ -183,7 +192,6 @@ func (ss *session) pooledStartup() error {
 // pooledClient reads whole client messages and relays them, writing to
 // the server once per batch of messages that arrived together.
 func (ss *session) pooledClient() error {
-	ss.local.startPath(ss.params)
 	for {
 		typ, msg, err := ss.cs.Message()
 		if err != nil {
@@ -243,7 +251,12 @@ func (ss *session) remote(typ byte, msg []byte) error {
 			return ss.answerError(typ, e)
 		}
 	}
-	err := ss.attachPooled(nil, typ, msg)
+	return ss.answerAttach(typ, ss.attachPooled(nil, typ, msg))
+}
+
+// answerAttach answers the request that starts with the client message
+// typ with the error that kept it from a server connection, if any.
+func (ss *session) answerAttach(typ byte, err error) error {
 	var ce *Error
 	if errors.As(err, &ce) {
 		return ss.answerError(typ, ce)
@@ -444,17 +457,9 @@ func (ss *session) writeClientTimed(p []byte) (time.Duration, error) {
 
 // flushServer writes the queued messages to the attached connection.
 func (ss *session) flushServer() error {
-	pl := ss.pl
-	if len(pl.out) == 0 {
-		return nil
-	}
-	pl.mu.Lock()
-	sc := pl.sc
-	pl.mu.Unlock()
-	out := pl.out
-	pl.out = pl.out[:0]
+	sc, out := ss.takeOut()
 	if sc == nil {
-		return nil // lost meanwhile: the client has been told
+		return nil
 	}
 	if lc, ok := sc.Net.(*loopConn); ok {
 		// One batch at a time, as a blocking write would: the next waits
@@ -466,6 +471,22 @@ func (ss *session) flushServer() error {
 		_ = sc.Net.Close()
 	}
 	return nil
+}
+
+// takeOut takes the messages queued for the attached connection, and
+// that connection; nil when there are none, or when it was lost meanwhile
+// (the client has been told).
+func (ss *session) takeOut() (*serverConn, []byte) {
+	pl := ss.pl
+	if len(pl.out) == 0 {
+		return nil, nil
+	}
+	pl.mu.Lock()
+	sc := pl.sc
+	pl.mu.Unlock()
+	out := pl.out
+	pl.out = pl.out[:0]
+	return sc, out
 }
 
 // attachPooled gives the session a server connection if it has none: the router
@@ -480,23 +501,12 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 	readOnly, split, tried := ss.routing(typ, msg)
 	pl.mu.Lock()
 	if sc := pl.sc; sc != nil {
-		inTx := byte(ss.txStatus.Load()) != 'I'
-		if split != pl.split && pl.user.TxMode && !inTx && !pl.busy && sc.q.empty() {
-			// Its transaction has ended and it is still attached (the
-			// reader gives a connection back at the ReadyForQuery that
-			// ends a transaction, unless more was queued on it by then):
-			// the read/write split routes this one elsewhere.
+		switch ss.carryOn(sc, typ, split) {
+		case nextReroute:
 			ss.detachLocked(true)
 			pl.mu.Unlock()
-			return ss.attachRouted(done, typ, msg, readOnly, split, tried)
-		}
-		if typ != 0 && !split && !inTx && !pl.busy && sc.q.empty() {
-			pl.mayWrite = true // a request that may write starts on it
-		}
-		if !sc.Doomed() || pl.busy || !sc.q.empty() || inTx && pl.user.TxMode {
-			// In transaction mode a transaction under way finishes where
-			// it began (a backend that really failed fails it); its
-			// connection is closed when given back.
+			return ss.attachRouted(done, typ, msg, readOnly, split, tried, nil)
+		case nextKeep:
 			if typ != 0 {
 				ss.queueRemote(sc, typ, msg)
 			}
@@ -506,6 +516,7 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 		// In session mode, its backend was isolated while the session
 		// was idle in a transaction: the transaction is aborted, the
 		// session goes on elsewhere.
+		inTx := byte(ss.txStatus.Load()) != 'I'
 		name := pl.b.Config.Name
 		ss.detachLocked(false)
 		pl.mu.Unlock()
@@ -524,39 +535,110 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 			return lost
 		}
 	}
-	return ss.attachRouted(done, typ, msg, readOnly, split, tried)
+	return ss.attachRouted(done, typ, msg, readOnly, split, tried, nil)
+}
+
+// What an attached connection does with the session's next request
+// (carryOn).
+const (
+	nextKeep    = iota // the request is queued on it
+	nextReroute        // given back: the read/write split routes the request elsewhere
+	nextLeave          // given back: its backend was isolated
+)
+
+// carryOn decides what the attached connection sc does with the request
+// that starts with the client message typ (0 for none); pl.mu is held.
+func (ss *session) carryOn(sc *serverConn, typ byte, split bool) int {
+	pl := ss.pl
+	inTx := byte(ss.txStatus.Load()) != 'I'
+	if split != pl.split && pl.user.TxMode && !inTx && !pl.busy && sc.q.empty() {
+		// Its transaction has ended and it is still attached (the
+		// reader gives a connection back at the ReadyForQuery that
+		// ends a transaction, unless more was queued on it by then):
+		// the read/write split routes this one elsewhere.
+		return nextReroute
+	}
+	if typ != 0 && !split && !inTx && !pl.busy && sc.q.empty() {
+		pl.mayWrite = true // a request that may write starts on it
+	}
+	if pl.busy || !sc.q.empty() || inTx && pl.user.TxMode || !sc.Doomed() && pl.b.Breaker.State() != breaker.Open {
+		// (An open circuit whose Front.Isolate has not run yet dooms it
+		// as well.)
+		// In transaction mode a transaction under way finishes where
+		// it began (a backend that really failed fails it); its
+		// connection is closed when given back.
+		return nextKeep
+	}
+	return nextLeave
 }
 
 // attachRouted is attachPooled's routing of a session with no connection
-// attached: readOnly, split and tried are routing's.
-func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOnly, split bool, tried []*backend.Backend) error {
+// attached: readOnly, split and tried are routing's. With r from a loop
+// (remoteNow), it carries on from where the loop stopped: r.now, on the
+// loop itself, where nothing may wait — what would (a wait for a primary,
+// the admission queue, a full pool, a new connection, the check of a
+// stale one, a TLS connection's writes) returns a *wouldWait with the
+// routing decided so far, for the session's goroutine to carry on.
+func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOnly, split bool, tried []*backend.Backend, r *routed) error {
 	pl := ss.pl
 	var refused route.Refusals
+	now := r != nil && r.now
 	for {
-		b, t, err := ss.s.router.RouteWait(pl.ctx, readOnly, tried, ss.s.config().Backends.PrimaryWaitTimeout.Duration)
-		if err != nil {
-			return ss.s.router.NoBackend(err, readOnly, &refused)
-		}
-		tried = append(tried, b)
+		var b *backend.Backend
+		var t breaker.Ticket
 		var admitted bool
-		if pl.user.TxMode && typ != 0 {
-			// A transaction starts: admitted by its backend's limit until
-			// its connection is given back (detachLocked).
-			if e := ss.admitBackend(pl.ctx, b); e != nil {
-				b.Active.Add(-1)
-				b.Breaker.Release(t)
-				return e
+		var err error
+		switch {
+		case r != nil && r.b != nil:
+			b, t, admitted = r.b, r.t, r.admitted
+			r = nil
+		case now:
+			if b, t, err = ss.s.router.RouteNow(readOnly, tried); err != nil {
+				return &wouldWait{}
 			}
-			admitted = true
+		default:
+			if b, t, err = ss.s.router.RouteWait(pl.ctx, readOnly, tried, ss.s.config().Backends.PrimaryWaitTimeout.Duration); err != nil {
+				return ss.s.router.NoBackend(err, readOnly, &refused)
+			}
 		}
-		p := ss.s.pools.get(ss.s, b, pool.Key{User: pl.user.Config.Name, Database: pl.database})
-		sc, err := p.Get(pl.ctx)
-		if err != nil {
+		// What the session's goroutine carries on with.
+		later := &wouldWait{routed{b: b, t: t, readOnly: readOnly, split: split, tried: tried}}
+		tried = append(tried, b)
+		undo := func() {
 			if admitted {
 				b.Admission.Release()
 			}
 			b.Active.Add(-1)
 			b.Breaker.Release(t)
+		}
+		if pl.user.TxMode && typ != 0 && !admitted {
+			// A transaction starts: admitted by its backend's limit until
+			// its connection is given back (detachLocked).
+			if now && !ss.admitBackendNow(b) {
+				return later
+			}
+			if !now {
+				if e := ss.admitBackend(pl.ctx, b); e != nil {
+					undo()
+					return e
+				}
+			}
+			admitted = true
+		}
+		later.admitted = admitted
+		p := ss.s.pools.get(ss.s, b, pool.Key{User: pl.user.Config.Name, Database: pl.database})
+		var sc *serverConn
+		var check bool
+		if now {
+			var ok bool
+			if sc, ok = p.TryGet(ss.loopUsable); !ok {
+				return later
+			}
+		} else if sc, err = p.Get(pl.ctx); err == nil {
+			check = ss.stale(sc)
+		}
+		if err != nil {
+			undo()
 			var retry errRetry
 			switch {
 			case errors.As(err, &retry) || errors.Is(err, pool.ErrIsolated):
@@ -576,7 +658,6 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 			}
 			return toClient(err)
 		}
-		check := ss.s.clock.Now().Sub(sc.IdleSince()) > ss.s.config().Pool.ServerCheckDelay.Duration && !sc.IdleSince().IsZero()
 		// Owner and pl.sc change together under pl.mu: a reader that finds
 		// its connection dead tells the owner, which must then see it as
 		// attached.
@@ -584,11 +665,7 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 		if !sc.owner.CompareAndSwap(nil, ss) {
 			// It died in the pool as it was handed out: nothing was sent.
 			pl.mu.Unlock()
-			if admitted {
-				b.Admission.Release()
-			}
-			b.Active.Add(-1)
-			b.Breaker.Release(t)
+			undo()
 			sc.p.Put(sc, false)
 			continue
 		}
@@ -620,6 +697,30 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 		pl.mu.Unlock()
 		return nil
 	}
+}
+
+// routed is how far a loop got attaching a connection: b and its ticket
+// t chosen (nil b: nothing yet), admitted by b's limit or not.
+type routed struct {
+	now             bool // attachRouted runs on a loop
+	b               *backend.Backend
+	t               breaker.Ticket
+	admitted        bool
+	readOnly, split bool
+	tried           []*backend.Backend
+}
+
+// wouldWait is attachRouted's answer on a loop that cannot go on
+// without waiting: where the session's goroutine carries on.
+type wouldWait struct{ routed }
+
+func (*wouldWait) Error() string { return "would wait: for the session's goroutine" }
+
+// stale reports whether sc was idle longer than pool.server_check_delay:
+// it is checked before its first request.
+func (ss *session) stale(sc *serverConn) bool {
+	idle := sc.IdleSince()
+	return !idle.IsZero() && ss.s.clock.Now().Sub(idle) > ss.s.config().Pool.ServerCheckDelay.Duration
 }
 
 // routing decides where the transaction that the client message (typ,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/internal/fastconn"
 	"github.com/heliosdb/heliosproxy/proxy/evloop"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
 // Pooled server connections on the event loops. A plain pooled server
@@ -43,6 +44,7 @@ type loopConn struct {
 	drained sync.Cond // pending emptied, or closed
 	pending []byte    // written to the connection, not yet taken by its socket
 	closed  bool
+	onDrain func() // whenDrained's
 
 	// The loop's thread only.
 	ev       uint32 // events asked for
@@ -96,7 +98,12 @@ func (c *loopConn) shut(err error) {
 	c.closed = true
 	_ = unix.Close(c.fd)
 	c.drained.Broadcast()
+	fn := c.onDrain
+	c.onDrain = nil
 	c.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
 	c.lp.Load.Add(-1)
 	go c.stopped(err)
 }
@@ -141,29 +148,37 @@ func (c *loopConn) Ready(_ int, ev uint32) {
 // read reads what the server sent and relays it.
 func (c *loopConn) read() {
 	st := c.sc.Stream
+	read, err := readStream(c.fd, st, c.need)
+	if err != nil {
+		c.closeNow(err)
+		return
+	}
+	if read && st.W-st.R >= c.need {
+		c.consume()
+	}
+}
+
+// readStream reads what the socket fd has into st, after making room
+// towards need unread bytes (Stream.Room); false when nothing was there,
+// io.EOF when the peer closed.
+func readStream(fd int, st *wire.Stream, need int) (bool, error) {
 	if st.R == st.W {
 		st.R, st.W = 0, 0
 	}
-	if err := st.Room(max(c.need, 1)); err != nil {
-		c.closeNow(err)
-		return
+	if err := st.Room(max(need, 1)); err != nil {
+		return false, err
 	}
-	n, err := evloop.Read(c.fd, st.Buf[st.W:])
+	n, err := evloop.Read(fd, st.Buf[st.W:])
 	switch {
 	case errors.Is(err, unix.EAGAIN):
-		return
+		return false, nil
 	case err != nil:
-		c.closeNow(err)
-		return
+		return false, err
 	case n == 0:
-		c.closeNow(io.EOF)
-		return
+		return false, io.EOF
 	}
 	st.W += n
-	if st.W-st.R < c.need {
-		return
-	}
-	c.consume()
+	return true, nil
 }
 
 // consume runs the reader over the buffered bytes and writes the answers
@@ -251,13 +266,18 @@ func (c *loopConn) interest() {
 func (c *loopConn) flushPending() {
 	c.mu.Lock()
 	n, err := evloop.Write(c.fd, c.pending)
+	var fn func()
 	if err == nil {
 		c.pending = c.pending[:copy(c.pending, c.pending[n:])]
 		if len(c.pending) == 0 {
 			c.drained.Broadcast()
+			fn, c.onDrain = c.onDrain, nil
 		}
 	}
 	c.mu.Unlock()
+	if fn != nil {
+		fn()
+	}
 	if err != nil {
 		c.closeNow(err)
 		return
@@ -306,6 +326,19 @@ func (c *loopConn) Write(p []byte) (int, error) {
 	}
 	c.pending = append(c.pending, p[n:]...)
 	return len(p), nil
+}
+
+// whenDrained has fn run once the socket took everything written to it,
+// or the connection closed; false, and fn never runs, when it has taken
+// everything already. One at a time: the attached session's.
+func (c *loopConn) whenDrained(fn func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) == 0 || c.closed {
+		return false
+	}
+	c.onDrain = fn
+	return true
 }
 
 // waitRoom waits while more than limit bytes wait for the socket: the
@@ -397,8 +430,11 @@ func (ss *session) toClient(p []byte, c *loopConn) {
 // tryWrite writes what conn takes of p now, without waiting; 0 for a
 // connection that cannot be written that way (TLS).
 func tryWrite(conn net.Conn, p []byte) (int, error) {
-	if fc, ok := conn.(*fastconn.Conn); ok {
-		return fc.TryWrite(p)
+	switch c := conn.(type) {
+	case *fastconn.Conn:
+		return c.TryWrite(p)
+	case *loopClient:
+		return c.TryWrite(p)
 	}
 	return 0, nil
 }

@@ -1,0 +1,642 @@
+package session
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/heliosdb/heliosproxy/proxy/evloop"
+	"github.com/heliosdb/heliosproxy/proxy/wire"
+)
+
+// The pooled client side on the event loops. A pooled session whose
+// client is a plain socket has it read by a loop (loopClient), like its
+// server connections (loopConn): the loop reads the client's messages
+// into the session's stream, and a request that needs no wait — queued on
+// the attached connection, or on an idle one the loop can attach at once
+// (an admission free, no wait for a primary, no stale connection to
+// check) — goes from the client's read to the server's socket on the
+// loop's thread, and its answers back the same way: a transaction crosses
+// the proxy without waking a goroutine.
+//
+// Everything else is handed to the session's goroutine, which runs the
+// same code as a goroutine-read session (pooledMessage): statements the
+// proxy answers, Terminate, a batch being skipped, a role's limits, a
+// COMMIT or ROLLBACK with no transaction, and any attachment that may
+// wait. The loop stops reading the client meanwhile; the goroutine goes
+// on with the messages already read, writes the batch to the server and
+// gives the client back to the loop (resume). The session's end — the
+// client gone, a protocol violation, the proxy's shutdown — is the
+// goroutine's too: it takes the socket back from the loop (handBack) and
+// ends the session as before.
+
+// loopClient is a pooled session's client socket on a loop: ss.client
+// from adoptClient to the session's end.
+type loopClient struct {
+	ss     *session
+	lp     *evloop.Loop
+	fd     int
+	local  net.Addr
+	remote net.Addr
+	// work hands a message, or the end of the client side, to the
+	// session's goroutine: one message at a time, and one end.
+	work chan handoff
+
+	// mu guards these, and the descriptor against its close.
+	mu      sync.Mutex
+	drained sync.Cond // pending emptied, a write failed, or closed
+	pending []byte    // written to the client, not yet taken by its socket
+	werr    error     // a write failed: the client is gone
+	closed  bool
+	conn    net.Conn // the socket back in Go's poller (handBack); nil on the loop
+
+	// The loop's thread only.
+	ev     uint32 // events asked for
+	need   int    // bytes the stream must hold before the next message is whole
+	handed bool   // the session's goroutine has the client side: not read
+	held   bool   // the attached connection has not taken the last batch: not read
+	gone   error  // the socket failed while not read
+	ended  bool   // off the loop
+
+	back bool // handBack ran; the session's goroutine only
+}
+
+// handoff is what the loop gives the session's goroutine.
+type handoff struct {
+	typ   byte
+	msg   []byte // in the stream's buffer, which the loop does not touch meanwhile
+	local bool   // the proxy answers it (local.answers said so)
+	// route: the loop began attaching a connection for it, and the
+	// goroutine carries on from there (attachRouted).
+	route *routed
+	err   error // the client side ended
+}
+
+// adoptClient moves a plain client's socket to a loop; nil when it stays
+// with Go's poller (no loops, TLS, adoption failed). The loop writes to
+// it at once, and reads it once pooledOnLoop starts the relay.
+func (ss *session) adoptClient() *loopClient {
+	g := ss.s.Loops()
+	if g == nil {
+		return nil
+	}
+	sock, ok := loopable(ss.client)
+	if !ok {
+		return nil
+	}
+	local, remote := ss.client.LocalAddr(), ss.client.RemoteAddr()
+	fd, err := evloop.Adopt(sock)
+	if err != nil {
+		ss.s.log.Warn("event loop: client socket not adopted; read by a goroutine", "session_id", ss.pid, "err", err)
+		return nil
+	}
+	// Not read (handed) until the relay starts: pooledOnLoop resumes it.
+	lc := &loopClient{ss: ss, lp: g.Pick(), fd: fd, local: local, remote: remote, work: make(chan handoff, 2), handed: true}
+	lc.drained.L = &lc.mu
+	lc.lp.Load.Add(1)
+	ss.client = lc
+	ss.cs.SetConn(lc)
+	ss.released = true // Serve closes lc
+	if !lc.lp.Do(lc.start) {
+		lc.work <- handoff{err: net.ErrClosed}
+	}
+	return lc
+}
+
+// pooledOnLoop is the session's goroutine while a loop reads its client:
+// it handles what the loop hands over, until the client side ends.
+func (ss *session) pooledOnLoop(lc *loopClient) error {
+	defer lc.handBack()
+	if !lc.lp.Do(lc.resume) {
+		return net.ErrClosed
+	}
+	for {
+		var h handoff
+		select {
+		case h = <-lc.work:
+		case <-ss.pl.ctx.Done():
+			return ss.pl.ctx.Err()
+		}
+		if h.err != nil {
+			if errors.Is(h.err, wire.ErrProtocol) || errors.Is(h.err, wire.ErrMemory) {
+				ss.clientErr = h.err
+			}
+			return h.err
+		}
+		if err := ss.handOver(h); err != nil {
+			return err
+		}
+		for ss.cs.Complete() {
+			typ, msg, err := ss.cs.Message() // whole: reads nothing
+			if err != nil {
+				ss.clientErr = err // too long
+				return err
+			}
+			if err := ss.pooledMessage(typ, msg); err != nil {
+				return err
+			}
+		}
+		if err := ss.flushServer(); err != nil {
+			return err
+		}
+		if !lc.lp.Do(lc.resume) {
+			return net.ErrClosed
+		}
+	}
+}
+
+// handOver handles a message the loop handed over, as pooledMessage
+// would have after the loop's decisions.
+func (ss *session) handOver(h handoff) error {
+	switch {
+	case h.typ == 'X':
+		ss.terminated.Store(true)
+		return errTerminated
+	case h.local:
+		return ss.localMessage(h.msg)
+	case h.route != nil:
+		r := h.route
+		return ss.answerAttach(h.typ, ss.attachRouted(nil, h.typ, h.msg, r.readOnly, r.split, r.tried, r))
+	}
+	return ss.remote(h.typ, h.msg)
+}
+
+// onLoop relays a client message on the loop when that needs no wait,
+// and otherwise reports what the session's goroutine is to do with it.
+func (ss *session) onLoop(typ byte, msg []byte) (handoff, bool) {
+	h := handoff{typ: typ, msg: msg}
+	switch {
+	case typ == 'X':
+		return h, false
+	case ss.local.answers(typ, msg[5:]):
+		h.local = true
+		return h, false
+	}
+	var ok bool
+	h.route, ok = ss.remoteNow(typ, msg)
+	return h, ok
+}
+
+// remoteNow is remote on a loop: it queues the message on the attached
+// connection, or on one it attaches without waiting. Otherwise it reports
+// false, having changed nothing but what r says: how far attaching got,
+// for the session's goroutine to carry on (nil: it starts over, remote).
+func (ss *session) remoteNow(typ byte, msg []byte) (r *routed, ok bool) {
+	pl := ss.pl
+	if pl.skip || ss.tenant != nil {
+		return nil, false
+	}
+	readOnly, split, tried := ss.routing(typ, msg)
+	pl.mu.Lock()
+	sc := pl.sc
+	if sc == nil {
+		if pl.lost != nil || typ == 'Q' && byte(ss.txStatus.Load()) == 'I' && isTransactionEnd(msg[5:]) {
+			pl.mu.Unlock()
+			return nil, false
+		}
+		pl.mu.Unlock()
+		pl.out = pl.out[:0] // as attachPooled: nothing is attached
+		var w *wouldWait
+		if err := ss.attachRouted(nil, typ, msg, readOnly, split, tried, &routed{now: true}); errors.As(err, &w) {
+			return &w.routed, false
+		}
+		return nil, true // attachRouted on a loop fails only with a wouldWait
+	}
+	if _, ok := sc.Net.(*loopConn); !ok || ss.carryOn(sc, typ, split) != nextKeep {
+		pl.mu.Unlock()
+		return nil, false
+	}
+	ss.queueRemote(sc, typ, msg)
+	pl.mu.Unlock()
+	return nil, true
+}
+
+// isTransactionEnd reports whether a Query is only COMMIT or ROLLBACK
+// (endOutsideTransaction answers those itself).
+func isTransactionEnd(body []byte) bool {
+	_, ok := transactionEnd(body)
+	return ok
+}
+
+// loopUsable reports whether a loop may attach sc, an idle connection:
+// read by a loop too (a TLS connection's writes may wait), and not stale
+// (its check waits for the backend).
+func (ss *session) loopUsable(sc *serverConn) bool {
+	_, ok := sc.Net.(*loopConn)
+	return ok && !ss.stale(sc)
+}
+
+// start registers the socket, not read yet.
+func (lc *loopClient) start() {
+	defer lc.recover()
+	if err := lc.lp.Add(lc.fd, lc.ev, lc); err != nil {
+		lc.ended = true
+		lc.work <- handoff{err: err}
+	}
+}
+
+// recover turns a panic on the loop into the end of this session only.
+func (lc *loopClient) recover() {
+	if p := recover(); p != nil {
+		lc.ss.s.log.Error("relay failed on an internal error; session closed", "session_id", lc.ss.pid, "panic", p, "stack", string(debug.Stack()))
+		lc.end(fmt.Errorf("internal error: %v", p))
+	}
+}
+
+// Ready handles the loop's report on the socket.
+func (lc *loopClient) Ready(_ int, ev uint32) {
+	defer lc.recover()
+	if lc.ended {
+		return
+	}
+	if ev&evloop.Out != 0 {
+		lc.flushPending()
+	}
+	bad := ev&(evloop.Hup|evloop.Err) != 0
+	switch {
+	case lc.ended:
+	case lc.handed:
+		if bad {
+			// Reported at every wait until the socket is read: noted
+			// and watched no more, for resume to end the client side.
+			lc.gone = sockErr(lc.fd)
+			lc.ended = true
+			lc.lp.Remove(lc.fd)
+		}
+	case lc.held:
+		if bad {
+			lc.end(sockErr(lc.fd))
+		}
+	case ev&evloop.In != 0 || bad:
+		lc.read()
+	}
+}
+
+// read reads what the client sent and handles the whole messages.
+func (lc *loopClient) read() {
+	st := lc.ss.cs
+	read, err := readStream(lc.fd, st, lc.need)
+	switch {
+	case errors.Is(err, io.EOF) && st.W > st.R:
+		lc.end(io.ErrUnexpectedEOF)
+		return
+	case err != nil:
+		lc.end(err)
+		return
+	}
+	if read && st.W-st.R >= lc.need {
+		lc.process()
+	}
+}
+
+// process relays the whole messages in the stream, up to one the
+// session's goroutine must handle, and writes what they queued for the
+// server.
+func (lc *loopClient) process() {
+	ss, st := lc.ss, lc.ss.cs
+	lc.need = 0
+	for st.W-st.R >= 5 {
+		n := int(int32(binary.BigEndian.Uint32(st.Buf[st.R+1:])))
+		if n < 4 || n-4 > st.MaxBody {
+			_, _, err := st.Message() // the protocol violation; reads nothing
+			lc.end(err)
+			return
+		}
+		if st.W-st.R < 1+n {
+			lc.need = 1 + n
+			break
+		}
+		typ, msg, _ := st.Message()
+		if h, ok := ss.onLoop(typ, msg); !ok {
+			lc.handed = true
+			lc.interest()
+			lc.work <- h
+			lc.lp.Yield()
+			return
+		}
+	}
+	if lc.need == 0 && st.W > st.R {
+		lc.need = 5
+	}
+	if lc.need > 0 {
+		// Room for what comes next now, as Stream.Fill makes it before
+		// it reads: a full buffer grows (or the budget refuses) at once.
+		if err := st.Room(lc.need); err != nil {
+			lc.end(err)
+			return
+		}
+	}
+	lc.flushServer()
+}
+
+// flushServer writes the batch queued for the attached connection; the
+// client is not read again until the connection's socket took it all, as
+// a blocking write would have it (flushServer's waitRoom).
+func (lc *loopClient) flushServer() {
+	sc, out := lc.ss.takeOut()
+	if sc == nil {
+		return
+	}
+	c := sc.Net.(*loopConn) // onLoop queues only on those
+	if _, err := c.Write(out); err != nil {
+		_ = c.Close() // its reader tells the client
+		return
+	}
+	if c.whenDrained(func() { lc.lp.Do(lc.unhold) }) {
+		lc.held = true
+		lc.interest()
+	}
+}
+
+// unhold reads the client again: its last batch was taken.
+func (lc *loopClient) unhold() {
+	defer lc.recover()
+	if !lc.held {
+		return
+	}
+	lc.held = false
+	lc.carryOn()
+}
+
+// resume reads the client again once the session's goroutine has handled
+// what the loop handed over.
+func (lc *loopClient) resume() {
+	defer lc.recover()
+	lc.handed = false
+	lc.carryOn()
+}
+
+// carryOn reads the client again after a pause: what is buffered first.
+func (lc *loopClient) carryOn() {
+	switch {
+	case lc.gone != nil:
+		lc.handed = true
+		lc.work <- handoff{err: lc.gone}
+		lc.gone = nil
+		lc.lp.Yield()
+		return
+	case lc.ended || lc.handed || lc.held:
+		return
+	}
+	lc.interest()
+	if st := lc.ss.cs; st.W-st.R >= max(lc.need, 1) {
+		lc.process()
+	}
+}
+
+// end ends the client side on the loop: the session's goroutine ends
+// the session.
+func (lc *loopClient) end(err error) {
+	if lc.ended {
+		return
+	}
+	lc.ended, lc.handed = true, true
+	lc.lp.Remove(lc.fd)
+	lc.work <- handoff{err: err}
+	lc.lp.Yield()
+}
+
+// interest asks the loop for the events the client's state calls for.
+func (lc *loopClient) interest() {
+	if lc.ended {
+		return
+	}
+	var ev uint32
+	if !lc.handed && !lc.held {
+		ev = evloop.In
+	}
+	lc.mu.Lock()
+	if len(lc.pending) > 0 {
+		ev |= evloop.Out
+	}
+	lc.mu.Unlock()
+	if ev != lc.ev {
+		lc.ev = ev
+		_ = lc.lp.Modify(lc.fd, ev)
+	}
+}
+
+// flushPending writes what the socket did not take before.
+func (lc *loopClient) flushPending() {
+	lc.mu.Lock()
+	if lc.conn == nil && !lc.closed {
+		n, err := evloop.Write(lc.fd, lc.pending)
+		switch {
+		case err != nil:
+			lc.werr, lc.pending = err, nil
+			lc.drained.Broadcast()
+		default:
+			lc.pending = lc.pending[:copy(lc.pending, lc.pending[n:])]
+			if len(lc.pending) == 0 {
+				lc.drained.Broadcast()
+			}
+		}
+	}
+	lc.mu.Unlock()
+	lc.interest()
+}
+
+// TryWrite writes what the socket takes of p now, never waiting: nothing
+// while earlier bytes wait for it.
+func (lc *loopClient) TryWrite(p []byte) (int, error) {
+	lc.mu.Lock()
+	if c := lc.conn; c != nil {
+		lc.mu.Unlock()
+		return tryWrite(c, p)
+	}
+	defer lc.mu.Unlock()
+	switch {
+	case lc.closed:
+		return 0, net.ErrClosed
+	case lc.werr != nil:
+		return 0, lc.werr
+	case len(lc.pending) > 0:
+		return 0, nil
+	}
+	n, err := evloop.Write(lc.fd, p)
+	if err != nil {
+		lc.werr = err
+	}
+	return n, err
+}
+
+// Write writes p to the client, waiting until its socket took it (what it
+// does not take at once, the loop writes when it has room).
+func (lc *loopClient) Write(p []byte) (int, error) {
+	lc.mu.Lock()
+	if c := lc.conn; c != nil {
+		lc.mu.Unlock()
+		return c.Write(p)
+	}
+	defer lc.mu.Unlock()
+	if err := lc.writable(); err != nil {
+		return 0, err
+	}
+	n := 0
+	if len(lc.pending) == 0 {
+		var err error
+		if n, err = evloop.Write(lc.fd, p); err != nil {
+			lc.werr = err
+			return 0, err
+		}
+		if n == len(p) {
+			return n, nil
+		}
+		lc.lp.Do(lc.interest)
+	}
+	lc.pending = append(lc.pending, p[n:]...)
+	for len(lc.pending) > 0 && lc.writable() == nil {
+		lc.drained.Wait()
+	}
+	if err := lc.writable(); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writable is the error a write meets now; lc.mu is held.
+func (lc *loopClient) writable() error {
+	switch {
+	case lc.closed:
+		return net.ErrClosed
+	case lc.werr != nil:
+		return lc.werr
+	}
+	return nil
+}
+
+// handBack takes the socket off the loop when the session's relay ends,
+// as a connection of Go's poller again (the session's end writes to it,
+// lingers on it and closes it), and writes to it what the loop had not.
+func (lc *loopClient) handBack() {
+	if lc == nil || lc.back {
+		return
+	}
+	lc.back = true
+	done := make(chan struct{})
+	off := func() {
+		if !lc.ended {
+			lc.ended, lc.handed = true, true
+			lc.lp.Remove(lc.fd)
+		}
+		close(done)
+	}
+	if lc.lp.Do(off) {
+		<-done
+	}
+	lc.lp.Load.Add(-1)
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.closed {
+		return
+	}
+	conn := lc.ss.release(lc.fd, nil)
+	lc.fd = -1
+	if conn == nil {
+		lc.closed = true
+		lc.drained.Broadcast()
+		return
+	}
+	if len(lc.pending) > 0 && lc.werr == nil {
+		_ = conn.SetWriteDeadline(lc.ss.s.clock.Now().Add(time.Second))
+		_, _ = conn.Write(lc.pending)
+		_ = conn.SetWriteDeadline(time.Time{})
+	}
+	lc.pending = nil
+	lc.conn = conn
+	lc.drained.Broadcast()
+}
+
+// Close closes the client: on the loop, by the loop (the session's
+// goroutine then ends the session).
+func (lc *loopClient) Close() error {
+	lc.mu.Lock()
+	if c := lc.conn; c != nil {
+		lc.mu.Unlock()
+		return c.Close()
+	}
+	if lc.closed {
+		lc.mu.Unlock()
+		return nil
+	}
+	lc.closed = true
+	lc.drained.Broadcast()
+	lc.mu.Unlock()
+	if !lc.lp.Do(lc.closeNow) {
+		lc.closeFd()
+	}
+	return nil
+}
+
+// closeNow closes the socket on the loop's thread.
+func (lc *loopClient) closeNow() {
+	if !lc.ended {
+		lc.end(net.ErrClosed)
+	}
+	lc.closeFd()
+}
+
+// closeFd closes the descriptor unless handBack has taken it.
+func (lc *loopClient) closeFd() {
+	lc.mu.Lock()
+	if lc.fd >= 0 && lc.conn == nil {
+		_ = unix.Close(lc.fd)
+		lc.fd = -1
+	}
+	lc.mu.Unlock()
+}
+
+// Read reads from the socket once it is back with Go's poller (a
+// session's end lingers on it); on the loop, the loop reads.
+func (lc *loopClient) Read(p []byte) (int, error) {
+	lc.mu.Lock()
+	c := lc.conn
+	lc.mu.Unlock()
+	if c == nil {
+		return 0, errors.New("read by an event loop")
+	}
+	return c.Read(p)
+}
+
+// CloseWrite shuts the socket's sending side (linger).
+func (lc *loopClient) CloseWrite() error {
+	lc.mu.Lock()
+	c := lc.conn
+	lc.mu.Unlock()
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return net.ErrClosed
+}
+
+func (lc *loopClient) deadline(set func(net.Conn) error) error {
+	lc.mu.Lock()
+	c := lc.conn
+	lc.mu.Unlock()
+	if c == nil {
+		return nil // on the loop: the session's context ends the relay
+	}
+	return set(c)
+}
+
+func (lc *loopClient) SetDeadline(t time.Time) error {
+	return lc.deadline(func(c net.Conn) error { return c.SetDeadline(t) })
+}
+
+func (lc *loopClient) SetReadDeadline(t time.Time) error {
+	return lc.deadline(func(c net.Conn) error { return c.SetReadDeadline(t) })
+}
+
+func (lc *loopClient) SetWriteDeadline(t time.Time) error {
+	return lc.deadline(func(c net.Conn) error { return c.SetWriteDeadline(t) })
+}
+
+func (lc *loopClient) LocalAddr() net.Addr  { return lc.local }
+func (lc *loopClient) RemoteAddr() net.Addr { return lc.remote }
