@@ -159,7 +159,7 @@ func TestDisabledAdmitsEverything(t *testing.T) {
 // hands the request to counts what Acquire decides).
 func TestAdmitNowTakesNothingWhenFull(t *testing.T) {
 	c := cfg()
-	c.MaxLimit = 1
+	c.MinLimit, c.MaxLimit = 1, 1
 	l := New(c)
 	if !l.AdmitNow() {
 		t.Fatal("AdmitNow below the limit refused")
