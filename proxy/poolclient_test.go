@@ -31,7 +31,7 @@ func TestEventLoopPooledClient(t *testing.T) {
 	clusters, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) {
 		cfg.Proxy.Workers = 1
 		cfg.Pool.DefaultPoolSize = 1
-		cfg.Pool.QueryWaitTimeout = config.Duration{Duration: time.Minute}
+		cfg.Pool.QueryWaitTimeout = config.Duration{Duration: 3 * time.Second}
 		cfg.CircuitBreaker.LatencyThresholdP95Ms = 0
 		cfg.CircuitBreaker.LatencyThresholdP99Ms = 0
 	})
@@ -121,6 +121,45 @@ func TestEventLoopPooledClient(t *testing.T) {
 		for _, conn := range conns {
 			conn.Close(ctx)
 		}
+		onLoop(t, 0)
+	})
+
+	t.Run("TimesOutWaitingForAFullPool", func(t *testing.T) {
+		holder, waiter := appConn(t, ctx, p), appConn(t, ctx, p)
+		tx, err := holder.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+		// The other client's request waits on the loop for the only
+		// connection: it shows in the queue, and is shed after
+		// pool.query_wait_timeout.
+		done := make(chan error, 1)
+		go func() {
+			_, err := waiter.Exec(ctx, "SELECT 2")
+			done <- err
+		}()
+		poll(t, 10*time.Second, "the request in the pool's queue", func() (bool, string) {
+			d := p.Snapshot().Backends[0].QueueDepth
+			return d == 1, fmt.Sprint(d)
+		})
+		if err := <-done; sqlState(err) != "53300" || !strings.Contains(err.Error(), "every connection of the pool is busy") {
+			t.Fatalf("request waiting for a full pool: %v, want 53300", err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Both go on, back on the loop.
+		for _, conn := range []*pgx.Conn{holder, waiter} {
+			if _, err := conn.Exec(ctx, "SELECT 3"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		onLoop(t, 2)
+		holder.Close(ctx)
+		waiter.Close(ctx)
 		onLoop(t, 0)
 	})
 

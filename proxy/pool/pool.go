@@ -63,7 +63,7 @@ type Pool[M Member] struct {
 	open    int // connections open or being opened
 	inUse   int
 	epoch   uint64 // bumped by Isolate: older connections are closed, not reused
-	waiters []chan grant[M]
+	waiters []*waiter[M]
 	closed  bool // Close was called: connections given back are closed
 
 	maintaining atomic.Bool
@@ -76,6 +76,14 @@ type grant[M Member] struct {
 	m   M
 	ok  bool
 	err error
+}
+
+// waiter is a client waiting for a connection: a goroutine in Get (ch),
+// or an event loop's continuation (fn, Await) with its wait timeout.
+type waiter[M Member] struct {
+	ch    chan grant[M]
+	fn    func(m M, ok bool, err error)
+	timer *time.Timer
 }
 
 // ErrIsolated sends a waiter elsewhere: the backend's circuit opened.
@@ -125,8 +133,9 @@ func (p *Pool[M]) Get(ctx context.Context) (M, error) {
 			}
 			return m, nil
 		}
-		ch := make(chan grant[M], 1)
-		p.waiters = append(p.waiters, ch)
+		w := &waiter[M]{ch: make(chan grant[M], 1)}
+		ch := w.ch
+		p.waiters = append(p.waiters, w)
 		p.mu.Unlock()
 		if set.WaitTimeout > 0 && deadline == nil {
 			t := time.NewTimer(set.WaitTimeout)
@@ -143,7 +152,7 @@ func (p *Pool[M]) Get(ctx context.Context) (M, error) {
 		case <-ctx.Done():
 		}
 		p.mu.Lock()
-		p.waiters = slices.DeleteFunc(p.waiters, func(c chan grant[M]) bool { return c == ch })
+		p.waiters = slices.DeleteFunc(p.waiters, func(o *waiter[M]) bool { return o == w })
 		p.mu.Unlock()
 		select {
 		case g := <-ch: // granted while giving up
@@ -189,9 +198,48 @@ func (p *Pool[M]) grant(g grant[M]) bool {
 	if len(p.waiters) == 0 {
 		return false
 	}
-	ch := p.waiters[0]
+	w := p.waiters[0]
 	p.waiters = p.waiters[1:]
-	ch <- g
+	if w.fn == nil {
+		w.ch <- g
+		return true
+	}
+	if w.timer != nil {
+		w.timer.Stop() // if it fired, it finds w gone
+	}
+	w.fn(g.m, g.ok, g.err)
+	return true
+}
+
+// Await is Get's wait for a caller that must not wait itself (an event
+// loop), once TryGet found nothing: when the pool is at its size with no
+// connection idle, it queues fn as a waiter and reports true. fn runs
+// once, from whichever goroutine ends the wait: with the next connection
+// given back (ok), or the room of one closed (ok false, nil error: the
+// caller may open one), or the error that ends the wait (ErrIsolated,
+// ErrQueueTimeout after the wait timeout). It runs under the pool's lock
+// and must not block. Await reports false, queuing nothing, when the pool
+// has a connection idle or room to open one, which Get takes.
+func (p *Pool[M]) Await(fn func(m M, ok bool, err error)) bool {
+	set := p.env.Settings()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle) > 0 || p.open < set.Size {
+		return false
+	}
+	w := &waiter[M]{fn: fn}
+	p.waiters = append(p.waiters, w)
+	if set.WaitTimeout > 0 {
+		w.timer = time.AfterFunc(set.WaitTimeout, func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if i := slices.Index(p.waiters, w); i >= 0 {
+				p.waiters = slices.Delete(p.waiters, i, i+1)
+				var zero M
+				fn(zero, false, ErrQueueTimeout)
+			}
+		})
+	}
 	return true
 }
 

@@ -229,3 +229,47 @@ func TestTryGetTakesOnlyWhatNeedsNoWait(t *testing.T) {
 		t.Fatalf("Get after TryGet skipped a dead connection = %v, opened %d; want a new one", err, opened.Load())
 	}
 }
+
+// TestAwaitQueuesOnlyAFullPool: Await queues a continuation only when the
+// pool is at its size with nothing idle; it gets the next connection
+// given back, in turn with Get's waiters, or ErrQueueTimeout after the
+// wait timeout.
+func TestAwaitQueuesOnlyAFullPool(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, _ := testPool(t, Settings{Size: 1, WaitTimeout: time.Minute})
+		type answer struct {
+			m   *member
+			ok  bool
+			err error
+		}
+		got := make(chan answer, 2)
+		fn := func(m *member, ok bool, err error) { got <- answer{m, ok, err} }
+		if p.Await(fn) {
+			t.Fatal("Await queued on a pool with room to open a connection")
+		}
+		m, err := p.Get(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Await(fn) || p.Waiting() != 1 {
+			t.Fatalf("Await on a full pool: not queued (%d waiting)", p.Waiting())
+		}
+		p.Put(m, true)
+		if a := <-got; a.m != m || !a.ok || a.err != nil {
+			t.Fatalf("the continuation got %+v, want the connection given back", a)
+		}
+		// It holds the connection now: the next one waits out the timeout.
+		if !p.Await(fn) {
+			t.Fatal("Await on a full pool: not queued")
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if a := <-got; a.ok || !errors.Is(a.err, ErrQueueTimeout) || p.Waiting() != 0 {
+			t.Fatalf("after the wait timeout: %+v, %d waiting; want ErrQueueTimeout, none", a, p.Waiting())
+		}
+		p.Put(m, true)
+		if p.Await(fn) {
+			t.Fatal("Await queued although a connection is idle")
+		}
+	})
+}

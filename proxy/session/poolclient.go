@@ -62,8 +62,11 @@ type loopClient struct {
 	need   int    // bytes the stream must hold before the next message is whole
 	handed bool   // the session's goroutine has the client side: not read
 	held   bool   // the attached connection has not taken the last batch: not read
-	gone   error  // the socket failed while not read
-	ended  bool   // off the loop
+	// waiting is the request that waits for a connection of a full pool:
+	// the client is not read until the pool answers (carryAttach).
+	waiting *handoff
+	gone    error // the socket failed while not read
+	ended   bool  // off the loop
 
 	back bool // handBack ran; the session's goroutine only
 }
@@ -170,7 +173,7 @@ func (ss *session) handOver(h handoff) error {
 
 // onLoop relays a client message on the loop when that needs no wait,
 // and otherwise reports what the session's goroutine is to do with it.
-func (ss *session) onLoop(typ byte, msg []byte) (handoff, bool) {
+func (ss *session) onLoop(typ byte, msg []byte, await func(*routed)) (handoff, bool) {
 	h := handoff{typ: typ, msg: msg}
 	switch {
 	case typ == 'X':
@@ -180,15 +183,16 @@ func (ss *session) onLoop(typ byte, msg []byte) (handoff, bool) {
 		return h, false
 	}
 	var ok bool
-	h.route, ok = ss.remoteNow(typ, msg)
+	h.route, ok = ss.remoteNow(typ, msg, await)
 	return h, ok
 }
 
 // remoteNow is remote on a loop: it queues the message on the attached
 // connection, or on one it attaches without waiting. Otherwise it reports
 // false, having changed nothing but what r says: how far attaching got,
-// for the session's goroutine to carry on (nil: it starts over, remote).
-func (ss *session) remoteNow(typ byte, msg []byte) (r *routed, ok bool) {
+// for the session's goroutine to carry on (nil: it starts over, remote),
+// or for await to get when r.awaiting (the loop waits for a full pool).
+func (ss *session) remoteNow(typ byte, msg []byte, await func(*routed)) (r *routed, ok bool) {
 	pl := ss.pl
 	if pl.skip || ss.tenant != nil {
 		return nil, false
@@ -204,7 +208,7 @@ func (ss *session) remoteNow(typ byte, msg []byte) (r *routed, ok bool) {
 		pl.mu.Unlock()
 		pl.out = pl.out[:0] // as attachPooled: nothing is attached
 		var w *wouldWait
-		if err := ss.attachRouted(nil, typ, msg, readOnly, split, tried, &routed{now: true}); errors.As(err, &w) {
+		if err := ss.attachRouted(nil, typ, msg, readOnly, split, tried, &routed{now: true, await: await}); errors.As(err, &w) {
 			return &w.routed, false
 		}
 		return nil, true // attachRouted on a loop fails only with a wouldWait
@@ -262,7 +266,7 @@ func (lc *loopClient) Ready(_ int, ev uint32) {
 	bad := ev&(evloop.Hup|evloop.Err) != 0
 	switch {
 	case lc.ended:
-	case lc.handed:
+	case lc.handed || lc.waiting != nil:
 		if bad {
 			// Reported at every wait until the socket is read: noted
 			// and watched no more, for resume to end the client side.
@@ -314,13 +318,20 @@ func (lc *loopClient) process() {
 			break
 		}
 		typ, msg, _ := st.Message()
-		if h, ok := ss.onLoop(typ, msg); !ok {
+		h, ok := ss.onLoop(typ, msg, lc.granted)
+		switch {
+		case ok:
+			continue
+		case h.route != nil && h.route.awaiting:
+			// Not read until the pool answers (carryAttach).
+			lc.waiting = &h
+		default:
 			lc.handed = true
-			lc.interest()
 			lc.work <- h
 			lc.lp.Yield()
-			return
 		}
+		lc.interest()
+		return
 	}
 	if lc.need == 0 && st.W > st.R {
 		lc.need = 5
@@ -355,6 +366,49 @@ func (lc *loopClient) flushServer() {
 	}
 }
 
+// granted gets the pool's answer to the loop's wait for a connection,
+// from whichever goroutine gives it.
+func (lc *loopClient) granted(r *routed) {
+	if !lc.lp.Do(func() { lc.carryAttach(r) }) {
+		r.giveBack() // the proxy is shutting down
+	}
+}
+
+// carryAttach carries on attaching a connection for the request that
+// waited for the pool, now that the pool answered: on the loop with the
+// connection it got, or in the session's goroutine when that is what the
+// answer needs (a connection to open, an error to answer, a stale or TLS
+// connection).
+func (lc *loopClient) carryAttach(r *routed) {
+	defer lc.recover()
+	h := lc.waiting
+	lc.waiting = nil
+	if h == nil || lc.ended {
+		r.giveBack()
+		if lc.gone != nil {
+			lc.carryOn()
+		}
+		return
+	}
+	ss := lc.ss
+	r.now, r.awaiting = true, false
+	var w *wouldWait
+	if err := ss.attachRouted(nil, h.typ, h.msg, r.readOnly, r.split, r.tried, r); errors.As(err, &w) {
+		if w.awaiting {
+			lc.waiting = h
+			return
+		}
+		h.route = &w.routed
+		lc.handed = true
+		lc.work <- *h
+		lc.lp.Yield()
+		return
+	}
+	// The rest of its batch, and the batch to the server.
+	lc.interest()
+	lc.process()
+}
+
 // unhold reads the client again: its last batch was taken.
 func (lc *loopClient) unhold() {
 	defer lc.recover()
@@ -382,7 +436,7 @@ func (lc *loopClient) carryOn() {
 		lc.gone = nil
 		lc.lp.Yield()
 		return
-	case lc.ended || lc.handed || lc.held:
+	case lc.ended || lc.handed || lc.held || lc.waiting != nil:
 		return
 	}
 	lc.interest()
@@ -409,7 +463,7 @@ func (lc *loopClient) interest() {
 		return
 	}
 	var ev uint32
-	if !lc.handed && !lc.held {
+	if !lc.handed && !lc.held && lc.waiting == nil {
 		ev = evloop.In
 	}
 	lc.mu.Lock()

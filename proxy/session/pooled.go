@@ -583,15 +583,21 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 	pl := ss.pl
 	var refused route.Refusals
 	now := r != nil && r.now
+	var await func(*routed)
+	if r != nil {
+		await = r.await
+	}
 	for {
 		var b *backend.Backend
 		var t breaker.Ticket
 		var admitted bool
+		var sc *serverConn
 		var err error
 		switch {
 		case r != nil && r.b != nil:
-			b, t, admitted = r.b, r.t, r.admitted
-			r = nil
+			// Carried on from a loop: routed, perhaps admitted, perhaps
+			// with the pool's answer to the loop's wait.
+			b, t, admitted, sc, err = r.b, r.t, r.admitted, r.sc, r.err
 		case now:
 			if b, t, err = ss.s.router.RouteNow(readOnly, tried); err != nil {
 				return &wouldWait{}
@@ -601,16 +607,11 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 				return ss.s.router.NoBackend(err, readOnly, &refused)
 			}
 		}
-		// What the session's goroutine carries on with.
-		later := &wouldWait{routed{b: b, t: t, readOnly: readOnly, split: split, tried: tried}}
+		carried := r != nil && r.b != nil
+		r = nil
+		// How far it got: what the session's goroutine carries on with.
+		later := &wouldWait{routed{b: b, t: t, admitted: admitted, readOnly: readOnly, split: split, tried: tried}}
 		tried = append(tried, b)
-		undo := func() {
-			if admitted {
-				b.Admission.Release()
-			}
-			b.Active.Add(-1)
-			b.Breaker.Release(t)
-		}
 		if pl.user.TxMode && typ != 0 && !admitted {
 			// A transaction starts: admitted by its backend's limit until
 			// its connection is given back (detachLocked).
@@ -619,26 +620,41 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 			}
 			if !now {
 				if e := ss.admitBackend(pl.ctx, b); e != nil {
-					undo()
+					later.undo()
 					return e
 				}
 			}
-			admitted = true
+			later.admitted = true
 		}
-		later.admitted = admitted
 		p := ss.s.pools.get(ss.s, b, pool.Key{User: pl.user.Config.Name, Database: pl.database})
-		var sc *serverConn
 		var check bool
-		if now {
+		switch {
+		case carried && now && (err != nil || sc != nil && !ss.loopUsable(sc)):
+			later.sc, later.err = sc, err
+			return later
+		case carried && (sc != nil || err != nil):
+			check = sc != nil && ss.stale(sc)
+		case now:
 			var ok bool
-			if sc, ok = p.TryGet(ss.loopUsable); !ok {
-				return later
+			if sc, ok = p.TryGet(ss.loopUsable); ok {
+				break
 			}
-		} else if sc, err = p.Get(pl.ctx); err == nil {
-			check = ss.stale(sc)
+			// A full pool: the loop goes on with the next connection
+			// given back (Await), without a goroutine.
+			if await != nil && p.Await(func(m *serverConn, _ bool, err error) {
+				later.sc, later.err = m, err
+				await(&later.routed)
+			}) {
+				later.awaiting = true
+			}
+			return later
+		default:
+			if sc, err = p.Get(pl.ctx); err == nil {
+				check = ss.stale(sc)
+			}
 		}
 		if err != nil {
-			undo()
+			later.undo()
 			var retry errRetry
 			switch {
 			case errors.As(err, &retry) || errors.Is(err, pool.ErrIsolated):
@@ -665,12 +681,12 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 		if !sc.owner.CompareAndSwap(nil, ss) {
 			// It died in the pool as it was handed out: nothing was sent.
 			pl.mu.Unlock()
-			undo()
+			later.undo()
 			sc.p.Put(sc, false)
 			continue
 		}
 		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy, pl.split, pl.mayWrite = sc, b, t, true, false, split, typ != 0 && !split
-		pl.admitted = admitted
+		pl.admitted = later.admitted
 		ss.targetMu.Lock()
 		ss.b, ss.serverPID, ss.serverKey = b, sc.PID, sc.Key
 		ss.targetMu.Unlock()
@@ -700,18 +716,46 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 }
 
 // routed is how far a loop got attaching a connection: b and its ticket
-// t chosen (nil b: nothing yet), admitted by b's limit or not.
+// t chosen (nil b: nothing yet), admitted by b's limit or not, and the
+// pool's answer to its wait: a connection sc, or err.
 type routed struct {
 	now             bool // attachRouted runs on a loop
 	b               *backend.Backend
 	t               breaker.Ticket
 	admitted        bool
+	sc              *serverConn
+	err             error
 	readOnly, split bool
 	tried           []*backend.Backend
+	// await, on a loop, is where the pool's answer goes when the loop
+	// waits for a connection of a full pool (pool.Await), from any
+	// goroutine; awaiting says it does.
+	await    func(*routed)
+	awaiting bool
+}
+
+// undo gives back what routing took: b's admission, its active count and
+// its ticket.
+func (r *routed) undo() {
+	if r.admitted {
+		r.b.Admission.Release()
+	}
+	r.b.Active.Add(-1)
+	r.b.Breaker.Release(r.t)
+}
+
+// giveBack undoes r and gives its connection back, unused: the session
+// it waited for has ended.
+func (r *routed) giveBack() {
+	if r.sc != nil {
+		r.sc.p.Put(r.sc, true)
+	}
+	r.undo()
 }
 
 // wouldWait is attachRouted's answer on a loop that cannot go on
-// without waiting: where the session's goroutine carries on.
+// without waiting: where the session's goroutine, or the loop when the
+// pool answers its wait, carries on.
 type wouldWait struct{ routed }
 
 func (*wouldWait) Error() string { return "would wait: for the session's goroutine" }
