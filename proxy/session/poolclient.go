@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/heliosdb/heliosproxy/proxy/evloop"
+	"github.com/heliosdb/heliosproxy/proxy/tenant"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
@@ -79,7 +80,11 @@ type handoff struct {
 	// route: the loop began attaching a connection for it, and the
 	// goroutine carries on from there (attachRouted).
 	route *routed
-	err   error // the client side ended
+	// userAdmitted: the loop admitted it by its role's limits; refused,
+	// the answer the loop had for it instead.
+	userAdmitted bool
+	refused      *Error
+	err          error // the client side ended
 }
 
 // adoptClient moves a plain client's socket to a loop; nil when it stays
@@ -164,11 +169,13 @@ func (ss *session) handOver(h handoff) error {
 		return errTerminated
 	case h.local:
 		return ss.localMessage(h.msg)
+	case h.refused != nil:
+		return ss.answerError(h.typ, h.refused)
 	case h.route != nil:
 		r := h.route
 		return ss.answerAttach(h.typ, ss.attachRouted(nil, h.typ, h.msg, r.readOnly, r.split, r.tried, r))
 	}
-	return ss.remote(h.typ, h.msg)
+	return ss.remoteAdmitted(h.typ, h.msg, h.userAdmitted)
 }
 
 // onLoop relays a client message on the loop when that needs no wait,
@@ -182,44 +189,56 @@ func (ss *session) onLoop(typ byte, msg []byte, await func(*routed)) (handoff, b
 		h.local = true
 		return h, false
 	}
-	var ok bool
-	h.route, ok = ss.remoteNow(typ, msg, await)
-	return h, ok
+	return h, ss.remoteNow(&h, await)
 }
 
-// remoteNow is remote on a loop: it queues the message on the attached
+// remoteNow is remote on a loop: it queues h's message on the attached
 // connection, or on one it attaches without waiting. Otherwise it reports
-// false, having changed nothing but what r says: how far attaching got,
-// for the session's goroutine to carry on (nil: it starts over, remote),
-// or for await to get when r.awaiting (the loop waits for a full pool).
-func (ss *session) remoteNow(typ byte, msg []byte, await func(*routed)) (r *routed, ok bool) {
-	pl := ss.pl
-	if pl.skip || ss.tenant != nil {
-		return nil, false
+// false, having changed nothing but what h says for the session's
+// goroutine: the request admitted by its role's limits, or refused by
+// them, and how far attaching got (nil route: it starts over), or for
+// await to get when h.route.awaiting (the loop waits for a full pool).
+func (ss *session) remoteNow(h *handoff, await func(*routed)) bool {
+	pl, typ, msg := ss.pl, h.typ, h.msg
+	if pl.skip {
+		return false
 	}
 	readOnly, split, tried := ss.routing(typ, msg)
 	pl.mu.Lock()
 	sc := pl.sc
-	if sc == nil {
-		if pl.lost != nil || typ == 'Q' && byte(ss.txStatus.Load()) == 'I' && isTransactionEnd(msg[5:]) {
-			pl.mu.Unlock()
-			return nil, false
+	if sc == nil && (pl.lost != nil || typ == 'Q' && byte(ss.txStatus.Load()) == 'I' && isTransactionEnd(msg[5:])) {
+		pl.mu.Unlock()
+		return false
+	}
+	pl.mu.Unlock()
+	if ss.tenant != nil && ss.idle() && ss.startsRequest(typ) {
+		switch err := ss.tenant.TryAdmit(ss.s.clock.Now()); {
+		case errors.Is(err, tenant.ErrWouldWait):
+			return false
+		case err != nil:
+			h.refused = userRefusal(err)
+			return false
 		}
+		h.userAdmitted = true
+	}
+	pl.mu.Lock()
+	if sc = pl.sc; sc == nil {
 		pl.mu.Unlock()
 		pl.out = pl.out[:0] // as attachPooled: nothing is attached
 		var w *wouldWait
 		if err := ss.attachRouted(nil, typ, msg, readOnly, split, tried, &routed{now: true, await: await}); errors.As(err, &w) {
-			return &w.routed, false
+			h.route = &w.routed
+			return false
 		}
-		return nil, true // attachRouted on a loop fails only with a wouldWait
+		return true // attachRouted on a loop fails only with a wouldWait
 	}
 	if _, ok := sc.Net.(*loopConn); !ok || ss.carryOn(sc, typ, split) != nextKeep {
 		pl.mu.Unlock()
-		return nil, false
+		return false
 	}
 	ss.queueRemote(sc, typ, msg)
 	pl.mu.Unlock()
-	return nil, true
+	return true
 }
 
 // isTransactionEnd reports whether a Query is only COMMIT or ROLLBACK

@@ -232,6 +232,18 @@ func (ss *session) localMessage(msg []byte) error {
 // remote queues a client message for the attached server connection,
 // attaching one first, and renames prepared statements.
 func (ss *session) remote(typ byte, msg []byte) error {
+	return ss.remoteAdmitted(typ, msg, false)
+}
+
+// startsRequest reports whether the client message typ starts a request:
+// a Query, or the first message of a batch.
+func (ss *session) startsRequest(typ byte) bool {
+	return typ == 'Q' || strings.IndexByte("PBDEC", typ) >= 0 && !ss.batchUnderWay()
+}
+
+// remoteAdmitted is remote; userAdmitted: an event loop admitted the
+// request by its role's limits already (remoteNow).
+func (ss *session) remoteAdmitted(typ byte, msg []byte, userAdmitted bool) error {
 	pl := ss.pl
 	if pl.skip {
 		if typ == 'S' {
@@ -245,8 +257,7 @@ func (ss *session) remote(typ byte, msg []byte) error {
 			return err
 		}
 	}
-	if ss.tenant != nil && (typ == 'Q' || strings.IndexByte("PBDEC", typ) >= 0 && !ss.batchUnderWay()) {
-		// A request starts: a Query, or the first message of a batch.
+	if ss.tenant != nil && !userAdmitted && ss.startsRequest(typ) {
 		if e := ss.admitUser(pl.ctx); e != nil {
 			return ss.answerError(typ, e)
 		}
