@@ -53,7 +53,8 @@ type Loop struct {
 	tasks      []func()
 	closed     bool
 	done       chan struct{}
-	// Load counts the relays on the loop, for Group.Pick.
+	// Load counts what the loop relays, for Group.Pick and hold: its
+	// pass-through sessions, pooled clients and pooled server connections.
 	Load atomic.Int64
 	// hold: while it relays (Load > 0) the loop sleeps in a raw
 	// epoll_pwait, keeping its P (the scheduler's right to run Go code)
@@ -332,7 +333,8 @@ func (g *Group) Pick() *Loop {
 	return best
 }
 
-// Relays is the number of relays on the group's loops.
+// Relays is the sum of the loops' Load: the pass-through sessions, pooled
+// clients and pooled server connections they relay.
 func (g *Group) Relays() int64 {
 	var n int64
 	for _, l := range g.loops {
