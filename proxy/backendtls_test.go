@@ -119,6 +119,11 @@ func TestBackendTLSModes(t *testing.T) {
 				if !overTLS(t, ctx, conn) {
 					t.Errorf("%s: the proxy's connection to the backend is not TLS", user)
 				}
+				// Its server connections are read by goroutines, and so is
+				// its client (on a loop, it would hand every request over).
+				if n := p.front.Loops().Relays(); n != 0 {
+					t.Errorf("%s: %d sockets on the event loops, want none with a TLS backend", user, n)
+				}
 				conn.Close(ctx)
 			}
 			out, err := psql(t, c, p.dsn("app", "app-pw"), "app-pw", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")

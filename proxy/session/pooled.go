@@ -58,6 +58,9 @@ type pooled struct {
 	// it made did not happen (localpath.go).
 	lastFailed bool
 	stmts      map[string]*pool.Statement // the client's prepared statements by name
+	// looped: the startup's server connection was read by an event loop
+	// (not TLS), so the client's may be too (adoptClient).
+	looped bool
 
 	// Only the client goroutine uses these.
 	skip bool   // an error was answered mid-batch: drop messages until Sync
@@ -114,6 +117,12 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *pool.Us
 	stop := context.AfterFunc(ctx, func() { _ = ss.client.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	ss.local.startPath(ss.params)
+	if !pl.looped {
+		// Its server connections are TLS, read by goroutines: on the
+		// loop, the client would hand every request over.
+		lc.handBack()
+		lc = nil
+	}
 	run := ss.pooledClient
 	if lc != nil {
 		run = func() error { return ss.pooledOnLoop(lc) }
@@ -172,6 +181,7 @@ func (ss *session) pooledStartup() error {
 		pl.mu.Unlock()
 		return &Error{Code: "22023", Message: msg}
 	}
+	_, pl.looped = pl.sc.Net.(*loopConn)
 	for name, v := range pl.sc.Params {
 		if !pl.sc.Custom(name) {
 			out, _ = (&pgproto3.ParameterStatus{Name: name, Value: v}).Encode(out)
