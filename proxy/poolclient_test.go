@@ -126,13 +126,7 @@ func TestEventLoopPooledClient(t *testing.T) {
 
 	t.Run("TimesOutWaitingForAFullPool", func(t *testing.T) {
 		holder, waiter := appConn(t, ctx, p), appConn(t, ctx, p)
-		tx, err := holder.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
-			t.Fatal(err)
-		}
+		tx := holdConnection(t, ctx, holder)
 		// The other client's request waits on the loop for the only
 		// connection: it shows in the queue, and is shed after
 		// pool.query_wait_timeout.

@@ -72,7 +72,20 @@ func forceOpen(t *testing.T, ctx context.Context, p *runningProxy, name string) 
 	waitEvent(t, ctx, events, isEvent(status.CircuitOpened, name))
 }
 
-// backendOn returns the name of the backend listening on port.
+// holdConnection begins a transaction on conn and runs a statement in
+// it: in transaction mode it holds its server connection until it ends.
+func holdConnection(t *testing.T, ctx context.Context, conn *pgx.Conn) pgx.Tx {
+	t.Helper()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
 // appConn connects as the pooled role app; the connection is closed when
 // the test ends.
 func appConn(t *testing.T, ctx context.Context, p *runningProxy) *pgx.Conn {
@@ -99,6 +112,7 @@ func isolateInTransaction(t *testing.T, ctx context.Context, p *runningProxy, co
 	return tx, port
 }
 
+// backendOn returns the name of the backend listening on port.
 func backendOn(t *testing.T, p *runningProxy, port int) string {
 	t.Helper()
 	for _, b := range p.Snapshot().Backends {
@@ -424,13 +438,7 @@ func TestQueryWaitTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer holder.Close(ctx)
-	tx, err := holder.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, "select 1"); err != nil {
-		t.Fatal(err)
-	}
+	tx := holdConnection(t, ctx, holder)
 	// A second client needs the only connection to start: it queues, the
 	// queue shows in the status, and it is shed after query_wait_timeout.
 	waited := make(chan error, 1)
