@@ -193,22 +193,24 @@ func (p *Pool[M]) TryGet(usable func(M) bool) (M, bool) {
 	return zero, false
 }
 
-// grant hands g to the longest waiter, if any; p.mu is held.
-func (p *Pool[M]) grant(g grant[M]) bool {
+// grant hands g to the longest waiter, if any, and reports whether there
+// was one and whether it was a goroutine (Get), which g made runnable;
+// p.mu is held.
+func (p *Pool[M]) grant(g grant[M]) (granted, woke bool) {
 	if len(p.waiters) == 0 {
-		return false
+		return false, false
 	}
 	w := p.waiters[0]
 	p.waiters = p.waiters[1:]
 	if w.fn == nil {
 		w.ch <- g
-		return true
+		return true, true
 	}
 	if w.timer != nil {
 		w.timer.Stop() // if it fired, it finds w gone
 	}
 	w.fn(g.m, g.ok, g.err)
-	return true
+	return true, false
 }
 
 // Await is Get's wait for a caller that must not wait itself (an event
@@ -245,8 +247,8 @@ func (p *Pool[M]) Await(fn func(m M, ok bool, err error)) bool {
 
 // Put gives back a checked-out connection. One that is not clean, or
 // belongs to an earlier epoch, or outlived its lifetime is closed. It
-// reports whether a waiter was woken (given the connection, or the room
-// of a closed one).
+// reports whether a waiting goroutine was woken (given the connection, or
+// the room of a closed one); an Await continuation is called instead.
 func (p *Pool[M]) Put(m M, clean bool) bool {
 	c := m.Base()
 	now := p.env.Now()
@@ -255,15 +257,15 @@ func (p *Pool[M]) Put(m M, clean bool) bool {
 	p.inUse--
 	if !clean || p.closed || c.Dead() || c.epoch != p.epoch || (life > 0 && now.Sub(c.born) > life) {
 		p.open--
-		woke := p.grant(grant[M]{})
+		_, woke := p.grant(grant[M]{})
 		p.mu.Unlock()
 		c.Close()
 		return woke
 	}
 	p.inUse++
-	if p.grant(grant[M]{m: m, ok: true}) {
+	if granted, woke := p.grant(grant[M]{m: m, ok: true}); granted {
 		p.mu.Unlock()
-		return true
+		return woke
 	}
 	p.inUse--
 	c.idleSince = now
@@ -292,7 +294,8 @@ func (p *Pool[M]) Isolate() {
 	idle := p.idle
 	p.idle = nil
 	p.open -= len(idle)
-	for p.grant(grant[M]{err: ErrIsolated}) {
+	for len(p.waiters) > 0 {
+		p.grant(grant[M]{err: ErrIsolated})
 	}
 	p.mu.Unlock()
 	for _, m := range idle {

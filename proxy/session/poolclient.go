@@ -69,7 +69,8 @@ type loopClient struct {
 	gone    error // the socket failed while not read
 	ended   bool  // off the loop
 
-	back bool // handBack ran; the session's goroutine only
+	back   bool      // handBack ran; the session's goroutine only
+	unload sync.Once // the loop's Load given back
 }
 
 // handoff is what the loop gives the session's goroutine.
@@ -121,7 +122,7 @@ func (ss *session) adoptClient() *loopClient {
 // pooledOnLoop is the session's goroutine while a loop reads its client:
 // it handles what the loop hands over, until the client side ends.
 func (ss *session) pooledOnLoop(lc *loopClient) error {
-	defer lc.handBack()
+	defer lc.finish()
 	if !lc.lp.Do(lc.resume) {
 		return net.ErrClosed
 	}
@@ -585,6 +586,21 @@ func (lc *loopClient) writable() error {
 	return nil
 }
 
+// finish ends the relay: the socket goes back to Go's poller when the
+// session's end writes to the client (a protocol violation, the memory
+// budget: 08P01 or 53200 and a linger; the proxy's shutdown: 57P01); a
+// client that left (Terminate, closed, reset) is closed on the loop,
+// without the cost of a new net.Conn (a connection per transaction pays
+// it at every end).
+func (lc *loopClient) finish() {
+	if lc.ss.clientErr != nil || lc.ss.pl.ctx.Err() != nil {
+		lc.handBack()
+		return
+	}
+	_ = lc.Close()
+	lc.unload.Do(func() { lc.lp.Load.Add(-1) })
+}
+
 // handBack takes the socket off the loop when the session's relay ends,
 // as a connection of Go's poller again (the session's end writes to it,
 // lingers on it and closes it), and writes to it what the loop had not.
@@ -604,7 +620,7 @@ func (lc *loopClient) handBack() {
 	if lc.lp.Do(off) {
 		<-done
 	}
-	lc.lp.Load.Add(-1)
+	lc.unload.Do(func() { lc.lp.Load.Add(-1) })
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	if lc.closed {
