@@ -113,9 +113,6 @@ func (ss *session) adoptClient() *loopClient {
 	ss.client = lc
 	ss.cs.SetConn(lc)
 	ss.released = true // Serve closes lc
-	if !lc.lp.Do(lc.start) {
-		lc.work <- handoff{err: net.ErrClosed}
-	}
 	return lc
 }
 
@@ -123,7 +120,7 @@ func (ss *session) adoptClient() *loopClient {
 // it handles what the loop hands over, until the client side ends.
 func (ss *session) pooledOnLoop(lc *loopClient) error {
 	defer lc.finish()
-	if !lc.lp.Do(lc.resume) {
+	if !lc.lp.Do(lc.start) {
 		return net.ErrClosed
 	}
 	for {
@@ -257,13 +254,21 @@ func (ss *session) loopUsable(sc *serverConn) bool {
 	return ok && !ss.stale(sc)
 }
 
-// start registers the socket, not read yet.
+// start registers the socket with the loop and starts reading it (one
+// task for both: a connection per transaction pays each).
 func (lc *loopClient) start() {
 	defer lc.recover()
-	if err := lc.lp.Add(lc.fd, lc.ev, lc); err != nil {
-		lc.ended = true
-		lc.work <- handoff{err: err}
+	if lc.ended {
+		return // closed before the relay started
 	}
+	lc.handed = false
+	lc.ev = lc.wanted()
+	if err := lc.lp.Add(lc.fd, lc.ev, lc); err != nil {
+		lc.ended, lc.handed = true, true
+		lc.work <- handoff{err: err}
+		return
+	}
+	lc.carryOn()
 }
 
 // recover turns a panic on the loop into the end of this session only.
@@ -482,6 +487,14 @@ func (lc *loopClient) interest() {
 	if lc.ended {
 		return
 	}
+	if ev := lc.wanted(); ev != lc.ev {
+		lc.ev = ev
+		_ = lc.lp.Modify(lc.fd, ev)
+	}
+}
+
+// wanted is the events the client's state calls for.
+func (lc *loopClient) wanted() uint32 {
 	var ev uint32
 	if !lc.handed && !lc.held && lc.waiting == nil {
 		ev = evloop.In
@@ -491,10 +504,7 @@ func (lc *loopClient) interest() {
 		ev |= evloop.Out
 	}
 	lc.mu.Unlock()
-	if ev != lc.ev {
-		lc.ev = ev
-		_ = lc.lp.Modify(lc.fd, ev)
-	}
+	return ev
 }
 
 // flushPending writes what the socket did not take before.
