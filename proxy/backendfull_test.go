@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -138,12 +139,14 @@ drain:
 		t.Errorf("DETAIL = %q, want pg-a at its connection limit and pg-b's open circuit", pe.Detail)
 	}
 
-	// A free slot on pg-a: the next client gets in.
+	// A free slot on pg-a: the next client gets in, once PostgreSQL has
+	// ended the closed session's process (it does so after the close).
 	heldA[0].Close(ctx)
-	conn, err := pgx.Connect(ctx, p.dsn("postgres", ""))
-	if err != nil {
-		t.Fatalf("connect with a slot free on pg-a: %v", err)
-	}
+	var conn *pgx.Conn
+	poll(t, 10*time.Second, "a session on pg-a once a slot is free", func() (bool, string) {
+		conn, err = pgx.Connect(ctx, p.dsn("postgres", ""))
+		return err == nil, fmt.Sprint(err)
+	})
 	var port int
 	if err := conn.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil || port != a.Port {
 		t.Errorf("session landed on port %d (%v), want pg-a's %d", port, err, a.Port)
