@@ -20,15 +20,14 @@ import (
 // what the goroutine reader guaranteed still holds: a client that does
 // not read holds up its own server connection only and then gets every
 // row, a server that does not read holds up its client's writes, large
-// messages and COPY cross whole, TLS clients get their answers, and a
-// connection the server ends while idle leaves the pool.
+// messages and COPY cross whole, and a connection the server ends while
+// idle leaves the pool.
 func TestEventLoopPooled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	clusters, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) {
 		cfg.Proxy.Workers = 1
 		cfg.Proxy.ClientWriteTimeout = config.Duration{Duration: time.Minute}
-		cfg.Proxy.TLSCertFile, cfg.Proxy.TLSKeyFile = selfSignedCert(t)
 		cfg.HealthChecks.Interval = config.Duration{Duration: 5 * time.Second}
 		cfg.HealthChecks.Timeout = config.Duration{Duration: 5 * time.Second}
 		// Large requests are slow by nature under -race: no latency rule.
@@ -151,27 +150,44 @@ func TestEventLoopPooled(t *testing.T) {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	})
+}
 
-	t.Run("TLSClient", func(t *testing.T) {
-		conn, err := pgx.Connect(ctx, strings.Replace(p.dsn("app", "app-secret"), "sslmode=disable", "sslmode=require", 1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		if _, ok := conn.PgConn().Conn().(*tls.Conn); !ok {
-			t.Fatalf("client connection is %T, want *tls.Conn", conn.PgConn().Conn())
-		}
-		for i := range 100 {
+// TestPooledWithClientTLSStaysOffTheLoops: with TLS offered to clients
+// (tls_cert_file), pooled server connections keep their reader goroutines
+// and plain clients their goroutine: a TLS client's side cannot be on a
+// loop, and a loop between it and its server connection would make every
+// answer cross two threads. TLS and plain clients both work.
+func TestPooledWithClientTLSStaysOffTheLoops(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) {
+		cfg.Proxy.Workers = 1
+		cfg.Proxy.TLSCertFile, cfg.Proxy.TLSKeyFile = selfSignedCert(t)
+	})
+	poll(t, 10*time.Second, "the event loops", func() (bool, string) { return p.front.Loops() != nil, "none" })
+	tlsConn, err := pgx.Connect(ctx, strings.Replace(p.dsn("app", "app-secret"), "sslmode=disable", "sslmode=require", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tlsConn.Close(ctx)
+	if _, ok := tlsConn.PgConn().Conn().(*tls.Conn); !ok {
+		t.Fatalf("client connection is %T, want *tls.Conn", tlsConn.PgConn().Conn())
+	}
+	plain := appConn(t, ctx, p)
+	for i := range 100 {
+		for _, conn := range []*pgx.Conn{tlsConn, plain} {
 			var n int
 			if err := conn.QueryRow(ctx, "SELECT $1::int * 2", i).Scan(&n); err != nil || n != 2*i {
-				t.Fatalf("query %d over TLS: %d, %v", i, n, err)
+				t.Fatalf("query %d: %d, %v", i, n, err)
 			}
 		}
-		big := strings.Repeat("z", 8<<20)
-		var got string
-		if err := conn.QueryRow(ctx, "SELECT $1::text", big).Scan(&got); err != nil || got != big {
-			t.Fatalf("8 MiB over TLS: %d bytes, %v", len(got), err)
-		}
-		onLoop(t, 0)
-	})
+	}
+	big := strings.Repeat("z", 8<<20)
+	var got string
+	if err := tlsConn.QueryRow(ctx, "SELECT $1::text", big).Scan(&got); err != nil || got != big {
+		t.Fatalf("8 MiB over TLS: %d bytes, %v", len(got), err)
+	}
+	if n := p.front.Loops().Relays(); n != 0 {
+		t.Fatalf("%d sockets on the event loops, want none while clients may use TLS", n)
+	}
 }

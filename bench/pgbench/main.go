@@ -106,6 +106,15 @@ var pooled = flag.Bool("pooled", true, "session mode: pool the user's server con
 // "require"), and the direct target connects with sslmode=require.
 var backendTLS = flag.Bool("backend-tls", false, "TLS-only cluster (hostssl): HeliosProxy sslmode = \"require\", PgBouncer server_tls_sslmode = require, the direct target sslmode=require")
 
+// clientTLS has pgbench reach both proxies over TLS (sslmode=require):
+// HeliosProxy with [proxy] tls_cert_file, PgBouncer with
+// client_tls_sslmode = allow (its readiness check is plaintext), both with one throwaway certificate
+// (clientCert, clientKey); the direct target stays in plaintext.
+var (
+	clientTLS             = flag.Bool("client-tls", false, "clients reach both proxies over TLS (pgbench with sslmode=require): HeliosProxy [proxy] tls_cert_file, PgBouncer client_tls_sslmode = allow; direct in plaintext")
+	clientCert, clientKey string
+)
+
 // The heliosproxy binaries of -current and -baseline; empty when not given.
 var (
 	currentBin = flag.String("current", "", "run the HeliosProxy under test from `PATH`, a heliosproxy binary (usually built from this tree), as a child process (PATH run --config FILE) instead of in-process. "+
@@ -182,6 +191,18 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 			return err
 		}
 		defer remove()
+	}
+	if *clientTLS {
+		dir, err := os.MkdirTemp("", "heliosbench-pki-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		pki, err := pgcluster.NewPKI(dir, []string{"127.0.0.1"}, "postgres")
+		if err != nil {
+			return err
+		}
+		clientCert, clientKey = pki.ServerCert, pki.ServerKey
 	}
 	c, err := pgcluster.Start(ctx, opts)
 	if err != nil {
@@ -287,7 +308,7 @@ func run(ctx context.Context, mode string, poolSize, workers, rounds int, durati
 				args := append([]string{"-n", "-T", strconv.Itoa(int(duration.Seconds())), "-p", tg.port}, sc.args...)
 				cmd := exec.CommandContext(ctx, pgbench, append(args, base...)...)
 				cmd.Env = env
-				if *backendTLS && tg.name == "direct" {
+				if *backendTLS && tg.name == "direct" || *clientTLS && tg.name != "direct" {
 					cmd.Env = append(env, "PGSSLMODE=require")
 				}
 				var cpu0 time.Duration
@@ -360,6 +381,9 @@ func proxyConfig(c *pgcluster.Cluster, mode string, poolSize, workers int) confi
 	if *backendTLS {
 		cfg.Backends.SSLMode = "require"
 	}
+	if *clientTLS {
+		cfg.Proxy.TLSCertFile, cfg.Proxy.TLSKeyFile = clientCert, clientKey
+	}
 	cfg.HealthChecks.Password = c.Password
 	cfg.Pool.DefaultPoolSize = poolSize
 	cfg.Pool.MaxClientConn = maxClients
@@ -421,6 +445,9 @@ func report(in reportInfo, tps, lat map[string][]float64) {
 		in.pgVersion, proxy, relay, workers, in.bouncer, in.mode, in.poolSize, maxClients, healthTimeout, healthTimeout, in.rounds, in.duration)
 	if *backendTLS {
 		fmt.Printf("Backend TLS: the cluster accepts TLS only (hostssl); HeliosProxy [backends] sslmode = \"require\", PgBouncer server_tls_sslmode = require, direct with sslmode=require; clients to the proxies in plaintext.\n\n")
+	}
+	if *clientTLS {
+		fmt.Printf("Client TLS: pgbench reaches both proxies with sslmode=require (HeliosProxy [proxy] tls_cert_file, PgBouncer client_tls_sslmode = allow; one throwaway ECDSA certificate); direct in plaintext.\n\n")
 	}
 	if len(in.failed) > 0 {
 		fmt.Printf("Failed runs, left out of the medians: %s.\n\n", strings.Join(in.failed, "; "))

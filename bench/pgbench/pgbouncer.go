@@ -52,6 +52,27 @@ func startPgBouncer(ctx context.Context, c *pgcluster.Cluster, mode string, pool
 	if err := os.WriteFile(userlist, []byte(`"`+c.User+`" ""`+"\n"), 0o644); err != nil {
 		return nil, "", err
 	}
+	var clientTLSConf string
+	if *clientTLS {
+		// PgBouncer runs as the cluster's user: its own copy of the key.
+		cert, key := filepath.Join(dir, "client-tls.crt"), filepath.Join(dir, "client-tls.key")
+		for _, f := range [][2]string{{clientCert, cert}, {clientKey, key}} {
+			b, err := os.ReadFile(f[0])
+			if err != nil {
+				return nil, "", err
+			}
+			if err := os.WriteFile(f[1], b, 0o600); err != nil {
+				return nil, "", err
+			}
+			if cred == nil {
+				continue
+			}
+			if err := os.Chown(f[1], int(cred.Uid), int(cred.Gid)); err != nil {
+				return nil, "", err
+			}
+		}
+		clientTLSConf = fmt.Sprintf("client_tls_sslmode = allow\nclient_tls_cert_file = %s\nclient_tls_key_file = %s\n", cert, key)
+	}
 	p, err := onFreePort(func(port int) (*process, error) {
 		ini := filepath.Join(dir, "pgbouncer.ini")
 		conf := fmt.Sprintf(`[databases]
@@ -71,7 +92,7 @@ ignore_startup_parameters = extra_float_digits
 log_connections = 0
 log_disconnections = 0
 server_tls_sslmode = %s
-`, c.Host, c.Port, port, userlist, mode, maxClients, poolSize, serverTLSMode())
+%s`, c.Host, c.Port, port, userlist, mode, maxClients, poolSize, serverTLSMode(), clientTLSConf)
 		if err := os.WriteFile(ini, []byte(conf), 0o644); err != nil {
 			return nil, err
 		}
