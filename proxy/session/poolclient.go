@@ -49,6 +49,10 @@ type loopClient struct {
 	// work hands a message, or the end of the client side, to the
 	// session's goroutine: one message at a time, and one end.
 	work chan handoff
+	// grant is lc.granted and unholdLater runs unhold on the loop; made
+	// once: a closure per message or batch would be an allocation each.
+	grant       func(*routed)
+	unholdLater func()
 
 	// mu guards these, and the descriptor against its close.
 	mu      sync.Mutex
@@ -109,6 +113,8 @@ func (ss *session) adoptClient() *loopClient {
 	// Not read (handed) until the relay starts: pooledOnLoop resumes it.
 	lc := &loopClient{ss: ss, lp: g.Pick(), fd: fd, local: local, remote: remote, work: make(chan handoff, 2), handed: true}
 	lc.drained.L = &lc.mu
+	lc.grant = lc.granted
+	lc.unholdLater = func() { lc.lp.Do(lc.unhold) }
 	lc.lp.Load.Add(1)
 	ss.client = lc
 	ss.cs.SetConn(lc)
@@ -201,30 +207,31 @@ func (ss *session) remoteNow(h *handoff, await func(*routed)) bool {
 	if pl.skip {
 		return false
 	}
+	var txEnd bool // endOutsideTransaction's to answer when nothing is attached
+	if typ == 'Q' {
+		_, txEnd = transactionEnd(msg[5:])
+	}
 	readOnly, split, tried := ss.routing(typ, msg)
 	pl.mu.Lock()
-	sc := pl.sc
-	if sc == nil && (pl.lost != nil || typ == 'Q' && byte(ss.txStatus.Load()) == 'I' && isTransactionEnd(msg[5:])) {
+	if pl.sc == nil && (pl.lost != nil || txEnd && byte(ss.txStatus.Load()) == 'I') {
 		pl.mu.Unlock()
 		return false
 	}
-	pl.mu.Unlock()
-	if ss.tenant != nil && ss.idle() && ss.startsRequest(typ) {
-		switch err := ss.tenant.TryAdmit(ss.s.clock.Now()); {
-		case errors.Is(err, tenant.ErrWouldWait):
-			return false
-		case err != nil:
-			h.refused = userRefusal(err)
+	if ss.tenant != nil {
+		// Its role's limits, without pl.mu (startsRequest takes it).
+		pl.mu.Unlock()
+		if !ss.admitUserNow(h) {
 			return false
 		}
-		h.userAdmitted = true
+		pl.mu.Lock()
 	}
-	pl.mu.Lock()
-	if sc = pl.sc; sc == nil {
+	sc := pl.sc
+	if sc == nil {
 		pl.mu.Unlock()
 		pl.out = pl.out[:0] // as attachPooled: nothing is attached
-		var w *wouldWait
-		if err := ss.attachRouted(nil, typ, msg, readOnly, split, tried, &routed{now: true, await: await}); errors.As(err, &w) {
+		// attachRouted's *wouldWait, unwrapped: a type assertion (errors.As
+		// would put w on the heap for every attachment).
+		if w, ok := ss.attachRouted(nil, typ, msg, readOnly, split, tried, &routed{now: true, await: await}).(*wouldWait); ok {
 			h.route = &w.routed
 			return false
 		}
@@ -239,11 +246,23 @@ func (ss *session) remoteNow(h *handoff, await func(*routed)) bool {
 	return true
 }
 
-// isTransactionEnd reports whether a Query is only COMMIT or ROLLBACK
-// (endOutsideTransaction answers those itself).
-func isTransactionEnd(body []byte) bool {
-	_, ok := transactionEnd(body)
-	return ok
+// admitUserNow is admitUser on a loop: a request that starts now is
+// admitted by its role's limits if that needs no wait (h.userAdmitted),
+// or refused (h.refused, for the session's goroutine to answer); false
+// when the goroutine must answer or wait.
+func (ss *session) admitUserNow(h *handoff) bool {
+	if !ss.idle() || !ss.startsRequest(h.typ) {
+		return true
+	}
+	switch err := ss.tenant.TryAdmit(ss.s.clock.Now()); {
+	case errors.Is(err, tenant.ErrWouldWait):
+		return false
+	case err != nil:
+		h.refused = userRefusal(err)
+		return false
+	}
+	h.userAdmitted = true
+	return true
 }
 
 // loopUsable reports whether a loop may attach sc, an idle connection:
@@ -343,13 +362,14 @@ func (lc *loopClient) process() {
 			break
 		}
 		typ, msg, _ := st.Message()
-		h, ok := ss.onLoop(typ, msg, lc.granted)
+		h, ok := ss.onLoop(typ, msg, lc.grant)
 		switch {
 		case ok:
 			continue
 		case h.route != nil && h.route.awaiting:
 			// Not read until the pool answers (carryAttach).
-			lc.waiting = &h
+			waiting := h // on the heap only when it waits
+			lc.waiting = &waiting
 		default:
 			lc.handed = true
 			lc.work <- h
@@ -385,7 +405,7 @@ func (lc *loopClient) flushServer() {
 		_ = c.Close() // its reader tells the client
 		return
 	}
-	if c.whenDrained(func() { lc.lp.Do(lc.unhold) }) {
+	if c.whenDrained(lc.unholdLater) {
 		lc.held = true
 		lc.interest()
 	}
@@ -417,8 +437,7 @@ func (lc *loopClient) carryAttach(r *routed) {
 	}
 	ss := lc.ss
 	r.now, r.awaiting = true, false
-	var w *wouldWait
-	if err := ss.attachRouted(nil, h.typ, h.msg, r.readOnly, r.split, r.tried, r); errors.As(err, &w) {
+	if w, ok := ss.attachRouted(nil, h.typ, h.msg, r.readOnly, r.split, r.tried, r).(*wouldWait); ok {
 		if w.awaiting {
 			lc.waiting = h
 			return

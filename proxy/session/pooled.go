@@ -630,29 +630,30 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 		}
 		carried := r != nil && r.b != nil
 		r = nil
-		// How far it got: what the session's goroutine carries on with.
-		later := &wouldWait{routed{b: b, t: t, admitted: admitted, readOnly: readOnly, split: split, tried: tried}}
+		// How far it got: what the session's goroutine carries on with
+		// (a *wouldWait made only when it does: none per attachment).
+		got := routed{b: b, t: t, admitted: admitted, readOnly: readOnly, split: split, tried: tried}
 		tried = append(tried, b)
 		if pl.user.TxMode && typ != 0 && !admitted {
 			// A transaction starts: admitted by its backend's limit until
 			// its connection is given back (detachLocked).
 			if now && !ss.admitBackendNow(b) {
-				return later
+				return &wouldWait{got}
 			}
 			if !now {
 				if e := ss.admitBackend(pl.ctx, b); e != nil {
-					later.undo()
+					got.undo()
 					return e
 				}
 			}
-			later.admitted = true
+			got.admitted = true
 		}
 		p := ss.s.pools.get(ss.s, b, pool.Key{User: pl.user.Config.Name, Database: pl.database})
 		var check bool
 		switch {
 		case carried && now && (err != nil || sc != nil && !ss.loopUsable(sc)):
-			later.sc, later.err = sc, err
-			return later
+			got.sc, got.err = sc, err
+			return &wouldWait{got}
 		case carried && (sc != nil || err != nil):
 			check = sc != nil && ss.stale(sc)
 		case now:
@@ -662,20 +663,21 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 			}
 			// A full pool: the loop goes on with the next connection
 			// given back (Await), without a goroutine.
+			w := &wouldWait{got}
 			if await != nil && p.Await(func(m *serverConn, _ bool, err error) {
-				later.sc, later.err = m, err
-				await(&later.routed)
+				w.sc, w.err = m, err
+				await(&w.routed)
 			}) {
-				later.awaiting = true
+				w.awaiting = true
 			}
-			return later
+			return w
 		default:
 			if sc, err = p.Get(pl.ctx); err == nil {
 				check = ss.stale(sc)
 			}
 		}
 		if err != nil {
-			later.undo()
+			got.undo()
 			var retry errRetry
 			switch {
 			case errors.As(err, &retry) || errors.Is(err, pool.ErrIsolated):
@@ -702,12 +704,12 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 		if !sc.owner.CompareAndSwap(nil, ss) {
 			// It died in the pool as it was handed out: nothing was sent.
 			pl.mu.Unlock()
-			later.undo()
+			got.undo()
 			sc.p.Put(sc, false)
 			continue
 		}
 		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy, pl.split, pl.mayWrite = sc, b, t, true, false, split, typ != 0 && !split
-		pl.admitted = later.admitted
+		pl.admitted = got.admitted
 		ss.targetMu.Lock()
 		ss.b, ss.serverPID, ss.serverKey = b, sc.PID, sc.Key
 		ss.targetMu.Unlock()
