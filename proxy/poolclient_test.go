@@ -57,35 +57,7 @@ func TestEventLoopPooledClient(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var batch []byte
-		for _, sql := range []string{"SELECT 1", "SELECT count(*) FROM helios_proxy.circuit_breaker_status", "SELECT 3"} {
-			batch, _ = (&pgproto3.Query{String: sql}).Encode(batch)
-		}
-		raw := pc.Conn()
-		if _, err := raw.Write(batch); err != nil {
-			t.Fatal(err)
-		}
-		_ = raw.SetReadDeadline(time.Now().Add(30 * time.Second))
-		fe := pgproto3.NewFrontend(raw, io.Discard)
-		var got []string
-		for ready := 0; ready < 3; {
-			msg, err := fe.Receive()
-			if err != nil {
-				t.Fatalf("after %v: %v", got, err)
-			}
-			switch m := msg.(type) {
-			case *pgproto3.DataRow:
-				got = append(got, string(m.Values[0]))
-			case *pgproto3.ErrorResponse:
-				t.Fatalf("after %v: %s %s", got, m.Code, m.Message)
-			case *pgproto3.ReadyForQuery:
-				ready++
-			}
-		}
-		if fmt.Sprint(got) != "[1 1 3]" {
-			t.Fatalf("pipeline answered %v, want [1 1 3] (one backend)", got)
-		}
-		_ = raw.SetReadDeadline(time.Time{})
+		pipelineAcrossHandOver(t, pc.Conn())
 		onLoop(t, 1)
 		pc.Close(ctx)
 		onLoop(t, 0) // Terminate: off the loop
@@ -193,6 +165,42 @@ func TestEventLoopPooledClient(t *testing.T) {
 		}
 		onLoop(t, 1)
 	})
+}
+
+// pipelineAcrossHandOver writes three Queries in one write to conn, a
+// pooled session on a loop with one backend: the loop relays the first,
+// hands the second (the proxy's) to the session's goroutine, which goes
+// on with the third; the answers must come in order.
+func pipelineAcrossHandOver(t *testing.T, conn net.Conn) {
+	t.Helper()
+	var batch []byte
+	for _, sql := range []string{"SELECT 1", "SELECT count(*) FROM helios_proxy.circuit_breaker_status", "SELECT 3"} {
+		batch, _ = (&pgproto3.Query{String: sql}).Encode(batch)
+	}
+	if _, err := conn.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	defer conn.SetReadDeadline(time.Time{})
+	fe := pgproto3.NewFrontend(conn, io.Discard)
+	var got []string
+	for ready := 0; ready < 3; {
+		msg, err := fe.Receive()
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		switch m := msg.(type) {
+		case *pgproto3.DataRow:
+			got = append(got, string(m.Values[0]))
+		case *pgproto3.ErrorResponse:
+			t.Fatalf("after %v: %s %s", got, m.Code, m.Message)
+		case *pgproto3.ReadyForQuery:
+			ready++
+		}
+	}
+	if fmt.Sprint(got) != "[1 1 3]" {
+		t.Fatalf("pipeline answered %v, want [1 1 3] (one backend)", got)
+	}
 }
 
 // TestEventLoopPooledShutdown: a pooled client on the loop, idle or

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
@@ -150,44 +149,4 @@ func TestEventLoopPooled(t *testing.T) {
 			t.Fatalf("got %q, want %q", got, want)
 		}
 	})
-}
-
-// TestPooledWithClientTLSStaysOffTheLoops: with TLS offered to clients
-// (tls_cert_file), pooled server connections keep their reader goroutines
-// and plain clients their goroutine: a TLS client's side cannot be on a
-// loop, and a loop between it and its server connection would make every
-// answer cross two threads. TLS and plain clients both work.
-func TestPooledWithClientTLSStaysOffTheLoops(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	_, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) {
-		cfg.Proxy.Workers = 1
-		cfg.Proxy.TLSCertFile, cfg.Proxy.TLSKeyFile = selfSignedCert(t)
-	})
-	poll(t, 10*time.Second, "the event loops", func() (bool, string) { return p.front.Loops() != nil, "none" })
-	tlsConn, err := pgx.Connect(ctx, strings.Replace(p.dsn("app", "app-secret"), "sslmode=disable", "sslmode=require", 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tlsConn.Close(ctx)
-	if _, ok := tlsConn.PgConn().Conn().(*tls.Conn); !ok {
-		t.Fatalf("client connection is %T, want *tls.Conn", tlsConn.PgConn().Conn())
-	}
-	plain := appConn(t, ctx, p)
-	for i := range 100 {
-		for _, conn := range []*pgx.Conn{tlsConn, plain} {
-			var n int
-			if err := conn.QueryRow(ctx, "SELECT $1::int * 2", i).Scan(&n); err != nil || n != 2*i {
-				t.Fatalf("query %d: %d, %v", i, n, err)
-			}
-		}
-	}
-	big := strings.Repeat("z", 8<<20)
-	var got string
-	if err := tlsConn.QueryRow(ctx, "SELECT $1::text", big).Scan(&got); err != nil || got != big {
-		t.Fatalf("8 MiB over TLS: %d bytes, %v", len(got), err)
-	}
-	if n := p.front.Loops().Relays(); n != 0 {
-		t.Fatalf("%d sockets on the event loops, want none while clients may use TLS", n)
-	}
 }

@@ -29,6 +29,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/fastconn"
+	"github.com/heliosdb/heliosproxy/proxy/evloop"
 )
 
 // TLS is a backend's TLS settings made ready to dial with. The zero TLS
@@ -207,7 +208,8 @@ func (t *TLS) startTLS(ctx context.Context, conn net.Conn) (net.Conn, error) {
 	default:
 		return nil, fmt.Errorf("unexpected answer %q to SSLRequest: not a PostgreSQL server?", answer[0])
 	}
-	tc := tls.Client(conn, t.conf)
+	// Over a Pipe: an event loop can own the socket (proxy/evloop).
+	tc := tls.Client(evloop.NewPipe(conn), t.conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, ctxErr(ctx, err)
 	}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -17,8 +18,8 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
 
-// The pooled client side on the event loops. A pooled session whose
-// client is a plain socket has it read by a loop (loopClient), like its
+// The pooled client side on the event loops. A pooled session's client
+// socket, plain or TLS (looptls.go), is read by a loop (loopClient), like its
 // server connections (loopConn): the loop reads the client's messages
 // into the session's stream, and a request that needs no wait — queued on
 // the attached connection, or on an idle one the loop can attach at once
@@ -46,6 +47,10 @@ type loopClient struct {
 	fd     int
 	local  net.Addr
 	remote net.Addr
+	// tls is the client's TLS over pipe, when it has TLS: nil for a plain
+	// socket.
+	tls  *tls.Conn
+	pipe *evloop.Pipe
 	// work hands a message, or the end of the client side, to the
 	// session's goroutine: one message at a time, and one end.
 	work chan handoff
@@ -54,13 +59,14 @@ type loopClient struct {
 	grant       func(*routed)
 	unholdLater func()
 
-	// mu guards these, and the descriptor against its close.
+	// mu guards these, and the descriptor against its close. A TLS
+	// client's reads hold it (looptls.go).
 	mu      sync.Mutex
 	drained sync.Cond // pending emptied, a write failed, or closed
 	pending []byte    // written to the client, not yet taken by its socket
 	werr    error     // a write failed: the client is gone
 	closed  bool
-	conn    net.Conn // the socket back in Go's poller (handBack); nil on the loop
+	conn    net.Conn // the socket back in Go's poller (handBack), or its TLS; nil on the loop
 
 	// The loop's thread only.
 	ev     uint32 // events asked for
@@ -92,15 +98,15 @@ type handoff struct {
 	err          error // the client side ended
 }
 
-// adoptClient moves a plain client's socket to a loop; nil when it stays
-// with Go's poller (no loops, TLS, adoption failed). The loop writes to
-// it at once, and reads it once pooledOnLoop starts the relay.
+// adoptClient moves a client's socket to a loop; nil when it stays with
+// Go's poller (no loops, adoption failed). The loop writes to it at once,
+// and reads it once pooledOnLoop starts the relay.
 func (ss *session) adoptClient() *loopClient {
 	g := ss.s.Loops()
 	if g == nil {
 		return nil
 	}
-	sock, ok := loopable(ss.client)
+	sock, tc, pipe, ok := adoptable(ss.client)
 	if !ok {
 		return nil
 	}
@@ -111,8 +117,11 @@ func (ss *session) adoptClient() *loopClient {
 		return nil
 	}
 	// Not read (handed) until the relay starts: pooledOnLoop resumes it.
-	lc := &loopClient{ss: ss, lp: g.Pick(), fd: fd, local: local, remote: remote, work: make(chan handoff, 2), handed: true}
+	lc := &loopClient{ss: ss, lp: g.Pick(), fd: fd, local: local, remote: remote, tls: tc, pipe: pipe, work: make(chan handoff, 2), handed: true}
 	lc.drained.L = &lc.mu
+	if pipe != nil {
+		pipe.Detach(fd, lc.put)
+	}
 	lc.grant = lc.granted
 	lc.unholdLater = func() { lc.lp.Do(lc.unhold) }
 	lc.lp.Load.Add(1)
@@ -266,7 +275,7 @@ func (ss *session) admitUserNow(h *handoff) bool {
 }
 
 // loopUsable reports whether a loop may attach sc, an idle connection:
-// read by a loop too (a TLS connection's writes may wait), and not stale
+// read by a loop too (another's writes may wait), and not stale
 // (its check waits for the backend).
 func (ss *session) loopUsable(sc *serverConn) bool {
 	_, ok := sc.Net.(*loopConn)
@@ -286,6 +295,14 @@ func (lc *loopClient) start() {
 		lc.ended, lc.handed = true, true
 		lc.work <- handoff{err: err}
 		return
+	}
+	if lc.tls != nil {
+		// What came with the login's last records may wait in the
+		// tls.Conn, where no report of the loop would find it.
+		if _, err := lc.readTLS(); err != nil {
+			lc.end(err)
+			return
+		}
 	}
 	lc.carryOn()
 }
@@ -330,7 +347,13 @@ func (lc *loopClient) Ready(_ int, ev uint32) {
 // read reads what the client sent and handles the whole messages.
 func (lc *loopClient) read() {
 	st := lc.ss.cs
-	read, err := readStream(lc.fd, st, lc.need)
+	var read bool
+	var err error
+	if lc.tls != nil {
+		read, err = lc.readTLS()
+	} else {
+		read, err = readStream(lc.fd, st, lc.need)
+	}
 	switch {
 	case errors.Is(err, io.EOF) && st.W > st.R:
 		lc.end(io.ErrUnexpectedEOF)
@@ -342,6 +365,13 @@ func (lc *loopClient) read() {
 	if read && st.W-st.R >= lc.need {
 		lc.process()
 	}
+}
+
+// readTLS is readStream for a TLS client, under mu.
+func (lc *loopClient) readTLS() (bool, error) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return readTLS(lc.tls, lc.pipe, lc.ss.cs, lc.need)
 }
 
 // process relays the whole messages in the stream, up to one the
@@ -422,8 +452,8 @@ func (lc *loopClient) granted(r *routed) {
 // carryAttach carries on attaching a connection for the request that
 // waited for the pool, now that the pool answered: on the loop with the
 // connection it got, or in the session's goroutine when that is what the
-// answer needs (a connection to open, an error to answer, a stale or TLS
-// connection).
+// answer needs (a connection to open, an error to answer, a stale connection
+// or one not on a loop).
 func (lc *loopClient) carryAttach(r *routed) {
 	defer lc.recover()
 	h := lc.waiting
@@ -562,6 +592,10 @@ func (lc *loopClient) TryWrite(p []byte) (int, error) {
 		return 0, lc.werr
 	case len(lc.pending) > 0:
 		return 0, nil
+	case lc.tls != nil:
+		// p's records are all made now: what the socket does not take
+		// waits in pending, and the next TryWrite takes nothing.
+		return lc.tls.Write(p)
 	}
 	n, err := evloop.Write(lc.fd, p)
 	if err != nil {
@@ -579,22 +613,15 @@ func (lc *loopClient) Write(p []byte) (int, error) {
 		return c.Write(p)
 	}
 	defer lc.mu.Unlock()
-	if err := lc.writable(); err != nil {
+	var err error
+	if lc.tls != nil {
+		_, err = lc.tls.Write(p) // records for put
+	} else {
+		err = lc.put(p)
+	}
+	if err != nil {
 		return 0, err
 	}
-	n := 0
-	if len(lc.pending) == 0 {
-		var err error
-		if n, err = evloop.Write(lc.fd, p); err != nil {
-			lc.werr = err
-			return 0, err
-		}
-		if n == len(p) {
-			return n, nil
-		}
-		lc.lp.Do(lc.interest)
-	}
-	lc.pending = append(lc.pending, p[n:]...)
 	for len(lc.pending) > 0 && lc.writable() == nil {
 		lc.drained.Wait()
 	}
@@ -602,6 +629,28 @@ func (lc *loopClient) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// put writes p to the socket, and keeps what it does not take now for the
+// loop; lc.mu is held. A TLS client's Pipe writes its records with it.
+func (lc *loopClient) put(p []byte) error {
+	if err := lc.writable(); err != nil {
+		return err
+	}
+	if len(lc.pending) == 0 {
+		n, err := evloop.Write(lc.fd, p)
+		if err != nil {
+			lc.werr = err
+			return err
+		}
+		if n == len(p) {
+			return nil
+		}
+		p = p[n:]
+		lc.lp.Do(lc.interest)
+	}
+	lc.pending = append(lc.pending, p...)
+	return nil
 }
 
 // writable is the error a write meets now; lc.mu is held.
@@ -669,6 +718,10 @@ func (lc *loopClient) handBack() {
 	}
 	lc.pending = nil
 	lc.conn = conn
+	if lc.tls != nil {
+		lc.pipe.Attach(conn)
+		lc.conn = lc.tls
+	}
 	lc.drained.Broadcast()
 }
 

@@ -58,8 +58,8 @@ type pooled struct {
 	// it made did not happen (localpath.go).
 	lastFailed bool
 	stmts      map[string]*pool.Statement // the client's prepared statements by name
-	// looped: the startup's server connection was read by an event loop
-	// (not TLS), so the client's may be too (adoptClient).
+	// looped: the startup's server connection was read by an event loop,
+	// so the client's may be too (adoptClient).
 	looped bool
 
 	// Only the client goroutine uses these.
@@ -118,7 +118,7 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *pool.Us
 	defer stop()
 	ss.local.startPath(ss.params)
 	if !pl.looped {
-		// Its server connections are TLS, read by goroutines: on the
+		// Its server connections are read by goroutines (not adopted): on the
 		// loop, the client would hand every request over.
 		lc.handBack()
 		lc = nil
@@ -598,7 +598,7 @@ func (ss *session) carryOn(sc *serverConn, typ byte, split bool) int {
 // (remoteNow), it carries on from where the loop stopped: r.now, on the
 // loop itself, where nothing may wait — what would (a wait for a primary,
 // the admission queue, a full pool, a new connection, the check of a
-// stale one, a TLS connection's writes) returns a *wouldWait with the
+// stale one, a connection not on a loop) returns a *wouldWait with the
 // routing decided so far, for the session's goroutine to carry on.
 func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOnly, split bool, tried []*backend.Backend, r *routed) error {
 	pl := ss.pl

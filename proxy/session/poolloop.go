@@ -1,6 +1,7 @@
 package session
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -24,10 +25,11 @@ import (
 // until that goroutine has written everything: a client that does not
 // read holds up its own server connection, nobody else on the loop.
 //
-// The session's client side stays in its goroutine, which writes its
-// requests to the connection's socket itself (loopConn.Write: what the
-// socket does not take waits for the loop, which writes it when the
-// socket has room). TLS server connections keep their reader goroutine.
+// A session's client side writes its requests to the connection's socket
+// itself (loopConn.Write: what the socket does not take waits for the
+// loop, which writes it when the socket has room), from its goroutine or
+// from its own loop (poolclient.go). A TLS connection is read and written
+// the same way (looptls.go).
 
 // loopConn is a pooled server connection's socket, owned by a loop: the
 // connection's net.Conn once its login is done.
@@ -37,9 +39,14 @@ type loopConn struct {
 	fd     int
 	local  net.Addr
 	remote net.Addr
+	// tls is the connection's TLS over pipe, when it has TLS: nil for a
+	// plain socket.
+	tls  *tls.Conn
+	pipe *evloop.Pipe
 
 	// mu guards pending and closed, and the descriptor against its close:
-	// it is closed under mu, on the loop's thread.
+	// it is closed under mu, on the loop's thread. A TLS connection's
+	// reads hold it (looptls.go).
 	mu      sync.Mutex
 	drained sync.Cond // pending emptied, or closed
 	pending []byte    // written to the connection, not yet taken by its socket
@@ -59,10 +66,10 @@ type loopConn struct {
 var errSpokeIdle = errors.New("server connection spoke while idle")
 
 // adopt moves sc's socket to a loop of g once its login is done. It
-// reports false when the socket stays with Go's poller (TLS, or the
-// adoption failed): sc then has its reader goroutine.
+// reports false when the socket stays with Go's poller (not a socket, or
+// the adoption failed): sc then has its reader goroutine.
 func (sc *serverConn) adopt(g *evloop.Group) bool {
-	sock, ok := loopable(sc.Net)
+	sock, tc, pipe, ok := adoptable(sc.Net)
 	if !ok {
 		return false
 	}
@@ -74,8 +81,11 @@ func (sc *serverConn) adopt(g *evloop.Group) bool {
 		return false
 	}
 	lp := g.Pick()
-	c := &loopConn{sc: sc, lp: lp, fd: fd, local: local, remote: remote, done: make(chan struct{})}
+	c := &loopConn{sc: sc, lp: lp, fd: fd, local: local, remote: remote, tls: tc, pipe: pipe, done: make(chan struct{})}
 	c.drained.L = &c.mu
+	if pipe != nil {
+		pipe.Detach(fd, c.put)
+	}
 	sc.Net, sc.r.lc = c, c
 	lp.Load.Add(1)
 	sc.p.Go(func() { <-c.done })
@@ -95,6 +105,11 @@ func (c *loopConn) closeOff() { c.shut(net.ErrClosed) }
 // since it may write to a client.
 func (c *loopConn) shut(err error) {
 	c.mu.Lock()
+	if c.tls != nil && !c.closed {
+		// close_notify, as a goroutine's tls.Conn.Close sends it: the
+		// server then logs no unexpected EOF.
+		_ = c.tls.Close()
+	}
 	c.closed = true
 	_ = unix.Close(c.fd)
 	c.drained.Broadcast()
@@ -127,6 +142,14 @@ func (c *loopConn) start() {
 		c.closeNow(err)
 		return
 	}
+	if c.tls != nil {
+		// Records that came with the login's last ones may wait in the
+		// tls.Conn, where no report of the loop would find them.
+		if _, err := c.readTLS(); err != nil {
+			c.closeNow(err)
+			return
+		}
+	}
 	if st := c.sc.Stream; st.R < st.W {
 		c.consume()
 	}
@@ -148,7 +171,13 @@ func (c *loopConn) Ready(_ int, ev uint32) {
 // read reads what the server sent and relays it.
 func (c *loopConn) read() {
 	st := c.sc.Stream
-	read, err := readStream(c.fd, st, c.need)
+	var read bool
+	var err error
+	if c.tls != nil {
+		read, err = c.readTLS()
+	} else {
+		read, err = readStream(c.fd, st, c.need)
+	}
 	if err != nil {
 		c.closeNow(err)
 		return
@@ -156,6 +185,13 @@ func (c *loopConn) read() {
 	if read && st.W-st.R >= c.need {
 		c.consume()
 	}
+}
+
+// readTLS is readStream for a TLS connection, under mu.
+func (c *loopConn) readTLS() (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return readTLS(c.tls, c.pipe, c.sc.Stream, c.need)
 }
 
 // readStream reads what the socket fd has into st, after making room
@@ -313,19 +349,31 @@ func (c *loopConn) Write(p []byte) (int, error) {
 	if c.closed {
 		return 0, net.ErrClosed
 	}
-	n := 0
+	if c.tls != nil {
+		return c.tls.Write(p) // records for put
+	}
+	if err := c.put(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// put writes p to the socket, and keeps what it does not take now for the
+// loop; mu is held. A TLS connection's Pipe writes its records with it.
+func (c *loopConn) put(p []byte) error {
 	if len(c.pending) == 0 {
-		var err error
-		if n, err = evloop.Write(c.fd, p); err != nil {
-			return n, err
+		n, err := evloop.Write(c.fd, p)
+		if err != nil {
+			return err
 		}
 		if n == len(p) {
-			return n, nil
+			return nil
 		}
+		p = p[n:]
 		c.lp.Do(c.interest)
 	}
-	c.pending = append(c.pending, p[n:]...)
-	return len(p), nil
+	c.pending = append(c.pending, p...)
+	return nil
 }
 
 // whenDrained has fn run once the socket took everything written to it,
@@ -428,7 +476,7 @@ func (ss *session) toClient(p []byte, c *loopConn) {
 }
 
 // tryWrite writes what conn takes of p now, without waiting; 0 for a
-// connection that cannot be written that way (TLS).
+// connection that cannot be written that way (TLS with Go's poller).
 func tryWrite(conn net.Conn, p []byte) (int, error) {
 	switch c := conn.(type) {
 	case *fastconn.Conn:

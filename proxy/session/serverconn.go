@@ -20,7 +20,7 @@ import (
 type connPool = pool.Pool[*serverConn]
 
 // serverConn is one pooled connection to a backend as pooled sessions use
-// it. An event loop (loopConn), or for a TLS connection a goroutine of its
+// it. An event loop (loopConn), or when there are none a goroutine of its
 // own, reads it for as long as it is open and relays what it reads to the
 // session it is attached to; a connection that says anything while idle
 // in the pool is closed.
@@ -162,11 +162,7 @@ func (s *Front) open(ctx context.Context, b *backend.Backend, p *connPool, epoch
 	record(breaker.Success)
 	sc.r.sc = sc
 	sc.r.scan = wire.Scanner{H: &sc.r, MaxBody: 1<<31 - 1, Hold: true}
-	// Read by a loop unless clients may use TLS: a TLS client's side stays
-	// in its goroutine (crypto/tls needs a net.Conn), and a loop reading
-	// its server connection would make every answer cross two threads
-	// (measured: 0.70 × the TPS at one client, docs/benchmarks.md).
-	if g := s.Loops(); g == nil || s.tlsConfig != nil || !sc.adopt(g) {
+	if g := s.Loops(); g == nil || !sc.adopt(g) {
 		p.Go(sc.readLoop)
 	}
 	return sc, nil

@@ -298,7 +298,8 @@ func (ss *session) startTLS() error {
 	if _, err := ss.client.Write([]byte{'S'}); err != nil {
 		return err
 	}
-	tc := tls.Server(ss.client, ss.s.tlsConfig)
+	// Over a Pipe: an event loop can own the socket (looptls.go).
+	tc := tls.Server(evloop.NewPipe(ss.client), ss.s.tlsConfig)
 	if err := tc.Handshake(); err != nil {
 		ss.client = nil // nothing can be sent on a failed handshake
 		return err
