@@ -139,23 +139,7 @@ func TestEventLoopRelay(t *testing.T) {
 		out, _ = (&pgproto3.Query{String: "SELECT 'after'"}).Encode(out)
 		werr := make(chan error, 1)
 		go func() { _, err := conn.Write(out); werr <- err }()
-		_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
-		fe := pgproto3.NewFrontend(conn, conn)
-		var rows []string
-		for ready := 0; ready < 3; {
-			msg, err := fe.Receive()
-			if err != nil {
-				t.Fatalf("after %d answers: %v", ready, err)
-			}
-			switch m := msg.(type) {
-			case *pgproto3.DataRow:
-				rows = append(rows, string(m.Values[0]))
-			case *pgproto3.ErrorResponse:
-				t.Fatalf("%s %s", m.Code, m.Message)
-			case *pgproto3.ReadyForQuery:
-				ready++
-			}
-		}
+		rows := receiveRows(t, conn, 3)
 		if err := <-werr; err != nil {
 			t.Fatal(err)
 		}

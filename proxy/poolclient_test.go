@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -180,25 +179,7 @@ func pipelineAcrossHandOver(t *testing.T, conn net.Conn) {
 	if _, err := conn.Write(batch); err != nil {
 		t.Fatal(err)
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	defer conn.SetReadDeadline(time.Time{})
-	fe := pgproto3.NewFrontend(conn, io.Discard)
-	var got []string
-	for ready := 0; ready < 3; {
-		msg, err := fe.Receive()
-		if err != nil {
-			t.Fatalf("after %v: %v", got, err)
-		}
-		switch m := msg.(type) {
-		case *pgproto3.DataRow:
-			got = append(got, string(m.Values[0]))
-		case *pgproto3.ErrorResponse:
-			t.Fatalf("after %v: %s %s", got, m.Code, m.Message)
-		case *pgproto3.ReadyForQuery:
-			ready++
-		}
-	}
-	if fmt.Sprint(got) != "[1 1 3]" {
+	if got := receiveRows(t, conn, 3); fmt.Sprint(got) != "[1 1 3]" {
 		t.Fatalf("pipeline answered %v, want [1 1 3] (one backend)", got)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -38,6 +40,9 @@ type Pipe struct {
 	fd            int
 	budget        int
 	sink          func([]byte) error
+	// mu orders the records a loop left (Attach) before any other write.
+	mu      sync.Mutex
+	pending []byte
 }
 
 // NewPipe returns a Pipe over conn, with Go's poller.
@@ -55,9 +60,32 @@ func (p *Pipe) Detach(fd int, sink func([]byte) error) {
 	p.conn, p.fd, p.sink, p.budget = nil, fd, sink, 0
 }
 
-// Attach gives the pipe its socket with Go's poller again.
-func (p *Pipe) Attach(conn net.Conn) {
+// Attach gives the pipe its socket with Go's poller again. pending is
+// records the loop made that the socket has not taken: they go first, at
+// the next Write or Flush.
+func (p *Pipe) Attach(conn net.Conn, pending []byte) {
 	p.conn, p.fd, p.sink, p.budget = conn, -1, nil, 0
+	p.pending = slices.Clone(pending)
+}
+
+// Pending reports whether records the loop left wait for Flush.
+func (p *Pipe) Pending() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pending) > 0
+}
+
+// Flush writes the records the loop left (Attach), waiting as a write on
+// the socket does.
+func (p *Pipe) Flush() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pending) == 0 {
+		return nil
+	}
+	_, err := p.conn.Write(p.pending)
+	p.pending = nil
+	return err
 }
 
 // Budget lets the reads that follow take up to n bytes from the socket;
@@ -88,6 +116,9 @@ func (p *Pipe) Read(b []byte) (int, error) {
 // Write writes b to the socket: on a loop, through the sink.
 func (p *Pipe) Write(b []byte) (int, error) {
 	if p.conn != nil {
+		if err := p.Flush(); err != nil {
+			return 0, err
+		}
 		return p.conn.Write(b)
 	}
 	if err := p.sink(b); err != nil {

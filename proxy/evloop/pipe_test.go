@@ -161,7 +161,7 @@ func TestPipeCarriesTLSOverTheLoop(t *testing.T) {
 		t.Fatalf("%d bytes of records left on the loop", len(e.out))
 	}
 	e.mu.Unlock()
-	pipe.Attach(conn)
+	pipe.Attach(conn, nil)
 	if _, err := client.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}

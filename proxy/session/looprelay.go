@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,8 +19,8 @@ import (
 )
 
 // The event-loop relay. A pass-through session whose client and backend
-// connections are plain sockets (not TLS) is relayed by one of the
-// proxy's event loops (Front.Loops): both sockets leave Go's poller
+// connections are sockets, plain or TLS (looptls.go), is relayed by one
+// of the proxy's event loops (Front.Loops): both sockets leave Go's poller
 // (evloop.Adopt) and the loop reads each when epoll reports it ready,
 // runs the same scanners and handlers as the goroutine relay (latency and
 // SQLSTATE per request, parameters, transaction status, statements the
@@ -71,6 +72,14 @@ type loopRelay struct {
 	expire  *time.Timer
 	ended   bool
 	result  chan loopResult
+	// ctls and stls are the client's and the backend's TLS when they have
+	// it; toClient and toServer are then records the socket has not taken
+	// (in cOut, sOut), not bytes of a read buffer.
+	ctls, stls   *tls.Conn
+	cpipe, spipe *evloop.Pipe
+	cOut, sOut   []byte
+	// csock and ssock are the sockets as Go's poller had them, closed.
+	csock, ssock net.Conn
 }
 
 // loopable reports whether conn can be relayed on a loop: a plain socket.
@@ -91,8 +100,8 @@ func loopable(conn net.Conn) (evloop.Socket, bool) {
 // are backend bytes read during the login and not yet relayed. On return
 // ss.client and ss.server are connections of Go's poller again.
 func (ss *session) loopRelay(ctx context.Context, g *evloop.Group, c2s *clientSide, b2c *serverHandler, fromServer []byte) loopResult {
-	cc, ok1 := loopable(ss.client)
-	sc, ok2 := loopable(ss.server)
+	cc, ctc, cpipe, ok1 := adoptable(ss.client)
+	sc, stc, spipe, ok2 := adoptable(ss.server)
 	if !ok1 || !ok2 || ctx.Err() != nil {
 		return loopResult{fromServer: fromServer}
 	}
@@ -104,7 +113,7 @@ func (ss *session) loopRelay(ctx context.Context, g *evloop.Group, c2s *clientSi
 	sfd, err := evloop.Adopt(sc)
 	if err != nil {
 		ss.s.log.Warn("event loop: backend socket not adopted; relaying in goroutines", "session_id", ss.pid, "err", err)
-		ss.client = ss.release(cfd, ss.client)
+		ss.client = ss.reattach(cfd, cc, ctc, cpipe, nil)
 		ss.cs.SetConn(ss.client)
 		ss.released = true
 		return loopResult{fromServer: fromServer}
@@ -114,7 +123,14 @@ func (ss *session) loopRelay(ctx context.Context, g *evloop.Group, c2s *clientSi
 	lp := g.Pick()
 	lp.Load.Add(1)
 	defer lp.Load.Add(-1)
-	r := &loopRelay{ss: ss, lp: lp, cfd: cfd, sfd: sfd, c2s: c2s, b2c: b2c, result: make(chan loopResult, 1)}
+	r := &loopRelay{ss: ss, lp: lp, cfd: cfd, sfd: sfd, c2s: c2s, b2c: b2c, result: make(chan loopResult, 1),
+		ctls: ctc, stls: stc, cpipe: cpipe, spipe: spipe, csock: cc.(net.Conn), ssock: sc.(net.Conn)}
+	if cpipe != nil {
+		cpipe.Detach(cfd, r.sinkClient)
+	}
+	if spipe != nil {
+		spipe.Detach(sfd, r.sinkServer)
+	}
 	c2s.h.loop, b2c.lp = true, lp
 	var res loopResult
 	if !lp.Do(func() { r.start(fromServer) }) {
@@ -131,12 +147,31 @@ func (ss *session) loopRelay(ctx context.Context, g *evloop.Group, c2s *clientSi
 	if res.done {
 		return res
 	}
-	ss.client = ss.release(cfd, ss.client)
-	ss.server = ss.release(sfd, ss.server)
+	var cRecords, sRecords []byte // what end left out of res
+	if ctc != nil {
+		cRecords = r.toClient
+	}
+	if stc != nil {
+		sRecords = r.toServer
+	}
+	ss.client = ss.reattach(cfd, cc, ctc, cpipe, cRecords)
+	ss.server = ss.reattach(sfd, sc, stc, spipe, sRecords)
 	ss.cs.SetConn(ss.client)
 	ss.ss.SetConn(ss.server)
 	ss.released = true
 	return res
+}
+
+// reattach makes fd, a socket a loop took from sock, a connection of
+// Go's poller again (release); over TLS, the same tls.Conn over its Pipe
+// with the socket attached again, and records, what the loop made that
+// the socket has not taken, to go first.
+func (ss *session) reattach(fd int, sock evloop.Socket, tc *tls.Conn, pipe *evloop.Pipe, records []byte) net.Conn {
+	if tc == nil {
+		return ss.release(fd, sock.(net.Conn))
+	}
+	pipe.Attach(ss.release(fd, sock.(net.Conn)), records)
+	return tc
 }
 
 // release makes fd a connection of Go's poller again and closes fd; on
@@ -171,6 +206,14 @@ func (r *loopRelay) start(fromServer []byte) {
 	}
 	if !r.ended && r.ss.cs.R < r.ss.cs.W {
 		r.fromClient()
+	}
+	// Records that came with the login's last ones may wait in a
+	// tls.Conn, where no report of the loop would find them.
+	if r.ctls != nil && !r.ended && len(r.toServer) == 0 {
+		r.readClient()
+	}
+	if r.stls != nil && !r.ended && len(r.toClient) == 0 {
+		r.readServer()
 	}
 }
 
@@ -257,6 +300,13 @@ func (r *loopRelay) end(res loopResult) {
 	r.lp.Remove(r.cfd)
 	r.lp.Remove(r.sfd)
 	res.toServer, res.toClient = r.toServer, r.toClient
+	// A TLS side's are records: its Pipe writes them first (reattach).
+	if r.stls != nil {
+		res.toServer = nil
+	}
+	if r.ctls != nil {
+		res.toClient = nil
+	}
 	r.result <- res
 	r.lp.Yield() // the session's goroutine carries on
 }
@@ -272,6 +322,15 @@ func (r *loopRelay) finish() {
 	r.lp.Remove(r.sfd)
 	_ = unix.Close(r.sfd)
 	_ = unix.Close(r.cfd)
+	// The descriptors' numbers are free for others: a TLS side's Pipe
+	// gets its closed socket back, on which the session's own Close of the
+	// tls.Conn fails without writing anywhere.
+	if r.cpipe != nil {
+		r.cpipe.Attach(r.csock, nil)
+	}
+	if r.spipe != nil {
+		r.spipe.Attach(r.ssock, nil)
+	}
 	r.result <- loopResult{done: true}
 	r.lp.Yield()
 }
@@ -319,6 +378,10 @@ func (r *loopRelay) readClient() {
 	if cs.R == cs.W {
 		cs.R, cs.W = 0, 0
 	}
+	if r.ctls != nil {
+		r.readClientTLS()
+		return
+	}
 	if err := cs.Room(max(r.need, 1)); err != nil {
 		ss.clientErr = err
 		r.end(loopResult{c2s: err})
@@ -336,6 +399,24 @@ func (r *loopRelay) readClient() {
 	}
 	cs.W += n
 	r.fromClient()
+}
+
+// readClientTLS is readClient for a TLS client: every record it completes
+// goes into the stream (readTLS).
+func (r *loopRelay) readClientTLS() {
+	read, err := readTLS(r.ctls, r.cpipe, r.ss.cs, r.need)
+	switch {
+	case errors.Is(err, wire.ErrMemory):
+		r.ss.clientErr = err
+		r.end(loopResult{c2s: err})
+		return
+	case err != nil:
+		r.finish() // gone, as readClient
+		return
+	}
+	if read {
+		r.fromClient()
+	}
 }
 
 // fromClient relays the client's buffered bytes as clientToServer does,
@@ -412,6 +493,17 @@ func (r *loopRelay) terminated() bool {
 // it is (toServer) and the client is not read until it has been taken:
 // sent is false. ok is false when the relay ended.
 func (r *loopRelay) send(p []byte) (sent, ok bool) {
+	if r.stls != nil {
+		if _, err := r.stls.Write(p); err != nil { // records for sinkServer
+			r.end(loopResult{c2s: err})
+			return false, false
+		}
+		if len(r.toServer) > 0 {
+			r.interest()
+			return false, true
+		}
+		return true, true
+	}
 	n, err := evloop.Write(r.sfd, p)
 	if err != nil {
 		r.end(loopResult{c2s: err})
@@ -423,6 +515,39 @@ func (r *loopRelay) send(p []byte) (sent, ok bool) {
 		return false, true
 	}
 	return true, true
+}
+
+// sinkServer writes a TLS backend's records, and keeps what the socket
+// does not take now in toServer.
+func (r *loopRelay) sinkServer(p []byte) error {
+	var err error
+	r.toServer, r.sOut, err = sink(r.sfd, p, r.toServer, r.sOut)
+	return err
+}
+
+// sinkClient is sinkServer for a TLS client: toClient.
+func (r *loopRelay) sinkClient(p []byte) error {
+	var err error
+	r.toClient, r.cOut, err = sink(r.cfd, p, r.toClient, r.cOut)
+	return err
+}
+
+// sink writes records p to socket fd unless records wait already, and
+// keeps what it does not take now: waiting is those, in buf.
+func sink(fd int, p, waiting, buf []byte) ([]byte, []byte, error) {
+	if len(waiting) == 0 {
+		n, err := evloop.Write(fd, p)
+		if err != nil {
+			return nil, buf, err
+		}
+		if p, buf = p[n:], buf[:0]; len(p) == 0 {
+			return nil, buf, nil
+		}
+	} else if len(waiting) < len(buf) {
+		buf = buf[:copy(buf, waiting)] // what was taken off the front
+	}
+	buf = append(buf, p...)
+	return buf, buf, nil
 }
 
 // flushServer writes what the backend did not take before, then relays
@@ -448,6 +573,10 @@ func (r *loopRelay) flushServer() {
 // readServer reads what the backend sent and relays it.
 func (r *loopRelay) readServer() {
 	buf := r.ss.ss.Buf
+	if r.stls != nil {
+		r.readServerTLS(buf)
+		return
+	}
 	n, err := evloop.Read(r.sfd, buf)
 	switch {
 	case errors.Is(err, unix.EAGAIN):
@@ -462,6 +591,35 @@ func (r *loopRelay) readServer() {
 	r.fromServer(buf[:n])
 }
 
+// readServerTLS is readServer for a TLS backend: it relays record by
+// record until the socket has nothing more within a buffer's worth, or the
+// client does not take more. What crypto/tls then still holds decrypted,
+// no report of the loop would find: flushClient reads again once the
+// client has taken the rest.
+func (r *loopRelay) readServerTLS(buf []byte) {
+	r.spipe.Budget(len(buf))
+	for !r.ended && len(r.toClient) == 0 {
+		n, err := r.stls.Read(buf)
+		if n > 0 {
+			r.fromServer(buf[:n])
+		}
+		switch {
+		case errors.Is(err, evloop.ErrWouldBlock):
+			return
+		case errors.Is(err, io.EOF) && n > 0:
+			// The backend's close_notify came with its last records:
+			// those first. crypto/tls gives io.EOF again at the next
+			// read, which the socket at its end asks for (or flushClient).
+			return
+		case err != nil:
+			if !r.ended {
+				r.s2cEnded(err, &r.b2c.lost)
+			}
+			return
+		}
+	}
+}
+
 // fromServer relays backend bytes as serverToClient does. The proxy's own
 // requests to the backend, whose answers serverToClient drops, are only
 // made by the goroutines: a session never returns to a loop.
@@ -471,17 +629,25 @@ func (r *loopRelay) fromServer(p []byte) {
 		r.s2cEnded(err, &r.b2c.lost)
 		return
 	}
-	n, err := evloop.Write(r.cfd, p)
+	n, err := len(p), error(nil)
+	if r.ctls != nil {
+		_, err = r.ctls.Write(p) // records for sinkClient
+	} else {
+		n, err = evloop.Write(r.cfd, p)
+	}
 	if err != nil {
 		r.s2cEnded(err, &r.b2c.cut)
 		return
 	}
 	now := r.ss.s.clock.Now().UnixNano()
-	if n < len(p) {
+	if n < len(p) || len(r.toClient) > 0 {
 		// The client holds the answer up from now: not the backend's
-		// time. The rest stays in the read buffer, and the backend is not
-		// read until the client has taken it.
-		r.toClient = p[n:]
+		// time. The rest stays in the read buffer (a TLS client's: its
+		// records, in cOut), and the backend is not read until the client
+		// has taken it.
+		if r.ctls == nil {
+			r.toClient = p[n:]
+		}
 		r.since = now
 		r.ss.clientBlocked.Store(now)
 		r.interest()
@@ -506,6 +672,9 @@ func (r *loopRelay) flushClient() {
 	r.ss.clientBlocked.Store(0)
 	r.wrote(now)
 	r.interest()
+	if r.stls != nil {
+		r.readServer() // what crypto/tls holds (readServerTLS)
+	}
 }
 
 // wrote notes that the client has everything relayed so far, as

@@ -78,3 +78,21 @@ func readTLS(tc *tls.Conn, pipe *evloop.Pipe, st *wire.Stream, need int) (bool, 
 		}
 	}
 }
+
+// loopPipe is the Pipe under conn when conn is TLS over one, nil otherwise.
+func loopPipe(conn net.Conn) *evloop.Pipe {
+	if tc, ok := conn.(*tls.Conn); ok {
+		pipe, _ := tc.NetConn().(*evloop.Pipe)
+		return pipe
+	}
+	return nil
+}
+
+// flushRecords writes the records a loop left for conn's socket
+// (reattach), before anything else.
+func flushRecords(conn net.Conn) error {
+	if pipe := loopPipe(conn); pipe != nil {
+		return pipe.Flush()
+	}
+	return nil
+}

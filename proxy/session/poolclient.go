@@ -719,7 +719,7 @@ func (lc *loopClient) handBack() {
 	lc.pending = nil
 	lc.conn = conn
 	if lc.tls != nil {
-		lc.pipe.Attach(conn)
+		lc.pipe.Attach(conn, nil)
 		lc.conn = lc.tls
 	}
 	lc.drained.Broadcast()

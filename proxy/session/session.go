@@ -786,21 +786,42 @@ func (ss *session) relay(ctx context.Context) {
 	}
 	defer context.AfterFunc(ctx, stop)()
 	// A direction the loop ended has at most its last bytes to write.
+	// Each direction first writes the TLS records a loop left for its peer
+	// (looptls.go): the rest of what the loop relayed.
 	if res.c2s == nil {
 		go func() {
-			errc <- ss.recovered(func() error { return ss.clientToServer(c2s, res.toServer, res.taken) })
+			errc <- ss.recovered(func() error {
+				if err := flushRecords(ss.server); err != nil {
+					return err
+				}
+				return ss.clientToServer(c2s, res.toServer, res.taken)
+			})
 		}()
 	} else {
 		go func() {
+			if err := flushRecords(ss.server); err != nil {
+				errc <- err
+				return
+			}
 			errc <- ss.drain(func(p []byte) error { _, err := ss.server.Write(p); return err }, res.toServer, res.c2s)
 		}()
 	}
 	if res.s2c == nil {
 		go func() {
-			errc <- ss.recovered(func() error { return ss.serverToClient(b2c, res.toClient, res.fromServer) })
+			errc <- ss.recovered(func() error {
+				if err := b2c.flushRecords(); err != nil {
+					return err
+				}
+				return ss.serverToClient(b2c, res.toClient, res.fromServer)
+			})
 		}()
 	} else {
 		go func() {
+			if err := b2c.flushRecords(); err != nil {
+				b2c.unlock()
+				errc <- err
+				return
+			}
 			errc <- ss.drain(func(p []byte) error { defer b2c.unlock(); return b2c.write(p) }, res.toClient, res.s2c)
 		}()
 	}
@@ -1128,6 +1149,36 @@ func (h *serverHandler) write(p []byte) error {
 		}
 	}
 	h.published()
+	return nil
+}
+
+// flushRecords writes the TLS records a loop left for the client, as
+// write would the bytes a loop left: under the client's write lock, kept
+// while the message they end in is not whole.
+func (h *serverHandler) flushRecords() error {
+	pipe := loopPipe(h.ss.client)
+	if pipe == nil || !pipe.Pending() {
+		return nil
+	}
+	if !h.locked {
+		h.ss.wmu.Lock()
+		h.locked = true
+	}
+	ss := h.ss
+	w0 := ss.s.clock.Now()
+	ss.clientBlocked.Store(w0.UnixNano())
+	err := pipe.Flush()
+	w1 := ss.s.clock.Now()
+	ss.clientBlocked.Store(0)
+	h.blocked += max(w1.Sub(w0), 0)
+	if err != nil {
+		h.cut = true
+		return err
+	}
+	ss.wrote.Store(w1.UnixNano())
+	if h.sc.AtBoundary() {
+		h.unlock()
+	}
 	return nil
 }
 
