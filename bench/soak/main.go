@@ -2,7 +2,7 @@
 // backends are killed and restarted, and reports whether the proxy stays
 // flat (memory, goroutines) and correct (no protocol errors).
 //
-//	go run ./bench/soak [-duration 30m] [-clients 8] [-kill-every 3m] [-down 15s] [-mode session|transaction]
+//	go run ./bench/soak [-duration 30m] [-clients 8] [-kill-every 3m] [-down 15s] [-mode session|transaction] [-tls]
 //
 // Three throwaway PostgreSQL clusters each hold a table of 1,000 accounts;
 // the proxy runs in this process (so its RSS and goroutines are this
@@ -17,7 +17,9 @@
 // error nor a lost connection), which must stay at zero. Every -sample it
 // prints RSS, goroutines and throughput; at the end, the growth from the
 // first quarter to the last. Exit status 1 on a protocol error or growth
-// over -max-growth.
+// over -max-growth. With -tls, the clusters accept TLS only, the proxy
+// reaches them with sslmode = require and offers TLS to the clients, which
+// use it (sslmode=require).
 package main
 
 import (
@@ -54,6 +56,7 @@ type options struct {
 	clients                           int
 	mode                              string
 	maxGrowth                         float64
+	tls                               bool
 }
 
 func main() {
@@ -65,6 +68,7 @@ func main() {
 	flag.DurationVar(&o.sample, "sample", 30*time.Second, "time between samples")
 	flag.StringVar(&o.mode, "mode", "session", "session (pass-through) or transaction (pooled)")
 	flag.Float64Var(&o.maxGrowth, "max-growth", 0.25, "largest RSS or goroutine growth from the first to the last quarter")
+	flag.BoolVar(&o.tls, "tls", false, "TLS everywhere: TLS-only clusters (sslmode = require) and TLS clients")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -131,8 +135,27 @@ func run(ctx context.Context, o options) (bool, error) {
 	cfg := config.Default()
 	cfg.Proxy.ListenAddress = "127.0.0.1:0"
 	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: 2 * time.Second}
+	sslmode := "disable"
+	var pki *pgcluster.PKI
+	if o.tls {
+		dir, err := os.MkdirTemp("", "heliossoak-pki-")
+		if err != nil {
+			return false, err
+		}
+		defer os.RemoveAll(dir)
+		if pki, err = pgcluster.NewPKI(dir, []string{"127.0.0.1"}, "postgres"); err != nil {
+			return false, err
+		}
+		cfg.Proxy.TLSCertFile, cfg.Proxy.TLSKeyFile = pki.ServerCert, pki.ServerKey
+		cfg.Backends.SSLMode = "require"
+		sslmode = "require"
+	}
 	for i := range 3 {
-		c, err := pgcluster.Start(ctx, pgcluster.Options{Name: "soak-" + strconv.Itoa(i)})
+		opts := pgcluster.Options{Name: "soak-" + strconv.Itoa(i)}
+		if pki != nil {
+			opts = pki.TLSOptions(opts)
+		}
+		c, err := pgcluster.Start(ctx, opts)
 		if err != nil {
 			return false, err
 		}
@@ -164,10 +187,10 @@ func run(ctx context.Context, o options) (bool, error) {
 	}
 	defer stopProxy()
 	host, port, _ := net.SplitHostPort(addr)
-	dsn := fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=postgres sslmode=disable connect_timeout=5", host, port, clusters[0].User, clusters[0].Password)
+	dsn := fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=postgres sslmode=%s connect_timeout=5", host, port, clusters[0].User, clusters[0].Password, sslmode)
 
-	fmt.Printf("soak: %s, %d clients, %s mode, a backend killed every %s for %s; %s, %d CPUs, load %s\n",
-		o.duration, o.clients, o.mode, o.killEvery, o.down, machine.CPUModel(), runtime.NumCPU(), machine.LoadAvg())
+	fmt.Printf("soak: %s, %d clients, %s mode, TLS %v, a backend killed every %s for %s; %s, %d CPUs, load %s\n",
+		o.duration, o.clients, o.mode, o.tls, o.killEvery, o.down, machine.CPUModel(), runtime.NumCPU(), machine.LoadAvg())
 	loadCtx, stopLoad := context.WithTimeout(ctx, o.duration)
 	defer stopLoad()
 	c := &counts{byClass: map[string]int64{}}
