@@ -36,6 +36,7 @@ func (wouldBlock) Temporary() bool { return true }
 // Its owner serialises Detach and Attach with its reads and writes.
 type Pipe struct {
 	conn          net.Conn // the socket with Go's poller; nil on a loop
+	adopted       net.Conn // the socket as Go's poller had it when the loop took it (closed)
 	local, remote net.Addr
 	fd            int
 	budget        int
@@ -57,8 +58,14 @@ func (p *Pipe) Socket() net.Conn { return p.conn }
 // reads take the descriptor's bytes up to the loop's Budget, and sink gets
 // every write.
 func (p *Pipe) Detach(fd int, sink func([]byte) error) {
+	p.adopted = p.conn
 	p.conn, p.fd, p.sink, p.budget = nil, fd, sink, 0
 }
+
+// Drop ends the pipe's time on a loop that closed the descriptor, whose
+// number another socket may have by now: reads and writes fail from then
+// on, on the socket Go's poller had, closed when the loop took it.
+func (p *Pipe) Drop() { p.Attach(p.adopted, nil) }
 
 // Attach gives the pipe its socket with Go's poller again. pending is
 // records the loop made that the socket has not taken: they go first, at

@@ -78,8 +78,6 @@ type loopRelay struct {
 	ctls, stls   *tls.Conn
 	cpipe, spipe *evloop.Pipe
 	cOut, sOut   []byte
-	// csock and ssock are the sockets as Go's poller had them, closed.
-	csock, ssock net.Conn
 }
 
 // loopable reports whether conn can be relayed on a loop: a plain socket.
@@ -124,7 +122,7 @@ func (ss *session) loopRelay(ctx context.Context, g *evloop.Group, c2s *clientSi
 	lp.Load.Add(1)
 	defer lp.Load.Add(-1)
 	r := &loopRelay{ss: ss, lp: lp, cfd: cfd, sfd: sfd, c2s: c2s, b2c: b2c, result: make(chan loopResult, 1),
-		ctls: ctc, stls: stc, cpipe: cpipe, spipe: spipe, csock: cc.(net.Conn), ssock: sc.(net.Conn)}
+		ctls: ctc, stls: stc, cpipe: cpipe, spipe: spipe}
 	if cpipe != nil {
 		cpipe.Detach(cfd, r.sinkClient)
 	}
@@ -322,14 +320,13 @@ func (r *loopRelay) finish() {
 	r.lp.Remove(r.sfd)
 	_ = unix.Close(r.sfd)
 	_ = unix.Close(r.cfd)
-	// The descriptors' numbers are free for others: a TLS side's Pipe
-	// gets its closed socket back, on which the session's own Close of the
-	// tls.Conn fails without writing anywhere.
+	// The descriptors' numbers are free for others: the session's own
+	// Close of a tls.Conn must write to neither.
 	if r.cpipe != nil {
-		r.cpipe.Attach(r.csock, nil)
+		r.cpipe.Drop()
 	}
 	if r.spipe != nil {
-		r.spipe.Attach(r.ssock, nil)
+		r.spipe.Drop()
 	}
 	r.result <- loopResult{done: true}
 	r.lp.Yield()
@@ -532,22 +529,16 @@ func (r *loopRelay) sinkClient(p []byte) error {
 	return err
 }
 
-// sink writes records p to socket fd unless records wait already, and
-// keeps what it does not take now: waiting is those, in buf.
+// sink writes records p to socket fd unless records wait already
+// (waiting, the part of buf the socket has not taken), and keeps what it
+// does not take now: the records that wait then, in buf.
 func sink(fd int, p, waiting, buf []byte) ([]byte, []byte, error) {
-	if len(waiting) == 0 {
-		n, err := evloop.Write(fd, p)
-		if err != nil {
-			return nil, buf, err
-		}
-		if p, buf = p[n:], buf[:0]; len(p) == 0 {
-			return nil, buf, nil
-		}
-	} else if len(waiting) < len(buf) {
-		buf = buf[:copy(buf, waiting)] // what was taken off the front
+	buf = append(buf[:0], waiting...) // what was taken off the front goes
+	_, err := writeOrKeep(fd, &buf, p)
+	if len(buf) == 0 {
+		return nil, buf, err
 	}
-	buf = append(buf, p...)
-	return buf, buf, nil
+	return buf, buf, err
 }
 
 // flushServer writes what the backend did not take before, then relays

@@ -26,16 +26,16 @@ import (
 // adoptable reports whether a loop can own conn: a plain socket, or TLS
 // over an evloop.Pipe whose socket is plain (tc and pipe then).
 func adoptable(conn net.Conn) (sock evloop.Socket, tc *tls.Conn, pipe *evloop.Pipe, ok bool) {
-	if tc, isTLS := conn.(*tls.Conn); isTLS {
-		pipe, ok := tc.NetConn().(*evloop.Pipe)
-		if !ok || pipe.Socket() == nil {
-			return nil, nil, nil, false
-		}
-		sock, ok := loopable(pipe.Socket())
-		return sock, tc, pipe, ok
+	tc, isTLS := conn.(*tls.Conn)
+	if !isTLS {
+		sock, ok = loopable(conn)
+		return sock, nil, nil, ok
 	}
-	sock, ok = loopable(conn)
-	return sock, nil, nil, ok
+	if pipe = loopPipe(conn); pipe == nil || pipe.Socket() == nil {
+		return nil, nil, nil, false
+	}
+	sock, ok = loopable(pipe.Socket())
+	return sock, tc, pipe, ok
 }
 
 // readTLS is readStream for a TLS socket: it decrypts into st the whole

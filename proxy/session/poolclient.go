@@ -637,20 +637,14 @@ func (lc *loopClient) put(p []byte) error {
 	if err := lc.writable(); err != nil {
 		return err
 	}
-	if len(lc.pending) == 0 {
-		n, err := evloop.Write(lc.fd, p)
-		if err != nil {
-			lc.werr = err
-			return err
-		}
-		if n == len(p) {
-			return nil
-		}
-		p = p[n:]
+	waits, err := writeOrKeep(lc.fd, &lc.pending, p)
+	if err != nil {
+		lc.werr = err
+	}
+	if waits {
 		lc.lp.Do(lc.interest)
 	}
-	lc.pending = append(lc.pending, p...)
-	return nil
+	return err
 }
 
 // writable is the error a write meets now; lc.mu is held.

@@ -361,19 +361,27 @@ func (c *loopConn) Write(p []byte) (int, error) {
 // put writes p to the socket, and keeps what it does not take now for the
 // loop; mu is held. A TLS connection's Pipe writes its records with it.
 func (c *loopConn) put(p []byte) error {
-	if len(c.pending) == 0 {
-		n, err := evloop.Write(c.fd, p)
-		if err != nil {
-			return err
-		}
-		if n == len(p) {
-			return nil
-		}
-		p = p[n:]
+	waits, err := writeOrKeep(c.fd, &c.pending, p)
+	if waits {
 		c.lp.Do(c.interest)
 	}
-	c.pending = append(c.pending, p...)
-	return nil
+	return err
+}
+
+// writeOrKeep writes p to socket fd unless bytes wait in *pending already,
+// and appends to *pending what the socket does not take now; waits: bytes
+// wait since this call, for the loop to write when the socket has room.
+func writeOrKeep(fd int, pending *[]byte, p []byte) (waits bool, err error) {
+	if len(*pending) > 0 {
+		*pending = append(*pending, p...)
+		return false, nil
+	}
+	n, err := evloop.Write(fd, p)
+	if err != nil || n == len(p) {
+		return false, err
+	}
+	*pending = append(*pending, p[n:]...)
+	return true, nil
 }
 
 // whenDrained has fn run once the socket took everything written to it,

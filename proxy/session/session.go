@@ -785,46 +785,32 @@ func (ss *session) relay(ctx context.Context) {
 		ss.markStopped()
 	}
 	defer context.AfterFunc(ctx, stop)()
-	// A direction the loop ended has at most its last bytes to write.
 	// Each direction first writes the TLS records a loop left for its peer
-	// (looptls.go): the rest of what the loop relayed.
-	if res.c2s == nil {
-		go func() {
-			errc <- ss.recovered(func() error {
-				if err := flushRecords(ss.server); err != nil {
-					return err
-				}
-				return ss.clientToServer(c2s, res.toServer, res.taken)
-			})
-		}()
-	} else {
-		go func() {
+	// (looptls.go): the rest of what the loop relayed. A direction the
+	// loop ended has at most its last bytes to write.
+	go func() {
+		errc <- ss.recovered(func() error {
 			if err := flushRecords(ss.server); err != nil {
-				errc <- err
-				return
+				return err
 			}
-			errc <- ss.drain(func(p []byte) error { _, err := ss.server.Write(p); return err }, res.toServer, res.c2s)
-		}()
-	}
-	if res.s2c == nil {
-		go func() {
-			errc <- ss.recovered(func() error {
-				if err := b2c.flushRecords(); err != nil {
-					return err
-				}
-				return ss.serverToClient(b2c, res.toClient, res.fromServer)
-			})
-		}()
-	} else {
-		go func() {
+			if res.c2s == nil {
+				return ss.clientToServer(c2s, res.toServer, res.taken)
+			}
+			return ss.drain(func(p []byte) error { _, err := ss.server.Write(p); return err }, res.toServer, res.c2s)
+		})
+	}()
+	go func() {
+		errc <- ss.recovered(func() error {
 			if err := b2c.flushRecords(); err != nil {
 				b2c.unlock()
-				errc <- err
-				return
+				return err
 			}
-			errc <- ss.drain(func(p []byte) error { defer b2c.unlock(); return b2c.write(p) }, res.toClient, res.s2c)
-		}()
-	}
+			if res.s2c == nil {
+				return ss.serverToClient(b2c, res.toClient, res.fromServer)
+			}
+			return ss.drain(func(p []byte) error { defer b2c.unlock(); return b2c.write(p) }, res.toClient, res.s2c)
+		})
+	}()
 	if err := <-errc; errors.Is(err, errTerminated) {
 		// Relay what the backend still answers until it closes, but never
 		// wait on a hung backend longer than a connection attempt.
@@ -1164,18 +1150,12 @@ func (h *serverHandler) flushRecords() error {
 		h.ss.wmu.Lock()
 		h.locked = true
 	}
-	ss := h.ss
-	w0 := ss.s.clock.Now()
-	ss.clientBlocked.Store(w0.UnixNano())
-	err := pipe.Flush()
-	w1 := ss.s.clock.Now()
-	ss.clientBlocked.Store(0)
-	h.blocked += max(w1.Sub(w0), 0)
+	d, err := h.ss.timedClientWrite(pipe.Flush)
+	h.blocked += d
 	if err != nil {
 		h.cut = true
 		return err
 	}
-	ss.wrote.Store(w1.UnixNano())
 	if h.sc.AtBoundary() {
 		h.unlock()
 	}
@@ -1273,9 +1253,15 @@ func (ss *session) setTxStatus(st byte) {
 // how long that took: time the client held the answer up, which is
 // neither the backend's latency nor a stall (clientBlocked, wrote).
 func (ss *session) clientWrite(p []byte) (time.Duration, error) {
+	return ss.timedClientWrite(func() error { _, err := ss.client.Write(p); return err })
+}
+
+// timedClientWrite is clientWrite's accounting around write, a write to
+// the client.
+func (ss *session) timedClientWrite(write func() error) (time.Duration, error) {
 	w0 := ss.s.clock.Now()
 	ss.clientBlocked.Store(w0.UnixNano())
-	_, err := ss.client.Write(p)
+	err := write()
 	w1 := ss.s.clock.Now()
 	ss.wrote.Store(w1.UnixNano())
 	ss.clientBlocked.Store(0)
