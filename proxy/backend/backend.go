@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"maps"
 	"math"
 	"net"
 	"slices"
@@ -68,8 +67,11 @@ type Backend struct {
 	Trust  Trust      // whether it lets the proxy's connections in without a password
 	TLS    dial.Cache // its TLS settings, made ready under the current configuration
 
-	mu      sync.Mutex
-	tracked map[Tracked]struct{}
+	mu sync.Mutex
+	// tracked are the sessions Track made visible, each at the index
+	// its TrackSlot holds: a transaction-mode session comes and goes at
+	// every transaction, without a map's hashing.
+	tracked []Tracked
 }
 
 // Hooks are the proxy's: what a backend reports to.
@@ -100,6 +102,10 @@ type Tracked interface {
 	// its pattern key; start is 0 when none runs on the backend (as for
 	// Waiting, a request blocked on its client does not).
 	Running() (start int64, key pattern.Key)
+	// TrackSlot is where the backend that tracks the session keeps its
+	// place among those it tracks (atomic: another backend may look at
+	// it under its own lock).
+	TrackSlot() *atomic.Int64
 }
 
 // nextID numbers the backends made by New.
@@ -108,7 +114,7 @@ var nextID atomic.Uint64
 // New returns the backend of cfg with its breaker br and admission
 // limiter (AdmissionConfig), reporting to hooks.
 func New(cfg config.Backend, br *breaker.Breaker, adm admission.Config, hooks *Hooks) *Backend {
-	b := &Backend{hooks: hooks, Config: cfg, Addr: cfg.Address(), Breaker: br, Admission: admission.New(adm), tracked: make(map[Tracked]struct{}), Check: health.NewState(), id: nextID.Add(1)}
+	b := &Backend{hooks: hooks, Config: cfg, Addr: cfg.Address(), Breaker: br, Admission: admission.New(adm), Check: health.NewState(), id: nextID.Add(1)}
 	b.Trust.probed = make(chan struct{})
 	b.latencyTrip.Store(int64(latencyTrip(br.Config())))
 	b.live.Store(&cfg)
@@ -168,24 +174,52 @@ func (b *Backend) RoutingFactor() float64 { return math.Float64frombits(b.factor
 
 // Track makes a session's pending requests visible to the stall detector
 // (Inflight).
+// (Inflight). Tracking a session twice tracks it once; a session is
+// tracked by one backend at a time.
 func (b *Backend) Track(t Tracked) {
 	b.mu.Lock()
-	b.tracked[t] = struct{}{}
+	if !b.holds(t, int(t.TrackSlot().Load())) {
+		t.TrackSlot().Store(int64(len(b.tracked)))
+		b.tracked = append(b.tracked, t)
+	}
 	b.mu.Unlock()
 }
 
-// Untrack ends Track.
+// Untrack ends Track; a session b does not track is left alone.
 func (b *Backend) Untrack(t Tracked) {
 	b.mu.Lock()
-	delete(b.tracked, t)
+	if i := b.index(t); i >= 0 {
+		last := len(b.tracked) - 1
+		if i != last {
+			b.tracked[i] = b.tracked[last]
+			b.tracked[i].TrackSlot().Store(int64(i))
+		}
+		b.tracked[last] = nil
+		b.tracked = b.tracked[:last]
+	}
 	b.mu.Unlock()
+}
+
+// index is t's place in tracked, -1 if b does not track it: where its
+// slot says, unless another backend has tracked it since (its slot is
+// that backend's then). b.mu is held.
+func (b *Backend) index(t Tracked) int {
+	if i := int(t.TrackSlot().Load()); b.holds(t, i) {
+		return i
+	}
+	return slices.Index(b.tracked, t)
+}
+
+// holds reports whether t is at i in tracked; b.mu is held.
+func (b *Backend) holds(t Tracked, i int) bool {
+	return i >= 0 && i < len(b.tracked) && b.tracked[i] == t
 }
 
 // Tracked returns the sessions tracked now.
 func (b *Backend) Tracked() []Tracked {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return slices.Collect(maps.Keys(b.tracked))
+	return slices.Clone(b.tracked)
 }
 
 // Inflight measures the requests running on this backend now.
@@ -194,7 +228,7 @@ func (b *Backend) Inflight(now time.Time, p95, p99 time.Duration) breaker.Inflig
 	nowNs := now.UnixNano()
 	b.mu.Lock()
 	gen := b.Breaker.Current().Generation()
-	for t := range b.tracked {
+	for _, t := range b.tracked {
 		start, g, ok := t.Waiting()
 		if !ok || g != gen {
 			continue
@@ -221,7 +255,7 @@ func (b *Backend) PatternsRunning(now time.Time, slow time.Duration, over map[pa
 	before := now.UnixNano() - int64(slow)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for t := range b.tracked {
+	for _, t := range b.tracked {
 		if start, key := t.Running(); start != 0 && key != 0 && start < before {
 			over[key]++
 		}

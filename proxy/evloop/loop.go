@@ -67,6 +67,9 @@ type Loop struct {
 	// yield: a handler made goroutines runnable (Yield). The loop's thread
 	// only.
 	yield bool
+	// sleeping: the loop may be waiting for events, or about to: Do
+	// wakes it. Otherwise it runs what Do queued before it waits.
+	sleeping atomic.Bool
 	// group is the number of loops of its Group: with GOMAXPROCS (which
 	// the runtime lowers when a cgroup's CPU limit drops) no longer above
 	// it, the loop stops holding its P.
@@ -108,18 +111,45 @@ func (l *Loop) run() {
 	events := make([]unix.EpollEvent, 256)
 	var tasks []func()
 	for {
-		// Events that are ready are taken without the scheduler's
-		// bookkeeping around a system call that may block; only an idle
-		// loop makes the blocking wait, through the scheduler unless the
-		// loop holds its P.
-		n, err := pwait(l.epfd, events, 0)
-		if n == 0 && err == nil {
-			if l.hold && l.Load.Load() > 0 {
-				n, err = pwait(l.epfd, events, -1)
-			} else {
-				n, err = unix.EpollWait(l.epfd, events, -1)
-			}
+		if l.yield {
+			l.yield = false
+			runtime.Gosched()
 		}
+		// The functions Do queued while the loop was awake, which it did
+		// not wake for, run before the loop sleeps: sleeping is set
+		// before the queue is looked at, and Do looks at sleeping after
+		// it queued, so that one of the two sees the other.
+		l.sleeping.Store(true)
+		l.mu.Lock()
+		tasks, l.tasks = l.tasks, tasks[:0]
+		closed := l.closed
+		l.mu.Unlock()
+		if len(tasks) > 0 || closed {
+			l.sleeping.Store(false)
+			for _, fn := range tasks {
+				fn()
+			}
+			clear(tasks)
+			if closed {
+				unix.Close(l.epfd)
+				unix.Close(l.wake)
+				return
+			}
+			continue
+		}
+		// A loop that holds its P waits in one raw system call, which
+		// returns at once when events are ready. Otherwise the events
+		// that are ready are taken without the scheduler's bookkeeping
+		// around a system call that may block, and only an idle loop
+		// waits through the scheduler.
+		var n int
+		var err error
+		if l.hold && l.Load.Load() > 0 {
+			n, err = pwait(l.epfd, events, -1)
+		} else if n, err = pwait(l.epfd, events, 0); n == 0 && err == nil {
+			n, err = unix.EpollWait(l.epfd, events, -1)
+		}
+		l.sleeping.Store(false)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
 				if l.hold {
@@ -141,30 +171,14 @@ func (l *Loop) run() {
 		for i := range events[:n] {
 			fd := int(events[i].Fd)
 			if fd == l.wake {
+				// Do's wake-up: its functions run next round.
 				var b [8]byte
 				_, _ = unix.Read(l.wake, b[:])
-				l.mu.Lock()
-				tasks, l.tasks = l.tasks, tasks[:0]
-				closed := l.closed
-				l.mu.Unlock()
-				for _, fn := range tasks {
-					fn()
-				}
-				clear(tasks)
-				if closed {
-					unix.Close(l.epfd)
-					unix.Close(l.wake)
-					return
-				}
 				continue
 			}
 			if fd < len(l.handlers) && l.handlers[fd] != nil {
 				l.handlers[fd].Ready(fd, events[i].Events)
 			}
-		}
-		if l.yield {
-			l.yield = false
-			runtime.Gosched()
 		}
 	}
 }
@@ -187,7 +201,9 @@ func pwait(epfd int, events []unix.EpollEvent, msec int) (int, error) {
 	return int(n), nil
 }
 
-// Do runs fn on the loop's thread, after the events at hand. It reports
+// Do runs fn on the loop's thread, after the events at hand: called from
+// a handler, or while the loop handles events, without waking it through
+// its eventfd. It reports
 // false, and fn never runs, once the loop is closed.
 func (l *Loop) Do(fn func()) bool {
 	l.mu.Lock()
@@ -198,7 +214,9 @@ func (l *Loop) Do(fn func()) bool {
 	l.tasks = append(l.tasks, fn)
 	first := len(l.tasks) == 1
 	l.mu.Unlock()
-	if first {
+	// A loop that is awake runs fn before it sleeps (run): only a
+	// sleeping one is woken, once for the functions queued meanwhile.
+	if first && l.sleeping.Load() {
 		l.signal()
 	}
 	return true

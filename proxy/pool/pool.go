@@ -249,9 +249,12 @@ func (p *Pool[M]) Await(fn func(m M, ok bool, err error)) bool {
 // belongs to an earlier epoch, or outlived its lifetime is closed. It
 // reports whether a waiting goroutine was woken (given the connection, or
 // the room of a closed one); an Await continuation is called instead.
-func (p *Pool[M]) Put(m M, clean bool) bool {
+func (p *Pool[M]) Put(m M, clean bool) bool { return p.PutAt(m, clean, p.env.Now()) }
+
+// PutAt is Put at the caller's time now, which a caller that has read
+// the clock gives instead of the pool reading it again.
+func (p *Pool[M]) PutAt(m M, clean bool, now time.Time) bool {
 	c := m.Base()
-	now := p.env.Now()
 	life := p.env.Settings().Lifetime
 	p.mu.Lock()
 	p.inUse--

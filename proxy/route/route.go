@@ -159,7 +159,9 @@ func takes(b *backend.Backend, readOnly bool) (class int, ok bool) {
 
 func (r *Router) route(readOnly bool, exclude []*backend.Backend, count bool) (*backend.Backend, breaker.Ticket, error) {
 	now := r.Now()
-	var classes [2][]*backend.Backend
+	// Room for the usual number of backends without the heap.
+	var room [2][8]*backend.Backend
+	classes := [2][]*backend.Backend{room[0][:0], room[1][:0]}
 	for _, b := range r.Backends() {
 		if b.Draining.Load() || slices.Contains(exclude, b) {
 			continue

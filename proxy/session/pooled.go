@@ -62,9 +62,15 @@ type pooled struct {
 	// so the client's may be too (adoptClient).
 	looped bool
 
-	// Only the client goroutine uses these.
+	// Only the client goroutine uses these (or the loop that relays the
+	// client, in its place).
 	skip bool   // an error was answered mid-batch: drop messages until Sync
 	out  []byte // messages for sc not written yet
+	// pool is the pool of the session's key on backend poolB, the last
+	// attached from: the next attachment to the same backend finds it
+	// without the proxy's map and its lock (pools are never removed).
+	pool  *connPool
+	poolB *backend.Backend
 }
 
 // carried are the parameters PostgreSQL reports that a session may change
@@ -608,7 +614,11 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 	if r != nil {
 		await = r.await
 	}
+	var last *backend.Backend // the backend of the attempt before, if any
 	for {
+		if last != nil {
+			tried = append(tried, last) // excluded from now on
+		}
 		var b *backend.Backend
 		var t breaker.Ticket
 		var admitted bool
@@ -633,7 +643,7 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 		// How far it got: what the session's goroutine carries on with
 		// (a *wouldWait made only when it does: none per attachment).
 		got := routed{b: b, t: t, admitted: admitted, readOnly: readOnly, split: split, tried: tried}
-		tried = append(tried, b)
+		last = b
 		if pl.user.TxMode && typ != 0 && !admitted {
 			// A transaction starts: admitted by its backend's limit until
 			// its connection is given back (detachLocked).
@@ -648,7 +658,10 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 			}
 			got.admitted = true
 		}
-		p := ss.s.pools.get(ss.s, b, pool.Key{User: pl.user.Config.Name, Database: pl.database})
+		if pl.poolB != b {
+			pl.pool, pl.poolB = ss.s.pools.get(ss.s, b, pool.Key{User: pl.user.Config.Name, Database: pl.database}), b
+		}
+		p := pl.pool
 		var check bool
 		switch {
 		case carried && now && (err != nil || sc != nil && !ss.loopUsable(sc)):
@@ -664,11 +677,8 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 			// A full pool: the loop goes on with the next connection
 			// given back (Await), without a goroutine.
 			w := &wouldWait{got}
-			if await != nil && p.Await(func(m *serverConn, _ bool, err error) {
-				w.sc, w.err = m, err
-				await(&w.routed)
-			}) {
-				w.awaiting = true
+			if await != nil {
+				w.awaiting = w.awaitPool(p, await)
 			}
 			return w
 		default:
@@ -782,6 +792,16 @@ func (r *routed) giveBack() {
 type wouldWait struct{ routed }
 
 func (*wouldWait) Error() string { return "would wait: for the session's goroutine" }
+
+// awaitPool queues w for p's next connection (Pool.Await), which goes to
+// await. A function of its own so that attachRouted's await, which the
+// continuation captures, is not on the heap for every attachment.
+func (w *wouldWait) awaitPool(p *connPool, await func(*routed)) bool {
+	return p.Await(func(m *serverConn, _ bool, err error) {
+		w.sc, w.err = m, err
+		await(&w.routed)
+	})
+}
 
 // stale reports whether sc was idle longer than pool.server_check_delay:
 // it is checked before its first request.
@@ -933,7 +953,10 @@ func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''
 // detachLocked gives the attached connection back: to its pool when clean,
 // else closed. pl.mu is held. It reports whether a session waiting for a
 // connection of the pool was woken.
-func (ss *session) detachLocked(clean bool) bool {
+func (ss *session) detachLocked(clean bool) bool { return ss.detachAt(clean, ss.s.clock.Now()) }
+
+// detachAt is detachLocked at the caller's time now.
+func (ss *session) detachAt(clean bool, now time.Time) bool {
 	pl := ss.pl
 	sc, b := pl.sc, pl.b
 	pl.sc, pl.b = nil, nil
@@ -954,9 +977,9 @@ func (ss *session) detachLocked(clean bool) bool {
 	if pl.mayWrite {
 		// It may have written: the session's next split reads go to
 		// replicas that have replayed this much (routing).
-		pl.wroteAt, pl.mayWrite = ss.s.clock.Now(), false
+		pl.wroteAt, pl.mayWrite = now, false
 	}
-	return sc.p.Put(sc, clean && !sc.Doomed() && len(sc.stmts) <= pool.MaxServerStatements)
+	return sc.p.PutAt(sc, clean && !sc.Doomed() && len(sc.stmts) <= pool.MaxServerStatements, now)
 }
 
 // endPooled returns the session's connection when the client leaves: a

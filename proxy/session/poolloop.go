@@ -440,10 +440,11 @@ type clientSink struct {
 	paused []*loopConn
 }
 
-// toClient writes p, answers read by c, to the client without waiting:
-// what the client does not take now is written by a goroutine, and c is
-// not read until it has been. The loop's thread of c.
-func (ss *session) toClient(p []byte, c *loopConn) {
+// toClient writes p, answers read by c at now (zero: not known), to the
+// client without waiting: what the client does not take now is written by
+// a goroutine, and c is not read until it has been. The loop's thread of
+// c.
+func (ss *session) toClient(p []byte, c *loopConn, now time.Time) {
 	k := &ss.sink
 	k.mu.Lock()
 	if !k.busy && ss.wmu.TryLock() {
@@ -455,7 +456,10 @@ func (ss *session) toClient(p []byte, c *loopConn) {
 			return
 		}
 		if n == len(p) {
-			ss.wrote.Store(ss.s.clock.Now().UnixNano())
+			if now.IsZero() {
+				now = ss.s.clock.Now()
+			}
+			ss.wrote.Store(now.UnixNano())
 			ss.wmu.Unlock()
 			k.mu.Unlock()
 			return

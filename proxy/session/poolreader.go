@@ -64,6 +64,9 @@ func (h *poolReader) takes(typ byte) bool {
 // commandTag notes statements that change what the server holds; the
 // owner's lock need not be held by the caller.
 func (h *poolReader) commandTag(tag []byte) {
+	if len(tag) == 0 || tag[0] != 'D' && tag[0] != 'R' {
+		return // none of noteTag's: the owner's lock is not taken
+	}
 	ss := h.sc.owner.Load()
 	if ss == nil {
 		return
@@ -165,14 +168,18 @@ func (sc *serverConn) consume() (ss *session, need int, err error) {
 // (its ReadyForQuery among them). A client that cannot be written to is
 // gone: the connection, dirty now, is closed and the session's end gives
 // it back. On a loop the write does not wait (session.toClient).
-func (h *poolReader) flush(ss *session) {
+func (h *poolReader) flush(ss *session) { h.flushAt(ss, time.Time{}) }
+
+// flushAt is flush of answers read at now (zero: the clock is read when
+// the client has them).
+func (h *poolReader) flushAt(ss *session, now time.Time) {
 	if len(h.out) == 0 {
 		return
 	}
 	switch {
 	case ss == nil || ss == tombstone:
 	case h.lc != nil:
-		ss.toClient(h.out, h.lc)
+		ss.toClient(h.out, h.lc, now)
 	default:
 		d, err := ss.writeClientTimed(h.out)
 		h.held += d
@@ -219,7 +226,9 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 		}
 		h.out = append(h.out, msg...)
 	case 'Z':
-		r := h.readyLocked(ss, msg)
+		// One reading of the clock for the request's end, its
+		// connection's return and the client's write.
+		r := h.readyLocked(ss, msg, ss.s.clock.Now())
 		pl.mu.Unlock()
 		h.ready(ss, msg, r)
 		return
@@ -288,7 +297,8 @@ type readyState struct {
 	start  int64
 	t      breaker.Ticket
 	q      pattern.Req
-	ok     bool // a pending request was popped
+	ok     bool      // a pending request was popped
+	now    time.Time // when the ReadyForQuery was read
 	// detached: the connection went back to its pool (transaction mode).
 	detached bool
 }
@@ -299,8 +309,8 @@ type readyState struct {
 // pending ring under pl.mu and before the client has its answer: the next
 // connection's reader pops only after that, so the ring has one consumer
 // at a time.
-func (h *poolReader) readyLocked(ss *session, msg []byte) readyState {
-	r := readyState{status: 'I', code: h.code}
+func (h *poolReader) readyLocked(ss *session, msg []byte, now time.Time) readyState {
+	r := readyState{status: 'I', code: h.code, now: now}
 	if len(msg) == 6 {
 		r.status = msg[5]
 	}
@@ -312,7 +322,7 @@ func (h *poolReader) readyLocked(ss *session, msg []byte) readyState {
 	if h.lc != nil {
 		// On a loop, the client's writes never hold the connection up:
 		// it goes back before the client has the ReadyForQuery.
-		r.detached = h.giveBack(ss, r.status)
+		r.detached = h.giveBack(ss, r.status, now)
 	}
 	return r
 }
@@ -321,12 +331,12 @@ func (h *poolReader) readyLocked(ss *session, msg []byte) readyState {
 // transaction (a ReadyForQuery with status) in transaction mode, and the backend's admission with it,
 // so that the client's next transaction finds them free (and is routed
 // and given its parameters afresh); pl.mu is held.
-func (h *poolReader) giveBack(ss *session, status byte) bool {
+func (h *poolReader) giveBack(ss *session, status byte, now time.Time) bool {
 	pl, sc := ss.pl, h.sc
 	if !pl.user.TxMode || status != 'I' || pl.sc != sc || !sc.q.empty() || pl.busy {
 		return false
 	}
-	if ss.detachLocked(true) {
+	if ss.detachAt(true, now) {
 		h.woke()
 	}
 	return true
@@ -338,8 +348,8 @@ func (h *poolReader) giveBack(ss *session, status byte) bool {
 func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 	sc := h.sc
 	h.out = append(h.out, msg...)
-	h.flush(ss)
-	held := h.held
+	h.flushAt(ss, r.now)
+	held, end := h.held, r.now
 	if h.lc != nil {
 		held += h.lc.clientTime()
 		if r.detached {
@@ -347,10 +357,14 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 			// connection's next session must not wait for it.
 			h.lc.release()
 		}
+	} else {
+		// The goroutine's write to the client, which held counts, came
+		// after r.now.
+		end = ss.s.clock.Now()
 	}
 	h.held = 0
 	if r.ok {
-		sc.b.Finish(r.t, ss.tenant, r.start, r.code, ss.cancelAt.Load(), held, r.q, ss.s.clock.Now())
+		sc.b.Finish(r.t, ss.tenant, r.start, r.code, ss.cancelAt.Load(), held, r.q, end)
 	}
 	ss.local.backendIdle()
 	if h.lc == nil && ss.pl.user.TxMode {
@@ -358,7 +372,7 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 		// answers: a client slow to take them must not hold up the
 		// connection's next session.
 		ss.pl.mu.Lock()
-		h.giveBack(ss, r.status)
+		h.giveBack(ss, r.status, end)
 		ss.pl.mu.Unlock()
 	}
 }

@@ -89,6 +89,7 @@ type session struct {
 	// waiting on its client is no stall, and one whose answer is streaming
 	// has been waiting on its backend only since the last write.
 	clientBlocked, wrote atomic.Int64
+	trackSlot            atomic.Int64  // TrackSlot
 	clientErr            error         // protocol violation by the client during the relay
 	stopped              chan struct{} // closed when the relay stops
 	stopOnce             sync.Once
@@ -325,6 +326,10 @@ func (ss *session) Waiting() (since int64, gen uint64, ok bool) {
 	}
 	return max(start, ss.wrote.Load()), gen, true
 }
+
+// TrackSlot is where the backend that tracks the session keeps its place
+// (a backend.Tracked).
+func (ss *session) TrackSlot() *atomic.Int64 { return &ss.trackSlot }
 
 // Running returns since when the session's oldest pending request has
 // run and its pattern key (a backend.Tracked).
