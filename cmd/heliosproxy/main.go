@@ -31,6 +31,7 @@ import (
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/metrics"
 	"github.com/heliosdb/heliosproxy/proxy"
+	"github.com/heliosdb/heliosproxy/proxy/listen"
 	"github.com/heliosdb/heliosproxy/web"
 )
 
@@ -220,7 +221,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 		return err
 	}
 	srv.SetVersion(version)
-	ln, err := net.Listen("tcp", cfg.Proxy.ListenAddress)
+	ln, err := listen.Listen(cfg.Proxy.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("proxy.listen_address: %w", err)
 	}

@@ -1,12 +1,21 @@
 package listen
 
 import (
+	"context"
 	"net"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// Listen listens for clients on the TCP address addr. Go's own keepalive
+// settings for each accepted connection are left out: TuneConn sets them
+// as the configuration asks, and a client per transaction would pay four
+// system calls for each setting twice.
+func Listen(addr string) (net.Listener, error) {
+	return (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", addr)
+}
 
 // TuneConn bounds how long a client that vanished or stopped reading
 // can hold its session (and its backend session): data sent to it may stay

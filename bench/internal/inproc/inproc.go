@@ -5,10 +5,10 @@ package inproc
 import (
 	"context"
 	"log/slog"
-	"net"
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/proxy"
+	"github.com/heliosdb/heliosproxy/proxy/listen"
 )
 
 // Start serves cfg on cfg.Proxy.ListenAddress until stop is called; stop
@@ -18,7 +18,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (srv *proxy
 	if err != nil {
 		return nil, "", nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Proxy.ListenAddress)
+	ln, err := listen.Listen(cfg.Proxy.ListenAddress)
 	if err != nil {
 		return nil, "", nil, err
 	}
