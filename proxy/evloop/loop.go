@@ -124,7 +124,8 @@ func (l *Loop) run() {
 		tasks, l.tasks = l.tasks, tasks[:0]
 		closed := l.closed
 		l.mu.Unlock()
-		if len(tasks) > 0 || closed {
+		ran := len(tasks) > 0
+		if ran || closed {
 			l.sleeping.Store(false)
 			for _, fn := range tasks {
 				fn()
@@ -135,19 +136,25 @@ func (l *Loop) run() {
 				unix.Close(l.wake)
 				return
 			}
-			continue
 		}
-		// A loop that holds its P waits in one raw system call, which
-		// returns at once when events are ready. Otherwise the events
-		// that are ready are taken without the scheduler's bookkeeping
-		// around a system call that may block, and only an idle loop
-		// waits through the scheduler.
+		// A loop that ran functions takes the events that are ready
+		// without sleeping: functions that queue more do not hold the
+		// events up. A loop that holds its P waits in one raw system
+		// call, which returns at once when events are ready. Otherwise
+		// the events that are ready are taken without the scheduler's
+		// bookkeeping around a system call that may block, and only an
+		// idle loop waits through the scheduler.
 		var n int
 		var err error
-		if l.hold && l.Load.Load() > 0 {
+		switch {
+		case ran:
+			n, err = pwait(l.epfd, events, 0)
+		case l.hold && l.Load.Load() > 0:
 			n, err = pwait(l.epfd, events, -1)
-		} else if n, err = pwait(l.epfd, events, 0); n == 0 && err == nil {
-			n, err = unix.EpollWait(l.epfd, events, -1)
+		default:
+			if n, err = pwait(l.epfd, events, 0); n == 0 && err == nil {
+				n, err = unix.EpollWait(l.epfd, events, -1)
+			}
 		}
 		l.sleeping.Store(false)
 		if err != nil {

@@ -401,3 +401,97 @@ func handlerCallsBeforeWoken(t *testing.T, yield bool) int64 {
 	_ = unix.Close(fd)
 	return seen.Load()
 }
+
+// TestDoIsNeverLost: Do wakes a loop only when it sleeps, or is about to;
+// functions queued from other goroutines, from the loop's own functions
+// and while it handles events all run, on a loop that lets go of its P
+// while it sleeps and on one that holds it.
+func TestDoIsNeverLost(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	plain, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	for name, lp := range map[string]*Loop{"plain": plain, "holding": relayingLoop(t)} {
+		const senders, each = 4, 5000
+		var ran atomic.Int64
+		all := make(chan struct{})
+		count := func() {
+			if ran.Add(1) == senders*each*2 {
+				close(all)
+			}
+		}
+		for s := range senders {
+			go func() {
+				for i := range each {
+					// Half of them queue another from the loop's thread.
+					if !lp.Do(func() {
+						count()
+						if !lp.Do(count) {
+							t.Error("Do from the loop's thread refused")
+						}
+					}) {
+						t.Error("Do on a running loop refused")
+					}
+					if (i+s)%64 == 0 {
+						time.Sleep(50 * time.Microsecond) // lets the loop fall asleep now and then
+					}
+				}
+			}()
+		}
+		select {
+		case <-all:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("%s loop: %d of %d functions ran in 60 s", name, ran.Load(), senders*each*2)
+		}
+	}
+}
+
+// TestFunctionsDoNotStarveEvents: a function that queues itself again
+// until a socket's event was handled does not keep the loop from the
+// event.
+func TestFunctionsDoNotStarveEvents(t *testing.T) {
+	lp, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lp.Close()
+	client, server := wiretest.TCPPair(t)
+	fd, err := Adopt(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &echo{lp: lp, fd: fd, eof: make(chan struct{})}
+	var spin func()
+	spins := 0
+	spin = func() {
+		spins++
+		if e.calls == 0 {
+			lp.Do(spin)
+		}
+	}
+	added := make(chan error, 1)
+	lp.Do(func() {
+		added <- lp.Add(fd, In, e)
+		spin()
+	})
+	if err := <-added; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var b [1]byte
+	if _, err := io.ReadFull(client, b[:]); err != nil {
+		t.Fatalf("no echo while a function kept queuing itself: %v", err)
+	}
+	stopped := make(chan int, 1)
+	lp.Do(func() { stopped <- spins })
+	if n := <-stopped; n < 2 {
+		t.Fatalf("the function ran %d times: it never queued itself", n)
+	}
+	client.Close()
+	<-e.eof
+}
