@@ -32,7 +32,7 @@ go=${GO:-go}
 
 ./scripts/ensure-deps.sh --bench
 
-# 7 session-mode and 4 transaction-mode scenarios × 4 targets per round,
+# 7 session-mode and 5 transaction-mode scenarios × 4 targets per round,
 # plus about 20 s of setup per mode.
 if [[ ${QUICK:-0} != 0 ]]; then
 	rounds=${ROUNDS:-3} duration=${DURATION:-2s}

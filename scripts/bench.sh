@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 
 ./scripts/ensure-deps.sh --bench
 
-# 7 + 7 session-mode and 4 transaction-mode scenarios × 3 targets per
+# 7 + 7 session-mode and 5 transaction-mode scenarios × 3 targets per
 # round, plus about 20 s of setup per section.
 if [[ ${QUICK:-0} != 0 ]]; then
 	rounds=${ROUNDS:-3} duration=${DURATION:-2s} invocation="QUICK=1 make bench"

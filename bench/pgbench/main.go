@@ -64,8 +64,10 @@ var scenarios = []scenario{
 	{"-S -c 8 -M prepared", []string{"-S", "-M", "prepared", "-c", "8", "-j", "2"}},
 }
 
-// txScenarios are the runs in transaction mode.
+// txScenarios are the runs in transaction mode. No -M prepared: PgBouncer
+// 1.18 keeps no prepared statements across transactions.
 var txScenarios = []scenario{
+	{"-S -c 1", []string{"-S", "-c", "1", "-j", "1"}},
 	{"-S -c 8", []string{"-S", "-c", "8", "-j", "2"}},
 	{"-S -c 32", []string{"-S", "-c", "32", "-j", "2"}},
 	{"tpcb -c 8", []string{"-c", "8", "-j", "2"}},
