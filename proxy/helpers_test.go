@@ -11,6 +11,7 @@ import (
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
+	"github.com/heliosdb/heliosproxy/proxy/listen"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -62,7 +63,7 @@ func startProxy(t testing.TB, cfg config.Config) *runningProxy {
 // once Run has (failing the test if Run failed).
 func runUntilStop(t *testing.T, ctx context.Context, srv *Server) (addr string, stop func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listen.Listen("127.0.0.1:0") // as heliosproxy run listens
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func runUntilStop(t *testing.T, ctx context.Context, srv *Server) (addr string, 
 // returns the listener's address.
 func runServer(t testing.TB, srv *Server, addr string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
+	ln, err := listen.Listen(addr) // as heliosproxy run listens
 	if err != nil {
 		t.Fatal(err)
 	}

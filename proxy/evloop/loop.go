@@ -14,7 +14,7 @@
 //
 // Handlers run on the loop's thread one at a time: they must never block.
 // Everything else reaches a loop through Do, which queues a function for
-// its thread and wakes it through an eventfd.
+// its thread and wakes it through an eventfd when it sleeps.
 package evloop
 
 import (
