@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net"
 	"runtime"
 	"slices"
 	"sync/atomic"
@@ -41,17 +42,24 @@ func (e *echo) Ready(fd int, ev uint32) {
 	}
 }
 
-func TestLoopRelaysAdoptedSocket(t *testing.T) {
+// adoptedPair starts a loop, closed when the test ends, and adopts the
+// server end of a loopback TCP pair (fd); the client end is the test's.
+func adoptedPair(t *testing.T) (lp *Loop, client, server *net.TCPConn, fd int) {
+	t.Helper()
 	lp, err := New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lp.Close()
-	client, server := wiretest.TCPPair(t)
-	fd, err := Adopt(server)
-	if err != nil {
+	t.Cleanup(lp.Close)
+	client, server = wiretest.TCPPair(t)
+	if fd, err = Adopt(server); err != nil {
 		t.Fatal(err)
 	}
+	return lp, client, server, fd
+}
+
+func TestLoopRelaysAdoptedSocket(t *testing.T) {
+	lp, client, server, fd := adoptedPair(t)
 	// The original is closed: Go's poller no longer has the socket.
 	if _, err := server.Write([]byte("x")); err == nil {
 		t.Fatal("write on the adopted connection succeeded")
@@ -452,16 +460,7 @@ func TestDoIsNeverLost(t *testing.T) {
 // until a socket's event was handled does not keep the loop from the
 // event.
 func TestFunctionsDoNotStarveEvents(t *testing.T) {
-	lp, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lp.Close()
-	client, server := wiretest.TCPPair(t)
-	fd, err := Adopt(server)
-	if err != nil {
-		t.Fatal(err)
-	}
+	lp, client, _, fd := adoptedPair(t)
 	e := &echo{lp: lp, fd: fd, eof: make(chan struct{})}
 	var spin func()
 	spins := 0
