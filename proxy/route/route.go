@@ -80,17 +80,10 @@ func (r *Router) RouteWait(ctx context.Context, readOnly bool, exclude []*backen
 	if readOnly || wait <= 0 {
 		return r.Route(readOnly, exclude)
 	}
-	// The common case, a primary at hand, costs no timers, and no stack
-	// for them: a session's goroutine would grow its stack for the wait
-	// at every login.
+	// The common case, a primary at hand, costs no timers.
 	if b, t, err := r.route(readOnly, exclude, false); err == nil {
 		return b, t, nil
 	}
-	return r.routeWait(ctx, readOnly, exclude, wait)
-}
-
-// routeWait is RouteWait's wait.
-func (r *Router) routeWait(ctx context.Context, readOnly bool, exclude []*backend.Backend, wait time.Duration) (*backend.Backend, breaker.Ticket, error) {
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	// A fallback in case a change is not announced: routing depends on
