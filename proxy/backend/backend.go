@@ -173,7 +173,6 @@ func (b *Backend) Live() *config.Backend { return b.live.Load() }
 func (b *Backend) RoutingFactor() float64 { return math.Float64frombits(b.factor.Load()) }
 
 // Track makes a session's pending requests visible to the stall detector
-// (Inflight).
 // (Inflight). Tracking a session twice tracks it once; a session is
 // tracked by one backend at a time.
 func (b *Backend) Track(t Tracked) {

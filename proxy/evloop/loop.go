@@ -208,10 +208,10 @@ func pwait(epfd int, events []unix.EpollEvent, msec int) (int, error) {
 	return int(n), nil
 }
 
-// Do runs fn on the loop's thread, after the events at hand: called from
-// a handler, or while the loop handles events, without waking it through
-// its eventfd. It reports
-// false, and fn never runs, once the loop is closed.
+// Do runs fn on the loop's thread, after the events at hand; a loop that
+// is awake (Do from a handler, or while it handles events) is not woken
+// through its eventfd. It reports false, and fn never runs, once the loop
+// is closed.
 func (l *Loop) Do(fn func()) bool {
 	l.mu.Lock()
 	if l.closed {

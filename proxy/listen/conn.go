@@ -10,9 +10,9 @@ import (
 )
 
 // Listen listens for clients on the TCP address addr. Go's own keepalive
-// settings for each accepted connection are left out: TuneConn sets them
-// as the configuration asks, and a client per transaction would pay four
-// system calls for each setting twice.
+// settings for each accepted connection are left out: TuneConn sets the
+// configuration's on every client, so each connection would pay the four
+// keepalive system calls twice.
 func Listen(addr string) (net.Listener, error) {
 	return (&net.ListenConfig{KeepAlive: -1}).Listen(context.Background(), "tcp", addr)
 }
