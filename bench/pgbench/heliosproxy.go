@@ -12,8 +12,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/heliosdb/heliosproxy/config"
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/heliosdb/heliosproxy/config"
 )
 
 // startHeliosProxy runs `bin run --config FILE` as the child process name,

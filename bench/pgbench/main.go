@@ -139,9 +139,10 @@ func main() {
 	workers := flag.Int("workers", 1, "HeliosProxy's proxy.workers (threads running Go code, GOMAXPROCS); 1 matches PgBouncer's single thread, 0 means one per CPU")
 	floor := flag.Bool("floor", false, "also measure two minimal Go relays (bench/pgbench/floor.go) as the floor of a Go relay on this machine")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (the proxy is in-process) to this file")
+	memprofile := flag.String("memprofile", "", "write the allocations of the whole run (the proxy is in-process; go tool pprof -sample_index=alloc_space) to this file")
 	flag.Parse()
-	if *cpuprofile != "" && *currentBin != "" {
-		fmt.Fprintln(os.Stderr, "pgbench: -cpuprofile profiles the in-process proxy, which -current replaces")
+	if (*cpuprofile != "" || *memprofile != "") && *currentBin != "" {
+		fmt.Fprintln(os.Stderr, "pgbench: -cpuprofile and -memprofile profile the in-process proxy, which -current replaces")
 		os.Exit(2)
 	}
 	if *workers > 0 {
@@ -180,6 +181,25 @@ func main() {
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+	if *memprofile != "" {
+		if err := writeAllocs(*memprofile); err != nil {
+			fmt.Fprintln(os.Stderr, "pgbench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// writeAllocs writes the allocation profile of this process to file.
+func writeAllocs(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func run(ctx context.Context, mode string, poolSize, workers, rounds int, duration time.Duration, floor bool) error {

@@ -9,8 +9,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/heliosdb/heliosproxy/internal/pgcluster"
 )
 
 // process is a server this command runs as a child process, PgBouncer or

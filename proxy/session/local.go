@@ -785,7 +785,7 @@ func (l *localState) ready(failed bool) error {
 		}
 		// PostgreSQL reports changed settings just before ReadyForQuery.
 		for _, p := range l.sess.Changes() {
-			l.out, _ = (&pgproto3.ParameterStatus{Name: p[0], Value: p[1]}).Encode(l.out)
+			l.out = wire.AppendParameterStatus(l.out, p[0], p[1])
 			if p[0] == "TimeZone" {
 				l.ss.timeZone.Store(p[1])
 			}

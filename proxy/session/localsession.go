@@ -39,7 +39,7 @@ func (ss *session) serveLocal(ctx context.Context) error {
 	out := make([]byte, 0, 512)
 	out, _ = (&pgproto3.AuthenticationOk{}).Encode(out)
 	for _, p := range sess.Startup() {
-		out, _ = (&pgproto3.ParameterStatus{Name: p[0], Value: p[1]}).Encode(out)
+		out = wire.AppendParameterStatus(out, p[0], p[1])
 		if p[0] == "TimeZone" {
 			ss.timeZone.Store(p[1])
 		}

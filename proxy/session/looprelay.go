@@ -452,9 +452,9 @@ func (r *loopRelay) verdict(err error) bool {
 	switch {
 	case err == nil:
 		return !r.terminated()
-	case errors.Is(err, wire.ErrHold):
+	case err == wire.ErrHold:
 		r.need = sc.Need
-	case errors.Is(err, wire.ErrTaken):
+	case err == wire.ErrTaken:
 		taken := !h.handoff
 		h.handoff, h.gated = false, false
 		r.end(loopResult{taken: taken})

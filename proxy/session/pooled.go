@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -79,7 +77,20 @@ type pooled struct {
 var carried = []string{"application_name", "client_encoding", "DateStyle", "IntervalStyle", "TimeZone",
 	"standard_conforming_strings", "default_transaction_read_only"}
 
-var paramName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
+// isParamName reports whether k can be a parameter's name in a SET: a
+// letter or underscore, then letters, digits, underscores and dots.
+func isParamName(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c == '_':
+		case i > 0 && (c >= '0' && c <= '9' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return k != ""
+}
 
 // closedStmt is a statement name no server has: closing it is a no-op
 // that PostgreSQL still answers with CloseComplete.
@@ -87,7 +98,7 @@ var closedStmt = []byte("helios_closed\x00")
 
 // servePooled runs a [[users]] session: the proxy authenticates the
 // client, answers its startup from a pooled connection, and relays.
-func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *pool.User) {
+func (ss *session) servePooled(ctx context.Context, log *clientLog, u *pool.User) {
 	pl := &pooled{ctx: ctx, user: u, database: ss.params["database"], startup: make(map[string]string), stmts: make(map[string]*pool.Statement),
 		readOnly: ss.readOnly()}
 	if pl.database == "" {
@@ -97,7 +108,7 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *pool.Us
 		switch k {
 		case "user", "database", "replication", "options":
 		default:
-			if paramName.MatchString(k) {
+			if isParamName(k) {
 				pl.startup[k] = v
 			}
 		}
@@ -148,7 +159,7 @@ func (ss *session) servePooled(ctx context.Context, log *slog.Logger, u *pool.Us
 
 // refuse ends a session that could not start with err: the client is told
 // unless it already was (the backend's own refusal) or cannot be.
-func (ss *session) refuse(log *slog.Logger, err error) {
+func (ss *session) refuse(log *clientLog, err error) {
 	if ss.evicted.Load() {
 		err = errEvicted
 	}
@@ -170,9 +181,11 @@ func (ss *session) pooledStartup() error {
 		return err
 	}
 	var msg string
+	t := time.NewTimer(ss.s.connectTimeout)
+	defer t.Stop()
 	select {
 	case msg = <-done:
-	case <-time.After(ss.s.connectTimeout):
+	case <-t.C:
 		return &Error{Code: codeConnectionFailure, Message: "backend did not accept the session parameters in time"}
 	}
 	var out []byte
@@ -190,7 +203,7 @@ func (ss *session) pooledStartup() error {
 	_, pl.looped = pl.sc.Net.(*loopConn)
 	for name, v := range pl.sc.Params {
 		if !pl.sc.Custom(name) {
-			out, _ = (&pgproto3.ParameterStatus{Name: name, Value: v}).Encode(out)
+			out = wire.AppendParameterStatus(out, name, v)
 		}
 	}
 	pl.busy = false

@@ -147,9 +147,9 @@ func (sc *serverConn) consume() (ss *session, need int, err error) {
 		switch {
 		case err == nil:
 			st.R = st.W
-		case errors.Is(err, wire.ErrHold):
+		case err == wire.ErrHold:
 			return ss, h.scan.Need, nil
-		case errors.Is(err, wire.ErrTaken):
+		case err == wire.ErrTaken:
 			msg := st.Buf[st.R : st.R+h.scan.Taken]
 			st.R += h.scan.Taken
 			h.taken(ss, msg)

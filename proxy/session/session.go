@@ -117,7 +117,7 @@ func (s *Front) Serve(ctx context.Context, conn net.Conn) {
 			ss.client.Close()
 		}
 	}()
-	log := s.log.With("client_addr", conn.RemoteAddr().String())
+	log := &clientLog{base: s.log, conn: conn}
 	// A bug must cost one session, never the process.
 	defer func() {
 		if r := recover(); r != nil {
@@ -917,14 +917,14 @@ func (ss *session) clientToServer(c2s *clientSide, out []byte, taken bool) error
 		switch {
 		case err == nil:
 			cs.R = cs.W
-		case errors.Is(err, wire.ErrHold):
+		case err == wire.ErrHold:
 			if err := cs.Fill(sc.Need); err != nil {
 				if errors.Is(err, wire.ErrMemory) {
 					ss.clientErr = err
 				}
 				return err
 			}
-		case errors.Is(err, wire.ErrTaken):
+		case err == wire.ErrTaken:
 			msg := cs.Buf[cs.R : cs.R+sc.Taken]
 			cs.R += sc.Taken
 			if err := ss.local.handle(msg); err != nil {

@@ -16,5 +16,15 @@ func AppendMessageOf(dst []byte, m pgproto3.BackendMessage) []byte {
 // AppendReady appends ReadyForQuery with transaction status st ('I', 'T'
 // or 'E').
 func AppendReady(dst []byte, st byte) []byte {
-	return AppendMessageOf(dst, &pgproto3.ReadyForQuery{TxStatus: st})
+	return append(dst, 'Z', 0, 0, 0, 5, st)
+}
+
+// AppendParameterStatus appends a ParameterStatus reporting name's value.
+func AppendParameterStatus(dst []byte, name, value string) []byte {
+	n := 4 + len(name) + 1 + len(value) + 1
+	dst = append(dst, 'S', byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	dst = append(dst, name...)
+	dst = append(dst, 0)
+	dst = append(dst, value...)
+	return append(dst, 0)
 }

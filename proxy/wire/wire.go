@@ -303,8 +303,9 @@ type Scanner struct {
 }
 
 // Feed scans p. It returns the number of bytes that may be relayed and the
-// error: nil when that is all of p; errHold or errTaken for a holding
-// scanner; a protocol error for a malformed header (the count then stops
+// error: nil when that is all of p; ErrHold or ErrTaken for a holding
+// scanner, as they are (never wrapped: callers compare with ==, as with
+// io.EOF, since errors.Is costs more than the scan on the relay's path); a protocol error for a malformed header (the count then stops
 // before that header, or before its part in p when it began in an earlier
 // Feed).
 func (sc *Scanner) Feed(p []byte) (int, error) {

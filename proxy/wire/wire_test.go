@@ -12,8 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/heliosdb/heliosproxy/internal/wiretest"
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/heliosdb/heliosproxy/internal/wiretest"
 )
 
 // wireCall is one msgHandler.message callback, head copied.
@@ -597,5 +598,23 @@ func fuzzScanner(t *testing.T, in []byte) {
 	}
 	if !reflect.DeepEqual(parts.calls, whole.calls) {
 		t.Errorf("split at %d: callbacks %v, whole: %v", split, parts.calls, whole.calls)
+	}
+}
+
+// TestAppendOwnMessages: the proxy's hand-encoded messages are byte for
+// byte what pgproto3 encodes, after what dst held.
+func TestAppendOwnMessages(t *testing.T) {
+	prefix := []byte("prefix")
+	for _, p := range [][2]string{{"application_name", "pgbench"}, {"TimeZone", ""}, {"x", "é ü"}} {
+		want, _ := (&pgproto3.ParameterStatus{Name: p[0], Value: p[1]}).Encode(slices.Clone(prefix))
+		if got := AppendParameterStatus(slices.Clone(prefix), p[0], p[1]); !bytes.Equal(got, want) {
+			t.Errorf("AppendParameterStatus(%q, %q) = %q, want %q", p[0], p[1], got, want)
+		}
+	}
+	for _, st := range []byte{'I', 'T', 'E'} {
+		want, _ := (&pgproto3.ReadyForQuery{TxStatus: st}).Encode(slices.Clone(prefix))
+		if got := AppendReady(slices.Clone(prefix), st); !bytes.Equal(got, want) {
+			t.Errorf("AppendReady(%q) = %q, want %q", st, got, want)
+		}
 	}
 }
