@@ -3,9 +3,10 @@ package session
 import (
 	"bytes"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
+
+	"github.com/heliosdb/heliosproxy/internal/wiretest"
 )
 
 func TestIsParamName(t *testing.T) {
@@ -24,21 +25,7 @@ func TestIsParamName(t *testing.T) {
 // TestClientLogIsLazy: a session's logger carries its client's address,
 // and is built only for a record its level lets through.
 func TestClientLogIsLazy(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	client, server := wiretest.TCPPair(t)
 
 	var out bytes.Buffer
 	c := &clientLog{base: slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo})), conn: server}
