@@ -662,3 +662,73 @@ func TestTransactionModeIsolationLetsTransactionsFinish(t *testing.T) {
 		t.Fatalf("a statement with every backend isolated: %v; want 57P03", err)
 	}
 }
+
+// TestSessionLoginReusesAcceptedParameters: a session-mode login whose
+// startup parameters its pooled connection took before goes on without
+// awaiting their SETs, and is told the values the server reported for
+// them; should one fail after all (its object dropped since), the session
+// still starts with the others made, and the next login awaits that value
+// again and is refused, as PostgreSQL refuses it.
+func TestSessionLoginReusesAcceptedParameters(t *testing.T) {
+	clusters, p := pooledSetup(t, 1, "session", func(cfg *config.Config) { cfg.Pool.DefaultPoolSize = 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := clusters[0].Exec(ctx, "CREATE TEXT SEARCH CONFIGURATION public.helios_ts (COPY = english)"); err != nil {
+		t.Fatal(err)
+	}
+	// DateStyle and TimeZone come back normalized: "ISO, MDY", "UTC".
+	dsn := p.dsn("app", "app-secret") + " application_name=first DateStyle=iso TimeZone=utc default_text_search_config=public.helios_ts"
+	type login struct {
+		pid                      int
+		app, dateStyle, tz, tsCf string // current_setting
+		reported                 [3]string
+	}
+	connect := func(step string) login {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		defer conn.Close(context.Background())
+		var l login
+		pc := conn.PgConn()
+		l.reported = [3]string{pc.ParameterStatus("application_name"), pc.ParameterStatus("DateStyle"), pc.ParameterStatus("TimeZone")}
+		if err := conn.QueryRow(ctx, "select pg_backend_pid(), current_setting('application_name'), current_setting('DateStyle'), current_setting('TimeZone'), current_setting('default_text_search_config')").
+			Scan(&l.pid, &l.app, &l.dateStyle, &l.tz, &l.tsCf); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if want := [3]string{"first", "ISO, MDY", "UTC"}; l.reported != want {
+			t.Errorf("%s: reported application_name, DateStyle, TimeZone %q, want %q", step, l.reported, want)
+		}
+		if l.app != "first" || l.dateStyle != "ISO, MDY" || l.tz != "UTC" {
+			t.Errorf("%s: application_name %q, DateStyle %q, TimeZone %q; want first, ISO, MDY, UTC", step, l.app, l.dateStyle, l.tz)
+		}
+		return l
+	}
+	first := connect("first login")
+	again := connect("second login") // its connection took these before
+	if again.pid != first.pid {
+		t.Fatalf("second login on server process %d, want the pooled %d", again.pid, first.pid)
+	}
+	for _, l := range []login{first, again} {
+		if l.tsCf != "public.helios_ts" {
+			t.Errorf("default_text_search_config %q, want public.helios_ts", l.tsCf)
+		}
+	}
+
+	if err := clusters[0].Exec(ctx, "DROP TEXT SEARCH CONFIGURATION public.helios_ts"); err != nil {
+		t.Fatal(err)
+	}
+	after := connect("login after the drop") // the others are still made
+	if after.pid != first.pid {
+		t.Fatalf("login after the drop on server process %d, want the pooled %d", after.pid, first.pid)
+	}
+	if after.tsCf == "public.helios_ts" {
+		t.Errorf("default_text_search_config %q after its configuration was dropped", after.tsCf)
+	}
+	_, err := pgx.Connect(ctx, dsn)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "22023" || !strings.Contains(pgErr.Message, "default_text_search_config") {
+		t.Fatalf("next login with the dropped text search configuration: %v; want 22023 naming default_text_search_config", err)
+	}
+}

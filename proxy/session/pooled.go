@@ -181,12 +181,16 @@ func (ss *session) pooledStartup() error {
 		return err
 	}
 	var msg string
-	t := time.NewTimer(ss.s.connectTimeout)
-	defer t.Stop()
 	select {
-	case msg = <-done:
-	case <-t.C:
-		return &Error{Code: codeConnectionFailure, Message: "backend did not accept the session parameters in time"}
+	case msg = <-done: // synced already, or needs no wait (syncParams)
+	default:
+		t := time.NewTimer(ss.s.connectTimeout)
+		defer t.Stop()
+		select {
+		case msg = <-done:
+		case <-t.C:
+			return &Error{Code: codeConnectionFailure, Message: "backend did not accept the session parameters in time"}
+		}
 	}
 	var out []byte
 	pl.mu.Lock()
@@ -739,7 +743,7 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 		b.Track(ss)
 		if check {
 			checked := make(chan string, 1)
-			ss.queueOurs(";", checked, nil)
+			ss.queueOurs(";", respEntry{done: checked})
 			pl.mu.Unlock()
 			if !ss.checkAttached(checked) {
 				continue
@@ -878,11 +882,12 @@ func isolatedError(backend string) *Error {
 		Hint:   "Retry the transaction: HeliosProxy routes it to a healthy backend."}
 }
 
-// queueOurs queues a Query of the proxy's own on the attached connection;
-// pl.mu is held.
-func (ss *session) queueOurs(sql string, done chan<- string, then func()) {
+// queueOurs queues a Query of the proxy's own on the attached connection,
+// e (kSyncOurs) in its response queue; pl.mu is held.
+func (ss *session) queueOurs(sql string, e respEntry) {
 	pl := ss.pl
-	pl.sc.q.push(respEntry{kind: kSyncOurs, done: done, then: then})
+	e.kind = kSyncOurs
+	pl.sc.q.push(e)
 	pl.sc.ours.Add(1)
 	pl.out = wire.AppendMessage(pl.out, 'Q', []byte(sql), []byte{0})
 }
@@ -913,26 +918,35 @@ func (ss *session) syncParams(done chan<- string) {
 		return
 	}
 	var q strings.Builder
+	var sets, stmts []string // stmts[i] makes sets[i]
+	known := done != nil && !pl.user.TxMode
 	for name, v := range pl.wanted {
 		if cur, ok := sc.Params[name]; !ok || cur != v {
+			stmt := "SET " + name + " TO " + quoteLiteral(v) + ";"
 			if name == "search_path" {
 				// A list, read as the StartupMessage's value is: SET TO
 				// 'a, b' would name one schema "a, b".
-				fmt.Fprintf(&q, "SELECT pg_catalog.set_config('search_path', %s, false);", quoteLiteral(v))
-			} else {
-				fmt.Fprintf(&q, "SET %s TO %s;", name, quoteLiteral(v))
+				stmt = "SELECT pg_catalog.set_config('search_path', " + quoteLiteral(v) + ", false);"
+			}
+			q.WriteString(stmt)
+			set := name + "\x00" + v
+			sets, stmts = append(sets, set), append(stmts, stmt)
+			if _, ok := sc.accepted[set]; !ok {
+				known = false
 			}
 			if _, reported := sc.Reported[name]; !reported {
 				sc.Params[name] = v
 			}
 		}
 	}
+	var resets strings.Builder
 	for name := range sc.Params {
 		if _, want := pl.wanted[name]; !want && sc.Custom(name) {
-			fmt.Fprintf(&q, "RESET %s;", name)
+			fmt.Fprintf(&resets, "RESET %s;", name)
 			delete(sc.Params, name)
 		}
 	}
+	q.WriteString(resets.String())
 	if q.Len() == 0 {
 		sc.synced = pl.wantedKey
 		if done != nil {
@@ -943,7 +957,65 @@ func (ss *session) syncParams(done chan<- string) {
 	// Noted as synced only when found so at the next attachment: the
 	// SETs could fail.
 	sc.synced = ""
-	ss.queueOurs(q.String(), done, nil)
+	if known {
+		// A session-mode login whose settings this connection took
+		// before: it goes on without awaiting them (saving a round trip
+		// and its wake-up on every connection of a client that connects
+		// per transaction), told the values the server reported then.
+		// Each is a Query of its own, so that one failing (noteSet)
+		// leaves the others made.
+		for i, set := range sets {
+			name, _, _ := strings.Cut(set, "\x00")
+			sc.Params[name] = sc.accepted[set]
+			ss.queueOurs(stmts[i], respEntry{params: sets[i : i+1], pipelined: true})
+		}
+		if resets.Len() > 0 {
+			ss.queueOurs(resets.String(), respEntry{})
+		}
+		done <- ""
+		return
+	}
+	ss.queueOurs(q.String(), respEntry{done: done, params: sets})
+}
+
+// maxAccepted bounds the settings a server connection remembers taking
+// (serverConn.accepted): clients that each send their own
+// application_name must not grow it without end.
+const maxAccepted = 64
+
+// noteSet notes the outcome of syncParams' SETs (e) on sc; the owner's
+// pl.mu is held. Settings made without error are remembered with the
+// value the server reported for them. Settings that failed are not taken
+// for granted any more: the next login asking for them awaits them, and
+// is refused if they fail. A login that went on without awaiting them
+// had them taken by this connection before; when one fails anyway (a text
+// search configuration dropped since, say), that session keeps the
+// server's value for it, as a session re-attached in transaction mode
+// does, its other settings are made, and the operator is told.
+func (sc *serverConn) noteSet(ss *session, e respEntry) {
+	if e.err == "" {
+		if sc.accepted == nil {
+			sc.accepted = make(map[string]string)
+		}
+		for _, set := range e.params {
+			if len(sc.accepted) == maxAccepted {
+				break
+			}
+			name, v, _ := strings.Cut(set, "\x00")
+			if cur, ok := sc.Params[name]; ok {
+				v = cur
+			}
+			sc.accepted[set] = v
+		}
+		return
+	}
+	for _, set := range e.params {
+		delete(sc.accepted, set)
+	}
+	if e.pipelined {
+		ss.s.log.Warn("a startup parameter this server connection had taken before was refused after the session's login; the session goes on with the server's value",
+			"session_id", ss.pid, "backend", sc.b.Config.Name, "err", e.err)
+	}
 }
 
 // paramsKey is a canonical form of a set of session parameters: equal
@@ -1016,7 +1088,7 @@ func (ss *session) endPooled() {
 		return
 	}
 	pl.out = pl.out[:0]
-	ss.queueOurs(reset, nil, func() { ss.detachLocked(true) })
+	ss.queueOurs(reset, respEntry{then: func() { ss.detachLocked(true) }})
 	if _, err := sc.Net.Write(pl.out); err != nil {
 		ss.detachLocked(false)
 	}

@@ -255,6 +255,9 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 	case 'Z':
 		e, _ := sc.q.synced()
 		sc.ours.Add(-1)
+		if e.params != nil {
+			sc.noteSet(ss, e)
+		}
 		if e.done != nil {
 			e.done <- e.err
 			h.woke()

@@ -23,6 +23,10 @@ type respEntry struct {
 	done chan<- string
 	then func()
 	err  string
+	// For a kSyncOurs of syncParams: the settings its SETs make (name,
+	// NUL, value), and whether the login went on without awaiting them.
+	params    []string
+	pipelined bool
 	// For kAbortOurs: the ErrorResponse the client gets instead of the
 	// backend's.
 	answer []byte

@@ -69,7 +69,7 @@ func (ss *session) abortPooled() error {
 		return nil // lost with its connection: nothing of it can commit
 	}
 	done := make(chan string, 1)
-	ss.queueOurs(abortSQL, done, nil)
+	ss.queueOurs(abortSQL, respEntry{done: done})
 	pl.mu.Unlock()
 	if err := ss.flushServer(); err != nil {
 		return err
