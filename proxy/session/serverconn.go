@@ -38,13 +38,13 @@ type serverConn struct {
 	// synced is the pooled.wantedKey of the parameters it was last found
 	// to have (syncParams), "" when they changed since.
 	synced string
-	q      respQueue    // what the responses it owes belong to
+	q      respQueue // what the responses it owes belong to
 	// accepted maps the settings (name, NUL, value) that SETs of the
 	// proxy's made on it without error to the value the server then
 	// reported (noteSet), up to maxAccepted of them.
 	accepted map[string]string
-	ours   atomic.Int32 // requests of the proxy's own in q: their responses are dropped
-	r      poolReader
+	ours     atomic.Int32 // requests of the proxy's own in q: their responses are dropped
+	r        poolReader
 }
 
 // forgetCustom notes that the server reset the parameters the proxy set
