@@ -2,12 +2,13 @@
 // backends are killed and restarted, and reports whether the proxy stays
 // flat (memory, goroutines) and correct (no protocol errors).
 //
-//	go run ./bench/soak [-duration 30m] [-clients 8] [-kill-every 3m] [-down 15s] [-mode session|transaction] [-tls]
+//	go run ./bench/soak [-duration 30m] [-clients 8] [-kill-every 3m] [-down 15s] [-mode session|pooled-session|transaction] [-reconnect-every N] [-tls]
 //
 // Three throwaway PostgreSQL clusters each hold a table of 1,000 accounts;
 // the proxy runs in this process (so its RSS and goroutines are this
 // process's; the load's goroutines are a constant -clients). Each client
-// keeps a connection (a new one after losing it) and runs pgbench's mix:
+// keeps a connection (a new one after losing it, or after
+// -reconnect-every queries: logins in the load) and runs pgbench's mix:
 // nine in ten a select of one account (select-only), one in ten a
 // transaction that updates an account and reads it back (tpcb-like). Every
 // -kill-every, the next backend in turn is SIGKILLed and restarted after
@@ -53,7 +54,7 @@ import (
 
 type options struct {
 	duration, killEvery, down, sample time.Duration
-	clients                           int
+	clients, reconnectEvery           int
 	mode                              string
 	maxGrowth                         float64
 	tls                               bool
@@ -66,7 +67,8 @@ func main() {
 	flag.DurationVar(&o.killEvery, "kill-every", 3*time.Minute, "time between backend kills")
 	flag.DurationVar(&o.down, "down", 15*time.Second, "how long a killed backend stays down")
 	flag.DurationVar(&o.sample, "sample", 30*time.Second, "time between samples")
-	flag.StringVar(&o.mode, "mode", "session", "session (pass-through) or transaction (pooled)")
+	flag.StringVar(&o.mode, "mode", "session", "session (pass-through), pooled-session ([[users]] in session mode) or transaction (pooled)")
+	flag.IntVar(&o.reconnectEvery, "reconnect-every", 0, "a client connects anew after this many queries (0: it keeps its connection)")
 	flag.Float64Var(&o.maxGrowth, "max-growth", 0.25, "largest RSS or goroutine growth from the first to the last quarter")
 	flag.BoolVar(&o.tls, "tls", false, "TLS everywhere: TLS-only clusters (sslmode = require) and TLS clients")
 	flag.Parse()
@@ -84,10 +86,10 @@ func main() {
 
 // counts are the load's outcomes.
 type counts struct {
-	queries, expected, protocol atomic.Int64
-	mu                          sync.Mutex
-	byClass                     map[string]int64
-	examples                    []string
+	queries, logins, expected, protocol atomic.Int64
+	mu                                  sync.Mutex
+	byClass                             map[string]int64
+	examples                            []string
 }
 
 func (c *counts) failed(err error) {
@@ -171,12 +173,14 @@ func run(ctx context.Context, o options) (bool, error) {
 	}
 	switch o.mode {
 	case "session":
-	case "transaction":
-		cfg.Pool.Mode = "transaction"
+	case "pooled-session", "transaction":
+		if o.mode == "transaction" {
+			cfg.Pool.Mode = "transaction"
+		}
 		cfg.Users = []config.User{{Name: clusters[0].User, AuthMethod: "trust"}}
 		cfg.Pool.DefaultPoolSize = max(cfg.Pool.DefaultPoolSize, o.clients)
 	default:
-		return false, fmt.Errorf("-mode %q: session or transaction", o.mode)
+		return false, fmt.Errorf("-mode %q: session, pooled-session or transaction", o.mode)
 	}
 	if err := cfg.Validate(); err != nil {
 		return false, err
@@ -187,22 +191,23 @@ func run(ctx context.Context, o options) (bool, error) {
 	}
 	defer stopProxy()
 	host, port, _ := net.SplitHostPort(addr)
-	dsn := fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=postgres sslmode=%s connect_timeout=5", host, port, clusters[0].User, clusters[0].Password, sslmode)
+	// An application_name, as most drivers send one: a pooled login sets it.
+	dsn := fmt.Sprintf("host=%s port=%s user=%s password=%s dbname=postgres sslmode=%s connect_timeout=5 application_name=soak", host, port, clusters[0].User, clusters[0].Password, sslmode)
 
-	fmt.Printf("soak: %s, %d clients, %s mode, TLS %v, a backend killed every %s for %s; %s, %d CPUs, load %s\n",
-		o.duration, o.clients, o.mode, o.tls, o.killEvery, o.down, machine.CPUModel(), runtime.NumCPU(), machine.LoadAvg())
+	fmt.Printf("soak: %s, %d clients, %s mode, TLS %v, reconnecting every %d queries (0: never), a backend killed every %s for %s; %s, %d CPUs, load %s\n",
+		o.duration, o.clients, o.mode, o.tls, o.reconnectEvery, o.killEvery, o.down, machine.CPUModel(), runtime.NumCPU(), machine.LoadAvg())
 	loadCtx, stopLoad := context.WithTimeout(ctx, o.duration)
 	defer stopLoad()
 	c := &counts{byClass: map[string]int64{}}
 	var wg sync.WaitGroup
 	for range o.clients {
-		wg.Go(func() { client(loadCtx, dsn, c) })
+		wg.Go(func() { client(loadCtx, dsn, o.reconnectEvery, c) })
 	}
 	wg.Go(func() { killer(loadCtx, clusters, o) })
 	rss, gor := sampler(loadCtx, o, c)
 	wg.Wait()
 
-	fmt.Printf("\nqueries %d, errors explained by the faults %d, protocol errors %d\n", c.queries.Load(), c.expected.Load(), c.protocol.Load())
+	fmt.Printf("\nqueries %d, logins %d, errors explained by the faults %d, protocol errors %d\n", c.queries.Load(), c.logins.Load(), c.expected.Load(), c.protocol.Load())
 	for _, k := range slices.Sorted(func(yield func(string) bool) {
 		for k := range c.byClass {
 			if !yield(k) {
@@ -220,15 +225,21 @@ func run(ctx context.Context, o options) (bool, error) {
 	return c.protocol.Load() == 0 && gR <= o.maxGrowth && gG <= o.maxGrowth, nil
 }
 
-// client runs the mix on one connection, reconnecting after losing it.
-func client(ctx context.Context, dsn string, c *counts) {
+// client runs the mix on one connection, reconnecting after losing it and,
+// when reconnectEvery is above 0, after that many queries.
+func client(ctx context.Context, dsn string, reconnectEvery int, c *counts) {
 	var conn *pgx.Conn
 	defer func() {
 		if conn != nil {
 			conn.Close(context.Background())
 		}
 	}()
+	done := 0 // queries on this connection
 	for ctx.Err() == nil {
+		if conn != nil && reconnectEvery > 0 && done == reconnectEvery {
+			conn.Close(ctx)
+			conn = nil
+		}
 		if conn == nil || conn.IsClosed() {
 			var err error
 			if conn, err = pgx.Connect(ctx, dsn); err != nil {
@@ -239,6 +250,8 @@ func client(ctx context.Context, dsn string, c *counts) {
 				conn = nil
 				continue
 			}
+			c.logins.Add(1)
+			done = 0
 		}
 		id := 1 + rand.IntN(1000)
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -261,6 +274,7 @@ func client(ctx context.Context, dsn string, c *counts) {
 			continue
 		}
 		c.queries.Add(1)
+		done++
 	}
 }
 
