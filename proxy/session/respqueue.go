@@ -17,16 +17,18 @@ const (
 // respEntry is one request a server connection owes answers to.
 type respEntry struct {
 	kind respKind
-	id   uint64 // statement id of a named Parse, 0 otherwise
+	// pipelined: syncParams' SETs of a login that went on without
+	// awaiting them (next to kind, where the entry has room).
+	pipelined bool
+	id        uint64 // statement id of a named Parse, 0 otherwise
 	// For kSyncOurs: done receives the first error message ("" for none)
 	// and then runs after the ReadyForQuery, under the owner's lock.
 	done chan<- string
 	then func()
 	err  string
 	// For a kSyncOurs of syncParams: the settings its SETs make (name,
-	// NUL, value), and whether the login went on without awaiting them.
-	params    []string
-	pipelined bool
+	// NUL, value).
+	params []string
 	// For kAbortOurs: the ErrorResponse the client gets instead of the
 	// backend's.
 	answer []byte
