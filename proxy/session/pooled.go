@@ -917,7 +917,6 @@ func (ss *session) syncParams(done chan<- string) {
 		}
 		return
 	}
-	var q strings.Builder
 	var sets, stmts []string // stmts[i] makes sets[i]
 	known := done != nil && !pl.user.TxMode
 	for name, v := range pl.wanted {
@@ -928,7 +927,6 @@ func (ss *session) syncParams(done chan<- string) {
 				// 'a, b' would name one schema "a, b".
 				stmt = "SELECT pg_catalog.set_config('search_path', " + quoteLiteral(v) + ", false);"
 			}
-			q.WriteString(stmt)
 			set := name + "\x00" + v
 			sets, stmts = append(sets, set), append(stmts, stmt)
 			if _, ok := sc.accepted[set]; !ok {
@@ -946,8 +944,7 @@ func (ss *session) syncParams(done chan<- string) {
 			delete(sc.Params, name)
 		}
 	}
-	q.WriteString(resets.String())
-	if q.Len() == 0 {
+	if len(stmts) == 0 && resets.Len() == 0 {
 		sc.synced = pl.wantedKey
 		if done != nil {
 			done <- ""
@@ -975,7 +972,7 @@ func (ss *session) syncParams(done chan<- string) {
 		done <- ""
 		return
 	}
-	ss.queueOurs(q.String(), respEntry{done: done, params: sets})
+	ss.queueOurs(strings.Join(stmts, "")+resets.String(), respEntry{done: done, params: sets})
 }
 
 // maxAccepted bounds the settings a server connection remembers taking

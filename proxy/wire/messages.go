@@ -1,6 +1,10 @@
 package wire
 
-import "github.com/jackc/pgx/v5/pgproto3"
+import (
+	"encoding/binary"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
 
 // AppendMessageOf appends m, encoded by pgproto3, to dst: for the
 // messages the proxy writes itself. The proxy's own messages cannot fail
@@ -21,8 +25,7 @@ func AppendReady(dst []byte, st byte) []byte {
 
 // AppendParameterStatus appends a ParameterStatus reporting name's value.
 func AppendParameterStatus(dst []byte, name, value string) []byte {
-	n := 4 + len(name) + 1 + len(value) + 1
-	dst = append(dst, 'S', byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	dst = binary.BigEndian.AppendUint32(append(dst, 'S'), uint32(4+len(name)+1+len(value)+1))
 	dst = append(dst, name...)
 	dst = append(dst, 0)
 	dst = append(dst, value...)

@@ -304,10 +304,10 @@ type Scanner struct {
 
 // Feed scans p. It returns the number of bytes that may be relayed and the
 // error: nil when that is all of p; ErrHold or ErrTaken for a holding
-// scanner, as they are (never wrapped: callers compare with ==, as with
-// io.EOF, since errors.Is costs more than the scan on the relay's path); a protocol error for a malformed header (the count then stops
-// before that header, or before its part in p when it began in an earlier
-// Feed).
+// scanner, never wrapped (callers compare with ==, as with io.EOF:
+// errors.Is would cost more than the scan on the relay's path); a
+// protocol error for a malformed header (the count then stops before that
+// header, or before its part in p when it began in an earlier Feed).
 func (sc *Scanner) Feed(p []byte) (int, error) {
 	i := 0
 	for i < len(p) {
