@@ -178,6 +178,11 @@ func emfileChild(t *testing.T) {
 	cfg := config.Default()
 	cfg.Proxy.ListenAddress = "127.0.0.1:0"
 	cfg.HealthChecks.Enabled = false
+	// The trust probe of the backend (which nothing serves) dials it at
+	// once and again every interval while it cannot tell: an hour here, and
+	// the fill below waits for the first, so that no probe's socket closes
+	// into the full file table and leaves a hole an accept would take.
+	cfg.HealthChecks.Interval = config.Duration{Duration: time.Hour}
 	b := config.DefaultBackend()
 	b.Name, b.Host, b.Port = "nowhere", "127.0.0.1", 1
 	cfg.Backends.Instances = []config.Backend{b}
@@ -218,6 +223,11 @@ func emfileChild(t *testing.T) {
 		t.Fatalf("a CancelRequest got %q, %v; want EOF", b, err)
 	}
 	c.Close()
+	for _, b := range srv.list() {
+		if !b.Trust.Wait(ctx, 10*time.Second) {
+			t.Fatalf("no trust probe of %s within 10s", b.Config.Name)
+		}
+	}
 	fmt.Printf("child-addr=%s\n", ln.Addr())
 	var fillers []*os.File
 	for {
