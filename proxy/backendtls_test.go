@@ -2,12 +2,15 @@ package proxy
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -336,4 +339,132 @@ func TestBackendTLSReload(t *testing.T) {
 		t.Error("the proxy's connection to the backend is not TLS after the reload")
 	}
 	waitHealthOverTLS(t, ctx, superuser(t, ctx, c))
+}
+
+// firstBytes is a TCP forwarder to upstream that records the first 8 bytes
+// each connection sends (a startup packet's length and code).
+type firstBytes struct {
+	addr string
+	mu   sync.Mutex
+	seen [][8]byte
+}
+
+func newFirstBytes(t *testing.T, upstream string) *firstBytes {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	f := &firstBytes{addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go f.forward(c, upstream)
+		}
+	}()
+	return f
+}
+
+func (f *firstBytes) forward(c net.Conn, upstream string) {
+	defer c.Close()
+	var head [8]byte
+	if _, err := io.ReadFull(c, head[:]); err != nil {
+		return
+	}
+	f.mu.Lock()
+	f.seen = append(f.seen, head)
+	f.mu.Unlock()
+	u, err := net.Dial("tcp", upstream)
+	if err != nil {
+		return
+	}
+	defer u.Close()
+	if _, err := u.Write(head[:]); err != nil {
+		return
+	}
+	go func() {
+		_, _ = io.Copy(u, c)
+		_ = u.(*net.TCPConn).CloseWrite()
+	}()
+	_, _ = io.Copy(c, u)
+}
+
+// codes returns how many connections began with each startup packet code.
+func (f *firstBytes) codes() map[uint32]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := map[uint32]int{}
+	for _, h := range f.seen {
+		n[binary.BigEndian.Uint32(h[4:])]++
+	}
+	return n
+}
+
+// TestCancelRequestOverBackendTLS cancels the statement of a pass-through
+// and of a pooled session whose backend the configuration reaches over
+// TLS: the proxy's CancelRequest goes after an SSLRequest and the
+// handshake, never in plaintext, and it cancels (57014).
+func TestCancelRequestOverBackendTLS(t *testing.T) {
+	const sslRequestCode, cancelRequestCode = 80877103, 80877102
+	c, _ := tlsCluster(t, "tls-cancel")
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	su := superuser(t, ctx, c)
+	if err := c.CreateUser(ctx, "app-pooled", "app-pw"); err != nil {
+		t.Fatal(err)
+	}
+	rec := newFirstBytes(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)))
+	cfg := testConfig(t, c)
+	_, port, _ := net.SplitHostPort(rec.addr)
+	cfg.Backends.Instances[0].Port, _ = strconv.Atoi(port)
+	cfg.Backends.SSLMode = "require"
+	cfg.Users = []config.User{{Name: "app-pooled", Password: "app-pw"}}
+	p := startProxy(t, cfg)
+	for _, user := range []string{"app", "app-pooled"} {
+		t.Run(user, func(t *testing.T) {
+			conn, err := pgx.Connect(ctx, p.dsn(user, "app-pw"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			const stmt = "SELECT pg_sleep(30)"
+			done := make(chan error, 1)
+			go func() {
+				_, err := conn.Exec(ctx, stmt)
+				done <- err
+			}()
+			for {
+				var n int
+				if err := su.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND query = $2 AND state = 'active'", user, stmt).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n == 1 {
+					break
+				}
+				select {
+				case err := <-done:
+					t.Fatalf("%s ended before the cancel: %v", stmt, err)
+				case <-time.After(10 * time.Millisecond): // polling the backend's view
+				}
+			}
+			before := rec.codes()[sslRequestCode]
+			if err := conn.PgConn().CancelRequest(ctx); err != nil {
+				t.Fatalf("CancelRequest: %v", err)
+			}
+			if err := <-done; pgCode(err) != "57014" {
+				t.Fatalf("cancelled statement: %v, want SQLSTATE 57014", err)
+			}
+			codes := rec.codes()
+			if codes[cancelRequestCode] != 0 {
+				t.Errorf("%d CancelRequests reached the backend in plaintext; sslmode is require", codes[cancelRequestCode])
+			}
+			if codes[sslRequestCode] == before {
+				t.Error("no connection to the backend began with an SSLRequest for the cancel")
+			}
+		})
+	}
 }

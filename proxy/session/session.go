@@ -429,7 +429,11 @@ func (ss *session) setClientStream(conn net.Conn) {
 }
 
 // forwardCancel sends a client's CancelRequest to the backend that runs
-// the session it names; unknown keys are ignored, as PostgreSQL does.
+// the session it names; unknown keys are ignored, as PostgreSQL does. It
+// goes with the backend's TLS settings, as a session's connection does:
+// PostgreSQL takes a CancelRequest after the TLS handshake too, and the
+// key, which cancels whatever the server process runs, stays off the wire
+// where the configuration asks for TLS.
 func (s *Front) forwardCancel(ctx context.Context, m *pgproto3.CancelRequest) {
 	ss := s.sessionByKey(m.ProcessID)
 	if ss == nil || subtle.ConstantTimeCompare(ss.secret[:], m.SecretKey) != 1 {
@@ -443,7 +447,7 @@ func (s *Front) forwardCancel(ctx context.Context, m *pgproto3.CancelRequest) {
 	ss.cancelAt.Store(s.clock.Now().UnixNano())
 	dctx, cancel := context.WithTimeout(ctx, s.connectTimeout)
 	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", b.Addr)
+	conn, err := b.Dial(dctx, s.config())
 	if err != nil {
 		s.log.Warn("cancel request not forwarded", "backend", b.Config.Name, "session_id", ss.pid, "err", err)
 		return
