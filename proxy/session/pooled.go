@@ -898,9 +898,11 @@ func (ss *session) syncParams(done chan<- string) {
 	pl := ss.pl
 	sc := pl.sc
 	if pl.wanted == nil {
+		// The server's defaults for what the client did not ask for: in
+		// transaction mode sc.Params holds the previous session's.
 		pl.wanted = make(map[string]string)
 		for _, name := range carried {
-			if v, ok := sc.Params[name]; ok {
+			if v, ok := sc.defaults[name]; ok {
 				pl.wanted[name] = v
 			}
 		}

@@ -43,6 +43,11 @@ type serverConn struct {
 	// proxy's made on it without error to the value the server then
 	// reported (noteSet), up to maxAccepted of them.
 	accepted map[string]string
+	// defaults are the parameters the server reported at its login,
+	// before any session's SET: where a session's carried parameters
+	// start (syncParams), not from what the previous session left.
+	// Read-only after open.
+	defaults map[string]string
 	ours     atomic.Int32 // requests of the proxy's own in q: their responses are dropped
 	r        poolReader
 }
@@ -164,6 +169,7 @@ func (s *Front) open(ctx context.Context, b *backend.Backend, p *connPool, epoch
 		return nil, errRetry{err}
 	}
 	record(breaker.Success)
+	sc.defaults = maps.Clone(sc.Params)
 	sc.r.sc = sc
 	sc.r.scan = wire.Scanner{H: &sc.r, MaxBody: 1<<31 - 1, Hold: true}
 	if g := s.Loops(); g == nil || !sc.adopt(g) {
