@@ -44,6 +44,9 @@ func NewConn(conn net.Conn, st *wire.Stream, born time.Time, epoch uint64) Conn 
 		Params: make(map[string]string), Reported: make(map[string]struct{})}
 }
 
+// Epoch is the pool epoch the connection was opened in.
+func (c *Conn) Epoch() uint64 { return c.epoch }
+
 // Close closes the connection on purpose; its reader then ends quietly.
 func (c *Conn) Close() {
 	c.closing.Store(true)

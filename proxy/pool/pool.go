@@ -373,6 +373,14 @@ func (p *Pool[M]) Maintain(ctx context.Context, now time.Time) {
 	}
 }
 
+// Epoch returns the pool's epoch: connections of an earlier one are
+// closed when given back (Isolate).
+func (p *Pool[M]) Epoch() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epoch
+}
+
 // Waiting returns the clients waiting for a connection.
 func (p *Pool[M]) Waiting() int {
 	p.mu.Lock()

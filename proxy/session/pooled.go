@@ -173,6 +173,12 @@ func (ss *session) refuse(log *clientLog, err error) {
 // session parameters to it, and answers the client's startup with them.
 func (ss *session) pooledStartup() error {
 	pl := ss.pl
+	if pl.user.TxMode {
+		if out, looped, ok := ss.knownWelcome(); ok {
+			pl.looped = looped
+			return ss.welcome(out)
+		}
+	}
 	done := make(chan string, 1)
 	if err := ss.attachPooled(done, 0, nil); err != nil {
 		return err
@@ -212,9 +218,16 @@ func (ss *session) pooledStartup() error {
 	}
 	pl.busy = false
 	if pl.user.TxMode {
+		ss.s.pools.noteLogin(pl.sc, pl.startup)
 		ss.detachLocked(true)
 	}
 	pl.mu.Unlock()
+	return ss.welcome(out)
+}
+
+// welcome ends a pooled login: out (its ParameterStatus messages), the
+// session's BackendKeyData and ReadyForQuery.
+func (ss *session) welcome(out []byte) error {
 	out, _ = (&pgproto3.BackendKeyData{ProcessID: ss.pid, SecretKey: ss.secret[:]}).Encode(out)
 	out = wire.AppendReady(out, 'I')
 	ss.txStatus.Store('I')

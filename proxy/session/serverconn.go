@@ -68,6 +68,7 @@ func (sc *serverConn) Base() *pool.Conn { return &sc.Conn }
 type pools struct {
 	mu sync.Mutex
 	m  map[*backend.Backend]map[pool.Key]*connPool
+	w  map[*connPool]*welcome // what transaction-mode logins learned (welcome.go)
 }
 
 // get returns b's pool for key, creating it.
@@ -172,8 +173,11 @@ func (s *Front) open(ctx context.Context, b *backend.Backend, p *connPool, epoch
 	sc.defaults = maps.Clone(sc.Params)
 	sc.r.sc = sc
 	sc.r.scan = wire.Scanner{H: &sc.r, MaxBody: 1<<31 - 1, Hold: true}
+	looped := true
 	if g := s.Loops(); g == nil || !sc.adopt(g) {
+		looped = false
 		p.Go(sc.readLoop)
 	}
+	s.pools.noteOpened(p, sc, looped)
 	return sc, nil
 }
