@@ -439,14 +439,19 @@ func TestQueryWaitTimeout(t *testing.T) {
 	}
 	defer holder.Close(ctx)
 	tx := holdConnection(t, ctx, holder)
-	// A second client needs the only connection to start: it queues, the
-	// queue shows in the status, and it is shed after query_wait_timeout.
+	// A second client logs in (the pool knows its settings from the
+	// first login) and needs the only connection for its statement: it
+	// queues, the queue shows in the status, and it is shed after
+	// query_wait_timeout.
 	waited := make(chan error, 1)
 	go func() {
 		conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
-		if err == nil {
-			conn.Close(ctx)
+		if err != nil {
+			waited <- err
+			return
 		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, "select 1")
 		waited <- err
 	}()
 	tick := time.NewTicker(10 * time.Millisecond)

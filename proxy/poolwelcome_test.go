@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -24,7 +25,20 @@ import (
 func TestTransactionLoginWithoutServerConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	_, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) { cfg.Pool.DefaultPoolSize = 1 })
+	clusters, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) { cfg.Pool.DefaultPoolSize = 1 })
+	c := clusters[0]
+	direct, err := pgx.Connect(ctx, c.DSN("postgres", c.Password, "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close(ctx)
+	appConnections := func() int {
+		var n int
+		if err := direct.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 	connect := func(params map[string]string) (*pgx.Conn, error) {
 		cc, err := pgx.ParseConfig(p.dsn("app", "app-secret"))
 		if err != nil {
@@ -91,11 +105,18 @@ func TestTransactionLoginWithoutServerConnection(t *testing.T) {
 		b := p.Snapshot().Backends[0]
 		return b.CircuitState == status.Closed, string(b.CircuitState)
 	})
+	poll(t, 10*time.Second, "the pool's connections closed", func() (bool, string) {
+		n := appConnections()
+		return n == 0, fmt.Sprintf("%d open", n)
+	})
 	fourth, err := connect(tokyo)
 	if err != nil {
 		t.Fatalf("a login after the circuit closed again: %v", err)
 	}
 	defer fourth.Close(ctx)
+	if n := appConnections(); n != 1 {
+		t.Errorf("%d server connections after the first login of the new epoch, want the 1 it went through", n)
+	}
 	if got := fourth.PgConn().ParameterStatus("TimeZone"); got != "Asia/Tokyo" {
 		t.Errorf("TimeZone after the circuit closed again = %q", got)
 	}
