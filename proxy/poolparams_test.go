@@ -90,3 +90,82 @@ func TestPooledParametersStartFromServerDefaults(t *testing.T) {
 		})
 	}
 }
+
+// TestTransactionModeSetLastsItsTransaction: in transaction mode a
+// client's SET of a parameter PostgreSQL does not report lasts until its
+// server connection is given back (the end of its transaction), and never
+// reaches the client that gets the connection next, nor the setter's own
+// later transactions; SET LOCAL, a SET and a statement in one request,
+// and the client's startup parameters (search_path here) work as before.
+func TestTransactionModeSetLastsItsTransaction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) { cfg.Pool.DefaultPoolSize = 1 })
+	setting := func(who string, conn *pgx.Conn, name string) string {
+		t.Helper()
+		var v string
+		if err := conn.QueryRow(ctx, "SELECT current_setting('"+name+"')").Scan(&v); err != nil {
+			t.Fatalf("%s: current_setting(%s): %v", who, name, err)
+		}
+		return v
+	}
+	xc, err := pgx.ParseConfig(p.dsn("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xc.RuntimeParams["search_path"] = "pg_catalog, public"
+	x, err := pgx.ConnectConfig(ctx, xc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close(ctx)
+	y := appConn(t, ctx, p)
+	workMem := setting("y", y, "work_mem")
+	if workMem == "7MB" || workMem == "9MB" {
+		t.Fatalf("the server's work_mem is %s, which the test sets", workMem)
+	}
+
+	if _, err := x.Exec(ctx, "SET work_mem = '7MB'"); err != nil {
+		t.Fatal(err)
+	}
+	if v := setting("y after x's SET", y, "work_mem"); v != workMem {
+		t.Errorf("y after x's SET work_mem: %s, want the server's %s", v, workMem)
+	}
+	if v := setting("x after its SET", x, "work_mem"); v != workMem {
+		t.Errorf("x's next transaction after its SET work_mem: %s, want the server's %s", v, workMem)
+	}
+	if v := setting("x", x, "search_path"); v != "pg_catalog, public" {
+		t.Errorf("x's startup search_path after the reset: %q", v)
+	}
+
+	tx, err := x.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SET work_mem = '7MB'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = '9s'"); err != nil {
+		t.Fatal(err)
+	}
+	var wm, st string
+	if err := tx.QueryRow(ctx, "SELECT current_setting('work_mem'), current_setting('statement_timeout')").Scan(&wm, &st); err != nil || wm != "7MB" || st != "9s" {
+		t.Errorf("inside the transaction: work_mem %s, statement_timeout %s, %v; want 7MB, 9s", wm, st, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := setting("y after x's committed SET", y, "work_mem"); v != workMem {
+		t.Errorf("y after x's committed SET work_mem: %s, want the server's %s", v, workMem)
+	}
+
+	// One request: the SET and the statement after it share the
+	// connection (simple protocol, two statements in one Query).
+	res, err := x.PgConn().Exec(ctx, "SET work_mem = '9MB'; SELECT current_setting('work_mem')").ReadAll()
+	if err != nil || len(res) != 2 || len(res[1].Rows) != 1 || string(res[1].Rows[0][0]) != "9MB" {
+		t.Errorf("SET and SELECT in one request: %v, %v; want 9MB", res, err)
+	}
+	if v := setting("y after x's request", y, "work_mem"); v != workMem {
+		t.Errorf("y after x's SET in a request: %s, want the server's %s", v, workMem)
+	}
+}

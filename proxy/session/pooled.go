@@ -924,6 +924,15 @@ func (ss *session) syncParams(done chan<- string) {
 		}
 		pl.wantedKey = paramsKey(pl.wanted)
 	}
+	if sc.reset {
+		// A client's SET in an earlier transaction: what PostgreSQL does
+		// not report (work_mem, statement_timeout, …) goes back to the
+		// server's default, and the session's parameters are made again
+		// below, as on a new connection.
+		sc.reset = false
+		ss.queueOurs("RESET ALL", respEntry{reset: true})
+		sc.Params, sc.synced = maps.Clone(sc.defaults), ""
+	}
 	if sc.synced == pl.wantedKey {
 		// Its parameters have not changed since it was found to have
 		// these: in transaction mode, most attachments.

@@ -64,16 +64,27 @@ func (h *poolReader) takes(typ byte) bool {
 // commandTag notes statements that change what the server holds; the
 // owner's lock need not be held by the caller.
 func (h *poolReader) commandTag(tag []byte) {
-	if len(tag) == 0 || tag[0] != 'D' && tag[0] != 'R' {
+	set := isSetTag(tag)
+	if len(tag) == 0 || tag[0] != 'D' && tag[0] != 'R' && !set {
 		return // none of noteTag's: the owner's lock is not taken
 	}
 	ss := h.sc.owner.Load()
-	if ss == nil {
-		return
+	if ss == nil || set && !ss.pl.user.TxMode {
+		return // a session-mode SET is the session's until DISCARD ALL
 	}
 	ss.pl.mu.Lock()
-	h.noteTag(tag)
+	if set {
+		h.sc.reset = true
+	} else {
+		h.noteTag(tag)
+	}
 	ss.pl.mu.Unlock()
+}
+
+// isSetTag reports whether a CommandComplete's tag is SET's (SET, SET
+// LOCAL, SET SESSION; not SELECT's).
+func isSetTag(tag []byte) bool {
+	return len(tag) >= 4 && tag[0] == 'S' && tag[1] == 'E' && tag[2] == 'T' && tag[3] == 0
 }
 
 // noteTag: DISCARD ALL and DEALLOCATE ALL drop every prepared statement;
@@ -249,9 +260,19 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 			}
 		}
 	case 'S':
+		if e != nil && e.reset {
+			name, rest := wire.CString(body)
+			value, _ := wire.CString(rest)
+			sc.Params[string(name)] = string(value)
+			break
+		}
 		h.parameter(ss, body)
 	case 'C':
-		h.noteTag(body)
+		if e == nil || !e.reset {
+			// syncParams accounted for its RESET ALL when it queued it,
+			// and for the SETs after it, which this would forget.
+			h.noteTag(body)
+		}
 	case 'Z':
 		e, _ := sc.q.synced()
 		sc.ours.Add(-1)

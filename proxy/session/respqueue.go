@@ -20,7 +20,11 @@ type respEntry struct {
 	// pipelined: syncParams' SETs of a login that went on without
 	// awaiting them (next to kind, where the entry has room).
 	pipelined bool
-	id        uint64 // statement id of a named Parse, 0 otherwise
+	// reset: syncParams' RESET ALL after a client's SET (serverConn.reset):
+	// the ParameterStatus it brings are the connection's, not the
+	// session's, which the SETs after it give again.
+	reset bool
+	id    uint64 // statement id of a named Parse, 0 otherwise
 	// For kSyncOurs: done receives the first error message ("" for none)
 	// and then runs after the ReadyForQuery, under the owner's lock.
 	done chan<- string
