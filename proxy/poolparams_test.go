@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -167,5 +168,36 @@ func TestTransactionModeSetLastsItsTransaction(t *testing.T) {
 	}
 	if v := setting("y after x's request", y, "work_mem"); v != workMem {
 		t.Errorf("y after x's SET in a request: %s, want the server's %s", v, workMem)
+	}
+}
+
+// TestTransactionModeSetConfigLastsItsTransaction: set_config(…, false)
+// in transaction mode, the way row-level security policies are often fed
+// (app.user_id), lasts until its connection goes back to the pool, like a
+// SET: the next client of the connection does not see the first one's
+// value, in a simple query, an unnamed statement or a prepared one.
+func TestTransactionModeSetConfigLastsItsTransaction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) { cfg.Pool.DefaultPoolSize = 1 })
+	x := appConn(t, ctx, p) // pgx's default: statements prepared and cached
+	y := appConn(t, ctx, p)
+	userID := func(who string, conn *pgx.Conn) string {
+		t.Helper()
+		var v string
+		if err := conn.QueryRow(ctx, "SELECT coalesce(current_setting('app.user_id', true), '')").Scan(&v); err != nil {
+			t.Fatalf("%s: %v", who, err)
+		}
+		return v
+	}
+	for i, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheStatement} {
+		id := fmt.Sprintf("user-%d", i)
+		var got string
+		if err := x.QueryRow(ctx, "SELECT set_config('app.user_id', $1, false)", mode, id).Scan(&got); err != nil || got != id {
+			t.Fatalf("set_config with %v: %q, %v", mode, got, err)
+		}
+		if v := userID("y", y); v != "" {
+			t.Errorf("after x's set_config with %v, y's app.user_id = %q, want none", mode, v)
+		}
 	}
 }

@@ -19,8 +19,11 @@ type Statement struct {
 	ID    uint64
 	Name  string
 	Parse []byte // the Parse message under Name
-	def   string // the Parse body after the name: the registry's key
-	users int    // client statements naming it; guarded by the registry's mu
+	// SetsConfig: its text calls set_config (wire.CallsSetConfig), which
+	// may change a setting for the session.
+	SetsConfig bool
+	def        string // the Parse body after the name: the registry's key
+	users      int    // client statements naming it; guarded by the registry's mu
 }
 
 // Statements names statements for servers. An entry lives as long as a
@@ -46,7 +49,8 @@ func (r *Statements) Ref(def []byte) *Statement {
 		r.refs = make(map[string]*Statement)
 	}
 	r.next++
-	ref := &Statement{ID: r.next, Name: fmt.Sprintf("helios_%d", r.next), def: string(def), users: 1}
+	ref := &Statement{ID: r.next, Name: fmt.Sprintf("helios_%d", r.next), def: string(def), users: 1,
+		SetsConfig: wire.CallsSetConfig(def)}
 	ref.Parse = wire.AppendMessage(nil, 'P', []byte(ref.Name), []byte{0}, def)
 	r.refs[ref.def] = ref
 	return ref

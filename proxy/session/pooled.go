@@ -337,6 +337,9 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	body := msg[5:]
 	switch typ {
 	case 'Q', 'S', 'F':
+		if typ == 'Q' && pl.user.TxMode && wire.CallsSetConfig(body) {
+			sc.reset = true // as after a SET (poolReader.commandTag)
+		}
 		sc.q.push(respEntry{kind: kSync})
 		ss.pendingPush()
 		pl.busy = false
@@ -345,6 +348,9 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	case 'P':
 		name, def := wire.CString(body)
 		if len(name) == 0 {
+			if pl.user.TxMode && wire.CallsSetConfig(def) {
+				sc.reset = true
+			}
 			sc.q.push(respEntry{kind: kParse})
 			pl.out = append(pl.out, msg...)
 			break
@@ -366,6 +372,9 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 		portal, rest := wire.CString(body)
 		stmt, rest := wire.CString(rest)
 		if ref := pl.stmts[string(stmt)]; len(stmt) > 0 && ref != nil {
+			if ref.SetsConfig && pl.user.TxMode {
+				sc.reset = true
+			}
 			ss.ensurePrepared(sc, ref)
 			pl.out = wire.AppendMessage(pl.out, 'B', portal, []byte{0}, ref.Parse[5:len(ref.Name)+6], rest)
 			break
