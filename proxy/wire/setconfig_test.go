@@ -1,6 +1,9 @@
 package wire
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestCallsSetConfig(t *testing.T) {
 	for _, tc := range []struct {
@@ -25,5 +28,23 @@ func TestCallsSetConfig(t *testing.T) {
 		if got := CallsSetConfig([]byte(tc.sql)); got != tc.want {
 			t.Errorf("CallsSetConfig(%q) = %v, want %v", tc.sql, got, tc.want)
 		}
+	}
+}
+
+// BenchmarkCallsSetConfig: the look at every simple-protocol request in
+// transaction mode, on pgbench -S's statement and on a longer one.
+func BenchmarkCallsSetConfig(b *testing.B) {
+	for _, sql := range []string{
+		"SELECT abalance FROM pgbench_accounts WHERE aid = 42;",
+		"UPDATE pgbench_accounts SET abalance = abalance + -4321 WHERE aid = 12345; SELECT abalance FROM pgbench_accounts WHERE aid = 12345;",
+	} {
+		q := []byte(sql)
+		b.Run(fmt.Sprint(len(q)), func(b *testing.B) {
+			for b.Loop() {
+				if CallsSetConfig(q) {
+					b.Fatal("set_config found")
+				}
+			}
+		})
 	}
 }
