@@ -338,7 +338,7 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	switch typ {
 	case 'Q', 'S', 'F':
 		if typ == 'Q' && pl.user.TxMode && wire.CallsSetConfig(body) {
-			sc.reset = true // as after a SET (poolReader.commandTag)
+			sc.reset = true // as after a SET (poolReader.commandTag): syncParams resets it
 		}
 		sc.q.push(respEntry{kind: kSync})
 		ss.pendingPush()
@@ -934,7 +934,8 @@ func (ss *session) syncParams(done chan<- string) {
 		pl.wantedKey = paramsKey(pl.wanted)
 	}
 	if sc.reset {
-		// A client's SET in an earlier transaction: what PostgreSQL does
+		// A client's SET or set_config in an earlier transaction (and
+		// attachment): what PostgreSQL does
 		// not report (work_mem, statement_timeout, …) goes back to the
 		// server's default, and the session's parameters are made again
 		// below, as on a new connection.
