@@ -437,20 +437,7 @@ func TestCancelRequestOverBackendTLS(t *testing.T) {
 				_, err := conn.Exec(ctx, stmt)
 				done <- err
 			}()
-			for {
-				var n int
-				if err := su.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND query = $2 AND state = 'active'", user, stmt).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				if n == 1 {
-					break
-				}
-				select {
-				case err := <-done:
-					t.Fatalf("%s ended before the cancel: %v", stmt, err)
-				case <-time.After(10 * time.Millisecond): // polling the backend's view
-				}
-			}
+			awaitActive(t, ctx, su, done, "usename = $1 AND query = $2", user, stmt)
 			before := rec.codes()[sslRequestCode]
 			if err := conn.PgConn().CancelRequest(ctx); err != nil {
 				t.Fatalf("CancelRequest: %v", err)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
 	"github.com/heliosdb/heliosproxy/proxy/listen"
@@ -126,4 +128,26 @@ func waitEvent(t testing.TB, ctx context.Context, events <-chan status.Event, ma
 
 func isEvent(typ status.EventType, backend string) func(status.Event) bool {
 	return func(ev status.Event) bool { return ev.Type == typ && ev.Backend == backend }
+}
+
+// awaitActive polls a backend through su until exactly one of its
+// processes that match where (a condition on pg_stat_activity, with args)
+// runs a statement, so that a cancel finds it running; the statement's
+// result arriving on done first fails the test.
+func awaitActive(t *testing.T, ctx context.Context, su *pgx.Conn, done <-chan error, where string, args ...any) {
+	t.Helper()
+	for {
+		var n int
+		if err := su.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "+where, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			return
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the statement ended before it was cancelled: %v", err)
+		case <-time.After(10 * time.Millisecond): // polling the backend's view
+		}
+	}
 }

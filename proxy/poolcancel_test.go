@@ -30,24 +30,6 @@ func TestPooledCancelRequest(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer direct.Close(ctx)
-			// running waits until the backend process pid runs stmt.
-			running := func(pid uint32, stmt string, done <-chan error) {
-				t.Helper()
-				for {
-					var n int
-					if err := direct.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query = $2 AND state = 'active'", pid, stmt).Scan(&n); err != nil {
-						t.Fatal(err)
-					}
-					if n == 1 {
-						return
-					}
-					select {
-					case err := <-done:
-						t.Fatalf("%s ended before the cancel: %v", stmt, err)
-					case <-time.After(10 * time.Millisecond): // polling interval
-					}
-				}
-			}
 			serverPID := func(conn *pgx.Conn) uint32 {
 				t.Helper()
 				var pid uint32
@@ -65,7 +47,7 @@ func TestPooledCancelRequest(t *testing.T) {
 				_, err := a.Exec(ctx, sleep)
 				done <- err
 			}()
-			running(pid, sleep, done)
+			awaitActive(t, ctx, direct, done, "pid = $1 AND query = $2", pid, sleep)
 			if err := a.PgConn().CancelRequest(ctx); err != nil {
 				t.Fatalf("CancelRequest: %v", err)
 			}
@@ -92,7 +74,7 @@ func TestPooledCancelRequest(t *testing.T) {
 				_, err := b.Exec(ctx, other)
 				bDone <- err
 			}()
-			running(pid, other, bDone)
+			awaitActive(t, ctx, direct, bDone, "pid = $1 AND query = $2", pid, other)
 			if err := a.PgConn().CancelRequest(ctx); err != nil {
 				t.Fatalf("CancelRequest of the idle client: %v", err)
 			}

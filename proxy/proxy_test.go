@@ -125,20 +125,7 @@ func TestCancelRequestThroughProxy(t *testing.T) {
 		queryErr <- err
 	}()
 	// Wait until the backend runs the statement, then cancel it through the proxy.
-	for {
-		var n int
-		if err := direct.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(10)' AND state = 'active'").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 1 {
-			break
-		}
-		select {
-		case err := <-queryErr:
-			t.Fatalf("query ended before it was cancelled: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	awaitActive(t, ctx, direct, queryErr, "query = 'SELECT pg_sleep(10)'")
 	if err := conn.PgConn().CancelRequest(ctx); err != nil {
 		t.Fatalf("CancelRequest: %v", err)
 	}

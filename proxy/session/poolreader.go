@@ -261,9 +261,7 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 		}
 	case 'S':
 		if e != nil && e.reset {
-			name, rest := wire.CString(body)
-			value, _ := wire.CString(rest)
-			sc.Params[string(name)] = string(value)
+			h.serverParameter(body) // the connection's, not the session's
 			break
 		}
 		h.parameter(ss, body)
@@ -292,14 +290,8 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 // parameter notes a ParameterStatus: the server's value, and the session's
 // when the proxy carries it; pl.mu is held.
 func (h *poolReader) parameter(ss *session, body []byte) {
-	name, rest := wire.CString(body)
-	value, _ := wire.CString(rest)
+	name, value := h.serverParameter(body)
 	sc, pl := h.sc, ss.pl
-	sc.Params[string(name)] = string(value)
-	if sc.Reported == nil {
-		sc.Reported = make(map[string]struct{})
-	}
-	sc.Reported[string(name)] = struct{}{}
 	if old, ok := pl.wanted[string(name)]; ok && old != string(value) {
 		// The session's value changed with the connection's: the
 		// connection still has what the session wants, others not.
@@ -311,6 +303,20 @@ func (h *poolReader) parameter(ss *session, body []byte) {
 		}
 	}
 	ss.parameterStatus(body)
+}
+
+// serverParameter notes a ParameterStatus as the connection's value;
+// the owner's pooled.mu is held.
+func (h *poolReader) serverParameter(body []byte) (name, value []byte) {
+	name, rest := wire.CString(body)
+	value, _ = wire.CString(rest)
+	sc := h.sc
+	sc.Params[string(name)] = string(value)
+	if sc.Reported == nil {
+		sc.Reported = make(map[string]struct{})
+	}
+	sc.Reported[string(name)] = struct{}{}
+	return name, value
 }
 
 // readyState is what readyLocked took from a request's ReadyForQuery

@@ -48,10 +48,10 @@ func (ps *pools) noteOpened(p *connPool, sc *serverConn, looped bool) {
 		w = &welcome{}
 		ps.w[p] = w
 	}
-	if e := sc.Epoch(); e != w.epoch || w.base == nil {
-		if e < w.epoch {
-			return // opened before an Isolate that a newer one saw
-		}
+	switch e := sc.Epoch(); {
+	case e < w.epoch:
+		return // opened before an Isolate that a newer one saw
+	case e > w.epoch:
 		w.epoch, w.accepted = e, nil
 	}
 	w.base, w.looped = sc.defaults, looped
