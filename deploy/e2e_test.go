@@ -35,12 +35,19 @@ func freePort(t *testing.T) int {
 	return p
 }
 
+// process is a command started by startProcess.
+type process struct {
+	name    string
+	logPath string        // its stdout and stderr
+	done    chan struct{} // closed when it has exited
+}
+
 // startProcess runs a command until the test ends (SIGTERM, then wait),
 // with its output in a file that is printed if the test fails.
-func startProcess(t *testing.T, name string, args ...string) {
+func startProcess(t *testing.T, name string, args ...string) *process {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), filepath.Base(name)+".log")
-	logFile, err := os.Create(logPath)
+	p := &process{name: filepath.Base(name), logPath: filepath.Join(t.TempDir(), filepath.Base(name)+".log"), done: make(chan struct{})}
+	logFile, err := os.Create(p.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,22 +56,92 @@ func startProcess(t *testing.T, name string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-done:
+		case <-p.done:
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
+			<-p.done
 		}
 		logFile.Close()
 		if t.Failed() {
-			out, _ := os.ReadFile(logPath)
-			t.Logf("output of %s:\n%s", filepath.Base(name), out)
+			out, _ := os.ReadFile(p.logPath)
+			t.Logf("output of %s:\n%s", p.name, out)
 		}
 	})
+	return p
+}
+
+// exited reports whether the process has ended.
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// logged waits until the process's JSON log has a line with message msg
+// and returns that line's string field key. It fails the test if the
+// process exits first or ctx ends.
+func (p *process) logged(t *testing.T, ctx context.Context, msg, key string) string {
+	t.Helper()
+	var v string
+	poll(t, ctx, fmt.Sprintf("%s to log %q", p.name, msg), func() bool {
+		if p.exited() {
+			t.Fatalf("%s exited before it logged %q", p.name, msg)
+		}
+		out, _ := os.ReadFile(p.logPath)
+		for line := range strings.Lines(string(out)) {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg {
+				v, _ = rec[key].(string)
+				return true
+			}
+		}
+		return false
+	})
+	return v
+}
+
+// startPrometheus runs Prometheus with promDir/prometheus.yml and returns
+// its URL once it is ready. Its listen address is a port free a moment
+// before; if Prometheus exits before it is ready (another process took the
+// port meanwhile), it starts again on another.
+func startPrometheus(t *testing.T, ctx context.Context, bin, promDir string) string {
+	t.Helper()
+	for range 3 {
+		port := freePort(t)
+		p := startProcess(t, bin, "--config.file="+filepath.Join(promDir, "prometheus.yml"),
+			"--storage.tsdb.path="+filepath.Join(promDir, "data"),
+			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=warn")
+		url := fmt.Sprintf("http://127.0.0.1:%d", port)
+		poll(t, ctx, "Prometheus to be ready", func() bool {
+			return p.exited() || ready(ctx, url+"/-/ready")
+		})
+		if !p.exited() {
+			return url
+		}
+	}
+	t.Fatal("Prometheus exited before it was ready, three times")
+	return ""
+}
+
+// ready reports whether GET url answers 200.
+func ready(ctx context.Context, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // getJSON GETs url and decodes its JSON body into v; it reports whether
@@ -219,17 +296,18 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	a := pgtest.New(t, pgtest.Options{Name: "e2e-a"})
 	b := pgtest.New(t, pgtest.Options{Name: "e2e-b"})
 	c := pgtest.New(t, pgtest.Options{Name: "e2e-c"})
-	proxyAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	apiPort, metricsPort := freePort(t), freePort(t)
 	const token = "e2e-admin-token-0123456789"
 	cfgPath := filepath.Join(t.TempDir(), "heliosproxy.toml")
+	// The proxy, the API and metrics listen on ports the proxy picks; its
+	// log says which (ports picked here and released could be taken by
+	// another test before the proxy binds them).
 	cfg := fmt.Sprintf(`[proxy]
-listen_address = %q
+listen_address = "127.0.0.1:0"
 [api]
-listen_address = "127.0.0.1:%d"
+listen_address = "127.0.0.1:0"
 admin_token = %q
 [observability]
-metrics_port = %d
+metrics_port = 0
 log_format = "json"
 [health_checks]
 password = %q
@@ -249,13 +327,14 @@ host = "127.0.0.1"
 port = %d
 priority = 50
 allowed_query_types = ["SELECT"]
-`, proxyAddr, apiPort, token, metricsPort, a.Password, a.Port, b.Port, c.Port)
+`, token, a.Password, a.Port, b.Port, c.Port)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startProcess(t, bin, "run", "--config", cfgPath)
-	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort)
+	proxy := startProcess(t, bin, "run", "--config", cfgPath)
+	proxyAddr := proxy.logged(t, ctx, "proxy listening", "addr")
+	api := strings.TrimSuffix(proxy.logged(t, ctx, "serving the REST API and dashboard", "url"), "/")
+	metricsURL := proxy.logged(t, ctx, "serving metrics", "url")
 	var st struct {
 		Backends []struct {
 			Name  string `json:"backend_name"`
@@ -295,7 +374,7 @@ allowed_query_types = ["SELECT"]
 	for i, f := range pc.RuleFiles {
 		pc.RuleFiles[i] = filepath.Join(filepath.Dir(rules), f)
 	}
-	pc.ScrapeConfigs[0].StaticConfigs[0].Targets = []string{fmt.Sprintf("127.0.0.1:%d", metricsPort)}
+	pc.ScrapeConfigs[0].StaticConfigs[0].Targets = []string{strings.TrimSuffix(strings.TrimPrefix(metricsURL, "http://"), "/metrics")}
 	promYAML, err := yaml.Marshal(pc)
 	if err != nil {
 		t.Fatal(err)
@@ -304,11 +383,7 @@ allowed_query_types = ["SELECT"]
 	if err := os.WriteFile(filepath.Join(promDir, "prometheus.yml"), promYAML, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	promPort := freePort(t)
-	promURL := fmt.Sprintf("http://127.0.0.1:%d", promPort)
-	startProcess(t, promBin, "--config.file="+filepath.Join(promDir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(promDir, "data"),
-		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort), "--log.level=warn")
+	promURL := startPrometheus(t, ctx, promBin, promDir)
 	poll(t, ctx, "Prometheus to scrape the proxy", func() bool {
 		var q struct {
 			Data struct {

@@ -161,13 +161,12 @@ func TestFileLimitFlood(t *testing.T) {
 	// A backend that asks for passwords: a trusting one is logged at Error
 	// level (BackendTrustsProxy), and this test counts the log's warnings.
 	pg := pgtest.New(t, pgtest.Options{Name: "fdlimit", Auth: "scram-sha-256"})
-	proxyPort, apiPort := freePort(t), freePort(t)
 	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
 	body := fmt.Sprintf(`[proxy]
-listen_address = "127.0.0.1:%d"
+listen_address = "127.0.0.1:0"
 startup_timeout = "5m"
 [api]
-listen_address = "127.0.0.1:%d"
+listen_address = "127.0.0.1:0"
 [observability]
 metrics_enabled = false
 [health_checks]
@@ -176,7 +175,7 @@ password = %q
 name = "pg"
 host = "127.0.0.1"
 port = %d
-`, proxyPort, apiPort, pg.Password, pg.Port)
+`, pg.Password, pg.Port)
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -184,9 +183,10 @@ port = %d
 	p := startChildUnder(t, []string{"prlimit", fmt.Sprintf("--nofile=%d:%d", limit, limit)}, "run", "--config", path)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	addr := fmt.Sprintf("127.0.0.1:%d", proxyPort)
-	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	p.out.wait(t, ctx, 0, "proxy listening")
+	line, _ := p.out.wait(t, ctx, 0, "proxy listening")
+	addr := field(line, "addr")
+	line, _ = p.out.wait(t, ctx, 0, "serving the REST API")
+	api := strings.TrimSuffix(field(line, "url"), "/")
 	if line, _ := p.out.wait(t, ctx, 0, "open-file limit"); !strings.Contains(line, fmt.Sprintf("soft=%d hard=%d", limit, limit)) {
 		t.Errorf("start-up log: %s, want soft=%d hard=%d", line, limit, limit)
 	}
