@@ -120,7 +120,8 @@ func startPrometheus(t *testing.T, ctx context.Context, bin, promDir string) str
 			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port), "--log.level=warn")
 		url := fmt.Sprintf("http://127.0.0.1:%d", port)
 		poll(t, ctx, "Prometheus to be ready", func() bool {
-			return p.exited() || ready(ctx, url+"/-/ready")
+			var info map[string]any
+			return p.exited() || getJSON(ctx, url+"/api/v1/status/buildinfo", &info)
 		})
 		if !p.exited() {
 			return url
@@ -128,20 +129,6 @@ func startPrometheus(t *testing.T, ctx context.Context, bin, promDir string) str
 	}
 	t.Fatal("Prometheus exited before it was ready, three times")
 	return ""
-}
-
-// ready reports whether GET url answers 200.
-func ready(ctx context.Context, url string) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return false
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
 }
 
 // getJSON GETs url and decodes its JSON body into v; it reports whether
