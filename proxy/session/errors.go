@@ -17,6 +17,9 @@ const (
 	codeCannotConnectNow  = "57P03"
 	codeAdminShutdown     = "57P01"
 	codeTooManyConns      = "53300"
+	codeSyntaxError       = "42601"
+	codeInvalidName       = "42602"
+	codeFeatureNotSupp    = "0A000"
 )
 
 // errMemory answers a client whose message the buffer budget cannot hold.

@@ -173,7 +173,7 @@ func (l *localState) mentions(sql []byte) bool {
 
 // startPath sets the search_path a backend session starts with.
 func (l *localState) startPath(params map[string]string) {
-	l.path.session = startupPath(params, l.ss.pl == nil)
+	l.path.session = startupPath(params)
 	l.path.transient = l.ss.pl != nil && l.ss.pl.user.TxMode
 	l.path.update()
 }

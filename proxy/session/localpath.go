@@ -1,10 +1,6 @@
 package session
 
-import (
-	"strings"
-
-	"github.com/heliosdb/heliosproxy/statusdb"
-)
+import "github.com/heliosdb/heliosproxy/statusdb"
 
 // searchPath follows a backend session's search_path, which PostgreSQL
 // does not report in ParameterStatus, so that once helios_proxy leads it
@@ -57,19 +53,9 @@ func (p *searchPath) endTransaction(commit bool) {
 }
 
 // startupPath returns the search_path a session's startup parameters set,
-// "" for none; options says whether its options parameter reaches the
-// backend (pooled sessions drop it).
-func startupPath(params map[string]string, options bool) string {
-	path := params["search_path"]
-	if !options {
-		return path
-	}
-	for _, opt := range strings.Fields(params["options"]) {
-		opt = strings.TrimPrefix(strings.TrimPrefix(opt, "-c"), "--")
-		if k, v, ok := strings.Cut(opt, "="); ok && strings.ReplaceAll(k, "-", "_") == "search_path" {
-			path = v
-		}
-	}
+// "" for none.
+func startupPath(params map[string]string) string {
+	path, _ := startupSetting(params, "search_path")
 	return path
 }
 

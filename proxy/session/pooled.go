@@ -104,6 +104,12 @@ func (ss *session) servePooled(ctx context.Context, log *clientLog, u *pool.User
 	if pl.database == "" {
 		pl.database = u.Config.Name
 	}
+	// The options' settings first, then the other parameters: PostgreSQL's
+	// order, a parameter given both ways taking the latter's value.
+	settings, optErr := optionSettings(ss.params["options"])
+	for _, kv := range settings {
+		pl.startup[kv[0]] = kv[1]
+	}
 	for k, v := range ss.params {
 		switch k {
 		case "user", "database", "replication", "options":
@@ -118,6 +124,11 @@ func (ss *session) servePooled(ctx context.Context, log *clientLog, u *pool.User
 	ss.mimicBackendLogin(ctx)
 	if err := ss.authenticateClient(u); err != nil {
 		ss.refuse(log, err)
+		return
+	}
+	if optErr != nil {
+		// After the authentication, as PostgreSQL reports it.
+		ss.refuse(log, optErr)
 		return
 	}
 	// A plain client's socket goes to a loop now, before anything can

@@ -478,16 +478,8 @@ func (ss *session) readOnly() bool {
 		v = strings.ToLower(strings.TrimSpace(v))
 		return v == "on" || v == "true" || v == "1" || v == "yes"
 	}
-	if on(ss.params["default_transaction_read_only"]) {
-		return true
-	}
-	for _, opt := range strings.Fields(ss.params["options"]) {
-		opt = strings.TrimPrefix(strings.TrimPrefix(opt, "-c"), "--")
-		if k, v, ok := strings.Cut(opt, "="); ok && strings.ReplaceAll(k, "-", "_") == "default_transaction_read_only" {
-			return on(v)
-		}
-	}
-	return false
+	v, _ := startupSetting(ss.params, "default_transaction_read_only")
+	return on(v)
 }
 
 // errRetry marks a backend failure that happened before the client saw any
