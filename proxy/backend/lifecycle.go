@@ -19,7 +19,8 @@ import (
 // Finish ends a request of role u (nil when roles are not tracked) that
 // began at start (unix nanos) on b with ticket t: classified by code, the
 // SQLSTATE of its first ErrorResponse ("" for none; a 57014 after a cancel
-// the client sent since the request began is the client's own), judged
+// or a CopyFail the client sent since the request began, cancelAt, is the
+// client's own), judged
 // the role's or the backend's (tenant.Registry.Judge), recorded with its
 // latency less held, the time the client held the answer up, fed to the
 // admission limiter, and reported to the OnQuery hook. Its pattern q is

@@ -416,6 +416,9 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	case 'd', 'c', 'f':
 		// COPY data belongs to the request that started the COPY: it
 		// opens no batch of its own.
+		if typ == 'f' {
+			ss.copyFailed()
+		}
 		pl.out = append(pl.out, msg...)
 		return
 	default:

@@ -73,7 +73,7 @@ type session struct {
 	timeZone   atomic.Value // string: the session's TimeZone as the backend reported it
 	dateStyle  atomic.Value // string: DateStyle, likewise
 	intervals  atomic.Value // string: IntervalStyle, likewise
-	cancelAt   atomic.Int64 // unix nanos of the last cancel forwarded for this session
+	cancelAt   atomic.Int64 // unix nanos of the last cancel forwarded for this session, or CopyFail relayed
 	terminated atomic.Bool  // the client sent Terminate
 	discard    atomic.Bool  // drop the backend's answers up to its next ReadyForQuery (abortQuery's)
 	drop       atomic.Int32 // dropFilter's modes: the proxy's own requests of a mixed request are answered
@@ -1021,10 +1021,19 @@ func (h *clientHandler) Message(typ byte, body []byte) bool {
 	switch typ {
 	case 'Q', 'S':
 		h.start()
+	case 'f':
+		h.ss.copyFailed()
 	case 'X':
 		h.ss.terminated.Store(true)
 	}
 	return false
+}
+
+// copyFailed notes the client's CopyFail: the 57014 PostgreSQL answers it
+// with ("COPY from stdin failed") is the client's own doing, as after its
+// cancel, not a statement the backend was too slow for.
+func (ss *session) copyFailed() {
+	ss.cancelAt.Store(ss.s.clock.Now().UnixNano())
 }
 
 // admit admits a relayed request that starts now (admitPassThrough);
