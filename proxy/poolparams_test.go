@@ -201,3 +201,49 @@ func TestTransactionModeSetConfigLastsItsTransaction(t *testing.T) {
 		}
 	}
 }
+
+// TestTransactionModeRoleLastsItsTransaction: SET ROLE (and SET SESSION
+// AUTHORIZATION, for a superuser pool) in transaction mode lasts until the
+// connection goes back to the pool, as other SETs do; RESET ALL alone
+// leaves them, and the connection's next client ran with the previous
+// client's role and its privileges.
+func TestTransactionModeRoleLastsItsTransaction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cs, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) { cfg.Pool.DefaultPoolSize = 1 })
+	if err := cs[0].Exec(ctx, "CREATE ROLE boss; GRANT boss TO app"); err != nil {
+		t.Fatal(err)
+	}
+	x := appConn(t, ctx, p)
+	y := appConn(t, ctx, p)
+	users := func(who string, conn *pgx.Conn) string {
+		t.Helper()
+		var cur, sess string
+		if err := conn.QueryRow(ctx, "SELECT current_user, session_user").Scan(&cur, &sess); err != nil {
+			t.Fatalf("%s: %v", who, err)
+		}
+		return cur + "/" + sess
+	}
+	for _, set := range []string{"SET ROLE boss", "SELECT set_config('role', 'boss', false)"} {
+		tx, err := x.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, set); err != nil {
+			t.Fatalf("%s: %v", set, err)
+		}
+		var who string
+		if err := tx.QueryRow(ctx, "SELECT current_user").Scan(&who); err != nil || who != "boss" {
+			t.Fatalf("%s: current_user %q, %v", set, who, err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := users("y", y); got != "app/app" {
+			t.Errorf("after x's %s, y runs as %s, want app/app", set, got)
+		}
+		if got := users("x", x); got != "app/app" {
+			t.Errorf("x's next transaction after its %s runs as %s, want app/app (a SET lasts its transaction)", set, got)
+		}
+	}
+}

@@ -928,6 +928,12 @@ func (ss *session) queueOurs(sql string, e respEntry) {
 	pl.out = wire.AppendMessage(pl.out, 'Q', []byte(sql), []byte{0})
 }
 
+// resetSession undoes a client's SETs on a transaction-mode connection:
+// RESET ALL leaves the role and the session authorization (PostgreSQL's
+// GUC_NO_RESET_ALL), which SET ROLE and SET SESSION AUTHORIZATION would
+// otherwise hand to the connection's next client.
+const resetSession = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL"
+
 // syncParams queues the SETs that give the attached connection the
 // session's parameters; pl.mu is held.
 func (ss *session) syncParams(done chan<- string) {
@@ -954,7 +960,7 @@ func (ss *session) syncParams(done chan<- string) {
 		// server's default, and the session's parameters are made again
 		// below, as on a new connection.
 		sc.reset = false
-		ss.queueOurs("RESET ALL", respEntry{reset: true})
+		ss.queueOurs(resetSession, respEntry{reset: true})
 		sc.Params, sc.synced = maps.Clone(sc.defaults), ""
 	}
 	if sc.synced == pl.wantedKey {
