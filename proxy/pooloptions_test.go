@@ -19,7 +19,8 @@ import (
 // every server connection the client gets and on no other client's,
 // refused at login when the server refuses them, and a parameter given
 // both ways takes the startup parameter's value, as in PostgreSQL. A
-// switch other than a setting is refused with 0A000. Before, pooled
+// switch other than a setting is refused with 0A000, as is a replication
+// connection. Before, pooled
 // sessions dropped options without a word: PGOPTIONS='-c
 // search_path=app' wrote to public.
 func TestPooledStartupOptions(t *testing.T) {
@@ -90,16 +91,26 @@ func TestPooledStartupOptions(t *testing.T) {
 			}
 			both.Close(ctx)
 
-			for _, tc := range []struct{ options, code string }{
-				{"-d 5", "0A000"},
-				{"-c work_mem", "42601"},
-				{"-c statement_timeout=bogus", "22023"},
+			for _, tc := range []struct {
+				params map[string]string
+				code   string // "": logs in
+			}{
+				{map[string]string{"options": "-d 5"}, "0A000"},
+				{map[string]string{"options": "-c work_mem"}, "42601"},
+				{map[string]string{"options": "-c statement_timeout=bogus"}, "22023"},
+				// A walsender's protocol (pg_recvlogical, Debezium) is not
+				// a pooled connection's: refused, not turned into a plain
+				// session that answers IDENTIFY_SYSTEM with 42601.
+				{map[string]string{"replication": "database"}, "0A000"},
+				{map[string]string{"replication": "true"}, "0A000"},
+				{map[string]string{"replication": "off"}, ""},
 			} {
-				if conn, err := connect(map[string]string{"options": tc.options}); err == nil {
+				conn, err := connect(tc.params)
+				if err == nil {
 					conn.Close(ctx)
-					t.Errorf("options %q: logged in, want SQLSTATE %s", tc.options, tc.code)
-				} else if pgCode(err) != tc.code {
-					t.Errorf("options %q: %v, want SQLSTATE %s", tc.options, err, tc.code)
+				}
+				if got := pgCode(err); got != tc.code || tc.code == "" && err != nil {
+					t.Errorf("startup with %v: %v, want SQLSTATE %q", tc.params, err, tc.code)
 				}
 			}
 

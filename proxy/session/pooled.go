@@ -92,6 +92,17 @@ func isParamName(k string) bool {
 	return k != ""
 }
 
+// replication reports whether a StartupMessage's replication parameter
+// asks for a walsender (physical: true, on, yes, 1; logical: database),
+// which speaks the replication protocol a pooled connection cannot.
+func replication(v string) bool {
+	switch strings.ToLower(v) {
+	case "", "false", "off", "no", "0":
+		return false
+	}
+	return true
+}
+
 // closedStmt is a statement name no server has: closing it is a no-op
 // that PostgreSQL still answers with CloseComplete.
 var closedStmt = []byte("helios_closed\x00")
@@ -129,6 +140,11 @@ func (ss *session) servePooled(ctx context.Context, log *clientLog, u *pool.User
 	if optErr != nil {
 		// After the authentication, as PostgreSQL reports it.
 		ss.refuse(log, optErr)
+		return
+	}
+	if replication(ss.params["replication"]) {
+		ss.refuse(log, &Error{Code: codeFeatureNotSupp, Message: "replication connections are not pooled",
+			Hint: "Connect as a role that is not in [[users]]: its session is relayed to the backend as it is."})
 		return
 	}
 	// A plain client's socket goes to a loop now, before anything can
