@@ -14,6 +14,15 @@ import (
 	"github.com/heliosdb/heliosproxy/breaker"
 )
 
+// relayPaths are the three ways a client's requests reach a backend
+// through pooledSetup's proxy: a pass-through session (postgres, a role
+// not in [[users]]), a pooled session and transaction mode (app).
+var relayPaths = []struct{ name, mode, user, password string }{
+	{"pass-through", "session", "postgres", "pg-secret"},
+	{"pooled session", "session", "app", "app-secret"},
+	{"transaction", "transaction", "app", "app-secret"},
+}
+
 // failingReader gives COPY some rows, then fails, as an application's
 // generator that raises does: the driver sends CopyFail.
 type failingReader struct{ rows io.Reader }
@@ -34,11 +43,7 @@ func (r *failingReader) Read(p []byte) (int, error) {
 // on latency_p95). A statement_timeout's 57014 still does. Pass-through,
 // pooled session and transaction mode.
 func TestCopyFailIsTheClients(t *testing.T) {
-	for _, tc := range []struct{ name, mode, user, password string }{
-		{"pass-through", "session", "postgres", "pg-secret"},
-		{"pooled session", "session", "app", "app-secret"},
-		{"transaction", "transaction", "app", "app-secret"},
-	} {
+	for _, tc := range relayPaths {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()

@@ -432,8 +432,12 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	case 'd', 'c', 'f':
 		// COPY data belongs to the request that started the COPY: it
 		// opens no batch of its own.
-		if typ == 'f' {
+		switch typ {
+		case 'c':
+			ss.copyEnds()
+		case 'f':
 			ss.copyFailed()
+			ss.copyEnds()
 		}
 		pl.out = append(pl.out, msg...)
 		return

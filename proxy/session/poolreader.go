@@ -55,7 +55,7 @@ func (h *poolReader) Message(typ byte, head []byte) bool {
 // must see or may drop.
 func (h *poolReader) takes(typ byte) bool {
 	switch typ {
-	case '1', '3', 'Z', 'S', 'E':
+	case '1', '3', 'Z', 'S', 'E', 'G', 'W':
 		return true
 	}
 	return h.sc.ours.Load() > 0
@@ -218,6 +218,9 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 		}
 	case 'S':
 		h.parameter(ss, body)
+		h.out = append(h.out, msg...)
+	case 'G', 'W':
+		ss.copyAwaits()
 		h.out = append(h.out, msg...)
 	case 'E':
 		sev, code := wire.ErrorFields(body)
@@ -394,6 +397,7 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 	}
 	h.held = 0
 	if r.ok {
+		held += ss.copyTime(end.UnixNano())
 		sc.b.Finish(r.t, ss.tenant, r.start, r.code, ss.cancelAt.Load(), held, r.q, end)
 	}
 	ss.local.backendIdle()

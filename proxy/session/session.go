@@ -89,10 +89,17 @@ type session struct {
 	// waiting on its client is no stall, and one whose answer is streaming
 	// has been waiting on its backend only since the last write.
 	clientBlocked, wrote atomic.Int64
-	trackSlot            atomic.Int64  // TrackSlot
-	clientErr            error         // protocol violation by the client during the relay
-	stopped              chan struct{} // closed when the relay stops
-	stopOnce             sync.Once
+	// copyWait is since when (unix nanos) the backend awaits the client's
+	// COPY data (its CopyInResponse or CopyBothResponse went out), 0 when
+	// it does not; copyHeld sums such waits that ended in the current
+	// request. Like a blocked write, that time is the client's: neither
+	// the backend's latency nor a stall (a loader streaming COPY for
+	// minutes, a replication stream).
+	copyWait, copyHeld atomic.Int64
+	trackSlot          atomic.Int64  // TrackSlot
+	clientErr          error         // protocol violation by the client during the relay
+	stopped            chan struct{} // closed when the relay stops
+	stopOnce           sync.Once
 
 	// released: an event loop handed the sockets back as new connections
 	// (loopRelay), which ss.client and ss.server now are.
@@ -317,7 +324,7 @@ func (ss *session) startTLS() error {
 // that is streaming, since the last write.
 func (ss *session) Waiting() (since int64, gen uint64, ok bool) {
 	start, gen, key := ss.pending.Oldest()
-	if start == 0 || ss.clientBlocked.Load() != 0 {
+	if start == 0 || ss.clientBlocked.Load() != 0 || ss.copyWait.Load() != 0 {
 		return 0, 0, false
 	}
 	if reg := ss.s.Patterns; key != 0 && reg != nil && reg.Handles(key, ss.s.clock.Now()) {
@@ -335,7 +342,7 @@ func (ss *session) TrackSlot() *atomic.Int64 { return &ss.trackSlot }
 // run and its pattern key (a backend.Tracked).
 func (ss *session) Running() (start int64, key pattern.Key) {
 	start, _, key = ss.pending.Oldest()
-	if start == 0 || ss.clientBlocked.Load() != 0 {
+	if start == 0 || ss.clientBlocked.Load() != 0 || ss.copyWait.Load() != 0 {
 		return 0, 0
 	}
 	return max(start, ss.wrote.Load()), key
@@ -1021,8 +1028,11 @@ func (h *clientHandler) Message(typ byte, body []byte) bool {
 	switch typ {
 	case 'Q', 'S':
 		h.start()
+	case 'c':
+		h.ss.copyEnds()
 	case 'f':
 		h.ss.copyFailed()
+		h.ss.copyEnds()
 	case 'X':
 		h.ss.terminated.Store(true)
 	}
@@ -1230,6 +1240,8 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 		}
 	case 'S':
 		h.ss.parameterStatus(head)
+	case 'G', 'W':
+		h.ss.copyAwaits()
 	case 'Z':
 		ss := h.ss
 		if len(head) == 1 {
@@ -1240,7 +1252,9 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 		code, held := h.code, h.blocked
 		h.code, h.blocked = "", 0
 		if ok {
-			ss.b.Finish(t, ss.tenant, start, code, ss.cancelAt.Load(), held, q, ss.s.clock.Now())
+			now := ss.s.clock.Now()
+			held += ss.copyTime(now.UnixNano())
+			ss.b.Finish(t, ss.tenant, start, code, ss.cancelAt.Load(), held, q, now)
 		}
 		if ss.releaseAdmission(ss.b) && h.lp != nil {
 			// The request admitted in its place is another session's
@@ -1276,6 +1290,32 @@ func (ss *session) timedClientWrite(write func() error) (time.Duration, error) {
 	ss.wrote.Store(w1.UnixNano())
 	ss.clientBlocked.Store(0)
 	return max(w1.Sub(w0), 0), err
+}
+
+// copyAwaits notes the backend's CopyInResponse or CopyBothResponse: from
+// now on it waits for the client.
+func (ss *session) copyAwaits() {
+	ss.copyWait.Store(ss.s.clock.Now().UnixNano())
+}
+
+// copyEnds notes the client's CopyDone or CopyFail: the backend's turn
+// again, its time counted from now.
+func (ss *session) copyEnds() {
+	if w := ss.copyWait.Swap(0); w != 0 {
+		now := ss.s.clock.Now().UnixNano()
+		ss.copyHeld.Add(max(now-w, 0))
+		ss.wrote.Store(now)
+	}
+}
+
+// copyTime returns the time the request ending at now (unix nanos)
+// waited on its client's COPY data, and starts the next one's at zero.
+func (ss *session) copyTime(now int64) time.Duration {
+	d := ss.copyHeld.Swap(0)
+	if w := ss.copyWait.Swap(0); w != 0 {
+		d += max(now-w, 0) // the backend ended the COPY itself (an error)
+	}
+	return time.Duration(d)
 }
 
 // parameterStatus notes the session parameters the proxy's own answers
