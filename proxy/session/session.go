@@ -1311,6 +1311,9 @@ func (ss *session) copyEnds() {
 // copyTime returns the time the request ending at now (unix nanos)
 // waited on its client's COPY data, and starts the next one's at zero.
 func (ss *session) copyTime(now int64) time.Duration {
+	if ss.copyHeld.Load() == 0 && ss.copyWait.Load() == 0 {
+		return 0 // no COPY from the client: every request but those
+	}
 	d := ss.copyHeld.Swap(0)
 	if w := ss.copyWait.Swap(0); w != 0 {
 		d += max(now-w, 0) // the backend ended the COPY itself (an error)
