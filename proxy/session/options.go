@@ -62,7 +62,7 @@ func optionSettings(options string) ([][2]string, error) {
 	}
 	for i := 0; i < len(words); i++ {
 		w := words[i]
-		var setting string
+		form, setting := "-c ", ""
 		switch {
 		case w == "-c" && i+1 < len(words):
 			i++
@@ -71,7 +71,7 @@ func optionSettings(options string) ([][2]string, error) {
 			bad(&Error{Code: codeSyntaxError, Message: `the options startup parameter ends in "-c" without a setting`})
 			continue
 		case strings.HasPrefix(w, "--"):
-			setting = w[2:]
+			form, setting = "--", w[2:]
 		case strings.HasPrefix(w, "-c"):
 			setting = w[2:]
 		default:
@@ -83,7 +83,7 @@ func optionSettings(options string) ([][2]string, error) {
 		name = strings.ReplaceAll(name, "-", "_")
 		switch {
 		case !ok:
-			bad(&Error{Code: codeSyntaxError, Message: "-c " + setting + " requires a value"})
+			bad(&Error{Code: codeSyntaxError, Message: form + setting + " requires a value"})
 		case !isParamName(name):
 			bad(&Error{Code: codeInvalidName, Message: fmt.Sprintf("invalid configuration parameter name %q in the options startup parameter", name)})
 		default:

@@ -20,6 +20,7 @@ func TestOptionSettings(t *testing.T) {
 		{"-d 5 -c a=1", [][2]string{{"a", "1"}}, "0A000"},
 		{"-c a=1 -c", [][2]string{{"a", "1"}}, "42601"},
 		{"-c work_mem -c a=1", [][2]string{{"a", "1"}}, "42601"},
+		{"--work-mem", nil, "42601"},
 		{"--=1", nil, "42602"},
 		{"-c 1a=1", nil, "42602"},
 	} {

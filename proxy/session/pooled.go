@@ -432,12 +432,8 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	case 'd', 'c', 'f':
 		// COPY data belongs to the request that started the COPY: it
 		// opens no batch of its own.
-		switch typ {
-		case 'c':
-			ss.copyEnds()
-		case 'f':
-			ss.copyFailed()
-			ss.copyEnds()
+		if typ != 'd' {
+			ss.copyFromClient(typ)
 		}
 		pl.out = append(pl.out, msg...)
 		return

@@ -1028,22 +1028,23 @@ func (h *clientHandler) Message(typ byte, body []byte) bool {
 	switch typ {
 	case 'Q', 'S':
 		h.start()
-	case 'c':
-		h.ss.copyEnds()
-	case 'f':
-		h.ss.copyFailed()
-		h.ss.copyEnds()
+	case 'c', 'f':
+		h.ss.copyFromClient(typ)
 	case 'X':
 		h.ss.terminated.Store(true)
 	}
 	return false
 }
 
-// copyFailed notes the client's CopyFail: the 57014 PostgreSQL answers it
-// with ("COPY from stdin failed") is the client's own doing, as after its
-// cancel, not a statement the backend was too slow for.
-func (ss *session) copyFailed() {
-	ss.cancelAt.Store(ss.s.clock.Now().UnixNano())
+// copyFromClient notes the client's CopyDone or CopyFail (typ 'c' or
+// 'f'): the backend's turn again (copyEnds). The 57014 PostgreSQL answers
+// a CopyFail with ("COPY from stdin failed") is the client's own doing, as
+// after its cancel, not a statement the backend was too slow for.
+func (ss *session) copyFromClient(typ byte) {
+	if typ == 'f' {
+		ss.cancelAt.Store(ss.s.clock.Now().UnixNano())
+	}
+	ss.copyEnds()
 }
 
 // admit admits a relayed request that starts now (admitPassThrough);
