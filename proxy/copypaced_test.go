@@ -125,3 +125,81 @@ func TestClientPacedStreamsAreNotLatency(t *testing.T) {
 		})
 	}
 }
+
+// countingReader closes reached once at reads of r have returned data.
+type countingReader struct {
+	r       io.Reader
+	at, n   int
+	reached chan struct{}
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		if c.n++; c.n == c.at {
+			close(c.reached)
+		}
+	}
+	return n, err
+}
+
+// TestCopyLostWithItsConnection: a pooled client's COPY FROM STDIN whose
+// server connection dies under it leaves nothing behind: the client's
+// next request is its backend's latency again (a COPY still counted as
+// under way would make it the client's time, recorded as 0).
+func TestCopyLostWithItsConnection(t *testing.T) {
+	for _, mode := range []string{"session", "transaction"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			cs, p := pooledSetup(t, 1, mode, nil)
+			if err := cs[0].Exec(ctx, "CREATE TABLE lost_t(a int); GRANT ALL ON lost_t TO app"); err != nil {
+				t.Fatal(err)
+			}
+			conn := appConn(t, ctx, p)
+			loader := &countingReader{r: &pacedReader{rows: 100, every: 50 * time.Millisecond}, at: 20, reached: make(chan struct{})}
+			killed := make(chan error, 1)
+			go func() {
+				admin, err := pgx.Connect(ctx, cs[0].DSN("postgres", "pg-secret", "postgres"))
+				if err != nil {
+					killed <- err
+					return
+				}
+				defer admin.Close(ctx)
+				// A COPY a second long (longer than the statement after
+				// it) when its connection dies.
+				select {
+				case <-loader.reached:
+				case <-ctx.Done():
+					killed <- ctx.Err()
+					return
+				}
+				for {
+					var n int
+					err := admin.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'COPY lost_t%' AND pid <> pg_backend_pid()").Scan(&n)
+					if err != nil || n > 0 {
+						killed <- err
+						return
+					}
+				}
+			}()
+			_, err := conn.PgConn().CopyFrom(ctx, loader, "COPY lost_t FROM STDIN")
+			if err == nil {
+				t.Fatal("COPY went through its server connection's end")
+			}
+			if err := <-killed; err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.Exec(ctx, "SELECT pg_sleep(0.6)"); err != nil {
+				t.Fatalf("the next request after the lost COPY: %v", err)
+			}
+			if _, err := conn.Exec(ctx, "SELECT 1"); err != nil {
+				t.Fatal(err)
+			}
+			p95 := time.Duration(p.config().CircuitBreaker.LatencyThresholdP95Ms) * time.Millisecond
+			if st := p.backend("pg-a").Breaker.Stats(p.clock.Now()); st.P99 < p95 {
+				t.Errorf("after a 600 ms statement: p99 %v, want it recorded (≥ %v)", st.P99, p95)
+			}
+		})
+	}
+}

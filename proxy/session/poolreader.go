@@ -489,6 +489,7 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 		out = e.Append(out)
 		out = wire.AppendReady(out, 'I')
 	}
+	ss.copyTime(0) // a COPY under way ended with the connection
 	ss.setTxStatus('I')
 	ss.wmu.Lock()
 	pl.mu.Unlock()
