@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os/exec"
@@ -51,12 +52,18 @@ func TestStatusTools(t *testing.T) {
 	}
 }
 
-// runTool runs a client program and returns its output.
+// runTool runs a client program and returns what it printed; what it
+// logged (stderr) only when it failed. psycopg 3 logs "error ignored
+// terminating <Pipeline …>: pipeline aborted" as its aborted pipeline is
+// collected, on PostgreSQL itself too, or not, as the collector's timing
+// goes.
 func runTool(t *testing.T, cmd *exec.Cmd) string {
 	t.Helper()
-	out, err := cmd.CombinedOutput()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return fmt.Sprintf("%s\nexit: %v", out, err)
+		return fmt.Sprintf("%s%s\nexit: %v", out, stderr.Bytes(), err)
 	}
 	return string(out)
 }
