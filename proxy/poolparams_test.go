@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/heliosdb/heliosproxy/config"
 )
@@ -245,5 +246,50 @@ func TestTransactionModeRoleLastsItsTransaction(t *testing.T) {
 		if got := users("x", x); got != "app/app" {
 			t.Errorf("x's next transaction after its %s runs as %s, want app/app (a SET lasts its transaction)", set, got)
 		}
+	}
+}
+
+// TestTransactionModeListenLastsItsTransaction: a LISTEN in transaction
+// mode lasts until its server connection goes back to the pool, as a SET
+// does; before, the connection went on listening, and the next client
+// that got it was sent the first client's notifications.
+func TestTransactionModeListenLastsItsTransaction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cs, p := pooledSetup(t, 1, "transaction", func(cfg *config.Config) { cfg.Pool.DefaultPoolSize = 1 })
+	x := appConn(t, ctx, p)
+	cfg, err := pgx.ParseConfig(p.dsn("app", "app-secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	cfg.OnNotification = func(_ *pgconn.PgConn, n *pgconn.Notification) { got = append(got, n.Channel+":"+n.Payload) }
+	y, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close(ctx)
+	if _, err := x.Exec(ctx, "LISTEN x_channel"); err != nil {
+		t.Fatal(err)
+	}
+	// y gets the one server connection, and holds it while x's channel
+	// is notified.
+	tx, err := y.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs[0].Exec(ctx, "NOTIFY x_channel, 'for x'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A notification is delivered when its listener's transaction ends
+	// (the commit above) at the latest; one more round trip reads it.
+	if _, err := y.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Errorf("y was sent %v, notifications of a channel x listened on", got)
 	}
 }

@@ -944,11 +944,11 @@ func (ss *session) queueOurs(sql string, e respEntry) {
 	pl.out = wire.AppendMessage(pl.out, 'Q', []byte(sql), []byte{0})
 }
 
-// resetSession undoes a client's SETs on a transaction-mode connection:
-// RESET ALL leaves the role and the session authorization (PostgreSQL's
-// GUC_NO_RESET_ALL), which SET ROLE and SET SESSION AUTHORIZATION would
-// otherwise hand to the connection's next client.
-const resetSession = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL"
+// resetSession undoes a client's SETs and LISTENs on a transaction-mode
+// connection: RESET ALL leaves the role and the session authorization
+// (PostgreSQL's GUC_NO_RESET_ALL), which SET ROLE and SET SESSION
+// AUTHORIZATION would otherwise hand to the connection's next client.
+const resetSession = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *"
 
 // syncParams queues the SETs that give the attached connection the
 // session's parameters; pl.mu is held.

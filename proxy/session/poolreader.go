@@ -64,7 +64,7 @@ func (h *poolReader) takes(typ byte) bool {
 // commandTag notes statements that change what the server holds; the
 // owner's lock need not be held by the caller.
 func (h *poolReader) commandTag(tag []byte) {
-	set := isSetTag(tag)
+	set := isSetTag(tag) || bytes.Equal(tag, listenTag)
 	if len(tag) == 0 || tag[0] != 'D' && tag[0] != 'R' && !set {
 		return // none of noteTag's: the owner's lock is not taken
 	}
@@ -80,6 +80,11 @@ func (h *poolReader) commandTag(tag []byte) {
 	}
 	ss.pl.mu.Unlock()
 }
+
+// listenTag is LISTEN's CommandComplete tag: in transaction mode a LISTEN
+// lasts its transaction too (resetSession's UNLISTEN *), so that the
+// connection's next client is not sent its notifications.
+var listenTag = []byte("LISTEN\x00")
 
 // isSetTag reports whether a CommandComplete's tag is SET's (SET, SET
 // LOCAL, SET SESSION; not SELECT's).
