@@ -970,11 +970,11 @@ func (ss *session) syncParams(done chan<- string) {
 		pl.wantedKey = paramsKey(pl.wanted)
 	}
 	if sc.reset {
-		// A client's SET or set_config in an earlier transaction (and
-		// attachment): what PostgreSQL does
-		// not report (work_mem, statement_timeout, …) goes back to the
-		// server's default, and the session's parameters are made again
-		// below, as on a new connection.
+		// A client's SET, set_config or LISTEN in an earlier transaction
+		// (and attachment): what PostgreSQL does not report (work_mem,
+		// statement_timeout, the role, …) goes back to the server's
+		// default, and the session's parameters are made again below, as
+		// on a new connection.
 		sc.reset = false
 		ss.queueOurs(resetSession, respEntry{reset: true})
 		sc.Params, sc.synced = maps.Clone(sc.defaults), ""

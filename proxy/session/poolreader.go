@@ -64,16 +64,16 @@ func (h *poolReader) takes(typ byte) bool {
 // commandTag notes statements that change what the server holds; the
 // owner's lock need not be held by the caller.
 func (h *poolReader) commandTag(tag []byte) {
-	set := isSetTag(tag) || bytes.Equal(tag, listenTag)
-	if len(tag) == 0 || tag[0] != 'D' && tag[0] != 'R' && !set {
+	lasting := isSetTag(tag) || bytes.Equal(tag, listenTag) // lasts on the connection: resetSession undoes it
+	if len(tag) == 0 || tag[0] != 'D' && tag[0] != 'R' && !lasting {
 		return // none of noteTag's: the owner's lock is not taken
 	}
 	ss := h.sc.owner.Load()
-	if ss == nil || set && !ss.pl.user.TxMode {
-		return // a session-mode SET is the session's until DISCARD ALL
+	if ss == nil || lasting && !ss.pl.user.TxMode {
+		return // in session mode the session's until DISCARD ALL
 	}
 	ss.pl.mu.Lock()
-	if set {
+	if lasting {
 		h.sc.reset = true
 	} else {
 		h.noteTag(tag)
@@ -275,8 +275,8 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 		h.parameter(ss, body)
 	case 'C':
 		if e == nil || !e.reset {
-			// syncParams accounted for its RESET ALL when it queued it,
-			// and for the SETs after it, which this would forget.
+			// syncParams accounted for its resetSession when it queued
+			// it, and for the SETs after it, which this would forget.
 			h.noteTag(body)
 		}
 	case 'Z':

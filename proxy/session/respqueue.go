@@ -20,7 +20,8 @@ type respEntry struct {
 	// pipelined: syncParams' SETs of a login that went on without
 	// awaiting them (next to kind, where the entry has room).
 	pipelined bool
-	// reset: syncParams' RESET ALL after a client's SET (serverConn.reset):
+	// reset: syncParams' resetSession after a client's SET or LISTEN
+	// (serverConn.reset):
 	// the ParameterStatus it brings are the connection's, not the
 	// session's, which the SETs after it give again.
 	reset bool

@@ -43,11 +43,12 @@ type serverConn struct {
 	// proxy's made on it without error to the value the server then
 	// reported (noteSet), up to maxAccepted of them.
 	accepted map[string]string
-	// reset: a client's statement on it answered SET, or called
-	// set_config (wire.CallsSetConfig), in transaction mode:
-	// a parameter PostgreSQL does not report may differ from what the
-	// proxy knows, and would stay for the next transaction's client; the
-	// next attachment begins with RESET ALL (syncParams).
+	// reset: a client's statement on it answered SET or LISTEN, or
+	// called set_config (wire.CallsSetConfig), in transaction mode: a
+	// parameter PostgreSQL does not report (or the role, or a listened
+	// channel) may differ from what the proxy knows, and would stay for
+	// the next transaction's client; the next attachment begins with
+	// resetSession (syncParams).
 	reset bool
 	// defaults are the parameters the server reported at its login,
 	// before any session's SET: where a session's carried parameters
