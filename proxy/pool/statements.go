@@ -19,11 +19,11 @@ type Statement struct {
 	ID    uint64
 	Name  string
 	Parse []byte // the Parse message under Name
-	// SetsConfig: its text calls set_config (wire.CallsSetConfig), which
-	// may change a setting for the session.
-	SetsConfig bool
-	def        string // the Parse body after the name: the registry's key
-	users      int    // client statements naming it; guarded by the registry's mu
+	// Lasts: what its text may leave on the session's connection beyond
+	// its transaction (wire.Lasting).
+	Lasts wire.Lasts
+	def   string // the Parse body after the name: the registry's key
+	users int    // client statements naming it; guarded by the registry's mu
 }
 
 // Statements names statements for servers. An entry lives as long as a
@@ -50,7 +50,7 @@ func (r *Statements) Ref(def []byte) *Statement {
 	}
 	r.next++
 	ref := &Statement{ID: r.next, Name: fmt.Sprintf("helios_%d", r.next), def: string(def), users: 1,
-		SetsConfig: wire.CallsSetConfig(def)}
+		Lasts: wire.Lasting(def)}
 	ref.Parse = wire.AppendMessage(nil, 'P', []byte(ref.Name), []byte{0}, def)
 	r.refs[ref.def] = ref
 	return ref

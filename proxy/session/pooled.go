@@ -43,11 +43,20 @@ type pooled struct {
 	// was lost with its server connection while it was idle in it, or the
 	// batch it was sending (the rest of which is skipped up to its Sync).
 	// The client goroutine takes it when it attaches a connection next.
-	lost     *Error
-	split    bool              // sc was routed by the read/write split: read-only
-	mayWrite bool              // a request that may write ran on sc (not one the split routed)
-	wroteAt  time.Time         // when the last one that may have written was given back; zero if none
-	wanted   map[string]string // session parameters carried to every server connection
+	lost *Error
+	// locks: in transaction mode, the session may hold session-level
+	// advisory locks on sc (its text named their functions,
+	// wire.AdvisoryLock): sc stays attached between its transactions
+	// until a check (lockQuery, queued before its next request while
+	// lockCheck) finds none; locksGen counts the requests that named
+	// them, so that a check's answer does not undo a later one's.
+	locks     bool
+	lockCheck bool
+	locksGen  uint32
+	split     bool              // sc was routed by the read/write split: read-only
+	mayWrite  bool              // a request that may write ran on sc (not one the split routed)
+	wroteAt   time.Time         // when the last one that may have written was given back; zero if none
+	wanted    map[string]string // session parameters carried to every server connection
 	// wantedKey is wanted in canonical form (paramsKey): a connection
 	// whose serverConn.synced equals it has them all (syncParams).
 	wantedKey string
@@ -364,8 +373,8 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	body := msg[5:]
 	switch typ {
 	case 'Q', 'S', 'F':
-		if typ == 'Q' && pl.user.TxMode && wire.CallsSetConfig(body) {
-			sc.reset = true // as after a SET (poolReader.commandTag): syncParams resets it
+		if typ == 'Q' && pl.user.TxMode {
+			ss.lasting(sc, wire.Lasting(body))
 		}
 		sc.q.push(respEntry{kind: kSync})
 		ss.pendingPush()
@@ -375,8 +384,8 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	case 'P':
 		name, def := wire.CString(body)
 		if len(name) == 0 {
-			if pl.user.TxMode && wire.CallsSetConfig(def) {
-				sc.reset = true
+			if pl.user.TxMode {
+				ss.lasting(sc, wire.Lasting(def))
 			}
 			sc.q.push(respEntry{kind: kParse})
 			pl.out = append(pl.out, msg...)
@@ -399,8 +408,8 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 		portal, rest := wire.CString(body)
 		stmt, rest := wire.CString(rest)
 		if ref := pl.stmts[string(stmt)]; len(stmt) > 0 && ref != nil {
-			if ref.SetsConfig && pl.user.TxMode {
-				sc.reset = true
+			if ref.Lasts != 0 && pl.user.TxMode {
+				ss.lasting(sc, ref.Lasts)
 			}
 			ss.ensurePrepared(sc, ref)
 			pl.out = wire.AppendMessage(pl.out, 'B', portal, []byte{0}, ref.Parse[5:len(ref.Name)+6], rest)
@@ -442,6 +451,32 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	}
 	pl.busy = true
 }
+
+// lasting notes, in transaction mode, what a client's statement on sc may
+// leave on it beyond its transaction (l); pl.mu is held. A set_config
+// marks sc as a SET does (poolReader.commandTag): syncParams resets it at
+// its next attachment. An advisory-lock function keeps sc attached to
+// the session (pooled.locks), so that a lock the session takes stays its
+// own: the connection's next client would hold it otherwise (and take it
+// again without waiting), and the session's unlock would run elsewhere.
+func (ss *session) lasting(sc *serverConn, l wire.Lasts) {
+	if l&wire.SetsConfig != 0 {
+		sc.reset = true
+	}
+	if l&wire.AdvisoryLock != 0 {
+		pl := ss.pl
+		pl.locks, pl.lockCheck = true, true
+		pl.locksGen++
+	}
+}
+
+// lockQuery finds whether a server connection's session holds an advisory
+// lock (pooled.locks).
+const lockQuery = "SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid() LIMIT 1"
+
+// unlockQuery releases them when the session ends on a transaction-mode
+// connection that may hold some, before it goes back to its pool.
+const unlockQuery = "SELECT pg_catalog.pg_advisory_unlock_all()"
 
 // endOutsideTransaction answers COMMIT or ROLLBACK sent while no
 // transaction is open and no connection attached, as PostgreSQL would
@@ -647,14 +682,15 @@ const (
 func (ss *session) carryOn(sc *serverConn, typ byte, split bool) int {
 	pl := ss.pl
 	inTx := byte(ss.txStatus.Load()) != 'I'
-	if split != pl.split && pl.user.TxMode && !inTx && !pl.busy && sc.q.empty() {
+	starts := typ != 0 && !inTx && !pl.busy && sc.q.empty() // a request starts on sc, idle
+	if split != pl.split && pl.user.TxMode && !inTx && !pl.busy && sc.q.empty() && !pl.locks {
 		// Its transaction has ended and it is still attached (the
 		// reader gives a connection back at the ReadyForQuery that
 		// ends a transaction, unless more was queued on it by then):
 		// the read/write split routes this one elsewhere.
 		return nextReroute
 	}
-	if typ != 0 && !split && !inTx && !pl.busy && sc.q.empty() {
+	if starts && !split {
 		pl.mayWrite = true // a request that may write starts on it
 	}
 	if pl.busy || !sc.q.empty() || inTx && pl.user.TxMode || !sc.Doomed() && pl.b.Breaker.State() != breaker.Open {
@@ -663,6 +699,12 @@ func (ss *session) carryOn(sc *serverConn, typ byte, split bool) int {
 		// In transaction mode a transaction under way finishes where
 		// it began (a backend that really failed fails it); its
 		// connection is closed when given back.
+		if starts && pl.lockCheck {
+			// Kept for the session's advisory locks: whether it still
+			// holds one is asked before its request.
+			pl.lockCheck = false
+			ss.queueOurs(lockQuery, respEntry{locks: true, gen: pl.locksGen})
+		}
 		return nextKeep
 	}
 	return nextLeave
@@ -1112,6 +1154,7 @@ func (ss *session) detachAt(clean bool, now time.Time) bool {
 	pl := ss.pl
 	sc, b := pl.sc, pl.b
 	pl.sc, pl.b = nil, nil
+	pl.locks, pl.lockCheck = false, false
 	sc.owner.Store(nil)
 	if pl.admitted {
 		b.Admission.Release()
@@ -1150,7 +1193,15 @@ func (ss *session) endPooled() {
 	}
 	clean := sc.q.empty() && !pl.busy && byte(ss.txStatus.Load()) == 'I' && !sc.Doomed()
 	reset := ss.s.config().Pool.ServerResetQuery
-	if !clean || pl.user.TxMode || reset == "" {
+	if pl.user.TxMode {
+		// Attached between transactions only while it may hold the
+		// session's advisory locks.
+		reset = ""
+		if pl.locks {
+			reset = unlockQuery
+		}
+	}
+	if !clean || reset == "" {
 		ss.detachLocked(clean)
 		return
 	}

@@ -77,6 +77,9 @@ func (h *poolReader) commandTag(tag []byte) {
 		h.sc.reset = true
 	} else {
 		h.noteTag(tag)
+		if ss.pl.locks && bytes.HasPrefix(tag, discardAllTag) {
+			ss.pl.lockCheck = true // it released the session's advisory locks
+		}
 	}
 	ss.pl.mu.Unlock()
 }
@@ -92,12 +95,14 @@ func isSetTag(tag []byte) bool {
 	return len(tag) >= 4 && tag[0] == 'S' && tag[1] == 'E' && tag[2] == 'T' && tag[3] == 0
 }
 
+var discardAllTag = []byte("DISCARD ALL\x00")
+
 // noteTag: DISCARD ALL and DEALLOCATE ALL drop every prepared statement;
 // DISCARD ALL and RESET also undo the parameters the proxy set.
 func (h *poolReader) noteTag(tag []byte) {
 	sc := h.sc
 	switch {
-	case bytes.HasPrefix(tag, []byte("DISCARD ALL\x00")):
+	case bytes.HasPrefix(tag, discardAllTag):
 		clear(sc.stmts)
 		sc.forgetCustom()
 	case bytes.HasPrefix(tag, []byte("DEALLOCATE ALL\x00")):
@@ -273,6 +278,10 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 			break
 		}
 		h.parameter(ss, body)
+	case 'D':
+		if e != nil && e.locks {
+			e.held = true
+		}
 	case 'C':
 		if e == nil || !e.reset {
 			// syncParams accounted for its resetSession when it queued
@@ -282,6 +291,9 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 	case 'Z':
 		e, _ := sc.q.synced()
 		sc.ours.Add(-1)
+		if pl := ss.pl; e.locks && !e.held && e.err == "" && e.gen == pl.locksGen {
+			pl.locks = false // none held: given back at its request's end
+		}
 		if e.params != nil {
 			sc.noteSet(ss, e)
 		}
@@ -371,7 +383,7 @@ func (h *poolReader) readyLocked(ss *session, msg []byte, now time.Time) readySt
 // and given its parameters afresh); pl.mu is held.
 func (h *poolReader) giveBack(ss *session, status byte, now time.Time) bool {
 	pl, sc := ss.pl, h.sc
-	if !pl.user.TxMode || status != 'I' || pl.sc != sc || !sc.q.empty() || pl.busy {
+	if !pl.user.TxMode || status != 'I' || pl.sc != sc || !sc.q.empty() || pl.busy || pl.locks {
 		return false
 	}
 	if ss.detachAt(true, now) {

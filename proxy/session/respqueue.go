@@ -25,7 +25,12 @@ type respEntry struct {
 	// the ParameterStatus it brings are the connection's, not the
 	// session's, which the SETs after it give again.
 	reset bool
-	id    uint64 // statement id of a named Parse, 0 otherwise
+	// locks: the lockQuery of a connection kept for a session's advisory
+	// locks (pooled.locks), asked at the session's pooled.locksGen gen;
+	// held: it found one.
+	locks, held bool
+	gen         uint32
+	id          uint64 // statement id of a named Parse, 0 otherwise
 	// For kSyncOurs: done receives the first error message ("" for none)
 	// and then runs after the ReadyForQuery, under the owner's lock.
 	done chan<- string
