@@ -44,7 +44,7 @@ type serverConn struct {
 	// reported (noteSet), up to maxAccepted of them.
 	accepted map[string]string
 	// reset: a client's statement on it answered SET or LISTEN, or
-	// called set_config (wire.CallsSetConfig), in transaction mode: a
+	// called set_config (wire.Lasting), in transaction mode: a
 	// parameter PostgreSQL does not report (or the role, or a listened
 	// channel) may differ from what the proxy knows, and would stay for
 	// the next transaction's client; the next attachment begins with
