@@ -2,8 +2,8 @@ package statusdb
 
 import (
 	"encoding/binary"
+	"maps"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -85,7 +85,7 @@ var namespaces = []struct {
 	{catalogOIDBase, schemaName, ownerOID, aclSchema, schemaComment},
 }
 
-// pgType is a row of the built-in pg_type (catalogStatic), by OID.
+// pgType is a row of the built-in pg_type (catalogTypeRows), by OID.
 type pgType struct {
 	name            string
 	length          int
@@ -94,16 +94,18 @@ type pgType struct {
 	category, ttype string
 	array, elem     uint32
 	collation       uint32
+	trueArray       bool // format_type's array: IsTrueArrayType, not plain (int2vector)
 }
 
 var builtinTypes = func() map[uint32]*pgType {
 	m := map[uint32]*pgType{}
-	for _, r := range catalogStatic["pg_catalog.pg_type"] {
+	for _, r := range catalogTypeRows {
 		f := strings.Split(r, "\x1f")
 		atoi := func(s string) int { n, _ := strconv.Atoi(s); return n }
 		oid := uint32(atoi(f[0]))
 		m[oid] = &pgType{name: f[1], length: atoi(f[4]), byval: f[5] == "t", ttype: f[6], category: f[7],
-			elem: uint32(atoi(f[13])), array: uint32(atoi(f[14])), align: f[22], storage: f[23], collation: uint32(atoi(f[28]))}
+			elem: uint32(atoi(f[13])), array: uint32(atoi(f[14])), align: f[22], storage: f[23], collation: uint32(atoi(f[28])),
+			trueArray: f[12] == "array_subscript_handler" && f[13] != "0" && f[23] != "p"}
 	}
 	return m
 }()
@@ -295,16 +297,23 @@ func init() {
 	for k, v := range infoSchemaRows() {
 		rows[k] = v
 	}
-	for k, list := range catalogStatic {
+	// pg_type's built-in rows and their comments are generated apart
+	// (catalog_types_gen.go, scripts/gen-catalog-types.sh): every built-in
+	// type but the row types of system relations, which pg_class does not
+	// list, so that a tool reading every type (DBeaver, on connect) gets
+	// PostgreSQL's.
+	// They come first, in a new cluster's heap order, which is the order
+	// of a scan without ORDER BY; a database's own types follow them.
+	static := maps.Clone(catalogStatic)
+	static["pg_catalog.pg_type"] = catalogTypeRows
+	static["pg_catalog.pg_description"] = catalogTypeComments
+	for k, list := range static {
+		var builtin [][]string
 		for _, r := range list {
-			rows[k] = append(rows[k], strings.Split(r, "\x1f"))
+			builtin = append(builtin, strings.Split(r, "\x1f"))
 		}
+		rows[k] = append(builtin, rows[k]...)
 	}
-	sort.SliceStable(rows["pg_catalog.pg_type"], func(i, j int) bool {
-		a, _ := strconv.ParseUint(rows["pg_catalog.pg_type"][i][0], 10, 32)
-		b, _ := strconv.ParseUint(rows["pg_catalog.pg_type"][j][0], 10, 32)
-		return a < b
-	})
 	for key, def := range catalogColumns {
 		schema, name, _ := strings.Cut(key, ".")
 		t := &table{name: name, nsp: schema}
@@ -550,11 +559,25 @@ func formatType(oid uint32, typmod int64) string {
 	case pgtype.Float8OID:
 		return "double precision"
 	case pgtype.TimestamptzOID:
-		return "timestamp with time zone"
+		return "timestamp" + precision(typmod) + " with time zone"
 	case pgtype.TimestampOID:
-		return "timestamp without time zone"
+		return "timestamp" + precision(typmod) + " without time zone"
 	case 1083:
-		return "time without time zone"
+		return "time" + precision(typmod) + " without time zone"
+	case 1266:
+		return "time" + precision(typmod) + " with time zone"
+	case 1186:
+		return "interval" + intervalTypmod(typmod)
+	case 1560: // bit; bit(-1) is not bit(1), so format_type quotes it
+		if typmod >= 0 {
+			return "bit(" + strconv.FormatInt(typmod, 10) + ")"
+		}
+		return "bit"
+	case 1562:
+		if typmod >= 0 {
+			return "bit varying(" + strconv.FormatInt(typmod, 10) + ")"
+		}
+		return "bit varying"
 	case pgtype.VarcharOID:
 		if typmod >= 4 {
 			return "character varying(" + strconv.FormatInt(typmod-4, 10) + ")"
@@ -570,7 +593,7 @@ func formatType(oid uint32, typmod int64) string {
 		return "numeric"
 	}
 	if ty := builtinTypes[oid]; ty != nil {
-		if ty.category == "A" && ty.elem != 0 && ty.name[0] == '_' {
+		if ty.trueArray {
 			return formatType(ty.elem, typmod) + "[]"
 		}
 		name := quoteIdent(ty.name)
@@ -588,6 +611,32 @@ func formatType(oid uint32, typmod int64) string {
 		}
 	}
 	return "???"
+}
+
+// precision is the (p) format_type writes after time and timestamp for a
+// typmod, nothing without one.
+func precision(typmod int64) string {
+	if typmod < 0 {
+		return ""
+	}
+	return "(" + strconv.FormatInt(typmod, 10) + ")"
+}
+
+// intervalTypmod is intervaltypmodout's text: the fields, then the
+// precision.
+func intervalTypmod(typmod int64) string {
+	if typmod < 0 {
+		return ""
+	}
+	const year, month, day, hour, minute, second = 1 << 2, 1 << 1, 1 << 3, 1 << 10, 1 << 11, 1 << 12
+	fields := map[int64]string{year: " year", month: " month", day: " day", hour: " hour", minute: " minute", second: " second",
+		year | month: " year to month", day | hour: " day to hour", day | hour | minute: " day to minute",
+		day | hour | minute | second: " day to second", hour | minute: " hour to minute",
+		hour | minute | second: " hour to second", minute | second: " minute to second"}[typmod>>16&0x7fff]
+	if p := typmod & 0xffff; p != 0xffff {
+		return fields + "(" + strconv.FormatInt(p, 10) + ")"
+	}
+	return fields
 }
 
 // qualifiedIfHidden names a helios_proxy object as format_type does when

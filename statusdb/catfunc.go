@@ -157,6 +157,9 @@ var catalogFuncs = map[string]struct {
 	"pg_get_statisticsobjdef_columns": {[][]typ{{tInt8}}, tText, 0},
 	"pg_get_constraintdef":            {[][]typ{{tInt8}, {tInt8, tBool}}, tText, 0},
 	"pg_get_indexdef":                 {[][]typ{{tInt8}, {tInt8, tInt4, tBool}}, tText, 0},
+	"pg_get_ruledef":                  {[][]typ{{tInt8}, {tInt8, tBool}}, tText, 0},
+	"pg_get_partkeydef":               {[][]typ{{tInt8}}, tText, 0},
+	"pg_stat_get_numscans":            {[][]typ{{tInt8}}, tInt8, 0},
 	// Arrays held as text (arrayfunc.go) and trimming.
 	"string_to_array": {[][]typ{{tText, tText}}, tText, pgtype.TextArrayOID},
 	"parse_ident":     {[][]typ{{tText}, {tText, tBool}}, tText, pgtype.TextArrayOID},
@@ -447,10 +450,16 @@ func catalogFn(e *expr, args []evalFn) evalFn {
 		}
 	case "pg_size_pretty":
 		return strict(func(_ *evalCtx, v []value) value { return value{s: sizePretty(v[0].n)} })
-	case "pg_get_statisticsobjdef_columns", "pg_get_constraintdef", "pg_get_indexdef":
-		// There are no extended statistics, constraints or indexes, and
-		// PostgreSQL's functions give NULL for an OID naming none.
+	case "pg_get_statisticsobjdef_columns", "pg_get_constraintdef", "pg_get_indexdef", "pg_get_ruledef", "pg_get_partkeydef":
+		// There are no extended statistics, constraints, indexes, rules or
+		// partitioned tables, and PostgreSQL's functions give NULL for an
+		// OID naming none (pg_get_partkeydef for a table that is not
+		// partitioned).
 		return func(*evalCtx) value { return null }
+	case "pg_stat_get_numscans":
+		// No index is scanned: PostgreSQL counts 0 for an OID it has no
+		// statistics for.
+		return func(*evalCtx) value { return value{n: 0} }
 	case "pg_relation_is_publishable":
 		return strict(func(_ *evalCtx, v []value) value {
 			t, _ := relationByOID(v[0].n)

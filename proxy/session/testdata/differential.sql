@@ -419,6 +419,80 @@ RESET TimeZone
 SHOW TimeZone
 SELECT current_setting('DateStyle'), current_setting('IntervalStyle'), current_setting('extra_float_digits')
 
+-- DBeaver's PostgreSQL plugin (plugins/org.jkiss.dbeaver.ext.postgresql,
+-- dbeaver/dbeaver 2428359): what it sends on connect and while browsing
+-- the helios_proxy schema in the navigator, through pgjdbc (the extended
+-- protocol; setLong declares int8, setString varchar). Its newlines are
+-- spaces here. On a backend database these catalog queries are relayed
+-- (they name no helios_proxy table), as they should be: status database
+-- only. Lines marked KNOWN are DBeaver's queries over catalogs the
+-- status database does not hold (pg_database, pg_shdescription,
+-- pg_default_acl, pg_proc, pg_aggregate, pg_available_extensions) or holds
+-- in part (pg_collation: the collations its columns use, not the ICU and
+-- OS ones a server's build brings): 0A000 or fewer rows, a known
+-- deviation (statusdb/doc.go); they are kept here, not run, for when
+-- those catalogs are added. These scripts come before any that creates a
+-- temporary table: the copy's pg_namespace keeps pg_temp_N and
+-- pg_toast_temp_N once a session has made them, a new database has none.
+-- script dbeaver_connect status
+\shape SELECT version()
+\shape SELECT current_database()
+-- KNOWN: SELECT db.oid,db.* FROM pg_catalog.pg_database db WHERE datname=$1 \bind {{database}} \types 1043
+-- KNOWN: select description from pg_shdescription join pg_database on objoid = pg_database.oid where datname = $1 \bind {{database}} \types 1043
+SELECT * FROM pg_catalog.pg_enum WHERE 1<>1 LIMIT 1
+SELECT reltype FROM pg_catalog.pg_class WHERE 1<>1 LIMIT 1
+select * from pg_catalog.pg_settings where name=$1 \bind standard_conforming_strings \types 1043
+SELECT current_schema(),session_user
+SHOW search_path
+SELECT n.oid,n.*,d.description FROM pg_catalog.pg_namespace n LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=n.oid AND d.objsubid=0 AND d.classoid='pg_namespace'::regclass ORDER BY nspname
+SELECT s.oid as schema_id from pg_catalog.pg_namespace s WHERE s.nspname =$1 \bind helios_proxy \types 1043
+SELECT t.oid,t.*,c.relkind,format_type(nullif(t.typbasetype, 0), t.typtypmod) as base_type_name, d.description FROM pg_catalog.pg_type t LEFT OUTER JOIN pg_catalog.pg_type et ON et.oid=t.typelem LEFT OUTER JOIN pg_catalog.pg_class c ON c.oid=t.typrelid LEFT OUTER JOIN pg_catalog.pg_description d ON t.oid=d.objoid WHERE t.typname IS NOT NULL AND (c.relkind IS NULL OR c.relkind = 'c') AND (et.typcategory IS NULL OR et.typcategory <> 'C')
+SELECT t.oid,t.*,c.relkind,format_type(nullif(t.typbasetype, 0), t.typtypmod) as base_type_name FROM pg_catalog.pg_type t LEFT OUTER JOIN pg_class c ON c.oid=t.typrelid LEFT OUTER JOIN pg_catalog.pg_description d ON t.oid=d.objoid WHERE t.oid=$1 \bind 1184 \types 20
+SELECT t.oid,t.*,format_type(nullif(t.typbasetype, 0), t.typtypmod) as base_type_name FROM pg_catalog.pg_type t LEFT OUTER JOIN pg_class c ON c.oid=t.typrelid LEFT OUTER JOIN pg_catalog.pg_description d ON t.oid=d.objoid WHERE t.typname=$1 \bind float8 \types 1043
+-- format_type of types DBeaver now finds in pg_type
+SELECT format_type(1266, -1), format_type(1560, NULL), format_type(1560, 5), format_type(1562, -1), format_type(1562, 7), format_type(1114, 3), format_type(1184, 0), format_type(1083, 6), format_type(1266, 2), format_type(3802, -1), format_type(2950, -1), format_type(1186, -1), format_type(869, -1), format_type(1270, -1), format_type(3904, -1), format_type(2249, -1), format_type(16, 5), format_type(1009, -1), format_type(1561, NULL), format_type(1231, -1), format_type(3912, -1), format_type(1186, 2147418114), format_type(1186, 470286339), format_type(1187, -1), format_type(2287, -1)
+SELECT t.typname, format_type(t.oid, NULL) FROM pg_type t LEFT JOIN pg_type et ON et.oid = t.typelem WHERE t.typnamespace = 11 AND t.typtype <> 'c' AND (et.typcategory IS NULL OR et.typcategory <> 'C') ORDER BY t.oid
+-- KNOWN: SELECT a.oid,a.*,pd.description FROM pg_catalog.pg_roles a left join pg_catalog.pg_shdescription pd on a.oid = pd.objoid ORDER BY a.rolname
+SELECT am.oid,am.* FROM pg_catalog.pg_am am ORDER BY am.oid
+-- KNOWN: SELECT c.oid,c.* FROM pg_catalog.pg_collation c ORDER BY c.oid
+-- KNOWN: SELECT name,default_version,installed_version,comment FROM pg_catalog.pg_available_extensions ORDER BY name
+
+-- script dbeaver_navigator status
+-- The tables: the proxy's have no TOAST table and no transaction IDs
+-- (statusdb/doc.go § Deviations).
+\except reltoastrelid,relfrozenxid,relminmxid SELECT c.oid,c.*,d.description,pg_catalog.pg_get_expr(c.relpartbound, c.oid) as partition_expr,  pg_catalog.pg_get_partkeydef(c.oid) as partition_key FROM pg_catalog.pg_class c LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_class'::regclass WHERE c.relnamespace=$1 AND c.relkind not in ('i','I','c') \bind {{nsp}} \types 20
+\except reltoastrelid,relfrozenxid,relminmxid SELECT c.oid,c.*,d.description,pg_catalog.pg_get_expr(c.relpartbound, c.oid) as partition_expr,  pg_catalog.pg_get_partkeydef(c.oid) as partition_key FROM pg_catalog.pg_class c LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_class'::regclass WHERE c.relnamespace=$1 AND c.relkind not in ('i','I','c') AND relname=$2 \bind {{nsp}} | circuit_events \types 20,1043
+SELECT i.inhrelid relid, pc.relnamespace parent_ns, pc.oid parent_oid, i.inhseqno FROM pg_catalog.pg_inherits i, pg_class rc, pg_class pc WHERE rc.oid=i.inhrelid AND rc.relnamespace=$1 AND pc.oid=i.inhparent \bind {{nsp}} \types 20
+SELECT c.relname,a.*,pg_catalog.pg_get_expr(ad.adbin, ad.adrelid, true) as def_value,dsc.description,dep.objid FROM pg_catalog.pg_attribute a INNER JOIN pg_catalog.pg_class c ON (a.attrelid=c.oid) LEFT OUTER JOIN pg_catalog.pg_attrdef ad ON (a.attrelid=ad.adrelid AND a.attnum = ad.adnum) LEFT OUTER JOIN pg_catalog.pg_description dsc ON (c.oid=dsc.objoid AND a.attnum = dsc.objsubid) LEFT OUTER JOIN pg_depend dep on dep.refobjid = a.attrelid AND dep.deptype = 'i' and dep.refobjsubid = a.attnum and dep.classid = dep.refclassid WHERE NOT a.attisdropped AND c.relkind not in ('i','I','c') AND c.relnamespace=$1 ORDER BY a.attnum \bind {{nsp}} \types 20
+SELECT c.relname,a.*,pg_catalog.pg_get_expr(ad.adbin, ad.adrelid, true) as def_value,dsc.description,dep.objid FROM pg_catalog.pg_attribute a INNER JOIN pg_catalog.pg_class c ON (a.attrelid=c.oid) LEFT OUTER JOIN pg_catalog.pg_attrdef ad ON (a.attrelid=ad.adrelid AND a.attnum = ad.adnum) LEFT OUTER JOIN pg_catalog.pg_description dsc ON (c.oid=dsc.objoid AND a.attnum = dsc.objsubid) LEFT OUTER JOIN pg_depend dep on dep.refobjid = a.attrelid AND dep.deptype = 'i' and dep.refobjsubid = a.attnum and dep.classid = dep.refclassid WHERE NOT a.attisdropped AND c.relkind not in ('i','I','c') AND c.oid=$1 ORDER BY a.attnum \bind {{circuit_breaker_status}} \types 20
+SELECT c.oid,c.*,t.relname as tabrelname,rt.relnamespace as refnamespace,d.description, case when c.contype='c' then "substring"(pg_get_constraintdef(c.oid), 7) else null end consrc_copy FROM pg_catalog.pg_constraint c INNER JOIN pg_catalog.pg_class t ON t.oid=c.conrelid LEFT OUTER JOIN pg_catalog.pg_class rt ON rt.oid=c.confrelid LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_constraint'::regclass WHERE t.relnamespace=$1 ORDER BY c.oid \bind {{nsp}} \types 20
+SELECT c.oid,c.*,t.relname as tabrelname,rt.relnamespace as refnamespace,d.description, case when c.contype='c' then "substring"(pg_get_constraintdef(c.oid), 7) else null end consrc_copy FROM pg_catalog.pg_constraint c INNER JOIN pg_catalog.pg_class t ON t.oid=c.conrelid LEFT OUTER JOIN pg_catalog.pg_class rt ON rt.oid=c.confrelid LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_constraint'::regclass WHERE c.conrelid=$1 ORDER BY c.oid \bind {{backends}} \types 20
+SELECT i.*,i.indkey as keys,c.relname,c.relnamespace,c.relam,c.reltablespace,tc.relname as tabrelname,dsc.description,pg_catalog.pg_get_expr(i.indpred, i.indrelid) as pred_expr,pg_catalog.pg_get_expr(i.indexprs, i.indrelid, true) as expr,pg_catalog.pg_relation_size(i.indexrelid) as index_rel_size,pg_catalog.pg_stat_get_numscans(i.indexrelid) as index_num_scans FROM pg_catalog.pg_index i INNER JOIN pg_catalog.pg_class c ON c.oid=i.indexrelid INNER JOIN pg_catalog.pg_class tc ON tc.oid=i.indrelid LEFT OUTER JOIN pg_catalog.pg_description dsc ON i.indexrelid=dsc.objoid WHERE  c.relnamespace=$1 ORDER BY c.relname \bind {{nsp}} \types 20
+SELECT i.*,i.indkey as keys,c.relname,c.relnamespace,c.relam,c.reltablespace,tc.relname as tabrelname,dsc.description,pg_catalog.pg_get_expr(i.indpred, i.indrelid) as pred_expr,pg_catalog.pg_get_expr(i.indexprs, i.indrelid, true) as expr,pg_catalog.pg_relation_size(i.indexrelid) as index_rel_size,pg_catalog.pg_stat_get_numscans(i.indexrelid) as index_num_scans FROM pg_catalog.pg_index i INNER JOIN pg_catalog.pg_class c ON c.oid=i.indexrelid INNER JOIN pg_catalog.pg_class tc ON tc.oid=i.indrelid LEFT OUTER JOIN pg_catalog.pg_description dsc ON i.indexrelid=dsc.objoid WHERE  i.indrelid=$1 ORDER BY c.relname \bind {{backends}} \types 20
+-- KNOWN: SELECT x.oid,x.*,p.pronamespace as func_schema_id,d.description FROM pg_catalog.pg_trigger x LEFT OUTER JOIN pg_catalog.pg_proc p ON p.oid=x.tgfoid  LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=x.oid AND d.objsubid=0  WHERE x.tgrelid = $1 AND NOT x.tgisinternal \bind {{backends}} \types 20
+SELECT r.oid,r.*, pg_get_ruledef(r.oid) AS definition FROM pg_rewrite r WHERE r.ev_class={{circuit_events}} AND r.rulename <> '_RETURN'::name
+-- KNOWN: SELECT * FROM pg_default_acl WHERE defaclnamespace = $1 \bind {{nsp}} \types 20
+-- KNOWN: SELECT p.oid AS proc_oid,p.proname AS proc_name,a.* FROM pg_catalog.pg_aggregate a,pg_catalog.pg_proc p WHERE p.oid=a.aggfnoid AND p.pronamespace=$1 ORDER BY p.proname \bind {{nsp}} \types 20
+select description from pg_catalog.pg_description join pg_catalog.pg_class on pg_description.objoid = pg_class.oid join pg_catalog.pg_namespace on pg_class.relnamespace = pg_namespace.oid where pg_class.relname = $1 and pg_namespace.nspname=$2 \bind backends | helios_proxy \types 1043,1043
+-- Sizes: the copy's tables hold their rows on disk, the proxy's in
+-- memory (the sizes of an empty table, statusdb/doc.go).
+\except total_rel_size,rel_size select c.oid,pg_catalog.pg_total_relation_size(c.oid) as total_rel_size,pg_catalog.pg_relation_size(c.oid) as rel_size FROM pg_class c WHERE c.relnamespace=$1 \bind {{nsp}} \types 20
+\except total_rel_size,rel_size select pg_catalog.pg_total_relation_size($1) as total_rel_size,pg_catalog.pg_relation_size($2) as rel_size \bind {{backends}} | {{backends}} \types 20,20
+
+-- DBeaver's data editor on a helios_proxy table ("View data"): the rows
+-- (JDBCTable.readData; an alias once a filter or order is set; the SQL
+-- editor's own LIMIT 200) and the row count (countData, and
+-- SQLQueryTransformerCount around a query of the editor).
+-- script dbeaver_data
+SELECT * FROM helios_proxy.circuit_breaker_status
+SELECT * FROM helios_proxy.circuit_breaker_status LIMIT 200
+SELECT x.* FROM helios_proxy.circuit_breaker_status x WHERE x.circuit_state <> 'CLOSED' ORDER BY x.backend_name DESC
+SELECT COUNT(*) FROM helios_proxy.circuit_breaker_status
+SELECT COUNT(*) FROM helios_proxy.circuit_events x WHERE x.event_type = 'CircuitOpened'
+SELECT COUNT(*) FROM (SELECT * FROM helios_proxy.circuit_events ORDER BY event_time DESC ) dbvrcnt
+SELECT * FROM helios_proxy.circuit_events ORDER BY event_time DESC LIMIT 200
+SELECT x.* FROM helios_proxy.cluster_members x ORDER BY x.node
+
 -- script transactions backend
 CREATE TEMP TABLE t (x int)
 BEGIN
@@ -789,3 +863,49 @@ SHOW max_index_keys
 SELECT generate_series(1, 3) AS g, unnest('{a,b}'::text[]) AS u
 SELECT generate_subscripts('{7,8,9}'::int[], 1, true) AS s, unnest('{7,8,9}'::int[]) AS v
 SELECT regexp_matches('a1b22c333', '[0-9]+', 'g')
+
+-- Grafana's PostgreSQL data source (grafana/grafana: the frontend's
+-- postgresMetaQuery.ts and sqlUtil.ts, the backend's macros.go), through
+-- pgx in the extended protocol: the version and TimescaleDB probes, the
+-- query builder's schema, table and column lists (the search_path parsed
+-- in SQL), and panel queries as the macros expand them for the range
+-- 2026-03-14T15:08:00Z to 2026-03-14T15:10:00Z (the events lie in it):
+-- $__timeFilter(c) is c BETWEEN 'from' AND 'to', $__timeGroupAlias(c,
+-- '10s') floor(extract(epoch from c)/10)*10 AS "time", $__timeGroup
+-- without the alias, $__unixEpochFilter(c) c >= from AND c <= to,
+-- $__time(c) c AS "time", $__timeEpoch(c) extract(epoch from c) as
+-- "time". Its newlines are spaces here.
+-- script grafana
+\shape SELECT current_setting('server_version_num')::int/100 as version
+SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'
+SELECT quote_ident(table_name) AS "table" FROM information_schema.tables WHERE quote_ident(table_schema) = 'helios_proxy' ORDER BY 1
+SELECT quote_ident(column_name) AS "column", data_type AS "type" FROM information_schema.columns WHERE CASE WHEN array_length(parse_ident('helios_proxy.circuit_events'),1) = 2 THEN quote_ident(table_schema) = (parse_ident('helios_proxy.circuit_events'))[1] AND quote_ident(table_name) = (parse_ident('helios_proxy.circuit_events'))[2] ELSE quote_ident(table_name) = 'helios_proxy.circuit_events' AND quote_ident(table_schema) IN ( SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END FROM generate_series( array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1) ) as i, string_to_array(current_setting('search_path'),',') s ) END
+SELECT $__timeGroupAlias FROM helios_proxy.circuit_events WHERE false
+SELECT floor(extract(epoch from event_time)/10)*10 AS "time", count(*) AS "events" FROM helios_proxy.circuit_events WHERE event_time BETWEEN '2026-03-14T15:08:00Z' AND '2026-03-14T15:10:00Z' GROUP BY 1 ORDER BY 1
+SELECT floor(extract(epoch from event_time)/60)*60 AS "time", backend_name AS metric, count(*) FROM helios_proxy.circuit_events WHERE event_time BETWEEN '2026-03-14T15:08:00Z' AND '2026-03-14T15:10:00Z' AND backend_name IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2
+SELECT floor(extract(epoch from event_time)/10)*10 AS "time", event_type AS metric, count(*) AS value FROM helios_proxy.circuit_events WHERE event_time BETWEEN '2026-03-14T15:08:00Z' AND '2026-03-14T15:10:00Z' GROUP BY floor(extract(epoch from event_time)/10)*10, event_type ORDER BY floor(extract(epoch from event_time)/10)*10, event_type
+SELECT event_time AS "time", backend_name AS metric, latency_p95_ms FROM helios_proxy.circuit_events WHERE event_time BETWEEN '2026-03-14T15:08:00.123Z' AND '2026-03-14T15:10:00Z' AND latency_p95_ms > 0 ORDER BY 1
+SELECT extract(epoch from event_time) as "time", error_rate FROM helios_proxy.circuit_events WHERE extract(epoch from event_time) >= 1773500880 AND extract(epoch from event_time) <= 1773501000 ORDER BY 1
+SELECT event_time AS "time", event_type, backend_name, from_state, to_state, reason, detail FROM helios_proxy.circuit_events WHERE event_time BETWEEN '2026-03-14T15:08:00Z' AND '2026-03-14T15:10:00Z' ORDER BY event_time DESC LIMIT 100
+SELECT backend_name, circuit_state, latency_p95_ms, error_rate, connection_saturation, last_failure_time FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT backend_name, circuit_state, latency_p95_ms FROM helios_proxy.circuit_breaker_status WHERE circuit_state <> 'CLOSED' ORDER BY latency_p95_ms DESC LIMIT 50 
+SELECT circuit_state, COUNT(backend_name) AS "backends" FROM helios_proxy.circuit_breaker_status GROUP BY circuit_state ORDER BY circuit_state 
+\shape SELECT now() AS time, count(*) AS "open circuits" FROM helios_proxy.circuit_breaker_status WHERE circuit_state = 'OPEN'
+SELECT '2026-03-14T15:09:26Z'::timestamptz AS time, count(*) FILTER (WHERE circuit_state = 'OPEN') AS "open", count(*) AS "total" FROM helios_proxy.circuit_breaker_status
+SELECT $1::timestamptz AS "time", avg(latency_p95_ms) AS p95 FROM helios_proxy.circuit_breaker_status \bind 2026-03-14T15:09:26Z
+SELECT backend_name AS __text, backend_name AS __value FROM helios_proxy.backends ORDER BY 1
+SELECT event_time AS time, event_type || ': ' || coalesce(backend_name, backends) AS text, reason AS tags FROM helios_proxy.circuit_events WHERE event_time BETWEEN '2026-03-14T15:08:00Z' AND '2026-03-14T15:10:00Z' ORDER BY 1
+SELECT floor(extract(epoch from state_since)/3600)*3600 AS "time", count(*) FROM helios_proxy.circuit_breaker_status WHERE state_since BETWEEN '2026-03-13T00:00:00Z' AND '2026-03-15T00:00:00Z' GROUP BY 1 ORDER BY 1
+SELECT floor(extract(epoch from event_time)/10)*10 AS "time", avg(latency_p95_ms) FILTER (WHERE latency_p95_ms > 0) AS "p95" FROM helios_proxy.circuit_events WHERE event_time BETWEEN '2026-03-14T15:08:00Z' AND '2026-03-14T15:10:00Z' GROUP BY 1 ORDER BY 1
+SELECT time_bucket('10.000s',event_time) AS "time", count(*) FROM helios_proxy.circuit_events GROUP BY 1 ORDER BY 1
+
+-- The query builder's lists read the catalogs (no helios_proxy table):
+-- on a backend database they are relayed, and answer for the backend.
+-- script grafana_lists status
+SELECT schema_name AS "name" FROM information_schema.schemata WHERE schema_name NOT IN ('information_schema', 'pg_catalog', 'pg_toast', '_timescaledb_cache', '_timescaledb_catalog', '_timescaledb_internal', '_timescaledb_config', 'timescaledb_information', 'timescaledb_experimental') ORDER BY schema_name
+SELECT CASE WHEN quote_ident(table_schema) IN ( SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END FROM generate_series( array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1) ) as i, string_to_array(current_setting('search_path'),',') s ) THEN quote_ident(table_name) ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS "table" FROM information_schema.tables WHERE quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog', '_timescaledb_cache', '_timescaledb_catalog', '_timescaledb_internal', '_timescaledb_config', 'timescaledb_information', 'timescaledb_experimental') ORDER BY CASE WHEN quote_ident(table_schema) IN ( SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END FROM generate_series( array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1) ) as i, string_to_array(current_setting('search_path'),',') s ) THEN 0 ELSE 1 END, 1
+SELECT quote_ident(column_name) AS "column", data_type AS "type" FROM information_schema.columns WHERE CASE WHEN array_length(parse_ident('backends'),1) = 2 THEN quote_ident(table_schema) = (parse_ident('backends'))[1] AND quote_ident(table_name) = (parse_ident('backends'))[2] ELSE quote_ident(table_name) = 'backends' AND quote_ident(table_schema) IN ( SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END FROM generate_series( array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1) ) as i, string_to_array(current_setting('search_path'),',') s ) END
+SET search_path TO helios_proxy, public
+SELECT quote_ident(column_name) AS "column", data_type AS "type" FROM information_schema.columns WHERE CASE WHEN array_length(parse_ident('backends'),1) = 2 THEN quote_ident(table_schema) = (parse_ident('backends'))[1] AND quote_ident(table_name) = (parse_ident('backends'))[2] ELSE quote_ident(table_name) = 'backends' AND quote_ident(table_schema) IN ( SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END FROM generate_series( array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1) ) as i, string_to_array(current_setting('search_path'),',') s ) END
+SELECT CASE WHEN quote_ident(table_schema) IN ( SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END FROM generate_series( array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1) ) as i, string_to_array(current_setting('search_path'),',') s ) THEN quote_ident(table_name) ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS "table" FROM information_schema.tables WHERE quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog', '_timescaledb_cache', '_timescaledb_catalog', '_timescaledb_internal', '_timescaledb_config', 'timescaledb_information', 'timescaledb_experimental') ORDER BY CASE WHEN quote_ident(table_schema) IN ( SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END FROM generate_series( array_lower(string_to_array(current_setting('search_path'),','),1), array_upper(string_to_array(current_setting('search_path'),','),1) ) as i, string_to_array(current_setting('search_path'),',') s ) THEN 0 ELSE 1 END, 1
+SELECT backend_name, port FROM backends ORDER BY 1
