@@ -154,9 +154,21 @@ func (n *Node) decide(live []string) []verdict {
 	for _, b := range names {
 		v := verdict{backend: b, live: len(live)}
 		var candidates []string
+		// A member's recovery verdict outdates the failures seen before
+		// it: the members that saw them follow it and close, and a vote
+		// they cast before they heard of it must not open the circuit
+		// again for the quorum in between (on the prober itself, or on a
+		// member that followed before the others). A member that sees
+		// the backend fail again says so with a later view.
+		var recovered uint64
+		for _, node := range live {
+			if view := n.views[node][b]; view.Recovered && view.State == status.Closed {
+				recovered = max(recovered, view.Stamp)
+			}
+		}
 		for _, node := range live {
 			view := n.views[node][b]
-			if view.Failing {
+			if view.Failing && view.Stamp > recovered {
 				v.votes = append(v.votes, fmt.Sprintf("%s (%s)", node, view.Reason))
 			}
 			if view.State != status.Closed && view.State != status.NoState && view.Reason != "override" && view.Reason != "quorum" {

@@ -465,3 +465,43 @@ func TestRendezvous(t *testing.T) {
 		t.Errorf("rendezvous without candidates is not empty")
 	}
 }
+
+// TestQuorumAfterRecovery: the prober's recovery verdict outdates the
+// failures its followers saw before it. Once it closes, their failing
+// views (not yet replaced by their own closing) are no quorum — the
+// prober opened its circuit again for 3 ms in a real three-instance
+// cluster, with a CircuitOpened event, before they followed — while a
+// failure seen after the recovery is a vote again.
+func TestQuorumAfterRecovery(t *testing.T) {
+	live := []string{"node-a", "node-b", "node-c", "node-d", "node-e"}
+	failing := func(stamp uint64) View {
+		return View{Backend: "pg-1", State: status.Open, Reason: "hard_failure", Failing: true, Stamp: stamp}
+	}
+	for _, tc := range []struct {
+		name   string
+		views  map[string]View
+		quorum bool
+	}{
+		{"before the recovery", map[string]View{"node-a": failing(10), "node-b": failing(11), "node-c": failing(12)}, true},
+		{"the prober recovered, the others not told yet", map[string]View{
+			"node-a": {Backend: "pg-1", State: status.Closed, Recovered: true, Stamp: 20},
+			"node-b": failing(11), "node-c": failing(12), "node-d": failing(13)}, false},
+		{"one follower closed, two not yet", map[string]View{
+			"node-a": {Backend: "pg-1", State: status.Closed, Recovered: true, Stamp: 20},
+			"node-b": {Backend: "pg-1", State: status.Closed, Stamp: 21},
+			"node-c": failing(12), "node-d": failing(13), "node-e": failing(14)}, false},
+		{"failing again after the recovery", map[string]View{
+			"node-a": {Backend: "pg-1", State: status.Closed, Recovered: true, Stamp: 20},
+			"node-b": failing(31), "node-c": failing(32), "node-d": failing(33)}, true},
+	} {
+		n := &Node{name: "node-b", opts: Options{Config: config.Cluster{Decision: "quorum"}}, views: make(map[string]map[string]View)}
+		for node, v := range tc.views {
+			v.Node = node
+			n.viewsOf(node)[v.Backend] = v
+		}
+		vs := n.decide(live)
+		if len(vs) != 1 || vs[0].quorum != tc.quorum {
+			t.Errorf("%s: verdicts %+v, want quorum %v", tc.name, vs, tc.quorum)
+		}
+	}
+}
