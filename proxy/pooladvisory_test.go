@@ -2,10 +2,13 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/heliosdb/heliosproxy/config"
 )
@@ -159,5 +162,30 @@ func TestTransactionModeAdvisoryLocksLetGo(t *testing.T) {
 	}
 	if _, err := y.Exec(ctx, "SELECT 1"); err != nil {
 		t.Fatalf("y was not served after x's transaction-level lock ended: %v", err)
+	}
+}
+
+// TestTransactionModeAdvisoryLocksIsolated: a session kept attached for
+// its advisory lock whose backend is isolated meanwhile is told that the
+// lock is gone (its server connection closed), rather than going on
+// elsewhere believing it holds it; its next request is served by the
+// healthy backend.
+func TestTransactionModeAdvisoryLocksIsolated(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, p := pooledSetup(t, 2, "transaction", nil)
+	x := appConn(t, ctx, p)
+	if _, err := x.Exec(ctx, "SELECT pg_advisory_lock(42)"); err != nil {
+		t.Fatal(err)
+	}
+	port := backendPort(t, ctx, x)
+	forceOpen(t, ctx, p, backendOn(t, p, port))
+	_, err := x.Exec(ctx, "SELECT 1")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "08006" || !strings.Contains(pgErr.Message, "advisory locks were released") {
+		t.Fatalf("x's request after its backend was isolated: %v, want 08006 saying its advisory locks were released", err)
+	}
+	if got := backendPort(t, ctx, x); got == port {
+		t.Errorf("x's session still runs on the isolated backend (port %d)", port)
 	}
 }

@@ -647,13 +647,18 @@ func (ss *session) attachPooled(done chan<- string, typ byte, msg []byte) error 
 		// In session mode, its backend was isolated while the session
 		// was idle in a transaction: the transaction is aborted, the
 		// session goes on elsewhere.
+		// In transaction mode, the same for a session kept attached for
+		// its advisory locks: they go with the connection.
 		inTx := byte(ss.txStatus.Load()) != 'I'
-		name := pl.b.Config.Name
+		name, locks := pl.b.Config.Name, pl.locks
 		ss.detachLocked(false)
 		pl.mu.Unlock()
 		if inTx {
 			ss.setTxStatus('I')
 			return isolatedError(name)
+		}
+		if locks {
+			return locksLostError(name)
 		}
 	} else {
 		lost := pl.lost
@@ -976,6 +981,15 @@ func isolatedError(backend string) *Error {
 		Hint:   "Retry the transaction: HeliosProxy routes it to a healthy backend."}
 }
 
+// locksLostError is what a transaction-mode session kept attached for its
+// advisory locks (pooled.locks) gets at its next request when its backend
+// was isolated meanwhile: the server connection, closed, took the locks.
+func locksLostError(backend string) *Error {
+	return &Error{Severity: "ERROR", Code: codeConnectionFailure, Message: "the session's advisory locks were released: backend " + backend + " was isolated (its circuit opened)",
+		Detail: "Its server connection was closed, and the advisory locks it held with it.",
+		Hint:   "Take the locks again: HeliosProxy routes the session to a healthy backend."}
+}
+
 // queueOurs queues a Query of the proxy's own on the attached connection,
 // e (kSyncOurs) in its response queue; pl.mu is held.
 func (ss *session) queueOurs(sql string, e respEntry) {
@@ -1230,6 +1244,11 @@ func (s *Front) Isolate(b *backend.Backend) {
 		if sc := pl.sc; sc != nil && pl.b == b {
 			sc.Doom()
 			if sc.q.empty() && !pl.busy && byte(ss.txStatus.Load()) == 'I' {
+				if pl.locks {
+					// Its advisory locks go with the connection: the
+					// client must know before it goes on without them.
+					pl.lost = locksLostError(b.Config.Name)
+				}
 				ss.detachLocked(false)
 				s.log.Info("idle session moved off an isolated backend", "backend", b.Config.Name, "session_id", ss.pid)
 			}
