@@ -369,6 +369,45 @@ func TestFencedPrimarySessionsEnd(t *testing.T) {
 	}
 }
 
+// TestReplicaBehindPrimaryTimelineLeavesReadRouting promotes one replica
+// while the primary runs on: the other replica goes on streaming from the
+// old primary, on timeline 1, and does not follow the new primary on
+// timeline 2. It leaves read routing at once (routing 'lagging', a
+// ReplicaLagging event saying why), without counting as failed, and
+// read-only sessions go elsewhere. Before, its WAL positions were
+// compared with the new primary's as if on one history: lag 0 while the
+// new primary was idle, and it served reads of the old primary's history.
+func TestReplicaBehindPrimaryTimelineLeavesReadRouting(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	p, cs := replicated(t, ctx, 2, nil)
+	events := p.Subscribe(ctx)
+	if err := cs[1].Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, ctx, p, "pg-b primary, pg-a fenced", func(snap status.Snapshot) bool {
+		return backendStatus(snap, "pg-b").Role == status.RolePrimary && backendStatus(snap, "pg-a").Routing == status.RoutingFenced
+	})
+	// Within a few checks (the new primary idle, so that no lag builds).
+	wctx, wcancel := context.WithTimeout(ctx, 10*p.config().HealthChecks.Interval.Duration)
+	defer wcancel()
+	ev := waitEvent(t, wctx, events, isEvent(status.ReplicaLagging, "pg-c"))
+	if !strings.Contains(ev.Detail, "timeline 1") || !strings.Contains(ev.Detail, "timeline 2") {
+		t.Errorf("ReplicaLagging for pg-c: %q, want it to name timelines 1 and 2", ev.Detail)
+	}
+	snap := p.Snapshot()
+	if b := backendStatus(snap, "pg-c"); b.Routing != status.RoutingLagging || b.CircuitState != status.Closed || b.FailuresTotal != 0 {
+		t.Errorf("pg-c on timeline 1 behind a primary on timeline 2: %v; want lagging, CLOSED, no failures", roles(snap))
+	}
+	for i := range 6 {
+		conn := connect(t, ctx, p.dsn("postgres", cs[0].Password)+readOnlyOption)
+		if got := port(t, ctx, conn, "SELECT inet_server_port()"); got != cs[1].Port {
+			t.Errorf("read-only session %d on port %d, want the new primary's %d (the only backend on timeline 2)", i, got, cs[1].Port)
+		}
+		conn.Close(ctx)
+	}
+}
+
 // TestLaggingReplicaLeavesReadRouting pauses a replica's replay while the
 // primary is written to: once its lag passes max_replication_lag_ms it
 // takes no read-only session (they fall back to the primary), without
