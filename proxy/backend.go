@@ -94,6 +94,11 @@ func (s *Server) roleChanges(changes []backend.Change) {
 		ev := status.Event{Type: e.typ, Time: now, Backend: c.Backend.Config.Name, Detail: c.Detail, Reason: cmp.Or(e.reason, c.To)}
 		s.log.Log(context.Background(), e.level, e.msg, "backend", ev.Backend, "from", c.From, "to", c.To, "detail", c.Detail)
 		s.events.Publish(ev)
+		if c.Kind == backend.Fence {
+			// Sessions already on it must not go on writing there either.
+			b := c.Backend
+			s.spawn(func() { s.front.Fence(b, c.Detail) })
+		}
 	}
 }
 

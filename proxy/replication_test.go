@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
@@ -274,6 +277,134 @@ func TestPromotionFollowedAndOldPrimaryFenced(t *testing.T) {
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM writes WHERE tag <> 'before'").Scan(&n); err != nil || n != 0 {
 		t.Errorf("the old primary holds %d rows written after it was killed (%v), want none", n, err)
+	}
+}
+
+// TestFencedPrimarySessionsEnd promotes a replica while the primary runs
+// on (a failover manager that lost sight of it): the old primary is
+// fenced, and the sessions already on it stop writing there. A
+// pass-through session is ended with FATAL 57P01 naming the fence, and
+// its client's next session writes on the new primary; a pooled session
+// (session mode) moves to the new primary with its next transaction.
+// Before, both went on writing on the fenced server, whose writes the
+// failover loses, for as long as they stayed connected.
+func TestFencedPrimarySessionsEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	p, cs := replicated(t, ctx, 1, func(c *config.Config) {
+		c.Users = []config.User{{Name: "pooled", Password: "pooled-pw", PoolMode: "session"}}
+	})
+	old, promoted := cs[0], cs[1]
+	if err := old.CreateUser(ctx, "pooled", "pooled-pw"); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Exec(ctx, "GRANT ALL ON writes, writes_id_seq TO pooled"); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(conn *pgx.Conn, tag string) (int, error) {
+		var port int
+		err := conn.QueryRow(ctx, "INSERT INTO writes (tag) VALUES ($1) RETURNING at_port", tag).Scan(&port)
+		return port, err
+	}
+	passThrough := connect(t, ctx, p.dsn("postgres", old.Password))
+	pooled := connect(t, ctx, p.dsn("pooled", "pooled-pw"))
+	var pids []int32 // their server processes on the old primary
+	for _, conn := range []*pgx.Conn{passThrough, pooled} {
+		if port, err := insert(conn, "before"); err != nil || port != old.Port {
+			t.Fatalf("write before the promotion: port %d, %v; want the primary's %d", port, err, old.Port)
+		}
+		var pid int32
+		if err := conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, pid)
+	}
+	if err := promoted.WaitCaughtUp(ctx, old); err != nil { // the role too
+		t.Fatal(err)
+	}
+
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	snap := waitStatus(t, ctx, p, "pg-a fenced", func(snap status.Snapshot) bool {
+		return backendStatus(snap, "pg-a").Routing == status.RoutingFenced
+	})
+	fencedAt := time.Now()
+	t.Logf("fenced: %v", roles(snap))
+	// The proxy lets go of both sessions' server connections there.
+	su := superuser(t, ctx, old)
+	for {
+		var n int
+		if err := su.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)", pids).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the sessions' server connections stay open on the fenced primary")
+		case <-time.After(10 * time.Millisecond): // polling the backend's view
+		}
+	}
+	t.Logf("server connections on the fenced primary closed %s after the fence showed", time.Since(fencedAt).Round(time.Millisecond))
+
+	// The pass-through session was ended; its client learns it at its
+	// next statement.
+	_, err := insert(passThrough, "after")
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "57P01" || pe.Severity != "FATAL" || !strings.Contains(pe.Message, "fenced") || pe.Detail == "" {
+		t.Errorf("pass-through write on the fenced primary: %v; want FATAL 57P01 naming the fence, with the reason in DETAIL", err)
+	}
+	if port, err := insert(connect(t, ctx, p.dsn("postgres", old.Password)), "after"); err != nil || port != promoted.Port {
+		t.Errorf("write in a new pass-through session: port %d, %v; want the new primary's %d", port, err, promoted.Port)
+	}
+	// The pooled session's next transaction runs on the new primary.
+	if port, err := insert(pooled, "after"); err != nil || port != promoted.Port {
+		t.Errorf("pooled write after the fence: port %d, %v; want the new primary's %d", port, err, promoted.Port)
+	}
+	var n int
+	if err := su.QueryRow(ctx, "SELECT count(*) FROM writes WHERE tag = 'after'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("the fenced primary took %d writes after the fence (%v), want none", n, err)
+	}
+}
+
+// TestReplicaBehindPrimaryTimelineLeavesReadRouting promotes one replica
+// while the primary runs on: the other replica goes on streaming from the
+// old primary, on timeline 1, and does not follow the new primary on
+// timeline 2. It leaves read routing at once (routing 'lagging', a
+// ReplicaLagging event saying why), without counting as failed, and
+// read-only sessions go elsewhere. Before, its WAL positions were
+// compared with the new primary's as if on one history: lag 0 while the
+// new primary was idle, and it served reads of the old primary's history.
+func TestReplicaBehindPrimaryTimelineLeavesReadRouting(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	p, cs := replicated(t, ctx, 2, nil)
+	events := p.Subscribe(ctx)
+	if err := cs[1].Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, ctx, p, "pg-b primary, pg-a fenced", func(snap status.Snapshot) bool {
+		return backendStatus(snap, "pg-b").Role == status.RolePrimary && backendStatus(snap, "pg-a").Routing == status.RoutingFenced
+	})
+	// Within a few checks (the new primary idle, so that no lag builds).
+	wctx, wcancel := context.WithTimeout(ctx, 10*p.config().HealthChecks.Interval.Duration)
+	defer wcancel()
+	ev := waitEvent(t, wctx, events, isEvent(status.ReplicaLagging, "pg-c"))
+	if !strings.Contains(ev.Detail, "timeline 1") || !strings.Contains(ev.Detail, "timeline 2") {
+		t.Errorf("ReplicaLagging for pg-c: %q, want it to name timelines 1 and 2", ev.Detail)
+	}
+	snap := p.Snapshot()
+	if b := backendStatus(snap, "pg-c"); b.Routing != status.RoutingLagging || b.CircuitState != status.Closed || b.FailuresTotal != 0 {
+		t.Errorf("pg-c on timeline 1 behind a primary on timeline 2: %v; want lagging, CLOSED, no failures", roles(snap))
+	}
+	for i := range 6 {
+		conn := connect(t, ctx, p.dsn("postgres", cs[0].Password)+readOnlyOption)
+		if got := port(t, ctx, conn, "SELECT inet_server_port()"); got != cs[1].Port {
+			t.Errorf("read-only session %d on port %d, want the new primary's %d (the only backend on timeline 2)", i, got, cs[1].Port)
+		}
+		conn.Close(ctx)
 	}
 }
 

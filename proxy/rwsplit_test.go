@@ -101,6 +101,65 @@ func TestReadWriteSplit(t *testing.T) {
 	}
 }
 
+// TestSplitKeepsPrimaryWork: under the split, a read-write session is a
+// session on the primary to its client, and the statements that only
+// look read-only stay there: SHOW transaction_read_only says off and
+// pg_is_in_recovery() false (a replica said on and true, in a session
+// whose writes succeed), pg_current_wal_lsn() and txid_current() work
+// (PostgreSQL refuses them during recovery: 55000, 25006), and every
+// advisory-lock function takes its lock on the primary, where the other
+// clients' locks are (pg_try_advisory_lock ran on a replica and "got" a
+// lock the primary's holder had). Each statement in a session of its own
+// (no read-your-writes stickiness), with psql (simple protocol) and pgx
+// (extended).
+func TestSplitKeepsPrimaryWork(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, cs := splitProxy(t, ctx)
+	su := superuser(t, ctx, cs[0])
+	dsn := p.dsn("postgres", cs[0].Password)
+	if got := port(t, ctx, connect(t, ctx, dsn), "SELECT inet_server_port()"); got != cs[1].Port {
+		t.Fatalf("a plain read ran on port %d, want the replica's %d: the split is not on", got, cs[1].Port)
+	}
+	// The primary's own session holds advisory lock 7: a lock taken on
+	// the primary through the proxy is refused.
+	if _, err := su.Exec(ctx, "SELECT pg_advisory_lock(7)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ sql, want string }{
+		{"SHOW transaction_read_only", "off"},
+		{"SELECT pg_is_in_recovery()::text", "false"},
+		{"SELECT (pg_current_wal_lsn() > '0/0')::text", "true"},
+		{"SELECT (txid_current() > 0)::text", "true"},
+		{"SELECT (pg_current_xact_id()::text::bigint > 0)::text", "true"},
+		{"SELECT pg_try_advisory_lock(7)::text", "false"},
+		{"SELECT pg_try_advisory_lock_shared(7)::text", "false"},
+		{"SELECT pg_try_advisory_xact_lock(7)::text", "false"},
+		{"SELECT pg_notify('split', 'x')::text", ""},
+	} {
+		conn := connect(t, ctx, dsn)
+		var got string
+		if err := conn.QueryRow(ctx, c.sql).Scan(&got); err != nil || got != c.want {
+			t.Errorf("pgx: %s = %q, %v; want %q", c.sql, got, err, c.want)
+		}
+		conn.Close(ctx)
+		if out, err := psql(t, cs[0], dsn, cs[0].Password, c.sql); err != nil || out != c.want {
+			t.Errorf("psql: %s = %q, %v; want %q", c.sql, out, err, c.want)
+		}
+	}
+}
+
+// connect opens a pgx session to dsn, closed when the test ends.
+func connect(t *testing.T, ctx context.Context, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 // TestReadYourWrites: after a transaction that may have written, the
 // session's split reads go to the primary until the replica is known to
 // have replayed it; then they go to the replica, and see the write.

@@ -86,6 +86,14 @@ type RoleView struct {
 	LagBytes uint64
 	Lag      time.Duration
 	Verdict  Verdict
+	// BehindTimeline is the timeline of the group's primary when this
+	// replica is sure to be on an older one (health.Observation.
+	// TimelineSure): it does not follow the current primary — it follows
+	// a former primary, diverged from the new timeline, or has not
+	// switched to it yet — and its WAL positions cannot be compared with
+	// the primary's, so it is out of read routing whatever its lag. 0
+	// otherwise.
+	BehindTimeline int64
 	// FencedReason says why the backend is fenced; "" when it is not.
 	FencedReason string
 }
@@ -350,11 +358,17 @@ func (t *Topology) assess(key uint64, list []*Backend, maxLag func(*Backend) tim
 		}
 		if v.Role == RoleReplica && b.role.observed {
 			v.LagBytes, v.Lag = g.lag(b.role.obs)
+			if o := b.role.obs; primary != nil && primary.role.observed && o.InRecovery && o.TimelineSure &&
+				o.Timeline != 0 && o.Timeline < primary.role.obs.Timeline {
+				v.BehindTimeline = primary.role.obs.Timeline
+			}
 		}
 		prev := b.Roles()
 		switch {
 		case v.FencedReason != "":
 			v.Verdict = Fenced
+		case v.BehindTimeline != 0:
+			v.Verdict = Lagging
 		case v.Role == RoleReplica && lagging(prev, *v, maxLag(b)):
 			v.Verdict = Lagging
 		default:
@@ -403,6 +417,9 @@ func changes(b *Backend, prev, v RoleView, limit time.Duration) []Change {
 		out = append(out, Change{Backend: b, Kind: Unfence, Detail: fmt.Sprintf("%s is no longer fenced: it is %s", b.Config.Name, v.Role)})
 	}
 	switch {
+	case v.BehindTimeline != 0 && (prev.Verdict != Lagging || prev.BehindTimeline == 0):
+		out = append(out, Change{Backend: b, Kind: LagExceeded,
+			Detail: fmt.Sprintf("%s replays timeline %d, behind timeline %d of its primary: it does not follow the current primary (it follows a former one, has diverged from the new timeline, or has not switched to it yet): out of read routing", b.Config.Name, v.Timeline, v.BehindTimeline)})
 	case v.Verdict == Lagging && prev.Verdict != Lagging:
 		out = append(out, Change{Backend: b, Kind: LagExceeded,
 			Detail: fmt.Sprintf("%s lags %s (%d bytes) behind its primary, beyond max_replication_lag_ms (%s): out of read routing", b.Config.Name, v.Lag.Round(time.Millisecond), v.LagBytes, limit)})

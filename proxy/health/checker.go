@@ -73,6 +73,13 @@ type Observation struct {
 	// checkpoint); on a replica the one it receives, or that of its last
 	// restart point. 0 if unknown.
 	Timeline int64
+	// TimelineSure is, on a replica, whether Timeline is the one it
+	// follows now: its WAL receiver's (pg_stat_wal_receiver.received_tli,
+	// seen with pg_read_all_stats), or its restart point's while no WAL
+	// receiver runs (nothing newer is arriving). False when a receiver
+	// runs whose timeline the monitor may not see: the restart point's
+	// may be older (until the next restart point after a failover).
+	TimelineSure bool
 	// WAL is, on a primary, pg_current_wal_lsn(); on a replica,
 	// pg_last_wal_receive_lsn(), what it has received (0 if nothing since
 	// it started). As a byte position.
@@ -125,7 +132,9 @@ func New(b Backend, st *State, hc config.HealthChecks, cfg *pgconn.Config, clock
 // metricsQuery reads connection use and the backend's replication role
 // and WAL positions in one round trip. Every function it calls may be run
 // by any role (received_tli is NULL without pg_read_all_stats; the
-// restart point's timeline stands in). r is read once, so that a
+// restart point's timeline stands in; the last column says whether the
+// replica's timeline is sure: received, or no WAL receiver runs). r is
+// read once, so that a
 // promotion between two reads cannot call pg_current_wal_lsn() in
 // recovery.
 const metricsQuery = `SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),
@@ -137,7 +146,8 @@ const metricsQuery = `SELECT (SELECT count(*) FROM pg_stat_activity WHERE backen
   ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int8 END,
  CASE WHEN r THEN pg_last_wal_receive_lsn() ELSE pg_current_wal_lsn() END - '0/0',
  CASE WHEN r THEN pg_last_wal_replay_lsn() END - '0/0',
- CASE WHEN r THEN EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000 END
+ CASE WHEN r THEN EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000 END,
+ r AND NOT EXISTS (SELECT FROM pg_stat_wal_receiver WHERE received_tli IS NULL)
 FROM pg_is_in_recovery() AS r`
 
 // waitingColumn counts the client backends queued inside the server
@@ -250,7 +260,7 @@ func (c *Checker) query(ctx context.Context) (breaker.Outcome, error) {
 // parseObservation reads a row of metricsQuery (text format).
 func parseObservation(row [][]byte, connMetrics bool, at time.Time) Observation {
 	o := Observation{At: at, ConnectionMetrics: connMetrics, ReplayAge: -1, Waiting: -1}
-	if len(row) != 9 {
+	if len(row) != 10 {
 		return o
 	}
 	o.ClientBackends, _ = strconv.ParseInt(string(row[0]), 10, 64)
@@ -275,6 +285,7 @@ func parseObservation(row [][]byte, connMetrics bool, at time.Time) Observation 
 			o.ReplayAge = max(0, time.Duration(ms*float64(time.Millisecond)))
 		}
 	}
+	o.TimelineSure = string(row[8]) == "t"
 	return o
 }
 

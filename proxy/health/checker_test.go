@@ -290,6 +290,9 @@ func TestCheckerObservesReplication(t *testing.T) {
 	if !r.RoleKnown || !r.InRecovery || r.Timeline != 1 || r.SystemID != p.SystemID || r.Replayed == 0 || r.Replayed > p.WAL || r.WAL < r.Replayed || r.ReplayAge < 0 {
 		t.Errorf("replica: %+v, want a replica on timeline 1 of system %d that replayed up to at most %d", r, p.SystemID, p.WAL)
 	}
+	if r.TimelineSure {
+		t.Errorf("replica: timeline sure to a monitor without pg_read_all_stats while its WAL receiver runs: %+v", r)
+	}
 	if err := primary.Kill(); err != nil {
 		t.Fatal(err)
 	}

@@ -1226,6 +1226,30 @@ func (ss *session) endPooled() {
 	}
 }
 
+// Fence acts on a backend that was fenced (a former primary back on an
+// older timeline, or a second claimant): nothing may go on writing there,
+// so its pooled connections and sessions leave it as from an open circuit
+// (Isolate), and its pass-through sessions, which cannot move, are ended
+// with FATAL 57P01 (as PostgreSQL ends them when a failover manager
+// demotes it), reason in DETAIL; their clients reconnect to the current
+// primary. A transaction under way in transaction mode ends where it
+// began, as with Isolate.
+func (s *Front) Fence(b *backend.Backend, reason string) {
+	s.Isolate(b)
+	fenced := &Error{Code: codeAdminShutdown, Message: "terminating connection: backend " + b.Config.Name + " is fenced",
+		Detail: reason, Hint: "Reconnect: sessions go to the current primary."}
+	n := 0
+	for _, t := range b.Tracked() {
+		if ss, ok := t.(*session); ok && ss.pl == nil && ss.end != nil {
+			ss.end(fenced)
+			n++
+		}
+	}
+	if n > 0 {
+		s.log.Warn("pass-through sessions ended: their backend is fenced", "backend", b.Config.Name, "sessions", n)
+	}
+}
+
 // Isolate acts on a backend whose circuit opened: its pools are emptied,
 // and pooled sessions idle on it are detached so that their next request
 // goes to a healthy backend; sessions inside a transaction get an error

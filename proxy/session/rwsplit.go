@@ -14,11 +14,23 @@ import (
 // up to the request's end (its Query, or its Sync), all of which must
 // already be in the session's read buffer: a request whose end has not
 // arrived yet goes to the primary, as does anything the classifier is not
-// sure of. Read-only is judged from the text: SELECT, WITH, VALUES, TABLE
-// or SHOW, without a locking clause, SELECT INTO, a data-modifying WITH,
-// or the sequence functions that write. A function that writes called
-// from a SELECT cannot be seen: on a replica it fails with PostgreSQL's
-// own 25006 (turn the split off for such applications).
+// sure of. Read-only is judged from the text: a SELECT, WITH, VALUES or
+// TABLE with no locking clause, no INTO, no data-modifying WITH and no
+// call of a function that needs the primary (primaryFunctions, the
+// advisory-lock functions). A function of the
+// application's own that writes, called from a SELECT, cannot be seen: on
+// a replica it fails with PostgreSQL's own 25006 (turn the split off for
+// such applications).
+//
+// SHOW and pg_is_in_recovery() stay on the primary: they describe the
+// session, and a read-write session is one on the primary to its client
+// (in_hot_standby = off at its login). On a replica, SHOW
+// transaction_read_only answered "on" and pg_is_in_recovery() true in a
+// session whose writes succeed, and clients that check what they are
+// connected to before writing (libpq's target_session_attrs against
+// servers before 14, Npgsql, pgjdbc without in_hot_standby, health
+// checks) took the proxy for a standby. They offload no read load worth
+// having.
 
 // readOnlyRequest reports whether the request that begins with first (a
 // whole message) and goes on in rest (the client's messages read after
@@ -117,23 +129,25 @@ func readOnlyQuery(sql string) bool {
 }
 
 // readOnlySQL reports whether one statement's text reads only: it starts
-// with SELECT, WITH, VALUES, TABLE or SHOW (after comments and
+// with SELECT, WITH, VALUES or TABLE (after comments and
 // parentheses) and no word outside quotes and comments makes it write or
-// lock. False when in doubt.
+// lock or needs the primary. False when in doubt.
 func readOnlySQL(sql string) bool {
 	words := sqlWords(sql)
 	if len(words) == 0 {
 		return false
 	}
 	switch words[0] {
-	case "SELECT", "WITH", "VALUES", "TABLE", "SHOW":
+	case "SELECT", "WITH", "VALUES", "TABLE":
 	default:
 		return false
 	}
 	for i, w := range words {
+		if primaryFunctions[w] || strings.HasPrefix(w, "PG_ADVISORY_") || strings.HasPrefix(w, "PG_TRY_ADVISORY_") {
+			return false
+		}
 		switch w {
-		case "INSERT", "UPDATE", "DELETE", "MERGE", "INTO", "NEXTVAL", "SETVAL", "LASTVAL", "PG_ADVISORY_LOCK",
-			"PG_ADVISORY_XACT_LOCK", "SET_CONFIG", "TRUNCATE", "COPY", "CALL", "DO", "LOCK", "NOTIFY", "LISTEN":
+		case "INSERT", "UPDATE", "DELETE", "MERGE", "INTO", "TRUNCATE", "COPY", "CALL", "DO", "LOCK", "NOTIFY", "LISTEN":
 			return false
 		case "FOR":
 			// FOR UPDATE / SHARE / NO KEY UPDATE / KEY SHARE lock rows.
@@ -143,6 +157,21 @@ func readOnlySQL(sql string) bool {
 		}
 	}
 	return true
+}
+
+// primaryFunctions are the functions (upper-case) whose calls keep a
+// statement on the primary besides the advisory-lock functions (every
+// pg_advisory_* and pg_try_advisory_*: a lock taken on a replica excludes
+// nobody on the primary): those that write (sequences, set_config,
+// pg_notify), those PostgreSQL refuses during recovery (a transaction ID,
+// the WAL's current position, WAL control), and pg_is_in_recovery, which
+// describes the session (see above).
+var primaryFunctions = map[string]bool{
+	"NEXTVAL": true, "SETVAL": true, "LASTVAL": true, "SET_CONFIG": true, "PG_NOTIFY": true,
+	"TXID_CURRENT": true, "PG_CURRENT_XACT_ID": true,
+	"PG_CURRENT_WAL_LSN": true, "PG_CURRENT_WAL_INSERT_LSN": true, "PG_CURRENT_WAL_FLUSH_LSN": true,
+	"PG_SWITCH_WAL": true, "PG_CREATE_RESTORE_POINT": true, "PG_LOGICAL_EMIT_MESSAGE": true,
+	"PG_IS_IN_RECOVERY": true,
 }
 
 // sqlWords returns the words of sql (identifiers and keywords, upper-case)

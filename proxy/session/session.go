@@ -81,6 +81,9 @@ type session struct {
 	// lingerOnClose: an error was sent before closing; see linger.
 	lingerOnClose bool
 	evicted       atomic.Bool // ended for another login (evict)
+	// end ends a pass-through session from outside (Front.Fence), with
+	// the error its client is sent as the cause; nil before its routing.
+	end context.CancelCauseFunc
 	// authWait is since when (unix nanos) a session that is not yet
 	// authenticated waits on its client, 0 when it does not.
 	authWait atomic.Int64
@@ -205,6 +208,9 @@ func (s *Front) Serve(ctx context.Context, conn net.Conn) {
 		ss.servePooled(ctx, log, u)
 		return
 	}
+	ctx, end := context.WithCancelCause(ctx)
+	defer end(nil)
+	ss.end = end
 	if err := ss.connect(ctx); err != nil {
 		ss.refuse(log, err)
 		return
@@ -581,7 +587,7 @@ func (ss *session) attach(ctx context.Context, b *backend.Backend, t breaker.Tic
 			return errRefused // the client already has the backend's ErrorResponse
 		case ctx.Err() != nil:
 			b.Breaker.Release(t)
-			return &Error{Code: codeAdminShutdown, Message: "the proxy is shutting down", Err: err}
+			return endedBy(ctx, err)
 		case errors.Is(err, errClient):
 			b.Breaker.Release(t)
 			return err
@@ -839,7 +845,7 @@ func (ss *session) relay(ctx context.Context) {
 		ss.s.log.Info("client protocol violation; session closed", "session_id", ss.pid, "err", ss.clientErr)
 	case ctx.Err() != nil:
 		if atBoundary {
-			ss.fail(&Error{Code: codeAdminShutdown, Message: "terminating connection: the proxy is shutting down"})
+			ss.fail(endedBy(ctx, nil))
 		}
 	case b2c.lost && !ss.terminated.Load() && (b2c.fatal == "" || breaker.Classify(b2c.fatal, false) == breaker.Failure):
 		ss.b.Note(ss.b.Breaker.RecordConnLoss(ss.b.Breaker.Current(), now))
@@ -847,6 +853,17 @@ func (ss *session) relay(ctx context.Context) {
 			ss.fail(&Error{Code: codeConnectionFailure, Message: "server closed the connection unexpectedly", Detail: "The backend " + ss.b.Config.Name + " failed; reconnect to be routed to a healthy backend."})
 		}
 	}
+}
+
+// endedBy is what a pass-through session whose ctx ended tells its
+// client: the cause it was ended with (Front.Fence), else that the proxy
+// is shutting down. err is the failure it caused, for the logs.
+func endedBy(ctx context.Context, err error) *Error {
+	var pe *Error
+	if errors.As(context.Cause(ctx), &pe) {
+		return pe
+	}
+	return &Error{Code: codeAdminShutdown, Message: "terminating connection: the proxy is shutting down", Err: err}
 }
 
 // markStopped tells whoever waits on the relay (ss.stopped) that it
