@@ -635,6 +635,7 @@ func (a *analyzer) binary(op string, l, r *expr, loc int32) (*expr, *Error) {
 	l, r = bpcharOperands(op, l, r)
 	switch op {
 	case "=", "<>", "<", ">", "<=", ">=":
+		l, r = regprocOperands(l, r)
 		t, l2, r2, err := a.unify(op, l, r, loc)
 		if err != nil {
 			return nil, err

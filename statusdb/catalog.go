@@ -40,6 +40,15 @@ const (
 	collC            = 950
 )
 
+// statusDatabaseOID is the status database's OID in pg_database: fixed,
+// below catalogOIDBase's range, which a proxy routes by (a backend's
+// databases are its own business).
+const statusDatabaseOID uint32 = catalogOIDBase - 1
+
+// databaseComment is the status database's comment (pg_shdescription,
+// shobj_description).
+const databaseComment = "HeliosProxy status database: the proxy's own state, answered without a backend (read-only)"
+
 // catalogRelOIDs are the fixed OIDs of PostgreSQL's catalog tables that
 // tools name as 'pg_class'::regclass (as classoid in pg_description,
 // pg_depend): PostgreSQL 15's.
@@ -49,7 +58,7 @@ var catalogRelOIDs = map[string]int64{
 	"pg_depend": 2608, "pg_description": 2609, "pg_index": 2610, "pg_inherits": 2611, "pg_namespace": pgNamespaceRelID,
 	"pg_operator": 2617, "pg_rewrite": 2618, "pg_trigger": 2620, "pg_sequence": 2224, "pg_shdescription": 2396,
 	"pg_extension": 3079, "pg_foreign_table": 3118, "pg_policy": 3256, "pg_partitioned_table": 3350,
-	"pg_statistic_ext": 3381, "pg_collation": 3456, "pg_publication": 6104,
+	"pg_statistic_ext": 3381, "pg_collation": 3456, "pg_publication": 6104, "pg_aggregate": 2600, "pg_default_acl": 826,
 }
 
 // schemaComment is the helios_proxy schema's comment.
@@ -198,6 +207,17 @@ func catalogRows() map[string][][]string {
 			add("pg_catalog.pg_description", u(n.oid), u(pgNamespaceRelID), "0", n.comment)
 		}
 	}
+	// The status database is the only database: a proxy in front of
+	// several servers has no one list of databases to show, and a client
+	// connected here can reach no other through it. Its settings are
+	// those of the clusters the tests make (initdb -E UTF8 --locale=C),
+	// which are also how statusdb compares text (byte order, as under
+	// COLLATE "C"); it holds no transaction IDs (datfrozenxid 0, as
+	// relfrozenxid) and its ACL is the default (NULL: CONNECT and TEMP for
+	// PUBLIC).
+	add("pg_catalog.pg_database", u(statusDatabaseOID), dbMark, u(ownerOID), "6", "c", "f", "t", "-1", "0", "1", "1663",
+		"C", "C", `\N`, `\N`, `\N`)
+	add("pg_catalog.pg_shdescription", u(statusDatabaseOID), strconv.Itoa(int(catalogRelOIDs["pg_database"])), databaseComment)
 	for i, name := range tableOrder {
 		t := tables[name]
 		rel := relOID(i)

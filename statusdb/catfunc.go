@@ -119,6 +119,25 @@ func (a *analyzer) regexOp(op string, l, r *expr, loc int32) (*expr, *Error) {
 	return &expr{kind: eFunc, op: op, typ: tBool, args: []*expr{l, r}, loc: loc}, nil
 }
 
+// regprocOperands converts a regproc operand compared with an integer
+// (p.oid = a.aggfnoid, as DBeaver joins pg_aggregate to pg_proc) to oid,
+// as PostgreSQL's binary-coercible cast does. A regproc value is held as
+// the function's name, and pg_proc holds no rows to look the name up in
+// (doc.go): "-" is 0, any other name NULL, which no OID equals.
+func regprocOperands(l, r *expr) (*expr, *expr) {
+	isInt := func(e *expr) bool { return e.typ == tInt4 || e.typ == tInt8 }
+	conv := func(e *expr) *expr {
+		return &expr{kind: eFunc, op: "regproc:oid", typ: tInt8, pgt: pgtype.OIDOID, args: []*expr{e}, loc: e.loc}
+	}
+	switch {
+	case l.pgt == 24 && l.typ == tText && isInt(r):
+		return conv(l), r
+	case r.pgt == 24 && r.typ == tText && isInt(l):
+		return l, conv(r)
+	}
+	return l, r
+}
+
 // catalogFuncs are the catalog functions: their argument types (tUnknown:
 // any) and result type.
 var catalogFuncs = map[string]struct {
@@ -148,11 +167,14 @@ var catalogFuncs = map[string]struct {
 	// an empty table with text columns: no pages in the main fork, one
 	// 8 kB page for the TOAST index (pg_table_size and
 	// pg_total_relation_size count it); NULL for an OID that names no
-	// relation.
+	// relation. The status database's size (pg_database_size by name or
+	// OID) is the sum of its relations', as its catalogs hold no storage
+	// either.
 	"pg_table_size":                   {[][]typ{{tInt8}}, tInt8, 0},
 	"pg_total_relation_size":          {[][]typ{{tInt8}}, tInt8, 0},
 	"pg_relation_size":                {[][]typ{{tInt8}, {tInt8, tText}}, tInt8, 0},
 	"pg_indexes_size":                 {[][]typ{{tInt8}}, tInt8, 0},
+	"pg_database_size":                {[][]typ{{tText}, {tInt8}}, tInt8, 0},
 	"pg_size_pretty":                  {[][]typ{{tInt8}}, tText, 0},
 	"pg_get_statisticsobjdef_columns": {[][]typ{{tInt8}}, tText, 0},
 	"pg_get_constraintdef":            {[][]typ{{tInt8}, {tInt8, tBool}}, tText, 0},
@@ -321,7 +343,35 @@ func catalogFn(e *expr, args []evalFn) evalFn {
 			}
 			return null
 		})
-	case "obj_description", "col_description", "shobj_description":
+	case "regproc:oid":
+		return strict(func(_ *evalCtx, v []value) value {
+			if v[0].s == "-" {
+				return value{n: 0}
+			}
+			return null
+		})
+	case "shobj_description":
+		// pg_shdescription holds the status database's comment only.
+		return strict(func(_ *evalCtx, v []value) value {
+			if v[0].n == int64(statusDatabaseOID) && v[1].s == "pg_database" {
+				return value{s: databaseComment}
+			}
+			return null
+		})
+	case "pg_database_size":
+		byName := e.args[0].typ == tText
+		return strict(func(x *evalCtx, v []value) value {
+			switch {
+			case byName && v[0].s != session(x).Database:
+				failErr(errorf("3D000", "database %q does not exist", v[0].s))
+			case !byName && v[0].n != int64(statusDatabaseOID):
+				// As PostgreSQL's privilege check answers an ordinary role
+				// (a superuser gets NULL).
+				failErr(errorf("3D000", "database with OID %d does not exist", v[0].n))
+			}
+			return value{n: int64(len(tableOrder)) * emptyToastIndexSize}
+		})
+	case "obj_description", "col_description":
 		sub := e.op == "col_description"
 		return func(x *evalCtx) value {
 			o := args[0](x)

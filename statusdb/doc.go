@@ -415,8 +415,24 @@
 // rows); the system catalogs' own relations
 // are not listed, and pg_views, pg_attrdef, pg_constraint, pg_index,
 // pg_inherits, pg_policy, pg_trigger, pg_rewrite, pg_statistic_ext,
-// pg_publication*, pg_sequence, ... are empty, as they are for such a
-// schema. Columns and type OIDs are PostgreSQL 15.18's (catalog_gen.go,
+// pg_publication*, pg_sequence, pg_default_acl, ... are empty, as they
+// are for such a schema. pg_database holds one row, the status database
+// itself (datname the session's database, OID statusDatabaseOID,
+// 3999999999, owner postgres, UTF8, datcollate and datctype C, the
+// order statusdb compares text in, datallowconn, datconnlimit -1,
+// datacl NULL), and pg_shdescription its comment (shobj_description);
+// pg_database_size(name or oid) is the sum of its relations' sizes
+// (pg_total_relation_size), 3D000 for another database as PostgreSQL
+// answers an ordinary role. pg_proc and pg_aggregate have PostgreSQL
+// 15's columns and no rows: no function lives in helios_proxy, so the
+// queries tools scope to a schema (DBeaver's functions, aggregates and
+// triggers, which join pg_proc) answer exactly; PostgreSQL's 3,244
+// built-in functions, with their source text, are left out to keep the
+// binary small (see Deviations). A regproc compared with an OID
+// (p.oid = a.aggfnoid) is cast to oid as in PostgreSQL, "-" to 0 and a
+// name, which pg_proc cannot resolve, to NULL. pg_available_extensions
+// is empty: the status database installs none (pg_extension is empty
+// too). Columns and type OIDs are PostgreSQL 15.18's (catalog_gen.go,
 // generated from a real cluster). OIDs are fixed: helios_proxy is
 // catalogOIDBase (4000000000), table i is catalogOIDBase+1+3i, its row
 // type's array type +1 and its row type +2, far from the OIDs backends
@@ -515,21 +531,27 @@
 //
 //   - DBeaver (its PostgreSQL plugin, testdata of proxy/session's
 //     differential): on connect and in the navigator it answers as
-//     PostgreSQL for the schemas, the data types, the tables, columns,
-//     constraints, indexes, inheritance, rules, settings and the data
-//     editor's queries, but not where DBeaver reads catalogs the status
-//     database does not hold: pg_database and pg_shdescription (the
-//     database's row and comment, and the roles list, which joins
-//     pg_shdescription), pg_proc and pg_aggregate (functions, and the
-//     triggers list, which joins pg_proc), pg_default_acl and
-//     pg_available_extensions are 0A000, and pg_collation lists only
-//     default, C and POSIX (a server also lists the ICU and operating
-//     system collations its build brings). Holding them means generating
-//     PostgreSQL's rows (pg_proc alone has about 3,200, with source text)
-//     and, for pg_database and pg_available_extensions, choosing what a
-//     proxy in front of several servers should list; DBeaver reports
-//     the error for those objects only. Sizes
-//     (pg_total_relation_size, ...) are an empty table's, whatever the
+//     PostgreSQL for the database's row and comment, the schemas, the
+//     data types, the roles, the tables, columns, constraints, indexes,
+//     inheritance, rules, triggers, functions, aggregates, default
+//     privileges, settings and the data editor's queries. What differs
+//     is what a server holds besides the status database: pg_database
+//     lists the status database only (a proxy in front of several
+//     servers has no one list of databases, and a client reaches no other
+//     database here), so DBeaver's database list and template list
+//     (with "show all databases") show it alone, without postgres,
+//     template0 and template1; pg_roles lists PostgreSQL's built-in
+//     roles, not the roles of the servers behind the proxy nor the
+//     client's own; pg_collation lists the collations every PostgreSQL
+//     15 cluster has (default, C, POSIX, ucs_basic), not those of the
+//     operating system (C.utf8, ...) and ICU (about 800) that a server's
+//     build brings; pg_available_extensions is empty, where a server
+//     lists the extensions its build ships. pg_proc and pg_aggregate
+//     hold no rows, so a query over pg_catalog's functions (DBeaver's
+//     functions folder of pg_catalog, with system objects shown; a join
+//     of pg_type's regproc columns to pg_proc) finds nothing.
+//     datfrozenxid is 0, as relfrozenxid. Sizes (pg_total_relation_size,
+//     pg_database_size, ...) are those of empty tables, whatever the
 //     rows.
 //
 //   - Text compares and sorts in byte order, as under COLLATE "C"; lower,

@@ -425,20 +425,33 @@ SELECT current_setting('DateStyle'), current_setting('IntervalStyle'), current_s
 -- protocol; setLong declares int8, setString varchar). Its newlines are
 -- spaces here. On a backend database these catalog queries are relayed
 -- (they name no helios_proxy table), as they should be: status database
--- only. Lines marked KNOWN are DBeaver's queries over catalogs the
--- status database does not hold (pg_database, pg_shdescription,
--- pg_default_acl, pg_proc, pg_aggregate, pg_available_extensions) or holds
--- in part (pg_collation: the collations its columns use, not the ICU and
--- OS ones a server's build brings): 0A000 or fewer rows, a known
--- deviation (statusdb/doc.go); they are kept here, not run, for when
--- those catalogs are added. These scripts come before any that creates a
--- temporary table: the copy's pg_namespace keeps pg_temp_N and
+-- only. These scripts come before any that creates a temporary table: the copy's pg_namespace keeps pg_temp_N and
 -- pg_toast_temp_N once a session has made them, a new database has none.
 -- script dbeaver_connect status
 \shape SELECT version()
 \shape SELECT current_database()
--- KNOWN: SELECT db.oid,db.* FROM pg_catalog.pg_database db WHERE datname=$1 \bind {{database}} \types 1043
--- KNOWN: select description from pg_shdescription join pg_database on objoid = pg_database.oid where datname = $1 \bind {{database}} \types 1043
+-- The database's row (PostgreDatabase.readDatabaseInfo: without it
+-- DBeaver cannot open the connection). Each side's name is its own
+-- ({{database}}: helios_proxy and copy, compared below), and datfrozenxid
+-- is a transaction ID, which the proxy has none of (0, as
+-- pg_class.relfrozenxid; statusdb/doc.go § Deviations).
+\except datname,datfrozenxid SELECT db.oid,db.* FROM pg_catalog.pg_database db WHERE datname=$1 \bind {{database}} \types 1043
+select description from pg_shdescription join pg_database on objoid = pg_database.oid where datname = $1 \bind {{database}} \types 1043
+SELECT datname = current_database(), datname = $1 FROM pg_catalog.pg_database WHERE oid = $2 \bind {{database}} | {{database_oid}} \types 1043,20
+SELECT d.datname = current_database(), n.nspname, shobj_description(d.oid, 'pg_database') IS NOT NULL, obj_description(d.oid, 'pg_database') FROM pg_catalog.pg_database d JOIN pg_catalog.pg_namespace n ON n.nspname = 'helios_proxy' WHERE d.datname = current_database()
+-- The database list (PostgreDataSource, "show all databases") and the
+-- template list: the status database lists itself only, where a server
+-- lists its other databases (postgres, template0 and template1) too
+-- (statusdb/doc.go).
+\columns SELECT db.oid,db.* FROM pg_catalog.pg_database db WHERE 1 = 1 AND datallowconn AND NOT datistemplate OR db.datname =$1 ORDER BY db.datname \bind {{database}} \types 1043
+\columns SELECT db.datname FROM pg_catalog.pg_database db WHERE datistemplate
+SELECT count(*) FROM pg_catalog.pg_database db WHERE (datallowconn AND NOT datistemplate OR db.datname = $1) AND datname = current_database() \bind {{database}} \types 1043
+-- Its size (PostgreDataSource.collectObjectStatistics): the copy's is
+-- its files', the proxy's its relations' (statusdb/doc.go).
+\except datname,pg_database_size SELECT db.datname,pg_database_size(db.oid) FROM pg_catalog.pg_database db WHERE db.oid=$1 \bind {{database_oid}} \types 20
+SELECT pg_database_size(current_database()) > 0, pg_database_size($1::oid) > 0, pg_database_size(NULL::oid) \bind {{database_oid}}
+SELECT pg_database_size('no such database')
+SELECT pg_database_size(0)
 SELECT * FROM pg_catalog.pg_enum WHERE 1<>1 LIMIT 1
 SELECT reltype FROM pg_catalog.pg_class WHERE 1<>1 LIMIT 1
 select * from pg_catalog.pg_settings where name=$1 \bind standard_conforming_strings \types 1043
@@ -452,10 +465,23 @@ SELECT t.oid,t.*,format_type(nullif(t.typbasetype, 0), t.typtypmod) as base_type
 -- format_type of types DBeaver now finds in pg_type
 SELECT format_type(1266, -1), format_type(1560, NULL), format_type(1560, 5), format_type(1562, -1), format_type(1562, 7), format_type(1114, 3), format_type(1184, 0), format_type(1083, 6), format_type(1266, 2), format_type(3802, -1), format_type(2950, -1), format_type(1186, -1), format_type(869, -1), format_type(1270, -1), format_type(3904, -1), format_type(2249, -1), format_type(16, 5), format_type(1009, -1), format_type(1561, NULL), format_type(1231, -1), format_type(3912, -1), format_type(1186, 2147418114), format_type(1186, 470286339), format_type(1187, -1), format_type(2287, -1)
 SELECT t.typname, format_type(t.oid, NULL) FROM pg_type t LEFT JOIN pg_type et ON et.oid = t.typelem WHERE t.typnamespace = 11 AND t.typtype <> 'c' AND (et.typcategory IS NULL OR et.typcategory <> 'C') ORDER BY t.oid
--- KNOWN: SELECT a.oid,a.*,pd.description FROM pg_catalog.pg_roles a left join pg_catalog.pg_shdescription pd on a.oid = pd.objoid ORDER BY a.rolname
+-- The roles: the status database's are PostgreSQL's built-in ones
+-- (statusdb/doc.go), the copy also has the harness's role reader, which
+-- the condition on the OID leaves out.
+\columns SELECT a.oid,a.*,pd.description FROM pg_catalog.pg_roles a left join pg_catalog.pg_shdescription pd on a.oid = pd.objoid ORDER BY a.rolname
+SELECT a.oid,a.*,pd.description FROM pg_catalog.pg_roles a left join pg_catalog.pg_shdescription pd on a.oid = pd.objoid WHERE a.oid < 16384 ORDER BY a.rolname
 SELECT am.oid,am.* FROM pg_catalog.pg_am am ORDER BY am.oid
--- KNOWN: SELECT c.oid,c.* FROM pg_catalog.pg_collation c ORDER BY c.oid
--- KNOWN: SELECT name,default_version,installed_version,comment FROM pg_catalog.pg_available_extensions ORDER BY name
+-- The collations: the status database has those of every PostgreSQL 15
+-- cluster (default, C, POSIX, ucs_basic); a server adds its operating
+-- system's (C.utf8, ...) and ICU's (about 800), which its build decides
+-- (statusdb/doc.go).
+\columns SELECT c.oid,c.* FROM pg_catalog.pg_collation c ORDER BY c.oid
+SELECT c.oid,c.* FROM pg_catalog.pg_collation c WHERE c.collname IN ('default', 'C', 'POSIX', 'ucs_basic') ORDER BY c.oid
+-- The extensions: none is available in the status database (it installs
+-- none, and pg_extension is empty), where a server lists those its build
+-- ships (statusdb/doc.go).
+\columns SELECT name,default_version,installed_version,comment FROM pg_catalog.pg_available_extensions ORDER BY name
+SELECT name,default_version,installed_version,comment FROM pg_catalog.pg_available_extensions WHERE name = 'no such extension'
 
 -- script dbeaver_navigator status
 -- The tables: the proxy's have no TOAST table and no transaction IDs
@@ -469,10 +495,10 @@ SELECT c.oid,c.*,t.relname as tabrelname,rt.relnamespace as refnamespace,d.descr
 SELECT c.oid,c.*,t.relname as tabrelname,rt.relnamespace as refnamespace,d.description, case when c.contype='c' then "substring"(pg_get_constraintdef(c.oid), 7) else null end consrc_copy FROM pg_catalog.pg_constraint c INNER JOIN pg_catalog.pg_class t ON t.oid=c.conrelid LEFT OUTER JOIN pg_catalog.pg_class rt ON rt.oid=c.confrelid LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_constraint'::regclass WHERE c.conrelid=$1 ORDER BY c.oid \bind {{backends}} \types 20
 SELECT i.*,i.indkey as keys,c.relname,c.relnamespace,c.relam,c.reltablespace,tc.relname as tabrelname,dsc.description,pg_catalog.pg_get_expr(i.indpred, i.indrelid) as pred_expr,pg_catalog.pg_get_expr(i.indexprs, i.indrelid, true) as expr,pg_catalog.pg_relation_size(i.indexrelid) as index_rel_size,pg_catalog.pg_stat_get_numscans(i.indexrelid) as index_num_scans FROM pg_catalog.pg_index i INNER JOIN pg_catalog.pg_class c ON c.oid=i.indexrelid INNER JOIN pg_catalog.pg_class tc ON tc.oid=i.indrelid LEFT OUTER JOIN pg_catalog.pg_description dsc ON i.indexrelid=dsc.objoid WHERE  c.relnamespace=$1 ORDER BY c.relname \bind {{nsp}} \types 20
 SELECT i.*,i.indkey as keys,c.relname,c.relnamespace,c.relam,c.reltablespace,tc.relname as tabrelname,dsc.description,pg_catalog.pg_get_expr(i.indpred, i.indrelid) as pred_expr,pg_catalog.pg_get_expr(i.indexprs, i.indrelid, true) as expr,pg_catalog.pg_relation_size(i.indexrelid) as index_rel_size,pg_catalog.pg_stat_get_numscans(i.indexrelid) as index_num_scans FROM pg_catalog.pg_index i INNER JOIN pg_catalog.pg_class c ON c.oid=i.indexrelid INNER JOIN pg_catalog.pg_class tc ON tc.oid=i.indrelid LEFT OUTER JOIN pg_catalog.pg_description dsc ON i.indexrelid=dsc.objoid WHERE  i.indrelid=$1 ORDER BY c.relname \bind {{backends}} \types 20
--- KNOWN: SELECT x.oid,x.*,p.pronamespace as func_schema_id,d.description FROM pg_catalog.pg_trigger x LEFT OUTER JOIN pg_catalog.pg_proc p ON p.oid=x.tgfoid  LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=x.oid AND d.objsubid=0  WHERE x.tgrelid = $1 AND NOT x.tgisinternal \bind {{backends}} \types 20
+SELECT x.oid,x.*,p.pronamespace as func_schema_id,d.description FROM pg_catalog.pg_trigger x LEFT OUTER JOIN pg_catalog.pg_proc p ON p.oid=x.tgfoid  LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=x.oid AND d.objsubid=0  WHERE x.tgrelid = $1 AND NOT x.tgisinternal \bind {{backends}} \types 20
 SELECT r.oid,r.*, pg_get_ruledef(r.oid) AS definition FROM pg_rewrite r WHERE r.ev_class={{circuit_events}} AND r.rulename <> '_RETURN'::name
--- KNOWN: SELECT * FROM pg_default_acl WHERE defaclnamespace = $1 \bind {{nsp}} \types 20
--- KNOWN: SELECT p.oid AS proc_oid,p.proname AS proc_name,a.* FROM pg_catalog.pg_aggregate a,pg_catalog.pg_proc p WHERE p.oid=a.aggfnoid AND p.pronamespace=$1 ORDER BY p.proname \bind {{nsp}} \types 20
+SELECT * FROM pg_default_acl WHERE defaclnamespace = $1 \bind {{nsp}} \types 20
+SELECT p.oid AS proc_oid,p.proname AS proc_name,a.* FROM pg_catalog.pg_aggregate a,pg_catalog.pg_proc p WHERE p.oid=a.aggfnoid AND p.pronamespace=$1 ORDER BY p.proname \bind {{nsp}} \types 20
 select description from pg_catalog.pg_description join pg_catalog.pg_class on pg_description.objoid = pg_class.oid join pg_catalog.pg_namespace on pg_class.relnamespace = pg_namespace.oid where pg_class.relname = $1 and pg_namespace.nspname=$2 \bind backends | helios_proxy \types 1043,1043
 -- Sizes: the copy's tables hold their rows on disk, the proxy's in
 -- memory (the sizes of an empty table, statusdb/doc.go).
