@@ -186,6 +186,9 @@ func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
 		return status.ReloadResult{}, err
 	}
 	s.applyReload(p)
+	if s.reloaded != nil {
+		s.reloaded(p.next)
+	}
 	res := p.res
 	s.announce(status.Event{Type: status.ConfigReloaded, Time: s.clock.Now(), Reason: "reload",
 		Detail: fmt.Sprintf("added %v, removed %v, changed %v, restart required for %v", res.Added, res.Removed, res.Changed, res.RestartRequired)})

@@ -82,6 +82,7 @@ type Server struct {
 	spawnWG  *sync.WaitGroup // Run's, while it runs: see spawn
 	checkers map[*backend.Backend]context.CancelFunc
 	source   func() (config.Config, []config.Warning, error)
+	reloaded func(config.Config) // under runMu; see OnReload
 }
 
 // New builds a Server from a validated configuration.
@@ -204,6 +205,17 @@ func (s *Server) OnHealthCheck(fn func(backend string, d time.Duration, o breake
 func (s *Server) SetConfigSource(load func() (config.Config, []config.Warning, error)) {
 	s.runMu.Lock()
 	s.source = load
+	s.runMu.Unlock()
+}
+
+// OnReload sets a function called with the new configuration after each
+// reload that applied (from Reload, so for the REST API and SIGHUP alike),
+// for the parts outside the proxy that follow the file too (the REST API's
+// admin token and allowed hosts). It runs before Reload returns, one reload
+// at a time, so it must not call Reload.
+func (s *Server) OnReload(fn func(config.Config)) {
+	s.runMu.Lock()
+	s.reloaded = fn
 	s.runMu.Unlock()
 }
 

@@ -288,6 +288,14 @@ func serveAPI(ctx context.Context, fail context.CancelCauseFunc, wg *sync.WaitGr
 	if err != nil {
 		return err
 	}
+	// A reload rotates the admin token and changes the allowed hosts at
+	// once (api.listen_address needs a restart; config.Changes says so).
+	srv.OnReload(func(next config.Config) {
+		if err := h.SetAccess(next.API.AdminToken, next.API.AllowedHosts); err != nil {
+			// Validate refuses such a file before it gets here.
+			log.Error("api access not changed by the reload", "err", err)
+		}
+	})
 	aln, err := net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("api.listen_address: %w", err)
