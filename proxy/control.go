@@ -186,8 +186,8 @@ func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
 		return status.ReloadResult{}, err
 	}
 	s.applyReload(p)
-	if s.reloaded != nil {
-		s.reloaded(p.next)
+	for _, fn := range s.reloaded {
+		fn(p.next)
 	}
 	res := p.res
 	s.announce(status.Event{Type: status.ConfigReloaded, Time: s.clock.Now(), Reason: "reload",

@@ -82,7 +82,7 @@ type Server struct {
 	spawnWG  *sync.WaitGroup // Run's, while it runs: see spawn
 	checkers map[*backend.Backend]context.CancelFunc
 	source   func() (config.Config, []config.Warning, error)
-	reloaded func(config.Config) // under runMu; see OnReload
+	reloaded []func(config.Config) // under runMu; see OnReload
 }
 
 // New builds a Server from a validated configuration.
@@ -208,14 +208,15 @@ func (s *Server) SetConfigSource(load func() (config.Config, []config.Warning, e
 	s.runMu.Unlock()
 }
 
-// OnReload sets a function called with the new configuration after each
+// OnReload adds a function called with the new configuration after each
 // reload that applied (from Reload, so for the REST API and SIGHUP alike),
 // for the parts outside the proxy that follow the file too (the REST API's
-// admin token and allowed hosts). It runs before Reload returns, one reload
-// at a time, so it must not call Reload.
+// admin token and allowed hosts, the log level). The functions run in the
+// order added, before Reload returns, one reload at a time, so they must
+// not call Reload.
 func (s *Server) OnReload(fn func(config.Config)) {
 	s.runMu.Lock()
-	s.reloaded = fn
+	s.reloaded = append(s.reloaded, fn)
 	s.runMu.Unlock()
 }
 

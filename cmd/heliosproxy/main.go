@@ -166,7 +166,8 @@ func runService(args []string, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return 1
 	}
-	log := newLogger(stderr, cfg.Observability.LogLevel, cfg.Observability.LogFormat)
+	level := levelVar(cfg.Observability.LogLevel)
+	log := newLogger(stderr, level, cfg.Observability.LogFormat)
 	defer flushLog(log)
 	for _, w := range warnings {
 		log.Warn("config: "+w.Message, "key", w.Key, "at", fmt.Sprintf("%s:%d", w.File, w.Line))
@@ -181,6 +182,17 @@ func runService(args []string, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	ready := func(srv *proxy.Server, _ net.Addr) {
 		srv.SetConfigSource(func() (config.Config, []config.Warning, error) { return config.Load(*path) })
+		srv.OnReload(func(next config.Config) {
+			// Logged at the more verbose of the two levels, so that it shows.
+			l, was := logLevel(next.Observability.LogLevel), level.Level()
+			if l < was {
+				level.Set(l)
+			}
+			if l != was {
+				log.Log(ctx, min(l, was), "log level changed", "from", was.String(), "to", l.String())
+			}
+			level.Set(l)
+		})
 		wg.Go(func() { reloadOnHangup(ctx, srv, hup, log) })
 	}
 	if err := serve(ctx, cfg, log, ready); err != nil {

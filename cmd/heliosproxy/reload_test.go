@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
 )
@@ -90,4 +93,68 @@ port = %d
 	if code, js := httpDo(t, "POST", api+"/config/reload", newToken, ""); code != http.StatusForbidden {
 		t.Errorf("reload once no token is configured = %d %s, want 403", code, js)
 	}
+}
+
+// TestReloadChangesLogLevel: log_level = "debug" and a SIGHUP is how an
+// operator turns on debug logging without ending every client session;
+// back to "info" turns it off. Before, the reload answered that nothing
+// needed a restart and the level stayed what the process started with.
+func TestReloadChangesLogLevel(t *testing.T) {
+	pg := pgtest.New(t, pgtest.Options{Name: "loglevel"})
+	path := childConfig(t, pg, "")
+	conf, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setLevel := func(level string) {
+		t.Helper()
+		body := strings.Replace(string(conf), "metrics_enabled = false\n", "metrics_enabled = false\nlog_level = \""+level+"\"\n", 1)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := startChild(t, "run", "--config", path)
+	line, next := c.out.wait(t, ctx, 0, "serving the REST API and dashboard")
+	api := strings.TrimSuffix(field(line, "url"), "/")
+	// A successful GET is logged at Debug; /ready marks where a step's
+	// requests end, since the log is read as it comes.
+	get := func(p string) {
+		t.Helper()
+		if code, js := httpDo(t, "GET", api+p, "", ""); code != 200 {
+			t.Fatalf("GET %s = %d %s", p, code, js)
+		}
+	}
+	hangup := func(from int) int {
+		t.Helper()
+		if err := c.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		_, n := c.out.wait(t, ctx, from, "config reloaded")
+		return n
+	}
+
+	setLevel("debug")
+	next = hangup(next)
+	get("/health")
+	if line, _ := c.out.wait(t, ctx, next, "http request", "path=/health"); field(line, "level") != "DEBUG" {
+		t.Errorf("after log_level = \"debug\" and SIGHUP: %s", line)
+	}
+	c.out.wait(t, ctx, 0, "log level changed", "from=INFO", "to=DEBUG")
+
+	setLevel("info")
+	next = hangup(next)
+	get("/health")
+	get("/circuit-breaker/status")
+	// Logged at Info: a 404.
+	httpDo(t, "GET", api+"/circuit-breaker/status/nope", "", "")
+	_, end := c.out.wait(t, ctx, next, "http request", "path=/circuit-breaker/status/nope")
+	c.out.mu.Lock()
+	for _, l := range c.out.all[next:end] {
+		if strings.Contains(l, "http request") && strings.Contains(l, "level=DEBUG") {
+			t.Errorf("after log_level = \"info\" and SIGHUP, a Debug line: %s", l)
+		}
+	}
+	c.out.mu.Unlock()
 }
