@@ -161,7 +161,7 @@ func slackMessage(a Alert) *slack.WebhookMessage {
 
 // noCircuitFields are the kinds of alert that say nothing about a
 // circuit: their messages have no transition and metrics fields.
-var noCircuitFields = []Kind{KindCascadeResolved, KindTest, KindTrustsProxy, KindTrustCleared, KindFenced, KindUnfenced, KindRoleChanged, KindRoleMismatch,
+var noCircuitFields = []Kind{KindCascadeResolved, KindRemoved, KindTest, KindTrustsProxy, KindTrustCleared, KindFenced, KindUnfenced, KindRoleChanged, KindRoleMismatch,
 	KindUserIsolated, KindUserRestored}
 
 // headline is an alert's title.
@@ -184,6 +184,8 @@ func headline(a Alert) string {
 		return "🟢 Circuit CLOSED: " + a.Backend + " recovered"
 	case KindCascadeResolved:
 		return fmt.Sprintf("✅ Cascade over: %d circuits closed", len(a.Backends))
+	case KindRemoved:
+		return "➖ Backend removed from the configuration: " + a.Backend + " (its incident is resolved)"
 	case KindOverride:
 		return fmt.Sprintf("🔧 Override on %s: %s (circuit %s)", a.Backend, orDash(ev.Detail), orDash(ev.To.String()))
 	case KindPatternOpened:

@@ -190,8 +190,11 @@ func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
 		fn(p.next)
 	}
 	res := p.res
+	// The removed backends are named for the alerts, which resolve their
+	// incidents: nothing would close those circuits any more.
 	s.announce(status.Event{Type: status.ConfigReloaded, Time: s.clock.Now(), Reason: "reload",
-		Detail: fmt.Sprintf("added %v, removed %v, changed %v, restart required for %v", res.Added, res.Removed, res.Changed, res.RestartRequired)})
+		Backends: slices.Clone(res.Removed),
+		Detail:   fmt.Sprintf("added %v, removed %v, changed %v, restart required for %v", res.Added, res.Removed, res.Changed, res.RestartRequired)})
 	return res, nil
 }
 
