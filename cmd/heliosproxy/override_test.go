@@ -199,3 +199,66 @@ port = %d
 		t.Errorf("pg-a after its ttl: %s", js)
 	}
 }
+
+// TestCorruptOverridesFileIsKept: the proxy starts without overrides it
+// cannot read back (a file torn or edited by hand), says where the file
+// went, and keeps it: the next override written does not replace it.
+// Before, the next change overwrote it, losing every override in it, and
+// a file whose second entry was invalid had its first applied while the
+// log said the proxy started without them.
+func TestCorruptOverridesFileIsKept(t *testing.T) {
+	pg := pgtest.New(t, pgtest.Options{Name: "corrupt"})
+	const token = "corrupt-test-token-0123456789"
+	for _, tt := range []struct {
+		name, file string
+	}{
+		{"torn", `[{"Backend": "pg-a", "State": "OPEN", "Reason": "reindexing", "Au`},
+		{"an invalid entry", `[{"Backend": "pg-a", "State": "OPEN", "Reason": "reindexing"}, {"Backend": "pg-a", "State": "HALF_OPEN"}]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			apiPort := freePort(t)
+			state := t.TempDir()
+			path := filepath.Join(t.TempDir(), "heliosproxy.toml")
+			body := fmt.Sprintf(`[proxy]
+listen_address = "127.0.0.1:0"
+[api]
+listen_address = "127.0.0.1:%d"
+admin_token = %q
+[observability]
+metrics_enabled = false
+[state]
+dir = %q
+[health_checks]
+password = %q
+[[backends.instances]]
+name = "pg-a"
+host = "127.0.0.1"
+port = %d
+`, apiPort, token, state, pg.Password, pg.Port)
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(state, "overrides.json"), []byte(tt.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			startService(t, path)
+			api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+			if code, js := httpDo(t, "GET", api+"/circuit-breaker/status/pg-a", "", ""); code != 200 || !strings.Contains(js, `"override":null`) {
+				t.Errorf("GET status/pg-a after starting with a bad overrides file = %d %s, want no override", code, js)
+			}
+			if code, js := httpDo(t, "PUT", api+"/circuit-breaker/backends/pg-a/override", token, `{"state":"CLOSED","reason":"pin"}`); code != 200 {
+				t.Fatalf("PUT override = %d %s", code, js)
+			}
+			kept, err := filepath.Glob(filepath.Join(state, "overrides.json.corrupt-*"))
+			if err != nil || len(kept) != 1 {
+				t.Fatalf("files set aside: %v %v, want one overrides.json.corrupt-*", kept, err)
+			}
+			if b, err := os.ReadFile(kept[0]); err != nil || string(b) != tt.file {
+				t.Errorf("%s holds %q (%v), want the file as it was: %q", kept[0], b, err, tt.file)
+			}
+			if b, err := os.ReadFile(filepath.Join(state, "overrides.json")); err != nil || !strings.Contains(string(b), `"pin"`) {
+				t.Errorf("overrides.json after the PUT = %q (%v), want the new override", b, err)
+			}
+		})
+	}
+}
