@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
 
 	"github.com/heliosdb/heliosproxy/internal/loopback"
@@ -261,7 +262,9 @@ func newServer(c Controller, log *slog.Logger, o Options) (*server, error) {
 // (a test walks both).
 func (s *server) routes() *chi.Mux {
 	r := chi.NewRouter()
-	r.Use(s.securityHeaders, s.logRequests, s.recoverPanics, s.checkHost)
+	// HEAD is answered wherever GET is, with GET's headers and no body
+	// (RFC 9110 §9.3.2): curl -I, uptime checkers and load balancers send it.
+	r.Use(s.securityHeaders, s.logRequests, s.recoverPanics, s.checkHost, middleware.GetHead)
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed)
 

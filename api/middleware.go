@@ -263,6 +263,9 @@ func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	for _, m := range allowedMethods {
 		if s.mux.Match(chi.NewRouteContext(), m, r.URL.Path) {
 			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead) // GetHead answers it
+			}
 		}
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
