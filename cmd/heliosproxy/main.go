@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -99,7 +100,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // health is the container HEALTHCHECK: the runtime image has no curl.
 func health(args []string, stderr io.Writer) int {
 	url := "http://127.0.0.1:8080/health"
-	if len(args) > 0 {
+	switch {
+	case len(args) > 1 || len(args) == 1 && strings.HasPrefix(args[0], "-"):
+		fmt.Fprint(stderr, "usage: heliosproxy health [URL]    (default "+url+"; exit 0 when it answers 200)\n")
+		return 2
+	case len(args) == 1:
 		url = args[0]
 	}
 	client := &http.Client{Timeout: 3 * time.Second}

@@ -74,6 +74,14 @@ func TestUsage(t *testing.T) {
 	if code := run([]string{"version"}, nil, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "heliosproxy ") {
 		t.Errorf("version: exit %d, stdout %q", code, out.String())
 	}
+	// health's usage errors are usage errors (2), not an unhealthy proxy
+	// (1): before, "health --help" fetched the URL "--help".
+	for _, args := range [][]string{{"health", "--help"}, {"health", "-h"}, {"health", "http://127.0.0.1:1/health", "extra"}} {
+		errOut.Reset()
+		if code := run(args, nil, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "usage: heliosproxy health") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and the usage", args, code, errOut.String())
+		}
+	}
 }
 
 // lines collects written lines and lets a test wait for one.
