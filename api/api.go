@@ -194,6 +194,8 @@ func (h *Handler) SetAccess(adminToken string, allowedHosts []string) error {
 		switch {
 		case next.tokenHash == nil:
 			s.log.Info("api admin token removed: mutating endpoints are disabled")
+		case prev.tokenHash == nil:
+			s.log.Info("api admin token set: mutating endpoints are enabled")
 		default:
 			s.log.Info("api admin token replaced: the previous one no longer works")
 		}
