@@ -286,3 +286,7 @@ type ReloadResult struct {
 // ErrUnknownBackend is returned (wrapped) for a backend name that is not
 // configured.
 var ErrUnknownBackend = errors.New("unknown backend")
+
+// ErrNotSaved is returned (wrapped) for an operator's change that could
+// not be written under [state] dir, and so did not take effect.
+var ErrNotSaved = errors.New("not saved under [state] dir")

@@ -262,3 +262,57 @@ port = %d
 		})
 	}
 }
+
+// TestOverrideNotSaved: when [state] dir cannot take the override (here
+// its file is a directory, which stops root as well as anyone), the API
+// answers 500 saying the override was not saved and nothing changed, and
+// nothing did. Before, the answer was a bare "setting the override failed"
+// and the CLI printed just that, with no hint of the state directory.
+func TestOverrideNotSaved(t *testing.T) {
+	pg := pgtest.New(t, pgtest.Options{Name: "notsaved"})
+	const token = "notsaved-test-token-0123456789"
+	apiPort := freePort(t)
+	state := t.TempDir()
+	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
+	body := fmt.Sprintf(`[proxy]
+listen_address = "127.0.0.1:0"
+[api]
+listen_address = "127.0.0.1:%d"
+admin_token = %q
+[observability]
+metrics_enabled = false
+[state]
+dir = %q
+[health_checks]
+password = %q
+[[backends.instances]]
+name = "pg-a"
+host = "127.0.0.1"
+port = %d
+`, apiPort, token, state, pg.Password, pg.Port)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startService(t, path)
+	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	blocker := filepath.Join(state, "overrides.json")
+	if err := os.Mkdir(blocker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	code, js := httpDo(t, "PUT", api+"/circuit-breaker/backends/pg-a/override", token, `{"state":"OPEN","reason":"maintenance"}`)
+	if code != 500 || !strings.Contains(js, "could not be saved under [state] dir, so nothing changed") || !strings.Contains(js, "log has the cause") {
+		t.Errorf("PUT override with [state] dir unwritable = %d %s, want 500 saying it was not saved", code, js)
+	}
+	if strings.Contains(js, state) {
+		t.Errorf("the answer names the state directory's path: %s", js)
+	}
+	if code, js := httpDo(t, "GET", api+"/circuit-breaker/status/pg-a", "", ""); code != 200 || !strings.Contains(js, `"override":null`) {
+		t.Errorf("GET status/pg-a after the failed PUT = %d %s, want no override", code, js)
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if code, js := httpDo(t, "PUT", api+"/circuit-breaker/backends/pg-a/override", token, `{"state":"OPEN","reason":"maintenance"}`); code != 200 {
+		t.Errorf("PUT override once [state] dir is writable = %d %s", code, js)
+	}
+}

@@ -193,7 +193,7 @@ func (st *Store) Update(change func(m map[string]status.Override)) error {
 	st.mu.Unlock()
 	change(next)
 	if err := st.write(next, false); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", status.ErrNotSaved, err)
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()

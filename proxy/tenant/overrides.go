@@ -71,7 +71,7 @@ func (s *overrideStore) set(k key, o *status.UserOverride) error {
 			return err
 		}
 		if err := statefile.Write(s.path, data, OverridesFile+".*"); err != nil {
-			return fmt.Errorf("user override not saved: %w", err)
+			return fmt.Errorf("user override %w: %w", status.ErrNotSaved, err)
 		}
 	}
 	s.m.Store(&next)
