@@ -42,8 +42,10 @@
 //     backends serve everyone else.
 //   - Operator overrides, recognised by Reason "override" on CircuitOpened
 //     and CircuitClosed (what the proxy publishes for Force and Unforce), or
-//     an event type starting with "Override": a Slack message with severity
-//     info, never a page. When an override closes a circuit that has an
+//     an event type starting with "Override": one Slack message with
+//     severity info per operator action (from OverrideSet or
+//     OverrideCleared, which name the operator and the reason; the
+//     transition it causes adds none), never a page. When an override closes a circuit that has an
 //     incident (or one whose resolve is being held), the incident resolves at
 //     once, without waiting for FlapWindow: an operator acted.
 //   - BackendTrustsProxy (a backend lets the proxy's connections in without

@@ -394,9 +394,12 @@ func (p *policy) override(b *backendState, ev status.Event, now time.Time) []Ale
 		return p.recovered(b, ev, now)
 	}
 	var out []Alert
-	if ev.Node == "" || !ev.Type.IsOverride() {
-		// An override applied from another cluster member is announced
-		// there, where the operator acted.
+	if ev.Type.IsOverride() && ev.Node == "" {
+		// One message per operator action, from OverrideSet or
+		// OverrideCleared, which name the operator and the reason; the
+		// transition the action causes says nothing more. An override
+		// applied from another cluster member is announced there, where
+		// the operator acted.
 		out = append(out, p.alert(KindOverride, ActionNone, "", SeverityInfo, b.name, ev, now))
 	}
 	if b.pendingClose != nil {

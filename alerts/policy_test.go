@@ -37,6 +37,15 @@ func evCascade(bs ...string) status.Event {
 	return status.Event{Type: status.CascadeDetected, Reason: "cascade", Detail: "several circuits opened together", Backends: bs}
 }
 
+// evOverride is the OverrideSet (to OPEN or CLOSED) or, with to NoState,
+// the OverrideCleared an operator's action publishes.
+func evOverride(b string, to status.CircuitState) status.Event {
+	if to == status.NoState {
+		return status.Event{Type: status.OverrideCleared, Backend: b, Reason: "override", Detail: "cleared", Author: "alice"}
+	}
+	return status.Event{Type: status.OverrideSet, Backend: b, To: to, Reason: "override", Detail: "reindexing", Author: "alice"}
+}
+
 // evReload is a ConfigReloaded that removed the backends bs.
 func evReload(bs ...string) status.Event {
 	return status.Event{Type: status.ConfigReloaded, Reason: "reload", Detail: "added [], removed " + fmt.Sprint(bs), Backends: bs}
@@ -358,9 +367,11 @@ func TestPolicy(t *testing.T) {
 			want:  []string{"+5s circuit_opened trigger a error backend=a"},
 		},
 		{
-			name: "overrides are information for chat only",
-			steps: []step{{0, evForce("a", status.Closed, status.Open, "forced open by operator")},
-				{time.Minute, evForce("a", status.Open, status.Closed, "override removed")}},
+			// As the proxy publishes an override: the transition it
+			// causes, then the operator's action; one message each time.
+			name: "overrides are one chat message per operator action",
+			steps: []step{{0, evForce("a", status.Closed, status.Open, "forced open by operator")}, {0, evOverride("a", status.Open)},
+				{time.Minute, evForce("a", status.Open, status.Closed, "override removed")}, {time.Minute, evOverride("a", status.NoState)}},
 			end: time.Hour,
 			want: []string{
 				"+0s override info-only info backend=a",
@@ -377,13 +388,14 @@ func TestPolicy(t *testing.T) {
 			},
 		},
 		{
-			name:  "an override while a resolve is held sends the resolve",
-			steps: []step{{0, evOpen("a")}, {time.Minute, evClose("a")}, {90 * s, evForce("a", status.Closed, status.Open, "forced open by operator")}},
-			end:   time.Hour,
+			name: "an override while a resolve is held sends the resolve",
+			steps: []step{{0, evOpen("a")}, {time.Minute, evClose("a")}, {90 * s, evForce("a", status.Closed, status.Open, "forced open by operator")},
+				{90 * s, evOverride("a", status.Open)}},
+			end: time.Hour,
 			want: []string{
 				"+5s circuit_opened trigger a error backend=a",
-				"+1m30s override info-only info backend=a",
 				"+1m30s circuit_closed resolve a info backend=a",
+				"+1m30s override info-only info backend=a",
 			},
 		},
 		{

@@ -235,3 +235,74 @@ flap_window = "300ms"
 	case <-quiet.C:
 	}
 }
+
+// TestOverrideAlertsOncePerAction: an operator forcing a backend OPEN and
+// clearing it again posts one Slack message each, naming the operator and
+// the reason, and pages nobody. Before, each action posted twice: first
+// for the transition it caused ("forced open by operator", without who or
+// why), then for the action itself (with a "– → OPEN" transition and empty
+// metrics), and a clear said "circuit –".
+func TestOverrideAlertsOncePerAction(t *testing.T) {
+	slack := newReceiver(t, http.StatusOK, "ok")
+	pd := newReceiver(t, http.StatusAccepted, `{"status":"success","message":"Event processed"}`)
+	pg := pgtest.New(t, pgtest.Options{Name: "ov-alert", Auth: "scram-sha-256"})
+	const token = "override-alert-token-0123456789"
+	apiPort := freePort(t)
+	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
+	body := fmt.Sprintf(`[proxy]
+listen_address = "127.0.0.1:0"
+[api]
+listen_address = "127.0.0.1:%d"
+admin_token = %q
+[observability]
+metrics_enabled = false
+[health_checks]
+password = %q
+[alerts]
+slack_webhook_url = %q
+pagerduty_integration_key = "routing-key-for-test"
+pagerduty_events_url = %q
+cluster_name = "test-cluster"
+[[backends.instances]]
+name = "pg-a"
+host = "127.0.0.1"
+port = %d
+`, apiPort, token, pg.Password, slack.URL+"/services/T000/B000/secret", pd.URL, pg.Port)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startService(t, path)
+	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	req, _ := http.NewRequest("PUT", api+"/circuit-breaker/backends/pg-a/override", strings.NewReader(`{"state":"OPEN","reason":"reindexing"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Helios-Author", "carol")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("PUT override: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if text, _ := slack.next(t, ctx, "Slack message of the override")["text"].(string); !strings.Contains(text, "pg-a forced OPEN by carol") || !strings.Contains(text, "reindexing") {
+		t.Errorf("first Slack message after the override = %q, want pg-a forced OPEN by carol: reindexing", text)
+	}
+	req, _ = http.NewRequest("DELETE", api+"/circuit-breaker/backends/pg-a/override", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("X-Helios-Author", "carol")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("DELETE override: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	// Messages arrive in order: a duplicate of the first would come now.
+	if text, _ := slack.next(t, ctx, "Slack message of the clear")["text"].(string); !strings.Contains(text, "Override on pg-a cleared by carol") {
+		t.Errorf("second Slack message = %q, want the clear by carol", text)
+	}
+	select {
+	case ev := <-pd.bodies:
+		t.Errorf("PagerDuty event for an override: %v", ev)
+	default:
+	}
+}
