@@ -67,8 +67,9 @@
 //     contradicts): a Slack message only. ReplicaLagging and
 //     ReplicaCaughtUp alert nobody: lag is routine, it shows in the status
 //     and metrics.
-//   - ConfigReloaded that removed backends (Event.Backends): a removed
-//     backend's held opening is never paged, and each incident it has open
+//   - ConfigReloaded that drained backends (Event.Backends: removed, or
+//     moved to another server under the same name, which starts with a
+//     closed circuit of its own): such a backend's held opening is never paged, and each incident it has open
 //     (its own, its part in the cascade, a fence, a trust page) resolves at
 //     once, with a Slack message, since nothing would close it any more.
 //     A removed backend without an open incident is not announced.
@@ -135,7 +136,7 @@ const (
 	KindCascade         Kind = "cascade"              // several circuits opened together (or one joined them)
 	KindRecoveryFailed  Kind = "recovery_failed"      // a recovery attempt failed, the circuit is open again
 	KindClosed          Kind = "circuit_closed"       // a circuit with an incident closed and stayed closed
-	KindRemoved         Kind = "backend_removed"      // a reload removed a backend that had an incident open
+	KindRemoved         Kind = "backend_removed"      // a reload removed (or moved to another server) a backend that had an incident open
 	KindCascadeResolved Kind = "cascade_resolved"     // every circuit of a cascade has recovered
 	KindOverride        Kind = "override"             // an operator set or removed an override
 	KindTrustsProxy     Kind = "trusts_proxy"         // a backend lets the proxy's connections in without a password

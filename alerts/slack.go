@@ -193,7 +193,7 @@ func headline(a Alert) string {
 	case KindCascadeResolved:
 		return fmt.Sprintf("✅ Cascade over: %d circuits closed", len(a.Backends))
 	case KindRemoved:
-		return "➖ Backend removed from the configuration: " + a.Backend + " (its incident is resolved)"
+		return "➖ Backend removed from the configuration (or moved to another server): " + a.Backend + " (its incident is resolved)"
 	case KindOverride:
 		switch {
 		case ev.Type == status.OverrideSet:

@@ -191,10 +191,16 @@ func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
 		fn(p.next)
 	}
 	res := p.res
-	// The removed backends are named for the alerts, which resolve their
+	// The drained backends (removed, or replaced by another server under
+	// the same name) are named for the alerts, which resolve their
 	// incidents: nothing would close those circuits any more.
+	var drained []string
+	for _, b := range p.drain {
+		drained = append(drained, b.Config.Name)
+	}
+	slices.Sort(drained)
 	s.announce(status.Event{Type: status.ConfigReloaded, Time: s.clock.Now(), Reason: "reload",
-		Backends: slices.Clone(res.Removed),
+		Backends: drained,
 		Detail:   fmt.Sprintf("added %v, removed %v, changed %v, restart required for %v", res.Added, res.Removed, res.Changed, res.RestartRequired)})
 	return res, nil
 }

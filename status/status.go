@@ -188,7 +188,7 @@ type Event struct {
 	RecoveryDuration time.Duration
 	// InPrevious is the time spent in the previous state.
 	InPrevious time.Duration
-	Backends   []string // CascadeDetected: the backends that opened together; ConfigReloaded: the backends the reload removed
+	Backends   []string // CascadeDetected: the backends that opened together; ConfigReloaded: the backends the reload drained (removed, or replaced by another server under the same name)
 	// Role and Database name the role of a UserBreaker* event.
 	Role     string `json:",omitempty"`
 	Database string `json:",omitempty"`

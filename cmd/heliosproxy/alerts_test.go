@@ -153,32 +153,11 @@ func TestAlertsForARemovedBackend(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
 	write := func(backends ...*pgtest.Cluster) {
 		t.Helper()
-		body := fmt.Sprintf(`[proxy]
-listen_address = "127.0.0.1:0"
-[circuit_breaker]
-open_duration = "1s"
-[api]
-listen_address = "127.0.0.1:0"
-[observability]
-metrics_enabled = false
-[health_checks]
-interval = "500ms"
-timeout = "500ms"
-password = %q
-[alerts]
-slack_webhook_url = %q
-pagerduty_integration_key = "routing-key-for-test"
-pagerduty_events_url = %q
-cluster_name = "test-cluster"
-cascade_delay = %q
-flap_window = "300ms"
-`, a.Password, slack.URL+"/services/T000/B000/secret", pd.URL, cascadeDelay.String())
+		var bs []namedBackend
 		for _, be := range backends {
-			body += fmt.Sprintf("[[backends.instances]]\nname = %q\nhost = \"127.0.0.1\"\nport = %d\n", "pg-"+strings.TrimPrefix(be.Name, "rm-"), be.Port)
+			bs = append(bs, namedBackend{"pg-" + strings.TrimPrefix(be.Name, "rm-"), be.Port})
 		}
-		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeAlertsConfig(t, path, a.Password, slack, pd, cascadeDelay, bs...)
 	}
 	write(a, b, c)
 	sv := startService(t, path)
@@ -304,5 +283,80 @@ port = %d
 	case ev := <-pd.bodies:
 		t.Errorf("PagerDuty event for an override: %v", ev)
 	default:
+	}
+}
+
+// namedBackend is a [[backends.instances]] entry on 127.0.0.1.
+type namedBackend struct {
+	name string
+	port int
+}
+
+// writeAlertsConfig writes a configuration with Slack and PagerDuty at the
+// receivers, short health checks and open_duration, no metrics endpoint.
+func writeAlertsConfig(t *testing.T, path, password string, slack, pd *receiver, cascadeDelay time.Duration, backends ...namedBackend) {
+	t.Helper()
+	body := fmt.Sprintf(`[proxy]
+listen_address = "127.0.0.1:0"
+[circuit_breaker]
+open_duration = "1s"
+[api]
+listen_address = "127.0.0.1:0"
+[observability]
+metrics_enabled = false
+[health_checks]
+interval = "500ms"
+timeout = "500ms"
+password = %q
+[alerts]
+slack_webhook_url = %q
+pagerduty_integration_key = "routing-key-for-test"
+pagerduty_events_url = %q
+cluster_name = "test-cluster"
+cascade_delay = %q
+flap_window = "300ms"
+`, password, slack.URL+"/services/T000/B000/secret", pd.URL, cascadeDelay.String())
+	for _, be := range backends {
+		body += fmt.Sprintf("[[backends.instances]]\nname = %q\nhost = \"127.0.0.1\"\nport = %d\n", be.name, be.port)
+	}
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAlertsForAMovedBackend: an operator points a dead backend's name at
+// another server (a replacement) and reloads. The new server starts with a
+// closed circuit of its own, so the old one's page resolves then. Before,
+// it stayed open until the new server happened to open and close.
+func TestAlertsForAMovedBackend(t *testing.T) {
+	slack := newReceiver(t, http.StatusOK, "ok")
+	pd := newReceiver(t, http.StatusAccepted, `{"status":"success","message":"Event processed"}`)
+	a := pgtest.New(t, pgtest.Options{Name: "mv-a", Auth: "scram-sha-256"})
+	b := pgtest.New(t, pgtest.Options{Name: "mv-b", Auth: "scram-sha-256"})
+	c := pgtest.New(t, pgtest.Options{Name: "mv-c", Auth: "scram-sha-256"})
+	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
+	writeAlertsConfig(t, path, a.Password, slack, pd, 100*time.Millisecond, namedBackend{"pg-a", a.Port}, namedBackend{"pg-b", b.Port})
+	sv := startService(t, path)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	if err := b.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	trigger := pd.next(t, ctx, "PagerDuty trigger")
+	if trigger["event_action"] != "trigger" || trigger["dedup_key"] != "heliosproxy/test-cluster/pg-b" {
+		t.Fatalf("PagerDuty event = %v, want the trigger of pg-b", trigger)
+	}
+	slack.next(t, ctx, "Slack message of pg-b's opening")
+	// pg-b is now the server c.
+	writeAlertsConfig(t, path, a.Password, slack, pd, 100*time.Millisecond, namedBackend{"pg-a", a.Port}, namedBackend{"pg-b", c.Port})
+	res, err := sv.srv.Reload(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("reload: %+v", res)
+	resolve := pd.next(t, ctx, "PagerDuty resolve")
+	if resolve["event_action"] != "resolve" || resolve["dedup_key"] != trigger["dedup_key"] {
+		t.Errorf("PagerDuty event after pg-b moved = %v, want the resolve of %v", resolve, trigger["dedup_key"])
 	}
 }
