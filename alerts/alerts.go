@@ -121,6 +121,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -369,7 +370,7 @@ func (c Config) Channels() []Channel {
 // safe.
 func (c Config) String() string {
 	return fmt.Sprintf("alerts.Config{Cluster:%q DashboardURL:%q Slack:%s PagerDuty:%s PagerDutyEventsURL:%q}",
-		c.Cluster, c.DashboardURL, configured(c.SlackWebhookURL), configured(c.PagerDutyRoutingKey), c.PagerDutyEventsURL)
+		c.Cluster, redactURL(c.DashboardURL), configured(c.SlackWebhookURL), configured(c.PagerDutyRoutingKey), redactURL(c.PagerDutyEventsURL))
 }
 
 // GoString hides the secrets from %#v.
@@ -379,11 +380,22 @@ func (c Config) GoString() string { return c.String() }
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("cluster", c.Cluster),
-		slog.String("dashboard_url", c.DashboardURL),
+		slog.String("dashboard_url", redactURL(c.DashboardURL)),
 		slog.String("slack", configured(c.SlackWebhookURL)),
 		slog.String("pagerduty", configured(c.PagerDutyRoutingKey)),
-		slog.String("pagerduty_events_url", c.PagerDutyEventsURL),
+		slog.String("pagerduty_events_url", redactURL(c.PagerDutyEventsURL)),
 	)
+}
+
+// redactURL hides the password of a URL's user information
+// (https://user:password@host/…); anything else is returned as it is.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+	}
+	return s
 }
 
 func configured(secret string) string {
