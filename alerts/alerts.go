@@ -42,8 +42,10 @@
 //     backends serve everyone else.
 //   - Operator overrides, recognised by Reason "override" on CircuitOpened
 //     and CircuitClosed (what the proxy publishes for Force and Unforce), or
-//     an event type starting with "Override": a Slack message with severity
-//     info, never a page. When an override closes a circuit that has an
+//     an event type starting with "Override": one Slack message with
+//     severity info per operator action (from OverrideSet or
+//     OverrideCleared, which name the operator and the reason; the
+//     transition it causes adds none), never a page. When an override closes a circuit that has an
 //     incident (or one whose resolve is being held), the incident resolves at
 //     once, without waiting for FlapWindow: an operator acted.
 //   - BackendTrustsProxy (a backend lets the proxy's connections in without
@@ -65,6 +67,12 @@
 //     contradicts): a Slack message only. ReplicaLagging and
 //     ReplicaCaughtUp alert nobody: lag is routine, it shows in the status
 //     and metrics.
+//   - ConfigReloaded that drained backends (Event.Backends: removed, or
+//     moved to another server under the same name, which starts with a
+//     closed circuit of its own): such a backend's held opening is never paged, and each incident it has open
+//     (its own, its part in the cascade, a fence, a trust page) resolves at
+//     once, with a Slack message, since nothing would close it any more.
+//     A removed backend without an open incident is not announced.
 //   - CircuitHalfOpened and unknown event types alert nobody.
 //
 // Flap damping: the resolve is held for FlapWindow after a close. A backend
@@ -113,6 +121,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -128,6 +137,7 @@ const (
 	KindCascade         Kind = "cascade"              // several circuits opened together (or one joined them)
 	KindRecoveryFailed  Kind = "recovery_failed"      // a recovery attempt failed, the circuit is open again
 	KindClosed          Kind = "circuit_closed"       // a circuit with an incident closed and stayed closed
+	KindRemoved         Kind = "backend_removed"      // a reload removed (or moved to another server) a backend that had an incident open
 	KindCascadeResolved Kind = "cascade_resolved"     // every circuit of a cascade has recovered
 	KindOverride        Kind = "override"             // an operator set or removed an override
 	KindTrustsProxy     Kind = "trusts_proxy"         // a backend lets the proxy's connections in without a password
@@ -360,7 +370,7 @@ func (c Config) Channels() []Channel {
 // safe.
 func (c Config) String() string {
 	return fmt.Sprintf("alerts.Config{Cluster:%q DashboardURL:%q Slack:%s PagerDuty:%s PagerDutyEventsURL:%q}",
-		c.Cluster, c.DashboardURL, configured(c.SlackWebhookURL), configured(c.PagerDutyRoutingKey), c.PagerDutyEventsURL)
+		c.Cluster, redactURL(c.DashboardURL), configured(c.SlackWebhookURL), configured(c.PagerDutyRoutingKey), redactURL(c.PagerDutyEventsURL))
 }
 
 // GoString hides the secrets from %#v.
@@ -370,11 +380,22 @@ func (c Config) GoString() string { return c.String() }
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("cluster", c.Cluster),
-		slog.String("dashboard_url", c.DashboardURL),
+		slog.String("dashboard_url", redactURL(c.DashboardURL)),
 		slog.String("slack", configured(c.SlackWebhookURL)),
 		slog.String("pagerduty", configured(c.PagerDutyRoutingKey)),
-		slog.String("pagerduty_events_url", c.PagerDutyEventsURL),
+		slog.String("pagerduty_events_url", redactURL(c.PagerDutyEventsURL)),
 	)
+}
+
+// redactURL hides the password of a URL's user information
+// (https://user:password@host/…); anything else is returned as it is.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return u.Redacted()
+		}
+	}
+	return s
 }
 
 func configured(secret string) string {

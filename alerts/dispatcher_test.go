@@ -1,9 +1,11 @@
 package alerts
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -573,6 +575,19 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 	for _, want := range []string{"HTTP 404", "HTTP 400", "HTTP 500", "HTTP 429", "connection refused", "deadline exceeded", "giving up on alert"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no text mentions %q", want)
+		}
+	}
+}
+
+// TestConfigLogHidesURLPasswords: the alerts' configuration as logged at
+// start-up and printed hides a URL's password.
+func TestConfigLogHidesURLPasswords(t *testing.T) {
+	c := Config{PagerDutyEventsURL: "https://pd:pd-url-secret@pd.example.com", DashboardURL: "https://ops:dash-url-secret@dash.example.com/"}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("alerts running", "config", c)
+	for _, s := range []string{buf.String(), c.String(), fmt.Sprintf("%#v", c)} {
+		if strings.Contains(s, "url-secret") {
+			t.Errorf("a URL's password shows: %s", s)
 		}
 	}
 }

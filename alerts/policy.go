@@ -100,6 +100,12 @@ func (p *policy) handle(ev status.Event, now time.Time) []Alert {
 		return []Alert{p.alert(KindUserIsolated, ActionNone, "", SeverityWarning, "", ev, now)}
 	case status.UserBreakerClosed:
 		return []Alert{p.alert(KindUserRestored, ActionNone, "", SeverityInfo, "", ev, now)}
+	case status.ConfigReloaded:
+		var out []Alert
+		for _, name := range ev.Backends {
+			out = append(out, p.removed(name, ev, now)...)
+		}
+		return out
 	}
 	switch ev.Type {
 	case status.QueryBreakerOpened:
@@ -291,8 +297,42 @@ func (p *policy) closed(b *backendState, ev status.Event, now time.Time) []Alert
 // recovered resolves b's incident and, when b was the last open member of
 // the cascade incident, the cascade too.
 func (p *policy) recovered(b *backendState, ev status.Event, now time.Time) []Alert {
+	return p.ended(KindClosed, b, ev, now)
+}
+
+// removed forgets a backend a reload removed from the configuration: its
+// held opening is never paged, and its open incidents (its own or its part
+// in the cascade, a fence, a trust page) resolve now, since nothing would
+// close them any more. A backend with none is not announced; one added
+// again later starts afresh.
+func (p *policy) removed(name string, ev status.Event, now time.Time) []Alert {
+	b, ok := p.backends[name]
+	if !ok {
+		return nil
+	}
+	delete(p.backends, name)
+	b.pendingOpen = nil
+	var out []Alert
+	if b.incident || b.member {
+		out = p.ended(KindRemoved, b, ev, now)
+	}
+	for _, inc := range []struct {
+		open *bool
+		key  string
+	}{{&b.fenceIncident, p.key(name) + "/fenced"}, {&b.trustIncident, p.trustKey(name)}} {
+		if *inc.open {
+			*inc.open = false
+			out = append(out, p.alert(KindRemoved, ActionResolve, inc.key, SeverityInfo, name, ev, now))
+		}
+	}
+	return out
+}
+
+// ended resolves b's incident, announcing it as kind, and, when b was the
+// last open member of the cascade incident, the cascade too.
+func (p *policy) ended(kind Kind, b *backendState, ev status.Event, now time.Time) []Alert {
 	b.pendingClose = nil
-	a := p.alert(KindClosed, ActionNone, "", SeverityInfo, b.name, ev, now)
+	a := p.alert(kind, ActionNone, "", SeverityInfo, b.name, ev, now)
 	if b.incident {
 		a.Action, a.DedupKey = ActionResolve, p.key(b.name)
 	}
@@ -354,9 +394,12 @@ func (p *policy) override(b *backendState, ev status.Event, now time.Time) []Ale
 		return p.recovered(b, ev, now)
 	}
 	var out []Alert
-	if ev.Node == "" || !ev.Type.IsOverride() {
-		// An override applied from another cluster member is announced
-		// there, where the operator acted.
+	if ev.Type.IsOverride() && ev.Node == "" {
+		// One message per operator action, from OverrideSet or
+		// OverrideCleared, which name the operator and the reason; the
+		// transition the action causes says nothing more. An override
+		// applied from another cluster member is announced there, where
+		// the operator acted.
 		out = append(out, p.alert(KindOverride, ActionNone, "", SeverityInfo, b.name, ev, now))
 	}
 	if b.pendingClose != nil {

@@ -37,6 +37,20 @@ func evCascade(bs ...string) status.Event {
 	return status.Event{Type: status.CascadeDetected, Reason: "cascade", Detail: "several circuits opened together", Backends: bs}
 }
 
+// evOverride is the OverrideSet (to OPEN or CLOSED) or, with to NoState,
+// the OverrideCleared an operator's action publishes.
+func evOverride(b string, to status.CircuitState) status.Event {
+	if to == status.NoState {
+		return status.Event{Type: status.OverrideCleared, Backend: b, Reason: "override", Detail: "cleared", Author: "alice"}
+	}
+	return status.Event{Type: status.OverrideSet, Backend: b, To: to, Reason: "override", Detail: "reindexing", Author: "alice"}
+}
+
+// evReload is a ConfigReloaded that removed the backends bs.
+func evReload(bs ...string) status.Event {
+	return status.Event{Type: status.ConfigReloaded, Reason: "reload", Detail: "added [], removed " + fmt.Sprint(bs), Backends: bs}
+}
+
 func evForce(b string, from, to status.CircuitState, detail string) status.Event {
 	typ := status.CircuitOpened
 	if to == status.Closed {
@@ -163,6 +177,75 @@ func TestPolicy(t *testing.T) {
 			},
 		},
 		{
+			name:  "a backend removed by a reload resolves its incident at once",
+			steps: []step{{0, evOpen("a")}, {time.Minute, evReload("a")}, {2 * time.Minute, evOpen("a")}},
+			end:   time.Hour,
+			want: []string{
+				"+5s circuit_opened trigger a error backend=a",
+				"+1m0s backend_removed resolve a info backend=a",
+				// Added again: a new incident.
+				"+2m5s circuit_opened trigger a error backend=a",
+			},
+		},
+		{
+			name:  "a held opening of a removed backend is never paged",
+			steps: []step{{0, evOpen("a")}, {2 * s, evReload("a")}},
+			end:   time.Hour,
+			flush: true,
+		},
+		{
+			name:  "a removed backend whose resolve was held resolves at once",
+			steps: []step{{0, evOpen("a")}, {10 * s, evClose("a")}, {20 * s, evReload("a")}},
+			end:   time.Hour,
+			want: []string{
+				"+5s circuit_opened trigger a error backend=a",
+				"+20s backend_removed resolve a info backend=a",
+			},
+		},
+		{
+			name: "a removed member leaves the cascade to the others",
+			steps: []step{{0, evOpen("a")}, {s, evOpen("b")}, {s, evCascade("a", "b")}, {time.Minute, evClose("b")},
+				{time.Minute + 10*s, evReload("a")}},
+			end: time.Hour,
+			want: []string{
+				"+1s cascade trigger cascade critical backends=a,b",
+				"+1m10s backend_removed info-only info backend=a",
+				// b's resolve was held for the flap window.
+				"+3m0s circuit_closed info-only info backend=b",
+				"+3m0s cascade_resolved resolve cascade info backends=a,b",
+			},
+		},
+		{
+			name:  "the last open member of a cascade removed resolves it",
+			steps: []step{{0, evOpen("a")}, {s, evOpen("b")}, {s, evCascade("a", "b")}, {time.Minute, evReload("a", "b")}},
+			end:   time.Hour,
+			want: []string{
+				"+1s cascade trigger cascade critical backends=a,b",
+				"+1m0s backend_removed info-only info backend=a",
+				"+1m0s backend_removed info-only info backend=b",
+				"+1m0s cascade_resolved resolve cascade info backends=a,b",
+			},
+		},
+		{
+			name: "a removed backend's fence and trust pages resolve",
+			steps: []step{{0, status.Event{Type: status.BackendFenced, Backend: "a", Reason: "second_primary"}},
+				{s, status.Event{Type: status.BackendTrustsProxy, Backend: "a", Reason: "pass_through_refused"}},
+				{time.Minute, evReload("a")}},
+			end: time.Hour,
+			want: []string{
+				"+0s fenced trigger a/fenced critical backend=a",
+				"+1s trusts_proxy trigger a/trusts-proxy error backend=a",
+				"+1m0s backend_removed resolve a/fenced info backend=a",
+				"+1m0s backend_removed resolve a/trusts-proxy info backend=a",
+			},
+		},
+		{
+			name:  "a reload that removes nothing alerts nobody",
+			steps: []step{{0, evOpen("a")}, {time.Minute, evReload()}},
+			end:   time.Minute,
+			want:  []string{"+5s circuit_opened trigger a error backend=a"},
+		},
+		{
 			name:  "no damping resolves at once",
 			cfg:   func(c *Config) { c.FlapWindow = -1; c.CascadeDelay = -1 },
 			steps: []step{{0, evOpen("a")}, {35 * s, evClose("a")}},
@@ -284,9 +367,11 @@ func TestPolicy(t *testing.T) {
 			want:  []string{"+5s circuit_opened trigger a error backend=a"},
 		},
 		{
-			name: "overrides are information for chat only",
-			steps: []step{{0, evForce("a", status.Closed, status.Open, "forced open by operator")},
-				{time.Minute, evForce("a", status.Open, status.Closed, "override removed")}},
+			// As the proxy publishes an override: the transition it
+			// causes, then the operator's action; one message each time.
+			name: "overrides are one chat message per operator action",
+			steps: []step{{0, evForce("a", status.Closed, status.Open, "forced open by operator")}, {0, evOverride("a", status.Open)},
+				{time.Minute, evForce("a", status.Open, status.Closed, "override removed")}, {time.Minute, evOverride("a", status.NoState)}},
 			end: time.Hour,
 			want: []string{
 				"+0s override info-only info backend=a",
@@ -303,13 +388,14 @@ func TestPolicy(t *testing.T) {
 			},
 		},
 		{
-			name:  "an override while a resolve is held sends the resolve",
-			steps: []step{{0, evOpen("a")}, {time.Minute, evClose("a")}, {90 * s, evForce("a", status.Closed, status.Open, "forced open by operator")}},
-			end:   time.Hour,
+			name: "an override while a resolve is held sends the resolve",
+			steps: []step{{0, evOpen("a")}, {time.Minute, evClose("a")}, {90 * s, evForce("a", status.Closed, status.Open, "forced open by operator")},
+				{90 * s, evOverride("a", status.Open)}},
+			end: time.Hour,
 			want: []string{
 				"+5s circuit_opened trigger a error backend=a",
-				"+1m30s override info-only info backend=a",
 				"+1m30s circuit_closed resolve a info backend=a",
+				"+1m30s override info-only info backend=a",
 			},
 		},
 		{

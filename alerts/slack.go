@@ -11,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
+
+	"github.com/heliosdb/heliosproxy/status"
 )
 
 // SlackConfig configures a Slack channel.
@@ -105,6 +107,12 @@ func slackMessage(a Alert) *slack.WebhookMessage {
 		blocks = append(blocks, slack.NewSectionBlock(md(fmt.Sprintf("Every circuit of the cascade has recovered: %s.", esc(strings.Join(a.Backends, ", ")))), nil, nil))
 	case KindTest:
 		blocks = append(blocks, slack.NewSectionBlock(md(fmt.Sprintf("Test notification from HeliosProxy `%s`: this channel is configured correctly.", esc(a.Source))), nil, nil))
+	case KindOverride:
+		text := "*Reason:* " + esc(orDash(ev.Detail))
+		if ev.Type == status.OverrideSet && ev.To == status.Open {
+			text += "\nNo new sessions go to it until the override is cleared or expires."
+		}
+		blocks = append(blocks, slack.NewSectionBlock(md(text), nil, nil))
 	case KindPatternOpened, KindPatternClosed:
 		text := fmt.Sprintf("*Pattern* `%s`: `%s`", esc(ev.Pattern), esc(orDash(ev.Query)))
 		if ev.Reason != "" {
@@ -161,7 +169,7 @@ func slackMessage(a Alert) *slack.WebhookMessage {
 
 // noCircuitFields are the kinds of alert that say nothing about a
 // circuit: their messages have no transition and metrics fields.
-var noCircuitFields = []Kind{KindCascadeResolved, KindTest, KindTrustsProxy, KindTrustCleared, KindFenced, KindUnfenced, KindRoleChanged, KindRoleMismatch,
+var noCircuitFields = []Kind{KindCascadeResolved, KindRemoved, KindOverride, KindTest, KindTrustsProxy, KindTrustCleared, KindFenced, KindUnfenced, KindRoleChanged, KindRoleMismatch,
 	KindUserIsolated, KindUserRestored}
 
 // headline is an alert's title.
@@ -184,7 +192,17 @@ func headline(a Alert) string {
 		return "🟢 Circuit CLOSED: " + a.Backend + " recovered"
 	case KindCascadeResolved:
 		return fmt.Sprintf("✅ Cascade over: %d circuits closed", len(a.Backends))
+	case KindRemoved:
+		return "➖ Backend removed from the configuration (or moved to another server): " + a.Backend + " (its incident is resolved)"
 	case KindOverride:
+		switch {
+		case ev.Type == status.OverrideSet:
+			return fmt.Sprintf("🔧 %s forced %s by %s", a.Backend, orDash(ev.To.String()), orDash(ev.Author))
+		case ev.Type == status.OverrideCleared && ev.Detail == "expired":
+			return fmt.Sprintf("🔧 Override on %s expired: the breaker decides again", a.Backend)
+		case ev.Type == status.OverrideCleared:
+			return fmt.Sprintf("🔧 Override on %s cleared by %s: the breaker decides again", a.Backend, orDash(ev.Author))
+		}
 		return fmt.Sprintf("🔧 Override on %s: %s (circuit %s)", a.Backend, orDash(ev.Detail), orDash(ev.To.String()))
 	case KindPatternOpened:
 		return "🟡 Query pattern refused (its breaker is OPEN): " + orDash(ev.Query)
@@ -215,7 +233,10 @@ func headline(a Alert) string {
 // summary is one line for notifications and PagerDuty's summary.
 func summary(a Alert) string {
 	s := "[" + a.Source + "] " + headline(a)
-	if r := a.Event.Reason; r != "" && a.Kind != KindCascade && a.Kind != KindCascadeResolved && a.Kind != KindTest {
+	if a.Kind == KindOverride && a.Event.Type == status.OverrideSet && a.Event.Detail != "" {
+		return s + ": " + a.Event.Detail
+	}
+	if r := a.Event.Reason; r != "" && a.Kind != KindCascade && a.Kind != KindCascadeResolved && a.Kind != KindTest && a.Kind != KindOverride {
 		s += ": " + r
 		if d := a.Event.Detail; d != "" {
 			s += " (" + d + ")"

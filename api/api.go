@@ -22,9 +22,11 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
 
 	"github.com/heliosdb/heliosproxy/internal/loopback"
@@ -132,17 +134,22 @@ const AuthorHeader = "X-Helios-Author"
 
 // server holds the handlers' shared state.
 type server struct {
-	c         Controller
-	log       *slog.Logger
-	now       func() time.Time
-	tokenHash *[sha256.Size]byte // nil: no admin token, mutations refused
-	alertTest func(ctx context.Context) any
-	web       http.Handler
-	history   *History
-	users     UserController
-	hosts     hostPolicy
-	origins   *http.CrossOriginProtection
-	mux       *chi.Mux
+	c   Controller
+	log *slog.Logger
+	now func() time.Time
+	// access is the admin token and the allowed hosts, which a config
+	// reload replaces (SetAccess); requests read it once each.
+	access atomic.Pointer[access]
+	// listenAddress is Options.ListenAddress: its host is allowed in
+	// Host, and without an admin token it must be a loopback address.
+	listenAddress string
+	alertTest     func(ctx context.Context) any
+	web           http.Handler
+	history       *History
+	users         UserController
+	hosts         hostPolicy
+	origins       *http.CrossOriginProtection
+	mux           *chi.Mux
 	// heartbeat is how often the event stream writes a comment so that
 	// proxies and browsers keep an idle stream open.
 	heartbeat time.Duration
@@ -150,18 +157,72 @@ type server struct {
 	perMinute int           // mutationsPerMinute, read by routes
 }
 
+// Handler is the API's http.Handler.
+type Handler struct{ s *server }
+
 // New returns the API's handler. It fails when o has no AdminToken and
 // o.ListenAddress is not a loopback address: an unauthenticated admin
 // surface must not be reachable from other machines. The handler starts no
 // goroutines of its own; each request's work ends with its request (the
 // event stream when the request context ends, so serve it with an
 // http.Server whose BaseContext ends at shutdown).
-func New(c Controller, log *slog.Logger, o Options) (http.Handler, error) {
+func New(c Controller, log *slog.Logger, o Options) (*Handler, error) {
 	s, err := newServer(c, log, o)
 	if err != nil {
 		return nil, err
 	}
-	return s.mux, nil
+	return &Handler{s: s}, nil
+}
+
+// ServeHTTP serves one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.s.mux.ServeHTTP(w, r) }
+
+// SetAccess replaces the admin token and the allowed hosts (Options
+// AdminToken and AllowedHosts), as a config reload changes them: requests
+// from then on are checked against the new ones, so that a rotated token
+// stops working at once. Requests under way keep what they were admitted
+// with. Like New, it refuses an empty token when the listen address is not
+// loopback, and then changes nothing.
+func (h *Handler) SetAccess(adminToken string, allowedHosts []string) error {
+	s := h.s
+	if adminToken == "" && !loopback.HostPort(s.listenAddress) {
+		return fmt.Errorf("api: listen address %q is not a loopback address: an admin token is required", s.listenAddress)
+	}
+	next := s.newAccess(adminToken, allowedHosts)
+	prev := s.access.Swap(next)
+	if (prev.tokenHash == nil) != (next.tokenHash == nil) || prev.tokenHash != nil && *prev.tokenHash != *next.tokenHash {
+		switch {
+		case next.tokenHash == nil:
+			s.log.Info("api admin token removed: mutating endpoints are disabled")
+		case prev.tokenHash == nil:
+			s.log.Info("api admin token set: mutating endpoints are enabled")
+		default:
+			s.log.Info("api admin token replaced: the previous one no longer works")
+		}
+	}
+	return nil
+}
+
+// access is who may use the API: the admin token's hash and the hosts
+// requests may name.
+type access struct {
+	tokenHash *[sha256.Size]byte // nil: no admin token, mutations refused
+	hosts     hostPolicy
+}
+
+// newAccess builds the access of an admin token and [api] allowed_hosts.
+func (s *server) newAccess(adminToken string, allowedHosts []string) *access {
+	a := &access{hosts: newHostPolicy(allowedHosts, s.listenAddress)}
+	if adminToken != "" {
+		// Comparing fixed-size hashes keeps the comparison constant-time
+		// in the token's length too.
+		h := sha256.Sum256([]byte(adminToken))
+		a.tokenHash = &h
+		if len(adminToken) < 16 {
+			s.log.Warn("api admin token is short; use at least 16 random characters")
+		}
+	}
+	return a
 }
 
 func newServer(c Controller, log *slog.Logger, o Options) (*server, error) {
@@ -175,31 +236,24 @@ func newServer(c Controller, log *slog.Logger, o Options) (*server, error) {
 		return nil, fmt.Errorf("api: listen address %q is not a loopback address: set [api] admin_token to serve the API on it", o.ListenAddress)
 	}
 	s := &server{
-		c:         c,
-		log:       log.With("component", "api"),
-		now:       o.Clock,
-		alertTest: o.AlertTest,
-		web:       o.Web,
-		history:   o.History,
-		users:     o.Users,
-		hosts:     newHostPolicy(o.AllowedHosts, o.ListenAddress),
-		origins:   http.NewCrossOriginProtection(),
-		heartbeat: 15 * time.Second,
-		timeout:   requestTimeout,
-		perMinute: mutationsPerMinute,
+		c:             c,
+		log:           log.With("component", "api"),
+		now:           o.Clock,
+		alertTest:     o.AlertTest,
+		web:           o.Web,
+		history:       o.History,
+		users:         o.Users,
+		listenAddress: o.ListenAddress,
+		origins:       http.NewCrossOriginProtection(),
+		heartbeat:     15 * time.Second,
+		timeout:       requestTimeout,
+		perMinute:     mutationsPerMinute,
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if o.AdminToken != "" {
-		// Comparing fixed-size hashes keeps the comparison constant-time
-		// in the token's length too.
-		h := sha256.Sum256([]byte(o.AdminToken))
-		s.tokenHash = &h
-		if len(o.AdminToken) < 16 {
-			s.log.Warn("api admin token is short; use at least 16 random characters")
-		}
-	} else {
+	s.access.Store(s.newAccess(o.AdminToken, o.AllowedHosts))
+	if o.AdminToken == "" {
 		s.log.Info("no api admin token configured: mutating endpoints are disabled")
 	}
 	s.mux = s.routes()
@@ -210,7 +264,9 @@ func newServer(c Controller, log *slog.Logger, o Options) (*server, error) {
 // (a test walks both).
 func (s *server) routes() *chi.Mux {
 	r := chi.NewRouter()
-	r.Use(s.securityHeaders, s.logRequests, s.recoverPanics, s.checkHost)
+	// HEAD is answered wherever GET is, with GET's headers and no body
+	// (RFC 9110 §9.3.2): curl -I, uptime checkers and load balancers send it.
+	r.Use(s.securityHeaders, s.logRequests, s.recoverPanics, s.checkHost, middleware.GetHead)
 	r.NotFound(s.notFound)
 	r.MethodNotAllowed(s.methodNotAllowed)
 

@@ -557,14 +557,14 @@ func TestNotFoundAndMethodNotAllowed(t *testing.T) {
 		t.Errorf("GET / without a dashboard = %d %s, want 404", resp.StatusCode, b)
 	}
 	tests := []struct{ method, path, allow string }{
-		{"POST", "/health", "GET"},
-		{"DELETE", "/circuit-breaker/status", "GET"},
+		{"POST", "/health", "GET, HEAD"},
+		{"DELETE", "/circuit-breaker/status", "GET, HEAD"},
 		{"GET", "/circuit-breaker/backends/pg-a/override", "PUT, DELETE"},
 		{"POST", "/circuit-breaker/backends/pg-a/override", "PUT, DELETE"},
 		{"GET", "/config/reload", "POST"},
-		{"PUT", "/config", "GET"},
+		{"PUT", "/config", "GET, HEAD"},
 		{"GET", "/alerts/test", "POST"},
-		{"POST", "/events", "GET"},
+		{"POST", "/events", "GET, HEAD"},
 		{"OPTIONS", "/circuit-breaker/backends/pg-a/override", "PUT, DELETE"}, // no CORS preflight
 	}
 	for _, tt := range tests {

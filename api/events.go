@@ -27,14 +27,19 @@ const streamWriteTimeout = 30 * time.Second
 // the request context ends (client gone, server shutting down) or the
 // proxy closes the subscription.
 func (s *server) eventStream(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	rc := http.NewResponseController(w)
-	events := s.c.Subscribe(ctx) // before the replay, so nothing falls between
-
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	if r.Method == http.MethodHead {
+		// The stream's headers only: no subscription kept open for a
+		// body nobody reads.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	ctx := r.Context()
+	rc := http.NewResponseController(w)
+	events := s.c.Subscribe(ctx) // before the replay, so nothing falls between
 	w.WriteHeader(http.StatusOK)
 
 	var buf bytes.Buffer

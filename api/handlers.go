@@ -201,6 +201,11 @@ func (s *server) controllerError(w http.ResponseWriter, r *http.Request, backend
 		s.unknownBackend(w, r, backend)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		s.ctxError(w, r, what, err)
+	case errors.Is(err, status.ErrNotSaved):
+		// The cause names paths and system errors: it goes to the log.
+		s.log.Error(what+" failed: it could not be saved", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.writeError(w, r, http.StatusInternalServerError, what+" failed: it could not be saved under [state] dir, so nothing changed",
+			"the proxy's log has the cause (a full disk, permissions, a read-only file system); fix it and try again")
 	default:
 		s.internalError(w, r, what+" failed", err)
 	}

@@ -89,7 +89,7 @@ const maxShownHost = 256
 // address is wrong, and tells a rebinding page nothing.
 func (s *server) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.hosts.allows(r.Host) {
+		if s.access.Load().hosts.allows(r.Host) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -153,7 +153,8 @@ func (s *server) requireAdmin() func(http.Handler) http.Handler {
 	failures := httprate.NewRateLimiter(s.perMinute, time.Minute)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if s.tokenHash == nil {
+			tokenHash := s.access.Load().tokenHash
+			if tokenHash == nil {
 				s.writeError(w, r, http.StatusForbidden,
 					"mutating endpoints are disabled: no [api] admin_token is configured")
 				return
@@ -163,7 +164,7 @@ func (s *server) requireAdmin() func(http.Handler) http.Handler {
 			bearer := ok && strings.EqualFold(scheme, "Bearer") && token != ""
 			if bearer {
 				sum := sha256.Sum256([]byte(token))
-				if subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1 {
+				if subtle.ConstantTimeCompare(sum[:], tokenHash[:]) == 1 {
 					next.ServeHTTP(w, r)
 					return
 				}
@@ -262,6 +263,9 @@ func (s *server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
 	for _, m := range allowedMethods {
 		if s.mux.Match(chi.NewRouteContext(), m, r.URL.Path) {
 			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead) // GetHead answers it
+			}
 		}
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))

@@ -1059,6 +1059,23 @@ func TestCascadeIgnoresOverridesAndReopenings(t *testing.T) {
 	}
 }
 
+// TestCascadeForgetsRemovedBackends: a backend a reload removed no longer
+// counts, so its opening just before does not make a cascade of the next
+// backend's opening (the page would list a backend that is gone).
+func TestCascadeForgetsRemovedBackends(t *testing.T) {
+	g := breaker.NewGroup(breaker.GroupConfig{Rand: fixedRand(0)})
+	a, b, c := g.Add("a", defaults()), g.Add("b", defaults()), g.Add("c", defaults())
+	g.Add("d", defaults())
+	tripHard(t, a, t0)
+	g.Remove("a")
+	if tr := tripHard(t, b, at(3*sec)); tr.Cascade != nil {
+		t.Errorf("b's opening 3s after removed a's: Cascade = %v, want nil", tr.Cascade)
+	}
+	if tr := tripHard(t, c, at(4*sec)); !slices.Equal(tr.Cascade, []string{"b", "c"}) {
+		t.Errorf("c's opening at 4s: Cascade = %v, want [b c]", tr.Cascade)
+	}
+}
+
 func TestStatsTotals(t *testing.T) {
 	b := one(defaults())
 	run(b, []op{

@@ -3,6 +3,7 @@ package breaker
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -85,6 +86,9 @@ func (g *Group) Remove(name string) {
 		g.open--
 	}
 	b.removed = true
+	// A backend no longer served is no part of a cascade: its earlier
+	// opening must not complete one with the next backend to open.
+	g.openings = slices.DeleteFunc(g.openings, func(o opening) bool { return o.name == name })
 }
 
 // Get returns the breaker of the backend name, nil if there is none.

@@ -60,6 +60,9 @@ func Changes(old, next *Config) (changed, restart []string) {
 	if old.Observability.LogFormat != next.Observability.LogFormat {
 		restart = append(restart, "observability.log_format")
 	}
+	if old.Observability.MetricsEnabled != next.Observability.MetricsEnabled {
+		restart = append(restart, "observability.metrics_enabled")
+	}
 	if old.State.Dir != next.State.Dir {
 		restart = append(restart, "state.dir")
 	}

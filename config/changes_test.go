@@ -36,6 +36,8 @@ func TestChanges(t *testing.T) {
 		{"the API address", func(c *Config) { c.API.ListenAddress = "127.0.0.1:8081" }, []string{"api"}, []string{"api.listen_address"}},
 		{"the metrics port", func(c *Config) { c.Observability.MetricsPort = 9191 }, []string{"observability"}, []string{"observability.metrics_port"}},
 		{"the log format", func(c *Config) { c.Observability.LogFormat = "json" }, []string{"observability"}, []string{"observability.log_format"}},
+		{"the metrics endpoint turned off", func(c *Config) { c.Observability.MetricsEnabled = false }, []string{"observability"}, []string{"observability.metrics_enabled"}},
+		{"the log level (applied by the reload)", func(c *Config) { c.Observability.LogLevel = "debug" }, []string{"observability"}, nil},
 		{"the state dir", func(c *Config) { c.State.Dir = "/var/lib/x" }, []string{"state"}, []string{"state.dir"}},
 		{"alerts", func(c *Config) { c.Alerts.AlertOnCircuitOpen = !c.Alerts.AlertOnCircuitOpen }, []string{"alerts"}, []string{"alerts"}},
 		{"health checks and the pool", func(c *Config) {

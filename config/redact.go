@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -48,9 +49,11 @@ func isSecret(key string) bool {
 // (health_checks.password, alerts.slack_webhook_url,
 // alerts.pagerduty_integration_key, api.admin_token, users[].password,
 // helios.cloud_api_key, cluster.secret_key, and credential-like keys of [edge]) is replaced by
-// Redaction, and every other value that came from ${VAR} expansion is shown
+// Redaction, every other value that came from ${VAR} expansion is shown
 // as the file wrote it ("${VAR}"), so that whatever the environment held
-// stays out of the output. c is not modified.
+// stays out of the output, and the password of any other URL
+// (alerts.pagerduty_events_url, alerts.dashboard_url) is hidden
+// (RedactURL). c is not modified.
 func (c Config) Redacted() Config {
 	r := c
 	r.Backends.Instances = slices.Clone(c.Backends.Instances)
@@ -71,9 +74,27 @@ func (c Config) Redacted() Config {
 				return ev.raw
 			}
 		}
-		return s
+		return RedactURL(s)
 	})
 	return r
+}
+
+// RedactURL returns s with the password of a URL's user information
+// (https://user:password@host/…, as an HTTP proxy in front of PagerDuty
+// or a dashboard behind basic authentication takes it) replaced by
+// "xxxxx"; anything else unchanged.
+func RedactURL(s string) string {
+	if !strings.Contains(s, "@") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); !ok {
+		return s
+	}
+	return u.Redacted()
 }
 
 func deepCopy(x any) any {

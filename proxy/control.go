@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"time"
@@ -186,9 +187,21 @@ func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
 		return status.ReloadResult{}, err
 	}
 	s.applyReload(p)
+	for _, fn := range s.reloaded {
+		fn(p.next)
+	}
 	res := p.res
+	// The drained backends (removed, or replaced by another server under
+	// the same name) are named for the alerts, which resolve their
+	// incidents: nothing would close those circuits any more.
+	var drained []string
+	for _, b := range p.drain {
+		drained = append(drained, b.Config.Name)
+	}
+	slices.Sort(drained)
 	s.announce(status.Event{Type: status.ConfigReloaded, Time: s.clock.Now(), Reason: "reload",
-		Detail: fmt.Sprintf("added %v, removed %v, changed %v, restart required for %v", res.Added, res.Removed, res.Changed, res.RestartRequired)})
+		Backends: drained,
+		Detail:   fmt.Sprintf("added %v, removed %v, changed %v, restart required for %v", res.Added, res.Removed, res.Changed, res.RestartRequired)})
 	return res, nil
 }
 
@@ -258,11 +271,21 @@ func (s *Server) planReload(old *config.Config, next config.Config) (reloadPlan,
 // applyReload swaps a reload's plan in; nothing in it can fail. The
 // caller holds runMu.
 func (s *Server) applyReload(p reloadPlan) {
+	now := s.clock.Now()
+	if len(p.drain) > 0 {
+		carried := make(map[string]totals)
+		if c := s.carried.Load(); c != nil {
+			maps.Copy(carried, *c)
+		}
+		for _, b := range p.drain {
+			carried[b.Config.Name] = carried[b.Config.Name].plus(totalsOf(b, now))
+		}
+		s.carried.Store(&carried)
+	}
 	for _, b := range p.drain {
 		s.drain(b)
 		s.group.Remove(b.Config.Name)
 	}
-	now := s.clock.Now()
 	list := make([]*backend.Backend, 0, len(p.backends))
 	for _, pb := range p.backends {
 		b := pb.old
@@ -292,6 +315,34 @@ func (s *Server) applyReload(p reloadPlan) {
 	// Roles and lag limits may have changed.
 	s.topology.Forget(list)
 	s.roleChanges(s.topology.Reassess(list, s.maxLag, now))
+}
+
+// totals are a backend's counters that the status and the metrics show as
+// totals (requests_total, …): what a reload carries over from a backend it
+// drains to the next one of the same name.
+type totals struct {
+	requests, failures, successes, rejected, transitions, shed uint64
+}
+
+func totalsOf(b *backend.Backend, now time.Time) totals {
+	st := b.CurrentStats(now)
+	_, shed := b.Admission.Totals()
+	return totals{requests: st.RequestsTotal, failures: st.FailuresTotal, successes: st.SuccessesTotal,
+		rejected: st.RejectedTotal, transitions: st.TransitionsTotal, shed: shed}
+}
+
+func (t totals) plus(u totals) totals {
+	return totals{t.requests + u.requests, t.failures + u.failures, t.successes + u.successes,
+		t.rejected + u.rejected, t.transitions + u.transitions, t.shed + u.shed}
+}
+
+func (t totals) addTo(sb *status.Backend) {
+	sb.RequestsTotal += t.requests
+	sb.FailuresTotal += t.failures
+	sb.SuccessesTotal += t.successes
+	sb.RejectedTotal += t.rejected
+	sb.TransitionsTotal += t.transitions
+	sb.ShedTotal += t.shed
 }
 
 // drain stops new sessions to b and its health checks; its live sessions

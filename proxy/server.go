@@ -62,6 +62,13 @@ type Server struct {
 
 	users atomic.Pointer[map[string]*pool.User] // [[users]] by name; replaced whole by Reload
 
+	// carried holds, by backend name, the totals of the backends that
+	// reloads drained (removed, or replaced by another server under the
+	// same name), added to what a backend of that name counts, so that the
+	// status's and metrics' counters never go back; replaced whole by
+	// Reload. Nil until a reload drains one.
+	carried atomic.Pointer[map[string]totals]
+
 	overrides *overrides.Store
 	tenants   *tenant.Registry  // roles' limits and breakers (user_level_breakers_enabled)
 	hooks     backend.Hooks     // what the backends report to
@@ -82,6 +89,7 @@ type Server struct {
 	spawnWG  *sync.WaitGroup // Run's, while it runs: see spawn
 	checkers map[*backend.Backend]context.CancelFunc
 	source   func() (config.Config, []config.Warning, error)
+	reloaded []func(config.Config) // under runMu; see OnReload
 }
 
 // New builds a Server from a validated configuration.
@@ -204,6 +212,18 @@ func (s *Server) OnHealthCheck(fn func(backend string, d time.Duration, o breake
 func (s *Server) SetConfigSource(load func() (config.Config, []config.Warning, error)) {
 	s.runMu.Lock()
 	s.source = load
+	s.runMu.Unlock()
+}
+
+// OnReload adds a function called with the new configuration after each
+// reload that applied (from Reload, so for the REST API and SIGHUP alike),
+// for the parts outside the proxy that follow the file too (the REST API's
+// admin token and allowed hosts, the log level). The functions run in the
+// order added, before Reload returns, one reload at a time, so they must
+// not call Reload.
+func (s *Server) OnReload(fn func(config.Config)) {
+	s.runMu.Lock()
+	s.reloaded = append(s.reloaded, fn)
 	s.runMu.Unlock()
 }
 
@@ -437,6 +457,10 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 	}
 	snap.Users = s.tenants.Users(now)
 	forced := s.overrides.ByName()
+	var carriedTotals map[string]totals
+	if c := s.carried.Load(); c != nil {
+		carriedTotals = *c
+	}
 	var total int64
 	for _, b := range s.list() {
 		total += b.Active.Load()
@@ -472,6 +496,9 @@ func (s *Server) snapshotInto(dst []status.Backend) status.Snapshot {
 		}
 		roleStatus(&sb, b.Roles(), st.State)
 		admissionStatus(&sb, b)
+		if c, ok := carriedTotals[b.Config.Name]; ok {
+			c.addTo(&sb)
+		}
 		sb.TrustsProxy, sb.TrustedRoles = b.Trust.Status()
 		if total > 0 {
 			sb.TrafficShare = float64(active) / float64(total)

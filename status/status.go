@@ -188,7 +188,7 @@ type Event struct {
 	RecoveryDuration time.Duration
 	// InPrevious is the time spent in the previous state.
 	InPrevious time.Duration
-	Backends   []string // CascadeDetected: the backends that opened together
+	Backends   []string // CascadeDetected: the backends that opened together; ConfigReloaded: the backends the reload drained (removed, or replaced by another server under the same name)
 	// Role and Database name the role of a UserBreaker* event.
 	Role     string `json:",omitempty"`
 	Database string `json:",omitempty"`
@@ -286,3 +286,7 @@ type ReloadResult struct {
 // ErrUnknownBackend is returned (wrapped) for a backend name that is not
 // configured.
 var ErrUnknownBackend = errors.New("unknown backend")
+
+// ErrNotSaved is returned (wrapped) for an operator's change that could
+// not be written under [state] dir, and so did not take effect.
+var ErrNotSaved = errors.New("not saved under [state] dir")

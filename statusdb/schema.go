@@ -127,7 +127,7 @@ var tables = map[string]*table{
 				}
 				return null
 			}},
-			{name: "backends", typ: tText, doc: "Backends involved, comma-separated; CascadeDetected only, else NULL", get: func(x *evalCtx) value { return nullableText(strings.Join(event(x).Backends, ",")) }},
+			{name: "backends", typ: tText, doc: "Backends involved, comma-separated: for CascadeDetected those that opened together, for ConfigReloaded those the reload drained (removed or replaced); else NULL", get: func(x *evalCtx) value { return nullableText(strings.Join(event(x).Backends, ",")) }},
 			{name: "latency_p95_ms", typ: tFloat8, doc: "95th percentile latency in milliseconds at the time of the event", get: func(x *evalCtx) value { return value{f: event(x).LatencyP95Ms} }},
 			{name: "latency_p99_ms", typ: tFloat8, doc: "99th percentile latency in milliseconds at the time of the event", get: func(x *evalCtx) value { return value{f: event(x).LatencyP99Ms} }},
 			{name: "error_rate", typ: tFloat8, doc: "Error rate (0 to 1) at the time of the event", get: func(x *evalCtx) value { return value{f: event(x).ErrorRate} }},

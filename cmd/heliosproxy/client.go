@@ -127,12 +127,15 @@ func (c *apiClient) do(ctx context.Context, method, path string, query url.Value
 			e.details = doc.Details
 		}
 	}
-	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		if c.token == "" {
-			e.hint = "set $" + adminTokenEnv + " to the proxy's [api] admin_token (read -rs " + adminTokenEnv + "; export " + adminTokenEnv + ")"
-		} else {
-			e.hint = "$" + adminTokenEnv + " is not the proxy's [api] admin_token"
-		}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized && c.token == "":
+		e.hint = "set $" + adminTokenEnv + " to the proxy's [api] admin_token (read -rs " + adminTokenEnv + "; export " + adminTokenEnv + ")"
+	case resp.StatusCode == http.StatusUnauthorized:
+		e.hint = "$" + adminTokenEnv + " is not the proxy's [api] admin_token"
+	case resp.StatusCode == http.StatusForbidden:
+		// The API refuses changes from anyone when it has no token (a
+		// browser's cross-origin request aside, which this is not).
+		e.hint = "the proxy has no [api] admin_token: set one in its configuration file and reload it (kill -HUP <pid>)"
 	}
 	return nil, e
 }

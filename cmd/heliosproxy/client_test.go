@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -177,5 +178,36 @@ func TestStatusCommand(t *testing.T) {
 	}
 	if code, _, _ := runCLI("override", "set", "pg-b", "--token", "x"); code != 2 {
 		t.Errorf("override set --token = exit %d, want 2: the token is not a flag", code)
+	}
+}
+
+// TestOverrideCommandWithoutAdminToken: against a proxy that has no [api]
+// admin_token, override says that the proxy needs one, whatever
+// $HELIOS_ADMIN_TOKEN holds. Before, its hint blamed the variable (set it;
+// or it is not the proxy's token), which no value of it could fix.
+func TestOverrideCommandWithoutAdminToken(t *testing.T) {
+	pg := pgtest.New(t, pgtest.Options{Name: "cli-notoken"})
+	path := childConfig(t, pg, "")
+	conf, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noToken := strings.Replace(string(conf), "admin_token = \""+childToken+"\"\n", "", 1)
+	if err := os.WriteFile(path, []byte(noToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := startChild(t, "run", "--config", path)
+	line, _ := c.out.wait(t, ctx, 0, "serving the REST API")
+	t.Setenv(apiURLEnv, strings.TrimSuffix(field(line, "url"), "/"))
+	for _, token := range []string{"", "some-token"} {
+		t.Setenv(adminTokenEnv, token)
+		code, _, errOut := runCLI("override", "set", "pg", "--state", "OPEN", "--reason", "maintenance")
+		if code != 1 || !strings.Contains(errOut, "no [api] admin_token") || !strings.Contains(errOut, "hint: the proxy has no [api] admin_token") ||
+			strings.Contains(errOut, "$"+adminTokenEnv) {
+			t.Errorf("override set with $%s=%q against a proxy without a token = exit %d, stderr %q; want 1 and a hint to configure the proxy",
+				adminTokenEnv, token, code, errOut)
+		}
 	}
 }

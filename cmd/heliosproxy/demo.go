@@ -58,7 +58,7 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := newLogger(stderr, "info", "text")
+	log := newLogger(stderr, levelVar("info"), "text")
 
 	fmt.Fprintln(stdout, "starting a PostgreSQL primary and two streaming replicas …")
 	clusters := make(map[string]*pgcluster.Cluster)

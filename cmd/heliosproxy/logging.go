@@ -13,12 +13,8 @@ import (
 // written to w as [observability] log_format says ("json": one JSON object
 // per line; anything else: log/slog's text lines), with a sqlstate field
 // wherever an err carries one, and repeated messages throttled.
-func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: l}
+func newLogger(w io.Writer, level *slog.LevelVar, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
 	if format == "json" {
 		h = slog.NewJSONHandler(w, opts)
@@ -28,6 +24,23 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 	// A flood (thousands of refused clients a second) must not flood the
 	// log too: repeated messages are throttled, with counts of what was left out.
 	return slog.New(logthrottle.New(sqlstateHandler{h}, logthrottle.Options{}))
+}
+
+// logLevel is [observability] log_level as a slog level: "info" when it
+// is not one (Validate refuses that).
+func logLevel(level string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return l
+}
+
+// levelVar is a level that a reload may change.
+func levelVar(level string) *slog.LevelVar {
+	v := new(slog.LevelVar)
+	v.Set(logLevel(level))
+	return v
 }
 
 // flushLog writes the counts of log records the throttle has left out and

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -99,7 +100,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // health is the container HEALTHCHECK: the runtime image has no curl.
 func health(args []string, stderr io.Writer) int {
 	url := "http://127.0.0.1:8080/health"
-	if len(args) > 0 {
+	switch {
+	case len(args) > 1 || len(args) == 1 && strings.HasPrefix(args[0], "-"):
+		fmt.Fprint(stderr, "usage: heliosproxy health [URL]    (default "+url+"; exit 0 when it answers 200)\n")
+		return 2
+	case len(args) == 1:
 		url = args[0]
 	}
 	client := &http.Client{Timeout: 3 * time.Second}
@@ -166,7 +171,8 @@ func runService(args []string, stderr io.Writer) int {
 		printErrors(stderr, err)
 		return 1
 	}
-	log := newLogger(stderr, cfg.Observability.LogLevel, cfg.Observability.LogFormat)
+	level := levelVar(cfg.Observability.LogLevel)
+	log := newLogger(stderr, level, cfg.Observability.LogFormat)
 	defer flushLog(log)
 	for _, w := range warnings {
 		log.Warn("config: "+w.Message, "key", w.Key, "at", fmt.Sprintf("%s:%d", w.File, w.Line))
@@ -181,6 +187,17 @@ func runService(args []string, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	ready := func(srv *proxy.Server, _ net.Addr) {
 		srv.SetConfigSource(func() (config.Config, []config.Warning, error) { return config.Load(*path) })
+		srv.OnReload(func(next config.Config) {
+			// Logged at the more verbose of the two levels, so that it shows.
+			l, was := logLevel(next.Observability.LogLevel), level.Level()
+			if l < was {
+				level.Set(l)
+			}
+			if l != was {
+				log.Log(ctx, min(l, was), "log level changed", "from", was.String(), "to", l.String())
+			}
+			level.Set(l)
+		})
 		wg.Go(func() { reloadOnHangup(ctx, srv, hup, log) })
 	}
 	if err := serve(ctx, cfg, log, ready); err != nil {
@@ -288,6 +305,14 @@ func serveAPI(ctx context.Context, fail context.CancelCauseFunc, wg *sync.WaitGr
 	if err != nil {
 		return err
 	}
+	// A reload rotates the admin token and changes the allowed hosts at
+	// once (api.listen_address needs a restart; config.Changes says so).
+	srv.OnReload(func(next config.Config) {
+		if err := h.SetAccess(next.API.AdminToken, next.API.AllowedHosts); err != nil {
+			// Validate refuses such a file before it gets here.
+			log.Error("api access not changed by the reload", "err", err)
+		}
+	})
 	aln, err := net.Listen("tcp", cfg.API.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("api.listen_address: %w", err)

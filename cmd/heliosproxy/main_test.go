@@ -36,6 +36,24 @@ func TestCheckConfig(t *testing.T) {
 		t.Errorf("the seed's configuration warns of a key not implemented:\n%s", errOut.String())
 	}
 
+	// URLs with a password (an HTTP proxy in front of PagerDuty, a
+	// dashboard behind basic authentication): printed without it. Before,
+	// check-config, GET /config and the start-up log showed them whole.
+	withURLs := filepath.Join(t.TempDir(), "urls.toml")
+	if err := os.WriteFile(withURLs, []byte("[[backends.instances]]\nname = \"a\"\nhost = \"h\"\n[alerts]\n"+
+		"pagerduty_events_url = \"https://pd:pd-url-secret@pd.example.com/v2/enqueue\"\n"+
+		"dashboard_url = \"https://ops:dash-url-secret@dash.example.com/\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"check-config", withURLs}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("check-config urls.toml = exit %d, stderr:\n%s", code, errOut.String())
+	}
+	if strings.Contains(out.String(), "url-secret") || !strings.Contains(out.String(), "https://pd:xxxxx@pd.example.com/v2/enqueue") {
+		t.Errorf("check-config with URL passwords printed:\n%s", out.String())
+	}
+
 	for _, tc := range []struct {
 		body string
 		want []string
@@ -73,6 +91,14 @@ func TestUsage(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"version"}, nil, &out, &errOut); code != 0 || !strings.HasPrefix(out.String(), "heliosproxy ") {
 		t.Errorf("version: exit %d, stdout %q", code, out.String())
+	}
+	// health's usage errors are usage errors (2), not an unhealthy proxy
+	// (1): before, "health --help" fetched the URL "--help".
+	for _, args := range [][]string{{"health", "--help"}, {"health", "-h"}, {"health", "http://127.0.0.1:1/health", "extra"}} {
+		errOut.Reset()
+		if code := run(args, nil, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "usage: heliosproxy health") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and the usage", args, code, errOut.String())
+		}
 	}
 }
 

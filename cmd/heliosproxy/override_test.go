@@ -199,3 +199,120 @@ port = %d
 		t.Errorf("pg-a after its ttl: %s", js)
 	}
 }
+
+// TestCorruptOverridesFileIsKept: the proxy starts without overrides it
+// cannot read back (a file torn or edited by hand), says where the file
+// went, and keeps it: the next override written does not replace it.
+// Before, the next change overwrote it, losing every override in it, and
+// a file whose second entry was invalid had its first applied while the
+// log said the proxy started without them.
+func TestCorruptOverridesFileIsKept(t *testing.T) {
+	pg := pgtest.New(t, pgtest.Options{Name: "corrupt"})
+	const token = "corrupt-test-token-0123456789"
+	for _, tt := range []struct {
+		name, file string
+	}{
+		{"torn", `[{"Backend": "pg-a", "State": "OPEN", "Reason": "reindexing", "Au`},
+		{"an invalid entry", `[{"Backend": "pg-a", "State": "OPEN", "Reason": "reindexing"}, {"Backend": "pg-a", "State": "HALF_OPEN"}]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			apiPort := freePort(t)
+			state := t.TempDir()
+			path := filepath.Join(t.TempDir(), "heliosproxy.toml")
+			body := fmt.Sprintf(`[proxy]
+listen_address = "127.0.0.1:0"
+[api]
+listen_address = "127.0.0.1:%d"
+admin_token = %q
+[observability]
+metrics_enabled = false
+[state]
+dir = %q
+[health_checks]
+password = %q
+[[backends.instances]]
+name = "pg-a"
+host = "127.0.0.1"
+port = %d
+`, apiPort, token, state, pg.Password, pg.Port)
+			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(state, "overrides.json"), []byte(tt.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			startService(t, path)
+			api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+			if code, js := httpDo(t, "GET", api+"/circuit-breaker/status/pg-a", "", ""); code != 200 || !strings.Contains(js, `"override":null`) {
+				t.Errorf("GET status/pg-a after starting with a bad overrides file = %d %s, want no override", code, js)
+			}
+			if code, js := httpDo(t, "PUT", api+"/circuit-breaker/backends/pg-a/override", token, `{"state":"CLOSED","reason":"pin"}`); code != 200 {
+				t.Fatalf("PUT override = %d %s", code, js)
+			}
+			kept, err := filepath.Glob(filepath.Join(state, "overrides.json.corrupt-*"))
+			if err != nil || len(kept) != 1 {
+				t.Fatalf("files set aside: %v %v, want one overrides.json.corrupt-*", kept, err)
+			}
+			if b, err := os.ReadFile(kept[0]); err != nil || string(b) != tt.file {
+				t.Errorf("%s holds %q (%v), want the file as it was: %q", kept[0], b, err, tt.file)
+			}
+			if b, err := os.ReadFile(filepath.Join(state, "overrides.json")); err != nil || !strings.Contains(string(b), `"pin"`) {
+				t.Errorf("overrides.json after the PUT = %q (%v), want the new override", b, err)
+			}
+		})
+	}
+}
+
+// TestOverrideNotSaved: when [state] dir cannot take the override (here
+// its file is a directory, which stops root as well as anyone), the API
+// answers 500 saying the override was not saved and nothing changed, and
+// nothing did. Before, the answer was a bare "setting the override failed"
+// and the CLI printed just that, with no hint of the state directory.
+func TestOverrideNotSaved(t *testing.T) {
+	pg := pgtest.New(t, pgtest.Options{Name: "notsaved"})
+	const token = "notsaved-test-token-0123456789"
+	apiPort := freePort(t)
+	state := t.TempDir()
+	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
+	body := fmt.Sprintf(`[proxy]
+listen_address = "127.0.0.1:0"
+[api]
+listen_address = "127.0.0.1:%d"
+admin_token = %q
+[observability]
+metrics_enabled = false
+[state]
+dir = %q
+[health_checks]
+password = %q
+[[backends.instances]]
+name = "pg-a"
+host = "127.0.0.1"
+port = %d
+`, apiPort, token, state, pg.Password, pg.Port)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startService(t, path)
+	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	blocker := filepath.Join(state, "overrides.json")
+	if err := os.Mkdir(blocker, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	code, js := httpDo(t, "PUT", api+"/circuit-breaker/backends/pg-a/override", token, `{"state":"OPEN","reason":"maintenance"}`)
+	if code != 500 || !strings.Contains(js, "could not be saved under [state] dir, so nothing changed") || !strings.Contains(js, "log has the cause") {
+		t.Errorf("PUT override with [state] dir unwritable = %d %s, want 500 saying it was not saved", code, js)
+	}
+	if strings.Contains(js, state) {
+		t.Errorf("the answer names the state directory's path: %s", js)
+	}
+	if code, js := httpDo(t, "GET", api+"/circuit-breaker/status/pg-a", "", ""); code != 200 || !strings.Contains(js, `"override":null`) {
+		t.Errorf("GET status/pg-a after the failed PUT = %d %s, want no override", code, js)
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if code, js := httpDo(t, "PUT", api+"/circuit-breaker/backends/pg-a/override", token, `{"state":"OPEN","reason":"maintenance"}`); code != 200 {
+		t.Errorf("PUT override once [state] dir is writable = %d %s", code, js)
+	}
+}

@@ -6,6 +6,7 @@ package statefile
 import (
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Write replaces path with data: written to a temporary file in the same
@@ -41,4 +42,16 @@ func Write(path string, data []byte, tempPattern string) error {
 		d.Close()
 	}
 	return nil
+}
+
+// SetAside renames path, a state file that cannot be read back (torn by
+// hand, corrupt), to path + ".corrupt-" + now in UTC, so that the next
+// Write does not replace what an operator may still recover from it. It
+// returns the new name.
+func SetAside(path string, now time.Time) (string, error) {
+	aside := path + ".corrupt-" + now.UTC().Format("20060102T150405.000Z")
+	if err := os.Rename(path, aside); err != nil {
+		return "", err
+	}
+	return aside, nil
 }

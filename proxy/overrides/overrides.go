@@ -61,7 +61,10 @@ func New(dir string, log *slog.Logger) *Store {
 }
 
 // Load reads the persisted overrides. A missing file is no error; a torn
-// or corrupt one is reported and ignored (the proxy starts without them).
+// or corrupt one (or one with an invalid override) is reported and none of
+// it is loaded (the proxy starts without them), and it is renamed to
+// overrides.json.corrupt-<time> so that the next change does not replace
+// it: the error names it, for the operator to restore the overrides.
 // It first removes the temporary files of writes that a crash (kill -9)
 // cut short: the state file itself is replaced only by a rename, so it is
 // intact, and nothing else writes those names (one process per state dir).
@@ -84,18 +87,34 @@ func (st *Store) Load() error {
 		return err
 	}
 	var list []status.Override
-	if err := json.Unmarshal(data, &list); err != nil {
-		return fmt.Errorf("%s: %w", st.path, err)
+	err = json.Unmarshal(data, &list)
+	for _, o := range list {
+		if err == nil && (o.Backend == "" || !o.State.Forcible()) {
+			err = fmt.Errorf("invalid override %+v", o)
+		}
+	}
+	if err != nil {
+		// All or nothing, and the file kept: the next change would
+		// replace it, and with it overrides an operator may still want.
+		return setAside(st.path, err)
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for _, o := range list {
-		if o.Backend == "" || !o.State.Forcible() {
-			return fmt.Errorf("%s: invalid override %+v", st.path, o)
-		}
 		st.m[o.Backend] = o
 	}
 	return nil
+}
+
+// setAside moves a state file that cannot be loaded out of the way
+// (statefile.SetAside) and returns the error to report, naming where it
+// is kept.
+func setAside(path string, err error) error {
+	aside, aerr := statefile.SetAside(path, time.Now())
+	if aerr != nil {
+		return fmt.Errorf("%s: %w (and it could not be set aside: %v)", path, err, aerr)
+	}
+	return fmt.Errorf("%s: %w; the file is kept as %s", path, err, aside)
 }
 
 // removeStaleTemps removes the files in dir that writeOverrides' temporary
@@ -174,7 +193,7 @@ func (st *Store) Update(change func(m map[string]status.Override)) error {
 	st.mu.Unlock()
 	change(next)
 	if err := st.write(next, false); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", status.ErrNotSaved, err)
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/heliosdb/heliosproxy/internal/statefile"
 	"github.com/heliosdb/heliosproxy/status"
@@ -70,7 +71,7 @@ func (s *overrideStore) set(k key, o *status.UserOverride) error {
 			return err
 		}
 		if err := statefile.Write(s.path, data, OverridesFile+".*"); err != nil {
-			return fmt.Errorf("user override not saved: %w", err)
+			return fmt.Errorf("user override %w: %w", status.ErrNotSaved, err)
 		}
 	}
 	s.m.Store(&next)
@@ -90,7 +91,12 @@ func (s *overrideStore) load() error {
 	}
 	var list []status.UserOverride
 	if err := json.Unmarshal(data, &list); err != nil {
-		return fmt.Errorf("%s: %w", s.path, err)
+		// Kept for the operator: the next change would replace it.
+		aside, aerr := statefile.SetAside(s.path, time.Now())
+		if aerr != nil {
+			return fmt.Errorf("%s: %w (and it could not be set aside: %v)", s.path, err, aerr)
+		}
+		return fmt.Errorf("%s: %w; the file is kept as %s", s.path, err, aside)
 	}
 	m := make(map[key]status.UserOverride, len(list))
 	for _, o := range list {

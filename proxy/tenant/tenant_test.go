@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,6 +103,31 @@ func TestOverridesSurviveRestart(t *testing.T) {
 	r3 := New(testConfig(), dir, slog.Default())
 	if err := r3.Load(); err != nil || len(r3.Overrides()) != 0 {
 		t.Errorf("Overrides after clear and restart = %+v, %v, want none", r3.Overrides(), err)
+	}
+}
+
+// TestCorruptOverridesKept: a user_overrides.json that cannot be read back
+// is reported and set aside, so that the next override does not replace
+// it (before, it was overwritten, and every override in it lost).
+func TestCorruptOverridesKept(t *testing.T) {
+	dir := t.TempDir()
+	torn := `[{"Role": "batch", "Database": "db", "RateLimit": 5, "Rea`
+	if err := os.WriteFile(filepath.Join(dir, OverridesFile), []byte(torn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := New(testConfig(), dir, slog.Default())
+	if err := r.Load(); err == nil || !strings.Contains(err.Error(), ".corrupt-") {
+		t.Errorf("Load of a torn file = %v, want an error naming where it is kept", err)
+	}
+	if err := r.SetOverride(status.UserOverride{Role: "app", Database: "db", Exempt: true, Reason: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := filepath.Glob(filepath.Join(dir, OverridesFile+".corrupt-*"))
+	if len(kept) != 1 {
+		t.Fatalf("set aside: %v, want one file", kept)
+	}
+	if b, err := os.ReadFile(kept[0]); err != nil || string(b) != torn {
+		t.Errorf("%s = %q, %v; want the torn file", kept[0], b, err)
 	}
 }
 
