@@ -21,7 +21,10 @@ import (
 // it and adds it again. Before, they started again at 0: Prometheus took
 // that for a restart of the proxy, and the status's requests_total fell.
 func TestCountersSurviveReload(t *testing.T) {
-	pg := pgtest.New(t, pgtest.Options{Name: "counters"})
+	// Two servers: one server under two names would be two primaries of
+	// one system, and one of them fenced.
+	pgA := pgtest.New(t, pgtest.Options{Name: "counters-a"})
+	pg := pgtest.New(t, pgtest.Options{Name: "counters-b"})
 	apiPort, metricsPort := freePort(t), freePort(t)
 	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
 	write := func(host string, withB bool) {
@@ -38,7 +41,7 @@ password = %q
 name = "pg-a"
 host = "127.0.0.1"
 port = %d
-`, apiPort, metricsPort, pg.Password, pg.Port)
+`, apiPort, metricsPort, pg.Password, pgA.Port)
 		if withB {
 			// The higher tier: every session goes to pg-b.
 			body += fmt.Sprintf("[[backends.instances]]\nname = \"pg-b\"\nhost = %q\nport = %d\npriority = 100\n", host, pg.Port)
