@@ -93,7 +93,11 @@
 // channel. A failed attempt (timeout, network error, HTTP 408, 429 or 5xx)
 // is retried after an exponential backoff with jitter, or exactly after
 // Retry-After when the receiver sent one; other 4xx answers are permanent.
-// After MaxAttempts the alert is given up and logged at Error level.
+// An information-only alert is given up after MaxAttempts; a trigger or a
+// resolve of an incident (a page, and its Slack message) is retried for
+// IncidentRetryFor, whatever the number of attempts, so that a receiver
+// down for minutes delays a page but does not lose it. Either is given up
+// at once on a permanent error, and logged at Error level when given up.
 // Delivery outcomes are counted in Stats. Webhook URLs and routing keys
 // never appear in logs or errors.
 //
@@ -268,9 +272,13 @@ type Config struct {
 	// QueueSize bounds the events waiting for the policy and, separately,
 	// each channel's alerts waiting for delivery; default 256.
 	QueueSize int
-	// MaxAttempts is how many times one alert is tried on one channel
-	// before it is given up; default 8.
+	// MaxAttempts is how many times one information-only alert
+	// (ActionNone) is tried on one channel before it is given up; default 8.
 	MaxAttempts int
+	// IncidentRetryFor is how long a trigger or resolve is retried on one
+	// channel, from its first attempt, before it is given up (and at least
+	// MaxAttempts times); default 1h.
+	IncidentRetryFor time.Duration
 	// BackoffBase and BackoffMax shape the wait before retry n: a random
 	// time between half and all of min(BackoffBase·2^(n-1), BackoffMax).
 	// Defaults 1s and 1m.
@@ -309,6 +317,7 @@ const (
 	DefaultRecoveryUpdateInterval = 5 * time.Minute
 	DefaultQueueSize              = 256
 	DefaultMaxAttempts            = 8
+	DefaultIncidentRetryFor       = time.Hour
 	DefaultBackoffBase            = time.Second
 	DefaultBackoffMax             = time.Minute
 	DefaultSendTimeout            = 10 * time.Second
@@ -336,6 +345,7 @@ func (c Config) withDefaults() Config {
 	dur(&c.BackoffMax, DefaultBackoffMax)
 	dur(&c.SendTimeout, DefaultSendTimeout)
 	dur(&c.ShutdownGrace, DefaultShutdownGrace)
+	dur(&c.IncidentRetryFor, DefaultIncidentRetryFor)
 	dur(&c.PeerTimeout, DefaultPeerTimeout)
 	if c.QueueSize <= 0 {
 		c.QueueSize = DefaultQueueSize

@@ -195,6 +195,7 @@ func (d *Dispatcher) deliver(ctx context.Context, w *worker) {
 // a was delivered.
 func (d *Dispatcher) sendWithRetry(ctx context.Context, w *worker, a Alert) bool {
 	name := w.ch.Name()
+	first := time.Now()
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 		err := w.ch.Send(actx, a)
@@ -211,7 +212,11 @@ func (d *Dispatcher) sendWithRetry(ctx context.Context, w *worker, a Alert) bool
 		}
 		var de *DeliveryError
 		permanent := errors.As(err, &de) && de.Permanent
-		if permanent || attempt >= d.cfg.MaxAttempts {
+		// A page (or its resolve) is worth minutes of a receiver's outage;
+		// information is not worth holding the channel's queue for.
+		retrying := attempt < d.cfg.MaxAttempts ||
+			a.Action != ActionNone && time.Since(first) < d.cfg.IncidentRetryFor
+		if permanent || !retrying {
 			w.failed.Add(1)
 			d.log.Error("giving up on alert", append(alertAttrs(a), "channel", name, "attempts", attempt, "permanent", permanent, "err", err)...)
 			return false
@@ -263,7 +268,7 @@ type Stats struct {
 type ChannelStats struct {
 	Channel string
 	Sent    uint64 // delivered
-	Failed  uint64 // given up: a permanent error or MaxAttempts failures
+	Failed  uint64 // given up: a permanent error, or MaxAttempts failures (IncidentRetryFor for a trigger or resolve)
 	Dropped uint64 // never tried to the end: queue full, or shutdown grace period over
 	Retries uint64 // failed attempts that were retried
 	Queued  int    // waiting, not counting the one being sent

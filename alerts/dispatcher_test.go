@@ -210,15 +210,21 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 }
 
 func TestGivingUp(t *testing.T) {
+	// A page is retried for IncidentRetryFor (10m here): with backoff
+	// capped at 1m, attempts at about 0, 1, 3, 7, 15, 31, 63, 123, 183,
+	// … 543, 603 s, give or take the jitter.
 	tests := []struct {
-		name     string
-		fallback reply
-		attempts int
+		name         string
+		fallback     reply
+		ev           status.Event
+		min, max     int // attempts on each channel that wants the alert
+		pagerDutyToo bool
 	}{
-		{"server errors until MaxAttempts", reply{status: http.StatusServiceUnavailable}, 3},
-		{"429 without Retry-After until MaxAttempts", reply{status: http.StatusTooManyRequests}, 3},
-		{"a 400 is permanent", reply{status: http.StatusBadRequest}, 1},
-		{"a 404 is permanent", reply{status: http.StatusNotFound}, 1},
+		{"server errors until MaxAttempts (information)", reply{status: http.StatusServiceUnavailable}, evOverride("a", status.Open), 3, 3, false},
+		{"429 without Retry-After until MaxAttempts (information)", reply{status: http.StatusTooManyRequests}, evOverride("a", status.Open), 3, 3, false},
+		{"server errors until IncidentRetryFor (a page)", reply{status: http.StatusServiceUnavailable}, evOpen("a"), 12, 30, true},
+		{"a 400 is permanent", reply{status: http.StatusBadRequest}, evOpen("a"), 1, 1, true},
+		{"a 404 is permanent", reply{status: http.StatusNotFound}, evOpen("a"), 1, 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,27 +234,73 @@ func TestGivingUp(t *testing.T) {
 				log, logs := bufferLogger()
 				cfg := immediate()
 				cfg.MaxAttempts = 3
+				cfg.IncidentRetryFor = 10 * time.Minute
 				d := New(cfg, log, memChannels(slackR, pdR)...)
 				start(t, d, nil)
-				d.Handle(evOpen("a"))
+				d.Handle(tt.ev)
 				time.Sleep(time.Hour)
 				synctest.Wait()
-				for _, r := range []*receiver{slackR, pdR} {
-					if n := len(r.drain()); n != tt.attempts {
-						t.Errorf("%s got %d attempts, want %d", r.kind, n, tt.attempts)
+				rs := []*receiver{slackR}
+				if tt.pagerDutyToo {
+					rs = append(rs, pdR)
+				}
+				for _, r := range rs {
+					if n := len(r.drain()); n < tt.min || n > tt.max {
+						t.Errorf("%s got %d attempts, want %d to %d", r.kind, n, tt.min, tt.max)
 					}
 				}
+				if n := len(pdR.drain()); !tt.pagerDutyToo && n != 0 {
+					t.Errorf("pagerduty got %d requests for information, want none", n)
+				}
 				for _, c := range d.Stats().Channels {
-					if c.Failed != 1 || c.Sent != 0 {
+					if c.Channel == "slack" && (c.Failed != 1 || c.Sent != 0) || c.Channel == "pagerduty" && tt.pagerDutyToo && (c.Failed != 1 || c.Sent != 0) {
 						t.Errorf("Stats %s = %+v, want 1 failed", c.Channel, c)
 					}
 				}
-				if n := strings.Count(logs.String(), `msg="giving up on alert"`); n != 2 {
-					t.Errorf("%d give-up log lines, want 2:\n%s", n, logs)
+				want := 1
+				if tt.pagerDutyToo {
+					want = 2
+				}
+				if n := strings.Count(logs.String(), `msg="giving up on alert"`); n != want {
+					t.Errorf("%d give-up log lines, want %d:\n%s", n, want, logs)
 				}
 			})
 		})
 	}
+}
+
+// TestPageSurvivesReceiverOutage: PagerDuty and Slack answer 503 for five
+// minutes, then recover; the page and its message still arrive, once
+// each. Before, an alert was given up after MaxAttempts (8, about a minute
+// and a half of backoff), so a circuit that opened during a few minutes'
+// outage of PagerDuty paged nobody, ever.
+func TestPageSurvivesReceiverOutage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		outage := reply{status: http.StatusServiceUnavailable}
+		slackR, pdR := newReceiver("slack"), newReceiver("pagerduty")
+		slackR.fallback, pdR.fallback = outage, outage
+		d := New(immediate(), discardLogger(), memChannels(slackR, pdR)...)
+		start(t, d, nil)
+		d.Handle(evOpen("a"))
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		for _, r := range []*receiver{slackR, pdR} {
+			r.mu.Lock()
+			r.fallback = reply{}
+			r.mu.Unlock()
+		}
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		for _, c := range d.Stats().Channels {
+			if c.Sent != 1 || c.Failed != 0 {
+				t.Errorf("Stats %s = %+v, want the page sent after the outage", c.Channel, c)
+			}
+		}
+		reqs := pdR.drain()
+		if last := reqs[len(reqs)-1]; field(last.Body, "event_action") != "trigger" {
+			t.Errorf("PagerDuty's last request = %s, want the trigger", last.Raw)
+		}
+	})
 }
 
 // TestHangingReceiver shows that a receiver that never answers delays
@@ -531,6 +583,7 @@ func TestNoSecretInLogsOrErrors(t *testing.T) {
 		cfg.PagerDutyEventsURL = pdURL
 		cfg.SendTimeout = 200 * time.Millisecond
 		cfg.MaxAttempts = 2
+		cfg.IncidentRetryFor = time.Millisecond // pages too are given up after MaxAttempts
 		cfg.BackoffBase = time.Millisecond
 		d := New(cfg, log.With("case", c.name), cfg.Channels()...)
 		texts = append(texts, fmt.Sprint(cfg), fmt.Sprintf("%v %+v", d.cfg, cfg.Channels()))
