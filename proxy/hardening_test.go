@@ -679,3 +679,53 @@ func TestLoginBurstLeavesCircuitClosed(t *testing.T) {
 		t.Errorf("after a burst of 400 logins: %s (%s), want CLOSED", st.CircuitState, st.OpenReason)
 	}
 }
+
+// TestClientProtocolViolationsLeaveCircuitClosed: PostgreSQL answers a
+// malformed message from a logged-in client with 08P01, an ERROR (a Bind
+// whose body is empty) or a FATAL that ends the session (a message type it
+// does not know). That is the client's doing: a client sending them over
+// and over, relayed or pooled, must not open the backend's circuit for
+// everyone else (it did: error_rate after 25 malformed Binds).
+func TestClientProtocolViolationsLeaveCircuitClosed(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-08p01"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.CreateUser(ctx, "app", "app-secret"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := malformedConfig(t, c)
+	cfg.CircuitBreaker.MinimumRequests = 5
+	cfg.Pool.Mode = "transaction"
+	cfg.Users = []config.User{{Name: "app", AuthMethod: "trust"}} // pooled; postgres is relayed
+	p := startProxy(t, cfg)
+	badBind := slices.Concat(wire.AppendMessage(nil, 'B'), []byte{'S', 0, 0, 0, 4})
+	for _, user := range []string{"postgres", "app"} {
+		conn, err := rawDial(p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rawStartup(conn, user); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			if _, err := conn.Write(badBind); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := readUntilReady(t, conn), []string{"E 08P01", "Z"}; !slices.Equal(got, want) {
+				t.Fatalf("%s: empty Bind %d: got %v, want %v", user, i, got, want)
+			}
+		}
+		conn.Close()
+	}
+	for i := range 5 {
+		_, got, err := rawExchange(p.Addr, true, wire.AppendMessage(nil, 'A'), 0, false)
+		if err != nil || !slices.Equal(got, []string{"E 08P01"}) {
+			t.Fatalf("message type 'A' %d: got %v (%v), want PostgreSQL's FATAL 08P01 then EOF", i, got, err)
+		}
+	}
+	if st := p.Snapshot().Backends[0]; st.CircuitState != status.Closed || st.FailuresTotal != 0 {
+		t.Errorf("after 40 malformed Binds and 5 unknown messages: %s (%s) with %d failures, want CLOSED and none", st.CircuitState, st.OpenReason, st.FailuresTotal)
+	}
+	malformedGoodClient(t, p.dsn(c.User, c.Password), 3)
+	malformedGoodClient(t, p.dsn("app", ""), 3)
+}
