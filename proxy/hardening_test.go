@@ -729,3 +729,67 @@ func TestClientProtocolViolationsLeaveCircuitClosed(t *testing.T) {
 	malformedGoodClient(t, p.dsn(c.User, c.Password), 3)
 	malformedGoodClient(t, p.dsn("app", ""), 3)
 }
+
+// TestStatusSessionMalformedFraming: on the status database the proxy is
+// PostgreSQL, so a message whose body does not match its type's layout
+// gets what PostgreSQL answers (ERROR 08P01 "invalid string in message",
+// "invalid message format", "insufficient data left in message"; a
+// Query's or a Sync's followed by ReadyForQuery, the rest of a batch
+// skipped up to its Sync) and the session goes on; CopyData, CopyDone and
+// CopyFail outside a COPY are ignored, as PostgreSQL ignores them. Before,
+// a Query without its NUL ran, a Sync or Flush with a body and a
+// truncated Parse were taken as they came, and a stray CopyDone ended
+// the session with FATAL 08P01.
+func TestStatusSessionMalformedFraming(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-frame"})
+	p := startProxy(t, malformedConfig(t, c))
+	const sql = "SELECT count(*) FROM helios_proxy.backends"
+	cstr := func(s string) []byte { return append([]byte(s), 0) }
+	msg := func(typ byte, parts ...[]byte) []byte { return wire.AppendMessage(nil, typ, parts...) }
+	sync := msg('S')
+	parse := msg('P', cstr("s"), cstr(sql), []byte{0, 0})
+	bind := msg('B', cstr(""), cstr("s"), []byte{0, 0, 0, 0, 0, 0})
+	tests := []struct {
+		name string
+		p    []byte
+		want []string
+	}{
+		{"Query without its NUL", msg('Q', []byte(sql)), []string{"E 08P01", "Z"}},
+		{"Query with bytes after its NUL", msg('Q', cstr(sql), []byte("x")), []string{"E 08P01", "Z"}},
+		{"empty Query body", msg('Q'), []string{"E 08P01", "Z"}},
+		{"Sync with a body", msg('S', []byte("x")), []string{"E 08P01", "Z"}},
+		{"Flush with a body", slices.Concat(msg('H', []byte("x")), sync), []string{"E 08P01", "Z"}},
+		{"empty Parse", slices.Concat(msg('P'), sync), []string{"E 08P01", "Z"}},
+		{"Parse without its parameter count", slices.Concat(msg('P', cstr("s"), cstr(sql)), sync), []string{"E 08P01", "Z"}},
+		{"Parse declaring 100 parameter types, sending 1", slices.Concat(msg('P', cstr("s"), cstr(sql), []byte{0, 100, 0, 0, 0, 23}), sync), []string{"E 08P01", "Z"}},
+		{"Parse with bytes after its types", slices.Concat(msg('P', cstr("s"), cstr(sql), []byte{0, 0, 'x'}), sync), []string{"E 08P01", "Z"}},
+		{"Bind with bytes after its result formats", slices.Concat(parse, msg('B', cstr(""), cstr("s"), []byte{0, 0, 0, 0, 0, 0, 'x'}), sync), []string{"1", "E 08P01", "Z"}},
+		{"Execute without its row limit", slices.Concat(parse, bind, msg('E', cstr("")), sync), []string{"1", "2", "E 08P01", "Z"}},
+		{"empty Execute", slices.Concat(parse, bind, msg('E'), sync), []string{"1", "2", "E 08P01", "Z"}},
+		{"the error skips the batch up to its Sync", slices.Concat(msg('P'), parse, bind, msg('E', cstr(""), []byte{0, 0, 0, 0}), sync), []string{"E 08P01", "Z"}},
+		{"CopyData, CopyDone and CopyFail outside COPY", slices.Concat(msg('d', []byte("x")), msg('c'), msg('f', cstr("no")), sync), []string{"Z"}},
+	}
+	conn, err := rawDial(p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := rawStartupDB(conn, "postgres", session.StatusDatabase); err != nil {
+		t.Fatal(err)
+	}
+	q := msg('Q', cstr(sql))
+	for _, tt := range tests {
+		if _, err := conn.Write(tt.p); err != nil {
+			t.Fatal(err)
+		}
+		if got := readUntilReady(t, conn); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+		if _, err := conn.Write(q); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := readUntilReady(t, conn), []string{"T", "D", "C", "Z"}; !slices.Equal(got, want) {
+			t.Fatalf("%s: a query afterwards got %v, want %v", tt.name, got, want)
+		}
+	}
+}
