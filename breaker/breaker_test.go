@@ -26,7 +26,6 @@ func TestClassify(t *testing.T) {
 		{"08000", false, breaker.Failure},
 		{"08003", false, breaker.Failure},
 		{"08006", false, breaker.Failure},
-		{"08P01", false, breaker.Failure},
 		{"57P01", false, breaker.Failure},
 		{"57P02", false, breaker.Failure},
 		{"58000", false, breaker.Failure},
@@ -53,6 +52,8 @@ func TestClassify(t *testing.T) {
 		{"40001", false, breaker.Excluded},
 		{"40P01", false, breaker.Excluded},
 		{"55P03", false, breaker.Excluded},
+		{"08P01", false, breaker.Excluded}, // the client's malformed message
+		{"08p01", false, breaker.Excluded},
 		{"25001", false, breaker.Excluded},
 		{"25P02", false, breaker.Excluded},
 		{"57014", true, breaker.Excluded},

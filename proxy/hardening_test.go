@@ -679,3 +679,117 @@ func TestLoginBurstLeavesCircuitClosed(t *testing.T) {
 		t.Errorf("after a burst of 400 logins: %s (%s), want CLOSED", st.CircuitState, st.OpenReason)
 	}
 }
+
+// TestClientProtocolViolationsLeaveCircuitClosed: PostgreSQL answers a
+// malformed message from a logged-in client with 08P01, an ERROR (a Bind
+// whose body is empty) or a FATAL that ends the session (a message type it
+// does not know). That is the client's doing: a client sending them over
+// and over, relayed or pooled, must not open the backend's circuit for
+// everyone else (it did: error_rate after 25 malformed Binds).
+func TestClientProtocolViolationsLeaveCircuitClosed(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-08p01"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.CreateUser(ctx, "app", "app-secret"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := malformedConfig(t, c)
+	cfg.CircuitBreaker.MinimumRequests = 5
+	cfg.Pool.Mode = "transaction"
+	cfg.Users = []config.User{{Name: "app", AuthMethod: "trust"}} // pooled; postgres is relayed
+	p := startProxy(t, cfg)
+	badBind := slices.Concat(wire.AppendMessage(nil, 'B'), []byte{'S', 0, 0, 0, 4})
+	for _, user := range []string{"postgres", "app"} {
+		conn, err := rawDial(p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rawStartup(conn, user); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			if _, err := conn.Write(badBind); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := readUntilReady(t, conn), []string{"E 08P01", "Z"}; !slices.Equal(got, want) {
+				t.Fatalf("%s: empty Bind %d: got %v, want %v", user, i, got, want)
+			}
+		}
+		conn.Close()
+	}
+	for i := range 5 {
+		_, got, err := rawExchange(p.Addr, true, wire.AppendMessage(nil, 'A'), 0, false)
+		if err != nil || !slices.Equal(got, []string{"E 08P01"}) {
+			t.Fatalf("message type 'A' %d: got %v (%v), want PostgreSQL's FATAL 08P01 then EOF", i, got, err)
+		}
+	}
+	if st := p.Snapshot().Backends[0]; st.CircuitState != status.Closed || st.FailuresTotal != 0 {
+		t.Errorf("after 40 malformed Binds and 5 unknown messages: %s (%s) with %d failures, want CLOSED and none", st.CircuitState, st.OpenReason, st.FailuresTotal)
+	}
+	malformedGoodClient(t, p.dsn(c.User, c.Password), 3)
+	malformedGoodClient(t, p.dsn("app", ""), 3)
+}
+
+// TestStatusSessionMalformedFraming: on the status database the proxy is
+// PostgreSQL, so a message whose body does not match its type's layout
+// gets what PostgreSQL answers (ERROR 08P01 "invalid string in message",
+// "invalid message format", "insufficient data left in message"; a
+// Query's or a Sync's followed by ReadyForQuery, the rest of a batch
+// skipped up to its Sync) and the session goes on; CopyData, CopyDone and
+// CopyFail outside a COPY are ignored, as PostgreSQL ignores them. Before,
+// a Query without its NUL ran, a Sync or Flush with a body and a
+// truncated Parse were taken as they came, and a stray CopyDone ended
+// the session with FATAL 08P01.
+func TestStatusSessionMalformedFraming(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-frame"})
+	p := startProxy(t, malformedConfig(t, c))
+	const sql = "SELECT count(*) FROM helios_proxy.backends"
+	cstr := func(s string) []byte { return append([]byte(s), 0) }
+	msg := func(typ byte, parts ...[]byte) []byte { return wire.AppendMessage(nil, typ, parts...) }
+	sync := msg('S')
+	parse := msg('P', cstr("s"), cstr(sql), []byte{0, 0})
+	bind := msg('B', cstr(""), cstr("s"), []byte{0, 0, 0, 0, 0, 0})
+	tests := []struct {
+		name string
+		p    []byte
+		want []string
+	}{
+		{"Query without its NUL", msg('Q', []byte(sql)), []string{"E 08P01", "Z"}},
+		{"Query with bytes after its NUL", msg('Q', cstr(sql), []byte("x")), []string{"E 08P01", "Z"}},
+		{"empty Query body", msg('Q'), []string{"E 08P01", "Z"}},
+		{"Sync with a body", msg('S', []byte("x")), []string{"E 08P01", "Z"}},
+		{"Flush with a body", slices.Concat(msg('H', []byte("x")), sync), []string{"E 08P01", "Z"}},
+		{"empty Parse", slices.Concat(msg('P'), sync), []string{"E 08P01", "Z"}},
+		{"Parse without its parameter count", slices.Concat(msg('P', cstr("s"), cstr(sql)), sync), []string{"E 08P01", "Z"}},
+		{"Parse declaring 100 parameter types, sending 1", slices.Concat(msg('P', cstr("s"), cstr(sql), []byte{0, 100, 0, 0, 0, 23}), sync), []string{"E 08P01", "Z"}},
+		{"Parse with bytes after its types", slices.Concat(msg('P', cstr("s"), cstr(sql), []byte{0, 0, 'x'}), sync), []string{"E 08P01", "Z"}},
+		{"Bind with bytes after its result formats", slices.Concat(parse, msg('B', cstr(""), cstr("s"), []byte{0, 0, 0, 0, 0, 0, 'x'}), sync), []string{"1", "E 08P01", "Z"}},
+		{"Execute without its row limit", slices.Concat(parse, bind, msg('E', cstr("")), sync), []string{"1", "2", "E 08P01", "Z"}},
+		{"empty Execute", slices.Concat(parse, bind, msg('E'), sync), []string{"1", "2", "E 08P01", "Z"}},
+		{"the error skips the batch up to its Sync", slices.Concat(msg('P'), parse, bind, msg('E', cstr(""), []byte{0, 0, 0, 0}), sync), []string{"E 08P01", "Z"}},
+		{"CopyData, CopyDone and CopyFail outside COPY", slices.Concat(msg('d', []byte("x")), msg('c'), msg('f', cstr("no")), sync), []string{"Z"}},
+	}
+	conn, err := rawDial(p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := rawStartupDB(conn, "postgres", session.StatusDatabase); err != nil {
+		t.Fatal(err)
+	}
+	q := msg('Q', cstr(sql))
+	for _, tt := range tests {
+		if _, err := conn.Write(tt.p); err != nil {
+			t.Fatal(err)
+		}
+		if got := readUntilReady(t, conn); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+		if _, err := conn.Write(q); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := readUntilReady(t, conn), []string{"T", "D", "C", "Z"}; !slices.Equal(got, want) {
+			t.Fatalf("%s: a query afterwards got %v, want %v", tt.name, got, want)
+		}
+	}
+}

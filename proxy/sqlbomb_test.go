@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +139,70 @@ func TestDeepStatementNotOurs(t *testing.T) {
 				t.Errorf("%d-byte IN list: %q, %v; want one row", len(bigIn), tag, err)
 			}
 		})
+	}
+}
+
+// peakRSS is this process's peak resident memory (VmHWM), from /proc.
+func peakRSS(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
+// TestStatusQueryTextBombs: each value a status query makes is bounded
+// (16 MB), but an aggregate or a function called for every row makes
+// many. Before, string_agg(repeat('x', 16000000), ”) over 100 rows took
+// the proxy to 7.9 GB of memory, for any client of the helios_proxy
+// database or of a backend's; now what one execution makes is bounded
+// too: 54000, the session goes on, and the proxy's memory stays put.
+func TestStatusQueryTextBombs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := pgtest.New(t, pgtest.Options{Name: "textbomb"})
+	p := startProxy(t, testConfig(t, c))
+	host, port, _ := net.SplitHostPort(p.Addr)
+	const rows = " FROM generate_series(1, 10) g, helios_proxy.backends"
+	bombs := []struct{ name, sql string }{
+		{"string_agg", "SELECT length(string_agg(repeat('x', 16000000), ''))" + rows},
+		{"string_agg DISTINCT", "SELECT length(string_agg(DISTINCT repeat(g::text, 16000000), ''))" + rows},
+		{"string_agg ORDER BY", "SELECT length(string_agg(repeat('x', 16000000), '' ORDER BY g))" + rows},
+		{"array_agg", "SELECT cardinality(array_agg(repeat('x', 16000000)))" + rows},
+		{"a function per row", "SELECT count(*) FROM (SELECT repeat('x', 16000000) AS r" + rows + ") s"},
+		{"string_agg over a window", "SELECT max(l) FROM (SELECT length(string_agg(repeat('x', 1000), '') OVER (ORDER BY g)) AS l FROM generate_series(1, 5000) g, helios_proxy.backends) s"},
+	}
+	before := peakRSS(t)
+	for _, db := range []string{"helios_proxy", "postgres"} {
+		dsn := fmt.Sprintf("host=%s port=%s user=postgres dbname=%s sslmode=disable", host, port, db)
+		for _, proto := range protocols {
+			conn, err := pgconn.Connect(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range bombs {
+				if _, err := proto.run(ctx, conn, b.sql); pgCode(err) != "54000" {
+					t.Errorf("%s/%s: %s: %v, want SQLSTATE 54000", db, proto.name, b.name, err)
+				}
+				if tag, err := proto.run(ctx, conn, "SELECT string_agg(backend_name, ',') FROM helios_proxy.backends"); err != nil || tag != "SELECT 1" {
+					t.Fatalf("%s/%s: status query after %s: %q, %v", db, proto.name, b.name, tag, err)
+				}
+			}
+			conn.Close(ctx)
+		}
+	}
+	if grew := peakRSS(t) - before; grew > 512<<20 {
+		t.Errorf("peak memory grew by %d MB over the bombs, want under 512 MB", grew>>20)
 	}
 }

@@ -44,6 +44,7 @@ type runState struct {
 	subs   map[int][][]value // rows of uncorrelated subqueries, computed once
 	arrays [][]value         // elements of the array parameters, by parameter
 	work   int               // see maxWork
+	text   int               // see maxText
 }
 
 // maxWork bounds what one execution may do across all its levels: rows
@@ -63,6 +64,29 @@ func (x *evalCtx) work(n int) {
 		failErr(&Error{Code: "54000", Message: "statement processes too many rows for the helios_proxy schema",
 			Detail: "It read, paired or produced more than " + strconv.Itoa(maxWork) + " rows and values.",
 			Hint:   "Add join conditions, or query the helios_proxy tables with a simpler statement."})
+	}
+}
+
+// maxText bounds the bytes of the values one execution's functions and
+// string_agg make, all together: maxStringResult bounds each value, but
+// an aggregate or a function called for every row can make many of them
+// (string_agg(repeat('x', 16000000), ',') over 100 rows made a 1.6 GB
+// value and took the proxy to 7.9 GB of memory). PostgreSQL would make
+// them until out of memory or statement_timeout; the proxy answers in its
+// own memory, beside every session it relays.
+const maxText = 64 << 20
+
+// made counts n bytes of values made against maxText. Contexts without
+// an execution (constants folded while compiling) count nothing.
+func (x *evalCtx) made(n int) {
+	if x.run == nil {
+		return
+	}
+	x.run.text += n
+	if x.run.text > maxText {
+		failErr(&Error{Code: "54000", Message: "statement makes too much text for the helios_proxy schema",
+			Detail: "Its functions and aggregates made more than " + strconv.Itoa(maxText>>20) + " MB of values.",
+			Hint:   "Query the helios_proxy tables with a simpler statement."})
 	}
 }
 
@@ -449,16 +473,21 @@ func (c *compiler) compile(e *expr) (evalFn, *Error) {
 		if e.op == "record_field" {
 			return recordField(e, args), nil
 		}
-		if f := extFn(e, args); f != nil {
-			return f, nil
+		f := extFn(e, args)
+		if f == nil {
+			f = catalogFn(e, args)
 		}
-		if f := catalogFn(e, args); f != nil {
-			return f, nil
+		if f == nil {
+			f = builtinFn(e, args)
 		}
-		if f := builtinFn(e, args); f != nil {
-			return f, nil
+		if f == nil {
+			f = funcFn(e, args)
 		}
-		return funcFn(e, args), nil
+		return func(x *evalCtx) value {
+			v := f(x)
+			x.made(len(v.s))
+			return v
+		}, nil
 	case eSession:
 		return sessionFn(e.op, args), nil
 	case eSubLink:

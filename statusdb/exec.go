@@ -673,6 +673,7 @@ func (s *query) groups(x *evalCtx, rows []int32) []*group {
 	for _, g := range groups {
 		for i := range s.aggs {
 			g.aggs[i] = s.aggs[i].final(&g.acc[i])
+			x.made(len(g.aggs[i].s))
 		}
 	}
 	return groups
@@ -778,14 +779,18 @@ func (a *aggPlan) add(x *evalCtx, st *aggState) {
 		}
 	case "string_agg":
 		if a.distinct {
-			st.parts = append(st.parts, [2]value{v, a.delim(x)})
+			d := a.delim(x)
+			x.made(len(v.s) + len(d.s))
+			st.parts = append(st.parts, [2]value{v, d})
 			break
 		}
 		if st.n > 1 {
 			if d := a.delim(x); !d.null {
+				x.made(len(d.s))
 				st.text = append(st.text, d.s...)
 			}
 		}
+		x.made(len(v.s))
 		st.text = append(st.text, v.s...)
 	case "min", "max":
 		c := 0

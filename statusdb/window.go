@@ -570,6 +570,7 @@ func (w *windowPlan) aggregate(x *evalCtx, set func(int32), rows []int32, c *win
 			c.agg.add(x, &st)
 		}
 		last, lastS, lastE = c.agg.final(&st), s, e
+		x.made(len(last.s))
 		out(i, last)
 	}
 }

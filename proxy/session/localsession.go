@@ -56,9 +56,19 @@ func (ss *session) serveLocal(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if why := wire.CheckLayout(typ, msg[5:]); why != "" {
+			if err := l.malformed(typ, why); err != nil {
+				return err
+			}
+			continue
+		}
 		switch typ {
 		case 'X':
 			return nil
+		case 'd', 'c', 'f':
+			// Outside a COPY from the client (the status database has
+			// none), PostgreSQL ignores them: a client still sending
+			// after its COPY failed.
 		case 'Q', 'P', 'B', 'D', 'E', 'C', 'S', 'H':
 			if typ != 'Q' {
 				l.batch = true
@@ -70,6 +80,25 @@ func (ss *session) serveLocal(ctx context.Context) error {
 			return wire.ProtocolErrorf("unexpected message type %q", typ)
 		}
 	}
+}
+
+// malformed answers a message of type typ whose body does not have its
+// type's layout as PostgreSQL does: ERROR 08P01 saying why, then for a
+// Query or a Sync ReadyForQuery, for the other messages of a batch
+// nothing more up to its Sync.
+func (l *localState) malformed(typ byte, why string) error {
+	e := &Error{Severity: "ERROR", Code: codeProtocolViolation, Message: why}
+	if typ == 'Q' {
+		return l.answerRefused(typ, e)
+	}
+	l.batch = true
+	if !l.failed {
+		l.fail(e)
+	}
+	if typ == 'S' {
+		return l.sync()
+	}
+	return nil
 }
 
 // authenticateLocal admits loopback clients as they are and others with

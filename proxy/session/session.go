@@ -573,13 +573,9 @@ func (ss *session) attach(ctx context.Context, b *backend.Backend, t breaker.Tic
 		var be *wire.BackendError
 		switch {
 		case errors.As(err, &be):
+			// A malformed password or SCRAM message from the client (08P01)
+			// is excluded too: the backend is fine.
 			o := backend.LoginOutcome(be.Code)
-			if be.AfterClient && be.Code == codeProtocolViolation {
-				// A malformed password or SCRAM message from the client: the
-				// backend is fine, and a client must not be able to open its
-				// circuit that way.
-				o = breaker.Excluded
-			}
 			record(o)
 			if !forwarded && (o == breaker.Failure || o == breaker.Overload) {
 				return errRetry{err}
@@ -672,9 +668,8 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 		return false, err
 	}
 	_, overTLS := conn.(*tls.Conn)
-	binding := false  // the client wants channel binding, which cannot pass through (dial.WithoutPlus)
-	var out []byte    // messages for the client, flushed before waiting on it
-	answered := false // a reply of the client's went to the backend
+	binding := false // the client wants channel binding, which cannot pass through (dial.WithoutPlus)
+	var out []byte   // messages for the client, flushed before waiting on it
 	flush := func() error {
 		if len(out) == 0 {
 			return nil
@@ -726,7 +721,6 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 			}
 			binding = authType == pgproto3.AuthTypeSASL && overTLS && dial.WantsBinding(reply)
 			_ = conn.SetWriteDeadline(s.clock.Now().Add(s.connectTimeout))
-			answered = true
 			if _, err := conn.Write(reply); err != nil {
 				return forwarded, err
 			}
@@ -754,7 +748,7 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 				out = append(out, m...)
 				_ = flush()
 			}
-			return forwarded, &wire.BackendError{Code: code, AfterClient: answered}
+			return forwarded, &wire.BackendError{Code: code}
 		case 'Z':
 			if len(m) == 6 {
 				ss.txStatus.Store(uint32(m[5]))

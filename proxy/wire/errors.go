@@ -37,9 +37,6 @@ func (e *Error) Append(dst []byte) []byte {
 // BackendError is an ErrorResponse a backend sent during a login.
 type BackendError struct {
 	Code, Message string
-	// AfterClient: the client had answered the backend's authentication
-	// request; a protocol violation (08P01) then is the client's doing.
-	AfterClient bool
 }
 
 func (e *BackendError) Error() string { return "backend refused the session: sqlstate " + e.Code }

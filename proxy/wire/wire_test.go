@@ -618,3 +618,47 @@ func TestAppendOwnMessages(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckLayout(t *testing.T) {
+	enc := func(m pgproto3.FrontendMessage) []byte {
+		b, err := m.Encode(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b[5:]
+	}
+	bind := enc(&pgproto3.Bind{DestinationPortal: "p", PreparedStatement: "s", ParameterFormatCodes: []int16{1},
+		Parameters: [][]byte{{0, 0, 0, 1}, nil}, ResultFormatCodes: []int16{0, 1}})
+	tests := []struct {
+		name string
+		typ  byte
+		body []byte
+		want string
+	}{
+		{"Query", 'Q', []byte("SELECT 1\x00"), ""},
+		{"Query without NUL", 'Q', []byte("SELECT 1"), badString},
+		{"Query with a byte after", 'Q', []byte("SELECT 1\x00x"), badFormat},
+		{"Parse", 'P', enc(&pgproto3.Parse{Name: "s", Query: "SELECT $1", ParameterOIDs: []uint32{23}}), ""},
+		{"Parse, count 65535", 'P', []byte("s\x00q\x00\xff\xff"), shortData},
+		{"Parse without count", 'P', []byte("s\x00q\x00"), shortData},
+		{"Bind", 'B', bind, ""},
+		{"Bind cut in its last format", 'B', bind[:len(bind)-1], shortData},
+		{"Bind with a byte after", 'B', append(slices.Clone(bind), 0), badFormat},
+		{"Bind, parameter length -2", 'B', []byte("\x00s\x00\x00\x00\x00\x01\xff\xff\xff\xfe\x00\x00"), shortData},
+		{"Bind, parameter longer than the body", 'B', []byte("\x00s\x00\x00\x00\x00\x01\x00\x00\x00\x09ab\x00\x00"), shortData},
+		{"Describe", 'D', []byte("Ss\x00"), ""},
+		{"empty Describe", 'D', nil, noData},
+		{"Close with a byte after", 'C', []byte("Ps\x00x"), badFormat},
+		{"Execute", 'E', []byte("\x00\x00\x00\x00\x00"), ""},
+		{"Execute without a row limit", 'E', []byte("\x00"), shortData},
+		{"Sync", 'S', nil, ""},
+		{"Sync with a body", 'S', []byte{0}, badFormat},
+		{"Flush with a body", 'H', []byte{0}, badFormat},
+		{"CopyData: not checked", 'd', []byte{1, 2}, ""},
+	}
+	for _, tt := range tests {
+		if got := CheckLayout(tt.typ, tt.body); got != tt.want {
+			t.Errorf("CheckLayout(%s) = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
