@@ -218,26 +218,7 @@ func TestCorruptOverridesFileIsKept(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			apiPort := freePort(t)
 			state := t.TempDir()
-			path := filepath.Join(t.TempDir(), "heliosproxy.toml")
-			body := fmt.Sprintf(`[proxy]
-listen_address = "127.0.0.1:0"
-[api]
-listen_address = "127.0.0.1:%d"
-admin_token = %q
-[observability]
-metrics_enabled = false
-[state]
-dir = %q
-[health_checks]
-password = %q
-[[backends.instances]]
-name = "pg-a"
-host = "127.0.0.1"
-port = %d
-`, apiPort, token, state, pg.Password, pg.Port)
-			if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			path := stateConfig(t, apiPort, token, state, pg)
 			if err := os.WriteFile(filepath.Join(state, "overrides.json"), []byte(tt.file), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -273,26 +254,7 @@ func TestOverrideNotSaved(t *testing.T) {
 	const token = "notsaved-test-token-0123456789"
 	apiPort := freePort(t)
 	state := t.TempDir()
-	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
-	body := fmt.Sprintf(`[proxy]
-listen_address = "127.0.0.1:0"
-[api]
-listen_address = "127.0.0.1:%d"
-admin_token = %q
-[observability]
-metrics_enabled = false
-[state]
-dir = %q
-[health_checks]
-password = %q
-[[backends.instances]]
-name = "pg-a"
-host = "127.0.0.1"
-port = %d
-`, apiPort, token, state, pg.Password, pg.Port)
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := stateConfig(t, apiPort, token, state, pg)
 	startService(t, path)
 	api := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	blocker := filepath.Join(state, "overrides.json")
@@ -315,4 +277,32 @@ port = %d
 	if code, js := httpDo(t, "PUT", api+"/circuit-breaker/backends/pg-a/override", token, `{"state":"OPEN","reason":"maintenance"}`); code != 200 {
 		t.Errorf("PUT override once [state] dir is writable = %d %s", code, js)
 	}
+}
+
+// stateConfig writes the configuration of a proxy in front of pg (as
+// pg-a) with its API on apiPort, admin token token and state under state,
+// and returns its path.
+func stateConfig(t *testing.T, apiPort int, token, state string, pg *pgtest.Cluster) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
+	body := fmt.Sprintf(`[proxy]
+listen_address = "127.0.0.1:0"
+[api]
+listen_address = "127.0.0.1:%d"
+admin_token = %q
+[observability]
+metrics_enabled = false
+[state]
+dir = %q
+[health_checks]
+password = %q
+[[backends.instances]]
+name = "pg-a"
+host = "127.0.0.1"
+port = %d
+`, apiPort, token, state, pg.Password, pg.Port)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
