@@ -749,7 +749,7 @@ func boxSpecial(oid uint32, v value, x *evalCtx) any {
 // appendSpecial is appendWire for a column of type oid (specialWire).
 func appendSpecial(dst []byte, oid uint32, v *value, x *evalCtx, format int16) ([]byte, bool, error) {
 	if format != 0 && format != 1 {
-		return dst, false, errorf(codeProtocolViolation, "unsupported format code: %d", format)
+		return dst, false, errorf(codeInvalidParamValue, "unsupported format code: %d", format)
 	}
 	if v.null {
 		return dst, false, nil

@@ -285,7 +285,7 @@ func (s *Stmt) AppendDataRows(dst []byte, in Input, params [][]byte, paramFormat
 // for NULL. It matches Result.AppendValue.
 func appendWire(dst []byte, t typ, v *value, loc *time.Location, format int16) ([]byte, bool, error) {
 	if format != 0 && format != 1 {
-		return dst, false, errorf(codeProtocolViolation, "unsupported format code: %d", format)
+		return dst, false, errorf(codeInvalidParamValue, "unsupported format code: %d", format)
 	}
 	if v.null {
 		return dst, false, nil
@@ -958,7 +958,7 @@ func (s *Stmt) decodeParams(raw [][]byte, formats []int16, x *evalCtx) (vals []v
 		var err *Error
 		if t.isArray() {
 			if format != 0 && format != 1 {
-				return nil, nil, errorf(codeProtocolViolation, "unsupported format code: %d", format)
+				return nil, nil, errorf(codeInvalidParamValue, "unsupported format code: %d", format)
 			}
 			if arrays == nil {
 				arrays = make([][]value, len(raw))
@@ -977,7 +977,7 @@ func (s *Stmt) decodeParams(raw [][]byte, formats []int16, x *evalCtx) (vals []v
 				err.Message += " in bind parameter " + strconv.Itoa(i+1)
 			}
 		default:
-			err = errorf(codeProtocolViolation, "unsupported format code: %d", format)
+			err = errorf(codeInvalidParamValue, "unsupported format code: %d", format)
 		}
 		if err != nil {
 			return nil, nil, err
@@ -1188,7 +1188,7 @@ func (r *Result) AppendValue(dst []byte, row, col int, format int16) ([]byte, bo
 			return binary.BigEndian.AppendUint32(dst, uint32(v.Months)), true, nil
 		}
 	default:
-		return dst, false, errorf(codeProtocolViolation, "unsupported format code: %d", format)
+		return dst, false, errorf(codeInvalidParamValue, "unsupported format code: %d", format)
 	}
 	return dst, false, fmt.Errorf("statusdb: value of type %T in column %d (OID %d)", v, col, oid)
 }

@@ -435,7 +435,7 @@ func TestExecuteErrors(t *testing.T) {
 		{"SELECT 1 FROM helios_proxy.backends WHERE port = $1", nil, nil, "08P01", "bind message supplies 0 parameters, but prepared statement requires 1"},
 		{"SELECT 1 FROM helios_proxy.backends WHERE port = $1 AND host = $2", [][]byte{nil, nil}, []int16{0, 1, 0}, "08P01", "3 parameter formats but 2 parameters"},
 		{"SELECT 1 FROM helios_proxy.backends WHERE port = $1", [][]byte{{0, 1}}, []int16{1}, "22P03", "incorrect binary data format in bind parameter 1"},
-		{"SELECT 1 FROM helios_proxy.backends WHERE port = $1", [][]byte{[]byte("1")}, []int16{2}, "08P01", "unsupported format code: 2"},
+		{"SELECT 1 FROM helios_proxy.backends WHERE port = $1", [][]byte{[]byte("1")}, []int16{2}, "22023", "unsupported format code: 2"},
 		{"SELECT 1 FROM helios_proxy.backends WHERE host = $1", [][]byte{{'a', 0xff}}, nil, "22021", "invalid byte sequence"},
 		{"SELECT 1 FROM helios_proxy.backends WHERE port = $1", [][]byte{[]byte("x")}, nil, "22P02", `invalid input syntax for type integer: "x"`},
 		{"SELECT 1 FROM helios_proxy.backends WHERE read_only = $1", [][]byte{[]byte("maybe")}, nil, "22P02", `invalid input syntax for type boolean: "maybe"`},
