@@ -94,6 +94,10 @@ func TestTransactionLoginWithoutServerConnection(t *testing.T) {
 	if _, err := connect(map[string]string{"DateStyle": "nonsense"}); pgCode(err) != "22023" {
 		t.Errorf("a login with a bad DateStyle: %v, want 22023", err)
 	}
+	// The server's SQLSTATE, as PostgreSQL gives it at login: 42704.
+	if _, err := connect(map[string]string{"no_such_setting": "1"}); pgCode(err) != "42704" {
+		t.Errorf("a login with an unknown parameter: %v, want 42704", err)
+	}
 
 	// New connections after the circuit opened (Isolate): a login goes
 	// through one, and knows the pool again after it.

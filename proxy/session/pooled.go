@@ -2,6 +2,7 @@ package session
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -242,9 +243,12 @@ func (ss *session) pooledStartup() error {
 	}
 	if msg != "" {
 		// Its parameters are not what the proxy noted: closed, not reused.
+		// The client gets the server's refusal, as PostgreSQL would give
+		// it (42704 for an unknown parameter, 22023 for a bad value).
 		ss.detachLocked(false)
 		pl.mu.Unlock()
-		return &Error{Code: "22023", Message: msg}
+		code, text := splitOwnError(msg)
+		return &Error{Code: cmp.Or(code, "22023"), Message: text}
 	}
 	_, pl.looped = pl.sc.Net.(*loopConn)
 	for name, v := range pl.sc.Params {

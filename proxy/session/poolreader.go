@@ -267,10 +267,8 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 	switch typ {
 	case 'E':
 		if e != nil && e.err == "" {
-			e.err = wire.ErrorFieldMap(body)['M']
-			if e.err == "" {
-				e.err = "error"
-			}
+			f := wire.ErrorFieldMap(body)
+			e.err = ownError(f['C'], f['M'])
 		}
 	case 'S':
 		if e != nil && e.reset {
@@ -519,6 +517,27 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 	ss.wmu.Unlock()
 	ss.s.log.Info("server connection lost", "backend", name, "session_id", ss.pid, "err", cause)
 	ss.local.backendIdle()
+}
+
+// ownError is how the first error of the proxy's own request reaches its
+// done channel: the SQLSTATE, a space, the message (never empty).
+func ownError(code, msg string) string {
+	if len(code) != 5 {
+		code = "XX000"
+	}
+	if msg == "" {
+		msg = "error"
+	}
+	return code + " " + msg
+}
+
+// splitOwnError takes an ownError apart; a message of the proxy's own
+// (lostMessage) has no SQLSTATE: "".
+func splitOwnError(s string) (code, msg string) {
+	if len(s) > 6 && s[5] == ' ' {
+		return s[:5], s[6:]
+	}
+	return "", s
 }
 
 // lostMessage is what the proxy's own requests on a lost connection are

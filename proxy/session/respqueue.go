@@ -31,7 +31,8 @@ type respEntry struct {
 	locks, held bool
 	gen         uint32
 	id          uint64 // statement id of a named Parse, 0 otherwise
-	// For kSyncOurs: done receives the first error message ("" for none)
+	// For kSyncOurs: done receives the first error (ownError: SQLSTATE
+	// and message; "" for none)
 	// and then runs after the ReadyForQuery, under the owner's lock.
 	done chan<- string
 	then func()
