@@ -4,6 +4,7 @@
 package statefile
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -44,14 +45,14 @@ func Write(path string, data []byte, tempPattern string) error {
 	return nil
 }
 
-// SetAside renames path, a state file that cannot be read back (torn by
-// hand, corrupt), to path + ".corrupt-" + now in UTC, so that the next
-// Write does not replace what an operator may still recover from it. It
-// returns the new name.
-func SetAside(path string, now time.Time) (string, error) {
+// SetAside renames path, a state file that cannot be read back because of
+// err (torn by hand, corrupt), to path + ".corrupt-" + now in UTC, so that
+// the next Write does not replace what an operator may still recover from
+// it. It returns the error to report: err, naming where the file is kept.
+func SetAside(path string, err error, now time.Time) error {
 	aside := path + ".corrupt-" + now.UTC().Format("20060102T150405.000Z")
-	if err := os.Rename(path, aside); err != nil {
-		return "", err
+	if rerr := os.Rename(path, aside); rerr != nil {
+		return fmt.Errorf("%s: %w (and it could not be set aside: %v)", path, err, rerr)
 	}
-	return aside, nil
+	return fmt.Errorf("%s: %w; the file is kept as %s", path, err, aside)
 }

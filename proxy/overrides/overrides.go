@@ -96,7 +96,7 @@ func (st *Store) Load() error {
 	if err != nil {
 		// All or nothing, and the file kept: the next change would
 		// replace it, and with it overrides an operator may still want.
-		return setAside(st.path, err)
+		return statefile.SetAside(st.path, err, time.Now())
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -104,17 +104,6 @@ func (st *Store) Load() error {
 		st.m[o.Backend] = o
 	}
 	return nil
-}
-
-// setAside moves a state file that cannot be loaded out of the way
-// (statefile.SetAside) and returns the error to report, naming where it
-// is kept.
-func setAside(path string, err error) error {
-	aside, aerr := statefile.SetAside(path, time.Now())
-	if aerr != nil {
-		return fmt.Errorf("%s: %w (and it could not be set aside: %v)", path, err, aerr)
-	}
-	return fmt.Errorf("%s: %w; the file is kept as %s", path, err, aside)
 }
 
 // removeStaleTemps removes the files in dir that writeOverrides' temporary

@@ -92,11 +92,7 @@ func (s *overrideStore) load() error {
 	var list []status.UserOverride
 	if err := json.Unmarshal(data, &list); err != nil {
 		// Kept for the operator: the next change would replace it.
-		aside, aerr := statefile.SetAside(s.path, time.Now())
-		if aerr != nil {
-			return fmt.Errorf("%s: %w (and it could not be set aside: %v)", s.path, err, aerr)
-		}
-		return fmt.Errorf("%s: %w; the file is kept as %s", s.path, err, aside)
+		return statefile.SetAside(s.path, err, time.Now())
 	}
 	m := make(map[key]status.UserOverride, len(list))
 	for _, o := range list {
