@@ -691,8 +691,9 @@ const (
 func (ss *session) carryOn(sc *serverConn, typ byte, split bool) int {
 	pl := ss.pl
 	inTx := byte(ss.txStatus.Load()) != 'I'
-	starts := typ != 0 && !inTx && !pl.busy && sc.q.empty() // a request starts on sc, idle
-	if split != pl.split && pl.user.TxMode && !inTx && !pl.busy && sc.q.empty() && !pl.locks {
+	idle := !inTx && !pl.busy && sc.q.empty() // between transactions, nothing under way on sc
+	starts := typ != 0 && idle                // a request starts on sc
+	if split != pl.split && pl.user.TxMode && idle && !pl.locks {
 		// Its transaction has ended and it is still attached (the
 		// reader gives a connection back at the ReadyForQuery that
 		// ends a transaction, unless more was queued on it by then):
