@@ -173,14 +173,7 @@ func TestAlertsForARemovedBackend(t *testing.T) {
 	}
 
 	// pg-b dies and is paged; then it is removed.
-	if err := b.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	trigger := pd.next(t, ctx, "PagerDuty trigger")
-	if trigger["event_action"] != "trigger" || trigger["dedup_key"] != "heliosproxy/test-cluster/pg-b" {
-		t.Fatalf("PagerDuty event = %v, want the trigger of pg-b", trigger)
-	}
-	slack.next(t, ctx, "Slack message of pg-b's opening")
+	trigger := killPaged(t, ctx, b, pd, slack)
 	write(a, c)
 	reload()
 	resolve := pd.next(t, ctx, "PagerDuty resolve")
@@ -340,14 +333,7 @@ func TestAlertsForAMovedBackend(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
-	if err := b.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	trigger := pd.next(t, ctx, "PagerDuty trigger")
-	if trigger["event_action"] != "trigger" || trigger["dedup_key"] != "heliosproxy/test-cluster/pg-b" {
-		t.Fatalf("PagerDuty event = %v, want the trigger of pg-b", trigger)
-	}
-	slack.next(t, ctx, "Slack message of pg-b's opening")
+	trigger := killPaged(t, ctx, b, pd, slack)
 	// pg-b is now the server c.
 	writeAlertsConfig(t, path, a.Password, slack, pd, 100*time.Millisecond, namedBackend{"pg-a", a.Port}, namedBackend{"pg-b", c.Port})
 	res, err := sv.srv.Reload(ctx)
@@ -359,4 +345,19 @@ func TestAlertsForAMovedBackend(t *testing.T) {
 	if resolve["event_action"] != "resolve" || resolve["dedup_key"] != trigger["dedup_key"] {
 		t.Errorf("PagerDuty event after pg-b moved = %v, want the resolve of %v", resolve, trigger["dedup_key"])
 	}
+}
+
+// killPaged kills b, the server of pg-b, and returns PagerDuty's trigger
+// of its opening, once Slack has its message too.
+func killPaged(t *testing.T, ctx context.Context, b *pgtest.Cluster, pd, slack *receiver) map[string]any {
+	t.Helper()
+	if err := b.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	trigger := pd.next(t, ctx, "PagerDuty trigger")
+	if trigger["event_action"] != "trigger" || trigger["dedup_key"] != "heliosproxy/test-cluster/pg-b" {
+		t.Fatalf("PagerDuty event = %v, want the trigger of pg-b", trigger)
+	}
+	slack.next(t, ctx, "Slack message of pg-b's opening")
+	return trigger
 }
