@@ -793,3 +793,79 @@ func TestStatusSessionMalformedFraming(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusSessionFunctionCall: a FunctionCall message (libpq's PQfn,
+// the large-object functions) on the status database gets what
+// PostgreSQL answers for a function that does not exist — its pg_proc has
+// no rows — and the session goes on; before, it ended the session with
+// FATAL 08P01 "unexpected message type 'F'". The expected answers are
+// PostgreSQL 15's to the same messages: ERROR 42883 and ReadyForQuery, in
+// a transaction block 25P02 once it failed, skipped after an error in a
+// batch up to its Sync, and its own ReadyForQuery inside a batch.
+func TestStatusSessionFunctionCall(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "hard-fcall"})
+	p := startProxy(t, malformedConfig(t, c))
+	cstr := func(s string) []byte { return append([]byte(s), 0) }
+	msg := func(typ byte, parts ...[]byte) []byte { return wire.AppendMessage(nil, typ, parts...) }
+	fcall := func(oid uint32, args ...[]byte) []byte {
+		body := binary.BigEndian.AppendUint32(nil, oid)
+		body = append(body, 0, 0) // argument formats
+		body = binary.BigEndian.AppendUint16(body, uint16(len(args)))
+		for _, a := range args {
+			body = binary.BigEndian.AppendUint32(body, uint32(len(a)))
+			body = append(body, a...)
+		}
+		return msg('F', append(body, 0, 0)) // result format
+	}
+	sync := msg('S')
+	steps := []struct {
+		name string
+		p    []byte
+		want []string
+	}{
+		{"OID 0", fcall(0), []string{"E 42883", "Z I"}},
+		{"with an argument", fcall(99999, []byte("x")), []string{"E 42883", "Z I"}},
+		{"too short for an OID", msg('F', []byte{0, 1}), []string{"E 08P01", "Z I"}},
+		{"BEGIN", msg('Q', cstr("BEGIN")), []string{"C", "Z T"}},
+		{"in a transaction block", fcall(99999), []string{"E 42883", "Z E"}},
+		{"in a failed transaction block", fcall(99999), []string{"E 25P02", "Z E"}},
+		{"ROLLBACK", msg('Q', cstr("ROLLBACK")), []string{"C", "Z I"}},
+		{"after an error in a batch", slices.Concat(msg('P'), fcall(99999), sync), []string{"E 08P01", "Z I"}},
+		{"inside a batch", slices.Concat(msg('P', cstr("s"), cstr("SELECT 1 FROM helios_proxy.backends"), []byte{0, 0}), fcall(99999)), []string{"1", "E 42883", "Z I"}},
+		{"the batch's Sync", sync, []string{"Z I"}},
+		{"a query afterwards", msg('Q', cstr("SELECT count(*) FROM helios_proxy.backends")), []string{"T", "D", "C", "Z I"}},
+	}
+	conn, err := rawDial(p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := rawStartupDB(conn, "postgres", session.StatusDatabase); err != nil {
+		t.Fatal(err)
+	}
+	fe := pgproto3.NewFrontend(conn, io.Discard)
+	for _, s := range steps {
+		if _, err := conn.Write(s.p); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for len(got) == 0 || got[len(got)-1][0] != 'Z' {
+			m, err := fe.Receive()
+			if err != nil {
+				t.Fatalf("%s: after %v: %v", s.name, got, err)
+			}
+			switch m := m.(type) {
+			case *pgproto3.ErrorResponse:
+				got = append(got, "E "+m.Code)
+			case *pgproto3.ReadyForQuery:
+				got = append(got, "Z "+string(m.TxStatus))
+			default:
+				enc, _ := m.Encode(nil)
+				got = append(got, string(enc[:1]))
+			}
+		}
+		if !slices.Equal(got, s.want) {
+			t.Errorf("%s: got %v, want %v", s.name, got, s.want)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -69,6 +71,10 @@ func (ss *session) serveLocal(ctx context.Context) error {
 			// Outside a COPY from the client (the status database has
 			// none), PostgreSQL ignores them: a client still sending
 			// after its COPY failed.
+		case 'F':
+			if err := l.functionCall(msg[5:]); err != nil {
+				return err
+			}
 		case 'Q', 'P', 'B', 'D', 'E', 'C', 'S', 'H':
 			if typ != 'Q' {
 				l.batch = true
@@ -80,6 +86,28 @@ func (ss *session) serveLocal(ctx context.Context) error {
 			return wire.ProtocolErrorf("unexpected message type %q", typ)
 		}
 	}
+}
+
+// functionCall answers a FunctionCall as PostgreSQL does for a function
+// that does not exist (the status database's pg_proc has no rows): ERROR
+// 42883 naming the OID (25P02 in a failed transaction block), then
+// ReadyForQuery, the session going on; after an error in a batch it is
+// skipped up to the Sync, as PostgreSQL skips every message then.
+func (l *localState) functionCall(body []byte) error {
+	if l.batch && l.failed {
+		return nil
+	}
+	var e *Error
+	switch {
+	case len(body) < 4:
+		e = &Error{Severity: "ERROR", Code: codeProtocolViolation, Message: "insufficient data left in message"}
+	case byte(l.ss.txStatus.Load()) == 'E':
+		e = errAborted
+	default:
+		e = &Error{Severity: "ERROR", Code: "42883", Message: fmt.Sprintf("function with OID %d does not exist", binary.BigEndian.Uint32(body))}
+	}
+	l.out = e.Append(l.out)
+	return l.ready(true)
 }
 
 // malformed answers a message of type typ whose body does not have its
