@@ -934,18 +934,12 @@ func (l *localState) savepoint(sp statusdb.SavepointOp, tx byte, implicit bool) 
 
 // deallocate drops the prepared statement DEALLOCATE names, or all of them.
 func (l *localState) deallocate(sql string) error {
-	f := strings.Fields(strings.TrimRight(strings.TrimSpace(sql), "; \t\n"))
-	name := f[len(f)-1]
-	if strings.EqualFold(name, "ALL") {
+	name, all, ok := deallocateTarget(sql)
+	if all {
 		clear(l.stmts)
 		return nil
 	}
-	if strings.HasPrefix(name, `"`) {
-		name = strings.ReplaceAll(strings.Trim(name, `"`), `""`, `"`)
-	} else {
-		name = strings.ToLower(name)
-	}
-	if _, ok := l.stmts[name]; !ok || name == "" {
+	if _, has := l.stmts[name]; !ok || !has {
 		return &Error{Severity: "ERROR", Code: "26000", Message: "prepared statement \"" + name + "\" does not exist"}
 	}
 	delete(l.stmts, name)

@@ -377,8 +377,13 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	body := msg[5:]
 	switch typ {
 	case 'Q', 'S', 'F':
-		if typ == 'Q' && pl.user.TxMode {
-			ss.lasting(sc, wire.Lasting(body))
+		if typ == 'Q' {
+			if pl.user.TxMode {
+				ss.lasting(sc, wire.Lasting(body))
+			}
+			if ss.deallocates(body) {
+				msg = wire.AppendMessage(nil, 'Q', deallocateClosed)
+			}
 		}
 		sc.q.push(respEntry{kind: kSync})
 		ss.pendingPush()
@@ -390,6 +395,12 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 		if len(name) == 0 {
 			if pl.user.TxMode {
 				ss.lasting(sc, wire.Lasting(def))
+			}
+			if !pl.busy && ss.deallocates(def) {
+				// At a batch's start, where the proxy's Query commits
+				// nothing of the client's.
+				_, types := wire.CString(def)
+				msg = wire.AppendMessage(nil, 'P', []byte{0}, deallocateClosed, types)
 			}
 			sc.q.push(respEntry{kind: kParse})
 			pl.out = append(pl.out, msg...)
@@ -535,6 +546,91 @@ func transactionEnd(body []byte) (string, bool) {
 		return "ROLLBACK", true
 	}
 	return "", false
+}
+
+// deallocates follows a client's statement that drops prepared
+// statements (DEALLOCATE name, DEALLOCATE ALL, DISCARD ALL; sql is its
+// text, from a Query or an unnamed Parse) and reports whether to send
+// DEALLOCATE helios_closed in its place; pl.mu is held. The client's
+// statements are known to the server by the proxy's names
+// (pool.Statements, shared with other clients), so DEALLOCATE of a
+// client's name would fail there with 26000 (psycopg 3 deallocates that
+// way, by an unnamed Parse, what its statement cache evicts): the proxy
+// forgets the name and has the server deallocate a statement of its own,
+// prepared just before with its answers dropped, so that the client gets
+// PostgreSQL's answer in its place: DEALLOCATE, or 25P02 in a failed
+// transaction block, where nothing is forgotten. After DEALLOCATE ALL or
+// DISCARD ALL, the client's names are forgotten as PostgreSQL forgets
+// them: a Bind of one fails with 26000.
+func (ss *session) deallocates(sql []byte) bool {
+	sql = bytes.TrimLeft(sql, " \t\r\n")
+	if len(sql) == 0 || sql[0]|0x20 != 'd' || len(ss.pl.stmts) == 0 {
+		return false
+	}
+	text, _ := wire.CString(sql)
+	name, all, ok := deallocateTarget(string(text))
+	tx := byte(ss.txStatus.Load())
+	switch {
+	case !ok || tx == 'E' || all && name == "DISCARD" && tx != 'I':
+		return false
+	case all:
+		ss.forgetStatements()
+		return false
+	}
+	pl := ss.pl
+	ref, has := pl.stmts[name]
+	if !has {
+		return false
+	}
+	delete(pl.stmts, name)
+	ss.s.stmts.Release(ref)
+	ss.queueOurs("PREPARE helios_closed AS SELECT", respEntry{})
+	return true
+}
+
+// deallocateClosed deallocates the statement deallocates prepares
+// (closedStmt: no server keeps it).
+var deallocateClosed = []byte("DEALLOCATE helios_closed\x00")
+
+// deallocateTarget reads a Query that is one DEALLOCATE [PREPARE] name,
+// DEALLOCATE [PREPARE] ALL or DISCARD ALL statement: the statement's name
+// as PostgreSQL folds it, or all (name "DISCARD" for DISCARD ALL).
+func deallocateTarget(sql string) (name string, all, ok bool) {
+	f := strings.Fields(strings.TrimRight(sql, "; \t\r\n"))
+	switch {
+	case len(f) == 2 && strings.EqualFold(f[0], "DISCARD") && strings.EqualFold(f[1], "ALL"):
+		return "DISCARD", true, true
+	case len(f) < 2 || len(f) > 3 || !strings.EqualFold(f[0], "DEALLOCATE") || len(f) == 3 && !strings.EqualFold(f[1], "PREPARE"):
+		return "", false, false
+	}
+	name = f[len(f)-1]
+	if strings.EqualFold(name, "ALL") {
+		return "", true, true
+	}
+	name, ok = foldName(name)
+	return name, false, ok
+}
+
+// foldName is the name an SQL identifier stands for: a quoted one as
+// written (doubled quotes undone), another in lower case; ok is false
+// for what is not one identifier.
+func foldName(id string) (name string, ok bool) {
+	if len(id) >= 3 && id[0] == '"' && id[len(id)-1] == '"' {
+		return strings.ReplaceAll(id[1:len(id)-1], `""`, `"`), true
+	}
+	if strings.ContainsAny(id, `";`) {
+		return "", false
+	}
+	return strings.ToLower(id), true
+}
+
+// forgetStatements drops the client's prepared statement names; pl.mu is
+// held.
+func (ss *session) forgetStatements() {
+	for name, ref := range ss.pl.stmts {
+		ss.s.stmts.Release(ref)
+		delete(ss.pl.stmts, name)
+	}
 }
 
 // maxTransactionEnd is the longest COMMIT or ROLLBACK transactionEnd
@@ -1202,10 +1298,7 @@ func (ss *session) endPooled() {
 	pl := ss.pl
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
-	for name, ref := range pl.stmts {
-		ss.s.stmts.Release(ref)
-		delete(pl.stmts, name)
-	}
+	ss.forgetStatements()
 	sc := pl.sc
 	if sc == nil {
 		return
