@@ -14,7 +14,8 @@ import (
 
 // deallocatePy runs psycopg 3 with a statement cache of two, preparing
 // every statement: the cache evicts with DEALLOCATE (an unnamed Parse),
-// in autocommit and inside a transaction block.
+// in autocommit, inside a transaction block and in pipelines (where the
+// Parse follows others of the batch).
 const deallocatePy = `
 import sys, psycopg
 out = []
@@ -25,6 +26,12 @@ for autocommit in (True, False):
         out.append(conn.execute("SELECT %s::int + " + str(i), (i,)).fetchone()[0])
     conn.commit()
     conn.close()
+conn = psycopg.connect(sys.argv[1], autocommit=True, prepare_threshold=0)
+conn.prepared_max = 2
+for j in range(3):
+    with conn.pipeline():
+        curs = [conn.execute("SELECT %s::int * " + str(i), (i,)) for i in range(4)]
+    out += [c.fetchone()[0] for c in curs]
 print(out)
 `
 

@@ -381,7 +381,7 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 			if pl.user.TxMode {
 				ss.lasting(sc, wire.Lasting(body))
 			}
-			if ss.deallocates(body) {
+			if ss.deallocates(body, false) {
 				msg = wire.AppendMessage(nil, 'Q', deallocateClosed)
 			}
 		}
@@ -396,9 +396,7 @@ func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 			if pl.user.TxMode {
 				ss.lasting(sc, wire.Lasting(def))
 			}
-			if !pl.busy && ss.deallocates(def) {
-				// At a batch's start, where the proxy's Query commits
-				// nothing of the client's.
+			if ss.deallocates(def, pl.busy) {
 				_, types := wire.CString(def)
 				msg = wire.AppendMessage(nil, 'P', []byte{0}, deallocateClosed, types)
 			}
@@ -551,7 +549,8 @@ func transactionEnd(body []byte) (string, bool) {
 // deallocates follows a client's statement that drops prepared
 // statements (DEALLOCATE name, DEALLOCATE ALL, DISCARD ALL; sql is its
 // text, from a Query or an unnamed Parse) and reports whether to send
-// DEALLOCATE helios_closed in its place; pl.mu is held. The client's
+// DEALLOCATE helios_closed in its place (inBatch: a Parse after others
+// of a batch without its Sync); pl.mu is held. The client's
 // statements are known to the server by the proxy's names
 // (pool.Statements, shared with other clients), so DEALLOCATE of a
 // client's name would fail there with 26000 (psycopg 3 deallocates that
@@ -562,7 +561,7 @@ func transactionEnd(body []byte) (string, bool) {
 // transaction block, where nothing is forgotten. After DEALLOCATE ALL or
 // DISCARD ALL, the client's names are forgotten as PostgreSQL forgets
 // them: a Bind of one fails with 26000.
-func (ss *session) deallocates(sql []byte) bool {
+func (ss *session) deallocates(sql []byte, inBatch bool) bool {
 	sql = bytes.TrimLeft(sql, " \t\r\n")
 	if len(sql) == 0 || sql[0]|0x20 != 'd' || len(ss.pl.stmts) == 0 {
 		return false
@@ -584,9 +583,18 @@ func (ss *session) deallocates(sql []byte) bool {
 	}
 	delete(pl.stmts, name)
 	ss.s.stmts.Release(ref)
+	if inBatch {
+		// A Query would commit what the batch did so far.
+		pl.out = append(pl.out, prepareClosed...)
+		pl.sc.q.push(respEntry{kind: kParseOurs})
+		return true
+	}
 	ss.queueOurs("PREPARE helios_closed AS SELECT", respEntry{})
 	return true
 }
+
+// prepareClosed prepares closedStmt in a batch, for deallocates.
+var prepareClosed = wire.AppendMessage(nil, 'P', closedStmt, []byte("SELECT\x00"), []byte{0, 0})
 
 // deallocateClosed deallocates the statement deallocates prepares
 // (closedStmt: no server keeps it).
