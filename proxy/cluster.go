@@ -94,6 +94,23 @@ func (h clusterHost) ApplyOverride(c cluster.Change) {
 		return
 	}
 	o := *c.Set
+	if !o.Expires.IsZero() && !now.Before(o.Expires) {
+		// It expired before it arrived: the members keep expired changes
+		// in their registers (an hour) and hand them to a member that
+		// (re)joins. It ended everywhere at its time, and was announced
+		// there; here it only ends an older override it replaced.
+		if _, ok := s.overrides.Get(c.Backend); !ok {
+			return
+		}
+		if err := s.overrides.Update(func(m map[string]status.Override) { delete(m, c.Backend) }); err != nil {
+			s.log.Error("override expired on the cluster not removed from the state dir here; removed in memory only", "backend", c.Backend, "peer", c.Node, "err", err)
+			s.overrides.Forget(c.Backend)
+		}
+		b.Note(b.Breaker.Unforce(now))
+		s.announce(status.Event{Type: status.OverrideCleared, Time: now, Backend: c.Backend, Reason: "override",
+			Detail: "expired (replaced on " + c.Node + ")", Author: "expiry", Node: c.Node})
+		return
+	}
 	if err := s.overrides.Update(func(m map[string]status.Override) { m[o.Backend] = o }); err != nil {
 		s.log.Error("override set on a cluster member not persisted here; applied in memory only", "backend", c.Backend, "peer", c.Node, "err", err)
 		s.overrides.Remember(o)
