@@ -61,7 +61,7 @@ type Host interface {
 type Options struct {
 	Config     config.Cluster
 	Version    string // heliosproxy's version, shown to the other members
-	ConfigHash string // see status.Member.ConfigHash
+	ConfigHash string // see status.Member.ConfigHash; SetConfigHash changes it
 	// Overrides are the overrides this instance holds at start (from its
 	// state dir): they enter the register with their stamps.
 	Overrides []status.Override
@@ -81,6 +81,11 @@ type Node struct {
 	log  *slog.Logger
 	clk  hlc
 	reg  *register
+
+	// hash is this instance's config hash as the others are told it
+	// (Options.ConfigHash, then SetConfigHash's).
+	hash   atomic.Pointer[string]
+	rehash chan struct{} // asks Run to tell the others the new hash (capacity 1)
 
 	inbox     chan message  // from memberlist's goroutines to Run's
 	out       chan message  // local changes to send, from the proxy to Run's
@@ -167,6 +172,7 @@ func New(opts Options) (*Node, error) {
 		inbox:     make(chan message, 1024),
 		out:       make(chan message, 1024),
 		decideNow: make(chan struct{}, 1),
+		rehash:    make(chan struct{}, 1),
 		members:   make(map[string]*member),
 		opened:    make(map[string]time.Time),
 		views:     make(map[string]map[string]View),
@@ -178,8 +184,34 @@ func New(opts Options) (*Node, error) {
 		n.reg.merge(c)
 		n.clk.Observe(o.Stamp)
 	}
+	n.hash.Store(&opts.ConfigHash)
 	n.bcast = &memberlist.TransmitLimitedQueue{NumNodes: n.numNodes, RetransmitMult: 3}
 	return n, nil
+}
+
+// ConfigHash is the config hash this instance shows the other members.
+func (n *Node) ConfigHash() string { return *n.hash.Load() }
+
+// SetConfigHash changes the config hash this instance shows the other
+// members (after a reload changed its settings) and has Run tell them.
+// It never blocks.
+func (n *Node) SetConfigHash(h string) {
+	if old := n.hash.Swap(&h); *old == h {
+		return
+	}
+	select {
+	case n.rehash <- struct{}{}:
+	default: // already asked; the latest hash goes
+	}
+}
+
+// updateMeta tells the other members this instance's metadata anew (its
+// config hash changed); it waits at most a second for memberlist to send
+// it.
+func (n *Node) updateMeta(ml *memberlist.Memberlist) {
+	if err := ml.UpdateNode(time.Second); err != nil {
+		n.log.Info("cluster member's new config hash not yet sent; it goes with later gossip", "err", err)
+	}
 }
 
 // Name is this instance's node name.
@@ -278,6 +310,8 @@ func (n *Node) Run(ctx context.Context) error {
 			n.deliver(&wg, ml, m)
 		case <-n.decideNow:
 			n.judge()
+		case <-n.rehash:
+			n.updateMeta(ml)
 		case <-judge.C:
 			n.reconcile()
 			n.judge()
@@ -459,7 +493,7 @@ func (n *Node) join(ctx context.Context) {
 // then by name.
 func (n *Node) Members(now time.Time) []status.Member {
 	self := status.Member{Node: n.name, State: status.MemberAlive, LastContact: now, Self: true,
-		Version: n.opts.Version, ConfigHash: n.opts.ConfigHash}
+		Version: n.opts.Version, ConfigHash: n.ConfigHash()}
 	if ml := n.ml.Load(); ml != nil {
 		self.Address = ml.LocalNode().Address()
 	}
