@@ -47,6 +47,7 @@ func (s *Server) startCluster(ctx context.Context, wg interface{ Go(func()) }) e
 		return err
 	}
 	s.cluster.Store(n)
+	s.alertLog.Store(n)
 	wg.Go(func() {
 		defer s.cluster.Store(nil)
 		if err := n.Run(ctx); err != nil {
@@ -208,27 +209,31 @@ func (s *Server) shareTransition(b *backend.Backend, tr breaker.Transition) {
 }
 
 // NotifyPosition is this instance's place among the live members of its
-// cluster, for alerts (0 outside a cluster).
+// cluster, for alerts (0 outside a cluster). After Run ends it is
+// reckoned from the members as the member last saw them.
 func (s *Server) NotifyPosition() int {
-	if n := s.cluster.Load(); n != nil {
+	if n := s.alertLog.Load(); n != nil {
 		return max(n.NotifyPosition(), 0)
 	}
 	return 0
 }
 
 // Notified returns the latest alert notification a member of the cluster
-// recorded under key; none outside a cluster.
+// recorded under key; none outside a cluster. After Run ends it answers
+// from the log as the member left it: an alert still delivered in the
+// shutdown grace period must not take a peer's notification for none.
 func (s *Server) Notified(key string) (status.Notification, bool) {
-	if n := s.cluster.Load(); n != nil {
+	if n := s.alertLog.Load(); n != nil {
 		return n.Notified(key)
 	}
 	return status.Notification{}, false
 }
 
 // Notify records an alert notification this instance sent in its
-// cluster's notification log; nothing outside a cluster.
+// cluster's notification log; nothing outside a cluster (after Run ends,
+// in the member's log only: it has left).
 func (s *Server) Notify(key string, note status.Notification) {
-	if n := s.cluster.Load(); n != nil {
+	if n := s.alertLog.Load(); n != nil {
 		n.Notify(key, note)
 	}
 }
