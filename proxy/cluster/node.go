@@ -87,6 +87,11 @@ type Node struct {
 	hash   atomic.Pointer[string]
 	rehash chan struct{} // asks Run to tell the others the new hash (capacity 1)
 
+	// synced is closed once Run's first join is over and what its state
+	// exchange brought is applied (or Run ended first).
+	synced     chan struct{}
+	syncedOnce sync.Once
+
 	inbox     chan message  // from memberlist's goroutines to Run's
 	out       chan message  // local changes to send, from the proxy to Run's
 	decideNow chan struct{} // asks Run to judge the circuits again (capacity 1)
@@ -173,6 +178,7 @@ func New(opts Options) (*Node, error) {
 		out:       make(chan message, 1024),
 		decideNow: make(chan struct{}, 1),
 		rehash:    make(chan struct{}, 1),
+		synced:    make(chan struct{}),
 		members:   make(map[string]*member),
 		opened:    make(map[string]time.Time),
 		views:     make(map[string]map[string]View),
@@ -291,10 +297,17 @@ func (n *Node) Run(ctx context.Context) error {
 			n.log.Warn("cluster shutdown", "err", err)
 		}
 		n.ml.Store(nil)
+		n.markSynced()
 	}()
 	n.log.Info("cluster member started", "addr", ml.LocalNode().Address(), "join", n.opts.Config.Join,
 		"encrypted", len(n.opts.Config.Key()) > 0)
 	n.join(ctx)
+	// What the state exchange of the join brought (the notification log,
+	// overrides, views) is queued: apply it before saying synced.
+	for range len(n.inbox) {
+		n.receive(<-n.inbox)
+	}
+	n.markSynced()
 	n.reconcile()
 	rejoin := time.NewTicker(n.opts.Config.RejoinInterval.Duration)
 	defer rejoin.Stop()
@@ -323,6 +336,12 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 }
+
+func (n *Node) markSynced() { n.syncedOnce.Do(func() { close(n.synced) }) }
+
+// syncWait is the longest NotifyPosition waits for the first join (which
+// takes memberlist's TCP timeout, 10 s, for a seed that does not answer).
+const syncWait = 10 * time.Second
 
 // judgeInterval is how often Run judges the circuits without a change
 // to prompt it (suspicion sets in with time), and compares its circuits
