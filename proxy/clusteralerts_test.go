@@ -196,6 +196,14 @@ func TestClusterAlertsShutdown(t *testing.T) {
 		return len(hooks.pagerDuty()) == 1, fmt.Sprint(hooks.pagerDuty())
 	})
 	c := ins[2]
+	// node-c has heard of the page and the Slack message (the
+	// notification log's keys: channel and dedup key) before it stops.
+	for _, key := range []string{"pagerduty|heliosproxy/prod/pg-a", "slack|heliosproxy/prod/pg-a"} {
+		poll(t, 5*time.Second, c.name+" has "+key+" in its log", func() (bool, string) {
+			n, ok := c.srv.Notified(key)
+			return ok && n.Action == "trigger", fmt.Sprint(n, ok)
+		})
+	}
 	if st := ds[c.name].Stats().Channels; st[1].Sent+st[1].ByPeer != 0 {
 		t.Fatalf("%s is done with the page before it was stopped (%+v): its turn came too soon for this test", c.name, st)
 	}

@@ -43,15 +43,20 @@ func TestClusterExpiredOverrideRestart(t *testing.T) {
 	c.start(t, log)
 	sync := func(author string) {
 		t.Helper()
-		poll(t, 10*time.Second, "C sees A and B alive", func() (bool, string) {
-			n := 0
-			for _, m := range c.srv.Snapshot().Members {
-				if m.State == status.MemberAlive {
-					n++
+		// Every one sees every other alive: A sends its change to C
+		// directly only once it has taken C's return (memberlist takes it
+		// from C's refutation of its own death, shortly after C's join).
+		for _, in := range ins {
+			poll(t, 10*time.Second, in.name+" sees every member alive", func() (bool, string) {
+				n := 0
+				for _, m := range in.srv.Snapshot().Members {
+					if m.State == status.MemberAlive {
+						n++
+					}
 				}
-			}
-			return n == len(ins), fmt.Sprint(c.srv.Snapshot().Members)
-		})
+				return n == len(ins), fmt.Sprint(in.srv.Snapshot().Members)
+			})
+		}
 		// A change made on A after C joined arrives after what the state
 		// exchange at the join brought (one queue, in order).
 		if err := a.srv.SetOverride(ctx, status.Override{Backend: "pg-a", State: status.Closed, Reason: "sync", Author: author}); err != nil {
