@@ -288,7 +288,7 @@ func (n *Node) Run(ctx context.Context) error {
 	ml := n.ml.Load()
 	var wg sync.WaitGroup
 	defer func() {
-		wg.Wait() // the senders
+		wg.Wait() // the senders and the join under way (it ends with memberlist's TCP timeout at most)
 		n.sayLeaving(ml)
 		if err := ml.Leave(time.Second); err != nil {
 			n.log.Info("leaving the cluster", "err", err)
@@ -301,14 +301,15 @@ func (n *Node) Run(ctx context.Context) error {
 	}()
 	n.log.Info("cluster member started", "addr", ml.LocalNode().Address(), "join", n.opts.Config.Join,
 		"encrypted", len(n.opts.Config.Key()) > 0)
-	n.join(ctx)
-	// What the state exchange of the join brought (the notification log,
-	// overrides, views) is queued: apply it before saying synced.
-	for range len(n.inbox) {
-		n.receive(<-n.inbox)
-	}
-	n.markSynced()
-	n.reconcile()
+	// Joins run on a goroutine of their own, one at a time: a join
+	// address that accepts and does not answer (a stopped or hung member)
+	// holds a join for memberlist's TCP timeout, and what the others send
+	// must not wait behind it.
+	n.reconcile() // this instance's views, for the state exchange of the join
+	joined := make(chan struct{}, 1)
+	joining := true
+	wg.Go(func() { n.join(ctx); joined <- struct{}{} })
+	first := true
 	rejoin := time.NewTicker(n.opts.Config.RejoinInterval.Duration)
 	defer rejoin.Stop()
 	judge := time.NewTicker(judgeInterval)
@@ -324,12 +325,27 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-n.decideNow:
 			n.judge()
 		case <-n.rehash:
-			n.updateMeta(ml)
+			wg.Go(func() { n.updateMeta(ml) })
 		case <-judge.C:
 			n.reconcile()
 			n.judge()
+		case <-joined:
+			joining = false
+			if first {
+				// What the state exchange of the first join brought (the
+				// notification log, overrides, views) is queued: apply it
+				// before saying synced.
+				first = false
+				for range len(n.inbox) {
+					n.receive(<-n.inbox)
+				}
+				n.markSynced()
+			}
 		case <-rejoin.C:
-			n.join(ctx)
+			if !joining {
+				joining = true
+				wg.Go(func() { n.join(ctx); joined <- struct{}{} })
+			}
 			n.reg.forget(time.Now(), time.Hour)
 			n.forgetDead(time.Now())
 			n.forgetNotices(time.Now())
