@@ -109,3 +109,77 @@ func TestClusterExpiredOverrideRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterClearSurvivesRestarts: an override is cleared on A while C is
+// down; then A and B are restarted together (the whole cluster: nobody
+// keeps the clear in memory), and only then does C come back with the
+// override in its state dir. The
+// clear must win: C drops the override, and A and B do not take it back
+// from C (a cleared maintenance override forcing a backend OPEN again on
+// every instance).
+func TestClusterClearSurvivesRestarts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pg := pgtest.New(t, pgtest.Options{Name: "cl-a"})
+	log := testLogger()
+	ins := threeInstances()
+	// pg-a and pg-b are the same server: pg-b only orders the changes.
+	startInstances(t, log, ins, "local", func(_ int, cfg *config.Config) { *cfg = testConfig(t, pg, pg) })
+	a, b, c := ins[0], ins[1], ins[2]
+	allAlive := func() {
+		t.Helper()
+		for _, in := range ins {
+			poll(t, 10*time.Second, in.name+" sees every member alive", func() (bool, string) {
+				n := 0
+				for _, m := range in.srv.Snapshot().Members {
+					if m.State == status.MemberAlive {
+						n++
+					}
+				}
+				return n == len(ins), fmt.Sprint(in.srv.Snapshot().Members)
+			})
+		}
+	}
+
+	if err := a.srv.SetOverride(ctx, status.Override{Backend: "pg-a", State: status.Open, Reason: "maintenance", Author: "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 5*time.Second, "C holds the override", func() (bool, string) {
+		o := backendOf(c.srv.Snapshot(), "pg-a")
+		return o.Override == status.Open, string(o.Override)
+	})
+	c.stop()
+	if err := a.srv.ClearOverride(ctx, "pg-a", "ops"); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 5*time.Second, "B has the clear", func() (bool, string) {
+		o := backendOf(b.srv.Snapshot(), "pg-a")
+		return o.Override == status.NoState, string(o.Override)
+	})
+	// The whole cluster is restarted (a node upgrade, compose down and
+	// up): no member running keeps the clear in memory.
+	a.stop()
+	b.stop()
+	a.start(t, log)
+	b.start(t, log)
+	c.start(t, log)
+	allAlive()
+	// A change on another backend made now reaches C after what the
+	// state exchanges of its return brought (one queue, in order).
+	if err := a.srv.SetOverride(ctx, status.Override{Backend: "pg-b", State: status.Closed, Reason: "sync", Author: "sync"}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 10*time.Second, "C has A's later override", func() (bool, string) {
+		o := backendOf(c.srv.Snapshot(), "pg-b")
+		return o.OverrideAuthor == "sync", fmt.Sprint(o.Override, " by ", o.OverrideAuthor)
+	})
+	poll(t, 10*time.Second, "C dropped the cleared override", func() (bool, string) {
+		o := backendOf(c.srv.Snapshot(), "pg-a")
+		return o.Override == status.NoState, string(o.Override)
+	})
+	for _, in := range ins {
+		if o := backendOf(in.srv.Snapshot(), "pg-a"); o.Override != status.NoState {
+			t.Errorf("%s: pg-a override %s by %q after C's return; want the clear to hold", in.name, o.Override, o.OverrideAuthor)
+		}
+	}
+}

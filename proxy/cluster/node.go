@@ -67,6 +67,11 @@ type Options struct {
 	Overrides []status.Override
 	Host      Host
 	Log       *slog.Logger
+	// StateDir, when set, is [state] dir: the Node keeps there the clears
+	// of overrides it knows (clearsFile), so that after a restart of
+	// every member a member that slept through a clear does not bring
+	// the override back. Empty: they are kept in memory only.
+	StateDir string
 	// Tune, when set, adjusts memberlist's settings after Node's own (tests
 	// shorten the probe timing).
 	Tune func(*memberlist.Config)
@@ -100,6 +105,8 @@ type Node struct {
 	// ml is set while Run runs. Nothing calls memberlist while holding
 	// mu: memberlist calls the delegate holding its own locks.
 	ml atomic.Pointer[memberlist.Memberlist]
+
+	saveMu sync.Mutex // one write of clearsFile at a time
 
 	mu      sync.Mutex
 	probe   time.Duration        // memberlist's probe interval, for suspect
@@ -190,6 +197,7 @@ func New(opts Options) (*Node, error) {
 		n.reg.merge(c)
 		n.clk.Observe(o.Stamp)
 	}
+	n.loadClears()
 	n.hash.Store(&opts.ConfigHash)
 	n.bcast = &memberlist.TransmitLimitedQueue{NumNodes: n.numNodes, RetransmitMult: 3}
 	return n, nil
@@ -238,7 +246,9 @@ func (n *Node) Override(backend, author string, set *status.Override, now time.T
 
 // Share records a change made here and sends it to the other members.
 func (n *Node) Share(c Change) {
-	n.reg.merge(c)
+	if n.reg.merge(c) && c.Set == nil {
+		n.saveClears()
+	}
 	n.send(message{Override: &c})
 }
 
@@ -346,7 +356,9 @@ func (n *Node) Run(ctx context.Context) error {
 				joining = true
 				wg.Go(func() { n.join(ctx); joined <- struct{}{} })
 			}
-			n.reg.forget(time.Now(), time.Hour)
+			if n.reg.forget(time.Now(), time.Hour, clearsKeep) {
+				n.saveClears()
+			}
 			n.forgetDead(time.Now())
 			n.forgetNotices(time.Now())
 		}
@@ -437,6 +449,9 @@ func (n *Node) receive(m message) {
 		n.clk.Observe(c.Stamp)
 		if n.reg.merge(c) {
 			n.opts.Host.ApplyOverride(c)
+			if c.Set == nil {
+				n.saveClears() // after the override left this instance's state dir
+			}
 		}
 	case m.Opening != nil:
 		o := *m.Opening
