@@ -38,7 +38,7 @@ func (s *Server) startCluster(ctx context.Context, wg interface{ Go(func()) }) e
 	}
 	n, err := cluster.New(cluster.Options{
 		Config: cfg.Cluster, Version: version, ConfigHash: configHash(cfg),
-		Overrides: s.overrides.All(), Host: clusterHost{s}, Log: s.log, Tune: s.tuneCluster,
+		Overrides: s.overrides.All(), StateDir: cfg.State.Dir, Host: clusterHost{s}, Log: s.log, Tune: s.tuneCluster,
 	})
 	if err != nil {
 		return err
@@ -47,6 +47,7 @@ func (s *Server) startCluster(ctx context.Context, wg interface{ Go(func()) }) e
 		return err
 	}
 	s.cluster.Store(n)
+	s.alertLog.Store(n)
 	wg.Go(func() {
 		defer s.cluster.Store(nil)
 		if err := n.Run(ctx); err != nil {
@@ -94,6 +95,23 @@ func (h clusterHost) ApplyOverride(c cluster.Change) {
 		return
 	}
 	o := *c.Set
+	if !o.Expires.IsZero() && !now.Before(o.Expires) {
+		// It expired before it arrived: the members keep expired changes
+		// in their registers (an hour) and hand them to a member that
+		// (re)joins. It ended everywhere at its time, and was announced
+		// there; here it only ends an older override it replaced.
+		if _, ok := s.overrides.Get(c.Backend); !ok {
+			return
+		}
+		if err := s.overrides.Update(func(m map[string]status.Override) { delete(m, c.Backend) }); err != nil {
+			s.log.Error("override expired on the cluster not removed from the state dir here; removed in memory only", "backend", c.Backend, "peer", c.Node, "err", err)
+			s.overrides.Forget(c.Backend)
+		}
+		b.Note(b.Breaker.Unforce(now))
+		s.announce(status.Event{Type: status.OverrideCleared, Time: now, Backend: c.Backend, Reason: "override",
+			Detail: "expired (replaced on " + c.Node + ")", Author: "expiry", Node: c.Node})
+		return
+	}
 	if err := s.overrides.Update(func(m map[string]status.Override) { m[o.Backend] = o }); err != nil {
 		s.log.Error("override set on a cluster member not persisted here; applied in memory only", "backend", c.Backend, "peer", c.Node, "err", err)
 		s.overrides.Remember(o)
@@ -191,27 +209,31 @@ func (s *Server) shareTransition(b *backend.Backend, tr breaker.Transition) {
 }
 
 // NotifyPosition is this instance's place among the live members of its
-// cluster, for alerts (0 outside a cluster).
+// cluster, for alerts (0 outside a cluster). After Run ends it is
+// reckoned from the members as the member last saw them.
 func (s *Server) NotifyPosition() int {
-	if n := s.cluster.Load(); n != nil {
+	if n := s.alertLog.Load(); n != nil {
 		return max(n.NotifyPosition(), 0)
 	}
 	return 0
 }
 
 // Notified returns the latest alert notification a member of the cluster
-// recorded under key; none outside a cluster.
+// recorded under key; none outside a cluster. After Run ends it answers
+// from the log as the member left it: an alert still delivered in the
+// shutdown grace period must not take a peer's notification for none.
 func (s *Server) Notified(key string) (status.Notification, bool) {
-	if n := s.cluster.Load(); n != nil {
+	if n := s.alertLog.Load(); n != nil {
 		return n.Notified(key)
 	}
 	return status.Notification{}, false
 }
 
 // Notify records an alert notification this instance sent in its
-// cluster's notification log; nothing outside a cluster.
+// cluster's notification log; nothing outside a cluster (after Run ends,
+// in the member's log only: it has left).
 func (s *Server) Notify(key string, note status.Notification) {
-	if n := s.cluster.Load(); n != nil {
+	if n := s.alertLog.Load(); n != nil {
 		n.Notify(key, note)
 	}
 }

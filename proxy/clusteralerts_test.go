@@ -156,3 +156,70 @@ func TestClusterAlertsOnce(t *testing.T) {
 		t.Logf("resolved without %s: Slack %q", pager.name, got[1])
 	}
 }
+
+// TestClusterAlertsShutdown: an instance stopped (a rolling restart) while
+// its turn to send a page is still to come keeps delivering its queued
+// alerts for the shutdown grace period, after its cluster member has left.
+// The page went out from node-a at once; node-c, stopped before its turn,
+// must still find it in the notification log when its turn comes, and not
+// page a second time.
+func TestClusterAlertsShutdown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pgA := pgtest.New(t, pgtest.Options{Name: "al-a", Auth: "scram-sha-256"})
+	hooks := newHookRecorder(t)
+	ins := threeInstances()
+	startInstances(t, testLogger(), ins, "local", func(i int, cfg *config.Config) {
+		*cfg = testConfig(t, pgA)
+	})
+	ds := map[string]*alerts.Dispatcher{}
+	dones := map[string]chan error{}
+	cancels := map[string]context.CancelFunc{}
+	for _, in := range ins {
+		// node-c's turn comes 2 × 3 s after the page was decided: well
+		// after its member left, within its grace period.
+		acfg := alerts.Config{Cluster: "prod", AlertOnCircuitOpen: true, CascadeDelay: -1, FlapWindow: -1,
+			PeerTimeout: 3 * time.Second, ShutdownGrace: 20 * time.Second, Peers: in.srv,
+			SlackWebhookURL: hooks.server.URL + "/services/T0/B0/x", PagerDutyRoutingKey: "pd-key", PagerDutyEventsURL: hooks.server.URL}
+		d := alerts.New(acfg, testLogger(), acfg.Channels()...)
+		dctx, dcancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- d.Run(dctx, in.srv.Subscribe(dctx)) }()
+		t.Cleanup(func() { dcancel(); <-done })
+		ds[in.name], dones[in.name], cancels[in.name] = d, done, dcancel
+	}
+
+	if err := pgA.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, 10*time.Second, "node-a paged", func() (bool, string) {
+		return len(hooks.pagerDuty()) == 1, fmt.Sprint(hooks.pagerDuty())
+	})
+	c := ins[2]
+	// node-c has heard of the page and the Slack message (the
+	// notification log's keys: channel and dedup key) before it stops.
+	for _, key := range []string{"pagerduty|heliosproxy/prod/pg-a", "slack|heliosproxy/prod/pg-a"} {
+		poll(t, 5*time.Second, c.name+" has "+key+" in its log", func() (bool, string) {
+			n, ok := c.srv.Notified(key)
+			return ok && n.Action == "trigger", fmt.Sprint(n, ok)
+		})
+	}
+	if st := ds[c.name].Stats().Channels; st[1].Sent+st[1].ByPeer != 0 {
+		t.Fatalf("%s is done with the page before it was stopped (%+v): its turn came too soon for this test", c.name, st)
+	}
+	c.stop() // its member leaves the cluster
+	cancels[c.name]()
+	if err := <-dones[c.name]; err != nil {
+		t.Fatal(err)
+	}
+	dones[c.name] <- nil // for the cleanup
+	if st := ds[c.name].Stats().Channels; st[1].Sent != 0 || st[1].ByPeer != 1 {
+		t.Errorf("%s, stopped, sent %d pages and left %d to a peer; want 0 and 1", c.name, st[1].Sent, st[1].ByPeer)
+	}
+	if got := hooks.pagerDuty(); len(got) != 1 {
+		t.Errorf("PagerDuty got %q, want one trigger", got)
+	}
+	if got := hooks.slackTexts(); len(got) != 1 {
+		t.Errorf("Slack got %q, want one message", got)
+	}
+}

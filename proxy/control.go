@@ -187,6 +187,9 @@ func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
 		return status.ReloadResult{}, err
 	}
 	s.applyReload(p)
+	if n := s.cluster.Load(); n != nil {
+		n.SetConfigHash(configHash(&p.next)) // the others compare it with theirs
+	}
 	for _, fn := range s.reloaded {
 		fn(p.next)
 	}

@@ -75,7 +75,11 @@ type Server struct {
 	patterns  *pattern.Registry // the query-level breakers
 
 	// cluster is the member of [cluster] while Run runs; nil otherwise.
-	cluster     atomic.Pointer[cluster.Node]
+	cluster atomic.Pointer[cluster.Node]
+	// alertLog is the member whose notification log the alerts consult:
+	// set with cluster, but kept after Run ends, for the alerts delivered
+	// in their shutdown grace period (a page a peer sent is still in it).
+	alertLog    atomic.Pointer[cluster.Node]
 	version     string                   // shown to the cluster; under runMu
 	tuneCluster func(*memberlist.Config) // tests: faster probes
 

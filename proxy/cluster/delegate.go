@@ -16,7 +16,7 @@ type delegate struct{ n *Node }
 
 // NodeMeta tells the others this instance's version and config hash.
 func (d *delegate) NodeMeta(limit int) []byte {
-	b, _ := json.Marshal(nodeMeta{Version: d.n.opts.Version, ConfigHash: d.n.opts.ConfigHash})
+	b, _ := json.Marshal(nodeMeta{Version: d.n.opts.Version, ConfigHash: d.n.ConfigHash()})
 	if len(b) > limit {
 		return nil
 	}
@@ -135,6 +135,7 @@ func (d *delegate) note(node *memberlist.Node, state status.MemberState, what st
 	default:
 		what = "cluster member dead"
 	}
+	rehashed := m.meta.ConfigHash != meta.ConfigHash && what == "" // an update: it reloaded
 	m.addr, m.state, m.meta = node.Address(), state, meta
 	if state != status.MemberAlive {
 		delete(n.views, node.Name) // its observations age out with it
@@ -144,8 +145,8 @@ func (d *delegate) note(node *memberlist.Node, state status.MemberState, what st
 	if what != "" {
 		n.log.Info(what, "peer", node.Name, "addr", node.Address(), "version", meta.Version, "config_hash", meta.ConfigHash)
 	}
-	if meta.ConfigHash != "" && n.opts.ConfigHash != "" && meta.ConfigHash != n.opts.ConfigHash && what == "cluster member joined" {
-		n.log.Warn("cluster member is configured differently", "peer", node.Name, "config_hash", meta.ConfigHash, "ours", n.opts.ConfigHash)
+	if ours := n.ConfigHash(); meta.ConfigHash != "" && ours != "" && meta.ConfigHash != ours && (what == "cluster member joined" || rehashed) {
+		n.log.Warn("cluster member is configured differently", "peer", node.Name, "config_hash", meta.ConfigHash, "ours", ours)
 	}
 }
 

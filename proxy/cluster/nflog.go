@@ -39,8 +39,18 @@ func (n *Node) Notified(key string) (status.Notification, bool) {
 }
 
 // NotifyPosition is this instance's place among the live members in name
-// order.
+// order. Until Run's first join is over and what it brought applied (at
+// most syncWait), it waits: before that, an instance that just started
+// takes itself for the only member, first in line, and finds nothing in
+// the log, so it would send again what the others sent before it
+// started.
 func (n *Node) NotifyPosition() int {
+	t := time.NewTimer(syncWait)
+	defer t.Stop()
+	select {
+	case <-n.synced:
+	case <-t.C:
+	}
 	return slices.Index(n.live(time.Now()), n.name)
 }
 

@@ -61,12 +61,17 @@ type Host interface {
 type Options struct {
 	Config     config.Cluster
 	Version    string // heliosproxy's version, shown to the other members
-	ConfigHash string // see status.Member.ConfigHash
+	ConfigHash string // see status.Member.ConfigHash; SetConfigHash changes it
 	// Overrides are the overrides this instance holds at start (from its
 	// state dir): they enter the register with their stamps.
 	Overrides []status.Override
 	Host      Host
 	Log       *slog.Logger
+	// StateDir, when set, is [state] dir: the Node keeps there the clears
+	// of overrides it knows (clearsFile), so that after a restart of
+	// every member a member that slept through a clear does not bring
+	// the override back. Empty: they are kept in memory only.
+	StateDir string
 	// Tune, when set, adjusts memberlist's settings after Node's own (tests
 	// shorten the probe timing).
 	Tune func(*memberlist.Config)
@@ -82,6 +87,16 @@ type Node struct {
 	clk  hlc
 	reg  *register
 
+	// hash is this instance's config hash as the others are told it
+	// (Options.ConfigHash, then SetConfigHash's).
+	hash   atomic.Pointer[string]
+	rehash chan struct{} // asks Run to tell the others the new hash (capacity 1)
+
+	// synced is closed once Run's first join is over and what its state
+	// exchange brought is applied (or Run ended first).
+	synced     chan struct{}
+	syncedOnce sync.Once
+
 	inbox     chan message  // from memberlist's goroutines to Run's
 	out       chan message  // local changes to send, from the proxy to Run's
 	decideNow chan struct{} // asks Run to judge the circuits again (capacity 1)
@@ -90,6 +105,8 @@ type Node struct {
 	// ml is set while Run runs. Nothing calls memberlist while holding
 	// mu: memberlist calls the delegate holding its own locks.
 	ml atomic.Pointer[memberlist.Memberlist]
+
+	saveMu sync.Mutex // one write of clearsFile at a time
 
 	mu      sync.Mutex
 	probe   time.Duration        // memberlist's probe interval, for suspect
@@ -167,6 +184,8 @@ func New(opts Options) (*Node, error) {
 		inbox:     make(chan message, 1024),
 		out:       make(chan message, 1024),
 		decideNow: make(chan struct{}, 1),
+		rehash:    make(chan struct{}, 1),
+		synced:    make(chan struct{}),
 		members:   make(map[string]*member),
 		opened:    make(map[string]time.Time),
 		views:     make(map[string]map[string]View),
@@ -178,8 +197,35 @@ func New(opts Options) (*Node, error) {
 		n.reg.merge(c)
 		n.clk.Observe(o.Stamp)
 	}
+	n.loadClears()
+	n.hash.Store(&opts.ConfigHash)
 	n.bcast = &memberlist.TransmitLimitedQueue{NumNodes: n.numNodes, RetransmitMult: 3}
 	return n, nil
+}
+
+// ConfigHash is the config hash this instance shows the other members.
+func (n *Node) ConfigHash() string { return *n.hash.Load() }
+
+// SetConfigHash changes the config hash this instance shows the other
+// members (after a reload changed its settings) and has Run tell them.
+// It never blocks.
+func (n *Node) SetConfigHash(h string) {
+	if old := n.hash.Swap(&h); *old == h {
+		return
+	}
+	select {
+	case n.rehash <- struct{}{}:
+	default: // already asked; the latest hash goes
+	}
+}
+
+// updateMeta tells the other members this instance's metadata anew (its
+// config hash changed); it waits at most a second for memberlist to send
+// it.
+func (n *Node) updateMeta(ml *memberlist.Memberlist) {
+	if err := ml.UpdateNode(time.Second); err != nil {
+		n.log.Info("cluster member's new config hash not yet sent; it goes with later gossip", "err", err)
+	}
 }
 
 // Name is this instance's node name.
@@ -200,7 +246,9 @@ func (n *Node) Override(backend, author string, set *status.Override, now time.T
 
 // Share records a change made here and sends it to the other members.
 func (n *Node) Share(c Change) {
-	n.reg.merge(c)
+	if n.reg.merge(c) && c.Set == nil {
+		n.saveClears()
+	}
 	n.send(message{Override: &c})
 }
 
@@ -250,7 +298,7 @@ func (n *Node) Run(ctx context.Context) error {
 	ml := n.ml.Load()
 	var wg sync.WaitGroup
 	defer func() {
-		wg.Wait() // the senders
+		wg.Wait() // the senders and the join under way (it ends with memberlist's TCP timeout at most)
 		n.sayLeaving(ml)
 		if err := ml.Leave(time.Second); err != nil {
 			n.log.Info("leaving the cluster", "err", err)
@@ -259,11 +307,19 @@ func (n *Node) Run(ctx context.Context) error {
 			n.log.Warn("cluster shutdown", "err", err)
 		}
 		n.ml.Store(nil)
+		n.markSynced()
 	}()
 	n.log.Info("cluster member started", "addr", ml.LocalNode().Address(), "join", n.opts.Config.Join,
 		"encrypted", len(n.opts.Config.Key()) > 0)
-	n.join(ctx)
-	n.reconcile()
+	// Joins run on a goroutine of their own, one at a time: a join
+	// address that accepts and does not answer (a stopped or hung member)
+	// holds a join for memberlist's TCP timeout, and what the others send
+	// must not wait behind it.
+	n.reconcile() // this instance's views, for the state exchange of the join
+	joined := make(chan struct{}, 1)
+	joining := true
+	wg.Go(func() { n.join(ctx); joined <- struct{}{} })
+	first := true
 	rejoin := time.NewTicker(n.opts.Config.RejoinInterval.Duration)
 	defer rejoin.Stop()
 	judge := time.NewTicker(judgeInterval)
@@ -278,17 +334,42 @@ func (n *Node) Run(ctx context.Context) error {
 			n.deliver(&wg, ml, m)
 		case <-n.decideNow:
 			n.judge()
+		case <-n.rehash:
+			wg.Go(func() { n.updateMeta(ml) })
 		case <-judge.C:
 			n.reconcile()
 			n.judge()
+		case <-joined:
+			joining = false
+			if first {
+				// What the state exchange of the first join brought (the
+				// notification log, overrides, views) is queued: apply it
+				// before saying synced.
+				first = false
+				for range len(n.inbox) {
+					n.receive(<-n.inbox)
+				}
+				n.markSynced()
+			}
 		case <-rejoin.C:
-			n.join(ctx)
-			n.reg.forget(time.Now(), time.Hour)
+			if !joining {
+				joining = true
+				wg.Go(func() { n.join(ctx); joined <- struct{}{} })
+			}
+			if n.reg.forget(time.Now(), time.Hour, clearsKeep) {
+				n.saveClears()
+			}
 			n.forgetDead(time.Now())
 			n.forgetNotices(time.Now())
 		}
 	}
 }
+
+func (n *Node) markSynced() { n.syncedOnce.Do(func() { close(n.synced) }) }
+
+// syncWait is the longest NotifyPosition waits for the first join (which
+// takes memberlist's TCP timeout, 10 s, for a seed that does not answer).
+const syncWait = 10 * time.Second
 
 // judgeInterval is how often Run judges the circuits without a change
 // to prompt it (suspicion sets in with time), and compares its circuits
@@ -368,6 +449,9 @@ func (n *Node) receive(m message) {
 		n.clk.Observe(c.Stamp)
 		if n.reg.merge(c) {
 			n.opts.Host.ApplyOverride(c)
+			if c.Set == nil {
+				n.saveClears() // after the override left this instance's state dir
+			}
 		}
 	case m.Opening != nil:
 		o := *m.Opening
@@ -459,7 +543,7 @@ func (n *Node) join(ctx context.Context) {
 // then by name.
 func (n *Node) Members(now time.Time) []status.Member {
 	self := status.Member{Node: n.name, State: status.MemberAlive, LastContact: now, Self: true,
-		Version: n.opts.Version, ConfigHash: n.opts.ConfigHash}
+		Version: n.opts.Version, ConfigHash: n.ConfigHash()}
 	if ml := n.ml.Load(); ml != nil {
 		self.Address = ml.LocalNode().Address()
 	}

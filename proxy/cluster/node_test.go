@@ -66,7 +66,7 @@ func TestHLC(t *testing.T) {
 	r := newRegister()
 	r.merge(Change{Backend: "x", Stamp: stampAt(t0)})
 	r.merge(Change{Backend: "y", Stamp: stampAt(t0), Set: &status.Override{Expires: t0.Add(time.Hour)}})
-	r.forget(t0.Add(2*time.Hour), time.Hour)
+	r.forget(t0.Add(2*time.Hour), time.Hour, time.Hour)
 	if got := r.all(); len(got) != 0 {
 		t.Errorf("register after forget(t0+2h, 1h) = %+v, want empty", got)
 	}

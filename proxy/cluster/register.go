@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"cmp"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,9 +32,9 @@ func (c Change) newer(d Change) bool {
 
 // register holds the winning Change of every backend that has had one:
 // a last-writer-wins map, merged with what peers send. Cleared overrides
-// stay in it (tombstones) while the process lives, so that a member that
-// still has an override which was cleared meanwhile loses it when it
-// merges; they are not persisted (see docs/design-notes.md, Cluster).
+// stay in it (tombstones), 30 days, so that a member that still has an
+// override which was cleared meanwhile loses it when it merges; the Node
+// keeps them in the state dir too (clearsFile).
 type register struct {
 	mu sync.Mutex
 	m  map[string]Change
@@ -63,15 +65,36 @@ func (r *register) all() []Change {
 	return out
 }
 
-// forget drops tombstones and expired overrides older than keep, so that
-// the register of a long-lived cluster does not grow without bound.
-func (r *register) forget(now time.Time, keep time.Duration) {
+// forget drops expired overrides older than keepExpired and tombstones
+// older than keepClears, so that the register of a long-lived cluster
+// does not keep backends long gone; it reports whether it dropped a
+// tombstone.
+func (r *register) forget(now time.Time, keepExpired, keepClears time.Duration) (tombstones bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for k, c := range r.m {
-		ended := c.Set == nil || (!c.Set.Expires.IsZero() && now.After(c.Set.Expires))
+		keep, ended := keepClears, c.Set == nil
+		if !ended {
+			keep, ended = keepExpired, !c.Set.Expires.IsZero() && now.After(c.Set.Expires)
+		}
 		if ended && now.Sub(stampTime(c.Stamp)) > keep {
 			delete(r.m, k)
+			tombstones = tombstones || c.Set == nil
 		}
 	}
+	return tombstones
+}
+
+// clears returns the tombstones, by backend.
+func (r *register) clears() []Change {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Change
+	for _, c := range r.m {
+		if c.Set == nil {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b Change) int { return cmp.Compare(a.Backend, b.Backend) })
+	return out
 }

@@ -1,0 +1,102 @@
+package cluster
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heliosdb/heliosproxy/status"
+)
+
+// silentSeed listens on host for a join address that accepts connections
+// and answers nothing, as a SIGSTOPped or hung member does (or a
+// terminating pod still listed by a headless Service): memberlist's join
+// waits its TCP timeout there. release (idempotent) closes it and every
+// connection it holds.
+func silentSeed(t *testing.T, host string) (addr string, release func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", host+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+		once  sync.Once
+	)
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+		}
+	})
+	release = func() {
+		once.Do(func() {
+			ln.Close()
+			wg.Wait()
+			mu.Lock()
+			for _, c := range conns {
+				c.Close()
+			}
+			mu.Unlock()
+		})
+	}
+	t.Cleanup(release)
+	return ln.Addr().String(), release
+}
+
+// TestNotifyAfterJoin: an instance that starts after another member sent a
+// page asks for its turn at once (an alert decided at start-up, such as a
+// backend that trusts the proxy). It must learn its place and the log from
+// its first join, however long that takes (here the first seed stays
+// silent for 300 ms), instead of taking itself for the only member, first
+// in line, with an empty log, and paging again.
+func TestNotifyAfterJoin(t *testing.T) {
+	a := startNode(t, "node-a", "127.0.0.1", testKey, nil)
+	a.Notify("pagerduty|heliosproxy/prod/pg-1", status.Notification{Action: "trigger", Kind: "circuit_opened", At: time.Now()})
+
+	slow, release := silentSeed(t, "127.0.0.3")
+	c := startNode(t, "node-c", "127.0.0.3", testKey, []string{slow, a.addr})
+	time.AfterFunc(300*time.Millisecond, release)
+	pos := c.NotifyPosition()
+	note, ok := c.Notified("pagerduty|heliosproxy/prod/pg-1")
+	if pos != 1 || !ok || note.Action != "trigger" || note.Node != "node-a" {
+		t.Errorf("node-c, just started: NotifyPosition = %d, Notified = %+v, %v; want 1 (after node-a) and node-a's trigger", pos, note, ok)
+	}
+}
+
+// TestSilentSeed: while a join waits on a seed that does not answer (10 s,
+// memberlist's TCP timeout, at start and again every rejoin_interval), the
+// member keeps taking what the others send: an override set on b and a
+// notification b sent reach a at once. (A join that held a's own
+// goroutine held them for the whole wait: a SIGSTOPped member made the
+// others send a resolve twice.)
+func TestSilentSeed(t *testing.T) {
+	silent, release := silentSeed(t, "127.0.0.3")
+	b := startNode(t, "node-b", "127.0.0.2", testKey, nil)
+	a := startNode(t, "node-a", "127.0.0.1", testKey, []string{b.addr, silent})
+	t.Cleanup(release) // first: a's join returns before a stops
+	for _, n := range []*testNode{a, b} {
+		eventually(t, 5*time.Second, n.Name()+" sees two alive members", func() bool { return alive(n.Node, 2) })
+	}
+
+	o := status.Override{Backend: "pg-1", State: status.Open, Author: "ops", Reason: "maintenance", Created: t0}
+	ch := b.Override("pg-1", "ops", &o, time.Now())
+	b.Share(ch)
+	eventually(t, 2*time.Second, "node-a has node-b's override", func() bool {
+		got, ok := a.host.get("pg-1")
+		return ok && got.Stamp == ch.Stamp
+	})
+	b.Notify("pagerduty|heliosproxy/prod/pg-1", status.Notification{Action: "resolve", Kind: "circuit_closed", At: time.Now()})
+	eventually(t, 2*time.Second, "node-a has node-b's notification", func() bool {
+		note, ok := a.Notified("pagerduty|heliosproxy/prod/pg-1")
+		return ok && note.Action == "resolve"
+	})
+}
