@@ -22,7 +22,10 @@
 //     keeps that incident and the cascade page is an escalation on top. A
 //     backend that opens while the cascade incident is open joins it: the
 //     cascade is triggered again with the longer list (same dedup key, so
-//     PagerDuty updates the alert and pages nobody again).
+//     PagerDuty updates the alert and pages nobody again). Its opening is
+//     held until the others opening with it are due too (CascadeDelay
+//     after the first of them), so that backends opening together make
+//     one update, not a message each.
 //   - RecoveryFailed, when AlertOnRecoveryFailure: the backend's open incident
 //     (its own, or the cascade it belongs to) is triggered again with the
 //     same dedup key and the new details, which PagerDuty records as an

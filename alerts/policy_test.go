@@ -127,6 +127,7 @@ func on() Config {
 
 func TestPolicy(t *testing.T) {
 	s := time.Second
+	ms := time.Millisecond
 	flap := func(b string, times int, every time.Duration) []step {
 		var st []step
 		for i := range times {
@@ -311,6 +312,28 @@ func TestPolicy(t *testing.T) {
 			want: []string{
 				"+0s cascade trigger cascade critical backends=a,b",
 				"+25s cascade trigger cascade critical backend=c backends=a,b,c",
+			},
+		},
+		{
+			// 97 health checks failing in the same 8 ms made 96 Slack
+			// messages and 96 triggers, one per backend joining.
+			name: "backends opening together during a cascade join it in one update",
+			steps: []step{{0, evOpen("a")}, {0, evOpen("b")}, {0, evCascade("a", "b")},
+				{10 * ms, evOpen("c")}, {20 * ms, evOpen("d")}, {30 * ms, evOpen("e")}},
+			end: time.Minute,
+			want: []string{
+				"+0s cascade trigger cascade critical backends=a,b",
+				"+5.01s cascade trigger cascade critical backends=a,b,c,d,e",
+			},
+		},
+		{
+			name: "an opening held when the cascade begins joins with those after it",
+			steps: []step{{0, evOpen("a")}, {1 * ms, evOpen("c")}, {2 * ms, evOpen("b")}, {2 * ms, evCascade("a", "b")},
+				{3 * ms, evOpen("d")}},
+			end: time.Minute,
+			want: []string{
+				"+2ms cascade trigger cascade critical backends=a,b",
+				"+5.002s cascade trigger cascade critical backends=a,b,c,d",
 			},
 		},
 		{
