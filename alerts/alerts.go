@@ -193,6 +193,10 @@ type Alert struct {
 	// Backends lists, for KindCascade and KindCascadeResolved, every backend
 	// of the cascade incident, in the order they were added.
 	Backends []string
+	// Open lists, for KindCascade, the backends of Backends whose circuits
+	// are open now: those that recovered or were removed since they joined
+	// the incident are in Backends only.
+	Open []string
 	// Members are, for KindCascade, the opening events of the backends in
 	// Backends where they are known (their metrics and reasons).
 	Members []status.Event

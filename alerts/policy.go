@@ -237,6 +237,12 @@ func (p *policy) join(b *backendState, ev status.Event) {
 func (p *policy) cascadeAlert(backend string, ev status.Event, now time.Time) Alert {
 	a := p.alert(KindCascade, ActionTrigger, p.cascadeKey(), SeverityCritical, backend, ev, now)
 	a.Backends = slices.Clone(p.cascade.backends)
+	a.Open = make([]string, 0, len(a.Backends))
+	for _, name := range p.cascade.backends {
+		if b := p.backends[name]; b != nil && b.member {
+			a.Open = append(a.Open, name)
+		}
+	}
 	a.Members = slices.Clone(p.cascade.members)
 	return a
 }

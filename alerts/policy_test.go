@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -73,6 +74,9 @@ func brief(at time.Duration, a Alert) string {
 	}
 	if len(a.Backends) > 0 {
 		s += " backends=" + strings.Join(a.Backends, ",")
+	}
+	if a.Open != nil && !slices.Equal(a.Open, a.Backends) {
+		s += " open=" + strings.Join(a.Open, ",")
 	}
 	if a.Flaps > 0 {
 		s += fmt.Sprintf(" flaps=%d", a.Flaps)
@@ -337,6 +341,21 @@ func TestPolicy(t *testing.T) {
 			},
 		},
 		{
+			// The update said "c joined, 3 circuits OPEN" with a closed
+			// and b and c open; after a reload removing 97 open backends,
+			// "pg-a joined, 99 circuits OPEN" with two open.
+			name: "a cascade update counts the circuits open now",
+			steps: []step{{0, evOpen("a")}, {0, evOpen("b")}, {0, evOpen("x")}, {0, evCascade("a", "b", "x")},
+				{10 * s, evClose("a")}, {time.Minute, evReload("x")}, {3 * time.Minute, evOpen("c")}},
+			end: 4 * time.Minute,
+			want: []string{
+				"+0s cascade trigger cascade critical backends=a,b,x",
+				"+1m0s backend_removed info-only info backend=x",
+				"+2m10s circuit_closed info-only info backend=a",
+				"+3m5s cascade trigger cascade critical backend=c backends=a,b,x,c open=b,c",
+			},
+		},
+		{
 			name:  "cascade alerts off: each opening is its own page",
 			cfg:   func(c *Config) { c.AlertOnMultipleCircuitsOpen = false },
 			steps: []step{{0, evOpen("a")}, {0, evOpen("b")}, {0, evCascade("a", "b")}},
@@ -526,5 +545,28 @@ func TestPatternAlerts(t *testing.T) {
 	msg := slackMessage(Alert{Kind: KindPatternOpened, Event: opened, Source: "c"})
 	if !strings.Contains(msg.Text, "SELECT pg_sleep($1)") {
 		t.Errorf("Slack text = %q, want the pattern", msg.Text)
+	}
+}
+
+// TestCascadeMessageCountsOpenCircuits: a cascade update names how many
+// circuits are open now, not how many ever joined the incident.
+func TestCascadeMessageCountsOpenCircuits(t *testing.T) {
+	a := Alert{Kind: KindCascade, Action: ActionTrigger, DedupKey: "heliosproxy/c/cascade", Severity: SeverityCritical, Source: "c",
+		Backend: "c", Backends: []string{"a", "b", "x", "c"}, Open: []string{"b", "c"}, Event: evOpen("c")}
+	msg := slackMessage(a)
+	if !strings.Contains(msg.Text, "c joined, 2 circuits OPEN") {
+		t.Errorf("Slack text = %q, want 2 circuits open", msg.Text)
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"*2 circuits open together*", "Recovered or removed since: a, x"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("Slack blocks lack %q: %s", want, body)
+		}
+	}
+	if d := pagerDutyEvent("key", a).Payload.Details.(map[string]any); d["open_circuits"] != 2 || !slices.Equal(d["open"].([]string), []string{"b", "c"}) {
+		t.Errorf("PagerDuty custom_details: open_circuits %v, open %v; want 2, [b c]", d["open_circuits"], d["open"])
 	}
 }
