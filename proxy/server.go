@@ -198,8 +198,8 @@ func (s *Server) backend(name string) *backend.Backend {
 // OnQuery sets a function called with every relayed request's backend,
 // latency and outcome (for metrics), and with the requests refused for a
 // backend's overload before they reached it (no pooled connection within
-// pool.query_wait_timeout: breaker.Overload, with the time waited). Call
-// it before Run; it must be fast.
+// pool.query_wait_timeout, the admission limit: breaker.Overload, with
+// the time waited). Call it before Run; it must be fast.
 func (s *Server) OnQuery(fn func(backend string, d time.Duration, o breaker.Outcome)) {
 	s.hooks.OnQuery = fn
 }

@@ -59,12 +59,12 @@ func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code st
 	}
 }
 
-// Shed reports a request the proxy refused because b could not take it
-// (no pooled connection to b within pool.query_wait_timeout), after it
-// waited d, to the OnQuery hook as b's overload: DESIGN classifies a
-// pool-acquire timeout so, and the metrics count it with b's own 53300,
-// 53400 and 57P03 answers. The breaker does not record it (the request
-// never reached b).
+// Shed reports a request the proxy refused with 53300 because b could not
+// take it (no pooled connection to b within pool.query_wait_timeout, or
+// b's admission limit), after it waited d, to the OnQuery hook as b's
+// overload: DESIGN classifies a pool-acquire timeout so, and the metrics
+// count it with b's own 53300, 53400 and 57P03 answers. The breaker does
+// not record it (the request never reached b).
 func (b *Backend) Shed(d time.Duration) {
 	if fn := b.hooks.OnQuery; fn != nil {
 		fn(b.Config.Name, d, breaker.Overload)
