@@ -99,6 +99,14 @@ func (b *Backend) Note(tr breaker.Transition, ok bool) {
 // connection's) with the backend's own time.
 func (b *Backend) Connected(t breaker.Ticket, o breaker.Outcome, latency time.Duration, now time.Time) {
 	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: latency}, now))
+	if o == breaker.Overload {
+		// A login b refused for overload (53300 too many clients, 57P03
+		// starting up) is an overload answer like a query's: the metrics
+		// count it with them (OnQuery).
+		if fn := b.hooks.OnQuery; fn != nil {
+			fn(b.Config.Name, latency, o)
+		}
+	}
 }
 
 // Checked records a health check's result, and reports it to the
