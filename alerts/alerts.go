@@ -74,8 +74,10 @@
 //     moved to another server under the same name, which starts with a
 //     closed circuit of its own): such a backend's held opening is never paged, and each incident it has open
 //     (its own, its part in the cascade, a fence, a trust page) resolves at
-//     once, with a Slack message, since nothing would close it any more.
-//     A removed backend without an open incident is not announced.
+//     once, with a Slack message, since nothing would close it any more;
+//     the backends of one reload that were only part of the cascade share
+//     one message. A removed backend without an open incident is not
+//     announced.
 //   - CircuitHalfOpened and unknown event types alert nobody.
 //
 // Flap damping: the resolve is held for FlapWindow after a close. A backend

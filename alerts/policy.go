@@ -108,7 +108,7 @@ func (p *policy) handle(ev status.Event, now time.Time) []Alert {
 		for _, name := range ev.Backends {
 			out = append(out, p.removed(name, ev, now)...)
 		}
-		return out
+		return mergeRemoved(out)
 	}
 	switch ev.Type {
 	case status.QueryBreakerOpened:
@@ -355,6 +355,39 @@ func (p *policy) removed(name string, ev status.Event, now time.Time) []Alert {
 		if *inc.open {
 			*inc.open = false
 			out = append(out, p.alert(KindRemoved, ActionResolve, inc.key, SeverityInfo, name, ev, now))
+		}
+	}
+	return out
+}
+
+// mergeRemoved makes the information-only removals among the alerts of
+// one reload (backends whose only incident was their part in a cascade)
+// one message listing them, where the first was: a reload removing many
+// backends is one operator action, not a message per backend. Resolves of
+// incidents of their own stay one per incident.
+func mergeRemoved(as []Alert) []Alert {
+	quiet := func(a Alert) bool { return a.Kind == KindRemoved && a.Action == ActionNone }
+	n := 0
+	for _, a := range as {
+		if quiet(a) {
+			n++
+		}
+	}
+	if n < 2 {
+		return as
+	}
+	out := make([]Alert, 0, len(as)-n+1)
+	merged := -1 // index in out of the one message
+	for _, a := range as {
+		switch {
+		case !quiet(a):
+			out = append(out, a)
+		case merged < 0:
+			merged = len(out)
+			a.Backend, a.Backends = "", []string{a.Backend}
+			out = append(out, a)
+		default:
+			out[merged].Backends = append(out[merged].Backends, a.Backend)
 		}
 	}
 	return out

@@ -226,8 +226,8 @@ func TestPolicy(t *testing.T) {
 			end:   time.Hour,
 			want: []string{
 				"+1s cascade trigger cascade critical backends=a,b",
-				"+1m0s backend_removed info-only info backend=a",
-				"+1m0s backend_removed info-only info backend=b",
+				// One message for the reload's removals, not one each.
+				"+1m0s backend_removed info-only info backends=a,b",
 				"+1m0s cascade_resolved resolve cascade info backends=a,b",
 			},
 		},
@@ -353,6 +353,21 @@ func TestPolicy(t *testing.T) {
 				"+1m0s backend_removed info-only info backend=x",
 				"+2m10s circuit_closed info-only info backend=a",
 				"+3m5s cascade trigger cascade critical backend=c backends=a,b,x,c open=b,c",
+			},
+		},
+		{
+			// Removing 97 open cascade members in one reload posted 97
+			// Slack messages.
+			name: "a reload removing cascade members posts one message, and resolves own incidents one by one",
+			steps: []step{{0, evOpen("a")}, {10 * s, evOpen("b")}, {10 * s, evOpen("c")}, {10 * s, evOpen("d")}, {10 * s, evCascade("a", "b", "c", "d")},
+				{time.Minute, evReload("a", "b", "c", "d")}},
+			end: time.Hour,
+			want: []string{
+				"+5s circuit_opened trigger a error backend=a",
+				"+10s cascade trigger cascade critical backends=a,b,c,d",
+				"+1m0s backend_removed resolve a info backend=a",
+				"+1m0s backend_removed info-only info backends=b,c,d",
+				"+1m0s cascade_resolved resolve cascade info backends=a,b,c,d",
 			},
 		},
 		{
@@ -568,5 +583,20 @@ func TestCascadeMessageCountsOpenCircuits(t *testing.T) {
 	}
 	if d := pagerDutyEvent("key", a).Payload.Details.(map[string]any); d["open_circuits"] != 2 || !slices.Equal(d["open"].([]string), []string{"b", "c"}) {
 		t.Errorf("PagerDuty custom_details: open_circuits %v, open %v; want 2, [b c]", d["open_circuits"], d["open"])
+	}
+}
+
+// TestRemovalMessages: the reload that removes several cascade members is
+// one Slack message naming them, and the cascade it ends is not said to
+// have recovered.
+func TestRemovalMessages(t *testing.T) {
+	reload := evReload("b", "c", "d")
+	removed := slackMessage(Alert{Kind: KindRemoved, Source: "c", Backends: []string{"b", "c", "d"}, Event: reload})
+	if !strings.Contains(removed.Text, "3 backends removed from the configuration") || !strings.Contains(removed.Text, "b, c, d") {
+		t.Errorf("Slack text of the removals = %q, want the three backends in one message", removed.Text)
+	}
+	over := slackMessage(Alert{Kind: KindCascadeResolved, Action: ActionResolve, Source: "c", Backends: []string{"a", "b", "c", "d"}, Event: reload})
+	if strings.Contains(over.Text, "circuits closed") || !strings.Contains(over.Text, "removed from the configuration") {
+		t.Errorf("Slack text of a cascade ended by a reload = %q, want it to say the circuits were removed", over.Text)
 	}
 }

@@ -114,7 +114,11 @@ func slackMessage(a Alert) *slack.WebhookMessage {
 		}
 		blocks = append(blocks, slack.NewSectionBlock(md(b.String()), nil, nil))
 	case KindCascadeResolved:
-		blocks = append(blocks, slack.NewSectionBlock(md(fmt.Sprintf("Every circuit of the cascade has recovered: %s.", esc(strings.Join(a.Backends, ", ")))), nil, nil))
+		how := "has recovered"
+		if ev.Type == status.ConfigReloaded {
+			how = "has recovered or been removed from the configuration"
+		}
+		blocks = append(blocks, slack.NewSectionBlock(md(fmt.Sprintf("Every circuit of the cascade %s: %s.", how, esc(strings.Join(a.Backends, ", ")))), nil, nil))
 	case KindTest:
 		blocks = append(blocks, slack.NewSectionBlock(md(fmt.Sprintf("Test notification from HeliosProxy `%s`: this channel is configured correctly.", esc(a.Source))), nil, nil))
 	case KindOverride:
@@ -202,8 +206,15 @@ func headline(a Alert) string {
 		}
 		return "🟢 Circuit CLOSED: " + a.Backend + " recovered"
 	case KindCascadeResolved:
+		if ev.Type == status.ConfigReloaded {
+			return fmt.Sprintf("✅ Cascade over: its last open circuits were removed from the configuration (%d circuits in all)", len(a.Backends))
+		}
 		return fmt.Sprintf("✅ Cascade over: %d circuits closed", len(a.Backends))
 	case KindRemoved:
+		if a.Backend == "" && len(a.Backends) > 0 {
+			return fmt.Sprintf("➖ %d backends removed from the configuration (or moved to another server): %s (their part in the cascade ends)",
+				len(a.Backends), strings.Join(a.Backends, ", "))
+		}
 		return "➖ Backend removed from the configuration (or moved to another server): " + a.Backend + " (its incident is resolved)"
 	case KindOverride:
 		switch {
