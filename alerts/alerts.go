@@ -22,7 +22,10 @@
 //     keeps that incident and the cascade page is an escalation on top. A
 //     backend that opens while the cascade incident is open joins it: the
 //     cascade is triggered again with the longer list (same dedup key, so
-//     PagerDuty updates the alert and pages nobody again).
+//     PagerDuty updates the alert and pages nobody again). Its opening is
+//     held until the others opening with it are due too (CascadeDelay
+//     after the first of them), so that backends opening together make
+//     one update, not a message each.
 //   - RecoveryFailed, when AlertOnRecoveryFailure: the backend's open incident
 //     (its own, or the cascade it belongs to) is triggered again with the
 //     same dedup key and the new details, which PagerDuty records as an
@@ -71,8 +74,10 @@
 //     moved to another server under the same name, which starts with a
 //     closed circuit of its own): such a backend's held opening is never paged, and each incident it has open
 //     (its own, its part in the cascade, a fence, a trust page) resolves at
-//     once, with a Slack message, since nothing would close it any more.
-//     A removed backend without an open incident is not announced.
+//     once, with a Slack message, since nothing would close it any more;
+//     the backends of one reload that were only part of the cascade share
+//     one message. A removed backend without an open incident is not
+//     announced.
 //   - CircuitHalfOpened and unknown event types alert nobody.
 //
 // Flap damping: the resolve is held for FlapWindow after a close. A backend
@@ -190,6 +195,10 @@ type Alert struct {
 	// Backends lists, for KindCascade and KindCascadeResolved, every backend
 	// of the cascade incident, in the order they were added.
 	Backends []string
+	// Open lists, for KindCascade, the backends of Backends whose circuits
+	// are open now: those that recovered or were removed since they joined
+	// the incident are in Backends only.
+	Open []string
 	// Members are, for KindCascade, the opening events of the backends in
 	// Backends where they are known (their metrics and reasons).
 	Members []status.Event

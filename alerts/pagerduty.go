@@ -118,7 +118,8 @@ func pagerDutyDetails(a Alert) map[string]any {
 		d["recovery_failures_not_announced"] = a.Suppressed
 	case KindCascade:
 		d["backends"] = a.Backends
-		d["open_circuits"] = len(a.Backends)
+		d["open"] = openNow(a)
+		d["open_circuits"] = len(openNow(a))
 		if a.Backend != "" {
 			d["joined"] = a.Backend
 		}

@@ -59,6 +59,9 @@ type backendState struct {
 type cascadeState struct {
 	backends []string       // every backend ever added, in order
 	members  []status.Event // their opening events, where known
+	// updateDue is when the openings held to join the incident are
+	// announced, all in one update (holdUntil).
+	updateDue time.Time
 }
 
 func newPolicy(cfg Config) *policy {
@@ -105,7 +108,7 @@ func (p *policy) handle(ev status.Event, now time.Time) []Alert {
 		for _, name := range ev.Backends {
 			out = append(out, p.removed(name, ev, now)...)
 		}
-		return out
+		return mergeRemoved(out)
 	}
 	switch ev.Type {
 	case status.QueryBreakerOpened:
@@ -172,10 +175,26 @@ func (p *policy) opened(b *backendState, ev status.Event, now time.Time) []Alert
 		return nil // already announced (or about to be)
 	}
 	if p.cfg.AlertOnMultipleCircuitsOpen && p.cfg.CascadeDelay > 0 {
-		b.pendingOpen, b.openDue = &ev, now.Add(p.cfg.CascadeDelay)
+		b.pendingOpen, b.openDue = &ev, p.holdUntil(now)
 		return nil
 	}
 	return p.page(b, ev, now)
+}
+
+// holdUntil returns when an opening held at now is due: CascadeDelay
+// later, or, while a cascade incident is open, when the other openings
+// held to join it are due, so that backends opening together after the
+// cascade began are announced in one update, not one message each.
+func (p *policy) holdUntil(now time.Time) time.Time {
+	due := now.Add(p.cfg.CascadeDelay)
+	if p.cascade == nil {
+		return due
+	}
+	if p.cascade.updateDue.After(now) {
+		return p.cascade.updateDue
+	}
+	p.cascade.updateDue = due
+	return due
 }
 
 // page announces an opening: it joins the open cascade incident if there
@@ -218,6 +237,12 @@ func (p *policy) join(b *backendState, ev status.Event) {
 func (p *policy) cascadeAlert(backend string, ev status.Event, now time.Time) Alert {
 	a := p.alert(KindCascade, ActionTrigger, p.cascadeKey(), SeverityCritical, backend, ev, now)
 	a.Backends = slices.Clone(p.cascade.backends)
+	a.Open = make([]string, 0, len(a.Backends))
+	for _, name := range p.cascade.backends {
+		if b := p.backends[name]; b != nil && b.member {
+			a.Open = append(a.Open, name)
+		}
+	}
 	a.Members = slices.Clone(p.cascade.members)
 	return a
 }
@@ -234,6 +259,13 @@ func (p *policy) cascadeDetected(ev status.Event, now time.Time) []Alert {
 		// A held opening is folded in here and never paged on its own.
 		b.pendingOpen = nil
 		p.join(b, b.opening)
+	}
+	// Other openings still held will join the incident: with those to
+	// come, in one update.
+	for _, b := range p.backends {
+		if b.pendingOpen != nil {
+			b.openDue = p.holdUntil(now)
+		}
 	}
 	return []Alert{p.cascadeAlert("", ev, now)}
 }
@@ -323,6 +355,39 @@ func (p *policy) removed(name string, ev status.Event, now time.Time) []Alert {
 		if *inc.open {
 			*inc.open = false
 			out = append(out, p.alert(KindRemoved, ActionResolve, inc.key, SeverityInfo, name, ev, now))
+		}
+	}
+	return out
+}
+
+// mergeRemoved makes the information-only removals among the alerts of
+// one reload (backends whose only incident was their part in a cascade)
+// one message listing them, where the first was: a reload removing many
+// backends is one operator action, not a message per backend. Resolves of
+// incidents of their own stay one per incident.
+func mergeRemoved(as []Alert) []Alert {
+	quiet := func(a Alert) bool { return a.Kind == KindRemoved && a.Action == ActionNone }
+	n := 0
+	for _, a := range as {
+		if quiet(a) {
+			n++
+		}
+	}
+	if n < 2 {
+		return as
+	}
+	out := make([]Alert, 0, len(as)-n+1)
+	merged := -1 // index in out of the one message
+	for _, a := range as {
+		switch {
+		case !quiet(a):
+			out = append(out, a)
+		case merged < 0:
+			merged = len(out)
+			a.Backend, a.Backends = "", []string{a.Backend}
+			out = append(out, a)
+		default:
+			out[merged].Backends = append(out[merged].Backends, a.Backend)
 		}
 	}
 	return out
@@ -458,13 +523,33 @@ func (p *policy) release(ready func(time.Time) bool, now time.Time) []Alert {
 		return cmp.Or(x.at.Compare(y.at), strings.Compare(x.b.name, y.b.name))
 	})
 	var out []Alert
+	// Openings due together that join the cascade incident make one
+	// update of it, naming the backend only when there is one.
+	var joined []status.Event
+	announce := func() {
+		switch n := len(joined); {
+		case n == 1:
+			out = append(out, p.cascadeAlert(joined[0].Backend, joined[0], now))
+		case n > 1:
+			out = append(out, p.cascadeAlert("", status.Event{Time: joined[n-1].Time}, now))
+		}
+		joined = nil
+	}
 	for _, h := range hs {
 		switch {
 		case h.close && h.b.pendingClose != nil:
+			announce()
 			out = append(out, p.recovered(h.b, *h.b.pendingClose, now)...)
+		case !h.close && h.b.pendingOpen != nil && p.cascade != nil && p.cfg.AlertOnMultipleCircuitsOpen:
+			ev := *h.b.pendingOpen
+			h.b.pendingOpen = nil
+			p.join(h.b, ev)
+			joined = append(joined, ev)
 		case !h.close && h.b.pendingOpen != nil:
+			announce()
 			out = append(out, p.page(h.b, *h.b.pendingOpen, now)...)
 		}
 	}
+	announce()
 	return out
 }

@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -74,6 +75,9 @@ func brief(at time.Duration, a Alert) string {
 	if len(a.Backends) > 0 {
 		s += " backends=" + strings.Join(a.Backends, ",")
 	}
+	if a.Open != nil && !slices.Equal(a.Open, a.Backends) {
+		s += " open=" + strings.Join(a.Open, ",")
+	}
 	if a.Flaps > 0 {
 		s += fmt.Sprintf(" flaps=%d", a.Flaps)
 	}
@@ -127,6 +131,7 @@ func on() Config {
 
 func TestPolicy(t *testing.T) {
 	s := time.Second
+	ms := time.Millisecond
 	flap := func(b string, times int, every time.Duration) []step {
 		var st []step
 		for i := range times {
@@ -221,8 +226,8 @@ func TestPolicy(t *testing.T) {
 			end:   time.Hour,
 			want: []string{
 				"+1s cascade trigger cascade critical backends=a,b",
-				"+1m0s backend_removed info-only info backend=a",
-				"+1m0s backend_removed info-only info backend=b",
+				// One message for the reload's removals, not one each.
+				"+1m0s backend_removed info-only info backends=a,b",
 				"+1m0s cascade_resolved resolve cascade info backends=a,b",
 			},
 		},
@@ -311,6 +316,58 @@ func TestPolicy(t *testing.T) {
 			want: []string{
 				"+0s cascade trigger cascade critical backends=a,b",
 				"+25s cascade trigger cascade critical backend=c backends=a,b,c",
+			},
+		},
+		{
+			// 97 health checks failing in the same 8 ms made 96 Slack
+			// messages and 96 triggers, one per backend joining.
+			name: "backends opening together during a cascade join it in one update",
+			steps: []step{{0, evOpen("a")}, {0, evOpen("b")}, {0, evCascade("a", "b")},
+				{10 * ms, evOpen("c")}, {20 * ms, evOpen("d")}, {30 * ms, evOpen("e")}},
+			end: time.Minute,
+			want: []string{
+				"+0s cascade trigger cascade critical backends=a,b",
+				"+5.01s cascade trigger cascade critical backends=a,b,c,d,e",
+			},
+		},
+		{
+			name: "an opening held when the cascade begins joins with those after it",
+			steps: []step{{0, evOpen("a")}, {1 * ms, evOpen("c")}, {2 * ms, evOpen("b")}, {2 * ms, evCascade("a", "b")},
+				{3 * ms, evOpen("d")}},
+			end: time.Minute,
+			want: []string{
+				"+2ms cascade trigger cascade critical backends=a,b",
+				"+5.002s cascade trigger cascade critical backends=a,b,c,d",
+			},
+		},
+		{
+			// The update said "c joined, 3 circuits OPEN" with a closed
+			// and b and c open; after a reload removing 97 open backends,
+			// "pg-a joined, 99 circuits OPEN" with two open.
+			name: "a cascade update counts the circuits open now",
+			steps: []step{{0, evOpen("a")}, {0, evOpen("b")}, {0, evOpen("x")}, {0, evCascade("a", "b", "x")},
+				{10 * s, evClose("a")}, {time.Minute, evReload("x")}, {3 * time.Minute, evOpen("c")}},
+			end: 4 * time.Minute,
+			want: []string{
+				"+0s cascade trigger cascade critical backends=a,b,x",
+				"+1m0s backend_removed info-only info backend=x",
+				"+2m10s circuit_closed info-only info backend=a",
+				"+3m5s cascade trigger cascade critical backend=c backends=a,b,x,c open=b,c",
+			},
+		},
+		{
+			// Removing 97 open cascade members in one reload posted 97
+			// Slack messages.
+			name: "a reload removing cascade members posts one message, and resolves own incidents one by one",
+			steps: []step{{0, evOpen("a")}, {10 * s, evOpen("b")}, {10 * s, evOpen("c")}, {10 * s, evOpen("d")}, {10 * s, evCascade("a", "b", "c", "d")},
+				{time.Minute, evReload("a", "b", "c", "d")}},
+			end: time.Hour,
+			want: []string{
+				"+5s circuit_opened trigger a error backend=a",
+				"+10s cascade trigger cascade critical backends=a,b,c,d",
+				"+1m0s backend_removed resolve a info backend=a",
+				"+1m0s backend_removed info-only info backends=b,c,d",
+				"+1m0s cascade_resolved resolve cascade info backends=a,b,c,d",
 			},
 		},
 		{
@@ -503,5 +560,43 @@ func TestPatternAlerts(t *testing.T) {
 	msg := slackMessage(Alert{Kind: KindPatternOpened, Event: opened, Source: "c"})
 	if !strings.Contains(msg.Text, "SELECT pg_sleep($1)") {
 		t.Errorf("Slack text = %q, want the pattern", msg.Text)
+	}
+}
+
+// TestCascadeMessageCountsOpenCircuits: a cascade update names how many
+// circuits are open now, not how many ever joined the incident.
+func TestCascadeMessageCountsOpenCircuits(t *testing.T) {
+	a := Alert{Kind: KindCascade, Action: ActionTrigger, DedupKey: "heliosproxy/c/cascade", Severity: SeverityCritical, Source: "c",
+		Backend: "c", Backends: []string{"a", "b", "x", "c"}, Open: []string{"b", "c"}, Event: evOpen("c")}
+	msg := slackMessage(a)
+	if !strings.Contains(msg.Text, "c joined, 2 circuits OPEN") {
+		t.Errorf("Slack text = %q, want 2 circuits open", msg.Text)
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"*2 circuits open together*", "Recovered or removed since: a, x"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("Slack blocks lack %q: %s", want, body)
+		}
+	}
+	if d := pagerDutyEvent("key", a).Payload.Details.(map[string]any); d["open_circuits"] != 2 || !slices.Equal(d["open"].([]string), []string{"b", "c"}) {
+		t.Errorf("PagerDuty custom_details: open_circuits %v, open %v; want 2, [b c]", d["open_circuits"], d["open"])
+	}
+}
+
+// TestRemovalMessages: the reload that removes several cascade members is
+// one Slack message naming them, and the cascade it ends is not said to
+// have recovered.
+func TestRemovalMessages(t *testing.T) {
+	reload := evReload("b", "c", "d")
+	removed := slackMessage(Alert{Kind: KindRemoved, Source: "c", Backends: []string{"b", "c", "d"}, Event: reload})
+	if !strings.Contains(removed.Text, "3 backends removed from the configuration") || !strings.Contains(removed.Text, "b, c, d") {
+		t.Errorf("Slack text of the removals = %q, want the three backends in one message", removed.Text)
+	}
+	over := slackMessage(Alert{Kind: KindCascadeResolved, Action: ActionResolve, Source: "c", Backends: []string{"a", "b", "c", "d"}, Event: reload})
+	if strings.Contains(over.Text, "circuits closed") || !strings.Contains(over.Text, "removed from the configuration") {
+		t.Errorf("Slack text of a cascade ended by a reload = %q, want it to say the circuits were removed", over.Text)
 	}
 }

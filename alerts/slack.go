@@ -82,14 +82,15 @@ func slackMessage(a Alert) *slack.WebhookMessage {
 	switch a.Kind {
 	case KindCascade:
 		var b strings.Builder
-		fmt.Fprintf(&b, "*%d circuits open together* on `%s`", len(a.Backends), esc(a.Source))
+		open := openNow(a)
+		fmt.Fprintf(&b, "*%d circuits open together* on `%s`", len(open), esc(a.Source))
 		if a.Backend != "" {
 			fmt.Fprintf(&b, "; *%s* has just joined", esc(a.Backend))
 		}
 		b.WriteString(":\n")
-		for i, name := range a.Backends {
+		for i, name := range open {
 			if i == slackMembersMax {
-				fmt.Fprintf(&b, "… and %d more\n", len(a.Backends)-i)
+				fmt.Fprintf(&b, "… and %d more\n", len(open)-i)
 				break
 			}
 			fmt.Fprintf(&b, "• *%s*", esc(name))
@@ -102,9 +103,22 @@ func slackMessage(a Alert) *slack.WebhookMessage {
 			}
 			b.WriteString("\n")
 		}
+		if gone := len(a.Backends) - len(open); gone > 0 {
+			var names []string
+			for _, name := range a.Backends {
+				if !slices.Contains(open, name) {
+					names = append(names, esc(name))
+				}
+			}
+			fmt.Fprintf(&b, "Recovered or removed since: %s\n", strings.Join(names, ", "))
+		}
 		blocks = append(blocks, slack.NewSectionBlock(md(b.String()), nil, nil))
 	case KindCascadeResolved:
-		blocks = append(blocks, slack.NewSectionBlock(md(fmt.Sprintf("Every circuit of the cascade has recovered: %s.", esc(strings.Join(a.Backends, ", ")))), nil, nil))
+		how := "has recovered"
+		if ev.Type == status.ConfigReloaded {
+			how = "has recovered or been removed from the configuration"
+		}
+		blocks = append(blocks, slack.NewSectionBlock(md(fmt.Sprintf("Every circuit of the cascade %s: %s.", how, esc(strings.Join(a.Backends, ", ")))), nil, nil))
 	case KindTest:
 		blocks = append(blocks, slack.NewSectionBlock(md(fmt.Sprintf("Test notification from HeliosProxy `%s`: this channel is configured correctly.", esc(a.Source))), nil, nil))
 	case KindOverride:
@@ -180,9 +194,10 @@ func headline(a Alert) string {
 		return "🔴 Circuit OPEN: " + a.Backend
 	case KindCascade:
 		if a.Backend != "" {
-			return fmt.Sprintf("🚨 Cascade: %s joined, %d circuits OPEN", a.Backend, len(a.Backends))
+			return fmt.Sprintf("🚨 Cascade: %s joined, %d circuits OPEN", a.Backend, len(openNow(a)))
 		}
-		return fmt.Sprintf("🚨 Cascade: %d circuits OPEN (%s)", len(a.Backends), strings.Join(a.Backends, ", "))
+		open := openNow(a)
+		return fmt.Sprintf("🚨 Cascade: %d circuits OPEN (%s)", len(open), strings.Join(open, ", "))
 	case KindRecoveryFailed:
 		return fmt.Sprintf("🟠 Recovery failed: %s (attempt %d), circuit OPEN again", a.Backend, ev.Attempt)
 	case KindClosed:
@@ -191,8 +206,15 @@ func headline(a Alert) string {
 		}
 		return "🟢 Circuit CLOSED: " + a.Backend + " recovered"
 	case KindCascadeResolved:
+		if ev.Type == status.ConfigReloaded {
+			return fmt.Sprintf("✅ Cascade over: its last open circuits were removed from the configuration (%d circuits in all)", len(a.Backends))
+		}
 		return fmt.Sprintf("✅ Cascade over: %d circuits closed", len(a.Backends))
 	case KindRemoved:
+		if a.Backend == "" && len(a.Backends) > 0 {
+			return fmt.Sprintf("➖ %d backends removed from the configuration (or moved to another server): %s (their part in the cascade ends)",
+				len(a.Backends), strings.Join(a.Backends, ", "))
+		}
 		return "➖ Backend removed from the configuration (or moved to another server): " + a.Backend + " (its incident is resolved)"
 	case KindOverride:
 		switch {
@@ -228,6 +250,15 @@ func headline(a Alert) string {
 		return "✅ Role served again: " + ev.Role + " on " + ev.Database
 	}
 	return fmt.Sprintf("HeliosProxy %s: %s", a.Kind, a.Backend)
+}
+
+// openNow is, for a cascade alert, the backends of the incident whose
+// circuits are open now (every backend of it when the alert does not say).
+func openNow(a Alert) []string {
+	if a.Open == nil {
+		return a.Backends
+	}
+	return a.Open
 }
 
 // summary is one line for notifications and PagerDuty's summary.

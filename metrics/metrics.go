@@ -209,7 +209,7 @@ func New(src Source, o Options) *Metrics {
 		log:     log.With("component", "metrics"),
 		queries: newPerBackend(prometheus.HistogramOpts{
 			Name:    "helios_query_duration_seconds",
-			Help:    "Duration of client queries relayed to a backend, by outcome (success, failure, overload, excluded, slow, config_error, other).",
+			Help:    "Duration of client queries relayed to a backend, by outcome (success, failure, overload, excluded, slow, config_error, other); overload also counts the logins the backend refused for overload (53300, 57P03) and the requests the proxy refused for it (no pooled connection within pool.query_wait_timeout, its admission limit).",
 			Buckets: queryBuckets,
 		}),
 		checks: newPerBackend(prometheus.HistogramOpts{

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
 	"github.com/heliosdb/heliosproxy/status"
@@ -152,4 +155,47 @@ drain:
 		t.Errorf("session landed on port %d (%v), want pg-a's %d", port, err, a.Port)
 	}
 	conn.Close(ctx)
+}
+
+// TestFullBackendCountsAsOverload: a login a full backend refuses with
+// 53300 (max_connections reached), relayed or pooled, is an overload answer
+// and reaches the OnQuery hook (helios_query_duration_seconds{outcome=
+// "overload"}, which the HeliosLoadShedding alert reads). Before, logins
+// were recorded in the breaker only: a backend refusing every new session
+// with "sorry, too many clients already" raised no alert.
+func TestFullBackendCountsAsOverload(t *testing.T) {
+	a := pgtest.New(t, pgtest.Options{Name: "fullcount-a", Settings: map[string]string{"max_connections": "6"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := a.CreateUser(ctx, "app", "app-secret"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, a)
+	cfg.Users = []config.User{{Name: "app", AuthMethod: "trust"}} // pooled; postgres is relayed
+	srv, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	overloads := 0
+	srv.OnQuery(func(backend string, _ time.Duration, o breaker.Outcome) {
+		if backend == "pg-a" && o == breaker.Overload {
+			mu.Lock()
+			overloads++
+			mu.Unlock()
+		}
+	})
+	p := &runningProxy{Server: srv, Addr: runServer(t, srv, cfg.Proxy.ListenAddress)}
+	waitHealthConnection(t, ctx, a)
+	fill(t, ctx, a)
+	for _, user := range []string{"postgres", "app"} {
+		if _, err := pgx.Connect(ctx, p.dsn(user, "")); pgCode(err) != "53300" {
+			t.Fatalf("connect as %s with the backend full: %v, want 53300", user, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if overloads < 2 {
+		t.Errorf("OnQuery saw %d overloads of pg-a, want the two logins it refused", overloads)
+	}
 }

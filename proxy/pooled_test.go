@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
 	"github.com/heliosdb/heliosproxy/status"
@@ -25,6 +27,14 @@ import (
 // pooledSetup starts n SCRAM clusters with the role app (password
 // app-secret) and a proxy that pools app's connections in mode.
 func pooledSetup(t *testing.T, n int, mode string, edit func(*config.Config)) ([]*pgtest.Cluster, *runningProxy) {
+	t.Helper()
+	clusters, cfg := pooledConfig(t, n, mode, edit)
+	return clusters, startProxy(t, cfg)
+}
+
+// pooledConfig is pooledSetup's clusters and configuration, for a test
+// that starts the proxy itself.
+func pooledConfig(t *testing.T, n int, mode string, edit func(*config.Config)) ([]*pgtest.Cluster, config.Config) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -45,7 +55,7 @@ func pooledSetup(t *testing.T, n int, mode string, edit func(*config.Config)) ([
 	if edit != nil {
 		edit(&cfg)
 	}
-	return clusters, startProxy(t, cfg)
+	return clusters, cfg
 }
 
 // backendPort returns the port of the backend that runs conn's next
@@ -479,6 +489,61 @@ func TestQueryWaitTimeout(t *testing.T) {
 	defer again.Close(ctx)
 	if _, err := again.Exec(ctx, "select 1"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestShedRequestsCountAsOverload: a request the proxy refuses with 53300
+// for its backend's overload (no pooled connection became free within
+// query_wait_timeout, or the backend's admission limit) is the backend's
+// overload (DESIGN: pool-acquire timeouts), reported to the OnQuery hook
+// that feeds helios_query_duration_seconds{outcome="overload"}. Before,
+// nothing counted it there: a pool refusing every client with 53300 left
+// the HeliosLoadShedding alert and the dashboard's "Shed for overload" at 0.
+func TestShedRequestsCountAsOverload(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		edit func(*config.Config)
+	}{
+		{"no pooled connection within query_wait_timeout", func(cfg *config.Config) {
+			cfg.Pool.DefaultPoolSize = 1
+			cfg.Pool.QueryWaitTimeout = config.Duration{Duration: 200 * time.Millisecond}
+		}},
+		{"admission limit", func(cfg *config.Config) {
+			cfg.Backends.LoadSheddingEnabled = true
+			cfg.Backends.LoadSheddingMinLimit, cfg.Backends.LoadSheddingMaxLimit = 1, 1
+			cfg.Backends.LoadSheddingQueueTimeout = config.Duration{}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, cfg := pooledConfig(t, 1, "transaction", tt.edit)
+			srv, err := New(cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			outcomes := map[string]int{}
+			srv.OnQuery(func(backend string, _ time.Duration, o breaker.Outcome) {
+				mu.Lock()
+				defer mu.Unlock()
+				outcomes[backend+" "+o.String()]++
+			})
+			p := &runningProxy{Server: srv, Addr: runServer(t, srv, cfg.Proxy.ListenAddress)}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			tx := holdConnection(t, ctx, appConn(t, ctx, p))
+			defer func() { _ = tx.Rollback(ctx) }()
+			conn := appConn(t, ctx, p)
+			for range 3 {
+				if _, err := conn.Exec(ctx, "select 1"); pgCode(err) != "53300" {
+					t.Fatalf("statement while the only connection or admission is held: %v; want 53300", err)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if got := outcomes["pg-a overload"]; got != 3 {
+				t.Errorf("OnQuery outcomes %v: %d overloads of pg-a, want the 3 statements shed", outcomes, got)
+			}
+		})
 	}
 }
 

@@ -200,7 +200,12 @@ func (s *Server) backend(name string) *backend.Backend {
 }
 
 // OnQuery sets a function called with every relayed request's backend,
-// latency and outcome (for metrics). Call it before Run; it must be fast.
+// latency and outcome (for metrics), and with the other overload answers
+// clients got for a backend (breaker.Overload): logins it refused (53300
+// too many clients, 57P03), and requests the proxy refused before they
+// reached it (no pooled connection within pool.query_wait_timeout, the
+// admission limit; with the time waited). Call it before Run; it must be
+// fast.
 func (s *Server) OnQuery(fn func(backend string, d time.Duration, o breaker.Outcome)) {
 	s.hooks.OnQuery = fn
 }

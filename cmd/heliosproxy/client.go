@@ -377,7 +377,7 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 		}
 		backend := orDash(e.Backend)
 		if e.Backend == nil && len(e.Members) > 0 {
-			backend = strings.Join(e.Members, ",")
+			backend = memberList(e.Members)
 		}
 		// Details are single-line text from the proxy; a tab would break
 		// the columns.
@@ -387,6 +387,21 @@ func runEvents(args []string, stdout, stderr io.Writer) int {
 	}
 	_ = tw.Flush()
 	return 0
+}
+
+// maxMembersShown bounds the backends events names in the BACKEND column
+// of one event (a cascade, the backends a reload removed): a reload that
+// removed 97 backends must not push every other column of the table off
+// the screen.
+const maxMembersShown = 3
+
+// memberList is the BACKEND cell of an event naming several backends: the
+// first maxMembersShown, then how many more (--json has them all).
+func memberList(ms []string) string {
+	if len(ms) <= maxMembersShown {
+		return strings.Join(ms, ",")
+	}
+	return strings.Join(ms[:maxMembersShown], ",") + fmt.Sprintf(" +%d more", len(ms)-maxMembersShown)
 }
 
 const overrideUsage = `usage:

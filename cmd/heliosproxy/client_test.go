@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -209,5 +210,60 @@ func TestOverrideCommandWithoutAdminToken(t *testing.T) {
 			t.Errorf("override set with $%s=%q against a proxy without a token = exit %d, stderr %q; want 1 and a hint to configure the proxy",
 				adminTokenEnv, token, code, errOut)
 		}
+	}
+}
+
+// TestEventsCommandManyBackends: a reload that removes many backends is
+// one event naming them all; events shows a few and how many more, so the
+// table keeps its columns. Before, the BACKEND cell held every name (a
+// reload removing 97 backends made it about 1,100 characters wide), which
+// pushed the transition, reason and detail of every row off the screen.
+func TestEventsCommandManyBackends(t *testing.T) {
+	pg := pgtest.New(t, pgtest.Options{Name: "cli-many"})
+	var extra strings.Builder
+	for i := range 12 {
+		fmt.Fprintf(&extra, "[[backends.instances]]\nname = \"replica-%02d\"\nhost = \"127.0.0.1\"\nport = %d\n", i+1, pg.Port)
+	}
+	path := childConfig(t, pg, extra.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := startChild(t, "run", "--config", path)
+	line, _ := c.out.wait(t, ctx, 0, "serving the REST API")
+	api := strings.TrimSuffix(field(line, "url"), "/")
+	t.Setenv(apiURLEnv, api)
+
+	// The same file without the replicas, reloaded: one ConfigReloaded
+	// naming the twelve.
+	fewer, err := os.ReadFile(childConfig(t, pg, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, fewer, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, js := httpDo(t, "POST", api+"/config/reload", childToken, ""); code != 200 || !strings.Contains(js, `"replica-12"`) {
+		t.Fatalf("reload = %d %s", code, js)
+	}
+
+	code, out, errOut := runCLI("events")
+	if code != 0 {
+		t.Fatalf("events = exit %d, %s", code, errOut)
+	}
+	rows := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	hdr := rows[0]
+	var reloaded string
+	for _, r := range rows[1:] {
+		if cell(r, column(hdr, "EVENT")) == "ConfigReloaded" {
+			reloaded = r
+		}
+	}
+	if got, want := cell(reloaded, column(hdr, "BACKEND")), "replica-01,replica-02,replica-03 +9 more"; got != want {
+		t.Errorf("events: the reload's BACKEND cell = %q, want %q:\n%s", got, want, out)
+	}
+	if at := column(hdr, "DETAIL"); at < 0 || at > 120 {
+		t.Errorf("events: the DETAIL column starts at %d, pushed off the screen:\n%s", at, out)
+	}
+	if got := cell(reloaded, column(hdr, "DETAIL")); !strings.Contains(got, "replica-12") {
+		t.Errorf("events: the reload's DETAIL = %q, want every removed backend", got)
 	}
 }

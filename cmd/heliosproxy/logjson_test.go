@@ -75,6 +75,16 @@ func TestJSONLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close(ctx)
+	// A wrong password: the backend's 28P01 reaches the client, and the
+	// log says which backend refused and with what SQLSTATE.
+	if bad, err := pgx.Connect(ctx, fmt.Sprintf("postgres://postgres:wrong-password@%s/postgres?sslmode=disable", listening.str("addr"))); err == nil {
+		bad.Close(ctx)
+		t.Fatal("a wrong password logged in")
+	}
+	refused, _ := c.out.waitJSON(t, ctx, 0, map[string]string{"msg": "session refused"})
+	if refused.str("sqlstate") != "28P01" || !strings.Contains(refused.str("err"), "backend pg refused") || refused.str("client_addr") == "" {
+		t.Errorf("a login refused by the backend logged %v, want its sqlstate 28P01, the backend and the client", refused)
+	}
 
 	session, _ := c.out.waitJSON(t, ctx, 0, map[string]string{"msg": "session started", "backend": "pg"})
 	if id, ok := session["session_id"].(float64); !ok || id <= 0 {

@@ -59,6 +59,18 @@ func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code st
 	}
 }
 
+// Shed reports a request the proxy refused with 53300 because b could not
+// take it (no pooled connection to b within pool.query_wait_timeout, or
+// b's admission limit), after it waited d, to the OnQuery hook as b's
+// overload: DESIGN classifies a pool-acquire timeout so, and the metrics
+// count it with b's own 53300, 53400 and 57P03 answers. The breaker does
+// not record it (the request never reached b).
+func (b *Backend) Shed(d time.Duration) {
+	if fn := b.hooks.OnQuery; fn != nil {
+		fn(b.Config.Name, d, breaker.Overload)
+	}
+}
+
 // judge asks the role registry whose the outcome o of a request of u is,
 // and returns what b's breaker records: the role's own failures (and
 // requests slower than b's latency threshold) while other roles do well
@@ -87,6 +99,14 @@ func (b *Backend) Note(tr breaker.Transition, ok bool) {
 // connection's) with the backend's own time.
 func (b *Backend) Connected(t breaker.Ticket, o breaker.Outcome, latency time.Duration, now time.Time) {
 	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: latency}, now))
+	if o == breaker.Overload {
+		// A login b refused for overload (53300 too many clients, 57P03
+		// starting up) is an overload answer like a query's: the metrics
+		// count it with them (OnQuery).
+		if fn := b.hooks.OnQuery; fn != nil {
+			fn(b.Config.Name, latency, o)
+		}
+	}
 }
 
 // Checked records a health check's result, and reports it to the

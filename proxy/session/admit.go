@@ -103,10 +103,12 @@ func (ss *session) backendRefusal(b *backend.Backend, err error) *Error {
 		return &Error{Severity: "ERROR", Code: codeAdminShutdown, Message: "the proxy is shutting down", Err: err}
 	}
 	wait := "The queue for it was full."
+	var waited time.Duration
 	if !r.QueueFul {
-		wait = fmt.Sprintf("Waited %s (backends.load_shedding_queue_timeout) behind %d other requests.",
-			ss.s.config().Backends.LoadSheddingQueueTimeout.Duration, r.Queued-1)
+		waited = ss.s.config().Backends.LoadSheddingQueueTimeout.Duration
+		wait = fmt.Sprintf("Waited %s (backends.load_shedding_queue_timeout) behind %d other requests.", waited, r.Queued-1)
 	}
+	b.Shed(waited)
 	return &Error{Severity: "ERROR", Code: codeTooManyConns,
 		Message: fmt.Sprintf("backend %s is at its admission limit (%d requests at once): request shed to keep its latency down", b.Config.Name, r.Limit),
 		Detail:  wait,

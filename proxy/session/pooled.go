@@ -920,6 +920,7 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 				ss.s.log.Info("backend failed before the transaction started; trying another", "backend", b.Config.Name, "session_id", ss.pid, "err", err)
 				continue
 			case errors.Is(err, pool.ErrQueueTimeout):
+				b.Shed(ss.s.config().Pool.QueryWaitTimeout.Duration)
 				return &Error{Code: codeTooManyConns, Message: "no server connection available: every connection of the pool is busy",
 					Detail: fmt.Sprintf("Waited %s (pool.query_wait_timeout) for a connection to %s.", ss.s.config().Pool.QueryWaitTimeout.Duration, b.Config.Name),
 					Hint:   "Retry later, or raise pool.default_pool_size if the backend can take more connections."}

@@ -580,7 +580,9 @@ func (ss *session) attach(ctx context.Context, b *backend.Backend, t breaker.Tic
 			if !forwarded && (o == breaker.Failure || o == breaker.Overload) {
 				return errRetry{err}
 			}
-			return errRefused // the client already has the backend's ErrorResponse
+			// The client already has the backend's ErrorResponse; the log
+			// gets its SQLSTATE and the backend.
+			return refusedBy{backend: b.Config.Name, err: be}
 		case ctx.Err() != nil:
 			b.Breaker.Release(t)
 			return endedBy(ctx, err)
@@ -653,6 +655,19 @@ func (lc *loginClock) clientTurn(wait func() error) error {
 // errRefused means the backend refused the session and the client has
 // been told why.
 var errRefused = errors.New("backend refused the session")
+
+// refusedBy is errRefused with the backend's own error: its SQLSTATE
+// (28P01 for a wrong password, 3D000, 53300, …) and which backend refused.
+type refusedBy struct {
+	backend string
+	err     *wire.BackendError
+}
+
+func (r refusedBy) Error() string {
+	return "backend " + r.backend + " refused the session: sqlstate " + r.err.Code
+}
+func (r refusedBy) Is(target error) bool { return target == errRefused }
+func (r refusedBy) Unwrap() error        { return r.err }
 
 // errClient marks a failure on the client's side of the authentication.
 var errClient = errors.New("client connection failed during authentication")

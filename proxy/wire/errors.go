@@ -39,4 +39,5 @@ type BackendError struct {
 	Code, Message string
 }
 
-func (e *BackendError) Error() string { return "backend refused the session: sqlstate " + e.Code }
+func (e *BackendError) Error() string    { return "backend refused the session: sqlstate " + e.Code }
+func (e *BackendError) SQLState() string { return e.Code }
