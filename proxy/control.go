@@ -158,20 +158,23 @@ func (s *Server) stopChecker(b *backend.Backend) {
 	}
 }
 
-// errNotRunning is returned by Reload before Run.
+// errNotRunning is returned by Reload when ctx ends before Run started.
 var errNotRunning = errors.New("the proxy is not running")
 
 // Reload reads the configuration again and applies it as a whole, or not
 // at all: on any error the running configuration stays and the error lists
 // every problem. Live client sessions are not touched: removed backends
 // drain (their sessions finish, no new ones come), threshold changes keep
-// circuit state and statistics.
-func (s *Server) Reload(_ context.Context) (status.ReloadResult, error) {
-	s.runMu.Lock()
-	defer s.runMu.Unlock()
-	if s.runCtx == nil {
+// circuit state and statistics. Called before Run has started, it waits
+// for it until ctx ends.
+func (s *Server) Reload(ctx context.Context) (status.ReloadResult, error) {
+	select {
+	case <-s.started:
+	case <-ctx.Done():
 		return status.ReloadResult{}, errNotRunning
 	}
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
 	if s.source == nil {
 		return status.ReloadResult{}, errors.New("no configuration file to reload from")
 	}

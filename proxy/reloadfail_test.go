@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"reflect"
 	"slices"
@@ -110,5 +111,36 @@ func TestFailedReloadChangesNothing(t *testing.T) {
 	}
 	if !before.backends[1].Draining.Load() {
 		t.Error("pg-b does not drain after it was removed")
+	}
+}
+
+// TestReloadBeforeRun: a reload asked for before Run has started (a
+// SIGHUP or an API call just after heliosproxy run began) waits for Run
+// and then applies. Before, it failed with "the proxy is not running" and
+// the new configuration was not loaded (seen in TestReloadChangesLogLevel
+// under load: the child's SIGHUP came before Run had started).
+func TestReloadBeforeRun(t *testing.T) {
+	a := pgtest.New(t, pgtest.Options{Name: "rbr-a"})
+	cfg := testConfig(t, a)
+	srv, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := testConfig(t, a)
+	next.Backends.Instances[0].Weight = 7
+	srv.SetConfigSource(func() (config.Config, []config.Warning, error) { return next, nil, nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reloaded := make(chan error, 1)
+	go func() {
+		_, err := srv.Reload(ctx)
+		reloaded <- err
+	}()
+	runServer(t, srv, cfg.Proxy.ListenAddress)
+	if err := <-reloaded; err != nil {
+		t.Fatalf("reload asked for before Run: %v", err)
+	}
+	if w := srv.config().Backends.Instances[0].Weight; w != 7 {
+		t.Errorf("weight after the reload = %v, want 7", w)
 	}
 }

@@ -88,6 +88,10 @@ type Server struct {
 	runMu  sync.Mutex
 	runCtx context.Context
 	runWG  *sync.WaitGroup
+	// started is closed once Run has set runCtx: Reload waits for it (a
+	// SIGHUP or an API call just after start-up must not be lost).
+	started     chan struct{}
+	startedOnce sync.Once
 
 	spawnMu  sync.Mutex
 	spawnWG  *sync.WaitGroup // Run's, while it runs: see spawn
@@ -104,6 +108,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		clock:    realClock{},
 		events:   events.NewBus(log),
 		topology: backend.NewTopology(),
+		started:  make(chan struct{}),
 	}
 	front, err := session.New(cfg, frontHost{s}, &s.router, s.clock, log)
 	if err != nil {
@@ -278,6 +283,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	s.runMu.Unlock()
+	s.startedOnce.Do(func() { close(s.started) })
 	s.awaitFirstChecks(ctx)
 	wg.Go(func() { s.tick(ctx) })
 	if s.overrides.Persistent() {

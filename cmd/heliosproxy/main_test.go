@@ -162,7 +162,10 @@ func (l *lines) waitFor(t *testing.T, ctx context.Context, from int, what string
 		select {
 		case <-more:
 		case <-ctx.Done():
-			t.Fatalf("no output line with %s", what)
+			l.mu.Lock()
+			tail := l.all[max(0, len(l.all)-30):]
+			l.mu.Unlock()
+			t.Fatalf("no output line with %s; the last lines:\n%s", what, strings.Join(tail, "\n"))
 		}
 	}
 }
