@@ -359,3 +359,81 @@ func TestPooledRateLimitExtended(t *testing.T) {
 		t.Errorf("%d of 20 extended-protocol queries refused at 5/s, want at least 10", refused)
 	}
 }
+
+// TestUserLimitsFollowReload: a reload that turns user-level breakers off
+// lifts the limits of the sessions already open, and one that turns them
+// on limits the sessions opened while they were off: pass-through and
+// pooled (transaction mode) clients alike. Before, a session kept the
+// setting it logged in with: turned off, its role was still refused with
+// 53400 (and shown nowhere); turned on, a long-lived connection of a pool
+// was never limited.
+func TestUserLimitsFollowReload(t *testing.T) {
+	var cfg config.Config
+	clusters, p := pooledSetup(t, 1, "transaction", func(c *config.Config) {
+		c.CircuitBreaker.UserLevelBreakersEnabled = true
+		c.CircuitBreaker.PerUserRateLimit = 5
+		c.CircuitBreaker.PerUserRateLimitWait = config.Duration{}
+		cfg = *c
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := clusters[0].CreateUser(ctx, "relayed", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	reload := func(enabled bool) {
+		t.Helper()
+		next := cfg
+		next.CircuitBreaker.UserLevelBreakersEnabled = enabled
+		p.SetConfigSource(func() (config.Config, []config.Warning, error) { return next, nil, nil })
+		if _, err := p.Reload(ctx); err != nil {
+			t.Fatalf("reload with user_level_breakers_enabled = %v: %v", enabled, err)
+		}
+	}
+	connect := func() map[string]*pgx.Conn {
+		t.Helper()
+		conns := map[string]*pgx.Conn{"pooled": appConn(t, ctx, p)}
+		relayed, err := pgx.Connect(ctx, p.dsn("relayed", "pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { relayed.Close(context.Background()) })
+		conns["pass-through"] = relayed
+		return conns
+	}
+	// refused runs 30 queries at once on conn (5 tokens a second, no
+	// wait: most are refused when limited) and counts the 53400s.
+	refused := func(name string, conn *pgx.Conn) (n int) {
+		t.Helper()
+		for i := range 30 {
+			var v int
+			err := conn.QueryRow(ctx, "SELECT $1::int", i).Scan(&v)
+			switch sqlState(err) {
+			case "":
+			case "53400":
+				n++
+			default:
+				t.Fatalf("%s: query %d: %v", name, i, err)
+			}
+		}
+		return n
+	}
+	early := connect()
+	for name, conn := range early {
+		if n := refused(name, conn); n == 0 {
+			t.Errorf("%s: no query refused at 5/s with user-level breakers on", name)
+		}
+	}
+	reload(false)
+	for name, conn := range early {
+		if n := refused(name, conn); n != 0 {
+			t.Errorf("%s, opened while on: %d queries refused after a reload turned user-level breakers off, want 0", name, n)
+		}
+	}
+	late := connect()
+	reload(true)
+	for name, conn := range late {
+		if n := refused(name, conn); n == 0 {
+			t.Errorf("%s, opened while off: no query refused at 5/s after a reload turned user-level breakers on", name)
+		}
+	}
+}

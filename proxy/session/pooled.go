@@ -343,7 +343,7 @@ func (ss *session) remoteAdmitted(typ byte, msg []byte, userAdmitted bool) error
 			return err
 		}
 	}
-	if ss.tenant != nil && !userAdmitted && ss.startsRequest(typ) {
+	if !userAdmitted && ss.user() != nil && ss.startsRequest(typ) {
 		if e := ss.admitUser(pl.ctx); e != nil {
 			return ss.answerError(typ, e)
 		}
