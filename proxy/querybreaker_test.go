@@ -380,6 +380,61 @@ func TestQueryBreakerLockedTable(t *testing.T) {
 	}
 }
 
+// TestQueryBreakerOpenedNamesQuery: the opening of a pattern tracked from
+// its executions (here still running past slow_query_threshold_ms when it
+// opens) is announced with the pattern's text, in the event's Query and
+// Detail (which the Slack message and circuit_events show), over the
+// simple and the extended protocol. Before, the event of a pattern's first
+// opening had an empty Query (Slack: "Query pattern refused (its breaker
+// is OPEN): –"): its text was known only at its next execution.
+func TestQueryBreakerOpenedNamesQuery(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := pgtest.New(t, pgtest.Options{Name: "qb-named"})
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.QueryLevelBreakersEnabled = true
+	cfg.CircuitBreaker.SlowQueryThresholdMs = 500
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: 10 * time.Second}
+	p := startProxy(t, cfg)
+	events := p.Subscribe(ctx)
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		// Each mode its own pattern: the column's name differs.
+		col := strings.ReplaceAll(mode.String(), " ", "_")
+		query := "SELECT pg_sleep($1) AS " + col
+		var wg sync.WaitGroup
+		for range 3 {
+			cc, err := pgx.ParseConfig(p.dsn("postgres", c.Password))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc.DefaultQueryExecMode = mode
+			conn, err := pgx.ConnectConfig(ctx, cc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			wg.Go(func() {
+				// Until refused: the opening comes while they run.
+				for ctx.Err() == nil {
+					_, err := conn.Exec(ctx, query, 0.8)
+					if code := pgCode(err); code == "53400" {
+						return
+					} else if err != nil {
+						t.Errorf("%s: %v, want success or 53400", mode, err)
+						return
+					}
+				}
+			})
+		}
+		ev := waitEvent(t, ctx, events, func(ev status.Event) bool { return ev.Type == status.QueryBreakerOpened })
+		wg.Wait()
+		// pgx's simple protocol inlines the argument as "pg_sleep( 0.8 )".
+		if want := "AS " + col; !strings.Contains(ev.Query, want) || !strings.Contains(ev.Detail, want) {
+			t.Errorf("%s: QueryBreakerOpened Query %q, Detail %q; want the pattern's text in both", mode, ev.Query, ev.Detail)
+		}
+	}
+}
+
 // latencies collects durations by phase.
 type latencies struct {
 	mu sync.Mutex

@@ -41,6 +41,13 @@ const MaxPatterns = 1000
 // DefaultRetain is how long a calm pattern stays tracked by default.
 const DefaultRetain = 10 * time.Minute
 
+// announceWait bounds how long the opening of a pattern whose text is
+// not known yet waits to be announced with it (a quarter of open_duration
+// if that is less): the text comes with the pattern's next execution,
+// the first to be refused, usually at once. A pattern that nobody runs
+// within that time is announced without it.
+const announceWait = time.Second
+
 // MinExecutions is the executions (finished or in flight) a pattern's
 // window needs before its breaker may open: a pattern is often rare, and
 // a slow one more so.
@@ -149,7 +156,14 @@ type Pattern struct {
 	text        string // the example text with constants replaced by $n (pg_query's Normalize)
 	fingerprint string // pg_query's fingerprint of it, in hex; "" if PostgreSQL's parser refused it
 
-	hasText    atomic.Bool
+	hasText atomic.Bool
+	// held is an opening not announced yet, because the pattern's text is
+	// not known yet: a pattern tracked from an execution's end or its
+	// running time has only its key. The next Admit or Note of it, which
+	// has the text, announces it (announce), or Tick once it is
+	// announceWait old, or the pattern's next transition, before it.
+	held atomic.Pointer[breaker.Transition]
+
 	firstSeen  time.Time
 	lastSeen   atomic.Int64 // unix nanos of its last execution
 	lastBad    atomic.Int64 // unix nanos of its last slow or failed execution
@@ -242,6 +256,9 @@ func (r *Registry) Admit(key Key, text []byte, clock Clock) (Req, *Refused) {
 		return Req{Key: key}, nil
 	}
 	p.setText(text)
+	if p.held.Load() != nil {
+		r.announce(p)
+	}
 	if p.State() == breaker.Closed {
 		return Req{Key: key, p: p, t: p.br.Current()}, nil
 	}
@@ -276,6 +293,9 @@ func (r *Registry) Note(key Key, text []byte) {
 	}
 	if p := (*r.byKey.Load())[key]; p != nil {
 		p.setText(text)
+		if p.held.Load() != nil {
+			r.announce(p)
+		}
 	}
 }
 
@@ -342,8 +362,26 @@ func (r *Registry) note(p *Pattern, tr breaker.Transition, ok bool) {
 	// different goroutines may store out of order, and a stale CLOSED
 	// would let executions of an open pattern through.
 	p.state.Store(uint32(p.br.State()))
+	if tr.To == breaker.Open && !p.hasText.Load() {
+		p.held.Store(&tr)
+		if p.hasText.Load() { // setText ran meanwhile, and may have missed it
+			r.announce(p)
+		}
+		return
+	}
+	r.announce(p) // an opening held back comes first
 	if fn := r.Publish; fn != nil {
 		fn(p, tr)
+	}
+}
+
+// announce publishes p's opening held back for its text, if there is
+// one still (exactly once, whoever calls).
+func (r *Registry) announce(p *Pattern) {
+	if tr := p.held.Swap(nil); tr != nil {
+		if fn := r.Publish; fn != nil {
+			fn(p, *tr)
+		}
 	}
 }
 
@@ -421,7 +459,11 @@ func (r *Registry) Tick(now time.Time, over map[Key]int) {
 		return
 	}
 	var gone []Key
+	wait := min(announceWait, cfg.Breaker.OpenDuration/4)
 	for k, p := range *r.byKey.Load() {
+		if tr := p.held.Load(); tr != nil && now.Sub(tr.At) >= wait {
+			r.announce(p)
+		}
 		n := over[k]
 		tr, ok := p.br.Tick(now, breaker.Inflight{Count: n, OverP95: n})
 		r.note(p, tr, ok)
