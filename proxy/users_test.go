@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -435,5 +436,85 @@ func TestUserLimitsFollowReload(t *testing.T) {
 		if n := refused(name, conn); n == 0 {
 			t.Errorf("%s, opened while off: no query refused at 5/s after a reload turned user-level breakers on", name)
 		}
+	}
+}
+
+// TestPooledRefusalInPipeline: a pooled client pipelines 20 queries, each
+// with its own Sync, beyond its role's rate limit: each query gets its own
+// answer, in order — its row or the proxy's 53400 — and the session goes
+// on. Before, in pooled transaction and session mode, a refusal was
+// written at once, ahead of the answers the server still owed to the
+// queries before it: the client read the refusal as the first query's
+// answer and the first query's row as a later query's.
+func TestPooledRefusalInPipeline(t *testing.T) {
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode, func(t *testing.T) {
+			_, p := pooledSetup(t, 1, mode, func(c *config.Config) {
+				c.CircuitBreaker.UserLevelBreakersEnabled = true
+				c.CircuitBreaker.PerUserRateLimit = 5
+				c.CircuitBreaker.PerUserRateLimitWait = config.Duration{}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			conn := appConn(t, ctx, p)
+			pl := conn.PgConn().StartPipeline(ctx)
+			const n = 20
+			for i := range n {
+				pl.SendQueryParams("SELECT $1::int", [][]byte{[]byte(strconv.Itoa(i))}, nil, nil, nil)
+				pl.SendPipelineSync()
+			}
+			if err := pl.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for i := 0; i < n; {
+				res, err := pl.GetResults()
+				if err != nil && pgCode(err) == "" {
+					t.Fatalf("result %d: %v", i, err)
+				}
+				switch res := res.(type) {
+				case *pgconn.PipelineSync:
+					i++
+				case *pgconn.ResultReader:
+					r := res.Read()
+					switch {
+					case r.Err != nil:
+						got = append(got, pgCode(r.Err))
+					case len(r.Rows) == 1:
+						got = append(got, string(r.Rows[0][0]))
+					}
+				default:
+					got = append(got, pgCode(err))
+				}
+			}
+			if err := pl.Close(); err != nil {
+				t.Fatal(err)
+			}
+			ok, refused := 0, 0
+			for i, g := range got {
+				switch g {
+				case strconv.Itoa(i):
+					ok++
+				case "53400":
+					refused++
+				default:
+					t.Errorf("query %d of the pipeline got %q, want its row (%d) or 53400", i, g, i)
+				}
+			}
+			if len(got) != n || ok == 0 || refused == 0 {
+				t.Errorf("pipeline answers %q; want %d, some rows and some 53400s", got, n)
+			}
+			// The session goes on once the role has a token again (one
+			// request a try: the simple protocol).
+			for {
+				res, err := conn.PgConn().Exec(ctx, "SELECT 7").ReadAll()
+				if err == nil && len(res) == 1 && string(res[0].Rows[0][0]) == "7" {
+					break
+				}
+				if code := pgCode(err); code != "53400" {
+					t.Fatalf("after the pipeline: %v, %v", err, res)
+				}
+			}
+		})
 	}
 }
