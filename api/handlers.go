@@ -297,7 +297,7 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any, allowed s
 	case errors.As(err, &typ) && typ.Field == "":
 		s.writeError(w, r, http.StatusBadRequest, "request body must be a JSON object, got "+typ.Value)
 	case errors.As(err, &typ):
-		s.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("%s: must be a %s, got %s", typ.Field, jsonType(typ.Type.Kind().String()), typ.Value))
+		s.writeError(w, r, http.StatusBadRequest, fmt.Sprintf("%s: must be %s, got %s", typ.Field, jsonType(typ.Type.Kind().String()), typ.Value))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// encoding/json has no typed error for this one.
 		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
@@ -309,19 +309,23 @@ func (s *server) decode(w http.ResponseWriter, r *http.Request, v any, allowed s
 	return false
 }
 
-// jsonType names a Go kind the way JSON does.
+// jsonType names a Go kind the way JSON does, with its article: "an
+// integer" for Go's integer kinds, so that a fraction or an exponent
+// sent for one is not told "must be a number, got number 1.5".
 func jsonType(kind string) string {
 	switch kind {
 	case "ptr", "string":
-		return "string"
+		return "a string"
 	case "bool":
-		return "boolean"
+		return "a boolean"
 	case "struct", "map":
-		return "object"
+		return "an object"
 	case "slice", "array":
-		return "array"
+		return "an array"
+	case "float32", "float64":
+		return "a number"
 	}
-	return "number"
+	return "an integer"
 }
 
 // metricHistory serves GET /circuit-breaker/history.

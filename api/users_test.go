@@ -46,6 +46,10 @@ func TestUsers(t *testing.T) {
 		{`{"reason":"x"}`, "exempt or rate_limit"},
 		{`{"exempt":false,"rate_limit":-1,"reason":"x"}`, "rate_limit: must not be negative"},
 		{`{"exempt":true}`, "reason: required"},
+		{`{"rate_limit":1.5,"reason":"x"}`, "rate_limit: must be an integer, got number 1.5"},
+		{`{"rate_limit":1e12,"reason":"x"}`, "rate_limit: must be an integer, got number 1e12"},
+		{`{"rate_limit":"5","reason":"x"}`, "rate_limit: must be an integer, got string"},
+		{`{"exempt":"yes","reason":"x"}`, "exempt: must be a boolean, got string"},
 	} {
 		resp, b := h.do(req{method: "PUT", path: "/users/batch/shop/override", body: tt.body})
 		if resp.StatusCode != 400 || !strings.Contains(string(b), tt.want) {

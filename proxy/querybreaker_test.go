@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -377,6 +378,170 @@ func TestQueryBreakerLockedTable(t *testing.T) {
 	}
 	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed {
 		t.Errorf("backend %s is %s, want CLOSED", b.Name, b.CircuitState)
+	}
+}
+
+// TestQueryBreakerOpenedNamesQuery: the opening of a pattern tracked from
+// its executions (here still running past slow_query_threshold_ms when it
+// opens) is announced with the pattern's text, in the event's Query and
+// Detail (which the Slack message and circuit_events show), over the
+// simple and the extended protocol. Before, the event of a pattern's first
+// opening had an empty Query (Slack: "Query pattern refused (its breaker
+// is OPEN): –"): its text was known only at its next execution.
+func TestQueryBreakerOpenedNamesQuery(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c := pgtest.New(t, pgtest.Options{Name: "qb-named"})
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.QueryLevelBreakersEnabled = true
+	cfg.CircuitBreaker.SlowQueryThresholdMs = 500
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: 10 * time.Second}
+	p := startProxy(t, cfg)
+	events := p.Subscribe(ctx)
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		// Each mode its own pattern: the column's name differs.
+		col := strings.ReplaceAll(mode.String(), " ", "_")
+		query := "SELECT pg_sleep($1) AS " + col
+		var wg sync.WaitGroup
+		for range 3 {
+			cc, err := pgx.ParseConfig(p.dsn("postgres", c.Password))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cc.DefaultQueryExecMode = mode
+			conn, err := pgx.ConnectConfig(ctx, cc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			wg.Go(func() {
+				// Until refused: the opening comes while they run.
+				for ctx.Err() == nil {
+					_, err := conn.Exec(ctx, query, 0.8)
+					if code := pgCode(err); code == "53400" {
+						return
+					} else if err != nil {
+						t.Errorf("%s: %v, want success or 53400", mode, err)
+						return
+					}
+				}
+			})
+		}
+		ev := waitEvent(t, ctx, events, func(ev status.Event) bool { return ev.Type == status.QueryBreakerOpened })
+		wg.Wait()
+		// pgx's simple protocol inlines the argument as "pg_sleep( 0.8 )".
+		if want := "AS " + col; !strings.Contains(ev.Query, want) || !strings.Contains(ev.Detail, want) {
+			t.Errorf("%s: QueryBreakerOpened Query %q, Detail %q; want the pattern's text in both", mode, ev.Query, ev.Detail)
+		}
+	}
+}
+
+// TestQueryBreakerRefusalInPipeline: a client pipelines executions of a
+// pattern whose breaker is open among others, each with its own Sync, on
+// unnamed statements: each gets its own answer in order — its row, or
+// the proxy's 53400 — and the session goes on; pass-through and pooled
+// (transaction mode). Before, on a pass-through session a refusal while
+// the backend still owed answers to earlier batches leaked the proxy's
+// internal abort of the batch to the client (22P02 "HeliosProxy: a
+// helios_proxy statement failed …") in place of the refusal, and the
+// pipeline's answers went out of step.
+func TestQueryBreakerRefusalInPipeline(t *testing.T) {
+	for _, mode := range []string{"pass-through", "pooled"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			c := pgtest.New(t, pgtest.Options{Name: "qb-pipe-" + mode, Auth: "scram-sha-256", Password: "pg-secret"})
+			if err := c.CreateUser(ctx, "app", "app-secret"); err != nil {
+				t.Fatal(err)
+			}
+			cfg := testConfig(t, c)
+			cfg.CircuitBreaker.QueryLevelBreakersEnabled = true
+			cfg.CircuitBreaker.SlowQueryThresholdMs = 500
+			cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Minute}
+			if mode == "pooled" {
+				cfg.Pool.Mode = "transaction"
+				cfg.Users = []config.User{{Name: "app", Password: "app-secret"}}
+			}
+			p := startProxy(t, cfg)
+			events := p.Subscribe(ctx)
+			const slow = "SELECT pg_sleep($1)"
+			var wg sync.WaitGroup
+			for range 3 {
+				conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close(context.Background())
+				wg.Go(func() {
+					for ctx.Err() == nil {
+						if _, err := conn.Exec(ctx, slow, 0.8); pgCode(err) == "53400" {
+							return
+						} else if err != nil {
+							t.Errorf("%s: %v", slow, err)
+							return
+						}
+					}
+				})
+			}
+			waitEvent(t, ctx, events, func(ev status.Event) bool { return ev.Type == status.QueryBreakerOpened })
+			wg.Wait()
+
+			conn, err := pgx.Connect(ctx, p.dsn("app", "app-secret"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			seq := "FFSFSSF" // F: SELECT $1::int, S: the open pattern
+			pl := conn.PgConn().StartPipeline(ctx)
+			for i, k := range seq {
+				if k == 'S' {
+					pl.SendQueryParams(slow, [][]byte{[]byte("0.8")}, nil, nil, nil)
+				} else {
+					pl.SendQueryParams("SELECT $1::int", [][]byte{[]byte(strconv.Itoa(i))}, nil, nil, nil)
+				}
+				pl.SendPipelineSync()
+			}
+			if err := pl.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			var got, want []string
+			for i, k := range seq {
+				if k == 'S' {
+					want = append(want, "53400")
+				} else {
+					want = append(want, strconv.Itoa(i))
+				}
+			}
+			for i := 0; i < len(seq); {
+				res, err := pl.GetResults()
+				if err != nil && pgCode(err) == "" {
+					t.Fatalf("pipeline, after %q: %v", got, err)
+				}
+				switch res := res.(type) {
+				case *pgconn.PipelineSync:
+					i++
+				case *pgconn.ResultReader:
+					r := res.Read()
+					if r.Err != nil {
+						got = append(got, pgCode(r.Err))
+					} else if len(r.Rows) == 1 {
+						got = append(got, string(r.Rows[0][0]))
+					}
+				default:
+					got = append(got, pgCode(err))
+				}
+			}
+			if err := pl.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("pipeline %s answered %q, want %q", seq, got, want)
+			}
+			var v int
+			if err := conn.QueryRow(ctx, "SELECT 5").Scan(&v); err != nil || v != 5 {
+				t.Errorf("after the pipeline: %v, %d; want 5", err, v)
+			}
+		})
 	}
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -357,5 +358,163 @@ func TestPooledRateLimitExtended(t *testing.T) {
 	}
 	if refused < 10 {
 		t.Errorf("%d of 20 extended-protocol queries refused at 5/s, want at least 10", refused)
+	}
+}
+
+// TestUserLimitsFollowReload: a reload that turns user-level breakers off
+// lifts the limits of the sessions already open, and one that turns them
+// on limits the sessions opened while they were off: pass-through and
+// pooled (transaction mode) clients alike. Before, a session kept the
+// setting it logged in with: turned off, its role was still refused with
+// 53400 (and shown nowhere); turned on, a long-lived connection of a pool
+// was never limited.
+func TestUserLimitsFollowReload(t *testing.T) {
+	var cfg config.Config
+	clusters, p := pooledSetup(t, 1, "transaction", func(c *config.Config) {
+		c.CircuitBreaker.UserLevelBreakersEnabled = true
+		c.CircuitBreaker.PerUserRateLimit = 5
+		c.CircuitBreaker.PerUserRateLimitWait = config.Duration{}
+		cfg = *c
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := clusters[0].CreateUser(ctx, "relayed", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	reload := func(enabled bool) {
+		t.Helper()
+		next := cfg
+		next.CircuitBreaker.UserLevelBreakersEnabled = enabled
+		p.SetConfigSource(func() (config.Config, []config.Warning, error) { return next, nil, nil })
+		if _, err := p.Reload(ctx); err != nil {
+			t.Fatalf("reload with user_level_breakers_enabled = %v: %v", enabled, err)
+		}
+	}
+	connect := func() map[string]*pgx.Conn {
+		t.Helper()
+		conns := map[string]*pgx.Conn{"pooled": appConn(t, ctx, p)}
+		relayed, err := pgx.Connect(ctx, p.dsn("relayed", "pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { relayed.Close(context.Background()) })
+		conns["pass-through"] = relayed
+		return conns
+	}
+	// refused runs 30 queries at once on conn (5 tokens a second, no
+	// wait: most are refused when limited) and counts the 53400s.
+	refused := func(name string, conn *pgx.Conn) (n int) {
+		t.Helper()
+		for i := range 30 {
+			var v int
+			err := conn.QueryRow(ctx, "SELECT $1::int", i).Scan(&v)
+			switch sqlState(err) {
+			case "":
+			case "53400":
+				n++
+			default:
+				t.Fatalf("%s: query %d: %v", name, i, err)
+			}
+		}
+		return n
+	}
+	early := connect()
+	for name, conn := range early {
+		if n := refused(name, conn); n == 0 {
+			t.Errorf("%s: no query refused at 5/s with user-level breakers on", name)
+		}
+	}
+	reload(false)
+	for name, conn := range early {
+		if n := refused(name, conn); n != 0 {
+			t.Errorf("%s, opened while on: %d queries refused after a reload turned user-level breakers off, want 0", name, n)
+		}
+	}
+	late := connect()
+	reload(true)
+	for name, conn := range late {
+		if n := refused(name, conn); n == 0 {
+			t.Errorf("%s, opened while off: no query refused at 5/s after a reload turned user-level breakers on", name)
+		}
+	}
+}
+
+// TestPooledRefusalInPipeline: a pooled client pipelines 20 queries, each
+// with its own Sync, beyond its role's rate limit: each query gets its own
+// answer, in order — its row or the proxy's 53400 — and the session goes
+// on. Before, in pooled transaction and session mode, a refusal was
+// written at once, ahead of the answers the server still owed to the
+// queries before it: the client read the refusal as the first query's
+// answer and the first query's row as a later query's.
+func TestPooledRefusalInPipeline(t *testing.T) {
+	for _, mode := range []string{"transaction", "session"} {
+		t.Run(mode, func(t *testing.T) {
+			_, p := pooledSetup(t, 1, mode, func(c *config.Config) {
+				c.CircuitBreaker.UserLevelBreakersEnabled = true
+				c.CircuitBreaker.PerUserRateLimit = 5
+				c.CircuitBreaker.PerUserRateLimitWait = config.Duration{}
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			conn := appConn(t, ctx, p)
+			pl := conn.PgConn().StartPipeline(ctx)
+			const n = 20
+			for i := range n {
+				pl.SendQueryParams("SELECT $1::int", [][]byte{[]byte(strconv.Itoa(i))}, nil, nil, nil)
+				pl.SendPipelineSync()
+			}
+			if err := pl.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for i := 0; i < n; {
+				res, err := pl.GetResults()
+				if err != nil && pgCode(err) == "" {
+					t.Fatalf("result %d: %v", i, err)
+				}
+				switch res := res.(type) {
+				case *pgconn.PipelineSync:
+					i++
+				case *pgconn.ResultReader:
+					r := res.Read()
+					switch {
+					case r.Err != nil:
+						got = append(got, pgCode(r.Err))
+					case len(r.Rows) == 1:
+						got = append(got, string(r.Rows[0][0]))
+					}
+				default:
+					got = append(got, pgCode(err))
+				}
+			}
+			if err := pl.Close(); err != nil {
+				t.Fatal(err)
+			}
+			ok, refused := 0, 0
+			for i, g := range got {
+				switch g {
+				case strconv.Itoa(i):
+					ok++
+				case "53400":
+					refused++
+				default:
+					t.Errorf("query %d of the pipeline got %q, want its row (%d) or 53400", i, g, i)
+				}
+			}
+			if len(got) != n || ok == 0 || refused == 0 {
+				t.Errorf("pipeline answers %q; want %d, some rows and some 53400s", got, n)
+			}
+			// The session goes on once the role has a token again (one
+			// request a try: the simple protocol).
+			for {
+				res, err := conn.PgConn().Exec(ctx, "SELECT 7").ReadAll()
+				if err == nil && len(res) == 1 && string(res[0].Rows[0][0]) == "7" {
+					break
+				}
+				if code := pgCode(err); code != "53400" {
+					t.Fatalf("after the pipeline: %v, %v", err, res)
+				}
+			}
+		})
 	}
 }

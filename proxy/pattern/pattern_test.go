@@ -265,3 +265,46 @@ func TestPatternRunning(t *testing.T) {
 		t.Errorf("Admit after 3 running too long = %+v, want refused for latency_p95", ref)
 	}
 }
+
+// TestPatternForgottenWhenHalfOpenAndIdle: a pattern that opened and that
+// nobody runs again goes HALF_OPEN after open_duration and, once it has
+// been neither run nor moved for Retain, is forgotten (announced as
+// closed), as a calm CLOSED one is. Before, it stayed HALF_OPEN for good:
+// shown first in query_breakers, counted in helios_query_breakers{state=
+// "HALF_OPEN"}, and never evicted, so that a thousand of them left no room
+// for a new pattern.
+func TestPatternForgottenWhenHalfOpenAndIdle(t *testing.T) {
+	r := pattern.New(testConfig())
+	var trs []breaker.Transition
+	r.Publish = func(_ *pattern.Pattern, tr breaker.Transition) { trs = append(trs, tr) }
+	q := []byte("SELECT * FROM report WHERE day = $1")
+	k := r.Key(q)
+	r.Tick(t0, map[pattern.Key]int{k: 3})
+	now := t0.Add(10 * time.Millisecond)
+	r.Tick(now, nil)
+	if _, ref := r.Admit(k, q, at(now)); ref == nil {
+		t.Fatal("Admit after 3 running too long: admitted, want refused")
+	}
+	now = now.Add(time.Minute) // past open_duration (30s)
+	r.Tick(now, nil)
+	if st := r.Stats(now); len(st) != 1 || st[0].State != breaker.HalfOpen {
+		t.Fatalf("Stats(t0+1m) = %+v, want the pattern HALF_OPEN", st)
+	}
+	r.Tick(now.Add(pattern.DefaultRetain/2), nil)
+	if r.Len() != 1 {
+		t.Errorf("Len half of Retain later = %d, want 1", r.Len())
+	}
+	trs = nil
+	r.Tick(now.Add(pattern.DefaultRetain+time.Second), nil)
+	if r.Len() != 0 {
+		t.Errorf("Len HALF_OPEN and not run for Retain = %d, want 0 (forgotten)", r.Len())
+	}
+	if len(trs) != 1 || trs[0].From != breaker.HalfOpen || trs[0].To != breaker.Closed {
+		t.Errorf("transitions published = %+v, want one HALF_OPEN → CLOSED", trs)
+	}
+	// Slow again, it is tracked again.
+	r.Tick(now.Add(time.Hour), map[pattern.Key]int{k: 1})
+	if r.Len() != 1 {
+		t.Errorf("Len after a slow execution = %d, want 1", r.Len())
+	}
+}

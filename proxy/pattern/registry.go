@@ -41,6 +41,13 @@ const MaxPatterns = 1000
 // DefaultRetain is how long a calm pattern stays tracked by default.
 const DefaultRetain = 10 * time.Minute
 
+// announceWait bounds how long the opening of a pattern whose text is
+// not known yet waits to be announced with it (a quarter of open_duration
+// if that is less): the text comes with the pattern's next execution,
+// the first to be refused, usually at once. A pattern that nobody runs
+// within that time is announced without it.
+const announceWait = time.Second
+
 // MinExecutions is the executions (finished or in flight) a pattern's
 // window needs before its breaker may open: a pattern is often rare, and
 // a slow one more so.
@@ -149,10 +156,18 @@ type Pattern struct {
 	text        string // the example text with constants replaced by $n (pg_query's Normalize)
 	fingerprint string // pg_query's fingerprint of it, in hex; "" if PostgreSQL's parser refused it
 
-	hasText    atomic.Bool
+	hasText atomic.Bool
+	// held is an opening not announced yet, because the pattern's text is
+	// not known yet: a pattern tracked from an execution's end or its
+	// running time has only its key. The next Admit or Note of it, which
+	// has the text, announces it (announce), or Tick once it is
+	// announceWait old, or the pattern's next transition, before it.
+	held atomic.Pointer[breaker.Transition]
+
 	firstSeen  time.Time
 	lastSeen   atomic.Int64 // unix nanos of its last execution
 	lastBad    atomic.Int64 // unix nanos of its last slow or failed execution
+	since      atomic.Int64 // unix nanos of its breaker's last transition
 	executions atomic.Uint64
 	slow       atomic.Uint64
 	failures   atomic.Uint64
@@ -242,6 +257,9 @@ func (r *Registry) Admit(key Key, text []byte, clock Clock) (Req, *Refused) {
 		return Req{Key: key}, nil
 	}
 	p.setText(text)
+	if p.held.Load() != nil {
+		r.announce(p)
+	}
 	if p.State() == breaker.Closed {
 		return Req{Key: key, p: p, t: p.br.Current()}, nil
 	}
@@ -276,6 +294,9 @@ func (r *Registry) Note(key Key, text []byte) {
 	}
 	if p := (*r.byKey.Load())[key]; p != nil {
 		p.setText(text)
+		if p.held.Load() != nil {
+			r.announce(p)
+		}
 	}
 }
 
@@ -342,8 +363,27 @@ func (r *Registry) note(p *Pattern, tr breaker.Transition, ok bool) {
 	// different goroutines may store out of order, and a stale CLOSED
 	// would let executions of an open pattern through.
 	p.state.Store(uint32(p.br.State()))
+	p.since.Store(tr.At.UnixNano())
+	if tr.To == breaker.Open && !p.hasText.Load() {
+		p.held.Store(&tr)
+		if p.hasText.Load() { // setText ran meanwhile, and may have missed it
+			r.announce(p)
+		}
+		return
+	}
+	r.announce(p) // an opening held back comes first
 	if fn := r.Publish; fn != nil {
 		fn(p, tr)
+	}
+}
+
+// announce publishes p's opening held back for its text, if there is
+// one still (exactly once, whoever calls).
+func (r *Registry) announce(p *Pattern) {
+	if tr := p.held.Swap(nil); tr != nil {
+		if fn := r.Publish; fn != nil {
+			fn(p, *tr)
+		}
 	}
 }
 
@@ -399,7 +439,7 @@ func (r *Registry) evictOne(m map[Key]*Pattern, now time.Time, cfg *Config) bool
 // Tick advances every pattern's breaker (OPEN → HALF_OPEN at its time,
 // probe permits reclaimed or timed out, executions running longer than
 // slow_query_threshold_ms counted as slow) and stops tracking CLOSED
-// patterns that stayed calm for Retain; call it about every 10 ms. over
+// or HALF_OPEN patterns that stayed calm for Retain; call it about every 10 ms. over
 // holds, by pattern, the executions running longer than
 // slow_query_threshold_ms now (Backend.PatternsRunning); a pattern not
 // tracked yet is from then on.
@@ -421,7 +461,11 @@ func (r *Registry) Tick(now time.Time, over map[Key]int) {
 		return
 	}
 	var gone []Key
+	wait := min(announceWait, cfg.Breaker.OpenDuration/4)
 	for k, p := range *r.byKey.Load() {
+		if tr := p.held.Load(); tr != nil && now.Sub(tr.At) >= wait {
+			r.announce(p)
+		}
 		n := over[k]
 		tr, ok := p.br.Tick(now, breaker.Inflight{Count: n, OverP95: n})
 		r.note(p, tr, ok)
@@ -429,26 +473,48 @@ func (r *Registry) Tick(now time.Time, over map[Key]int) {
 			// Heals a state two racing transitions stored out of order.
 			p.state.Store(uint32(p.br.State()))
 		}
-		if p.State() == breaker.Closed && now.UnixNano()-max(p.lastSeen.Load(), p.lastBad.Load()) > int64(cfg.Retain) {
+		if forgettable(p.State()) && now.UnixNano()-max(p.lastSeen.Load(), p.lastBad.Load(), p.since.Load()) > int64(cfg.Retain) {
 			gone = append(gone, k)
 		}
 	}
 	if len(gone) == 0 {
 		return
 	}
+	var forgotten []*Pattern
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	old := *r.byKey.Load()
 	m := make(map[Key]*Pattern, len(old))
 	for k, p := range old {
-		if slices.Contains(gone, k) && p.State() == breaker.Closed {
+		if st := p.State(); slices.Contains(gone, k) && forgettable(st) {
 			r.group.Remove(p.name)
+			if st == breaker.HalfOpen {
+				forgotten = append(forgotten, p)
+			}
 			continue
 		}
 		m[k] = p
 	}
 	r.byKey.Store(&m)
 	r.count.Store(int32(len(m)))
+	r.mu.Unlock()
+	// A HALF_OPEN pattern that nobody ran for Retain (a report run a few
+	// times and never again) would otherwise stay HALF_OPEN for good:
+	// shown first, counted as not closed, never evicted. It is forgotten,
+	// as a CLOSED one is, and announced as served again.
+	if fn := r.Publish; fn != nil {
+		for _, p := range forgotten {
+			fn(p, breaker.Transition{From: breaker.HalfOpen, To: breaker.Closed, At: now,
+				Detail: fmt.Sprintf("not run for %v: forgotten (it is tracked again if it is slow again)", cfg.Retain)})
+		}
+	}
+}
+
+// forgettable reports whether a pattern in state st may stop being
+// tracked once nobody ran it for Retain, in that state as well: CLOSED,
+// or HALF_OPEN (no probe came; a probe's permit out that long would have
+// timed out).
+func forgettable(st breaker.State) bool {
+	return st == breaker.Closed || st == breaker.HalfOpen
 }
 
 // Stats is a tracked pattern's state, for the status surfaces.

@@ -35,12 +35,33 @@ func (ss *session) idle() bool {
 	return st == 'I' || st == 0
 }
 
-// admitUser passes a request that starts now through its role's limits.
-func (ss *session) admitUser(ctx context.Context) *Error {
-	if ss.tenant == nil || !ss.idle() {
+// user returns the limits and breaker of the session's role and database,
+// nil while user-level breakers are off. It follows reloads: a session
+// that logged in while they were off gets its entry at its first request
+// after a reload turned them on, and one that logged in while they were
+// on is no longer limited once a reload turned them off.
+func (ss *session) user() *tenant.Entry {
+	reg := ss.s.Tenants
+	if reg == nil || !reg.Enabled() {
 		return nil
 	}
-	return userRefusal(ss.tenant.Admit(ctx, ss.s.clock.Now()))
+	if e := ss.tenant.Load(); e != nil {
+		return e
+	}
+	// Both directions of the relay may get here first: Entry returns
+	// the same entry to both.
+	e := reg.Entry(ss.role, ss.roleDB)
+	ss.tenant.Store(e)
+	return e
+}
+
+// admitUser passes a request that starts now through its role's limits.
+func (ss *session) admitUser(ctx context.Context) *Error {
+	u := ss.user()
+	if u == nil || !ss.idle() {
+		return nil
+	}
+	return userRefusal(u.Admit(ctx, ss.s.clock.Now()))
 }
 
 // userRefusal is the answer to a request its role's limits refused
@@ -144,8 +165,8 @@ func (ss *session) admitNow() (e *Error, wait bool) {
 	} else if err != nil {
 		return ss.backendRefusal(b, err), false
 	}
-	if ss.tenant != nil && idle {
-		if err := ss.tenant.TryAdmit(ss.s.clock.Now()); err != nil {
+	if u := ss.user(); u != nil && idle {
+		if err := u.TryAdmit(ss.s.clock.Now()); err != nil {
 			b.Admission.Release()
 			if errors.Is(err, tenant.ErrWouldWait) {
 				return nil, true

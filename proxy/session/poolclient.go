@@ -226,10 +226,10 @@ func (ss *session) remoteNow(h *handoff, await func(*routed)) bool {
 		pl.mu.Unlock()
 		return false
 	}
-	if ss.tenant != nil {
+	if u := ss.user(); u != nil {
 		// Its role's limits, without pl.mu (startsRequest takes it).
 		pl.mu.Unlock()
-		if !ss.admitUserNow(h) {
+		if !ss.admitUserNow(h, u) {
 			return false
 		}
 		pl.mu.Lock()
@@ -259,11 +259,11 @@ func (ss *session) remoteNow(h *handoff, await func(*routed)) bool {
 // admitted by its role's limits if that needs no wait (h.userAdmitted),
 // or refused (h.refused, for the session's goroutine to answer); false
 // when the goroutine must answer or wait.
-func (ss *session) admitUserNow(h *handoff) bool {
+func (ss *session) admitUserNow(h *handoff, u *tenant.Entry) bool {
 	if !ss.idle() || !ss.startsRequest(h.typ) {
 		return true
 	}
-	switch err := ss.tenant.TryAdmit(ss.s.clock.Now()); {
+	switch err := u.TryAdmit(ss.s.clock.Now()); {
 	case errors.Is(err, tenant.ErrWouldWait):
 		return false
 	case err != nil:

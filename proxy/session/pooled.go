@@ -343,7 +343,7 @@ func (ss *session) remoteAdmitted(typ byte, msg []byte, userAdmitted bool) error
 			return err
 		}
 	}
-	if ss.tenant != nil && !userAdmitted && ss.startsRequest(typ) {
+	if !userAdmitted && ss.user() != nil && ss.startsRequest(typ) {
 		if e := ss.admitUser(pl.ctx); e != nil {
 			return ss.answerError(typ, e)
 		}
@@ -666,10 +666,18 @@ func (ss *session) pendingPush() {
 }
 
 // answerError answers a request that could not reach any backend: the
-// rest of its batch is skipped up to Sync, as after a backend error.
+// rest of its batch is skipped up to Sync, as after a backend error. The
+// answer follows those the server still owes to the requests before it
+// (a pipelining client reads answers in order).
 func (ss *session) answerError(typ byte, e *Error) error {
 	if e.Severity == "" {
 		e = &Error{Severity: "ERROR", Code: e.Code, Message: e.Message, Detail: e.Detail, Hint: e.Hint, Err: e.Err}
+	}
+	if err := ss.flushServer(); err != nil {
+		return err
+	}
+	if err := ss.local.waitIdle(); err != nil {
+		return err
 	}
 	out := e.Append(nil)
 	switch typ {

@@ -413,7 +413,7 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 	h.held = 0
 	if r.ok {
 		held += ss.copyTime(end.UnixNano())
-		sc.b.Finish(r.t, ss.tenant, r.start, r.code, ss.cancelAt.Load(), held, r.q, end)
+		sc.b.Finish(r.t, ss.user(), r.start, r.code, ss.cancelAt.Load(), held, r.q, end)
 	}
 	ss.local.backendIdle()
 	if h.lc == nil && ss.pl.user.TxMode {

@@ -149,6 +149,18 @@ func (l *localState) refuse(typ byte) error {
 		return l.pooledAbort(e)
 	}
 	l.batch = true
+	if l.remote && !l.failed {
+		// The backend answers what was relayed before first, as for a
+		// helios_proxy statement in a batch (handle): the ReadyForQuery
+		// of an earlier batch still on its way would end the drop of the
+		// abort's error (abortBatch), which would reach the client; and
+		// an error of the backend's in this batch ends it, here too.
+		failed, err := l.waitAnswered()
+		if err != nil {
+			return err
+		}
+		l.failed = failed
+	}
 	if !l.failed {
 		l.fail(e)
 	}

@@ -77,7 +77,7 @@ func BenchmarkRelayQueryUserLimits(b *testing.B) {
 	cfg.CircuitBreaker.UserLevelBreakersEnabled, cfg.CircuitBreaker.UserIsolationOnAbuse = true, true
 	cfg.CircuitBreaker.PerUserRateLimit = 1 << 30
 	reg := tenant.New(tenant.Config{Enabled: true, Rate: 1 << 30, Isolation: true, Breaker: backend.BreakerConfig(cfg, config.Backend{})}, "", slog.New(slog.DiscardHandler))
-	ss.tenant = reg.Entry("app", "shop")
+	ss.s.Tenants, ss.role, ss.roleDB = reg, "app", "shop"
 	benchRelayQuery(b, ss)
 	if u := reg.Users(time.Now()); len(u) != 1 || u[0].RequestsTotal == 0 {
 		b.Fatalf("role not counted: %+v", u)

@@ -110,8 +110,12 @@ type session struct {
 
 	pl *pooled // non-nil for [[users]] sessions
 
-	tenant *tenant.Entry // its role's limits and breaker; nil when not tracked
-	admits atomic.Int32  // pass-through: backend admissions held by requests awaiting their ReadyForQuery
+	// role and roleDB name its role's limits and breaker (user), looked
+	// up while user-level breakers are on; tenant is their entry, once
+	// looked up.
+	role, roleDB string
+	tenant       atomic.Pointer[tenant.Entry]
+	admits       atomic.Int32 // pass-through: backend admissions held by requests awaiting their ReadyForQuery
 }
 
 // Serve runs the session of one client connection until it ends, and
@@ -197,12 +201,9 @@ func (s *Front) Serve(ctx context.Context, conn net.Conn) {
 		}
 		return
 	}
-	if s.Tenants != nil {
-		db := ss.params["database"]
-		if db == "" {
-			db = ss.params["user"]
-		}
-		ss.tenant = s.Tenants.Entry(ss.params["user"], db)
+	ss.role, ss.roleDB = ss.params["user"], ss.params["database"]
+	if ss.roleDB == "" {
+		ss.roleDB = ss.role
 	}
 	if u := s.user(ss.params["user"]); u != nil {
 		ss.servePooled(ctx, log, u)
@@ -1281,7 +1282,7 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 		if ok {
 			now := ss.s.clock.Now()
 			held += ss.copyTime(now.UnixNano())
-			ss.b.Finish(t, ss.tenant, start, code, ss.cancelAt.Load(), held, q, now)
+			ss.b.Finish(t, ss.user(), start, code, ss.cancelAt.Load(), held, q, now)
 		}
 		if ss.releaseAdmission(ss.b) && h.lp != nil {
 			// The request admitted in its place is another session's
