@@ -310,6 +310,17 @@ type Config struct {
 	// with a SendTimeout timeout.
 	HTTPClient *http.Client
 
+	// IncidentsFile, when not empty, keeps the open circuit incidents
+	// across restarts (under [state] dir): a run takes up those its
+	// previous one left open, and resolves them once their backends stay
+	// healthy (see policy.restore).
+	IncidentsFile string
+	// RestoreGrace is the least time an incident taken up from the
+	// previous run waits for its backend's circuit to open again before
+	// it resolves (FlapWindow when longer); default 30s: a backend still
+	// down fails its first health checks well within it.
+	RestoreGrace time.Duration
+
 	// Peers, in cluster mode, is the cluster: each alert then goes out
 	// from one member only (see Peers). nil: this instance sends all.
 	Peers Peers
@@ -327,6 +338,7 @@ const (
 	DefaultQueueSize              = 256
 	DefaultMaxAttempts            = 8
 	DefaultIncidentRetryFor       = time.Hour
+	DefaultRestoreGrace           = 30 * time.Second
 	DefaultBackoffBase            = time.Second
 	DefaultBackoffMax             = time.Minute
 	DefaultSendTimeout            = 10 * time.Second
@@ -356,6 +368,7 @@ func (c Config) withDefaults() Config {
 	dur(&c.ShutdownGrace, DefaultShutdownGrace)
 	dur(&c.IncidentRetryFor, DefaultIncidentRetryFor)
 	dur(&c.PeerTimeout, DefaultPeerTimeout)
+	dur(&c.RestoreGrace, DefaultRestoreGrace)
 	if c.QueueSize <= 0 {
 		c.QueueSize = DefaultQueueSize
 	}

@@ -92,9 +92,23 @@ func (d *Dispatcher) Run(ctx context.Context, events <-chan status.Event) error 
 	d.log.Info("alerts running", "config", d.cfg, "channels", len(d.workers))
 
 	p := newPolicy(d.cfg)
+	var kept savedIncidents // what IncidentsFile holds
+	if path := d.cfg.IncidentsFile; path != "" {
+		s, err := loadIncidents(path)
+		if err != nil {
+			d.log.Error("open incidents of the previous run not loaded: their pages resolve only by hand", "err", err)
+		}
+		if len(s.Backends)+len(s.Cascade) > 0 {
+			d.log.Info("incidents the previous run left open taken up", "backends", s.Backends, "cascade", s.Cascade)
+		}
+		p.restore(s, time.Now())
+		kept = s
+	}
+	defer func() { d.saveIncidents(p.saved(), kept) }() // after the flush below
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for ctx.Err() == nil {
+		kept = d.saveIncidents(p.saved(), kept)
 		if at, ok := p.next(); ok {
 			timer.Reset(time.Until(at))
 		} else {

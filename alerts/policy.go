@@ -41,6 +41,7 @@ type backendState struct {
 	// closeDue.
 	pendingClose *status.Event
 	closeDue     time.Time
+	restored     *status.Event // the close restore held: pendingClose while that one is held
 
 	opening status.Event // the last automatic opening
 
@@ -494,17 +495,20 @@ func (p *policy) next() (time.Time, bool) {
 // due returns the alerts of held decisions due at or before now, oldest
 // first.
 func (p *policy) due(now time.Time) []Alert {
-	return p.release(func(at time.Time) bool { return !at.After(now) }, now)
+	return p.release(func(at time.Time) bool { return !at.After(now) }, now, false)
 }
 
 // flush returns the alerts of every held decision, for shutdown: held
 // openings are paged and held resolves sent, so no incident is left open
 // by a proxy that is going away.
 func (p *policy) flush(now time.Time) []Alert {
-	return p.release(func(time.Time) bool { return true }, now)
+	return p.release(func(time.Time) bool { return true }, now, true)
 }
 
-func (p *policy) release(ready func(time.Time) bool, now time.Time) []Alert {
+// release returns the alerts of the held decisions ready says are due;
+// flushing leaves the closes restore held (nothing was seen of their
+// backends that would resolve them: the next run takes them up again).
+func (p *policy) release(ready func(time.Time) bool, now time.Time, flushing bool) []Alert {
 	type held struct {
 		at    time.Time
 		b     *backendState
@@ -515,7 +519,7 @@ func (p *policy) release(ready func(time.Time) bool, now time.Time) []Alert {
 		if b.pendingOpen != nil && ready(b.openDue) {
 			hs = append(hs, held{b.openDue, b, false})
 		}
-		if b.pendingClose != nil && ready(b.closeDue) {
+		if b.pendingClose != nil && ready(b.closeDue) && !(flushing && b.pendingClose == b.restored) {
 			hs = append(hs, held{b.closeDue, b, true})
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -248,6 +249,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(
 	defer cancel(nil) // before wg.Wait: the API and metrics servers end with ctx
 	var disp *alerts.Dispatcher
 	if acfg := alertsConfig(cfg.Alerts); len(acfg.Channels()) > 0 {
+		if cfg.State.Dir != "" {
+			acfg.IncidentsFile = filepath.Join(cfg.State.Dir, "incidents.json")
+		}
 		if cfg.Cluster.Enabled {
 			acfg.Peers = srv // each alert goes out from one member
 		}
