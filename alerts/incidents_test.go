@@ -41,7 +41,9 @@ func TestIncidentsSurviveRestart(t *testing.T) {
 		stop = start(t, New(cfg, discardLogger(), netChannels(t, slackR, pdR)...), events)
 		return slackR, pdR, events, stop
 	}
-	action := func(r request) string { return field(r.Body, "event_action").(string) + " " + field(r.Body, "dedup_key").(string) }
+	action := func(r request) string {
+		return field(r.Body, "event_action").(string) + " " + field(r.Body, "dedup_key").(string)
+	}
 
 	// The first run pages, and stops during the outage.
 	_, pdR, events, stop := run()
