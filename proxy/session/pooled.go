@@ -66,6 +66,20 @@ type pooled struct {
 	// it made did not happen (localpath.go).
 	lastFailed bool
 	stmts      map[string]*pool.Statement // the client's prepared statements by name
+	// beginStep: how much of a bare BEGIN that starts the attachment's
+	// transaction in transaction mode has been queued as its only
+	// request so far (noteBegin; beginSQL, its command tag beginTag, sent
+	// in the extended protocol, its portal described; beginFlushes: its
+	// connection reader's flushes then). owed: such a BEGIN, lost with
+	// its connection unanswered, was answered by the proxy, and the next
+	// attachment runs it first (beginlost.go).
+	beginStep      int
+	beginSQL       []byte
+	beginTag       string
+	beginExtended  bool
+	beginDescribed bool
+	beginFlushes   uint64
+	owed           bool
 	// looped: the startup's server connection was read by an event loop,
 	// so the client's may be too (adoptClient).
 	looped bool
@@ -375,6 +389,12 @@ func (ss *session) batchUnderWay() bool {
 func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	pl := ss.pl
 	body := msg[5:]
+	if pl.beginStep != beginNone || pl.fresh && (typ == 'Q' || typ == 'P') {
+		if pl.beginStep == beginNone {
+			pl.beginFlushes = sc.r.flushes.Load()
+		}
+		ss.noteBegin(typ, body)
+	}
 	switch typ {
 	case 'Q', 'S', 'F':
 		if typ == 'Q' && pl.user.TxMode {
@@ -564,6 +584,7 @@ func (ss *session) pendingPush() {
 // answerError answers a request that could not reach any backend: the
 // rest of its batch is skipped up to Sync, as after a backend error.
 func (ss *session) answerError(typ byte, e *Error) error {
+	ss.dropOwedBegin()
 	if e.Severity == "" {
 		e = &Error{Severity: "ERROR", Code: e.Code, Message: e.Message, Detail: e.Detail, Hint: e.Hint, Err: e.Err}
 	}
@@ -862,6 +883,7 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 		// outcome from one given up could not be told apart.
 		ss.syncParams(done)
 		if typ != 0 {
+			ss.queueOwedBegin()
 			ss.queueRemote(sc, typ, msg)
 		}
 		pl.mu.Unlock()
