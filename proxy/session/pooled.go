@@ -749,6 +749,30 @@ func (ss *session) carryOn(sc *serverConn, typ byte, split bool) int {
 // stale one, a connection not on a loop) returns a *wouldWait with the
 // routing decided so far, for the session's goroutine to carry on.
 func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOnly, split bool, tried []*backend.Backend, r *routed) error {
+	if !ss.waiting.Load() {
+		// A request starts waiting (not one carried on from a loop): a
+		// cancel of an earlier one is forgotten.
+		ss.cancelled.Store(false)
+		ss.waiting.Store(true)
+	}
+	err := ss.attachWaiting(done, typ, msg, readOnly, split, tried, r)
+	if _, ok := err.(*wouldWait); !ok {
+		ss.waiting.Store(false)
+	}
+	return err
+}
+
+// cancelledWaiting is what a request gets that its client cancelled while
+// it waited for a server connection: PostgreSQL's answer to a cancelled
+// statement. It never ran.
+func cancelledWaiting() *Error {
+	return &Error{Severity: "ERROR", Code: codeQueryCanceled, Message: "canceling statement due to user request",
+		Detail: "The statement was cancelled while it waited for a server connection; it did not run."}
+}
+
+// attachWaiting is attachRouted while the session's request waits
+// (session.waiting).
+func (ss *session) attachWaiting(done chan<- string, typ byte, msg []byte, readOnly, split bool, tried []*backend.Backend, r *routed) error {
 	pl := ss.pl
 	var refused route.Refusals
 	now := r != nil && r.now
@@ -836,6 +860,8 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 				refused.Note(b, err)
 				ss.s.log.Info("backend failed before the transaction started; trying another", "backend", b.Config.Name, "session_id", ss.pid, "err", err)
 				continue
+			case errors.Is(err, pool.ErrQueueTimeout) && ss.cancelled.Load():
+				return cancelledWaiting()
 			case errors.Is(err, pool.ErrQueueTimeout):
 				return &Error{Code: codeTooManyConns, Message: "no server connection available: every connection of the pool is busy",
 					Detail: fmt.Sprintf("Waited %s (pool.query_wait_timeout) for a connection to %s.", ss.s.config().Pool.QueryWaitTimeout.Duration, b.Config.Name),
@@ -848,6 +874,17 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 				return ce
 			}
 			return toClient(err)
+		}
+		if typ != 0 && ss.cancelled.Load() {
+			// The client cancelled the request while it waited: it
+			// does not run, and the connection goes back unused.
+			if now {
+				got.sc, got.err = sc, nil
+				return &wouldWait{got} // the session's goroutine answers it
+			}
+			got.undo()
+			sc.p.Put(sc, true)
+			return cancelledWaiting()
 		}
 		// Owner and pl.sc change together under pl.mu: a reader that finds
 		// its connection dead tells the owner, which must then see it as
