@@ -14,9 +14,10 @@ import (
 // for a server connection (every connection of its pool busy) that the
 // client cancels (psql's Ctrl-C, a driver's context) never runs: it gets
 // 57014 as PostgreSQL answers a cancelled statement, and the session goes
-// on. Before, the proxy dropped the CancelRequest of a session with no
-// server connection attached, and ran the statement — an INSERT the user
-// had cancelled was committed — once a connection came free.
+// on, at once rather than when a connection comes free. Before, the
+// proxy dropped the CancelRequest of a session with no server connection
+// attached, and ran the statement — an INSERT the user had cancelled was
+// committed — once a connection came free.
 func TestPooledCancelWhileQueued(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -52,11 +53,18 @@ func TestPooledCancelWhileQueued(t *testing.T) {
 	if err := client.CancelRequest(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Answered at once, as PostgreSQL answers a cancel: not when a
+	// connection comes free (query_wait_timeout is a minute).
+	select {
+	case err := <-done:
+		if pgCode(err) != "57014" {
+			t.Errorf("INSERT cancelled while waiting for a connection: %v, want 57014", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the cancelled INSERT still waits for a connection")
+	}
 	if err := tx.Commit(ctx); err != nil { // the connection comes free
 		t.Fatal(err)
-	}
-	if err := <-done; pgCode(err) != "57014" {
-		t.Errorf("INSERT cancelled while waiting for a connection: %v, want 57014", err)
 	}
 	var n int
 	if err := su.QueryRow(ctx, "SELECT count(*) FROM cancelled_while_queued").Scan(&n); err != nil {

@@ -762,6 +762,35 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 	return err
 }
 
+// waitContext is the context of the session's waits for a server
+// connection on its goroutine: a CancelRequest of the client cancels it
+// (wakeWaiting), and the next wait gets a new one.
+func (ss *session) waitContext() context.Context {
+	if w := ss.waitCtx.Load(); w != nil && w.ctx.Err() == nil {
+		return w.ctx
+	}
+	ctx, cancel := context.WithCancel(ss.pl.ctx)
+	ss.waitCtx.Store(&waitCtx{ctx: ctx, cancel: cancel})
+	return ctx
+}
+
+// waitCtx is a waitContext and its cancel.
+type waitCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// wakeWaiting ends the session's wait for a server connection, on its
+// goroutine or on a loop, when its client cancels the request that waits.
+func (ss *session) wakeWaiting() {
+	if w := ss.waitCtx.Load(); w != nil {
+		w.cancel()
+	}
+	if f := ss.withdraw.Load(); f != nil {
+		(*f)(pool.ErrWithdrawn)
+	}
+}
+
 // cancelledWaiting is what a request gets that its client cancelled while
 // it waited for a server connection: PostgreSQL's answer to a cancelled
 // statement. It never ran.
@@ -800,7 +829,10 @@ func (ss *session) attachWaiting(done chan<- string, typ byte, msg []byte, readO
 				return &wouldWait{}
 			}
 		default:
-			if b, t, err = ss.s.router.RouteWait(pl.ctx, readOnly, tried, ss.s.config().Backends.PrimaryWaitTimeout.Duration); err != nil {
+			if b, t, err = ss.s.router.RouteWait(ss.waitContext(), readOnly, tried, ss.s.config().Backends.PrimaryWaitTimeout.Duration); err != nil {
+				if ss.cancelled.Load() {
+					return cancelledWaiting()
+				}
 				return ss.s.router.NoBackend(err, readOnly, &refused)
 			}
 		}
@@ -817,8 +849,11 @@ func (ss *session) attachWaiting(done chan<- string, typ byte, msg []byte, readO
 				return &wouldWait{got}
 			}
 			if !now {
-				if e := ss.admitBackend(pl.ctx, b); e != nil {
+				if e := ss.admitBackend(ss.waitContext(), b); e != nil {
 					got.undo()
+					if ss.cancelled.Load() {
+						return cancelledWaiting()
+					}
 					return e
 				}
 			}
@@ -844,11 +879,11 @@ func (ss *session) attachWaiting(done chan<- string, typ byte, msg []byte, readO
 			// given back (Await), without a goroutine.
 			w := &wouldWait{got}
 			if await != nil {
-				w.awaiting = w.awaitPool(p, await)
+				w.awaiting = ss.awaitPool(w, p, await)
 			}
 			return w
 		default:
-			if sc, err = p.Get(pl.ctx); err == nil {
+			if sc, err = p.Get(ss.waitContext()); err == nil {
 				check = ss.stale(sc)
 			}
 		}
@@ -860,7 +895,9 @@ func (ss *session) attachWaiting(done chan<- string, typ byte, msg []byte, readO
 				refused.Note(b, err)
 				ss.s.log.Info("backend failed before the transaction started; trying another", "backend", b.Config.Name, "session_id", ss.pid, "err", err)
 				continue
-			case errors.Is(err, pool.ErrQueueTimeout) && ss.cancelled.Load():
+			case ss.cancelled.Load() && pl.ctx.Err() == nil:
+				// The client cancelled the request (its wait withdrawn, or
+				// its context cancelled, or the wait ended otherwise).
 				return cancelledWaiting()
 			case errors.Is(err, pool.ErrQueueTimeout):
 				return &Error{Code: codeTooManyConns, Message: "no server connection available: every connection of the pool is busy",
@@ -976,11 +1013,22 @@ func (*wouldWait) Error() string { return "would wait: for the session's gorouti
 // awaitPool queues w for p's next connection (Pool.Await), which goes to
 // await. A function of its own so that attachRouted's await, which the
 // continuation captures, is not on the heap for every attachment.
-func (w *wouldWait) awaitPool(p *connPool, await func(*routed)) bool {
-	return p.Await(func(m *serverConn, _ bool, err error) {
+// A CancelRequest of the session's client withdraws the wait
+// (session.wakeWaiting).
+func (ss *session) awaitPool(w *wouldWait, p *connPool, await func(*routed)) bool {
+	withdraw := p.AwaitWithdrawable(func(m *serverConn, _ bool, err error) {
+		ss.withdraw.Store(nil)
 		w.sc, w.err = m, err
 		await(&w.routed)
 	})
+	if withdraw == nil {
+		return false
+	}
+	ss.withdraw.Store(&withdraw)
+	if ss.cancelled.Load() {
+		withdraw(pool.ErrWithdrawn) // cancelled as it queued
+	}
+	return true
 }
 
 // stale reports whether sc was idle longer than pool.server_check_delay:

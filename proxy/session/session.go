@@ -83,6 +83,11 @@ type session struct {
 	// (attachRouted); cancelled: a CancelRequest for the session came
 	// meanwhile, so the request must not run (cancelledWaiting).
 	waiting, cancelled atomic.Bool
+	// waitCtx and withdraw end such a wait (wakeWaiting): the context of
+	// the goroutine's waits, and the withdrawal of a loop's wait in a
+	// pool's queue (nil when none).
+	waitCtx  atomic.Pointer[waitCtx]
+	withdraw atomic.Pointer[func(error)]
 	// lingerOnClose: an error was sent before closing; see linger.
 	lingerOnClose bool
 	evicted       atomic.Bool // ended for another login (evict)
@@ -465,6 +470,7 @@ func (s *Front) forwardCancel(ctx context.Context, m *pgproto3.CancelRequest) {
 			// run (attachRouted).
 			ss.cancelled.Store(true)
 			ss.cancelAt.Store(s.clock.Now().UnixNano())
+			ss.wakeWaiting()
 		}
 		return
 	}
