@@ -293,7 +293,7 @@ func TestAwaitWithdrawable(t *testing.T) {
 		if err := <-got; !errors.Is(err, ErrWithdrawn) || p.Waiting() != 0 {
 			t.Fatalf("withdrawn: %v, %d waiting; want ErrWithdrawn, none", err, p.Waiting())
 		}
-		withdraw(ErrWithdrawn) // ended: nothing more
+		withdraw(ErrWithdrawn)  // ended: nothing more
 		time.Sleep(time.Minute) // nor its timeout
 		synctest.Wait()
 		if len(got) != 0 {
