@@ -158,3 +158,44 @@ func unread(local, remote int) int {
 	}
 	return 0
 }
+
+// TestTransactionModeRollbackLostSucceeds: in transaction mode, a
+// ROLLBACK whose server connection ends before answering it succeeds: the
+// transaction it ends is rolled back with the connection, which is what
+// the client asked for. Before, the client got ERROR 57P01 for its
+// ROLLBACK (JDBC's Connection.rollback threw it).
+func TestTransactionModeRollbackLostSucceeds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	clusters, p := pooledSetup(t, 1, "transaction", func(c *config.Config) {
+		c.Pool.DefaultPoolSize = 1
+	})
+	su := superuser(t, ctx, clusters[0])
+	if _, err := su.Exec(ctx, "CREATE TABLE rollback_lost (x int); GRANT ALL ON rollback_lost TO app"); err != nil {
+		t.Fatal(err)
+	}
+	conn := appConn(t, ctx, p)
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO rollback_lost VALUES (1)"); err != nil {
+			t.Fatal(err)
+		}
+		stopUnderNextRequest(t, ctx, su, clusters[0].Port)
+		if _, err := conn.Exec(ctx, "ROLLBACK", mode); err != nil {
+			t.Errorf("ROLLBACK (%v) whose server connection ended: %v, want it done", mode, err)
+		}
+		if st := conn.PgConn().TxStatus(); st != 'I' {
+			t.Errorf("after the ROLLBACK (%v): transaction status %c, want I", mode, st)
+		}
+	}
+	var n int
+	if err := su.QueryRow(ctx, "SELECT count(*) FROM rollback_lost").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("rows of the rolled back transactions: %d, want 0", n)
+	}
+}

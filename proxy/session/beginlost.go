@@ -120,8 +120,9 @@ const (
 )
 
 // noteBegin follows, as the session's messages are queued on its attached
-// connection, whether the attachment's first request in transaction mode
-// is a bare BEGIN: a Query, or Parse (unnamed), Bind, Describe (of the
+// connection, whether its request in transaction mode is a bare BEGIN
+// that is the attachment's first request, or a ROLLBACK inside a
+// transaction: a Query, or Parse (unnamed), Bind, Describe (of the
 // portal, optional), Execute and Sync as psycopg 3 sends it. pl.mu is
 // held.
 func (ss *session) noteBegin(typ byte, body []byte) {
@@ -130,23 +131,35 @@ func (ss *session) noteBegin(typ byte, body []byte) {
 	pl.beginStep = beginNone
 	switch typ {
 	case 'Q', 'P':
-		if step != beginNone || !pl.fresh || !pl.user.TxMode || byte(ss.txStatus.Load()) != 'I' {
+		if step != beginNone || !pl.user.TxMode {
 			return
 		}
 		sql := body
 		if typ == 'P' {
-			var name, rest []byte
-			name, rest = wire.CString(body)
-			if len(name) != 0 {
-				return
+			if len(body) < 2 || body[0] != 0 {
+				return // a named statement
 			}
-			sql, rest = wire.CString(rest)
+			switch body[1] {
+			case 'B', 'b', 'S', 's', 'R', 'r', 'A', 'a', ' ', '\t', '\n', '\r':
+			default:
+				return // none of them: not read further
+			}
+			var rest []byte
+			sql, rest = wire.CString(body[1:])
 			if len(rest) != 2 || rest[0] != 0 || rest[1] != 0 {
 				return // parameter types
 			}
-			sql = append(sql, 0)
+			sql = body[1 : len(sql)+2] // with its NUL
 		}
-		tag, ok := beginRequest(sql, pl.readOnly)
+		var tag string
+		var ok bool
+		switch st := byte(ss.txStatus.Load()); {
+		case st == 'I' && pl.fresh:
+			tag, ok = beginRequest(sql, pl.readOnly)
+		case st != 'I':
+			tag, ok = transactionEnd(sql)
+			ok = ok && tag == "ROLLBACK"
+		}
 		if !ok {
 			return
 		}
@@ -178,20 +191,26 @@ func (ss *session) noteBegin(typ byte, body []byte) {
 }
 
 // lostBegin reports whether the request a lost connection had not answered
-// (syncs of them) is a bare BEGIN, the attachment's only request, none of
-// whose answers reached the client (flushes: the reader's count when
-// the request was queued): nothing of its transaction ran. pl.mu is held.
+// (syncs of them) is a bare BEGIN, the attachment's only request, or a
+// ROLLBACK, none of whose answers reached the client (flushes: the
+// reader's count when the request was queued): nothing of the BEGIN's
+// transaction ran, and the ROLLBACK's transaction is rolled back with the
+// connection, as the client asked. pl.mu is held.
 func (ss *session) lostBegin(h *poolReader, syncs int) bool {
 	pl := ss.pl
 	return pl.beginStep == beginSent && syncs == 1 && h.flushes.Load() == pl.beginFlushes
 }
 
-// answerLostBegin answers the BEGIN of lostBegin as PostgreSQL would have,
-// ending in a transaction; the session's next attachment runs it
-// (pooled.owed). pl.mu is held.
+// answerLostBegin answers the request of lostBegin as PostgreSQL would
+// have: a BEGIN ends in a transaction, and the session's next attachment
+// runs it (pooled.owed); a ROLLBACK ends the transaction. pl.mu is held.
 func (ss *session) answerLostBegin(out []byte) []byte {
 	pl := ss.pl
-	pl.beginStep, pl.owed = beginNone, true
+	pl.beginStep = beginNone
+	status := byte('I')
+	if pl.beginTag != "ROLLBACK" {
+		pl.owed, status = true, 'T'
+	}
 	if pl.beginExtended {
 		out = append(out, '1', 0, 0, 0, 4, '2', 0, 0, 0, 4)
 		if pl.beginDescribed {
@@ -199,7 +218,7 @@ func (ss *session) answerLostBegin(out []byte) []byte {
 		}
 	}
 	out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(pl.beginTag)}).Encode(out)
-	return wire.AppendReady(out, 'T')
+	return wire.AppendReady(out, status)
 }
 
 // queueOwedBegin queues the BEGIN answered by answerLostBegin on the

@@ -67,8 +67,8 @@ type pooled struct {
 	lastFailed bool
 	stmts      map[string]*pool.Statement // the client's prepared statements by name
 	// beginStep: how much of a bare BEGIN that starts the attachment's
-	// transaction in transaction mode has been queued as its only
-	// request so far (noteBegin; beginSQL, its command tag beginTag, sent
+	// transaction in transaction mode, as its only request, or of a
+	// ROLLBACK, has been queued (noteBegin; beginSQL, its command tag beginTag, sent
 	// in the extended protocol, its portal described; beginFlushes: its
 	// connection reader's flushes then). owed: such a BEGIN, lost with
 	// its connection unanswered, was answered by the proxy, and the next
@@ -389,7 +389,7 @@ func (ss *session) batchUnderWay() bool {
 func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	pl := ss.pl
 	body := msg[5:]
-	if pl.beginStep != beginNone || pl.fresh && (typ == 'Q' || typ == 'P') {
+	if pl.beginStep != beginNone || (typ == 'Q' || typ == 'P') && (pl.fresh || byte(ss.txStatus.Load()) != 'I') {
 		if pl.beginStep == beginNone {
 			pl.beginFlushes = sc.r.flushes.Load()
 		}

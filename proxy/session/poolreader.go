@@ -496,8 +496,9 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 	sc.q.abandon(lostMessage)
 	mid := !h.scan.AtBoundary()
 	// A bare BEGIN, unanswered, was all of it: nothing ran, and the next
-	// attachment runs the BEGIN (beginlost.go).
-	begin := !busy && !inTx && !mid && ss.lostBegin(h, syncs)
+	// attachment runs the BEGIN; or a ROLLBACK, which the loss did
+	// (beginlost.go).
+	begin := !busy && !mid && ss.lostBegin(h, syncs)
 	pl.beginStep = beginNone
 	ss.detachLocked(false)
 	pl.busy = false
@@ -522,7 +523,11 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 	ss.copyTime(0) // a COPY under way ended with the connection
 	if begin {
 		pl.lastFailed = false
-		ss.setTxStatus('T')
+		status := byte('I') // a ROLLBACK's
+		if pl.owed {
+			status = 'T' // a BEGIN's
+		}
+		ss.setTxStatus(status)
 	} else {
 		ss.setTxStatus('I')
 	}
