@@ -22,6 +22,7 @@ func Changes(old, next *Config) (changed, restart []string) {
 		{"api", old.API, next.API},
 		{"state", old.State, next.State},
 		{"pool", old.Pool, next.Pool},
+		{"users", old.Users, next.Users},
 		{"cluster", old.Cluster, next.Cluster},
 	}
 	for _, sec := range sections {

@@ -40,6 +40,7 @@ func TestChanges(t *testing.T) {
 		{"the log level (applied by the reload)", func(c *Config) { c.Observability.LogLevel = "debug" }, []string{"observability"}, nil},
 		{"the state dir", func(c *Config) { c.State.Dir = "/var/lib/x" }, []string{"state"}, []string{"state.dir"}},
 		{"alerts", func(c *Config) { c.Alerts.AlertOnCircuitOpen = !c.Alerts.AlertOnCircuitOpen }, []string{"alerts"}, []string{"alerts"}},
+		{"a pooled role's password", func(c *Config) { c.Users = []User{{Name: "app", Password: "new"}} }, []string{"users"}, nil},
 		{"health checks and the pool", func(c *Config) {
 			c.HealthChecks.Interval = Duration{Duration: time.Minute}
 			c.Pool.Mode = "transaction"

@@ -89,6 +89,10 @@ type waiter[M Member] struct {
 // ErrIsolated sends a waiter elsewhere: the backend's circuit opened.
 var ErrIsolated = errors.New("the backend's circuit opened while waiting for a server connection")
 
+// ErrWithdrawn ends a wait its waiter withdrew (AwaitWithdrawable): the
+// client cancelled the request that waited.
+var ErrWithdrawn = errors.New("the wait for a server connection was withdrawn")
+
 // ErrQueueTimeout: no server connection within pool.query_wait_timeout.
 var ErrQueueTimeout = errors.New("no server connection became free within pool.query_wait_timeout")
 
@@ -223,26 +227,49 @@ func (p *Pool[M]) grant(g grant[M]) (granted, woke bool) {
 // and must not block. Await reports false, queuing nothing, when the pool
 // has a connection idle or room to open one, which Get takes.
 func (p *Pool[M]) Await(fn func(m M, ok bool, err error)) bool {
+	return p.await(fn) != nil
+}
+
+// AwaitWithdrawable is Await that also returns withdraw, nil when it
+// queued nothing: withdraw(err) ends the wait with err (fn gets it, from
+// withdraw's goroutine) if fn still waits, and does nothing once the wait
+// has ended.
+func (p *Pool[M]) AwaitWithdrawable(fn func(m M, ok bool, err error)) (withdraw func(err error)) {
+	w := p.await(fn)
+	if w == nil {
+		return nil
+	}
+	return func(err error) { p.end(w, err) }
+}
+
+// await is Await, returning the waiter it queued or nil.
+func (p *Pool[M]) await(fn func(m M, ok bool, err error)) *waiter[M] {
 	set := p.env.Settings()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.idle) > 0 || p.open < set.Size {
-		return false
+		return nil
 	}
 	w := &waiter[M]{fn: fn}
 	p.waiters = append(p.waiters, w)
 	if set.WaitTimeout > 0 {
-		w.timer = time.AfterFunc(set.WaitTimeout, func() {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			if i := slices.Index(p.waiters, w); i >= 0 {
-				p.waiters = slices.Delete(p.waiters, i, i+1)
-				var zero M
-				fn(zero, false, ErrQueueTimeout)
-			}
-		})
+		w.timer = time.AfterFunc(set.WaitTimeout, func() { p.end(w, ErrQueueTimeout) })
 	}
-	return true
+	return w
+}
+
+// end ends w's wait with err if w still waits.
+func (p *Pool[M]) end(w *waiter[M], err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i := slices.Index(p.waiters, w); i >= 0 {
+		p.waiters = slices.Delete(p.waiters, i, i+1)
+		if w.timer != nil {
+			w.timer.Stop()
+		}
+		var zero M
+		w.fn(zero, false, err)
+	}
 }
 
 // Put gives back a checked-out connection. One that is not clean, or

@@ -273,3 +273,32 @@ func TestAwaitQueuesOnlyAFullPool(t *testing.T) {
 		}
 	})
 }
+
+// TestAwaitWithdrawable: a withdrawn wait gets the withdrawal's error at
+// once and leaves the queue; withdrawing a wait that ended does nothing.
+func TestAwaitWithdrawable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, _ := testPool(t, Settings{Size: 1, WaitTimeout: time.Minute})
+		got := make(chan error, 2)
+		fn := func(_ *member, _ bool, err error) { got <- err }
+		m, err := p.Get(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		withdraw := p.AwaitWithdrawable(fn)
+		if withdraw == nil || p.Waiting() != 1 {
+			t.Fatalf("AwaitWithdrawable on a full pool: not queued (%d waiting)", p.Waiting())
+		}
+		withdraw(ErrWithdrawn)
+		if err := <-got; !errors.Is(err, ErrWithdrawn) || p.Waiting() != 0 {
+			t.Fatalf("withdrawn: %v, %d waiting; want ErrWithdrawn, none", err, p.Waiting())
+		}
+		withdraw(ErrWithdrawn)  // ended: nothing more
+		time.Sleep(time.Minute) // nor its timeout
+		synctest.Wait()
+		if len(got) != 0 {
+			t.Fatalf("a withdrawn wait was answered again: %v", <-got)
+		}
+		p.Put(m, true)
+	})
+}

@@ -17,6 +17,7 @@ const (
 	codeCannotConnectNow  = "57P03"
 	codeAdminShutdown     = "57P01"
 	codeTooManyConns      = "53300"
+	codeQueryCanceled     = "57014"
 	codeSyntaxError       = "42601"
 	codeInvalidName       = "42602"
 	codeFeatureNotSupp    = "0A000"

@@ -66,6 +66,20 @@ type pooled struct {
 	// it made did not happen (localpath.go).
 	lastFailed bool
 	stmts      map[string]*pool.Statement // the client's prepared statements by name
+	// beginStep: how much of a bare BEGIN that starts the attachment's
+	// transaction in transaction mode, as its only request, or of a
+	// ROLLBACK, has been queued (noteBegin; beginSQL, its command tag beginTag, sent
+	// in the extended protocol, its portal described; beginFlushes: its
+	// connection reader's flushes then). owed: such a BEGIN, lost with
+	// its connection unanswered, was answered by the proxy, and the next
+	// attachment runs it first (beginlost.go).
+	beginStep      int
+	beginSQL       []byte
+	beginTag       string
+	beginExtended  bool
+	beginDescribed bool
+	beginFlushes   uint64
+	owed           bool
 	// looped: the startup's server connection was read by an event loop,
 	// so the client's may be too (adoptClient).
 	looped bool
@@ -375,6 +389,12 @@ func (ss *session) batchUnderWay() bool {
 func (ss *session) queueRemote(sc *serverConn, typ byte, msg []byte) {
 	pl := ss.pl
 	body := msg[5:]
+	if pl.beginStep != beginNone || (typ == 'Q' || typ == 'P') && (pl.fresh || byte(ss.txStatus.Load()) != 'I') {
+		if pl.beginStep == beginNone {
+			pl.beginFlushes = sc.r.flushes.Load()
+		}
+		ss.noteBegin(typ, body)
+	}
 	switch typ {
 	case 'Q', 'S', 'F':
 		if typ == 'Q' {
@@ -670,6 +690,7 @@ func (ss *session) pendingPush() {
 // answer follows those the server still owes to the requests before it
 // (a pipelining client reads answers in order).
 func (ss *session) answerError(typ byte, e *Error) error {
+	ss.dropOwedBegin()
 	if e.Severity == "" {
 		e = &Error{Severity: "ERROR", Code: e.Code, Message: e.Message, Detail: e.Detail, Hint: e.Hint, Err: e.Err}
 	}
@@ -840,6 +861,59 @@ func (ss *session) carryOn(sc *serverConn, typ byte, split bool) int {
 // stale one, a connection not on a loop) returns a *wouldWait with the
 // routing decided so far, for the session's goroutine to carry on.
 func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOnly, split bool, tried []*backend.Backend, r *routed) error {
+	if !ss.waiting.Load() {
+		// A request starts waiting (not one carried on from a loop): a
+		// cancel of an earlier one is forgotten.
+		ss.cancelled.Store(false)
+		ss.waiting.Store(true)
+	}
+	err := ss.attachWaiting(done, typ, msg, readOnly, split, tried, r)
+	if _, ok := err.(*wouldWait); !ok {
+		ss.waiting.Store(false)
+	}
+	return err
+}
+
+// waitContext is the context of the session's waits for a server
+// connection on its goroutine: a CancelRequest of the client cancels it
+// (wakeWaiting), and the next wait gets a new one.
+func (ss *session) waitContext() context.Context {
+	if w := ss.waitCtx.Load(); w != nil && w.ctx.Err() == nil {
+		return w.ctx
+	}
+	ctx, cancel := context.WithCancel(ss.pl.ctx)
+	ss.waitCtx.Store(&waitCtx{ctx: ctx, cancel: cancel})
+	return ctx
+}
+
+// waitCtx is a waitContext and its cancel.
+type waitCtx struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// wakeWaiting ends the session's wait for a server connection, on its
+// goroutine or on a loop, when its client cancels the request that waits.
+func (ss *session) wakeWaiting() {
+	if w := ss.waitCtx.Load(); w != nil {
+		w.cancel()
+	}
+	if f := ss.withdraw.Load(); f != nil {
+		(*f)(pool.ErrWithdrawn)
+	}
+}
+
+// cancelledWaiting is what a request gets that its client cancelled while
+// it waited for a server connection: PostgreSQL's answer to a cancelled
+// statement. It never ran.
+func cancelledWaiting() *Error {
+	return &Error{Severity: "ERROR", Code: codeQueryCanceled, Message: "canceling statement due to user request",
+		Detail: "The statement was cancelled while it waited for a server connection; it did not run."}
+}
+
+// attachWaiting is attachRouted while the session's request waits
+// (session.waiting).
+func (ss *session) attachWaiting(done chan<- string, typ byte, msg []byte, readOnly, split bool, tried []*backend.Backend, r *routed) error {
 	pl := ss.pl
 	var refused route.Refusals
 	now := r != nil && r.now
@@ -867,7 +941,10 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 				return &wouldWait{}
 			}
 		default:
-			if b, t, err = ss.s.router.RouteWait(pl.ctx, readOnly, tried, ss.s.config().Backends.PrimaryWaitTimeout.Duration); err != nil {
+			if b, t, err = ss.s.router.RouteWait(ss.waitContext(), readOnly, tried, ss.s.config().Backends.PrimaryWaitTimeout.Duration); err != nil {
+				if ss.cancelled.Load() {
+					return cancelledWaiting()
+				}
 				return ss.s.router.NoBackend(err, readOnly, &refused)
 			}
 		}
@@ -884,8 +961,11 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 				return &wouldWait{got}
 			}
 			if !now {
-				if e := ss.admitBackend(pl.ctx, b); e != nil {
+				if e := ss.admitBackend(ss.waitContext(), b); e != nil {
 					got.undo()
+					if ss.cancelled.Load() {
+						return cancelledWaiting()
+					}
 					return e
 				}
 			}
@@ -911,11 +991,11 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 			// given back (Await), without a goroutine.
 			w := &wouldWait{got}
 			if await != nil {
-				w.awaiting = w.awaitPool(p, await)
+				w.awaiting = ss.awaitPool(w, p, await)
 			}
 			return w
 		default:
-			if sc, err = p.Get(pl.ctx); err == nil {
+			if sc, err = p.Get(ss.waitContext()); err == nil {
 				check = ss.stale(sc)
 			}
 		}
@@ -927,6 +1007,10 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 				refused.Note(b, err)
 				ss.s.log.Info("backend failed before the transaction started; trying another", "backend", b.Config.Name, "session_id", ss.pid, "err", err)
 				continue
+			case ss.cancelled.Load() && pl.ctx.Err() == nil:
+				// The client cancelled the request (its wait withdrawn, or
+				// its context cancelled, or the wait ended otherwise).
+				return cancelledWaiting()
 			case errors.Is(err, pool.ErrQueueTimeout):
 				b.Shed(ss.s.config().Pool.QueryWaitTimeout.Duration)
 				return &Error{Code: codeTooManyConns, Message: "no server connection available: every connection of the pool is busy",
@@ -940,6 +1024,17 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 				return ce
 			}
 			return toClient(err)
+		}
+		if typ != 0 && ss.cancelled.Load() {
+			// The client cancelled the request while it waited: it
+			// does not run, and the connection goes back unused.
+			if now {
+				got.sc, got.err = sc, nil
+				return &wouldWait{got} // the session's goroutine answers it
+			}
+			got.undo()
+			sc.p.Put(sc, true)
+			return cancelledWaiting()
 		}
 		// Owner and pl.sc change together under pl.mu: a reader that finds
 		// its connection dead tells the owner, which must then see it as
@@ -975,6 +1070,7 @@ func (ss *session) attachRouted(done chan<- string, typ byte, msg []byte, readOn
 		// outcome from one given up could not be told apart.
 		ss.syncParams(done)
 		if typ != 0 {
+			ss.queueOwedBegin()
 			ss.queueRemote(sc, typ, msg)
 		}
 		pl.mu.Unlock()
@@ -1030,11 +1126,22 @@ func (*wouldWait) Error() string { return "would wait: for the session's gorouti
 // awaitPool queues w for p's next connection (Pool.Await), which goes to
 // await. A function of its own so that attachRouted's await, which the
 // continuation captures, is not on the heap for every attachment.
-func (w *wouldWait) awaitPool(p *connPool, await func(*routed)) bool {
-	return p.Await(func(m *serverConn, _ bool, err error) {
+// A CancelRequest of the session's client withdraws the wait
+// (session.wakeWaiting).
+func (ss *session) awaitPool(w *wouldWait, p *connPool, await func(*routed)) bool {
+	withdraw := p.AwaitWithdrawable(func(m *serverConn, _ bool, err error) {
+		ss.withdraw.Store(nil)
 		w.sc, w.err = m, err
 		await(&w.routed)
 	})
+	if withdraw == nil {
+		return false
+	}
+	ss.withdraw.Store(&withdraw)
+	if ss.cancelled.Load() {
+		withdraw(pool.ErrWithdrawn) // cancelled as it queued
+	}
+	return true
 }
 
 // stale reports whether sc was idle longer than pool.server_check_delay:

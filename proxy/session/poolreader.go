@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/heliosdb/heliosproxy/breaker"
@@ -22,7 +23,10 @@ type poolReader struct {
 	code  string        // SQLSTATE of the first error of the current request
 	held  time.Duration // the client's time writing the current request's answers
 	fatal *Error        // a FATAL error: the backend is ending the connection
-	lc    *loopConn     // the loop reading the connection; nil: readLoop
+	// flushes counts the writes of answers to clients, so that a session
+	// can tell whether any answer to its request reached it (lostBegin).
+	flushes atomic.Uint64
+	lc      *loopConn // the loop reading the connection; nil: readLoop
 }
 
 // clientFlushSize bounds what the reader gathers before writing it.
@@ -196,6 +200,9 @@ func (h *poolReader) flush(ss *session) { h.flushAt(ss, time.Time{}) }
 func (h *poolReader) flushAt(ss *session, now time.Time) {
 	if len(h.out) == 0 {
 		return
+	}
+	if ss != nil && ss != tombstone {
+		h.flushes.Add(1)
 	}
 	switch {
 	case ss == nil || ss == tombstone:
@@ -488,6 +495,11 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 	// whoever waits for them goes on.
 	sc.q.abandon(lostMessage)
 	mid := !h.scan.AtBoundary()
+	// A bare BEGIN, unanswered, was all of it: nothing ran, and the next
+	// attachment runs the BEGIN; or a ROLLBACK, which the loss did
+	// (beginlost.go).
+	begin := !busy && !mid && ss.lostBegin(h, syncs)
+	pl.beginStep = beginNone
 	ss.detachLocked(false)
 	pl.busy = false
 	if busy || syncs == 0 && inTx {
@@ -501,11 +513,24 @@ func (ss *session) pooledLost(sc *serverConn, cause error) {
 		if _, _, q, _ := ss.pending.Pop(); ss.s.Patterns != nil {
 			ss.s.Patterns.Release(q) // a probe permit: no result will come
 		}
+		if begin {
+			out = ss.answerLostBegin(out)
+			continue
+		}
 		out = e.Append(out)
 		out = wire.AppendReady(out, 'I')
 	}
 	ss.copyTime(0) // a COPY under way ended with the connection
-	ss.setTxStatus('I')
+	if begin {
+		pl.lastFailed = false
+		status := byte('I') // a ROLLBACK's
+		if pl.owed {
+			status = 'T' // a BEGIN's
+		}
+		ss.setTxStatus(status)
+	} else {
+		ss.setTxStatus('I')
+	}
 	ss.wmu.Lock()
 	pl.mu.Unlock()
 	if mid {

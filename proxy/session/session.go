@@ -78,6 +78,16 @@ type session struct {
 	discard    atomic.Bool  // drop the backend's answers up to its next ReadyForQuery (abortQuery's)
 	drop       atomic.Int32 // dropFilter's modes: the proxy's own requests of a mixed request are answered
 	count      relayCount   // requests relayed and answered, to order the proxy's answers among them
+
+	// waiting: a pooled session's request waits for a server connection
+	// (attachRouted); cancelled: a CancelRequest for the session came
+	// meanwhile, so the request must not run (cancelledWaiting).
+	waiting, cancelled atomic.Bool
+	// waitCtx and withdraw end such a wait (wakeWaiting): the context of
+	// the goroutine's waits, and the withdrawal of a loop's wait in a
+	// pool's queue (nil when none).
+	waitCtx  atomic.Pointer[waitCtx]
+	withdraw atomic.Pointer[func(error)]
 	// lingerOnClose: an error was sent before closing; see linger.
 	lingerOnClose bool
 	evicted       atomic.Bool // ended for another login (evict)
@@ -456,6 +466,13 @@ func (s *Front) forwardCancel(ctx context.Context, m *pgproto3.CancelRequest) {
 	}
 	b, pid, key := ss.cancelTarget()
 	if b == nil {
+		if ss.waiting.Load() {
+			// Its statement waits for a server connection: it will not
+			// run (attachRouted).
+			ss.cancelled.Store(true)
+			ss.cancelAt.Store(s.clock.Now().UnixNano())
+			ss.wakeWaiting()
+		}
 		return
 	}
 	ss.cancelAt.Store(s.clock.Now().UnixNano())
