@@ -340,6 +340,12 @@ func (l *localState) handle(msg []byte) error {
 		return l.sync()
 	}
 	if l.failed {
+		if typ == 'H' {
+			// PostgreSQL sends an error at once; what follows it is
+			// discarded until Sync. A client that sent Flush (asyncpg's
+			// Parse, Describe, Flush) waits for the error.
+			return l.flush()
+		}
 		return nil // discarded until Sync, as PostgreSQL does
 	}
 	if !l.owns(typ, body) && l.ss.hasBackend() {
