@@ -140,6 +140,7 @@ var probeScripts = [][]probe{
 		{sql: "SET DateStyle = 'ISO'"}, {sql: "SHOW DateStyle"}, {sql: "SET datestyle TO 'iso, dmy'"}, {sql: "SHOW DateStyle"},
 		{sql: "SET datestyle = mdy"}, {sql: "SHOW DateStyle"},
 		{sql: "SET client_encoding = 'utf-8'"}, {sql: "SHOW client_encoding"},
+		{sql: "SET client_encoding = '''utf-8'''"}, {sql: "SHOW client_encoding"}, {sql: "SET client_encoding = 'U.T.F 8'"},
 		{sql: "SET standard_conforming_strings = on"}, {sql: "SET default_transaction_read_only = yes"},
 		{sql: "SHOW default_transaction_read_only"}, {sql: "SET default_transaction_read_only = maybe"},
 		{sql: "SET foo = 1"}, {sql: "SET foo.bar = 1"}, {sql: "SHOW foo.bar"}, {sql: "SET server_version = '1'"},
@@ -221,6 +222,26 @@ func TestStatusDatabaseProbes(t *testing.T) {
 		}
 		if r[3] != "helios_proxy" || r[4] != fmt.Sprint(conn.PID()) {
 			t.Errorf("current_database() %q, pg_backend_pid() %q (BackendKeyData %d)", r[3], r[4], conn.PID())
+		}
+	})
+
+	t.Run("asyncpg's startup client_encoding", func(t *testing.T) {
+		// asyncpg sends client_encoding 'utf-8', quotes included, at
+		// startup; PostgreSQL leaves out all but letters and digits.
+		for _, dsn := range []string{statusDSN, pgDSN} {
+			cfg, err := pgconn.ParseConfig(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.RuntimeParams["client_encoding"] = "'utf-8'"
+			conn, err := pgconn.ConnectConfig(ctx, cfg)
+			if err != nil {
+				t.Fatalf("%s: %v", cfg.Database, err)
+			}
+			if got := conn.ParameterStatus("client_encoding"); got != "UTF8" {
+				t.Errorf("%s: client_encoding %q, want UTF8", cfg.Database, got)
+			}
+			conn.Close(ctx)
 		}
 	})
 
