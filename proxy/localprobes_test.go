@@ -26,7 +26,7 @@ type probe struct {
 
 // answer is everything a client sees of one statement.
 type answer struct {
-	cols    []string // name:oid
+	cols    []string // name:oid/size
 	rows    [][]string
 	tag     string
 	err     string // SQLSTATE: message
@@ -72,7 +72,7 @@ func runProbe(ctx context.Context, conn *pgconn.PgConn, notices *[]string, sql s
 	var a answer
 	for _, r := range rs {
 		for _, f := range r.FieldDescriptions {
-			a.cols = append(a.cols, fmt.Sprintf("%s:%d", f.Name, f.DataTypeOID))
+			a.cols = append(a.cols, fmt.Sprintf("%s:%d/%d", f.Name, f.DataTypeOID, f.DataTypeSize))
 		}
 		for _, row := range r.Rows {
 			var vals []string
@@ -146,6 +146,7 @@ var probeScripts = [][]probe{
 		{sql: "SET foo = 1"}, {sql: "SET foo.bar = 1"}, {sql: "SHOW foo.bar"}, {sql: "SET server_version = '1'"},
 		{sql: "RESET ALL"}, {sql: "SHOW application_name"}, {sql: "SHOW foo.bar"}, {sql: "SHOW statement_timeout"},
 		{sql: "SET application_name = 'x'"}, {sql: "DISCARD ALL"}, {sql: "SHOW application_name"},
+		{sql: "SELECT 1::int2 AS a, 1.5::float4 AS b, 'c'::\"char\" AS c, 7::oid AS d, '2020-01-02'::date AS e, '2020-01-02 03:04'::timestamp AS f"},
 		{sql: "SET x.a = 'b'; SHOW x.a"}, {sql: "SET x.b = 'c'; SELECT current_setting('nope')"}, {sql: "SHOW x.b"},
 	},
 	{ // transactions
