@@ -147,6 +147,9 @@ var probeScripts = [][]probe{
 		{sql: "RESET ALL"}, {sql: "SHOW application_name"}, {sql: "SHOW foo.bar"}, {sql: "SHOW statement_timeout"},
 		{sql: "SET application_name = 'x'"}, {sql: "DISCARD ALL"}, {sql: "SHOW application_name"},
 		{sql: "SELECT 1::int2 AS a, 1.5::float4 AS b, 'c'::\"char\" AS c, 7::oid AS d, '2020-01-02'::date AS e, '2020-01-02 03:04'::timestamp AS f"},
+		// asyncpg's pool resets a connection on release with this.
+		{sql: "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;"},
+		{sql: "SELECT pg_advisory_unlock_all()"}, {sql: "UNLISTEN *"}, {sql: "UNLISTEN some_channel"},
 		{sql: "SET x.a = 'b'; SHOW x.a"}, {sql: "SET x.b = 'c'; SELECT current_setting('nope')"}, {sql: "SHOW x.b"},
 	},
 	{ // transactions
