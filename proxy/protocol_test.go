@@ -275,6 +275,14 @@ func protocolScripts() []script {
 			pdesc('S', "a1"), pflush(), psync(),
 			pq("COMMIT"),
 		}},
+		{"a Query after Parse, Describe, Flush", []pgproto3.FrontendMessage{
+			pparse("q1", sel), pdesc('S', "q1"), pflush(),
+			pq("SELECT count(*) FROM helios_proxy.backends"),
+			pbind("", "q1", nil), pexec("", 0), psync(),
+			pparse("q2", "SELECT port FROM helios_proxy.backends WHERE port = $1"), pdesc('S', "q2"), pflush(),
+			pq("BEGIN"), pq("SELECT backend_name FROM helios_proxy.backends ORDER BY 1"), pq("ROLLBACK"),
+			pbind("", "q2", nil, "1"), pexec("", 0), psync(),
+		}},
 		{"SQLSTATEs", []pgproto3.FrontendMessage{
 			pq("SELECT nosuchfn(port) FROM helios_proxy.backends"),
 			pq("SELECT backend_name ~ '(' FROM helios_proxy.backends"),

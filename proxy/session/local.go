@@ -672,6 +672,16 @@ var errStopped = errors.New("relay stopped")
 
 // query answers a simple-protocol Query whose text mentions helios_proxy.
 func (l *localState) query(msg, body []byte) error {
+	if l.batch && !l.remote {
+		// Nothing of the batch went to a backend. PostgreSQL runs a
+		// Query that follows unsynchronized extended-protocol messages
+		// (asyncpg's ROLLBACK after a Parse, Describe, Flush whose Bind
+		// it could not encode), or skips it after an error, up to Sync.
+		if l.failed {
+			return nil
+		}
+		l.batch = false
+	}
 	if l.batch || l.remote {
 		l.ss.clientErr = errMixed
 		return errMixed
