@@ -283,6 +283,25 @@ func protocolScripts() []script {
 			pq("BEGIN"), pq("SELECT backend_name FROM helios_proxy.backends ORDER BY 1"), pq("ROLLBACK"),
 			pbind("", "q2", nil, "1"), pexec("", 0), psync(),
 		}},
+		{"asyncpg's prepare() of a status statement, then a backend query", []pgproto3.FrontendMessage{
+			pparse("s1", "SELECT backend_name FROM helios_proxy.backends WHERE port > $1 ORDER BY 1"), pdesc('S', "s1"), pflush(),
+			pparse("", "SELECT 41 + 1"), pdesc('S', ""), pflush(), pbind("", "", nil), pexec("", 0), psync(),
+			pbind("", "s1", nil, "0"), pexec("", 0), psync(),
+			pq("BEGIN"),
+			pparse("s2", "SELECT count(*) FROM helios_proxy.backends"), pdesc('S', "s2"), pflush(),
+			pparse("b", "SELECT 41 + 1"), pbind("", "b", nil), pexec("", 0), psync(),
+			pbind("", "s2", nil), pexec("", 0), psync(),
+			pparse("s3", "SELECT port FROM helios_proxy.backends ORDER BY 1 LIMIT 1"), pdesc('S', "s3"), pflush(),
+			pbind("", "b", nil), pexec("", 0), psync(),
+			pparse("s4", "SELECT 1 FROM helios_proxy.backends LIMIT 1"), pdesc('S', "s4"), pflush(),
+			pdesc('S', "b"), pflush(), psync(),
+			pq("COMMIT"),
+			// asyncpg closes the statements it dropped from its cache in
+			// the next batch, whatever that batch runs.
+			pparse("b2", "SELECT 43"), pdesc('S', "b2"), pflush(),
+			&pgproto3.Close{ObjectType: 'S', Name: "s1"}, psync(),
+			pbind("", "s1", nil, "0"), pexec("", 0), psync(),
+		}},
 		{"SQLSTATEs", []pgproto3.FrontendMessage{
 			pq("SELECT nosuchfn(port) FROM helios_proxy.backends"),
 			pq("SELECT backend_name ~ '(' FROM helios_proxy.backends"),
