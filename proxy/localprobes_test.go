@@ -26,7 +26,7 @@ type probe struct {
 
 // answer is everything a client sees of one statement.
 type answer struct {
-	cols    []string // name:oid
+	cols    []string // name:oid/size
 	rows    [][]string
 	tag     string
 	err     string // SQLSTATE: message
@@ -72,7 +72,7 @@ func runProbe(ctx context.Context, conn *pgconn.PgConn, notices *[]string, sql s
 	var a answer
 	for _, r := range rs {
 		for _, f := range r.FieldDescriptions {
-			a.cols = append(a.cols, fmt.Sprintf("%s:%d", f.Name, f.DataTypeOID))
+			a.cols = append(a.cols, fmt.Sprintf("%s:%d/%d", f.Name, f.DataTypeOID, f.DataTypeSize))
 		}
 		for _, row := range r.Rows {
 			var vals []string
@@ -140,11 +140,16 @@ var probeScripts = [][]probe{
 		{sql: "SET DateStyle = 'ISO'"}, {sql: "SHOW DateStyle"}, {sql: "SET datestyle TO 'iso, dmy'"}, {sql: "SHOW DateStyle"},
 		{sql: "SET datestyle = mdy"}, {sql: "SHOW DateStyle"},
 		{sql: "SET client_encoding = 'utf-8'"}, {sql: "SHOW client_encoding"},
+		{sql: "SET client_encoding = '''utf-8'''"}, {sql: "SHOW client_encoding"}, {sql: "SET client_encoding = 'U.T.F 8'"},
 		{sql: "SET standard_conforming_strings = on"}, {sql: "SET default_transaction_read_only = yes"},
 		{sql: "SHOW default_transaction_read_only"}, {sql: "SET default_transaction_read_only = maybe"},
 		{sql: "SET foo = 1"}, {sql: "SET foo.bar = 1"}, {sql: "SHOW foo.bar"}, {sql: "SET server_version = '1'"},
 		{sql: "RESET ALL"}, {sql: "SHOW application_name"}, {sql: "SHOW foo.bar"}, {sql: "SHOW statement_timeout"},
 		{sql: "SET application_name = 'x'"}, {sql: "DISCARD ALL"}, {sql: "SHOW application_name"},
+		{sql: "SELECT 1::int2 AS a, 1.5::float4 AS b, 'c'::\"char\" AS c, 7::oid AS d, '2020-01-02'::date AS e, '2020-01-02 03:04'::timestamp AS f"},
+		// asyncpg's pool resets a connection on release with this.
+		{sql: "SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;"},
+		{sql: "SELECT pg_advisory_unlock_all()"}, {sql: "UNLISTEN *"}, {sql: "UNLISTEN some_channel"},
 		{sql: "SET x.a = 'b'; SHOW x.a"}, {sql: "SET x.b = 'c'; SELECT current_setting('nope')"}, {sql: "SHOW x.b"},
 	},
 	{ // transactions
@@ -221,6 +226,26 @@ func TestStatusDatabaseProbes(t *testing.T) {
 		}
 		if r[3] != "helios_proxy" || r[4] != fmt.Sprint(conn.PID()) {
 			t.Errorf("current_database() %q, pg_backend_pid() %q (BackendKeyData %d)", r[3], r[4], conn.PID())
+		}
+	})
+
+	t.Run("asyncpg's startup client_encoding", func(t *testing.T) {
+		// asyncpg sends client_encoding 'utf-8', quotes included, at
+		// startup; PostgreSQL leaves out all but letters and digits.
+		for _, dsn := range []string{statusDSN, pgDSN} {
+			cfg, err := pgconn.ParseConfig(dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.RuntimeParams["client_encoding"] = "'utf-8'"
+			conn, err := pgconn.ConnectConfig(ctx, cfg)
+			if err != nil {
+				t.Fatalf("%s: %v", cfg.Database, err)
+			}
+			if got := conn.ParameterStatus("client_encoding"); got != "UTF8" {
+				t.Errorf("%s: client_encoding %q, want UTF8", cfg.Database, got)
+			}
+			conn.Close(ctx)
 		}
 	})
 

@@ -47,12 +47,16 @@ func pexec(portal string, max uint32) *pgproto3.Execute {
 func pdesc(kind byte, name string) *pgproto3.Describe {
 	return &pgproto3.Describe{ObjectType: kind, Name: name}
 }
-func psync() *pgproto3.Sync { return &pgproto3.Sync{} }
+func psync() *pgproto3.Sync   { return &pgproto3.Sync{} }
+func pflush() *pgproto3.Flush { return &pgproto3.Flush{} }
 
 // rawRun runs a script on a fresh connection to dsn and returns every
 // message the server sent, normalized to text: an ErrorResponse or
 // NoticeResponse by its severity, SQLSTATE, message, detail, hint and
-// position (not PostgreSQL's source file and line).
+// position (not PostgreSQL's source file and line). A Flush is answered
+// up to what ends a statement's description (RowDescription or NoData)
+// or an ErrorResponse: scripts send it after Parse and Describe, as
+// asyncpg prepares a statement.
 func rawRun(t *testing.T, ctx context.Context, dsn string, s script) []string {
 	t.Helper()
 	conn, err := pgconn.Connect(ctx, dsn)
@@ -69,8 +73,9 @@ func rawRun(t *testing.T, ctx context.Context, dsn string, s script) []string {
 	var out []string
 	for _, m := range s.msgs {
 		fe.Send(m)
+		_, flush := m.(*pgproto3.Flush)
 		switch m.(type) {
-		case *pgproto3.Query, *pgproto3.Sync:
+		case *pgproto3.Query, *pgproto3.Sync, *pgproto3.Flush:
 		default:
 			continue
 		}
@@ -86,6 +91,16 @@ func rawRun(t *testing.T, ctx context.Context, dsn string, s script) []string {
 			if _, ok := msg.(*pgproto3.ReadyForQuery); ok {
 				break
 			}
+			switch msg.(type) {
+			case *pgproto3.RowDescription, *pgproto3.NoData, *pgproto3.ErrorResponse:
+				if flush {
+					break
+				}
+				continue
+			default:
+				continue
+			}
+			break
 		}
 	}
 	return out
@@ -250,6 +265,43 @@ func protocolScripts() []script {
 			pparse("", "COPY (SELECT backend_name FROM helios_proxy.backends ORDER BY 1) TO STDOUT"), pbind("", "", nil), pdesc('P', ""), pexec("", 0), psync(),
 		}},
 
+		{"asyncpg's prepare: Parse, Describe, Flush", []pgproto3.FrontendMessage{
+			pparse("a1", sel), pdesc('S', "a1"), pflush(), pbind("", "a1", []int16{1}), pexec("", 0), psync(),
+			pparse("a2", "SELECT nosuch FROM helios_proxy.backends"), pdesc('S', "a2"), pflush(), psync(),
+			pparse("a3", "SELECT port / 0 FROM helios_proxy.backends"), pdesc('S', "a3"), pflush(), psync(),
+			pq("BEGIN"), pbind("", "a3", []int16{1}), pexec("", 0), psync(),
+			pparse("a4", "SELECT backend_name FROM helios_proxy.backends"), pdesc('S', "a4"), pflush(), psync(),
+			pparse("a5", "SELECT 1"), pdesc('S', "a5"), pflush(), psync(),
+			pdesc('S', "a1"), pflush(), psync(),
+			pq("COMMIT"),
+		}},
+		{"a Query after Parse, Describe, Flush", []pgproto3.FrontendMessage{
+			pparse("q1", sel), pdesc('S', "q1"), pflush(),
+			pq("SELECT count(*) FROM helios_proxy.backends"),
+			pbind("", "q1", nil), pexec("", 0), psync(),
+			pparse("q2", "SELECT port FROM helios_proxy.backends WHERE port = $1"), pdesc('S', "q2"), pflush(),
+			pq("BEGIN"), pq("SELECT backend_name FROM helios_proxy.backends ORDER BY 1"), pq("ROLLBACK"),
+			pbind("", "q2", nil, "1"), pexec("", 0), psync(),
+		}},
+		{"asyncpg's prepare() of a status statement, then a backend query", []pgproto3.FrontendMessage{
+			pparse("s1", "SELECT backend_name FROM helios_proxy.backends WHERE port > $1 ORDER BY 1"), pdesc('S', "s1"), pflush(),
+			pparse("", "SELECT 41 + 1"), pdesc('S', ""), pflush(), pbind("", "", nil), pexec("", 0), psync(),
+			pbind("", "s1", nil, "0"), pexec("", 0), psync(),
+			pq("BEGIN"),
+			pparse("s2", "SELECT count(*) FROM helios_proxy.backends"), pdesc('S', "s2"), pflush(),
+			pparse("b", "SELECT 41 + 1"), pbind("", "b", nil), pexec("", 0), psync(),
+			pbind("", "s2", nil), pexec("", 0), psync(),
+			pparse("s3", "SELECT port FROM helios_proxy.backends ORDER BY 1 LIMIT 1"), pdesc('S', "s3"), pflush(),
+			pbind("", "b", nil), pexec("", 0), psync(),
+			pparse("s4", "SELECT 1 FROM helios_proxy.backends LIMIT 1"), pdesc('S', "s4"), pflush(),
+			pdesc('S', "b"), pflush(), psync(),
+			pq("COMMIT"),
+			// asyncpg closes the statements it dropped from its cache in
+			// the next batch, whatever that batch runs.
+			pparse("b2", "SELECT 43"), pdesc('S', "b2"), pflush(),
+			&pgproto3.Close{ObjectType: 'S', Name: "s1"}, psync(),
+			pbind("", "s1", nil, "0"), pexec("", 0), psync(),
+		}},
 		{"SQLSTATEs", []pgproto3.FrontendMessage{
 			pq("SELECT nosuchfn(port) FROM helios_proxy.backends"),
 			pq("SELECT backend_name ~ '(' FROM helios_proxy.backends"),

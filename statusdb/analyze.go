@@ -1114,7 +1114,7 @@ func (a *analyzer) sessionFunc(name string, args []*expr, loc int32) (e *expr, e
 	want := map[string][]typ{
 		"version": nil, "current_database": nil, "current_schema": nil, "pg_backend_pid": nil,
 		"current_setting": {tText, tBool}, "set_config": {tText, tText, tBool},
-		"current_schemas": {tBool},
+		"current_schemas": {tBool}, "pg_advisory_unlock_all": nil,
 	}
 	params, known := want[name]
 	if !known {
@@ -1128,6 +1128,8 @@ func (a *analyzer) sessionFunc(name string, args []*expr, loc int32) (e *expr, e
 		e.typ = tInt4
 	case "current_schemas":
 		e.pgt = 1003 // name[], held as text
+	case "pg_advisory_unlock_all":
+		e.pgt = 2278 // void, held as the empty text
 	case "current_setting":
 		if len(args) == 1 {
 			params = params[:1]

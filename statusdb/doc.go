@@ -372,9 +372,12 @@
 // current_database(), current_schema (always "public", as in a new
 // database), current_user/session_user/user/current_role (type name),
 // pg_backend_pid(), current_setting(name [, missing_ok]) and
-// set_config(name, value, is_local); SHOW name and SHOW ALL; SET, SET
+// set_config(name, value, is_local), pg_advisory_unlock_all() (void: a
+// status session holds no lock); SHOW name and SHOW ALL; SET, SET
 // LOCAL, SET TRANSACTION, SET SESSION CHARACTERISTICS, RESET, RESET ALL
-// and DISCARD; the empty statement; and it recognizes transaction control
+// and DISCARD; UNLISTEN (nothing listens; asyncpg's pool resets a
+// connection with SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+// RESET ALL); the empty statement; and it recognizes transaction control
 // and DEALLOCATE for the caller (Stmt.Control). Settings follow
 // PostgreSQL's transaction rules (the caller reports StartStatement and
 // EndTransaction). The settings known are those in settingList (the

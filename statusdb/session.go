@@ -607,8 +607,19 @@ func checkAppName(_ *Session, v string) (string, *Error) {
 	return string(b), nil
 }
 
+// checkEncoding reads an encoding name as PostgreSQL's clean_encoding_name
+// does: every character but letters and digits is left out, so asyncpg's
+// startup client_encoding 'utf-8' (with its quotes) is UTF8.
 func checkEncoding(_ *Session, v string) (string, *Error) {
-	n := strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(v))
+	n := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r - 'A' + 'a'
+		}
+		return -1
+	}, v)
 	if n == "utf8" || n == "unicode" {
 		return "UTF8", nil
 	}

@@ -92,6 +92,11 @@ func prepareStandalone(sql string, tree *pg.ParseResult, refs relRefs, declared 
 		return st, nil
 	case *pg.Node_DeallocateStmt:
 		return &Stmt{sql: sql, control: true}, nil
+	case *pg.Node_UnlistenStmt:
+		// Nothing listens here (LISTEN is refused), so UNLISTEN, as
+		// pools run it before reuse (asyncpg, pgpool's reset), has
+		// nothing to do.
+		return &Stmt{sql: sql, tag: "UNLISTEN"}, nil
 	case *pg.Node_DeclareCursorStmt:
 		return declareStmt(sql, n.DeclareCursorStmt, innerPrepare(sql, declared, true))
 	case *pg.Node_ExplainStmt:
@@ -348,6 +353,10 @@ func sessionFn(op string, args []evalFn) evalFn {
 		}
 	case "pg_backend_pid":
 		return func(x *evalCtx) value { return value{n: int64(session(x).PID)} }
+	case "pg_advisory_unlock_all":
+		// A session of the status database takes no advisory lock: there
+		// is none to release (asyncpg's pool runs it on every release).
+		return func(*evalCtx) value { return value{} }
 	case "current_setting":
 		return func(x *evalCtx) value {
 			name := args[0](x)

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Column describes a result column: its name as PostgreSQL would name it
@@ -17,20 +15,12 @@ type Column struct {
 	OID  uint32
 }
 
-// TypeSize returns the column type's size for RowDescription: 8, 4 or 1
-// bytes, or -1 for the variable-length text.
+// TypeSize returns the column type's size for RowDescription: pg_type's
+// typlen (8 for int8, 2 for int2, 64 for name, -1 for the variable-length
+// types), as PostgreSQL sends it.
 func (c Column) TypeSize() int16 {
-	switch c.OID {
-	case pgtype.Int8OID, pgtype.Float8OID, pgtype.TimestamptzOID:
-		return 8
-	case pgtype.Int4OID:
-		return 4
-	case pgtype.BoolOID:
-		return 1
-	case pgtype.IntervalOID:
-		return 16
-	case pgtype.NameOID:
-		return 64
+	if t := builtinTypes[c.OID]; t != nil {
+		return int16(t.length)
 	}
 	return -1
 }

@@ -286,6 +286,20 @@ func (l *localState) handle(msg []byte) error {
 	}
 	if l.remote && typ != 'S' {
 		if l.ss.server == nil {
+			if typ == 'C' && validTarget(body) {
+				// Closing one of the proxy's statements or portals in a
+				// batch relayed to the server (asyncpg closes statements
+				// it dropped from its cache in the next batch): gone here,
+				// and the server, which does not know the name, answers
+				// CloseComplete in its place in the batch.
+				name, _ := wire.CString(body[1:])
+				if body[0] == 'S' {
+					delete(l.stmts, string(name))
+				} else {
+					delete(l.portals, string(name))
+				}
+				return l.ss.relayMessage(msg)
+			}
 			return l.pooledMixed()
 		}
 		if !l.owns(typ, body) {
@@ -302,10 +316,24 @@ func (l *localState) handle(msg []byte) error {
 			l.batch = true
 		}
 	}
-	if typ == 'P' && !l.batch {
+	// A pooled session's batch answered here so far, without an error,
+	// may go on with a backend statement: asyncpg's prepare() sends
+	// Parse, Describe, Flush and no Sync, so the next query of any kind
+	// joins its batch.
+	handOver := l.batch && !l.failed && !l.remote && l.ss.server == nil && l.ss.pl != nil
+	if typ == 'P' && (!l.batch || handOver) {
 		// Mentions is a cheap filter: the parser decides.
 		name, st, err := l.parse(body)
 		if errors.Is(err, statusdb.ErrNotStatusQuery) && l.ss.hasBackend() {
+			if l.batch {
+				// What the proxy answered goes first; the rest of the
+				// batch, up to its Sync, is the backend's.
+				if err := l.flush(); err != nil {
+					return err
+				}
+				l.batch = false
+				l.parsed(body)
+			}
 			delete(l.stmts, string(name))
 			l.remote = true
 			_, rest := wire.CString(body)
@@ -340,9 +368,28 @@ func (l *localState) handle(msg []byte) error {
 		return l.sync()
 	}
 	if l.failed {
+		if typ == 'H' {
+			// PostgreSQL sends an error at once; what follows it is
+			// discarded until Sync. A client that sent Flush (asyncpg's
+			// Parse, Describe, Flush) waits for the error.
+			return l.flush()
+		}
 		return nil // discarded until Sync, as PostgreSQL does
 	}
 	if !l.owns(typ, body) && l.ss.hasBackend() {
+		if handOver && typ != 'H' {
+			// A Bind, Describe, Execute or Close of the backend's
+			// (asyncpg's cached statements) after the proxy's part:
+			// decided as the first message of a request.
+			if err := l.flush(); err != nil {
+				return err
+			}
+			l.batch = false
+			if l.takes(typ, body) {
+				return l.handle(msg)
+			}
+			return l.ss.relayMessage(msg)
+		}
 		if l.ss.server == nil {
 			l.fail(errPooledMixed)
 			return nil
@@ -666,6 +713,16 @@ var errStopped = errors.New("relay stopped")
 
 // query answers a simple-protocol Query whose text mentions helios_proxy.
 func (l *localState) query(msg, body []byte) error {
+	if l.batch && !l.remote {
+		// Nothing of the batch went to a backend. PostgreSQL runs a
+		// Query that follows unsynchronized extended-protocol messages
+		// (asyncpg's ROLLBACK after a Parse, Describe, Flush whose Bind
+		// it could not encode), or skips it after an error, up to Sync.
+		if l.failed {
+			return nil
+		}
+		l.batch = false
+	}
 	if l.batch || l.remote {
 		l.ss.clientErr = errMixed
 		return errMixed
