@@ -28,10 +28,11 @@ const (
 // parameters replaced by one placeholder, lists of constants ("IN (1, 2,
 // 3)") collapsed to one, comments dropped, runs of white space read as
 // one space between words and as none elsewhere ("f( 1 )" is "f(1)"),
-// and letters outside quoted identifiers folded to lower case. A trailing semicolon is ignored. It reads text once and does not
-// allocate.
+// and letters outside quoted identifiers folded to lower case. A trailing semicolon is ignored. A DO
+// block's code (its string constant) is part of its pattern: each block
+// is a pattern of its own. It reads text once and does not allocate.
 func Normalize(text []byte) Key {
-	z := normalizer{h: fnvOffset}
+	z := normalizer{h: fnvOffset, body: doBlock(text)}
 	n := len(text)
 	for i := 0; i < n; {
 		c := text[i]
@@ -66,6 +67,7 @@ func Normalize(text []byte) Key {
 			// A string constant; '' is a quote inside it. E'…' strings
 			// may escape a quote with a backslash.
 			esc := i > 0 && (text[i-1] == 'e' || text[i-1] == 'E') && z.last == word
+			start := i
 			i++
 			for i < n {
 				if esc && text[i] == '\\' {
@@ -82,7 +84,7 @@ func Normalize(text []byte) Key {
 				}
 				i++
 			}
-			z.constant()
+			z.constantText(text[start:min(i, n)])
 		case c == '"':
 			z.emit('"', other)
 			i++
@@ -120,8 +122,8 @@ func Normalize(text []byte) Key {
 				for k+len(tag) <= n && string(text[k:k+len(tag)]) != string(tag) {
 					k++
 				}
+				z.constantText(text[j+1 : min(k, n)])
 				i = min(k+len(tag), n)
-				z.constant()
 				break
 			}
 			z.emit('$', other)
@@ -210,6 +212,32 @@ type normalizer struct {
 	last  int
 	space bool // white space or a comment since the last token
 	comma bool // a comma after a constant, held back: a list of constants reads as one
+	// body: the statement is a DO block, whose string constant is its
+	// code: every block would be one pattern if it were a placeholder,
+	// and one slow or failing block would have them all refused.
+	body bool
+}
+
+// doBlock reports whether text is a DO statement.
+func doBlock(text []byte) bool {
+	i := 0
+	for i < len(text) && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r') {
+		i++
+	}
+	return len(text)-i >= 3 && text[i]|0x20 == 'd' && text[i+1]|0x20 == 'o' && !isWord(text[i+2])
+}
+
+// constantText reads a string constant whose text is b: a placeholder,
+// or in a DO block the code itself.
+func (z *normalizer) constantText(b []byte) {
+	if !z.body {
+		z.constant()
+		return
+	}
+	z.emit('\'', konst)
+	for _, c := range b {
+		z.add(c)
+	}
 }
 
 func (z *normalizer) add(c byte) {

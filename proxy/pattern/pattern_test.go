@@ -23,6 +23,7 @@ func TestNormalize(t *testing.T) {
 		{"SELECT\n\t1", "SELECT 1"},
 		{"SELECT pg_sleep( '1.5' )", "SELECT pg_sleep($1)"},
 		{"SELECT a+1 FROM t", "SELECT a + 1 FROM t"},
+		{"DO $$BEGIN PERFORM 1; END$$", "  do $x$BEGIN PERFORM 1; END$x$;"},
 	}
 	for _, s := range same {
 		if a, b := pattern.Normalize([]byte(s[0])), pattern.Normalize([]byte(s[1])); a != b {
@@ -38,6 +39,10 @@ func TestNormalize(t *testing.T) {
 		{"SELECT * FROM t LIMIT 1", "SELECT * FROM t LIMIT 1 OFFSET 2"},
 		{"SELECT 1; SELECT 2", "SELECT 1"},
 		{"SELECT ab", "SELECT a b"},
+		// A DO block's code is its pattern: one slow block must not have
+		// every other refused (all DO blocks were one pattern).
+		{"DO $$BEGIN PERFORM pg_sleep(10); END$$", "DO $$BEGIN PERFORM 1; END$$"},
+		{"DO LANGUAGE plpgsql 'BEGIN NULL; END'", "DO LANGUAGE plpgsql 'BEGIN PERFORM 1; END'"},
 	}
 	for _, d := range differ {
 		if a, b := pattern.Normalize([]byte(d[0])), pattern.Normalize([]byte(d[1])); a == b {
@@ -50,7 +55,8 @@ func TestNormalize(t *testing.T) {
 		}
 	}
 	// Unterminated constants and comments end the text without a panic.
-	for _, bad := range []string{"SELECT 'abc", "SELECT $$abc", "SELECT /* x", `SELECT "abc`, "SELECT E'\\", "SELECT $"} {
+	for _, bad := range []string{"SELECT 'abc", "SELECT $$abc", "SELECT /* x", `SELECT "abc`, "SELECT E'\\", "SELECT $",
+		"DO 'abc", "DO $$abc", "DO E'\\", "DO $x$", "do $x$a$x"} {
 		if k := pattern.Normalize([]byte(bad)); k == 0 {
 			t.Errorf("Normalize(%q) = 0, want a pattern", bad)
 		}
