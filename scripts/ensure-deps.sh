@@ -21,6 +21,8 @@ requirements() {
 	# proxy, on the status schema.
 	need python3-psycopg /usr/bin/python3 -c 'import psycopg'
 	need python3-sqlalchemy /usr/bin/python3 -c 'import sqlalchemy'
+	# asyncpg under SQLAlchemy (typed parameters, binary results).
+	need "python3-asyncpg python3-greenlet" /usr/bin/python3 -c 'import asyncpg, greenlet'
 	# PostgreSQL's JDBC driver (fetch size, DatabaseMetaData as DBeaver
 	# and Metabase use it), compiled and run with the JDK.
 	need libpostgresql-jdbc-java test -f /usr/share/java/postgresql.jar
