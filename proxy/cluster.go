@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
@@ -82,16 +83,8 @@ func (h clusterHost) ApplyOverride(c cluster.Change) {
 	}
 	now := s.clock.Now()
 	if c.Set == nil {
-		if _, ok := s.overrides.Get(c.Backend); !ok {
-			return
-		}
-		if err := s.overrides.Update(func(m map[string]status.Override) { delete(m, c.Backend) }); err != nil {
-			s.log.Error("override cleared on a cluster member not persisted here; applied in memory only", "backend", c.Backend, "peer", c.Node, "err", err)
-			s.overrides.Forget(c.Backend)
-		}
-		b.Note(b.Breaker.Unforce(now))
-		s.announce(status.Event{Type: status.OverrideCleared, Time: now, Backend: c.Backend, Reason: "override",
-			Detail: "cleared on " + c.Node, Author: c.Author, Node: c.Node})
+		s.endOverride(b, c, now, "cleared on "+c.Node, c.Author,
+			"override cleared on a cluster member not persisted here; applied in memory only")
 		return
 	}
 	o := *c.Set
@@ -100,16 +93,8 @@ func (h clusterHost) ApplyOverride(c cluster.Change) {
 		// in their registers (an hour) and hand them to a member that
 		// (re)joins. It ended everywhere at its time, and was announced
 		// there; here it only ends an older override it replaced.
-		if _, ok := s.overrides.Get(c.Backend); !ok {
-			return
-		}
-		if err := s.overrides.Update(func(m map[string]status.Override) { delete(m, c.Backend) }); err != nil {
-			s.log.Error("override expired on the cluster not removed from the state dir here; removed in memory only", "backend", c.Backend, "peer", c.Node, "err", err)
-			s.overrides.Forget(c.Backend)
-		}
-		b.Note(b.Breaker.Unforce(now))
-		s.announce(status.Event{Type: status.OverrideCleared, Time: now, Backend: c.Backend, Reason: "override",
-			Detail: "expired (replaced on " + c.Node + ")", Author: "expiry", Node: c.Node})
+		s.endOverride(b, c, now, "expired (replaced on "+c.Node+")", "expiry",
+			"override expired on the cluster not removed from the state dir here; removed in memory only")
 		return
 	}
 	if err := s.overrides.Update(func(m map[string]status.Override) { m[o.Backend] = o }); err != nil {
@@ -119,6 +104,23 @@ func (h clusterHost) ApplyOverride(c cluster.Change) {
 	b.Note(b.Breaker.Force(o.State.Breaker(), now))
 	s.announce(status.Event{Type: status.OverrideSet, Time: now, Backend: o.Backend, To: o.State, Reason: "override",
 		Detail: o.Reason, Author: o.Author, Node: c.Node})
+}
+
+// endOverride ends the override of b that a cluster member's change c
+// ends (a clear, or an expiry that replaced it), if b has one here: out of
+// the state dir (failing that, out of memory, logged as unsaved), the
+// circuit unforced, OverrideCleared announced with the member's node.
+func (s *Server) endOverride(b *backend.Backend, c cluster.Change, now time.Time, detail, author, unsaved string) {
+	if _, ok := s.overrides.Get(c.Backend); !ok {
+		return
+	}
+	if err := s.overrides.Update(func(m map[string]status.Override) { delete(m, c.Backend) }); err != nil {
+		s.log.Error(unsaved, "backend", c.Backend, "peer", c.Node, "err", err)
+		s.overrides.Forget(c.Backend)
+	}
+	b.Note(b.Breaker.Unforce(now))
+	s.announce(status.Event{Type: status.OverrideCleared, Time: now, Backend: c.Backend, Reason: "override",
+		Detail: detail, Author: author, Node: c.Node})
 }
 
 // PeerOpened opens a backend's circuit that another member opened on its
