@@ -84,7 +84,7 @@ func TestSilentSeed(t *testing.T) {
 	a := startNode(t, "node-a", "127.0.0.1", testKey, []string{b.addr, silent})
 	t.Cleanup(release) // first: a's join returns before a stops
 	for _, n := range []*testNode{a, b} {
-		eventually(t, 5*time.Second, n.Name()+" sees two alive members", func() bool { return alive(n.Node, 2) })
+		eventually(t, 15*time.Second, n.Name()+" sees two alive members", func() bool { return alive(n.Node, 2) })
 	}
 
 	o := status.Override{Backend: "pg-1", State: status.Open, Author: "ops", Reason: "maintenance", Created: t0}
