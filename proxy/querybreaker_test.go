@@ -21,6 +21,27 @@ import (
 	"github.com/heliosdb/heliosproxy/status"
 )
 
+// queryBreakerProxy starts a SCRAM cluster with the role app (password
+// app-secret) and a proxy with query-level breakers (slowMs, open) in
+// front of it; mode "pooled" pools app's connections in transaction mode,
+// "pass-through" relays them.
+func queryBreakerProxy(t *testing.T, ctx context.Context, name, mode string, slowMs int, open time.Duration) (*pgtest.Cluster, *runningProxy) {
+	t.Helper()
+	c := pgtest.New(t, pgtest.Options{Name: name, Auth: "scram-sha-256", Password: "pg-secret"})
+	if err := c.CreateUser(ctx, "app", "app-secret"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.QueryLevelBreakersEnabled = true
+	cfg.CircuitBreaker.SlowQueryThresholdMs = slowMs
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: open}
+	if mode == "pooled" {
+		cfg.Pool.Mode = "transaction"
+		cfg.Users = []config.User{{Name: "app", Password: "app-secret"}}
+	}
+	return c, startProxy(t, cfg)
+}
+
 // TestQueryBreaker: a slow pattern (SELECT pg_sleep($1), by pgx's
 // extended protocol and, with the argument inlined, its simple protocol)
 // opens its own breaker; its executions are then refused with 53400
@@ -33,20 +54,9 @@ func TestQueryBreaker(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			c := pgtest.New(t, pgtest.Options{Name: "qb-" + mode, Auth: "scram-sha-256", Password: "pg-secret"})
-			if err := c.CreateUser(ctx, "app", "app-secret"); err != nil {
-				t.Fatal(err)
-			}
-			cfg := testConfig(t, c)
-			cfg.CircuitBreaker.QueryLevelBreakersEnabled = true
-			cfg.CircuitBreaker.SlowQueryThresholdMs = 1000 // above latency_threshold_p95_ms (500)
-			// Long enough for the checks below to run while it is OPEN.
-			cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: 5 * time.Second}
-			if mode == "pooled" {
-				cfg.Pool.Mode = "transaction"
-				cfg.Users = []config.User{{Name: "app", Password: "app-secret"}}
-			}
-			p := startProxy(t, cfg)
+			// The slow threshold above latency_threshold_p95_ms (500); open
+			// long enough for the checks below to run while it is OPEN.
+			c, p := queryBreakerProxy(t, ctx, "qb-"+mode, mode, 1000, 5*time.Second)
 			events := p.Subscribe(ctx)
 
 			var (
@@ -450,19 +460,7 @@ func TestQueryBreakerRefusalInPipeline(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			c := pgtest.New(t, pgtest.Options{Name: "qb-pipe-" + mode, Auth: "scram-sha-256", Password: "pg-secret"})
-			if err := c.CreateUser(ctx, "app", "app-secret"); err != nil {
-				t.Fatal(err)
-			}
-			cfg := testConfig(t, c)
-			cfg.CircuitBreaker.QueryLevelBreakersEnabled = true
-			cfg.CircuitBreaker.SlowQueryThresholdMs = 500
-			cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Minute}
-			if mode == "pooled" {
-				cfg.Pool.Mode = "transaction"
-				cfg.Users = []config.User{{Name: "app", Password: "app-secret"}}
-			}
-			p := startProxy(t, cfg)
+			_, p := queryBreakerProxy(t, ctx, "qb-pipe-"+mode, mode, 500, time.Minute)
 			events := p.Subscribe(ctx)
 			const slow = "SELECT pg_sleep($1)"
 			var wg sync.WaitGroup
