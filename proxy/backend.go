@@ -3,6 +3,7 @@ package proxy
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -28,6 +29,30 @@ func (s *Server) watchCheck(b *backend.Backend, now time.Time, in breaker.Inflig
 	if b.Breaker.WantsCheck(now, in) {
 		b.Check.Request()
 	}
+	s.abandonSilent(b)
+}
+
+// abandonSilent gives up the connections to a backend whose circuit is
+// OPEN and which has answered none of its last connection_failure_threshold
+// health checks (each timed out): a hung server, or one cut off by the
+// network without a reset. Its sockets stay open, so nothing else would
+// end the requests waiting there: clients would wait until the backend
+// came back, or TCP gave up minutes later. Once per opening.
+func (s *Server) abandonSilent(b *backend.Backend) {
+	n := b.Breaker.Config().ConnectionFailureThreshold
+	if n <= 0 || b.Check.Unanswered() < n {
+		return
+	}
+	if b.Breaker.State() != breaker.Open {
+		return
+	}
+	gen := b.Breaker.Current().Generation() + 1
+	if b.Abandoned == gen {
+		return
+	}
+	b.Abandoned = gen
+	detail := fmt.Sprintf("Its circuit is OPEN and its last %d health checks went unanswered (timeout %v).", b.Check.Unanswered(), s.config().HealthChecks.Timeout.Duration)
+	s.spawn(func() { s.front.Abandon(b, detail) })
 }
 
 // checkTarget is b as its health checker sees it (a health.Backend):

@@ -49,6 +49,10 @@ type Backend struct {
 	role roleState // its replication role and routing verdict (Roles, Topology)
 
 	OpenedAt atomic.Int64 // unix nanos of the last CLOSED → OPEN, 0 if never
+	// Abandoned is the breaker generation (plus one) in which the proxy
+	// gave up its connections to the backend, which answered nothing
+	// (Server.watchCheck's only).
+	Abandoned uint64
 
 	latencyTrip atomic.Int64 // the breaker's P95 threshold (else P99) in nanoseconds, 0 if none
 

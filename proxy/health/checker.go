@@ -207,7 +207,13 @@ func (c *Checker) checkOnce(ctx context.Context) {
 	// recorded before closing the connection, which may take a while on a
 	// hung server.
 	mine := run.settled.CompareAndSwap(false, true)
-	c.st.slow.Store(!mine || err != nil && (errors.Is(err, context.DeadlineExceeded) || cctx.Err() != nil || now.Sub(start) >= timeout))
+	slow := !mine || err != nil && (errors.Is(err, context.DeadlineExceeded) || cctx.Err() != nil || now.Sub(start) >= timeout)
+	c.st.slow.Store(slow)
+	if slow {
+		c.st.unanswered.Add(1)
+	} else {
+		c.st.unanswered.Store(0)
+	}
 	if mine {
 		c.b.Record(breaker.Result{Kind: breaker.HealthCheck, Outcome: outcome, Latency: now.Sub(start)}, now)
 	}

@@ -14,8 +14,11 @@ import (
 // reload replaces the Checker, not the State). Make it with NewState.
 type State struct {
 	latest atomic.Pointer[Run]
-	slow   atomic.Bool   // the last health check timed out
-	now    chan struct{} // asks the Checker for a check now (capacity 1)
+	slow   atomic.Bool // the last health check timed out
+	// unanswered counts the checks in a row that timed out: the backend
+	// answered none of them, not even with an error.
+	unanswered atomic.Int32
+	now        chan struct{} // asks the Checker for a check now (capacity 1)
 
 	first     chan struct{} // closed when the first check has finished
 	firstOnce sync.Once
@@ -53,6 +56,10 @@ func (st *State) Latest() *Run { return st.latest.Load() }
 // Slow reports whether the last finished check timed out, or was counted
 // as failed by Overdue before it returned.
 func (st *State) Slow() bool { return st.slow.Load() }
+
+// Unanswered returns how many checks in a row timed out (0 after one that
+// got any answer, an error included).
+func (st *State) Unanswered() int { return int(st.unanswered.Load()) }
 
 // Request asks the Checker for a check now, rather than at its next
 // interval; a request still pending stands for this one.

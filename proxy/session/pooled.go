@@ -1472,6 +1472,45 @@ func (s *Front) Fence(b *backend.Backend, reason string) {
 	}
 }
 
+// Abandon acts on a backend that answers nothing (Server.abandonSilent):
+// its connections are given up as if the backend had closed them, since
+// it never will. Pooled connections leave it as from an open circuit
+// (Isolate), and each pooled connection still attached fails what its
+// session awaits there with 08006, as a killed backend's do (pooledLost);
+// pass-through sessions, which cannot move, end with FATAL 08006, the
+// reason in DETAIL, and their clients reconnect to a healthy backend.
+func (s *Front) Abandon(b *backend.Backend, detail string) {
+	s.Isolate(b)
+	lost := &Error{Code: codeConnectionFailure, Message: "terminating connection: backend " + b.Config.Name + " does not answer",
+		Detail: detail, Hint: "Reconnect: new sessions go to a healthy backend."}
+	ended, failed := 0, 0
+	for _, t := range b.Tracked() {
+		ss, ok := t.(*session)
+		if !ok {
+			continue
+		}
+		if ss.pl == nil {
+			if ss.end != nil {
+				ss.end(lost)
+				ended++
+			}
+			continue
+		}
+		ss.pl.mu.Lock()
+		sc := ss.pl.sc
+		if sc == nil || ss.pl.b != b {
+			sc = nil
+		}
+		ss.pl.mu.Unlock()
+		if sc != nil {
+			sc.abandon()
+			failed++
+		}
+	}
+	s.log.Warn("connections to an unanswering backend given up", "backend", b.Config.Name, "detail", detail,
+		"pass_through_sessions_ended", ended, "pooled_connections_failed", failed)
+}
+
 // Isolate acts on a backend whose circuit opened: its pools are emptied,
 // and pooled sessions idle on it are detached so that their next request
 // goes to a healthy backend; sessions inside a transaction get an error

@@ -461,6 +461,22 @@ func (sc *serverConn) readFailed(err error) {
 	sc.owner.Load().pooledLost(sc, err)
 }
 
+// errUnanswering ends the reader of a connection given up on a backend
+// that answers nothing (Front.Abandon).
+var errUnanswering = errors.New("backend answers nothing: connection given up")
+
+// abandon ends sc's reader as on a lost connection (readFailed), without
+// waiting for the server to close it: its session's requests fail as on
+// a killed backend.
+func (sc *serverConn) abandon() {
+	if c, ok := sc.Net.(*loopConn); ok {
+		// A loop that ended has closed its sockets already.
+		c.lp.Do(func() { c.closeNow(errUnanswering) })
+		return
+	}
+	_ = sc.Net.SetReadDeadline(time.Unix(1, 0))
+}
+
 // tombstone owns a pooled connection that died while idle, so that no
 // session can attach it any more (attaching swaps nil for the session).
 var tombstone = &session{}
