@@ -198,6 +198,16 @@ func (s *Front) Serve(ctx context.Context, conn net.Conn) {
 		}
 	}
 	ss.cs.Waiting = &ss.authWait
+	u := s.user(ss.params["user"])
+	if ss.params["database"] == StatusDatabase || u != nil {
+		// The proxy answers the login: it speaks protocol 3.0, and says so
+		// as PostgreSQL does (a pass-through backend says it itself).
+		if v := wire.NegotiateProtocol(ss.raw, ss.params); v != nil {
+			if _, err := ss.client.Write(v); err != nil {
+				return
+			}
+		}
+	}
 	if ss.params["database"] == StatusDatabase {
 		if err := ss.serveLocal(ctx); err != nil {
 			var pe *Error
@@ -215,7 +225,7 @@ func (s *Front) Serve(ctx context.Context, conn net.Conn) {
 	if ss.roleDB == "" {
 		ss.roleDB = ss.role
 	}
-	if u := s.user(ss.params["user"]); u != nil {
+	if u != nil {
 		ss.servePooled(ctx, log, u)
 		return
 	}

@@ -135,3 +135,32 @@ func (r *layoutReader) int(size int) int {
 	r.b = r.b[size:]
 	return v
 }
+
+// NegotiateProtocol returns the NegotiateProtocolVersion message that
+// PostgreSQL sends right after a StartupMessage (startup, length
+// included) asking for a newer minor version of protocol 3 than 3.0, or
+// for protocol options (parameters named _pq_.*), none of which it knows:
+// the newest version it speaks, 3.0, and those options in the order they
+// came. It returns nil when PostgreSQL sends none. The options are
+// deleted from params: they are no session parameters.
+func NegotiateProtocol(startup []byte, params map[string]string) []byte {
+	var opts [][]byte
+	for p := startup[8:]; len(p) > 0 && p[0] != 0; {
+		var k []byte
+		k, p = CString(p)
+		_, p = CString(p)
+		if bytes.HasPrefix(k, []byte("_pq_.")) {
+			opts = append(opts, k)
+			delete(params, string(k))
+		}
+	}
+	if binary.BigEndian.Uint16(startup[6:]) == 0 && len(opts) == 0 {
+		return nil
+	}
+	msg := binary.BigEndian.AppendUint32(make([]byte, 0, 64), 3<<16)
+	msg = binary.BigEndian.AppendUint32(msg, uint32(len(opts)))
+	for _, o := range opts {
+		msg = append(append(msg, o...), 0)
+	}
+	return AppendMessage(nil, 'v', msg)
+}
