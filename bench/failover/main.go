@@ -27,8 +27,10 @@
 // comes first, and recovery counts from that UPDATE's commit.
 //
 // In session mode the proxy leaves the sessions on an OPEN backend to their
-// clients, so isolation from a hung backend is bounded by how the clients
-// give up: -query-timeout, and -hard-close instead of pgx's graceful close.
+// clients while it answers its health checks; a hung backend's end once
+// connection_failure_threshold checks in a row went unanswered (FATAL
+// 08006), unless the clients give up sooner: -query-timeout, and
+// -hard-close instead of pgx's graceful close.
 //
 // With -mode transaction the load's role is a [[users]] entry in
 // transaction pooling: each client keeps one connection for the whole run
