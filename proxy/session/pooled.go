@@ -1478,7 +1478,8 @@ func (s *Front) Fence(b *backend.Backend, reason string) {
 // (Isolate), and each pooled connection still attached fails what its
 // session awaits there with 08006, as a killed backend's do (pooledLost);
 // pass-through sessions, which cannot move, end with FATAL 08006, the
-// reason in DETAIL, and their clients reconnect to a healthy backend.
+// reason in DETAIL, and their clients reconnect to a healthy backend
+// (logins under way there are not sessions yet).
 func (s *Front) Abandon(b *backend.Backend, detail string) {
 	s.Isolate(b)
 	lost := &Error{Code: codeConnectionFailure, Message: "terminating connection: backend " + b.Config.Name + " does not answer",
@@ -1490,7 +1491,13 @@ func (s *Front) Abandon(b *backend.Backend, detail string) {
 			continue
 		}
 		if ss.pl == nil {
-			if ss.end != nil {
+			// A login still under way gives up on its own after
+			// connect_timeout and tries another backend, unseen by its
+			// client: it is left to that.
+			ss.targetMu.Lock()
+			logging := ss.server == nil
+			ss.targetMu.Unlock()
+			if !logging && ss.end != nil {
 				ss.end(lost)
 				ended++
 			}
