@@ -6,8 +6,8 @@ import "reflect"
 // it applies, next. changed names the sections ("circuit_breaker") and
 // kept backends ("backends.instances.pg-a") whose settings differ; added
 // and removed backends are not in it. restart names the settings among
-// them that only take effect after a restart (listen addresses, TLS
-// files, the state directory, alerts). Both are nil when nothing differs.
+// them that only take effect after a restart (listen addresses, the state
+// directory, alerts). Both are nil when nothing differs.
 func Changes(old, next *Config) (changed, restart []string) {
 	sections := []struct {
 		name string
@@ -42,9 +42,6 @@ func Changes(old, next *Config) (changed, restart []string) {
 	p, q := old.Proxy, next.Proxy
 	if p.ListenAddress != q.ListenAddress {
 		restart = append(restart, "proxy.listen_address")
-	}
-	if p.TLSCertFile != q.TLSCertFile || p.TLSKeyFile != q.TLSKeyFile {
-		restart = append(restart, "proxy.tls_cert_file")
 	}
 	if p.StartupTimeout != q.StartupTimeout || p.ConnectTimeout != q.ConnectTimeout || p.MaxMessageSize != q.MaxMessageSize {
 		restart = append(restart, "proxy.startup_timeout/connect_timeout/max_message_size")

@@ -29,7 +29,7 @@ func TestChanges(t *testing.T) {
 			c.Backends.Instances = []Backend{c.Backends.Instances[0], n}
 		}, nil, nil},
 		{"the listen address", func(c *Config) { c.Proxy.ListenAddress = "127.0.0.1:7432" }, []string{"proxy"}, []string{"proxy.listen_address"}},
-		{"the TLS key", func(c *Config) { c.Proxy.TLSKeyFile = "/k.pem" }, []string{"proxy"}, []string{"proxy.tls_cert_file"}},
+		{"the TLS key", func(c *Config) { c.Proxy.TLSKeyFile = "/k.pem" }, []string{"proxy"}, nil},
 		{"the connect timeout", func(c *Config) { c.Proxy.ConnectTimeout = Duration{Duration: time.Minute} }, []string{"proxy"},
 			[]string{"proxy.startup_timeout/connect_timeout/max_message_size"}},
 		{"workers", func(c *Config) { c.Proxy.Workers = 7 }, []string{"proxy"}, []string{"proxy.workers"}},

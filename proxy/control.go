@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,6 +18,7 @@ import (
 	"github.com/heliosdb/heliosproxy/proxy/cluster"
 	"github.com/heliosdb/heliosproxy/proxy/health"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
+	"github.com/heliosdb/heliosproxy/proxy/session"
 	"github.com/heliosdb/heliosproxy/status"
 )
 
@@ -218,6 +220,7 @@ type reloadPlan struct {
 	backends []plannedBackend   // in the new configuration's order
 	drain    []*backend.Backend // removed, or replaced by another server under the same name
 	users    map[string]*pool.User
+	tls      *tls.Config // TLS with clients, read again from its files
 	res      status.ReloadResult
 }
 
@@ -271,6 +274,14 @@ func (s *Server) planReload(old *config.Config, next config.Config) (reloadPlan,
 		return reloadPlan{}, err
 	}
 	p.users = users
+	// The files are read at every reload: a certificate renewed under the
+	// same names (certbot, cert-manager) applies to the next handshakes.
+	if p.tls, err = session.LoadTLS(next.Proxy); err != nil {
+		return reloadPlan{}, err
+	}
+	if s.front.TLSChanges(p.tls) && !slices.Contains(p.res.Changed, "proxy") {
+		p.res.Changed = append([]string{"proxy"}, p.res.Changed...) // Changes' order: proxy first
+	}
 	return p, nil
 }
 
@@ -278,6 +289,7 @@ func (s *Server) planReload(old *config.Config, next config.Config) (reloadPlan,
 // caller holds runMu.
 func (s *Server) applyReload(p reloadPlan) {
 	now := s.clock.Now()
+	s.front.SetTLS(p.tls)
 	if len(p.drain) > 0 {
 		carried := make(map[string]totals)
 		if c := s.carried.Load(); c != nil {

@@ -146,13 +146,21 @@ func TestCancelRequestThroughProxy(t *testing.T) {
 // their paths.
 func selfSignedCert(t *testing.T) (certFile, keyFile string) {
 	t.Helper()
+	return writeSelfSigned(t, t.TempDir(), "heliosproxy-test")
+}
+
+// writeSelfSigned writes a certificate for 127.0.0.1 with common name cn
+// and its key to cert.pem and key.pem in dir (replacing them), and
+// returns their paths.
+func writeSelfSigned(t *testing.T, dir, cn string) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "heliosproxy-test"},
+		Subject:      pkix.Name{CommonName: cn},
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(time.Hour),
@@ -167,7 +175,6 @@ func selfSignedCert(t *testing.T) (certFile, keyFile string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)

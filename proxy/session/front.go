@@ -27,6 +27,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -74,7 +75,9 @@ type Front struct {
 	log    *slog.Logger
 	clock  Clock
 
-	tlsConfig *tls.Config // nil: clients are told 'N' on SSLRequest
+	// tlsConfig is what TLS with clients uses, nil when they are told 'N'
+	// on SSLRequest; a reload replaces it (SetTLS).
+	tlsConfig atomic.Pointer[tls.Config]
 	statusDB  *statusdb.DB
 
 	startupTimeout time.Duration
@@ -129,19 +132,44 @@ func New(cfg config.Config, host Host, router *route.Router, clock Clock, log *s
 		return nil, fmt.Errorf("seed process ids: %w", err)
 	}
 	f.nextPID.Store(binary.BigEndian.Uint32(pid[:]) & 0x3fffffff)
-	if cfg.Proxy.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.Proxy.TLSCertFile, cfg.Proxy.TLSKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("proxy.tls_cert_file/tls_key_file: %w", err)
-		}
-		f.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tc, err := LoadTLS(cfg.Proxy)
+	if err != nil {
+		return nil, err
 	}
+	f.tlsConfig.Store(tc)
 	f.Buffers.Limit.Store(cfg.Proxy.MaxBufferMemory)
 	return f, nil
 }
 
 // TLS reports whether clients may use TLS.
-func (s *Front) TLS() bool { return s.tlsConfig != nil }
+func (s *Front) TLS() bool { return s.tlsConfig.Load() != nil }
+
+// LoadTLS reads the certificate and key for TLS with clients from p's
+// files (read again at each reload: a renewed certificate under the same
+// names applies); nil when p names none.
+func LoadTLS(p config.Proxy) (*tls.Config, error) {
+	if p.TLSCertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(p.TLSCertFile, p.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("proxy.tls_cert_file/tls_key_file: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// SetTLS makes c (LoadTLS's) what new TLS handshakes with clients use.
+func (s *Front) SetTLS(c *tls.Config) { s.tlsConfig.Store(c) }
+
+// TLSChanges reports whether SetTLS(c) would change the certificate
+// clients are shown.
+func (s *Front) TLSChanges(c *tls.Config) bool {
+	old := s.tlsConfig.Load()
+	if old == nil || c == nil {
+		return old != c
+	}
+	return !bytes.Equal(old.Certificates[0].Certificate[0], c.Certificates[0].Certificate[0])
+}
 
 // Sessions returns the client sessions under way (past their startup
 // packet).

@@ -326,7 +326,8 @@ func (ss *session) startTLS() error {
 		// processed as if they had come over TLS (CVE-2021-23222).
 		return wire.ProtocolErrorf("data received after SSLRequest before the TLS handshake")
 	}
-	if _, isTLS := ss.client.(*tls.Conn); isTLS || ss.s.tlsConfig == nil {
+	tc := ss.s.tlsConfig.Load()
+	if _, isTLS := ss.client.(*tls.Conn); isTLS || tc == nil {
 		_, err := ss.client.Write([]byte{'N'})
 		return err
 	}
@@ -334,14 +335,14 @@ func (ss *session) startTLS() error {
 		return err
 	}
 	// Over a Pipe: an event loop can own the socket (looptls.go).
-	tc := tls.Server(evloop.NewPipe(ss.client), ss.s.tlsConfig)
-	if err := tc.Handshake(); err != nil {
+	conn := tls.Server(evloop.NewPipe(ss.client), tc)
+	if err := conn.Handshake(); err != nil {
 		ss.client = nil // nothing can be sent on a failed handshake
 		return err
 	}
-	ss.client = tc
+	ss.client = conn
 	ss.cs.Release()
-	ss.setClientStream(tc)
+	ss.setClientStream(conn)
 	return nil
 }
 
