@@ -177,3 +177,36 @@ func TestChangesSeesBackendsTLS(t *testing.T) {
 		t.Errorf("Changes after [backends] sslmode = %q, restart %q; want [backends], none", changed, restart)
 	}
 }
+
+// TestClientTLSFiles: the certificate and key for clients are loaded when
+// the file is checked (check-config, start, reload), so that a wrong path
+// or a key of another certificate is an error at its line, not a failed
+// start; nothing of what the files hold is shown.
+func TestClientTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	_, cert, key, otherKey := testPKI(t, dir)
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("987654321 not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "missing.pem")
+	for _, tc := range []struct{ cert, key, want string }{
+		{cert, key, ""},
+		{missing, key, "tls.toml:3: proxy.tls_cert_file: cannot load the certificate for clients: open " + missing + ": no such file or directory"},
+		{cert, otherKey, "tls.toml:3: proxy.tls_cert_file: cannot load the certificate for clients: " + cert + " and " + otherKey + ": tls: private key does not match public key"},
+		{cert, junk, "tls.toml:3: proxy.tls_cert_file: cannot load the certificate for clients: " + cert + " and " + junk + ": tls: failed to find any PEM data in key input"},
+	} {
+		doc := "[proxy]\nlisten_address = \"127.0.0.1:6432\"\ntls_cert_file = \"" + tc.cert + "\"\ntls_key_file = \"" + tc.key + "\"\n[[backends.instances]]\nname = \"a\"\nhost = \"h\"\n"
+		_, _, err := Parse("tls.toml", []byte(doc))
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("%s, %s:\n got  %s\n want %s", filepath.Base(tc.cert), filepath.Base(tc.key), got, tc.want)
+		}
+		if strings.Contains(got, "987654321") {
+			t.Errorf("error shows the file's contents: %s", got)
+		}
+	}
+}

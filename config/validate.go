@@ -41,6 +41,11 @@ func (c Config) Validate() error {
 		v.add("proxy.tls_key_file", "required with proxy.tls_cert_file (%q)", p.TLSCertFile)
 	case p.TLSCertFile == "" && p.TLSKeyFile != "":
 		v.add("proxy.tls_cert_file", "required with proxy.tls_key_file (%q)", p.TLSKeyFile)
+	case p.TLSCertFile != "":
+		// Read as the proxy reads them at start and at each reload.
+		if _, err := loadKeyPair(p.TLSCertFile, p.TLSKeyFile); err != nil {
+			v.add("proxy.tls_cert_file", "cannot load the certificate for clients: %v", err)
+		}
 	}
 	v.positive("proxy.startup_timeout", p.StartupTimeout)
 	if p.MaxMessageSize < 8192 {
