@@ -306,6 +306,11 @@ func (s *Server) applyReload(p reloadPlan) {
 			}
 		}
 		if pb.check {
+			if pb.old == nil && pb.pc != nil && pb.cfg.RoleOrAuto() == config.RoleAuto {
+				// As Run waits for the first checks: not routed as a
+				// primary before its role is known.
+				b.HoldForRole(now.Add(p.next.HealthChecks.Timeout.Duration))
+			}
 			s.stopChecker(b)
 			s.runChecker(b, p.next.HealthChecks, pb.pc)
 		}
