@@ -516,3 +516,44 @@ func TestBackendCertificateReplacedOpensCircuit(t *testing.T) {
 		t.Errorf("circuit opened with %q, want the health checks failing", ev.Detail)
 	}
 }
+
+// TestBackendTLSReloadVerifiesRotatedFiles: the CA file is replaced on
+// disk (a rotation) by one that does not sign the backend's certificate,
+// and the proxy is reloaded. The health check verifies the backend with
+// the new file at once, rather than on the connection it opened before,
+// so that the failed rotation shows (an Error log, the circuit opening)
+// with no client traffic, not at the next new session.
+func TestBackendTLSReloadVerifiesRotatedFiles(t *testing.T) {
+	c, pki := tlsCluster(t, "tls-rotate")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	caFile := filepath.Join(t.TempDir(), "backend-ca.crt")
+	copyFile := func(src string) {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(caFile, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(pki.CAFile)
+	cfg := testConfig(t, c)
+	cfg.Backends.Instances[0].Host = "localhost"
+	cfg.Backends.SSLMode, cfg.Backends.SSLRootCert = "verify-full", caFile
+	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
+	writeConfig(t, path, cfg)
+	p := startProxy(t, cfg)
+	p.SetConfigSource(func() (config.Config, []config.Warning, error) { return config.Load(path) })
+	waitHealthOverTLS(t, ctx, superuser(t, ctx, c))
+	events := p.Subscribe(ctx)
+
+	copyFile(pgtest.NewPKI(t, []string{"localhost"}, "postgres").CAFile)
+	if _, err := p.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvent(t, ctx, events, isEvent(status.CircuitOpened, "pg-a"))
+	if !strings.Contains(ev.Detail, "health check failed") {
+		t.Errorf("circuit opened with %q, want the health checks failing", ev.Detail)
+	}
+}

@@ -313,6 +313,12 @@ func (s *Server) applyReload(p reloadPlan) {
 			}
 			s.stopChecker(b)
 			s.runChecker(b, p.next.HealthChecks, pb.pc)
+		} else if p.next.BackendTLS(pb.cfg).Mode() != "disable" {
+			// The reload read the TLS files again (a rotated CA or
+			// client certificate): new connections use them, and so
+			// does the next check, at once, so that a rotation that
+			// fails shows now rather than at the next new session.
+			b.Check.Redial()
 		}
 		list = append(list, b)
 	}
