@@ -265,8 +265,12 @@ func (ss *session) pooledStartup() error {
 		return &Error{Code: cmp.Or(code, "22023"), Message: text}
 	}
 	_, pl.looped = pl.sc.Net.(*loopConn)
+	hot := hotStandby(pl.b)
 	for name, v := range pl.sc.Params {
 		if !pl.sc.Custom(name) {
+			if name == inHotStandby && hot != "" {
+				v = hot
+			}
 			out = wire.AppendParameterStatus(out, name, v)
 		}
 	}
