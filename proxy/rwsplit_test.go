@@ -210,6 +210,57 @@ func TestReadYourWrites(t *testing.T) {
 	}
 }
 
+// TestSettingsAreNotWrites: a session's SET, RESET and SHOW (which drivers
+// send right after their login: pgjdbc sets extra_float_digits and
+// application_name) write nothing, so its next split reads go to the
+// replica at once. Before, each counted as a write for read-your-writes,
+// and the reads stayed on the primary until the replica was known to have
+// replayed whatever the primary had written by then: with a short-lived
+// session (or a replica a little behind), never. Replay is paused here
+// with the replica behind the primary, so that such a wait never ends.
+func TestSettingsAreNotWrites(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, cs := splitProxy(t, ctx)
+	replica := cs[1].Port
+	if err := cs[1].PauseReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs[0].Exec(ctx, "INSERT INTO writes (tag) VALUES ('not replayed')"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, p.dsn("postgres", cs[0].Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, sql := range []string{"SET extra_float_digits = 3", "SET application_name = 'PostgreSQL JDBC Driver'", "RESET search_path"} {
+		if _, err := conn.Exec(ctx, sql); err != nil { // simple protocol
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, sql, pgx.QueryExecModeExec); err != nil { // extended
+			t.Fatal(err)
+		}
+		if got := port(t, ctx, conn, "SELECT inet_server_port()"); got != replica {
+			t.Errorf("read after %q ran on port %d, want the replica's %d", sql, got, replica)
+		}
+	}
+	var name string
+	if err := conn.QueryRow(ctx, "SHOW application_name").Scan(&name); err != nil || name != "PostgreSQL JDBC Driver" {
+		t.Errorf("SHOW application_name = %q, %v", name, err)
+	}
+	if got := port(t, ctx, conn, "SELECT inet_server_port()"); got != replica {
+		t.Errorf("read after SHOW ran on port %d, want the replica's %d", got, replica)
+	}
+	// A write still keeps the session's reads off the replica.
+	if _, err := conn.Exec(ctx, "INSERT INTO writes (tag) VALUES ('mine')"); err != nil {
+		t.Fatal(err)
+	}
+	if got := port(t, ctx, conn, "SELECT inet_server_port()"); got == replica {
+		t.Errorf("read after the session's write ran on the replica, which has not replayed it")
+	}
+}
+
 // TestWritesWaitForPromotion: a session that needs a primary while there
 // is none (killed, its replica not yet promoted) waits for the promotion
 // (backends.primary_wait_timeout) instead of failing at once.

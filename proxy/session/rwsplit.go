@@ -38,6 +38,31 @@ import (
 // a transaction block open, or is a BEGIN READ ONLY. stmts are the
 // session's prepared statements, for Binds of named ones.
 func readOnlyRequest(first, rest []byte, stmts map[string]*pool.Statement) bool {
+	return requestOf(first, rest, stmts, readOnlySQL, beginsReadOnly)
+}
+
+// settingsRequest reports, as readOnlyRequest does, whether the request
+// runs only one SET, RESET or SHOW: it changes or reads the session's
+// settings and writes nothing to the database, so that the session's
+// next split reads need not wait for replicas to replay anything
+// (read-your-writes). Drivers send such requests right after their
+// login (pgjdbc: extra_float_digits, application_name).
+func settingsRequest(first, rest []byte, stmts map[string]*pool.Statement) bool {
+	return requestOf(first, rest, stmts, settingSQL, nil)
+}
+
+// settingSQL reports whether one statement's text is a SET, RESET or
+// SHOW.
+func settingSQL(sql string) bool {
+	words := sqlWords(sql)
+	return len(words) > 0 && (words[0] == "SET" || words[0] == "RESET" || words[0] == "SHOW")
+}
+
+// requestOf reports whether the request that begins with first and goes
+// on in rest (as readOnlyRequest) runs at most one statement, each of
+// whose text ok accepts, and ends within it; a simple Query may also be
+// one that query (if not nil) accepts.
+func requestOf(first, rest []byte, stmts map[string]*pool.Statement, ok, query func(string) bool) bool {
 	statements := 0
 	unnamed := false // the unnamed statement was parsed in this request
 	msgs := first
@@ -59,11 +84,11 @@ func readOnlyRequest(first, rest []byte, stmts map[string]*pool.Statement) bool 
 		switch typ {
 		case 'Q':
 			sql, _ := wire.CString(body)
-			return statements == 0 && (readOnlyQuery(string(sql)) || beginsReadOnly(string(sql)))
+			return statements == 0 && (oneStatement(string(sql), ok) || query != nil && query(string(sql)))
 		case 'P':
 			name, rest := wire.CString(body)
 			sql, _ := wire.CString(rest)
-			if !readOnlySQL(string(sql)) {
+			if !ok(string(sql)) {
 				return false
 			}
 			unnamed = unnamed || len(name) == 0
@@ -79,7 +104,7 @@ func readOnlyRequest(first, rest []byte, stmts map[string]*pool.Statement) bool 
 					return false
 				}
 				sql, _ := wire.CString(ref.Parse[5+len(ref.Name)+1:])
-				if !readOnlySQL(string(sql)) {
+				if !ok(string(sql)) {
 					return false
 				}
 			}
@@ -119,13 +144,17 @@ func beginsReadOnly(sql string) bool {
 
 // readOnlyQuery reports whether a simple Query holds exactly one statement
 // and it is read-only.
-func readOnlyQuery(sql string) bool {
+func readOnlyQuery(sql string) bool { return oneStatement(sql, readOnlySQL) }
+
+// oneStatement reports whether a simple Query holds exactly one statement
+// and ok accepts it.
+func oneStatement(sql string, ok func(string) bool) bool {
 	sql = strings.TrimSpace(sql)
 	sql = strings.TrimSpace(strings.TrimSuffix(sql, ";"))
 	if strings.ContainsRune(sql, ';') {
 		return false // several statements (or a semicolon in a literal: not sure)
 	}
-	return readOnlySQL(sql)
+	return ok(sql)
 }
 
 // readOnlySQL reports whether one statement's text reads only: it starts

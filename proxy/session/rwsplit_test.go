@@ -110,3 +110,35 @@ func TestReadOnlyRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestSettingsRequest(t *testing.T) {
+	enc := func(msgs ...pgproto3.FrontendMessage) []byte {
+		var out []byte
+		for _, m := range msgs {
+			var err error
+			if out, err = m.Encode(out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		msgs []byte
+		want bool
+	}{
+		{"simple SET", enc(&pgproto3.Query{String: "SET extra_float_digits = 3"}), true},
+		{"simple RESET", enc(&pgproto3.Query{String: "reset search_path;"}), true},
+		{"simple SHOW", enc(&pgproto3.Query{String: "SHOW TimeZone"}), true},
+		{"extended SET", enc(&pgproto3.Parse{Query: "SET application_name = 'PostgreSQL JDBC Driver'"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
+		{"SET and a write", enc(&pgproto3.Query{String: "SET x.y = 1; INSERT INTO t DEFAULT VALUES"}), false},
+		{"set_config", enc(&pgproto3.Query{String: "SELECT set_config('a.b', '1', false)"}), false},
+		{"insert", enc(&pgproto3.Query{String: "INSERT INTO t DEFAULT VALUES"}), false},
+		{"SET, then an insert in the batch", enc(&pgproto3.Parse{Query: "SET x.y = 1"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Parse{Query: "INSERT INTO t DEFAULT VALUES"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"no Sync yet", enc(&pgproto3.Parse{Query: "SET x.y = 1"}, &pgproto3.Bind{}, &pgproto3.Execute{}), false},
+	} {
+		if got := settingsRequest(c.msgs[:0], c.msgs, nil); got != c.want {
+			t.Errorf("%s: settingsRequest = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
