@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
@@ -258,6 +259,61 @@ func TestSettingsAreNotWrites(t *testing.T) {
 	}
 	if got := port(t, ctx, conn, "SELECT inet_server_port()"); got == replica {
 		t.Errorf("read after the session's write ran on the replica, which has not replayed it")
+	}
+}
+
+// TestSplitStatementParsedWithItsBind: a named statement whose Parse
+// comes in the same request as its first Bind (pgjdbc does so from the
+// fifth execution of a PreparedStatement, prepareThreshold) is split by
+// its text like any other. Before, the Bind's statement was not known yet
+// when the request was judged: it went to the primary, counted as a
+// possible write, and with read-your-writes every read of the session
+// after it went to the primary too.
+func TestSplitStatementParsedWithItsBind(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, cs := splitProxy(t, ctx)
+	replica := cs[1].Port
+	conn, err := pgx.Connect(ctx, p.dsn("postgres", cs[0].Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for i := range 3 {
+		name := fmt.Sprint("S_", i+1)
+		pl := conn.PgConn().StartPipeline(ctx)
+		pl.SendPrepare(name, "SELECT inet_server_port()", nil)
+		pl.SendQueryPrepared(name, nil, nil, nil)
+		pl.SendPipelineSync()
+		if err := pl.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for {
+			res, err := pl.GetResults()
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if rr, ok := res.(*pgconn.ResultReader); ok {
+				r := rr.Read()
+				if r.Err != nil || len(r.Rows) != 1 {
+					t.Fatalf("%s: %v, %d rows", name, r.Err, len(r.Rows))
+				}
+				got = append(got, string(r.Rows[0][0]))
+			}
+			if _, ok := res.(*pgconn.PipelineSync); ok {
+				break
+			}
+		}
+		if err := pl.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprint(replica); len(got) != 1 || got[0] != want {
+			t.Errorf("%s prepared and run in one request ran on port %v, want the replica's %s", name, got, want)
+		}
+		if got := port(t, ctx, conn, "SELECT inet_server_port()"); got != replica {
+			t.Errorf("read after %s ran on port %d, want the replica's %d", name, got, replica)
+		}
 	}
 }
 

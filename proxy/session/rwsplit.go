@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 
 	"github.com/heliosdb/heliosproxy/proxy/pool"
@@ -65,6 +66,11 @@ func settingSQL(sql string) bool {
 func requestOf(first, rest []byte, stmts map[string]*pool.Statement, ok, query func(string) bool) bool {
 	statements := 0
 	unnamed := false // the unnamed statement was parsed in this request
+	// The named statements parsed in this request (each accepted at its
+	// Parse), which its Binds may use before the session knows them:
+	// pgjdbc sends a statement's Parse with its first Bind.
+	var room [2][]byte
+	parsed := room[:0]
 	msgs := first
 	for {
 		if len(msgs) < 5 {
@@ -92,13 +98,16 @@ func requestOf(first, rest []byte, stmts map[string]*pool.Statement, ok, query f
 				return false
 			}
 			unnamed = unnamed || len(name) == 0
+			if len(name) > 0 {
+				parsed = append(parsed, name)
+			}
 		case 'B':
 			_, rest := wire.CString(body)
 			name, _ := wire.CString(rest)
 			if len(name) == 0 && !unnamed {
 				return false // parsed by an earlier request: its text is not known here
 			}
-			if len(name) > 0 {
+			if len(name) > 0 && !slices.ContainsFunc(parsed, func(p []byte) bool { return string(p) == string(name) }) {
 				ref := stmts[string(name)]
 				if ref == nil {
 					return false

@@ -102,6 +102,9 @@ func TestReadOnlyRequest(t *testing.T) {
 		{"begin read write", enc(&pgproto3.Query{String: "BEGIN READ WRITE"}), false},
 		{"begin", enc(&pgproto3.Query{String: "BEGIN"}), false},
 		{"begin read only and more", enc(&pgproto3.Query{String: "BEGIN READ ONLY; DELETE FROM t"}), false},
+		{"named parse and its first bind in one request (pgjdbc)", enc(&pgproto3.Parse{Name: "S_1", Query: "SELECT $1::int"}, &pgproto3.Bind{PreparedStatement: "S_1"}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
+		{"named parse of a write and its first bind", enc(&pgproto3.Parse{Name: "S_2", Query: "DELETE FROM t"}, &pgproto3.Bind{PreparedStatement: "S_2"}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"bind of a statement another parse in the request does not name", enc(&pgproto3.Parse{Name: "S_1", Query: "SELECT 1"}, &pgproto3.Bind{PreparedStatement: "S_9"}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
 		{"prepare only", enc(&pgproto3.Parse{Name: "x", Query: "SELECT 1"}, &pgproto3.Describe{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{}), true},
 		{"prepare a write", enc(&pgproto3.Parse{Name: "x", Query: "INSERT INTO t VALUES (1)"}, &pgproto3.Describe{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{}), false},
 	} {
