@@ -317,6 +317,62 @@ func TestSplitStatementParsedWithItsBind(t *testing.T) {
 	}
 }
 
+// TestSplitExtendedBeginReadOnly: pgjdbc with setReadOnly(true) and
+// autocommit off sends BEGIN READ ONLY in the extended protocol, in one
+// request with the transaction's first statement; the whole transaction
+// goes to the replica, as a simple-protocol BEGIN READ ONLY does. Before,
+// it went to the primary (two statements in one request).
+func TestSplitExtendedBeginReadOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, cs := splitProxy(t, ctx)
+	replica := fmt.Sprint(cs[1].Port)
+	conn, err := pgx.Connect(ctx, p.dsn("postgres", cs[0].Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	pl := conn.PgConn().StartPipeline(ctx)
+	pl.SendQueryParams("BEGIN READ ONLY", nil, nil, nil, nil)
+	pl.SendQueryParams("SELECT inet_server_port()", nil, nil, nil, nil)
+	pl.SendPipelineSync()
+	if err := pl.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var ports []string
+	for {
+		res, err := pl.GetResults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rr, ok := res.(*pgconn.ResultReader); ok {
+			r := rr.Read()
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			for _, row := range r.Rows {
+				ports = append(ports, string(row[0]))
+			}
+		}
+		if _, ok := res.(*pgconn.PipelineSync); ok {
+			break
+		}
+	}
+	if err := pl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ports) != 1 || ports[0] != replica {
+		t.Errorf("first statement of the BEGIN READ ONLY transaction ran on port %v, want the replica's %s", ports, replica)
+	}
+	var again int
+	if err := conn.QueryRow(ctx, "SELECT inet_server_port()").Scan(&again); err != nil || fmt.Sprint(again) != replica {
+		t.Errorf("next statement of the transaction on port %d (%v), want the replica's %s", again, err, replica)
+	}
+	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestWritesWaitForPromotion: a session that needs a primary while there
 // is none (killed, its replica not yet promoted) waits for the promotion
 // (backends.primary_wait_timeout) instead of failing at once.

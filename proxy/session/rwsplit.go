@@ -62,10 +62,13 @@ func settingSQL(sql string) bool {
 // requestOf reports whether the request that begins with first and goes
 // on in rest (as readOnlyRequest) runs at most one statement, each of
 // whose text ok accepts, and ends within it; a simple Query may also be
-// one that query (if not nil) accepts.
+// one that query (if not nil) accepts, and an extended-protocol request
+// may begin with such a statement (unnamed), followed by any number of
+// statements that ok accepts.
 func requestOf(first, rest []byte, stmts map[string]*pool.Statement, ok, query func(string) bool) bool {
 	statements := 0
 	unnamed := false // the unnamed statement was parsed in this request
+	begun := false   // the request begins with a BEGIN READ ONLY (query) in the extended protocol
 	// The named statements parsed in this request (each accepted at its
 	// Parse), which its Binds may use before the session knows them:
 	// pgjdbc sends a statement's Parse with its first Bind.
@@ -94,6 +97,13 @@ func requestOf(first, rest []byte, stmts map[string]*pool.Statement, ok, query f
 		case 'P':
 			name, rest := wire.CString(body)
 			sql, _ := wire.CString(rest)
+			if query != nil && statements == 0 && len(name) == 0 && !begun && query(string(sql)) {
+				// pgjdbc's BEGIN READ ONLY, sent with the
+				// transaction's first statements: PostgreSQL refuses
+				// every write of the transaction wherever it runs.
+				begun, unnamed = true, true
+				break
+			}
 			if !ok(string(sql)) {
 				return false
 			}
@@ -119,11 +129,11 @@ func requestOf(first, rest []byte, stmts map[string]*pool.Statement, ok, query f
 			}
 		case 'E':
 			statements++
-			if statements > 1 {
+			if statements > 1 && !begun {
 				return false
 			}
 		case 'S':
-			return statements <= 1 // none: a prepare, which writes nothing either
+			return statements <= 1 || begun // none: a prepare, which writes nothing either
 		case 'D', 'C', 'H':
 		default:
 			return false // COPY data, a function call, anything else

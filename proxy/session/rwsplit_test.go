@@ -105,6 +105,12 @@ func TestReadOnlyRequest(t *testing.T) {
 		{"named parse and its first bind in one request (pgjdbc)", enc(&pgproto3.Parse{Name: "S_1", Query: "SELECT $1::int"}, &pgproto3.Bind{PreparedStatement: "S_1"}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
 		{"named parse of a write and its first bind", enc(&pgproto3.Parse{Name: "S_2", Query: "DELETE FROM t"}, &pgproto3.Bind{PreparedStatement: "S_2"}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
 		{"bind of a statement another parse in the request does not name", enc(&pgproto3.Parse{Name: "S_1", Query: "SELECT 1"}, &pgproto3.Bind{PreparedStatement: "S_9"}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"extended begin read only with the first statement (pgjdbc)", enc(&pgproto3.Parse{Query: "BEGIN READ ONLY"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Parse{Query: "SELECT 1"}, &pgproto3.Bind{}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
+		{"extended begin read only, two reads", enc(&pgproto3.Parse{Query: "BEGIN READ ONLY"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Bind{PreparedStatement: "sel"}, &pgproto3.Execute{}, &pgproto3.Bind{PreparedStatement: "sel"}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
+		{"extended begin read only alone", enc(&pgproto3.Parse{Query: "BEGIN READ ONLY"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
+		{"extended begin read only, then a write", enc(&pgproto3.Parse{Query: "BEGIN READ ONLY"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Parse{Query: "COMMIT"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Parse{Query: "INSERT INTO t DEFAULT VALUES"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"extended begin", enc(&pgproto3.Parse{Query: "BEGIN"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Parse{Query: "SELECT 1"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"a read, then begin read only", enc(&pgproto3.Parse{Query: "SELECT 1"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Parse{Query: "BEGIN READ ONLY"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
 		{"prepare only", enc(&pgproto3.Parse{Name: "x", Query: "SELECT 1"}, &pgproto3.Describe{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{}), true},
 		{"prepare a write", enc(&pgproto3.Parse{Name: "x", Query: "INSERT INTO t VALUES (1)"}, &pgproto3.Describe{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{}), false},
 	} {
