@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -453,5 +454,106 @@ func TestCancelRequestOverBackendTLS(t *testing.T) {
 				t.Error("no connection to the backend began with an SSLRequest for the cancel")
 			}
 		})
+	}
+}
+
+// TestBackendCertificateReplacedOpensCircuit: the backend's certificate
+// is replaced (pg_reload_conf) by one the proxy's sslmode=verify-full
+// refuses (another CA, another host name), as a botched rotation does.
+// The health check's connection, open since before, still works; new
+// connections fail. One failed session is enough for the checks to try a
+// new connection too: they fail with the TLS reason, and the circuit opens
+// with no further traffic, rather than passing checks resetting the count
+// of failed connects for as long as the checker's connection lives.
+func TestBackendCertificateReplacedOpensCircuit(t *testing.T) {
+	c, pki := tlsCluster(t, "tls-replaced")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cfg := testConfig(t, c)
+	cfg.Backends.Instances[0].Host = "localhost"
+	cfg.Backends.SSLMode, cfg.Backends.SSLRootCert = "verify-full", pki.CAFile
+	p := startProxy(t, cfg)
+	su := superuser(t, ctx, c)
+	waitHealthOverTLS(t, ctx, su)
+	conn, err := pgx.Connect(ctx, p.dsn("app", "app-pw"))
+	if err != nil {
+		t.Fatalf("session before the certificate is replaced: %v", err)
+	}
+	conn.Close(ctx)
+
+	other := pgtest.NewPKI(t, []string{"db.example.com"}, "postgres")
+	for src, dst := range map[string]string{other.ServerCert: "server.crt", other.ServerKey: "server.key"} {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// WriteFile keeps the file's owner, the server's user.
+		if err := os.WriteFile(filepath.Join(c.DataDir, dst), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := su.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	events := p.Subscribe(ctx)
+	// Once the server has the new certificate, a session fails on it.
+	for {
+		_, err := pgx.Connect(ctx, p.dsn("app", "app-pw"))
+		if err != nil {
+			if d := detail(err); !strings.Contains(d, "the backend's certificate failed verification") {
+				t.Fatalf("session after the certificate was replaced: %v (detail %q), want the TLS failure in DETAIL", err, d)
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the server never presented its new certificate")
+		case <-time.After(20 * time.Millisecond): // the server reloading
+		}
+	}
+	ev := waitEvent(t, ctx, events, isEvent(status.CircuitOpened, "pg-a"))
+	if !strings.Contains(ev.Detail, "health check failed") {
+		t.Errorf("circuit opened with %q, want the health checks failing", ev.Detail)
+	}
+}
+
+// TestBackendTLSReloadVerifiesRotatedFiles: the CA file is replaced on
+// disk (a rotation) by one that does not sign the backend's certificate,
+// and the proxy is reloaded. The health check verifies the backend with
+// the new file at once, rather than on the connection it opened before,
+// so that the failed rotation shows (an Error log, the circuit opening)
+// with no client traffic, not at the next new session.
+func TestBackendTLSReloadVerifiesRotatedFiles(t *testing.T) {
+	c, pki := tlsCluster(t, "tls-rotate")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	caFile := filepath.Join(t.TempDir(), "backend-ca.crt")
+	copyFile := func(src string) {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(caFile, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(pki.CAFile)
+	cfg := testConfig(t, c)
+	cfg.Backends.Instances[0].Host = "localhost"
+	cfg.Backends.SSLMode, cfg.Backends.SSLRootCert = "verify-full", caFile
+	path := filepath.Join(t.TempDir(), "heliosproxy.toml")
+	writeConfig(t, path, cfg)
+	p := startProxy(t, cfg)
+	p.SetConfigSource(func() (config.Config, []config.Warning, error) { return config.Load(path) })
+	waitHealthOverTLS(t, ctx, superuser(t, ctx, c))
+	events := p.Subscribe(ctx)
+
+	copyFile(pgtest.NewPKI(t, []string{"localhost"}, "postgres").CAFile)
+	if _, err := p.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvent(t, ctx, events, isEvent(status.CircuitOpened, "pg-a"))
+	if !strings.Contains(ev.Detail, "health check failed") {
+		t.Errorf("circuit opened with %q, want the health checks failing", ev.Detail)
 	}
 }

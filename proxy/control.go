@@ -305,6 +305,7 @@ func (s *Server) applyReload(p reloadPlan) {
 		s.group.Remove(b.Config.Name)
 	}
 	list := make([]*backend.Backend, 0, len(p.backends))
+	var redial []*backend.Backend // kept backends reached over TLS
 	for _, pb := range p.backends {
 		b := pb.old
 		bc := backend.BreakerConfig(p.next, pb.cfg)
@@ -318,14 +319,30 @@ func (s *Server) applyReload(p reloadPlan) {
 			}
 		}
 		if pb.check {
+			if pb.old == nil && pb.pc != nil && pb.cfg.RoleOrAuto() == config.RoleAuto {
+				// As Run waits for the first checks: not routed as a
+				// primary before its role is known.
+				b.HoldForRole(now.Add(p.next.HealthChecks.Timeout.Duration))
+			}
 			s.stopChecker(b)
 			s.runChecker(b, p.next.HealthChecks, pb.pc)
+		} else if p.next.BackendTLS(pb.cfg).Mode() != "disable" {
+			redial = append(redial, b)
 		}
 		list = append(list, b)
 	}
 	s.backends.Store(&list)
 	s.users.Store(&p.users)
 	s.cfg.Store(&p.next)
+	for _, b := range redial {
+		// The reload read the TLS files again (a rotated CA or client
+		// certificate): new connections use them, and so does the next
+		// check, at once, so that a rotation that fails shows now rather
+		// than at the next new session. Asked only now: a check that
+		// dialled before the new configuration was stored would verify
+		// with the old files.
+		b.Check.Redial()
+	}
 	s.breakersOnSet(p.next)
 	s.patterns.SetConfig(patternsConfig(p.next))
 	s.tenants.SetConfig(tenantConfig(p.next))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/internal/pgtest"
@@ -207,6 +208,168 @@ func TestReadYourWrites(t *testing.T) {
 			t.Fatalf("reads never went back to the replica: %v", roles(p.Snapshot()))
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// TestSettingsAreNotWrites: a session's SET, RESET and SHOW (which drivers
+// send right after their login: pgjdbc sets extra_float_digits and
+// application_name) write nothing, so its next split reads go to the
+// replica at once. Before, each counted as a write for read-your-writes,
+// and the reads stayed on the primary until the replica was known to have
+// replayed whatever the primary had written by then: with a short-lived
+// session (or a replica a little behind), never. Replay is paused here
+// with the replica behind the primary, so that such a wait never ends.
+func TestSettingsAreNotWrites(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, cs := splitProxy(t, ctx)
+	replica := cs[1].Port
+	if err := cs[1].PauseReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs[0].Exec(ctx, "INSERT INTO writes (tag) VALUES ('not replayed')"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, p.dsn("postgres", cs[0].Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, sql := range []string{"SET extra_float_digits = 3", "SET application_name = 'PostgreSQL JDBC Driver'", "RESET search_path"} {
+		if _, err := conn.Exec(ctx, sql); err != nil { // simple protocol
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, sql, pgx.QueryExecModeExec); err != nil { // extended
+			t.Fatal(err)
+		}
+		if got := port(t, ctx, conn, "SELECT inet_server_port()"); got != replica {
+			t.Errorf("read after %q ran on port %d, want the replica's %d", sql, got, replica)
+		}
+	}
+	var name string
+	if err := conn.QueryRow(ctx, "SHOW application_name").Scan(&name); err != nil || name != "PostgreSQL JDBC Driver" {
+		t.Errorf("SHOW application_name = %q, %v", name, err)
+	}
+	if got := port(t, ctx, conn, "SELECT inet_server_port()"); got != replica {
+		t.Errorf("read after SHOW ran on port %d, want the replica's %d", got, replica)
+	}
+	// A write still keeps the session's reads off the replica.
+	if _, err := conn.Exec(ctx, "INSERT INTO writes (tag) VALUES ('mine')"); err != nil {
+		t.Fatal(err)
+	}
+	if got := port(t, ctx, conn, "SELECT inet_server_port()"); got == replica {
+		t.Errorf("read after the session's write ran on the replica, which has not replayed it")
+	}
+}
+
+// TestSplitStatementParsedWithItsBind: a named statement whose Parse
+// comes in the same request as its first Bind (pgjdbc does so from the
+// fifth execution of a PreparedStatement, prepareThreshold) is split by
+// its text like any other. Before, the Bind's statement was not known yet
+// when the request was judged: it went to the primary, counted as a
+// possible write, and with read-your-writes every read of the session
+// after it went to the primary too.
+func TestSplitStatementParsedWithItsBind(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, cs := splitProxy(t, ctx)
+	replica := cs[1].Port
+	conn, err := pgx.Connect(ctx, p.dsn("postgres", cs[0].Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for i := range 3 {
+		name := fmt.Sprint("S_", i+1)
+		pl := conn.PgConn().StartPipeline(ctx)
+		pl.SendPrepare(name, "SELECT inet_server_port()", nil)
+		pl.SendQueryPrepared(name, nil, nil, nil)
+		pl.SendPipelineSync()
+		if err := pl.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for {
+			res, err := pl.GetResults()
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if rr, ok := res.(*pgconn.ResultReader); ok {
+				r := rr.Read()
+				if r.Err != nil || len(r.Rows) != 1 {
+					t.Fatalf("%s: %v, %d rows", name, r.Err, len(r.Rows))
+				}
+				got = append(got, string(r.Rows[0][0]))
+			}
+			if _, ok := res.(*pgconn.PipelineSync); ok {
+				break
+			}
+		}
+		if err := pl.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprint(replica); len(got) != 1 || got[0] != want {
+			t.Errorf("%s prepared and run in one request ran on port %v, want the replica's %s", name, got, want)
+		}
+		if got := port(t, ctx, conn, "SELECT inet_server_port()"); got != replica {
+			t.Errorf("read after %s ran on port %d, want the replica's %d", name, got, replica)
+		}
+	}
+}
+
+// TestSplitExtendedBeginReadOnly: pgjdbc with setReadOnly(true) and
+// autocommit off sends BEGIN READ ONLY in the extended protocol, in one
+// request with the transaction's first statement; the whole transaction
+// goes to the replica, as a simple-protocol BEGIN READ ONLY does. Before,
+// it went to the primary (two statements in one request).
+func TestSplitExtendedBeginReadOnly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, cs := splitProxy(t, ctx)
+	replica := fmt.Sprint(cs[1].Port)
+	conn, err := pgx.Connect(ctx, p.dsn("postgres", cs[0].Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	pl := conn.PgConn().StartPipeline(ctx)
+	pl.SendQueryParams("BEGIN READ ONLY", nil, nil, nil, nil)
+	pl.SendQueryParams("SELECT inet_server_port()", nil, nil, nil, nil)
+	pl.SendPipelineSync()
+	if err := pl.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var ports []string
+	for {
+		res, err := pl.GetResults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rr, ok := res.(*pgconn.ResultReader); ok {
+			r := rr.Read()
+			if r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			for _, row := range r.Rows {
+				ports = append(ports, string(row[0]))
+			}
+		}
+		if _, ok := res.(*pgconn.PipelineSync); ok {
+			break
+		}
+	}
+	if err := pl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ports) != 1 || ports[0] != replica {
+		t.Errorf("first statement of the BEGIN READ ONLY transaction ran on port %v, want the replica's %s", ports, replica)
+	}
+	var again int
+	if err := conn.QueryRow(ctx, "SELECT inet_server_port()").Scan(&again); err != nil || fmt.Sprint(again) != replica {
+		t.Errorf("next statement of the transaction on port %d (%v), want the replica's %s", again, err, replica)
+	}
+	if _, err := conn.Exec(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
 	}
 }
 

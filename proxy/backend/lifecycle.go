@@ -99,6 +99,14 @@ func (b *Backend) Note(tr breaker.Transition, ok bool) {
 // connection's) with the backend's own time.
 func (b *Backend) Connected(t breaker.Ticket, o breaker.Outcome, latency time.Duration, now time.Time) {
 	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Connect, Outcome: o, Latency: latency}, now))
+	if o == breaker.Failure {
+		// The health check's connection may predate what failed this
+		// one (a replaced certificate, pg_hba.conf): it checks with a
+		// new one, so that the failure is seen, logged with its reason
+		// and counted each interval, rather than passing checks resetting
+		// the count between the sessions that fail.
+		b.Check.Redial()
+	}
 	if o == breaker.Overload {
 		// A login b refused for overload (53300 too many clients, 57P03
 		// starting up) is an overload answer like a query's: the metrics

@@ -111,6 +111,35 @@ type roleState struct {
 	obs        health.Observation // the latest with RoleKnown
 	observed   bool               // obs is set
 	claimSince time.Time          // since when it claims to be primary (incumbency among equals)
+	// heldUntil (unix nanos) keeps the backend out of routing until its
+	// first health check has finished, at the latest until then; 0: not
+	// held (HoldForRole).
+	heldUntil atomic.Int64
+}
+
+// HoldForRole keeps b, which a reload added (or moved to another
+// address), out of routing until its first health check has finished,
+// so that its role is known if it can be, or until deadline: until then
+// its role is unknown, and a replica or a fenced former primary would
+// take sessions that may write. Run waits for the first checks before it
+// accepts clients instead.
+func (b *Backend) HoldForRole(deadline time.Time) { b.role.heldUntil.Store(deadline.UnixNano()) }
+
+// Held reports whether b is out of routing at now (HoldForRole).
+func (b *Backend) Held(now time.Time) bool {
+	until := b.role.heldUntil.Load()
+	if until == 0 {
+		return false
+	}
+	select {
+	case <-b.Check.First():
+	default:
+		if now.UnixNano() < until {
+			return true
+		}
+	}
+	b.role.heldUntil.Store(0)
+	return false
 }
 
 // Roles returns b's replication role and routing verdict as last assessed.

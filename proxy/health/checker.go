@@ -233,8 +233,10 @@ func (c *Checker) checkOnce(ctx context.Context) {
 }
 
 func (c *Checker) query(ctx context.Context) (breaker.Outcome, error) {
-	if c.pc != nil && c.b.TLS() != c.tlsAt {
-		c.close() // a reload changed the backend's TLS settings
+	// A reload changed the backend's TLS settings, or a session's
+	// connection failed where the check's, open since, may not (Redial).
+	if redial := c.st.redial.Swap(false); c.pc != nil && (redial || c.b.TLS() != c.tlsAt) {
+		c.close()
 	}
 	if c.pc == nil {
 		c.tlsAt = c.b.TLS()

@@ -19,6 +19,7 @@ type State struct {
 	// answered none of them, not even with an error.
 	unanswered atomic.Int32
 	now        chan struct{} // asks the Checker for a check now (capacity 1)
+	redial     atomic.Bool   // the next check opens a new connection (Redial)
 
 	first     chan struct{} // closed when the first check has finished
 	firstOnce sync.Once
@@ -67,6 +68,18 @@ func (st *State) Request() {
 	select {
 	case st.now <- struct{}{}:
 	default:
+	}
+}
+
+// Redial asks the Checker for a check now on a new connection: a
+// connection to the backend failed for a session, and what failed it (a
+// certificate replaced with one that fails verification, pg_hba.conf, the
+// server's TLS settings) is seen by new connections only, not by the
+// check's own, which may have stayed open since before the change. A
+// redial still pending stands for this one.
+func (st *State) Redial() {
+	if !st.redial.Swap(true) {
+		st.Request()
 	}
 }
 

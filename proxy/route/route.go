@@ -163,7 +163,7 @@ func (r *Router) route(readOnly bool, exclude []*backend.Backend, count bool) (*
 	var room [2][8]*backend.Backend
 	classes := [2][]*backend.Backend{room[0][:0], room[1][:0]}
 	for _, b := range r.Backends() {
-		if b.Draining.Load() || slices.Contains(exclude, b) {
+		if b.Draining.Load() || slices.Contains(exclude, b) || b.Held(now) {
 			continue
 		}
 		class, ok := takes(b, readOnly)
@@ -214,6 +214,10 @@ func (r *Router) route(readOnly bool, exclude []*backend.Backend, count bool) (*
 	byRole := false // a backend's role kept the session out
 	for _, b := range r.Backends() {
 		if b.Draining.Load() || slices.Contains(exclude, b) {
+			continue
+		}
+		if b.Held(now) {
+			byRole = true // its role is about to be known: a write waits for it (RouteWait)
 			continue
 		}
 		if _, ok := takes(b, readOnly); !ok {

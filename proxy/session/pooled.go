@@ -54,10 +54,14 @@ type pooled struct {
 	locks     bool
 	lockCheck bool
 	locksGen  uint32
-	split     bool              // sc was routed by the read/write split: read-only
-	mayWrite  bool              // a request that may write ran on sc (not one the split routed)
-	wroteAt   time.Time         // when the last one that may have written was given back; zero if none
-	wanted    map[string]string // session parameters carried to every server connection
+	split     bool // sc was routed by the read/write split: read-only
+	mayWrite  bool // a request that may write ran on sc (not one the split routed)
+	// settings: the request routing last looked at only sets or shows a
+	// session setting (settingsRequest): it writes nothing, so it does
+	// not set mayWrite. Written and read by the client's goroutine.
+	settings bool
+	wroteAt  time.Time         // when the last one that may have written was given back; zero if none
+	wanted   map[string]string // session parameters carried to every server connection
 	// wantedKey is wanted in canonical form (paramsKey): a connection
 	// whose serverConn.synced equals it has them all (syncParams).
 	wantedKey string
@@ -265,8 +269,12 @@ func (ss *session) pooledStartup() error {
 		return &Error{Code: cmp.Or(code, "22023"), Message: text}
 	}
 	_, pl.looped = pl.sc.Net.(*loopConn)
+	hot := hotStandby(pl.b)
 	for name, v := range pl.sc.Params {
 		if !pl.sc.Custom(name) {
+			if name == inHotStandby && hot != "" {
+				v = hot
+			}
 			out = wire.AppendParameterStatus(out, name, v)
 		}
 	}
@@ -833,7 +841,7 @@ func (ss *session) carryOn(sc *serverConn, typ byte, split bool) int {
 		// the read/write split routes this one elsewhere.
 		return nextReroute
 	}
-	if starts && !split {
+	if starts && !split && !pl.settings {
 		pl.mayWrite = true // a request that may write starts on it
 	}
 	if pl.busy || !sc.q.empty() || inTx && pl.user.TxMode || !sc.Doomed() && pl.b.Breaker.State() != breaker.Open {
@@ -1047,7 +1055,7 @@ func (ss *session) attachWaiting(done chan<- string, typ byte, msg []byte, readO
 			sc.p.Put(sc, false)
 			continue
 		}
-		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy, pl.split, pl.mayWrite = sc, b, t, true, false, split, typ != 0 && !split
+		pl.sc, pl.b, pl.ticket, pl.fresh, pl.busy, pl.split, pl.mayWrite = sc, b, t, true, false, split, typ != 0 && !split && !pl.settings
 		pl.admitted = got.admitted
 		ss.targetMu.Lock()
 		ss.b, ss.serverPID, ss.serverKey = b, sc.PID, sc.Key
@@ -1159,11 +1167,15 @@ func (ss *session) stale(sc *serverConn) bool {
 // (read-your-writes: Host.Replayed), which exclude lists.
 func (ss *session) routing(typ byte, msg []byte) (readOnly, split bool, exclude []*backend.Backend) {
 	pl := ss.pl
+	pl.settings = false
 	if pl.readOnly {
 		return true, false, nil
 	}
-	if typ == 0 || !pl.user.TxMode || !ss.s.config().Pool.ReadWriteSplit || byte(ss.txStatus.Load()) != 'I' ||
-		!readOnlyRequest(msg, ss.cs.Peek(), pl.stmts) {
+	if typ == 0 || !pl.user.TxMode || !ss.s.config().Pool.ReadWriteSplit || byte(ss.txStatus.Load()) != 'I' {
+		return false, false, nil
+	}
+	if !readOnlyRequest(msg, ss.cs.Peek(), pl.stmts) {
+		pl.settings = settingsRequest(msg, ss.cs.Peek(), pl.stmts)
 		return false, false, nil
 	}
 	pl.mu.Lock() // the reader sets wroteAt when it gives a connection back

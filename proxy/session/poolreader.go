@@ -451,8 +451,13 @@ func (sc *serverConn) readFailed(err error) {
 		return
 	}
 	b := sc.b
-	now := sc.s.clock.Now()
-	b.Note(b.Breaker.RecordConnLoss(b.Breaker.Current(), now))
+	// A connection the backend ended with a FATAL that is not the
+	// backend's health (40001 or 57P04: a hot standby ending a session
+	// that conflicts with recovery) is lost to its session only, as for
+	// pass-through sessions. The reader set h.fatal on this goroutine.
+	if f := sc.r.fatal; f == nil || breaker.Classify(f.Code, false) == breaker.Failure {
+		b.Note(b.Breaker.RecordConnLoss(b.Breaker.Current(), sc.s.clock.Now()))
+	}
 	if sc.owner.CompareAndSwap(nil, tombstone) {
 		sc.p.Discard(sc)
 		_ = sc.Net.Close()

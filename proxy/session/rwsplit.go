@@ -2,6 +2,7 @@ package session
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 
 	"github.com/heliosdb/heliosproxy/proxy/pool"
@@ -38,8 +39,41 @@ import (
 // a transaction block open, or is a BEGIN READ ONLY. stmts are the
 // session's prepared statements, for Binds of named ones.
 func readOnlyRequest(first, rest []byte, stmts map[string]*pool.Statement) bool {
+	return requestOf(first, rest, stmts, readOnlySQL, beginsReadOnly)
+}
+
+// settingsRequest reports, as readOnlyRequest does, whether the request
+// runs only one SET, RESET or SHOW: it changes or reads the session's
+// settings and writes nothing to the database, so that the session's
+// next split reads need not wait for replicas to replay anything
+// (read-your-writes). Drivers send such requests right after their
+// login (pgjdbc: extra_float_digits, application_name).
+func settingsRequest(first, rest []byte, stmts map[string]*pool.Statement) bool {
+	return requestOf(first, rest, stmts, settingSQL, nil)
+}
+
+// settingSQL reports whether one statement's text is a SET, RESET or
+// SHOW.
+func settingSQL(sql string) bool {
+	words := sqlWords(sql)
+	return len(words) > 0 && (words[0] == "SET" || words[0] == "RESET" || words[0] == "SHOW")
+}
+
+// requestOf reports whether the request that begins with first and goes
+// on in rest (as readOnlyRequest) runs at most one statement, each of
+// whose text ok accepts, and ends within it; a simple Query may also be
+// one that query (if not nil) accepts, and an extended-protocol request
+// may begin with such a statement (unnamed), followed by any number of
+// statements that ok accepts.
+func requestOf(first, rest []byte, stmts map[string]*pool.Statement, ok, query func(string) bool) bool {
 	statements := 0
 	unnamed := false // the unnamed statement was parsed in this request
+	begun := false   // the request begins with a BEGIN READ ONLY (query) in the extended protocol
+	// The named statements parsed in this request (each accepted at its
+	// Parse), which its Binds may use before the session knows them:
+	// pgjdbc sends a statement's Parse with its first Bind.
+	var room [2][]byte
+	parsed := room[:0]
 	msgs := first
 	for {
 		if len(msgs) < 5 {
@@ -59,37 +93,47 @@ func readOnlyRequest(first, rest []byte, stmts map[string]*pool.Statement) bool 
 		switch typ {
 		case 'Q':
 			sql, _ := wire.CString(body)
-			return statements == 0 && (readOnlyQuery(string(sql)) || beginsReadOnly(string(sql)))
+			return statements == 0 && (oneStatement(string(sql), ok) || query != nil && query(string(sql)))
 		case 'P':
 			name, rest := wire.CString(body)
 			sql, _ := wire.CString(rest)
-			if !readOnlySQL(string(sql)) {
+			if query != nil && statements == 0 && len(name) == 0 && !begun && query(string(sql)) {
+				// pgjdbc's BEGIN READ ONLY, sent with the
+				// transaction's first statements: PostgreSQL refuses
+				// every write of the transaction wherever it runs.
+				begun, unnamed = true, true
+				break
+			}
+			if !ok(string(sql)) {
 				return false
 			}
 			unnamed = unnamed || len(name) == 0
+			if len(name) > 0 {
+				parsed = append(parsed, name)
+			}
 		case 'B':
 			_, rest := wire.CString(body)
 			name, _ := wire.CString(rest)
 			if len(name) == 0 && !unnamed {
 				return false // parsed by an earlier request: its text is not known here
 			}
-			if len(name) > 0 {
+			if len(name) > 0 && !slices.ContainsFunc(parsed, func(p []byte) bool { return string(p) == string(name) }) {
 				ref := stmts[string(name)]
 				if ref == nil {
 					return false
 				}
 				sql, _ := wire.CString(ref.Parse[5+len(ref.Name)+1:])
-				if !readOnlySQL(string(sql)) {
+				if !ok(string(sql)) {
 					return false
 				}
 			}
 		case 'E':
 			statements++
-			if statements > 1 {
+			if statements > 1 && !begun {
 				return false
 			}
 		case 'S':
-			return statements <= 1 // none: a prepare, which writes nothing either
+			return statements <= 1 || begun // none: a prepare, which writes nothing either
 		case 'D', 'C', 'H':
 		default:
 			return false // COPY data, a function call, anything else
@@ -119,13 +163,17 @@ func beginsReadOnly(sql string) bool {
 
 // readOnlyQuery reports whether a simple Query holds exactly one statement
 // and it is read-only.
-func readOnlyQuery(sql string) bool {
+func readOnlyQuery(sql string) bool { return oneStatement(sql, readOnlySQL) }
+
+// oneStatement reports whether a simple Query holds exactly one statement
+// and ok accepts it.
+func oneStatement(sql string, ok func(string) bool) bool {
 	sql = strings.TrimSpace(sql)
 	sql = strings.TrimSpace(strings.TrimSuffix(sql, ";"))
 	if strings.ContainsRune(sql, ';') {
 		return false // several statements (or a semicolon in a literal: not sure)
 	}
-	return readOnlySQL(sql)
+	return ok(sql)
 }
 
 // readOnlySQL reports whether one statement's text reads only: it starts

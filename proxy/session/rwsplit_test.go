@@ -102,11 +102,52 @@ func TestReadOnlyRequest(t *testing.T) {
 		{"begin read write", enc(&pgproto3.Query{String: "BEGIN READ WRITE"}), false},
 		{"begin", enc(&pgproto3.Query{String: "BEGIN"}), false},
 		{"begin read only and more", enc(&pgproto3.Query{String: "BEGIN READ ONLY; DELETE FROM t"}), false},
+		{"named parse and its first bind in one request (pgjdbc)", enc(&pgproto3.Parse{Name: "S_1", Query: "SELECT $1::int"}, &pgproto3.Bind{PreparedStatement: "S_1"}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
+		{"named parse of a write and its first bind", enc(&pgproto3.Parse{Name: "S_2", Query: "DELETE FROM t"}, &pgproto3.Bind{PreparedStatement: "S_2"}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"bind of a statement another parse in the request does not name", enc(&pgproto3.Parse{Name: "S_1", Query: "SELECT 1"}, &pgproto3.Bind{PreparedStatement: "S_9"}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"extended begin read only with the first statement (pgjdbc)", enc(&pgproto3.Parse{Query: "BEGIN READ ONLY"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Parse{Query: "SELECT 1"}, &pgproto3.Bind{}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
+		{"extended begin read only, two reads", enc(&pgproto3.Parse{Query: "BEGIN READ ONLY"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Bind{PreparedStatement: "sel"}, &pgproto3.Execute{}, &pgproto3.Bind{PreparedStatement: "sel"}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
+		{"extended begin read only alone", enc(&pgproto3.Parse{Query: "BEGIN READ ONLY"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
+		{"extended begin read only, then a write", enc(&pgproto3.Parse{Query: "BEGIN READ ONLY"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Parse{Query: "COMMIT"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Parse{Query: "INSERT INTO t DEFAULT VALUES"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"extended begin", enc(&pgproto3.Parse{Query: "BEGIN"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Parse{Query: "SELECT 1"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"a read, then begin read only", enc(&pgproto3.Parse{Query: "SELECT 1"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Parse{Query: "BEGIN READ ONLY"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
 		{"prepare only", enc(&pgproto3.Parse{Name: "x", Query: "SELECT 1"}, &pgproto3.Describe{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{}), true},
 		{"prepare a write", enc(&pgproto3.Parse{Name: "x", Query: "INSERT INTO t VALUES (1)"}, &pgproto3.Describe{ObjectType: 'S', Name: "x"}, &pgproto3.Sync{}), false},
 	} {
 		if got := readOnlyRequest(c.msgs[:0], c.msgs, stmts); got != c.want {
 			t.Errorf("%s: readOnlyRequest = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestSettingsRequest(t *testing.T) {
+	enc := func(msgs ...pgproto3.FrontendMessage) []byte {
+		var out []byte
+		for _, m := range msgs {
+			var err error
+			if out, err = m.Encode(out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		msgs []byte
+		want bool
+	}{
+		{"simple SET", enc(&pgproto3.Query{String: "SET extra_float_digits = 3"}), true},
+		{"simple RESET", enc(&pgproto3.Query{String: "reset search_path;"}), true},
+		{"simple SHOW", enc(&pgproto3.Query{String: "SHOW TimeZone"}), true},
+		{"extended SET", enc(&pgproto3.Parse{Query: "SET application_name = 'PostgreSQL JDBC Driver'"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), true},
+		{"SET and a write", enc(&pgproto3.Query{String: "SET x.y = 1; INSERT INTO t DEFAULT VALUES"}), false},
+		{"set_config", enc(&pgproto3.Query{String: "SELECT set_config('a.b', '1', false)"}), false},
+		{"insert", enc(&pgproto3.Query{String: "INSERT INTO t DEFAULT VALUES"}), false},
+		{"SET, then an insert in the batch", enc(&pgproto3.Parse{Query: "SET x.y = 1"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Parse{Query: "INSERT INTO t DEFAULT VALUES"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{}), false},
+		{"no Sync yet", enc(&pgproto3.Parse{Query: "SET x.y = 1"}, &pgproto3.Bind{}, &pgproto3.Execute{}), false},
+	} {
+		if got := settingsRequest(c.msgs[:0], c.msgs, nil); got != c.want {
+			t.Errorf("%s: settingsRequest = %v, want %v", c.name, got, c.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"github.com/heliosdb/heliosproxy/proxy/backend"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/wire"
 )
@@ -85,8 +86,9 @@ func (ps *pools) noteLogin(sc *serverConn, startup map[string]string) {
 // welcomeFor returns the ParameterStatus messages of a login to p with
 // the startup settings, and whether p's connections are read by a loop;
 // ok is false when a connection must tell (none known in p's epoch, or a
-// setting no login gave one without error).
-func (ps *pools) welcomeFor(p *connPool, startup map[string]string) (out []byte, looped, ok bool) {
+// setting no login gave one without error). hot, unless "", is the
+// in_hot_standby it reports (hotStandby).
+func (ps *pools) welcomeFor(p *connPool, startup map[string]string, hot string) (out []byte, looped, ok bool) {
 	epoch := p.Epoch()
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -103,9 +105,39 @@ func (ps *pools) welcomeFor(p *connPool, startup map[string]string) (out []byte,
 		if sv, asked := startup[name]; asked {
 			v = w.accepted[name+"\x00"+sv]
 		}
+		if name == inHotStandby && hot != "" {
+			v = hot
+		}
 		out = wire.AppendParameterStatus(out, name, v)
 	}
 	return out, w.looped, true
+}
+
+// inHotStandby is the parameter PostgreSQL 14 and later report at a
+// login: "on" when the server is in recovery.
+const inHotStandby = "in_hot_standby"
+
+// hotStandby is what a pooled login routed to b is told of
+// in_hot_standby: what b is now, as its health check found it, rather
+// than what its pooled connections reported when they opened or at their
+// last request (a server reports its promotion to a connection at the
+// connection's next ReadyForQuery). Clients decide by it whether they
+// reached a primary (libpq's target_session_attrs=read-write, pgjdbc's
+// targetServerType=primary). "" when b's role is unknown: the
+// connection's own value stands.
+func hotStandby(b *backend.Backend) string {
+	v := b.Roles()
+	r := v.Observed
+	if r == backend.RoleUnknown {
+		r = v.Role
+	}
+	switch r {
+	case backend.RolePrimary:
+		return "off"
+	case backend.RoleReplica:
+		return "on"
+	}
+	return ""
 }
 
 // knownWelcome is a transaction-mode login that needs no server
@@ -119,5 +151,5 @@ func (ss *session) knownWelcome() (out []byte, looped, ok bool) {
 	}
 	(&routed{b: b, t: t}).undo() // the first transaction routes afresh
 	p := ss.s.pools.get(ss.s, b, pool.Key{User: pl.user.Config.Name, Database: pl.database})
-	return ss.s.pools.welcomeFor(p, pl.startup)
+	return ss.s.pools.welcomeFor(p, pl.startup, hotStandby(b))
 }
