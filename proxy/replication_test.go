@@ -417,10 +417,11 @@ func TestLaggingReplicaLeavesReadRouting(t *testing.T) {
 	defer cancel()
 	const limit = 400 * time.Millisecond
 	p, cs := replicated(t, ctx, 1, func(c *config.Config) {
-		c.HealthChecks.Interval = config.Duration{Duration: 100 * time.Millisecond}
-		// Checks every 100 ms follow the lag closely; a generous timeout
-		// keeps a loaded machine's slow check from counting as a failure.
-		c.HealthChecks.Timeout = config.Duration{Duration: time.Second}
+		// Checks every 300 ms follow the lag closely enough; a timeout of
+		// as much keeps a loaded machine's slow check (100 ms did not)
+		// from counting as a failure.
+		c.HealthChecks.Interval = config.Duration{Duration: 300 * time.Millisecond}
+		c.HealthChecks.Timeout = config.Duration{Duration: 300 * time.Millisecond}
 		c.Backends.MaxReplicationLagMs = int(limit / time.Millisecond)
 	})
 	events := p.Subscribe(ctx)
