@@ -171,6 +171,9 @@ func (ss *session) servePooled(ctx context.Context, log *clientLog, u *pool.User
 			Hint: "Connect as a role that is not in [[users]]: its session is relayed to the backend as it is."})
 		return
 	}
+	// Counted from its login on: min_pool_size keeps connections only for
+	// the pools of a user and database with clients.
+	defer ss.s.pools.join(pool.Key{User: u.Config.Name, Database: pl.database})()
 	// A plain client's socket goes to a loop now, before anything can
 	// write to it; the loop reads it once the relay starts (pooledOnLoop).
 	lc := ss.adoptClient()

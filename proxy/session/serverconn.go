@@ -76,6 +76,37 @@ type pools struct {
 	mu sync.Mutex
 	m  map[*backend.Backend]map[pool.Key]*connPool
 	w  map[*connPool]*welcome // what transaction-mode logins learned (welcome.go)
+	// clients counts the logged-in sessions of each user and database
+	// (join): only their pools keep min_pool_size connections.
+	clients map[pool.Key]int
+}
+
+// join counts a session of key's pools until the returned leave is
+// called. While none is counted, their pools keep no min_pool_size
+// connections (PgBouncer's rule too): a database whose clients have left
+// can be dropped once its idle connections expire, and one dropped, or
+// named by a client's typo, gets no login attempts.
+func (ps *pools) join(key pool.Key) (leave func()) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.clients == nil {
+		ps.clients = make(map[pool.Key]int)
+	}
+	ps.clients[key]++
+	return func() {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		if ps.clients[key]--; ps.clients[key] == 0 {
+			delete(ps.clients, key)
+		}
+	}
+}
+
+// hasClients reports whether a session of key's pools is counted (join).
+func (ps *pools) hasClients(key pool.Key) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.clients[key] > 0
 }
 
 // get returns b's pool for key, creating it.
@@ -90,8 +121,10 @@ func (ps *pools) get(s *Front, b *backend.Backend, key pool.Key) *connPool {
 			Open: func(ctx context.Context, p *connPool, epoch uint64) (*serverConn, error) {
 				return s.open(ctx, b, p, epoch)
 			},
-			Healthy: func() bool { return b.Breaker.State() == breaker.Closed && !b.Draining.Load() },
-			Log:     s.log.With("backend", b.Config.Name),
+			KeepMin: func() bool {
+				return b.Breaker.State() == breaker.Closed && !b.Draining.Load() && ps.hasClients(key)
+			},
+			Log: s.log.With("backend", b.Config.Name),
 		})
 		if ps.m == nil {
 			ps.m = make(map[*backend.Backend]map[pool.Key]*connPool)
