@@ -323,14 +323,36 @@ func (p *Pool[M]) Discard(m M) {
 func (p *Pool[M]) Isolate() {
 	p.mu.Lock()
 	p.epoch++
-	idle := p.idle
-	p.idle = nil
-	p.open -= len(idle)
+	idle := p.takeIdleLocked()
 	for len(p.waiters) > 0 {
 		p.grant(grant[M]{err: ErrIsolated})
 	}
 	p.mu.Unlock()
-	for _, m := range idle {
+	closeAll(idle)
+}
+
+// CloseIdle closes the idle connections: a statement that waits for the
+// other sessions on a database to end (DROP DATABASE, CREATE DATABASE …
+// TEMPLATE) is about to run. Busy ones stay.
+func (p *Pool[M]) CloseIdle() {
+	p.mu.Lock()
+	idle := p.takeIdleLocked()
+	p.mu.Unlock()
+	closeAll(idle)
+}
+
+// takeIdleLocked takes the idle connections out of the pool, to be
+// closed (closeAll) once p.mu is released.
+func (p *Pool[M]) takeIdleLocked() []M {
+	idle := p.idle
+	p.idle = nil
+	p.open -= len(idle)
+	return idle
+}
+
+// closeAll closes connections taken out of a pool.
+func closeAll[M Member](ms []M) {
+	for _, m := range ms {
 		m.Base().Close()
 	}
 }
@@ -341,13 +363,9 @@ func (p *Pool[M]) Isolate() {
 func (p *Pool[M]) Close() {
 	p.mu.Lock()
 	p.closed = true
-	idle := p.idle
-	p.idle = nil
-	p.open -= len(idle)
+	idle := p.takeIdleLocked()
 	p.mu.Unlock()
-	for _, m := range idle {
-		m.Base().Close()
-	}
+	closeAll(idle)
 	p.readers.Wait()
 }
 
@@ -360,6 +378,7 @@ func (p *Pool[M]) Maintain(ctx context.Context, now time.Time) {
 	}
 	defer p.maintaining.Store(false)
 	set := p.env.Settings()
+	keepMin := p.env.KeepMin() // before p.mu: it may take the session's locks
 	var expired []M
 	p.mu.Lock()
 	keep := p.idle[:0]
@@ -375,7 +394,7 @@ func (p *Pool[M]) Maintain(ctx context.Context, now time.Time) {
 	p.idle = keep
 	p.open -= len(expired)
 	missing := 0
-	if p.env.KeepMin() {
+	if keepMin {
 		missing = min(set.MinSize, set.Size) - p.open
 	}
 	missing = max(missing, 0)

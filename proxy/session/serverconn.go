@@ -102,6 +102,22 @@ func (ps *pools) join(key pool.Key) (leave func()) {
 	}
 }
 
+// closeIdleExcept closes the idle connections of every pool but those of
+// database: a statement of a session on database that creates, drops or
+// alters a database (wire.DatabaseDDL) is about to run, and PostgreSQL
+// would wait 5 s for them and fail with 55006 "database … is being
+// accessed by other users" (idle pooled connections on the database
+// dropped or copied are such users, for server_idle_timeout). Those of
+// the session's own database are kept: PostgreSQL refuses the session
+// itself there anyway.
+func (ps *pools) closeIdleExcept(database string) {
+	for _, p := range ps.all() {
+		if p.Key.Database != database {
+			p.CloseIdle()
+		}
+	}
+}
+
 // hasClients reports whether a session of key's pools is counted (join).
 func (ps *pools) hasClients(key pool.Key) bool {
 	ps.mu.Lock()
