@@ -216,7 +216,17 @@ func (s *Front) open(ctx context.Context, b *backend.Backend, p *connPool, epoch
 			if o == breaker.Failure || o == breaker.Overload {
 				return nil, errRetry{err}
 			}
-			return nil, &Error{Code: be.Code, Message: be.Message, Err: err}
+			e := &Error{Code: be.Code, Message: be.Message, Err: err}
+			if be.Code == codeInvalidPassword {
+				// The client's password was right (the proxy checked it):
+				// the backend refused the proxy's own credentials for the
+				// role, as after ALTER ROLE … PASSWORD or psql's
+				// \password through the proxy.
+				e.Detail = fmt.Sprintf("HeliosProxy logs in to the database server as %q with the credentials of its [[users]] entry, and the server refused them.", p.Key.User)
+				e.Hint = "If the role's password was changed (ALTER ROLE ... PASSWORD, psql's \\password), put the new password or SCRAM verifier in the role's [[users]] entry and reload HeliosProxy."
+				s.log.Error("the backend refused the [[users]] credentials of a role; was its password changed?", "backend", b.Config.Name, "user", p.Key.User, "database", p.Key.Database)
+			}
+			return nil, e
 		}
 		var pe *Error
 		if errors.As(err, &pe) {
