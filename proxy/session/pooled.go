@@ -156,6 +156,10 @@ func (ss *session) servePooled(ctx context.Context, log *clientLog, u *pool.User
 	}
 	ss.pl = pl
 	defer ss.endPooled()
+	if err := ss.servable(); err != nil {
+		ss.refuse(log, err)
+		return
+	}
 	ss.mimicBackendLogin(ctx)
 	if err := ss.authenticateClient(u); err != nil {
 		ss.refuse(log, err)
@@ -209,6 +213,25 @@ func (ss *session) servePooled(ctx context.Context, log *clientLog, u *pool.User
 	case err != nil && !errors.Is(err, errTerminated):
 		log.Debug("pooled session ended", "session_id", ss.pid, "err", err)
 	}
+}
+
+// servable refuses a pooled login before its password is asked for when
+// no backend can take the session (every circuit open): as a pass-through
+// login is refused, and as PostgreSQL refuses logins with 57P03 while it
+// cannot serve them, so that pg_isready -U <a [[users]] role> says
+// "rejecting connections", not "accepting connections". A session that
+// may wait for a primary (route.ErrNoPrimary) goes on: it waits where it
+// attaches.
+func (ss *session) servable() error {
+	b, t, err := ss.s.router.Route(ss.pl.readOnly, nil)
+	if err != nil {
+		if errors.Is(err, route.ErrNoPrimary) {
+			return nil
+		}
+		return err
+	}
+	(&routed{b: b, t: t}).undo()
+	return nil
 }
 
 // refuse ends a session that could not start with err: the client is told
