@@ -54,10 +54,14 @@ type pooled struct {
 	locks     bool
 	lockCheck bool
 	locksGen  uint32
-	split     bool              // sc was routed by the read/write split: read-only
-	mayWrite  bool              // a request that may write ran on sc (not one the split routed)
-	wroteAt   time.Time         // when the last one that may have written was given back; zero if none
-	wanted    map[string]string // session parameters carried to every server connection
+	// resync: a RESET or DISCARD ALL gave wanted parameters back their
+	// session's values (restoreDefaults): the attached connection gets
+	// them before the session's next request (carryOn).
+	resync   bool
+	split    bool              // sc was routed by the read/write split: read-only
+	mayWrite bool              // a request that may write ran on sc (not one the split routed)
+	wroteAt  time.Time         // when the last one that may have written was given back; zero if none
+	wanted   map[string]string // session parameters carried to every server connection
 	// wantedKey is wanted in canonical form (paramsKey): a connection
 	// whose serverConn.synced equals it has them all (syncParams).
 	wantedKey string
@@ -874,6 +878,9 @@ func (ss *session) carryOn(sc *serverConn, typ byte, split bool) int {
 			pl.lockCheck = false
 			ss.queueOurs(lockQuery, respEntry{locks: true, gen: pl.locksGen})
 		}
+		if starts && pl.resync {
+			ss.syncParams(nil)
+		}
 		return nextKeep
 	}
 	return nextLeave
@@ -1262,6 +1269,7 @@ const resetSession = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *"
 func (ss *session) syncParams(done chan<- string) {
 	pl := ss.pl
 	sc := pl.sc
+	pl.resync = false
 	if pl.wanted == nil {
 		// The server's defaults for what the client did not ask for: in
 		// transaction mode sc.Params holds the previous session's.
