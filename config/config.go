@@ -500,8 +500,9 @@ type Pool struct {
 	// DefaultPoolSize is the most server connections per backend, user and
 	// database; default 20, at least 1.
 	DefaultPoolSize int `toml:"default_pool_size"`
-	// MinPoolSize is the idle connections kept open per backend; default 0,
-	// at most DefaultPoolSize.
+	// MinPoolSize is the connections kept open per backend, user and
+	// database while a client of that user and database is logged in;
+	// default 0, at most DefaultPoolSize.
 	MinPoolSize int `toml:"min_pool_size"`
 	// MaxClientConn is the most client connections; zero means no limit;
 	// default 1000.

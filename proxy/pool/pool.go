@@ -34,7 +34,7 @@ type Member interface {
 // Settings are a pool's limits from the running configuration.
 type Settings struct {
 	Size        int           // connections at most (pool.default_pool_size, or the user's pool_size)
-	MinSize     int           // kept open while the backend is healthy (pool.min_pool_size)
+	MinSize     int           // kept open while the backend is healthy and the pool has clients (pool.min_pool_size)
 	WaitTimeout time.Duration // a checkout waits at most this (pool.query_wait_timeout); 0: no limit
 	Lifetime    time.Duration // a connection older than this is closed when given back or idle (server_lifetime)
 	IdleTimeout time.Duration // an idle connection is closed after this (server_idle_timeout)
@@ -47,9 +47,11 @@ type Env[M Member] struct {
 	// Open opens and logs in a connection of p of the given epoch; it
 	// starts the connection's reader with p.Go.
 	Open func(ctx context.Context, p *Pool[M], epoch uint64) (M, error)
-	// Healthy reports whether min_pool_size connections should be kept:
-	// the circuit is closed and the backend is not draining.
-	Healthy func() bool
+	// KeepMin reports whether min_pool_size connections should be kept:
+	// the circuit is closed, the backend is not draining, and a client of
+	// the pool's user and database is logged in (as PgBouncer keeps
+	// min_pool_size only for pools with clients).
+	KeepMin func() bool
 	Log     *slog.Logger // with the backend's name
 }
 
@@ -321,14 +323,36 @@ func (p *Pool[M]) Discard(m M) {
 func (p *Pool[M]) Isolate() {
 	p.mu.Lock()
 	p.epoch++
-	idle := p.idle
-	p.idle = nil
-	p.open -= len(idle)
+	idle := p.takeIdleLocked()
 	for len(p.waiters) > 0 {
 		p.grant(grant[M]{err: ErrIsolated})
 	}
 	p.mu.Unlock()
-	for _, m := range idle {
+	closeAll(idle)
+}
+
+// CloseIdle closes the idle connections: a statement that waits for the
+// other sessions on a database to end (DROP DATABASE, CREATE DATABASE …
+// TEMPLATE) is about to run. Busy ones stay.
+func (p *Pool[M]) CloseIdle() {
+	p.mu.Lock()
+	idle := p.takeIdleLocked()
+	p.mu.Unlock()
+	closeAll(idle)
+}
+
+// takeIdleLocked takes the idle connections out of the pool, to be
+// closed (closeAll) once p.mu is released.
+func (p *Pool[M]) takeIdleLocked() []M {
+	idle := p.idle
+	p.idle = nil
+	p.open -= len(idle)
+	return idle
+}
+
+// closeAll closes connections taken out of a pool.
+func closeAll[M Member](ms []M) {
+	for _, m := range ms {
 		m.Base().Close()
 	}
 }
@@ -339,13 +363,9 @@ func (p *Pool[M]) Isolate() {
 func (p *Pool[M]) Close() {
 	p.mu.Lock()
 	p.closed = true
-	idle := p.idle
-	p.idle = nil
-	p.open -= len(idle)
+	idle := p.takeIdleLocked()
 	p.mu.Unlock()
-	for _, m := range idle {
-		m.Base().Close()
-	}
+	closeAll(idle)
 	p.readers.Wait()
 }
 
@@ -358,6 +378,7 @@ func (p *Pool[M]) Maintain(ctx context.Context, now time.Time) {
 	}
 	defer p.maintaining.Store(false)
 	set := p.env.Settings()
+	keepMin := p.env.KeepMin() // before p.mu: it may take the session's locks
 	var expired []M
 	p.mu.Lock()
 	keep := p.idle[:0]
@@ -373,7 +394,7 @@ func (p *Pool[M]) Maintain(ctx context.Context, now time.Time) {
 	p.idle = keep
 	p.open -= len(expired)
 	missing := 0
-	if p.env.Healthy() {
+	if keepMin {
 		missing = min(set.MinSize, set.Size) - p.open
 	}
 	missing = max(missing, 0)

@@ -30,7 +30,7 @@ func testPool(t *testing.T, set Settings) (*Pool[*member], *atomic.Int32) {
 			opened.Add(1)
 			return &member{NewConn(a, nil, time.Now(), epoch)}, nil
 		},
-		Healthy: func() bool { return true },
+		KeepMin: func() bool { return true },
 		Log:     slog.New(slog.DiscardHandler),
 	})
 	return p, &opened

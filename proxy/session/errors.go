@@ -21,6 +21,7 @@ const (
 	codeSyntaxError       = "42601"
 	codeInvalidName       = "42602"
 	codeFeatureNotSupp    = "0A000"
+	codeInvalidPassword   = "28P01"
 )
 
 // errMemory answers a client whose message the buffer budget cannot hold.

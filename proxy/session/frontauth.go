@@ -35,7 +35,7 @@ func (ss *session) authenticateClient(u *pool.User) error {
 }
 
 func authFailed(user string) *Error {
-	return &Error{Code: "28P01", Message: fmt.Sprintf("password authentication failed for user %q", user)}
+	return &Error{Code: codeInvalidPassword, Message: fmt.Sprintf("password authentication failed for user %q", user)}
 }
 
 // password reads the client's next message, which must be a

@@ -105,6 +105,7 @@ func (l *localState) backendIdle() {
 func (l *localState) answers(typ byte, body []byte) bool {
 	switch typ {
 	case 'Q':
+		l.noteDatabaseDDL(body)
 		return l.mentions(body) || l.admitQuery(body)
 	case 'S':
 		if l.batch || l.pathBatch != nil {
@@ -126,6 +127,7 @@ func (l *localState) takes(typ byte, body []byte) bool {
 		if l.mentions(query) || l.batch {
 			return true
 		}
+		l.noteDatabaseDDL(query)
 		delete(l.stmts, string(name))
 		l.parsed(body)
 	case 'B':
@@ -169,6 +171,21 @@ func (l *localState) takes(typ byte, body []byte) bool {
 func (l *localState) mentions(sql []byte) bool {
 	return statusdb.Mentions(sql) || len(l.cursors) > 0 && statusdb.IsCursorCommand(sql) ||
 		l.path.watched && (l.path.resolves && statusdb.MentionsTable(sql) || l.path.txSet || l.path.localSet || statusdb.MayChangePath(sql))
+}
+
+// noteDatabaseDDL closes the proxy's idle pooled connections to other
+// databases before a statement that creates, drops or alters a database
+// reaches the backend (pools.closeIdleExcept), so that it finds no other
+// session there but real clients', as on PostgreSQL alone.
+func (l *localState) noteDatabaseDDL(sql []byte) {
+	if !wire.DatabaseDDL(sql) {
+		return
+	}
+	db := l.ss.params["database"]
+	if db == "" {
+		db = l.ss.params["user"]
+	}
+	l.ss.s.pools.closeIdleExcept(db)
 }
 
 // startPath sets the search_path a backend session starts with.

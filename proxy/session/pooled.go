@@ -54,8 +54,12 @@ type pooled struct {
 	locks     bool
 	lockCheck bool
 	locksGen  uint32
-	split     bool // sc was routed by the read/write split: read-only
-	mayWrite  bool // a request that may write ran on sc (not one the split routed)
+	// resync: a RESET or DISCARD ALL gave wanted parameters back their
+	// session's values (restoreDefaults): the attached connection gets
+	// them before the session's next request (carryOn).
+	resync   bool
+	split    bool // sc was routed by the read/write split: read-only
+	mayWrite bool // a request that may write ran on sc (not one the split routed)
 	// settings: the request routing last looked at only sets or shows a
 	// session setting (settingsRequest): it writes nothing, so it does
 	// not set mayWrite. Written and read by the client's goroutine.
@@ -160,6 +164,10 @@ func (ss *session) servePooled(ctx context.Context, log *clientLog, u *pool.User
 	}
 	ss.pl = pl
 	defer ss.endPooled()
+	if err := ss.servable(); err != nil {
+		ss.refuse(log, err)
+		return
+	}
 	ss.mimicBackendLogin(ctx)
 	if err := ss.authenticateClient(u); err != nil {
 		ss.refuse(log, err)
@@ -175,6 +183,9 @@ func (ss *session) servePooled(ctx context.Context, log *clientLog, u *pool.User
 			Hint: "Connect as a role that is not in [[users]]: its session is relayed to the backend as it is."})
 		return
 	}
+	// Counted from its login on: min_pool_size keeps connections only for
+	// the pools of a user and database with clients.
+	defer ss.s.pools.join(pool.Key{User: u.Config.Name, Database: pl.database})()
 	// A plain client's socket goes to a loop now, before anything can
 	// write to it; the loop reads it once the relay starts (pooledOnLoop).
 	lc := ss.adoptClient()
@@ -210,6 +221,25 @@ func (ss *session) servePooled(ctx context.Context, log *clientLog, u *pool.User
 	case err != nil && !errors.Is(err, errTerminated):
 		log.Debug("pooled session ended", "session_id", ss.pid, "err", err)
 	}
+}
+
+// servable refuses a pooled login before its password is asked for when
+// no backend can take the session (every circuit open): as a pass-through
+// login is refused, and as PostgreSQL refuses logins with 57P03 while it
+// cannot serve them, so that pg_isready -U <a [[users]] role> says
+// "rejecting connections", not "accepting connections". A session that
+// may wait for a primary (route.ErrNoPrimary) goes on: it waits where it
+// attaches.
+func (ss *session) servable() error {
+	b, t, err := ss.s.router.Route(ss.pl.readOnly, nil)
+	if err != nil {
+		if errors.Is(err, route.ErrNoPrimary) {
+			return nil
+		}
+		return err
+	}
+	(&routed{b: b, t: t}).undo()
+	return nil
 }
 
 // refuse ends a session that could not start with err: the client is told
@@ -856,6 +886,9 @@ func (ss *session) carryOn(sc *serverConn, typ byte, split bool) int {
 			pl.lockCheck = false
 			ss.queueOurs(lockQuery, respEntry{locks: true, gen: pl.locksGen})
 		}
+		if starts && pl.resync {
+			ss.syncParams(nil)
+		}
 		return nextKeep
 	}
 	return nextLeave
@@ -1248,6 +1281,7 @@ const resetSession = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *"
 func (ss *session) syncParams(done chan<- string) {
 	pl := ss.pl
 	sc := pl.sc
+	pl.resync = false
 	if pl.wanted == nil {
 		// The server's defaults for what the client did not ask for: in
 		// transaction mode sc.Params holds the previous session's.

@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,12 @@ type poolReader struct {
 	// can tell whether any answer to its request reached it (lostBegin).
 	flushes atomic.Uint64
 	lc      *loopConn // the loop reading the connection; nil: readLoop
+	// resets: the request under way (a client's) ran RESET or DISCARD
+	// ALL (resetsAll); reported names the parameters the server reported
+	// in it. PostgreSQL reports them just before ReadyForQuery, where
+	// restoreDefaults looks at them.
+	resets, resetsAll bool
+	reported          []string
 }
 
 // clientFlushSize bounds what the reader gathers before writing it.
@@ -81,12 +88,83 @@ func (h *poolReader) commandTag(tag []byte) {
 		h.sc.reset = true
 	} else {
 		h.noteTag(tag)
+		h.resets = h.resets || bytes.HasPrefix(tag, resetTag)
+		h.resetsAll = h.resetsAll || bytes.HasPrefix(tag, discardAllTag)
 		if ss.pl.locks && bytes.HasPrefix(tag, discardAllTag) {
 			ss.pl.lockCheck = true // it released the session's advisory locks
 		}
 	}
 	ss.pl.mu.Unlock()
 }
+
+// restoreDefaults gives the session parameters that a client's RESET or
+// DISCARD ALL reset the values the session began with, as PostgreSQL
+// does: the client's startup parameter, else the server's default. The
+// server reset them to what the proxy's login gave the connection (it
+// SETs the client's startup parameters), and reported that: a RESET ALL
+// or DISCARD ALL (Npgsql's, when it pools a connection) left the session
+// with the server's TimeZone and an empty application_name. A parameter
+// the request reported (reported) with the connection's own reset value
+// is taken as reset; after DISCARD ALL, every carried one is. The
+// connection gets them again before the session's next request
+// (pooled.resync, syncParams), and the client their ParameterStatus. At
+// the request's ReadyForQuery; the owner's pl.mu is held.
+func (h *poolReader) restoreDefaults(ss *session) {
+	pl, sc := ss.pl, h.sc
+	resets, all, reported := h.resets, h.resetsAll, h.reported
+	h.resets, h.resetsAll, h.reported = false, false, h.reported[:0]
+	if !resets && !all || pl.wanted == nil {
+		return
+	}
+	changed := false
+	restore := func(name string) {
+		cur, want := pl.wanted[name]
+		if !want {
+			return
+		}
+		v, ok := startupValue(pl.startup, name)
+		if !ok {
+			v, ok = sc.defaults[name]
+		}
+		if ok && cur != v {
+			pl.wanted[name] = v
+			changed = true
+		}
+	}
+	if all {
+		for name := range pl.wanted {
+			restore(name)
+		}
+	} else {
+		for _, name := range reported {
+			if def, ok := sc.defaults[name]; ok && pl.wanted[name] == def {
+				restore(name)
+			}
+		}
+	}
+	if changed {
+		pl.wantedKey = paramsKey(pl.wanted)
+		sc.synced = ""
+		pl.resync = true
+	}
+}
+
+// startupValue is a startup parameter's value; parameter names are
+// case-insensitive (libpq sends PGTZ as "timezone", the server reports
+// "TimeZone").
+func startupValue(startup map[string]string, name string) (string, bool) {
+	if v, ok := startup[name]; ok {
+		return v, true
+	}
+	for k, v := range startup {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+var resetTag = []byte("RESET\x00")
 
 // listenTag is LISTEN's CommandComplete tag: in transaction mode a LISTEN
 // lasts its transaction too (resetSession's UNLISTEN *), so that the
@@ -111,7 +189,7 @@ func (h *poolReader) noteTag(tag []byte) {
 		sc.forgetCustom()
 	case bytes.HasPrefix(tag, []byte("DEALLOCATE ALL\x00")):
 		clear(sc.stmts)
-	case bytes.HasPrefix(tag, []byte("RESET\x00")):
+	case bytes.HasPrefix(tag, resetTag):
 		sc.forgetCustom()
 	}
 }
@@ -234,7 +312,10 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 			h.out = append(h.out, msg...)
 		}
 	case 'S':
-		h.parameter(ss, body)
+		name, _ := h.parameter(ss, body)
+		if h.resets {
+			h.reported = append(h.reported, string(name))
+		}
 		h.out = append(h.out, msg...)
 	case 'G', 'W':
 		ss.copyAwaits()
@@ -257,6 +338,7 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 		}
 		h.out = append(h.out, msg...)
 	case 'Z':
+		h.restoreDefaults(ss)
 		// One reading of the clock for the request's end, its
 		// connection's return and the client's write.
 		r := h.readyLocked(ss, msg, ss.s.clock.Now())
@@ -314,8 +396,8 @@ func (h *poolReader) ours(ss *session, typ byte, body []byte) {
 
 // parameter notes a ParameterStatus: the server's value, and the session's
 // when the proxy carries it; pl.mu is held.
-func (h *poolReader) parameter(ss *session, body []byte) {
-	name, value := h.serverParameter(body)
+func (h *poolReader) parameter(ss *session, body []byte) (name, value []byte) {
+	name, value = h.serverParameter(body)
 	sc, pl := h.sc, ss.pl
 	if old, ok := pl.wanted[string(name)]; ok && old != string(value) {
 		// The session's value changed with the connection's: the
@@ -328,6 +410,7 @@ func (h *poolReader) parameter(ss *session, body []byte) {
 		}
 	}
 	ss.parameterStatus(body)
+	return name, value
 }
 
 // serverParameter notes a ParameterStatus as the connection's value;

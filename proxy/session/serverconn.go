@@ -76,6 +76,53 @@ type pools struct {
 	mu sync.Mutex
 	m  map[*backend.Backend]map[pool.Key]*connPool
 	w  map[*connPool]*welcome // what transaction-mode logins learned (welcome.go)
+	// clients counts the logged-in sessions of each user and database
+	// (join): only their pools keep min_pool_size connections.
+	clients map[pool.Key]int
+}
+
+// join counts a session of key's pools until the returned leave is
+// called. While none is counted, their pools keep no min_pool_size
+// connections (PgBouncer's rule too): a database whose clients have left
+// can be dropped once its idle connections expire, and one dropped, or
+// named by a client's typo, gets no login attempts.
+func (ps *pools) join(key pool.Key) (leave func()) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.clients == nil {
+		ps.clients = make(map[pool.Key]int)
+	}
+	ps.clients[key]++
+	return func() {
+		ps.mu.Lock()
+		defer ps.mu.Unlock()
+		if ps.clients[key]--; ps.clients[key] == 0 {
+			delete(ps.clients, key)
+		}
+	}
+}
+
+// closeIdleExcept closes the idle connections of every pool but those of
+// database: a statement of a session on database that creates, drops or
+// alters a database (wire.DatabaseDDL) is about to run, and PostgreSQL
+// would wait 5 s for them and fail with 55006 "database … is being
+// accessed by other users" (idle pooled connections on the database
+// dropped or copied are such users, for server_idle_timeout). Those of
+// the session's own database are kept: PostgreSQL refuses the session
+// itself there anyway.
+func (ps *pools) closeIdleExcept(database string) {
+	for _, p := range ps.all() {
+		if p.Key.Database != database {
+			p.CloseIdle()
+		}
+	}
+}
+
+// hasClients reports whether a session of key's pools is counted (join).
+func (ps *pools) hasClients(key pool.Key) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.clients[key] > 0
 }
 
 // get returns b's pool for key, creating it.
@@ -90,8 +137,10 @@ func (ps *pools) get(s *Front, b *backend.Backend, key pool.Key) *connPool {
 			Open: func(ctx context.Context, p *connPool, epoch uint64) (*serverConn, error) {
 				return s.open(ctx, b, p, epoch)
 			},
-			Healthy: func() bool { return b.Breaker.State() == breaker.Closed && !b.Draining.Load() },
-			Log:     s.log.With("backend", b.Config.Name),
+			KeepMin: func() bool {
+				return b.Breaker.State() == breaker.Closed && !b.Draining.Load() && ps.hasClients(key)
+			},
+			Log: s.log.With("backend", b.Config.Name),
 		})
 		if ps.m == nil {
 			ps.m = make(map[*backend.Backend]map[pool.Key]*connPool)
@@ -167,7 +216,17 @@ func (s *Front) open(ctx context.Context, b *backend.Backend, p *connPool, epoch
 			if o == breaker.Failure || o == breaker.Overload {
 				return nil, errRetry{err}
 			}
-			return nil, &Error{Code: be.Code, Message: be.Message, Err: err}
+			e := &Error{Code: be.Code, Message: be.Message, Err: err}
+			if be.Code == codeInvalidPassword {
+				// The client's password was right (the proxy checked it):
+				// the backend refused the proxy's own credentials for the
+				// role, as after ALTER ROLE … PASSWORD or psql's
+				// \password through the proxy.
+				e.Detail = fmt.Sprintf("HeliosProxy logs in to the database server as %q with the credentials of its [[users]] entry, and the server refused them.", p.Key.User)
+				e.Hint = "If the role's password was changed (ALTER ROLE ... PASSWORD, psql's \\password), put the new password or SCRAM verifier in the role's [[users]] entry and reload HeliosProxy."
+				s.log.Error("the backend refused the [[users]] credentials of a role; was its password changed?", "backend", b.Config.Name, "user", p.Key.User, "database", p.Key.Database)
+			}
+			return nil, e
 		}
 		var pe *Error
 		if errors.As(err, &pe) {
