@@ -3,6 +3,7 @@ package statusdb
 import (
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -38,6 +39,8 @@ func catalogCastTarget(tn *pg.TypeName) (t typ, pgt uint32, ok bool) {
 		return tInt8, 2206, true
 	case "regnamespace":
 		return tInt8, 4089, true
+	case "regproc":
+		return tText, 24, true // held as the function's name, as pg_type.typinput is
 	case "name":
 		return tText, pgtype.NameOID, true
 	case "int2", "smallint":
@@ -64,7 +67,7 @@ func (a *analyzer) catalogCast(arg *expr, t typ, pgt uint32, loc int32) (*expr, 
 			out.args[0] = arg
 		}
 		switch pgt {
-		case 2205, 2206, 4089, pgtype.OIDOID, pgtype.Int2OID:
+		case 2205, 2206, 4089, pgtype.OIDOID, pgtype.Int2OID, 24:
 			out.op = "in:" + strconv.Itoa(int(pgt))
 			if arg.kind == eConst && !arg.val.null && (pgt != 2205 || strings.Contains(arg.val.s, ".")) {
 				// PostgreSQL reads a constant while planning: a name that
@@ -99,6 +102,39 @@ func (a *analyzer) catalogCast(arg *expr, t typ, pgt uint32, loc int32) (*expr, 
 		return nil, a.errAt(errorf(codeCannotCoerce, "cannot cast type %s to %s", arg.typ, formatType(pgt, -1)), loc)
 	}
 	return out, nil
+}
+
+// regprocIn is regproc's input (regprocin) of s: the function's name,
+// as pg_type's regproc columns hold it, for a function of pg_catalog
+// named unqualified or qualified by pg_catalog ('pg_catalog.array_in',
+// as JDBC compares pg_type.typinput with). An OID is kept as its digits
+// ("-" for 0): pg_proc holds no rows to name it by (doc.go).
+func regprocIn(s string) string {
+	if s == "-" {
+		return s
+	}
+	if n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32); err == nil {
+		if n == 0 {
+			return "-"
+		}
+		return strconv.FormatUint(n, 10)
+	}
+	parts := parseIdent(s)
+	if len(parts) > 3 {
+		failErr(errorf(codeSyntax, "improper qualified name (too many dotted names): %s", s))
+	}
+	name := parts[len(parts)-1].s
+	known := len(parts) == 1 || len(parts) == 2 && parts[0].s == "pg_catalog"
+	if i := sort.SearchStrings(pgProcNames, name); known && (i == len(pgProcNames) || pgProcNames[i] != name) {
+		known = false
+	}
+	if !known {
+		failErr(errorf(codeUndefinedFunction, "function %q does not exist", s))
+	}
+	if i := sort.SearchStrings(pgProcOverloaded, name); i < len(pgProcOverloaded) && pgProcOverloaded[i] == name {
+		failErr(errorf("42725", "more than one function named %q", s))
+	}
+	return name
 }
 
 // regToText analyzes the cast of an OID-like value to text.
@@ -265,6 +301,8 @@ func catalogFn(e *expr, args []evalFn) evalFn {
 			var n int64
 			var found bool
 			switch pgt {
+			case 24:
+				return value{s: regprocIn(s)}
 			case 2205:
 				if n, found = regclassIn(x, s); !found {
 					failErr(errorf(codeUndefinedTable, "relation %q does not exist", s))

@@ -468,7 +468,13 @@
 // JDBC reads max_index_keys there); the bitwise operators & | # of
 // integers (smallint with smallint is smallint); casts
 // to oid, regclass, regtype, regnamespace, name, int2, "char" and from
-// the reg types to text; the operators ~, !~, ~*, !~* (regex.go, which
+// the reg types to text; the cast of a function's name to regproc
+// ('pg_catalog.array_in'::regproc, as JDBC compares pg_type.typinput
+// with: its type lookups, getTypeInfo), held as the name as
+// pg_type's regproc columns are, with PostgreSQL's 42883 for a name
+// pg_proc does not have and 42725 for one more than one function has
+// (an OID is kept as its digits, "-" for 0: pg_proc holds no rows to
+// name it by); the operators ~, !~, ~*, !~* (regex.go, which
 // accepts the patterns psql sends).
 //
 // Array values (srf.go, array.go) are one-dimensional and held as their

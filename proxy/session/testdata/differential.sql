@@ -595,6 +595,19 @@ SHOW application_name
 \simple SELECT count(*) FROM helios_proxy.backends; SELECT 1/0; SELECT 2
 SELECT 1 FROM nowhere
 SELECT 1 FROM nowhere.x
+-- regproc's input, as JDBC's type lookups compare pg_type.typinput with
+-- (ResultSetMetaData.getColumnType of an interval, getTypeInfo).
+-- script regproc
+SELECT 'pg_catalog.array_in'::regproc, 'ARRAY_IN'::regproc, '"array_in"'::regproc, '-'::regproc, '0'::regproc, pg_typeof('-'::regproc)
+SELECT 'array_in'::regproc::text, CAST('int4in' AS pg_catalog.regproc)
+SELECT t.typname, t.typinput = 'pg_catalog.array_in'::regproc AS is_array, t.typtype FROM pg_catalog.pg_type t WHERE t.typname IN ('_int4', 'int4', 'interval', '_text') ORDER BY 1
+SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid FROM pg_catalog.pg_type LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r from pg_namespace as ns join ( select s.r, (current_schemas(false))[s.r] as nspname from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r using ( nspname ) ) as sp ON sp.nspoid = typnamespace WHERE pg_type.oid = $1 ORDER BY sp.r, pg_type.oid DESC \bind 1186
+SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid FROM pg_catalog.pg_type LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r from pg_namespace as ns join ( select s.r, (current_schemas(false))[s.r] as nspname from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r using ( nspname ) ) as sp ON sp.nspoid = typnamespace WHERE typname = $1 ORDER BY sp.r, pg_type.oid DESC \bind _float8
+SELECT 'abs'::regproc
+SELECT 'nope'::regproc
+SELECT 'public.array_in'::regproc
+SELECT 'a.b.c.d'::regproc
+SELECT 1
 
 -- script writes
 INSERT INTO helios_proxy.backends (backend_name) VALUES ('x')
