@@ -378,7 +378,10 @@
 // and DISCARD; UNLISTEN (nothing listens; asyncpg's pool resets a
 // connection with SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
 // RESET ALL); the empty statement; and it recognizes transaction control
-// and DEALLOCATE for the caller (Stmt.Control). Settings follow
+// and DEALLOCATE for the caller (Stmt.Control), BEGIN's transaction
+// modes (ISOLATION LEVEL, READ ONLY, DEFERRABLE: JDBC's setReadOnly
+// sends BEGIN READ ONLY) set by Session.StartTransaction as SET
+// TRANSACTION sets them. Settings follow
 // PostgreSQL's transaction rules (the caller reports StartStatement and
 // EndTransaction). The settings known are those in settingList (the
 // reported ones, timeouts, isolation, search_path, extra_float_digits,

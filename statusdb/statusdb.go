@@ -50,6 +50,7 @@ type Stmt struct {
 	utility      func(*Session) *Error // SET, RESET, DISCARD: no rows
 	control      bool                  // transaction control or DEALLOCATE
 	savepoint    SavepointOp           // SAVEPOINT, RELEASE and ROLLBACK TO
+	begin        []setOpt              // BEGIN's transaction modes
 	firstParam   *Error                // the statement's first parameter reference, as an error without parameters
 	undetermined *Error                // a parameter neither declared nor referred to
 	empty        bool                  // the empty statement

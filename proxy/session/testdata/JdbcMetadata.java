@@ -38,7 +38,15 @@ public class JdbcMetadata {
                 }
             }
             types.close();
+            // DBeaver's read-only connections: BEGIN READ ONLY.
+            conn.setReadOnly(true);
             conn.setAutoCommit(false);
+            try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("SHOW transaction_read_only")) {
+                rs.next();
+                out.add("read only transaction " + rs.getString(1));
+            }
+            conn.commit();
+            conn.setReadOnly(false);
             try (PreparedStatement ps = conn.prepareStatement(
                     "SELECT id, event_type, event_time FROM helios_proxy.circuit_events WHERE id > ? ORDER BY id")) {
                 ps.setFetchSize(2);

@@ -595,6 +595,35 @@ SHOW application_name
 \simple SELECT count(*) FROM helios_proxy.backends; SELECT 1/0; SELECT 2
 SELECT 1 FROM nowhere
 SELECT 1 FROM nowhere.x
+-- BEGIN's transaction modes last until the block ends (JDBC's
+-- setReadOnly(true) with autocommit off sends BEGIN READ ONLY).
+BEGIN READ ONLY
+SHOW transaction_read_only
+SELECT current_setting('transaction_read_only'), count(*) FROM helios_proxy.backends
+COMMIT
+SHOW transaction_read_only
+START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE
+SHOW transaction_isolation
+SHOW transaction_deferrable
+SHOW transaction_read_only
+BEGIN ISOLATION LEVEL REPEATABLE READ
+SHOW transaction_isolation
+ROLLBACK
+SHOW transaction_isolation
+BEGIN ISOLATION LEVEL READ UNCOMMITTED READ WRITE
+SHOW transaction_isolation
+SHOW transaction_read_only
+SET TRANSACTION READ ONLY
+SHOW transaction_read_only
+END
+SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY
+BEGIN READ WRITE
+SHOW transaction_read_only
+COMMIT
+SHOW transaction_read_only
+SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE
+\simple BEGIN READ ONLY; SHOW transaction_read_only; COMMIT
+
 -- regproc's input, as JDBC's type lookups compare pg_type.typinput with
 -- (ResultSetMetaData.getColumnType of an interval, getTypeInfo).
 -- script regproc
