@@ -218,6 +218,14 @@ var catalogFuncs = map[string]struct {
 	"pg_get_ruledef":                  {[][]typ{{tInt8}, {tInt8, tBool}}, tText, 0},
 	"pg_get_partkeydef":               {[][]typ{{tInt8}}, tText, 0},
 	"pg_stat_get_numscans":            {[][]typ{{tInt8}}, tInt8, 0},
+	// psql's \df (and JDBC's getFunctions) over pg_proc, which has no
+	// rows; \sv of a table; \l.
+	"pg_get_function_result":             {[][]typ{{tInt8}}, tText, 0},
+	"pg_get_function_arguments":          {[][]typ{{tInt8}}, tText, 0},
+	"pg_get_function_identity_arguments": {[][]typ{{tInt8}}, tText, 0},
+	"pg_get_viewdef":                     {[][]typ{{tInt8}, {tInt8, tBool}}, tText, 0},
+	"pg_function_is_visible":             {[][]typ{{tInt8}}, tBool, 0},
+	"pg_encoding_to_char":                {[][]typ{{tInt4}}, tText, pgtype.NameOID},
 	// Arrays held as text (arrayfunc.go) and trimming.
 	"string_to_array": {[][]typ{{tText, tText}}, tText, pgtype.TextArrayOID},
 	"parse_ident":     {[][]typ{{tText}, {tText, tBool}}, tText, pgtype.TextArrayOID},
@@ -228,6 +236,13 @@ var catalogFuncs = map[string]struct {
 	"ltrim":           {[][]typ{{tText}, {tText, tText}}, tText, 0},
 	"rtrim":           {[][]typ{{tText}, {tText, tText}}, tText, 0},
 }
+
+// pgEncodings are PostgreSQL 15's encodings by number (pg_database.encoding;
+// the status database's is UTF8, 6).
+var pgEncodings = []string{"SQL_ASCII", "EUC_JP", "EUC_CN", "EUC_KR", "EUC_TW", "EUC_JIS_2004", "UTF8", "MULE_INTERNAL",
+	"LATIN1", "LATIN2", "LATIN3", "LATIN4", "LATIN5", "LATIN6", "LATIN7", "LATIN8", "LATIN9", "LATIN10", "WIN1256", "WIN1258",
+	"WIN866", "WIN874", "KOI8R", "WIN1251", "WIN1252", "ISO_8859_5", "ISO_8859_6", "ISO_8859_7", "ISO_8859_8", "WIN1250",
+	"WIN1253", "WIN1254", "WIN1255", "WIN1257", "KOI8U", "SJIS", "BIG5", "GBK", "UHC", "GB18030", "JOHAB", "SHIFT_JIS_2004"}
 
 // catalogFunc types a call of a catalog function; ok is false for any
 // other name.
@@ -538,12 +553,24 @@ func catalogFn(e *expr, args []evalFn) evalFn {
 		}
 	case "pg_size_pretty":
 		return strict(func(_ *evalCtx, v []value) value { return value{s: sizePretty(v[0].n)} })
-	case "pg_get_statisticsobjdef_columns", "pg_get_constraintdef", "pg_get_indexdef", "pg_get_ruledef", "pg_get_partkeydef":
-		// There are no extended statistics, constraints, indexes, rules or
-		// partitioned tables, and PostgreSQL's functions give NULL for an
-		// OID naming none (pg_get_partkeydef for a table that is not
-		// partitioned).
+	case "pg_get_statisticsobjdef_columns", "pg_get_constraintdef", "pg_get_indexdef", "pg_get_ruledef", "pg_get_partkeydef",
+		"pg_get_function_result", "pg_get_function_arguments", "pg_get_function_identity_arguments", "pg_get_viewdef",
+		"pg_function_is_visible":
+		// There are no extended statistics, constraints, indexes, rules,
+		// partitioned tables, functions (pg_proc is empty) or views, and
+		// PostgreSQL's functions give NULL for an OID naming none (so
+		// does pg_function_is_visible)
+		// (pg_get_partkeydef for a table that is not partitioned,
+		// pg_get_viewdef for a table).
 		return func(*evalCtx) value { return null }
+	case "pg_encoding_to_char":
+		// PostgreSQL names an encoding number it does not know "".
+		return strict(func(_ *evalCtx, v []value) value {
+			if v[0].n >= 0 && v[0].n < int64(len(pgEncodings)) {
+				return value{s: pgEncodings[v[0].n]}
+			}
+			return value{s: ""}
+		})
 	case "pg_stat_get_numscans":
 		// No index is scanned: PostgreSQL counts 0 for an OID it has no
 		// statistics for.

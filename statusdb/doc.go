@@ -462,10 +462,13 @@
 // pg_total_relation_size (8192: what PostgreSQL 15 reports for an empty
 // table with text columns, its TOAST index's metapage), pg_relation_size
 // and pg_indexes_size (0), pg_size_pretty, pg_get_statisticsobjdef_columns,
-// pg_get_constraintdef, pg_get_indexdef, pg_get_ruledef and
-// pg_get_partkeydef (NULL, as PostgreSQL gives for an OID naming nothing:
-// there are no extended statistics, constraints, indexes, rules or
-// partitioned tables), pg_stat_get_numscans (0); pg_settings on the status database (catsettings.go: the
+// pg_get_constraintdef, pg_get_indexdef, pg_get_ruledef,
+// pg_get_partkeydef, pg_get_function_result, pg_get_function_arguments,
+// pg_get_function_identity_arguments, pg_function_is_visible and
+// pg_get_viewdef (NULL, as PostgreSQL gives for an OID naming nothing:
+// there are no extended statistics, constraints, indexes, rules,
+// partitioned tables, functions or views), pg_encoding_to_char,
+// pg_stat_get_numscans (0); pg_settings on the status database (catsettings.go: the
 // session's settings with PostgreSQL 15's descriptions, source "default"
 // or "session", boot_val and reset_val the status database's defaults;
 // JDBC reads max_index_keys there); the bitwise operators & | # of
@@ -491,12 +494,14 @@
 // [, flags]) in FROM (their arguments may refer to outer query levels;
 // not LATERAL) and in the select list (see below), ARRAY[a, b,
 // ...] of the elements' common type (arrayvalue.go), array_agg,
-// cardinality, array_position(arr, elem [, start]); string_to_array, parse_ident, array_lower, array_upper,
+// cardinality, array_position(arr, elem [, start]), array_remove(arr,
+// elem); string_to_array, parse_ident, array_lower, array_upper,
 // array_length, subscripts arr[i] (no slices), casts of a literal or an
 // array to int2[], int4[], text[], name[], oid[], ... (arrayfunc.go), and
 // a scalar function in FROM (string_to_array(...) s: one row). They go
 // to the wire in text or array_send's binary form. btrim, ltrim and rtrim
-// (trim(...)) work on text. psql 15's \d, \d+, \dt, \dt+, \dn, \dv
+// (trim(...)) work on text. psql 15's \d, \d+, \dt, \dt+, \dn, \dv,
+// \df, \da, \sv, \dp, \di, \ds, \dm, \dT, \dD
 // queries and the Grafana PostgreSQL data source's schema, table and
 // column queries (testdata/psql, testdata/tools) answer as PostgreSQL
 // 15's, as do SQLAlchemy's reflection and JDBC's DatabaseMetaData

@@ -573,7 +573,7 @@ func extFn(e *expr, args []evalFn) evalFn {
 		f = func(_ *evalCtx, v []value) value { return value{n: v[0].n - v[1].n} }
 	case "array_value":
 		return arrayValueFn(e, args)
-	case "cardinality", "array_position":
+	case "cardinality", "array_position", "array_remove":
 		return arrayFuncFn(e, args)
 	case "interval*", "interval/":
 		div := e.op == "interval/"

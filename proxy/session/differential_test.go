@@ -645,8 +645,10 @@ func TestStatusDifferential(t *testing.T) {
 	// psql's describing commands: every catalog query they send (psql -E
 	// shows them) goes through the proxy, the output must be the same.
 	commands := map[string][]string{
-		"status":  {`\d helios_proxy.*`, `\d+ helios_proxy.circuit_breaker_status`, `\d helios_proxy.backends`, `\dt helios_proxy.*`, `\dt+ helios_proxy.*`, `\dn`, `\dn+`, `\dn helios_proxy`, `\dv helios_proxy.*`, `\d nope`, `\dt`},
-		"backend": {`\d helios_proxy.*`, `\d+ helios_proxy.circuit_breaker_status`, `\d helios_proxy.backends`, `\dt helios_proxy.*`, `\dt+ helios_proxy.*`, `\dn helios_proxy`, `\dn+ helios_proxy`, `\dv helios_proxy.*`, `\d+ helios_proxy.cluster_members`},
+		"status": {`\d helios_proxy.*`, `\d+ helios_proxy.circuit_breaker_status`, `\d helios_proxy.backends`, `\dt helios_proxy.*`, `\dt+ helios_proxy.*`, `\dn`, `\dn+`, `\dn helios_proxy`, `\dv helios_proxy.*`, `\d nope`, `\dt`,
+			`\df`, `\df helios_proxy.*`, `\da`, `\sv helios_proxy.backends`, `\sv+ helios_proxy.circuit_events`, `\dp helios_proxy.*`, `\di helios_proxy.*`, `\ds`, `\dm`, `\dT helios_proxy.*`, `\dD`},
+		"backend": {`\d helios_proxy.*`, `\d+ helios_proxy.circuit_breaker_status`, `\d helios_proxy.backends`, `\dt helios_proxy.*`, `\dt+ helios_proxy.*`, `\dn helios_proxy`, `\dn+ helios_proxy`, `\dv helios_proxy.*`, `\d+ helios_proxy.cluster_members`,
+			`\df helios_proxy.*`, `\sv helios_proxy.backends`, `\dp helios_proxy.*`, `\di helios_proxy.*`},
 	}
 	psql := filepath.Join(c.BinDir, "psql")
 	for _, kind := range []string{"status", "backend"} {

@@ -632,6 +632,9 @@ SELECT 'array_in'::regproc::text, CAST('int4in' AS pg_catalog.regproc)
 SELECT t.typname, t.typinput = 'pg_catalog.array_in'::regproc AS is_array, t.typtype FROM pg_catalog.pg_type t WHERE t.typname IN ('_int4', 'int4', 'interval', '_text') ORDER BY 1
 SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid FROM pg_catalog.pg_type LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r from pg_namespace as ns join ( select s.r, (current_schemas(false))[s.r] as nspname from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r using ( nspname ) ) as sp ON sp.nspoid = typnamespace WHERE pg_type.oid = $1 ORDER BY sp.r, pg_type.oid DESC \bind 1186
 SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid FROM pg_catalog.pg_type LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r from pg_namespace as ns join ( select s.r, (current_schemas(false))[s.r] as nspname from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r using ( nspname ) ) as sp ON sp.nspoid = typnamespace WHERE typname = $1 ORDER BY sp.r, pg_type.oid DESC \bind _float8
+SELECT array_remove('{a,b,NULL,a}'::text[], 'a'), array_remove('{a,b,NULL,a}'::text[], NULL), array_remove(NULL::text[], 'a'), array_remove('{1,2,3}'::int4[], 2), pg_typeof(array_remove('{1}'::int4[], 2))
+SELECT pg_encoding_to_char(6), pg_encoding_to_char(0), pg_encoding_to_char(41), pg_encoding_to_char(99), pg_typeof(pg_encoding_to_char(6))
+SELECT c.relname, pg_get_viewdef(c.oid, true), pg_get_viewdef(c.oid), pg_get_function_result(c.oid), pg_get_function_arguments(c.oid), pg_get_function_identity_arguments(c.oid), pg_function_is_visible(c.oid) FROM pg_catalog.pg_class c WHERE c.relnamespace = 'helios_proxy'::regnamespace ORDER BY 1
 SELECT 'abs'::regproc
 SELECT 'nope'::regproc
 SELECT 'public.array_in'::regproc
