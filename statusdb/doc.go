@@ -172,7 +172,13 @@
 //     held as a float8 rounded to float32 and printed as float4out does;
 //     varchar(n) and char(n) cut to n characters, char(n) pads with
 //     spaces; smallint is range-checked; their columns carry OIDs 700,
-//     1043, 1042 and 21);
+//     1043, 1042 and 21, and varchar(n), char(n) and numeric(p,s) their
+//     type modifiers (Column.TypeModifier: n + 4, ((p << 16) | s) + 4,
+//     through column references, subqueries, CTEs, USING columns, set
+//     operations whose sides agree, and CASE with ELSE, COALESCE,
+//     GREATEST, LEAST and NULLIF whose branches agree, as PostgreSQL's
+//     exprTypmod; information_schema's yes_or_no columns are
+//     varchar(3));
 //   - built-in functions (funcs.go), declared with their pg_proc
 //     signatures and chosen as PostgreSQL's func_select_candidate
 //     chooses (exact matches, then preferred types, then the string

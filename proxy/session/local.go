@@ -1232,7 +1232,7 @@ func rowDescription(dst []byte, cols []statusdb.Column, formats []int16) []byte 
 	}
 	rd := pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(cols))}
 	for i, c := range cols {
-		rd.Fields[i] = pgproto3.FieldDescription{Name: []byte(c.Name), DataTypeOID: c.OID, DataTypeSize: c.TypeSize(), TypeModifier: -1, Format: formats[i]}
+		rd.Fields[i] = pgproto3.FieldDescription{Name: []byte(c.Name), DataTypeOID: c.OID, DataTypeSize: c.TypeSize(), TypeModifier: c.TypeModifier(), Format: formats[i]}
 	}
 	out, _ := rd.Encode(dst)
 	return out

@@ -641,6 +641,25 @@ SELECT 'public.array_in'::regproc
 SELECT 'a.b.c.d'::regproc
 SELECT 1
 
+-- Type modifiers in RowDescription (JDBC's getPrecision/getScale and
+-- getColumnDisplaySize read them), as PostgreSQL's exprTypmod finds them.
+-- script typmods
+SELECT backend_name::varchar(20) AS name, host::char(12) AS h, weight::numeric(6,2) AS w, port::numeric(7) AS p, port::numeric AS n, backend_name::varchar AS v FROM helios_proxy.backends ORDER BY 1
+SELECT 'abc'::varchar(5), 'x'::char(3), 1.5::numeric(10,3), CAST('abc' AS character varying(2)), NULL::varchar(4)
+SELECT s.name, s.w FROM (SELECT backend_name::varchar(20) AS name, weight::numeric(6,2) AS w FROM helios_proxy.backends) s ORDER BY 1
+WITH c AS (SELECT backend_name::varchar(20) AS name, weight::numeric(6,2) AS w FROM helios_proxy.backends) SELECT * FROM c ORDER BY 1
+SELECT backend_name::varchar(20) FROM helios_proxy.backends UNION SELECT host::varchar(20) FROM helios_proxy.backends ORDER BY 1
+SELECT backend_name::varchar(20) FROM helios_proxy.backends UNION ALL SELECT host::varchar(30) FROM helios_proxy.backends ORDER BY 1
+SELECT weight::numeric(6,2) FROM helios_proxy.backends INTERSECT SELECT weight::numeric(6,2) FROM helios_proxy.backends ORDER BY 1
+SELECT CASE WHEN port > 5432 THEN weight::numeric(6,2) ELSE port::numeric(6,2) END, CASE WHEN port > 5432 THEN weight::numeric(6,2) ELSE port::numeric(8,2) END, CASE WHEN port > 5432 THEN weight::numeric(6,2) END, COALESCE(weight::numeric(6,1), port::numeric(6,1)), COALESCE(weight::numeric(6,1), port), NULLIF(weight::numeric(5,1), 0), GREATEST(weight::numeric(6,2), port::numeric(6,2)), LEAST(weight::numeric(6,2), 1) FROM helios_proxy.backends ORDER BY 1
+SELECT b.n, e.n FROM (SELECT backend_name::varchar(20) AS n FROM helios_proxy.backends) b JOIN (SELECT backend_name::varchar(20) AS n FROM helios_proxy.circuit_events) e USING (n) ORDER BY 1 LIMIT 2
+SELECT n FROM (SELECT port::numeric(6,1) AS n FROM helios_proxy.backends) b LEFT JOIN (SELECT port::numeric(6,1) AS n FROM helios_proxy.backends) e USING (n) ORDER BY 1 LIMIT 2
+SELECT upper(backend_name::varchar(20)), max(weight::numeric(6,2)), min(backend_name::varchar(20)), backend_name::varchar(20) || 'x' FROM helios_proxy.backends GROUP BY backend_name ORDER BY 1
+SELECT DISTINCT host::varchar(15) FROM helios_proxy.backends ORDER BY 1
+SELECT $1::varchar(10), $2::numeric(5,1) FROM helios_proxy.backends LIMIT 1 \bind abc | 1.25
+SELECT column_name, is_nullable, is_updatable FROM information_schema.columns WHERE table_schema = 'helios_proxy' AND table_name = 'backends' ORDER BY ordinal_position
+SELECT table_name, is_insertable_into FROM information_schema.tables WHERE table_schema = 'helios_proxy' ORDER BY 1
+
 -- script writes
 INSERT INTO helios_proxy.backends (backend_name) VALUES ('x')
 UPDATE helios_proxy.circuit_breaker_status SET circuit_state = 'OPEN'
