@@ -345,9 +345,12 @@
 //     caller answers only for cursors of its own.
 //   - COPY (<status query>) TO STDOUT and COPY helios_proxy.t [(columns)]
 //     TO STDOUT, in text or CSV format with HEADER, DELIMITER, NULL,
-//     QUOTE, ESCAPE and FORCE_QUOTE: Stmt.Copy, whose AppendCopyData
+//     QUOTE, ESCAPE and FORCE_QUOTE, or in binary format (FORMAT binary,
+//     BINARY: the values' binary forms, the header in the first CopyData
+//     and the trailer in a last one, as PostgreSQL's CopyTo sends them;
+//     psycopg's and pgx's binary copies): Stmt.Copy, whose AppendCopyData
 //     writes one CopyData per line as PostgreSQL's CopyOneRowTo does
-//     (psql's \copy). FORMAT binary is 0A000; COPY to a file or program is
+//     (psql's \copy). COPY to a file or program is
 //     42501 as for a role without pg_write_server_files; COPY FROM is a
 //     write (42501).
 //   - EXPLAIN [ANALYZE] <status query> answers truthfully rather than
