@@ -256,7 +256,9 @@
 //     interval * and / number; extract(field FROM x) (numeric) and
 //     date_part (float8) for every field PostgreSQL has (epoch, julian,
 //     timezone, isodow, isoyear, ...; 22023 "unit ... not recognized");
-//     date_trunc(unit, x [, zone]) in the session's TimeZone; to_char of
+//     date_trunc(unit, x [, zone]) in the session's TimeZone;
+//     date_bin(stride, x, origin) of timestamptz or timestamp (22008 for
+//     a stride not above zero, 0A000 for one with months); to_char of
 //     timestamps and intervals (YYYY, MM, DD, HH24, HH12, MI, SS, MS, US,
 //     AM/PM, Mon, Month, Dy, Day, DDD, IW, Q, TZ, OF, J, "text", FM) and
 //     of numbers (9, 0, D, '.', ',', FM); age(a, b) and age(x);

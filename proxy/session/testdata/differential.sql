@@ -988,6 +988,13 @@ SELECT event_time AS time, event_type || ': ' || coalesce(backend_name, backends
 SELECT floor(extract(epoch from state_since)/3600)*3600 AS "time", count(*) FROM helios_proxy.circuit_breaker_status WHERE state_since BETWEEN '2026-03-13T00:00:00Z' AND '2026-03-15T00:00:00Z' GROUP BY 1 ORDER BY 1
 SELECT floor(extract(epoch from event_time)/10)*10 AS "time", avg(latency_p95_ms) FILTER (WHERE latency_p95_ms > 0) AS "p95" FROM helios_proxy.circuit_events WHERE event_time BETWEEN '2026-03-14T15:08:00Z' AND '2026-03-14T15:10:00Z' GROUP BY 1 ORDER BY 1
 SELECT time_bucket('10.000s',event_time) AS "time", count(*) FROM helios_proxy.circuit_events GROUP BY 1 ORDER BY 1
+SELECT date_bin('10 seconds', event_time, TIMESTAMPTZ '2001-01-01') AS "time", count(*) FROM helios_proxy.circuit_events GROUP BY 1 ORDER BY 1
+SELECT date_bin('1 minute', event_time, '2026-03-14 15:09:00+00') AS "time", max(error_rate) FROM helios_proxy.circuit_events WHERE event_time BETWEEN '2026-03-14T15:00:00Z' AND '2026-03-14T16:00:00Z' GROUP BY 1 ORDER BY 1
+SELECT date_bin('15 minutes', state_since, TIMESTAMPTZ '2000-01-01 00:07:00+00'), date_bin('1 day 2 hours', last_failure_time, TIMESTAMPTZ '2030-01-01'), pg_typeof(date_bin('1 hour', state_since, '2000-01-01')) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT date_bin('1 hour', TIMESTAMP '2026-03-14 15:09:26', TIMESTAMP '2026-03-14 18:00:00'), date_bin('1 hour', TIMESTAMP '2026-03-14 15:00:00', TIMESTAMP '2026-03-14 18:00:00'), date_bin('1 microsecond', TIMESTAMP '2026-03-14 15:00:00.5', TIMESTAMP '2027-01-01')
+SELECT date_bin('1 month', event_time, TIMESTAMPTZ '2001-01-01') FROM helios_proxy.circuit_events
+SELECT date_bin('0 seconds', event_time, TIMESTAMPTZ '2001-01-01') FROM helios_proxy.circuit_events
+SELECT date_bin('-1 hour', event_time, TIMESTAMPTZ '2001-01-01') FROM helios_proxy.circuit_events
 
 -- The query builder's lists read the catalogs (no helios_proxy table):
 -- on a backend database they are relayed, and answer for the backend.
