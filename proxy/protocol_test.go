@@ -263,6 +263,16 @@ func protocolScripts() []script {
 			pq("COPY (SELECT port / 0 FROM helios_proxy.backends) TO STDOUT"),
 			pq("COPY (SELECT nosuch FROM helios_proxy.backends) TO STDOUT"),
 			pparse("", "COPY (SELECT backend_name FROM helios_proxy.backends ORDER BY 1) TO STDOUT"), pbind("", "", nil), pdesc('P', ""), pexec("", 0), psync(),
+			pq("COPY (" + sel + ") TO STDOUT (FORMAT binary)"),
+			pq("COPY (SELECT backend_name, port, weight, read_only, NULL::text AS n, weight::numeric(6,2) AS w FROM helios_proxy.backends ORDER BY 1) TO STDOUT (FORMAT binary)"),
+			pq("COPY (SELECT backend_name FROM helios_proxy.backends WHERE false) TO STDOUT (FORMAT binary)"),
+			pq("COPY helios_proxy.backends TO STDOUT WITH BINARY"),
+			pq("COPY (" + sel + ") TO STDOUT (FORMAT binary, HEADER)"),
+			pq("COPY (" + sel + ") TO STDOUT (FORMAT binary, DELIMITER ',')"),
+			pq("COPY (" + sel + ") TO STDOUT (FORMAT binary, NULL 'x')"),
+			pq("COPY (" + sel + ") TO STDOUT (ESCAPE 'x')"),
+			pq("COPY (" + sel + ") TO STDOUT (FORCE_QUOTE *)"),
+			pparse("", "COPY (SELECT backend_name, port FROM helios_proxy.backends ORDER BY 1) TO STDOUT (FORMAT binary)"), pbind("", "", nil), pdesc('P', ""), pexec("", 0), psync(),
 		}},
 
 		{"asyncpg's prepare: Parse, Describe, Flush", []pgproto3.FrontendMessage{

@@ -40,9 +40,10 @@ func arrayValueFn(e *expr, args []evalFn) evalFn {
 	}
 }
 
-// arrayFuncs are cardinality(anyarray) and array_position(anyarray,
-// anyelement [, start]).
-var arrayFuncs = map[string]bool{"cardinality": true, "array_position": true}
+// arrayFuncs are cardinality(anyarray), array_position(anyarray,
+// anyelement [, start]) and array_remove(anyarray, anyelement) (psql's
+// \sv removes check options from pg_class.reloptions).
+var arrayFuncs = map[string]bool{"cardinality": true, "array_position": true, "array_remove": true}
 
 // arrayFunc types a call of arrayFuncs.
 func (a *analyzer) arrayFunc(name string, f *pg.FuncCall) (*expr, *Error) {
@@ -57,6 +58,16 @@ func (a *analyzer) arrayFunc(name string, f *pg.FuncCall) (*expr, *Error) {
 	out := &expr{kind: eFunc, op: name, typ: tInt4, args: args, loc: f.Location}
 	switch {
 	case name == "cardinality" && len(args) == 1:
+	case name == "array_remove" && len(args) == 2:
+		c, err := a.coerce(args[1], heldElem[args[0].pgt])
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			return nil, nofn
+		}
+		args[1] = c
+		out.typ, out.pgt = tText, args[0].pgt // held as its text, as the array
 	case name == "array_position" && (len(args) == 2 || len(args) == 3):
 		c, err := a.coerce(args[1], heldElem[args[0].pgt])
 		if err != nil {
@@ -93,6 +104,15 @@ func arrayFuncFn(e *expr, args []evalFn) evalFn {
 			return value{n: int64(len(vals))}
 		}
 		want := args[1](x)
+		if e.op == "array_remove" {
+			kept := vals[:0]
+			for _, v := range vals {
+				if !(v.null && want.null || !v.null && !want.null && compareValues(et, v, want) == 0) {
+					kept = append(kept, v)
+				}
+			}
+			return value{s: arrayOut(et, kept, x.loc)}
+		}
 		start := 0
 		if len(args) == 3 {
 			s := args[2](x)

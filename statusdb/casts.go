@@ -153,7 +153,7 @@ func (a *analyzer) typedCast(arg *expr, tn *pg.TypeName, loc int32) (*expr, *Err
 		if err != nil {
 			return nil, a.errAt(err, arg.loc), true
 		}
-		return &expr{kind: eConst, typ: out.typ, pgt: out.pgt, val: v, loc: loc}, nil, true
+		return &expr{kind: eConst, typ: out.typ, pgt: out.pgt, val: v, loc: loc, mod: typmodOf(out) + 1}, nil, true
 	}
 	return out, nil, true
 }

@@ -341,7 +341,14 @@ func init() {
 			n, o, _ := strings.Cut(cd, ":")
 			oid, _ := strconv.ParseUint(o, 10, 32)
 			ty, pgt := typeForOID(uint32(oid))
-			t.cols = append(t.cols, column{name: n, typ: ty, pgt: pgt})
+			col := column{name: n, typ: ty, pgt: pgt}
+			switch oid {
+			case 13234: // yes_or_no: varchar(3)
+				col.mod = 3 + 4 + 1
+			case 13232: // time_stamp: timestamptz(2)
+				col.mod = 2 + 1
+			}
+			t.cols = append(t.cols, col)
 		}
 		data := make([][]value, len(rows[key]))
 		dbCols := map[int]bool{}

@@ -91,7 +91,7 @@ func TestCatalogAgainstPostgreSQL(t *testing.T) {
 			}
 			var pgCols []Column
 			for _, f := range sd.Fields {
-				pgCols = append(pgCols, Column{Name: f.Name, OID: f.DataTypeOID})
+				pgCols = append(pgCols, Column{Name: f.Name, OID: f.DataTypeOID, mod: f.TypeModifier + 1})
 			}
 			if cols := st.Columns(); !slices.Equal(cols, pgCols) {
 				t.Fatalf("Columns = %v\nPostgreSQL        %v", cols, pgCols)

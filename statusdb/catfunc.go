@@ -3,6 +3,7 @@ package statusdb
 import (
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -38,6 +39,8 @@ func catalogCastTarget(tn *pg.TypeName) (t typ, pgt uint32, ok bool) {
 		return tInt8, 2206, true
 	case "regnamespace":
 		return tInt8, 4089, true
+	case "regproc":
+		return tText, 24, true // held as the function's name, as pg_type.typinput is
 	case "name":
 		return tText, pgtype.NameOID, true
 	case "int2", "smallint":
@@ -64,7 +67,7 @@ func (a *analyzer) catalogCast(arg *expr, t typ, pgt uint32, loc int32) (*expr, 
 			out.args[0] = arg
 		}
 		switch pgt {
-		case 2205, 2206, 4089, pgtype.OIDOID, pgtype.Int2OID:
+		case 2205, 2206, 4089, pgtype.OIDOID, pgtype.Int2OID, 24:
 			out.op = "in:" + strconv.Itoa(int(pgt))
 			if arg.kind == eConst && !arg.val.null && (pgt != 2205 || strings.Contains(arg.val.s, ".")) {
 				// PostgreSQL reads a constant while planning: a name that
@@ -99,6 +102,39 @@ func (a *analyzer) catalogCast(arg *expr, t typ, pgt uint32, loc int32) (*expr, 
 		return nil, a.errAt(errorf(codeCannotCoerce, "cannot cast type %s to %s", arg.typ, formatType(pgt, -1)), loc)
 	}
 	return out, nil
+}
+
+// regprocIn is regproc's input (regprocin) of s: the function's name,
+// as pg_type's regproc columns hold it, for a function of pg_catalog
+// named unqualified or qualified by pg_catalog ('pg_catalog.array_in',
+// as JDBC compares pg_type.typinput with). An OID is kept as its digits
+// ("-" for 0): pg_proc holds no rows to name it by (doc.go).
+func regprocIn(s string) string {
+	if s == "-" {
+		return s
+	}
+	if n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32); err == nil {
+		if n == 0 {
+			return "-"
+		}
+		return strconv.FormatUint(n, 10)
+	}
+	parts := parseIdent(s)
+	if len(parts) > 3 {
+		failErr(errorf(codeSyntax, "improper qualified name (too many dotted names): %s", s))
+	}
+	name := parts[len(parts)-1].s
+	known := len(parts) == 1 || len(parts) == 2 && parts[0].s == "pg_catalog"
+	if i := sort.SearchStrings(pgProcNames, name); known && (i == len(pgProcNames) || pgProcNames[i] != name) {
+		known = false
+	}
+	if !known {
+		failErr(errorf(codeUndefinedFunction, "function %q does not exist", s))
+	}
+	if i := sort.SearchStrings(pgProcOverloaded, name); i < len(pgProcOverloaded) && pgProcOverloaded[i] == name {
+		failErr(errorf("42725", "more than one function named %q", s))
+	}
+	return name
 }
 
 // regToText analyzes the cast of an OID-like value to text.
@@ -182,6 +218,14 @@ var catalogFuncs = map[string]struct {
 	"pg_get_ruledef":                  {[][]typ{{tInt8}, {tInt8, tBool}}, tText, 0},
 	"pg_get_partkeydef":               {[][]typ{{tInt8}}, tText, 0},
 	"pg_stat_get_numscans":            {[][]typ{{tInt8}}, tInt8, 0},
+	// psql's \df (and JDBC's getFunctions) over pg_proc, which has no
+	// rows; \sv of a table; \l.
+	"pg_get_function_result":             {[][]typ{{tInt8}}, tText, 0},
+	"pg_get_function_arguments":          {[][]typ{{tInt8}}, tText, 0},
+	"pg_get_function_identity_arguments": {[][]typ{{tInt8}}, tText, 0},
+	"pg_get_viewdef":                     {[][]typ{{tInt8}, {tInt8, tBool}}, tText, 0},
+	"pg_function_is_visible":             {[][]typ{{tInt8}}, tBool, 0},
+	"pg_encoding_to_char":                {[][]typ{{tInt4}}, tText, pgtype.NameOID},
 	// Arrays held as text (arrayfunc.go) and trimming.
 	"string_to_array": {[][]typ{{tText, tText}}, tText, pgtype.TextArrayOID},
 	"parse_ident":     {[][]typ{{tText}, {tText, tBool}}, tText, pgtype.TextArrayOID},
@@ -192,6 +236,13 @@ var catalogFuncs = map[string]struct {
 	"ltrim":           {[][]typ{{tText}, {tText, tText}}, tText, 0},
 	"rtrim":           {[][]typ{{tText}, {tText, tText}}, tText, 0},
 }
+
+// pgEncodings are PostgreSQL 15's encodings by number (pg_database.encoding;
+// the status database's is UTF8, 6).
+var pgEncodings = []string{"SQL_ASCII", "EUC_JP", "EUC_CN", "EUC_KR", "EUC_TW", "EUC_JIS_2004", "UTF8", "MULE_INTERNAL",
+	"LATIN1", "LATIN2", "LATIN3", "LATIN4", "LATIN5", "LATIN6", "LATIN7", "LATIN8", "LATIN9", "LATIN10", "WIN1256", "WIN1258",
+	"WIN866", "WIN874", "KOI8R", "WIN1251", "WIN1252", "ISO_8859_5", "ISO_8859_6", "ISO_8859_7", "ISO_8859_8", "WIN1250",
+	"WIN1253", "WIN1254", "WIN1255", "WIN1257", "KOI8U", "SJIS", "BIG5", "GBK", "UHC", "GB18030", "JOHAB", "SHIFT_JIS_2004"}
 
 // catalogFunc types a call of a catalog function; ok is false for any
 // other name.
@@ -265,6 +316,8 @@ func catalogFn(e *expr, args []evalFn) evalFn {
 			var n int64
 			var found bool
 			switch pgt {
+			case 24:
+				return value{s: regprocIn(s)}
 			case 2205:
 				if n, found = regclassIn(x, s); !found {
 					failErr(errorf(codeUndefinedTable, "relation %q does not exist", s))
@@ -500,12 +553,24 @@ func catalogFn(e *expr, args []evalFn) evalFn {
 		}
 	case "pg_size_pretty":
 		return strict(func(_ *evalCtx, v []value) value { return value{s: sizePretty(v[0].n)} })
-	case "pg_get_statisticsobjdef_columns", "pg_get_constraintdef", "pg_get_indexdef", "pg_get_ruledef", "pg_get_partkeydef":
-		// There are no extended statistics, constraints, indexes, rules or
-		// partitioned tables, and PostgreSQL's functions give NULL for an
-		// OID naming none (pg_get_partkeydef for a table that is not
-		// partitioned).
+	case "pg_get_statisticsobjdef_columns", "pg_get_constraintdef", "pg_get_indexdef", "pg_get_ruledef", "pg_get_partkeydef",
+		"pg_get_function_result", "pg_get_function_arguments", "pg_get_function_identity_arguments", "pg_get_viewdef",
+		"pg_function_is_visible":
+		// There are no extended statistics, constraints, indexes, rules,
+		// partitioned tables, functions (pg_proc is empty) or views, and
+		// PostgreSQL's functions give NULL for an OID naming none (so
+		// does pg_function_is_visible)
+		// (pg_get_partkeydef for a table that is not partitioned,
+		// pg_get_viewdef for a table).
 		return func(*evalCtx) value { return null }
+	case "pg_encoding_to_char":
+		// PostgreSQL names an encoding number it does not know "".
+		return strict(func(_ *evalCtx, v []value) value {
+			if v[0].n >= 0 && v[0].n < int64(len(pgEncodings)) {
+				return value{s: pgEncodings[v[0].n]}
+			}
+			return value{s: ""}
+		})
 	case "pg_stat_get_numscans":
 		// No index is scanned: PostgreSQL counts 0 for an OID it has no
 		// statistics for.

@@ -9,10 +9,12 @@ import (
 
 // Copy is a COPY (query) TO STDOUT or COPY helios_proxy.table [(columns)]
 // TO STDOUT (Stmt.Copy): the caller sends CopyOutResponse with Columns'
-// count, then AppendCopyData's CopyData messages, CopyDone and
-// CommandComplete "COPY n", as PostgreSQL does for psql's \copy.
+// count (in binary format when Binary), then AppendCopyData's CopyData
+// messages, CopyDone and CommandComplete "COPY n", as PostgreSQL does for
+// psql's \copy.
 type Copy struct {
 	Query  *Stmt
+	binary bool
 	csv    bool
 	header bool
 	delim  byte
@@ -24,6 +26,10 @@ type Copy struct {
 
 // Copy returns what a COPY TO STDOUT statement copies, or nil.
 func (s *Stmt) Copy() *Copy { return s.copy }
+
+// Binary reports whether the copy is in COPY's binary format (FORMAT
+// binary): CopyOutResponse's overall and column formats are 1.
+func (c *Copy) Binary() bool { return c.binary }
 
 // copyStmt plans COPY ... TO STDOUT over a status query; inner prepares
 // the query.
@@ -74,7 +80,7 @@ func copyStmt(sql string, c *pg.CopyStmt, inner func(*pg.Node) (*Stmt, error)) (
 			case "csv":
 				cp.csv = true
 			case "binary":
-				return nil, unsupported("COPY in binary format"), true
+				cp.binary = true
 			default:
 				return nil, (&Error{Code: codeInvalidParamValue, Message: "COPY format \"" + arg + "\" not recognized"}).at(sql, d.Location), true
 			}
@@ -111,6 +117,14 @@ func copyStmt(sql string, c *pg.CopyStmt, inner func(*pg.Node) (*Stmt, error)) (
 			return nil, (&Error{Code: codeSyntax, Message: "option \"" + d.Defname + "\" not recognized"}).at(sql, d.Location), true
 		}
 	}
+	if cp.binary {
+		switch {
+		case delim != nil:
+			return nil, errorf(codeSyntax, "cannot specify DELIMITER in BINARY mode"), true
+		case null != nil:
+			return nil, errorf(codeSyntax, "cannot specify NULL in BINARY mode"), true
+		}
+	}
 	if cp.csv {
 		cp.delim, cp.null = ',', ""
 	}
@@ -123,9 +137,17 @@ func copyStmt(sql string, c *pg.CopyStmt, inner func(*pg.Node) (*Stmt, error)) (
 	if null != nil {
 		cp.null = *null
 	}
-	if quote != nil || escape != nil || forceAll || forceCols != nil {
-		if !cp.csv {
+	if cp.binary && cp.header {
+		return nil, errorf(codeFeature, "cannot specify HEADER in BINARY mode"), true
+	}
+	if !cp.csv {
+		switch {
+		case quote != nil:
 			return nil, errorf(codeFeature, "COPY quote available only in CSV mode"), true
+		case escape != nil:
+			return nil, errorf(codeFeature, "COPY escape available only in CSV mode"), true
+		case forceAll || forceCols != nil:
+			return nil, errorf(codeFeature, "COPY force quote available only in CSV mode"), true
 		}
 	}
 	if quote != nil {
@@ -197,6 +219,9 @@ func defString(n *pg.Node) string {
 // how many rows were copied. On an error dst comes back as it was.
 func (c *Copy) AppendCopyData(dst []byte, in Input, params [][]byte, paramFormats []int16) (out []byte, rows int, err error) {
 	ncol := len(c.Query.cols)
+	if c.binary {
+		return c.appendBinary(dst, in, params, paramFormats)
+	}
 	text := make([]int16, ncol)
 	data, n, err := c.Query.AppendDataRows(nil, in, params, paramFormats, text)
 	if err != nil {
@@ -236,6 +261,39 @@ func (c *Copy) AppendCopyData(dst []byte, in Input, params [][]byte, paramFormat
 		dst = append(dst, '\n')
 		binary.BigEndian.PutUint32(dst[at+1:], uint32(len(dst)-at-1))
 	}
+	return dst, n, nil
+}
+
+// binarySignature starts COPY's binary format: the signature, then the
+// flags (no OIDs) and the header extension's length (none).
+var binarySignature = []byte("PGCOPY\n\377\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+
+// appendBinary appends the rows in COPY's binary format as PostgreSQL's
+// CopyTo sends it: each tuple (its field count, then each field's length,
+// -1 for NULL, and binary value: a DataRow's body) in one CopyData, the
+// header in the first one, and the trailer (-1) in a last one.
+func (c *Copy) appendBinary(dst []byte, in Input, params [][]byte, paramFormats []int16) ([]byte, int, error) {
+	formats := make([]int16, len(c.Query.cols))
+	for i := range formats {
+		formats[i] = 1
+	}
+	data, n, err := c.Query.AppendDataRows(nil, in, params, paramFormats, formats)
+	if err != nil {
+		return dst, 0, err
+	}
+	header := binarySignature
+	for len(data) > 0 {
+		size := int(binary.BigEndian.Uint32(data[1:]))
+		tuple := data[5 : 1+size] // past 'D' and the length
+		data = data[1+size:]
+		dst = append(dst, 'd')
+		dst = binary.BigEndian.AppendUint32(dst, uint32(4+len(header)+len(tuple)))
+		dst = append(append(dst, header...), tuple...)
+		header = nil
+	}
+	dst = append(dst, 'd')
+	dst = binary.BigEndian.AppendUint32(dst, uint32(4+len(header)+2))
+	dst = append(append(dst, header...), 0xff, 0xff)
 	return dst, n, nil
 }
 

@@ -172,7 +172,13 @@
 //     held as a float8 rounded to float32 and printed as float4out does;
 //     varchar(n) and char(n) cut to n characters, char(n) pads with
 //     spaces; smallint is range-checked; their columns carry OIDs 700,
-//     1043, 1042 and 21);
+//     1043, 1042 and 21, and varchar(n), char(n) and numeric(p,s) their
+//     type modifiers (Column.TypeModifier: n + 4, ((p << 16) | s) + 4,
+//     through column references, subqueries, CTEs, USING columns, set
+//     operations whose sides agree, and CASE with ELSE, COALESCE,
+//     GREATEST, LEAST and NULLIF whose branches agree, as PostgreSQL's
+//     exprTypmod; information_schema's yes_or_no columns are
+//     varchar(3));
 //   - built-in functions (funcs.go), declared with their pg_proc
 //     signatures and chosen as PostgreSQL's func_select_candidate
 //     chooses (exact matches, then preferred types, then the string
@@ -250,7 +256,9 @@
 //     interval * and / number; extract(field FROM x) (numeric) and
 //     date_part (float8) for every field PostgreSQL has (epoch, julian,
 //     timezone, isodow, isoyear, ...; 22023 "unit ... not recognized");
-//     date_trunc(unit, x [, zone]) in the session's TimeZone; to_char of
+//     date_trunc(unit, x [, zone]) in the session's TimeZone;
+//     date_bin(stride, x, origin) of timestamptz or timestamp (22008 for
+//     a stride not above zero, 0A000 for one with months); to_char of
 //     timestamps and intervals (YYYY, MM, DD, HH24, HH12, MI, SS, MS, US,
 //     AM/PM, Mon, Month, Dy, Day, DDD, IW, Q, TZ, OF, J, "text", FM) and
 //     of numbers (9, 0, D, '.', ',', FM); age(a, b) and age(x);
@@ -339,9 +347,12 @@
 //     caller answers only for cursors of its own.
 //   - COPY (<status query>) TO STDOUT and COPY helios_proxy.t [(columns)]
 //     TO STDOUT, in text or CSV format with HEADER, DELIMITER, NULL,
-//     QUOTE, ESCAPE and FORCE_QUOTE: Stmt.Copy, whose AppendCopyData
+//     QUOTE, ESCAPE and FORCE_QUOTE, or in binary format (FORMAT binary,
+//     BINARY: the values' binary forms, the header in the first CopyData
+//     and the trailer in a last one, as PostgreSQL's CopyTo sends them;
+//     psycopg's and pgx's binary copies): Stmt.Copy, whose AppendCopyData
 //     writes one CopyData per line as PostgreSQL's CopyOneRowTo does
-//     (psql's \copy). FORMAT binary is 0A000; COPY to a file or program is
+//     (psql's \copy). COPY to a file or program is
 //     42501 as for a role without pg_write_server_files; COPY FROM is a
 //     write (42501).
 //   - EXPLAIN [ANALYZE] <status query> answers truthfully rather than
@@ -378,7 +389,10 @@
 // and DISCARD; UNLISTEN (nothing listens; asyncpg's pool resets a
 // connection with SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
 // RESET ALL); the empty statement; and it recognizes transaction control
-// and DEALLOCATE for the caller (Stmt.Control). Settings follow
+// and DEALLOCATE for the caller (Stmt.Control), BEGIN's transaction
+// modes (ISOLATION LEVEL, READ ONLY, DEFERRABLE: JDBC's setReadOnly
+// sends BEGIN READ ONLY) set by Session.StartTransaction as SET
+// TRANSACTION sets them. Settings follow
 // PostgreSQL's transaction rules (the caller reports StartStatement and
 // EndTransaction). The settings known are those in settingList (the
 // reported ones, timeouts, isolation, search_path, extra_float_digits,
@@ -459,16 +473,25 @@
 // pg_total_relation_size (8192: what PostgreSQL 15 reports for an empty
 // table with text columns, its TOAST index's metapage), pg_relation_size
 // and pg_indexes_size (0), pg_size_pretty, pg_get_statisticsobjdef_columns,
-// pg_get_constraintdef, pg_get_indexdef, pg_get_ruledef and
-// pg_get_partkeydef (NULL, as PostgreSQL gives for an OID naming nothing:
-// there are no extended statistics, constraints, indexes, rules or
-// partitioned tables), pg_stat_get_numscans (0); pg_settings on the status database (catsettings.go: the
+// pg_get_constraintdef, pg_get_indexdef, pg_get_ruledef,
+// pg_get_partkeydef, pg_get_function_result, pg_get_function_arguments,
+// pg_get_function_identity_arguments, pg_function_is_visible and
+// pg_get_viewdef (NULL, as PostgreSQL gives for an OID naming nothing:
+// there are no extended statistics, constraints, indexes, rules,
+// partitioned tables, functions or views), pg_encoding_to_char,
+// pg_stat_get_numscans (0); pg_settings on the status database (catsettings.go: the
 // session's settings with PostgreSQL 15's descriptions, source "default"
 // or "session", boot_val and reset_val the status database's defaults;
 // JDBC reads max_index_keys there); the bitwise operators & | # of
 // integers (smallint with smallint is smallint); casts
 // to oid, regclass, regtype, regnamespace, name, int2, "char" and from
-// the reg types to text; the operators ~, !~, ~*, !~* (regex.go, which
+// the reg types to text; the cast of a function's name to regproc
+// ('pg_catalog.array_in'::regproc, as JDBC compares pg_type.typinput
+// with: its type lookups, getTypeInfo), held as the name as
+// pg_type's regproc columns are, with PostgreSQL's 42883 for a name
+// pg_proc does not have and 42725 for one more than one function has
+// (an OID is kept as its digits, "-" for 0: pg_proc holds no rows to
+// name it by); the operators ~, !~, ~*, !~* (regex.go, which
 // accepts the patterns psql sends).
 //
 // Array values (srf.go, array.go) are one-dimensional and held as their
@@ -482,12 +505,14 @@
 // [, flags]) in FROM (their arguments may refer to outer query levels;
 // not LATERAL) and in the select list (see below), ARRAY[a, b,
 // ...] of the elements' common type (arrayvalue.go), array_agg,
-// cardinality, array_position(arr, elem [, start]); string_to_array, parse_ident, array_lower, array_upper,
+// cardinality, array_position(arr, elem [, start]), array_remove(arr,
+// elem); string_to_array, parse_ident, array_lower, array_upper,
 // array_length, subscripts arr[i] (no slices), casts of a literal or an
 // array to int2[], int4[], text[], name[], oid[], ... (arrayfunc.go), and
 // a scalar function in FROM (string_to_array(...) s: one row). They go
 // to the wire in text or array_send's binary form. btrim, ltrim and rtrim
-// (trim(...)) work on text. psql 15's \d, \d+, \dt, \dt+, \dn, \dv
+// (trim(...)) work on text. psql 15's \d, \d+, \dt, \dt+, \dn, \dv,
+// \df, \da, \sv, \dp, \di, \ds, \dm, \dT, \dD
 // queries and the Grafana PostgreSQL data source's schema, table and
 // column queries (testdata/psql, testdata/tools) answer as PostgreSQL
 // 15's, as do SQLAlchemy's reflection and JDBC's DatabaseMetaData

@@ -82,6 +82,55 @@ type expr struct {
 	// row's function values; for a field selection, the field's number.
 	field int
 	rec   *recordType // a record's fields (_pg_expandarray's (x, n))
+	// mod is, for eColumn and a folded eConst, the type modifier + 1 of
+	// its values (0: none): varchar(n) and numeric(p, s) (typmodOf).
+	mod int32
+}
+
+// typmodOf is the type modifier of e's values, as PostgreSQL's
+// exprTypmod computes it; -1 when there is none.
+func typmodOf(e *expr) int32 {
+	switch e.kind {
+	case eColumn, eConst:
+		return e.mod - 1
+	case eCast:
+		if e.typ == tNumeric && e.scale >= 0 {
+			return int32(e.prec<<16|e.scale) + 4
+		}
+	case eFunc:
+		if (e.op == builtinPrefix+"::varchar" || e.op == builtinPrefix+"::bpchar") && e.prec >= 0 {
+			return int32(e.prec) + 4
+		}
+	case eNullIf:
+		if exprTypeOID(e) == exprTypeOID(e.args[0]) {
+			return typmodOf(e.args[0])
+		}
+	case eCase, eCoalesce, eGreatest, eLeast:
+		// The branches' modifier when they all have the same one.
+		var branches []*expr
+		if e.kind == eCase {
+			if !e.hasElse {
+				return -1 // the implicit ELSE NULL has none
+			}
+			for i := 1; i < len(e.args)-1; i += 2 {
+				branches = append(branches, e.args[i])
+			}
+			branches = append(branches, e.args[len(e.args)-1])
+		} else {
+			branches = e.args
+		}
+		if len(branches) == 0 {
+			return -1
+		}
+		m := typmodOf(branches[0])
+		for _, b := range branches {
+			if typmodOf(b) != m || exprTypeOID(b) != exprTypeOID(e) {
+				return -1
+			}
+		}
+		return m
+	}
+	return -1
 }
 
 // key identifies an expression structurally, to match select-list, HAVING

@@ -185,6 +185,7 @@ func relItem(name string, tbl *table, names []string, types []typ, flags []*expr
 		c := rangeCol{name: n, typ: types[i], pos: i, src: [2]string{name, n}}
 		if flags != nil {
 			c.isName, c.pgt, c.rec = flags[i].name, flags[i].pgt, flags[i].rec
+			c.mod = typmodOf(flags[i]) + 1
 		}
 		it.cols = append(it.cols, c)
 	}
@@ -233,7 +234,7 @@ func (a *analyzer) rangeVar(rv *pg.RangeVar) (*fromItem, *Error) {
 	}
 	it := relItem(name, nil, names, types, nil)
 	for i, c := range tbl.cols {
-		it.cols[i].pgt = c.pgt
+		it.cols[i].pgt, it.cols[i].mod = c.pgt, c.mod
 	}
 	return &fromItem{plan: plan, items: []*rangeItem{it}, top: it}, nil
 }
@@ -251,7 +252,7 @@ func init() {
 		}
 		cols := relItem(tbl.name, nil, names, types, nil).cols
 		for i, c := range tbl.cols {
-			cols[i].pgt = c.pgt
+			cols[i].pgt, cols[i].mod = c.pgt, c.mod
 		}
 		tableCols[tbl] = cols
 	}
@@ -279,6 +280,9 @@ func (a *analyzer) cteRef(rv *pg.RangeVar, name string) (*fromItem, *Error) {
 				return nil, err
 			}
 			it := relItem(name, nil, names, c.types, c.flags)
+			for i := range it.cols {
+				it.cols[i].mod = c.mods[i]
+			}
 			kind := fCTE
 			if c.building {
 				kind = fSelf
@@ -316,6 +320,9 @@ func (a *analyzer) rangeSubselect(r *pg.RangeSubselect) (*fromItem, *Error) {
 		return nil, err
 	}
 	it := relItem(name, nil, names, p.types(), p.outs)
+	for i := range it.cols {
+		it.cols[i].mod = p.cols[i].mod // a set operation's, not its left side's
+	}
 	return &fromItem{plan: &fromPlan{kind: fSub, sub: p, width: len(names)}, items: []*rangeItem{it}, top: it}, nil
 }
 
@@ -425,9 +432,9 @@ func (a *analyzer) join(j *pg.JoinExpr) (*fromItem, *Error) {
 			r2, _ := a.coerce(re, t)
 			f.merged = append(f.merged, &expr{kind: eCoalesce, typ: t, args: []*expr{l2, r2}, loc: -1})
 		case f.jt == pg.JoinType_JOIN_RIGHT && rc.typ == t:
-			col.pos, col.src = rc.pos, rc.src
+			col.pos, col.src, col.mod = rc.pos, rc.src, rc.mod
 		case f.jt != pg.JoinType_JOIN_RIGHT && lc.typ == t:
-			col.pos = lc.pos
+			col.pos, col.mod = lc.pos, lc.mod
 		default:
 			src := le
 			if f.jt == pg.JoinType_JOIN_RIGHT {

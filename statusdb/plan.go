@@ -603,6 +603,9 @@ func (a *analyzer) selectLevel(s *pg.SelectStmt, resolve bool) (*plan, *Error) {
 		}
 		outs[i] = e
 	}
+	for i, e := range outs {
+		cols[i].mod = typmodOf(e) + 1
+	}
 	p.outs, p.cols = outs, cols
 	p.aggs, p.wins, p.specs, p.srfs = a.aggs, a.wins, a.specs, a.srfs
 	if err := a.srfPlacement(p); err != nil {

@@ -348,7 +348,7 @@ func runAgainstPostgreSQL(t *testing.T, checks []crossCheck) {
 			cols := st.Columns()
 			var pgCols []Column
 			for _, f := range sd.Fields {
-				pgCols = append(pgCols, Column{Name: f.Name, OID: f.DataTypeOID})
+				pgCols = append(pgCols, Column{Name: f.Name, OID: f.DataTypeOID, mod: f.TypeModifier + 1})
 			}
 			if !slices.Equal(cols, pgCols) {
 				t.Errorf("Columns = %v\nPostgreSQL        %v", cols, pgCols)

@@ -34,6 +34,10 @@ type column struct {
 	// pgt is the PostgreSQL type when it is not typ's own (name, oid,
 	// int2, "char", regclass, ... in the catalogs); 0 otherwise.
 	pgt uint32
+	// mod is the column's type modifier + 1 (0: none), as pg_attribute's
+	// atttypmod: information_schema's yes_or_no is varchar(3) and its
+	// time_stamp timestamptz(2).
+	mod int32
 }
 
 // tables is the helios_proxy schema. Column order is part of the contract

@@ -28,6 +28,7 @@ type rangeCol struct {
 	isName bool // text of type name (OID 19)
 	pgt    uint32
 	rec    *recordType // a record's fields
+	mod    int32       // the type modifier + 1 (0: none), of a subquery's column
 	// src is the relation and column as PostgreSQL names them in
 	// grouping errors ("s"."port"), after join aliases are flattened.
 	src [2]string
@@ -178,7 +179,7 @@ func (a *analyzer) qualified(q []string) *rangeItem {
 // from a. An outer reference makes every level in between correlated,
 // and is remembered for the grouping check of the level it refers to.
 func (a *analyzer) columnExpr(an *analyzer, up int, c *rangeCol, loc int32) *expr {
-	e := &expr{kind: eColumn, typ: c.typ, idx: c.pos, up: up, loc: loc, name: c.isName, pgt: c.pgt, rec: c.rec, colName: c.src}
+	e := &expr{kind: eColumn, typ: c.typ, idx: c.pos, up: up, loc: loc, name: c.isName, pgt: c.pgt, rec: c.rec, colName: c.src, mod: c.mod}
 	if up > 0 {
 		b := a
 		for range up - 1 {
@@ -218,8 +219,8 @@ func (a *analyzer) star(q []string, loc int32) ([]*expr, []Column, *Error) {
 	for _, it := range items {
 		for i := range it.cols {
 			c := &it.cols[i]
-			outs = append(outs, &expr{kind: eColumn, typ: c.typ, idx: c.pos, loc: loc, name: c.isName, pgt: c.pgt, rec: c.rec, colName: c.src})
-			cols = append(cols, Column{Name: c.name})
+			outs = append(outs, &expr{kind: eColumn, typ: c.typ, idx: c.pos, loc: loc, name: c.isName, pgt: c.pgt, rec: c.rec, colName: c.src, mod: c.mod})
+			cols = append(cols, Column{Name: c.name, mod: c.mod})
 		}
 	}
 	return outs, cols, nil

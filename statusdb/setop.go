@@ -92,7 +92,12 @@ func (a *analyzer) setTree(s *pg.SelectStmt, top bool) (*plan, *Error) {
 		}
 		return nil, a.errAt(errorf(codeSyntax, "each %s query must have the same number of columns", what), loc)
 	}
-	p := &plan{set: &setPlan{op: what, all: s.All, left: l, right: r}, cols: l.cols}
+	p := &plan{set: &setPlan{op: what, all: s.All, left: l, right: r}, cols: slices.Clone(l.cols)}
+	for i := range p.cols {
+		if i < len(r.cols) && r.cols[i].mod != p.cols[i].mod {
+			p.cols[i].mod = 0 // the sides' modifiers differ: none
+		}
+	}
 	for i := range l.outs {
 		lo, ro := l.outs[i], r.outs[i]
 		t, err := a.commonTypeOf(what, []*expr{lo, ro})

@@ -88,6 +88,16 @@ func prepareStandalone(sql string, tree *pg.ParseResult, refs relRefs, declared 
 			st.savepoint = SavepointOp{Kind: "RELEASE", Name: ts.SavepointName}
 		case pg.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO:
 			st.savepoint = SavepointOp{Kind: "ROLLBACK TO", Name: ts.SavepointName}
+		case pg.TransactionStmtKind_TRANS_STMT_BEGIN, pg.TransactionStmtKind_TRANS_STMT_START:
+			// BEGIN ISOLATION LEVEL ..., READ ONLY, DEFERRABLE: the
+			// transaction's characteristics, as SET TRANSACTION sets them.
+			for _, o := range ts.Options {
+				d := o.GetDefElem()
+				if d == nil {
+					continue
+				}
+				st.begin = append(st.begin, setOpt{d.Defname, defElemValue(d)})
+			}
 		}
 		return st, nil
 	case *pg.Node_DeallocateStmt:
@@ -216,23 +226,13 @@ func setStmt(sql string, v *pg.VariableSetStmt) (*Stmt, error) {
 		default:
 			return nil, unsupported("SET " + name)
 		}
-		type opt struct{ name, value string }
-		var opts []opt
+		var opts []setOpt
 		for _, a := range v.Args {
 			d := a.GetDefElem()
 			if d == nil {
 				return nil, unsupported("SET " + name)
 			}
-			val := ""
-			if c := d.Arg.GetAConst(); c != nil {
-				switch cv := c.Val.(type) {
-				case *pg.A_Const_Sval:
-					val = cv.Sval.Sval
-				case *pg.A_Const_Ival:
-					val = strconv.Itoa(int(cv.Ival.Ival))
-				}
-			}
-			opts = append(opts, opt{prefix + d.Defname, val})
+			opts = append(opts, setOpt{prefix + d.Defname, defElemValue(d)})
 		}
 		st.utility = func(s *Session) *Error {
 			if name == "TRANSACTION" && warnLocal(s, "SET TRANSACTION") {
@@ -249,6 +249,38 @@ func setStmt(sql string, v *pg.VariableSetStmt) (*Stmt, error) {
 		return nil, unsupported("SET FROM CURRENT")
 	}
 	return st, nil
+}
+
+// setOpt is one transaction mode of SET TRANSACTION, SET SESSION
+// CHARACTERISTICS or BEGIN: a setting and its value.
+type setOpt struct{ name, value string }
+
+// defElemValue is the value of a transaction mode (its DefElem's
+// constant: 'serializable', 1 for READ ONLY, 0 for READ WRITE).
+func defElemValue(d *pg.DefElem) string {
+	if c := d.Arg.GetAConst(); c != nil {
+		switch cv := c.Val.(type) {
+		case *pg.A_Const_Sval:
+			return cv.Sval.Sval
+		case *pg.A_Const_Ival:
+			return strconv.Itoa(int(cv.Ival.Ival))
+		}
+	}
+	return ""
+}
+
+// StartTransaction gives the transaction block st (BEGIN or START
+// TRANSACTION) has just opened the characteristics it names, as SET
+// TRANSACTION would: SHOW transaction_read_only answers on after BEGIN
+// READ ONLY (JDBC's setReadOnly in a transaction) until the block ends.
+func (s *Session) StartTransaction(st *Stmt) *Error {
+	s.StartStatement()
+	for _, o := range st.begin {
+		if err := s.set(o.name, o.value, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // check validates a value without setting it (SET LOCAL outside a

@@ -13,7 +13,15 @@ import (
 type Column struct {
 	Name string
 	OID  uint32
+	mod  int32 // the type modifier + 1; 0: none (see TypeModifier)
 }
+
+// TypeModifier returns the column type's modifier for RowDescription, as
+// PostgreSQL's exprTypmod finds it: 24 for varchar(20) (the length + 4),
+// ((p << 16) | s) + 4 for numeric(p, s), passed on through column
+// references, subqueries, CASE and COALESCE whose branches agree, and set
+// operations whose sides agree; -1 when there is none.
+func (c Column) TypeModifier() int32 { return c.mod - 1 }
 
 // TypeSize returns the column type's size for RowDescription: pg_type's
 // typlen (8 for int8, 2 for int2, 64 for name, -1 for the variable-length
@@ -50,6 +58,7 @@ type Stmt struct {
 	utility      func(*Session) *Error // SET, RESET, DISCARD: no rows
 	control      bool                  // transaction control or DEALLOCATE
 	savepoint    SavepointOp           // SAVEPOINT, RELEASE and ROLLBACK TO
+	begin        []setOpt              // BEGIN's transaction modes
 	firstParam   *Error                // the statement's first parameter reference, as an error without parameters
 	undetermined *Error                // a parameter neither declared nor referred to
 	empty        bool                  // the empty statement

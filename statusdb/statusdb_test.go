@@ -181,7 +181,7 @@ func TestPrepareErrors(t *testing.T) {
 		{"SELECT * FROM helios_proxy.backends FOR UPDATE", "42501", "", "permission denied for table backends"},
 		{"EXPLAIN (FORMAT JSON) SELECT * FROM helios_proxy.backends", "0A000", "FORMAT", "only FORMAT TEXT"},
 		{"EXPLAIN SELECT nosuch FROM helios_proxy.backends", "42703", "nosuch", "column \"nosuch\" does not exist"},
-		{"COPY helios_proxy.backends TO STDOUT (FORMAT binary)", "0A000", "", "binary"},
+		{"COPY helios_proxy.backends TO STDOUT (FORMAT binary, HEADER)", "0A000", "", "cannot specify HEADER in BINARY mode"},
 		{"COPY helios_proxy.backends TO '/tmp/x'", "42501", "", "pg_write_server_files"},
 		{"COPY (SELECT 1 FROM helios_proxy.backends) TO STDOUT (FORCE_QUOTE *)", "0A000", "", "only in CSV mode"},
 		{"DECLARE c CURSOR FOR SELECT nosuch FROM helios_proxy.backends", "42703", "nosuch", "does not exist"},

@@ -30,6 +30,7 @@ const (
 var timeFuncs = map[string]bool{
 	"extract": true, "date_part": true, "date_trunc": true, "to_char": true, "age": true, "timezone": true,
 	"to_timestamp": true, "justify_interval": true, "justify_hours": true, "justify_days": true,
+	"date_bin": true,
 }
 
 // isDateLike reports whether e is a timestamptz, timestamp or date.
@@ -145,6 +146,21 @@ func (a *analyzer) extFunc(name string, f *pg.FuncCall) (*expr, *Error, bool) {
 			return nofn()
 		}
 		out.typ = tTimestamptz
+	case "date_bin":
+		// date_bin(interval, timestamptz, timestamptz) and its timestamp
+		// form (Grafana's time buckets on PostgreSQL 14+).
+		if len(args) != 3 || !want(0, tInterval) {
+			return nofn()
+		}
+		for i := 1; i <= 2; i++ {
+			if args[i].typ == tUnknown {
+				want(i, tTimestamptz)
+			}
+		}
+		if args[1].typ != tTimestamptz || args[2].typ != tTimestamptz || args[1].pgt == oidDate || args[1].pgt != args[2].pgt {
+			return nofn()
+		}
+		out.typ, out.pgt = tTimestamptz, args[1].pgt
 	case "justify_interval", "justify_hours", "justify_days":
 		if len(args) != 1 || !want(0, tInterval) {
 			return nofn()
@@ -535,6 +551,24 @@ func extFn(e *expr, args []evalFn) evalFn {
 			}
 			return value{n: fromWallClock(v[1].n, loc)}
 		}
+	case "date_bin":
+		f = func(_ *evalCtx, v []value) value {
+			stride, ts, origin := v[0], v[1].n, v[2].n
+			if stride.m != 0 {
+				fail(codeFeature, "timestamps cannot be binned into intervals containing months or years")
+			}
+			us := int64(stride.d)*usPerDay + stride.n
+			if us <= 0 {
+				fail(codeDatetimeOverflow, "stride must be greater than zero")
+			}
+			diff := ts - origin
+			delta := diff - diff%us
+			if diff%us < 0 {
+				// The start of the bin when the origin is later.
+				delta -= us
+			}
+			return value{n: origin + delta}
+		}
 	case "to_timestamp":
 		f = func(_ *evalCtx, v []value) value {
 			s := v[0].f
@@ -573,7 +607,7 @@ func extFn(e *expr, args []evalFn) evalFn {
 		f = func(_ *evalCtx, v []value) value { return value{n: v[0].n - v[1].n} }
 	case "array_value":
 		return arrayValueFn(e, args)
-	case "cardinality", "array_position":
+	case "cardinality", "array_position", "array_remove":
 		return arrayFuncFn(e, args)
 	case "interval*", "interval/":
 		div := e.op == "interval/"

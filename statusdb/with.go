@@ -22,6 +22,7 @@ type ctePlan struct {
 	names    []string
 	types    []typ
 	flags    []*expr     // the outputs, for their numeric and name marks
+	mods     []int32     // the outputs' type modifiers + 1 (Column.mod)
 	plan     *plan       // the query, or the non-recursive branch of a recursive one
 	rec      *plan       // the recursive branch; nil if none
 	recLvl   *queryLevel // the level of the recursive UNION, between the WITH's and its branches'
@@ -68,6 +69,10 @@ func (a *analyzer) with(w *pg.WithClause) ([]*ctePlan, *Error) {
 // columns names a CTE's columns after its outputs or its column list.
 func (a *analyzer) cteColumns(c *ctePlan, ce *pg.CommonTableExpr, p *plan) *Error {
 	c.flags, c.types = p.outs, p.types()
+	c.mods = make([]int32, len(p.cols))
+	for i, col := range p.cols {
+		c.mods[i] = col.mod
+	}
 	c.names = make([]string, len(p.cols))
 	for i, col := range p.cols {
 		c.names[i] = col.Name

@@ -30,7 +30,7 @@ import (
 // database (the proxy answers what names helios_proxy and relays the rest
 // to a database without that schema, so a status statement relayed by
 // mistake fails instead of being answered by the copy). Every statement
-// must give the same columns (names and type OIDs), values, command tags,
+// must give the same columns (names, type OIDs and type modifiers), values, command tags,
 // error (SQLSTATE, message, position, detail, hint), notices and
 // transaction status.
 //
@@ -224,7 +224,7 @@ func readDifferential(t *testing.T) []diffScript {
 
 // diffAnswer is everything a client sees of one statement.
 type diffAnswer struct {
-	cols    []string // name:oid
+	cols    []string // name:oid, and " typmod n" unless it is -1
 	rows    [][]string
 	tags    []string
 	err     string
@@ -304,7 +304,11 @@ func (dc *diffConn) run(ctx context.Context, st diffStatement, mode string) diff
 	var a diffAnswer
 	for _, r := range rs {
 		for _, f := range r.FieldDescriptions {
-			a.cols = append(a.cols, fmt.Sprintf("%s:%d", f.Name, f.DataTypeOID))
+			col := fmt.Sprintf("%s:%d", f.Name, f.DataTypeOID)
+			if f.TypeModifier != -1 {
+				col += fmt.Sprintf(" typmod %d", f.TypeModifier)
+			}
+			a.cols = append(a.cols, col)
 		}
 		for _, row := range r.Rows {
 			vals := make([]string, len(row))
@@ -556,6 +560,7 @@ func (a *diffAnswer) maskTypes(oids ...uint32) {
 	var names []string
 	for _, c := range a.cols {
 		name, oid, _ := strings.Cut(c, ":")
+		oid, _, _ = strings.Cut(oid, " ")
 		for _, o := range oids {
 			if oid == fmt.Sprint(o) {
 				names = append(names, name)
@@ -645,8 +650,10 @@ func TestStatusDifferential(t *testing.T) {
 	// psql's describing commands: every catalog query they send (psql -E
 	// shows them) goes through the proxy, the output must be the same.
 	commands := map[string][]string{
-		"status":  {`\d helios_proxy.*`, `\d+ helios_proxy.circuit_breaker_status`, `\d helios_proxy.backends`, `\dt helios_proxy.*`, `\dt+ helios_proxy.*`, `\dn`, `\dn+`, `\dn helios_proxy`, `\dv helios_proxy.*`, `\d nope`, `\dt`},
-		"backend": {`\d helios_proxy.*`, `\d+ helios_proxy.circuit_breaker_status`, `\d helios_proxy.backends`, `\dt helios_proxy.*`, `\dt+ helios_proxy.*`, `\dn helios_proxy`, `\dn+ helios_proxy`, `\dv helios_proxy.*`, `\d+ helios_proxy.cluster_members`},
+		"status": {`\d helios_proxy.*`, `\d+ helios_proxy.circuit_breaker_status`, `\d helios_proxy.backends`, `\dt helios_proxy.*`, `\dt+ helios_proxy.*`, `\dn`, `\dn+`, `\dn helios_proxy`, `\dv helios_proxy.*`, `\d nope`, `\dt`,
+			`\df`, `\df helios_proxy.*`, `\da`, `\sv helios_proxy.backends`, `\sv+ helios_proxy.circuit_events`, `\dp helios_proxy.*`, `\di helios_proxy.*`, `\ds`, `\dm`, `\dT helios_proxy.*`, `\dD`},
+		"backend": {`\d helios_proxy.*`, `\d+ helios_proxy.circuit_breaker_status`, `\d helios_proxy.backends`, `\dt helios_proxy.*`, `\dt+ helios_proxy.*`, `\dn helios_proxy`, `\dn+ helios_proxy`, `\dv helios_proxy.*`, `\d+ helios_proxy.cluster_members`,
+			`\df helios_proxy.*`, `\sv helios_proxy.backends`, `\dp helios_proxy.*`, `\di helios_proxy.*`},
 	}
 	psql := filepath.Join(c.BinDir, "psql")
 	for _, kind := range []string{"status", "backend"} {

@@ -925,7 +925,7 @@ func (l *localState) run(st *statusdb.Stmt, in statusdb.Input, params [][]byte, 
 		return l.savepoint(sp, tx, implicit)
 	}
 	if st.Control() {
-		return l.control(st.SQL(), tx)
+		return l.control(st, tx)
 	}
 	l.sess.InBlock = tx == 'T' || implicit
 	l.implicit = implicit
@@ -945,7 +945,8 @@ func (l *localState) run(st *statusdb.Stmt, in statusdb.Input, params [][]byte, 
 
 // control answers transaction control and DEALLOCATE on the status
 // database in transaction status tx.
-func (l *localState) control(sql string, tx byte) error {
+func (l *localState) control(st *statusdb.Stmt, tx byte) error {
+	sql := st.SQL()
 	tc, ok := transactionControl(sql, tx)
 	switch {
 	case !ok && tx == 'E':
@@ -966,6 +967,13 @@ func (l *localState) control(sql string, tx byte) error {
 	if tc.after == 'I' && tx != 'I' {
 		l.sess.EndTransaction(tc.tag == "COMMIT")
 		l.endTransaction(tc.tag == "COMMIT")
+	}
+	if tc.after == 'T' && tx != 'E' {
+		// BEGIN's transaction modes; PostgreSQL sets them inside a
+		// block too, after its warning.
+		if err := l.sess.StartTransaction(st); err != nil {
+			return err
+		}
 	}
 	l.ss.txStatus.Store(uint32(tc.after))
 	l.out, _ = (&pgproto3.CommandComplete{CommandTag: []byte(tc.tag)}).Encode(l.out)
@@ -1241,7 +1249,7 @@ func rowDescription(dst []byte, cols []statusdb.Column, formats []int16) []byte 
 	}
 	rd := pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(cols))}
 	for i, c := range cols {
-		rd.Fields[i] = pgproto3.FieldDescription{Name: []byte(c.Name), DataTypeOID: c.OID, DataTypeSize: c.TypeSize(), TypeModifier: -1, Format: formats[i]}
+		rd.Fields[i] = pgproto3.FieldDescription{Name: []byte(c.Name), DataTypeOID: c.OID, DataTypeSize: c.TypeSize(), TypeModifier: c.TypeModifier(), Format: formats[i]}
 	}
 	out, _ := rd.Encode(dst)
 	return out

@@ -367,7 +367,14 @@ func (l *localState) copyOut(c *statusdb.Copy, in statusdb.Input, params [][]byt
 	data, n, err := c.AppendCopyData(nil, in, params, paramFormats)
 	// As in PostgreSQL, an error computing the rows comes after the
 	// CopyOutResponse (and ends the copy without CopyDone).
-	l.out, _ = (&pgproto3.CopyOutResponse{OverallFormat: 0, ColumnFormatCodes: make([]uint16, len(c.Query.Columns()))}).Encode(l.out)
+	resp := pgproto3.CopyOutResponse{ColumnFormatCodes: make([]uint16, len(c.Query.Columns()))}
+	if c.Binary() {
+		resp.OverallFormat = 1
+		for i := range resp.ColumnFormatCodes {
+			resp.ColumnFormatCodes[i] = 1
+		}
+	}
+	l.out, _ = resp.Encode(l.out)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,33 @@ public class JdbcMetadata {
             dump(out, "pk", md.getPrimaryKeys(null, "helios_proxy", "backends"));
             dump(out, "fks", md.getImportedKeys(null, "helios_proxy", "backends"));
             dump(out, "indexes", md.getIndexInfo(null, "helios_proxy", "backends", false, true));
+            // Types outside the driver's built-in table (interval) are
+            // looked up in pg_type, comparing typinput with a regproc.
+            try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery(
+                    "SELECT backend_name, state_since - last_failure_time AS since_failure FROM helios_proxy.circuit_breaker_status ORDER BY backend_name")) {
+                ResultSetMetaData m = rs.getMetaData();
+                out.add("interval column " + m.getColumnTypeName(2) + " " + m.getColumnType(2) + " " + m.getColumnClassName(2));
+                while (rs.next()) {
+                    out.add("since_failure " + rs.getString(1) + " " + rs.getObject(2));
+                }
+            }
+            ResultSet types = md.getTypeInfo();
+            while (types.next()) {
+                String name = types.getString("TYPE_NAME");
+                if (List.of("int4", "text", "float8", "timestamptz", "interval", "_int4", "numeric").contains(name)) {
+                    out.add("type " + name + " " + types.getInt("DATA_TYPE") + " " + types.getInt("PRECISION"));
+                }
+            }
+            types.close();
+            // DBeaver's read-only connections: BEGIN READ ONLY.
+            conn.setReadOnly(true);
             conn.setAutoCommit(false);
+            try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery("SHOW transaction_read_only")) {
+                rs.next();
+                out.add("read only transaction " + rs.getString(1));
+            }
+            conn.commit();
+            conn.setReadOnly(false);
             try (PreparedStatement ps = conn.prepareStatement(
                     "SELECT id, event_type, event_time FROM helios_proxy.circuit_events WHERE id > ? ORDER BY id")) {
                 ps.setFetchSize(2);

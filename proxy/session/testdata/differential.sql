@@ -595,6 +595,70 @@ SHOW application_name
 \simple SELECT count(*) FROM helios_proxy.backends; SELECT 1/0; SELECT 2
 SELECT 1 FROM nowhere
 SELECT 1 FROM nowhere.x
+-- BEGIN's transaction modes last until the block ends (JDBC's
+-- setReadOnly(true) with autocommit off sends BEGIN READ ONLY).
+BEGIN READ ONLY
+SHOW transaction_read_only
+SELECT current_setting('transaction_read_only'), count(*) FROM helios_proxy.backends
+COMMIT
+SHOW transaction_read_only
+START TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE
+SHOW transaction_isolation
+SHOW transaction_deferrable
+SHOW transaction_read_only
+BEGIN ISOLATION LEVEL REPEATABLE READ
+SHOW transaction_isolation
+ROLLBACK
+SHOW transaction_isolation
+BEGIN ISOLATION LEVEL READ UNCOMMITTED READ WRITE
+SHOW transaction_isolation
+SHOW transaction_read_only
+SET TRANSACTION READ ONLY
+SHOW transaction_read_only
+END
+SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY
+BEGIN READ WRITE
+SHOW transaction_read_only
+COMMIT
+SHOW transaction_read_only
+SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE
+\simple BEGIN READ ONLY; SHOW transaction_read_only; COMMIT
+
+-- regproc's input, as JDBC's type lookups compare pg_type.typinput with
+-- (ResultSetMetaData.getColumnType of an interval, getTypeInfo).
+-- script regproc
+SELECT 'pg_catalog.array_in'::regproc, 'ARRAY_IN'::regproc, '"array_in"'::regproc, '-'::regproc, '0'::regproc, pg_typeof('-'::regproc)
+SELECT 'array_in'::regproc::text, CAST('int4in' AS pg_catalog.regproc)
+SELECT t.typname, t.typinput = 'pg_catalog.array_in'::regproc AS is_array, t.typtype FROM pg_catalog.pg_type t WHERE t.typname IN ('_int4', 'int4', 'interval', '_text') ORDER BY 1
+SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid FROM pg_catalog.pg_type LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r from pg_namespace as ns join ( select s.r, (current_schemas(false))[s.r] as nspname from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r using ( nspname ) ) as sp ON sp.nspoid = typnamespace WHERE pg_type.oid = $1 ORDER BY sp.r, pg_type.oid DESC \bind 1186
+SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, pg_type.oid FROM pg_catalog.pg_type LEFT JOIN (select ns.oid as nspoid, ns.nspname, r.r from pg_namespace as ns join ( select s.r, (current_schemas(false))[s.r] as nspname from generate_series(1, array_upper(current_schemas(false), 1)) as s(r) ) as r using ( nspname ) ) as sp ON sp.nspoid = typnamespace WHERE typname = $1 ORDER BY sp.r, pg_type.oid DESC \bind _float8
+SELECT array_remove('{a,b,NULL,a}'::text[], 'a'), array_remove('{a,b,NULL,a}'::text[], NULL), array_remove(NULL::text[], 'a'), array_remove('{1,2,3}'::int4[], 2), pg_typeof(array_remove('{1}'::int4[], 2))
+SELECT pg_encoding_to_char(6), pg_encoding_to_char(0), pg_encoding_to_char(41), pg_encoding_to_char(99), pg_typeof(pg_encoding_to_char(6))
+SELECT c.relname, pg_get_viewdef(c.oid, true), pg_get_viewdef(c.oid), pg_get_function_result(c.oid), pg_get_function_arguments(c.oid), pg_get_function_identity_arguments(c.oid), pg_function_is_visible(c.oid) FROM pg_catalog.pg_class c WHERE c.relnamespace = 'helios_proxy'::regnamespace ORDER BY 1
+SELECT 'abs'::regproc
+SELECT 'nope'::regproc
+SELECT 'public.array_in'::regproc
+SELECT 'a.b.c.d'::regproc
+SELECT 1
+
+-- Type modifiers in RowDescription (JDBC's getPrecision/getScale and
+-- getColumnDisplaySize read them), as PostgreSQL's exprTypmod finds them.
+-- script typmods
+SELECT backend_name::varchar(20) AS name, host::char(12) AS h, weight::numeric(6,2) AS w, port::numeric(7) AS p, port::numeric AS n, backend_name::varchar AS v FROM helios_proxy.backends ORDER BY 1
+SELECT 'abc'::varchar(5), 'x'::char(3), 1.5::numeric(10,3), CAST('abc' AS character varying(2)), NULL::varchar(4)
+SELECT s.name, s.w FROM (SELECT backend_name::varchar(20) AS name, weight::numeric(6,2) AS w FROM helios_proxy.backends) s ORDER BY 1
+WITH c AS (SELECT backend_name::varchar(20) AS name, weight::numeric(6,2) AS w FROM helios_proxy.backends) SELECT * FROM c ORDER BY 1
+SELECT backend_name::varchar(20) FROM helios_proxy.backends UNION SELECT host::varchar(20) FROM helios_proxy.backends ORDER BY 1
+SELECT backend_name::varchar(20) FROM helios_proxy.backends UNION ALL SELECT host::varchar(30) FROM helios_proxy.backends ORDER BY 1
+SELECT weight::numeric(6,2) FROM helios_proxy.backends INTERSECT SELECT weight::numeric(6,2) FROM helios_proxy.backends ORDER BY 1
+SELECT CASE WHEN port > 5432 THEN weight::numeric(6,2) ELSE port::numeric(6,2) END, CASE WHEN port > 5432 THEN weight::numeric(6,2) ELSE port::numeric(8,2) END, CASE WHEN port > 5432 THEN weight::numeric(6,2) END, COALESCE(weight::numeric(6,1), port::numeric(6,1)), COALESCE(weight::numeric(6,1), port), NULLIF(weight::numeric(5,1), 0), GREATEST(weight::numeric(6,2), port::numeric(6,2)), LEAST(weight::numeric(6,2), 1) FROM helios_proxy.backends ORDER BY 1
+SELECT b.n, e.n FROM (SELECT backend_name::varchar(20) AS n FROM helios_proxy.backends) b JOIN (SELECT backend_name::varchar(20) AS n FROM helios_proxy.circuit_events) e USING (n) ORDER BY 1 LIMIT 2
+SELECT n FROM (SELECT port::numeric(6,1) AS n FROM helios_proxy.backends) b LEFT JOIN (SELECT port::numeric(6,1) AS n FROM helios_proxy.backends) e USING (n) ORDER BY 1 LIMIT 2
+SELECT upper(backend_name::varchar(20)), max(weight::numeric(6,2)), min(backend_name::varchar(20)), backend_name::varchar(20) || 'x' FROM helios_proxy.backends GROUP BY backend_name ORDER BY 1
+SELECT DISTINCT host::varchar(15) FROM helios_proxy.backends ORDER BY 1
+SELECT $1::varchar(10), $2::numeric(5,1) FROM helios_proxy.backends LIMIT 1 \bind abc | 1.25
+SELECT column_name, is_nullable, is_updatable FROM information_schema.columns WHERE table_schema = 'helios_proxy' AND table_name = 'backends' ORDER BY ordinal_position
+SELECT table_name, is_insertable_into FROM information_schema.tables WHERE table_schema = 'helios_proxy' ORDER BY 1
 
 -- script writes
 INSERT INTO helios_proxy.backends (backend_name) VALUES ('x')
@@ -924,6 +988,13 @@ SELECT event_time AS time, event_type || ': ' || coalesce(backend_name, backends
 SELECT floor(extract(epoch from state_since)/3600)*3600 AS "time", count(*) FROM helios_proxy.circuit_breaker_status WHERE state_since BETWEEN '2026-03-13T00:00:00Z' AND '2026-03-15T00:00:00Z' GROUP BY 1 ORDER BY 1
 SELECT floor(extract(epoch from event_time)/10)*10 AS "time", avg(latency_p95_ms) FILTER (WHERE latency_p95_ms > 0) AS "p95" FROM helios_proxy.circuit_events WHERE event_time BETWEEN '2026-03-14T15:08:00Z' AND '2026-03-14T15:10:00Z' GROUP BY 1 ORDER BY 1
 SELECT time_bucket('10.000s',event_time) AS "time", count(*) FROM helios_proxy.circuit_events GROUP BY 1 ORDER BY 1
+SELECT date_bin('10 seconds', event_time, TIMESTAMPTZ '2001-01-01') AS "time", count(*) FROM helios_proxy.circuit_events GROUP BY 1 ORDER BY 1
+SELECT date_bin('1 minute', event_time, '2026-03-14 15:09:00+00') AS "time", max(error_rate) FROM helios_proxy.circuit_events WHERE event_time BETWEEN '2026-03-14T15:00:00Z' AND '2026-03-14T16:00:00Z' GROUP BY 1 ORDER BY 1
+SELECT date_bin('15 minutes', state_since, TIMESTAMPTZ '2000-01-01 00:07:00+00'), date_bin('1 day 2 hours', last_failure_time, TIMESTAMPTZ '2030-01-01'), pg_typeof(date_bin('1 hour', state_since, '2000-01-01')) FROM helios_proxy.circuit_breaker_status ORDER BY backend_name
+SELECT date_bin('1 hour', TIMESTAMP '2026-03-14 15:09:26', TIMESTAMP '2026-03-14 18:00:00'), date_bin('1 hour', TIMESTAMP '2026-03-14 15:00:00', TIMESTAMP '2026-03-14 18:00:00'), date_bin('1 microsecond', TIMESTAMP '2026-03-14 15:00:00.5', TIMESTAMP '2027-01-01')
+SELECT date_bin('1 month', event_time, TIMESTAMPTZ '2001-01-01') FROM helios_proxy.circuit_events
+SELECT date_bin('0 seconds', event_time, TIMESTAMPTZ '2001-01-01') FROM helios_proxy.circuit_events
+SELECT date_bin('-1 hour', event_time, TIMESTAMPTZ '2001-01-01') FROM helios_proxy.circuit_events
 
 -- The query builder's lists read the catalogs (no helios_proxy table):
 -- on a backend database they are relayed, and answer for the backend.
