@@ -39,7 +39,7 @@ func (s *Server) startCluster(ctx context.Context, wg interface{ Go(func()) }) e
 	}
 	n, err := cluster.New(cluster.Options{
 		Config: cfg.Cluster, Version: version, ConfigHash: configHash(cfg),
-		Overrides: s.overrides.All(), StateDir: cfg.State.Dir, Host: clusterHost{s}, Log: s.log, Tune: s.tuneCluster,
+		Overrides: s.overrides.All(), UserOverrides: s.tenants.Overrides(), StateDir: cfg.State.Dir, Host: clusterHost{s}, Log: s.log, Tune: s.tuneCluster,
 	})
 	if err != nil {
 		return err

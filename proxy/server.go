@@ -70,9 +70,11 @@ type Server struct {
 	carried atomic.Pointer[map[string]totals]
 
 	overrides *overrides.Store
-	tenants   *tenant.Registry  // roles' limits and breakers (user_level_breakers_enabled)
-	hooks     backend.Hooks     // what the backends report to
-	patterns  *pattern.Registry // the query-level breakers
+	tenants   *tenant.Registry // roles' limits and breakers (user_level_breakers_enabled)
+	// userExpiring: a removal of expired role overrides is under way.
+	userExpiring atomic.Bool
+	hooks        backend.Hooks     // what the backends report to
+	patterns     *pattern.Registry // the query-level breakers
 
 	// cluster is the member of [cluster] while Run runs; nil otherwise.
 	cluster atomic.Pointer[cluster.Node]
@@ -393,6 +395,7 @@ func (s *Server) tick(ctx context.Context) {
 			}
 		}
 		s.expireOverrides(now)
+		s.expireUserOverrides(now)
 		s.tenants.Tick(now) // role breakers: OPEN to HALF_OPEN
 		s.followPrimary(now, &urgent)
 		for _, b := range s.list() {

@@ -35,6 +35,9 @@ type Host interface {
 	// another member (c.Set nil: cleared): persist it, then force or
 	// unforce the circuit.
 	ApplyOverride(c Change)
+	// ApplyUserOverride applies a change of a role's override made on
+	// another member (c.SetUser nil: cleared): persist it, then apply it.
+	ApplyUserOverride(c Change)
 	// PeerOpened opens backend's CLOSED circuit because member node
 	// opened its own: for a hard failure (hard), or for an error-rate,
 	// latency or saturation trip under decision "any"; detail says what
@@ -62,11 +65,13 @@ type Options struct {
 	Config     config.Cluster
 	Version    string // heliosproxy's version, shown to the other members
 	ConfigHash string // see status.Member.ConfigHash; SetConfigHash changes it
-	// Overrides are the overrides this instance holds at start (from its
-	// state dir): they enter the register with their stamps.
-	Overrides []status.Override
-	Host      Host
-	Log       *slog.Logger
+	// Overrides and UserOverrides are the backend and role overrides this
+	// instance holds at start (from its state dir): they enter the
+	// register with their stamps.
+	Overrides     []status.Override
+	UserOverrides []status.UserOverride
+	Host          Host
+	Log           *slog.Logger
 	// StateDir, when set, is [state] dir: the Node keeps there the clears
 	// of overrides it knows (clearsFile), so that after a restart of
 	// every member a member that slept through a clear does not bring
@@ -197,6 +202,11 @@ func New(opts Options) (*Node, error) {
 		n.reg.merge(c)
 		n.clk.Observe(o.Stamp)
 	}
+	for _, o := range opts.UserOverrides {
+		c := Change{Role: o.Role, Database: o.Database, Stamp: o.Stamp, Node: o.Node, Author: o.Author, SetUser: &o}
+		n.reg.merge(c)
+		n.clk.Observe(o.Stamp)
+	}
 	n.loadClears()
 	n.hash.Store(&opts.ConfigHash)
 	n.bcast = &memberlist.TransmitLimitedQueue{NumNodes: n.numNodes, RetransmitMult: 3}
@@ -244,9 +254,20 @@ func (n *Node) Override(backend, author string, set *status.Override, now time.T
 	return c
 }
 
+// UserOverride is Override for a role's override on a database.
+func (n *Node) UserOverride(role, database, author string, set *status.UserOverride, now time.Time) Change {
+	c := Change{Role: role, Database: database, Stamp: n.clk.Now(now), Node: n.name, Author: author}
+	if set != nil {
+		o := *set
+		o.Node, o.Stamp = c.Node, c.Stamp
+		c.SetUser = &o
+	}
+	return c
+}
+
 // Share records a change made here and sends it to the other members.
 func (n *Node) Share(c Change) {
-	if n.reg.merge(c) && c.Set == nil {
+	if n.reg.merge(c) && c.Cleared() {
 		n.saveClears()
 	}
 	n.send(message{Override: &c})
@@ -447,9 +468,16 @@ func (n *Node) receive(m message) {
 	case m.Override != nil:
 		c := *m.Override
 		n.clk.Observe(c.Stamp)
+		if c.key() == "" {
+			return // from a member that knows another kind of override
+		}
 		if n.reg.merge(c) {
-			n.opts.Host.ApplyOverride(c)
-			if c.Set == nil {
+			if c.User() {
+				n.opts.Host.ApplyUserOverride(c)
+			} else {
+				n.opts.Host.ApplyOverride(c)
+			}
+			if c.Cleared() {
 				n.saveClears() // after the override left this instance's state dir
 			}
 		}

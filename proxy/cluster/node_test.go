@@ -144,6 +144,12 @@ func (h *fakeHost) ApplyOverride(c Change) {
 	h.overrides[c.Backend] = c
 }
 
+func (h *fakeHost) ApplyUserOverride(c Change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.overrides[c.key()] = c
+}
+
 func (h *fakeHost) PeerOpened(backend, node string, _ bool, _ string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -503,5 +509,46 @@ func TestQuorumAfterRecovery(t *testing.T) {
 		if len(vs) != 1 || vs[0].quorum != tc.quorum {
 			t.Errorf("%s: verdicts %+v, want quorum %v", tc.name, vs, tc.quorum)
 		}
+	}
+}
+
+// TestUserChanges: a role's override and a backend's are kept apart in
+// the register even when the names match, the later change of each wins
+// on its own, an expired role override is forgotten like a backend's,
+// and a role's clear is kept in the state dir and read back at start.
+func TestUserChanges(t *testing.T) {
+	r := newRegister()
+	r.merge(Change{Backend: "app", Stamp: 3, Node: "a", Set: &status.Override{Backend: "app", State: status.Open}})
+	r.merge(Change{Role: "app", Database: "db", Stamp: 1, Node: "a", SetUser: &status.UserOverride{Role: "app", Database: "db", Exempt: true}})
+	r.merge(Change{Role: "app", Database: "db", Stamp: 2, Node: "b"})
+	r.merge(Change{Role: "app", Database: "other", Stamp: stampAt(t0), Node: "a",
+		SetUser: &status.UserOverride{Role: "app", Database: "other", Exempt: true, Expires: t0.Add(time.Minute)}})
+	if got := r.all(); len(got) != 3 {
+		t.Fatalf("register = %+v, want the backend's, the role's on db and on other", got)
+	}
+	if cs := r.clears(); len(cs) != 1 || cs[0].Role != "app" || cs[0].Database != "db" || cs[0].Node != "b" {
+		t.Errorf("clears = %+v, want app on db's, from b", cs)
+	}
+	r.forget(t0.Add(2*time.Hour), time.Hour, 30*24*time.Hour)
+	for _, c := range r.all() {
+		if c.Database == "other" {
+			t.Errorf("register after forget(t0+2h) still has %+v, expired at t0+1m", c)
+		}
+	}
+
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := New(Options{Config: config.Cluster{NodeName: "a"}, StateDir: dir, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Share(Change{Role: "app", Database: "db", Stamp: 9, Node: "a", Author: "ops"})
+	m, err := New(Options{Config: config.Cluster{NodeName: "a"}, StateDir: dir, Log: log,
+		UserOverrides: []status.UserOverride{{Role: "app", Database: "db", Exempt: true, Node: "c", Stamp: 5}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.reg.all(); len(got) != 1 || !got[0].Cleared() || got[0].Stamp != 9 {
+		t.Errorf("register after a restart = %+v, want the clear kept in the state dir (stamp 9), not the older override", got)
 	}
 }
