@@ -161,3 +161,39 @@ func (d *delegate) NotifyPingComplete(other *memberlist.Node, _ time.Duration, _
 	}
 	n.mu.Unlock()
 }
+
+// NotifyConflict: memberlist heard of a member named existing.Name at
+// another address (other) than the one it holds. When the name is this
+// instance's and its first join is not over, this instance is the one
+// that came second: Run ends with ErrDuplicateName. When it came first,
+// it stays, and says that another instance tried its name; a conflict
+// between two other members is logged once per address.
+func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
+	n := d.n
+	if existing.Name == n.name {
+		select {
+		case <-n.synced:
+		default:
+			select {
+			case n.conflict <- other.Address():
+			default:
+			}
+			return
+		}
+	}
+	k := existing.Name + " " + other.Address()
+	n.mu.Lock()
+	seen := n.conflicts[k]
+	n.conflicts[k] = true
+	n.mu.Unlock()
+	if seen {
+		return
+	}
+	if existing.Name == n.name {
+		n.log.Error("another instance uses this instance's cluster.node_name; it is refused: give every instance its own node_name",
+			"other_addr", other.Address())
+		return
+	}
+	n.log.Error("two instances use one cluster.node_name; the second is refused: give every instance its own node_name",
+		"peer", existing.Name, "addr", existing.Address(), "other_addr", other.Address())
+}

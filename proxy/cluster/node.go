@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -102,6 +103,12 @@ type Node struct {
 	synced     chan struct{}
 	syncedOnce sync.Once
 
+	// conflict gets the address of another member that holds this
+	// instance's node name, when it comes up before the first join is
+	// over (this instance is the one that came second).
+	conflict  chan string
+	conflicts map[string]bool // "name addr" of other members' name conflicts logged (under mu)
+
 	inbox     chan message  // from memberlist's goroutines to Run's
 	out       chan message  // local changes to send, from the proxy to Run's
 	decideNow chan struct{} // asks Run to judge the circuits again (capacity 1)
@@ -171,6 +178,12 @@ type Opening struct {
 // only logged, so that a late message cannot reopen a recovered backend.
 const openingMaxAge = 5 * time.Second
 
+// ErrDuplicateName is wrapped by Run's error when this instance, joining,
+// finds another live member with its node name: it does not join (two
+// instances under one name would overwrite each other's circuit views,
+// votes and leave messages in every member).
+var ErrDuplicateName = errors.New("duplicate cluster node name")
+
 // New makes a Node; it binds nothing until Run.
 func New(opts Options) (*Node, error) {
 	name := opts.Config.NodeName
@@ -190,6 +203,8 @@ func New(opts Options) (*Node, error) {
 		out:       make(chan message, 1024),
 		decideNow: make(chan struct{}, 1),
 		rehash:    make(chan struct{}, 1),
+		conflict:  make(chan string, 1),
+		conflicts: make(map[string]bool),
 		synced:    make(chan struct{}),
 		members:   make(map[string]*member),
 		opened:    make(map[string]time.Time),
@@ -318,11 +333,14 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	ml := n.ml.Load()
 	var wg sync.WaitGroup
+	duplicate := false
 	defer func() {
-		wg.Wait() // the senders and the join under way (it ends with memberlist's TCP timeout at most)
-		n.sayLeaving(ml)
-		if err := ml.Leave(time.Second); err != nil {
-			n.log.Info("leaving the cluster", "err", err)
+		wg.Wait()       // the senders and the join under way (it ends with memberlist's TCP timeout at most)
+		if !duplicate { // a duplicate's leave would say the other one left
+			n.sayLeaving(ml)
+			if err := ml.Leave(time.Second); err != nil {
+				n.log.Info("leaving the cluster", "err", err)
+			}
 		}
 		if err := ml.Shutdown(); err != nil {
 			n.log.Warn("cluster shutdown", "err", err)
@@ -349,6 +367,10 @@ func (n *Node) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case addr := <-n.conflict:
+			duplicate = true
+			return fmt.Errorf("%w: cluster.node_name %q is already used by the member at %s; give every instance its own node_name",
+				ErrDuplicateName, n.name, addr)
 		case m := <-n.inbox:
 			n.receive(m)
 		case m := <-n.out:
@@ -635,7 +657,7 @@ func (n *Node) memberlistConfig() *memberlist.Config {
 	mc.GossipInterval = 100 * time.Millisecond
 	mc.PushPullInterval = 15 * time.Second
 	d := &delegate{n: n}
-	mc.Delegate, mc.Events, mc.Ping = d, d, d
+	mc.Delegate, mc.Events, mc.Ping, mc.Conflict = d, d, d, d
 	mc.Logger = newMemberlistLogger(n.log)
 	if n.opts.Tune != nil {
 		n.opts.Tune(mc)
