@@ -77,42 +77,45 @@ func (s *Server) SetUserOverride(_ context.Context, o status.UserOverride) error
 	if o.Created.IsZero() {
 		o.Created = now
 	}
+	apply := func(o status.UserOverride) error {
+		if err := s.tenants.SetOverride(o); err != nil {
+			return err
+		}
+		s.log.Info("user override set", "user", o.Role, "database", o.Database, "exempt", o.Exempt, "rate_limit", o.RateLimit, "author", o.Author)
+		s.userOverrideEvent(status.UserOverrideSet, o.Role, o.Database, o.Author, o.Reason, "")
+		return nil
+	}
 	n := s.cluster.Load()
-	var c cluster.Change
-	if n != nil {
-		c = n.UserOverride(o.Role, o.Database, o.Author, &o, now)
-		o = *c.SetUser
+	if n == nil {
+		return apply(o)
 	}
-	if err := s.tenants.SetOverride(o); err != nil {
-		return err
-	}
-	s.log.Info("user override set", "user", o.Role, "database", o.Database, "exempt", o.Exempt, "rate_limit", o.RateLimit, "author", o.Author)
-	s.userOverrideEvent(status.UserOverrideSet, o.Role, o.Database, o.Author, o.Reason, "")
-	if n != nil {
-		n.Share(c)
-	}
-	return nil
+	c := n.UserOverride(o.Role, o.Database, o.Author, &o, now)
+	_, err := n.Local(c, func() error { return apply(*c.SetUser) })
+	return err
 }
 
 // ClearUserOverride removes a role's override; false when it had none
 // here. In a cluster the clear is shared even then (the override may be
 // set on a member whose change has not arrived yet: the later change
 // wins), unless it could not be persisted here.
-func (s *Server) ClearUserOverride(_ context.Context, role, db, author string) (ok bool, err error) {
-	if n := s.cluster.Load(); n != nil {
-		c := n.UserOverride(role, db, author, nil, s.clock.Now())
-		defer func() {
-			if err == nil {
-				n.Share(c)
-			}
-		}()
+func (s *Server) ClearUserOverride(_ context.Context, role, db, author string) (bool, error) {
+	var had bool
+	apply := func() error {
+		ok, err := s.tenants.ClearOverride(role, db)
+		if ok && err == nil {
+			had = true
+			s.log.Info("user override cleared", "user", role, "database", db, "author", author)
+			s.userOverrideEvent(status.UserOverrideCleared, role, db, author, "cleared", "")
+		}
+		return err
 	}
-	ok, err = s.tenants.ClearOverride(role, db)
-	if ok && err == nil {
-		s.log.Info("user override cleared", "user", role, "database", db, "author", author)
-		s.userOverrideEvent(status.UserOverrideCleared, role, db, author, "cleared", "")
+	n := s.cluster.Load()
+	if n == nil {
+		err := apply()
+		return had, err
 	}
-	return ok, err
+	_, err := n.Local(n.UserOverride(role, db, author, nil, s.clock.Now()), apply)
+	return had, err
 }
 
 // userOverrideEvent announces a role override set or ended (on cluster

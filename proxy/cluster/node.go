@@ -119,6 +119,9 @@ type Node struct {
 	ml atomic.Pointer[memberlist.Memberlist]
 
 	saveMu sync.Mutex // one write of clearsFile at a time
+	// applyMu: one override change applied at a time, local (Local) or
+	// from another member (receive), in register order.
+	applyMu sync.Mutex
 
 	mu      sync.Mutex
 	probe   time.Duration        // memberlist's probe interval, for suspect
@@ -281,11 +284,41 @@ func (n *Node) UserOverride(role, database, author string, set *status.UserOverr
 }
 
 // Share records a change made here and sends it to the other members.
+// Local is Share for a change that still has to be applied here.
 func (n *Node) Share(c Change) {
 	if n.reg.merge(c) && c.Cleared() {
 		n.saveClears()
 	}
 	n.send(message{Override: &c})
+}
+
+// Local records a change made on this instance (stamped by Override or
+// UserOverride), applies it with apply (persist, then force or clear)
+// and sends it to the other members. It does so one at a time with the
+// changes other members send, whose Host calls run under the same lock,
+// so that the change that wins the register is the one applied here
+// too: a concurrent change from another member that arrives between the
+// stamp and the application cannot be overwritten by an older local
+// one. A change that another one already beat is neither applied nor
+// sent (applied false, no error: the later change stands). When apply
+// fails, the register is restored and nothing is sent.
+func (n *Node) Local(c Change, apply func() error) (applied bool, err error) {
+	n.applyMu.Lock()
+	defer n.applyMu.Unlock()
+	old, had, won := n.reg.swap(c)
+	if !won {
+		n.log.Info("override change superseded by a later one from a cluster member before it applied", "stamp", c.Stamp, "later_from", old.Node)
+		return false, nil
+	}
+	if err := apply(); err != nil {
+		n.reg.restore(c, old, had)
+		return false, err
+	}
+	if c.Cleared() {
+		n.saveClears()
+	}
+	n.send(message{Override: &c})
+	return true, nil
 }
 
 // Opened tells the other members that this instance opened backend's
@@ -493,6 +526,8 @@ func (n *Node) receive(m message) {
 		if c.key() == "" {
 			return // from a member that knows another kind of override
 		}
+		n.applyMu.Lock()
+		defer n.applyMu.Unlock()
 		if n.reg.merge(c) {
 			if c.User() {
 				n.opts.Host.ApplyUserOverride(c)

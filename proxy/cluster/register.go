@@ -89,6 +89,34 @@ func (r *register) merge(c Change) bool {
 	return true
 }
 
+// swap keeps c when it wins over what the register holds for its key,
+// and returns what it held before (had false: nothing) for restore.
+func (r *register) swap(c Change) (old Change, had, won bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, had = r.m[c.key()]
+	if had && !c.newer(old) {
+		return old, had, false
+	}
+	r.m[c.key()] = c
+	return old, had, true
+}
+
+// restore puts back what swap replaced with c, unless c was replaced
+// meanwhile.
+func (r *register) restore(c, old Change, had bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.m[c.key()]; !ok || cur.Stamp != c.Stamp || cur.Node != c.Node {
+		return
+	}
+	if had {
+		r.m[c.key()] = old
+	} else {
+		delete(r.m, c.key())
+	}
+}
+
 // all returns every Change held.
 func (r *register) all() []Change {
 	r.mu.Lock()
