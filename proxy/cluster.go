@@ -94,6 +94,9 @@ func (h clusterHost) ApplyOverride(c cluster.Change) {
 		return
 	}
 	o := *c.Set
+	if cur, ok := s.overrides.Get(c.Backend); ok && cur.Stamp == o.Stamp && cur.Node == o.Node {
+		return // already applied (Node.Added after a reload that kept it)
+	}
 	if !o.Expires.IsZero() && !now.Before(o.Expires) {
 		// It expired before it arrived: the members keep expired changes
 		// in their registers (an hour) and hand them to a member that

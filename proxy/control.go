@@ -189,6 +189,7 @@ func (s *Server) Reload(ctx context.Context) (status.ReloadResult, error) {
 	s.applyReload(p)
 	if n := s.cluster.Load(); n != nil {
 		n.SetConfigHash(configHash(&p.next)) // the others compare it with theirs
+		n.Added(p.res.Added) // overrides the cluster set on them meanwhile
 	}
 	for _, fn := range s.reloaded {
 		fn(p.next)

@@ -292,6 +292,20 @@ func (n *Node) Share(c Change) {
 	n.send(message{Override: &c})
 }
 
+// Added applies the override changes the register holds for backends
+// that this instance has just configured (a reload added them): a change
+// received while a backend was not configured here was ignored then, and
+// the others do not send it again.
+func (n *Node) Added(backends []string) {
+	n.applyMu.Lock()
+	defer n.applyMu.Unlock()
+	for _, name := range backends {
+		if c, ok := n.reg.get(name); ok {
+			n.opts.Host.ApplyOverride(c)
+		}
+	}
+}
+
 // Local records a change made on this instance (stamped by Override or
 // UserOverride), applies it with apply (persist, then force or clear)
 // and sends it to the other members. It does so one at a time with the

@@ -117,6 +117,14 @@ func (r *register) restore(c, old Change, had bool) {
 	}
 }
 
+// get returns the Change held for a backend.
+func (r *register) get(backend string) (Change, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.m[backend]
+	return c, ok
+}
+
 // all returns every Change held.
 func (r *register) all() []Change {
 	r.mu.Lock()
