@@ -189,7 +189,8 @@ func (s *Server) Reload(ctx context.Context) (status.ReloadResult, error) {
 	s.applyReload(p)
 	if n := s.cluster.Load(); n != nil {
 		n.SetConfigHash(configHash(&p.next)) // the others compare it with theirs
-		n.Added(p.res.Added) // overrides the cluster set on them meanwhile
+		// Overrides the cluster set on added backends meanwhile.
+		n.Added(p.res.Added)
 	}
 	for _, fn := range s.reloaded {
 		fn(p.next)

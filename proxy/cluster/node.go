@@ -117,6 +117,10 @@ type Node struct {
 	// ml is set while Run runs. Nothing calls memberlist while holding
 	// mu: memberlist calls the delegate holding its own locks.
 	ml atomic.Pointer[memberlist.Memberlist]
+	// selfAddr is this instance's gossip address, set by Start before ml:
+	// the node LocalNode returns is memberlist's own, which UpdateNode
+	// (a reload's new config hash) rewrites under memberlist's lock.
+	selfAddr string
 
 	saveMu sync.Mutex // one write of clearsFile at a time
 	// applyMu: one override change applied at a time, local (Local) or
@@ -363,6 +367,7 @@ func (n *Node) Start() error {
 	if err != nil {
 		return fmt.Errorf("cluster.bind_address %s: %w", n.opts.Config.BindAddress, err)
 	}
+	n.selfAddr = ml.LocalNode().Address() // before any goroutine of memberlist's changes the node
 	n.ml.Store(ml)
 	return nil
 }
@@ -395,7 +400,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.ml.Store(nil)
 		n.markSynced()
 	}()
-	n.log.Info("cluster member started", "addr", ml.LocalNode().Address(), "join", n.opts.Config.Join,
+	n.log.Info("cluster member started", "addr", n.selfAddr, "join", n.opts.Config.Join,
 		"encrypted", len(n.opts.Config.Key()) > 0)
 	// Joins run on a goroutine of their own, one at a time: a join
 	// address that accepts and does not answer (a stopped or hung member)
@@ -609,7 +614,7 @@ func (n *Node) join(ctx context.Context) {
 	for _, m := range n.alivePeers() {
 		known[m.Address()] = true
 	}
-	known[ml.LocalNode().Address()] = true
+	known[n.selfAddr] = true
 	var missing []string
 	for _, j := range n.opts.Config.Join {
 		host, port, err := net.SplitHostPort(j)
@@ -643,8 +648,8 @@ func (n *Node) join(ctx context.Context) {
 func (n *Node) Members(now time.Time) []status.Member {
 	self := status.Member{Node: n.name, State: status.MemberAlive, LastContact: now, Self: true,
 		Version: n.opts.Version, ConfigHash: n.ConfigHash()}
-	if ml := n.ml.Load(); ml != nil {
-		self.Address = ml.LocalNode().Address()
+	if n.ml.Load() != nil {
+		self.Address = n.selfAddr
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
