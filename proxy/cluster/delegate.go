@@ -129,7 +129,7 @@ func (d *delegate) note(node *memberlist.Node, state status.MemberState, what st
 	}
 	switch {
 	case state == status.MemberAlive:
-		m.contact, m.left = time.Now(), false
+		m.contact, m.left, m.suspected = time.Now(), false, false
 	case m.left:
 		state, what = status.MemberLeft, "cluster member left"
 	default:
@@ -157,7 +157,7 @@ func (d *delegate) NotifyPingComplete(other *memberlist.Node, _ time.Duration, _
 	n := d.n
 	n.mu.Lock()
 	if m := n.members[other.Name]; m != nil {
-		m.contact = time.Now()
+		m.contact, m.suspected = time.Now(), false
 	}
 	n.mu.Unlock()
 }

@@ -147,6 +147,9 @@ type member struct {
 	contact time.Time
 	meta    nodeMeta
 	left    bool // it said it is leaving
+	// suspected: this instance's last probe of it failed (memberlist
+	// suspects it); an answered probe or an alive message clears it.
+	suspected bool
 }
 
 // nodeMeta is what each member tells the others about itself (memberlist's
@@ -653,13 +656,10 @@ func (n *Node) Members(now time.Time) []status.Member {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	// memberlist does not tell which live members it suspects: one that
-	// answered no probe for two rounds over every member is shown suspect.
-	suspectAfter := 2 * time.Duration(len(n.members)+1) * n.probe
 	out := []status.Member{self}
 	for name, m := range n.members {
 		state := m.state
-		if state == status.MemberAlive && now.Sub(m.contact) > suspectAfter {
+		if state == status.MemberAlive && (m.suspected || !n.answering(m, now)) {
 			state = status.MemberSuspect
 		}
 		out = append(out, status.Member{Node: name, Address: m.addr, State: state, LastContact: m.contact,
@@ -667,6 +667,24 @@ func (n *Node) Members(now time.Time) []status.Member {
 	}
 	slices.SortFunc(out[1:], func(a, b status.Member) int { return cmp.Compare(a.Node, b.Node) })
 	return out
+}
+
+// answering reports whether m answered a probe lately: within two
+// probe rounds over every member. memberlist tells which members it
+// suspects only in its log (suspected); a member that answered no probe
+// for that long is suspect too. The caller holds mu.
+func (n *Node) answering(m *member, now time.Time) bool {
+	return now.Sub(m.contact) <= 2*time.Duration(len(n.members)+1)*n.probe
+}
+
+// suspect marks a member whose probe from this instance failed; memberlist
+// calls it (through its log) holding its own lock: it only records.
+func (n *Node) suspect(name string) {
+	n.mu.Lock()
+	if m := n.members[name]; m != nil && m.state == status.MemberAlive {
+		m.suspected = true
+	}
+	n.mu.Unlock()
 }
 
 // deadListed is how long a dead or departed member stays in Members.
@@ -712,7 +730,7 @@ func (n *Node) memberlistConfig() *memberlist.Config {
 	mc.PushPullInterval = 15 * time.Second
 	d := &delegate{n: n}
 	mc.Delegate, mc.Events, mc.Ping, mc.Conflict = d, d, d, d
-	mc.Logger = newMemberlistLogger(n.log)
+	mc.Logger = newMemberlistLogger(n.log, n.suspect)
 	if n.opts.Tune != nil {
 		n.opts.Tune(mc)
 	}
