@@ -135,19 +135,7 @@ func (s *server) setOverride(w http.ResponseWriter, r *http.Request) {
 		o.State = st
 	}
 	o.Reason, problems = overrideReason(req.Reason, problems)
-	if req.TTL != nil && *req.TTL != "" {
-		d, err := time.ParseDuration(*req.TTL)
-		switch {
-		case err != nil:
-			problems = append(problems, fmt.Sprintf(`ttl: must be a duration such as "15m" or "2h30m", got %q`, *req.TTL))
-		case d <= 0:
-			problems = append(problems, fmt.Sprintf("ttl: must be positive, got %q", *req.TTL))
-		case d > maxTTL:
-			problems = append(problems, fmt.Sprintf("ttl: at most %s (365 days), got %q", maxTTL, *req.TTL))
-		default:
-			o.Expires = o.Created.Add(d)
-		}
-	}
+	o.Expires, problems = overrideExpiry(req.TTL, o.Created, problems)
 	if len(problems) > 0 {
 		s.writeError(w, r, http.StatusBadRequest, problems[0], problems...)
 		return
@@ -162,6 +150,25 @@ func (s *server) setOverride(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("override set through the api", attrs...)
 	s.writeJSON(w, r, http.StatusOK, toOverride(o))
+}
+
+// overrideExpiry checks an override's ttl: it returns when an override
+// created at created ends (zero without a ttl), or appends the problem
+// with it to problems.
+func overrideExpiry(ttl *string, created time.Time, problems []string) (time.Time, []string) {
+	if ttl == nil || *ttl == "" {
+		return time.Time{}, problems
+	}
+	d, err := time.ParseDuration(*ttl)
+	switch {
+	case err != nil:
+		return time.Time{}, append(problems, fmt.Sprintf(`ttl: must be a duration such as "15m" or "2h30m", got %q`, *ttl))
+	case d <= 0:
+		return time.Time{}, append(problems, fmt.Sprintf("ttl: must be positive, got %q", *ttl))
+	case d > maxTTL:
+		return time.Time{}, append(problems, fmt.Sprintf("ttl: at most %s (365 days), got %q", maxTTL, *ttl))
+	}
+	return created.Add(d), problems
 }
 
 // overrideReason checks an override's reason: it returns the reason

@@ -73,6 +73,7 @@ type userOverrideRequest struct {
 	Exempt    *bool   `json:"exempt"`
 	RateLimit *int    `json:"rate_limit"`
 	Reason    *string `json:"reason"`
+	TTL       *string `json:"ttl"`
 }
 
 // userOverrideJSON is a role override as set.
@@ -84,11 +85,16 @@ type userOverrideJSON struct {
 	Reason    string    `json:"reason"`
 	Author    string    `json:"author"`
 	Created   time.Time `json:"created"`
+	// Expires is null for an override set until cleared.
+	Expires *time.Time `json:"expires"`
+	// Node is the cluster member where it was set; absent outside a
+	// cluster.
+	Node string `json:"node,omitempty"`
 }
 
 func toUserOverride(o status.UserOverride) userOverrideJSON {
 	return userOverrideJSON{Role: o.Role, Database: o.Database, Exempt: o.Exempt, RateLimit: o.RateLimit,
-		Reason: o.Reason, Author: o.Author, Created: o.Created.UTC()}
+		Reason: o.Reason, Author: o.Author, Created: o.Created.UTC(), Expires: timePtr(o.Expires), Node: o.Node}
 }
 
 func (s *server) noUsers(w http.ResponseWriter, r *http.Request) bool {
@@ -119,7 +125,7 @@ func (s *server) setUserOverride(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req userOverrideRequest
-	if !s.decode(w, r, &req, "exempt, rate_limit, reason") {
+	if !s.decode(w, r, &req, "exempt, rate_limit, reason, ttl") {
 		return
 	}
 	var problems []string
@@ -141,6 +147,7 @@ func (s *server) setUserOverride(w http.ResponseWriter, r *http.Request) {
 		problems = append(problems, "exempt or rate_limit: set exempt to true or rate_limit to a positive number")
 	}
 	o.Reason, problems = overrideReason(req.Reason, problems)
+	o.Expires, problems = overrideExpiry(req.TTL, o.Created, problems)
 	if len(problems) > 0 {
 		s.writeError(w, r, http.StatusBadRequest, problems[0], problems...)
 		return

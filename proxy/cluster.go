@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,8 +26,10 @@ func (s *Server) SetVersion(v string) {
 
 // startCluster binds the gossip listener of [cluster] and runs the member
 // as a goroutine of Run (wg); without [cluster] it does nothing. The
-// caller is Run, before anything else starts.
-func (s *Server) startCluster(ctx context.Context, wg interface{ Go(func()) }) error {
+// caller is Run, before anything else starts; fail ends Run with the
+// member's error when the member refuses to join (another instance has
+// its node name).
+func (s *Server) startCluster(ctx context.Context, wg interface{ Go(func()) }, fail func(error)) error {
 	cfg := s.config()
 	if !cfg.Cluster.Enabled {
 		return nil
@@ -39,7 +42,7 @@ func (s *Server) startCluster(ctx context.Context, wg interface{ Go(func()) }) e
 	}
 	n, err := cluster.New(cluster.Options{
 		Config: cfg.Cluster, Version: version, ConfigHash: configHash(cfg),
-		Overrides: s.overrides.All(), StateDir: cfg.State.Dir, Host: clusterHost{s}, Log: s.log, Tune: s.tuneCluster,
+		Overrides: s.overrides.All(), UserOverrides: s.tenants.Overrides(), StateDir: cfg.State.Dir, Host: clusterHost{s}, Log: s.log, Tune: s.tuneCluster,
 	})
 	if err != nil {
 		return err
@@ -53,6 +56,9 @@ func (s *Server) startCluster(ctx context.Context, wg interface{ Go(func()) }) e
 		defer s.cluster.Store(nil)
 		if err := n.Run(ctx); err != nil {
 			s.log.Error("cluster member stopped", "err", err)
+			if errors.Is(err, cluster.ErrDuplicateName) {
+				fail(err)
+			}
 		}
 	})
 	return nil
@@ -88,6 +94,9 @@ func (h clusterHost) ApplyOverride(c cluster.Change) {
 		return
 	}
 	o := *c.Set
+	if cur, ok := s.overrides.Get(c.Backend); ok && cur.Stamp == o.Stamp && cur.Node == o.Node {
+		return // already applied (Node.Added after a reload that kept it)
+	}
 	if !o.Expires.IsZero() && !now.Before(o.Expires) {
 		// It expired before it arrived: the members keep expired changes
 		// in their registers (an hour) and hand them to a member that

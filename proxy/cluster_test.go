@@ -29,6 +29,9 @@ import (
 
 const clusterKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
 
+// clusterAdminToken is the [api] admin_token of the instances' REST APIs.
+const clusterAdminToken = "cluster-test-admin-token"
+
 // instance is one proxy of a cluster test: its listener, API and gossip
 // on one loopback address.
 type instance struct {
@@ -74,7 +77,7 @@ func (in *instance) start(t *testing.T, log *slog.Logger) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := api.New(srv, log, api.Options{ListenAddress: apiLn.Addr().String()})
+	h, err := api.New(srv, log, api.Options{ListenAddress: apiLn.Addr().String(), AdminToken: clusterAdminToken, Users: srv})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/heliosdb/heliosproxy/breaker"
 	"github.com/heliosdb/heliosproxy/config"
 	"github.com/heliosdb/heliosproxy/proxy/backend"
-	"github.com/heliosdb/heliosproxy/proxy/cluster"
 	"github.com/heliosdb/heliosproxy/proxy/health"
 	"github.com/heliosdb/heliosproxy/proxy/pool"
 	"github.com/heliosdb/heliosproxy/proxy/session"
@@ -36,22 +35,22 @@ func (s *Server) SetOverride(_ context.Context, o status.Override) error {
 	if o.Created.IsZero() {
 		o.Created = now
 	}
+	apply := func(o status.Override) error {
+		if err := s.overrides.Update(func(m map[string]status.Override) { m[o.Backend] = o }); err != nil {
+			return err
+		}
+		b.Note(b.Breaker.Force(o.State.Breaker(), now))
+		s.announce(status.Event{Type: status.OverrideSet, Time: now, Backend: o.Backend, To: o.State, Reason: "override",
+			Detail: o.Reason, Author: o.Author})
+		return nil
+	}
 	n := s.cluster.Load()
-	var c cluster.Change
-	if n != nil {
-		c = n.Override(o.Backend, o.Author, &o, now)
-		o = *c.Set
+	if n == nil {
+		return apply(o)
 	}
-	if err := s.overrides.Update(func(m map[string]status.Override) { m[o.Backend] = o }); err != nil {
-		return err
-	}
-	b.Note(b.Breaker.Force(o.State.Breaker(), now))
-	s.announce(status.Event{Type: status.OverrideSet, Time: now, Backend: o.Backend, To: o.State, Reason: "override",
-		Detail: o.Reason, Author: o.Author})
-	if n != nil {
-		n.Share(c)
-	}
-	return nil
+	c := n.Override(o.Backend, o.Author, &o, now)
+	_, err := n.Local(c, func() error { return apply(*c.Set) })
+	return err
 }
 
 // ClearOverride returns a backend's circuit to automatic decisions.
@@ -64,28 +63,26 @@ func (s *Server) ClearOverride(_ context.Context, backend, author string) error 
 	return s.clearOverride(b, author, "cleared")
 }
 
-func (s *Server) clearOverride(b *backend.Backend, author, why string) (err error) {
-	if n := s.cluster.Load(); n != nil {
-		// Shared even when not set here (it may be set on a member whose
-		// change has not arrived yet: the later change wins), but not
-		// when it could not be persisted here.
-		c := n.Override(b.Config.Name, author, nil, s.clock.Now())
-		shared := true
-		defer func() {
-			if shared {
-				n.Share(c)
-			}
-		}()
-		defer func() { shared = err == nil }()
-	}
-	if _, ok := s.overrides.Get(b.Config.Name); !ok {
+func (s *Server) clearOverride(b *backend.Backend, author, why string) error {
+	apply := func() error {
+		if _, ok := s.overrides.Get(b.Config.Name); !ok {
+			return nil
+		}
+		if err := s.overrides.Update(func(m map[string]status.Override) { delete(m, b.Config.Name) }); err != nil {
+			return err
+		}
+		s.overrideEnded(b, author, why, s.clock.Now())
 		return nil
 	}
-	if err := s.overrides.Update(func(m map[string]status.Override) { delete(m, b.Config.Name) }); err != nil {
-		return err
+	n := s.cluster.Load()
+	if n == nil {
+		return apply()
 	}
-	s.overrideEnded(b, author, why, s.clock.Now())
-	return nil
+	// Shared even when not set here (it may be set on a member whose
+	// change has not arrived yet: the later change wins), but not when
+	// it could not be persisted here.
+	_, err := n.Local(n.Override(b.Config.Name, author, nil, s.clock.Now()), apply)
+	return err
 }
 
 // overrideEnded returns b's circuit to automatic decisions and says so.
@@ -194,6 +191,8 @@ func (s *Server) Reload(ctx context.Context) (status.ReloadResult, error) {
 	s.applyReload(p)
 	if n := s.cluster.Load(); n != nil {
 		n.SetConfigHash(configHash(&p.next)) // the others compare it with theirs
+		// Overrides the cluster set on added backends meanwhile.
+		n.Added(p.res.Added)
 	}
 	for _, fn := range s.reloaded {
 		fn(p.next)

@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"errors"
 	"log/slog"
 	"net"
 	"runtime"
@@ -70,9 +71,11 @@ type Server struct {
 	carried atomic.Pointer[map[string]totals]
 
 	overrides *overrides.Store
-	tenants   *tenant.Registry  // roles' limits and breakers (user_level_breakers_enabled)
-	hooks     backend.Hooks     // what the backends report to
-	patterns  *pattern.Registry // the query-level breakers
+	tenants   *tenant.Registry // roles' limits and breakers (user_level_breakers_enabled)
+	// userExpiring: a removal of expired role overrides is under way.
+	userExpiring atomic.Bool
+	hooks        backend.Hooks     // what the backends report to
+	patterns     *pattern.Registry // the query-level breakers
 
 	// cluster is the member of [cluster] while Run runs; nil otherwise.
 	cluster atomic.Pointer[cluster.Node]
@@ -259,8 +262,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 			loops.Close()
 		}
 	}()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// fail ends Run with an error: the cluster member's refusal to join.
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	defer context.AfterFunc(ctx, func() { ln.Close() })()
 
 	s.spawnMu.Lock()
@@ -271,7 +275,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		s.spawnWG = nil
 		s.spawnMu.Unlock()
 	}()
-	if err := s.startCluster(ctx, &wg); err != nil {
+	if err := s.startCluster(ctx, &wg, fail); err != nil {
 		return err
 	}
 	s.runMu.Lock()
@@ -294,10 +298,14 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		stopped := "the proxy has stopped accepting clients"
 		s.acceptTrouble.Store(&stopped)
 	}()
-	return listen.New(ln, s.log, s.clock, s.setAcceptTrouble).Run(ctx, func(conn net.Conn) {
+	err = listen.New(ln, s.log, s.clock, s.setAcceptTrouble).Run(ctx, func(conn net.Conn) {
 		conn = fastconn.Wrap(conn)
 		wg.Go(func() { s.front.Serve(ctx, conn) })
 	})
+	if cause := context.Cause(ctx); err == nil && errors.Is(cause, cluster.ErrDuplicateName) {
+		err = cause
+	}
+	return err
 }
 
 // Loops is the number of event loops for proxy.workers: workers itself,
@@ -393,6 +401,7 @@ func (s *Server) tick(ctx context.Context) {
 			}
 		}
 		s.expireOverrides(now)
+		s.expireUserOverrides(now)
 		s.tenants.Tick(now) // role breakers: OPEN to HALF_OPEN
 		s.followPrimary(now, &urgent)
 		for _, b := range s.list() {

@@ -46,7 +46,7 @@ type UserBreaker struct {
 
 // UserOverride is an operator's setting for one role and database: exempt
 // from the rate limit and isolation, or a rate limit of its own. It
-// survives restarts.
+// survives restarts and, in a cluster, applies on every member.
 type UserOverride struct {
 	Role     string
 	Database string
@@ -57,7 +57,27 @@ type UserOverride struct {
 	Reason    string
 	Author    string
 	Created   time.Time
+	Expires   time.Time `json:",omitzero"` // zero: until cleared
+	// Node is the cluster member where it was set; "" outside a cluster.
+	Node string `json:",omitempty"`
+	// Stamp is the hybrid logical clock of the change in a cluster (the
+	// last writer wins); 0 outside a cluster.
+	Stamp uint64 `json:",omitempty"`
 }
+
+// Expired reports whether o has ended by now.
+func (o UserOverride) Expired(now time.Time) bool {
+	return !o.Expires.IsZero() && !now.Before(o.Expires)
+}
+
+// Event types of role overrides: set (Role, Database, Author, the
+// reason in Detail; Node: the cluster member where it was set, when
+// another) and cleared (Detail "cleared", "expired", or what a cluster
+// member did).
+const (
+	UserOverrideSet     EventType = "UserOverrideSet"
+	UserOverrideCleared EventType = "UserOverrideCleared"
+)
 
 // Event types of roles (user_level_breakers_enabled): a role's breaker
 // opened (it is isolated), half-opened or closed. Backend is empty; Role

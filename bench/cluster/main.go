@@ -109,7 +109,8 @@ type host struct {
 	signal   chan string
 }
 
-func (h *host) ApplyOverride(cluster.Change) {}
+func (h *host) ApplyOverride(cluster.Change)     {}
+func (h *host) ApplyUserOverride(cluster.Change) {}
 
 func (h *host) PeerOpened(backend, _ string, _ bool, _ string) {
 	now := time.Now()

@@ -113,15 +113,19 @@ func (n *Node) reconcile() {
 }
 
 // live returns the names of the members alive now (self included) in
-// name order: a member suspected (no answered probe for two rounds),
-// dead or gone does not count, for votes or for the choice of a prober.
+// name order: a member that answered no probe for two rounds, dead or
+// gone does not count, for votes or for the choice of a prober. One that
+// memberlist only just suspects (shown suspect) still counts: one
+// missed probe on a busy host must not move votes and probers.
 func (n *Node) live(now time.Time) []string {
 	out := []string{n.name}
-	for _, m := range n.Members(now)[1:] {
-		if m.State == status.MemberAlive {
-			out = append(out, m.Node)
+	n.mu.Lock()
+	for name, m := range n.members {
+		if m.state == status.MemberAlive && n.answering(m, now) {
+			out = append(out, name)
 		}
 	}
+	n.mu.Unlock()
 	slices.Sort(out)
 	return out
 }

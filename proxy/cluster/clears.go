@@ -20,7 +20,8 @@ const clearsFile = "cluster-clears.json"
 
 // clearsKeep is how long a clear is kept (in the register and
 // clearsFile): a member away longer may bring a cleared override back.
-// There is at most one per backend ever configured.
+// There is at most one per backend ever configured, and one per role
+// and database whose override was cleared.
 const clearsKeep = 30 * 24 * time.Hour
 
 // clearsTemp is the pattern of clearsFile's temporary files.
@@ -53,7 +54,7 @@ func (n *Node) loadClears() {
 		return
 	}
 	for _, c := range cs {
-		if c.Set == nil && c.Backend != "" {
+		if c.Cleared() && (c.Backend != "" || c.User()) {
 			n.reg.merge(c)
 			n.clk.Observe(c.Stamp)
 		}

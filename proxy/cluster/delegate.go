@@ -129,7 +129,7 @@ func (d *delegate) note(node *memberlist.Node, state status.MemberState, what st
 	}
 	switch {
 	case state == status.MemberAlive:
-		m.contact, m.left = time.Now(), false
+		m.contact, m.left, m.suspected = time.Now(), false, false
 	case m.left:
 		state, what = status.MemberLeft, "cluster member left"
 	default:
@@ -157,7 +157,43 @@ func (d *delegate) NotifyPingComplete(other *memberlist.Node, _ time.Duration, _
 	n := d.n
 	n.mu.Lock()
 	if m := n.members[other.Name]; m != nil {
-		m.contact = time.Now()
+		m.contact, m.suspected = time.Now(), false
 	}
 	n.mu.Unlock()
+}
+
+// NotifyConflict: memberlist heard of a member named existing.Name at
+// another address (other) than the one it holds. When the name is this
+// instance's and its first join is not over, this instance is the one
+// that came second: Run ends with ErrDuplicateName. When it came first,
+// it stays, and says that another instance tried its name; a conflict
+// between two other members is logged once per address.
+func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
+	n := d.n
+	if existing.Name == n.name {
+		select {
+		case <-n.synced:
+		default:
+			select {
+			case n.conflict <- other.Address():
+			default:
+			}
+			return
+		}
+	}
+	k := existing.Name + " " + other.Address()
+	n.mu.Lock()
+	seen := n.conflicts[k]
+	n.conflicts[k] = true
+	n.mu.Unlock()
+	if seen {
+		return
+	}
+	if existing.Name == n.name {
+		n.log.Error("another instance uses this instance's cluster.node_name; it is refused: give every instance its own node_name",
+			"other_addr", other.Address())
+		return
+	}
+	n.log.Error("two instances use one cluster.node_name; the second is refused: give every instance its own node_name",
+		"peer", existing.Name, "addr", existing.Address(), "other_addr", other.Address())
 }

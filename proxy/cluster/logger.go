@@ -10,11 +10,17 @@ import (
 // newMemberlistLogger sends memberlist's log lines ("[WARN] memberlist:
 // ...") to l at the level they name; its DEBUG lines (every probe) at
 // Debug.
-func newMemberlistLogger(l *slog.Logger) *log.Logger {
-	return log.New(logWriter{l.With("from", "memberlist")}, "", 0)
+// suspect, when set, is told the name of each member whose probe from
+// this instance failed (memberlist says so only in its log: "Suspect x
+// has failed, no acks received").
+func newMemberlistLogger(l *slog.Logger, suspect func(name string)) *log.Logger {
+	return log.New(logWriter{l.With("from", "memberlist"), suspect}, "", 0)
 }
 
-type logWriter struct{ l *slog.Logger }
+type logWriter struct {
+	l       *slog.Logger
+	suspect func(name string)
+}
 
 var logLevels = []struct {
 	tag   string
@@ -28,6 +34,13 @@ func (w logWriter) Write(p []byte) (int, error) {
 		if rest, ok := bytes.CutPrefix(line, []byte(t.tag)); ok {
 			level, line = t.level, bytes.TrimSpace(rest)
 			break
+		}
+	}
+	if w.suspect != nil {
+		if rest, ok := bytes.CutPrefix(line, []byte("memberlist: Suspect ")); ok {
+			if name, ok := bytes.CutSuffix(rest, []byte(" has failed, no acks received")); ok {
+				w.suspect(string(name))
+			}
 		}
 	}
 	// memberlist's errors are about the network and peers: an operator

@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -35,6 +36,9 @@ type Host interface {
 	// another member (c.Set nil: cleared): persist it, then force or
 	// unforce the circuit.
 	ApplyOverride(c Change)
+	// ApplyUserOverride applies a change of a role's override made on
+	// another member (c.SetUser nil: cleared): persist it, then apply it.
+	ApplyUserOverride(c Change)
 	// PeerOpened opens backend's CLOSED circuit because member node
 	// opened its own: for a hard failure (hard), or for an error-rate,
 	// latency or saturation trip under decision "any"; detail says what
@@ -62,11 +66,13 @@ type Options struct {
 	Config     config.Cluster
 	Version    string // heliosproxy's version, shown to the other members
 	ConfigHash string // see status.Member.ConfigHash; SetConfigHash changes it
-	// Overrides are the overrides this instance holds at start (from its
-	// state dir): they enter the register with their stamps.
-	Overrides []status.Override
-	Host      Host
-	Log       *slog.Logger
+	// Overrides and UserOverrides are the backend and role overrides this
+	// instance holds at start (from its state dir): they enter the
+	// register with their stamps.
+	Overrides     []status.Override
+	UserOverrides []status.UserOverride
+	Host          Host
+	Log           *slog.Logger
 	// StateDir, when set, is [state] dir: the Node keeps there the clears
 	// of overrides it knows (clearsFile), so that after a restart of
 	// every member a member that slept through a clear does not bring
@@ -97,6 +103,12 @@ type Node struct {
 	synced     chan struct{}
 	syncedOnce sync.Once
 
+	// conflict gets the address of another member that holds this
+	// instance's node name, when it comes up before the first join is
+	// over (this instance is the one that came second).
+	conflict  chan string
+	conflicts map[string]bool // "name addr" of other members' name conflicts logged (under mu)
+
 	inbox     chan message  // from memberlist's goroutines to Run's
 	out       chan message  // local changes to send, from the proxy to Run's
 	decideNow chan struct{} // asks Run to judge the circuits again (capacity 1)
@@ -105,8 +117,15 @@ type Node struct {
 	// ml is set while Run runs. Nothing calls memberlist while holding
 	// mu: memberlist calls the delegate holding its own locks.
 	ml atomic.Pointer[memberlist.Memberlist]
+	// selfAddr is this instance's gossip address, set by Start before ml:
+	// the node LocalNode returns is memberlist's own, which UpdateNode
+	// (a reload's new config hash) rewrites under memberlist's lock.
+	selfAddr string
 
 	saveMu sync.Mutex // one write of clearsFile at a time
+	// applyMu: one override change applied at a time, local (Local) or
+	// from another member (receive), in register order.
+	applyMu sync.Mutex
 
 	mu      sync.Mutex
 	probe   time.Duration        // memberlist's probe interval, for suspect
@@ -128,6 +147,9 @@ type member struct {
 	contact time.Time
 	meta    nodeMeta
 	left    bool // it said it is leaving
+	// suspected: this instance's last probe of it failed (memberlist
+	// suspects it); an answered probe or an alive message clears it.
+	suspected bool
 }
 
 // nodeMeta is what each member tells the others about itself (memberlist's
@@ -166,6 +188,12 @@ type Opening struct {
 // only logged, so that a late message cannot reopen a recovered backend.
 const openingMaxAge = 5 * time.Second
 
+// ErrDuplicateName is wrapped by Run's error when this instance, joining,
+// finds another live member with its node name: it does not join (two
+// instances under one name would overwrite each other's circuit views,
+// votes and leave messages in every member).
+var ErrDuplicateName = errors.New("duplicate cluster node name")
+
 // New makes a Node; it binds nothing until Run.
 func New(opts Options) (*Node, error) {
 	name := opts.Config.NodeName
@@ -185,6 +213,8 @@ func New(opts Options) (*Node, error) {
 		out:       make(chan message, 1024),
 		decideNow: make(chan struct{}, 1),
 		rehash:    make(chan struct{}, 1),
+		conflict:  make(chan string, 1),
+		conflicts: make(map[string]bool),
 		synced:    make(chan struct{}),
 		members:   make(map[string]*member),
 		opened:    make(map[string]time.Time),
@@ -194,6 +224,11 @@ func New(opts Options) (*Node, error) {
 	}
 	for _, o := range opts.Overrides {
 		c := Change{Backend: o.Backend, Stamp: o.Stamp, Node: o.Node, Author: o.Author, Set: &o}
+		n.reg.merge(c)
+		n.clk.Observe(o.Stamp)
+	}
+	for _, o := range opts.UserOverrides {
+		c := Change{Role: o.Role, Database: o.Database, Stamp: o.Stamp, Node: o.Node, Author: o.Author, SetUser: &o}
 		n.reg.merge(c)
 		n.clk.Observe(o.Stamp)
 	}
@@ -244,12 +279,67 @@ func (n *Node) Override(backend, author string, set *status.Override, now time.T
 	return c
 }
 
+// UserOverride is Override for a role's override on a database.
+func (n *Node) UserOverride(role, database, author string, set *status.UserOverride, now time.Time) Change {
+	c := Change{Role: role, Database: database, Stamp: n.clk.Now(now), Node: n.name, Author: author}
+	if set != nil {
+		o := *set
+		o.Node, o.Stamp = c.Node, c.Stamp
+		c.SetUser = &o
+	}
+	return c
+}
+
 // Share records a change made here and sends it to the other members.
+// Local is Share for a change that still has to be applied here.
 func (n *Node) Share(c Change) {
-	if n.reg.merge(c) && c.Set == nil {
+	if n.reg.merge(c) && c.Cleared() {
 		n.saveClears()
 	}
 	n.send(message{Override: &c})
+}
+
+// Added applies the override changes the register holds for backends
+// that this instance has just configured (a reload added them): a change
+// received while a backend was not configured here was ignored then, and
+// the others do not send it again.
+func (n *Node) Added(backends []string) {
+	n.applyMu.Lock()
+	defer n.applyMu.Unlock()
+	for _, name := range backends {
+		if c, ok := n.reg.get(name); ok {
+			n.opts.Host.ApplyOverride(c)
+		}
+	}
+}
+
+// Local records a change made on this instance (stamped by Override or
+// UserOverride), applies it with apply (persist, then force or clear)
+// and sends it to the other members. It does so one at a time with the
+// changes other members send, whose Host calls run under the same lock,
+// so that the change that wins the register is the one applied here
+// too: a concurrent change from another member that arrives between the
+// stamp and the application cannot be overwritten by an older local
+// one. A change that another one already beat is neither applied nor
+// sent (applied false, no error: the later change stands). When apply
+// fails, the register is restored and nothing is sent.
+func (n *Node) Local(c Change, apply func() error) (applied bool, err error) {
+	n.applyMu.Lock()
+	defer n.applyMu.Unlock()
+	old, had, won := n.reg.swap(c)
+	if !won {
+		n.log.Info("override change superseded by a later one from a cluster member before it applied", "stamp", c.Stamp, "later_from", old.Node)
+		return false, nil
+	}
+	if err := apply(); err != nil {
+		n.reg.restore(c, old, had)
+		return false, err
+	}
+	if c.Cleared() {
+		n.saveClears()
+	}
+	n.send(message{Override: &c})
+	return true, nil
 }
 
 // Opened tells the other members that this instance opened backend's
@@ -280,6 +370,7 @@ func (n *Node) Start() error {
 	if err != nil {
 		return fmt.Errorf("cluster.bind_address %s: %w", n.opts.Config.BindAddress, err)
 	}
+	n.selfAddr = ml.LocalNode().Address() // before any goroutine of memberlist's changes the node
 	n.ml.Store(ml)
 	return nil
 }
@@ -297,11 +388,14 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	ml := n.ml.Load()
 	var wg sync.WaitGroup
+	duplicate := false
 	defer func() {
-		wg.Wait() // the senders and the join under way (it ends with memberlist's TCP timeout at most)
-		n.sayLeaving(ml)
-		if err := ml.Leave(time.Second); err != nil {
-			n.log.Info("leaving the cluster", "err", err)
+		wg.Wait()       // the senders and the join under way (it ends with memberlist's TCP timeout at most)
+		if !duplicate { // a duplicate's leave would say the other one left
+			n.sayLeaving(ml)
+			if err := ml.Leave(time.Second); err != nil {
+				n.log.Info("leaving the cluster", "err", err)
+			}
 		}
 		if err := ml.Shutdown(); err != nil {
 			n.log.Warn("cluster shutdown", "err", err)
@@ -309,7 +403,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.ml.Store(nil)
 		n.markSynced()
 	}()
-	n.log.Info("cluster member started", "addr", ml.LocalNode().Address(), "join", n.opts.Config.Join,
+	n.log.Info("cluster member started", "addr", n.selfAddr, "join", n.opts.Config.Join,
 		"encrypted", len(n.opts.Config.Key()) > 0)
 	// Joins run on a goroutine of their own, one at a time: a join
 	// address that accepts and does not answer (a stopped or hung member)
@@ -328,6 +422,10 @@ func (n *Node) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case addr := <-n.conflict:
+			duplicate = true
+			return fmt.Errorf("%w: cluster.node_name %q is already used by the member at %s; give every instance its own node_name",
+				ErrDuplicateName, n.name, addr)
 		case m := <-n.inbox:
 			n.receive(m)
 		case m := <-n.out:
@@ -447,9 +545,18 @@ func (n *Node) receive(m message) {
 	case m.Override != nil:
 		c := *m.Override
 		n.clk.Observe(c.Stamp)
+		if c.key() == "" {
+			return // from a member that knows another kind of override
+		}
+		n.applyMu.Lock()
+		defer n.applyMu.Unlock()
 		if n.reg.merge(c) {
-			n.opts.Host.ApplyOverride(c)
-			if c.Set == nil {
+			if c.User() {
+				n.opts.Host.ApplyUserOverride(c)
+			} else {
+				n.opts.Host.ApplyOverride(c)
+			}
+			if c.Cleared() {
 				n.saveClears() // after the override left this instance's state dir
 			}
 		}
@@ -510,7 +617,7 @@ func (n *Node) join(ctx context.Context) {
 	for _, m := range n.alivePeers() {
 		known[m.Address()] = true
 	}
-	known[ml.LocalNode().Address()] = true
+	known[n.selfAddr] = true
 	var missing []string
 	for _, j := range n.opts.Config.Join {
 		host, port, err := net.SplitHostPort(j)
@@ -544,18 +651,15 @@ func (n *Node) join(ctx context.Context) {
 func (n *Node) Members(now time.Time) []status.Member {
 	self := status.Member{Node: n.name, State: status.MemberAlive, LastContact: now, Self: true,
 		Version: n.opts.Version, ConfigHash: n.ConfigHash()}
-	if ml := n.ml.Load(); ml != nil {
-		self.Address = ml.LocalNode().Address()
+	if n.ml.Load() != nil {
+		self.Address = n.selfAddr
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	// memberlist does not tell which live members it suspects: one that
-	// answered no probe for two rounds over every member is shown suspect.
-	suspectAfter := 2 * time.Duration(len(n.members)+1) * n.probe
 	out := []status.Member{self}
 	for name, m := range n.members {
 		state := m.state
-		if state == status.MemberAlive && now.Sub(m.contact) > suspectAfter {
+		if state == status.MemberAlive && (m.suspected || !n.answering(m, now)) {
 			state = status.MemberSuspect
 		}
 		out = append(out, status.Member{Node: name, Address: m.addr, State: state, LastContact: m.contact,
@@ -563,6 +667,24 @@ func (n *Node) Members(now time.Time) []status.Member {
 	}
 	slices.SortFunc(out[1:], func(a, b status.Member) int { return cmp.Compare(a.Node, b.Node) })
 	return out
+}
+
+// answering reports whether m answered a probe lately: within two
+// probe rounds over every member. memberlist tells which members it
+// suspects only in its log (suspected); a member that answered no probe
+// for that long is suspect too. The caller holds mu.
+func (n *Node) answering(m *member, now time.Time) bool {
+	return now.Sub(m.contact) <= 2*time.Duration(len(n.members)+1)*n.probe
+}
+
+// suspect marks a member whose probe from this instance failed; memberlist
+// calls it (through its log) holding its own lock: it only records.
+func (n *Node) suspect(name string) {
+	n.mu.Lock()
+	if m := n.members[name]; m != nil && m.state == status.MemberAlive {
+		m.suspected = true
+	}
+	n.mu.Unlock()
 }
 
 // deadListed is how long a dead or departed member stays in Members.
@@ -607,8 +729,8 @@ func (n *Node) memberlistConfig() *memberlist.Config {
 	mc.GossipInterval = 100 * time.Millisecond
 	mc.PushPullInterval = 15 * time.Second
 	d := &delegate{n: n}
-	mc.Delegate, mc.Events, mc.Ping = d, d, d
-	mc.Logger = newMemberlistLogger(n.log)
+	mc.Delegate, mc.Events, mc.Ping, mc.Conflict = d, d, d, d
+	mc.Logger = newMemberlistLogger(n.log, n.suspect)
 	if n.opts.Tune != nil {
 		n.opts.Tune(mc)
 	}

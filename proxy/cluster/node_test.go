@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -142,6 +144,12 @@ func (h *fakeHost) ApplyOverride(c Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.overrides[c.Backend] = c
+}
+
+func (h *fakeHost) ApplyUserOverride(c Change) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.overrides[c.key()] = c
 }
 
 func (h *fakeHost) PeerOpened(backend, node string, _ bool, _ string) {
@@ -504,4 +512,107 @@ func TestQuorumAfterRecovery(t *testing.T) {
 			t.Errorf("%s: verdicts %+v, want quorum %v", tc.name, vs, tc.quorum)
 		}
 	}
+}
+
+// TestUserChanges: a role's override and a backend's are kept apart in
+// the register even when the names match, the later change of each wins
+// on its own, an expired role override is forgotten like a backend's,
+// and a role's clear is kept in the state dir and read back at start.
+func TestUserChanges(t *testing.T) {
+	r := newRegister()
+	r.merge(Change{Backend: "app", Stamp: 3, Node: "a", Set: &status.Override{Backend: "app", State: status.Open}})
+	r.merge(Change{Role: "app", Database: "db", Stamp: 1, Node: "a", SetUser: &status.UserOverride{Role: "app", Database: "db", Exempt: true}})
+	r.merge(Change{Role: "app", Database: "db", Stamp: 2, Node: "b"})
+	r.merge(Change{Role: "app", Database: "other", Stamp: stampAt(t0), Node: "a",
+		SetUser: &status.UserOverride{Role: "app", Database: "other", Exempt: true, Expires: t0.Add(time.Minute)}})
+	if got := r.all(); len(got) != 3 {
+		t.Fatalf("register = %+v, want the backend's, the role's on db and on other", got)
+	}
+	if cs := r.clears(); len(cs) != 1 || cs[0].Role != "app" || cs[0].Database != "db" || cs[0].Node != "b" {
+		t.Errorf("clears = %+v, want app on db's, from b", cs)
+	}
+	r.forget(t0.Add(2*time.Hour), time.Hour, 30*24*time.Hour)
+	for _, c := range r.all() {
+		if c.Database == "other" {
+			t.Errorf("register after forget(t0+2h) still has %+v, expired at t0+1m", c)
+		}
+	}
+
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := New(Options{Config: config.Cluster{NodeName: "a"}, StateDir: dir, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Share(Change{Role: "app", Database: "db", Stamp: 9, Node: "a", Author: "ops"})
+	m, err := New(Options{Config: config.Cluster{NodeName: "a"}, StateDir: dir, Log: log,
+		UserOverrides: []status.UserOverride{{Role: "app", Database: "db", Exempt: true, Node: "c", Stamp: 5}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.reg.all(); len(got) != 1 || !got[0].Cleared() || got[0].Stamp != 9 {
+		t.Errorf("register after a restart = %+v, want the clear kept in the state dir (stamp 9), not the older override", got)
+	}
+}
+
+// TestSuspectShown: a member whose process hangs (SIGSTOP: no answer, no
+// leave) is shown suspect by the others once their probes of it fail,
+// then dead when memberlist declares it so. Before, a member was shown
+// suspect only after two probe rounds over every member without an
+// answer, later than memberlist's suspicion ends: a hung member went
+// from alive straight to dead. node-c runs in a child process (this test
+// binary, TestSuspectHelper) so that it can be stopped.
+func TestSuspectShown(t *testing.T) {
+	a := startNode(t, "node-a", "127.0.0.1", testKey, nil)
+	b := startNode(t, "node-b", "127.0.0.2", testKey, []string{a.addr})
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSuspectHelper$")
+	cmd.Env = append(os.Environ(), "HELIOS_SUSPECT_HELPER_JOIN="+a.addr)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for _, n := range []*testNode{a, b} {
+		eventually(t, 10*time.Second, n.name+" sees three alive", func() bool { return alive(n.Node, 3) })
+	}
+	stateOf := func(n *Node, name string) status.MemberState {
+		for _, m := range n.Members(time.Now()) {
+			if m.Node == name {
+				return m.State
+			}
+		}
+		return ""
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	var seen []status.MemberState
+	counted := false // node-c still in A's votes while first shown suspect
+	eventually(t, 10*time.Second, "A sees node-c dead", func() bool {
+		st := stateOf(a.Node, "node-c")
+		if len(seen) == 0 || seen[len(seen)-1] != st {
+			seen = append(seen, st)
+			if st == status.MemberSuspect {
+				counted = slices.Contains(a.live(time.Now()), "node-c")
+			}
+		}
+		return st == status.MemberDead
+	})
+	if !slices.Equal(seen, []status.MemberState{status.MemberAlive, status.MemberSuspect, status.MemberDead}) {
+		t.Errorf("A showed node-c %v, want alive, suspect, dead", seen)
+	}
+	if slices.Contains(seen, status.MemberSuspect) && !counted {
+		t.Errorf("node-c left A's votes as soon as it was suspected, want it counted until it missed two rounds")
+	}
+}
+
+// TestSuspectHelper is node-c of TestSuspectShown, in a child process;
+// it runs until killed.
+func TestSuspectHelper(t *testing.T) {
+	join := os.Getenv("HELIOS_SUSPECT_HELPER_JOIN")
+	if join == "" {
+		t.Skip("run by TestSuspectShown")
+	}
+	startNode(t, "node-c", "127.0.0.3", testKey, []string{join})
+	select {}
 }

@@ -16,6 +16,9 @@ import (
 	"github.com/heliosdb/heliosproxy/status"
 )
 
+// errSkipped: change found the override not as it required.
+var errSkipped = errors.New("override changed meanwhile")
+
 // OverridesFile is the name of the role overrides' file under [state] dir.
 const OverridesFile = "user_overrides.json"
 
@@ -41,6 +44,16 @@ func (s *overrideStore) get(k key) (status.UserOverride, bool) {
 	return o, ok
 }
 
+// at is get for an override in force at now: one whose time is up no
+// longer applies, even before the tick removes it.
+func (s *overrideStore) at(k key, now time.Time) (status.UserOverride, bool) {
+	o, ok := (*s.m.Load())[k]
+	if !ok || o.Expired(now) {
+		return status.UserOverride{}, false
+	}
+	return o, true
+}
+
 func (s *overrideStore) all() []status.UserOverride {
 	m := *s.m.Load()
 	out := make([]status.UserOverride, 0, len(m))
@@ -53,15 +66,29 @@ func (s *overrideStore) all() []status.UserOverride {
 
 // set stores o for k (nil removes it), writing the file first.
 func (s *overrideStore) set(k key, o *status.UserOverride) error {
+	return s.change(k, o, nil, true)
+}
+
+// change stores o for k (nil removes it), writing the file first unless
+// !write (then in memory only, until the next change writes the file);
+// when only is not nil, it does so only if only accepts the override k
+// has now (ok false: none), and reports that it did not with errSkipped.
+func (s *overrideStore) change(k key, o *status.UserOverride, only func(cur status.UserOverride, ok bool) bool, write bool) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	if only != nil {
+		cur, ok := (*s.m.Load())[k]
+		if !only(cur, ok) {
+			return errSkipped
+		}
+	}
 	next := maps.Clone(*s.m.Load())
 	if o == nil {
 		delete(next, k)
 	} else {
 		next[k] = *o
 	}
-	if s.path != "" {
+	if s.path != "" && write {
 		list := make([]status.UserOverride, 0, len(next))
 		for _, v := range next {
 			list = append(list, v)

@@ -221,7 +221,7 @@ func (e *Entry) TryAdmit(now time.Time) error {
 
 func (e *Entry) admit(ctx context.Context, now time.Time, mayWait bool) error {
 	cfg := e.r.cfg.Load()
-	ov, _ := e.r.ov.get(key{e.role, e.db})
+	ov, _ := e.r.ov.at(key{e.role, e.db}, now)
 	if ov.Exempt {
 		e.countStart(now)
 		return nil
@@ -321,7 +321,7 @@ func (e *Entry) Judge(backend string, o breaker.Outcome, latency time.Duration, 
 	if !cfg.Isolation {
 		return o
 	}
-	if ov, _ := r.ov.get(key{e.role, e.db}); ov.Exempt {
+	if ov, _ := r.ov.at(key{e.role, e.db}, now); ov.Exempt {
 		return o
 	}
 	if !heavy {
@@ -408,7 +408,7 @@ func (r *Registry) Users(now time.Time) []status.UserBreaker {
 	out := make([]status.UserBreaker, 0, len(es))
 	for _, e := range es {
 		st := e.br.Stats(now)
-		ov, has := r.ov.get(key{e.role, e.db})
+		ov, has := r.ov.at(key{e.role, e.db}, now)
 		u := status.UserBreaker{
 			Role: e.role, Database: e.db,
 			State: status.StateOf(st.State), StateSince: st.Since,
@@ -460,6 +460,52 @@ func (r *Registry) ClearOverride(role, db string) (bool, error) {
 		return false, nil
 	}
 	return true, r.ov.set(key{role, db}, nil)
+}
+
+// Override returns the override of role on db, expired or not.
+func (r *Registry) Override(role, db string) (status.UserOverride, bool) {
+	return r.ov.get(key{role, db})
+}
+
+// RememberOverride applies o in memory only: the file could not be
+// written (the next change writes it with o).
+func (r *Registry) RememberOverride(o status.UserOverride) {
+	_ = r.ov.change(key{o.Role, o.Database}, &o, nil, false)
+}
+
+// ForgetOverride removes role's override on db in memory only: the file
+// could not be written.
+func (r *Registry) ForgetOverride(role, db string) {
+	_ = r.ov.change(key{role, db}, nil, nil, false)
+}
+
+// EndOverride removes o, if it is still role's override (not replaced
+// meanwhile); false when it was not. When the file cannot be written, it
+// is removed in memory only and the error returned.
+func (r *Registry) EndOverride(o status.UserOverride) (bool, error) {
+	k := key{o.Role, o.Database}
+	same := func(cur status.UserOverride, ok bool) bool {
+		return ok && cur.Stamp == o.Stamp && cur.Node == o.Node && cur.Created.Equal(o.Created)
+	}
+	err := r.ov.change(k, nil, same, true)
+	switch {
+	case errors.Is(err, errSkipped):
+		return false, nil
+	case err != nil:
+		return true, errors.Join(err, r.ov.change(k, nil, same, false))
+	}
+	return true, nil
+}
+
+// Expired returns the overrides whose time is up at now.
+func (r *Registry) Expired(now time.Time) []status.UserOverride {
+	var out []status.UserOverride
+	for _, o := range *r.ov.m.Load() {
+		if o.Expired(now) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // Overrides returns every override, by role and database.
