@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,9 +14,10 @@ import (
 // silentSeed listens on host for a join address that accepts connections
 // and answers nothing, as a SIGSTOPped or hung member does (or a
 // terminating pod still listed by a headless Service): memberlist's join
-// waits its TCP timeout there. release (idempotent) closes it and every
+// waits its TCP timeout there. held counts the connections the joiner
+// has not closed yet; release (idempotent) closes the listener and every
 // connection it holds.
-func silentSeed(t *testing.T, host string) (addr string, release func()) {
+func silentSeed(t *testing.T, host string) (addr string, held func() int, release func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", host+":0")
 	if err != nil {
@@ -24,6 +27,7 @@ func silentSeed(t *testing.T, host string) (addr string, release func()) {
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		conns []net.Conn
+		open  atomic.Int32
 		once  sync.Once
 	)
 	wg.Go(func() {
@@ -35,21 +39,28 @@ func silentSeed(t *testing.T, host string) (addr string, release func()) {
 			mu.Lock()
 			conns = append(conns, conn)
 			mu.Unlock()
+			open.Add(1)
+			wg.Go(func() {
+				// Nothing is answered; the read ends when the joiner
+				// closes (or release does).
+				_, _ = io.Copy(io.Discard, conn)
+				open.Add(-1)
+			})
 		}
 	})
 	release = func() {
 		once.Do(func() {
 			ln.Close()
-			wg.Wait()
 			mu.Lock()
 			for _, c := range conns {
 				c.Close()
 			}
 			mu.Unlock()
+			wg.Wait()
 		})
 	}
 	t.Cleanup(release)
-	return ln.Addr().String(), release
+	return ln.Addr().String(), func() int { return int(open.Load()) }, release
 }
 
 // TestNotifyAfterJoin: an instance that starts after another member sent a
@@ -62,7 +73,7 @@ func TestNotifyAfterJoin(t *testing.T) {
 	a := startNode(t, "node-a", "127.0.0.1", testKey, nil)
 	a.Notify("pagerduty|heliosproxy/prod/pg-1", status.Notification{Action: "trigger", Kind: "circuit_opened", At: time.Now()})
 
-	slow, release := silentSeed(t, "127.0.0.3")
+	slow, _, release := silentSeed(t, "127.0.0.3")
 	c := startNode(t, "node-c", "127.0.0.3", testKey, []string{slow, a.addr})
 	time.AfterFunc(300*time.Millisecond, release)
 	pos := c.NotifyPosition()
@@ -79,7 +90,7 @@ func TestNotifyAfterJoin(t *testing.T) {
 // goroutine held them for the whole wait: a SIGSTOPped member made the
 // others send a resolve twice.)
 func TestSilentSeed(t *testing.T) {
-	silent, release := silentSeed(t, "127.0.0.3")
+	silent, _, release := silentSeed(t, "127.0.0.3")
 	b := startNode(t, "node-b", "127.0.0.2", testKey, nil)
 	a := startNode(t, "node-a", "127.0.0.1", testKey, []string{b.addr, silent})
 	t.Cleanup(release) // first: a's join returns before a stops
@@ -99,4 +110,29 @@ func TestSilentSeed(t *testing.T) {
 		note, ok := a.Notified("pagerduty|heliosproxy/prod/pg-1")
 		return ok && note.Action == "resolve"
 	})
+}
+
+// TestSilentFirstSeed: the join addresses are joined at once, so that a
+// seed that does not answer, listed first, holds only its own join: the
+// member is synced with node-b (the first state exchange in) while its
+// join to the silent seed still waits. They were joined one after the
+// other, so the member learned nothing from the cluster for memberlist's
+// 10 s TCP timeout after each start (overrides, openings and the
+// notification log: NotifyPosition waited as long).
+func TestSilentFirstSeed(t *testing.T) {
+	silent, held, release := silentSeed(t, "127.0.0.3")
+	b := startNode(t, "node-b", "127.0.0.2", testKey, nil)
+	a := startNode(t, "node-a", "127.0.0.1", testKey, []string{silent, b.addr})
+	t.Cleanup(release) // first: a's join returns before a stops
+	select {
+	case <-a.synced:
+	case <-time.After(20 * time.Second):
+		t.Fatal("node-a never synced")
+	}
+	if n := held(); n == 0 {
+		t.Error("node-a synced only once its join to the silent seed gave up; want as soon as node-b answered")
+	}
+	if !alive(a.Node, 2) {
+		t.Errorf("node-a synced: members %+v, want node-b alive", a.Members(time.Now()))
+	}
 }

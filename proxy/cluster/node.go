@@ -405,15 +405,34 @@ func (n *Node) Run(ctx context.Context) error {
 	}()
 	n.log.Info("cluster member started", "addr", n.selfAddr, "join", n.opts.Config.Join,
 		"encrypted", len(n.opts.Config.Key()) > 0)
-	// Joins run on a goroutine of their own, one at a time: a join
+	// Joins run on goroutines of their own, one round at a time: a join
 	// address that accepts and does not answer (a stopped or hung member)
-	// holds a join for memberlist's TCP timeout, and what the others send
-	// must not wait behind it.
+	// holds its join for memberlist's TCP timeout, and what the others
+	// send must not wait behind it.
 	n.reconcile() // this instance's views, for the state exchange of the join
 	joined := make(chan struct{}, 1)
+	reached := make(chan struct{}, 1) // a join of the round got a state exchange
+	reach := func() {
+		select {
+		case reached <- struct{}{}:
+		default:
+		}
+	}
 	joining := true
-	wg.Go(func() { n.join(ctx); joined <- struct{}{} })
+	wg.Go(func() { n.join(ctx, reach); joined <- struct{}{} })
 	first := true
+	// synced: what the state exchange of the first join brought (the
+	// notification log, overrides, views) is queued: apply it before
+	// saying synced.
+	synced := func() {
+		if first {
+			first = false
+			for range len(n.inbox) {
+				n.receive(<-n.inbox)
+			}
+			n.markSynced()
+		}
+	}
 	rejoin := time.NewTicker(n.opts.Config.RejoinInterval.Duration)
 	defer rejoin.Stop()
 	judge := time.NewTicker(judgeInterval)
@@ -437,22 +456,15 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-judge.C:
 			n.reconcile()
 			n.judge()
+		case <-reached:
+			synced()
 		case <-joined:
 			joining = false
-			if first {
-				// What the state exchange of the first join brought (the
-				// notification log, overrides, views) is queued: apply it
-				// before saying synced.
-				first = false
-				for range len(n.inbox) {
-					n.receive(<-n.inbox)
-				}
-				n.markSynced()
-			}
+			synced() // every join of the first round failed, or there was none
 		case <-rejoin.C:
 			if !joining {
 				joining = true
-				wg.Go(func() { n.join(ctx); joined <- struct{}{} })
+				wg.Go(func() { n.join(ctx, reach); joined <- struct{}{} })
 			}
 			if n.reg.forget(time.Now(), time.Hour, clearsKeep) {
 				n.saveClears()
@@ -607,8 +619,9 @@ func (n *Node) receive(m message) {
 }
 
 // join joins the addresses of cluster.join that are not members yet,
-// resolving names anew each time (a headless Service's pods change).
-func (n *Node) join(ctx context.Context) {
+// resolving names anew each time (a headless Service's pods change), all
+// at once; reached is called when a join has had its state exchange.
+func (n *Node) join(ctx context.Context, reached func()) {
 	if len(n.opts.Config.Join) == 0 {
 		return
 	}
@@ -638,9 +651,32 @@ func (n *Node) join(ctx context.Context) {
 	if len(missing) == 0 {
 		return
 	}
-	joined, err := ml.Join(missing)
-	if err != nil {
-		n.log.Info("cluster join incomplete; retrying every rejoin_interval", "tried", missing, "joined", joined, "err", err)
+	// Each address on its own goroutine: memberlist joins a list one
+	// address after the other, so a first one that accepts and never
+	// answers held the others for its TCP timeout (10 s).
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		joined int
+		errs   []error
+	)
+	for _, a := range missing {
+		wg.Go(func() {
+			k, err := ml.Join([]string{a})
+			if k > 0 {
+				reached()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			joined += k
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		n.log.Info("cluster join incomplete; retrying every rejoin_interval", "tried", missing, "joined", joined, "err", errors.Join(errs...))
 		return
 	}
 	n.log.Info("joined cluster members", "addresses", missing, "joined", joined)
