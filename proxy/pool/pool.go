@@ -429,6 +429,14 @@ func (p *Pool[M]) Epoch() uint64 {
 	return p.epoch
 }
 
+// Unused reports whether the pool has no connection (open or being
+// opened) and nobody waiting for one.
+func (p *Pool[M]) Unused() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.open == 0 && len(p.waiters) == 0
+}
+
 // Waiting returns the clients waiting for a connection.
 func (p *Pool[M]) Waiting() int {
 	p.mu.Lock()

@@ -186,8 +186,10 @@ func (s *Front) snapshotInto(dst []status.Backend) status.Snapshot {
 	return s.host.Snapshot(dst)
 }
 
-// MaintainPools runs pool.Pool.Maintain on b's pools, each through spawn.
+// MaintainPools forgets b's unused pools (pools.forgetUnused) and runs
+// pool.Pool.Maintain on the others, each through spawn.
 func (s *Front) MaintainPools(ctx context.Context, b *backend.Backend, now time.Time, spawn func(func())) {
+	s.pools.forgetUnused(b)
 	for _, p := range s.pools.of(b) {
 		spawn(func() { p.Maintain(ctx, now) })
 	}

@@ -118,6 +118,27 @@ func (ps *pools) closeIdleExcept(database string) {
 	}
 }
 
+// forgetUnused drops b's pools that have no connection, nobody waiting
+// and no client of their user and database logged in: a pool is made at
+// the first attachment for its database, so an authenticated client
+// naming one database after another (mistyped, dropped, or on purpose)
+// would otherwise grow the map for as long as the proxy runs. A client
+// that logs in again gets a new one. Its clients are counted (join)
+// before it can get its pool, under the same lock.
+func (ps *pools) forgetUnused(b *backend.Backend) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for key, p := range ps.m[b] {
+		if ps.clients[key] == 0 && p.Unused() {
+			delete(ps.m[b], key)
+			delete(ps.w, p)
+		}
+	}
+	if len(ps.m[b]) == 0 {
+		delete(ps.m, b)
+	}
+}
+
 // hasClients reports whether a session of key's pools is counted (join).
 func (ps *pools) hasClients(key pool.Key) bool {
 	ps.mu.Lock()
