@@ -20,14 +20,22 @@ import (
 // began at start (unix nanos) on b with ticket t: classified by code, the
 // SQLSTATE of its first ErrorResponse ("" for none; a 57014 after a cancel
 // or a CopyFail the client sent since the request began, cancelAt, is the
-// client's own), judged
+// client's own; raised: the application's PL/pgSQL RAISE named it, see
+// below), judged
 // the role's or the backend's (tenant.Registry.Judge), recorded with its
 // latency less held, the time the client held the answer up, fed to the
 // admission limiter, and reported to the OnQuery hook. Its pattern q is
 // told too (Hooks.Patterns); an execution slow beyond
 // slow_query_threshold_ms is its pattern's business and does not count as
 // the backend's latency (it is recorded as excluded).
-func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code string, cancelAt int64, held time.Duration, q pattern.Req, now time.Time) {
+//
+// An error the application raised itself (RAISE … USING ERRCODE =
+// 'XX000', '57P01', '53200' …) says nothing of the backend's health
+// whatever SQLSTATE it claims: b records it as excluded, so that no
+// client can open a healthy backend's circuit for everyone by raising
+// failure codes. Its pattern's and its role's breakers still count it as
+// classified: they isolate only that pattern or that role.
+func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code string, raised bool, cancelAt int64, held time.Duration, q pattern.Req, now time.Time) {
 	o := breaker.Success
 	switch code {
 	case "":
@@ -51,6 +59,9 @@ func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code st
 	}
 	if u != nil && mine != breaker.Excluded {
 		mine = b.judge(u, mine, d, now)
+	}
+	if raised {
+		o, mine = breaker.Excluded, breaker.Excluded
 	}
 	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Query, Outcome: mine, Latency: d}, now))
 	b.Admission.Observe(d, mine == breaker.Failure || mine == breaker.Overload, now)

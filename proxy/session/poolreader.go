@@ -17,12 +17,15 @@ import (
 // outcome, and gives the connection back to its pool at the end of a
 // transaction in transaction mode.
 type poolReader struct {
-	sc    *serverConn
-	scan  wire.Scanner
-	out   []byte        // for the client, written at the end of each read or before a hand-over
-	code  string        // SQLSTATE of the first error of the current request
-	held  time.Duration // the client's time writing the current request's answers
-	fatal *Error        // a FATAL error: the backend is ending the connection
+	sc   *serverConn
+	scan wire.Scanner
+	out  []byte // for the client, written at the end of each read or before a hand-over
+	code string // SQLSTATE of the first error of the current request
+	// raised: that error came from the application's own RAISE
+	// (wire.RaisedByApplication), whatever SQLSTATE it names.
+	raised bool
+	held   time.Duration // the client's time writing the current request's answers
+	fatal  *Error        // a FATAL error: the backend is ending the connection
 	// flushes counts the writes of answers to clients, so that a session
 	// can tell whether any answer to its request reached it (lostBegin).
 	flushes atomic.Uint64
@@ -246,6 +249,7 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 			msg = e.answer
 		} else if h.code == "" {
 			h.code = code
+			h.raised = wire.RaisedByApplication(body, true)
 		}
 		sc.q.failed(func(id uint64) { delete(sc.stmts, id) })
 		if sev == "FATAL" || sev == "PANIC" {
@@ -349,6 +353,7 @@ func (h *poolReader) serverParameter(body []byte) (name, value []byte) {
 type readyState struct {
 	status byte
 	code   string
+	raised bool // code is that of the application's RAISE
 	start  int64
 	t      breaker.Ticket
 	q      pattern.Req
@@ -365,14 +370,14 @@ type readyState struct {
 // connection's reader pops only after that, so the ring has one consumer
 // at a time.
 func (h *poolReader) readyLocked(ss *session, msg []byte, now time.Time) readyState {
-	r := readyState{status: 'I', code: h.code, now: now}
+	r := readyState{status: 'I', code: h.code, raised: h.raised, now: now}
 	if len(msg) == 6 {
 		r.status = msg[5]
 	}
 	ss.setTxStatus(r.status)
 	ss.pl.lastFailed = h.code != ""
 	h.sc.q.synced()
-	h.code = ""
+	h.code, h.raised = "", false
 	r.start, r.t, r.q, r.ok = ss.pending.Pop()
 	if h.lc != nil {
 		// On a loop, the client's writes never hold the connection up:
@@ -420,7 +425,7 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 	h.held = 0
 	if r.ok {
 		held += ss.copyTime(end.UnixNano())
-		sc.b.Finish(r.t, ss.user(), r.start, r.code, ss.cancelAt.Load(), held, r.q, end)
+		sc.b.Finish(r.t, ss.user(), r.start, r.code, r.raised, ss.cancelAt.Load(), held, r.q, end)
 	}
 	ss.local.backendIdle()
 	if h.lc == nil && ss.pl.user.TxMode {

@@ -804,7 +804,7 @@ func (ss *session) relay(ctx context.Context) {
 	c2s := &clientSide{h: clientHandler{ss: ss, ctx: ctx}}
 	c2s.sc = wire.Scanner{H: &c2s.h, MaxBody: ss.s.maxBody, Hold: true}
 	b2c := &serverHandler{ss: ss}
-	b2c.sc = wire.Scanner{H: b2c, MaxBody: 1<<31 - 1}
+	b2c.sc = wire.Scanner{H: b2c, MaxBody: 1<<31 - 1, TailOf: 'E', Tail: b2c.errorTail}
 	// Bytes the backend sent right after ReadyForQuery: relayed before
 	// reading again.
 	res := loopResult{fromServer: ss.ss.Buffered()}
@@ -1246,15 +1246,19 @@ func (h *serverHandler) published() {
 }
 
 type serverHandler struct {
-	ss       *session
-	sc       wire.Scanner
-	code     string // SQLSTATE of an ErrorResponse in the current request
-	fatal    string // SQLSTATE of a FATAL error: the backend is closing the session
-	lost     bool   // the backend connection broke
-	cut      bool   // a write to the client failed: it may hold part of a message
-	answered bool   // a ReadyForQuery was scanned and not yet written
-	locked   bool   // write holds the client's write lock (mid-message)
-	filter   dropFilter
+	ss   *session
+	sc   wire.Scanner
+	code string // SQLSTATE of an ErrorResponse in the current request
+	// raised: code is that of the application's own RAISE
+	// (wire.RaisedByApplication); tailOfCode: the ErrorResponse that
+	// gave code has not ended yet, its tail says whether it was raised.
+	raised, tailOfCode bool
+	fatal              string // SQLSTATE of a FATAL error: the backend is closing the session
+	lost               bool   // the backend connection broke
+	cut                bool   // a write to the client failed: it may hold part of a message
+	answered           bool   // a ReadyForQuery was scanned and not yet written
+	locked             bool   // write holds the client's write lock (mid-message)
+	filter             dropFilter
 	// blocked is the time writes to the client took since the last
 	// ReadyForQuery: not the backend's latency.
 	blocked time.Duration
@@ -1278,7 +1282,7 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 	case 'E':
 		sev, code := wire.ErrorFields(head)
 		if h.code == "" {
-			h.code = code
+			h.code, h.tailOfCode = code, true
 		}
 		if sev == "FATAL" || sev == "PANIC" {
 			h.fatal = code
@@ -1294,12 +1298,12 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 		}
 		h.answered = true
 		start, t, q, ok := ss.pending.Pop()
-		code, held := h.code, h.blocked
-		h.code, h.blocked = "", 0
+		code, raised, held := h.code, h.raised, h.blocked
+		h.code, h.raised, h.tailOfCode, h.blocked = "", false, false, 0
 		if ok {
 			now := ss.s.clock.Now()
 			held += ss.copyTime(now.UnixNano())
-			ss.b.Finish(t, ss.user(), start, code, ss.cancelAt.Load(), held, q, now)
+			ss.b.Finish(t, ss.user(), start, code, raised, ss.cancelAt.Load(), held, q, now)
 		}
 		if ss.releaseAdmission(ss.b) && h.lp != nil {
 			// The request admitted in its place is another session's
@@ -1308,6 +1312,16 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 		}
 	}
 	return false
+}
+
+// errorTail is told the last bytes of each ErrorResponse (the scanner's
+// Tail): those of the one that gave the request's code say whether the
+// application raised it.
+func (h *serverHandler) errorTail(tail []byte, whole bool) {
+	if h.tailOfCode {
+		h.tailOfCode = false
+		h.raised = wire.RaisedByApplication(tail, whole)
+	}
 }
 
 // setTxStatus notes the transaction status of a ReadyForQuery.

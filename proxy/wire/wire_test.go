@@ -662,3 +662,61 @@ func TestCheckLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestRaisedByApplication: a PL/pgSQL RAISE is told apart from
+// PostgreSQL's own errors by the routine PostgreSQL names, last in the
+// message, whatever the message text before it, and from the last bytes
+// a Scanner hands its Tail however the stream is split.
+func TestRaisedByApplication(t *testing.T) {
+	body := func(e *pgproto3.ErrorResponse) []byte {
+		p, err := e.Encode(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p[5:]
+	}
+	raise := func(msg string) *pgproto3.ErrorResponse {
+		return &pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: "XX000", Message: msg,
+			Where: "PL/pgSQL function inline_code_block line 1 at RAISE", File: "pl_exec.c", Line: 3891, Routine: "exec_stmt_raise"}
+	}
+	tests := []struct {
+		name string
+		e    *pgproto3.ErrorResponse
+		want bool
+	}{
+		{"RAISE", raise("x"), true},
+		{"RAISE with a long message", raise(strings.Repeat("m", 5000)), true},
+		{"RAISE whose text names the routine", raise("\x52exec_stmt_raise Fpl_exec.c"), true},
+		{"a server error", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "XX000", Message: "could not read block 0", File: "bufmgr.c", Line: 1, Routine: "ReadBuffer_common"}, false},
+		{"a server error whose text looks like a RAISE", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "53200", Message: "Rexec_stmt_raise", File: "mcxt.c", Routine: "MemoryContextAlloc"}, false},
+		{"a caught server error re-raised", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "22012", Message: "division by zero", Where: "PL/pgSQL function inline_code_block line 1 at PERFORM", File: "int.c", Line: 869, Routine: "int4div"}, false},
+		{"no routine", &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P01", Message: "terminating connection"}, false},
+	}
+	for _, tt := range tests {
+		b := body(tt.e)
+		if got := RaisedByApplication(b, true); got != tt.want {
+			t.Errorf("%s: RaisedByApplication(whole) = %v, want %v", tt.name, got, tt.want)
+		}
+		msgs := []wireMsg{{'E', b}, {'Z', []byte{'I'}}}
+		p := wireConcat(msgs)
+		for i := 0; i <= len(p); i += max(1, len(p)/300) {
+			var got []bool
+			sc := Scanner{H: &wireRecorder{wants: wireWants}, MaxBody: 1 << 20, TailOf: 'E',
+				Tail: func(tail []byte, whole bool) {
+					if whole != (len(b) <= TailSize) || !bytes.HasSuffix(b, tail) || len(tail) != min(len(b), TailSize) {
+						t.Fatalf("%s, split at %d: tail %q (whole %v) is not the body's end", tt.name, i, tail, whole)
+					}
+					got = append(got, RaisedByApplication(tail, whole))
+				}}
+			if _, err := sc.Feed(p[:i]); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sc.Feed(p[i:]); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0] != tt.want {
+				t.Fatalf("%s, split at %d: Tail said %v, want [%v]", tt.name, i, got, tt.want)
+			}
+		}
+	}
+}
