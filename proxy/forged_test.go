@@ -77,3 +77,71 @@ func TestRaisedFailureCodesLeaveCircuitClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestShortStatementTimeoutLeavesCircuitClosed: a client whose own
+// statement_timeout (1 ms, a startup parameter) cancels every statement it
+// runs gets 57014 each time, on a pass-through session and on a pooled
+// one, while the backend answers everyone else at once: the circuit stays
+// CLOSED. A statement_timeout that fires only after the statement ran
+// past the backend's latency trip still counts as slow and opens it.
+// (Before the fix every 57014 counted as slower than every threshold: 20
+// instant cancels opened the circuit on its p95 and the other client got
+// 57P03.)
+func TestShortStatementTimeoutLeavesCircuitClosed(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "stmt-timeout"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, u := range []string{"app", "other"} {
+		if err := c.CreateUser(ctx, u, "pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Minute}
+	cfg.CircuitBreaker.LatencyThresholdP95Ms = 100
+	cfg.Pool.Mode = "transaction"
+	cfg.Users = []config.User{{Name: "app", Password: "pw"}}
+	p := startProxy(t, cfg)
+	victim, err := pgx.Connect(ctx, p.dsn("other", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close(ctx)
+	cancels := func(role, timeout string, n int) {
+		t.Helper()
+		attacker, err := pgx.Connect(ctx, p.dsn(role, "pw")+" statement_timeout="+timeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer attacker.Close(ctx)
+		for i := range n {
+			if _, err := attacker.Exec(ctx, "SELECT pg_sleep(0.5)"); sqlState(err) != "57014" {
+				t.Fatalf("%s with statement_timeout %s: %v, want 57014", role, timeout, err)
+			}
+			var one int
+			if err := victim.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+				t.Fatalf("the other client after %d cancels of %s: %v", i+1, role, err)
+			}
+		}
+	}
+	for _, role := range []string{"other", "app"} {
+		cancels(role, "1", 100)
+	}
+	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed {
+		t.Fatalf("backend %s (%s) after instant statement_timeout cancels, want CLOSED", b.CircuitState, b.OpenReason)
+	}
+	// A timeout past the trip is the backend's slowness, as DESIGN says.
+	events := p.Subscribe(ctx)
+	attacker, err := pgx.Connect(ctx, p.dsn("other", "pw")+" statement_timeout=150")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer attacker.Close(ctx)
+	for p.Snapshot().Backends[0].CircuitState == status.Closed && ctx.Err() == nil {
+		if _, err := attacker.Exec(ctx, "SELECT pg_sleep(0.5)"); sqlState(err) != "57014" {
+			t.Fatalf("statement_timeout 150 ms: %v, want 57014", err)
+		}
+	}
+	ev := waitEvent(t, ctx, events, func(ev status.Event) bool { return ev.To == status.Open })
+	t.Logf("opened: %s", ev.Detail)
+}
