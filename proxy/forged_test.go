@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,4 +145,55 @@ func TestShortStatementTimeoutLeavesCircuitClosed(t *testing.T) {
 	}
 	ev := waitEvent(t, ctx, events, func(ev status.Event) bool { return ev.To == status.Open })
 	t.Logf("opened: %s", ev.Detail)
+}
+
+// TestOversizedAllocationLeavesCircuitClosed: a statement that asks
+// PostgreSQL for a single value beyond its 1 GB allocation limit gets
+// XX000 "invalid memory alloc request size" from palloc; that is the
+// statement's own doing, not the backend's health: the circuit stays
+// CLOSED with no failure counted, and the next query is served. (Before
+// the fix two of them after nineteen other queries opened the circuit on
+// its error rate: 57P03.)
+func TestOversizedAllocationLeavesCircuitClosed(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "oversized"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Minute}
+	// Building 1 GB takes seconds on a busy machine: only the error rate
+	// is judged here, over a window that holds the whole test.
+	cfg.CircuitBreaker.MetricsWindowSize = config.Duration{Duration: 2 * time.Minute}
+	cfg.CircuitBreaker.MetricsBucketSize = config.Duration{Duration: 10 * time.Second}
+	cfg.CircuitBreaker.LatencyThresholdP95Ms, cfg.CircuitBreaker.LatencyThresholdP99Ms = 0, 0
+	cfg.HealthChecks.Interval = config.Duration{Duration: 30 * time.Second}
+	cfg.HealthChecks.Timeout = config.Duration{Duration: 30 * time.Second}
+	p := startProxy(t, cfg)
+	conn, err := pgx.Connect(ctx, p.dsn(c.User, c.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	query := func() {
+		t.Helper()
+		var one int
+		if err := conn.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 19 {
+		query()
+	}
+	for range 2 {
+		// Two values of 540 MB each, built without a byte-by-byte loop.
+		var n int64
+		err := conn.QueryRow(ctx, "SELECT length(repeat(repeat('x', 1000000), 540) || repeat(repeat('x', 1000000), 540))").Scan(&n)
+		if sqlState(err) != "XX000" || !strings.Contains(err.Error(), "invalid memory alloc request size") {
+			t.Fatalf("oversized concatenation: %v, want XX000 invalid memory alloc request size", err)
+		}
+	}
+	query()
+	b := p.Snapshot().Backends[0]
+	if b.CircuitState != status.Closed || b.FailuresTotal != 0 || b.ErrorRate != 0 {
+		t.Errorf("backend %s (%s), %d failures, error rate %g; want CLOSED, 0, 0: the allocation was the statement's own", b.CircuitState, b.OpenReason, b.FailuresTotal, b.ErrorRate)
+	}
 }

@@ -20,8 +20,8 @@ import (
 // began at start (unix nanos) on b with ticket t: classified by code, the
 // SQLSTATE of its first ErrorResponse ("" for none; a 57014 after a cancel
 // or a CopyFail the client sent since the request began, cancelAt, is the
-// client's own; raised: the application's PL/pgSQL RAISE named it, see
-// below), judged
+// client's own; raised: the error is the client's own doing whatever
+// code it names, wire.OwnError, see below), judged
 // the role's or the backend's (tenant.Registry.Judge), recorded with its
 // latency less held, the time the client held the answer up, fed to the
 // admission limiter, and reported to the OnQuery hook. Its pattern q is
@@ -30,7 +30,8 @@ import (
 // the backend's latency (it is recorded as excluded).
 //
 // An error the application raised itself (RAISE … USING ERRCODE =
-// 'XX000', '57P01', '53200' …) says nothing of the backend's health
+// 'XX000', '57P01', '53200' …), or a statement's own allocation beyond
+// PostgreSQL's 1 GB limit (XX000), says nothing of the backend's health
 // whatever SQLSTATE it claims: b records it as excluded, so that no
 // client can open a healthy backend's circuit for everyone by raising
 // failure codes. Its pattern's and its role's breakers still count it as

@@ -21,8 +21,8 @@ type poolReader struct {
 	scan wire.Scanner
 	out  []byte // for the client, written at the end of each read or before a hand-over
 	code string // SQLSTATE of the first error of the current request
-	// raised: that error came from the application's own RAISE
-	// (wire.RaisedByApplication), whatever SQLSTATE it names.
+	// raised: that error is the client's own doing (wire.OwnError),
+	// whatever SQLSTATE it names.
 	raised bool
 	held   time.Duration // the client's time writing the current request's answers
 	fatal  *Error        // a FATAL error: the backend is ending the connection
@@ -249,7 +249,7 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 			msg = e.answer
 		} else if h.code == "" {
 			h.code = code
-			h.raised = wire.RaisedByApplication(body, true)
+			h.raised = wire.OwnError(code, body, true)
 		}
 		sc.q.failed(func(id uint64) { delete(sc.stmts, id) })
 		if sev == "FATAL" || sev == "PANIC" {
@@ -353,7 +353,7 @@ func (h *poolReader) serverParameter(body []byte) (name, value []byte) {
 type readyState struct {
 	status byte
 	code   string
-	raised bool // code is that of the application's RAISE
+	raised bool // code is that of an error of the client's own doing (wire.OwnError)
 	start  int64
 	t      breaker.Ticket
 	q      pattern.Req

@@ -1249,8 +1249,8 @@ type serverHandler struct {
 	ss   *session
 	sc   wire.Scanner
 	code string // SQLSTATE of an ErrorResponse in the current request
-	// raised: code is that of the application's own RAISE
-	// (wire.RaisedByApplication); tailOfCode: the ErrorResponse that
+	// raised: code is that of an error of the client's own doing
+	// (wire.OwnError: a RAISE …); tailOfCode: the ErrorResponse that
 	// gave code has not ended yet, its tail says whether it was raised.
 	raised, tailOfCode bool
 	fatal              string // SQLSTATE of a FATAL error: the backend is closing the session
@@ -1315,12 +1315,12 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 }
 
 // errorTail is told the last bytes of each ErrorResponse (the scanner's
-// Tail): those of the one that gave the request's code say whether the
-// application raised it.
+// Tail): those of the one that gave the request's code say whether it is
+// the client's own doing.
 func (h *serverHandler) errorTail(tail []byte, whole bool) {
 	if h.tailOfCode {
 		h.tailOfCode = false
-		h.raised = wire.RaisedByApplication(tail, whole)
+		h.raised = wire.OwnError(h.code, tail, whole)
 	}
 }
 

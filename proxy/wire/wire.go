@@ -480,16 +480,20 @@ func AppendMessage(dst []byte, typ byte, parts ...[]byte) []byte {
 	return dst
 }
 
-// RaisedByApplication reports whether an ErrorResponse was raised by the
-// application's own code rather than by PostgreSQL: a PL/pgSQL RAISE
-// (routine exec_stmt_raise in pl_exec.c), which may name any SQLSTATE
-// (RAISE … USING ERRCODE = 'XX000'). b is the body's end (whole: all of
+// OwnError reports whether an ErrorResponse with SQLSTATE code is the
+// client's own doing rather than the server's trouble, whatever code it
+// names: a PL/pgSQL RAISE (routine exec_stmt_raise in pl_exec.c), which may
+// name any SQLSTATE (RAISE … USING ERRCODE = 'XX000'), or palloc's refusal
+// of a single allocation beyond PostgreSQL's 1 GB limit (XX000 "invalid
+// memory alloc request size", the only internal error of mcxt.c), which
+// the statement itself asked for (repeat('x', 6e8) || repeat('x', 6e8));
+// a real shortage of memory is 53200. b is the body's end (whole: all of
 // it); PostgreSQL writes the file, line and routine fields last, and a
 // field's value cannot hold a NUL, so the fields after the first NUL of a
 // tail are the server's own, whatever text came before them. A RAISE with
 // no condition re-throws the error it caught with that error's fields, so
 // a server error caught and re-raised by a function stays the server's.
-func RaisedByApplication(b []byte, whole bool) bool {
+func OwnError(code string, b []byte, whole bool) bool {
 	if !whole {
 		i := bytes.IndexByte(b, 0)
 		if i < 0 {
@@ -509,7 +513,13 @@ func RaisedByApplication(b []byte, whole bool) bool {
 		}
 		b = rest
 	}
-	return string(routine) == "exec_stmt_raise" && string(file) == "pl_exec.c"
+	switch string(file) {
+	case "pl_exec.c":
+		return string(routine) == "exec_stmt_raise"
+	case "mcxt.c":
+		return code == "XX000"
+	}
+	return false
 }
 
 // ErrorFieldMap returns the fields of an ErrorResponse or NoticeResponse

@@ -663,11 +663,11 @@ func TestCheckLayout(t *testing.T) {
 	}
 }
 
-// TestRaisedByApplication: a PL/pgSQL RAISE is told apart from
-// PostgreSQL's own errors by the routine PostgreSQL names, last in the
-// message, whatever the message text before it, and from the last bytes
-// a Scanner hands its Tail however the stream is split.
-func TestRaisedByApplication(t *testing.T) {
+// TestOwnError: a PL/pgSQL RAISE and palloc's 1 GB limit are told apart
+// from PostgreSQL's own trouble by the file and routine PostgreSQL names,
+// last in the message, whatever the message text before it, and from the
+// last bytes a Scanner hands its Tail however the stream is split.
+func TestOwnError(t *testing.T) {
 	body := func(e *pgproto3.ErrorResponse) []byte {
 		p, err := e.Encode(nil)
 		if err != nil {
@@ -691,11 +691,13 @@ func TestRaisedByApplication(t *testing.T) {
 		{"a server error whose text looks like a RAISE", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "53200", Message: "Rexec_stmt_raise", File: "mcxt.c", Routine: "MemoryContextAlloc"}, false},
 		{"a caught server error re-raised", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "22012", Message: "division by zero", Where: "PL/pgSQL function inline_code_block line 1 at PERFORM", File: "int.c", Line: 869, Routine: "int4div"}, false},
 		{"no routine", &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P01", Message: "terminating connection"}, false},
+		{"palloc beyond 1 GB", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "XX000", Message: "invalid memory alloc request size 1200000004", File: "mcxt.c", Line: 1104, Routine: "palloc"}, true},
+		{"out of memory", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "53200", Message: "out of memory", Detail: "Failed on request of size 8192 in memory context \"ExecutorState\".", File: "mcxt.c", Line: 1000, Routine: "palloc"}, false},
 	}
 	for _, tt := range tests {
 		b := body(tt.e)
-		if got := RaisedByApplication(b, true); got != tt.want {
-			t.Errorf("%s: RaisedByApplication(whole) = %v, want %v", tt.name, got, tt.want)
+		if got := OwnError(tt.e.Code, b, true); got != tt.want {
+			t.Errorf("%s: OwnError(whole) = %v, want %v", tt.name, got, tt.want)
 		}
 		msgs := []wireMsg{{'E', b}, {'Z', []byte{'I'}}}
 		p := wireConcat(msgs)
@@ -706,7 +708,7 @@ func TestRaisedByApplication(t *testing.T) {
 					if whole != (len(b) <= TailSize) || !bytes.HasSuffix(b, tail) || len(tail) != min(len(b), TailSize) {
 						t.Fatalf("%s, split at %d: tail %q (whole %v) is not the body's end", tt.name, i, tail, whole)
 					}
-					got = append(got, RaisedByApplication(tail, whole))
+					got = append(got, OwnError(tt.e.Code, tail, whole))
 				}}
 			if _, err := sc.Feed(p[:i]); err != nil {
 				t.Fatal(err)
