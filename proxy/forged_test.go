@@ -197,3 +197,68 @@ func TestOversizedAllocationLeavesCircuitClosed(t *testing.T) {
 		t.Errorf("backend %s (%s), %d failures, error rate %g; want CLOSED, 0, 0: the allocation was the statement's own", b.CircuitState, b.OpenReason, b.FailuresTotal, b.ErrorRate)
 	}
 }
+
+// TestPooledClientFatalsLeaveCircuitClosed: a pooled client whose own
+// idle_in_transaction_session_timeout (SET LOCAL, 1 ms) makes the backend
+// end its server connection with FATAL 25P03, transaction after
+// transaction, is told so each time, and the backend's circuit stays
+// CLOSED with no failure counted, as on a pass-through session: the
+// connection ended for the client's own reason. (Before the fix every
+// such end counted as a lost connection, a hard failure: the circuit
+// opened on its error rate and the other client got 57P03.)
+func TestPooledClientFatalsLeaveCircuitClosed(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "pooled-fatal"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.CreateUser(ctx, "app", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Minute}
+	cfg.Pool.Mode = "transaction"
+	cfg.Users = []config.User{{Name: "app", Password: "pw"}}
+	p := startProxy(t, cfg)
+	attacker, err := pgx.Connect(ctx, p.dsn("app", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer attacker.Close(ctx)
+	victim, err := pgx.Connect(ctx, p.dsn(c.User, c.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close(ctx)
+	ended := 0
+	for i := 0; ended < 30; i++ {
+		if i > 300 {
+			t.Fatalf("only %d of %d transactions ended by the timeout", ended, i)
+		}
+		tx, err := attacker.Begin(ctx)
+		if err != nil {
+			t.Fatalf("BEGIN after %d timeouts: %v", ended, err)
+		}
+		if _, err := tx.Exec(ctx, "SET LOCAL idle_in_transaction_session_timeout = 1"); err != nil {
+			t.Fatal(err)
+		}
+		// Idle in the transaction until the backend has ended it: the
+		// next statement gets the FATAL.
+		waitFor(t, func() bool {
+			var n int
+			err := victim.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' AND state = 'idle in transaction'").Scan(&n)
+			return err == nil && n == 0
+		})
+		_, err = tx.Exec(ctx, "SELECT 1")
+		switch sqlState(err) {
+		case "25P03":
+			ended++
+		case "":
+		default:
+			t.Fatalf("statement after the timeout: %v, want 25P03", err)
+		}
+		_ = tx.Rollback(ctx)
+	}
+	b := p.Snapshot().Backends[0]
+	if b.CircuitState != status.Closed || b.FailuresTotal != 0 {
+		t.Errorf("backend %s (%s), %d failures; want CLOSED, 0: the client's own timeout ended the connections", b.CircuitState, b.OpenReason, b.FailuresTotal)
+	}
+}

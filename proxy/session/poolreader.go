@@ -457,7 +457,14 @@ func (sc *serverConn) readFailed(err error) {
 	}
 	b := sc.b
 	now := sc.s.clock.Now()
-	b.Note(b.Breaker.RecordConnLoss(b.Breaker.Current(), now))
+	// A connection the backend ended with a FATAL error of the client's
+	// doing (25P03 idle_in_transaction_session_timeout, 57P05
+	// idle_session_timeout, 08P01 …) is not the backend's failure, as on
+	// a pass-through session (session.relay); the reader that calls this
+	// is the one that noted the FATAL.
+	if f := sc.r.fatal; f == nil || breaker.Classify(f.Code, false) == breaker.Failure {
+		b.Note(b.Breaker.RecordConnLoss(b.Breaker.Current(), now))
+	}
 	if sc.owner.CompareAndSwap(nil, tombstone) {
 		sc.p.Discard(sc)
 		_ = sc.Net.Close()
