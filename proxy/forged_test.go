@@ -262,3 +262,107 @@ func TestPooledClientFatalsLeaveCircuitClosed(t *testing.T) {
 		t.Errorf("backend %s (%s), %d failures; want CLOSED, 0: the client's own timeout ended the connections", b.CircuitState, b.OpenReason, b.FailuresTotal)
 	}
 }
+
+// TestSelfTerminationLeavesCircuitClosed: PostgreSQL lets any role end its
+// own sessions (pg_terminate_backend), which ends them with FATAL 57P01,
+// the code a shutting-down server sends every session. A client doing so
+// in a loop, on pass-through sessions (reconnecting each time) and on a
+// pooled one, and killing its role's other sessions too, while the
+// backend answers everyone else: the circuit stays CLOSED with no
+// failure counted, and the other client is served. Then the server really
+// shuts down (pg_ctl stop -m fast) under held sessions: the circuit opens
+// as before. (Before the fix six self-terminations opened the circuit and
+// the other client got 57P03.)
+func TestSelfTerminationLeavesCircuitClosed(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "self-term"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, u := range []string{"app", "other"} {
+		if err := c.CreateUser(ctx, u, "pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Minute}
+	cfg.Pool.Mode = "transaction"
+	cfg.Users = []config.User{{Name: "app", Password: "pw"}}
+	p := startProxy(t, cfg)
+	events := p.Subscribe(ctx)
+	victim, err := pgx.Connect(ctx, p.dsn(c.User, c.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close(ctx)
+	served := func(after string) {
+		t.Helper()
+		var one int
+		if err := victim.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("the other client after %s: %v", after, err)
+		}
+	}
+	for i := range 20 { // pass-through: the session ends each time
+		conn, err := pgx.Connect(ctx, p.dsn("other", "pw"))
+		if err != nil {
+			t.Fatalf("other's login after %d self-terminations: %v", i, err)
+		}
+		if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())"); sqlState(err) != "57P01" {
+			t.Fatalf("pass-through self-termination: %v, want 57P01", err)
+		}
+		conn.Close(ctx)
+		served("a pass-through self-termination")
+	}
+	pooled, err := pgx.Connect(ctx, p.dsn("app", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pooled.Close(ctx)
+	for range 20 { // pooled: the client's session goes on, its server connection does not
+		if _, err := pooled.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())"); sqlState(err) != "57P01" {
+			t.Fatalf("pooled self-termination: %v, want 57P01", err)
+		}
+		served("a pooled self-termination")
+	}
+	// Three sessions of a role at once, by a fourth.
+	var held []*pgx.Conn
+	for range 3 {
+		conn, err := pgx.Connect(ctx, p.dsn("other", "pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		held = append(held, conn)
+	}
+	killer, err := pgx.Connect(ctx, p.dsn("other", "pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Close(ctx)
+	if _, err := killer.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'other' AND pid <> pg_backend_pid()"); err != nil {
+		t.Fatal(err)
+	}
+	for _, conn := range held {
+		if _, err := conn.Exec(ctx, "SELECT 1"); sqlState(err) != "57P01" {
+			t.Fatalf("a terminated session: %v, want 57P01", err)
+		}
+	}
+	served("three sessions terminated at once")
+	// Each termination asked for a health check at once; those that
+	// settled the losses so far passed, so none was counted.
+	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed || b.FailuresTotal != 0 {
+		t.Fatalf("backend %s (%s), %d failures; want CLOSED, 0: the sessions ended themselves", b.CircuitState, b.OpenReason, b.FailuresTotal)
+	}
+
+	// A real fast shutdown ends the held sessions with the same 57P01.
+	for range 3 {
+		conn, err := pgx.Connect(ctx, p.dsn("other", "pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+	}
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvent(t, ctx, events, func(ev status.Event) bool { return ev.To == status.Open })
+	t.Logf("after the shutdown: %s", ev.Detail)
+}

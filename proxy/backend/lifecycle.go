@@ -134,12 +134,55 @@ func (b *Backend) Connected(t breaker.Ticket, o breaker.Outcome, latency time.Du
 	}
 }
 
-// Checked records a health check's result, and reports it to the
-// OnHealthCheck hook.
+// Checked records a health check's result, settles the connection losses
+// Terminated holds, and reports it to the OnHealthCheck hook.
 func (b *Backend) Checked(res breaker.Result, now time.Time) {
 	b.Note(b.Breaker.RecordCheck(res, now))
+	b.settleTerminated(res, now)
 	if fn := b.hooks.OnHealthCheck; fn != nil {
 		fn(b.Config.Name, res.Latency, res.Outcome)
+	}
+}
+
+// Terminated notes that a connection to b (a relayed session's or a
+// pooled one's) ended at now with FATAL 57P01 admin_shutdown. PostgreSQL
+// sends that to every session when it shuts down (pg_ctl stop -m fast),
+// and to one session pg_terminate_backend ended, which any role may call
+// on its own sessions: recorded at once as a lost connection, a client
+// terminating itself in a loop (SELECT
+// pg_terminate_backend(pg_backend_pid())) opened a healthy backend's
+// circuit for everyone. So the loss is held, and a health check is asked
+// for now: once a check that began after the first held loss answers, the
+// server was shutting down unless it passed; then each held loss is
+// recorded as a lost connection (Breaker.RecordConnLoss), as before, else
+// none is (a session alone was ended, and b serves).
+func (b *Backend) Terminated(now time.Time) {
+	b.term.Lock()
+	if b.term.n == 0 {
+		b.term.since = now.UnixNano()
+	}
+	b.term.n++
+	b.term.Unlock()
+	b.Check.Request()
+}
+
+// settleTerminated settles the losses Terminated holds with the result res
+// of a health check that ended at now, if the check began after them.
+func (b *Backend) settleTerminated(res breaker.Result, now time.Time) {
+	began := now.Add(-res.Latency).UnixNano()
+	b.term.Lock()
+	n := b.term.n
+	if n == 0 || began < b.term.since {
+		b.term.Unlock()
+		return
+	}
+	b.term.n = 0
+	b.term.Unlock()
+	if res.Outcome == breaker.Success {
+		return
+	}
+	for range n {
+		b.Note(b.Breaker.RecordConnLoss(b.Breaker.Current(), now))
 	}
 }
 

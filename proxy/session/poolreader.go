@@ -462,7 +462,10 @@ func (sc *serverConn) readFailed(err error) {
 	// idle_session_timeout, 08P01 …) is not the backend's failure, as on
 	// a pass-through session (session.relay); the reader that calls this
 	// is the one that noted the FATAL.
-	if f := sc.r.fatal; f == nil || breaker.Classify(f.Code, false) == breaker.Failure {
+	switch f := sc.r.fatal; {
+	case f != nil && f.Code == codeAdminShutdown:
+		b.Terminated(now) // shutdown, or pg_terminate_backend
+	case f == nil || breaker.Classify(f.Code, false) == breaker.Failure:
 		b.Note(b.Breaker.RecordConnLoss(b.Breaker.Current(), now))
 	}
 	if sc.owner.CompareAndSwap(nil, tombstone) {

@@ -875,7 +875,11 @@ func (ss *session) relay(ctx context.Context) {
 			ss.fail(endedBy(ctx, nil))
 		}
 	case b2c.lost && !ss.terminated.Load() && (b2c.fatal == "" || breaker.Classify(b2c.fatal, false) == breaker.Failure):
-		ss.b.Note(ss.b.Breaker.RecordConnLoss(ss.b.Breaker.Current(), now))
+		if b2c.fatal == codeAdminShutdown {
+			ss.b.Terminated(now) // shutdown, or pg_terminate_backend
+		} else {
+			ss.b.Note(ss.b.Breaker.RecordConnLoss(ss.b.Breaker.Current(), now))
+		}
 		if atBoundary && b2c.fatal == "" {
 			ss.fail(&Error{Code: codeConnectionFailure, Message: "server closed the connection unexpectedly", Detail: "The backend " + ss.b.Config.Name + " failed; reconnect to be routed to a healthy backend."})
 		}
