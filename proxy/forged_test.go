@@ -366,3 +366,62 @@ func TestSelfTerminationLeavesCircuitClosed(t *testing.T) {
 	ev := waitEvent(t, ctx, events, func(ev status.Event) bool { return ev.To == status.Open })
 	t.Logf("after the shutdown: %s", ev.Detail)
 }
+
+// TestLibraryLoadFailuresLeaveCircuitClosed: PostgreSQL lets any role
+// load libraries from $libdir/plugins, by a LOAD statement or by the
+// local_preload_libraries startup option; one that is not there gets 58P01
+// (class 58, a system error) from the dynamic loader, at the statement or
+// as a FATAL refusal of the login. Both are the client's own doing: the
+// client gets PostgreSQL's error, another client is served, and the
+// backend's circuit stays CLOSED with no failure counted. (Before the fix
+// either, in a loop, opened the circuit on its error rate.)
+func TestLibraryLoadFailuresLeaveCircuitClosed(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "load-lib"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, u := range []string{"app", "other"} {
+		if err := c.CreateUser(ctx, u, "pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Minute}
+	cfg.Pool.Mode = "transaction"
+	cfg.Users = []config.User{{Name: "app", Password: "pw"}}
+	p := startProxy(t, cfg)
+	victim, err := pgx.Connect(ctx, p.dsn(c.User, c.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close(ctx)
+	served := func(after string) {
+		t.Helper()
+		var one int
+		if err := victim.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("the other client after %s: %v", after, err)
+		}
+	}
+	for _, role := range []string{"other", "app"} {
+		conn, err := pgx.Connect(ctx, p.dsn(role, "pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 30 {
+			if _, err := conn.Exec(ctx, "LOAD '$libdir/plugins/helios_no_such_library'"); sqlState(err) != "58P01" {
+				t.Fatalf("%s: LOAD of a missing library: %v, want 58P01", role, err)
+			}
+			served("a LOAD of a missing library")
+		}
+		conn.Close(ctx)
+	}
+	for range 30 {
+		_, err := pgx.Connect(ctx, p.dsn("other", "pw")+" options='-c local_preload_libraries=helios_no_such_library'")
+		if sqlState(err) != "58P01" {
+			t.Fatalf("login with a missing local_preload_libraries: %v, want PostgreSQL's 58P01", err)
+		}
+		served("a login with a missing local_preload_libraries")
+	}
+	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed || b.FailuresTotal != 0 {
+		t.Errorf("backend %s (%s), %d failures; want CLOSED, 0: the libraries were the clients' own", b.CircuitState, b.OpenReason, b.FailuresTotal)
+	}
+}

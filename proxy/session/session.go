@@ -594,6 +594,9 @@ func (ss *session) attach(ctx context.Context, b *backend.Backend, t breaker.Tic
 			// A malformed password or SCRAM message from the client (08P01)
 			// is excluded too: the backend is fine.
 			o := backend.LoginOutcome(be.Code)
+			if be.Own {
+				o = breaker.Excluded
+			}
 			record(o)
 			if !forwarded && (o == breaker.Failure || o == breaker.Overload) {
 				return errRetry{err}
@@ -776,12 +779,13 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 				return forwarded, errors.Join(errClient, errRefused, errChannelBinding)
 			}
 			_, code := wire.ErrorFields(m[5:])
+			own := wire.OwnError(code, m[5:], true)
 			o := breaker.Classify(code, false)
-			if forwarded || (o != breaker.Failure && o != breaker.Overload) {
+			if forwarded || own || (o != breaker.Failure && o != breaker.Overload) {
 				out = append(out, m...)
 				_ = flush()
 			}
-			return forwarded, &wire.BackendError{Code: code}
+			return forwarded, &wire.BackendError{Code: code, Own: own}
 		case 'Z':
 			if len(m) == 6 {
 				ss.txStatus.Store(uint32(m[5]))

@@ -487,7 +487,11 @@ func AppendMessage(dst []byte, typ byte, parts ...[]byte) []byte {
 // of a single allocation beyond PostgreSQL's 1 GB limit (XX000 "invalid
 // memory alloc request size", the only internal error of mcxt.c), which
 // the statement itself asked for (repeat('x', 6e8) || repeat('x', 6e8));
-// a real shortage of memory is 53200. b is the body's end (whole: all of
+// a real shortage of memory is 53200. So is a shared library that cannot
+// be loaded (58P01 from dfmgr.c): the file a LOAD statement or the
+// client's own local_preload_libraries startup option named (any role may
+// set both, for $libdir/plugins), or one missing from the installation,
+// which is a configuration problem of that backend, not its health. b is the body's end (whole: all of
 // it); PostgreSQL writes the file, line and routine fields last, and a
 // field's value cannot hold a NUL, so the fields after the first NUL of a
 // tail are the server's own, whatever text came before them. A RAISE with
@@ -518,6 +522,8 @@ func OwnError(code string, b []byte, whole bool) bool {
 		return string(routine) == "exec_stmt_raise"
 	case "mcxt.c":
 		return code == "XX000"
+	case "dfmgr.c":
+		return true
 	}
 	return false
 }

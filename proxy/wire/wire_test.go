@@ -691,6 +691,8 @@ func TestOwnError(t *testing.T) {
 		{"a server error whose text looks like a RAISE", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "53200", Message: "Rexec_stmt_raise", File: "mcxt.c", Routine: "MemoryContextAlloc"}, false},
 		{"a caught server error re-raised", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "22012", Message: "division by zero", Where: "PL/pgSQL function inline_code_block line 1 at PERFORM", File: "int.c", Line: 869, Routine: "int4div"}, false},
 		{"no routine", &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P01", Message: "terminating connection"}, false},
+		{"a library that cannot be loaded", &pgproto3.ErrorResponse{Severity: "FATAL", Code: "58P01", Message: `could not access file "$libdir/plugins/nope": No such file or directory`, File: "dfmgr.c", Line: 208, Routine: "internal_load_library"}, true},
+		{"a server's own file error", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "58P01", Message: `could not open file "base/5/16384": No such file or directory`, File: "md.c", Line: 700, Routine: "mdopenfork"}, false},
 		{"palloc beyond 1 GB", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "XX000", Message: "invalid memory alloc request size 1200000004", File: "mcxt.c", Line: 1104, Routine: "palloc"}, true},
 		{"out of memory", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "53200", Message: "out of memory", Detail: "Failed on request of size 8192 in memory context \"ExecutorState\".", File: "mcxt.c", Line: 1000, Routine: "palloc"}, false},
 	}
