@@ -35,9 +35,7 @@ import (
 // whatever SQLSTATE it claims: b records it as excluded, so that no
 // client can open a healthy backend's circuit for everyone by raising
 // failure codes. Its pattern's and its role's breakers still count it as
-// classified: they isolate only that pattern or that role. So does a
-// 57014 of a statement_timeout (Slow) that fired before the statement had
-// run as long as b's latency trip (the P95 threshold, else P99).
+// classified: they isolate only that pattern or that role.
 func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code string, raised bool, cancelAt int64, held time.Duration, q pattern.Req, now time.Time) {
 	o := breaker.Success
 	switch code {
@@ -56,17 +54,6 @@ func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code st
 		o = breaker.Classify(code, cancelAt >= start && start != 0)
 	}
 	d := max(time.Duration(now.UnixNano()-start)-held, 0)
-	own := raised // the client's doing, not b's health
-	if o == breaker.Slow {
-		// A statement_timeout that fired before the statement ran as long
-		// as b's latency trip was shorter than what b counts as slow (a
-		// client's own SET statement_timeout = 1 in a loop would count
-		// thousands of instant cancels as slow requests): only a timeout
-		// reached at the trip or later says b was slow.
-		if trip := time.Duration(b.latencyTrip.Load()); trip > 0 && d < trip {
-			own = true
-		}
-	}
 	mine := o
 	if reg := b.hooks.Patterns; reg != nil && reg.Finish(q, d, o, now) {
 		mine = breaker.Excluded
@@ -74,7 +61,7 @@ func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code st
 	if u != nil && mine != breaker.Excluded {
 		mine = b.judge(u, mine, d, now)
 	}
-	if own {
+	if raised {
 		o, mine = breaker.Excluded, breaker.Excluded
 	}
 	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Query, Outcome: mine, Latency: d}, now))
