@@ -357,3 +357,60 @@ func TestLibraryLoadFailuresLeaveCircuitClosed(t *testing.T) {
 		t.Errorf("backend %s (%s), %d failures; want CLOSED, 0: the libraries were the clients' own", b.CircuitState, b.OpenReason, b.FailuresTotal)
 	}
 }
+
+// TestSelfCancelLeavesCircuitClosed: any role may cancel its own
+// statements with pg_cancel_backend, which PostgreSQL answers with 57014
+// "canceling statement due to user request", the SQLSTATE of a
+// statement_timeout too. DESIGN counts only a statement_timeout's as slow;
+// a cancel is the client's own. A client cancelling itself in a loop, on
+// a pass-through session and on a pooled one, gets 57014 each time,
+// another client is served, and the circuit stays CLOSED and fast.
+// (Before the fix every one counted as a request slower than every
+// threshold: the circuit opened on latency_p95 and the other client got
+// 57P03.) A statement_timeout still counts as slow (TestCopyFailIsTheClients).
+func TestSelfCancelLeavesCircuitClosed(t *testing.T) {
+	c := pgtest.New(t, pgtest.Options{Name: "self-cancel"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, u := range []string{"app", "other"} {
+		if err := c.CreateUser(ctx, u, "pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Minute}
+	cfg.Pool.Mode = "transaction"
+	cfg.Users = []config.User{{Name: "app", Password: "pw"}}
+	p := startProxy(t, cfg)
+	victim, err := pgx.Connect(ctx, p.dsn(c.User, c.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer victim.Close(ctx)
+	for _, role := range []string{"other", "app"} {
+		conn, err := pgx.Connect(ctx, p.dsn(role, "pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 40; {
+			// The cancel lands in the statement that asked for it, or
+			// (rarely) in the next one.
+			_, err := conn.Exec(ctx, "SELECT pg_cancel_backend(pg_backend_pid()), pg_sleep(0.05)")
+			switch sqlState(err) {
+			case "57014":
+				i++
+			case "":
+			default:
+				t.Fatalf("%s cancelling itself: %v, want 57014", role, err)
+			}
+			var one int
+			if err := victim.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+				t.Fatalf("the other client after %d cancels of %s: %v", i, role, err)
+			}
+		}
+		conn.Close(ctx)
+	}
+	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed {
+		t.Errorf("backend %s (%s); want CLOSED: the cancels were the client's own", b.CircuitState, b.OpenReason)
+	}
+}

@@ -249,7 +249,7 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 			msg = e.answer
 		} else if h.code == "" {
 			h.code = code
-			h.raised = wire.OwnError(code, body, true)
+			h.raised = wire.OwnError(code, body, true) || code == "57014" && wire.CancelledByUser(body)
 		}
 		sc.q.failed(func(id uint64) { delete(sc.stmts, id) })
 		if sev == "FATAL" || sev == "PANIC" {

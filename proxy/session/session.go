@@ -1258,8 +1258,9 @@ type serverHandler struct {
 	sc   wire.Scanner
 	code string // SQLSTATE of an ErrorResponse in the current request
 	// raised: code is that of an error of the client's own doing
-	// (wire.OwnError: a RAISE …); tailOfCode: the ErrorResponse that
-	// gave code has not ended yet, its tail says whether it was raised.
+	// (wire.CancelledByUser, wire.OwnError: a RAISE …); tailOfCode: the
+	// ErrorResponse that gave code has not ended yet, its tail says
+	// whether it was raised.
 	raised, tailOfCode bool
 	fatal              string // SQLSTATE of a FATAL error: the backend is closing the session
 	lost               bool   // the backend connection broke
@@ -1291,6 +1292,7 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 		sev, code := wire.ErrorFields(head)
 		if h.code == "" {
 			h.code, h.tailOfCode = code, true
+			h.raised = code == "57014" && wire.CancelledByUser(head)
 		}
 		if sev == "FATAL" || sev == "PANIC" {
 			h.fatal = code
@@ -1328,7 +1330,7 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 func (h *serverHandler) errorTail(tail []byte, whole bool) {
 	if h.tailOfCode {
 		h.tailOfCode = false
-		h.raised = wire.OwnError(h.code, tail, whole)
+		h.raised = h.raised || wire.OwnError(h.code, tail, whole)
 	}
 }
 

@@ -528,6 +528,32 @@ func OwnError(code string, b []byte, whole bool) bool {
 	return false
 }
 
+// CancelledByUser reports whether the leading bytes of an ErrorResponse
+// body are PostgreSQL's 57014 for a cancel someone asked for (a
+// CancelRequest, or pg_cancel_backend, which any role may call on its own
+// sessions), not for a statement_timeout: DESIGN counts only the latter as
+// slow. PostgreSQL tells them apart by the message alone; a server whose
+// lc_messages is not English says it in its language, which is not
+// recognized (its cancels count as a statement_timeout's).
+func CancelledByUser(head []byte) bool {
+	code, msg := "", ""
+	for len(head) > 0 && head[0] != 0 {
+		k := head[0]
+		v, rest := CString(head[1:])
+		if rest == nil {
+			return false // cut off
+		}
+		switch k {
+		case 'C':
+			code = string(v)
+		case 'M':
+			msg = string(v)
+		}
+		head = rest
+	}
+	return code == "57014" && msg == "canceling statement due to user request"
+}
+
 // ErrorFieldMap returns the fields of an ErrorResponse or NoticeResponse
 // body by their type byte.
 func ErrorFieldMap(body []byte) map[byte]string {

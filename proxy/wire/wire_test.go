@@ -724,3 +724,34 @@ func TestOwnError(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelledByUser: PostgreSQL's 57014 for a cancel is told apart from
+// a statement_timeout's by its message, from the first bytes of the body.
+func TestCancelledByUser(t *testing.T) {
+	body := func(code, msg string) []byte {
+		p, err := (&pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: code, Message: msg,
+			File: "postgres.c", Line: 3349, Routine: "ProcessInterrupts"}).Encode(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p[5:]
+	}
+	user := body("57014", "canceling statement due to user request")
+	tests := []struct {
+		name string
+		head []byte
+		want bool
+	}{
+		{"a cancel", user, true},
+		{"the first 128 bytes of a cancel", user[:min(128, len(user))], true},
+		{"cut inside the message", user[:bytes.Index(user, []byte("user"))], false},
+		{"a statement_timeout", body("57014", "canceling statement due to statement timeout"), false},
+		{"a localized cancel", body("57014", "storniere Anfrage wegen Benutzeraufforderung"), false},
+		{"another code with the message", body("P0001", "canceling statement due to user request"), false},
+	}
+	for _, tt := range tests {
+		if got := CancelledByUser(tt.head); got != tt.want {
+			t.Errorf("%s: CancelledByUser = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
