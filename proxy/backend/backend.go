@@ -71,6 +71,14 @@ type Backend struct {
 	Trust  Trust      // whether it lets the proxy's connections in without a password
 	TLS    dial.Cache // its TLS settings, made ready under the current configuration
 
+	// term holds the connections ended by FATAL 57P01 until a health
+	// check tells whether the server is shutting down (Terminated).
+	term struct {
+		sync.Mutex
+		n     int   // losses held
+		since int64 // unix nanos of the first
+	}
+
 	mu sync.Mutex
 	// tracked are the sessions Track made visible, each at the index
 	// its TrackSlot holds: a transaction-mode session comes and goes at

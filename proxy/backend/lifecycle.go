@@ -20,14 +20,23 @@ import (
 // began at start (unix nanos) on b with ticket t: classified by code, the
 // SQLSTATE of its first ErrorResponse ("" for none; a 57014 after a cancel
 // or a CopyFail the client sent since the request began, cancelAt, is the
-// client's own), judged
+// client's own; raised: the error is the client's own doing whatever
+// code it names, wire.OwnError, see below), judged
 // the role's or the backend's (tenant.Registry.Judge), recorded with its
 // latency less held, the time the client held the answer up, fed to the
 // admission limiter, and reported to the OnQuery hook. Its pattern q is
 // told too (Hooks.Patterns); an execution slow beyond
 // slow_query_threshold_ms is its pattern's business and does not count as
 // the backend's latency (it is recorded as excluded).
-func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code string, cancelAt int64, held time.Duration, q pattern.Req, now time.Time) {
+//
+// An error the application raised itself (RAISE … USING ERRCODE =
+// 'XX000', '57P01', '53200' …), or a statement's own allocation beyond
+// PostgreSQL's 1 GB limit (XX000), says nothing of the backend's health
+// whatever SQLSTATE it claims: b records it as excluded, so that no
+// client can open a healthy backend's circuit for everyone by raising
+// failure codes. Its pattern's and its role's breakers still count it as
+// classified: they isolate only that pattern or that role.
+func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code string, raised bool, cancelAt int64, held time.Duration, q pattern.Req, now time.Time) {
 	o := breaker.Success
 	switch code {
 	case "":
@@ -51,6 +60,9 @@ func (b *Backend) Finish(t breaker.Ticket, u *tenant.Entry, start int64, code st
 	}
 	if u != nil && mine != breaker.Excluded {
 		mine = b.judge(u, mine, d, now)
+	}
+	if raised {
+		o, mine = breaker.Excluded, breaker.Excluded
 	}
 	b.Note(b.Breaker.Record(t, breaker.Result{Kind: breaker.Query, Outcome: mine, Latency: d}, now))
 	b.Admission.Observe(d, mine == breaker.Failure || mine == breaker.Overload, now)
@@ -117,12 +129,55 @@ func (b *Backend) Connected(t breaker.Ticket, o breaker.Outcome, latency time.Du
 	}
 }
 
-// Checked records a health check's result, and reports it to the
-// OnHealthCheck hook.
+// Checked records a health check's result, settles the connection losses
+// Terminated holds, and reports it to the OnHealthCheck hook.
 func (b *Backend) Checked(res breaker.Result, now time.Time) {
 	b.Note(b.Breaker.RecordCheck(res, now))
+	b.settleTerminated(res, now)
 	if fn := b.hooks.OnHealthCheck; fn != nil {
 		fn(b.Config.Name, res.Latency, res.Outcome)
+	}
+}
+
+// Terminated notes that a connection to b (a relayed session's or a
+// pooled one's) ended at now with FATAL 57P01 admin_shutdown. PostgreSQL
+// sends that to every session when it shuts down (pg_ctl stop -m fast),
+// and to one session pg_terminate_backend ended, which any role may call
+// on its own sessions: recorded at once as a lost connection, a client
+// terminating itself in a loop (SELECT
+// pg_terminate_backend(pg_backend_pid())) opened a healthy backend's
+// circuit for everyone. So the loss is held, and a health check is asked
+// for now: once a check that began after the first held loss answers, the
+// server was shutting down unless it passed; then each held loss is
+// recorded as a lost connection (Breaker.RecordConnLoss), as before, else
+// none is (a session alone was ended, and b serves).
+func (b *Backend) Terminated(now time.Time) {
+	b.term.Lock()
+	if b.term.n == 0 {
+		b.term.since = now.UnixNano()
+	}
+	b.term.n++
+	b.term.Unlock()
+	b.Check.Request()
+}
+
+// settleTerminated settles the losses Terminated holds with the result res
+// of a health check that ended at now, if the check began after them.
+func (b *Backend) settleTerminated(res breaker.Result, now time.Time) {
+	began := now.Add(-res.Latency).UnixNano()
+	b.term.Lock()
+	n := b.term.n
+	if n == 0 || began < b.term.since {
+		b.term.Unlock()
+		return
+	}
+	b.term.n = 0
+	b.term.Unlock()
+	if res.Outcome == breaker.Success {
+		return
+	}
+	for range n {
+		b.Note(b.Breaker.RecordConnLoss(b.Breaker.Current(), now))
 	}
 }
 

@@ -174,7 +174,7 @@ func (c *Conn) Login(u *User, database string) error {
 		case 'N':
 		case 'E':
 			f := wire.ErrorFieldMap(body)
-			return &wire.BackendError{Code: f['C'], Message: f['M']}
+			return &wire.BackendError{Code: f['C'], Message: f['M'], Own: wire.OwnError(f['C'], body, true)}
 		case 'Z':
 			if len(c.Stream.Buffered()) > 0 {
 				return wire.ProtocolErrorf("data after ReadyForQuery during login")

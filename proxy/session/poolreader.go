@@ -18,12 +18,15 @@ import (
 // outcome, and gives the connection back to its pool at the end of a
 // transaction in transaction mode.
 type poolReader struct {
-	sc    *serverConn
-	scan  wire.Scanner
-	out   []byte        // for the client, written at the end of each read or before a hand-over
-	code  string        // SQLSTATE of the first error of the current request
-	held  time.Duration // the client's time writing the current request's answers
-	fatal *Error        // a FATAL error: the backend is ending the connection
+	sc   *serverConn
+	scan wire.Scanner
+	out  []byte // for the client, written at the end of each read or before a hand-over
+	code string // SQLSTATE of the first error of the current request
+	// raised: that error is the client's own doing (wire.OwnError),
+	// whatever SQLSTATE it names.
+	raised bool
+	held   time.Duration // the client's time writing the current request's answers
+	fatal  *Error        // a FATAL error: the backend is ending the connection
 	// flushes counts the writes of answers to clients, so that a session
 	// can tell whether any answer to its request reached it (lostBegin).
 	flushes atomic.Uint64
@@ -327,6 +330,7 @@ func (h *poolReader) taken(ss *session, msg []byte) {
 			msg = e.answer
 		} else if h.code == "" {
 			h.code = code
+			h.raised = wire.OwnError(code, body, true) || code == "57014" && wire.CancelledByUser(body)
 		}
 		sc.q.failed(func(id uint64) { delete(sc.stmts, id) })
 		if sev == "FATAL" || sev == "PANIC" {
@@ -432,6 +436,7 @@ func (h *poolReader) serverParameter(body []byte) (name, value []byte) {
 type readyState struct {
 	status byte
 	code   string
+	raised bool // code is that of an error of the client's own doing (wire.OwnError)
 	start  int64
 	t      breaker.Ticket
 	q      pattern.Req
@@ -448,14 +453,14 @@ type readyState struct {
 // connection's reader pops only after that, so the ring has one consumer
 // at a time.
 func (h *poolReader) readyLocked(ss *session, msg []byte, now time.Time) readyState {
-	r := readyState{status: 'I', code: h.code, now: now}
+	r := readyState{status: 'I', code: h.code, raised: h.raised, now: now}
 	if len(msg) == 6 {
 		r.status = msg[5]
 	}
 	ss.setTxStatus(r.status)
 	ss.pl.lastFailed = h.code != ""
 	h.sc.q.synced()
-	h.code = ""
+	h.code, h.raised = "", false
 	r.start, r.t, r.q, r.ok = ss.pending.Pop()
 	if h.lc != nil {
 		// On a loop, the client's writes never hold the connection up:
@@ -503,7 +508,7 @@ func (h *poolReader) ready(ss *session, msg []byte, r readyState) {
 	h.held = 0
 	if r.ok {
 		held += ss.copyTime(end.UnixNano())
-		sc.b.Finish(r.t, ss.user(), r.start, r.code, ss.cancelAt.Load(), held, r.q, end)
+		sc.b.Finish(r.t, ss.user(), r.start, r.code, r.raised, ss.cancelAt.Load(), held, r.q, end)
 	}
 	ss.local.backendIdle()
 	if h.lc == nil && ss.pl.user.TxMode {
@@ -534,12 +539,19 @@ func (sc *serverConn) readFailed(err error) {
 		return
 	}
 	b := sc.b
-	// A connection the backend ended with a FATAL that is not the
-	// backend's health (40001 or 57P04: a hot standby ending a session
-	// that conflicts with recovery) is lost to its session only, as for
-	// pass-through sessions. The reader set h.fatal on this goroutine.
-	if f := sc.r.fatal; f == nil || breaker.Classify(f.Code, false) == breaker.Failure {
-		b.Note(b.Breaker.RecordConnLoss(b.Breaker.Current(), sc.s.clock.Now()))
+	now := sc.s.clock.Now()
+	// A connection the backend ended with a FATAL error that is not the
+	// backend's health is lost to its session only, as on a pass-through
+	// session (session.relay): the client's doing (25P03
+	// idle_in_transaction_session_timeout, 57P05 idle_session_timeout,
+	// 08P01 …), or a hot standby ending a session that conflicts with
+	// recovery (40001, 57P04). The reader that calls this is the one that
+	// noted the FATAL.
+	switch f := sc.r.fatal; {
+	case f != nil && f.Code == codeAdminShutdown:
+		b.Terminated(now) // shutdown, or pg_terminate_backend
+	case f == nil || breaker.Classify(f.Code, false) == breaker.Failure:
+		b.Note(b.Breaker.RecordConnLoss(b.Breaker.Current(), now))
 	}
 	if sc.owner.CompareAndSwap(nil, tombstone) {
 		sc.p.Discard(sc)

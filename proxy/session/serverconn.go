@@ -233,6 +233,9 @@ func (s *Front) open(ctx context.Context, b *backend.Backend, p *connPool, epoch
 		var be *wire.BackendError
 		if errors.As(err, &be) {
 			o := backend.LoginOutcome(be.Code)
+			if be.Own {
+				o = breaker.Excluded
+			}
 			record(o)
 			if o == breaker.Failure || o == breaker.Overload {
 				return nil, errRetry{err}

@@ -605,6 +605,9 @@ func (ss *session) attach(ctx context.Context, b *backend.Backend, t breaker.Tic
 			// A malformed password or SCRAM message from the client (08P01)
 			// is excluded too: the backend is fine.
 			o := backend.LoginOutcome(be.Code)
+			if be.Own {
+				o = breaker.Excluded
+			}
 			record(o)
 			if !forwarded && (o == breaker.Failure || o == breaker.Overload) {
 				return errRetry{err}
@@ -787,12 +790,13 @@ func (ss *session) authenticate(conn net.Conn, bs *wire.Stream, lc *loginClock) 
 				return forwarded, errors.Join(errClient, errRefused, errChannelBinding)
 			}
 			_, code := wire.ErrorFields(m[5:])
+			own := wire.OwnError(code, m[5:], true)
 			o := breaker.Classify(code, false)
-			if forwarded || (o != breaker.Failure && o != breaker.Overload) {
+			if forwarded || own || (o != breaker.Failure && o != breaker.Overload) {
 				out = append(out, m...)
 				_ = flush()
 			}
-			return forwarded, &wire.BackendError{Code: code}
+			return forwarded, &wire.BackendError{Code: code, Own: own}
 		case 'Z':
 			if len(m) == 6 {
 				ss.txStatus.Store(uint32(m[5]))
@@ -815,7 +819,7 @@ func (ss *session) relay(ctx context.Context) {
 	c2s := &clientSide{h: clientHandler{ss: ss, ctx: ctx}}
 	c2s.sc = wire.Scanner{H: &c2s.h, MaxBody: ss.s.maxBody, Hold: true}
 	b2c := &serverHandler{ss: ss}
-	b2c.sc = wire.Scanner{H: b2c, MaxBody: 1<<31 - 1}
+	b2c.sc = wire.Scanner{H: b2c, MaxBody: 1<<31 - 1, TailOf: 'E', Tail: b2c.errorTail}
 	// Bytes the backend sent right after ReadyForQuery: relayed before
 	// reading again.
 	res := loopResult{fromServer: ss.ss.Buffered()}
@@ -886,7 +890,11 @@ func (ss *session) relay(ctx context.Context) {
 			ss.fail(endedBy(ctx, nil))
 		}
 	case b2c.lost && !ss.terminated.Load() && (b2c.fatal == "" || breaker.Classify(b2c.fatal, false) == breaker.Failure):
-		ss.b.Note(ss.b.Breaker.RecordConnLoss(ss.b.Breaker.Current(), now))
+		if b2c.fatal == codeAdminShutdown {
+			ss.b.Terminated(now) // shutdown, or pg_terminate_backend
+		} else {
+			ss.b.Note(ss.b.Breaker.RecordConnLoss(ss.b.Breaker.Current(), now))
+		}
 		if atBoundary && b2c.fatal == "" {
 			ss.fail(&Error{Code: codeConnectionFailure, Message: "server closed the connection unexpectedly", Detail: "The backend " + ss.b.Config.Name + " failed; reconnect to be routed to a healthy backend."})
 		}
@@ -1257,15 +1265,20 @@ func (h *serverHandler) published() {
 }
 
 type serverHandler struct {
-	ss       *session
-	sc       wire.Scanner
-	code     string // SQLSTATE of an ErrorResponse in the current request
-	fatal    string // SQLSTATE of a FATAL error: the backend is closing the session
-	lost     bool   // the backend connection broke
-	cut      bool   // a write to the client failed: it may hold part of a message
-	answered bool   // a ReadyForQuery was scanned and not yet written
-	locked   bool   // write holds the client's write lock (mid-message)
-	filter   dropFilter
+	ss   *session
+	sc   wire.Scanner
+	code string // SQLSTATE of an ErrorResponse in the current request
+	// raised: code is that of an error of the client's own doing
+	// (wire.CancelledByUser, wire.OwnError: a RAISE …); tailOfCode: the
+	// ErrorResponse that gave code has not ended yet, its tail says
+	// whether it was raised.
+	raised, tailOfCode bool
+	fatal              string // SQLSTATE of a FATAL error: the backend is closing the session
+	lost               bool   // the backend connection broke
+	cut                bool   // a write to the client failed: it may hold part of a message
+	answered           bool   // a ReadyForQuery was scanned and not yet written
+	locked             bool   // write holds the client's write lock (mid-message)
+	filter             dropFilter
 	// blocked is the time writes to the client took since the last
 	// ReadyForQuery: not the backend's latency.
 	blocked time.Duration
@@ -1289,7 +1302,8 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 	case 'E':
 		sev, code := wire.ErrorFields(head)
 		if h.code == "" {
-			h.code = code
+			h.code, h.tailOfCode = code, true
+			h.raised = code == "57014" && wire.CancelledByUser(head)
 		}
 		if sev == "FATAL" || sev == "PANIC" {
 			h.fatal = code
@@ -1305,12 +1319,12 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 		}
 		h.answered = true
 		start, t, q, ok := ss.pending.Pop()
-		code, held := h.code, h.blocked
-		h.code, h.blocked = "", 0
+		code, raised, held := h.code, h.raised, h.blocked
+		h.code, h.raised, h.tailOfCode, h.blocked = "", false, false, 0
 		if ok {
 			now := ss.s.clock.Now()
 			held += ss.copyTime(now.UnixNano())
-			ss.b.Finish(t, ss.user(), start, code, ss.cancelAt.Load(), held, q, now)
+			ss.b.Finish(t, ss.user(), start, code, raised, ss.cancelAt.Load(), held, q, now)
 		}
 		if ss.releaseAdmission(ss.b) && h.lp != nil {
 			// The request admitted in its place is another session's
@@ -1319,6 +1333,16 @@ func (h *serverHandler) Message(typ byte, head []byte) bool {
 		}
 	}
 	return false
+}
+
+// errorTail is told the last bytes of each ErrorResponse (the scanner's
+// Tail): those of the one that gave the request's code say whether it is
+// the client's own doing.
+func (h *serverHandler) errorTail(tail []byte, whole bool) {
+	if h.tailOfCode {
+		h.tailOfCode = false
+		h.raised = h.raised || wire.OwnError(h.code, tail, whole)
+	}
 }
 
 // setTxStatus notes the transaction status of a ReadyForQuery.

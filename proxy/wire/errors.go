@@ -37,6 +37,9 @@ func (e *Error) Append(dst []byte) []byte {
 // BackendError is an ErrorResponse a backend sent during a login.
 type BackendError struct {
 	Code, Message string
+	// Own: the refusal is the client's own doing whatever its code
+	// (OwnError), e.g. a library its startup options named.
+	Own bool
 }
 
 func (e *BackendError) Error() string    { return "backend refused the session: sqlstate " + e.Code }

@@ -300,7 +300,20 @@ type Scanner struct {
 	acc     [128]byte
 	accN    int
 	accWant int
+	// TailOf, when not 0, is a message type whose last bytes (up to
+	// TailSize) are handed to Tail when the whole message has been
+	// scanned, after its Message call: an ErrorResponse's last fields
+	// (file and routine) say where PostgreSQL raised it, and they come
+	// after a message text of any length.
+	TailOf   byte
+	Tail     func(tail []byte, whole bool)
+	tail     [TailSize]byte
+	tailWant int
+	tailBody bool // the current message's whole body fits in tail
 }
+
+// TailSize is how many of a message's last bytes Scanner.Tail gets.
+const TailSize = 96
 
 // Feed scans p. It returns the number of bytes that may be relayed and the
 // error: nil when that is all of p; ErrHold or ErrTaken for a holding
@@ -320,8 +333,16 @@ func (sc *Scanner) Feed(p []byte) (int, error) {
 					sc.H.Message(sc.typ, sc.acc[:sc.accN])
 				}
 			}
+			if sc.tailWant > 0 && sc.left-n < sc.tailWant {
+				// This part reaches into the message's last tailWant bytes.
+				from := max(sc.left-sc.tailWant, 0)
+				copy(sc.tail[sc.tailWant-(sc.left-from):], p[i+from:i+n])
+			}
 			sc.left -= n
 			i += n
+			if sc.left == 0 && sc.tailWant > 0 {
+				sc.Tail(sc.tail[:sc.tailWant], sc.tailBody)
+			}
 			continue
 		}
 		if sc.Hold {
@@ -390,6 +411,11 @@ func (sc *Scanner) header(typ byte, length []byte) error {
 	sc.left = n - 4
 	sc.accN = 0
 	sc.accWant = min(max(sc.H.Want(typ, sc.left), 0), sc.left, len(sc.acc))
+	sc.tailWant = 0
+	if typ == sc.TailOf && sc.Tail != nil {
+		sc.tailWant = min(sc.left, TailSize)
+		sc.tailBody = sc.left <= TailSize
+	}
 	if sc.accWant == 0 {
 		sc.H.Message(typ, nil)
 	}
@@ -452,6 +478,80 @@ func AppendMessage(dst []byte, typ byte, parts ...[]byte) []byte {
 		dst = append(dst, p...)
 	}
 	return dst
+}
+
+// OwnError reports whether an ErrorResponse with SQLSTATE code is the
+// client's own doing rather than the server's trouble, whatever code it
+// names: a PL/pgSQL RAISE (routine exec_stmt_raise in pl_exec.c), which may
+// name any SQLSTATE (RAISE … USING ERRCODE = 'XX000'), or palloc's refusal
+// of a single allocation beyond PostgreSQL's 1 GB limit (XX000 "invalid
+// memory alloc request size", the only internal error of mcxt.c), which
+// the statement itself asked for (repeat('x', 6e8) || repeat('x', 6e8));
+// a real shortage of memory is 53200. So is a shared library that cannot
+// be loaded (58P01 from dfmgr.c): the file a LOAD statement or the
+// client's own local_preload_libraries startup option named (any role may
+// set both, for $libdir/plugins), or one missing from the installation,
+// which is a configuration problem of that backend, not its health. b is the body's end (whole: all of
+// it); PostgreSQL writes the file, line and routine fields last, and a
+// field's value cannot hold a NUL, so the fields after the first NUL of a
+// tail are the server's own, whatever text came before them. A RAISE with
+// no condition re-throws the error it caught with that error's fields, so
+// a server error caught and re-raised by a function stays the server's.
+func OwnError(code string, b []byte, whole bool) bool {
+	if !whole {
+		i := bytes.IndexByte(b, 0)
+		if i < 0 {
+			return false
+		}
+		b = b[i+1:]
+	}
+	var file, routine []byte
+	for len(b) > 0 && b[0] != 0 {
+		k := b[0]
+		v, rest := CString(b[1:])
+		switch k {
+		case 'F':
+			file = v
+		case 'R':
+			routine = v
+		}
+		b = rest
+	}
+	switch string(file) {
+	case "pl_exec.c":
+		return string(routine) == "exec_stmt_raise"
+	case "mcxt.c":
+		return code == "XX000"
+	case "dfmgr.c":
+		return true
+	}
+	return false
+}
+
+// CancelledByUser reports whether the leading bytes of an ErrorResponse
+// body are PostgreSQL's 57014 for a cancel someone asked for (a
+// CancelRequest, or pg_cancel_backend, which any role may call on its own
+// sessions), not for a statement_timeout: DESIGN counts only the latter as
+// slow. PostgreSQL tells them apart by the message alone; a server whose
+// lc_messages is not English says it in its language, which is not
+// recognized (its cancels count as a statement_timeout's).
+func CancelledByUser(head []byte) bool {
+	code, msg := "", ""
+	for len(head) > 0 && head[0] != 0 {
+		k := head[0]
+		v, rest := CString(head[1:])
+		if rest == nil {
+			return false // cut off
+		}
+		switch k {
+		case 'C':
+			code = string(v)
+		case 'M':
+			msg = string(v)
+		}
+		head = rest
+	}
+	return code == "57014" && msg == "canceling statement due to user request"
 }
 
 // ErrorFieldMap returns the fields of an ErrorResponse or NoticeResponse

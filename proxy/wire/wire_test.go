@@ -662,3 +662,96 @@ func TestCheckLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnError: a PL/pgSQL RAISE and palloc's 1 GB limit are told apart
+// from PostgreSQL's own trouble by the file and routine PostgreSQL names,
+// last in the message, whatever the message text before it, and from the
+// last bytes a Scanner hands its Tail however the stream is split.
+func TestOwnError(t *testing.T) {
+	body := func(e *pgproto3.ErrorResponse) []byte {
+		p, err := e.Encode(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p[5:]
+	}
+	raise := func(msg string) *pgproto3.ErrorResponse {
+		return &pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: "XX000", Message: msg,
+			Where: "PL/pgSQL function inline_code_block line 1 at RAISE", File: "pl_exec.c", Line: 3891, Routine: "exec_stmt_raise"}
+	}
+	tests := []struct {
+		name string
+		e    *pgproto3.ErrorResponse
+		want bool
+	}{
+		{"RAISE", raise("x"), true},
+		{"RAISE with a long message", raise(strings.Repeat("m", 5000)), true},
+		{"RAISE whose text names the routine", raise("\x52exec_stmt_raise Fpl_exec.c"), true},
+		{"a server error", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "XX000", Message: "could not read block 0", File: "bufmgr.c", Line: 1, Routine: "ReadBuffer_common"}, false},
+		{"a server error whose text looks like a RAISE", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "53200", Message: "Rexec_stmt_raise", File: "mcxt.c", Routine: "MemoryContextAlloc"}, false},
+		{"a caught server error re-raised", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "22012", Message: "division by zero", Where: "PL/pgSQL function inline_code_block line 1 at PERFORM", File: "int.c", Line: 869, Routine: "int4div"}, false},
+		{"no routine", &pgproto3.ErrorResponse{Severity: "FATAL", Code: "57P01", Message: "terminating connection"}, false},
+		{"a library that cannot be loaded", &pgproto3.ErrorResponse{Severity: "FATAL", Code: "58P01", Message: `could not access file "$libdir/plugins/nope": No such file or directory`, File: "dfmgr.c", Line: 208, Routine: "internal_load_library"}, true},
+		{"a server's own file error", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "58P01", Message: `could not open file "base/5/16384": No such file or directory`, File: "md.c", Line: 700, Routine: "mdopenfork"}, false},
+		{"palloc beyond 1 GB", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "XX000", Message: "invalid memory alloc request size 1200000004", File: "mcxt.c", Line: 1104, Routine: "palloc"}, true},
+		{"out of memory", &pgproto3.ErrorResponse{Severity: "ERROR", Code: "53200", Message: "out of memory", Detail: "Failed on request of size 8192 in memory context \"ExecutorState\".", File: "mcxt.c", Line: 1000, Routine: "palloc"}, false},
+	}
+	for _, tt := range tests {
+		b := body(tt.e)
+		if got := OwnError(tt.e.Code, b, true); got != tt.want {
+			t.Errorf("%s: OwnError(whole) = %v, want %v", tt.name, got, tt.want)
+		}
+		msgs := []wireMsg{{'E', b}, {'Z', []byte{'I'}}}
+		p := wireConcat(msgs)
+		for i := 0; i <= len(p); i += max(1, len(p)/300) {
+			var got []bool
+			sc := Scanner{H: &wireRecorder{wants: wireWants}, MaxBody: 1 << 20, TailOf: 'E',
+				Tail: func(tail []byte, whole bool) {
+					if whole != (len(b) <= TailSize) || !bytes.HasSuffix(b, tail) || len(tail) != min(len(b), TailSize) {
+						t.Fatalf("%s, split at %d: tail %q (whole %v) is not the body's end", tt.name, i, tail, whole)
+					}
+					got = append(got, OwnError(tt.e.Code, tail, whole))
+				}}
+			if _, err := sc.Feed(p[:i]); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sc.Feed(p[i:]); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 1 || got[0] != tt.want {
+				t.Fatalf("%s, split at %d: Tail said %v, want [%v]", tt.name, i, got, tt.want)
+			}
+		}
+	}
+}
+
+// TestCancelledByUser: PostgreSQL's 57014 for a cancel is told apart from
+// a statement_timeout's by its message, from the first bytes of the body.
+func TestCancelledByUser(t *testing.T) {
+	body := func(code, msg string) []byte {
+		p, err := (&pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: code, Message: msg,
+			File: "postgres.c", Line: 3349, Routine: "ProcessInterrupts"}).Encode(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p[5:]
+	}
+	user := body("57014", "canceling statement due to user request")
+	tests := []struct {
+		name string
+		head []byte
+		want bool
+	}{
+		{"a cancel", user, true},
+		{"the first 128 bytes of a cancel", user[:min(128, len(user))], true},
+		{"cut inside the message", user[:bytes.Index(user, []byte("user"))], false},
+		{"a statement_timeout", body("57014", "canceling statement due to statement timeout"), false},
+		{"a localized cancel", body("57014", "storniere Anfrage wegen Benutzeraufforderung"), false},
+		{"another code with the message", body("P0001", "canceling statement due to user request"), false},
+	}
+	for _, tt := range tests {
+		if got := CancelledByUser(tt.head); got != tt.want {
+			t.Errorf("%s: CancelledByUser = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
