@@ -206,32 +206,10 @@ func TestPooledClientFatalsLeaveCircuitClosed(t *testing.T) {
 // as before. (Before the fix six self-terminations opened the circuit and
 // the other client got 57P03.)
 func TestSelfTerminationLeavesCircuitClosed(t *testing.T) {
-	c := pgtest.New(t, pgtest.Options{Name: "self-term"})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, u := range []string{"app", "other"} {
-		if err := c.CreateUser(ctx, u, "pw"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg := testConfig(t, c)
-	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Minute}
-	cfg.Pool.Mode = "transaction"
-	cfg.Users = []config.User{{Name: "app", Password: "pw"}}
-	p := startProxy(t, cfg)
+	c, p, _, served := clientFaultSetup(t, ctx, "self-term")
 	events := p.Subscribe(ctx)
-	victim, err := pgx.Connect(ctx, p.dsn(c.User, c.Password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer victim.Close(ctx)
-	served := func(after string) {
-		t.Helper()
-		var one int
-		if err := victim.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
-			t.Fatalf("the other client after %s: %v", after, err)
-		}
-	}
 	for i := range 20 { // pass-through: the session ends each time
 		conn, err := pgx.Connect(ctx, p.dsn("other", "pw"))
 		if err != nil {
@@ -308,31 +286,9 @@ func TestSelfTerminationLeavesCircuitClosed(t *testing.T) {
 // backend's circuit stays CLOSED with no failure counted. (Before the fix
 // either, in a loop, opened the circuit on its error rate.)
 func TestLibraryLoadFailuresLeaveCircuitClosed(t *testing.T) {
-	c := pgtest.New(t, pgtest.Options{Name: "load-lib"})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, u := range []string{"app", "other"} {
-		if err := c.CreateUser(ctx, u, "pw"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg := testConfig(t, c)
-	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Minute}
-	cfg.Pool.Mode = "transaction"
-	cfg.Users = []config.User{{Name: "app", Password: "pw"}}
-	p := startProxy(t, cfg)
-	victim, err := pgx.Connect(ctx, p.dsn(c.User, c.Password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer victim.Close(ctx)
-	served := func(after string) {
-		t.Helper()
-		var one int
-		if err := victim.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
-			t.Fatalf("the other client after %s: %v", after, err)
-		}
-	}
+	_, p, _, served := clientFaultSetup(t, ctx, "load-lib")
 	for _, role := range []string{"other", "app"} {
 		conn, err := pgx.Connect(ctx, p.dsn(role, "pw"))
 		if err != nil {
@@ -369,24 +325,9 @@ func TestLibraryLoadFailuresLeaveCircuitClosed(t *testing.T) {
 // threshold: the circuit opened on latency_p95 and the other client got
 // 57P03.) A statement_timeout still counts as slow (TestCopyFailIsTheClients).
 func TestSelfCancelLeavesCircuitClosed(t *testing.T) {
-	c := pgtest.New(t, pgtest.Options{Name: "self-cancel"})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, u := range []string{"app", "other"} {
-		if err := c.CreateUser(ctx, u, "pw"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg := testConfig(t, c)
-	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Minute}
-	cfg.Pool.Mode = "transaction"
-	cfg.Users = []config.User{{Name: "app", Password: "pw"}}
-	p := startProxy(t, cfg)
-	victim, err := pgx.Connect(ctx, p.dsn(c.User, c.Password))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer victim.Close(ctx)
+	_, p, _, served := clientFaultSetup(t, ctx, "self-cancel")
 	for _, role := range []string{"other", "app"} {
 		conn, err := pgx.Connect(ctx, p.dsn(role, "pw"))
 		if err != nil {
@@ -403,14 +344,44 @@ func TestSelfCancelLeavesCircuitClosed(t *testing.T) {
 			default:
 				t.Fatalf("%s cancelling itself: %v, want 57014", role, err)
 			}
-			var one int
-			if err := victim.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
-				t.Fatalf("the other client after %d cancels of %s: %v", i, role, err)
-			}
+			served(fmt.Sprintf("%d cancels of %s", i, role))
 		}
 		conn.Close(ctx)
 	}
 	if b := p.Snapshot().Backends[0]; b.CircuitState != status.Closed {
 		t.Errorf("backend %s (%s); want CLOSED: the cancels were the client's own", b.CircuitState, b.OpenReason)
+	}
+}
+
+// clientFaultSetup starts a cluster named name with the roles app and
+// other (password pw) and a proxy in front of it in transaction mode, app
+// pooled and the others relayed, whose circuit stays OPEN a minute once
+// it opens (so that an opening cannot go unseen). victim is a superuser
+// session that must be served throughout: served fails the test when it
+// is not, saying after what.
+func clientFaultSetup(t *testing.T, ctx context.Context, name string) (*pgtest.Cluster, *runningProxy, *pgx.Conn, func(after string)) {
+	t.Helper()
+	c := pgtest.New(t, pgtest.Options{Name: name})
+	for _, u := range []string{"app", "other"} {
+		if err := c.CreateUser(ctx, u, "pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := testConfig(t, c)
+	cfg.CircuitBreaker.OpenDuration = config.Duration{Duration: time.Minute}
+	cfg.Pool.Mode = "transaction"
+	cfg.Users = []config.User{{Name: "app", Password: "pw"}}
+	p := startProxy(t, cfg)
+	victim, err := pgx.Connect(ctx, p.dsn(c.User, c.Password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { victim.Close(context.Background()) })
+	return c, p, victim, func(after string) {
+		t.Helper()
+		var one int
+		if err := victim.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("the other client after %s: %v", after, err)
+		}
 	}
 }
