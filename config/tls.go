@@ -132,6 +132,16 @@ func loadRoots(file string) (*x509.CertPool, error) {
 	}
 }
 
+// ClientCertificate reads the certificate and key that TLS with clients
+// uses (tls_cert_file, tls_key_file), as Validate checks them; nil when
+// none is set. An error names the files, never their contents.
+func (p Proxy) ClientCertificate() (*tls.Certificate, error) {
+	if p.TLSCertFile == "" && p.TLSKeyFile == "" {
+		return nil, nil
+	}
+	return loadKeyPair(p.TLSCertFile, p.TLSKeyFile)
+}
+
 // loadKeyPair reads a client certificate and its key.
 func loadKeyPair(certFile, keyFile string) (*tls.Certificate, error) {
 	if certFile == "" || keyFile == "" {

@@ -43,7 +43,7 @@ func (c Config) Validate() error {
 		v.add("proxy.tls_cert_file", "required with proxy.tls_key_file (%q)", p.TLSKeyFile)
 	case p.TLSCertFile != "":
 		// Read as the proxy reads them at start and at each reload.
-		if _, err := loadKeyPair(p.TLSCertFile, p.TLSKeyFile); err != nil {
+		if _, err := p.ClientCertificate(); err != nil {
 			v.add("proxy.tls_cert_file", "cannot load the certificate for clients: %v", err)
 		}
 	}

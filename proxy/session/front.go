@@ -148,14 +148,14 @@ func (s *Front) TLS() bool { return s.tlsConfig.Load() != nil }
 // files (read again at each reload: a renewed certificate under the same
 // names applies); nil when p names none.
 func LoadTLS(p config.Proxy) (*tls.Config, error) {
-	if p.TLSCertFile == "" {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(p.TLSCertFile, p.TLSKeyFile)
+	cert, err := p.ClientCertificate()
 	if err != nil {
 		return nil, fmt.Errorf("proxy.tls_cert_file/tls_key_file: %w", err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	if cert == nil {
+		return nil, nil
+	}
+	return &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // SetTLS makes c (LoadTLS's) what new TLS handshakes with clients use.
